@@ -1,0 +1,149 @@
+"""interlock: durable human-in-the-loop runtime for AI agents.
+
+Agents and step graphs pause at `interrupt()` (or a breakpoint), their state is saved durably,
+a person decides, and the run resumes exactly where it stopped — once.
+
+Everything public is importable from here. Heavier parts (models, server, Postgres) are
+imported on first use, so `import interlock` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from interlock.errors import (
+    CheckpointerRequired,
+    GraphError,
+    GraphInterrupt,
+    InputRejected,
+    InterlockError,
+    InvalidGraph,
+    InvalidResumeValue,
+    InvalidUpdate,
+    RecursionLimit,
+    ResumeConflict,
+    ResumeError,
+    SerializationError,
+    StoreError,
+    StoreUnavailable,
+    ThreadBusy,
+)
+from interlock.graph import (
+    END,
+    START,
+    CompiledStateGraph,
+    StateGraph,
+    aonce,
+    get_config,
+    get_stream_writer,
+    interrupt,
+    once,
+)
+from interlock.types import Command, Interrupt, PregelTask, Send, StateSnapshot
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # stores
+    "BaseSaver": "interlock.checkpoint.base",
+    "InMemorySaver": "interlock.checkpoint.memory",
+    "MemorySaver": "interlock.checkpoint.memory",
+    "SqliteSaver": "interlock.checkpoint.sqlite",
+    "PostgresSaver": "interlock.checkpoint.postgres",
+    "InterruptRecord": "interlock.checkpoint.base",
+    # messages
+    "AIMessage": "interlock.agent.messages",
+    "AIMessageChunk": "interlock.agent.messages",
+    "BaseMessage": "interlock.agent.messages",
+    "HumanMessage": "interlock.agent.messages",
+    "RemoveMessage": "interlock.agent.messages",
+    "SystemMessage": "interlock.agent.messages",
+    "ToolMessage": "interlock.agent.messages",
+    "REMOVE_ALL_MESSAGES": "interlock.agent.messages",
+    "add_messages": "interlock.agent.messages",
+    "MessagesState": "interlock.agent.messages",
+    # tools
+    "tool": "interlock.agent.tools",
+    "Tool": "interlock.agent.tools",
+    "BaseTool": "interlock.agent.tools",
+    "ToolException": "interlock.agent.tools",
+    "ToolArgumentsError": "interlock.agent.tools",
+    # models
+    "init_chat_model": "interlock.agent.models",
+    "BaseChatModel": "interlock.agent.models",
+    "ScriptedChatModel": "interlock.agent.models",
+    # agents
+    "create_agent": "interlock.agent.react",
+    "HumanInTheLoopMiddleware": "interlock.agent.approval",
+    "ApprovalError": "interlock.agent.approval",
+}
+
+__all__ = [
+    "END",
+    "START",
+    "CheckpointerRequired",
+    "Command",
+    "CompiledStateGraph",
+    "GraphError",
+    "GraphInterrupt",
+    "InputRejected",
+    "InterlockError",
+    "Interrupt",
+    "InvalidGraph",
+    "InvalidResumeValue",
+    "InvalidUpdate",
+    "PregelTask",
+    "RecursionLimit",
+    "ResumeConflict",
+    "ResumeError",
+    "Send",
+    "SerializationError",
+    "StateGraph",
+    "StateSnapshot",
+    "StoreError",
+    "StoreUnavailable",
+    "ThreadBusy",
+    "aonce",
+    "get_config",
+    "get_stream_writer",
+    "interrupt",
+    "once",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'interlock' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from interlock.agent.approval import ApprovalError, HumanInTheLoopMiddleware
+    from interlock.agent.messages import (
+        REMOVE_ALL_MESSAGES,
+        AIMessage,
+        AIMessageChunk,
+        BaseMessage,
+        HumanMessage,
+        MessagesState,
+        RemoveMessage,
+        SystemMessage,
+        ToolMessage,
+        add_messages,
+    )
+    from interlock.agent.models import BaseChatModel, ScriptedChatModel, init_chat_model
+    from interlock.agent.react import create_agent
+    from interlock.agent.tools import BaseTool, Tool, ToolArgumentsError, ToolException, tool
+    from interlock.checkpoint.base import BaseSaver, InterruptRecord
+    from interlock.checkpoint.memory import InMemorySaver, MemorySaver
+    from interlock.checkpoint.postgres import PostgresSaver
+    from interlock.checkpoint.sqlite import SqliteSaver

@@ -1,0 +1,147 @@
+"""Every exception interlock raises, as one tree.
+
+```
+InterlockError                     base of everything below
+├── GraphError                     a graph that cannot be built or run as asked
+│   ├── InvalidGraph               compile-time problem: unknown node, dangling edge, no entry
+│   ├── InvalidUpdate              a node returned something that is not a state update
+│   ├── RecursionLimit             a run took more supersteps than `recursion_limit`
+│   └── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
+├── ResumeError                    a resume that does not match what the thread waits for
+│   └── ResumeConflict             the request was already decided (maybe by someone else)
+├── InputRejected                  new input sent while requests are pending
+├── ThreadBusy                     another run holds the thread
+├── InvalidResumeValue             a resume value failed the interrupt's `response_schema`
+├── SerializationError             a value that cannot be stored (names the key path)
+├── StoreError                     a checkpoint store problem
+│   └── StoreUnavailable           the database cannot be reached; nothing was changed
+└── (agent, model and server families live beside their layers and derive from this base)
+
+GraphInterrupt (BaseException)     control flow: a node paused; never catch it yourself
+```
+
+`GraphInterrupt` derives from `BaseException`, not `Exception`, so that user code written
+as `try: ... except Exception: ...` around an `interrupt()` call does not swallow the pause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from interlock.types import Interrupt
+
+__all__ = [
+    "CheckpointerRequired",
+    "GraphError",
+    "GraphInterrupt",
+    "InputRejected",
+    "InterlockError",
+    "InvalidGraph",
+    "InvalidResumeValue",
+    "InvalidUpdate",
+    "RecursionLimit",
+    "ResumeConflict",
+    "ResumeError",
+    "SerializationError",
+    "StoreError",
+    "StoreUnavailable",
+    "ThreadBusy",
+]
+
+
+class InterlockError(Exception):
+    """Base class of every error interlock raises on purpose."""
+
+
+class GraphError(InterlockError):
+    """A graph that cannot be built or run as asked."""
+
+
+class InvalidGraph(GraphError):
+    """The graph definition is wrong: unknown node, dangling edge, missing entry point."""
+
+
+class InvalidUpdate(GraphError):
+    """A node returned a value that is not a state update (dict, Command or None)."""
+
+
+class RecursionLimit(GraphError):
+    """The run exceeded `recursion_limit` supersteps; raise it in the config if intended."""
+
+
+class CheckpointerRequired(GraphError):
+    """Interrupts, breakpoints and thread ids need `compile(checkpointer=...)`."""
+
+
+class ResumeError(InterlockError):
+    """A resume that does not match what the thread is waiting for.
+
+    Raised for a thread with nothing pending, an unknown interrupt id, a thread that does not
+    exist, or a malformed resume value. Nothing is changed; the thread stays as it was.
+    """
+
+
+class ResumeConflict(ResumeError):
+    """The interrupt was already answered, by this caller or a concurrent one.
+
+    Exactly one resume of a pending interrupt succeeds; every other one gets this error.
+    """
+
+
+class InputRejected(InterlockError):
+    """New input was sent to a thread that waits for a decision.
+
+    Answer the pending interrupts with `Command(resume=...)` first, or pass
+    `Command(update=..., goto=...)` explicitly.
+    """
+
+
+class ThreadBusy(InterlockError):
+    """Another run (in this or another process) holds the thread's lease right now."""
+
+
+class InvalidResumeValue(ResumeError):
+    """A resume value failed validation against the interrupt's `response_schema`.
+
+    The request stays pending; answer again with a valid value.
+    """
+
+
+class SerializationError(InterlockError, TypeError):
+    """A value cannot be stored. The message names its key path and type.
+
+    Raised at write time, before anything is saved, so the thread stays as it was.
+    """
+
+    def __init__(self, message: str, *, path: str = "", type_name: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.type_name = type_name
+
+
+class StoreError(InterlockError):
+    """A checkpoint store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's database cannot be reached. The operation changed nothing; retry later."""
+
+
+class GraphInterrupt(BaseException):  # noqa: N818 - control-flow signal, named like LangGraph's
+    """Control flow: the running task paused at `interrupt()` (or a breakpoint).
+
+    Derives from BaseException so `except Exception` in user code does not swallow it.
+    """
+
+    def __init__(self, interrupts: Sequence[Interrupt] = ()) -> None:
+        super().__init__(interrupts)
+        self.interrupts: tuple[Interrupt, ...] = tuple(interrupts)
+
+    def __repr__(self) -> str:
+        return f"GraphInterrupt({list(self.interrupts)!r})"
+
+
+def _describe(value: Any) -> str:
+    return type(value).__qualname__

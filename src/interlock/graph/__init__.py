@@ -1,0 +1,18 @@
+"""The step-graph runtime: `StateGraph`, `interrupt`, and running/inspecting threads."""
+
+from interlock.graph._builder import StateGraph
+from interlock.graph._compiled import CompiledStateGraph
+from interlock.graph._interrupt import aonce, get_config, get_stream_writer, interrupt, once
+from interlock.types import END, START
+
+__all__ = [
+    "END",
+    "START",
+    "CompiledStateGraph",
+    "StateGraph",
+    "aonce",
+    "get_config",
+    "get_stream_writer",
+    "interrupt",
+    "once",
+]

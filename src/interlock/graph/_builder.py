@@ -1,0 +1,252 @@
+"""`StateGraph`: declare nodes and edges, then `compile()` into a runnable graph."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from interlock.errors import InvalidGraph
+from interlock.graph._spec import Branch, GraphSpec, NodeSpec
+from interlock.graph._state import StateSchema
+from interlock.types import END, START
+
+if TYPE_CHECKING:
+    from interlock.checkpoint.base import BaseSaver
+    from interlock.graph._compiled import CompiledStateGraph
+
+__all__ = ["StateGraph"]
+
+
+def _node_name(fn: Any) -> str:
+    name = getattr(fn, "name", None) or getattr(fn, "__name__", None)
+    if not isinstance(name, str):
+        raise InvalidGraph(f"cannot infer a node name from {fn!r}; pass add_node(name, fn)")
+    return name
+
+
+class StateGraph:
+    """A graph of nodes that read and update a shared state.
+
+    Example:
+        >>> from typing import Annotated, TypedDict
+        >>> import operator
+        >>> class State(TypedDict):
+        ...     log: Annotated[list[str], operator.add]
+        >>> g = StateGraph(State)
+        >>> _ = g.add_node("a", lambda s: {"log": ["a"]})
+        >>> _ = g.add_edge(START, "a")
+        >>> g.compile().invoke({"log": []})
+        {'log': ['a']}
+    """
+
+    def __init__(
+        self,
+        state_schema: Any = None,
+        context_schema: Any = None,
+        *,
+        input_schema: Any = None,
+        output_schema: Any = None,
+        **legacy: Any,
+    ) -> None:
+        input_schema = input_schema or legacy.pop("input", None)
+        output_schema = output_schema or legacy.pop("output", None)
+        if legacy:
+            raise TypeError(f"unexpected arguments: {sorted(legacy)}")
+        self.schema = StateSchema(state_schema if state_schema is not None else dict)
+        self.context_schema = context_schema
+        self._output_keys: tuple[str, ...] | None = None
+        if input_schema is not None:
+            self.schema.merge(StateSchema(input_schema))
+        if output_schema is not None:
+            out = StateSchema(output_schema)
+            self.schema.merge(out)
+            self._output_keys = tuple(out.channels)
+        self.nodes: dict[str, NodeSpec] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.joins: list[tuple[tuple[str, ...], str]] = []
+        self.branches: dict[str, list[Branch]] = {}
+        self._compiled = False
+
+    # ---- nodes ---------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        node: str | Callable[..., Any],
+        action: Callable[..., Any] | None = None,
+        *,
+        input_schema: Any = None,
+        metadata: Mapping[str, Any] | None = None,
+        destinations: Any = None,
+        **_ignored: Any,
+    ) -> StateGraph:
+        """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
+
+        `fn(state)` returns a dict of updates, a `Command`, or None. It may also take
+        `config` and `writer` keyword parameters. A compiled graph can be a node (subgraph).
+        """
+        if not isinstance(node, str):
+            action, node = node, _node_name(node)
+        if action is None:
+            raise InvalidGraph(f"node {node!r} needs a function")
+        if node in (START, END) or node in self.nodes:
+            raise InvalidGraph(f"node name {node!r} is reserved or already used")
+        if ":" in node or "|" in node:
+            raise InvalidGraph(f"node name {node!r} must not contain ':' or '|'")
+        schema = StateSchema(input_schema) if input_schema is not None else None
+        self.nodes[node] = NodeSpec.create(node, action, schema)
+        return self
+
+    # ---- edges ---------------------------------------------------------------------------
+
+    def add_edge(self, start_key: str | Sequence[str], end_key: str) -> StateGraph:
+        """`a → b`; with a list of sources, `b` runs once all of them finished (fan-in)."""
+        if isinstance(start_key, str):
+            if start_key == END:
+                raise InvalidGraph("END cannot be the source of an edge")
+            if end_key == START:
+                raise InvalidGraph("START cannot be the target of an edge")
+            self.edges.append((start_key, end_key))
+        else:
+            sources = tuple(start_key)
+            if not sources:
+                raise InvalidGraph("add_edge needs at least one source")
+            self.joins.append((sources, end_key))
+        return self
+
+    def add_conditional_edges(
+        self,
+        source: str,
+        path: Callable[..., Any],
+        path_map: Mapping[Hashable, str] | Sequence[str] | None = None,
+    ) -> StateGraph:
+        """After `source`, call `path(state)` to choose the next node(s) (or END, or Sends).
+
+        `path_map` maps the function's return values to node names (a list maps names to
+        themselves).
+        """
+        if inspect.iscoroutinefunction(path):
+            raise InvalidGraph("conditional edge functions must be synchronous")
+        mapping: Mapping[Hashable, str] | None
+        if path_map is None:
+            mapping = None
+        elif isinstance(path_map, Mapping):
+            mapping = dict(path_map)
+        else:
+            mapping = {name: name for name in path_map}
+        try:
+            wants_config = "config" in inspect.signature(path).parameters
+        except (TypeError, ValueError):
+            wants_config = False
+        self.branches.setdefault(source, []).append(
+            Branch(path=path, path_map=mapping, wants_config=wants_config)
+        )
+        return self
+
+    def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable]]) -> StateGraph:
+        """Add nodes that run one after another, chained by edges."""
+        if not nodes:
+            raise InvalidGraph("add_sequence needs at least one node")
+        previous: str | None = None
+        for item in nodes:
+            if isinstance(item, tuple):
+                name, fn = item
+                self.add_node(name, fn)
+            else:
+                name = _node_name(item)
+                self.add_node(name, item)
+            if previous is not None:
+                self.add_edge(previous, name)
+            previous = name
+        return self
+
+    def set_entry_point(self, key: str) -> StateGraph:
+        """Same as `add_edge(START, key)`."""
+        return self.add_edge(START, key)
+
+    def set_conditional_entry_point(
+        self, path: Callable[..., Any], path_map: Mapping[Hashable, str] | None = None
+    ) -> StateGraph:
+        """Same as `add_conditional_edges(START, path, path_map)`."""
+        return self.add_conditional_edges(START, path, path_map)
+
+    def set_finish_point(self, key: str) -> StateGraph:
+        """Same as `add_edge(key, END)`."""
+        return self.add_edge(key, END)
+
+    # ---- compile -------------------------------------------------------------------------
+
+    def _validate(self, interrupt_before: Sequence[str], interrupt_after: Sequence[str]) -> None:
+        known = set(self.nodes)
+        for src, dst in self.edges:
+            if src != START and src not in known:
+                raise InvalidGraph(f"edge {src!r} → {dst!r}: unknown source node {src!r}")
+            if dst != END and dst not in known:
+                raise InvalidGraph(f"edge {src!r} → {dst!r}: unknown target node {dst!r}")
+        for sources, dst in self.joins:
+            for src in sources:
+                if src not in known:
+                    raise InvalidGraph(f"edge {list(sources)} → {dst!r}: unknown node {src!r}")
+            if dst != END and dst not in known:
+                raise InvalidGraph(f"edge {list(sources)} → {dst!r}: unknown node {dst!r}")
+        for src, branches in self.branches.items():
+            if src != START and src not in known:
+                raise InvalidGraph(f"conditional edge from unknown node {src!r}")
+            for branch in branches:
+                for dst in (branch.path_map or {}).values():
+                    if dst != END and dst not in known:
+                        raise InvalidGraph(
+                            f"conditional edge from {src!r} maps to unknown node {dst!r}"
+                        )
+        if not any(src == START for src, _ in self.edges) and START not in self.branches:
+            raise InvalidGraph(
+                "the graph has no entry point: add_edge(START, 'first_node') "
+                "or set_entry_point('first_node')"
+            )
+        for label, names in (("interrupt_before", interrupt_before),
+                             ("interrupt_after", interrupt_after)):
+            for name in names:
+                if name != "*" and name not in known:
+                    raise InvalidGraph(f"{label} names unknown node {name!r}")
+
+    def compile(
+        self,
+        checkpointer: BaseSaver | None = None,
+        *,
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        name: str | None = None,
+        debug: bool = False,
+        **_ignored: Any,
+    ) -> CompiledStateGraph:
+        """Check the graph and return a runnable `CompiledStateGraph`.
+
+        Unknown nodes, dangling edges and a missing entry point raise `InvalidGraph` here.
+        """
+        from interlock.graph._compiled import CompiledStateGraph
+
+        before = [interrupt_before] if isinstance(interrupt_before, str) else list(
+            interrupt_before or ()
+        )
+        after = [interrupt_after] if isinstance(interrupt_after, str) else list(
+            interrupt_after or ()
+        )
+        self._validate(before, after)
+        edges: dict[str, list[str]] = {}
+        for src, dst in self.edges:
+            edges.setdefault(src, [])
+            if dst not in edges[src]:
+                edges[src].append(dst)
+        spec = GraphSpec(
+            name=name or "LangGraph",
+            schema=self.schema,
+            nodes=dict(self.nodes),
+            edges={k: tuple(v) for k, v in edges.items()},
+            joins=tuple(self.joins),
+            branches={k: tuple(v) for k, v in self.branches.items()},
+            interrupt_before=frozenset(before),
+            interrupt_after=frozenset(after),
+            output_keys=self._output_keys,
+        )
+        self._compiled = True
+        return CompiledStateGraph(spec, checkpointer=checkpointer, builder=self)

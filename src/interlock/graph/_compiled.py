@@ -1,0 +1,423 @@
+"""`CompiledStateGraph`: run, stream, inspect and edit threads of a compiled graph."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from interlock.checkpoint.base import BaseSaver, StoredCheckpoint
+from interlock.errors import GraphError, ResumeConflict, ResumeError, ThreadBusy
+from interlock.graph._drivers import (
+    Env,
+    ResultBox,
+    config_value,
+    drive_async,
+    drive_sync,
+    modes_of,
+)
+from interlock.graph._engine import (
+    BREAKPOINT_TASK,
+    ERROR,
+    Clock,
+    RunResult,
+    Start,
+    fold,
+    pending_of,
+    run_graph,
+    task_id,
+)
+from interlock.graph._ids import new_checkpoint_id, utc_now
+from interlock.graph._interrupt import TaskContext
+from interlock.graph._spec import GraphSpec
+from interlock.graph._update import update_graph
+from interlock.types import Command, Interrupt, PregelTask, RunnableConfig, StateSnapshot
+
+__all__ = ["CompiledStateGraph"]
+
+_CLOCK = Clock(now=utc_now, new_checkpoint_id=new_checkpoint_id)
+_OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}"
+DEFAULT_LEASE_TTL = 300.0
+DEFAULT_RECURSION_LIMIT = 25
+
+
+def _as_set(value: Sequence[str] | str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset([value] if isinstance(value, str) else value)
+
+
+class CompiledStateGraph:
+    """A runnable graph. Build it with `StateGraph(...).compile(checkpointer=...)`.
+
+    Threads are addressed by `config={"configurable": {"thread_id": "..."}}`; add
+    `"checkpoint_id"` to start from an older checkpoint (replay / fork).
+    """
+
+    def __init__(self, spec: GraphSpec, *, checkpointer: BaseSaver | None, builder: Any) -> None:
+        self.spec = spec
+        self.checkpointer = checkpointer
+        self.builder = builder
+        self.name = spec.name
+        self.lease_ttl = DEFAULT_LEASE_TTL
+
+    @property
+    def nodes(self) -> Mapping[str, Any]:
+        """The graph's nodes by name."""
+        return self.spec.nodes
+
+    def __repr__(self) -> str:
+        return f"<CompiledStateGraph {self.name!r} nodes={list(self.spec.nodes)}>"
+
+    # ---- preparing a run -----------------------------------------------------------------
+
+    def _address(self, config: RunnableConfig | None) -> tuple[str, str, str | None]:
+        thread_id = config_value(config or {}, "thread_id")
+        if self.checkpointer is not None and thread_id is None:
+            raise GraphError(
+                "this graph has a checkpointer, so each call needs a thread: "
+                "config={'configurable': {'thread_id': '...'}}"
+            )
+        return (
+            str(thread_id) if thread_id is not None else "",
+            config_value(config or {}, "checkpoint_ns", "") or "",
+            config_value(config or {}, "checkpoint_id"),
+        )
+
+    def _env(self, config: RunnableConfig | None, modes: frozenset[str]) -> Env:
+        thread_id, ns, _ = self._address(config)
+        cfg = dict(config or {})
+        cfg["configurable"] = {**(cfg.get("configurable") or {}), "thread_id": thread_id}
+        owner = None
+        if self.checkpointer is not None:
+            owner = f"{_OWNER_PREFIX}:{uuid.uuid4().hex[:12]}"
+        return Env(
+            spec=self.spec,
+            saver=self.checkpointer,
+            config=cfg,
+            thread_id=thread_id,
+            checkpoint_ns=ns,
+            modes=modes,
+            lease_owner=owner,
+            decided_by=config_value(cfg, "user_id") or config_value(cfg, "decided_by"),
+        )
+
+    def _start(self, stored: StoredCheckpoint | None, env: Env, head: str | None) -> Start:
+        values = fold(stored.base, stored.chain, self.spec) if stored else {}
+        return Start(
+            thread_id=env.thread_id,
+            checkpoint_ns=env.checkpoint_ns,
+            stored=stored,
+            values=values,
+            head_id=head,
+        )
+
+    def _load(self, config: RunnableConfig | None, env: Env) -> Start:
+        saver = self.checkpointer
+        if saver is None:
+            return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
+        _, ns, cp_id = self._address(config)
+        stored = saver.get_checkpoint(env.thread_id, ns, cp_id)
+        if cp_id is not None and stored is None:
+            raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
+        head = stored.record.checkpoint_id if stored else None
+        if cp_id is not None:
+            head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
+        return self._start(stored, env, head)
+
+    async def _aload(self, config: RunnableConfig | None, env: Env) -> Start:
+        saver = self.checkpointer
+        if saver is None:
+            return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
+        _, ns, cp_id = self._address(config)
+        stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id)
+        if cp_id is not None and stored is None:
+            raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
+        head = stored.record.checkpoint_id if stored else None
+        if cp_id is not None:
+            head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
+        return self._start(stored, env, head)
+
+    def _busy(self, env: Env, input: Any) -> Exception:
+        if isinstance(input, Command) and input.has_resume:
+            return ResumeConflict(
+                f"thread {env.thread_id!r} is being run by another caller right now; "
+                "its request is being decided there"
+            )
+        return ThreadBusy(
+            f"thread {env.thread_id!r} is running in another call (lease held); retry when "
+            "it finishes"
+        )
+
+    def _engine(self, start: Start, input: Any, env: Env, kwargs: Mapping[str, Any]) -> Any:
+        limit = (env.config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT)
+        return run_graph(
+            self.spec,
+            start,
+            input,
+            env.config,
+            _CLOCK,
+            durable=self.checkpointer is not None,
+            recursion_limit=int(limit),
+            interrupt_before=_as_set(kwargs.get("interrupt_before")),
+            interrupt_after=_as_set(kwargs.get("interrupt_after")),
+        )
+
+    def _output(self, result: RunResult | None) -> dict[str, Any]:
+        assert result is not None
+        keys = self.spec.output_keys
+        values = result.values
+        out = {k: values[k] for k in keys if k in values} if keys else dict(values)
+        if result.interrupts:
+            out["__interrupt__"] = list(result.interrupts)
+        return out
+
+    # ---- running -------------------------------------------------------------------------
+
+    def _run_sync(self, input: Any, config: Any, modes: frozenset[str], box: ResultBox,
+                  kwargs: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+        env = self._env(config, modes)
+        saver = self.checkpointer
+        if saver is not None and env.lease_owner:
+            if not saver.acquire_thread(env.thread_id, env.lease_owner, ttl=self.lease_ttl):
+                raise self._busy(env, input)
+        try:
+            start = self._load(config, env)
+            yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
+        finally:
+            if saver is not None and env.lease_owner:
+                saver.release_thread(env.thread_id, env.lease_owner)
+
+    async def _run_async(self, input: Any, config: Any, modes: frozenset[str], box: ResultBox,
+                         kwargs: Mapping[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+        env = self._env(config, modes)
+        saver = self.checkpointer
+        if saver is not None and env.lease_owner:
+            if not await saver.aacquire_thread(env.thread_id, env.lease_owner,
+                                               ttl=self.lease_ttl):
+                raise self._busy(env, input)
+        try:
+            start = await self._aload(config, env)
+            async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
+                yield chunk
+        finally:
+            if saver is not None and env.lease_owner:
+                await saver.arelease_thread(env.thread_id, env.lease_owner)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
+        """Run until the graph finishes or pauses; return the state values.
+
+        When the run paused, the result has `"__interrupt__": [Interrupt(value, id), ...]`.
+        `input` is a state update (new turn), `Command(resume=...)` (answer a pause), or
+        `None` (continue after a breakpoint). Keyword options: `interrupt_before`,
+        `interrupt_after` (override the compiled breakpoints for this call).
+        """
+        box = ResultBox()
+        for _ in self._run_sync(input, config, frozenset(), box, kwargs):
+            pass
+        return self._output(box.value)
+
+    async def ainvoke(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict:
+        """Async twin of `invoke`."""
+        box = ResultBox()
+        async for _ in self._run_async(input, config, frozenset(), box, kwargs):
+            pass
+        return self._output(box.value)
+
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str | Sequence[str] = "updates",
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Run and yield chunks: `values` (state after each step), `updates` (`{node: update}`,
+        and `{"__interrupt__": (...)}` on a pause), `custom` (from `get_stream_writer()`),
+        `messages` (model tokens as `(chunk, metadata)`). With a list of modes, yields
+        `(mode, chunk)` pairs."""
+        modes, single = modes_of(stream_mode)
+        box = ResultBox()
+        for mode, chunk in self._run_sync(input, config, modes, box, kwargs):
+            yield chunk if single else (mode, chunk)
+
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str | Sequence[str] = "updates",
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        """Async twin of `stream`."""
+        modes, single = modes_of(stream_mode)
+        box = ResultBox()
+        async for mode, chunk in self._run_async(input, config, modes, box, kwargs):
+            yield chunk if single else (mode, chunk)
+
+    def _run_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
+        """Run as a node of another graph: no checkpoints of its own, pauses go to `parent`."""
+        env = Env(
+            spec=self.spec, saver=None, config=dict(config), thread_id=parent.thread_id,
+            checkpoint_ns=parent.checkpoint_ns, modes=frozenset(), parent=parent,
+        )
+        start = Start(thread_id=parent.thread_id, checkpoint_ns="", stored=None, values={},
+                      head_id=None)
+        gen = run_graph(self.spec, start, input, env.config, _CLOCK, durable=False,
+                        interrupt_before=frozenset(), interrupt_after=frozenset(),
+                        recursion_limit=int(config.get("recursion_limit")
+                                            or DEFAULT_RECURSION_LIMIT))
+        box = ResultBox()
+        for _ in drive_sync(gen, env, box):
+            pass
+        return self._output(box.value)
+
+    # ---- inspection ----------------------------------------------------------------------
+
+    def _require_saver(self) -> BaseSaver:
+        if self.checkpointer is None:
+            raise GraphError("state inspection needs a checkpointer: compile(checkpointer=...)")
+        return self.checkpointer
+
+    def _snapshot(self, stored: StoredCheckpoint | None, config: RunnableConfig) -> StateSnapshot:
+        if stored is None:
+            return StateSnapshot(values={}, next=(), config=config, metadata=None,
+                                 created_at=None, parent_config=None)
+        rec = stored.record
+        values = fold(stored.base, stored.chain, self.spec)
+        cfg = {"configurable": {"thread_id": rec.thread_id, "checkpoint_ns": rec.checkpoint_ns,
+                                "checkpoint_id": rec.checkpoint_id}}
+        parent = None
+        if rec.parent_id:
+            parent = {"configurable": {"thread_id": rec.thread_id,
+                                       "checkpoint_ns": rec.checkpoint_ns,
+                                       "checkpoint_id": rec.parent_id}}
+        pending = pending_of(stored)
+        names = list(rec.next) + [n for n, _ in rec.sends]
+        writes = {t.task_id: t for t in stored.task_writes}
+        tasks = []
+        for i, name in enumerate(names):
+            tid = task_id(rec.checkpoint_id, name, i)
+            mine = [r for r in pending if r.task_id == tid or (
+                r.task_id == BREAKPOINT_TASK and r.task_name == name)]
+            tw = writes.get(tid)
+            error = next((v for c, v in tw.writes if c == ERROR), None) if tw else None
+            tasks.append(PregelTask(
+                id=tid, name=name, error=error,
+                interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
+            ))
+        return StateSnapshot(
+            values=values,
+            next=tuple(names),
+            config=cfg,
+            metadata=dict(rec.metadata),
+            created_at=rec.created_at.isoformat(),
+            parent_config=parent,
+            tasks=tuple(tasks),
+            interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending),
+        )
+
+    def get_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
+        """The thread's state at its latest (or the configured) checkpoint.
+
+        A thread with no checkpoint gives an empty snapshot (`values == {}`, `next == ()`).
+        """
+        saver = self._require_saver()
+        thread_id, ns, cp_id = self._address(config)
+        return self._snapshot(saver.get_checkpoint(thread_id, ns, cp_id), config)
+
+    async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
+        """Async twin of `get_state`."""
+        saver = self._require_saver()
+        thread_id, ns, cp_id = self._address(config)
+        return self._snapshot(await saver.aget_checkpoint(thread_id, ns, cp_id), config)
+
+    def get_state_history(
+        self,
+        config: RunnableConfig,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StateSnapshot]:
+        """Snapshots of the thread, newest first; page with `before=` and `limit=`."""
+        saver = self._require_saver()
+        thread_id, ns, _ = self._address(config)
+        before_id = config_value(before or {}, "checkpoint_id")
+        for rec in saver.list_checkpoints(thread_id, ns, before=before_id, limit=limit):
+            if filter and any(rec.metadata.get(k) != v for k, v in filter.items()):
+                continue
+            yield self._snapshot(saver.get_checkpoint(thread_id, ns, rec.checkpoint_id), config)
+
+    async def aget_state_history(
+        self,
+        config: RunnableConfig,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        """Async twin of `get_state_history`."""
+        saver = self._require_saver()
+        thread_id, ns, _ = self._address(config)
+        before_id = config_value(before or {}, "checkpoint_id")
+        for rec in await saver.alist_checkpoints(thread_id, ns, before=before_id, limit=limit):
+            if filter and any(rec.metadata.get(k) != v for k, v in filter.items()):
+                continue
+            stored = await saver.aget_checkpoint(thread_id, ns, rec.checkpoint_id)
+            yield self._snapshot(stored, config)
+
+    def update_state(
+        self, config: RunnableConfig, values: Any, as_node: str | None = None
+    ) -> RunnableConfig:
+        """Apply `values` through the reducers as if `as_node` wrote them; new checkpoint.
+
+        Returns the config of the new checkpoint. Pending requests of the old head are
+        cancelled (see `interlock.graph._update`)."""
+        saver = self._require_saver()
+        env = self._env(config, frozenset())
+        if not saver.acquire_thread(env.thread_id, env.lease_owner or "", ttl=self.lease_ttl):
+            raise self._busy(env, None)
+        try:
+            start = self._load(config, env)
+            gen = update_graph(self.spec, start, values, as_node, env.config, _CLOCK)
+            box = ResultBox()
+            for _ in drive_sync(_as_result(gen), env, box):
+                pass
+        finally:
+            saver.release_thread(env.thread_id, env.lease_owner or "")
+        return self._new_config(env, box)
+
+    async def aupdate_state(
+        self, config: RunnableConfig, values: Any, as_node: str | None = None
+    ) -> RunnableConfig:
+        """Async twin of `update_state`."""
+        saver = self._require_saver()
+        env = self._env(config, frozenset())
+        if not await saver.aacquire_thread(env.thread_id, env.lease_owner or "",
+                                           ttl=self.lease_ttl):
+            raise self._busy(env, None)
+        try:
+            start = await self._aload(config, env)
+            gen = update_graph(self.spec, start, values, as_node, env.config, _CLOCK)
+            box = ResultBox()
+            async for _ in drive_async(_as_result(gen), env, box):
+                pass
+        finally:
+            await saver.arelease_thread(env.thread_id, env.lease_owner or "")
+        return self._new_config(env, box)
+
+    @staticmethod
+    def _new_config(env: Env, box: ResultBox) -> RunnableConfig:
+        assert box.value is not None
+        return {"configurable": {"thread_id": env.thread_id, "checkpoint_ns": env.checkpoint_ns,
+                                 "checkpoint_id": box.value.checkpoint_id}}
+
+
+def _as_result(gen: Any) -> Any:
+    checkpoint_id = yield from gen
+    return RunResult(values={}, interrupts=(), checkpoint_id=checkpoint_id)

@@ -1,0 +1,730 @@
+"""The superstep engine, written once and free of I/O.
+
+`run_graph` is a generator: it decides what happens and *yields effects* (run these tasks,
+commit this checkpoint, resolve these interrupts, emit this stream chunk); a driver (sync or
+async, `_drivers.py`) performs each effect and sends the result back. No clock, no database,
+no threads here: ids and time come from the `Clock` the driver passes in.
+
+One run:
+1. `_start` interprets the input against the loaded checkpoint: new input (an "input"
+   checkpoint), a resume (match answers to pending interrupts, claim them exactly once), or a
+   continuation (`None`) — and refuses anything ambiguous with `ResumeError`/`InputRejected`.
+2. Each superstep plans tasks for the checkpoint's `next`, reuses what finished tasks already
+   wrote, runs the rest, and either commits a checkpoint (all tasks done) or saves the progress
+   of an incomplete step (a task paused or failed) and stops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from interlock.checkpoint.base import (
+    CheckpointRecord,
+    InterruptRecord,
+    StoredCheckpoint,
+    TaskWrites,
+    Write,
+)
+from interlock.errors import (
+    CheckpointerRequired,
+    InputRejected,
+    InvalidResumeValue,
+    InvalidUpdate,
+    RecursionLimit,
+    ResumeConflict,
+    ResumeError,
+)
+from interlock.graph._interrupt import PendingInterrupt, interrupt_id
+from interlock.graph._jsonschema import schema_errors
+from interlock.graph._spec import GraphSpec
+from interlock.types import END, START, Command, Interrupt, Send
+
+__all__ = ["Clock", "Effect", "RunResult", "Task", "TaskOutcome", "run_graph"]
+
+INPUT = "__input__"
+DONE = "__done__"
+ERROR = "__error__"
+GOTO = "__goto__"
+MEMO = "__memo__:"
+BREAKPOINT_TASK = "__breakpoint__"
+_ID_MAP_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+# ---- data the engine exchanges with drivers ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Clock:
+    """Time and ids, injected so the engine stays deterministic under test."""
+
+    now: Callable[[], datetime]
+    new_checkpoint_id: Callable[[str | None], str]
+    """Returns an id that sorts after the given parent id."""
+
+
+@dataclass(slots=True, kw_only=True)
+class Task:
+    """One node execution planned for a superstep."""
+
+    id: str
+    name: str
+    input: Any
+    """What the node function receives (state, or a Send's argument)."""
+    resume: list[Any] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskOutcome:
+    """What running a task produced; exactly one of the three shapes."""
+
+    task: Task
+    result: Any = None
+    """The node's return value (a state update, a Command, or None)."""
+    interrupt: PendingInterrupt | None = None
+    error: BaseException | None = None
+    memo: dict[str, Any] = field(default_factory=dict)
+    """`once()` results recorded in this attempt."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunTasks:
+    """Effect: run these tasks (concurrently when more than one); reply list[TaskOutcome]."""
+
+    tasks: tuple[Task, ...]
+    checkpoint_id: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """Effect: `saver.put_checkpoint(record, expected_head=..., interrupts=...)`."""
+
+    record: CheckpointRecord
+    expected_head: str | None
+    interrupts: tuple[InterruptRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SaveProgress:
+    """Effect: `saver.put_task_writes(...)` for a step that did not complete."""
+
+    checkpoint_id: str
+    task_writes: tuple[TaskWrites, ...]
+    interrupts: tuple[InterruptRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """Effect: `saver.resolve_interrupts(thread, decisions)` (exactly once; may raise)."""
+
+    decisions: Mapping[str, Any]
+    status: str = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class HasDecided:
+    """Effect: does the thread have any decided interrupt? reply bool (for error messages)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Effect: fetch interrupts by id from the whole store; reply {id: InterruptRecord}."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Effect: pass a stream chunk to the caller."""
+
+    mode: str
+    payload: Any
+
+
+Effect = RunTasks | Commit | SaveProgress | Resolve | HasDecided | Lookup | Emit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """Where a run stopped."""
+
+    values: dict[str, Any]
+    interrupts: tuple[Interrupt, ...]
+    checkpoint_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start:
+    """The checkpoint a run begins at, already folded."""
+
+    thread_id: str
+    checkpoint_ns: str
+    stored: StoredCheckpoint | None
+    values: dict[str, Any]
+    head_id: str | None
+    """The thread's actual head (compare-and-swap target); differs from stored on a fork."""
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def task_id(checkpoint_id: str, name: str, index: int) -> str:
+    """Deterministic id of the `index`-th task of the step after `checkpoint_id`."""
+    raw = f"{checkpoint_id}\x00{name}\x00{index}"
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphSpec) -> dict:
+    """Rebuild state values: `base` plus each checkpoint's writes through the reducers."""
+    values = dict(base)
+    for writes in chain:
+        spec.schema.apply(values, ((w.channel, w.value) for w in writes))
+    return values
+
+
+def pending_of(stored: StoredCheckpoint | None) -> list[InterruptRecord]:
+    """The interrupts still waiting at a checkpoint."""
+    if stored is None:
+        return []
+    return [i for i in stored.interrupts if i.status == "pending"]
+
+
+def split_result(spec: GraphSpec, name: str, result: Any) -> tuple[list[tuple[str, Any]], list]:
+    """A node's return value as (writes, goto targets)."""
+    if isinstance(result, Command):
+        if result.graph == Command.PARENT:
+            raise InvalidUpdate("Command(graph=Command.PARENT) is not supported")
+        writes = spec.schema.to_updates(result.update, name)
+        return writes, list(result.goto_targets())
+    if isinstance(result, (list, tuple)) and result and all(
+        isinstance(r, Command) for r in result
+    ):
+        writes, gotos = [], []
+        for cmd in result:
+            w, g = split_result(spec, name, cmd)
+            writes += w
+            gotos += g
+        return writes, gotos
+    return spec.schema.to_updates(result, name), []
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+
+class _Run:
+    """State of one invocation while the generator runs."""
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        start: Start,
+        config: Mapping[str, Any],
+        clock: Clock,
+        *,
+        durable: bool,
+        recursion_limit: int,
+        interrupt_before: frozenset[str] | None,
+        interrupt_after: frozenset[str] | None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.clock = clock
+        self.durable = durable
+        self.limit = recursion_limit
+        self.before = spec.interrupt_before if interrupt_before is None else interrupt_before
+        self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
+        self.thread_id = start.thread_id
+        self.ns = start.checkpoint_ns
+        self.values = start.values
+        self.stored = start.stored
+        self.record = start.stored.record if start.stored else None
+        self.head = start.head_id
+        self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
+        self.interrupts: list[InterruptRecord] = (
+            [] if self.fork or start.stored is None else list(start.stored.interrupts)
+        )
+        self.task_writes: dict[str, TaskWrites] = (
+            {}
+            if self.fork or start.stored is None
+            else {t.task_id: t for t in start.stored.task_writes}
+        )
+        self.pending_update: list[tuple[str, Any]] = []
+        """`Command(resume=..., update=...)`: writes applied with the resumed step."""
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _interrupt_record(
+        self, *, checkpoint_id: str, task: str, name: str, index: int, value: Any,
+        kind: str = "interrupt", schema: dict[str, Any] | None = None,
+    ) -> InterruptRecord:
+        iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
+        meta: dict[str, Any] = {"graph": self.spec.name}
+        if schema is not None:
+            meta["response_schema"] = schema
+        return InterruptRecord(
+            interrupt_id=iid,
+            thread_id=self.thread_id,
+            checkpoint_ns=self.ns,
+            checkpoint_id=checkpoint_id,
+            task_id=task,
+            task_name=name,
+            index=index,
+            value=value,
+            kind=kind,  # type: ignore[arg-type]
+            created_at=self.clock.now(),
+            metadata=meta,
+        )
+
+    def _breakpoint(self, checkpoint_id: str, when: str, nodes: list[str]) -> InterruptRecord:
+        if not self.durable:
+            raise CheckpointerRequired(
+                f"interrupt_{when}={nodes} needs a checkpointer to pause: "
+                "compile(checkpointer=InMemorySaver())"
+            )
+        return self._interrupt_record(
+            checkpoint_id=checkpoint_id,
+            task=BREAKPOINT_TASK,
+            name=nodes[0],
+            index=0,
+            value={"type": "breakpoint", "when": when, "nodes": nodes},
+            kind="breakpoint",
+        )
+
+    def _commit(
+        self, *, source: str, writes: list[Write], next_: tuple[str, ...],
+        sends: tuple[tuple[str, Any], ...], barriers: Mapping[str, tuple[str, ...]],
+        step: int,
+    ) -> CheckpointRecord:
+        parent = self.record.checkpoint_id if self.record else None
+        return CheckpointRecord(
+            thread_id=self.thread_id,
+            checkpoint_ns=self.ns,
+            checkpoint_id=self.clock.new_checkpoint_id(max(filter(None, (parent, self.head)), default=None)),
+            parent_id=parent,
+            step=step,
+            created_at=self.clock.now(),
+            source=source,
+            writes=tuple(writes),
+            next=next_,
+            sends=sends,
+            barriers=dict(barriers),
+            metadata={"source": source, "step": step},
+            values=dict(self.values),
+        )
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def triggers(
+        self, finished: Sequence[tuple[str, Sequence[str | Send]]],
+        barriers: Mapping[str, tuple[str, ...]],
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
+        """Next nodes, sends and join progress after `finished` (name, gotos) tasks."""
+        spec = self.spec
+        nxt: list[str] = []
+        sends: list[tuple[str, Any]] = []
+        joins = {k: list(v) for k, v in barriers.items()}
+        state_view = None
+
+        def add(target: str | Send) -> None:
+            if isinstance(target, Send):
+                if target.node not in spec.nodes:
+                    raise InvalidUpdate(f"Send to unknown node {target.node!r}")
+                sends.append((target.node, target.arg))
+            elif target == END:
+                return
+            elif target not in spec.nodes:
+                raise InvalidUpdate(
+                    f"routed to unknown node {target!r}; known nodes: {sorted(spec.nodes)}"
+                )
+            elif target not in nxt:
+                nxt.append(target)
+
+        for name, gotos in finished:
+            for target in spec.edges.get(name, ()):
+                add(target)
+            for branch in spec.branches.get(name, ()):
+                if state_view is None:
+                    state_view = spec.schema.to_input(self.values)
+                for target in branch.resolve(state_view, self.config):
+                    add(target)
+            for sources, target in spec.joins:
+                if name in sources:
+                    key = "|".join(sources) + "->" + target
+                    seen = joins.setdefault(key, [])
+                    if name not in seen:
+                        seen.append(name)
+                    if set(seen) >= set(sources):
+                        add(target)
+                        joins.pop(key)
+            for target in gotos:
+                add(target)
+        return tuple(nxt), tuple(sends), {k: tuple(v) for k, v in joins.items()}
+
+    # -- planning --------------------------------------------------------------------------
+
+    def plan(self) -> list[Task]:
+        """Tasks of the step after the current checkpoint."""
+        assert self.record is not None
+        rec = self.record
+        tasks: list[Task] = []
+        names = [(n, None) for n in rec.next] + [(n, a) for n, a in rec.sends]
+        state_input = None
+        for i, (name, arg) in enumerate(names):
+            tid = task_id(rec.checkpoint_id, name, i)
+            if arg is None:
+                if state_input is None:
+                    state_input = self.spec.schema.to_input(self.values)
+                node_input = state_input
+            else:
+                node_input = arg
+            answered = sorted(
+                (r for r in self.interrupts if r.task_id == tid and r.status == "resolved"),
+                key=lambda r: r.index,
+            )
+            memo = {}
+            stored = self.task_writes.get(tid)
+            if stored is not None:
+                memo = {c[len(MEMO):]: v for c, v in stored.writes if c.startswith(MEMO)}
+            tasks.append(
+                Task(id=tid, name=name, input=node_input, resume=[r.resume for r in answered],
+                     memo=memo)
+            )
+        return tasks
+
+    def is_done(self, task: Task) -> bool:
+        stored = self.task_writes.get(task.id)
+        return stored is not None and any(c == DONE for c, _ in stored.writes)
+
+    def is_waiting(self, task: Task) -> bool:
+        return any(
+            r.task_id == task.id and r.status == "pending" for r in self.interrupts
+        )
+
+    def stored_result(self, task: Task) -> tuple[list[tuple[str, Any]], list]:
+        stored = self.task_writes[task.id]
+        writes = [(c, v) for c, v in stored.writes if not c.startswith("__")]
+        gotos = next((v for c, v in stored.writes if c == GOTO), [])
+        return writes, list(gotos)
+
+    # -- input -----------------------------------------------------------------------------
+
+    def match_resume(
+        self, command: Command, elsewhere: Mapping[str, InterruptRecord | None]
+    ) -> dict[str, Any]:
+        """Map a resume value to pending interrupt ids, or raise a precise ResumeError.
+
+        `elsewhere` has the store's records of ids not found at this checkpoint."""
+        pending = [r for r in self.interrupts if r.status == "pending"]
+        value = command.resume
+        if _looks_like_id_map(value):
+            known: dict[str, InterruptRecord | None] = {**elsewhere}
+            known.update({r.interrupt_id: r for r in self.interrupts})
+            decisions = {}
+            for iid, answer in value.items():
+                rec = known.get(iid)
+                if rec is None or rec.thread_id != self.thread_id:
+                    raise ResumeError(
+                        f"interrupt {iid!r} is not pending on thread {self.thread_id!r}; "
+                        f"pending: {[r.interrupt_id for r in pending]}"
+                    )
+                if rec.status == "pending" and rec.checkpoint_id != (
+                    self.record.checkpoint_id if self.record else None
+                ):
+                    raise ResumeError(
+                        f"interrupt {iid!r} belongs to checkpoint {rec.checkpoint_id}, not the "
+                        "one being resumed"
+                    )
+                if rec.status != "pending":
+                    raise ResumeConflict(
+                        f"interrupt {iid!r} was already {rec.status}"
+                        + (f" by {rec.decided_by}" if rec.decided_by else "")
+                    )
+                decisions[iid] = answer
+            return decisions
+        if not pending:
+            raise ResumeError(f"thread {self.thread_id!r} has no pending interrupt to resume")
+        if len(pending) > 1:
+            raise ResumeError(
+                f"thread {self.thread_id!r} waits for {len(pending)} decisions; answer them by "
+                f"id: Command(resume={{interrupt_id: value, ...}}) with ids "
+                f"{[r.interrupt_id for r in pending]}"
+            )
+        return {pending[0].interrupt_id: value}
+
+    def validate(self, decisions: Mapping[str, Any]) -> None:
+        by_id = {r.interrupt_id: r for r in self.interrupts}
+        for iid, answer in decisions.items():
+            schema = by_id[iid].metadata.get("response_schema")
+            if schema is None:
+                continue
+            problems = schema_errors(answer, schema)
+            if problems:
+                raise InvalidResumeValue(
+                    f"answer to interrupt {iid} does not match its response_schema: "
+                    + "; ".join(problems)
+                )
+
+    def apply_decisions(self, decided: Mapping[str, Any]) -> None:
+        self.interrupts = [
+            replace(r, status="resolved", resume=decided[r.interrupt_id])
+            if r.interrupt_id in decided
+            else r
+            for r in self.interrupts
+        ]
+
+
+def run_graph(
+    spec: GraphSpec,
+    start: Start,
+    input: Any,
+    config: Mapping[str, Any],
+    clock: Clock,
+    *,
+    durable: bool,
+    recursion_limit: int = 25,
+    interrupt_before: frozenset[str] | None = None,
+    interrupt_after: frozenset[str] | None = None,
+) -> Generator[Effect, Any, RunResult]:
+    """Run the graph from `start` with `input`; see the module docstring."""
+    run = _Run(
+        spec, start, config, clock, durable=durable, recursion_limit=recursion_limit,
+        interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+    )
+    skip_before = yield from _start(run, input)
+    if skip_before is None:  # input checkpoint committed; emit was done in _start
+        skip_before = False
+    return (yield from _loop(run, skip_before))
+
+
+def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
+    """Interpret the input. Returns whether to skip breakpoints-before for the first step."""
+    pending = [r for r in run.interrupts if r.status == "pending"]
+    is_resume = isinstance(input, Command) and input.has_resume
+    if is_resume or input is None:
+        if run.record is None:
+            raise ResumeError(
+                f"thread {run.thread_id!r} has no checkpoint: there is nothing to resume; "
+                "start it with input first"
+            )
+        if is_resume:
+            elsewhere: Mapping[str, InterruptRecord | None] = {}
+            if _looks_like_id_map(input.resume):
+                here = {r.interrupt_id for r in run.interrupts}
+                missing = tuple(k for k in input.resume if k not in here)
+                if missing:
+                    elsewhere = yield Lookup(missing)
+            elif not pending:
+                decided = yield HasDecided()
+                if decided:
+                    raise ResumeConflict(
+                        f"thread {run.thread_id!r} has nothing pending: its request was "
+                        "already decided"
+                    )
+            decisions = run.match_resume(input, elsewhere)
+            run.validate(decisions)
+        else:
+            real = [r for r in pending if r.kind != "breakpoint"]
+            if real:
+                raise ResumeError(
+                    f"thread {run.thread_id!r} waits for {len(real)} decision(s); resume with "
+                    f"Command(resume=...) (pending ids: {[r.interrupt_id for r in real]})"
+                )
+            decisions = {r.interrupt_id: None for r in pending}
+            if not decisions and not run.record.next and not run.record.sends:
+                raise ResumeError(
+                    f"thread {run.thread_id!r} has finished; there is nothing to resume. "
+                    "Send new input to start another turn."
+                )
+        if decisions:
+            yield Resolve(decisions)
+            run.apply_decisions(decisions)
+        skip = any(
+            r.kind == "breakpoint" and r.status == "resolved" and r.value.get("when") == "before"
+            for r in run.interrupts
+        )
+        if isinstance(input, Command) and input.update is not None:
+            writes = run.spec.schema.to_updates(input.update, INPUT)
+            run.spec.schema.apply(run.values, writes)
+            run.pending_update = writes
+        # a step that already started (a task paused inside it) is past its breakpoint
+        started = any(r.kind != "breakpoint" for r in run.interrupts)
+        return skip or started
+
+    if pending:
+        raise InputRejected(
+            f"thread {run.thread_id!r} waits for {len(pending)} decision(s) "
+            f"({[r.interrupt_id for r in pending]}); answer with Command(resume=...) before "
+            "sending new input"
+        )
+    if isinstance(input, Command):
+        writes = run.spec.schema.to_updates(input.update, INPUT)
+        gotos = list(input.goto_targets())
+    else:
+        writes = run.spec.schema.to_updates(input, INPUT)
+        gotos = []
+    if run.record is None:
+        run.values = {**run.spec.schema.initial_values(), **run.values}
+    run.spec.schema.apply(run.values, writes)
+    if gotos:
+        nxt, sends, _ = run.triggers([("__goto__", gotos)], {})
+        barriers = dict(run.record.barriers) if run.record else {}
+    else:
+        nxt, sends, barriers = run.triggers([(START, [])], {})
+    step = run.record.step + 1 if run.record else -1
+    rec = run._commit(
+        source="input", writes=[Write(node=INPUT, channel=c, value=v) for c, v in writes],
+        next_=nxt, sends=sends, barriers=barriers, step=step,
+    )
+    yield from _commit(run, rec, ())
+    yield Emit("values", dict(run.values))
+    return None
+
+
+def _looks_like_id_map(value: Any) -> bool:
+    return (
+        isinstance(value, Mapping)
+        and bool(value)
+        and all(isinstance(k, str) and _ID_MAP_KEY.match(k) for k in value)
+    )
+
+
+def _commit(
+    run: _Run, rec: CheckpointRecord, interrupts: tuple[InterruptRecord, ...]
+) -> Generator[Effect, Any, None]:
+    if run.durable:
+        yield Commit(rec, run.head, interrupts)
+    run.record = replace(rec, values=None)
+    run.head = rec.checkpoint_id
+    run.fork = False
+    run.interrupts = list(interrupts)
+    run.task_writes = {}
+
+
+def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
+    spec = run.spec
+    steps = 0
+    extra = run.pending_update
+    while True:
+        rec = run.record
+        assert rec is not None
+        names = list(rec.next) + [n for n, _ in rec.sends]
+        if not names:
+            return RunResult(values=run.values, interrupts=(), checkpoint_id=rec.checkpoint_id)
+        if steps >= run.limit:
+            raise RecursionLimit(
+                f"the run took {steps} supersteps without finishing (recursion_limit="
+                f"{run.limit}); raise config['recursion_limit'] if the graph loops on purpose"
+            )
+        hit = spec.hits(run.before, names)
+        if hit and not skip_before:
+            bp = run._breakpoint(rec.checkpoint_id, "before", hit)
+            yield SaveProgress(rec.checkpoint_id, (), (bp,))
+            run.interrupts.append(bp)
+            intr = (Interrupt(value=bp.value, id=bp.interrupt_id),)
+            yield Emit("updates", {"__interrupt__": intr})
+            return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+        skip_before = False
+
+        tasks = run.plan()
+        to_run = [t for t in tasks if not run.is_done(t) and not run.is_waiting(t)]
+        outcomes: list[TaskOutcome] = []
+        if to_run:
+            outcomes = yield RunTasks(tuple(to_run), rec.checkpoint_id, rec.step + 1)
+        by_id = {o.task.id: o for o in outcomes}
+
+        finished: list[tuple[Task, list[tuple[str, Any]], list]] = []
+        progress: list[TaskWrites] = []
+        new_interrupts: list[InterruptRecord] = []
+        first_error: BaseException | None = None
+        for task in tasks:
+            outcome = by_id.get(task.id)
+            if outcome is None:
+                if run.is_done(task):
+                    writes, gotos = run.stored_result(task)
+                    finished.append((task, writes, gotos))
+                continue
+            memo = [(MEMO + k, v) for k, v in {**task.memo, **outcome.memo}.items()]
+            if outcome.error is not None:
+                first_error = first_error or outcome.error
+                progress.append(TaskWrites(
+                    task_id=task.id, task_name=task.name,
+                    writes=(*memo, (ERROR, f"{type(outcome.error).__name__}: {outcome.error}")),
+                ))
+            elif outcome.interrupt is not None:
+                pi = outcome.interrupt
+                new_interrupts.append(run._interrupt_record(
+                    checkpoint_id=rec.checkpoint_id, task=task.id, name=task.name,
+                    index=pi.index, value=pi.interrupt.value, schema=pi.response_schema,
+                ))
+                if memo:
+                    progress.append(TaskWrites(task_id=task.id, task_name=task.name,
+                                               writes=tuple(memo)))
+            else:
+                try:
+                    writes, gotos = split_result(spec, task.name, outcome.result)
+                except InvalidUpdate as exc:
+                    first_error = first_error or exc
+                    continue
+                finished.append((task, writes, gotos))
+                done_writes = [*writes, *memo, (DONE, True)]
+                if gotos:
+                    done_writes.append((GOTO, [g for g in gotos if isinstance(g, str)]))
+                progress.append(TaskWrites(task_id=task.id, task_name=task.name,
+                                           writes=tuple(done_writes)))
+
+        waiting = [r for r in run.interrupts if r.status == "pending"] + new_interrupts
+        if first_error is not None or waiting:
+            if run.durable and (progress or new_interrupts):
+                yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
+            for t in progress:
+                run.task_writes[t.task_id] = t
+            run.interrupts.extend(new_interrupts)
+            for task, writes, _ in finished:
+                if task.id in by_id:
+                    yield Emit("updates", {task.name: _update_view(writes)})
+            if first_error is not None:
+                raise first_error
+            intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting)
+            yield Emit("updates", {"__interrupt__": intr})
+            return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+
+        # every task finished: fold the step's writes in task order and commit
+        all_writes = [Write(node=t.name, channel=c, value=v) for t, ws, _ in finished for c, v in ws]
+        if extra:
+            all_writes = [Write(node=INPUT, channel=c, value=v) for c, v in extra] + all_writes
+            extra = None
+        new_values = dict(run.values)
+        spec.schema.apply(new_values, ((w.channel, w.value) for w in all_writes if w.node != INPUT))
+        run.values = new_values
+        nxt, sends, barriers = run.triggers(
+            [(t.name, gotos) for t, _, gotos in finished], rec.barriers
+        )
+        new = run._commit(source="loop", writes=all_writes, next_=nxt, sends=sends,
+                          barriers=barriers, step=rec.step + 1)
+        ran = [t.name for t, _, _ in finished]
+        hit_after = spec.hits(run.after, ran)
+        bps = (run._breakpoint(new.checkpoint_id, "after", hit_after),) if hit_after else ()
+        yield from _commit(run, new, bps)
+        for task, writes, _ in finished:
+            yield Emit("updates", {task.name: _update_view(writes)})
+        yield Emit("values", dict(run.values))
+        steps += 1
+        if bps:
+            intr = (Interrupt(value=bps[0].value, id=bps[0].interrupt_id),)
+            yield Emit("updates", {"__interrupt__": intr})
+            return RunResult(values=run.values, interrupts=intr, checkpoint_id=new.checkpoint_id)
+
+
+def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    if not writes:
+        return None
+    out: dict[str, Any] = {}
+    for c, v in writes:
+        out[c] = v
+    return out

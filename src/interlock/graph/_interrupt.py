@@ -1,0 +1,220 @@
+"""The ambient task context, and what nodes and tools call through it: `interrupt`, `once`,
+`get_stream_writer`, `get_config`.
+
+This is the one ambient lookup in interlock: a `ContextVar` holding the `TaskContext` of the
+task running in this thread or asyncio task. Drivers set it around each node call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from interlock.checkpoint.serde import ensure_serializable
+from interlock.errors import CheckpointerRequired, GraphError, GraphInterrupt
+from interlock.types import Interrupt
+
+__all__ = [
+    "TaskContext",
+    "get_config",
+    "get_stream_writer",
+    "interrupt",
+    "interrupt_id",
+    "once",
+]
+
+T = TypeVar("T")
+
+_current: ContextVar[TaskContext | None] = ContextVar("interlock_task", default=None)
+
+
+def interrupt_id(thread_id: str, ns: str, checkpoint_id: str, task_id: str, index: int) -> str:
+    """The stable id of the `index`-th `interrupt()` call of a task at a checkpoint."""
+    raw = f"{thread_id}\x00{ns}\x00{checkpoint_id}\x00{task_id}\x00{index}"
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+@dataclass(slots=True, kw_only=True)
+class PendingInterrupt:
+    """What `interrupt()` raised: the interrupt plus what the runtime stores with it."""
+
+    interrupt: Interrupt
+    index: int
+    response_schema: dict[str, Any] | None = None
+
+
+class NodeInterrupt(GraphInterrupt):  # noqa: N818 - mirrors GraphInterrupt
+    """Raised by `interrupt()` inside a task; carries the call index and schema."""
+
+    def __init__(self, pending: PendingInterrupt) -> None:
+        super().__init__([pending.interrupt])
+        self.pending = pending
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskContext:
+    """Everything a running task may reach ambiently."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    task_id: str
+    task_name: str
+    config: dict[str, Any]
+    durable: bool
+    """False when the graph has no checkpointer: pausing is then an error."""
+    resume: list[Any] = field(default_factory=list)
+    """Answers to this task's `interrupt()` calls so far, in call order."""
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Results of `once()` steps recorded in earlier attempts."""
+    new_memo: dict[str, Any] = field(default_factory=dict)
+    """Results of `once()` steps recorded in this attempt."""
+    emit: Callable[[str, Any], None] | None = None
+    """Sends a stream chunk `(mode, payload)` to the caller, if it streams."""
+    calls: int = 0
+    once_calls: int = 0
+
+    def next_interrupt(self, value: Any, response_schema: Any) -> Any:
+        index = self.calls
+        self.calls += 1
+        if index < len(self.resume):
+            return _coerce(self.resume[index], response_schema)
+        if not self.durable:
+            raise CheckpointerRequired(
+                "interrupt() needs a checkpointer to save the paused run: "
+                "compile(checkpointer=InMemorySaver()) or SqliteSaver(...)"
+            )
+        ensure_serializable(value, "interrupt value")
+        iid = interrupt_id(
+            self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.task_id, index
+        )
+        raise NodeInterrupt(
+            PendingInterrupt(
+                interrupt=Interrupt(value=value, id=iid),
+                index=index,
+                response_schema=_schema_json(response_schema),
+            )
+        )
+
+
+def _schema_json(schema: Any) -> dict[str, Any] | None:
+    if schema is None:
+        return None
+    if isinstance(schema, dict):
+        return schema
+    if hasattr(schema, "model_json_schema"):
+        return dict(schema.model_json_schema())
+    raise GraphError(
+        f"response_schema must be a pydantic model class or a JSON schema dict, not {schema!r}"
+    )
+
+
+def _coerce(value: Any, schema: Any) -> Any:
+    if schema is not None and hasattr(schema, "model_validate"):
+        return schema.model_validate(value)
+    return value
+
+
+def current_task() -> TaskContext:
+    """The running task's context; a clear error outside a graph node."""
+    ctx = _current.get()
+    if ctx is None:
+        raise GraphError(
+            "this function only works inside a graph node (or a tool a node calls) "
+            "while the graph runs"
+        )
+    return ctx
+
+
+def interrupt(value: Any, *, response_schema: Any = None) -> Any:
+    """Pause the run and ask a person; return their answer when the run is resumed.
+
+    The first time it is reached, the task stops and the thread waits with an
+    `Interrupt(value, id)`. Resume with `graph.invoke(Command(resume=answer), config)`: the node
+    runs again from its top and this call returns `answer`. The k-th call in a node returns the
+    k-th answer. Code before the call runs again on resume; wrap side effects in `once()`.
+
+    `value` must be JSON-serialisable. `response_schema` (a pydantic model or a JSON schema)
+    validates the answer before it is accepted; with a pydantic model the call returns an
+    instance of it.
+
+    Example:
+        >>> def send_email(state):  # doctest: +SKIP
+        ...     answer = interrupt({"to": state["to"], "question": "Send it?"})
+        ...     return {"sent": bool(answer.get("approved"))}
+    """
+    return current_task().next_interrupt(value, response_schema)
+
+
+def once(fn: Callable[..., T], *args: Any, key: str | None = None, **kwargs: Any) -> T:
+    """Run `fn(*args, **kwargs)` once per task, even when the node re-runs after a resume.
+
+    The result is recorded with the task (it must be JSON-serialisable) and returned again,
+    without calling `fn`, when the node runs again after `interrupt()`. Calls are matched by
+    their order in the node (or by `key`), like durable steps.
+
+    Example:
+        >>> def node(state):  # doctest: +SKIP
+        ...     ticket = once(create_ticket, state["title"])  # runs once
+        ...     answer = interrupt({"ticket": ticket})
+        ...     return {"ticket": ticket, "approved": answer}
+    """
+    ctx = current_task()
+    slot = _memo_key(ctx, fn, key)
+    if slot in ctx.memo:
+        return cast(T, ctx.memo[slot])
+    result = fn(*args, **kwargs)
+    if inspect.isawaitable(result):
+        raise GraphError("once() got a coroutine function; use `await aonce(...)`")
+    ensure_serializable(result, f"once({slot})")
+    ctx.new_memo[slot] = result
+    ctx.memo[slot] = result
+    return result
+
+
+async def aonce(
+    fn: Callable[..., Awaitable[T]], *args: Any, key: str | None = None, **kwargs: Any
+) -> T:
+    """Async twin of `once` for coroutine functions."""
+    ctx = current_task()
+    slot = _memo_key(ctx, fn, key)
+    if slot in ctx.memo:
+        return cast(T, ctx.memo[slot])
+    result = await fn(*args, **kwargs)
+    ensure_serializable(result, f"aonce({slot})")
+    ctx.new_memo[slot] = result
+    ctx.memo[slot] = result
+    return result
+
+
+def _memo_key(ctx: TaskContext, fn: Callable[..., Any], key: str | None) -> str:
+    index = ctx.once_calls
+    ctx.once_calls += 1
+    if key is not None:
+        return f"key:{key}"
+    return f"{index}:{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """A function that sends a chunk to `stream(..., stream_mode="custom")` consumers.
+
+    Outside a streaming run it does nothing.
+    """
+    ctx = _current.get()
+    emit = ctx.emit if ctx is not None else None
+    if emit is None:
+        return _discard
+    return lambda chunk: emit("custom", chunk)
+
+
+def get_config() -> dict[str, Any]:
+    """The config of the running graph call (thread_id etc.)."""
+    return current_task().config
+
+
+def _discard(_chunk: Any) -> None:
+    return None

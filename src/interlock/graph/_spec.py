@@ -1,0 +1,120 @@
+"""The compiled shape of a graph: nodes, edges, branches, breakpoints. Built by `StateGraph`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from interlock.errors import InvalidUpdate
+from interlock.graph._state import StateSchema
+from interlock.types import END, Send
+
+__all__ = ["Branch", "GraphSpec", "NodeSpec"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeSpec:
+    """A node: its function and how to call it."""
+
+    name: str
+    fn: Callable[..., Any]
+    is_async: bool
+    wants_config: bool
+    wants_writer: bool
+    subgraph: Any = None
+    """A compiled graph used as this node (runs embedded in the parent task)."""
+    input_schema: StateSchema | None = None
+
+    @classmethod
+    def create(cls, name: str, fn: Any, input_schema: StateSchema | None = None) -> NodeSpec:
+        """Inspect `fn` (a function, a callable object, or a compiled graph)."""
+        if hasattr(fn, "_run_embedded"):
+            return cls(
+                name=name,
+                fn=fn,
+                is_async=False,
+                wants_config=False,
+                wants_writer=False,
+                subgraph=fn,
+                input_schema=input_schema,
+            )
+        target = fn
+        if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
+            target = getattr(fn, "__call__", fn)  # noqa: B004
+        is_async = inspect.iscoroutinefunction(target)
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        return cls(
+            name=name,
+            fn=fn,
+            is_async=is_async,
+            wants_config="config" in params,
+            wants_writer="writer" in params,
+            input_schema=input_schema,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Branch:
+    """A conditional edge: `path(state)` names the next node(s), maybe through `path_map`."""
+
+    path: Callable[..., Any]
+    path_map: Mapping[Hashable, str] | None
+    wants_config: bool = False
+
+    def resolve(self, state: Any, config: Mapping[str, Any]) -> list[str | Send]:
+        """Run the path function and map its result to targets."""
+        result = self.path(state, config) if self.wants_config else self.path(state)
+        items = result if isinstance(result, (list, tuple)) else [result]
+        out: list[str | Send] = []
+        for item in items:
+            if isinstance(item, Send):
+                out.append(item)
+            elif self.path_map is not None:
+                try:
+                    out.append(self.path_map[item])
+                except (KeyError, TypeError):
+                    raise InvalidUpdate(
+                        f"conditional edge returned {item!r}, which is not in its path_map "
+                        f"{list(self.path_map)}"
+                    ) from None
+            elif isinstance(item, str):
+                out.append(item)
+            elif item is None:
+                out.append(END)
+            else:
+                raise InvalidUpdate(
+                    f"conditional edge returned {item!r}; return a node name, END, a Send or "
+                    "a list of them"
+                )
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphSpec:
+    """Everything the engine needs to plan steps. Immutable once compiled."""
+
+    name: str
+    schema: StateSchema
+    nodes: Mapping[str, NodeSpec]
+    edges: Mapping[str, tuple[str, ...]]
+    """Static edges: source → targets (START included)."""
+    joins: tuple[tuple[tuple[str, ...], str], ...] = ()
+    """Fan-in edges: (sources, target); the target runs once all sources finished."""
+    branches: Mapping[str, tuple[Branch, ...]] = field(default_factory=dict)
+    interrupt_before: frozenset[str] = frozenset()
+    interrupt_after: frozenset[str] = frozenset()
+    output_keys: tuple[str, ...] | None = None
+    """Keys returned by invoke (None = all)."""
+
+    def hits(self, points: frozenset[str], names: Sequence[str]) -> list[str]:
+        """The names in `names` that a breakpoint set selects."""
+        if not points:
+            return []
+        if "*" in points:
+            return list(names)
+        return [n for n in names if n in points]

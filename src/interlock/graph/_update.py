@@ -1,0 +1,81 @@
+"""`update_state`: edit a thread's state as if a node had written it (pure, effect-yielding)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+from interlock.checkpoint.base import Write
+from interlock.errors import InvalidUpdate
+from interlock.graph._engine import (
+    Clock,
+    Commit,
+    Effect,
+    Resolve,
+    Start,
+    _Run,
+)
+from interlock.types import END
+
+__all__ = ["update_graph"]
+
+
+def update_graph(
+    spec: Any,
+    start: Start,
+    values: Any,
+    as_node: str | None,
+    config: Mapping[str, Any],
+    clock: Clock,
+) -> Generator[Effect, Any, str]:
+    """Commit a checkpoint with `values` applied through the reducers; return its id.
+
+    - `as_node` given: the next nodes are those that follow `as_node` (its edges and branches,
+      evaluated on the new state); `as_node=END` finishes the thread.
+    - `as_node` omitted: the plan is kept (`next` unchanged).
+    Pending requests of the old head are cancelled. A pause before a breakpoint node stays a
+    pause: it is re-created at the new checkpoint if the new plan still reaches a breakpoint.
+    """
+    run = _Run(
+        spec, start, config, clock, durable=True, recursion_limit=1,
+        interrupt_before=None, interrupt_after=None,
+    )
+    if as_node is not None and as_node != END and as_node not in spec.nodes:
+        raise InvalidUpdate(f"update_state(as_node={as_node!r}): no such node")
+    writer = as_node or "__update__"
+    writes = spec.schema.to_updates(values, writer) if values is not None else []
+    if run.record is None:
+        run.values = spec.schema.initial_values()
+    spec.schema.apply(run.values, writes)
+
+    pending = [r for r in run.interrupts if r.status == "pending"]
+    if pending:
+        yield Resolve({r.interrupt_id: None for r in pending}, status="cancelled")
+    was_paused_before = any(
+        r.kind == "breakpoint" and r.value.get("when") == "before" for r in pending
+    )
+
+    if as_node is None:
+        rec = run.record
+        nxt = rec.next if rec else ()
+        sends = rec.sends if rec else ()
+        barriers: Mapping[str, tuple[str, ...]] = rec.barriers if rec else {}
+    elif as_node == END:
+        nxt, sends, barriers = (), (), {}
+    else:
+        nxt, sends, barriers = run.triggers(
+            [(as_node, [])], run.record.barriers if run.record else {}
+        )
+    step = run.record.step + 1 if run.record else -1
+    record = run._commit(
+        source="update",
+        writes=[Write(node=writer, channel=c, value=v) for c, v in writes],
+        next_=nxt, sends=sends, barriers=barriers, step=step,
+    )
+    bps = ()
+    names = list(nxt) + [n for n, _ in sends]
+    hit = spec.hits(spec.interrupt_before, names)
+    if was_paused_before and hit:
+        bps = (run._breakpoint(record.checkpoint_id, "before", hit),)
+    yield Commit(record, run.head, bps)
+    return record.checkpoint_id
