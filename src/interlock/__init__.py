@@ -76,6 +76,7 @@ _LAZY: dict[str, str] = {
     # agents
     "create_agent": "interlock.agent.react",
     "HumanInTheLoopMiddleware": "interlock.agent.approval",
+    "load_dotenv": "interlock._dotenv",
     "ApprovalError": "interlock.agent.approval",
 }
 
@@ -141,6 +142,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         add_messages,
     )
     from interlock.agent.models import BaseChatModel, ScriptedChatModel, init_chat_model
+    from interlock._dotenv import load_dotenv
     from interlock.agent.react import create_agent
     from interlock.agent.tools import BaseTool, Tool, ToolArgumentsError, ToolException, tool
     from interlock.checkpoint.base import BaseSaver, InterruptRecord

@@ -2,7 +2,14 @@
 
 from interlock.graph._builder import StateGraph
 from interlock.graph._compiled import CompiledStateGraph
-from interlock.graph._interrupt import aonce, get_config, get_stream_writer, interrupt, once
+from interlock.graph._interrupt import (
+    aonce,
+    get_config,
+    get_message_writer,
+    get_stream_writer,
+    interrupt,
+    once,
+)
 from interlock.types import END, START
 
 __all__ = [
@@ -12,6 +19,7 @@ __all__ = [
     "StateGraph",
     "aonce",
     "get_config",
+    "get_message_writer",
     "get_stream_writer",
     "interrupt",
     "once",

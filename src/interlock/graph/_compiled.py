@@ -169,7 +169,8 @@ class CompiledStateGraph:
         assert result is not None
         keys = self.spec.output_keys
         values = result.values
-        out = {k: values[k] for k in keys if k in values} if keys else dict(values)
+        picked = keys if keys else values.keys()
+        out = {k: _detached(values[k]) for k in picked if k in values}
         if result.interrupts:
             out["__interrupt__"] = list(result.interrupts)
         return out
@@ -416,6 +417,15 @@ class CompiledStateGraph:
         assert box.value is not None
         return {"configurable": {"thread_id": env.thread_id, "checkpoint_ns": env.checkpoint_ns,
                                  "checkpoint_id": box.value.checkpoint_id}}
+
+
+def _detached(value: Any) -> Any:
+    """A shallow copy of containers, so callers cannot mutate state the runtime keeps."""
+    if type(value) is list:
+        return list(value)
+    if type(value) is dict:
+        return dict(value)
+    return value
 
 
 def _as_result(gen: Any) -> Any:

@@ -241,7 +241,7 @@ class _Run:
         self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
         self.thread_id = start.thread_id
         self.ns = start.checkpoint_ns
-        self.values = start.values
+        self.values = dict(start.values)
         self.stored = start.stored
         self.record = start.stored.record if start.stored else None
         self.head = start.head_id

@@ -21,6 +21,7 @@ from interlock.types import Interrupt
 __all__ = [
     "TaskContext",
     "get_config",
+    "get_message_writer",
     "get_stream_writer",
     "interrupt",
     "interrupt_id",
@@ -209,6 +210,22 @@ def get_stream_writer() -> Callable[[Any], None]:
     if emit is None:
         return _discard
     return lambda chunk: emit("custom", chunk)
+
+
+def get_message_writer() -> Callable[[Any, dict[str, Any]], None] | None:
+    """For model nodes: a function sending `(chunk, metadata)` to `stream_mode="messages"`
+    consumers, or None when nobody listens (then call the model without streaming)."""
+    ctx = _current.get()
+    emit = ctx.emit if ctx is not None else None
+    if emit is None:
+        return None
+    node = ctx.task_name if ctx is not None else ""
+    thread = ctx.thread_id if ctx is not None else ""
+
+    def write(chunk: Any, metadata: dict[str, Any]) -> None:
+        emit("messages", (chunk, {"langgraph_node": node, "thread_id": thread, **metadata}))
+
+    return write
 
 
 def get_config() -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """A small JSON-schema checker for `interrupt(response_schema=...)` answers.
 
 Covers what response schemas use: type, properties, required, additionalProperties, items,
-enum, const, minimum/maximum, minLength/maxLength, anyOf/oneOf, and local `$ref`s (pydantic
-puts nested models under `$defs`). Returns readable problems; an empty list means valid.
+enum, const, minimum/maximum, minLength/maxLength, minItems/maxItems, prefixItems, anyOf/oneOf
+(reporting the closest alternative), if/then/else, and local `$ref`s (pydantic puts nested models under
+`$defs`; an embedded schema with its own `$defs` resolves against itself). Returns readable problems; an empty list means valid.
 """
 
 from __future__ import annotations
@@ -49,16 +50,26 @@ def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str,
 def _check(value: Any, schema: Any, root: Mapping[str, Any], path: str, out: list[str]) -> None:
     if not isinstance(schema, Mapping):
         return
+    if "$defs" in schema:
+        root = schema  # refs inside an embedded schema resolve against it
     schema = _resolve(schema, root)
+    if "if" in schema:
+        probe: list[str] = []
+        _check(value, schema["if"], root, path, probe)
+        branch = schema.get("else") if probe else schema.get("then")
+        if branch is not None:
+            _check(value, branch, root, path, out)
     for key in ("anyOf", "oneOf"):
         if key in schema:
             branches = []
             for sub in schema[key]:
                 errs: list[str] = []
                 _check(value, sub, root, path, errs)
+                if not errs:
+                    return
                 branches.append(errs)
-            if all(branches):
-                out.append(f"{path}: matches none of the allowed shapes ({branches[0][0]})")
+            if branches:
+                out.extend(min(branches, key=len))
             return
     typ = schema.get("type")
     if typ is not None:
@@ -93,6 +104,14 @@ def _check(value: Any, schema: Any, root: Mapping[str, Any], path: str, out: lis
                 out.append(f"{path}.{name}: not allowed")
             elif isinstance(extra, Mapping):
                 _check(item, extra, root, f"{path}.{name}", out)
-    if isinstance(value, (list, tuple)) and isinstance(schema.get("items"), Mapping):
+    if isinstance(value, (list, tuple)):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            out.append(f"{path}: needs at least {schema['minItems']} items, got {len(value)}")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            out.append(f"{path}: allows at most {schema['maxItems']} items, got {len(value)}")
+        prefix = schema.get("prefixItems") or []
         for i, item in enumerate(value):
-            _check(item, schema["items"], root, f"{path}[{i}]", out)
+            if i < len(prefix):
+                _check(item, prefix[i], root, f"{path}[{i}]", out)
+            elif isinstance(schema.get("items"), Mapping):
+                _check(item, schema["items"], root, f"{path}[{i}]", out)

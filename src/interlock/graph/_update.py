@@ -32,7 +32,8 @@ def update_graph(
 
     - `as_node` given: the next nodes are those that follow `as_node` (its edges and branches,
       evaluated on the new state); `as_node=END` finishes the thread.
-    - `as_node` omitted: the plan is kept (`next` unchanged).
+    - `as_node` omitted: if one node wrote the current checkpoint, as that node (LangGraph's
+      rule); otherwise the plan is kept (`next` unchanged).
     Pending requests of the old head are cancelled. A pause before a breakpoint node stays a
     pause: it is re-created at the new checkpoint if the new plan still reaches a breakpoint.
     """
@@ -40,6 +41,10 @@ def update_graph(
         spec, start, config, clock, durable=True, recursion_limit=1,
         interrupt_before=None, interrupt_after=None,
     )
+    if as_node is None and run.record is not None:
+        writers = {w.node for w in run.record.writes if w.node in spec.nodes}
+        if len(writers) == 1:
+            as_node = writers.pop()
     if as_node is not None and as_node != END and as_node not in spec.nodes:
         raise InvalidUpdate(f"update_state(as_node={as_node!r}): no such node")
     writer = as_node or "__update__"

@@ -1,0 +1,274 @@
+"""Approval policies for tool calls: who must be asked, the request a person sees, and how
+their decisions turn into tool results.
+
+One model turn with gated tool calls produces one request (LangChain's shape):
+
+    {"action_requests": [{"name", "args", "description", "tool_call_id"}, ...],
+     "review_configs": [{"action_name", "allowed_decisions"}, ...]}
+
+answered by `{"decisions": [decision, ...]}` in request order, or `{tool_call_id: decision}`.
+A decision is `{"type": "approve"}`, `{"type": "edit", "edited_action": {"name", "args"}}`,
+`{"type": "reject", "message": "..."}` or `{"type": "respond", "message": "..."}`.
+
+The request carries a JSON schema of valid answers (count, allowed types per call, edited
+arguments against the tool's own schema), so a bad answer is refused *before* the request is
+marked decided: it stays pending, intact.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from interlock.errors import InterlockError
+
+__all__ = [
+    "DECISION_TYPES",
+    "ApprovalError",
+    "ApprovalPolicy",
+    "HumanInTheLoopMiddleware",
+    "ReviewOutcome",
+    "build_request",
+    "normalise_policies",
+    "apply_decisions",
+]
+
+DECISION_TYPES = ("approve", "edit", "reject", "respond")
+
+
+class ApprovalError(InterlockError):
+    """A malformed approval policy or decision."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalPolicy:
+    """When and how one tool's calls are reviewed."""
+
+    tool: str
+    allowed_decisions: tuple[str, ...] = ("approve", "edit", "reject", "respond")
+    description: str | Callable[[Mapping[str, Any]], str] | None = None
+    """Shown to the reviewer; a callable receives the tool call."""
+    when: Callable[[Mapping[str, Any]], bool] | None = None
+    """Predicate on the call's arguments; None = always. If it raises, review is required."""
+
+    def requires_review(self, args: Mapping[str, Any]) -> bool:
+        """Whether this call must wait for a person (fails closed)."""
+        if self.when is None:
+            return True
+        try:
+            return bool(self.when(args))
+        except Exception:  # noqa: BLE001 - a broken predicate must not skip the review
+            return True
+
+    def describe(self, call: Mapping[str, Any]) -> str:
+        """The text shown to the reviewer for `call`."""
+        if callable(self.description):
+            try:
+                return str(self.description(call))
+            except Exception as exc:  # noqa: BLE001 - keep the request usable
+                return f"Review the call to {self.tool} (description failed: {exc})"
+        if self.description:
+            return self.description
+        return f"Tool execution requires approval: {self.tool}"
+
+
+class HumanInTheLoopMiddleware:
+    """LangChain's middleware, accepted by `create_agent(middleware=[...])` for porting.
+
+    Example:
+        >>> HumanInTheLoopMiddleware(interrupt_on={"delete_course": True}).interrupt_on
+        {'delete_course': True}
+    """
+
+    def __init__(
+        self,
+        interrupt_on: Mapping[str, Any],
+        *,
+        description_prefix: str = "Tool execution requires approval",
+    ) -> None:
+        self.interrupt_on = dict(interrupt_on)
+        self.description_prefix = description_prefix
+
+
+def normalise_policies(
+    interrupt_on: Mapping[str, Any] | None, tool_names: Sequence[str]
+) -> dict[str, ApprovalPolicy]:
+    """Turn `interrupt_on={"tool": True | False | {...}}` into policies, checking names."""
+    policies: dict[str, ApprovalPolicy] = {}
+    for name, spec in (interrupt_on or {}).items():
+        if name not in tool_names:
+            raise ApprovalError(
+                f"interrupt_on names unknown tool {name!r}; tools: {sorted(tool_names)}"
+            )
+        if spec is False or spec is None:
+            continue
+        if spec is True:
+            policies[name] = ApprovalPolicy(tool=name)
+            continue
+        if not isinstance(spec, Mapping):
+            raise ApprovalError(f"interrupt_on[{name!r}] must be True, False or a dict")
+        allowed = tuple(spec.get("allowed_decisions", DECISION_TYPES))
+        bad = [d for d in allowed if d not in DECISION_TYPES]
+        if bad or not allowed:
+            raise ApprovalError(
+                f"interrupt_on[{name!r}]: unknown decision types {bad}; use {DECISION_TYPES}"
+            )
+        unknown = set(spec) - {"allowed_decisions", "description", "when"}
+        if unknown:
+            raise ApprovalError(f"interrupt_on[{name!r}]: unknown options {sorted(unknown)}")
+        policies[name] = ApprovalPolicy(
+            tool=name,
+            allowed_decisions=allowed,
+            description=spec.get("description"),
+            when=spec.get("when"),
+        )
+    return policies
+
+
+def gated_calls(
+    calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
+) -> list[Mapping[str, Any]]:
+    """The calls of one turn that must wait for a person."""
+    out = []
+    for call in calls:
+        policy = policies.get(call["name"])
+        if policy is not None and policy.requires_review(call.get("args") or {}):
+            out.append(call)
+    return out
+
+
+def _decision_schema(allowed: Sequence[str], params: Mapping[str, Any] | None,
+                     name: str) -> dict[str, Any]:
+    shapes: list[dict[str, Any]] = []
+    if "approve" in allowed:
+        shapes.append({"type": "object", "properties": {"type": {"const": "approve"}},
+                       "required": ["type"]})
+    if "edit" in allowed:
+        args_schema = dict(params) if params else {"type": "object"}
+        shapes.append({
+            "type": "object",
+            "properties": {
+                "type": {"const": "edit"},
+                "edited_action": {
+                    "type": "object",
+                    "properties": {"name": {"const": name}, "args": args_schema},
+                    "required": ["args"],
+                },
+            },
+            "required": ["type", "edited_action"],
+        })
+    for kind in ("reject", "respond"):
+        if kind in allowed:
+            shapes.append({
+                "type": "object",
+                "properties": {"type": {"const": kind}, "message": {"type": "string"}},
+                "required": ["type"] + (["message"] if kind == "respond" else []),
+            })
+    return {"anyOf": shapes}
+
+
+def build_request(
+    calls: Sequence[Mapping[str, Any]],
+    policies: Mapping[str, ApprovalPolicy],
+    tool_params: Mapping[str, Mapping[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The interrupt payload for `calls`, and the JSON schema its answer must match."""
+    actions, configs, items, by_id = [], [], [], {}
+    for call in calls:
+        policy = policies[call["name"]]
+        actions.append({
+            "name": call["name"],
+            "args": copy.deepcopy(dict(call.get("args") or {})),
+            "description": policy.describe(call),
+            "tool_call_id": call.get("id"),
+        })
+        configs.append({"action_name": call["name"],
+                        "allowed_decisions": list(policy.allowed_decisions)})
+        schema = _decision_schema(policy.allowed_decisions, tool_params.get(call["name"]),
+                                  call["name"])
+        items.append(schema)
+        if call.get("id"):
+            by_id[call["id"]] = schema
+    n = len(calls)
+    list_form = {
+        "type": "object",
+        "properties": {"decisions": {"type": "array", "prefixItems": items,
+                                     "minItems": n, "maxItems": n}},
+        "required": ["decisions"],
+    }
+    map_form = {
+        "type": "object",
+        "properties": by_id,
+        "required": list(by_id),
+        "additionalProperties": False,
+    }
+    request = {"action_requests": actions, "review_configs": configs}
+    schema = {"if": {"type": "object", "required": ["decisions"]},
+              "then": list_form, "else": map_form}
+    return request, schema
+
+
+@dataclass(slots=True, kw_only=True)
+class ReviewOutcome:
+    """What a person's decisions mean for one model turn."""
+
+    run: list[dict[str, Any]] = field(default_factory=list)
+    """Tool calls to execute (approved, or edited with new args)."""
+    results: list[dict[str, Any]] = field(default_factory=list)
+    """Tool results decided by the person: `{tool_call_id, name, content, decision}`."""
+    edits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """tool_call_id → new args, to rewrite the AI message so the model sees what ran."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """tool_call_id → note appended to the tool result (edited calls)."""
+
+
+def _ordered(answer: Any, calls: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    if isinstance(answer, Mapping) and "decisions" in answer:
+        decisions = answer["decisions"]
+        if not isinstance(decisions, list) or len(decisions) != len(calls):
+            raise ApprovalError(f"expected {len(calls)} decisions, got {decisions!r}")
+        return decisions
+    if isinstance(answer, Mapping):
+        missing = [c["id"] for c in calls if c.get("id") not in answer]
+        if missing:
+            raise ApprovalError(f"no decision for tool calls {missing}")
+        return [answer[c["id"]] for c in calls]
+    raise ApprovalError("answer with {'decisions': [...]} or {tool_call_id: decision}")
+
+
+def apply_decisions(answer: Any, calls: Sequence[Mapping[str, Any]]) -> ReviewOutcome:
+    """Interpret a (schema-validated) answer for the gated `calls`."""
+    out = ReviewOutcome()
+    for call, decision in zip(calls, _ordered(answer, calls), strict=True):
+        kind = decision.get("type")
+        cid = call.get("id") or ""
+        if kind == "approve":
+            out.run.append(dict(call))
+        elif kind == "edit":
+            new_args = dict(decision["edited_action"].get("args") or {})
+            out.run.append({**call, "args": new_args})
+            out.edits[cid] = new_args
+            out.notes[cid] = (
+                f"[The reviewer edited this call: it ran with {new_args!r} instead of the "
+                f"requested {dict(call.get('args') or {})!r}.]"
+            )
+        elif kind == "reject":
+            reason = decision.get("message") or "no reason given"
+            out.results.append({
+                "tool_call_id": cid, "name": call["name"], "decision": "reject",
+                "content": (
+                    f"The reviewer rejected this call to {call['name']}: {reason}. "
+                    "This is a final decision, not an error: do not retry this call; "
+                    "continue without it or ask the user."
+                ),
+            })
+        elif kind == "respond":
+            out.results.append({
+                "tool_call_id": cid, "name": call["name"], "decision": "respond",
+                "content": str(decision.get("message", "")),
+            })
+        else:
+            raise ApprovalError(f"unknown decision type {kind!r}; use {DECISION_TYPES}")
+    return out

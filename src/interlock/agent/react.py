@@ -1,0 +1,221 @@
+"""`create_agent`: the model ⇄ tools loop, with approval policies, on the graph runtime.
+
+Nodes: `model` (calls the chat model), `tools` (one task per tool call, so calls run in
+parallel and a call that pauses pauses only itself), and `review` (present when approval
+policies are given: one request per model turn for the calls that need a person).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, TypedDict
+
+from interlock.agent.approval import (
+    HumanInTheLoopMiddleware,
+    apply_decisions,
+    build_request,
+    gated_calls,
+    normalise_policies,
+)
+from interlock.agent.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    SystemMessage,
+    ToolMessage,
+    add_messages,
+)
+from interlock.agent.tools import ensure_tool
+from interlock.checkpoint.base import BaseSaver
+from interlock.graph import END, START, CompiledStateGraph, StateGraph, get_message_writer, interrupt
+from interlock.types import Command, Send
+
+__all__ = ["AgentState", "create_agent"]
+
+
+class AgentState(TypedDict, total=False):
+    """The state of an agent: its conversation."""
+
+    messages: Annotated[list[BaseMessage], add_messages]
+
+
+def _last_ai(messages: Sequence[Any]) -> tuple[int, AIMessage | None]:
+    for i in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[i], AIMessage):
+            return i, messages[i]
+    return -1, None
+
+
+def _open_calls(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Tool calls of the last AI message that have no tool result yet."""
+    index, ai = _last_ai(messages)
+    if ai is None or not ai.tool_calls:
+        return []
+    answered = {
+        m.tool_call_id for m in messages[index + 1 :] if isinstance(m, ToolMessage)
+    }
+    return [dict(c) for c in ai.tool_calls if c.get("id") not in answered]
+
+
+def _chunks_to_message(chunks: list[Any]) -> AIMessage:
+    total = chunks[0]
+    for c in chunks[1:]:
+        total = total + c
+    if isinstance(total, AIMessageChunk):
+        return total.to_message()
+    return total
+
+
+def _resolve_model(model: Any) -> Any:
+    if isinstance(model, str):
+        from interlock.agent.models import init_chat_model
+
+        return init_chat_model(model)
+    if not hasattr(model, "invoke"):
+        raise TypeError(f"model must be a chat model or a 'provider:model' string, not {model!r}")
+    return model
+
+
+def create_agent(
+    model: Any,
+    tools: Sequence[Any] | None = None,
+    *,
+    system_prompt: str | SystemMessage | None = None,
+    checkpointer: BaseSaver | None = None,
+    interrupt_before: Sequence[str] | None = None,
+    interrupt_after: Sequence[str] | None = None,
+    interrupt_on: Mapping[str, Any] | None = None,
+    middleware: Sequence[Any] = (),
+    state_schema: Any = None,
+    name: str | None = None,
+    **_ignored: Any,
+) -> CompiledStateGraph:
+    """Build a tool-calling agent: the model runs, its tool calls run, repeat until it answers.
+
+    `interrupt_on={"tool": True | {"allowed_decisions": [...], "description": ..., "when":
+    predicate}}` (or `middleware=[HumanInTheLoopMiddleware(interrupt_on=...)]`) makes calls
+    to those tools wait for a person's decision; see `interlock.agent.approval`.
+
+    Example:
+        >>> from interlock import ScriptedChatModel, InMemorySaver  # doctest: +SKIP
+        >>> agent = create_agent(ScriptedChatModel(["hi"]), [], checkpointer=InMemorySaver())
+    """
+    chat = _resolve_model(model)
+    tool_list = [ensure_tool(t) for t in (tools or ())]
+    by_name = {t.name: t for t in tool_list}
+    policy_spec: dict[str, Any] = dict(interrupt_on or {})
+    for mw in middleware:
+        if isinstance(mw, HumanInTheLoopMiddleware):
+            policy_spec.update(mw.interrupt_on)
+        else:
+            raise TypeError(
+                f"unsupported middleware {type(mw).__name__}; interlock supports "
+                "HumanInTheLoopMiddleware (or pass interrupt_on=...)"
+            )
+    policies = normalise_policies(policy_spec, list(by_name))
+    params = {t.name: t.json_schema()["parameters"] for t in tool_list}
+    bound = chat.bind_tools(tool_list) if tool_list else chat
+    prompt = system_prompt.content if isinstance(system_prompt, SystemMessage) else system_prompt
+
+    def call_model(state: Mapping[str, Any]) -> dict[str, Any]:
+        messages = list(state.get("messages") or [])
+        if prompt:
+            messages = [SystemMessage(content=prompt), *messages]
+        writer = get_message_writer()
+        if writer is None:
+            reply = bound.invoke(messages)
+        else:
+            chunks = []
+            for chunk in bound.stream(messages):
+                writer(chunk, {"ls_model": type(chat).__name__})
+                chunks.append(chunk)
+            reply = _chunks_to_message(chunks) if chunks else AIMessage(content="")
+        if name and not reply.name:
+            reply.name = name
+        return {"messages": [reply]}
+
+    def route_model(state: Mapping[str, Any]) -> list[Any]:
+        calls = _open_calls(state.get("messages") or [])
+        if not calls:
+            return [END]
+        gated = gated_calls(calls, policies)
+        gated_ids = {c.get("id") for c in gated}
+        targets: list[Any] = [Send("tools", {"tool_call": c}) for c in calls
+                              if c.get("id") not in gated_ids]
+        if gated:
+            targets.append("review")
+        return targets
+
+    def review(state: Mapping[str, Any]) -> Command:
+        messages = state.get("messages") or []
+        calls = gated_calls(_open_calls(messages), policies)
+        if not calls:
+            return Command(goto="model")
+        request, schema = build_request(calls, policies, params)
+        answer = interrupt(request, response_schema=schema)
+        outcome = apply_decisions(answer, calls)
+        updates: list[Any] = []
+        if outcome.edits:
+            _, ai = _last_ai(messages)
+            assert ai is not None
+            updates.append(dataclasses.replace(ai, tool_calls=[
+                {**c, "args": outcome.edits[c["id"]]} if c.get("id") in outcome.edits else c
+                for c in ai.tool_calls
+            ]))
+        for result in outcome.results:
+            updates.append(ToolMessage(
+                content=result["content"], tool_call_id=result["tool_call_id"],
+                name=result["name"], status="success",
+                artifact={"decision": result["decision"]},
+            ))
+        gotos: list[Any] = [
+            Send("tools", {"tool_call": call, "note": outcome.notes.get(call.get("id", ""))})
+            for call in outcome.run
+        ]
+        return Command(update={"messages": updates}, goto=gotos or ["model"])
+
+    def run_tool(arg: Mapping[str, Any]) -> dict[str, Any]:
+        call = arg["tool_call"]
+        tool = by_name.get(call["name"])
+        if tool is None:
+            content = (f"Error: there is no tool named {call['name']!r}; "
+                       f"available tools: {sorted(by_name)}")
+            message = ToolMessage(content=content, tool_call_id=call.get("id", ""),
+                                  name=call["name"], status="error")
+            return {"messages": [message]}
+        result = tool.run_safely(call.get("args") or {})
+        content = result.content
+        if arg.get("note"):
+            content = f"{content}\n{arg['note']}"
+        message = ToolMessage(content=content, tool_call_id=call.get("id", ""),
+                              name=call["name"], status=result.status,
+                              artifact=result.artifact)
+        return {"messages": [message]}
+
+    def route_tools(state: Mapping[str, Any]) -> str:
+        messages = state.get("messages") or []
+        if _open_calls(messages):
+            return END  # other calls of this turn are still waiting (e.g. for review)
+        index, ai = _last_ai(messages)
+        if ai is not None and any(
+            getattr(by_name.get(c["name"]), "return_direct", False) for c in ai.tool_calls
+        ):
+            return END
+        return "model"
+
+    graph = StateGraph(state_schema or AgentState)
+    graph.add_node("model", call_model)
+    graph.add_node("tools", run_tool)
+    graph.add_edge(START, "model")
+    graph.add_conditional_edges("model", route_model)
+    graph.add_conditional_edges("tools", route_tools)
+    if policies:
+        graph.add_node("review", review)
+    return graph.compile(
+        checkpointer=checkpointer,
+        interrupt_before=interrupt_before,
+        interrupt_after=interrupt_after,
+        name=name or "agent",
+    )
+
