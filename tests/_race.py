@@ -62,6 +62,6 @@ def worker(spec: str, effects_path: str, rounds: int, barrier: Any, results: Any
             results.put((r, "ok"))
         except ResumeConflict:
             results.put((r, "conflict"))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails
+        except Exception as exc:
             results.put((r, f"error: {type(exc).__name__}: {exc}"))
     saver.close()

@@ -81,18 +81,28 @@ def _clear_ran() -> None:
 
 
 def test_tutorial_flow_tool_interrupt_and_resume(run, saver) -> None:
-    model = ScriptedChatModel([
-        AIMessage(content="", tool_calls=[call("delete_course",
-                                               {"course_name": "Outdated Java Tutorial"}, "c1")]),
-        reply_with_tool_results,
-    ])
-    agent = create_agent(model=model, tools=[delete_course], checkpointer=saver,
-                         system_prompt="You are the administrator assistant.")
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[call("delete_course", {"course_name": "Outdated Java Tutorial"}, "c1")],
+            ),
+            reply_with_tool_results,
+        ]
+    )
+    agent = create_agent(
+        model=model,
+        tools=[delete_course],
+        checkpointer=saver,
+        system_prompt="You are the administrator assistant.",
+    )
     run.invoke(agent, {"messages": [HumanMessage(content="delete the course")]}, cfg())
     state = run.get_state(agent, cfg())
     assert state.next == ("tools",)
-    assert state.tasks[0].interrupts[0].value == {"action": "delete_course",
-                                                  "course": "Outdated Java Tutorial"}
+    assert state.tasks[0].interrupts[0].value == {
+        "action": "delete_course",
+        "course": "Outdated Java Tutorial",
+    }
     result = run.invoke(agent, Command(resume={"confirmed": True}), cfg())
     assert result["messages"][-1].content == 'Course "Outdated Java Tutorial" has been deleted'
     assert ran == [("delete_course", {"course_name": "Outdated Java Tutorial"})]
@@ -103,14 +113,19 @@ def test_tutorial_flow_tool_interrupt_and_resume(run, saver) -> None:
 
 
 def test_parallel_tool_calls_pause_only_the_interrupting_call(run, saver) -> None:
-    model = ScriptedChatModel([
-        AIMessage(content="", tool_calls=[
-            call("delete_course", {"course_name": "A"}, "c1"),
-            call("lookup", {"term": "B"}, "c2"),
-            call("delete_course", {"course_name": "C"}, "c3"),
-        ]),
-        reply_with_tool_results,
-    ])
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    call("delete_course", {"course_name": "A"}, "c1"),
+                    call("lookup", {"term": "B"}, "c2"),
+                    call("delete_course", {"course_name": "C"}, "c3"),
+                ],
+            ),
+            reply_with_tool_results,
+        ]
+    )
     agent = create_agent(model=model, tools=[delete_course, lookup], checkpointer=saver)
     paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
     pending = paused["__interrupt__"]
@@ -118,8 +133,11 @@ def test_parallel_tool_calls_pause_only_the_interrupting_call(run, saver) -> Non
     assert len({i.id for i in pending}) == 2
     assert ran == [("lookup", {"term": "B"})]
     by_course = {i.value["course"]: i.id for i in pending}
-    result = run.invoke(agent, Command(resume={by_course["A"]: {"confirmed": True},
-                                               by_course["C"]: {"confirmed": False}}), cfg())
+    result = run.invoke(
+        agent,
+        Command(resume={by_course["A"]: {"confirmed": True}, by_course["C"]: {"confirmed": False}}),
+        cfg(),
+    )
     final = result["messages"][-1].content
     assert 'Course "A" has been deleted' in final and "cancelled" in final
     assert ran.count(("lookup", {"term": "B"})) == 1  # the finished call never re-ran
@@ -131,11 +149,15 @@ def policy_agent(saver: Any, turn: list[dict], **kw: Any):
 
 
 def test_approval_policy_one_request_per_turn_and_ungated_calls_run(run, saver) -> None:
-    agent, _ = policy_agent(saver, [
-        call("send_email", {"to": "a@x.org", "subject": "hi"}, "e1"),
-        call("lookup", {"term": "t"}, "l1"),
-        call("send_email", {"to": "b@x.org", "subject": "yo"}, "e2"),
-    ], interrupt_on={"send_email": True})
+    agent, _ = policy_agent(
+        saver,
+        [
+            call("send_email", {"to": "a@x.org", "subject": "hi"}, "e1"),
+            call("lookup", {"term": "t"}, "l1"),
+            call("send_email", {"to": "b@x.org", "subject": "yo"}, "e2"),
+        ],
+        interrupt_on={"send_email": True},
+    )
     paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
     [request] = paused["__interrupt__"]
     assert [a["tool_call_id"] for a in request.value["action_requests"]] == ["e1", "e2"]
@@ -146,10 +168,18 @@ def test_approval_policy_one_request_per_turn_and_ungated_calls_run(run, saver) 
     }
     assert ran == [("lookup", {"term": "t"})]  # ungated call did not wait
     assert run.get_state(agent, cfg()).next == ("tools", "review")
-    result = run.invoke(agent, Command(resume={"decisions": [
-        {"type": "approve"},
-        {"type": "reject", "message": "not this one"},
-    ]}), cfg())
+    result = run.invoke(
+        agent,
+        Command(
+            resume={
+                "decisions": [
+                    {"type": "approve"},
+                    {"type": "reject", "message": "not this one"},
+                ]
+            }
+        ),
+        cfg(),
+    )
     assert ran == [("lookup", {"term": "t"}), ("send_email", {"to": "a@x.org", "subject": "hi"})]
     tool_msgs = {m.tool_call_id: m for m in result["messages"] if isinstance(m, ToolMessage)}
     assert tool_msgs["e2"].status == "success"  # a decision, not an error to retry
@@ -159,13 +189,27 @@ def test_approval_policy_one_request_per_turn_and_ungated_calls_run(run, saver) 
 
 
 def test_edit_runs_new_args_and_rewrites_the_ai_message(run, saver) -> None:
-    agent, _ = policy_agent(saver, [call("send_email", {"to": "a@x.org", "subject": "hi"}, "e1")],
-                            interrupt_on={"send_email": True})
+    agent, _ = policy_agent(
+        saver,
+        [call("send_email", {"to": "a@x.org", "subject": "hi"}, "e1")],
+        interrupt_on={"send_email": True},
+    )
     run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
-    result = run.invoke(agent, Command(resume={"e1": {
-        "type": "edit",
-        "edited_action": {"name": "send_email", "args": {"to": "c@x.org", "subject": "hi"}},
-    }}), cfg())
+    result = run.invoke(
+        agent,
+        Command(
+            resume={
+                "e1": {
+                    "type": "edit",
+                    "edited_action": {
+                        "name": "send_email",
+                        "args": {"to": "c@x.org", "subject": "hi"},
+                    },
+                }
+            }
+        ),
+        cfg(),
+    )
     assert ran == [("send_email", {"to": "c@x.org", "subject": "hi"})]
     ai = next(m for m in result["messages"] if isinstance(m, AIMessage) and m.tool_calls)
     assert ai.tool_calls[0]["args"] == {"to": "c@x.org", "subject": "hi"}
@@ -174,11 +218,15 @@ def test_edit_runs_new_args_and_rewrites_the_ai_message(run, saver) -> None:
 
 
 def test_respond_gives_the_persons_answer_to_the_model(run, saver) -> None:
-    agent, model = policy_agent(saver, [call("lookup", {"term": "q"}, "l1")],
-                                interrupt_on={"lookup": True})
+    agent, _ = policy_agent(
+        saver, [call("lookup", {"term": "q"}, "l1")], interrupt_on={"lookup": True}
+    )
     run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
-    result = run.invoke(agent, Command(resume={"decisions": [
-        {"type": "respond", "message": "the answer is 42"}]}), cfg())
+    result = run.invoke(
+        agent,
+        Command(resume={"decisions": [{"type": "respond", "message": "the answer is 42"}]}),
+        cfg(),
+    )
     assert ran == []
     assert result["messages"][-1].content == "the answer is 42"
 
@@ -190,15 +238,23 @@ def test_respond_gives_the_persons_answer_to_the_model(run, saver) -> None:
         ({"decisions": [{"type": "approve"}, {"type": "approve"}]}, "at most 1"),
         ({"decisions": [{"type": "explode"}]}, "type"),
         ({"decisions": [{"type": "respond"}]}, "message"),
-        ({"decisions": [{"type": "edit", "edited_action": {"name": "send_email",
-                                                           "args": {"to": 5}}}]}, "to"),
+        (
+            {
+                "decisions": [
+                    {"type": "edit", "edited_action": {"name": "send_email", "args": {"to": 5}}}
+                ]
+            },
+            "to",
+        ),
         ({"nope-call-id": {"type": "approve"}}, "e1"),
     ],
 )
 def test_bad_decisions_are_refused_and_the_request_stays_pending(saver, answer, match) -> None:
-    agent, _ = policy_agent(saver, [call("send_email", {"to": "a@x.org", "subject": "s"}, "e1")],
-                            interrupt_on={"send_email": {"allowed_decisions": ["approve", "edit",
-                                                                               "reject"]}})
+    agent, _ = policy_agent(
+        saver,
+        [call("send_email", {"to": "a@x.org", "subject": "s"}, "e1")],
+        interrupt_on={"send_email": {"allowed_decisions": ["approve", "edit", "reject"]}},
+    )
     paused = agent.invoke({"messages": [HumanMessage(content="go")]}, cfg())
     with pytest.raises(InvalidResumeValue, match=match):
         agent.invoke(Command(resume=answer), cfg())
@@ -213,13 +269,17 @@ def test_when_predicate_and_fail_closed(run, saver) -> None:
     def boom(args: dict) -> bool:
         raise RuntimeError("predicate bug")
 
-    agent, _ = policy_agent(saver, [
-        call("send_email", {"to": "me@corp.com", "subject": "internal"}, "e1"),
-        call("lookup", {"term": "x"}, "l1"),
-    ], interrupt_on={
-        "send_email": {"when": lambda args: not args["to"].endswith("@corp.com")},
-        "lookup": {"when": boom},
-    })
+    agent, _ = policy_agent(
+        saver,
+        [
+            call("send_email", {"to": "me@corp.com", "subject": "internal"}, "e1"),
+            call("lookup", {"term": "x"}, "l1"),
+        ],
+        interrupt_on={
+            "send_email": {"when": lambda args: not args["to"].endswith("@corp.com")},
+            "lookup": {"when": boom},
+        },
+    )
     paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
     [request] = paused["__interrupt__"]
     assert [a["name"] for a in request.value["action_requests"]] == ["lookup"]
@@ -227,27 +287,39 @@ def test_when_predicate_and_fail_closed(run, saver) -> None:
 
 
 def test_middleware_form_is_accepted(run, saver) -> None:
-    agent, _ = policy_agent(saver, [call("send_email", {"to": "a@x.org", "subject": "s"}, "e1")],
-                            middleware=[HumanInTheLoopMiddleware(interrupt_on={"send_email": True})])
+    agent, _ = policy_agent(
+        saver,
+        [call("send_email", {"to": "a@x.org", "subject": "s"}, "e1")],
+        middleware=[HumanInTheLoopMiddleware(interrupt_on={"send_email": True})],
+    )
     paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
     assert paused["__interrupt__"][0].value["action_requests"][0]["name"] == "send_email"
 
 
 def test_interrupt_before_tools_then_edit_state_then_continue(run, saver) -> None:
-    model = ScriptedChatModel([
-        AIMessage(content="", id="ai-1",
-                  tool_calls=[call("send_email", {"to": "a@x.org", "subject": "s"}, "e1")]),
-        reply_with_tool_results,
-    ])
-    agent = create_agent(model=model, tools=[send_email], checkpointer=saver,
-                         interrupt_before=["tools"])
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                id="ai-1",
+                tool_calls=[call("send_email", {"to": "a@x.org", "subject": "s"}, "e1")],
+            ),
+            reply_with_tool_results,
+        ]
+    )
+    agent = create_agent(
+        model=model, tools=[send_email], checkpointer=saver, interrupt_before=["tools"]
+    )
     paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
     assert "__interrupt__" in paused
     state = run.get_state(agent, cfg())
     assert state.next == ("tools",)
     ai = state.values["messages"][-1]
-    edited = AIMessage(content="", id=ai.id,
-                       tool_calls=[call("send_email", {"to": "b@x.org", "subject": "s"}, "e1")])
+    edited = AIMessage(
+        content="",
+        id=ai.id,
+        tool_calls=[call("send_email", {"to": "b@x.org", "subject": "s"}, "e1")],
+    )
     run.update_state(agent, cfg(), {"messages": [edited]})
     assert run.get_state(agent, cfg()).next == ("tools",)
     result = run.invoke(agent, None, cfg())
@@ -265,12 +337,19 @@ def test_tool_errors_become_tool_messages(run, saver) -> None:
         """
         raise ValueError("disk on fire")
 
-    model = ScriptedChatModel([
-        AIMessage(content="", tool_calls=[call("fragile", {"n": 1}, "f1"),
-                                          call("fragile", {"n": "not a number"}, "f2"),
-                                          call("missing_tool", {}, "m1")]),
-        reply_with_tool_results,
-    ])
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    call("fragile", {"n": 1}, "f1"),
+                    call("fragile", {"n": "not a number"}, "f2"),
+                    call("missing_tool", {}, "m1"),
+                ],
+            ),
+            reply_with_tool_results,
+        ]
+    )
     agent = create_agent(model=model, tools=[fragile], checkpointer=saver)
     result = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
     msgs = {m.tool_call_id: m for m in result["messages"] if isinstance(m, ToolMessage)}
@@ -285,27 +364,29 @@ def test_plain_functions_are_tools_and_loop_ends_without_tool_calls(run) -> None
         """Add two numbers."""
         return a + b
 
-    model = ScriptedChatModel([
-        AIMessage(content="", tool_calls=[call("add", {"a": 2, "b": 3}, "x1")]),
-        reply_with_tool_results,
-    ])
+    model = ScriptedChatModel(
+        [
+            AIMessage(content="", tool_calls=[call("add", {"a": 2, "b": 3}, "x1")]),
+            reply_with_tool_results,
+        ]
+    )
     result = run.invoke(create_agent(model, [add]), {"messages": [HumanMessage(content="2+3")]})
     assert result["messages"][-1].content == "5"
 
 
 def test_agent_recursion_limit(saver) -> None:
-    looping = [AIMessage(content="", tool_calls=[call("lookup", {"term": str(i)}, f"l{i}")])
-               for i in range(50)]
+    looping = [
+        AIMessage(content="", tool_calls=[call("lookup", {"term": str(i)}, f"l{i}")])
+        for i in range(50)
+    ]
     agent = create_agent(ScriptedChatModel(looping), [lookup], checkpointer=saver)
     with pytest.raises(RecursionLimit):
-        agent.invoke({"messages": [HumanMessage(content="go")]},
-                     {**cfg(), "recursion_limit": 6})
+        agent.invoke({"messages": [HumanMessage(content="go")]}, {**cfg(), "recursion_limit": 6})
 
 
 def test_stream_messages_mode_yields_model_tokens(run) -> None:
     agent = create_agent(ScriptedChatModel([AIMessage(content="hello there world")]), [])
-    chunks = run.stream(agent, {"messages": [HumanMessage(content="hi")]},
-                        stream_mode="messages")
+    chunks = run.stream(agent, {"messages": [HumanMessage(content="hi")]}, stream_mode="messages")
     text = "".join(c.content for c, meta in chunks)
     assert text == "hello there world"
     assert len(chunks) > 1 and all(meta["langgraph_node"] == "model" for _, meta in chunks)

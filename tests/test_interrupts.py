@@ -185,7 +185,7 @@ def test_except_exception_does_not_swallow_the_pause(run, saver) -> None:
     def careless(state: S) -> dict:
         try:
             answer = interrupt("q")
-        except Exception:  # noqa: BLE001 - the point of the test
+        except Exception:
             answer = "swallowed"
         return {"answer": answer}
 
@@ -297,8 +297,11 @@ def test_response_schema_validates_before_anything_is_saved(run, saver) -> None:
 
 
 def test_json_schema_dict_as_response_schema(run, saver) -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1}},
-              "required": ["n"]}
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 1}},
+        "required": ["n"],
+    }
     g = StateGraph(S)
     g.add_node("ask", lambda s: {"answer": interrupt("how many?", response_schema=schema)})
     g.add_edge(START, "ask")

@@ -22,8 +22,10 @@ def race(spec: str, effects: Path, processes: int, rounds: int) -> Counter:
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes)
     results = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(spec, str(effects), rounds, barrier, results))
-             for _ in range(processes)]
+    procs = [
+        ctx.Process(target=worker, args=(spec, str(effects), rounds, barrier, results))
+        for _ in range(processes)
+    ]
     for p in procs:
         p.start()
     outcomes = [results.get(timeout=120) for _ in range(processes * rounds)]

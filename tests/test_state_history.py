@@ -34,7 +34,10 @@ def test_history_newest_first_with_paging(run, saver) -> None:
     run.invoke(graph, {"log": []}, cfg())
     history = run.history(graph, cfg())
     assert [h.values.get("log") for h in history] == [
-        ["a", "b", "c"], ["a", "b"], ["a"], [],
+        ["a", "b", "c"],
+        ["a", "b"],
+        ["a"],
+        [],
     ]
     assert [h.next for h in history] == [(), ("c",), ("b",), ("a",)]
     assert [h.metadata["source"] for h in history] == ["loop", "loop", "loop", "input"]

@@ -128,6 +128,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from interlock._dotenv import load_dotenv
     from interlock.agent.approval import ApprovalError, HumanInTheLoopMiddleware
     from interlock.agent.messages import (
         REMOVE_ALL_MESSAGES,
@@ -142,7 +143,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         add_messages,
     )
     from interlock.agent.models import BaseChatModel, ScriptedChatModel, init_chat_model
-    from interlock._dotenv import load_dotenv
     from interlock.agent.react import create_agent
     from interlock.agent.tools import BaseTool, Tool, ToolArgumentsError, ToolException, tool
     from interlock.checkpoint.base import BaseSaver, InterruptRecord

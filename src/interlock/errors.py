@@ -129,7 +129,7 @@ class StoreUnavailable(StoreError):
     """The store's database cannot be reached. The operation changed nothing; retry later."""
 
 
-class GraphInterrupt(BaseException):  # noqa: N818 - control-flow signal, named like LangGraph's
+class GraphInterrupt(BaseException):
     """Control flow: the running task paused at `interrupt()` (or a breakpoint).
 
     Derives from BaseException so `except Exception` in user code does not swallow it.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from interlock.graph._interrupt import interrupt as interrupt_fn
+    pass
 
 __all__ = [
     "END",

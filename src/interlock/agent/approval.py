@@ -30,9 +30,9 @@ __all__ = [
     "ApprovalPolicy",
     "HumanInTheLoopMiddleware",
     "ReviewOutcome",
+    "apply_decisions",
     "build_request",
     "normalise_policies",
-    "apply_decisions",
 ]
 
 DECISION_TYPES = ("approve", "edit", "reject", "respond")
@@ -59,7 +59,7 @@ class ApprovalPolicy:
             return True
         try:
             return bool(self.when(args))
-        except Exception:  # noqa: BLE001 - a broken predicate must not skip the review
+        except Exception:
             return True
 
     def describe(self, call: Mapping[str, Any]) -> str:
@@ -67,7 +67,7 @@ class ApprovalPolicy:
         if callable(self.description):
             try:
                 return str(self.description(call))
-            except Exception as exc:  # noqa: BLE001 - keep the request usable
+            except Exception as exc:
                 return f"Review the call to {self.tool} (description failed: {exc})"
         if self.description:
             return self.description
@@ -139,33 +139,39 @@ def gated_calls(
     return out
 
 
-def _decision_schema(allowed: Sequence[str], params: Mapping[str, Any] | None,
-                     name: str) -> dict[str, Any]:
+def _decision_schema(
+    allowed: Sequence[str], params: Mapping[str, Any] | None, name: str
+) -> dict[str, Any]:
     shapes: list[dict[str, Any]] = []
     if "approve" in allowed:
-        shapes.append({"type": "object", "properties": {"type": {"const": "approve"}},
-                       "required": ["type"]})
+        shapes.append(
+            {"type": "object", "properties": {"type": {"const": "approve"}}, "required": ["type"]}
+        )
     if "edit" in allowed:
         args_schema = dict(params) if params else {"type": "object"}
-        shapes.append({
-            "type": "object",
-            "properties": {
-                "type": {"const": "edit"},
-                "edited_action": {
-                    "type": "object",
-                    "properties": {"name": {"const": name}, "args": args_schema},
-                    "required": ["args"],
+        shapes.append(
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"const": "edit"},
+                    "edited_action": {
+                        "type": "object",
+                        "properties": {"name": {"const": name}, "args": args_schema},
+                        "required": ["args"],
+                    },
                 },
-            },
-            "required": ["type", "edited_action"],
-        })
+                "required": ["type", "edited_action"],
+            }
+        )
     for kind in ("reject", "respond"):
         if kind in allowed:
-            shapes.append({
-                "type": "object",
-                "properties": {"type": {"const": kind}, "message": {"type": "string"}},
-                "required": ["type"] + (["message"] if kind == "respond" else []),
-            })
+            shapes.append(
+                {
+                    "type": "object",
+                    "properties": {"type": {"const": kind}, "message": {"type": "string"}},
+                    "required": ["type"] + (["message"] if kind == "respond" else []),
+                }
+            )
     return {"anyOf": shapes}
 
 
@@ -178,24 +184,29 @@ def build_request(
     actions, configs, items, by_id = [], [], [], {}
     for call in calls:
         policy = policies[call["name"]]
-        actions.append({
-            "name": call["name"],
-            "args": copy.deepcopy(dict(call.get("args") or {})),
-            "description": policy.describe(call),
-            "tool_call_id": call.get("id"),
-        })
-        configs.append({"action_name": call["name"],
-                        "allowed_decisions": list(policy.allowed_decisions)})
-        schema = _decision_schema(policy.allowed_decisions, tool_params.get(call["name"]),
-                                  call["name"])
+        actions.append(
+            {
+                "name": call["name"],
+                "args": copy.deepcopy(dict(call.get("args") or {})),
+                "description": policy.describe(call),
+                "tool_call_id": call.get("id"),
+            }
+        )
+        configs.append(
+            {"action_name": call["name"], "allowed_decisions": list(policy.allowed_decisions)}
+        )
+        schema = _decision_schema(
+            policy.allowed_decisions, tool_params.get(call["name"]), call["name"]
+        )
         items.append(schema)
         if call.get("id"):
             by_id[call["id"]] = schema
     n = len(calls)
     list_form = {
         "type": "object",
-        "properties": {"decisions": {"type": "array", "prefixItems": items,
-                                     "minItems": n, "maxItems": n}},
+        "properties": {
+            "decisions": {"type": "array", "prefixItems": items, "minItems": n, "maxItems": n}
+        },
         "required": ["decisions"],
     }
     map_form = {
@@ -205,8 +216,11 @@ def build_request(
         "additionalProperties": False,
     }
     request = {"action_requests": actions, "review_configs": configs}
-    schema = {"if": {"type": "object", "required": ["decisions"]},
-              "then": list_form, "else": map_form}
+    schema = {
+        "if": {"type": "object", "required": ["decisions"]},
+        "then": list_form,
+        "else": map_form,
+    }
     return request, schema
 
 
@@ -256,19 +270,27 @@ def apply_decisions(answer: Any, calls: Sequence[Mapping[str, Any]]) -> ReviewOu
             )
         elif kind == "reject":
             reason = decision.get("message") or "no reason given"
-            out.results.append({
-                "tool_call_id": cid, "name": call["name"], "decision": "reject",
-                "content": (
-                    f"The reviewer rejected this call to {call['name']}: {reason}. "
-                    "This is a final decision, not an error: do not retry this call; "
-                    "continue without it or ask the user."
-                ),
-            })
+            out.results.append(
+                {
+                    "tool_call_id": cid,
+                    "name": call["name"],
+                    "decision": "reject",
+                    "content": (
+                        f"The reviewer rejected this call to {call['name']}: {reason}. "
+                        "This is a final decision, not an error: do not retry this call; "
+                        "continue without it or ask the user."
+                    ),
+                }
+            )
         elif kind == "respond":
-            out.results.append({
-                "tool_call_id": cid, "name": call["name"], "decision": "respond",
-                "content": str(decision.get("message", "")),
-            })
+            out.results.append(
+                {
+                    "tool_call_id": cid,
+                    "name": call["name"],
+                    "decision": "respond",
+                    "content": str(decision.get("message", "")),
+                }
+            )
         else:
             raise ApprovalError(f"unknown decision type {kind!r}; use {DECISION_TYPES}")
     return out

@@ -28,7 +28,14 @@ from interlock.agent.messages import (
 )
 from interlock.agent.tools import ensure_tool
 from interlock.checkpoint.base import BaseSaver
-from interlock.graph import END, START, CompiledStateGraph, StateGraph, get_message_writer, interrupt
+from interlock.graph import (
+    END,
+    START,
+    CompiledStateGraph,
+    StateGraph,
+    get_message_writer,
+    interrupt,
+)
 from interlock.types import Command, Send
 
 __all__ = ["AgentState", "create_agent"]
@@ -52,9 +59,7 @@ def _open_calls(messages: Sequence[Any]) -> list[dict[str, Any]]:
     index, ai = _last_ai(messages)
     if ai is None or not ai.tool_calls:
         return []
-    answered = {
-        m.tool_call_id for m in messages[index + 1 :] if isinstance(m, ToolMessage)
-    }
+    answered = {m.tool_call_id for m in messages[index + 1 :] if isinstance(m, ToolMessage)}
     return [dict(c) for c in ai.tool_calls if c.get("id") not in answered]
 
 
@@ -141,8 +146,9 @@ def create_agent(
             return [END]
         gated = gated_calls(calls, policies)
         gated_ids = {c.get("id") for c in gated}
-        targets: list[Any] = [Send("tools", {"tool_call": c}) for c in calls
-                              if c.get("id") not in gated_ids]
+        targets: list[Any] = [
+            Send("tools", {"tool_call": c}) for c in calls if c.get("id") not in gated_ids
+        ]
         if gated:
             targets.append("review")
         return targets
@@ -159,16 +165,25 @@ def create_agent(
         if outcome.edits:
             _, ai = _last_ai(messages)
             assert ai is not None
-            updates.append(dataclasses.replace(ai, tool_calls=[
-                {**c, "args": outcome.edits[c["id"]]} if c.get("id") in outcome.edits else c
-                for c in ai.tool_calls
-            ]))
+            updates.append(
+                dataclasses.replace(
+                    ai,
+                    tool_calls=[
+                        {**c, "args": outcome.edits[c["id"]]} if c.get("id") in outcome.edits else c
+                        for c in ai.tool_calls
+                    ],
+                )
+            )
         for result in outcome.results:
-            updates.append(ToolMessage(
-                content=result["content"], tool_call_id=result["tool_call_id"],
-                name=result["name"], status="success",
-                artifact={"decision": result["decision"]},
-            ))
+            updates.append(
+                ToolMessage(
+                    content=result["content"],
+                    tool_call_id=result["tool_call_id"],
+                    name=result["name"],
+                    status="success",
+                    artifact={"decision": result["decision"]},
+                )
+            )
         gotos: list[Any] = [
             Send("tools", {"tool_call": call, "note": outcome.notes.get(call.get("id", ""))})
             for call in outcome.run
@@ -179,25 +194,32 @@ def create_agent(
         call = arg["tool_call"]
         tool = by_name.get(call["name"])
         if tool is None:
-            content = (f"Error: there is no tool named {call['name']!r}; "
-                       f"available tools: {sorted(by_name)}")
-            message = ToolMessage(content=content, tool_call_id=call.get("id", ""),
-                                  name=call["name"], status="error")
+            content = (
+                f"Error: there is no tool named {call['name']!r}; "
+                f"available tools: {sorted(by_name)}"
+            )
+            message = ToolMessage(
+                content=content, tool_call_id=call.get("id", ""), name=call["name"], status="error"
+            )
             return {"messages": [message]}
         result = tool.run_safely(call.get("args") or {})
         content = result.content
         if arg.get("note"):
             content = f"{content}\n{arg['note']}"
-        message = ToolMessage(content=content, tool_call_id=call.get("id", ""),
-                              name=call["name"], status=result.status,
-                              artifact=result.artifact)
+        message = ToolMessage(
+            content=content,
+            tool_call_id=call.get("id", ""),
+            name=call["name"],
+            status=result.status,
+            artifact=result.artifact,
+        )
         return {"messages": [message]}
 
     def route_tools(state: Mapping[str, Any]) -> str:
         messages = state.get("messages") or []
         if _open_calls(messages):
             return END  # other calls of this turn are still waiting (e.g. for review)
-        index, ai = _last_ai(messages)
+        _, ai = _last_ai(messages)
         if ai is not None and any(
             getattr(by_name.get(c["name"]), "return_direct", False) for c in ai.tool_calls
         ):
@@ -218,4 +240,3 @@ def create_agent(
         interrupt_after=interrupt_after,
         name=name or "agent",
     )
-

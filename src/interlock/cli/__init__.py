@@ -1,6 +1,6 @@
 """The `interlock` command line. Subcommands live in their own modules.
 
-    interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
+interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
 """
 
 from __future__ import annotations
@@ -28,14 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
             "Ctrl-C leaves the run paused; --thread ID resumes it later."
         ),
     )
-    demo.add_argument("--db", default=None,
-                      help="store URL: sqlite:///path/to/file.db (default ~/.interlock/demo.db)")
-    demo.add_argument("--model", default=None,
-                      help="provider:model (e.g. deepseek:deepseek-v4-flash) or 'scripted'; "
-                           "default: a provider whose API key is set, else scripted")
+    demo.add_argument(
+        "--db",
+        default=None,
+        help="store URL: sqlite:///path/to/file.db (default ~/.interlock/demo.db)",
+    )
+    demo.add_argument(
+        "--model",
+        default=None,
+        help="provider:model (e.g. deepseek:deepseek-v4-flash) or 'scripted'; "
+        "default: a provider whose API key is set, else scripted",
+    )
     demo.add_argument("--thread", default=None, help="resume this paused thread")
-    demo.add_argument("--message", default='Please delete the course "Outdated Java Tutorial"',
-                      help="what to ask the agent")
+    demo.add_argument(
+        "--message",
+        default='Please delete the course "Outdated Java Tutorial"',
+        help="what to ask the agent",
+    )
     return parser
 
 

@@ -50,9 +50,13 @@ def course_admin_script(messages: list[Any]) -> AIMessage:
     text = last.content if isinstance(last.content, str) else str(last.content)
     match = re.search(r"[\"“]([^\"”]+)[\"”]", text)
     if not match:
-        return AIMessage(content='Which course should I delete? Put its name in quotes.')
-    call = {"name": "delete_course", "args": {"course_name": match.group(1)},
-            "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+        return AIMessage(content="Which course should I delete? Put its name in quotes.")
+    call = {
+        "name": "delete_course",
+        "args": {"course_name": match.group(1)},
+        "id": f"call_{uuid.uuid4().hex[:12]}",
+        "type": "tool_call",
+    }
     return AIMessage(content="", tool_calls=[call])
 
 
@@ -89,7 +93,7 @@ def _db_path(db: str | None) -> Path:
     if db is None:
         path = Path.home() / ".interlock" / "demo.db"
     elif db.startswith("sqlite:///"):
-        path = Path(db[len("sqlite:///"):])
+        path = Path(db[len("sqlite:///") :])
     else:
         raise SystemExit(f"interlock demo: --db must be sqlite:///path, not {db!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +129,9 @@ def _decide(request: dict[str, Any]) -> dict[str, Any]:
                     new = _ask(f"{key} [{value}]: ")
                     if new:
                         new_args[key] = new
-                decisions.append({"type": "edit",
-                                  "edited_action": {"name": action["name"], "args": new_args}})
+                decisions.append(
+                    {"type": "edit", "edited_action": {"name": action["name"], "args": new_args}}
+                )
                 break
             print("Please answer a, r or e.")
     return {"decisions": decisions}
@@ -152,8 +157,10 @@ def run_demo(*, db: str | None, model: str | None, thread: str | None, message: 
         else:
             state = agent.get_state(config)
             if not state.interrupts:
-                print(f"Thread {thread_id} is not waiting for a decision "
-                      f"(next: {state.next or 'nothing'}).")
+                print(
+                    f"Thread {thread_id} is not waiting for a decision "
+                    f"(next: {state.next or 'nothing'})."
+                )
                 return 1
             result = {"__interrupt__": list(state.interrupts)}
         try:
@@ -164,8 +171,10 @@ def run_demo(*, db: str | None, model: str | None, thread: str | None, message: 
                 answer = _decide(pending.value)
                 result = agent.invoke(Command(resume={pending.id: answer}), config)
         except (KeyboardInterrupt, EOFError):
-            print(f"\nPaused. The request is saved; resume it with:\n"
-                  f"  interlock demo --thread {thread_id}" + (f" --db {db}" if db else ""))
+            print(
+                f"\nPaused. The request is saved; resume it with:\n"
+                f"  interlock demo --thread {thread_id}" + (f" --db {db}" if db else "")
+            )
             return 130
         print(f"\nFinal response: {_final_reply(result)}")
         return 0

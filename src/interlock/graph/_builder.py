@@ -143,7 +143,9 @@ class StateGraph:
         )
         return self
 
-    def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable]]) -> StateGraph:
+    def add_sequence(
+        self, nodes: Sequence[Callable[..., Any] | tuple[str, Callable]]
+    ) -> StateGraph:
         """Add nodes that run one after another, chained by edges."""
         if not nodes:
             raise InvalidGraph("add_sequence needs at least one node")
@@ -203,8 +205,10 @@ class StateGraph:
                 "the graph has no entry point: add_edge(START, 'first_node') "
                 "or set_entry_point('first_node')"
             )
-        for label, names in (("interrupt_before", interrupt_before),
-                             ("interrupt_after", interrupt_after)):
+        for label, names in (
+            ("interrupt_before", interrupt_before),
+            ("interrupt_after", interrupt_after),
+        ):
             for name in names:
                 if name != "*" and name not in known:
                     raise InvalidGraph(f"{label} names unknown node {name!r}")
@@ -225,11 +229,13 @@ class StateGraph:
         """
         from interlock.graph._compiled import CompiledStateGraph
 
-        before = [interrupt_before] if isinstance(interrupt_before, str) else list(
-            interrupt_before or ()
+        before = (
+            [interrupt_before]
+            if isinstance(interrupt_before, str)
+            else list(interrupt_before or ())
         )
-        after = [interrupt_after] if isinstance(interrupt_after, str) else list(
-            interrupt_after or ()
+        after = (
+            [interrupt_after] if isinstance(interrupt_after, str) else list(interrupt_after or ())
         )
         self._validate(before, after)
         edges: dict[str, list[str]] = {}

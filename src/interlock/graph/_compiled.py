@@ -152,7 +152,7 @@ class CompiledStateGraph:
         )
 
     def _engine(self, start: Start, input: Any, env: Env, kwargs: Mapping[str, Any]) -> Any:
-        limit = (env.config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT)
+        limit = env.config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
         return run_graph(
             self.spec,
             start,
@@ -177,13 +177,21 @@ class CompiledStateGraph:
 
     # ---- running -------------------------------------------------------------------------
 
-    def _run_sync(self, input: Any, config: Any, modes: frozenset[str], box: ResultBox,
-                  kwargs: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    def _run_sync(
+        self,
+        input: Any,
+        config: Any,
+        modes: frozenset[str],
+        box: ResultBox,
+        kwargs: Mapping[str, Any],
+    ) -> Iterator[tuple[str, Any]]:
         env = self._env(config, modes)
         saver = self.checkpointer
-        if saver is not None and env.lease_owner:
-            if not saver.acquire_thread(env.thread_id, env.lease_owner, ttl=self.lease_ttl):
-                raise self._busy(env, input)
+        owner = env.lease_owner
+        if saver is not None and owner and not saver.acquire_thread(
+            env.thread_id, owner, ttl=self.lease_ttl
+        ):
+            raise self._busy(env, input)
         try:
             start = self._load(config, env)
             yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
@@ -191,14 +199,21 @@ class CompiledStateGraph:
             if saver is not None and env.lease_owner:
                 saver.release_thread(env.thread_id, env.lease_owner)
 
-    async def _run_async(self, input: Any, config: Any, modes: frozenset[str], box: ResultBox,
-                         kwargs: Mapping[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+    async def _run_async(
+        self,
+        input: Any,
+        config: Any,
+        modes: frozenset[str],
+        box: ResultBox,
+        kwargs: Mapping[str, Any],
+    ) -> AsyncIterator[tuple[str, Any]]:
         env = self._env(config, modes)
         saver = self.checkpointer
-        if saver is not None and env.lease_owner:
-            if not await saver.aacquire_thread(env.thread_id, env.lease_owner,
-                                               ttl=self.lease_ttl):
-                raise self._busy(env, input)
+        owner = env.lease_owner
+        if saver is not None and owner and not await saver.aacquire_thread(
+            env.thread_id, owner, ttl=self.lease_ttl
+        ):
+            raise self._busy(env, input)
         try:
             start = await self._aload(config, env)
             async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
@@ -263,15 +278,28 @@ class CompiledStateGraph:
     def _run_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
         """Run as a node of another graph: no checkpoints of its own, pauses go to `parent`."""
         env = Env(
-            spec=self.spec, saver=None, config=dict(config), thread_id=parent.thread_id,
-            checkpoint_ns=parent.checkpoint_ns, modes=frozenset(), parent=parent,
+            spec=self.spec,
+            saver=None,
+            config=dict(config),
+            thread_id=parent.thread_id,
+            checkpoint_ns=parent.checkpoint_ns,
+            modes=frozenset(),
+            parent=parent,
         )
-        start = Start(thread_id=parent.thread_id, checkpoint_ns="", stored=None, values={},
-                      head_id=None)
-        gen = run_graph(self.spec, start, input, env.config, _CLOCK, durable=False,
-                        interrupt_before=frozenset(), interrupt_after=frozenset(),
-                        recursion_limit=int(config.get("recursion_limit")
-                                            or DEFAULT_RECURSION_LIMIT))
+        start = Start(
+            thread_id=parent.thread_id, checkpoint_ns="", stored=None, values={}, head_id=None
+        )
+        gen = run_graph(
+            self.spec,
+            start,
+            input,
+            env.config,
+            _CLOCK,
+            durable=False,
+            interrupt_before=frozenset(),
+            interrupt_after=frozenset(),
+            recursion_limit=int(config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT),
+        )
         box = ResultBox()
         for _ in drive_sync(gen, env, box):
             pass
@@ -286,31 +314,53 @@ class CompiledStateGraph:
 
     def _snapshot(self, stored: StoredCheckpoint | None, config: RunnableConfig) -> StateSnapshot:
         if stored is None:
-            return StateSnapshot(values={}, next=(), config=config, metadata=None,
-                                 created_at=None, parent_config=None)
+            return StateSnapshot(
+                values={},
+                next=(),
+                config=config,
+                metadata=None,
+                created_at=None,
+                parent_config=None,
+            )
         rec = stored.record
         values = fold(stored.base, stored.chain, self.spec)
-        cfg = {"configurable": {"thread_id": rec.thread_id, "checkpoint_ns": rec.checkpoint_ns,
-                                "checkpoint_id": rec.checkpoint_id}}
+        cfg = {
+            "configurable": {
+                "thread_id": rec.thread_id,
+                "checkpoint_ns": rec.checkpoint_ns,
+                "checkpoint_id": rec.checkpoint_id,
+            }
+        }
         parent = None
         if rec.parent_id:
-            parent = {"configurable": {"thread_id": rec.thread_id,
-                                       "checkpoint_ns": rec.checkpoint_ns,
-                                       "checkpoint_id": rec.parent_id}}
+            parent = {
+                "configurable": {
+                    "thread_id": rec.thread_id,
+                    "checkpoint_ns": rec.checkpoint_ns,
+                    "checkpoint_id": rec.parent_id,
+                }
+            }
         pending = pending_of(stored)
         names = list(rec.next) + [n for n, _ in rec.sends]
         writes = {t.task_id: t for t in stored.task_writes}
         tasks = []
         for i, name in enumerate(names):
             tid = task_id(rec.checkpoint_id, name, i)
-            mine = [r for r in pending if r.task_id == tid or (
-                r.task_id == BREAKPOINT_TASK and r.task_name == name)]
+            mine = [
+                r
+                for r in pending
+                if r.task_id == tid or (r.task_id == BREAKPOINT_TASK and r.task_name == name)
+            ]
             tw = writes.get(tid)
             error = next((v for c, v in tw.writes if c == ERROR), None) if tw else None
-            tasks.append(PregelTask(
-                id=tid, name=name, error=error,
-                interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
-            ))
+            tasks.append(
+                PregelTask(
+                    id=tid,
+                    name=name,
+                    error=error,
+                    interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
+                )
+            )
         return StateSnapshot(
             values=values,
             next=tuple(names),
@@ -399,8 +449,9 @@ class CompiledStateGraph:
         """Async twin of `update_state`."""
         saver = self._require_saver()
         env = self._env(config, frozenset())
-        if not await saver.aacquire_thread(env.thread_id, env.lease_owner or "",
-                                           ttl=self.lease_ttl):
+        if not await saver.aacquire_thread(
+            env.thread_id, env.lease_owner or "", ttl=self.lease_ttl
+        ):
             raise self._busy(env, None)
         try:
             start = await self._aload(config, env)
@@ -415,8 +466,13 @@ class CompiledStateGraph:
     @staticmethod
     def _new_config(env: Env, box: ResultBox) -> RunnableConfig:
         assert box.value is not None
-        return {"configurable": {"thread_id": env.thread_id, "checkpoint_ns": env.checkpoint_ns,
-                                 "checkpoint_id": box.value.checkpoint_id}}
+        return {
+            "configurable": {
+                "thread_id": env.thread_id,
+                "checkpoint_ns": env.checkpoint_ns,
+                "checkpoint_id": box.value.checkpoint_id,
+            }
+        }
 
 
 def _detached(value: Any) -> Any:

@@ -119,9 +119,7 @@ def _execute_sync(env: Env, task: Task, checkpoint_id: str, emit: Callable | Non
             result = node.subgraph._run_embedded(task.input, env.config, ctx)
         else:
             if node.is_async:
-                raise GraphError(
-                    f"node {task.name!r} is async; run the graph with ainvoke/astream"
-                )
+                raise GraphError(f"node {task.name!r} is async; run the graph with ainvoke/astream")
             args, kwargs = _call_args(node, task, ctx, env)
             result = node.fn(*args, **kwargs)
         return TaskOutcome(task=task, result=result, memo=dict(ctx.new_memo))
@@ -169,12 +167,17 @@ def _store_sync(effect: Effect, env: Env) -> Any:
         )
     elif isinstance(effect, SaveProgress):
         saver.put_task_writes(
-            env.thread_id, env.checkpoint_ns, effect.checkpoint_id, effect.task_writes,
+            env.thread_id,
+            env.checkpoint_ns,
+            effect.checkpoint_id,
+            effect.task_writes,
             effect.interrupts,
         )
     elif isinstance(effect, Resolve):
         saver.resolve_interrupts(
-            env.thread_id, effect.decisions, decided_by=env.decided_by,
+            env.thread_id,
+            effect.decisions,
+            decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
         )
     elif isinstance(effect, HasDecided):
@@ -198,12 +201,17 @@ async def _store_async(effect: Effect, env: Env) -> Any:
         )
     elif isinstance(effect, SaveProgress):
         await saver.aput_task_writes(
-            env.thread_id, env.checkpoint_ns, effect.checkpoint_id, effect.task_writes,
+            env.thread_id,
+            env.checkpoint_ns,
+            effect.checkpoint_id,
+            effect.task_writes,
             effect.interrupts,
         )
     elif isinstance(effect, Resolve):
         await saver.aresolve_interrupts(
-            env.thread_id, effect.decisions, decided_by=env.decided_by,
+            env.thread_id,
+            effect.decisions,
+            decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
         )
     elif isinstance(effect, HasDecided):
@@ -227,8 +235,9 @@ def _run_tasks_sync(env: Env, effect: RunTasks) -> Iterator[tuple[str, Any] | li
         else:
             with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
                 futures = [
-                    pool.submit(copy_context().run, _execute_sync, env, t, effect.checkpoint_id,
-                                emit)
+                    pool.submit(
+                        copy_context().run, _execute_sync, env, t, effect.checkpoint_id, emit
+                    )
                     for t in tasks
                 ]
                 yield [f.result() for f in futures]
@@ -242,8 +251,9 @@ def _run_tasks_sync(env: Env, effect: RunTasks) -> Iterator[tuple[str, Any] | li
     with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
         futures = []
         for t in tasks:
-            fut = pool.submit(copy_context().run, _execute_sync, env, t, effect.checkpoint_id,
-                              emit_live)
+            fut = pool.submit(
+                copy_context().run, _execute_sync, env, t, effect.checkpoint_id, emit_live
+            )
             fut.add_done_callback(lambda _f: inbox.put(_DONE))
             futures.append(fut)
         remaining = len(futures)

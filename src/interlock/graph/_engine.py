@@ -202,9 +202,7 @@ def split_result(spec: GraphSpec, name: str, result: Any) -> tuple[list[tuple[st
             raise InvalidUpdate("Command(graph=Command.PARENT) is not supported")
         writes = spec.schema.to_updates(result.update, name)
         return writes, list(result.goto_targets())
-    if isinstance(result, (list, tuple)) and result and all(
-        isinstance(r, Command) for r in result
-    ):
+    if isinstance(result, (list, tuple)) and result and all(isinstance(r, Command) for r in result):
         writes, gotos = [], []
         for cmd in result:
             w, g = split_result(spec, name, cmd)
@@ -260,8 +258,15 @@ class _Run:
     # -- records ---------------------------------------------------------------------------
 
     def _interrupt_record(
-        self, *, checkpoint_id: str, task: str, name: str, index: int, value: Any,
-        kind: str = "interrupt", schema: dict[str, Any] | None = None,
+        self,
+        *,
+        checkpoint_id: str,
+        task: str,
+        name: str,
+        index: int,
+        value: Any,
+        kind: str = "interrupt",
+        schema: dict[str, Any] | None = None,
     ) -> InterruptRecord:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
         meta: dict[str, Any] = {"graph": self.spec.name}
@@ -297,15 +302,22 @@ class _Run:
         )
 
     def _commit(
-        self, *, source: str, writes: list[Write], next_: tuple[str, ...],
-        sends: tuple[tuple[str, Any], ...], barriers: Mapping[str, tuple[str, ...]],
+        self,
+        *,
+        source: str,
+        writes: list[Write],
+        next_: tuple[str, ...],
+        sends: tuple[tuple[str, Any], ...],
+        barriers: Mapping[str, tuple[str, ...]],
         step: int,
     ) -> CheckpointRecord:
         parent = self.record.checkpoint_id if self.record else None
         return CheckpointRecord(
             thread_id=self.thread_id,
             checkpoint_ns=self.ns,
-            checkpoint_id=self.clock.new_checkpoint_id(max(filter(None, (parent, self.head)), default=None)),
+            checkpoint_id=self.clock.new_checkpoint_id(
+                max(filter(None, (parent, self.head)), default=None)
+            ),
             parent_id=parent,
             step=step,
             created_at=self.clock.now(),
@@ -321,7 +333,8 @@ class _Run:
     # -- routing ---------------------------------------------------------------------------
 
     def triggers(
-        self, finished: Sequence[tuple[str, Sequence[str | Send]]],
+        self,
+        finished: Sequence[tuple[str, Sequence[str | Send]]],
         barriers: Mapping[str, tuple[str, ...]],
     ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
         """Next nodes, sends and join progress after `finished` (name, gotos) tasks."""
@@ -390,10 +403,15 @@ class _Run:
             memo = {}
             stored = self.task_writes.get(tid)
             if stored is not None:
-                memo = {c[len(MEMO):]: v for c, v in stored.writes if c.startswith(MEMO)}
+                memo = {c[len(MEMO) :]: v for c, v in stored.writes if c.startswith(MEMO)}
             tasks.append(
-                Task(id=tid, name=name, input=node_input, resume=[r.resume for r in answered],
-                     memo=memo)
+                Task(
+                    id=tid,
+                    name=name,
+                    input=node_input,
+                    resume=[r.resume for r in answered],
+                    memo=memo,
+                )
             )
         return tasks
 
@@ -402,9 +420,7 @@ class _Run:
         return stored is not None and any(c == DONE for c, _ in stored.writes)
 
     def is_waiting(self, task: Task) -> bool:
-        return any(
-            r.task_id == task.id and r.status == "pending" for r in self.interrupts
-        )
+        return any(r.task_id == task.id and r.status == "pending" for r in self.interrupts)
 
     def stored_result(self, task: Task) -> tuple[list[tuple[str, Any]], list]:
         stored = self.task_writes[task.id]
@@ -493,8 +509,14 @@ def run_graph(
 ) -> Generator[Effect, Any, RunResult]:
     """Run the graph from `start` with `input`; see the module docstring."""
     run = _Run(
-        spec, start, config, clock, durable=durable, recursion_limit=recursion_limit,
-        interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+        spec,
+        start,
+        config,
+        clock,
+        durable=durable,
+        recursion_limit=recursion_limit,
+        interrupt_before=interrupt_before,
+        interrupt_after=interrupt_after,
     )
     skip_before = yield from _start(run, input)
     if skip_before is None:  # input checkpoint committed; emit was done in _start
@@ -578,8 +600,12 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
         nxt, sends, barriers = run.triggers([(START, [])], {})
     step = run.record.step + 1 if run.record else -1
     rec = run._commit(
-        source="input", writes=[Write(node=INPUT, channel=c, value=v) for c, v in writes],
-        next_=nxt, sends=sends, barriers=barriers, step=step,
+        source="input",
+        writes=[Write(node=INPUT, channel=c, value=v) for c, v in writes],
+        next_=nxt,
+        sends=sends,
+        barriers=barriers,
+        step=step,
     )
     yield from _commit(run, rec, ())
     yield Emit("values", dict(run.values))
@@ -652,19 +678,29 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             memo = [(MEMO + k, v) for k, v in {**task.memo, **outcome.memo}.items()]
             if outcome.error is not None:
                 first_error = first_error or outcome.error
-                progress.append(TaskWrites(
-                    task_id=task.id, task_name=task.name,
-                    writes=(*memo, (ERROR, f"{type(outcome.error).__name__}: {outcome.error}")),
-                ))
+                progress.append(
+                    TaskWrites(
+                        task_id=task.id,
+                        task_name=task.name,
+                        writes=(*memo, (ERROR, f"{type(outcome.error).__name__}: {outcome.error}")),
+                    )
+                )
             elif outcome.interrupt is not None:
                 pi = outcome.interrupt
-                new_interrupts.append(run._interrupt_record(
-                    checkpoint_id=rec.checkpoint_id, task=task.id, name=task.name,
-                    index=pi.index, value=pi.interrupt.value, schema=pi.response_schema,
-                ))
+                new_interrupts.append(
+                    run._interrupt_record(
+                        checkpoint_id=rec.checkpoint_id,
+                        task=task.id,
+                        name=task.name,
+                        index=pi.index,
+                        value=pi.interrupt.value,
+                        schema=pi.response_schema,
+                    )
+                )
                 if memo:
-                    progress.append(TaskWrites(task_id=task.id, task_name=task.name,
-                                               writes=tuple(memo)))
+                    progress.append(
+                        TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(memo))
+                    )
             else:
                 try:
                     writes, gotos = split_result(spec, task.name, outcome.result)
@@ -675,8 +711,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 done_writes = [*writes, *memo, (DONE, True)]
                 if gotos:
                     done_writes.append((GOTO, [g for g in gotos if isinstance(g, str)]))
-                progress.append(TaskWrites(task_id=task.id, task_name=task.name,
-                                           writes=tuple(done_writes)))
+                progress.append(
+                    TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(done_writes))
+                )
 
         waiting = [r for r in run.interrupts if r.status == "pending"] + new_interrupts
         if first_error is not None or waiting:
@@ -695,7 +732,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
 
         # every task finished: fold the step's writes in task order and commit
-        all_writes = [Write(node=t.name, channel=c, value=v) for t, ws, _ in finished for c, v in ws]
+        all_writes = [
+            Write(node=t.name, channel=c, value=v) for t, ws, _ in finished for c, v in ws
+        ]
         if extra:
             all_writes = [Write(node=INPUT, channel=c, value=v) for c, v in extra] + all_writes
             extra = None
@@ -705,8 +744,14 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         nxt, sends, barriers = run.triggers(
             [(t.name, gotos) for t, _, gotos in finished], rec.barriers
         )
-        new = run._commit(source="loop", writes=all_writes, next_=nxt, sends=sends,
-                          barriers=barriers, step=rec.step + 1)
+        new = run._commit(
+            source="loop",
+            writes=all_writes,
+            next_=nxt,
+            sends=sends,
+            barriers=barriers,
+            step=rec.step + 1,
+        )
         ran = [t.name for t, _, _ in finished]
         hit_after = spec.hits(run.after, ran)
         bps = (run._breakpoint(new.checkpoint_id, "after", hit_after),) if hit_after else ()

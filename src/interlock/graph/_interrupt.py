@@ -48,7 +48,7 @@ class PendingInterrupt:
     response_schema: dict[str, Any] | None = None
 
 
-class NodeInterrupt(GraphInterrupt):  # noqa: N818 - mirrors GraphInterrupt
+class NodeInterrupt(GraphInterrupt):
     """Raised by `interrupt()` inside a task; carries the call index and schema."""
 
     def __init__(self, pending: PendingInterrupt) -> None:

@@ -1,9 +1,10 @@
 """A small JSON-schema checker for `interrupt(response_schema=...)` answers.
 
 Covers what response schemas use: type, properties, required, additionalProperties, items,
-enum, const, minimum/maximum, minLength/maxLength, minItems/maxItems, prefixItems, anyOf/oneOf
-(reporting the closest alternative), if/then/else, and local `$ref`s (pydantic puts nested models under
-`$defs`; an embedded schema with its own `$defs` resolves against itself). Returns readable problems; an empty list means valid.
+prefixItems, minItems/maxItems, enum, const, minimum/maximum, minLength/maxLength,
+anyOf/oneOf (reporting the closest alternative), if/then/else, and local `$ref`s (pydantic puts
+nested models under `$defs`; an embedded schema with its own `$defs` resolves against itself).
+Returns readable problems; an empty list means valid.
 """
 
 from __future__ import annotations

@@ -38,8 +38,14 @@ def update_graph(
     pause: it is re-created at the new checkpoint if the new plan still reaches a breakpoint.
     """
     run = _Run(
-        spec, start, config, clock, durable=True, recursion_limit=1,
-        interrupt_before=None, interrupt_after=None,
+        spec,
+        start,
+        config,
+        clock,
+        durable=True,
+        recursion_limit=1,
+        interrupt_before=None,
+        interrupt_after=None,
     )
     if as_node is None and run.record is not None:
         writers = {w.node for w in run.record.writes if w.node in spec.nodes}
@@ -75,7 +81,10 @@ def update_graph(
     record = run._commit(
         source="update",
         writes=[Write(node=writer, channel=c, value=v) for c, v in writes],
-        next_=nxt, sends=sends, barriers=barriers, step=step,
+        next_=nxt,
+        sends=sends,
+        barriers=barriers,
+        step=step,
     )
     bps = ()
     names = list(nxt) + [n for n, _ in sends]
