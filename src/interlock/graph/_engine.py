@@ -359,24 +359,24 @@ class _Run:
                 nxt.append(target)
 
         for name, gotos in finished:
-            for target in spec.edges.get(name, ()):
-                add(target)
+            for edge_target in spec.edges.get(name, ()):
+                add(edge_target)
             for branch in spec.branches.get(name, ()):
                 if state_view is None:
                     state_view = spec.schema.to_input(self.values)
-                for target in branch.resolve(state_view, self.config):
-                    add(target)
-            for sources, target in spec.joins:
+                for branch_target in branch.resolve(state_view, self.config):
+                    add(branch_target)
+            for sources, join_target in spec.joins:
                 if name in sources:
-                    key = "|".join(sources) + "->" + target
+                    key = "|".join(sources) + "->" + join_target
                     seen = joins.setdefault(key, [])
                     if name not in seen:
                         seen.append(name)
                     if set(seen) >= set(sources):
-                        add(target)
+                        add(join_target)
                         joins.pop(key)
-            for target in gotos:
-                add(target)
+            for goto in gotos:
+                add(goto)
         return tuple(nxt), tuple(sends), {k: tuple(v) for k, v in joins.items()}
 
     # -- planning --------------------------------------------------------------------------
@@ -425,7 +425,7 @@ class _Run:
     def stored_result(self, task: Task) -> tuple[list[tuple[str, Any]], list]:
         stored = self.task_writes[task.id]
         writes = [(c, v) for c, v in stored.writes if not c.startswith("__")]
-        gotos = next((v for c, v in stored.writes if c == GOTO), [])
+        gotos: list[Any] = next((v for c, v in stored.writes if c == GOTO), [])
         return writes, list(gotos)
 
     # -- input -----------------------------------------------------------------------------
@@ -652,7 +652,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             bp = run._breakpoint(rec.checkpoint_id, "before", hit)
             yield SaveProgress(rec.checkpoint_id, (), (bp,))
             run.interrupts.append(bp)
-            intr = (Interrupt(value=bp.value, id=bp.interrupt_id),)
+            intr: tuple[Interrupt, ...] = (Interrupt(value=bp.value, id=bp.interrupt_id),)
             yield Emit("updates", {"__interrupt__": intr})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
         skip_before = False
@@ -710,7 +710,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 finished.append((task, writes, gotos))
                 done_writes = [*writes, *memo, (DONE, True)]
                 if gotos:
-                    done_writes.append((GOTO, [g for g in gotos if isinstance(g, str)]))
+                    done_writes.append((GOTO, list(gotos)))
                 progress.append(
                     TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(done_writes))
                 )
@@ -737,7 +737,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         ]
         if extra:
             all_writes = [Write(node=INPUT, channel=c, value=v) for c, v in extra] + all_writes
-            extra = None
+            extra = []
         new_values = dict(run.values)
         spec.schema.apply(new_values, ((w.channel, w.value) for w in all_writes if w.node != INPUT))
         run.values = new_values

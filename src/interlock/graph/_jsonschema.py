@@ -62,7 +62,7 @@ def _check(value: Any, schema: Any, root: Mapping[str, Any], path: str, out: lis
             _check(value, branch, root, path, out)
     for key in ("anyOf", "oneOf"):
         if key in schema:
-            branches = []
+            branches: list[list[str]] = []
             for sub in schema[key]:
                 errs: list[str] = []
                 _check(value, sub, root, path, errs)
@@ -70,7 +70,7 @@ def _check(value: Any, schema: Any, root: Mapping[str, Any], path: str, out: lis
                     return
                 branches.append(errs)
             if branches:
-                out.extend(min(branches, key=len))
+                out.extend(sorted(branches, key=len)[0])
             return
     typ = schema.get("type")
     if typ is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from interlock.checkpoint.base import Write
+from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._engine import (
     Clock,
@@ -86,7 +86,7 @@ def update_graph(
         barriers=barriers,
         step=step,
     )
-    bps = ()
+    bps: tuple[InterruptRecord, ...] = ()
     names = list(nxt) + [n for n, _ in sends]
     hit = spec.hits(spec.interrupt_before, names)
     if was_paused_before and hit:
