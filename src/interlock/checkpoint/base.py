@@ -139,8 +139,12 @@ class StoredCheckpoint:
     base: Mapping[str, Any]
     """Full state values of the nearest snapshot at or before `record` ({} if none)."""
     chain: tuple[tuple[Write, ...], ...]
-    """Writes of each checkpoint after the snapshot up to and including `record`, oldest first.
+    """Writes of each checkpoint after the base up to and including `record`, oldest first.
     Folding them over `base` with the graph's reducers gives the state at `record`."""
+    base_id: str | None = None
+    """The checkpoint `base` is the state of. When the caller passed `after=` and that
+    checkpoint was usable, this is `after`, `base` is empty, and the caller folds `chain` over
+    the state it already holds for `after`."""
     task_writes: tuple[TaskWrites, ...] = ()
     """Task writes saved against `record` (its step started but did not commit)."""
     interrupts: tuple[InterruptRecord, ...] = ()
@@ -220,9 +224,19 @@ class BaseSaver(ABC):
 
     @abstractmethod
     def get_checkpoint(
-        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        *,
+        after: str | None = None,
     ) -> StoredCheckpoint | None:
-        """The head (or the given) checkpoint with its fold chain; None if absent."""
+        """The head (or the given) checkpoint with its fold chain; None if absent.
+
+        `after`: the id of a checkpoint whose state the caller already holds. If it lies on
+        the parent chain between the snapshot base and the asked checkpoint, only the writes
+        after it are read and returned (`base_id == after`, `base == {}`); otherwise it is
+        ignored. This makes reading a long thread's head cost what changed, not its size."""
 
     @abstractmethod
     def list_checkpoints(
@@ -350,10 +364,17 @@ class BaseSaver(ABC):
         )
 
     async def aget_checkpoint(
-        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        *,
+        after: str | None = None,
     ) -> StoredCheckpoint | None:
         """Async twin of `get_checkpoint`."""
-        return await asyncio.to_thread(self.get_checkpoint, thread_id, checkpoint_ns, checkpoint_id)
+        return await asyncio.to_thread(
+            self.get_checkpoint, thread_id, checkpoint_ns, checkpoint_id, after=after
+        )
 
     async def alist_checkpoints(
         self,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +45,35 @@ DEFAULT_LEASE_TTL = 300.0
 DEFAULT_RECURSION_LIMIT = 25
 
 
+class _StateCache:
+    """Folded states of recently used threads: `(thread, ns) -> (checkpoint_id, values)`.
+
+    A checkpoint's state never changes, so a cached state is valid for its checkpoint id
+    forever; reads ask the store only for the writes after it (`get_checkpoint(after=...)`).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple[str, str], checkpoint_id: str | None, values: dict) -> None:
+        if checkpoint_id is None or self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = (checkpoint_id, values)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 def _as_set(value: Sequence[str] | str | None) -> frozenset[str] | None:
     if value is None:
         return None
@@ -62,6 +93,8 @@ class CompiledStateGraph:
         self.builder = builder
         self.name = spec.name
         self.lease_ttl = DEFAULT_LEASE_TTL
+        """Seconds a run holds its thread without committing before others may take over."""
+        self._cache = _StateCache(1024)
 
     @property
     def nodes(self) -> Mapping[str, Any]:
@@ -104,8 +137,24 @@ class CompiledStateGraph:
             decided_by=config_value(cfg, "user_id") or config_value(cfg, "decided_by"),
         )
 
-    def _start(self, stored: StoredCheckpoint | None, env: Env, head: str | None) -> Start:
-        values = fold(stored.base, stored.chain, self.spec) if stored else {}
+    def _known(self, env: Env) -> tuple[str | None, dict[str, Any] | None]:
+        cached = self._cache.get((env.thread_id, env.checkpoint_ns))
+        return (cached[0], cached[1]) if cached else (None, None)
+
+    def _values(self, stored: StoredCheckpoint, known: dict[str, Any] | None,
+                known_id: str | None) -> dict[str, Any]:
+        if known is not None and stored.base_id is not None and stored.base_id == known_id:
+            return fold(known, stored.chain, self.spec)
+        return fold(stored.base, stored.chain, self.spec)
+
+    def _start(
+        self, stored: StoredCheckpoint | None, env: Env, head: str | None,
+        known: dict[str, Any] | None = None, known_id: str | None = None,
+    ) -> Start:
+        values = self._values(stored, known, known_id) if stored else {}
+        if stored is not None:
+            self._cache.put((env.thread_id, env.checkpoint_ns),
+                            stored.record.checkpoint_id, values)
         return Start(
             thread_id=env.thread_id,
             checkpoint_ns=env.checkpoint_ns,
@@ -119,26 +168,28 @@ class CompiledStateGraph:
         if saver is None:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
-        stored = saver.get_checkpoint(env.thread_id, ns, cp_id)
+        known_id, known = self._known(env)
+        stored = saver.get_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
             raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
         head = stored.record.checkpoint_id if stored else None
         if cp_id is not None:
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
-        return self._start(stored, env, head)
+        return self._start(stored, env, head, known, known_id)
 
     async def _aload(self, config: RunnableConfig | None, env: Env) -> Start:
         saver = self.checkpointer
         if saver is None:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
-        stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id)
+        known_id, known = self._known(env)
+        stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
             raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
         head = stored.record.checkpoint_id if stored else None
         if cp_id is not None:
             head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
-        return self._start(stored, env, head)
+        return self._start(stored, env, head, known, known_id)
 
     def _busy(self, env: Env, input: Any) -> Exception:
         if isinstance(input, Command) and input.has_resume:
@@ -164,6 +215,11 @@ class CompiledStateGraph:
             interrupt_before=_as_set(kwargs.get("interrupt_before")),
             interrupt_after=_as_set(kwargs.get("interrupt_after")),
         )
+
+    def _remember(self, env: Env, box: ResultBox) -> None:
+        if self.checkpointer is not None and box.value is not None:
+            self._cache.put((env.thread_id, env.checkpoint_ns), box.value.checkpoint_id,
+                            box.value.values)
 
     def _output(self, result: RunResult | None) -> dict[str, Any]:
         assert result is not None
@@ -195,6 +251,7 @@ class CompiledStateGraph:
         try:
             start = self._load(config, env)
             yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
+            self._remember(env, box)
         finally:
             if saver is not None and env.lease_owner:
                 saver.release_thread(env.thread_id, env.lease_owner)
@@ -218,6 +275,7 @@ class CompiledStateGraph:
             start = await self._aload(config, env)
             async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
                 yield chunk
+            self._remember(env, box)
         finally:
             if saver is not None and env.lease_owner:
                 await saver.arelease_thread(env.thread_id, env.lease_owner)
@@ -312,7 +370,12 @@ class CompiledStateGraph:
             raise GraphError("state inspection needs a checkpointer: compile(checkpointer=...)")
         return self.checkpointer
 
-    def _snapshot(self, stored: StoredCheckpoint | None, config: RunnableConfig) -> StateSnapshot:
+    def _snapshot(
+        self,
+        stored: StoredCheckpoint | None,
+        config: RunnableConfig,
+        known: tuple[str | None, dict[str, Any] | None] = (None, None),
+    ) -> StateSnapshot:
         if stored is None:
             return StateSnapshot(
                 values={},
@@ -323,7 +386,9 @@ class CompiledStateGraph:
                 parent_config=None,
             )
         rec = stored.record
-        values = fold(stored.base, stored.chain, self.spec)
+        values = self._values(stored, known[1], known[0])
+        self._cache.put((rec.thread_id, rec.checkpoint_ns), rec.checkpoint_id, values)
+        values = {k: _detached(v) for k, v in values.items()}
         cfg = {
             "configurable": {
                 "thread_id": rec.thread_id,
@@ -379,13 +444,17 @@ class CompiledStateGraph:
         """
         saver = self._require_saver()
         thread_id, ns, cp_id = self._address(config)
-        return self._snapshot(saver.get_checkpoint(thread_id, ns, cp_id), config)
+        known = self._cache.get((thread_id, ns)) or (None, None)
+        stored = saver.get_checkpoint(thread_id, ns, cp_id, after=known[0])
+        return self._snapshot(stored, config, known)
 
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
         """Async twin of `get_state`."""
         saver = self._require_saver()
         thread_id, ns, cp_id = self._address(config)
-        return self._snapshot(await saver.aget_checkpoint(thread_id, ns, cp_id), config)
+        known = self._cache.get((thread_id, ns)) or (None, None)
+        stored = await saver.aget_checkpoint(thread_id, ns, cp_id, after=known[0])
+        return self._snapshot(stored, config, known)
 
     def get_state_history(
         self,

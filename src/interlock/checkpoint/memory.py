@@ -1,0 +1,416 @@
+"""`InMemorySaver`: the store protocol in Python structures, for tests and notebooks.
+
+Values are kept serialised (as the other stores keep them), so an unserialisable value fails
+at write time and callers cannot mutate stored state through objects they hold.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._chain import (
+    RowStats,
+    chain_between,
+    decode_writes,
+    encode_record,
+)
+from interlock.checkpoint.base import (
+    BaseSaver,
+    CheckpointRecord,
+    InterruptPage,
+    InterruptRecord,
+    InterruptStatus,
+    SnapshotPolicy,
+    StoredCheckpoint,
+    TaskWrites,
+    ThreadInfo,
+)
+from interlock.errors import ResumeConflict, ResumeError
+
+__all__ = ["InMemorySaver", "MemorySaver"]
+
+
+@dataclass(slots=True)
+class _Row:
+    record: CheckpointRecord  # values=None, writes kept decoded-free below
+    writes: str
+    snapshot: str | None
+    stats: RowStats
+
+
+@dataclass(slots=True)
+class _Interrupt:
+    record: InterruptRecord  # value/resume replaced by their JSON text below
+    value: str
+    resume: str | None = None
+
+
+@dataclass(slots=True)
+class _Thread:
+    created_at: datetime
+    updated_at: datetime
+    heads: dict[str, str] = field(default_factory=dict)
+    rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
+    task_writes: dict[tuple[str, str], dict[str, tuple[str, str]]] = field(default_factory=dict)
+    lease: tuple[str, float, float] | None = None
+    """(owner, expires at (monotonic), ttl)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InMemorySaver(BaseSaver):
+    """Keeps threads in this process's memory.
+
+    Example:
+        >>> saver = InMemorySaver()
+        >>> saver.get_checkpoint("nobody") is None
+        True
+    """
+
+    def __init__(self, *, snapshot_policy: SnapshotPolicy | None = None) -> None:
+        self.policy = snapshot_policy or SnapshotPolicy()
+        self._lock = threading.RLock()
+        self._threads: dict[str, _Thread] = {}
+        self._interrupts: dict[str, _Interrupt] = {}
+        self._order: list[str] = []
+
+    # ---- checkpoints -------------------------------------------------------------------
+
+    def _thread(self, thread_id: str) -> _Thread:
+        t = self._threads.get(thread_id)
+        if t is None:
+            now = _now()
+            t = self._threads[thread_id] = _Thread(created_at=now, updated_at=now)
+        return t
+
+    def _encode_interrupts(self, interrupts: Sequence[InterruptRecord]) -> list[_Interrupt]:
+        return [
+            _Interrupt(record=i, value=serde.dumps(i.value, "interrupt value"))
+            for i in interrupts
+        ]
+
+    def put_checkpoint(
+        self,
+        record: CheckpointRecord,
+        *,
+        expected_head: str | None,
+        interrupts: Sequence[InterruptRecord] = (),
+        lease_owner: str | None = None,
+    ) -> None:
+        """Commit a checkpoint (compare-and-swap on the head)."""
+        with self._lock:
+            thread = self._threads.get(record.thread_id)
+            head = thread.heads.get(record.checkpoint_ns) if thread else None
+            parent = None
+            if record.parent_id is not None and thread is not None:
+                row = thread.rows.get((record.checkpoint_ns, record.parent_id))
+                parent = row.stats if row else None
+            encoded = encode_record(record, parent, self.policy)
+            stored_interrupts = self._encode_interrupts(interrupts)
+            if head != expected_head:
+                raise ResumeConflict(
+                    f"thread {record.thread_id!r} moved on (head {head}, expected "
+                    f"{expected_head}); another run committed first"
+                )
+            thread = self._thread(record.thread_id)
+            thread.rows[(record.checkpoint_ns, record.checkpoint_id)] = _Row(
+                record=replace(record, values=None, writes=()),
+                writes=encoded.writes,
+                snapshot=encoded.snapshot,
+                stats=encoded.stats,
+            )
+            thread.heads[record.checkpoint_ns] = record.checkpoint_id
+            thread.updated_at = _now()
+            self._add_interrupts(stored_interrupts)
+            if lease_owner is not None and thread.lease and thread.lease[0] == lease_owner:
+                ttl = thread.lease[2]
+                thread.lease = (lease_owner, time.monotonic() + ttl, ttl)
+
+    def _add_interrupts(self, items: list[_Interrupt]) -> None:
+        for item in items:
+            if item.record.interrupt_id not in self._interrupts:
+                self._order.append(item.record.interrupt_id)
+            self._interrupts[item.record.interrupt_id] = item
+
+    def _decode_interrupt(self, item: _Interrupt) -> InterruptRecord:
+        return replace(
+            item.record,
+            value=serde.loads(item.value),
+            resume=serde.loads(item.resume) if item.resume is not None else None,
+        )
+
+    def get_checkpoint(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        *,
+        after: str | None = None,
+    ) -> StoredCheckpoint | None:
+        """The head (or given) checkpoint with what is needed to rebuild its state."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None:
+                return None
+            cid = checkpoint_id or thread.heads.get(checkpoint_ns)
+            row = thread.rows.get((checkpoint_ns, cid)) if cid else None
+            if row is None:
+                return None
+            rows = thread.rows
+
+            def parent_of(x: str) -> str | None:
+                return rows[(checkpoint_ns, x)].record.parent_id
+
+            start, ids = chain_between(row.record.checkpoint_id, row.stats.base_id, after,
+                                       parent_of)
+            base_row = rows[(checkpoint_ns, start)]
+            base = (
+                serde.loads(base_row.snapshot)
+                if start != after and base_row.snapshot is not None
+                else {}
+            )
+            chain = tuple(decode_writes(rows[(checkpoint_ns, i)].writes) for i in ids)
+            record = replace(row.record, writes=decode_writes(row.writes))
+            tw = thread.task_writes.get((checkpoint_ns, row.record.checkpoint_id), {})
+            task_writes = tuple(
+                TaskWrites(task_id=tid, task_name=name,
+                           writes=tuple((c, v) for c, v in serde.loads(text)))
+                for tid, (name, text) in tw.items()
+            )
+            ints = sorted(
+                (self._decode_interrupt(i) for i in self._interrupts.values()
+                 if i.record.thread_id == thread_id
+                 and i.record.checkpoint_ns == checkpoint_ns
+                 and i.record.checkpoint_id == row.record.checkpoint_id),
+                key=lambda r: (r.task_id, r.index),
+            )
+            return StoredCheckpoint(record=record, base=base, chain=chain,
+                                    task_writes=task_writes, interrupts=tuple(ints),
+                                    base_id=start)
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointRecord]:
+        """Records newest first."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None:
+                return iter(())
+            rows = sorted(
+                (r for (ns, cid), r in thread.rows.items()
+                 if ns == checkpoint_ns and (before is None or cid < before)),
+                key=lambda r: r.record.checkpoint_id,
+                reverse=True,
+            )
+            if limit is not None:
+                rows = rows[:limit]
+            out = [replace(r.record, writes=decode_writes(r.writes)) for r in rows]
+        return iter(out)
+
+    # ---- incomplete steps ----------------------------------------------------------------
+
+    def put_task_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_writes: Sequence[TaskWrites],
+        interrupts: Sequence[InterruptRecord] = (),
+    ) -> None:
+        """Save writes of finished tasks of an incomplete step, and new interrupts."""
+        encoded = [
+            (t.task_id, t.task_name, serde.dumps([[c, v] for c, v in t.writes],
+                                                 f"task {t.task_name}"))
+            for t in task_writes
+        ]
+        stored_interrupts = self._encode_interrupts(interrupts)
+        with self._lock:
+            thread = self._thread(thread_id)
+            slot = thread.task_writes.setdefault((checkpoint_ns, checkpoint_id), {})
+            for tid, name, text in encoded:
+                slot[tid] = (name, text)
+            self._add_interrupts(stored_interrupts)
+            thread.updated_at = _now()
+
+    # ---- interrupts ----------------------------------------------------------------------
+
+    def resolve_interrupts(
+        self,
+        thread_id: str,
+        decisions: Mapping[str, Any],
+        *,
+        decided_by: str | None = None,
+        status: InterruptStatus = "resolved",
+    ) -> tuple[InterruptRecord, ...]:
+        """Flip pending interrupts to decided, all or nothing, exactly once."""
+        encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
+        with self._lock:
+            for iid in decisions:
+                item = self._interrupts.get(iid)
+                if item is None or item.record.thread_id != thread_id:
+                    raise ResumeError(f"interrupt {iid!r} does not exist on thread {thread_id!r}")
+                if item.record.status != "pending":
+                    raise ResumeConflict(f"interrupt {iid!r} was already {item.record.status}")
+            now = _now()
+            out = []
+            for iid in decisions:
+                item = self._interrupts[iid]
+                item.record = replace(item.record, status=status, decided_by=decided_by,
+                                      decided_at=now)
+                item.resume = encoded[iid]
+                out.append(self._decode_interrupt(item))
+            return tuple(out)
+
+    def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
+        """One interrupt by id."""
+        with self._lock:
+            item = self._interrupts.get(interrupt_id)
+            return self._decode_interrupt(item) if item else None
+
+    def list_interrupts(
+        self,
+        *,
+        status: InterruptStatus | None = "pending",
+        thread_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InterruptPage:
+        """Interrupts oldest first, paged by an opaque cursor."""
+        with self._lock:
+            items = [
+                i for i in (self._interrupts[x] for x in self._order)
+                if (status is None or i.record.status == status)
+                and (thread_id is None or i.record.thread_id == thread_id)
+            ]
+            items.sort(key=lambda i: (i.record.created_at, i.record.interrupt_id))
+            if cursor is not None:
+                at, _, iid = cursor.partition("|")
+                items = [i for i in items
+                         if (i.record.created_at.isoformat(), i.record.interrupt_id) > (at, iid)]
+            page = items[:limit]
+            more = len(items) > limit
+            next_cursor = (
+                f"{page[-1].record.created_at.isoformat()}|{page[-1].record.interrupt_id}"
+                if more and page else None
+            )
+            return InterruptPage(items=tuple(self._decode_interrupt(i) for i in page),
+                                 next_cursor=next_cursor)
+
+    # ---- threads -------------------------------------------------------------------------
+
+    def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Take (or renew) the thread's lease."""
+        with self._lock:
+            thread = self._thread(thread_id)
+            now = time.monotonic()
+            if thread.lease and thread.lease[0] != owner and thread.lease[1] > now:
+                return False
+            thread.lease = (owner, now + ttl, ttl)
+            return True
+
+    def release_thread(self, thread_id: str, owner: str) -> None:
+        """Give the lease back."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread and thread.lease and thread.lease[0] == owner:
+                thread.lease = None
+
+    def _info(self, thread_id: str, thread: _Thread) -> ThreadInfo:
+        head = thread.heads.get("")
+        if thread.lease and thread.lease[1] > time.monotonic():
+            status = "busy"
+        elif any(i.record.thread_id == thread_id and i.record.status == "pending"
+                 for i in self._interrupts.values()):
+            status = "interrupted"
+        elif head is not None and not (
+            thread.rows[("", head)].record.next or thread.rows[("", head)].record.sends
+        ):
+            status = "finished"
+        else:
+            status = "idle"
+        return ThreadInfo(thread_id=thread_id, head_id=head, created_at=thread.created_at,
+                          updated_at=thread.updated_at, status=status)  # type: ignore[arg-type]
+
+    def get_thread(self, thread_id: str) -> ThreadInfo | None:
+        """Summary of one thread."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            if thread is None or not thread.heads:
+                return None
+            return self._info(thread_id, thread)
+
+    def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
+        """Threads, most recently updated first."""
+        with self._lock:
+            items = sorted(
+                ((tid, t) for tid, t in self._threads.items() if t.heads),
+                key=lambda x: x[1].updated_at,
+                reverse=True,
+            )[offset : offset + limit]
+            return tuple(self._info(tid, t) for tid, t in items)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget the thread entirely."""
+        with self._lock:
+            self._threads.pop(thread_id, None)
+            gone = [k for k, i in self._interrupts.items() if i.record.thread_id == thread_id]
+            for k in gone:
+                del self._interrupts[k]
+            self._order = [k for k in self._order if k in self._interrupts]
+
+    def prune(
+        self,
+        *,
+        finished_before: datetime | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        """Delete finished threads and/or old checkpoints; returns checkpoints deleted."""
+        deleted = 0
+        with self._lock:
+            if finished_before is not None:
+                for tid, thread in list(self._threads.items()):
+                    info = self._info(tid, thread) if thread.heads else None
+                    if info and info.status == "finished" and thread.updated_at < finished_before:
+                        deleted += len(thread.rows)
+                        self.delete_thread(tid)
+            if keep_last is not None:
+                for thread in self._threads.values():
+                    deleted += _prune_rows(thread, keep_last)
+        return deleted
+
+
+def _prune_rows(thread: _Thread, keep_last: int) -> int:
+    deleted = 0
+    for ns in list(thread.heads):
+        ids = sorted(cid for n, cid in thread.rows if n == ns)
+        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
+        keep |= {thread.rows[(ns, cid)].stats.base_id for cid in keep}
+        # keep every row between a kept row and its base on the parent chain
+        for cid in list(keep):
+            row = thread.rows[(ns, cid)]
+            current: str | None = cid
+            while current is not None and current != row.stats.base_id:
+                keep.add(current)
+                current = thread.rows[(ns, current)].record.parent_id
+        for cid in ids:
+            if cid not in keep:
+                del thread.rows[(ns, cid)]
+                thread.task_writes.pop((ns, cid), None)
+                deleted += 1
+    return deleted
+
+
+MemorySaver = InMemorySaver
