@@ -1,0 +1,87 @@
+"""The schema, as an ordered list of migrations written once for SQLite and PostgreSQL.
+
+Placeholders: `{json}` (TEXT / JSONB), `{ts}` (TEXT ISO-8601 / TIMESTAMPTZ), `{real}`
+(REAL / DOUBLE PRECISION). A store applies the migrations it has not recorded in
+`interlock_migrations`, in order, each once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "threads, heads, checkpoints, task writes, interrupts",
+        [
+            """CREATE TABLE IF NOT EXISTS threads (
+                thread_id TEXT PRIMARY KEY,
+                created_at {ts} NOT NULL,
+                updated_at {ts} NOT NULL,
+                head_id TEXT,
+                lease_owner TEXT,
+                lease_until {real},
+                lease_ttl {real},
+                metadata {json}
+            )""",
+            "CREATE INDEX IF NOT EXISTS threads_updated ON threads (updated_at)",
+            """CREATE TABLE IF NOT EXISTS heads (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                head_id TEXT NOT NULL,
+                PRIMARY KEY (thread_id, checkpoint_ns)
+            )""",
+            """CREATE TABLE IF NOT EXISTS checkpoints (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                checkpoint_id TEXT NOT NULL,
+                parent_id TEXT,
+                step INTEGER NOT NULL,
+                source TEXT NOT NULL,
+                created_at {ts} NOT NULL,
+                writes {json} NOT NULL,
+                snapshot {json},
+                next {json} NOT NULL,
+                sends {json} NOT NULL,
+                barriers {json} NOT NULL,
+                metadata {json} NOT NULL,
+                base_id TEXT NOT NULL,
+                bytes_since INTEGER NOT NULL,
+                steps_since INTEGER NOT NULL,
+                snapshot_bytes INTEGER NOT NULL,
+                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+            )""",
+            """CREATE TABLE IF NOT EXISTS task_writes (
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                checkpoint_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                task_name TEXT NOT NULL,
+                writes {json} NOT NULL,
+                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id)
+            )""",
+            """CREATE TABLE IF NOT EXISTS interrupts (
+                interrupt_id TEXT PRIMARY KEY,
+                thread_id TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL,
+                checkpoint_id TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                task_name TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                value {json},
+                resume {json},
+                created_at {ts} NOT NULL,
+                deadline {ts},
+                decided_by TEXT,
+                decided_at {ts},
+                metadata {json}
+            )""",
+            "CREATE INDEX IF NOT EXISTS interrupts_inbox"
+            " ON interrupts (status, created_at, interrupt_id)",
+            "CREATE INDEX IF NOT EXISTS interrupts_thread"
+            " ON interrupts (thread_id, checkpoint_ns, checkpoint_id)",
+        ],
+    ),
+]

@@ -1,0 +1,630 @@
+"""`SqlSaver`: the store protocol in SQL, written once for SQLite and PostgreSQL.
+
+Subclasses supply a `Dialect` (placeholders, column types, the database clock) and
+connections (`_read()` / `_write()` context managers yielding a DB-API connection whose
+`execute(sql, params)` returns a cursor). Every statement here is shared.
+
+Exactly once: a decision is `UPDATE interrupts SET status=... WHERE interrupt_id=? AND
+status='pending'` — the one caller whose update changes a row wins. A commit is a
+compare-and-swap on `heads`. A run holds its thread through a lease in `threads`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._chain import (
+    RowStats,
+    chain_between,
+    decode_record,
+    decode_writes,
+    encode_record,
+)
+from interlock.checkpoint._migrations import MIGRATIONS
+from interlock.checkpoint.base import (
+    BaseSaver,
+    CheckpointRecord,
+    InterruptPage,
+    InterruptRecord,
+    InterruptStatus,
+    SnapshotPolicy,
+    StoredCheckpoint,
+    TaskWrites,
+    ThreadInfo,
+)
+from interlock.errors import ResumeConflict, ResumeError
+
+__all__ = ["Dialect", "SqlSaver"]
+
+_RECORD_COLS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_id, step, created_at, source, writes, "
+    "next, sends, barriers, metadata"
+)
+_INTERRUPT_COLS = (
+    "interrupt_id, thread_id, checkpoint_ns, checkpoint_id, task_id, task_name, idx, kind, "
+    "status, value, resume, created_at, deadline, decided_by, decided_at, metadata"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dialect:
+    """What differs between SQL databases."""
+
+    name: str
+    json_type: str
+    ts_type: str
+    real_type: str
+    placeholder: str
+    """`?` or `%s`."""
+    json_placeholder: str
+    """How a JSON text parameter is written (`?` or `%s::jsonb`)."""
+    now_epoch: str
+    """SQL expression: the database clock in seconds since the epoch."""
+
+    def sql(self, text: str) -> str:
+        """Render a statement written with `?` and `?J` (JSON) placeholders."""
+        return text.replace("?J", "\x00").replace("?", self.placeholder).replace(
+            "\x00", self.json_placeholder
+        ).replace("{now}", self.now_epoch)
+
+    def ddl(self, text: str) -> str:
+        """Render a migration statement."""
+        return text.format(json=self.json_type, ts=self.ts_type, real=self.real_type)
+
+    def ts(self, value: datetime | None) -> Any:
+        """A timestamp parameter."""
+        if value is None:
+            return None
+        return value.isoformat() if self.ts_type == "TEXT" else value
+
+    def ts_out(self, raw: Any) -> datetime | None:
+        """A timestamp read back."""
+        if raw is None:
+            return None
+        if isinstance(raw, datetime):
+            return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
+        return datetime.fromisoformat(raw)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlSaver(BaseSaver):
+    """A store over a SQL database; see the module docstring."""
+
+    dialect: Dialect
+
+    def __init__(self, *, snapshot_policy: SnapshotPolicy | None = None) -> None:
+        self.policy = snapshot_policy or SnapshotPolicy()
+        self._stats: dict[tuple[str, str, str], RowStats] = {}
+        self._sql_cache: dict[str, str] = {}
+
+    # ---- connections: provided by the dialect subclass ------------------------------------
+
+    def _read(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError  # pragma: no cover - abstract hook
+
+    def _write(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError  # pragma: no cover - abstract hook
+
+    def _lock_migrations(self, conn: Any) -> None:  # noqa: B027 - optional hook
+        """Serialise concurrent schema setup (PostgreSQL takes an advisory lock)."""
+
+    def _q(self, text: str) -> str:
+        out = self._sql_cache.get(text)
+        if out is None:
+            out = self._sql_cache[text] = self.dialect.sql(text)
+        return out
+
+    def _x(self, conn: Any, text: str, params: Sequence[Any] = ()) -> Any:
+        return conn.execute(self._q(text), tuple(params))
+
+    def setup(self) -> None:
+        """Create or upgrade the schema (idempotent; safe from several processes)."""
+        with self._write() as conn:
+            self._lock_migrations(conn)
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS interlock_migrations ("
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in self._x(conn, "SELECT version FROM interlock_migrations")}
+            for version, description, statements in MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in statements:
+                    conn.execute(self.dialect.ddl(statement))
+                self._x(conn, "INSERT INTO interlock_migrations VALUES (?, ?, ?)",
+                        (version, description, _now().isoformat()))
+
+    def schema_versions(self) -> list[int]:
+        """Applied migration versions, ascending."""
+        with self._read() as conn:
+            rows = self._x(conn, "SELECT version FROM interlock_migrations ORDER BY version")
+            return [r[0] for r in rows]
+
+    # ---- checkpoints ---------------------------------------------------------------------
+
+    def _parent_stats(self, conn: Any, record: CheckpointRecord) -> RowStats | None:
+        if record.parent_id is None:
+            return None
+        key = (record.thread_id, record.checkpoint_ns, record.parent_id)
+        stats = self._stats.get(key)
+        if stats is not None:
+            return stats
+        row = self._x(
+            conn,
+            "SELECT base_id, bytes_since, steps_since, snapshot_bytes FROM checkpoints "
+            "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+            key,
+        ).fetchone()
+        return RowStats(base_id=row[0], bytes_since=row[1], steps_since=row[2],
+                        snapshot_bytes=row[3]) if row else None
+
+    def _interrupt_params(self, i: InterruptRecord) -> tuple[Any, ...]:
+        return (
+            i.interrupt_id, i.thread_id, i.checkpoint_ns, i.checkpoint_id, i.task_id,
+            i.task_name, i.index, i.kind, i.status, serde.dumps(i.value, "interrupt value"),
+            None if i.resume is None else serde.dumps(i.resume, "resume"),
+            self.dialect.ts(i.created_at), self.dialect.ts(i.deadline), i.decided_by,
+            self.dialect.ts(i.decided_at), serde.dumps(dict(i.metadata), "metadata"),
+        )
+
+    def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        for params in rows:
+            self._x(
+                conn,
+                f"INSERT INTO interrupts ({_INTERRUPT_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?, ?, ?, ?, ?J) "
+                "ON CONFLICT (interrupt_id) DO NOTHING",
+                params,
+            )
+
+    def _touch_thread(self, conn: Any, thread_id: str, head: str | None,
+                      lease_owner: str | None) -> None:
+        now = self.dialect.ts(_now())
+        self._x(
+            conn,
+            "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET "
+            "updated_at = excluded.updated_at, "
+            "head_id = COALESCE(excluded.head_id, threads.head_id), "
+            "lease_until = CASE WHEN threads.lease_owner = ? "
+            "THEN {now} + threads.lease_ttl ELSE threads.lease_until END",
+            (thread_id, now, now, head, lease_owner),
+        )
+
+    def put_checkpoint(
+        self,
+        record: CheckpointRecord,
+        *,
+        expected_head: str | None,
+        interrupts: Sequence[InterruptRecord] = (),
+        lease_owner: str | None = None,
+    ) -> None:
+        """Commit a checkpoint: serialise first, then one transaction with a head CAS."""
+        intr_rows = [self._interrupt_params(i) for i in interrupts]
+        with self._read() as conn:
+            parent = self._parent_stats(conn, record)
+        encoded = encode_record(record, parent, self.policy)
+        thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
+        with self._write() as conn:
+            if expected_head is None:
+                cur = self._x(
+                    conn,
+                    "INSERT INTO heads (thread_id, checkpoint_ns, head_id) VALUES (?, ?, ?) "
+                    "ON CONFLICT (thread_id, checkpoint_ns) DO NOTHING",
+                    (thread, ns, cid),
+                )
+            else:
+                cur = self._x(
+                    conn,
+                    "UPDATE heads SET head_id = ? WHERE thread_id = ? AND checkpoint_ns = ? "
+                    "AND head_id = ?",
+                    (cid, thread, ns, expected_head),
+                )
+            if cur.rowcount != 1:
+                raise ResumeConflict(
+                    f"thread {thread!r} moved on (expected head {expected_head}); another run "
+                    "committed first"
+                )
+            s = encoded.stats
+            self._x(
+                conn,
+                "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, "
+                "step, source, created_at, writes, snapshot, next, sends, barriers, metadata, "
+                "base_id, bytes_since, steps_since, snapshot_bytes) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?J, ?J, ?J, ?J, ?, ?, ?, ?)",
+                (thread, ns, cid, record.parent_id, record.step, record.source,
+                 self.dialect.ts(record.created_at), encoded.writes, encoded.snapshot,
+                 encoded.next, encoded.sends, encoded.barriers, encoded.metadata,
+                 s.base_id, s.bytes_since, s.steps_since, s.snapshot_bytes),
+            )
+            self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner)
+            self._insert_interrupts(conn, intr_rows)
+        self._stats[(thread, ns, cid)] = encoded.stats
+        if len(self._stats) > 4096:
+            self._stats.clear()
+
+    def _record(self, row: Sequence[Any]) -> CheckpointRecord:
+        return decode_record(
+            thread_id=row[0], checkpoint_ns=row[1], checkpoint_id=row[2], parent_id=row[3],
+            step=row[4], created_at=self.dialect.ts_out(row[5]), source=row[6],
+            writes=row[7], next=row[8], sends=row[9], barriers=row[10], metadata=row[11],
+        )
+
+    def get_checkpoint(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        *,
+        after: str | None = None,
+    ) -> StoredCheckpoint | None:
+        """The head (or given) checkpoint with its fold chain, in one read transaction."""
+        with self._read() as conn:
+            cid = checkpoint_id
+            if cid is None:
+                head = self._x(
+                    conn,
+                    "SELECT head_id FROM heads WHERE thread_id = ? AND checkpoint_ns = ?",
+                    (thread_id, checkpoint_ns),
+                ).fetchone()
+                if head is None:
+                    return None
+                cid = head[0]
+            row = self._x(
+                conn,
+                f"SELECT {_RECORD_COLS}, base_id FROM checkpoints "
+                "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                (thread_id, checkpoint_ns, cid),
+            ).fetchone()
+            if row is None:
+                return None
+            record = self._record(row)
+            base_id = row[12]
+            parents = dict(self._x(
+                conn,
+                "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
+                (thread_id, checkpoint_ns, base_id, cid),
+            ).fetchall())
+            start, ids = chain_between(cid, base_id, after, parents.get)
+            writes: dict[str, str] = {}
+            if ids:
+                writes = dict(self._x(
+                    conn,
+                    "SELECT checkpoint_id, writes FROM checkpoints WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id > ? AND checkpoint_id <= ?",
+                    (thread_id, checkpoint_ns, start, cid),
+                ).fetchall())
+            base: dict[str, Any] = {}
+            if start != after:
+                snap = self._x(
+                    conn,
+                    "SELECT snapshot FROM checkpoints WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, checkpoint_ns, start),
+                ).fetchone()
+                base = serde.loads(snap[0]) if snap and snap[0] is not None else {}
+            task_rows = self._x(
+                conn,
+                "SELECT task_id, task_name, writes FROM task_writes WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id",
+                (thread_id, checkpoint_ns, cid),
+            ).fetchall()
+            intr_rows = self._x(
+                conn,
+                f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx",
+                (thread_id, checkpoint_ns, cid),
+            ).fetchall()
+        chain = tuple(
+            record.writes if i == cid else decode_writes(writes[i]) for i in ids
+        )
+        task_writes = tuple(
+            TaskWrites(task_id=t[0], task_name=t[1],
+                       writes=tuple((c, v) for c, v in serde.loads(t[2])))
+            for t in task_rows
+        )
+        return StoredCheckpoint(
+            record=record, base=base, chain=chain, task_writes=task_writes,
+            interrupts=tuple(self._interrupt(r) for r in intr_rows), base_id=start,
+        )
+
+    def list_checkpoints(
+        self,
+        thread_id: str,
+        checkpoint_ns: str = "",
+        *,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointRecord]:
+        """Records newest first, from the primary-key index."""
+        sql = f"SELECT {_RECORD_COLS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+        params: list[Any] = [thread_id, checkpoint_ns]
+        if before is not None:
+            sql += " AND checkpoint_id < ?"
+            params.append(before)
+        sql += " ORDER BY checkpoint_id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self._read() as conn:
+            rows = self._x(conn, sql, params).fetchall()
+        return iter([self._record(r) for r in rows])
+
+    # ---- incomplete steps ----------------------------------------------------------------
+
+    def put_task_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_writes: Sequence[TaskWrites],
+        interrupts: Sequence[InterruptRecord] = (),
+    ) -> None:
+        """Save (replace per task) writes of an incomplete step, plus new interrupts."""
+        encoded = [
+            (t.task_id, t.task_name,
+             serde.dumps([[c, v] for c, v in t.writes], f"task {t.task_name}"))
+            for t in task_writes
+        ]
+        intr_rows = [self._interrupt_params(i) for i in interrupts]
+        with self._write() as conn:
+            for task_id, name, text in encoded:
+                self._x(
+                    conn,
+                    "INSERT INTO task_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, "
+                    "task_name, writes) VALUES (?, ?, ?, ?, ?, ?J) ON CONFLICT (thread_id, "
+                    "checkpoint_ns, checkpoint_id, task_id) DO UPDATE SET "
+                    "task_name = excluded.task_name, writes = excluded.writes",
+                    (thread_id, checkpoint_ns, checkpoint_id, task_id, name, text),
+                )
+            self._insert_interrupts(conn, intr_rows)
+            self._touch_thread(conn, thread_id, None, None)
+
+    # ---- interrupts ----------------------------------------------------------------------
+
+    def _interrupt(self, r: Sequence[Any]) -> InterruptRecord:
+        ts = self.dialect.ts_out
+        return InterruptRecord(
+            interrupt_id=r[0], thread_id=r[1], checkpoint_ns=r[2], checkpoint_id=r[3],
+            task_id=r[4], task_name=r[5], index=r[6], kind=r[7], status=r[8],
+            value=serde.loads(r[9]) if r[9] is not None else None,
+            resume=serde.loads(r[10]) if r[10] is not None else None,
+            created_at=ts(r[11]), deadline=ts(r[12]), decided_by=r[13], decided_at=ts(r[14]),
+            metadata=serde.loads(r[15]) if r[15] is not None else {},
+        )
+
+    def resolve_interrupts(
+        self,
+        thread_id: str,
+        decisions: Mapping[str, Any],
+        *,
+        decided_by: str | None = None,
+        status: InterruptStatus = "resolved",
+    ) -> tuple[InterruptRecord, ...]:
+        """Flip each interrupt from pending, all or nothing; one caller wins."""
+        encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
+        now = self.dialect.ts(_now())
+        with self._write() as conn:
+            for iid, text in encoded.items():
+                cur = self._x(
+                    conn,
+                    "UPDATE interrupts SET status = ?, resume = ?J, decided_by = ?, "
+                    "decided_at = ? WHERE interrupt_id = ? AND thread_id = ? "
+                    "AND status = 'pending'",
+                    (status, text, decided_by, now, iid, thread_id),
+                )
+                if cur.rowcount == 1:
+                    continue
+                found = self._x(
+                    conn,
+                    "SELECT status, decided_by FROM interrupts "
+                    "WHERE interrupt_id = ? AND thread_id = ?",
+                    (iid, thread_id),
+                ).fetchone()
+                if found is None:
+                    raise ResumeError(f"interrupt {iid!r} does not exist on thread {thread_id!r}")
+                raise ResumeConflict(
+                    f"interrupt {iid!r} was already {found[0]}"
+                    + (f" by {found[1]}" if found[1] else "")
+                )
+            self._touch_thread(conn, thread_id, None, None)
+            rows = [
+                self._x(conn, f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
+                        (iid,)).fetchone()
+                for iid in encoded
+            ]
+        return tuple(self._interrupt(r) for r in rows)
+
+    def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
+        """One interrupt by id."""
+        with self._read() as conn:
+            row = self._x(conn, f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE "
+                                "interrupt_id = ?", (interrupt_id,)).fetchone()
+        return self._interrupt(row) if row else None
+
+    def list_interrupts(
+        self,
+        *,
+        status: InterruptStatus | None = "pending",
+        thread_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> InterruptPage:
+        """Interrupts oldest first: one indexed query per page (keyset pagination)."""
+        sql = f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE 1 = 1"
+        params: list[Any] = []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if thread_id is not None:
+            sql += " AND thread_id = ?"
+            params.append(thread_id)
+        if cursor is not None:
+            at, iid = _decode_cursor(cursor)
+            sql += " AND (created_at > ? OR (created_at = ? AND interrupt_id > ?))"
+            params += [self.dialect.ts(at), self.dialect.ts(at), iid]
+        sql += " ORDER BY created_at, interrupt_id LIMIT ?"
+        params.append(int(limit) + 1)
+        with self._read() as conn:
+            rows = self._x(conn, sql, params).fetchall()
+        items = [self._interrupt(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit and items:
+            next_cursor = _encode_cursor(items[-1].created_at, items[-1].interrupt_id)
+        return InterruptPage(items=tuple(items), next_cursor=next_cursor)
+
+    # ---- threads -------------------------------------------------------------------------
+
+    def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Take the lease if free, expired or already ours (one conditional upsert)."""
+        now = self.dialect.ts(_now())
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
+                "lease_until, lease_ttl) VALUES (?, ?, ?, ?, {now} + ?, ?) "
+                "ON CONFLICT (thread_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
+                "lease_until = excluded.lease_until, lease_ttl = excluded.lease_ttl "
+                "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
+                "OR threads.lease_until < {now}",
+                (thread_id, now, now, owner, float(ttl), float(ttl)),
+            )
+            return cur.rowcount == 1
+
+    def release_thread(self, thread_id: str, owner: str) -> None:
+        """Give the lease back if we hold it."""
+        with self._write() as conn:
+            self._x(
+                conn,
+                "UPDATE threads SET lease_owner = NULL, lease_until = NULL "
+                "WHERE thread_id = ? AND lease_owner = ?",
+                (thread_id, owner),
+            )
+
+    def _infos(self, conn: Any, where: str, params: Sequence[Any]) -> list[ThreadInfo]:
+        rows = self._x(
+            conn,
+            "SELECT t.thread_id, t.head_id, t.created_at, t.updated_at, "
+            "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
+            "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
+            "AND i.status = 'pending'), c.next, c.sends, t.metadata "
+            "FROM threads t LEFT JOIN checkpoints c ON c.thread_id = t.thread_id "
+            "AND c.checkpoint_ns = '' AND c.checkpoint_id = t.head_id "
+            f"WHERE t.head_id IS NOT NULL {where}",
+            params,
+        ).fetchall()
+        out = []
+        for r in rows:
+            if r[4]:
+                status = "busy"
+            elif r[5]:
+                status = "interrupted"
+            elif r[6] is not None and not json.loads(r[6]) and not json.loads(r[7]):
+                status = "finished"
+            else:
+                status = "idle"
+            out.append(ThreadInfo(
+                thread_id=r[0], head_id=r[1], created_at=self.dialect.ts_out(r[2]),
+                updated_at=self.dialect.ts_out(r[3]), status=status,  # type: ignore[arg-type]
+                metadata=serde.loads(r[8]) if r[8] else {},
+            ))
+        return out
+
+    def get_thread(self, thread_id: str) -> ThreadInfo | None:
+        """Summary of one thread."""
+        with self._read() as conn:
+            infos = self._infos(conn, "AND t.thread_id = ?", (thread_id,))
+        return infos[0] if infos else None
+
+    def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
+        """Threads, most recently updated first."""
+        with self._read() as conn:
+            infos = self._infos(conn, "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?",
+                                (int(limit), int(offset)))
+        return tuple(infos)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every row of the thread."""
+        with self._write() as conn:
+            for table in ("checkpoints", "task_writes", "interrupts", "heads", "threads"):
+                self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+        self._stats = {k: v for k, v in self._stats.items() if k[0] != thread_id}
+
+    def prune(
+        self,
+        *,
+        finished_before: datetime | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        """Retention: drop finished threads idle since `finished_before`, and/or all but the
+        last `keep_last` checkpoints of each thread (keeping what they need to be read)."""
+        deleted = 0
+        if finished_before is not None:
+            with self._read() as conn:
+                infos = self._infos(conn, "AND t.updated_at < ?",
+                                    (self.dialect.ts(finished_before),))
+            for info in infos:
+                if info.status != "finished":
+                    continue
+                with self._read() as conn:
+                    (n,) = self._x(conn, "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?",
+                                   (info.thread_id,)).fetchone()
+                self.delete_thread(info.thread_id)
+                deleted += n
+        if keep_last is not None:
+            with self._read() as conn:
+                rows = self._x(conn, "SELECT thread_id, checkpoint_ns, checkpoint_id, "
+                                     "parent_id, base_id FROM checkpoints").fetchall()
+            doomed = _prunable(rows, keep_last)
+            with self._write() as conn:
+                for thread_id, ns, cid in doomed:
+                    self._x(conn, "DELETE FROM checkpoints WHERE thread_id = ? AND "
+                                  "checkpoint_ns = ? AND checkpoint_id = ?", (thread_id, ns, cid))
+                    self._x(conn, "DELETE FROM task_writes WHERE thread_id = ? AND "
+                                  "checkpoint_ns = ? AND checkpoint_id = ?", (thread_id, ns, cid))
+            deleted += len(doomed)
+        return deleted
+
+
+def _prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, str, str]]:
+    by_chain: dict[tuple[str, str], dict[str, tuple[str | None, str]]] = {}
+    for thread_id, ns, cid, parent, base in rows:
+        by_chain.setdefault((thread_id, ns), {})[cid] = (parent, base)
+    doomed = []
+    for (thread_id, ns), items in by_chain.items():
+        ids = sorted(items)
+        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
+        for cid in list(keep):
+            current: str | None = cid
+            base = items[cid][1]
+            while current is not None and current in items:
+                keep.add(current)
+                if current == base:
+                    break
+                current = items[current][0]
+        doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
+    return doomed
+
+
+def _encode_cursor(at: datetime, interrupt_id: str) -> str:
+    raw = json.dumps([at.isoformat(), interrupt_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, iid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), iid
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}") from exc

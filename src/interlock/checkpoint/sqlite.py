@@ -1,0 +1,154 @@
+"""`SqliteSaver`: the embedded default store — one file, WAL, many threads and processes."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from interlock.checkpoint._sql import Dialect, SqlSaver
+from interlock.checkpoint.base import SnapshotPolicy
+from interlock.errors import StoreError, StoreUnavailable
+
+__all__ = ["SqliteSaver"]
+
+SQLITE = Dialect(
+    name="sqlite",
+    json_type="TEXT",
+    ts_type="TEXT",
+    real_type="REAL",
+    placeholder="?",
+    json_placeholder="?",
+    now_epoch="((julianday('now') - 2440587.5) * 86400.0)",
+)
+
+
+class SqliteSaver(SqlSaver):
+    """Checkpoints in a SQLite file (or `":memory:"`).
+
+    WAL journal, a busy timeout, one connection per thread; several processes may share the
+    file. Writes take the database lock up front (`BEGIN IMMEDIATE`), which is what makes
+    deciding an interrupt exactly-once across processes.
+
+    Example:
+        >>> with SqliteSaver.from_conn_string(":memory:") as saver:
+        ...     saver.get_checkpoint("nobody") is None
+        True
+    """
+
+    dialect = SQLITE
+
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        busy_timeout: float = 30.0,
+        snapshot_policy: SnapshotPolicy | None = None,
+    ) -> None:
+        super().__init__(snapshot_policy=snapshot_policy)
+        self.path = str(path)
+        self.busy_timeout = busy_timeout
+        self._memory = self.path == ":memory:" or self.path.startswith("file::memory:")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.RLock()
+        self._closed = False
+        self.setup()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str) -> Iterator[SqliteSaver]:
+        """Open a saver for a path (LangGraph's spelling); closes it on exit."""
+        saver = cls(conn_string)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if not self._memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        self._all.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable(f"SQLite store {self.path!r} is closed")
+        if self._memory:
+            with self._lock:
+                if not self._all:
+                    self._open()
+                return self._all[0]
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._lock:
+                conn = self._local.conn = self._open()
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._guard(), _errors(self.path):
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        with self._guard(), _errors(self.path):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        if self._memory:
+            with self._lock:
+                yield
+        else:
+            yield
+
+    def close(self) -> None:
+        """Close every connection this saver opened."""
+        with self._lock:
+            self._closed = True
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+
+
+_UNAVAILABLE = ("locked", "unable to open", "disk i/o", "readonly", "closed", "busy", "full")
+
+
+@contextmanager
+def _errors(path: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if any(marker in str(exc).lower() for marker in _UNAVAILABLE):
+            raise StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}") from exc
+        raise StoreError(f"SQLite store {path!r} failed: {exc}") from exc
+    except sqlite3.ProgrammingError as exc:
+        raise StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}") from exc
+
