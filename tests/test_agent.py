@@ -167,7 +167,7 @@ def test_approval_policy_one_request_per_turn_and_ungated_calls_run(run, saver) 
         "allowed_decisions": ["approve", "edit", "reject", "respond"],
     }
     assert ran == [("lookup", {"term": "t"})]  # ungated call did not wait
-    assert run.get_state(agent, cfg()).next == ("tools", "review")
+    assert sorted(run.get_state(agent, cfg()).next) == ["review", "tools"]
     result = run.invoke(
         agent,
         Command(
@@ -237,7 +237,7 @@ def test_respond_gives_the_persons_answer_to_the_model(run, saver) -> None:
         ({"decisions": []}, "at least 1"),
         ({"decisions": [{"type": "approve"}, {"type": "approve"}]}, "at most 1"),
         ({"decisions": [{"type": "explode"}]}, "type"),
-        ({"decisions": [{"type": "respond"}]}, "message"),
+        ({"decisions": [{"type": "respond"}]}, "one of"),
         (
             {
                 "decisions": [

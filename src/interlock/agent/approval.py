@@ -142,37 +142,30 @@ def gated_calls(
 def _decision_schema(
     allowed: Sequence[str], params: Mapping[str, Any] | None, name: str
 ) -> dict[str, Any]:
-    shapes: list[dict[str, Any]] = []
-    if "approve" in allowed:
-        shapes.append(
-            {"type": "object", "properties": {"type": {"const": "approve"}}, "required": ["type"]}
-        )
-    if "edit" in allowed:
-        args_schema = dict(params) if params else {"type": "object"}
-        shapes.append(
-            {
+    """JSON schema of one decision: its type must be allowed; an edit carries arguments valid
+    for the tool; a respond carries a message."""
+    edit = {
+        "required": ["edited_action"],
+        "properties": {
+            "edited_action": {
                 "type": "object",
                 "properties": {
-                    "type": {"const": "edit"},
-                    "edited_action": {
-                        "type": "object",
-                        "properties": {"name": {"const": name}, "args": args_schema},
-                        "required": ["args"],
-                    },
+                    "name": {"const": name},
+                    "args": dict(params) if params else {"type": "object"},
                 },
-                "required": ["type", "edited_action"],
+                "required": ["args"],
             }
-        )
-    for kind in ("reject", "respond"):
-        if kind in allowed:
-            shapes.append(
-                {
-                    "type": "object",
-                    "properties": {"type": {"const": kind}, "message": {"type": "string"}},
-                    "required": ["type"] + (["message"] if kind == "respond" else []),
-                }
-            )
-    return {"anyOf": shapes}
+        },
+    }
+    respond = {"required": ["message"]}
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(allowed)}, "message": {"type": "string"}},
+        "if": {"properties": {"type": {"const": "edit"}}},
+        "then": edit,
+        "else": {"if": {"properties": {"type": {"const": "respond"}}}, "then": respond},
+    }
 
 
 def build_request(

@@ -3,7 +3,7 @@ folds. Pure functions over small row summaries; the stores do the I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,9 +56,7 @@ def encode_record(
 
     Raises `SerializationError` (with the key path) before the caller writes anything.
     """
-    writes = serde.dumps(
-        [[w.node, w.channel, w.value] for w in record.writes], "writes"
-    )
+    writes = serde.dumps([[w.node, w.channel, w.value] for w in record.writes], "writes")
     metadata = serde.dumps(dict(record.metadata), "metadata")
     nxt = serde.dumps(list(record.next), "next")
     sends = serde.dumps([[n, a] for n, a in record.sends], "sends")
@@ -74,8 +72,9 @@ def encode_record(
         )
     if take:
         snapshot = serde.dumps(dict(record.values or {}), "values")
-        stats = RowStats(base_id=record.checkpoint_id, bytes_since=0, steps_since=0,
-                         snapshot_bytes=len(snapshot))
+        stats = RowStats(
+            base_id=record.checkpoint_id, bytes_since=0, steps_since=0, snapshot_bytes=len(snapshot)
+        )
     else:
         assert parent is not None
         stats = RowStats(
@@ -84,8 +83,15 @@ def encode_record(
             steps_since=parent.steps_since + 1,
             snapshot_bytes=parent.snapshot_bytes,
         )
-    return EncodedRow(writes=writes, snapshot=snapshot, stats=stats, metadata=metadata,
-                      next=nxt, sends=sends, barriers=barriers)
+    return EncodedRow(
+        writes=writes,
+        snapshot=snapshot,
+        stats=stats,
+        metadata=metadata,
+        next=nxt,
+        sends=sends,
+        barriers=barriers,
+    )
 
 
 def chain_between(
@@ -140,5 +146,3 @@ def decode_record(
         barriers={k: tuple(v) for k, v in serde.loads(barriers).items()},
         metadata=serde.loads(metadata),
     )
-
-

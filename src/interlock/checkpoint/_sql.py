@@ -70,9 +70,12 @@ class Dialect:
 
     def sql(self, text: str) -> str:
         """Render a statement written with `?` and `?J` (JSON) placeholders."""
-        return text.replace("?J", "\x00").replace("?", self.placeholder).replace(
-            "\x00", self.json_placeholder
-        ).replace("{now}", self.now_epoch)
+        return (
+            text.replace("?J", "\x00")
+            .replace("?", self.placeholder)
+            .replace("\x00", self.json_placeholder)
+            .replace("{now}", self.now_epoch)
+        )
 
     def ddl(self, text: str) -> str:
         """Render a migration statement."""
@@ -115,7 +118,7 @@ class SqlSaver(BaseSaver):
     def _write(self) -> AbstractContextManager[Any]:
         raise NotImplementedError  # pragma: no cover - abstract hook
 
-    def _lock_migrations(self, conn: Any) -> None:  # noqa: B027 - optional hook
+    def _lock_migrations(self, conn: Any) -> None:
         """Serialise concurrent schema setup (PostgreSQL takes an advisory lock)."""
 
     def _q(self, text: str) -> str:
@@ -141,8 +144,11 @@ class SqlSaver(BaseSaver):
                     continue
                 for statement in statements:
                     conn.execute(self.dialect.ddl(statement))
-                self._x(conn, "INSERT INTO interlock_migrations VALUES (?, ?, ?)",
-                        (version, description, _now().isoformat()))
+                self._x(
+                    conn,
+                    "INSERT INTO interlock_migrations VALUES (?, ?, ?)",
+                    (version, description, _now().isoformat()),
+                )
 
     def schema_versions(self) -> list[int]:
         """Applied migration versions, ascending."""
@@ -165,16 +171,30 @@ class SqlSaver(BaseSaver):
             "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
             key,
         ).fetchone()
-        return RowStats(base_id=row[0], bytes_since=row[1], steps_since=row[2],
-                        snapshot_bytes=row[3]) if row else None
+        return (
+            RowStats(base_id=row[0], bytes_since=row[1], steps_since=row[2], snapshot_bytes=row[3])
+            if row
+            else None
+        )
 
     def _interrupt_params(self, i: InterruptRecord) -> tuple[Any, ...]:
         return (
-            i.interrupt_id, i.thread_id, i.checkpoint_ns, i.checkpoint_id, i.task_id,
-            i.task_name, i.index, i.kind, i.status, serde.dumps(i.value, "interrupt value"),
+            i.interrupt_id,
+            i.thread_id,
+            i.checkpoint_ns,
+            i.checkpoint_id,
+            i.task_id,
+            i.task_name,
+            i.index,
+            i.kind,
+            i.status,
+            serde.dumps(i.value, "interrupt value"),
             None if i.resume is None else serde.dumps(i.resume, "resume"),
-            self.dialect.ts(i.created_at), self.dialect.ts(i.deadline), i.decided_by,
-            self.dialect.ts(i.decided_at), serde.dumps(dict(i.metadata), "metadata"),
+            self.dialect.ts(i.created_at),
+            self.dialect.ts(i.deadline),
+            i.decided_by,
+            self.dialect.ts(i.decided_at),
+            serde.dumps(dict(i.metadata), "metadata"),
         )
 
     def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -187,8 +207,9 @@ class SqlSaver(BaseSaver):
                 params,
             )
 
-    def _touch_thread(self, conn: Any, thread_id: str, head: str | None,
-                      lease_owner: str | None) -> None:
+    def _touch_thread(
+        self, conn: Any, thread_id: str, head: str | None, lease_owner: str | None
+    ) -> None:
         now = self.dialect.ts(_now())
         self._x(
             conn,
@@ -242,10 +263,25 @@ class SqlSaver(BaseSaver):
                 "step, source, created_at, writes, snapshot, next, sends, barriers, metadata, "
                 "base_id, bytes_since, steps_since, snapshot_bytes) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?J, ?J, ?J, ?J, ?, ?, ?, ?)",
-                (thread, ns, cid, record.parent_id, record.step, record.source,
-                 self.dialect.ts(record.created_at), encoded.writes, encoded.snapshot,
-                 encoded.next, encoded.sends, encoded.barriers, encoded.metadata,
-                 s.base_id, s.bytes_since, s.steps_since, s.snapshot_bytes),
+                (
+                    thread,
+                    ns,
+                    cid,
+                    record.parent_id,
+                    record.step,
+                    record.source,
+                    self.dialect.ts(record.created_at),
+                    encoded.writes,
+                    encoded.snapshot,
+                    encoded.next,
+                    encoded.sends,
+                    encoded.barriers,
+                    encoded.metadata,
+                    s.base_id,
+                    s.bytes_since,
+                    s.steps_since,
+                    s.snapshot_bytes,
+                ),
             )
             self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner)
             self._insert_interrupts(conn, intr_rows)
@@ -255,9 +291,18 @@ class SqlSaver(BaseSaver):
 
     def _record(self, row: Sequence[Any]) -> CheckpointRecord:
         return decode_record(
-            thread_id=row[0], checkpoint_ns=row[1], checkpoint_id=row[2], parent_id=row[3],
-            step=row[4], created_at=self.dialect.ts_out(row[5]), source=row[6],
-            writes=row[7], next=row[8], sends=row[9], barriers=row[10], metadata=row[11],
+            thread_id=row[0],
+            checkpoint_ns=row[1],
+            checkpoint_id=row[2],
+            parent_id=row[3],
+            step=row[4],
+            created_at=self.dialect.ts_out(row[5]),
+            source=row[6],
+            writes=row[7],
+            next=row[8],
+            sends=row[9],
+            barriers=row[10],
+            metadata=row[11],
         )
 
     def get_checkpoint(
@@ -290,21 +335,25 @@ class SqlSaver(BaseSaver):
                 return None
             record = self._record(row)
             base_id = row[12]
-            parents = dict(self._x(
-                conn,
-                "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
-                "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
-                (thread_id, checkpoint_ns, base_id, cid),
-            ).fetchall())
+            parents = dict(
+                self._x(
+                    conn,
+                    "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
+                    (thread_id, checkpoint_ns, base_id, cid),
+                ).fetchall()
+            )
             start, ids = chain_between(cid, base_id, after, parents.get)
             writes: dict[str, str] = {}
             if ids:
-                writes = dict(self._x(
-                    conn,
-                    "SELECT checkpoint_id, writes FROM checkpoints WHERE thread_id = ? AND "
-                    "checkpoint_ns = ? AND checkpoint_id > ? AND checkpoint_id <= ?",
-                    (thread_id, checkpoint_ns, start, cid),
-                ).fetchall())
+                writes = dict(
+                    self._x(
+                        conn,
+                        "SELECT checkpoint_id, writes FROM checkpoints WHERE thread_id = ? AND "
+                        "checkpoint_ns = ? AND checkpoint_id > ? AND checkpoint_id <= ?",
+                        (thread_id, checkpoint_ns, start, cid),
+                    ).fetchall()
+                )
             base: dict[str, Any] = {}
             if start != after:
                 snap = self._x(
@@ -326,17 +375,20 @@ class SqlSaver(BaseSaver):
                 "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx",
                 (thread_id, checkpoint_ns, cid),
             ).fetchall()
-        chain = tuple(
-            record.writes if i == cid else decode_writes(writes[i]) for i in ids
-        )
+        chain = tuple(record.writes if i == cid else decode_writes(writes[i]) for i in ids)
         task_writes = tuple(
-            TaskWrites(task_id=t[0], task_name=t[1],
-                       writes=tuple((c, v) for c, v in serde.loads(t[2])))
+            TaskWrites(
+                task_id=t[0], task_name=t[1], writes=tuple((c, v) for c, v in serde.loads(t[2]))
+            )
             for t in task_rows
         )
         return StoredCheckpoint(
-            record=record, base=base, chain=chain, task_writes=task_writes,
-            interrupts=tuple(self._interrupt(r) for r in intr_rows), base_id=start,
+            record=record,
+            base=base,
+            chain=chain,
+            task_writes=task_writes,
+            interrupts=tuple(self._interrupt(r) for r in intr_rows),
+            base_id=start,
         )
 
     def list_checkpoints(
@@ -373,8 +425,11 @@ class SqlSaver(BaseSaver):
     ) -> None:
         """Save (replace per task) writes of an incomplete step, plus new interrupts."""
         encoded = [
-            (t.task_id, t.task_name,
-             serde.dumps([[c, v] for c, v in t.writes], f"task {t.task_name}"))
+            (
+                t.task_id,
+                t.task_name,
+                serde.dumps([[c, v] for c, v in t.writes], f"task {t.task_name}"),
+            )
             for t in task_writes
         ]
         intr_rows = [self._interrupt_params(i) for i in interrupts]
@@ -396,11 +451,21 @@ class SqlSaver(BaseSaver):
     def _interrupt(self, r: Sequence[Any]) -> InterruptRecord:
         ts = self.dialect.ts_out
         return InterruptRecord(
-            interrupt_id=r[0], thread_id=r[1], checkpoint_ns=r[2], checkpoint_id=r[3],
-            task_id=r[4], task_name=r[5], index=r[6], kind=r[7], status=r[8],
+            interrupt_id=r[0],
+            thread_id=r[1],
+            checkpoint_ns=r[2],
+            checkpoint_id=r[3],
+            task_id=r[4],
+            task_name=r[5],
+            index=r[6],
+            kind=r[7],
+            status=r[8],
             value=serde.loads(r[9]) if r[9] is not None else None,
             resume=serde.loads(r[10]) if r[10] is not None else None,
-            created_at=ts(r[11]), deadline=ts(r[12]), decided_by=r[13], decided_at=ts(r[14]),
+            created_at=ts(r[11]),
+            deadline=ts(r[12]),
+            decided_by=r[13],
+            decided_at=ts(r[14]),
             metadata=serde.loads(r[15]) if r[15] is not None else {},
         )
 
@@ -440,8 +505,9 @@ class SqlSaver(BaseSaver):
                 )
             self._touch_thread(conn, thread_id, None, None)
             rows = [
-                self._x(conn, f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
-                        (iid,)).fetchone()
+                self._x(
+                    conn, f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)
+                ).fetchone()
                 for iid in encoded
             ]
         return tuple(self._interrupt(r) for r in rows)
@@ -449,8 +515,11 @@ class SqlSaver(BaseSaver):
     def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
         """One interrupt by id."""
         with self._read() as conn:
-            row = self._x(conn, f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE "
-                                "interrupt_id = ?", (interrupt_id,)).fetchone()
+            row = self._x(
+                conn,
+                f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
+                (interrupt_id,),
+            ).fetchone()
         return self._interrupt(row) if row else None
 
     def list_interrupts(
@@ -534,11 +603,16 @@ class SqlSaver(BaseSaver):
                 status = "finished"
             else:
                 status = "idle"
-            out.append(ThreadInfo(
-                thread_id=r[0], head_id=r[1], created_at=self.dialect.ts_out(r[2]),
-                updated_at=self.dialect.ts_out(r[3]), status=status,  # type: ignore[arg-type]
-                metadata=serde.loads(r[8]) if r[8] else {},
-            ))
+            out.append(
+                ThreadInfo(
+                    thread_id=r[0],
+                    head_id=r[1],
+                    created_at=self.dialect.ts_out(r[2]),
+                    updated_at=self.dialect.ts_out(r[3]),
+                    status=status,  # type: ignore[arg-type]
+                    metadata=serde.loads(r[8]) if r[8] else {},
+                )
+            )
         return out
 
     def get_thread(self, thread_id: str) -> ThreadInfo | None:
@@ -550,8 +624,9 @@ class SqlSaver(BaseSaver):
     def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
         """Threads, most recently updated first."""
         with self._read() as conn:
-            infos = self._infos(conn, "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?",
-                                (int(limit), int(offset)))
+            infos = self._infos(
+                conn, "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?", (int(limit), int(offset))
+            )
         return tuple(infos)
 
     def delete_thread(self, thread_id: str) -> None:
@@ -572,27 +647,42 @@ class SqlSaver(BaseSaver):
         deleted = 0
         if finished_before is not None:
             with self._read() as conn:
-                infos = self._infos(conn, "AND t.updated_at < ?",
-                                    (self.dialect.ts(finished_before),))
+                infos = self._infos(
+                    conn, "AND t.updated_at < ?", (self.dialect.ts(finished_before),)
+                )
             for info in infos:
                 if info.status != "finished":
                     continue
                 with self._read() as conn:
-                    (n,) = self._x(conn, "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?",
-                                   (info.thread_id,)).fetchone()
+                    (n,) = self._x(
+                        conn,
+                        "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?",
+                        (info.thread_id,),
+                    ).fetchone()
                 self.delete_thread(info.thread_id)
                 deleted += n
         if keep_last is not None:
             with self._read() as conn:
-                rows = self._x(conn, "SELECT thread_id, checkpoint_ns, checkpoint_id, "
-                                     "parent_id, base_id FROM checkpoints").fetchall()
+                rows = self._x(
+                    conn,
+                    "SELECT thread_id, checkpoint_ns, checkpoint_id, "
+                    "parent_id, base_id FROM checkpoints",
+                ).fetchall()
             doomed = _prunable(rows, keep_last)
             with self._write() as conn:
                 for thread_id, ns, cid in doomed:
-                    self._x(conn, "DELETE FROM checkpoints WHERE thread_id = ? AND "
-                                  "checkpoint_ns = ? AND checkpoint_id = ?", (thread_id, ns, cid))
-                    self._x(conn, "DELETE FROM task_writes WHERE thread_id = ? AND "
-                                  "checkpoint_ns = ? AND checkpoint_id = ?", (thread_id, ns, cid))
+                    self._x(
+                        conn,
+                        "DELETE FROM checkpoints WHERE thread_id = ? AND "
+                        "checkpoint_ns = ? AND checkpoint_id = ?",
+                        (thread_id, ns, cid),
+                    )
+                    self._x(
+                        conn,
+                        "DELETE FROM task_writes WHERE thread_id = ? AND "
+                        "checkpoint_ns = ? AND checkpoint_id = ?",
+                        (thread_id, ns, cid),
+                    )
             deleted += len(doomed)
         return deleted
 

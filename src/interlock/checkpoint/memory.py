@@ -93,8 +93,7 @@ class InMemorySaver(BaseSaver):
 
     def _encode_interrupts(self, interrupts: Sequence[InterruptRecord]) -> list[_Interrupt]:
         return [
-            _Interrupt(record=i, value=serde.dumps(i.value, "interrupt value"))
-            for i in interrupts
+            _Interrupt(record=i, value=serde.dumps(i.value, "interrupt value")) for i in interrupts
         ]
 
     def put_checkpoint(
@@ -169,8 +168,9 @@ class InMemorySaver(BaseSaver):
             def parent_of(x: str) -> str | None:
                 return rows[(checkpoint_ns, x)].record.parent_id
 
-            start, ids = chain_between(row.record.checkpoint_id, row.stats.base_id, after,
-                                       parent_of)
+            start, ids = chain_between(
+                row.record.checkpoint_id, row.stats.base_id, after, parent_of
+            )
             base_row = rows[(checkpoint_ns, start)]
             base = (
                 serde.loads(base_row.snapshot)
@@ -181,20 +181,29 @@ class InMemorySaver(BaseSaver):
             record = replace(row.record, writes=decode_writes(row.writes))
             tw = thread.task_writes.get((checkpoint_ns, row.record.checkpoint_id), {})
             task_writes = tuple(
-                TaskWrites(task_id=tid, task_name=name,
-                           writes=tuple((c, v) for c, v in serde.loads(text)))
+                TaskWrites(
+                    task_id=tid, task_name=name, writes=tuple((c, v) for c, v in serde.loads(text))
+                )
                 for tid, (name, text) in tw.items()
             )
             ints = sorted(
-                (self._decode_interrupt(i) for i in self._interrupts.values()
-                 if i.record.thread_id == thread_id
-                 and i.record.checkpoint_ns == checkpoint_ns
-                 and i.record.checkpoint_id == row.record.checkpoint_id),
+                (
+                    self._decode_interrupt(i)
+                    for i in self._interrupts.values()
+                    if i.record.thread_id == thread_id
+                    and i.record.checkpoint_ns == checkpoint_ns
+                    and i.record.checkpoint_id == row.record.checkpoint_id
+                ),
                 key=lambda r: (r.task_id, r.index),
             )
-            return StoredCheckpoint(record=record, base=base, chain=chain,
-                                    task_writes=task_writes, interrupts=tuple(ints),
-                                    base_id=start)
+            return StoredCheckpoint(
+                record=record,
+                base=base,
+                chain=chain,
+                task_writes=task_writes,
+                interrupts=tuple(ints),
+                base_id=start,
+            )
 
     def list_checkpoints(
         self,
@@ -210,8 +219,11 @@ class InMemorySaver(BaseSaver):
             if thread is None:
                 return iter(())
             rows = sorted(
-                (r for (ns, cid), r in thread.rows.items()
-                 if ns == checkpoint_ns and (before is None or cid < before)),
+                (
+                    r
+                    for (ns, cid), r in thread.rows.items()
+                    if ns == checkpoint_ns and (before is None or cid < before)
+                ),
                 key=lambda r: r.record.checkpoint_id,
                 reverse=True,
             )
@@ -232,8 +244,11 @@ class InMemorySaver(BaseSaver):
     ) -> None:
         """Save writes of finished tasks of an incomplete step, and new interrupts."""
         encoded = [
-            (t.task_id, t.task_name, serde.dumps([[c, v] for c, v in t.writes],
-                                                 f"task {t.task_name}"))
+            (
+                t.task_id,
+                t.task_name,
+                serde.dumps([[c, v] for c, v in t.writes], f"task {t.task_name}"),
+            )
             for t in task_writes
         ]
         stored_interrupts = self._encode_interrupts(interrupts)
@@ -268,8 +283,9 @@ class InMemorySaver(BaseSaver):
             out = []
             for iid in decisions:
                 item = self._interrupts[iid]
-                item.record = replace(item.record, status=status, decided_by=decided_by,
-                                      decided_at=now)
+                item.record = replace(
+                    item.record, status=status, decided_by=decided_by, decided_at=now
+                )
                 item.resume = encoded[iid]
                 out.append(self._decode_interrupt(item))
             return tuple(out)
@@ -291,23 +307,29 @@ class InMemorySaver(BaseSaver):
         """Interrupts oldest first, paged by an opaque cursor."""
         with self._lock:
             items = [
-                i for i in (self._interrupts[x] for x in self._order)
+                i
+                for i in (self._interrupts[x] for x in self._order)
                 if (status is None or i.record.status == status)
                 and (thread_id is None or i.record.thread_id == thread_id)
             ]
             items.sort(key=lambda i: (i.record.created_at, i.record.interrupt_id))
             if cursor is not None:
                 at, _, iid = cursor.partition("|")
-                items = [i for i in items
-                         if (i.record.created_at.isoformat(), i.record.interrupt_id) > (at, iid)]
+                items = [
+                    i
+                    for i in items
+                    if (i.record.created_at.isoformat(), i.record.interrupt_id) > (at, iid)
+                ]
             page = items[:limit]
             more = len(items) > limit
             next_cursor = (
                 f"{page[-1].record.created_at.isoformat()}|{page[-1].record.interrupt_id}"
-                if more and page else None
+                if more and page
+                else None
             )
-            return InterruptPage(items=tuple(self._decode_interrupt(i) for i in page),
-                                 next_cursor=next_cursor)
+            return InterruptPage(
+                items=tuple(self._decode_interrupt(i) for i in page), next_cursor=next_cursor
+            )
 
     # ---- threads -------------------------------------------------------------------------
 
@@ -332,8 +354,10 @@ class InMemorySaver(BaseSaver):
         head = thread.heads.get("")
         if thread.lease and thread.lease[1] > time.monotonic():
             status = "busy"
-        elif any(i.record.thread_id == thread_id and i.record.status == "pending"
-                 for i in self._interrupts.values()):
+        elif any(
+            i.record.thread_id == thread_id and i.record.status == "pending"
+            for i in self._interrupts.values()
+        ):
             status = "interrupted"
         elif head is not None and not (
             thread.rows[("", head)].record.next or thread.rows[("", head)].record.sends
@@ -341,8 +365,13 @@ class InMemorySaver(BaseSaver):
             status = "finished"
         else:
             status = "idle"
-        return ThreadInfo(thread_id=thread_id, head_id=head, created_at=thread.created_at,
-                          updated_at=thread.updated_at, status=status)  # type: ignore[arg-type]
+        return ThreadInfo(
+            thread_id=thread_id,
+            head_id=head,
+            created_at=thread.created_at,
+            updated_at=thread.updated_at,
+            status=status,
+        )  # type: ignore[arg-type]
 
     def get_thread(self, thread_id: str) -> ThreadInfo | None:
         """Summary of one thread."""

@@ -55,8 +55,10 @@ def to_jsonable(value: Any, path: str = "") -> Any:
     if t is dict:
         if all(type(k) is str for k in value):
             if TAG in value:
-                return {TAG: "dict", "v": [[k, to_jsonable(v, _path(path, k))]
-                                           for k, v in value.items()]}
+                return {
+                    TAG: "dict",
+                    "v": [[k, to_jsonable(v, _path(path, k))] for k, v in value.items()],
+                }
             return {k: to_jsonable(v, _path(path, k)) for k, v in value.items()}
         return {
             TAG: "map",

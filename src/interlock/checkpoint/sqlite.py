@@ -70,7 +70,9 @@ class SqliteSaver(SqlSaver):
     def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, isolation_level=None,
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
@@ -151,4 +153,3 @@ def _errors(path: str) -> Iterator[None]:
         raise StoreError(f"SQLite store {path!r} failed: {exc}") from exc
     except sqlite3.ProgrammingError as exc:
         raise StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}") from exc
-

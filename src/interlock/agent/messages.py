@@ -1,0 +1,333 @@
+"""Chat messages in LangChain's vocabulary, and the `add_messages` reducer.
+
+Messages are plain mutable dataclasses: the checkpoint serde stores them by class path and
+they round-trip equal.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Annotated, Any, ClassVar, Literal, TypedDict
+
+__all__ = [
+    "REMOVE_ALL_MESSAGES",
+    "AIMessage",
+    "AIMessageChunk",
+    "AnyMessage",
+    "BaseMessage",
+    "HumanMessage",
+    "MessagesState",
+    "RemoveMessage",
+    "SystemMessage",
+    "ToolCall",
+    "ToolMessage",
+    "add_messages",
+    "convert_to_messages",
+    "tool_call",
+]
+
+REMOVE_ALL_MESSAGES = "__remove_all__"
+
+
+class ToolCall(TypedDict, total=False):
+    """A model's request to call a tool."""
+
+    name: str
+    args: dict[str, Any]
+    id: str | None
+    type: Literal["tool_call"]
+
+
+def tool_call(*, name: str, args: dict[str, Any], id: str | None) -> ToolCall:
+    """Build a `ToolCall` dict."""
+    return {"name": name, "args": args, "id": id, "type": "tool_call"}
+
+
+@dataclass(eq=True)
+class BaseMessage:
+    """A message of a conversation.
+
+    Example:
+        >>> HumanMessage("hi").text
+        'hi'
+    """
+
+    content: str | list[Any] = ""
+    _: KW_ONLY
+    id: str | None = None
+    name: str | None = None
+    additional_kwargs: dict[str, Any] = field(default_factory=dict)
+    response_metadata: dict[str, Any] = field(default_factory=dict)
+
+    type: ClassVar[str] = "base"
+
+    @property
+    def text(self) -> str:
+        """The text content (text blocks joined when content is a list)."""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for block in self.content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+        return "".join(parts)
+
+    def pretty_repr(self) -> str:
+        """A readable multi-line rendering."""
+        title = f" {self.type.capitalize()} Message "
+        return f"{title:=^80}\n\n{self.text}"
+
+    def pretty_print(self) -> None:
+        """Print `pretty_repr()`."""
+        print(self.pretty_repr())
+
+
+@dataclass(eq=True)
+class SystemMessage(BaseMessage):
+    """Instructions for the model."""
+
+    type: ClassVar[str] = "system"
+
+
+@dataclass(eq=True)
+class HumanMessage(BaseMessage):
+    """What the user said."""
+
+    type: ClassVar[str] = "human"
+
+
+@dataclass(eq=True)
+class AIMessage(BaseMessage):
+    """What the model answered, possibly with tool calls."""
+
+    _: KW_ONLY
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    invalid_tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    usage_metadata: dict[str, int] | None = None
+
+    type: ClassVar[str] = "ai"
+
+    def pretty_repr(self) -> str:
+        """A readable rendering including tool calls."""
+        out = super().pretty_repr()
+        for call in self.tool_calls:
+            out += f"\nTool call: {call.get('name')} ({call.get('id')})\n  args: {call.get('args')}"
+        return out
+
+
+@dataclass(eq=True)
+class ToolMessage(BaseMessage):
+    """The result of a tool call, sent back to the model."""
+
+    _: KW_ONLY
+    tool_call_id: str = ""
+    status: Literal["success", "error"] = "success"
+    artifact: Any = None
+
+    type: ClassVar[str] = "tool"
+
+
+@dataclass(eq=True)
+class RemoveMessage(BaseMessage):
+    """Tells `add_messages` to delete the message with this id (or all of them)."""
+
+    type: ClassVar[str] = "remove"
+
+    def __init__(self, id: str, content: str | list[Any] = "", **kwargs: Any) -> None:
+        super().__init__(content, id=id, **kwargs)
+
+
+@dataclass(eq=True)
+class AIMessageChunk(AIMessage):
+    """A piece of a streamed model answer; chunks add up with `+`."""
+
+    _: KW_ONLY
+    tool_call_chunks: list[dict[str, Any]] = field(default_factory=list)
+    """Pieces of tool calls: `{index, id, name, args}` with `args` a JSON text fragment."""
+
+    type: ClassVar[str] = "AIMessageChunk"
+
+    def __add__(self, other: AIMessageChunk) -> AIMessageChunk:
+        if not isinstance(other, AIMessageChunk):
+            return NotImplemented
+        content: str | list[Any]
+        if isinstance(self.content, str) and isinstance(other.content, str):
+            content = self.content + other.content
+        else:
+            content = _as_blocks(self.content) + _as_blocks(other.content)
+        chunks = [dict(c) for c in self.tool_call_chunks]
+        for piece in other.tool_call_chunks:
+            target = next((c for c in chunks if c.get("index") == piece.get("index")), None)
+            if target is None:
+                chunks.append(dict(piece))
+                continue
+            for key in ("id", "name"):
+                if piece.get(key) and not target.get(key):
+                    target[key] = piece[key]
+            target["args"] = (target.get("args") or "") + (piece.get("args") or "")
+        usage = _add_usage(self.usage_metadata, other.usage_metadata)
+        return AIMessageChunk(
+            content=content,
+            id=self.id or other.id,
+            name=self.name or other.name,
+            additional_kwargs={**self.additional_kwargs, **other.additional_kwargs},
+            response_metadata={**self.response_metadata, **other.response_metadata},
+            tool_call_chunks=chunks,
+            usage_metadata=usage,
+            tool_calls=_parse_chunks(chunks)
+            if chunks
+            else list(self.tool_calls + other.tool_calls),
+        )
+
+    def to_message(self) -> AIMessage:
+        """The complete `AIMessage` these chunks add up to."""
+        calls = _parse_chunks(self.tool_call_chunks) if self.tool_call_chunks else self.tool_calls
+        return AIMessage(
+            content=self.content,
+            id=self.id,
+            name=self.name,
+            additional_kwargs=dict(self.additional_kwargs),
+            response_metadata=dict(self.response_metadata),
+            tool_calls=list(calls),
+            usage_metadata=self.usage_metadata,
+        )
+
+
+def _as_blocks(content: str | list[Any]) -> list[Any]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return list(content)
+
+
+def _add_usage(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
+    if a is None or b is None:
+        return a or b
+    return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+
+
+def _parse_chunks(chunks: Sequence[Mapping[str, Any]]) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    for c in sorted(chunks, key=lambda c: c.get("index") or 0):
+        raw = c.get("args") or ""
+        try:
+            args = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            continue  # still incomplete
+        if isinstance(args, dict) and c.get("name"):
+            calls.append(tool_call(name=c["name"], args=args, id=c.get("id")))
+    return calls
+
+
+AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage | RemoveMessage
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "user": HumanMessage,
+    "human": HumanMessage,
+    "ai": AIMessage,
+    "assistant": AIMessage,
+    "system": SystemMessage,
+    "developer": SystemMessage,
+    "tool": ToolMessage,
+    "remove": RemoveMessage,
+}
+
+
+def _from_dict(d: Mapping[str, Any]) -> BaseMessage:
+    role = d.get("role") or d.get("type")
+    cls = _ROLES.get(str(role))
+    if cls is None:
+        raise ValueError(f"cannot make a message from {dict(d)!r}: unknown role {role!r}")
+    if cls is RemoveMessage:
+        return RemoveMessage(id=d["id"])
+    kwargs: dict[str, Any] = {"id": d.get("id"), "name": d.get("name")}
+    if cls is AIMessage:
+        calls = []
+        for c in d.get("tool_calls") or []:
+            if "function" in c:  # OpenAI wire shape
+                fn = c["function"]
+                args = fn.get("arguments") or "{}"
+                calls.append(
+                    tool_call(
+                        name=fn["name"],
+                        id=c.get("id"),
+                        args=json.loads(args) if isinstance(args, str) else args,
+                    )
+                )
+            else:
+                calls.append(tool_call(name=c["name"], args=c.get("args") or {}, id=c.get("id")))
+        kwargs["tool_calls"] = calls
+    if cls is ToolMessage:
+        kwargs["tool_call_id"] = d.get("tool_call_id", "")
+    return cls(d.get("content") or "", **kwargs)
+
+
+def convert_to_messages(items: Any) -> list[BaseMessage]:
+    """Coerce a message, a string, `(role, content)` tuples or role dicts to messages."""
+    if isinstance(items, (BaseMessage, str, Mapping)) or (
+        isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)
+    ):
+        items = [items]
+    out: list[BaseMessage] = []
+    for item in items:
+        if isinstance(item, BaseMessage):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(HumanMessage(item))
+        elif isinstance(item, tuple) and len(item) == 2:
+            role, content = item
+            out.append(_from_dict({"role": role, "content": content}))
+        elif isinstance(item, Mapping):
+            out.append(_from_dict(item))
+        else:
+            raise ValueError(f"cannot make a message from {item!r}")
+    return out
+
+
+def add_messages(left: Any, right: Any) -> list[BaseMessage]:
+    """Merge `right` into `left`: append new ids, replace existing ids, remove on
+    `RemoveMessage`. Missing ids are assigned (uuid4) on the incoming objects themselves, so
+    folding the same stored write again gives the same result. `left` is not mutated.
+
+    Example:
+        >>> a = HumanMessage("hi", id="1")
+        >>> [m.content for m in add_messages([a], [HumanMessage("yo", id="1")])]
+        ['yo']
+    """
+    left_list = convert_to_messages(left) if left else []
+    right_list = convert_to_messages(right) if right is not None else []
+    for m in (*left_list, *right_list):
+        if m.id is None:
+            m.id = str(uuid.uuid4())
+    merged = list(left_list)
+    index = {m.id: i for i, m in enumerate(merged)}
+    removed: set[int] = set()
+    for m in right_list:
+        if isinstance(m, RemoveMessage):
+            if m.id == REMOVE_ALL_MESSAGES:
+                merged, index, removed = [], {}, set()
+                continue
+            pos = index.get(m.id)
+            if pos is None or pos in removed:
+                raise ValueError(f"cannot remove message {m.id!r}: no message has that id")
+            removed.add(pos)
+            continue
+        pos = index.get(m.id)
+        if pos is not None and pos not in removed:
+            merged[pos] = m
+        else:
+            index[m.id] = len(merged)
+            merged.append(m)
+    if removed:
+        merged = [m for i, m in enumerate(merged) if i not in removed]
+    return merged
+
+
+class MessagesState(TypedDict, total=False):
+    """A state with one key, `messages`, merged by `add_messages`."""
+
+    messages: Annotated[list[AnyMessage], add_messages]

@@ -1,0 +1,24 @@
+"""Chat models: the protocol, real providers over HTTP, and a scripted model."""
+
+from __future__ import annotations
+
+from interlock.agent.models.base import BaseChatModel, tool_specs
+from interlock.agent.models.scripted import GenericFakeChatModel, ScriptedChatModel, ScriptExhausted
+
+__all__ = [
+    "BaseChatModel",
+    "GenericFakeChatModel",
+    "ScriptExhausted",
+    "ScriptedChatModel",
+    "init_chat_model",
+    "tool_specs",
+]
+
+
+def init_chat_model(
+    model: str, *, model_provider: str | None = None, **kwargs: object
+) -> BaseChatModel:
+    """A chat model from `"provider:model"` (see `interlock.agent.models.registry`)."""
+    from interlock.agent.models.registry import init_chat_model as _init
+
+    return _init(model, model_provider=model_provider, **kwargs)
