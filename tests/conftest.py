@@ -31,6 +31,14 @@ def make_saver(kind: str, tmp_path: Any) -> Any:
     raise ValueError(kind)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_schemas() -> Iterator[None]:
+    yield
+    from tests.pg import drop_created_schemas
+
+    drop_created_schemas()
+
+
 @pytest.fixture(params=SAVERS)
 def saver(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
     """Each saver kind in turn."""

@@ -1,4 +1,4 @@
-"""Porting alias: `from interlock.messages import HumanMessage` (LangChain's `langchain.messages`)."""
+"""Porting alias of LangChain's `langchain.messages`: `from interlock.messages import ...`."""
 
 from interlock.agent.messages import (
     REMOVE_ALL_MESSAGES,

@@ -108,7 +108,7 @@ def chain_between(
     ids: list[str] = []
     current: str | None = target_id
     while current is not None:
-        if current == after or current == base_id:
+        if current in (after, base_id):
             ids.reverse()
             return current, ids
         ids.append(current)

@@ -12,6 +12,7 @@ write time, before anything is stored, never at read time.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import decimal
@@ -115,10 +116,8 @@ def _enc_tuple(v: tuple, p: str) -> Any:
 
 def _enc_set(v: set | frozenset, p: str) -> Any:
     items = [to_jsonable(x, _path(p, i)) for i, x in enumerate(v)]
-    try:
+    with contextlib.suppress(TypeError):
         items.sort(key=lambda x: json.dumps(x, sort_keys=True))
-    except TypeError:
-        pass
     return {TAG: "set" if type(v) is set else "frozenset", "v": items}
 
 

@@ -1,0 +1,140 @@
+"""`PostgresSaver`: the store for several processes or machines (psycopg 3 + a pool).
+
+Same SQL as SQLite (`SqlSaver`), JSONB columns operators can query, TIMESTAMPTZ times, and
+the database clock for leases. Install with `pip install 'interlock[postgres]'`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from interlock.checkpoint._sql import Dialect, SqlSaver
+from interlock.checkpoint.base import SnapshotPolicy
+from interlock.errors import StoreError, StoreUnavailable
+
+__all__ = ["PostgresSaver"]
+
+POSTGRES = Dialect(
+    name="postgres",
+    json_type="JSONB",
+    ts_type="TIMESTAMPTZ",
+    real_type="DOUBLE PRECISION",
+    placeholder="%s",
+    json_placeholder="%s::jsonb",
+    now_epoch="EXTRACT(EPOCH FROM clock_timestamp())::double precision",
+)
+
+
+def _quote_ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"schema name {name!r} must be letters, digits and underscores")
+    return f'"{name}"'
+
+
+class PostgresSaver(SqlSaver):
+    """Checkpoints in PostgreSQL.
+
+    `conninfo` is a libpq URL or DSN (`postgresql://user@host:5432/db`). `schema` keeps
+    interlock's tables in their own schema (created if missing). A connection pool of
+    `min_size`..`max_size` connections serves all threads; broken connections are replaced
+    (`StoreUnavailable` is raised while the server cannot be reached, and nothing changes).
+
+    Example:
+        >>> with PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1/test") as s:
+        ...     s.get_checkpoint("nobody")  # doctest: +SKIP
+    """
+
+    dialect = POSTGRES
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        snapshot_policy: SnapshotPolicy | None = None,
+    ) -> None:
+        super().__init__(snapshot_policy=snapshot_policy)
+        try:
+            import psycopg  # noqa: F401
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "PostgresSaver needs psycopg 3: pip install 'interlock[postgres]'"
+            ) from exc
+        self.conninfo = conninfo
+        self.schema = schema
+        self._search_path = _quote_ident(schema) if schema else None
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="interlock",
+        )
+        with self._errors():
+            self._pool.open(wait=True, timeout=timeout)
+        self.setup()
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(cls, conn_string: str, **kwargs: Any) -> Iterator[PostgresSaver]:
+        """Open a saver for a connection string (LangGraph's spelling); closes it on exit."""
+        saver = cls(conn_string, **kwargs)
+        try:
+            yield saver
+        finally:
+            saver.close()
+
+    def _configure(self, conn: Any) -> None:
+        from psycopg.types.string import TextLoader
+
+        conn.adapters.register_loader("jsonb", TextLoader)
+        conn.adapters.register_loader("json", TextLoader)
+        if self._search_path:
+            conn.execute(f"SET search_path TO {self._search_path}")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL store is unavailable: {exc}; nothing was changed, retry later"
+            ) from exc
+        except psycopg.errors.AdminShutdown as exc:  # pragma: no cover - subclass above
+            raise StoreUnavailable(f"PostgreSQL connection was terminated: {exc}") from exc
+        except psycopg.DatabaseError as exc:
+            if isinstance(exc, psycopg.errors.SerializationFailure):
+                raise StoreUnavailable(f"PostgreSQL conflict, retry: {exc}") from exc
+            raise StoreError(f"PostgreSQL store failed: {exc}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self._errors(), self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        with self._errors(), self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def _lock_migrations(self, conn: Any) -> None:
+        if self._search_path:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._search_path}")
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('interlock_migrations'))")
+
+    def close(self) -> None:
+        """Close the pool."""
+        self._pool.close()

@@ -1,0 +1,60 @@
+"""PostgreSQL for tests: each saver gets a fresh schema, dropped at the end of the session.
+
+Under CI=true an unreachable server fails the tests; elsewhere they skip with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import pytest
+
+DSN = os.environ.get("INTERLOCK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+created: list[str] = []
+
+
+def _require_server() -> None:
+    import psycopg
+
+    try:
+        psycopg.connect(DSN, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError(
+                f"PostgreSQL is required under CI=true but unreachable at {DSN}: {exc}"
+            ) from exc
+        pytest.skip(f"PostgreSQL unreachable at {DSN}: {exc}")
+
+
+def new_schema() -> str:
+    """A unique schema name for one saver."""
+    _require_server()
+    name = f"t_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    created.append(name)
+    return name
+
+
+def fresh_postgres_saver(**kwargs: Any) -> Any:
+    """A `PostgresSaver` in its own new schema."""
+    from interlock.checkpoint.postgres import PostgresSaver
+
+    return PostgresSaver(DSN, schema=new_schema(), **kwargs)
+
+
+def postgres_spec() -> str:
+    """A spec string for `tests._race.open_saver`, with a fresh schema."""
+    return f"postgres:{DSN}|{new_schema()}"
+
+
+def drop_created_schemas() -> None:
+    """Drop every schema this process created."""
+    if not created:
+        return
+    import psycopg
+
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    created.clear()
