@@ -43,6 +43,7 @@ def test_kill_during_a_slow_node_then_take_over_after_the_lease(spec: str) -> No
     assert child.stdout.readline().strip() == "started"  # the node is running now
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
+    child.stdout.close()
 
     saver = open_saver(spec)
     graph = slow_graph(saver, block=False)
@@ -74,6 +75,7 @@ def test_kill_while_checkpoints_are_being_written_loses_nothing_committed(spec: 
             seen += 1
         os.kill(child.pid, signal.SIGKILL)  # somewhere inside the commit loop
         child.wait(timeout=30)
+        child.stdout.close()
 
         saver = open_saver(spec)
         graph = loop_graph(saver, steps=steps)
