@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from interlock.checkpoint.base import BaseSaver, StoredCheckpoint
-from interlock.errors import GraphError, ResumeConflict, ResumeError, ThreadBusy
+from interlock.errors import GraphError, ResumeConflict, ResumeError, StoreError, ThreadBusy
 from interlock.graph._drivers import (
     Env,
     ResultBox,
@@ -254,7 +255,7 @@ class CompiledStateGraph:
             self._remember(env, box)
         finally:
             if saver is not None and env.lease_owner:
-                saver.release_thread(env.thread_id, env.lease_owner)
+                _release(saver, env)
 
     async def _run_async(
         self,
@@ -278,7 +279,7 @@ class CompiledStateGraph:
             self._remember(env, box)
         finally:
             if saver is not None and env.lease_owner:
-                await saver.arelease_thread(env.thread_id, env.lease_owner)
+                await _arelease(saver, env)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
         """Run until the graph finishes or pauses; return the state values.
@@ -509,7 +510,7 @@ class CompiledStateGraph:
             for _ in drive_sync(_as_result(gen), env, box):
                 pass
         finally:
-            saver.release_thread(env.thread_id, env.lease_owner or "")
+            _release(saver, env)
         return self._new_config(env, box)
 
     async def aupdate_state(
@@ -529,7 +530,7 @@ class CompiledStateGraph:
             async for _ in drive_async(_as_result(gen), env, box):
                 pass
         finally:
-            await saver.arelease_thread(env.thread_id, env.lease_owner or "")
+            await _arelease(saver, env)
         return self._new_config(env, box)
 
     @staticmethod
@@ -542,6 +543,17 @@ class CompiledStateGraph:
                 "checkpoint_id": box.value.checkpoint_id,
             }
         }
+
+
+def _release(saver: BaseSaver, env: Env) -> None:
+    """Give the lease back; if the store is down, the lease simply expires (`lease_ttl`)."""
+    with contextlib.suppress(StoreError):
+        saver.release_thread(env.thread_id, env.lease_owner or "")
+
+
+async def _arelease(saver: BaseSaver, env: Env) -> None:
+    with contextlib.suppress(StoreError):
+        await saver.arelease_thread(env.thread_id, env.lease_owner or "")
 
 
 def _detached(value: Any) -> Any:
