@@ -106,7 +106,7 @@ def test_operators_can_query_pending_approvals_with_plain_sql() -> None:
             graph.invoke({"log": []}, {"configurable": {"thread_id": f"t{i}"}})
         with psycopg.connect(DSN, autocommit=True) as conn:
             rows = conn.execute(
-                f'SELECT thread_id, value->>\'q\' FROM "{schema}".interrupts '
+                f"SELECT thread_id, value->>'q' FROM \"{schema}\".interrupts "
                 "WHERE status = 'pending' ORDER BY thread_id"
             ).fetchall()
             types = conn.execute(

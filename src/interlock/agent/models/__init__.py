@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from interlock.agent.models.anthropic import ChatAnthropic
 from interlock.agent.models.base import BaseChatModel, tool_specs
+from interlock.agent.models.errors import (
+    MissingAPIKey,
+    ModelAuthError,
+    ModelError,
+    ModelRateLimited,
+    ModelResponseError,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from interlock.agent.models.openai_compat import ChatOpenAI
 from interlock.agent.models.scripted import GenericFakeChatModel, ScriptedChatModel, ScriptExhausted
 
 __all__ = [
     "BaseChatModel",
+    "ChatAnthropic",
+    "ChatOpenAI",
+    "MissingAPIKey",
+    "ModelAuthError",
+    "ModelError",
+    "ModelRateLimited",
+    "ModelResponseError",
+    "ModelTimeout",
+    "ModelUnavailable",
     "GenericFakeChatModel",
     "ScriptExhausted",
     "ScriptedChatModel",
