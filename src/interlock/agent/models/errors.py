@@ -34,7 +34,7 @@ class ModelError(InterlockError):
         self.status = status
 
 
-class MissingAPIKey(ModelError):  # noqa: N818 - reads better than MissingAPIKeyError
+class MissingAPIKey(ModelError):
     """No API key: set the named environment variable, pass `api_key=`, or use `.env`."""
 
 

@@ -11,7 +11,7 @@ from interlock._dotenv import read_dotenv
 from interlock.agent.models.base import BaseChatModel
 from interlock.agent.models.errors import MissingAPIKey, ModelError
 
-__all__ = ["PROVIDERS", "Provider", "init_chat_model", "infer_provider"]
+__all__ = ["PROVIDERS", "Provider", "infer_provider", "init_chat_model"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
