@@ -335,15 +335,7 @@ class SqlSaver(BaseSaver):
                 return None
             record = self._record(row)
             base_id = row[12]
-            parents = dict(
-                self._x(
-                    conn,
-                    "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
-                    "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
-                    (thread_id, checkpoint_ns, base_id, cid),
-                ).fetchall()
-            )
-            start, ids = chain_between(cid, base_id, after, parents.get)
+            start, ids = self._walk(conn, thread_id, checkpoint_ns, cid, base_id, after)
             writes: dict[str, str] = {}
             if ids:
                 writes = dict(
@@ -390,6 +382,29 @@ class SqlSaver(BaseSaver):
             interrupts=tuple(self._interrupt(r) for r in intr_rows),
             base_id=start,
         )
+
+    def _walk(
+        self, conn: Any, thread_id: str, ns: str, cid: str, base_id: str, after: str | None
+    ) -> tuple[str, list[str]]:
+        """The fold path from `after` (when it is on the chain) or the base up to `cid`.
+
+        Reads only the ids in the id range it needs: with a cached `after` that is the few
+        checkpoints since then, not everything since the last snapshot."""
+        lowers = [base_id]
+        if after is not None and base_id < after <= cid:
+            lowers.insert(0, after)
+        for lower in lowers:
+            parents = dict(self._x(
+                conn,
+                "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
+                (thread_id, ns, lower, cid),
+            ).fetchall())
+            try:
+                return chain_between(cid, base_id, after, parents.get)
+            except LookupError:
+                continue
+        raise LookupError(f"checkpoint {cid} of thread {thread_id} cannot reach its snapshot")
 
     def list_checkpoints(
         self,

@@ -183,7 +183,7 @@ class SnapshotPolicy:
     constant factor of the final state, and a read folds at most about one state's worth.
     """
 
-    ratio: float = 1.0
+    ratio: float = 2.0
     min_bytes: int = 4096
     max_steps: int = 256
 

@@ -39,7 +39,33 @@ def _path(parent: str, key: Any) -> str:
 
 
 def _qualname(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+    module = cls.__module__
+    if module.startswith("interlock."):
+        module = "~" + module[len("interlock.") :]  # a shorter tag for our own classes
+    return f"{module}:{cls.__qualname__}"
+
+
+_MISSING = object()
+_defaults_cache: dict[type, list[tuple[str, Any]]] = {}
+
+
+def _dc_fields(cls: type) -> list[tuple[str, Any]]:
+    """`(name, default or _MISSING)` of the fields stored for a dataclass."""
+    fields = _defaults_cache.get(cls)
+    if fields is None:
+        fields = []
+        for f in dataclasses.fields(cls):
+            if not f.init and f.name.startswith("_"):
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = _MISSING
+            fields.append((f.name, default))
+        _defaults_cache[cls] = fields
+    return fields
 
 
 def to_jsonable(value: Any, path: str = "") -> Any:
@@ -80,11 +106,12 @@ def _encode_other(value: Any, path: str) -> Any:
     if isinstance(value, enum.Enum):
         return {TAG: "enum", "cls": _qualname(type(value)), "v": to_jsonable(value.value, path)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {
-            f.name: to_jsonable(getattr(value, f.name), _path(path, f.name))
-            for f in dataclasses.fields(value)
-            if f.init or not f.name.startswith("_")
-        }
+        fields = {}
+        for name, default in _dc_fields(type(value)):
+            item = getattr(value, name)
+            if default is not _MISSING and type(item) is type(default) and item == default:
+                continue  # defaults are restored on load
+            fields[name] = to_jsonable(item, _path(path, name))
         return {TAG: "dc", "cls": _qualname(type(value)), "v": fields}
     if hasattr(value, "model_dump") and hasattr(type(value), "model_validate"):
         data = value.model_dump(mode="python")
@@ -154,6 +181,8 @@ def _load_class(name: str) -> type:
     if cls is not None:
         return cls
     module, _, qual = name.partition(":")
+    if module.startswith("~"):
+        module = "interlock." + module[1:]
     try:
         obj: Any = importlib.import_module(module)
         for part in qual.split("."):
