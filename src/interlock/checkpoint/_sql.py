@@ -581,7 +581,7 @@ class SqlSaver(BaseSaver):
                 "ON CONFLICT (thread_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
                 "lease_until = excluded.lease_until, lease_ttl = excluded.lease_ttl "
                 "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
-                "OR threads.lease_until < {now}",
+                "OR threads.lease_until <= {now}",
                 (thread_id, now, now, owner, float(ttl), float(ttl)),
             )
             return cur.rowcount == 1
