@@ -27,8 +27,9 @@ def deepseek(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakePr
 
 
 def run_example(name: str) -> str:
-    out = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
