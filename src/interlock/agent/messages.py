@@ -327,6 +327,10 @@ def add_messages(left: Any, right: Any) -> list[BaseMessage]:
     return merged
 
 
+add_messages.batchable = True  # type: ignore[attr-defined]
+"""Folding `add_messages(add_messages(a, b), c)` equals `add_messages(a, b + c)`."""
+
+
 class MessagesState(TypedDict, total=False):
     """A state with one key, `messages`, merged by `add_messages`."""
 

@@ -335,9 +335,14 @@ class SqlSaver(BaseSaver):
                 return None
             record = self._record(row)
             base_id = row[12]
-            start, ids = self._walk(conn, thread_id, checkpoint_ns, cid, base_id, after)
+            if cid in (after, base_id):
+                start, ids = cid, []
+            elif after is not None and record.parent_id == after:
+                start, ids = after, [cid]  # the common case: one step since the known state
+            else:
+                start, ids = self._walk(conn, thread_id, checkpoint_ns, cid, base_id, after)
             writes: dict[str, str] = {}
-            if ids:
+            if ids and ids != [cid]:
                 writes = dict(
                     self._x(
                         conn,
@@ -394,12 +399,14 @@ class SqlSaver(BaseSaver):
         if after is not None and base_id < after <= cid:
             lowers.insert(0, after)
         for lower in lowers:
-            parents = dict(self._x(
-                conn,
-                "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
-                "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
-                (thread_id, ns, lower, cid),
-            ).fetchall())
+            parents = dict(
+                self._x(
+                    conn,
+                    "SELECT checkpoint_id, parent_id FROM checkpoints WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id >= ? AND checkpoint_id <= ?",
+                    (thread_id, ns, lower, cid),
+                ).fetchall()
+            )
             try:
                 return chain_between(cid, base_id, after, parents.get)
             except LookupError:

@@ -177,19 +177,22 @@ class ThreadInfo:
 class SnapshotPolicy:
     """When a store keeps a full snapshot instead of only the step's writes.
 
-    A snapshot is kept when the serialised writes since the last snapshot reach
-    `ratio` x the size of that snapshot (at least `min_bytes`), or after `max_steps` steps
-    without one. Snapshots then form a geometric series: total storage stays within a small
-    constant factor of the final state, and a read folds at most about one state's worth.
+    A snapshot is kept when the serialised writes since the last snapshot reach `ratio` x the
+    size of that snapshot (at least `min_bytes`): snapshots then form a geometric series, so
+    total storage stays within a small constant factor of the final state and a read folds at
+    most about `ratio` states' worth of writes. Small states also get one every `max_steps`
+    steps (the limit grows with the snapshot's size, `per_bytes` bytes per extra step), so
+    reading a long thread of tiny writes never folds hundreds of rows.
     """
 
     ratio: float = 2.0
-    min_bytes: int = 4096
-    max_steps: int = 256
+    min_bytes: int = 1024
+    max_steps: int = 32
+    per_bytes: int = 512
 
     def wants_snapshot(self, *, bytes_since: int, steps_since: int, snapshot_bytes: int) -> bool:
         """Whether the next checkpoint should carry a full snapshot."""
-        if steps_since >= self.max_steps:
+        if steps_since >= self.max_steps + snapshot_bytes // self.per_bytes:
             return True
         return bytes_since >= max(self.min_bytes, self.ratio * snapshot_bytes)
 

@@ -103,8 +103,7 @@ class SaverConformance:
         parent = None
         for i in range(steps):
             log = [*log, f"m{i}"]
-            rec = make_record(thread, parent, [("log", [f"m{i}"]), ("n", i)],
-                              {"log": log, "n": i})
+            rec = make_record(thread, parent, [("log", [f"m{i}"]), ("n", i)], {"log": log, "n": i})
             saver.put_checkpoint(rec, expected_head=parent.checkpoint_id if parent else None)
             records.append(rec)
             parent = rec
@@ -121,8 +120,10 @@ class SaverConformance:
         assert stored.record.metadata == {"step": 38}
         assert _fold(stored) == {"log": [f"m{i}" for i in range(40)], "n": 39}
         middle = saver.get_checkpoint("t", "", records[10].checkpoint_id)
-        assert middle is not None and _fold(middle) == {"log": [f"m{i}" for i in range(11)],
-                                                        "n": 10}
+        assert middle is not None and _fold(middle) == {
+            "log": [f"m{i}" for i in range(11)],
+            "n": 10,
+        }
 
     def test_incremental_read_after_a_known_checkpoint(self, saver: BaseSaver) -> None:
         records = self._chain(saver, "t", 12)
@@ -136,8 +137,9 @@ class SaverConformance:
 
     def test_forks_fold_along_the_parent_chain(self, saver: BaseSaver) -> None:
         records = self._chain(saver, "t", 5)
-        fork = make_record("t", records[1], [("log", ["fork"])],
-                           {"log": ["m0", "m1", "fork"], "n": 1})
+        fork = make_record(
+            "t", records[1], [("log", ["fork"])], {"log": ["m0", "m1", "fork"], "n": 1}
+        )
         saver.put_checkpoint(fork, expected_head=records[-1].checkpoint_id)
         stored = saver.get_checkpoint("t")
         assert stored is not None and stored.record.checkpoint_id == fork.checkpoint_id
@@ -184,10 +186,15 @@ class SaverConformance:
         [rec] = self._chain(saver, "t", 1)
         first = TaskWrites(task_id="a", task_name="node", writes=(("n", 1),))
         saver.put_task_writes("t", "", rec.checkpoint_id, [first])
-        saver.put_task_writes("t", "", rec.checkpoint_id, [
-            TaskWrites(task_id="a", task_name="node", writes=(("n", 2), ("__done__", True))),
-            TaskWrites(task_id="b", task_name="other", writes=(("m", [1, 2]),)),
-        ])
+        saver.put_task_writes(
+            "t",
+            "",
+            rec.checkpoint_id,
+            [
+                TaskWrites(task_id="a", task_name="node", writes=(("n", 2), ("__done__", True))),
+                TaskWrites(task_id="b", task_name="other", writes=(("m", [1, 2]),)),
+            ],
+        )
         stored = saver.get_checkpoint("t")
         assert stored is not None
         by_id = {t.task_id: t for t in stored.task_writes}
@@ -204,8 +211,7 @@ class SaverConformance:
             saver.resolve_interrupts("t", {"missing": 1})
         with pytest.raises(ResumeError):
             saver.resolve_interrupts("other-thread", {intr.interrupt_id: 1})
-        [done] = saver.resolve_interrupts("t", {intr.interrupt_id: {"ok": True}},
-                                          decided_by="ada")
+        [done] = saver.resolve_interrupts("t", {intr.interrupt_id: {"ok": True}}, decided_by="ada")
         assert done.status == "resolved" and done.resume == {"ok": True}
         assert done.decided_by == "ada" and done.decided_at is not None
         with pytest.raises(ResumeConflict):
@@ -247,9 +253,17 @@ class SaverConformance:
         base = datetime.now(UTC)
         for n in range(5):
             [rec] = self._chain(saver, f"t{n}", 1)
-            saver.put_task_writes(f"t{n}", "", rec.checkpoint_id, [], [
-                make_interrupt(f"t{n}", rec.checkpoint_id, created_at=base + timedelta(seconds=n))
-            ])
+            saver.put_task_writes(
+                f"t{n}",
+                "",
+                rec.checkpoint_id,
+                [],
+                [
+                    make_interrupt(
+                        f"t{n}", rec.checkpoint_id, created_at=base + timedelta(seconds=n)
+                    )
+                ],
+            )
         first = saver.list_interrupts(limit=2)
         assert [i.thread_id for i in first.items] == ["t0", "t1"]
         assert first.next_cursor is not None
@@ -277,17 +291,27 @@ class SaverConformance:
 
     def test_thread_status_listing_and_delete(self, saver: BaseSaver) -> None:
         [done] = self._chain(saver, "done", 1)
-        saver.put_checkpoint(make_record("done", done, [], {}, next_=()),
-                             expected_head=done.checkpoint_id)
+        saver.put_checkpoint(
+            make_record("done", done, [], {}, next_=()), expected_head=done.checkpoint_id
+        )
         [waiting] = self._chain(saver, "waiting", 1)
-        saver.put_task_writes("waiting", "", waiting.checkpoint_id, [],
-                              [make_interrupt("waiting", waiting.checkpoint_id)])
+        saver.put_task_writes(
+            "waiting",
+            "",
+            waiting.checkpoint_id,
+            [],
+            [make_interrupt("waiting", waiting.checkpoint_id)],
+        )
         self._chain(saver, "idle", 1)
         self._chain(saver, "busy", 1)
         assert saver.acquire_thread("busy", "me", ttl=60)
         status = {t.thread_id: t.status for t in saver.list_threads()}
-        assert status == {"done": "finished", "waiting": "interrupted", "idle": "idle",
-                          "busy": "busy"}
+        assert status == {
+            "done": "finished",
+            "waiting": "interrupted",
+            "idle": "idle",
+            "busy": "busy",
+        }
         assert saver.get_thread("nobody") is None
         saver.delete_thread("waiting")
         assert saver.get_thread("waiting") is None
@@ -298,8 +322,9 @@ class SaverConformance:
         saver.policy = SnapshotPolicy(ratio=1.0, min_bytes=64, max_steps=4)  # type: ignore[attr-defined]
         records = self._chain(saver, "long", 20)
         [done] = self._chain(saver, "done", 1)
-        saver.put_checkpoint(make_record("done", done, [], {}, next_=()),
-                             expected_head=done.checkpoint_id)
+        saver.put_checkpoint(
+            make_record("done", done, [], {}, next_=()), expected_head=done.checkpoint_id
+        )
         future = datetime.now(UTC) + timedelta(seconds=5)
         assert saver.prune(finished_before=future) == 2
         assert saver.get_thread("done") is None and saver.get_thread("long") is not None
@@ -310,4 +335,5 @@ class SaverConformance:
         for cid in remaining[:3]:
             stored = saver.get_checkpoint("long", "", cid)
             assert stored is not None and _fold(stored)["n"] == records.index(
-                next(r for r in records if r.checkpoint_id == cid))
+                next(r for r in records if r.checkpoint_id == cid)
+            )

@@ -142,20 +142,24 @@ class CompiledStateGraph:
         cached = self._cache.get((env.thread_id, env.checkpoint_ns))
         return (cached[0], cached[1]) if cached else (None, None)
 
-    def _values(self, stored: StoredCheckpoint, known: dict[str, Any] | None,
-                known_id: str | None) -> dict[str, Any]:
+    def _values(
+        self, stored: StoredCheckpoint, known: dict[str, Any] | None, known_id: str | None
+    ) -> dict[str, Any]:
         if known is not None and stored.base_id is not None and stored.base_id == known_id:
             return fold(known, stored.chain, self.spec)
         return fold(stored.base, stored.chain, self.spec)
 
     def _start(
-        self, stored: StoredCheckpoint | None, env: Env, head: str | None,
-        known: dict[str, Any] | None = None, known_id: str | None = None,
+        self,
+        stored: StoredCheckpoint | None,
+        env: Env,
+        head: str | None,
+        known: dict[str, Any] | None = None,
+        known_id: str | None = None,
     ) -> Start:
         values = self._values(stored, known, known_id) if stored else {}
         if stored is not None:
-            self._cache.put((env.thread_id, env.checkpoint_ns),
-                            stored.record.checkpoint_id, values)
+            self._cache.put((env.thread_id, env.checkpoint_ns), stored.record.checkpoint_id, values)
         return Start(
             thread_id=env.thread_id,
             checkpoint_ns=env.checkpoint_ns,
@@ -219,8 +223,9 @@ class CompiledStateGraph:
 
     def _remember(self, env: Env, box: ResultBox) -> None:
         if self.checkpointer is not None and box.value is not None:
-            self._cache.put((env.thread_id, env.checkpoint_ns), box.value.checkpoint_id,
-                            box.value.values)
+            self._cache.put(
+                (env.thread_id, env.checkpoint_ns), box.value.checkpoint_id, box.value.values
+            )
 
     def _output(self, result: RunResult | None) -> dict[str, Any]:
         assert result is not None
@@ -245,8 +250,10 @@ class CompiledStateGraph:
         env = self._env(config, modes)
         saver = self.checkpointer
         owner = env.lease_owner
-        if saver is not None and owner and not saver.acquire_thread(
-            env.thread_id, owner, ttl=self.lease_ttl
+        if (
+            saver is not None
+            and owner
+            and not saver.acquire_thread(env.thread_id, owner, ttl=self.lease_ttl)
         ):
             raise self._busy(env, input)
         try:
@@ -268,8 +275,10 @@ class CompiledStateGraph:
         env = self._env(config, modes)
         saver = self.checkpointer
         owner = env.lease_owner
-        if saver is not None and owner and not await saver.aacquire_thread(
-            env.thread_id, owner, ttl=self.lease_ttl
+        if (
+            saver is not None
+            and owner
+            and not await saver.aacquire_thread(env.thread_id, owner, ttl=self.lease_ttl)
         ):
             raise self._busy(env, input)
         try:
@@ -376,6 +385,8 @@ class CompiledStateGraph:
         stored: StoredCheckpoint | None,
         config: RunnableConfig,
         known: tuple[str | None, dict[str, Any] | None] = (None, None),
+        *,
+        cache: bool = True,
     ) -> StateSnapshot:
         if stored is None:
             return StateSnapshot(
@@ -388,7 +399,8 @@ class CompiledStateGraph:
             )
         rec = stored.record
         values = self._values(stored, known[1], known[0])
-        self._cache.put((rec.thread_id, rec.checkpoint_ns), rec.checkpoint_id, values)
+        if cache:
+            self._cache.put((rec.thread_id, rec.checkpoint_ns), rec.checkpoint_id, values)
         values = {k: _detached(v) for k, v in values.items()}
         cfg = {
             "configurable": {
@@ -469,10 +481,19 @@ class CompiledStateGraph:
         saver = self._require_saver()
         thread_id, ns, _ = self._address(config)
         before_id = config_value(before or {}, "checkpoint_id")
-        for rec in saver.list_checkpoints(thread_id, ns, before=before_id, limit=limit):
-            if filter and any(rec.metadata.get(k) != v for k, v in filter.items()):
+        records = list(saver.list_checkpoints(thread_id, ns, before=before_id, limit=limit))
+        snapshots: list[StateSnapshot] = []
+        prev: tuple[str | None, dict[str, Any] | None] = (None, None)
+        for rec in reversed(records):  # oldest first: each step folds onto the previous one
+            after = prev[0] if prev[0] is not None and rec.parent_id == prev[0] else None
+            stored = saver.get_checkpoint(thread_id, ns, rec.checkpoint_id, after=after)
+            snap = self._snapshot(stored, config, prev if after else (None, None), cache=False)
+            prev = (rec.checkpoint_id, snap.values)
+            snapshots.append(snap)
+        for snap in reversed(snapshots):
+            if filter and any((snap.metadata or {}).get(k) != v for k, v in filter.items()):
                 continue
-            yield self._snapshot(saver.get_checkpoint(thread_id, ns, rec.checkpoint_id), config)
+            yield snap
 
     async def aget_state_history(
         self,
@@ -486,11 +507,19 @@ class CompiledStateGraph:
         saver = self._require_saver()
         thread_id, ns, _ = self._address(config)
         before_id = config_value(before or {}, "checkpoint_id")
-        for rec in await saver.alist_checkpoints(thread_id, ns, before=before_id, limit=limit):
-            if filter and any(rec.metadata.get(k) != v for k, v in filter.items()):
+        records = await saver.alist_checkpoints(thread_id, ns, before=before_id, limit=limit)
+        snapshots: list[StateSnapshot] = []
+        prev: tuple[str | None, dict[str, Any] | None] = (None, None)
+        for rec in reversed(records):
+            after = prev[0] if prev[0] is not None and rec.parent_id == prev[0] else None
+            stored = await saver.aget_checkpoint(thread_id, ns, rec.checkpoint_id, after=after)
+            snap = self._snapshot(stored, config, prev if after else (None, None), cache=False)
+            prev = (rec.checkpoint_id, snap.values)
+            snapshots.append(snap)
+        for snap in reversed(snapshots):
+            if filter and any((snap.metadata or {}).get(k) != v for k, v in filter.items()):
                 continue
-            stored = await saver.aget_checkpoint(thread_id, ns, rec.checkpoint_id)
-            yield self._snapshot(stored, config)
+            yield snap
 
     def update_state(
         self, config: RunnableConfig, values: Any, as_node: str | None = None

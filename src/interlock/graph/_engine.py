@@ -17,6 +17,7 @@ One run:
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -181,11 +182,37 @@ def task_id(checkpoint_id: str, name: str, index: int) -> str:
 
 
 def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphSpec) -> dict:
-    """Rebuild state values: `base` plus each checkpoint's writes through the reducers."""
+    """Rebuild state values: `base` plus each checkpoint's writes through the reducers.
+
+    List updates to list-concatenating reducers (`operator.add`, `add_messages`) are joined
+    and applied once per channel, so folding a long chain stays linear instead of copying
+    the whole list at every step.
+    """
     values = dict(base)
+    apply = spec.schema.apply
+    batched: dict[str, list[Any]] = {}
     for writes in chain:
-        spec.schema.apply(values, ((w.channel, w.value) for w in writes))
+        for w in writes:
+            if _batchable(spec, w.channel, w.value):
+                batched.setdefault(w.channel, []).extend(
+                    w.value if isinstance(w.value, list) else [w.value]
+                )
+                continue
+            if w.channel in batched:
+                apply(values, [(w.channel, batched.pop(w.channel))])
+            apply(values, [(w.channel, w.value)])
+    for channel, updates in batched.items():
+        apply(values, [(channel, updates)])
     return values
+
+
+def _batchable(spec: GraphSpec, channel: str, value: Any) -> bool:
+    ch = spec.schema.channels.get(channel)
+    if ch is None or ch.reducer is None:
+        return False
+    if getattr(ch.reducer, "batchable", False):
+        return True
+    return ch.reducer is operator.add and isinstance(value, list)
 
 
 def pending_of(stored: StoredCheckpoint | None) -> list[InterruptRecord]:

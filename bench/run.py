@@ -1,0 +1,429 @@
+"""Benchmarks: the same workloads on interlock and on LangGraph, in one run.
+
+    pip install -e '.[bench]'
+    python bench/run.py                    # everything (SQLite, memory, no checkpointer)
+    python bench/run.py --only chain       # one workload
+    python bench/run.py --postgres postgresql://postgres@127.0.0.1:5432/test
+
+Prints one table: interlock, LangGraph, and how many times better interlock is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import operator
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+ROWS: list[tuple[str, str, float, float, str]] = []
+
+
+def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> float:
+    """Median seconds of `fn()` over `repeat` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter_ns()
+        fn()
+        times.append((time.perf_counter_ns() - start) / 1e9)
+    return statistics.median(times)
+
+
+def report(name: str, unit: str, ours: float, theirs: float, better: str = "lower") -> None:
+    """Record and print one row; `better` says which direction wins."""
+    ratio = theirs / ours if better == "lower" else ours / theirs
+    ROWS.append((name, unit, ours, theirs, f"{ratio:.1f}x"))
+    print(f"{name:<44} {ours:>12.4g} {theirs:>12.4g} {unit:<6} {ratio:>7.1f}x", flush=True)
+
+
+# ---- the two systems ---------------------------------------------------------------------------
+
+
+class Sys:
+    """The pieces of one system the workloads need."""
+
+    def __init__(self, which: str) -> None:
+        self.which = which
+        if which == "interlock":
+            import interlock as il
+            from interlock.checkpoint.memory import InMemorySaver
+            from interlock.checkpoint.sqlite import SqliteSaver
+
+            self.StateGraph, self.START, self.END = il.StateGraph, il.START, il.END
+            self.interrupt, self.Command = il.interrupt, il.Command
+            self.HumanMessage, self.AIMessage = il.HumanMessage, il.AIMessage
+            self.add_messages = il.add_messages
+            self.memory = InMemorySaver
+            self._sqlite = SqliteSaver
+        else:
+            from langchain_core.messages import AIMessage, HumanMessage
+            from langgraph.checkpoint.memory import InMemorySaver
+            from langgraph.graph import END, START, StateGraph
+            from langgraph.graph.message import add_messages
+            from langgraph.types import Command, interrupt
+
+            self.StateGraph, self.START, self.END = StateGraph, START, END
+            self.interrupt, self.Command = interrupt, Command
+            self.HumanMessage, self.AIMessage = HumanMessage, AIMessage
+            self.add_messages = add_messages
+            self.memory = InMemorySaver
+
+    @contextlib.contextmanager
+    def sqlite(self, path: str) -> Iterator[Any]:
+        if self.which == "interlock":
+            saver = self._sqlite(path)
+            try:
+                yield saver
+            finally:
+                saver.close()
+        else:
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            with SqliteSaver.from_conn_string(path) as saver:
+                yield saver
+
+    @contextlib.contextmanager
+    def postgres(self, dsn: str) -> Iterator[Any]:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            if self.which == "interlock":
+                from interlock.checkpoint.postgres import PostgresSaver
+
+                saver = PostgresSaver(dsn, schema=schema)
+                try:
+                    yield saver
+                finally:
+                    saver.close()
+            else:
+                from langgraph.checkpoint.postgres import PostgresSaver
+
+                sep = "&" if "?" in dsn else "?"
+                url = f"{dsn}{sep}options=-csearch_path%3D{schema}"
+                with PostgresSaver.from_conn_string(url) as saver:
+                    saver.setup()
+                    yield saver
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                self.last_pg_size = admin.execute(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+                    "AND c.relkind IN ('r', 'm')",
+                    (schema,),
+                ).fetchone()[0]
+                admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def cfg() -> dict[str, Any]:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+class Log(TypedDict, total=False):
+    log: Annotated[list[int], operator.add]
+    answer: Any
+
+
+def chain_graph(s: Sys, n: int = 10) -> Any:
+    g = s.StateGraph(Log)
+    names = [f"n{i}" for i in range(n)]
+    for i, name in enumerate(names):
+        g.add_node(name, _writer(i))
+    g.add_edge(s.START, names[0])
+    for a, b in itertools.pairwise(names):
+        g.add_edge(a, b)
+    g.add_edge(names[-1], s.END)
+    return g
+
+
+def _writer(i: int) -> Callable[[Any], dict]:
+    return lambda state: {"log": [i]}
+
+
+def ask_graph(s: Sys) -> Any:
+    g = s.StateGraph(Log)
+    g.add_node("ask", lambda state: {"answer": s.interrupt({"q": "approve?"})})
+    g.add_edge(s.START, "ask")
+    return g
+
+
+def chat_graph(s: Sys) -> Any:
+    # functional syntax: the reducer differs per system, so the class is built at run time
+    chat = TypedDict("Chat", {"messages": Annotated[list, s.add_messages]}, total=False)  # type: ignore[misc]  # noqa: UP013
+    g = s.StateGraph(chat)
+    g.add_node("reply", lambda state: {"messages": [s.AIMessage(content="a" * 500)]})
+    g.add_edge(s.START, "reply")
+    return g
+
+
+# ---- workloads ---------------------------------------------------------------------------------
+
+
+def bench_chain(systems: dict[str, Sys], tmp: Path) -> None:
+    for label in ("none", "memory", "sqlite"):
+        per: dict[str, float] = {}
+        for name, s in systems.items():
+            with contextlib.ExitStack() as stack:
+                saver = None
+                if label == "memory":
+                    saver = s.memory()
+                elif label == "sqlite":
+                    saver = stack.enter_context(s.sqlite(str(tmp / f"chain-{name}.db")))
+                app = chain_graph(s).compile(checkpointer=saver)
+                per[name] = (
+                    median_time(lambda app=app: app.invoke({"log": []}, cfg()), repeat=60) / 10
+                )
+        report(
+            f"chain: per node step ({label})", "us", per["interlock"] * 1e6, per["langgraph"] * 1e6
+        )
+
+
+def _roundtrip(s: Sys, saver: Any) -> Callable[[], None]:
+    app = ask_graph(s).compile(checkpointer=saver)
+
+    def run() -> None:
+        c = cfg()
+        app.invoke({"log": []}, c)
+        app.invoke(s.Command(resume="yes"), c)
+
+    return run
+
+
+def bench_roundtrip(systems: dict[str, Sys], tmp: Path, dsn: str | None) -> None:
+    for label in ("memory", "sqlite") + (("postgres",) if dsn else ()):
+        per = {}
+        for name, s in systems.items():
+            with contextlib.ExitStack() as stack:
+                if label == "memory":
+                    saver = s.memory()
+                elif label == "sqlite":
+                    saver = stack.enter_context(s.sqlite(str(tmp / f"rt-{name}.db")))
+                else:
+                    saver = stack.enter_context(s.postgres(dsn or ""))
+                per[name] = median_time(_roundtrip(s, saver), repeat=40)
+        report(
+            f"interrupt+resume round trip ({label})",
+            "ms",
+            per["interlock"] * 1e3,
+            per["langgraph"] * 1e3,
+        )
+
+
+def _thread400(s: Sys, saver: Any) -> list[float]:
+    app = chat_graph(s).compile(checkpointer=saver)
+    c = cfg()
+    times = []
+    for _ in range(200):
+        start = time.perf_counter_ns()
+        app.invoke({"messages": [s.HumanMessage(content="h" * 500)]}, c)
+        times.append((time.perf_counter_ns() - start) / 1e9)
+    return times
+
+
+def bench_thread400(systems: dict[str, Sys], tmp: Path, dsn: str | None) -> None:
+    raw = 400 * 500
+    sizes, t20, t200 = {}, {}, {}
+    for name, s in systems.items():
+        path = tmp / f"thread-{name}.db"
+        with s.sqlite(str(path)) as saver:
+            times = _thread400(s, saver)
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+        sizes[name] = path.stat().st_size
+        t20[name] = statistics.median(times[15:25])
+        t200[name] = statistics.median(times[190:200])
+    report(
+        "400-message thread: SQLite file size",
+        "MB",
+        sizes["interlock"] / 1e6,
+        sizes["langgraph"] / 1e6,
+    )
+    print(
+        f"{'   size / raw text':<44} {sizes['interlock'] / raw:>12.2f} "
+        f"{sizes['langgraph'] / raw:>12.1f}"
+    )
+    for name in systems:
+        print(f"{'   turn 200 / turn 20 (' + name + ')':<44} {t200[name] / t20[name]:>12.2f}")
+    ROWS.append(
+        (
+            "400-msg thread: turn200/turn20 interlock",
+            "x",
+            t200["interlock"] / t20["interlock"],
+            t200["langgraph"] / t20["langgraph"],
+            "",
+        )
+    )
+    if dsn:
+        pg = {}
+        for name, s in systems.items():
+            with s.postgres(dsn) as saver:
+                _thread400(s, saver)
+            pg[name] = s.last_pg_size
+        report(
+            "400-message thread: Postgres size", "MB", pg["interlock"] / 1e6, pg["langgraph"] / 1e6
+        )
+
+
+def bench_getstate(systems: dict[str, Sys], tmp: Path) -> None:
+    for kind in ("counter", "conversation"):
+        per, cold, hist = {}, {}, {}
+        for name, s in systems.items():
+            if kind == "counter":  # a tiny state: a list of ints
+                g = s.StateGraph(Log)
+                g.add_node("tick", lambda state: {"log": [1]})
+                g.add_edge(s.START, "tick")
+                turn: Callable[[], Any] = lambda: {"log": [0]}  # noqa: E731
+            else:  # an agent thread: 1,000 messages of 500 bytes
+                g = chat_graph(s)
+                turn = lambda s=s: {"messages": [s.HumanMessage(content="h" * 500)]}  # noqa: E731
+            with s.sqlite(str(tmp / f"gs-{kind}-{name}.db")) as saver:
+                app = g.compile(checkpointer=saver)
+                c = cfg()
+                for _ in range(500):  # 2 checkpoints per invoke: 1,000 checkpoints
+                    app.invoke(turn(), c)
+                per[name] = median_time(lambda app=app, c=c: app.get_state(c), repeat=50)
+
+                def first_read(g: Any = g, saver: Any = saver, c: dict = c) -> Any:
+                    return g.compile(checkpointer=saver).get_state(c)  # a new graph: no cache
+
+                cold[name] = median_time(first_read, repeat=10)
+                hist[name] = median_time(
+                    lambda app=app, c=c: list(app.get_state_history(c, limit=10)), repeat=10
+                )
+        report(
+            f"get_state, 1,000 ckpts ({kind})", "ms", per["interlock"] * 1e3, per["langgraph"] * 1e3
+        )
+        report(
+            f"   first get_state in a process ({kind})",
+            "ms",
+            cold["interlock"] * 1e3,
+            cold["langgraph"] * 1e3,
+        )
+        report(
+            f"get_state_history(limit=10) ({kind})",
+            "ms",
+            hist["interlock"] * 1e3,
+            hist["langgraph"] * 1e3,
+        )
+
+
+def bench_import() -> None:
+    def cost(code: str) -> float:
+        times = []
+        for _ in range(7):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    base = cost("pass")
+    ours = cost("import interlock") - base
+    theirs = cost("import langgraph.graph, langgraph.checkpoint.memory, langgraph.types") - base
+    report("import time", "ms", ours * 1e3, theirs * 1e3)
+
+
+def bench_resumes_per_second(dsn: str, processes: int = 4, per_process: int = 100) -> None:
+    """Resumes per second with several processes on one Postgres (interlock only)."""
+    code = (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from bench.run import Sys, ask_graph\n"
+        "from interlock.checkpoint.postgres import PostgresSaver\n"
+        "s = Sys('interlock'); saver = PostgresSaver(%r, schema=%r)\n"
+        "app = ask_graph(s).compile(checkpointer=saver)\n"
+        "ids = [f'{sys.argv[1]}-{i}' for i in range(%d)]\n"
+        "for t in ids: app.invoke({'log': []}, {'configurable': {'thread_id': t}})\n"
+        "print('ready', flush=True); sys.stdin.readline()\n"
+        "start = time.perf_counter()\n"
+        "for t in ids: app.invoke(s.Command(resume='y'), {'configurable': {'thread_id': t}})\n"
+        "print(time.perf_counter() - start, flush=True)\n"
+    )
+    import psycopg
+
+    schema = f"bench_rps_{uuid.uuid4().hex[:6]}"
+    root = str(Path(__file__).resolve().parents[1])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code % (root, dsn, schema, per_process), str(i)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        assert p.stdout is not None
+        p.stdout.readline()
+        p.wait()
+    elapsed = time.perf_counter() - start
+    rate = processes * per_process / elapsed
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(f"{'resumes/s, ' + str(processes) + ' processes on Postgres':<44} {rate:>12.0f}")
+    ROWS.append((f"resumes/s with {processes} processes (Postgres)", "1/s", rate, float("nan"), ""))
+    pgbench = subprocess.run(
+        [
+            "bash",
+            "-c",
+            "pgbench -i -q -s 1 -h 127.0.0.1 -U postgres test >/dev/null 2>&1 && "
+            "pgbench -N -c 4 -j 2 -T 10 -h 127.0.0.1 -U postgres test 2>/dev/null | "
+            "grep -E '^tps' | head -1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    print(f"{'pgbench -N (simple inserts), 4 clients':<44} {pgbench.stdout.strip()}")
+    ROWS.append(
+        ("pgbench -N, 4 clients: " + pgbench.stdout.strip(), "", float("nan"), float("nan"), "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", default=None, help="chain | roundtrip | thread400 | getstate | import | rps"
+    )
+    parser.add_argument("--postgres", default=None, help="DSN: also run the Postgres workloads")
+    args = parser.parse_args()
+    systems = {"interlock": Sys("interlock"), "langgraph": Sys("langgraph")}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    print(f"{'workload':<44} {'interlock':>12} {'LangGraph':>12} {'unit':<6} {'better':>8}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        jobs: dict[str, Callable[[], None]] = {
+            "chain": lambda: bench_chain(systems, tmp),
+            "roundtrip": lambda: bench_roundtrip(systems, tmp, args.postgres),
+            "thread400": lambda: bench_thread400(systems, tmp, args.postgres),
+            "getstate": lambda: bench_getstate(systems, tmp),
+            "import": bench_import,
+        }
+        if args.postgres:
+            jobs["rps"] = lambda: bench_resumes_per_second(args.postgres)
+        for name, job in jobs.items():
+            if args.only in (None, name):
+                job()
+
+
+if __name__ == "__main__":
+    main()
