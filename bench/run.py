@@ -120,12 +120,14 @@ class Sys:
                     yield saver
         finally:
             with psycopg.connect(dsn, autocommit=True) as admin:
-                self.last_pg_size = admin.execute(
-                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
-                    "AND c.relkind IN ('r', 'm')",
-                    (schema,),
-                ).fetchone()[0]
+                self.last_pg_size = float(
+                    admin.execute(
+                        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+                        "AND c.relkind IN ('r', 'm')",
+                        (schema,),
+                    ).fetchone()[0]
+                )
                 admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 

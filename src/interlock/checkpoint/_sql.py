@@ -115,8 +115,14 @@ class SqlSaver(BaseSaver):
     def _read(self) -> AbstractContextManager[Any]:
         raise NotImplementedError  # pragma: no cover - abstract hook
 
-    def _write(self) -> AbstractContextManager[Any]:
+    def _write(self, *, durable: bool = True) -> AbstractContextManager[Any]:
+        """A write transaction. `durable=False` marks a single-statement write of soft state
+        (a lease), which a store may run without an explicit transaction."""
         raise NotImplementedError  # pragma: no cover - abstract hook
+
+    def _count(self, conn: Any, cur: Any) -> int:
+        """Rows changed by the statement `cur` ran."""
+        return int(cur.rowcount)
 
     def _lock_migrations(self, conn: Any) -> None:
         """Serialise concurrent schema setup (PostgreSQL takes an advisory lock)."""
@@ -251,7 +257,7 @@ class SqlSaver(BaseSaver):
                     "AND head_id = ?",
                     (cid, thread, ns, expected_head),
                 )
-            if cur.rowcount != 1:
+            if self._count(conn, cur) != 1:
                 raise ResumeConflict(
                     f"thread {thread!r} moved on (expected head {expected_head}); another run "
                     "committed first"
@@ -511,7 +517,7 @@ class SqlSaver(BaseSaver):
                     "AND status = 'pending'",
                     (status, text, decided_by, now, iid, thread_id),
                 )
-                if cur.rowcount == 1:
+                if self._count(conn, cur) == 1:
                     continue
                 found = self._x(
                     conn,
@@ -580,7 +586,7 @@ class SqlSaver(BaseSaver):
     def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Take the lease if free, expired or already ours (one conditional upsert)."""
         now = self.dialect.ts(_now())
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             cur = self._x(
                 conn,
                 "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
@@ -591,11 +597,11 @@ class SqlSaver(BaseSaver):
                 "OR threads.lease_until <= {now}",
                 (thread_id, now, now, owner, float(ttl), float(ttl)),
             )
-            return cur.rowcount == 1
+            return self._count(conn, cur) == 1
 
     def release_thread(self, thread_id: str, owner: str) -> None:
         """Give the lease back if we hold it."""
-        with self._write() as conn:
+        with self._write(durable=False) as conn:
             self._x(
                 conn,
                 "UPDATE threads SET lease_owner = NULL, lease_until = NULL "

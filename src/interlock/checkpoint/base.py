@@ -26,7 +26,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
@@ -335,6 +335,17 @@ class BaseSaver(ABC):
         pending) last updated before that instant. `keep_last`: in every thread, drop
         checkpoints older than the last `keep_last`, keeping what is needed to read them.
         Returns the number of checkpoints deleted."""
+
+    def expire_finished(self, ttl: timedelta | float) -> int:
+        """Retention by age: delete finished threads not updated for `ttl` (seconds or a
+        timedelta). Returns the number of checkpoints deleted. Run it from a cron job or a
+        worker; interrupted and running threads are never touched."""
+        age = ttl if isinstance(ttl, timedelta) else timedelta(seconds=float(ttl))
+        return self.prune(finished_before=datetime.now(UTC) - age)
+
+    async def aexpire_finished(self, ttl: timedelta | float) -> int:
+        """Async twin of `expire_finished`."""
+        return await asyncio.to_thread(self.expire_finished, ttl)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The default does nothing."""

@@ -33,6 +33,21 @@ def _quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
+def _check_if_idle(conn: Any) -> None:
+    """Check a pooled connection before use only if it sat idle a while (a check is a round
+    trip; a connection that just worked is very likely fine, and a failure surfaces as
+    `StoreUnavailable` while the pool replaces it)."""
+    import time
+
+    from psycopg_pool import ConnectionPool
+
+    last = getattr(conn, "_interlock_used", 0.0)
+    now = time.monotonic()
+    if now - last > 2.0:
+        ConnectionPool.check_connection(conn)
+    conn._interlock_used = now
+
+
 class PostgresSaver(SqlSaver):
     """Checkpoints in PostgreSQL.
 
@@ -76,7 +91,7 @@ class PostgresSaver(SqlSaver):
             timeout=timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=_check_if_idle,
             open=False,
             name="interlock",
         )
@@ -122,11 +137,18 @@ class PostgresSaver(SqlSaver):
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
+        # Autocommit: every read statement is its own snapshot. Rows never change once
+        # written (only interrupt status does), so a read needs no BEGIN/COMMIT round trips.
+        with self._errors(), self._pool.connection() as conn:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Any]:
+    def _write(self, *, durable: bool = True) -> Iterator[Any]:
+        if not durable:
+            # single-statement writes (leases): autocommit saves the BEGIN/COMMIT round trips
+            with self._errors(), self._pool.connection() as conn:
+                yield conn
+            return
         with self._errors(), self._pool.connection() as conn, conn.transaction():
             yield conn
 

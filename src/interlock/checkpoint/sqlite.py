@@ -110,7 +110,7 @@ class SqliteSaver(SqlSaver):
                 conn.execute("COMMIT")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         with self._guard(), _errors(self.path):
             conn.execute("BEGIN IMMEDIATE")
