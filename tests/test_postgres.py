@@ -133,3 +133,24 @@ def test_operators_can_query_pending_approvals_with_plain_sql() -> None:
         assert types == ("jsonb",)
     finally:
         saver.close()
+
+
+def test_processes_starting_together_create_the_schema_once() -> None:
+    import subprocess
+    import sys
+
+    schema = new_schema()
+    code = (
+        "import sys\n"
+        "from interlock.checkpoint.postgres import PostgresSaver\n"
+        f"PostgresSaver({DSN!r}, schema={schema!r}).close()\n"
+        "print('ok')\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert outs == ["ok"] * 4
+    from interlock.checkpoint.postgres import PostgresSaver
+
+    with PostgresSaver(DSN, schema=schema) as saver:
+        assert saver.schema_versions() == [1]

@@ -153,9 +153,10 @@ class PostgresSaver(SqlSaver):
             yield conn
 
     def _lock_migrations(self, conn: Any) -> None:
+        # lock first: CREATE SCHEMA/TABLE IF NOT EXISTS race when processes start together
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('interlock_migrations'))")
         if self._search_path:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._search_path}")
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('interlock_migrations'))")
 
     def close(self) -> None:
         """Close the pool."""
