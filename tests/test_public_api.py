@@ -89,3 +89,11 @@ def test_ruff_clean() -> None:
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_mypy_clean() -> None:
+    exe = shutil.which("mypy", path=str(Path(sys.executable).parent))
+    assert exe, "mypy is part of the test extra"
+    out = subprocess.run([exe, "src/interlock"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

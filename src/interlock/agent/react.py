@@ -169,7 +169,9 @@ def create_agent(
                 dataclasses.replace(
                     ai,
                     tool_calls=[
-                        {**c, "args": outcome.edits[c["id"]]} if c.get("id") in outcome.edits else c
+                        {**c, "args": outcome.edits[str(c.get("id"))]}
+                        if c.get("id") in outcome.edits
+                        else c
                         for c in ai.tool_calls
                     ],
                 )

@@ -87,6 +87,12 @@ class Dialect:
             return None
         return value.isoformat() if self.ts_type == "TEXT" else value
 
+    def ts_req(self, raw: Any) -> datetime:
+        """A timestamp read back from a NOT NULL column."""
+        value = self.ts_out(raw)
+        assert value is not None
+        return value
+
     def ts_out(self, raw: Any) -> datetime | None:
         """A timestamp read back."""
         if raw is None:
@@ -490,7 +496,7 @@ class SqlSaver(BaseSaver):
             status=r[8],
             value=serde.loads(r[9]) if r[9] is not None else None,
             resume=serde.loads(r[10]) if r[10] is not None else None,
-            created_at=ts(r[11]),
+            created_at=self.dialect.ts_req(r[11]),
             deadline=ts(r[12]),
             decided_by=r[13],
             decided_at=ts(r[14]),
@@ -635,8 +641,8 @@ class SqlSaver(BaseSaver):
                 ThreadInfo(
                     thread_id=r[0],
                     head_id=r[1],
-                    created_at=self.dialect.ts_out(r[2]),
-                    updated_at=self.dialect.ts_out(r[3]),
+                    created_at=self.dialect.ts_req(r[2]),
+                    updated_at=self.dialect.ts_req(r[3]),
                     status=status,  # type: ignore[arg-type]
                     metadata=serde.loads(r[8]) if r[8] else {},
                 )

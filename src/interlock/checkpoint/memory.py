@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._chain import (
@@ -352,6 +352,7 @@ class InMemorySaver(BaseSaver):
 
     def _info(self, thread_id: str, thread: _Thread) -> ThreadInfo:
         head = thread.heads.get("")
+        status: Literal["idle", "interrupted", "busy", "finished"]
         if thread.lease and thread.lease[1] > time.monotonic():
             status = "busy"
         elif any(
@@ -371,7 +372,7 @@ class InMemorySaver(BaseSaver):
             created_at=thread.created_at,
             updated_at=thread.updated_at,
             status=status,
-        )  # type: ignore[arg-type]
+        )
 
     def get_thread(self, thread_id: str) -> ThreadInfo | None:
         """Summary of one thread."""

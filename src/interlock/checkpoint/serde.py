@@ -205,7 +205,7 @@ def _load_class(name: str) -> type:
 def _decode_tagged(obj: dict[str, Any]) -> Any:
     """Decode one tagged object whose contents are already decoded (bottom-up)."""
     tag = obj[TAG]
-    v = obj.get("v")
+    v: Any = obj.get("v")
     if tag == "dict":
         return {k: x for k, x in v}
     if tag == "tuple":

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock import Command, HumanMessage, SqliteSaver, create_agent, tool
-from interlock.agent.messages import AIMessage, ToolMessage
+from interlock.agent.messages import AIMessage, ToolCall, ToolMessage
 
 __all__ = ["build_demo_agent", "course_admin_script", "run_demo"]
 
@@ -51,7 +51,7 @@ def course_admin_script(messages: list[Any]) -> AIMessage:
     match = re.search(r"[\"“]([^\"”]+)[\"”]", text)
     if not match:
         return AIMessage(content="Which course should I delete? Put its name in quotes.")
-    call = {
+    call: ToolCall = {
         "name": "delete_course",
         "args": {"course_name": match.group(1)},
         "id": f"call_{uuid.uuid4().hex[:12]}",
@@ -109,7 +109,7 @@ def _ask(prompt: str) -> str:
 
 
 def _decide(request: dict[str, Any]) -> dict[str, Any]:
-    decisions = []
+    decisions: list[dict[str, Any]] = []
     for action in request["action_requests"]:
         print("\n=== Approval needed ===")
         print(f"  {action['description']}")

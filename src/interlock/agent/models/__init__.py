@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from interlock.agent.models.anthropic import ChatAnthropic
 from interlock.agent.models.base import BaseChatModel, tool_specs
 from interlock.agent.models.errors import (
@@ -36,7 +38,7 @@ __all__ = [
 
 
 def init_chat_model(
-    model: str, *, model_provider: str | None = None, **kwargs: object
+    model: str, *, model_provider: str | None = None, **kwargs: Any
 ) -> BaseChatModel:
     """A chat model from `"provider:model"` (see `interlock.agent.models.registry`)."""
     from interlock.agent.models.registry import init_chat_model as _init

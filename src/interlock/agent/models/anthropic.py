@@ -50,7 +50,11 @@ def encode_messages(messages: list[BaseMessage]) -> tuple[str | None, list[dict[
         if isinstance(m, SystemMessage):
             system_parts.append(m.text)
         elif isinstance(m, ToolMessage):
-            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text}
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": m.tool_call_id,
+                "content": m.text,
+            }
             if m.status == "error":
                 block["is_error"] = True
             add("user", [block])
