@@ -24,7 +24,6 @@ def test_porting_aliases() -> None:
     from interlock.checkpoint.memory import InMemorySaver
     from interlock.checkpoint.sqlite import SqliteSaver
     from interlock.messages import AIMessage, HumanMessage
-
     from interlock.types import Command, Interrupt, interrupt
 
     assert interrupt is interlock.interrupt and Command is interlock.Command
