@@ -7,7 +7,6 @@ hints (pydantic, imported on first use so `import interlock` stays fast).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import re
@@ -233,6 +232,8 @@ class Tool:
 
     def invoke(self, input: Mapping[str, Any] | None) -> Any:
         """Validate and call; `input` is the arguments or a tool-call dict."""
+        import asyncio
+
         args = self.validate_args(self._args_of(input))
         if self.is_async:
             try:
@@ -244,6 +245,8 @@ class Tool:
 
     async def ainvoke(self, input: Mapping[str, Any] | None) -> Any:
         """Async twin of `invoke` (sync functions run in a worker thread)."""
+        import asyncio
+
         args = self.validate_args(self._args_of(input))
         if self.is_async:
             return await self._fn(**args)

@@ -22,7 +22,6 @@ override them.
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +196,12 @@ class SnapshotPolicy:
         return bytes_since >= max(self.min_bytes, self.ratio * snapshot_bytes)
 
 
+async def _to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    import asyncio  # imported on first async use: `import interlock` stays light
+
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
 class BaseSaver(ABC):
     """The store protocol. Subclasses implement the sync methods; async twins come free.
 
@@ -345,7 +350,7 @@ class BaseSaver(ABC):
 
     async def aexpire_finished(self, ttl: timedelta | float) -> int:
         """Async twin of `expire_finished`."""
-        return await asyncio.to_thread(self.expire_finished, ttl)
+        return await _to_thread(self.expire_finished, ttl)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. The default does nothing."""
@@ -369,7 +374,7 @@ class BaseSaver(ABC):
         lease_owner: str | None = None,
     ) -> None:
         """Async twin of `put_checkpoint`."""
-        await asyncio.to_thread(
+        await _to_thread(
             self.put_checkpoint,
             record,
             expected_head=expected_head,
@@ -386,7 +391,7 @@ class BaseSaver(ABC):
         after: str | None = None,
     ) -> StoredCheckpoint | None:
         """Async twin of `get_checkpoint`."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.get_checkpoint, thread_id, checkpoint_ns, checkpoint_id, after=after
         )
 
@@ -399,7 +404,7 @@ class BaseSaver(ABC):
         limit: int | None = None,
     ) -> list[CheckpointRecord]:
         """Async twin of `list_checkpoints` (returns a list)."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             lambda: list(
                 self.list_checkpoints(thread_id, checkpoint_ns, before=before, limit=limit)
             )
@@ -414,7 +419,7 @@ class BaseSaver(ABC):
         interrupts: Sequence[InterruptRecord] = (),
     ) -> None:
         """Async twin of `put_task_writes`."""
-        await asyncio.to_thread(
+        await _to_thread(
             self.put_task_writes, thread_id, checkpoint_ns, checkpoint_id, task_writes, interrupts
         )
 
@@ -427,13 +432,13 @@ class BaseSaver(ABC):
         status: InterruptStatus = "resolved",
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.resolve_interrupts, thread_id, decisions, decided_by=decided_by, status=status
         )
 
     async def aget_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
         """Async twin of `get_interrupt`."""
-        return await asyncio.to_thread(self.get_interrupt, interrupt_id)
+        return await _to_thread(self.get_interrupt, interrupt_id)
 
     async def alist_interrupts(
         self,
@@ -444,29 +449,29 @@ class BaseSaver(ABC):
         cursor: str | None = None,
     ) -> InterruptPage:
         """Async twin of `list_interrupts`."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.list_interrupts, status=status, thread_id=thread_id, limit=limit, cursor=cursor
         )
 
     async def aacquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `acquire_thread`."""
-        return await asyncio.to_thread(self.acquire_thread, thread_id, owner, ttl=ttl)
+        return await _to_thread(self.acquire_thread, thread_id, owner, ttl=ttl)
 
     async def arelease_thread(self, thread_id: str, owner: str) -> None:
         """Async twin of `release_thread`."""
-        await asyncio.to_thread(self.release_thread, thread_id, owner)
+        await _to_thread(self.release_thread, thread_id, owner)
 
     async def aget_thread(self, thread_id: str) -> ThreadInfo | None:
         """Async twin of `get_thread`."""
-        return await asyncio.to_thread(self.get_thread, thread_id)
+        return await _to_thread(self.get_thread, thread_id)
 
     async def alist_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
         """Async twin of `list_threads`."""
-        return await asyncio.to_thread(self.list_threads, limit=limit, offset=offset)
+        return await _to_thread(self.list_threads, limit=limit, offset=offset)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async twin of `delete_thread`."""
-        await asyncio.to_thread(self.delete_thread, thread_id)
+        await _to_thread(self.delete_thread, thread_id)
 
     async def aprune(
         self,
@@ -475,6 +480,6 @@ class BaseSaver(ABC):
         keep_last: int | None = None,
     ) -> int:
         """Async twin of `prune`."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.prune, finished_before=finished_before, keep_last=keep_last
         )

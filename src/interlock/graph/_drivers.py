@@ -7,7 +7,6 @@ needs an `if` about what a run means, that code goes in `_engine.py`.
 
 from __future__ import annotations
 
-import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -134,6 +133,8 @@ def _execute_sync(env: Env, task: Task, checkpoint_id: str, emit: Callable | Non
 async def _execute_async(
     env: Env, task: Task, checkpoint_id: str, emit: Callable | None
 ) -> TaskOutcome:
+    import asyncio
+
     node = env.spec.nodes[task.name]
     if node.subgraph is not None or not node.is_async:
         return await asyncio.to_thread(_execute_sync, env, task, checkpoint_id, emit)
@@ -303,6 +304,8 @@ def drive_sync(
 async def _run_tasks_async(
     env: Env, effect: RunTasks
 ) -> AsyncIterator[tuple[str, Any] | list[TaskOutcome]]:
+    import asyncio
+
     tasks = effect.tasks
     if not env.live:
         emit = _collector(env)
