@@ -219,6 +219,7 @@ class CompiledStateGraph:
             recursion_limit=int(limit),
             interrupt_before=_as_set(kwargs.get("interrupt_before")),
             interrupt_after=_as_set(kwargs.get("interrupt_after")),
+            modes=env.modes,
         )
 
     def _remember(self, env: Env, box: ResultBox) -> None:

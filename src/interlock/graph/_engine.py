@@ -256,8 +256,10 @@ class _Run:
         recursion_limit: int,
         interrupt_before: frozenset[str] | None,
         interrupt_after: frozenset[str] | None,
+        modes: frozenset[str] | None = None,
     ) -> None:
         self.spec = spec
+        self.modes = modes
         self.config = config
         self.clock = clock
         self.durable = durable
@@ -281,6 +283,10 @@ class _Run:
         )
         self.pending_update: list[tuple[str, Any]] = []
         """`Command(resume=..., update=...)`: writes applied with the resumed step."""
+
+    def wants(self, mode: str) -> bool:
+        """Whether the caller streams `mode` (None: emit everything)."""
+        return self.modes is None or mode in self.modes
 
     # -- records ---------------------------------------------------------------------------
 
@@ -354,7 +360,7 @@ class _Run:
             sends=sends,
             barriers=dict(barriers),
             metadata={"source": source, "step": step},
-            values=dict(self.values),
+            values=self.values,  # never mutated after this: each step builds a new dict
         )
 
     # -- routing ---------------------------------------------------------------------------
@@ -533,8 +539,10 @@ def run_graph(
     recursion_limit: int = 25,
     interrupt_before: frozenset[str] | None = None,
     interrupt_after: frozenset[str] | None = None,
+    modes: frozenset[str] | None = None,
 ) -> Generator[Effect, Any, RunResult]:
-    """Run the graph from `start` with `input`; see the module docstring."""
+    """Run the graph from `start` with `input`; see the module docstring. `modes` (stream
+    modes the caller consumes) lets the engine skip building chunks nobody reads."""
     run = _Run(
         spec,
         start,
@@ -544,6 +552,7 @@ def run_graph(
         recursion_limit=recursion_limit,
         interrupt_before=interrupt_before,
         interrupt_after=interrupt_after,
+        modes=modes,
     )
     skip_before = yield from _start(run, input)
     if skip_before is None:  # input checkpoint committed; emit was done in _start
@@ -635,7 +644,8 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
         step=step,
     )
     yield from _commit(run, rec, ())
-    yield Emit("values", dict(run.values))
+    if run.wants("values"):
+        yield Emit("values", dict(run.values))
     return None
 
 
@@ -652,7 +662,7 @@ def _commit(
 ) -> Generator[Effect, Any, None]:
     if run.durable:
         yield Commit(rec, run.head, interrupts)
-    run.record = replace(rec, values=None)
+    run.record = rec
     run.head = rec.checkpoint_id
     run.fork = False
     run.interrupts = list(interrupts)
@@ -750,7 +760,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 run.task_writes[t.task_id] = t
             run.interrupts.extend(new_interrupts)
             for task, writes, _ in finished:
-                if task.id in by_id:
+                if task.id in by_id and run.wants("updates"):
                     yield Emit("updates", {task.name: _update_view(writes)})
             if first_error is not None:
                 raise first_error
@@ -783,9 +793,11 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         hit_after = spec.hits(run.after, ran)
         bps = (run._breakpoint(new.checkpoint_id, "after", hit_after),) if hit_after else ()
         yield from _commit(run, new, bps)
-        for task, writes, _ in finished:
-            yield Emit("updates", {task.name: _update_view(writes)})
-        yield Emit("values", dict(run.values))
+        if run.wants("updates"):
+            for task, writes, _ in finished:
+                yield Emit("updates", {task.name: _update_view(writes)})
+        if run.wants("values"):
+            yield Emit("values", dict(run.values))
         steps += 1
         if bps:
             intr = (Interrupt(value=bps[0].value, id=bps[0].interrupt_id),)
