@@ -3,6 +3,7 @@ speaks DeepSeek's (OpenAI-compatible) wire protocol."""
 
 from __future__ import annotations
 
+import os
 import runpy
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.provider import FakeProvider, Reply
+from interlock.agent.models.testing import FakeProvider, Reply
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 COURSE = "Outdated Java Tutorial"
@@ -85,3 +86,21 @@ def test_backend_handlers(deepseek: FakeProvider) -> None:
     done = backend["handle_approval"]("web-1", approved=False, reason="still in use")
     assert done == {"status": "completed", "reply": "The deletion was cancelled."}
     assert tool_results(deepseek.requests[1]) == ["Deletion operation cancelled: still in use"]
+
+
+@pytest.mark.parametrize(
+    "example", ["tutorial_approval.py", "tutorial_breakpoints.py", "tutorial_backend.py"]
+)
+def test_each_tutorial_runs_offline(example: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEEPSEEK_")}
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLES / "run_offline.py"), str(EXAMPLES / example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Outdated Java Tutorial" in out.stdout
+    assert "deleted" in out.stdout or "cancelled" in out.stdout

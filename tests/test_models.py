@@ -22,7 +22,7 @@ from interlock.agent.models import (
     init_chat_model,
 )
 from interlock.agent.models.registry import infer_provider
-from tests.fakes.provider import FakeProvider, Reply
+from interlock.agent.models.testing import FakeProvider, Reply
 
 FAST = {"retry-after": "0"}
 

@@ -146,8 +146,10 @@ def test_processes_starting_together_create_the_schema_once() -> None:
         f"PostgresSaver({DSN!r}, schema={schema!r}).close()\n"
         "print('ok')\n"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert outs == ["ok"] * 4
     from interlock.checkpoint.postgres import PostgresSaver

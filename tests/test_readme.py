@@ -18,10 +18,12 @@ def test_quickstart_runs_and_resumes_in_a_new_process(tmp_path: Path) -> None:
     quickstart = python_blocks()[0]
     first, later = quickstart.split("# … later, in any process:")
     setup = first.split("config = ")[0]
-    out1 = subprocess.run([sys.executable, "-c", first], cwd=tmp_path, capture_output=True,
-                          text=True, check=True).stdout
+    out1 = subprocess.run(
+        [sys.executable, "-c", first], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     assert "Interrupt(value={'action': 'pay', 'amount': 120}" in out1
     resume = setup + 'config = {"configurable": {"thread_id": "invoice-42"}}\n' + later
-    out2 = subprocess.run([sys.executable, "-c", resume], cwd=tmp_path, capture_output=True,
-                          text=True, check=True).stdout
+    out2 = subprocess.run(
+        [sys.executable, "-c", resume], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
     assert "{'amount': 120, 'paid': True}" in out2

@@ -480,6 +480,4 @@ class BaseSaver(ABC):
         keep_last: int | None = None,
     ) -> int:
         """Async twin of `prune`."""
-        return await _to_thread(
-            self.prune, finished_before=finished_before, keep_last=keep_last
-        )
+        return await _to_thread(self.prune, finished_before=finished_before, keep_last=keep_last)

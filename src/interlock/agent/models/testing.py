@@ -1,6 +1,13 @@
-"""A model provider on 127.0.0.1 that speaks the real wire protocols (OpenAI chat completions
-and Anthropic messages, plain JSON and server-sent events), replaying scripted replies and
-recording every request it receives."""
+"""`FakeProvider`: a model provider on 127.0.0.1 that speaks the real wire protocols (OpenAI
+chat completions and Anthropic messages, plain JSON and server-sent events), replaying
+scripted replies — or asking a `responder` function — and recording every request.
+
+For tests (real HTTP, no patched client) and offline demos:
+
+    with FakeProvider() as fake:
+        fake.replies.append(Reply.openai_text("hello"))
+        model = init_chat_model("openai-compatible:any", base_url=fake.url)
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,15 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+__all__ = ["FakeProvider", "Reply"]
+
 
 class Reply:
-    """One scripted HTTP reply."""
+    """One scripted HTTP reply (build it with the static methods)."""
 
     def __init__(self, kind: str, **kw: Any) -> None:
         self.kind = kind
@@ -63,7 +73,9 @@ class Reply:
 class FakeProvider:
     """`with FakeProvider() as fake: fake.replies.append(...); fake.url ...`"""
 
-    def __init__(self) -> None:
+    def __init__(self, responder: Callable[[dict[str, Any]], Reply] | None = None) -> None:
+        self.responder = responder
+        """Called with the request's JSON body when no scripted reply is queued."""
         self.replies: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -86,11 +98,11 @@ class FakeProvider:
                             "json": body,
                         }
                     )
-                    reply = (
-                        fake.replies.popleft()
-                        if fake.replies
-                        else Reply.status(500, '{"error": {"message": "no scripted reply left"}}')
-                    )
+                    reply = fake.replies.popleft() if fake.replies else None
+                if reply is None and fake.responder is not None:
+                    reply = fake.responder(body)
+                if reply is None:
+                    reply = Reply.status(500, '{"error": {"message": "no scripted reply left"}}')
                 fake._answer(self, reply, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
