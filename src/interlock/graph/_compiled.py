@@ -35,6 +35,7 @@ from interlock.graph._engine import (
 from interlock.graph._ids import new_checkpoint_id, utc_now
 from interlock.graph._interrupt import TaskContext
 from interlock.graph._spec import GraphSpec
+from interlock.graph._state import detached
 from interlock.graph._update import update_graph
 from interlock.types import Command, Interrupt, PregelTask, RunnableConfig, StateSnapshot
 
@@ -233,7 +234,7 @@ class CompiledStateGraph:
         keys = self.spec.output_keys
         values = result.values
         picked = keys if keys else values.keys()
-        out = {k: _detached(values[k]) for k in picked if k in values}
+        out = {k: detached(values[k]) for k in picked if k in values}
         if result.interrupts:
             out["__interrupt__"] = list(result.interrupts)
         return out
@@ -402,7 +403,7 @@ class CompiledStateGraph:
         values = self._values(stored, known[1], known[0])
         if cache:
             self._cache.put((rec.thread_id, rec.checkpoint_ns), rec.checkpoint_id, values)
-        values = {k: _detached(v) for k, v in values.items()}
+        values = {k: detached(v) for k, v in values.items()}
         cfg = {
             "configurable": {
                 "thread_id": rec.thread_id,
@@ -584,15 +585,6 @@ def _release(saver: BaseSaver, env: Env) -> None:
 async def _arelease(saver: BaseSaver, env: Env) -> None:
     with contextlib.suppress(StoreError):
         await saver.arelease_thread(env.thread_id, env.lease_owner or "")
-
-
-def _detached(value: Any) -> Any:
-    """A shallow copy of containers, so callers cannot mutate state the runtime keeps."""
-    if type(value) is list:
-        return list(value)
-    if type(value) is dict:
-        return dict(value)
-    return value
 
 
 def _as_result(gen: Any) -> Any:

@@ -175,7 +175,7 @@ class StateSchema:
 
     def to_input(self, values: Mapping[str, Any]) -> Any:
         """The state as a node receives it: a dict, or an instance of the schema type."""
-        copied = {k: _shallow(v) for k, v in values.items()}
+        copied = {k: detached(v) for k, v in values.items()}
         if self.kind in ("dict", "typeddict"):
             return copied
         if self.kind == "dataclass":
@@ -184,7 +184,8 @@ class StateSchema:
         return self.type.model_construct(**copied)
 
 
-def _shallow(value: Any) -> Any:
+def detached(value: Any) -> Any:
+    """A shallow copy of a list or dict, so callers cannot mutate state the runtime keeps."""
     if type(value) is list:
         return list(value)
     if type(value) is dict:

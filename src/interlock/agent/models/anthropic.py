@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from interlock.agent.messages import (
@@ -14,14 +14,8 @@ from interlock.agent.messages import (
     ToolMessage,
     tool_call,
 )
-from interlock.agent.models._http import (
-    HttpSettings,
-    apost_json,
-    astream_sse,
-    post_json,
-    stream_sse,
-)
-from interlock.agent.models.base import BaseChatModel
+from interlock.agent.models._http import HttpSettings
+from interlock.agent.models._wire import WireChatModel
 from interlock.agent.models.errors import ModelResponseError
 
 __all__ = ["ChatAnthropic", "StreamDecoder", "decode_response", "encode_request"]
@@ -198,7 +192,7 @@ class StreamDecoder:
         return None
 
 
-class ChatAnthropic(BaseChatModel):
+class ChatAnthropic(WireChatModel):
     """An Anthropic model over the Messages API.
 
     Example:
@@ -247,29 +241,12 @@ class ChatAnthropic(BaseChatModel):
             backoff=self.retry_backoff,
         )
 
-    def _generate(self, messages: list[BaseMessage]) -> AIMessage:
-        return decode_response(
-            post_json(self._settings(), encode_request(self, messages, stream=False))
-        )
+    def _body(self, messages: list[BaseMessage], *, stream: bool) -> dict[str, Any]:
+        return encode_request(self, messages, stream=stream)
 
-    async def _agenerate(self, messages: list[BaseMessage]) -> AIMessage:
-        body = encode_request(self, messages, stream=False)
-        return decode_response(await apost_json(self._settings(), body))
+    def _decode(self, body: dict[str, Any]) -> AIMessage:
+        return decode_response(body)
 
-    def _stream(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
+    def _stream_decoder(self) -> Any:
         decoder = StreamDecoder()
-        for event, data in stream_sse(
-            self._settings(), encode_request(self, messages, stream=True)
-        ):
-            chunk = decoder.feed(event, json.loads(data))
-            if chunk is not None:
-                yield chunk
-
-    async def _astream(self, messages: list[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
-        decoder = StreamDecoder()
-        async for event, data in astream_sse(
-            self._settings(), encode_request(self, messages, stream=True)
-        ):
-            chunk = decoder.feed(event, json.loads(data))
-            if chunk is not None:
-                yield chunk
+        return lambda event, data: decoder.feed(event, json.loads(data))

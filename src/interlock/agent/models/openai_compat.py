@@ -4,7 +4,7 @@ vLLM, llama.cpp server): a codec of pure functions plus a thin model class."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from interlock.agent.messages import (
@@ -16,14 +16,8 @@ from interlock.agent.messages import (
     ToolMessage,
     tool_call,
 )
-from interlock.agent.models._http import (
-    HttpSettings,
-    apost_json,
-    astream_sse,
-    post_json,
-    stream_sse,
-)
-from interlock.agent.models.base import BaseChatModel
+from interlock.agent.models._http import HttpSettings
+from interlock.agent.models._wire import END_OF_STREAM, WireChatModel
 from interlock.agent.models.errors import ModelResponseError
 
 __all__ = ["ChatOpenAI", "decode_chunk", "decode_response", "encode_messages", "encode_request"]
@@ -160,7 +154,7 @@ def decode_chunk(data: Mapping[str, Any]) -> AIMessageChunk:
 # ---- the model -----------------------------------------------------------------------------
 
 
-class ChatOpenAI(BaseChatModel):
+class ChatOpenAI(WireChatModel):
     """A chat-completions model at `base_url` (OpenAI by default).
 
     Example:
@@ -208,24 +202,16 @@ class ChatOpenAI(BaseChatModel):
             backoff=self.retry_backoff,
         )
 
-    def _generate(self, messages: list[BaseMessage]) -> AIMessage:
-        return decode_response(
-            post_json(self._settings(), encode_request(self, messages, stream=False))
-        )
+    def _body(self, messages: list[BaseMessage], *, stream: bool) -> dict[str, Any]:
+        return encode_request(self, messages, stream=stream)
 
-    async def _agenerate(self, messages: list[BaseMessage]) -> AIMessage:
-        body = encode_request(self, messages, stream=False)
-        return decode_response(await apost_json(self._settings(), body))
+    def _decode(self, body: dict[str, Any]) -> AIMessage:
+        return decode_response(body)
 
-    def _stream(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
-        for _, data in stream_sse(self._settings(), encode_request(self, messages, stream=True)):
+    def _stream_decoder(self) -> Any:
+        def decode(_event: str, data: str) -> Any:
             if data.strip() == "[DONE]":
-                return
-            yield decode_chunk(json.loads(data))
+                return END_OF_STREAM
+            return decode_chunk(json.loads(data))
 
-    async def _astream(self, messages: list[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
-        body = encode_request(self, messages, stream=True)
-        async for _, data in astream_sse(self._settings(), body):
-            if data.strip() == "[DONE]":
-                return
-            yield decode_chunk(json.loads(data))
+        return decode

@@ -1,0 +1,66 @@
+"""`WireChatModel`: the HTTP plumbing every provider shares. A provider supplies its request
+settings, a request codec and decoders; invoke/stream, sync and async, are written once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from interlock.agent.messages import AIMessage, AIMessageChunk, BaseMessage
+from interlock.agent.models._http import (
+    HttpSettings,
+    apost_json,
+    astream_sse,
+    post_json,
+    stream_sse,
+)
+from interlock.agent.models.base import BaseChatModel
+
+__all__ = ["END_OF_STREAM", "WireChatModel"]
+
+END_OF_STREAM: Any = object()
+"""Returned by a stream decoder when the provider signals the end."""
+
+StreamDecoder = Callable[[str, str], Any]
+"""`(event, data) -> AIMessageChunk | None | END_OF_STREAM`."""
+
+
+class WireChatModel(BaseChatModel):
+    """Base of the HTTP providers."""
+
+    def _settings(self) -> HttpSettings:
+        raise NotImplementedError  # pragma: no cover - provider hook
+
+    def _body(self, messages: list[BaseMessage], *, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError  # pragma: no cover - provider hook
+
+    def _decode(self, body: dict[str, Any]) -> AIMessage:
+        raise NotImplementedError  # pragma: no cover - provider hook
+
+    def _stream_decoder(self) -> StreamDecoder:
+        raise NotImplementedError  # pragma: no cover - provider hook
+
+    def _generate(self, messages: list[BaseMessage]) -> AIMessage:
+        return self._decode(post_json(self._settings(), self._body(messages, stream=False)))
+
+    async def _agenerate(self, messages: list[BaseMessage]) -> AIMessage:
+        body = self._body(messages, stream=False)
+        return self._decode(await apost_json(self._settings(), body))
+
+    def _stream(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
+        decode = self._stream_decoder()
+        for event, data in stream_sse(self._settings(), self._body(messages, stream=True)):
+            chunk = decode(event, data)
+            if chunk is END_OF_STREAM:
+                return
+            if chunk is not None:
+                yield chunk
+
+    async def _astream(self, messages: list[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
+        decode = self._stream_decoder()
+        async for event, data in astream_sse(self._settings(), self._body(messages, stream=True)):
+            chunk = decode(event, data)
+            if chunk is END_OF_STREAM:
+                return
+            if chunk is not None:
+                yield chunk
