@@ -220,18 +220,35 @@ class SqlSaver(BaseSaver):
             )
 
     def _touch_thread(
-        self, conn: Any, thread_id: str, head: str | None, lease_owner: str | None
+        self,
+        conn: Any,
+        thread_id: str,
+        head: str | None,
+        lease_owner: str | None,
+        release: bool = False,
     ) -> None:
         now = self.dialect.ts(_now())
+        if release:
+            lease = (
+                "lease_owner = CASE WHEN threads.lease_owner = ? THEN NULL "
+                "ELSE threads.lease_owner END, "
+                "lease_until = CASE WHEN threads.lease_owner = ? THEN NULL "
+                "ELSE threads.lease_until END"
+            )
+            params: tuple[Any, ...] = (thread_id, now, now, head, lease_owner, lease_owner)
+        else:
+            lease = (
+                "lease_until = CASE WHEN threads.lease_owner = ? "
+                "THEN {now} + threads.lease_ttl ELSE threads.lease_until END"
+            )
+            params = (thread_id, now, now, head, lease_owner)
         self._x(
             conn,
             "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET "
             "updated_at = excluded.updated_at, "
-            "head_id = COALESCE(excluded.head_id, threads.head_id), "
-            "lease_until = CASE WHEN threads.lease_owner = ? "
-            "THEN {now} + threads.lease_ttl ELSE threads.lease_until END",
-            (thread_id, now, now, head, lease_owner),
+            "head_id = COALESCE(excluded.head_id, threads.head_id), " + lease,
+            params,
         )
 
     def put_checkpoint(
@@ -241,6 +258,7 @@ class SqlSaver(BaseSaver):
         expected_head: str | None,
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Commit a checkpoint: serialise first, then one transaction with a head CAS."""
         intr_rows = [self._interrupt_params(i) for i in interrupts]
@@ -295,7 +313,7 @@ class SqlSaver(BaseSaver):
                     s.snapshot_bytes,
                 ),
             )
-            self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner)
+            self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner, release_lease)
             self._insert_interrupts(conn, intr_rows)
         self._stats[(thread, ns, cid)] = encoded.stats
         if len(self._stats) > 4096:
@@ -456,6 +474,9 @@ class SqlSaver(BaseSaver):
         checkpoint_id: str,
         task_writes: Sequence[TaskWrites],
         interrupts: Sequence[InterruptRecord] = (),
+        *,
+        lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Save (replace per task) writes of an incomplete step, plus new interrupts."""
         encoded = [
@@ -478,7 +499,7 @@ class SqlSaver(BaseSaver):
                     (thread_id, checkpoint_ns, checkpoint_id, task_id, name, text),
                 )
             self._insert_interrupts(conn, intr_rows)
-            self._touch_thread(conn, thread_id, None, None)
+            self._touch_thread(conn, thread_id, None, lease_owner, release_lease)
 
     # ---- interrupts ----------------------------------------------------------------------
 

@@ -220,6 +220,7 @@ class BaseSaver(ABC):
         expected_head: str | None,
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Commit `record` atomically and make it the thread's head.
 
@@ -227,7 +228,8 @@ class BaseSaver(ABC):
         `record.checkpoint_ns`) is `expected_head` (None = the thread has no checkpoint).
         `interrupts` (breakpoint pauses after this step) are inserted in the same transaction.
         Task writes of the parent are kept (history) but no longer pending.
-        If `lease_owner` is given, the thread lease is renewed for it in the same transaction.
+        If `lease_owner` is given, the thread lease is renewed for it in the same transaction
+        (or given back, with `release_lease=True`: the run ends with this write).
         """
 
     @abstractmethod
@@ -269,9 +271,13 @@ class BaseSaver(ABC):
         checkpoint_id: str,
         task_writes: Sequence[TaskWrites],
         interrupts: Sequence[InterruptRecord] = (),
+        *,
+        lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Save (replace, per task id) writes of tasks of the step after `checkpoint_id`, and
-        insert new pending `interrupts`, in one transaction."""
+        insert new pending `interrupts`, in one transaction (giving the lease of
+        `lease_owner` back in it when `release_lease`)."""
 
     # ---- interrupts ---------------------------------------------------------------------
 
@@ -372,6 +378,7 @@ class BaseSaver(ABC):
         expected_head: str | None,
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Async twin of `put_checkpoint`."""
         await _to_thread(
@@ -380,6 +387,7 @@ class BaseSaver(ABC):
             expected_head=expected_head,
             interrupts=interrupts,
             lease_owner=lease_owner,
+            release_lease=release_lease,
         )
 
     async def aget_checkpoint(
@@ -417,10 +425,20 @@ class BaseSaver(ABC):
         checkpoint_id: str,
         task_writes: Sequence[TaskWrites],
         interrupts: Sequence[InterruptRecord] = (),
+        *,
+        lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Async twin of `put_task_writes`."""
         await _to_thread(
-            self.put_task_writes, thread_id, checkpoint_ns, checkpoint_id, task_writes, interrupts
+            self.put_task_writes,
+            thread_id,
+            checkpoint_ns,
+            checkpoint_id,
+            task_writes,
+            interrupts,
+            lease_owner=lease_owner,
+            release_lease=release_lease,
         )
 
     async def aresolve_interrupts(

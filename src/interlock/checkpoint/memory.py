@@ -103,6 +103,7 @@ class InMemorySaver(BaseSaver):
         expected_head: str | None,
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Commit a checkpoint (compare-and-swap on the head)."""
         with self._lock:
@@ -129,9 +130,17 @@ class InMemorySaver(BaseSaver):
             thread.heads[record.checkpoint_ns] = record.checkpoint_id
             thread.updated_at = _now()
             self._add_interrupts(stored_interrupts)
-            if lease_owner is not None and thread.lease and thread.lease[0] == lease_owner:
-                ttl = thread.lease[2]
-                thread.lease = (lease_owner, time.monotonic() + ttl, ttl)
+            self._lease_after_write(thread, lease_owner, release_lease)
+
+    @staticmethod
+    def _lease_after_write(thread: _Thread, owner: str | None, release: bool) -> None:
+        if owner is None or not thread.lease or thread.lease[0] != owner:
+            return
+        if release:
+            thread.lease = None
+        else:
+            ttl = thread.lease[2]
+            thread.lease = (owner, time.monotonic() + ttl, ttl)
 
     def _add_interrupts(self, items: list[_Interrupt]) -> None:
         for item in items:
@@ -241,6 +250,9 @@ class InMemorySaver(BaseSaver):
         checkpoint_id: str,
         task_writes: Sequence[TaskWrites],
         interrupts: Sequence[InterruptRecord] = (),
+        *,
+        lease_owner: str | None = None,
+        release_lease: bool = False,
     ) -> None:
         """Save writes of finished tasks of an incomplete step, and new interrupts."""
         encoded = [
@@ -259,6 +271,7 @@ class InMemorySaver(BaseSaver):
                 slot[tid] = (name, text)
             self._add_interrupts(stored_interrupts)
             thread.updated_at = _now()
+            self._lease_after_write(thread, lease_owner, release_lease)
 
     # ---- interrupts ----------------------------------------------------------------------
 

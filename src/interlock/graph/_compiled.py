@@ -263,7 +263,7 @@ class CompiledStateGraph:
             yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
             self._remember(env, box)
         finally:
-            if saver is not None and env.lease_owner:
+            if saver is not None and env.lease_owner and not env.released:
                 _release(saver, env)
 
     async def _run_async(
@@ -289,7 +289,7 @@ class CompiledStateGraph:
                 yield chunk
             self._remember(env, box)
         finally:
-            if saver is not None and env.lease_owner:
+            if saver is not None and env.lease_owner and not env.released:
                 await _arelease(saver, env)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
@@ -541,7 +541,8 @@ class CompiledStateGraph:
             for _ in drive_sync(_as_result(gen), env, box):
                 pass
         finally:
-            _release(saver, env)
+            if not env.released:
+                _release(saver, env)
         return self._new_config(env, box)
 
     async def aupdate_state(
@@ -561,7 +562,8 @@ class CompiledStateGraph:
             async for _ in drive_async(_as_result(gen), env, box):
                 pass
         finally:
-            await _arelease(saver, env)
+            if not env.released:
+                await _arelease(saver, env)
         return self._new_config(env, box)
 
     @staticmethod

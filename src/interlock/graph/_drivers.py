@@ -53,6 +53,8 @@ class Env:
     decided_by: str | None = None
     parent: TaskContext | None = None
     """Set when this graph runs embedded as a node of another graph (a subgraph)."""
+    released: bool = False
+    """The lease was given back with the run's last write."""
 
     @property
     def live(self) -> bool:
@@ -165,7 +167,9 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             expected_head=effect.expected_head,
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
+            release_lease=effect.final,
         )
+        env.released = effect.final
     elif isinstance(effect, SaveProgress):
         saver.put_task_writes(
             env.thread_id,
@@ -173,7 +177,10 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             effect.checkpoint_id,
             effect.task_writes,
             effect.interrupts,
+            lease_owner=env.lease_owner,
+            release_lease=effect.final,
         )
+        env.released = effect.final
     elif isinstance(effect, Resolve):
         saver.resolve_interrupts(
             env.thread_id,
@@ -199,7 +206,9 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             expected_head=effect.expected_head,
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
+            release_lease=effect.final,
         )
+        env.released = effect.final
     elif isinstance(effect, SaveProgress):
         await saver.aput_task_writes(
             env.thread_id,
@@ -207,7 +216,10 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             effect.checkpoint_id,
             effect.task_writes,
             effect.interrupts,
+            lease_owner=env.lease_owner,
+            release_lease=effect.final,
         )
+        env.released = effect.final
     elif isinstance(effect, Resolve):
         await saver.aresolve_interrupts(
             env.thread_id,

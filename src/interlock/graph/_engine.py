@@ -109,6 +109,8 @@ class Commit:
     record: CheckpointRecord
     expected_head: str | None
     interrupts: tuple[InterruptRecord, ...] = ()
+    final: bool = False
+    """The run ends with this write: the store may give the thread's lease back in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class SaveProgress:
     checkpoint_id: str
     task_writes: tuple[TaskWrites, ...]
     interrupts: tuple[InterruptRecord, ...]
+    final: bool = True
+    """A step that did not complete always ends the run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,7 +665,8 @@ def _commit(
     run: _Run, rec: CheckpointRecord, interrupts: tuple[InterruptRecord, ...]
 ) -> Generator[Effect, Any, None]:
     if run.durable:
-        yield Commit(rec, run.head, interrupts)
+        final = bool(interrupts) or not (rec.next or rec.sends)
+        yield Commit(rec, run.head, interrupts, final)
     run.record = rec
     run.head = rec.checkpoint_id
     run.fork = False

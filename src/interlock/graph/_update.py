@@ -91,5 +91,5 @@ def update_graph(
     hit = spec.hits(spec.interrupt_before, names)
     if was_paused_before and hit:
         bps = (run._breakpoint(record.checkpoint_id, "before", hit),)
-    yield Commit(record, run.head, bps)
+    yield Commit(record, run.head, bps, True)
     return record.checkpoint_id
