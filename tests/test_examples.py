@@ -104,3 +104,14 @@ def test_each_tutorial_runs_offline(example: str, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "Outdated Java Tutorial" in out.stdout
     assert "deleted" in out.stdout or "cancelled" in out.stdout
+
+
+def test_agent_streams_tokens_from_a_real_provider(deepseek: FakeProvider) -> None:
+    from interlock import HumanMessage, create_agent, init_chat_model
+
+    deepseek.replies.append(Reply.openai_text("Streaming over SSE works", stream=True))
+    agent = create_agent(init_chat_model("deepseek:deepseek-v4-flash"), [])
+    chunks = list(agent.stream({"messages": [HumanMessage("hi")]}, stream_mode="messages"))
+    assert "".join(c.content for c, _ in chunks) == "Streaming over SSE works"
+    assert len(chunks) > 3
+    assert deepseek.requests[0]["json"]["stream"] is True
