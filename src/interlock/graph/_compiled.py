@@ -21,12 +21,10 @@ from interlock.graph._drivers import (
     drive_sync,
     modes_of,
 )
+from interlock.graph._effects import Clock, RunResult, Start
 from interlock.graph._engine import (
     BREAKPOINT_TASK,
     ERROR,
-    Clock,
-    RunResult,
-    Start,
     fold,
     pending_of,
     run_graph,

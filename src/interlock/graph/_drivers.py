@@ -17,7 +17,7 @@ from typing import Any
 
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import GraphError, GraphInterrupt
-from interlock.graph._engine import (
+from interlock.graph._effects import (
     Commit,
     Effect,
     Emit,

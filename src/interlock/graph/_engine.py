@@ -19,9 +19,8 @@ from __future__ import annotations
 import hashlib
 import operator
 import re
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from interlock.checkpoint.base import (
@@ -40,12 +39,27 @@ from interlock.errors import (
     ResumeConflict,
     ResumeError,
 )
-from interlock.graph._interrupt import PendingInterrupt, interrupt_id
+from interlock.graph._effects import (
+    Clock,
+    Commit,
+    Effect,
+    Emit,
+    HasDecided,
+    Lookup,
+    Resolve,
+    RunResult,
+    RunTasks,
+    SaveProgress,
+    Start,
+    Task,
+    TaskOutcome,
+)
+from interlock.graph._interrupt import interrupt_id
 from interlock.graph._jsonschema import schema_errors
 from interlock.graph._spec import GraphSpec
 from interlock.types import END, START, Command, Interrupt, Send
 
-__all__ = ["Clock", "Effect", "RunResult", "Task", "TaskOutcome", "run_graph"]
+__all__ = ["fold", "pending_of", "run_graph", "split_result", "task_id"]
 
 INPUT = "__input__"
 DONE = "__done__"
@@ -54,126 +68,6 @@ GOTO = "__goto__"
 MEMO = "__memo__:"
 BREAKPOINT_TASK = "__breakpoint__"
 _ID_MAP_KEY = re.compile(r"^[0-9a-f]{32}$")
-
-
-# ---- data the engine exchanges with drivers ----------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Clock:
-    """Time and ids, injected so the engine stays deterministic under test."""
-
-    now: Callable[[], datetime]
-    new_checkpoint_id: Callable[[str | None], str]
-    """Returns an id that sorts after the given parent id."""
-
-
-@dataclass(slots=True, kw_only=True)
-class Task:
-    """One node execution planned for a superstep."""
-
-    id: str
-    name: str
-    input: Any
-    """What the node function receives (state, or a Send's argument)."""
-    resume: list[Any] = field(default_factory=list)
-    memo: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True, kw_only=True)
-class TaskOutcome:
-    """What running a task produced; exactly one of the three shapes."""
-
-    task: Task
-    result: Any = None
-    """The node's return value (a state update, a Command, or None)."""
-    interrupt: PendingInterrupt | None = None
-    error: BaseException | None = None
-    memo: dict[str, Any] = field(default_factory=dict)
-    """`once()` results recorded in this attempt."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunTasks:
-    """Effect: run these tasks (concurrently when more than one); reply list[TaskOutcome]."""
-
-    tasks: tuple[Task, ...]
-    checkpoint_id: str
-    step: int
-
-
-@dataclass(frozen=True, slots=True)
-class Commit:
-    """Effect: `saver.put_checkpoint(record, expected_head=..., interrupts=...)`."""
-
-    record: CheckpointRecord
-    expected_head: str | None
-    interrupts: tuple[InterruptRecord, ...] = ()
-    final: bool = False
-    """The run ends with this write: the store may give the thread's lease back in it."""
-
-
-@dataclass(frozen=True, slots=True)
-class SaveProgress:
-    """Effect: `saver.put_task_writes(...)` for a step that did not complete."""
-
-    checkpoint_id: str
-    task_writes: tuple[TaskWrites, ...]
-    interrupts: tuple[InterruptRecord, ...]
-    final: bool = True
-    """A step that did not complete always ends the run."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resolve:
-    """Effect: `saver.resolve_interrupts(thread, decisions)` (exactly once; may raise)."""
-
-    decisions: Mapping[str, Any]
-    status: str = "resolved"
-
-
-@dataclass(frozen=True, slots=True)
-class HasDecided:
-    """Effect: does the thread have any decided interrupt? reply bool (for error messages)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """Effect: fetch interrupts by id from the whole store; reply {id: InterruptRecord}."""
-
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """Effect: pass a stream chunk to the caller."""
-
-    mode: str
-    payload: Any
-
-
-Effect = RunTasks | Commit | SaveProgress | Resolve | HasDecided | Lookup | Emit
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
-    """Where a run stopped."""
-
-    values: dict[str, Any]
-    interrupts: tuple[Interrupt, ...]
-    checkpoint_id: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Start:
-    """The checkpoint a run begins at, already folded."""
-
-    thread_id: str
-    checkpoint_ns: str
-    stored: StoredCheckpoint | None
-    values: dict[str, Any]
-    head_id: str | None
-    """The thread's actual head (compare-and-swap target); differs from stored on a fork."""
 
 
 # ---- helpers -------------------------------------------------------------------------------

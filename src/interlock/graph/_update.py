@@ -7,14 +7,8 @@ from typing import Any
 
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
-from interlock.graph._engine import (
-    Clock,
-    Commit,
-    Effect,
-    Resolve,
-    Start,
-    _Run,
-)
+from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
+from interlock.graph._engine import _Run
 from interlock.types import END
 
 __all__ = ["update_graph"]
