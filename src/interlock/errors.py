@@ -27,7 +27,7 @@ as `try: ... except Exception: ...` around an `interrupt()` call does not swallo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from interlock.types import Interrupt
@@ -141,7 +141,3 @@ class GraphInterrupt(BaseException):
 
     def __repr__(self) -> str:
         return f"GraphInterrupt({list(self.interrupts)!r})"
-
-
-def _describe(value: Any) -> str:
-    return type(value).__qualname__

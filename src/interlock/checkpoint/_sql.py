@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -118,13 +119,14 @@ class SqlSaver(BaseSaver):
 
     # ---- connections: provided by the dialect subclass ------------------------------------
 
+    @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError  # pragma: no cover - abstract hook
+        """A connection for reads."""
 
+    @abstractmethod
     def _write(self, *, durable: bool = True) -> AbstractContextManager[Any]:
         """A write transaction. `durable=False` marks a single-statement write of soft state
         (a lease), which a store may run without an explicit transaction."""
-        raise NotImplementedError  # pragma: no cover - abstract hook
 
     def _count(self, conn: Any, cur: Any) -> int:
         """Rows changed by the statement `cur` ran."""

@@ -95,7 +95,7 @@ class SaverConformance:
 
     @pytest.fixture
     def saver(self) -> BaseSaver:  # pragma: no cover - overridden
-        raise NotImplementedError("provide a `saver` fixture")
+        pytest.fail("a SaverConformance subclass must provide a `saver` fixture")
 
     def _chain(self, saver: BaseSaver, thread: str, steps: int) -> list[CheckpointRecord]:
         records: list[CheckpointRecord] = []

@@ -3,6 +3,7 @@ settings, a request codec and decoders; invoke/stream, sync and async, are writt
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -25,20 +26,28 @@ StreamDecoder = Callable[[str, str], Any]
 """`(event, data) -> AIMessageChunk | None | END_OF_STREAM`."""
 
 
-class WireChatModel(BaseChatModel):
+class WireChatModel(BaseChatModel, ABC):
     """Base of the HTTP providers."""
 
+    @abstractmethod
     def _settings(self) -> HttpSettings:
-        raise NotImplementedError  # pragma: no cover - provider hook
+        """URL, headers, timeout and retries of a request."""
+        ...
 
+    @abstractmethod
     def _body(self, messages: list[BaseMessage], *, stream: bool) -> dict[str, Any]:
-        raise NotImplementedError  # pragma: no cover - provider hook
+        """The JSON body of a request."""
+        ...
 
+    @abstractmethod
     def _decode(self, body: dict[str, Any]) -> AIMessage:
-        raise NotImplementedError  # pragma: no cover - provider hook
+        """The answer of a plain request."""
+        ...
 
+    @abstractmethod
     def _stream_decoder(self) -> StreamDecoder:
-        raise NotImplementedError  # pragma: no cover - provider hook
+        """A fresh decoder for one streamed answer."""
+        ...
 
     def _generate(self, messages: list[BaseMessage]) -> AIMessage:
         return self._decode(post_json(self._settings(), self._body(messages, stream=False)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -42,7 +43,7 @@ def tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-class BaseChatModel:
+class BaseChatModel(ABC):
     """Base of every chat model. Subclasses implement `_generate` and, for token
     streaming, `_stream` (the default streams the whole answer as one chunk); async twins
     default to running the sync ones in a worker thread."""
@@ -56,8 +57,9 @@ class BaseChatModel:
 
     # ---- to implement --------------------------------------------------------------------
 
+    @abstractmethod
     def _generate(self, messages: list[BaseMessage]) -> AIMessage:
-        raise NotImplementedError(f"{type(self).__name__} must implement _generate")
+        """One answer to the conversation."""
 
     def _stream(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
         reply = self._generate(messages)
