@@ -125,3 +125,11 @@ def test_state_values_returned_to_callers_are_copies(run, saver) -> None:
     result = run.invoke(graph, {"log": []}, cfg())
     result["log"].append("mutated by caller")
     assert run.get_state(graph, cfg()).values["log"] == ["a", "b", "c"]
+
+
+def test_without_the_state_cache_reads_are_the_same(run, saver) -> None:
+    graph = three_steps(saver)
+    graph.state_cache_size = 0
+    run.invoke(graph, {"log": []}, cfg())
+    assert run.get_state(graph, cfg()).values == {"log": ["a", "b", "c"]}
+    assert run.invoke(graph, {"log": ["x"]}, cfg())["log"] == ["a", "b", "c", "x", "a", "b", "c"]

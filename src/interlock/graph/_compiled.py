@@ -43,6 +43,8 @@ _CLOCK = Clock(now=utc_now, new_checkpoint_id=new_checkpoint_id)
 _OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}"
 DEFAULT_LEASE_TTL = 300.0
 DEFAULT_RECURSION_LIMIT = 25
+DEFAULT_STATE_CACHE = 256
+"""Threads whose latest folded state a compiled graph keeps (`graph.state_cache_size`)."""
 
 
 class _StateCache:
@@ -94,7 +96,17 @@ class CompiledStateGraph:
         self.name = spec.name
         self.lease_ttl = DEFAULT_LEASE_TTL
         """Seconds a run holds its thread without committing before others may take over."""
-        self._cache = _StateCache(1024)
+        self._cache = _StateCache(DEFAULT_STATE_CACHE)
+
+    @property
+    def state_cache_size(self) -> int:
+        """How many threads' latest states this graph keeps in memory to read them
+        incrementally (0 turns the cache off; values are never shared with callers)."""
+        return self._cache.size
+
+    @state_cache_size.setter
+    def state_cache_size(self, size: int) -> None:
+        self._cache.size = max(0, int(size))
 
     @property
     def nodes(self) -> Mapping[str, Any]:
