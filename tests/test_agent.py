@@ -398,3 +398,41 @@ def test_messages_round_trip_through_the_store(run, saver) -> None:
     stored = run.get_state(agent, cfg()).values["messages"]
     assert stored == result["messages"]
     assert stored[0].id == "h1" and all(m.id for m in stored)
+
+
+def test_interrupt_after_model_lets_a_person_inspect_the_answer(run, saver) -> None:
+    model = ScriptedChatModel(
+        [
+            AIMessage(content="", tool_calls=[call("lookup", {"term": "x"}, "l1")]),
+            reply_with_tool_results,
+        ]
+    )
+    agent = create_agent(
+        model, [lookup], checkpointer=saver, interrupt_after=["model"], name="inspector"
+    )
+    paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
+    assert paused["__interrupt__"][0].value["when"] == "after"
+    assert run.get_state(agent, cfg()).next == ("tools",)
+    assert ran == []  # nothing ran before the person looked
+    paused = run.invoke(agent, None, cfg())  # the tools run, then the model answers: pause again
+    assert ran == [("lookup", {"term": "x"})]
+    final = run.invoke(agent, None, cfg())
+    assert final["messages"][-1].content == "x: found"
+    assert final["messages"][-1].name == "inspector"
+
+
+def test_tool_errors_can_propagate_when_configured(saver) -> None:
+    @tool(handle_tool_error=False)
+    def strict(n: int) -> str:
+        """Fails loudly.
+
+        Args:
+            n: a number
+        """
+        raise ValueError("no recovery")
+
+    model = ScriptedChatModel([AIMessage(content="", tool_calls=[call("strict", {"n": 1}, "s1")])])
+    agent = create_agent(model, [strict], checkpointer=saver)
+    with pytest.raises(ValueError, match="no recovery"):
+        agent.invoke({"messages": [HumanMessage(content="go")]}, cfg())
+    assert agent.get_state(cfg()).tasks[0].error == "ValueError: no recovery"
