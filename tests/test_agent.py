@@ -436,3 +436,23 @@ def test_tool_errors_can_propagate_when_configured(saver) -> None:
     with pytest.raises(ValueError, match="no recovery"):
         agent.invoke({"messages": [HumanMessage(content="go")]}, cfg())
     assert agent.get_state(cfg()).tasks[0].error == "ValueError: no recovery"
+
+
+def test_tool_calls_without_ids_get_one(run, saver) -> None:
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    {"name": "lookup", "args": {"term": "a"}, "id": None, "type": "tool_call"}
+                ],
+            ),
+            reply_with_tool_results,
+        ]
+    )
+    agent = create_agent(model, [lookup], checkpointer=saver, interrupt_on={"lookup": True})
+    paused = run.invoke(agent, {"messages": [HumanMessage(content="go")]}, cfg())
+    [action] = paused["__interrupt__"][0].value["action_requests"]
+    assert action["tool_call_id"].startswith("call_")
+    result = run.invoke(agent, Command(resume={action["tool_call_id"]: {"type": "approve"}}), cfg())
+    assert result["messages"][-1].content == "a: found"

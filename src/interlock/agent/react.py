@@ -8,6 +8,7 @@ policies are given: one request per model turn for the calls that need a person)
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypedDict
 
@@ -138,6 +139,9 @@ def create_agent(
             reply = _chunks_to_message(chunks) if chunks else AIMessage(content="")
         if name and not reply.name:
             reply.name = name
+        for call in reply.tool_calls:  # answers are routed by id: every call needs one
+            if not call.get("id"):
+                call["id"] = f"call_{uuid.uuid4().hex[:16]}"
         return {"messages": [reply]}
 
     def route_model(state: Mapping[str, Any]) -> list[Any]:
