@@ -347,25 +347,25 @@ class SqlSaver(BaseSaver):
     ) -> StoredCheckpoint | None:
         """The head (or given) checkpoint with its fold chain, in one read transaction."""
         with self._read() as conn:
-            cid = checkpoint_id
-            if cid is None:
-                head = self._x(
+            if checkpoint_id is None:  # the head, found and read in one query
+                row = self._x(
                     conn,
-                    "SELECT head_id FROM heads WHERE thread_id = ? AND checkpoint_ns = ?",
+                    f"SELECT {_RECORD_COLS}, base_id FROM heads h JOIN checkpoints USING "
+                    "(thread_id, checkpoint_ns) WHERE h.thread_id = ? AND h.checkpoint_ns = ? "
+                    "AND checkpoint_id = h.head_id",
                     (thread_id, checkpoint_ns),
                 ).fetchone()
-                if head is None:
-                    return None
-                cid = head[0]
-            row = self._x(
-                conn,
-                f"SELECT {_RECORD_COLS}, base_id FROM checkpoints "
-                "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
-                (thread_id, checkpoint_ns, cid),
-            ).fetchone()
+            else:
+                row = self._x(
+                    conn,
+                    f"SELECT {_RECORD_COLS}, base_id FROM checkpoints "
+                    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, checkpoint_ns, checkpoint_id),
+                ).fetchone()
             if row is None:
                 return None
             record = self._record(row)
+            cid = record.checkpoint_id
             base_id = row[12]
             if cid in (after, base_id):
                 start, ids = cid, []
