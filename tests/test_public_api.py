@@ -96,3 +96,12 @@ def test_mypy_clean() -> None:
     assert exe, "mypy is part of the test extra"
     out = subprocess.run([exe, "src/interlock"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_savers_open_from_connection_strings_as_context_managers(tmp_path: Path) -> None:
+    from interlock.checkpoint.sqlite import SqliteSaver
+
+    with SqliteSaver.from_conn_string(str(tmp_path / "a.db")) as saver:
+        assert saver.get_checkpoint("nobody") is None
+    with pytest.raises(interlock.StoreUnavailable):
+        saver.get_checkpoint("nobody")  # closed on exit
