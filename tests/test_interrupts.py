@@ -430,3 +430,27 @@ def test_concurrent_resumes_of_one_interrupt_succeed_once(saver) -> None:
     assert sorted(outcomes) == ["conflict"] * 7 + ["ok"]
     assert len(effects) == 1
     assert graph.get_state(cfg()).values["answer"] == effects[0]
+
+
+def test_resume_with_update_survives_a_second_pause(run, saver) -> None:
+    seen: list[Any] = []
+
+    def form(state: S) -> dict:
+        seen.append(list(state.get("log") or []))
+        first = interrupt("first?")
+        second = interrupt("second?")
+        return {"answers": [first, second], "answer": "node wins"}
+
+    g = StateGraph(S)
+    g.add_node("form", form)
+    g.add_edge(START, "form")
+    graph = g.compile(checkpointer=saver)
+    run.invoke(graph, {"log": ["start"]}, cfg())
+    run.invoke(graph, Command(resume=1, update={"log": ["edited"], "answer": "update"}), cfg())
+    assert seen[-1] == ["start", "edited"]  # the node saw the update
+    result = run.invoke(graph, Command(resume=2), cfg())
+    assert seen[-1] == ["start", "edited"]  # ... and still sees it after the second pause
+    assert result["log"] == ["start", "edited"] and result["answers"] == [1, 2]
+    assert result["answer"] == "node wins"
+    stored = run.get_state(graph, cfg()).values  # folded back from the store
+    assert stored["log"] == ["start", "edited"] and stored["answer"] == "node wins"

@@ -67,6 +67,8 @@ ERROR = "__error__"
 GOTO = "__goto__"
 MEMO = "__memo__:"
 BREAKPOINT_TASK = "__breakpoint__"
+UPDATE_TASK = "__update__"
+"""Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
 _ID_MAP_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -87,7 +89,10 @@ def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphS
     the whole list at every step.
     """
     values = dict(base)
-    apply = spec.schema.apply
+
+    def apply(vals: dict[str, Any], writes: Iterable[tuple[str, Any]]) -> None:
+        spec.schema.apply(vals, writes, strict=False)  # committed writes were vetted already
+
     batched: dict[str, list[Any]] = {}
     for writes in chain:
         for w in writes:
@@ -180,7 +185,20 @@ class _Run:
             else {t.task_id: t for t in start.stored.task_writes}
         )
         self.pending_update: list[tuple[str, Any]] = []
-        """`Command(resume=..., update=...)`: writes applied with the resumed step."""
+        """`Command(resume=..., update=...)`: writes applied with the resumed step (kept with
+        the step's progress while it stays paused)."""
+        stored_update = self.task_writes.pop(UPDATE_TASK, None)
+        if stored_update is not None:
+            self.pending_update = list(stored_update.writes)
+
+    def step_values(self) -> dict[str, Any]:
+        """What the next step's nodes see: the committed state plus a pending resume update
+        (`self.values` itself stays the state of the current checkpoint)."""
+        if not self.pending_update:
+            return self.values
+        view = dict(self.values)
+        self.spec.schema.apply(view, self.pending_update, strict=False)
+        return view
 
     def wants(self, mode: str) -> bool:
         """Whether the caller streams `mode` (None: emit everything)."""
@@ -323,7 +341,7 @@ class _Run:
             tid = task_id(rec.checkpoint_id, name, i)
             if arg is None:
                 if state_input is None:
-                    state_input = self.spec.schema.to_input(self.values)
+                    state_input = self.spec.schema.to_input(self.step_values())
                 node_input = state_input
             else:
                 node_input = arg
@@ -506,8 +524,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
         )
         if isinstance(input, Command) and input.update is not None:
             writes = run.spec.schema.to_updates(input.update, INPUT)
-            run.spec.schema.apply(run.values, writes)
-            run.pending_update = writes
+            run.pending_update = [*run.pending_update, *writes]
         # a step that already started (a task paused inside it) is past its breakpoint
         started = any(r.kind != "breakpoint" for r in run.interrupts)
         return skip or started
@@ -653,6 +670,12 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
 
         waiting = [r for r in run.interrupts if r.status == "pending"] + new_interrupts
         if first_error is not None or waiting:
+            if run.pending_update:
+                progress.append(
+                    TaskWrites(
+                        task_id=UPDATE_TASK, task_name=INPUT, writes=tuple(run.pending_update)
+                    )
+                )
             if run.durable and (progress or new_interrupts):
                 yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
             for t in progress:
@@ -675,8 +698,12 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             all_writes = [Write(node=INPUT, channel=c, value=v) for c, v in extra] + all_writes
             extra = []
         new_values = dict(run.values)
+        spec.schema.apply(
+            new_values, ((w.channel, w.value) for w in all_writes if w.node == INPUT), strict=False
+        )
         spec.schema.apply(new_values, ((w.channel, w.value) for w in all_writes if w.node != INPUT))
         run.values = new_values
+        run.pending_update = []
         nxt, sends, barriers = run.triggers(
             [(t.name, gotos) for t, _, gotos in finished], rec.barriers
         )

@@ -150,10 +150,13 @@ class StateSchema:
             out.append((key, val))
         return out
 
-    def apply(self, values: dict[str, Any], writes: Iterable[tuple[str, Any]]) -> set[str]:
+    def apply(
+        self, values: dict[str, Any], writes: Iterable[tuple[str, Any]], *, strict: bool = True
+    ) -> set[str]:
         """Fold `writes` into `values` in place; return the channels that changed.
 
-        Last-value channels written twice in the same call raise `InvalidUpdate`.
+        With `strict`, a last-value channel written twice in the same call raises
+        `InvalidUpdate` (parallel branches disagreeing); replaying stored writes is not strict.
         """
         touched: set[str] = set()
         for key, update in writes:
@@ -164,7 +167,7 @@ class StateSchema:
                     current = ch.empty() if ch.empty else _empty_for(ch.reducer, update)
                 values[key] = ch.reducer(current, update)
             else:
-                if key in touched:
+                if strict and key in touched:
                     raise InvalidUpdate(
                         f"state key {key!r} received several values in one step; "
                         "declare a reducer with Annotated[type, reducer] to combine them"
