@@ -454,3 +454,22 @@ def test_resume_with_update_survives_a_second_pause(run, saver) -> None:
     assert result["answer"] == "node wins"
     stored = run.get_state(graph, cfg()).values  # folded back from the store
     assert stored["log"] == ["start", "edited"] and stored["answer"] == "node wins"
+
+
+def test_async_nodes_inside_a_subgraph(saver) -> None:
+    import asyncio
+
+    async def confirm(state: S) -> dict:
+        await asyncio.sleep(0)
+        return {"answer": interrupt("async inner question")}
+
+    inner = StateGraph(S)
+    inner.add_node("confirm", confirm)
+    inner.add_edge(START, "confirm")
+    outer = StateGraph(S)
+    outer.add_node("sub", inner.compile())
+    outer.add_edge(START, "sub")
+    graph = outer.compile(checkpointer=saver)
+    paused = asyncio.run(graph.ainvoke({}, cfg()))
+    assert paused["__interrupt__"][0].value == "async inner question"
+    assert asyncio.run(graph.ainvoke(Command(resume="yes"), cfg()))["answer"] == "yes"

@@ -355,8 +355,7 @@ class CompiledStateGraph:
         async for mode, chunk in self._run_async(input, config, modes, box, kwargs):
             yield chunk if single else (mode, chunk)
 
-    def _run_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
-        """Run as a node of another graph: no checkpoints of its own, pauses go to `parent`."""
+    def _embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> Any:
         env = Env(
             spec=self.spec,
             saver=None,
@@ -379,9 +378,23 @@ class CompiledStateGraph:
             interrupt_before=frozenset(),
             interrupt_after=frozenset(),
             recursion_limit=int(config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT),
+            modes=frozenset(),
         )
+        return env, gen
+
+    def _run_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
+        """Run as a node of another graph: no checkpoints of its own, pauses go to `parent`."""
+        env, gen = self._embedded(input, config, parent)
         box = ResultBox()
         for _ in drive_sync(gen, env, box):
+            pass
+        return self._output(box.value)
+
+    async def _arun_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
+        """Async twin of `_run_embedded` (async nodes inside the subgraph are awaited)."""
+        env, gen = self._embedded(input, config, parent)
+        box = ResultBox()
+        async for _ in drive_async(gen, env, box):
             pass
         return self._output(box.value)
 

@@ -138,13 +138,16 @@ async def _execute_async(
     import asyncio
 
     node = env.spec.nodes[task.name]
-    if node.subgraph is not None or not node.is_async:
+    if node.subgraph is None and not node.is_async:
         return await asyncio.to_thread(_execute_sync, env, task, checkpoint_id, emit)
     ctx = _context(env, task, checkpoint_id, emit)
     token = _current.set(ctx)
     try:
-        args, kwargs = _call_args(node, task, ctx, env)
-        result = await node.fn(*args, **kwargs)
+        if node.subgraph is not None:
+            result = await node.subgraph._arun_embedded(task.input, env.config, ctx)
+        else:
+            args, kwargs = _call_args(node, task, ctx, env)
+            result = await node.fn(*args, **kwargs)
         return TaskOutcome(task=task, result=result, memo=dict(ctx.new_memo))
     except Exception as exc:
         return _outcome_of_error(task, ctx, exc, env)
