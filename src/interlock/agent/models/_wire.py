@@ -4,7 +4,7 @@ settings, a request codec and decoders; invoke/stream, sync and async, are writt
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from interlock.agent.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -27,7 +27,33 @@ StreamDecoder = Callable[[str, str], Any]
 
 
 class WireChatModel(BaseChatModel, ABC):
-    """Base of the HTTP providers."""
+    """Base of the HTTP providers: connection settings shared by all of them."""
+
+    default_base_url: str = ""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+        model_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.api_key = api_key
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self.model_kwargs = dict(model_kwargs or {})
 
     @abstractmethod
     def _settings(self) -> HttpSettings:

@@ -202,29 +202,7 @@ class ChatAnthropic(WireChatModel):
 
     provider = "anthropic"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str | None = None,
-        base_url: str = "https://api.anthropic.com",
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        retry_backoff: float = 0.5,
-        model_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.model = model
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self.model_kwargs = dict(model_kwargs or {})
+    default_base_url = "https://api.anthropic.com"
 
     def _settings(self) -> HttpSettings:
         base = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"

@@ -162,31 +162,17 @@ class ChatOpenAI(WireChatModel):
         'openai'
     """
 
+    default_base_url = "https://api.openai.com/v1"
+
     def __init__(
         self,
         model: str,
         *,
-        api_key: str | None = None,
-        base_url: str = "https://api.openai.com/v1",
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        retry_backoff: float = 0.5,
-        model_kwargs: Mapping[str, Any] | None = None,
         provider: str = "openai",
         default_headers: Mapping[str, str] | None = None,
+        **settings: Any,
     ) -> None:
-        super().__init__()
-        self.model = model
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self.model_kwargs = dict(model_kwargs or {})
+        super().__init__(model, **settings)
         self.provider = provider
         self.default_headers = dict(default_headers or {})
 
