@@ -186,7 +186,7 @@ class SnapshotPolicy:
 
     ratio: float = 2.0
     min_bytes: int = 1024
-    max_steps: int = 32
+    max_steps: int = 16
     per_bytes: int = 512
 
     def wants_snapshot(self, *, bytes_since: int, steps_since: int, snapshot_bytes: int) -> bool:
