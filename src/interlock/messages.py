@@ -1,35 +1,6 @@
 """Porting alias of LangChain's `langchain.messages`: `from interlock.messages import ...`."""
 
-from interlock.agent.messages import (
-    REMOVE_ALL_MESSAGES,
-    AIMessage,
-    AIMessageChunk,
-    AnyMessage,
-    BaseMessage,
-    HumanMessage,
-    MessagesState,
-    RemoveMessage,
-    SystemMessage,
-    ToolCall,
-    ToolMessage,
-    add_messages,
-    convert_to_messages,
-    tool_call,
-)
+from interlock.agent import messages as _messages
+from interlock.agent.messages import *  # noqa: F403 - the alias re-exports exactly that API
 
-__all__ = [
-    "REMOVE_ALL_MESSAGES",
-    "AIMessage",
-    "AIMessageChunk",
-    "AnyMessage",
-    "BaseMessage",
-    "HumanMessage",
-    "MessagesState",
-    "RemoveMessage",
-    "SystemMessage",
-    "ToolCall",
-    "ToolMessage",
-    "add_messages",
-    "convert_to_messages",
-    "tool_call",
-]
+__all__ = list(_messages.__all__)

@@ -68,108 +68,200 @@ def _dc_fields(cls: type) -> list[tuple[str, Any]]:
     return fields
 
 
+class _Unstorable(Exception):
+    """Internal: the fast encoder met a value it cannot store; `to_jsonable` finds its path."""
+
+    def __init__(self, value: Any, reason: str | None = None) -> None:
+        super().__init__(reason)
+        self.type_name = type(value).__qualname__
+        self.reason = reason or (
+            f"{self.type_name} is not serialisable; store plain data (str, numbers, lists, "
+            "dicts), dataclasses, enums or pydantic models instead"
+        )
+
+
 def to_jsonable(value: Any, path: str = "") -> Any:
-    """`value` as plain JSON data (with tags); raises `SerializationError` with its path."""
+    """`value` as plain JSON data (with tags); raises `SerializationError` with its path.
+
+    Example:
+        >>> to_jsonable({"at": (1, 2)})
+        {'at': {'__il': 'tuple', 'v': [1, 2]}}
+    """
+    try:
+        return _enc(value)
+    except _Unstorable:
+        where, exc = _locate(value, path)
+        where = where or "value"
+        raise SerializationError(
+            f"cannot store {where}: {exc.reason}", path=where, type_name=exc.type_name
+        ) from None
+
+
+def _enc(value: Any) -> Any:
+    """The encoder: no path bookkeeping (paths are only worked out when something fails)."""
     t = type(value)
     if t is str or t is int or t is bool or value is None:
         return value
     if t is float:
-        if value != value or value in (float("inf"), float("-inf")):
+        if value != value or value in (_INF, _NINF):
             return {TAG: "float", "v": repr(value)}
         return value
     if t is list:
-        return [to_jsonable(v, _path(path, i)) for i, v in enumerate(value)]
+        return [_enc(v) for v in value]
     if t is dict:
-        if all(type(k) is str for k in value):
-            if TAG in value:
-                return {
-                    TAG: "dict",
-                    "v": [[k, to_jsonable(v, _path(path, k))] for k, v in value.items()],
-                }
-            return {k: to_jsonable(v, _path(path, k)) for k, v in value.items()}
-        return {
-            TAG: "map",
-            "v": [
-                [to_jsonable(k, _path(path, f"<key {k!r}>")), to_jsonable(v, _path(path, k))]
-                for k, v in value.items()
-            ],
-        }
+        for k in value:
+            if type(k) is not str:
+                return {TAG: "map", "v": [[_enc(k), _enc(v)] for k, v in value.items()]}
+        if TAG in value:
+            return {TAG: "dict", "v": [[k, _enc(v)] for k, v in value.items()]}
+        return {k: _enc(v) for k, v in value.items()}
     encoder = _ENCODERS.get(t)
     if encoder is not None:
-        return encoder(value, path)
-    return _encode_other(value, path)
+        return encoder(value)
+    return _encode_other(value)
 
 
-def _encode_other(value: Any, path: str) -> Any:
+_INF = float("inf")
+_NINF = float("-inf")
+
+
+def _encode_other(value: Any) -> Any:
     from interlock.types import Command
 
     if isinstance(value, enum.Enum):
-        return {TAG: "enum", "cls": _qualname(type(value)), "v": to_jsonable(value.value, path)}
+        return {TAG: "enum", "cls": _class_tag(type(value)), "v": _enc(value.value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {}
         for name, default in _dc_fields(type(value)):
             item = getattr(value, name)
             if default is not _MISSING and type(item) is type(default) and item == default:
                 continue  # defaults are restored on load
-            fields[name] = to_jsonable(item, _path(path, name))
-        return {TAG: "dc", "cls": _qualname(type(value)), "v": fields}
+            fields[name] = _enc(item)
+        return {TAG: "dc", "cls": _class_tag(type(value)), "v": fields}
     if hasattr(value, "model_dump") and hasattr(type(value), "model_validate"):
         data = value.model_dump(mode="python")
-        return {TAG: "pyd", "cls": _qualname(type(value)), "v": to_jsonable(data, path)}
+        return {TAG: "pyd", "cls": _class_tag(type(value)), "v": _enc(data)}
     if isinstance(value, Command):
-        data = {
-            "update": value.update,
-            "goto": value.goto,
-            "graph": value.graph,
-        }
-        if value.has_resume:
-            data["resume"] = value.resume
-        return {TAG: "cmd", "v": to_jsonable(data, path)}
+        return {TAG: "cmd", "v": _enc(_command_fields(value))}
     if isinstance(value, (list, tuple, dict, set, frozenset)):
         base = next(b for b in (list, tuple, dict, set, frozenset) if isinstance(value, b))
-        return to_jsonable(base(value), path)
-    where = path or "value"
-    raise SerializationError(
-        f"cannot store {where}: {type(value).__qualname__} is not serialisable; store plain "
-        "data (str, numbers, lists, dicts), dataclasses or pydantic models instead",
-        path=where,
-        type_name=type(value).__qualname__,
-    )
+        return _enc(base(value))
+    raise _Unstorable(value)
 
 
-def _enc_tuple(v: tuple, p: str) -> Any:
-    return {TAG: "tuple", "v": [to_jsonable(x, _path(p, i)) for i, x in enumerate(v)]}
+def _command_fields(value: Any) -> dict[str, Any]:
+    data = {"update": value.update, "goto": value.goto, "graph": value.graph}
+    if value.has_resume:
+        data["resume"] = value.resume
+    return data
 
 
-def _enc_set(v: set | frozenset, p: str) -> Any:
-    items = [to_jsonable(x, _path(p, i)) for i, x in enumerate(v)]
+_tag_cache: dict[type, str] = {}
+
+
+def _class_tag(cls: type) -> str:
+    """`module:qualname` of a class, checked once to load back (so reads never fail)."""
+    tag = _tag_cache.get(cls)
+    if tag is None:
+        tag = _qualname(cls)
+        try:
+            _load_class(tag)
+        except SerializationError:
+            raise _Unstorable(
+                cls,
+                f"class {cls.__module__}.{cls.__qualname__} cannot be imported back by its "
+                "path (defined inside a function?); define it at module level",
+            ) from None
+        _tag_cache[cls] = tag
+    return tag
+
+
+_SAME = object()
+"""A child stored at its parent's path (an enum's value, a pydantic model's fields)."""
+
+
+def _children(value: Any) -> list[tuple[Any, Any]]:
+    """`(key, child)` pairs the encoder descends into, for locating a failure."""
+    from interlock.types import Command
+
+    if isinstance(value, dict):
+        pairs: list[tuple[Any, Any]] = []
+        for k, v in value.items():
+            if type(k) is not str:
+                pairs.append((f"<key {k!r}>", k))
+            pairs.append((k, v))
+        return pairs
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(enumerate(value))
+    if isinstance(value, enum.Enum):
+        return [(_SAME, value.value)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(name, getattr(value, name)) for name, _ in _dc_fields(type(value))]
+    if hasattr(value, "model_dump") and hasattr(type(value), "model_validate"):
+        return [(_SAME, value.model_dump(mode="python"))]
+    if isinstance(value, Command):
+        return list(_command_fields(value).items())
+    return []
+
+
+def _locate(value: Any, path: str) -> tuple[str, _Unstorable]:
+    """The key path of the first part of `value` that cannot be stored, and why."""
+    for key, child in _children(value):
+        try:
+            _enc(child)
+        except _Unstorable:
+            return _locate(child, path if key is _SAME else _path(path, key))
+    try:
+        _enc(value)
+    except _Unstorable as exc:
+        return path, exc
+    raise AssertionError("unreachable: the value encodes")  # pragma: no cover
+
+
+def _enc_tuple(v: tuple) -> Any:
+    return {TAG: "tuple", "v": [_enc(x) for x in v]}
+
+
+def _enc_set(v: set | frozenset) -> Any:
+    items = [_enc(x) for x in v]
     with contextlib.suppress(TypeError):
         items.sort(key=lambda x: json.dumps(x, sort_keys=True))
     return {TAG: "set" if type(v) is set else "frozenset", "v": items}
 
 
-_ENCODERS: dict[type, Callable[[Any, str], Any]] = {
+_ENCODERS: dict[type, Callable[[Any], Any]] = {
     tuple: _enc_tuple,
     set: _enc_set,
     frozenset: _enc_set,
-    bytes: lambda v, p: {TAG: "bytes", "v": base64.b64encode(v).decode("ascii")},
-    bytearray: lambda v, p: {TAG: "bytes", "v": base64.b64encode(bytes(v)).decode("ascii")},
-    dt.datetime: lambda v, p: {TAG: "datetime", "v": v.isoformat()},
-    dt.date: lambda v, p: {TAG: "date", "v": v.isoformat()},
-    dt.time: lambda v, p: {TAG: "time", "v": v.isoformat()},
-    dt.timedelta: lambda v, p: {TAG: "timedelta", "v": v.total_seconds()},
-    uuid.UUID: lambda v, p: {TAG: "uuid", "v": str(v)},
-    decimal.Decimal: lambda v, p: {TAG: "decimal", "v": str(v)},
+    bytes: lambda v: {TAG: "bytes", "v": base64.b64encode(v).decode("ascii")},
+    bytearray: lambda v: {TAG: "bytes", "v": base64.b64encode(bytes(v)).decode("ascii")},
+    dt.datetime: lambda v: {TAG: "datetime", "v": v.isoformat()},
+    dt.date: lambda v: {TAG: "date", "v": v.isoformat()},
+    dt.time: lambda v: {TAG: "time", "v": v.isoformat()},
+    dt.timedelta: lambda v: {TAG: "timedelta", "v": v.total_seconds()},
+    uuid.UUID: lambda v: {TAG: "uuid", "v": str(v)},
+    decimal.Decimal: lambda v: {TAG: "decimal", "v": str(v)},
 }
+
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def dumps(value: Any, path: str = "") -> str:
-    """Serialise `value` to JSON text (compact, UTF-8 kept)."""
-    return json.dumps(to_jsonable(value, path), separators=(",", ":"), ensure_ascii=False)
+    """Serialise `value` to JSON text (compact, UTF-8 kept).
+
+    Example:
+        >>> dumps({"ids": {1, 2}})
+        '{"ids":{"__il":"set","v":[1,2]}}'
+    """
+    return _json_encode(to_jsonable(value, path))
 
 
 def ensure_serializable(value: Any, path: str = "value") -> None:
-    """Raise `SerializationError` (with the key path) if `value` cannot be stored."""
+    """Raise `SerializationError` (with the key path) if `value` cannot be stored.
+
+    Example:
+        >>> ensure_serializable({"to": "ada@example.com"}, "payload")
+    """
     to_jsonable(value, path)
 
 
