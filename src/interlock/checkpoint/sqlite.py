@@ -112,6 +112,10 @@ class SqliteSaver(SqlSaver):
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        if not durable:  # one statement: SQLite runs it as its own transaction
+            with self._guard(), _errors(self.path):
+                yield conn
+            return
         with self._guard(), _errors(self.path):
             conn.execute("BEGIN IMMEDIATE")
             try:
