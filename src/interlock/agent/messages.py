@@ -6,10 +6,11 @@ they round-trip equal.
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Annotated, Any, ClassVar, Literal, TypedDict
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "ToolMessage",
     "add_messages",
     "convert_to_messages",
+    "messages_from_dicts",
+    "messages_to_dicts",
     "tool_call",
 ]
 
@@ -175,25 +178,29 @@ class AIMessageChunk(AIMessage):
             content=content,
             id=self.id or other.id,
             name=self.name or other.name,
-            additional_kwargs={**self.additional_kwargs, **other.additional_kwargs},
+            additional_kwargs=_merge_kwargs(self.additional_kwargs, other.additional_kwargs),
             response_metadata={**self.response_metadata, **other.response_metadata},
             tool_call_chunks=chunks,
             usage_metadata=usage,
-            tool_calls=_parse_chunks(chunks)
+            tool_calls=_parse_chunks(chunks)[0]
             if chunks
             else list(self.tool_calls + other.tool_calls),
         )
 
     def to_message(self) -> AIMessage:
         """The complete `AIMessage` these chunks add up to."""
-        calls = _parse_chunks(self.tool_call_chunks) if self.tool_call_chunks else self.tool_calls
+        calls, invalid = list(self.tool_calls), list(self.invalid_tool_calls)
+        if self.tool_call_chunks:
+            calls, broken = _parse_chunks(self.tool_call_chunks)
+            invalid += broken
         return AIMessage(
             content=self.content,
             id=self.id,
             name=self.name,
             additional_kwargs=dict(self.additional_kwargs),
             response_metadata=dict(self.response_metadata),
-            tool_calls=list(calls),
+            tool_calls=calls,
+            invalid_tool_calls=invalid,
             usage_metadata=self.usage_metadata,
         )
 
@@ -210,17 +217,44 @@ def _add_usage(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, 
     return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
 
 
-def _parse_chunks(chunks: Sequence[Mapping[str, Any]]) -> list[ToolCall]:
+def _merge_kwargs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge `additional_kwargs` of two chunks: streamed text fields concatenate."""
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, str) and isinstance(out.get(key), str):
+            out[key] += value
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_chunks(
+    chunks: Sequence[Mapping[str, Any]],
+) -> tuple[list[ToolCall], list[dict[str, Any]]]:
+    """`(complete tool calls, the ones whose arguments are not (yet) a JSON object)`."""
     calls: list[ToolCall] = []
+    invalid: list[dict[str, Any]] = []
     for c in sorted(chunks, key=lambda c: c.get("index") or 0):
         raw = c.get("args") or ""
         try:
             args = json.loads(raw) if raw else {}
-        except json.JSONDecodeError:
-            continue  # still incomplete
-        if isinstance(args, dict) and c.get("name"):
+        except json.JSONDecodeError as exc:
+            error: str | None = f"arguments are not valid JSON: {exc}"
+        else:
+            error = None if isinstance(args, dict) else "arguments are not a JSON object"
+        if error is None and c.get("name"):
             calls.append(tool_call(name=c["name"], args=args, id=c.get("id")))
-    return calls
+        else:
+            invalid.append(
+                {
+                    "name": c.get("name"),
+                    "args": raw,
+                    "id": c.get("id"),
+                    "error": error or "no tool name",
+                    "type": "invalid_tool_call",
+                }
+            )
+    return calls, invalid
 
 
 AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage | RemoveMessage
@@ -263,7 +297,49 @@ def _from_dict(d: Mapping[str, Any]) -> BaseMessage:
         kwargs["tool_calls"] = calls
     if cls is ToolMessage:
         kwargs["tool_call_id"] = d.get("tool_call_id", "")
+        kwargs["status"] = d.get("status") or "success"
     return cls(d.get("content") or "", **kwargs)
+
+
+_TYPES: dict[str, type[BaseMessage]] = {
+    cls.type: cls
+    for cls in (SystemMessage, HumanMessage, AIMessage, ToolMessage, RemoveMessage, AIMessageChunk)
+}
+
+
+def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """Plain dicts (`{"type": "human", "content": ..., "id": ...}`), e.g. for a JSON API;
+    `messages_from_dicts` turns them back into equal messages.
+
+    Example:
+        >>> messages_to_dicts([HumanMessage("hi", id="1")])[0]["type"]
+        'human'
+    """
+    return [
+        {"type": m.type, **{f.name: copy.deepcopy(getattr(m, f.name)) for f in fields(m)}}
+        for m in messages
+    ]
+
+
+def messages_from_dicts(items: Sequence[Mapping[str, Any]]) -> list[BaseMessage]:
+    """The inverse of `messages_to_dicts`; OpenAI-style role dicts are accepted too.
+
+    Example:
+        >>> msgs = [AIMessage("hi", id="a")]
+        >>> messages_from_dicts(messages_to_dicts(msgs)) == msgs
+        True
+    """
+    out: list[BaseMessage] = []
+    for d in items:
+        cls = _TYPES.get(str(d.get("type")))
+        if cls is None or "role" in d:
+            out.append(_from_dict(d))
+        elif cls is RemoveMessage:
+            out.append(RemoveMessage(id=d["id"]))
+        else:
+            names = {f.name for f in fields(cls)}
+            out.append(cls(**{k: copy.deepcopy(v) for k, v in d.items() if k in names}))
+    return out
 
 
 def convert_to_messages(items: Any) -> list[BaseMessage]:

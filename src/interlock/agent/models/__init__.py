@@ -15,12 +15,13 @@ from interlock.agent.models.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from interlock.agent.models.openai_compat import ChatOpenAI
+from interlock.agent.models.openai_compat import ChatDeepSeek, ChatOpenAI
 from interlock.agent.models.scripted import GenericFakeChatModel, ScriptedChatModel, ScriptExhausted
 
 __all__ = [
     "BaseChatModel",
     "ChatAnthropic",
+    "ChatDeepSeek",
     "ChatOpenAI",
     "GenericFakeChatModel",
     "MissingAPIKey",

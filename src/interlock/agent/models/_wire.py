@@ -15,7 +15,9 @@ from interlock.agent.models._http import (
     post_json,
     stream_sse,
 )
+from interlock.agent.models._providers import canonical_provider, resolve_connection
 from interlock.agent.models.base import BaseChatModel
+from interlock.agent.models.errors import ModelResponseError
 
 __all__ = ["END_OF_STREAM", "WireChatModel"]
 
@@ -27,14 +29,21 @@ StreamDecoder = Callable[[str, str], Any]
 
 
 class WireChatModel(BaseChatModel, ABC):
-    """Base of the HTTP providers: connection settings shared by all of them."""
+    """Base of the HTTP providers: connection settings shared by all of them.
 
-    default_base_url: str = ""
+    The API key and base URL are resolved at construction (argument, else
+    `<PROVIDER>_API_KEY` / `<PROVIDER>_BASE_URL` in the environment, else `.env`), so a
+    missing key raises `MissingAPIKey` before any request.
+    """
+
+    provider: str = "openai"
+    """Provider family (`openai`, `deepseek`, `anthropic`, ...): picks defaults and env names."""
 
     def __init__(
         self,
         model: str,
         *,
+        provider: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
         temperature: float | None = None,
@@ -46,14 +55,29 @@ class WireChatModel(BaseChatModel, ABC):
     ) -> None:
         super().__init__()
         self.model = model
-        self.api_key = api_key
-        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.provider = canonical_provider(provider or type(self).provider)
+        self.api_key, self.base_url = resolve_connection(
+            self.provider, api_key=api_key, base_url=base_url
+        )
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self.model_kwargs = dict(model_kwargs or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model!r}, provider={self.provider!r})"
+
+    def _http(self, url: str, headers: Mapping[str, str]) -> HttpSettings:
+        """Request settings for `url` with this model's timeout and retry policy."""
+        return HttpSettings(
+            url=url,
+            headers=headers,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            backoff=self.retry_backoff,
+        )
 
     @abstractmethod
     def _settings(self) -> HttpSettings:
@@ -75,6 +99,12 @@ class WireChatModel(BaseChatModel, ABC):
         """A fresh decoder for one streamed answer."""
         ...
 
+    def _decode_event(self, decode: StreamDecoder, event: str, data: str) -> Any:
+        try:
+            return decode(event, data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelResponseError(f"unreadable streamed event {data[:200]!r}: {exc}") from exc
+
     def _generate(self, messages: list[BaseMessage]) -> AIMessage:
         return self._decode(post_json(self._settings(), self._body(messages, stream=False)))
 
@@ -85,7 +115,7 @@ class WireChatModel(BaseChatModel, ABC):
     def _stream(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
         decode = self._stream_decoder()
         for event, data in stream_sse(self._settings(), self._body(messages, stream=True)):
-            chunk = decode(event, data)
+            chunk = self._decode_event(decode, event, data)
             if chunk is END_OF_STREAM:
                 return
             if chunk is not None:
@@ -94,7 +124,7 @@ class WireChatModel(BaseChatModel, ABC):
     async def _astream(self, messages: list[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
         decode = self._stream_decoder()
         async for event, data in astream_sse(self._settings(), self._body(messages, stream=True)):
-            chunk = decode(event, data)
+            chunk = self._decode_event(decode, event, data)
             if chunk is END_OF_STREAM:
                 return
             if chunk is not None:

@@ -90,15 +90,17 @@ def encode_request(model: Any, messages: list[BaseMessage], *, stream: bool) -> 
             }
             for t in model.tools
         ]
-        if model.tool_choice is not None:
-            choice = model.tool_choice
-            body["tool_choice"] = (
-                {"type": "tool", "name": choice}
-                if isinstance(choice, str) and choice not in ("auto", "any")
-                else {"type": choice}
-                if isinstance(choice, str)
-                else choice
-            )
+        choice: Any = model.tool_choice
+        if isinstance(choice, str):
+            choice = {"required": "any"}.get(choice, choice)
+            if choice in ("auto", "any", "none"):
+                choice = {"type": choice}
+            else:
+                choice = {"type": "tool", "name": choice}
+        if model.parallel_tool_calls is False:
+            choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+        if choice is not None:
+            body["tool_choice"] = choice
     if stream:
         body["stream"] = True
     body.update(model.model_kwargs)
@@ -196,28 +198,18 @@ class ChatAnthropic(WireChatModel):
     """An Anthropic model over the Messages API.
 
     Example:
-        >>> ChatAnthropic(model="claude-3-5-haiku-latest", api_key="k").provider
-        'anthropic'
+        >>> ChatAnthropic(model="claude-3-5-haiku-latest", api_key="k").base_url
+        'https://api.anthropic.com'
     """
 
     provider = "anthropic"
 
-    default_base_url = "https://api.anthropic.com"
-
     def _settings(self) -> HttpSettings:
         base = self.base_url if self.base_url.endswith("/v1") else f"{self.base_url}/v1"
-        headers = {
-            "content-type": "application/json",
-            "anthropic-version": API_VERSION,
-            "x-api-key": self.api_key or "",
-        }
-        return HttpSettings(
-            url=f"{base}/messages",
-            headers=headers,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            backoff=self.retry_backoff,
-        )
+        headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
+        if self.api_key:
+            headers["x-api-key"] = self.api_key
+        return self._http(f"{base}/messages", headers)
 
     def _body(self, messages: list[BaseMessage], *, stream: bool) -> dict[str, Any]:
         return encode_request(self, messages, stream=stream)

@@ -20,7 +20,14 @@ from interlock.agent.models._http import HttpSettings
 from interlock.agent.models._wire import END_OF_STREAM, WireChatModel
 from interlock.agent.models.errors import ModelResponseError
 
-__all__ = ["ChatOpenAI", "decode_chunk", "decode_response", "encode_messages", "encode_request"]
+__all__ = [
+    "ChatDeepSeek",
+    "ChatOpenAI",
+    "decode_chunk",
+    "decode_response",
+    "encode_messages",
+    "encode_request",
+]
 
 
 # ---- codec ---------------------------------------------------------------------------------
@@ -43,6 +50,11 @@ def encode_messages(messages: list[BaseMessage]) -> list[dict[str, Any]]:
             out.append(item)
         elif isinstance(m, AIMessage):
             item = {"role": "assistant", "content": _content(m) or None}
+            reasoning = m.additional_kwargs.get("reasoning_content")
+            if m.tool_calls and isinstance(reasoning, str):
+                # DeepSeek's thinking mode answers 400 unless the reasoning of a tool-calling
+                # turn is sent back; without tool calls it is ignored, so only send it then.
+                item["reasoning_content"] = reasoning
             if m.tool_calls:
                 item["tool_calls"] = [
                     {
@@ -118,9 +130,13 @@ def decode_response(body: Mapping[str, Any]) -> AIMessage:
                     "error": str(exc),
                 }
             )
+    extra = {}
+    if isinstance(message.get("reasoning_content"), str):
+        extra["reasoning_content"] = message["reasoning_content"]
     return AIMessage(
         content=message.get("content") or "",
         id=body.get("id"),
+        additional_kwargs=extra,
         tool_calls=calls,
         invalid_tool_calls=invalid,
         usage_metadata=_usage(body.get("usage")),
@@ -137,6 +153,8 @@ def decode_chunk(data: Mapping[str, Any]) -> AIMessageChunk:
     for choice in data.get("choices") or []:
         delta = choice.get("delta") or {}
         chunk.content = delta.get("content") or ""
+        if isinstance(delta.get("reasoning_content"), str):
+            chunk.additional_kwargs = {"reasoning_content": delta["reasoning_content"]}
         chunk.tool_call_chunks = [
             {
                 "index": c.get("index", 0),
@@ -155,38 +173,33 @@ def decode_chunk(data: Mapping[str, Any]) -> AIMessageChunk:
 
 
 class ChatOpenAI(WireChatModel):
-    """A chat-completions model at `base_url` (OpenAI by default).
+    """A chat-completions model: OpenAI by default, or any `provider=` speaking the protocol
+    (`deepseek`, `openrouter`, `ollama`, `openai-compatible` with `base_url=`).
 
     Example:
-        >>> ChatOpenAI(model="gpt-4o-mini", api_key="sk-test").provider
-        'openai'
+        >>> ChatOpenAI(model="gpt-4o-mini", api_key="sk-test").base_url
+        'https://api.openai.com/v1'
+        >>> ChatOpenAI(model="deepseek-v4-flash", provider="deepseek", api_key="k").base_url
+        'https://api.deepseek.com'
     """
 
-    default_base_url = "https://api.openai.com/v1"
+    provider = "openai"
 
     def __init__(
         self,
         model: str,
         *,
-        provider: str = "openai",
         default_headers: Mapping[str, str] | None = None,
         **settings: Any,
     ) -> None:
         super().__init__(model, **settings)
-        self.provider = provider
         self.default_headers = dict(default_headers or {})
 
     def _settings(self) -> HttpSettings:
         headers = {"content-type": "application/json", **self.default_headers}
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key}"
-        return HttpSettings(
-            url=f"{self.base_url}/chat/completions",
-            headers=headers,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            backoff=self.retry_backoff,
-        )
+        return self._http(f"{self.base_url}/chat/completions", headers)
 
     def _body(self, messages: list[BaseMessage], *, stream: bool) -> dict[str, Any]:
         return encode_request(self, messages, stream=stream)
@@ -201,3 +214,15 @@ class ChatOpenAI(WireChatModel):
             return decode_chunk(json.loads(data))
 
         return decode
+
+
+class ChatDeepSeek(ChatOpenAI):
+    """DeepSeek's chat completions (`DEEPSEEK_API_KEY`, `https://api.deepseek.com`); the
+    porting name of `langchain_deepseek.ChatDeepSeek`.
+
+    Example:
+        >>> ChatDeepSeek(model="deepseek-v4-flash", api_key="k").provider
+        'deepseek'
+    """
+
+    provider = "deepseek"

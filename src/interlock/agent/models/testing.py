@@ -12,13 +12,14 @@ For tests (real HTTP, no patched client) and offline demos:
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["FakeProvider", "Reply"]
 
@@ -32,14 +33,21 @@ class Reply:
 
     # -- OpenAI chat completions --
     @staticmethod
-    def openai_text(text: str, *, stream: bool | None = None) -> Reply:
-        return Reply("openai", text=text, calls=[], stream=stream)
+    def openai_text(text: str, *, stream: bool | None = None, reasoning: str = "") -> Reply:
+        """A text answer (`reasoning` is sent as DeepSeek's `reasoning_content`)."""
+        return Reply("openai", text=text, calls=[], stream=stream, reasoning=reasoning)
 
     @staticmethod
     def openai_calls(
-        calls: list[tuple[str, dict]], text: str = "", *, stream: bool | None = None
+        calls: list[tuple[str, dict]],
+        text: str = "",
+        *,
+        stream: bool | None = None,
+        reasoning: str = "",
     ) -> Reply:
-        return Reply("openai", text=text, calls=calls, stream=stream)
+        """Tool calls `[(name, args), ...]`, optionally with text; streamed arguments arrive
+        in fragments, one call after the other."""
+        return Reply("openai", text=text, calls=calls, stream=stream, reasoning=reasoning)
 
     # -- Anthropic messages --
     @staticmethod
@@ -58,6 +66,12 @@ class Reply:
         headers: dict[str, str] | None = None,
     ) -> Reply:
         return Reply("status", code=code, body=body, headers=headers or {})
+
+    @staticmethod
+    def events(events: list[tuple[str | None, str]], *, then_drop: bool = False) -> Reply:
+        """Exactly these server-sent events `(event name or None, data)`; with `then_drop`
+        the connection is cut afterwards without ending the body (a mid-stream failure)."""
+        return Reply("events", events=events, then_drop=then_drop)
 
     @staticmethod
     def drop() -> Reply:
@@ -113,7 +127,7 @@ class FakeProvider:
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
 
-    def __enter__(self) -> FakeProvider:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -131,6 +145,9 @@ class FakeProvider:
         if reply.kind == "hang":
             time.sleep(reply.kw["seconds"])
             reply = Reply.status(500)
+        if reply.kind == "events":
+            self._sse(h, reply.kw["events"], complete=not reply.kw["then_drop"])
+            return
         if reply.kind == "status":
             self._send(
                 h,
@@ -176,15 +193,27 @@ class FakeProvider:
         h.wfile.write(data)
 
     @staticmethod
-    def _sse(h: BaseHTTPRequestHandler, events: list[tuple[str | None, str]]) -> None:
+    def _sse(
+        h: BaseHTTPRequestHandler,
+        events: list[tuple[str | None, str]],
+        *,
+        complete: bool = True,
+    ) -> None:
+        """Send events with chunked transfer encoding, as real providers do; an incomplete
+        body (no final chunk) is then a detectable failure, not a short answer."""
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
-        h.send_header("connection", "close")
+        h.send_header("transfer-encoding", "chunked")
         h.end_headers()
         for event, data in events:
-            line = (f"event: {event}\n" if event else "") + f"data: {data}\n\n"
-            h.wfile.write(line.encode())
+            line = ((f"event: {event}\n" if event else "") + f"data: {data}\n\n").encode()
+            h.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             h.wfile.flush()
+        if complete:
+            h.wfile.write(b"0\r\n\r\n")
+            h.wfile.flush()
+        else:
+            h.connection.shutdown(socket.SHUT_RDWR)
         h.close_connection = True
 
     # ---- OpenAI shapes ---------------------------------------------------------------------
@@ -200,6 +229,8 @@ class FakeProvider:
             for n, a in reply.kw["calls"]
         ]
         message: dict[str, Any] = {"role": "assistant", "content": reply.kw["text"] or None}
+        if reply.kw.get("reasoning"):
+            message["reasoning_content"] = reply.kw["reasoning"]
         if calls:
             message["tool_calls"] = calls
         return {
@@ -233,6 +264,9 @@ class FakeProvider:
             )
 
         chunk({"role": "assistant", "content": ""})
+        reasoning = reply.kw.get("reasoning") or ""
+        for i in range(0, len(reasoning), 4):
+            chunk({"content": None, "reasoning_content": reasoning[i : i + 4]})
         text = reply.kw["text"]
         for i in range(0, len(text), 4):
             chunk({"content": text[i : i + 4]})
