@@ -83,10 +83,12 @@ class Dialect:
         return text.format(json=self.json_type, ts=self.ts_type, real=self.real_type)
 
     def ts(self, value: datetime | None) -> Any:
-        """A timestamp parameter."""
+        """A timestamp parameter: in UTC (naive = UTC); as fixed-width ISO text for a TEXT
+        column, so that text order is time order."""
         if value is None:
             return None
-        return value.isoformat() if self.ts_type == "TEXT" else value
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.isoformat(timespec="microseconds") if self.ts_type == "TEXT" else value
 
     def ts_req(self, raw: Any) -> datetime:
         """A timestamp read back from a NOT NULL column."""

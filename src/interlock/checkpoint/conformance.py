@@ -15,6 +15,7 @@ The suite imports pytest only here; `import interlock` never imports this module
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,8 +31,9 @@ from interlock.checkpoint.base import (
     Write,
 )
 from interlock.errors import ResumeConflict, ResumeError, SerializationError
+from interlock.types import Interrupt, Send
 
-__all__ = ["SaverConformance", "make_record"]
+__all__ = ["SaverConformance", "make_interrupt", "make_record"]
 
 _counter = iter(range(1, 10**9))
 
@@ -337,3 +339,288 @@ class SaverConformance:
             assert stored is not None and _fold(stored)["n"] == records.index(
                 next(r for r in records if r.checkpoint_id == cid)
             )
+
+    # ---- more checkpoint semantics -------------------------------------------------------
+
+    def test_every_record_field_round_trips(self, saver: BaseSaver) -> None:
+        when = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+        rec = CheckpointRecord(
+            thread_id="t",
+            checkpoint_ns="",
+            checkpoint_id=_id(),
+            parent_id=None,
+            step=-1,
+            created_at=when,
+            source="input",
+            writes=(
+                Write(node="__input__", channel="pair", value=(1, "two")),
+                Write(node="__input__", channel="when", value=when),
+                Write(node="__input__", channel="ask", value=Interrupt(value={"q": 1}, id="i")),
+            ),
+            next=("a", "b"),
+            sends=(("worker", {"job": (1, 2)}), ("worker", Send("x", 1))),
+            barriers={"join": ("a",)},
+            metadata={"source": "input", "tags": ["x"], "n": 1.5},
+            values={"pair": (1, "two"), "bytes": b"\x00", "ids": {1, 2}},
+        )
+        saver.put_checkpoint(rec, expected_head=None)
+        stored = saver.get_checkpoint("t", "", rec.checkpoint_id)
+        assert stored is not None
+        assert stored.record == _without_values(rec)
+        assert stored.base == {"pair": (1, "two"), "bytes": b"\x00", "ids": {1, 2}}
+        assert stored.chain == ()  # the first checkpoint is its own snapshot
+        assert stored.base_id == rec.checkpoint_id
+        [listed] = saver.list_checkpoints("t")
+        assert listed == _without_values(rec)
+
+    def test_stored_state_cannot_be_mutated_through_objects(self, saver: BaseSaver) -> None:
+        meta: dict[str, Any] = {"tags": ["a"]}
+        values: dict[str, Any] = {"log": ["m0"]}
+        rec = make_record("t", None, [("log", ["m0"])], values)
+        rec = CheckpointRecord(**{**_fields(rec), "metadata": meta, "values": values})
+        saver.put_checkpoint(rec, expected_head=None)
+        meta["tags"].append("changed")
+        values["log"].append("changed")
+        first = saver.get_checkpoint("t")
+        assert first is not None
+        first.record.metadata["tags"].append("reader")
+        first.base["log"].append("reader")
+        first.record.writes[0].value.append("reader")
+        again = saver.get_checkpoint("t")
+        assert again is not None
+        assert again.record.metadata == {"tags": ["a"]}
+        assert again.base == {"log": ["m0"]}
+        assert again.record.writes[0].value == ["m0"]
+
+    def test_unknown_ids_read_as_none(self, saver: BaseSaver) -> None:
+        self._chain(saver, "t", 2)
+        assert saver.get_checkpoint("t", "", "f" * 32) is None
+        assert saver.get_checkpoint("t", "other-ns") is None
+        assert saver.get_checkpoint("nobody") is None
+        assert saver.get_interrupt("nope") is None
+
+    def test_forks_before_a_snapshot_fold_on_their_own_branch(self, saver: BaseSaver) -> None:
+        saver.policy = SnapshotPolicy(ratio=1.0, min_bytes=64, max_steps=4)  # type: ignore[attr-defined]
+        main = self._chain(saver, "t", 30)
+        head = main[-1]
+        parent = main[3]
+        branch: list[CheckpointRecord] = []
+        log = [f"m{i}" for i in range(4)]
+        for i in range(20):
+            log = [*log, f"f{i}"]
+            rec = make_record("t", parent, [("log", [f"f{i}"]), ("n", 100 + i)], {"log": log})
+            rec = CheckpointRecord(**{**_fields(rec), "values": {"log": log, "n": 100 + i}})
+            saver.put_checkpoint(rec, expected_head=head.checkpoint_id)
+            branch.append(rec)
+            parent = head = rec
+        tip = saver.get_checkpoint("t")
+        assert tip is not None and tip.record.checkpoint_id == branch[-1].checkpoint_id
+        assert _fold(tip) == {"log": log, "n": 119}
+        assert len(tip.chain) <= 4
+        middle = saver.get_checkpoint("t", "", branch[9].checkpoint_id)
+        assert middle is not None
+        assert _fold(middle)["log"] == [f"m{i}" for i in range(4)] + [f"f{i}" for i in range(10)]
+        old = saver.get_checkpoint("t", "", main[-1].checkpoint_id)
+        assert old is not None and _fold(old)["log"] == [f"m{i}" for i in range(30)]
+        # `after` on the other branch is not on this chain: the store returns a full fold
+        across = saver.get_checkpoint("t", after=main[-2].checkpoint_id)
+        assert across is not None and across.base_id != main[-2].checkpoint_id
+        assert _fold(across) == {"log": log, "n": 119}
+
+    def test_namespaces_have_their_own_heads(self, saver: BaseSaver) -> None:
+        root = self._chain(saver, "t", 2)
+        sub = make_record("t", None, [("n", 1)], {"n": 1})
+        sub = CheckpointRecord(**{**_fields(sub), "checkpoint_ns": "child:1"})
+        saver.put_checkpoint(sub, expected_head=None)
+        with pytest.raises(ResumeConflict):
+            saver.put_checkpoint(
+                CheckpointRecord(
+                    **{**_fields(make_record("t", None, [], {})), "checkpoint_ns": "child:1"}
+                ),
+                expected_head=None,
+            )
+        root_head = saver.get_checkpoint("t")
+        sub_head = saver.get_checkpoint("t", "child:1")
+        assert root_head is not None and root_head.record.checkpoint_id == root[-1].checkpoint_id
+        assert sub_head is not None and sub_head.record.checkpoint_id == sub.checkpoint_id
+        assert [r.checkpoint_id for r in saver.list_checkpoints("t", "child:1")] == [
+            sub.checkpoint_id
+        ]
+        info = saver.get_thread("t")
+        assert info is not None and info.head_id == root[-1].checkpoint_id
+        saver.delete_thread("t")
+        assert saver.get_checkpoint("t", "child:1") is None
+        assert list(saver.list_checkpoints("t", "child:1")) == []
+        fresh = make_record("t", None, [], {})
+        saver.put_checkpoint(fresh, expected_head=None)  # a deleted thread starts afresh
+        assert saver.get_checkpoint("t") is not None
+
+    # ---- more on incomplete steps and interrupts -----------------------------------------
+
+    def test_task_writes_belong_to_their_checkpoint(self, saver: BaseSaver) -> None:
+        first, _second = self._chain(saver, "t", 2)
+        saver.put_task_writes(
+            "t", "", first.checkpoint_id, [TaskWrites(task_id="a", task_name="n", writes=())]
+        )
+        stored = saver.get_checkpoint("t")
+        assert stored is not None and stored.task_writes == ()
+        old = saver.get_checkpoint("t", "", first.checkpoint_id)
+        assert old is not None and [t.task_id for t in old.task_writes] == ["a"]
+
+    def test_unserialisable_task_writes_or_interrupts_write_nothing(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        good = TaskWrites(task_id="a", task_name="n", writes=(("x", 1),))
+        bad = TaskWrites(task_id="b", task_name="n", writes=(("x", {"fn": object()}),))
+        intr = make_interrupt("t", rec.checkpoint_id)
+        with pytest.raises(SerializationError):
+            saver.put_task_writes("t", "", rec.checkpoint_id, [good, bad], [intr])
+        with pytest.raises(SerializationError, match="q"):
+            saver.put_task_writes(
+                "t",
+                "",
+                rec.checkpoint_id,
+                [good],
+                [make_interrupt("t", rec.checkpoint_id, value={"q": object()})],
+            )
+        nxt = make_record("t", rec, [("n", 1)], {"n": 1})
+        with pytest.raises(SerializationError):
+            saver.put_checkpoint(
+                nxt,
+                expected_head=rec.checkpoint_id,
+                interrupts=[make_interrupt("t", nxt.checkpoint_id, value=object())],
+            )
+        stored = saver.get_checkpoint("t")
+        assert stored is not None and stored.record.checkpoint_id == rec.checkpoint_id
+        assert stored.task_writes == () and stored.interrupts == ()
+        assert saver.list_interrupts(status=None).items == ()
+
+    def test_interrupts_saved_with_a_checkpoint_read_back_in_order(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        nxt = make_record("t", rec, [("n", 1)], {"n": 1})
+        deadline = datetime(2030, 1, 1, tzinfo=UTC)
+        b0 = make_interrupt("t", nxt.checkpoint_id, 0, task_id="b", kind="breakpoint")
+        a1 = make_interrupt("t", nxt.checkpoint_id, 1, task_id="a", value=("tuple", 1))
+        a0 = make_interrupt(
+            "t", nxt.checkpoint_id, 0, task_id="a", deadline=deadline, metadata={"who": "ops"}
+        )
+        saver.put_checkpoint(nxt, expected_head=rec.checkpoint_id, interrupts=[b0, a1, a0])
+        stored = saver.get_checkpoint("t")
+        assert stored is not None
+        assert [i.interrupt_id for i in stored.interrupts] == [
+            a0.interrupt_id,
+            a1.interrupt_id,
+            b0.interrupt_id,
+        ]
+        assert stored.interrupts[0] == a0
+        assert stored.interrupts[1].value == ("tuple", 1)
+        assert stored.interrupts[2].kind == "breakpoint"
+        info = saver.get_thread("t")
+        assert info is not None and info.status == "interrupted"
+        decided = saver.resolve_interrupts(
+            "t", {a0.interrupt_id: None, a1.interrupt_id: {"x": 1}}, status="expired"
+        )
+        assert [d.status for d in decided] == ["expired", "expired"]
+        assert decided[1].resume == {"x": 1}
+        saver.resolve_interrupts("t", {b0.interrupt_id: True})
+        info = saver.get_thread("t")
+        assert info is not None and info.status == "idle"
+        again = saver.get_checkpoint("t")
+        assert again is not None and [i.status for i in again.interrupts] == [
+            "expired",
+            "expired",
+            "resolved",
+        ]
+
+    def test_list_interrupts_breaks_time_ties_by_id(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        ids = [f"i{n}" for n in range(5)]
+        saver.put_task_writes(
+            "t",
+            "",
+            rec.checkpoint_id,
+            [],
+            [
+                make_interrupt("t", rec.checkpoint_id, n, interrupt_id=iid, created_at=at)
+                for n, iid in reversed(list(enumerate(ids)))
+            ],
+        )
+        seen: list[str] = []
+        cursor = None
+        for _ in range(5):
+            page = saver.list_interrupts(thread_id="t", limit=2, cursor=cursor)
+            seen += [i.interrupt_id for i in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == ids
+        assert saver.list_interrupts(status=None, thread_id="nobody").items == ()
+
+    # ---- more on threads -----------------------------------------------------------------
+
+    def test_leases_are_renewed_and_given_back_by_writes(self, saver: BaseSaver) -> None:
+        assert saver.acquire_thread("t", "a", ttl=60)  # before the thread has a checkpoint
+        assert saver.get_thread("t") is None
+        first = make_record("t", None, [("n", 0)], {"n": 0})
+        saver.put_checkpoint(first, expected_head=None, lease_owner="a")
+        info = saver.get_thread("t")
+        assert info is not None and info.status == "busy"
+        saver.put_task_writes("t", "", first.checkpoint_id, [], lease_owner="b", release_lease=True)
+        assert not saver.acquire_thread("t", "b", ttl=60)  # b never held it: a still does
+        saver.put_task_writes("t", "", first.checkpoint_id, [], lease_owner="a", release_lease=True)
+        assert saver.acquire_thread("t", "b", ttl=60)
+        nxt = make_record("t", first, [("n", 1)], {"n": 1})
+        saver.put_checkpoint(
+            nxt, expected_head=first.checkpoint_id, lease_owner="b", release_lease=True
+        )
+        assert saver.acquire_thread("t", "c", ttl=60)
+        saver.release_thread("t", "c")
+        info = saver.get_thread("t")
+        assert info is not None and info.status == "idle"
+
+    def test_a_head_with_pending_sends_is_not_finished(self, saver: BaseSaver) -> None:
+        [first] = self._chain(saver, "t", 1)
+        rec = make_record("t", first, [], {}, next_=())
+        rec = CheckpointRecord(**{**_fields(rec), "sends": (("worker", {"n": 1}),)})
+        saver.put_checkpoint(rec, expected_head=first.checkpoint_id)
+        info = saver.get_thread("t")
+        assert info is not None and info.status == "idle"
+        done = make_record("t", rec, [], {}, next_=())
+        saver.put_checkpoint(done, expected_head=rec.checkpoint_id)
+        info = saver.get_thread("t")
+        assert info is not None and info.status == "finished"
+
+    def test_list_threads_most_recent_first_with_paging(self, saver: BaseSaver) -> None:
+        for name in ("a", "b", "c"):
+            self._chain(saver, name, 1)
+        [again] = list(saver.list_checkpoints("a"))
+        saver.put_checkpoint(make_record("a", again, [], {}), expected_head=again.checkpoint_id)
+        order = [t.thread_id for t in saver.list_threads()]
+        assert order[0] == "a" and sorted(order) == ["a", "b", "c"]
+        assert [t.thread_id for t in saver.list_threads(limit=2, offset=1)] == order[1:]
+        info = saver.get_thread("a")
+        assert info is not None and info.updated_at >= info.created_at
+
+    def test_async_twins(self, saver: BaseSaver) -> None:
+        records = self._chain(saver, "t", 3)
+
+        async def main() -> None:
+            stored = await saver.aget_checkpoint("t")
+            assert stored is not None and _fold(stored)["n"] == 2
+            listed = await saver.alist_checkpoints("t", limit=2)
+            assert [r.checkpoint_id for r in listed] == [
+                r.checkpoint_id for r in reversed(records[-2:])
+            ]
+            assert await saver.aacquire_thread("t", "me", ttl=60)
+            await saver.arelease_thread("t", "me")
+            assert (await saver.aget_thread("t")) is not None
+
+        asyncio.run(main())
+
+
+def _fields(record: CheckpointRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _without_values(record: CheckpointRecord) -> CheckpointRecord:
+    return CheckpointRecord(**{**_fields(record), "values": None})

@@ -38,16 +38,32 @@ __all__ = ["InMemorySaver", "MemorySaver"]
 
 @dataclass(slots=True)
 class _Row:
-    record: CheckpointRecord  # values=None, writes kept decoded-free below
+    record: CheckpointRecord
+    """Immutable fields only; writes, metadata, sends and barriers are kept as JSON below."""
     writes: str
     snapshot: str | None
     stats: RowStats
+    metadata: str
+    sends: str
+    barriers: str
+
+    def decoded(self) -> CheckpointRecord:
+        """A fresh copy of the stored record (callers cannot mutate what is stored)."""
+        return replace(
+            self.record,
+            writes=decode_writes(self.writes),
+            metadata=serde.loads(self.metadata),
+            sends=tuple((n, a) for n, a in serde.loads(self.sends)),
+            barriers={k: tuple(v) for k, v in serde.loads(self.barriers).items()},
+        )
 
 
 @dataclass(slots=True)
 class _Interrupt:
-    record: InterruptRecord  # value/resume replaced by their JSON text below
+    record: InterruptRecord
+    """Immutable fields only; value, resume and metadata are kept as JSON below."""
     value: str
+    metadata: str
     resume: str | None = None
 
 
@@ -60,10 +76,20 @@ class _Thread:
     task_writes: dict[tuple[str, str], dict[str, tuple[str, str]]] = field(default_factory=dict)
     lease: tuple[str, float, float] | None = None
     """(owner, expires at (monotonic), ttl)."""
+    interrupt_ids: list[str] = field(default_factory=list)
+    """Ids of this thread's interrupts, in insertion order."""
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _inbox_key(item: _Interrupt) -> tuple[datetime, str]:
+    return _utc(item.record.created_at), item.record.interrupt_id
 
 
 class InMemorySaver(BaseSaver):
@@ -93,7 +119,13 @@ class InMemorySaver(BaseSaver):
 
     def _encode_interrupts(self, interrupts: Sequence[InterruptRecord]) -> list[_Interrupt]:
         return [
-            _Interrupt(record=i, value=serde.dumps(i.value, "interrupt value")) for i in interrupts
+            _Interrupt(
+                record=replace(i, value=None, resume=None, metadata={}),
+                value=serde.dumps(i.value, "interrupt value"),
+                metadata=serde.dumps(dict(i.metadata), "metadata"),
+                resume=None if i.resume is None else serde.dumps(i.resume, "resume"),
+            )
+            for i in interrupts
         ]
 
     def put_checkpoint(
@@ -122,14 +154,17 @@ class InMemorySaver(BaseSaver):
                 )
             thread = self._thread(record.thread_id)
             thread.rows[(record.checkpoint_ns, record.checkpoint_id)] = _Row(
-                record=replace(record, values=None, writes=()),
+                record=replace(record, values=None, writes=(), metadata={}, sends=(), barriers={}),
                 writes=encoded.writes,
                 snapshot=encoded.snapshot,
                 stats=encoded.stats,
+                metadata=encoded.metadata,
+                sends=encoded.sends,
+                barriers=encoded.barriers,
             )
             thread.heads[record.checkpoint_ns] = record.checkpoint_id
             thread.updated_at = _now()
-            self._add_interrupts(stored_interrupts)
+            self._add_interrupts(thread, stored_interrupts)
             self._lease_after_write(thread, lease_owner, release_lease)
 
     @staticmethod
@@ -142,17 +177,20 @@ class InMemorySaver(BaseSaver):
             ttl = thread.lease[2]
             thread.lease = (owner, time.monotonic() + ttl, ttl)
 
-    def _add_interrupts(self, items: list[_Interrupt]) -> None:
+    def _add_interrupts(self, thread: _Thread, items: list[_Interrupt]) -> None:
         for item in items:
-            if item.record.interrupt_id not in self._interrupts:
-                self._order.append(item.record.interrupt_id)
+            if item.record.interrupt_id in self._interrupts:
+                continue  # inserted once (as the SQL stores do)
+            self._order.append(item.record.interrupt_id)
             self._interrupts[item.record.interrupt_id] = item
+            thread.interrupt_ids.append(item.record.interrupt_id)
 
     def _decode_interrupt(self, item: _Interrupt) -> InterruptRecord:
         return replace(
             item.record,
             value=serde.loads(item.value),
             resume=serde.loads(item.resume) if item.resume is not None else None,
+            metadata=serde.loads(item.metadata),
         )
 
     def get_checkpoint(
@@ -187,7 +225,7 @@ class InMemorySaver(BaseSaver):
                 else {}
             )
             chain = tuple(decode_writes(rows[(checkpoint_ns, i)].writes) for i in ids)
-            record = replace(row.record, writes=decode_writes(row.writes))
+            record = row.decoded()
             tw = thread.task_writes.get((checkpoint_ns, row.record.checkpoint_id), {})
             task_writes = tuple(
                 TaskWrites(
@@ -198,9 +236,8 @@ class InMemorySaver(BaseSaver):
             ints = sorted(
                 (
                     self._decode_interrupt(i)
-                    for i in self._interrupts.values()
-                    if i.record.thread_id == thread_id
-                    and i.record.checkpoint_ns == checkpoint_ns
+                    for i in (self._interrupts[x] for x in thread.interrupt_ids)
+                    if i.record.checkpoint_ns == checkpoint_ns
                     and i.record.checkpoint_id == row.record.checkpoint_id
                 ),
                 key=lambda r: (r.task_id, r.index),
@@ -238,7 +275,7 @@ class InMemorySaver(BaseSaver):
             )
             if limit is not None:
                 rows = rows[:limit]
-            out = [replace(r.record, writes=decode_writes(r.writes)) for r in rows]
+            out = [r.decoded() for r in rows]
         return iter(out)
 
     # ---- incomplete steps ----------------------------------------------------------------
@@ -269,7 +306,7 @@ class InMemorySaver(BaseSaver):
             slot = thread.task_writes.setdefault((checkpoint_ns, checkpoint_id), {})
             for tid, name, text in encoded:
                 slot[tid] = (name, text)
-            self._add_interrupts(stored_interrupts)
+            self._add_interrupts(thread, stored_interrupts)
             thread.updated_at = _now()
             self._lease_after_write(thread, lease_owner, release_lease)
 
@@ -325,18 +362,18 @@ class InMemorySaver(BaseSaver):
                 if (status is None or i.record.status == status)
                 and (thread_id is None or i.record.thread_id == thread_id)
             ]
-            items.sort(key=lambda i: (i.record.created_at, i.record.interrupt_id))
+            items.sort(key=_inbox_key)
             if cursor is not None:
                 at, _, iid = cursor.partition("|")
-                items = [
-                    i
-                    for i in items
-                    if (i.record.created_at.isoformat(), i.record.interrupt_id) > (at, iid)
-                ]
+                try:
+                    after = (_utc(datetime.fromisoformat(at)), iid)
+                except ValueError as exc:
+                    raise ValueError(f"invalid cursor {cursor!r}") from exc
+                items = [i for i in items if _inbox_key(i) > after]
             page = items[:limit]
             more = len(items) > limit
             next_cursor = (
-                f"{page[-1].record.created_at.isoformat()}|{page[-1].record.interrupt_id}"
+                f"{_inbox_key(page[-1])[0].isoformat()}|{page[-1].record.interrupt_id}"
                 if more and page
                 else None
             )
@@ -368,13 +405,10 @@ class InMemorySaver(BaseSaver):
         status: Literal["idle", "interrupted", "busy", "finished"]
         if thread.lease and thread.lease[1] > time.monotonic():
             status = "busy"
-        elif any(
-            i.record.thread_id == thread_id and i.record.status == "pending"
-            for i in self._interrupts.values()
-        ):
+        elif any(self._interrupts[x].record.status == "pending" for x in thread.interrupt_ids):
             status = "interrupted"
         elif head is not None and not (
-            thread.rows[("", head)].record.next or thread.rows[("", head)].record.sends
+            thread.rows[("", head)].record.next or thread.rows[("", head)].sends != "[]"
         ):
             status = "finished"
         else:
@@ -408,9 +442,10 @@ class InMemorySaver(BaseSaver):
     def delete_thread(self, thread_id: str) -> None:
         """Forget the thread entirely."""
         with self._lock:
-            self._threads.pop(thread_id, None)
-            gone = [k for k, i in self._interrupts.items() if i.record.thread_id == thread_id]
-            for k in gone:
+            thread = self._threads.pop(thread_id, None)
+            if thread is None or not thread.interrupt_ids:
+                return
+            for k in thread.interrupt_ids:
                 del self._interrupts[k]
             self._order = [k for k in self._order if k in self._interrupts]
 
@@ -426,7 +461,11 @@ class InMemorySaver(BaseSaver):
             if finished_before is not None:
                 for tid, thread in list(self._threads.items()):
                     info = self._info(tid, thread) if thread.heads else None
-                    if info and info.status == "finished" and thread.updated_at < finished_before:
+                    if (
+                        info
+                        and info.status == "finished"
+                        and thread.updated_at < _utc(finished_before)
+                    ):
                         deleted += len(thread.rows)
                         self.delete_thread(tid)
             if keep_last is not None:

@@ -28,7 +28,6 @@ from interlock.errors import SerializationError
 __all__ = ["dumps", "ensure_serializable", "loads", "to_jsonable"]
 
 TAG = "__il"
-_ATOMS = (str, int, float, bool, type(None))
 _class_cache: dict[str, type] = {}
 
 
@@ -71,9 +70,9 @@ def _dc_fields(cls: type) -> list[tuple[str, Any]]:
 class _Unstorable(Exception):
     """Internal: the fast encoder met a value it cannot store; `to_jsonable` finds its path."""
 
-    def __init__(self, value: Any, reason: str | None = None) -> None:
+    def __init__(self, type_name: str, reason: str | None = None) -> None:
         super().__init__(reason)
-        self.type_name = type(value).__qualname__
+        self.type_name = type_name
         self.reason = reason or (
             f"{self.type_name} is not serialisable; store plain data (str, numbers, lists, "
             "dicts), dataclasses, enums or pydantic models instead"
@@ -126,27 +125,42 @@ _NINF = float("-inf")
 
 
 def _encode_other(value: Any) -> Any:
+    """Encode a value of a type seen for the first time, and remember an encoder for it."""
+    encoder = _encoder_for(type(value))
+    if encoder is None:
+        raise _Unstorable(type(value).__qualname__)
+    _ENCODERS[type(value)] = encoder
+    return encoder(value)
+
+
+def _encoder_for(cls: type) -> Callable[[Any], Any] | None:
     from interlock.types import Command
 
-    if isinstance(value, enum.Enum):
-        return {TAG: "enum", "cls": _class_tag(type(value)), "v": _enc(value.value)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {}
-        for name, default in _dc_fields(type(value)):
-            item = getattr(value, name)
-            if default is not _MISSING and type(item) is type(default) and item == default:
-                continue  # defaults are restored on load
-            fields[name] = _enc(item)
-        return {TAG: "dc", "cls": _class_tag(type(value)), "v": fields}
-    if hasattr(value, "model_dump") and hasattr(type(value), "model_validate"):
-        data = value.model_dump(mode="python")
-        return {TAG: "pyd", "cls": _class_tag(type(value)), "v": _enc(data)}
-    if isinstance(value, Command):
-        return {TAG: "cmd", "v": _enc(_command_fields(value))}
-    if isinstance(value, (list, tuple, dict, set, frozenset)):
-        base = next(b for b in (list, tuple, dict, set, frozenset) if isinstance(value, b))
-        return _enc(base(value))
-    raise _Unstorable(value)
+    if issubclass(cls, enum.Enum):
+        tag = _class_tag(cls)
+        return lambda v: {TAG: "enum", "cls": tag, "v": _enc(v.value)}
+    if dataclasses.is_dataclass(cls):
+        tag, fields = _class_tag(cls), _dc_fields(cls)
+
+        def encode_dataclass(v: Any) -> Any:
+            out = {}
+            for name, default in fields:
+                item = getattr(v, name)
+                if default is not _MISSING and type(item) is type(default) and item == default:
+                    continue  # defaults are restored on load
+                out[name] = _enc(item)
+            return {TAG: "dc", "cls": tag, "v": out}
+
+        return encode_dataclass
+    if hasattr(cls, "model_dump") and hasattr(cls, "model_validate"):
+        tag = _class_tag(cls)
+        return lambda v: {TAG: "pyd", "cls": tag, "v": _enc(v.model_dump(mode="python"))}
+    if issubclass(cls, Command):
+        return lambda v: {TAG: "cmd", "v": _enc(_command_fields(v))}
+    for base in (list, tuple, dict, set, frozenset):
+        if issubclass(cls, base):  # namedtuple, OrderedDict, defaultdict ... as their base
+            return lambda v, base=base: _enc(base(v))  # type: ignore[misc]
+    return None
 
 
 def _command_fields(value: Any) -> dict[str, Any]:
@@ -168,7 +182,7 @@ def _class_tag(cls: type) -> str:
             _load_class(tag)
         except SerializationError:
             raise _Unstorable(
-                cls,
+                cls.__qualname__,
                 f"class {cls.__module__}.{cls.__qualname__} cannot be imported back by its "
                 "path (defined inside a function?); define it at module level",
             ) from None
@@ -296,54 +310,52 @@ def _load_class(name: str) -> type:
 
 def _decode_tagged(obj: dict[str, Any]) -> Any:
     """Decode one tagged object whose contents are already decoded (bottom-up)."""
-    tag = obj[TAG]
-    v: Any = obj.get("v")
-    if tag == "dict":
-        return {k: x for k, x in v}
-    if tag == "tuple":
-        return tuple(v)
-    if tag == "set":
-        return set(v)
-    if tag == "frozenset":
-        return frozenset(v)
-    if tag == "map":
-        return {_hashable(k): x for k, x in v}
-    if tag == "bytes":
-        return base64.b64decode(v)
-    if tag == "datetime":
-        return dt.datetime.fromisoformat(v)
-    if tag == "date":
-        return dt.date.fromisoformat(v)
-    if tag == "time":
-        return dt.time.fromisoformat(v)
-    if tag == "timedelta":
-        return dt.timedelta(seconds=v)
-    if tag == "uuid":
-        return uuid.UUID(v)
-    if tag == "decimal":
-        return decimal.Decimal(v)
-    if tag == "float":
-        return float(v)
-    if tag == "enum":
-        return _load_class(obj["cls"])(v)
-    if tag == "dc":
-        cls = _load_class(obj["cls"])
-        init = _init_fields(cls)
-        inst = cls(**{k: x for k, x in v.items() if k in init})
-        for k, x in v.items():
-            if k not in init:
-                object.__setattr__(inst, k, x)
-        return inst
-    if tag == "pyd":
-        return _load_class(obj["cls"]).model_validate(v)  # type: ignore[attr-defined]
-    if tag == "cmd":
-        from interlock.types import Command
+    decoder = _DECODERS.get(obj[TAG])
+    if decoder is None:
+        raise SerializationError(f"unknown stored tag {obj[TAG]!r}")
+    return decoder(obj)
 
-        kwargs = {k: v[k] for k in ("update", "goto", "graph") if k in v}
-        if "resume" in v:
-            kwargs["resume"] = v["resume"]
-        return Command(**kwargs)
-    raise SerializationError(f"unknown stored tag {tag!r}")
+
+def _dec_dataclass(obj: dict[str, Any]) -> Any:
+    cls = _load_class(obj["cls"])
+    v = obj["v"]
+    init = _init_fields(cls)
+    if init.issuperset(v):
+        return cls(**v)
+    inst = cls(**{k: x for k, x in v.items() if k in init})
+    for k, x in v.items():
+        if k not in init:
+            object.__setattr__(inst, k, x)
+    return inst
+
+
+def _dec_command(obj: dict[str, Any]) -> Any:
+    from interlock.types import Command
+
+    v = obj["v"]
+    kwargs = {k: v[k] for k in ("update", "goto", "graph", "resume") if k in v}
+    return Command(**kwargs)
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "dc": _dec_dataclass,
+    "tuple": lambda o: tuple(o["v"]),
+    "dict": lambda o: {k: x for k, x in o["v"]},
+    "set": lambda o: set(o["v"]),
+    "frozenset": lambda o: frozenset(o["v"]),
+    "map": lambda o: {_hashable(k): x for k, x in o["v"]},
+    "bytes": lambda o: base64.b64decode(o["v"]),
+    "datetime": lambda o: dt.datetime.fromisoformat(o["v"]),
+    "date": lambda o: dt.date.fromisoformat(o["v"]),
+    "time": lambda o: dt.time.fromisoformat(o["v"]),
+    "timedelta": lambda o: dt.timedelta(seconds=o["v"]),
+    "uuid": lambda o: uuid.UUID(o["v"]),
+    "decimal": lambda o: decimal.Decimal(o["v"]),
+    "float": lambda o: float(o["v"]),
+    "enum": lambda o: _load_class(o["cls"])(o["v"]),
+    "pyd": lambda o: _load_class(o["cls"]).model_validate(o["v"]),  # type: ignore[attr-defined]
+    "cmd": _dec_command,
+}
 
 
 _init_cache: dict[type, frozenset[str]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,11 +77,15 @@ class SqliteSaver(SqlSaver):
                 isolation_level=None,
                 check_same_thread=False,
             )
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self._memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _use_wal(conn, self.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
+            conn.close()
             raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         self._all.append(conn)
         return conn
@@ -141,6 +146,23 @@ class SqliteSaver(SqlSaver):
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._all.clear()
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch the file to WAL (a no-op once it is). While another process switches a fresh
+    file, SQLite reports "locked" without waiting on the busy timeout: retry until it."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)  # back off: the other process holds the lock for a moment
+            delay = min(delay * 2, 0.1)
 
 
 _UNAVAILABLE = ("locked", "unable to open", "disk i/o", "readonly", "closed", "busy", "full")
