@@ -22,6 +22,7 @@ from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._chain import (
+    EncodedRow,
     RowStats,
     chain_between,
     decode_record,
@@ -42,13 +43,39 @@ from interlock.checkpoint.base import (
 )
 from interlock.errors import ResumeConflict, ResumeError
 
-__all__ = ["Dialect", "SqlSaver"]
+__all__ = [
+    "ACQUIRE_SQL",
+    "CHECKPOINT_INSERT_COLS",
+    "CHECKPOINT_READ_COLS",
+    "INTERRUPT_COLS",
+    "Dialect",
+    "SqlSaver",
+]
 
 _RECORD_COLS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_id, step, created_at, source, writes, "
     "next, sends, barriers, metadata"
 )
-_INTERRUPT_COLS = (
+CHECKPOINT_READ_COLS = (
+    ", ".join("c." + col.strip() for col in _RECORD_COLS.split(","))
+    + ", c.base_id, c.bytes_since, c.steps_since, c.snapshot_bytes"
+)
+"""What a checkpoint read selects (table alias `c`): the record, then its row stats."""
+ACQUIRE_SQL = (
+    "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
+    "lease_until, lease_ttl) VALUES (?, ?, ?, ?, {now} + ?, ?) "
+    "ON CONFLICT (thread_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
+    "lease_until = excluded.lease_until, lease_ttl = excluded.lease_ttl "
+    "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
+    "OR threads.lease_until <= {now}"
+)
+"""Take a thread's lease if free, expired or already ours; parameters: thread_id, now,
+now, owner, ttl, ttl."""
+CHECKPOINT_INSERT_COLS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_id, step, source, created_at, writes, "
+    "snapshot, next, sends, barriers, metadata, base_id, bytes_since, steps_since, snapshot_bytes"
+)
+INTERRUPT_COLS = (
     "interrupt_id, thread_id, checkpoint_ns, checkpoint_id, task_id, task_name, idx, kind, "
     "status, value, resume, created_at, deadline, decided_by, decided_at, metadata"
 )
@@ -217,7 +244,7 @@ class SqlSaver(BaseSaver):
         for params in rows:
             self._x(
                 conn,
-                f"INSERT INTO interrupts ({_INTERRUPT_COLS}) VALUES "
+                f"INSERT INTO interrupts ({INTERRUPT_COLS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?, ?, ?, ?, ?J) "
                 "ON CONFLICT (interrupt_id) DO NOTHING",
                 params,
@@ -231,6 +258,20 @@ class SqlSaver(BaseSaver):
         lease_owner: str | None,
         release: bool = False,
     ) -> None:
+        lease, params = self._touch_parts(thread_id, head, lease_owner, release)
+        self._x(
+            conn,
+            "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
+            "VALUES (?, ?, ?, ?) " + lease,
+            params,
+        )
+
+    def _touch_parts(
+        self, thread_id: str, head: str | None, lease_owner: str | None, release: bool
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The upsert clause that records a commit on `threads` (updated time, head, and
+        the lease: renewed, or given back with `release`), and the parameters of the whole
+        `INSERT INTO threads (thread_id, created_at, updated_at, head_id) VALUES (...)`."""
         now = self.dialect.ts(_now())
         if release:
             lease = (
@@ -246,11 +287,8 @@ class SqlSaver(BaseSaver):
                 "THEN {now} + threads.lease_ttl ELSE threads.lease_until END"
             )
             params = (thread_id, now, now, head, lease_owner)
-        self._x(
-            conn,
-            "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) DO UPDATE SET "
-            "updated_at = excluded.updated_at, "
+        return (
+            "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
             "head_id = COALESCE(excluded.head_id, threads.head_id), " + lease,
             params,
         )
@@ -290,38 +328,38 @@ class SqlSaver(BaseSaver):
                     f"thread {thread!r} moved on (expected head {expected_head}); another run "
                     "committed first"
                 )
-            s = encoded.stats
             self._x(
                 conn,
-                "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, "
-                "step, source, created_at, writes, snapshot, next, sends, barriers, metadata, "
-                "base_id, bytes_since, steps_since, snapshot_bytes) VALUES "
+                f"INSERT INTO checkpoints ({CHECKPOINT_INSERT_COLS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?J, ?J, ?J, ?J, ?, ?, ?, ?)",
-                (
-                    thread,
-                    ns,
-                    cid,
-                    record.parent_id,
-                    record.step,
-                    record.source,
-                    self.dialect.ts(record.created_at),
-                    encoded.writes,
-                    encoded.snapshot,
-                    encoded.next,
-                    encoded.sends,
-                    encoded.barriers,
-                    encoded.metadata,
-                    s.base_id,
-                    s.bytes_since,
-                    s.steps_since,
-                    s.snapshot_bytes,
-                ),
+                self._checkpoint_params(record, encoded),
             )
             self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner, release_lease)
             self._insert_interrupts(conn, intr_rows)
-        self._stats[(thread, ns, cid)] = encoded.stats
-        if len(self._stats) > 4096:
-            self._stats.clear()
+        self._remember_stats((thread, ns, cid), encoded.stats)
+
+    def _checkpoint_params(self, record: CheckpointRecord, encoded: EncodedRow) -> tuple[Any, ...]:
+        """Parameters of a checkpoint row, in `CHECKPOINT_INSERT_COLS` order."""
+        s = encoded.stats
+        return (
+            record.thread_id,
+            record.checkpoint_ns,
+            record.checkpoint_id,
+            record.parent_id,
+            record.step,
+            record.source,
+            self.dialect.ts(record.created_at),
+            encoded.writes,
+            encoded.snapshot,
+            encoded.next,
+            encoded.sends,
+            encoded.barriers,
+            encoded.metadata,
+            s.base_id,
+            s.bytes_since,
+            s.steps_since,
+            s.snapshot_bytes,
+        )
 
     def _record(self, row: Sequence[Any]) -> CheckpointRecord:
         return decode_record(
@@ -348,79 +386,126 @@ class SqlSaver(BaseSaver):
         after: str | None = None,
     ) -> StoredCheckpoint | None:
         """The head (or given) checkpoint with its fold chain, in one read transaction."""
+        extra = self._children_columns()
         with self._read() as conn:
             if checkpoint_id is None:  # the head, found and read in one query
                 row = self._x(
                     conn,
-                    f"SELECT {_RECORD_COLS}, base_id FROM heads h JOIN checkpoints USING "
-                    "(thread_id, checkpoint_ns) WHERE h.thread_id = ? AND h.checkpoint_ns = ? "
-                    "AND checkpoint_id = h.head_id",
+                    f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM heads h JOIN "
+                    "checkpoints c USING (thread_id, checkpoint_ns) WHERE h.thread_id = ? "
+                    "AND h.checkpoint_ns = ? AND c.checkpoint_id = h.head_id",
                     (thread_id, checkpoint_ns),
                 ).fetchone()
             else:
                 row = self._x(
                     conn,
-                    f"SELECT {_RECORD_COLS}, base_id FROM checkpoints "
-                    "WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                    f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM checkpoints c "
+                    "WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?",
                     (thread_id, checkpoint_ns, checkpoint_id),
                 ).fetchone()
             if row is None:
                 return None
-            record = self._record(row)
-            cid = record.checkpoint_id
-            base_id = row[12]
-            if cid in (after, base_id):
-                start, ids = cid, []
-            elif after is not None and record.parent_id == after:
-                start, ids = after, [cid]  # the common case: one step since the known state
-            else:
-                start, ids = self._walk(conn, thread_id, checkpoint_ns, cid, base_id, after)
-            writes: dict[str, str] = {}
-            if ids and ids != [cid]:
-                writes = dict(
-                    self._x(
-                        conn,
-                        "SELECT checkpoint_id, writes FROM checkpoints WHERE thread_id = ? AND "
-                        "checkpoint_ns = ? AND checkpoint_id > ? AND checkpoint_id <= ?",
-                        (thread_id, checkpoint_ns, start, cid),
-                    ).fetchall()
-                )
-            base: dict[str, Any] = {}
-            if start != after:
-                snap = self._x(
-                    conn,
-                    "SELECT snapshot FROM checkpoints WHERE thread_id = ? AND "
-                    "checkpoint_ns = ? AND checkpoint_id = ?",
-                    (thread_id, checkpoint_ns, start),
-                ).fetchone()
-                base = serde.loads(snap[0]) if snap and snap[0] is not None else {}
-            task_rows = self._x(
-                conn,
-                "SELECT task_id, task_name, writes FROM task_writes WHERE thread_id = ? AND "
-                "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id",
-                (thread_id, checkpoint_ns, cid),
-            ).fetchall()
-            intr_rows = self._x(
-                conn,
-                f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE thread_id = ? AND "
-                "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx",
-                (thread_id, checkpoint_ns, cid),
-            ).fetchall()
-        chain = tuple(record.writes if i == cid else decode_writes(writes[i]) for i in ids)
-        task_writes = tuple(
-            TaskWrites(
-                task_id=t[0], task_name=t[1], writes=tuple((c, v) for c, v in serde.loads(t[2]))
-            )
-            for t in task_rows
+            return self._stored(conn, row, after)
+
+    def _stored(self, conn: Any, row: Sequence[Any], after: str | None) -> StoredCheckpoint:
+        """A `StoredCheckpoint` from a checkpoint row read with `_children_columns()` (reads
+        the snapshot and the writes the fold needs, when the row is not enough)."""
+        record = self._record(row)
+        thread_id, checkpoint_ns = record.thread_id, record.checkpoint_ns
+        cid = record.checkpoint_id
+        base_id = row[12]
+        self._remember_stats(
+            (thread_id, checkpoint_ns, cid),
+            RowStats(
+                base_id=base_id,
+                bytes_since=row[13],
+                steps_since=row[14],
+                snapshot_bytes=row[15],
+            ),
         )
+        if cid in (after, base_id):
+            start, ids = cid, []
+        elif after is not None and record.parent_id == after:
+            start, ids = after, [cid]  # the common case: one step since the known state
+        else:
+            start, ids = self._walk(conn, thread_id, checkpoint_ns, cid, base_id, after)
+        writes: dict[str, str] = {}
+        if ids and ids != [cid]:
+            writes = dict(
+                self._x(
+                    conn,
+                    "SELECT checkpoint_id, writes FROM checkpoints WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id > ? AND checkpoint_id <= ?",
+                    (thread_id, checkpoint_ns, start, cid),
+                ).fetchall()
+            )
+        base: dict[str, Any] = {}
+        if start != after:
+            snap = self._x(
+                conn,
+                "SELECT snapshot FROM checkpoints WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id = ?",
+                (thread_id, checkpoint_ns, start),
+            ).fetchone()
+            base = serde.loads(snap[0]) if snap and snap[0] is not None else {}
+        task_writes, interrupts = self._children(conn, thread_id, checkpoint_ns, cid, row[16:])
+        chain = tuple(record.writes if i == cid else decode_writes(writes[i]) for i in ids)
         return StoredCheckpoint(
             record=record,
             base=base,
             chain=chain,
             task_writes=task_writes,
-            interrupts=tuple(self._interrupt(r) for r in intr_rows),
+            interrupts=interrupts,
             base_id=start,
         )
+
+    def _children_columns(self) -> str:
+        """Extra columns of the checkpoint read that tell (or carry) its task writes and
+        interrupts; `_children` turns them into records. Here: two EXISTS flags, so that a
+        checkpoint with neither costs no further query."""
+        return (
+            "EXISTS (SELECT 1 FROM task_writes w WHERE w.thread_id = c.thread_id AND "
+            "w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id), "
+            "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = c.thread_id AND "
+            "i.checkpoint_ns = c.checkpoint_ns AND i.checkpoint_id = c.checkpoint_id)"
+        )
+
+    def _children(
+        self, conn: Any, thread_id: str, ns: str, cid: str, extra: Sequence[Any]
+    ) -> tuple[tuple[TaskWrites, ...], tuple[InterruptRecord, ...]]:
+        """Task writes and interrupts saved against checkpoint `cid`."""
+        task_writes: tuple[TaskWrites, ...] = ()
+        interrupts: tuple[InterruptRecord, ...] = ()
+        if extra[0]:
+            rows = self._x(
+                conn,
+                "SELECT task_id, task_name, writes FROM task_writes WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id",
+                (thread_id, ns, cid),
+            ).fetchall()
+            task_writes = tuple(
+                TaskWrites(
+                    task_id=t[0],
+                    task_name=t[1],
+                    writes=tuple((c, v) for c, v in serde.loads(t[2])),
+                )
+                for t in rows
+            )
+        if extra[1]:
+            rows = self._x(
+                conn,
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE thread_id = ? AND "
+                "checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx",
+                (thread_id, ns, cid),
+            ).fetchall()
+            interrupts = tuple(self._interrupt(r) for r in rows)
+        return task_writes, interrupts
+
+    def _remember_stats(self, key: tuple[str, str, str], stats: RowStats) -> None:
+        """Keep a checkpoint's row stats (immutable once written) to plan its child."""
+        if len(self._stats) > 4096:
+            self._stats.clear()
+        self._stats[key] = stats
 
     def _walk(
         self, conn: Any, thread_id: str, ns: str, cid: str, base_id: str, after: str | None
@@ -507,8 +592,16 @@ class SqlSaver(BaseSaver):
 
     # ---- interrupts ----------------------------------------------------------------------
 
-    def _interrupt(self, r: Sequence[Any]) -> InterruptRecord:
+    def _interrupt(self, r: Sequence[Any], *, decoded: bool = False) -> InterruptRecord:
+        """An interrupt from its columns (`INTERRUPT_COLS` order). `decoded`: the JSON
+        columns arrive already parsed (read inside a JSON aggregate)."""
         ts = self.dialect.ts_out
+        if decoded:
+            value, resume, metadata = r[9], r[10], r[15] or {}
+        else:
+            value = serde.loads(r[9]) if r[9] is not None else None
+            resume = serde.loads(r[10]) if r[10] is not None else None
+            metadata = serde.loads(r[15]) if r[15] is not None else {}
         return InterruptRecord(
             interrupt_id=r[0],
             thread_id=r[1],
@@ -519,13 +612,13 @@ class SqlSaver(BaseSaver):
             index=r[6],
             kind=r[7],
             status=r[8],
-            value=serde.loads(r[9]) if r[9] is not None else None,
-            resume=serde.loads(r[10]) if r[10] is not None else None,
+            value=value,
+            resume=resume,
             created_at=self.dialect.ts_req(r[11]),
             deadline=ts(r[12]),
             decided_by=r[13],
             decided_at=ts(r[14]),
-            metadata=serde.loads(r[15]) if r[15] is not None else {},
+            metadata=metadata,
         )
 
     def resolve_interrupts(
@@ -565,7 +658,7 @@ class SqlSaver(BaseSaver):
             self._touch_thread(conn, thread_id, None, None)
             rows = [
                 self._x(
-                    conn, f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)
+                    conn, f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)
                 ).fetchone()
                 for iid in encoded
             ]
@@ -576,7 +669,7 @@ class SqlSaver(BaseSaver):
         with self._read() as conn:
             row = self._x(
                 conn,
-                f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
                 (interrupt_id,),
             ).fetchone()
         return self._interrupt(row) if row else None
@@ -590,7 +683,7 @@ class SqlSaver(BaseSaver):
         cursor: str | None = None,
     ) -> InterruptPage:
         """Interrupts oldest first: one indexed query per page (keyset pagination)."""
-        sql = f"SELECT {_INTERRUPT_COLS} FROM interrupts WHERE 1 = 1"
+        sql = f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE 1 = 1"
         params: list[Any] = []
         if status is not None:
             sql += " AND status = ?"
@@ -618,16 +711,7 @@ class SqlSaver(BaseSaver):
         """Take the lease if free, expired or already ours (one conditional upsert)."""
         now = self.dialect.ts(_now())
         with self._write(durable=False) as conn:
-            cur = self._x(
-                conn,
-                "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
-                "lease_until, lease_ttl) VALUES (?, ?, ?, ?, {now} + ?, ?) "
-                "ON CONFLICT (thread_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
-                "lease_until = excluded.lease_until, lease_ttl = excluded.lease_ttl "
-                "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
-                "OR threads.lease_until <= {now}",
-                (thread_id, now, now, owner, float(ttl), float(ttl)),
-            )
+            cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             return self._count(conn, cur) == 1
 
     def release_thread(self, thread_id: str, owner: str) -> None:

@@ -319,6 +319,25 @@ class BaseSaver(ABC):
         """Take the thread's lease for `ttl` seconds; False if another owner holds a live one.
         Re-acquiring one's own lease renews it."""
 
+    def acquire_and_get(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        ttl: float,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+    ) -> tuple[bool, StoredCheckpoint | None]:
+        """Take the thread's lease, then read the checkpoint a run starts from (as
+        `get_checkpoint`). Returns `(False, None)` when another owner holds a live lease.
+
+        A run's first two store calls in one: stores over a network do both in one round
+        trip; the default calls `acquire_thread` then `get_checkpoint`."""
+        if not self.acquire_thread(thread_id, owner, ttl=ttl):
+            return False, None
+        return True, self.get_checkpoint(thread_id, checkpoint_ns, checkpoint_id, after=after)
+
     @abstractmethod
     def release_thread(self, thread_id: str, owner: str) -> None:
         """Give the lease back (no-op if `owner` does not hold it)."""
@@ -474,6 +493,27 @@ class BaseSaver(ABC):
     async def aacquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `acquire_thread`."""
         return await _to_thread(self.acquire_thread, thread_id, owner, ttl=ttl)
+
+    async def aacquire_and_get(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        ttl: float,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+    ) -> tuple[bool, StoredCheckpoint | None]:
+        """Async twin of `acquire_and_get`."""
+        return await _to_thread(
+            self.acquire_and_get,
+            thread_id,
+            owner,
+            ttl=ttl,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
+            after=after,
+        )
 
     async def arelease_thread(self, thread_id: str, owner: str) -> None:
         """Async twin of `release_thread`."""

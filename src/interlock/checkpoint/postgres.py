@@ -6,13 +6,30 @@ the database clock for leases. Install with `pip install 'interlock[postgres]'`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from interlock.checkpoint._sql import Dialect, SqlSaver
-from interlock.checkpoint.base import SnapshotPolicy
-from interlock.errors import StoreError, StoreUnavailable
+from interlock.checkpoint import serde
+from interlock.checkpoint._chain import encode_record
+from interlock.checkpoint._sql import (
+    ACQUIRE_SQL,
+    CHECKPOINT_INSERT_COLS,
+    CHECKPOINT_READ_COLS,
+    INTERRUPT_COLS,
+    Dialect,
+    SqlSaver,
+)
+from interlock.checkpoint.base import (
+    CheckpointRecord,
+    InterruptRecord,
+    InterruptStatus,
+    SnapshotPolicy,
+    StoredCheckpoint,
+    TaskWrites,
+)
+from interlock.errors import ResumeConflict, StoreError, StoreUnavailable
 
 __all__ = ["PostgresSaver"]
 
@@ -25,6 +42,41 @@ POSTGRES = Dialect(
     json_placeholder="%s::jsonb",
     now_epoch="EXTRACT(EPOCH FROM clock_timestamp())::double precision",
 )
+
+
+# One statement per write: data-modifying CTEs make each write of the protocol a single
+# network round trip and a single commit (autocommit: the statement is its transaction).
+# Every sub-statement that must not happen when the compare-and-swap fails reads from `h`.
+_CHECKPOINT_VALUES = (
+    "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, %s::jsonb, "
+    "%s::jsonb, %s, %s, %s, %s"
+)
+_INTERRUPT_ROW = (
+    "(%s, %s, %s, %s, %s, %s, %s::int, %s, %s, %s::jsonb, %s::jsonb, %s::timestamptz, "
+    "%s::timestamptz, %s, %s::timestamptz, %s::jsonb)"
+)
+_TASK_WRITES_ROW = "(%s, %s, %s, %s, %s, %s::jsonb)"
+_THREADS_INSERT = (
+    "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
+    "SELECT %s, %s::timestamptz, %s::timestamptz, %s"
+)
+
+
+_NO_FLUSH = "s AS (SELECT set_config('synchronous_commit', 'off', true))"
+"""A CTE that makes the statement's commit skip the wait for the WAL flush (SET LOCAL)."""
+_INTERRUPT_COLS_I = ", ".join("i." + col.strip() for col in INTERRUPT_COLS.split(","))
+
+
+def _interrupts_cte(count: int, guard: str) -> str:
+    rows = ", ".join([_INTERRUPT_ROW] * count)
+    return (
+        f"i AS (INSERT INTO interrupts ({INTERRUPT_COLS}) SELECT * FROM (VALUES {rows}) v "
+        f"{guard} ON CONFLICT (interrupt_id) DO NOTHING)"
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _quote_ident(name: str) -> str:
@@ -72,8 +124,10 @@ class PostgresSaver(SqlSaver):
         max_size: int = 10,
         timeout: float = 10.0,
         snapshot_policy: SnapshotPolicy | None = None,
+        durable_steps: bool = False,
     ) -> None:
         super().__init__(snapshot_policy=snapshot_policy)
+        self.durable_steps = durable_steps
         try:
             import psycopg  # noqa: F401
             from psycopg_pool import ConnectionPool
@@ -151,6 +205,219 @@ class PostgresSaver(SqlSaver):
             return
         with self._errors(), self._pool.connection() as conn, conn.transaction():
             yield conn
+
+    # ---- reads in one round trip -----------------------------------------------------------
+
+    def _children_columns(self) -> str:
+        # the task writes and interrupts themselves, as JSON arrays, in the checkpoint's row
+        return (
+            "(SELECT json_agg(json_build_array(w.task_id, w.task_name, w.writes) "
+            "ORDER BY w.task_id) FROM task_writes w WHERE w.thread_id = c.thread_id AND "
+            "w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id), "
+            f"(SELECT json_agg(json_build_array({_INTERRUPT_COLS_I}) ORDER BY i.task_id, i.idx) "
+            "FROM interrupts i WHERE i.thread_id = c.thread_id AND "
+            "i.checkpoint_ns = c.checkpoint_ns AND i.checkpoint_id = c.checkpoint_id)"
+        )
+
+    def _children(
+        self, conn: Any, thread_id: str, ns: str, cid: str, extra: Sequence[Any]
+    ) -> tuple[tuple[TaskWrites, ...], tuple[InterruptRecord, ...]]:
+        task_writes = tuple(
+            TaskWrites(task_id=t[0], task_name=t[1], writes=tuple((c, v) for c, v in t[2]))
+            for t in (serde.loads(extra[0]) if extra[0] else ())
+        )
+        interrupts = tuple(
+            self._interrupt(r, decoded=True) for r in (serde.loads(extra[1]) if extra[1] else ())
+        )
+        return task_writes, interrupts
+
+    def acquire_and_get(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        ttl: float,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+    ) -> tuple[bool, StoredCheckpoint | None]:
+        """Take the lease and read the head in one statement.
+
+        The read sees the database as of the statement's start; if the lease had to wait
+        for a run that was committing, the head it committed (returned by the lease upsert,
+        which sees the newest row) differs from the one read, and the head is read again."""
+        if checkpoint_id is not None or checkpoint_ns != "":
+            return super().acquire_and_get(
+                thread_id,
+                owner,
+                ttl=ttl,
+                checkpoint_ns=checkpoint_ns,
+                checkpoint_id=checkpoint_id,
+                after=after,
+            )
+        now = self.dialect.ts(_utcnow())
+        sql = self._q(
+            f"WITH {_NO_FLUSH}, l AS ({ACQUIRE_SQL} RETURNING head_id) "
+            f"SELECT l.head_id, r.* FROM s, l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
+            f"{self._children_columns()} FROM heads h JOIN checkpoints c USING "
+            "(thread_id, checkpoint_ns) WHERE h.thread_id = ? AND h.checkpoint_ns = '' "
+            "AND c.checkpoint_id = h.head_id) r ON true"
+        )
+        with self._read() as conn:
+            row = conn.execute(
+                sql, (thread_id, now, now, owner, float(ttl), float(ttl), thread_id)
+            ).fetchone()
+            if row is None:
+                return False, None
+            if row[0] != row[3]:  # a run committed while the lease waited: read again
+                return True, self.get_checkpoint(thread_id, after=after)
+            if row[1] is None:
+                return True, None
+            return True, self._stored(conn, row[1:], after)
+
+    # ---- writes in one round trip each ----------------------------------------------------
+
+    def put_checkpoint(
+        self,
+        record: CheckpointRecord,
+        *,
+        expected_head: str | None,
+        interrupts: Sequence[InterruptRecord] = (),
+        lease_owner: str | None = None,
+        release_lease: bool = False,
+    ) -> None:
+        """Commit a checkpoint: head compare-and-swap, the row, the thread's head and lease,
+        and new interrupts, in one statement."""
+        intr_rows = [self._interrupt_params(i) for i in interrupts]
+        thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
+        parent = self._stats.get((thread, ns, record.parent_id or ""))
+        if parent is None and record.parent_id is not None:
+            with self._read() as conn:
+                parent = self._parent_stats(conn, record)
+        encoded = encode_record(record, parent, self.policy)
+        lease, touch = self._touch_parts(
+            thread, cid if ns == "" else None, lease_owner, release_lease
+        )
+        if expected_head is None:
+            cas = (
+                "INSERT INTO heads (thread_id, checkpoint_ns, head_id) VALUES (%s, %s, %s) "
+                "ON CONFLICT (thread_id, checkpoint_ns) DO NOTHING RETURNING 1"
+            )
+            cas_params: tuple[Any, ...] = (thread, ns, cid)
+        else:
+            cas = (
+                "UPDATE heads SET head_id = %s WHERE thread_id = %s AND checkpoint_ns = %s "
+                "AND head_id = %s RETURNING 1"
+            )
+            cas_params = (cid, thread, ns, expected_head)
+        parts = [
+            f"WITH h AS ({cas})",
+            f"c AS (INSERT INTO checkpoints ({CHECKPOINT_INSERT_COLS}) "
+            f"SELECT {_CHECKPOINT_VALUES} FROM h)",
+            f"t AS ({_THREADS_INSERT} FROM h {lease})",
+        ]
+        params = [*cas_params, *self._checkpoint_params(record, encoded), *touch]
+        if intr_rows:
+            parts.append(_interrupts_cte(len(intr_rows), "WHERE EXISTS (SELECT 1 FROM h)"))
+            params += [p for row in intr_rows for p in row]
+        flush = self.durable_steps or release_lease or bool(intr_rows)
+        if not flush:
+            parts.append(_NO_FLUSH)
+        sql = self._q(
+            ", ".join(parts)
+            + " SELECT (SELECT count(*) FROM h)"
+            + ("" if flush else ", (SELECT 1 FROM s)")
+        )
+        with self._read() as conn:
+            changed = conn.execute(sql, params).fetchone()[0]
+        if changed != 1:
+            raise ResumeConflict(
+                f"thread {thread!r} moved on (expected head {expected_head}); another run "
+                "committed first"
+            )
+        self._remember_stats((thread, ns, cid), encoded.stats)
+
+    def put_task_writes(
+        self,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str,
+        task_writes: Sequence[TaskWrites],
+        interrupts: Sequence[InterruptRecord] = (),
+        *,
+        lease_owner: str | None = None,
+        release_lease: bool = False,
+    ) -> None:
+        """Save (replace per task) writes of an incomplete step, new interrupts and the
+        thread's lease, in one statement."""
+        by_task = {
+            t.task_id: (
+                thread_id,
+                checkpoint_ns,
+                checkpoint_id,
+                t.task_id,
+                t.task_name,
+                serde.dumps([[c, v] for c, v in t.writes], f"task {t.task_name}"),
+            )
+            for t in task_writes
+        }
+        intr_rows = [self._interrupt_params(i) for i in interrupts]
+        lease, touch = self._touch_parts(thread_id, None, lease_owner, release_lease)
+        ctes: list[str] = []
+        params: list[Any] = []
+        if by_task:
+            rows = ", ".join([_TASK_WRITES_ROW] * len(by_task))
+            ctes.append(
+                "w AS (INSERT INTO task_writes (thread_id, checkpoint_ns, checkpoint_id, "
+                f"task_id, task_name, writes) VALUES {rows} ON CONFLICT (thread_id, "
+                "checkpoint_ns, checkpoint_id, task_id) DO UPDATE SET "
+                "task_name = excluded.task_name, writes = excluded.writes)"
+            )
+            params += [p for row in by_task.values() for p in row]
+        if intr_rows:
+            ctes.append(_interrupts_cte(len(intr_rows), ""))
+            params += [p for row in intr_rows for p in row]
+        source = ""
+        if not (self.durable_steps or release_lease or intr_rows):
+            ctes.append(_NO_FLUSH)
+            source = "FROM s "
+        sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"{_THREADS_INSERT} {source}{lease}"
+        with self._read() as conn:
+            conn.execute(self._q(sql), [*params, *touch])
+
+    def resolve_interrupts(
+        self,
+        thread_id: str,
+        decisions: Mapping[str, Any],
+        *,
+        decided_by: str | None = None,
+        status: InterruptStatus = "resolved",
+    ) -> tuple[InterruptRecord, ...]:
+        """Flip each interrupt from pending, all or nothing; one caller wins. One decision
+        (the common case) is one statement; several take a transaction."""
+        if len(decisions) != 1:
+            return super().resolve_interrupts(
+                thread_id, decisions, decided_by=decided_by, status=status
+            )
+        ((iid, value),) = decisions.items()
+        text = serde.dumps(value, f"decision for {iid}")
+        now = self.dialect.ts(_utcnow())
+        sql = (
+            "WITH u AS (UPDATE interrupts SET status = %s, resume = %s::jsonb, "
+            "decided_by = %s, decided_at = %s WHERE interrupt_id = %s AND thread_id = %s "
+            f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
+            "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
+            "AND EXISTS (SELECT 1 FROM u)) SELECT * FROM u"
+        )
+        with self._read() as conn:
+            row = conn.execute(
+                sql, (status, text, decided_by, now, iid, thread_id, now, thread_id)
+            ).fetchone()
+        if row is None:  # lost the race, or no such request: say which
+            return super().resolve_interrupts(
+                thread_id, decisions, decided_by=decided_by, status=status
+            )
+        return (self._interrupt(row),)
 
     def _lock_migrations(self, conn: Any) -> None:
         # lock first: CREATE SCHEMA/TABLE IF NOT EXISTS race when processes start together

@@ -179,13 +179,27 @@ class CompiledStateGraph:
             head_id=head,
         )
 
-    def _load(self, config: RunnableConfig | None, env: Env) -> Start:
+    def _load(self, config: RunnableConfig | None, env: Env, *, lease: bool = False) -> Start:
+        """Read the checkpoint a run starts from; with `lease`, take the thread's lease in
+        the same store call (raises `ThreadBusy`/`ResumeConflict` via `_busy` if held)."""
         saver = self.checkpointer
         if saver is None:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
-        stored = saver.get_checkpoint(env.thread_id, ns, cp_id, after=known_id)
+        if lease:
+            taken, stored = saver.acquire_and_get(
+                env.thread_id,
+                env.lease_owner or "",
+                ttl=self.lease_ttl,
+                checkpoint_ns=ns,
+                checkpoint_id=cp_id,
+                after=known_id,
+            )
+            if not taken:
+                raise _Busy()
+        else:
+            stored = saver.get_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
             raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
         head = stored.record.checkpoint_id if stored else None
@@ -193,13 +207,28 @@ class CompiledStateGraph:
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
         return self._start(stored, env, head, known, known_id)
 
-    async def _aload(self, config: RunnableConfig | None, env: Env) -> Start:
+    async def _aload(
+        self, config: RunnableConfig | None, env: Env, *, lease: bool = False
+    ) -> Start:
+        """Async twin of `_load`."""
         saver = self.checkpointer
         if saver is None:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
-        stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id, after=known_id)
+        if lease:
+            taken, stored = await saver.aacquire_and_get(
+                env.thread_id,
+                env.lease_owner or "",
+                ttl=self.lease_ttl,
+                checkpoint_ns=ns,
+                checkpoint_id=cp_id,
+                after=known_id,
+            )
+            if not taken:
+                raise _Busy()
+        else:
+            stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
             raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
         head = stored.record.checkpoint_id if stored else None
@@ -261,19 +290,17 @@ class CompiledStateGraph:
     ) -> Iterator[tuple[str, Any]]:
         env = self._env(config, modes)
         saver = self.checkpointer
-        owner = env.lease_owner
-        if (
-            saver is not None
-            and owner
-            and not saver.acquire_thread(env.thread_id, owner, ttl=self.lease_ttl)
-        ):
-            raise self._busy(env, input)
+        lease = saver is not None and bool(env.lease_owner)
         try:
-            start = self._load(config, env)
+            try:
+                start = self._load(config, env, lease=lease)
+            except _Busy:
+                env.released = True  # the lease is someone else's: nothing to give back
+                raise self._busy(env, input) from None
             yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
             self._remember(env, box)
         finally:
-            if saver is not None and env.lease_owner and not env.released:
+            if lease and saver is not None and not env.released:
                 _release(saver, env)
 
     async def _run_async(
@@ -286,20 +313,18 @@ class CompiledStateGraph:
     ) -> AsyncIterator[tuple[str, Any]]:
         env = self._env(config, modes)
         saver = self.checkpointer
-        owner = env.lease_owner
-        if (
-            saver is not None
-            and owner
-            and not await saver.aacquire_thread(env.thread_id, owner, ttl=self.lease_ttl)
-        ):
-            raise self._busy(env, input)
+        lease = saver is not None and bool(env.lease_owner)
         try:
-            start = await self._aload(config, env)
+            try:
+                start = await self._aload(config, env, lease=lease)
+            except _Busy:
+                env.released = True  # the lease is someone else's: nothing to give back
+                raise self._busy(env, input) from None
             async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
                 yield chunk
             self._remember(env, box)
         finally:
-            if saver is not None and env.lease_owner and not env.released:
+            if lease and saver is not None and not env.released:
                 await _arelease(saver, env)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
@@ -599,6 +624,10 @@ class CompiledStateGraph:
                 "checkpoint_id": box.value.checkpoint_id,
             }
         }
+
+
+class _Busy(Exception):
+    """The thread's lease is held by another owner (turned into `_busy(...)`'s error)."""
 
 
 def _release(saver: BaseSaver, env: Env) -> None:
