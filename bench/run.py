@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import operator
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
@@ -99,13 +100,26 @@ class Sys:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         import psycopg
 
+        def size() -> float:
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                return float(
+                    admin.execute(
+                        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+                        "AND c.relkind IN ('r', 'm')",
+                        (schema,),
+                    ).fetchone()[0]
+                )
+
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f'CREATE SCHEMA "{schema}"')
+        empty = 0.0
         try:
             if self.which == "interlock":
                 from interlock.checkpoint.postgres import PostgresSaver
 
                 saver = PostgresSaver(dsn, schema=schema)
+                empty = size()
                 try:
                     yield saver
                 finally:
@@ -117,17 +131,14 @@ class Sys:
                 url = f"{dsn}{sep}options=-csearch_path%3D{schema}"
                 with PostgresSaver.from_conn_string(url) as saver:
                     saver.setup()
+                    empty = size()
                     yield saver
         finally:
+            # the schema's size (tables, indexes, TOAST), and what the workload added to
+            # the empty tables (the fixed cost of empty tables and their indexes left out)
+            self.last_pg_size = size()
+            self.last_pg_added = self.last_pg_size - empty
             with psycopg.connect(dsn, autocommit=True) as admin:
-                self.last_pg_size = float(
-                    admin.execute(
-                        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
-                        "AND c.relkind IN ('r', 'm')",
-                        (schema,),
-                    ).fetchone()[0]
-                )
                 admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
@@ -163,11 +174,36 @@ def ask_graph(s: Sys) -> Any:
     return g
 
 
-def chat_graph(s: Sys) -> Any:
+_WORDS = [
+    "".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=2 + i % 8))
+    for i in range(2000)
+]
+
+
+def prose(seed: int, size: int = 500) -> str:
+    """`size` characters of varied text: words drawn from a 2,000-word vocabulary, so that
+    every message differs and compression finds about what it finds in real chat text
+    (repeating one character instead lets PostgreSQL's TOAST compress a message ~100x)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(_WORDS)
+        out.append(word)
+        length += len(word) + 1
+    return " ".join(out)[:size]
+
+
+def chat_graph(s: Sys, varied: bool = False) -> Any:
     # functional syntax: the reducer differs per system, so the class is built at run time
     chat = TypedDict("Chat", {"messages": Annotated[list, s.add_messages]}, total=False)  # type: ignore[misc]  # noqa: UP013
     g = s.StateGraph(chat)
-    g.add_node("reply", lambda state: {"messages": [s.AIMessage(content="a" * 500)]})
+
+    def reply(state: Any) -> dict:
+        text = prose(len(state["messages"])) if varied else "a" * 500
+        return {"messages": [s.AIMessage(content=text)]}
+
+    g.add_node("reply", reply)
     g.add_edge(s.START, "reply")
     return g
 
@@ -225,13 +261,14 @@ def bench_roundtrip(systems: dict[str, Sys], tmp: Path, dsn: str | None) -> None
         )
 
 
-def _thread400(s: Sys, saver: Any) -> list[float]:
-    app = chat_graph(s).compile(checkpointer=saver)
+def _thread400(s: Sys, saver: Any, varied: bool = False) -> list[float]:
+    app = chat_graph(s, varied).compile(checkpointer=saver)
     c = cfg()
     times = []
-    for _ in range(200):
+    for turn in range(200):
+        text = prose(10_000 + turn) if varied else "h" * 500
         start = time.perf_counter_ns()
-        app.invoke({"messages": [s.HumanMessage(content="h" * 500)]}, c)
+        app.invoke({"messages": [s.HumanMessage(content=text)]}, c)
         times.append((time.perf_counter_ns() - start) / 1e9)
     return times
 
@@ -271,14 +308,24 @@ def bench_thread400(systems: dict[str, Sys], tmp: Path, dsn: str | None) -> None
         )
     )
     if dsn:
-        pg = {}
-        for name, s in systems.items():
-            with s.postgres(dsn) as saver:
-                _thread400(s, saver)
-            pg[name] = s.last_pg_size
-        report(
-            "400-message thread: Postgres size", "MB", pg["interlock"] / 1e6, pg["langgraph"] / 1e6
-        )
+        for varied, label in ((True, "varied text"), (False, "one repeated char")):
+            pg, added = {}, {}
+            for name, s in systems.items():
+                with s.postgres(dsn) as saver:
+                    _thread400(s, saver, varied)
+                pg[name], added[name] = s.last_pg_size, s.last_pg_added
+            report(
+                f"400-msg thread: Postgres schema ({label})",
+                "MB",
+                pg["interlock"] / 1e6,
+                pg["langgraph"] / 1e6,
+            )
+            report(
+                f"   added to the empty tables ({label})",
+                "MB",
+                added["interlock"] / 1e6,
+                added["langgraph"] / 1e6,
+            )
 
 
 def bench_getstate(systems: dict[str, Sys], tmp: Path) -> None:
