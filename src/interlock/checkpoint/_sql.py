@@ -47,6 +47,7 @@ __all__ = [
     "ACQUIRE_SQL",
     "CHECKPOINT_INSERT_COLS",
     "CHECKPOINT_READ_COLS",
+    "HEAD_OF",
     "INTERRUPT_COLS",
     "Dialect",
     "SqlSaver",
@@ -61,6 +62,9 @@ CHECKPOINT_READ_COLS = (
     + ", c.base_id, c.bytes_since, c.steps_since, c.snapshot_bytes"
 )
 """What a checkpoint read selects (table alias `c`): the record, then its row stats."""
+HEAD_OF = "(SELECT h.head_id FROM heads h WHERE h.thread_id = ? AND h.checkpoint_ns = ?)"
+"""The head checkpoint id of (thread_id, checkpoint_ns); compared with `c.checkpoint_id`,
+the read is one primary-key lookup however long the thread is."""
 ACQUIRE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
     "lease_until, lease_ttl) VALUES (?, ?, ?, ?, {now} + ?, ?) "
@@ -391,10 +395,9 @@ class SqlSaver(BaseSaver):
             if checkpoint_id is None:  # the head, found and read in one query
                 row = self._x(
                     conn,
-                    f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM heads h JOIN "
-                    "checkpoints c USING (thread_id, checkpoint_ns) WHERE h.thread_id = ? "
-                    "AND h.checkpoint_ns = ? AND c.checkpoint_id = h.head_id",
-                    (thread_id, checkpoint_ns),
+                    f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM checkpoints c WHERE "
+                    f"c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}",
+                    (thread_id, checkpoint_ns, thread_id, checkpoint_ns),
                 ).fetchone()
             else:
                 row = self._x(

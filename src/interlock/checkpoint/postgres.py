@@ -17,6 +17,7 @@ from interlock.checkpoint._sql import (
     ACQUIRE_SQL,
     CHECKPOINT_INSERT_COLS,
     CHECKPOINT_READ_COLS,
+    HEAD_OF,
     INTERRUPT_COLS,
     Dialect,
     SqlSaver,
@@ -259,13 +260,13 @@ class PostgresSaver(SqlSaver):
         sql = self._q(
             f"WITH {_NO_FLUSH}, l AS ({ACQUIRE_SQL} RETURNING head_id) "
             f"SELECT l.head_id, r.* FROM s, l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
-            f"{self._children_columns()} FROM heads h JOIN checkpoints c USING "
-            "(thread_id, checkpoint_ns) WHERE h.thread_id = ? AND h.checkpoint_ns = '' "
-            "AND c.checkpoint_id = h.head_id) r ON true"
+            f"{self._children_columns()} FROM checkpoints c WHERE c.thread_id = ? "
+            f"AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}) r ON true"
         )
         with self._read() as conn:
             row = conn.execute(
-                sql, (thread_id, now, now, owner, float(ttl), float(ttl), thread_id)
+                sql,
+                (thread_id, now, now, owner, float(ttl), float(ttl), thread_id, "", thread_id, ""),
             ).fetchone()
             if row is None:
                 return False, None
