@@ -129,8 +129,15 @@ def test_operators_can_query_pending_approvals_with_plain_sql() -> None:
                 "AND table_name = 'checkpoints' AND column_name = 'writes'",
                 (schema,),
             ).fetchone()
+            compression = conn.execute(
+                "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = "
+                "format('%%I.checkpoints', %s::text)::regclass "
+                "AND attname IN ('writes', 'snapshot') ORDER BY attname",
+                (schema,),
+            ).fetchall()
         assert rows == [("t0", "approve?"), ("t1", "approve?"), ("t2", "approve?")]
         assert types == ("jsonb",)
+        assert compression == [("snapshot", "l"), ("writes", "l")]  # migration 2: LZ4
     finally:
         saver.close()
 
@@ -155,4 +162,4 @@ def test_processes_starting_together_create_the_schema_once() -> None:
     from interlock.checkpoint.postgres import PostgresSaver
 
     with PostgresSaver(DSN, schema=schema) as saver:
-        assert saver.schema_versions() == [1]
+        assert saver.schema_versions() == [1, 2]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint.base import CheckpointRecord, SnapshotPolicy, TaskWrites, Write
 from interlock.checkpoint.conformance import make_interrupt, make_record
 from interlock.checkpoint.sqlite import SqliteSaver
@@ -98,10 +99,10 @@ def test_processes_creating_the_schema_at_once_apply_each_migration_once(
     outcomes = [results.get(timeout=60) for _ in range(PROCESSES * len(paths))]
     for p in procs:
         p.join(timeout=60)
-    assert outcomes == [[1]] * (PROCESSES * len(paths))
+    assert outcomes == [[1, 2]] * (PROCESSES * len(paths))
     for path in paths:
         con = sqlite3.connect(path)
-        assert con.execute("SELECT version FROM interlock_migrations").fetchall() == [(1,)]
+        assert con.execute("SELECT version FROM interlock_migrations").fetchall() == [(1,), (2,)]
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         con.close()
 
@@ -123,15 +124,19 @@ def test_wal_mode_busy_timeout_and_migrations_recorded_once(tmp_path: Path) -> N
         conn = saver._conn()
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 7000
-        assert saver.schema_versions() == [1]
+        assert saver.schema_versions() == [1, 2]
         first = conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall()
         saver.setup()  # idempotent
-        assert conn.execute("SELECT * FROM interlock_migrations").fetchall() == [
-            (1, "threads, heads, checkpoints, task writes, interrupts", first[0][1])
+        assert conn.execute("SELECT version, description FROM interlock_migrations").fetchall() == [
+            (1, "threads, heads, checkpoints, task writes, interrupts"),
+            (2, MIGRATIONS[1][1]),  # PostgreSQL-only statements: recorded, nothing run
         ]
+        assert (
+            conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall() == first
+        )
         _chain(saver, "t", 2)
     with SqliteSaver(path) as again:
-        assert again.schema_versions() == [1]
+        assert again.schema_versions() == [1, 2]
         rows = again._conn().execute("SELECT version, applied_at FROM interlock_migrations")
         assert rows.fetchall() == first
         assert again.get_checkpoint("t") is not None  # data survives a reopen

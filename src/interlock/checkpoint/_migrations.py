@@ -2,14 +2,17 @@
 
 Placeholders: `{json}` (TEXT / JSONB), `{ts}` (TEXT ISO-8601 / TIMESTAMPTZ), `{real}`
 (REAL / DOUBLE PRECISION). A store applies the migrations it has not recorded in
-`interlock_migrations`, in order, each once.
+`interlock_migrations`, in order, each once. A statement given as `(dialect, sql)` runs only
+on that dialect (the version is recorded everywhere).
 """
 
 from __future__ import annotations
 
 __all__ = ["MIGRATIONS"]
 
-MIGRATIONS: list[tuple[int, str, list[str]]] = [
+Statement = str | tuple[str, str]
+
+MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (
         1,
         "threads, heads, checkpoints, task writes, interrupts",
@@ -82,6 +85,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             " ON interrupts (status, created_at, interrupt_id)",
             "CREATE INDEX IF NOT EXISTS interrupts_thread"
             " ON interrupts (thread_id, checkpoint_ns, checkpoint_id)",
+        ],
+    ),
+    (
+        2,
+        "PostgreSQL: LZ4 for large snapshots and writes (TOAST keeps any saving; pglz "
+        "gives up under 25%)",
+        [
+            (
+                "postgres",
+                "DO $$ BEGIN "
+                "ALTER TABLE checkpoints ALTER COLUMN snapshot SET COMPRESSION lz4, "
+                "ALTER COLUMN writes SET COMPRESSION lz4; "
+                "EXCEPTION WHEN OTHERS THEN NULL; "  # a server built without LZ4, or < 14
+                "END $$",
+            )
         ],
     ),
 ]

@@ -190,6 +190,10 @@ class SqlSaver(BaseSaver):
                 if version in done:
                     continue
                 for statement in statements:
+                    if isinstance(statement, tuple):
+                        only, statement = statement
+                        if only != self.dialect.name:
+                            continue
                     conn.execute(self.dialect.ddl(statement))
                 self._x(
                     conn,
