@@ -244,9 +244,10 @@ class PostgresSaver(SqlSaver):
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the lease and read the head in one statement.
 
-        The read sees the database as of the statement's start; if the lease had to wait
-        for a run that was committing, the head it committed (returned by the lease upsert,
-        which sees the newest row) differs from the one read, and the head is read again."""
+        The read sees the database as of the statement's start. If a run committed while
+        the lease upsert waited for it (a new head, a pause, a decision), the thread row the
+        upsert returns (the newest) was updated after the one the read saw, and the head is
+        read again."""
         if checkpoint_id is not None or checkpoint_ns != "":
             return super().acquire_and_get(
                 thread_id,
@@ -258,23 +259,24 @@ class PostgresSaver(SqlSaver):
             )
         now = self.dialect.ts(_utcnow())
         sql = self._q(
-            f"WITH {_NO_FLUSH}, l AS ({ACQUIRE_SQL} RETURNING head_id) "
-            f"SELECT l.head_id, r.* FROM s, l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
+            f"WITH {_NO_FLUSH}, l AS ({ACQUIRE_SQL} RETURNING updated_at) "
+            "SELECT l.updated_at, (SELECT t.updated_at FROM threads t WHERE t.thread_id = ?), "
+            f"r.* FROM s, l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
             f"{self._children_columns()} FROM checkpoints c WHERE c.thread_id = ? "
             f"AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}) r ON true"
         )
+        params = (thread_id, now, now, owner, float(ttl), float(ttl), thread_id)
         with self._read() as conn:
-            row = conn.execute(
-                sql,
-                (thread_id, now, now, owner, float(ttl), float(ttl), thread_id, "", thread_id, ""),
-            ).fetchone()
+            row = conn.execute(sql, (*params, thread_id, "", thread_id, "")).fetchone()
             if row is None:
                 return False, None
-            if row[0] != row[3]:  # a run committed while the lease waited: read again
+            newest, seen = row[0], row[1]
+            created = seen is None and newest == now  # the thread row is ours, just inserted
+            if newest != seen and not created:  # a run committed while the lease waited
                 return True, self.get_checkpoint(thread_id, after=after)
-            if row[1] is None:
+            if row[2] is None:
                 return True, None
-            return True, self._stored(conn, row[1:], after)
+            return True, self._stored(conn, row[2:], after)
 
     # ---- writes in one round trip each ----------------------------------------------------
 
