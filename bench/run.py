@@ -241,18 +241,35 @@ def _roundtrip(s: Sys, saver: Any) -> Callable[[], None]:
     return run
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 10) -> dict:
+    """Median seconds of each function, run in turns (A B, B A, ...) so that the machine's
+    drift during the measurement falls on both alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns)
+    for i in range(repeat):
+        for name in order if i % 2 == 0 else reversed(order):
+            start = time.perf_counter_ns()
+            fns[name]()
+            times[name].append((time.perf_counter_ns() - start) / 1e9)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def bench_roundtrip(systems: dict[str, Sys], tmp: Path, dsn: str | None) -> None:
     for label in ("memory", "sqlite") + (("postgres",) if dsn else ()):
-        per = {}
-        for name, s in systems.items():
-            with contextlib.ExitStack() as stack:
+        with contextlib.ExitStack() as stack:
+            runs = {}
+            for name, s in systems.items():
                 if label == "memory":
                     saver = s.memory()
                 elif label == "sqlite":
                     saver = stack.enter_context(s.sqlite(str(tmp / f"rt-{name}.db")))
                 else:
                     saver = stack.enter_context(s.postgres(dsn or ""))
-                per[name] = median_time(_roundtrip(s, saver), repeat=40)
+                runs[name] = _roundtrip(s, saver)
+            per = interleaved(runs, repeat=150)
         report(
             f"interrupt+resume round trip ({label})",
             "ms",
