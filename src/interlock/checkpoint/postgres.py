@@ -1,7 +1,9 @@
 """`PostgresSaver`: the store for several processes or machines (psycopg 3 + a pool).
 
-Same SQL as SQLite (`SqlSaver`), JSONB columns operators can query, TIMESTAMPTZ times, and
-the database clock for leases. Install with `pip install 'interlock[postgres]'`.
+Reads share their SQL with SQLite (`SqlSaver`); each write of the store protocol, and a
+run's lease-and-read, is here one statement (data-modifying CTEs): one network round trip
+and one commit. JSONB columns operators can query, TIMESTAMPTZ times, the database clock for
+leases. Install with `pip install 'interlock[postgres]'`.
 """
 
 from __future__ import annotations
@@ -108,6 +110,12 @@ class PostgresSaver(SqlSaver):
     interlock's tables in their own schema (created if missing). A connection pool of
     `min_size`..`max_size` connections serves all threads; broken connections are replaced
     (`StoreUnavailable` is raised while the server cannot be reached, and nothing changes).
+
+    A pause (its interrupts), a decision and a run's last write always wait for the WAL
+    flush. Checkpoints in the middle of a run and lease changes do not (`synchronous_commit`
+    off for that transaction): other processes see them at once, and only a crash of the
+    server itself can lose them, after which the run fails and resumes from its last durable
+    checkpoint. `durable_steps=True` makes every write wait.
 
     Example:
         >>> with PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1/test") as s:
