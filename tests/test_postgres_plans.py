@@ -139,3 +139,102 @@ def test_next_turn_reads_point_rows(
     out = app.invoke({"log": [0]}, config)
     assert len(out["log"]) == 2 * THREAD_TURNS + 2
     _assert_point_reads(saver.schema, seen)
+
+
+# ---- the inbox and the thread list at scale ------------------------------------------------
+
+INBOX_ROWS = 20_000
+
+
+def _plan_nodes(schema: str, query: str, params: Any) -> list[dict]:
+    import psycopg
+
+    with psycopg.connect(DSN) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        (plan,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
+        conn.rollback()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    nodes: list[dict] = []
+
+    def walk(node: dict) -> None:
+        nodes.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return nodes
+
+
+@pytest.fixture
+def crowded() -> Iterator[Any]:
+    """A store with 20,000 interrupts (one in ten pending) on 20,000 threads, written in
+    bulk with SQL, then analysed, as a busy deployment's tables would be."""
+    import psycopg
+
+    saver = fresh_postgres_saver()
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{saver.schema}"')
+        conn.execute(
+            "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
+            "SELECT 't' || g, now(), now() - g * interval '1 second', 'c' || g "
+            "FROM generate_series(1, %s) g",
+            (INBOX_ROWS,),
+        )
+        conn.execute(
+            "INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_id, step, "
+            "source, created_at, writes, snapshot, next, sends, barriers, metadata, base_id, "
+            "bytes_since, steps_since, snapshot_bytes) SELECT 't' || g, '', 'c' || g, NULL, 0, "
+            "'loop', now(), '[]', '{}', '[]', '[]', '{}', '{}', 'c' || g, 0, 0, 2 "
+            "FROM generate_series(1, %s) g",
+            (INBOX_ROWS,),
+        )
+        conn.execute(
+            "INSERT INTO interrupts (interrupt_id, thread_id, checkpoint_ns, checkpoint_id, "
+            "task_id, task_name, idx, kind, status, value, created_at, metadata) "
+            "SELECT md5(g::text), 't' || g, '', 'c' || g, 'task', 'ask', 0, 'interrupt', "
+            "CASE WHEN g %% 10 = 0 THEN 'pending' ELSE 'resolved' END, '{\"q\": 1}', "
+            "now() - g * interval '1 second', '{}' FROM generate_series(1, %s) g",
+            (INBOX_ROWS,),
+        )
+        for table in ("threads", "checkpoints", "interrupts"):
+            conn.execute(f"ANALYZE {table}")
+    try:
+        yield saver
+    finally:
+        saver.close()
+
+
+def _no_sort_and_few_rows(nodes: list[dict], table: str, bound: int) -> None:
+    assert not [n for n in nodes if n["Node Type"] == "Sort"], "the page was sorted, not read"
+    scans = [n for n in nodes if n.get("Relation Name") == table]
+    assert scans, f"no scan of {table}"
+    for scan in scans:
+        assert "Seq Scan" not in scan["Node Type"], f"{table} was read whole"
+        assert int(scan["Actual Rows"]) * int(scan.get("Actual Loops", 1)) <= bound
+
+
+def test_inbox_pages_are_index_ranges(crowded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _captured(monkeypatch)
+    first = crowded.list_interrupts(status="pending", limit=50)
+    second = crowded.list_interrupts(status="pending", limit=50, cursor=first.next_cursor)
+    assert len(first.items) == len(second.items) == 50
+    assert {i.status for i in first.items + second.items} == {"pending"}
+    assert first.items[-1].created_at <= second.items[0].created_at  # oldest first
+    pages = [(q, p) for q, p in seen if "FROM interrupts" in q]
+    assert len(pages) == 2
+    for query, params in pages:
+        _no_sort_and_few_rows(_plan_nodes(crowded.schema, query, params), "interrupts", 51)
+
+
+def test_thread_list_page_is_an_index_range(crowded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _captured(monkeypatch)
+    threads = crowded.list_threads(limit=20, offset=40)
+    assert len(threads) == 20
+    assert [t.thread_id for t in threads] == [f"t{g}" for g in range(41, 61)]  # newest first
+    statuses = {t.thread_id: t.status for t in threads}
+    assert statuses["t50"] == statuses["t60"] == "interrupted"  # every tenth one waits
+    assert statuses["t41"] == "finished"  # nothing next, nothing pending
+    (query, params) = next((q, p) for q, p in seen if "FROM threads t" in q)
+    nodes = _plan_nodes(crowded.schema, query, params)
+    _no_sort_and_few_rows(nodes, "threads", 60)
