@@ -162,4 +162,4 @@ def test_processes_starting_together_create_the_schema_once() -> None:
     from interlock.checkpoint.postgres import PostgresSaver
 
     with PostgresSaver(DSN, schema=schema) as saver:
-        assert saver.schema_versions() == [1, 2]
+        assert saver.schema_versions() == [1, 2, 3]

@@ -247,9 +247,7 @@ def _steps_graph(saver: Any) -> Any:
 
 
 @pytest.mark.postgres
-def test_pg_acquire_and_get_reads_the_head_from_heads_not_the_thread_row(
-    pg, monkeypatch
-) -> None:
+def test_pg_acquire_and_get_reads_the_head_from_heads_not_the_thread_row(pg, monkeypatch) -> None:
     graph = _steps_graph(pg)
     config = {"configurable": {"thread_id": "t"}}
     assert graph.invoke({"log": []}, config) == {"log": ["one", "two"]}

@@ -39,8 +39,8 @@ def test_sqlite_migrations_are_recorded_once(tmp_path: Path) -> None:
 
     path = tmp_path / "m.db"
     with SqliteSaver(path) as first:
-        assert first.schema_versions() == [1, 2]
+        assert first.schema_versions() == [1, 2, 3]
     with SqliteSaver(path) as again:  # reopening applies nothing twice
-        assert again.schema_versions() == [1, 2]
+        assert again.schema_versions() == [1, 2, 3]
         mode = again._conn().execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"

@@ -102,4 +102,21 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             )
         ],
     ),
+    (
+        3,
+        "audit log",
+        [
+            """CREATE TABLE IF NOT EXISTS audit_log (
+                entry_id TEXT PRIMARY KEY,
+                at {ts} NOT NULL,
+                actor TEXT,
+                action TEXT NOT NULL,
+                thread_id TEXT,
+                interrupt_id TEXT,
+                detail {json} NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS audit_thread ON audit_log (thread_id, entry_id)",
+            "CREATE INDEX IF NOT EXISTS audit_interrupt ON audit_log (interrupt_id, entry_id)",
+        ],
+    ),
 ]

@@ -16,7 +16,7 @@ import json
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,8 @@ from interlock.checkpoint._chain import (
 )
 from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint.base import (
+    AuditEntry,
+    AuditPage,
     BaseSaver,
     CheckpointRecord,
     InterruptPage,
@@ -40,6 +42,7 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
     ThreadInfo,
+    new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
 
@@ -779,6 +782,75 @@ class SqlSaver(BaseSaver):
             )
         return tuple(infos)
 
+    # ---- audit log -----------------------------------------------------------------------
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Append entries in one transaction (ids assigned when empty)."""
+        stored = tuple(e if e.entry_id else replace(e, entry_id=new_audit_id()) for e in entries)
+        rows = [
+            (
+                e.entry_id,
+                self.dialect.ts(e.at),
+                e.actor,
+                e.action,
+                e.thread_id,
+                e.interrupt_id,
+                serde.dumps(dict(e.detail), f"audit detail of {e.action}"),
+            )
+            for e in stored
+        ]
+        with self._write() as conn:
+            for params in rows:
+                self._x(
+                    conn,
+                    "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, "
+                    "interrupt_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+                    params,
+                )
+        return stored
+
+    def list_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Entries newest first: one indexed query per page."""
+        sql = (
+            "SELECT entry_id, at, actor, action, thread_id, interrupt_id, detail "
+            "FROM audit_log WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        if thread_id is not None:
+            sql += " AND thread_id = ?"
+            params.append(thread_id)
+        if interrupt_id is not None:
+            sql += " AND interrupt_id = ?"
+            params.append(interrupt_id)
+        if cursor is not None:
+            sql += " AND entry_id < ?"
+            params.append(_audit_cursor(cursor))
+        sql += " ORDER BY entry_id DESC LIMIT ?"
+        params.append(int(limit) + 1)
+        with self._read() as conn:
+            rows = self._x(conn, sql, params).fetchall()
+        items = tuple(
+            AuditEntry(
+                entry_id=r[0],
+                at=self.dialect.ts_req(r[1]),
+                actor=r[2],
+                action=r[3],
+                thread_id=r[4],
+                interrupt_id=r[5],
+                detail=serde.loads(r[6]),
+            )
+            for r in rows[:limit]
+        )
+        more = len(rows) > limit and bool(items)
+        return AuditPage(items=items, next_cursor=items[-1].entry_id if more else None)
+
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""
         with self._write() as conn:
@@ -855,6 +927,12 @@ def _prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, 
                 current = items[current][0]
         doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
     return doomed
+
+
+def _audit_cursor(cursor: str) -> str:
+    if len(cursor) != 32 or any(c not in "0123456789abcdef" for c in cursor):
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return cursor
 
 
 def _encode_cursor(at: datetime, interrupt_id: str) -> str:

@@ -29,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
+    "AuditEntry",
+    "AuditPage",
     "BaseSaver",
     "CheckpointRecord",
     "InterruptPage",
@@ -170,6 +172,40 @@ class ThreadInfo:
     updated_at: datetime
     status: Literal["idle", "interrupted", "busy", "finished"]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One line of the audit log: who did what, when, to which thread or request."""
+
+    entry_id: str = ""
+    """Time-ordered id (assigned by `append_audit` when empty)."""
+    at: datetime
+    actor: str | None
+    """The principal who acted (None: the system itself, e.g. an expiry)."""
+    action: str
+    """e.g. `thread.created`, `run.started`, `approval.requested`, `approval.decided`,
+    `approval.refused`."""
+    thread_id: str | None = None
+    interrupt_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    """What was asked or decided (JSON-serialisable): the request's value, the decision."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditPage:
+    """One page of `list_audit`, newest first."""
+
+    items: tuple[AuditEntry, ...]
+    next_cursor: str | None
+
+
+def new_audit_id() -> str:
+    """A 32-hex id that sorts by creation time (nanoseconds, then 64 random bits)."""
+    import secrets
+    import time
+
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -354,6 +390,25 @@ class BaseSaver(ABC):
     def delete_thread(self, thread_id: str) -> None:
         """Delete everything stored for the thread (all namespaces)."""
 
+    # ---- audit log --------------------------------------------------------------------
+
+    @abstractmethod
+    def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Append entries (ids assigned when empty); returns them as stored. Entries are
+        never changed or deleted by interlock (`prune` and `delete_thread` keep them)."""
+
+    @abstractmethod
+    def list_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Entries newest first, optionally of one thread or one request, paged by the
+        opaque `cursor` of the previous page."""
+
     @abstractmethod
     def prune(
         self,
@@ -493,6 +548,27 @@ class BaseSaver(ABC):
     async def aacquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `acquire_thread`."""
         return await _to_thread(self.acquire_thread, thread_id, owner, ttl=ttl)
+
+    async def aappend_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Async twin of `append_audit`."""
+        return await _to_thread(self.append_audit, entries)
+
+    async def alist_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Async twin of `list_audit`."""
+        return await _to_thread(
+            self.list_audit,
+            thread_id=thread_id,
+            interrupt_id=interrupt_id,
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def aacquire_and_get(
         self,

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from interlock.checkpoint.base import (
+    AuditEntry,
     BaseSaver,
     CheckpointRecord,
     InterruptRecord,
@@ -614,6 +615,74 @@ class SaverConformance:
             assert await saver.aacquire_thread("t", "me", ttl=60)
             await saver.arelease_thread("t", "me")
             assert (await saver.aget_thread("t")) is not None
+
+        asyncio.run(main())
+
+    def test_audit_log_appends_and_pages_newest_first(self, saver: BaseSaver) -> None:
+        at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+        first = saver.append_audit(
+            [
+                AuditEntry(at=at, actor="bob", action="thread.created", thread_id="t"),
+                AuditEntry(
+                    at=at,
+                    actor="bob",
+                    action="approval.requested",
+                    thread_id="t",
+                    interrupt_id="i1",
+                    detail={"value": {"tool": "send", "to": {"ada", "bo"}}},
+                ),
+            ]
+        )
+        assert [len(e.entry_id) for e in first] == [32, 32]
+        assert first[0].entry_id < first[1].entry_id  # time-ordered ids
+        (decided,) = saver.append_audit(
+            [
+                AuditEntry(
+                    at=at + timedelta(seconds=1),
+                    actor="ada",
+                    action="approval.decided",
+                    thread_id="t",
+                    interrupt_id="i1",
+                    detail={"decision": {"type": "approve"}},
+                )
+            ]
+        )
+        saver.append_audit([AuditEntry(at=at, actor=None, action="thread.created", thread_id="u")])
+        page = saver.list_audit(limit=3)
+        assert [e.action for e in page.items] == [
+            "thread.created",
+            "approval.decided",
+            "approval.requested",
+        ]
+        assert page.items[0].thread_id == "u" and page.items[0].actor is None
+        assert page.items[1] == decided
+        assert page.items[2].detail == {"value": {"tool": "send", "to": {"ada", "bo"}}}
+        assert page.items[2].at == at
+        rest = saver.list_audit(limit=3, cursor=page.next_cursor)
+        assert [e.entry_id for e in rest.items] == [first[0].entry_id]
+        assert rest.next_cursor is None
+        assert [e.action for e in saver.list_audit(thread_id="t").items] == [
+            "approval.decided",
+            "approval.requested",
+            "thread.created",
+        ]
+        assert len(saver.list_audit(interrupt_id="i1").items) == 2
+        with pytest.raises(SerializationError):
+            saver.append_audit(
+                [
+                    AuditEntry(at=at, actor="x", action="ok", thread_id="v"),
+                    AuditEntry(at=at, actor="x", action="bad", detail={"f": object()}),
+                ]
+            )
+        assert saver.list_audit(thread_id="v").items == ()  # all or nothing
+        with pytest.raises(ValueError):
+            saver.list_audit(cursor="not-a-cursor")
+        saver.delete_thread("t")  # deleting a thread keeps its audit trail
+        assert len(saver.list_audit(thread_id="t").items) == 3
+
+        async def main() -> None:
+            (entry,) = await saver.aappend_audit([AuditEntry(at=at, actor="a", action="x")])
+            assert (await saver.alist_audit(limit=1)).items == (entry,)
 
         asyncio.run(main())
 

@@ -21,6 +21,8 @@ from interlock.checkpoint._chain import (
     encode_record,
 )
 from interlock.checkpoint.base import (
+    AuditEntry,
+    AuditPage,
     BaseSaver,
     CheckpointRecord,
     InterruptPage,
@@ -30,6 +32,7 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
     ThreadInfo,
+    new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
 
@@ -107,6 +110,8 @@ class InMemorySaver(BaseSaver):
         self._threads: dict[str, _Thread] = {}
         self._interrupts: dict[str, _Interrupt] = {}
         self._order: list[str] = []
+        self._audit: list[tuple[AuditEntry, str]] = []
+        """Entries (detail emptied) with their serialised detail, oldest first."""
 
     # ---- checkpoints -------------------------------------------------------------------
 
@@ -380,6 +385,48 @@ class InMemorySaver(BaseSaver):
             return InterruptPage(
                 items=tuple(self._decode_interrupt(i) for i in page), next_cursor=next_cursor
             )
+
+    # ---- audit log -----------------------------------------------------------------------
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Append entries (ids assigned when empty), all or nothing."""
+        stored = tuple(e if e.entry_id else replace(e, entry_id=new_audit_id()) for e in entries)
+        rows = [
+            (replace(e, detail={}), serde.dumps(dict(e.detail), f"audit detail of {e.action}"))
+            for e in stored
+        ]
+        with self._lock:
+            self._audit.extend(rows)
+            self._audit.sort(key=lambda row: row[0].entry_id)
+        return tuple(self._decode_audit(r) for r in rows)
+
+    def _decode_audit(self, row: tuple[AuditEntry, str]) -> AuditEntry:
+        return replace(row[0], detail=serde.loads(row[1]))
+
+    def list_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Entries newest first."""
+        if cursor is not None and (
+            len(cursor) != 32 or any(c not in "0123456789abcdef" for c in cursor)
+        ):
+            raise ValueError(f"invalid cursor {cursor!r}")
+        with self._lock:
+            rows = [
+                r
+                for r in reversed(self._audit)
+                if (thread_id is None or r[0].thread_id == thread_id)
+                and (interrupt_id is None or r[0].interrupt_id == interrupt_id)
+                and (cursor is None or r[0].entry_id < cursor)
+            ]
+        items = tuple(self._decode_audit(r) for r in rows[:limit])
+        more = len(rows) > limit and bool(items)
+        return AuditPage(items=items, next_cursor=items[-1].entry_id if more else None)
 
     # ---- threads -------------------------------------------------------------------------
 

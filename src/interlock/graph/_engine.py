@@ -219,6 +219,10 @@ class _Run:
     ) -> InterruptRecord:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
         meta: dict[str, Any] = {"graph": self.spec.name}
+        conf = self.config.get("configurable") or {}
+        requester = conf.get("requested_by") or conf.get("user_id")
+        if requester is not None:  # who asked: the inbox shows it, approval rules use it
+            meta["requested_by"] = str(requester)
         if schema is not None:
             meta["response_schema"] = schema
         return InterruptRecord(
@@ -275,7 +279,7 @@ class _Run:
             next=next_,
             sends=sends,
             barriers=dict(barriers),
-            metadata={"source": source, "step": step},
+            metadata={"source": source, "step": step, "graph": self.spec.name},
             values=self.values,  # never mutated after this: each step builds a new dict
         )
 
