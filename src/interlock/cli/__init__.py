@@ -1,6 +1,7 @@
 """The `interlock` command line. Subcommands live in their own modules.
 
 interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
+interlock serve module:factory [--db URL] [--host H] [--port P] [--keys SPEC]
 """
 
 from __future__ import annotations
@@ -45,6 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
         default='Please delete the course "Outdated Java Tutorial"',
         help="what to ask the agent",
     )
+    srv = sub.add_parser(
+        "serve",
+        help="run the HTTP API for the agents a module makes",
+        description=(
+            "Serve the HTTP API (threads, runs, the approvals inbox, decisions, audit) for the "
+            "graphs that module:factory returns; factory(checkpointer) -> graph or "
+            "{name: graph}."
+        ),
+    )
+    srv.add_argument("target", help="module:factory, e.g. myapp.agents:make")
+    srv.add_argument(
+        "--db",
+        default="sqlite:///interlock.db",
+        help="sqlite:///path or postgresql://user@host/db (default sqlite:///interlock.db)",
+    )
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument(
+        "--keys",
+        default=None,
+        help="API keys: '<key>=<name>:<role>[,<role>];...' (default: $INTERLOCK_API_KEYS)",
+    )
+    srv.add_argument(
+        "--allow-self-approval",
+        action="store_true",
+        help="let the person who started a run decide its requests",
+    )
     return parser
 
 
@@ -56,6 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from interlock.cli.demo import run_demo
 
         return run_demo(db=args.db, model=args.model, thread=args.thread, message=args.message)
+    if args.command == "serve":
+        from interlock.cli.serve import serve
+
+        return serve(
+            args.target,
+            db=args.db,
+            host=args.host,
+            port=args.port,
+            keys=args.keys,
+            allow_self_approval=args.allow_self_approval,
+        )
     parser.print_help()
     return 0
 

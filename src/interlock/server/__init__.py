@@ -1,0 +1,10 @@
+"""The HTTP service: an API over the store for people who decide, and for the apps that ask.
+
+Install with `pip install 'interlock[server]'`; run with `interlock serve module:attr`, or
+build the app yourself: `create_app({"assistant": graph}, keys=ApiKeys.parse(...))`.
+"""
+
+from interlock.server.app import ApiError, create_app
+from interlock.server.auth import ApiKeys, Principal
+
+__all__ = ["ApiError", "ApiKeys", "Principal", "create_app"]

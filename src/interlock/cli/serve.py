@@ -1,0 +1,81 @@
+"""`interlock serve`: the HTTP API for the agents of a module, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from interlock.checkpoint.base import BaseSaver
+
+__all__ = ["load_agents", "open_store", "serve"]
+
+
+def open_store(url: str) -> BaseSaver:
+    """A store from a URL: `sqlite:///path/to/file.db` or `postgresql://user@host/db`."""
+    if url.startswith("sqlite:///"):
+        from interlock.checkpoint.sqlite import SqliteSaver
+
+        path = Path(url[len("sqlite:///") :]).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteSaver(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from interlock.checkpoint.postgres import PostgresSaver
+
+        return PostgresSaver(url)
+    raise SystemExit(
+        f"interlock serve: --db must be sqlite:///path or postgresql://..., not {url!r}"
+    )
+
+
+def load_agents(target: str, store: BaseSaver) -> Mapping[str, Any]:
+    """The graphs `module:attr` names. `attr` is a factory called with the store (returning
+    a compiled graph or a dict of them) — the way to let `--db` choose the store."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise SystemExit(f"interlock serve: give the agents as module:attribute, not {target!r}")
+    sys.path.insert(0, os.getcwd())
+    try:
+        value = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"interlock serve: cannot load {target!r}: {exc}") from exc
+    if not callable(value) or hasattr(value, "invoke"):
+        raise SystemExit(
+            f"interlock serve: {target!r} must be a factory: def make(checkpointer) -> graph "
+            "(or a dict of name -> graph), so that --db decides the store"
+        )
+    made = value(store)
+    return made if isinstance(made, Mapping) else {attr: made}
+
+
+def serve(
+    target: str,
+    *,
+    db: str,
+    host: str,
+    port: int,
+    keys: str | None,
+    allow_self_approval: bool,
+) -> int:
+    """Load the agents, open the store and run the API with uvicorn until interrupted."""
+    import uvicorn
+
+    from interlock.server import ApiKeys, create_app
+
+    table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
+    if table is None:
+        print(
+            "interlock serve: no API keys (--keys or INTERLOCK_API_KEYS): every caller may do "
+            "everything; use this only on your own machine",
+            file=sys.stderr,
+        )
+    store = open_store(db)
+    app = create_app(
+        load_agents(target, store), keys=table, allow_self_approval=allow_self_approval
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    store.close()
+    return 0

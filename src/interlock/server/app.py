@@ -1,0 +1,533 @@
+"""The HTTP API: threads, runs, the approvals inbox across all threads, decisions, audit.
+
+`create_app({"name": compiled_graph, ...}, keys=ApiKeys.parse(...))` returns a FastAPI app.
+Every process serving the same store is interchangeable: all state lives in the store.
+Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx status):
+
+    GET  /v1/health                          liveness (no key needed)
+    GET  /v1/agents                          the registered graphs
+    POST /v1/threads                         start a thread (and run its first turn)
+    GET  /v1/threads                         threads, most recently updated first
+    GET  /v1/threads/{id}                    a thread's state, status and pending requests
+    GET  /v1/threads/{id}/history            its checkpoints, newest first
+    POST /v1/threads/{id}/runs               send new input (a message) and run
+    GET  /v1/approvals                       the inbox: requests across all threads
+    GET  /v1/approvals/{id}                  one request
+    POST /v1/approvals/{id}/decision         decide it; the run resumes, exactly once
+    GET  /v1/audit                           who asked and who decided what, and when
+
+A run started over HTTP runs to its next pause or its end before the response is sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord
+from interlock.errors import (
+    InputRejected,
+    InterlockError,
+    InvalidResumeValue,
+    ResumeConflict,
+    ResumeError,
+    SerializationError,
+    StoreUnavailable,
+    ThreadBusy,
+)
+from interlock.graph import CompiledStateGraph
+from interlock.server._plain import plain
+from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
+from interlock.types import Command
+
+__all__ = ["ApiError", "create_app"]
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": code, "message": message}` with `status`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+# ---- request bodies ---------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ThreadCreate(_Body):
+    """Start a thread; with `input` or `message`, also run its first turn."""
+
+    agent: str | None = Field(None, description="Registered graph name (optional if only one).")
+    thread_id: str | None = Field(None, max_length=200, description="Chosen id (default: new).")
+    input: dict[str, Any] | None = Field(None, description="State update for the first turn.")
+    message: str | None = Field(None, description='Shorthand for {"messages": [user message]}.')
+
+
+class RunCreate(_Body):
+    """New input for a thread: a state update or a user message."""
+
+    input: dict[str, Any] | None = None
+    message: str | None = None
+
+
+class DecisionBody(_Body):
+    """The answer to a request (what the paused `interrupt()` call returns)."""
+
+    value: Any = Field(..., description="E.g. {'type': 'approve'} for an agent's tool call.")
+
+
+# ---- the app --------------------------------------------------------------------------------
+
+
+def create_app(
+    agents: Mapping[str, CompiledStateGraph] | CompiledStateGraph,
+    *,
+    keys: ApiKeys | None = None,
+    allow_self_approval: bool = False,
+    title: str = "interlock",
+) -> FastAPI:
+    """The HTTP API for `agents` (compiled graphs sharing one store).
+
+    `keys`: who may call (None: no authentication, every caller is `anonymous` with every
+    role — for local development only). `allow_self_approval`: whether the person who
+    started a turn may decide the requests it raised (default: no, 403).
+    """
+    registry = _registry(agents)
+    saver = _shared_saver(registry)
+    app = FastAPI(title=title, version="1", description=__doc__)
+    app.state.registry = registry
+    app.state.saver = saver
+
+    def principal(
+        authorization: str | None = Header(None),
+        x_api_key: str | None = Header(None),
+    ) -> Principal:
+        if keys is None:
+            return ANONYMOUS
+        presented = x_api_key
+        if authorization and authorization.lower().startswith("bearer "):
+            presented = authorization[7:].strip()
+        who = keys.authenticate(presented)
+        if who is None:
+            raise ApiError(401, "unauthenticated", "send a valid API key (Authorization: Bearer)")
+        return who
+
+    def need(who: Principal, *roles: str) -> None:
+        if not any(who.can(r) for r in roles):
+            raise ApiError(403, "forbidden", f"{who.name} needs the role {' or '.join(roles)}")
+
+    _errors(app)
+
+    @app.get("/v1/health", tags=["meta"])
+    def health() -> dict[str, Any]:
+        return {"ok": True}
+
+    @app.get("/v1/agents", tags=["meta"])
+    def list_agents(who: Principal = Depends(principal)) -> dict[str, Any]:
+        return {"agents": sorted(registry)}
+
+    # ---- threads ----------------------------------------------------------------------
+
+    @app.post("/v1/threads", status_code=201, tags=["threads"])
+    def create_thread(body: ThreadCreate, who: Principal = Depends(principal)) -> dict[str, Any]:
+        need(who, "requester")
+        name = body.agent or _only(registry)
+        graph = registry.get(name)
+        if graph is None:
+            raise ApiError(404, "unknown_agent", f"no agent {name!r}; have {sorted(registry)}")
+        thread_id = body.thread_id or uuid.uuid4().hex
+        if saver.get_checkpoint(thread_id) is not None:
+            raise ApiError(409, "thread_exists", f"thread {thread_id!r} already exists")
+        _audit(saver, who, "thread.created", thread_id, detail={"agent": name})
+        update = _input(body.input, body.message)
+        if update is None:
+            return {"thread_id": thread_id, "agent": name, "status": "idle", "run": None}
+        run = _run(saver, graph, name, thread_id, update, who)
+        return {"thread_id": thread_id, "agent": name, "status": run["status"], "run": run}
+
+    @app.get("/v1/threads", tags=["threads"])
+    def list_threads(
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+        who: Principal = Depends(principal),
+    ) -> dict[str, Any]:
+        need(who, "requester", "approver")
+        threads = saver.list_threads(limit=limit, offset=offset)
+        return {
+            "threads": [
+                {
+                    "thread_id": t.thread_id,
+                    "status": t.status,
+                    "created_at": t.created_at.isoformat(),
+                    "updated_at": t.updated_at.isoformat(),
+                }
+                for t in threads
+            ]
+        }
+
+    @app.get("/v1/threads/{thread_id}", tags=["threads"])
+    def get_thread(thread_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        need(who, "requester", "approver")
+        name, graph = _graph_of(saver, registry, thread_id)
+        info = saver.get_thread(thread_id)
+        snapshot = graph.get_state(_config(thread_id))
+        pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100)
+        return {
+            "thread_id": thread_id,
+            "agent": name,
+            "status": info.status if info else "idle",
+            "values": plain(snapshot.values),
+            "next": list(snapshot.next),
+            "checkpoint_id": (snapshot.config.get("configurable") or {}).get("checkpoint_id"),
+            "pending": [_approval(r) for r in pending.items],
+        }
+
+    @app.get("/v1/threads/{thread_id}/history", tags=["threads"])
+    def thread_history(
+        thread_id: str,
+        limit: int = Query(20, ge=1, le=200),
+        who: Principal = Depends(principal),
+    ) -> dict[str, Any]:
+        need(who, "requester", "approver")
+        _, graph = _graph_of(saver, registry, thread_id)
+        return {
+            "checkpoints": [
+                {
+                    "checkpoint_id": (s.config.get("configurable") or {}).get("checkpoint_id"),
+                    "created_at": s.created_at,
+                    "metadata": plain(s.metadata),
+                    "next": list(s.next),
+                    "values": plain(s.values),
+                }
+                for s in graph.get_state_history(_config(thread_id), limit=limit)
+            ]
+        }
+
+    @app.post("/v1/threads/{thread_id}/runs", tags=["threads"])
+    def run_thread(
+        thread_id: str, body: RunCreate, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        need(who, "requester")
+        name, graph = _graph_of(saver, registry, thread_id)
+        update = _input(body.input, body.message)
+        if update is None:
+            raise ApiError(422, "invalid_request", "send `input` or `message`")
+        return _run(saver, graph, name, thread_id, update, who)
+
+    # ---- approvals ----------------------------------------------------------------------
+
+    @app.get("/v1/approvals", tags=["approvals"])
+    def list_approvals(
+        status: str = Query("pending", pattern="^(pending|resolved|expired|cancelled|all)$"),
+        thread_id: str | None = None,
+        limit: int = Query(50, ge=1, le=500),
+        cursor: str | None = None,
+        who: Principal = Depends(principal),
+    ) -> dict[str, Any]:
+        need(who, "approver")
+        try:
+            page = saver.list_interrupts(
+                status=None if status == "all" else status,  # type: ignore[arg-type]
+                thread_id=thread_id,
+                limit=limit,
+                cursor=cursor,
+            )
+        except ValueError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        return {
+            "approvals": [_approval(r) for r in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+    @app.get("/v1/approvals/{interrupt_id}", tags=["approvals"])
+    def get_approval(interrupt_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        need(who, "approver")
+        return _approval(_interrupt(saver, interrupt_id))
+
+    @app.post("/v1/approvals/{interrupt_id}/decision", tags=["approvals"])
+    def decide(
+        interrupt_id: str, body: DecisionBody, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        need(who, "approver")
+        record = _interrupt(saver, interrupt_id)
+        requester = record.metadata.get("requested_by")
+        if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
+            _audit(
+                saver,
+                who,
+                "approval.refused",
+                record.thread_id,
+                interrupt_id,
+                {"reason": "self_approval", "decision": body.value},
+            )
+            raise ApiError(
+                403, "self_approval", f"{who.name} started this run and may not decide it"
+            )
+        if record.status != "pending":
+            raise ApiError(
+                409,
+                "already_decided",
+                f"request {interrupt_id} was already {record.status}"
+                + (f" by {record.decided_by}" if record.decided_by else ""),
+            )
+        graph_name = record.metadata.get("graph")
+        _, graph = _graph_of(saver, registry, record.thread_id, graph_name)
+        config = _config(record.thread_id, user_id=who.name, requested_by=requester)
+        result = _invoke(graph, Command(resume={interrupt_id: body.value}), config)
+        _audit(
+            saver,
+            who,
+            "approval.decided",
+            record.thread_id,
+            interrupt_id,
+            {"value": record.value, "decision": body.value},
+        )
+        run = _run_result(graph, record.thread_id, result)
+        _audit_requests(saver, who, record.thread_id, run, requester)
+        return {"approval": _approval(_interrupt(saver, interrupt_id)), "run": run}
+
+    # ---- audit --------------------------------------------------------------------------
+
+    @app.get("/v1/audit", tags=["audit"])
+    def audit(
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+        cursor: str | None = None,
+        who: Principal = Depends(principal),
+    ) -> dict[str, Any]:
+        need(who, "admin")
+        try:
+            page = saver.list_audit(
+                thread_id=thread_id, interrupt_id=interrupt_id, limit=limit, cursor=cursor
+            )
+        except ValueError as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        return {
+            "entries": [
+                {
+                    "entry_id": e.entry_id,
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "thread_id": e.thread_id,
+                    "interrupt_id": e.interrupt_id,
+                    "detail": plain(e.detail),
+                }
+                for e in page.items
+            ],
+            "next_cursor": page.next_cursor,
+        }
+
+    return app
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _registry(
+    agents: Mapping[str, CompiledStateGraph] | CompiledStateGraph,
+) -> dict[str, CompiledStateGraph]:
+    registry = (
+        {agents.name or "agent": agents}
+        if isinstance(agents, CompiledStateGraph)
+        else {str(k): v for k, v in agents.items()}
+    )
+    if not registry:
+        raise ValueError("create_app needs at least one compiled graph")
+    for name, graph in registry.items():
+        if not isinstance(graph, CompiledStateGraph):
+            raise TypeError(f"agent {name!r} is {type(graph).__name__}, not a compiled graph")
+        if graph.checkpointer is None:
+            raise ValueError(f"agent {name!r} has no checkpointer: a server needs a durable store")
+    return registry
+
+
+def _shared_saver(registry: Mapping[str, CompiledStateGraph]) -> BaseSaver:
+    savers = {id(g.checkpointer): g.checkpointer for g in registry.values()}
+    if len(savers) != 1:
+        raise ValueError("all agents of one server must share one checkpointer (one store)")
+    (saver,) = savers.values()
+    assert saver is not None
+    return saver
+
+
+def _only(registry: Mapping[str, CompiledStateGraph]) -> str:
+    if len(registry) != 1:
+        raise ApiError(422, "agent_required", f"name the agent: one of {sorted(registry)}")
+    return next(iter(registry))
+
+
+def _graph_of(
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    thread_id: str,
+    spec_name: str | None = None,
+) -> tuple[str, CompiledStateGraph]:
+    """The registered graph that runs `thread_id` (from its checkpoints' `graph` name)."""
+    if spec_name is None:
+        head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
+        if head is None:
+            raise ApiError(404, "unknown_thread", f"thread {thread_id!r} does not exist")
+        spec_name = (head.metadata or {}).get("graph")
+    matches = [(n, g) for n, g in registry.items() if g.name == spec_name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(registry) == 1:
+        return next(iter(registry.items()))
+    raise ApiError(409, "unknown_agent", f"no single agent serves graph {spec_name!r}")
+
+
+def _config(thread_id: str, **extra: Any) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, **{k: v for k, v in extra.items() if v}}}
+
+
+def _input(update: dict[str, Any] | None, message: str | None) -> dict[str, Any] | None:
+    if update is not None and message is not None:
+        raise ApiError(422, "invalid_request", "send `input` or `message`, not both")
+    if message is not None:
+        return {"messages": [{"role": "user", "content": message}]}
+    return update
+
+
+def _interrupt(saver: BaseSaver, interrupt_id: str) -> InterruptRecord:
+    record = saver.get_interrupt(interrupt_id)
+    if record is None:
+        raise ApiError(404, "unknown_approval", f"no request {interrupt_id!r}")
+    return record
+
+
+def _approval(r: InterruptRecord) -> dict[str, Any]:
+    return {
+        "id": r.interrupt_id,
+        "thread_id": r.thread_id,
+        "kind": r.kind,
+        "status": r.status,
+        "value": plain(r.value),
+        "requested_by": r.metadata.get("requested_by"),
+        "graph": r.metadata.get("graph"),
+        "response_schema": r.metadata.get("response_schema"),
+        "created_at": r.created_at.isoformat(),
+        "deadline": r.deadline.isoformat() if r.deadline else None,
+        "decision": plain(r.resume) if r.status != "pending" else None,
+        "decided_by": r.decided_by,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+    }
+
+
+def _invoke(graph: CompiledStateGraph, input: Any, config: dict[str, Any]) -> dict[str, Any]:
+    return graph.invoke(input, config)
+
+
+def _run(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    name: str,
+    thread_id: str,
+    update: dict[str, Any],
+    who: Principal,
+) -> dict[str, Any]:
+    _audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
+    result = _invoke(graph, update, _config(thread_id, user_id=who.name))
+    run = _run_result(graph, thread_id, result)
+    _audit_requests(saver, who, thread_id, run, who.name)
+    return run
+
+
+def _run_result(graph: CompiledStateGraph, thread_id: str, result: dict) -> dict[str, Any]:
+    interrupts = result.get("__interrupt__") or []
+    values = {k: v for k, v in result.items() if k != "__interrupt__"}
+    return {
+        "thread_id": thread_id,
+        "status": "paused" if interrupts else "finished",
+        "values": plain(values),
+        "interrupts": [{"id": i.id, "value": plain(i.value)} for i in interrupts],
+    }
+
+
+def _audit(
+    saver: BaseSaver,
+    who: Principal,
+    action: str,
+    thread_id: str | None,
+    interrupt_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    saver.append_audit(
+        [
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=who.name,
+                action=action,
+                thread_id=thread_id,
+                interrupt_id=interrupt_id,
+                detail=dict(detail or {}),
+            )
+        ]
+    )
+
+
+def _audit_requests(
+    saver: BaseSaver, who: Principal, thread_id: str, run: dict[str, Any], requester: Any
+) -> None:
+    if not run["interrupts"]:
+        return
+    saver.append_audit(
+        [
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=str(requester) if requester else who.name,
+                action="approval.requested",
+                thread_id=thread_id,
+                interrupt_id=i["id"],
+                detail={"value": i["value"]},
+            )
+            for i in run["interrupts"]
+        ]
+    )
+
+
+_STATUS: list[tuple[type[Exception], int, str]] = [
+    (ResumeConflict, 409, "already_decided"),
+    (InvalidResumeValue, 422, "invalid_decision"),
+    (ResumeError, 409, "cannot_resume"),
+    (InputRejected, 409, "waiting_for_decision"),
+    (ThreadBusy, 409, "thread_busy"),
+    (SerializationError, 422, "not_serialisable"),
+    (StoreUnavailable, 503, "store_unavailable"),
+]
+
+
+def _errors(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(InterlockError)
+    async def interlock_error(request: Request, exc: InterlockError) -> JSONResponse:
+        for kind, status, code in _STATUS:
+            if isinstance(exc, kind):
+                return JSONResponse({"error": code, "message": str(exc)}, status_code=status)
+        return JSONResponse({"error": "failed", "message": str(exc)}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            {"error": "invalid_request", "message": "the request is malformed", "details": details},
+            status_code=422,
+        )

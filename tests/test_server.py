@@ -1,0 +1,339 @@
+"""The HTTP API: threads, the inbox across threads, decisions exactly once, roles, audit."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+import interlock as il
+from interlock import AIMessage, Command, create_agent, tool
+from interlock.agent.models.scripted import ScriptedChatModel
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.server import ApiKeys, create_app
+
+KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-eve=eve:approver;k-root=root:admin"
+BOB = {"Authorization": "Bearer k-bob"}
+ADA = {"Authorization": "Bearer k-ada"}
+EVE = {"X-API-Key": "k-eve"}
+ROOT = {"Authorization": "Bearer k-root"}
+
+effects: list[tuple[str, Any]] = []
+effects_lock = threading.Lock()
+
+
+class Order(TypedDict, total=False):
+    item: str
+    answer: Any
+    shipped: bool
+
+
+class Answer(BaseModel):
+    approved: bool
+
+
+def order_graph(saver: Any) -> il.CompiledStateGraph:
+    def ask(state: Order) -> dict:
+        answer = il.interrupt({"ship": state["item"]}, response_schema=Answer)
+        return {"answer": answer.model_dump()}  # validated: an `Answer`
+
+    def ship(state: Order) -> dict:
+        if state["answer"]["approved"]:
+            with effects_lock:
+                effects.append(("shipped", state["item"]))
+        return {"shipped": bool(state["answer"]["approved"])}
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ask")
+    g.add_edge("ask", "ship")
+    return g.compile(checkpointer=saver, name="orders")
+
+
+@pytest.fixture(autouse=True)
+def _clear_effects() -> None:
+    effects.clear()
+
+
+@pytest.fixture
+def client(saver: Any) -> TestClient:
+    app = create_app({"orders": order_graph(saver)}, keys=ApiKeys.parse(KEYS))
+    return TestClient(app)
+
+
+def _start(client: TestClient, item: str = "book", thread_id: str | None = None) -> dict:
+    body: dict[str, Any] = {"input": {"item": item}}
+    if thread_id:
+        body["thread_id"] = thread_id
+    response = client.post("/v1/threads", json=body, headers=BOB)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_request_is_asked_listed_decided_and_run_once(client: TestClient) -> None:
+    started = _start(client, "book")
+    assert started["status"] == "paused" and started["agent"] == "orders"
+    [request] = started["run"]["interrupts"]
+    assert request["value"] == {"ship": "book"}
+
+    inbox = client.get("/v1/approvals", headers=ADA).json()["approvals"]
+    assert [a["id"] for a in inbox] == [request["id"]]
+    assert inbox[0]["requested_by"] == "bob" and inbox[0]["status"] == "pending"
+    assert inbox[0]["response_schema"]["required"] == ["approved"]
+
+    decided = client.post(
+        f"/v1/approvals/{request['id']}/decision", json={"value": {"approved": True}}, headers=ADA
+    )
+    assert decided.status_code == 200, decided.text
+    body = decided.json()
+    assert body["run"]["status"] == "finished"
+    assert body["run"]["values"]["shipped"] is True
+    assert body["approval"]["status"] == "resolved" and body["approval"]["decided_by"] == "ada"
+    assert body["approval"]["decision"] == {"approved": True}
+    assert effects == [("shipped", "book")]
+
+    again = client.post(
+        f"/v1/approvals/{request['id']}/decision", json={"value": {"approved": True}}, headers=EVE
+    )
+    assert again.status_code == 409
+    assert again.json()["error"] == "already_decided" and "ada" in again.json()["message"]
+    assert effects == [("shipped", "book")]  # the second decision ran nothing
+    assert client.get("/v1/approvals", headers=ADA).json()["approvals"] == []
+
+
+def test_the_inbox_spans_threads_and_pages(client: TestClient) -> None:
+    ids = [_start(client, f"item{i}")["run"]["interrupts"][0]["id"] for i in range(5)]
+    first = client.get("/v1/approvals", params={"limit": 2}, headers=ADA).json()
+    second = client.get(
+        "/v1/approvals", params={"limit": 2, "cursor": first["next_cursor"]}, headers=ADA
+    ).json()
+    third = client.get(
+        "/v1/approvals", params={"limit": 2, "cursor": second["next_cursor"]}, headers=ADA
+    ).json()
+    seen = [a["id"] for page in (first, second, third) for a in page["approvals"]]
+    assert sorted(seen) == sorted(ids) and len(set(seen)) == 5
+    assert third["next_cursor"] is None
+    assert {
+        a["thread_id"] for page in (first, second, third) for a in page["approvals"]
+    }.__len__() == 5
+    bad = client.get("/v1/approvals?cursor=nonsense", headers=ADA)
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_cursor"
+
+
+def test_concurrent_decisions_have_one_winner(client: TestClient) -> None:
+    request = _start(client)["run"]["interrupts"][0]
+    url = f"/v1/approvals/{request['id']}/decision"
+
+    def decide(headers: dict) -> int:
+        return client.post(url, json={"value": {"approved": True}}, headers=headers).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(decide, [ADA, EVE, ROOT] * 2))
+    assert sorted(codes) == [200, 409, 409, 409, 409, 409]
+    assert effects == [("shipped", "book")]
+
+
+def test_bad_decisions_are_refused_and_the_request_stays_pending(client: TestClient) -> None:
+    request = _start(client)["run"]["interrupts"][0]
+    url = f"/v1/approvals/{request['id']}/decision"
+
+    wrong_shape = client.post(url, json={"value": {"approved": "maybe"}}, headers=ADA)
+    assert wrong_shape.status_code == 422 and wrong_shape.json()["error"] == "invalid_decision"
+    malformed = client.post(url, content=b"{not json", headers=ADA)
+    assert malformed.status_code == 422 and malformed.json()["error"] == "invalid_request"
+    missing = client.post(url, json={}, headers=ADA)
+    assert missing.status_code == 422 and missing.json()["details"][0]["where"] == "body.value"
+    extra = client.post(url, json={"value": {"approved": True}, "oops": 1}, headers=ADA)
+    assert extra.status_code == 422
+    unknown = client.post("/v1/approvals/" + "0" * 32 + "/decision", json={"value": 1}, headers=ADA)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_approval"
+
+    still = client.get(f"/v1/approvals/{request['id']}", headers=ADA).json()
+    assert still["status"] == "pending" and effects == []
+    ok = client.post(url, json={"value": {"approved": False}}, headers=ADA)
+    assert ok.status_code == 200 and ok.json()["run"]["values"]["shipped"] is False
+
+
+def test_who_may_do_what(client: TestClient) -> None:
+    assert client.get("/v1/approvals").status_code == 401
+    assert client.get("/v1/approvals", headers={"Authorization": "Bearer wrong"}).json() == {
+        "error": "unauthenticated",
+        "message": "send a valid API key (Authorization: Bearer)",
+    }
+    assert client.get("/v1/approvals", headers=BOB).status_code == 403  # requesters don't see
+    assert client.post("/v1/threads", json={"input": {"item": "x"}}, headers=ADA).status_code == 403
+    assert client.get("/v1/audit", headers=ADA).status_code == 403
+    assert client.get("/v1/health").json() == {"ok": True}
+    assert client.get("/v1/agents", headers=BOB).json() == {"agents": ["orders"]}
+
+
+def test_a_requester_may_not_approve_their_own_request(saver: Any) -> None:
+    both = "k-bob=bob:requester,approver;k-ada=ada:approver"
+    app = create_app({"orders": order_graph(saver)}, keys=ApiKeys.parse(both))
+    client = TestClient(app)
+    request = client.post("/v1/threads", json={"input": {"item": "x"}}, headers=BOB).json()
+    iid = request["run"]["interrupts"][0]["id"]
+    own = client.post(
+        f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}}, headers=BOB
+    )
+    assert own.status_code == 403 and own.json()["error"] == "self_approval"
+    assert client.get(f"/v1/approvals/{iid}", headers=ADA).json()["status"] == "pending"
+    assert effects == []
+    ok = client.post(
+        f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}}, headers=ADA
+    )
+    assert ok.status_code == 200
+
+    lenient = TestClient(
+        create_app(
+            {"orders": order_graph(saver)}, keys=ApiKeys.parse(both), allow_self_approval=True
+        )
+    )
+    request = lenient.post("/v1/threads", json={"input": {"item": "y"}}, headers=BOB).json()
+    iid = request["run"]["interrupts"][0]["id"]
+    mine = lenient.post(
+        f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}}, headers=BOB
+    )
+    assert mine.status_code == 200
+
+
+def test_threads_state_history_and_new_input(client: TestClient) -> None:
+    started = _start(client, "lamp", thread_id="t-lamp")
+    assert started["thread_id"] == "t-lamp"
+    duplicate = client.post(
+        "/v1/threads", json={"thread_id": "t-lamp", "input": {"item": "x"}}, headers=BOB
+    )
+    assert duplicate.status_code == 409 and duplicate.json()["error"] == "thread_exists"
+
+    state = client.get("/v1/threads/t-lamp", headers=BOB).json()
+    assert state["status"] == "interrupted" and state["values"]["item"] == "lamp"
+    assert state["next"] == ["ask"] and len(state["pending"]) == 1
+
+    busy = client.post("/v1/threads/t-lamp/runs", json={"input": {"item": "z"}}, headers=BOB)
+    assert busy.status_code == 409 and busy.json()["error"] == "waiting_for_decision"
+
+    iid = state["pending"][0]["id"]
+    client.post(f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}}, headers=ADA)
+    turn = client.post("/v1/threads/t-lamp/runs", json={"input": {"item": "desk"}}, headers=BOB)
+    assert turn.status_code == 200 and turn.json()["status"] == "paused"
+
+    history = client.get("/v1/threads/t-lamp/history?limit=3", headers=ADA).json()["checkpoints"]
+    assert len(history) == 3 and history[0]["values"]["item"] == "desk"
+    listed = client.get("/v1/threads", headers=ADA).json()["threads"]
+    assert [t["thread_id"] for t in listed] == ["t-lamp"]
+    missing = client.get("/v1/threads/nope", headers=BOB)
+    assert missing.status_code == 404 and missing.json()["error"] == "unknown_thread"
+    empty = client.post("/v1/threads/t-lamp/runs", json={}, headers=BOB)
+    assert empty.status_code == 422
+
+
+def test_the_audit_log_says_who_asked_and_who_decided(client: TestClient) -> None:
+    request = _start(client, "chair", thread_id="t-chair")["run"]["interrupts"][0]
+    client.post(
+        f"/v1/approvals/{request['id']}/decision", json={"value": {"approved": True}}, headers=ADA
+    )
+    entries = client.get("/v1/audit?thread_id=t-chair", headers=ROOT).json()["entries"]
+    assert [(e["action"], e["actor"]) for e in reversed(entries)] == [
+        ("thread.created", "bob"),
+        ("run.started", "bob"),
+        ("approval.requested", "bob"),
+        ("approval.decided", "ada"),
+    ]
+    decided = entries[0]
+    assert decided["interrupt_id"] == request["id"]
+    assert decided["detail"] == {"value": {"ship": "chair"}, "decision": {"approved": True}}
+
+
+def test_a_store_down_is_a_503_and_loses_nothing(tmp_path: Path) -> None:
+    saver = SqliteSaver(tmp_path / "s.db")
+    client = TestClient(create_app({"orders": order_graph(saver)}))
+    request = client.post("/v1/threads", json={"input": {"item": "pen"}}).json()
+    iid = request["run"]["interrupts"][0]["id"]
+
+    real = saver.resolve_interrupts
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise il.StoreUnavailable("database is locked: simulated outage")
+
+    saver.resolve_interrupts = down  # type: ignore[method-assign]
+    failed = client.post(f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}})
+    assert failed.status_code == 503 and failed.json()["error"] == "store_unavailable"
+    saver.resolve_interrupts = real  # type: ignore[method-assign]
+    assert client.get(f"/v1/approvals/{iid}").json()["status"] == "pending"
+    ok = client.post(f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}})
+    assert ok.status_code == 200 and effects == [("shipped", "pen")]
+    saver.close()
+
+
+@tool
+def refund(order_id: str, amount: float) -> str:
+    """Refund an order.
+
+    Args:
+        order_id: The order.
+        amount: How much to give back.
+    """
+    with effects_lock:
+        effects.append(("refund", (order_id, amount)))
+    return f"refunded {amount} on {order_id}"
+
+
+def test_an_agent_asks_over_http_and_an_edit_is_what_runs(tmp_path: Path) -> None:
+    saver = SqliteSaver(tmp_path / "agent.db")
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    {"name": "refund", "args": {"order_id": "o1", "amount": 90.0}, "id": "c1"}
+                ],
+            ),
+            "Done: refunded.",
+        ]
+    )
+    agent = create_agent(
+        model=model, tools=[refund], checkpointer=saver, interrupt_on={"refund": True}
+    )
+    client = TestClient(create_app({"support": agent}, keys=ApiKeys.parse(KEYS)))
+    started = client.post(
+        "/v1/threads", json={"message": "refund order o1 please"}, headers=BOB
+    ).json()
+    [request] = started["run"]["interrupts"]
+    action = request["value"]["action_requests"][0]
+    assert action["name"] == "refund" and action["args"] == {"order_id": "o1", "amount": 90.0}
+    edit = {
+        "type": "edit",
+        "edited_action": {"name": "refund", "args": {"order_id": "o1", "amount": 45.0}},
+    }
+    done = client.post(
+        f"/v1/approvals/{request['id']}/decision",
+        json={"value": {"decisions": [edit]}},
+        headers=ADA,
+    )
+    assert done.status_code == 200, done.text
+    messages = done.json()["run"]["values"]["messages"]
+    assert messages[0]["type"] == "human" and messages[-1]["content"] == "Done: refunded."
+    assert effects == [("refund", ("o1", 45.0))]
+    saver.close()
+
+
+def test_resuming_through_the_api_matches_the_library(saver: Any) -> None:
+    """The same decision through HTTP and through `invoke(Command(...))` ends alike."""
+    client = TestClient(create_app({"orders": order_graph(saver)}))
+    via_http = client.post("/v1/threads", json={"input": {"item": "cup"}}).json()
+    iid = via_http["run"]["interrupts"][0]["id"]
+    http_result = client.post(
+        f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}}
+    ).json()["run"]["values"]
+
+    graph = order_graph(saver)
+    config = {"configurable": {"thread_id": "lib"}}
+    graph.invoke({"item": "cup"}, config)
+    lib_result = graph.invoke(Command(resume={"approved": True}), config)
+    assert http_result == lib_result
