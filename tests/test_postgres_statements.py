@@ -695,7 +695,9 @@ def test_graph_waits_for_the_flush_on_pauses_decisions_and_last_writes(pg, monke
             for s in statements
             if s not in lease and any(w in s for w in ("INSERT INTO", "UPDATE "))
         ]
-        assert len(lease) == 1 and _no_flush(lease[0])  # soft state: never waits
+        # the lease waits too: a lease lost with a database restart would let a second
+        # runner start the same thread while this one's nodes run
+        assert len(lease) == 1 and not _no_flush(lease[0])
         assert writes and not _no_flush(writes[-1])  # the run's last write waits
         for s in writes:
             if "INSERT INTO interrupts" in s or "UPDATE interrupts" in s:
@@ -718,6 +720,8 @@ def test_graph_waits_for_the_flush_on_pauses_decisions_and_last_writes(pg, monke
         ("task_writes+interrupts", False),
         ("task_writes+release", False),
         ("resolve", False),
+        ("checkpoint-outside-a-run", False),
+        ("task_writes-outside-a-run", False),
     ],
 )
 def test_pg_which_writes_skip_the_flush_wait(pg, monkeypatch, call, mid_run) -> None:
@@ -728,6 +732,7 @@ def test_pg_which_writes_skip_the_flush_wait(pg, monkeypatch, call, mid_run) -> 
     log = _spy(pg, monkeypatch)
     interrupts = [intr] if call.endswith("+interrupts") else []
     release = call.endswith("+release")
+    owner = None if call.endswith("outside-a-run") else "a"  # a direct caller of the store
     if call.startswith("checkpoint"):
         nxt = make_record("t", rec, [("n", 1)], {"n": 1})
         interrupts = [make_interrupt("t", nxt.checkpoint_id)] if interrupts else []
@@ -735,13 +740,13 @@ def test_pg_which_writes_skip_the_flush_wait(pg, monkeypatch, call, mid_run) -> 
             nxt,
             expected_head=rec.checkpoint_id,
             interrupts=interrupts,
-            lease_owner="a",
+            lease_owner=owner,
             release_lease=release,
         )
     elif call.startswith("task_writes"):
         tw = [TaskWrites(task_id="x", task_name="x", writes=(("n", 1),))]
         pg.put_task_writes(
-            "t", "", rec.checkpoint_id, tw, interrupts, lease_owner="a", release_lease=release
+            "t", "", rec.checkpoint_id, tw, interrupts, lease_owner=owner, release_lease=release
         )
     else:
         pg.resolve_interrupts("t", {intr.interrupt_id: 1})

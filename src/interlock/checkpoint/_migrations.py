@@ -97,7 +97,8 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
                 "DO $$ BEGIN "
                 "ALTER TABLE checkpoints ALTER COLUMN snapshot SET COMPRESSION lz4, "
                 "ALTER COLUMN writes SET COMPRESSION lz4; "
-                "EXCEPTION WHEN OTHERS THEN NULL; "  # a server built without LZ4, or < 14
+                # a server built without LZ4 (0A000), or older than 14 (42601)
+                "EXCEPTION WHEN feature_not_supported OR syntax_error THEN NULL; "
                 "END $$",
             )
         ],

@@ -54,6 +54,7 @@ __all__ = [
     "INTERRUPT_COLS",
     "Dialect",
     "SqlSaver",
+    "missing_checkpoint",
 ]
 
 _RECORD_COLS = (
@@ -339,6 +340,16 @@ class SqlSaver(BaseSaver):
                     f"thread {thread!r} moved on (expected head {expected_head}); another run "
                     "committed first"
                 )
+            if (
+                encoded.snapshot is None
+                and not self._x(
+                    conn,
+                    "SELECT 1 FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                    "AND checkpoint_id = ?",
+                    (thread, ns, encoded.stats.base_id),
+                ).fetchone()
+            ):  # its base snapshot was pruned meanwhile: store a snapshot instead
+                encoded = encode_record(record, None, self.policy)
             self._x(
                 conn,
                 f"INSERT INTO checkpoints ({CHECKPOINT_INSERT_COLS}) VALUES "
@@ -588,6 +599,13 @@ class SqlSaver(BaseSaver):
         ]
         intr_rows = [self._interrupt_params(i) for i in interrupts]
         with self._write() as conn:
+            if not self._x(
+                conn,
+                "SELECT 1 FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ? "
+                "AND checkpoint_id = ?",
+                (thread_id, checkpoint_ns, checkpoint_id),
+            ).fetchone():
+                raise missing_checkpoint(thread_id, checkpoint_id)
             for task_id, name, text in encoded:
                 self._x(
                     conn,
@@ -927,6 +945,14 @@ def _prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, 
                 current = items[current][0]
         doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
     return doomed
+
+
+def missing_checkpoint(thread_id: str, checkpoint_id: str) -> ResumeConflict:
+    """The error for writes against a checkpoint that is not stored."""
+    return ResumeConflict(
+        f"checkpoint {checkpoint_id} of thread {thread_id!r} does not exist (deleted, or lost "
+        "with a database restart); nothing was saved"
+    )
 
 
 def _audit_cursor(cursor: str) -> str:

@@ -618,6 +618,37 @@ class SaverConformance:
 
         asyncio.run(main())
 
+    def test_task_writes_for_a_missing_checkpoint_write_nothing(self, saver: BaseSaver) -> None:
+        # e.g. a mid-run checkpoint lost with a database restart: a pause must not be saved
+        # against it (the request could never be answered)
+        records = self._chain(saver, "t", 1)
+        ghost = "f" * 32
+        with pytest.raises(ResumeConflict, match="does not exist"):
+            saver.put_task_writes(
+                "t",
+                "",
+                ghost,
+                [TaskWrites(task_id="k", task_name="n", writes=(("n", 1),))],
+                [make_interrupt("t", ghost)],
+                lease_owner="me",
+                release_lease=True,
+            )
+        assert saver.list_interrupts(thread_id="t").items == ()
+        stored = saver.get_checkpoint("t")
+        assert stored is not None and stored.record.checkpoint_id == records[-1].checkpoint_id
+        assert stored.task_writes == ()
+
+    def test_a_fork_whose_base_was_pruned_is_stored_whole(self, saver: BaseSaver) -> None:
+        records = self._chain(saver, "t", 40)
+        old = records[3]
+        assert saver.get_checkpoint("t", checkpoint_id=old.checkpoint_id) is not None
+        saver.prune(keep_last=2)  # drops `old` and the snapshot it folds from
+        child = make_record("t", old, [("n", 99)], {"n": 99})
+        saver.put_checkpoint(child, expected_head=records[-1].checkpoint_id)
+        stored = saver.get_checkpoint("t")
+        assert stored is not None and stored.record.checkpoint_id == child.checkpoint_id
+        assert _fold(stored)["n"] == 99
+
     def test_audit_log_appends_and_pages_newest_first(self, saver: BaseSaver) -> None:
         at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
         first = saver.append_audit(

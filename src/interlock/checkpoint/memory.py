@@ -307,6 +307,9 @@ class InMemorySaver(BaseSaver):
         ]
         stored_interrupts = self._encode_interrupts(interrupts)
         with self._lock:
+            known = self._threads.get(thread_id)
+            if known is None or (checkpoint_ns, checkpoint_id) not in known.rows:
+                raise _missing_checkpoint(thread_id, checkpoint_id)
             thread = self._thread(thread_id)
             slot = thread.task_writes.setdefault((checkpoint_ns, checkpoint_id), {})
             for tid, name, text in encoded:
@@ -543,3 +546,10 @@ def _prune_rows(thread: _Thread, keep_last: int) -> int:
 
 
 MemorySaver = InMemorySaver
+
+
+def _missing_checkpoint(thread_id: str, checkpoint_id: str) -> ResumeConflict:
+    return ResumeConflict(
+        f"checkpoint {checkpoint_id} of thread {thread_id!r} does not exist (deleted, or lost "
+        "with a database restart); nothing was saved"
+    )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._chain import encode_record
+from interlock.checkpoint._chain import EncodedRow, encode_record
 from interlock.checkpoint._sql import (
     ACQUIRE_SQL,
     CHECKPOINT_INSERT_COLS,
@@ -23,6 +23,7 @@ from interlock.checkpoint._sql import (
     INTERRUPT_COLS,
     Dialect,
     SqlSaver,
+    missing_checkpoint,
 )
 from interlock.checkpoint.base import (
     CheckpointRecord,
@@ -111,11 +112,12 @@ class PostgresSaver(SqlSaver):
     `min_size`..`max_size` connections serves all threads; broken connections are replaced
     (`StoreUnavailable` is raised while the server cannot be reached, and nothing changes).
 
-    A pause (its interrupts), a decision and a run's last write always wait for the WAL
-    flush. Checkpoints in the middle of a run and lease changes do not (`synchronous_commit`
-    off for that transaction): other processes see them at once, and only a crash of the
-    server itself can lose them, after which the run fails and resumes from its last durable
-    checkpoint. `durable_steps=True` makes every write wait.
+    A run's lease, a pause (its interrupts), a decision, a run's last write and any write
+    made outside a run (no lease owner) wait for the WAL flush. Checkpoints in the middle of a
+    run do not (`synchronous_commit` off for that transaction): other processes see them at
+    once, and only a crash or restart of the server can lose them; the run's next write then
+    finds its checkpoint gone and fails (`ResumeConflict`) without saving anything.
+    `durable_steps=True` makes every write wait.
 
     Example:
         >>> with PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1/test") as s:
@@ -267,9 +269,9 @@ class PostgresSaver(SqlSaver):
             )
         now = self.dialect.ts(_utcnow())
         sql = self._q(
-            f"WITH {_NO_FLUSH}, l AS ({ACQUIRE_SQL} RETURNING updated_at) "
+            f"WITH l AS ({ACQUIRE_SQL} RETURNING updated_at) "
             "SELECT l.updated_at, (SELECT t.updated_at FROM threads t WHERE t.thread_id = ?), "
-            f"r.* FROM s, l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
+            f"r.* FROM l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
             f"{self._children_columns()} FROM checkpoints c WHERE c.thread_id = ? "
             f"AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}) r ON true"
         )
@@ -306,21 +308,73 @@ class PostgresSaver(SqlSaver):
             with self._read() as conn:
                 parent = self._parent_stats(conn, record)
         encoded = encode_record(record, parent, self.policy)
+        # Skip the flush wait only inside a run (a lease owner) and not for its last write or a
+        # pause: what a person or another process acts on is durable before the call returns.
+        flush = self.durable_steps or release_lease or bool(intr_rows) or lease_owner is None
+        if self._put(record, encoded, expected_head, intr_rows, lease_owner, release_lease, flush):
+            self._remember_stats((thread, ns, cid), encoded.stats)
+            return
+        if encoded.snapshot is not None or self._exists(thread, ns, encoded.stats.base_id):
+            raise ResumeConflict(
+                f"thread {thread!r} moved on (expected head {expected_head}); another run "
+                "committed first"
+            )
+        # the parent's base snapshot was pruned meanwhile: store this one as a snapshot
+        encoded = encode_record(record, None, self.policy)
+        if not self._put(
+            record, encoded, expected_head, intr_rows, lease_owner, release_lease, flush
+        ):
+            raise ResumeConflict(
+                f"thread {thread!r} moved on (expected head {expected_head}); another run "
+                "committed first"
+            )
+        self._remember_stats((thread, ns, cid), encoded.stats)
+
+    def _exists(self, thread_id: str, ns: str, checkpoint_id: str) -> bool:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s "
+                "AND checkpoint_id = %s",
+                (thread_id, ns, checkpoint_id),
+            ).fetchone()
+        return row is not None
+
+    def _put(
+        self,
+        record: CheckpointRecord,
+        encoded: EncodedRow,
+        expected_head: str | None,
+        intr_rows: list[tuple[Any, ...]],
+        lease_owner: str | None,
+        release_lease: bool,
+        flush: bool,
+    ) -> bool:
+        """The one statement of `put_checkpoint`; False when nothing was written (the head
+        moved on, or a delta's base snapshot is gone)."""
+        thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
         lease, touch = self._touch_parts(
             thread, cid if ns == "" else None, lease_owner, release_lease
         )
+        guard = ""
+        guard_params: tuple[str, ...] = ()
+        if encoded.snapshot is None:  # a delta: its base snapshot must still be there
+            guard = (
+                " AND EXISTS (SELECT 1 FROM checkpoints b WHERE b.thread_id = %s AND "
+                "b.checkpoint_ns = %s AND b.checkpoint_id = %s)"
+            )
+            guard_params = (thread, ns, encoded.stats.base_id)
         if expected_head is None:
             cas = (
-                "INSERT INTO heads (thread_id, checkpoint_ns, head_id) VALUES (%s, %s, %s) "
-                "ON CONFLICT (thread_id, checkpoint_ns) DO NOTHING RETURNING 1"
+                "INSERT INTO heads (thread_id, checkpoint_ns, head_id) SELECT %s, %s, %s "
+                f"WHERE TRUE{guard} ON CONFLICT (thread_id, checkpoint_ns) DO NOTHING RETURNING 1"
             )
-            cas_params: tuple[Any, ...] = (thread, ns, cid)
+            cas_params: tuple[Any, ...] = (thread, ns, cid, *guard_params)
         else:
             cas = (
                 "UPDATE heads SET head_id = %s WHERE thread_id = %s AND checkpoint_ns = %s "
-                "AND head_id = %s RETURNING 1"
+                f"AND head_id = %s{guard} RETURNING 1"
             )
-            cas_params = (cid, thread, ns, expected_head)
+            cas_params = (cid, thread, ns, expected_head, *guard_params)
         parts = [
             f"WITH h AS ({cas})",
             f"c AS (INSERT INTO checkpoints ({CHECKPOINT_INSERT_COLS}) "
@@ -331,7 +385,6 @@ class PostgresSaver(SqlSaver):
         if intr_rows:
             parts.append(_interrupts_cte(len(intr_rows), "WHERE EXISTS (SELECT 1 FROM h)"))
             params += [p for row in intr_rows for p in row]
-        flush = self.durable_steps or release_lease or bool(intr_rows)
         if not flush:
             parts.append(_NO_FLUSH)
         sql = self._q(
@@ -340,13 +393,7 @@ class PostgresSaver(SqlSaver):
             + ("" if flush else ", (SELECT 1 FROM s)")
         )
         with self._read() as conn:
-            changed = conn.execute(sql, params).fetchone()[0]
-        if changed != 1:
-            raise ResumeConflict(
-                f"thread {thread!r} moved on (expected head {expected_head}); another run "
-                "committed first"
-            )
-        self._remember_stats((thread, ns, cid), encoded.stats)
+            return bool(conn.execute(sql, params).fetchone()[0] == 1)
 
     def put_task_writes(
         self,
@@ -374,27 +421,37 @@ class PostgresSaver(SqlSaver):
         }
         intr_rows = [self._interrupt_params(i) for i in interrupts]
         lease, touch = self._touch_parts(thread_id, None, lease_owner, release_lease)
-        ctes: list[str] = []
-        params: list[Any] = []
+        # everything below is saved only if the checkpoint is stored (a mid-run checkpoint
+        # that skipped the flush can be lost with a database restart)
+        ctes = [
+            "k AS (SELECT 1 FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s "
+            "AND checkpoint_id = %s)"
+        ]
+        params: list[Any] = [thread_id, checkpoint_ns, checkpoint_id]
         if by_task:
             rows = ", ".join([_TASK_WRITES_ROW] * len(by_task))
             ctes.append(
                 "w AS (INSERT INTO task_writes (thread_id, checkpoint_ns, checkpoint_id, "
-                f"task_id, task_name, writes) VALUES {rows} ON CONFLICT (thread_id, "
+                f"task_id, task_name, writes) SELECT * FROM (VALUES {rows}) v "
+                "WHERE EXISTS (SELECT 1 FROM k) ON CONFLICT (thread_id, "
                 "checkpoint_ns, checkpoint_id, task_id) DO UPDATE SET "
                 "task_name = excluded.task_name, writes = excluded.writes)"
             )
             params += [p for row in by_task.values() for p in row]
         if intr_rows:
-            ctes.append(_interrupts_cte(len(intr_rows), ""))
+            ctes.append(_interrupts_cte(len(intr_rows), "WHERE EXISTS (SELECT 1 FROM k)"))
             params += [p for row in intr_rows for p in row]
-        source = ""
-        if not (self.durable_steps or release_lease or intr_rows):
+        flush = self.durable_steps or release_lease or bool(intr_rows) or lease_owner is None
+        if not flush:
             ctes.append(_NO_FLUSH)
-            source = "FROM s "
-        sql = (f"WITH {', '.join(ctes)} " if ctes else "") + f"{_THREADS_INSERT} {source}{lease}"
+        ctes.append(f"t AS ({_THREADS_INSERT} FROM k {lease})")
+        sql = f"WITH {', '.join(ctes)} SELECT (SELECT count(*) FROM k)" + (
+            "" if flush else ", (SELECT 1 FROM s)"
+        )
         with self._read() as conn:
-            conn.execute(self._q(sql), [*params, *touch])
+            found = conn.execute(self._q(sql), [*params, *touch]).fetchone()[0]
+        if not found:
+            raise missing_checkpoint(thread_id, checkpoint_id)
 
     def resolve_interrupts(
         self,
