@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 import interlock as il
@@ -16,6 +18,7 @@ from interlock import AIMessage, Command, create_agent, tool
 from interlock.agent.models.scripted import ScriptedChatModel
 from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.server import ApiKeys, create_app
+from tests._http import served
 
 KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-eve=eve:approver;k-root=root:admin"
 BOB = {"Authorization": "Bearer k-bob"}
@@ -62,12 +65,20 @@ def _clear_effects() -> None:
 
 
 @pytest.fixture
-def client(saver: Any) -> TestClient:
+def serve() -> Iterator[Any]:
+    """`serve(app)` -> an HTTP client of `app` on a loopback port (stopped after the test)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda app: stack.enter_context(served(app))
+
+
+@pytest.fixture
+def client(saver: Any) -> Iterator[httpx.Client]:
     app = create_app({"orders": order_graph(saver)}, keys=ApiKeys.parse(KEYS))
-    return TestClient(app)
+    with served(app) as http:
+        yield http
 
 
-def _start(client: TestClient, item: str = "book", thread_id: str | None = None) -> dict:
+def _start(client: httpx.Client, item: str = "book", thread_id: str | None = None) -> dict:
     body: dict[str, Any] = {"input": {"item": item}}
     if thread_id:
         body["thread_id"] = thread_id
@@ -76,7 +87,7 @@ def _start(client: TestClient, item: str = "book", thread_id: str | None = None)
     return response.json()
 
 
-def test_a_request_is_asked_listed_decided_and_run_once(client: TestClient) -> None:
+def test_a_request_is_asked_listed_decided_and_run_once(client: httpx.Client) -> None:
     started = _start(client, "book")
     assert started["status"] == "paused" and started["agent"] == "orders"
     [request] = started["run"]["interrupts"]
@@ -107,7 +118,7 @@ def test_a_request_is_asked_listed_decided_and_run_once(client: TestClient) -> N
     assert client.get("/v1/approvals", headers=ADA).json()["approvals"] == []
 
 
-def test_the_inbox_spans_threads_and_pages(client: TestClient) -> None:
+def test_the_inbox_spans_threads_and_pages(client: httpx.Client) -> None:
     ids = [_start(client, f"item{i}")["run"]["interrupts"][0]["id"] for i in range(5)]
     first = client.get("/v1/approvals", params={"limit": 2}, headers=ADA).json()
     second = client.get(
@@ -126,7 +137,7 @@ def test_the_inbox_spans_threads_and_pages(client: TestClient) -> None:
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_cursor"
 
 
-def test_concurrent_decisions_have_one_winner(client: TestClient) -> None:
+def test_concurrent_decisions_have_one_winner(client: httpx.Client) -> None:
     request = _start(client)["run"]["interrupts"][0]
     url = f"/v1/approvals/{request['id']}/decision"
 
@@ -139,7 +150,7 @@ def test_concurrent_decisions_have_one_winner(client: TestClient) -> None:
     assert effects == [("shipped", "book")]
 
 
-def test_bad_decisions_are_refused_and_the_request_stays_pending(client: TestClient) -> None:
+def test_bad_decisions_are_refused_and_the_request_stays_pending(client: httpx.Client) -> None:
     request = _start(client)["run"]["interrupts"][0]
     url = f"/v1/approvals/{request['id']}/decision"
 
@@ -160,7 +171,7 @@ def test_bad_decisions_are_refused_and_the_request_stays_pending(client: TestCli
     assert ok.status_code == 200 and ok.json()["run"]["values"]["shipped"] is False
 
 
-def test_who_may_do_what(client: TestClient) -> None:
+def test_who_may_do_what(client: httpx.Client) -> None:
     assert client.get("/v1/approvals").status_code == 401
     assert client.get("/v1/approvals", headers={"Authorization": "Bearer wrong"}).json() == {
         "error": "unauthenticated",
@@ -173,10 +184,10 @@ def test_who_may_do_what(client: TestClient) -> None:
     assert client.get("/v1/agents", headers=BOB).json() == {"agents": ["orders"]}
 
 
-def test_a_requester_may_not_approve_their_own_request(saver: Any) -> None:
+def test_a_requester_may_not_approve_their_own_request(saver: Any, serve: Any) -> None:
     both = "k-bob=bob:requester,approver;k-ada=ada:approver"
     app = create_app({"orders": order_graph(saver)}, keys=ApiKeys.parse(both))
-    client = TestClient(app)
+    client = serve(app)
     request = client.post("/v1/threads", json={"input": {"item": "x"}}, headers=BOB).json()
     iid = request["run"]["interrupts"][0]["id"]
     own = client.post(
@@ -190,7 +201,7 @@ def test_a_requester_may_not_approve_their_own_request(saver: Any) -> None:
     )
     assert ok.status_code == 200
 
-    lenient = TestClient(
+    lenient = serve(
         create_app(
             {"orders": order_graph(saver)}, keys=ApiKeys.parse(both), allow_self_approval=True
         )
@@ -203,7 +214,7 @@ def test_a_requester_may_not_approve_their_own_request(saver: Any) -> None:
     assert mine.status_code == 200
 
 
-def test_threads_state_history_and_new_input(client: TestClient) -> None:
+def test_threads_state_history_and_new_input(client: httpx.Client) -> None:
     started = _start(client, "lamp", thread_id="t-lamp")
     assert started["thread_id"] == "t-lamp"
     duplicate = client.post(
@@ -233,7 +244,7 @@ def test_threads_state_history_and_new_input(client: TestClient) -> None:
     assert empty.status_code == 422
 
 
-def test_the_audit_log_says_who_asked_and_who_decided(client: TestClient) -> None:
+def test_the_audit_log_says_who_asked_and_who_decided(client: httpx.Client) -> None:
     request = _start(client, "chair", thread_id="t-chair")["run"]["interrupts"][0]
     client.post(
         f"/v1/approvals/{request['id']}/decision", json={"value": {"approved": True}}, headers=ADA
@@ -250,9 +261,9 @@ def test_the_audit_log_says_who_asked_and_who_decided(client: TestClient) -> Non
     assert decided["detail"] == {"value": {"ship": "chair"}, "decision": {"approved": True}}
 
 
-def test_a_store_down_is_a_503_and_loses_nothing(tmp_path: Path) -> None:
+def test_a_store_down_is_a_503_and_loses_nothing(tmp_path: Path, serve: Any) -> None:
     saver = SqliteSaver(tmp_path / "s.db")
-    client = TestClient(create_app({"orders": order_graph(saver)}))
+    client = serve(create_app({"orders": order_graph(saver)}))
     request = client.post("/v1/threads", json={"input": {"item": "pen"}}).json()
     iid = request["run"]["interrupts"][0]["id"]
 
@@ -284,7 +295,7 @@ def refund(order_id: str, amount: float) -> str:
     return f"refunded {amount} on {order_id}"
 
 
-def test_an_agent_asks_over_http_and_an_edit_is_what_runs(tmp_path: Path) -> None:
+def test_an_agent_asks_over_http_and_an_edit_is_what_runs(tmp_path: Path, serve: Any) -> None:
     saver = SqliteSaver(tmp_path / "agent.db")
     model = ScriptedChatModel(
         [
@@ -300,7 +311,7 @@ def test_an_agent_asks_over_http_and_an_edit_is_what_runs(tmp_path: Path) -> Non
     agent = create_agent(
         model=model, tools=[refund], checkpointer=saver, interrupt_on={"refund": True}
     )
-    client = TestClient(create_app({"support": agent}, keys=ApiKeys.parse(KEYS)))
+    client = serve(create_app({"support": agent}, keys=ApiKeys.parse(KEYS)))
     started = client.post(
         "/v1/threads", json={"message": "refund order o1 please"}, headers=BOB
     ).json()
@@ -323,9 +334,9 @@ def test_an_agent_asks_over_http_and_an_edit_is_what_runs(tmp_path: Path) -> Non
     saver.close()
 
 
-def test_resuming_through_the_api_matches_the_library(saver: Any) -> None:
+def test_resuming_through_the_api_matches_the_library(saver: Any, serve: Any) -> None:
     """The same decision through HTTP and through `invoke(Command(...))` ends alike."""
-    client = TestClient(create_app({"orders": order_graph(saver)}))
+    client = serve(create_app({"orders": order_graph(saver)}))
     via_http = client.post("/v1/threads", json={"input": {"item": "cup"}}).json()
     iid = via_http["run"]["interrupts"][0]["id"]
     http_result = client.post(
