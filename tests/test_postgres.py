@@ -11,6 +11,7 @@ from typing import Annotated, TypedDict
 import pytest
 
 from interlock import START, Command, StateGraph, StoreUnavailable, interrupt
+from interlock.checkpoint._migrations import MIGRATIONS
 from tests._tcpproxy import TcpProxy
 from tests.pg import DSN, new_schema, postgres_spec
 
@@ -162,4 +163,4 @@ def test_processes_starting_together_create_the_schema_once() -> None:
     from interlock.checkpoint.postgres import PostgresSaver
 
     with PostgresSaver(DSN, schema=schema) as saver:
-        assert saver.schema_versions() == [1, 2, 3]
+        assert saver.schema_versions() == [v for v, _, _ in MIGRATIONS]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, TypedDict
 
 from interlock import START, StateGraph, interrupt
+from interlock.checkpoint._migrations import MIGRATIONS
 
 
 class S(TypedDict, total=False):
@@ -39,8 +40,8 @@ def test_sqlite_migrations_are_recorded_once(tmp_path: Path) -> None:
 
     path = tmp_path / "m.db"
     with SqliteSaver(path) as first:
-        assert first.schema_versions() == [1, 2, 3]
+        assert first.schema_versions() == [v for v, _, _ in MIGRATIONS]
     with SqliteSaver(path) as again:  # reopening applies nothing twice
-        assert again.schema_versions() == [1, 2, 3]
+        assert again.schema_versions() == [v for v, _, _ in MIGRATIONS]
         mode = again._conn().execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"

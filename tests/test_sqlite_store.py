@@ -18,6 +18,7 @@ from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.errors import ResumeConflict, StoreUnavailable
 
 PROCESSES = 6
+VERSIONS = [version for version, _, _ in MIGRATIONS]
 ROUNDS = 5
 
 
@@ -99,13 +100,11 @@ def test_processes_creating_the_schema_at_once_apply_each_migration_once(
     outcomes = [results.get(timeout=60) for _ in range(PROCESSES * len(paths))]
     for p in procs:
         p.join(timeout=60)
-    assert outcomes == [[1, 2, 3]] * (PROCESSES * len(paths))
+    assert outcomes == [VERSIONS] * (PROCESSES * len(paths))
     for path in paths:
         con = sqlite3.connect(path)
         assert con.execute("SELECT version FROM interlock_migrations").fetchall() == [
-            (1,),
-            (2,),
-            (3,),
+            (v,) for v in VERSIONS
         ]
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         con.close()
@@ -128,20 +127,21 @@ def test_wal_mode_busy_timeout_and_migrations_recorded_once(tmp_path: Path) -> N
         conn = saver._conn()
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 7000
-        assert saver.schema_versions() == [1, 2, 3]
+        assert saver.schema_versions() == VERSIONS
         first = conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall()
         saver.setup()  # idempotent
         assert conn.execute("SELECT version, description FROM interlock_migrations").fetchall() == [
             (1, "threads, heads, checkpoints, task writes, interrupts"),
             (2, MIGRATIONS[1][1]),  # PostgreSQL-only statements: recorded, nothing run
             (3, "audit log"),
+            (4, "deadlines: pending requests by deadline"),
         ]
         assert (
             conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall() == first
         )
         _chain(saver, "t", 2)
     with SqliteSaver(path) as again:
-        assert again.schema_versions() == [1, 2, 3]
+        assert again.schema_versions() == VERSIONS
         rows = again._conn().execute("SELECT version, applied_at FROM interlock_migrations")
         assert rows.fetchall() == first
         assert again.get_checkpoint("t") is not None  # data survives a reopen

@@ -109,6 +109,12 @@ class InvalidResumeValue(ResumeError):
     """
 
 
+class RequestExpired(InterlockError):
+    """Raised inside a node by `interrupt(..., deadline=...)` when nobody answered in time
+    and the call gave no `on_expiry` value. Catch it to decide what an unanswered request
+    means; uncaught, it fails the run like any error."""
+
+
 class SerializationError(InterlockError, TypeError):
     """A value cannot be stored. The message names its key path and type.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from interlock.errors import InterlockError
@@ -32,7 +33,10 @@ __all__ = [
     "ReviewOutcome",
     "apply_decisions",
     "build_request",
+    "expired_decisions",
+    "gated_calls",
     "normalise_policies",
+    "review_deadline",
 ]
 
 DECISION_TYPES = ("approve", "edit", "reject", "respond")
@@ -52,6 +56,8 @@ class ApprovalPolicy:
     """Shown to the reviewer; a callable receives the tool call."""
     when: Callable[[Mapping[str, Any]], bool] | None = None
     """Predicate on the call's arguments; None = always. If it raises, review is required."""
+    deadline: timedelta | None = None
+    """How long a reviewer has; unanswered after that, the call is rejected as expired."""
 
     def requires_review(self, args: Mapping[str, Any]) -> bool:
         """Whether this call must wait for a person (fails closed)."""
@@ -115,16 +121,38 @@ def normalise_policies(
             raise ApprovalError(
                 f"interrupt_on[{name!r}]: unknown decision types {bad}; use {DECISION_TYPES}"
             )
-        unknown = set(spec) - {"allowed_decisions", "description", "when"}
+        unknown = set(spec) - {"allowed_decisions", "description", "when", "deadline"}
         if unknown:
             raise ApprovalError(f"interrupt_on[{name!r}]: unknown options {sorted(unknown)}")
+        deadline = spec.get("deadline")
+        if isinstance(deadline, int | float) and not isinstance(deadline, bool):
+            deadline = timedelta(seconds=float(deadline))
+        if deadline is not None and not isinstance(deadline, timedelta):
+            raise ApprovalError(
+                f"interrupt_on[{name!r}]: deadline must be a timedelta or seconds, not {deadline!r}"
+            )
         policies[name] = ApprovalPolicy(
             tool=name,
             allowed_decisions=allowed,
             description=spec.get("description"),
             when=spec.get("when"),
+            deadline=deadline,
         )
     return policies
+
+
+def review_deadline(
+    calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
+) -> timedelta | None:
+    """The soonest deadline among the policies of `calls` (None: wait indefinitely)."""
+    limits = [p.deadline for c in calls if (p := policies[c["name"]]).deadline is not None]
+    return min(limits) if limits else None
+
+
+def expired_decisions(calls: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What an unanswered review becomes at its deadline: every call rejected as expired."""
+    reason = "no reviewer answered before the deadline (expired)"
+    return {"decisions": [{"type": "reject", "message": reason} for _ in calls]}
 
 
 def gated_calls(

@@ -16,8 +16,10 @@ from interlock.agent.approval import (
     HumanInTheLoopMiddleware,
     apply_decisions,
     build_request,
+    expired_decisions,
     gated_calls,
     normalise_policies,
+    review_deadline,
 )
 from interlock.agent.messages import (
     AIMessage,
@@ -163,7 +165,16 @@ def create_agent(
         if not calls:
             return Command(goto="model")
         request, schema = build_request(calls, policies, params)
-        answer = interrupt(request, response_schema=schema)
+        deadline = review_deadline(calls, policies)
+        if deadline is None:
+            answer = interrupt(request, response_schema=schema)
+        else:
+            answer = interrupt(
+                request,
+                response_schema=schema,
+                deadline=deadline,
+                on_expiry=expired_decisions(calls),
+            )
         outcome = apply_decisions(answer, calls)
         updates: list[Any] = []
         if outcome.edits:

@@ -120,4 +120,9 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE INDEX IF NOT EXISTS audit_interrupt ON audit_log (interrupt_id, entry_id)",
         ],
     ),
+    (
+        4,
+        "deadlines: pending requests by deadline",
+        ["CREATE INDEX IF NOT EXISTS interrupts_due ON interrupts (status, deadline)"],
+    ),
 ]

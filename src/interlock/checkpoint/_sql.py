@@ -709,6 +709,7 @@ class SqlSaver(BaseSaver):
         thread_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        due_before: datetime | None = None,
     ) -> InterruptPage:
         """Interrupts oldest first: one indexed query per page (keyset pagination)."""
         sql = f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE 1 = 1"
@@ -719,6 +720,9 @@ class SqlSaver(BaseSaver):
         if thread_id is not None:
             sql += " AND thread_id = ?"
             params.append(thread_id)
+        if due_before is not None:
+            sql += " AND deadline IS NOT NULL AND deadline <= ?"
+            params.append(self.dialect.ts(due_before))
         if cursor is not None:
             at, iid = _decode_cursor(cursor)
             sql += " AND (created_at > ? OR (created_at = ? AND interrupt_id > ?))"

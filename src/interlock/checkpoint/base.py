@@ -345,8 +345,10 @@ class BaseSaver(ABC):
         thread_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        due_before: datetime | None = None,
     ) -> InterruptPage:
-        """Interrupts across all threads, oldest first, from one indexed query per page."""
+        """Interrupts across all threads, oldest first, from one indexed query per page.
+        `due_before`: only those with a deadline at or before that instant."""
 
     # ---- threads ------------------------------------------------------------------------
 
@@ -539,10 +541,16 @@ class BaseSaver(ABC):
         thread_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        due_before: datetime | None = None,
     ) -> InterruptPage:
         """Async twin of `list_interrupts`."""
         return await _to_thread(
-            self.list_interrupts, status=status, thread_id=thread_id, limit=limit, cursor=cursor
+            self.list_interrupts,
+            status=status,
+            thread_id=thread_id,
+            limit=limit,
+            cursor=cursor,
+            due_before=due_before,
         )
 
     async def aacquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:

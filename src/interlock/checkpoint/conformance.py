@@ -280,6 +280,23 @@ class SaverConformance:
         assert len(saver.list_interrupts().items) == 4
         assert [i.thread_id for i in saver.list_interrupts(status="resolved").items] == ["t3"]
 
+    def test_list_interrupts_due_before_a_deadline(self, saver: BaseSaver) -> None:
+        base = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+        deadlines = [None, base - timedelta(minutes=1), base, base + timedelta(minutes=1)]
+        ids = []
+        for n, deadline in enumerate(deadlines):
+            [rec] = self._chain(saver, f"d{n}", 1)
+            intr = make_interrupt(f"d{n}", rec.checkpoint_id, deadline=deadline)
+            saver.put_task_writes(f"d{n}", "", rec.checkpoint_id, [], [intr])
+            ids.append(intr.interrupt_id)
+        due = saver.list_interrupts(due_before=base)
+        assert sorted(i.interrupt_id for i in due.items) == sorted(ids[1:3])  # at or before
+        assert {i.deadline for i in due.items} == {base - timedelta(minutes=1), base}
+        saver.resolve_interrupts("d1", {ids[1]: "late but decided"})
+        assert [i.interrupt_id for i in saver.list_interrupts(due_before=base).items] == [ids[2]]
+        everything = saver.list_interrupts(status=None, due_before=base + timedelta(days=1))
+        assert len(everything.items) == 3
+
     # ---- threads -------------------------------------------------------------------------
 
     def test_leases(self, saver: BaseSaver) -> None:

@@ -361,6 +361,7 @@ class InMemorySaver(BaseSaver):
         thread_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        due_before: datetime | None = None,
     ) -> InterruptPage:
         """Interrupts oldest first, paged by an opaque cursor."""
         with self._lock:
@@ -369,6 +370,13 @@ class InMemorySaver(BaseSaver):
                 for i in (self._interrupts[x] for x in self._order)
                 if (status is None or i.record.status == status)
                 and (thread_id is None or i.record.thread_id == thread_id)
+                and (
+                    due_before is None
+                    or (
+                        i.record.deadline is not None
+                        and _utc(i.record.deadline) <= _utc(due_before)
+                    )
+                )
             ]
             items.sort(key=_inbox_key)
             if cursor is not None:

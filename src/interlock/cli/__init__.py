@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="API keys: '<key>=<name>:<role>[,<role>];...' (default: $INTERLOCK_API_KEYS)",
     )
     srv.add_argument(
+        "--expire-every",
+        type=float,
+        default=30.0,
+        help="seconds between sweeps that expire requests past their deadline (default 30)",
+    )
+    srv.add_argument(
         "--allow-self-approval",
         action="store_true",
         help="let the person who started a run decide its requests",
@@ -94,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             keys=args.keys,
             allow_self_approval=args.allow_self_approval,
+            expire_every=args.expire_every,
         )
     parser.print_help()
     return 0

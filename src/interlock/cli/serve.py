@@ -59,6 +59,7 @@ def serve(
     port: int,
     keys: str | None,
     allow_self_approval: bool,
+    expire_every: float | None = 30.0,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted."""
     import uvicorn
@@ -74,7 +75,10 @@ def serve(
         )
     store = open_store(db)
     app = create_app(
-        load_agents(target, store), keys=table, allow_self_approval=allow_self_approval
+        load_agents(target, store),
+        keys=table,
+        allow_self_approval=allow_self_approval,
+        expire_every=expire_every,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     store.close()

@@ -9,10 +9,18 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from interlock.checkpoint.base import BaseSaver, StoredCheckpoint
-from interlock.errors import GraphError, ResumeConflict, ResumeError, StoreError, ThreadBusy
+from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
+from interlock.errors import (
+    GraphError,
+    InputRejected,
+    ResumeConflict,
+    ResumeError,
+    StoreError,
+    ThreadBusy,
+)
 from interlock.graph._drivers import (
     Env,
     ResultBox,
@@ -31,7 +39,7 @@ from interlock.graph._engine import (
     task_id,
 )
 from interlock.graph._ids import new_checkpoint_id, utc_now
-from interlock.graph._interrupt import TaskContext
+from interlock.graph._interrupt import EXPIRED, TaskContext
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._update import update_graph
@@ -570,6 +578,60 @@ class CompiledStateGraph:
             if filter and any((snap.metadata or {}).get(k) != v for k, v in filter.items()):
                 continue
             yield snap
+
+    # ---- deadlines ------------------------------------------------------------------------
+
+    def expire_due(self, *, now: datetime | None = None, limit: int = 100) -> list[str]:
+        """Expire this graph's pending requests whose deadline has passed, and resume their
+        runs (the paused `interrupt()` returns its `on_expiry` value or raises
+        `RequestExpired`). Exactly once, like a decision: a request decided meanwhile is
+        skipped, and so is a thread busy with another run (the next sweep takes it).
+        Returns the ids expired. Call it from a scheduler; `interlock serve` sweeps on its own.
+        """
+        saver = self._require_saver()
+        expired: list[str] = []
+        for record in self._due(saver, now, limit):
+            config = {"configurable": {"thread_id": record.thread_id}}
+            try:
+                self.invoke(Command(resume={record.interrupt_id: EXPIRED}), config)
+            except (ResumeConflict, ThreadBusy, InputRejected):
+                continue  # decided, or being decided, meanwhile
+            except ResumeError:
+                continue  # its thread moved on (e.g. update_state cancelled the request)
+            except Exception as exc:  # the run went on and failed: still expired
+                current = saver.get_interrupt(record.interrupt_id)
+                if current is None or current.status != "expired":
+                    raise exc
+            expired.append(record.interrupt_id)
+        return expired
+
+    async def aexpire_due(self, *, now: datetime | None = None, limit: int = 100) -> list[str]:
+        """Async twin of `expire_due`."""
+        saver = self._require_saver()
+        expired: list[str] = []
+        due = await saver.alist_interrupts(
+            status="pending", limit=limit, due_before=now or datetime.now(UTC)
+        )
+        for record in due.items:
+            if record.metadata.get("graph") != self.name:
+                continue
+            config = {"configurable": {"thread_id": record.thread_id}}
+            try:
+                await self.ainvoke(Command(resume={record.interrupt_id: EXPIRED}), config)
+            except (ResumeConflict, ThreadBusy, InputRejected, ResumeError):
+                continue
+            except Exception as exc:
+                current = await saver.aget_interrupt(record.interrupt_id)
+                if current is None or current.status != "expired":
+                    raise exc
+            expired.append(record.interrupt_id)
+        return expired
+
+    def _due(self, saver: BaseSaver, now: datetime | None, limit: int) -> list[InterruptRecord]:
+        page = saver.list_interrupts(
+            status="pending", limit=limit, due_before=now or datetime.now(UTC)
+        )
+        return [r for r in page.items if r.metadata.get("graph") == self.name]
 
     def update_state(
         self, config: RunnableConfig, values: Any, as_node: str | None = None

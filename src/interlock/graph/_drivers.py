@@ -192,8 +192,10 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             status=effect.status,  # type: ignore[arg-type]
         )
     elif isinstance(effect, HasDecided):
-        page = saver.list_interrupts(status="resolved", thread_id=env.thread_id, limit=1)
-        return bool(page.items)
+        return any(
+            saver.list_interrupts(status=s, thread_id=env.thread_id, limit=1).items
+            for s in ("resolved", "expired")
+        )
     elif isinstance(effect, Lookup):
         return {iid: saver.get_interrupt(iid) for iid in effect.ids}
     return None
@@ -231,8 +233,10 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             status=effect.status,  # type: ignore[arg-type]
         )
     elif isinstance(effect, HasDecided):
-        page = await saver.alist_interrupts(status="resolved", thread_id=env.thread_id, limit=1)
-        return bool(page.items)
+        for s in ("resolved", "expired"):
+            if (await saver.alist_interrupts(status=s, thread_id=env.thread_id, limit=1)).items:
+                return True
+        return False
     elif isinstance(effect, Lookup):
         return {iid: await saver.aget_interrupt(iid) for iid in effect.ids}
     return None

@@ -21,6 +21,7 @@ import operator
 import re
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.checkpoint.base import (
@@ -54,7 +55,7 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
 )
-from interlock.graph._interrupt import interrupt_id
+from interlock.graph._interrupt import interrupt_id, is_expired_answer
 from interlock.graph._jsonschema import schema_errors
 from interlock.graph._spec import GraphSpec
 from interlock.types import END, START, Command, Interrupt, Send
@@ -216,8 +217,10 @@ class _Run:
         value: Any,
         kind: str = "interrupt",
         schema: dict[str, Any] | None = None,
+        deadline: datetime | timedelta | None = None,
     ) -> InterruptRecord:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
+        created_at = self.clock.now()
         meta: dict[str, Any] = {"graph": self.spec.name}
         conf = self.config.get("configurable") or {}
         requester = conf.get("requested_by") or conf.get("user_id")
@@ -235,7 +238,8 @@ class _Run:
             index=index,
             value=value,
             kind=kind,  # type: ignore[arg-type]
-            created_at=self.clock.now(),
+            created_at=created_at,
+            deadline=created_at + deadline if isinstance(deadline, timedelta) else deadline,
             metadata=meta,
         )
 
@@ -350,7 +354,11 @@ class _Run:
             else:
                 node_input = arg
             answered = sorted(
-                (r for r in self.interrupts if r.task_id == tid and r.status == "resolved"),
+                (
+                    r
+                    for r in self.interrupts
+                    if r.task_id == tid and r.status in ("resolved", "expired")
+                ),
                 key=lambda r: r.index,
             )
             memo = {}
@@ -428,7 +436,14 @@ class _Run:
 
     def validate(self, decisions: Mapping[str, Any]) -> None:
         by_id = {r.interrupt_id: r for r in self.interrupts}
+        expired = [is_expired_answer(a) for a in decisions.values()]
+        if any(expired) and not all(expired):
+            raise ResumeError("expire requests in a call of their own, not with decisions")
         for iid, answer in decisions.items():
+            if is_expired_answer(answer):
+                if by_id[iid].deadline is None:
+                    raise ResumeError(f"interrupt {iid} has no deadline; it cannot expire")
+                continue
             schema = by_id[iid].metadata.get("response_schema")
             if schema is None:
                 continue
@@ -439,9 +454,9 @@ class _Run:
                     + "; ".join(problems)
                 )
 
-    def apply_decisions(self, decided: Mapping[str, Any]) -> None:
+    def apply_decisions(self, decided: Mapping[str, Any], status: str = "resolved") -> None:
         self.interrupts = [
-            replace(r, status="resolved", resume=decided[r.interrupt_id])
+            replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
             if r.interrupt_id in decided
             else r
             for r in self.interrupts
@@ -520,8 +535,9 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
                     "Send new input to start another turn."
                 )
         if decisions:
-            yield Resolve(decisions)
-            run.apply_decisions(decisions)
+            status = "expired" if all(map(is_expired_answer, decisions.values())) else "resolved"
+            yield Resolve(decisions, status)
+            run.apply_decisions(decisions, status)
         skip = any(
             r.kind == "breakpoint" and r.status == "resolved" and r.value.get("when") == "before"
             for r in run.interrupts
@@ -652,6 +668,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                         index=pi.index,
                         value=pi.interrupt.value,
                         schema=pi.response_schema,
+                        deadline=pi.deadline,
                     )
                 )
                 if memo:

@@ -12,19 +12,22 @@ import inspect
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from interlock.checkpoint.serde import ensure_serializable
-from interlock.errors import CheckpointerRequired, GraphError, GraphInterrupt
+from interlock.errors import CheckpointerRequired, GraphError, GraphInterrupt, RequestExpired
 from interlock.types import Interrupt
 
 __all__ = [
+    "EXPIRED",
     "TaskContext",
     "get_config",
     "get_message_writer",
     "get_stream_writer",
     "interrupt",
     "interrupt_id",
+    "is_expired_answer",
     "once",
 ]
 
@@ -39,6 +42,17 @@ def interrupt_id(thread_id: str, ns: str, checkpoint_id: str, task_id: str, inde
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
+EXPIRED: dict[str, Any] = {"__interlock__": "expired"}
+"""The answer stored for a request whose deadline passed (`CompiledStateGraph.expire_due`)."""
+
+_RAISE: Any = object()
+
+
+def is_expired_answer(value: Any) -> bool:
+    """Whether `value` is the answer recorded for an expired request."""
+    return isinstance(value, dict) and value == EXPIRED
+
+
 @dataclass(slots=True, kw_only=True)
 class PendingInterrupt:
     """What `interrupt()` raised: the interrupt plus what the runtime stores with it."""
@@ -46,6 +60,8 @@ class PendingInterrupt:
     interrupt: Interrupt
     index: int
     response_schema: dict[str, Any] | None = None
+    deadline: datetime | timedelta | None = None
+    """When the request expires: an instant, or a delay from when it is asked."""
 
 
 class NodeInterrupt(GraphInterrupt):
@@ -79,11 +95,25 @@ class TaskContext:
     calls: int = 0
     once_calls: int = 0
 
-    def next_interrupt(self, value: Any, response_schema: Any) -> Any:
+    def next_interrupt(
+        self,
+        value: Any,
+        response_schema: Any,
+        deadline: datetime | timedelta | float | None = None,
+        on_expiry: Any = _RAISE,
+    ) -> Any:
         index = self.calls
         self.calls += 1
         if index < len(self.resume):
-            return _coerce(self.resume[index], response_schema)
+            answer = self.resume[index]
+            if is_expired_answer(answer):
+                if on_expiry is _RAISE:
+                    raise RequestExpired(
+                        f"nobody answered {value!r} before its deadline; pass "
+                        "interrupt(..., on_expiry=value) to continue with a default instead"
+                    )
+                return on_expiry
+            return _coerce(answer, response_schema)
         if not self.durable:
             raise CheckpointerRequired(
                 "interrupt() needs a checkpointer to save the paused run: "
@@ -98,8 +128,19 @@ class TaskContext:
                 interrupt=Interrupt(value=value, id=iid),
                 index=index,
                 response_schema=_schema_json(response_schema),
+                deadline=_deadline(deadline),
             )
         )
+
+
+def _deadline(value: datetime | timedelta | float | None) -> datetime | timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    raise GraphError(f"deadline must be a datetime, a timedelta or seconds, not {value!r}")
 
 
 def _schema_json(schema: Any) -> dict[str, Any] | None:
@@ -131,7 +172,13 @@ def current_task() -> TaskContext:
     return ctx
 
 
-def interrupt(value: Any, *, response_schema: Any = None) -> Any:
+def interrupt(
+    value: Any,
+    *,
+    response_schema: Any = None,
+    deadline: datetime | timedelta | float | None = None,
+    on_expiry: Any = _RAISE,
+) -> Any:
     """Pause the run and ask a person; return their answer when the run is resumed.
 
     The first time it is reached, the task stops and the thread waits with an
@@ -143,12 +190,17 @@ def interrupt(value: Any, *, response_schema: Any = None) -> Any:
     validates the answer before it is accepted; with a pydantic model the call returns an
     instance of it.
 
+    `deadline` (a datetime, a timedelta or seconds from when the request is made) limits the
+    wait: once `graph.expire_due()` (or the HTTP server's sweep) finds it passed, the request
+    is marked expired — exactly once, like a decision — and the run resumes: this call then
+    returns `on_expiry`, or raises `RequestExpired` if no `on_expiry` was given.
+
     Example:
         >>> def send_email(state):  # doctest: +SKIP
         ...     answer = interrupt({"to": state["to"], "question": "Send it?"})
         ...     return {"sent": bool(answer.get("approved"))}
     """
-    return current_task().next_interrupt(value, response_schema)
+    return current_task().next_interrupt(value, response_schema, deadline, on_expiry)
 
 
 def once(fn: Callable[..., T], *args: Any, key: str | None = None, **kwargs: Any) -> T:

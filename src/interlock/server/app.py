@@ -14,6 +14,7 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     GET  /v1/approvals                       the inbox: requests across all threads
     GET  /v1/approvals/{id}                  one request
     POST /v1/approvals/{id}/decision         decide it; the run resumes, exactly once
+    POST /v1/approvals/expire                expire requests past their deadline (admin)
     GET  /v1/audit                           who asked and who decided what, and when
 
 A run started over HTTP runs to its next pause or its end before the response is sent.
@@ -21,8 +22,10 @@ A run started over HTTP runs to its next pause or its end before the response is
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +84,12 @@ class RunCreate(_Body):
     message: str | None = None
 
 
+class ExpireBody(_Body):
+    """Expire the requests whose deadline is at or before `now` (default: the server clock)."""
+
+    now: datetime | None = None
+
+
 class DecisionBody(_Body):
     """The answer to a request (what the paused `interrupt()` call returns)."""
 
@@ -95,17 +104,41 @@ def create_app(
     *,
     keys: ApiKeys | None = None,
     allow_self_approval: bool = False,
+    expire_every: float | None = None,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
     `keys`: who may call (None: no authentication, every caller is `anonymous` with every
     role — for local development only). `allow_self_approval`: whether the person who
-    started a turn may decide the requests it raised (default: no, 403).
+    started a turn may decide the requests it raised (default: no, 403). `expire_every`:
+    seconds between sweeps that expire requests past their deadline (None: only when an
+    admin calls `POST /v1/approvals/expire`). Several processes may sweep one store: each
+    request expires exactly once.
     """
     registry = _registry(agents)
     saver = _shared_saver(registry)
-    app = FastAPI(title=title, version="1", description=__doc__)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        sweeper = None
+        if expire_every is not None:
+            sweeper = threading.Thread(
+                target=_sweep_forever,
+                args=(registry, saver, float(expire_every), stop),
+                name="interlock-expiry",
+                daemon=True,
+            )
+            sweeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if sweeper is not None:
+                sweeper.join(timeout=30)
+
+    app = FastAPI(title=title, version="1", description=__doc__, lifespan=lifespan)
     app.state.registry = registry
     app.state.saver = saver
 
@@ -296,6 +329,11 @@ def create_app(
         run = _run_result(graph, record.thread_id, result)
         _audit_requests(saver, who, record.thread_id, run, requester)
         return {"approval": _approval(_interrupt(saver, interrupt_id)), "run": run}
+
+    @app.post("/v1/approvals/expire", tags=["approvals"])
+    def expire(body: ExpireBody, who: Principal = Depends(principal)) -> dict[str, Any]:
+        need(who, "admin")
+        return {"expired": _expire(registry, saver, body.now, actor=who.name)}
 
     # ---- audit --------------------------------------------------------------------------
 
@@ -496,6 +534,45 @@ def _audit_requests(
             for i in run["interrupts"]
         ]
     )
+
+
+def _expire(
+    registry: Mapping[str, CompiledStateGraph],
+    saver: BaseSaver,
+    now: datetime | None,
+    actor: str | None,
+) -> list[str]:
+    expired: list[str] = []
+    for graph in registry.values():
+        for iid in graph.expire_due(now=now):
+            record = saver.get_interrupt(iid)
+            saver.append_audit(
+                [
+                    AuditEntry(
+                        at=datetime.now(UTC),
+                        actor=actor,
+                        action="approval.expired",
+                        thread_id=record.thread_id if record else None,
+                        interrupt_id=iid,
+                        detail={"deadline": record.deadline if record else None},
+                    )
+                ]
+            )
+            expired.append(iid)
+    return expired
+
+
+def _sweep_forever(
+    registry: Mapping[str, CompiledStateGraph],
+    saver: BaseSaver,
+    every: float,
+    stop: threading.Event,
+) -> None:
+    """Expire due requests every `every` seconds until `stop` is set; a failed sweep (the
+    store down, say) is retried at the next tick."""
+    while not stop.wait(every):
+        with contextlib.suppress(InterlockError):
+            _expire(registry, saver, None, actor=None)
 
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
