@@ -348,3 +348,13 @@ def test_resuming_through_the_api_matches_the_library(saver: Any, serve: Any) ->
     graph.invoke({"item": "cup"}, config)
     lib_result = graph.invoke(Command(resume={"approved": True}), config)
     assert http_result == lib_result
+
+
+def test_a_thread_created_empty_takes_its_first_turn_later(client: httpx.Client) -> None:
+    created = client.post("/v1/threads", json={"thread_id": "empty"}, headers=BOB)
+    assert created.status_code == 201 and created.json()["run"] is None
+    again = client.post("/v1/threads", json={"thread_id": "empty"}, headers=BOB)
+    assert again.status_code == 409 and again.json()["error"] == "thread_exists"
+    turn = client.post("/v1/threads/empty/runs", json={"input": {"item": "mug"}}, headers=BOB)
+    assert turn.status_code == 200 and turn.json()["status"] == "paused"
+    assert client.get("/v1/threads/empty", headers=BOB).json()["values"]["item"] == "mug"

@@ -180,7 +180,10 @@ def create_app(
         if graph is None:
             raise ApiError(404, "unknown_agent", f"no agent {name!r}; have {sorted(registry)}")
         thread_id = body.thread_id or uuid.uuid4().hex
-        if saver.get_checkpoint(thread_id) is not None:
+        if saver.get_checkpoint(thread_id) is not None or any(
+            e.action == "thread.created"
+            for e in saver.list_audit(thread_id=thread_id, limit=100).items
+        ):
             raise ApiError(409, "thread_exists", f"thread {thread_id!r} already exists")
         _audit(saver, who, "thread.created", thread_id, detail={"agent": name})
         update = _input(body.input, body.message)
@@ -416,7 +419,15 @@ def _graph_of(
     """The registered graph that runs `thread_id` (from its checkpoints' `graph` name)."""
     if spec_name is None:
         head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
-        if head is None:
+        if head is None:  # created without a first turn: its agent is in the audit log
+            created = [
+                e
+                for e in saver.list_audit(thread_id=thread_id, limit=100).items
+                if e.action == "thread.created"
+            ]
+            name = created[-1].detail.get("agent") if created else None
+            if name in registry:
+                return name, registry[name]
             raise ApiError(404, "unknown_thread", f"thread {thread_id!r} does not exist")
         spec_name = (head.metadata or {}).get("graph")
     matches = [(n, g) for n, g in registry.items() if g.name == spec_name]
@@ -477,7 +488,10 @@ def _run(
     who: Principal,
 ) -> dict[str, Any]:
     _audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
-    result = _invoke(graph, update, _config(thread_id, user_id=who.name))
+    try:
+        result = _invoke(graph, update, _config(thread_id, user_id=who.name))
+    except ResumeConflict as exc:  # another run committed on this thread first
+        raise ApiError(409, "conflict", str(exc)) from exc
     run = _run_result(graph, thread_id, result)
     _audit_requests(saver, who, thread_id, run, who.name)
     return run
