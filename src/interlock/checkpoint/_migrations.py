@@ -125,4 +125,16 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "deadlines: pending requests by deadline",
         ["CREATE INDEX IF NOT EXISTS interrupts_due ON interrupts (status, deadline)"],
     ),
+    (
+        5,
+        "cursors: where log tailers (webhook delivery) are, and who runs them",
+        [
+            """CREATE TABLE IF NOT EXISTS cursors (
+                name TEXT PRIMARY KEY,
+                position TEXT NOT NULL,
+                owner TEXT,
+                lease_until {real}
+            )""",
+        ],
+    ),
 ]

@@ -838,8 +838,11 @@ class SqlSaver(BaseSaver):
         interrupt_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        after: str | None = None,
     ) -> AuditPage:
-        """Entries newest first: one indexed query per page."""
+        """Entries newest first (oldest first after `after`): one indexed query per page."""
+        if cursor is not None and after is not None:
+            raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
         sql = (
             "SELECT entry_id, at, actor, action, thread_id, interrupt_id, detail "
             "FROM audit_log WHERE 1 = 1"
@@ -854,7 +857,10 @@ class SqlSaver(BaseSaver):
         if cursor is not None:
             sql += " AND entry_id < ?"
             params.append(_audit_cursor(cursor))
-        sql += " ORDER BY entry_id DESC LIMIT ?"
+        if after:
+            sql += " AND entry_id > ?"
+            params.append(_audit_cursor(after))
+        sql += f" ORDER BY entry_id {'ASC' if after is not None else 'DESC'} LIMIT ?"
         params.append(int(limit) + 1)
         with self._read() as conn:
             rows = self._x(conn, sql, params).fetchall()
@@ -872,6 +878,34 @@ class SqlSaver(BaseSaver):
         )
         more = len(rows) > limit and bool(items)
         return AuditPage(items=items, next_cursor=items[-1].entry_id if more else None)
+
+    def claim_cursor(self, name: str, owner: str, *, ttl: float) -> str | None:
+        """Take the cursor's lease (one conditional upsert) and return its position."""
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "INSERT INTO cursors (name, position, owner, lease_until) "
+                "VALUES (?, '', ?, {now} + ?) ON CONFLICT (name) DO UPDATE SET "
+                "owner = excluded.owner, lease_until = excluded.lease_until "
+                "WHERE cursors.owner IS NULL OR cursors.owner = excluded.owner "
+                "OR cursors.lease_until <= {now}",
+                (name, owner, float(ttl)),
+            )
+            if self._count(conn, cur) != 1:
+                return None
+            row = self._x(conn, "SELECT position FROM cursors WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
+        """Move the cursor and renew the lease if `owner` holds it."""
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "UPDATE cursors SET position = ?, lease_until = {now} + ? "
+                "WHERE name = ? AND owner = ?",
+                (position, float(ttl), name, owner),
+            )
+            return self._count(conn, cur) == 1
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""

@@ -407,9 +407,22 @@ class BaseSaver(ABC):
         interrupt_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        after: str | None = None,
     ) -> AuditPage:
         """Entries newest first, optionally of one thread or one request, paged by the
-        opaque `cursor` of the previous page."""
+        opaque `cursor` of the previous page. With `after` (an entry id, "" for the start):
+        the entries after it, oldest first — for tailing the log (`next_cursor` is then the
+        next `after`)."""
+
+    @abstractmethod
+    def claim_cursor(self, name: str, owner: str, *, ttl: float) -> str | None:
+        """Take the named cursor's lease (free, expired or ours) and return its position
+        ("" when new); None while another owner holds it. For a log tailer that must run in
+        one process at a time (webhook delivery)."""
+
+    @abstractmethod
+    def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
+        """Move the cursor to `position` and renew the lease, if `owner` still holds it."""
 
     @abstractmethod
     def prune(
@@ -568,6 +581,7 @@ class BaseSaver(ABC):
         interrupt_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        after: str | None = None,
     ) -> AuditPage:
         """Async twin of `list_audit`."""
         return await _to_thread(
@@ -576,6 +590,7 @@ class BaseSaver(ABC):
             interrupt_id=interrupt_id,
             limit=limit,
             cursor=cursor,
+            after=after,
         )
 
     async def aacquire_and_get(

@@ -635,6 +635,29 @@ class SaverConformance:
 
         asyncio.run(main())
 
+    def test_the_audit_log_can_be_tailed_with_a_leased_cursor(self, saver: BaseSaver) -> None:
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        entries = saver.append_audit(
+            [AuditEntry(at=at, actor="a", action=f"e{i}", thread_id="t") for i in range(5)]
+        )
+        ids = [e.entry_id for e in entries]
+        first = saver.list_audit(after="", limit=2)
+        assert [e.entry_id for e in first.items] == ids[:2]  # oldest first
+        rest = saver.list_audit(after=first.next_cursor, limit=10)
+        assert [e.entry_id for e in rest.items] == ids[2:] and rest.next_cursor is None
+        assert saver.list_audit(after=ids[-1]).items == ()
+        with pytest.raises(ValueError):
+            saver.list_audit(after=ids[0], cursor=ids[1])
+
+        assert saver.claim_cursor("hooks", "p1", ttl=60) == ""
+        assert saver.claim_cursor("hooks", "p2", ttl=60) is None  # one tailer at a time
+        assert saver.advance_cursor("hooks", "p1", ids[2], ttl=60)
+        assert not saver.advance_cursor("hooks", "p2", ids[4], ttl=60)
+        assert saver.claim_cursor("hooks", "p1", ttl=0) == ids[2]  # renewed, then expired
+        assert saver.claim_cursor("hooks", "p2", ttl=60) == ids[2]  # taken over where it was
+        assert not saver.advance_cursor("hooks", "p1", ids[4], ttl=60)
+        assert saver.claim_cursor("other", "p1", ttl=60) == ""  # cursors are independent
+
     def test_task_writes_for_a_missing_checkpoint_write_nothing(self, saver: BaseSaver) -> None:
         # e.g. a mid-run checkpoint lost with a database restart: a pause must not be saved
         # against it (the request could never be answered)

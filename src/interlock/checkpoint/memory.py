@@ -111,6 +111,7 @@ class InMemorySaver(BaseSaver):
         self._interrupts: dict[str, _Interrupt] = {}
         self._order: list[str] = []
         self._audit: list[tuple[AuditEntry, str]] = []
+        self._cursors: dict[str, tuple[str, str | None, float]] = {}
         """Entries (detail emptied) with their serialised detail, oldest first."""
 
     # ---- checkpoints -------------------------------------------------------------------
@@ -421,23 +422,43 @@ class InMemorySaver(BaseSaver):
         interrupt_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        after: str | None = None,
     ) -> AuditPage:
-        """Entries newest first."""
-        if cursor is not None and (
-            len(cursor) != 32 or any(c not in "0123456789abcdef" for c in cursor)
-        ):
-            raise ValueError(f"invalid cursor {cursor!r}")
+        """Entries newest first (or oldest first after `after`)."""
+        mark = _audit_position(cursor, after)
         with self._lock:
             rows = [
                 r
-                for r in reversed(self._audit)
+                for r in (self._audit if after is not None else reversed(self._audit))
                 if (thread_id is None or r[0].thread_id == thread_id)
                 and (interrupt_id is None or r[0].interrupt_id == interrupt_id)
-                and (cursor is None or r[0].entry_id < cursor)
+                and (
+                    mark is None
+                    or (r[0].entry_id > mark if after is not None else r[0].entry_id < mark)
+                )
             ]
         items = tuple(self._decode_audit(r) for r in rows[:limit])
         more = len(rows) > limit and bool(items)
         return AuditPage(items=items, next_cursor=items[-1].entry_id if more else None)
+
+    def claim_cursor(self, name: str, owner: str, *, ttl: float) -> str | None:
+        """Take the cursor's lease and return its position, or None if held."""
+        now = time.monotonic()
+        with self._lock:
+            position, holder, until = self._cursors.get(name, ("", None, 0.0))
+            if holder not in (None, owner) and until > now:
+                return None
+            self._cursors[name] = (position, owner, now + ttl)
+            return position
+
+    def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
+        """Move the cursor if `owner` holds it."""
+        with self._lock:
+            current = self._cursors.get(name)
+            if current is None or current[1] != owner:
+                return False
+            self._cursors[name] = (position, owner, time.monotonic() + ttl)
+            return True
 
     # ---- threads -------------------------------------------------------------------------
 
@@ -561,3 +582,15 @@ def _missing_checkpoint(thread_id: str, checkpoint_id: str) -> ResumeConflict:
         f"checkpoint {checkpoint_id} of thread {thread_id!r} does not exist (deleted, or lost "
         "with a database restart); nothing was saved"
     )
+
+
+def _audit_position(cursor: str | None, after: str | None) -> str | None:
+    """The entry id a page starts from; checks the forms the store protocol accepts."""
+    if cursor is not None and after is not None:
+        raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
+    mark = cursor if cursor is not None else after
+    if mark is None or (after is not None and mark == ""):
+        return mark
+    if len(mark) != 32 or any(c not in "0123456789abcdef" for c in mark):
+        raise ValueError(f"invalid cursor {mark!r}")
+    return mark

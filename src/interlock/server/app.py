@@ -425,7 +425,7 @@ def _graph_of(
                 for e in saver.list_audit(thread_id=thread_id, limit=100).items
                 if e.action == "thread.created"
             ]
-            name = created[-1].detail.get("agent") if created else None
+            name = str(created[-1].detail.get("agent")) if created else ""
             if name in registry:
                 return name, registry[name]
             raise ApiError(404, "unknown_thread", f"thread {thread_id!r} does not exist")
