@@ -221,3 +221,90 @@ def test_the_server_sweeps_on_its_own(saver: Any) -> None:
             assert datetime.now(UTC) < deadline, "the sweeper never expired the request"
         assert http.get(f"/v1/approvals/{request['id']}").json()["status"] == "expired"
     assert later == ["swept"]
+
+
+# ---- review findings -----------------------------------------------------------------------
+
+
+def two_step_graph(saver: Any) -> il.CompiledStateGraph:
+    """Asks with a deadline; on expiry asks again (the agent pattern: retry after a reject)."""
+
+    def ask(state: Ask) -> dict:
+        first = il.interrupt({"step": 1}, deadline=timedelta(minutes=1), on_expiry="expired")
+        second = il.interrupt({"step": 2, "pay": "wire"}) if first == "expired" else first
+        with lock:
+            later.append(second)
+        return {"answer": second}
+
+    g = il.StateGraph(Ask)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    return g.compile(checkpointer=saver, name="two-step")
+
+
+def test_a_request_raised_after_an_expiry_is_still_the_requesters_own(saver: Any) -> None:
+    keys = ApiKeys.parse("k-carl=carl:requester,approver;k-ada=ada:approver;k-root=root:admin")
+    carl, ada = {"X-API-Key": "k-carl"}, {"X-API-Key": "k-ada"}
+    with served(create_app({"two": two_step_graph(saver)}, keys=keys)) as http:
+        started = http.post("/v1/threads", json={"input": {}}, headers=carl).json()
+        first = started["run"]["interrupts"][0]["id"]
+        later_now = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+        swept = http.post(
+            "/v1/approvals/expire", json={"now": later_now}, headers={"X-API-Key": "k-root"}
+        ).json()
+        assert swept == {"expired": [first]}
+        [second] = http.get("/v1/approvals", headers=ada).json()["approvals"]
+        assert second["value"] == {"step": 2, "pay": "wire"}
+        assert second["requested_by"] == "carl"  # the expiry ran as the person who asked
+        own = http.post(
+            f"/v1/approvals/{second['id']}/decision", json={"value": "ok"}, headers=carl
+        )
+        assert own.status_code == 403 and own.json()["error"] == "self_approval"
+        audit = http.get(
+            "/v1/audit", params={"interrupt_id": second["id"]}, headers={"X-API-Key": "k-root"}
+        ).json()["entries"]
+        assert [(e["action"], e["actor"]) for e in audit] == [
+            ("approval.refused", "carl"),
+            ("approval.requested", "carl"),
+        ]
+    assert later == []
+
+
+def test_other_graphs_due_requests_do_not_starve_a_graph() -> None:
+    saver = il.InMemorySaver()
+    other = ask_graph(saver, deadline=timedelta(seconds=1), on_expiry="x")
+    mine = two_step_graph(saver)
+    for i in range(250):  # more than a page of someone else's due requests, older than mine
+        _pause(other, f"o{i}")
+    [request] = mine.invoke({}, {"configurable": {"thread_id": "m"}})["__interrupt__"]
+    assert mine.expire_due(now=datetime.now(UTC) + timedelta(hours=1)) == [request.id]
+
+
+def test_on_expiry_must_be_storable_when_the_request_is_made(saver: Any) -> None:
+    graph = ask_graph(saver, deadline=timedelta(minutes=1), on_expiry=object())
+    with pytest.raises(il.SerializationError, match="on_expiry"):
+        graph.invoke({}, {"configurable": {"thread_id": "t"}})
+
+
+def test_a_naive_deadline_is_local_time(saver: Any) -> None:
+    naive = datetime(2031, 3, 4, 5, 6, 7)
+    graph = ask_graph(saver, deadline=naive, on_expiry="x")
+    request = _pause(graph, "t")
+    assert saver.get_interrupt(request.id).deadline == naive.astimezone()
+
+
+def test_the_expiry_marker_cannot_be_sent_as_a_decision(saver: Any) -> None:
+    from interlock.graph._interrupt import EXPIRED
+
+    graph = ask_graph(saver, deadline=timedelta(hours=1), on_expiry="x")
+    with served(create_app({"asker": graph})) as http:
+        iid = http.post("/v1/threads", json={"input": {}}).json()["run"]["interrupts"][0]["id"]
+        forged = http.post(f"/v1/approvals/{iid}/decision", json={"value": EXPIRED})
+        assert forged.status_code == 422 and forged.json()["error"] == "invalid_decision"
+        assert http.get(f"/v1/approvals/{iid}").json()["status"] == "pending"
+    assert later == []
+
+
+def test_sweeps_need_a_positive_period(saver: Any) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        create_app({"asker": ask_graph(saver)}, expire_every=0)

@@ -40,7 +40,7 @@ class Answer(BaseModel):
     approved: bool
 
 
-def order_graph(saver: Any) -> il.CompiledStateGraph:
+def order_graph(saver: Any, name: str = "orders") -> il.CompiledStateGraph:
     def ask(state: Order) -> dict:
         answer = il.interrupt({"ship": state["item"]}, response_schema=Answer)
         return {"answer": answer.model_dump()}  # validated: an `Answer`
@@ -56,7 +56,7 @@ def order_graph(saver: Any) -> il.CompiledStateGraph:
     g.add_node("ship", ship)
     g.add_edge(il.START, "ask")
     g.add_edge("ask", "ship")
-    return g.compile(checkpointer=saver, name="orders")
+    return g.compile(checkpointer=saver, name=name)
 
 
 @pytest.fixture(autouse=True)
@@ -358,3 +358,62 @@ def test_a_thread_created_empty_takes_its_first_turn_later(client: httpx.Client)
     turn = client.post("/v1/threads/empty/runs", json={"input": {"item": "mug"}}, headers=BOB)
     assert turn.status_code == 200 and turn.json()["status"] == "paused"
     assert client.get("/v1/threads/empty", headers=BOB).json()["values"]["item"] == "mug"
+
+
+def test_input_that_cannot_be_rendered_back_is_refused(client: httpx.Client) -> None:
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    response = client.post("/v1/threads", json={"input": {"item": deep}}, headers=BOB)
+    assert response.status_code == 422 and response.json()["error"] == "too_deep"
+    huge = client.post("/v1/threads", json={"input": {"item": "x" * 2_000_000}}, headers=BOB)
+    assert huge.status_code == 413 and huge.json()["error"] == "too_large"
+    assert client.get("/v1/approvals", headers=ADA).json()["approvals"] == []  # inbox intact
+    unknown_key = client.post("/v1/threads", json={"input": {"nope": 1}}, headers=BOB)
+    assert unknown_key.status_code == 422 and unknown_key.json()["error"] == "invalid_input"
+
+
+def test_odd_ids_and_cursors_are_client_errors(client: httpx.Client) -> None:
+    assert client.get("/v1/approvals/a%00b", headers=ADA).status_code == 404
+    assert client.get("/v1/threads/a%00b", headers=BOB).status_code == 404
+    bad = client.get("/v1/approvals", params={"thread_id": "a\x00b"}, headers=ADA)
+    assert bad.status_code == 422
+    for cursor in ("W1sxXSwgMl0=", "WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzA1OjAwIiwgImlkIl0=", "@@"):
+        page = client.get("/v1/approvals", params={"cursor": cursor}, headers=ADA)
+        assert page.status_code == 400 and page.json()["error"] == "invalid_cursor", cursor
+
+
+def test_a_decision_whose_run_then_fails_is_recorded_and_said_so(saver: Any, serve: Any) -> None:
+    def ask(state: Order) -> dict:
+        il.interrupt({"ship": state["item"]})
+        raise RuntimeError("the warehouse is on fire")
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    client = serve(create_app({"fragile": g.compile(checkpointer=saver, name="fragile")}))
+    iid = client.post("/v1/threads", json={"input": {"item": "x"}}).json()["run"]["interrupts"][0][
+        "id"
+    ]
+    failed = client.post(f"/v1/approvals/{iid}/decision", json={"value": "go"})
+    assert failed.status_code == 500 and failed.json()["error"] == "run_failed"
+    assert "warehouse" in failed.json()["message"] and "recorded" in failed.json()["message"]
+    assert client.get(f"/v1/approvals/{iid}").json()["status"] == "resolved"
+    actions = [e["action"] for e in client.get("/v1/audit").json()["entries"]]
+    assert "approval.decided" in actions
+    again = client.post(f"/v1/approvals/{iid}/decision", json={"value": "go"})
+    assert again.status_code == 409
+
+
+def test_each_request_goes_to_the_graph_that_asked(saver: Any) -> None:
+    with pytest.raises(ValueError, match="distinct graph names"):
+        create_app({"a": order_graph(saver), "b": order_graph(saver)})
+    billing = order_graph(saver, name="billing")
+    iid = billing.invoke({"item": "x"}, {"configurable": {"thread_id": "bill"}})["__interrupt__"][
+        0
+    ].id
+    with served(create_app({"orders": order_graph(saver)})) as http:  # billing not served
+        wrong = http.post(f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}})
+        assert wrong.status_code == 409 and wrong.json()["error"] == "unknown_agent"
+        assert http.get(f"/v1/approvals/{iid}").json()["status"] == "pending"
+    assert effects == []

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--expire-every",
         type=float,
         default=30.0,
-        help="seconds between sweeps that expire requests past their deadline (default 30)",
+        help="seconds between sweeps that expire requests past their deadline (default 30; "
+        "0: no sweeping)",
     )
     srv.add_argument(
         "--allow-self-approval",

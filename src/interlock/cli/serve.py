@@ -78,7 +78,7 @@ def serve(
         load_agents(target, store),
         keys=table,
         allow_self_approval=allow_self_approval,
-        expire_every=expire_every,
+        expire_every=expire_every or None,  # 0: no sweeping
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     store.close()

@@ -8,6 +8,7 @@ from interlock.graph._interrupt import (
     get_message_writer,
     get_stream_writer,
     interrupt,
+    is_expired_answer,
     once,
 )
 from interlock.types import END, START
@@ -22,5 +23,6 @@ __all__ = [
     "get_message_writer",
     "get_stream_writer",
     "interrupt",
+    "is_expired_answer",
     "once",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -48,6 +49,7 @@ from interlock.types import Command, Interrupt, PregelTask, RunnableConfig, Stat
 __all__ = ["CompiledStateGraph"]
 
 _CLOCK = Clock(now=utc_now, new_checkpoint_id=new_checkpoint_id)
+_log = logging.getLogger("interlock")
 _OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}"
 DEFAULT_LEASE_TTL = 300.0
 DEFAULT_RECURSION_LIMIT = 25
@@ -585,23 +587,27 @@ class CompiledStateGraph:
         """Expire this graph's pending requests whose deadline has passed, and resume their
         runs (the paused `interrupt()` returns its `on_expiry` value or raises
         `RequestExpired`). Exactly once, like a decision: a request decided meanwhile is
-        skipped, and so is a thread busy with another run (the next sweep takes it).
-        Returns the ids expired. Call it from a scheduler; `interlock serve` sweeps on its own.
+        skipped, and so is a thread busy with another run (the next sweep takes it). A run
+        that fails after its request expired is logged (logger `interlock`); the request
+        still counts as expired. Returns the ids expired, at most `limit`. Call it from a
+        scheduler; `interlock serve` sweeps on its own.
         """
         saver = self._require_saver()
         expired: list[str] = []
-        for record in self._due(saver, now, limit):
-            config = {"configurable": {"thread_id": record.thread_id}}
+        for record in self._due(saver, now or datetime.now(UTC), limit):
             try:
-                self.invoke(Command(resume={record.interrupt_id: EXPIRED}), config)
-            except (ResumeConflict, ThreadBusy, InputRejected):
-                continue  # decided, or being decided, meanwhile
-            except ResumeError:
-                continue  # its thread moved on (e.g. update_state cancelled the request)
-            except Exception as exc:  # the run went on and failed: still expired
+                self.invoke(*_expiry_call(record))
+            except (ResumeError, ThreadBusy, InputRejected):
+                continue  # decided or being decided meanwhile, or the thread moved on
+            except Exception:
                 current = saver.get_interrupt(record.interrupt_id)
                 if current is None or current.status != "expired":
-                    raise exc
+                    raise
+                _log.warning(
+                    "request %s expired; the run it resumed then failed",
+                    record.interrupt_id,
+                    exc_info=True,
+                )
             expired.append(record.interrupt_id)
         return expired
 
@@ -609,29 +615,35 @@ class CompiledStateGraph:
         """Async twin of `expire_due`."""
         saver = self._require_saver()
         expired: list[str] = []
-        due = await saver.alist_interrupts(
-            status="pending", limit=limit, due_before=now or datetime.now(UTC)
-        )
-        for record in due.items:
-            if record.metadata.get("graph") != self.name:
-                continue
-            config = {"configurable": {"thread_id": record.thread_id}}
+        due = await _to_thread(self._due, saver, now or datetime.now(UTC), limit)
+        for record in due:
             try:
-                await self.ainvoke(Command(resume={record.interrupt_id: EXPIRED}), config)
-            except (ResumeConflict, ThreadBusy, InputRejected, ResumeError):
+                await self.ainvoke(*_expiry_call(record))
+            except (ResumeError, ThreadBusy, InputRejected):
                 continue
-            except Exception as exc:
+            except Exception:
                 current = await saver.aget_interrupt(record.interrupt_id)
                 if current is None or current.status != "expired":
-                    raise exc
+                    raise
+                _log.warning(
+                    "request %s expired; the run it resumed then failed",
+                    record.interrupt_id,
+                    exc_info=True,
+                )
             expired.append(record.interrupt_id)
         return expired
 
-    def _due(self, saver: BaseSaver, now: datetime | None, limit: int) -> list[InterruptRecord]:
-        page = saver.list_interrupts(
-            status="pending", limit=limit, due_before=now or datetime.now(UTC)
-        )
-        return [r for r in page.items if r.metadata.get("graph") == self.name]
+    def _due(self, saver: BaseSaver, now: datetime, limit: int) -> list[InterruptRecord]:
+        """This graph's pending requests due at `now`, paging through other graphs' ones."""
+        out: list[InterruptRecord] = []
+        cursor = None
+        while len(out) < limit:
+            page = saver.list_interrupts(status="pending", limit=200, cursor=cursor, due_before=now)
+            out += [r for r in page.items if r.metadata.get("graph") == self.name]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return out[:limit]
 
     def update_state(
         self, config: RunnableConfig, values: Any, as_node: str | None = None
@@ -701,6 +713,22 @@ def _release(saver: BaseSaver, env: Env) -> None:
 async def _arelease(saver: BaseSaver, env: Env) -> None:
     with contextlib.suppress(StoreError):
         await saver.arelease_thread(env.thread_id, env.lease_owner or "")
+
+
+def _expiry_call(record: InterruptRecord) -> tuple[Command, RunnableConfig]:
+    """The resume that expires `record`, run as the person who asked (so that a request the
+    run raises next is theirs too, and they still may not decide it)."""
+    configurable: dict[str, Any] = {"thread_id": record.thread_id}
+    requester = record.metadata.get("requested_by")
+    if requester:
+        configurable["requested_by"] = requester
+    return Command(resume={record.interrupt_id: EXPIRED}), {"configurable": configurable}
+
+
+async def _to_thread(fn: Any, /, *args: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
 
 
 def _as_result(gen: Any) -> Any:

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from interlock.checkpoint.serde import ensure_serializable
@@ -120,6 +120,8 @@ class TaskContext:
                 "compile(checkpointer=InMemorySaver()) or SqliteSaver(...)"
             )
         ensure_serializable(value, "interrupt value")
+        if on_expiry is not _RAISE:  # it becomes state when the request expires
+            ensure_serializable(on_expiry, "interrupt on_expiry")
         iid = interrupt_id(
             self.thread_id, self.checkpoint_ns, self.checkpoint_id, self.task_id, index
         )
@@ -137,7 +139,7 @@ def _deadline(value: datetime | timedelta | float | None) -> datetime | timedelt
     if value is None or isinstance(value, timedelta):
         return value
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value.tzinfo else value.astimezone()  # naive: local time
     if isinstance(value, int | float) and not isinstance(value, bool):
         return timedelta(seconds=float(value))
     raise GraphError(f"deadline must be a datetime, a timedelta or seconds, not {value!r}")

@@ -23,6 +23,7 @@ A run started over HTTP runs to its next pause or its end before the response is
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -39,18 +40,21 @@ from interlock.errors import (
     InputRejected,
     InterlockError,
     InvalidResumeValue,
+    InvalidUpdate,
     ResumeConflict,
     ResumeError,
     SerializationError,
     StoreUnavailable,
     ThreadBusy,
 )
-from interlock.graph import CompiledStateGraph
+from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
 from interlock.types import Command
 
 __all__ = ["ApiError", "create_app"]
+
+_log = logging.getLogger("interlock.server")
 
 
 class ApiError(Exception):
@@ -105,6 +109,7 @@ def create_app(
     keys: ApiKeys | None = None,
     allow_self_approval: bool = False,
     expire_every: float | None = None,
+    max_body_bytes: int = 1_000_000,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -114,10 +119,13 @@ def create_app(
     started a turn may decide the requests it raised (default: no, 403). `expire_every`:
     seconds between sweeps that expire requests past their deadline (None: only when an
     admin calls `POST /v1/approvals/expire`). Several processes may sweep one store: each
-    request expires exactly once.
+    request expires exactly once. `max_body_bytes`: larger requests get 413; inputs and
+    decisions nested deeper than 32 levels get 422.
     """
     registry = _registry(agents)
     saver = _shared_saver(registry)
+    if expire_every is not None and not expire_every > 0:
+        raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +149,20 @@ def create_app(
     app = FastAPI(title=title, version="1", description=__doc__, lifespan=lifespan)
     app.state.registry = registry
     app.state.saver = saver
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        declared = request.headers.get("content-length")
+        too_large = JSONResponse(
+            {"error": "too_large", "message": f"bodies are limited to {max_body_bytes} bytes"},
+            status_code=413,
+        )
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
+            return too_large
+        chunked = declared is None and request.method in ("POST", "PUT", "PATCH")
+        if chunked and len(await request.body()) > max_body_bytes:  # read, then check
+            return too_large
+        return await call_next(request)
 
     def principal(
         authorization: str | None = Header(None),
@@ -180,6 +202,8 @@ def create_app(
         if graph is None:
             raise ApiError(404, "unknown_agent", f"no agent {name!r}; have {sorted(registry)}")
         thread_id = body.thread_id or uuid.uuid4().hex
+        if not _plausible_id(thread_id):
+            raise ApiError(422, "invalid_request", "thread_id must be printable text")
         if saver.get_checkpoint(thread_id) is not None or any(
             e.action == "thread.created"
             for e in saver.list_audit(thread_id=thread_id, limit=100).items
@@ -272,6 +296,8 @@ def create_app(
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         need(who, "approver")
+        if thread_id is not None and not _plausible_id(thread_id):
+            raise ApiError(422, "invalid_request", "thread_id must be printable text")
         try:
             page = saver.list_interrupts(
                 status=None if status == "all" else status,  # type: ignore[arg-type]
@@ -279,8 +305,8 @@ def create_app(
                 limit=limit,
                 cursor=cursor,
             )
-        except ValueError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ApiError(400, "invalid_cursor", f"invalid cursor: {exc}") from exc
         return {
             "approvals": [_approval(r) for r in page.items],
             "next_cursor": page.next_cursor,
@@ -317,26 +343,52 @@ def create_app(
                 f"request {interrupt_id} was already {record.status}"
                 + (f" by {record.decided_by}" if record.decided_by else ""),
             )
-        graph_name = record.metadata.get("graph")
-        _, graph = _graph_of(saver, registry, record.thread_id, graph_name)
+        if is_expired_answer(body.value):
+            raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
+        _check_shape(body.value, "value")
+        _, graph = _graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
         config = _config(record.thread_id, user_id=who.name, requested_by=requester)
-        result = _invoke(graph, Command(resume={interrupt_id: body.value}), config)
-        _audit(
-            saver,
-            who,
-            "approval.decided",
-            record.thread_id,
-            interrupt_id,
-            {"value": record.value, "decision": body.value},
-        )
+        failure: Exception | None = None
+        result: dict[str, Any] = {}
+        try:
+            result = _invoke(graph, Command(resume={interrupt_id: body.value}), config)
+        except (ResumeError, ThreadBusy, StoreUnavailable):
+            raise  # refused, or not recorded: nothing happened
+        except Exception as exc:  # the decision may be recorded and the run failed after it
+            failure = exc
+        decided = _interrupt(saver, interrupt_id)
+        if decided.status == "resolved" and decided.decided_by == who.name:
+            _audit(
+                saver,
+                who,
+                "approval.decided",
+                record.thread_id,
+                interrupt_id,
+                {"value": record.value, "decision": body.value},
+            )
+        if failure is not None:
+            if decided.status == "pending":
+                raise failure
+            raise ApiError(
+                500,
+                "run_failed",
+                f"the decision was recorded, then the run failed: "
+                f"{type(failure).__name__}: {failure}",
+            ) from failure
         run = _run_result(graph, record.thread_id, result)
         _audit_requests(saver, who, record.thread_id, run, requester)
-        return {"approval": _approval(_interrupt(saver, interrupt_id)), "run": run}
+        return {"approval": _approval(decided), "run": run}
 
     @app.post("/v1/approvals/expire", tags=["approvals"])
     def expire(body: ExpireBody, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "admin")
-        return {"expired": _expire(registry, saver, body.now, actor=who.name)}
+        now = body.now
+        if now is not None and now.tzinfo is None:
+            now = now.astimezone()
+        try:
+            return {"expired": _expire(registry, saver, now, actor=who.name)}
+        except OverflowError as exc:
+            raise ApiError(422, "invalid_request", f"`now` is out of range: {exc}") from exc
 
     # ---- audit --------------------------------------------------------------------------
 
@@ -349,12 +401,14 @@ def create_app(
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         need(who, "admin")
+        if any(v is not None and not _plausible_id(v) for v in (thread_id, interrupt_id)):
+            raise ApiError(422, "invalid_request", "ids must be printable text")
         try:
             page = saver.list_audit(
                 thread_id=thread_id, interrupt_id=interrupt_id, limit=limit, cursor=cursor
             )
-        except ValueError as exc:
-            raise ApiError(400, "invalid_cursor", str(exc)) from exc
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ApiError(400, "invalid_cursor", f"invalid cursor: {exc}") from exc
         return {
             "entries": [
                 {
@@ -392,6 +446,12 @@ def _registry(
             raise TypeError(f"agent {name!r} is {type(graph).__name__}, not a compiled graph")
         if graph.checkpointer is None:
             raise ValueError(f"agent {name!r} has no checkpointer: a server needs a durable store")
+    names = [g.name for g in registry.values()]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"agents need distinct graph names (compile(name=...)) to route their requests; "
+            f"got {names}"
+        )
     return registry
 
 
@@ -417,6 +477,8 @@ def _graph_of(
     spec_name: str | None = None,
 ) -> tuple[str, CompiledStateGraph]:
     """The registered graph that runs `thread_id` (from its checkpoints' `graph` name)."""
+    if not _plausible_id(thread_id):
+        raise ApiError(404, "unknown_thread", "no such thread")
     if spec_name is None:
         head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
         if head is None:  # created without a first turn: its agent is in the audit log
@@ -433,9 +495,9 @@ def _graph_of(
     matches = [(n, g) for n, g in registry.items() if g.name == spec_name]
     if len(matches) == 1:
         return matches[0]
-    if len(registry) == 1:
+    if spec_name is None and len(registry) == 1:  # written before graphs were named
         return next(iter(registry.items()))
-    raise ApiError(409, "unknown_agent", f"no single agent serves graph {spec_name!r}")
+    raise ApiError(409, "unknown_agent", f"no agent here serves graph {spec_name!r}")
 
 
 def _config(thread_id: str, **extra: Any) -> dict[str, Any]:
@@ -450,7 +512,26 @@ def _input(update: dict[str, Any] | None, message: str | None) -> dict[str, Any]
     return update
 
 
+def _plausible_id(value: str) -> bool:
+    return 0 < len(value) <= 256 and value.isprintable()
+
+
+def _check_shape(value: Any, where: str, limit: int = 32) -> None:
+    """Refuse JSON nested deeper than `limit` (it could not be rendered back)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ApiError(422, "too_deep", f"`{where}` is nested deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def _interrupt(saver: BaseSaver, interrupt_id: str) -> InterruptRecord:
+    if not _plausible_id(interrupt_id):
+        raise ApiError(404, "unknown_approval", "no such request")
     record = saver.get_interrupt(interrupt_id)
     if record is None:
         raise ApiError(404, "unknown_approval", f"no request {interrupt_id!r}")
@@ -487,11 +568,17 @@ def _run(
     update: dict[str, Any],
     who: Principal,
 ) -> dict[str, Any]:
-    _audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
+    _check_shape(update, "input")
     try:
         result = _invoke(graph, update, _config(thread_id, user_id=who.name))
     except ResumeConflict as exc:  # another run committed on this thread first
         raise ApiError(409, "conflict", str(exc)) from exc
+    except (InputRejected, ThreadBusy, StoreUnavailable, SerializationError, InvalidUpdate):
+        raise  # refused before anything ran
+    except Exception as exc:
+        _audit(saver, who, "run.failed", thread_id, detail={"agent": name, "input": update})
+        raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc
+    _audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
     run = _run_result(graph, thread_id, result)
     _audit_requests(saver, who, thread_id, run, who.name)
     return run
@@ -573,7 +660,29 @@ def _expire(
                 ]
             )
             expired.append(iid)
+            if record is not None:
+                _audit_new_requests(saver, record.thread_id, record.metadata.get("requested_by"))
     return expired
+
+
+def _audit_new_requests(saver: BaseSaver, thread_id: str, requester: Any) -> None:
+    """Audit the pending requests of a thread that have no `approval.requested` entry yet
+    (raised by a run an expiry resumed)."""
+    for pending in saver.list_interrupts(status="pending", thread_id=thread_id).items:
+        seen = saver.list_audit(interrupt_id=pending.interrupt_id, limit=1).items
+        if not seen:
+            saver.append_audit(
+                [
+                    AuditEntry(
+                        at=datetime.now(UTC),
+                        actor=str(requester) if requester else None,
+                        action="approval.requested",
+                        thread_id=thread_id,
+                        interrupt_id=pending.interrupt_id,
+                        detail={"value": pending.value},
+                    )
+                ]
+            )
 
 
 def _sweep_forever(
@@ -585,8 +694,10 @@ def _sweep_forever(
     """Expire due requests every `every` seconds until `stop` is set; a failed sweep (the
     store down, say) is retried at the next tick."""
     while not stop.wait(every):
-        with contextlib.suppress(InterlockError):
+        try:
             _expire(registry, saver, None, actor=None)
+        except Exception:
+            _log.exception("expiry sweep failed; retrying in %s s", every)
 
 
 _STATUS: list[tuple[type[Exception], int, str]] = [
@@ -596,6 +707,7 @@ _STATUS: list[tuple[type[Exception], int, str]] = [
     (InputRejected, 409, "waiting_for_decision"),
     (ThreadBusy, 409, "thread_busy"),
     (SerializationError, 422, "not_serialisable"),
+    (InvalidUpdate, 422, "invalid_input"),
     (StoreUnavailable, 503, "store_unavailable"),
 ]
 
@@ -611,6 +723,13 @@ def _errors(app: FastAPI) -> None:
             if isinstance(exc, kind):
                 return JSONResponse({"error": code, "message": str(exc)}, status_code=status)
         return JSONResponse({"error": "failed", "message": str(exc)}, status_code=500)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        _log.exception("request failed: %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "internal", "message": f"{type(exc).__name__}: {exc}"}, status_code=500
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
