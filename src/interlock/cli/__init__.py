@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         "0: no sweeping)",
     )
     srv.add_argument(
+        "--webhook",
+        action="append",
+        default=None,
+        metavar="URL|SECRET[|EVENTS]",
+        help="POST approval events (approval.requested, approval.decided, approval.expired) "
+        "to URL, signed with SECRET; repeatable; also $INTERLOCK_WEBHOOKS (';'-separated)",
+    )
+    srv.add_argument(
         "--allow-self-approval",
         action="store_true",
         help="let the person who started a run decide its requests",
@@ -102,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             keys=args.keys,
             allow_self_approval=args.allow_self_approval,
             expire_every=args.expire_every,
+            webhooks=args.webhook,
         )
     parser.print_help()
     return 0

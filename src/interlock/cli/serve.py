@@ -60,11 +60,13 @@ def serve(
     keys: str | None,
     allow_self_approval: bool,
     expire_every: float | None = 30.0,
+    webhooks: list[str] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted."""
     import uvicorn
 
     from interlock.server import ApiKeys, create_app
+    from interlock.server.webhooks import parse_hook
 
     table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
     if table is None:
@@ -73,12 +75,20 @@ def serve(
             "everything; use this only on your own machine",
             file=sys.stderr,
         )
+    specs = list(webhooks or []) + [
+        spec for spec in os.environ.get("INTERLOCK_WEBHOOKS", "").split(";") if spec.strip()
+    ]
+    try:
+        hooks = [parse_hook(spec.strip()) for spec in specs]
+    except ValueError as exc:
+        raise SystemExit(f"interlock serve: {exc}") from exc
     store = open_store(db)
     app = create_app(
         load_agents(target, store),
         keys=table,
         allow_self_approval=allow_self_approval,
         expire_every=expire_every or None,  # 0: no sweeping
+        webhooks=hooks,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     store.close()

@@ -6,5 +6,6 @@ build the app yourself: `create_app({"assistant": graph}, keys=ApiKeys.parse(...
 
 from interlock.server.app import ApiError, create_app
 from interlock.server.auth import ApiKeys, Principal
+from interlock.server.webhooks import Webhook, verify_signature
 
-__all__ = ["ApiError", "ApiKeys", "Principal", "create_app"]
+__all__ = ["ApiError", "ApiKeys", "Principal", "Webhook", "create_app", "verify_signature"]

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +52,7 @@ from interlock.errors import (
 from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
+from interlock.server.webhooks import Webhook, WebhookDispatcher
 from interlock.types import Command
 
 __all__ = ["ApiError", "create_app"]
@@ -110,6 +113,8 @@ def create_app(
     allow_self_approval: bool = False,
     expire_every: float | None = None,
     max_body_bytes: int = 1_000_000,
+    webhooks: Sequence[Webhook] = (),
+    webhook_every: float = 1.0,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -120,7 +125,9 @@ def create_app(
     seconds between sweeps that expire requests past their deadline (None: only when an
     admin calls `POST /v1/approvals/expire`). Several processes may sweep one store: each
     request expires exactly once. `max_body_bytes`: larger requests get 413; inputs and
-    decisions nested deeper than 32 levels get 422.
+    decisions nested deeper than 32 levels get 422. `webhooks`: signed POSTs of approval
+    events, delivered from the audit log every `webhook_every` seconds, at least once, by
+    one server process at a time (see `interlock.server.webhooks`).
     """
     registry = _registry(agents)
     saver = _shared_saver(registry)
@@ -139,12 +146,19 @@ def create_app(
                 daemon=True,
             )
             sweeper.start()
+        dispatcher = None
+        if webhooks:
+            owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            dispatcher = WebhookDispatcher(saver, list(webhooks), owner=owner)
+            dispatcher.start(every=webhook_every)
         try:
             yield
         finally:
             stop.set()
             if sweeper is not None:
                 sweeper.join(timeout=30)
+            if dispatcher is not None:
+                dispatcher.stop()
 
     app = FastAPI(title=title, version="1", description=__doc__, lifespan=lifespan)
     app.state.registry = registry

@@ -1,0 +1,195 @@
+"""Signed webhooks from the audit log: delivered in order, retried, at least once, by one
+process at a time, over real HTTP to a loopback receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from interlock.checkpoint.base import AuditEntry
+from interlock.server import Webhook, create_app, verify_signature
+from interlock.server.webhooks import WebhookDispatcher, parse_hook, sign
+from tests._http import served
+from tests.test_server import order_graph
+
+SECRET = "s3cret"
+
+
+class Receiver:
+    """A loopback HTTP server that records webhook calls; answers from a script."""
+
+    def __init__(self, answers: list[int] | None = None) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.answers = list(answers or [])
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                with receiver.arrived:
+                    receiver.calls.append((dict(self.headers), body))
+                    receiver.arrived.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.calls]
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.calls) >= count, timeout), self.calls
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _entries(saver: Any, *actions: str) -> list[AuditEntry]:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return list(
+        saver.append_audit(
+            [
+                AuditEntry(at=at, actor="ada", action=a, thread_id="t", interrupt_id=f"i{n}")
+                for n, a in enumerate(actions)
+            ]
+        )
+    )
+
+
+def _dispatcher(saver: Any, hooks: list[Webhook], owner: str = "p1") -> WebhookDispatcher:
+    return WebhookDispatcher(saver, hooks, owner=owner, lag=0.0, backoff=0.0)
+
+
+def test_events_arrive_signed_in_order_and_only_the_chosen_ones(
+    saver: Any, receiver: Receiver
+) -> None:
+    written = _entries(
+        saver, "approval.requested", "run.started", "approval.decided", "approval.expired"
+    )
+    hook = Webhook(
+        receiver.url, SECRET, events=frozenset({"approval.requested", "approval.decided"})
+    )
+    assert _dispatcher(saver, [hook]).run_once() == 2
+    assert [e["event"] for e in receiver.events()] == ["approval.requested", "approval.decided"]
+    assert [e["id"] for e in receiver.events()] == [written[0].entry_id, written[2].entry_id]
+    for headers, body in receiver.calls:
+        assert verify_signature(SECRET, headers, body)
+        assert not verify_signature("wrong", headers, body)
+        assert not verify_signature(SECRET, headers, body + b" ")
+        assert headers["X-Interlock-Delivery"] == json.loads(body)["id"]
+    assert _dispatcher(saver, [hook]).run_once() == 0  # the cursor remembers
+
+
+def test_failures_are_retried_then_recorded_and_delivery_goes_on(saver: Any) -> None:
+    receiver = Receiver(answers=[500, 503, 200, 400])
+    try:
+        _entries(saver, "approval.requested", "approval.decided")
+        hook = Webhook(receiver.url, SECRET, attempts=3)
+        assert _dispatcher(saver, [hook]).run_once() == 1
+        # the first event: 500, 503, then 200; the second: 400 is final, not retried
+        assert [json.loads(b)["event"] for _, b in receiver.calls] == [
+            "approval.requested",
+            "approval.requested",
+            "approval.requested",
+            "approval.decided",
+        ]
+        failed = [e for e in saver.list_audit().items if e.action == "webhook.failed"]
+        assert len(failed) == 1 and failed[0].interrupt_id == "i1"
+    finally:
+        receiver.close()
+
+
+def test_an_unreachable_receiver_is_retried_then_skipped(saver: Any) -> None:
+    _entries(saver, "approval.requested")
+    hook = Webhook("http://127.0.0.1:9/nothing-listens", SECRET, attempts=2)
+    assert _dispatcher(saver, [hook]).run_once() == 0
+    assert [e.action for e in saver.list_audit(limit=1).items] == ["webhook.failed"]
+
+
+def test_one_process_delivers_at_a_time_and_another_takes_over(
+    saver: Any, receiver: Receiver
+) -> None:
+    _entries(saver, "approval.requested", "approval.decided")
+    hook = Webhook(receiver.url, SECRET)
+    first = _dispatcher(saver, [hook], owner="p1")
+    second = _dispatcher(saver, [hook], owner="p2")
+    assert first.run_once() == 2
+    assert second.run_once() == 0  # p1 holds the hook's cursor
+    _entries(saver, "approval.expired")
+    assert saver.claim_cursor(hook.key, "p1", ttl=0) is not None  # p1's lease lapses now
+    assert second.run_once() == 1  # p2 carries on from p1's position
+    assert [e["event"] for e in receiver.events()] == [
+        "approval.requested",
+        "approval.decided",
+        "approval.expired",
+    ]  # nothing twice, nothing lost
+    assert first.run_once() == 0  # p1 finds p2 holding it now
+
+
+def test_recent_entries_wait_for_the_lag(saver: Any, receiver: Receiver) -> None:
+    _entries(saver, "approval.requested")
+    dispatcher = WebhookDispatcher(saver, [Webhook(receiver.url, SECRET)], owner="p", lag=60)
+    assert dispatcher.run_once() == 0  # younger than a minute: left for a later pass
+    assert dispatcher.run_once(now=datetime.now(UTC) + timedelta(minutes=2)) == 1
+
+
+def test_the_server_posts_requests_and_decisions(saver: Any, receiver: Receiver) -> None:
+    app = create_app(
+        {"orders": order_graph(saver)},
+        webhooks=[Webhook(receiver.url, SECRET)],
+        webhook_every=0.05,
+    )
+    with served(app) as http:
+        iid = http.post("/v1/threads", json={"input": {"item": "pen"}}).json()["run"]["interrupts"][
+            0
+        ]["id"]
+        http.post(f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}})
+        # delivery waits out a 2 s lag (entries committed late by another process)
+        receiver.wait_for(2, timeout=30)
+    events = receiver.events()
+    assert [(e["event"], e["interrupt_id"]) for e in events] == [
+        ("approval.requested", iid),
+        ("approval.decided", iid),
+    ]
+    assert events[1]["detail"]["decision"] == {"approved": True}
+    assert all(verify_signature(SECRET, h, b) for h, b in receiver.calls)
+
+
+def test_hook_specs_and_signatures() -> None:
+    hook = parse_hook("https://example.org/h|k|approval.decided")
+    assert hook.events == frozenset({"approval.decided"}) and hook.secret == "k"
+    for bad in ("ftp://x|k", "https://x", "https://x|k|nope", "https://x||"):
+        with pytest.raises(ValueError):
+            parse_hook(bad)
+    body = b'{"a":1}'
+    stamp = str(int(time.time()))
+    headers = {"X-Interlock-Timestamp": stamp, "X-Interlock-Signature": sign("k", stamp, body)}
+    assert verify_signature("k", headers, body)
+    assert not verify_signature("k", headers, body, now=time.time() + 3600)  # too old
