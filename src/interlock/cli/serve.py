@@ -89,6 +89,7 @@ def serve(
         allow_self_approval=allow_self_approval,
         expire_every=expire_every or None,  # 0: no sweeping
         webhooks=hooks,
+        session_secret=os.environ.get("INTERLOCK_SESSION_SECRET") or None,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     store.close()

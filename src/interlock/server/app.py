@@ -16,6 +16,7 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     POST /v1/approvals/{id}/decision         decide it; the run resumes, exactly once
     POST /v1/approvals/expire                expire requests past their deadline (admin)
     GET  /v1/audit                           who asked and who decided what, and when
+    GET  /inbox                              the web inbox (HTML, log in with an API key)
 
 A run started over HTTP runs to its next pause or its end before the response is sent.
 """
@@ -34,7 +35,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord
@@ -52,6 +53,7 @@ from interlock.errors import (
 from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
+from interlock.server.inbox import mount_inbox
 from interlock.server.webhooks import Webhook, WebhookDispatcher
 from interlock.types import Command
 
@@ -115,6 +117,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     webhooks: Sequence[Webhook] = (),
     webhook_every: float = 1.0,
+    session_secret: str | None = None,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -127,7 +130,8 @@ def create_app(
     request expires exactly once. `max_body_bytes`: larger requests get 413; inputs and
     decisions nested deeper than 32 levels get 422. `webhooks`: signed POSTs of approval
     events, delivered from the audit log every `webhook_every` seconds, at least once, by
-    one server process at a time (see `interlock.server.webhooks`).
+    one server process at a time (see `interlock.server.webhooks`). The web inbox is at
+    `/inbox`; `session_secret` signs its login cookies (default: random per process).
     """
     registry = _registry(agents)
     saver = _shared_saver(registry)
@@ -197,6 +201,18 @@ def create_app(
             raise ApiError(403, "forbidden", f"{who.name} needs the role {' or '.join(roles)}")
 
     _errors(app)
+    mount_inbox(
+        app,
+        saver=saver,
+        registry=registry,
+        keys=keys,
+        allow_self_approval=allow_self_approval,
+        secret=session_secret,
+    )
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/inbox", status_code=303)
 
     @app.get("/v1/health", tags=["meta"])
     def health() -> dict[str, Any]:
@@ -336,62 +352,9 @@ def create_app(
         interrupt_id: str, body: DecisionBody, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
         need(who, "approver")
-        record = _interrupt(saver, interrupt_id)
-        requester = record.metadata.get("requested_by")
-        if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
-            _audit(
-                saver,
-                who,
-                "approval.refused",
-                record.thread_id,
-                interrupt_id,
-                {"reason": "self_approval", "decision": body.value},
-            )
-            raise ApiError(
-                403, "self_approval", f"{who.name} started this run and may not decide it"
-            )
-        if record.status != "pending":
-            raise ApiError(
-                409,
-                "already_decided",
-                f"request {interrupt_id} was already {record.status}"
-                + (f" by {record.decided_by}" if record.decided_by else ""),
-            )
-        if is_expired_answer(body.value):
-            raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
-        _check_shape(body.value, "value")
-        _, graph = _graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
-        config = _config(record.thread_id, user_id=who.name, requested_by=requester)
-        failure: Exception | None = None
-        result: dict[str, Any] = {}
-        try:
-            result = _invoke(graph, Command(resume={interrupt_id: body.value}), config)
-        except (ResumeError, ThreadBusy, StoreUnavailable):
-            raise  # refused, or not recorded: nothing happened
-        except Exception as exc:  # the decision may be recorded and the run failed after it
-            failure = exc
-        decided = _interrupt(saver, interrupt_id)
-        if decided.status == "resolved" and decided.decided_by == who.name:
-            _audit(
-                saver,
-                who,
-                "approval.decided",
-                record.thread_id,
-                interrupt_id,
-                {"value": record.value, "decision": body.value},
-            )
-        if failure is not None:
-            if decided.status == "pending":
-                raise failure
-            raise ApiError(
-                500,
-                "run_failed",
-                f"the decision was recorded, then the run failed: "
-                f"{type(failure).__name__}: {failure}",
-            ) from failure
-        run = _run_result(graph, record.thread_id, result)
-        _audit_requests(saver, who, record.thread_id, run, requester)
-        return {"approval": _approval(decided), "run": run}
+        return decide_request(
+            saver, registry, interrupt_id, body.value, who, allow_self_approval=allow_self_approval
+        )
 
     @app.post("/v1/approvals/expire", tags=["approvals"])
     def expire(body: ExpireBody, who: Principal = Depends(principal)) -> dict[str, Any]:
@@ -443,6 +406,72 @@ def create_app(
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def decide_request(
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    interrupt_id: str,
+    value: Any,
+    who: Principal,
+    *,
+    allow_self_approval: bool,
+) -> dict[str, Any]:
+    """Decide a request as `who` and resume its run (shared by the API and the inbox).
+    Raises `ApiError` (or an interlock error the handlers map) when it is refused."""
+    record = _interrupt(saver, interrupt_id)
+    requester = record.metadata.get("requested_by")
+    if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
+        _audit(
+            saver,
+            who,
+            "approval.refused",
+            record.thread_id,
+            interrupt_id,
+            {"reason": "self_approval", "decision": value},
+        )
+        raise ApiError(403, "self_approval", f"{who.name} started this run and may not decide it")
+    if record.status != "pending":
+        raise ApiError(
+            409,
+            "already_decided",
+            f"request {interrupt_id} was already {record.status}"
+            + (f" by {record.decided_by}" if record.decided_by else ""),
+        )
+    if is_expired_answer(value):
+        raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
+    _check_shape(value, "value")
+    _, graph = _graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
+    config = _config(record.thread_id, user_id=who.name, requested_by=requester)
+    failure: Exception | None = None
+    result: dict[str, Any] = {}
+    try:
+        result = _invoke(graph, Command(resume={interrupt_id: value}), config)
+    except (ResumeError, ThreadBusy, StoreUnavailable):
+        raise  # refused, or not recorded: nothing happened
+    except Exception as exc:  # the decision may be recorded and the run failed after it
+        failure = exc
+    decided = _interrupt(saver, interrupt_id)
+    if decided.status == "resolved" and decided.decided_by == who.name:
+        _audit(
+            saver,
+            who,
+            "approval.decided",
+            record.thread_id,
+            interrupt_id,
+            {"value": record.value, "decision": value},
+        )
+    if failure is not None:
+        if decided.status == "pending":
+            raise failure
+        raise ApiError(
+            500,
+            "run_failed",
+            f"the decision was recorded, then the run failed: {type(failure).__name__}: {failure}",
+        ) from failure
+    run = _run_result(graph, record.thread_id, result)
+    _audit_requests(saver, who, record.thread_id, run, requester)
+    return {"approval": _approval(decided), "run": run}
 
 
 def _registry(

@@ -50,6 +50,7 @@ class ApiKeys:
         if not keys:
             raise ValueError("an ApiKeys table needs at least one key")
         self._by_digest = {_digest(k): p for k, p in keys.items()}
+        self._by_name = {p.name: p for p in keys.values()}
 
     @classmethod
     def parse(cls, spec: str) -> ApiKeys:
@@ -85,3 +86,7 @@ class ApiKeys:
             if hmac.compare_digest(known, digest):
                 found = principal
         return found
+
+    def named(self, name: str) -> Principal | None:
+        """The principal called `name` (for a signed session that carries only the name)."""
+        return self._by_name.get(name)

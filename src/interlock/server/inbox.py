@@ -1,0 +1,351 @@
+"""The web inbox: pending requests across all threads, one request with its conversation,
+and forms to decide it. Server-rendered (Jinja2, autoescaped), no JavaScript.
+
+Log in with an API key (an approver's); the session is a signed cookie (HttpOnly,
+SameSite=Strict) naming the principal, and every form carries a CSRF token derived from it.
+Decisions go through the same code as `POST /v1/approvals/{id}/decision`: exactly once,
+no self-approval, audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from interlock.checkpoint.base import BaseSaver, InterruptRecord
+from interlock.errors import InterlockError
+from interlock.graph import CompiledStateGraph
+from interlock.server._plain import plain
+from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
+
+__all__ = ["mount_inbox"]
+
+COOKIE = "interlock_session"
+SESSION_SECONDS = 12 * 3600
+
+
+def _templates() -> Any:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(
+        loader=PackageLoader("interlock.server", "ui/templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+
+
+def mount_inbox(
+    app: FastAPI,
+    *,
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    keys: ApiKeys | None,
+    allow_self_approval: bool,
+    secret: str | None = None,
+) -> None:
+    """Add the inbox pages under `/inbox` to `app`. `secret` signs sessions (default: random
+    per process — set it, e.g. `INTERLOCK_SESSION_SECRET`, to share sessions across server
+    processes and restarts)."""
+    from interlock.server.app import ApiError, decide_request
+
+    key = (secret or secrets.token_hex(32)).encode()
+    env = _templates()
+
+    def sign(text: str) -> str:
+        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+    def session_of(request: Request) -> tuple[Principal | None, str]:
+        if keys is None:
+            return ANONYMOUS, sign("csrf:anonymous")
+        raw = request.cookies.get(COOKIE, "")
+        name, _, rest = raw.rpartition(":")
+        name, _, expires = name.rpartition(":")
+        if not (
+            name and expires.isdigit() and hmac.compare_digest(rest, sign(f"{name}:{expires}"))
+        ):
+            return None, ""
+        if int(expires) < time.time():
+            return None, ""
+        return keys.named(name), sign(f"csrf:{raw}")
+
+    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(name).render(can_logout=keys is not None, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def gate(request: Request) -> tuple[Principal, str] | Response:
+        who, csrf = session_of(request)
+        if who is None:
+            return RedirectResponse("/inbox/login", status_code=303)
+        if not who.can("approver"):
+            return page(
+                "list.html",
+                403,
+                who=who,
+                csrf=csrf,
+                items=[],
+                next_cursor=None,
+                notice=f"{who.name} is not an approver",
+            )
+        return who, csrf
+
+    @app.get("/inbox/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_form() -> HTMLResponse:
+        return page("login.html", who=None)
+
+    @app.post("/inbox/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        who = keys.authenticate(str(form.get("key", ""))) if keys is not None else ANONYMOUS
+        if who is None:
+            return page("login.html", 401, who=None, error="That key is not valid.")
+        expires = str(int(time.time()) + SESSION_SECONDS)
+        value = f"{who.name}:{expires}"
+        response = RedirectResponse("/inbox", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            f"{value}:{sign(value)}",
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @app.post("/inbox/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse("/inbox/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/inbox", response_class=HTMLResponse, include_in_schema=False)
+    def inbox(request: Request, cursor: str | None = None, done: str | None = None) -> Response:
+        gated = gate(request)
+        if isinstance(gated, Response):
+            return gated
+        who, csrf = gated
+        try:
+            listing = saver.list_interrupts(status="pending", limit=50, cursor=cursor)
+        except (ValueError, TypeError, OverflowError):
+            listing = saver.list_interrupts(status="pending", limit=50)
+        now = datetime.now(UTC)
+        items = [
+            {
+                "id": r.interrupt_id,
+                "summary": _summary(r.value),
+                "thread_id": r.thread_id,
+                "graph": r.metadata.get("graph"),
+                "requested_by": r.metadata.get("requested_by"),
+                "deadline": r.deadline.isoformat(timespec="minutes") if r.deadline else None,
+                "age": _age(now - r.created_at),
+            }
+            for r in listing.items
+        ]
+        notice = "Decision sent; the run went on." if done else None
+        return page(
+            "list.html",
+            who=who,
+            csrf=csrf,
+            items=items,
+            next_cursor=listing.next_cursor,
+            notice=notice,
+        )
+
+    @app.get("/inbox/{interrupt_id}", response_class=HTMLResponse, include_in_schema=False)
+    def one(request: Request, interrupt_id: str) -> Response:
+        gated = gate(request)
+        if isinstance(gated, Response):
+            return gated
+        who, csrf = gated
+        record = saver.get_interrupt(interrupt_id) if interrupt_id.isprintable() else None
+        if record is None:
+            return page(
+                "list.html",
+                404,
+                who=who,
+                csrf=csrf,
+                items=[],
+                next_cursor=None,
+                notice="No such request.",
+            )
+        return _detail(page, saver, registry, record, who, csrf)
+
+    @app.post("/inbox/{interrupt_id}", include_in_schema=False)
+    async def decide(request: Request, interrupt_id: str) -> Response:
+        gated = gate(request)
+        if isinstance(gated, Response):
+            return gated
+        who, csrf = gated
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
+            return page(
+                "list.html",
+                403,
+                who=who,
+                csrf=csrf,
+                items=[],
+                next_cursor=None,
+                notice="The form expired; open the request again.",
+            )
+        record = saver.get_interrupt(interrupt_id) if interrupt_id.isprintable() else None
+        if record is None:
+            return page(
+                "list.html",
+                404,
+                who=who,
+                csrf=csrf,
+                items=[],
+                next_cursor=None,
+                notice="No such request.",
+            )
+        try:
+            value = _decision_from(form, record)
+        except ValueError as exc:
+            return _detail(page, saver, registry, record, who, csrf, error=str(exc), status=422)
+        from starlette.concurrency import run_in_threadpool
+
+        try:
+            await run_in_threadpool(
+                decide_request,
+                saver,
+                registry,
+                interrupt_id,
+                value,
+                who,
+                allow_self_approval=allow_self_approval,
+            )
+        except ApiError as exc:
+            fresh = saver.get_interrupt(interrupt_id) or record
+            return _detail(
+                page, saver, registry, fresh, who, csrf, error=exc.message, status=exc.status
+            )
+        except InterlockError as exc:
+            fresh = saver.get_interrupt(interrupt_id) or record
+            return _detail(page, saver, registry, fresh, who, csrf, error=str(exc), status=409)
+        return RedirectResponse(f"/inbox?done={interrupt_id}", status_code=303)
+
+
+def _detail(
+    page: Any,
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    record: InterruptRecord,
+    who: Principal,
+    csrf: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    value = record.value
+    actions = []
+    if isinstance(value, dict) and isinstance(value.get("action_requests"), list):
+        configs = value.get("review_configs") or []
+        for i, action in enumerate(value["action_requests"]):
+            allowed = (configs[i] if i < len(configs) else {}).get("allowed_decisions") or [
+                "approve",
+                "edit",
+                "reject",
+                "respond",
+            ]
+            actions.append(
+                {
+                    "name": action.get("name"),
+                    "description": action.get("description"),
+                    "args_json": json.dumps(plain(action.get("args")), indent=2),
+                    "allowed": allowed,
+                }
+            )
+    schema = record.metadata.get("response_schema")
+    return page(
+        "request.html",
+        status,
+        who=who,
+        csrf=csrf,
+        r=record,
+        summary=_summary(value),
+        actions=actions,
+        value_json=json.dumps(plain(value), indent=2),
+        schema_json=json.dumps(schema, indent=2) if schema else None,
+        answer_json="true",
+        messages=_conversation(saver, registry, record),
+        error=error,
+    )
+
+
+def _decision_from(form: Any, record: InterruptRecord) -> Any:
+    """The decision value the form describes; ValueError with a message for the person."""
+    if form.get("form") == "actions":
+        decisions = []
+        for i, action in enumerate(record.value.get("action_requests") or []):
+            kind = str(form.get(f"decision_{i}", "approve"))
+            message = str(form.get(f"message_{i}", "")).strip()
+            if kind == "edit":
+                try:
+                    args = json.loads(str(form.get(f"args_{i}", "")))
+                except json.JSONDecodeError as exc:
+                    name = action.get("name")
+                    raise ValueError(f"the arguments of {name} are not JSON: {exc}") from exc
+                decisions.append(
+                    {"type": "edit", "edited_action": {"name": action.get("name"), "args": args}}
+                )
+            elif kind in ("reject", "respond"):
+                decisions.append({"type": kind, "message": message or f"{kind}ed in the inbox"})
+            else:
+                decisions.append({"type": kind})
+        return {"decisions": decisions}
+    try:
+        return json.loads(str(form.get("answer", "")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the answer is not JSON: {exc}") from exc
+
+
+def _conversation(
+    saver: BaseSaver, registry: Mapping[str, CompiledStateGraph], record: InterruptRecord
+) -> list[dict[str, Any]]:
+    graph = next((g for g in registry.values() if g.name == record.metadata.get("graph")), None)
+    if graph is None:
+        return []
+    try:
+        values = graph.get_state({"configurable": {"thread_id": record.thread_id}}).values
+    except InterlockError:
+        return []
+    messages = values.get("messages") if isinstance(values, dict) else None
+    if not isinstance(messages, list):
+        return []
+    out = []
+    for m in plain(messages[-20:]):
+        if isinstance(m, dict):
+            calls = m.get("tool_calls")
+            out.append(
+                {
+                    "type": m.get("type", "message"),
+                    "content": m.get("content")
+                    if isinstance(m.get("content"), str)
+                    else json.dumps(m.get("content")),
+                    "tool_calls": json.dumps(calls) if calls else None,
+                }
+            )
+    return out
+
+
+def _summary(value: Any) -> str:
+    if isinstance(value, dict) and isinstance(value.get("action_requests"), list):
+        names = [str(a.get("name")) for a in value["action_requests"]]
+        return "Run " + ", ".join(names) + "?"
+    text = json.dumps(plain(value))
+    return text if len(text) <= 120 else text[:117] + "…"
+
+
+def _age(delta: Any) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
