@@ -417,3 +417,26 @@ def test_each_request_goes_to_the_graph_that_asked(saver: Any) -> None:
         assert wrong.status_code == 409 and wrong.json()["error"] == "unknown_agent"
         assert http.get(f"/v1/approvals/{iid}").json()["status"] == "pending"
     assert effects == []
+
+
+def test_the_body_limit_holds_for_chunked_bodies(client: httpx.Client) -> None:
+    def chunks() -> Any:
+        for _ in range(300):
+            yield b"x" * 10_000  # 3 MB, sent chunked, no Content-Length
+
+    response = client.post(
+        "/v1/threads", content=chunks(), headers={**BOB, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413 and response.json()["error"] == "too_large"
+
+
+def test_errors_keep_one_shape(client: httpx.Client, saver: Any) -> None:
+    missing = client.get("/v1/nothing-here", headers=BOB)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    wrong_method = client.delete("/v1/threads", headers=BOB)
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"] == "method_not_allowed"
+    nul = client.post("/v1/threads", json={"input": {"item": "a\x00b"}}, headers=BOB)
+    if type(saver).__name__ == "PostgresSaver":  # PostgreSQL cannot hold a NUL character
+        assert nul.status_code == 422 and nul.json()["error"] == "not_serialisable"
+    else:
+        assert nul.status_code == 201

@@ -84,35 +84,42 @@ def _entries(saver: Any, *actions: str) -> list[AuditEntry]:
 
 
 def _dispatcher(saver: Any, hooks: list[Webhook], owner: str = "p1") -> WebhookDispatcher:
-    return WebhookDispatcher(saver, hooks, owner=owner, lag=0.0, backoff=0.0)
+    """A dispatcher whose hooks start now: a new hook does not replay the log's history."""
+    dispatcher = WebhookDispatcher(saver, hooks, owner=owner, lag=0.0, backoff=0.0)
+    assert dispatcher.run_once() == 0
+    return dispatcher
 
 
 def test_events_arrive_signed_in_order_and_only_the_chosen_ones(
     saver: Any, receiver: Receiver
 ) -> None:
-    written = _entries(
-        saver, "approval.requested", "run.started", "approval.decided", "approval.expired"
-    )
+    _entries(saver, "approval.requested")  # history: a new hook starts at the end of the log
     hook = Webhook(
         receiver.url, SECRET, events=frozenset({"approval.requested", "approval.decided"})
     )
-    assert _dispatcher(saver, [hook]).run_once() == 2
+    dispatcher = _dispatcher(saver, [hook])
+    written = _entries(
+        saver, "approval.requested", "run.started", "approval.decided", "approval.expired"
+    )
+    assert dispatcher.run_once() == 2
     assert [e["event"] for e in receiver.events()] == ["approval.requested", "approval.decided"]
     assert [e["id"] for e in receiver.events()] == [written[0].entry_id, written[2].entry_id]
     for headers, body in receiver.calls:
         assert verify_signature(SECRET, headers, body)
         assert not verify_signature("wrong", headers, body)
         assert not verify_signature(SECRET, headers, body + b" ")
+        assert not verify_signature(SECRET, {**headers, "X-Interlock-Signature": "sha256=é"}, body)
         assert headers["X-Interlock-Delivery"] == json.loads(body)["id"]
-    assert _dispatcher(saver, [hook]).run_once() == 0  # the cursor remembers
+    assert dispatcher.run_once() == 0  # the cursor remembers
 
 
 def test_failures_are_retried_then_recorded_and_delivery_goes_on(saver: Any) -> None:
     receiver = Receiver(answers=[500, 503, 200, 400])
     try:
-        _entries(saver, "approval.requested", "approval.decided")
         hook = Webhook(receiver.url, SECRET, attempts=3)
-        assert _dispatcher(saver, [hook]).run_once() == 1
+        dispatcher = _dispatcher(saver, [hook])
+        _entries(saver, "approval.requested", "approval.decided")
+        assert dispatcher.run_once() == 1
         # the first event: 500, 503, then 200; the second: 400 is final, not retried
         assert [json.loads(b)["event"] for _, b in receiver.calls] == [
             "approval.requested",
@@ -122,24 +129,66 @@ def test_failures_are_retried_then_recorded_and_delivery_goes_on(saver: Any) -> 
         ]
         failed = [e for e in saver.list_audit().items if e.action == "webhook.failed"]
         assert len(failed) == 1 and failed[0].interrupt_id == "i1"
+        assert dispatcher.run_once() == 0  # a failed event is not sent again
     finally:
         receiver.close()
 
 
 def test_an_unreachable_receiver_is_retried_then_skipped(saver: Any) -> None:
-    _entries(saver, "approval.requested")
     hook = Webhook("http://127.0.0.1:9/nothing-listens", SECRET, attempts=2)
-    assert _dispatcher(saver, [hook]).run_once() == 0
+    dispatcher = _dispatcher(saver, [hook])
+    _entries(saver, "approval.requested")
+    assert dispatcher.run_once() == 0
     assert [e.action for e in saver.list_audit(limit=1).items] == ["webhook.failed"]
+
+
+def test_stopping_mid_retry_loses_nothing(saver: Any) -> None:
+    receiver = Receiver(answers=[503] * 50)
+    try:
+        hook = Webhook(receiver.url, SECRET, attempts=5)
+        first = _dispatcher(saver, [hook], owner="p1")
+        _entries(saver, "approval.requested", "approval.decided", "approval.expired")
+        first.backoff = 30.0  # long enough that only stop() can end the wait
+        runner = threading.Thread(target=first.run_once)
+        runner.start()
+        receiver.wait_for(1)  # the first try failed; it now waits to retry
+        first.stop()
+        runner.join(timeout=30)
+        assert not runner.is_alive()
+        assert not [e for e in saver.list_audit().items if e.action == "webhook.failed"]
+        receiver.answers.clear()  # the receiver is back
+        saver.claim_cursor(hook.key, "p1", ttl=0)  # p1 is gone; its lease lapses
+        second = WebhookDispatcher(saver, [hook], owner="p2", lag=0.0, backoff=0.0)
+        assert second.run_once() == 3  # p2 sends all three, in order
+        delivered = [json.loads(b)["event"] for _, b in receiver.calls[-3:]]
+        assert delivered == ["approval.requested", "approval.decided", "approval.expired"]
+    finally:
+        receiver.close()
+
+
+def test_an_entry_committed_late_is_still_delivered(saver: Any, receiver: Receiver) -> None:
+    hook = Webhook(receiver.url, SECRET)
+    dispatcher = _dispatcher(saver, [hook])
+    _entries(saver, "approval.requested")
+    assert dispatcher.run_once() == 1
+    # another process took its id a moment ago but committed only now, behind the cursor
+    late_id = f"{time.time_ns() - 5 * 10**9:016x}" + "ab" * 8
+    at = datetime.now(UTC)
+    saver.append_audit(
+        [AuditEntry(entry_id=late_id, at=at, actor="x", action="approval.decided", thread_id="t")]
+    )
+    assert dispatcher.run_once() == 1
+    assert [e["id"] for e in receiver.events()][-1] == late_id
+    assert dispatcher.run_once() == 0  # and only once
 
 
 def test_one_process_delivers_at_a_time_and_another_takes_over(
     saver: Any, receiver: Receiver
 ) -> None:
-    _entries(saver, "approval.requested", "approval.decided")
     hook = Webhook(receiver.url, SECRET)
     first = _dispatcher(saver, [hook], owner="p1")
-    second = _dispatcher(saver, [hook], owner="p2")
+    second = WebhookDispatcher(saver, [hook], owner="p2", lag=0.0, backoff=0.0)
+    _entries(saver, "approval.requested", "approval.decided")
     assert first.run_once() == 2
     assert second.run_once() == 0  # p1 holds the hook's cursor
     _entries(saver, "approval.expired")
@@ -153,9 +202,19 @@ def test_one_process_delivers_at_a_time_and_another_takes_over(
     assert first.run_once() == 0  # p1 finds p2 holding it now
 
 
-def test_recent_entries_wait_for_the_lag(saver: Any, receiver: Receiver) -> None:
+def test_a_broken_hook_does_not_hold_the_others_up(saver: Any, receiver: Receiver) -> None:
+    broken = Webhook("http://[::1/", SECRET, attempts=1, name="broken")
+    good = Webhook(receiver.url, SECRET, name="good")
+    dispatcher = _dispatcher(saver, [broken, good])
     _entries(saver, "approval.requested")
+    assert dispatcher.run_once() == 1
+    assert len(receiver.calls) == 1
+
+
+def test_recent_entries_wait_for_the_lag(saver: Any, receiver: Receiver) -> None:
     dispatcher = WebhookDispatcher(saver, [Webhook(receiver.url, SECRET)], owner="p", lag=60)
+    assert dispatcher.run_once() == 0  # starts at the end of the log
+    _entries(saver, "approval.requested")
     assert dispatcher.run_once() == 0  # younger than a minute: left for a later pass
     assert dispatcher.run_once(now=datetime.now(UTC) + timedelta(minutes=2)) == 1
 

@@ -33,7 +33,7 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
 )
-from interlock.errors import ResumeConflict, StoreError, StoreUnavailable
+from interlock.errors import ResumeConflict, SerializationError, StoreError, StoreUnavailable
 
 __all__ = ["PostgresSaver"]
 
@@ -195,6 +195,10 @@ class PostgresSaver(SqlSaver):
             ) from exc
         except psycopg.errors.AdminShutdown as exc:  # pragma: no cover - subclass above
             raise StoreUnavailable(f"PostgreSQL connection was terminated: {exc}") from exc
+        except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL cannot hold
+            raise SerializationError(
+                f"PostgreSQL cannot store this value: {exc}; nothing was changed"
+            ) from exc
         except psycopg.DatabaseError as exc:
             if isinstance(exc, psycopg.errors.SerializationFailure):
                 raise StoreUnavailable(f"PostgreSQL conflict, retry: {exc}") from exc

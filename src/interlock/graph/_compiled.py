@@ -9,7 +9,7 @@ import socket
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -583,14 +583,21 @@ class CompiledStateGraph:
 
     # ---- deadlines ------------------------------------------------------------------------
 
-    def expire_due(self, *, now: datetime | None = None, limit: int = 100) -> list[str]:
+    def expire_due(
+        self,
+        *,
+        now: datetime | None = None,
+        limit: int = 100,
+        on_expired: Callable[[InterruptRecord], Any] | None = None,
+    ) -> list[str]:
         """Expire this graph's pending requests whose deadline has passed, and resume their
         runs (the paused `interrupt()` returns its `on_expiry` value or raises
         `RequestExpired`). Exactly once, like a decision: a request decided meanwhile is
         skipped, and so is a thread busy with another run (the next sweep takes it). A run
         that fails after its request expired is logged (logger `interlock`); the request
         still counts as expired. Returns the ids expired, at most `limit`. Call it from a
-        scheduler; `interlock serve` sweeps on its own.
+        scheduler; `interlock serve` sweeps on its own. `on_expired(record)` is called as
+        each one expires (before the next), e.g. to audit it.
         """
         saver = self._require_saver()
         expired: list[str] = []
@@ -609,9 +616,17 @@ class CompiledStateGraph:
                     exc_info=True,
                 )
             expired.append(record.interrupt_id)
+            if on_expired is not None:
+                on_expired(record)
         return expired
 
-    async def aexpire_due(self, *, now: datetime | None = None, limit: int = 100) -> list[str]:
+    async def aexpire_due(
+        self,
+        *,
+        now: datetime | None = None,
+        limit: int = 100,
+        on_expired: Callable[[InterruptRecord], Any] | None = None,
+    ) -> list[str]:
         """Async twin of `expire_due`."""
         saver = self._require_saver()
         expired: list[str] = []
@@ -631,6 +646,8 @@ class CompiledStateGraph:
                     exc_info=True,
                 )
             expired.append(record.interrupt_id)
+            if on_expired is not None:
+                on_expired(record)
         return expired
 
     def _due(self, saver: BaseSaver, now: datetime, limit: int) -> list[InterruptRecord]:

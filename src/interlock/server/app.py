@@ -23,6 +23,7 @@ A run started over HTTP runs to its next pause or its end before the response is
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -37,6 +38,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord
 from interlock.errors import (
@@ -105,6 +107,44 @@ class DecisionBody(_Body):
     value: Any = Field(..., description="E.g. {'type': 'approve'} for an agent's tool call.")
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes gets 413 before the app sees it,
+    whatever its headers say (memory stays bounded by `limit`)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                response = JSONResponse(
+                    {"error": "too_large", "message": f"bodies are limited to {self.limit} bytes"},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 # ---- the app --------------------------------------------------------------------------------
 
 
@@ -160,27 +200,15 @@ def create_app(
         finally:
             stop.set()
             if sweeper is not None:
-                sweeper.join(timeout=30)
+                await asyncio.to_thread(sweeper.join, 30)
             if dispatcher is not None:
-                dispatcher.stop()
+                await asyncio.to_thread(dispatcher.stop)
 
     app = FastAPI(title=title, version="1", description=__doc__, lifespan=lifespan)
     app.state.registry = registry
     app.state.saver = saver
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        declared = request.headers.get("content-length")
-        too_large = JSONResponse(
-            {"error": "too_large", "message": f"bodies are limited to {max_body_bytes} bytes"},
-            status_code=413,
-        )
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body_bytes):
-            return too_large
-        chunked = declared is None and request.method in ("POST", "PUT", "PATCH")
-        if chunked and len(await request.body()) > max_body_bytes:  # read, then check
-            return too_large
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     def principal(
         authorization: str | None = Header(None),
@@ -364,7 +392,7 @@ def create_app(
             now = now.astimezone()
         try:
             return {"expired": _expire(registry, saver, now, actor=who.name)}
-        except OverflowError as exc:
+        except (OverflowError, ValueError) as exc:
             raise ApiError(422, "invalid_request", f"`now` is out of range: {exc}") from exc
 
     # ---- audit --------------------------------------------------------------------------
@@ -687,24 +715,25 @@ def _expire(
     actor: str | None,
 ) -> list[str]:
     expired: list[str] = []
+
+    def audit(record: InterruptRecord) -> None:  # as each one expires, before the next
+        saver.append_audit(
+            [
+                AuditEntry(
+                    at=datetime.now(UTC),
+                    actor=actor,
+                    action="approval.expired",
+                    thread_id=record.thread_id,
+                    interrupt_id=record.interrupt_id,
+                    detail={"deadline": record.deadline},
+                )
+            ]
+        )
+        expired.append(record.interrupt_id)
+        _audit_new_requests(saver, record.thread_id, record.metadata.get("requested_by"))
+
     for graph in registry.values():
-        for iid in graph.expire_due(now=now):
-            record = saver.get_interrupt(iid)
-            saver.append_audit(
-                [
-                    AuditEntry(
-                        at=datetime.now(UTC),
-                        actor=actor,
-                        action="approval.expired",
-                        thread_id=record.thread_id if record else None,
-                        interrupt_id=iid,
-                        detail={"deadline": record.deadline if record else None},
-                    )
-                ]
-            )
-            expired.append(iid)
-            if record is not None:
-                _audit_new_requests(saver, record.thread_id, record.metadata.get("requested_by"))
+        graph.expire_due(now=now, on_expired=audit)
     return expired
 
 
@@ -766,6 +795,15 @@ def _errors(app: FastAPI) -> None:
             if isinstance(exc, kind):
                 return JSONResponse({"error": code, "message": str(exc)}, status_code=status)
         return JSONResponse({"error": "failed", "message": str(exc)}, status_code=500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
