@@ -210,3 +210,25 @@ def test_without_keys_the_inbox_is_open_for_local_use(saver: Any) -> None:
             f"/inbox/{iid}", data={"csrf": _csrf(page), "form": "answer", "answer": "true"}
         )
         assert sent.status_code == 303 and ran == [True]
+
+
+def test_a_threads_timeline_and_the_audit_log(saver: Any) -> None:
+    keys = ApiKeys.parse(KEYS + ";k-root=root:admin")
+    with served(create_app({"asker": ask_graph(saver)}, keys=keys)) as http:
+        iid = _ask(http, "<b>bold</b>")
+        thread_id = saver.get_interrupt(iid).thread_id
+        _login(http, "k-ada")
+        page = http.get(f"/inbox/{iid}").text
+        assert f"/inbox/threads/{thread_id}" in page
+        http.post(f"/inbox/{iid}", data={"csrf": _csrf(page), "form": "answer", "answer": '"ok"'})
+        timeline = http.get(f"/inbox/threads/{thread_id}").text
+        assert "resolved" in timeline and "ada: ok" in timeline
+        assert "approval decided" in timeline and "run started" in timeline
+        assert "<b>bold</b>" not in timeline  # values are text
+        assert http.get("/inbox/threads/nope").status_code == 404
+        assert http.get("/inbox/audit").status_code == 403  # approvers: no audit log
+        http.cookies.clear()
+        _login(http, "k-root")
+        audit = http.get("/inbox/audit").text
+        assert "approval.decided" in audit and "approval.requested" in audit
+        assert f"/inbox/threads/{thread_id}" in audit

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -156,6 +156,99 @@ def mount_inbox(
             items=items,
             next_cursor=listing.next_cursor,
             notice=notice,
+        )
+
+    @app.get("/inbox/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit(request: Request, cursor: str | None = None) -> Response:
+        gated = gate(request)
+        if isinstance(gated, Response):
+            return gated
+        who, csrf = gated
+        if not who.can("admin"):
+            return page(
+                "list.html",
+                403,
+                who=who,
+                csrf=csrf,
+                items=[],
+                next_cursor=None,
+                notice="The audit log is for admins.",
+            )
+        try:
+            entries = saver.list_audit(limit=100, cursor=cursor)
+        except ValueError:
+            entries = saver.list_audit(limit=100)
+        rows = [
+            {
+                "at": e.at.isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "thread_id": e.thread_id,
+                "detail": _short(plain(e.detail), 400),
+            }
+            for e in entries.items
+        ]
+        return page("audit.html", who=who, csrf=csrf, entries=rows, next_cursor=entries.next_cursor)
+
+    @app.get("/inbox/threads/{thread_id}", response_class=HTMLResponse, include_in_schema=False)
+    def thread(request: Request, thread_id: str) -> Response:
+        gated = gate(request)
+        if isinstance(gated, Response):
+            return gated
+        who, csrf = gated
+        info = saver.get_thread(thread_id) if thread_id.isprintable() else None
+        if info is None:
+            return page(
+                "list.html",
+                404,
+                who=who,
+                csrf=csrf,
+                items=[],
+                next_cursor=None,
+                notice="No such thread.",
+            )
+        asked = saver.list_interrupts(status=None, thread_id=thread_id, limit=200).items
+        requests = [
+            {
+                "id": r.interrupt_id,
+                "summary": _summary(r.value),
+                "status": r.status,
+                "created_at": r.created_at.isoformat(timespec="seconds"),
+                "requested_by": r.metadata.get("requested_by"),
+                "decided_by": r.decided_by,
+                "decision": None if r.status == "pending" else _short(plain(r.resume), 160),
+            }
+            for r in asked
+        ]
+        events = [
+            {
+                "when": c.created_at,
+                "at": c.created_at.isoformat(timespec="seconds"),
+                "what": f"step {c.step} ({c.source})"
+                + (f" → {', '.join(c.next)}" if c.next else " — finished"),
+                "who": None,
+            }
+            for c in saver.list_checkpoints(thread_id, limit=100)
+        ] + [
+            {
+                "when": e.at,
+                "at": e.at.isoformat(timespec="seconds"),
+                "what": e.action.replace(".", " "),
+                "who": e.actor,
+            }
+            for e in saver.list_audit(thread_id=thread_id, limit=100).items
+        ]
+        events.sort(key=lambda e: cast(datetime, e["when"]), reverse=True)
+        graph = next((r.metadata.get("graph") for r in asked if r.metadata.get("graph")), None)
+        return page(
+            "thread.html",
+            who=who,
+            csrf=csrf,
+            thread_id=thread_id,
+            thread_status=info.status,
+            graph=graph,
+            requests=requests,
+            events=events,
         )
 
     @app.get("/inbox/{interrupt_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -333,6 +426,11 @@ def _conversation(
                 }
             )
     return out
+
+
+def _short(value: Any, limit: int) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _summary(value: Any) -> str:
