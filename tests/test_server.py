@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -440,3 +441,36 @@ def test_errors_keep_one_shape(client: httpx.Client, saver: Any) -> None:
         assert nul.status_code == 422 and nul.json()["error"] == "not_serialisable"
     else:
         assert nul.status_code == 201
+
+
+def _sse_events(text: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_a_run_streams_as_server_sent_events(client: httpx.Client) -> None:
+    client.post("/v1/threads", json={"thread_id": "s"}, headers=BOB)
+    with client.stream(
+        "POST", "/v1/threads/s/runs/stream", json={"input": {"item": "kettle"}}, headers=BOB
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = _sse_events(response.read().decode())
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "end" and "updates" in kinds
+    end = events[-1][1]
+    assert end["status"] == "paused" and end["values"]["item"] == "kettle"
+    [request] = end["interrupts"]
+    assert request["value"] == {"ship": "kettle"}
+    inbox = client.get("/v1/approvals", headers=ADA).json()["approvals"]
+    assert [a["id"] for a in inbox] == [request["id"]]
+
+    refused = client.post(
+        "/v1/threads/s/runs/stream", json={"input": {"item": "x"}}, headers=BOB
+    )  # still waiting for a decision: refused before any event
+    assert refused.status_code == 409 and refused.json()["error"] == "waiting_for_decision"
+    entries = client.get("/v1/audit", params={"thread_id": "s"}, headers=ROOT).json()["entries"]
+    assert [e["action"] for e in entries][:2] == ["approval.requested", "run.started"]

@@ -11,6 +11,7 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     GET  /v1/threads/{id}                    a thread's state, status and pending requests
     GET  /v1/threads/{id}/history            its checkpoints, newest first
     POST /v1/threads/{id}/runs               send new input (a message) and run
+    POST /v1/threads/{id}/runs/stream        the same, streamed as server-sent events
     GET  /v1/approvals                       the inbox: requests across all threads
     GET  /v1/approvals/{id}                  one request
     POST /v1/approvals/{id}/decision         decide it; the run resumes, exactly once
@@ -25,18 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import os
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -342,6 +345,48 @@ def create_app(
         if update is None:
             raise ApiError(422, "invalid_request", "send `input` or `message`")
         return _run(saver, graph, name, thread_id, update, who)
+
+    @app.post("/v1/threads/{thread_id}/runs/stream", tags=["threads"])
+    def stream_thread(
+        thread_id: str, body: RunCreate, who: Principal = Depends(principal)
+    ) -> StreamingResponse:
+        """Run new input and stream it as server-sent events: `updates` (`{node: update}`),
+        `custom` (what nodes write), `messages` (model tokens), then `end` with the run's
+        status, values and interrupts (or `error`). Refusals are answered before the stream
+        starts, as JSON errors."""
+        need(who, "requester")
+        name, graph = _graph_of(saver, registry, thread_id)
+        update = _input(body.input, body.message)
+        if update is None:
+            raise ApiError(422, "invalid_request", "send `input` or `message`")
+        _check_shape(update, "input")
+        config = _config(thread_id, user_id=who.name)
+        chunks = graph.stream(update, config, stream_mode=["updates", "custom", "messages"])
+        try:
+            first = next(chunks, None)  # refusals (busy, waiting, bad input) raise here
+        except ResumeConflict as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
+        _audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
+
+        def events() -> Iterator[str]:
+            pending = [first] if first is not None else []
+            try:
+                for mode, chunk in itertools.chain(pending, chunks):
+                    yield _sse(mode, plain(chunk))
+            except Exception as exc:
+                code = next((c for k, _, c in _STATUS if isinstance(exc, k)), "run_failed")
+                yield _sse("error", {"error": code, "message": f"{type(exc).__name__}: {exc}"})
+                return
+            snapshot = graph.get_state(config)
+            run = _run_result(
+                graph,
+                thread_id,
+                {**snapshot.values, "__interrupt__": list(snapshot.interrupts)},
+            )
+            _audit_requests(saver, who, thread_id, run, who.name)
+            yield _sse("end", run)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     # ---- approvals ----------------------------------------------------------------------
 
@@ -653,6 +698,10 @@ def _run(
     run = _run_result(graph, thread_id, result)
     _audit_requests(saver, who, thread_id, run, who.name)
     return run
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 def _run_result(graph: CompiledStateGraph, thread_id: str, result: dict) -> dict[str, Any]:
