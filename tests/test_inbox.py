@@ -232,3 +232,18 @@ def test_a_threads_timeline_and_the_audit_log(saver: Any) -> None:
         audit = http.get("/inbox/audit").text
         assert "approval.decided" in audit and "approval.requested" in audit
         assert f"/inbox/threads/{thread_id}" in audit
+
+
+def test_the_inbox_event_stream_says_when_requests_change(saver: Any) -> None:
+    with served(create_app({"asker": ask_graph(saver)}, keys=ApiKeys.parse(KEYS))) as http:
+        _login(http, "k-ada")
+        with http.stream("GET", "/inbox/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.iter_lines()
+            assert next(lines) == ": watching"
+            _ask(http, "cup")
+            while (line := next(lines)) != "event: changed":
+                assert line == ""
+            assert next(lines) == "data: 1"
+        http.cookies.clear()
+        assert http.get("/inbox/events").headers["location"] == "/inbox/login"

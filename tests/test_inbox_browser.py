@@ -123,3 +123,18 @@ def test_a_reject_with_a_reason_reaches_the_model(browser: Any, tmp_path: Path) 
     assert "we still teach it" in tool_message["content"]
     assert ran == []
     saver.close()
+
+
+def test_the_inbox_updates_live(browser: Any, tmp_path: Path) -> None:
+    ran.clear()
+    saver = SqliteSaver(tmp_path / "live.db")
+    with served(create_app({"courses": _agent(saver, "Old Course")})) as http:
+        page = browser.new_page()
+        base = str(http.base_url).rstrip("/")
+        page.goto(f"{base}/inbox")
+        assert "Nothing is waiting" in page.inner_text("main")
+        page.wait_for_function("window.inboxLive === true")  # its event stream is open
+        http.post("/v1/threads", json={"message": "delete the old course"})
+        page.wait_for_selector("text=Run delete_course?", timeout=20_000)  # no reload by hand
+        page.close()
+    saver.close()

@@ -1,5 +1,6 @@
 """The web inbox: pending requests across all threads, one request with its conversation,
-and forms to decide it. Server-rendered (Jinja2, autoescaped), no JavaScript.
+and forms to decide it. Server-rendered (Jinja2, autoescaped); the list reloads itself on
+server-sent events.
 
 Log in with an API key (an approver's); the session is a signed cookie (HttpOnly,
 SameSite=Strict) naming the principal, and every form carries a CSRF token derived from it.
@@ -9,17 +10,18 @@ no self-approval, audited.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
@@ -50,10 +52,12 @@ def mount_inbox(
     keys: ApiKeys | None,
     allow_self_approval: bool,
     secret: str | None = None,
+    poll: float = 1.0,
 ) -> None:
     """Add the inbox pages under `/inbox` to `app`. `secret` signs sessions (default: random
     per process — set it, e.g. `INTERLOCK_SESSION_SECRET`, to share sessions across server
-    processes and restarts)."""
+    processes and restarts). `poll`: seconds between the store reads behind the page's live
+    updates."""
     from interlock.server.app import ApiError, decide_request
 
     key = (secret or secrets.token_hex(32)).encode()
@@ -157,6 +161,35 @@ def mount_inbox(
             next_cursor=listing.next_cursor,
             notice=notice,
         )
+
+    @app.get("/inbox/events", include_in_schema=False)
+    async def events(request: Request) -> Response:
+        """Server-sent events: `changed` whenever the set of waiting requests changes (the
+        inbox page reloads on it)."""
+        gated = gate(request)
+        if isinstance(gated, Response):
+            return gated
+
+        def waiting() -> tuple[str, ...]:
+            page = saver.list_interrupts(status="pending", limit=500)
+            return tuple(r.interrupt_id for r in page.items)
+
+        first = await asyncio.to_thread(waiting)  # before the response opens: see below
+
+        async def stream() -> AsyncIterator[str]:
+            seen = first  # a change after the client sees the stream open is reported
+            yield ": watching\n\n"
+            while not await request.is_disconnected():
+                await asyncio.sleep(poll)
+                try:
+                    now = await asyncio.to_thread(waiting)
+                except InterlockError:
+                    continue  # the store is down: try again
+                if now != seen:
+                    seen = now
+                    yield f"event: changed\ndata: {len(now)}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
 
     @app.get("/inbox/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit(request: Request, cursor: str | None = None) -> Response:
