@@ -58,7 +58,8 @@ def mount_inbox(
     per process — set it, e.g. `INTERLOCK_SESSION_SECRET`, to share sessions across server
     processes and restarts). `poll`: seconds between the store reads behind the page's live
     updates."""
-    from interlock.server.app import ApiError, decide_request
+    from interlock.server._errors import ApiError
+    from interlock.server._operations import decide_request
 
     key = (secret or secrets.token_hex(32)).encode()
     env = _templates()

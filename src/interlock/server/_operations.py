@@ -1,0 +1,371 @@
+"""What the HTTP API and the inbox do, apart from HTTP: find the graph of a thread or a
+request, run and decide (with the audit trail), expire due requests, render records."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord
+from interlock.errors import (
+    InputRejected,
+    InvalidUpdate,
+    ResumeConflict,
+    ResumeError,
+    SerializationError,
+    StoreUnavailable,
+    ThreadBusy,
+)
+from interlock.graph import CompiledStateGraph, is_expired_answer
+from interlock.server._errors import ApiError
+from interlock.server._plain import plain
+from interlock.server.auth import ANONYMOUS, Principal
+from interlock.types import Command
+
+__all__ = ["decide_request"]
+
+_log = logging.getLogger("interlock.server")
+
+
+def decide_request(
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    interrupt_id: str,
+    value: Any,
+    who: Principal,
+    *,
+    allow_self_approval: bool,
+) -> dict[str, Any]:
+    """Decide a request as `who` and resume its run (shared by the API and the inbox).
+    Raises `ApiError` (or an interlock error the handlers map) when it is refused."""
+    record = interrupt_or_404(saver, interrupt_id)
+    requester = record.metadata.get("requested_by")
+    if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
+        record_audit(
+            saver,
+            who,
+            "approval.refused",
+            record.thread_id,
+            interrupt_id,
+            {"reason": "self_approval", "decision": value},
+        )
+        raise ApiError(403, "self_approval", f"{who.name} started this run and may not decide it")
+    if record.status != "pending":
+        raise ApiError(
+            409,
+            "already_decided",
+            f"request {interrupt_id} was already {record.status}"
+            + (f" by {record.decided_by}" if record.decided_by else ""),
+        )
+    if is_expired_answer(value):
+        raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
+    check_shape(value, "value")
+    _, graph = graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
+    config = run_config(record.thread_id, user_id=who.name, requested_by=requester)
+    failure: Exception | None = None
+    result: dict[str, Any] = {}
+    try:
+        result = _invoke(graph, Command(resume={interrupt_id: value}), config)
+    except (ResumeError, ThreadBusy, StoreUnavailable):
+        raise  # refused, or not recorded: nothing happened
+    except Exception as exc:  # the decision may be recorded and the run failed after it
+        failure = exc
+    decided = interrupt_or_404(saver, interrupt_id)
+    if decided.status == "resolved" and decided.decided_by == who.name:
+        record_audit(
+            saver,
+            who,
+            "approval.decided",
+            record.thread_id,
+            interrupt_id,
+            {"value": record.value, "decision": value},
+        )
+    if failure is not None:
+        if decided.status == "pending":
+            raise failure
+        raise ApiError(
+            500,
+            "run_failed",
+            f"the decision was recorded, then the run failed: {type(failure).__name__}: {failure}",
+        ) from failure
+    run = run_view(graph, record.thread_id, result)
+    audit_requests(saver, who, record.thread_id, run, requester)
+    return {"approval": approval_view(decided), "run": run}
+
+
+def make_registry(
+    agents: Mapping[str, CompiledStateGraph] | CompiledStateGraph,
+) -> dict[str, CompiledStateGraph]:
+    registry = (
+        {agents.name or "agent": agents}
+        if isinstance(agents, CompiledStateGraph)
+        else {str(k): v for k, v in agents.items()}
+    )
+    if not registry:
+        raise ValueError("create_app needs at least one compiled graph")
+    for name, graph in registry.items():
+        if not isinstance(graph, CompiledStateGraph):
+            raise TypeError(f"agent {name!r} is {type(graph).__name__}, not a compiled graph")
+        if graph.checkpointer is None:
+            raise ValueError(f"agent {name!r} has no checkpointer: a server needs a durable store")
+    names = [g.name for g in registry.values()]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"agents need distinct graph names (compile(name=...)) to route their requests; "
+            f"got {names}"
+        )
+    return registry
+
+
+def shared_saver(registry: Mapping[str, CompiledStateGraph]) -> BaseSaver:
+    savers = {id(g.checkpointer): g.checkpointer for g in registry.values()}
+    if len(savers) != 1:
+        raise ValueError("all agents of one server must share one checkpointer (one store)")
+    (saver,) = savers.values()
+    assert saver is not None
+    return saver
+
+
+def only_agent(registry: Mapping[str, CompiledStateGraph]) -> str:
+    if len(registry) != 1:
+        raise ApiError(422, "agent_required", f"name the agent: one of {sorted(registry)}")
+    return next(iter(registry))
+
+
+def graph_of(
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    thread_id: str,
+    spec_name: str | None = None,
+) -> tuple[str, CompiledStateGraph]:
+    """The registered graph that runs `thread_id` (from its checkpoints' `graph` name)."""
+    if not plausible_id(thread_id):
+        raise ApiError(404, "unknown_thread", "no such thread")
+    if spec_name is None:
+        head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
+        if head is None:  # created without a first turn: its agent is in the audit log
+            created = [
+                e
+                for e in saver.list_audit(thread_id=thread_id, limit=100).items
+                if e.action == "thread.created"
+            ]
+            name = str(created[-1].detail.get("agent")) if created else ""
+            if name in registry:
+                return name, registry[name]
+            raise ApiError(404, "unknown_thread", f"thread {thread_id!r} does not exist")
+        spec_name = (head.metadata or {}).get("graph")
+    matches = [(n, g) for n, g in registry.items() if g.name == spec_name]
+    if len(matches) == 1:
+        return matches[0]
+    if spec_name is None and len(registry) == 1:  # written before graphs were named
+        return next(iter(registry.items()))
+    raise ApiError(409, "unknown_agent", f"no agent here serves graph {spec_name!r}")
+
+
+def run_config(thread_id: str, **extra: Any) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id, **{k: v for k, v in extra.items() if v}}}
+
+
+def input_of(update: dict[str, Any] | None, message: str | None) -> dict[str, Any] | None:
+    if update is not None and message is not None:
+        raise ApiError(422, "invalid_request", "send `input` or `message`, not both")
+    if message is not None:
+        return {"messages": [{"role": "user", "content": message}]}
+    return update
+
+
+def plausible_id(value: str) -> bool:
+    return 0 < len(value) <= 256 and value.isprintable()
+
+
+def check_shape(value: Any, where: str, limit: int = 32) -> None:
+    """Refuse JSON nested deeper than `limit` (it could not be rendered back)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ApiError(422, "too_deep", f"`{where}` is nested deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def interrupt_or_404(saver: BaseSaver, interrupt_id: str) -> InterruptRecord:
+    if not plausible_id(interrupt_id):
+        raise ApiError(404, "unknown_approval", "no such request")
+    record = saver.get_interrupt(interrupt_id)
+    if record is None:
+        raise ApiError(404, "unknown_approval", f"no request {interrupt_id!r}")
+    return record
+
+
+def approval_view(r: InterruptRecord) -> dict[str, Any]:
+    return {
+        "id": r.interrupt_id,
+        "thread_id": r.thread_id,
+        "kind": r.kind,
+        "status": r.status,
+        "value": plain(r.value),
+        "requested_by": r.metadata.get("requested_by"),
+        "graph": r.metadata.get("graph"),
+        "response_schema": r.metadata.get("response_schema"),
+        "created_at": r.created_at.isoformat(),
+        "deadline": r.deadline.isoformat() if r.deadline else None,
+        "decision": plain(r.resume) if r.status != "pending" else None,
+        "decided_by": r.decided_by,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+    }
+
+
+def _invoke(graph: CompiledStateGraph, input: Any, config: dict[str, Any]) -> dict[str, Any]:
+    return graph.invoke(input, config)
+
+
+def run_input(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    name: str,
+    thread_id: str,
+    update: dict[str, Any],
+    who: Principal,
+) -> dict[str, Any]:
+    check_shape(update, "input")
+    try:
+        result = _invoke(graph, update, run_config(thread_id, user_id=who.name))
+    except ResumeConflict as exc:  # another run committed on this thread first
+        raise ApiError(409, "conflict", str(exc)) from exc
+    except (InputRejected, ThreadBusy, StoreUnavailable, SerializationError, InvalidUpdate):
+        raise  # refused before anything ran
+    except Exception as exc:
+        record_audit(saver, who, "run.failed", thread_id, detail={"agent": name, "input": update})
+        raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc
+    record_audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
+    run = run_view(graph, thread_id, result)
+    audit_requests(saver, who, thread_id, run, who.name)
+    return run
+
+
+def sse_event(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def run_view(graph: CompiledStateGraph, thread_id: str, result: dict) -> dict[str, Any]:
+    interrupts = result.get("__interrupt__") or []
+    values = {k: v for k, v in result.items() if k != "__interrupt__"}
+    return {
+        "thread_id": thread_id,
+        "status": "paused" if interrupts else "finished",
+        "values": plain(values),
+        "interrupts": [{"id": i.id, "value": plain(i.value)} for i in interrupts],
+    }
+
+
+def record_audit(
+    saver: BaseSaver,
+    who: Principal,
+    action: str,
+    thread_id: str | None,
+    interrupt_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    saver.append_audit(
+        [
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=who.name,
+                action=action,
+                thread_id=thread_id,
+                interrupt_id=interrupt_id,
+                detail=dict(detail or {}),
+            )
+        ]
+    )
+
+
+def audit_requests(
+    saver: BaseSaver, who: Principal, thread_id: str, run: dict[str, Any], requester: Any
+) -> None:
+    if not run["interrupts"]:
+        return
+    saver.append_audit(
+        [
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=str(requester) if requester else who.name,
+                action="approval.requested",
+                thread_id=thread_id,
+                interrupt_id=i["id"],
+                detail={"value": i["value"]},
+            )
+            for i in run["interrupts"]
+        ]
+    )
+
+
+def expire_due_requests(
+    registry: Mapping[str, CompiledStateGraph],
+    saver: BaseSaver,
+    now: datetime | None,
+    actor: str | None,
+) -> list[str]:
+    expired: list[str] = []
+
+    def on_expired(record: InterruptRecord) -> None:  # as each expires, before the next
+        saver.append_audit(
+            [
+                AuditEntry(
+                    at=datetime.now(UTC),
+                    actor=actor,
+                    action="approval.expired",
+                    thread_id=record.thread_id,
+                    interrupt_id=record.interrupt_id,
+                    detail={"deadline": record.deadline},
+                )
+            ]
+        )
+        expired.append(record.interrupt_id)
+        _audit_new_requests(saver, record.thread_id, record.metadata.get("requested_by"))
+
+    for graph in registry.values():
+        graph.expire_due(now=now, on_expired=on_expired)
+    return expired
+
+
+def _audit_new_requests(saver: BaseSaver, thread_id: str, requester: Any) -> None:
+    """Audit the pending requests of a thread that have no `approval.requested` entry yet
+    (raised by a run an expiry resumed)."""
+    for pending in saver.list_interrupts(status="pending", thread_id=thread_id).items:
+        seen = saver.list_audit(interrupt_id=pending.interrupt_id, limit=1).items
+        if not seen:
+            saver.append_audit(
+                [
+                    AuditEntry(
+                        at=datetime.now(UTC),
+                        actor=str(requester) if requester else None,
+                        action="approval.requested",
+                        thread_id=thread_id,
+                        interrupt_id=pending.interrupt_id,
+                        detail={"value": pending.value},
+                    )
+                ]
+            )
+
+
+def sweep_forever(
+    registry: Mapping[str, CompiledStateGraph],
+    saver: BaseSaver,
+    every: float,
+    stop: threading.Event,
+) -> None:
+    """Expire due requests every `every` seconds until `stop` is set; a failed sweep (the
+    store down, say) is retried at the next tick."""
+    while not stop.wait(every):
+        try:
+            expire_due_requests(registry, saver, None, actor=None)
+        except Exception:
+            _log.exception("expiry sweep failed; retrying in %s s", every)
