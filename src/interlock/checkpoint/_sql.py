@@ -11,13 +11,11 @@ compare-and-swap on `heads`. A run holds its thread through a lease in `threads`
 
 from __future__ import annotations
 
-import base64
 import json
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from interlock.checkpoint import serde
@@ -30,9 +28,22 @@ from interlock.checkpoint._chain import (
     encode_record,
 )
 from interlock.checkpoint._migrations import MIGRATIONS
+from interlock.checkpoint._sql_audit import SqlAuditLog
+from interlock.checkpoint._sql_text import (
+    ACQUIRE_SQL,
+    CHECKPOINT_INSERT_COLS,
+    CHECKPOINT_READ_COLS,
+    HEAD_OF,
+    INTERRUPT_COLS,
+    RECORD_COLS,
+    Dialect,
+    decode_cursor,
+    encode_cursor,
+    missing_checkpoint,
+    prunable,
+    utc_now,
+)
 from interlock.checkpoint.base import (
-    AuditEntry,
-    AuditPage,
     BaseSaver,
     CheckpointRecord,
     InterruptPage,
@@ -42,7 +53,6 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
     ThreadInfo,
-    new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
 
@@ -57,94 +67,8 @@ __all__ = [
     "missing_checkpoint",
 ]
 
-_RECORD_COLS = (
-    "thread_id, checkpoint_ns, checkpoint_id, parent_id, step, created_at, source, writes, "
-    "next, sends, barriers, metadata"
-)
-CHECKPOINT_READ_COLS = (
-    ", ".join("c." + col.strip() for col in _RECORD_COLS.split(","))
-    + ", c.base_id, c.bytes_since, c.steps_since, c.snapshot_bytes"
-)
-"""What a checkpoint read selects (table alias `c`): the record, then its row stats."""
-HEAD_OF = "(SELECT h.head_id FROM heads h WHERE h.thread_id = ? AND h.checkpoint_ns = ?)"
-"""The head checkpoint id of (thread_id, checkpoint_ns); compared with `c.checkpoint_id`,
-the read is one primary-key lookup however long the thread is."""
-ACQUIRE_SQL = (
-    "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
-    "lease_until, lease_ttl) VALUES (?, ?, ?, ?, {now} + ?, ?) "
-    "ON CONFLICT (thread_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
-    "lease_until = excluded.lease_until, lease_ttl = excluded.lease_ttl "
-    "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
-    "OR threads.lease_until <= {now}"
-)
-"""Take a thread's lease if free, expired or already ours; parameters: thread_id, now,
-now, owner, ttl, ttl."""
-CHECKPOINT_INSERT_COLS = (
-    "thread_id, checkpoint_ns, checkpoint_id, parent_id, step, source, created_at, writes, "
-    "snapshot, next, sends, barriers, metadata, base_id, bytes_since, steps_since, snapshot_bytes"
-)
-INTERRUPT_COLS = (
-    "interrupt_id, thread_id, checkpoint_ns, checkpoint_id, task_id, task_name, idx, kind, "
-    "status, value, resume, created_at, deadline, decided_by, decided_at, metadata"
-)
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dialect:
-    """What differs between SQL databases."""
-
-    name: str
-    json_type: str
-    ts_type: str
-    real_type: str
-    placeholder: str
-    """`?` or `%s`."""
-    json_placeholder: str
-    """How a JSON text parameter is written (`?` or `%s::jsonb`)."""
-    now_epoch: str
-    """SQL expression: the database clock in seconds since the epoch."""
-
-    def sql(self, text: str) -> str:
-        """Render a statement written with `?` and `?J` (JSON) placeholders."""
-        return (
-            text.replace("?J", "\x00")
-            .replace("?", self.placeholder)
-            .replace("\x00", self.json_placeholder)
-            .replace("{now}", self.now_epoch)
-        )
-
-    def ddl(self, text: str) -> str:
-        """Render a migration statement."""
-        return text.format(json=self.json_type, ts=self.ts_type, real=self.real_type)
-
-    def ts(self, value: datetime | None) -> Any:
-        """A timestamp parameter: in UTC (naive = UTC); as fixed-width ISO text for a TEXT
-        column, so that text order is time order."""
-        if value is None:
-            return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.isoformat(timespec="microseconds") if self.ts_type == "TEXT" else value
-
-    def ts_req(self, raw: Any) -> datetime:
-        """A timestamp read back from a NOT NULL column."""
-        value = self.ts_out(raw)
-        assert value is not None
-        return value
-
-    def ts_out(self, raw: Any) -> datetime | None:
-        """A timestamp read back."""
-        if raw is None:
-            return None
-        if isinstance(raw, datetime):
-            return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
-        return datetime.fromisoformat(raw)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class SqlSaver(BaseSaver):
+class SqlSaver(SqlAuditLog, BaseSaver):
     """A store over a SQL database; see the module docstring."""
 
     dialect: Dialect
@@ -202,7 +126,7 @@ class SqlSaver(BaseSaver):
                 self._x(
                     conn,
                     "INSERT INTO interlock_migrations VALUES (?, ?, ?)",
-                    (version, description, _now().isoformat()),
+                    (version, description, utc_now().isoformat()),
                 )
 
     def schema_versions(self) -> list[int]:
@@ -284,7 +208,7 @@ class SqlSaver(BaseSaver):
         """The upsert clause that records a commit on `threads` (updated time, head, and
         the lease: renewed, or given back with `release`), and the parameters of the whole
         `INSERT INTO threads (thread_id, created_at, updated_at, head_id) VALUES (...)`."""
-        now = self.dialect.ts(_now())
+        now = self.dialect.ts(utc_now())
         if release:
             lease = (
                 "lease_owner = CASE WHEN threads.lease_owner = ? THEN NULL "
@@ -562,7 +486,7 @@ class SqlSaver(BaseSaver):
         limit: int | None = None,
     ) -> Iterator[CheckpointRecord]:
         """Records newest first, from the primary-key index."""
-        sql = f"SELECT {_RECORD_COLS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+        sql = f"SELECT {RECORD_COLS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
         params: list[Any] = [thread_id, checkpoint_ns]
         if before is not None:
             sql += " AND checkpoint_id < ?"
@@ -659,7 +583,7 @@ class SqlSaver(BaseSaver):
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
-        now = self.dialect.ts(_now())
+        now = self.dialect.ts(utc_now())
         with self._write() as conn:
             for iid, text in encoded.items():
                 cur = self._x(
@@ -724,7 +648,7 @@ class SqlSaver(BaseSaver):
             sql += " AND deadline IS NOT NULL AND deadline <= ?"
             params.append(self.dialect.ts(due_before))
         if cursor is not None:
-            at, iid = _decode_cursor(cursor)
+            at, iid = decode_cursor(cursor)
             sql += " AND (created_at > ? OR (created_at = ? AND interrupt_id > ?))"
             params += [self.dialect.ts(at), self.dialect.ts(at), iid]
         sql += " ORDER BY created_at, interrupt_id LIMIT ?"
@@ -734,14 +658,14 @@ class SqlSaver(BaseSaver):
         items = [self._interrupt(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit and items:
-            next_cursor = _encode_cursor(items[-1].created_at, items[-1].interrupt_id)
+            next_cursor = encode_cursor(items[-1].created_at, items[-1].interrupt_id)
         return InterruptPage(items=tuple(items), next_cursor=next_cursor)
 
     # ---- threads -------------------------------------------------------------------------
 
     def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Take the lease if free, expired or already ours (one conditional upsert)."""
-        now = self.dialect.ts(_now())
+        now = self.dialect.ts(utc_now())
         with self._write(durable=False) as conn:
             cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             return self._count(conn, cur) == 1
@@ -804,109 +728,6 @@ class SqlSaver(BaseSaver):
             )
         return tuple(infos)
 
-    # ---- audit log -----------------------------------------------------------------------
-
-    def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
-        """Append entries in one transaction (ids assigned when empty)."""
-        stored = tuple(e if e.entry_id else replace(e, entry_id=new_audit_id()) for e in entries)
-        rows = [
-            (
-                e.entry_id,
-                self.dialect.ts(e.at),
-                e.actor,
-                e.action,
-                e.thread_id,
-                e.interrupt_id,
-                serde.dumps(dict(e.detail), f"audit detail of {e.action}"),
-            )
-            for e in stored
-        ]
-        with self._write() as conn:
-            for params in rows:
-                self._x(
-                    conn,
-                    "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, "
-                    "interrupt_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
-                    params,
-                )
-        return stored
-
-    def list_audit(
-        self,
-        *,
-        thread_id: str | None = None,
-        interrupt_id: str | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-        after: str | None = None,
-    ) -> AuditPage:
-        """Entries newest first (oldest first after `after`): one indexed query per page."""
-        if cursor is not None and after is not None:
-            raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
-        sql = (
-            "SELECT entry_id, at, actor, action, thread_id, interrupt_id, detail "
-            "FROM audit_log WHERE 1 = 1"
-        )
-        params: list[Any] = []
-        if thread_id is not None:
-            sql += " AND thread_id = ?"
-            params.append(thread_id)
-        if interrupt_id is not None:
-            sql += " AND interrupt_id = ?"
-            params.append(interrupt_id)
-        if cursor is not None:
-            sql += " AND entry_id < ?"
-            params.append(_audit_cursor(cursor))
-        if after:
-            sql += " AND entry_id > ?"
-            params.append(_audit_cursor(after))
-        sql += f" ORDER BY entry_id {'ASC' if after is not None else 'DESC'} LIMIT ?"
-        params.append(int(limit) + 1)
-        with self._read() as conn:
-            rows = self._x(conn, sql, params).fetchall()
-        items = tuple(
-            AuditEntry(
-                entry_id=r[0],
-                at=self.dialect.ts_req(r[1]),
-                actor=r[2],
-                action=r[3],
-                thread_id=r[4],
-                interrupt_id=r[5],
-                detail=serde.loads(r[6]),
-            )
-            for r in rows[:limit]
-        )
-        more = len(rows) > limit and bool(items)
-        return AuditPage(items=items, next_cursor=items[-1].entry_id if more else None)
-
-    def claim_cursor(self, name: str, owner: str, *, ttl: float) -> str | None:
-        """Take the cursor's lease (one conditional upsert) and return its position."""
-        with self._write() as conn:
-            cur = self._x(
-                conn,
-                "INSERT INTO cursors (name, position, owner, lease_until) "
-                "VALUES (?, '', ?, {now} + ?) ON CONFLICT (name) DO UPDATE SET "
-                "owner = excluded.owner, lease_until = excluded.lease_until "
-                "WHERE cursors.owner IS NULL OR cursors.owner = excluded.owner "
-                "OR cursors.lease_until <= {now}",
-                (name, owner, float(ttl)),
-            )
-            if self._count(conn, cur) != 1:
-                return None
-            row = self._x(conn, "SELECT position FROM cursors WHERE name = ?", (name,)).fetchone()
-        return str(row[0]) if row else ""
-
-    def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
-        """Move the cursor and renew the lease if `owner` holds it."""
-        with self._write() as conn:
-            cur = self._x(
-                conn,
-                "UPDATE cursors SET position = ?, lease_until = {now} + ? "
-                "WHERE name = ? AND owner = ?",
-                (position, float(ttl), name, owner),
-            )
-            return self._count(conn, cur) == 1
-
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""
         with self._write() as conn:
@@ -946,7 +767,7 @@ class SqlSaver(BaseSaver):
                     "SELECT thread_id, checkpoint_ns, checkpoint_id, "
                     "parent_id, base_id FROM checkpoints",
                 ).fetchall()
-            doomed = _prunable(rows, keep_last)
+            doomed = prunable(rows, keep_last)
             with self._write() as conn:
                 for thread_id, ns, cid in doomed:
                     self._x(
@@ -963,50 +784,3 @@ class SqlSaver(BaseSaver):
                     )
             deleted += len(doomed)
         return deleted
-
-
-def _prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, str, str]]:
-    by_chain: dict[tuple[str, str], dict[str, tuple[str | None, str]]] = {}
-    for thread_id, ns, cid, parent, base in rows:
-        by_chain.setdefault((thread_id, ns), {})[cid] = (parent, base)
-    doomed = []
-    for (thread_id, ns), items in by_chain.items():
-        ids = sorted(items)
-        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
-        for cid in list(keep):
-            current: str | None = cid
-            base = items[cid][1]
-            while current is not None and current in items:
-                keep.add(current)
-                if current == base:
-                    break
-                current = items[current][0]
-        doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
-    return doomed
-
-
-def missing_checkpoint(thread_id: str, checkpoint_id: str) -> ResumeConflict:
-    """The error for writes against a checkpoint that is not stored."""
-    return ResumeConflict(
-        f"checkpoint {checkpoint_id} of thread {thread_id!r} does not exist (deleted, or lost "
-        "with a database restart); nothing was saved"
-    )
-
-
-def _audit_cursor(cursor: str) -> str:
-    if len(cursor) != 32 or any(c not in "0123456789abcdef" for c in cursor):
-        raise ValueError(f"invalid cursor {cursor!r}")
-    return cursor
-
-
-def _encode_cursor(at: datetime, interrupt_id: str) -> str:
-    raw = json.dumps([at.isoformat(), interrupt_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, iid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), iid
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"invalid cursor {cursor!r}") from exc

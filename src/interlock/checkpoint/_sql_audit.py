@@ -1,0 +1,132 @@
+"""The audit log and named cursors in SQL: a mixin of `SqlSaver`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._sql_text import Dialect, audit_cursor
+from interlock.checkpoint.base import AuditEntry, AuditPage, new_audit_id
+
+__all__ = ["SqlAuditLog"]
+
+
+class SqlAuditLog:
+    """`append_audit`, `list_audit`, `claim_cursor`, `advance_cursor` over `audit_log` and
+    `cursors`; the connection methods come from `SqlSaver`."""
+
+    dialect: Dialect
+
+    if TYPE_CHECKING:
+
+        def _read(self) -> AbstractContextManager[Any]: ...
+
+        def _write(self, *, durable: bool = True) -> AbstractContextManager[Any]: ...
+
+        def _x(self, conn: Any, text: str, params: Sequence[Any] = ()) -> Any: ...
+
+        def _count(self, conn: Any, cur: Any) -> int: ...
+
+    def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Append entries in one transaction (ids assigned when empty)."""
+        stored = tuple(e if e.entry_id else replace(e, entry_id=new_audit_id()) for e in entries)
+        rows = [
+            (
+                e.entry_id,
+                self.dialect.ts(e.at),
+                e.actor,
+                e.action,
+                e.thread_id,
+                e.interrupt_id,
+                serde.dumps(dict(e.detail), f"audit detail of {e.action}"),
+            )
+            for e in stored
+        ]
+        with self._write() as conn:
+            for params in rows:
+                self._x(
+                    conn,
+                    "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, "
+                    "interrupt_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+                    params,
+                )
+        return stored
+
+    def list_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        after: str | None = None,
+    ) -> AuditPage:
+        """Entries newest first (oldest first after `after`): one indexed query per page."""
+        if cursor is not None and after is not None:
+            raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
+        sql = (
+            "SELECT entry_id, at, actor, action, thread_id, interrupt_id, detail "
+            "FROM audit_log WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        if thread_id is not None:
+            sql += " AND thread_id = ?"
+            params.append(thread_id)
+        if interrupt_id is not None:
+            sql += " AND interrupt_id = ?"
+            params.append(interrupt_id)
+        if cursor is not None:
+            sql += " AND entry_id < ?"
+            params.append(audit_cursor(cursor))
+        if after:
+            sql += " AND entry_id > ?"
+            params.append(audit_cursor(after))
+        sql += f" ORDER BY entry_id {'ASC' if after is not None else 'DESC'} LIMIT ?"
+        params.append(int(limit) + 1)
+        with self._read() as conn:
+            rows = self._x(conn, sql, params).fetchall()
+        items = tuple(
+            AuditEntry(
+                entry_id=r[0],
+                at=self.dialect.ts_req(r[1]),
+                actor=r[2],
+                action=r[3],
+                thread_id=r[4],
+                interrupt_id=r[5],
+                detail=serde.loads(r[6]),
+            )
+            for r in rows[:limit]
+        )
+        more = len(rows) > limit and bool(items)
+        return AuditPage(items=items, next_cursor=items[-1].entry_id if more else None)
+
+    def claim_cursor(self, name: str, owner: str, *, ttl: float) -> str | None:
+        """Take the cursor's lease (one conditional upsert) and return its position."""
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "INSERT INTO cursors (name, position, owner, lease_until) "
+                "VALUES (?, '', ?, {now} + ?) ON CONFLICT (name) DO UPDATE SET "
+                "owner = excluded.owner, lease_until = excluded.lease_until "
+                "WHERE cursors.owner IS NULL OR cursors.owner = excluded.owner "
+                "OR cursors.lease_until <= {now}",
+                (name, owner, float(ttl)),
+            )
+            if self._count(conn, cur) != 1:
+                return None
+            row = self._x(conn, "SELECT position FROM cursors WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
+        """Move the cursor and renew the lease if `owner` holds it."""
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "UPDATE cursors SET position = ?, lease_until = {now} + ? "
+                "WHERE name = ? AND owner = ?",
+                (position, float(ttl), name, owner),
+            )
+            return self._count(conn, cur) == 1
