@@ -247,3 +247,85 @@ def test_the_inbox_event_stream_says_when_requests_change(saver: Any) -> None:
             assert next(lines) == "data: 1"
         http.cookies.clear()
         assert http.get("/inbox/events").headers["location"] == "/inbox/login"
+
+
+def test_forms_from_other_sites_and_bare_logouts_are_refused(saver: Any) -> None:
+    with served(create_app({"asker": ask_graph(saver)}, keys=ApiKeys.parse(KEYS))) as http:
+        evil = {"Origin": "http://evil.example"}
+        assert http.post("/inbox/login", data={"key": "k-ada"}, headers=evil).status_code == 403
+        assert (
+            http.post(
+                "/inbox/login", data={"key": "k-ada"}, headers={"Sec-Fetch-Site": "cross-site"}
+            ).status_code
+            == 403
+        )
+        _login(http, "k-ada")
+        assert http.post("/inbox/logout", data={}).status_code == 403  # no CSRF token
+        assert http.get("/inbox").status_code == 200  # still logged in
+        page = http.get("/inbox").text
+        out = http.post("/inbox/logout", data={"csrf": _csrf(page)})
+        assert out.status_code == 303
+
+
+def test_one_name_cannot_carry_two_sets_of_roles() -> None:
+    with pytest.raises(ValueError, match="different roles"):
+        ApiKeys.parse("k1=eve:requester;k2=eve:admin")
+    assert ApiKeys.parse("k1=eve:approver;k2=eve:approver").named("eve") is not None
+
+
+def test_requests_of_an_unexpected_shape_are_answered_as_json(saver: Any) -> None:
+    def odd(state: Ask) -> dict:
+        answer = il.interrupt({"action_requests": ["not a dict"], "review_configs": {"x": 1}})
+        with lock:
+            ran.append(answer)
+        return {"answer": answer}
+
+    g = il.StateGraph(Ask)
+    g.add_node("odd", odd)
+    g.add_edge(il.START, "odd")
+    graph = g.compile(checkpointer=saver, name="odd")
+    with served(create_app({"odd": graph}, keys=ApiKeys.parse(KEYS))) as http:
+        iid = _ask(http, "x")
+        _login(http, "k-ada")
+        assert http.get("/inbox").status_code == 200
+        page = http.get(f"/inbox/{iid}")
+        assert page.status_code == 200 and "Answer (JSON)" in page.text
+        wrong = http.post(f"/inbox/{iid}", data={"csrf": _csrf(page.text), "form": "actions"})
+        assert wrong.status_code == 422
+        ok = http.post(
+            f"/inbox/{iid}", data={"csrf": _csrf(page.text), "form": "answer", "answer": "7"}
+        )
+        assert ok.status_code == 303 and ran == [7]
+
+
+def test_a_review_needs_an_allowed_decision_for_each_call(saver: Any) -> None:
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    {"name": "refund", "args": {"order_id": "o1", "amount": 1.0}, "id": "c1"}
+                ],
+            ),
+            "ok",
+        ]
+    )
+    agent = create_agent(
+        model=model,
+        tools=[refund],
+        checkpointer=saver,
+        interrupt_on={"refund": {"allowed_decisions": ["approve", "reject"]}},
+    )
+    with served(create_app({"support": agent}, keys=ApiKeys.parse(KEYS))) as http:
+        iid = http.post(
+            "/v1/threads", json={"message": "refund"}, headers={"X-API-Key": "k-bob"}
+        ).json()["run"]["interrupts"][0]["id"]
+        _login(http, "k-ada")
+        page = http.get(f"/inbox/{iid}").text
+        for choice in (None, "edit", "bogus"):
+            data = {"csrf": _csrf(page), "form": "actions", "args_0": "{}"}
+            if choice:
+                data["decision_0"] = choice
+            refused = http.post(f"/inbox/{iid}", data=data)
+            assert refused.status_code == 422 and "choose one of" in refused.text
+        assert ran == [] and saver.get_interrupt(iid).status == "pending"

@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -474,3 +475,29 @@ def test_a_run_streams_as_server_sent_events(client: httpx.Client) -> None:
     assert refused.status_code == 409 and refused.json()["error"] == "waiting_for_decision"
     entries = client.get("/v1/audit", params={"thread_id": "s"}, headers=ROOT).json()["entries"]
     assert [e["action"] for e in entries][:2] == ["approval.requested", "run.started"]
+
+
+def test_a_client_leaving_a_stream_does_not_leave_the_run_half_done(saver: Any) -> None:
+    def work(state: Order) -> dict:
+        writer = il.get_stream_writer()
+        for i in range(3):
+            writer({"tick": i})
+        return {"answer": il.interrupt({"ship": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("work", work)
+    g.add_edge(il.START, "work")
+    app = create_app({"slow": g.compile(checkpointer=saver, name="slow")})
+    with served(app) as http:
+        http.post("/v1/threads", json={"thread_id": "gone"})
+        with http.stream(
+            "POST", "/v1/threads/gone/runs/stream", json={"input": {"item": "x"}}
+        ) as r:
+            assert next(r.iter_lines()).startswith("event: ")  # one event, then the client leaves
+        deadline = time.monotonic() + 20
+        while not http.get("/v1/approvals").json()["approvals"]:  # the run finishes anyway
+            assert time.monotonic() < deadline, "the run did not finish after the client left"
+        state = http.get("/v1/threads/gone").json()
+        assert state["status"] == "interrupted" and len(state["pending"]) == 1
+        iid = state["pending"][0]["id"]
+        assert http.post(f"/v1/approvals/{iid}/decision", json={"value": "go"}).status_code == 200

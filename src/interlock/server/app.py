@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
@@ -325,23 +326,36 @@ def create_app(
             raise ApiError(409, "conflict", str(exc)) from exc
         record_audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
 
-        def events() -> Iterator[str]:
-            pending = [first] if first is not None else []
+        outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+        def work() -> None:
+            """The run, to its end whatever the client does (a client that goes away must
+            not leave the thread half-run and leased)."""
             try:
+                pending = [first] if first is not None else []
                 for mode, chunk in itertools.chain(pending, chunks):
-                    yield sse_event(mode, plain(chunk))
+                    outbox.put(sse_event(mode, plain(chunk)))
+                snapshot = graph.get_state(config)
+                run = run_view(
+                    graph,
+                    thread_id,
+                    {**snapshot.values, "__interrupt__": list(snapshot.interrupts)},
+                )
+                audit_requests(saver, who, thread_id, run, who.name)
+                outbox.put(sse_event("end", run))
             except Exception as exc:
                 code = next((c for k, _, c in STATUS if isinstance(exc, k)), "run_failed")
-                yield sse_event("error", {"error": code, "message": f"{type(exc).__name__}: {exc}"})
-                return
-            snapshot = graph.get_state(config)
-            run = run_view(
-                graph,
-                thread_id,
-                {**snapshot.values, "__interrupt__": list(snapshot.interrupts)},
-            )
-            audit_requests(saver, who, thread_id, run, who.name)
-            yield sse_event("end", run)
+                outbox.put(
+                    sse_event("error", {"error": code, "message": f"{type(exc).__name__}: {exc}"})
+                )
+            finally:
+                outbox.put(None)
+
+        threading.Thread(target=work, name=f"interlock-run-{thread_id}", daemon=True).start()
+
+        def events() -> Iterator[str]:
+            while (item := outbox.get()) is not None:
+                yield item
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

@@ -50,7 +50,10 @@ class ApiKeys:
         if not keys:
             raise ValueError("an ApiKeys table needs at least one key")
         self._by_digest = {_digest(k): p for k, p in keys.items()}
-        self._by_name = {p.name: p for p in keys.values()}
+        self._by_name: dict[str, Principal] = {}
+        for p in keys.values():
+            if self._by_name.setdefault(p.name, p) != p:  # a session names its principal
+                raise ValueError(f"keys for {p.name!r} give different roles; use one name each")
 
     @classmethod
     def parse(cls, spec: str) -> ApiKeys:

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -38,10 +39,12 @@ SESSION_SECONDS = 12 * 3600
 def _templates() -> Any:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    return Environment(
+    env = Environment(
         loader=PackageLoader("interlock.server", "ui/templates"),
         autoescape=select_autoescape(["html"]),
     )
+    env.filters["segment"] = lambda text: quote(str(text), safe="").replace(".", "%2E")
+    return env
 
 
 def mount_inbox(
@@ -101,6 +104,17 @@ def mount_inbox(
             )
         return who, csrf
 
+    @app.middleware("http")
+    async def same_origin(request: Request, call_next: Any) -> Any:
+        """Inbox forms are posted only by the inbox's own pages (login CSRF included)."""
+        if request.method == "POST" and request.url.path.startswith("/inbox"):
+            origin = request.headers.get("origin")
+            site = request.headers.get("sec-fetch-site")
+            own = f"{request.url.scheme}://{request.url.netloc}"
+            if (origin is not None and origin != own) or site in ("cross-site", "same-site"):
+                return HTMLResponse("cross-site form posts are refused", status_code=403)
+        return await call_next(request)
+
     @app.get("/inbox/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form() -> HTMLResponse:
         return page("login.html", who=None)
@@ -126,6 +140,10 @@ def mount_inbox(
 
     @app.post("/inbox/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
+        who, csrf = session_of(request)
+        form = await request.form()
+        if who is not None and not hmac.compare_digest(str(form.get("csrf", "")), csrf):
+            return page("login.html", 403, who=None, error="The form expired.")
         response = RedirectResponse("/inbox/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -371,24 +389,15 @@ def _detail(
     status: int = 200,
 ) -> HTMLResponse:
     value = record.value
-    actions = []
-    if isinstance(value, dict) and isinstance(value.get("action_requests"), list):
-        configs = value.get("review_configs") or []
-        for i, action in enumerate(value["action_requests"]):
-            allowed = (configs[i] if i < len(configs) else {}).get("allowed_decisions") or [
-                "approve",
-                "edit",
-                "reject",
-                "respond",
-            ]
-            actions.append(
-                {
-                    "name": action.get("name"),
-                    "description": action.get("description"),
-                    "args_json": json.dumps(plain(action.get("args")), indent=2),
-                    "allowed": allowed,
-                }
-            )
+    actions = [
+        {
+            "name": a["name"],
+            "description": a.get("description"),
+            "args_json": json.dumps(plain(a.get("args")), indent=2),
+            "allowed": a["allowed"],
+        }
+        for a in _actions(value) or []
+    ]
     schema = record.metadata.get("response_schema")
     return page(
         "request.html",
@@ -408,25 +417,30 @@ def _detail(
 
 def _decision_from(form: Any, record: InterruptRecord) -> Any:
     """The decision value the form describes; ValueError with a message for the person."""
-    if form.get("form") == "actions":
+    actions = _actions(record.value)
+    if form.get("form") == "actions" and actions is not None:
         decisions = []
-        for i, action in enumerate(record.value.get("action_requests") or []):
-            kind = str(form.get(f"decision_{i}", "approve"))
+        for i, action in enumerate(actions):
+            kind = str(form.get(f"decision_{i}", ""))
+            if kind not in action["allowed"]:
+                raise ValueError(f"choose one of {action['allowed']} for {action['name']}")
             message = str(form.get(f"message_{i}", "")).strip()
             if kind == "edit":
                 try:
                     args = json.loads(str(form.get(f"args_{i}", "")))
                 except json.JSONDecodeError as exc:
-                    name = action.get("name")
+                    name = action["name"]
                     raise ValueError(f"the arguments of {name} are not JSON: {exc}") from exc
                 decisions.append(
-                    {"type": "edit", "edited_action": {"name": action.get("name"), "args": args}}
+                    {"type": "edit", "edited_action": {"name": action["name"], "args": args}}
                 )
             elif kind in ("reject", "respond"):
                 decisions.append({"type": kind, "message": message or f"{kind}ed in the inbox"})
             else:
                 decisions.append({"type": kind})
         return {"decisions": decisions}
+    if form.get("form") == "actions":
+        raise ValueError("this request is not a review of tool calls; answer it as JSON")
     try:
         return json.loads(str(form.get("answer", "")))
     except json.JSONDecodeError as exc:
@@ -467,10 +481,30 @@ def _short(value: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _actions(value: Any) -> list[dict[str, Any]] | None:
+    """An agent's tool calls under review (`action_requests` with their `review_configs`),
+    or None when `value` is not that shape (then the request is answered as plain JSON)."""
+    if not isinstance(value, dict) or not isinstance(value.get("action_requests"), list):
+        return None
+    requests = value["action_requests"]
+    configs = value.get("review_configs")
+    configs = configs if isinstance(configs, list) else []
+    out = []
+    for i, action in enumerate(requests):
+        if not isinstance(action, dict) or not isinstance(action.get("name"), str):
+            return None
+        config = configs[i] if i < len(configs) and isinstance(configs[i], dict) else {}
+        allowed = config.get("allowed_decisions")
+        if not (isinstance(allowed, list) and all(isinstance(a, str) for a in allowed)):
+            allowed = ["approve", "edit", "reject", "respond"]
+        out.append({**action, "allowed": allowed})
+    return out or None
+
+
 def _summary(value: Any) -> str:
-    if isinstance(value, dict) and isinstance(value.get("action_requests"), list):
-        names = [str(a.get("name")) for a in value["action_requests"]]
-        return "Run " + ", ".join(names) + "?"
+    actions = _actions(value)
+    if actions is not None:
+        return "Run " + ", ".join(a["name"] for a in actions) + "?"
     text = json.dumps(plain(value))
     return text if len(text) <= 120 else text[:117] + "…"
 
