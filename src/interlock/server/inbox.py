@@ -88,20 +88,18 @@ def mount_inbox(
         html = env.get_template(name).render(can_logout=keys is not None, **context)
         return HTMLResponse(html, status_code=status)
 
+    def notice(status: int, who: Principal, csrf: str, text: str) -> HTMLResponse:
+        """The inbox page with only a message (refusals, missing things)."""
+        return page(
+            "list.html", status, who=who, csrf=csrf, items=[], next_cursor=None, notice=text
+        )
+
     def gate(request: Request) -> tuple[Principal, str] | Response:
         who, csrf = session_of(request)
         if who is None:
             return RedirectResponse("/inbox/login", status_code=303)
         if not who.can("approver"):
-            return page(
-                "list.html",
-                403,
-                who=who,
-                csrf=csrf,
-                items=[],
-                next_cursor=None,
-                notice=f"{who.name} is not an approver",
-            )
+            return notice(403, who, csrf, f"{who.name} is not an approver")
         return who, csrf
 
     @app.middleware("http")
@@ -217,15 +215,7 @@ def mount_inbox(
             return gated
         who, csrf = gated
         if not who.can("admin"):
-            return page(
-                "list.html",
-                403,
-                who=who,
-                csrf=csrf,
-                items=[],
-                next_cursor=None,
-                notice="The audit log is for admins.",
-            )
+            return notice(403, who, csrf, "The audit log is for admins.")
         try:
             entries = saver.list_audit(limit=100, cursor=cursor)
         except ValueError:
@@ -250,15 +240,7 @@ def mount_inbox(
         who, csrf = gated
         info = saver.get_thread(thread_id) if thread_id.isprintable() else None
         if info is None:
-            return page(
-                "list.html",
-                404,
-                who=who,
-                csrf=csrf,
-                items=[],
-                next_cursor=None,
-                notice="No such thread.",
-            )
+            return notice(404, who, csrf, "No such thread.")
         asked = saver.list_interrupts(status=None, thread_id=thread_id, limit=200).items
         requests = [
             {
@@ -311,15 +293,7 @@ def mount_inbox(
         who, csrf = gated
         record = saver.get_interrupt(interrupt_id) if interrupt_id.isprintable() else None
         if record is None:
-            return page(
-                "list.html",
-                404,
-                who=who,
-                csrf=csrf,
-                items=[],
-                next_cursor=None,
-                notice="No such request.",
-            )
+            return notice(404, who, csrf, "No such request.")
         return _detail(page, saver, registry, record, who, csrf)
 
     @app.post("/inbox/{interrupt_id}", include_in_schema=False)
@@ -330,26 +304,10 @@ def mount_inbox(
         who, csrf = gated
         form = await request.form()
         if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
-            return page(
-                "list.html",
-                403,
-                who=who,
-                csrf=csrf,
-                items=[],
-                next_cursor=None,
-                notice="The form expired; open the request again.",
-            )
+            return notice(403, who, csrf, "The form expired; open the request again.")
         record = saver.get_interrupt(interrupt_id) if interrupt_id.isprintable() else None
         if record is None:
-            return page(
-                "list.html",
-                404,
-                who=who,
-                csrf=csrf,
-                items=[],
-                next_cursor=None,
-                notice="No such request.",
-            )
+            return notice(404, who, csrf, "No such request.")
         try:
             value = _decision_from(form, record)
         except ValueError as exc:
