@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 import threading
@@ -49,7 +48,6 @@ from interlock.types import Command, Interrupt, PregelTask, RunnableConfig, Stat
 __all__ = ["CompiledStateGraph"]
 
 _CLOCK = Clock(now=utc_now, new_checkpoint_id=new_checkpoint_id)
-_log = logging.getLogger("interlock")
 _OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}"
 DEFAULT_LEASE_TTL = 300.0
 DEFAULT_RECURSION_LIMIT = 25
@@ -610,11 +608,7 @@ class CompiledStateGraph:
                 current = saver.get_interrupt(record.interrupt_id)
                 if current is None or current.status != "expired":
                     raise
-                _log.warning(
-                    "request %s expired; the run it resumed then failed",
-                    record.interrupt_id,
-                    exc_info=True,
-                )
+                _log_failed_after_expiry(record.interrupt_id)
             expired.append(record.interrupt_id)
             if on_expired is not None:
                 on_expired(record)
@@ -640,11 +634,7 @@ class CompiledStateGraph:
                 current = await saver.aget_interrupt(record.interrupt_id)
                 if current is None or current.status != "expired":
                     raise
-                _log.warning(
-                    "request %s expired; the run it resumed then failed",
-                    record.interrupt_id,
-                    exc_info=True,
-                )
+                _log_failed_after_expiry(record.interrupt_id)
             expired.append(record.interrupt_id)
             if on_expired is not None:
                 on_expired(record)
@@ -730,6 +720,14 @@ def _release(saver: BaseSaver, env: Env) -> None:
 async def _arelease(saver: BaseSaver, env: Env) -> None:
     with contextlib.suppress(StoreError):
         await saver.arelease_thread(env.thread_id, env.lease_owner or "")
+
+
+def _log_failed_after_expiry(interrupt_id: str) -> None:
+    import logging  # imported when needed: `import interlock` stays light
+
+    logging.getLogger("interlock").warning(
+        "request %s expired; the run it resumed then failed", interrupt_id, exc_info=True
+    )
 
 
 def _expiry_call(record: InterruptRecord) -> tuple[Command, RunnableConfig]:
