@@ -243,7 +243,8 @@ class BaseSaver(ABC):
 
     Errors: `SerializationError` before anything is written; `ResumeConflict` /
     `ResumeError` from `resolve_interrupts`; `StoreUnavailable` when the database is down;
-    `HeadMoved` (a `ResumeConflict`) when `put_checkpoint`'s compare-and-swap fails.
+    `ResumeConflict` when `put_checkpoint`'s compare-and-swap fails, or when task writes
+    name a checkpoint that is not stored.
     """
 
     # ---- checkpoints -------------------------------------------------------------------
