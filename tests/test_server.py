@@ -501,3 +501,24 @@ def test_a_client_leaving_a_stream_does_not_leave_the_run_half_done(saver: Any) 
         assert state["status"] == "interrupted" and len(state["pending"]) == 1
         iid = state["pending"][0]["id"]
         assert http.post(f"/v1/approvals/{iid}/decision", json={"value": "go"}).status_code == 200
+
+
+def test_a_store_lost_after_the_decision_says_the_decision_was_recorded(
+    tmp_path: Path, serve: Any
+) -> None:
+    saver = SqliteSaver(tmp_path / "s.db")
+    client = serve(create_app({"orders": order_graph(saver)}))
+    iid = client.post("/v1/threads", json={"input": {"item": "pen"}}).json()["run"]["interrupts"][
+        0
+    ]["id"]
+    real = saver.put_checkpoint
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise il.StoreUnavailable("connection lost: simulated outage")
+
+    saver.put_checkpoint = down  # type: ignore[method-assign]
+    response = client.post(f"/v1/approvals/{iid}/decision", json={"value": {"approved": True}})
+    saver.put_checkpoint = real  # type: ignore[method-assign]
+    assert response.status_code == 503 and "recorded" in response.json()["message"]
+    assert client.get(f"/v1/approvals/{iid}").json()["status"] == "resolved"
+    saver.close()

@@ -70,8 +70,20 @@ def decide_request(
     result: dict[str, Any] = {}
     try:
         result = _invoke(graph, Command(resume={interrupt_id: value}), config)
-    except (ResumeError, ThreadBusy, StoreUnavailable):
-        raise  # refused, or not recorded: nothing happened
+    except (ResumeError, ThreadBusy):
+        raise  # refused: nothing happened
+    except StoreUnavailable as exc:  # the store went away: before or after the decision?
+        try:
+            now = saver.get_interrupt(interrupt_id)
+        except StoreUnavailable:
+            raise exc from None
+        if now is None or now.status == "pending":
+            raise
+        raise ApiError(
+            503,
+            "store_unavailable",
+            f"the decision was recorded; the run stopped before it finished: {exc}",
+        ) from exc
     except Exception as exc:  # the decision may be recorded and the run failed after it
         failure = exc
     decided = interrupt_or_404(saver, interrupt_id)
