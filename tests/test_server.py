@@ -474,7 +474,13 @@ def test_a_run_streams_as_server_sent_events(client: httpx.Client) -> None:
     )  # still waiting for a decision: refused before any event
     assert refused.status_code == 409 and refused.json()["error"] == "waiting_for_decision"
     entries = client.get("/v1/audit", params={"thread_id": "s"}, headers=ROOT).json()["entries"]
-    assert [e["action"] for e in entries][:2] == ["approval.requested", "run.started"]
+    assert [e["action"] for e in entries] == [
+        "run.refused",
+        "run.started",
+        "approval.requested",
+        "run.started",
+        "thread.created",
+    ]
 
 
 def test_a_client_leaving_a_stream_does_not_leave_the_run_half_done(saver: Any) -> None:

@@ -252,3 +252,23 @@ def test_hook_specs_and_signatures() -> None:
     headers = {"X-Interlock-Timestamp": stamp, "X-Interlock-Signature": sign("k", stamp, body)}
     assert verify_signature("k", headers, body)
     assert not verify_signature("k", headers, body, now=time.time() + 3600)  # too old
+
+
+def test_decisions_made_with_the_library_are_posted_too(saver: Any, receiver: Receiver) -> None:
+    from interlock import Command
+
+    dispatcher = _dispatcher(saver, [Webhook(receiver.url, SECRET)])
+    graph = order_graph(saver)
+    config = {"configurable": {"thread_id": "lib", "user_id": "bob"}}
+    [request] = graph.invoke({"item": "cup"}, config)["__interrupt__"]
+    graph.invoke(
+        Command(resume={"approved": True}), {"configurable": {"thread_id": "lib", "user_id": "ada"}}
+    )
+    assert dispatcher.run_once() == 2  # the store wrote both entries with the request and decision
+    events = receiver.events()
+    assert [(e["event"], e["actor"]) for e in events] == [
+        ("approval.requested", "bob"),
+        ("approval.decided", "ada"),
+    ]
+    assert events[1]["interrupt_id"] == request.id
+    assert events[1]["detail"]["decision"] == {"approved": True}

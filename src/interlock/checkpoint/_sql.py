@@ -53,6 +53,8 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
     ThreadInfo,
+    decision_action,
+    new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
 
@@ -178,13 +180,48 @@ class SqlSaver(SqlAuditLog, BaseSaver):
 
     def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
         for params in rows:
-            self._x(
+            cur = self._x(
                 conn,
                 f"INSERT INTO interrupts ({INTERRUPT_COLS}) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?, ?, ?, ?, ?J) "
                 "ON CONFLICT (interrupt_id) DO NOTHING",
                 params,
             )
+            if self._count(conn, cur) == 1:  # a new request: in the audit log, same commit
+                requester = json.loads(params[15]).get("requested_by")
+                self._log_request(
+                    conn,
+                    params[0],
+                    params[1],
+                    "approval.requested",
+                    requester,
+                    '{"value":' + params[9] + "}",
+                )
+
+    def _log_request(
+        self,
+        conn: Any,
+        interrupt_id: str,
+        thread_id: str,
+        action: str,
+        actor: Any,
+        detail: str,
+    ) -> None:
+        """The audit entry of a request asked or decided, in the caller's transaction."""
+        self._x(
+            conn,
+            "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, interrupt_id, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+            (
+                new_audit_id(),
+                self.dialect.ts(utc_now()),
+                None if actor is None else str(actor),
+                action,
+                thread_id,
+                interrupt_id,
+                detail,
+            ),
+        )
 
     def _touch_thread(
         self,
@@ -614,6 +651,15 @@ class SqlSaver(SqlAuditLog, BaseSaver):
                 ).fetchone()
                 for iid in encoded
             ]
+            for r in rows:
+                self._log_request(
+                    conn,
+                    r[0],
+                    r[1],
+                    decision_action(r[8]),
+                    r[13],
+                    '{"value":' + _text(r[9]) + ',"decision":' + _text(r[10]) + "}",
+                )
         return tuple(self._interrupt(r) for r in rows)
 
     def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
@@ -784,3 +830,8 @@ class SqlSaver(SqlAuditLog, BaseSaver):
                     )
             deleted += len(doomed)
         return deleted
+
+
+def _text(value: Any) -> str:
+    """A JSON column as JSON text (SQLite gives text; PostgreSQL's JSONB reads as text here)."""
+    return "null" if value is None else value if isinstance(value, str) else json.dumps(value)

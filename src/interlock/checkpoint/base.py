@@ -200,6 +200,13 @@ class AuditPage:
     next_cursor: str | None
 
 
+def decision_action(status: str) -> str:
+    """The audit action recorded when a request gets `status`."""
+    return {"resolved": "approval.decided", "expired": "approval.expired"}.get(
+        status, f"approval.{status}"
+    )
+
+
 def new_audit_id() -> str:
     """A 32-hex id that sorts by creation time (nanoseconds, then 64 random bits)."""
     import secrets
@@ -394,6 +401,11 @@ class BaseSaver(ABC):
         """Delete everything stored for the thread (all namespaces)."""
 
     # ---- audit log --------------------------------------------------------------------
+
+    # Stores write `approval.requested` (actor: the metadata's `requested_by`; detail
+    # {"value"}) in the transaction that stores a new request, and `approval.decided` /
+    # `approval.expired` / `approval.cancelled` (actor: `decided_by`; detail {"value",
+    # "decision"}) in the one that decides it: the log misses no request or decision.
 
     @abstractmethod
     def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:

@@ -635,6 +635,35 @@ class SaverConformance:
 
         asyncio.run(main())
 
+    def test_requests_and_decisions_are_in_the_audit_log(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        asked = make_interrupt(
+            "t", rec.checkpoint_id, value={"pay": {"to", "bo"}}, metadata={"requested_by": "bob"}
+        )
+        other = make_interrupt("t", rec.checkpoint_id, 1)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [asked, other])
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [asked])  # again: no new entry
+        saver.resolve_interrupts("t", {asked.interrupt_id: {"ok": True}}, decided_by="ada")
+        saver.resolve_interrupts("t", {other.interrupt_id: None}, status="expired")
+        entries = list(reversed(saver.list_audit(thread_id="t").items))
+        assert [(e.action, e.actor, e.interrupt_id) for e in entries] == [
+            ("approval.requested", "bob", asked.interrupt_id),
+            ("approval.requested", None, other.interrupt_id),
+            ("approval.decided", "ada", asked.interrupt_id),
+            ("approval.expired", None, other.interrupt_id),
+        ]
+        assert entries[0].detail == {"value": {"pay": {"to", "bo"}}}
+        assert entries[2].detail == {"value": {"pay": {"to", "bo"}}, "decision": {"ok": True}}
+        with pytest.raises(ResumeConflict):
+            saver.resolve_interrupts("t", {asked.interrupt_id: 2}, decided_by="eve")
+        assert len(saver.list_audit(thread_id="t").items) == 4  # a refused decision: no entry
+        nxt = make_record("t", rec, [("n", 1)], {"n": 1})
+        third = make_interrupt("t", nxt.checkpoint_id)
+        saver.put_checkpoint(nxt, expected_head=rec.checkpoint_id, interrupts=[third])
+        assert saver.list_audit(interrupt_id=third.interrupt_id).items[0].action == (
+            "approval.requested"
+        )
+
     def test_the_audit_log_can_be_tailed_with_a_leased_cursor(self, saver: BaseSaver) -> None:
         at = datetime(2026, 1, 1, tzinfo=UTC)
         entries = saver.append_audit(

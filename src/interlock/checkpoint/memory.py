@@ -6,6 +6,7 @@ at write time and callers cannot mutate stored state through objects they hold.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
     ThreadInfo,
+    decision_action,
     new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
@@ -190,6 +192,19 @@ class InMemorySaver(BaseSaver):
             self._order.append(item.record.interrupt_id)
             self._interrupts[item.record.interrupt_id] = item
             thread.interrupt_ids.append(item.record.interrupt_id)
+            requester = serde.loads(item.metadata).get("requested_by")
+            self._log(item, "approval.requested", requester, '{"value":' + item.value + "}")
+
+    def _log(self, item: _Interrupt, action: str, actor: Any, detail: str) -> None:
+        entry = AuditEntry(
+            entry_id=new_audit_id(),
+            at=_now(),
+            actor=None if actor is None else str(actor),
+            action=action,
+            thread_id=item.record.thread_id,
+            interrupt_id=item.record.interrupt_id,
+        )
+        bisect.insort(self._audit, (entry, detail), key=lambda row: row[0].entry_id)
 
     def _decode_interrupt(self, item: _Interrupt) -> InterruptRecord:
         return replace(
@@ -346,6 +361,8 @@ class InMemorySaver(BaseSaver):
                     item.record, status=status, decided_by=decided_by, decided_at=now
                 )
                 item.resume = encoded[iid]
+                detail = '{"value":' + item.value + ',"decision":' + encoded[iid] + "}"
+                self._log(item, decision_action(status), decided_by, detail)
                 out.append(self._decode_interrupt(item))
             return tuple(out)
 

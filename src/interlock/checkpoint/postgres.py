@@ -71,11 +71,27 @@ _NO_FLUSH = "s AS (SELECT set_config('synchronous_commit', 'off', true))"
 _INTERRUPT_COLS_I = ", ".join("i." + col.strip() for col in INTERRUPT_COLS.split(","))
 
 
+_AUDIT_ID = (
+    "lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000000000)::bigint), 16, '0') "
+    "|| substr(md5(random()::text || {row}.interrupt_id), 1, 16)"
+)
+"""A time-ordered 32-hex audit entry id made in SQL (as `new_audit_id` makes them)."""
+_AUDIT_INSERT = (
+    "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, interrupt_id, detail)"
+)
+
+
 def _interrupts_cte(count: int, guard: str) -> str:
+    """Insert new requests (`i`) and, for those really new, their `approval.requested`
+    audit entries (`ai`), in the statement's transaction."""
     rows = ", ".join([_INTERRUPT_ROW] * count)
     return (
         f"i AS (INSERT INTO interrupts ({INTERRUPT_COLS}) SELECT * FROM (VALUES {rows}) v "
-        f"{guard} ON CONFLICT (interrupt_id) DO NOTHING)"
+        f"{guard} ON CONFLICT (interrupt_id) DO NOTHING "
+        "RETURNING interrupt_id, thread_id, value, metadata), "
+        f"ai AS ({_AUDIT_INSERT} SELECT {_AUDIT_ID.format(row='i')}, clock_timestamp(), "
+        "i.metadata->>'requested_by', 'approval.requested', i.thread_id, i.interrupt_id, "
+        "jsonb_build_object('value', i.value) FROM i)"
     )
 
 
@@ -479,7 +495,12 @@ class PostgresSaver(SqlSaver):
             "decided_by = %s, decided_at = %s WHERE interrupt_id = %s AND thread_id = %s "
             f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
             "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
-            "AND EXISTS (SELECT 1 FROM u)) SELECT * FROM u"
+            "AND EXISTS (SELECT 1 FROM u)), "
+            f"a AS ({_AUDIT_INSERT} SELECT {_AUDIT_ID.format(row='u')}, clock_timestamp(), "
+            "u.decided_by, CASE u.status WHEN 'resolved' THEN 'approval.decided' "
+            "ELSE 'approval.' || u.status END, u.thread_id, u.interrupt_id, "
+            "jsonb_build_object('value', u.value, 'decision', u.resume) FROM u) "
+            "SELECT * FROM u"
         )
         with self._read() as conn:
             row = conn.execute(

@@ -86,16 +86,7 @@ def decide_request(
         ) from exc
     except Exception as exc:  # the decision may be recorded and the run failed after it
         failure = exc
-    decided = interrupt_or_404(saver, interrupt_id)
-    if decided.status == "resolved" and decided.decided_by == who.name:
-        record_audit(
-            saver,
-            who,
-            "approval.decided",
-            record.thread_id,
-            interrupt_id,
-            {"value": record.value, "decision": value},
-        )
+    decided = interrupt_or_404(saver, interrupt_id)  # (the store audited the decision)
     if failure is not None:
         if decided.status == "pending":
             raise failure
@@ -105,7 +96,6 @@ def decide_request(
             f"the decision was recorded, then the run failed: {type(failure).__name__}: {failure}",
         ) from failure
     run = run_view(graph, record.thread_id, result)
-    audit_requests(saver, who, record.thread_id, run, requester)
     return {"approval": approval_view(decided), "run": run}
 
 
@@ -247,19 +237,21 @@ def run_input(
     who: Principal,
 ) -> dict[str, Any]:
     check_shape(update, "input")
+    detail = {"agent": name, "input": update}
+    record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
         result = _invoke(graph, update, run_config(thread_id, user_id=who.name))
-    except ResumeConflict as exc:  # another run committed on this thread first
-        raise ApiError(409, "conflict", str(exc)) from exc
-    except (InputRejected, ThreadBusy, StoreUnavailable, SerializationError, InvalidUpdate):
-        raise  # refused before anything ran
+    except (ResumeConflict, InputRejected, ThreadBusy, SerializationError, InvalidUpdate) as exc:
+        record_audit(saver, who, "run.refused", thread_id, detail={**detail, "reason": str(exc)})
+        if isinstance(exc, ResumeConflict):  # another run committed on this thread first
+            raise ApiError(409, "conflict", str(exc)) from exc
+        raise
+    except StoreUnavailable:
+        raise
     except Exception as exc:
-        record_audit(saver, who, "run.failed", thread_id, detail={"agent": name, "input": update})
+        record_audit(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})
         raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc
-    record_audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
-    run = run_view(graph, thread_id, result)
-    audit_requests(saver, who, thread_id, run, who.name)
-    return run
+    return run_view(graph, thread_id, result)
 
 
 def sse_event(event: str, data: Any) -> str:
@@ -299,73 +291,16 @@ def record_audit(
     )
 
 
-def audit_requests(
-    saver: BaseSaver, who: Principal, thread_id: str, run: dict[str, Any], requester: Any
-) -> None:
-    if not run["interrupts"]:
-        return
-    saver.append_audit(
-        [
-            AuditEntry(
-                at=datetime.now(UTC),
-                actor=str(requester) if requester else who.name,
-                action="approval.requested",
-                thread_id=thread_id,
-                interrupt_id=i["id"],
-                detail={"value": i["value"]},
-            )
-            for i in run["interrupts"]
-        ]
-    )
-
-
 def expire_due_requests(
     registry: Mapping[str, CompiledStateGraph],
     saver: BaseSaver,
     now: datetime | None,
-    actor: str | None,
 ) -> list[str]:
+    """Expire the registered graphs' due requests (the store audits each expiry); the ids."""
     expired: list[str] = []
-
-    def on_expired(record: InterruptRecord) -> None:  # as each expires, before the next
-        saver.append_audit(
-            [
-                AuditEntry(
-                    at=datetime.now(UTC),
-                    actor=actor,
-                    action="approval.expired",
-                    thread_id=record.thread_id,
-                    interrupt_id=record.interrupt_id,
-                    detail={"deadline": record.deadline},
-                )
-            ]
-        )
-        expired.append(record.interrupt_id)
-        _audit_new_requests(saver, record.thread_id, record.metadata.get("requested_by"))
-
     for graph in registry.values():
-        graph.expire_due(now=now, on_expired=on_expired)
+        graph.expire_due(now=now, on_expired=lambda record: expired.append(record.interrupt_id))
     return expired
-
-
-def _audit_new_requests(saver: BaseSaver, thread_id: str, requester: Any) -> None:
-    """Audit the pending requests of a thread that have no `approval.requested` entry yet
-    (raised by a run an expiry resumed)."""
-    for pending in saver.list_interrupts(status="pending", thread_id=thread_id).items:
-        seen = saver.list_audit(interrupt_id=pending.interrupt_id, limit=1).items
-        if not seen:
-            saver.append_audit(
-                [
-                    AuditEntry(
-                        at=datetime.now(UTC),
-                        actor=str(requester) if requester else None,
-                        action="approval.requested",
-                        thread_id=thread_id,
-                        interrupt_id=pending.interrupt_id,
-                        detail={"value": pending.value},
-                    )
-                ]
-            )
 
 
 def sweep_forever(
@@ -378,6 +313,6 @@ def sweep_forever(
     store down, say) is retried at the next tick."""
     while not stop.wait(every):
         try:
-            expire_due_requests(registry, saver, None, actor=None)
+            expire_due_requests(registry, saver, None)
         except Exception:
             _log.exception("expiry sweep failed; retrying in %s s", every)

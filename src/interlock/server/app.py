@@ -41,12 +41,11 @@ from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.errors import ResumeConflict
+from interlock.errors import InterlockError, ResumeConflict
 from interlock.graph import CompiledStateGraph
 from interlock.server._errors import STATUS, ApiError, BodyLimit, install_error_handlers
 from interlock.server._operations import (
     approval_view,
-    audit_requests,
     check_shape,
     decide_request,
     expire_due_requests,
@@ -319,12 +318,17 @@ def create_app(
             raise ApiError(422, "invalid_request", "send `input` or `message`")
         check_shape(update, "input")
         config = run_config(thread_id, user_id=who.name)
+        detail = {"agent": name, "input": update}
+        record_audit(saver, who, "run.started", thread_id, detail=detail)
         chunks = graph.stream(update, config, stream_mode=["updates", "custom", "messages"])
         try:
             first = next(chunks, None)  # refusals (busy, waiting, bad input) raise here
-        except ResumeConflict as exc:
-            raise ApiError(409, "conflict", str(exc)) from exc
-        record_audit(saver, who, "run.started", thread_id, detail={"agent": name, "input": update})
+        except InterlockError as exc:
+            reason = {**detail, "reason": str(exc)}
+            record_audit(saver, who, "run.refused", thread_id, detail=reason)
+            if isinstance(exc, ResumeConflict):
+                raise ApiError(409, "conflict", str(exc)) from exc
+            raise
 
         outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
@@ -341,7 +345,6 @@ def create_app(
                     thread_id,
                     {**snapshot.values, "__interrupt__": list(snapshot.interrupts)},
                 )
-                audit_requests(saver, who, thread_id, run, who.name)
                 outbox.put(sse_event("end", run))
             except Exception as exc:
                 code = next((c for k, _, c in STATUS if isinstance(exc, k)), "run_failed")
@@ -407,7 +410,7 @@ def create_app(
         if now is not None and now.tzinfo is None:
             now = now.astimezone()
         try:
-            return {"expired": expire_due_requests(registry, saver, now, actor=who.name)}
+            return {"expired": expire_due_requests(registry, saver, now)}
         except (OverflowError, ValueError) as exc:
             raise ApiError(422, "invalid_request", f"`now` is out of range: {exc}") from exc
 
