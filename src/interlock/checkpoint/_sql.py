@@ -29,6 +29,7 @@ from interlock.checkpoint._chain import (
 )
 from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._sql_audit import SqlAuditLog
+from interlock.checkpoint._sql_retention import SqlRetention
 from interlock.checkpoint._sql_text import (
     ACQUIRE_SQL,
     CHECKPOINT_INSERT_COLS,
@@ -39,8 +40,8 @@ from interlock.checkpoint._sql_text import (
     Dialect,
     decode_cursor,
     encode_cursor,
+    json_text,
     missing_checkpoint,
-    prunable,
     utc_now,
 )
 from interlock.checkpoint.base import (
@@ -54,7 +55,6 @@ from interlock.checkpoint.base import (
     TaskWrites,
     ThreadInfo,
     decision_action,
-    new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
 
@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 
-class SqlSaver(SqlAuditLog, BaseSaver):
+class SqlSaver(SqlAuditLog, SqlRetention, BaseSaver):
     """A store over a SQL database; see the module docstring."""
 
     dialect: Dialect
@@ -197,31 +197,6 @@ class SqlSaver(SqlAuditLog, BaseSaver):
                     requester,
                     '{"value":' + params[9] + "}",
                 )
-
-    def _log_request(
-        self,
-        conn: Any,
-        interrupt_id: str,
-        thread_id: str,
-        action: str,
-        actor: Any,
-        detail: str,
-    ) -> None:
-        """The audit entry of a request asked or decided, in the caller's transaction."""
-        self._x(
-            conn,
-            "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, interrupt_id, "
-            "detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
-            (
-                new_audit_id(),
-                self.dialect.ts(utc_now()),
-                None if actor is None else str(actor),
-                action,
-                thread_id,
-                interrupt_id,
-                detail,
-            ),
-        )
 
     def _touch_thread(
         self,
@@ -658,7 +633,7 @@ class SqlSaver(SqlAuditLog, BaseSaver):
                     r[1],
                     decision_action(r[8]),
                     r[13],
-                    '{"value":' + _text(r[9]) + ',"decision":' + _text(r[10]) + "}",
+                    '{"value":' + json_text(r[9]) + ',"decision":' + json_text(r[10]) + "}",
                 )
         return tuple(self._interrupt(r) for r in rows)
 
@@ -773,65 +748,3 @@ class SqlSaver(SqlAuditLog, BaseSaver):
                 conn, "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?", (int(limit), int(offset))
             )
         return tuple(infos)
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete every row of the thread."""
-        with self._write() as conn:
-            for table in ("checkpoints", "task_writes", "interrupts", "heads", "threads"):
-                self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
-        self._stats = {k: v for k, v in self._stats.items() if k[0] != thread_id}
-
-    def prune(
-        self,
-        *,
-        finished_before: datetime | None = None,
-        keep_last: int | None = None,
-    ) -> int:
-        """Retention: drop finished threads idle since `finished_before`, and/or all but the
-        last `keep_last` checkpoints of each thread (keeping what they need to be read)."""
-        deleted = 0
-        if finished_before is not None:
-            with self._read() as conn:
-                infos = self._infos(
-                    conn, "AND t.updated_at < ?", (self.dialect.ts(finished_before),)
-                )
-            for info in infos:
-                if info.status != "finished":
-                    continue
-                with self._read() as conn:
-                    (n,) = self._x(
-                        conn,
-                        "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?",
-                        (info.thread_id,),
-                    ).fetchone()
-                self.delete_thread(info.thread_id)
-                deleted += n
-        if keep_last is not None:
-            with self._read() as conn:
-                rows = self._x(
-                    conn,
-                    "SELECT thread_id, checkpoint_ns, checkpoint_id, "
-                    "parent_id, base_id FROM checkpoints",
-                ).fetchall()
-            doomed = prunable(rows, keep_last)
-            with self._write() as conn:
-                for thread_id, ns, cid in doomed:
-                    self._x(
-                        conn,
-                        "DELETE FROM checkpoints WHERE thread_id = ? AND "
-                        "checkpoint_ns = ? AND checkpoint_id = ?",
-                        (thread_id, ns, cid),
-                    )
-                    self._x(
-                        conn,
-                        "DELETE FROM task_writes WHERE thread_id = ? AND "
-                        "checkpoint_ns = ? AND checkpoint_id = ?",
-                        (thread_id, ns, cid),
-                    )
-            deleted += len(doomed)
-        return deleted
-
-
-def _text(value: Any) -> str:
-    """A JSON column as JSON text (SQLite gives text; PostgreSQL's JSONB reads as text here)."""
-    return "null" if value is None else value if isinstance(value, str) else json.dumps(value)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._sql_text import Dialect, audit_cursor
+from interlock.checkpoint._sql_text import Dialect, audit_cursor, utc_now
 from interlock.checkpoint.base import AuditEntry, AuditPage, new_audit_id
 
 __all__ = ["SqlAuditLog"]
@@ -130,3 +130,28 @@ class SqlAuditLog:
                 (position, float(ttl), name, owner),
             )
             return self._count(conn, cur) == 1
+
+    def _log_request(
+        self,
+        conn: Any,
+        interrupt_id: str,
+        thread_id: str,
+        action: str,
+        actor: Any,
+        detail: str,
+    ) -> None:
+        """The audit entry of a request asked or decided, in the caller's transaction."""
+        self._x(
+            conn,
+            "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, interrupt_id, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+            (
+                new_audit_id(),
+                self.dialect.ts(utc_now()),
+                None if actor is None else str(actor),
+                action,
+                thread_id,
+                interrupt_id,
+                detail,
+            ),
+        )

@@ -23,6 +23,7 @@ __all__ = [
     "audit_cursor",
     "decode_cursor",
     "encode_cursor",
+    "json_text",
     "missing_checkpoint",
     "prunable",
     "utc_now",
@@ -160,3 +161,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(at), iid
     except (ValueError, TypeError) as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
+
+
+def json_text(value: Any) -> str:
+    """A JSON column as JSON text (SQLite gives text; PostgreSQL's JSONB reads as text here)."""
+    return "null" if value is None else value if isinstance(value, str) else json.dumps(value)
