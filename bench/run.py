@@ -278,6 +278,60 @@ def bench_roundtrip(systems: dict[str, Sys], tmp: Path, dsn: str | None) -> None
         )
 
 
+def _wal_counters(dsn: str, others: int) -> tuple[int, int]:
+    """(WAL flushes, commits) so far on the server, once the benchmark's own connections
+    are gone (a backend publishes its statistics as it exits): `others` is how many other
+    client backends were connected before."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        while True:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row[0] <= others:
+                break
+            time.sleep(0.05)  # a benchmark, not a test: wait for the backends to exit
+        syncs = admin.execute("SELECT wal_sync FROM pg_stat_wal").fetchone()[0]
+        commits = admin.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
+    return int(syncs), int(commits)
+
+
+def bench_wal_flushes(systems: dict[str, Sys], dsn: str, rounds: int = 100) -> None:
+    """WAL flushes (fsyncs) and commits per interrupt+resume round trip: on a server whose
+    disk flush is slow, the flushes set the round trip's time."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        others = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+
+    def session(s: Sys, n: int) -> tuple[int, int]:
+        """Counters spent by a session of `n` round trips (setup and teardown included)."""
+        before = _wal_counters(dsn, others)
+        with s.postgres(dsn) as saver:
+            run = _roundtrip(s, saver)
+            for _ in range(n):
+                run()
+        after = _wal_counters(dsn, others)
+        return after[0] - before[0], after[1] - before[1]
+
+    flushes, commits = {}, {}
+    for name, s in systems.items():
+        session(s, 5)  # warm-up
+        fixed = session(s, 0)  # schema, tables, teardown
+        spent = session(s, rounds)
+        flushes[name] = (spent[0] - fixed[0]) / rounds
+        commits[name] = (spent[1] - fixed[1]) / rounds
+    report("WAL flushes per round trip (postgres)", "", flushes["interlock"], flushes["langgraph"])
+    report("commits per round trip (postgres)", "", commits["interlock"], commits["langgraph"])
+
+
 def _thread400(s: Sys, saver: Any, varied: bool = False) -> list[float]:
     app = chat_graph(s, varied).compile(checkpointer=saver)
     c = cfg()
@@ -468,7 +522,9 @@ def bench_resumes_per_second(dsn: str, processes: int = 4, per_process: int = 10
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", default=None, help="chain | roundtrip | thread400 | getstate | import | rps"
+        "--only",
+        default=None,
+        help="chain | roundtrip | flushes | thread400 | getstate | import | rps",
     )
     parser.add_argument("--postgres", default=None, help="DSN: also run the Postgres workloads")
     args = parser.parse_args()
@@ -480,6 +536,7 @@ def main() -> None:
         jobs: dict[str, Callable[[], None]] = {
             "chain": lambda: bench_chain(systems, tmp),
             "roundtrip": lambda: bench_roundtrip(systems, tmp, args.postgres),
+            "flushes": lambda: args.postgres and bench_wal_flushes(systems, args.postgres),
             "thread400": lambda: bench_thread400(systems, tmp, args.postgres),
             "getstate": lambda: bench_getstate(systems, tmp),
             "import": bench_import,

@@ -374,12 +374,18 @@ class BaseSaver(ABC):
         checkpoint_ns: str = "",
         checkpoint_id: str | None = None,
         after: str | None = None,
+        flush: bool = True,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the thread's lease, then read the checkpoint a run starts from (as
         `get_checkpoint`). Returns `(False, None)` when another owner holds a live lease.
 
         A run's first two store calls in one: stores over a network do both in one round
-        trip; the default calls `acquire_thread` then `get_checkpoint`."""
+        trip; the default calls `acquire_thread` then `get_checkpoint`.
+
+        `flush=False` lets a store whose commits can skip the wait for the disk skip it for
+        this lease: the caller promises that its next write, made before anything else runs,
+        waits for the disk (a resume's decision), and that write makes the lease durable
+        too. Other stores ignore it."""
         if not self.acquire_thread(thread_id, owner, ttl=ttl):
             return False, None
         return True, self.get_checkpoint(thread_id, checkpoint_ns, checkpoint_id, after=after)
@@ -615,6 +621,7 @@ class BaseSaver(ABC):
         checkpoint_ns: str = "",
         checkpoint_id: str | None = None,
         after: str | None = None,
+        flush: bool = True,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Async twin of `acquire_and_get`."""
         return await _to_thread(
@@ -625,6 +632,7 @@ class BaseSaver(ABC):
             checkpoint_ns=checkpoint_ns,
             checkpoint_id=checkpoint_id,
             after=after,
+            flush=flush,
         )
 
     async def arelease_thread(self, thread_id: str, owner: str) -> None:

@@ -271,8 +271,12 @@ class PostgresSaver(SqlSaver):
         checkpoint_ns: str = "",
         checkpoint_id: str | None = None,
         after: str | None = None,
+        flush: bool = True,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the lease and read the head in one statement.
+
+        With `flush=False` (a resume: the decision follows and waits for the flush, which
+        covers this earlier commit too, before any node runs) the lease skips the wait.
 
         The read sees the database as of the statement's start. If a run committed while
         the lease upsert waited for it (a new head, a pause, a decision), the thread row the
@@ -286,12 +290,15 @@ class PostgresSaver(SqlSaver):
                 checkpoint_ns=checkpoint_ns,
                 checkpoint_id=checkpoint_id,
                 after=after,
+                flush=flush,
             )
         now = self.dialect.ts(_utcnow())
+        no_flush = "" if flush or self.durable_steps else f", {_NO_FLUSH}"
         sql = self._q(
-            f"WITH l AS ({ACQUIRE_SQL} RETURNING updated_at) "
+            f"WITH l AS ({ACQUIRE_SQL} RETURNING updated_at){no_flush} "
             "SELECT l.updated_at, (SELECT t.updated_at FROM threads t WHERE t.thread_id = ?), "
-            f"r.* FROM l LEFT JOIN LATERAL (SELECT {CHECKPOINT_READ_COLS}, "
+            f"r.* FROM l{', s' if no_flush else ''} LEFT JOIN LATERAL (SELECT "
+            f"{CHECKPOINT_READ_COLS}, "
             f"{self._children_columns()} FROM checkpoints c WHERE c.thread_id = ? "
             f"AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}) r ON true"
         )

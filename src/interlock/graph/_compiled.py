@@ -187,9 +187,19 @@ class CompiledStateGraph:
             head_id=head,
         )
 
-    def _load(self, config: RunnableConfig | None, env: Env, *, lease: bool = False) -> Start:
+    def _load(
+        self,
+        config: RunnableConfig | None,
+        env: Env,
+        *,
+        lease: bool = False,
+        decision_first: bool = False,
+    ) -> Start:
         """Read the checkpoint a run starts from; with `lease`, take the thread's lease in
-        the same store call (raises `ThreadBusy`/`ResumeConflict` via `_busy` if held)."""
+        the same store call (raises `ThreadBusy`/`ResumeConflict` via `_busy` if held).
+
+        `decision_first`: the run records a decision before anything else (a resume), and
+        that durable write makes the lease durable too, so the lease need not wait."""
         saver = self.checkpointer
         if saver is None:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
@@ -203,6 +213,7 @@ class CompiledStateGraph:
                 checkpoint_ns=ns,
                 checkpoint_id=cp_id,
                 after=known_id,
+                flush=not decision_first,
             )
             if not taken:
                 raise _Busy()
@@ -216,7 +227,12 @@ class CompiledStateGraph:
         return self._start(stored, env, head, known, known_id)
 
     async def _aload(
-        self, config: RunnableConfig | None, env: Env, *, lease: bool = False
+        self,
+        config: RunnableConfig | None,
+        env: Env,
+        *,
+        lease: bool = False,
+        decision_first: bool = False,
     ) -> Start:
         """Async twin of `_load`."""
         saver = self.checkpointer
@@ -232,6 +248,7 @@ class CompiledStateGraph:
                 checkpoint_ns=ns,
                 checkpoint_id=cp_id,
                 after=known_id,
+                flush=not decision_first,
             )
             if not taken:
                 raise _Busy()
@@ -301,7 +318,7 @@ class CompiledStateGraph:
         lease = saver is not None and bool(env.lease_owner)
         try:
             try:
-                start = self._load(config, env, lease=lease)
+                start = self._load(config, env, lease=lease, decision_first=_is_resume(input))
             except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
@@ -324,7 +341,9 @@ class CompiledStateGraph:
         lease = saver is not None and bool(env.lease_owner)
         try:
             try:
-                start = await self._aload(config, env, lease=lease)
+                start = await self._aload(
+                    config, env, lease=lease, decision_first=_is_resume(input)
+                )
             except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
@@ -705,6 +724,11 @@ class CompiledStateGraph:
                 "checkpoint_id": box.value.checkpoint_id,
             }
         }
+
+
+def _is_resume(input: Any) -> bool:
+    """Whether a run's input is a decision (recorded before any node runs)."""
+    return isinstance(input, Command) and input.has_resume
 
 
 class _Busy(Exception):
