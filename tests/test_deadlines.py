@@ -196,13 +196,14 @@ def test_the_server_expires_on_request_and_audits_it(saver: Any) -> None:
         pending = http.get(f"/v1/approvals/{request['id']}", headers=root).json()
         assert pending["deadline"] is not None
         assert http.post("/v1/approvals/expire", json={}, headers=root).json() == {
-            "expired": []
+            "expired": [],
+            "escalated": [],
         }  # not due yet on the server clock
         bob = http.post("/v1/approvals/expire", json={}, headers={"X-API-Key": "k-bob"})
         assert bob.status_code == 403
         now = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
         swept = http.post("/v1/approvals/expire", json={"now": now}, headers=root).json()
-        assert swept == {"expired": [request["id"]]}
+        assert swept == {"expired": [request["id"]], "escalated": []}
         after = http.get(f"/v1/approvals/{request['id']}", headers=root).json()
         assert after["status"] == "expired"
         audit = http.get("/v1/audit", params={"interrupt_id": request["id"]}, headers=root).json()[
@@ -252,7 +253,7 @@ def test_a_request_raised_after_an_expiry_is_still_the_requesters_own(saver: Any
         swept = http.post(
             "/v1/approvals/expire", json={"now": later_now}, headers={"X-API-Key": "k-root"}
         ).json()
-        assert swept == {"expired": [first]}
+        assert swept == {"expired": [first], "escalated": []}
         [second] = http.get("/v1/approvals", headers=ada).json()["approvals"]
         assert second["value"] == {"step": 2, "pay": "wire"}
         assert second["requested_by"] == "carl"  # the expiry ran as the person who asked

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -272,3 +272,36 @@ def test_decisions_made_with_the_library_are_posted_too(saver: Any, receiver: Re
     ]
     assert events[1]["interrupt_id"] == request.id
     assert events[1]["detail"]["decision"] == {"approved": True}
+
+
+def test_escalations_are_posted(saver: Any, receiver: Receiver) -> None:
+    from datetime import timedelta
+
+    import interlock as il
+
+    class S(TypedDict, total=False):
+        answer: Any
+
+    def ask(state: S) -> dict:
+        return {
+            "answer": il.interrupt(
+                {"pay": 5},
+                approvers=["ada"],
+                deadline=60,
+                escalate=il.Escalation(to=["role:admin"], deadline=60),
+            )
+        }
+
+    g = il.StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    graph = g.compile(checkpointer=saver)
+    dispatcher = _dispatcher(saver, [Webhook(receiver.url, SECRET)])
+    [request] = graph.invoke({}, {"configurable": {"thread_id": "esc"}})["__interrupt__"]
+    asked_at = saver.get_interrupt(request.id).created_at
+    assert graph.expire_due(now=asked_at + timedelta(seconds=61)) == []
+    assert dispatcher.run_once() == 2
+    requested, escalated = receiver.events()
+    assert requested["event"] == "approval.requested"
+    assert escalated["event"] == "approval.escalated" and escalated["interrupt_id"] == request.id
+    assert escalated["detail"]["from"] == ["ada"] and escalated["detail"]["to"] == ["role:admin"]

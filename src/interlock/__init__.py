@@ -41,7 +41,7 @@ from interlock.graph import (
     interrupt,
     once,
 )
-from interlock.types import Command, Interrupt, PregelTask, Send, StateSnapshot
+from interlock.types import Command, Escalation, Interrupt, PregelTask, Send, StateSnapshot
 
 __version__ = "0.1.0"
 
@@ -86,6 +86,7 @@ __all__ = [
     "START",
     "CheckpointerRequired",
     "Command",
+    "Escalation",
     "CompiledStateGraph",
     "GraphError",
     "GraphInterrupt",

@@ -16,6 +16,7 @@ __all__ = [
     "END",
     "START",
     "Command",
+    "Escalation",
     "Interrupt",
     "PregelTask",
     "RunnableConfig",
@@ -51,6 +52,57 @@ class Interrupt:
     """The JSON-serialisable payload given to `interrupt()`."""
     id: str = ""
     """Stable, unique per (thread, checkpoint, task, call index). Answer by it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """A step of a request's escalation: when its deadline passes unanswered, the request
+    goes to `to` (who may now decide it) with a new deadline `deadline` (seconds or a
+    timedelta from then), instead of expiring.
+
+    `to` entries name people (`"ada"`), roles (`"role:admin"`) or groups (`"group:finance"`),
+    as `interrupt(approvers=...)` does.
+
+    Example:
+        >>> from datetime import timedelta
+        >>> Escalation(to=("role:admin",), deadline=timedelta(hours=1)).to
+        ('role:admin',)
+    """
+
+    to: tuple[str, ...]
+    deadline: float | Any
+    """Seconds, or a `datetime.timedelta`, from the escalation."""
+
+    def __post_init__(self) -> None:
+        to = (self.to,) if isinstance(self.to, str) else tuple(self.to)
+        object.__setattr__(self, "to", check_approvers(to, "Escalation.to"))
+        seconds = getattr(self.deadline, "total_seconds", lambda: self.deadline)()
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise ValueError(
+                f"Escalation.deadline must be positive seconds or a timedelta, not "
+                f"{self.deadline!r}"
+            )
+        object.__setattr__(self, "deadline", float(seconds))
+
+
+_APPROVER_KINDS = ("role:", "group:")
+
+
+def check_approvers(approvers: Any, where: str) -> tuple[str, ...]:
+    """`approvers` as a tuple of non-empty names (`"ada"`, `"role:admin"`,
+    `"group:finance"`); raises ValueError otherwise."""
+    if isinstance(approvers, str) or not isinstance(approvers, Sequence | frozenset | set):
+        raise ValueError(f"{where} must be a list of names, not {approvers!r}")
+    out = tuple(sorted(approvers) if isinstance(approvers, set | frozenset) else approvers)
+    for entry in out:
+        if not isinstance(entry, str) or not entry.strip() or entry != entry.strip():
+            raise ValueError(f"{where}: {entry!r} is not a name, 'role:<role>' or 'group:<g>'")
+        for kind in _APPROVER_KINDS:
+            if entry.startswith(kind) and not entry[len(kind) :]:
+                raise ValueError(f"{where}: {entry!r} names no {kind[:-1]}")
+    if not out:
+        raise ValueError(f"{where} is empty: nobody could decide the request")
+    return out
 
 
 @dataclass(frozen=True, slots=True)

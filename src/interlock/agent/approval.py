@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from interlock.errors import InterlockError
+from interlock.types import Escalation, check_approvers
 
 __all__ = [
     "DECISION_TYPES",
@@ -36,7 +37,9 @@ __all__ = [
     "expired_decisions",
     "gated_calls",
     "normalise_policies",
+    "review_approvers",
     "review_deadline",
+    "review_escalation",
 ]
 
 DECISION_TYPES = ("approve", "edit", "reject", "respond")
@@ -58,6 +61,10 @@ class ApprovalPolicy:
     """Predicate on the call's arguments; None = always. If it raises, review is required."""
     deadline: timedelta | None = None
     """How long a reviewer has; unanswered after that, the call is rejected as expired."""
+    approvers: tuple[str, ...] | None = None
+    """Who may review it (`interrupt(approvers=...)`); None: any approver."""
+    escalate: tuple[Escalation, ...] = ()
+    """Where an unanswered review goes, in turn, before it expires (needs a deadline)."""
 
     def requires_review(self, args: Mapping[str, Any]) -> bool:
         """Whether this call must wait for a person (fails closed)."""
@@ -121,7 +128,14 @@ def normalise_policies(
             raise ApprovalError(
                 f"interrupt_on[{name!r}]: unknown decision types {bad}; use {DECISION_TYPES}"
             )
-        unknown = set(spec) - {"allowed_decisions", "description", "when", "deadline"}
+        unknown = set(spec) - {
+            "allowed_decisions",
+            "description",
+            "when",
+            "deadline",
+            "approvers",
+            "escalate",
+        }
         if unknown:
             raise ApprovalError(f"interrupt_on[{name!r}]: unknown options {sorted(unknown)}")
         deadline = spec.get("deadline")
@@ -131,14 +145,52 @@ def normalise_policies(
             raise ApprovalError(
                 f"interrupt_on[{name!r}]: deadline must be a timedelta or seconds, not {deadline!r}"
             )
+        approvers = spec.get("approvers")
+        try:
+            if approvers is not None:
+                approvers = check_approvers(approvers, f"interrupt_on[{name!r}]: approvers")
+        except ValueError as exc:
+            raise ApprovalError(str(exc)) from None
+        steps = spec.get("escalate") or ()
+        steps = (steps,) if isinstance(steps, Escalation) else tuple(steps)
+        if any(not isinstance(step, Escalation) for step in steps):
+            raise ApprovalError(f"interrupt_on[{name!r}]: escalate takes Escalation steps")
+        if steps and deadline is None:
+            raise ApprovalError(f"interrupt_on[{name!r}]: escalate needs a deadline")
         policies[name] = ApprovalPolicy(
             tool=name,
             allowed_decisions=allowed,
             description=spec.get("description"),
             when=spec.get("when"),
             deadline=deadline,
+            approvers=approvers,
+            escalate=steps,
         )
     return policies
+
+
+def review_approvers(
+    calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
+) -> tuple[str, ...] | None:
+    """Who may decide a review of `calls`: those every call's rule allows (the rules'
+    intersection; None when no call has a rule). When the rules share nobody, only admins
+    may (the HTTP API always lets admins decide)."""
+    rules = [p.approvers for c in calls if (p := policies[c["name"]]).approvers is not None]
+    if not rules:
+        return None
+    common = [a for a in rules[0] if all(a in rule for rule in rules[1:])]
+    return tuple(common) or ("role:admin",)
+
+
+def review_escalation(
+    calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
+) -> tuple[Escalation, ...]:
+    """The escalation of a review: that of the call whose deadline comes first."""
+    timed = [p for c in calls if (p := policies[c["name"]]).deadline is not None]
+    if not timed:
+        return ()
+    first = min(timed, key=lambda p: p.deadline or timedelta.max)
+    return first.escalate
 
 
 def review_deadline(

@@ -19,7 +19,9 @@ from interlock.agent.approval import (
     expired_decisions,
     gated_calls,
     normalise_policies,
+    review_approvers,
     review_deadline,
+    review_escalation,
 )
 from interlock.agent.messages import (
     AIMessage,
@@ -166,13 +168,16 @@ def create_agent(
             return Command(goto="model")
         request, schema = build_request(calls, policies, params)
         deadline = review_deadline(calls, policies)
+        approvers = review_approvers(calls, policies)
         if deadline is None:
-            answer = interrupt(request, response_schema=schema)
+            answer = interrupt(request, response_schema=schema, approvers=approvers)
         else:
             answer = interrupt(
                 request,
                 response_schema=schema,
+                approvers=approvers,
                 deadline=deadline,
+                escalate=review_escalation(calls, policies),
                 on_expiry=expired_decisions(calls),
             )
         outcome = apply_decisions(answer, calls)

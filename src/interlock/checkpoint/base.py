@@ -200,6 +200,19 @@ class AuditPage:
     next_cursor: str | None
 
 
+def escalation_detail(
+    record: InterruptRecord, deadline: datetime, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The detail of an `approval.escalated` audit entry (every store writes the same)."""
+    return {
+        "value": record.value,
+        "from": record.metadata.get("approvers"),
+        "to": metadata.get("approvers"),
+        "deadline": deadline.astimezone(UTC).isoformat(),
+        "level": metadata.get("escalation_level"),
+    }
+
+
 def decision_action(status: str) -> str:
     """The audit action recorded when a request gets `status`."""
     return {"resolved": "approval.decided", "expired": "approval.expired"}.get(
@@ -340,6 +353,38 @@ class BaseSaver(ABC):
         if any is no longer pending → `ResumeConflict`; in both cases nothing changes.
         Returns the updated records.
         """
+
+    def escalate_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        expected_deadline: datetime,
+        deadline: datetime,
+        metadata: Mapping[str, Any],
+    ) -> InterruptRecord | None:
+        """Move a pending request to its next escalation step: give it `deadline` and
+        `metadata` (new approvers), if it is still pending with `expected_deadline` (so one
+        sweeper wins). Writes the `approval.escalated` audit entry (detail: the value, the
+        approvers before and after, the new deadline) in the same transaction. Returns the
+        updated record, or None when it was decided, expired or escalated meanwhile."""
+        raise NotImplementedError(f"{type(self).__name__} cannot escalate requests")
+
+    async def aescalate_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        expected_deadline: datetime,
+        deadline: datetime,
+        metadata: Mapping[str, Any],
+    ) -> InterruptRecord | None:
+        """Async twin of `escalate_interrupt`."""
+        return await _to_thread(
+            self.escalate_interrupt,
+            interrupt_id,
+            expected_deadline=expected_deadline,
+            deadline=deadline,
+            metadata=metadata,
+        )
 
     @abstractmethod
     def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:

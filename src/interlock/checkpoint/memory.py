@@ -34,6 +34,7 @@ from interlock.checkpoint.base import (
     TaskWrites,
     ThreadInfo,
     decision_action,
+    escalation_detail,
     new_audit_id,
 )
 from interlock.errors import ResumeConflict, ResumeError
@@ -365,6 +366,33 @@ class InMemorySaver(BaseSaver):
                 self._log(item, decision_action(status), decided_by, detail)
                 out.append(self._decode_interrupt(item))
             return tuple(out)
+
+    def escalate_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        expected_deadline: datetime,
+        deadline: datetime,
+        metadata: Mapping[str, Any],
+    ) -> InterruptRecord | None:
+        """Give a pending request a new deadline and metadata, once (see `BaseSaver`)."""
+        text = serde.dumps(dict(metadata), "metadata")
+        with self._lock:
+            item = self._interrupts.get(interrupt_id)
+            if (
+                item is None
+                or item.record.status != "pending"
+                or item.record.deadline is None
+                or _utc(item.record.deadline) != _utc(expected_deadline)
+            ):
+                return None
+            before = self._decode_interrupt(item)
+            item.record = replace(item.record, deadline=_utc(deadline))
+            item.metadata = text
+            detail = escalation_detail(before, deadline, metadata)
+            # the actor is the deadline itself: no person escalated it
+            self._log(item, "approval.escalated", None, serde.dumps(detail, "audit detail"))
+            return self._decode_interrupt(item)
 
     def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
         """One interrupt by id."""

@@ -15,7 +15,6 @@ from typing import Any
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import (
     GraphError,
-    InputRejected,
     ResumeConflict,
     ResumeError,
     StoreError,
@@ -38,8 +37,9 @@ from interlock.graph._engine import (
     run_graph,
     task_id,
 )
+from interlock.graph._expiry import aexpire_due, expire_due
 from interlock.graph._ids import new_checkpoint_id, utc_now
-from interlock.graph._interrupt import EXPIRED, TaskContext
+from interlock.graph._interrupt import TaskContext
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._update import update_graph
@@ -606,6 +606,7 @@ class CompiledStateGraph:
         now: datetime | None = None,
         limit: int = 100,
         on_expired: Callable[[InterruptRecord], Any] | None = None,
+        on_escalated: Callable[[InterruptRecord], Any] | None = None,
     ) -> list[str]:
         """Expire this graph's pending requests whose deadline has passed, and resume their
         runs (the paused `interrupt()` returns its `on_expiry` value or raises
@@ -615,23 +616,13 @@ class CompiledStateGraph:
         still counts as expired. Returns the ids expired, at most `limit`. Call it from a
         scheduler; `interlock serve` sweeps on its own. `on_expired(record)` is called as
         each one expires (before the next), e.g. to audit it.
+
+        A request with an escalation step left (`interrupt(escalate=...)`) is not expired:
+        it goes to the step's approvers with the step's new deadline (exactly once too; the
+        store audits it as `approval.escalated`), its run keeps waiting, and
+        `on_escalated(updated_record)` is called.
         """
-        saver = self._require_saver()
-        expired: list[str] = []
-        for record in self._due(saver, now or datetime.now(UTC), limit):
-            try:
-                self.invoke(*_expiry_call(record))
-            except (ResumeError, ThreadBusy, InputRejected):
-                continue  # decided or being decided meanwhile, or the thread moved on
-            except Exception:
-                current = saver.get_interrupt(record.interrupt_id)
-                if current is None or current.status != "expired":
-                    raise
-                _log_failed_after_expiry(record.interrupt_id)
-            expired.append(record.interrupt_id)
-            if on_expired is not None:
-                on_expired(record)
-        return expired
+        return expire_due(self, now or datetime.now(UTC), limit, on_expired, on_escalated)
 
     async def aexpire_due(
         self,
@@ -639,37 +630,10 @@ class CompiledStateGraph:
         now: datetime | None = None,
         limit: int = 100,
         on_expired: Callable[[InterruptRecord], Any] | None = None,
+        on_escalated: Callable[[InterruptRecord], Any] | None = None,
     ) -> list[str]:
         """Async twin of `expire_due`."""
-        saver = self._require_saver()
-        expired: list[str] = []
-        due = await _to_thread(self._due, saver, now or datetime.now(UTC), limit)
-        for record in due:
-            try:
-                await self.ainvoke(*_expiry_call(record))
-            except (ResumeError, ThreadBusy, InputRejected):
-                continue
-            except Exception:
-                current = await saver.aget_interrupt(record.interrupt_id)
-                if current is None or current.status != "expired":
-                    raise
-                _log_failed_after_expiry(record.interrupt_id)
-            expired.append(record.interrupt_id)
-            if on_expired is not None:
-                on_expired(record)
-        return expired
-
-    def _due(self, saver: BaseSaver, now: datetime, limit: int) -> list[InterruptRecord]:
-        """This graph's pending requests due at `now`, paging through other graphs' ones."""
-        out: list[InterruptRecord] = []
-        cursor = None
-        while len(out) < limit:
-            page = saver.list_interrupts(status="pending", limit=200, cursor=cursor, due_before=now)
-            out += [r for r in page.items if r.metadata.get("graph") == self.name]
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-        return out[:limit]
+        return await aexpire_due(self, now or datetime.now(UTC), limit, on_expired, on_escalated)
 
     def update_state(
         self, config: RunnableConfig, values: Any, as_node: str | None = None
@@ -744,30 +708,6 @@ def _release(saver: BaseSaver, env: Env) -> None:
 async def _arelease(saver: BaseSaver, env: Env) -> None:
     with contextlib.suppress(StoreError):
         await saver.arelease_thread(env.thread_id, env.lease_owner or "")
-
-
-def _log_failed_after_expiry(interrupt_id: str) -> None:
-    import logging  # imported when needed: `import interlock` stays light
-
-    logging.getLogger("interlock").warning(
-        "request %s expired; the run it resumed then failed", interrupt_id, exc_info=True
-    )
-
-
-def _expiry_call(record: InterruptRecord) -> tuple[Command, RunnableConfig]:
-    """The resume that expires `record`, run as the person who asked (so that a request the
-    run raises next is theirs too, and they still may not decide it)."""
-    configurable: dict[str, Any] = {"thread_id": record.thread_id}
-    requester = record.metadata.get("requested_by")
-    if requester:
-        configurable["requested_by"] = requester
-    return Command(resume={record.interrupt_id: EXPIRED}), {"configurable": configurable}
-
-
-async def _to_thread(fn: Any, /, *args: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args)
 
 
 def _as_result(gen: Any) -> Any:

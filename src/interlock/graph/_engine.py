@@ -58,7 +58,7 @@ from interlock.graph._effects import (
 from interlock.graph._interrupt import interrupt_id, is_expired_answer
 from interlock.graph._jsonschema import schema_errors
 from interlock.graph._spec import GraphSpec
-from interlock.types import END, START, Command, Interrupt, Send
+from interlock.types import END, START, Command, Escalation, Interrupt, Send
 
 __all__ = ["fold", "pending_of", "run_graph", "split_result", "task_id"]
 
@@ -218,6 +218,8 @@ class _Run:
         kind: str = "interrupt",
         schema: dict[str, Any] | None = None,
         deadline: datetime | timedelta | None = None,
+        approvers: tuple[str, ...] | None = None,
+        escalations: tuple[Escalation, ...] = (),
     ) -> InterruptRecord:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
         created_at = self.clock.now()
@@ -228,6 +230,10 @@ class _Run:
             meta["requested_by"] = str(requester)
         if schema is not None:
             meta["response_schema"] = schema
+        if approvers is not None:
+            meta["approvers"] = list(approvers)
+        if escalations:  # what `expire_due` does when the deadline passes (see `escalate`)
+            meta["escalations"] = [{"to": list(e.to), "after": e.deadline} for e in escalations]
         return InterruptRecord(
             interrupt_id=iid,
             thread_id=self.thread_id,
@@ -669,6 +675,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                         value=pi.interrupt.value,
                         schema=pi.response_schema,
                         deadline=pi.deadline,
+                        approvers=pi.approvers,
+                        escalations=pi.escalations,
                     )
                 )
                 if memo:

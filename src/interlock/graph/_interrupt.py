@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from interlock.checkpoint.serde import ensure_serializable
 from interlock.errors import CheckpointerRequired, GraphError, GraphInterrupt, RequestExpired
-from interlock.types import Interrupt
+from interlock.types import Escalation, Interrupt, check_approvers
 
 __all__ = [
     "EXPIRED",
@@ -62,6 +62,10 @@ class PendingInterrupt:
     response_schema: dict[str, Any] | None = None
     deadline: datetime | timedelta | None = None
     """When the request expires: an instant, or a delay from when it is asked."""
+    approvers: tuple[str, ...] | None = None
+    """Who may decide it (people, `role:<r>`, `group:<g>`); None: any approver."""
+    escalations: tuple[Escalation, ...] = ()
+    """Where it goes, in turn, when its deadline passes unanswered."""
 
 
 class NodeInterrupt(GraphInterrupt):
@@ -101,6 +105,8 @@ class TaskContext:
         response_schema: Any,
         deadline: datetime | timedelta | float | None = None,
         on_expiry: Any = _RAISE,
+        approvers: Sequence[str] | None = None,
+        escalate: Escalation | Sequence[Escalation] = (),
     ) -> Any:
         index = self.calls
         self.calls += 1
@@ -120,6 +126,15 @@ class TaskContext:
                 "compile(checkpointer=InMemorySaver()) or SqliteSaver(...)"
             )
         ensure_serializable(value, "interrupt value")
+        try:
+            who = None if approvers is None else check_approvers(approvers, "approvers")
+        except ValueError as exc:
+            raise GraphError(str(exc)) from None
+        steps = (escalate,) if isinstance(escalate, Escalation) else tuple(escalate)
+        if any(not isinstance(step, Escalation) for step in steps):
+            raise GraphError(f"escalate takes Escalation(to=..., deadline=...) steps: {escalate!r}")
+        if steps and deadline is None:
+            raise GraphError("escalate needs a deadline: it says when the first step happens")
         if on_expiry is not _RAISE:  # it becomes state when the request expires
             ensure_serializable(on_expiry, "interrupt on_expiry")
         iid = interrupt_id(
@@ -131,6 +146,8 @@ class TaskContext:
                 index=index,
                 response_schema=_schema_json(response_schema),
                 deadline=_deadline(deadline),
+                approvers=who,
+                escalations=steps,
             )
         )
 
@@ -178,7 +195,9 @@ def interrupt(
     value: Any,
     *,
     response_schema: Any = None,
+    approvers: Sequence[str] | None = None,
     deadline: datetime | timedelta | float | None = None,
+    escalate: Escalation | Sequence[Escalation] = (),
     on_expiry: Any = _RAISE,
 ) -> Any:
     """Pause the run and ask a person; return their answer when the run is resumed.
@@ -197,12 +216,21 @@ def interrupt(
     is marked expired — exactly once, like a decision — and the run resumes: this call then
     returns `on_expiry`, or raises `RequestExpired` if no `on_expiry` was given.
 
+    `approvers` says who may decide it: people by name (`"ada"`), roles (`"role:admin"`) and
+    groups (`"group:finance"`); the HTTP API and the web inbox refuse anyone else (admins
+    may always decide). The library records it; `graph.invoke(Command(resume=...))` called
+    directly is trusted. `escalate` (one `Escalation` or several, in turn) keeps the request
+    open when its deadline passes: it goes to the escalation's `to` with a new deadline, and
+    expires only after the last step's deadline.
+
     Example:
         >>> def send_email(state):  # doctest: +SKIP
         ...     answer = interrupt({"to": state["to"], "question": "Send it?"})
         ...     return {"sent": bool(answer.get("approved"))}
     """
-    return current_task().next_interrupt(value, response_schema, deadline, on_expiry)
+    return current_task().next_interrupt(
+        value, response_schema, deadline, on_expiry, approvers, escalate
+    )
 
 
 def once(fn: Callable[..., T], *args: Any, key: str | None = None, **kwargs: Any) -> T:

@@ -23,7 +23,7 @@ from interlock.errors import (
 from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.server._errors import ApiError
 from interlock.server._plain import plain
-from interlock.server.auth import ANONYMOUS, Principal
+from interlock.server.auth import ANONYMOUS, Principal, may_decide
 from interlock.types import Command
 
 __all__ = ["decide_request"]
@@ -54,6 +54,19 @@ def decide_request(
             {"reason": "self_approval", "decision": value},
         )
         raise ApiError(403, "self_approval", f"{who.name} started this run and may not decide it")
+    approvers = record.metadata.get("approvers")
+    if not may_decide(who, approvers):
+        record_audit(
+            saver,
+            who,
+            "approval.refused",
+            record.thread_id,
+            interrupt_id,
+            {"reason": "not_an_approver", "approvers": approvers, "decision": value},
+        )
+        raise ApiError(
+            403, "not_an_approver", f"only {', '.join(approvers or [])} may decide this request"
+        )
     if record.status != "pending":
         raise ApiError(
             409,
@@ -218,6 +231,8 @@ def approval_view(r: InterruptRecord) -> dict[str, Any]:
         "response_schema": r.metadata.get("response_schema"),
         "created_at": r.created_at.isoformat(),
         "deadline": r.deadline.isoformat() if r.deadline else None,
+        "approvers": r.metadata.get("approvers"),
+        "escalation_level": r.metadata.get("escalation_level", 0),
         "decision": plain(r.resume) if r.status != "pending" else None,
         "decided_by": r.decided_by,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
@@ -295,12 +310,17 @@ def expire_due_requests(
     registry: Mapping[str, CompiledStateGraph],
     saver: BaseSaver,
     now: datetime | None,
-) -> list[str]:
-    """Expire the registered graphs' due requests (the store audits each expiry); the ids."""
-    expired: list[str] = []
+) -> dict[str, list[str]]:
+    """Expire or escalate the registered graphs' due requests (the store audits each);
+    `{"expired": ids, "escalated": ids}`."""
+    done: dict[str, list[str]] = {"expired": [], "escalated": []}
     for graph in registry.values():
-        graph.expire_due(now=now, on_expired=lambda record: expired.append(record.interrupt_id))
-    return expired
+        graph.expire_due(
+            now=now,
+            on_expired=lambda record: done["expired"].append(record.interrupt_id),
+            on_escalated=lambda record: done["escalated"].append(record.interrupt_id),
+        )
+    return done
 
 
 def sweep_forever(

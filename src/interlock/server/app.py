@@ -64,7 +64,7 @@ from interlock.server._operations import (
     sweep_forever,
 )
 from interlock.server._plain import plain
-from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
+from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
 from interlock.server.inbox import mount_inbox
 from interlock.server.webhooks import Webhook, WebhookDispatcher
 
@@ -370,8 +370,12 @@ def create_app(
         thread_id: str | None = None,
         limit: int = Query(50, ge=1, le=500),
         cursor: str | None = None,
+        mine: bool = Query(False, description="only the requests the caller may decide"),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
+        """Requests across all threads, oldest first, paged by `next_cursor`. With `mine`,
+        a page keeps only the requests whose approver rule the caller matches (so a page
+        may hold fewer than `limit`; follow `next_cursor` to the end)."""
         need(who, "approver")
         if thread_id is not None and not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
@@ -384,10 +388,8 @@ def create_app(
             )
         except (ValueError, TypeError, OverflowError) as exc:
             raise ApiError(400, "invalid_cursor", f"invalid cursor: {exc}") from exc
-        return {
-            "approvals": [approval_view(r) for r in page.items],
-            "next_cursor": page.next_cursor,
-        }
+        items = [r for r in page.items if not mine or may_decide(who, r.metadata.get("approvers"))]
+        return {"approvals": [approval_view(r) for r in items], "next_cursor": page.next_cursor}
 
     @app.get("/v1/approvals/{interrupt_id}", tags=["approvals"])
     def get_approval(interrupt_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
@@ -410,7 +412,7 @@ def create_app(
         if now is not None and now.tzinfo is None:
             now = now.astimezone()
         try:
-            return {"expired": expire_due_requests(registry, saver, now)}
+            return expire_due_requests(registry, saver, now)
         except (OverflowError, ValueError) as exc:
             raise ApiError(422, "invalid_request", f"`now` is out of range: {exc}") from exc
 

@@ -7,7 +7,9 @@ digests and compared in constant time.
 
 Configure with a spec string (`INTERLOCK_API_KEYS` or `interlock serve --keys`):
 `"<key>=<name>:<role>[,<role>...];<key>=..."`, e.g.
-`"k-ada=ada:approver;k-bob=bob:requester;k-root=root:admin"`.
+`"k-ada=ada:approver;k-bob=bob:requester;k-root=root:admin"`. Entries `group:<name>` among
+the roles put the caller in a group, which a request's approver rule may name
+(`interrupt(approvers=["group:finance"])`): `"k-ada=ada:approver,group:finance"`.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ROLES", "ApiKeys", "Principal"]
+__all__ = ["ROLES", "ApiKeys", "Principal", "may_decide"]
 
 ROLES = frozenset({"requester", "approver", "admin"})
 
@@ -29,10 +31,20 @@ class Principal:
 
     name: str
     roles: frozenset[str]
+    groups: frozenset[str] = frozenset()
 
     def can(self, role: str) -> bool:
         """Whether this caller holds `role` (admins hold every role)."""
         return role in self.roles or "admin" in self.roles
+
+
+def may_decide(who: Principal, approvers: Sequence[str] | None) -> bool:
+    """Whether `who` matches a request's approver rule (`interrupt(approvers=...)`): by
+    name, `role:<role>` or `group:<group>`. No rule: any approver. Admins always may."""
+    if approvers is None or "admin" in who.roles:
+        return True
+    mine = {who.name, *(f"role:{r}" for r in who.roles), *(f"group:{g}" for g in who.groups)}
+    return not mine.isdisjoint(approvers)
 
 
 ANONYMOUS = Principal("anonymous", ROLES)
@@ -62,7 +74,11 @@ class ApiKeys:
         for entry in filter(None, (e.strip() for e in spec.split(";"))):
             key, sep, who = entry.partition("=")
             name, sep2, roles_text = who.partition(":")
-            roles = frozenset(r.strip() for r in roles_text.split(",") if r.strip())
+            entries = [r.strip() for r in roles_text.split(",") if r.strip()]
+            groups = frozenset(e[len("group:") :] for e in entries if e.startswith("group:"))
+            roles = frozenset(e for e in entries if not e.startswith("group:"))
+            if "" in groups:
+                raise ValueError(f"bad API key entry {entry!r}: 'group:' names no group")
             if not (sep and sep2 and key.strip() and name.strip() and roles):
                 raise ValueError(f"bad API key entry {entry!r}: use <key>=<name>:<role>[,<role>]")
             unknown = roles - ROLES
@@ -70,7 +86,7 @@ class ApiKeys:
                 raise ValueError(
                     f"unknown role(s) {sorted(unknown)} for {name!r}; use {sorted(ROLES)}"
                 )
-            keys[key.strip()] = Principal(name.strip(), roles)
+            keys[key.strip()] = Principal(name.strip(), roles, groups)
         return cls(keys)
 
     @classmethod

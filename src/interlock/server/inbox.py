@@ -28,7 +28,7 @@ from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
 from interlock.graph import CompiledStateGraph
 from interlock.server._plain import plain
-from interlock.server.auth import ANONYMOUS, ApiKeys, Principal
+from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
 
 __all__ = ["mount_inbox"]
 
@@ -166,6 +166,9 @@ def mount_inbox(
                 "requested_by": r.metadata.get("requested_by"),
                 "deadline": r.deadline.isoformat(timespec="minutes") if r.deadline else None,
                 "age": _age(now - r.created_at),
+                "approvers": ", ".join(r.metadata.get("approvers") or ()),
+                "level": r.metadata.get("escalation_level", 0),
+                "yours": may_decide(who, r.metadata.get("approvers")),
             }
             for r in listing.items
         ]
@@ -370,6 +373,9 @@ def _detail(
         answer_json="true",
         messages=_conversation(saver, registry, record),
         error=error,
+        approvers=record.metadata.get("approvers") or [],
+        level=record.metadata.get("escalation_level", 0),
+        may=may_decide(who, record.metadata.get("approvers")),
     )
 
 

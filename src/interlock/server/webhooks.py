@@ -29,7 +29,9 @@ __all__ = ["EVENTS", "Webhook", "WebhookDispatcher", "parse_hook", "sign", "veri
 
 _log = logging.getLogger("interlock.server")
 
-EVENTS = frozenset({"approval.requested", "approval.decided", "approval.expired"})
+EVENTS = frozenset(
+    {"approval.requested", "approval.decided", "approval.expired", "approval.escalated"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,151 @@
+"""Deadlines: expiring and escalating a graph's overdue requests (`expire_due`).
+
+A request past its deadline either moves to its next escalation step (new approvers, a new
+deadline; the run keeps waiting) or, with no step left, expires: it is marked `expired`
+through the same conditional update as a decision, so exactly once, and its run resumes
+(the paused `interrupt()` returns its `on_expiry` value or raises `RequestExpired`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from interlock.checkpoint.base import BaseSaver, InterruptRecord
+from interlock.errors import InputRejected, ResumeError, ThreadBusy
+from interlock.graph._interrupt import EXPIRED
+from interlock.types import Command, RunnableConfig
+
+if TYPE_CHECKING:
+    from interlock.graph._compiled import CompiledStateGraph
+
+__all__ = ["aexpire_due", "expire_due", "next_escalation"]
+
+OnRecord = Callable[[InterruptRecord], Any] | None
+
+
+def next_escalation(
+    record: InterruptRecord, now: datetime
+) -> tuple[datetime, dict[str, Any]] | None:
+    """The deadline and metadata `record` gets at its next escalation step, or None when it
+    has no step left (it then expires)."""
+    steps = record.metadata.get("escalations") or []
+    level = int(record.metadata.get("escalation_level", 0))
+    if level >= len(steps):
+        return None
+    step = steps[level]
+    metadata = {
+        **record.metadata,
+        "approvers": list(step["to"]),
+        "escalation_level": level + 1,
+    }
+    return now + timedelta(seconds=float(step["after"])), metadata
+
+
+def due(graph: CompiledStateGraph, saver: BaseSaver, now: datetime, limit: int) -> list[Any]:
+    """The graph's pending requests due at `now`, paging through other graphs' ones."""
+    out: list[InterruptRecord] = []
+    cursor = None
+    while len(out) < limit:
+        page = saver.list_interrupts(status="pending", limit=200, cursor=cursor, due_before=now)
+        out += [r for r in page.items if r.metadata.get("graph") == graph.name]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return out[:limit]
+
+
+def expire_due(
+    graph: CompiledStateGraph,
+    now: datetime,
+    limit: int,
+    on_expired: OnRecord,
+    on_escalated: OnRecord,
+) -> list[str]:
+    """See `CompiledStateGraph.expire_due`."""
+    saver = graph._require_saver()
+    expired: list[str] = []
+    for record in due(graph, saver, now, limit):
+        step = next_escalation(record, now)
+        if step is not None:
+            assert record.deadline is not None
+            moved = saver.escalate_interrupt(
+                record.interrupt_id,
+                expected_deadline=record.deadline,
+                deadline=step[0],
+                metadata=step[1],
+            )
+            if moved is not None and on_escalated is not None:
+                on_escalated(moved)
+            continue
+        try:
+            graph.invoke(*_expiry_call(record))
+        except (ResumeError, ThreadBusy, InputRejected):
+            continue  # decided or being decided meanwhile, or the thread moved on
+        except Exception:
+            current = saver.get_interrupt(record.interrupt_id)
+            if current is None or current.status != "expired":
+                raise
+            _log_failed_after_expiry(record.interrupt_id)
+        expired.append(record.interrupt_id)
+        if on_expired is not None:
+            on_expired(record)
+    return expired
+
+
+async def aexpire_due(
+    graph: CompiledStateGraph,
+    now: datetime,
+    limit: int,
+    on_expired: OnRecord,
+    on_escalated: OnRecord,
+) -> list[str]:
+    """Async twin of `expire_due`."""
+    saver = graph._require_saver()
+    expired: list[str] = []
+    for record in await asyncio.to_thread(due, graph, saver, now, limit):
+        step = next_escalation(record, now)
+        if step is not None:
+            assert record.deadline is not None
+            moved = await saver.aescalate_interrupt(
+                record.interrupt_id,
+                expected_deadline=record.deadline,
+                deadline=step[0],
+                metadata=step[1],
+            )
+            if moved is not None and on_escalated is not None:
+                on_escalated(moved)
+            continue
+        try:
+            await graph.ainvoke(*_expiry_call(record))
+        except (ResumeError, ThreadBusy, InputRejected):
+            continue
+        except Exception:
+            current = await saver.aget_interrupt(record.interrupt_id)
+            if current is None or current.status != "expired":
+                raise
+            _log_failed_after_expiry(record.interrupt_id)
+        expired.append(record.interrupt_id)
+        if on_expired is not None:
+            on_expired(record)
+    return expired
+
+
+def _log_failed_after_expiry(interrupt_id: str) -> None:
+    import logging  # imported when needed: `import interlock` stays light
+
+    logging.getLogger("interlock").warning(
+        "request %s expired; the run it resumed then failed", interrupt_id, exc_info=True
+    )
+
+
+def _expiry_call(record: InterruptRecord) -> tuple[Command, RunnableConfig]:
+    """The resume that expires `record`, run as the person who asked (so that a request the
+    run raises next is theirs too, and they still may not decide it)."""
+    configurable: dict[str, Any] = {"thread_id": record.thread_id}
+    requester = record.metadata.get("requested_by")
+    if requester:
+        configurable["requested_by"] = requester
+    return Command(resume={record.interrupt_id: EXPIRED}), {"configurable": configurable}
