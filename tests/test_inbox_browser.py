@@ -88,7 +88,13 @@ def test_an_approver_edits_and_approves_in_the_browser(browser: Any, tmp_path: P
         page.click("text=Run delete_course?")
         assert page.evaluate("window.__pwned") is None  # the payload is text, not markup
         assert "<img src=x onerror=" in page.input_value("#args_0")  # shown as typed
+        assert not page.is_visible("#diff_0")  # nothing edited: no diff
         page.fill("#args_0", '{"course_name": "Outdated Java Tutorial"}')
+        # the edit's diff, live: the old arguments struck out, the new ones added, as text
+        assert "Outdated Java Tutorial" in page.inner_text("#diff_0 .add")
+        removed = page.locator("#diff_0 .del").all_inner_texts()
+        assert any("<img src=x onerror=" in line for line in removed)
+        assert page.evaluate("window.__pwned") is None
         page.select_option("#decision_0", "edit")
         page.click("text=Send decision")
         page.wait_for_url(f"{base}/inbox?done=*")

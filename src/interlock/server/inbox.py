@@ -17,8 +17,9 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -147,15 +148,23 @@ def mount_inbox(
         return response
 
     @app.get("/inbox", response_class=HTMLResponse, include_in_schema=False)
-    def inbox(request: Request, cursor: str | None = None, done: str | None = None) -> Response:
+    def inbox(
+        request: Request,
+        cursor: str | None = None,
+        done: str | None = None,
+        agent: str = "",
+        by: str = "",
+        mine: str = "",
+    ) -> Response:
         gated = gate(request)
         if isinstance(gated, Response):
             return gated
         who, csrf = gated
+        filters = InboxFilter(agent=agent.strip(), by=by.strip(), mine=bool(mine))
         try:
-            listing = saver.list_interrupts(status="pending", limit=50, cursor=cursor)
+            found, next_cursor = filters.page(saver, who, cursor)
         except (ValueError, TypeError, OverflowError):
-            listing = saver.list_interrupts(status="pending", limit=50)
+            found, next_cursor = filters.page(saver, who, None)
         now = datetime.now(UTC)
         items = [
             {
@@ -170,7 +179,7 @@ def mount_inbox(
                 "level": r.metadata.get("escalation_level", 0),
                 "yours": may_decide(who, r.metadata.get("approvers")),
             }
-            for r in listing.items
+            for r in found
         ]
         notice = "Decision sent; the run went on." if done else None
         return page(
@@ -178,8 +187,10 @@ def mount_inbox(
             who=who,
             csrf=csrf,
             items=items,
-            next_cursor=listing.next_cursor,
+            next_cursor=next_cursor,
             notice=notice,
+            filters=filters,
+            agents=sorted(g.name for g in registry.values()),
         )
 
     @app.get("/inbox/events", include_in_schema=False)
@@ -376,7 +387,91 @@ def _detail(
         approvers=record.metadata.get("approvers") or [],
         level=record.metadata.get("escalation_level", 0),
         may=may_decide(who, record.metadata.get("approvers")),
+        decided=_decided(record),
+        decision_json=json.dumps(plain(record.resume), indent=2)
+        if record.status != "pending"
+        else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """The inbox list's filters: the agent (graph name), who asked, and "only what I may
+    decide". They are applied to the store's pages of pending requests in order, so paging
+    stays exact; one page scans at most `SCAN` requests."""
+
+    agent: str = ""
+    by: str = ""
+    mine: bool = False
+    SCAN: ClassVar[int] = 2000
+
+    def keeps(self, who: Principal, r: InterruptRecord) -> bool:
+        """Whether request `r` passes the filters for `who`."""
+        return (
+            (not self.agent or r.metadata.get("graph") == self.agent)
+            and (not self.by or r.metadata.get("requested_by") == self.by)
+            and (not self.mine or may_decide(who, r.metadata.get("approvers")))
+        )
+
+    def page(
+        self, saver: BaseSaver, who: Principal, cursor: str | None, size: int = 50
+    ) -> tuple[list[InterruptRecord], str | None]:
+        """Up to about `size` matching requests from `cursor` on, and the cursor after them."""
+        found: list[InterruptRecord] = []
+        scanned = 0
+        while True:
+            listing = saver.list_interrupts(status="pending", limit=size, cursor=cursor)
+            found += [r for r in listing.items if self.keeps(who, r)]
+            scanned += len(listing.items)
+            cursor = listing.next_cursor
+            if cursor is None or len(found) >= size or scanned >= self.SCAN:
+                return found, cursor
+
+    def query(self) -> str:
+        """The filters as a query string (for the next page's link)."""
+        from urllib.parse import urlencode
+
+        pairs = {"agent": self.agent, "by": self.by, "mine": "1" if self.mine else ""}
+        return urlencode({k: v for k, v in pairs.items() if v})
+
+
+def args_diff(before: Any, after: Any) -> list[tuple[str, str]]:
+    """A line diff of two argument objects as indented JSON: `(mark, line)` pairs with mark
+    `-` (removed), `+` (added) or ` ` (kept)."""
+    import difflib
+
+    def lines(value: Any) -> list[str]:
+        return json.dumps(plain(value), indent=2, sort_keys=True).splitlines()
+
+    return [
+        (line[0], line[2:])
+        for line in difflib.ndiff(lines(before), lines(after))
+        if line[:1] in ("-", "+", " ")
+    ]
+
+
+def _decided(record: InterruptRecord) -> list[dict[str, Any]]:
+    """What was decided for each tool call of a decided review (edits with their diff)."""
+    actions = _actions(record.value)
+    answer = record.resume
+    if actions is None or record.status != "resolved" or not isinstance(answer, dict):
+        return []
+    decisions = answer.get("decisions")
+    if not isinstance(decisions, list):
+        return []
+    out = []
+    for action, decision in zip(actions, decisions, strict=False):
+        if not isinstance(decision, dict):
+            continue
+        kind = str(decision.get("type", ""))
+        edited = decision.get("edited_action")
+        diff = None
+        if kind == "edit" and isinstance(edited, dict):
+            diff = args_diff(action.get("args"), edited.get("args"))
+        out.append(
+            {"name": action["name"], "type": kind, "message": decision.get("message"), "diff": diff}
+        )
+    return out
 
 
 def _decision_from(form: Any, record: InterruptRecord) -> Any:
