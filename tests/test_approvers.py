@@ -167,7 +167,12 @@ def test_a_request_records_its_approvers_and_escalation(saver: Any) -> None:
         ({"approvers": []}, "empty"),
         ({"approvers": "ada"}, "list of names"),
         ({"approvers": ["ada", ""]}, "not a name"),
-        ({"approvers": ["role:"]}, "names no role"),
+        ({"approvers": ["role:"]}, "is not a name"),
+        ({"approvers": ["role:aprover"]}, "unknown role"),
+        ({"approvers": ["user:ada"]}, "is not a name"),
+        ({"approvers": {"ada": 1}}, "list of names"),
+        ({"approvers": [3]}, "is not a name"),
+        ({"deadline": 60, "escalate": "role:admin"}, "Escalation"),
         ({"escalate": Escalation(to=["x"], deadline=60)}, "needs a deadline"),
         ({"deadline": 60, "escalate": ["role:admin"]}, "Escalation"),
     ],
@@ -182,7 +187,20 @@ def test_bad_approver_rules_are_refused_and_nothing_is_saved(
 
 
 @pytest.mark.parametrize(
-    ("to", "deadline"), [([], 60), (["ok"], 0), (["ok"], -5), (["ok"], "soon"), ("role:", 1)]
+    ("to", "deadline"),
+    [
+        ([], 60),
+        (["ok"], 0),
+        (["ok"], -5),
+        (["ok"], "soon"),
+        ("role:", 1),
+        (None, 1),
+        ({"ada": 1}, 1),
+        (["ok"], float("inf")),
+        (["ok"], float("nan")),
+        (["ok"], 1e13),  # past the ten-year cap: `now + deadline` must stay a date
+        (["ok"], timedelta.max),
+    ],
 )
 def test_bad_escalations_are_refused(to: Any, deadline: Any) -> None:
     with pytest.raises(ValueError):
@@ -517,3 +535,171 @@ def test_keys_put_people_in_groups() -> None:
         ApiKeys.parse("k=fay:approver,group:")
     with pytest.raises(ValueError, match="unknown role"):
         ApiKeys.parse("k=fay:aprover,group:finance")
+
+
+# ---- review findings ---------------------------------------------------------------------------
+
+
+def test_none_means_no_escalation(saver: Any) -> None:
+    graph = ask_graph(saver, deadline=60, escalate=None, on_expiry="late")
+    request = _pause(graph, "t")
+    assert "escalations" not in saver.get_interrupt(request.id).metadata
+
+
+def test_a_malformed_escalation_expires_its_request_and_blocks_no_other(saver: Any) -> None:
+    graph = ask_graph(
+        saver, deadline=60, escalate=Escalation(to=["eve"], deadline=60), on_expiry="late"
+    )
+    broken, fine = _pause(graph, "broken"), _pause(graph, "fine")
+    record = saver.get_interrupt(broken.id)
+    assert record.deadline is not None
+    saver.escalate_interrupt(  # a step no sweep could take (as a bad writer might store)
+        broken.id,
+        expected_deadline=record.deadline,
+        deadline=record.deadline,
+        metadata={**record.metadata, "escalations": [{"to": "eve", "after": float("inf")}]},
+    )
+    plain = ask_graph(saver, deadline=60, on_expiry="late")
+    other = _pause(plain, "other")
+    later = max(saver.get_interrupt(i.id).created_at for i in (broken, fine, other))
+    expired = graph.expire_due(now=later + timedelta(seconds=61))
+    assert sorted(expired) == sorted([broken.id, other.id])  # the broken one just expires
+    assert saver.get_interrupt(fine.id).metadata["approvers"] == ["eve"]  # escalated
+
+
+def test_a_decision_racing_an_escalation_is_checked_on_the_new_rule(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.server import _operations as ops
+
+    graph = ask_graph(
+        saver, approvers=["ada"], deadline=60, escalate=Escalation(to=["eve"], deadline=3600)
+    )
+    real = ops._invoke
+
+    def escalate_then_invoke(g: Any, command: Any, config: Any) -> Any:
+        if not isinstance(command, Command):  # the thread's first run
+            return real(g, command, config)
+        # another process's sweep escalates after the server's first check, before the run
+        [(iid, _)] = command.resume.items()
+        deadline = saver.get_interrupt(iid).deadline
+        assert g.expire_due(now=deadline + timedelta(seconds=1)) == []
+        assert saver.get_interrupt(iid).metadata["approvers"] == ["eve"]
+        return real(g, command, config)
+
+    monkeypatch.setattr(ops, "_invoke", escalate_then_invoke)
+    with served(create_app({"payer": graph}, keys=ApiKeys.parse(KEYS))) as http:
+        started = http.post("/v1/threads", json={"input": {}}, headers=_bearer("k-bob")).json()
+        [request] = started["run"]["interrupts"]
+        late = http.post(
+            f"/v1/approvals/{request['id']}/decision",
+            json={"value": "ada"},
+            headers=_bearer("k-ada"),
+        )
+        assert late.status_code == 403 and late.json()["error"] == "not_an_approver"
+        assert "eve" in late.json()["message"]
+    assert ran == [] and saver.get_interrupt(request["id"]).status == "pending"
+
+
+def test_a_sweep_leaves_a_thread_being_decided_to_the_next_sweep(saver: Any) -> None:
+    graph = ask_graph(saver, deadline=60, escalate=Escalation(to=["eve"], deadline=60))
+    request = _pause(graph, "t")
+    record = saver.get_interrupt(request.id)
+    assert saver.acquire_thread("t", "a-deciding-run", ttl=60)  # a decision is under way
+    assert graph.expire_due(now=record.deadline + timedelta(seconds=1)) == []
+    assert saver.get_interrupt(request.id).metadata.get("escalation_level") is None
+    saver.release_thread("t", "a-deciding-run")
+    graph.expire_due(now=record.deadline + timedelta(seconds=1))
+    assert saver.get_interrupt(request.id).metadata["escalation_level"] == 1
+
+
+def test_the_library_can_authorize_decisions_itself(saver: Any) -> None:
+    graph = ask_graph(saver, approvers=["ada"])
+    request = _pause(graph, "t")
+    seen: list[Any] = []
+
+    def only_ada(record: Any) -> None:
+        seen.append(record.metadata["approvers"])
+        raise PermissionError("not ada")
+
+    config = {"configurable": {"thread_id": "t", "authorize_decision": only_ada}}
+    with pytest.raises(PermissionError):
+        graph.invoke(Command(resume="yes"), config)
+    assert seen == [["ada"]] and ran == []
+    assert saver.get_interrupt(request.id).status == "pending"
+    assert graph.invoke(Command(resume="yes"), {"configurable": {"thread_id": "t"}})["answer"]
+
+
+def test_a_combined_reviews_escalation_keeps_every_calls_rule(saver: Any) -> None:
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    {"name": "refund", "args": {"order_id": "o1"}, "id": "c1"},
+                    {"name": "wire", "args": {"to": "x"}, "id": "c2"},
+                ],
+            ),
+            "done",
+        ]
+    )
+    agent = create_agent(
+        model=model,
+        tools=[refund, wire],
+        checkpointer=saver,
+        interrupt_on={
+            "refund": {
+                "approvers": ["ada", "group:finance"],
+                "deadline": 60,
+                "escalate": [
+                    Escalation(to=["eve"], deadline=3600),
+                    Escalation(to=["group:finance", "fay"], deadline=3600),
+                ],
+            },
+            "wire": {"approvers": ["group:finance"]},  # only finance may approve wires
+        },
+    )
+    [request] = agent.invoke(
+        {"messages": [{"role": "user", "content": "go"}]}, {"configurable": {"thread_id": "a"}}
+    )["__interrupt__"]
+    steps = saver.get_interrupt(request.id).metadata["escalations"]
+    # eve may not approve wires: that step goes to admins; finance stays in the second
+    assert steps == [
+        {"to": ["role:admin"], "after": 3600.0},
+        {"to": ["group:finance"], "after": 3600.0},
+    ]
+
+
+def test_a_rule_of_the_wrong_shape_lets_only_admins_decide() -> None:
+    d = Principal("d", frozenset({"approver"}))
+    assert not may_decide(d, "ada")  # not matched letter by letter
+    assert not may_decide(d, [["d"]])
+    assert may_decide(Principal("root", frozenset({"admin"})), "ada")
+
+
+def test_a_naive_sweep_time_is_local_and_audited_as_stored(saver: Any) -> None:
+    graph = ask_graph(saver, deadline=60, escalate=Escalation(to=["eve"], deadline=60))
+    request = _pause(graph, "t")
+    asked = saver.get_interrupt(request.id)
+    naive_now = (asked.created_at + timedelta(seconds=61)).astimezone().replace(tzinfo=None)
+    graph.expire_due(now=naive_now)
+    stored = saver.get_interrupt(request.id).deadline
+    assert stored == asked.created_at + timedelta(seconds=121)
+    [entry] = [
+        e
+        for e in saver.list_audit(interrupt_id=request.id).items
+        if e.action == "approval.escalated"
+    ]
+    assert datetime.fromisoformat(entry.detail["deadline"]) == stored
+
+
+def test_mine_leaves_out_ones_own_requests(saver: Any) -> None:
+    graph = ask_graph(saver)
+    keys = ApiKeys.parse(KEYS + ";k-carl=carl:requester,approver")
+    with served(create_app({"payer": graph}, keys=keys)) as http:
+        own = http.post("/v1/threads", json={"input": {}}, headers=_bearer("k-carl")).json()
+        [request] = own["run"]["interrupts"]
+        mine = http.get("/v1/approvals", params={"mine": "true"}, headers=_bearer("k-carl"))
+        assert mine.json()["approvals"] == []  # carl may not approve his own request
+        ada = http.get("/v1/approvals", params={"mine": "true"}, headers=_bearer("k-ada"))
+        assert [a["id"] for a in ada.json()["approvals"]] == [request["id"]]

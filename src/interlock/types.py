@@ -74,32 +74,45 @@ class Escalation:
     """Seconds, or a `datetime.timedelta`, from the escalation."""
 
     def __post_init__(self) -> None:
-        to = (self.to,) if isinstance(self.to, str) else tuple(self.to)
+        to = (self.to,) if isinstance(self.to, str) else self.to
         object.__setattr__(self, "to", check_approvers(to, "Escalation.to"))
         seconds = getattr(self.deadline, "total_seconds", lambda: self.deadline)()
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= MAX_ESCALATION_SECONDS  # also refuses nan and inf
+        ):
             raise ValueError(
-                f"Escalation.deadline must be positive seconds or a timedelta, not "
-                f"{self.deadline!r}"
+                "Escalation.deadline must be seconds or a timedelta, more than 0 and at most "
+                f"10 years, not {self.deadline!r}"
             )
         object.__setattr__(self, "deadline", float(seconds))
 
 
-_APPROVER_KINDS = ("role:", "group:")
+MAX_ESCALATION_SECONDS = 10 * 366 * 86400.0
+"""The longest an escalation step may wait (ten years)."""
+
+APPROVER_ROLES = ("requester", "approver", "admin")
+"""The roles an approver rule may name (`role:<role>`); the service's roles."""
 
 
 def check_approvers(approvers: Any, where: str) -> tuple[str, ...]:
-    """`approvers` as a tuple of non-empty names (`"ada"`, `"role:admin"`,
-    `"group:finance"`); raises ValueError otherwise."""
-    if isinstance(approvers, str) or not isinstance(approvers, Sequence | frozenset | set):
+    """`approvers` as a tuple of people (`"ada"`), roles (`"role:admin"`) and groups
+    (`"group:finance"`): a list, tuple or set of strings. Raises ValueError otherwise,
+    including for rules nobody could match (an unknown role, an unknown `kind:` prefix)."""
+    if not isinstance(approvers, list | tuple | set | frozenset):
         raise ValueError(f"{where} must be a list of names, not {approvers!r}")
-    out = tuple(sorted(approvers) if isinstance(approvers, set | frozenset) else approvers)
+    out = tuple(sorted(approvers, key=str) if isinstance(approvers, set | frozenset) else approvers)
     for entry in out:
-        if not isinstance(entry, str) or not entry.strip() or entry != entry.strip():
+        if type(entry) is not str or not entry.strip() or entry != entry.strip():
             raise ValueError(f"{where}: {entry!r} is not a name, 'role:<role>' or 'group:<g>'")
-        for kind in _APPROVER_KINDS:
-            if entry.startswith(kind) and not entry[len(kind) :]:
-                raise ValueError(f"{where}: {entry!r} names no {kind[:-1]}")
+        kind, colon, name = entry.partition(":")
+        if not colon:
+            continue  # a person
+        if kind not in ("role", "group") or not name:
+            raise ValueError(f"{where}: {entry!r} is not a name, 'role:<role>' or 'group:<group>'")
+        if kind == "role" and name not in APPROVER_ROLES:
+            raise ValueError(f"{where}: unknown role {name!r}; roles are {APPROVER_ROLES}")
     if not out:
         raise ValueError(f"{where} is empty: nobody could decide the request")
     return out

@@ -185,12 +185,25 @@ def review_approvers(
 def review_escalation(
     calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
 ) -> tuple[Escalation, ...]:
-    """The escalation of a review: that of the call whose deadline comes first."""
+    """The escalation of a review: that of the policy whose deadline comes first, each
+    step's `to` narrowed to those the other calls' rules allow too (only admins if nobody
+    is left), so that an escalation never lets someone approve a call its rule forbids."""
     timed = [p for c in calls if (p := policies[c["name"]]).deadline is not None]
     if not timed:
         return ()
     first = min(timed, key=lambda p: p.deadline or timedelta.max)
-    return first.escalate
+    others = [
+        p.approvers
+        for c in calls
+        if (p := policies[c["name"]]) is not first and p.approvers is not None
+    ]
+    return tuple(
+        Escalation(
+            to=tuple(a for a in step.to if all(a in rule for rule in others)) or ("role:admin",),
+            deadline=step.deadline,
+        )
+        for step in first.escalate
+    )
 
 
 def review_deadline(

@@ -208,7 +208,9 @@ def escalation_detail(
         "value": record.value,
         "from": record.metadata.get("approvers"),
         "to": metadata.get("approvers"),
-        "deadline": deadline.astimezone(UTC).isoformat(),
+        "deadline": (
+            deadline.replace(tzinfo=UTC) if deadline.tzinfo is None else deadline.astimezone(UTC)
+        ).isoformat(),  # a naive time is UTC, as the stores take it
         "level": metadata.get("escalation_level"),
     }
 

@@ -527,6 +527,14 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
                     )
             decisions = run.match_resume(input, elsewhere)
             run.validate(decisions)
+            # the caller's last word on who decides, checked on the records read under the
+            # thread's lease: nothing can escalate them between this check and the decision
+            authorize = (run.config.get("configurable") or {}).get("authorize_decision")
+            if authorize is not None:
+                by_id = {r.interrupt_id: r for r in run.interrupts}
+                for iid in decisions:
+                    if iid in by_id:
+                        authorize(by_id[iid])
         else:
             real = [r for r in pending if r.kind != "breakpoint"]
             if real:

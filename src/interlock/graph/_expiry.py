@@ -9,6 +9,7 @@ through the same conditional update as a decision, so exactly once, and its run 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InputRejected, ResumeError, ThreadBusy
 from interlock.graph._interrupt import EXPIRED
-from interlock.types import Command, RunnableConfig
+from interlock.types import MAX_ESCALATION_SECONDS, Command, RunnableConfig, check_approvers
 
 if TYPE_CHECKING:
     from interlock.graph._compiled import CompiledStateGraph
@@ -30,18 +31,55 @@ def next_escalation(
     record: InterruptRecord, now: datetime
 ) -> tuple[datetime, dict[str, Any]] | None:
     """The deadline and metadata `record` gets at its next escalation step, or None when it
-    has no step left (it then expires)."""
+    has no step left, or a malformed one (it then expires, and a warning is logged)."""
     steps = record.metadata.get("escalations") or []
-    level = int(record.metadata.get("escalation_level", 0))
-    if level >= len(steps):
+    level = record.metadata.get("escalation_level", 0)
+    try:
+        if not isinstance(steps, list) or type(level) is not int or level < 0:
+            raise ValueError(f"escalations {steps!r} at level {level!r}")
+        if level >= len(steps):
+            return None
+        step = steps[level]
+        to = check_approvers(step["to"], "escalation step")
+        after = float(step["after"])
+        if not 0 < after <= MAX_ESCALATION_SECONDS:
+            raise ValueError(f"step deadline {after!r}")
+        deadline = now + timedelta(seconds=after)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        _logger().warning(
+            "request %s has a malformed escalation step (%s); it expires instead",
+            record.interrupt_id,
+            exc,
+        )
         return None
-    step = steps[level]
-    metadata = {
-        **record.metadata,
-        "approvers": list(step["to"]),
-        "escalation_level": level + 1,
-    }
-    return now + timedelta(seconds=float(step["after"])), metadata
+    metadata = {**record.metadata, "approvers": list(to), "escalation_level": level + 1}
+    return deadline, metadata
+
+
+def _aware(now: datetime) -> datetime:
+    """`now` with a time zone; a naive one is local time (as naive deadlines are)."""
+    return now if now.tzinfo is not None else now.astimezone()
+
+
+def _escalate(
+    graph: CompiledStateGraph, saver: BaseSaver, record: InterruptRecord, step: Any
+) -> InterruptRecord | None:
+    """Escalate under the thread's lease, so that no decision can be made on the old rule
+    between its check (inside the deciding run, under the lease) and this change. A busy
+    thread is left to the next sweep."""
+    owner = f"interlock-sweep:{uuid.uuid4().hex[:12]}"
+    if not saver.acquire_thread(record.thread_id, owner, ttl=graph.lease_ttl):
+        return None
+    try:
+        assert record.deadline is not None
+        return saver.escalate_interrupt(
+            record.interrupt_id,
+            expected_deadline=record.deadline,
+            deadline=step[0],
+            metadata=step[1],
+        )
+    finally:
+        saver.release_thread(record.thread_id, owner)
 
 
 def due(graph: CompiledStateGraph, saver: BaseSaver, now: datetime, limit: int) -> list[Any]:
@@ -66,17 +104,12 @@ def expire_due(
 ) -> list[str]:
     """See `CompiledStateGraph.expire_due`."""
     saver = graph._require_saver()
+    now = _aware(now)
     expired: list[str] = []
     for record in due(graph, saver, now, limit):
         step = next_escalation(record, now)
         if step is not None:
-            assert record.deadline is not None
-            moved = saver.escalate_interrupt(
-                record.interrupt_id,
-                expected_deadline=record.deadline,
-                deadline=step[0],
-                metadata=step[1],
-            )
+            moved = _escalate(graph, saver, record, step)
             if moved is not None and on_escalated is not None:
                 on_escalated(moved)
             continue
@@ -104,17 +137,12 @@ async def aexpire_due(
 ) -> list[str]:
     """Async twin of `expire_due`."""
     saver = graph._require_saver()
+    now = _aware(now)
     expired: list[str] = []
     for record in await asyncio.to_thread(due, graph, saver, now, limit):
         step = next_escalation(record, now)
         if step is not None:
-            assert record.deadline is not None
-            moved = await saver.aescalate_interrupt(
-                record.interrupt_id,
-                expected_deadline=record.deadline,
-                deadline=step[0],
-                metadata=step[1],
-            )
+            moved = await asyncio.to_thread(_escalate, graph, saver, record, step)
             if moved is not None and on_escalated is not None:
                 on_escalated(moved)
             continue
@@ -133,10 +161,14 @@ async def aexpire_due(
     return expired
 
 
-def _log_failed_after_expiry(interrupt_id: str) -> None:
+def _logger() -> Any:
     import logging  # imported when needed: `import interlock` stays light
 
-    logging.getLogger("interlock").warning(
+    return logging.getLogger("interlock")
+
+
+def _log_failed_after_expiry(interrupt_id: str) -> None:
+    _logger().warning(
         "request %s expired; the run it resumed then failed", interrupt_id, exc_info=True
     )
 

@@ -106,7 +106,7 @@ class TaskContext:
         deadline: datetime | timedelta | float | None = None,
         on_expiry: Any = _RAISE,
         approvers: Sequence[str] | None = None,
-        escalate: Escalation | Sequence[Escalation] = (),
+        escalate: Escalation | Sequence[Escalation] | None = (),
     ) -> Any:
         index = self.calls
         self.calls += 1
@@ -130,6 +130,10 @@ class TaskContext:
             who = None if approvers is None else check_approvers(approvers, "approvers")
         except ValueError as exc:
             raise GraphError(str(exc)) from None
+        if escalate is None:
+            escalate = ()
+        if not isinstance(escalate, Escalation | list | tuple):
+            raise GraphError(f"escalate takes Escalation(to=..., deadline=...) steps: {escalate!r}")
         steps = (escalate,) if isinstance(escalate, Escalation) else tuple(escalate)
         if any(not isinstance(step, Escalation) for step in steps):
             raise GraphError(f"escalate takes Escalation(to=..., deadline=...) steps: {escalate!r}")
@@ -197,7 +201,7 @@ def interrupt(
     response_schema: Any = None,
     approvers: Sequence[str] | None = None,
     deadline: datetime | timedelta | float | None = None,
-    escalate: Escalation | Sequence[Escalation] = (),
+    escalate: Escalation | Sequence[Escalation] | None = (),
     on_expiry: Any = _RAISE,
 ) -> Any:
     """Pause the run and ask a person; return their answer when the run is resumed.

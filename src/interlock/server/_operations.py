@@ -54,19 +54,26 @@ def decide_request(
             {"reason": "self_approval", "decision": value},
         )
         raise ApiError(403, "self_approval", f"{who.name} started this run and may not decide it")
-    approvers = record.metadata.get("approvers")
-    if not may_decide(who, approvers):
+
+    def authorize(current: InterruptRecord) -> None:
+        """Refuse `who` unless the request's approver rule names them (checked first, then
+        again inside the run on the record read under the thread's lease, which an
+        escalation also takes)."""
+        approvers = current.metadata.get("approvers")
+        if may_decide(who, approvers):
+            return
         record_audit(
             saver,
             who,
             "approval.refused",
-            record.thread_id,
-            interrupt_id,
+            current.thread_id,
+            current.interrupt_id,
             {"reason": "not_an_approver", "approvers": approvers, "decision": value},
         )
-        raise ApiError(
-            403, "not_an_approver", f"only {', '.join(approvers or [])} may decide this request"
-        )
+        rule = ", ".join(map(str, approvers)) if isinstance(approvers, list | tuple) else "admins"
+        raise ApiError(403, "not_an_approver", f"only {rule} may decide this request")
+
+    authorize(record)
     if record.status != "pending":
         raise ApiError(
             409,
@@ -78,12 +85,14 @@ def decide_request(
         raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
     check_shape(value, "value")
     _, graph = graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
-    config = run_config(record.thread_id, user_id=who.name, requested_by=requester)
+    config = run_config(
+        record.thread_id, user_id=who.name, requested_by=requester, authorize_decision=authorize
+    )
     failure: Exception | None = None
     result: dict[str, Any] = {}
     try:
         result = _invoke(graph, Command(resume={interrupt_id: value}), config)
-    except (ResumeError, ThreadBusy):
+    except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
         try:

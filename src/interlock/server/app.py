@@ -388,7 +388,16 @@ def create_app(
             )
         except (ValueError, TypeError, OverflowError) as exc:
             raise ApiError(400, "invalid_cursor", f"invalid cursor: {exc}") from exc
-        items = [r for r in page.items if not mine or may_decide(who, r.metadata.get("approvers"))]
+        self_ok = allow_self_approval or who is ANONYMOUS
+        items = [
+            r
+            for r in page.items
+            if not mine
+            or (
+                may_decide(who, r.metadata.get("approvers"))
+                and (self_ok or r.metadata.get("requested_by") != who.name)
+            )
+        ]
         return {"approvals": [approval_view(r) for r in items], "next_cursor": page.next_cursor}
 
     @app.get("/v1/approvals/{interrupt_id}", tags=["approvals"])

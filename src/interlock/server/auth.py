@@ -20,9 +20,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from interlock.types import APPROVER_ROLES
+
 __all__ = ["ROLES", "ApiKeys", "Principal", "may_decide"]
 
-ROLES = frozenset({"requester", "approver", "admin"})
+ROLES = frozenset(APPROVER_ROLES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,10 @@ class Principal:
 def may_decide(who: Principal, approvers: Sequence[str] | None) -> bool:
     """Whether `who` matches a request's approver rule (`interrupt(approvers=...)`): by
     name, `role:<role>` or `group:<group>`. No rule: any approver. Admins always may."""
-    if approvers is None or "admin" in who.roles:
+    if "admin" in who.roles or approvers is None:
         return True
+    if not isinstance(approvers, list | tuple) or not all(type(a) is str for a in approvers):
+        return False  # a rule of an unexpected shape: fail closed (admins only)
     mine = {who.name, *(f"role:{r}" for r in who.roles), *(f"group:{g}" for g in who.groups)}
     return not mine.isdisjoint(approvers)
 

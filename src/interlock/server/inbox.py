@@ -160,7 +160,9 @@ def mount_inbox(
         if isinstance(gated, Response):
             return gated
         who, csrf = gated
-        filters = InboxFilter(agent=agent.strip(), by=by.strip(), mine=bool(mine))
+        filters = InboxFilter(
+            agent=agent.strip(), by=by.strip(), mine=bool(mine), self_ok=allow_self_approval
+        )
         try:
             found, next_cursor = filters.page(saver, who, cursor)
         except (ValueError, TypeError, OverflowError):
@@ -177,7 +179,7 @@ def mount_inbox(
                 "age": _age(now - r.created_at),
                 "approvers": ", ".join(r.metadata.get("approvers") or ()),
                 "level": r.metadata.get("escalation_level", 0),
-                "yours": may_decide(who, r.metadata.get("approvers")),
+                "yours": _yours(who, r, allow_self_approval),
             }
             for r in found
         ]
@@ -201,9 +203,10 @@ def mount_inbox(
         if isinstance(gated, Response):
             return gated
 
-        def waiting() -> tuple[str, ...]:
+        def waiting() -> tuple[tuple[str, Any], ...]:
             page = saver.list_interrupts(status="pending", limit=500)
-            return tuple(r.interrupt_id for r in page.items)
+            # an escalation changes who decides: the page shows it, so it reloads on it
+            return tuple((r.interrupt_id, r.metadata.get("escalation_level")) for r in page.items)
 
         first = await asyncio.to_thread(waiting)  # before the response opens: see below
 
@@ -403,6 +406,8 @@ class InboxFilter:
     agent: str = ""
     by: str = ""
     mine: bool = False
+    self_ok: bool = False
+    """Whether people may decide their own requests (`--allow-self-approval`)."""
     SCAN: ClassVar[int] = 2000
 
     def keeps(self, who: Principal, r: InterruptRecord) -> bool:
@@ -410,7 +415,7 @@ class InboxFilter:
         return (
             (not self.agent or r.metadata.get("graph") == self.agent)
             and (not self.by or r.metadata.get("requested_by") == self.by)
-            and (not self.mine or may_decide(who, r.metadata.get("approvers")))
+            and (not self.mine or _yours(who, r, self.self_ok))
         )
 
     def page(
@@ -433,6 +438,13 @@ class InboxFilter:
 
         pairs = {"agent": self.agent, "by": self.by, "mine": "1" if self.mine else ""}
         return urlencode({k: v for k, v in pairs.items() if v})
+
+
+def _yours(who: Principal, r: InterruptRecord, self_ok: bool) -> bool:
+    """Whether `who` may decide `r`: its approver rule names them, and it is not their own
+    request (unless self-approval is allowed)."""
+    own = r.metadata.get("requested_by") == who.name and who is not ANONYMOUS
+    return may_decide(who, r.metadata.get("approvers")) and (self_ok or not own)
 
 
 def args_diff(before: Any, after: Any) -> list[tuple[str, str]]:
