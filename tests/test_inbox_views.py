@@ -163,3 +163,21 @@ def test_a_decided_review_shows_each_decision_and_the_diff_of_an_edit(saver: Any
         assert "refund: reject" in decided
         assert "&lt;b&gt;not this one&lt;/b&gt;" in decided  # shown as text
     assert ran == [("o1", 45.0)]
+
+
+def test_the_api_filters_approvals_by_agent_and_requester(saver: Any) -> None:
+    agents = {"shipper": ask_graph(saver, "shipper"), "payer": ask_graph(saver, "payer")}
+    with served(create_app(agents, keys=ApiKeys.parse(KEYS))) as http:
+        ship_bob = _ask(http, "shipper", "a", "k-bob")
+        pay_bob = _ask(http, "payer", "b", "k-bob")
+        ship_cy = _ask(http, "shipper", "c", "k-cy")
+
+        def ids(**params: str) -> list[str]:
+            got = http.get("/v1/approvals", params=params, headers={"X-API-Key": "k-ada"})
+            assert got.status_code == 200, got.text
+            return [a["id"] for a in got.json()["approvals"]]
+
+        assert ids() == [ship_bob, pay_bob, ship_cy]
+        assert ids(agent="shipper") == [ship_bob, ship_cy]
+        assert ids(requested_by="bob") == [ship_bob, pay_bob]
+        assert ids(agent="payer", requested_by="cy") == []

@@ -371,11 +371,13 @@ def create_app(
         limit: int = Query(50, ge=1, le=500),
         cursor: str | None = None,
         mine: bool = Query(False, description="only the requests the caller may decide"),
+        agent: str | None = Query(None, description="only this agent's (graph name)"),
+        requested_by: str | None = Query(None, description="only those this person asked"),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
-        """Requests across all threads, oldest first, paged by `next_cursor`. With `mine`,
-        a page keeps only the requests whose approver rule the caller matches (so a page
-        may hold fewer than `limit`; follow `next_cursor` to the end)."""
+        """Requests across all threads, oldest first, paged by `next_cursor`. `mine`,
+        `agent` and `requested_by` filter each page (so a page may hold fewer than `limit`;
+        follow `next_cursor` to the end)."""
         need(who, "approver")
         if thread_id is not None and not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
@@ -392,10 +394,14 @@ def create_app(
         items = [
             r
             for r in page.items
-            if not mine
-            or (
-                may_decide(who, r.metadata.get("approvers"))
-                and (self_ok or r.metadata.get("requested_by") != who.name)
+            if (agent is None or r.metadata.get("graph") == agent)
+            and (requested_by is None or r.metadata.get("requested_by") == requested_by)
+            and (
+                not mine
+                or (
+                    may_decide(who, r.metadata.get("approvers"))
+                    and (self_ok or r.metadata.get("requested_by") != who.name)
+                )
             )
         ]
         return {"approvals": [approval_view(r) for r in items], "next_cursor": page.next_cursor}
