@@ -448,7 +448,8 @@ def wire(to: str) -> str:
     return "wired"
 
 
-def test_an_agent_policy_names_its_approvers_and_escalation(saver: Any) -> None:
+def _refund_and_wire_agent(saver: Any, interrupt_on: dict[str, Any]) -> Any:
+    """An agent whose model asks, in one turn, to refund an order and to wire money."""
     model = ScriptedChatModel(
         [
             AIMessage(
@@ -461,11 +462,15 @@ def test_an_agent_policy_names_its_approvers_and_escalation(saver: Any) -> None:
             "done",
         ]
     )
-    agent = create_agent(
-        model=model,
-        tools=[refund, wire],
-        checkpointer=saver,
-        interrupt_on={
+    return create_agent(
+        model=model, tools=[refund, wire], checkpointer=saver, interrupt_on=interrupt_on
+    )
+
+
+def test_an_agent_policy_names_its_approvers_and_escalation(saver: Any) -> None:
+    agent = _refund_and_wire_agent(
+        saver,
+        {
             "refund": {
                 "approvers": ["ada", "group:finance"],
                 "deadline": timedelta(hours=1),
@@ -485,23 +490,9 @@ def test_an_agent_policy_names_its_approvers_and_escalation(saver: Any) -> None:
 
 
 def test_agent_rules_that_share_nobody_leave_the_review_to_admins(saver: Any) -> None:
-    model = ScriptedChatModel(
-        [
-            AIMessage(
-                content="",
-                tool_calls=[
-                    {"name": "refund", "args": {"order_id": "o1"}, "id": "c1"},
-                    {"name": "wire", "args": {"to": "x"}, "id": "c2"},
-                ],
-            ),
-            "done",
-        ]
-    )
-    agent = create_agent(
-        model=model,
-        tools=[refund, wire],
-        checkpointer=saver,
-        interrupt_on={"refund": {"approvers": ["ada"]}, "wire": {"approvers": ["eve"]}},
+    agent = _refund_and_wire_agent(
+        saver,
+        {"refund": {"approvers": ["ada"]}, "wire": {"approvers": ["eve"]}},
     )
     [request] = agent.invoke(
         {"messages": [{"role": "user", "content": "go"}]}, {"configurable": {"thread_id": "a"}}
@@ -631,23 +622,9 @@ def test_the_library_can_authorize_decisions_itself(saver: Any) -> None:
 
 
 def test_a_combined_reviews_escalation_keeps_every_calls_rule(saver: Any) -> None:
-    model = ScriptedChatModel(
-        [
-            AIMessage(
-                content="",
-                tool_calls=[
-                    {"name": "refund", "args": {"order_id": "o1"}, "id": "c1"},
-                    {"name": "wire", "args": {"to": "x"}, "id": "c2"},
-                ],
-            ),
-            "done",
-        ]
-    )
-    agent = create_agent(
-        model=model,
-        tools=[refund, wire],
-        checkpointer=saver,
-        interrupt_on={
+    agent = _refund_and_wire_agent(
+        saver,
+        {
             "refund": {
                 "approvers": ["ada", "group:finance"],
                 "deadline": 60,

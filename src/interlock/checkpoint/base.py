@@ -356,6 +356,7 @@ class BaseSaver(ABC):
         Returns the updated records.
         """
 
+    @abstractmethod
     def escalate_interrupt(
         self,
         interrupt_id: str,
@@ -369,7 +370,6 @@ class BaseSaver(ABC):
         sweeper wins). Writes the `approval.escalated` audit entry (detail: the value, the
         approvers before and after, the new deadline) in the same transaction. Returns the
         updated record, or None when it was decided, expired or escalated meanwhile."""
-        raise NotImplementedError(f"{type(self).__name__} cannot escalate requests")
 
     async def aescalate_interrupt(
         self,
