@@ -18,6 +18,7 @@ from typing import Any
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import GraphError, GraphInterrupt
 from interlock.graph._effects import (
+    Applied,
     Commit,
     Effect,
     Emit,
@@ -36,6 +37,8 @@ from interlock.graph._spec import GraphSpec, NodeSpec
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
 _DONE = object()
+_PAGE = 16
+"""Checkpoints read per page when looking for a run's input (`Applied`)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -198,6 +201,15 @@ def _store_sync(effect: Effect, env: Env) -> Any:
         )
     elif isinstance(effect, Lookup):
         return {iid: saver.get_interrupt(iid) for iid in effect.ids}
+    elif isinstance(effect, Applied):
+        before = None
+        while True:
+            page = list(
+                saver.list_checkpoints(env.thread_id, env.checkpoint_ns, before=before, limit=_PAGE)
+            )
+            if (found := effect.seen(page, _PAGE)) is not None:
+                return found
+            before = page[-1].checkpoint_id
     return None
 
 
@@ -239,6 +251,15 @@ async def _store_async(effect: Effect, env: Env) -> Any:
         return False
     elif isinstance(effect, Lookup):
         return {iid: await saver.aget_interrupt(iid) for iid in effect.ids}
+    elif isinstance(effect, Applied):
+        before = None
+        while True:
+            page = await saver.alist_checkpoints(
+                env.thread_id, env.checkpoint_ns, before=before, limit=_PAGE
+            )
+            if (found := effect.seen(page, _PAGE)) is not None:
+                return found
+            before = page[-1].checkpoint_id
     return None
 
 
