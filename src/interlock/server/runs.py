@@ -36,6 +36,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -122,8 +123,9 @@ class RunWorkers:
             self._stopping = True
             self._cond.notify_all()
         self._stopped.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
 
     def _idle(self) -> bool:
