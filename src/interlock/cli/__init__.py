@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     srv.add_argument(
         "--run-lease",
-        type=float,
+        type=_positive_float,
         default=60.0,
         metavar="SECONDS",
         help="how long a worker holds a background run without renewing before another "
@@ -110,6 +110,13 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
 
