@@ -91,26 +91,28 @@ def _until(client: httpx.Client, run_id: str, *statuses: str) -> dict[str, Any]:
         time.sleep(0.01)
 
 
-def test_a_background_run_completes_and_its_result_is_readable(saver: Any, serve: Any) -> None:
-    client = serve(create_app({"orders": orders(saver, ask=False)}, keys=ApiKeys.parse(KEYS)))
-    thread = _thread(client)
-    run_id = _queue(client, thread, {"input": {"item": "book", "count": 1}})
-    run = _until(client, run_id, "done", "failed")
-    assert run["status"] == "done", run
-    assert run["result"]["status"] == "finished"
-    assert run["result"]["values"] == {
-        "item": "book",
-        "count": 1,
-        "approved": True,
-        "shipped": True,
-    }
-    assert (run["created_by"], run["attempts"], run["error"]) == ("bob", 1, None)
-    assert shipped == ["book"]
-    listed = client.get(f"/v1/threads/{thread}/runs", headers=ADA).json()["runs"]
-    assert [r["run_id"] for r in listed] == [run_id]
-    assert client.get(f"/v1/threads/{thread}/runs?status=queued", headers=BOB).json() == {
-        "runs": []
-    }
+def test_a_background_run_completes_and_its_result_is_readable(saver: Any) -> None:
+    app = create_app({"orders": orders(saver, ask=False)}, keys=ApiKeys.parse(KEYS))
+    with served(app) as client:
+        thread = _thread(client)
+        run_id = _queue(client, thread, {"input": {"item": "book", "count": 1}})
+        run = _until(client, run_id, "done", "failed")
+        assert run["status"] == "done", run
+        assert run["result"]["status"] == "finished"
+        assert run["result"]["values"] == {
+            "item": "book",
+            "count": 1,
+            "approved": True,
+            "shipped": True,
+        }
+        assert (run["created_by"], run["attempts"], run["error"]) == ("bob", 1, None)
+        assert shipped == ["book"]
+        listed = client.get(f"/v1/threads/{thread}/runs", headers=ADA).json()["runs"]
+        assert [r["run_id"] for r in listed] == [run_id]
+        assert client.get(f"/v1/threads/{thread}/runs?status=queued", headers=BOB).json() == {
+            "runs": []
+        }
+    # the worker audits right after it records the end; stopping the app waited for it
     actions = [e.action for e in saver.list_audit(thread_id=thread).items]
     assert "run.queued" in actions and "run.finished" in actions
     # the run's checkpoints name it
@@ -177,13 +179,13 @@ def test_bad_background_input_is_refused_and_nothing_is_queued(saver: Any, serve
     assert client.get("/v1/runs/x", headers={}).status_code == 401
 
 
-def test_a_failing_run_is_recorded_failed(saver: Any, serve: Any) -> None:
-    client = serve(create_app({"orders": orders(saver, fail=[True])}, keys=ApiKeys.parse(KEYS)))
-    thread = _thread(client)
-    run = _until(
-        client, _queue(client, thread, {"message": None, "input": {"item": "a"}}), "failed"
-    )
-    assert "warehouse is on fire" in run["error"] and run["result"] is None
+def test_a_failing_run_is_recorded_failed(saver: Any) -> None:
+    app = create_app({"orders": orders(saver, fail=[True])}, keys=ApiKeys.parse(KEYS))
+    with served(app) as client:
+        thread = _thread(client)
+        queued = _queue(client, thread, {"message": None, "input": {"item": "a"}})
+        run = _until(client, queued, "failed")
+        assert "warehouse is on fire" in run["error"] and run["result"] is None
     actions = [e.action for e in saver.list_audit(thread_id=thread).items]
     assert "run.failed" in actions
 
