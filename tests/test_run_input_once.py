@@ -85,3 +85,15 @@ def test_only_checkpoints_after_the_queued_head_are_searched(saver: Any, run: Ru
     head = next(iter(saver.list_checkpoints("t"))).checkpoint_id
     # a run id seen only before `run_after` is not this run's: the input is applied
     assert run.invoke(g, {"n": 1}, config("r1", after=head))["n"] == 2
+
+
+def test_the_search_pages_back_through_later_runs(saver: Any, run: Runner) -> None:
+    g = graph(saver)
+    run.invoke(g, {"n": 1}, config("r0"))
+    before = next(iter(saver.list_checkpoints("t"))).checkpoint_id
+    run.invoke(g, {"n": 1}, config("r1"))
+    for i in range(12):  # 36 checkpoints of other runs after r1's
+        run.invoke(g, {"n": 1}, config(f"other{i}"))
+    assert run.invoke(g, {"n": 1}, config("r1", after=before))["n"] == 14  # found: not applied
+    assert run.invoke(g, {"n": 1}, config("r1"))["n"] == 14  # no bound: the whole history
+    assert run.invoke(g, {"n": 1}, config("r2", after=before))["n"] == 15

@@ -246,3 +246,41 @@ def test_workers_stop_promptly(saver: Any) -> None:
     workers.stop()
     assert time.monotonic() - started < 5  # idle workers wake on stop, not at their poll
     assert not workers._threads
+
+
+def test_a_running_run_keeps_its_lease_while_it_runs(saver: Any) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(state: Order) -> dict:
+        entered.set()
+        assert release.wait(60)
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("slow", slow)
+    g.add_edge(il.START, "slow")
+    graph = g.compile(checkpointer=saver, name="slow")
+    renewed = threading.Semaphore(0)
+    renew = saver.renew_run
+
+    def spy(run_id: str, owner: str, *, ttl: float) -> bool:
+        ok = bool(renew(run_id, owner, ttl=ttl))
+        renewed.release()
+        return ok
+
+    saver.renew_run = spy
+    workers = RunWorkers(saver, {"slow": graph}, workers=1, ttl=1.5)
+    run = saver.enqueue_run(thread_id="t", agent="slow", input={"item": "x"})
+    workers.start()
+    try:
+        workers.wake()
+        assert entered.wait(30)
+        for _ in range(4):  # renewed every ttl/3: four renewals outlast the first lease
+            assert renewed.acquire(timeout=30)
+        assert saver.claim_run("intruder", ttl=60) is None  # still held by the worker
+        release.set()
+    finally:
+        release.set()
+        workers.stop()
+    done = saver.get_run(run.run_id)
+    assert done is not None and (done.status, done.attempts) == ("done", 1)

@@ -37,8 +37,10 @@ from interlock.graph._spec import GraphSpec, NodeSpec
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
 _DONE = object()
-_PAGE = 16
-"""Checkpoints read per page when looking for a run's input (`Applied`)."""
+_PAGE = 64
+"""At most this many checkpoints per page when looking for a run's input (`Applied`): the
+first page has 2 (usually enough: nothing was committed since the run was queued), then
+each page doubles."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -202,14 +204,14 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     elif isinstance(effect, Lookup):
         return {iid: saver.get_interrupt(iid) for iid in effect.ids}
     elif isinstance(effect, Applied):
-        before = None
+        before, size = None, 2
         while True:
             page = list(
-                saver.list_checkpoints(env.thread_id, env.checkpoint_ns, before=before, limit=_PAGE)
+                saver.list_checkpoints(env.thread_id, env.checkpoint_ns, before=before, limit=size)
             )
-            if (found := effect.seen(page, _PAGE)) is not None:
+            if (found := effect.seen(page, size)) is not None:
                 return found
-            before = page[-1].checkpoint_id
+            before, size = page[-1].checkpoint_id, min(size * 2, _PAGE)
     return None
 
 
@@ -252,14 +254,14 @@ async def _store_async(effect: Effect, env: Env) -> Any:
     elif isinstance(effect, Lookup):
         return {iid: await saver.aget_interrupt(iid) for iid in effect.ids}
     elif isinstance(effect, Applied):
-        before = None
+        before, size = None, 2
         while True:
             page = await saver.alist_checkpoints(
-                env.thread_id, env.checkpoint_ns, before=before, limit=_PAGE
+                env.thread_id, env.checkpoint_ns, before=before, limit=size
             )
-            if (found := effect.seen(page, _PAGE)) is not None:
+            if (found := effect.seen(page, size)) is not None:
                 return found
-            before = page[-1].checkpoint_id
+            before, size = page[-1].checkpoint_id, min(size * 2, _PAGE)
     return None
 
 
