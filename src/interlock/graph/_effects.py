@@ -132,8 +132,12 @@ class Emit:
 class Applied:
     """Effect: was the input of run `run_id` already committed on this thread? reply bool.
 
-    The driver reads the thread's checkpoints newest first, a page at a time, and asks
-    `seen(page)` whether that settles it."""
+    A worker that applied a queued run's input and died leaves a checkpoint stamped with the
+    run id; the worker that takes the run over must continue it, not apply the input again.
+    Asked under the thread's lease, so no other run commits meanwhile (a stale worker whose
+    lease lapsed still loses the head compare-and-swap of the input commit). The driver
+    reads the thread's checkpoints newest first, a page at a time, and asks `seen(page)`
+    whether that settles it."""
 
     run_id: str
     after: str | None = None

@@ -9,14 +9,9 @@ One run:
 1. `_start` interprets the input against the loaded checkpoint: new input (an "input"
    checkpoint), a resume (match answers to pending interrupts, claim them exactly once), or a
    continuation (`None`) — and refuses anything ambiguous with `ResumeError`/`InputRejected`.
-   With `config["configurable"]["run_id"]` (a queued background run), new input is applied
-   at most once per run id: every checkpoint the run commits carries the id in its metadata,
-   and before applying the input the engine asks the store (`Applied`, read under the
-   thread's lease) whether a checkpoint of that run exists after `run_after` (the thread's
-   head when the run was queued). If it does — a worker applied the input, then died — the
-   run continues from the thread's head as `invoke(None)` would (or reports where it
-   stopped) instead of applying the input again. A stale worker racing the one that took
-   over is stopped by the lease, or by the head compare-and-swap of the input commit.
+   With `configurable.run_id` (a queued run) the input applies once per run id: the id is
+   stamped on the run's checkpoints, and if one exists already (`Applied`, asked under the
+   thread's lease) the run continues from the head as `invoke(None)` would instead.
 2. Each superstep plans tasks for the checkpoint's `next`, reuses what finished tasks already
    wrote, runs the rest, and either commits a checkpoint (all tasks done) or saves the progress
    of an incomplete step (a task paused or failed) and stops.
