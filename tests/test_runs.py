@@ -210,10 +210,10 @@ def test_a_run_whose_thread_is_busy_is_retried_not_failed(saver: Any) -> None:
     claimed = saver.claim_run("w", ttl=60)
     workers.execute(claimed, "w")
     back = saver.get_run(run.run_id)
-    assert back is not None and (back.status, back.attempts) == ("queued", 1)
+    assert back is not None and (back.status, back.attempts) == ("queued", 0)  # not counted
     saver.release_thread("t", "someone-else")
     again = saver.claim_run("w", ttl=60)
-    assert again is not None and again.attempts == 2
+    assert again is not None and again.attempts == 1
     workers.execute(again, "w")
     done = saver.get_run(run.run_id)
     assert done is not None and done.status == "done" and shipped == ["hat"]
@@ -284,3 +284,17 @@ def test_a_running_run_keeps_its_lease_while_it_runs(saver: Any) -> None:
         workers.stop()
     done = saver.get_run(run.run_id)
     assert done is not None and (done.status, done.attempts) == ("done", 1)
+
+
+def test_a_run_whose_workers_keep_dying_is_failed_after_max_attempts(saver: Any) -> None:
+    graph = orders(saver, ask=False)
+    run = saver.enqueue_run(thread_id="t", agent="orders", input={"item": "bomb"})
+    for i in range(3):  # three workers claimed it and died (their leases expired at once)
+        assert saver.claim_run(f"dead{i}", ttl=0) is not None
+    fourth = saver.claim_run("w", ttl=60)
+    assert fourth is not None and fourth.attempts == 4
+    RunWorkers(saver, {"orders": graph}, max_attempts=3).execute(fourth, "w")
+    failed = saver.get_run(run.run_id)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error is not None and "gave up after 3 attempts" in failed.error
+    assert shipped == [] and saver.get_checkpoint("t") is None  # it was not run again

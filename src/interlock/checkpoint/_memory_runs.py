@@ -139,7 +139,11 @@ class MemoryRunQueue:
             if row is None:
                 return False
             row.record = replace(
-                row.record, status="queued", owner=None, updated_at=datetime.now(UTC)
+                row.record,
+                status="queued",
+                owner=None,
+                attempts=max(0, row.record.attempts - 1),
+                updated_at=datetime.now(UTC),
             )
             row.lease_until = time.monotonic() + delay
             return True

@@ -52,7 +52,8 @@ class RunRecord:
     owner: str | None = None
     """The worker that claimed it last."""
     attempts: int = 0
-    """How many times it was claimed (more than one: taken over or retried)."""
+    """How many workers took it and did not give it back (`release_run` does not count):
+    more than one means it was taken over from a worker that died."""
     after: str | None = None
     """The thread's head checkpoint when the run was queued: the run's input, if applied,
     is in a checkpoint after it (bounds the search on a takeover)."""
@@ -110,7 +111,7 @@ class RunQueue(ABC):
     @abstractmethod
     def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
         """Give a running run back to the queue, claimable again after `delay` seconds (its
-        thread was busy, say), if `owner` holds it."""
+        thread was busy, say), if `owner` holds it; the claim is not counted in `attempts`."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None:

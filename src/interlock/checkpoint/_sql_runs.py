@@ -152,7 +152,7 @@ class SqlRunQueue:
     def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
         """Give the run back to the queue, claimable after `delay` seconds."""
         return self._owned_update(
-            "status = 'queued', owner = NULL, lease_until = {now} + ?",
+            "status = 'queued', owner = NULL, lease_until = {now} + ?, attempts = attempts - 1",
             (float(delay),),
             run_id,
             owner,

@@ -131,6 +131,7 @@ def create_app(
     session_secret: str | None = None,
     workers: int = 1,
     run_lease: float = 60.0,
+    run_attempts: int = 5,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -147,11 +148,12 @@ def create_app(
     `/inbox`; `session_secret` signs its login cookies (default: random per process).
     `workers`: threads executing background runs queued in the store by any process (0:
     this process only queues them); `run_lease`: seconds a worker holds a run without
-    renewing before another process may take it over (see `interlock.server.runs`).
+    renewing before another process may take it over (see `interlock.server.runs`);
+    `run_attempts`: how many workers may die running one run before it is recorded failed.
     """
     registry = make_registry(agents)
     saver = shared_saver(registry)
-    runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease)
+    runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
 

@@ -39,6 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from interlock.checkpoint.base import BaseSaver, RunRecord
@@ -58,8 +59,10 @@ class RunWorkers:
 
     `ttl`: seconds a claimed run's lease lasts (renewed every `ttl / 3` while it runs).
     `poll`: seconds an idle worker waits before looking for runs queued elsewhere.
-    `busy_delay`: seconds before a run whose thread was busy is tried again (times the
-    attempts so far, at most 30 s).
+    `busy_delay`: seconds before a run whose thread was busy is tried again (the first
+    times; a run queued more than 5 s ago waits `busy_delay` x its age / 5 s, at most 30 s).
+    `max_attempts`: a run taken over this many times (its workers died running it each
+    time, e.g. killed for memory) is recorded `failed` instead of being tried again.
 
     Example:
         >>> workers = RunWorkers(saver, {"support": graph}, workers=2)  # doctest: +SKIP
@@ -75,10 +78,12 @@ class RunWorkers:
         ttl: float = 60.0,
         poll: float = 1.0,
         busy_delay: float = 0.5,
+        max_attempts: int = 5,
     ) -> None:
-        if workers < 0 or ttl <= 0 or poll <= 0:
-            raise ValueError("workers must be >= 0, ttl and poll positive")
+        if workers < 0 or ttl <= 0 or poll <= 0 or max_attempts < 1:
+            raise ValueError("workers must be >= 0, ttl and poll positive, max_attempts >= 1")
         self.saver, self.registry = saver, dict(registry)
+        self.max_attempts = max_attempts
         self.workers, self.ttl, self.poll, self.busy_delay = workers, ttl, poll, busy_delay
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         """This process's worker id prefix (each thread appends its number)."""
@@ -178,6 +183,15 @@ class RunWorkers:
         if graph is None:
             self._fail(run, owner, who, f"no agent {run.agent!r} in this server")
             return
+        if run.attempts > self.max_attempts:
+            self._fail(
+                run,
+                owner,
+                who,
+                f"gave up after {run.attempts - 1} attempts: each worker running it stopped "
+                "(crashed or was killed) before it ended",
+            )
+            return
         config = run_config(
             run.thread_id, user_id=run.created_by, run_id=run.run_id, run_after=run.after
         )
@@ -186,7 +200,8 @@ class RunWorkers:
         except (ThreadBusy, ResumeConflict, StoreUnavailable) as exc:
             # busy, raced, or the store hiccupped: nothing of this attempt is lost (the input
             # is applied once whatever happens), so give it back and try again soon
-            delay = min(30.0, self.busy_delay * max(1, run.attempts))
+            waited = (datetime.now(UTC) - run.created_at).total_seconds()
+            delay = min(30.0, self.busy_delay * max(1.0, waited / 5))
             _log.info("run %s: %s; retrying in %.1f s", run.run_id, exc, delay)
             saver.release_run(run.run_id, owner, delay=delay)
             return
