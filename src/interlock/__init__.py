@@ -53,6 +53,7 @@ _LAZY: dict[str, str] = {
     "SqliteSaver": "interlock.checkpoint.sqlite",
     "PostgresSaver": "interlock.checkpoint.postgres",
     "InterruptRecord": "interlock.checkpoint.base",
+    "RunRecord": "interlock.checkpoint.base",
     # messages
     "AIMessage": "interlock.agent.messages",
     "AIMessageChunk": "interlock.agent.messages",
@@ -148,7 +149,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from interlock.agent.models import BaseChatModel, ScriptedChatModel, init_chat_model
     from interlock.agent.react import create_agent
     from interlock.agent.tools import BaseTool, Tool, ToolArgumentsError, ToolException, tool
-    from interlock.checkpoint.base import BaseSaver, InterruptRecord
+    from interlock.checkpoint.base import BaseSaver, InterruptRecord, RunRecord
     from interlock.checkpoint.memory import InMemorySaver, MemorySaver
     from interlock.checkpoint.postgres import PostgresSaver
     from interlock.checkpoint.sqlite import SqliteSaver

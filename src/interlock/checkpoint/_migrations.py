@@ -137,4 +137,31 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             )""",
         ],
     ),
+    (
+        6,
+        "runs: the queue of background runs, claimed by workers under leases",
+        [
+            """CREATE TABLE IF NOT EXISTS runs (
+                run_id TEXT PRIMARY KEY,
+                thread_id TEXT NOT NULL,
+                agent TEXT NOT NULL,
+                input {json} NOT NULL,
+                status TEXT NOT NULL,
+                created_by TEXT,
+                created_at {ts} NOT NULL,
+                updated_at {ts} NOT NULL,
+                owner TEXT,
+                lease_until {real},
+                attempts INTEGER NOT NULL DEFAULT 0,
+                after_id TEXT,
+                result {json},
+                error TEXT
+            )""",
+            # claiming reads only open runs, oldest first (a partial index: finished runs
+            # never slow it down), per thread for the "older open run first" rule
+            "CREATE INDEX IF NOT EXISTS runs_open ON runs (created_at, run_id) "
+            "WHERE status IN ('queued', 'running')",
+            "CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id, created_at, run_id)",
+        ],
+    ),
 ]

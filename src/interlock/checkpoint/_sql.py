@@ -31,6 +31,7 @@ from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._sql_audit import SqlAuditLog
 from interlock.checkpoint._sql_escalation import SqlEscalation
 from interlock.checkpoint._sql_retention import SqlRetention
+from interlock.checkpoint._sql_runs import SqlRunQueue
 from interlock.checkpoint._sql_text import (
     ACQUIRE_SQL,
     CHECKPOINT_INSERT_COLS,
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 
-class SqlSaver(SqlAuditLog, SqlEscalation, SqlRetention, BaseSaver):
+class SqlSaver(SqlAuditLog, SqlEscalation, SqlRetention, SqlRunQueue, BaseSaver):
     """A store over a SQL database; see the module docstring."""
 
     dialect: Dialect

@@ -14,6 +14,7 @@ A store keeps, per thread (and checkpoint namespace):
   (`resolve_interrupts` is a conditional update: one caller wins, the others get
   `ResumeConflict`). "Everything waiting for a person" is `list_interrupts(status="pending")`.
 - thread leases: a run holds its thread so two runs never execute one thread at once.
+- the run queue (`RunQueue`, in `_runs.py`): background runs claimed by workers under leases.
 
 Every method has an async twin with an `a` prefix and the same parameters. `BaseSaver` gives
 the async twins by running the sync method in a worker thread; stores with native async I/O
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from interlock.checkpoint._runs import RunQueue, RunRecord, RunStatus
+
 __all__ = [
     "AuditEntry",
     "AuditPage",
@@ -36,6 +39,8 @@ __all__ = [
     "InterruptPage",
     "InterruptRecord",
     "InterruptStatus",
+    "RunRecord",
+    "RunStatus",
     "SnapshotPolicy",
     "StoredCheckpoint",
     "TaskWrites",
@@ -260,7 +265,7 @@ async def _to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-class BaseSaver(ABC):
+class BaseSaver(RunQueue, ABC):
     """The store protocol. Subclasses implement the sync methods; async twins come free.
 
     Errors: `SerializationError` before anything is written; `ResumeConflict` /
@@ -513,7 +518,7 @@ class BaseSaver(ABC):
         """Async twin of `expire_finished`."""
         return await _to_thread(self.expire_finished, ttl)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. The default does nothing."""
 
     # ---- context manager ----------------------------------------------------------------

@@ -31,6 +31,7 @@ from interlock.checkpoint.base import (
     TaskWrites,
     Write,
 )
+from interlock.checkpoint.conformance_runs import RunQueueConformance
 from interlock.errors import ResumeConflict, ResumeError, SerializationError
 from interlock.types import Interrupt, Send
 
@@ -93,8 +94,8 @@ def _fold(stored: Any) -> dict[str, Any]:
     return values
 
 
-class SaverConformance:
-    """Tests every store passes. Subclasses provide a `saver` fixture."""
+class SaverConformance(RunQueueConformance):
+    """Tests every store passes (the run queue's too). Subclasses provide a `saver` fixture."""
 
     @pytest.fixture
     def saver(self) -> BaseSaver:  # pragma: no cover - overridden

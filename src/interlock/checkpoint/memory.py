@@ -21,6 +21,7 @@ from interlock.checkpoint._chain import (
     decode_writes,
     encode_record,
 )
+from interlock.checkpoint._memory_runs import MemoryRunQueue
 from interlock.checkpoint.base import (
     AuditEntry,
     AuditPage,
@@ -98,7 +99,7 @@ def _inbox_key(item: _Interrupt) -> tuple[datetime, str]:
     return _utc(item.record.created_at), item.record.interrupt_id
 
 
-class InMemorySaver(BaseSaver):
+class InMemorySaver(MemoryRunQueue, BaseSaver):
     """Keeps threads in this process's memory.
 
     Example:
@@ -116,6 +117,7 @@ class InMemorySaver(BaseSaver):
         self._audit: list[tuple[AuditEntry, str]] = []
         self._cursors: dict[str, tuple[str, str | None, float]] = {}
         """Entries (detail emptied) with their serialised detail, oldest first."""
+        self._run_rows = {}
 
     # ---- checkpoints -------------------------------------------------------------------
 

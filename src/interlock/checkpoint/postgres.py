@@ -15,6 +15,7 @@ from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._chain import EncodedRow, encode_record
+from interlock.checkpoint._runs import RunRecord
 from interlock.checkpoint._sql import (
     ACQUIRE_SQL,
     CHECKPOINT_INSERT_COLS,
@@ -25,6 +26,7 @@ from interlock.checkpoint._sql import (
     SqlSaver,
     missing_checkpoint,
 )
+from interlock.checkpoint._sql_runs import CLAIMABLE, RUN_COLS
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
@@ -518,6 +520,22 @@ class PostgresSaver(SqlSaver):
                 thread_id, decisions, decided_by=decided_by, status=status
             )
         return (self._interrupt(row),)
+
+    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+        """Claim the oldest claimable run in one statement: the row is locked with
+        `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different runs without waiting
+        for each other (one that finds its candidate taken gets None and polls again)."""
+        returning = ", ".join("runs." + col.strip() for col in RUN_COLS.split(","))
+        sql = self._q(
+            f"WITH c AS (SELECT r.run_id FROM runs r WHERE {CLAIMABLE} "
+            "ORDER BY r.created_at, r.run_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            "UPDATE runs SET status = 'running', owner = ?, lease_until = {now} + ?, "
+            "attempts = runs.attempts + 1, updated_at = ? FROM c "
+            f"WHERE runs.run_id = c.run_id RETURNING {returning}"
+        )
+        with self._read() as conn:
+            row = conn.execute(sql, (owner, float(ttl), self.dialect.ts(_utcnow()))).fetchone()
+        return self._run(row) if row else None
 
     def _lock_migrations(self, conn: Any) -> None:
         # lock first: CREATE SCHEMA/TABLE IF NOT EXISTS race when processes start together

@@ -1,7 +1,7 @@
 """The `interlock` command line. Subcommands live in their own modules.
 
 interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
-interlock serve module:factory [--db URL] [--host H] [--port P] [--keys SPEC]
+interlock serve module:factory [--db URL] [--host H] [--port P] [--keys SPEC] [--workers N]
 """
 
 from __future__ import annotations
@@ -84,11 +84,40 @@ def build_parser() -> argparse.ArgumentParser:
         "to URL, signed with SECRET; repeatable; also $INTERLOCK_WEBHOOKS (';'-separated)",
     )
     srv.add_argument(
+        "--workers",
+        type=_non_negative_int,
+        default=1,
+        help="threads executing background runs queued in the store (default 1; 0: this "
+        "process only queues them, other processes run them)",
+    )
+    srv.add_argument(
+        "--run-lease",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a worker holds a background run without renewing before another "
+        "process takes it over (default 60)",
+    )
+    srv.add_argument(
         "--allow-self-approval",
         action="store_true",
         help="let the person who started a run decide its requests",
     )
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_self_approval=args.allow_self_approval,
             expire_every=args.expire_every,
             webhooks=args.webhook,
+            workers=args.workers,
+            run_lease=args.run_lease,
         )
     parser.print_help()
     return 0

@@ -61,6 +61,8 @@ def serve(
     allow_self_approval: bool,
     expire_every: float | None = 30.0,
     webhooks: list[str] | None = None,
+    workers: int = 1,
+    run_lease: float = 60.0,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted."""
     import uvicorn
@@ -90,6 +92,8 @@ def serve(
         expire_every=expire_every or None,  # 0: no sweeping
         webhooks=hooks,
         session_secret=os.environ.get("INTERLOCK_SESSION_SECRET") or None,
+        workers=workers,
+        run_lease=run_lease,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     store.close()

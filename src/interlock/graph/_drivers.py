@@ -18,6 +18,7 @@ from typing import Any
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import GraphError, GraphInterrupt
 from interlock.graph._effects import (
+    Applied,
     Commit,
     Effect,
     Emit,
@@ -36,6 +37,10 @@ from interlock.graph._spec import GraphSpec, NodeSpec
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
 _DONE = object()
+_PAGE = 64
+"""At most this many checkpoints per page when looking for a run's input (`Applied`): the
+first page has 2 (usually enough: nothing was committed since the run was queued), then
+each page doubles."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -198,6 +203,15 @@ def _store_sync(effect: Effect, env: Env) -> Any:
         )
     elif isinstance(effect, Lookup):
         return {iid: saver.get_interrupt(iid) for iid in effect.ids}
+    elif isinstance(effect, Applied):
+        before, size = None, 2
+        while True:
+            page = list(
+                saver.list_checkpoints(env.thread_id, env.checkpoint_ns, before=before, limit=size)
+            )
+            if (found := effect.seen(page, size)) is not None:
+                return found
+            before, size = page[-1].checkpoint_id, min(size * 2, _PAGE)
     return None
 
 
@@ -239,6 +253,15 @@ async def _store_async(effect: Effect, env: Env) -> Any:
         return False
     elif isinstance(effect, Lookup):
         return {iid: await saver.aget_interrupt(iid) for iid in effect.ids}
+    elif isinstance(effect, Applied):
+        before, size = None, 2
+        while True:
+            page = await saver.alist_checkpoints(
+                env.thread_id, env.checkpoint_ns, before=before, limit=size
+            )
+            if (found := effect.seen(page, size)) is not None:
+                return found
+            before, size = page[-1].checkpoint_id, min(size * 2, _PAGE)
     return None
 
 

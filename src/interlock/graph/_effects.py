@@ -3,7 +3,7 @@ engine asks a driver to perform (run tasks, commit, save progress, resolve, emit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from interlock.graph._interrupt import PendingInterrupt
 from interlock.types import Interrupt
 
 __all__ = [
+    "Applied",
     "Clock",
     "Commit",
     "Effect",
@@ -127,7 +128,33 @@ class Emit:
     payload: Any
 
 
-Effect = RunTasks | Commit | SaveProgress | Resolve | HasDecided | Lookup | Emit
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """Effect: was the input of run `run_id` already committed on this thread? reply bool.
+
+    A worker that applied a queued run's input and died leaves a checkpoint stamped with the
+    run id; the worker that takes the run over must continue it, not apply the input again.
+    Asked under the thread's lease, so no other run commits meanwhile (a stale worker whose
+    lease lapsed still loses the head compare-and-swap of the input commit). The driver
+    reads the thread's checkpoints newest first, a page at a time, and asks `seen(page)`
+    whether that settles it."""
+
+    run_id: str
+    after: str | None = None
+    """The thread's head when the run was queued: the run's checkpoints come after it."""
+
+    def seen(self, page: Sequence[CheckpointRecord], size: int) -> bool | None:
+        """True: a checkpoint of the run is in `page`; False: the search reached `after` (or
+        the thread's first checkpoint) without one; None: read the next, older page."""
+        for record in page:
+            if self.after is not None and record.checkpoint_id <= self.after:
+                return False
+            if record.metadata.get("run_id") == self.run_id:
+                return True
+        return None if len(page) == size else False
+
+
+Effect = RunTasks | Commit | SaveProgress | Resolve | HasDecided | Lookup | Applied | Emit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

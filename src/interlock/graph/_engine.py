@@ -9,6 +9,9 @@ One run:
 1. `_start` interprets the input against the loaded checkpoint: new input (an "input"
    checkpoint), a resume (match answers to pending interrupts, claim them exactly once), or a
    continuation (`None`) — and refuses anything ambiguous with `ResumeError`/`InputRejected`.
+   With `configurable.run_id` (a queued run) the input applies once per run id: the id is
+   stamped on the run's checkpoints, and if one exists already (`Applied`, asked under the
+   thread's lease) the run continues from the head as `invoke(None)` would instead.
 2. Each superstep plans tasks for the checkpoint's `next`, reuses what finished tasks already
    wrote, runs the rest, and either commits a checkpoint (all tasks done) or saves the progress
    of an incomplete step (a task paused or failed) and stops.
@@ -41,6 +44,7 @@ from interlock.errors import (
     ResumeError,
 )
 from interlock.graph._effects import (
+    Applied,
     Clock,
     Commit,
     Effect,
@@ -185,6 +189,10 @@ class _Run:
             if self.fork or start.stored is None
             else {t.task_id: t for t in start.stored.task_writes}
         )
+        conf = config.get("configurable") or {}
+        self.run_id: str | None = str(conf["run_id"]) if conf.get("run_id") else None
+        """The queued run this is (stamped on its checkpoints; its input applies once)."""
+        self.run_after: str | None = conf.get("run_after")
         self.pending_update: list[tuple[str, Any]] = []
         """`Command(resume=..., update=...)`: writes applied with the resumed step (kept with
         the step's progress while it stays paused)."""
@@ -289,7 +297,8 @@ class _Run:
             next=next_,
             sends=sends,
             barriers=dict(barriers),
-            metadata={"source": source, "step": step, "graph": self.spec.name},
+            metadata={"source": source, "step": step, "graph": self.spec.name}
+            | ({"run_id": self.run_id} if self.run_id else {}),
             values=self.values,  # never mutated after this: each step builds a new dict
         )
 
@@ -495,6 +504,14 @@ def run_graph(
         interrupt_after=interrupt_after,
         modes=modes,
     )
+    fresh = input is not None and not (isinstance(input, Command) and input.has_resume)
+    if fresh and run.run_id and (yield Applied(run.run_id, run.run_after)):
+        rec, pending = run.record, [r for r in run.interrupts if r.status == "pending"]
+        assert rec is not None  # a checkpoint of the run exists
+        if pending or not (rec.next or rec.sends):  # it stopped: say where
+            intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending)
+            return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+        return (yield from _loop(run, _past_breakpoint(run)))
     skip_before = yield from _start(run, input)
     if skip_before is None:  # input checkpoint committed; emit was done in _start
         skip_before = False
@@ -552,16 +569,10 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
             status = "expired" if all(map(is_expired_answer, decisions.values())) else "resolved"
             yield Resolve(decisions, status)
             run.apply_decisions(decisions, status)
-        skip = any(
-            r.kind == "breakpoint" and r.status == "resolved" and r.value.get("when") == "before"
-            for r in run.interrupts
-        )
         if isinstance(input, Command) and input.update is not None:
             writes = run.spec.schema.to_updates(input.update, INPUT)
             run.pending_update = [*run.pending_update, *writes]
-        # a step that already started (a task paused inside it) is past its breakpoint
-        started = any(r.kind != "breakpoint" for r in run.interrupts)
-        return skip or started
+        return _past_breakpoint(run)
 
     if pending:
         raise InputRejected(
@@ -596,6 +607,15 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
     if run.wants("values"):
         yield Emit("values", dict(run.values))
     return None
+
+
+def _past_breakpoint(run: _Run) -> bool:
+    """Whether a continued run's first step skips its breakpoint-before: that breakpoint was
+    answered, or the step already started (a task paused inside it)."""
+    return any(
+        r.kind != "breakpoint" or (r.status == "resolved" and r.value.get("when") == "before")
+        for r in run.interrupts
+    )
 
 
 def _looks_like_id_map(value: Any) -> bool:

@@ -6,6 +6,15 @@ build the app yourself: `create_app({"assistant": graph}, keys=ApiKeys.parse(...
 
 from interlock.server.app import ApiError, create_app
 from interlock.server.auth import ApiKeys, Principal
+from interlock.server.runs import RunWorkers
 from interlock.server.webhooks import Webhook, verify_signature
 
-__all__ = ["ApiError", "ApiKeys", "Principal", "Webhook", "create_app", "verify_signature"]
+__all__ = [
+    "ApiError",
+    "ApiKeys",
+    "Principal",
+    "RunWorkers",
+    "Webhook",
+    "create_app",
+    "verify_signature",
+]

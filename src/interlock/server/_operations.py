@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord
+from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord, RunRecord
 from interlock.errors import (
     InputRejected,
     InvalidUpdate,
@@ -276,6 +276,56 @@ def run_input(
         record_audit(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})
         raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc
     return run_view(graph, thread_id, result)
+
+
+def queue_run(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    name: str,
+    thread_id: str,
+    update: dict[str, Any],
+    who: Principal,
+) -> RunRecord:
+    """Check new input as a run would, then queue it as a background run (audited as
+    `run.queued`). A refused input queues nothing."""
+    check_shape(update, "input")
+    graph.spec.schema.to_updates(update, "__input__")  # unknown keys: InvalidUpdate (422)
+    pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
+    if pending:
+        raise ApiError(
+            409,
+            "waiting_for_decision",
+            f"thread {thread_id!r} waits for a decision ({pending[0].interrupt_id}); "
+            "decide it before sending new input",
+        )
+    head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
+    run = saver.enqueue_run(
+        thread_id=thread_id,
+        agent=name,
+        input=update,
+        created_by=who.name,
+        after=head.checkpoint_id if head else None,
+    )
+    detail = {"agent": name, "input": update, "run_id": run.run_id}
+    record_audit(saver, who, "run.queued", thread_id, detail=detail)
+    return run
+
+
+def run_record_view(run: RunRecord) -> dict[str, Any]:
+    """A background run as the API shows it."""
+    return {
+        "run_id": run.run_id,
+        "thread_id": run.thread_id,
+        "agent": run.agent,
+        "status": run.status,
+        "input": plain(run.input),
+        "created_by": run.created_by,
+        "created_at": run.created_at.isoformat(),
+        "updated_at": run.updated_at.isoformat(),
+        "attempts": run.attempts,
+        "result": plain(run.result),
+        "error": run.error,
+    }
 
 
 def sse_event(event: str, data: Any) -> str:

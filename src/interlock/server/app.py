@@ -10,7 +10,10 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     GET  /v1/threads                         threads, most recently updated first
     GET  /v1/threads/{id}                    a thread's state, status and pending requests
     GET  /v1/threads/{id}/history            its checkpoints, newest first
-    POST /v1/threads/{id}/runs               send new input (a message) and run
+    POST /v1/threads/{id}/runs               send new input (a message) and run; with
+                                             "background": true, queue it (202)
+    GET  /v1/threads/{id}/runs               the thread's background runs, newest first
+    GET  /v1/runs/{run_id}                   one background run: status, result, error
     POST /v1/threads/{id}/runs/stream        the same, streamed as server-sent events
     GET  /v1/approvals                       the inbox: requests across all threads
     GET  /v1/approvals/{id}                  one request
@@ -19,7 +22,9 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     GET  /v1/audit                           who asked and who decided what, and when
     GET  /inbox                              the web inbox (HTML, log in with an API key)
 
-A run started over HTTP runs to its next pause or its end before the response is sent.
+A run started over HTTP runs to its next pause or its end before the response is sent,
+unless it is a background run: then it is queued in the store and executed by the workers
+of any server process sharing the store (`interlock.server.runs`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,9 +60,11 @@ from interlock.server._operations import (
     make_registry,
     only_agent,
     plausible_id,
+    queue_run,
     record_audit,
     run_config,
     run_input,
+    run_record_view,
     run_view,
     shared_saver,
     sse_event,
@@ -66,6 +73,7 @@ from interlock.server._operations import (
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
 from interlock.server.inbox import mount_inbox
+from interlock.server.runs import RunWorkers
 from interlock.server.webhooks import Webhook, WebhookDispatcher
 
 __all__ = ["ApiError", "create_app"]
@@ -91,6 +99,9 @@ class RunCreate(_Body):
 
     input: dict[str, Any] | None = None
     message: str | None = None
+    background: bool = Field(
+        False, description="Queue the run (202 with its run_id) instead of waiting for it."
+    )
 
 
 class ExpireBody(_Body):
@@ -118,6 +129,9 @@ def create_app(
     webhooks: Sequence[Webhook] = (),
     webhook_every: float = 1.0,
     session_secret: str | None = None,
+    workers: int = 1,
+    run_lease: float = 60.0,
+    run_attempts: int = 5,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -132,9 +146,14 @@ def create_app(
     events, delivered from the audit log every `webhook_every` seconds, at least once, by
     one server process at a time (see `interlock.server.webhooks`). The web inbox is at
     `/inbox`; `session_secret` signs its login cookies (default: random per process).
+    `workers`: threads executing background runs queued in the store by any process (0:
+    this process only queues them); `run_lease`: seconds a worker holds a run without
+    renewing before another process may take it over (see `interlock.server.runs`);
+    `run_attempts`: how many workers may die running one run before it is recorded failed.
     """
     registry = make_registry(agents)
     saver = shared_saver(registry)
+    runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
 
@@ -155,10 +174,12 @@ def create_app(
             owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
             dispatcher = WebhookDispatcher(saver, list(webhooks), owner=owner)
             dispatcher.start(every=webhook_every)
+        runner.start()
         try:
             yield
         finally:
             stop.set()
+            await asyncio.to_thread(runner.stop)
             if sweeper is not None:
                 await asyncio.to_thread(sweeper.join, 30)
             if dispatcher is not None:
@@ -167,6 +188,7 @@ def create_app(
     app = FastAPI(title=title, version="1", description=__doc__, lifespan=lifespan)
     app.state.registry = registry
     app.state.saver = saver
+    app.state.runner = runner
 
     app.add_middleware(BodyLimit, limit=max_body_bytes)
 
@@ -294,14 +316,48 @@ def create_app(
 
     @app.post("/v1/threads/{thread_id}/runs", tags=["threads"])
     def run_thread(
-        thread_id: str, body: RunCreate, who: Principal = Depends(principal)
+        thread_id: str,
+        body: RunCreate,
+        response: Response,
+        who: Principal = Depends(principal),
     ) -> dict[str, Any]:
+        """Run new input to its next pause or end; with `background`, queue it and answer
+        202 `{run_id, status}` at once (follow it at `GET /v1/runs/{run_id}`)."""
         need(who, "requester")
         name, graph = graph_of(saver, registry, thread_id)
         update = input_of(body.input, body.message)
         if update is None:
             raise ApiError(422, "invalid_request", "send `input` or `message`")
-        return run_input(saver, graph, name, thread_id, update, who)
+        if not body.background:
+            return run_input(saver, graph, name, thread_id, update, who)
+        run = queue_run(saver, graph, name, thread_id, update, who)
+        runner.wake()
+        response.status_code = 202
+        return {"run_id": run.run_id, "thread_id": thread_id, "status": run.status}
+
+    @app.get("/v1/threads/{thread_id}/runs", tags=["runs"])
+    def thread_runs(
+        thread_id: str,
+        status: str | None = Query(None, pattern="^(queued|running|done|interrupted|failed)$"),
+        limit: int = Query(50, ge=1, le=500),
+        who: Principal = Depends(principal),
+    ) -> dict[str, Any]:
+        """The thread's background runs, newest first."""
+        need(who, "requester", "approver")
+        if not plausible_id(thread_id):
+            raise ApiError(404, "unknown_thread", "no such thread")
+        runs = saver.list_runs(thread_id=thread_id, status=status, limit=limit)  # type: ignore[arg-type]
+        return {"runs": [run_record_view(r) for r in runs]}
+
+    @app.get("/v1/runs/{run_id}", tags=["runs"])
+    def get_run(run_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        """One background run: `queued`, `running`, `done`, `interrupted` (its `result`
+        lists the pending requests) or `failed` (with `error`)."""
+        need(who, "requester", "approver")
+        run = saver.get_run(run_id) if plausible_id(run_id) else None
+        if run is None:
+            raise ApiError(404, "unknown_run", f"no run {run_id!r}")
+        return run_record_view(run)
 
     @app.post("/v1/threads/{thread_id}/runs/stream", tags=["threads"])
     def stream_thread(

@@ -1,0 +1,181 @@
+"""The run queue in Python structures: a mixin of `InMemorySaver`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._runs import RunRecord, RunStatus, new_run_id
+
+__all__ = ["MemoryRunQueue"]
+
+_OPEN = ("queued", "running")
+
+
+@dataclass(slots=True)
+class _Run:
+    record: RunRecord
+    """Everything but the JSON fields, which are kept serialised below."""
+    input: str
+    result: str | None = None
+    lease_until: float | None = None
+    """Monotonic seconds: a running run's lease, or when a released run is claimable."""
+
+
+class MemoryRunQueue:
+    """`enqueue_run`, `claim_run`, ... over a dict, under the saver's lock."""
+
+    _lock: threading.RLock
+    _run_rows: dict[str, _Run]
+    """Set up by the saver's `__init__` (`self._run_rows = {}`)."""
+
+    def _runs(self) -> dict[str, _Run]:
+        return self._run_rows
+
+    def enqueue_run(
+        self,
+        *,
+        thread_id: str,
+        agent: str,
+        input: Any,
+        created_by: str | None = None,
+        after: str | None = None,
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Queue a run."""
+        text = serde.dumps(input, "run input")
+        now = datetime.now(UTC)
+        record = RunRecord(
+            run_id=run_id or new_run_id(),
+            thread_id=thread_id,
+            agent=agent,
+            input=None,
+            created_by=created_by,
+            created_at=now,
+            updated_at=now,
+            after=after,
+        )
+        with self._lock:
+            runs = self._runs()
+            if record.run_id in runs:
+                raise ValueError(f"run {record.run_id!r} already exists")
+            runs[record.run_id] = _Run(record=record, input=text)
+        return self._decode(runs[record.run_id])
+
+    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+        """Claim the oldest claimable run (one per thread, in order)."""
+        now = time.monotonic()
+        with self._lock:
+            open_runs = sorted(
+                (r for r in self._runs().values() if r.record.status in _OPEN),
+                key=lambda r: (r.record.created_at, r.record.run_id),
+            )
+            seen: set[str] = set()
+            for row in open_runs:
+                thread = row.record.thread_id
+                if thread in seen:
+                    continue
+                seen.add(thread)  # an older open run of a thread blocks its later ones
+                if row.lease_until is not None and row.lease_until > now:
+                    continue
+                row.record = replace(
+                    row.record,
+                    status="running",
+                    owner=owner,
+                    attempts=row.record.attempts + 1,
+                    updated_at=datetime.now(UTC),
+                )
+                row.lease_until = now + ttl
+                return self._decode(row)
+        return None
+
+    def _held(self, run_id: str, owner: str) -> _Run | None:
+        row = self._runs().get(run_id)
+        if row is None or row.record.owner != owner or row.record.status != "running":
+            return None
+        return row
+
+    def renew_run(self, run_id: str, owner: str, *, ttl: float) -> bool:
+        """Extend the lease if `owner` holds the run."""
+        with self._lock:
+            row = self._held(run_id, owner)
+            if row is None:
+                return False
+            row.lease_until = time.monotonic() + ttl
+            row.record = replace(row.record, updated_at=datetime.now(UTC))
+            return True
+
+    def finish_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        status: Literal["done", "interrupted", "failed"],
+        result: Any = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record the run's end if `owner` holds it."""
+        if status not in ("done", "interrupted", "failed"):
+            raise ValueError(f"a run ends done, interrupted or failed, not {status!r}")
+        text = None if result is None else serde.dumps(result, "run result")
+        with self._lock:
+            row = self._held(run_id, owner)
+            if row is None:
+                return False
+            row.record = replace(
+                row.record, status=status, error=error, updated_at=datetime.now(UTC)
+            )
+            row.result, row.lease_until = text, None
+            return True
+
+    def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
+        """Give the run back to the queue, claimable after `delay` seconds."""
+        with self._lock:
+            row = self._held(run_id, owner)
+            if row is None:
+                return False
+            row.record = replace(
+                row.record,
+                status="queued",
+                owner=None,
+                attempts=max(0, row.record.attempts - 1),
+                updated_at=datetime.now(UTC),
+            )
+            row.lease_until = time.monotonic() + delay
+            return True
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by id."""
+        with self._lock:
+            row = self._runs().get(run_id)
+            return self._decode(row) if row else None
+
+    def list_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+    ) -> tuple[RunRecord, ...]:
+        """Runs newest first."""
+        with self._lock:
+            rows = [
+                r
+                for r in self._runs().values()
+                if (thread_id is None or r.record.thread_id == thread_id)
+                and (status is None or r.record.status == status)
+            ]
+            rows.sort(key=lambda r: (r.record.created_at, r.record.run_id), reverse=True)
+            return tuple(self._decode(r) for r in rows[: max(0, int(limit))])
+
+    @staticmethod
+    def _decode(row: _Run) -> RunRecord:
+        return replace(
+            row.record,
+            input=serde.loads(row.input),
+            result=None if row.result is None else serde.loads(row.result),
+        )

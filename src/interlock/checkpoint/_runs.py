@@ -1,0 +1,191 @@
+"""The run queue of the store protocol: background runs that outlive the process that
+queued them.
+
+A run is new input for one thread, queued in the store (`enqueue_run`) and executed later by
+whichever worker claims it (`claim_run`): the oldest claimable run — queued, or running with
+an expired lease (its worker died) — whose thread has no older open run (runs of one thread
+are claimed in order, one at a time). The claimer holds the run under a lease it renews
+(`renew_run`) and ends it (`finish_run`: done, interrupted or failed) or gives it back to be
+retried later (`release_run`); both succeed only for the run's current owner, so a worker
+whose run was taken over cannot overwrite the new owner's outcome.
+
+Leases use the store's clock (the database clock for SQL stores), as thread leases do.
+`BaseSaver` inherits `RunQueue`; stores implement the sync methods, async twins come free.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = ["RUN_STATUSES", "RunQueue", "RunRecord", "RunStatus", "new_run_id"]
+
+RunStatus = Literal["queued", "running", "done", "interrupted", "failed"]
+RUN_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "done", "interrupted", "failed")
+FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed")
+
+
+def new_run_id() -> str:
+    """A 32-hex run id that sorts by creation time."""
+    from interlock.checkpoint.base import new_audit_id
+
+    return new_audit_id()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """A background run: new input for a thread, queued until a worker runs it."""
+
+    run_id: str
+    thread_id: str
+    agent: str
+    """Name of the registered graph that runs it."""
+    input: Any
+    """The state update to apply (JSON-serialisable)."""
+    status: RunStatus = "queued"
+    created_by: str | None = None
+    """Who queued it (the requester)."""
+    created_at: datetime
+    updated_at: datetime
+    owner: str | None = None
+    """The worker that claimed it last."""
+    attempts: int = 0
+    """How many workers took it and did not give it back (`release_run` does not count):
+    more than one means it was taken over from a worker that died."""
+    after: str | None = None
+    """The thread's head checkpoint when the run was queued: the run's input, if applied,
+    is in a checkpoint after it (bounds the search on a takeover)."""
+    result: Any = None
+    """What the run ended with (done / interrupted), JSON."""
+    error: str | None = None
+    """Why it failed."""
+
+
+async def _to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    import asyncio  # imported on first async use: `import interlock` stays light
+
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class RunQueue(ABC):
+    """The run-queue part of the store protocol (see the module docstring)."""
+
+    @abstractmethod
+    def enqueue_run(
+        self,
+        *,
+        thread_id: str,
+        agent: str,
+        input: Any,
+        created_by: str | None = None,
+        after: str | None = None,
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Queue a run (durably, before returning) and return it. `input` must be
+        JSON-serialisable (`SerializationError` before anything is written)."""
+
+    @abstractmethod
+    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+        """Claim the oldest claimable run for `owner` for `ttl` seconds (status `running`,
+        attempts + 1); None when there is none. Atomic: two claimers never get one run while
+        its lease is live."""
+
+    @abstractmethod
+    def renew_run(self, run_id: str, owner: str, *, ttl: float) -> bool:
+        """Extend the lease of a running run by `ttl` seconds from now, if `owner` holds it."""
+
+    @abstractmethod
+    def finish_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        status: Literal["done", "interrupted", "failed"],
+        result: Any = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record the run's end, if `owner` holds it (False, and nothing changes, if not)."""
+
+    @abstractmethod
+    def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
+        """Give a running run back to the queue, claimable again after `delay` seconds (its
+        thread was busy, say), if `owner` holds it; the claim is not counted in `attempts`."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunRecord | None:
+        """One run by id."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+    ) -> tuple[RunRecord, ...]:
+        """Runs, newest first, optionally of one thread and/or one status."""
+
+    # ---- async twins --------------------------------------------------------------------
+
+    async def aenqueue_run(
+        self,
+        *,
+        thread_id: str,
+        agent: str,
+        input: Any,
+        created_by: str | None = None,
+        after: str | None = None,
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Async twin of `enqueue_run`."""
+        return await _to_thread(
+            self.enqueue_run,
+            thread_id=thread_id,
+            agent=agent,
+            input=input,
+            created_by=created_by,
+            after=after,
+            run_id=run_id,
+        )
+
+    async def aclaim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+        """Async twin of `claim_run`."""
+        return await _to_thread(self.claim_run, owner, ttl=ttl)
+
+    async def arenew_run(self, run_id: str, owner: str, *, ttl: float) -> bool:
+        """Async twin of `renew_run`."""
+        return await _to_thread(self.renew_run, run_id, owner, ttl=ttl)
+
+    async def afinish_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        status: Literal["done", "interrupted", "failed"],
+        result: Any = None,
+        error: str | None = None,
+    ) -> bool:
+        """Async twin of `finish_run`."""
+        return await _to_thread(
+            self.finish_run, run_id, owner, status=status, result=result, error=error
+        )
+
+    async def arelease_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
+        """Async twin of `release_run`."""
+        return await _to_thread(self.release_run, run_id, owner, delay=delay)
+
+    async def aget_run(self, run_id: str) -> RunRecord | None:
+        """Async twin of `get_run`."""
+        return await _to_thread(self.get_run, run_id)
+
+    async def alist_runs(
+        self,
+        *,
+        thread_id: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 100,
+    ) -> tuple[RunRecord, ...]:
+        """Async twin of `list_runs`."""
+        return await _to_thread(self.list_runs, thread_id=thread_id, status=status, limit=limit)

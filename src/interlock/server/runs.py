@@ -1,0 +1,222 @@
+"""Background runs: worker threads that claim queued runs from the store and execute them.
+
+`POST /v1/threads/{id}/runs` with `"background": true` queues the input in the store
+(`saver.enqueue_run`) and answers 202 at once. Every server process runs `RunWorkers`
+(`interlock serve --workers N`): N threads that claim the oldest claimable run
+(`saver.claim_run`, under a lease), run it with its agent, renew the lease while it runs, and
+record how it ended — `done`, `interrupted` (paused for a person; the result lists the
+pending requests) or `failed` (with the error). The queue lives in the store, so a run
+survives the process that queued it, and any process sharing the store may execute it.
+
+Takeover and exactly-once input. A worker that dies stops renewing; once its lease expires
+another worker claims the run (`attempts` > 1). The run is invoked with
+`configurable.run_id` (and `run_after`, the thread's head when it was queued): the graph
+stamps the run id on every checkpoint the run commits, and before applying the input it
+looks — under the thread's lease — for a checkpoint of that run. If the dead worker had
+committed the input, the taker-over continues from the thread's last checkpoint (the steps
+that did not commit run again, as after any crash: a node that ran partially may run again;
+wrap side effects in `once()`), or reports the pause or end the dead worker reached; if not,
+it applies the input. So the input is applied exactly once. We chose the run-id tag over
+"remember the head before the run" because a head comparison cannot tell this run's commit
+from another caller's, while the tag names the run in the checkpoint that applied it (and
+stays visible in the thread's history).
+
+One thread never runs twice at once: the thread lease refuses a second run (`ThreadBusy`);
+such a run is given back to the queue and retried after a short delay, not failed. The
+dead worker's thread lease expires after `graph.lease_ttl` seconds, so a takeover waits for
+the longer of the two leases.
+
+Idle workers wait on a condition: woken at once when this process queues a run or stops,
+otherwise they poll the store every `poll` seconds (runs queued by other processes).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from interlock.checkpoint.base import BaseSaver, RunRecord
+from interlock.errors import ResumeConflict, StoreUnavailable, ThreadBusy
+from interlock.graph import CompiledStateGraph
+from interlock.server._operations import record_audit, run_config, run_view
+from interlock.server.auth import Principal
+
+__all__ = ["RunWorkers"]
+
+_log = logging.getLogger("interlock.server.runs")
+_SYSTEM = frozenset[str]()
+
+
+class RunWorkers:
+    """`workers` threads executing the store's queued runs with the agents of `registry`.
+
+    `ttl`: seconds a claimed run's lease lasts (renewed every `ttl / 3` while it runs).
+    `poll`: seconds an idle worker waits before looking for runs queued elsewhere.
+    `busy_delay`: seconds before a run whose thread was busy is tried again (the first
+    times; a run queued more than 5 s ago waits `busy_delay` x its age / 5 s, at most 30 s).
+    `max_attempts`: a run taken over this many times (its workers died running it each
+    time, e.g. killed for memory) is recorded `failed` instead of being tried again.
+
+    Example:
+        >>> workers = RunWorkers(saver, {"support": graph}, workers=2)  # doctest: +SKIP
+        >>> workers.start(); ...; workers.stop()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        saver: BaseSaver,
+        registry: Mapping[str, CompiledStateGraph],
+        *,
+        workers: int = 1,
+        ttl: float = 60.0,
+        poll: float = 1.0,
+        busy_delay: float = 0.5,
+        max_attempts: int = 5,
+    ) -> None:
+        if workers < 0 or ttl <= 0 or poll <= 0 or max_attempts < 1:
+            raise ValueError("workers must be >= 0, ttl and poll positive, max_attempts >= 1")
+        self.saver, self.registry = saver, dict(registry)
+        self.max_attempts = max_attempts
+        self.workers, self.ttl, self.poll, self.busy_delay = workers, ttl, poll, busy_delay
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """This process's worker id prefix (each thread appends its number)."""
+        self._cond = threading.Condition()
+        self._wakeups = 0
+        self._stopping = False
+        self._stopped = threading.Event()
+        """Set with `_stopping`: what the lease renewer waits on."""
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._active: dict[str, str] = {}
+        """run id -> owner of the runs being executed (the renewer's list)."""
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker threads (and the lease renewer); none when `workers` is 0."""
+        if not self.workers:
+            return
+        for i in range(self.workers):
+            thread = threading.Thread(
+                target=self._work, args=(f"{self.owner}:{i}",), name=f"interlock-run-{i}"
+            )
+            thread.daemon = True
+            thread.start()
+            self._threads.append(thread)
+        renewer = threading.Thread(target=self._renew, name="interlock-run-leases", daemon=True)
+        renewer.start()
+        self._threads.append(renewer)
+
+    def wake(self) -> None:
+        """A run was queued: wake one idle worker now instead of at its next poll."""
+        with self._cond:
+            self._wakeups += 1
+            self._cond.notify()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop: idle workers return at once; a worker in a run gets `timeout` seconds to
+        finish it. A run still going then is left to its lease: it expires and another
+        process takes the run over."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._stopped.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads.clear()
+
+    def _idle(self) -> bool:
+        """Wait for a wake-up, a stop or the poll period; False once stopping."""
+        with self._cond:
+            if not self._wakeups and not self._stopping:
+                self._cond.wait(self.poll)
+            self._wakeups = max(0, self._wakeups - 1)
+            return not self._stopping
+
+    # ---- the workers --------------------------------------------------------------------
+
+    def _work(self, owner: str) -> None:
+        while not self._stopping:
+            try:
+                run = self.saver.claim_run(owner, ttl=self.ttl)
+            except Exception:
+                _log.exception("claiming a run failed; retrying in %s s", self.poll)
+                run = None
+            if run is None:
+                if not self._idle():
+                    return
+                continue
+            with self._lock:
+                self._active[run.run_id] = owner
+            try:
+                self.execute(run, owner)
+            except Exception:  # the store failed: the lease expires and the run is retried
+                _log.exception("run %s could not be recorded", run.run_id)
+            finally:
+                with self._lock:
+                    self._active.pop(run.run_id, None)
+
+    def _renew(self) -> None:
+        while not self._stopped.wait(self.ttl / 3):
+            with self._lock:
+                active = dict(self._active)
+            for run_id, owner in active.items():
+                try:
+                    if not self.saver.renew_run(run_id, owner, ttl=self.ttl):
+                        _log.warning("run %s was taken over by another worker", run_id)
+                except Exception:
+                    _log.exception("renewing the lease of run %s failed", run_id)
+
+    def execute(self, run: RunRecord, owner: str) -> None:
+        """Run one claimed run to its end (or back to the queue) and record the outcome."""
+        saver = self.saver
+        who = Principal(run.created_by or "system", _SYSTEM)
+        graph = self.registry.get(run.agent)
+        if graph is None:
+            self._fail(run, owner, who, f"no agent {run.agent!r} in this server")
+            return
+        if run.attempts > self.max_attempts:
+            self._fail(
+                run,
+                owner,
+                who,
+                f"gave up after {run.attempts - 1} attempts: each worker running it stopped "
+                "(crashed or was killed) before it ended",
+            )
+            return
+        config = run_config(
+            run.thread_id, user_id=run.created_by, run_id=run.run_id, run_after=run.after
+        )
+        try:
+            result = graph.invoke(run.input, config)
+        except (ThreadBusy, ResumeConflict, StoreUnavailable) as exc:
+            # busy, raced, or the store hiccupped: nothing of this attempt is lost (the input
+            # is applied once whatever happens), so give it back and try again soon
+            waited = (datetime.now(UTC) - run.created_at).total_seconds()
+            delay = min(30.0, self.busy_delay * max(1.0, waited / 5))
+            _log.info("run %s: %s; retrying in %.1f s", run.run_id, exc, delay)
+            saver.release_run(run.run_id, owner, delay=delay)
+            return
+        except Exception as exc:
+            self._fail(run, owner, who, f"{type(exc).__name__}: {exc}")
+            return
+        view = run_view(graph, run.thread_id, result)
+        status: Literal["done", "interrupted"] = "interrupted" if view["interrupts"] else "done"
+        if saver.finish_run(run.run_id, owner, status=status, result=view):
+            detail = {"run_id": run.run_id, "status": status, "attempts": run.attempts}
+            record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
+        else:
+            _log.warning("run %s was taken over; its outcome is the new owner's", run.run_id)
+
+    def _fail(self, run: RunRecord, owner: str, who: Principal, error: str) -> None:
+        if self.saver.finish_run(run.run_id, owner, status="failed", error=error):
+            detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
+            record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
