@@ -49,7 +49,7 @@ __all__ = ["CompiledStateGraph"]
 
 _CLOCK = Clock(now=utc_now, new_checkpoint_id=new_checkpoint_id)
 _OWNER_PREFIX = f"{socket.gethostname()}:{os.getpid()}"
-DEFAULT_LEASE_TTL = 300.0
+DEFAULT_LEASE_TTL = 60.0
 DEFAULT_RECURSION_LIMIT = 25
 DEFAULT_STATE_CACHE = 256
 """Threads whose latest folded state a compiled graph keeps (`graph.state_cache_size`)."""
@@ -103,7 +103,9 @@ class CompiledStateGraph:
         self.builder = builder
         self.name = spec.name
         self.lease_ttl = DEFAULT_LEASE_TTL
-        """Seconds a run holds its thread without committing before others may take over."""
+        """Seconds a run's lease lasts unless renewed: its writes renew it, and so does the
+        process every `lease_ttl / 3` seconds while nodes run; a run whose process died is
+        taken over once it lapses."""
         self._cache = _StateCache(DEFAULT_STATE_CACHE)
 
     @property
@@ -154,6 +156,7 @@ class CompiledStateGraph:
             checkpoint_ns=ns,
             modes=modes,
             lease_owner=owner,
+            lease_ttl=self.lease_ttl,
             decided_by=config_value(cfg, "user_id") or config_value(cfg, "decided_by"),
         )
 

@@ -31,6 +31,7 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
 )
+from interlock.graph._heartbeat import keep_lease
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._spec import GraphSpec, NodeSpec
 
@@ -55,6 +56,8 @@ class Env:
     modes: frozenset[str]
     """Stream modes the caller asked for."""
     lease_owner: str | None = None
+    lease_ttl: float | None = None
+    """The lease's time to live: kept while nodes run (`_heartbeat`)."""
     decided_by: str | None = None
     parent: TaskContext | None = None
     """Set when this graph runs embedded as a node of another graph (a subgraph)."""
@@ -325,11 +328,12 @@ def drive_sync(
             effect = gen.send(reply)
             if isinstance(effect, RunTasks):
                 reply = None
-                for item in _run_tasks_sync(env, effect):
-                    if isinstance(item, list):
-                        reply = item
-                    else:
-                        yield item
+                with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+                    for item in _run_tasks_sync(env, effect):
+                        if isinstance(item, list):
+                            reply = item
+                        else:
+                            yield item
             elif isinstance(effect, Emit):
                 reply = None
                 if effect.mode in env.modes:
@@ -404,11 +408,12 @@ async def drive_async(
             effect = gen.send(reply)
             if isinstance(effect, RunTasks):
                 reply = None
-                async for item in _run_tasks_async(env, effect):
-                    if isinstance(item, list):
-                        reply = item
-                    else:
-                        yield item
+                with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+                    async for item in _run_tasks_async(env, effect):
+                        if isinstance(item, list):
+                            reply = item
+                        else:
+                            yield item
             elif isinstance(effect, Emit):
                 reply = None
                 if effect.mode in env.modes:
