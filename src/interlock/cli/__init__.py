@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let the person who started a run decide its requests",
     )
+    srv.add_argument(
+        "--shared-threads",
+        action="store_true",
+        help="let every requester read and add to every thread (default: only their own)",
+    )
     return parser
 
 
@@ -142,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             webhooks=args.webhook,
             workers=args.workers,
             run_lease=args.run_lease,
+            shared_threads=args.shared_threads,
         )
     parser.print_help()
     return 0

@@ -63,6 +63,7 @@ def serve(
     webhooks: list[str] | None = None,
     workers: int = 1,
     run_lease: float = 60.0,
+    shared_threads: bool = False,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted."""
     import uvicorn
@@ -94,6 +95,7 @@ def serve(
         session_secret=os.environ.get("INTERLOCK_SESSION_SECRET") or None,
         workers=workers,
         run_lease=run_lease,
+        shared_threads=shared_threads,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
     store.close()

@@ -219,6 +219,22 @@ def check_shape(value: Any, where: str, limit: int = 32) -> None:
             stack.extend((v, depth + 1) for v in item)
 
 
+def thread_owner(saver: BaseSaver, thread_id: str) -> str | None:
+    """Who created the thread over HTTP (its first audit entry, `thread.created`), or None
+    for a thread made otherwise (by the library)."""
+    first = saver.list_audit(thread_id=thread_id, after="", limit=1).items
+    return first[0].actor if first and first[0].action == "thread.created" else None
+
+
+def may_see_thread(saver: BaseSaver, who: Principal, thread_id: str, *, shared: bool) -> bool:
+    """Whether `who` may read and add to the thread: approvers and admins may see every
+    thread (they decide its requests); a requester only the threads they created, unless
+    threads are `shared`."""
+    if shared or who is ANONYMOUS or who.can("approver"):
+        return True
+    return thread_owner(saver, thread_id) == who.name
+
+
 def interrupt_or_404(saver: BaseSaver, interrupt_id: str) -> InterruptRecord:
     if not plausible_id(interrupt_id):
         raise ApiError(404, "unknown_approval", "no such request")

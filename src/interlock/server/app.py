@@ -58,6 +58,7 @@ from interlock.server._operations import (
     input_of,
     interrupt_or_404,
     make_registry,
+    may_see_thread,
     only_agent,
     plausible_id,
     queue_run,
@@ -132,6 +133,7 @@ def create_app(
     workers: int = 1,
     run_lease: float = 60.0,
     run_attempts: int = 5,
+    shared_threads: bool = False,
     title: str = "interlock",
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -150,6 +152,8 @@ def create_app(
     this process only queues them); `run_lease`: seconds a worker holds a run without
     renewing before another process may take it over (see `interlock.server.runs`);
     `run_attempts`: how many workers may die running one run before it is recorded failed.
+    `shared_threads`: whether every requester may read and add to every thread (default: a
+    requester sees only the threads they created; approvers and admins see all).
     """
     registry = make_registry(agents)
     saver = shared_saver(registry)
@@ -210,6 +214,14 @@ def create_app(
         if not any(who.can(r) for r in roles):
             raise ApiError(403, "forbidden", f"{who.name} needs the role {' or '.join(roles)}")
 
+    def may_see(who: Principal, thread_id: str) -> bool:
+        return may_see_thread(saver, who, thread_id, shared=shared_threads)
+
+    def own_thread(who: Principal, thread_id: str) -> None:
+        """404 for a thread the caller may not see (as for one that does not exist)."""
+        if not plausible_id(thread_id) or not may_see(who, thread_id):
+            raise ApiError(404, "unknown_thread", f"no thread {thread_id!r}")
+
     install_error_handlers(app)
     mount_inbox(
         app,
@@ -263,7 +275,11 @@ def create_app(
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         need(who, "requester", "approver")
-        threads = saver.list_threads(limit=limit, offset=offset)
+        threads = [
+            t
+            for t in saver.list_threads(limit=limit, offset=offset)
+            if may_see(who, t.thread_id)  # a requester's page keeps their own threads
+        ]
         return {
             "threads": [
                 {
@@ -279,6 +295,7 @@ def create_app(
     @app.get("/v1/threads/{thread_id}", tags=["threads"])
     def get_thread(thread_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "requester", "approver")
+        own_thread(who, thread_id)
         name, graph = graph_of(saver, registry, thread_id)
         info = saver.get_thread(thread_id)
         snapshot = graph.get_state(run_config(thread_id))
@@ -300,6 +317,7 @@ def create_app(
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         need(who, "requester", "approver")
+        own_thread(who, thread_id)
         _, graph = graph_of(saver, registry, thread_id)
         return {
             "checkpoints": [
@@ -324,6 +342,7 @@ def create_app(
         """Run new input to its next pause or end; with `background`, queue it and answer
         202 `{run_id, status}` at once (follow it at `GET /v1/runs/{run_id}`)."""
         need(who, "requester")
+        own_thread(who, thread_id)
         name, graph = graph_of(saver, registry, thread_id)
         update = input_of(body.input, body.message)
         if update is None:
@@ -344,8 +363,7 @@ def create_app(
     ) -> dict[str, Any]:
         """The thread's background runs, newest first."""
         need(who, "requester", "approver")
-        if not plausible_id(thread_id):
-            raise ApiError(404, "unknown_thread", "no such thread")
+        own_thread(who, thread_id)
         runs = saver.list_runs(thread_id=thread_id, status=status, limit=limit)  # type: ignore[arg-type]
         return {"runs": [run_record_view(r) for r in runs]}
 
@@ -355,7 +373,7 @@ def create_app(
         lists the pending requests) or `failed` (with `error`)."""
         need(who, "requester", "approver")
         run = saver.get_run(run_id) if plausible_id(run_id) else None
-        if run is None:
+        if run is None or not may_see(who, run.thread_id):
             raise ApiError(404, "unknown_run", f"no run {run_id!r}")
         return run_record_view(run)
 
@@ -368,6 +386,7 @@ def create_app(
         status, values and interrupts (or `error`). Refusals are answered before the stream
         starts, as JSON errors."""
         need(who, "requester")
+        own_thread(who, thread_id)
         name, graph = graph_of(saver, registry, thread_id)
         update = input_of(body.input, body.message)
         if update is None:
