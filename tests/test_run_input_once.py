@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 
 import interlock as il
+from interlock import RunSuperseded
 from tests.conftest import Runner
 
 
@@ -94,6 +95,9 @@ def test_the_search_pages_back_through_later_runs(saver: Any, run: Runner) -> No
     run.invoke(g, {"n": 1}, config("r1"))
     for i in range(12):  # 36 checkpoints of other runs after r1's
         run.invoke(g, {"n": 1}, config(f"other{i}"))
-    assert run.invoke(g, {"n": 1}, config("r1", after=before))["n"] == 14  # found: not applied
-    assert run.invoke(g, {"n": 1}, config("r1"))["n"] == 14  # no bound: the whole history
+    # found (not applied again); the thread moved on since r1, so r1 cannot go on
+    with pytest.raises(RunSuperseded):
+        run.invoke(g, {"n": 1}, config("r1", after=before))
+    with pytest.raises(RunSuperseded):
+        run.invoke(g, {"n": 1}, config("r1"))  # no bound: the whole history
     assert run.invoke(g, {"n": 1}, config("r2", after=before))["n"] == 15

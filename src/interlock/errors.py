@@ -44,6 +44,7 @@ __all__ = [
     "RecursionLimit",
     "ResumeConflict",
     "ResumeError",
+    "RunSuperseded",
     "SerializationError",
     "StoreError",
     "StoreUnavailable",
@@ -88,6 +89,12 @@ class ResumeConflict(ResumeError):
 
     Exactly one resume of a pending interrupt succeeds; every other one gets this error.
     """
+
+
+class RunSuperseded(ResumeConflict):
+    """A run retried with its run id (`configurable.run_id`) had applied its input, and the
+    thread has moved on since (another run committed after it): retrying cannot continue it.
+    Its outcome is in the thread's history, in the checkpoints tagged with its run id."""
 
 
 class InputRejected(InterlockError):

@@ -36,6 +36,25 @@ class MemoryRunQueue:
     def _runs(self) -> dict[str, _Run]:
         return self._run_rows
 
+    def _fail_open_runs(self, thread_id: str, error: str) -> None:
+        """Under the saver's lock: fail the thread's queued and running runs."""
+        for row in self._run_rows.values():
+            if row.record.thread_id == thread_id and row.record.status in _OPEN:
+                row.record = replace(
+                    row.record,
+                    status="failed",
+                    error=error,
+                    owner=None,
+                    updated_at=datetime.now(UTC),
+                )
+                row.lease_until = None
+
+    def _has_open_runs(self, thread_id: str) -> bool:
+        return any(
+            r.record.thread_id == thread_id and r.record.status in _OPEN
+            for r in self._run_rows.values()
+        )
+
     def enqueue_run(
         self,
         *,

@@ -27,6 +27,10 @@ RUN_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "done", "interrupted
 FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed")
 
 
+THREAD_DELETED = "its thread was deleted before it ended"
+"""The error of the open runs of a thread that `delete_thread` removes (they fail)."""
+
+
 def new_run_id() -> str:
     """A 32-hex run id that sorts by creation time."""
     from interlock.checkpoint.base import new_audit_id

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint._chain import RowStats
-from interlock.checkpoint._sql_text import Dialect, prunable
+from interlock.checkpoint._runs import THREAD_DELETED
+from interlock.checkpoint._sql_text import Dialect, prunable, utc_now
 from interlock.checkpoint.base import ThreadInfo
 
 __all__ = ["SqlRetention"]
@@ -36,7 +37,25 @@ class SqlRetention:
         with self._write() as conn:
             for table in ("checkpoints", "task_writes", "interrupts", "heads", "threads"):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+            # its queued runs would start the thread again from nothing: they fail instead
+            self._x(
+                conn,
+                "UPDATE runs SET status = 'failed', error = ?, owner = NULL, "
+                "lease_until = NULL, updated_at = ? WHERE thread_id = ? "
+                "AND status IN ('queued', 'running')",
+                (THREAD_DELETED, self.dialect.ts(utc_now()), thread_id),
+            )
         self._stats = {k: v for k, v in self._stats.items() if k[0] != thread_id}
+
+    def _has_open_runs(self, thread_id: str) -> bool:
+        with self._read() as conn:
+            row = self._x(
+                conn,
+                "SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('queued', 'running') "
+                "LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        return row is not None
 
     def prune(
         self,
@@ -53,8 +72,8 @@ class SqlRetention:
                     conn, "AND t.updated_at < ?", (self.dialect.ts(finished_before),)
                 )
             for info in infos:
-                if info.status != "finished":
-                    continue
+                if info.status != "finished" or self._has_open_runs(info.thread_id):
+                    continue  # a queued run will add to it
                 with self._read() as conn:
                     (n,) = self._x(
                         conn,

@@ -76,16 +76,23 @@ class SqlRunQueue:
         after: str | None = None,
         run_id: str | None = None,
     ) -> RunRecord:
-        """Queue a run: one insert, committed before returning."""
+        """Queue a run: one insert, committed before returning. On PostgreSQL its time is
+        the database's, so that processes on several machines queue one thread's runs in
+        the order they were sent whatever their clocks say."""
         text = serde.dumps(input, "run input")
-        now = self.dialect.ts(utc_now())
         run_id = run_id or new_run_id()
+        times: tuple[Any, ...] = ()
+        if self.dialect.name == "postgres":
+            when = "clock_timestamp(), clock_timestamp()"
+        else:  # one machine, one clock
+            now = self.dialect.ts(utc_now())
+            when, times = "?, ?", (now, now)
         with self._write() as conn:
             self._x(
                 conn,
                 f"INSERT INTO runs ({RUN_COLS}) VALUES "
-                "(?, ?, ?, ?J, 'queued', ?, ?, ?, NULL, 0, ?, NULL, NULL)",
-                (run_id, thread_id, agent, text, created_by, now, now, after),
+                f"(?, ?, ?, ?J, 'queued', ?, {when}, NULL, 0, ?, NULL, NULL)",
+                (run_id, thread_id, agent, text, created_by, *times, after),
             )
             row = self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
             return self._run(row.fetchone())

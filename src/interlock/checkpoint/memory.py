@@ -22,6 +22,7 @@ from interlock.checkpoint._chain import (
     encode_record,
 )
 from interlock.checkpoint._memory_runs import MemoryRunQueue
+from interlock.checkpoint._runs import THREAD_DELETED
 from interlock.checkpoint.base import (
     AuditEntry,
     AuditPage,
@@ -566,8 +567,9 @@ class InMemorySaver(MemoryRunQueue, BaseSaver):
             return tuple(self._info(tid, t) for tid, t in items)
 
     def delete_thread(self, thread_id: str) -> None:
-        """Forget the thread entirely."""
+        """Forget the thread entirely (its queued runs fail)."""
         with self._lock:
+            self._fail_open_runs(thread_id, THREAD_DELETED)
             thread = self._threads.pop(thread_id, None)
             if thread is None or not thread.interrupt_ids:
                 return
@@ -591,6 +593,7 @@ class InMemorySaver(MemoryRunQueue, BaseSaver):
                         info
                         and info.status == "finished"
                         and thread.updated_at < _utc(finished_before)
+                        and not self._has_open_runs(tid)  # a queued run will add to it
                     ):
                         deleted += len(thread.rows)
                         self.delete_thread(tid)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import operator
-import re
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -37,11 +36,11 @@ from interlock.checkpoint.base import (
 from interlock.errors import (
     CheckpointerRequired,
     InputRejected,
-    InvalidResumeValue,
     InvalidUpdate,
     RecursionLimit,
     ResumeConflict,
     ResumeError,
+    RunSuperseded,
 )
 from interlock.graph._effects import (
     Applied,
@@ -60,7 +59,12 @@ from interlock.graph._effects import (
     TaskOutcome,
 )
 from interlock.graph._interrupt import interrupt_id, is_expired_answer
-from interlock.graph._jsonschema import schema_errors
+from interlock.graph._resume import (
+    authorize_decisions,
+    looks_like_id_map,
+    match_resume,
+    validate_decisions,
+)
 from interlock.graph._spec import GraphSpec
 from interlock.types import END, START, Command, Escalation, Interrupt, Send
 
@@ -74,7 +78,6 @@ MEMO = "__memo__:"
 BREAKPOINT_TASK = "__breakpoint__"
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
-_ID_MAP_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -406,69 +409,6 @@ class _Run:
 
     # -- input -----------------------------------------------------------------------------
 
-    def match_resume(
-        self, command: Command, elsewhere: Mapping[str, InterruptRecord | None]
-    ) -> dict[str, Any]:
-        """Map a resume value to pending interrupt ids, or raise a precise ResumeError.
-
-        `elsewhere` has the store's records of ids not found at this checkpoint."""
-        pending = [r for r in self.interrupts if r.status == "pending"]
-        value = command.resume
-        if _looks_like_id_map(value):
-            known: dict[str, InterruptRecord | None] = {**elsewhere}
-            known.update({r.interrupt_id: r for r in self.interrupts})
-            decisions = {}
-            for iid, answer in value.items():
-                rec = known.get(iid)
-                if rec is None or rec.thread_id != self.thread_id:
-                    raise ResumeError(
-                        f"interrupt {iid!r} is not pending on thread {self.thread_id!r}; "
-                        f"pending: {[r.interrupt_id for r in pending]}"
-                    )
-                if rec.status == "pending" and rec.checkpoint_id != (
-                    self.record.checkpoint_id if self.record else None
-                ):
-                    raise ResumeError(
-                        f"interrupt {iid!r} belongs to checkpoint {rec.checkpoint_id}, not the "
-                        "one being resumed"
-                    )
-                if rec.status != "pending":
-                    raise ResumeConflict(
-                        f"interrupt {iid!r} was already {rec.status}"
-                        + (f" by {rec.decided_by}" if rec.decided_by else "")
-                    )
-                decisions[iid] = answer
-            return decisions
-        if not pending:
-            raise ResumeError(f"thread {self.thread_id!r} has no pending interrupt to resume")
-        if len(pending) > 1:
-            raise ResumeError(
-                f"thread {self.thread_id!r} waits for {len(pending)} decisions; answer them by "
-                f"id: Command(resume={{interrupt_id: value, ...}}) with ids "
-                f"{[r.interrupt_id for r in pending]}"
-            )
-        return {pending[0].interrupt_id: value}
-
-    def validate(self, decisions: Mapping[str, Any]) -> None:
-        by_id = {r.interrupt_id: r for r in self.interrupts}
-        expired = [is_expired_answer(a) for a in decisions.values()]
-        if any(expired) and not all(expired):
-            raise ResumeError("expire requests in a call of their own, not with decisions")
-        for iid, answer in decisions.items():
-            if is_expired_answer(answer):
-                if by_id[iid].deadline is None:
-                    raise ResumeError(f"interrupt {iid} has no deadline; it cannot expire")
-                continue
-            schema = by_id[iid].metadata.get("response_schema")
-            if schema is None:
-                continue
-            problems = schema_errors(answer, schema)
-            if problems:
-                raise InvalidResumeValue(
-                    f"answer to interrupt {iid} does not match its response_schema: "
-                    + "; ".join(problems)
-                )
-
     def apply_decisions(self, decided: Mapping[str, Any], status: str = "resolved") -> None:
         self.interrupts = [
             replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
@@ -508,6 +448,12 @@ def run_graph(
     if fresh and run.run_id and (yield Applied(run.run_id, run.run_after)):
         rec, pending = run.record, [r for r in run.interrupts if r.status == "pending"]
         assert rec is not None  # a checkpoint of the run exists
+        if rec.metadata.get("run_id") != run.run_id:  # another run committed after it
+            raise RunSuperseded(
+                f"run {run.run_id!r} applied its input on thread {run.thread_id!r}, and the "
+                "thread moved on since; its outcome is in the thread's history (the "
+                "checkpoints tagged with its run id)"
+            )
         if pending or not (rec.next or rec.sends):  # it stopped: say where
             intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending)
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
@@ -530,7 +476,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
             )
         if is_resume:
             elsewhere: Mapping[str, InterruptRecord | None] = {}
-            if _looks_like_id_map(input.resume):
+            if looks_like_id_map(input.resume):
                 here = {r.interrupt_id for r in run.interrupts}
                 missing = tuple(k for k in input.resume if k not in here)
                 if missing:
@@ -542,16 +488,10 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
                         f"thread {run.thread_id!r} has nothing pending: its request was "
                         "already decided"
                     )
-            decisions = run.match_resume(input, elsewhere)
-            run.validate(decisions)
-            # the caller's last word on who decides, checked on the records read under the
-            # thread's lease: nothing can escalate them between this check and the decision
-            authorize = (run.config.get("configurable") or {}).get("authorize_decision")
-            if authorize is not None:
-                by_id = {r.interrupt_id: r for r in run.interrupts}
-                for iid in decisions:
-                    if iid in by_id:
-                        authorize(by_id[iid])
+            current = run.record.checkpoint_id if run.record else None
+            decisions = match_resume(run.thread_id, run.interrupts, current, input, elsewhere)
+            validate_decisions(run.interrupts, decisions)
+            authorize_decisions(run.config, run.interrupts, decisions)
         else:
             real = [r for r in pending if r.kind != "breakpoint"]
             if real:
@@ -615,14 +555,6 @@ def _past_breakpoint(run: _Run) -> bool:
     return any(
         r.kind != "breakpoint" or (r.status == "resolved" and r.value.get("when") == "before")
         for r in run.interrupts
-    )
-
-
-def _looks_like_id_map(value: Any) -> bool:
-    return (
-        isinstance(value, Mapping)
-        and bool(value)
-        and all(isinstance(k, str) and _ID_MAP_KEY.match(k) for k in value)
     )
 
 

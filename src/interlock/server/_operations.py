@@ -207,7 +207,8 @@ def plausible_id(value: str) -> bool:
 
 
 def check_shape(value: Any, where: str, limit: int = 32) -> None:
-    """Refuse JSON nested deeper than `limit` (it could not be rendered back)."""
+    """Refuse JSON nested deeper than `limit` (it could not be rendered back), and text no
+    store can hold: a lone surrogate (`"\\ud800"`: not UTF-8)."""
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -215,8 +216,20 @@ def check_shape(value: Any, where: str, limit: int = 32) -> None:
             raise ApiError(422, "too_deep", f"`{where}` is nested deeper than {limit} levels")
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
+            stack.extend((k, depth + 1) for k in item)
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            _check_text(item, where)
+
+
+def _check_text(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(
+            422, "invalid_request", f"`{where}` holds text that is not UTF-8: {exc.reason}"
+        ) from None
 
 
 def thread_owner(saver: BaseSaver, thread_id: str) -> str | None:

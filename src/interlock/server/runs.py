@@ -43,7 +43,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from interlock.checkpoint.base import BaseSaver, RunRecord
-from interlock.errors import ResumeConflict, StoreUnavailable, ThreadBusy
+from interlock.errors import (
+    InputRejected,
+    ResumeConflict,
+    RunSuperseded,
+    StoreUnavailable,
+    ThreadBusy,
+)
 from interlock.graph import CompiledStateGraph
 from interlock.server._operations import record_audit, run_config, run_view
 from interlock.server.auth import Principal
@@ -103,6 +109,9 @@ class RunWorkers:
         """Start the worker threads (and the lease renewer); none when `workers` is 0."""
         if not self.workers:
             return
+        with self._cond:  # a stopped set of workers may be started again (a new lifespan)
+            self._stopping = False
+            self._stopped.clear()
         for i in range(self.workers):
             thread = threading.Thread(
                 target=self._work, args=(f"{self.owner}:{i}",), name=f"interlock-run-{i}"
@@ -154,11 +163,14 @@ class RunWorkers:
                 if not self._idle():
                     return
                 continue
+            if self._stopping:  # claimed as we were told to stop: give it back untouched
+                self._give_back(run, owner, 0.0, "this worker is stopping")
+                return
             with self._lock:
                 self._active[run.run_id] = owner
             try:
                 self.execute(run, owner)
-            except Exception:  # the store failed: the lease expires and the run is retried
+            except BaseException:  # the store failed: the lease expires and the run is retried
                 _log.exception("run %s could not be recorded", run.run_id)
             finally:
                 with self._lock:
@@ -180,8 +192,8 @@ class RunWorkers:
         saver = self.saver
         who = Principal(run.created_by or "system", _SYSTEM)
         graph = self.registry.get(run.agent)
-        if graph is None:
-            self._fail(run, owner, who, f"no agent {run.agent!r} in this server")
+        if graph is None:  # another process may serve it (a rolling deploy): not ours to fail
+            self._give_back(run, owner, self._delay(run), f"no agent {run.agent!r} here")
             return
         if run.attempts > self.max_attempts:
             self._fail(
@@ -197,15 +209,15 @@ class RunWorkers:
         )
         try:
             result = graph.invoke(run.input, config)
-        except (ThreadBusy, ResumeConflict, StoreUnavailable) as exc:
-            # busy, raced, or the store hiccupped: nothing of this attempt is lost (the input
-            # is applied once whatever happens), so give it back and try again soon
-            waited = (datetime.now(UTC) - run.created_at).total_seconds()
-            delay = min(30.0, self.busy_delay * max(1.0, waited / 5))
-            _log.info("run %s: %s; retrying in %.1f s", run.run_id, exc, delay)
-            saver.release_run(run.run_id, owner, delay=delay)
+        except RunSuperseded:  # it ran before, and others used the thread since: report it
+            result = _outcome_in_history(graph, run)
+        except (ThreadBusy, ResumeConflict, StoreUnavailable, InputRejected) as exc:
+            # busy, raced, the store hiccupped, or the thread waits for a person's decision
+            # (a run queued behind one that paused): nothing of this attempt is lost (the
+            # input is applied once whatever happens), so give it back and try again later
+            self._give_back(run, owner, self._delay(run), str(exc))
             return
-        except Exception as exc:
+        except BaseException as exc:  # a node's SystemExit must not end this worker
             self._fail(run, owner, who, f"{type(exc).__name__}: {exc}")
             return
         view = run_view(graph, run.thread_id, result)
@@ -216,7 +228,26 @@ class RunWorkers:
         else:
             _log.warning("run %s was taken over; its outcome is the new owner's", run.run_id)
 
+    def _delay(self, run: RunRecord) -> float:
+        """Seconds before a run given back is tried again: `busy_delay`, growing with the
+        run's age (at most 30 s)."""
+        waited = (datetime.now(UTC) - run.created_at).total_seconds()
+        return min(30.0, self.busy_delay * max(1.0, waited / 5))
+
+    def _give_back(self, run: RunRecord, owner: str, delay: float, why: str) -> None:
+        _log.info("run %s: %s; retrying in %.1f s", run.run_id, why, delay)
+        self.saver.release_run(run.run_id, owner, delay=delay)
+
     def _fail(self, run: RunRecord, owner: str, who: Principal, error: str) -> None:
         if self.saver.finish_run(run.run_id, owner, status="failed", error=error):
             detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
             record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
+
+
+def _outcome_in_history(graph: CompiledStateGraph, run: RunRecord) -> dict[str, Any]:
+    """A superseded run's result: the state at its newest checkpoint (tagged with its id),
+    with the requests that checkpoint raised."""
+    config = run_config(run.thread_id)
+    for snapshot in graph.get_state_history(config, filter={"run_id": run.run_id}):
+        return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+    raise RunSuperseded(f"run {run.run_id!r}: no checkpoint of it is left in the history")
