@@ -103,3 +103,66 @@ def test_shared_threads_open_every_thread_to_every_requester(saver: Any, key: st
             f"/v1/threads/{thread_id}/runs", json={"input": {"n": 3}}, headers=_key(key)
         )
         assert more.status_code == 200 and more.json()["values"] == {"n": 4}
+
+
+def test_a_requester_pages_to_their_threads(saver: Any) -> None:
+    app = create_app({"counter": counter(saver)}, keys=ApiKeys.parse(KEYS), workers=0)
+    with served(app) as http:
+        mine = http.post("/v1/threads", json={"input": {"n": 0}}, headers=_key("k-bob"))
+        for _ in range(3):  # newer threads of someone else
+            http.post("/v1/threads", json={"input": {"n": 0}}, headers=_key("k-cy"))
+        found: list[str] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = http.get(
+                "/v1/threads", params={"limit": 2, "offset": offset}, headers=_key("k-bob")
+            ).json()
+            found += [t["thread_id"] for t in page["threads"]]
+            offset = page["next_offset"]
+        assert found == [mine.json()["thread_id"]]
+
+
+def test_the_id_of_a_deleted_thread_stays_taken(saver: Any) -> None:
+    app = create_app({"counter": counter(saver)}, keys=ApiKeys.parse(KEYS), workers=0)
+    with served(app) as http:
+        made = http.post(
+            "/v1/threads", json={"thread_id": "ticket-1", "input": {"n": 0}}, headers=_key("k-bob")
+        )
+        assert made.status_code == 201
+        saver.delete_thread("ticket-1")  # retention: its audit entries are kept
+        again = http.post(
+            "/v1/threads", json={"thread_id": "ticket-1", "input": {"n": 41}}, headers=_key("k-cy")
+        )
+        assert again.status_code == 409 and again.json()["error"] == "thread_exists"
+        # (otherwise cy's new thread would belong to bob, its first creator)
+
+
+def test_two_creates_of_one_id_have_one_winner(saver: Any) -> None:
+    import threading
+
+    app = create_app({"counter": counter(saver)}, keys=ApiKeys.parse(KEYS), workers=0)
+    with served(app) as http:
+        for i in range(10):
+            gate = threading.Barrier(2)
+            codes: dict[str, int] = {}
+
+            def create(
+                key: str,
+                tid: str = f"race-{i}",
+                gate: threading.Barrier = gate,
+                codes: dict[str, int] = codes,
+            ) -> None:
+                gate.wait()
+                codes[key] = http.post(
+                    "/v1/threads", json={"thread_id": tid}, headers=_key(key)
+                ).status_code
+
+            racers = [threading.Thread(target=create, args=(k,)) for k in ("k-bob", "k-cy")]
+            for t in racers:
+                t.start()
+            for t in racers:
+                t.join()
+            assert sorted(codes.values()) == [201, 409], (i, codes)
+            winner = next(k for k, c in codes.items() if c == 201)
+            seen = http.get(f"/v1/threads/race-{i}", headers=_key(winner))
+            assert seen.status_code == 200  # the winner owns it

@@ -693,6 +693,17 @@ class SqlSaver(SqlAuditLog, SqlEscalation, SqlRetention, SqlRunQueue, BaseSaver)
             cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             return self._count(conn, cur) == 1
 
+    def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Extend the lease only if `owner` still holds it, unexpired (one update)."""
+        with self._write(durable=False) as conn:
+            cur = self._x(
+                conn,
+                "UPDATE threads SET lease_until = {now} + ?, lease_ttl = ? "
+                "WHERE thread_id = ? AND lease_owner = ? AND lease_until > {now}",
+                (float(ttl), float(ttl), thread_id, owner),
+            )
+            return self._count(conn, cur) == 1
+
     def release_thread(self, thread_id: str, owner: str) -> None:
         """Give the lease back if we hold it."""
         with self._write(durable=False) as conn:

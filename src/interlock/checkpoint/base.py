@@ -442,6 +442,13 @@ class BaseSaver(RunQueue, ABC):
             return False, None
         return True, self.get_checkpoint(thread_id, checkpoint_ns, checkpoint_id, after=after)
 
+    def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Extend `owner`'s lease by `ttl` seconds only if `owner` still holds it and it has
+        not lapsed; False otherwise (nothing changes: unlike `acquire_thread`, a free or
+        lapsed lease is not taken). What a running run's lease keeper calls. The default
+        re-acquires (stores should override it)."""
+        return self.acquire_thread(thread_id, owner, ttl=ttl)
+
     @abstractmethod
     def release_thread(self, thread_id: str, owner: str) -> None:
         """Give the lease back (no-op if `owner` does not hold it)."""

@@ -520,6 +520,18 @@ class InMemorySaver(MemoryRunQueue, BaseSaver):
             thread.lease = (owner, now + ttl, ttl)
             return True
 
+    def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Extend the lease only if `owner` still holds it, unexpired."""
+        with self._lock:
+            thread = self._threads.get(thread_id)
+            now = time.monotonic()
+            if thread is None or not thread.lease or thread.lease[0] != owner:
+                return False
+            if thread.lease[1] <= now:
+                return False
+            thread.lease = (owner, now + ttl, ttl)
+            return True
+
     def release_thread(self, thread_id: str, owner: str) -> None:
         """Give the lease back."""
         with self._lock:

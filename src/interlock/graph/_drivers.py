@@ -31,7 +31,7 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
 )
-from interlock.graph._heartbeat import keep_lease
+from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._spec import GraphSpec, NodeSpec
 
@@ -323,25 +323,26 @@ def drive_sync(
 ) -> Iterator[tuple[str, Any]]:
     """Run the engine to completion, yielding `(mode, chunk)` for the requested modes."""
     reply: Any = None
-    try:
-        while True:
-            effect = gen.send(reply)
-            if isinstance(effect, RunTasks):
-                reply = None
-                with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+    # the lease is kept however long nodes run or the caller takes to read the stream
+    with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+        try:
+            while True:
+                effect = gen.send(reply)
+                if isinstance(effect, RunTasks):
+                    reply = None
                     for item in _run_tasks_sync(env, effect):
                         if isinstance(item, list):
                             reply = item
                         else:
                             yield item
-            elif isinstance(effect, Emit):
-                reply = None
-                if effect.mode in env.modes:
-                    yield (effect.mode, effect.payload)
-            else:
-                reply = _store_sync(effect, env)
-    except StopIteration as stop:
-        box.value = stop.value
+                elif isinstance(effect, Emit):
+                    reply = None
+                    if effect.mode in env.modes:
+                        yield (effect.mode, effect.payload)
+                else:
+                    reply = _store_sync(effect, env)
+        except StopIteration as stop:
+            box.value = stop.value
 
 
 # ---- async driver --------------------------------------------------------------------------
@@ -403,25 +404,25 @@ async def drive_async(
 ) -> AsyncIterator[tuple[str, Any]]:
     """Async twin of `drive_sync`."""
     reply: Any = None
-    try:
-        while True:
-            effect = gen.send(reply)
-            if isinstance(effect, RunTasks):
-                reply = None
-                with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+    async with keep_lease_async(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+        try:
+            while True:
+                effect = gen.send(reply)
+                if isinstance(effect, RunTasks):
+                    reply = None
                     async for item in _run_tasks_async(env, effect):
                         if isinstance(item, list):
                             reply = item
                         else:
                             yield item
-            elif isinstance(effect, Emit):
-                reply = None
-                if effect.mode in env.modes:
-                    yield (effect.mode, effect.payload)
-            else:
-                reply = await _store_async(effect, env)
-    except StopIteration as stop:
-        box.value = stop.value
+                elif isinstance(effect, Emit):
+                    reply = None
+                    if effect.mode in env.modes:
+                        yield (effect.mode, effect.payload)
+                else:
+                    reply = await _store_async(effect, env)
+        except StopIteration as stop:
+            box.value = stop.value
 
 
 def modes_of(stream_mode: Any) -> tuple[frozenset[str], bool]:

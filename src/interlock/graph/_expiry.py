@@ -8,7 +8,6 @@ through the same conditional update as a decision, so exactly once, and its run 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -136,6 +135,8 @@ async def aexpire_due(
     on_escalated: OnRecord,
 ) -> list[str]:
     """Async twin of `expire_due`."""
+    import asyncio  # imported when needed: `import interlock` stays light
+
     saver = graph._require_saver()
     now = _aware(now)
     expired: list[str] = []

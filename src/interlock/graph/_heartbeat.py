@@ -1,26 +1,30 @@
-"""Keeping a run's thread lease while its nodes run.
+"""Keeping a run's thread lease while it runs.
 
 A run holds its thread's lease for `lease_ttl` seconds, and every write renews it. A node
-that runs longer than that (a slow tool, a model call that takes minutes) would let the
-lease lapse, and another process could start the same thread while the node still runs. So
-while tasks run, one daemon thread per process renews the leases of the runs that have
-been running tasks for a third of their TTL (re-acquiring one's own lease renews it).
+that runs longer than that (a slow tool, a model call that takes minutes), or a caller that
+reads a stream slowly, would let the lease lapse, and another process could start the same
+thread meanwhile. So while a run is being driven, one daemon thread per process extends its
+lease every third of its TTL, with `BaseSaver.renew_thread`: only a lease the run still
+holds is extended, so a released lease, or one another run took after a lapse, is never
+taken back.
 
-Registering a step is a dict insert under a lock: nothing starts per step, and a process
-that never runs a long node never wakes the heartbeat thread.
+Registering a run is a dict insert under a lock; a process whose runs are short never wakes
+the keeper. A run ends only after a renewal in flight for it (an async run waits for it off
+the event loop). A forked child starts with a keeper of its own.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["keep_lease"]
+__all__ = ["keep_lease", "keep_lease_async"]
 
 
 @dataclass(slots=True)
@@ -32,8 +36,7 @@ class _Hold:
     due: float
     """Monotonic time of the next renewal."""
     lock: threading.Lock = field(default_factory=threading.Lock)
-    """Held during a renewal, and taken when the step ends: no renewal runs after the step
-    (it would take back a lease the run's last write gave up)."""
+    """Held during a renewal, and taken when the run ends."""
     active: bool = True
 
 
@@ -48,61 +51,59 @@ class _Heartbeat:
         """When the keeper thread will next look (inf: it waits to be told)."""
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def hold(self, saver: Any, thread_id: str, owner: str, ttl: float) -> Iterator[None]:
-        """Renew `owner`'s lease on `thread_id` every `ttl / 3` seconds while inside."""
+    def add(self, saver: Any, thread_id: str, owner: str, ttl: float) -> int:
+        """Start keeping `owner`'s lease on `thread_id`; the key to `remove` it with."""
         due = time.monotonic() + ttl / 3
         key = next(self._ids)
         with self._cond:
             self._holds[key] = _Hold(saver, thread_id, owner, ttl, due)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="interlock-lease-keeper", daemon=True
                 )
                 self._thread.start()
             elif due < self._wake_at:
                 self._cond.notify()
-        try:
-            yield
-        finally:
-            with self._cond:
-                hold = self._holds.pop(key)
-            with hold.lock:  # waits for a renewal in flight
-                hold.active = False
+        return key
+
+    def remove(self, key: int) -> _Hold:
+        """Stop keeping it (a renewal in flight may still be finishing: see `finish`)."""
+        with self._cond:
+            return self._holds.pop(key)
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                now = time.monotonic()
-                due = [h for h in self._holds.values() if h.due <= now]
-                for h in due:
-                    h.due = now + h.ttl / 3
-                if not due:
-                    self._wake_at = min((h.due for h in self._holds.values()), default=now + 3600)
-                    self._cond.wait(self._wake_at - now)
-                    continue
-            for h in due:  # outside the lock: a renewal is a store call
-                _renew(h)
+            try:
+                self._tick()
+            except BaseException:  # never die: every run of the process relies on this
+                _logger().exception("the lease keeper failed; it goes on")
+
+    def _tick(self) -> None:
+        with self._cond:
+            now = time.monotonic()
+            due = [h for h in self._holds.values() if h.due <= now]
+            for h in due:
+                h.due = now + h.ttl / 3
+            if not due:
+                self._wake_at = min((h.due for h in self._holds.values()), default=now + 3600)
+                self._cond.wait(self._wake_at - now)
+                return
+        for h in due:  # outside the lock: a renewal is a store call
+            _renew(h)
 
 
 def _renew(h: _Hold) -> None:
     with h.lock:
-        if h.active:
-            _renew_now(h)
-
-
-def _renew_now(h: _Hold) -> None:
-    try:
-        kept = h.saver.acquire_thread(h.thread_id, h.owner, ttl=h.ttl)
-    except Exception:  # the store is down: the next renewal tries again
-        _logger().warning("could not renew the lease of thread %s", h.thread_id, exc_info=True)
-        return
-    if not kept:
-        _logger().warning(
-            "thread %s: the lease lapsed and another run took it; this run's next write will "
-            "fail if that run committed first",
-            h.thread_id,
-        )
+        if not h.active:
+            return
+        try:
+            kept = h.saver.renew_thread(h.thread_id, h.owner, ttl=h.ttl)
+        except Exception:  # the store is down: the next renewal tries again
+            _logger().warning("could not renew the lease of thread %s", h.thread_id, exc_info=True)
+            return
+        if not kept:  # released by the run's last write, or lapsed and taken: stop
+            h.active = False
+            _logger().info("thread %s: this run no longer holds its lease", h.thread_id)
 
 
 def _logger() -> Any:
@@ -114,11 +115,47 @@ def _logger() -> Any:
 _KEEPER = _Heartbeat()
 
 
+def _new_keeper_in_child() -> None:
+    global _KEEPER
+    _KEEPER = _Heartbeat()  # the parent's thread, holds and lock state do not carry over
+
+
+os.register_at_fork(after_in_child=_new_keeper_in_child)
+
+
 @contextmanager
 def keep_lease(saver: Any, thread_id: str, owner: str | None, ttl: float | None) -> Iterator[None]:
     """Keep `owner`'s lease on `thread_id` while inside (no-op without a lease)."""
     if saver is None or not owner or not ttl:
         yield
         return
-    with _KEEPER.hold(saver, thread_id, owner, ttl):
+    keeper = _KEEPER
+    key = keeper.add(saver, thread_id, owner, ttl)
+    try:
         yield
+    finally:
+        hold = keeper.remove(key)
+        with hold.lock:  # waits for a renewal in flight
+            hold.active = False
+
+
+@asynccontextmanager
+async def keep_lease_async(
+    saver: Any, thread_id: str, owner: str | None, ttl: float | None
+) -> AsyncIterator[None]:
+    """Async twin of `keep_lease`: a renewal in flight is waited for off the event loop."""
+    if saver is None or not owner or not ttl:
+        yield
+        return
+    keeper = _KEEPER
+    key = keeper.add(saver, thread_id, owner, ttl)
+    try:
+        yield
+    finally:
+        hold = keeper.remove(key)
+        if not hold.lock.acquire(blocking=False):
+            import asyncio  # imported when needed: `import interlock` stays light
+
+            await asyncio.to_thread(hold.lock.acquire)
+        hold.active = False
+        hold.lock.release()

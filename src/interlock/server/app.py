@@ -256,12 +256,20 @@ def create_app(
         thread_id = body.thread_id or uuid.uuid4().hex
         if not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
-        if saver.get_checkpoint(thread_id) is not None or any(
-            e.action == "thread.created"
-            for e in saver.list_audit(thread_id=thread_id, limit=100).items
-        ):
+        claim = f"create:{uuid.uuid4().hex}"  # two creates of one id: one wins the lease
+        if not saver.acquire_thread(thread_id, claim, ttl=30.0):
             raise ApiError(409, "thread_exists", f"thread {thread_id!r} already exists")
-        record_audit(saver, who, "thread.created", thread_id, detail={"agent": name})
+        try:
+            # any trace of the id (a checkpoint, or audit entries of a deleted thread) means
+            # it is taken: its first audit entry names its owner
+            if (
+                saver.get_checkpoint(thread_id) is not None
+                or saver.list_audit(thread_id=thread_id, after="", limit=1).items
+            ):
+                raise ApiError(409, "thread_exists", f"thread {thread_id!r} already exists")
+            record_audit(saver, who, "thread.created", thread_id, detail={"agent": name})
+        finally:
+            saver.release_thread(thread_id, claim)
         update = input_of(body.input, body.message)
         if update is None:
             return {"thread_id": thread_id, "agent": name, "status": "idle", "run": None}
@@ -274,13 +282,14 @@ def create_app(
         offset: int = Query(0, ge=0),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
+        """Threads, most recently updated first. A requester's page keeps only the threads
+        they may see, so it may hold fewer than `limit`: follow `next_offset` (null at the
+        end)."""
         need(who, "requester", "approver")
-        threads = [
-            t
-            for t in saver.list_threads(limit=limit, offset=offset)
-            if may_see(who, t.thread_id)  # a requester's page keeps their own threads
-        ]
+        page = saver.list_threads(limit=limit, offset=offset)
+        threads = [t for t in page if may_see(who, t.thread_id)]
         return {
+            "next_offset": offset + limit if len(page) == limit else None,
             "threads": [
                 {
                     "thread_id": t.thread_id,
@@ -289,7 +298,7 @@ def create_app(
                     "updated_at": t.updated_at.isoformat(),
                 }
                 for t in threads
-            ]
+            ],
         }
 
     @app.get("/v1/threads/{thread_id}", tags=["threads"])
