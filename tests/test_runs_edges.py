@@ -171,3 +171,17 @@ def test_postgres_orders_a_threads_runs_by_the_database_clock(monkeypatch: Any) 
         assert claimed is not None and claimed.run_id == first.run_id
     finally:
         saver.close()
+
+
+def test_prune_forgets_the_runs_that_ended_before_its_instant(saver: Any) -> None:
+    graph = graph_of(saver)
+    workers = RunWorkers(saver, {"g": graph})
+    ended = saver.enqueue_run(thread_id="t", agent="g", input={"n": 1})
+    workers.execute(saver.claim_run("w", ttl=60), "w")
+    assert saver.get_run(ended.run_id).status == "done"
+    queued = saver.enqueue_run(thread_id="u", agent="g", input={"n": 1})
+    saver.prune(finished_before=datetime.now(UTC) - timedelta(days=1))
+    assert saver.get_run(ended.run_id) is not None  # ended after that instant: kept
+    saver.prune(finished_before=datetime.now(UTC) + timedelta(seconds=1))
+    assert saver.get_run(ended.run_id) is None
+    assert saver.get_run(queued.run_id).status == "queued"  # an open run is never pruned

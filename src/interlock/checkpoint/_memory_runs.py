@@ -49,6 +49,12 @@ class MemoryRunQueue:
                 )
                 row.lease_until = None
 
+    def _drop_ended_runs(self, before: datetime) -> None:
+        """Under the saver's lock: forget the runs that ended before `before`."""
+        for run_id, row in list(self._run_rows.items()):
+            if row.record.status not in _OPEN and row.record.updated_at < before:
+                del self._run_rows[run_id]
+
     def _has_open_runs(self, thread_id: str) -> bool:
         return any(
             r.record.thread_id == thread_id and r.record.status in _OPEN

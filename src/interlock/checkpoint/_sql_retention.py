@@ -67,6 +67,13 @@ class SqlRetention:
         last `keep_last` checkpoints of each thread (keeping what they need to be read)."""
         deleted = 0
         if finished_before is not None:
+            with self._write() as conn:  # the records of runs that ended
+                self._x(
+                    conn,
+                    "DELETE FROM runs WHERE status IN ('done', 'interrupted', 'failed') "
+                    "AND updated_at < ?",
+                    (self.dialect.ts(finished_before),),
+                )
             with self._read() as conn:
                 infos = self._infos(
                     conn, "AND t.updated_at < ?", (self.dialect.ts(finished_before),)

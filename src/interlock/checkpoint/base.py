@@ -510,9 +510,10 @@ class BaseSaver(RunQueue, ABC):
         keep_last: int | None = None,
     ) -> int:
         """Retention. `finished_before`: delete finished threads (no next task, nothing
-        pending) last updated before that instant. `keep_last`: in every thread, drop
-        checkpoints older than the last `keep_last`, keeping what is needed to read them.
-        Returns the number of checkpoints deleted."""
+        pending, no queued or running background run) last updated before that instant,
+        and the records of background runs that ended before it. `keep_last`: in every
+        thread, drop checkpoints older than the last `keep_last`, keeping what is needed to
+        read them. Returns the number of checkpoints deleted."""
 
     def expire_finished(self, ttl: timedelta | float) -> int:
         """Retention by age: delete finished threads not updated for `ttl` (seconds or a

@@ -599,6 +599,7 @@ class InMemorySaver(MemoryRunQueue, BaseSaver):
         deleted = 0
         with self._lock:
             if finished_before is not None:
+                self._drop_ended_runs(_utc(finished_before))
                 for tid, thread in list(self._threads.items()):
                     info = self._info(tid, thread) if thread.heads else None
                     if (
