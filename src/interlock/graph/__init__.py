@@ -11,16 +11,28 @@ from interlock.graph._interrupt import (
     is_expired_answer,
     once,
 )
+from interlock.graph._runtime import (
+    Durability,
+    ExecutionInfo,
+    RetryPolicy,
+    Runtime,
+    get_runtime,
+)
 from interlock.types import END, START
 
 __all__ = [
     "END",
     "START",
     "CompiledStateGraph",
+    "Durability",
+    "ExecutionInfo",
+    "RetryPolicy",
+    "Runtime",
     "StateGraph",
     "aonce",
     "get_config",
     "get_message_writer",
+    "get_runtime",
     "get_stream_writer",
     "interrupt",
     "is_expired_answer",

@@ -78,13 +78,24 @@ class StateGraph:
         input_schema: Any = None,
         metadata: Mapping[str, Any] | None = None,
         destinations: Any = None,
+        retry_policy: Any = None,
         **_ignored: Any,
     ) -> StateGraph:
         """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
 
         `fn(state)` returns a dict of updates, a `Command`, or None. It may also take
-        `config` and `writer` keyword parameters. A compiled graph can be a node (subgraph).
+        `config`, `writer` and `runtime` (a `Runtime`) keyword parameters. A compiled graph
+        can be a node (subgraph). `retry_policy` (a `RetryPolicy` or a list of them) runs
+        the node again when it raises (LangGraph's older `retry=` is accepted too).
         """
+        from interlock.graph._runtime import check_retry_policy
+
+        try:
+            retry = check_retry_policy(
+                retry_policy if retry_policy is not None else _ignored.get("retry")
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidGraph(f"node {node!r}: {exc}") from None
         if not isinstance(node, str):
             action, node = node, _node_name(node)
         if action is None:
@@ -94,7 +105,7 @@ class StateGraph:
         if ":" in node or "|" in node:
             raise InvalidGraph(f"node name {node!r} must not contain ':' or '|'")
         schema = StateSchema(input_schema) if input_schema is not None else None
-        self.nodes[node] = NodeSpec.create(node, action, schema)
+        self.nodes[node] = NodeSpec.create(node, action, schema, retry)
         return self
 
     # ---- edges ---------------------------------------------------------------------------
@@ -221,11 +232,13 @@ class StateGraph:
         interrupt_after: Sequence[str] | str | None = None,
         name: str | None = None,
         debug: bool = False,
+        store: Any = None,
         **_ignored: Any,
     ) -> CompiledStateGraph:
         """Check the graph and return a runnable `CompiledStateGraph`.
 
         Unknown nodes, dangling edges and a missing entry point raise `InvalidGraph` here.
+        `store` is handed to nodes as `runtime.store` (interlock does not use it itself).
         """
         from interlock.graph._compiled import CompiledStateGraph
 
@@ -255,4 +268,7 @@ class StateGraph:
             output_keys=self._output_keys,
         )
         self._compiled = True
-        return CompiledStateGraph(spec, checkpointer=checkpointer, builder=self)
+        graph = CompiledStateGraph(spec, checkpointer=checkpointer, builder=self)
+        graph.store = store
+        graph.context_schema = self.context_schema
+        return graph

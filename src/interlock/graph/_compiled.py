@@ -40,6 +40,7 @@ from interlock.graph._engine import (
 from interlock.graph._expiry import aexpire_due, expire_due
 from interlock.graph._ids import new_checkpoint_id, utc_now
 from interlock.graph._interrupt import TaskContext
+from interlock.graph._runtime import Durability, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._update import update_graph
@@ -107,6 +108,10 @@ class CompiledStateGraph:
         process every `lease_ttl / 3` seconds while nodes run; a run whose process died is
         taken over once it lapses."""
         self._cache = _StateCache(DEFAULT_STATE_CACHE)
+        self.store: Any = None
+        """`compile(store=...)`: handed to nodes as `runtime.store`."""
+        self.context_schema: Any = None
+        """`StateGraph(..., context_schema=...)`: what `invoke(context=...)` is coerced to."""
 
     @property
     def state_cache_size(self) -> int:
@@ -141,7 +146,9 @@ class CompiledStateGraph:
             config_value(config or {}, "checkpoint_id"),
         )
 
-    def _env(self, config: RunnableConfig | None, modes: frozenset[str]) -> Env:
+    def _env(
+        self, config: RunnableConfig | None, modes: frozenset[str], context: Any = None
+    ) -> Env:
         thread_id, ns, _ = self._address(config)
         cfg = dict(config or {})
         cfg["configurable"] = {**(cfg.get("configurable") or {}), "thread_id": thread_id}
@@ -158,6 +165,8 @@ class CompiledStateGraph:
             lease_owner=owner,
             lease_ttl=self.lease_ttl,
             decided_by=config_value(cfg, "user_id") or config_value(cfg, "decided_by"),
+            context=coerce_context(self.context_schema, context),
+            store=self.store,
         )
 
     def _known(self, env: Env) -> tuple[str | None, dict[str, Any] | None]:
@@ -316,7 +325,7 @@ class CompiledStateGraph:
         box: ResultBox,
         kwargs: Mapping[str, Any],
     ) -> Iterator[tuple[str, Any]]:
-        env = self._env(config, modes)
+        env = self._env(config, modes, kwargs.get("context"))
         saver = self.checkpointer
         lease = saver is not None and bool(env.lease_owner)
         try:
@@ -339,7 +348,7 @@ class CompiledStateGraph:
         box: ResultBox,
         kwargs: Mapping[str, Any],
     ) -> AsyncIterator[tuple[str, Any]]:
-        env = self._env(config, modes)
+        env = self._env(config, modes, kwargs.get("context"))
         saver = self.checkpointer
         lease = saver is not None and bool(env.lease_owner)
         try:
@@ -357,25 +366,45 @@ class CompiledStateGraph:
             if lease and saver is not None and not env.released:
                 await _arelease(saver, env)
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> dict:
+    def invoke(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        context: Any = None,
+        durability: Durability | None = None,
+        **kwargs: Any,
+    ) -> dict:
         """Run until the graph finishes or pauses; return the state values.
 
         When the run paused, the result has `"__interrupt__": [Interrupt(value, id), ...]`.
         `input` is a state update (new turn), `Command(resume=...)` (answer a pause), or
-        `None` (continue after a breakpoint). Keyword options: `interrupt_before`,
-        `interrupt_after` (override the compiled breakpoints for this call).
+        `None` (continue after a breakpoint). `context` reaches nodes as `runtime.context`
+        (coerced to the graph's `context_schema`; not saved: pass it again on resume).
+        `durability` (`"sync"`, `"async"` or `"exit"`) says when steps are written; a pause,
+        a decision and the run's last step are durable whatever it says. Other keyword
+        options: `interrupt_before`, `interrupt_after` (override the compiled breakpoints
+        for this call).
         """
         box = ResultBox()
-        for _ in self._run_sync(input, config, frozenset(), box, kwargs):
+        opts = {**kwargs, "context": context, "durability": durability}
+        for _ in self._run_sync(input, config, frozenset(), box, opts):
             pass
         return self._output(box.value)
 
     async def ainvoke(
-        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        context: Any = None,
+        durability: Durability | None = None,
+        **kwargs: Any,
     ) -> dict:
         """Async twin of `invoke`."""
         box = ResultBox()
-        async for _ in self._run_async(input, config, frozenset(), box, kwargs):
+        opts = {**kwargs, "context": context, "durability": durability}
+        async for _ in self._run_async(input, config, frozenset(), box, opts):
             pass
         return self._output(box.value)
 
@@ -385,15 +414,19 @@ class CompiledStateGraph:
         config: RunnableConfig | None = None,
         *,
         stream_mode: str | Sequence[str] = "updates",
+        context: Any = None,
+        durability: Durability | None = None,
+        subgraphs: bool = False,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Run and yield chunks: `values` (state after each step), `updates` (`{node: update}`,
         and `{"__interrupt__": (...)}` on a pause), `custom` (from `get_stream_writer()`),
         `messages` (model tokens as `(chunk, metadata)`). With a list of modes, yields
-        `(mode, chunk)` pairs."""
+        `(mode, chunk)` pairs. `context` and `durability` as for `invoke`."""
         modes, single = modes_of(stream_mode)
         box = ResultBox()
-        for mode, chunk in self._run_sync(input, config, modes, box, kwargs):
+        opts = {**kwargs, "context": context, "durability": durability}
+        for mode, chunk in self._run_sync(input, config, modes, box, opts):
             yield chunk if single else (mode, chunk)
 
     async def astream(
@@ -402,12 +435,16 @@ class CompiledStateGraph:
         config: RunnableConfig | None = None,
         *,
         stream_mode: str | Sequence[str] = "updates",
+        context: Any = None,
+        durability: Durability | None = None,
+        subgraphs: bool = False,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Async twin of `stream`."""
         modes, single = modes_of(stream_mode)
         box = ResultBox()
-        async for mode, chunk in self._run_async(input, config, modes, box, kwargs):
+        opts = {**kwargs, "context": context, "durability": durability}
+        async for mode, chunk in self._run_async(input, config, modes, box, opts):
             yield chunk if single else (mode, chunk)
 
     def _embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> Any:

@@ -33,6 +33,7 @@ from interlock.graph._effects import (
 )
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
+from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
@@ -63,6 +64,10 @@ class Env:
     """Set when this graph runs embedded as a node of another graph (a subgraph)."""
     released: bool = False
     """The lease was given back with the run's last write."""
+    context: Any = None
+    """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
+    store: Any = None
+    """`compile(store=...)`: handed to nodes as `runtime.store`."""
 
     @property
     def live(self) -> bool:
@@ -84,7 +89,7 @@ class ResultBox:
 def _context(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) -> TaskContext:
     if env.parent is not None:
         return env.parent  # a subgraph's interrupts belong to the parent's task
-    return TaskContext(
+    ctx = NodeTask(
         thread_id=env.thread_id,
         checkpoint_ns=env.checkpoint_ns,
         checkpoint_id=checkpoint_id,
@@ -96,6 +101,19 @@ def _context(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) ->
         memo=dict(task.memo),
         emit=emit,
     )
+    ctx.runtime = Runtime(
+        context=env.context,
+        store=env.store,
+        stream_writer=(lambda chunk: emit("custom", chunk)) if emit else _ignore,
+        execution_info=ExecutionInfo(
+            checkpoint_id=checkpoint_id,
+            checkpoint_ns=env.checkpoint_ns,
+            task_id=task.id,
+            thread_id=env.thread_id if env.saver is not None else None,
+            run_id=config_value(env.config, "run_id"),
+        ),
+    )
+    return ctx
 
 
 def _call_args(node: NodeSpec, task: Task, ctx: TaskContext, env: Env) -> tuple[tuple, dict]:
@@ -104,6 +122,10 @@ def _call_args(node: NodeSpec, task: Task, ctx: TaskContext, env: Env) -> tuple[
         kwargs["config"] = env.config
     if node.wants_writer:
         kwargs["writer"] = (lambda chunk: ctx.emit("custom", chunk)) if ctx.emit else _ignore
+    if node.wants_runtime:
+        kwargs["runtime"] = getattr(ctx, "runtime", None) or Runtime(
+            context=env.context, store=env.store
+        )
     return (task.input,), kwargs
 
 

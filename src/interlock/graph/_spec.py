@@ -23,12 +23,22 @@ class NodeSpec:
     is_async: bool
     wants_config: bool
     wants_writer: bool
+    wants_runtime: bool = False
+    """The function takes a `runtime` parameter (LangGraph 1.x `Runtime`)."""
+    retry: tuple[Any, ...] = ()
+    """`RetryPolicy` values; the first whose `retry_on` matches a failure applies."""
     subgraph: Any = None
     """A compiled graph used as this node (runs embedded in the parent task)."""
     input_schema: StateSchema | None = None
 
     @classmethod
-    def create(cls, name: str, fn: Any, input_schema: StateSchema | None = None) -> NodeSpec:
+    def create(
+        cls,
+        name: str,
+        fn: Any,
+        input_schema: StateSchema | None = None,
+        retry: tuple[Any, ...] = (),
+    ) -> NodeSpec:
         """Inspect `fn` (a function, a callable object, or a compiled graph)."""
         if hasattr(fn, "_run_embedded"):
             return cls(
@@ -39,6 +49,7 @@ class NodeSpec:
                 wants_writer=False,
                 subgraph=fn,
                 input_schema=input_schema,
+                retry=retry,
             )
         target = fn
         if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
@@ -54,6 +65,8 @@ class NodeSpec:
             is_async=is_async,
             wants_config="config" in params,
             wants_writer="writer" in params,
+            wants_runtime="runtime" in params,
+            retry=retry,
             input_schema=input_schema,
         )
 

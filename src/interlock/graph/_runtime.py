@@ -1,0 +1,224 @@
+"""What a running node may ask for besides its state: `Runtime` (run context, store, stream
+writer, execution info), `get_runtime()`, and the per-node `RetryPolicy`.
+
+LangGraph 1.x vocabulary: `StateGraph(State, context_schema=Context)`, then
+`graph.invoke(input, config, context=Context(...))`, and a node declared as
+`def node(state, runtime: Runtime[Context])` (or calling `get_runtime()`) reads
+`runtime.context`. The context is not saved with the thread: pass it on every call, resumes
+included, as in LangGraph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
+
+from interlock.errors import GraphError
+from interlock.graph._interrupt import TaskContext, current_task
+
+__all__ = [
+    "Durability",
+    "ExecutionInfo",
+    "NodeTask",
+    "RetryPolicy",
+    "Runtime",
+    "coerce_context",
+    "default_retry_on",
+    "get_runtime",
+]
+
+ContextT = TypeVar("ContextT")
+
+Durability = Literal["sync", "async", "exit"]
+"""When a run's steps are written (LangGraph's names; see `CompiledStateGraph.invoke`):
+`"sync"` each step before the next starts (the default), `"async"` the same here (a step's
+commit is what the next step's exactly-once checks stand on), `"exit"` only when the run
+stops. A pause, a decision and the run's last step are durable in every mode."""
+
+
+def _no_writer(_chunk: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionInfo:
+    """Read-only facts about the node run in progress.
+
+    Example:
+        >>> ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="t").node_attempt
+        1
+    """
+
+    checkpoint_id: str
+    """The checkpoint whose next step this task belongs to."""
+    checkpoint_ns: str
+    """The namespace of that checkpoint ("" for the root graph)."""
+    task_id: str
+    """The task's deterministic id."""
+    thread_id: str | None = None
+    """The thread, or None when the graph has no checkpointer."""
+    run_id: str | None = None
+    """`config["configurable"]["run_id"]`, when given."""
+    node_attempt: int = 1
+    """Which attempt this is (1 for the first; see `RetryPolicy`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime(Generic[ContextT]):
+    """Run-scoped dependencies handed to a node that declares a `runtime` parameter.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> from typing import TypedDict
+        >>> from interlock import StateGraph, START, Runtime
+        >>> @dataclass
+        ... class Context:
+        ...     user: str
+        >>> class State(TypedDict, total=False):
+        ...     greeting: str
+        >>> def greet(state: State, runtime: Runtime[Context]) -> dict:
+        ...     return {"greeting": f"hello {runtime.context.user}"}
+        >>> g = StateGraph(State, context_schema=Context)
+        >>> _ = g.add_node("greet", greet).add_edge(START, "greet")
+        >>> g.compile().invoke({}, context={"user": "ada"})
+        {'greeting': 'hello ada'}
+    """
+
+    context: ContextT = None  # type: ignore[assignment]
+    """What the caller passed as `invoke(..., context=...)` (None when nothing was)."""
+    store: Any = None
+    """The object given to `compile(store=...)`, or None. interlock has no long-term memory
+    store of its own: any object (e.g. a LangGraph `BaseStore`) is handed to nodes as is."""
+    stream_writer: Callable[[Any], None] = _no_writer
+    """Sends a chunk to `stream(..., stream_mode="custom")` readers (a no-op otherwise)."""
+    previous: Any = None
+    """LangGraph's functional-API return value; always None here (no functional API)."""
+    execution_info: ExecutionInfo | None = None
+    """The task's checkpoint, namespace, id and attempt number."""
+
+
+@dataclass(slots=True, kw_only=True)
+class NodeTask(TaskContext):
+    """The task context of a node run, with the `Runtime` it was given."""
+
+    runtime: Runtime[Any] | None = None
+
+
+def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:
+    """The `Runtime` of the node (or tool a node calls) running now.
+
+    `context_schema` only helps type checkers. Raises `GraphError` outside a running node.
+
+    Example:
+        >>> def node(state):  # doctest: +SKIP
+        ...     user = get_runtime().context.user
+    """
+    ctx = current_task()
+    runtime = getattr(ctx, "runtime", None)
+    if runtime is None:
+        raise GraphError("get_runtime() works only inside a node while the graph runs")
+    return runtime  # type: ignore[no-any-return]
+
+
+def coerce_context(schema: Any, context: Any) -> Any:
+    """The context as nodes see it: a dict given for a dataclass or pydantic
+    `context_schema` is turned into an instance of it (LangGraph's rule); anything else is
+    passed unchanged. A dict that does not fit the schema raises `GraphError`."""
+    if context is None or schema is None or not isinstance(context, dict):
+        return context
+    is_model = hasattr(schema, "model_validate") and hasattr(schema, "model_fields")
+    if not (is_model or (isinstance(schema, type) and dataclasses.is_dataclass(schema))):
+        return context
+    try:
+        return schema.model_validate(context) if is_model else schema(**context)
+    except Exception as exc:  # a TypeError or pydantic's ValidationError
+        raise GraphError(
+            f"context {context!r} does not fit context_schema {schema.__name__}: {exc}"
+        ) from exc
+
+
+# ---- retries -------------------------------------------------------------------------------
+
+
+def default_retry_on(exc: Exception) -> bool:
+    """LangGraph's default: retry errors that look transient (connection errors, HTTP 5xx
+    from httpx or requests, anything not a programming error), not `ValueError`,
+    `TypeError`, `LookupError`, `OSError` and the like."""
+    if isinstance(exc, ConnectionError):
+        return True
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if type(exc).__name__ in ("HTTPStatusError", "HTTPError") and isinstance(status, int):
+        return 500 <= status < 600
+    return not isinstance(
+        exc,
+        ValueError
+        | TypeError
+        | ArithmeticError
+        | ImportError
+        | LookupError
+        | NameError
+        | SyntaxError
+        | RuntimeError
+        | ReferenceError
+        | StopIteration
+        | StopAsyncIteration
+        | OSError,
+    )
+
+
+class RetryPolicy(NamedTuple):
+    """How often, and how patiently, a failing node is run again: `add_node(...,
+    retry_policy=RetryPolicy(...))` (or a list of policies: the first whose `retry_on`
+    matches the error applies).
+
+    The n-th retry waits `min(max_interval, initial_interval * backoff_factor**(n-1))`
+    seconds, plus up to one second of random jitter. Each failed attempt is recorded with
+    the task, so a run taken over after a crash goes on counting, and `once()` results of a
+    failed attempt are not recomputed by the next.
+
+    Example:
+        >>> RetryPolicy(max_attempts=5, retry_on=KeyError).max_attempts
+        5
+    """
+
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 128.0
+    max_attempts: int = 3
+    """Attempts in all, the first included."""
+    jitter: bool = True
+    retry_on: type[Exception] | Sequence[type[Exception]] | Callable[[Exception], bool] = (
+        default_retry_on
+    )
+
+    def matches(self, exc: BaseException) -> bool:
+        """Whether this policy retries `exc`."""
+        if not isinstance(exc, Exception):
+            return False
+        rule = self.retry_on
+        if isinstance(rule, type) and issubclass(rule, BaseException):
+            return isinstance(exc, rule)
+        if isinstance(rule, Sequence):
+            return isinstance(exc, tuple(rule))
+        return bool(cast(Callable[[Exception], bool], rule)(exc))
+
+    def delay(self, failures: int) -> float:
+        """Seconds before the attempt that follows `failures` failures (no jitter)."""
+        interval = self.initial_interval * self.backoff_factor ** (failures - 1)
+        return float(min(self.max_interval, interval))
+
+
+def check_retry_policy(policy: Any) -> tuple[RetryPolicy, ...]:
+    """`add_node`'s `retry_policy` as a tuple, or `InvalidGraph`-worthy ValueError."""
+    if policy is None:
+        return ()
+    policies = (policy,) if isinstance(policy, RetryPolicy) else tuple(policy)
+    for p in policies:
+        if not isinstance(p, RetryPolicy):
+            raise ValueError(f"retry_policy takes RetryPolicy(...) values, not {p!r}")
+        if p.max_attempts < 1 or p.initial_interval < 0 or p.max_interval < 0:
+            raise ValueError(f"{p!r}: max_attempts must be >= 1 and intervals >= 0")
+    return policies
