@@ -128,6 +128,13 @@ class CompiledStateGraph:
         """The graph's nodes by name."""
         return self.spec.nodes
 
+    def get_graph(self, config: RunnableConfig | None = None, *, xray: Any = False) -> Any:
+        """The graph's nodes and edges; `.draw_mermaid()` gives Mermaid text to paste into
+        docs (a `DrawableGraph`; `xray` is accepted, subgraphs are drawn as one node)."""
+        from interlock.graph._drawing import drawable
+
+        return drawable(self.spec)
+
     def __repr__(self) -> str:
         return f"<CompiledStateGraph {self.name!r} nodes={list(self.spec.nodes)}>"
 
@@ -286,6 +293,9 @@ class CompiledStateGraph:
 
     def _engine(self, start: Start, input: Any, env: Env, kwargs: Mapping[str, Any]) -> Any:
         limit = env.config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT
+        durability = kwargs.get("durability") or "sync"
+        if durability not in ("sync", "async", "exit"):
+            raise GraphError(f"durability must be 'sync', 'async' or 'exit', not {durability!r}")
         return run_graph(
             self.spec,
             start,
@@ -297,6 +307,7 @@ class CompiledStateGraph:
             interrupt_before=_as_set(kwargs.get("interrupt_before")),
             interrupt_after=_as_set(kwargs.get("interrupt_after")),
             modes=env.modes,
+            defer=durability == "exit",
         )
 
     def _remember(self, env: Env, box: ResultBox) -> None:

@@ -8,7 +8,9 @@ needs an `if` about what a run means, that code goes in `_engine.py`.
 from __future__ import annotations
 
 import queue
+import random
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
@@ -111,6 +113,7 @@ def _context(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) ->
             task_id=task.id,
             thread_id=env.thread_id if env.saver is not None else None,
             run_id=config_value(env.config, "run_id"),
+            node_attempt=task.attempt,
         ),
     )
     return ctx
@@ -141,7 +144,18 @@ def _outcome_of_error(task: Task, ctx: TaskContext, exc: BaseException, env: Env
     return TaskOutcome(task=task, error=exc, memo=dict(ctx.new_memo))
 
 
+def _backoff(task: Task) -> float:
+    """Seconds to wait before a retried task runs (its delay plus random jitter)."""
+    return task.delay + (random.random() if task.jitter else 0.0)
+
+
 def _execute_sync(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) -> TaskOutcome:
+    if wait := _backoff(task):
+        time.sleep(wait)
+    return _execute_now(env, task, checkpoint_id, emit)
+
+
+def _execute_now(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) -> TaskOutcome:
     node = env.spec.nodes[task.name]
     ctx = _context(env, task, checkpoint_id, emit)
     token = _current.set(ctx)
@@ -168,8 +182,10 @@ async def _execute_async(
     import asyncio
 
     node = env.spec.nodes[task.name]
+    if wait := _backoff(task):
+        await asyncio.sleep(wait)
     if node.subgraph is None and not node.is_async:
-        return await asyncio.to_thread(_execute_sync, env, task, checkpoint_id, emit)
+        return await asyncio.to_thread(_execute_now, env, task, checkpoint_id, emit)
     ctx = _context(env, task, checkpoint_id, emit)
     token = _current.set(ctx)
     try:

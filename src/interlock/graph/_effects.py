@@ -54,6 +54,12 @@ class Task:
     """What the node function receives (state, or a Send's argument)."""
     resume: list[Any] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 1
+    """Which attempt this is (`RetryPolicy`): 1, or more after recorded failures."""
+    delay: float = 0.0
+    """Seconds the driver waits before running it (a retry's backoff)."""
+    jitter: bool = False
+    """Add up to one random second to `delay` (the driver draws it)."""
 
 
 @dataclass(slots=True, kw_only=True)

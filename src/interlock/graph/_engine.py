@@ -19,9 +19,7 @@ One run:
 
 from __future__ import annotations
 
-import hashlib
-import operator
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +27,6 @@ from typing import Any
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
-    StoredCheckpoint,
     TaskWrites,
     Write,
 )
@@ -58,6 +55,7 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
 )
+from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import interrupt_id, is_expired_answer
 from interlock.graph._resume import (
     authorize_decisions,
@@ -65,7 +63,9 @@ from interlock.graph._resume import (
     match_resume,
     validate_decisions,
 )
+from interlock.graph._runtime import retry_delay
 from interlock.graph._spec import GraphSpec
+from interlock.graph._writes import fold, pending_of, split_result, task_id, update_view
 from interlock.types import END, START, Command, Escalation, Interrupt, Send
 
 __all__ = ["fold", "pending_of", "run_graph", "split_result", "task_id"]
@@ -74,80 +74,12 @@ INPUT = "__input__"
 DONE = "__done__"
 ERROR = "__error__"
 GOTO = "__goto__"
+ATTEMPTS = "__attempts__"
+"""Failed attempts of a task so far (`RetryPolicy`), recorded before it is tried again."""
 MEMO = "__memo__:"
 BREAKPOINT_TASK = "__breakpoint__"
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
-
-
-# ---- helpers -------------------------------------------------------------------------------
-
-
-def task_id(checkpoint_id: str, name: str, index: int) -> str:
-    """Deterministic id of the `index`-th task of the step after `checkpoint_id`."""
-    raw = f"{checkpoint_id}\x00{name}\x00{index}"
-    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
-
-
-def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphSpec) -> dict:
-    """Rebuild state values: `base` plus each checkpoint's writes through the reducers.
-
-    List updates to list-concatenating reducers (`operator.add`, `add_messages`) are joined
-    and applied once per channel, so folding a long chain stays linear instead of copying
-    the whole list at every step.
-    """
-    values = dict(base)
-
-    def apply(vals: dict[str, Any], writes: Iterable[tuple[str, Any]]) -> None:
-        spec.schema.apply(vals, writes, strict=False)  # committed writes were vetted already
-
-    batched: dict[str, list[Any]] = {}
-    for writes in chain:
-        for w in writes:
-            if _batchable(spec, w.channel, w.value):
-                batched.setdefault(w.channel, []).extend(
-                    w.value if isinstance(w.value, list) else [w.value]
-                )
-                continue
-            if w.channel in batched:
-                apply(values, [(w.channel, batched.pop(w.channel))])
-            apply(values, [(w.channel, w.value)])
-    for channel, updates in batched.items():
-        apply(values, [(channel, updates)])
-    return values
-
-
-def _batchable(spec: GraphSpec, channel: str, value: Any) -> bool:
-    ch = spec.schema.channels.get(channel)
-    if ch is None or ch.reducer is None:
-        return False
-    if getattr(ch.reducer, "batchable", False):
-        return True
-    return ch.reducer is operator.add and isinstance(value, list)
-
-
-def pending_of(stored: StoredCheckpoint | None) -> list[InterruptRecord]:
-    """The interrupts still waiting at a checkpoint."""
-    if stored is None:
-        return []
-    return [i for i in stored.interrupts if i.status == "pending"]
-
-
-def split_result(spec: GraphSpec, name: str, result: Any) -> tuple[list[tuple[str, Any]], list]:
-    """A node's return value as (writes, goto targets)."""
-    if isinstance(result, Command):
-        if result.graph == Command.PARENT:
-            raise InvalidUpdate("Command(graph=Command.PARENT) is not supported")
-        writes = spec.schema.to_updates(result.update, name)
-        return writes, list(result.goto_targets())
-    if isinstance(result, (list, tuple)) and result and all(isinstance(r, Command) for r in result):
-        writes, gotos = [], []
-        for cmd in result:
-            w, g = split_result(spec, name, cmd)
-            writes += w
-            gotos += g
-        return writes, gotos
-    return spec.schema.to_updates(result, name), []
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -168,9 +100,14 @@ class _Run:
         interrupt_before: frozenset[str] | None,
         interrupt_after: frozenset[str] | None,
         modes: frozenset[str] | None = None,
+        defer: bool = False,
     ) -> None:
         self.spec = spec
         self.modes = modes
+        self.defer = defer
+        """Exit durability: commit the steps of the run as one checkpoint when it stops."""
+        self.unsaved: list[CheckpointRecord] = []
+        """Records of steps not committed yet (exit durability), oldest first."""
         self.config = config
         self.clock = clock
         self.durable = durable
@@ -379,10 +316,13 @@ class _Run:
                 ),
                 key=lambda r: r.index,
             )
-            memo = {}
+            memo, attempt = {}, 1
             stored = self.task_writes.get(tid)
             if stored is not None:
                 memo = {c[len(MEMO) :]: v for c, v in stored.writes if c.startswith(MEMO)}
+                failed = dict(stored.writes)
+                if ERROR not in failed:  # a run taken over mid-retries goes on counting
+                    attempt += int(failed.get(ATTEMPTS, 0))
             tasks.append(
                 Task(
                     id=tid,
@@ -390,6 +330,7 @@ class _Run:
                     input=node_input,
                     resume=[r.resume for r in answered],
                     memo=memo,
+                    attempt=attempt,
                 )
             )
         return tasks
@@ -430,9 +371,11 @@ def run_graph(
     interrupt_before: frozenset[str] | None = None,
     interrupt_after: frozenset[str] | None = None,
     modes: frozenset[str] | None = None,
+    defer: bool = False,
 ) -> Generator[Effect, Any, RunResult]:
     """Run the graph from `start` with `input`; see the module docstring. `modes` (stream
-    modes the caller consumes) lets the engine skip building chunks nobody reads."""
+    modes the caller consumes) lets the engine skip building chunks nobody reads; `defer`
+    (exit durability) commits the run's steps as one checkpoint where it stops."""
     run = _Run(
         spec,
         start,
@@ -443,6 +386,7 @@ def run_graph(
         interrupt_before=interrupt_before,
         interrupt_after=interrupt_after,
         modes=modes,
+        defer=defer,
     )
     fresh = input is not None and not (isinstance(input, Command) and input.has_resume)
     if fresh and run.run_id and (yield Applied(run.run_id, run.run_after)):
@@ -546,6 +490,8 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
     yield from _commit(run, rec, ())
     if run.wants("values"):
         yield Emit("values", dict(run.values))
+    assert run.record is not None
+    yield from checkpoint_events(run.modes, run.record, run.values, run.spec.output_keys)
     return None
 
 
@@ -562,13 +508,64 @@ def _commit(
     run: _Run, rec: CheckpointRecord, interrupts: tuple[InterruptRecord, ...]
 ) -> Generator[Effect, Any, None]:
     if run.durable:
+        run.unsaved.append(rec)
         final = bool(interrupts) or not (rec.next or rec.sends)
-        yield Commit(rec, run.head, interrupts, final)
+        if final or not run.defer:
+            rec = yield from _flush(run, interrupts, final)
     run.record = rec
-    run.head = rec.checkpoint_id
     run.fork = False
     run.interrupts = list(interrupts)
     run.task_writes = {}
+
+
+def _flush(
+    run: _Run, interrupts: tuple[InterruptRecord, ...] = (), final: bool = False
+) -> Generator[Effect, Any, CheckpointRecord]:
+    """Commit the records not committed yet as one (several only under exit durability:
+    the last one, on the parent of the first, with all their writes in order)."""
+    chain, run.unsaved = run.unsaved, []
+    rec = chain[-1]
+    if len(chain) > 1:
+        writes = tuple(w for r in chain for w in r.writes)
+        rec = replace(rec, parent_id=chain[0].parent_id, writes=writes)
+    yield Commit(rec, run.head, interrupts, final)
+    run.head = rec.checkpoint_id
+    return rec
+
+
+def _settle(run: _Run) -> Generator[Effect, Any, None]:
+    """Before saving a stopped step's progress: its checkpoint must be stored."""
+    if run.unsaved:
+        run.record = yield from _flush(run)
+
+
+def _attempts(
+    run: _Run, tasks: list[Task], rec: CheckpointRecord
+) -> Generator[Effect, Any, list[TaskOutcome]]:
+    """Run `tasks`, running again those that fail while their node's `RetryPolicy` allows;
+    each failure is recorded (when the step's checkpoint is stored) before the retry."""
+    outcomes: list[TaskOutcome] = []
+    while tasks:
+        if run.wants("tasks") or run.wants("debug"):
+            yield from task_start_events(run.modes, tasks, rec.step + 1, run.clock.now())
+        got: list[TaskOutcome] = yield RunTasks(tuple(tasks), rec.checkpoint_id, rec.step + 1)
+        tasks, failed = [], []
+        for outcome in got:
+            task, exc = outcome.task, outcome.error
+            policies = run.spec.nodes[task.name].retry
+            again = retry_delay(policies, exc, task.attempt) if exc and policies else None
+            if again is None:
+                outcomes.append(outcome)
+                continue
+            memo = {**task.memo, **outcome.memo}
+            tasks.append(
+                replace(task, attempt=task.attempt + 1, memo=memo, delay=again[0], jitter=again[1])
+            )
+            writes = (*((MEMO + k, v) for k, v in memo.items()), (ATTEMPTS, task.attempt))
+            failed.append(TaskWrites(task_id=task.id, task_name=task.name, writes=writes))
+        if failed and run.durable and not run.unsaved:
+            yield SaveProgress(rec.checkpoint_id, tuple(failed), (), final=False)
+    return outcomes
 
 
 def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
@@ -582,6 +579,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         if not names:
             return RunResult(values=run.values, interrupts=(), checkpoint_id=rec.checkpoint_id)
         if steps >= run.limit:
+            yield from _settle(run)
             raise RecursionLimit(
                 f"the run took {steps} supersteps without finishing (recursion_limit="
                 f"{run.limit}); raise config['recursion_limit'] if the graph loops on purpose"
@@ -589,6 +587,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         hit = spec.hits(run.before, names)
         if hit and not skip_before:
             bp = run._breakpoint(rec.checkpoint_id, "before", hit)
+            yield from _settle(run)
             yield SaveProgress(rec.checkpoint_id, (), (bp,))
             run.interrupts.append(bp)
             intr: tuple[Interrupt, ...] = (Interrupt(value=bp.value, id=bp.interrupt_id),)
@@ -598,9 +597,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
 
         tasks = run.plan()
         to_run = [t for t in tasks if not run.is_done(t) and not run.is_waiting(t)]
-        outcomes: list[TaskOutcome] = []
-        if to_run:
-            outcomes = yield RunTasks(tuple(to_run), rec.checkpoint_id, rec.step + 1)
+        outcomes = yield from _attempts(run, to_run, rec)
         by_id = {o.task.id: o for o in outcomes}
 
         finished: list[tuple[Task, list[tuple[str, Any]], list]] = []
@@ -614,7 +611,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     writes, gotos = run.stored_result(task)
                     finished.append((task, writes, gotos))
                 continue
-            memo = [(MEMO + k, v) for k, v in {**task.memo, **outcome.memo}.items()]
+            memo = [(MEMO + k, v) for k, v in {**outcome.task.memo, **outcome.memo}.items()]
             if outcome.error is not None:
                 first_error = first_error or outcome.error
                 progress.append(
@@ -657,6 +654,18 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(done_writes))
                 )
 
+        if run.wants("tasks") or run.wants("debug"):
+            now, done = run.clock.now(), {t.id: ws for t, ws, _ in finished}
+            for o in outcomes:
+                yield from task_result_events(
+                    run.modes,
+                    o.task,
+                    rec.step + 1,
+                    now,
+                    writes=done.get(o.task.id, ()),
+                    error=o.error,
+                    interrupts=[r for r in new_interrupts if r.task_id == o.task.id],
+                )
         waiting = [r for r in run.interrupts if r.status == "pending"] + new_interrupts
         if first_error is not None or waiting:
             if run.pending_update:
@@ -665,6 +674,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                         task_id=UPDATE_TASK, task_name=INPUT, writes=tuple(run.pending_update)
                     )
                 )
+            yield from _settle(run)
             if run.durable and (progress or new_interrupts):
                 yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
             for t in progress:
@@ -672,7 +682,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             run.interrupts.extend(new_interrupts)
             for task, writes, _ in finished:
                 if task.id in by_id and run.wants("updates"):
-                    yield Emit("updates", {task.name: _update_view(writes)})
+                    yield Emit("updates", {task.name: update_view(writes)})
             if first_error is not None:
                 raise first_error
             intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting)
@@ -710,20 +720,13 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         yield from _commit(run, new, bps)
         if run.wants("updates"):
             for task, writes, _ in finished:
-                yield Emit("updates", {task.name: _update_view(writes)})
+                yield Emit("updates", {task.name: update_view(writes)})
         if run.wants("values"):
             yield Emit("values", dict(run.values))
+        assert run.record is not None
+        yield from checkpoint_events(run.modes, run.record, run.values, spec.output_keys, bps)
         steps += 1
         if bps:
             intr = (Interrupt(value=bps[0].value, id=bps[0].interrupt_id),)
             yield Emit("updates", {"__interrupt__": intr})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=new.checkpoint_id)
-
-
-def _update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
-    if not writes:
-        return None
-    out: dict[str, Any] = {}
-    for c, v in writes:
-        out[c] = v
-    return out

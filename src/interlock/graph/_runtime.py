@@ -211,6 +211,17 @@ class RetryPolicy(NamedTuple):
         return float(min(self.max_interval, interval))
 
 
+def retry_delay(
+    policies: Sequence[RetryPolicy], exc: BaseException, attempt: int
+) -> tuple[float, bool] | None:
+    """After attempt number `attempt` failed with `exc`: `(delay, jitter)` before the next
+    attempt, or None when no policy retries it or its attempts are used up."""
+    policy = next((p for p in policies if p.matches(exc)), None)
+    if policy is None or attempt >= policy.max_attempts:
+        return None
+    return policy.delay(attempt), policy.jitter
+
+
 def check_retry_policy(policy: Any) -> tuple[RetryPolicy, ...]:
     """`add_node`'s `retry_policy` as a tuple, or `InvalidGraph`-worthy ValueError."""
     if policy is None:

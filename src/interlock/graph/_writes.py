@@ -1,0 +1,92 @@
+"""How task writes become state: task ids, folding a checkpoint chain through the reducers,
+a node's return value as writes and gotos, and the `updates` stream view of a step."""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from interlock.checkpoint.base import InterruptRecord, StoredCheckpoint, Write
+from interlock.errors import InvalidUpdate
+from interlock.graph._spec import GraphSpec
+from interlock.types import Command
+
+__all__ = ["fold", "pending_of", "split_result", "task_id", "update_view"]
+
+
+def task_id(checkpoint_id: str, name: str, index: int) -> str:
+    """Deterministic id of the `index`-th task of the step after `checkpoint_id`."""
+    raw = f"{checkpoint_id}\x00{name}\x00{index}"
+    return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
+
+
+def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphSpec) -> dict:
+    """Rebuild state values: `base` plus each checkpoint's writes through the reducers.
+
+    List updates to list-concatenating reducers (`operator.add`, `add_messages`) are joined
+    and applied once per channel, so folding a long chain stays linear instead of copying
+    the whole list at every step.
+    """
+    values = dict(base)
+
+    def apply(vals: dict[str, Any], writes: Iterable[tuple[str, Any]]) -> None:
+        spec.schema.apply(vals, writes, strict=False)  # committed writes were vetted already
+
+    batched: dict[str, list[Any]] = {}
+    for writes in chain:
+        for w in writes:
+            if _batchable(spec, w.channel, w.value):
+                batched.setdefault(w.channel, []).extend(
+                    w.value if isinstance(w.value, list) else [w.value]
+                )
+                continue
+            if w.channel in batched:
+                apply(values, [(w.channel, batched.pop(w.channel))])
+            apply(values, [(w.channel, w.value)])
+    for channel, updates in batched.items():
+        apply(values, [(channel, updates)])
+    return values
+
+
+def _batchable(spec: GraphSpec, channel: str, value: Any) -> bool:
+    ch = spec.schema.channels.get(channel)
+    if ch is None or ch.reducer is None:
+        return False
+    if getattr(ch.reducer, "batchable", False):
+        return True
+    return ch.reducer is operator.add and isinstance(value, list)
+
+
+def pending_of(stored: StoredCheckpoint | None) -> list[InterruptRecord]:
+    """The interrupts still waiting at a checkpoint."""
+    if stored is None:
+        return []
+    return [i for i in stored.interrupts if i.status == "pending"]
+
+
+def split_result(spec: GraphSpec, name: str, result: Any) -> tuple[list[tuple[str, Any]], list]:
+    """A node's return value as (writes, goto targets)."""
+    if isinstance(result, Command):
+        if result.graph == Command.PARENT:
+            raise InvalidUpdate("Command(graph=Command.PARENT) is not supported")
+        writes = spec.schema.to_updates(result.update, name)
+        return writes, list(result.goto_targets())
+    if isinstance(result, (list, tuple)) and result and all(isinstance(r, Command) for r in result):
+        writes, gotos = [], []
+        for cmd in result:
+            w, g = split_result(spec, name, cmd)
+            writes += w
+            gotos += g
+        return writes, gotos
+    return spec.schema.to_updates(result, name), []
+
+
+def update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    if not writes:
+        return None
+    out: dict[str, Any] = {}
+    for c, v in writes:
+        out[c] = v
+    return out
