@@ -113,7 +113,9 @@ def test_replay_and_fork_from_an_older_checkpoint(run, saver) -> None:
     head = run.get_state(graph, cfg())
     assert head.values["log"] == ["a", "b", "c"]
     assert head.config != history[0].config
-    assert len(run.history(graph, cfg())) == len(history) + 2
+    # a fork checkpoint (LangGraph's "fork": a copy of after_a, the new head) and two steps
+    assert len(run.history(graph, cfg())) == len(history) + 3
+    assert run.history(graph, cfg())[2].metadata["source"] == "fork"
     # fork: edit an old checkpoint, then continue from the edit
     fork_config = run.update_state(graph, after_a.config, {"log": ["forked"]})
     forked = run.invoke(graph, None, fork_config)

@@ -226,7 +226,7 @@ class StateGraph:
 
     def compile(
         self,
-        checkpointer: BaseSaver | None = None,
+        checkpointer: BaseSaver | bool | None = None,
         *,
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
@@ -239,6 +239,9 @@ class StateGraph:
 
         Unknown nodes, dangling edges and a missing entry point raise `InvalidGraph` here.
         `store` is handed to nodes as `runtime.store` (interlock does not use it itself).
+        For a graph used as a subgraph, `checkpointer=True` keeps its state from one parent
+        step to the next and `checkpointer=False` gives it no checkpoints (LangGraph's
+        meanings); by default it checkpoints in the parent's store for one task.
         """
         from interlock.graph._compiled import CompiledStateGraph
 
@@ -268,7 +271,10 @@ class StateGraph:
             output_keys=self._output_keys,
         )
         self._compiled = True
-        graph = CompiledStateGraph(spec, checkpointer=checkpointer, builder=self)
+        saver = checkpointer if not isinstance(checkpointer, bool) else None
+        graph = CompiledStateGraph(spec, checkpointer=saver, builder=self)
+        graph.stateful = checkpointer is True  # as a subgraph: one namespace per node name
+        graph.persistent = checkpointer is not False
         graph.store = store
         graph.context_schema = self.context_schema
         return graph

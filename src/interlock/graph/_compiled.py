@@ -21,6 +21,7 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph._drivers import (
+    Chunk,
     Env,
     ResultBox,
     config_value,
@@ -30,21 +31,25 @@ from interlock.graph._drivers import (
 )
 from interlock.graph._effects import Clock, RunResult, Start
 from interlock.graph._engine import (
-    BREAKPOINT_TASK,
-    ERROR,
     fold,
-    pending_of,
     run_graph,
-    task_id,
 )
 from interlock.graph._expiry import aexpire_due, expire_due
 from interlock.graph._ids import new_checkpoint_id, utc_now
-from interlock.graph._interrupt import TaskContext
-from interlock.graph._runtime import Durability, coerce_context
+from interlock.graph._inspect import (
+    nested_async,
+    nested_sync,
+    snapshot,
+    state_async,
+    state_sync,
+)
+from interlock.graph._interrupt import _current
+from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
+from interlock.graph._subgraph import run_child_async, run_child_sync
 from interlock.graph._update import update_graph
-from interlock.types import Command, Interrupt, PregelTask, RunnableConfig, StateSnapshot
+from interlock.types import Command, RunnableConfig, StateSnapshot
 
 __all__ = ["CompiledStateGraph"]
 
@@ -112,6 +117,12 @@ class CompiledStateGraph:
         """`compile(store=...)`: handed to nodes as `runtime.store`."""
         self.context_schema: Any = None
         """`StateGraph(..., context_schema=...)`: what `invoke(context=...)` is coerced to."""
+        self.stateful = False
+        """`compile(checkpointer=True)`: as a subgraph, one namespace per node name (its
+        state carries over between the parent's steps) instead of one per task."""
+        self.persistent = True
+        """False for `compile(checkpointer=False)`: as a subgraph, no checkpoints at all."""
+        self._clock = _CLOCK
 
     @property
     def state_cache_size(self) -> int:
@@ -335,8 +346,9 @@ class CompiledStateGraph:
         modes: frozenset[str],
         box: ResultBox,
         kwargs: Mapping[str, Any],
-    ) -> Iterator[tuple[str, Any]]:
+    ) -> Iterator[Chunk]:
         env = self._env(config, modes, kwargs.get("context"))
+        env.subgraphs = bool(kwargs.get("subgraphs"))
         saver = self.checkpointer
         lease = saver is not None and bool(env.lease_owner)
         try:
@@ -358,8 +370,9 @@ class CompiledStateGraph:
         modes: frozenset[str],
         box: ResultBox,
         kwargs: Mapping[str, Any],
-    ) -> AsyncIterator[tuple[str, Any]]:
+    ) -> AsyncIterator[Chunk]:
         env = self._env(config, modes, kwargs.get("context"))
+        env.subgraphs = bool(kwargs.get("subgraphs"))
         saver = self.checkpointer
         lease = saver is not None and bool(env.lease_owner)
         try:
@@ -397,6 +410,8 @@ class CompiledStateGraph:
         options: `interrupt_before`, `interrupt_after` (override the compiled breakpoints
         for this call).
         """
+        if (parent := self._parent_task()) is not None:
+            return dict(self._run_as_child(input, parent))
         box = ResultBox()
         opts = {**kwargs, "context": context, "durability": durability}
         for _ in self._run_sync(input, config, frozenset(), box, opts):
@@ -413,6 +428,8 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> dict:
         """Async twin of `invoke`."""
+        if (parent := self._parent_task()) is not None:
+            return dict(await self._arun_as_child(input, parent))
         box = ResultBox()
         opts = {**kwargs, "context": context, "durability": durability}
         async for _ in self._run_async(input, config, frozenset(), box, opts):
@@ -436,9 +453,9 @@ class CompiledStateGraph:
         `(mode, chunk)` pairs. `context` and `durability` as for `invoke`."""
         modes, single = modes_of(stream_mode)
         box = ResultBox()
-        opts = {**kwargs, "context": context, "durability": durability}
-        for mode, chunk in self._run_sync(input, config, modes, box, opts):
-            yield chunk if single else (mode, chunk)
+        opts = {**kwargs, "context": context, "durability": durability, "subgraphs": subgraphs}
+        for ns, mode, chunk in self._run_sync(input, config, modes, box, opts):
+            yield _chunk(ns, mode, chunk, single, subgraphs)
 
     async def astream(
         self,
@@ -454,52 +471,25 @@ class CompiledStateGraph:
         """Async twin of `stream`."""
         modes, single = modes_of(stream_mode)
         box = ResultBox()
-        opts = {**kwargs, "context": context, "durability": durability}
-        async for mode, chunk in self._run_async(input, config, modes, box, opts):
-            yield chunk if single else (mode, chunk)
+        opts = {**kwargs, "context": context, "durability": durability, "subgraphs": subgraphs}
+        async for ns, mode, chunk in self._run_async(input, config, modes, box, opts):
+            yield _chunk(ns, mode, chunk, single, subgraphs)
 
-    def _embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> Any:
-        env = Env(
-            spec=self.spec,
-            saver=None,
-            config=dict(config),
-            thread_id=parent.thread_id,
-            checkpoint_ns=parent.checkpoint_ns,
-            modes=frozenset(),
-            parent=parent,
-        )
-        start = Start(
-            thread_id=parent.thread_id, checkpoint_ns="", stored=None, values={}, head_id=None
-        )
-        gen = run_graph(
-            self.spec,
-            start,
-            input,
-            env.config,
-            _CLOCK,
-            durable=False,
-            interrupt_before=frozenset(),
-            interrupt_after=frozenset(),
-            recursion_limit=int(config.get("recursion_limit") or DEFAULT_RECURSION_LIMIT),
-            modes=frozenset(),
-        )
-        return env, gen
+    def _run_as_child(self, input: Any, ctx: NodeTask) -> Any:
+        """Run as a subgraph inside the task `ctx` (see `_subgraph`)."""
+        return run_child_sync(self, input, ctx)
 
-    def _run_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
-        """Run as a node of another graph: no checkpoints of its own, pauses go to `parent`."""
-        env, gen = self._embedded(input, config, parent)
-        box = ResultBox()
-        for _ in drive_sync(gen, env, box):
-            pass
-        return self._output(box.value)
+    async def _arun_as_child(self, input: Any, ctx: NodeTask) -> Any:
+        """Async twin of `_run_as_child`."""
+        return await run_child_async(self, input, ctx)
 
-    async def _arun_embedded(self, input: Any, config: RunnableConfig, parent: TaskContext) -> dict:
-        """Async twin of `_run_embedded` (async nodes inside the subgraph are awaited)."""
-        env, gen = self._embedded(input, config, parent)
-        box = ResultBox()
-        async for _ in drive_async(gen, env, box):
-            pass
-        return self._output(box.value)
+    def _parent_task(self) -> NodeTask | None:
+        """The node task this call runs inside, when this graph is a subgraph of it (it has
+        no store of its own)."""
+        ctx = _current.get()
+        if self.checkpointer is None and isinstance(ctx, NodeTask) and ctx.env is not None:
+            return ctx
+        return None
 
     # ---- inspection ----------------------------------------------------------------------
 
@@ -515,87 +505,25 @@ class CompiledStateGraph:
         known: tuple[str | None, dict[str, Any] | None] = (None, None),
         *,
         cache: bool = True,
+        history: bool = False,
+        nested: Any = None,
     ) -> StateSnapshot:
-        if stored is None:
-            return StateSnapshot(
-                values={},
-                next=(),
-                config=config,
-                metadata=None,
-                created_at=None,
-                parent_config=None,
-            )
-        rec = stored.record
-        values = self._values(stored, known[1], known[0])
-        if cache:
-            self._cache.put((rec.thread_id, rec.checkpoint_ns), rec.checkpoint_id, values)
-        values = {k: detached(v) for k, v in values.items()}
-        cfg = {
-            "configurable": {
-                "thread_id": rec.thread_id,
-                "checkpoint_ns": rec.checkpoint_ns,
-                "checkpoint_id": rec.checkpoint_id,
-            }
-        }
-        parent = None
-        if rec.parent_id:
-            parent = {
-                "configurable": {
-                    "thread_id": rec.thread_id,
-                    "checkpoint_ns": rec.checkpoint_ns,
-                    "checkpoint_id": rec.parent_id,
-                }
-            }
-        pending = pending_of(stored)
-        names = list(rec.next) + [n for n, _ in rec.sends]
-        writes = {t.task_id: t for t in stored.task_writes}
-        tasks = []
-        for i, name in enumerate(names):
-            tid = task_id(rec.checkpoint_id, name, i)
-            mine = [
-                r
-                for r in pending
-                if r.task_id == tid or (r.task_id == BREAKPOINT_TASK and r.task_name == name)
-            ]
-            tw = writes.get(tid)
-            error = next((v for c, v in tw.writes if c == ERROR), None) if tw else None
-            tasks.append(
-                PregelTask(
-                    id=tid,
-                    name=name,
-                    error=error,
-                    interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
-                )
-            )
-        return StateSnapshot(
-            values=values,
-            next=tuple(names),
-            config=cfg,
-            metadata=dict(rec.metadata),
-            created_at=rec.created_at.isoformat(),
-            parent_config=parent,
-            tasks=tuple(tasks),
-            interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending),
-        )
+        return snapshot(self, stored, config, known, cache=cache, history=history, nested=nested)
 
     def get_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
         """The thread's state at its latest (or the configured) checkpoint.
 
         A thread with no checkpoint gives an empty snapshot (`values == {}`, `next == ()`).
+        Requests of paused subgraphs are in `interrupts` and in their task's; each such
+        task's `state` is the subgraph's `StateSnapshot` with `subgraphs=True` (else the
+        config addressing it: pass it to `get_state` to read it). A config naming a
+        subgraph's `checkpoint_ns` reads that subgraph's state.
         """
-        saver = self._require_saver()
-        thread_id, ns, cp_id = self._address(config)
-        known = self._cache.get((thread_id, ns)) or (None, None)
-        stored = saver.get_checkpoint(thread_id, ns, cp_id, after=known[0])
-        return self._snapshot(stored, config, known)
+        return state_sync(self, self._require_saver(), config, subgraphs)
 
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
         """Async twin of `get_state`."""
-        saver = self._require_saver()
-        thread_id, ns, cp_id = self._address(config)
-        known = self._cache.get((thread_id, ns)) or (None, None)
-        stored = await saver.aget_checkpoint(thread_id, ns, cp_id, after=known[0])
-        return self._snapshot(stored, config, known)
+        return await state_async(self, self._require_saver(), config, subgraphs)
 
     def get_state_history(
         self,
@@ -615,7 +543,15 @@ class CompiledStateGraph:
         for rec in reversed(records):  # oldest first: each step folds onto the previous one
             after = prev[0] if prev[0] is not None and rec.parent_id == prev[0] else None
             stored = saver.get_checkpoint(thread_id, ns, rec.checkpoint_id, after=after)
-            snap = self._snapshot(stored, config, prev if after else (None, None), cache=False)
+            nested = nested_sync(self, saver, stored, thread_id, history=True)
+            snap = self._snapshot(
+                stored,
+                config,
+                prev if after else (None, None),
+                cache=False,
+                history=True,
+                nested=nested,
+            )
             prev = (rec.checkpoint_id, snap.values)
             snapshots.append(snap)
         for snap in reversed(snapshots):
@@ -641,7 +577,15 @@ class CompiledStateGraph:
         for rec in reversed(records):
             after = prev[0] if prev[0] is not None and rec.parent_id == prev[0] else None
             stored = await saver.aget_checkpoint(thread_id, ns, rec.checkpoint_id, after=after)
-            snap = self._snapshot(stored, config, prev if after else (None, None), cache=False)
+            nested = await nested_async(self, saver, stored, thread_id, history=True)
+            snap = self._snapshot(
+                stored,
+                config,
+                prev if after else (None, None),
+                cache=False,
+                history=True,
+                nested=nested,
+            )
             prev = (rec.checkpoint_id, snap.values)
             snapshots.append(snap)
         for snap in reversed(snapshots):
@@ -739,6 +683,14 @@ class CompiledStateGraph:
                 "checkpoint_id": box.value.checkpoint_id,
             }
         }
+
+
+def _chunk(ns: tuple[str, ...], mode: str, chunk: Any, single: bool, subgraphs: bool) -> Any:
+    """A stream item in LangGraph's shape: `chunk`, `(mode, chunk)`, and with
+    `subgraphs=True` the namespace first: `(ns, chunk)` or `(ns, mode, chunk)`."""
+    if subgraphs:
+        return (ns, chunk) if single else (ns, mode, chunk)
+    return chunk if single else (mode, chunk)
 
 
 def _is_resume(input: Any) -> bool:

@@ -26,10 +26,12 @@ from interlock.graph._effects import (
     Emit,
     HasDecided,
     Lookup,
+    ParentCommand,
     Resolve,
     RunResult,
     RunTasks,
     SaveProgress,
+    SubgraphPaused,
     Task,
     TaskOutcome,
 )
@@ -41,6 +43,8 @@ from interlock.graph._spec import GraphSpec, NodeSpec
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
 _DONE = object()
+Chunk = tuple[tuple[str, ...], str, Any]
+"""A stream chunk on its way to the caller: `(namespace, mode, payload)`."""
 _PAGE = 64
 """At most this many checkpoints per page when looking for a run's input (`Applied`): the
 first page has 2 (usually enough: nothing was committed since the run was queued), then
@@ -62,8 +66,16 @@ class Env:
     lease_ttl: float | None = None
     """The lease's time to live: kept while nodes run (`_heartbeat`)."""
     decided_by: str | None = None
-    parent: TaskContext | None = None
-    """Set when this graph runs embedded as a node of another graph (a subgraph)."""
+    parent_task: str | None = None
+    """Set when this graph runs as a subgraph: the id of the parent's task running it."""
+    ns_path: tuple[str, ...] = ()
+    """The namespace as stream chunks name it: one entry per subgraph level."""
+    sink: Callable[[tuple[str, ...], str, Any], None] | None = None
+    """A subgraph's way to its caller's stream: `(ns_path, mode, chunk)`."""
+    subgraphs: bool = False
+    """`stream(..., subgraphs=True)`: subgraphs' chunks reach the caller too."""
+    root_graph: str | None = None
+    """A subgraph's: the name of the root graph it runs below."""
     released: bool = False
     """The lease was given back with the run's last write."""
     context: Any = None
@@ -74,7 +86,8 @@ class Env:
     @property
     def live(self) -> bool:
         """Whether chunks from inside nodes must reach the caller while nodes run."""
-        return bool(self.modes & {"custom", "messages"}) and self.parent is None
+        wanted = self.subgraphs or bool(self.modes & {"custom", "messages"})
+        return wanted and self.parent_task is None
 
 
 @dataclass(slots=True)
@@ -88,9 +101,14 @@ class ResultBox:
 # ---- task execution ------------------------------------------------------------------------
 
 
-def _context(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) -> TaskContext:
-    if env.parent is not None:
-        return env.parent  # a subgraph's interrupts belong to the parent's task
+def _context(env: Env, task: Task, checkpoint_id: str, sink: Callable | None) -> TaskContext:
+    if task.started is None:  # kept by the engine's retries of this task
+        task.started = time.time()
+    emit: Callable[[str, Any], None] | None = None
+    if sink is not None:
+        path = env.ns_path
+        emit = lambda mode, payload: sink(path, mode, payload)  # noqa: E731
+
     ctx = NodeTask(
         thread_id=env.thread_id,
         checkpoint_ns=env.checkpoint_ns,
@@ -102,6 +120,8 @@ def _context(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) ->
         resume=list(task.resume),
         memo=dict(task.memo),
         emit=emit,
+        env=env,
+        sink=sink,
     )
     ctx.runtime = Runtime(
         context=env.context,
@@ -114,6 +134,7 @@ def _context(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) ->
             thread_id=env.thread_id if env.saver is not None else None,
             run_id=config_value(env.config, "run_id"),
             node_attempt=task.attempt,
+            node_first_attempt_time=task.started,
         ),
     )
     return ctx
@@ -137,8 +158,12 @@ def _ignore(_chunk: Any) -> None:
 
 
 def _outcome_of_error(task: Task, ctx: TaskContext, exc: BaseException, env: Env) -> TaskOutcome:
-    if isinstance(exc, NodeInterrupt) and env.parent is None:
+    if isinstance(exc, NodeInterrupt):
         return TaskOutcome(task=task, interrupt=exc.pending, memo=dict(ctx.new_memo))
+    if isinstance(exc, SubgraphPaused):
+        return TaskOutcome(task=task, waiting=exc, memo=dict(ctx.new_memo))
+    if isinstance(exc, ParentCommand):
+        return TaskOutcome(task=task, result=exc.command, memo=dict(ctx.new_memo))
     if isinstance(exc, GraphInterrupt):
         raise exc
     return TaskOutcome(task=task, error=exc, memo=dict(ctx.new_memo))
@@ -146,7 +171,7 @@ def _outcome_of_error(task: Task, ctx: TaskContext, exc: BaseException, env: Env
 
 def _backoff(task: Task) -> float:
     """Seconds to wait before a retried task runs (its delay plus random jitter)."""
-    return task.delay + (random.random() if task.jitter else 0.0)
+    return task.delay + (random.uniform(0, 1) if task.jitter else 0.0)
 
 
 def _execute_sync(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) -> TaskOutcome:
@@ -161,7 +186,7 @@ def _execute_now(env: Env, task: Task, checkpoint_id: str, emit: Callable | None
     token = _current.set(ctx)
     try:
         if node.subgraph is not None:
-            result = node.subgraph._run_embedded(task.input, env.config, ctx)
+            result = node.subgraph._run_as_child(task.input, ctx)
         else:
             if node.is_async:
                 raise GraphError(f"node {task.name!r} is async; run the graph with ainvoke/astream")
@@ -190,7 +215,7 @@ async def _execute_async(
     token = _current.set(ctx)
     try:
         if node.subgraph is not None:
-            result = await node.subgraph._arun_embedded(task.input, env.config, ctx)
+            result = await node.subgraph._arun_as_child(task.input, ctx)
         else:
             args, kwargs = _call_args(node, task, ctx, env)
             result = await node.fn(*args, **kwargs)
@@ -216,9 +241,9 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             expected_head=effect.expected_head,
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
-            release_lease=effect.final,
+            release_lease=effect.final and env.parent_task is None,
         )
-        env.released = effect.final
+        env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
         saver.put_task_writes(
             env.thread_id,
@@ -227,9 +252,9 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             effect.task_writes,
             effect.interrupts,
             lease_owner=env.lease_owner,
-            release_lease=effect.final,
+            release_lease=effect.final and env.parent_task is None,
         )
-        env.released = effect.final
+        env.released = effect.final and env.parent_task is None
     elif isinstance(effect, Resolve):
         saver.resolve_interrupts(
             env.thread_id,
@@ -266,9 +291,9 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             expected_head=effect.expected_head,
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
-            release_lease=effect.final,
+            release_lease=effect.final and env.parent_task is None,
         )
-        env.released = effect.final
+        env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
         await saver.aput_task_writes(
             env.thread_id,
@@ -277,9 +302,9 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             effect.task_writes,
             effect.interrupts,
             lease_owner=env.lease_owner,
-            release_lease=effect.final,
+            release_lease=effect.final and env.parent_task is None,
         )
-        env.released = effect.final
+        env.released = effect.final and env.parent_task is None
     elif isinstance(effect, Resolve):
         await saver.aresolve_interrupts(
             env.thread_id,
@@ -309,11 +334,11 @@ async def _store_async(effect: Effect, env: Env) -> Any:
 # ---- sync driver ---------------------------------------------------------------------------
 
 
-def _run_tasks_sync(env: Env, effect: RunTasks) -> Iterator[tuple[str, Any] | list[TaskOutcome]]:
+def _run_tasks_sync(env: Env, effect: RunTasks) -> Iterator[Chunk | list[TaskOutcome]]:
     """Yields live chunks, then finally the list of outcomes."""
     tasks = effect.tasks
     if not env.live:
-        emit = _collector(env)
+        emit = env.sink
         if len(tasks) == 1:
             yield [_execute_sync(env, tasks[0], effect.checkpoint_id, emit)]
         else:
@@ -328,9 +353,9 @@ def _run_tasks_sync(env: Env, effect: RunTasks) -> Iterator[tuple[str, Any] | li
         return
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
-    def emit_live(mode: str, payload: Any) -> None:
-        if mode in env.modes:
-            inbox.put((mode, payload))
+    def emit_live(ns: tuple[str, ...], mode: str, payload: Any) -> None:
+        if _wanted(env, ns, mode):
+            inbox.put((ns, mode, payload))
 
     with ThreadPoolExecutor(max_workers=len(tasks)) as pool:
         futures = []
@@ -350,16 +375,25 @@ def _run_tasks_sync(env: Env, effect: RunTasks) -> Iterator[tuple[str, Any] | li
         yield [f.result() for f in futures]
 
 
-def _collector(env: Env) -> Callable[[str, Any], None] | None:
-    if env.parent is not None and env.parent.emit is not None:
-        return env.parent.emit  # a subgraph streams through its parent
-    return None
+def _wanted(env: Env, ns: tuple[str, ...], mode: str) -> bool:
+    """Whether a chunk reaches the caller: subgraphs' chunks only with `subgraphs=True`,
+    except what nodes write themselves (`custom`, `messages`), which always does."""
+    return mode in env.modes and (not ns or env.subgraphs or mode in ("custom", "messages"))
 
 
-def drive_sync(
-    gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox
-) -> Iterator[tuple[str, Any]]:
-    """Run the engine to completion, yielding `(mode, chunk)` for the requested modes."""
+def _emit(env: Env, effect: Emit) -> Iterator[Chunk]:
+    """An engine chunk: the caller's (a root run), or sent up the sink (a subgraph)."""
+    if effect.mode not in env.modes:
+        return
+    if env.parent_task is None:
+        yield (env.ns_path, effect.mode, effect.payload)
+    elif env.sink is not None:
+        env.sink(env.ns_path, effect.mode, effect.payload)
+
+
+def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox) -> Iterator[Chunk]:
+    """Run the engine to completion, yielding `(namespace, mode, chunk)` for the requested
+    modes (namespace `()` for the graph's own chunks)."""
     reply: Any = None
     # the lease is kept however long nodes run or the caller takes to read the stream
     with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
@@ -375,8 +409,7 @@ def drive_sync(
                             yield item
                 elif isinstance(effect, Emit):
                     reply = None
-                    if effect.mode in env.modes:
-                        yield (effect.mode, effect.payload)
+                    yield from _emit(env, effect)
                 else:
                     reply = _store_sync(effect, env)
         except StopIteration as stop:
@@ -386,14 +419,12 @@ def drive_sync(
 # ---- async driver --------------------------------------------------------------------------
 
 
-async def _run_tasks_async(
-    env: Env, effect: RunTasks
-) -> AsyncIterator[tuple[str, Any] | list[TaskOutcome]]:
+async def _run_tasks_async(env: Env, effect: RunTasks) -> AsyncIterator[Chunk | list[TaskOutcome]]:
     import asyncio
 
     tasks = effect.tasks
     if not env.live:
-        emit = _collector(env)
+        emit = env.sink
         if len(tasks) == 1:
             yield [await _execute_async(env, tasks[0], effect.checkpoint_id, emit)]
         else:
@@ -407,13 +438,13 @@ async def _run_tasks_async(
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     owner = threading.get_ident()
 
-    def emit_live(mode: str, payload: Any) -> None:
-        if mode not in env.modes:
+    def emit_live(ns: tuple[str, ...], mode: str, payload: Any) -> None:
+        if not _wanted(env, ns, mode):
             return
         if threading.get_ident() == owner:
-            inbox.put_nowait((mode, payload))
+            inbox.put_nowait((ns, mode, payload))
         else:
-            loop.call_soon_threadsafe(inbox.put_nowait, (mode, payload))
+            loop.call_soon_threadsafe(inbox.put_nowait, (ns, mode, payload))
 
     async def run_one(t: Task) -> TaskOutcome:
         try:
@@ -439,7 +470,7 @@ async def _run_tasks_async(
 
 async def drive_async(
     gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox
-) -> AsyncIterator[tuple[str, Any]]:
+) -> AsyncIterator[Chunk]:
     """Async twin of `drive_sync`."""
     reply: Any = None
     async with keep_lease_async(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
@@ -455,8 +486,8 @@ async def drive_async(
                             yield item
                 elif isinstance(effect, Emit):
                     reply = None
-                    if effect.mode in env.modes:
-                        yield (effect.mode, effect.payload)
+                    for chunk in _emit(env, effect):
+                        yield chunk
                 else:
                     reply = await _store_async(effect, env)
         except StopIteration as stop:

@@ -14,10 +14,12 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
 )
+from interlock.errors import GraphInterrupt
 from interlock.graph._interrupt import PendingInterrupt
-from interlock.types import Interrupt
+from interlock.types import Command, Interrupt
 
 __all__ = [
+    "NS_SEP",
     "Applied",
     "Clock",
     "Commit",
@@ -25,14 +27,38 @@ __all__ = [
     "Emit",
     "HasDecided",
     "Lookup",
+    "ParentCommand",
     "Resolve",
     "RunResult",
     "RunTasks",
     "SaveProgress",
     "Start",
+    "SubgraphPaused",
     "Task",
     "TaskOutcome",
 ]
+
+
+NS_SEP = "|"
+"""Separates the levels of a checkpoint namespace: `outer:<task id>|inner:<task id>`."""
+
+
+class SubgraphPaused(GraphInterrupt):
+    """Control flow: a subgraph run inside a task paused; its pending requests (stored in
+    its own namespace `ns`) make the parent's task wait."""
+
+    def __init__(self, interrupts: Sequence[Interrupt], ns: str) -> None:
+        super().__init__(interrupts)
+        self.ns = ns
+
+
+class ParentCommand(GraphInterrupt):
+    """Control flow: a subgraph's node returned `Command(graph=Command.PARENT, ...)`; the
+    parent's task that ran the subgraph returns `command` (without `graph`) instead."""
+
+    def __init__(self, command: Command) -> None:
+        super().__init__()
+        self.command = command
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +86,8 @@ class Task:
     """Seconds the driver waits before running it (a retry's backoff)."""
     jitter: bool = False
     """Add up to one random second to `delay` (the driver draws it)."""
+    started: float | None = None
+    """When its first attempt in this run started (Unix seconds; set by the driver)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -73,6 +101,8 @@ class TaskOutcome:
     error: BaseException | None = None
     memo: dict[str, Any] = field(default_factory=dict)
     """`once()` results recorded in this attempt."""
+    waiting: SubgraphPaused | None = None
+    """A subgraph the task ran paused: the task waits for its requests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +212,8 @@ class Start:
     values: dict[str, Any]
     head_id: str | None
     """The thread's actual head (compare-and-swap target); differs from stored on a fork."""
+
+    def as_result(self) -> RunResult:
+        """Where a finished run stopped: this checkpoint, nothing pending."""
+        checkpoint_id = self.stored.record.checkpoint_id if self.stored else None
+        return RunResult(values=self.values, interrupts=(), checkpoint_id=checkpoint_id)

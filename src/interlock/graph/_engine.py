@@ -19,9 +19,8 @@ One run:
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import Any
 
 from interlock.checkpoint.base import (
@@ -31,7 +30,6 @@ from interlock.checkpoint.base import (
     Write,
 )
 from interlock.errors import (
-    CheckpointerRequired,
     InputRejected,
     InvalidUpdate,
     RecursionLimit,
@@ -56,307 +54,43 @@ from interlock.graph._effects import (
     TaskOutcome,
 )
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
-from interlock.graph._interrupt import interrupt_id, is_expired_answer
+from interlock.graph._interrupt import is_expired_answer
 from interlock.graph._resume import (
     authorize_decisions,
     looks_like_id_map,
     match_resume,
     validate_decisions,
 )
+from interlock.graph._run import (
+    ATTEMPTS,
+    BREAKPOINT_TASK,
+    CHILD,
+    DONE,
+    ERROR,
+    GOTO,
+    INPUT,
+    MEMO,
+    UPDATE_TASK,
+    _Run,
+)
 from interlock.graph._runtime import retry_delay
 from interlock.graph._spec import GraphSpec
 from interlock.graph._writes import fold, pending_of, split_result, task_id, update_view
-from interlock.types import END, START, Command, Escalation, Interrupt, Send
+from interlock.types import START, Command, Interrupt
 
-__all__ = ["fold", "pending_of", "run_graph", "split_result", "task_id"]
-
-INPUT = "__input__"
-DONE = "__done__"
-ERROR = "__error__"
-GOTO = "__goto__"
-ATTEMPTS = "__attempts__"
-"""Failed attempts of a task so far (`RetryPolicy`), recorded before it is tried again."""
-MEMO = "__memo__:"
-BREAKPOINT_TASK = "__breakpoint__"
-UPDATE_TASK = "__update__"
-"""Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
+__all__ = [
+    "BREAKPOINT_TASK",
+    "ERROR",
+    "UPDATE_TASK",
+    "fold",
+    "pending_of",
+    "run_graph",
+    "split_result",
+    "task_id",
+]
 
 
 # ---- the run -------------------------------------------------------------------------------
-
-
-class _Run:
-    """State of one invocation while the generator runs."""
-
-    def __init__(
-        self,
-        spec: GraphSpec,
-        start: Start,
-        config: Mapping[str, Any],
-        clock: Clock,
-        *,
-        durable: bool,
-        recursion_limit: int,
-        interrupt_before: frozenset[str] | None,
-        interrupt_after: frozenset[str] | None,
-        modes: frozenset[str] | None = None,
-        defer: bool = False,
-    ) -> None:
-        self.spec = spec
-        self.modes = modes
-        self.defer = defer
-        """Exit durability: commit the steps of the run as one checkpoint when it stops."""
-        self.unsaved: list[CheckpointRecord] = []
-        """Records of steps not committed yet (exit durability), oldest first."""
-        self.config = config
-        self.clock = clock
-        self.durable = durable
-        self.limit = recursion_limit
-        self.before = spec.interrupt_before if interrupt_before is None else interrupt_before
-        self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
-        self.thread_id = start.thread_id
-        self.ns = start.checkpoint_ns
-        self.values = dict(start.values)
-        self.stored = start.stored
-        self.record = start.stored.record if start.stored else None
-        self.head = start.head_id
-        self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
-        self.interrupts: list[InterruptRecord] = (
-            [] if self.fork or start.stored is None else list(start.stored.interrupts)
-        )
-        self.task_writes: dict[str, TaskWrites] = (
-            {}
-            if self.fork or start.stored is None
-            else {t.task_id: t for t in start.stored.task_writes}
-        )
-        conf = config.get("configurable") or {}
-        self.run_id: str | None = str(conf["run_id"]) if conf.get("run_id") else None
-        """The queued run this is (stamped on its checkpoints; its input applies once)."""
-        self.run_after: str | None = conf.get("run_after")
-        self.pending_update: list[tuple[str, Any]] = []
-        """`Command(resume=..., update=...)`: writes applied with the resumed step (kept with
-        the step's progress while it stays paused)."""
-        stored_update = self.task_writes.pop(UPDATE_TASK, None)
-        if stored_update is not None:
-            self.pending_update = list(stored_update.writes)
-
-    def step_values(self) -> dict[str, Any]:
-        """What the next step's nodes see: the committed state plus a pending resume update
-        (`self.values` itself stays the state of the current checkpoint)."""
-        if not self.pending_update:
-            return self.values
-        view = dict(self.values)
-        self.spec.schema.apply(view, self.pending_update, strict=False)
-        return view
-
-    def wants(self, mode: str) -> bool:
-        """Whether the caller streams `mode` (None: emit everything)."""
-        return self.modes is None or mode in self.modes
-
-    # -- records ---------------------------------------------------------------------------
-
-    def _interrupt_record(
-        self,
-        *,
-        checkpoint_id: str,
-        task: str,
-        name: str,
-        index: int,
-        value: Any,
-        kind: str = "interrupt",
-        schema: dict[str, Any] | None = None,
-        deadline: datetime | timedelta | None = None,
-        approvers: tuple[str, ...] | None = None,
-        escalations: tuple[Escalation, ...] = (),
-    ) -> InterruptRecord:
-        iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
-        created_at = self.clock.now()
-        meta: dict[str, Any] = {"graph": self.spec.name}
-        conf = self.config.get("configurable") or {}
-        requester = conf.get("requested_by") or conf.get("user_id")
-        if requester is not None:  # who asked: the inbox shows it, approval rules use it
-            meta["requested_by"] = str(requester)
-        if schema is not None:
-            meta["response_schema"] = schema
-        if approvers is not None:
-            meta["approvers"] = list(approvers)
-        if escalations:  # what `expire_due` does when the deadline passes (see `escalate`)
-            meta["escalations"] = [{"to": list(e.to), "after": e.deadline} for e in escalations]
-        return InterruptRecord(
-            interrupt_id=iid,
-            thread_id=self.thread_id,
-            checkpoint_ns=self.ns,
-            checkpoint_id=checkpoint_id,
-            task_id=task,
-            task_name=name,
-            index=index,
-            value=value,
-            kind=kind,  # type: ignore[arg-type]
-            created_at=created_at,
-            deadline=created_at + deadline if isinstance(deadline, timedelta) else deadline,
-            metadata=meta,
-        )
-
-    def _breakpoint(self, checkpoint_id: str, when: str, nodes: list[str]) -> InterruptRecord:
-        if not self.durable:
-            raise CheckpointerRequired(
-                f"interrupt_{when}={nodes} needs a checkpointer to pause: "
-                "compile(checkpointer=InMemorySaver())"
-            )
-        return self._interrupt_record(
-            checkpoint_id=checkpoint_id,
-            task=BREAKPOINT_TASK,
-            name=nodes[0],
-            index=0,
-            value={"type": "breakpoint", "when": when, "nodes": nodes},
-            kind="breakpoint",
-        )
-
-    def _commit(
-        self,
-        *,
-        source: str,
-        writes: list[Write],
-        next_: tuple[str, ...],
-        sends: tuple[tuple[str, Any], ...],
-        barriers: Mapping[str, tuple[str, ...]],
-        step: int,
-    ) -> CheckpointRecord:
-        parent = self.record.checkpoint_id if self.record else None
-        return CheckpointRecord(
-            thread_id=self.thread_id,
-            checkpoint_ns=self.ns,
-            checkpoint_id=self.clock.new_checkpoint_id(
-                max(filter(None, (parent, self.head)), default=None)
-            ),
-            parent_id=parent,
-            step=step,
-            created_at=self.clock.now(),
-            source=source,
-            writes=tuple(writes),
-            next=next_,
-            sends=sends,
-            barriers=dict(barriers),
-            metadata={"source": source, "step": step, "graph": self.spec.name}
-            | ({"run_id": self.run_id} if self.run_id else {}),
-            values=self.values,  # never mutated after this: each step builds a new dict
-        )
-
-    # -- routing ---------------------------------------------------------------------------
-
-    def triggers(
-        self,
-        finished: Sequence[tuple[str, Sequence[str | Send]]],
-        barriers: Mapping[str, tuple[str, ...]],
-    ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
-        """Next nodes, sends and join progress after `finished` (name, gotos) tasks."""
-        spec = self.spec
-        nxt: list[str] = []
-        sends: list[tuple[str, Any]] = []
-        joins = {k: list(v) for k, v in barriers.items()}
-        state_view = None
-
-        def add(target: str | Send) -> None:
-            if isinstance(target, Send):
-                if target.node not in spec.nodes:
-                    raise InvalidUpdate(f"Send to unknown node {target.node!r}")
-                sends.append((target.node, target.arg))
-            elif target == END:
-                return
-            elif target not in spec.nodes:
-                raise InvalidUpdate(
-                    f"routed to unknown node {target!r}; known nodes: {sorted(spec.nodes)}"
-                )
-            elif target not in nxt:
-                nxt.append(target)
-
-        for name, gotos in finished:
-            for edge_target in spec.edges.get(name, ()):
-                add(edge_target)
-            for branch in spec.branches.get(name, ()):
-                if state_view is None:
-                    state_view = spec.schema.to_input(self.values)
-                for branch_target in branch.resolve(state_view, self.config):
-                    add(branch_target)
-            for sources, join_target in spec.joins:
-                if name in sources:
-                    key = "|".join(sources) + "->" + join_target
-                    seen = joins.setdefault(key, [])
-                    if name not in seen:
-                        seen.append(name)
-                    if set(seen) >= set(sources):
-                        add(join_target)
-                        joins.pop(key)
-            for goto in gotos:
-                add(goto)
-        return tuple(nxt), tuple(sends), {k: tuple(v) for k, v in joins.items()}
-
-    # -- planning --------------------------------------------------------------------------
-
-    def plan(self) -> list[Task]:
-        """Tasks of the step after the current checkpoint."""
-        assert self.record is not None
-        rec = self.record
-        tasks: list[Task] = []
-        names = [(n, None) for n in rec.next] + [(n, a) for n, a in rec.sends]
-        state_input = None
-        for i, (name, arg) in enumerate(names):
-            tid = task_id(rec.checkpoint_id, name, i)
-            if arg is None:
-                if state_input is None:
-                    state_input = self.spec.schema.to_input(self.step_values())
-                node_input = state_input
-            else:
-                node_input = arg
-            answered = sorted(
-                (
-                    r
-                    for r in self.interrupts
-                    if r.task_id == tid and r.status in ("resolved", "expired")
-                ),
-                key=lambda r: r.index,
-            )
-            memo, attempt = {}, 1
-            stored = self.task_writes.get(tid)
-            if stored is not None:
-                memo = {c[len(MEMO) :]: v for c, v in stored.writes if c.startswith(MEMO)}
-                failed = dict(stored.writes)
-                if ERROR not in failed:  # a run taken over mid-retries goes on counting
-                    attempt += int(failed.get(ATTEMPTS, 0))
-            tasks.append(
-                Task(
-                    id=tid,
-                    name=name,
-                    input=node_input,
-                    resume=[r.resume for r in answered],
-                    memo=memo,
-                    attempt=attempt,
-                )
-            )
-        return tasks
-
-    def is_done(self, task: Task) -> bool:
-        stored = self.task_writes.get(task.id)
-        return stored is not None and any(c == DONE for c, _ in stored.writes)
-
-    def is_waiting(self, task: Task) -> bool:
-        return any(r.task_id == task.id and r.status == "pending" for r in self.interrupts)
-
-    def stored_result(self, task: Task) -> tuple[list[tuple[str, Any]], list]:
-        stored = self.task_writes[task.id]
-        writes = [(c, v) for c, v in stored.writes if not c.startswith("__")]
-        gotos: list[Any] = next((v for c, v in stored.writes if c == GOTO), [])
-        return writes, list(gotos)
-
-    # -- input -----------------------------------------------------------------------------
-
-    def apply_decisions(self, decided: Mapping[str, Any], status: str = "resolved") -> None:
-        self.interrupts = [
-            replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
-            if r.interrupt_id in decided
-            else r
-            for r in self.interrupts
-        ]
 
 
 def run_graph(
@@ -372,10 +106,17 @@ def run_graph(
     interrupt_after: frozenset[str] | None = None,
     modes: frozenset[str] | None = None,
     defer: bool = False,
+    parent_task: str | None = None,
+    root_graph: str | None = None,
 ) -> Generator[Effect, Any, RunResult]:
     """Run the graph from `start` with `input`; see the module docstring. `modes` (stream
     modes the caller consumes) lets the engine skip building chunks nobody reads; `defer`
-    (exit durability) commits the run's steps as one checkpoint where it stops."""
+    (exit durability) commits the run's steps as one checkpoint where it stops.
+
+    `parent_task`: the graph runs as a subgraph inside that task of its parent, in its own
+    namespace. Its input is then `None` to continue where it paused (its requests were
+    answered through the parent: they are resolved already), and `Command.PARENT` results
+    go up to the parent's task."""
     run = _Run(
         spec,
         start,
@@ -387,10 +128,15 @@ def run_graph(
         interrupt_after=interrupt_after,
         modes=modes,
         defer=defer,
+        parent_task=parent_task,
+        root_graph=root_graph,
     )
+    yield from _child_waits(run)
+    if parent_task is not None and input is None:  # a subgraph goes on where it paused
+        return (yield from _loop(run, True))
     fresh = input is not None and not (isinstance(input, Command) and input.has_resume)
     if fresh and run.run_id and (yield Applied(run.run_id, run.run_after)):
-        rec, pending = run.record, [r for r in run.interrupts if r.status == "pending"]
+        rec, pending = run.record, run.waiting()
         assert rec is not None  # a checkpoint of the run exists
         if rec.metadata.get("run_id") != run.run_id:  # another run committed after it
             raise RunSuperseded(
@@ -408,9 +154,21 @@ def run_graph(
     return (yield from _loop(run, skip_before))
 
 
+def _child_waits(run: _Run) -> Generator[Effect, Any, None]:
+    """Load the requests of the subgraphs that this step's tasks ran and that paused."""
+    marks = {t: v for t, tw in run.task_writes.items() for c, v in tw.writes if c == CHILD}
+    ids = tuple(i for mark in marks.values() for i in mark["interrupts"])
+    if not ids:
+        return
+    found: Mapping[str, InterruptRecord | None] = yield Lookup(ids)
+    for tid, mark in marks.items():
+        run.child_waits[tid] = [r for i in mark["interrupts"] if (r := found.get(i)) is not None]
+
+
 def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
     """Interpret the input. Returns whether to skip breakpoints-before for the first step."""
-    pending = [r for r in run.interrupts if r.status == "pending"]
+    pending = run.waiting()
+    answerable = run.answerable() if run.record is not None else []
     is_resume = isinstance(input, Command) and input.has_resume
     if is_resume or input is None:
         if run.record is None:
@@ -421,7 +179,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
         if is_resume:
             elsewhere: Mapping[str, InterruptRecord | None] = {}
             if looks_like_id_map(input.resume):
-                here = {r.interrupt_id for r in run.interrupts}
+                here = {r.interrupt_id for r in answerable}
                 missing = tuple(k for k in input.resume if k not in here)
                 if missing:
                     elsewhere = yield Lookup(missing)
@@ -433,9 +191,9 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
                         "already decided"
                     )
             current = run.record.checkpoint_id if run.record else None
-            decisions = match_resume(run.thread_id, run.interrupts, current, input, elsewhere)
-            validate_decisions(run.interrupts, decisions)
-            authorize_decisions(run.config, run.interrupts, decisions)
+            decisions = match_resume(run.thread_id, answerable, current, input, elsewhere)
+            validate_decisions(answerable, decisions)
+            authorize_decisions(run.config, answerable, decisions)
         else:
             real = [r for r in pending if r.kind != "breakpoint"]
             if real:
@@ -456,6 +214,17 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
         if isinstance(input, Command) and input.update is not None:
             writes = run.spec.schema.to_updates(input.update, INPUT)
             run.pending_update = [*run.pending_update, *writes]
+        if run.fork:  # a replay: it goes on from a copy of the old checkpoint, the new head
+            old = run.record
+            fork = run._commit(
+                source="fork",
+                writes=[],
+                next_=old.next,
+                sends=old.sends,
+                barriers=old.barriers,
+                step=old.step,
+            )
+            yield from _commit(run, fork, ())
         return _past_breakpoint(run)
 
     if pending:
@@ -603,6 +372,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         finished: list[tuple[Task, list[tuple[str, Any]], list]] = []
         progress: list[TaskWrites] = []
         new_interrupts: list[InterruptRecord] = []
+        nested: list[Interrupt] = []  # requests of subgraphs that paused in this attempt
         first_error: BaseException | None = None
         for task in tasks:
             outcome = by_id.get(task.id)
@@ -640,9 +410,18 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     progress.append(
                         TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(memo))
                     )
+            elif outcome.waiting is not None:
+                sub = outcome.waiting
+                nested.extend(sub.interrupts)
+                mark = {"ns": sub.ns, "interrupts": [i.id for i in sub.interrupts]}
+                progress.append(
+                    TaskWrites(task_id=task.id, task_name=task.name, writes=(*memo, (CHILD, mark)))
+                )
             else:
                 try:
-                    writes, gotos = split_result(spec, task.name, outcome.result)
+                    writes, gotos = split_result(
+                        spec, task.name, outcome.result, child=run.parent_task is not None
+                    )
                 except InvalidUpdate as exc:
                     first_error = first_error or exc
                     continue
@@ -666,8 +445,10 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     error=o.error,
                     interrupts=[r for r in new_interrupts if r.task_id == o.task.id],
                 )
-        waiting = [r for r in run.interrupts if r.status == "pending"] + new_interrupts
-        if first_error is not None or waiting:
+        for tid in by_id:  # a task that ran again reports its subgraph's requests anew
+            run.child_waits.pop(tid, None)
+        waiting = run.waiting() + new_interrupts
+        if first_error is not None or waiting or nested:
             if run.pending_update:
                 progress.append(
                     TaskWrites(
@@ -685,7 +466,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     yield Emit("updates", {task.name: update_view(writes)})
             if first_error is not None:
                 raise first_error
-            intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting)
+            intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
             yield Emit("updates", {"__interrupt__": intr})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
 

@@ -63,6 +63,8 @@ class ExecutionInfo:
     """`config["configurable"]["run_id"]`, when given."""
     node_attempt: int = 1
     """Which attempt this is (1 for the first; see `RetryPolicy`)."""
+    node_first_attempt_time: float | None = None
+    """When the first attempt started (Unix seconds)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +106,12 @@ class NodeTask(TaskContext):
     """The task context of a node run, with the `Runtime` it was given."""
 
     runtime: Runtime[Any] | None = None
+    env: Any = None
+    """The driver's `Env` of the run the task belongs to (subgraphs run below it)."""
+    sink: Callable[[tuple[str, ...], str, Any], None] | None = None
+    """Where stream chunks of the task (and of subgraphs it runs) go: `(ns, mode, chunk)`."""
+    subgraph_calls: int = 0
+    """Subgraphs this task ran so far (the k-th gets its own namespace)."""
 
 
 def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:

@@ -40,7 +40,7 @@ class NodeSpec:
         retry: tuple[Any, ...] = (),
     ) -> NodeSpec:
         """Inspect `fn` (a function, a callable object, or a compiled graph)."""
-        if hasattr(fn, "_run_embedded"):
+        if hasattr(fn, "_run_as_child"):
             return cls(
                 name=name,
                 fn=fn,

@@ -8,7 +8,8 @@ from typing import Any
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
-from interlock.graph._engine import _Run
+from interlock.graph._engine import _child_waits
+from interlock.graph._run import _Run
 from interlock.types import END
 
 __all__ = ["update_graph"]
@@ -53,7 +54,8 @@ def update_graph(
         run.values = spec.schema.initial_values()
     spec.schema.apply(run.values, writes)
 
-    pending = [r for r in run.interrupts if r.status == "pending"]
+    yield from _child_waits(run)  # requests of paused subgraphs are cancelled too
+    pending = run.waiting()
     if pending:
         yield Resolve({r.interrupt_id: None for r in pending}, status="cancelled")
     was_paused_before = any(

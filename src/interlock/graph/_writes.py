@@ -10,6 +10,7 @@ from typing import Any
 
 from interlock.checkpoint.base import InterruptRecord, StoredCheckpoint, Write
 from interlock.errors import InvalidUpdate
+from interlock.graph._effects import ParentCommand
 from interlock.graph._spec import GraphSpec
 from interlock.types import Command
 
@@ -66,17 +67,30 @@ def pending_of(stored: StoredCheckpoint | None) -> list[InterruptRecord]:
     return [i for i in stored.interrupts if i.status == "pending"]
 
 
-def split_result(spec: GraphSpec, name: str, result: Any) -> tuple[list[tuple[str, Any]], list]:
-    """A node's return value as (writes, goto targets)."""
+def split_result(
+    spec: GraphSpec, name: str, result: Any, *, child: bool = False
+) -> tuple[list[tuple[str, Any]], list]:
+    """A node's return value as (writes, goto targets). In a subgraph (`child`),
+    `Command(graph=Command.PARENT)` raises `ParentCommand` for the parent's task."""
     if isinstance(result, Command):
         if result.graph == Command.PARENT:
-            raise InvalidUpdate("Command(graph=Command.PARENT) is not supported")
+            if not child:
+                raise InvalidUpdate(
+                    f"node {name!r} returned Command(graph=Command.PARENT), but its graph "
+                    "is not running as a subgraph: there is no parent graph to send it to"
+                )
+            raise ParentCommand(Command(update=result.update, goto=result.goto))
+        if result.graph is not None:
+            raise InvalidUpdate(
+                f"node {name!r} returned Command(graph={result.graph!r}); only None and "
+                "Command.PARENT are known graphs"
+            )
         writes = spec.schema.to_updates(result.update, name)
         return writes, list(result.goto_targets())
     if isinstance(result, (list, tuple)) and result and all(isinstance(r, Command) for r in result):
         writes, gotos = [], []
         for cmd in result:
-            w, g = split_result(spec, name, cmd)
+            w, g = split_result(spec, name, cmd, child=child)
             writes += w
             gotos += g
         return writes, gotos

@@ -1,0 +1,352 @@
+"""The state of one run while the engine drives it: its checkpoint, interrupts and task
+writes, the records it builds (checkpoints, interrupt requests), routing after a step and
+planning the next one. Pure: ids and time come from the `Clock`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from interlock.checkpoint.base import CheckpointRecord, InterruptRecord, TaskWrites, Write
+from interlock.errors import CheckpointerRequired, InvalidUpdate
+from interlock.graph._effects import Clock, Start, Task
+from interlock.graph._interrupt import interrupt_id
+from interlock.graph._spec import GraphSpec
+from interlock.graph._writes import task_id
+from interlock.types import END, Escalation, Send
+
+__all__ = [
+    "ATTEMPTS",
+    "BREAKPOINT_TASK",
+    "CHILD",
+    "DONE",
+    "ERROR",
+    "GOTO",
+    "INPUT",
+    "MEMO",
+    "UPDATE_TASK",
+]
+
+INPUT = "__input__"
+DONE = "__done__"
+ERROR = "__error__"
+GOTO = "__goto__"
+ATTEMPTS = "__attempts__"
+"""Failed attempts of a task so far (`RetryPolicy`), recorded before it is tried again."""
+MEMO = "__memo__:"
+BREAKPOINT_TASK = "__breakpoint__"
+CHILD = "__subgraph__"
+"""A task waiting for a subgraph it ran: `{"ns": child namespace, "interrupts": [ids]}`."""
+UPDATE_TASK = "__update__"
+"""Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
+
+
+class _Run:
+    """State of one invocation while the generator runs."""
+
+    def __init__(
+        self,
+        spec: GraphSpec,
+        start: Start,
+        config: Mapping[str, Any],
+        clock: Clock,
+        *,
+        durable: bool,
+        recursion_limit: int,
+        interrupt_before: frozenset[str] | None,
+        interrupt_after: frozenset[str] | None,
+        modes: frozenset[str] | None = None,
+        defer: bool = False,
+        parent_task: str | None = None,
+        root_graph: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.modes = modes
+        self.defer = defer
+        """Exit durability: commit the steps of the run as one checkpoint when it stops."""
+        self.unsaved: list[CheckpointRecord] = []
+        """Records of steps not committed yet (exit durability), oldest first."""
+        self.config = config
+        self.clock = clock
+        self.durable = durable
+        self.limit = recursion_limit
+        self.before = spec.interrupt_before if interrupt_before is None else interrupt_before
+        self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
+        self.parent_task = parent_task
+        self.root_graph = root_graph
+        """A subgraph's requests are the root graph's (its name is what the service and
+        `expire_due` find them by); None for a root run."""
+        """Set when this graph runs as a subgraph: the parent's task (stamped on commits)."""
+        self.child_waits: dict[str, list[InterruptRecord]] = {}
+        """Requests of subgraphs that tasks of this step ran and that paused, by task id
+        (stored in the subgraphs' namespaces; loaded with `Lookup`)."""
+        self.thread_id = start.thread_id
+        self.ns = start.checkpoint_ns
+        self.values = dict(start.values)
+        self.stored = start.stored
+        self.record = start.stored.record if start.stored else None
+        self.head = start.head_id
+        self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
+        self.interrupts: list[InterruptRecord] = (
+            [] if self.fork or start.stored is None else list(start.stored.interrupts)
+        )
+        self.task_writes: dict[str, TaskWrites] = (
+            {}
+            if self.fork or start.stored is None
+            else {t.task_id: t for t in start.stored.task_writes}
+        )
+        conf = config.get("configurable") or {}
+        self.run_id: str | None = str(conf["run_id"]) if conf.get("run_id") else None
+        """The queued run this is (stamped on its checkpoints; its input applies once)."""
+        self.run_after: str | None = conf.get("run_after")
+        self.pending_update: list[tuple[str, Any]] = []
+        """`Command(resume=..., update=...)`: writes applied with the resumed step (kept with
+        the step's progress while it stays paused)."""
+        stored_update = self.task_writes.pop(UPDATE_TASK, None)
+        if stored_update is not None:
+            self.pending_update = list(stored_update.writes)
+
+    def step_values(self) -> dict[str, Any]:
+        """What the next step's nodes see: the committed state plus a pending resume update
+        (`self.values` itself stays the state of the current checkpoint)."""
+        if not self.pending_update:
+            return self.values
+        view = dict(self.values)
+        self.spec.schema.apply(view, self.pending_update, strict=False)
+        return view
+
+    def wants(self, mode: str) -> bool:
+        """Whether the caller streams `mode` (None: emit everything)."""
+        return self.modes is None or mode in self.modes
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _interrupt_record(
+        self,
+        *,
+        checkpoint_id: str,
+        task: str,
+        name: str,
+        index: int,
+        value: Any,
+        kind: str = "interrupt",
+        schema: dict[str, Any] | None = None,
+        deadline: datetime | timedelta | None = None,
+        approvers: tuple[str, ...] | None = None,
+        escalations: tuple[Escalation, ...] = (),
+    ) -> InterruptRecord:
+        iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
+        created_at = self.clock.now()
+        meta: dict[str, Any] = {"graph": self.root_graph or self.spec.name}
+        if self.root_graph:
+            meta["subgraph"] = self.spec.name
+        conf = self.config.get("configurable") or {}
+        requester = conf.get("requested_by") or conf.get("user_id")
+        if requester is not None:  # who asked: the inbox shows it, approval rules use it
+            meta["requested_by"] = str(requester)
+        if schema is not None:
+            meta["response_schema"] = schema
+        if approvers is not None:
+            meta["approvers"] = list(approvers)
+        if escalations:  # what `expire_due` does when the deadline passes (see `escalate`)
+            meta["escalations"] = [{"to": list(e.to), "after": e.deadline} for e in escalations]
+        return InterruptRecord(
+            interrupt_id=iid,
+            thread_id=self.thread_id,
+            checkpoint_ns=self.ns,
+            checkpoint_id=checkpoint_id,
+            task_id=task,
+            task_name=name,
+            index=index,
+            value=value,
+            kind=kind,  # type: ignore[arg-type]
+            created_at=created_at,
+            deadline=created_at + deadline if isinstance(deadline, timedelta) else deadline,
+            metadata=meta,
+        )
+
+    def _breakpoint(self, checkpoint_id: str, when: str, nodes: list[str]) -> InterruptRecord:
+        if not self.durable:
+            raise CheckpointerRequired(
+                f"interrupt_{when}={nodes} needs a checkpointer to pause: "
+                "compile(checkpointer=InMemorySaver())"
+            )
+        return self._interrupt_record(
+            checkpoint_id=checkpoint_id,
+            task=BREAKPOINT_TASK,
+            name=nodes[0],
+            index=0,
+            value={"type": "breakpoint", "when": when, "nodes": nodes},
+            kind="breakpoint",
+        )
+
+    def _commit(
+        self,
+        *,
+        source: str,
+        writes: list[Write],
+        next_: tuple[str, ...],
+        sends: tuple[tuple[str, Any], ...],
+        barriers: Mapping[str, tuple[str, ...]],
+        step: int,
+    ) -> CheckpointRecord:
+        parent = self.record.checkpoint_id if self.record else None
+        return CheckpointRecord(
+            thread_id=self.thread_id,
+            checkpoint_ns=self.ns,
+            checkpoint_id=self.clock.new_checkpoint_id(
+                max(filter(None, (parent, self.head)), default=None)
+            ),
+            parent_id=parent,
+            step=step,
+            created_at=self.clock.now(),
+            source=source,
+            writes=tuple(writes),
+            next=next_,
+            sends=sends,
+            barriers=dict(barriers),
+            metadata={"source": source, "step": step, "graph": self.spec.name}
+            | ({"run_id": self.run_id} if self.run_id else {})
+            | ({"parent_task": self.parent_task} if self.parent_task else {}),
+            values=self.values,  # never mutated after this: each step builds a new dict
+        )
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def triggers(
+        self,
+        finished: Sequence[tuple[str, Sequence[str | Send]]],
+        barriers: Mapping[str, tuple[str, ...]],
+    ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
+        """Next nodes, sends and join progress after `finished` (name, gotos) tasks."""
+        spec = self.spec
+        nxt: list[str] = []
+        sends: list[tuple[str, Any]] = []
+        joins = {k: list(v) for k, v in barriers.items()}
+        state_view = None
+
+        def add(target: str | Send) -> None:
+            if isinstance(target, Send):
+                if target.node not in spec.nodes:
+                    raise InvalidUpdate(f"Send to unknown node {target.node!r}")
+                sends.append((target.node, target.arg))
+            elif target == END:
+                return
+            elif target not in spec.nodes:
+                raise InvalidUpdate(
+                    f"routed to unknown node {target!r}; known nodes: {sorted(spec.nodes)}"
+                )
+            elif target not in nxt:
+                nxt.append(target)
+
+        for name, gotos in finished:
+            for edge_target in spec.edges.get(name, ()):
+                add(edge_target)
+            for branch in spec.branches.get(name, ()):
+                if state_view is None:
+                    state_view = spec.schema.to_input(self.values)
+                for branch_target in branch.resolve(state_view, self.config):
+                    add(branch_target)
+            for sources, join_target in spec.joins:
+                if name in sources:
+                    key = "|".join(sources) + "->" + join_target
+                    seen = joins.setdefault(key, [])
+                    if name not in seen:
+                        seen.append(name)
+                    if set(seen) >= set(sources):
+                        add(join_target)
+                        joins.pop(key)
+            for goto in gotos:
+                add(goto)
+        return tuple(nxt), tuple(sends), {k: tuple(v) for k, v in joins.items()}
+
+    # -- planning --------------------------------------------------------------------------
+
+    def plan(self) -> list[Task]:
+        """Tasks of the step after the current checkpoint."""
+        assert self.record is not None
+        rec = self.record
+        tasks: list[Task] = []
+        names = [(n, None) for n in rec.next] + [(n, a) for n, a in rec.sends]
+        state_input = None
+        for i, (name, arg) in enumerate(names):
+            tid = task_id(rec.checkpoint_id, name, i)
+            if arg is None:
+                if state_input is None:
+                    state_input = self.spec.schema.to_input(self.step_values())
+                node_input = state_input
+            else:
+                node_input = arg
+            answered = sorted(
+                (
+                    r
+                    for r in self.interrupts
+                    if r.task_id == tid and r.status in ("resolved", "expired")
+                ),
+                key=lambda r: r.index,
+            )
+            memo, attempt = {}, 1
+            stored = self.task_writes.get(tid)
+            if stored is not None:
+                memo = {c[len(MEMO) :]: v for c, v in stored.writes if c.startswith(MEMO)}
+                failed = dict(stored.writes)
+                if ERROR not in failed:  # a run taken over mid-retries goes on counting
+                    attempt += int(failed.get(ATTEMPTS, 0))
+            tasks.append(
+                Task(
+                    id=tid,
+                    name=name,
+                    input=node_input,
+                    resume=[r.resume for r in answered],
+                    memo=memo,
+                    attempt=attempt,
+                )
+            )
+        return tasks
+
+    def is_done(self, task: Task) -> bool:
+        stored = self.task_writes.get(task.id)
+        return stored is not None and any(c == DONE for c, _ in stored.writes)
+
+    def is_waiting(self, task: Task) -> bool:
+        return any(r.task_id == task.id and r.status == "pending" for r in self.interrupts) or any(
+            r.status == "pending" for r in self.child_waits.get(task.id, ())
+        )
+
+    def answerable(self) -> list[InterruptRecord]:
+        """This checkpoint's requests and those of its paused subgraphs (as if asked at
+        this checkpoint: a resume here answers them)."""
+        if not self.child_waits or self.record is None:
+            return list(self.interrupts)
+        here = self.record.checkpoint_id
+        nested = [replace(r, checkpoint_id=here) for rs in self.child_waits.values() for r in rs]
+        return [*self.interrupts, *nested]
+
+    def waiting(self) -> list[InterruptRecord]:
+        """Pending requests of this checkpoint and of its paused subgraphs."""
+        return [r for r in self.answerable() if r.status == "pending"]
+
+    def stored_result(self, task: Task) -> tuple[list[tuple[str, Any]], list]:
+        stored = self.task_writes[task.id]
+        writes = [(c, v) for c, v in stored.writes if not c.startswith("__")]
+        gotos: list[Any] = next((v for c, v in stored.writes if c == GOTO), [])
+        return writes, list(gotos)
+
+    # -- input -----------------------------------------------------------------------------
+
+    def apply_decisions(self, decided: Mapping[str, Any], status: str = "resolved") -> None:
+        self.interrupts = [
+            replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
+            if r.interrupt_id in decided
+            else r
+            for r in self.interrupts
+        ]
+        for tid, records in self.child_waits.items():
+            self.child_waits[tid] = [
+                replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
+                if r.interrupt_id in decided
+                else r
+                for r in records
+            ]

@@ -1,0 +1,152 @@
+"""Subgraphs: a compiled graph run inside a parent's task — as a node
+(`add_node("review", review_graph)`) or called from a node (`review_graph.invoke(...)`).
+
+A subgraph keeps its own checkpoints in the parent's store, under its own namespace:
+`<node>:<task id>` below the parent's (`outer:<id>|inner:<id>` two levels down), so
+
+- an `interrupt()` inside it is stored with that namespace, pauses the subgraph (its
+  finished steps and sibling tasks are kept), and makes the parent's task wait: the
+  parent's run pauses with the subgraph's requests in its `__interrupt__`;
+- a resume is given to the root graph as usual (by id when several wait); the root records
+  the decision exactly once, then runs the waiting task again, and the subgraph continues
+  from its last checkpoint — its finished nodes do not run again;
+- `Command(graph=Command.PARENT, goto=..., update=...)` returned by a subgraph node ends the
+  subgraph and becomes the result of the parent's task.
+
+`compile(checkpointer=True)` keeps one namespace per node name instead (`<node>`), so the
+subgraph's state carries over from one parent step to the next (LangGraph's "stateful"
+subgraph); `compile(checkpointer=False)` runs it without checkpoints (it cannot pause).
+The subgraph shares the parent's thread and lease; it never takes or gives back the lease.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from interlock.checkpoint.base import StoredCheckpoint
+from interlock.graph._drivers import Env, ResultBox, drive_async, drive_sync
+from interlock.graph._effects import NS_SEP, SubgraphPaused
+from interlock.graph._engine import run_graph
+from interlock.graph._runtime import NodeTask
+
+CompiledStateGraph = Any
+"""A `CompiledStateGraph` (not imported: it imports this module)."""
+
+__all__ = ["child_graph", "run_child_async", "run_child_sync"]
+
+_LIVE = frozenset({"custom", "messages"})
+"""What a subgraph streams to its caller unless `stream(..., subgraphs=True)`."""
+
+
+def child_graph(graph: Any, ns: str) -> Any:
+    """The subgraph node a namespace below `graph` belongs to (None if it is not a node's:
+    a graph called from inside a node function)."""
+    for segment in ns.split(NS_SEP):
+        name = segment.split(":", 1)[0].split("#", 1)[0]
+        node = graph.spec.nodes.get(name)
+        if node is None or node.subgraph is None:
+            return None
+        graph = node.subgraph
+    return graph
+
+
+def _env(graph: CompiledStateGraph, ctx: NodeTask) -> Env:
+    parent: Env = ctx.env
+    calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
+    segment = ctx.task_name if graph.stateful else f"{ctx.task_name}:{ctx.task_id}"
+    if calls:
+        segment = f"{segment}#{calls}"  # the k-th subgraph call of one node
+    ns = f"{parent.checkpoint_ns}{NS_SEP}{segment}" if parent.checkpoint_ns else segment
+    conf = {
+        k: v
+        for k, v in (parent.config.get("configurable") or {}).items()
+        if k not in ("run_id", "run_after", "checkpoint_id")
+    }
+    conf["checkpoint_ns"] = ns
+    return Env(
+        spec=graph.spec,
+        saver=parent.saver if graph.persistent else None,
+        config={**parent.config, "configurable": conf},
+        thread_id=parent.thread_id,
+        checkpoint_ns=ns,
+        modes=parent.modes if parent.subgraphs else parent.modes & _LIVE,
+        lease_owner=parent.lease_owner,
+        decided_by=parent.decided_by,
+        context=parent.context,
+        store=parent.store,
+        parent_task=ctx.task_id,
+        ns_path=(*parent.ns_path, segment),
+        sink=ctx.sink,
+        subgraphs=parent.subgraphs,
+        root_graph=parent.root_graph or parent.spec.name,
+    )
+
+
+def _input(stored: StoredCheckpoint | None, env: Env, input: Any) -> tuple[Any, bool]:
+    """What the subgraph runs with: `(input, False)` to start (or, kept by node name, a
+    new turn), `(None, False)` to go on where it paused, `(None, True)` when it already
+    finished for this very task (the task runs again after a later pause of its own)."""
+    if stored is None or stored.record.metadata.get("parent_task") != env.parent_task:
+        return input, False
+    rec = stored.record
+    return None, not (rec.next or rec.sends)
+
+
+def _engine(graph: CompiledStateGraph, env: Env, stored: StoredCheckpoint | None, input: Any):
+    start = graph._start(stored, env, stored.record.checkpoint_id if stored else None)
+    limit = env.config.get("recursion_limit") or 25
+    return run_graph(
+        graph.spec,
+        start,
+        input,
+        env.config,
+        graph._clock,
+        durable=env.saver is not None,
+        recursion_limit=int(limit),
+        interrupt_before=frozenset(),
+        interrupt_after=frozenset(),
+        modes=env.modes,
+        parent_task=env.parent_task,
+        root_graph=env.root_graph,
+    )
+
+
+def _result(graph: CompiledStateGraph, env: Env, box: ResultBox) -> Mapping[str, Any]:
+    result = box.value
+    assert result is not None
+    if result.interrupts:
+        raise SubgraphPaused(result.interrupts, env.checkpoint_ns)
+    return graph._output(result)
+
+
+def run_child_sync(graph: CompiledStateGraph, input: Any, ctx: NodeTask) -> Mapping[str, Any]:
+    """Run `graph` as a subgraph of the task `ctx`; its output values, or `SubgraphPaused`."""
+    env = _env(graph, ctx)
+    saver = env.saver
+    stored = saver.get_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
+    input, finished = _input(stored, env, input)
+    if finished:
+        assert stored is not None
+        return graph._output(graph._start(stored, env, None).as_result())
+    box = ResultBox()
+    for _ in drive_sync(_engine(graph, env, stored, input), env, box):
+        pass
+    return _result(graph, env, box)
+
+
+async def run_child_async(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask
+) -> Mapping[str, Any]:
+    """Async twin of `run_child_sync`."""
+    env = _env(graph, ctx)
+    saver = env.saver
+    stored = await saver.aget_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
+    input, finished = _input(stored, env, input)
+    if finished:
+        assert stored is not None
+        return graph._output(graph._start(stored, env, None).as_result())
+    box = ResultBox()
+    async for _ in drive_async(_engine(graph, env, stored, input), env, box):
+        pass
+    return _result(graph, env, box)
