@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from interlock._types import Command, Escalation, Interrupt, PregelTask, Send, StateSnapshot
 from interlock.errors import (
     CheckpointerRequired,
     GraphError,
@@ -42,7 +43,6 @@ from interlock.graph import (
     interrupt,
     once,
 )
-from interlock.types import Command, Escalation, Interrupt, PregelTask, Send, StateSnapshot
 
 __version__ = "0.1.0"
 

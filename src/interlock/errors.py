@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from interlock.types import Interrupt
+    from interlock._types import Interrupt
 
 __all__ = [
     "CheckpointerRequired",

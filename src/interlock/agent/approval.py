@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from interlock._types import Escalation, check_approvers
 from interlock.errors import InterlockError
-from interlock.types import Escalation, check_approvers
 
 __all__ = [
     "DECISION_TYPES",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from interlock._types import Command, Interrupt, PregelTask, RunnableConfig, StateSnapshot
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import (
     GraphError,
@@ -43,7 +44,6 @@ from interlock.graph._interrupt import TaskContext
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._update import update_graph
-from interlock.types import Command, Interrupt, PregelTask, RunnableConfig, StateSnapshot
 
 __all__ = ["CompiledStateGraph"]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from interlock._types import Interrupt
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
@@ -15,7 +16,6 @@ from interlock.checkpoint.base import (
     TaskWrites,
 )
 from interlock.graph._interrupt import PendingInterrupt
-from interlock.types import Interrupt
 
 __all__ = [
     "Applied",

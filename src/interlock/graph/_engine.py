@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock._types import END, START, Command, Escalation, Interrupt, Send
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
@@ -66,7 +67,6 @@ from interlock.graph._resume import (
     validate_decisions,
 )
 from interlock.graph._spec import GraphSpec
-from interlock.types import END, START, Command, Escalation, Interrupt, Send
 
 __all__ = ["fold", "pending_of", "run_graph", "split_result", "task_id"]
 
