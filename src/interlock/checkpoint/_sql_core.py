@@ -16,6 +16,7 @@ from typing import Any
 
 from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._sql_dialect import Dialect, utc_now
+from interlock.errors import SchemaTooNew
 
 __all__ = ["SqlCore"]
 
@@ -52,7 +53,10 @@ class SqlCore:
         return conn.execute(self._q(text), tuple(params))
 
     def setup(self) -> None:
-        """Create or upgrade the schema (idempotent; safe from several processes)."""
+        """Create or upgrade the schema (idempotent; safe from several processes).
+
+        Raises `SchemaTooNew`, changing nothing, when the store has a migration this
+        interlock does not know (a newer interlock wrote it)."""
         with self._write() as conn:
             self._lock_migrations(conn)
             conn.execute(
@@ -60,6 +64,13 @@ class SqlCore:
                 "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
             done = {row[0] for row in self._x(conn, "SELECT version FROM interlock_migrations")}
+            unknown = sorted(done - {version for version, _, _ in MIGRATIONS})
+            if unknown:
+                raise SchemaTooNew(
+                    f"this store's schema has migrations {unknown} that this interlock does "
+                    f"not know (it knows up to {MIGRATIONS[-1][0]}): a newer interlock wrote "
+                    "it. Upgrade interlock to use it; nothing was changed"
+                )
             for version, description, statements in MIGRATIONS:
                 if version in done:
                     continue

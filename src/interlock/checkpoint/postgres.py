@@ -114,7 +114,11 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
         )
         with self._errors():
             self._pool.open(wait=True, timeout=timeout)
-        self.setup()
+        try:
+            self.setup()
+        except BaseException:
+            self.close()  # a refused or failed setup leaves no connection behind
+            raise
 
     @classmethod
     @contextmanager
