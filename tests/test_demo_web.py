@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -319,6 +320,8 @@ def test_serve_help_makes_the_target_optional(capsys: pytest.CaptureFixture[str]
         (["demo", "--web", "--thread", "t1"], "--thread"),
         (["demo", "--web", "--port", "70000"], "0 to 65535"),
         (["serve", "--port", "-1"], "0 to 65535"),
+        (["serve", "--port", "http"], "must be a port number"),
+        (["demo", "--port", "0"], "are for --web"),
     ],
 )
 def test_bad_flags_are_refused(
@@ -328,3 +331,14 @@ def test_bad_flags_are_refused(
         main(args)
     assert exit_.value.code == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_busy_port_is_refused_with_its_address(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = [*web(tmp_path), "--model", "scripted", "--port", str(port)]
+        with pytest.raises(SystemExit) as exit_:
+            main(args)
+    assert f"cannot listen on 127.0.0.1:{port}" in str(exit_.value.code)

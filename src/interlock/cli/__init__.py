@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
-        help="run the course-administration agent: it asks before deleting a course",
+        help="run the course-administration agent: it asks before deleting a course "
+        "(in the terminal, or with --web in the browser)",
         description=(
             "The tutorial's course-administration agent on the embedded SQLite store. It asks "
             "before it deletes a course; answer approve, reject (with a reason) or edit. "
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--db",
         default=None,
-        help="store URL: sqlite:///path/to/file.db (default ~/.interlock/demo.db)",
+        help="store URL: sqlite:///path/to/file.db, with --web also postgresql://... "
+        "(default ~/.interlock/demo.db)",
     )
     demo.add_argument(
         "--model",
@@ -56,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--thread", default=None, help="resume this paused thread (not with --web)")
     demo.add_argument("--message", default=DEFAULT_MESSAGE, help="what to ask the agent")
     demo.add_argument(
-        "--host", default="127.0.0.1", help="with --web: address to listen on (default 127.0.0.1)"
+        "--host", default=None, help="with --web: address to listen on (default 127.0.0.1)"
     )
     demo.add_argument(
         "--port",
         type=_port,
-        default=8000,
+        default=None,
         help="with --web: port to listen on (default 8000; 0: any free port, printed)",
     )
     srv = sub.add_parser(
@@ -137,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _port(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, not {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {value}")
     return value
@@ -167,9 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from interlock.cli.demo_web import serve_demo
 
         return serve_demo(
-            db=args.db, model=args.model, message=args.message, host=args.host, port=args.port
+            db=args.db,
+            model=args.model,
+            message=args.message,
+            host=args.host or "127.0.0.1",
+            port=8000 if args.port is None else args.port,
         )
     if args.command == "demo":
+        if args.host is not None or args.port is not None:
+            parser.error("--host and --port are for --web (the terminal demo serves nothing)")
         from interlock.cli.demo import run_demo
 
         return run_demo(db=args.db, model=args.model, thread=args.thread, message=args.message)

@@ -168,7 +168,7 @@ def serve_demo(
         server = _server_class()(config, on_stop=streams.stop)
         base = _base_url(host, sock.getsockname()[1])
         where = url[len("sqlite:///") :] if url.startswith("sqlite:///") else "the --db store"
-        print(f"interlock demo --web — store: {where}  model: {label}", flush=True)
+        print(f"interlock: the demo agent — store: {where}  model: {label}", flush=True)
         threading.Thread(
             target=_announce,
             args=(base, demo_keys, agent.name, message),
