@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -342,3 +344,48 @@ def test_a_busy_port_is_refused_with_its_address(tmp_path: Path) -> None:
         with pytest.raises(SystemExit) as exit_:
             main(args)
     assert f"cannot listen on 127.0.0.1:{port}" in str(exit_.value.code)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (see tests/test_inbox_browser.py)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("Chromium is required under CI=true: bash scripts/ensure-chromium")
+        pytest.skip("Chromium is not installed (bash scripts/ensure-chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.mark.slow  # a browser
+def test_a_newcomer_decides_in_the_browser_with_what_was_printed(
+    browser: Any, tmp_path: Path
+) -> None:
+    with started(tmp_path, *web(tmp_path)) as demo:
+        demo.read_banner()
+        page = browser.new_page()
+        page.goto(f"{demo.base}/inbox")
+        assert page.url.endswith("/inbox/login")
+        page.fill("#key", demo.key)
+        page.click("button")
+        page.wait_for_url(f"{demo.base}/inbox")
+        assert demo.threads[0] in page.inner_text("main")
+        page.click("text=Run delete_course?")
+        assert page.url == f"{demo.base}/inbox/{demo.requests[0]}"
+        assert 'Confirm deletion of course "Outdated Java Tutorial"?' in page.inner_text("main")
+        page.select_option("#decision_0", "approve")
+        page.click("text=Send decision")
+        page.wait_for_url(f"{demo.base}/inbox?done=*")
+        assert "Nothing is waiting" in page.inner_text("main")
+        page.wait_for_function("window.inboxLive === true")  # its live-update stream is open
+        assert DELETED in last_message(demo.base, demo.auth, demo.threads[0])
+        err = demo.stop()  # with the page still open
+        assert "graceful shutdown exceeded" not in err
+        page.close()
