@@ -20,24 +20,21 @@ What it does, in order:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import secrets
-import socket
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from interlock.errors import InterlockError
 
-__all__ = ["ADMIN", "REQUESTER", "DemoKeys", "EndStreamsOnStop", "serve_demo"]
+__all__ = ["ADMIN", "REQUESTER", "DemoKeys", "serve_demo"]
 
 ADMIN = "admin"
 """The name of the person the printed key signs in (roles: admin)."""
@@ -45,11 +42,6 @@ REQUESTER = "demo-requester"
 """The name under which the demo starts its requests (role: requester)."""
 SHOWN = 5
 """How many pending requests the banner lists by URL."""
-
-_Scope = MutableMapping[str, Any]
-_Message = MutableMapping[str, Any]
-_Receive = Callable[[], Awaitable[_Message]]
-_Send = Callable[[_Message], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,53 +66,6 @@ class DemoKeys:
         return f"{self.admin}={ADMIN}:admin;{self.requester}={REQUESTER}:requester"
 
 
-class EndStreamsOnStop:
-    """ASGI wrapper: when the server begins to stop (`stop()`), the event streams it is
-    sending (`text/event-stream`, e.g. the inbox's live updates) end there — cleanly, with
-    their last chunk — so Ctrl-C does not wait for a browser tab to close. Other requests
-    finish as usual."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._stopping = asyncio.Event()
-
-    def stop(self) -> None:
-        """End the open event streams (call on the server's event loop)."""
-        self._stopping.set()
-
-    async def __call__(self, scope: _Scope, receive: _Receive, send: _Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        streaming = complete = False
-
-        async def watched(message: _Message) -> None:
-            nonlocal streaming, complete
-            if message["type"] == "http.response.start":
-                kind = dict(message.get("headers") or []).get(b"content-type", b"")
-                streaming = kind.startswith(b"text/event-stream")
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                complete = True
-            await send(message)
-
-        app = asyncio.ensure_future(self.app(scope, receive, watched))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({app, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:  # the server gave up on this request
-            app.cancel()
-            raise
-        finally:
-            stopping.cancel()
-        if not app.done() and streaming and not complete:
-            app.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await app
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-            return
-        await app
-
-
 def serve_demo(
     *,
     db: str | None,
@@ -138,7 +83,7 @@ def serve_demo(
     `INTERLOCK_API_KEYS` form (default: that variable); `options`: `create_app` keywords
     (default `interlock.cli.serve.app_options()`, the flags' defaults)."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - checked here for a clear message
 
         from interlock.server import ApiKeys, create_app
     except ImportError as exc:
@@ -146,6 +91,7 @@ def serve_demo(
             f"interlock: serving the inbox needs the server extra ({exc}): "
             "pip install 'interlock[server]'"
         ) from exc
+    from interlock.cli._uvicorn import listen, run_until_interrupted
     from interlock.cli.demo import build_demo_agent, choose_model, default_db_path
     from interlock.cli.serve import app_options, open_store
 
@@ -160,12 +106,9 @@ def serve_demo(
     with contextlib.ExitStack() as stack:
         store = open_store(url)
         stack.callback(store.close)
-        sock = stack.enter_context(_listen(host, port))
+        sock = stack.enter_context(listen(host, port, "interlock"))
         agent = build_demo_agent(chat, store)
         app = create_app(agent, keys=table, **(options or app_options()))
-        streams = EndStreamsOnStop(app)
-        config = uvicorn.Config(streams, log_level="warning", timeout_graceful_shutdown=10)
-        server = _server_class()(config, on_stop=streams.stop)
         base = _base_url(host, sock.getsockname()[1])
         where = url[len("sqlite:///") :] if url.startswith("sqlite:///") else "the --db store"
         print(f"interlock: the demo agent — store: {where}  model: {label}", flush=True)
@@ -175,40 +118,10 @@ def serve_demo(
             name="interlock-demo-announce",
             daemon=True,
         ).start()
-        # a request sent before the server starts waits in the socket's backlog; uvicorn
-        # stops on Ctrl-C, then raises it again
-        with contextlib.suppress(KeyboardInterrupt):
-            server.run(sockets=[sock])
+        # a request sent before the server starts waits in the socket's backlog
+        run_until_interrupted(app, sock)
     print("Stopped. Pending requests stay in the store for the next start.", flush=True)
     return 0
-
-
-def _server_class() -> type[Any]:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn's server, telling `on_stop` when it begins to stop."""
-
-        def __init__(self, config: uvicorn.Config, on_stop: Callable[[], None]) -> None:
-            super().__init__(config)
-            self.on_stop = on_stop
-
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            self.on_stop()
-            await super().shutdown(sockets=sockets)
-
-    return Server
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket on host:port (port 0: any free one), so that the bound port is
-    known before the server starts and a request sent meanwhile waits to be accepted."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
-    except OSError as exc:
-        raise SystemExit(f"interlock: cannot listen on {host}:{port}: {exc}") from exc
-    return sock
 
 
 def _base_url(host: str, port: int) -> str:

@@ -102,8 +102,7 @@ def serve(
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
     (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)"""
-    import uvicorn
-
+    from interlock.cli._uvicorn import listen, run_until_interrupted
     from interlock.server import ApiKeys, create_app
 
     options = app_options(
@@ -122,7 +121,10 @@ def serve(
             file=sys.stderr,
         )
     store = open_store(db)
-    app = create_app(load_agents(target, store), keys=table, **options)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    store.close()
+    try:
+        app = create_app(load_agents(target, store), keys=table, **options)
+        with listen(host, port, "interlock serve") as sock:
+            run_until_interrupted(app, sock)
+    finally:
+        store.close()
     return 0
