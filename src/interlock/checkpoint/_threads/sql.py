@@ -16,7 +16,7 @@ from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
-from interlock.checkpoint._threads.protocol import ThreadInfo
+from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 
 __all__ = ["ACQUIRE_SQL", "SqlThreads", "prunable"]
 
@@ -54,7 +54,7 @@ def prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, s
     return doomed
 
 
-class SqlThreads(SqlCore):
+class SqlThreads(SqlCore, Threads):
     """Leases, summaries and retention over `threads` (reading the other rooms' tables)."""
 
     if TYPE_CHECKING:
