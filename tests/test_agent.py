@@ -174,7 +174,7 @@ def test_approval_policy_one_request_per_turn_and_ungated_calls_run(run, saver) 
             resume={
                 "decisions": [
                     {"type": "approve"},
-                    {"type": "reject", "message": "not this one"},
+                    {"type": "reject", "message": "not this one."},
                 ]
             }
         ),
@@ -185,6 +185,7 @@ def test_approval_policy_one_request_per_turn_and_ungated_calls_run(run, saver) 
     assert tool_msgs["e2"].status == "success"  # a decision, not an error to retry
     assert "rejected" in tool_msgs["e2"].content and "not this one" in tool_msgs["e2"].content
     assert "do not retry" in tool_msgs["e2"].content
+    assert "not this one. This is a final decision" in tool_msgs["e2"].content  # no ".."
     assert tool_msgs["e1"].content == "sent to a@x.org"
 
 

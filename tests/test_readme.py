@@ -27,3 +27,14 @@ def test_quickstart_runs_and_resumes_in_a_new_process(tmp_path: Path) -> None:
         [sys.executable, "-c", resume], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout
     assert "{'amount': 120, 'paid': True}" in out2
+
+
+def test_the_two_commands_open_the_readme_and_ci_runs_the_second() -> None:
+    text = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```bash\n(.*?)```", text, re.S)
+    assert first_block is not None and text.index("```bash") < text.index("```python")
+    demo, tests = first_block.group(1).strip().splitlines()
+    assert demo.endswith("pip install -q -e '.[all]' && .venv/bin/interlock demo")
+    assert tests.endswith("pip install -q -e '.[test]' && .venv/bin/python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert tests in ci  # .ci/run runs the README's test command verbatim

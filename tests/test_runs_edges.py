@@ -157,7 +157,7 @@ def test_a_lone_surrogate_in_background_input_is_refused(saver: Any) -> None:
 
 @pytest.mark.postgres
 def test_postgres_orders_a_threads_runs_by_the_database_clock(monkeypatch: Any) -> None:
-    from interlock.checkpoint import _sql_runs
+    from interlock.checkpoint._runs import sql as _sql_runs
     from tests.pg import fresh_postgres_saver
 
     saver = fresh_postgres_saver()

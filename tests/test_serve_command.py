@@ -50,7 +50,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(workdir: Path, db: str) -> Iterator[str]:
+def _server(workdir: Path, db: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = _free_port()
     exe = Path(sys.executable).with_name("interlock")
     command = [str(exe), "serve", "agents:make", "--db", db, "--port", str(port), "--keys", KEYS]
@@ -73,7 +73,7 @@ def _server(workdir: Path, db: str) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "the server did not start"
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -86,7 +86,7 @@ def test_serve_asks_then_decides_across_a_restart(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     bob = {"Authorization": "Bearer k-bob"}
     ada = {"Authorization": "Bearer k-ada"}
-    with _server(tmp_path, db) as base:
+    with _server(tmp_path, db) as (base, _):
         started = httpx.post(
             f"{base}/v1/threads", json={"input": {"item": "book"}}, headers=bob, timeout=10
         )
@@ -96,7 +96,7 @@ def test_serve_asks_then_decides_across_a_restart(tmp_path: Path) -> None:
         spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
         assert "/v1/approvals/{interrupt_id}/decision" in spec["paths"]
 
-    with _server(tmp_path, db) as base:  # a new process: the request waited in the store
+    with _server(tmp_path, db) as (base, _):  # a new process: the request waited in the store
         inbox = httpx.get(f"{base}/v1/approvals", headers=ada, timeout=10).json()
         assert [a["id"] for a in inbox["approvals"]] == [iid]
         decided = httpx.post(
@@ -111,3 +111,21 @@ def test_serve_asks_then_decides_across_a_restart(tmp_path: Path) -> None:
             f"{base}/v1/approvals/{iid}/decision", json={"value": "no"}, headers=ada, timeout=10
         )
         assert twice.status_code == 409 and twice.json()["error"] == "already_decided"
+
+
+def test_ctrl_c_stops_serve_while_a_browser_watches_the_inbox(tmp_path: Path) -> None:
+    import signal
+
+    (tmp_path / "agents.py").write_text(AGENTS)
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with _server(tmp_path, db) as (base, proc), httpx.Client(base_url=base, timeout=30) as browser:
+        signed_in = browser.post("/inbox/login", data={"key": "k-ada"})
+        assert signed_in.status_code == 303, signed_in.text
+        with browser.stream("GET", "/inbox/events") as events:
+            assert events.status_code == 200
+            lines = events.iter_lines()  # held: a dropped iterator closes the stream
+            assert next(lines) == ": watching"
+            proc.send_signal(signal.SIGINT)  # the live-update stream is still open
+            assert [line for line in lines if line] == []  # ended by the server, cleanly
+            # well inside uvicorn's 10 s graceful-shutdown bound: not waited out
+            assert proc.wait(timeout=8) == 0

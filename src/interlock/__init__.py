@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from interlock._types import Command, Escalation, Interrupt, PregelTask, Send, StateSnapshot
 from interlock.errors import (
     CheckpointerRequired,
     GraphError,
@@ -26,6 +27,7 @@ from interlock.errors import (
     ResumeConflict,
     ResumeError,
     RunSuperseded,
+    SchemaTooNew,
     SerializationError,
     StoreError,
     StoreUnavailable,
@@ -47,7 +49,6 @@ from interlock.graph import (
     interrupt,
     once,
 )
-from interlock.types import Command, Escalation, Interrupt, PregelTask, Send, StateSnapshot
 
 __version__ = "0.1.0"
 
@@ -112,6 +113,7 @@ __all__ = [
     "Runtime",
     "ResumeConflict",
     "RunSuperseded",
+    "SchemaTooNew",
     "ResumeError",
     "Send",
     "SerializationError",

@@ -14,7 +14,8 @@ InterlockError                     base of everything below
 ├── InvalidResumeValue             a resume value failed the interrupt's `response_schema`
 ├── SerializationError             a value that cannot be stored (names the key path)
 ├── StoreError                     a checkpoint store problem
-│   └── StoreUnavailable           the database cannot be reached; nothing was changed
+│   ├── StoreUnavailable           the database cannot be reached; nothing was changed
+│   └── SchemaTooNew               the store was written by a newer interlock; nothing was changed
 └── (agent, model and server families live beside their layers and derive from this base)
 
 GraphInterrupt (BaseException)     control flow: a node paused; never catch it yourself
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from interlock.types import Interrupt
+    from interlock._types import Interrupt
 
 __all__ = [
     "CheckpointerRequired",
@@ -140,6 +141,12 @@ class StoreError(InterlockError):
 
 class StoreUnavailable(StoreError):
     """The store's database cannot be reached. The operation changed nothing; retry later."""
+
+
+class SchemaTooNew(StoreError):
+    """The store's schema has migrations this interlock does not know: a newer interlock
+    wrote it. This one refuses to use it (it could corrupt it) and changed nothing; upgrade
+    interlock."""
 
 
 class GraphInterrupt(BaseException):

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from interlock._types import Escalation, check_approvers
 from interlock.errors import InterlockError
-from interlock.types import Escalation, check_approvers
 
 __all__ = [
     "DECISION_TYPES",
@@ -355,14 +355,15 @@ def apply_decisions(answer: Any, calls: Sequence[Mapping[str, Any]]) -> ReviewOu
                 f"requested {dict(call.get('args') or {})!r}.]"
             )
         elif kind == "reject":
-            reason = decision.get("message") or "no reason given"
+            reason = (decision.get("message") or "no reason given").rstrip()
+            stop = "" if reason.endswith((".", "!", "?")) else "."
             out.results.append(
                 {
                     "tool_call_id": cid,
                     "name": call["name"],
                     "decision": "reject",
                     "content": (
-                        f"The reviewer rejected this call to {call['name']}: {reason}. "
+                        f"The reviewer rejected this call to {call['name']}: {reason}{stop} "
                         "This is a final decision, not an error: do not retry this call; "
                         "continue without it or ask the user."
                     ),

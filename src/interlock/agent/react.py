@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, TypedDict
 
+from interlock._types import Command, Send
 from interlock.agent.approval import (
     HumanInTheLoopMiddleware,
     apply_decisions,
@@ -41,7 +42,6 @@ from interlock.graph import (
     get_message_writer,
     interrupt,
 )
-from interlock.types import Command, Send
 
 __all__ = ["AgentState", "create_agent"]
 

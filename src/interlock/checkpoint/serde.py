@@ -134,7 +134,7 @@ def _encode_other(value: Any) -> Any:
 
 
 def _encoder_for(cls: type) -> Callable[[Any], Any] | None:
-    from interlock.types import Command
+    from interlock._types import Command
 
     if issubclass(cls, enum.Enum):
         tag = _class_tag(cls)
@@ -196,7 +196,7 @@ _SAME = object()
 
 def _children(value: Any) -> list[tuple[Any, Any]]:
     """`(key, child)` pairs the encoder descends into, for locating a failure."""
-    from interlock.types import Command
+    from interlock._types import Command
 
     if isinstance(value, dict):
         pairs: list[tuple[Any, Any]] = []
@@ -330,7 +330,7 @@ def _dec_dataclass(obj: dict[str, Any]) -> Any:
 
 
 def _dec_command(obj: dict[str, Any]) -> Any:
-    from interlock.types import Command
+    from interlock._types import Command
 
     v = obj["v"]
     kwargs = {k: v[k] for k in ("update", "goto", "graph", "resume") if k in v}

@@ -57,7 +57,11 @@ class SqliteSaver(SqlSaver):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._closed = False
-        self.setup()
+        try:
+            self.setup()
+        except BaseException:
+            self.close()  # a refused or failed setup leaves no connection behind
+            raise
 
     @classmethod
     @contextmanager

@@ -1,7 +1,8 @@
 """The `interlock` command line. Subcommands live in their own modules.
 
 interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
-interlock serve module:factory [--db URL] [--host H] [--port P] [--keys SPEC] [--workers N]
+interlock demo --web [--db URL] [--model ...] [--message TEXT] [--host H] [--port P]
+interlock serve [module:factory] [--db URL] [--host H] [--port P] [--keys SPEC] [--workers N]
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import sys
 from collections.abc import Sequence
 
 __all__ = ["main"]
+
+DEFAULT_MESSAGE = 'Please delete the course "Outdated Java Tutorial"'
+"""What the demo asks its agent unless `--message` says otherwise."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,17 +26,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
-        help="run the course-administration agent: it asks before deleting a course",
+        help="run the course-administration agent: it asks before deleting a course "
+        "(in the terminal, or with --web in the browser)",
         description=(
             "The tutorial's course-administration agent on the embedded SQLite store. It asks "
             "before it deletes a course; answer approve, reject (with a reason) or edit. "
-            "Ctrl-C leaves the run paused; --thread ID resumes it later."
+            "Ctrl-C leaves the run paused; --thread ID resumes it later. With --web, the agent "
+            "is served with the HTTP API and the web inbox instead: a request is started (unless "
+            "one from an earlier start is still pending) and the inbox URL and a key to log in "
+            "with are printed, so you decide it in the browser."
         ),
+    )
+    demo.add_argument(
+        "--web",
+        action="store_true",
+        help="serve the agent and the web inbox (with a pending request) instead of asking "
+        "in the terminal; prints the inbox URL, an admin key and the request's thread",
     )
     demo.add_argument(
         "--db",
         default=None,
-        help="store URL: sqlite:///path/to/file.db (default ~/.interlock/demo.db)",
+        help="store URL: sqlite:///path/to/file.db, with --web also postgresql://... "
+        "(default ~/.interlock/demo.db)",
     )
     demo.add_argument(
         "--model",
@@ -40,11 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="provider:model (e.g. deepseek:deepseek-v4-flash) or 'scripted'; "
         "default: a provider whose API key is set, else scripted",
     )
-    demo.add_argument("--thread", default=None, help="resume this paused thread")
+    demo.add_argument("--thread", default=None, help="resume this paused thread (not with --web)")
+    demo.add_argument("--message", default=DEFAULT_MESSAGE, help="what to ask the agent")
     demo.add_argument(
-        "--message",
-        default='Please delete the course "Outdated Java Tutorial"',
-        help="what to ask the agent",
+        "--host", default=None, help="with --web: address to listen on (default 127.0.0.1)"
+    )
+    demo.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help="with --web: port to listen on (default 8000; 0: any free port, printed)",
     )
     srv = sub.add_parser(
         "serve",
@@ -52,17 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve the HTTP API (threads, runs, the approvals inbox, decisions, audit) for the "
             "graphs that module:factory returns; factory(checkpointer) -> graph or "
-            "{name: graph}."
+            "{name: graph}. Without a target, serve the demo agent as `interlock demo --web` "
+            "does (store ~/.interlock/demo.db unless --db; new keys printed)."
         ),
     )
-    srv.add_argument("target", help="module:factory, e.g. myapp.agents:make")
+    srv.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        help="module:factory, e.g. myapp.agents:make (none: the demo agent, see demo --web)",
+    )
     srv.add_argument(
         "--db",
-        default="sqlite:///interlock.db",
-        help="sqlite:///path or postgresql://user@host/db (default sqlite:///interlock.db)",
+        default=None,
+        help="sqlite:///path or postgresql://user@host/db (default sqlite:///interlock.db; "
+        "without a target ~/.interlock/demo.db)",
     )
     srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
     srv.add_argument(
         "--keys",
         default=None,
@@ -111,6 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, not {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {value}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -129,16 +166,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `interlock` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "demo" and args.web:
+        if args.thread is not None:
+            parser.error("--thread resumes a run in the terminal; with --web, the inbox lists it")
+        from interlock.cli.demo_web import serve_demo
+
+        return serve_demo(
+            db=args.db,
+            model=args.model,
+            message=args.message,
+            host=args.host or "127.0.0.1",
+            port=8000 if args.port is None else args.port,
+        )
     if args.command == "demo":
+        if args.host is not None or args.port is not None:
+            parser.error("--host and --port are for --web (the terminal demo serves nothing)")
         from interlock.cli.demo import run_demo
 
         return run_demo(db=args.db, model=args.model, thread=args.thread, message=args.message)
     if args.command == "serve":
-        from interlock.cli.serve import serve
+        from interlock.cli.serve import DEFAULT_DB, app_options, serve
 
+        if args.target is None:
+            from interlock.cli.demo_web import serve_demo
+
+            options = app_options(
+                allow_self_approval=args.allow_self_approval,
+                expire_every=args.expire_every,
+                webhooks=args.webhook,
+                workers=args.workers,
+                run_lease=args.run_lease,
+                shared_threads=args.shared_threads,
+            )
+            return serve_demo(
+                db=args.db,
+                model=None,
+                message=DEFAULT_MESSAGE,
+                host=args.host,
+                port=args.port,
+                keys=args.keys,
+                **options,
+            )
         return serve(
             args.target,
-            db=args.db,
+            db=args.db or DEFAULT_DB,
             host=args.host,
             port=args.port,
             keys=args.keys,

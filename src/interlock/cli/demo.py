@@ -14,7 +14,13 @@ from typing import Any
 from interlock import Command, HumanMessage, SqliteSaver, create_agent, tool
 from interlock.agent.messages import AIMessage, ToolCall, ToolMessage
 
-__all__ = ["build_demo_agent", "course_admin_script", "run_demo"]
+__all__ = [
+    "build_demo_agent",
+    "choose_model",
+    "course_admin_script",
+    "default_db_path",
+    "run_demo",
+]
 
 CATALOGUE = ["Outdated Java Tutorial", "Python Basics", "SQL for Analysts"]
 PROVIDER_KEYS = (
@@ -60,7 +66,9 @@ def course_admin_script(messages: list[Any]) -> AIMessage:
     return AIMessage(content="", tool_calls=[call])
 
 
-def _model(name: str | None) -> tuple[Any, str]:
+def choose_model(name: str | None) -> tuple[Any, str]:
+    """The demo's chat model and a label for it: `name` (provider:model or 'scripted'), else
+    the first provider whose API key is set, else the offline scripted model."""
     from interlock.agent.models import ScriptedChatModel, init_chat_model
 
     if name is None:
@@ -89,9 +97,14 @@ def build_demo_agent(model: Any, checkpointer: Any) -> Any:
     )
 
 
+def default_db_path() -> Path:
+    """Where the demo keeps its store unless `--db` says otherwise: ~/.interlock/demo.db."""
+    return Path.home() / ".interlock" / "demo.db"
+
+
 def _db_path(db: str | None) -> Path:
     if db is None:
-        path = Path.home() / ".interlock" / "demo.db"
+        path = default_db_path()
     elif db.startswith("sqlite:///"):
         path = Path(db[len("sqlite:///") :])
     else:
@@ -145,7 +158,7 @@ def _final_reply(result: dict[str, Any]) -> str:
 def run_demo(*, db: str | None, model: str | None, thread: str | None, message: str) -> int:
     """Run (or resume) the demo; returns the process exit code."""
     path = _db_path(db)
-    chat, label = _model(model)
+    chat, label = choose_model(model)
     with SqliteSaver(path) as saver:
         agent = build_demo_agent(chat, saver)
         thread_id = thread or f"admin-{uuid.uuid4().hex[:8]}"

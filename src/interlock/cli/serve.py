@@ -11,7 +11,10 @@ from typing import Any
 
 from interlock.checkpoint.base import BaseSaver
 
-__all__ = ["load_agents", "open_store", "serve"]
+__all__ = ["DEFAULT_DB", "app_options", "load_agents", "open_store", "serve"]
+
+DEFAULT_DB = "sqlite:///interlock.db"
+"""The store of `interlock serve module:factory` unless `--db` names one."""
 
 
 def open_store(url: str) -> BaseSaver:
@@ -51,10 +54,42 @@ def load_agents(target: str, store: BaseSaver) -> Mapping[str, Any]:
     return made if isinstance(made, Mapping) else {attr: made}
 
 
+def app_options(
+    *,
+    allow_self_approval: bool = False,
+    expire_every: float | None = 30.0,
+    webhooks: list[str] | None = None,
+    workers: int = 1,
+    run_lease: float = 60.0,
+    shared_threads: bool = False,
+) -> dict[str, Any]:
+    """The `create_app` keyword arguments that `interlock serve`'s flags (and the
+    environment: `INTERLOCK_WEBHOOKS`, `INTERLOCK_SESSION_SECRET`) describe; the defaults
+    are the flags' defaults."""
+    from interlock.server.webhooks import parse_hook
+
+    specs = list(webhooks or []) + [
+        spec for spec in os.environ.get("INTERLOCK_WEBHOOKS", "").split(";") if spec.strip()
+    ]
+    try:
+        hooks = [parse_hook(spec.strip()) for spec in specs]
+    except ValueError as exc:
+        raise SystemExit(f"interlock serve: {exc}") from exc
+    return {
+        "allow_self_approval": allow_self_approval,
+        "expire_every": expire_every or None,  # 0: no sweeping
+        "webhooks": hooks,
+        "session_secret": os.environ.get("INTERLOCK_SESSION_SECRET") or None,
+        "workers": workers,
+        "run_lease": run_lease,
+        "shared_threads": shared_threads,
+    }
+
+
 def serve(
     target: str,
     *,
-    db: str,
+    db: str = DEFAULT_DB,
     host: str,
     port: int,
     keys: str | None,
@@ -65,12 +100,19 @@ def serve(
     run_lease: float = 60.0,
     shared_threads: bool = False,
 ) -> int:
-    """Load the agents, open the store and run the API with uvicorn until interrupted."""
-    import uvicorn
-
+    """Load the agents, open the store and run the API with uvicorn until interrupted.
+    (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)"""
+    from interlock.cli._uvicorn import listen, run_until_interrupted
     from interlock.server import ApiKeys, create_app
-    from interlock.server.webhooks import parse_hook
 
+    options = app_options(
+        allow_self_approval=allow_self_approval,
+        expire_every=expire_every,
+        webhooks=webhooks,
+        workers=workers,
+        run_lease=run_lease,
+        shared_threads=shared_threads,
+    )
     table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
     if table is None:
         print(
@@ -78,25 +120,11 @@ def serve(
             "everything; use this only on your own machine",
             file=sys.stderr,
         )
-    specs = list(webhooks or []) + [
-        spec for spec in os.environ.get("INTERLOCK_WEBHOOKS", "").split(";") if spec.strip()
-    ]
-    try:
-        hooks = [parse_hook(spec.strip()) for spec in specs]
-    except ValueError as exc:
-        raise SystemExit(f"interlock serve: {exc}") from exc
     store = open_store(db)
-    app = create_app(
-        load_agents(target, store),
-        keys=table,
-        allow_self_approval=allow_self_approval,
-        expire_every=expire_every or None,  # 0: no sweeping
-        webhooks=hooks,
-        session_secret=os.environ.get("INTERLOCK_SESSION_SECRET") or None,
-        workers=workers,
-        run_lease=run_lease,
-        shared_threads=shared_threads,
-    )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    store.close()
+    try:
+        app = create_app(load_agents(target, store), keys=table, **options)
+        with listen(host, port, "interlock serve") as sock:
+            run_until_interrupted(app, sock)
+    finally:
+        store.close()
     return 0

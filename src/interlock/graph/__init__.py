@@ -1,5 +1,6 @@
 """The step-graph runtime: `StateGraph`, `interrupt`, and running/inspecting threads."""
 
+from interlock._types import END, START
 from interlock.graph._builder import StateGraph
 from interlock.graph._compiled import CompiledStateGraph
 from interlock.graph._interrupt import (
@@ -18,7 +19,6 @@ from interlock.graph._runtime import (
     Runtime,
     get_runtime,
 )
-from interlock.types import END, START
 
 __all__ = [
     "END",

@@ -6,10 +6,10 @@ import inspect
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from interlock._types import END, START
 from interlock.errors import InvalidGraph
 from interlock.graph._spec import Branch, GraphSpec, NodeSpec
 from interlock.graph._state import StateSchema
-from interlock.types import END, START
 
 if TYPE_CHECKING:
     from interlock.checkpoint.base import BaseSaver

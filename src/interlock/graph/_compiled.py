@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from interlock._types import Command, RunnableConfig, StateSnapshot
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import (
     GraphError,
@@ -49,7 +50,6 @@ from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._subgraph import run_child_async, run_child_sync
 from interlock.graph._update import update_graph
-from interlock.types import Command, RunnableConfig, StateSnapshot
 
 __all__ = ["CompiledStateGraph"]
 

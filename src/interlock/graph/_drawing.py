@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from interlock._types import END, START
 from interlock.graph._spec import GraphSpec
-from interlock.types import END, START
 
 __all__ = ["DrawableGraph", "Edge", "drawable"]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from interlock._types import Command, Interrupt
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
@@ -16,7 +17,6 @@ from interlock.checkpoint.base import (
 )
 from interlock.errors import GraphInterrupt
 from interlock.graph._interrupt import PendingInterrupt
-from interlock.types import Command, Interrupt
 
 __all__ = [
     "NS_SEP",

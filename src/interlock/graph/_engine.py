@@ -23,6 +23,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import replace
 from typing import Any
 
+from interlock._types import START, Command, Interrupt
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
@@ -76,7 +77,6 @@ from interlock.graph._run import (
 from interlock.graph._runtime import retry_delay
 from interlock.graph._spec import GraphSpec
 from interlock.graph._writes import fold, pending_of, split_result, task_id, update_view
-from interlock.types import START, Command, Interrupt
 
 __all__ = [
     "BREAKPOINT_TASK",

@@ -18,11 +18,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from interlock._types import Interrupt
 from interlock.checkpoint.base import CheckpointRecord, InterruptRecord
 from interlock.graph._effects import Emit, Task
 from interlock.graph._state import detached
 from interlock.graph._writes import task_id
-from interlock.types import Interrupt
 
 __all__ = ["checkpoint_events", "task_result_events", "task_start_events"]
 

@@ -11,15 +11,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from interlock._types import MAX_ESCALATION_SECONDS, Command, RunnableConfig, check_approvers
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InputRejected, ResumeError, ThreadBusy
 from interlock.graph._interrupt import EXPIRED
-from interlock.types import MAX_ESCALATION_SECONDS, Command, RunnableConfig, check_approvers
 
-if TYPE_CHECKING:
-    from interlock.graph._compiled import CompiledStateGraph
+
+class ExpiringGraph(Protocol):
+    """What expiry needs of a compiled graph (`CompiledStateGraph` implements it; a
+    protocol here keeps this module below the graph that calls it)."""
+
+    name: str
+    lease_ttl: float
+
+    def _require_saver(self) -> BaseSaver: ...
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, /) -> Any: ...
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, /) -> Any: ...
+
 
 __all__ = ["aexpire_due", "expire_due", "next_escalation"]
 
@@ -61,7 +73,7 @@ def _aware(now: datetime) -> datetime:
 
 
 def _escalate(
-    graph: CompiledStateGraph, saver: BaseSaver, record: InterruptRecord, step: Any
+    graph: ExpiringGraph, saver: BaseSaver, record: InterruptRecord, step: Any
 ) -> InterruptRecord | None:
     """Escalate under the thread's lease, so that no decision can be made on the old rule
     between its check (inside the deciding run, under the lease) and this change. A busy
@@ -81,7 +93,7 @@ def _escalate(
         saver.release_thread(record.thread_id, owner)
 
 
-def due(graph: CompiledStateGraph, saver: BaseSaver, now: datetime, limit: int) -> list[Any]:
+def due(graph: ExpiringGraph, saver: BaseSaver, now: datetime, limit: int) -> list[Any]:
     """The graph's pending requests due at `now`, paging through other graphs' ones."""
     out: list[InterruptRecord] = []
     cursor = None
@@ -95,13 +107,13 @@ def due(graph: CompiledStateGraph, saver: BaseSaver, now: datetime, limit: int) 
 
 
 def expire_due(
-    graph: CompiledStateGraph,
+    graph: ExpiringGraph,
     now: datetime,
     limit: int,
     on_expired: OnRecord,
     on_escalated: OnRecord,
 ) -> list[str]:
-    """See `CompiledStateGraph.expire_due`."""
+    """See `ExpiringGraph.expire_due`."""
     saver = graph._require_saver()
     now = _aware(now)
     expired: list[str] = []
@@ -128,7 +140,7 @@ def expire_due(
 
 
 async def aexpire_due(
-    graph: CompiledStateGraph,
+    graph: ExpiringGraph,
     now: datetime,
     limit: int,
     on_expired: OnRecord,

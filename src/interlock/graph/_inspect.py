@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from interlock._types import Interrupt, PregelTask, RunnableConfig, StateSnapshot
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import GraphError
 from interlock.graph._run import BREAKPOINT_TASK, CHILD, ERROR
 from interlock.graph._state import detached
 from interlock.graph._subgraph import child_graph
 from interlock.graph._writes import pending_of, task_id
-from interlock.types import Interrupt, PregelTask, RunnableConfig, StateSnapshot
 
 __all__ = ["nested_async", "nested_sync", "snapshot", "state_async", "state_sync"]
 

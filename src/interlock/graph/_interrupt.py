@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
+from interlock._types import Escalation, Interrupt, check_approvers
 from interlock.checkpoint.serde import ensure_serializable
 from interlock.errors import CheckpointerRequired, GraphError, GraphInterrupt, RequestExpired
-from interlock.types import Escalation, Interrupt, check_approvers
 
 __all__ = [
     "EXPIRED",

@@ -8,11 +8,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from interlock._types import Command
 from interlock.checkpoint.base import InterruptRecord
 from interlock.errors import InvalidResumeValue, ResumeConflict, ResumeError
 from interlock.graph._interrupt import is_expired_answer
 from interlock.graph._jsonschema import schema_errors
-from interlock.types import Command
 
 __all__ = ["authorize_decisions", "looks_like_id_map", "match_resume", "validate_decisions"]
 

@@ -9,13 +9,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from interlock._types import END, Escalation, Send
 from interlock.checkpoint.base import CheckpointRecord, InterruptRecord, TaskWrites, Write
 from interlock.errors import CheckpointerRequired, InvalidUpdate
 from interlock.graph._effects import Clock, Start, Task
 from interlock.graph._interrupt import interrupt_id
 from interlock.graph._spec import GraphSpec
 from interlock.graph._writes import task_id
-from interlock.types import END, Escalation, Send
 
 __all__ = [
     "ATTEMPTS",

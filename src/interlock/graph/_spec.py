@@ -7,9 +7,9 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from interlock._types import END, Send
 from interlock.errors import InvalidUpdate
 from interlock.graph._state import StateSchema
-from interlock.types import END, Send
 
 __all__ = ["Branch", "GraphSpec", "NodeSpec"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from interlock._types import END
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
 from interlock.graph._engine import _child_waits
 from interlock.graph._run import _Run
-from interlock.types import END
 
 __all__ = ["update_graph"]
 

@@ -8,11 +8,11 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from interlock._types import Command
 from interlock.checkpoint.base import InterruptRecord, StoredCheckpoint, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import ParentCommand
 from interlock.graph._spec import GraphSpec
-from interlock.types import Command
 
 __all__ = ["fold", "pending_of", "split_result", "task_id", "update_view"]
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from interlock._types import Command
 from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord, RunRecord
 from interlock.errors import (
     InputRejected,
@@ -24,7 +25,6 @@ from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.server._errors import ApiError
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, Principal, may_decide
-from interlock.types import Command
 
 __all__ = ["decide_request"]
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from interlock.types import APPROVER_ROLES
+from interlock._types import APPROVER_ROLES
 
 __all__ = ["ROLES", "ApiKeys", "Principal", "may_decide"]
 

@@ -1,34 +1,30 @@
-"""The audit log and named cursors in SQL: a mixin of `SqlSaver`."""
+"""The audit log and named cursors in SQL, written once for SQLite and PostgreSQL: a mixin
+of `SqlSaver`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._sql_text import Dialect, audit_cursor, utc_now
-from interlock.checkpoint.base import AuditEntry, AuditPage, new_audit_id
+from interlock.checkpoint._audit.protocol import AuditEntry, AuditPage, new_audit_id
+from interlock.checkpoint._sql_core import SqlCore
+from interlock.checkpoint._sql_dialect import utc_now
 
-__all__ = ["SqlAuditLog"]
+__all__ = ["SqlAuditLog", "audit_cursor"]
 
 
-class SqlAuditLog:
+def audit_cursor(cursor: str) -> str:
+    """An audit page cursor (an entry id), checked."""
+    if len(cursor) != 32 or any(c not in "0123456789abcdef" for c in cursor):
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return cursor
+
+
+class SqlAuditLog(SqlCore):
     """`append_audit`, `list_audit`, `claim_cursor`, `advance_cursor` over `audit_log` and
-    `cursors`; the connection methods come from `SqlSaver`."""
-
-    dialect: Dialect
-
-    if TYPE_CHECKING:
-
-        def _read(self) -> AbstractContextManager[Any]: ...
-
-        def _write(self, *, durable: bool = True) -> AbstractContextManager[Any]: ...
-
-        def _x(self, conn: Any, text: str, params: Sequence[Any] = ()) -> Any: ...
-
-        def _count(self, conn: Any, cur: Any) -> int: ...
+    `cursors`; `_log_request` is how the other rooms audit in their own transaction."""
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
         """Append entries in one transaction (ids assigned when empty)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interlock.checkpoint import serde
-from interlock.checkpoint.base import CheckpointRecord, SnapshotPolicy, Write
+from interlock.checkpoint._checkpoints.protocol import CheckpointRecord, SnapshotPolicy, Write
 
 __all__ = ["EncodedRow", "RowStats", "chain_between", "decode_writes", "encode_record"]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._runs import RunRecord, RunStatus, new_run_id
+from interlock.checkpoint._runs.protocol import RunRecord, RunStatus, new_run_id
 
 __all__ = ["MemoryRunQueue"]
 
@@ -30,8 +30,9 @@ class MemoryRunQueue:
     """`enqueue_run`, `claim_run`, ... over a dict, under the saver's lock."""
 
     _lock: threading.RLock
-    _run_rows: dict[str, _Run]
-    """Set up by the saver's `__init__` (`self._run_rows = {}`)."""
+
+    def _init_runs(self) -> None:
+        self._run_rows: dict[str, _Run] = {}
 
     def _runs(self) -> dict[str, _Run]:
         return self._run_rows

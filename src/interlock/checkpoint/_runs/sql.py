@@ -10,12 +10,13 @@ waiting). Both use `CLAIMABLE`, so which run is claimable is written once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._runs import RunRecord, RunStatus, new_run_id
-from interlock.checkpoint._sql_text import Dialect, utc_now
+from interlock.checkpoint._runs.protocol import RunRecord, RunStatus, new_run_id
+from interlock.checkpoint._sql_core import SqlCore
+from interlock.checkpoint._sql_dialect import utc_now
 
 __all__ = ["CLAIMABLE", "RUN_COLS", "SqlRunQueue"]
 
@@ -33,20 +34,38 @@ CLAIMABLE = (
 expired lease, and no older open run of its thread (a thread's runs go in order)."""
 
 
-class SqlRunQueue:
-    """`enqueue_run`, `claim_run`, ... over the `runs` table; connections from `SqlSaver`."""
+class SqlRunQueue(SqlCore):
+    """`enqueue_run`, `claim_run`, ... over the `runs` table."""
 
-    dialect: Dialect
+    def _has_open_runs(self, thread_id: str) -> bool:
+        with self._read() as conn:
+            row = self._x(
+                conn,
+                "SELECT 1 FROM runs WHERE thread_id = ? AND status IN ('queued', 'running') "
+                "LIMIT 1",
+                (thread_id,),
+            ).fetchone()
+        return row is not None
 
-    if TYPE_CHECKING:
+    def _fail_open_runs(self, conn: Any, thread_id: str, error: str) -> None:
+        """In the caller's transaction: fail the thread's queued and running runs."""
+        self._x(
+            conn,
+            "UPDATE runs SET status = 'failed', error = ?, owner = NULL, "
+            "lease_until = NULL, updated_at = ? WHERE thread_id = ? "
+            "AND status IN ('queued', 'running')",
+            (error, self.dialect.ts(utc_now()), thread_id),
+        )
 
-        def _read(self) -> AbstractContextManager[Any]: ...
-
-        def _write(self, *, durable: bool = True) -> AbstractContextManager[Any]: ...
-
-        def _x(self, conn: Any, text: str, params: Sequence[Any] = ()) -> Any: ...
-
-        def _count(self, conn: Any, cur: Any) -> int: ...
+    def _drop_ended_runs(self, before: datetime) -> None:
+        """Forget the runs that ended before `before`."""
+        with self._write() as conn:
+            self._x(
+                conn,
+                "DELETE FROM runs WHERE status IN ('done', 'interrupted', 'failed') "
+                "AND updated_at < ?",
+                (self.dialect.ts(before),),
+            )
 
     def _run(self, row: Sequence[Any]) -> RunRecord:
         """A run from its columns (`RUN_COLS` order)."""

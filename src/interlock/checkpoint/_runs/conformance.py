@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
+from interlock.checkpoint._testkit import StoreTests
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import SerializationError
 
 __all__ = ["RunQueueConformance"]
 
 
-class RunQueueConformance:
+class RunQueueConformance(StoreTests):
     """Run-queue tests every store passes. Subclasses provide a `saver` fixture."""
 
     def test_runs_are_claimed_oldest_first_and_read_back(self, saver: BaseSaver) -> None:

@@ -10,7 +10,7 @@ retried later (`release_run`); both succeed only for the run's current owner, so
 whose run was taken over cannot overwrite the new owner's outcome.
 
 Leases use the store's clock (the database clock for SQL stores), as thread leases do.
-`BaseSaver` inherits `RunQueue`; stores implement the sync methods, async twins come free.
+`BaseSaver` composes `RunQueue`; stores implement the sync methods, async twins come free.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+from interlock.checkpoint._async import to_thread
+from interlock.checkpoint._audit.protocol import new_audit_id
 
 __all__ = ["RUN_STATUSES", "RunQueue", "RunRecord", "RunStatus", "new_run_id"]
 
@@ -33,8 +36,6 @@ THREAD_DELETED = "its thread was deleted before it ended"
 
 def new_run_id() -> str:
     """A 32-hex run id that sorts by creation time."""
-    from interlock.checkpoint.base import new_audit_id
-
     return new_audit_id()
 
 
@@ -65,12 +66,6 @@ class RunRecord:
     """What the run ended with (done / interrupted), JSON."""
     error: str | None = None
     """Why it failed."""
-
-
-async def _to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
-    import asyncio  # imported on first async use: `import interlock` stays light
-
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 class RunQueue(ABC):
@@ -144,7 +139,7 @@ class RunQueue(ABC):
         run_id: str | None = None,
     ) -> RunRecord:
         """Async twin of `enqueue_run`."""
-        return await _to_thread(
+        return await to_thread(
             self.enqueue_run,
             thread_id=thread_id,
             agent=agent,
@@ -156,11 +151,11 @@ class RunQueue(ABC):
 
     async def aclaim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
         """Async twin of `claim_run`."""
-        return await _to_thread(self.claim_run, owner, ttl=ttl)
+        return await to_thread(self.claim_run, owner, ttl=ttl)
 
     async def arenew_run(self, run_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `renew_run`."""
-        return await _to_thread(self.renew_run, run_id, owner, ttl=ttl)
+        return await to_thread(self.renew_run, run_id, owner, ttl=ttl)
 
     async def afinish_run(
         self,
@@ -172,17 +167,17 @@ class RunQueue(ABC):
         error: str | None = None,
     ) -> bool:
         """Async twin of `finish_run`."""
-        return await _to_thread(
+        return await to_thread(
             self.finish_run, run_id, owner, status=status, result=result, error=error
         )
 
     async def arelease_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
         """Async twin of `release_run`."""
-        return await _to_thread(self.release_run, run_id, owner, delay=delay)
+        return await to_thread(self.release_run, run_id, owner, delay=delay)
 
     async def aget_run(self, run_id: str) -> RunRecord | None:
         """Async twin of `get_run`."""
-        return await _to_thread(self.get_run, run_id)
+        return await to_thread(self.get_run, run_id)
 
     async def alist_runs(
         self,
@@ -192,4 +187,4 @@ class RunQueue(ABC):
         limit: int = 100,
     ) -> tuple[RunRecord, ...]:
         """Async twin of `list_runs`."""
-        return await _to_thread(self.list_runs, thread_id=thread_id, status=status, limit=limit)
+        return await to_thread(self.list_runs, thread_id=thread_id, status=status, limit=limit)

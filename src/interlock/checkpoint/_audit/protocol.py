@@ -1,0 +1,111 @@
+"""The audit log of the store protocol, and the named cursors that tail it.
+
+Stores write `approval.requested` (actor: the metadata's `requested_by`; detail {"value"})
+in the transaction that stores a new request, and `approval.decided` / `approval.expired` /
+`approval.cancelled` (actor: `decided_by`; detail {"value", "decision"}) in the one that
+decides it: the log misses no request or decision. Other entries (who created a thread, who
+sent input, what was refused) are appended by the service with `append_audit`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from interlock.checkpoint._async import to_thread
+
+__all__ = ["AuditEntry", "AuditLog", "AuditPage", "new_audit_id"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One line of the audit log: who did what, when, to which thread or request."""
+
+    entry_id: str = ""
+    """Time-ordered id (assigned by `append_audit` when empty)."""
+    at: datetime
+    actor: str | None
+    """The principal who acted (None: the system itself, e.g. an expiry)."""
+    action: str
+    """e.g. `thread.created`, `run.started`, `approval.requested`, `approval.decided`,
+    `approval.refused`."""
+    thread_id: str | None = None
+    interrupt_id: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    """What was asked or decided (JSON-serialisable): the request's value, the decision."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditPage:
+    """One page of `list_audit`, newest first."""
+
+    items: tuple[AuditEntry, ...]
+    next_cursor: str | None
+
+
+def new_audit_id() -> str:
+    """A 32-hex id that sorts by creation time (nanoseconds, then 64 random bits)."""
+    import secrets
+    import time
+
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+class AuditLog(ABC):
+    """The audit log: append entries, page through them, tail them with a leased cursor."""
+
+    @abstractmethod
+    def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Append entries (ids assigned when empty); returns them as stored. Entries are
+        never changed or deleted by interlock (`prune` and `delete_thread` keep them)."""
+
+    @abstractmethod
+    def list_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        after: str | None = None,
+    ) -> AuditPage:
+        """Entries newest first, optionally of one thread or one request, paged by the
+        opaque `cursor` of the previous page. With `after` (an entry id, "" for the start):
+        the entries after it, oldest first — for tailing the log (`next_cursor` is then the
+        next `after`)."""
+
+    @abstractmethod
+    def claim_cursor(self, name: str, owner: str, *, ttl: float) -> str | None:
+        """Take the named cursor's lease (free, expired or ours) and return its position
+        ("" when new); None while another owner holds it. For a log tailer that must run in
+        one process at a time (webhook delivery)."""
+
+    @abstractmethod
+    def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
+        """Move the cursor to `position` and renew the lease, if `owner` still holds it."""
+
+    async def aappend_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
+        """Async twin of `append_audit`."""
+        return await to_thread(self.append_audit, entries)
+
+    async def alist_audit(
+        self,
+        *,
+        thread_id: str | None = None,
+        interrupt_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        after: str | None = None,
+    ) -> AuditPage:
+        """Async twin of `list_audit`."""
+        return await to_thread(
+            self.list_audit,
+            thread_id=thread_id,
+            interrupt_id=interrupt_id,
+            limit=limit,
+            cursor=cursor,
+            after=after,
+        )

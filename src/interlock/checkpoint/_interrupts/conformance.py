@@ -1,0 +1,141 @@
+"""The interrupt index: the part of the store conformance suite for its room
+(`SaverConformance` includes every part). Requests are stored through checkpoint writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from interlock.checkpoint._testkit import (
+    StoreTests,
+    make_interrupt,
+)
+from interlock.checkpoint.base import (
+    BaseSaver,
+)
+from interlock.errors import ResumeConflict, ResumeError
+
+__all__ = ["InterruptIndexConformance"]
+
+
+class InterruptIndexConformance(StoreTests):
+    """Interrupt-index tests every store passes. Subclasses provide a `saver` fixture."""
+
+    def test_interrupts_resolve_exactly_once(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        intr = make_interrupt("t", rec.checkpoint_id)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [intr])
+        with pytest.raises(ResumeError):
+            saver.resolve_interrupts("t", {"missing": 1})
+        with pytest.raises(ResumeError):
+            saver.resolve_interrupts("other-thread", {intr.interrupt_id: 1})
+        [done] = saver.resolve_interrupts("t", {intr.interrupt_id: {"ok": True}}, decided_by="ada")
+        assert done.status == "resolved" and done.resume == {"ok": True}
+        assert done.decided_by == "ada" and done.decided_at is not None
+        with pytest.raises(ResumeConflict):
+            saver.resolve_interrupts("t", {intr.interrupt_id: 2})
+        assert saver.get_interrupt(intr.interrupt_id).resume == {"ok": True}  # type: ignore[union-attr]
+
+    def test_resolve_is_all_or_nothing(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        a, b = make_interrupt("t", rec.checkpoint_id), make_interrupt("t", rec.checkpoint_id, 1)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [a, b])
+        saver.resolve_interrupts("t", {b.interrupt_id: 1})
+        with pytest.raises(ResumeConflict):
+            saver.resolve_interrupts("t", {a.interrupt_id: 1, b.interrupt_id: 2})
+        assert saver.get_interrupt(a.interrupt_id).status == "pending"  # type: ignore[union-attr]
+
+    def test_racing_resolves_have_one_winner(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        intr = make_interrupt("t", rec.checkpoint_id)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [intr])
+        barrier = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def race(i: int) -> None:
+            barrier.wait()
+            try:
+                saver.resolve_interrupts("t", {intr.interrupt_id: i})
+                outcomes.append("won")
+            except ResumeConflict:
+                outcomes.append("lost")
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+
+    def test_list_interrupts_pages_and_filters(self, saver: BaseSaver) -> None:
+        base = datetime.now(UTC)
+        for n in range(5):
+            [rec] = self._chain(saver, f"t{n}", 1)
+            saver.put_task_writes(
+                f"t{n}",
+                "",
+                rec.checkpoint_id,
+                [],
+                [
+                    make_interrupt(
+                        f"t{n}", rec.checkpoint_id, created_at=base + timedelta(seconds=n)
+                    )
+                ],
+            )
+        first = saver.list_interrupts(limit=2)
+        assert [i.thread_id for i in first.items] == ["t0", "t1"]
+        assert first.next_cursor is not None
+        second = saver.list_interrupts(limit=2, cursor=first.next_cursor)
+        third = saver.list_interrupts(limit=2, cursor=second.next_cursor)
+        assert [i.thread_id for i in second.items + third.items] == ["t2", "t3", "t4"]
+        assert third.next_cursor is None
+        only = saver.list_interrupts(thread_id="t3")
+        assert [i.thread_id for i in only.items] == ["t3"]
+        saver.resolve_interrupts("t3", {only.items[0].interrupt_id: 1})
+        assert len(saver.list_interrupts().items) == 4
+        assert [i.thread_id for i in saver.list_interrupts(status="resolved").items] == ["t3"]
+
+    def test_list_interrupts_due_before_a_deadline(self, saver: BaseSaver) -> None:
+        base = datetime(2030, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+        deadlines = [None, base - timedelta(minutes=1), base, base + timedelta(minutes=1)]
+        ids = []
+        for n, deadline in enumerate(deadlines):
+            [rec] = self._chain(saver, f"d{n}", 1)
+            intr = make_interrupt(f"d{n}", rec.checkpoint_id, deadline=deadline)
+            saver.put_task_writes(f"d{n}", "", rec.checkpoint_id, [], [intr])
+            ids.append(intr.interrupt_id)
+        due = saver.list_interrupts(due_before=base)
+        assert sorted(i.interrupt_id for i in due.items) == sorted(ids[1:3])  # at or before
+        assert {i.deadline for i in due.items} == {base - timedelta(minutes=1), base}
+        saver.resolve_interrupts("d1", {ids[1]: "late but decided"})
+        assert [i.interrupt_id for i in saver.list_interrupts(due_before=base).items] == [ids[2]]
+        everything = saver.list_interrupts(status=None, due_before=base + timedelta(days=1))
+        assert len(everything.items) == 3
+
+    def test_list_interrupts_breaks_time_ties_by_id(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        ids = [f"i{n}" for n in range(5)]
+        saver.put_task_writes(
+            "t",
+            "",
+            rec.checkpoint_id,
+            [],
+            [
+                make_interrupt("t", rec.checkpoint_id, n, interrupt_id=iid, created_at=at)
+                for n, iid in reversed(list(enumerate(ids)))
+            ],
+        )
+        seen: list[str] = []
+        cursor = None
+        for _ in range(5):
+            page = saver.list_interrupts(thread_id="t", limit=2, cursor=cursor)
+            seen += [i.interrupt_id for i in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == ids
+        assert saver.list_interrupts(status=None, thread_id="nobody").items == ()

@@ -1,0 +1,195 @@
+"""The interrupt index of the store protocol: one row per request for a person.
+
+A request is inserted by the checkpoint write that pauses (see the checkpoints room), pending
+until decided exactly once: `resolve_interrupts` is a conditional update (one caller wins,
+the others get `ResumeConflict`). "Everything waiting for a person" is
+`list_interrupts(status="pending")`, one indexed query per page whatever the number of
+threads. A request with a deadline may be escalated to new approvers (`escalate_interrupt`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from interlock.checkpoint._async import to_thread
+
+__all__ = [
+    "InterruptIndex",
+    "InterruptPage",
+    "InterruptRecord",
+    "InterruptStatus",
+    "decision_action",
+    "escalation_detail",
+]
+
+
+InterruptStatus = Literal["pending", "resolved", "expired", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptRecord:
+    """A request for a person's decision."""
+
+    interrupt_id: str
+    thread_id: str
+    checkpoint_ns: str = ""
+    checkpoint_id: str
+    """The checkpoint whose step was paused."""
+    task_id: str
+    task_name: str
+    index: int
+    """Call index of the `interrupt()` within its task (the k-th call)."""
+    value: Any
+    """The payload (JSON-serialisable)."""
+    kind: Literal["interrupt", "breakpoint"] = "interrupt"
+    status: InterruptStatus = "pending"
+    created_at: datetime
+    deadline: datetime | None = None
+    """After this instant the request may be expired by the service."""
+    resume: Any = None
+    """The decision value, once resolved."""
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """Free-form: requester, graph name, tags the inbox filters on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptPage:
+    """One page of `list_interrupts`."""
+
+    items: tuple[InterruptRecord, ...]
+    next_cursor: str | None
+    """Pass as `cursor=` to get the next page; None on the last page."""
+
+
+def escalation_detail(
+    record: InterruptRecord, deadline: datetime, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The detail of an `approval.escalated` audit entry (every store writes the same)."""
+    return {
+        "value": record.value,
+        "from": record.metadata.get("approvers"),
+        "to": metadata.get("approvers"),
+        "deadline": (
+            deadline.replace(tzinfo=UTC) if deadline.tzinfo is None else deadline.astimezone(UTC)
+        ).isoformat(),  # a naive time is UTC, as the stores take it
+        "level": metadata.get("escalation_level"),
+    }
+
+
+def decision_action(status: str) -> str:
+    """The audit action recorded when a request gets `status`."""
+    return {"resolved": "approval.decided", "expired": "approval.expired"}.get(
+        status, f"approval.{status}"
+    )
+
+
+class InterruptIndex(ABC):
+    """The interrupt index: decide requests exactly once, escalate them, find them across
+    threads."""
+
+    @abstractmethod
+    def resolve_interrupts(
+        self,
+        thread_id: str,
+        decisions: Mapping[str, Any],
+        *,
+        decided_by: str | None = None,
+        status: InterruptStatus = "resolved",
+    ) -> tuple[InterruptRecord, ...]:
+        """Flip each interrupt id in `decisions` from pending to `status` with its value.
+
+        All or nothing, exactly once: if any id is unknown for this thread → `ResumeError`;
+        if any is no longer pending → `ResumeConflict`; in both cases nothing changes.
+        Returns the updated records.
+        """
+
+    @abstractmethod
+    def escalate_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        expected_deadline: datetime,
+        deadline: datetime,
+        metadata: Mapping[str, Any],
+    ) -> InterruptRecord | None:
+        """Move a pending request to its next escalation step: give it `deadline` and
+        `metadata` (new approvers), if it is still pending with `expected_deadline` (so one
+        sweeper wins). Writes the `approval.escalated` audit entry (detail: the value, the
+        approvers before and after, the new deadline) in the same transaction. Returns the
+        updated record, or None when it was decided, expired or escalated meanwhile."""
+
+    @abstractmethod
+    def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
+        """One interrupt by id, any status."""
+
+    @abstractmethod
+    def list_interrupts(
+        self,
+        *,
+        status: InterruptStatus | None = "pending",
+        thread_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        due_before: datetime | None = None,
+    ) -> InterruptPage:
+        """Interrupts across all threads, oldest first, from one indexed query per page.
+        `due_before`: only those with a deadline at or before that instant."""
+
+    async def aresolve_interrupts(
+        self,
+        thread_id: str,
+        decisions: Mapping[str, Any],
+        *,
+        decided_by: str | None = None,
+        status: InterruptStatus = "resolved",
+    ) -> tuple[InterruptRecord, ...]:
+        """Async twin of `resolve_interrupts`."""
+        return await to_thread(
+            self.resolve_interrupts, thread_id, decisions, decided_by=decided_by, status=status
+        )
+
+    async def aescalate_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        expected_deadline: datetime,
+        deadline: datetime,
+        metadata: Mapping[str, Any],
+    ) -> InterruptRecord | None:
+        """Async twin of `escalate_interrupt`."""
+        return await to_thread(
+            self.escalate_interrupt,
+            interrupt_id,
+            expected_deadline=expected_deadline,
+            deadline=deadline,
+            metadata=metadata,
+        )
+
+    async def aget_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
+        """Async twin of `get_interrupt`."""
+        return await to_thread(self.get_interrupt, interrupt_id)
+
+    async def alist_interrupts(
+        self,
+        *,
+        status: InterruptStatus | None = "pending",
+        thread_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        due_before: datetime | None = None,
+    ) -> InterruptPage:
+        """Async twin of `list_interrupts`."""
+        return await to_thread(
+            self.list_interrupts,
+            status=status,
+            thread_id=thread_id,
+            limit=limit,
+            cursor=cursor,
+            due_before=due_before,
+        )

@@ -1,0 +1,284 @@
+"""The interrupt index in SQL, written once for SQLite and PostgreSQL: a mixin of `SqlSaver`.
+
+Exactly once: a decision is `UPDATE interrupts SET status=... WHERE interrupt_id=? AND
+status='pending'` — the one caller whose update changes a row wins. Requests are inserted by
+the checkpoints room's writes (`_insert_interrupts`, in their transaction) and audited
+through the audit room's `_log_request`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._interrupts.protocol import (
+    InterruptPage,
+    InterruptRecord,
+    InterruptStatus,
+    decision_action,
+    escalation_detail,
+)
+from interlock.checkpoint._sql_core import SqlCore
+from interlock.checkpoint._sql_dialect import json_text, utc_now
+from interlock.errors import ResumeConflict, ResumeError
+
+__all__ = ["INTERRUPT_COLS", "SqlInterrupts", "decode_cursor", "encode_cursor"]
+
+INTERRUPT_COLS = (
+    "interrupt_id, thread_id, checkpoint_ns, checkpoint_id, task_id, task_name, idx, kind, "
+    "status, value, resume, created_at, deadline, decided_by, decided_at, metadata"
+)
+
+
+def encode_cursor(at: datetime, interrupt_id: str) -> str:
+    raw = json.dumps([at.isoformat(), interrupt_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, iid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), iid
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}") from exc
+
+
+class SqlInterrupts(SqlCore):
+    """Requests over the `interrupts` table."""
+
+    if TYPE_CHECKING:
+
+        def _log_request(
+            self,
+            conn: Any,
+            interrupt_id: str,
+            thread_id: str,
+            action: str,
+            actor: Any,
+            detail: str,
+        ) -> None: ...
+
+        def _touch_thread(
+            self,
+            conn: Any,
+            thread_id: str,
+            head: str | None,
+            lease_owner: str | None,
+            release: bool = False,
+        ) -> None: ...
+
+    def _interrupt_params(self, i: InterruptRecord) -> tuple[Any, ...]:
+        return (
+            i.interrupt_id,
+            i.thread_id,
+            i.checkpoint_ns,
+            i.checkpoint_id,
+            i.task_id,
+            i.task_name,
+            i.index,
+            i.kind,
+            i.status,
+            serde.dumps(i.value, "interrupt value"),
+            None if i.resume is None else serde.dumps(i.resume, "resume"),
+            self.dialect.ts(i.created_at),
+            self.dialect.ts(i.deadline),
+            i.decided_by,
+            self.dialect.ts(i.decided_at),
+            serde.dumps(dict(i.metadata), "metadata"),
+        )
+
+    def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        for params in rows:
+            cur = self._x(
+                conn,
+                f"INSERT INTO interrupts ({INTERRUPT_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?, ?, ?, ?, ?J) "
+                "ON CONFLICT (interrupt_id) DO NOTHING",
+                params,
+            )
+            if self._count(conn, cur) == 1:  # a new request: in the audit log, same commit
+                requester = json.loads(params[15]).get("requested_by")
+                self._log_request(
+                    conn,
+                    params[0],
+                    params[1],
+                    "approval.requested",
+                    requester,
+                    '{"value":' + params[9] + "}",
+                )
+
+    def _interrupt(self, r: Sequence[Any], *, decoded: bool = False) -> InterruptRecord:
+        """An interrupt from its columns (`INTERRUPT_COLS` order). `decoded`: the JSON
+        columns arrive already parsed (read inside a JSON aggregate)."""
+        ts = self.dialect.ts_out
+        if decoded:
+            value, resume, metadata = r[9], r[10], r[15] or {}
+        else:
+            value = serde.loads(r[9]) if r[9] is not None else None
+            resume = serde.loads(r[10]) if r[10] is not None else None
+            metadata = serde.loads(r[15]) if r[15] is not None else {}
+        return InterruptRecord(
+            interrupt_id=r[0],
+            thread_id=r[1],
+            checkpoint_ns=r[2],
+            checkpoint_id=r[3],
+            task_id=r[4],
+            task_name=r[5],
+            index=r[6],
+            kind=r[7],
+            status=r[8],
+            value=value,
+            resume=resume,
+            created_at=self.dialect.ts_req(r[11]),
+            deadline=ts(r[12]),
+            decided_by=r[13],
+            decided_at=ts(r[14]),
+            metadata=metadata,
+        )
+
+    def resolve_interrupts(
+        self,
+        thread_id: str,
+        decisions: Mapping[str, Any],
+        *,
+        decided_by: str | None = None,
+        status: InterruptStatus = "resolved",
+    ) -> tuple[InterruptRecord, ...]:
+        """Flip each interrupt from pending, all or nothing; one caller wins."""
+        encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
+        now = self.dialect.ts(utc_now())
+        with self._write() as conn:
+            for iid, text in encoded.items():
+                cur = self._x(
+                    conn,
+                    "UPDATE interrupts SET status = ?, resume = ?J, decided_by = ?, "
+                    "decided_at = ? WHERE interrupt_id = ? AND thread_id = ? "
+                    "AND status = 'pending'",
+                    (status, text, decided_by, now, iid, thread_id),
+                )
+                if self._count(conn, cur) == 1:
+                    continue
+                found = self._x(
+                    conn,
+                    "SELECT status, decided_by FROM interrupts "
+                    "WHERE interrupt_id = ? AND thread_id = ?",
+                    (iid, thread_id),
+                ).fetchone()
+                if found is None:
+                    raise ResumeError(f"interrupt {iid!r} does not exist on thread {thread_id!r}")
+                raise ResumeConflict(
+                    f"interrupt {iid!r} was already {found[0]}"
+                    + (f" by {found[1]}" if found[1] else "")
+                )
+            self._touch_thread(conn, thread_id, None, None)
+            rows = [
+                self._x(
+                    conn, f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)
+                ).fetchone()
+                for iid in encoded
+            ]
+            for r in rows:
+                self._log_request(
+                    conn,
+                    r[0],
+                    r[1],
+                    decision_action(r[8]),
+                    r[13],
+                    '{"value":' + json_text(r[9]) + ',"decision":' + json_text(r[10]) + "}",
+                )
+        return tuple(self._interrupt(r) for r in rows)
+
+    def escalate_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        expected_deadline: datetime,
+        deadline: datetime,
+        metadata: Mapping[str, Any],
+    ) -> InterruptRecord | None:
+        """Give a pending request a new deadline and metadata, once: a conditional update on
+        its status and deadline, and its audit entry, in one transaction."""
+        text = serde.dumps(dict(metadata), "metadata")
+        ts = self.dialect.ts
+        with self._write() as conn:
+            row = self._x(
+                conn,
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ? "
+                "AND status = 'pending' AND deadline = ?",
+                (interrupt_id, ts(expected_deadline)),
+            ).fetchone()
+            if row is None:
+                return None
+            cur = self._x(
+                conn,
+                "UPDATE interrupts SET deadline = ?, metadata = ?J WHERE interrupt_id = ? "
+                "AND status = 'pending' AND deadline = ?",
+                (ts(deadline), text, interrupt_id, ts(expected_deadline)),
+            )
+            if self._count(conn, cur) != 1:  # decided or escalated since the read
+                return None
+            before = self._interrupt(row)
+            detail = escalation_detail(before, deadline, metadata)
+            self._log_request(
+                conn,
+                interrupt_id,
+                before.thread_id,
+                "approval.escalated",
+                None,  # the deadline escalated it, not a person
+                serde.dumps(detail, "audit detail"),
+            )
+            after = self._x(
+                conn,
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
+                (interrupt_id,),
+            ).fetchone()
+        return self._interrupt(after)
+
+    def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
+        """One interrupt by id."""
+        with self._read() as conn:
+            row = self._x(
+                conn,
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
+                (interrupt_id,),
+            ).fetchone()
+        return self._interrupt(row) if row else None
+
+    def list_interrupts(
+        self,
+        *,
+        status: InterruptStatus | None = "pending",
+        thread_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        due_before: datetime | None = None,
+    ) -> InterruptPage:
+        """Interrupts oldest first: one indexed query per page (keyset pagination)."""
+        sql = f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE 1 = 1"
+        params: list[Any] = []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if thread_id is not None:
+            sql += " AND thread_id = ?"
+            params.append(thread_id)
+        if due_before is not None:
+            sql += " AND deadline IS NOT NULL AND deadline <= ?"
+            params.append(self.dialect.ts(due_before))
+        if cursor is not None:
+            at, iid = decode_cursor(cursor)
+            sql += " AND (created_at > ? OR (created_at = ? AND interrupt_id > ?))"
+            params += [self.dialect.ts(at), self.dialect.ts(at), iid]
+        sql += " ORDER BY created_at, interrupt_id LIMIT ?"
+        params.append(int(limit) + 1)
+        with self._read() as conn:
+            rows = self._x(conn, sql, params).fetchall()
+        items = [self._interrupt(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit and items:
+            next_cursor = encode_cursor(items[-1].created_at, items[-1].interrupt_id)
+        return InterruptPage(items=tuple(items), next_cursor=next_cursor)

@@ -1,0 +1,247 @@
+"""Threads in SQL, written once for SQLite and PostgreSQL: a mixin of `SqlSaver`.
+
+The `threads` row of a thread holds its root head, its times and its lease; a run holds the
+thread while `lease_owner` is set and `lease_until` (database clock) is ahead. Retention
+deletes a thread's rows in every room's tables but the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._runs.protocol import THREAD_DELETED
+from interlock.checkpoint._sql_core import SqlCore
+from interlock.checkpoint._sql_dialect import utc_now
+from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+
+__all__ = ["ACQUIRE_SQL", "SqlThreads", "prunable"]
+
+ACQUIRE_SQL = (
+    "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
+    "lease_until, lease_ttl) VALUES (?, ?, ?, ?, {now} + ?, ?) "
+    "ON CONFLICT (thread_id) DO UPDATE SET lease_owner = excluded.lease_owner, "
+    "lease_until = excluded.lease_until, lease_ttl = excluded.lease_ttl "
+    "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
+    "OR threads.lease_until <= {now}"
+)
+"""Take a thread's lease if free, expired or already ours; parameters: thread_id, now,
+now, owner, ttl, ttl."""
+
+
+def prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, str, str]]:
+    """The checkpoints to delete so that each chain keeps its last `keep_last` and what they
+    need to be read; `rows` are (thread, namespace, id, parent, base) of every checkpoint."""
+    by_chain: dict[tuple[str, str], dict[str, tuple[str | None, str]]] = {}
+    for thread_id, ns, cid, parent, base in rows:
+        by_chain.setdefault((thread_id, ns), {})[cid] = (parent, base)
+    doomed = []
+    for (thread_id, ns), items in by_chain.items():
+        ids = sorted(items)
+        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
+        for cid in list(keep):
+            current: str | None = cid
+            base = items[cid][1]
+            while current is not None and current in items:
+                keep.add(current)
+                if current == base:
+                    break
+                current = items[current][0]
+        doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
+    return doomed
+
+
+class SqlThreads(SqlCore, Threads):
+    """Leases, summaries and retention over `threads` (reading the other rooms' tables)."""
+
+    if TYPE_CHECKING:
+
+        def _forget_stats(self, thread_id: str) -> None: ...
+
+        def _has_open_runs(self, thread_id: str) -> bool: ...
+
+        def _fail_open_runs(self, conn: Any, thread_id: str, error: str) -> None: ...
+
+        def _drop_ended_runs(self, before: datetime) -> None: ...
+
+    def _touch_thread(
+        self,
+        conn: Any,
+        thread_id: str,
+        head: str | None,
+        lease_owner: str | None,
+        release: bool = False,
+    ) -> None:
+        lease, params = self._touch_parts(thread_id, head, lease_owner, release)
+        self._x(
+            conn,
+            "INSERT INTO threads (thread_id, created_at, updated_at, head_id) "
+            "VALUES (?, ?, ?, ?) " + lease,
+            params,
+        )
+
+    def _touch_parts(
+        self, thread_id: str, head: str | None, lease_owner: str | None, release: bool
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The upsert clause that records a commit on `threads` (updated time, head, and
+        the lease: renewed, or given back with `release`), and the parameters of the whole
+        `INSERT INTO threads (thread_id, created_at, updated_at, head_id) VALUES (...)`."""
+        now = self.dialect.ts(utc_now())
+        if release:
+            lease = (
+                "lease_owner = CASE WHEN threads.lease_owner = ? THEN NULL "
+                "ELSE threads.lease_owner END, "
+                "lease_until = CASE WHEN threads.lease_owner = ? THEN NULL "
+                "ELSE threads.lease_until END"
+            )
+            params: tuple[Any, ...] = (thread_id, now, now, head, lease_owner, lease_owner)
+        else:
+            lease = (
+                "lease_until = CASE WHEN threads.lease_owner = ? "
+                "THEN {now} + threads.lease_ttl ELSE threads.lease_until END"
+            )
+            params = (thread_id, now, now, head, lease_owner)
+        return (
+            "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
+            "head_id = COALESCE(excluded.head_id, threads.head_id), " + lease,
+            params,
+        )
+
+    def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Take the lease if free, expired or already ours (one conditional upsert)."""
+        now = self.dialect.ts(utc_now())
+        with self._write(durable=False) as conn:
+            cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
+            return self._count(conn, cur) == 1
+
+    def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        """Extend the lease only if `owner` still holds it, unexpired (one update)."""
+        with self._write(durable=False) as conn:
+            cur = self._x(
+                conn,
+                "UPDATE threads SET lease_until = {now} + ?, lease_ttl = ? "
+                "WHERE thread_id = ? AND lease_owner = ? AND lease_until > {now}",
+                (float(ttl), float(ttl), thread_id, owner),
+            )
+            return self._count(conn, cur) == 1
+
+    def release_thread(self, thread_id: str, owner: str) -> None:
+        """Give the lease back if we hold it."""
+        with self._write(durable=False) as conn:
+            self._x(
+                conn,
+                "UPDATE threads SET lease_owner = NULL, lease_until = NULL "
+                "WHERE thread_id = ? AND lease_owner = ?",
+                (thread_id, owner),
+            )
+
+    def _infos(self, conn: Any, where: str, params: Sequence[Any]) -> list[ThreadInfo]:
+        rows = self._x(
+            conn,
+            "SELECT t.thread_id, t.head_id, t.created_at, t.updated_at, "
+            "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
+            "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
+            "AND i.status = 'pending'), c.next, c.sends, t.metadata "
+            "FROM threads t LEFT JOIN checkpoints c ON c.thread_id = t.thread_id "
+            "AND c.checkpoint_ns = '' AND c.checkpoint_id = t.head_id "
+            f"WHERE t.head_id IS NOT NULL {where}",
+            params,
+        ).fetchall()
+        out = []
+        for r in rows:
+            if r[4]:
+                status = "busy"
+            elif r[5]:
+                status = "interrupted"
+            elif r[6] is not None and not json.loads(r[6]) and not json.loads(r[7]):
+                status = "finished"
+            else:
+                status = "idle"
+            out.append(
+                ThreadInfo(
+                    thread_id=r[0],
+                    head_id=r[1],
+                    created_at=self.dialect.ts_req(r[2]),
+                    updated_at=self.dialect.ts_req(r[3]),
+                    status=status,  # type: ignore[arg-type]
+                    metadata=serde.loads(r[8]) if r[8] else {},
+                )
+            )
+        return out
+
+    def get_thread(self, thread_id: str) -> ThreadInfo | None:
+        """Summary of one thread."""
+        with self._read() as conn:
+            infos = self._infos(conn, "AND t.thread_id = ?", (thread_id,))
+        return infos[0] if infos else None
+
+    def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
+        """Threads, most recently updated first."""
+        with self._read() as conn:
+            infos = self._infos(
+                conn, "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?", (int(limit), int(offset))
+            )
+        return tuple(infos)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete every row of the thread."""
+        with self._write() as conn:
+            for table in ("checkpoints", "task_writes", "interrupts", "heads", "threads"):
+                self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+            # its queued runs would start the thread again from nothing: they fail instead
+            self._fail_open_runs(conn, thread_id, THREAD_DELETED)
+        self._forget_stats(thread_id)
+
+    def prune(
+        self,
+        *,
+        finished_before: datetime | None = None,
+        keep_last: int | None = None,
+    ) -> int:
+        """Retention: drop finished threads idle since `finished_before`, and/or all but the
+        last `keep_last` checkpoints of each thread (keeping what they need to be read)."""
+        deleted = 0
+        if finished_before is not None:
+            self._drop_ended_runs(finished_before)  # the records of runs that ended
+            with self._read() as conn:
+                infos = self._infos(
+                    conn, "AND t.updated_at < ?", (self.dialect.ts(finished_before),)
+                )
+            for info in infos:
+                if info.status != "finished" or self._has_open_runs(info.thread_id):
+                    continue  # a queued run will add to it
+                with self._read() as conn:
+                    (n,) = self._x(
+                        conn,
+                        "SELECT COUNT(*) FROM checkpoints WHERE thread_id = ?",
+                        (info.thread_id,),
+                    ).fetchone()
+                self.delete_thread(info.thread_id)
+                deleted += n
+        if keep_last is not None:
+            with self._read() as conn:
+                rows = self._x(
+                    conn,
+                    "SELECT thread_id, checkpoint_ns, checkpoint_id, "
+                    "parent_id, base_id FROM checkpoints",
+                ).fetchall()
+            doomed = prunable(rows, keep_last)
+            with self._write() as conn:
+                for thread_id, ns, cid in doomed:
+                    self._x(
+                        conn,
+                        "DELETE FROM checkpoints WHERE thread_id = ? AND "
+                        "checkpoint_ns = ? AND checkpoint_id = ?",
+                        (thread_id, ns, cid),
+                    )
+                    self._x(
+                        conn,
+                        "DELETE FROM task_writes WHERE thread_id = ? AND "
+                        "checkpoint_ns = ? AND checkpoint_id = ?",
+                        (thread_id, ns, cid),
+                    )
+            deleted += len(doomed)
+        return deleted
