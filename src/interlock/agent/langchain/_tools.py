@@ -11,7 +11,6 @@ tools; `interrupt()` inside the tool pauses the run (it is not an `Exception`).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -116,6 +115,8 @@ class LangChainTool(Tool):
     def invoke(self, input: Mapping[str, Any] | None) -> Any:
         """Run the tool: with arguments it returns the tool's output, with a tool call
         (`{"name", "args", "id"}`) LangChain's `ToolMessage`."""
+        import asyncio
+
         if self.is_async:
             try:
                 asyncio.get_running_loop()
