@@ -4,8 +4,6 @@ mixed with interlock's tools and plain functions."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from typing import Annotated, Any
 
 import pytest
@@ -21,6 +19,7 @@ from interlock import (
     Command,
     HumanMessage,
     ScriptedChatModel,
+    ToolArgumentsError,
     ToolMessage,
     create_agent,
     init_chat_model,
@@ -358,16 +357,31 @@ def test_init_chat_model_wraps_a_langchain_model() -> None:
         create_agent(fake("x").with_config(tags=["a"]), [])
 
 
-def test_nothing_of_langchain_is_imported_until_a_langchain_object_is_passed() -> None:
-    code = (
-        "import sys, interlock, interlock.agent.react, interlock.agent.langchain\n"
-        "from interlock import ScriptedChatModel, create_agent, tool, add_messages\n"
-        "def shout(text: str) -> str:\n"
-        "    '''Shout.'''\n"
-        "    return text.upper()\n"
-        "agent = create_agent(ScriptedChatModel(['hi']), [shout, tool(shout)])\n"
-        "agent.invoke({'messages': [('user', 'hello')]})\n"
-        "print(sorted(m for m in sys.modules if m.startswith('langchain')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+def test_the_model_wrapper_has_async_twins() -> None:
+    model = LangChainChatModel(fake("async answer", "streamed async answer"))
+
+    async def scenario() -> tuple[AIMessage, list[Any]]:
+        reply = await model.ainvoke([lc.HumanMessage("hi")])
+        chunks = [c async for c in model.astream("hi")]
+        return reply, chunks
+
+    reply, chunks = asyncio.run(scenario())
+    assert isinstance(reply, AIMessage) and reply.content == "async answer"
+    assert "".join(c.content for c in chunks) == "streamed async answer" and len(chunks) == 5
+
+
+def test_a_langchain_tool_on_its_own() -> None:
+    wrapped = LangChainTool(send_email)
+    assert wrapped.name == "send_email" and wrapped.description == "Send an email."
+    assert wrapped.validate_args({"to": "a@x.org", "subject": "s"}) == {
+        "to": "a@x.org",
+        "subject": "s",
+    }
+    with pytest.raises(ToolArgumentsError, match="subject"):
+        wrapped.validate_args({"to": "a@x.org"})
+    assert wrapped.invoke({"to": "a@x.org", "subject": "s"}) == "sent to a@x.org"
+    result = asyncio.run(wrapped.arun_safely({"name": "send_email", "args": {}, "id": "z"}))
+    assert result.status == "error" and "invalid arguments" in result.content
+    assert ran == [("send_email", {"to": "a@x.org", "subject": "s"})]
+    with pytest.raises(TypeError, match="not a langchain_core.tools.BaseTool"):
+        LangChainTool(lookup)

@@ -148,6 +148,26 @@ def test_streamed_chunks_convert_and_add_up_like_theirs() -> None:
     assert type(to_langchain(mine[0])) is lc.AIMessageChunk
 
 
+def test_streamed_content_blocks_and_nested_kwargs_merge_like_theirs() -> None:
+    pieces = [
+        lc.AIMessageChunk(content=[{"type": "text", "text": "Hel", "index": 0}], id="r"),
+        lc.AIMessageChunk(
+            content=[{"type": "text", "text": "lo", "index": 0}],
+            additional_kwargs={"function_call": {"name": "f", "arguments": '{"a'}},
+        ),
+        lc.AIMessageChunk(
+            content=[{"type": "tool_use", "id": "t1", "name": "x", "input": {}, "index": 1}],
+            additional_kwargs={"function_call": {"arguments": '": 1}'}},
+        ),
+    ]
+    theirs = pieces[0] + pieces[1] + pieces[2]
+    mine = from_langchain(pieces[0]) + from_langchain(pieces[1]) + from_langchain(pieces[2])
+    assert mine.content == theirs.content
+    assert mine.content[0] == {"type": "text", "text": "Hello", "index": 0}
+    assert mine.additional_kwargs == theirs.additional_kwargs
+    assert mine.additional_kwargs["function_call"] == {"name": "f", "arguments": '{"a": 1}'}
+
+
 def test_messages_of_kinds_we_do_not_have_are_refused_by_name() -> None:
     with pytest.raises(ValueError, match=r"ChatMessage.*type='chat'"):
         as_message(lc.ChatMessage(content="x", role="critic"))

@@ -170,7 +170,7 @@ class AIMessageChunk(AIMessage):
         if isinstance(self.content, str) and isinstance(other.content, str):
             content = self.content + other.content
         else:
-            content = _as_blocks(self.content) + _as_blocks(other.content)
+            content = _merge_blocks(_as_blocks(self.content), _as_blocks(other.content))
         chunks = [dict(c) for c in self.tool_call_chunks]
         for piece in other.tool_call_chunks:
             target = next((c for c in chunks if c.get("index") == piece.get("index")), None)
@@ -234,13 +234,43 @@ def _add_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, 
     return out
 
 
+def _merge_blocks(a: list[Any], b: list[Any]) -> list[Any]:
+    """Content blocks of two chunks: a block carrying the `index` of an earlier one
+    continues it (as providers stream a block in pieces); others are appended."""
+    out = list(a)
+    for block in b:
+        at = None
+        if isinstance(block, Mapping) and "index" in block:
+            at = next(
+                (
+                    i
+                    for i, x in enumerate(out)
+                    if isinstance(x, Mapping) and x.get("index") == block["index"]
+                ),
+                None,
+            )
+        if at is None:
+            out.append(block)
+        else:
+            out[at] = _merge_kwargs(out[at], block)
+    return out
+
+
+_KEEP = frozenset({"type", "index", "id"})
+"""Fields a continuing piece repeats rather than extends."""
+
+
 def _merge_kwargs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge `additional_kwargs` of two chunks: streamed text fields concatenate."""
+    """Merge `additional_kwargs` (or one content block) of two chunks: streamed text fields
+    concatenate, nested objects merge, a repeated identifying field is kept once."""
     out = dict(a)
     for key, value in b.items():
-        if isinstance(value, str) and isinstance(out.get(key), str):
-            out[key] += value
-        else:
+        old = out.get(key)
+        if isinstance(value, str) and isinstance(old, str):
+            out[key] = old if key in _KEEP and old == value else old + value
+        elif isinstance(value, Mapping) and isinstance(old, Mapping):
+            out[key] = _merge_kwargs(old, value)
+        elif value is not None or key not in out:
             out[key] = value
     return out
 
