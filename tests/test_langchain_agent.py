@@ -383,5 +383,5 @@ def test_a_langchain_tool_on_its_own() -> None:
     result = asyncio.run(wrapped.arun_safely({"name": "send_email", "args": {}, "id": "z"}))
     assert result.status == "error" and "invalid arguments" in result.content
     assert ran == [("send_email", {"to": "a@x.org", "subject": "s"})]
-    with pytest.raises(TypeError, match="not a langchain_core.tools.BaseTool"):
+    with pytest.raises(TypeError, match=r"not a langchain_core\.tools\.BaseTool"):
         LangChainTool(lookup)
