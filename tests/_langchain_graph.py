@@ -3,6 +3,7 @@ storage tests and by the child process that reads their thread back."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated, Any, TypedDict
 
@@ -15,6 +16,14 @@ from langchain_core.messages import (
 )
 
 from interlock import END, START, StateGraph, add_messages, interrupt
+
+
+@dataclasses.dataclass
+class Hit:
+    """A value of the application's own kind inside a message (a tool's artifact)."""
+
+    page: int
+    score: float
 
 
 class State(TypedDict, total=False):

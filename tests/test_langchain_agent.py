@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pytest
 from langchain_core import messages as lc
 from langchain_core.language_models import FakeMessagesListChatModel, GenericFakeChatModel
-from langchain_core.tools import InjectedToolCallId, StructuredTool, ToolException
+from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, ToolException
 from langchain_core.tools import tool as lc_tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
@@ -209,6 +209,32 @@ def test_mixed_tools_run_in_parallel_from_one_turn(run, saver) -> None:
     assert done["messages"][-1].content == "All four ran."
 
 
+class CityArgs(BaseModel):
+    city: str = Field(description="The city")
+
+
+class Weather(BaseTool):
+    """A tool written as a `BaseTool` subclass, as toolkits write theirs."""
+
+    name: str = "weather"
+    description: str = "Weather for a city."
+    args_schema: type[BaseModel] = CityArgs
+
+    def _run(self, city: str) -> str:
+        ran.append(("weather", city))
+        return f"sunny in {city}"
+
+
+def test_a_basetool_subclass_runs_like_any_tool(run, saver) -> None:
+    model = fake(calls(("weather", {"city": "Oslo"}, "w1")), "Sunny.")
+    agent = create_agent(model, [Weather()], checkpointer=saver)
+    done = run.invoke(agent, {"messages": [HumanMessage("weather?")]}, cfg())
+    assert ran == [("weather", "Oslo")]
+    assert done["messages"][2].content == "sunny in Oslo"
+    params = LangChainTool(Weather()).json_schema()["parameters"]
+    assert params["properties"]["city"]["description"] == "The city"
+
+
 def test_tool_errors_become_error_results_the_model_sees(run, saver) -> None:
     @lc_tool
     def explode(reason: str) -> str:
@@ -353,6 +379,10 @@ def test_init_chat_model_wraps_a_langchain_model() -> None:
     assert isinstance(reply, AIMessage) and reply.content == "hi there"
     with pytest.raises(TypeError, match="configure a chat model object itself"):
         init_chat_model(fake("x"), temperature=0)
+    with pytest.raises(TypeError, match="configure a chat model object itself"):
+        init_chat_model(fake("x"), top_p=0.5)
+    with pytest.raises(TypeError, match="'provider:model' or a chat model object"):
+        init_chat_model(object())
     with pytest.raises(TypeError, match="not a chat model"):
         create_agent(fake("x").with_config(tags=["a"]), [])
 

@@ -210,6 +210,18 @@ def test_the_store_serialiser_round_trips_their_messages_as_their_types() -> Non
     assert [type(m) for m in back] == [type(m) for m in theirs]
 
 
+def test_objects_inside_their_messages_keep_their_types_when_stored() -> None:
+    # Needs the store serialiser to encode a pydantic model field by field (as it does a
+    # dataclass) rather than through `model_dump`, which turns a dataclass held in an `Any`
+    # field (here a ToolMessage's artifact) into a plain dict.
+    theirs = lc.ToolMessage(
+        "2 hits", tool_call_id="c1", id="t1", artifact={"hits": [lg.Hit(3, 0.5)], "at": (1, 2)}
+    )
+    back = serde.loads(serde.dumps(theirs))
+    assert back.artifact == {"hits": [lg.Hit(3, 0.5)], "at": (1, 2)}
+    assert back == theirs
+
+
 def test_a_graph_of_their_messages_pauses_and_resumes_in_memory() -> None:
     app = lg.build(InMemorySaver())
     config = {"configurable": {"thread_id": "m1"}}

@@ -71,7 +71,8 @@ def init_chat_model(
         'https://api.deepseek.com'
     """
     if not isinstance(model, str):
-        return _from_object(model, model_provider, api_key, base_url, temperature, max_tokens)
+        settings_given = (model_provider, api_key, base_url, temperature, max_tokens)
+        return _from_object(model, *settings_given, model_kwargs or None, extra or None)
     provider_name, name = _split(model, model_provider)
     if provider_name == "scripted":
         from interlock.agent.models.scripted import ScriptedChatModel
@@ -116,6 +117,6 @@ def _from_object(model: Any, *settings: Any) -> BaseChatModel:
     if any(value is not None for value in settings):
         raise TypeError(
             "init_chat_model: configure a chat model object itself; provider, key, URL, "
-            "temperature and max_tokens apply to 'provider:model' names only"
+            "temperature, max_tokens and request options apply to 'provider:model' names only"
         )
     return wrapped
