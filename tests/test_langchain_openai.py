@@ -30,7 +30,12 @@ from interlock import (
     tool,
 )
 from interlock.agent.langchain import LangChainChatModel, from_langchain
-from interlock.agent.models import ModelAuthError, ModelRateLimited, ModelUnavailable
+from interlock.agent.models import (
+    ModelAuthError,
+    ModelRateLimited,
+    ModelTimeout,
+    ModelUnavailable,
+)
 from interlock.agent.models.testing import FakeProvider, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -308,6 +313,14 @@ def test_provider_failures_are_interlock_model_errors(
         run.invoke(agent, {"messages": [HumanMessage("hi")]}, cfg())
     assert isinstance(caught.value.__cause__, cause)
     assert "ChatOpenAI failed" in str(caught.value)
+
+
+def test_a_provider_that_does_not_answer_in_time_is_a_model_timeout(server: FakeProvider) -> None:
+    server.replies.append(Reply.hang(3))
+    agent = create_agent(chat(server, timeout=0.3), [])
+    with pytest.raises(ModelTimeout) as caught:
+        agent.invoke({"messages": [HumanMessage("hi")]})
+    assert isinstance(caught.value.__cause__, openai.APITimeoutError)
 
 
 def test_streamed_failures_are_mapped_too(server: FakeProvider) -> None:
