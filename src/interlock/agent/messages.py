@@ -2,6 +2,12 @@
 
 Messages are plain mutable dataclasses: the checkpoint serde stores them by class path and
 they round-trip equal.
+
+Message objects of other libraries that follow LangChain's message shape (a `type` such as
+`"human"` or `"ai"`, `content`, `id` and the same-named fields — langchain-core's messages
+are such) are accepted as they are: `add_messages` keeps them, unchanged and of their own
+type, and `as_message` reads one as the interlock message with the same fields. Nothing
+here imports the other library.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ __all__ = [
     "ToolCall",
     "ToolMessage",
     "add_messages",
+    "as_message",
+    "as_messages",
     "convert_to_messages",
     "messages_from_dicts",
     "messages_to_dicts",
@@ -111,7 +119,7 @@ class AIMessage(BaseMessage):
     _: KW_ONLY
     tool_calls: list[ToolCall] = field(default_factory=list)
     invalid_tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    usage_metadata: dict[str, int] | None = None
+    usage_metadata: dict[str, Any] | None = None
 
     type: ClassVar[str] = "ai"
 
@@ -162,7 +170,7 @@ class AIMessageChunk(AIMessage):
         if isinstance(self.content, str) and isinstance(other.content, str):
             content = self.content + other.content
         else:
-            content = _as_blocks(self.content) + _as_blocks(other.content)
+            content = _merge_blocks(_as_blocks(self.content), _as_blocks(other.content))
         chunks = [dict(c) for c in self.tool_call_chunks]
         for piece in other.tool_call_chunks:
             target = next((c for c in chunks if c.get("index") == piece.get("index")), None)
@@ -211,19 +219,58 @@ def _as_blocks(content: str | list[Any]) -> list[Any]:
     return list(content)
 
 
-def _add_usage(a: dict[str, int] | None, b: dict[str, int] | None) -> dict[str, int] | None:
+def _add_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Token counts of two chunks added up (nested details such as LangChain's
+    `input_token_details` too)."""
     if a is None or b is None:
         return a or b
-    return {k: a.get(k, 0) + b.get(k, 0) for k in {*a, *b}}
+    out: dict[str, Any] = {}
+    for k in (*a, *(k for k in b if k not in a)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, Mapping) or isinstance(y, Mapping):
+            out[k] = _add_usage(dict(x or {}), dict(y or {}))
+        else:
+            out[k] = (x or 0) + (y or 0)
+    return out
+
+
+def _merge_blocks(a: list[Any], b: list[Any]) -> list[Any]:
+    """Content blocks of two chunks: a block carrying the `index` of an earlier one
+    continues it (as providers stream a block in pieces); others are appended."""
+    out = list(a)
+    for block in b:
+        at = None
+        if isinstance(block, Mapping) and "index" in block:
+            at = next(
+                (
+                    i
+                    for i, x in enumerate(out)
+                    if isinstance(x, Mapping) and x.get("index") == block["index"]
+                ),
+                None,
+            )
+        if at is None:
+            out.append(block)
+        else:
+            out[at] = _merge_kwargs(out[at], block)
+    return out
+
+
+_KEEP = frozenset({"type", "index", "id"})
+"""Fields a continuing piece repeats rather than extends."""
 
 
 def _merge_kwargs(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge `additional_kwargs` of two chunks: streamed text fields concatenate."""
+    """Merge `additional_kwargs` (or one content block) of two chunks: streamed text fields
+    concatenate, nested objects merge, a repeated identifying field is kept once."""
     out = dict(a)
     for key, value in b.items():
-        if isinstance(value, str) and isinstance(out.get(key), str):
-            out[key] += value
-        else:
+        old = out.get(key)
+        if isinstance(value, str) and isinstance(old, str):
+            out[key] = old if key in _KEEP and old == value else old + value
+        elif isinstance(value, Mapping) and isinstance(old, Mapping):
+            out[key] = _merge_kwargs(old, value)
+        elif value is not None or key not in out:
             out[key] = value
     return out
 
@@ -307,6 +354,53 @@ _TYPES: dict[str, type[BaseMessage]] = {
 }
 
 
+_FIELDS: dict[type[BaseMessage], tuple[str, ...]] = {}
+
+
+def is_message_like(obj: Any) -> bool:
+    """Whether `obj` is a message of another library in LangChain's shape (not ours): an
+    object (not a dict) with a string `type`, a `content` and an `id`."""
+    return (
+        not isinstance(obj, (BaseMessage, str, Mapping, tuple, list))
+        and isinstance(getattr(obj, "type", None), str)
+        and hasattr(obj, "content")
+        and hasattr(obj, "id")
+    )
+
+
+def as_message(obj: Any) -> BaseMessage:
+    """`obj` as an interlock message: ours as it is; a message of another library in
+    LangChain's shape (e.g. langchain-core's `AIMessage`) as the interlock message of the
+    same `type` with the same field values (copied, so changing one leaves the other).
+
+    Example:
+        >>> as_message(HumanMessage("hi")).content
+        'hi'
+    """
+    if isinstance(obj, BaseMessage):
+        return obj
+    kind = getattr(obj, "type", None)
+    cls = _TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None or not is_message_like(obj):
+        raise ValueError(
+            f"cannot read {type(obj).__module__}.{type(obj).__qualname__} as a message: "
+            f"interlock knows the types {sorted(_TYPES)} (got type={kind!r})"
+        )
+    if cls is RemoveMessage:
+        return RemoveMessage(id=obj.id)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in fields(cls) if f.init)
+    return cls(**{n: copy.deepcopy(getattr(obj, n)) for n in names if hasattr(obj, n)})
+
+
+def as_messages(items: Sequence[Any]) -> list[BaseMessage]:
+    """`as_message` of each item; the same list (not a copy) when all are ours already."""
+    if all(isinstance(m, BaseMessage) for m in items):
+        return items if isinstance(items, list) else list(items)
+    return [as_message(m) for m in items]
+
+
 def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """Plain dicts (`{"type": "human", "content": ..., "id": ...}`), e.g. for a JSON API;
     `messages_from_dicts` turns them back into equal messages.
@@ -317,7 +411,7 @@ def messages_to_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """
     return [
         {"type": m.type, **{f.name: copy.deepcopy(getattr(m, f.name)) for f in fields(m)}}
-        for m in messages
+        for m in as_messages(messages)
     ]
 
 
@@ -342,15 +436,19 @@ def messages_from_dicts(items: Sequence[Mapping[str, Any]]) -> list[BaseMessage]
     return out
 
 
-def convert_to_messages(items: Any) -> list[BaseMessage]:
-    """Coerce a message, a string, `(role, content)` tuples or role dicts to messages."""
-    if isinstance(items, (BaseMessage, str, Mapping)) or (
-        isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)
+def convert_to_messages(items: Any) -> list[Any]:
+    """Coerce a message, a string, `(role, content)` tuples or role dicts to messages.
+    Messages of another library in LangChain's shape are kept as they are (`as_messages`
+    reads them as ours)."""
+    if (
+        isinstance(items, (BaseMessage, str, Mapping))
+        or is_message_like(items)
+        or (isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str))
     ):
         items = [items]
-    out: list[BaseMessage] = []
+    out: list[Any] = []
     for item in items:
-        if isinstance(item, BaseMessage):
+        if isinstance(item, BaseMessage) or is_message_like(item):
             out.append(item)
         elif isinstance(item, str):
             out.append(HumanMessage(item))
@@ -364,10 +462,12 @@ def convert_to_messages(items: Any) -> list[BaseMessage]:
     return out
 
 
-def add_messages(left: Any, right: Any) -> list[BaseMessage]:
+def add_messages(left: Any, right: Any) -> list[Any]:
     """Merge `right` into `left`: append new ids, replace existing ids, remove on
     `RemoveMessage`. Missing ids are assigned (uuid4) on the incoming objects themselves, so
     folding the same stored write again gives the same result. `left` is not mutated.
+    Messages of another library in LangChain's shape (langchain-core's, with its
+    `RemoveMessage`) are merged the same way and kept as they are.
 
     Example:
         >>> a = HumanMessage("hi", id="1")
@@ -383,7 +483,7 @@ def add_messages(left: Any, right: Any) -> list[BaseMessage]:
     index = {m.id: i for i, m in enumerate(merged)}
     removed: set[int] = set()
     for m in right_list:
-        if isinstance(m, RemoveMessage):
+        if isinstance(m, RemoveMessage) or (m.type == "remove" and is_message_like(m)):
             if m.id == REMOVE_ALL_MESSAGES:
                 merged, index, removed = [], {}, set()
                 continue

@@ -3,6 +3,9 @@
 Nodes: `model` (calls the chat model), `tools` (one task per tool call, so calls run in
 parallel and a call that pauses pauses only itself), and `review` (present when approval
 policies are given: one request per model turn for the calls that need a person).
+
+LangChain chat models and tools are accepted too: they are wrapped at the edge
+(`interlock.agent.langchain`), and LangChain messages in the state are read as ours.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from interlock.agent.approval import (
     review_deadline,
     review_escalation,
 )
+from interlock.agent.langchain._detect import is_langchain_chat_model, is_langchain_runnable
+from interlock.agent.langchain._tools import as_tool
 from interlock.agent.messages import (
     AIMessage,
     AIMessageChunk,
@@ -31,8 +36,8 @@ from interlock.agent.messages import (
     SystemMessage,
     ToolMessage,
     add_messages,
+    as_messages,
 )
-from interlock.agent.tools import ensure_tool
 from interlock.checkpoint.base import BaseSaver
 from interlock.graph import (
     END,
@@ -61,6 +66,7 @@ def _last_ai(messages: Sequence[Any]) -> tuple[int, AIMessage | None]:
 
 def _open_calls(messages: Sequence[Any]) -> list[dict[str, Any]]:
     """Tool calls of the last AI message that have no tool result yet."""
+    messages = as_messages(messages)
     index, ai = _last_ai(messages)
     if ai is None or not ai.tool_calls:
         return []
@@ -82,6 +88,15 @@ def _resolve_model(model: Any) -> Any:
         from interlock.agent.models import init_chat_model
 
         return init_chat_model(model)
+    if is_langchain_chat_model(model):
+        from interlock.agent.langchain._model import LangChainChatModel
+
+        return LangChainChatModel(model)
+    if is_langchain_runnable(model):
+        raise TypeError(
+            f"model is a LangChain {type(model).__name__}, not a chat model; pass the chat "
+            "model itself (create_agent binds the tools to it)"
+        )
     if not hasattr(model, "invoke"):
         raise TypeError(f"model must be a chat model or a 'provider:model' string, not {model!r}")
     return model
@@ -112,7 +127,7 @@ def create_agent(
         >>> agent = create_agent(ScriptedChatModel(["hi"]), [], checkpointer=InMemorySaver())
     """
     chat = _resolve_model(model)
-    tool_list = [ensure_tool(t) for t in (tools or ())]
+    tool_list = [as_tool(t) for t in (tools or ())]
     by_name = {t.name: t for t in tool_list}
     policy_spec: dict[str, Any] = dict(interrupt_on or {})
     for mw in middleware:
@@ -129,7 +144,7 @@ def create_agent(
     prompt = system_prompt.content if isinstance(system_prompt, SystemMessage) else system_prompt
 
     def call_model(state: Mapping[str, Any]) -> dict[str, Any]:
-        messages = list(state.get("messages") or [])
+        messages = list(as_messages(state.get("messages") or []))
         if prompt:
             messages = [SystemMessage(content=prompt), *messages]
         writer = get_message_writer()
@@ -162,7 +177,7 @@ def create_agent(
         return targets
 
     def review(state: Mapping[str, Any]) -> Command:
-        messages = state.get("messages") or []
+        messages = as_messages(state.get("messages") or [])
         calls = gated_calls(_open_calls(messages), policies)
         if not calls:
             return Command(goto="model")
@@ -183,19 +198,22 @@ def create_agent(
         outcome = apply_decisions(answer, calls)
         updates: list[Any] = []
         if outcome.edits:
-            _, ai = _last_ai(messages)
+            index, ai = _last_ai(messages)
             assert ai is not None
-            updates.append(
-                dataclasses.replace(
-                    ai,
-                    tool_calls=[
-                        {**c, "args": outcome.edits[str(c.get("id"))]}
-                        if c.get("id") in outcome.edits
-                        else c
-                        for c in ai.tool_calls
-                    ],
-                )
+            edited: Any = dataclasses.replace(
+                ai,
+                tool_calls=[
+                    {**c, "args": outcome.edits[str(c.get("id"))]}
+                    if c.get("id") in outcome.edits
+                    else c
+                    for c in ai.tool_calls
+                ],
             )
+            if state["messages"][index] is not ai:  # a LangChain message stays one
+                from interlock.agent.langchain._messages import to_langchain
+
+                edited = to_langchain(edited)
+            updates.append(edited)
         for result in outcome.results:
             updates.append(
                 ToolMessage(
@@ -216,18 +234,21 @@ def create_agent(
         call = arg["tool_call"]
         tool = by_name.get(call["name"])
         if tool is None:
-            content = (
+            missing = (
                 f"Error: there is no tool named {call['name']!r}; "
                 f"available tools: {sorted(by_name)}"
             )
             message = ToolMessage(
-                content=content, tool_call_id=call.get("id", ""), name=call["name"], status="error"
+                content=missing, tool_call_id=call.get("id", ""), name=call["name"], status="error"
             )
             return {"messages": [message]}
-        result = tool.run_safely(call.get("args") or {})
-        content = result.content
+        result = tool.run_safely({**call, "args": call.get("args") or {}})
+        content: str | list[Any] = result.content
         if arg.get("note"):
-            content = f"{content}\n{arg['note']}"
+            if isinstance(content, str):
+                content = f"{content}\n{arg['note']}"
+            else:
+                content = [*content, {"type": "text", "text": arg["note"]}]
         message = ToolMessage(
             content=content,
             tool_call_id=call.get("id", ""),
@@ -238,7 +259,7 @@ def create_agent(
         return {"messages": [message]}
 
     def route_tools(state: Mapping[str, Any]) -> str:
-        messages = state.get("messages") or []
+        messages = as_messages(state.get("messages") or [])
         if _open_calls(messages):
             return END  # other calls of this turn are still waiting (e.g. for review)
         _, ai = _last_ai(messages)

@@ -56,7 +56,8 @@ class ToolArgumentsError(InterlockError):
 class ToolResult:
     """What a tool call produced, ready to become a `ToolMessage`."""
 
-    content: str
+    content: str | list[Any]
+    """Text, or content blocks (a LangChain tool may return those)."""
     status: Literal["success", "error"]
     artifact: Any = None
 

@@ -154,13 +154,20 @@ def _encoder_for(cls: type) -> Callable[[Any], Any] | None:
         return encode_dataclass
     if hasattr(cls, "model_dump") and hasattr(cls, "model_validate"):
         tag = _class_tag(cls)
-        return lambda v: {TAG: "pyd", "cls": tag, "v": _enc(v.model_dump(mode="python"))}
+        return lambda v: {TAG: "pyd", "cls": tag, "v": {k: _enc(x) for k, x in _pyd_fields(v)}}
     if issubclass(cls, Command):
         return lambda v: {TAG: "cmd", "v": _enc(_command_fields(v))}
     for base in (list, tuple, dict, set, frozenset):
         if issubclass(cls, base):  # namedtuple, OrderedDict, defaultdict ... as their base
             return lambda v, base=base: _enc(base(v))  # type: ignore[misc]
     return None
+
+
+def _pyd_fields(value: Any) -> list[tuple[str, Any]]:
+    """A pydantic model's field values as they are (objects inside keep their types, as in
+    a dataclass), then its extra fields."""
+    pairs = [(name, getattr(value, name)) for name in type(value).model_fields]
+    return pairs + list((getattr(value, "model_extra", None) or {}).items())
 
 
 def _command_fields(value: Any) -> dict[str, Any]:
@@ -212,7 +219,7 @@ def _children(value: Any) -> list[tuple[Any, Any]]:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [(name, getattr(value, name)) for name, _ in _dc_fields(type(value))]
     if hasattr(value, "model_dump") and hasattr(type(value), "model_validate"):
-        return [(_SAME, value.model_dump(mode="python"))]
+        return _pyd_fields(value)
     if isinstance(value, Command):
         return list(_command_fields(value).items())
     return []

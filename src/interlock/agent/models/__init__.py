@@ -39,9 +39,10 @@ __all__ = [
 
 
 def init_chat_model(
-    model: str, *, model_provider: str | None = None, **kwargs: Any
+    model: Any, *, model_provider: str | None = None, **kwargs: Any
 ) -> BaseChatModel:
-    """A chat model from `"provider:model"` (see `interlock.agent.models.registry`)."""
+    """A chat model from `"provider:model"`, or a LangChain chat model object wrapped (see
+    `interlock.agent.models.registry`)."""
     from interlock.agent.models.registry import init_chat_model as _init
 
     return _init(model, model_provider=model_provider, **kwargs)

@@ -8,7 +8,13 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
-from interlock.agent.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
+from interlock.agent.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    as_messages,
+    convert_to_messages,
+)
 
 __all__ = ["BaseChatModel", "tool_specs"]
 
@@ -37,9 +43,9 @@ def tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
                 }
             )
         else:
-            from interlock.agent.tools import ensure_tool
+            from interlock.agent.langchain._tools import as_tool
 
-            out.append(ensure_tool(t).json_schema())
+            out.append(as_tool(t).json_schema())
     return out
 
 
@@ -96,20 +102,21 @@ class BaseChatModel(ABC):
         return bound
 
     def invoke(self, input: Any, config: Any = None, **_kwargs: Any) -> AIMessage:
-        """One answer to `input` (a string, a message, or a list of messages)."""
-        return self._generate(convert_to_messages(input))
+        """One answer to `input` (a string, a message, or a list of messages; LangChain's
+        messages are read as ours)."""
+        return self._generate(as_messages(convert_to_messages(input)))
 
     async def ainvoke(self, input: Any, config: Any = None, **_kwargs: Any) -> AIMessage:
         """Async twin of `invoke`."""
-        return await self._agenerate(convert_to_messages(input))
+        return await self._agenerate(as_messages(convert_to_messages(input)))
 
     def stream(self, input: Any, config: Any = None, **_kwargs: Any) -> Iterator[AIMessageChunk]:
         """The answer as it is produced, chunk by chunk (chunks add up with `+`)."""
-        yield from self._stream(convert_to_messages(input))
+        yield from self._stream(as_messages(convert_to_messages(input)))
 
     async def astream(
         self, input: Any, config: Any = None, **_kwargs: Any
     ) -> AsyncIterator[AIMessageChunk]:
         """Async twin of `stream`."""
-        async for chunk in self._astream(convert_to_messages(input)):
+        async for chunk in self._astream(as_messages(convert_to_messages(input))):
             yield chunk

@@ -40,7 +40,7 @@ def _split(model: str, model_provider: str | None) -> tuple[str, str]:
 
 
 def init_chat_model(
-    model: str,
+    model: Any,
     *,
     model_provider: str | None = None,
     api_key: str | None = None,
@@ -62,10 +62,17 @@ def init_chat_model(
     missing key raises `MissingAPIKey` naming the variable; no request is sent. Other keyword
     arguments (e.g. `top_p=`) go into the request body, like `model_kwargs`.
 
+    `model` may also be a LangChain chat model object (`ChatOpenAI(...)`, any langchain-core
+    `BaseChatModel`, configured as you configure it in LangChain): it is returned wrapped as
+    an interlock chat model (`interlock.agent.langchain.LangChainChatModel`).
+
     Example:
         >>> init_chat_model("deepseek:deepseek-v4-flash", api_key="sk-test").base_url
         'https://api.deepseek.com'
     """
+    if not isinstance(model, str):
+        settings_given = (model_provider, api_key, base_url, temperature, max_tokens)
+        return _from_object(model, *settings_given, model_kwargs or None, extra or None)
     provider_name, name = _split(model, model_provider)
     if provider_name == "scripted":
         from interlock.agent.models.scripted import ScriptedChatModel
@@ -91,3 +98,25 @@ def init_chat_model(
     from interlock.agent.models.openai_compat import ChatOpenAI
 
     return ChatOpenAI(name, provider=spec.name, **settings)
+
+
+def _from_object(model: Any, *settings: Any) -> BaseChatModel:
+    """A chat model object given to `init_chat_model`: a LangChain one is wrapped."""
+    from interlock.agent.langchain._detect import is_langchain_chat_model
+
+    if isinstance(model, BaseChatModel):
+        wrapped: BaseChatModel = model
+    elif is_langchain_chat_model(model):
+        from interlock.agent.langchain._model import LangChainChatModel
+
+        wrapped = LangChainChatModel(model)
+    else:
+        raise TypeError(
+            f"init_chat_model takes 'provider:model' or a chat model object, not {model!r}"
+        )
+    if any(value is not None for value in settings):
+        raise TypeError(
+            "init_chat_model: configure a chat model object itself; provider, key, URL, "
+            "temperature, max_tokens and request options apply to 'provider:model' names only"
+        )
+    return wrapped
