@@ -30,6 +30,11 @@ def test_porting_aliases() -> None:
     assert Interrupt is interlock.Interrupt
     assert InMemorySaver is interlock.InMemorySaver and SqliteSaver is interlock.SqliteSaver
     assert HumanMessage is interlock.HumanMessage and AIMessage is interlock.AIMessage
+    from interlock.runtime import Runtime, get_runtime
+    from interlock.types import Durability, RetryPolicy
+
+    assert Runtime is interlock.Runtime and get_runtime is interlock.get_runtime
+    assert RetryPolicy is interlock.RetryPolicy and Durability is interlock.Durability
 
 
 def test_import_is_light() -> None:

@@ -35,7 +35,7 @@ RunnableConfig = dict[str, Any]
 
 _UNSET: Any = object()
 
-StreamMode = Literal["values", "updates", "custom", "messages", "debug"]
+StreamMode = Literal["values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """LangGraph's `langgraph.types`, for porting: `interrupt`, `Command`, `Send`, `Interrupt`,
-`StateSnapshot` and friends.
+`StateSnapshot`, `RetryPolicy`, `Durability` and friends.
 
-The vocabulary lives in `interlock._types` (below every layer); `interrupt` is the graph's
-(`interlock.graph`), looked up when first used, so importing this module stays light.
+The vocabulary lives in `interlock._types` (below every layer); `interrupt`, `RetryPolicy`
+and `Durability` are the graph's (`interlock.graph`), looked up when first used, so
+importing this module stays light.
 """
 
 from __future__ import annotations
@@ -24,14 +25,17 @@ from interlock._types import (
 
 if TYPE_CHECKING:
     from interlock.graph._interrupt import interrupt
+    from interlock.graph._runtime import Durability, RetryPolicy
 
 __all__ = [
     "END",
     "START",
     "Command",
+    "Durability",
     "Escalation",
     "Interrupt",
     "PregelTask",
+    "RetryPolicy",
     "RunnableConfig",
     "Send",
     "StateSnapshot",
@@ -45,4 +49,12 @@ def __getattr__(name: str) -> Any:
         from interlock.graph._interrupt import interrupt
 
         return interrupt
+    if name == "RetryPolicy":
+        from interlock.graph._runtime import RetryPolicy
+
+        return RetryPolicy
+    if name == "Durability":
+        from interlock.graph._runtime import Durability
+
+        return Durability
     raise AttributeError(name)
