@@ -164,3 +164,52 @@ def test_runtime_reaches_async_nodes() -> None:
 
     g = StateGraph(S, context_schema=Ctx).add_node("n", node).add_edge(START, "n").compile()
     assert asyncio.run(g.ainvoke({}, context={"user": "ada"})) == {"out": "adaacme"}
+
+
+def test_a_tool_taking_runtime_gets_the_runs_runtime_and_hides_it_from_the_model() -> None:
+    from interlock import (
+        AIMessage,
+        HumanMessage,
+        ScriptedChatModel,
+        ToolMessage,
+        create_agent,
+        tool,
+    )
+
+    @tool
+    def whoami(greeting: str, runtime: Runtime[Ctx]) -> str:
+        """Greet the user the run is for.
+
+        Args:
+            greeting: How to greet
+        """
+        runtime.stream_writer({"tool": "whoami"})
+        return f"{greeting}, {runtime.context.user} of {runtime.context.tenant}"
+
+    assert set(whoami.args_schema["properties"]) == {"greeting"}
+    assert whoami.args_schema.get("required") == ["greeting"]
+    model = ScriptedChatModel(
+        [
+            AIMessage(
+                content="",
+                tool_calls=[
+                    {"name": "whoami", "args": {"greeting": "hi"}, "id": "c1", "type": "tool_call"}
+                ],
+            ),
+            AIMessage(content="done"),
+        ]
+    )
+    agent = create_agent(model=model, tools=[whoami])
+    chunks = list(
+        agent.stream(
+            {"messages": [HumanMessage(content="who am I?")]},
+            context=Ctx(user="ada"),
+            stream_mode=["custom", "values"],
+        )
+    )
+    assert ("custom", {"tool": "whoami"}) in chunks
+    final = [c for mode, c in chunks if mode == "values"][-1]
+    [result] = [m for m in final["messages"] if isinstance(m, ToolMessage)]
+    assert result.content == "hi, ada of acme"
+    with pytest.raises(GraphError, match="only works inside a graph node"):
+        whoami.invoke({"greeting": "hi"})  # outside a run there is no runtime to give

@@ -27,6 +27,10 @@ __all__ = [
     "tool",
 ]
 
+RUNTIME_PARAMETER = "runtime"
+"""A tool function's parameter that receives the run's `Runtime` (context, stream writer,
+store) instead of a model-given argument, as in LangGraph."""
+
 _SECTIONS = re.compile(
     r"^\s*(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Examples?"
     r"|Notes?)\s*:\s*$"
@@ -144,11 +148,15 @@ class Tool:
         self._args_schema = args_schema
         self._model: Any = None
         self._schema: dict[str, Any] | None = None
-        self._params = [
+        params = [
             p
             for p in inspect.signature(func).parameters.values()
             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         ]
+        self.wants_runtime = any(p.name == RUNTIME_PARAMETER for p in params)
+        """The function takes `runtime`: the run's `Runtime` is passed in (not a model-facing
+        argument: it is left out of the schema)."""
+        self._params = [p for p in params if p.name != RUNTIME_PARAMETER]
         if parse_docstring:
             unknown = set(self.arg_docs) - {p.name for p in self._params}
             if unknown:
@@ -225,6 +233,13 @@ class Tool:
             raise ToolArgumentsError(self.name, errors) from None
         return {name: getattr(model, name) for name in type(model).model_fields}
 
+    def _with_runtime(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not self.wants_runtime:
+            return args
+        from interlock.graph._runtime import get_runtime
+
+        return {**args, RUNTIME_PARAMETER: get_runtime()}
+
     @staticmethod
     def _args_of(input: Any) -> Any:
         if isinstance(input, Mapping) and "args" in input and "name" in input:
@@ -235,7 +250,7 @@ class Tool:
         """Validate and call; `input` is the arguments or a tool-call dict."""
         import asyncio
 
-        args = self.validate_args(self._args_of(input))
+        args = self._with_runtime(self.validate_args(self._args_of(input)))
         if self.is_async:
             try:
                 asyncio.get_running_loop()
@@ -248,7 +263,7 @@ class Tool:
         """Async twin of `invoke` (sync functions run in a worker thread)."""
         import asyncio
 
-        args = self.validate_args(self._args_of(input))
+        args = self._with_runtime(self.validate_args(self._args_of(input)))
         if self.is_async:
             return await self._fn(**args)
         return await asyncio.to_thread(self._fn, **args)
