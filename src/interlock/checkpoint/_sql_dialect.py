@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from interlock.checkpoint._time import utc_now
+
 __all__ = ["NO_FLUSH", "Dialect", "json_text", "utc_now"]
 
 
@@ -60,10 +62,6 @@ class Dialect:
         if isinstance(raw, datetime):
             return raw if raw.tzinfo else raw.replace(tzinfo=UTC)
         return datetime.fromisoformat(raw)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def json_text(value: Any) -> str:

@@ -13,8 +13,8 @@ Use it for a store of your own::
 The suite is split like the protocol, one part per concept, so a store can be built and
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
-`ThreadsConformance`, `RunQueueConformance`. The suite imports pytest only here;
-`import interlock` never imports this module.
+`ThreadsConformance`, `RunQueueConformance`. The suite (this module, `_testkit` and the
+rooms' `conformance` modules) imports pytest; `import interlock` never imports it.
 """
 
 from __future__ import annotations

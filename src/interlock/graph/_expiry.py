@@ -113,7 +113,7 @@ def expire_due(
     on_expired: OnRecord,
     on_escalated: OnRecord,
 ) -> list[str]:
-    """See `ExpiringGraph.expire_due`."""
+    """See `CompiledStateGraph.expire_due`."""
     saver = graph._require_saver()
     now = _aware(now)
     expired: list[str] = []

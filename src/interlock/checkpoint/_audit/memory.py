@@ -11,21 +11,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._audit.protocol import AuditEntry, AuditPage, new_audit_id
+from interlock.checkpoint._audit.protocol import (
+    AuditEntry,
+    AuditPage,
+    audit_position,
+    new_audit_id,
+)
 
-__all__ = ["MemoryAuditLog", "audit_position"]
-
-
-def audit_position(cursor: str | None, after: str | None) -> str | None:
-    """The entry id a page starts from; checks the forms the store protocol accepts."""
-    if cursor is not None and after is not None:
-        raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
-    mark = cursor if cursor is not None else after
-    if mark is None or (after is not None and mark == ""):
-        return mark
-    if len(mark) != 32 or any(c not in "0123456789abcdef" for c in mark):
-        raise ValueError(f"invalid cursor {mark!r}")
-    return mark
+__all__ = ["MemoryAuditLog"]
 
 
 class MemoryAuditLog:

@@ -3,8 +3,10 @@
 Stores write `approval.requested` (actor: the metadata's `requested_by`; detail {"value"})
 in the transaction that stores a new request, and `approval.decided` / `approval.expired` /
 `approval.cancelled` (actor: `decided_by`; detail {"value", "decision"}) in the one that
-decides it: the log misses no request or decision. Other entries (who created a thread, who
-sent input, what was refused) are appended by the service with `append_audit`.
+decides it, and `approval.escalated` (no actor; detail: the value, the approvers before and
+after, the new deadline) in the one that escalates it: the log misses no request or
+decision. Other entries (who created a thread, who sent input, what was refused) are
+appended by the service with `append_audit`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from interlock.checkpoint._async import to_thread
 
-__all__ = ["AuditEntry", "AuditLog", "AuditPage", "new_audit_id"]
+__all__ = ["AuditEntry", "AuditLog", "AuditPage", "audit_position", "new_audit_id"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +54,18 @@ def new_audit_id() -> str:
     import time
 
     return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def audit_position(cursor: str | None, after: str | None) -> str | None:
+    """The entry id a page starts from; checks the forms the store protocol accepts."""
+    if cursor is not None and after is not None:
+        raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
+    mark = cursor if cursor is not None else after
+    if mark is None or (after is not None and mark == ""):
+        return mark
+    if len(mark) != 32 or any(c not in "0123456789abcdef" for c in mark):
+        raise ValueError(f"invalid cursor {mark!r}")
+    return mark
 
 
 class AuditLog(ABC):

@@ -8,18 +8,16 @@ from dataclasses import replace
 from typing import Any
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._audit.protocol import AuditEntry, AuditPage, new_audit_id
+from interlock.checkpoint._audit.protocol import (
+    AuditEntry,
+    AuditPage,
+    audit_position,
+    new_audit_id,
+)
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 
-__all__ = ["SqlAuditLog", "audit_cursor"]
-
-
-def audit_cursor(cursor: str) -> str:
-    """An audit page cursor (an entry id), checked."""
-    if len(cursor) != 32 or any(c not in "0123456789abcdef" for c in cursor):
-        raise ValueError(f"invalid cursor {cursor!r}")
-    return cursor
+__all__ = ["SqlAuditLog"]
 
 
 class SqlAuditLog(SqlCore):
@@ -61,8 +59,7 @@ class SqlAuditLog(SqlCore):
         after: str | None = None,
     ) -> AuditPage:
         """Entries newest first (oldest first after `after`): one indexed query per page."""
-        if cursor is not None and after is not None:
-            raise ValueError("pass cursor= (newest first) or after= (oldest first), not both")
+        mark = audit_position(cursor, after)
         sql = (
             "SELECT entry_id, at, actor, action, thread_id, interrupt_id, detail "
             "FROM audit_log WHERE 1 = 1"
@@ -76,10 +73,10 @@ class SqlAuditLog(SqlCore):
             params.append(interrupt_id)
         if cursor is not None:
             sql += " AND entry_id < ?"
-            params.append(audit_cursor(cursor))
+            params.append(mark)
         if after:
             sql += " AND entry_id > ?"
-            params.append(audit_cursor(after))
+            params.append(mark)
         sql += f" ORDER BY entry_id {'ASC' if after is not None else 'DESC'} LIMIT ?"
         params.append(int(limit) + 1)
         with self._read() as conn:

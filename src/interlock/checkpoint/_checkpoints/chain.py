@@ -3,14 +3,21 @@ folds. Pure functions over small row summaries; the stores do the I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._checkpoints.protocol import CheckpointRecord, SnapshotPolicy, Write
 
-__all__ = ["EncodedRow", "RowStats", "chain_between", "decode_writes", "encode_record"]
+__all__ = [
+    "EncodedRow",
+    "RowStats",
+    "chain_between",
+    "decode_writes",
+    "encode_record",
+    "prunable",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,3 +153,25 @@ def decode_record(
         barriers={k: tuple(v) for k, v in serde.loads(barriers).items()},
         metadata=serde.loads(metadata),
     )
+
+
+def prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, str, str]]:
+    """The checkpoints to delete so that each chain keeps its last `keep_last` and what they
+    need to be read; `rows` are (thread, namespace, id, parent, base) of every checkpoint."""
+    by_chain: dict[tuple[str, str], dict[str, tuple[str | None, str]]] = {}
+    for thread_id, ns, cid, parent, base in rows:
+        by_chain.setdefault((thread_id, ns), {})[cid] = (parent, base)
+    doomed = []
+    for (thread_id, ns), items in by_chain.items():
+        ids = sorted(items)
+        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
+        for cid in list(keep):
+            current: str | None = cid
+            base = items[cid][1]
+            while current is not None and current in items:
+                keep.add(current)
+                if current == base:
+                    break
+                current = items[current][0]
+        doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
+    return doomed

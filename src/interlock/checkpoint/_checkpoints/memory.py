@@ -17,6 +17,7 @@ from interlock.checkpoint._checkpoints.chain import (
     chain_between,
     decode_writes,
     encode_record,
+    prunable,
 )
 from interlock.checkpoint._checkpoints.protocol import (
     CheckpointRecord,
@@ -271,21 +272,12 @@ class MemoryCheckpoints:
 
 
 def _prune_rows(cps: _Checkpoints, keep_last: int) -> int:
-    deleted = 0
-    for ns in list(cps.heads):
-        ids = sorted(cid for n, cid in cps.rows if n == ns)
-        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
-        keep |= {cps.rows[(ns, cid)].stats.base_id for cid in keep}
-        # keep every row between a kept row and its base on the parent chain
-        for cid in list(keep):
-            row = cps.rows[(ns, cid)]
-            current: str | None = cid
-            while current is not None and current != row.stats.base_id:
-                keep.add(current)
-                current = cps.rows[(ns, current)].record.parent_id
-        for cid in ids:
-            if cid not in keep:
-                del cps.rows[(ns, cid)]
-                cps.task_writes.pop((ns, cid), None)
-                deleted += 1
-    return deleted
+    rows = [
+        ("", ns, cid, row.record.parent_id, row.stats.base_id)
+        for (ns, cid), row in cps.rows.items()
+    ]
+    doomed = prunable(rows, keep_last)
+    for _, ns, cid in doomed:
+        del cps.rows[(ns, cid)]
+        cps.task_writes.pop((ns, cid), None)
+    return len(doomed)

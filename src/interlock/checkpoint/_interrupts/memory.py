@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
@@ -16,6 +16,7 @@ from interlock.checkpoint._interrupts.protocol import (
     decision_action,
     escalation_detail,
 )
+from interlock.checkpoint._time import as_utc, utc_now
 from interlock.errors import ResumeConflict, ResumeError
 
 __all__ = ["MemoryInterrupts", "StoredInterrupt"]
@@ -32,16 +33,8 @@ class StoredInterrupt:
     resume: str | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _inbox_key(item: StoredInterrupt) -> tuple[datetime, str]:
-    return _utc(item.record.created_at), item.record.interrupt_id
+    return as_utc(item.record.created_at), item.record.interrupt_id
 
 
 class MemoryInterrupts:
@@ -92,7 +85,11 @@ class MemoryInterrupts:
             self._by_thread.setdefault(thread_id, []).append(iid)
             requester = serde.loads(item.metadata).get("requested_by")
             self._log(
-                thread_id, iid, "approval.requested", requester, '{"value":' + item.value + "}"
+                item.record.thread_id,
+                iid,
+                "approval.requested",
+                requester,
+                '{"value":' + item.value + "}",
             )
 
     def _interrupts_at(
@@ -150,7 +147,7 @@ class MemoryInterrupts:
                     raise ResumeError(f"interrupt {iid!r} does not exist on thread {thread_id!r}")
                 if item.record.status != "pending":
                     raise ResumeConflict(f"interrupt {iid!r} was already {item.record.status}")
-            now = _now()
+            now = utc_now()
             out = []
             for iid in decisions:
                 item = self._interrupts[iid]
@@ -179,11 +176,11 @@ class MemoryInterrupts:
                 item is None
                 or item.record.status != "pending"
                 or item.record.deadline is None
-                or _utc(item.record.deadline) != _utc(expected_deadline)
+                or as_utc(item.record.deadline) != as_utc(expected_deadline)
             ):
                 return None
             before = self._decode_interrupt(item)
-            item.record = replace(item.record, deadline=_utc(deadline))
+            item.record = replace(item.record, deadline=as_utc(deadline))
             item.metadata = text
             detail = escalation_detail(before, deadline, metadata)
             # the actor is the deadline itself: no person escalated it
@@ -222,7 +219,7 @@ class MemoryInterrupts:
                     due_before is None
                     or (
                         i.record.deadline is not None
-                        and _utc(i.record.deadline) <= _utc(due_before)
+                        and as_utc(i.record.deadline) <= as_utc(due_before)
                     )
                 )
             ]
@@ -230,7 +227,7 @@ class MemoryInterrupts:
             if cursor is not None:
                 at, _, iid = cursor.partition("|")
                 try:
-                    after = (_utc(datetime.fromisoformat(at)), iid)
+                    after = (as_utc(datetime.fromisoformat(at)), iid)
                 except ValueError as exc:
                     raise ValueError(f"invalid cursor {cursor!r}") from exc
                 items = [i for i in items if _inbox_key(i) > after]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._threads.protocol import ThreadInfo
+from interlock.checkpoint._time import as_utc, utc_now
 
 __all__ = ["MemoryThreads"]
 
@@ -20,14 +21,6 @@ class _Thread:
     updated_at: datetime
     lease: tuple[str, float, float] | None = None
     """(owner, expires at (monotonic), ttl)."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class MemoryThreads:
@@ -64,7 +57,7 @@ class MemoryThreads:
     def _thread(self, thread_id: str) -> _Thread:
         t = self._thread_rows.get(thread_id)
         if t is None:
-            now = _now()
+            now = utc_now()
             t = self._thread_rows[thread_id] = _Thread(created_at=now, updated_at=now)
         return t
 
@@ -72,7 +65,7 @@ class MemoryThreads:
         """Under the saver's lock, in a write: the thread was updated now; the lease of
         `owner` is renewed for its ttl (or given back with `release`)."""
         thread = self._thread(thread_id)
-        thread.updated_at = _now()
+        thread.updated_at = utc_now()
         if owner is None or not thread.lease or thread.lease[0] != owner:
             return
         if release:
@@ -171,13 +164,13 @@ class MemoryThreads:
         deleted = 0
         with self._lock:
             if finished_before is not None:
-                self._drop_ended_runs(_utc(finished_before))
+                self._drop_ended_runs(as_utc(finished_before))
                 for tid, thread in list(self._thread_rows.items()):
                     info = self._info(tid, thread) if self._has_checkpoints(tid) else None
                     if (
                         info
                         and info.status == "finished"
-                        and thread.updated_at < _utc(finished_before)
+                        and thread.updated_at < as_utc(finished_before)
                         and not self._has_open_runs(tid)  # a queued run will add to it
                     ):
                         deleted += self._checkpoint_count(tid)

@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._checkpoints.chain import prunable
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 
-__all__ = ["ACQUIRE_SQL", "SqlThreads", "prunable"]
+__all__ = ["ACQUIRE_SQL", "SqlThreads"]
 
 ACQUIRE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
@@ -32,29 +33,9 @@ ACQUIRE_SQL = (
 now, owner, ttl, ttl."""
 
 
-def prunable(rows: Sequence[Sequence[Any]], keep_last: int) -> list[tuple[str, str, str]]:
-    """The checkpoints to delete so that each chain keeps its last `keep_last` and what they
-    need to be read; `rows` are (thread, namespace, id, parent, base) of every checkpoint."""
-    by_chain: dict[tuple[str, str], dict[str, tuple[str | None, str]]] = {}
-    for thread_id, ns, cid, parent, base in rows:
-        by_chain.setdefault((thread_id, ns), {})[cid] = (parent, base)
-    doomed = []
-    for (thread_id, ns), items in by_chain.items():
-        ids = sorted(items)
-        keep = set(ids[-keep_last:]) if keep_last > 0 else set()
-        for cid in list(keep):
-            current: str | None = cid
-            base = items[cid][1]
-            while current is not None and current in items:
-                keep.add(current)
-                if current == base:
-                    break
-                current = items[current][0]
-        doomed += [(thread_id, ns, cid) for cid in ids if cid not in keep]
-    return doomed
-
-
 class SqlThreads(SqlCore, Threads):
+    # the only half that names its protocol: PostgreSQL's acquire_and_get falls back to
+    # the protocol's default through super(), which the type checker must see
     """Leases, summaries and retention over `threads` (reading the other rooms' tables)."""
 
     if TYPE_CHECKING:
@@ -189,6 +170,7 @@ class SqlThreads(SqlCore, Threads):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""
         with self._write() as conn:
+            # every room's per-thread tables but the audit log (a new room adds its own)
             for table in ("checkpoints", "task_writes", "interrupts", "heads", "threads"):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
             # its queued runs would start the thread again from nothing: they fail instead
