@@ -29,15 +29,16 @@ from tests._tcpproxy import TcpProxy
 from tests.pg import DSN, new_schema
 
 
-def poll(what: str, check: Callable[[], Any], seconds: float = 30.0) -> Any:
-    """Call `check` until it returns something truthy; fail after `seconds`."""
+def poll(what: str, check: Callable[[], Any], seconds: float = 30.0, every: float = 0.02) -> Any:
+    """Call `check` every `every` seconds until it returns something truthy; fail after
+    `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         value = check()
         if value:
             return value
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.02)
+        time.sleep(every)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, BaseException | None]:
