@@ -206,7 +206,7 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
             name="interlock",
         )
         try:
-            with self._mapped():
+            with self._mapped(bound=timeout):
                 self._pool.open(wait=True, timeout=timeout)
             self.setup()
         except BaseException:

@@ -97,7 +97,7 @@ class SqliteSaver(SqlSaver):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self._memory:
-                _use_wal(conn, self.busy_timeout)
+                _use_wal(conn, self.maintenance_timeout if in_maintenance() else self.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             conn.close()
