@@ -117,7 +117,8 @@ def test_connections_carry_keepalives_a_user_timeout_and_a_statement_timeout() -
 
 @pytest.mark.postgres
 def test_a_black_holed_link_fails_calls_within_the_bound_then_at_once() -> None:
-    with proxied_saver() as (saver, proxy):
+    with proxied_saver(min_size=3) as (saver, proxy):
+        poll("three pooled connections", lambda: saver._pool.get_stats()["pool_available"] >= 3)
         saver.append_audit([entry("before")])
         proxy.blackhole()
         took, error = timed(saver.list_threads)  # the pooled connection goes silent
@@ -129,10 +130,17 @@ def test_a_black_holed_link_fails_calls_within_the_bound_then_at_once() -> None:
             assert isinstance(error, StoreUnavailable) and took < 1.0, (took, error)
         proxy.restore()
         restored = time.monotonic()
-        poll("the store to answer again", lambda: _answers(saver))
+        errors: list[StoreUnavailable] = []
+        poll("the store to answer again", lambda: _answers(saver, errors))
         recovered = time.monotonic() - restored
         assert recovered < 6.0, f"service came back {recovered:.1f} s after the link"
         assert saver.reachable
+        # the connections that sat in the pool through the outage were replaced, not used:
+        # until the store answered, calls failed fast (it knew), never on a silent connection
+        assert not [e for e in errors if "did not answer" in str(e)], errors
+        calls = [Background(lambda: timed(saver.list_threads)) for _ in range(3)]
+        for took, error in (c.join() for c in calls):
+            assert error is None and took < 1.5, (took, error)
         actions = [e.action for e in saver.list_audit().items]
         assert actions == ["before"]  # nothing lost, nothing written while down
 
@@ -160,10 +168,29 @@ def test_a_cut_link_recovers_within_seconds_of_its_return() -> None:
         assert recovered < 6.0, f"service came back {recovered:.1f} s after the link"
 
 
-def _answers(saver: PostgresSaver) -> bool:
+@pytest.mark.postgres
+def test_a_call_stuck_on_the_old_silent_path_does_not_take_the_store_down_again() -> None:
+    with proxied_saver(min_size=2) as (saver, proxy):
+        poll("two pooled connections", lambda: saver._pool.get_stats()["pool_available"] >= 2)
+        proxy.blackhole()
+        stale = Background(lambda: saver.ping(timeout=8.0))  # a long bound on a silent path
+        took, error = timed(saver.list_threads)  # the other connection: down after 2.5 s
+        assert isinstance(error, StoreUnavailable) and took < 8.0, (took, error)
+        proxy.restore()
+        poll("the store to answer again", lambda: _answers(saver))
+        with pytest.raises(StoreUnavailable, match="did not answer"):
+            stale.join()  # its deadline passed after the link came back
+        assert saver.reachable, "an attempt from before the recovery took the store down"
+        took, error = timed(saver.list_threads)
+        assert error is None and took < 1.0, (took, error)
+
+
+def _answers(saver: PostgresSaver, errors: list[StoreUnavailable] | None = None) -> bool:
     try:
         saver.list_threads()
-    except StoreUnavailable:
+    except StoreUnavailable as exc:
+        if errors is not None:
+            errors.append(exc)
         return False
     return True
 
@@ -405,3 +432,25 @@ def test_sqlite_maintenance_waits_longer_for_the_lock(tmp_path: Path) -> None:
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_recovery_does_not_wait_out_the_pools_reconnect_backoff() -> None:
+    """A full pool whose connections all died: psycopg_pool would retry each slot after 1, 2,
+    4, 8, 16 s... (the next attempt after a 20 s outage comes 8-14 s after the link); with
+    its reconnect wait capped, the slots are given up and the pool grows again on demand."""
+    with proxied_saver(min_size=2, max_size=2) as (saver, proxy):
+        poll("a full pool", lambda: saver._pool.get_stats()["pool_available"] >= 2)
+        proxy.cut()
+        cut_at = time.monotonic()
+        poll("the store to know it is down", lambda: not _answers(saver) and not saver.reachable)
+        poll("a 20 s outage", lambda: time.monotonic() - cut_at > 20, 30, every=0.5)
+        proxy.restore()
+        restored = time.monotonic()
+        poll("the store to answer again", lambda: _answers(saver))
+        recovered = time.monotonic() - restored
+        assert recovered < 5.0, f"service came back {recovered:.1f} s after the link"
+        calls = [Background(lambda: timed(saver.list_threads)) for _ in range(2)]
+        for took, error in (c.join() for c in calls):
+            assert error is None and took < 2.0, (took, error)

@@ -163,6 +163,8 @@ class Link:
         self.probe_every, self.max_probes = probe_every, max_probes
         self._lock = threading.Lock()
         self._down_since: float | None = None
+        self._up_at = float("-inf")
+        """When the link last came back (monotonic)."""
         self._reason = ""
         self._wake = threading.Event()
         self._probes = 0
@@ -182,10 +184,13 @@ class Link:
                 f"{self._reason}); nothing was changed, retry in a moment"
             )
 
-    def down(self, reason: str) -> None:
-        """The database could not be reached: fail calls fast and probe until it can."""
+    def down(self, reason: str, started: float) -> None:
+        """The database could not be reached by an attempt (a connection, a call) that
+        began at `started` (monotonic): fail calls fast and probe until it can. An attempt
+        that began before the link last came back tells nothing new (it may have been stuck
+        on the old, silent path) and is ignored."""
         with self._lock:
-            if self._closed or self._down_since is not None:
+            if self._closed or self._down_since is not None or started < self._up_at:
                 return
             self._down_since, self._reason = time.monotonic(), reason
             self._wake.clear()
@@ -199,6 +204,7 @@ class Link:
             if self._down_since is None:
                 return
             self._down_since = None
+            self._up_at = time.monotonic()
             self._wake.set()
         self._on_up()
 

@@ -98,10 +98,11 @@ def _connection_class(link: Link) -> Any:
 
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            started = time.monotonic()
             try:
                 conn = super().connect(conninfo, **kwargs)
             except psycopg.OperationalError as exc:
-                link.down(f"cannot connect: {_first_line(exc)}")
+                link.down(f"cannot connect: {_first_line(exc)}", started)
                 raise
             conn.born = time.monotonic()
             link.up()
@@ -295,7 +296,7 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
             ) from exc
         except psycopg.Error as exc:
             if watch is not None and watch.fired:
-                self._link.down(f"no answer within {bound:g} s")
+                self._link.down(f"no answer within {bound:g} s", watch.deadline - bound)
                 raise StoreUnavailable(
                     f"PostgreSQL did not answer within {bound:g} s; retry later"
                 ) from exc
