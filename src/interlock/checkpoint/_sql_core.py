@@ -10,15 +10,23 @@ JSON) placeholders and `{now}` for the database clock; `_x` renders and runs the
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._sql_dialect import Dialect, utc_now
 from interlock.errors import SchemaTooNew
 
-__all__ = ["SqlCore"]
+__all__ = ["SqlCore", "in_maintenance"]
+
+_MAINTENANCE: ContextVar[bool] = ContextVar("interlock_store_maintenance", default=False)
+
+
+def in_maintenance() -> bool:
+    """Whether the current call runs under `SqlCore.maintenance()`."""
+    return _MAINTENANCE.get()
 
 
 class SqlCore:
@@ -43,6 +51,22 @@ class SqlCore:
     def _lock_migrations(self, conn: Any) -> None:
         """Serialise concurrent schema setup (PostgreSQL takes an advisory lock)."""
 
+    @contextmanager
+    def maintenance(self) -> Iterator[None]:
+        """Store calls made inside (in this thread or task, and the worker threads of its
+        async calls) get the store's longer maintenance bound instead of the request bound:
+        for schema setup, retention, audit exports, bulk loads.
+
+        Example:
+            >>> with saver.maintenance():  # doctest: +SKIP
+            ...     entries = saver.list_audit(limit=100_000)
+        """
+        token = _MAINTENANCE.set(True)
+        try:
+            yield
+        finally:
+            _MAINTENANCE.reset(token)
+
     def _q(self, text: str) -> str:
         out = self._sql_cache.get(text)
         if out is None:
@@ -57,7 +81,7 @@ class SqlCore:
 
         Raises `SchemaTooNew`, changing nothing, when the store has a migration this
         interlock does not know (a newer interlock wrote it)."""
-        with self._write() as conn:
+        with self.maintenance(), self._write() as conn:
             self._lock_migrations(conn)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS interlock_migrations ("

@@ -4,20 +4,33 @@ Reads share their SQL with SQLite (`SqlSaver`); each write of the store protocol
 run's lease-and-read, is here one statement (data-modifying CTEs): one network round trip
 and one commit. Those statements live with their concepts (`_checkpoints/postgres.py`,
 `_interrupts/postgres.py`, `_threads/postgres.py`, `_runs/postgres.py`); this module adds the
-connections. JSONB columns operators can query, TIMESTAMPTZ times, the database clock for
-leases. Install with `pip install 'interlock[postgres]'`.
+connections, and `_pg_link.py` what bounds them. JSONB columns operators can query,
+TIMESTAMPTZ times, the database clock for leases. Install with
+`pip install 'interlock[postgres]'`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from interlock.checkpoint._checkpoints.postgres import PgCheckpoints
 from interlock.checkpoint._interrupts.postgres import PgInterrupts
+from interlock.checkpoint._pg_link import (
+    Deadlines,
+    Link,
+    Watch,
+    connection_settings,
+    socket_has_news,
+)
 from interlock.checkpoint._runs.postgres import PgRunQueue
 from interlock.checkpoint._sql import Dialect, SqlSaver
+from interlock.checkpoint._sql_core import in_maintenance
 from interlock.checkpoint._threads.postgres import PgThreads
 from interlock.checkpoint.base import SnapshotPolicy
 from interlock.errors import SerializationError, StoreError, StoreUnavailable
@@ -34,6 +47,35 @@ POSTGRES = Dialect(
     now_epoch="EXTRACT(EPOCH FROM clock_timestamp())::double precision",
 )
 
+RECONNECT_WAIT = 1.0
+"""psycopg_pool's `reconnect_timeout`: a pool slot whose reconnection keeps failing is given
+up after this long (the pool grows again on demand), so no slot waits out an exponential
+backoff that has grown with the outage."""
+
+STATEMENT_SHARE = 0.8
+"""The server's `statement_timeout` is this share of a call's bound: on a live server a slow
+statement is cancelled there (the connection stays usable, the database is not taken for
+down) before the client-side deadline would shut the connection."""
+
+IDEMPOTENT_READS = (
+    "get_checkpoint",
+    "get_interrupt",
+    "get_run",
+    "get_thread",
+    "list_audit",
+    "list_checkpoints",
+    "list_interrupts",
+    "list_runs",
+    "list_threads",
+    "schema_versions",
+)
+"""The calls that only read: run once more when their connection was lost under them (a
+terminated backend, a failover), since running them twice changes nothing."""
+
+
+class ConnectionLost(StoreUnavailable):
+    """The connection died under a call (the server ended it, or the link broke)."""
+
 
 def _quote_ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
@@ -41,19 +83,32 @@ def _quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
-def _check_if_idle(conn: Any) -> None:
-    """Check a pooled connection before use only if it sat idle a while (a check is a round
-    trip; a connection that just worked is very likely fine, and a failure surfaces as
-    `StoreUnavailable` while the pool replaces it)."""
-    import time
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
-    from psycopg_pool import ConnectionPool
 
-    last = getattr(conn, "_interlock_used", 0.0)
-    now = time.monotonic()
-    if now - last > 2.0:
-        ConnectionPool.check_connection(conn)
-    conn._interlock_used = now
+def _connection_class(link: Link) -> Any:
+    """psycopg's connection class, telling `link` whether connecting works."""
+    import psycopg
+
+    class Connection(psycopg.Connection):  # type: ignore[type-arg]
+        born = 0.0
+        """When it was made (monotonic): connections older than the last replacement of the
+        pool's connections need no further replacement."""
+
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            started = time.monotonic()
+            try:
+                conn = super().connect(conninfo, **kwargs)
+            except psycopg.OperationalError as exc:
+                link.down(f"cannot connect: {_first_line(exc)}", started)
+                raise
+            conn.born = time.monotonic()
+            link.up()
+            return conn
+
+    return Connection
 
 
 class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver):
@@ -61,8 +116,24 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
 
     `conninfo` is a libpq URL or DSN (`postgresql://user@host:5432/db`). `schema` keeps
     interlock's tables in their own schema (created if missing). A connection pool of
-    `min_size`..`max_size` connections serves all threads; broken connections are replaced
-    (`StoreUnavailable` is raised while the server cannot be reached, and nothing changes).
+    `min_size`..`max_size` connections serves all threads; broken connections are replaced.
+
+    Bounds. Every call (waiting for a connection and its statements) ends within
+    `request_timeout` seconds, or fails with `StoreUnavailable` — also when the link is
+    silent, which a server-side timeout cannot see: the connection is shut from this side.
+    Calls under `maintenance()` (schema setup, `prune`, audit exports...) get
+    `maintenance_timeout`. TCP keepalives and `tcp_user_timeout` let the kernel notice a
+    dead link within seconds (parameters given in `conninfo` win). `timeout` bounds the
+    wait for the database when the saver opens.
+
+    Faults. Once a connection cannot be made or a call passes its deadline, the database
+    counts as down: calls fail at once with `StoreUnavailable` (no queueing) while a probe
+    tries a fresh connection every half second; the first that succeeds brings the store
+    back and replaces the pooled connections, so service returns within about a second of
+    the link, whatever the outage's length. A connection the server ended while it sat in
+    the pool (`pg_terminate_backend`, a failover) is noticed before use, at no round trip,
+    and replaced, so no write is sent on it; a read whose connection dies under it runs once
+    more (`IDEMPOTENT_READS`). `ping()` says whether the database answers now.
 
     A run's lease, a pause (its interrupts), a decision, a run's last write and any write
     made outside a run (no lease owner) wait for the WAL flush. Checkpoints in the middle of a
@@ -86,13 +157,18 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 10.0,
+        request_timeout: float = 2.5,
+        maintenance_timeout: float = 600.0,
+        connect_timeout: float = 2.0,
         snapshot_policy: SnapshotPolicy | None = None,
         durable_steps: bool = False,
     ) -> None:
         super().__init__(snapshot_policy=snapshot_policy)
+        if not (request_timeout > 0 and maintenance_timeout > 0 and timeout > 0):
+            raise ValueError("timeout, request_timeout and maintenance_timeout must be > 0")
         self.durable_steps = durable_steps
         try:
-            import psycopg  # noqa: F401
+            import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ImportError(
@@ -100,21 +176,39 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
             ) from exc
         self.conninfo = conninfo
         self.schema = schema
+        self.request_timeout = float(request_timeout)
+        self.maintenance_timeout = float(maintenance_timeout)
         self._search_path = _quote_ident(schema) if schema else None
+        self._settings = connection_settings(
+            conninfo,
+            connect_timeout=connect_timeout,
+            statement_timeout=request_timeout * STATEMENT_SHARE,
+            schema=self._search_path,
+        )
+        self._deadlines = Deadlines("interlock-pg-deadlines")
+        self._replaced_at = 0.0
+        self._replace_lock = threading.Lock()
+
+        def probe() -> None:
+            psycopg.connect(conninfo, **self._settings).close()
+
+        self._link = Link(probe, self._replace_connections)
         self._pool = ConnectionPool(
             conninfo,
+            connection_class=_connection_class(self._link),
             min_size=min_size,
             max_size=max_size,
-            timeout=timeout,
-            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
+            timeout=request_timeout,
+            kwargs=self._settings,
             configure=self._configure,
-            check=_check_if_idle,
+            check=self._check,
+            reconnect_timeout=RECONNECT_WAIT,
             open=False,
             name="interlock",
         )
-        with self._errors():
-            self._pool.open(wait=True, timeout=timeout)
         try:
+            with self._mapped(bound=timeout):
+                self._pool.open(wait=True, timeout=timeout)
             self.setup()
         except BaseException:
             self.close()  # a refused or failed setup leaves no connection behind
@@ -130,52 +224,120 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
         finally:
             saver.close()
 
+    # ---- connections ------------------------------------------------------------------------
+
     def _configure(self, conn: Any) -> None:
         from psycopg.types.string import TextLoader
 
         conn.adapters.register_loader("jsonb", TextLoader)
         conn.adapters.register_loader("json", TextLoader)
-        if self._search_path:
-            conn.execute(f"SET search_path TO {self._search_path}")
+
+    def _check(self, conn: Any) -> None:
+        """Before a pooled connection is used: if the server has said goodbye on it (its
+        backend was terminated, the server restarted), replace it — no round trip, and
+        nothing is sent on it."""
+        if socket_has_news(conn.fileno()):
+            conn.close()
+            self._replace_connections(conn)
+            raise StoreUnavailable("the server closed this pooled connection")
+
+    def _replace_connections(self, dead: Any = None) -> None:
+        """Replace the pool's connections: after the link came back (all of them predate the
+        outage), or when `dead` died (its siblings likely did too). Once per failure: a
+        connection older than the last replacement was already dealt with."""
+        with self._replace_lock:
+            if dead is not None and getattr(dead, "born", 0.0) < self._replaced_at:
+                return
+            self._replaced_at = time.monotonic()
+        self._pool.drain()
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
+    def _call(self, bound: float | None = None) -> Iterator[Any]:
+        """A pooled connection for one call, ending within its bound (see the class
+        docstring); psycopg errors become interlock's."""
+        maintenance = bound is None and in_maintenance()
+        if bound is None:
+            bound = self.maintenance_timeout if maintenance else self.request_timeout
+        self._link.check()
+        started = time.monotonic()
+        with self._mapped(bound=bound):
+            conn = self._pool.getconn(timeout=bound)
+        watch = self._deadlines.watch(conn.fileno(), bound - (time.monotonic() - started))
+        clean = not maintenance
+        try:
+            with self._mapped(conn, watch, bound):
+                if maintenance:
+                    conn.execute(
+                        "SELECT set_config('statement_timeout', %s, false)",
+                        (str(round(bound * STATEMENT_SHARE * 1000)),),
+                    )
+                yield conn
+                if maintenance:
+                    conn.execute("RESET statement_timeout")
+                    clean = True
+        finally:
+            if self._deadlines.release(watch) or not clean:
+                conn.close()  # shut by its deadline, or left with the long statement timeout
+            self._pool.putconn(conn)
+
+    @contextmanager
+    def _mapped(
+        self, conn: Any = None, watch: Watch | None = None, bound: float = 0.0
+    ) -> Iterator[None]:
         import psycopg
         from psycopg_pool import PoolTimeout
 
         try:
             yield
-        except (psycopg.OperationalError, PoolTimeout) as exc:
+        except PoolTimeout as exc:
             raise StoreUnavailable(
-                f"PostgreSQL store is unavailable: {exc}; nothing was changed, retry later"
+                f"no PostgreSQL connection within {bound or self.request_timeout:g} s "
+                f"({_first_line(exc)}); nothing was changed, retry later"
             ) from exc
-        except psycopg.errors.AdminShutdown as exc:  # pragma: no cover - subclass above
-            raise StoreUnavailable(f"PostgreSQL connection was terminated: {exc}") from exc
-        except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL cannot hold
-            raise SerializationError(
-                f"PostgreSQL cannot store this value: {exc}; nothing was changed"
-            ) from exc
-        except psycopg.DatabaseError as exc:
+        except psycopg.Error as exc:
+            if watch is not None and watch.fired:
+                self._link.down(f"no answer within {bound:g} s", watch.deadline - bound)
+                raise StoreUnavailable(
+                    f"PostgreSQL did not answer within {bound:g} s; retry later"
+                ) from exc
+            if conn is not None and conn.closed:
+                self._replace_connections(conn)
+                raise ConnectionLost(
+                    f"the PostgreSQL connection was lost ({_first_line(exc)}); retry later"
+                ) from exc
+            if isinstance(exc, psycopg.errors.QueryCanceled):
+                raise StoreUnavailable(
+                    f"PostgreSQL did not finish within {bound or self.request_timeout:g} s "
+                    f"({_first_line(exc)}); retry later"
+                ) from exc
             if isinstance(exc, psycopg.errors.SerializationFailure):
                 raise StoreUnavailable(f"PostgreSQL conflict, retry: {exc}") from exc
+            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+                raise StoreUnavailable(
+                    f"PostgreSQL store is unavailable: {exc}; nothing was changed, retry later"
+                ) from exc
+            if isinstance(exc, psycopg.DataError):  # e.g. NUL, which PostgreSQL cannot hold
+                raise SerializationError(
+                    f"PostgreSQL cannot store this value: {exc}; nothing was changed"
+                ) from exc
             raise StoreError(f"PostgreSQL store failed: {exc}") from exc
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
         # Autocommit: every read statement is its own snapshot. Rows never change once
         # written (only interrupt status does), so a read needs no BEGIN/COMMIT round trips.
-        with self._errors(), self._pool.connection() as conn:
+        with self._call() as conn:
             yield conn
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[Any]:
-        if not durable:
-            # single-statement writes (leases): autocommit saves the BEGIN/COMMIT round trips
-            with self._errors(), self._pool.connection() as conn:
+        with self._call() as conn:
+            if not durable:
+                # single-statement writes (leases): autocommit saves the BEGIN/COMMIT round trips
                 yield conn
-            return
-        with self._errors(), self._pool.connection() as conn, conn.transaction():
-            yield conn
+            else:
+                with conn.transaction():
+                    yield conn
 
     def _lock_migrations(self, conn: Any) -> None:
         # lock first: CREATE SCHEMA/TABLE IF NOT EXISTS race when processes start together
@@ -183,6 +345,43 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver
         if self._search_path:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._search_path}")
 
+    # ---- public -----------------------------------------------------------------------------
+
+    def ping(self, timeout: float = 1.0) -> None:
+        """Raise `StoreUnavailable` unless the database answers within `timeout` seconds
+        (at once while it is known to be down). For readiness probes."""
+        with self._call(bound=timeout) as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    @property
+    def reachable(self) -> bool:
+        """False while the database is known to be unreachable (no I/O)."""
+        return self._link.is_up
+
+    def prune(
+        self, *, finished_before: datetime | None = None, keep_last: int | None = None
+    ) -> int:
+        """Retention (see `Threads.prune`), under the maintenance bound."""
+        with self.maintenance():
+            return super().prune(finished_before=finished_before, keep_last=keep_last)
+
     def close(self) -> None:
         """Close the pool."""
+        self._link.close()
+        self._deadlines.close()
         self._pool.close()
+
+
+def _retry_once_if_lost(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def read(self: PostgresSaver, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ConnectionLost:  # the pool has replaced the connection: once more
+            return method(self, *args, **kwargs)
+
+    return read
+
+
+for _name in IDEMPOTENT_READS:
+    setattr(PostgresSaver, _name, _retry_once_if_lost(getattr(PostgresSaver, _name)))

@@ -8,9 +8,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from interlock.checkpoint._sql import Dialect, SqlSaver
+from interlock.checkpoint._sql_core import in_maintenance
 from interlock.checkpoint.base import SnapshotPolicy
 from interlock.errors import StoreError, StoreUnavailable
 
@@ -30,9 +32,14 @@ SQLITE = Dialect(
 class SqliteSaver(SqlSaver):
     """Checkpoints in a SQLite file (or `":memory:"`).
 
-    WAL journal, a busy timeout, one connection per thread; several processes may share the
-    file. Writes take the database lock up front (`BEGIN IMMEDIATE`), which is what makes
-    deciding an interrupt exactly-once across processes.
+    WAL journal, one connection per thread; several processes may share the file. Writes
+    take the database lock up front (`BEGIN IMMEDIATE`), which is what makes deciding an
+    interrupt exactly-once across processes.
+
+    Bounds. A call waits at most `busy_timeout` seconds for a lock another connection
+    holds, then fails with `StoreUnavailable` (HTTP 503 with `Retry-After`), changing
+    nothing. Calls under `maintenance()` (schema setup, `prune`, exports) wait up to
+    `maintenance_timeout`. `ping()` says whether the file can be read now.
 
     Example:
         >>> with SqliteSaver.from_conn_string(":memory:") as saver:
@@ -46,12 +53,16 @@ class SqliteSaver(SqlSaver):
         self,
         path: str | Path = ":memory:",
         *,
-        busy_timeout: float = 30.0,
+        busy_timeout: float = 5.0,
+        maintenance_timeout: float = 600.0,
         snapshot_policy: SnapshotPolicy | None = None,
     ) -> None:
         super().__init__(snapshot_policy=snapshot_policy)
+        if not (busy_timeout >= 0 and maintenance_timeout >= 0):
+            raise ValueError("busy_timeout and maintenance_timeout must be >= 0 seconds")
         self.path = str(path)
         self.busy_timeout = busy_timeout
+        self.maintenance_timeout = maintenance_timeout
         self._memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -86,7 +97,7 @@ class SqliteSaver(SqlSaver):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self._memory:
-                _use_wal(conn, self.busy_timeout)
+                _use_wal(conn, self.maintenance_timeout if in_maintenance() else self.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             conn.close()
@@ -111,7 +122,7 @@ class SqliteSaver(SqlSaver):
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        with self._guard(), _errors(self.path):
+        with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -122,10 +133,10 @@ class SqliteSaver(SqlSaver):
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         if not durable:  # one statement: SQLite runs it as its own transaction
-            with self._guard(), _errors(self.path):
+            with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
                 yield conn
             return
-        with self._guard(), _errors(self.path):
+        with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -133,6 +144,36 @@ class SqliteSaver(SqlSaver):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def _bound(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """Under `maintenance()`, wait up to `maintenance_timeout` for locks."""
+        if not in_maintenance():
+            yield
+            return
+        conn.execute(f"PRAGMA busy_timeout = {int(self.maintenance_timeout * 1000)}")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+
+    def ping(self, timeout: float = 1.0) -> None:
+        """Raise `StoreUnavailable` unless the file can be read now (a read in WAL mode
+        waits for no writer; `timeout` is there for the protocol of readiness probes)."""
+        with self._read() as conn:
+            conn.execute("SELECT 1 FROM interlock_migrations LIMIT 1").fetchall()
+
+    @property
+    def reachable(self) -> bool:
+        """False once the store is closed (no I/O)."""
+        return not self._closed
+
+    def prune(
+        self, *, finished_before: datetime | None = None, keep_last: int | None = None
+    ) -> int:
+        """Retention (see `Threads.prune`), under the maintenance bound."""
+        with self.maintenance():
+            return super().prune(finished_before=finished_before, keep_last=keep_last)
 
     @contextmanager
     def _guard(self) -> Iterator[None]:
@@ -173,11 +214,17 @@ _UNAVAILABLE = ("locked", "unable to open", "disk i/o", "readonly", "closed", "b
 
 
 @contextmanager
-def _errors(path: str) -> Iterator[None]:
+def _errors(path: str, busy_timeout: float) -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if any(marker in str(exc).lower() for marker in _UNAVAILABLE):
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            raise StoreUnavailable(
+                f"SQLite store {path!r} is busy: another connection held its lock longer "
+                f"than the {busy_timeout:g} s bound ({exc}); nothing was changed, retry later"
+            ) from exc
+        if any(marker in text for marker in _UNAVAILABLE):
             raise StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}") from exc
         raise StoreError(f"SQLite store {path!r} failed: {exc}") from exc
     except sqlite3.ProgrammingError as exc:

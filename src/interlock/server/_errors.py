@@ -23,7 +23,7 @@ from interlock.errors import (
     ThreadBusy,
 )
 
-__all__ = ["STATUS", "ApiError", "BodyLimit", "install_error_handlers"]
+__all__ = ["RETRY_AFTER", "STATUS", "ApiError", "BodyLimit", "install_error_handlers"]
 
 _log = logging.getLogger("interlock.server")
 
@@ -89,18 +89,31 @@ STATUS: list[tuple[type[Exception], int, str]] = [
 ]
 
 
+RETRY_AFTER = {"Retry-After": "2"}
+"""Sent with every 503: the store fails fast while it is down and is back within about a
+second of the database, so a client may retry after two."""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error as `{"error": code, "message": text}` with its status."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+        return JSONResponse(
+            {"error": exc.code, "message": exc.message},
+            status_code=exc.status,
+            headers=RETRY_AFTER if exc.status == 503 else None,
+        )
 
     @app.exception_handler(InterlockError)
     async def interlock_error(request: Request, exc: InterlockError) -> JSONResponse:
         for kind, status, code in STATUS:
             if isinstance(exc, kind):
-                return JSONResponse({"error": code, "message": str(exc)}, status_code=status)
+                return JSONResponse(
+                    {"error": code, "message": str(exc)},
+                    status_code=status,
+                    headers=RETRY_AFTER if status == 503 else None,
+                )
         return JSONResponse({"error": "failed", "message": str(exc)}, status_code=500)
 
     @app.exception_handler(StarletteHTTPException)

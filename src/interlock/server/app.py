@@ -4,7 +4,8 @@
 Every process serving the same store is interchangeable: all state lives in the store.
 Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx status):
 
-    GET  /v1/health                          liveness (no key needed)
+    GET  /v1/health, /v1/health/live         liveness: never touches the store (no key)
+    GET  /v1/health/ready                    readiness: the store answers, workers alive
     GET  /v1/agents                          the registered graphs
     POST /v1/threads                         start a thread (and run its first turn)
     GET  /v1/threads                         threads, most recently updated first
@@ -43,12 +44,19 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Query, Response
-from fastapi.responses import RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.errors import InterlockError, ResumeConflict
 from interlock.graph import CompiledStateGraph
-from interlock.server._errors import STATUS, ApiError, BodyLimit, install_error_handlers
+from interlock.server._errors import (
+    RETRY_AFTER,
+    STATUS,
+    ApiError,
+    BodyLimit,
+    install_error_handlers,
+)
+from interlock.server._health import Readiness
 from interlock.server._operations import (
     approval_view,
     check_shape,
@@ -158,6 +166,7 @@ def create_app(
     registry = make_registry(agents)
     saver = shared_saver(registry)
     runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
+    readiness = Readiness(saver, runner)
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
 
@@ -173,6 +182,7 @@ def create_app(
                 daemon=True,
             )
             sweeper.start()
+            readiness.threads = [sweeper]
         dispatcher = None
         if webhooks:
             owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -237,8 +247,20 @@ def create_app(
         return RedirectResponse("/inbox", status_code=303)
 
     @app.get("/v1/health", tags=["meta"])
-    def health() -> dict[str, Any]:
+    @app.get("/v1/health/live", tags=["meta"])
+    async def health() -> dict[str, Any]:
+        """Liveness: the process answers. No I/O, so it answers while the store is down and
+        every worker thread waits on it (see `interlock.server._health`)."""
         return {"ok": True}
+
+    @app.get("/v1/health/ready", tags=["meta"])
+    async def ready() -> JSONResponse:
+        """Readiness: 200 when the store answers within a second and the background
+        workers are alive, else 503 with what is wrong."""
+        ok, report = await readiness.check()
+        return JSONResponse(
+            report, status_code=200 if ok else 503, headers=None if ok else RETRY_AFTER
+        )
 
     @app.get("/v1/agents", tags=["meta"])
     def list_agents(who: Principal = Depends(principal)) -> dict[str, Any]:
