@@ -81,6 +81,16 @@ class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, AB
     name a checkpoint that is not stored.
     """
 
+    def ping(self, timeout: float = 1.0) -> None:
+        """Raise `StoreUnavailable` unless the store answers within `timeout` seconds; for
+        readiness probes. The default (a store in this process) always answers."""
+
+    @property
+    def reachable(self) -> bool:
+        """False while the store knows its database is unreachable (no I/O). The default:
+        always True."""
+        return True
+
     def close(self) -> None:
         """Release connections. The default does nothing."""
 

@@ -17,9 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from interlock.checkpoint.base import BaseSaver
 from interlock.errors import StoreError
+
+if TYPE_CHECKING:
+    from interlock.server.runs import RunWorkers
 
 __all__ = ["Readiness"]
 
@@ -27,7 +31,9 @@ __all__ = ["Readiness"]
 class Readiness:
     """The readiness check of one app: `await check()` gives `(ready, report)`."""
 
-    def __init__(self, saver: Any, runner: Any, *, timeout: float = 1.0) -> None:
+    def __init__(
+        self, saver: BaseSaver, runner: RunWorkers | None, *, timeout: float = 1.0
+    ) -> None:
         self.saver, self.runner, self.timeout = saver, runner, timeout
         self.threads: list[threading.Thread] = []
         """Other background threads that must be alive (the expiry sweeper)."""
@@ -36,10 +42,9 @@ class Readiness:
     async def check(self) -> tuple[bool, dict[str, Any]]:
         """Whether this process is ready, and why (or why not)."""
         store = await self._store()
-        configured = int(getattr(self.runner, "workers", 0) or 0)
-        expected = (configured + 1 if configured else 0) + len(self.threads)  # + lease renewer
-        running = [*getattr(self.runner, "_threads", ()), *self.threads]
-        alive = sum(1 for t in running if t.is_alive())
+        workers, workers_alive = self.runner.alive() if self.runner is not None else (0, 0)
+        expected = workers + len(self.threads)
+        alive = workers_alive + sum(1 for t in self.threads if t.is_alive())
         ready = store is None and alive >= expected
         report = {
             "ready": ready,
@@ -50,13 +55,10 @@ class Readiness:
 
     async def _store(self) -> str | None:
         """None if the store answers within the bound, else what is wrong."""
-        if not getattr(self.saver, "reachable", True):
+        if not self.saver.reachable:
             return "unreachable (the store knows the database is down)"
-        ping = getattr(self.saver, "ping", None)
-        if ping is None:  # an in-memory store is always there
-            return None
         if self._ping is None or self._ping.done():
-            self._ping = self._start(ping)
+            self._ping = self._start(self.saver.ping)
         try:
             return await asyncio.wait_for(asyncio.shield(self._ping), self.timeout + 0.5)
         except TimeoutError:

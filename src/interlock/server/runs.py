@@ -123,6 +123,12 @@ class RunWorkers:
         renewer.start()
         self._threads.append(renewer)
 
+    def alive(self) -> tuple[int, int]:
+        """`(expected, alive)`: how many threads this set should run (the workers and the
+        lease renewer; none with `workers=0`) and how many of them are alive."""
+        expected = self.workers + 1 if self.workers else 0
+        return expected, sum(1 for thread in self._threads if thread.is_alive())
+
     def wake(self) -> None:
         """A run was queued: wake one idle worker now instead of at its next poll."""
         with self._cond:
