@@ -266,6 +266,8 @@ def approval_view(r: InterruptRecord) -> dict[str, Any]:
         "value": plain(r.value),
         "requested_by": r.metadata.get("requested_by"),
         "graph": r.metadata.get("graph"),
+        "subgraph": r.metadata.get("subgraph"),
+        "checkpoint_ns": r.checkpoint_ns,
         "response_schema": r.metadata.get("response_schema"),
         "created_at": r.created_at.isoformat(),
         "deadline": r.deadline.isoformat() if r.deadline else None,
