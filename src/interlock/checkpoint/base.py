@@ -35,7 +35,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     TaskWrites,
     Write,
 )
-from interlock.checkpoint._events.protocol import EventLog, RunEvent, RunLog
+from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
 from interlock.checkpoint._interrupts.protocol import (
     InterruptIndex,
     InterruptPage,
@@ -48,6 +48,7 @@ from interlock.checkpoint._runs.protocol import RunQueue, RunRecord, RunStatus
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 
 __all__ = [
+    "TERMINAL_EVENTS",
     "AuditEntry",
     "AuditLog",
     "AuditPage",

@@ -21,6 +21,8 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     POST /v1/approvals/expire                expire requests past their deadline (admin)
     GET  /v1/audit                           who asked and who decided what, and when
     GET  /inbox                              the web inbox (HTML, log in with an API key)
+    /threads, /runs, /assistants, /info ...  LangGraph's Agent Server API (langgraph-sdk
+                                             clients; `interlock.server.agent_server`)
 
 A run started over HTTP runs to its next pause or its end before the response is sent,
 unless it is a background run: then it is queued in the store and executed by the workers
@@ -72,6 +74,7 @@ from interlock.server._operations import (
     sweep_forever,
 )
 from interlock.server._plain import plain
+from interlock.server.agent_server import mount_agent_server
 from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
 from interlock.server.inbox import mount_inbox
 from interlock.server.runs import RunWorkers
@@ -230,6 +233,16 @@ def create_app(
         keys=keys,
         allow_self_approval=allow_self_approval,
         secret=session_secret,
+    )
+
+    mount_agent_server(
+        app,
+        saver=saver,
+        registry=registry,
+        principal=principal,
+        may_see=may_see,
+        wake_workers=runner.wake,
+        allow_self_approval=allow_self_approval,
     )
 
     @app.get("/", include_in_schema=False)
