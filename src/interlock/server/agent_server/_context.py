@@ -50,11 +50,15 @@ class Context:
         return entry.actor, entry.at, dict(entry.detail.get("metadata") or {})
 
     def exists(self, thread_id: str) -> bool:
-        """Whether the thread exists: it has a checkpoint or was created over HTTP."""
+        """Whether the thread exists: it has a checkpoint, or was created over HTTP and not
+        deleted since."""
         if not plausible_id(thread_id):
             return False
         if self.saver.get_thread(thread_id) is not None:
             return True
+        newest = self.saver.list_audit(thread_id=thread_id, limit=1).items
+        if newest and newest[0].action == "thread.deleted":  # its id stays taken
+            return False
         return self.created(thread_id)[0] is not None
 
     def visible(self, who: Principal, thread_id: str) -> None:

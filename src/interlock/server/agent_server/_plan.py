@@ -21,6 +21,7 @@ from interlock.server._operations import (
     check_shape,
     decide_request,
     input_of,
+    record_audit,
     run_config,
     run_input,
 )
@@ -178,10 +179,13 @@ def plan_run(
         not command and body.input is None and len(pending) == 1 and pending[0].kind != "interrupt"
     ):
         # an answer, or `input: null` continuing a breakpoint: the one decision path
-        ctx.need(who, "approver")
         interrupt_id, answer = resume_target(ctx.saver, thread_id, command.get("resume"))
         record = ctx.saver.get_interrupt(interrupt_id)
         assert record is not None
+        if not who.can("approver"):  # as /v1 refuses it, and audited: a try to skip a review
+            detail = {"reason": "forbidden", "decision": plain(answer)}
+            record_audit(ctx.saver, who, "approval.refused", thread_id, interrupt_id, detail)
+            raise ApiError(403, "forbidden", f"{who.name} needs the role approver to decide")
         plan.kind, plan.interrupt_id = "decision", interrupt_id
         plan.answer = from_agent_inbox(answer, record, who)
         return plan

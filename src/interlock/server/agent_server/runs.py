@@ -266,8 +266,9 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         ctx.need(who, "requester", "approver")
         ctx.visible(who, thread_id)
         view(thread_id, run_id)
+        asked = [m for m in stream_mode or () if m]  # the SDK sends `stream_mode=` for none
         try:
-            modes = wire_modes(stream_mode, ALL_MODES) if stream_mode else None
+            modes = wire_modes(asked, ALL_MODES) if asked else None
         except ValueError as exc:
             raise ApiError(422, "invalid_stream_mode", str(exc)) from exc
         after = _seq(last_event_id)

@@ -1,0 +1,363 @@
+"""LangGraph's Agent Server API, driven by the real `langgraph-sdk` (sync and async clients)
+over loopback against the app served by uvicorn: threads, runs, streams, and the guarantees
+(one decision path, no way around a review)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+import httpx
+import pytest
+from langgraph_sdk import get_client, get_sync_client
+from langgraph_sdk.errors import ConflictError, NotFoundError, PermissionDeniedError
+
+import interlock as il
+from interlock import AIMessage, ScriptedChatModel, create_agent, tool
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.server import ApiKeys, create_app
+from tests._http import served
+
+KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-eve=eve:approver;k-root=root:admin"
+SHIPPED: list[str] = []
+
+
+class Order(TypedDict, total=False):
+    item: str
+    approved: Any
+
+
+def ask(state: Order) -> dict[str, Any]:
+    answer = il.interrupt({"ship": state["item"]}, approvers=["ada", "role:admin"])
+    SHIPPED.append(state["item"])
+    return {"approved": answer}
+
+
+@tool
+def pay(amount: int) -> str:
+    """Pay an invoice.
+
+    Args:
+        amount: how much
+    """
+    return f"paid {amount}"
+
+
+def _orders(saver: SqliteSaver) -> Any:
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    return g.compile(checkpointer=saver, name="orders")
+
+
+def _agent(saver: SqliteSaver) -> Any:
+    call = {"name": "pay", "args": {"amount": 5}, "id": "call-1", "type": "tool_call"}
+    model = ScriptedChatModel(
+        [AIMessage(content="", tool_calls=[call]), "done paying", "again", "more"]
+    )
+    return create_agent(model, [pay], checkpointer=saver, interrupt_on={"pay": True}, name="payer")
+
+
+_OPEN: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    SHIPPED.clear()
+    saver = SqliteSaver(tmp_path / "as.db")
+    app = create_app(
+        {"orders": _orders(saver), "payer": _agent(saver)},
+        keys=ApiKeys.parse(KEYS),
+        workers=1,
+    )
+    with served(app) as http:
+        yield str(http.base_url).rstrip("/")
+    saver.close()
+
+
+def client(url: str, key: str | None, **kwargs: Any) -> Any:
+    """A sync SDK client (closed after the test)."""
+    made = get_sync_client(url=url, api_key=key, **kwargs)
+    _OPEN.append(made)
+    return made
+
+
+def audit(url: str, thread_id: str) -> list[dict[str, Any]]:
+    got = httpx.get(
+        f"{url}/v1/audit",
+        params={"thread_id": thread_id},
+        headers={"Authorization": "Bearer k-root"},
+    )
+    assert got.status_code == 200, got.text
+    return list(got.json()["entries"])
+
+
+# ---- meta, assistants, auth -----------------------------------------------------------------
+
+
+def test_info_assistants_and_credentials(url: str) -> None:
+    bob = client(url, "k-bob")
+    assert httpx.get(f"{url}/ok").json() == {"ok": True}
+    info = httpx.get(f"{url}/info").json()
+    assert info["strict_resume"] is True
+    found = bob.assistants.search()
+    assert sorted(a["graph_id"] for a in found) == ["orders", "payer"]
+    orders = bob.assistants.search(graph_id="orders")[0]
+    assert bob.assistants.get(orders["assistant_id"])["graph_id"] == "orders"
+    assert bob.assistants.get("orders")["assistant_id"] == orders["assistant_id"]
+    drawing = bob.assistants.get_graph("orders")
+    assert {n["id"] for n in drawing["nodes"]} >= {"__start__", "ask", "__end__"}
+    assert {"source": "__start__", "target": "ask", "conditional": False} in drawing["edges"]
+    assert "item" in bob.assistants.get_schemas("orders")["state_schema"]["properties"]
+    with pytest.raises(NotFoundError):
+        bob.assistants.get("nope")
+    # no key: 401 with the SDK's fields; a bearer token works as x-api-key does
+    anonymous = httpx.post(f"{url}/threads/search", json={})
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthenticated"
+    bearer = client(url, None, headers={"Authorization": "Bearer k-bob"})
+    assert bearer.threads.search() == []
+
+
+# ---- the flow, sync ---------------------------------------------------------------------------
+
+
+def test_pause_inspect_find_and_resume_with_the_sync_client(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    thread = bob.threads.create(metadata={"team": "shipping"})
+    tid = thread["thread_id"]
+    assert thread["status"] == "idle" and thread["metadata"] == {"team": "shipping"}
+    paused = bob.runs.wait(tid, "orders", input={"item": "book"})
+    assert paused["item"] == "book"
+    (pause,) = paused["__interrupt__"]
+    assert pause["value"] == {"ship": "book"}
+    state = bob.threads.get_state(tid)
+    assert state["next"] == ["ask"]
+    assert state["tasks"][0]["interrupts"] == [pause]
+    assert state["interrupts"] == [pause]
+    got = bob.threads.get(tid)
+    assert got["status"] == "interrupted"
+    assert got["metadata"]["graph_id"] == "orders" and got["metadata"]["team"] == "shipping"
+    assert [pause] in got["interrupts"].values()
+    found = bob.threads.search(status="interrupted")
+    assert [t["thread_id"] for t in found] == [tid]
+    assert bob.threads.search(status="idle") == []
+    assert bob.threads.count(status="interrupted") == 1
+    assert [t["thread_id"] for t in bob.threads.search(metadata={"graph_id": "orders"})] == [tid]
+    done = ada.runs.wait(tid, "orders", command={"resume": "yes"})
+    assert done == {"item": "book", "approved": "yes"}
+    assert SHIPPED == ["book"]
+    assert bob.threads.get(tid)["status"] == "idle"
+    history = bob.threads.get_history(tid, limit=10)
+    assert history[0]["values"] == {"item": "book", "approved": "yes"}
+    assert len(history) >= 2 and history[-1]["parent_checkpoint"] is None
+    runs = bob.runs.list(tid)
+    assert [r["status"] for r in runs] == ["success", "interrupted"]
+    assert bob.runs.get(tid, runs[1]["run_id"])["assistant_id"] == runs[1]["assistant_id"]
+    # the decision went the /v1 way: decided by ada, audited
+    decided = [e for e in audit(url, tid) if e["action"] == "approval.decided"]
+    assert [e["actor"] for e in decided] == ["ada"]
+
+
+def test_a_second_answer_is_409_with_the_fields_the_sdk_reads(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    (pause,) = bob.runs.wait(tid, "orders", input={"item": "pen"})["__interrupt__"]
+    ada.runs.wait(tid, "orders", command={"resume": {pause["id"]: "yes"}})
+    with pytest.raises(ConflictError) as again:
+        ada.runs.create(tid, "orders", command={"resume": {pause["id"]: "no"}})
+    assert again.value.code == "already_decided"
+    assert "already" in again.value.message
+    with pytest.raises(ConflictError) as nothing:
+        ada.runs.create(tid, "orders", command={"resume": "no"})
+    assert nothing.value.code == "nothing_to_resume"
+    assert SHIPPED == ["pen"]
+
+
+def test_a_concurrent_double_resume_has_one_winner(url: str) -> None:
+    bob = client(url, "k-bob")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "lamp"})
+    barrier = threading.Barrier(2)
+    outcomes: list[Any] = []
+
+    def answer(key: str, value: str) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(client(url, key).runs.wait(tid, "orders", command={"resume": value}))
+        except httpx.HTTPStatusError as exc:
+            outcomes.append(exc.response.status_code)
+
+    racers = [
+        threading.Thread(target=answer, args=("k-ada", "yes")),
+        threading.Thread(target=answer, args=("k-root", "no")),
+    ]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    wins = [o for o in outcomes if isinstance(o, dict)]
+    assert len(wins) == 1 and outcomes.count(409) == 1, outcomes
+    assert SHIPPED == ["lamp"]  # the node continued once
+    assert bob.threads.get_state(tid)["values"]["approved"] == wins[0]["approved"]
+
+
+def test_a_requester_can_neither_answer_nor_edit_past_the_review(url: str) -> None:
+    bob, eve, ada = client(url, "k-bob"), client(url, "k-eve"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "car"})
+    with pytest.raises(PermissionDeniedError):
+        bob.runs.create(tid, "orders", command={"resume": "yes"})
+    with pytest.raises(PermissionDeniedError) as edit:
+        bob.threads.update_state(tid, {"approved": "forged"}, as_node="ask")
+    assert edit.value.code == "self_approval"
+    with pytest.raises(PermissionDeniedError):
+        bob.runs.create(tid, "orders", command={"update": {"approved": "x"}, "goto": "__end__"})
+    with pytest.raises(PermissionDeniedError) as rule:
+        eve.threads.update_state(tid, {"approved": "forged"})
+    assert rule.value.code == "not_an_approver"
+    with pytest.raises(PermissionDeniedError) as gone:
+        bob.threads.delete(tid)
+    assert gone.value.code == "self_approval"
+    with pytest.raises(PermissionDeniedError) as answer:
+        eve.runs.create(tid, "orders", command={"resume": "yes"})
+    assert answer.value.code == "not_an_approver"
+    state = bob.threads.get_state(tid)
+    assert state["interrupts"] and "approved" not in state["values"]  # untouched
+    assert SHIPPED == []
+    refused = [e for e in audit(url, tid) if e["action"] in ("state.refused", "approval.refused")]
+    assert len(refused) == 6
+    assert {e["actor"] for e in refused} == {"bob", "eve"}
+    # an approver who may decide may edit: audited, and the review is cancelled
+    ada.threads.update_state(tid, {"approved": "edited by ada"}, as_node="ask")
+    assert bob.threads.get(tid)["status"] == "idle"
+    updates = [e for e in audit(url, tid) if e["action"] == "state.updated"]
+    assert [e["actor"] for e in updates] == ["ada"] and updates[0]["detail"]["pending"]
+
+
+# ---- streams ----------------------------------------------------------------------------------
+
+
+def test_stream_modes_and_the_interrupt_with_the_async_client(url: str) -> None:
+    async def main() -> None:
+        async with (
+            get_client(url=url, api_key="k-bob") as bob,
+            get_client(url=url, api_key="k-ada") as ada,
+        ):
+            await flow(bob, ada)
+
+    async def flow(bob: Any, ada: Any) -> None:
+        tid = (await bob.threads.create())["thread_id"]
+        parts = [
+            p
+            async for p in bob.runs.stream(
+                tid,
+                "payer",
+                input={"messages": [{"role": "user", "content": "pay the invoice"}]},
+                stream_mode=["values", "updates", "messages-tuple"],
+            )
+        ]
+        names = [p.event for p in parts]
+        assert names[0] == "metadata" and names[-1] == "end"
+        assert {"values", "updates", "messages"} <= set(names)
+        assert [int(p.id) for p in parts] == sorted(int(p.id) for p in parts)
+        interrupt = next(
+            p.data["__interrupt__"]
+            for p in parts
+            if p.event == "updates" and "__interrupt__" in p.data
+        )
+        request = interrupt[0]["value"]  # LangChain v1's HITLRequest (Agent Chat UI)
+        assert request["action_requests"][0]["name"] == "pay"
+        assert request["review_configs"][0]["allowed_decisions"]
+        last_values = [p.data for p in parts if p.event == "values"][-1]
+        assert last_values["__interrupt__"] == interrupt
+        message, meta = next(p.data for p in parts if p.event == "messages")
+        assert message["type"] in ("ai", "AIMessageChunk") and "langgraph_node" in meta
+        state = await bob.threads.get_state(tid)
+        assert state["interrupts"] == interrupt
+        resumed = [
+            p
+            async for p in ada.runs.stream(
+                tid,
+                "payer",
+                command={"resume": {"decisions": [{"type": "approve"}]}},
+                stream_mode="values",
+            )
+        ]
+        final = [p.data for p in resumed if p.event == "values"][-1]
+        contents = [m["content"] for m in final["messages"]]
+        assert "paid 5" in contents and contents[-1] == "done paying"
+
+    asyncio.run(main())
+
+
+def test_agent_inbox_answers_map_to_decisions(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "payer", input={"messages": [{"role": "user", "content": "pay"}]})
+    done = ada.runs.wait(tid, "payer", command={"resume": [{"type": "ignore", "args": None}]})
+    tool_reply = next(m for m in done["messages"] if m["type"] == "tool")
+    assert "rejected" in tool_reply["content"] and "ignored by ada" in tool_reply["content"]
+
+
+def test_a_background_run_is_joined_and_its_stream_reconnected(url: str) -> None:
+    bob = client(url, "k-bob")
+    tid = bob.threads.create()["thread_id"]
+    run = bob.runs.create(tid, "orders", input={"item": "desk"})
+    assert run["status"] in ("pending", "running", "interrupted")
+    joined = bob.runs.join(tid, run["run_id"])
+    assert joined["__interrupt__"][0]["value"] == {"ship": "desk"}
+    assert bob.runs.get(tid, run["run_id"])["status"] == "interrupted"
+    full = list(bob.runs.join_stream(tid, run["run_id"]))
+    names = [p.event for p in full]
+    assert names[0] == "metadata" and names[-1] == "end" and "updates" in names
+    # a reconnect after the second event gets the rest, nothing lost or repeated
+    rest = list(bob.runs.join_stream(tid, run["run_id"], last_event_id=full[1].id))
+    assert [p.id for p in rest] == [p.id for p in full[2:]]
+    only = list(bob.runs.join_stream(tid, run["run_id"], stream_mode="values"))
+    assert {p.event for p in only} <= {"metadata", "values", "end"}
+
+
+def test_threadless_runs_and_thread_lifecycle(url: str) -> None:
+    bob, root = client(url, "k-bob"), client(url, "k-root")
+    out = bob.runs.wait(None, "payer", input={"messages": [{"role": "user", "content": "hi"}]})
+    assert out["__interrupt__"]  # it paused: its thread is kept (deleting drops the request)
+    made = bob.threads.create(thread_id="t-fixed", metadata={"a": 1})
+    assert made["thread_id"] == "t-fixed"
+    with pytest.raises(ConflictError):
+        bob.threads.create(thread_id="t-fixed")
+    assert bob.threads.create(thread_id="t-fixed", if_exists="do_nothing")["thread_id"] == "t-fixed"
+    patched = bob.threads.update("t-fixed", metadata={"b": 2})
+    assert patched["metadata"] == {"a": 1, "b": 2}
+    assert bob.threads.get("t-fixed")["metadata"] == {"a": 1, "b": 2}
+    root.threads.delete("t-fixed")
+    with pytest.raises(NotFoundError):
+        bob.threads.get("t-fixed")
+    with pytest.raises(NotFoundError):
+        client(url, "k-eve").threads.get("nope")
+
+
+def test_unsupported_fields_are_refused_clearly(url: str) -> None:
+    bob = client(url, "k-bob")
+    tid = bob.threads.create()["thread_id"]
+    for kwargs in (
+        {"stream_mode": "debug"},
+        {"multitask_strategy": "rollback"},
+        {"webhook": "http://127.0.0.1:1/hook"},
+    ):
+        got = httpx.post(
+            f"{url}/threads/{tid}/runs",
+            json={"assistant_id": "orders", "input": {"item": "x"}, **kwargs},
+            headers={"x-api-key": "k-bob"},
+        )
+        assert got.status_code == 422, (kwargs, got.text)
+        assert got.json()["code"] in ("not_supported", "invalid_stream_mode")
