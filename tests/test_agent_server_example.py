@@ -69,3 +69,11 @@ def test_the_tutorial_backend_over_the_sdk(
     decided = saver.list_audit(thread_id="web-1", limit=100).items
     assert [e.actor for e in decided if e.action == "approval.decided"] == ["abe"]
     saver.close()
+
+
+def test_the_docs_page_python_blocks_run() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "agent-server.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in page.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/agent-server.md", "exec"), {"__name__": "docs"})
