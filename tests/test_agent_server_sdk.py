@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -25,15 +26,30 @@ KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-eve=eve:approver;k-root=root:ad
 SHIPPED: list[str] = []
 
 
+GATE = threading.Event()
+
+
 class Order(TypedDict, total=False):
     item: str
+    ttl: float
     approved: Any
 
 
 def ask(state: Order) -> dict[str, Any]:
-    answer = il.interrupt({"ship": state["item"]}, approvers=["ada", "role:admin"])
+    answer = il.interrupt(
+        {"ship": state["item"]},
+        approvers=["ada", "role:admin"],
+        deadline=state.get("ttl"),
+        on_expiry="expired",
+    )
     SHIPPED.append(state["item"])
     return {"approved": answer}
+
+
+def gated(state: Order) -> dict[str, Any]:
+    il.get_stream_writer()({"step": "started"})
+    assert GATE.wait(30), "the test did not open the gate"
+    return {"approved": "gated"}
 
 
 @tool
@@ -51,6 +67,13 @@ def _orders(saver: SqliteSaver) -> Any:
     g.add_node("ask", ask)
     g.add_edge(il.START, "ask")
     return g.compile(checkpointer=saver, name="orders")
+
+
+def _gated(saver: SqliteSaver) -> Any:
+    g = il.StateGraph(Order)
+    g.add_node("work", gated)
+    g.add_edge(il.START, "work")
+    return g.compile(checkpointer=saver, name="gated")
 
 
 def _agent(saver: SqliteSaver) -> Any:
@@ -72,17 +95,24 @@ def _close_clients() -> Iterator[None]:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[tuple[str, SqliteSaver]]:
     SHIPPED.clear()
+    GATE.clear()
     saver = SqliteSaver(tmp_path / "as.db")
     app = create_app(
-        {"orders": _orders(saver), "payer": _agent(saver)},
+        {"orders": _orders(saver), "payer": _agent(saver), "gated": _gated(saver)},
         keys=ApiKeys.parse(KEYS),
         workers=1,
     )
     with served(app) as http:
-        yield str(http.base_url).rstrip("/")
+        yield str(http.base_url).rstrip("/"), saver
+    GATE.set()
     saver.close()
+
+
+@pytest.fixture
+def url(server: tuple[str, SqliteSaver]) -> str:
+    return server[0]
 
 
 def client(url: str, key: str | None, **kwargs: Any) -> Any:
@@ -111,7 +141,7 @@ def test_info_assistants_and_credentials(url: str) -> None:
     info = httpx.get(f"{url}/info").json()
     assert info["strict_resume"] is True
     found = bob.assistants.search()
-    assert sorted(a["graph_id"] for a in found) == ["orders", "payer"]
+    assert sorted(a["graph_id"] for a in found) == ["gated", "orders", "payer"]
     orders = bob.assistants.search(graph_id="orders")[0]
     assert bob.assistants.get(orders["assistant_id"])["graph_id"] == "orders"
     assert bob.assistants.get("orders")["assistant_id"] == orders["assistant_id"]
@@ -361,3 +391,49 @@ def test_unsupported_fields_are_refused_clearly(url: str) -> None:
         )
         assert got.status_code == 422, (kwargs, got.text)
         assert got.json()["code"] in ("not_supported", "invalid_stream_mode")
+
+
+def test_the_thread_stream_follows_its_current_run(url: str) -> None:
+    bob = client(url, "k-bob")
+    tid = bob.threads.create()["thread_id"]
+    run = bob.runs.create(tid, "gated", input={"item": "x"})
+    seen = []
+    for part in bob.threads.join_stream(tid):
+        seen.append(part)
+        if part.event == "custom":
+            GATE.set()  # seen live, while the run waits
+    names = [p.event for p in seen]
+    assert names[0] == "metadata" and names[-1] == "end" and "custom" in names
+    assert seen[0].data["run_id"] == run["run_id"]
+    assert list(bob.threads.join_stream(tid)) == []  # nothing under way now
+    rest = list(bob.threads.join_stream(tid, last_event_id=seen[0].id))
+    assert [p.id for p in rest] == [p.id for p in seen[1:]]
+
+
+def test_a_run_whose_process_died_ends_its_followers_with_an_error(
+    server: tuple[str, SqliteSaver],
+) -> None:
+    url, saver = server
+    bob = client(url, "k-bob")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "a"})
+    # what a process that died mid-run leaves: a started stream, no end, no lease
+    saver.append_events(tid, "dead-run", [("run", {}), ("metadata", {"run_id": "dead-run"})])
+    parts = list(bob.runs.join_stream(tid, "dead-run"))
+    assert [p.event for p in parts] == ["metadata", "error"]
+    assert parts[-1].data["error"] == "RunLost"
+
+
+def test_an_expired_request_cannot_be_answered(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    (pause,) = bob.runs.wait(tid, "orders", input={"item": "tea", "ttl": 3600})["__interrupt__"]
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    swept = httpx.post(
+        f"{url}/v1/approvals/expire", json={"now": later}, headers={"x-api-key": "k-root"}
+    )
+    assert swept.json()["expired"] == [pause["id"]]
+    with pytest.raises(ConflictError) as late:
+        ada.runs.create(tid, "orders", command={"resume": {pause["id"]: "yes"}})
+    assert late.value.code == "already_decided" and "expired" in late.value.message
+    assert bob.threads.get_state(tid)["values"]["approved"] == "expired"

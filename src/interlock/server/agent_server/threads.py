@@ -17,6 +17,7 @@ from interlock._types import StateSnapshot
 from interlock.errors import InterlockError
 from interlock.server._errors import ApiError
 from interlock.server._operations import check_shape, run_config
+from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.agent_server._wire import AgentRoute, state_view, thread_view
@@ -135,10 +136,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         if body.status is not None and thread["status"] != body.status:
             return False
         meta = thread["metadata"] or {}
-        if body.metadata and any(meta.get(k) != v for k, v in body.metadata.items()):
-            return False
-        values = thread["values"] or {}
-        return not (body.values and any(values.get(k) != v for k, v in body.values.items()))
+        return not (body.metadata and any(meta.get(k) != v for k, v in body.metadata.items()))
 
     def candidates(body: ThreadSearch) -> list[str]:
         if body.ids is not None:
@@ -161,17 +159,37 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
                 break
         return out
 
-    def search(body: ThreadSearch, who: Principal) -> list[dict[str, Any]]:
-        need_values = bool(body.values) or body.select is None or "values" in body.select
+    def with_values(thread: dict[str, Any]) -> dict[str, Any]:
+        found = ctx.graph(thread["thread_id"])
+        if found is not None and saver.get_thread(thread["thread_id"]) is not None:
+            values = found[1].get_state(run_config(thread["thread_id"])).values
+            thread["values"] = plain(values)
+        return thread
+
+    def search(body: ThreadSearch, who: Principal, *, page: bool = True) -> list[dict[str, Any]]:
+        """Matching threads, sorted; their values are read only for the page (or when
+        filtering on values)."""
         found = []
         for thread_id in candidates(body):
             if not ctx.may_see(who, thread_id):
                 continue
-            thread = render(thread_id, with_values=need_values)
+            thread = render(thread_id, with_values=False)
             if matches(thread, body):
                 found.append(thread)
+        if body.values:
+            wanted = body.values.items()
+            found = [
+                t
+                for t in map(with_values, found)
+                if all((t["values"] or {}).get(k) == v for k, v in wanted)
+            ]
         key = "updated_at" if body.sort_by == "state_updated_at" else body.sort_by
         found.sort(key=lambda t: str(t[key]), reverse=body.sort_order == "desc")
+        if not page:
+            return found
+        found = found[body.offset : body.offset + body.limit]
+        if not body.values and (body.select is None or "values" in body.select):
+            found = [with_values(t) for t in found]
         return found
 
     @router.post("/threads/search")
@@ -179,7 +197,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         body: ThreadSearch, who: Principal = Depends(principal)
     ) -> list[dict[str, Any]]:
         ctx.need(who, "requester", "approver")
-        page = search(body, who)[body.offset : body.offset + body.limit]
+        page = search(body, who)
         if body.select:
             page = [{k: v for k, v in t.items() if k in body.select} for t in page]
         return page
@@ -187,7 +205,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
     @router.post("/threads/count")
     def count_threads(body: ThreadSearch, who: Principal = Depends(principal)) -> int:
         ctx.need(who, "requester", "approver")
-        return len(search(body, who))
+        return len(search(body, who, page=False))
 
     # ---- state ----------------------------------------------------------------------------
 
