@@ -437,3 +437,19 @@ def test_an_expired_request_cannot_be_answered(url: str) -> None:
         ada.runs.create(tid, "orders", command={"resume": {pause["id"]: "yes"}})
     assert late.value.code == "already_decided" and "expired" in late.value.message
     assert bob.threads.get_state(tid)["values"]["approved"] == "expired"
+
+
+def test_a_breakpoint_is_continued_through_the_decision_path(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    stopped = bob.runs.wait(tid, "orders", input={"item": "map"}, interrupt_before=["ask"])
+    (pause,) = stopped["__interrupt__"]
+    assert pause["value"]["type"] == "breakpoint"
+    assert bob.threads.get_state(tid)["next"] == ["ask"]
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        bob.runs.wait(tid, "orders", input=None)  # continuing decides the breakpoint
+    assert refused.value.response.status_code == 403
+    asked = ada.runs.wait(tid, "orders", input=None)
+    assert asked["__interrupt__"][0]["value"] == {"ship": "map"}
+    decided = [e for e in audit(url, tid) if e["action"] == "approval.decided"]
+    assert [(e["actor"], e["interrupt_id"]) for e in decided] == [("ada", pause["id"])]
