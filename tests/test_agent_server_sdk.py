@@ -453,3 +453,33 @@ def test_a_breakpoint_is_continued_through_the_decision_path(url: str) -> None:
     assert asked["__interrupt__"][0]["value"] == {"ship": "map"}
     decided = [e for e in audit(url, tid) if e["action"] == "approval.decided"]
     assert [(e["actor"], e["interrupt_id"]) for e in decided] == [("ada", pause["id"])]
+
+
+def test_agent_inbox_sees_human_interrupts_and_answers_them(tmp_path: Path) -> None:
+    saver = SqliteSaver(tmp_path / "inbox.db")
+    app = create_app(
+        {"payer": _agent(saver)},
+        keys=ApiKeys.parse(KEYS),
+        interrupt_formats={"payer": "agent_inbox"},
+    )
+    with served(app) as http:
+        url = str(http.base_url).rstrip("/")
+        bob, ada = client(url, "k-bob"), client(url, "k-ada")
+        tid = bob.threads.create()["thread_id"]
+        paused = bob.runs.wait(tid, "payer", input={"messages": [{"role": "user", "content": "p"}]})
+        (asked,) = paused["__interrupt__"][0]["value"]
+        assert asked["action_request"] == {"action": "pay", "args": {"amount": 5}}
+        assert asked["config"] == {
+            "allow_accept": True,
+            "allow_edit": True,
+            "allow_respond": True,
+            "allow_ignore": True,
+        }
+        (listed,) = ada.threads.search(status="interrupted")
+        assert [i["value"] for i in next(iter(listed["interrupts"].values()))] == [[asked]]
+        assert ada.threads.get_state(tid)["interrupts"][0]["value"] == [asked]
+        done = ada.runs.wait(tid, "payer", command={"resume": [{"type": "accept", "args": None}]})
+        assert [m["content"] for m in done["messages"]][-2:] == ["paid 5", "done paying"]
+    saver.close()
+    with SqliteSaver(":memory:") as other, pytest.raises(ValueError):
+        create_app({"payer": _agent(other)}, interrupt_formats={"x": "y"})

@@ -138,6 +138,7 @@ def create_app(
     run_attempts: int = 5,
     shared_threads: bool = False,
     title: str = "interlock",
+    interrupt_formats: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -157,6 +158,8 @@ def create_app(
     `run_attempts`: how many workers may die running one run before it is recorded failed.
     `shared_threads`: whether every requester may read and add to every thread (default: a
     requester sees only the threads they created; approvers and admins see all).
+    `interrupt_formats`: `{graph name: "agent_inbox"}` shows those agents' review requests
+    on the Agent Server API in Agent Inbox's older `HumanInterrupt` shape.
     """
     registry = make_registry(agents)
     saver = shared_saver(registry)
@@ -243,6 +246,7 @@ def create_app(
         may_see=may_see,
         wake_workers=runner.wake,
         allow_self_approval=allow_self_approval,
+        interrupt_formats=interrupt_formats,
     )
 
     @app.get("/", include_in_schema=False)

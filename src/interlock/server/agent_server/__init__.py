@@ -47,16 +47,26 @@ def mount_agent_server(
     may_see: Callable[[Principal, str], bool],
     wake_workers: Callable[[], None],
     allow_self_approval: bool,
+    interrupt_formats: Mapping[str, str] | None = None,
 ) -> None:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
     app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule;
-    `wake_workers()` starts this process's idle background workers."""
+    `wake_workers()` starts this process's idle background workers.
+    `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
+    as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`)."""
+    formats = dict(interrupt_formats or {})
+    bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
+    if bad:
+        raise ValueError(
+            f"interrupt_formats {bad}: name registered graphs, with the format 'agent_inbox'"
+        )
     ctx = Context(
         saver=saver,
         registry=registry,
         allow_self_approval=allow_self_approval,
         may_see=may_see,
         wake_workers=wake_workers,
+        formats=formats,
     )
     app.include_router(assistant_routes(ctx, principal))
     app.include_router(thread_routes(ctx, principal))

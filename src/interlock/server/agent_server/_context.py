@@ -32,6 +32,15 @@ class Context:
     allow_self_approval: bool
     may_see: Callable[[Principal, str], bool]
     wake_workers: Callable[[], None]
+    formats: Mapping[str, str]
+    """Graph name -> how its requests are shown (`"agent_inbox"`; default: as asked)."""
+
+    def fmt(self, thread_id: str) -> str | None:
+        """How the thread's requests are shown (its graph's format)."""
+        if not self.formats:
+            return None
+        found = self.graph(thread_id)
+        return self.formats.get(found[0]) if found else None
 
     # ---- roles and threads ---------------------------------------------------------------
 

@@ -38,6 +38,8 @@ __all__ = [
 
 POLL = 0.2
 """Seconds between looks at the store for events another process appended."""
+HEARTBEAT = 15.0
+"""Seconds of silence after which a stream sends an SSE comment."""
 MAX_CHUNKS = 10_000
 ALL_MODES = frozenset({"values", "updates", "messages", "custom"})
 """The modes a background run logs (a joiner may ask for any of them)."""
@@ -124,10 +126,13 @@ class EventWriter:
         self.write("error", body)
 
 
-def _chunk(mode: str, chunk: Any) -> Any:
+def _chunk(mode: str, chunk: Any, fmt: str | None) -> Any:
     if mode == "messages":
         message, meta = chunk
         return [plain(message), plain(meta)]
+    if mode == "updates" and isinstance(chunk, dict) and "__interrupt__" in chunk:
+        pause = [interrupt_view(i.value, i.id, fmt) for i in chunk["__interrupt__"]]
+        return {**plain(chunk), "__interrupt__": pause}
     return plain(chunk)
 
 
@@ -141,6 +146,7 @@ def logged_invoke(
     attempt: int = 1,
     info: dict[str, Any] | None = None,
     on_started: Callable[[], None] | None = None,
+    fmt: str | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """`graph.invoke(input, config)`, logging its stream (the `modes` asked) as it goes:
@@ -148,7 +154,8 @@ def logged_invoke(
     (a busy thread, an answered request) logs nothing — then a chunk per event. Returns what
     `invoke` returns. The terminal event is the caller's (`writer.end` / `writer.error`):
     only the caller knows whether a failure is final or will be retried. `on_started` is
-    called once the run is under way (its first chunk, or its end)."""
+    called once the run is under way (its first chunk, or its end); `fmt` how requests are
+    shown (see `interrupt_view`)."""
     started = False
 
     def start() -> None:
@@ -166,12 +173,12 @@ def logged_invoke(
     for mode, chunk in graph.stream(input, config, stream_mode=graph_modes, **kwargs):
         start()
         if mode in modes:
-            writer.write(mode, _chunk(mode, chunk))
+            writer.write(mode, _chunk(mode, chunk, fmt))
     start()
     thread_id = str(config["configurable"]["thread_id"])
     snapshot = graph.get_state(run_config(thread_id))
     if snapshot.interrupts and "values" in modes:
-        pause = [interrupt_view(i.value, i.id) for i in snapshot.interrupts]
+        pause = [interrupt_view(i.value, i.id, fmt) for i in snapshot.interrupts]
         writer.write("values", {**plain(snapshot.values), "__interrupt__": pause})
     return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
 
@@ -189,7 +196,7 @@ def follow(
     each event as it is appended, until the run's terminal event. `modes`: the chunk events
     to send (None: all). `gone()`, asked when nothing came for a while, says the run's
     writer is gone (its process died): the stream then ends with an `error`."""
-    quiet_since = time.monotonic()
+    quiet_since = beat = time.monotonic()
     rung = BELL.rung
     while True:
         events = saver.read_events(thread_id, run_id=run_id, after=after, limit=500)
@@ -202,8 +209,11 @@ def follow(
             if e.event in TERMINAL_EVENTS and run_id is not None:
                 return
         if events:
-            quiet_since = time.monotonic()
+            quiet_since = beat = time.monotonic()
             continue
+        if time.monotonic() - beat > HEARTBEAT:  # a comment keeps proxies from cutting a
+            beat = time.monotonic()  # quiet stream (clients ignore it)
+            yield ": heartbeat\n\n"
         if gone is not None and time.monotonic() - quiet_since > 5 * POLL and gone():
             message = "the server process running this run stopped before it ended"
             yield frame("error", {"error": "RunLost", "message": message})

@@ -230,6 +230,7 @@ def carry_out(
             modes=plan.modes,
             info=plan.info,
             on_started=on_started,
+            fmt=ctx.formats.get(plan.name),
             **plan.kwargs,
         )
         box.append(result)  # the full result (the callers keep only a view of it)
@@ -265,11 +266,11 @@ def carry_out(
     return box[-1]
 
 
-def result_values(result: Mapping[str, Any]) -> dict[str, Any]:
+def result_values(result: Mapping[str, Any], fmt: str | None = None) -> dict[str, Any]:
     """A run's values as `runs.wait` answers them (`__interrupt__` when it paused)."""
     values = {k: v for k, v in result.items() if k != "__interrupt__"}
     out = plain(values)
     interrupts = result.get("__interrupt__") or []
     if interrupts:
-        out["__interrupt__"] = [interrupt_view(i.value, i.id) for i in interrupts]
+        out["__interrupt__"] = [interrupt_view(i.value, i.id, fmt) for i in interrupts]
     return out

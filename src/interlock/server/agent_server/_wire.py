@@ -108,9 +108,35 @@ def frame(event: str, data: Any, seq: int | None = None) -> str:
 # ---- views ----------------------------------------------------------------------------------
 
 
-def interrupt_view(value: Any, interrupt_id: str) -> dict[str, Any]:
-    """An interrupt as the clients read it."""
-    return {"value": plain(value), "id": interrupt_id}
+def as_human_interrupts(value: Any) -> Any:
+    """An agent's review request (LangChain v1's `HITLRequest`) as Agent Inbox's older list
+    of `HumanInterrupt`s; any other value unchanged."""
+    if not (isinstance(value, Mapping) and isinstance(value.get("action_requests"), list)):
+        return value
+    configs = value.get("review_configs") or []
+    out = []
+    for i, action in enumerate(value["action_requests"]):
+        allowed = set(configs[i].get("allowed_decisions") or ()) if i < len(configs) else set()
+        out.append(
+            {
+                "action_request": {"action": action.get("name"), "args": action.get("args")},
+                "config": {
+                    "allow_accept": "approve" in allowed,
+                    "allow_edit": "edit" in allowed,
+                    "allow_respond": "respond" in allowed,
+                    "allow_ignore": "reject" in allowed,
+                },
+                "description": action.get("description"),
+            }
+        )
+    return out
+
+
+def interrupt_view(value: Any, interrupt_id: str, fmt: str | None = None) -> dict[str, Any]:
+    """An interrupt as the clients read it; `fmt="agent_inbox"` shows an agent's review
+    request in Agent Inbox's shape."""
+    shown = as_human_interrupts(value) if fmt == "agent_inbox" else value
+    return {"value": plain(shown), "id": interrupt_id}
 
 
 def assistant_view(name: str, graph: CompiledStateGraph) -> dict[str, Any]:
@@ -144,7 +170,7 @@ def checkpoint_ref(config: Mapping[str, Any] | None, thread_id: str) -> dict[str
     }
 
 
-def state_view(snapshot: StateSnapshot, thread_id: str) -> dict[str, Any]:
+def state_view(snapshot: StateSnapshot, thread_id: str, fmt: str | None = None) -> dict[str, Any]:
     """A `StateSnapshot` as a `ThreadState`."""
     empty = {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None}
     return {
@@ -160,14 +186,14 @@ def state_view(snapshot: StateSnapshot, thread_id: str) -> dict[str, Any]:
                 "id": t.id,
                 "name": t.name,
                 "error": None if t.error is None else str(t.error),
-                "interrupts": [interrupt_view(i.value, i.id) for i in t.interrupts],
+                "interrupts": [interrupt_view(i.value, i.id, fmt) for i in t.interrupts],
                 "checkpoint": None,
                 "state": None,
                 "result": None,
             }
             for t in snapshot.tasks
         ],
-        "interrupts": [interrupt_view(i.value, i.id) for i in snapshot.interrupts],
+        "interrupts": [interrupt_view(i.value, i.id, fmt) for i in snapshot.interrupts],
     }
 
 
@@ -186,11 +212,12 @@ def thread_view(
     metadata: Mapping[str, Any],
     values: Any,
     pending: Sequence[InterruptRecord],
+    fmt: str | None = None,
 ) -> dict[str, Any]:
     """A thread as the clients read it; `interrupts` by task id."""
     interrupts: dict[str, list[dict[str, Any]]] = {}
     for r in pending:
-        interrupts.setdefault(r.task_id, []).append(interrupt_view(r.value, r.interrupt_id))
+        interrupts.setdefault(r.task_id, []).append(interrupt_view(r.value, r.interrupt_id, fmt))
     made = info.created_at if info else created_at
     when = (made or datetime.now(UTC)).isoformat()
     return {

@@ -140,7 +140,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             message = getattr(failure, "message", None) or str(failure)
             return {"__error__": {"error": type(failure).__name__, "message": message}}
         assert result is not None
-        return result_values(result)
+        return result_values(result, ctx.formats.get(plan.name))
 
     def background(thread_id: str | None, body: RunBody, who: Principal, response: Response):
         plan, writer, delete = start(thread_id, body, who, ALL_MODES)
@@ -292,7 +292,8 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         if found is None:
             return {}
         snapshot = found[1].get_state(run_config(thread_id))
-        return result_values({**snapshot.values, "__interrupt__": list(snapshot.interrupts)})
+        result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+        return result_values(result, ctx.formats.get(found[0]))
 
     @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
     def cancel(thread_id: str, run_id: str, who: Principal = Depends(principal)) -> Response:

@@ -92,6 +92,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             metadata=ctx.metadata(thread_id),
             values=values,
             pending=pending,
+            fmt=ctx.fmt(thread_id),
         )
 
     @router.post("/threads")
@@ -222,7 +223,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
                 parent_config=None,
             )
             return state_view(empty, thread_id)
-        return state_view(found[1].get_state(config), thread_id)
+        return state_view(found[1].get_state(config), thread_id, ctx.formats.get(found[0]))
 
     @router.get("/threads/{thread_id}/state")
     def get_state(
@@ -309,7 +310,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         )
         out = []
         for snap in snapshots:
-            out.append(state_view(snap, thread_id))
+            out.append(state_view(snap, thread_id, ctx.formats.get(found[0])))
             if len(out) >= body.limit:
                 break
         return out
