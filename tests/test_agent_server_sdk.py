@@ -483,3 +483,30 @@ def test_agent_inbox_sees_human_interrupts_and_answers_them(tmp_path: Path) -> N
     saver.close()
     with SqliteSaver(":memory:") as other, pytest.raises(ValueError):
         create_app({"payer": _agent(other)}, interrupt_formats={"x": "y"})
+
+
+def test_run_options_if_not_exists_on_completion_and_sorting(url: str) -> None:
+    bob = client(url, "k-bob")
+    with pytest.raises(httpx.HTTPStatusError) as missing:  # runs.wait raises httpx's error
+        bob.runs.wait("t-new", "orders", input={"item": "cup"})
+    assert missing.value.response.status_code == 404
+    made = bob.runs.wait("t-new", "orders", input={"item": "cup"}, if_not_exists="create")
+    assert made["__interrupt__"]
+    assert bob.threads.get("t-new")["metadata"]["graph_id"] == "orders"
+    GATE.set()
+    created: list[Any] = []
+    done = bob.runs.wait(None, "gated", input={"item": "z"}, on_run_created=created.append)
+    assert done == {"item": "z", "approved": "gated"}
+    (meta,) = created
+    with pytest.raises(NotFoundError):  # a thread-less run's thread goes when it ended
+        bob.threads.get(meta["thread_id"])
+    kept: list[Any] = []
+    bob.runs.wait(
+        None, "gated", input={"item": "k"}, on_completion="keep", on_run_created=kept.append
+    )
+    assert bob.threads.get(kept[0]["thread_id"])["values"] == {"item": "k", "approved": "gated"}
+    ids = [t["thread_id"] for t in bob.threads.search(sort_by="created_at", sort_order="asc")]
+    assert ids == ["t-new", kept[0]["thread_id"]]
+    newest = bob.threads.search(sort_by="updated_at", sort_order="desc", limit=1)
+    assert [t["thread_id"] for t in newest] == [kept[0]["thread_id"]]
+    assert bob.threads.search(select=["thread_id"], limit=1)[0].keys() == {"thread_id"}

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from interlock.server._errors import ApiError
-from interlock.server._operations import queue_run, run_config
+from interlock.server._operations import queue_run, record_audit, run_config
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run, result_values
@@ -69,13 +69,15 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         assert result is not None
         writer.end("interrupted" if result.get("__interrupt__") else "success")
 
-    def cleanup(plan: Plan, delete: bool) -> None:
+    def cleanup(plan: Plan, run_id: str, delete: bool) -> None:
         """`on_completion="delete"`: drop the thread once the run ended, unless it waits for
         a person (deleting would drop the request)."""
         if (
             delete
             and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
         ):
+            detail = {"reason": "on_completion", "run_id": run_id}
+            record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)
             saver.delete_thread(plan.thread_id)
 
     def start(
@@ -103,7 +105,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             finally:
                 finish(writer, result, failure[0] if failure else None)
                 started.set()
-                cleanup(plan, delete)
+                cleanup(plan, writer.run_id, delete)
 
         threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()
         started.wait()
@@ -132,7 +134,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             failure = exc
         finally:
             finish(writer, result, failure)
-            cleanup(plan, delete)
+            cleanup(plan, writer.run_id, delete)
         response.headers.update(headers(plan.thread_id, writer.run_id, "/join"))
         if failure is not None:
             if not writer.started:
