@@ -510,3 +510,17 @@ def test_run_options_if_not_exists_on_completion_and_sorting(url: str) -> None:
     newest = bob.threads.search(sort_by="updated_at", sort_order="desc", limit=1)
     assert [t["thread_id"] for t in newest] == [kept[0]["thread_id"]]
     assert bob.threads.search(select=["thread_id"], limit=1)[0].keys() == {"thread_id"}
+
+
+def test_new_input_while_a_request_waits_is_refused_and_leaves_no_run(url: str) -> None:
+    bob = client(url, "k-bob")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "rug"})
+    before = bob.runs.list(tid)
+    with pytest.raises(ConflictError) as waiting:
+        bob.runs.create(tid, "orders", input={"item": "other"})
+    assert waiting.value.code == "waiting_for_decision"
+    with pytest.raises(ConflictError):
+        list(bob.runs.stream(tid, "orders", input={"item": "other"}))
+    assert bob.runs.list(tid) == before
+    assert bob.threads.get_state(tid)["values"] == {"item": "rug"}

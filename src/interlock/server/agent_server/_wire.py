@@ -258,10 +258,14 @@ def run_status(log: RunLog | None, record: RunRecord | None) -> str:
 
 
 def run_view(
-    run_id: str, thread_id: str, log: RunLog | None, record: RunRecord | None
+    run_id: str,
+    thread_id: str,
+    log: RunLog | None,
+    record: RunRecord | None,
+    info: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A run as the clients read it, from its first logged event (`run`) and its record."""
-    info = log.first.data if log is not None and log.first.event == "run" else {}
+    """A run as the clients read it, from its `run` event (`info`), its log and its queue
+    record (a background run's)."""
     created = (
         record.created_at if record is not None else log.first.at if log else datetime.now(UTC)
     )

@@ -148,20 +148,10 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         plan, writer, delete = start(thread_id, body, who, ALL_MODES)
         if plan.kind == "input":
             plan.modes = ALL_MODES
-            writer.write("run", plan.info)
-            try:
-                queue_run(
-                    saver,
-                    plan.graph,
-                    plan.name,
-                    plan.thread_id,
-                    plan.input,
-                    who,
-                    run_id=writer.run_id,
-                )
-            except BaseException as exc:
-                writer.error(exc)
-                raise
+            queue_run(  # refused: nothing queued, nothing logged
+                saver, plan.graph, plan.name, plan.thread_id, plan.input, who, run_id=writer.run_id
+            )
+            writer.write("run", plan.info)  # (the worker may have logged its start already)
             ctx.wake_workers()
         else:
             in_background(plan, writer, delete)
@@ -211,7 +201,11 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         log = saver.run_log(thread_id, run_id)
         if (record is None and log is None) or run_id == METADATA_RUN:
             raise ApiError(404, "not_found", f"run {run_id!r} not found")
-        out = run_view(run_id, thread_id, log, record)
+        info: dict[str, Any] = {}
+        if log is not None:  # a background run's `run` event may follow its worker's start
+            first = saver.read_events(thread_id, run_id=run_id, limit=4)
+            info = next((dict(e.data) for e in first if e.event == "run"), {})
+        out = run_view(run_id, thread_id, log, record, info)
         if record is not None and not out["assistant_id"]:
             out["assistant_id"] = assistant_id_of(record.agent)
         return out
@@ -326,7 +320,8 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             logs = [log for log in logs if log.last.seq > after] or logs[:0]
             logs = logs[-1:]  # the oldest run with events after the id
         else:
-            logs = [log for log in logs[:1] if not log.ended]
+            live = ("pending", "running")
+            logs = [log for log in logs[:1] if view(thread_id, log.run_id)["status"] in live]
 
         def frames() -> Iterator[str]:
             for log in logs:
