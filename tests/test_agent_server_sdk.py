@@ -524,3 +524,61 @@ def test_new_input_while_a_request_waits_is_refused_and_leaves_no_run(url: str) 
         list(bob.runs.stream(tid, "orders", input={"item": "other"}))
     assert bob.runs.list(tid) == before
     assert bob.threads.get_state(tid)["values"] == {"item": "rug"}
+
+
+def test_a_resume_carries_its_update_in_the_same_step(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "vase"})
+    done = ada.runs.wait(tid, "orders", command={"resume": "yes", "update": {"item": "urn"}})
+    assert done == {"item": "urn", "approved": "yes"}
+    assert SHIPPED == ["urn"]  # the node re-ran on the updated state, once
+
+
+def test_without_keys_every_local_caller_may_do_everything(tmp_path: Path) -> None:
+    with SqliteSaver(tmp_path / "local.db") as saver:
+        app = create_app({"orders": _orders(saver)})
+        with served(app) as http:
+            local = client(str(http.base_url).rstrip("/"), None)
+            tid = local.threads.create()["thread_id"]
+            local.runs.wait(tid, "orders", input={"item": "pen"})
+            assert local.runs.wait(tid, "orders", command={"resume": "ok"})["approved"] == "ok"
+
+
+def test_agent_inbox_answers_of_every_kind() -> None:
+    from interlock.checkpoint.base import InterruptRecord
+    from interlock.server.agent_server._guard import from_agent_inbox
+    from interlock.server.auth import Principal
+
+    request = {
+        "action_requests": [{"name": "pay", "args": {"amount": 5}}],
+        "review_configs": [{"action_name": "pay", "allowed_decisions": ["approve", "edit"]}],
+    }
+    record = InterruptRecord(
+        interrupt_id="i" * 32,
+        thread_id="t",
+        checkpoint_ns="",
+        checkpoint_id="c",
+        task_id="k",
+        task_name="tools",
+        index=0,
+        value=request,
+        created_at=datetime.now(UTC),
+    )
+    ada = Principal("ada", frozenset({"approver"}))
+
+    def answer(kind: str, args: Any) -> Any:
+        return from_agent_inbox([{"type": kind, "args": args}], record, ada)
+
+    assert answer("accept", None) == {"decisions": [{"type": "approve"}]}
+    edited = answer("edit", {"action": "pay", "args": {"amount": 3}})
+    assert edited == {
+        "decisions": [{"type": "edit", "edited_action": {"name": "pay", "args": {"amount": 3}}}]
+    }
+    assert answer("response", "ask finance") == {
+        "decisions": [{"type": "respond", "message": "ask finance"}]
+    }
+    assert answer("ignore", None) == {
+        "decisions": [{"type": "reject", "message": "ignored by ada"}]
+    }
+    assert from_agent_inbox({"decisions": []}, record, ada) == {"decisions": []}  # ours: as is
