@@ -16,6 +16,7 @@ terminal event is always logged.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -36,8 +37,14 @@ __all__ = [
     "wire_modes",
 ]
 
+_log = logging.getLogger("interlock.server.agent_server")
+
 POLL = 0.2
 """Seconds between looks at the store for events another process appended."""
+BATCH = 200
+"""Chunks appended in one store write at most."""
+LINGER = 0.02
+"""Seconds a chunk waits at most for others to join its batch."""
 HEARTBEAT = 15.0
 """Seconds of silence after which a stream sends an SSE comment."""
 MAX_CHUNKS = 10_000
@@ -90,7 +97,12 @@ BELL = _Bell()
 
 
 class EventWriter:
-    """Appends one run's events to the log (chunks up to `MAX_CHUNKS`)."""
+    """Appends one run's events to the log (chunks up to `MAX_CHUNKS`).
+
+    Chunks are appended in batches: at most `BATCH` at once, and none waits longer than
+    `LINGER` seconds (a timer flushes a batch the run is slow to fill), so a run that
+    streams tokens does not pay a store write per token. `run`, `metadata` and the terminal
+    event are appended at once, after what is waiting; order is kept."""
 
     def __init__(self, saver: BaseSaver, thread_id: str, run_id: str) -> None:
         self.saver, self.thread_id, self.run_id = saver, thread_id, run_id
@@ -98,17 +110,46 @@ class EventWriter:
         self.started = False
         """Whether the run's `metadata` is logged (it started: its end must be logged too)."""
         self.ended = False
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[str, Any]] = []
+        self._timer: threading.Timer | None = None
 
     def write(self, event: str, data: Any) -> None:
         """Append one event (a chunk past the bound is dropped; others never are)."""
-        if event not in ("run", "metadata", *TERMINAL_EVENTS):
-            self.chunks += 1
-            if self.chunks > MAX_CHUNKS:
+        chunk = event not in ("run", "metadata", *TERMINAL_EVENTS)
+        with self._lock:
+            if chunk:
+                self.chunks += 1
+                if self.chunks > MAX_CHUNKS:
+                    return
+            self._waiting.append((event, data))
+            if chunk and len(self._waiting) < BATCH:
+                if self._timer is None:
+                    self._timer = threading.Timer(LINGER, self._flush_later)
+                    self._timer.daemon = True
+                    self._timer.start()
                 return
-        self.saver.append_events(self.thread_id, self.run_id, [(event, data)])
-        self.started = self.started or event == "metadata"
-        self.ended = self.ended or event in TERMINAL_EVENTS
+            self._flush()
+            self.started = self.started or event == "metadata"
+            self.ended = self.ended or event in TERMINAL_EVENTS
+
+    def _flush(self) -> None:
+        """Under the lock: append what waits, in one transaction."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._waiting:
+            return
+        batch, self._waiting = self._waiting, []
+        self.saver.append_events(self.thread_id, self.run_id, batch)
         BELL.ring()
+
+    def _flush_later(self) -> None:
+        with self._lock:
+            try:
+                self._flush()
+            except Exception:  # the store failed: these chunks are lost, the run goes on
+                _log.exception("logging run %s's stream failed", self.run_id)
 
     def end(self, status: str) -> None:
         """The run ended: `success` or `interrupted`."""
@@ -200,14 +241,18 @@ def follow(
     rung = BELL.rung
     while True:
         events = saver.read_events(thread_id, run_id=run_id, after=after, limit=500)
+        frames = []  # sent together: one write to the client per read, not per event
         for e in events:
             after = e.seq
             if e.event == "run":
                 continue
             if e.event in ("metadata", *TERMINAL_EVENTS) or modes is None or e.event in modes:
-                yield frame(e.event, e.data, e.seq)
+                frames.append(frame(e.event, e.data, e.seq))
             if e.event in TERMINAL_EVENTS and run_id is not None:
+                yield "".join(frames)
                 return
+        if frames:
+            yield "".join(frames)
         if events:
             quiet_since = beat = time.monotonic()
             continue
