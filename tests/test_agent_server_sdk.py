@@ -582,3 +582,35 @@ def test_agent_inbox_answers_of_every_kind() -> None:
         "decisions": [{"type": "reject", "message": "ignored by ada"}]
     }
     assert from_agent_inbox({"decisions": []}, record, ada) == {"decisions": []}  # ours: as is
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    from tests.pg import fresh_postgres_saver
+
+    SHIPPED.clear()
+    saver = fresh_postgres_saver()
+    app = create_app(
+        {"orders": _orders(saver), "payer": _agent(saver), "gated": _gated(saver)},
+        keys=ApiKeys.parse(KEYS),
+    )
+    try:
+        with served(app) as http:
+            yield str(http.base_url).rstrip("/")
+    finally:
+        saver.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "flow",
+    [
+        test_pause_inspect_find_and_resume_with_the_sync_client,
+        test_a_concurrent_double_resume_has_one_winner,
+        test_a_requester_can_neither_answer_nor_edit_past_the_review,
+        test_a_background_run_is_joined_and_its_stream_reconnected,
+    ],
+    ids=lambda f: f.__name__.removeprefix("test_"),
+)
+def test_the_flows_on_postgres(flow: Any, pg_url: str) -> None:
+    flow(pg_url)
