@@ -614,3 +614,20 @@ def pg_url() -> Iterator[str]:
 )
 def test_the_flows_on_postgres(flow: Any, pg_url: str) -> None:
     flow(pg_url)
+
+
+def test_state_at_a_checkpoint_and_history_pages(url: str) -> None:
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "ink"})
+    ada.runs.wait(tid, "orders", command={"resume": "yes"})
+    history = bob.threads.get_history(tid, limit=10)
+    assert history[0]["values"]["approved"] == "yes"
+    older = history[1]
+    at = bob.threads.get_state(tid, checkpoint_id=older["checkpoint"]["checkpoint_id"])
+    assert at["values"] == older["values"] and at["checkpoint"] == older["checkpoint"]
+    by_body = bob.threads.get_state(tid, checkpoint=older["checkpoint"])
+    assert by_body["values"] == older["values"]
+    page = bob.threads.get_history(tid, limit=10, before=history[0]["checkpoint"])
+    assert [h["checkpoint"] for h in page] == [h["checkpoint"] for h in history[1:]]
+    assert bob.threads.get_history(tid, limit=1) == history[:1]
