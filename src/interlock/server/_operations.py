@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,9 +39,15 @@ def decide_request(
     who: Principal,
     *,
     allow_self_approval: bool,
+    run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
+    update: Any = None,
+    goto: Any = (),
 ) -> dict[str, Any]:
-    """Decide a request as `who` and resume its run (shared by the API and the inbox).
-    Raises `ApiError` (or an interlock error the handlers map) when it is refused."""
+    """Decide a request as `who` and resume its run (shared by the API, the inbox and the
+    Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
+    refused. `run(graph, command, config)` runs the resume (default: `graph.invoke`; the
+    Agent Server streams it into the run event log); `update` / `goto` go with the resume
+    in the same `Command` (applied in the same step)."""
     record = interrupt_or_404(saver, interrupt_id)
     requester = record.metadata.get("requested_by")
     if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
@@ -91,7 +97,8 @@ def decide_request(
     failure: Exception | None = None
     result: dict[str, Any] = {}
     try:
-        result = _invoke(graph, Command(resume={interrupt_id: value}), config)
+        command = Command(resume={interrupt_id: value}, update=update, goto=goto)
+        result = (run or _invoke)(graph, command, config)
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
@@ -117,8 +124,7 @@ def decide_request(
             "run_failed",
             f"the decision was recorded, then the run failed: {type(failure).__name__}: {failure}",
         ) from failure
-    run = run_view(graph, record.thread_id, result)
-    return {"approval": approval_view(decided), "run": run}
+    return {"approval": approval_view(decided), "run": run_view(graph, record.thread_id, result)}
 
 
 def make_registry(
@@ -290,12 +296,18 @@ def run_input(
     thread_id: str,
     update: dict[str, Any],
     who: Principal,
+    *,
+    run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
+    detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Run new input on a thread as `who` (audited `run.started`, `run.refused`,
+    `run.failed`). `run(graph, input, config)` runs it (default: `graph.invoke`; the Agent
+    Server streams it into the run event log); `detail` is added to the audit entries."""
     check_shape(update, "input")
-    detail = {"agent": name, "input": update}
+    detail = {"agent": name, "input": update, **(detail or {})}
     record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
-        result = _invoke(graph, update, run_config(thread_id, user_id=who.name))
+        result = (run or _invoke)(graph, update, run_config(thread_id, user_id=who.name))
     except (ResumeConflict, InputRejected, ThreadBusy, SerializationError, InvalidUpdate) as exc:
         record_audit(saver, who, "run.refused", thread_id, detail={**detail, "reason": str(exc)})
         if isinstance(exc, ResumeConflict):  # another run committed on this thread first
@@ -316,9 +328,11 @@ def queue_run(
     thread_id: str,
     update: dict[str, Any],
     who: Principal,
+    *,
+    run_id: str | None = None,
 ) -> RunRecord:
     """Check new input as a run would, then queue it as a background run (audited as
-    `run.queued`). A refused input queues nothing."""
+    `run.queued`; `run_id` chosen by the caller, or new). A refused input queues nothing."""
     check_shape(update, "input")
     graph.spec.schema.to_updates(update, "__input__")  # unknown keys: InvalidUpdate (422)
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
@@ -336,6 +350,7 @@ def queue_run(
         input=update,
         created_by=who.name,
         after=head.checkpoint_id if head else None,
+        run_id=run_id,
     )
     detail = {"agent": name, "input": update, "run_id": run.run_id}
     record_audit(saver, who, "run.queued", thread_id, detail=detail)

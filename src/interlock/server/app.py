@@ -22,6 +22,8 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     POST /v1/approvals/expire                expire requests past their deadline (admin)
     GET  /v1/audit                           who asked and who decided what, and when
     GET  /inbox                              the web inbox (HTML, log in with an API key)
+    /threads, /runs, /assistants, /info ...  LangGraph's Agent Server API (langgraph-sdk
+                                             clients; `interlock.server.agent_server`)
 
 A run started over HTTP runs to its next pause or its end before the response is sent,
 unless it is a background run: then it is queued in the store and executed by the workers
@@ -80,6 +82,7 @@ from interlock.server._operations import (
     sweep_forever,
 )
 from interlock.server._plain import plain
+from interlock.server.agent_server import mount_agent_server
 from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
 from interlock.server.inbox import mount_inbox
 from interlock.server.runs import RunWorkers
@@ -143,6 +146,7 @@ def create_app(
     run_attempts: int = 5,
     shared_threads: bool = False,
     title: str = "interlock",
+    interrupt_formats: Mapping[str, str] | None = None,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -162,6 +166,8 @@ def create_app(
     `run_attempts`: how many workers may die running one run before it is recorded failed.
     `shared_threads`: whether every requester may read and add to every thread (default: a
     requester sees only the threads they created; approvers and admins see all).
+    `interrupt_formats`: `{graph name: "agent_inbox"}` shows those agents' review requests
+    on the Agent Server API in Agent Inbox's older `HumanInterrupt` shape.
     """
     registry = make_registry(agents)
     saver = shared_saver(registry)
@@ -240,6 +246,17 @@ def create_app(
         keys=keys,
         allow_self_approval=allow_self_approval,
         secret=session_secret,
+    )
+
+    mount_agent_server(
+        app,
+        saver=saver,
+        registry=registry,
+        principal=principal,
+        may_see=may_see,
+        wake_workers=runner.wake,
+        allow_self_approval=allow_self_approval,
+        interrupt_formats=interrupt_formats,
     )
 
     @app.get("/", include_in_schema=False)
