@@ -9,7 +9,7 @@ import pytest
 
 from interlock.checkpoint import _sql_core
 from interlock.checkpoint._migrations import MIGRATIONS
-from interlock.checkpoint._testkit import make_record
+from interlock.checkpoint._testkit import make_interrupt, make_record
 
 
 def _at_migration_6(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,7 +22,9 @@ def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         old = open_store()
         try:
             assert old.schema_versions() == [1, 2, 3, 4, 5, 6]
-            old.put_checkpoint(make_record("t", None, [("n", 1)], {"n": 1}), expected_head=None)
+            rec = make_record("t", None, [("n", 1)], {"n": 1})
+            pause = make_interrupt("t", rec.checkpoint_id, metadata={"requested_by": "bob"})
+            old.put_checkpoint(rec, expected_head=None, interrupts=[pause])
             run = old.enqueue_run(thread_id="t", agent="a", input={"x": 1})
         finally:
             old.close()
@@ -31,6 +33,11 @@ def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         assert new.schema_versions() == [v for v, _, _ in MIGRATIONS]
         assert new.schema_versions()[-1] == 7
         assert new.get_checkpoint("t") is not None  # the old data is intact
+        [pending] = new.list_interrupts(status="pending").items  # the pause still waits
+        assert pending.interrupt_id == pause.interrupt_id
+        new.resolve_interrupts("t", {pause.interrupt_id: "yes"}, decided_by="ada")
+        actions = [e.action for e in new.list_audit(interrupt_id=pause.interrupt_id).items]
+        assert actions == ["approval.decided", "approval.requested"]  # old and new audit rows
         got = new.get_run(run.run_id)
         assert got is not None and got.input == {"x": 1}
         assert new.append_events("t", run.run_id, [("metadata", {"run_id": run.run_id})]) == (1,)

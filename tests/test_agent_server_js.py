@@ -2,8 +2,9 @@
 from npm, pinned in tests/js/package.json), run with the machine's Node.js against the
 app served by uvicorn on loopback.
 
-Needs `npm ci --prefix tests/js` first (npm is reached only then, never by the test): the
-test is skipped with that instruction when tests/js/node_modules is missing.
+Needs `npm ci --prefix tests/js` first (`scripts/ensure-js-sdk`, which `.ci/run` runs; npm is
+reached only then, never by the test): elsewhere the test is skipped with that instruction
+when tests/js/node_modules is missing; under CI=true it fails.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ JS = Path(__file__).resolve().parent / "js"
 def test_the_js_client_flow(tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None or not (JS / "node_modules" / "@langchain" / "langgraph-sdk").exists():
-        pytest.skip("run `npm ci --prefix tests/js` (and have Node.js) for the JS client test")
+        why = "run scripts/ensure-js-sdk (npm ci --prefix tests/js, and Node.js) first"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the JS client test is required under CI=true: {why}")
+        pytest.skip(why)
     saver = SqliteSaver(tmp_path / "js.db")
     app = create_app({"orders": _orders(saver)}, keys=ApiKeys.parse(KEYS))
     with served(app) as http:

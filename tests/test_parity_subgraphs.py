@@ -384,7 +384,7 @@ def test_the_api_and_the_inbox_say_which_subgraph_asked(saver) -> None:
         signed_in = http.post("/inbox/login", data={"key": "k-ada"})
         assert signed_in.status_code == 303
         listing = http.get("/inbox").text
-        assert f"orders › {inner.name}" in listing
+        assert f"orders / {inner.name}" in listing
         page = http.get(f"/inbox/{approval['id']}").text
-        assert f"orders › {inner.name}" in page and approval["checkpoint_ns"] in page
+        assert f"orders / {inner.name}" in page and approval["checkpoint_ns"] in page
     assert isinstance(http, httpx.Client)

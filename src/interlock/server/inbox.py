@@ -574,10 +574,10 @@ def _actions(value: Any) -> list[dict[str, Any]] | None:
 
 
 def asked_in(record: InterruptRecord) -> str:
-    """The agent that asked, and the subgraph inside it when one did ("orders › review")."""
+    """The agent that asked, and the subgraph inside it when one did ("orders / review")."""
     graph = str(record.metadata.get("graph") or "")
     sub = record.metadata.get("subgraph")
-    return f"{graph} › {sub}" if sub else graph
+    return f"{graph} / {sub}" if sub else graph
 
 
 def _summary(value: Any) -> str:
