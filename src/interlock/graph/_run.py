@@ -300,6 +300,7 @@ class _Run:
                     name=name,
                     input=node_input,
                     resume=[r.resume for r in answered],
+                    answers={r.index: r.resume for r in answered},
                     memo=memo,
                     attempt=attempt,
                 )
