@@ -49,7 +49,7 @@ class TaskFunction(Generic[V]):
         except (TypeError, ValueError) as exc:
             raise InvalidGraph(f"task {name or fn.__name__!r}: {exc}") from None
         self.func = fn
-        self.name = name or getattr(fn, "__name__", "task")
+        self.name = name or _name_of(fn)
         self._spec = TaskDef(
             name=self.name, fn=fn, is_async=inspect.iscoroutinefunction(fn), retry=retry
         )
@@ -60,6 +60,13 @@ class TaskFunction(Generic[V]):
 
     def __repr__(self) -> str:
         return f"<task {self.name!r}>"
+
+
+def _name_of(fn: Any) -> str:
+    """A task's default name: its function's (a partial's inner function's)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return str(getattr(fn, "__name__", None) or type(fn).__name__)
 
 
 @overload

@@ -105,6 +105,14 @@ class TaskFuture:
         self._scope = scope
         self._inner = inner
 
+    def cancel(self) -> bool:
+        """Cancel the task if it has not finished (asyncio tasks are interrupted)."""
+        return self._inner.cancel()
+
+    def cancelled(self) -> bool:
+        """Whether the task was cancelled."""
+        return self._inner.cancelled()
+
     def done(self) -> bool:
         """Whether the task finished (with a result, an error or a pause)."""
         return self._inner.done()
