@@ -168,10 +168,7 @@ class Scope:
         parent.child_calls += 1
         slot = slot_of(place)
         try:
-            digest = hashlib.blake2b(
-                dumps([list(args), kwargs], f"task {spec.name} arguments").encode(),
-                digest_size=12,
-            ).hexdigest()
+            dumps([list(args), kwargs], f"task {spec.name} arguments")
         except SerializationError as exc:
             raise SerializationError(
                 f"task {spec.name!r} was called with arguments that cannot be stored ({exc}); "
@@ -180,20 +177,18 @@ class Scope:
                 "objects (clients, models) from the task's own module"
             ) from None
         seen = self.root.memo.get(slot)
-        if seen is not None and (seen.get("task") != spec.name or seen.get("args") != digest):
-            what = "task" if seen.get("task") != spec.name else "arguments"
+        if seen is not None and seen.get("task") != spec.name:
             raise NonDeterministicTask(
                 f"task call #{'.'.join(map(str, place))} of this run was "
-                f"{seen.get('task')!r} when it was recorded, and is now {spec.name!r}"
-                + (" with other arguments" if what == "arguments" else "")
-                + ": the entrypoint's control flow changed between runs. Make it depend only "
-                "on its input, `previous`, task results and interrupt() answers (wrap clocks, "
-                "random numbers and I/O in tasks)"
+                f"{seen.get('task')!r} when it was recorded, and is now {spec.name!r}: the "
+                "entrypoint's control flow changed between runs. Make it depend only on its "
+                "input, `previous`, task results and interrupt() answers (wrap clocks, random "
+                "numbers and I/O in tasks)"
             )
         if seen is not None and "result" in seen:
             return self._finished(seen["result"])
         if seen is None:
-            self._note(slot, {"task": spec.name, "args": digest})
+            self._note(slot, {"task": spec.name})
         ctx = derive(self.root, self, place, spec.name)
         if self.is_async:
             if spec.is_async:
