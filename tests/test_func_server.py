@@ -128,3 +128,24 @@ def test_interlock_serve_loads_an_entrypoint_factory(saver: Any) -> None:
         assert decided.status_code == 200, decided.text
         assert decided.json()["run"]["values"] == {"item": "pen", "status": "cancelled"}
     assert shipped == []
+
+
+def test_an_entrypoint_returning_a_plain_value(saver: Any) -> None:
+    @entrypoint(checkpointer=saver)
+    def greet(person: dict) -> str:  # the HTTP API's input is a JSON object
+        return f"hello {interrupt({'greet': person['name']})}"
+
+    with served(create_app(greet, keys=ApiKeys.parse(KEYS))) as http:
+        http.post("/v1/threads", json={"thread_id": "g"}, headers=BOB)
+        with http.stream(
+            "POST", "/v1/threads/g/runs/stream", json={"input": {"name": "ada"}}, headers=BOB
+        ) as response:
+            text = response.read().decode()
+        assert '"status":"paused"' in text and '"value":{"greet":"ada"}' in text
+        [pending] = http.get("/v1/threads/g", headers=BOB).json()["pending"]
+        decided = http.post(
+            f"/v1/approvals/{pending['id']}/decision", json={"value": "ada"}, headers=ADA
+        )
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["run"]["values"] == "hello ada"
+        assert http.get("/v1/threads/g", headers=BOB).json()["values"] == "hello ada"
