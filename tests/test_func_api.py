@@ -399,7 +399,7 @@ def test_non_deterministic_control_flow_is_reported(saver: Any, run: Runner) -> 
 
     run.invoke(flow, {}, cfg())
     mode["branch"] = "b"  # e.g. a branch on the clock or on a random number
-    with pytest.raises(NonDeterministicTask, match="'step_a' when it was recorded.*'step_b'"):
+    with pytest.raises(NonDeterministicTask, match=r"'step_a' when it was recorded.*'step_b'"):
         run.invoke(flow, Command(resume="yes"), cfg())
 
 

@@ -19,7 +19,8 @@ def use(factory: Callable[[], Any] | None) -> None:
     _factory = factory
 
 
-def MemorySaver() -> Any:  # noqa: N802 - the name the guides import
+def MemorySaver() -> Any:
+    """A fresh store of the kind under test (the name the guides import)."""
     if _factory is None:
         from interlock import InMemorySaver
 

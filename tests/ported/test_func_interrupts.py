@@ -499,7 +499,7 @@ def test_entrypoint_with_return_and_save(sync_checkpointer) -> None:
         nonlocal previous_
         previous_ = previous
         previous = previous or []
-        return entrypoint.final(value=len(previous), save=previous + [msg])
+        return entrypoint.final(value=len(previous), save=previous + [msg])  # noqa: RUF005
 
     # DIFFERENCE: no get_output_jsonschema (left out).
 

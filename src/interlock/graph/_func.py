@@ -111,7 +111,7 @@ def task(
 _INJECTED = ("previous", "config", "writer", "runtime", "store")
 
 
-class entrypoint:  # noqa: N801 - LangGraph's name
+class entrypoint:  # LangGraph's name
     """Make a function the entry point of a functional-API workflow.
 
     `@entrypoint(checkpointer=...)` turns `def workflow(input, *, previous=None)` (sync or
@@ -136,7 +136,7 @@ class entrypoint:  # noqa: N801 - LangGraph's name
     """
 
     @dataclass(frozen=True, slots=True)
-    class final(Generic[V, S]):  # noqa: N801 - LangGraph's name
+    class final(Generic[V, S]):  # LangGraph's name
         """Return `value` to the caller but save `save` as the next run's `previous`."""
 
         value: V
@@ -399,4 +399,3 @@ class EntrypointGraph(CompiledStateGraph):
         """Async twin of `update_state`."""
         update = {"output": values, "previous": values, "ran": True}
         return await super().aupdate_state(config, update, as_node or self.name)
-

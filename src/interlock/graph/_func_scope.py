@@ -12,10 +12,11 @@ else's (`index_base`), so answers reach the task that asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field, fields
@@ -77,7 +78,7 @@ def derive(parent: NodeTask, scope: Scope, place: tuple[int, ...], name: str) ->
     values = {f.name: getattr(parent, f.name) for f in fields(NodeTask)}
     base = index_base(place)
     answers = parent.answers
-    resume = []
+    resume: list[Any] = []
     while base + len(resume) in answers:
         resume.append(answers[base + len(resume)])
     prefix = slot_of(place) + "/" if place else ""
@@ -391,14 +392,16 @@ class Scope:
                 return
             for f in todo:
                 assert isinstance(f, Future)
-                try:
+                with contextlib.suppress(BaseException):  # its outcome is read elsewhere
                     f.result()
-                except BaseException:  # noqa: S110 - its outcome is read elsewhere
-                    pass
 
     async def wait_async(self) -> None:
         while True:
-            todo = [f for f in self.running if not f.done()]
+            todo = [
+                f if isinstance(f, asyncio.Future) else asyncio.wrap_future(f)
+                for f in self.running
+                if not f.done()
+            ]
             if not todo:
                 return
             await asyncio.gather(*todo, return_exceptions=True)
@@ -410,9 +413,6 @@ class Scope:
     async def paused_async(self) -> NodeInterrupt:
         await self.wait_async()
         return self.combined()
-
-    def abandoned(self) -> Sequence[Future[Any] | asyncio.Future[Any]]:
-        return [f for f in self.running if not f.done()]
 
 
 def _wait(again: tuple[float, bool]) -> float:

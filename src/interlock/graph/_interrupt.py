@@ -73,9 +73,7 @@ class PendingInterrupt:
 class NodeInterrupt(GraphInterrupt):
     """Raised by `interrupt()` inside a task; carries the call index and schema."""
 
-    def __init__(
-        self, pending: PendingInterrupt, more: Sequence[PendingInterrupt] = ()
-    ) -> None:
+    def __init__(self, pending: PendingInterrupt, more: Sequence[PendingInterrupt] = ()) -> None:
         super().__init__([pending.interrupt, *(p.interrupt for p in more)])
         self.pending = pending
         self.more = tuple(more)
