@@ -26,7 +26,7 @@ from interlock.checkpoint.base import TaskWrites
 from interlock.checkpoint.serde import dumps
 from interlock.errors import GraphError, NonDeterministicTask, SerializationError
 from interlock.graph._interrupt import NodeInterrupt, PendingInterrupt, _current
-from interlock.graph._run import MEMO
+from interlock.graph._run import MEMO, PART_SEP
 from interlock.graph._runtime import NodeTask, retry_delay
 
 __all__ = ["FuncContext", "Scope", "TaskDef", "TaskFuture", "call_task"]
@@ -155,7 +155,6 @@ class Scope:
     is_async: bool
     pool: ThreadPoolExecutor | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    alock: asyncio.Lock | None = None
     running: list[Future[Any] | asyncio.Future[Any]] = field(default_factory=list)
     paused: dict[str, PendingInterrupt] = field(default_factory=dict)
     """Requests of tasks that paused, by interrupt id, in the order they were made."""
@@ -232,7 +231,7 @@ class Scope:
         finally:
             _current.reset(token)
         entry = self._record(ctx, spec, slot, result)
-        self._save_sync(entry)
+        self._save_sync(slot, entry)
         return result
 
     def _attempts(self, ctx: FuncContext, spec: TaskDef, args: tuple, kw: dict) -> Any:
@@ -271,7 +270,7 @@ class Scope:
         finally:
             _current.reset(token)
         entry = self._record(ctx, spec, slot, result)
-        await self._save_async(entry)
+        await self._save_async(slot, entry)
         return result
 
     async def _arun_thread(
@@ -290,7 +289,7 @@ class Scope:
             self._pause(ctx, slot, exc)
             raise
         entry = self._record(ctx, spec, slot, result)
-        await self._save_async(entry)
+        await self._save_async(slot, entry)
         return result
 
     # ---- outcomes ----------------------------------------------------------------------------
@@ -325,44 +324,47 @@ class Scope:
             for pending in (exc.pending, *exc.more):
                 self.paused.setdefault(pending.interrupt.id, pending)
 
-    def _writes(self) -> TaskWrites | None:
+    def _part(self, slot: str, entry: dict[str, Any]) -> TaskWrites | None:
+        """A finished call's record as writes of its own (`<node task id>:<slot>`), so that
+        saving it costs its size, not the size of everything recorded so far."""
         env = getattr(self.root, "env", None)
         if env is None or env.saver is None or not env.step_progress:
             return None
-        writes = tuple((MEMO + k, v) for k, v in self.root.memo.items())
-        return TaskWrites(task_id=self.root.task_id, task_name=self.root.task_name, writes=writes)
-
-    def _save_sync(self, _entry: dict[str, Any]) -> None:
-        """Store the node's records now: a crash after this does not run the task again."""
         with self.lock:
-            tw = self._writes()
-            if tw is None:
-                return
-            env = self.root.env
-            env.saver.put_task_writes(
-                env.thread_id,
-                env.checkpoint_ns,
-                self.root.checkpoint_id,
-                (tw,),
-                lease_owner=env.lease_owner,
-            )
+            writes = [(MEMO + slot, entry)]
+            writes += [(MEMO + k, v) for k, v in self.root.memo.items() if k.startswith(slot + "/")]
+        return TaskWrites(
+            task_id=self.root.task_id + PART_SEP + slot,
+            task_name=self.root.task_name,
+            writes=tuple(writes),
+        )
 
-    async def _save_async(self, _entry: dict[str, Any]) -> None:
-        if self.alock is None:
-            self.alock = asyncio.Lock()
-        async with self.alock:
-            with self.lock:
-                tw = self._writes()
-            if tw is None:
-                return
-            env = self.root.env
-            await env.saver.aput_task_writes(
-                env.thread_id,
-                env.checkpoint_ns,
-                self.root.checkpoint_id,
-                (tw,),
-                lease_owner=env.lease_owner,
-            )
+    def _save_sync(self, slot: str, entry: dict[str, Any]) -> None:
+        """Store the call's record now: a crash after this does not run the task again."""
+        part = self._part(slot, entry)
+        if part is None:
+            return
+        env = self.root.env
+        env.saver.put_task_writes(
+            env.thread_id,
+            env.checkpoint_ns,
+            self.root.checkpoint_id,
+            (part,),
+            lease_owner=env.lease_owner,
+        )
+
+    async def _save_async(self, slot: str, entry: dict[str, Any]) -> None:
+        part = self._part(slot, entry)
+        if part is None:
+            return
+        env = self.root.env
+        await env.saver.aput_task_writes(
+            env.thread_id,
+            env.checkpoint_ns,
+            self.root.checkpoint_id,
+            (part,),
+            lease_owner=env.lease_owner,
+        )
 
     # ---- waiting ---------------------------------------------------------------------------
 
