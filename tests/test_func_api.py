@@ -484,3 +484,28 @@ def test_without_checkpointer_previous_is_none_and_interrupt_is_an_error() -> No
 
     with pytest.raises(GraphError, match="checkpointer"):
         asks.invoke({})
+
+
+def test_async_entrypoint_with_sync_tasks_calling_tasks(saver: Any) -> None:
+    counter = Counter()
+
+    @task
+    async def leaf(x: int) -> int:
+        counter.hit(f"leaf{x}")
+        return x + 100
+
+    @task
+    def middle(x: int) -> int:  # a sync task (in a thread) calling an async one
+        return leaf(x).result() * 2
+
+    @entrypoint(checkpointer=saver)
+    async def flow(xs: list[int]) -> list[Any]:
+        futures = [middle(x) for x in xs]
+        return [*[await f for f in futures], interrupt("done?")]
+
+    async def main() -> Any:
+        await flow.ainvoke([1, 2], cfg())
+        return await flow.ainvoke(Command(resume="yes"), cfg())
+
+    assert asyncio.run(main()) == [202, 204, "yes"]
+    assert counter.calls == {"leaf1": 1, "leaf2": 1}

@@ -5,6 +5,7 @@ results back instead of running them again (see `_func_scope`)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
@@ -189,7 +190,8 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         root = _current.get()
         assert isinstance(root, NodeTask)
         pool = None if is_async else ThreadPoolExecutor(_POOL, thread_name_prefix="task")
-        scope = Scope(root=root, is_async=is_async, pool=pool)
+        loop = asyncio.get_running_loop() if is_async else None
+        scope = Scope(root=root, is_async=is_async, pool=pool, loop=loop)
         ctx = derive(root, scope, (), name)
         previous = state.get("previous")
         if ctx.runtime is not None:

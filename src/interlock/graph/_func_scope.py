@@ -154,6 +154,8 @@ class Scope:
     """The driver's context of the node (its memo and new_memo collect the records)."""
     is_async: bool
     pool: ThreadPoolExecutor | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    """An async entrypoint's event loop (its tasks run there)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     running: list[Future[Any] | asyncio.Future[Any]] = field(default_factory=list)
     paused: dict[str, PendingInterrupt] = field(default_factory=dict)
@@ -191,10 +193,13 @@ class Scope:
             self._note(slot, {"task": spec.name})
         ctx = derive(self.root, self, place, spec.name)
         if self.is_async:
-            if spec.is_async:
-                inner: Any = asyncio.ensure_future(self._arun(ctx, spec, slot, args, kwargs))
-            else:
-                inner = asyncio.ensure_future(self._arun_thread(ctx, spec, slot, args, kwargs))
+            run = self._arun if spec.is_async else self._arun_thread
+            coro = run(ctx, spec, slot, args, kwargs)
+            if self._in_loop():
+                inner: Any = asyncio.ensure_future(coro)
+            else:  # a sync task (in a worker thread) of an async entrypoint calls a task
+                assert self.loop is not None
+                inner = asyncio.run_coroutine_threadsafe(coro, self.loop)
         else:
             if spec.is_async:
                 raise GraphError(
@@ -206,8 +211,14 @@ class Scope:
         self.running.append(inner)
         return TaskFuture(self, inner)
 
+    def _in_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
     def _finished(self, value: Any) -> TaskFuture:
-        if self.is_async:
+        if self.is_async and self._in_loop():
             fut: Any = asyncio.get_running_loop().create_future()
         else:
             fut = Future()
@@ -409,7 +420,8 @@ class Scope:
             await asyncio.gather(*todo, return_exceptions=True)
 
     def paused_sync(self) -> NodeInterrupt:
-        self.wait_sync()
+        if not self.is_async:  # (a worker thread of an async entrypoint does not wait)
+            self.wait_sync()
         return self.combined()
 
     async def paused_async(self) -> NodeInterrupt:
