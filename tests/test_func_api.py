@@ -509,3 +509,32 @@ def test_async_entrypoint_with_sync_tasks_calling_tasks(saver: Any) -> None:
 
     assert asyncio.run(main()) == [202, 204, "yes"]
     assert counter.calls == {"leaf1": 1, "leaf2": 1}
+
+
+def test_a_graph_invoked_by_the_entrypoint_pauses_it(saver: Any, run: Runner) -> None:
+    from typing import TypedDict
+
+    from interlock import START, StateGraph
+
+    class S(TypedDict, total=False):
+        x: str
+
+    def ask(state: S) -> dict:
+        return {"x": state["x"] + interrupt("suffix?")}
+
+    g = StateGraph(S)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    sub = g.compile()  # runs as the entrypoint's subgraph, in its store
+
+    @task
+    def upper(v: str) -> str:
+        return v.upper()
+
+    @entrypoint(checkpointer=saver)
+    def flow(v: str) -> str:
+        return sub.invoke({"x": upper(v).result()})["x"]
+
+    paused = run.invoke(flow, "q", cfg())
+    assert [i.value for i in paused["__interrupt__"]] == ["suffix?"]
+    assert run.invoke(flow, Command(resume="!"), cfg()) == "Q!"
