@@ -378,9 +378,16 @@ def sse_event(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def run_view(graph: CompiledStateGraph, thread_id: str, result: dict) -> dict[str, Any]:
-    interrupts = result.get("__interrupt__") or []
-    values = {k: v for k, v in result.items() if k != "__interrupt__"}
+def run_view(
+    graph: CompiledStateGraph, thread_id: str, result: Any, pending: Any = None
+) -> dict[str, Any]:
+    """A run's outcome: `result` as `invoke` returned it (a functional-API entrypoint's may
+    be any value), or a thread's state values with its `pending` interrupts."""
+    values: Any = result
+    interrupts: list[Any] = list(pending or [])
+    if pending is None and isinstance(result, dict):
+        interrupts = result.get("__interrupt__") or []
+        values = {k: v for k, v in result.items() if k != "__interrupt__"}
     return {
         "thread_id": thread_id,
         "status": "paused" if interrupts else "finished",

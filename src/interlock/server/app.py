@@ -463,11 +463,7 @@ def create_app(
                 for mode, chunk in itertools.chain(pending, chunks):
                     outbox.put(sse_event(mode, plain(chunk)))
                 snapshot = graph.get_state(config)
-                run = run_view(
-                    graph,
-                    thread_id,
-                    {**snapshot.values, "__interrupt__": list(snapshot.interrupts)},
-                )
+                run = run_view(graph, thread_id, snapshot.values, snapshot.interrupts)
                 outbox.put(sse_event("end", run))
             except Exception as exc:
                 code = next((c for k, _, c in STATUS if isinstance(exc, k)), "run_failed")
