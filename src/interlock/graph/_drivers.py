@@ -130,20 +130,25 @@ def _context(env: Env, task: Task, checkpoint_id: str, sink: Callable | None) ->
         env=env,
         sink=sink,
     )
-    ctx.runtime = Runtime(
-        context=env.context,
-        store=env.store,
-        stream_writer=(lambda chunk: emit("custom", chunk)) if emit else _ignore,
-        execution_info=ExecutionInfo(
-            checkpoint_id=checkpoint_id,
-            checkpoint_ns=env.checkpoint_ns,
-            task_id=task.id,
-            thread_id=env.thread_id if env.saver is not None else None,
-            run_id=config_value(env.config, "run_id"),
-            node_attempt=task.attempt,
-            node_first_attempt_time=task.started,
-        ),
-    )
+    attempt, started = task.attempt, task.started  # as of this attempt
+
+    def make_runtime() -> Runtime[Any]:
+        return Runtime(
+            context=env.context,
+            store=env.store,
+            stream_writer=(lambda chunk: emit("custom", chunk)) if emit else _ignore,
+            execution_info=ExecutionInfo(
+                checkpoint_id=checkpoint_id,
+                checkpoint_ns=env.checkpoint_ns,
+                task_id=task.id,
+                thread_id=env.thread_id if env.saver is not None else None,
+                run_id=config_value(env.config, "run_id"),
+                node_attempt=attempt,
+                node_first_attempt_time=started,
+            ),
+        )
+
+    ctx.make_runtime = make_runtime
     return ctx
 
 
@@ -154,9 +159,8 @@ def _call_args(node: NodeSpec, task: Task, ctx: TaskContext, env: Env) -> tuple[
     if node.wants_writer:
         kwargs["writer"] = (lambda chunk: ctx.emit("custom", chunk)) if ctx.emit else _ignore
     if node.wants_runtime:
-        kwargs["runtime"] = getattr(ctx, "runtime", None) or Runtime(
-            context=env.context, store=env.store
-        )
+        runtime = ctx.current_runtime() if isinstance(ctx, NodeTask) else None
+        kwargs["runtime"] = runtime or Runtime(context=env.context, store=env.store)
     return (task.input,), kwargs
 
 

@@ -194,8 +194,9 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         scope = Scope(root=root, is_async=is_async, pool=pool, loop=loop)
         ctx = derive(root, scope, (), name)
         previous = state.get("previous")
-        if ctx.runtime is not None:
-            ctx.runtime = dataclasses.replace(ctx.runtime, previous=previous)
+        built = ctx.current_runtime()
+        if built is not None:
+            ctx.runtime = dataclasses.replace(built, previous=previous)
         runtime = ctx.runtime or Runtime(previous=previous)
         given = {
             "previous": previous,

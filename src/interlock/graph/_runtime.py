@@ -107,12 +107,21 @@ class NodeTask(TaskContext):
     """The task context of a node run, with the `Runtime` it was given."""
 
     runtime: Runtime[Any] | None = None
+    """The task's `Runtime` once built (`current_runtime()` builds it on first use)."""
+    make_runtime: Callable[[], Runtime[Any]] | None = None
+    """Builds the `Runtime`: most nodes never ask for it, so it is not built per task."""
     env: Any = None
     """The driver's `Env` of the run the task belongs to (subgraphs run below it)."""
     sink: Callable[[tuple[str, ...], str, Any], None] | None = None
     """Where stream chunks of the task (and of subgraphs it runs) go: `(ns, mode, chunk)`."""
     subgraph_calls: int = 0
     """Subgraphs this task ran so far (the k-th gets its own namespace)."""
+
+    def current_runtime(self) -> Runtime[Any] | None:
+        """The task's `Runtime`, built on first use."""
+        if self.runtime is None and self.make_runtime is not None:
+            self.runtime = self.make_runtime()
+        return self.runtime
 
 
 def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:
@@ -125,7 +134,8 @@ def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[Context
         ...     user = get_runtime().context.user
     """
     ctx = current_task()
-    runtime = getattr(ctx, "runtime", None)
+    current = getattr(ctx, "current_runtime", None)
+    runtime = current() if current is not None else getattr(ctx, "runtime", None)
     if runtime is None:
         raise GraphError("get_runtime() works only inside a node while the graph runs")
     return runtime  # type: ignore[no-any-return]
