@@ -295,3 +295,16 @@ def test_watch_redraws_the_inbox_when_a_request_is_decided(tmp_path: Path) -> No
     watch.expect("0 request")  # the next redraw, whenever it comes
     watch.sendintr()
     assert finish(watch) == 0
+
+
+def test_an_inline_edit_without_an_editor(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    child = spawn(tmp_path, "chat", "--db", db, "--message", 'delete "Outdated Java Tutorial"')
+    child.expect(DECIDE)
+    child.sendline("e")
+    child.expect(r"course_name \[Outdated Java Tutorial\]: ")
+    child.sendline("Python Basics")
+    child.expect('Agent: Done. Course "Python Basics" has been deleted.')
+    child.expect("You: ")
+    child.sendline("")
+    assert finish(child) == 0
