@@ -255,3 +255,40 @@ def test_db_migrate_and_prune(store: dict[str, Any], capsys: pytest.CaptureFixtu
     assert code == 2 and "--finished-before" in err
     code, _, err = cli(capsys, "db", "prune", "--db", store["db"], "--finished-before", "soon")
     assert code == 2
+
+
+@pytest.mark.postgres
+def test_a_local_postgres_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    from tests import pg
+
+    schema = pg.new_schema()
+    with psycopg.connect(pg.DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url = f"{pg.DSN}?options=-csearch_path%3D{schema}"
+    (tmp_path / "cli_agents_mod.py").write_text(AGENTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("INTERLOCK_URL", raising=False)
+    sys.modules.pop("cli_agents_mod", None)
+    import cli_agents_mod
+
+    from interlock.checkpoint.postgres import PostgresSaver
+
+    with PostgresSaver(pg.DSN, schema=schema) as saver:
+        graph = cli_agents_mod.make(saver)["payments"]
+        config = {"configurable": {"thread_id": "pg-1", "user_id": "ann"}}
+        rid = graph.invoke({"amount": 7}, config)["__interrupt__"][0].id
+    here = ["--db", url, "--app", "cli_agents_mod:make"]
+    code, out, _ = cli(capsys, "approvals", "--json", *here)
+    assert code == 0 and [a["id"] for a in json.loads(out)] == [rid]
+    who = ("--as", "cy", "--group", "finance")
+    code, out, err = cli(capsys, "approvals", "decide", rid, "--value", "true", *here, *who)
+    assert code == 0, err
+    code, _, err = cli(capsys, "approvals", "decide", rid, "--value", "false", *here, *who)
+    assert code == 3 and "already resolved by cy" in err
+    assert cli_agents_mod.CALLS == [True]
+    code, out, _ = cli(capsys, "audit", "verify", "--json", *here)
+    assert code == 0 and json.loads(out)["requests"] == 1
