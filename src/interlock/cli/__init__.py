@@ -3,6 +3,7 @@
 interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
 interlock demo --web [--db URL] [--model ...] [--message TEXT] [--host H] [--port P]
 interlock serve [module:factory] [--db URL] [--host H] [--port P] [--keys SPEC] [--workers N]
+interlock chat | approvals | threads | audit | db ...   (the terminal face: see `_terminal`)
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+from interlock.cli._terminal import add_terminal_commands, run_terminal_command
 
 __all__ = ["main"]
 
@@ -135,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let every requester read and add to every thread (default: only their own)",
     )
+    add_terminal_commands(sub)
     return parser
 
 
@@ -166,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `interlock` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return run_terminal_command(args)
     if args.command == "demo" and args.web:
         if args.thread is not None:
             parser.error("--thread resumes a run in the terminal; with --web, the inbox lists it")

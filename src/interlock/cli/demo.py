@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from interlock import Command, HumanMessage, SqliteSaver, create_agent, tool
 from interlock.agent.messages import AIMessage, ToolCall, ToolMessage
+from interlock.cli._prompt import ask, interactive_interrupts
 
 __all__ = [
     "build_demo_agent",
@@ -114,9 +114,8 @@ def _db_path(db: str | None) -> Path:
 
 
 def _ask(prompt: str) -> str:
-    print(prompt, end="", flush=True)
-    line = sys.stdin.readline()
-    if not line:
+    line = ask(prompt)  # Ctrl-C interrupts it at any moment (see interlock.cli._prompt)
+    if line is None:
         raise EOFError
     return line.strip()
 
@@ -157,6 +156,7 @@ def _final_reply(result: dict[str, Any]) -> str:
 
 def run_demo(*, db: str | None, model: str | None, thread: str | None, message: str) -> int:
     """Run (or resume) the demo; returns the process exit code."""
+    interactive_interrupts()  # Ctrl-C pauses the run, however this process was started
     path = _db_path(db)
     chat, label = choose_model(model)
     with SqliteSaver(path) as saver:
