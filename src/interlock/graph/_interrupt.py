@@ -66,6 +66,8 @@ class PendingInterrupt:
     """Who may decide it (people, `role:<r>`, `group:<g>`); None: any approver."""
     escalations: tuple[Escalation, ...] = ()
     """Where it goes, in turn, when its deadline passes unanswered."""
+    max_auth_age: float | None = None
+    """Seconds within which the decider must have signed in (a step-up); None: any time."""
 
 
 class NodeInterrupt(GraphInterrupt):
@@ -107,6 +109,7 @@ class TaskContext:
         on_expiry: Any = _RAISE,
         approvers: Sequence[str] | None = None,
         escalate: Escalation | Sequence[Escalation] | None = (),
+        max_auth_age: timedelta | float | None = None,
     ) -> Any:
         index = self.calls
         self.calls += 1
@@ -139,6 +142,7 @@ class TaskContext:
             raise GraphError(f"escalate takes Escalation(to=..., deadline=...) steps: {escalate!r}")
         if steps and deadline is None:
             raise GraphError("escalate needs a deadline: it says when the first step happens")
+        fresh = _auth_age(max_auth_age)
         if on_expiry is not _RAISE:  # it becomes state when the request expires
             ensure_serializable(on_expiry, "interrupt on_expiry")
         iid = interrupt_id(
@@ -152,8 +156,18 @@ class TaskContext:
                 deadline=_deadline(deadline),
                 approvers=who,
                 escalations=steps,
+                max_auth_age=fresh,
             )
         )
+
+
+def _auth_age(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise GraphError(f"max_auth_age must be a positive timedelta or seconds, not {value!r}")
+    return float(seconds)
 
 
 def _deadline(value: datetime | timedelta | float | None) -> datetime | timedelta | None:
@@ -203,6 +217,7 @@ def interrupt(
     deadline: datetime | timedelta | float | None = None,
     escalate: Escalation | Sequence[Escalation] | None = (),
     on_expiry: Any = _RAISE,
+    max_auth_age: timedelta | float | None = None,
 ) -> Any:
     """Pause the run and ask a person; return their answer when the run is resumed.
 
@@ -225,7 +240,10 @@ def interrupt(
     may always decide). The library records it; `graph.invoke(Command(resume=...))` called
     directly is trusted. `escalate` (one `Escalation` or several, in turn) keeps the request
     open when its deadline passes: it goes to the escalation's `to` with a new deadline, and
-    expires only after the last step's deadline.
+    expires only after the last step's deadline. `max_auth_age` (a timedelta or seconds)
+    makes it a risky decision: the HTTP API and the inbox accept it only from a person who
+    signed in with the identity provider within that time (the inbox sends them through the
+    provider again; the API answers an older token with 401).
 
     Example:
         >>> def send_email(state):  # doctest: +SKIP
@@ -233,7 +251,7 @@ def interrupt(
         ...     return {"sent": bool(answer.get("approved"))}
     """
     return current_task().next_interrupt(
-        value, response_schema, deadline, on_expiry, approvers, escalate
+        value, response_schema, deadline, on_expiry, approvers, escalate, max_auth_age
     )
 
 

@@ -21,7 +21,8 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     POST /v1/approvals/{id}/decision         decide it; the run resumes, exactly once
     POST /v1/approvals/expire                expire requests past their deadline (admin)
     GET  /v1/audit                           who asked and who decided what, and when
-    GET  /inbox                              the web inbox (HTML, log in with an API key)
+    GET  /inbox                              the web inbox (HTML; sign in with the OpenID
+                                             provider, or log in with an API key)
 
 A run started over HTTP runs to its next pause or its end before the response is sent,
 unless it is a background run: then it is queued in the store and executed by the workers
@@ -80,8 +81,9 @@ from interlock.server._operations import (
     sweep_forever,
 )
 from interlock.server._plain import plain
-from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
+from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
 from interlock.server.inbox import mount_inbox
+from interlock.server.oidc import OidcConfig, OidcProvider
 from interlock.server.runs import RunWorkers
 from interlock.server.webhooks import Webhook, WebhookDispatcher
 
@@ -143,6 +145,7 @@ def create_app(
     run_attempts: int = 5,
     shared_threads: bool = False,
     title: str = "interlock",
+    oidc: OidcConfig | OidcProvider | None = None,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -162,7 +165,12 @@ def create_app(
     `run_attempts`: how many workers may die running one run before it is recorded failed.
     `shared_threads`: whether every requester may read and add to every thread (default: a
     requester sees only the threads they created; approvers and admins see all).
+    `oidc`: the company's OpenID provider (`interlock.server.oidc.OidcConfig`): people sign
+    in to the inbox through it and send its tokens to the API (`Authorization: Bearer
+    <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
     """
+    provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
+    authenticator = Authenticator(keys, provider.bearer if provider is not None else None)
     registry = make_registry(agents)
     saver = shared_saver(registry)
     runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
@@ -210,15 +218,7 @@ def create_app(
         authorization: str | None = Header(None),
         x_api_key: str | None = Header(None),
     ) -> Principal:
-        if keys is None:
-            return ANONYMOUS
-        presented = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            presented = authorization[7:].strip()
-        who = keys.authenticate(presented)
-        if who is None:
-            raise ApiError(401, "unauthenticated", "send a valid API key (Authorization: Bearer)")
-        return who
+        return authenticator.authenticate(authorization, x_api_key)
 
     def need(who: Principal, *roles: str) -> None:
         if not any(who.can(r) for r in roles):
@@ -240,6 +240,7 @@ def create_app(
         keys=keys,
         allow_self_approval=allow_self_approval,
         secret=session_secret,
+        oidc=provider,
     )
 
     @app.get("/", include_in_schema=False)
