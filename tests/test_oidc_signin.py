@@ -258,3 +258,16 @@ def test_behind_a_proxy_the_public_url_makes_the_redirect_and_secure_cookies(
         query = parse_qs(urlsplit(begun.headers["location"]).query)
         assert query["redirect_uri"] == ["https://interlock.example.com/inbox/auth/callback"]
         assert "Secure" in begun.headers["set-cookie"]
+
+
+def test_a_key_login_also_returns_to_the_page_it_interrupted() -> None:
+    keys = ApiKeys.parse("k-ada=ada:approver")
+    with served(create_app(ask_graph(InMemorySaver()), keys=keys)) as http:
+        away = http.get("/inbox/some-request")
+        assert away.headers["location"] == "/inbox/login?next=%2Finbox%2Fsome-request"
+        page = http.get(away.headers["location"]).text
+        assert 'name="next" value="/inbox/some-request"' in page and 'id="signin"' not in page
+        back = http.post("/inbox/login", data={"key": "k-ada", "next": "/inbox/some-request"})
+        assert back.status_code == 303 and back.headers["location"] == "/inbox/some-request"
+        elsewhere = http.post("/inbox/login", data={"key": "k-ada", "next": "https://evil/"})
+        assert elsewhere.headers["location"] == "/inbox"
