@@ -271,3 +271,12 @@ def test_a_key_login_also_returns_to_the_page_it_interrupted() -> None:
         assert back.status_code == 303 and back.headers["location"] == "/inbox/some-request"
         elsewhere = http.post("/inbox/login", data={"key": "k-ada", "next": "https://evil/"})
         assert elsewhere.headers["location"] == "/inbox"
+
+
+def test_more_groups_than_a_session_holds_is_said_not_looped(idp: MockProvider) -> None:
+    many = [f"team-{i:04d}-with-a-long-name" for i in range(300)]
+    idp.set_user("big-0003", {"roles": ["approver"], "groups": many})
+    with served(create_app(ask_graph(InMemorySaver()), oidc=oidc(idp))) as http:
+        refused = through_provider(http, idp, "/inbox", "big-0003")
+        assert refused.status_code == 431 and "300 groups" in refused.text
+        assert "interlock_session" not in refused.headers.get("set-cookie", "")

@@ -119,6 +119,8 @@ def test_bad_tokens_get_a_401_saying_why(
         assert answer.headers["content-type"] == "application/json"
         assert answer.json()["error"] == "invalid_token"
         assert error in answer.json()["message"]
+        challenge = answer.headers["www-authenticate"]
+        assert challenge.startswith('Bearer error="invalid_token", error_description="')
 
 
 def test_tampered_unsigned_and_garbage_tokens_are_refused_never_500(issuer: Issuer) -> None:
@@ -254,6 +256,9 @@ def test_a_risky_decision_needs_a_recent_sign_in(issuer: Issuer) -> None:
         assert refused.json()["error"] == "insufficient_user_authentication"
         assert "within the last 300 s" in refused.json()["message"]
         assert "signed in 3600 s ago" in refused.json()["message"]
+        assert refused.headers["www-authenticate"] == (
+            'Bearer error="insufficient_user_authentication", max_age=300'
+        )
         by_key = http.post(
             f"/v1/approvals/{iid}/decision", json={"value": 1}, headers={"X-API-Key": "k-ada"}
         )

@@ -73,7 +73,12 @@ def decide_request(
                 current.interrupt_id,
                 {"reason": "stale_authentication", **auth_detail(who, current), "decision": value},
             )
-            raise ApiError(401, "insufficient_user_authentication", stale)
+            fresh = current.metadata.get("max_auth_age")
+            age = int(fresh) if isinstance(fresh, int | float) else 0
+            challenge = f'Bearer error="insufficient_user_authentication", max_age={age}'
+            raise ApiError(
+                401, "insufficient_user_authentication", stale, {"WWW-Authenticate": challenge}
+            )
         record_audit(
             saver,
             who,

@@ -29,6 +29,9 @@ from interlock.server.oidc import OidcProvider, OidcUnavailable
 
 __all__ = ["mount_signin", "safe_next", "signin_url"]
 
+MAX_COOKIE = 3800
+"""The largest session cookie sent (browsers keep cookies up to about 4 KB)."""
+
 SIGNIN_SECONDS = 600
 """How long a person may take at the provider before the sign-in must start again."""
 
@@ -128,11 +131,19 @@ def mount_signin(
             return failed(401, f"The sign-in was refused: {exc}")
         except OidcUnavailable as exc:
             return failed(503, f"The identity provider cannot be reached: {exc}")
+        session = sessions.issue(who)
+        if len(session) > MAX_COOKIE:  # a browser would drop it and sign-in would loop
+            return failed(
+                431,
+                f"Your identity provider sent {len(who.groups)} groups, more than a session "
+                "can hold: filter them at the provider, or keep only those that matter "
+                "(--oidc-groups-claim '' with --oidc-claim-map naming them).",
+            )
         response = RedirectResponse(safe_next(str(note.get("next"))), status_code=303)
         response.delete_cookie(SIGNIN_COOKIE, path="/inbox/auth")
         response.set_cookie(
             COOKIE,
-            sessions.issue(who),
+            session,
             max_age=sessions.seconds,
             httponly=True,
             samesite="lax",

@@ -194,4 +194,9 @@ class Authenticator:
         if presented and self.bearer is not None and presented.count(".") == 2:
             return self.bearer(presented)  # raises ApiError 401 with the token's problem
         what = "a valid API key or identity token" if self.bearer else "a valid API key"
-        raise ApiError(401, "unauthenticated", f"send {what} (Authorization: Bearer)")
+        raise ApiError(
+            401,
+            "unauthenticated",
+            f"send {what} (Authorization: Bearer)",
+            {"WWW-Authenticate": "Bearer"},
+        )

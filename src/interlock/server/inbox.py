@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypeGuard, cast
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
@@ -360,7 +360,7 @@ def mount_inbox(
             return notice(404, who, csrf, "No such request.")
         fresh = record.metadata.get("max_auth_age")
         stale = auth_age_problem(who, fresh, clock())
-        if stale and oidc is not None and who.credential == "session" and fresh is not None:
+        if stale and oidc is not None and who.credential == "session" and _seconds(fresh):
             # a risky decision: through the provider again, then back to this request
             return RedirectResponse(signin_url(f"/inbox/{interrupt_id}", int(fresh)), 303)
         try:
@@ -388,6 +388,11 @@ def mount_inbox(
             fresh = saver.get_interrupt(interrupt_id) or record
             return _detail(page, saver, registry, fresh, who, csrf, error=str(exc), status=409)
         return RedirectResponse(f"/inbox?done={interrupt_id}", status_code=303)
+
+
+def _seconds(value: Any) -> TypeGuard[float]:
+    """Whether `value` is a number of seconds (a request's `max_auth_age`)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _detail(

@@ -217,7 +217,10 @@ class OidcProvider:
         except TokenRejected as exc:
             if exc.code == "issuer_unreachable":
                 raise ApiError(503, "issuer_unreachable", str(exc)) from None
-            raise ApiError(401, "invalid_token", str(exc)) from None
+            challenge = f'Bearer error="invalid_token", error_description="{_quoted(exc)}"'
+            raise ApiError(
+                401, "invalid_token", str(exc), {"WWW-Authenticate": challenge}
+            ) from None
 
     # ---- sign-in (authorization code + PKCE) ------------------------------------------
 
@@ -313,6 +316,11 @@ class OidcProvider:
                 if isinstance(extra, dict) and extra.get("sub") == claims.get("sub"):
                     claims = {**extra, **claims}
         return self.principal_from(claims, "session")
+
+
+def _quoted(text: object) -> str:
+    """`text` fit for a quoted header parameter."""
+    return str(text).replace("\\", "").replace('"', "'").encode("ascii", "replace").decode()
 
 
 def _values(value: Any) -> list[str]:
