@@ -47,6 +47,7 @@ class MockProvider:
 @contextmanager
 def mock_provider() -> Iterator[MockProvider]:
     """oidc-provider-mock on a loopback port, reached as `localhost`."""
+    import authlib.deprecate  # noqa: F401  (it files an "always" filter when first imported)
     import werkzeug.serving
 
     with warnings.catch_warnings():
