@@ -203,6 +203,7 @@ class Probes:
                 self.stop.wait(0.2)
 
 
+@pytest.mark.timeout(600)  # three outages (2 s, 10 s, 40 s) with traffic around each
 def test_two_servers_through_cuts_a_black_hole_and_terminated_backends(tmp_path: Path) -> None:
     import psycopg
 

@@ -358,3 +358,33 @@ def test_a_subgraph_request_belongs_to_the_root_graph_and_expires(run, saver) ->
     assert expired == [intr.id]
     assert run.get_state(graph, cfg()).values["answer"] == "timed out"
     assert saver.get_interrupt(intr.id).status == "expired"
+
+
+def test_the_api_and_the_inbox_say_which_subgraph_asked(saver) -> None:
+    import httpx
+
+    from interlock.server import ApiKeys, create_app
+    from tests._http import served
+
+    inner = inner_graph(Counter(), tag="review")
+    g = StateGraph(S)
+    g.add_node("review_step", inner)
+    g.add_edge(START, "review_step")
+    graph = g.compile(checkpointer=saver, name="orders")
+    keys = ApiKeys.parse("k-bob=bob:requester;k-ada=ada:approver")
+    with served(create_app(graph, keys=keys)) as http:
+        started = http.post(
+            "/v1/threads", json={"input": {"log": []}}, headers={"X-API-Key": "k-bob"}
+        )
+        assert started.status_code == 201, started.text
+        [approval] = http.get("/v1/approvals", headers={"X-API-Key": "k-ada"}).json()["approvals"]
+        assert approval["graph"] == "orders"
+        assert approval["subgraph"] == inner.name
+        assert approval["checkpoint_ns"].startswith("review_step:")
+        signed_in = http.post("/inbox/login", data={"key": "k-ada"})
+        assert signed_in.status_code == 303
+        listing = http.get("/inbox").text
+        assert f"orders / {inner.name}" in listing
+        page = http.get(f"/inbox/{approval['id']}").text
+        assert f"orders / {inner.name}" in page and approval["checkpoint_ns"] in page
+    assert isinstance(http, httpx.Client)

@@ -22,6 +22,7 @@ from interlock.errors import (
     InvalidGraph,
     InvalidResumeValue,
     InvalidUpdate,
+    NonDeterministicTask,
     RecursionLimit,
     RequestExpired,
     ResumeConflict,
@@ -87,6 +88,10 @@ _LAZY: dict[str, str] = {
     "HumanInTheLoopMiddleware": "interlock.agent.approval",
     "load_dotenv": "interlock._dotenv",
     "ApprovalError": "interlock.agent.approval",
+    # functional API
+    "entrypoint": "interlock.func",
+    "task": "interlock.func",
+    "EntrypointGraph": "interlock.func",
 }
 
 __all__ = [
@@ -106,6 +111,7 @@ __all__ = [
     "InvalidGraph",
     "InvalidResumeValue",
     "InvalidUpdate",
+    "NonDeterministicTask",
     "PregelTask",
     "RecursionLimit",
     "RequestExpired",
@@ -167,3 +173,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from interlock.checkpoint.memory import InMemorySaver, MemorySaver
     from interlock.checkpoint.postgres import PostgresSaver
     from interlock.checkpoint.sqlite import SqliteSaver
+    from interlock.func import EntrypointGraph, entrypoint, task

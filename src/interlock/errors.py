@@ -6,7 +6,8 @@ InterlockError                     base of everything below
 │   ├── InvalidGraph               compile-time problem: unknown node, dangling edge, no entry
 │   ├── InvalidUpdate              a node returned something that is not a state update
 │   ├── RecursionLimit             a run took more supersteps than `recursion_limit`
-│   └── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
+│   ├── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
+│   └── NonDeterministicTask       an entrypoint's re-run called other tasks than it recorded
 ├── ResumeError                    a resume that does not match what the thread waits for
 │   └── ResumeConflict             the request was already decided (maybe by someone else)
 ├── InputRejected                  new input sent while requests are pending
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidGraph",
     "InvalidResumeValue",
     "InvalidUpdate",
+    "NonDeterministicTask",
     "RecursionLimit",
     "ResumeConflict",
     "ResumeError",
@@ -75,6 +77,13 @@ class RecursionLimit(GraphError):
 
 class CheckpointerRequired(GraphError):
     """Interrupts, breakpoints and thread ids need `compile(checkpointer=...)`."""
+
+
+class NonDeterministicTask(GraphError):
+    """A functional-API entrypoint, run again after a pause, called a different task (or
+    the same task with different arguments) at a place where its earlier run recorded
+    another: its control flow must not depend on anything but its input, `previous`, its
+    tasks' results and `interrupt()` answers."""
 
 
 class ResumeError(InterlockError):

@@ -164,4 +164,23 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE INDEX IF NOT EXISTS runs_thread ON runs (thread_id, created_at, run_id)",
         ],
     ),
+    (
+        7,
+        "run events: what each run streamed, numbered per thread, for replay from any process",
+        [
+            """CREATE TABLE IF NOT EXISTS run_events (
+                thread_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                run_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                data {json} NOT NULL,
+                at {ts} NOT NULL,
+                PRIMARY KEY (thread_id, seq)
+            )""",
+            "CREATE INDEX IF NOT EXISTS run_events_run ON run_events (thread_id, run_id, seq)",
+            # retention finds the runs whose stream ended, without reading their chunks
+            "CREATE INDEX IF NOT EXISTS run_events_ended ON run_events (at) "
+            "WHERE event IN ('end', 'error')",
+        ],
+    ),
 ]

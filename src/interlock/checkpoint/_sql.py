@@ -1,9 +1,9 @@
 """`SqlSaver`: the store protocol in SQL, written once for SQLite and PostgreSQL.
 
 It composes each room's SQL half (checkpoints, the interrupt index, the audit log, threads,
-the run queue) over `SqlCore` (connections, statement rendering, migrations). Subclasses
-supply the `Dialect` and the connections; `PostgresSaver` also replaces some writes with its
-rooms' one-statement versions. Every statement here is shared.
+the run queue, the run event log) over `SqlCore` (connections, statement rendering,
+migrations). Subclasses supply the `Dialect` and the connections; `PostgresSaver` also
+replaces some writes with its rooms' one-statement versions. Every statement here is shared.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from interlock.checkpoint._audit.sql import SqlAuditLog
 from interlock.checkpoint._checkpoints.chain import RowStats
 from interlock.checkpoint._checkpoints.sql import SqlCheckpoints
+from interlock.checkpoint._events.sql import SqlEventLog
 from interlock.checkpoint._interrupts.sql import SqlInterrupts
 from interlock.checkpoint._runs.sql import SqlRunQueue
 from interlock.checkpoint._sql_dialect import Dialect
@@ -20,7 +21,9 @@ from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 __all__ = ["Dialect", "SqlSaver"]
 
 
-class SqlSaver(SqlCheckpoints, SqlInterrupts, SqlAuditLog, SqlThreads, SqlRunQueue, BaseSaver):
+class SqlSaver(
+    SqlCheckpoints, SqlInterrupts, SqlAuditLog, SqlThreads, SqlRunQueue, SqlEventLog, BaseSaver
+):
     """A store over a SQL database; see the module docstring."""
 
     def __init__(self, *, snapshot_policy: SnapshotPolicy | None = None) -> None:

@@ -11,6 +11,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | the audit log and its cursors | `AuditLog` | `_audit/` |
 | threads: summaries, leases, retention | `Threads` | `_threads/` |
 | the run queue (background runs) | `RunQueue` | `_runs/` |
+| the run event log (what runs streamed) | `EventLog` | `_events/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -34,6 +35,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     TaskWrites,
     Write,
 )
+from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
 from interlock.checkpoint._interrupts.protocol import (
     InterruptIndex,
     InterruptPage,
@@ -46,16 +48,20 @@ from interlock.checkpoint._runs.protocol import RunQueue, RunRecord, RunStatus
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 
 __all__ = [
+    "TERMINAL_EVENTS",
     "AuditEntry",
     "AuditLog",
     "AuditPage",
     "BaseSaver",
     "CheckpointRecord",
     "CheckpointStore",
+    "EventLog",
     "InterruptIndex",
     "InterruptPage",
     "InterruptRecord",
     "InterruptStatus",
+    "RunEvent",
+    "RunLog",
     "RunQueue",
     "RunRecord",
     "RunStatus",
@@ -71,7 +77,7 @@ __all__ = [
 ]
 
 
-class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, ABC):
+class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, ABC):
     """The store protocol: every concept's methods (see the module docstring). Subclasses
     implement the sync methods, usually by composing each room's half; async twins come free.
 

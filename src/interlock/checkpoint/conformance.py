@@ -13,14 +13,16 @@ Use it for a store of your own::
 The suite is split like the protocol, one part per concept, so a store can be built and
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
-`ThreadsConformance`, `RunQueueConformance`. The suite (this module, `_testkit` and the
-rooms' `conformance` modules) imports pytest; `import interlock` never imports it.
+`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`. The suite (this module,
+`_testkit` and the rooms' `conformance` modules) imports pytest; `import interlock` never
+imports it.
 """
 
 from __future__ import annotations
 
 from interlock.checkpoint._audit.conformance import AuditLogConformance
 from interlock.checkpoint._checkpoints.conformance import CheckpointConformance
+from interlock.checkpoint._events.conformance import EventLogConformance
 from interlock.checkpoint._interrupts.conformance import InterruptIndexConformance
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
@@ -29,6 +31,7 @@ from interlock.checkpoint._threads.conformance import ThreadsConformance
 __all__ = [
     "AuditLogConformance",
     "CheckpointConformance",
+    "EventLogConformance",
     "InterruptIndexConformance",
     "RunQueueConformance",
     "SaverConformance",
@@ -44,5 +47,6 @@ class SaverConformance(
     AuditLogConformance,
     ThreadsConformance,
     RunQueueConformance,
+    EventLogConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

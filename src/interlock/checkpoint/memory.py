@@ -1,11 +1,11 @@
 """`InMemorySaver`: the store protocol in Python structures, for tests and notebooks.
 
 It composes each room's in-memory half (checkpoints, the interrupt index, the audit log,
-threads, the run queue) over one lock: a write that spans rooms (a checkpoint with its
-requests, their audit entries and the lease) is one critical section, as it is one
-transaction in the SQL stores. Values are kept serialised (as the other stores keep them),
-so an unserialisable value fails at write time and callers cannot mutate stored state
-through objects they hold.
+threads, the run queue, the run event log) over one lock: a write that spans rooms (a
+checkpoint with its requests, their audit entries and the lease) is one critical section,
+as it is one transaction in the SQL stores. Values are kept serialised (as the other stores
+keep them), so an unserialisable value fails at write time and callers cannot mutate stored
+state through objects they hold.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import threading
 
 from interlock.checkpoint._audit.memory import MemoryAuditLog
 from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
+from interlock.checkpoint._events.memory import MemoryEventLog
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
 from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
@@ -23,7 +24,13 @@ __all__ = ["InMemorySaver", "MemorySaver"]
 
 
 class InMemorySaver(
-    MemoryCheckpoints, MemoryInterrupts, MemoryAuditLog, MemoryThreads, MemoryRunQueue, BaseSaver
+    MemoryCheckpoints,
+    MemoryInterrupts,
+    MemoryAuditLog,
+    MemoryThreads,
+    MemoryRunQueue,
+    MemoryEventLog,
+    BaseSaver,
 ):
     """Keeps threads in this process's memory.
 
@@ -41,6 +48,7 @@ class InMemorySaver(
         self._init_audit()
         self._init_threads()
         self._init_runs()
+        self._init_events()
 
 
 MemorySaver = InMemorySaver

@@ -82,11 +82,17 @@ class Env:
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
     """`compile(store=...)`: handed to nodes as `runtime.store`."""
+    live_modes: frozenset[str] = frozenset({"custom", "messages"})
+    """Modes whose chunks nodes send while they run (the functional API adds `updates`:
+    each task's result as it finishes)."""
+    step_progress: bool = True
+    """Nodes may save progress inside a step (the functional API's finished tasks); off
+    under exit durability, whose step checkpoints are not stored until the run stops."""
 
     @property
     def live(self) -> bool:
         """Whether chunks from inside nodes must reach the caller while nodes run."""
-        wanted = self.subgraphs or bool(self.modes & {"custom", "messages"})
+        wanted = self.subgraphs or bool(self.modes & self.live_modes)
         return wanted and self.parent_task is None
 
 
@@ -118,6 +124,7 @@ def _context(env: Env, task: Task, checkpoint_id: str, sink: Callable | None) ->
         config=env.config,
         durable=env.saver is not None,
         resume=list(task.resume),
+        answers=dict(task.answers),
         memo=dict(task.memo),
         emit=emit,
         env=env,
@@ -159,7 +166,9 @@ def _ignore(_chunk: Any) -> None:
 
 def _outcome_of_error(task: Task, ctx: TaskContext, exc: BaseException, env: Env) -> TaskOutcome:
     if isinstance(exc, NodeInterrupt):
-        return TaskOutcome(task=task, interrupt=exc.pending, memo=dict(ctx.new_memo))
+        return TaskOutcome(
+            task=task, interrupt=exc.pending, more_interrupts=exc.more, memo=dict(ctx.new_memo)
+        )
     if isinstance(exc, SubgraphPaused):
         return TaskOutcome(task=task, waiting=exc, memo=dict(ctx.new_memo))
     if isinstance(exc, ParentCommand):

@@ -79,6 +79,9 @@ class Task:
     input: Any
     """What the node function receives (state, or a Send's argument)."""
     resume: list[Any] = field(default_factory=list)
+    answers: dict[int, Any] = field(default_factory=dict)
+    """The same answers by the index of the `interrupt()` call they answer (the functional
+    API's tasks number their calls apart from the entrypoint's)."""
     memo: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     """Which attempt this is (`RetryPolicy`): 1, or more after recorded failures."""
@@ -98,6 +101,8 @@ class TaskOutcome:
     result: Any = None
     """The node's return value (a state update, a Command, or None)."""
     interrupt: PendingInterrupt | None = None
+    more_interrupts: tuple[PendingInterrupt, ...] = ()
+    """Further requests of the same task (parallel functional-API tasks that paused)."""
     error: BaseException | None = None
     memo: dict[str, Any] = field(default_factory=dict)
     """`once()` results recorded in this attempt."""

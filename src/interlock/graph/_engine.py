@@ -392,21 +392,21 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     )
                 )
             elif outcome.interrupt is not None:
-                pi = outcome.interrupt
-                new_interrupts.append(
-                    run._interrupt_record(
-                        checkpoint_id=rec.checkpoint_id,
-                        task=task.id,
-                        name=task.name,
-                        index=pi.index,
-                        value=pi.interrupt.value,
-                        schema=pi.response_schema,
-                        deadline=pi.deadline,
-                        approvers=pi.approvers,
-                        escalations=pi.escalations,
-                        max_auth_age=pi.max_auth_age,
+                for pi in (outcome.interrupt, *outcome.more_interrupts):
+                    new_interrupts.append(
+                        run._interrupt_record(
+                            checkpoint_id=rec.checkpoint_id,
+                            task=task.id,
+                            name=pi.task_name or task.name,
+                            index=pi.index,
+                            value=pi.interrupt.value,
+                            schema=pi.response_schema,
+                            deadline=pi.deadline,
+                            approvers=pi.approvers,
+                            escalations=pi.escalations,
+                            max_auth_age=pi.max_auth_age,
+                        )
                     )
-                )
                 if memo:
                     progress.append(
                         TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(memo))

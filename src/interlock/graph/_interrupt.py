@@ -66,6 +66,8 @@ class PendingInterrupt:
     """Who may decide it (people, `role:<r>`, `group:<g>`); None: any approver."""
     escalations: tuple[Escalation, ...] = ()
     """Where it goes, in turn, when its deadline passes unanswered."""
+    task_name: str | None = None
+    """The functional-API task that asked (the request shows it instead of the node's)."""
     max_auth_age: float | None = None
     """Seconds within which the decider must have signed in (a step-up); None: any time."""
 
@@ -73,9 +75,11 @@ class PendingInterrupt:
 class NodeInterrupt(GraphInterrupt):
     """Raised by `interrupt()` inside a task; carries the call index and schema."""
 
-    def __init__(self, pending: PendingInterrupt) -> None:
-        super().__init__([pending.interrupt])
+    def __init__(self, pending: PendingInterrupt, more: Sequence[PendingInterrupt] = ()) -> None:
+        super().__init__([pending.interrupt, *(p.interrupt for p in more)])
         self.pending = pending
+        self.more = tuple(more)
+        """Further requests raised together (parallel functional-API tasks that paused)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -100,6 +104,13 @@ class TaskContext:
     """Sends a stream chunk `(mode, payload)` to the caller, if it streams."""
     calls: int = 0
     once_calls: int = 0
+    answers: dict[int, Any] = field(default_factory=dict)
+    """Answers by call index (see `Task.answers`)."""
+    index_base: int = 0
+    """Added to this context's call numbers to give its requests' indices (a functional
+    task's calls are numbered apart from its entrypoint's)."""
+    task_label: str | None = None
+    """The functional-API task running in this context, if any (named on its requests)."""
 
     def next_interrupt(
         self,
@@ -111,10 +122,11 @@ class TaskContext:
         escalate: Escalation | Sequence[Escalation] | None = (),
         max_auth_age: timedelta | float | None = None,
     ) -> Any:
-        index = self.calls
+        call = self.calls
+        index = self.index_base + call
         self.calls += 1
-        if index < len(self.resume):
-            answer = self.resume[index]
+        if call < len(self.resume):
+            answer = self.resume[call]
             if is_expired_answer(answer):
                 if on_expiry is _RAISE:
                     raise RequestExpired(
@@ -156,6 +168,7 @@ class TaskContext:
                 deadline=_deadline(deadline),
                 approvers=who,
                 escalations=steps,
+                task_name=self.task_label,
                 max_auth_age=fresh,
             )
         )

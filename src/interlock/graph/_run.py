@@ -26,6 +26,7 @@ __all__ = [
     "GOTO",
     "INPUT",
     "MEMO",
+    "PART_SEP",
     "UPDATE_TASK",
 ]
 
@@ -39,6 +40,9 @@ MEMO = "__memo__:"
 BREAKPOINT_TASK = "__breakpoint__"
 CHILD = "__subgraph__"
 """A task waiting for a subgraph it ran: `{"ns": child namespace, "interrupts": [ids]}`."""
+PART_SEP = ":"
+"""`<task id>:<key>`: writes saved apart for part of a task (a functional-API task's result,
+saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
 
@@ -297,12 +301,16 @@ class _Run:
                 failed = dict(stored.writes)
                 if ERROR not in failed:  # a run taken over mid-retries goes on counting
                     attempt += int(failed.get(ATTEMPTS, 0))
+            for key, part in self.task_writes.items():  # saved one by one as they finished
+                if key.startswith(tid + PART_SEP):  # (the functional API's tasks)
+                    memo.update((c[len(MEMO) :], v) for c, v in part.writes if c.startswith(MEMO))
             tasks.append(
                 Task(
                     id=tid,
                     name=name,
                     input=node_input,
                     resume=[r.resume for r in answered],
+                    answers={r.index: r.resume for r in answered},
                     memo=memo,
                     attempt=attempt,
                 )

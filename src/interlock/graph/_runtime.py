@@ -96,7 +96,8 @@ class Runtime(Generic[ContextT]):
     stream_writer: Callable[[Any], None] = _no_writer
     """Sends a chunk to `stream(..., stream_mode="custom")` readers (a no-op otherwise)."""
     previous: Any = None
-    """LangGraph's functional-API return value; always None here (no functional API)."""
+    """In a functional-API entrypoint (`interlock.func`): what its last run on this thread
+    returned (or saved with `entrypoint.final`); None in graph nodes."""
     execution_info: ExecutionInfo | None = None
     """The task's checkpoint, namespace, id and attempt number."""
 

@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,9 +40,15 @@ def decide_request(
     who: Principal,
     *,
     allow_self_approval: bool,
+    run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
+    update: Any = None,
+    goto: Any = (),
 ) -> dict[str, Any]:
-    """Decide a request as `who` and resume its run (shared by the API and the inbox).
-    Raises `ApiError` (or an interlock error the handlers map) when it is refused."""
+    """Decide a request as `who` and resume its run (shared by the API, the inbox and the
+    Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
+    refused. `run(graph, command, config)` runs the resume (default: `graph.invoke`; the
+    Agent Server streams it into the run event log); `update` / `goto` go with the resume
+    in the same `Command` (applied in the same step)."""
     record = interrupt_or_404(saver, interrupt_id)
     requester = record.metadata.get("requested_by")
     if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
@@ -108,7 +114,8 @@ def decide_request(
     failure: Exception | None = None
     result: dict[str, Any] = {}
     try:
-        result = _invoke(graph, Command(resume={interrupt_id: value}), config)
+        command = Command(resume={interrupt_id: value}, update=update, goto=goto)
+        result = (run or _invoke)(graph, command, config)
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
@@ -145,8 +152,7 @@ def decide_request(
             interrupt_id,
             auth_detail(who, decided),
         )
-    run = run_view(graph, record.thread_id, result)
-    return {"approval": approval_view(decided), "run": run}
+    return {"approval": approval_view(decided), "run": run_view(graph, record.thread_id, result)}
 
 
 def auth_detail(who: Principal, record: InterruptRecord) -> dict[str, Any]:
@@ -306,6 +312,8 @@ def approval_view(r: InterruptRecord) -> dict[str, Any]:
         "value": plain(r.value),
         "requested_by": r.metadata.get("requested_by"),
         "graph": r.metadata.get("graph"),
+        "subgraph": r.metadata.get("subgraph"),
+        "checkpoint_ns": r.checkpoint_ns,
         "response_schema": r.metadata.get("response_schema"),
         "created_at": r.created_at.isoformat(),
         "deadline": r.deadline.isoformat() if r.deadline else None,
@@ -328,12 +336,18 @@ def run_input(
     thread_id: str,
     update: dict[str, Any],
     who: Principal,
+    *,
+    run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
+    detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Run new input on a thread as `who` (audited `run.started`, `run.refused`,
+    `run.failed`). `run(graph, input, config)` runs it (default: `graph.invoke`; the Agent
+    Server streams it into the run event log); `detail` is added to the audit entries."""
     check_shape(update, "input")
-    detail = {"agent": name, "input": update}
+    detail = {"agent": name, "input": update, **(detail or {})}
     record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
-        result = _invoke(graph, update, run_config(thread_id, user_id=who.name))
+        result = (run or _invoke)(graph, update, run_config(thread_id, user_id=who.name))
     except (ResumeConflict, InputRejected, ThreadBusy, SerializationError, InvalidUpdate) as exc:
         record_audit(saver, who, "run.refused", thread_id, detail={**detail, "reason": str(exc)})
         if isinstance(exc, ResumeConflict):  # another run committed on this thread first
@@ -354,9 +368,11 @@ def queue_run(
     thread_id: str,
     update: dict[str, Any],
     who: Principal,
+    *,
+    run_id: str | None = None,
 ) -> RunRecord:
     """Check new input as a run would, then queue it as a background run (audited as
-    `run.queued`). A refused input queues nothing."""
+    `run.queued`; `run_id` chosen by the caller, or new). A refused input queues nothing."""
     check_shape(update, "input")
     graph.spec.schema.to_updates(update, "__input__")  # unknown keys: InvalidUpdate (422)
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
@@ -374,6 +390,7 @@ def queue_run(
         input=update,
         created_by=who.name,
         after=head.checkpoint_id if head else None,
+        run_id=run_id,
     )
     detail = {"agent": name, "input": update, "run_id": run.run_id}
     record_audit(saver, who, "run.queued", thread_id, detail=detail)
@@ -401,9 +418,16 @@ def sse_event(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def run_view(graph: CompiledStateGraph, thread_id: str, result: dict) -> dict[str, Any]:
-    interrupts = result.get("__interrupt__") or []
-    values = {k: v for k, v in result.items() if k != "__interrupt__"}
+def run_view(
+    graph: CompiledStateGraph, thread_id: str, result: Any, pending: Any = None
+) -> dict[str, Any]:
+    """A run's outcome: `result` as `invoke` returned it (a functional-API entrypoint's may
+    be any value), or a thread's state values with its `pending` interrupts."""
+    values: Any = result
+    interrupts: list[Any] = list(pending or [])
+    if pending is None and isinstance(result, dict):
+        interrupts = result.get("__interrupt__") or []
+        values = {k: v for k, v in result.items() if k != "__interrupt__"}
     return {
         "thread_id": thread_id,
         "status": "paused" if interrupts else "finished",

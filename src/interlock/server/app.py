@@ -23,6 +23,8 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     GET  /v1/audit                           who asked and who decided what, and when
     GET  /inbox                              the web inbox (HTML; sign in with the OpenID
                                              provider, or log in with an API key)
+    /threads, /runs, /assistants, /info ...  LangGraph's Agent Server API (langgraph-sdk
+                                             clients; `interlock.server.agent_server`)
 
 A run started over HTTP runs to its next pause or its end before the response is sent,
 unless it is a background run: then it is queued in the store and executed by the workers
@@ -81,6 +83,7 @@ from interlock.server._operations import (
     sweep_forever,
 )
 from interlock.server._plain import plain
+from interlock.server.agent_server import mount_agent_server
 from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
 from interlock.server.inbox import mount_inbox
 from interlock.server.oidc import OidcConfig, OidcProvider
@@ -145,6 +148,7 @@ def create_app(
     run_attempts: int = 5,
     shared_threads: bool = False,
     title: str = "interlock",
+    interrupt_formats: Mapping[str, str] | None = None,
     oidc: OidcConfig | OidcProvider | None = None,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
@@ -165,6 +169,8 @@ def create_app(
     `run_attempts`: how many workers may die running one run before it is recorded failed.
     `shared_threads`: whether every requester may read and add to every thread (default: a
     requester sees only the threads they created; approvers and admins see all).
+    `interrupt_formats`: `{graph name: "agent_inbox"}` shows those agents' review requests
+    on the Agent Server API in Agent Inbox's older `HumanInterrupt` shape.
     `oidc`: the company's OpenID provider (`interlock.server.oidc.OidcConfig`): people sign
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
@@ -241,6 +247,17 @@ def create_app(
         allow_self_approval=allow_self_approval,
         secret=session_secret,
         oidc=provider,
+    )
+
+    mount_agent_server(
+        app,
+        saver=saver,
+        registry=registry,
+        principal=principal,
+        may_see=may_see,
+        wake_workers=runner.wake,
+        allow_self_approval=allow_self_approval,
+        interrupt_formats=interrupt_formats,
     )
 
     @app.get("/", include_in_schema=False)
@@ -447,11 +464,7 @@ def create_app(
                 for mode, chunk in itertools.chain(pending, chunks):
                     outbox.put(sse_event(mode, plain(chunk)))
                 snapshot = graph.get_state(config)
-                run = run_view(
-                    graph,
-                    thread_id,
-                    {**snapshot.values, "__interrupt__": list(snapshot.interrupts)},
-                )
+                run = run_view(graph, thread_id, snapshot.values, snapshot.interrupts)
                 outbox.put(sse_event("end", run))
             except Exception as exc:
                 code = next((c for k, _, c in STATUS if isinstance(exc, k)), "run_failed")

@@ -201,7 +201,7 @@ def mount_inbox(
                 "id": r.interrupt_id,
                 "summary": _summary(r.value),
                 "thread_id": r.thread_id,
-                "graph": r.metadata.get("graph"),
+                "graph": asked_in(r),
                 "requested_by": r.metadata.get("requested_by"),
                 "deadline": r.deadline.isoformat(timespec="minutes") if r.deadline else None,
                 "age": _age(now - r.created_at),
@@ -424,6 +424,7 @@ def _detail(
         csrf=csrf,
         r=record,
         summary=_summary(value),
+        asked_in=asked_in(record),
         actions=actions,
         value_json=json.dumps(plain(value), indent=2),
         schema_json=json.dumps(schema, indent=2) if schema else None,
@@ -613,6 +614,13 @@ def _actions(value: Any) -> list[dict[str, Any]] | None:
             allowed = ["approve", "edit", "reject", "respond"]
         out.append({**action, "allowed": allowed})
     return out or None
+
+
+def asked_in(record: InterruptRecord) -> str:
+    """The agent that asked, and the subgraph inside it when one did ("orders / review")."""
+    graph = str(record.metadata.get("graph") or "")
+    sub = record.metadata.get("subgraph")
+    return f"{graph} / {sub}" if sub else graph
 
 
 def _summary(value: Any) -> str:

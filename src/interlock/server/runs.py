@@ -26,6 +26,9 @@ such a run is given back to the queue and retried after a short delay, not faile
 dead worker's thread lease expires after `graph.lease_ttl` seconds, so a takeover waits for
 the longer of the two leases.
 
+The run's stream (every mode) is appended to the store's run event log as it goes, then
+its end (`interlock.server.agent_server._log`), so a client joins it from any process.
+
 Idle workers wait on a condition: woken at once when this process queues a run or stops,
 otherwise they poll the store every `poll` seconds (runs queued by other processes).
 """
@@ -52,6 +55,7 @@ from interlock.errors import (
 )
 from interlock.graph import CompiledStateGraph
 from interlock.server._operations import record_audit, run_config, run_view
+from interlock.server.agent_server._log import EventWriter, logged_invoke
 from interlock.server.auth import Principal
 
 __all__ = ["RunWorkers"]
@@ -213,8 +217,10 @@ class RunWorkers:
         config = run_config(
             run.thread_id, user_id=run.created_by, run_id=run.run_id, run_after=run.after
         )
+        # the run's stream goes to the store's run event log (joinable from any process)
+        writer = EventWriter(saver, run.thread_id, run.run_id)
         try:
-            result = graph.invoke(run.input, config)
+            result = logged_invoke(writer, graph, run.input, config, attempt=run.attempts)
         except RunSuperseded:  # it ran before, and others used the thread since: report it
             result = _outcome_in_history(graph, run)
         except (ThreadBusy, ResumeConflict, StoreUnavailable, InputRejected) as exc:
@@ -229,6 +235,7 @@ class RunWorkers:
         view = run_view(graph, run.thread_id, result)
         status: Literal["done", "interrupted"] = "interrupted" if view["interrupts"] else "done"
         if saver.finish_run(run.run_id, owner, status=status, result=view):
+            writer.end("interrupted" if status == "interrupted" else "success")
             detail = {"run_id": run.run_id, "status": status, "attempts": run.attempts}
             record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
         else:
@@ -246,6 +253,7 @@ class RunWorkers:
 
     def _fail(self, run: RunRecord, owner: str, who: Principal, error: str) -> None:
         if self.saver.finish_run(run.run_id, owner, status="failed", error=error):
+            EventWriter(self.saver, run.thread_id, run.run_id).error(error)
             detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
             record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
 

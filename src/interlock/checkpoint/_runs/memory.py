@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import RunRecord, RunStatus, new_run_id
@@ -50,11 +51,21 @@ class MemoryRunQueue:
                 )
                 row.lease_until = None
 
+    if TYPE_CHECKING:  # the event log's hook (`_events/memory.py`)
+
+        def _drop_ended_run_events(
+            self, before: datetime, run_ids: Collection[str] = ()
+        ) -> None: ...
+
     def _drop_ended_runs(self, before: datetime) -> None:
-        """Under the saver's lock: forget the runs that ended before `before`."""
+        """Under the saver's lock: forget the runs that ended before `before`, and their
+        events (the event log's hook)."""
+        dropped = []
         for run_id, row in list(self._run_rows.items()):
             if row.record.status not in _OPEN and row.record.updated_at < before:
                 del self._run_rows[run_id]
+                dropped.append(run_id)
+        self._drop_ended_run_events(before, dropped)
 
     def _has_open_runs(self, thread_id: str) -> bool:
         return any(

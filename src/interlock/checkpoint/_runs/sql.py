@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import RunRecord, RunStatus, new_run_id
@@ -57,9 +57,15 @@ class SqlRunQueue(SqlCore):
             (error, self.dialect.ts(utc_now()), thread_id),
         )
 
+    if TYPE_CHECKING:  # the event log's hook (`_events/sql.py`)
+
+        def _drop_ended_run_events(self, conn: Any, before: datetime) -> None: ...
+
     def _drop_ended_runs(self, before: datetime) -> None:
-        """Forget the runs that ended before `before`."""
+        """Forget the runs that ended before `before`, and their events (the event log's
+        hook, in the same transaction)."""
         with self._write() as conn:
+            self._drop_ended_run_events(conn, before)
             self._x(
                 conn,
                 "DELETE FROM runs WHERE status IN ('done', 'interrupted', 'failed') "

@@ -49,6 +49,8 @@ class MemoryThreads:
 
         def _drop_ended_runs(self, before: datetime) -> None: ...
 
+        def _forget_events(self, thread_id: str) -> None: ...
+
         def _has_open_runs(self, thread_id: str) -> bool: ...
 
     def _init_threads(self) -> None:
@@ -150,6 +152,7 @@ class MemoryThreads:
         """Forget the thread entirely (its queued runs fail; the audit log keeps its lines)."""
         with self._lock:
             self._fail_open_runs(thread_id, THREAD_DELETED)
+            self._forget_events(thread_id)  # the event log's hook
             self._thread_rows.pop(thread_id, None)
             self._forget_checkpoints(thread_id)
             self._forget_interrupts(thread_id)

@@ -48,6 +48,8 @@ class SqlThreads(SqlCore, Threads):
 
         def _drop_ended_runs(self, before: datetime) -> None: ...
 
+        def _forget_events(self, conn: Any, thread_id: str) -> None: ...
+
     def _touch_thread(
         self,
         conn: Any,
@@ -175,6 +177,7 @@ class SqlThreads(SqlCore, Threads):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
             # its queued runs would start the thread again from nothing: they fail instead
             self._fail_open_runs(conn, thread_id, THREAD_DELETED)
+            self._forget_events(conn, thread_id)  # the event log's hook
         self._forget_stats(thread_id)
 
     def prune(

@@ -1,0 +1,73 @@
+"""LangGraph's Agent Server HTTP API, at the server root beside `/v1`: `langgraph-sdk`'s
+`client.assistants`, `client.threads` and `client.runs` (Python and JS) and the UIs built
+on them talk to `interlock serve` unchanged — with interlock's guarantees.
+
+    GET  /ok, /info                                   liveness; capabilities
+    POST /assistants/search, /assistants/count        one assistant per registered graph
+    GET  /assistants/{id}, /graph, /schemas
+    POST /threads, /threads/search, /threads/count
+    GET|PATCH|DELETE /threads/{id}
+    GET|POST /threads/{id}/state, POST /threads/{id}/history
+    POST /threads/{id}/runs[/wait|/stream], POST /runs[/wait|/stream] (thread-less)
+    GET  /threads/{id}/runs, /threads/{id}/runs/{run_id}[/join|/stream]
+    POST /threads/{id}/runs/{run_id}/cancel           (answered 409: runs are not cancelled)
+    GET  /threads/{id}/stream                         the thread's current run
+
+Answers (`command.resume`) take the one decision path (`decide_request`: exactly once,
+approver rules, no self-approval, audit, deadlines); state changes past a pending review
+are refused unless the caller may decide it (`_guard`); every run's stream is kept in the
+store's run event log, so any process serves joins and reconnects (`_log`). Same
+credentials as `/v1` (`Authorization: Bearer` or `x-api-key`); errors are JSON with the
+`code` and `message` the SDK reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from fastapi import FastAPI
+
+from interlock.checkpoint.base import BaseSaver
+from interlock.graph import CompiledStateGraph
+from interlock.server.agent_server._context import Context
+from interlock.server.agent_server.assistants import assistant_routes
+from interlock.server.agent_server.runs import run_routes
+from interlock.server.agent_server.threads import thread_routes
+from interlock.server.auth import Principal
+
+__all__ = ["mount_agent_server"]
+
+
+def mount_agent_server(
+    app: FastAPI,
+    *,
+    saver: BaseSaver,
+    registry: Mapping[str, CompiledStateGraph],
+    principal: Callable[..., Principal],
+    may_see: Callable[[Principal, str], bool],
+    wake_workers: Callable[[], None],
+    allow_self_approval: bool,
+    interrupt_formats: Mapping[str, str] | None = None,
+) -> None:
+    """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
+    app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule;
+    `wake_workers()` starts this process's idle background workers.
+    `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
+    as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`)."""
+    formats = dict(interrupt_formats or {})
+    bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
+    if bad:
+        raise ValueError(
+            f"interrupt_formats {bad}: name registered graphs, with the format 'agent_inbox'"
+        )
+    ctx = Context(
+        saver=saver,
+        registry=registry,
+        allow_self_approval=allow_self_approval,
+        may_see=may_see,
+        wake_workers=wake_workers,
+        formats=formats,
+    )
+    app.include_router(assistant_routes(ctx, principal))
+    app.include_router(thread_routes(ctx, principal))
+    app.include_router(run_routes(ctx, principal))

@@ -1,0 +1,276 @@
+"""What a run request asks, checked before anything runs, and how it is carried out: new
+input (`run_input`), an answer (`decide_request`: the one decision path), or a state change
+by command (refused past a pending review unless the caller may decide it).
+
+Every kind streams into the run event log through `logged_invoke`; the terminal event is
+written by `carry_out`'s caller, who knows how the run ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock._types import Command
+from interlock.graph import CompiledStateGraph
+from interlock.server._errors import ApiError
+from interlock.server._operations import (
+    check_shape,
+    decide_request,
+    input_of,
+    record_audit,
+    run_config,
+    run_input,
+)
+from interlock.server._plain import plain
+from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._guard import (
+    check_state_change,
+    from_agent_inbox,
+    resume_target,
+)
+from interlock.server.agent_server._log import EventWriter, logged_invoke, wire_modes
+from interlock.server.agent_server._wire import assistant_id_of, interrupt_view
+from interlock.server.auth import Principal
+
+__all__ = ["Plan", "RunBody", "carry_out", "plan_run", "result_values"]
+
+_RESERVED = {
+    "thread_id",
+    "checkpoint_ns",
+    "checkpoint_id",
+    "user_id",
+    "requested_by",
+    "authorize_decision",
+    "run_id",
+    "run_after",
+}
+"""Configurable keys a client may not set (they carry the service's own facts)."""
+
+
+class RunBody(BaseModel):
+    """A run request as the SDKs send it (fields we do not act on are listed in the docs)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    assistant_id: str
+    input: dict[str, Any] | None = None
+    command: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    stream_mode: str | list[str] | None = None
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] = "reject"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    on_completion: Literal["delete", "keep"] | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    webhook: str | None = None
+    after_seconds: float | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Plan:
+    """A checked run request."""
+
+    who: Principal
+    thread_id: str
+    name: str
+    graph: CompiledStateGraph
+    modes: frozenset[str]
+    kind: Literal["input", "decision", "command"]
+    input: Any = None
+    interrupt_id: str | None = None
+    answer: Any = None
+    update: Any = None
+    goto: Any = ()
+    configurable: dict[str, Any] = field(default_factory=dict)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _unsupported(body: RunBody) -> None:
+    refusals = {
+        "multitask_strategy": body.multitask_strategy in ("interrupt", "rollback"),
+        "checkpoint_id": body.checkpoint_id is not None or body.checkpoint is not None,
+        "webhook": body.webhook is not None,
+        "after_seconds": bool(body.after_seconds),
+        "context": bool(body.context),
+    }
+    names = [name for name, refused in refusals.items() if refused]
+    if names:
+        raise ApiError(
+            422,
+            "not_supported",
+            f"{', '.join(names)}: not supported by interlock's Agent Server API (see the docs)",
+        )
+
+
+def plan_run(
+    ctx: Context,
+    who: Principal,
+    thread_id: str,
+    body: RunBody,
+    *,
+    default_modes: frozenset[str],
+) -> Plan:
+    """Check a run request (roles, assistant, fields, the decision's target); raises the
+    4xx it deserves before anything runs or is logged."""
+    _unsupported(body)
+    name, graph = ctx.assistant(body.assistant_id)
+    current = ctx.graph(thread_id)
+    if ctx.saver.get_thread(thread_id) is not None and current and current[0] != name:
+        raise ApiError(409, "wrong_assistant", f"thread {thread_id!r} runs {current[0]!r}")
+    try:
+        modes = wire_modes(body.stream_mode, default_modes)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_stream_mode", str(exc)) from exc
+    configurable = {
+        k: v
+        for k, v in ((body.config or {}).get("configurable") or {}).items()
+        if k not in _RESERVED
+    }
+    check_shape(configurable, "config")
+    kwargs = {
+        k: v
+        for k, v in (
+            ("interrupt_before", body.interrupt_before),
+            ("interrupt_after", body.interrupt_after),
+        )
+        if v is not None
+    }
+    info = {
+        "assistant_id": assistant_id_of(name),
+        "metadata": plain(body.metadata),
+        "multitask_strategy": body.multitask_strategy,
+        "kwargs": {"stream_mode": sorted(modes), **kwargs},
+        "created_by": who.name,
+    }
+    plan = Plan(
+        who=who,
+        thread_id=thread_id,
+        name=name,
+        graph=graph,
+        modes=modes,
+        kind="input",
+        configurable=configurable,
+        kwargs=kwargs,
+        info=info,
+    )
+    command = body.command or {}
+    unknown = set(command) - {"resume", "update", "goto"}
+    if unknown:
+        raise ApiError(422, "invalid_command", f"unknown command fields {sorted(unknown)}")
+    if command and body.input is not None:
+        raise ApiError(422, "invalid_request", "send `input` or `command`, not both")
+    plan.update, plan.goto = command.get("update"), command.get("goto") or ()
+    check_shape(command, "command")
+    pending = ctx.saver.list_interrupts(status="pending", thread_id=thread_id, limit=2).items
+    if "resume" in command or (
+        not command and body.input is None and len(pending) == 1 and pending[0].kind != "interrupt"
+    ):
+        # an answer, or `input: null` continuing a breakpoint: the one decision path
+        interrupt_id, answer = resume_target(ctx.saver, thread_id, command.get("resume"))
+        record = ctx.saver.get_interrupt(interrupt_id)
+        assert record is not None
+        if not who.can("approver"):  # as /v1 refuses it, and audited: a try to skip a review
+            detail = {"reason": "forbidden", "decision": plain(answer)}
+            record_audit(ctx.saver, who, "approval.refused", thread_id, interrupt_id, detail)
+            raise ApiError(403, "forbidden", f"{who.name} needs the role approver to decide")
+        plan.kind, plan.interrupt_id = "decision", interrupt_id
+        plan.answer = from_agent_inbox(answer, record, who)
+        return plan
+    if command:
+        plan.kind = "command"
+        detail = {"update": command.get("update"), "goto": command.get("goto")}
+        check_state_change(
+            ctx.saver,
+            who,
+            thread_id,
+            "state.command",
+            detail,
+            allow_self_approval=ctx.allow_self_approval,
+        )
+        return plan
+    ctx.need(who, "requester")
+    if body.input is None:
+        raise ApiError(422, "invalid_request", "send `input` (or a `command`)")
+    plan.input = input_of(body.input, None)
+    return plan
+
+
+def carry_out(
+    ctx: Context,
+    plan: Plan,
+    writer: EventWriter,
+    *,
+    on_started: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run the plan, streaming into `writer`'s log; returns the run's values (with
+    `__interrupt__` when it paused). Refusals raise before anything is logged."""
+
+    box: list[dict[str, Any]] = []
+
+    def run(graph: CompiledStateGraph, input: Any, config: dict[str, Any]) -> dict[str, Any]:
+        conf = {**plan.configurable, **(config.get("configurable") or {})}
+        result = logged_invoke(
+            writer,
+            graph,
+            input,
+            {**config, "configurable": conf},
+            modes=plan.modes,
+            info=plan.info,
+            on_started=on_started,
+            fmt=ctx.formats.get(plan.name),
+            **plan.kwargs,
+        )
+        box.append(result)  # the full result (the callers keep only a view of it)
+        return result
+
+    if plan.kind == "decision":
+        assert plan.interrupt_id is not None
+        decide_request(
+            ctx.saver,
+            ctx.registry,
+            plan.interrupt_id,
+            plan.answer,
+            plan.who,
+            allow_self_approval=ctx.allow_self_approval,
+            run=run,
+            update=plan.update,
+            goto=plan.goto,
+        )
+        return box[-1]
+    if plan.kind == "command":
+        config = run_config(plan.thread_id, user_id=plan.who.name)
+        return run(plan.graph, Command(update=plan.update, goto=plan.goto), config)
+    run_input(
+        ctx.saver,
+        plan.graph,
+        plan.name,
+        plan.thread_id,
+        plan.input,
+        plan.who,
+        run=run,
+        detail={"via": "agent_server", "run_id": writer.run_id},
+    )
+    return box[-1]
+
+
+def result_values(result: Mapping[str, Any], fmt: str | None = None) -> dict[str, Any]:
+    """A run's values as `runs.wait` answers them (`__interrupt__` when it paused)."""
+    values = {k: v for k, v in result.items() if k != "__interrupt__"}
+    out = plain(values)
+    interrupts = result.get("__interrupt__") or []
+    if interrupts:
+        out["__interrupt__"] = [interrupt_view(i.value, i.id, fmt) for i in interrupts]
+    return out

@@ -1,0 +1,343 @@
+"""Agent Server runs: in the request (`/runs/wait`, `/runs/stream`) or in the background
+(`/runs`), on a thread or thread-less; listed, read, joined and streamed again from the
+run event log by any server process.
+
+New input in the background is queued in the store (`queue_run`) and executed by the
+workers of any process sharing it (`interlock.server.runs`), which log its stream with every
+mode. A background answer or command runs in this process once its decision is recorded
+(the response waits for that, so a refused answer is a 4xx, not a failed run).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import StreamingResponse
+
+from interlock.server._errors import ApiError
+from interlock.server._operations import queue_run, record_audit, run_config
+from interlock.server.agent_server._context import METADATA_RUN, Context
+from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
+from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run, result_values
+from interlock.server.agent_server._wire import AgentRoute, assistant_id_of, new_run_id, run_view
+from interlock.server.auth import Principal
+
+__all__ = ["run_routes"]
+
+_WAIT_MODES = frozenset({"values"})
+_STREAM_MODES = frozenset({"values"})
+
+
+def run_routes(ctx: Context, principal: Any) -> APIRouter:
+    """The run routes of the Agent Server API."""
+    router = APIRouter(route_class=AgentRoute, tags=["agent server: runs"])
+    saver = ctx.saver
+
+    # ---- starting runs -------------------------------------------------------------------
+
+    def thread_for(who: Principal, thread_id: str | None, body: RunBody) -> tuple[str, bool]:
+        """The run's thread (made for a thread-less run, or `if_not_exists="create"`), and
+        whether this request made it."""
+        if thread_id is None:
+            ctx.need(who, "requester")
+            name, _ = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            return ctx.new_thread(who, None, meta)[0], True
+        if not ctx.exists(thread_id) and body.if_not_exists == "create":
+            ctx.need(who, "requester")
+            name, _ = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            return ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[0], True
+        ctx.visible(who, thread_id)
+        return thread_id, False
+
+    def tag_thread(plan: Plan) -> None:
+        """Threads carry `metadata.graph_id` / `assistant_id` (the UIs filter on them)."""
+        meta = ctx.metadata(plan.thread_id)
+        if meta.get("graph_id") != plan.name:
+            tags = {"graph_id": plan.name, "assistant_id": assistant_id_of(plan.name)}
+            ctx.set_metadata(plan.who, plan.thread_id, {**meta, **tags})
+
+    def finish(writer: EventWriter, result: dict[str, Any] | None, exc: BaseException | None):
+        if exc is not None:
+            if writer.started:
+                writer.error(exc)
+            return
+        assert result is not None
+        writer.end("interrupted" if result.get("__interrupt__") else "success")
+
+    def cleanup(plan: Plan, run_id: str, delete: bool) -> None:
+        """`on_completion="delete"`: drop the thread once the run ended, unless it waits for
+        a person (deleting would drop the request)."""
+        if (
+            delete
+            and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
+        ):
+            detail = {"reason": "on_completion", "run_id": run_id}
+            record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)
+            saver.delete_thread(plan.thread_id)
+
+    def start(
+        thread_id: str | None, body: RunBody, who: Principal, modes: frozenset[str]
+    ) -> tuple[Plan, EventWriter, bool]:
+        thread_id, made = thread_for(who, thread_id, body)
+        plan = plan_run(ctx, who, thread_id, body, default_modes=modes)
+        tag_thread(plan)
+        delete = (
+            body.on_completion or ("delete" if made and body.if_not_exists != "create" else "keep")
+        ) == "delete"
+        return plan, EventWriter(saver, thread_id, new_run_id()), delete
+
+    def in_background(plan: Plan, writer: EventWriter, delete: bool) -> None:
+        """Carry the plan out in a thread; return once it started (or was refused)."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            result = None
+            try:
+                result = carry_out(ctx, plan, writer, on_started=started.set)
+            except BaseException as exc:  # the run's end is logged; the caller is told
+                failure.append(exc)
+            finally:
+                finish(writer, result, failure[0] if failure else None)
+                started.set()
+                cleanup(plan, writer.run_id, delete)
+
+        threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()
+        started.wait()
+        if failure and not writer.started:
+            raise failure[0]
+
+    def headers(thread_id: str, run_id: str, tail: str) -> dict[str, str]:
+        base = f"/threads/{thread_id}/runs/{run_id}"
+        return {"Content-Location": base, "Location": base + tail}
+
+    def stream(thread_id: str | None, body: RunBody, who: Principal) -> StreamingResponse:
+        plan, writer, delete = start(thread_id, body, who, _STREAM_MODES)
+        in_background(plan, writer, delete)
+        return StreamingResponse(
+            follow(saver, plan.thread_id, writer.run_id, modes=plan.modes),
+            media_type="text/event-stream",
+            headers=headers(plan.thread_id, writer.run_id, "/stream"),
+        )
+
+    def wait(thread_id: str | None, body: RunBody, who: Principal, response: Response) -> Any:
+        plan, writer, delete = start(thread_id, body, who, _WAIT_MODES)
+        result, failure = None, None
+        try:
+            result = carry_out(ctx, plan, writer)
+        except BaseException as exc:
+            failure = exc
+        finally:
+            finish(writer, result, failure)
+            cleanup(plan, writer.run_id, delete)
+        response.headers.update(headers(plan.thread_id, writer.run_id, "/join"))
+        if failure is not None:
+            if not writer.started:
+                raise failure
+            message = getattr(failure, "message", None) or str(failure)
+            return {"__error__": {"error": type(failure).__name__, "message": message}}
+        assert result is not None
+        return result_values(result, ctx.formats.get(plan.name))
+
+    def background(thread_id: str | None, body: RunBody, who: Principal, response: Response):
+        plan, writer, delete = start(thread_id, body, who, ALL_MODES)
+        if plan.kind == "input":
+            plan.modes = ALL_MODES
+            queue_run(  # refused: nothing queued, nothing logged
+                saver, plan.graph, plan.name, plan.thread_id, plan.input, who, run_id=writer.run_id
+            )
+            writer.write("run", plan.info)  # (the worker may have logged its start already)
+            ctx.wake_workers()
+        else:
+            in_background(plan, writer, delete)
+        response.headers.update(headers(plan.thread_id, writer.run_id, ""))
+        return view(plan.thread_id, writer.run_id)
+
+    @router.post("/threads/{thread_id}/runs/stream")
+    def stream_run(
+        thread_id: str, body: RunBody, who: Principal = Depends(principal)
+    ) -> StreamingResponse:
+        return stream(thread_id, body, who)
+
+    @router.post("/runs/stream")
+    def stream_threadless(body: RunBody, who: Principal = Depends(principal)) -> StreamingResponse:
+        return stream(None, body, who)
+
+    @router.post("/threads/{thread_id}/runs/wait")
+    def wait_run(
+        thread_id: str, body: RunBody, response: Response, who: Principal = Depends(principal)
+    ) -> Any:
+        return wait(thread_id, body, who, response)
+
+    @router.post("/runs/wait")
+    def wait_threadless(
+        body: RunBody, response: Response, who: Principal = Depends(principal)
+    ) -> Any:
+        return wait(None, body, who, response)
+
+    @router.post("/threads/{thread_id}/runs")
+    def create_run(
+        thread_id: str, body: RunBody, response: Response, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        return background(thread_id, body, who, response)
+
+    @router.post("/runs")
+    def create_threadless(
+        body: RunBody, response: Response, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        return background(None, body, who, response)
+
+    # ---- reading runs --------------------------------------------------------------------
+
+    def view(thread_id: str, run_id: str) -> dict[str, Any]:
+        record = saver.get_run(run_id)
+        if record is not None and record.thread_id != thread_id:
+            record = None
+        log = saver.run_log(thread_id, run_id)
+        if (record is None and log is None) or run_id == METADATA_RUN:
+            raise ApiError(404, "not_found", f"run {run_id!r} not found")
+        info: dict[str, Any] = {}
+        if log is not None:  # a background run's `run` event may follow its worker's start
+            first = saver.read_events(thread_id, run_id=run_id, limit=4)
+            info = next((dict(e.data) for e in first if e.event == "run"), {})
+        out = run_view(run_id, thread_id, log, record, info)
+        if record is not None and not out["assistant_id"]:
+            out["assistant_id"] = assistant_id_of(record.agent)
+        return out
+
+    @router.get("/threads/{thread_id}/runs")
+    def list_runs(
+        thread_id: str,
+        limit: int = Query(10, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+        status: str | None = None,
+        who: Principal = Depends(principal),
+    ) -> list[dict[str, Any]]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        ids = {
+            log.run_id: log.first.at for log in saver.run_logs(thread_id, limit=offset + limit + 1)
+        }
+        ids.pop(METADATA_RUN, None)
+        for record in saver.list_runs(thread_id=thread_id, limit=offset + limit):
+            ids.setdefault(record.run_id, record.created_at)
+        order = sorted(ids, key=lambda r: (ids[r], r), reverse=True)
+        runs = [view(thread_id, r) for r in order]
+        if status is not None:
+            runs = [r for r in runs if r["status"] == status]
+        return runs[offset : offset + limit]
+
+    @router.get("/threads/{thread_id}/runs/{run_id}")
+    def get_run(thread_id: str, run_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        return view(thread_id, run_id)
+
+    def gone(thread_id: str, run_id: str) -> Any:
+        """Whether a run that logs nothing lost its writer: not queued or running in the
+        queue, and its thread not leased by any run."""
+
+        def check() -> bool:
+            record = saver.get_run(run_id)
+            if record is not None and record.status in ("queued", "running"):
+                return False
+            info = saver.get_thread(thread_id)
+            return info is None or info.status != "busy"
+
+        return check
+
+    @router.get("/threads/{thread_id}/runs/{run_id}/stream")
+    def join_stream(
+        thread_id: str,
+        run_id: str,
+        stream_mode: list[str] | None = Query(None),
+        last_event_id: str | None = Header(None),
+        who: Principal = Depends(principal),
+    ) -> StreamingResponse:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        view(thread_id, run_id)
+        asked = [m for m in stream_mode or () if m]  # the SDK sends `stream_mode=` for none
+        try:
+            modes = wire_modes(asked, ALL_MODES) if asked else None
+        except ValueError as exc:
+            raise ApiError(422, "invalid_stream_mode", str(exc)) from exc
+        after = _seq(last_event_id)
+        return StreamingResponse(
+            follow(
+                saver, thread_id, run_id, after=after, modes=modes, gone=gone(thread_id, run_id)
+            ),
+            media_type="text/event-stream",
+            headers={"Location": f"/threads/{thread_id}/runs/{run_id}/stream"},
+        )
+
+    @router.get("/threads/{thread_id}/runs/{run_id}/join")
+    def join(thread_id: str, run_id: str, who: Principal = Depends(principal)) -> Any:
+        """Wait for the run's end; the thread's values then (with `__interrupt__`)."""
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        view(thread_id, run_id)
+        for _ in follow(saver, thread_id, run_id, modes=(), gone=gone(thread_id, run_id)):
+            pass
+        found = ctx.graph(thread_id)
+        if found is None:
+            return {}
+        snapshot = found[1].get_state(run_config(thread_id))
+        result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+        return result_values(result, ctx.formats.get(found[0]))
+
+    @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+    def cancel(thread_id: str, run_id: str, who: Principal = Depends(principal)) -> Response:
+        ctx.need(who, "requester")
+        ctx.visible(who, thread_id)
+        current = view(thread_id, run_id)
+        raise ApiError(
+            409,
+            "cannot_cancel",
+            f"run {run_id} is {current['status']}: interlock does not cancel runs (a run "
+            "always reaches its next pause or end, so no step is left half-done)",
+        )
+
+    @router.get("/threads/{thread_id}/stream")
+    def thread_stream(
+        thread_id: str,
+        stream_mode: list[str] | None = Query(None),
+        last_event_id: str | None = Header(None),
+        who: Principal = Depends(principal),
+    ) -> StreamingResponse:
+        """The thread's current run as it goes (from its start, or after Last-Event-ID);
+        ends at once when no run is under way."""
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        after = _seq(last_event_id)
+        logs = [log for log in saver.run_logs(thread_id, limit=5) if log.run_id != METADATA_RUN]
+        if after:
+            logs = [log for log in logs if log.last.seq > after] or logs[:0]
+            logs = logs[-1:]  # the oldest run with events after the id
+        else:
+            live = ("pending", "running")
+            logs = [log for log in logs[:1] if view(thread_id, log.run_id)["status"] in live]
+
+        def frames() -> Iterator[str]:
+            for log in logs:
+                yield from follow(
+                    saver, thread_id, log.run_id, after=after, gone=gone(thread_id, log.run_id)
+                )
+
+        return StreamingResponse(frames(), media_type="text/event-stream")
+
+    return router
+
+
+def _seq(last_event_id: str | None) -> int:
+    if not last_event_id:
+        return 0
+    try:
+        return max(0, int(last_event_id))
+    except ValueError:
+        raise ApiError(422, "invalid_request", "Last-Event-ID must be an event number") from None

@@ -1,0 +1,327 @@
+"""Agent Server threads: create, read, update metadata, delete, search, count, state (read
+and update) and history.
+
+A thread's status and its interrupts come from the interrupt index (one indexed query per
+thread; `status="interrupted"` searches start from the index of pending requests), never
+from reading checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock._types import StateSnapshot
+from interlock.errors import InterlockError
+from interlock.server._errors import ApiError
+from interlock.server._operations import check_shape, run_config
+from interlock.server._plain import plain
+from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._guard import check_state_change
+from interlock.server.agent_server._wire import AgentRoute, state_view, thread_view
+from interlock.server.auth import Principal
+
+__all__ = ["thread_routes"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ThreadCreate(_Body):
+    thread_id: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+
+
+class ThreadPatch(_Body):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ThreadSearch(_Body):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    ids: list[str] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
+        "updated_at"
+    )
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class StateUpdate(_Body):
+    values: Any = None
+    as_node: str | None = None
+    checkpoint_id: str | None = None
+    checkpoint: dict[str, Any] | None = None
+
+
+class HistoryBody(_Body):
+    limit: int = Field(10, ge=1, le=1000)
+    before: str | dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+
+
+SCAN_LIMIT = 10_000
+"""Threads a search reads at most (in pages of the store's updated-first order)."""
+
+
+def thread_routes(ctx: Context, principal: Any) -> APIRouter:
+    """The thread routes of the Agent Server API."""
+    router = APIRouter(route_class=AgentRoute, tags=["agent server: threads"])
+    saver = ctx.saver
+
+    def render(thread_id: str, with_values: bool = True) -> dict[str, Any]:
+        info = saver.get_thread(thread_id)
+        pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
+        values: Any = None
+        found = ctx.graph(thread_id)
+        if with_values and info is not None and found is not None:
+            values = found[1].get_state(run_config(thread_id)).values
+        _, created_at, _ = ctx.created(thread_id)
+        return thread_view(
+            thread_id,
+            info=info,
+            created_at=created_at,
+            metadata=ctx.metadata(thread_id),
+            values=values,
+            pending=pending,
+            fmt=ctx.fmt(thread_id),
+        )
+
+    @router.post("/threads")
+    def create_thread(body: ThreadCreate, who: Principal = Depends(principal)) -> dict[str, Any]:
+        ctx.need(who, "requester")
+        check_shape(body.metadata, "metadata")
+        thread_id, _ = ctx.new_thread(who, body.thread_id, body.metadata, if_exists=body.if_exists)
+        if not ctx.may_see(who, thread_id):  # do_nothing on someone else's thread
+            raise ApiError(409, "thread_exists", f"thread {thread_id!r} already exists")
+        return render(thread_id)
+
+    @router.get("/threads/{thread_id}")
+    def get_thread(thread_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        return render(thread_id)
+
+    @router.patch("/threads/{thread_id}")
+    def patch_thread(
+        thread_id: str, body: ThreadPatch, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        ctx.need(who, "requester")
+        ctx.visible(who, thread_id)
+        check_shape(body.metadata, "metadata")
+        ctx.set_metadata(who, thread_id, {**ctx.metadata(thread_id), **body.metadata})
+        return render(thread_id)
+
+    @router.delete("/threads/{thread_id}", status_code=204)
+    def delete_thread(thread_id: str, who: Principal = Depends(principal)) -> Response:
+        """Delete the thread's state, requests and run log (the audit log keeps its
+        history). Deleting cancels its pending requests: refused (403, audited) unless the
+        caller may decide them."""
+        ctx.need(who, "requester")
+        ctx.visible(who, thread_id)
+        check_state_change(
+            saver, who, thread_id, "thread.deleted", {}, allow_self_approval=ctx.allow_self_approval
+        )
+        saver.delete_thread(thread_id)
+        return Response(status_code=204)
+
+    def matches(thread: dict[str, Any], body: ThreadSearch) -> bool:
+        if body.status is not None and thread["status"] != body.status:
+            return False
+        meta = thread["metadata"] or {}
+        return not (body.metadata and any(meta.get(k) != v for k, v in body.metadata.items()))
+
+    def candidates(body: ThreadSearch) -> list[str]:
+        if body.ids is not None:
+            return [t for t in body.ids if ctx.exists(t)]
+        if body.status == "interrupted":  # from the index of pending requests
+            seen: dict[str, None] = {}
+            cursor = None
+            while len(seen) < SCAN_LIMIT:
+                page = saver.list_interrupts(status="pending", limit=500, cursor=cursor)
+                seen.update((r.thread_id, None) for r in page.items)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            return list(seen)
+        out: list[str] = []
+        while len(out) < SCAN_LIMIT:
+            threads = saver.list_threads(limit=500, offset=len(out))
+            out.extend(t.thread_id for t in threads)
+            if len(threads) < 500:
+                break
+        return out
+
+    def with_values(thread: dict[str, Any]) -> dict[str, Any]:
+        found = ctx.graph(thread["thread_id"])
+        if found is not None and saver.get_thread(thread["thread_id"]) is not None:
+            values = found[1].get_state(run_config(thread["thread_id"])).values
+            thread["values"] = plain(values)
+        return thread
+
+    def search(body: ThreadSearch, who: Principal, *, page: bool = True) -> list[dict[str, Any]]:
+        """Matching threads, sorted; their values are read only for the page (or when
+        filtering on values)."""
+        found = []
+        for thread_id in candidates(body):
+            if not ctx.may_see(who, thread_id):
+                continue
+            thread = render(thread_id, with_values=False)
+            if matches(thread, body):
+                found.append(thread)
+        if body.values:
+            wanted = body.values.items()
+            found = [
+                t
+                for t in map(with_values, found)
+                if all((t["values"] or {}).get(k) == v for k, v in wanted)
+            ]
+        key = "updated_at" if body.sort_by == "state_updated_at" else body.sort_by
+        found.sort(key=lambda t: str(t[key]), reverse=body.sort_order == "desc")
+        if not page:
+            return found
+        found = found[body.offset : body.offset + body.limit]
+        if not body.values and (body.select is None or "values" in body.select):
+            found = [with_values(t) for t in found]
+        return found
+
+    @router.post("/threads/search")
+    def search_threads(
+        body: ThreadSearch, who: Principal = Depends(principal)
+    ) -> list[dict[str, Any]]:
+        ctx.need(who, "requester", "approver")
+        page = search(body, who)
+        if body.select:
+            page = [{k: v for k, v in t.items() if k in body.select} for t in page]
+        return page
+
+    @router.post("/threads/count")
+    def count_threads(body: ThreadSearch, who: Principal = Depends(principal)) -> int:
+        ctx.need(who, "requester", "approver")
+        return len(search(body, who, page=False))
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def state_of(thread_id: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+        found = ctx.graph(thread_id)
+        config = run_config(thread_id, checkpoint_id=checkpoint_id)
+        if found is None:
+            empty = StateSnapshot(
+                values={},
+                next=(),
+                config=config,
+                metadata=None,
+                created_at=None,
+                parent_config=None,
+            )
+            return state_view(empty, thread_id)
+        return state_view(found[1].get_state(config), thread_id, ctx.formats.get(found[0]))
+
+    @router.get("/threads/{thread_id}/state")
+    def get_state(
+        thread_id: str,
+        subgraphs: bool = Query(False),
+        who: Principal = Depends(principal),
+    ) -> dict[str, Any]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        return state_of(thread_id)
+
+    @router.get("/threads/{thread_id}/state/{checkpoint_id}")
+    def get_state_at(
+        thread_id: str, checkpoint_id: str, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        return state_of(thread_id, checkpoint_id)
+
+    @router.post("/threads/{thread_id}/state/checkpoint")
+    def get_state_at_body(
+        thread_id: str, body: HistoryBody, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        checkpoint = body.checkpoint or {}
+        return state_of(thread_id, checkpoint.get("checkpoint_id"))
+
+    @router.post("/threads/{thread_id}/state")
+    def update_state(
+        thread_id: str, body: StateUpdate, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
+        """`update_state`: refused (403, audited) while the thread waits for a request the
+        caller may not decide — an update cancels the pending requests."""
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        found = ctx.graph(thread_id)
+        if found is None:
+            raise ApiError(409, "no_graph", f"thread {thread_id!r} has no graph yet: run it first")
+        check_shape(body.values, "values")
+        detail = {"values": body.values, "as_node": body.as_node}
+        check_state_change(
+            saver,
+            who,
+            thread_id,
+            "state.updated",
+            detail,
+            allow_self_approval=ctx.allow_self_approval,
+        )
+        checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+        config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
+        try:
+            new = found[1].update_state(config, body.values, as_node=body.as_node)
+        except InterlockError:
+            raise
+        except (ValueError, KeyError) as exc:
+            raise ApiError(422, "invalid_update", str(exc)) from exc
+        conf = new.get("configurable") or {}
+        return {
+            "checkpoint": {
+                "thread_id": thread_id,
+                "checkpoint_ns": conf.get("checkpoint_ns") or "",
+                "checkpoint_id": conf.get("checkpoint_id"),
+                "checkpoint_map": None,
+            }
+        }
+
+    @router.post("/threads/{thread_id}/history")
+    def history(
+        thread_id: str, body: HistoryBody, who: Principal = Depends(principal)
+    ) -> list[dict[str, Any]]:
+        ctx.need(who, "requester", "approver")
+        ctx.visible(who, thread_id)
+        found = ctx.graph(thread_id)
+        if found is None:
+            return []
+        before = body.before
+        before_id = before.get("checkpoint_id") if isinstance(before, dict) else before
+        snapshots = found[1].get_state_history(
+            run_config(thread_id),
+            filter=body.metadata,
+            before=run_config(thread_id, checkpoint_id=before_id) if before_id else None,
+            limit=body.limit if not body.metadata else None,
+        )
+        out = []
+        for snap in snapshots:
+            out.append(state_view(snap, thread_id, ctx.formats.get(found[0])))
+            if len(out) >= body.limit:
+                break
+        return out
+
+    @router.get("/threads/{thread_id}/history")
+    def history_get(
+        thread_id: str,
+        limit: int = Query(10, ge=1, le=1000),
+        before: str | None = None,
+        who: Principal = Depends(principal),
+    ) -> list[dict[str, Any]]:
+        return history(thread_id, HistoryBody(limit=limit, before=before), who)
+
+    return router
