@@ -352,3 +352,13 @@ def test_an_issuer_that_calls_itself_otherwise_is_refused(issuer: Issuer) -> Non
     cfg = OidcConfig(issuer=issuer.url + "/", client_id="x")
     with pytest.raises(OidcUnavailable, match="calls itself"):
         cfg.connect()
+
+
+def test_the_agent_server_api_takes_the_same_tokens(issuer: Issuer) -> None:
+    with served(create_app(ask_graph(InMemorySaver()), oidc=config(issuer))) as http:
+        good = issuer.mint("bob", roles=["requester"])
+        found = http.post("/assistants/search", json={}, headers=bearer(good))
+        assert found.status_code == 200, found.text
+        stale = issuer.mint("bob", roles=["requester"], aud="api://other")
+        refused = http.post("/assistants/search", json={}, headers=bearer(stale))
+        assert refused.status_code == 401 and "audience" in refused.json()["message"]
