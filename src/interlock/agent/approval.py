@@ -40,6 +40,7 @@ __all__ = [
     "review_approvers",
     "review_deadline",
     "review_escalation",
+    "review_max_auth_age",
 ]
 
 DECISION_TYPES = ("approve", "edit", "reject", "respond")
@@ -65,6 +66,9 @@ class ApprovalPolicy:
     """Who may review it (`interrupt(approvers=...)`); None: any approver."""
     escalate: tuple[Escalation, ...] = ()
     """Where an unanswered review goes, in turn, before it expires (needs a deadline)."""
+    max_auth_age: timedelta | None = None
+    """A risky call: the reviewer must have signed in within this time
+    (`interrupt(max_auth_age=...)`); None: any time."""
 
     def requires_review(self, args: Mapping[str, Any]) -> bool:
         """Whether this call must wait for a person (fails closed)."""
@@ -135,6 +139,7 @@ def normalise_policies(
             "deadline",
             "approvers",
             "escalate",
+            "max_auth_age",
         }
         if unknown:
             raise ApprovalError(f"interrupt_on[{name!r}]: unknown options {sorted(unknown)}")
@@ -157,6 +162,14 @@ def normalise_policies(
             raise ApprovalError(f"interrupt_on[{name!r}]: escalate takes Escalation steps")
         if steps and deadline is None:
             raise ApprovalError(f"interrupt_on[{name!r}]: escalate needs a deadline")
+        fresh = spec.get("max_auth_age")
+        if isinstance(fresh, int | float) and not isinstance(fresh, bool):
+            fresh = timedelta(seconds=float(fresh))
+        if fresh is not None and not (isinstance(fresh, timedelta) and fresh > timedelta(0)):
+            raise ApprovalError(
+                f"interrupt_on[{name!r}]: max_auth_age must be a positive timedelta or "
+                f"seconds, not {fresh!r}"
+            )
         policies[name] = ApprovalPolicy(
             tool=name,
             allowed_decisions=allowed,
@@ -165,6 +178,7 @@ def normalise_policies(
             deadline=deadline,
             approvers=approvers,
             escalate=steps,
+            max_auth_age=fresh,
         )
     return policies
 
@@ -204,6 +218,14 @@ def review_escalation(
         )
         for step in first.escalate
     )
+
+
+def review_max_auth_age(
+    calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
+) -> timedelta | None:
+    """The strictest `max_auth_age` among the policies of `calls` (None: no step-up)."""
+    limits = [p.max_auth_age for c in calls if (p := policies[c["name"]]).max_auth_age]
+    return min(limits) if limits else None
 
 
 def review_deadline(

@@ -26,6 +26,7 @@ from interlock.agent.approval import (
     review_approvers,
     review_deadline,
     review_escalation,
+    review_max_auth_age,
 )
 from interlock.agent.langchain._detect import is_langchain_chat_model, is_langchain_runnable
 from interlock.agent.langchain._tools import as_tool
@@ -184,13 +185,17 @@ def create_agent(
         request, schema = build_request(calls, policies, params)
         deadline = review_deadline(calls, policies)
         approvers = review_approvers(calls, policies)
+        fresh = review_max_auth_age(calls, policies)
         if deadline is None:
-            answer = interrupt(request, response_schema=schema, approvers=approvers)
+            answer = interrupt(
+                request, response_schema=schema, approvers=approvers, max_auth_age=fresh
+            )
         else:
             answer = interrupt(
                 request,
                 response_schema=schema,
                 approvers=approvers,
+                max_auth_age=fresh,
                 deadline=deadline,
                 escalate=review_escalation(calls, policies),
                 on_expiry=expired_decisions(calls),

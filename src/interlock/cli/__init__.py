@@ -3,6 +3,7 @@
 interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
 interlock demo --web [--db URL] [--model ...] [--message TEXT] [--host H] [--port P]
 interlock serve [module:factory] [--db URL] [--host H] [--port P] [--keys SPEC] [--workers N]
+                [--oidc-issuer URL --oidc-client-id ID] [--public-url URL] [--oidc-... claims]
 interlock chat | approvals | threads | audit | db ...   (the terminal face: see `_terminal`)
 """
 
@@ -138,8 +139,78 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let every requester read and add to every thread (default: only their own)",
     )
+    _oidc_flags(srv)
     add_terminal_commands(sub)
     return parser
+
+
+def _oidc_flags(srv: argparse.ArgumentParser) -> None:
+    """`interlock serve`'s flags for the company's OpenID provider (see docs/sign-in.md)."""
+    group = srv.add_argument_group(
+        "sign-in with an OpenID provider",
+        "People sign in to the inbox through the provider and send its tokens to the API; "
+        "the client secret, if any, is read from $INTERLOCK_OIDC_CLIENT_SECRET.",
+    )
+    group.add_argument("--oidc-issuer", metavar="URL", help="the provider's issuer URL")
+    group.add_argument("--oidc-client-id", metavar="ID", help="the inbox's client id")
+    group.add_argument(
+        "--oidc-audience",
+        action="append",
+        default=None,
+        metavar="AUD",
+        help="the audience API bearer tokens must name (repeatable; default: the client id)",
+    )
+    group.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the URL people reach interlock at, for the redirect back (behind a proxy)",
+    )
+    group.add_argument(
+        "--oidc-id-claim",
+        default="sub",
+        metavar="CLAIM",
+        help="the claim that names the person (default sub; e.g. preferred_username, email)",
+    )
+    group.add_argument(
+        "--oidc-roles-claim", metavar="CLAIM", help="a claim listing interlock roles"
+    )
+    group.add_argument(
+        "--oidc-groups-claim",
+        default="groups",
+        metavar="CLAIM",
+        help="a claim listing the person's groups (default groups)",
+    )
+    group.add_argument(
+        "--oidc-claim-map",
+        metavar="FILE",
+        help="JSON or TOML: {claim: {value: ['role:approver', 'group:finance']}}",
+    )
+    group.add_argument(
+        "--oidc-default-role",
+        action="append",
+        default=None,
+        metavar="ROLE",
+        help="a role every signed-in person has (repeatable)",
+    )
+
+
+def _oidc_settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict | None:
+    """The OpenID flags as `interlock.cli.serve.oidc_config`'s arguments (None: no provider)."""
+    if args.oidc_issuer is None and args.oidc_client_id is None:
+        return None
+    if not (args.oidc_issuer and args.oidc_client_id):
+        parser.error("--oidc-issuer and --oidc-client-id go together")
+    return {
+        "issuer": args.oidc_issuer,
+        "client_id": args.oidc_client_id,
+        "audiences": args.oidc_audience or [],
+        "public_url": args.public_url,
+        "id_claim": args.oidc_id_claim,
+        "roles_claim": args.oidc_roles_claim,
+        "groups_claim": args.oidc_groups_claim,
+        "claim_map": args.oidc_claim_map,
+        "default_roles": args.oidc_default_role or [],
+    }
 
 
 def _port(text: str) -> int:
@@ -225,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             run_lease=args.run_lease,
             shared_threads=args.shared_threads,
+            oidc=_oidc_settings(parser, args),
         )
     parser.print_help()
     return 0

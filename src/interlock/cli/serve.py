@@ -11,7 +11,7 @@ from typing import Any
 
 from interlock.checkpoint.base import BaseSaver
 
-__all__ = ["DEFAULT_DB", "app_options", "load_agents", "open_store", "serve"]
+__all__ = ["DEFAULT_DB", "app_options", "load_agents", "oidc_config", "open_store", "serve"]
 
 DEFAULT_DB = "sqlite:///interlock.db"
 """The store of `interlock serve module:factory` unless `--db` names one."""
@@ -86,6 +86,39 @@ def app_options(
     }
 
 
+def oidc_config(
+    *,
+    issuer: str,
+    client_id: str,
+    audiences: list[str] | None = None,
+    public_url: str | None = None,
+    id_claim: str = "sub",
+    roles_claim: str | None = None,
+    groups_claim: str | None = "groups",
+    claim_map: str | None = None,
+    default_roles: list[str] | None = None,
+) -> Any:
+    """The `OidcConfig` that `interlock serve`'s `--oidc-*` flags describe (the client
+    secret from `INTERLOCK_OIDC_CLIENT_SECRET`); SystemExit with one line if one is wrong."""
+    from interlock.server.oidc import OidcConfig, load_mapping
+
+    try:
+        return OidcConfig(
+            issuer=issuer,
+            client_id=client_id,
+            client_secret=os.environ.get("INTERLOCK_OIDC_CLIENT_SECRET") or None,
+            audiences=tuple(audiences or ()),
+            public_url=public_url,
+            id_claim=id_claim,
+            roles_claim=roles_claim,
+            groups_claim=groups_claim or None,
+            mapping=load_mapping(claim_map) if claim_map else {},
+            default_roles=tuple(default_roles or ()),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"interlock serve: {exc}") from None
+
+
 def serve(
     target: str,
     *,
@@ -99,11 +132,22 @@ def serve(
     workers: int = 1,
     run_lease: float = 60.0,
     shared_threads: bool = False,
+    oidc: Mapping[str, Any] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
-    (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)"""
+    (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)
+    `oidc`: `oidc_config`'s arguments; the provider is contacted before anything else, so
+    an unreachable issuer stops the command at once with one line."""
     from interlock.cli._uvicorn import listen, run_until_interrupted
     from interlock.server import ApiKeys, create_app
+    from interlock.server.oidc import OidcUnavailable
+
+    provider = None
+    if oidc is not None:
+        try:
+            provider = oidc_config(**oidc).connect()
+        except OidcUnavailable as exc:
+            raise SystemExit(f"interlock serve: {exc}") from None
 
     options = app_options(
         allow_self_approval=allow_self_approval,
@@ -114,7 +158,7 @@ def serve(
         shared_threads=shared_threads,
     )
     table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
-    if table is None:
+    if table is None and provider is None:
         print(
             "interlock serve: no API keys (--keys or INTERLOCK_API_KEYS): every caller may do "
             "everything; use this only on your own machine",
@@ -122,7 +166,7 @@ def serve(
         )
     store = open_store(db)
     try:
-        app = create_app(load_agents(target, store), keys=table, **options)
+        app = create_app(load_agents(target, store), keys=table, oidc=provider, **options)
         with listen(host, port, "interlock serve") as sock:
             run_until_interrupted(app, sock)
     finally:

@@ -404,6 +404,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                             deadline=pi.deadline,
                             approvers=pi.approvers,
                             escalations=pi.escalations,
+                            max_auth_age=pi.max_auth_age,
                         )
                     )
                 if memo:

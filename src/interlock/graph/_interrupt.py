@@ -68,6 +68,8 @@ class PendingInterrupt:
     """Where it goes, in turn, when its deadline passes unanswered."""
     task_name: str | None = None
     """The functional-API task that asked (the request shows it instead of the node's)."""
+    max_auth_age: float | None = None
+    """Seconds within which the decider must have signed in (a step-up); None: any time."""
 
 
 class NodeInterrupt(GraphInterrupt):
@@ -118,6 +120,7 @@ class TaskContext:
         on_expiry: Any = _RAISE,
         approvers: Sequence[str] | None = None,
         escalate: Escalation | Sequence[Escalation] | None = (),
+        max_auth_age: timedelta | float | None = None,
     ) -> Any:
         call = self.calls
         index = self.index_base + call
@@ -151,6 +154,7 @@ class TaskContext:
             raise GraphError(f"escalate takes Escalation(to=..., deadline=...) steps: {escalate!r}")
         if steps and deadline is None:
             raise GraphError("escalate needs a deadline: it says when the first step happens")
+        fresh = _auth_age(max_auth_age)
         if on_expiry is not _RAISE:  # it becomes state when the request expires
             ensure_serializable(on_expiry, "interrupt on_expiry")
         iid = interrupt_id(
@@ -165,8 +169,18 @@ class TaskContext:
                 approvers=who,
                 escalations=steps,
                 task_name=self.task_label,
+                max_auth_age=fresh,
             )
         )
+
+
+def _auth_age(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise GraphError(f"max_auth_age must be a positive timedelta or seconds, not {value!r}")
+    return float(seconds)
 
 
 def _deadline(value: datetime | timedelta | float | None) -> datetime | timedelta | None:
@@ -216,6 +230,7 @@ def interrupt(
     deadline: datetime | timedelta | float | None = None,
     escalate: Escalation | Sequence[Escalation] | None = (),
     on_expiry: Any = _RAISE,
+    max_auth_age: timedelta | float | None = None,
 ) -> Any:
     """Pause the run and ask a person; return their answer when the run is resumed.
 
@@ -238,7 +253,10 @@ def interrupt(
     may always decide). The library records it; `graph.invoke(Command(resume=...))` called
     directly is trusted. `escalate` (one `Escalation` or several, in turn) keeps the request
     open when its deadline passes: it goes to the escalation's `to` with a new deadline, and
-    expires only after the last step's deadline.
+    expires only after the last step's deadline. `max_auth_age` (a timedelta or seconds)
+    makes it a risky decision: the HTTP API and the inbox accept it only from a person who
+    signed in with the identity provider within that time (the inbox sends them through the
+    provider again; the API answers an older token with 401).
 
     Example:
         >>> def send_email(state):  # doctest: +SKIP
@@ -246,7 +264,7 @@ def interrupt(
         ...     return {"sent": bool(answer.get("approved"))}
     """
     return current_task().next_interrupt(
-        value, response_schema, deadline, on_expiry, approvers, escalate
+        value, response_schema, deadline, on_expiry, approvers, escalate, max_auth_age
     )
 
 

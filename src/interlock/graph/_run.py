@@ -140,6 +140,7 @@ class _Run:
         deadline: datetime | timedelta | None = None,
         approvers: tuple[str, ...] | None = None,
         escalations: tuple[Escalation, ...] = (),
+        max_auth_age: float | None = None,
     ) -> InterruptRecord:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
         created_at = self.clock.now()
@@ -154,6 +155,8 @@ class _Run:
             meta["response_schema"] = schema
         if approvers is not None:
             meta["approvers"] = list(approvers)
+        if max_auth_age is not None:  # the decider must have signed in this recently
+            meta["max_auth_age"] = max_auth_age
         if escalations:  # what `expire_due` does when the deadline passes (see `escalate`)
             meta["escalations"] = [{"to": list(e.to), "after": e.deadline} for e in escalations]
         return InterruptRecord(

@@ -31,9 +31,13 @@ _log = logging.getLogger("interlock.server")
 class ApiError(Exception):
     """An error answered as `{"error": code, "message": message}` with `status`."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
+        """Extra response headers (e.g. `WWW-Authenticate` on a 401)."""
 
 
 # ---- request bodies ---------------------------------------------------------------------------
@@ -99,10 +103,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {**(RETRY_AFTER if exc.status == 503 else {}), **(exc.headers or {})}
         return JSONResponse(
             {"error": exc.code, "message": exc.message},
             status_code=exc.status,
-            headers=RETRY_AFTER if exc.status == 503 else None,
+            headers=headers or None,
         )
 
     @app.exception_handler(InterlockError)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from interlock.errors import (
 from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.server._errors import ApiError
 from interlock.server._plain import plain
-from interlock.server.auth import ANONYMOUS, Principal, may_decide
+from interlock.server.auth import ANONYMOUS, Principal, auth_age_problem, may_decide
 
 __all__ = ["decide_request"]
 
@@ -67,7 +68,23 @@ def decide_request(
         escalation also takes)."""
         approvers = current.metadata.get("approvers")
         if may_decide(who, approvers):
-            return
+            stale = auth_age_problem(who, current.metadata.get("max_auth_age"), time.time())
+            if stale is None:
+                return
+            record_audit(
+                saver,
+                who,
+                "approval.refused",
+                current.thread_id,
+                current.interrupt_id,
+                {"reason": "stale_authentication", **auth_detail(who, current), "decision": value},
+            )
+            fresh = current.metadata.get("max_auth_age")
+            age = int(fresh) if isinstance(fresh, int | float) else 0
+            challenge = f'Bearer error="insufficient_user_authentication", max_age={age}'
+            raise ApiError(
+                401, "insufficient_user_authentication", stale, {"WWW-Authenticate": challenge}
+            )
         record_audit(
             saver,
             who,
@@ -124,7 +141,30 @@ def decide_request(
             "run_failed",
             f"the decision was recorded, then the run failed: {type(failure).__name__}: {failure}",
         ) from failure
+    if decided.decided_by == who.name and (who.auth_time is not None or who.amr):
+        # how the decider authenticated (a step-up's proof); the store's own entry for the
+        # decision cannot carry it yet, so it follows in its own entry
+        record_audit(
+            saver,
+            who,
+            "approval.authenticated",
+            record.thread_id,
+            interrupt_id,
+            auth_detail(who, decided),
+        )
     return {"approval": approval_view(decided), "run": run_view(graph, record.thread_id, result)}
+
+
+def auth_detail(who: Principal, record: InterruptRecord) -> dict[str, Any]:
+    """How `who` authenticated, for the audit: credential, `auth_time`, `amr`, and the
+    request's `max_auth_age`."""
+    at = who.auth_time
+    return {
+        "credential": who.credential,
+        "auth_time": datetime.fromtimestamp(at, UTC).isoformat() if at is not None else None,
+        "amr": list(who.amr),
+        "max_auth_age": record.metadata.get("max_auth_age"),
+    }
 
 
 def make_registry(

@@ -21,7 +21,8 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
     POST /v1/approvals/{id}/decision         decide it; the run resumes, exactly once
     POST /v1/approvals/expire                expire requests past their deadline (admin)
     GET  /v1/audit                           who asked and who decided what, and when
-    GET  /inbox                              the web inbox (HTML, log in with an API key)
+    GET  /inbox                              the web inbox (HTML; sign in with the OpenID
+                                             provider, or log in with an API key)
     /threads, /runs, /assistants, /info ...  LangGraph's Agent Server API (langgraph-sdk
                                              clients; `interlock.server.agent_server`)
 
@@ -83,8 +84,9 @@ from interlock.server._operations import (
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server import mount_agent_server
-from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
+from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
 from interlock.server.inbox import mount_inbox
+from interlock.server.oidc import OidcConfig, OidcProvider
 from interlock.server.runs import RunWorkers
 from interlock.server.webhooks import Webhook, WebhookDispatcher
 
@@ -147,6 +149,7 @@ def create_app(
     shared_threads: bool = False,
     title: str = "interlock",
     interrupt_formats: Mapping[str, str] | None = None,
+    oidc: OidcConfig | OidcProvider | None = None,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -168,7 +171,12 @@ def create_app(
     requester sees only the threads they created; approvers and admins see all).
     `interrupt_formats`: `{graph name: "agent_inbox"}` shows those agents' review requests
     on the Agent Server API in Agent Inbox's older `HumanInterrupt` shape.
+    `oidc`: the company's OpenID provider (`interlock.server.oidc.OidcConfig`): people sign
+    in to the inbox through it and send its tokens to the API (`Authorization: Bearer
+    <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
     """
+    provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
+    authenticator = Authenticator(keys, provider.bearer if provider is not None else None)
     registry = make_registry(agents)
     saver = shared_saver(registry)
     runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
@@ -216,15 +224,7 @@ def create_app(
         authorization: str | None = Header(None),
         x_api_key: str | None = Header(None),
     ) -> Principal:
-        if keys is None:
-            return ANONYMOUS
-        presented = x_api_key
-        if authorization and authorization.lower().startswith("bearer "):
-            presented = authorization[7:].strip()
-        who = keys.authenticate(presented)
-        if who is None:
-            raise ApiError(401, "unauthenticated", "send a valid API key (Authorization: Bearer)")
-        return who
+        return authenticator.authenticate(authorization, x_api_key)
 
     def need(who: Principal, *roles: str) -> None:
         if not any(who.can(r) for r in roles):
@@ -246,6 +246,7 @@ def create_app(
         keys=keys,
         allow_self_approval=allow_self_approval,
         secret=session_secret,
+        oidc=provider,
     )
 
     mount_agent_server(

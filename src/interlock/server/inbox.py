@@ -2,16 +2,18 @@
 and forms to decide it. Server-rendered (Jinja2, autoescaped); the list reloads itself on
 server-sent events.
 
-Log in with an API key (an approver's); the session is a signed cookie (HttpOnly,
-SameSite=Strict) naming the principal, and every form carries a CSRF token derived from it.
-Decisions go through the same code as `POST /v1/approvals/{id}/decision`: exactly once,
-no self-approval, audited.
+People sign in with the company's OpenID provider (`interlock.server._signin`) or log in
+with an API key (an approver's); the session is a signed cookie (HttpOnly, SameSite=Lax,
+with an expiry) naming the principal, and every form carries a CSRF token derived from it.
+A session that expired sends the person through sign-in and back to the page they were on.
+A request with `max_auth_age` is decided only by a person who signed in recently enough:
+the inbox sends them through the provider again first. Decisions go through the same code
+as `POST /v1/approvals/{id}/decision`: exactly once, no self-approval, audited.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import secrets
@@ -19,8 +21,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, cast
-from urllib.parse import quote
+from typing import Any, ClassVar, TypeGuard, cast
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -29,11 +31,13 @@ from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
 from interlock.graph import CompiledStateGraph
 from interlock.server._plain import plain
-from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, may_decide
+from interlock.server._sessions import COOKIE, Sessions
+from interlock.server._signin import mount_signin, safe_next, signin_url
+from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, auth_age_problem, may_decide
+from interlock.server.oidc import OidcProvider
 
 __all__ = ["mount_inbox"]
 
-COOKIE = "interlock_session"
 SESSION_SECONDS = 12 * 3600
 
 
@@ -57,37 +61,49 @@ def mount_inbox(
     allow_self_approval: bool,
     secret: str | None = None,
     poll: float = 1.0,
+    oidc: OidcProvider | None = None,
+    session_seconds: int = SESSION_SECONDS,
 ) -> None:
     """Add the inbox pages under `/inbox` to `app`. `secret` signs sessions (default: random
     per process — set it, e.g. `INTERLOCK_SESSION_SECRET`, to share sessions across server
     processes and restarts). `poll`: seconds between the store reads behind the page's live
-    updates."""
+    updates. `oidc`: sign people in with this provider; `session_seconds`: how long a
+    session lasts."""
     from interlock.server._errors import ApiError
     from interlock.server._operations import decide_request
 
     key = (secret or secrets.token_hex(32)).encode()
+    clock = oidc.config.clock if oidc is not None else time.time
+    sessions = Sessions(key, seconds=session_seconds, clock=clock)
+    sign = sessions.sign
     env = _templates()
-
-    def sign(text: str) -> str:
-        return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+    open_inbox = keys is None and oidc is None
 
     def session_of(request: Request) -> tuple[Principal | None, str]:
-        if keys is None:
+        if open_inbox:
             return ANONYMOUS, sign("csrf:anonymous")
         raw = request.cookies.get(COOKIE, "")
-        name, _, rest = raw.rpartition(":")
-        name, _, expires = name.rpartition(":")
-        if not (
-            name and expires.isdigit() and hmac.compare_digest(rest, sign(f"{name}:{expires}"))
-        ):
-            return None, ""
-        if int(expires) < time.time():
-            return None, ""
-        return keys.named(name), sign(f"csrf:{raw}")
+        who = sessions.principal(raw, keys)
+        return (who, sign(f"csrf:{raw}")) if who is not None else (None, "")
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(can_logout=keys is not None, **context)
+        html = env.get_template(name).render(
+            can_logout=not open_inbox,
+            oidc=oidc is not None,
+            with_keys=keys is not None,
+            **context,
+        )
         return HTMLResponse(html, status_code=status)
+
+    def sign_in_again(request: Request, back: str | None = None) -> RedirectResponse:
+        """Off to sign in, then back to `back` (default: the page asked for)."""
+        if back is None:
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        back = safe_next(back)
+        if oidc is not None and keys is None:
+            return RedirectResponse(signin_url(back), status_code=303)
+        query = "" if back == "/inbox" else "?" + urlencode({"next": back})
+        return RedirectResponse(f"/inbox/login{query}", status_code=303)
 
     def notice(status: int, who: Principal, csrf: str, text: str) -> HTMLResponse:
         """The inbox page with only a message (refusals, missing things)."""
@@ -95,10 +111,12 @@ def mount_inbox(
             "list.html", status, who=who, csrf=csrf, items=[], next_cursor=None, notice=text
         )
 
-    def gate(request: Request) -> tuple[Principal, str] | Response:
+    def gate(request: Request, back: str | None = None) -> tuple[Principal, str] | Response:
         who, csrf = session_of(request)
-        if who is None:
-            return RedirectResponse("/inbox/login", status_code=303)
+        if who is None:  # a form posted after the session ended returns to its page
+            if back is None and request.method == "POST":
+                back = request.url.path
+            return sign_in_again(request, back)
         if not who.can("approver"):
             return notice(403, who, csrf, f"{who.name} is not an approver")
         return who, csrf
@@ -114,25 +132,35 @@ def mount_inbox(
                 return HTMLResponse("cross-site form posts are refused", status_code=403)
         return await call_next(request)
 
+    if oidc is not None:
+        mount_signin(
+            app,
+            provider=oidc,
+            sessions=sessions,
+            failed=lambda status, text: page("login.html", status, who=None, error=text),
+        )
+
     @app.get("/inbox/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_form() -> HTMLResponse:
-        return page("login.html", who=None)
+    def login_form(next: str = "/inbox", out: str = "") -> HTMLResponse:
+        notice = "You signed out." if out else None
+        return page("login.html", who=None, next=safe_next(next), notice=notice)
 
     @app.post("/inbox/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         form = await request.form()
-        who = keys.authenticate(str(form.get("key", ""))) if keys is not None else ANONYMOUS
+        back = safe_next(str(form.get("next", "/inbox")))
+        if keys is None:
+            return page("login.html", 404, who=None, next=back, error="Sign in instead.")
+        who = keys.authenticate(str(form.get("key", "")))
         if who is None:
-            return page("login.html", 401, who=None, error="That key is not valid.")
-        expires = str(int(time.time()) + SESSION_SECONDS)
-        value = f"{who.name}:{expires}"
-        response = RedirectResponse("/inbox", status_code=303)
+            return page("login.html", 401, who=None, next=back, error="That key is not valid.")
+        response = RedirectResponse(back, status_code=303)
         response.set_cookie(
             COOKIE,
-            f"{value}:{sign(value)}",
-            max_age=SESSION_SECONDS,
+            sessions.issue(who),
+            max_age=sessions.seconds,
             httponly=True,
-            samesite="strict",
+            samesite="strict",  # no provider redirects back to a key's login
             secure=request.url.scheme == "https",
         )
         return response
@@ -143,7 +171,7 @@ def mount_inbox(
         form = await request.form()
         if who is not None and not hmac.compare_digest(str(form.get("csrf", "")), csrf):
             return page("login.html", 403, who=None, error="The form expired.")
-        response = RedirectResponse("/inbox/login", status_code=303)
+        response = RedirectResponse("/inbox/login?out=1", status_code=303)
         response.delete_cookie(COOKIE)
         return response
 
@@ -199,7 +227,7 @@ def mount_inbox(
     async def events(request: Request) -> Response:
         """Server-sent events: `changed` whenever the set of waiting requests changes (the
         inbox page reloads on it)."""
-        gated = gate(request)
+        gated = gate(request, "/inbox")
         if isinstance(gated, Response):
             return gated
 
@@ -311,7 +339,12 @@ def mount_inbox(
         record = saver.get_interrupt(interrupt_id) if interrupt_id.isprintable() else None
         if record is None:
             return notice(404, who, csrf, "No such request.")
-        return _detail(page, saver, registry, record, who, csrf)
+        stale = None
+        if record.status == "pending":
+            stale = auth_age_problem(who, record.metadata.get("max_auth_age"), clock())
+        if stale and oidc is not None and who.credential == "session":
+            stale += "; you will be asked to when you send your decision"
+        return _detail(page, saver, registry, record, who, csrf, error=stale)
 
     @app.post("/inbox/{interrupt_id}", include_in_schema=False)
     async def decide(request: Request, interrupt_id: str) -> Response:
@@ -325,6 +358,11 @@ def mount_inbox(
         record = saver.get_interrupt(interrupt_id) if interrupt_id.isprintable() else None
         if record is None:
             return notice(404, who, csrf, "No such request.")
+        fresh = record.metadata.get("max_auth_age")
+        stale = auth_age_problem(who, fresh, clock())
+        if stale and oidc is not None and who.credential == "session" and _seconds(fresh):
+            # a risky decision: through the provider again, then back to this request
+            return RedirectResponse(signin_url(f"/inbox/{interrupt_id}", int(fresh)), 303)
         try:
             value = _decision_from(form, record)
         except ValueError as exc:
@@ -350,6 +388,11 @@ def mount_inbox(
             fresh = saver.get_interrupt(interrupt_id) or record
             return _detail(page, saver, registry, fresh, who, csrf, error=str(exc), status=409)
         return RedirectResponse(f"/inbox?done={interrupt_id}", status_code=303)
+
+
+def _seconds(value: Any) -> TypeGuard[float]:
+    """Whether `value` is a number of seconds (a request's `max_auth_age`)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _detail(
