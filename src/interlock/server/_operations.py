@@ -27,9 +27,13 @@ from interlock.server._errors import ApiError
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, Principal, auth_age_problem, may_decide
 
-__all__ = ["decide_request"]
+__all__ = ["MAX_OFFSET", "decide_request"]
 
 _log = logging.getLogger("interlock.server")
+
+
+MAX_OFFSET = 2**31 - 1
+"""The largest `offset` a listing accepts (larger ones are 422, whatever the store)."""
 
 
 def decide_request(
@@ -83,7 +87,10 @@ def decide_request(
             age = int(fresh) if isinstance(fresh, int | float) else 0
             challenge = f'Bearer error="insufficient_user_authentication", max_age={age}'
             raise ApiError(
-                401, "insufficient_user_authentication", stale, {"WWW-Authenticate": challenge}
+                401,
+                "insufficient_user_authentication",
+                stale,
+                headers={"WWW-Authenticate": challenge},
             )
         record_audit(
             saver,

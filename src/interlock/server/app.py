@@ -46,8 +46,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Query, Response
+from fastapi import Depends, FastAPI, Query, Request, Response, Security
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.errors import InterlockError, ResumeConflict
@@ -57,10 +58,14 @@ from interlock.server._errors import (
     STATUS,
     ApiError,
     BodyLimit,
+    StrictJsonRoute,
+    error_responses,
     install_error_handlers,
+    refuse_malformed_body,
 )
 from interlock.server._health import Readiness
 from interlock.server._operations import (
+    MAX_OFFSET,
     approval_view,
     check_shape,
     decide_request,
@@ -93,6 +98,12 @@ from interlock.server.webhooks import Webhook, WebhookDispatcher
 __all__ = ["ApiError", "create_app"]
 
 _log = logging.getLogger("interlock.server")
+
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="An API key, or the identity provider's token: `Authorization: Bearer <...>`.",
+)
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 
 
 class _Body(BaseModel):
@@ -136,7 +147,7 @@ class DecisionBody(_Body):
 def create_app(
     agents: Mapping[str, CompiledStateGraph] | CompiledStateGraph,
     *,
-    keys: ApiKeys | None = None,
+    keys: ApiKeys | str | None = None,
     allow_self_approval: bool = False,
     expire_every: float | None = None,
     max_body_bytes: int = 1_000_000,
@@ -153,8 +164,10 @@ def create_app(
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
-    `keys`: who may call (None: no authentication, every caller is `anonymous` with every
-    role — for local development only). `allow_self_approval`: whether the person who
+    `keys`: who may call, an `ApiKeys` table or its spec string
+    (`"k1=ada:approver;k2=bob:requester"`, read with `ApiKeys.parse`; a bad one is a
+    ValueError here); None: no authentication, every caller is `anonymous` with every
+    role — for local development only. `allow_self_approval`: whether the person who
     started a turn may decide the requests it raised (default: no, 403). `expire_every`:
     seconds between sweeps that expire requests past their deadline (None: only when an
     admin calls `POST /v1/approvals/expire`). Several processes may sweep one store: each
@@ -175,8 +188,9 @@ def create_app(
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
     """
+    table = _key_table(keys)
     provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
-    authenticator = Authenticator(keys, provider.bearer if provider is not None else None)
+    authenticator = Authenticator(table, provider.bearer if provider is not None else None)
     registry = make_registry(agents)
     saver = shared_saver(registry)
     runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
@@ -221,10 +235,16 @@ def create_app(
     app.add_middleware(BodyLimit, limit=max_body_bytes)
 
     def principal(
-        authorization: str | None = Header(None),
-        x_api_key: str | None = Header(None),
+        request: Request,
+        bearer: HTTPAuthorizationCredentials | None = Security(_BEARER),
+        api_key: str | None = Security(_API_KEY),
     ) -> Principal:
-        return authenticator.authenticate(authorization, x_api_key)
+        """The caller (401 without a valid key or token); then a malformed body is refused
+        (422)."""
+        authorization = f"Bearer {bearer.credentials}" if bearer is not None else None
+        who = authenticator.authenticate(authorization, api_key)
+        refuse_malformed_body(request)
+        return who
 
     def need(who: Principal, *roles: str) -> None:
         if not any(who.can(r) for r in roles):
@@ -243,7 +263,7 @@ def create_app(
         app,
         saver=saver,
         registry=registry,
-        keys=keys,
+        keys=table,
         allow_self_approval=allow_self_approval,
         secret=session_secret,
         oidc=provider,
@@ -260,6 +280,9 @@ def create_app(
         interrupt_formats=interrupt_formats,
     )
 
+    # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
+    app.router.route_class = StrictJsonRoute
+
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/inbox", status_code=303)
@@ -271,7 +294,11 @@ def create_app(
         every worker thread waits on it (see `interlock.server._health`)."""
         return {"ok": True}
 
-    @app.get("/v1/health/ready", tags=["meta"])
+    @app.get(
+        "/v1/health/ready",
+        tags=["meta"],
+        responses={503: {"description": "Not ready: what is wrong (`ok` is false)."}},
+    )
     async def ready() -> JSONResponse:
         """Readiness: 200 when the store answers within a second and the background
         workers are alive, else 503 with what is wrong."""
@@ -280,13 +307,18 @@ def create_app(
             report, status_code=200 if ok else 503, headers=None if ok else RETRY_AFTER
         )
 
-    @app.get("/v1/agents", tags=["meta"])
+    @app.get("/v1/agents", tags=["meta"], responses=error_responses(401))
     def list_agents(who: Principal = Depends(principal)) -> dict[str, Any]:
         return {"agents": sorted(registry)}
 
     # ---- threads ----------------------------------------------------------------------
 
-    @app.post("/v1/threads", status_code=201, tags=["threads"])
+    @app.post(
+        "/v1/threads",
+        status_code=201,
+        tags=["threads"],
+        responses=error_responses(401, 403, 404, 409, 413, 422, 500, 503),
+    )
     def create_thread(body: ThreadCreate, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "requester")
         name = body.agent or only_agent(registry)
@@ -316,10 +348,10 @@ def create_app(
         run = run_input(saver, graph, name, thread_id, update, who)
         return {"thread_id": thread_id, "agent": name, "status": run["status"], "run": run}
 
-    @app.get("/v1/threads", tags=["threads"])
+    @app.get("/v1/threads", tags=["threads"], responses=error_responses(401, 403, 422, 503))
     def list_threads(
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         """Threads, most recently updated first. A requester's page keeps only the threads
@@ -341,7 +373,11 @@ def create_app(
             ],
         }
 
-    @app.get("/v1/threads/{thread_id}", tags=["threads"])
+    @app.get(
+        "/v1/threads/{thread_id}",
+        tags=["threads"],
+        responses=error_responses(401, 403, 404, 409, 422, 503),
+    )
     def get_thread(thread_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "requester", "approver")
         own_thread(who, thread_id)
@@ -359,7 +395,11 @@ def create_app(
             "pending": [approval_view(r) for r in pending.items],
         }
 
-    @app.get("/v1/threads/{thread_id}/history", tags=["threads"])
+    @app.get(
+        "/v1/threads/{thread_id}/history",
+        tags=["threads"],
+        responses=error_responses(401, 403, 404, 409, 422, 503),
+    )
     def thread_history(
         thread_id: str,
         limit: int = Query(20, ge=1, le=200),
@@ -381,7 +421,14 @@ def create_app(
             ]
         }
 
-    @app.post("/v1/threads/{thread_id}/runs", tags=["threads"])
+    @app.post(
+        "/v1/threads/{thread_id}/runs",
+        tags=["threads"],
+        responses={
+            202: {"description": "Queued (`background`): `{run_id, thread_id, status}`."},
+            **error_responses(401, 403, 404, 409, 413, 422, 500, 503),
+        },
+    )
     def run_thread(
         thread_id: str,
         body: RunCreate,
@@ -403,7 +450,11 @@ def create_app(
         response.status_code = 202
         return {"run_id": run.run_id, "thread_id": thread_id, "status": run.status}
 
-    @app.get("/v1/threads/{thread_id}/runs", tags=["runs"])
+    @app.get(
+        "/v1/threads/{thread_id}/runs",
+        tags=["runs"],
+        responses=error_responses(401, 403, 404, 422, 503),
+    )
     def thread_runs(
         thread_id: str,
         status: str | None = Query(None, pattern="^(queued|running|done|interrupted|failed)$"),
@@ -416,7 +467,7 @@ def create_app(
         runs = saver.list_runs(thread_id=thread_id, status=status, limit=limit)  # type: ignore[arg-type]
         return {"runs": [run_record_view(r) for r in runs]}
 
-    @app.get("/v1/runs/{run_id}", tags=["runs"])
+    @app.get("/v1/runs/{run_id}", tags=["runs"], responses=error_responses(401, 403, 404, 422, 503))
     def get_run(run_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         """One background run: `queued`, `running`, `done`, `interrupted` (its `result`
         lists the pending requests) or `failed` (with `error`)."""
@@ -426,7 +477,18 @@ def create_app(
             raise ApiError(404, "unknown_run", f"no run {run_id!r}")
         return run_record_view(run)
 
-    @app.post("/v1/threads/{thread_id}/runs/stream", tags=["threads"])
+    @app.post(
+        "/v1/threads/{thread_id}/runs/stream",
+        tags=["threads"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "The run as server-sent events.",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            },
+            **error_responses(401, 403, 404, 409, 413, 422, 503),
+        },
+    )
     def stream_thread(
         thread_id: str, body: RunCreate, who: Principal = Depends(principal)
     ) -> StreamingResponse:
@@ -484,12 +546,16 @@ def create_app(
 
     # ---- approvals ----------------------------------------------------------------------
 
-    @app.get("/v1/approvals", tags=["approvals"])
+    @app.get(
+        "/v1/approvals",
+        tags=["approvals"],
+        responses=error_responses(400, 401, 403, 422, 503),
+    )
     def list_approvals(
         status: str = Query("pending", pattern="^(pending|resolved|expired|cancelled|all)$"),
-        thread_id: str | None = None,
+        thread_id: str | None = Query(None, min_length=1, max_length=256),
         limit: int = Query(50, ge=1, le=500),
-        cursor: str | None = None,
+        cursor: str | None = Query(None, min_length=1, description="`next_cursor` of a page"),
         mine: bool = Query(False, description="only the requests the caller may decide"),
         agent: str | None = Query(None, description="only this agent's (graph name)"),
         requested_by: str | None = Query(None, description="only those this person asked"),
@@ -526,12 +592,20 @@ def create_app(
         ]
         return {"approvals": [approval_view(r) for r in items], "next_cursor": page.next_cursor}
 
-    @app.get("/v1/approvals/{interrupt_id}", tags=["approvals"])
+    @app.get(
+        "/v1/approvals/{interrupt_id}",
+        tags=["approvals"],
+        responses=error_responses(401, 403, 404, 422, 503),
+    )
     def get_approval(interrupt_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "approver")
         return approval_view(interrupt_or_404(saver, interrupt_id))
 
-    @app.post("/v1/approvals/{interrupt_id}/decision", tags=["approvals"])
+    @app.post(
+        "/v1/approvals/{interrupt_id}/decision",
+        tags=["approvals"],
+        responses=error_responses(401, 403, 404, 409, 413, 422, 500, 503),
+    )
     def decide(
         interrupt_id: str, body: DecisionBody, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
@@ -540,7 +614,11 @@ def create_app(
             saver, registry, interrupt_id, body.value, who, allow_self_approval=allow_self_approval
         )
 
-    @app.post("/v1/approvals/expire", tags=["approvals"])
+    @app.post(
+        "/v1/approvals/expire",
+        tags=["approvals"],
+        responses=error_responses(401, 403, 413, 422, 503),
+    )
     def expire(body: ExpireBody, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "admin")
         now = body.now
@@ -553,12 +631,12 @@ def create_app(
 
     # ---- audit --------------------------------------------------------------------------
 
-    @app.get("/v1/audit", tags=["audit"])
+    @app.get("/v1/audit", tags=["audit"], responses=error_responses(400, 401, 403, 422, 503))
     def audit_log(
-        thread_id: str | None = None,
-        interrupt_id: str | None = None,
+        thread_id: str | None = Query(None, min_length=1, max_length=256),
+        interrupt_id: str | None = Query(None, min_length=1, max_length=256),
         limit: int = Query(100, ge=1, le=1000),
-        cursor: str | None = None,
+        cursor: str | None = Query(None, min_length=1, description="`next_cursor` of a page"),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         need(who, "admin")
@@ -590,3 +668,12 @@ def create_app(
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def _key_table(keys: ApiKeys | str | None) -> ApiKeys | None:
+    """`create_app(keys=...)` as a table: a spec string is parsed (ValueError if bad)."""
+    if keys is None or isinstance(keys, ApiKeys):
+        return keys
+    if isinstance(keys, str):
+        return ApiKeys.parse(keys)
+    raise TypeError(f"keys must be ApiKeys, a spec string or None, not {type(keys).__name__}")

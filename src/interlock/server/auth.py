@@ -198,5 +198,5 @@ class Authenticator:
             401,
             "unauthenticated",
             f"send {what} (Authorization: Bearer)",
-            {"WWW-Authenticate": "Bearer"},
+            headers={"WWW-Authenticate": "Bearer"},
         )

@@ -219,7 +219,7 @@ class OidcProvider:
                 raise ApiError(503, "issuer_unreachable", str(exc)) from None
             challenge = f'Bearer error="invalid_token", error_description="{_quoted(exc)}"'
             raise ApiError(
-                401, "invalid_token", str(exc), {"WWW-Authenticate": challenge}
+                401, "invalid_token", str(exc), headers={"WWW-Authenticate": challenge}
             ) from None
 
     # ---- sign-in (authorization code + PKCE) ------------------------------------------

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.graph import CompiledStateGraph
+from interlock.server._operations import MAX_OFFSET
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._wire import AgentRoute, assistant_view
 from interlock.server.auth import Principal
@@ -23,7 +24,7 @@ class AssistantSearch(BaseModel):
     name: str | None = None
     metadata: dict[str, Any] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: str | None = None
     sort_order: str | None = None
     select: list[str] | None = None

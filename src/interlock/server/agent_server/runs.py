@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from interlock.server._errors import ApiError
-from interlock.server._operations import queue_run, record_audit, run_config
+from interlock.server._operations import MAX_OFFSET, queue_run, record_audit, run_config
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run, result_values
@@ -214,7 +214,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
     def list_runs(
         thread_id: str,
         limit: int = Query(10, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=MAX_OFFSET),
         status: str | None = None,
         who: Principal = Depends(principal),
     ) -> list[dict[str, Any]]:

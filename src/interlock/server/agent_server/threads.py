@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from interlock._types import StateSnapshot
 from interlock.errors import InterlockError
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_shape, run_config
+from interlock.server._operations import MAX_OFFSET, check_shape, run_config
 from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
@@ -46,7 +46,7 @@ class ThreadSearch(_Body):
     ids: list[str] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"] = (
         "updated_at"
     )
