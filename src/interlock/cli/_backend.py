@@ -13,6 +13,7 @@ Failures become `CliError(message, code)`: code 3 for "already decided", 1 other
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,44 +37,45 @@ def _api_failure(status: int, error: str, message: str) -> CliError:
     return CliError(message, EXIT_CONFLICT if conflict else EXIT_ERROR)
 
 
-class Backend:
+class Backend(ABC):
     """What the commands need, local or remote (each method returns API-shaped dicts)."""
 
     where: str = ""
 
+    @abstractmethod
     def list_approvals(
         self, *, status: str, agent: str | None, mine: bool, thread_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    ) -> list[dict[str, Any]]: ...
 
-    def get_approval(self, interrupt_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def get_approval(self, interrupt_id: str) -> dict[str, Any]: ...
 
-    def decide(self, interrupt_id: str, value: Any) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def decide(self, interrupt_id: str, value: Any) -> dict[str, Any]: ...
 
-    def list_threads(self, *, limit: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def list_threads(self, *, limit: int) -> list[dict[str, Any]]: ...
 
-    def get_thread(self, thread_id: str) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def get_thread(self, thread_id: str) -> dict[str, Any]: ...
 
-    def history(self, thread_id: str, *, limit: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def history(self, thread_id: str, *, limit: int) -> list[dict[str, Any]]: ...
 
+    @abstractmethod
     def audit(
         self, *, thread_id: str | None, interrupt_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    ) -> list[dict[str, Any]]: ...
 
-    def create_thread(self, agent: str | None, thread_id: str | None) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def create_thread(self, agent: str | None, thread_id: str | None) -> dict[str, Any]: ...
 
+    @abstractmethod
     def stream(self, thread_id: str, message: str) -> Iterator[tuple[str, Any]]:
         """Run a user message: `(mode, chunk)` events, then `("end", run_view)`."""
-        raise NotImplementedError
+        ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default that does nothing, on purpose
         """Release the store or the connection."""
 
 
