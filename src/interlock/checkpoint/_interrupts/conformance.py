@@ -139,3 +139,62 @@ class InterruptIndexConformance(StoreTests):
                 break
         assert seen == ids
         assert saver.list_interrupts(status=None, thread_id="nobody").items == ()
+
+    def test_reopen_withdraws_a_decision_once_and_audits_it(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        intr = make_interrupt("t", rec.checkpoint_id, metadata={"requested_by": "bob"})
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [intr])
+        assert saver.reopen_interrupt(intr.interrupt_id, reason="not decided") is None
+        saver.resolve_interrupts("t", {intr.interrupt_id: "yes"}, decided_by="ada")
+        again = saver.reopen_interrupt(intr.interrupt_id, reason="question changed", by="w1")
+        assert again is not None and again.status == "pending"
+        assert again.resume is None and again.decided_by is None and again.decided_at is None
+        assert again.value == intr.value and again.metadata["requested_by"] == "bob"
+        note = again.metadata["reopened"]
+        assert note["reason"] == "question changed" and note["by"] == "w1"
+        assert note["decision"] == "yes" and note["decided_by"] == "ada"
+        assert note["status"] == "resolved" and note["count"] == 1
+        assert saver.reopen_interrupt(intr.interrupt_id, reason="twice") is None  # once
+        assert [i.interrupt_id for i in saver.list_interrupts().items] == [intr.interrupt_id]
+        [entry, *_] = saver.list_audit(interrupt_id=intr.interrupt_id).items
+        assert entry.action == "approval.reopened" and entry.actor == "w1"
+        assert entry.detail["reason"] == "question changed"
+        assert entry.detail["withdrawn"] == {"status": "resolved", "decision": "yes"}
+        [done] = saver.resolve_interrupts("t", {intr.interrupt_id: "no"}, decided_by="cy")
+        assert done.resume == "no" and done.decided_by == "cy"  # answerable again, once
+        with pytest.raises(ResumeConflict):
+            saver.resolve_interrupts("t", {intr.interrupt_id: "again"})
+
+    def test_reopen_may_replace_the_question_and_checks_the_status(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        intr = make_interrupt("t", rec.checkpoint_id)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [intr])
+        saver.resolve_interrupts("t", {intr.interrupt_id: None}, status="expired")
+        assert saver.reopen_interrupt(intr.interrupt_id, reason="r") is None  # not resolved
+        got = saver.reopen_interrupt(
+            intr.interrupt_id, reason="late", expected_status="expired", value={"q": 2}
+        )
+        assert got is not None and got.value == {"q": 2}
+        assert saver.get_interrupt(intr.interrupt_id).value == {"q": 2}  # type: ignore[union-attr]
+        [entry, *_] = saver.list_audit(interrupt_id=intr.interrupt_id).items
+        assert entry.detail["previous_value"] == intr.value and entry.detail["value"] == {"q": 2}
+        assert saver.reopen_interrupt("unknown", reason="r") is None
+
+    def test_racing_reopens_have_one_winner(self, saver: BaseSaver) -> None:
+        [rec] = self._chain(saver, "t", 1)
+        intr = make_interrupt("t", rec.checkpoint_id)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [intr])
+        saver.resolve_interrupts("t", {intr.interrupt_id: 1})
+        barrier = threading.Barrier(6)
+        won: list[bool] = []
+
+        def race(i: int) -> None:
+            barrier.wait()
+            won.append(saver.reopen_interrupt(intr.interrupt_id, reason=f"r{i}") is not None)
+
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(won) == [False] * 5 + [True]

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._interrupts.protocol import (
+    KEEP_VALUE,
     InterruptPage,
     InterruptRecord,
     InterruptStatus,
     decision_action,
     escalation_detail,
+    reopen_detail,
+    reopen_metadata,
 )
 from interlock.checkpoint._time import as_utc, utc_now
 from interlock.errors import ResumeConflict, ResumeError
@@ -191,6 +194,33 @@ class MemoryInterrupts:
                 None,
                 serde.dumps(detail, "audit detail"),
             )
+            return self._decode_interrupt(item)
+
+    def reopen_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        reason: str,
+        expected_status: InterruptStatus = "resolved",
+        value: Any = KEEP_VALUE,
+        by: str | None = None,
+    ) -> InterruptRecord | None:
+        """Return a decided request to pending, once (see `InterruptIndex`)."""
+        text = None if value is KEEP_VALUE else serde.dumps(value, "interrupt value")
+        with self._lock:
+            item = self._interrupts.get(interrupt_id)
+            if item is None or item.record.status != expected_status:
+                return None
+            before = self._decode_interrupt(item)
+            now = utc_now()
+            meta = serde.dumps(reopen_metadata(before, reason, now, by), "metadata")
+            detail = serde.dumps(reopen_detail(before, value, reason), "audit detail")
+            item.record = replace(item.record, status="pending", decided_by=None, decided_at=None)
+            item.resume = None
+            item.metadata = meta
+            if text is not None:
+                item.value = text
+            self._log(item.record.thread_id, interrupt_id, "approval.reopened", by, detail)
             return self._decode_interrupt(item)
 
     def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:

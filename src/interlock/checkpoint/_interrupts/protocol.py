@@ -18,12 +18,15 @@ from typing import Any, Literal
 from interlock.checkpoint._async import to_thread
 
 __all__ = [
+    "KEEP_VALUE",
     "InterruptIndex",
     "InterruptPage",
     "InterruptRecord",
     "InterruptStatus",
     "decision_action",
     "escalation_detail",
+    "reopen_detail",
+    "reopen_metadata",
 ]
 
 
@@ -82,6 +85,42 @@ def escalation_detail(
     }
 
 
+KEEP_VALUE: Any = type("KeepValue", (), {"__repr__": lambda self: "KEEP_VALUE"})()
+"""`reopen_interrupt(value=KEEP_VALUE)`: the request keeps the question it had."""
+
+
+def reopen_metadata(
+    record: InterruptRecord, reason: str, at: datetime, by: str | None
+) -> dict[str, Any]:
+    """A reopened request's metadata: its own, plus `reopened` (why, when, by what, and the
+    decision that was withdrawn; every store writes the same)."""
+    return {
+        **record.metadata,
+        "reopened": {
+            "reason": reason,
+            "at": at.isoformat(),
+            "by": by,
+            "status": record.status,
+            "decision": record.resume,
+            "decided_by": record.decided_by,
+            "decided_at": None if record.decided_at is None else record.decided_at.isoformat(),
+            "count": int((record.metadata.get("reopened") or {}).get("count", 0)) + 1,
+        },
+    }
+
+
+def reopen_detail(record: InterruptRecord, value: Any, reason: str) -> dict[str, Any]:
+    """The detail of an `approval.reopened` audit entry (every store writes the same)."""
+    detail: dict[str, Any] = {
+        "reason": reason,
+        "value": record.value if value is KEEP_VALUE else value,
+        "withdrawn": {"status": record.status, "decision": record.resume},
+    }
+    if value is not KEEP_VALUE:
+        detail["previous_value"] = record.value
+    return detail
+
+
 def decision_action(status: str) -> str:
     """The audit action recorded when a request gets `status`."""
     return {"resolved": "approval.decided", "expired": "approval.expired"}.get(
@@ -123,6 +162,27 @@ class InterruptIndex(ABC):
         sweeper wins). Writes the `approval.escalated` audit entry (detail: the value, the
         approvers before and after, the new deadline) in the same transaction. Returns the
         updated record, or None when it was decided, expired or escalated meanwhile."""
+
+    @abstractmethod
+    def reopen_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        reason: str,
+        expected_status: InterruptStatus = "resolved",
+        value: Any = KEEP_VALUE,
+        by: str | None = None,
+    ) -> InterruptRecord | None:
+        """Return a decided request to pending, once: for a decision that must not be
+        carried out after all (its answer no longer fits the question, its validity window
+        passed, the code changed under it). A conditional update on `expected_status`:
+        the decision (`resume`, `decided_by`, `decided_at`) is withdrawn, `metadata
+        ["reopened"]` says why (`reason`), when, by what (`by`: a process or person, or
+        None) and which decision was withdrawn; `value` replaces the question when given.
+        Writes the `approval.reopened` audit entry in the same transaction. The request
+        keeps its id and its place in the inbox. Returns the updated record, or None when
+        it is unknown or no longer `expected_status` (another process reopened or applied
+        it first)."""
 
     @abstractmethod
     def get_interrupt(self, interrupt_id: str) -> InterruptRecord | None:
@@ -169,6 +229,25 @@ class InterruptIndex(ABC):
             expected_deadline=expected_deadline,
             deadline=deadline,
             metadata=metadata,
+        )
+
+    async def areopen_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        reason: str,
+        expected_status: InterruptStatus = "resolved",
+        value: Any = KEEP_VALUE,
+        by: str | None = None,
+    ) -> InterruptRecord | None:
+        """Async twin of `reopen_interrupt`."""
+        return await to_thread(
+            self.reopen_interrupt,
+            interrupt_id,
+            reason=reason,
+            expected_status=expected_status,
+            value=value,
+            by=by,
         )
 
     async def aget_interrupt(self, interrupt_id: str) -> InterruptRecord | None:

@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._interrupts.protocol import (
+    KEEP_VALUE,
     InterruptPage,
     InterruptRecord,
     InterruptStatus,
     decision_action,
     escalation_detail,
+    reopen_detail,
+    reopen_metadata,
 )
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import json_text, utc_now
@@ -230,6 +233,56 @@ class SqlInterrupts(SqlCore):
                 "approval.escalated",
                 None,  # the deadline escalated it, not a person
                 serde.dumps(detail, "audit detail"),
+            )
+            after = self._x(
+                conn,
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?",
+                (interrupt_id,),
+            ).fetchone()
+        return self._interrupt(after)
+
+    def reopen_interrupt(
+        self,
+        interrupt_id: str,
+        *,
+        reason: str,
+        expected_status: InterruptStatus = "resolved",
+        value: Any = KEEP_VALUE,
+        by: str | None = None,
+    ) -> InterruptRecord | None:
+        """Return a decided request to pending, once: a conditional update on its status,
+        and its audit entry, in one transaction."""
+        if value is not KEEP_VALUE:
+            serde.dumps(value, "interrupt value")  # refuse before touching the store
+        with self._write() as conn:
+            row = self._x(
+                conn,
+                f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ? AND status = ?",
+                (interrupt_id, expected_status),
+            ).fetchone()
+            if row is None:
+                return None
+            before = self._interrupt(row)
+            now = utc_now()
+            meta = serde.dumps(reopen_metadata(before, reason, now, by), "metadata")
+            question = serde.dumps(before.value if value is KEEP_VALUE else value, "value")
+            cur = self._x(
+                conn,
+                "UPDATE interrupts SET status = 'pending', resume = NULL, decided_by = NULL, "
+                "decided_at = NULL, metadata = ?J, value = ?J "
+                "WHERE interrupt_id = ? AND status = ?",
+                (meta, question, interrupt_id, expected_status),
+            )
+            if self._count(conn, cur) != 1:  # changed since the read
+                return None
+            self._touch_thread(conn, before.thread_id, None, None)
+            self._log_request(
+                conn,
+                interrupt_id,
+                before.thread_id,
+                "approval.reopened",
+                by,
+                serde.dumps(reopen_detail(before, value, reason), "audit detail"),
             )
             after = self._x(
                 conn,
