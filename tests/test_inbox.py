@@ -329,3 +329,37 @@ def test_a_review_needs_an_allowed_decision_for_each_call(saver: Any) -> None:
             refused = http.post(f"/inbox/{iid}", data=data)
             assert refused.status_code == 422 and "choose one of" in refused.text
         assert ran == [] and saver.get_interrupt(iid).status == "pending"
+
+
+def test_same_origin_posts_is_only_about_posts_under_its_prefix() -> None:
+    import asyncio
+
+    from interlock.server._same_origin import SameOriginPosts
+
+    seen: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["path"])
+
+    def call(method: str, path: str, headers: list[tuple[bytes, bytes]], **scope: Any) -> int:
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b""}
+
+        full = {"type": "http", "method": method, "path": path, "headers": headers, **scope}
+        asyncio.run(SameOriginPosts(inner, prefix="/inbox")(full, receive, send))
+        return sent[0]["status"] if sent else 200
+
+    own = [(b"host", b"inbox.example:8443"), (b"origin", b"https://inbox.example:8443")]
+    assert call("POST", "/inbox/x", own, scheme="https") == 200
+    assert call("POST", "/inbox/x", own, scheme="http") == 403  # another origin
+    evil = [(b"origin", b"http://evil.example")]
+    assert call("POST", "/inbox/x", evil, scheme="http", server=("evil.example", 80)) == 200
+    assert call("POST", "/inbox/x", evil, scheme="http", server=("own.example", 80)) == 403
+    assert call("GET", "/inbox/x", [*evil, (b"sec-fetch-site", b"cross-site")]) == 200
+    assert call("POST", "/v1/threads", [*evil, (b"sec-fetch-site", b"cross-site")]) == 200
+    assert seen == ["/inbox/x", "/inbox/x", "/inbox/x", "/v1/threads"]

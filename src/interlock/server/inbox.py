@@ -71,6 +71,7 @@ def mount_inbox(
     session lasts."""
     from interlock.server._errors import ApiError
     from interlock.server._operations import decide_request
+    from interlock.server._same_origin import SameOriginPosts
 
     key = (secret or secrets.token_hex(32)).encode()
     clock = oidc.config.clock if oidc is not None else time.time
@@ -121,16 +122,7 @@ def mount_inbox(
             return notice(403, who, csrf, f"{who.name} is not an approver")
         return who, csrf
 
-    @app.middleware("http")
-    async def same_origin(request: Request, call_next: Any) -> Any:
-        """Inbox forms are posted only by the inbox's own pages (login CSRF included)."""
-        if request.method == "POST" and request.url.path.startswith("/inbox"):
-            origin = request.headers.get("origin")
-            site = request.headers.get("sec-fetch-site")
-            own = f"{request.url.scheme}://{request.url.netloc}"
-            if (origin is not None and origin != own) or site in ("cross-site", "same-site"):
-                return HTMLResponse("cross-site form posts are refused", status_code=403)
-        return await call_next(request)
+    app.add_middleware(SameOriginPosts, prefix="/inbox")  # forms: the inbox's own pages
 
     if oidc is not None:
         mount_signin(
