@@ -152,3 +152,46 @@ def test_unreadable_streamed_event(server: OpenAIServer) -> None:
     server.events([(None, "{not json")])
     with pytest.raises(ModelResponseError, match="unreadable streamed event"):
         list(model(server).stream("x"))
+
+
+def test_sync_calls_keep_their_connection_alive() -> None:
+    """A model call does not pay a new TCP (and TLS) handshake each time: synchronous calls
+    share one pooled client, so a second call reuses the first one's connection."""
+    import http.server
+    import json
+    import threading
+
+    from interlock.agent.models._http import post_json, shared_client
+
+    connections: list[object] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive
+
+        def setup(self) -> None:
+            connections.append(self.client_address)
+            super().setup()
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            body = json.dumps({"ok": len(connections)}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        settings = HttpSettings(url=f"http://127.0.0.1:{httpd.server_port}/x", headers={})
+        answers = [post_json(settings, {"n": n}) for n in range(3)]
+        assert answers == [{"ok": 1}] * 3
+        assert len(connections) == 1
+        assert shared_client() is shared_client()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,14 +1,21 @@
 """HTTP for providers: one retry policy (429, 5xx, dropped connections; exponential backoff
 with jitter, honouring Retry-After), timeouts, errors mapped to the `ModelError` family, and
-server-sent events. httpx is imported on first use."""
+server-sent events. httpx is imported on first use.
+
+Synchronous calls share one connection pool per process (keep-alive: a model call does not
+pay a new TCP and TLS handshake each time; a forked child starts its own pool). Async calls
+open a client per call: a pool cannot outlive the event loop it was made on."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import email.utils
 import functools
 import json
+import os
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -50,6 +57,44 @@ def _ssl_context() -> Any:
 
 def _client_options(settings: HttpSettings) -> dict[str, Any]:
     return {"timeout": settings.timeout, "verify": _ssl_context()}
+
+
+_pool_lock = threading.Lock()
+_pool: Any = None
+"""The process's shared `httpx.Client` (made on first use)."""
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a child's copy of the parent's sockets is not its to use
+
+
+def _close_pool() -> None:
+    global _pool
+    client, _pool = _pool, None
+    if client is not None:
+        client.close()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+atexit.register(_close_pool)
+
+
+def shared_client() -> Any:
+    """The process's pooled `httpx.Client`; each request passes its own timeout."""
+    global _pool
+    client = _pool
+    if client is not None:
+        return client
+    import httpx
+
+    with _pool_lock:
+        if _pool is None:
+            _pool = httpx.Client(
+                verify=_ssl_context(),
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            )
+        return _pool
 
 
 def _delay(settings: HttpSettings, attempt: int, retry_after: str | None) -> float:
@@ -105,8 +150,9 @@ def post_json(settings: HttpSettings, body: Mapping[str, Any]) -> dict[str, Any]
     for attempt in range(settings.max_retries + 1):
         last = attempt == settings.max_retries
         try:
-            with httpx.Client(**_client_options(settings)) as client:
-                resp = client.post(settings.url, json=body, headers=dict(settings.headers))
+            resp = shared_client().post(
+                settings.url, json=body, headers=dict(settings.headers), timeout=settings.timeout
+            )
         except httpx.TransportError as exc:
             if last:
                 raise _transport_error(exc) from exc
@@ -180,12 +226,13 @@ def stream_sse(settings: HttpSettings, body: Mapping[str, Any]) -> Iterator[tupl
         last = attempt == settings.max_retries
         started = False
         try:
-            with (
-                httpx.Client(**_client_options(settings)) as client,
-                client.stream(
-                    "POST", settings.url, json=body, headers=dict(settings.headers)
-                ) as resp,
-            ):
+            with shared_client().stream(
+                "POST",
+                settings.url,
+                json=body,
+                headers=dict(settings.headers),
+                timeout=settings.timeout,
+            ) as resp:
                 if resp.status_code in RETRY_STATUS and not last:
                     resp.read()
                     time.sleep(_delay(settings, attempt, resp.headers.get("retry-after")))
