@@ -680,3 +680,49 @@ def test_mine_leaves_out_ones_own_requests(saver: Any) -> None:
         assert mine.json()["approvals"] == []  # carl may not approve his own request
         ada = http.get("/v1/approvals", params={"mine": "true"}, headers=_bearer("k-ada"))
         assert [a["id"] for a in ada.json()["approvals"]] == [request["id"]]
+
+
+def test_filtered_inbox_pages_are_full_and_mine_is_for_pending_requests(saver: Any) -> None:
+    """`mine`, `agent` and `requested_by` are ranges in the store: a page holds `limit`
+    requests while more match, however many others lie between them."""
+    payer = ask_graph(saver, approvers=["ada"])
+    g = il.StateGraph(Ask)
+    g.add_node("ask", lambda state: {"answer": il.interrupt({"any": 1})})
+    g.add_edge(il.START, "ask")
+    anyone = g.compile(checkpointer=saver, name="anyone")
+    app = create_app({"payer": payer, "anyone": anyone}, keys=ApiKeys.parse(KEYS))
+    with served(app) as http:
+        for n in range(6):
+            http.post(
+                "/v1/threads",
+                json={"agent": "payer" if n % 2 else "anyone", "input": {}},
+                headers=_bearer("k-bob"),
+            )
+
+        def pages(key: str, **params: Any) -> list[list[str]]:
+            out, cursor = [], None
+            while True:
+                query = {**params, "limit": 2, **({"cursor": cursor} if cursor else {})}
+                body = http.get("/v1/approvals", params=query, headers=_bearer(key)).json()
+                out.append([a["thread_id"] for a in body["approvals"]])
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    return out
+
+        def flat(paged: list[list[str]]) -> list[str]:
+            return [thread for page in paged for thread in page]
+
+        every = flat(pages("k-eve"))
+        assert len(every) == 6
+        payer_threads = every[1::2]
+        assert [len(p) for p in pages("k-eve", agent="payer")] == [2, 1]
+        assert flat(pages("k-eve", agent="payer")) == payer_threads
+        assert flat(pages("k-ada", mine="true")) == every  # named, or no rule at all
+        assert flat(pages("k-eve", mine="true")) == every[0::2]  # no rule only
+        assert [len(p) for p in pages("k-eve", mine="true")] == [2, 1]
+        assert flat(pages("k-eve", requested_by="bob")) == every
+        assert flat(pages("k-eve", requested_by="ada")) == []
+        refused = http.get(
+            "/v1/approvals", params={"mine": "true", "status": "resolved"}, headers=_bearer("k-ada")
+        )
+        assert refused.status_code == 422 and refused.json()["error"] == "invalid_request"

@@ -183,4 +183,66 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "WHERE event IN ('end', 'error')",
         ],
     ),
+    (
+        13,
+        "the inbox's filters as index ranges: who may decide each pending request "
+        "(pending_approvers, one row per name, role:, group: or * for any approver), and "
+        "the agent and requester of requests",
+        [
+            """CREATE TABLE IF NOT EXISTS pending_approvers (
+                principal TEXT NOT NULL,
+                created_at {ts} NOT NULL,
+                interrupt_id TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                PRIMARY KEY (principal, created_at, interrupt_id)
+            )""",
+            "CREATE INDEX IF NOT EXISTS pending_approvers_interrupt"
+            " ON pending_approvers (interrupt_id)",
+            "CREATE INDEX IF NOT EXISTS pending_approvers_thread ON pending_approvers (thread_id)",
+            (
+                "sqlite",
+                "INSERT OR IGNORE INTO pending_approvers "
+                "SELECT CASE WHEN json_type(i.metadata, '$.approvers') IS NULL "
+                "OR json_type(i.metadata, '$.approvers') = 'null' THEN '*' ELSE a.value END, "
+                "i.created_at, i.interrupt_id, i.thread_id FROM interrupts i "
+                "LEFT JOIN json_each(CASE WHEN json_type(i.metadata, '$.approvers') = 'array' "
+                "THEN json_extract(i.metadata, '$.approvers') ELSE '[]' END) a "
+                "WHERE i.status = 'pending' AND (a.type = 'text' "
+                "OR json_type(i.metadata, '$.approvers') IS NULL "
+                "OR json_type(i.metadata, '$.approvers') = 'null')",
+            ),
+            (
+                "postgres",
+                "INSERT INTO pending_approvers "
+                "SELECT p.principal, i.created_at, i.interrupt_id, i.thread_id FROM interrupts i "
+                "CROSS JOIN LATERAL (SELECT '*' AS principal "
+                "WHERE jsonb_typeof(i.metadata->'approvers') IS NULL "
+                "OR jsonb_typeof(i.metadata->'approvers') = 'null' "
+                "UNION SELECT e.value #>> '{{}}' FROM jsonb_array_elements(CASE WHEN "
+                "jsonb_typeof(i.metadata->'approvers') = 'array' THEN i.metadata->'approvers' "
+                "ELSE '[]'::jsonb END) e WHERE jsonb_typeof(e.value) = 'string') p "
+                "WHERE i.status = 'pending' ON CONFLICT DO NOTHING",
+            ),
+            (
+                "sqlite",
+                "CREATE INDEX IF NOT EXISTS interrupts_agent ON interrupts "
+                "(status, json_extract(metadata, '$.graph'), created_at, interrupt_id)",
+            ),
+            (
+                "sqlite",
+                "CREATE INDEX IF NOT EXISTS interrupts_requester ON interrupts "
+                "(status, json_extract(metadata, '$.requested_by'), created_at, interrupt_id)",
+            ),
+            (
+                "postgres",
+                "CREATE INDEX IF NOT EXISTS interrupts_agent ON interrupts "
+                "(status, (metadata->>'graph'), created_at, interrupt_id)",
+            ),
+            (
+                "postgres",
+                "CREATE INDEX IF NOT EXISTS interrupts_requester ON interrupts "
+                "(status, (metadata->>'requested_by'), created_at, interrupt_id)",
+            ),
+        ],
+    ),
 ]

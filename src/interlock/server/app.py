@@ -89,7 +89,13 @@ from interlock.server._operations import (
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server import mount_agent_server
-from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
+from interlock.server.auth import (
+    ANONYMOUS,
+    ApiKeys,
+    Authenticator,
+    Principal,
+    eligible_principals,
+)
 from interlock.server.inbox import mount_inbox
 from interlock.server.oidc import OidcConfig, OidcProvider
 from interlock.server.runs import RunWorkers
@@ -561,36 +567,34 @@ def create_app(
         requested_by: str | None = Query(None, description="only those this person asked"),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
-        """Requests across all threads, oldest first, paged by `next_cursor`. `mine`,
-        `agent` and `requested_by` filter each page (so a page may hold fewer than `limit`;
-        follow `next_cursor` to the end)."""
+        """Requests across all threads, oldest first, paged by `next_cursor`. `mine` (pending
+        requests only), `agent` and `requested_by` are index ranges in the store: a page
+        holds `limit` requests while more match."""
         need(who, "approver")
         if thread_id is not None and not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
+        if mine and status != "pending":
+            raise ApiError(
+                422, "invalid_request", "mine lists pending requests (those you may still decide)"
+            )
+        self_ok = allow_self_approval or who is ANONYMOUS
         try:
             page = saver.list_interrupts(
                 status=None if status == "all" else status,  # type: ignore[arg-type]
                 thread_id=thread_id,
                 limit=limit,
                 cursor=cursor,
+                agent=agent,
+                requested_by=requested_by,
+                eligible=eligible_principals(who) if mine else None,
+                not_requested_by=None if self_ok or not mine else who.name,
             )
         except (ValueError, TypeError, OverflowError) as exc:
             raise ApiError(400, "invalid_cursor", f"invalid cursor: {exc}") from exc
-        self_ok = allow_self_approval or who is ANONYMOUS
-        items = [
-            r
-            for r in page.items
-            if (agent is None or r.metadata.get("graph") == agent)
-            and (requested_by is None or r.metadata.get("requested_by") == requested_by)
-            and (
-                not mine
-                or (
-                    may_decide(who, r.metadata.get("approvers"))
-                    and (self_ok or r.metadata.get("requested_by") != who.name)
-                )
-            )
-        ]
-        return {"approvals": [approval_view(r) for r in items], "next_cursor": page.next_cursor}
+        return {
+            "approvals": [approval_view(r) for r in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
     @app.get(
         "/v1/approvals/{interrupt_id}",

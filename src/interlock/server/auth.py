@@ -96,6 +96,20 @@ def may_decide(who: Principal, approvers: Sequence[str] | None) -> bool:
     return not mine.isdisjoint(approvers)
 
 
+def eligible_principals(who: Principal) -> tuple[str, ...] | None:
+    """The principals of approver rules that let `who` decide (for the store's `eligible`
+    filter): their name, roles, groups, and `*` (requests without a rule). None for admins,
+    who may decide every request."""
+    if "admin" in who.roles:
+        return None
+    return (
+        who.name,
+        *(f"role:{r}" for r in sorted(who.roles)),
+        *(f"group:{g}" for g in sorted(who.groups)),
+        "*",
+    )
+
+
 ANONYMOUS = Principal("anonymous", ROLES)
 """The caller when no keys are configured (development only: everyone may do everything)."""
 

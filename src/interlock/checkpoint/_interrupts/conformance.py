@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -13,9 +14,7 @@ from interlock.checkpoint._testkit import (
     StoreTests,
     make_interrupt,
 )
-from interlock.checkpoint.base import (
-    BaseSaver,
-)
+from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import ResumeConflict, ResumeError
 
 __all__ = ["InterruptIndexConformance"]
@@ -198,3 +197,83 @@ class InterruptIndexConformance(StoreTests):
         for t in threads:
             t.join()
         assert sorted(won) == [False] * 5 + [True]
+
+    def _ask(
+        self, saver: BaseSaver, thread: str, n: int, at: datetime, **metadata: Any
+    ) -> InterruptRecord:
+        [rec] = self._chain(saver, thread, 1)
+        intr = make_interrupt(
+            thread, rec.checkpoint_id, created_at=at + timedelta(seconds=n), metadata=metadata
+        )
+        saver.put_task_writes(thread, "", rec.checkpoint_id, [], [intr])
+        return intr
+
+    def test_list_interrupts_filters_by_agent_requester_and_approvers(
+        self, saver: BaseSaver
+    ) -> None:
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        a = self._ask(saver, "a", 0, at, graph="pay", requested_by="bob", approvers=["ada"])
+        b = self._ask(saver, "b", 1, at, graph="pay", requested_by="ada")  # no rule: anyone
+        c = self._ask(saver, "c", 2, at, graph="ship", requested_by="bob", approvers=["role:ops"])
+        d = self._ask(saver, "d", 3, at, graph="ship", approvers=["group:fin", "ada", "role:ops"])
+        e = self._ask(saver, "e", 4, at, graph="pay", approvers="ada")  # odd shape: admins only
+
+        def ids(**kw: Any) -> list[str]:
+            return [i.interrupt_id for i in saver.list_interrupts(**kw).items]
+
+        assert ids(agent="pay") == [a.interrupt_id, b.interrupt_id, e.interrupt_id]
+        assert ids(agent="nobody") == []
+        assert ids(requested_by="bob") == [a.interrupt_id, c.interrupt_id]
+        assert ids(agent="ship", requested_by="bob") == [c.interrupt_id]
+        ada = ["ada", "role:approver", "*"]
+        assert ids(eligible=ada) == [a.interrupt_id, b.interrupt_id, d.interrupt_id]
+        assert ids(eligible=ada, not_requested_by="ada") == [a.interrupt_id, d.interrupt_id]
+        assert ids(eligible=["role:ops"]) == [c.interrupt_id, d.interrupt_id]
+        assert ids(eligible=["group:fin", "role:ops"], agent="ship") == [
+            c.interrupt_id,
+            d.interrupt_id,
+        ]  # two principals of one request: listed once
+        assert ids(eligible=[]) == []
+        with pytest.raises(ValueError, match="pending"):
+            saver.list_interrupts(status="resolved", eligible=ada)
+        first = saver.list_interrupts(eligible=ada, limit=2)  # pages follow each other
+        assert [i.interrupt_id for i in first.items] == [a.interrupt_id, b.interrupt_id]
+        rest = saver.list_interrupts(eligible=ada, limit=2, cursor=first.next_cursor)
+        assert [i.interrupt_id for i in rest.items] == [d.interrupt_id]
+        assert rest.next_cursor is None
+
+    def test_the_approvers_filter_follows_decisions_escalations_reopens_and_deletes(
+        self, saver: BaseSaver
+    ) -> None:
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        deadline = at + timedelta(hours=1)
+        [rec] = self._chain(saver, "t", 1)
+        intr = make_interrupt(
+            "t",
+            rec.checkpoint_id,
+            created_at=at,
+            deadline=deadline,
+            metadata={"approvers": ["ada"]},
+        )
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [intr])
+        self._ask(saver, "u", 5, at, approvers=["ada"])
+
+        def mine(who: str) -> list[str]:
+            return [i.thread_id for i in saver.list_interrupts(eligible=[who]).items]
+
+        assert mine("ada") == ["t", "u"] and mine("cy") == []
+        saver.escalate_interrupt(
+            intr.interrupt_id,
+            expected_deadline=deadline,
+            deadline=deadline + timedelta(hours=1),
+            metadata={"approvers": ["cy"]},
+        )
+        assert mine("ada") == ["u"] and mine("cy") == ["t"]
+        saver.resolve_interrupts("t", {intr.interrupt_id: "ok"}, decided_by="cy")
+        assert mine("cy") == []
+        saver.reopen_interrupt(intr.interrupt_id, reason="again")
+        assert mine("cy") == ["t"]
+        saver.resolve_interrupts("t", {intr.interrupt_id: None}, status="cancelled")
+        assert mine("cy") == []
+        saver.delete_thread("u")
+        assert mine("ada") == []

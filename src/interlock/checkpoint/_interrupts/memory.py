@@ -14,6 +14,8 @@ from interlock.checkpoint._interrupts.protocol import (
     InterruptPage,
     InterruptRecord,
     InterruptStatus,
+    approver_principals,
+    check_eligible_filter,
     decision_action,
     escalation_detail,
     reopen_detail,
@@ -131,6 +133,26 @@ class MemoryInterrupts:
             metadata=serde.loads(item.metadata),
         )
 
+    def _matches(
+        self,
+        item: StoredInterrupt,
+        agent: str | None,
+        requested_by: str | None,
+        eligible: set[str] | None,
+        not_requested_by: str | None,
+    ) -> bool:
+        """The metadata filters of `list_interrupts`."""
+        if agent is None and requested_by is None and eligible is None and not_requested_by is None:
+            return True
+        meta = serde.loads(item.metadata)
+        asker = meta.get("requested_by")
+        return (
+            (agent is None or meta.get("graph") == agent)
+            and (requested_by is None or asker == requested_by)
+            and (not_requested_by is None or asker != not_requested_by)
+            and (eligible is None or not eligible.isdisjoint(approver_principals(meta)))
+        )
+
     # ---- the protocol ----------------------------------------------------------------------
 
     def resolve_interrupts(
@@ -237,8 +259,14 @@ class MemoryInterrupts:
         limit: int = 100,
         cursor: str | None = None,
         due_before: datetime | None = None,
+        agent: str | None = None,
+        requested_by: str | None = None,
+        eligible: Sequence[str] | None = None,
+        not_requested_by: str | None = None,
     ) -> InterruptPage:
         """Interrupts oldest first, paged by an opaque cursor."""
+        check_eligible_filter(status, eligible)
+        wanted = None if eligible is None else set(eligible)
         with self._lock:
             items = [
                 i
@@ -252,6 +280,7 @@ class MemoryInterrupts:
                         and as_utc(i.record.deadline) <= as_utc(due_before)
                     )
                 )
+                and self._matches(i, agent, requested_by, wanted, not_requested_by)
             ]
             items.sort(key=_inbox_key)
             if cursor is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from interlock.checkpoint import serde
 from interlock.checkpoint._audit.postgres import AUDIT_ID, AUDIT_INSERT
 from interlock.checkpoint._interrupts.protocol import InterruptRecord, InterruptStatus
-from interlock.checkpoint._interrupts.sql import INTERRUPT_COLS, SqlInterrupts
+from interlock.checkpoint._interrupts.sql import INTERRUPT_COLS, INTERRUPT_COLS_I, SqlInterrupts
 from interlock.checkpoint._sql_dialect import utc_now
 
 __all__ = ["INTERRUPT_COLS_I", "PgInterrupts", "interrupts_cte"]
@@ -18,21 +18,32 @@ INTERRUPT_ROW = (
     "(%s, %s, %s, %s, %s, %s, %s::int, %s, %s, %s::jsonb, %s::jsonb, %s::timestamptz, "
     "%s::timestamptz, %s, %s::timestamptz, %s::jsonb)"
 )
-INTERRUPT_COLS_I = ", ".join("i." + col.strip() for col in INTERRUPT_COLS.split(","))
-"""`INTERRUPT_COLS` of the table alias `i`."""
+PRINCIPALS = (
+    "CROSS JOIN LATERAL (SELECT '*' AS principal "
+    "WHERE jsonb_typeof(i.metadata->'approvers') IS NULL "
+    "OR jsonb_typeof(i.metadata->'approvers') = 'null' "
+    "UNION SELECT e.value #>> '{}' FROM jsonb_array_elements(CASE WHEN "
+    "jsonb_typeof(i.metadata->'approvers') = 'array' THEN i.metadata->'approvers' "
+    "ELSE '[]'::jsonb END) e WHERE jsonb_typeof(e.value) = 'string') p"
+)
+"""The principals a request `i`'s approver rule names (as `approver_principals` says)."""
 
 
 def interrupts_cte(count: int, guard: str) -> str:
     """Insert new requests (`i`) and, for those really new, their `approval.requested`
-    audit entries (`ai`), in the statement's transaction."""
+    audit entries (`ai`) and their approvers' index rows (`ip`), in the statement's
+    transaction."""
     rows = ", ".join([INTERRUPT_ROW] * count)
     return (
         f"i AS (INSERT INTO interrupts ({INTERRUPT_COLS}) SELECT * FROM (VALUES {rows}) v "
         f"{guard} ON CONFLICT (interrupt_id) DO NOTHING "
-        "RETURNING interrupt_id, thread_id, value, metadata), "
+        "RETURNING interrupt_id, thread_id, value, metadata, status, created_at), "
         f"ai AS ({AUDIT_INSERT} SELECT {AUDIT_ID.format(row='i')}, clock_timestamp(), "
         "i.metadata->>'requested_by', 'approval.requested', i.thread_id, i.interrupt_id, "
-        "jsonb_build_object('value', i.value) FROM i)"
+        "jsonb_build_object('value', i.value) FROM i), "
+        "ip AS (INSERT INTO pending_approvers (principal, created_at, interrupt_id, thread_id) "
+        f"SELECT p.principal, i.created_at, i.interrupt_id, i.thread_id FROM i {PRINCIPALS} "
+        "WHERE i.status = 'pending' ON CONFLICT DO NOTHING)"
     )
 
 
@@ -62,6 +73,8 @@ class PgInterrupts(SqlInterrupts):
             f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
             "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
             "AND EXISTS (SELECT 1 FROM u)), "
+            "pa AS (DELETE FROM pending_approvers WHERE interrupt_id IN "
+            "(SELECT interrupt_id FROM u)), "
             f"a AS ({AUDIT_INSERT} SELECT {AUDIT_ID.format(row='u')}, clock_timestamp(), "
             "u.decided_by, CASE u.status WHEN 'resolved' THEN 'approval.decided' "
             "ELSE 'approval.' || u.status END, u.thread_id, u.interrupt_id, "

@@ -10,7 +10,7 @@ threads. A request with a deadline may be escalated to new approvers (`escalate_
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,11 +18,14 @@ from typing import Any, Literal
 from interlock.checkpoint._async import to_thread
 
 __all__ = [
+    "ANY_APPROVER",
     "KEEP_VALUE",
     "InterruptIndex",
     "InterruptPage",
     "InterruptRecord",
     "InterruptStatus",
+    "approver_principals",
+    "check_eligible_filter",
     "decision_action",
     "escalation_detail",
     "reopen_detail",
@@ -87,6 +90,28 @@ def escalation_detail(
 
 KEEP_VALUE: Any = type("KeepValue", (), {"__repr__": lambda self: "KEEP_VALUE"})()
 """`reopen_interrupt(value=KEEP_VALUE)`: the request keeps the question it had."""
+
+
+ANY_APPROVER = "*"
+"""The principal of a request without an approver rule (any approver may decide it)."""
+
+
+def approver_principals(metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    """Who a request's approver rule names, as the inbox's `eligible` filter matches them:
+    its names, `role:` and `group:` entries; `("*",)` when it has no rule; none when the rule
+    has an unexpected shape (only admins may decide it, and they are not filtered)."""
+    approvers = metadata.get("approvers")
+    if approvers is None:
+        return (ANY_APPROVER,)
+    if not isinstance(approvers, list | tuple) or not all(type(a) is str for a in approvers):
+        return ()
+    return tuple(dict.fromkeys(approvers))
+
+
+def check_eligible_filter(status: str | None, eligible: Sequence[str] | None) -> None:
+    """`eligible` is a filter of pending requests only (ValueError otherwise)."""
+    if eligible is not None and status != "pending":
+        raise ValueError("the eligible filter lists pending requests only")
 
 
 def reopen_metadata(
@@ -197,9 +222,21 @@ class InterruptIndex(ABC):
         limit: int = 100,
         cursor: str | None = None,
         due_before: datetime | None = None,
+        agent: str | None = None,
+        requested_by: str | None = None,
+        eligible: Sequence[str] | None = None,
+        not_requested_by: str | None = None,
     ) -> InterruptPage:
-        """Interrupts across all threads, oldest first, from one indexed query per page.
-        `due_before`: only those with a deadline at or before that instant."""
+        """Interrupts across all threads, oldest first, from one indexed query per page
+        (each filter is an index range or a condition inside one, never a page filtered
+        afterwards, so a page holds `limit` requests while more match).
+
+        `due_before`: only those with a deadline at or before that instant. `agent`: only
+        those of this graph (`metadata["graph"]`); `requested_by`: only those this person
+        asked (`metadata["requested_by"]`). `eligible`: only pending requests whose approver
+        rule names one of these principals (a name, `role:<r>`, `group:<g>`; `"*"` matches
+        requests without a rule), see `approver_principals` — only with status "pending"
+        (else ValueError). `not_requested_by`: leave out those this person asked."""
 
     async def aresolve_interrupts(
         self,
@@ -262,6 +299,10 @@ class InterruptIndex(ABC):
         limit: int = 100,
         cursor: str | None = None,
         due_before: datetime | None = None,
+        agent: str | None = None,
+        requested_by: str | None = None,
+        eligible: Sequence[str] | None = None,
+        not_requested_by: str | None = None,
     ) -> InterruptPage:
         """Async twin of `list_interrupts`."""
         return await to_thread(
@@ -271,4 +312,8 @@ class InterruptIndex(ABC):
             limit=limit,
             cursor=cursor,
             due_before=due_before,
+            agent=agent,
+            requested_by=requested_by,
+            eligible=eligible,
+            not_requested_by=not_requested_by,
         )

@@ -20,6 +20,8 @@ from interlock.checkpoint._interrupts.protocol import (
     InterruptPage,
     InterruptRecord,
     InterruptStatus,
+    approver_principals,
+    check_eligible_filter,
     decision_action,
     escalation_detail,
     reopen_detail,
@@ -29,12 +31,20 @@ from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import json_text, utc_now
 from interlock.errors import ResumeConflict, ResumeError
 
-__all__ = ["INTERRUPT_COLS", "SqlInterrupts", "decode_cursor", "encode_cursor"]
+__all__ = [
+    "INTERRUPT_COLS",
+    "INTERRUPT_COLS_I",
+    "SqlInterrupts",
+    "decode_cursor",
+    "encode_cursor",
+]
 
 INTERRUPT_COLS = (
     "interrupt_id, thread_id, checkpoint_ns, checkpoint_id, task_id, task_name, idx, kind, "
     "status, value, resume, created_at, deadline, decided_by, decided_at, metadata"
 )
+INTERRUPT_COLS_I = ", ".join("i." + col.strip() for col in INTERRUPT_COLS.split(","))
+"""`INTERRUPT_COLS` of the table alias `i`."""
 
 
 def encode_cursor(at: datetime, interrupt_id: str) -> str:
@@ -104,6 +114,8 @@ class SqlInterrupts(SqlCore):
                 params,
             )
             if self._count(conn, cur) == 1:  # a new request: in the audit log, same commit
+                if params[8] == "pending":
+                    self._add_approvers(conn, params[0], params[1], params[11], params[15])
                 requester = json.loads(params[15]).get("requested_by")
                 self._log_request(
                     conn,
@@ -113,6 +125,29 @@ class SqlInterrupts(SqlCore):
                     requester,
                     '{"value":' + params[9] + "}",
                 )
+
+    def _add_approvers(
+        self, conn: Any, interrupt_id: str, thread_id: str, created_at: Any, metadata: Any
+    ) -> None:
+        """Index a pending request under each principal its approver rule names."""
+        meta = json.loads(metadata) if isinstance(metadata, str) else (metadata or {})
+        for principal in approver_principals(meta):
+            self._x(
+                conn,
+                "INSERT INTO pending_approvers (principal, created_at, interrupt_id, thread_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (principal, created_at, interrupt_id, thread_id),
+            )
+
+    def _drop_approvers(self, conn: Any, interrupt_id: str) -> None:
+        """A request no longer pending leaves the approvers' index."""
+        self._x(conn, "DELETE FROM pending_approvers WHERE interrupt_id = ?", (interrupt_id,))
+
+    def _meta_field(self, key: str) -> str:
+        """The SQL of `i.metadata[key]` as text, as the indexes of migration 13 spell it."""
+        if self.dialect.name == "postgres":
+            return f"(i.metadata->>'{key}')"
+        return f"json_extract(i.metadata, '$.{key}')"
 
     def _interrupt(self, r: Sequence[Any], *, decoded: bool = False) -> InterruptRecord:
         """An interrupt from its columns (`INTERRUPT_COLS` order). `decoded`: the JSON
@@ -164,6 +199,7 @@ class SqlInterrupts(SqlCore):
                     (status, text, decided_by, now, iid, thread_id),
                 )
                 if self._count(conn, cur) == 1:
+                    self._drop_approvers(conn, iid)
                     continue
                 found = self._x(
                     conn,
@@ -224,6 +260,8 @@ class SqlInterrupts(SqlCore):
             )
             if self._count(conn, cur) != 1:  # decided or escalated since the read
                 return None
+            self._drop_approvers(conn, interrupt_id)  # the new rule's principals instead
+            self._add_approvers(conn, interrupt_id, row[1], row[11], text)
             before = self._interrupt(row)
             detail = escalation_detail(before, deadline, metadata)
             self._log_request(
@@ -275,6 +313,7 @@ class SqlInterrupts(SqlCore):
             )
             if self._count(conn, cur) != 1:  # changed since the read
                 return None
+            self._add_approvers(conn, interrupt_id, before.thread_id, row[11], meta)
             self._touch_thread(conn, before.thread_id, None, None)
             self._log_request(
                 conn,
@@ -309,27 +348,72 @@ class SqlInterrupts(SqlCore):
         limit: int = 100,
         cursor: str | None = None,
         due_before: datetime | None = None,
+        agent: str | None = None,
+        requested_by: str | None = None,
+        eligible: Sequence[str] | None = None,
+        not_requested_by: str | None = None,
     ) -> InterruptPage:
-        """Interrupts oldest first: one indexed query per page (keyset pagination)."""
-        sql = f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE 1 = 1"
+        """Interrupts oldest first: one indexed query per page (keyset pagination). With
+        `eligible`, one ordered range of `pending_approvers` per principal, merged."""
+        check_eligible_filter(status, eligible)
+        conds: list[str] = []
         params: list[Any] = []
         if status is not None:
-            sql += " AND status = ?"
+            conds.append("i.status = ?")
             params.append(status)
         if thread_id is not None:
-            sql += " AND thread_id = ?"
+            conds.append("i.thread_id = ?")
             params.append(thread_id)
         if due_before is not None:
-            sql += " AND deadline IS NOT NULL AND deadline <= ?"
+            conds.append("i.deadline IS NOT NULL AND i.deadline <= ?")
             params.append(self.dialect.ts(due_before))
+        if agent is not None:
+            conds.append(f"{self._meta_field('graph')} = ?")
+            params.append(agent)
+        if requested_by is not None:
+            conds.append(f"{self._meta_field('requested_by')} = ?")
+            params.append(requested_by)
+        if not_requested_by is not None:
+            differs = "IS DISTINCT FROM" if self.dialect.name == "postgres" else "IS NOT"
+            conds.append(f"{self._meta_field('requested_by')} {differs} ?")
+            params.append(not_requested_by)
+        after: list[Any] = []
         if cursor is not None:
             at, iid = decode_cursor(cursor)
-            sql += " AND (created_at > ? OR (created_at = ? AND interrupt_id > ?))"
-            params += [self.dialect.ts(at), self.dialect.ts(at), iid]
-        sql += " ORDER BY created_at, interrupt_id LIMIT ?"
-        params.append(int(limit) + 1)
+            after = [self.dialect.ts(at), self.dialect.ts(at), iid]
+        n = int(limit) + 1
+        if eligible is None:
+            where = " AND ".join(conds) or "1 = 1"
+            if after:
+                where += " AND (i.created_at > ? OR (i.created_at = ? AND i.interrupt_id > ?))"
+            sql = (
+                f"SELECT {INTERRUPT_COLS_I} FROM interrupts i WHERE {where} "
+                "ORDER BY i.created_at, i.interrupt_id LIMIT ?"
+            )
+            args = [*params, *after, n]
+        else:
+            principals = list(dict.fromkeys(eligible))
+            if not principals:
+                return InterruptPage(items=(), next_cursor=None)
+            # the index holds pending requests only: their status is not a condition (the
+            # planner would take it for a filter of most rows and join the wrong way round)
+            conds, params = conds[1:], params[1:]
+            where = " AND ".join(["p.principal = ?", *conds])
+            if after:
+                where += " AND (p.created_at > ? OR (p.created_at = ? AND p.interrupt_id > ?))"
+            join = "JOIN interrupts i ON i.interrupt_id = p.interrupt_id " if conds else ""
+            one = (
+                "SELECT p.created_at AS at, p.interrupt_id AS iid FROM pending_approvers p "
+                f"{join}WHERE {where} ORDER BY p.created_at, p.interrupt_id LIMIT ?"
+            )
+            union = " UNION ".join(f"SELECT * FROM ({one}) e{k}" for k in range(len(principals)))
+            sql = (
+                f"SELECT {INTERRUPT_COLS_I} FROM ({union}) m "
+                "JOIN interrupts i ON i.interrupt_id = m.iid ORDER BY m.at, m.iid LIMIT ?"
+            )
+            args = [x for p in principals for x in (p, *params, *after, n)] + [n]
         with self._read() as conn:
-            rows = self._x(conn, sql, params).fetchall()
+            rows = self._x(conn, sql, args).fetchall()
         items = [self._interrupt(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit and items:
