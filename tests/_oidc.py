@@ -90,10 +90,40 @@ class Issuer:
         self.keys = {"k1": RSAKey.generate_key(2048, parameters={"kid": "k1"})}
         self.published = ["k1"]
         self.jwks_fetches = 0
+        self.signs_in = "ada-0001"
+        """Who `/authorize` signs in (at once: no login form)."""
+        self.claims: dict[str, Any] = {}
+        """Extra claims of the ID tokens `/token` issues."""
+        self.codes: dict[str, dict[str, str]] = {}
+        self.token_requests: list[tuple[dict[str, list[str]], str | None]] = []
+        """Each token request's form and its `Authorization` header (None: none sent)."""
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
+            def _json(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                if self.path != "/token":
+                    self.send_error(404)
+                    return
+                form = parse_qs(self.rfile.read(int(self.headers["content-length"])).decode())
+                issuer.token_requests.append((form, self.headers.get("authorization")))
+                self._json(*issuer.answer_token_request(form))
+
             def do_GET(self) -> None:
+                if self.path.startswith("/authorize?"):
+                    location = issuer.authorize(parse_qs(self.path.split("?", 1)[1]))
+                    self.send_response(302)
+                    self.send_header("location", location)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 if self.path == "/.well-known/openid-configuration":
                     body: Any = {
                         "issuer": issuer.url,
@@ -128,6 +158,49 @@ class Issuer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def authorize(self, query: dict[str, list[str]]) -> str:
+        """Sign `signs_in` in at once and send the browser back with a code (remembering
+        the PKCE challenge, the client, the redirect and the nonce it was asked with)."""
+        import secrets
+        from urllib.parse import urlencode
+
+        one = {k: v[0] for k, v in query.items()}
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = one
+        return f"{one['redirect_uri']}?{urlencode({'code': code, 'state': one['state']})}"
+
+    def answer_token_request(self, form: dict[str, list[str]]) -> tuple[int, Any]:
+        """The token endpoint: the code once, for the client and redirect it was issued
+        to, and only with the verifier of its PKCE challenge (S256)."""
+        import base64
+        import hashlib
+
+        one = {k: v[0] for k, v in form.items()}
+        asked = self.codes.pop(one.get("code", ""), None)
+        if asked is None or one.get("grant_type") != "authorization_code":
+            return 400, {"error": "invalid_grant"}
+        if one.get("client_id") != asked["client_id"]:
+            return 400, {"error": "invalid_client"}
+        if one.get("redirect_uri") != asked["redirect_uri"]:
+            return 400, {"error": "invalid_grant", "error_description": "redirect_uri"}
+        digest = hashlib.sha256(one.get("code_verifier", "").encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        if asked.get("code_challenge_method") != "S256" or challenge != asked["code_challenge"]:
+            return 400, {"error": "invalid_grant", "error_description": "PKCE verifier"}
+        id_token = self.mint(
+            self.signs_in,
+            aud=asked["client_id"],
+            nonce=asked.get("nonce"),
+            auth_time=int(time.time()),
+            **self.claims,
+        )
+        return 200, {
+            "access_token": "opaque",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "id_token": id_token,
+        }
 
     def add_key(self, kid: str, *, publish: bool) -> None:
         from joserfc.jwk import RSAKey
