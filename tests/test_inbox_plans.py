@@ -91,6 +91,11 @@ def sqlite_crowded(tmp_path: Path) -> Iterator[SqliteSaver]:
             (ROWS,),
         )
         conn.execute(
+            "INSERT INTO threads (thread_id, created_at, updated_at, head_id, owner) "
+            "SELECT thread_id, created_at, created_at, checkpoint_id, "
+            "json_extract(metadata, '$.requested_by') FROM interrupts"
+        )
+        conn.execute(
             "INSERT INTO pending_approvers SELECT CASE WHEN json_extract(metadata, "
             "'$.approvers') IS NULL THEN '*' ELSE 'rare' END, created_at, interrupt_id, "
             "thread_id FROM interrupts WHERE status = 'pending'"
@@ -158,6 +163,12 @@ def pg_crowded() -> Iterator[Any]:
             "FROM generate_series(1, %s) g",
             (ROWS,),
         )
+        conn.execute(
+            "INSERT INTO threads (thread_id, created_at, updated_at, head_id, owner) "
+            "SELECT thread_id, created_at, created_at, checkpoint_id, "
+            "metadata->>'requested_by' FROM interrupts"
+        )
+        conn.execute("ANALYZE threads")
         conn.execute(
             "INSERT INTO pending_approvers SELECT CASE WHEN metadata->'approvers' = 'null' "
             "THEN '*' ELSE 'rare' END, created_at, interrupt_id, thread_id FROM interrupts "
@@ -235,3 +246,49 @@ def test_postgres_inbox_filters_are_index_ranges(
                 assert not sorts, "the page was sorted, not read in order"
             for sort in sorts:  # merging the principals' pages sorts at most those pages
                 assert int(sort["Actual Rows"]) <= principals * (PAGE + 1)
+
+
+def test_sqlite_a_persons_thread_list_is_an_index_range(sqlite_crowded: SqliteSaver) -> None:
+    seen: list[tuple[str, tuple[Any, ...]]] = []
+    original = SqlCore._x
+
+    def x(self: Any, conn: Any, text: str, params: Any = ()) -> Any:
+        if "FROM threads t" in text:
+            seen.append((self._q(text), tuple(params)))
+        return original(self, conn, text, params)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(SqlCore, "_x", x)
+        page = sqlite_crowded.list_threads(owner="user20", limit=PAGE, offset=PAGE)
+    assert len(page) == PAGE and {t.owner for t in page} == {"user20"}
+    assert [t.updated_at for t in page] == sorted((t.updated_at for t in page), reverse=True)
+    [(query, params)] = seen
+    plan = _sqlite_plan(sqlite_crowded, query, params)
+    assert any("threads_owner" in line for line in plan), plan
+    assert not [line for line in plan if "TEMP B-TREE" in line or line.startswith("SCAN t")]
+
+
+@pytest.mark.postgres
+def test_postgres_a_persons_thread_list_is_an_index_range(
+    pg_crowded: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    seen: list[tuple[str, Any]] = []
+    original = psycopg.Connection.execute
+
+    def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if "FROM threads t" in str(query):
+            seen.append((str(query), params))
+        return original(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", execute)
+    page = pg_crowded.list_threads(owner="user20", limit=PAGE, offset=PAGE)
+    monkeypatch.undo()
+    assert len(page) == PAGE and {t.owner for t in page} == {"user20"}
+    [(query, params)] = seen
+    nodes = _pg_plan(pg_crowded.schema, query, params)
+    scans = [n for n in nodes if n.get("Relation Name") == "threads"]
+    assert [n.get("Index Name") for n in scans] == ["threads_owner"], scans
+    assert not [n for n in nodes if n["Node Type"] == "Sort"]
+    assert int(scans[0]["Actual Rows"]) <= 2 * PAGE  # the range up to the page, no more

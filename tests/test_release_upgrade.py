@@ -40,6 +40,10 @@ def _check(store: Any) -> None:
     [queued] = [r for r in store.list_runs(thread_id="queued")]
     assert queued.input == {"x": 1} and queued.status == "queued"
     assert [e.event for e in store.read_events("done")] == ["metadata"]
+    # the owners of the threads made over the service, from their audit (migration 14)
+    assert store.thread_owner("ruled") == store.thread_owner("anyone") == "bob"
+    assert store.thread_owner("done") is None  # made by the library
+    assert {t.thread_id for t in store.list_threads(owner="bob")} == {"ruled", "anyone"}
 
 
 def test_the_released_sqlite_store_upgrades(

@@ -245,4 +245,19 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             ),
         ],
     ),
+    (
+        14,
+        "threads.owner: who created each thread over the service (a requester's thread list "
+        "as an index range, not an audit read per thread)",
+        [
+            "ALTER TABLE threads ADD COLUMN owner TEXT",
+            "CREATE INDEX IF NOT EXISTS threads_owner ON threads (owner, updated_at)",
+            # the owner was the actor of the thread's first audit entry, if that entry
+            # was its creation over the service
+            "UPDATE threads SET owner = (SELECT a.actor FROM audit_log a "
+            "WHERE a.thread_id = threads.thread_id ORDER BY a.entry_id LIMIT 1) "
+            "WHERE (SELECT a.action FROM audit_log a WHERE a.thread_id = threads.thread_id "
+            "ORDER BY a.entry_id LIMIT 1) = 'thread.created'",
+        ],
+    ),
 ]

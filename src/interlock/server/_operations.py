@@ -286,10 +286,9 @@ def _check_text(text: str, where: str) -> None:
 
 
 def thread_owner(saver: BaseSaver, thread_id: str) -> str | None:
-    """Who created the thread over HTTP (its first audit entry, `thread.created`), or None
-    for a thread made otherwise (by the library)."""
-    first = saver.list_audit(thread_id=thread_id, after="", limit=1).items
-    return first[0].actor if first and first[0].action == "thread.created" else None
+    """Who created the thread over HTTP (recorded with its `thread.created` audit entry),
+    or None for a thread made otherwise (by the library)."""
+    return saver.thread_owner(thread_id)
 
 
 def may_see_thread(saver: BaseSaver, who: Principal, thread_id: str, *, shared: bool) -> bool:
@@ -451,6 +450,10 @@ def record_audit(
     interrupt_id: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
+    """Append an audit entry by `who`. A `thread.created` entry also makes `who` the
+    thread's owner (first, so that an owner never lacks the entry's thread)."""
+    if action == "thread.created" and thread_id is not None:
+        saver.set_thread_owner(thread_id, who.name)
     saver.append_audit(
         [
             AuditEntry(

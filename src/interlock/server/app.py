@@ -360,12 +360,12 @@ def create_app(
         offset: int = Query(0, ge=0, le=MAX_OFFSET),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
-        """Threads, most recently updated first. A requester's page keeps only the threads
-        they may see, so it may hold fewer than `limit`: follow `next_offset` (null at the
-        end)."""
+        """Threads, most recently updated first; a requester's are theirs only (an index
+        range in the store): follow `next_offset` (null at the end)."""
         need(who, "requester", "approver")
-        page = saver.list_threads(limit=limit, offset=offset)
-        threads = [t for t in page if may_see(who, t.thread_id)]
+        everyone = shared_threads or who is ANONYMOUS or who.can("approver")
+        page = saver.list_threads(limit=limit, offset=offset, owner=None if everyone else who.name)
+        threads = list(page)
         return {
             "next_offset": offset + limit if len(page) == limit else None,
             "threads": [

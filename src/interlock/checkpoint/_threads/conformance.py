@@ -144,3 +144,26 @@ class ThreadsConformance(StoreTests):
         stored = saver.get_checkpoint("t")
         assert stored is not None and stored.record.checkpoint_id == child.checkpoint_id
         assert fold(stored)["n"] == 99
+
+    def test_thread_owners_and_a_persons_thread_list(self, saver: BaseSaver) -> None:
+        assert saver.thread_owner("nobody") is None
+        saver.set_thread_owner("new", "bob")  # before its first checkpoint
+        assert saver.thread_owner("new") == "bob"
+        assert saver.get_thread("new") is None  # no checkpoint yet: not listed
+        saver.set_thread_owner("new", "eve")  # the first owner stays
+        assert saver.thread_owner("new") == "bob"
+        for thread in ("new", "mine", "theirs"):
+            self._chain(saver, thread, 1)
+        saver.set_thread_owner("mine", "bob")
+        saver.set_thread_owner("theirs", "eve")
+        bobs = [t.thread_id for t in saver.list_threads(owner="bob")]
+        assert sorted(bobs) == ["mine", "new"]
+        assert [t.thread_id for t in saver.list_threads(owner="bob", limit=1, offset=1)] == [
+            bobs[1]
+        ]
+        assert [t.owner for t in saver.list_threads(owner="eve")] == ["eve"]
+        assert saver.get_thread("mine").owner == "bob"  # type: ignore[union-attr]
+        assert {t.thread_id for t in saver.list_threads()} >= {"new", "mine", "theirs"}
+        saver.delete_thread("mine")
+        assert saver.thread_owner("mine") is None
+        assert [t.thread_id for t in saver.list_threads(owner="bob")] == ["new"]

@@ -21,6 +21,8 @@ class _Thread:
     updated_at: datetime
     lease: tuple[str, float, float] | None = None
     """(owner, expires at (monotonic), ttl)."""
+    creator: str | None = None
+    """Who created the thread over the service (`set_thread_owner`)."""
 
 
 class MemoryThreads:
@@ -126,6 +128,7 @@ class MemoryThreads:
             created_at=thread.created_at,
             updated_at=thread.updated_at,
             status=status,
+            owner=thread.creator,
         )
 
     def get_thread(self, thread_id: str) -> ThreadInfo | None:
@@ -136,15 +139,34 @@ class MemoryThreads:
                 return None
             return self._info(thread_id, thread)
 
-    def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
-        """Threads, most recently updated first."""
+    def list_threads(
+        self, *, limit: int = 100, offset: int = 0, owner: str | None = None
+    ) -> tuple[ThreadInfo, ...]:
+        """Threads, most recently updated first (with `owner`: that person's)."""
         with self._lock:
             items = sorted(
-                ((tid, t) for tid, t in self._thread_rows.items() if self._has_checkpoints(tid)),
+                (
+                    (tid, t)
+                    for tid, t in self._thread_rows.items()
+                    if self._has_checkpoints(tid) and (owner is None or t.creator == owner)
+                ),
                 key=lambda x: x[1].updated_at,
                 reverse=True,
             )[offset : offset + limit]
             return tuple(self._info(tid, t) for tid, t in items)
+
+    def set_thread_owner(self, thread_id: str, owner: str) -> None:
+        """Record who created the thread (the first owner stays)."""
+        with self._lock:
+            thread = self._thread(thread_id)
+            if thread.creator is None:
+                thread.creator = owner
+
+    def thread_owner(self, thread_id: str) -> str | None:
+        """Who created the thread."""
+        with self._lock:
+            thread = self._thread_rows.get(thread_id)
+            return None if thread is None else thread.creator
 
     # ---- retention -------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ class ThreadInfo:
     updated_at: datetime
     status: Literal["idle", "interrupted", "busy", "finished"]
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+    """Who created the thread over the service (`set_thread_owner`); None otherwise."""
 
 
 class Threads(ABC):
@@ -95,8 +97,20 @@ class Threads(ABC):
         """Summary of one thread; None if it has no checkpoint."""
 
     @abstractmethod
-    def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
-        """Threads, most recently updated first."""
+    def list_threads(
+        self, *, limit: int = 100, offset: int = 0, owner: str | None = None
+    ) -> tuple[ThreadInfo, ...]:
+        """Threads, most recently updated first; with `owner`, only those that person
+        created (an index range, not a filtered page)."""
+
+    @abstractmethod
+    def set_thread_owner(self, thread_id: str, owner: str) -> None:
+        """Record who created the thread (the first owner stays); the thread need not have
+        a checkpoint yet."""
+
+    @abstractmethod
+    def thread_owner(self, thread_id: str) -> str | None:
+        """Who created the thread (`set_thread_owner`), or None: one point read."""
 
     @abstractmethod
     def delete_thread(self, thread_id: str) -> None:
@@ -161,9 +175,19 @@ class Threads(ABC):
         """Async twin of `get_thread`."""
         return await to_thread(self.get_thread, thread_id)
 
-    async def alist_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
+    async def alist_threads(
+        self, *, limit: int = 100, offset: int = 0, owner: str | None = None
+    ) -> tuple[ThreadInfo, ...]:
         """Async twin of `list_threads`."""
-        return await to_thread(self.list_threads, limit=limit, offset=offset)
+        return await to_thread(self.list_threads, limit=limit, offset=offset, owner=owner)
+
+    async def aset_thread_owner(self, thread_id: str, owner: str) -> None:
+        """Async twin of `set_thread_owner`."""
+        await to_thread(self.set_thread_owner, thread_id, owner)
+
+    async def athread_owner(self, thread_id: str) -> str | None:
+        """Async twin of `thread_owner`."""
+        return await to_thread(self.thread_owner, thread_id)
 
     async def adelete_thread(self, thread_id: str) -> None:
         """Async twin of `delete_thread`."""

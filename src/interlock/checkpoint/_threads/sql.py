@@ -127,7 +127,7 @@ class SqlThreads(SqlCore, Threads):
             "SELECT t.thread_id, t.head_id, t.created_at, t.updated_at, "
             "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
             "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
-            "AND i.status = 'pending'), c.next, c.sends, t.metadata "
+            "AND i.status = 'pending'), c.next, c.sends, t.metadata, t.owner "
             "FROM threads t LEFT JOIN checkpoints c ON c.thread_id = t.thread_id "
             "AND c.checkpoint_ns = '' AND c.checkpoint_id = t.head_id "
             f"WHERE t.head_id IS NOT NULL {where}",
@@ -151,6 +151,7 @@ class SqlThreads(SqlCore, Threads):
                     updated_at=self.dialect.ts_req(r[3]),
                     status=status,  # type: ignore[arg-type]
                     metadata=serde.loads(r[8]) if r[8] else {},
+                    owner=r[9],
                 )
             )
         return out
@@ -161,13 +162,37 @@ class SqlThreads(SqlCore, Threads):
             infos = self._infos(conn, "AND t.thread_id = ?", (thread_id,))
         return infos[0] if infos else None
 
-    def list_threads(self, *, limit: int = 100, offset: int = 0) -> tuple[ThreadInfo, ...]:
-        """Threads, most recently updated first."""
+    def list_threads(
+        self, *, limit: int = 100, offset: int = 0, owner: str | None = None
+    ) -> tuple[ThreadInfo, ...]:
+        """Threads, most recently updated first: one index range (`threads_updated`, or
+        `threads_owner` for one person's)."""
+        where, params = "", [int(limit), int(offset)]
+        if owner is not None:
+            where, params = "AND t.owner = ? ", [owner, *params]
         with self._read() as conn:
-            infos = self._infos(
-                conn, "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?", (int(limit), int(offset))
-            )
+            infos = self._infos(conn, where + "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?", params)
         return tuple(infos)
+
+    def set_thread_owner(self, thread_id: str, owner: str) -> None:
+        """Record who created the thread (the first owner stays): one upsert."""
+        now = self.dialect.ts(utc_now())
+        with self._write() as conn:
+            self._x(
+                conn,
+                "INSERT INTO threads (thread_id, created_at, updated_at, owner) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) "
+                "DO UPDATE SET owner = COALESCE(threads.owner, excluded.owner)",
+                (thread_id, now, now, owner),
+            )
+
+    def thread_owner(self, thread_id: str) -> str | None:
+        """Who created the thread: one point read."""
+        with self._read() as conn:
+            row = self._x(
+                conn, "SELECT owner FROM threads WHERE thread_id = ?", (thread_id,)
+            ).fetchone()
+        return None if row is None else row[0]
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""
