@@ -167,9 +167,9 @@ class SqlThreads(SqlCore, Threads):
     ) -> tuple[ThreadInfo, ...]:
         """Threads, most recently updated first: one index range (`threads_updated`, or
         `threads_owner` for one person's)."""
-        where, params = "", [int(limit), int(offset)]
-        if owner is not None:
-            where, params = "AND t.owner = ? ", [owner, *params]
+        where = "" if owner is None else "AND t.owner = ? "
+        params: list[Any] = [] if owner is None else [owner]
+        params += [int(limit), int(offset)]
         with self._read() as conn:
             infos = self._infos(conn, where + "ORDER BY t.updated_at DESC LIMIT ? OFFSET ?", params)
         return tuple(infos)
