@@ -147,6 +147,14 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
     def background(thread_id: str | None, body: RunBody, who: Principal, response: Response):
         plan, writer, delete = start(thread_id, body, who, ALL_MODES)
         if plan.kind == "input":
+            options = sorted(k for k, v in plan.kwargs.items() if k != "durability" or v != "sync")
+            if options:  # the run queue carries the input only
+                raise ApiError(
+                    422,
+                    "not_supported",
+                    f"{', '.join(options)}: not carried by a queued background run; start "
+                    "the run with runs.wait or runs.stream (it runs in the request)",
+                )
             plan.modes = ALL_MODES
             queue_run(  # refused: nothing queued, nothing logged
                 saver, plan.graph, plan.name, plan.thread_id, plan.input, who, run_id=writer.run_id
