@@ -149,10 +149,10 @@ def decide_request(
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
         try:
-            now = [saver.get_interrupt(i) for i in answers]
+            seen = [saver.get_interrupt(i) for i in answers]
         except StoreUnavailable:
             raise exc from None
-        if all(r is None or r.status == "pending" for r in now):
+        if all(r is None or r.status == "pending" for r in seen):
             raise
         raise ApiError(
             503,
@@ -182,7 +182,10 @@ def decide_request(
                 now.interrupt_id,
                 auth_detail(who, now),
             )
-    out = {"approval": approval_view(decided[0]), "run": run_view(graph, record.thread_id, result)}
+    out: dict[str, Any] = {
+        "approval": approval_view(decided[0]),
+        "run": run_view(graph, record.thread_id, result),
+    }
     if len(decided) > 1:
         out["approvals"] = [approval_view(d) for d in decided]
     return out

@@ -146,7 +146,7 @@ def plan_run(
         if k not in _RESERVED
     }
     check_shape(configurable, "config")
-    kwargs = {
+    kwargs: dict[str, Any] = {
         k: v
         for k, v in (
             ("interrupt_before", body.interrupt_before),
