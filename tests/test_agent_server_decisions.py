@@ -169,6 +169,7 @@ def test_context_durability_and_recursion_limit_are_honoured(url: str) -> None:
         ({"interrupt_before": ["greet"]}, "interrupt_before"),
         ({"durability": "exit"}, "durability"),
         ({"checkpoint_id": "1"}, "checkpoint_id"),
+        ({"config": {"configurable": {"checkpoint_id": "1"}}}, "fork"),
         ({"multitask_strategy": "interrupt"}, "multitask_strategy"),
         ({"after_seconds": 5}, "after_seconds"),
     ],

@@ -34,6 +34,7 @@ class Order(TypedDict, total=False):
     item: str
     approved: Any
     note: str
+    ttl: float
 
 
 def ask(state: Order) -> dict[str, Any]:
@@ -274,6 +275,14 @@ def test_other_commands_are_reads_or_refused(url: str) -> None:
         refused = _command(url, "k-bob", tid, method, {})
         assert (refused["type"], refused["error"]) == ("error", "not_supported"), method
     assert _command(url, "k-bob", tid, "run.explode", {})["error"] == "unknown_command"
+    fork = {"assistant_id": "notes", "input": {"item": "z"}}
+    fork["config"] = {"configurable": {"checkpoint_id": state["result"]["checkpoint"]["id"]}}
+    forked = _command(url, "k-bob", tid, "run.start", fork)  # the JS client's `forkFrom`
+    assert forked["error"] == "not_supported" and "fork" in forked["message"]
+    rolled = {"assistant_id": "notes", "input": {"item": "z"}, "multitaskStrategy": "rollback"}
+    assert _command(url, "k-bob", tid, "run.start", rolled)["error"] == "not_supported"
+    plain_start = {"assistant_id": "notes", "input": {"item": "z"}}  # ada only approves
+    assert _command(url, "k-ada", tid, "run.start", plain_start)["error"] == "permission_denied"
 
 
 def _events(url: str, thread_id: str, body: dict[str, Any], until: str) -> list[dict[str, Any]]:
@@ -392,3 +401,44 @@ def test_credentials_on_every_transport(url: str) -> None:
             t.run.start(input={"item": "d"})
             with pytest.raises(InvalidStatus, match="401"):
                 _ = t.output
+
+
+def test_self_approval_and_deadlines_hold_on_input_respond(tmp_path: Path) -> None:
+    """rita may start runs and approve, but not her own request; a request past its
+    deadline is answered by nobody."""
+
+    def timed(state: Order) -> dict[str, Any]:
+        answer = il.interrupt({"ship": state["item"]}, deadline=state.get("ttl"), on_expiry="late")
+        return {"approved": answer}
+
+    saver = SqliteSaver(tmp_path / "self.db")
+    g = il.StateGraph(Order)
+    g.add_node("ask", timed)
+    g.add_edge(il.START, "ask")
+    app = create_app(
+        {"timed": g.compile(checkpointer=saver, name="timed")},
+        keys=ApiKeys.parse("k-rita=rita:requester,approver;k-root=root:admin"),
+        workers=1,
+    )
+    with (
+        served(app, grace=0.5) as http,
+        get_sync_client(url=str(http.base_url), api_key="k-rita") as rita,
+    ):
+        url = str(http.base_url).rstrip("/")
+        tid = rita.threads.create()["thread_id"]
+        paused = rita.runs.wait(tid, "timed", input={"item": "x"})
+        (pause,) = paused["__interrupt__"]
+        params = {"namespace": [], "interrupt_id": pause["id"], "response": "mine"}
+        mine = _command(url, "k-rita", tid, "input.respond", params)
+        assert mine["error"] == "permission_denied" and "may not decide" in mine["message"]
+        refused = [e for e in _audit(url, tid) if e["action"] == "approval.refused"]
+        assert refused[0]["detail"]["reason"] == "self_approval"
+        # a request whose deadline passed is expired by the sweep: nobody answers it
+        other = rita.threads.create()["thread_id"]
+        (late,) = rita.runs.wait(other, "timed", input={"item": "y", "ttl": 0.001})["__interrupt__"]
+        swept = httpx.post(f"{url}/v1/approvals/expire", json={}, headers={"x-api-key": "k-root"})
+        assert swept.status_code == 200, swept.text
+        params = {"namespace": [], "interrupt_id": late["id"], "response": "late"}
+        expired = _command(url, "k-root", other, "input.respond", params)
+        assert expired["error"] == "no_such_interrupt" and "not pending" in expired["message"]
+    saver.close()

@@ -111,6 +111,9 @@ def _unsupported(body: RunBody) -> None:
         "webhook": body.webhook is not None,
         "after_seconds": bool(body.after_seconds),
         "config": bool(set(body.config or {}) - _CONFIG_KEYS),
+        "config.configurable.checkpoint_id (a fork)": bool(
+            ((body.config or {}).get("configurable") or {}).get("checkpoint_id")
+        ),
     }
     names = [name for name, refused in refusals.items() if refused]
     if names:

@@ -5,6 +5,8 @@ envelope; a request without valid credentials is still 401).
 
     run.start            new input (or `null` to continue past a breakpoint), as
                          `runs.create` does: queued for the workers; `{"run_id"}`
+                         (`multitask_strategy`: `reject`, `enqueue`; a fork,
+                         `config.configurable.checkpoint_id`, is `not_supported`)
     input.respond        answers to one request (`interrupt_id`, `response`) or several
                          (`responses`), with optional `update` / `goto` applied in the same
                          step: the one decision path (`decide_request`); `{"run_id"}`
@@ -70,11 +72,13 @@ def command_routes(ctx: Context, principal: Any) -> APIRouter:
         assistant_id = params.get("assistant_id")
         if not isinstance(assistant_id, str):
             raise CommandFailed("invalid_argument", "`assistant_id` is required")
+        strategy = params.get("multitask_strategy") or params.get("multitaskStrategy")
         body = _body(
             assistant_id=assistant_id,
             input=params.get("input"),
             config=params.get("config"),
             metadata=params.get("metadata") or {},
+            multitask_strategy=strategy or "reject",
             if_not_exists="create",
         )
         _, writer = launch.background(thread_id, body, who)
@@ -248,6 +252,8 @@ def _code(exc: Exception, method: Any) -> tuple[str, str]:
         message = str(exc)
     if status in (401, 403):
         return "permission_denied", message
+    if isinstance(exc, ApiError) and exc.code == "not_supported":
+        return "not_supported", message
     if method == "input.respond" and status in (404, 409):
         return "no_such_interrupt", message
     if status < 500:
