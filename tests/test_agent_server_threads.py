@@ -7,6 +7,7 @@ replay with and without `since`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.stream.transport import ProtocolSseTransport, SyncProtocolSseTransport
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 import interlock as il
@@ -442,3 +443,42 @@ def test_self_approval_and_deadlines_hold_on_input_respond(tmp_path: Path) -> No
         expired = _command(url, "k-root", other, "input.respond", params)
         assert expired["error"] == "no_such_interrupt" and "not pending" in expired["message"]
     saver.close()
+
+
+def test_the_websocket_and_sse_refuse_malformed_subscriptions(url: str) -> None:
+    """The wire format directly (the client never sends these): a first frame that is not
+    `subscription.subscribe`, a later command frame, a bad SSE body."""
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        bob.threads.stream(assistant_id="notes") as mine,
+    ):
+        mine.run.start(input={"item": "w"})
+        assert mine.output["note"] == "noted w"
+        tid = mine.thread_id
+    events = f"{url}/threads/{tid}/stream/events"
+    bad = httpx.post(events, json={"channels": ["nope"]}, headers={"x-api-key": "k-bob"})
+    assert bad.status_code == 422 and "nope" in bad.json()["message"]
+    ws_url = events.replace("http://", "ws://")
+    with connect(ws_url, additional_headers={"x-api-key": "k-bob"}) as ws:
+        ws.send(json.dumps({"id": 3, "method": "run.start", "params": {}}))
+        refused = json.loads(ws.recv(timeout=10))
+        assert (refused["type"], refused["id"], refused["error"]) == (
+            "error",
+            3,
+            "invalid_argument",
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4422
+    with connect(ws_url, additional_headers={"x-api-key": "k-bob"}) as ws:
+        subscribe = {"channels": ["lifecycle"]}
+        ws.send(json.dumps({"id": 1, "method": "subscription.subscribe", "params": subscribe}))
+        answer = json.loads(ws.recv(timeout=10))
+        assert (answer["type"], answer["id"]) == ("success", 1)
+        assert answer["result"]["subscription_id"]
+        started = json.loads(ws.recv(timeout=10))
+        assert started["params"]["data"]["event"] == "started"
+        assert json.loads(ws.recv(timeout=10))["params"]["data"]["event"] == "completed"
+        ws.send(json.dumps({"id": 2, "method": "state.get", "params": {}}))
+        later = json.loads(ws.recv(timeout=10))
+        assert (later["id"], later["error"]) == (2, "not_supported")
