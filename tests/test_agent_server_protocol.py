@@ -164,6 +164,9 @@ def test_custom_events_and_what_a_subscription_wants() -> None:
     assert not Subscription.parse({"channels": ["custom"], "namespaces": [["sub"]]}).wants(event)
     (asked,) = _feed([("r", "interrupts", [{"value": 1, "id": "i"}])])
     assert Subscription.parse({"channels": ["input"]}).wants(asked)
+    (value,) = _feed([("r", "values", [1, 2])])  # a functional entrypoint's value
+    assert value["params"]["data"] == [1, 2]
+    assert not Subscription.parse({"channels": ["custom:x"]}).wants(value)
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,9 @@ class Subscription:
         method = str(event.get("method"))
         channel = _CHANNEL.get(method, method)
         if channel not in self.channels:
-            name = (event.get("params") or {}).get("data", {}).get("name")
-            if not (channel == "custom" and f"custom:{name}" in self.channels):
+            data = (event.get("params") or {}).get("data")
+            name = data.get("name") if isinstance(data, Mapping) else None
+            if not (channel == "custom" and name and f"custom:{name}" in self.channels):
                 return False
         if self.namespaces is None:
             return True
@@ -171,7 +172,9 @@ class Translator:
             if self.graph_name:
                 started["graph_name"] = self.graph_name
             return [("lifecycle", started)]
-        if kind == "values" and isinstance(data, dict):
+        if kind == "values":
+            if not isinstance(data, dict):  # a functional entrypoint's value
+                return [("values", data)]
             _remember_interrupts(run, data.get("__interrupt__"))
             return [("values", {k: v for k, v in data.items() if k != "__interrupt__"})]
         if kind == "updates" and isinstance(data, dict):
