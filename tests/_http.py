@@ -13,15 +13,18 @@ import httpx
 
 
 @contextmanager
-def served(app: Any) -> Iterator[httpx.Client]:
-    """An `httpx.Client` whose base URL is `app` served by uvicorn on 127.0.0.1."""
+def served(app: Any, *, grace: float | None = None) -> Iterator[httpx.Client]:
+    """An `httpx.Client` whose base URL is `app` served by uvicorn on 127.0.0.1. `grace`:
+    seconds the shutdown waits for open connections (default: until they close)."""
     import uvicorn
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

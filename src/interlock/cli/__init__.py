@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the person who started a run decide its requests",
     )
     srv.add_argument(
+        "--agent-inbox",
+        action="append",
+        default=None,
+        metavar="AGENT",
+        help="show AGENT's review requests as Agent Inbox's HumanInterrupt list on the "
+        "LangGraph Agent Server API (default: LangChain v1's HITLRequest); repeatable",
+    )
+    srv.add_argument(
         "--shared-threads",
         action="store_true",
         help="let every requester read and add to every thread (default: only their own)",
@@ -274,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workers=args.workers,
                 run_lease=args.run_lease,
                 shared_threads=args.shared_threads,
+                agent_inbox=args.agent_inbox,
             )
             return serve_demo(
                 db=args.db,
@@ -296,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             workers=args.workers,
             run_lease=args.run_lease,
             shared_threads=args.shared_threads,
+            agent_inbox=args.agent_inbox,
             oidc=_oidc_settings(parser, args),
         )
     parser.print_help()

@@ -62,10 +62,12 @@ def app_options(
     workers: int = 1,
     run_lease: float = 60.0,
     shared_threads: bool = False,
+    agent_inbox: list[str] | None = None,
 ) -> dict[str, Any]:
     """The `create_app` keyword arguments that `interlock serve`'s flags (and the
     environment: `INTERLOCK_WEBHOOKS`, `INTERLOCK_SESSION_SECRET`) describe; the defaults
-    are the flags' defaults."""
+    are the flags' defaults. `agent_inbox`: the agents whose review requests the Agent
+    Server API shows in Agent Inbox's shape (`--agent-inbox`)."""
     from interlock.server.webhooks import parse_hook
 
     specs = list(webhooks or []) + [
@@ -83,6 +85,7 @@ def app_options(
         "workers": workers,
         "run_lease": run_lease,
         "shared_threads": shared_threads,
+        "interrupt_formats": dict.fromkeys(agent_inbox or (), "agent_inbox"),
     }
 
 
@@ -132,6 +135,7 @@ def serve(
     workers: int = 1,
     run_lease: float = 60.0,
     shared_threads: bool = False,
+    agent_inbox: list[str] | None = None,
     oidc: Mapping[str, Any] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
@@ -156,6 +160,7 @@ def serve(
         workers=workers,
         run_lease=run_lease,
         shared_threads=shared_threads,
+        agent_inbox=agent_inbox,
     )
     table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
     if table is None and provider is None:
@@ -166,7 +171,14 @@ def serve(
         )
     store = open_store(db)
     try:
-        app = create_app(load_agents(target, store), keys=table, oidc=provider, **options)
+        agents = load_agents(target, store)
+        unknown = sorted(set(options["interrupt_formats"]) - set(agents))
+        if unknown:
+            raise SystemExit(
+                f"interlock serve: --agent-inbox {', '.join(unknown)}: no such agent "
+                f"(the agents are {', '.join(sorted(agents))})"
+            )
+        app = create_app(agents, keys=table, oidc=provider, **options)
         with listen(host, port, "interlock serve") as sock:
             run_until_interrupted(app, sock)
     finally:

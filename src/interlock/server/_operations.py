@@ -39,7 +39,7 @@ MAX_OFFSET = 2**31 - 1
 def decide_request(
     saver: BaseSaver,
     registry: Mapping[str, CompiledStateGraph],
-    interrupt_id: str,
+    interrupt_id: str | Mapping[str, Any],
     value: Any,
     who: Principal,
     *,
@@ -52,24 +52,43 @@ def decide_request(
     Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
     refused. `run(graph, command, config)` runs the resume (default: `graph.invoke`; the
     Agent Server streams it into the run event log); `update` / `goto` go with the resume
-    in the same `Command` (applied in the same step)."""
-    record = interrupt_or_404(saver, interrupt_id)
-    requester = record.metadata.get("requested_by")
-    if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
-        record_audit(
-            saver,
-            who,
-            "approval.refused",
-            record.thread_id,
-            interrupt_id,
-            {"reason": "self_approval", "decision": value},
+    in the same `Command` (applied in the same step).
+
+    `interrupt_id` may instead be a map `{interrupt_id: answer, ...}` of several requests of
+    one thread (`value` is then unused): they are decided together in one resume, all or
+    nothing — each is checked as a single one is (approver rule, no self-approval, 409 when
+    already decided, audit) before anything runs, and one refusal refuses them all."""
+    answers = dict(interrupt_id) if isinstance(interrupt_id, Mapping) else {interrupt_id: value}
+    if not answers:
+        raise ApiError(422, "invalid_decision", "name at least one request to decide")
+    records = {i: interrupt_or_404(saver, i) for i in answers}
+    record = next(iter(records.values()))
+    threads = {r.thread_id for r in records.values()}
+    if len(threads) > 1:
+        raise ApiError(
+            422, "invalid_decision", f"decide requests of one thread at a time (got {threads})"
         )
-        raise ApiError(403, "self_approval", f"{who.name} started this run and may not decide it")
+    for rid, current in records.items():
+        requester = current.metadata.get("requested_by")
+        if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
+            record_audit(
+                saver,
+                who,
+                "approval.refused",
+                current.thread_id,
+                rid,
+                {"reason": "self_approval", "decision": answers[rid]},
+            )
+            raise ApiError(
+                403, "self_approval", f"{who.name} started this run and may not decide it"
+            )
+    requester = record.metadata.get("requested_by")  # (a thread's requests share theirs)
 
     def authorize(current: InterruptRecord) -> None:
         """Refuse `who` unless the request's approver rule names them (checked first, then
         again inside the run on the record read under the thread's lease, which an
         escalation also takes)."""
+        answer = answers.get(current.interrupt_id)
         approvers = current.metadata.get("approvers")
         if may_decide(who, approvers):
             stale = auth_age_problem(who, current.metadata.get("max_auth_age"), time.time())
@@ -81,7 +100,7 @@ def decide_request(
                 "approval.refused",
                 current.thread_id,
                 current.interrupt_id,
-                {"reason": "stale_authentication", **auth_detail(who, current), "decision": value},
+                {"reason": "stale_authentication", **auth_detail(who, current), "decision": answer},
             )
             fresh = current.metadata.get("max_auth_age")
             age = int(fresh) if isinstance(fresh, int | float) else 0
@@ -98,22 +117,25 @@ def decide_request(
             "approval.refused",
             current.thread_id,
             current.interrupt_id,
-            {"reason": "not_an_approver", "approvers": approvers, "decision": value},
+            {"reason": "not_an_approver", "approvers": approvers, "decision": answer},
         )
         rule = ", ".join(map(str, approvers)) if isinstance(approvers, list | tuple) else "admins"
         raise ApiError(403, "not_an_approver", f"only {rule} may decide this request")
 
-    authorize(record)
-    if record.status != "pending":
-        raise ApiError(
-            409,
-            "already_decided",
-            f"request {interrupt_id} was already {record.status}"
-            + (f" by {record.decided_by}" if record.decided_by else ""),
-        )
-    if is_expired_answer(value):
-        raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
-    check_shape(value, "value")
+    for current in records.values():
+        authorize(current)
+    for rid, current in records.items():
+        if current.status != "pending":
+            raise ApiError(
+                409,
+                "already_decided",
+                f"request {rid} was already {current.status}"
+                + (f" by {current.decided_by}" if current.decided_by else ""),
+            )
+    for answer in answers.values():
+        if is_expired_answer(answer):
+            raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
+        check_shape(answer, "value")
     _, graph = graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
     config = run_config(
         record.thread_id, user_id=who.name, requested_by=requester, authorize_decision=authorize
@@ -121,16 +143,16 @@ def decide_request(
     failure: Exception | None = None
     result: dict[str, Any] = {}
     try:
-        command = Command(resume={interrupt_id: value}, update=update, goto=goto)
+        command = Command(resume=answers, update=update, goto=goto)
         result = (run or _invoke)(graph, command, config)
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
         try:
-            now = saver.get_interrupt(interrupt_id)
+            seen = [saver.get_interrupt(i) for i in answers]
         except StoreUnavailable:
             raise exc from None
-        if now is None or now.status == "pending":
+        if all(r is None or r.status == "pending" for r in seen):
             raise
         raise ApiError(
             503,
@@ -139,27 +161,34 @@ def decide_request(
         ) from exc
     except Exception as exc:  # the decision may be recorded and the run failed after it
         failure = exc
-    decided = interrupt_or_404(saver, interrupt_id)  # (the store audited the decision)
+    decided = [interrupt_or_404(saver, i) for i in answers]  # (the store audited each)
     if failure is not None:
-        if decided.status == "pending":
+        if all(d.status == "pending" for d in decided):
             raise failure
         raise ApiError(
             500,
             "run_failed",
             f"the decision was recorded, then the run failed: {type(failure).__name__}: {failure}",
         ) from failure
-    if decided.decided_by == who.name and (who.auth_time is not None or who.amr):
-        # how the decider authenticated (a step-up's proof); the store's own entry for the
-        # decision cannot carry it yet, so it follows in its own entry
-        record_audit(
-            saver,
-            who,
-            "approval.authenticated",
-            record.thread_id,
-            interrupt_id,
-            auth_detail(who, decided),
-        )
-    return {"approval": approval_view(decided), "run": run_view(graph, record.thread_id, result)}
+    for now in decided:
+        if now.decided_by == who.name and (who.auth_time is not None or who.amr):
+            # how the decider authenticated (a step-up's proof); the store's own entry for
+            # the decision cannot carry it yet, so it follows in its own entry
+            record_audit(
+                saver,
+                who,
+                "approval.authenticated",
+                now.thread_id,
+                now.interrupt_id,
+                auth_detail(who, now),
+            )
+    out: dict[str, Any] = {
+        "approval": approval_view(decided[0]),
+        "run": run_view(graph, record.thread_id, result),
+    }
+    if len(decided) > 1:
+        out["approvals"] = [approval_view(d) for d in decided]
+    return out
 
 
 def auth_detail(who: Principal, record: InterruptRecord) -> dict[str, Any]:

@@ -284,6 +284,7 @@ def create_app(
         wake_workers=runner.wake,
         allow_self_approval=allow_self_approval,
         interrupt_formats=interrupt_formats,
+        authenticate=authenticator.authenticate,
     )
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check

@@ -12,11 +12,16 @@ on them talk to `interlock serve` unchanged — with interlock's guarantees.
     GET  /threads/{id}/runs, /threads/{id}/runs/{run_id}[/join|/stream]
     POST /threads/{id}/runs/{run_id}/cancel           (answered 409: runs are not cancelled)
     GET  /threads/{id}/stream                         the thread's current run
+    POST /threads/{id}/commands                       the thread protocol's commands
+    POST /threads/{id}/stream/events (and WebSocket)  the thread protocol's events
 
 Answers (`command.resume`) take the one decision path (`decide_request`: exactly once,
 approver rules, no self-approval, audit, deadlines); state changes past a pending review
 are refused unless the caller may decide it (`_guard`); every run's stream is kept in the
-store's run event log, so any process serves joins and reconnects (`_log`). Same
+store's run event log, so any process serves joins and reconnects (`_log`). The thread
+protocol of `client.threads.stream` / `useStream` (`commands`, `events`) shares both: its
+`input.respond` is the same decision path, its events are the same log read as the
+protocol's channels (`_protocol`, `_follow_thread`). Same
 credentials as `/v1` (`Authorization: Bearer` or `x-api-key`); errors are JSON with the
 `code` and `message` the SDK reads.
 """
@@ -29,8 +34,11 @@ from fastapi import FastAPI
 
 from interlock.checkpoint.base import BaseSaver
 from interlock.graph import CompiledStateGraph
+from interlock.server._errors import ApiError
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server.assistants import assistant_routes
+from interlock.server.agent_server.commands import command_routes
+from interlock.server.agent_server.events import event_routes
 from interlock.server.agent_server.runs import run_routes
 from interlock.server.agent_server.threads import thread_routes
 from interlock.server.auth import Principal
@@ -48,12 +56,15 @@ def mount_agent_server(
     wake_workers: Callable[[], None],
     allow_self_approval: bool,
     interrupt_formats: Mapping[str, str] | None = None,
+    authenticate: Callable[[str | None, str | None], Principal] | None = None,
 ) -> None:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
     app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule;
     `wake_workers()` starts this process's idle background workers.
     `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
-    as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`)."""
+    as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`).
+    `authenticate(authorization, x_api_key)` checks a WebSocket handshake's credentials
+    (the app's `Authenticator.authenticate`; default: every caller is refused)."""
     formats = dict(interrupt_formats or {})
     bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
     if bad:
@@ -71,3 +82,9 @@ def mount_agent_server(
     app.include_router(assistant_routes(ctx, principal))
     app.include_router(thread_routes(ctx, principal))
     app.include_router(run_routes(ctx, principal))
+    app.include_router(command_routes(ctx, principal))
+    app.include_router(event_routes(ctx, principal, authenticate or _refuse))
+
+
+def _refuse(authorization: str | None, x_api_key: str | None) -> Principal:
+    raise ApiError(401, "unauthenticated", "this server takes no WebSocket credentials")

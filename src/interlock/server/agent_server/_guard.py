@@ -29,26 +29,19 @@ def _pending(saver: BaseSaver, thread_id: str) -> list[InterruptRecord]:
     return list(saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items)
 
 
-def resume_target(saver: BaseSaver, thread_id: str, resume: Any) -> tuple[str, Any]:
-    """The request a `command.resume` answers and the answer: a map keyed by one pending
-    (or decided) request id answers it; any other value answers the thread's one pending
-    request. 409 when the thread waits for nothing, 422 when it is ambiguous."""
-    pending = _pending(saver, thread_id)
+def resume_target(saver: BaseSaver, thread_id: str, resume: Any) -> dict[str, Any]:
+    """The requests a `command.resume` answers, with their answers: a map keyed by request
+    ids (pending or decided) answers each of them (decided together, all or nothing); any
+    other value answers the thread's one pending request. 409 when the thread waits for
+    nothing, 422 when it is ambiguous, 404 for an id that is not this thread's request."""
     if isinstance(resume, Mapping) and resume and all(isinstance(k, str) for k in resume):
-        known = [k for k in resume if saver.get_interrupt(k) is not None]
-        if known:
-            if len(resume) != 1:
-                raise ApiError(
-                    422,
-                    "one_request_at_a_time",
-                    "answer one request per resume: each answer is decided (and audited) "
-                    "on its own",
-                )
-            ((interrupt_id, value),) = resume.items()
-            record = saver.get_interrupt(interrupt_id)
-            if record is None or record.thread_id != thread_id:
-                raise ApiError(404, "unknown_approval", f"no request {interrupt_id!r} here")
-            return interrupt_id, value
+        records = {k: saver.get_interrupt(k) for k in resume}
+        if any(r is not None for r in records.values()):
+            for interrupt_id, record in records.items():
+                if record is None or record.thread_id != thread_id:
+                    raise ApiError(404, "unknown_approval", f"no request {interrupt_id!r} here")
+            return dict(resume)
+    pending = _pending(saver, thread_id)
     if not pending:
         raise ApiError(
             409,
@@ -58,7 +51,7 @@ def resume_target(saver: BaseSaver, thread_id: str, resume: Any) -> tuple[str, A
     if len(pending) > 1:
         ids = [r.interrupt_id for r in pending]
         raise ApiError(422, "ambiguous_resume", f"several requests wait ({ids}); answer by id")
-    return pending[0].interrupt_id, resume
+    return {pending[0].interrupt_id: resume}
 
 
 def from_agent_inbox(value: Any, record: InterruptRecord, who: Principal) -> Any:

@@ -4,8 +4,10 @@ any process.
 Every run the service starts — over the Agent Server API, in the request or as a background
 run, and the background runs of `/v1` — appends its stream to the run event log
 (`saver.append_events`): a `run` event with what the run was asked (not streamed), then
-`metadata` with its run id, one event per chunk named by its stream mode, and `end` (with the
-run's status) or `error` last. Readers (`follow`) replay the log from any position and then
+`metadata` with its run id, one event per chunk named by its stream mode, when it paused an
+`interrupts` event with its requests whatever the modes (not streamed by the runs API; the
+thread protocol's `input.requested` events come from it), and `end` (with the run's status)
+or `error` last. Readers (`follow`) replay the log from any position and then
 wait for more, so a stream is joined, or reconnected with Last-Event-ID, from any server
 process. A process wakes its own followers at once after an append; followers of a run
 written by another process look every `POLL` seconds.
@@ -31,6 +33,7 @@ from interlock.server.agent_server._wire import frame, interrupt_view
 __all__ = [
     "ALL_MODES",
     "MAX_CHUNKS",
+    "UNSTREAMED",
     "EventWriter",
     "follow",
     "logged_invoke",
@@ -50,6 +53,9 @@ HEARTBEAT = 15.0
 MAX_CHUNKS = 10_000
 ALL_MODES = frozenset({"values", "updates", "messages", "custom"})
 """The modes a background run logs (a joiner may ask for any of them)."""
+
+UNSTREAMED = ("run", "interrupts")
+"""Logged events the runs API does not stream (what a run was asked; its requests)."""
 
 _WIRE = {"values": "values", "updates": "updates", "messages-tuple": "messages", "custom": "custom"}
 """The client's stream modes we speak, by the event each is sent as."""
@@ -116,7 +122,7 @@ class EventWriter:
 
     def write(self, event: str, data: Any) -> None:
         """Append one event (a chunk past the bound is dropped; others never are)."""
-        chunk = event not in ("run", "metadata", *TERMINAL_EVENTS)
+        chunk = event not in (*UNSTREAMED, "metadata", *TERMINAL_EVENTS)
         with self._lock:
             if chunk:
                 self.chunks += 1
@@ -218,9 +224,11 @@ def logged_invoke(
     start()
     thread_id = str(config["configurable"]["thread_id"])
     snapshot = graph.get_state(run_config(thread_id))
-    if snapshot.interrupts and "values" in modes:
+    if snapshot.interrupts:
         pause = [interrupt_view(i.value, i.id, fmt) for i in snapshot.interrupts]
-        writer.write("values", {**plain(snapshot.values), "__interrupt__": pause})
+        if "values" in modes:
+            writer.write("values", {**plain(snapshot.values), "__interrupt__": pause})
+        writer.write("interrupts", pause)
     return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
 
 
@@ -244,7 +252,7 @@ def follow(
         frames = []  # sent together: one write to the client per read, not per event
         for e in events:
             after = e.seq
-            if e.event == "run":
+            if e.event in UNSTREAMED:
                 continue
             if e.event in ("metadata", *TERMINAL_EVENTS) or modes is None or e.event in modes:
                 frames.append(frame(e.event, e.data, e.seq))

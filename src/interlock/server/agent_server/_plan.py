@@ -36,7 +36,7 @@ from interlock.server.agent_server._log import EventWriter, logged_invoke, wire_
 from interlock.server.agent_server._wire import assistant_id_of, interrupt_view
 from interlock.server.auth import Principal
 
-__all__ = ["Plan", "RunBody", "carry_out", "plan_run", "result_values"]
+__all__ = ["Plan", "RunBody", "carry_out", "decision_answers", "plan_run", "result_values"]
 
 _RESERVED = {
     "thread_id",
@@ -49,6 +49,12 @@ _RESERVED = {
     "run_after",
 }
 """Configurable keys a client may not set (they carry the service's own facts)."""
+
+
+_CONFIG_KEYS = {"configurable", "recursion_limit", "tags", "metadata", "run_name"}
+"""The `config` keys a run accepts: `configurable` and `recursion_limit` reach the graph;
+`tags`, `metadata` and `run_name` only label traces (interlock keeps none), so they are
+accepted and unused. Others (`callbacks`, `max_concurrency`, ...) are refused."""
 
 
 class RunBody(BaseModel):
@@ -89,8 +95,8 @@ class Plan:
     modes: frozenset[str]
     kind: Literal["input", "decision", "command"]
     input: Any = None
-    interrupt_id: str | None = None
-    answer: Any = None
+    answers: dict[str, Any] = field(default_factory=dict)
+    """A decision's answers by request id (one or several requests of the thread)."""
     update: Any = None
     goto: Any = ()
     configurable: dict[str, Any] = field(default_factory=dict)
@@ -104,7 +110,10 @@ def _unsupported(body: RunBody) -> None:
         "checkpoint_id": body.checkpoint_id is not None or body.checkpoint is not None,
         "webhook": body.webhook is not None,
         "after_seconds": bool(body.after_seconds),
-        "context": bool(body.context),
+        "config": bool(set(body.config or {}) - _CONFIG_KEYS),
+        "config.configurable.checkpoint_id (a fork)": bool(
+            ((body.config or {}).get("configurable") or {}).get("checkpoint_id")
+        ),
     }
     names = [name for name, refused in refusals.items() if refused]
     if names:
@@ -140,19 +149,26 @@ def plan_run(
         if k not in _RESERVED
     }
     check_shape(configurable, "config")
-    kwargs = {
+    kwargs: dict[str, Any] = {
         k: v
         for k, v in (
             ("interrupt_before", body.interrupt_before),
             ("interrupt_after", body.interrupt_after),
+            ("context", body.context),
+            ("durability", body.durability),
         )
         if v is not None
     }
+    limit = (body.config or {}).get("recursion_limit")
+    if limit is not None:
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
+            raise ApiError(422, "invalid_request", "config.recursion_limit: 1 to 10000")
+        kwargs["recursion_limit"] = limit
     info = {
         "assistant_id": assistant_id_of(name),
         "metadata": plain(body.metadata),
         "multitask_strategy": body.multitask_strategy,
-        "kwargs": {"stream_mode": sorted(modes), **kwargs},
+        "kwargs": {"stream_mode": sorted(modes), **plain(kwargs)},
         "created_by": who.name,
     }
     plan = Plan(
@@ -179,15 +195,9 @@ def plan_run(
         not command and body.input is None and len(pending) == 1 and pending[0].kind != "interrupt"
     ):
         # an answer, or `input: null` continuing a breakpoint: the one decision path
-        interrupt_id, answer = resume_target(ctx.saver, thread_id, command.get("resume"))
-        record = ctx.saver.get_interrupt(interrupt_id)
-        assert record is not None
-        if not who.can("approver"):  # as /v1 refuses it, and audited: a try to skip a review
-            detail = {"reason": "forbidden", "decision": plain(answer)}
-            record_audit(ctx.saver, who, "approval.refused", thread_id, interrupt_id, detail)
-            raise ApiError(403, "forbidden", f"{who.name} needs the role approver to decide")
-        plan.kind, plan.interrupt_id = "decision", interrupt_id
-        plan.answer = from_agent_inbox(answer, record, who)
+        answers = resume_target(ctx.saver, thread_id, command.get("resume"))
+        plan.kind = "decision"
+        plan.answers = decision_answers(ctx, who, thread_id, answers)
         return plan
     if command:
         plan.kind = "command"
@@ -208,6 +218,24 @@ def plan_run(
     return plan
 
 
+def decision_answers(
+    ctx: Context, who: Principal, thread_id: str, answers: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check that `who` may answer at all (the role approver, as `/v1` asks; a refusal is
+    audited: a try to skip a review), and read Agent Inbox answers as decisions."""
+    out: dict[str, Any] = {}
+    for interrupt_id, answer in answers.items():
+        record = ctx.saver.get_interrupt(interrupt_id)
+        if record is None:
+            raise ApiError(404, "unknown_approval", f"no request {interrupt_id!r} here")
+        if not who.can("approver"):
+            detail = {"reason": "forbidden", "decision": plain(answer)}
+            record_audit(ctx.saver, who, "approval.refused", thread_id, interrupt_id, detail)
+            raise ApiError(403, "forbidden", f"{who.name} needs the role approver to decide")
+        out[interrupt_id] = from_agent_inbox(answer, record, who)
+    return out
+
+
 def carry_out(
     ctx: Context,
     plan: Plan,
@@ -220,29 +248,32 @@ def carry_out(
 
     box: list[dict[str, Any]] = []
 
+    kwargs = dict(plan.kwargs)
+    limit = kwargs.pop("recursion_limit", None)
+
     def run(graph: CompiledStateGraph, input: Any, config: dict[str, Any]) -> dict[str, Any]:
         conf = {**plan.configurable, **(config.get("configurable") or {})}
+        extra = {"recursion_limit": limit} if limit is not None else {}
         result = logged_invoke(
             writer,
             graph,
             input,
-            {**config, "configurable": conf},
+            {**config, **extra, "configurable": conf},
             modes=plan.modes,
             info=plan.info,
             on_started=on_started,
             fmt=ctx.formats.get(plan.name),
-            **plan.kwargs,
+            **kwargs,
         )
         box.append(result)  # the full result (the callers keep only a view of it)
         return result
 
     if plan.kind == "decision":
-        assert plan.interrupt_id is not None
         decide_request(
             ctx.saver,
             ctx.registry,
-            plan.interrupt_id,
-            plan.answer,
+            plan.answers,
+            None,
             plan.who,
             allow_self_approval=ctx.allow_self_approval,
             run=run,

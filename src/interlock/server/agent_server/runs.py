@@ -10,7 +10,6 @@ mode. A background answer or command runs in this process once its decision is r
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,11 +17,12 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from interlock.server._errors import ApiError
-from interlock.server._operations import MAX_OFFSET, queue_run, record_audit, run_config
+from interlock.server._operations import MAX_OFFSET, run_config
 from interlock.server.agent_server._context import METADATA_RUN, Context
-from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
-from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run, result_values
-from interlock.server.agent_server._wire import AgentRoute, assistant_id_of, new_run_id, run_view
+from interlock.server.agent_server._launch import Launcher
+from interlock.server.agent_server._log import ALL_MODES, follow, wire_modes
+from interlock.server.agent_server._plan import RunBody, carry_out, result_values
+from interlock.server.agent_server._wire import AgentRoute, assistant_id_of, run_view
 from interlock.server.auth import Principal
 
 __all__ = ["run_routes"]
@@ -38,87 +38,15 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
 
     # ---- starting runs -------------------------------------------------------------------
 
-    def thread_for(who: Principal, thread_id: str | None, body: RunBody) -> tuple[str, bool]:
-        """The run's thread (made for a thread-less run, or `if_not_exists="create"`), and
-        whether this request made it."""
-        if thread_id is None:
-            ctx.need(who, "requester")
-            name, _ = ctx.assistant(body.assistant_id)
-            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
-            return ctx.new_thread(who, None, meta)[0], True
-        if not ctx.exists(thread_id) and body.if_not_exists == "create":
-            ctx.need(who, "requester")
-            name, _ = ctx.assistant(body.assistant_id)
-            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
-            return ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[0], True
-        ctx.visible(who, thread_id)
-        return thread_id, False
-
-    def tag_thread(plan: Plan) -> None:
-        """Threads carry `metadata.graph_id` / `assistant_id` (the UIs filter on them)."""
-        meta = ctx.metadata(plan.thread_id)
-        if meta.get("graph_id") != plan.name:
-            tags = {"graph_id": plan.name, "assistant_id": assistant_id_of(plan.name)}
-            ctx.set_metadata(plan.who, plan.thread_id, {**meta, **tags})
-
-    def finish(writer: EventWriter, result: dict[str, Any] | None, exc: BaseException | None):
-        if exc is not None:
-            if writer.started:
-                writer.error(exc)
-            return
-        assert result is not None
-        writer.end("interrupted" if result.get("__interrupt__") else "success")
-
-    def cleanup(plan: Plan, run_id: str, delete: bool) -> None:
-        """`on_completion="delete"`: drop the thread once the run ended, unless it waits for
-        a person (deleting would drop the request)."""
-        if (
-            delete
-            and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
-        ):
-            detail = {"reason": "on_completion", "run_id": run_id}
-            record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)
-            saver.delete_thread(plan.thread_id)
-
-    def start(
-        thread_id: str | None, body: RunBody, who: Principal, modes: frozenset[str]
-    ) -> tuple[Plan, EventWriter, bool]:
-        thread_id, made = thread_for(who, thread_id, body)
-        plan = plan_run(ctx, who, thread_id, body, default_modes=modes)
-        tag_thread(plan)
-        delete = (
-            body.on_completion or ("delete" if made and body.if_not_exists != "create" else "keep")
-        ) == "delete"
-        return plan, EventWriter(saver, thread_id, new_run_id()), delete
-
-    def in_background(plan: Plan, writer: EventWriter, delete: bool) -> None:
-        """Carry the plan out in a thread; return once it started (or was refused)."""
-        started = threading.Event()
-        failure: list[BaseException] = []
-
-        def work() -> None:
-            result = None
-            try:
-                result = carry_out(ctx, plan, writer, on_started=started.set)
-            except BaseException as exc:  # the run's end is logged; the caller is told
-                failure.append(exc)
-            finally:
-                finish(writer, result, failure[0] if failure else None)
-                started.set()
-                cleanup(plan, writer.run_id, delete)
-
-        threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()
-        started.wait()
-        if failure and not writer.started:
-            raise failure[0]
+    launch = Launcher(ctx)
 
     def headers(thread_id: str, run_id: str, tail: str) -> dict[str, str]:
         base = f"/threads/{thread_id}/runs/{run_id}"
         return {"Content-Location": base, "Location": base + tail}
 
     def stream(thread_id: str | None, body: RunBody, who: Principal) -> StreamingResponse:
-        plan, writer, delete = start(thread_id, body, who, _STREAM_MODES)
-        in_background(plan, writer, delete)
+        plan, writer, delete = launch.start(thread_id, body, who, _STREAM_MODES)
+        launch.in_background(plan, writer, delete)
         return StreamingResponse(
             follow(saver, plan.thread_id, writer.run_id, modes=plan.modes),
             media_type="text/event-stream",
@@ -126,15 +54,15 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         )
 
     def wait(thread_id: str | None, body: RunBody, who: Principal, response: Response) -> Any:
-        plan, writer, delete = start(thread_id, body, who, _WAIT_MODES)
+        plan, writer, delete = launch.start(thread_id, body, who, _WAIT_MODES)
         result, failure = None, None
         try:
             result = carry_out(ctx, plan, writer)
         except BaseException as exc:
             failure = exc
         finally:
-            finish(writer, result, failure)
-            cleanup(plan, writer.run_id, delete)
+            launch.finish(writer, result, failure)
+            launch.cleanup(plan, writer.run_id, delete)
         response.headers.update(headers(plan.thread_id, writer.run_id, "/join"))
         if failure is not None:
             if not writer.started:
@@ -145,16 +73,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         return result_values(result, ctx.formats.get(plan.name))
 
     def background(thread_id: str | None, body: RunBody, who: Principal, response: Response):
-        plan, writer, delete = start(thread_id, body, who, ALL_MODES)
-        if plan.kind == "input":
-            plan.modes = ALL_MODES
-            queue_run(  # refused: nothing queued, nothing logged
-                saver, plan.graph, plan.name, plan.thread_id, plan.input, who, run_id=writer.run_id
-            )
-            writer.write("run", plan.info)  # (the worker may have logged its start already)
-            ctx.wake_workers()
-        else:
-            in_background(plan, writer, delete)
+        plan, writer = launch.background(thread_id, body, who)
         response.headers.update(headers(plan.thread_id, writer.run_id, ""))
         return view(plan.thread_id, writer.run_id)
 

@@ -1,0 +1,145 @@
+"""Starting Agent Server runs, shared by the runs API and the thread protocol's commands:
+the run's thread (made when asked), its plan, and where it runs — in the request, in a
+thread of this process, or queued in the store for the workers of any process.
+
+A background answer or command runs in this process once its decision is recorded (the
+caller waits for that, so a refused answer is a 4xx, not a failed run); new input in the
+background is queued (`queue_run`) and executed by the workers, which log every mode.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from interlock.server._errors import ApiError
+from interlock.server._operations import queue_run, record_audit
+from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._log import ALL_MODES, EventWriter
+from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run
+from interlock.server.agent_server._wire import assistant_id_of, new_run_id
+from interlock.server.auth import Principal
+
+__all__ = ["Launcher"]
+
+
+class Launcher:
+    """Starts runs for the routes of one app (see the module docstring)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def thread_for(self, who: Principal, thread_id: str | None, body: RunBody) -> tuple[str, bool]:
+        """The run's thread (made for a thread-less run, or `if_not_exists="create"`), and
+        whether this request made it."""
+        ctx = self.ctx
+        if thread_id is None:
+            ctx.need(who, "requester")
+            name, _ = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            return ctx.new_thread(who, None, meta)[0], True
+        if not ctx.exists(thread_id) and body.if_not_exists == "create":
+            ctx.need(who, "requester")
+            name, _ = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            return ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[0], True
+        ctx.visible(who, thread_id)
+        return thread_id, False
+
+    def tag_thread(self, plan: Plan) -> None:
+        """Threads carry `metadata.graph_id` / `assistant_id` (the UIs filter on them)."""
+        meta = self.ctx.metadata(plan.thread_id)
+        if meta.get("graph_id") != plan.name:
+            tags = {"graph_id": plan.name, "assistant_id": assistant_id_of(plan.name)}
+            self.ctx.set_metadata(plan.who, plan.thread_id, {**meta, **tags})
+
+    @staticmethod
+    def finish(
+        writer: EventWriter, result: dict[str, Any] | None, exc: BaseException | None
+    ) -> None:
+        """Log the run's end (`end` with its status, or `error` for a run that started)."""
+        if exc is not None:
+            if writer.started:
+                writer.error(exc)
+            return
+        assert result is not None
+        writer.end("interrupted" if result.get("__interrupt__") else "success")
+
+    def cleanup(self, plan: Plan, run_id: str, delete: bool) -> None:
+        """`on_completion="delete"`: drop the thread once the run ended, unless it waits for
+        a person (deleting would drop the request)."""
+        saver = self.ctx.saver
+        if (
+            delete
+            and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
+        ):
+            detail = {"reason": "on_completion", "run_id": run_id}
+            record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)
+            saver.delete_thread(plan.thread_id)
+
+    def start(
+        self, thread_id: str | None, body: RunBody, who: Principal, modes: frozenset[str]
+    ) -> tuple[Plan, EventWriter, bool]:
+        """Check the request and make its thread: the plan, its log writer, and whether the
+        thread goes once the run ended."""
+        thread_id, made = self.thread_for(who, thread_id, body)
+        plan = plan_run(self.ctx, who, thread_id, body, default_modes=modes)
+        self.tag_thread(plan)
+        delete = (
+            body.on_completion or ("delete" if made and body.if_not_exists != "create" else "keep")
+        ) == "delete"
+        return plan, EventWriter(self.ctx.saver, thread_id, new_run_id()), delete
+
+    def in_background(self, plan: Plan, writer: EventWriter, delete: bool) -> None:
+        """Carry the plan out in a thread; return once it started (or was refused)."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            result = None
+            try:
+                result = carry_out(self.ctx, plan, writer, on_started=started.set)
+            except BaseException as exc:  # the run's end is logged; the caller is told
+                failure.append(exc)
+            finally:
+                self.finish(writer, result, failure[0] if failure else None)
+                started.set()
+                self.cleanup(plan, writer.run_id, delete)
+
+        threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()
+        started.wait()
+        if failure and not writer.started:
+            raise failure[0]
+
+    def background(
+        self, thread_id: str | None, body: RunBody, who: Principal
+    ) -> tuple[Plan, EventWriter]:
+        """Start a background run: new input is queued in the store, an answer or command
+        runs in this process (the call returns once it started, or raises its refusal)."""
+        plan, writer, delete = self.start(thread_id, body, who, ALL_MODES)
+        if plan.kind == "input":
+            options = sorted(k for k, v in plan.kwargs.items() if k != "durability" or v != "sync")
+            if plan.configurable:
+                options.append("config.configurable")
+            if options:  # the run queue carries the input only
+                raise ApiError(
+                    422,
+                    "not_supported",
+                    f"{', '.join(options)}: not carried by a queued background run; start "
+                    "the run with runs.wait or runs.stream (it runs in the request)",
+                )
+            plan.modes = ALL_MODES
+            queue_run(  # refused: nothing queued, nothing logged
+                self.ctx.saver,
+                plan.graph,
+                plan.name,
+                plan.thread_id,
+                plan.input,
+                who,
+                run_id=writer.run_id,
+            )
+            writer.write("run", plan.info)  # (the worker may have logged its start already)
+            self.ctx.wake_workers()
+        else:
+            self.in_background(plan, writer, delete)
+        return plan, writer
