@@ -457,7 +457,9 @@ def create_app(
     )
     def thread_runs(
         thread_id: str,
-        status: str | None = Query(None, pattern="^(queued|running|done|interrupted|failed)$"),
+        status: str | None = Query(
+            None, pattern="^(queued|running|done|interrupted|failed|cancelled)$"
+        ),
         limit: int = Query(50, ge=1, le=500),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import Command
 from interlock.graph import CompiledStateGraph
+from interlock.server._durable import LoggedRunner, RunLogOptions
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
     check_shape,
@@ -236,6 +237,16 @@ def carry_out(
         box.append(result)  # the full result (the callers keep only a view of it)
         return result
 
+    # durable: a takeover of this run (its process died) logs on under the same run id
+    logged = RunLogOptions(
+        run_id=writer.run_id,
+        modes=sorted(plan.modes),
+        configurable=plan.configurable,
+        kwargs=plan.kwargs,
+        info=plan.info,
+        fmt=ctx.formats.get(plan.name),
+    )
+    runner = LoggedRunner(run, logged)
     if plan.kind == "decision":
         assert plan.interrupt_id is not None
         decide_request(
@@ -245,7 +256,7 @@ def carry_out(
             plan.answer,
             plan.who,
             allow_self_approval=ctx.allow_self_approval,
-            run=run,
+            run=runner,
             update=plan.update,
             goto=plan.goto,
         )
@@ -260,7 +271,7 @@ def carry_out(
         plan.thread_id,
         plan.input,
         plan.who,
-        run=run,
+        run=runner,
         detail={"via": "agent_server", "run_id": writer.run_id},
     )
     return box[-1]
