@@ -192,7 +192,7 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "ALTER TABLE runs ADD COLUMN options {json}",
             # the sweep reads only recent decisions (a partial index: pending requests,
             # the inbox's rows, are not in it)
-            "CREATE INDEX IF NOT EXISTS interrupts_decided ON interrupts (decided_at) "
+            "CREATE INDEX IF NOT EXISTS interrupts_decided ON interrupts (status, decided_at) "
             "WHERE status IN ('resolved', 'expired')",
         ],
     ),

@@ -46,6 +46,7 @@ STRANDED = (
     "AND h.checkpoint_ns = i.checkpoint_ns AND h.head_id = i.checkpoint_id "
     "WHERE i.status IN ('resolved', 'expired') AND i.decided_at >= ? "
     "AND NOT EXISTS (SELECT 1 FROM interrupts p WHERE p.thread_id = i.thread_id "
+    "AND p.checkpoint_ns = i.checkpoint_ns AND p.checkpoint_id = i.checkpoint_id "
     "AND p.status = 'pending') "
     "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = i.thread_id "
     "AND (r.status IN ('queued', 'running') OR r.updated_at >= i.decided_at)) "
@@ -53,10 +54,12 @@ STRANDED = (
     "AND t.lease_owner IS NOT NULL AND t.lease_until > {now}) "
     "ORDER BY i.decided_at, i.interrupt_id LIMIT ?"
 )
-"""Decided requests whose thread's head is still paused on them, with nothing pending on
-the thread, no run open or ended on it since the decision, and its lease free. Driven by
-the partial index `interrupts_decided` (migration 8: decisions by time), then one lookup
-per candidate in `heads`, `interrupts_thread`, `runs_thread` and `threads`."""
+"""Decided requests whose thread's head is still paused on them, with nothing pending at
+that checkpoint, no run open or ended on the thread since the decision, and its lease
+free. Driven by the partial index `interrupts_decided` (migration 8: decisions by time),
+then one lookup per candidate in `heads`, `interrupts_thread`, `runs_thread` and
+`threads`. (A request pending elsewhere on the thread — a subgraph's — is checked by the
+run that is queued: it only reports a thread that waits.)"""
 
 
 class SqlRunQueue(SqlCore):
