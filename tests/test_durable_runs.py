@@ -242,3 +242,22 @@ def test_anonymous_callers_runs_are_durable_too(saver: BaseSaver) -> None:
     view = run_input(saver, graph, "payments", "t", {"item": "x"}, ANONYMOUS)
     [run] = saver.list_runs(thread_id="t")
     assert run.status == "interrupted" and run.result["interrupts"] == view["interrupts"]
+
+
+def test_a_streamed_v1_run_is_durable_too(saver: BaseSaver) -> None:
+    from fastapi.testclient import TestClient
+
+    from interlock.server import create_app
+
+    graph = payments(saver, [])
+    with TestClient(create_app({"payments": graph}, workers=0)) as http:
+        assert http.post("/v1/threads", json={"thread_id": "t"}).status_code == 201
+        with http.stream("POST", "/v1/threads/t/runs/stream", json={"input": {"item": "x"}}) as s:
+            names = [line[7:] for line in s.iter_lines() if line.startswith("event: ")]
+        assert names[-1] == "end"
+        [run] = saver.list_runs(thread_id="t")
+        assert (run.kind, run.status, run.input) == ("input", "interrupted", {"item": "x"})
+        assert run.result["status"] == "paused"
+        refused = http.post("/v1/threads/t/runs/stream", json={"input": {"item": "y"}})
+        assert refused.status_code == 409  # the thread waits for a decision: nothing queued
+        assert len(saver.list_runs(thread_id="t")) == 1

@@ -1,10 +1,11 @@
 """Durable runs: every run the service starts is in the store's run queue before it starts.
 
-A message's run to its pause (`run_input`) and a decision's resume (`decide_request`) run in
-the request that asked for them — the caller waits for, or streams, the result as before —
-but first `run_durably` queues the run in the store already claimed by this process
-(`enqueue_run(owner=..., ttl=...)`), keeps its lease while it runs (the process's lease
-keeper, `interlock.graph._heartbeat.keep_alive`) and records how it ended (`finish_run`).
+A message's run to its pause (`run_input`, and `/v1`'s streamed run: `stream_durably`) and
+a decision's resume (`decide_request`) run in the request that asked for them — the caller
+waits for, or streams, the result as before — but first `run_durably` queues the run in
+the store already claimed by this process (`enqueue_run(owner=..., ttl=...)`), keeps its
+lease while it runs (the process's lease keeper, `interlock.graph._heartbeat.keep_alive`)
+and records how it ended (`finish_run`).
 If the process dies, the lease lapses and the background workers of any process sharing
 the store (`interlock.server.runs.RunWorkers`) take the run over, exactly as they take over
 a background run whose worker died:
@@ -33,7 +34,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,6 +52,7 @@ __all__ = [
     "decision_state",
     "run_durably",
     "set_run_lease",
+    "stream_durably",
     "takeover_config",
 ]
 
@@ -58,6 +60,8 @@ _log = logging.getLogger("interlock.server.durable")
 
 Runner = Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]]
 """`run(graph, input, config)`: how a run is executed (default `graph.invoke`)."""
+View = Callable[[CompiledStateGraph, str, Any], dict[str, Any]]
+"""`view(graph, thread_id, result)`: a run's result as its record keeps it."""
 
 DEFAULT_LEASE = 60.0
 """Seconds a run executed in a request holds its lease without renewing (the server's
@@ -128,7 +132,7 @@ def run_durably(
     config: dict[str, Any],
     run: Runner | None = None,
     *,
-    view: Callable[[CompiledStateGraph, str, Any], dict[str, Any]],
+    view: View,
     agent: str | None = None,
 ) -> dict[str, Any]:
     """`(run or graph.invoke)(graph, input, config)` as a durable run (see the module
@@ -137,13 +141,70 @@ def run_durably(
     raises, what the run does. `input` is a state update or a `Command` answering
     requests by id; anything else runs as before, without a record. `agent`: the
     registered name of `graph` (default its graph name)."""
-    conf = dict(config.get("configurable") or {})
-    thread_id = str(conf["thread_id"])
     runner = run or _invoke
     log = runner.log if isinstance(runner, LoggedRunner) else None
+    begun = _begin(saver, graph, input, config, log, agent)
+    if begun is None:
+        return runner(graph, input, config)
+    record, owner, ttl, tagged = begun
+    try:
+        with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
+            result = runner(graph, input, tagged)
+    except StoreUnavailable:  # not recorded: the lease lapses and the run is taken over
+        raise
+    except BaseException as exc:
+        _settle_failure(saver, record, owner, exc)
+        raise
+    _finish(saver, record, owner, view(graph, record.thread_id, result))
+    return result
+
+
+def stream_durably(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    input: Any,
+    config: dict[str, Any],
+    *,
+    stream_mode: list[str],
+    view: View,
+    agent: str | None = None,
+) -> Iterator[Any]:
+    """`graph.stream(input, config, stream_mode=...)` as a durable run (as `run_durably`);
+    the run's end is recorded once the stream is read to its end (its result: the
+    thread's state then). The stream may be read on by another thread."""
+    begun = _begin(saver, graph, input, config, None, agent)
+    if begun is None:
+        yield from graph.stream(input, config, stream_mode=stream_mode)
+        return
+    record, owner, ttl, tagged = begun
+    try:
+        with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
+            yield from graph.stream(input, tagged, stream_mode=stream_mode)
+            snapshot = graph.get_state({"configurable": {"thread_id": record.thread_id}})
+    except StoreUnavailable:
+        raise
+    except BaseException as exc:
+        _settle_failure(saver, record, owner, exc)
+        raise
+    result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+    _finish(saver, record, owner, view(graph, record.thread_id, result))
+
+
+def _begin(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    input: Any,
+    config: dict[str, Any],
+    log: RunLogOptions | None,
+    agent: str | None,
+) -> tuple[RunRecord, str, float, dict[str, Any]] | None:
+    """Queue the run claimed by a new owner: (the run, its owner, the lease's seconds, the
+    config tagged with the run id); None for an input not kept durable."""
+    conf = dict(config.get("configurable") or {})
+    thread_id = str(conf["thread_id"])
     kind, payload, after = _what(saver, thread_id, input)
     if kind is None:
-        return runner(graph, input, config)
+        return None
     options: dict[str, Any] = {"config": {k: conf[k] for k in _KEPT if conf.get(k)}}
     if log is not None:
         options["log"] = log.to_json()
@@ -163,17 +224,7 @@ def run_durably(
     tagged = {**conf, "run_id": record.run_id}
     if kind == "input" and after is not None:
         tagged["run_after"] = after
-    renew = _renewer(saver, record.run_id, owner, ttl)
-    try:
-        with keep_alive(renew, ttl, f"run {record.run_id}"):
-            result = runner(graph, input, {**config, "configurable": tagged})
-    except StoreUnavailable:  # not recorded: the lease lapses and the run is taken over
-        raise
-    except BaseException as exc:
-        _settle_failure(saver, record, owner, exc)
-        raise
-    _finish(saver, record, owner, view(graph, thread_id, result))
-    return result
+    return record, owner, ttl, {**config, "configurable": tagged}
 
 
 def _what(saver: BaseSaver, thread_id: str, input: Any) -> tuple[Any, Any, str | None]:
