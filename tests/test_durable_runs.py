@@ -261,3 +261,38 @@ def test_a_streamed_v1_run_is_durable_too(saver: BaseSaver) -> None:
         refused = http.post("/v1/threads/t/runs/stream", json={"input": {"item": "y"}})
         assert refused.status_code == 409  # the thread waits for a decision: nothing queued
         assert len(saver.list_runs(thread_id="t")) == 1
+
+
+def test_a_command_run_is_durable_and_applied_once_on_a_takeover(saver: BaseSaver) -> None:
+    from fastapi.testclient import TestClient
+
+    from interlock.server import create_app
+
+    graph = payments(saver, [])
+    with TestClient(create_app({"payments": graph}, workers=0)) as http:
+        made = http.post("/threads", json={"thread_id": "c"})
+        assert made.status_code == 200, made.text
+        body = {"assistant_id": "payments", "command": {"update": {"item": "y"}}}
+        ran = http.post("/threads/c/runs/wait", json=body)
+        assert ran.status_code == 200, ran.text
+        [run] = saver.list_runs(thread_id="c")
+        assert (run.kind, run.status, run.input) == (
+            "command",
+            "interrupted",
+            {"update": {"item": "y"}, "goto": []},
+        )
+    # a process died running a command whose update it had not committed: applied once
+    dead = saver.enqueue_run(
+        thread_id="t",
+        agent="payments",
+        input={"update": {"item": "z"}, "goto": []},
+        kind="command",
+        owner="dead",
+        ttl=0,
+    )
+    _take_over(saver, graph)
+    state = graph.get_state({"configurable": {"thread_id": "t"}})
+    assert state.values == {"item": "z"} and state.next == ("review",)
+    tagged = [c for c in saver.list_checkpoints("t") if c.metadata.get("run_id") == dead.run_id]
+    assert [c.source for c in tagged] == ["input"]
+    assert saver.get_run(dead.run_id).status == "interrupted"  # type: ignore[union-attr]

@@ -10,7 +10,8 @@ If the process dies, the lease lapses and the background workers of any process 
 the store (`interlock.server.runs.RunWorkers`) take the run over, exactly as they take over
 a background run whose worker died:
 
-- an **input** run is invoked again with its run id: the graph applies the input only if no
+- an **input** run (or a **command**: the Agent Server's `command.update` / `goto` without
+  an answer) is invoked again with its run id: the graph applies the input only if no
   checkpoint of the run exists (the input is applied once), else continues from the
   thread's head;
 - a **resume** never decides anything: if the decision of its requests is recorded, the
@@ -54,6 +55,7 @@ __all__ = [
     "set_run_lease",
     "stream_durably",
     "takeover_config",
+    "takeover_input",
 ]
 
 _log = logging.getLogger("interlock.server.durable")
@@ -222,7 +224,7 @@ def _begin(
         ttl=ttl,
     )
     tagged = {**conf, "run_id": record.run_id}
-    if kind == "input" and after is not None:
+    if kind != "resume" and after is not None:
         tagged["run_after"] = after
     return record, owner, ttl, {**config, "configurable": tagged}
 
@@ -230,15 +232,22 @@ def _begin(
 def _what(saver: BaseSaver, thread_id: str, input: Any) -> tuple[Any, Any, str | None]:
     """(kind, the record's input, the thread's head) of a run of `input`; kind None: not
     a run kept durable."""
-    if isinstance(input, Command):
+    if isinstance(input, Command) and input.has_resume:
         resume = input.resume
-        if not input.has_resume or not isinstance(resume, Mapping) or not resume:
+        if not isinstance(resume, Mapping) or not resume:
             return None, None, None
         return "resume", {"interrupt_ids": [str(k) for k in resume]}, None
-    if not isinstance(input, Mapping):
+    if isinstance(input, Command):
+        goto = input.goto_targets()
+        if not all(isinstance(g, str) for g in goto):  # a `Send` is not kept as JSON
+            return None, None, None
+        kind, payload = "command", {"update": input.update, "goto": list(goto)}
+    elif isinstance(input, Mapping):
+        kind, payload = "input", dict(input)
+    else:
         return None, None, None
     head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
-    return "input", dict(input), head.checkpoint_id if head else None
+    return kind, payload, head.checkpoint_id if head else None
 
 
 def _renewer(saver: BaseSaver, run_id: str, owner: str, ttl: float) -> Callable[[], bool]:
@@ -296,9 +305,20 @@ def takeover_config(run: RunRecord) -> dict[str, Any]:
     conf.update(options.get("config") or {})
     conf.setdefault("user_id", run.created_by)
     conf.update(thread_id=run.thread_id, run_id=run.run_id)
-    if run.kind == "input" and run.after:
+    if run.kind != "resume" and run.after:
         conf["run_after"] = run.after
     return {"configurable": {k: v for k, v in conf.items() if v is not None}}
+
+
+def takeover_input(run: RunRecord) -> Any:
+    """What a taken-over run is invoked with: its input, its command, or None (a resume
+    continues the thread: the recorded decision is applied)."""
+    if run.kind == "resume":
+        return None
+    if run.kind == "command":
+        payload = run.input or {}
+        return Command(update=payload.get("update"), goto=tuple(payload.get("goto") or ()))
+    return run.input
 
 
 def decision_state(saver: BaseSaver, run: RunRecord) -> str:

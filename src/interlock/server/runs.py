@@ -64,7 +64,12 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph
-from interlock.server._durable import decision_state, set_run_lease, takeover_config
+from interlock.server._durable import (
+    decision_state,
+    set_run_lease,
+    takeover_config,
+    takeover_input,
+)
 from interlock.server._operations import record_audit, run_config, run_view
 from interlock.server.agent_server._log import EventWriter, logged_invoke
 from interlock.server.auth import Principal
@@ -321,7 +326,7 @@ class RunWorkers:
                 result = logged_invoke(
                     writer,
                     graph,
-                    None if run.kind == "resume" else run.input,
+                    takeover_input(run),
                     config,
                     attempt=run.attempts,
                     info=info,

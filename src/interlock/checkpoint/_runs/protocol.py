@@ -52,8 +52,8 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
     "cancelled",
 )
 FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed", "cancelled")
-RunKind = Literal["input", "resume"]
-RUN_KINDS: tuple[RunKind, ...] = ("input", "resume")
+RunKind = Literal["input", "command", "resume"]
+RUN_KINDS: tuple[RunKind, ...] = ("input", "command", "resume")
 
 
 THREAD_DELETED = "its thread was deleted before it ended"
@@ -94,6 +94,7 @@ class RunRecord:
     """Why it failed."""
     kind: RunKind = "input"
     """`input`: apply `input` (a state update) once, then run to a pause or the end;
+    `command`: the same with `Command(update=input["update"], goto=input["goto"])`;
     `resume`: carry out the recorded decisions of `input["interrupt_ids"]` (never decide
     them: a decision not recorded is not carried out)."""
     options: Any = None

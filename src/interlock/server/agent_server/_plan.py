@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import Command
 from interlock.graph import CompiledStateGraph
-from interlock.server._durable import LoggedRunner, RunLogOptions
+from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
     check_shape,
@@ -25,6 +25,7 @@ from interlock.server._operations import (
     record_audit,
     run_config,
     run_input,
+    run_view,
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
@@ -263,7 +264,9 @@ def carry_out(
         return box[-1]
     if plan.kind == "command":
         config = run_config(plan.thread_id, user_id=plan.who.name)
-        return run(plan.graph, Command(update=plan.update, goto=plan.goto), config)
+        command = Command(update=plan.update, goto=plan.goto)
+        run_durably(ctx.saver, plan.graph, command, config, runner, view=run_view, agent=plan.name)
+        return box[-1]
     run_input(
         ctx.saver,
         plan.graph,
