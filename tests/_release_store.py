@@ -49,3 +49,16 @@ def build_release_store(
         assert store.schema_versions() == sorted(known)
     finally:
         store.close()
+
+
+NEEDED_BY_EVERY_WRITE = (13, 14)
+"""Migrations whose tables or columns this code reads or writes in every pause and thread
+summary (`pending_approvers`, `threads.owner`): a test that fakes an older store by running
+this code on fewer migrations keeps them (the store the previous release really wrote is
+`build_release_store`'s)."""
+
+
+def migrations_before(version: int) -> list[tuple[int, str, list[Any]]]:
+    """The migrations of a store as it was before `version`, for tests that write it with
+    this code (see `NEEDED_BY_EVERY_WRITE`)."""
+    return [m for m in MIGRATIONS if m[0] < version or m[0] in NEEDED_BY_EVERY_WRITE]

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from interlock.checkpoint import _sql_core
+from interlock.checkpoint import _sql_core, serde
 from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._testkit import make_interrupt, make_record
+from tests._release_store import migrations_before
+
+RUN_ID = "0" * 31 + "1"
 
 
 def _at_migration_6(monkeypatch: pytest.MonkeyPatch) -> None:
     # (with the later tables this code writes whenever it pauses, which the upgrade from a
     # released store, tests/test_release_upgrade.py, covers without any code of ours)
-    monkeypatch.setattr(_sql_core, "MIGRATIONS", [m for m in MIGRATIONS if m[0] <= 6 or m[0] >= 13])
+    monkeypatch.setattr(_sql_core, "MIGRATIONS", migrations_before(7))
 
 
 def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,7 +32,14 @@ def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
             rec = make_record("t", None, [("n", 1)], {"n": 1})
             pause = make_interrupt("t", rec.checkpoint_id, metadata={"requested_by": "bob"})
             old.put_checkpoint(rec, expected_head=None, interrupts=[pause])
-            run = old.enqueue_run(thread_id="t", agent="a", input={"x": 1})
+            now = old.dialect.ts(datetime.now(UTC))
+            with old._write() as conn:  # a run queued by the interlock of migration 6
+                old._x(
+                    conn,
+                    "INSERT INTO runs (run_id, thread_id, agent, input, status, created_at, "
+                    "updated_at, attempts) VALUES (?, 't', 'a', ?J, 'queued', ?, ?, 0)",
+                    (RUN_ID, serde.dumps({"x": 1}), now, now),
+                )
         finally:
             old.close()
     new = open_store()
@@ -41,9 +52,9 @@ def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         new.resolve_interrupts("t", {pause.interrupt_id: "yes"}, decided_by="ada")
         actions = [e.action for e in new.list_audit(interrupt_id=pause.interrupt_id).items]
         assert actions == ["approval.decided", "approval.requested"]  # old and new audit rows
-        got = new.get_run(run.run_id)
+        got = new.get_run(RUN_ID)
         assert got is not None and got.input == {"x": 1}
-        assert new.append_events("t", run.run_id, [("metadata", {"run_id": run.run_id})]) == (1,)
+        assert new.append_events("t", RUN_ID, [("metadata", {"run_id": RUN_ID})]) == (1,)
         assert [e.event for e in new.read_events("t")] == ["metadata"]
     finally:
         new.close()

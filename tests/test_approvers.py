@@ -561,7 +561,7 @@ def test_a_malformed_escalation_expires_its_request_and_blocks_no_other(saver: A
 def test_a_decision_racing_an_escalation_is_checked_on_the_new_rule(
     saver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from interlock.server import _operations as ops
+    from interlock.server import _durable as ops  # where a run's default invoke lives
 
     graph = ask_graph(
         saver, approvers=["ada"], deadline=60, escalate=Escalation(to=["eve"], deadline=3600)

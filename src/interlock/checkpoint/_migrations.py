@@ -184,6 +184,19 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         ],
     ),
     (
+        8,
+        "durable runs: every run the service starts is in the queue (its kind and how it "
+        "logs); decisions by time, for the sweep that finds threads decided but not carried out",
+        [
+            "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'input'",
+            "ALTER TABLE runs ADD COLUMN options {json}",
+            # the sweep reads only recent decisions (a partial index: pending requests,
+            # the inbox's rows, are not in it)
+            "CREATE INDEX IF NOT EXISTS interrupts_decided ON interrupts (status, decided_at) "
+            "WHERE status IN ('resolved', 'expired')",
+        ],
+    ),
+    (
         13,
         "the inbox's filters as index ranges: who may decide each pending request "
         "(pending_approvers, one row per name, role:, group: or * for any approver), and "

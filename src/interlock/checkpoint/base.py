@@ -44,7 +44,13 @@ from interlock.checkpoint._interrupts.protocol import (
     decision_action,
     escalation_detail,
 )
-from interlock.checkpoint._runs.protocol import RunQueue, RunRecord, RunStatus
+from interlock.checkpoint._runs.protocol import (
+    RunKind,
+    RunQueue,
+    RunRecord,
+    RunStatus,
+    StrandedThread,
+)
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 
 __all__ = [
@@ -61,12 +67,14 @@ __all__ = [
     "InterruptRecord",
     "InterruptStatus",
     "RunEvent",
+    "RunKind",
     "RunLog",
     "RunQueue",
     "RunRecord",
     "RunStatus",
     "SnapshotPolicy",
     "StoredCheckpoint",
+    "StrandedThread",
     "TaskWrites",
     "ThreadInfo",
     "Threads",

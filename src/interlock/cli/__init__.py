@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=60.0,
         metavar="SECONDS",
-        help="how long a worker holds a background run without renewing before another "
-        "process takes it over (default 60)",
+        help="how long a process holds a run it executes (background, or in a request) "
+        "without renewing before another process takes it over (default 60)",
     )
     srv.add_argument(
         "--allow-self-approval",

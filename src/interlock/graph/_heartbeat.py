@@ -11,6 +11,9 @@ taken back.
 Registering a run is a dict insert under a lock; a process whose runs are short never wakes
 the keeper. A run ends only after a renewal in flight for it (an async run waits for it off
 the event loop). A forked child starts with a keeper of its own.
+
+The keeper also keeps other leases a caller holds while it works (`keep_alive`: any
+`renew()` callable, e.g. the service's lease on a queued run it executes in a request).
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["keep_lease", "keep_lease_async"]
+__all__ = ["keep_alive", "keep_lease", "keep_lease_async"]
 
 
 @dataclass(slots=True)
@@ -38,6 +41,8 @@ class _Hold:
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Held during a renewal, and taken when the run ends."""
     active: bool = True
+    renew: Callable[[], bool] | None = None
+    """What renews the lease, when it is not `saver.renew_thread` (see `keep_alive`)."""
 
 
 class _Heartbeat:
@@ -51,12 +56,20 @@ class _Heartbeat:
         """When the keeper thread will next look (inf: it waits to be told)."""
         self._thread: threading.Thread | None = None
 
-    def add(self, saver: Any, thread_id: str, owner: str, ttl: float) -> int:
-        """Start keeping `owner`'s lease on `thread_id`; the key to `remove` it with."""
+    def add(
+        self,
+        saver: Any,
+        thread_id: str,
+        owner: str,
+        ttl: float,
+        renew: Callable[[], bool] | None = None,
+    ) -> int:
+        """Start keeping `owner`'s lease on `thread_id` (or calling `renew`); the key to
+        `remove` it with."""
         due = time.monotonic() + ttl / 3
         key = next(self._ids)
         with self._cond:
-            self._holds[key] = _Hold(saver, thread_id, owner, ttl, due)
+            self._holds[key] = _Hold(saver, thread_id, owner, ttl, due, renew=renew)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="interlock-lease-keeper", daemon=True
@@ -97,13 +110,20 @@ def _renew(h: _Hold) -> None:
         if not h.active:
             return
         try:
-            kept = h.saver.renew_thread(h.thread_id, h.owner, ttl=h.ttl)
+            if h.renew is not None:
+                kept = h.renew()
+            else:
+                kept = h.saver.renew_thread(h.thread_id, h.owner, ttl=h.ttl)
         except Exception:  # the store is down: the next renewal tries again
-            _logger().warning("could not renew the lease of thread %s", h.thread_id, exc_info=True)
+            _logger().warning("could not renew the lease of %s", _name(h), exc_info=True)
             return
         if not kept:  # released by the run's last write, or lapsed and taken: stop
             h.active = False
-            _logger().info("thread %s: this run no longer holds its lease", h.thread_id)
+            _logger().info("%s: this run no longer holds its lease", _name(h))
+
+
+def _name(h: _Hold) -> str:
+    return f"thread {h.thread_id}" if h.renew is None else h.thread_id
 
 
 def _logger() -> Any:
@@ -131,6 +151,20 @@ def keep_lease(saver: Any, thread_id: str, owner: str | None, ttl: float | None)
         return
     keeper = _KEEPER
     key = keeper.add(saver, thread_id, owner, ttl)
+    try:
+        yield
+    finally:
+        hold = keeper.remove(key)
+        with hold.lock:  # waits for a renewal in flight
+            hold.active = False
+
+
+@contextmanager
+def keep_alive(renew: Callable[[], bool], ttl: float, what: str) -> Iterator[None]:
+    """Call `renew()` every `ttl / 3` seconds while inside, until it returns False (the
+    lease is no longer the caller's); `what` names the lease in the log."""
+    keeper = _KEEPER
+    key = keeper.add(None, what, "", ttl, renew=renew)
     try:
         yield
     finally:

@@ -23,6 +23,7 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph, is_expired_answer
+from interlock.server._durable import run_durably
 from interlock.server._errors import ApiError
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, Principal, auth_age_problem, may_decide
@@ -144,7 +145,7 @@ def decide_request(
     result: dict[str, Any] = {}
     try:
         command = Command(resume=answers, update=update, goto=goto)
-        result = (run or _invoke)(graph, command, config)
+        result = run_durably(saver, graph, command, config, run, view=run_view)
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
@@ -360,10 +361,6 @@ def approval_view(r: InterruptRecord) -> dict[str, Any]:
     }
 
 
-def _invoke(graph: CompiledStateGraph, input: Any, config: dict[str, Any]) -> dict[str, Any]:
-    return graph.invoke(input, config)
-
-
 def run_input(
     saver: BaseSaver,
     graph: CompiledStateGraph,
@@ -382,7 +379,8 @@ def run_input(
     detail = {"agent": name, "input": update, **(detail or {})}
     record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
-        result = (run or _invoke)(graph, update, run_config(thread_id, user_id=who.name))
+        config = run_config(thread_id, user_id=who.name)
+        result = run_durably(saver, graph, update, config, run, view=run_view, agent=name)
     except (ResumeConflict, InputRejected, ThreadBusy, SerializationError, InvalidUpdate) as exc:
         record_audit(saver, who, "run.refused", thread_id, detail={**detail, "reason": str(exc)})
         if isinstance(exc, ResumeConflict):  # another run committed on this thread first

@@ -53,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.errors import InterlockError, ResumeConflict
 from interlock.graph import CompiledStateGraph
+from interlock.server._durable import stream_durably
 from interlock.server._errors import (
     RETRY_AFTER,
     STATUS,
@@ -464,7 +465,9 @@ def create_app(
     )
     def thread_runs(
         thread_id: str,
-        status: str | None = Query(None, pattern="^(queued|running|done|interrupted|failed)$"),
+        status: str | None = Query(
+            None, pattern="^(queued|running|done|interrupted|failed|cancelled)$"
+        ),
         limit: int = Query(50, ge=1, le=500),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
@@ -513,7 +516,10 @@ def create_app(
         config = run_config(thread_id, user_id=who.name)
         detail = {"agent": name, "input": update}
         record_audit(saver, who, "run.started", thread_id, detail=detail)
-        chunks = graph.stream(update, config, stream_mode=["updates", "custom", "messages"])
+        modes = ["updates", "custom", "messages"]
+        chunks = stream_durably(
+            saver, graph, update, config, stream_mode=modes, view=run_view, agent=name
+        )
         try:
             first = next(chunks, None)  # refusals (busy, waiting, bad input) raise here
         except InterlockError as exc:

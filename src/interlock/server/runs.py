@@ -31,10 +31,20 @@ its end (`interlock.server.agent_server._log`), so a client joins it from any pr
 
 Idle workers wait on a condition: woken at once when this process queues a run or stops,
 otherwise they poll the store every `poll` seconds (runs queued by other processes).
+
+The same workers take over the runs the service executes in requests (`_durable`): a
+message's run to its pause, a decision's resume. A resume is carried on with
+`invoke(None)` only once its decision is recorded; it never decides. And every
+`sweep_every` seconds one thread of the set looks for threads left decided but not carried
+out by anyone — a library process that died mid-resume, say (`saver.stranded_threads`:
+one indexed query over the decisions since the last look, overlapping it by
+`SWEEP_OVERLAP`, and over the last `SWEEP_LOOKBACK` at start) — and queues a resume run for
+each (audited `run.queued` with the reason).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -42,7 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from interlock.checkpoint.base import BaseSaver, RunRecord
@@ -54,6 +64,12 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph
+from interlock.server._durable import (
+    decision_state,
+    set_run_lease,
+    takeover_config,
+    takeover_input,
+)
 from interlock.server._operations import record_audit, run_config, run_view
 from interlock.server.agent_server._log import EventWriter, logged_invoke
 from interlock.server.auth import Principal
@@ -62,6 +78,14 @@ __all__ = ["RunWorkers"]
 
 _log = logging.getLogger("interlock.server.runs")
 _SYSTEM = frozenset[str]()
+SWEEP_OVERLAP = timedelta(minutes=10)
+"""Each sweep looks again at the decisions of the last this-long before the previous one."""
+SWEEP_LOOKBACK = timedelta(days=7)
+"""The first sweep of a process looks at the decisions of this long ago and since."""
+UNRECORDED = (
+    "the process running this resume stopped before the decision was recorded: the "
+    "request is still pending (decide it again)"
+)
 
 
 class RunWorkers:
@@ -73,6 +97,7 @@ class RunWorkers:
     times; a run queued more than 5 s ago waits `busy_delay` x its age / 5 s, at most 30 s).
     `max_attempts`: a run taken over this many times (its workers died running it each
     time, e.g. killed for memory) is recorded `failed` instead of being tried again.
+    `sweep_every`: seconds between looks for threads decided but not carried out.
 
     Example:
         >>> workers = RunWorkers(saver, {"support": graph}, workers=2)  # doctest: +SKIP
@@ -89,10 +114,15 @@ class RunWorkers:
         poll: float = 1.0,
         busy_delay: float = 0.5,
         max_attempts: int = 5,
+        sweep_every: float = 10.0,
     ) -> None:
-        if workers < 0 or ttl <= 0 or poll <= 0 or max_attempts < 1:
-            raise ValueError("workers must be >= 0, ttl and poll positive, max_attempts >= 1")
+        if workers < 0 or ttl <= 0 or poll <= 0 or max_attempts < 1 or sweep_every <= 0:
+            raise ValueError(
+                "workers must be >= 0, ttl, poll and sweep_every positive, max_attempts >= 1"
+            )
         self.saver, self.registry = saver, dict(registry)
+        self.sweep_every = sweep_every
+        set_run_lease(saver, ttl)  # the runs executed in requests hold leases this long
         self.max_attempts = max_attempts
         self.workers, self.ttl, self.poll, self.busy_delay = workers, ttl, poll, busy_delay
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -126,11 +156,14 @@ class RunWorkers:
         renewer = threading.Thread(target=self._renew, name="interlock-run-leases", daemon=True)
         renewer.start()
         self._threads.append(renewer)
+        sweeper = threading.Thread(target=self._sweep, name="interlock-run-sweep", daemon=True)
+        sweeper.start()
+        self._threads.append(sweeper)
 
     def alive(self) -> tuple[int, int]:
-        """`(expected, alive)`: how many threads this set should run (the workers and the
-        lease renewer; none with `workers=0`) and how many of them are alive."""
-        expected = self.workers + 1 if self.workers else 0
+        """`(expected, alive)`: how many threads this set should run (the workers, the
+        lease renewer and the sweeper; none with `workers=0`) and how many are alive."""
+        expected = self.workers + 2 if self.workers else 0
         return expected, sum(1 for thread in self._threads if thread.is_alive())
 
     def wake(self) -> None:
@@ -197,11 +230,74 @@ class RunWorkers:
                 except Exception:
                     _log.exception("renewing the lease of run %s failed", run_id)
 
+    def _sweep(self) -> None:
+        since = datetime.now(UTC) - SWEEP_LOOKBACK
+        while True:
+            started = datetime.now(UTC)
+            try:
+                self.sweep(since)
+                since = started - SWEEP_OVERLAP
+            except Exception:
+                _log.exception("the sweep for stranded decisions failed; retrying")
+            if self._stopped.wait(self.sweep_every):
+                return
+
+    def sweep(self, since: datetime) -> list[str]:
+        """Queue a resume run for each thread left decided but not carried out (among the
+        decisions recorded since `since`) whose graph this process serves; the run ids
+        queued. Two processes sweeping at once queue one run (its id is the stranded
+        state's)."""
+        queued = []
+        for found in self.saver.stranded_threads(since=since, limit=100):
+            name = self._name_of(found.graph)
+            if name is None:  # another process may serve it
+                continue
+            ids = sorted(found.interrupt_ids)
+            key = "\0".join([found.thread_id, found.checkpoint_id, *ids])
+            run_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+            first = self.saver.get_interrupt(ids[0])
+            requester = first.metadata.get("requested_by") if first is not None else None
+            config = {"user_id": found.decided_by, "requested_by": requester}
+            try:
+                self.saver.enqueue_run(
+                    thread_id=found.thread_id,
+                    agent=name,
+                    input={"interrupt_ids": ids},
+                    created_by=found.decided_by,
+                    run_id=run_id,
+                    kind="resume",
+                    options={"config": {k: v for k, v in config.items() if v}},
+                )
+            except Exception:  # queued by another process's sweep meanwhile
+                _log.debug("stranded thread %s: run %s not queued", found.thread_id, run_id)
+                continue
+            detail = {
+                "run_id": run_id,
+                "reason": "decided but not carried out",
+                "interrupt_ids": ids,
+            }
+            record_audit(
+                self.saver, Principal("system", _SYSTEM), "run.queued", found.thread_id,
+                detail=detail,
+            )  # fmt: skip
+            queued.append(run_id)
+        if queued:
+            self.wake()
+        return queued
+
+    def _name_of(self, agent: str | None) -> str | None:
+        """The registered name of `agent` (a registered name, or a graph's name)."""
+        if agent in self.registry:
+            return agent
+        names = [n for n, g in self.registry.items() if g.name == agent]
+        return names[0] if len(names) == 1 else None
+
     def execute(self, run: RunRecord, owner: str) -> None:
         """Run one claimed run to its end (or back to the queue) and record the outcome."""
         saver = self.saver
         who = Principal(run.created_by or "system", _SYSTEM)
-        graph = self.registry.get(run.agent)
+        name = self._name_of(run.agent)
+        graph = self.registry.get(name) if name is not None else None
         if graph is None:  # another process may serve it (a rolling deploy): not ours to fail
             self._give_back(run, owner, self._delay(run), f"no agent {run.agent!r} here")
             return
@@ -214,13 +310,29 @@ class RunWorkers:
                 "(crashed or was killed) before it ended",
             )
             return
-        config = run_config(
-            run.thread_id, user_id=run.created_by, run_id=run.run_id, run_after=run.after
-        )
+        if run.kind == "resume" and (state := decision_state(saver, run)) != "recorded":
+            why = UNRECORDED if state == "unrecorded" else "its requests were deleted"
+            self._fail(run, owner, who, why)
+            return
+        config = takeover_config(run)
+        log = (run.options or {}).get("log") or {} if isinstance(run.options, Mapping) else {}
         # the run's stream goes to the store's run event log (joinable from any process)
         writer = EventWriter(saver, run.thread_id, run.run_id)
+        info = log.get("info") if log and saver.run_log(run.thread_id, run.run_id) is None else None
         try:
-            result = logged_invoke(writer, graph, run.input, config, attempt=run.attempts)
+            if run.kind == "resume" and _stopped(graph, run):
+                result = _current(graph, run)  # it paused again or ended: only report it
+            else:
+                result = logged_invoke(
+                    writer,
+                    graph,
+                    takeover_input(run),
+                    config,
+                    attempt=run.attempts,
+                    info=info,
+                    fmt=log.get("fmt"),
+                    **(log.get("kwargs") or {}),
+                )
         except RunSuperseded:  # it ran before, and others used the thread since: report it
             result = _outcome_in_history(graph, run)
         except (ThreadBusy, ResumeConflict, StoreUnavailable, InputRejected) as exc:
@@ -256,6 +368,21 @@ class RunWorkers:
             EventWriter(self.saver, run.thread_id, run.run_id).error(error)
             detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
             record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
+
+
+def _stopped(graph: CompiledStateGraph, run: RunRecord) -> bool:
+    """Whether a resume's thread waits for a person (a breakpoint too: continuing would
+    pass it) or has ended: then there is nothing to carry on."""
+    saver = graph.checkpointer
+    assert saver is not None
+    if saver.list_interrupts(status="pending", thread_id=run.thread_id, limit=1).items:
+        return True
+    return not graph.get_state(run_config(run.thread_id)).next
+
+
+def _current(graph: CompiledStateGraph, run: RunRecord) -> dict[str, Any]:
+    snapshot = graph.get_state(run_config(run.thread_id))
+    return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
 
 
 def _outcome_in_history(graph: CompiledStateGraph, run: RunRecord) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class SqlEventLog(SqlCore):
         self._x(
             conn,
             "DELETE FROM run_events WHERE run_id IN (SELECT run_id FROM runs WHERE "
-            "status IN ('done', 'interrupted', 'failed') AND updated_at < ?)",
+            "status IN ('done', 'interrupted', 'failed', 'cancelled') AND updated_at < ?)",
             (when,),
         )
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from interlock.checkpoint._testkit import StoreTests
+from interlock.checkpoint._testkit import StoreTests, make_interrupt, make_record
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import SerializationError
 
@@ -155,5 +156,125 @@ class RunQueueConformance(StoreTests):
             got = await saver.aget_run(run.run_id)
             assert got is not None and got.result == [1]
             assert [r.run_id for r in await saver.alist_runs(thread_id="t")] == [run.run_id]
+
+        asyncio.run(main())
+
+    # ---- runs the service executes at once, cancelling, the sweep's query ----------------
+
+    def test_a_run_queued_claimed_is_held_by_its_owner(self, saver: BaseSaver) -> None:
+        options = {"log": {"modes": ["values"]}, "configurable": {"model": "m"}}
+        run = saver.enqueue_run(
+            thread_id="t",
+            agent="x",
+            input={"interrupt_ids": ["a" * 32]},
+            kind="resume",
+            options=options,
+            owner="me",
+            ttl=60,
+        )
+        assert (run.status, run.owner, run.attempts) == ("running", "me", 1)
+        assert (run.kind, run.options) == ("resume", options)
+        assert saver.claim_run("other", ttl=60) is None  # its lease is live
+        assert saver.renew_run(run.run_id, "me", ttl=60)
+        assert saver.finish_run(run.run_id, "me", status="done", result={"ok": 1})
+        plain = saver.enqueue_run(thread_id="t2", agent="x", input={})
+        assert (plain.kind, plain.options, plain.status) == ("input", None, "queued")
+        with pytest.raises(ValueError):
+            saver.enqueue_run(thread_id="t", agent="x", input={}, run_id=run.run_id)
+
+    def test_a_claimed_run_whose_owner_died_is_taken_over(self, saver: BaseSaver) -> None:
+        run = saver.enqueue_run(thread_id="t", agent="x", input={}, owner="dead", ttl=0)
+        later = saver.enqueue_run(thread_id="t", agent="x", input={})
+        taken = saver.claim_run("alive", ttl=60)  # the dead one's, not the later run
+        assert taken is not None and taken.run_id == run.run_id
+        assert (taken.owner, taken.attempts, taken.kind) == ("alive", 2, "input")
+        assert not saver.finish_run(run.run_id, "dead", status="done")
+        assert saver.finish_run(run.run_id, "alive", status="done")
+        nxt = saver.claim_run("alive", ttl=60)
+        assert nxt is not None and nxt.run_id == later.run_id
+
+    def test_only_a_queued_run_is_cancelled(self, saver: BaseSaver) -> None:
+        first = saver.enqueue_run(thread_id="t", agent="x", input={"n": 1})
+        second = saver.enqueue_run(thread_id="t", agent="x", input={"n": 2})
+        cancelled = saver.cancel_run(first.run_id)
+        assert cancelled is not None and cancelled.status == "cancelled"
+        again = saver.cancel_run(first.run_id)
+        assert again is not None and again.status == "cancelled"
+        claimed = saver.claim_run("w", ttl=60)  # a cancelled run neither runs nor blocks
+        assert claimed is not None and claimed.run_id == second.run_id
+        running = saver.cancel_run(second.run_id)
+        assert running is not None and (running.status, running.owner) == ("running", "w")
+        assert saver.finish_run(second.run_id, "w", status="done")
+        done = saver.cancel_run(second.run_id)
+        assert done is not None and done.status == "done"
+        assert saver.cancel_run("f" * 32) is None
+        assert [r.run_id for r in saver.list_runs(status="cancelled")] == [first.run_id]
+
+    def test_a_refused_run_is_discarded_by_its_owner_only(self, saver: BaseSaver) -> None:
+        run = saver.enqueue_run(thread_id="t", agent="x", input={}, owner="me", ttl=60)
+        assert not saver.discard_run(run.run_id, "other")
+        assert saver.discard_run(run.run_id, "me")
+        assert saver.get_run(run.run_id) is None
+        assert not saver.discard_run(run.run_id, "me")
+
+    def _paused(self, saver: BaseSaver, thread: str) -> tuple[Any, str]:
+        """A thread paused on one request: (its head checkpoint, the request's id)."""
+        rec = make_record(thread, None, [("n", 1)], {"n": 1})
+        pause = make_interrupt(thread, rec.checkpoint_id, metadata={"graph": "g"})
+        saver.put_checkpoint(rec, expected_head=None, interrupts=[pause])
+        return rec, pause.interrupt_id
+
+    def test_stranded_threads_are_decided_but_not_carried_out(self, saver: BaseSaver) -> None:
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        head, iid = self._paused(saver, "s")
+        assert saver.stranded_threads(since=since) == ()  # pending: waits for a person
+        saver.resolve_interrupts("s", {iid: "yes"}, decided_by="ada")
+        [found] = saver.stranded_threads(since=since)
+        assert (found.thread_id, found.checkpoint_id) == ("s", head.checkpoint_id)
+        assert found.interrupt_ids == (iid,)
+        assert (found.graph, found.decided_by) == ("g", "ada")
+        assert saver.stranded_threads(since=datetime.now(UTC) + timedelta(minutes=1)) == ()
+        assert saver.stranded_threads(since=since, limit=0) == ()
+        assert saver.acquire_thread("s", "runner", ttl=60)  # a run holds the thread
+        assert saver.stranded_threads(since=since) == ()
+        saver.release_thread("s", "runner")
+        run = saver.enqueue_run(thread_id="s", agent="g", input={})  # a run will carry it out
+        assert saver.stranded_threads(since=since) == ()
+        assert saver.claim_run("w", ttl=60) is not None
+        assert saver.finish_run(run.run_id, "w", status="failed", error="the node failed")
+        assert saver.stranded_threads(since=since) == ()  # a run ended on it since: not lost
+
+    def test_a_thread_that_moved_on_or_waits_is_not_stranded(self, saver: BaseSaver) -> None:
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        old = saver.enqueue_run(thread_id="m", agent="g", input={})  # ended before the pause
+        assert saver.claim_run("w", ttl=60) is not None
+        assert saver.finish_run(old.run_id, "w", status="interrupted")
+        head, iid = self._paused(saver, "m")
+        saver.resolve_interrupts("m", {iid: 1})
+        assert [s.thread_id for s in saver.stranded_threads(since=since)] == ["m"]
+        nxt = make_record("m", head, [("n", 2)], {"n": 2})  # the resume committed a step
+        saver.put_checkpoint(nxt, expected_head=head.checkpoint_id)
+        assert saver.stranded_threads(since=since) == ()
+        head2, first = self._paused(saver, "w2")
+        second = make_interrupt("w2", head2.checkpoint_id, 1, metadata={"graph": "g"})
+        saver.put_task_writes("w2", "", head2.checkpoint_id, [], [second])
+        saver.resolve_interrupts("w2", {first: 1})  # one of two answered: still waits
+        assert saver.stranded_threads(since=since) == ()
+        saver.resolve_interrupts("w2", {second.interrupt_id: 2})
+        [both] = saver.stranded_threads(since=since)
+        assert set(both.interrupt_ids) == {first, second.interrupt_id}
+
+    def test_durable_run_methods_async_twins(self, saver: BaseSaver) -> None:
+        async def main() -> None:
+            run = await saver.aenqueue_run(
+                thread_id="t", agent="x", input={}, kind="resume", owner="me", ttl=60
+            )
+            assert run.kind == "resume" and run.owner == "me"
+            assert await saver.adiscard_run(run.run_id, "me")
+            queued = await saver.aenqueue_run(thread_id="t", agent="x", input={})
+            cancelled = await saver.acancel_run(queued.run_id)
+            assert cancelled is not None and cancelled.status == "cancelled"
+            since = datetime.now(UTC) - timedelta(minutes=1)
+            assert await saver.astranded_threads(since=since) == ()
 
         asyncio.run(main())

@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._runs.protocol import RunRecord, RunStatus, new_run_id
+from interlock.checkpoint._runs.protocol import (
+    RunKind,
+    RunRecord,
+    RunStatus,
+    StrandedThread,
+    new_run_id,
+)
+from interlock.checkpoint._time import as_utc
 
 __all__ = ["MemoryRunQueue"]
 
@@ -23,6 +30,7 @@ class _Run:
     """Everything but the JSON fields, which are kept serialised below."""
     input: str
     result: str | None = None
+    options: str | None = None
     lease_until: float | None = None
     """Monotonic seconds: a running run's lease, or when a released run is claimable."""
 
@@ -31,6 +39,15 @@ class MemoryRunQueue:
     """`enqueue_run`, `claim_run`, ... over a dict, under the saver's lock."""
 
     _lock: threading.RLock
+
+    if TYPE_CHECKING:  # the other rooms' structures, read by `stranded_threads`
+        from interlock.checkpoint._checkpoints.memory import _Checkpoints
+        from interlock.checkpoint._interrupts.memory import StoredInterrupt
+        from interlock.checkpoint._threads.memory import _Thread
+
+        _interrupts: dict[str, StoredInterrupt]
+        _checkpoints: dict[str, _Checkpoints]
+        _thread_rows: dict[str, _Thread]
 
     def _init_runs(self) -> None:
         self._run_rows: dict[str, _Run] = {}
@@ -82,26 +99,112 @@ class MemoryRunQueue:
         created_by: str | None = None,
         after: str | None = None,
         run_id: str | None = None,
+        kind: RunKind = "input",
+        options: Any = None,
+        owner: str | None = None,
+        ttl: float | None = None,
     ) -> RunRecord:
-        """Queue a run."""
+        """Queue a run (claimed by `owner` already, if given)."""
         text = serde.dumps(input, "run input")
+        extra = None if options is None else serde.dumps(options, "run options")
         now = datetime.now(UTC)
         record = RunRecord(
             run_id=run_id or new_run_id(),
             thread_id=thread_id,
             agent=agent,
             input=None,
+            status="running" if owner else "queued",
+            owner=owner or None,
+            attempts=1 if owner else 0,
             created_by=created_by,
             created_at=now,
             updated_at=now,
             after=after,
+            kind=kind,
         )
+        lease = time.monotonic() + float(ttl or 0) if owner else None
         with self._lock:
             runs = self._runs()
             if record.run_id in runs:
                 raise ValueError(f"run {record.run_id!r} already exists")
-            runs[record.run_id] = _Run(record=record, input=text)
+            runs[record.run_id] = _Run(record=record, input=text, options=extra, lease_until=lease)
         return self._decode(runs[record.run_id])
+
+    def cancel_run(self, run_id: str) -> RunRecord | None:
+        """Cancel the run if it is queued."""
+        with self._lock:
+            row = self._runs().get(run_id)
+            if row is None:
+                return None
+            if row.record.status == "queued":
+                row.record = replace(row.record, status="cancelled", updated_at=datetime.now(UTC))
+                row.lease_until = None
+            return self._decode(row)
+
+    def discard_run(self, run_id: str, owner: str) -> bool:
+        """Delete the run if `owner` holds it."""
+        with self._lock:
+            if self._held(run_id, owner) is None:
+                return False
+            del self._runs()[run_id]
+            return True
+
+    def stranded_threads(self, *, since: datetime, limit: int = 100) -> tuple[StrandedThread, ...]:
+        """Threads decided but not carried out (a walk of the requests: this store is for
+        tests and notebooks)."""
+        now, since = time.monotonic(), as_utc(since)
+        found: dict[str, list[Any]] = {}
+        with self._lock:
+            pending = {
+                i.record.thread_id
+                for i in self._interrupts.values()
+                if i.record.status == "pending"
+            }
+            for item in self._interrupts.values():
+                r = item.record
+                if r.status not in ("resolved", "expired") or r.decided_at is None:
+                    continue
+                if as_utc(r.decided_at) < since or r.thread_id in pending:
+                    continue
+                stored = self._checkpoints.get(r.thread_id)
+                if stored is None or stored.heads.get(r.checkpoint_ns) != r.checkpoint_id:
+                    continue
+                lease = self._thread_rows.get(r.thread_id)
+                if lease is not None and lease.lease is not None and lease.lease[1] > now:
+                    continue
+                if any(
+                    run.record.thread_id == r.thread_id
+                    and (
+                        run.record.status in _OPEN
+                        or as_utc(run.record.updated_at) >= as_utc(r.decided_at)
+                    )
+                    for run in self._run_rows.values()
+                ):
+                    continue
+                found.setdefault(r.thread_id, []).append(r)
+        out = []
+        for thread_id, records in found.items():
+            records.sort(key=lambda r: (as_utc(r.decided_at), r.interrupt_id))
+            root = [r for r in records if r.checkpoint_ns == ""] or records
+            out.append(
+                StrandedThread(
+                    thread_id=thread_id,
+                    checkpoint_id=root[-1].checkpoint_id,
+                    interrupt_ids=tuple(r.interrupt_id for r in records),
+                    graph=None,
+                    decided_by=records[-1].decided_by,
+                    decided_at=as_utc(records[-1].decided_at),
+                )
+            )
+        out.sort(key=lambda s: (s.decided_at, s.thread_id))
+        return tuple(
+            replace(s, graph=self._graph_of(s.interrupt_ids[0])) for s in out[: max(0, int(limit))]
+        )
+
+    def _graph_of(self, interrupt_id: str) -> str | None:
+        record = self.get_interrupt(interrupt_id)  # type: ignore[attr-defined]
+        graph = (record.metadata or {}).get("graph") if record is not None else None
+        return str(graph) if graph is not None else None
 
     def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
         """Claim the oldest claimable run (one per thread, in order)."""
@@ -215,4 +318,5 @@ class MemoryRunQueue:
             row.record,
             input=serde.loads(row.input),
             result=None if row.result is None else serde.loads(row.result),
+            options=None if row.options is None else serde.loads(row.options),
         )

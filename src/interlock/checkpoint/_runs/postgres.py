@@ -1,8 +1,12 @@
-"""The run queue on PostgreSQL: a claim in one statement that skips rows others hold."""
+"""The run queue on PostgreSQL: a claim in one statement that skips rows others hold, and
+a run queued in one statement (every run the service starts is queued: one round trip)."""
 
 from __future__ import annotations
 
-from interlock.checkpoint._runs.protocol import RunRecord
+from typing import Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._runs.protocol import RunKind, RunRecord, new_run_id
 from interlock.checkpoint._runs.sql import CLAIMABLE, RUN_COLS, SqlRunQueue
 from interlock.checkpoint._sql_dialect import utc_now
 
@@ -10,7 +14,54 @@ __all__ = ["PgRunQueue"]
 
 
 class PgRunQueue(SqlRunQueue):
-    """`claim_run` with `FOR UPDATE SKIP LOCKED`."""
+    """`claim_run` with `FOR UPDATE SKIP LOCKED`; `enqueue_run` in one statement."""
+
+    def enqueue_run(
+        self,
+        *,
+        thread_id: str,
+        agent: str,
+        input: Any,
+        created_by: str | None = None,
+        after: str | None = None,
+        run_id: str | None = None,
+        kind: RunKind = "input",
+        options: Any = None,
+        owner: str | None = None,
+        ttl: float | None = None,
+    ) -> RunRecord:
+        """Queue a run (claimed by `owner` already, if given): one `INSERT ... RETURNING`,
+        stamped with the database's clock."""
+        text = serde.dumps(input, "run input")
+        extra = None if options is None else serde.dumps(options, "run options")
+        run_id = run_id or new_run_id()
+        status, attempts = ("running", 1) if owner else ("queued", 0)
+        sql = self._q(
+            f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES (?, ?, ?, ?J, ?, ?, "
+            "clock_timestamp(), clock_timestamp(), ?, ?, ?, NULL, NULL, ?, ?J, "
+            "CASE WHEN ?::text IS NULL THEN NULL ELSE {now} + ? END) "
+            f"ON CONFLICT (run_id) DO NOTHING RETURNING {RUN_COLS}"
+        )
+        params = (
+            run_id,
+            thread_id,
+            agent,
+            text,
+            status,
+            created_by,
+            owner or None,
+            attempts,
+            after,
+            kind,
+            extra,
+            owner or None,
+            float(ttl or 0),
+        )
+        with self._read() as conn:
+            row = conn.execute(sql, params).fetchone()
+        if row is None:
+            raise ValueError(f"run {run_id!r} already exists")
+        return self._run(row)
 
     def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
         """Claim the oldest claimable run in one statement: the row is locked with

@@ -9,6 +9,14 @@ are claimed in order, one at a time). The claimer holds the run under a lease it
 retried later (`release_run`); both succeed only for the run's current owner, so a worker
 whose run was taken over cannot overwrite the new owner's outcome.
 
+A run may also be queued already claimed (`enqueue_run(owner=..., ttl=...)`): that is how
+the service records a run it executes in the request that asked for it (a message's run to
+its pause, a decision's resume), so that another process takes it over if this one dies.
+A queued run may be cancelled (`cancel_run`); a run refused before it did anything is
+discarded by its owner (`discard_run`). `stranded_threads` finds the threads whose recorded
+decision was never carried out and that no run is about to carry out (the service's sweep
+queues a run for each).
+
 Leases use the store's clock (the database clock for SQL stores), as thread leases do.
 `BaseSaver` composes `RunQueue`; stores implement the sync methods, async twins come free.
 """
@@ -23,11 +31,29 @@ from typing import Any, Literal
 from interlock.checkpoint._async import to_thread
 from interlock.checkpoint._audit.protocol import new_audit_id
 
-__all__ = ["RUN_STATUSES", "RunQueue", "RunRecord", "RunStatus", "new_run_id"]
+__all__ = [
+    "RUN_KINDS",
+    "RUN_STATUSES",
+    "RunKind",
+    "RunQueue",
+    "RunRecord",
+    "RunStatus",
+    "StrandedThread",
+    "new_run_id",
+]
 
-RunStatus = Literal["queued", "running", "done", "interrupted", "failed"]
-RUN_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "done", "interrupted", "failed")
-FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed")
+RunStatus = Literal["queued", "running", "done", "interrupted", "failed", "cancelled"]
+RUN_STATUSES: tuple[RunStatus, ...] = (
+    "queued",
+    "running",
+    "done",
+    "interrupted",
+    "failed",
+    "cancelled",
+)
+FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed", "cancelled")
+RunKind = Literal["input", "command", "resume"]
+RUN_KINDS: tuple[RunKind, ...] = ("input", "command", "resume")
 
 
 THREAD_DELETED = "its thread was deleted before it ended"
@@ -66,6 +92,31 @@ class RunRecord:
     """What the run ended with (done / interrupted), JSON."""
     error: str | None = None
     """Why it failed."""
+    kind: RunKind = "input"
+    """`input`: apply `input` (a state update) once, then run to a pause or the end;
+    `command`: the same with `Command(update=input["update"], goto=input["goto"])`;
+    `resume`: carry out the recorded decisions of `input["interrupt_ids"]` (never decide
+    them: a decision not recorded is not carried out)."""
+    options: Any = None
+    """How the run is executed and logged (JSON), e.g. the run event log's stream modes
+    (`interlock.server._durable`); None for a plain run."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrandedThread:
+    """A thread left decided but not carried out: its head checkpoint is paused on
+    requests that were decided (resolved or expired), nothing is pending on it, no run is
+    open or ended on it since the decision, and no run holds its lease."""
+
+    thread_id: str
+    checkpoint_id: str
+    """The head checkpoint paused on the decided requests."""
+    interrupt_ids: tuple[str, ...]
+    graph: str | None
+    """The graph that raised the requests (their `metadata["graph"]`)."""
+    decided_by: str | None
+    decided_at: datetime
+    """When the newest of the decisions was recorded."""
 
 
 class RunQueue(ABC):
@@ -81,9 +132,32 @@ class RunQueue(ABC):
         created_by: str | None = None,
         after: str | None = None,
         run_id: str | None = None,
+        kind: RunKind = "input",
+        options: Any = None,
+        owner: str | None = None,
+        ttl: float | None = None,
     ) -> RunRecord:
-        """Queue a run (durably, before returning) and return it. `input` must be
-        JSON-serialisable (`SerializationError` before anything is written)."""
+        """Queue a run (durably, before returning) and return it. `input` and `options`
+        must be JSON-serialisable (`SerializationError` before anything is written). With
+        `owner` (and `ttl`), the run is queued already claimed by `owner` for `ttl` seconds
+        (status `running`, attempts 1): the caller runs it now, another process takes it
+        over if the lease lapses. A `run_id` that exists already is a `ValueError`."""
+
+    @abstractmethod
+    def cancel_run(self, run_id: str) -> RunRecord | None:
+        """Cancel a queued run (status `cancelled`: never claimed); return the run as it is
+        now — a run that is running or ended is returned unchanged. None: no such run."""
+
+    @abstractmethod
+    def discard_run(self, run_id: str, owner: str) -> bool:
+        """Delete a running run `owner` holds and that did nothing (it was refused before
+        it started), so that it is not listed; False if `owner` does not hold it."""
+
+    @abstractmethod
+    def stranded_threads(self, *, since: datetime, limit: int = 100) -> tuple[StrandedThread, ...]:
+        """Threads left decided but not carried out (see `StrandedThread`), among the
+        decisions recorded at or after `since`, oldest decision first. One indexed query
+        over the recent decisions (not a scan of the threads)."""
 
     @abstractmethod
     def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
@@ -137,6 +211,10 @@ class RunQueue(ABC):
         created_by: str | None = None,
         after: str | None = None,
         run_id: str | None = None,
+        kind: RunKind = "input",
+        options: Any = None,
+        owner: str | None = None,
+        ttl: float | None = None,
     ) -> RunRecord:
         """Async twin of `enqueue_run`."""
         return await to_thread(
@@ -147,7 +225,25 @@ class RunQueue(ABC):
             created_by=created_by,
             after=after,
             run_id=run_id,
+            kind=kind,
+            options=options,
+            owner=owner,
+            ttl=ttl,
         )
+
+    async def acancel_run(self, run_id: str) -> RunRecord | None:
+        """Async twin of `cancel_run`."""
+        return await to_thread(self.cancel_run, run_id)
+
+    async def adiscard_run(self, run_id: str, owner: str) -> bool:
+        """Async twin of `discard_run`."""
+        return await to_thread(self.discard_run, run_id, owner)
+
+    async def astranded_threads(
+        self, *, since: datetime, limit: int = 100
+    ) -> tuple[StrandedThread, ...]:
+        """Async twin of `stranded_threads`."""
+        return await to_thread(self.stranded_threads, since=since, limit=limit)
 
     async def aclaim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
         """Async twin of `claim_run`."""

@@ -10,19 +10,26 @@ waiting). Both use `CLAIMABLE`, so which run is claimable is written once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
-from interlock.checkpoint._runs.protocol import RunRecord, RunStatus, new_run_id
+from interlock.checkpoint._runs.protocol import (
+    RunKind,
+    RunRecord,
+    RunStatus,
+    StrandedThread,
+    new_run_id,
+)
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 
-__all__ = ["CLAIMABLE", "RUN_COLS", "SqlRunQueue"]
+__all__ = ["CLAIMABLE", "RUN_COLS", "STRANDED", "SqlRunQueue"]
 
 RUN_COLS = (
     "run_id, thread_id, agent, input, status, created_by, created_at, updated_at, owner, "
-    "attempts, after_id, result, error"
+    "attempts, after_id, result, error, kind, options"
 )
 CLAIMABLE = (
     "r.status IN ('queued', 'running') AND COALESCE(r.lease_until, 0) <= {now} "
@@ -32,6 +39,27 @@ CLAIMABLE = (
 )
 """Which run `r` may be claimed: queued (and not held back by a delay) or running with an
 expired lease, and no older open run of its thread (a thread's runs go in order)."""
+
+STRANDED = (
+    "SELECT i.thread_id, i.checkpoint_ns, i.checkpoint_id, i.interrupt_id, i.decided_by, "
+    "i.decided_at FROM interrupts i JOIN heads h ON h.thread_id = i.thread_id "
+    "AND h.checkpoint_ns = i.checkpoint_ns AND h.head_id = i.checkpoint_id "
+    "WHERE i.status IN ('resolved', 'expired') AND i.decided_at >= ? "
+    "AND NOT EXISTS (SELECT 1 FROM interrupts p WHERE p.thread_id = i.thread_id "
+    "AND p.checkpoint_ns = i.checkpoint_ns AND p.checkpoint_id = i.checkpoint_id "
+    "AND p.status = 'pending') "
+    "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = i.thread_id "
+    "AND (r.status IN ('queued', 'running') OR r.updated_at >= i.decided_at)) "
+    "AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.thread_id = i.thread_id "
+    "AND t.lease_owner IS NOT NULL AND t.lease_until > {now}) "
+    "ORDER BY i.decided_at, i.interrupt_id LIMIT ?"
+)
+"""Decided requests whose thread's head is still paused on them, with nothing pending at
+that checkpoint, no run open or ended on the thread since the decision, and its lease
+free. Driven by the partial index `interrupts_decided` (migration 8: decisions by time),
+then one lookup per candidate in `heads`, `interrupts_thread`, `runs_thread` and
+`threads`. (A request pending elsewhere on the thread — a subgraph's — is checked by the
+run that is queued: it only reports a thread that waits.)"""
 
 
 class SqlRunQueue(SqlCore):
@@ -68,7 +96,7 @@ class SqlRunQueue(SqlCore):
             self._drop_ended_run_events(conn, before)
             self._x(
                 conn,
-                "DELETE FROM runs WHERE status IN ('done', 'interrupted', 'failed') "
+                "DELETE FROM runs WHERE status IN ('done', 'interrupted', 'failed', 'cancelled') "
                 "AND updated_at < ?",
                 (self.dialect.ts(before),),
             )
@@ -89,6 +117,8 @@ class SqlRunQueue(SqlCore):
             after=row[10],
             result=None if row[11] is None else serde.loads(row[11]),
             error=row[12],
+            kind=row[13],
+            options=None if row[14] is None else serde.loads(row[14]),
         )
 
     def enqueue_run(
@@ -100,11 +130,17 @@ class SqlRunQueue(SqlCore):
         created_by: str | None = None,
         after: str | None = None,
         run_id: str | None = None,
+        kind: RunKind = "input",
+        options: Any = None,
+        owner: str | None = None,
+        ttl: float | None = None,
     ) -> RunRecord:
-        """Queue a run: one insert, committed before returning. On PostgreSQL its time is
-        the database's, so that processes on several machines queue one thread's runs in
-        the order they were sent whatever their clocks say."""
+        """Queue a run (claimed by `owner` already, if given): one insert, committed before
+        returning. On PostgreSQL its time is the database's, so that processes on several
+        machines queue one thread's runs in the order they were sent whatever their clocks
+        say."""
         text = serde.dumps(input, "run input")
+        extra = None if options is None else serde.dumps(options, "run options")
         run_id = run_id or new_run_id()
         times: tuple[Any, ...] = ()
         if self.dialect.name == "postgres":
@@ -112,15 +148,85 @@ class SqlRunQueue(SqlCore):
         else:  # one machine, one clock
             now = self.dialect.ts(utc_now())
             when, times = "?, ?", (now, now)
+        status, attempts = ("running", 1) if owner else ("queued", 0)
+        lease = "{now} + ?" if owner else "NULL"
+        lease_params: tuple[Any, ...] = (float(ttl or 0),) if owner else ()
         with self._write() as conn:
+            if self._x(conn, "SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+                raise ValueError(f"run {run_id!r} already exists")
             self._x(
                 conn,
-                f"INSERT INTO runs ({RUN_COLS}) VALUES "
-                f"(?, ?, ?, ?J, 'queued', ?, {when}, NULL, 0, ?, NULL, NULL)",
-                (run_id, thread_id, agent, text, created_by, *times, after),
+                f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES "
+                f"(?, ?, ?, ?J, ?, ?, {when}, ?, ?, ?, NULL, NULL, ?, ?J, {lease})",
+                (
+                    run_id,
+                    thread_id,
+                    agent,
+                    text,
+                    status,
+                    created_by,
+                    *times,
+                    owner or None,
+                    attempts,
+                    after,
+                    kind,
+                    extra,
+                    *lease_params,
+                ),
             )
             row = self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
             return self._run(row.fetchone())
+
+    def cancel_run(self, run_id: str) -> RunRecord | None:
+        """Cancel the run if it is queued (one conditional update)."""
+        with self._write() as conn:
+            self._x(
+                conn,
+                "UPDATE runs SET status = 'cancelled', lease_until = NULL, updated_at = ? "
+                "WHERE run_id = ? AND status = 'queued'",
+                (self.dialect.ts(utc_now()), run_id),
+            )
+            row = self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+            found = row.fetchone()
+        return self._run(found) if found else None
+
+    def discard_run(self, run_id: str, owner: str) -> bool:
+        """Delete the run if `owner` holds it."""
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "DELETE FROM runs WHERE run_id = ? AND owner = ? AND status = 'running'",
+                (run_id, owner),
+            )
+            return self._count(conn, cur) == 1
+
+    def stranded_threads(self, *, since: datetime, limit: int = 100) -> tuple[StrandedThread, ...]:
+        """Threads decided but not carried out (`STRANDED`)."""
+        limit = max(0, int(limit))
+        with self._read() as conn:
+            rows = self._x(conn, STRANDED, (self.dialect.ts(since), limit * 4 + 4)).fetchall()
+        found: dict[str, list[Sequence[Any]]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(row)
+        out = []
+        for thread_id, group in list(found.items())[:limit]:
+            root = [r for r in group if r[1] == ""] or group
+            out.append(
+                StrandedThread(
+                    thread_id=thread_id,
+                    checkpoint_id=root[-1][2],
+                    interrupt_ids=tuple(r[3] for r in group),
+                    graph=None,
+                    decided_by=group[-1][4],
+                    decided_at=self.dialect.ts_req(group[-1][5]),
+                )
+            )
+        return tuple(replace(s, graph=self._graph_of(s.interrupt_ids[0])) for s in out)
+
+    def _graph_of(self, interrupt_id: str) -> str | None:
+        record = self.get_interrupt(interrupt_id)  # type: ignore[attr-defined]
+        graph = (record.metadata or {}).get("graph") if record is not None else None
+        return str(graph) if graph is not None else None
 
     def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
         """Claim the oldest claimable run inside one write transaction."""

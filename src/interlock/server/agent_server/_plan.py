@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import Command
 from interlock.graph import CompiledStateGraph
+from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
     check_shape,
@@ -24,6 +25,7 @@ from interlock.server._operations import (
     record_audit,
     run_config,
     run_input,
+    run_view,
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
@@ -268,6 +270,16 @@ def carry_out(
         box.append(result)  # the full result (the callers keep only a view of it)
         return result
 
+    # durable: a takeover of this run (its process died) logs on under the same run id
+    logged = RunLogOptions(
+        run_id=writer.run_id,
+        modes=sorted(plan.modes),
+        configurable=plan.configurable,
+        kwargs=plan.kwargs,
+        info=plan.info,
+        fmt=ctx.formats.get(plan.name),
+    )
+    runner = LoggedRunner(run, logged)
     if plan.kind == "decision":
         decide_request(
             ctx.saver,
@@ -276,14 +288,16 @@ def carry_out(
             None,
             plan.who,
             allow_self_approval=ctx.allow_self_approval,
-            run=run,
+            run=runner,
             update=plan.update,
             goto=plan.goto,
         )
         return box[-1]
     if plan.kind == "command":
         config = run_config(plan.thread_id, user_id=plan.who.name)
-        return run(plan.graph, Command(update=plan.update, goto=plan.goto), config)
+        command = Command(update=plan.update, goto=plan.goto)
+        run_durably(ctx.saver, plan.graph, command, config, runner, view=run_view, agent=plan.name)
+        return box[-1]
     run_input(
         ctx.saver,
         plan.graph,
@@ -291,7 +305,7 @@ def carry_out(
         plan.thread_id,
         plan.input,
         plan.who,
-        run=run,
+        run=runner,
         detail={"via": "agent_server", "run_id": writer.run_id},
     )
     return box[-1]

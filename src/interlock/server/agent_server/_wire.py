@@ -240,6 +240,7 @@ _QUEUE_STATUS = {
     "done": "success",
     "interrupted": "interrupted",
     "failed": "error",
+    "cancelled": "interrupted",
 }
 
 

@@ -11,16 +11,16 @@ mode. A background answer or command runs in this process once its decision is r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from interlock.server._errors import ApiError
-from interlock.server._operations import MAX_OFFSET, run_config
+from interlock.server._operations import MAX_OFFSET, record_audit, run_config
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._launch import Launcher
-from interlock.server.agent_server._log import ALL_MODES, follow, wire_modes
+from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
 from interlock.server.agent_server._plan import RunBody, carry_out, result_values
 from interlock.server.agent_server._wire import AgentRoute, assistant_id_of, run_view
 from interlock.server.auth import Principal
@@ -210,15 +210,35 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
         return result_values(result, ctx.formats.get(found[0]))
 
-    @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
-    def cancel(thread_id: str, run_id: str, who: Principal = Depends(principal)) -> Response:
+    @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=204)
+    def cancel(
+        thread_id: str,
+        run_id: str,
+        wait: bool = Query(False),
+        action: Literal["interrupt", "rollback"] = Query("interrupt"),
+        who: Principal = Depends(principal),
+    ) -> Response:
+        """Cancel a queued run (it never runs; its status is then `interrupted`). A run
+        under way is not cancelled (409 `cannot_cancel`): it always reaches its next pause
+        or end, so no step is left half-done; an ended run is 409 too. `wait` and `action`
+        change nothing: a cancelled run never started."""
         ctx.need(who, "requester")
         ctx.visible(who, thread_id)
         current = view(thread_id, run_id)
+        record = saver.get_run(run_id)
+        if record is not None and record.thread_id == thread_id and record.status == "queued":
+            record = saver.cancel_run(run_id)
+        if record is not None and record.thread_id == thread_id and record.status == "cancelled":
+            if current["status"] == "pending":  # cancelled by this call: end its stream
+                EventWriter(saver, thread_id, run_id).end("interrupted")
+                detail = {"run_id": run_id, "action": action}
+                record_audit(saver, who, "run.cancelled", thread_id, detail=detail)
+            return Response(status_code=204)
+        status = view(thread_id, run_id)["status"]
         raise ApiError(
             409,
             "cannot_cancel",
-            f"run {run_id} is {current['status']}: interlock does not cancel runs (a run "
+            f"run {run_id} is {status}: interlock cancels only queued runs (a run under way "
             "always reaches its next pause or end, so no step is left half-done)",
         )
 

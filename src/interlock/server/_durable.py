@@ -1,0 +1,334 @@
+"""Durable runs: every run the service starts is in the store's run queue before it starts.
+
+A message's run to its pause (`run_input`, and `/v1`'s streamed run: `stream_durably`) and
+a decision's resume (`decide_request`) run in the request that asked for them — the caller
+waits for, or streams, the result as before — but first `run_durably` queues the run in
+the store already claimed by this process (`enqueue_run(owner=..., ttl=...)`), keeps its
+lease while it runs (the process's lease keeper, `interlock.graph._heartbeat.keep_alive`)
+and records how it ended (`finish_run`).
+If the process dies, the lease lapses and the background workers of any process sharing
+the store (`interlock.server.runs.RunWorkers`) take the run over, exactly as they take over
+a background run whose worker died:
+
+- an **input** run (or a **command**: the Agent Server's `command.update` / `goto` without
+  an answer) is invoked again with its run id: the graph applies the input only if no
+  checkpoint of the run exists (the input is applied once), else continues from the
+  thread's head;
+- a **resume** never decides anything: if the decision of its requests is recorded, the
+  thread is continued with `graph.invoke(None, config)`, which carries the recorded
+  decision out (the paused node runs again and gets it); if the process died before the
+  decision was recorded, the request is still pending and the run ends `failed`, saying so
+  (a person decides again). A thread that paused again or ended meanwhile is only reported.
+
+The interrupted node runs again on a takeover, as after any crash (the engine's semantics:
+wrap side effects in `once()` or make them idempotent). A resume that carried
+`command.update`/`goto` (the Agent Server API) and died after its decision but before its
+step committed continues without them: they are not recorded apart from the step.
+
+A run refused before it did anything (a request already decided, an invalid answer, a busy
+thread) is discarded (`discard_run`): it is not listed and never taken over.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from interlock._types import Command
+from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
+from interlock.errors import StoreUnavailable
+from interlock.graph import CompiledStateGraph
+from interlock.graph._heartbeat import keep_alive
+
+__all__ = [
+    "DEFAULT_LEASE",
+    "LoggedRunner",
+    "RunLogOptions",
+    "Runner",
+    "decision_state",
+    "run_durably",
+    "set_run_lease",
+    "stream_durably",
+    "takeover_config",
+    "takeover_input",
+]
+
+_log = logging.getLogger("interlock.server.durable")
+
+Runner = Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]]
+"""`run(graph, input, config)`: how a run is executed (default `graph.invoke`)."""
+View = Callable[[CompiledStateGraph, str, Any], dict[str, Any]]
+"""`view(graph, thread_id, result)`: a run's result as its record keeps it."""
+
+DEFAULT_LEASE = 60.0
+"""Seconds a run executed in a request holds its lease without renewing (the server's
+`run_lease`, set with `set_run_lease`)."""
+
+_LEASES: dict[int, float] = {}
+
+_KEPT = ("user_id", "requested_by")
+"""Configurable keys a takeover needs again (the others are callables or the service's)."""
+
+
+def set_run_lease(saver: BaseSaver, ttl: float) -> None:
+    """Runs on `saver` executed in requests hold their lease for `ttl` seconds (renewed
+    every third of it); `create_app` sets its `run_lease` here."""
+    _LEASES[id(saver)] = float(ttl)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunLogOptions:
+    """How a run logs its stream into the run event log (the Agent Server API), kept with
+    its record so that a takeover logs on under the same run id."""
+
+    run_id: str
+    modes: Sequence[str] = ()
+    configurable: Mapping[str, Any] = field(default_factory=dict)
+    """The client's own configurable keys."""
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """`interrupt_before` / `interrupt_after`."""
+    info: Mapping[str, Any] = field(default_factory=dict)
+    """The `run` event: what the run was asked."""
+    fmt: str | None = None
+    """How requests are shown (`interrupt_formats`)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "modes": sorted(self.modes),
+            "configurable": dict(self.configurable),
+            "kwargs": dict(self.kwargs),
+            "info": dict(self.info),
+            "fmt": self.fmt,
+        }
+
+
+class LoggedRunner:
+    """A `Runner` that logs into the run event log, with the options a takeover needs."""
+
+    def __init__(self, run: Runner, log: RunLogOptions) -> None:
+        self.run, self.log = run, log
+
+    def __call__(
+        self, graph: CompiledStateGraph, input: Any, config: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.run(graph, input, config)
+
+
+def _invoke(graph: CompiledStateGraph, input: Any, config: dict[str, Any]) -> dict[str, Any]:
+    return graph.invoke(input, config)
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def run_durably(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    input: Any,
+    config: dict[str, Any],
+    run: Runner | None = None,
+    *,
+    view: View,
+    agent: str | None = None,
+) -> dict[str, Any]:
+    """`(run or graph.invoke)(graph, input, config)` as a durable run (see the module
+    docstring): queued claimed before it starts, its lease kept while it runs, its end
+    recorded (`view(graph, thread_id, result)` is the recorded result). Returns, and
+    raises, what the run does. `input` is a state update or a `Command` answering
+    requests by id; anything else runs as before, without a record. `agent`: the
+    registered name of `graph` (default its graph name)."""
+    runner = run or _invoke
+    log = runner.log if isinstance(runner, LoggedRunner) else None
+    begun = _begin(saver, graph, input, config, log, agent)
+    if begun is None:
+        return runner(graph, input, config)
+    record, owner, ttl, tagged = begun
+    try:
+        with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
+            result = runner(graph, input, tagged)
+    except StoreUnavailable:  # not recorded: the lease lapses and the run is taken over
+        raise
+    except BaseException as exc:
+        _settle_failure(saver, record, owner, exc)
+        raise
+    _finish(saver, record, owner, view(graph, record.thread_id, result))
+    return result
+
+
+def stream_durably(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    input: Any,
+    config: dict[str, Any],
+    *,
+    stream_mode: list[str],
+    view: View,
+    agent: str | None = None,
+) -> Iterator[Any]:
+    """`graph.stream(input, config, stream_mode=...)` as a durable run (as `run_durably`);
+    the run's end is recorded once the stream is read to its end (its result: the
+    thread's state then). The stream may be read on by another thread."""
+    begun = _begin(saver, graph, input, config, None, agent)
+    if begun is None:
+        yield from graph.stream(input, config, stream_mode=stream_mode)
+        return
+    record, owner, ttl, tagged = begun
+    try:
+        with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
+            yield from graph.stream(input, tagged, stream_mode=stream_mode)
+            snapshot = graph.get_state({"configurable": {"thread_id": record.thread_id}})
+    except StoreUnavailable:
+        raise
+    except BaseException as exc:
+        _settle_failure(saver, record, owner, exc)
+        raise
+    result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+    _finish(saver, record, owner, view(graph, record.thread_id, result))
+
+
+def _begin(
+    saver: BaseSaver,
+    graph: CompiledStateGraph,
+    input: Any,
+    config: dict[str, Any],
+    log: RunLogOptions | None,
+    agent: str | None,
+) -> tuple[RunRecord, str, float, dict[str, Any]] | None:
+    """Queue the run claimed by a new owner: (the run, its owner, the lease's seconds, the
+    config tagged with the run id); None for an input not kept durable."""
+    conf = dict(config.get("configurable") or {})
+    thread_id = str(conf["thread_id"])
+    kind, payload, after = _what(saver, thread_id, input)
+    if kind is None:
+        return None
+    options: dict[str, Any] = {"config": {k: conf[k] for k in _KEPT if conf.get(k)}}
+    if log is not None:
+        options["log"] = log.to_json()
+    owner, ttl = _owner(), _LEASES.get(id(saver), DEFAULT_LEASE)
+    record = saver.enqueue_run(
+        thread_id=thread_id,
+        agent=agent or graph.name or "agent",
+        input=payload,
+        created_by=conf.get("user_id"),
+        after=after,
+        run_id=log.run_id if log is not None else new_audit_id(),
+        kind=kind,
+        options=options,
+        owner=owner,
+        ttl=ttl,
+    )
+    tagged = {**conf, "run_id": record.run_id}
+    if kind != "resume" and after is not None:
+        tagged["run_after"] = after
+    return record, owner, ttl, {**config, "configurable": tagged}
+
+
+def _what(saver: BaseSaver, thread_id: str, input: Any) -> tuple[Any, Any, str | None]:
+    """(kind, the record's input, the thread's head) of a run of `input`; kind None: not
+    a run kept durable."""
+    if isinstance(input, Command) and input.has_resume:
+        resume = input.resume
+        if not isinstance(resume, Mapping) or not resume:
+            return None, None, None
+        return "resume", {"interrupt_ids": [str(k) for k in resume]}, None
+    if isinstance(input, Command):
+        goto = input.goto_targets()
+        if not all(isinstance(g, str) for g in goto):  # a `Send` is not kept as JSON
+            return None, None, None
+        kind, payload = "command", {"update": input.update, "goto": list(goto)}
+    elif isinstance(input, Mapping):
+        kind, payload = "input", dict(input)
+    else:
+        return None, None, None
+    head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
+    return kind, payload, head.checkpoint_id if head else None
+
+
+def _renewer(saver: BaseSaver, run_id: str, owner: str, ttl: float) -> Callable[[], bool]:
+    def renew() -> bool:
+        return saver.renew_run(run_id, owner, ttl=ttl)
+
+    return renew
+
+
+def _did_something(saver: BaseSaver, record: RunRecord) -> bool:
+    """Whether the run changed anything: a resume, whether a decision of it is recorded; an
+    input run, whether a checkpoint of it was committed."""
+    if record.kind == "resume":
+        ids = (record.input or {}).get("interrupt_ids") or []
+        found = [saver.get_interrupt(i) for i in ids]
+        return any(r is not None and r.status != "pending" for r in found)
+    for checkpoint in saver.list_checkpoints(record.thread_id, limit=20):
+        if checkpoint.checkpoint_id == record.after:
+            break
+        if (checkpoint.metadata or {}).get("run_id") == record.run_id:
+            return True
+    return False
+
+
+def _settle_failure(saver: BaseSaver, record: RunRecord, owner: str, exc: BaseException) -> None:
+    """The run raised: refused before it did anything (discarded), or failed after."""
+    try:
+        if not _did_something(saver, record):
+            saver.discard_run(record.run_id, owner)
+            return
+        error = f"{type(exc).__name__}: {exc}"
+        saver.finish_run(record.run_id, owner, status="failed", error=error)
+    except Exception:  # the store failed too: the lease lapses, a takeover settles it
+        _log.warning("could not record how run %s ended", record.run_id, exc_info=True)
+
+
+def _finish(saver: BaseSaver, record: RunRecord, owner: str, view: dict[str, Any]) -> None:
+    status: Literal["done", "interrupted"] = "interrupted" if view.get("interrupts") else "done"
+    try:
+        if not saver.finish_run(record.run_id, owner, status=status, result=view):
+            _log.warning("run %s was taken over; its outcome is the new owner's", record.run_id)
+    except Exception:  # the run ended; a takeover finds it so and records it
+        _log.warning("could not record the end of run %s", record.run_id, exc_info=True)
+
+
+# ---- takeovers (`RunWorkers`) ----------------------------------------------------------------
+
+
+def takeover_config(run: RunRecord) -> dict[str, Any]:
+    """The config a taken-over run is invoked with: the thread, who ran it, its run id
+    (and, for input, the head when it was queued), and the client's configurable keys."""
+    options = run.options if isinstance(run.options, Mapping) else {}
+    log = options.get("log") or {}
+    conf: dict[str, Any] = {**(log.get("configurable") or {})}
+    conf.update(options.get("config") or {})
+    conf.setdefault("user_id", run.created_by)
+    conf.update(thread_id=run.thread_id, run_id=run.run_id)
+    if run.kind != "resume" and run.after:
+        conf["run_after"] = run.after
+    return {"configurable": {k: v for k, v in conf.items() if v is not None}}
+
+
+def takeover_input(run: RunRecord) -> Any:
+    """What a taken-over run is invoked with: its input, its command, or None (a resume
+    continues the thread: the recorded decision is applied)."""
+    if run.kind == "resume":
+        return None
+    if run.kind == "command":
+        payload = run.input or {}
+        return Command(update=payload.get("update"), goto=tuple(payload.get("goto") or ()))
+    return run.input
+
+
+def decision_state(saver: BaseSaver, run: RunRecord) -> str:
+    """Where a resume run's decisions are: `unrecorded` (a request of it is still pending:
+    the process died before recording the decision), `gone` (the requests were deleted with
+    their thread) or `recorded`."""
+    ids = (run.input or {}).get("interrupt_ids") or []
+    found = [saver.get_interrupt(str(i)) for i in ids]
+    if not found or any(r is None or r.thread_id != run.thread_id for r in found):
+        return "gone"
+    if any(r is not None and r.status == "pending" for r in found):
+        return "unrecorded"
+    return "recorded"
