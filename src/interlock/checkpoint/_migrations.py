@@ -183,4 +183,25 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "WHERE event IN ('end', 'error')",
         ],
     ),
+    (
+        9,
+        "votes: N-of-M quorum on requests, one row per vote",
+        [
+            """CREATE TABLE IF NOT EXISTS votes (
+                interrupt_id TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                voter TEXT NOT NULL,
+                vote TEXT NOT NULL,
+                answer {json} NOT NULL,
+                digest TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                proposal INTEGER NOT NULL,
+                at {ts} NOT NULL,
+                PRIMARY KEY (interrupt_id, seq),
+                UNIQUE (interrupt_id, epoch, proposal, voter)
+            )""",
+            "CREATE INDEX IF NOT EXISTS votes_thread ON votes (thread_id)",
+        ],
+    ),
 ]

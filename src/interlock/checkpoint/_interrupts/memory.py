@@ -140,9 +140,11 @@ class MemoryInterrupts:
         *,
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip pending interrupts to decided, all or nothing, exactly once."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
+        bound = {k: serde.to_jsonable(dict(v), "binding") for k, v in (bindings or {}).items()}
         with self._lock:
             for iid in decisions:
                 item = self._interrupts.get(iid)
@@ -158,6 +160,9 @@ class MemoryInterrupts:
                     item.record, status=status, decided_by=decided_by, decided_at=now
                 )
                 item.resume = encoded[iid]
+                if iid in bound:
+                    meta = {**serde.loads(item.metadata), "decision": bound[iid]}
+                    item.metadata = serde.dumps(meta, "metadata")
                 detail = '{"value":' + item.value + ',"decision":' + encoded[iid] + "}"
                 self._log(thread_id, iid, decision_action(status), decided_by, detail)
                 out.append(self._decode_interrupt(item))

@@ -173,7 +173,7 @@ class SqlThreads(SqlCore, Threads):
         """Delete every row of the thread."""
         with self._write() as conn:
             # every room's per-thread tables but the audit log (a new room adds its own)
-            for table in ("checkpoints", "task_writes", "interrupts", "heads", "threads"):
+            for table in ("checkpoints", "task_writes", "interrupts", "votes", "heads", "threads"):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
             # its queued runs would start the thread again from nothing: they fail instead
             self._fail_open_runs(conn, thread_id, THREAD_DELETED)
