@@ -220,7 +220,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
         if decisions:
             status = "expired" if all(map(is_expired_answer, decisions.values())) else "resolved"
             yield Resolve(decisions, status, bindings or None)
-            run.apply_decisions(decisions, status)
+            run.apply_decisions(decisions, status, bindings)
         if isinstance(input, Command) and input.update is not None:
             writes = run.spec.schema.to_updates(input.update, INPUT)
             run.pending_update = [*run.pending_update, *writes]

@@ -75,7 +75,7 @@ def cast_votes(
         assert run.record is not None
         waiting = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in run.waiting())
         return RunResult(values=run.values, interrupts=waiting, checkpoint_id=run.record.checkpoint_id)
-    run.apply_decisions({iid: outcome.record.resume}, "resolved")
+    run.apply_decisions({iid: outcome.record.resume}, "resolved", {iid: binding})
     return None
 
 

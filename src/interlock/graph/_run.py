@@ -352,17 +352,27 @@ class _Run:
 
     # -- input -----------------------------------------------------------------------------
 
-    def apply_decisions(self, decided: Mapping[str, Any], status: str = "resolved") -> None:
-        self.interrupts = [
-            replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
-            if r.interrupt_id in decided
-            else r
-            for r in self.interrupts
-        ]
+    def apply_decisions(
+        self,
+        decided: Mapping[str, Any],
+        status: str = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Mark requests decided as the store did (with each decision's binding)."""
+
+        def apply(r: InterruptRecord) -> InterruptRecord:
+            if r.interrupt_id not in decided:
+                return r
+            meta = r.metadata
+            if bindings and r.interrupt_id in bindings:
+                meta = {**meta, "decision": dict(bindings[r.interrupt_id])}
+            return replace(
+                r,
+                status=status,  # type: ignore[arg-type]
+                resume=decided[r.interrupt_id],
+                metadata=meta,
+            )
+
+        self.interrupts = [apply(r) for r in self.interrupts]
         for tid, records in self.child_waits.items():
-            self.child_waits[tid] = [
-                replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
-                if r.interrupt_id in decided
-                else r
-                for r in records
-            ]
+            self.child_waits[tid] = [apply(r) for r in records]

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint._async import to_thread
-from interlock.errors import ResumeConflict
+from interlock.errors import AlreadyVoted
 
 if TYPE_CHECKING:
     from interlock.checkpoint._interrupts.protocol import InterruptRecord
@@ -111,7 +111,7 @@ def tally(
     required: int,
 ) -> Tally:
     """Count a new vote against the earlier `votes` of a request (any order, any epoch).
-    Raises `ResumeConflict` when `voter` already voted on the current proposal."""
+    Raises `AlreadyVoted` when `voter` already voted on the current proposal."""
     mine = sorted((v for v in votes if v.epoch == epoch), key=lambda v: v.seq)
     proposal, current, voters = -1, "", set[str]()
     for v in mine:
@@ -121,7 +121,7 @@ def tally(
             proposal, current, voters = v.proposal, v.digest, set()
         voters.add(v.voter)
     if voter in voters:
-        raise ResumeConflict(
+        raise AlreadyVoted(
             f"{voter} already voted on this request; one vote per person (an edit by someone "
             "else restarts the count)"
         )
