@@ -34,9 +34,7 @@ def build_graph(saver: Any, effects_path: str) -> Any:
     return g.compile(checkpointer=saver)
 
 
-def voter(
-    spec: str, effects_path: str, name: str, rounds: int, barrier: Any, results: Any
-) -> None:
+def voter(spec: str, effects_path: str, name: str, rounds: int, barrier: Any, results: Any) -> None:
     """Vote as `name` on thread `round-<r>` for each round, in step with the others."""
     saver = open_saver(spec)
     graph = build_graph(saver, effects_path)

@@ -70,7 +70,10 @@ def test_two_of_three_the_second_approval_resumes_once(saver: Any) -> None:
     assert record.metadata["decision"]["by"] == "bob"
     assert record.metadata["decision"]["rule"] == PEOPLE
     assert len(record.metadata["decision"]["digest"]) == 64
-    assert [(v.voter, v.vote) for v in saver.list_votes(iid)] == [("ada", "approve"), ("bob", "approve")]
+    assert [(v.voter, v.vote) for v in saver.list_votes(iid)] == [
+        ("ada", "approve"),
+        ("bob", "approve"),
+    ]
     with pytest.raises(ResumeConflict):
         graph.invoke(Command(resume="yes"), as_user("t", "cy"))
     assert ran == ["yes"]
@@ -216,7 +219,9 @@ def test_a_stale_answer_is_not_applied_to_a_changed_question(saver: Any) -> None
     assert record.status == "pending" and record.value == {"pay": 9000, "to": "acme"}
     reopened = record.metadata["reopened"]
     assert "question changed" in reopened["reason"] and reopened["decision"] == "yes"
-    [entry] = [e for e in saver.list_audit(interrupt_id=iid).items if e.action == "approval.reopened"]
+    [entry] = [
+        e for e in saver.list_audit(interrupt_id=iid).items if e.action == "approval.reopened"
+    ]
     assert entry.detail["previous_value"] == {"pay": 120, "to": "acme"}
     out = graph.invoke(Command(resume="yes to 9000"), as_user("t", "ada"))
     assert ran == ["yes to 9000"] and out["answer"] == "yes to 9000"
@@ -274,7 +279,13 @@ def agent(saver: Any, **policy: Any) -> Any:
 def edit(amount: int) -> dict[str, Any]:
     return {
         "decisions": [
-            {"type": "edit", "edited_action": {"name": "pay_invoice", "args": {"vendor": "acme", "amount": amount}}}
+            {
+                "type": "edit",
+                "edited_action": {
+                    "name": "pay_invoice",
+                    "args": {"vendor": "acme", "amount": amount},
+                },
+            }
         ]
     }
 
@@ -302,7 +313,10 @@ def test_an_agent_reject_vetoes_and_renaming_the_tool_is_refused(saver: Any) -> 
     iid = out["__interrupt__"][0].id
     renamed = {
         "decisions": [
-            {"type": "edit", "edited_action": {"name": "refund", "args": {"vendor": "acme", "amount": 1}}}
+            {
+                "type": "edit",
+                "edited_action": {"name": "refund", "args": {"vendor": "acme", "amount": 1}},
+            }
         ]
     }
     with pytest.raises(InvalidResumeValue):  # an edit cannot escape to another tool's rule

@@ -130,16 +130,19 @@ def test_wal_mode_busy_timeout_and_migrations_recorded_once(tmp_path: Path) -> N
         assert saver.schema_versions() == VERSIONS
         first = conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall()
         saver.setup()  # idempotent
-        assert conn.execute("SELECT version, description FROM interlock_migrations").fetchall() == [
-            (1, "threads, heads, checkpoints, task writes, interrupts"),
-            (2, MIGRATIONS[1][1]),  # PostgreSQL-only statements: recorded, nothing run
-            (3, "audit log"),
-            (4, "deadlines: pending requests by deadline"),
-            (5, MIGRATIONS[4][1]),
-            (6, MIGRATIONS[5][1]),
-            (7, MIGRATIONS[6][1]),
-            *((v, d) for v, d, _ in MIGRATIONS[7:]),
-        ]
+        assert (
+            conn.execute("SELECT version, description FROM interlock_migrations").fetchall()
+            == [
+                (1, "threads, heads, checkpoints, task writes, interrupts"),
+                (2, MIGRATIONS[1][1]),  # PostgreSQL-only statements: recorded, nothing run
+                (3, "audit log"),
+                (4, "deadlines: pending requests by deadline"),
+                (5, MIGRATIONS[4][1]),
+                (6, MIGRATIONS[5][1]),
+                (7, MIGRATIONS[6][1]),
+                *((v, d) for v, d, _ in MIGRATIONS[7:]),
+            ]
+        )
         assert (
             conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall() == first
         )

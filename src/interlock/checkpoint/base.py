@@ -82,9 +82,7 @@ __all__ = [
 ]
 
 
-class BaseSaver(
-    CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, Votes, ABC
-):
+class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, Votes, ABC):
     """The store protocol: every concept's methods (see the module docstring). Subclasses
     implement the sync methods, usually by composing each room's half; async twins come free.
 

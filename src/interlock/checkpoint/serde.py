@@ -406,7 +406,5 @@ def digest(value: Any) -> str:
     """
     import hashlib  # imported when needed: `import interlock` stays light
 
-    text = json.dumps(
-        to_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    text = json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()

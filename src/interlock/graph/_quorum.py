@@ -64,8 +64,7 @@ def cast_votes(
     requester = record.metadata.get("requested_by")
     if str(voter) == requester and not conf.get("allow_self_approval"):
         raise ResumeConflict(
-            f"{voter} asked for request {iid} and may not vote on it (allow_self_approval "
-            "is off)"
+            f"{voter} asked for request {iid} and may not vote on it (allow_self_approval is off)"
         )
     binding = binding_of(record, str(voter), run.clock.now(), valid_for_of(run.config))
     outcome: VoteOutcome = yield Vote(iid, answer, str(voter), vote_kind(answer), binding)
@@ -74,7 +73,9 @@ def cast_votes(
         run.interrupts = [outcome.record if r.interrupt_id == iid else r for r in run.interrupts]
         assert run.record is not None
         waiting = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in run.waiting())
-        return RunResult(values=run.values, interrupts=waiting, checkpoint_id=run.record.checkpoint_id)
+        return RunResult(
+            values=run.values, interrupts=waiting, checkpoint_id=run.record.checkpoint_id
+        )
     run.apply_decisions({iid: outcome.record.resume}, "resolved", {iid: binding})
     return None
 

@@ -69,7 +69,6 @@ from interlock.server._operations import (
     approval_view,
     check_shape,
     decide_request,
-    votes_of,
     expire_due_requests,
     graph_of,
     input_of,
@@ -87,6 +86,7 @@ from interlock.server._operations import (
     shared_saver,
     sse_event,
     sweep_forever,
+    votes_of,
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server import mount_agent_server

@@ -128,7 +128,9 @@ def tally(
     if vote == "reject":
         return Tally(proposal=max(proposal, 0), approvals=0, decided=True)
     if proposal >= 0 and digest == current:
-        return Tally(proposal=proposal, approvals=len(voters) + 1, decided=len(voters) + 1 >= required)
+        return Tally(
+            proposal=proposal, approvals=len(voters) + 1, decided=len(voters) + 1 >= required
+        )
     return Tally(proposal=proposal + 1, approvals=1, decided=required <= 1)
 
 
