@@ -333,3 +333,35 @@ def test_an_agent_policy_refuses_a_quorum_its_approvers_cannot_reach(saver: Any)
         agent(saver, quorum=4)
     with pytest.raises(ApprovalError, match="positive int"):
         agent(saver, quorum="two")
+
+
+def test_votes_and_reopening_through_the_async_api(saver: Any) -> None:
+    import asyncio
+
+    ran: list[Any] = []
+    asks = {"q": {"pay": 1}}
+
+    def pay(state: Pay) -> dict:
+        answer = il.interrupt(dict(asks["q"]), approvers=PEOPLE, quorum=2)
+        ran.append(answer)
+        return {"answer": answer}
+
+    g = il.StateGraph(Pay)
+    g.add_node("pay", pay)
+    g.add_edge(il.START, "pay")
+    graph = g.compile(checkpointer=saver)
+
+    async def scenario() -> None:
+        out = await graph.ainvoke({"amount": 1}, as_user("t", "req"))
+        iid = out["__interrupt__"][0].id
+        out = await graph.ainvoke(Command(resume="yes"), as_user("t", "ada"))
+        assert out["__interrupt__"][0].id == iid and ran == []
+        asks["q"] = {"pay": 2}
+        out = await graph.ainvoke(Command(resume="yes"), as_user("t", "bob"))
+        assert out["__interrupt__"][0].value == {"pay": 2} and ran == []  # reopened
+        assert saver.get_interrupt(iid).status == "pending"
+        await graph.ainvoke(Command(resume="yes"), as_user("t", "bob"))  # votes start again
+        out = await graph.ainvoke(Command(resume="yes"), as_user("t", "cy"))
+        assert out["answer"] == "yes" and ran == ["yes"]
+
+    asyncio.run(scenario())
