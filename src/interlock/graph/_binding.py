@@ -10,7 +10,7 @@ request is reopened with the new question and the run pauses on it again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 Bound = dict[str, Any]
-"""What a task knows of an answered call: `{"id", "digest", "valid_until"}`."""
+"""What a task knows of an answered call: `{"id", "value", "valid_until"}` (`value`: the
+question that was answered)."""
 
 
 def question_digest(value: Any) -> str:
@@ -74,24 +75,26 @@ def bound(record: InterruptRecord) -> Bound:
     if not isinstance(decision, Mapping):
         decision = {}
     return {  # the record's value is what was answered (a reopen replaces it only while
-        # the request is pending), so its digest is the decision's
+        # the request is pending): the decision's digest is that of this value
         "id": record.interrupt_id,
-        "digest": question_digest(record.value),
+        "value": record.value,
         "valid_until": decision.get("valid_until"),
     }
 
 
-def stale_reason(answered: Bound | None, value: Any, now: datetime) -> str | None:
-    """Why an answer must not be returned to `interrupt(value)` now, or None when it may."""
+def stale_reason(answered: Bound | None, value: Any, now: Callable[[], datetime]) -> str | None:
+    """Why an answer must not be returned to `interrupt(value)` at `now()`, or None when it
+    may."""
     if answered is None:
         return None
-    if question_digest(value) != answered["digest"]:
+    asked = answered["value"]
+    if value != asked and question_digest(value) != question_digest(asked):
         return (
             "the question changed: the node now asks something other than what was "
             "answered, so the answer is not applied"
         )
     until = answered.get("valid_until")
-    if isinstance(until, str) and now > datetime.fromisoformat(until):
+    if isinstance(until, str) and now() > datetime.fromisoformat(until):
         return (
             f"the decision was valid until {until} (valid_for) and the run reached it "
             "later, so it is not carried out"

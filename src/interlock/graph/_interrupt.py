@@ -144,7 +144,7 @@ class TaskContext:
                         "interrupt(..., on_expiry=value) to continue with a default instead"
                     )
                 return on_expiry
-            reopen = stale_reason(self.bound.get(index), value, _now())
+            reopen = stale_reason(self.bound.get(index), value, _now)
             if reopen is None:
                 return _coerce(answer, response_schema)
         if not self.durable:
