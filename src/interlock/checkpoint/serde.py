@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import hashlib
 import importlib
 import json
 import uuid
@@ -404,7 +405,8 @@ def digest(value: Any) -> str:
         >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
         True
     """
-    import hashlib  # imported when needed: `import interlock` stays light
+    return hashlib.sha256(_canonical(to_jsonable(value)).encode()).hexdigest()
 
-    text = json.dumps(to_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+"""JSON text with sorted keys and no spaces (for digests)."""

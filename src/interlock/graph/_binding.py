@@ -36,9 +36,9 @@ question that was answered)."""
 def question_digest(value: Any) -> str:
     """The digest of what a request asks: for a tool review (`{"action_requests": [...]}`)
     its tools' names and arguments in order; otherwise the whole value."""
-    if isinstance(value, Mapping) and isinstance(value.get("action_requests"), list):
+    if isinstance(value, dict) and isinstance(value.get("action_requests"), list):
         actions = value["action_requests"]
-        if all(isinstance(a, Mapping) for a in actions):
+        if all(isinstance(a, dict) for a in actions):
             return serde.digest([[a.get("name"), a.get("args")] for a in actions])
     return serde.digest(value)
 

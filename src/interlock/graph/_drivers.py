@@ -128,7 +128,7 @@ def _context(env: Env, task: Task, checkpoint_id: str, sink: Callable | None) ->
         resume=list(task.resume),
         answers=dict(task.answers),
         memo=dict(task.memo),
-        bound=dict(task.bound),
+        bound=task.bound,  # read only
         emit=emit,
         env=env,
         sink=sink,

@@ -315,7 +315,9 @@ class _Run:
                     input=node_input,
                     resume=[r.resume for r in answered],
                     answers={r.index: r.resume for r in answered},
-                    bound={r.index: bound(r) for r in answered if r.status == "resolved"},
+                    bound={r.index: bound(r) for r in answered if r.status == "resolved"}
+                    if answered
+                    else {},
                     memo=memo,
                     attempt=attempt,
                 )
