@@ -33,6 +33,7 @@ class Order(TypedDict, total=False):
     item: str
     ttl: float
     approved: Any
+    note: str
 
 
 def ask(state: Order) -> dict[str, Any]:
@@ -530,9 +531,25 @@ def test_a_resume_carries_its_update_in_the_same_step(url: str) -> None:
     bob, ada = client(url, "k-bob"), client(url, "k-ada")
     tid = bob.threads.create()["thread_id"]
     bob.runs.wait(tid, "orders", input={"item": "vase"})
-    done = ada.runs.wait(tid, "orders", command={"resume": "yes", "update": {"item": "urn"}})
-    assert done == {"item": "urn", "approved": "yes"}
-    assert SHIPPED == ["urn"]  # the node re-ran on the updated state, once
+    done = ada.runs.wait(tid, "orders", command={"resume": "yes", "update": {"note": "fragile"}})
+    assert done == {"item": "vase", "note": "fragile", "approved": "yes"}
+    assert SHIPPED == ["vase"]  # the node re-ran on the updated state, once
+
+
+def test_an_update_that_changes_the_question_reopens_it(url: str) -> None:
+    """An answer is bound to the question it answered: an update sent with it that makes
+    the node ask something else does not carry the answer over to the new question."""
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "orders", input={"item": "vase"})
+    again = ada.runs.wait(tid, "orders", command={"resume": "yes", "update": {"item": "urn"}})
+    [asked] = again["__interrupt__"]
+    assert asked["value"] == {"ship": "urn"} and SHIPPED == []  # asked anew, nothing shipped
+    state = ada.threads.get_state(tid)
+    [task] = state["tasks"]
+    assert task["interrupts"][0]["value"] == {"ship": "urn"}
+    done = ada.runs.wait(tid, "orders", command={"resume": "yes"})
+    assert done == {"item": "urn", "approved": "yes"} and SHIPPED == ["urn"]
 
 
 def test_without_keys_every_local_caller_may_do_everything(tmp_path: Path) -> None:

@@ -247,14 +247,14 @@ def test_several_answers_with_an_update_in_one_step(url: str) -> None:
             "responses": [
                 {"namespace": [], "interrupt_id": pause["interrupt_id"], "response": "ok"}
             ],
-            "update": {"item": "mug"},
+            "update": {"note": "fragile"},
         }
         done = _command(url, "k-ada", tid, "input.respond", both)
         assert done["type"] == "success" and done["result"]["run_id"]
-        assert mine.output == {"item": "mug", "approved": "ok"}
+        assert mine.output == {"item": "cup", "note": "fragile", "approved": "ok"}
         again = _command(url, "k-ada", tid, "input.respond", both)
         assert again["type"] == "error" and again["error"] == "no_such_interrupt"
-    assert SHIPPED == ["mug"]  # the node re-ran on the updated state, once
+    assert SHIPPED == ["cup"]  # the node re-ran on the updated state, once
 
 
 def test_other_commands_are_reads_or_refused(url: str) -> None:

@@ -10,6 +10,7 @@ InterlockError                     base of everything below
 │   └── NonDeterministicTask       an entrypoint's re-run called other tasks than it recorded
 ├── ResumeError                    a resume that does not match what the thread waits for
 │   └── ResumeConflict             the request was already decided (maybe by someone else)
+│       └── AlreadyVoted           this person already voted on a quorum request
 ├── InputRejected                  new input sent while requests are pending
 ├── ThreadBusy                     another run holds the thread
 ├── InvalidResumeValue             a resume value failed the interrupt's `response_schema`
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from interlock._types import Interrupt
 
 __all__ = [
+    "AlreadyVoted",
     "CheckpointerRequired",
     "GraphError",
     "GraphInterrupt",
@@ -99,6 +101,11 @@ class ResumeConflict(ResumeError):
 
     Exactly one resume of a pending interrupt succeeds; every other one gets this error.
     """
+
+
+class AlreadyVoted(ResumeConflict):
+    """This person already voted on what a quorum request is deciding (one vote per
+    person; an edit by someone else restarts the count). Nothing was recorded."""
 
 
 class RunSuperseded(ResumeConflict):

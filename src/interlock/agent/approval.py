@@ -41,6 +41,7 @@ __all__ = [
     "review_deadline",
     "review_escalation",
     "review_max_auth_age",
+    "review_quorum",
 ]
 
 DECISION_TYPES = ("approve", "edit", "reject", "respond")
@@ -69,6 +70,9 @@ class ApprovalPolicy:
     max_auth_age: timedelta | None = None
     """A risky call: the reviewer must have signed in within this time
     (`interrupt(max_auth_age=...)`); None: any time."""
+    quorum: int | None = None
+    """How many distinct people must approve a call (`interrupt(quorum=...)`); any
+    reject vetoes it. None: one."""
 
     def requires_review(self, args: Mapping[str, Any]) -> bool:
         """Whether this call must wait for a person (fails closed)."""
@@ -140,6 +144,7 @@ def normalise_policies(
             "approvers",
             "escalate",
             "max_auth_age",
+            "quorum",
         }
         if unknown:
             raise ApprovalError(f"interrupt_on[{name!r}]: unknown options {sorted(unknown)}")
@@ -170,8 +175,24 @@ def normalise_policies(
                 f"interrupt_on[{name!r}]: max_auth_age must be a positive timedelta or "
                 f"seconds, not {fresh!r}"
             )
+        quorum = spec.get("quorum")
+        if quorum is not None and (type(quorum) is not int or quorum < 1):
+            raise ApprovalError(
+                f"interrupt_on[{name!r}]: quorum must be a positive int, not {quorum!r}"
+            )
+        if (
+            quorum is not None
+            and approvers is not None
+            and all(":" not in a for a in approvers)
+            and len(set(approvers)) < quorum
+        ):
+            raise ApprovalError(
+                f"interrupt_on[{name!r}]: quorum={quorum} needs {quorum} people who may "
+                f"approve, but approvers names {len(set(approvers))}: {list(approvers)}"
+            )
         policies[name] = ApprovalPolicy(
             tool=name,
+            quorum=quorum,
             allowed_decisions=allowed,
             description=spec.get("description"),
             when=spec.get("when"),
@@ -226,6 +247,14 @@ def review_max_auth_age(
     """The strictest `max_auth_age` among the policies of `calls` (None: no step-up)."""
     limits = [p.max_auth_age for c in calls if (p := policies[c["name"]]).max_auth_age]
     return min(limits) if limits else None
+
+
+def review_quorum(
+    calls: Sequence[Mapping[str, Any]], policies: Mapping[str, ApprovalPolicy]
+) -> int | None:
+    """The largest quorum among the policies of `calls` (None: one person decides)."""
+    counts = [p.quorum for c in calls if (p := policies[c["name"]]).quorum]
+    return max(counts) if counts else None
 
 
 def review_deadline(

@@ -27,6 +27,7 @@ from interlock.agent.approval import (
     review_deadline,
     review_escalation,
     review_max_auth_age,
+    review_quorum,
 )
 from interlock.agent.langchain._detect import is_langchain_chat_model, is_langchain_runnable
 from interlock.agent.langchain._tools import as_tool
@@ -186,9 +187,14 @@ def create_agent(
         deadline = review_deadline(calls, policies)
         approvers = review_approvers(calls, policies)
         fresh = review_max_auth_age(calls, policies)
+        quorum = review_quorum(calls, policies)
         if deadline is None:
             answer = interrupt(
-                request, response_schema=schema, approvers=approvers, max_auth_age=fresh
+                request,
+                response_schema=schema,
+                approvers=approvers,
+                max_auth_age=fresh,
+                quorum=quorum,
             )
         else:
             answer = interrupt(
@@ -196,6 +202,7 @@ def create_agent(
                 response_schema=schema,
                 approvers=approvers,
                 max_auth_age=fresh,
+                quorum=quorum,
                 deadline=deadline,
                 escalate=review_escalation(calls, policies),
                 on_expiry=expired_decisions(calls),

@@ -197,6 +197,27 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         ],
     ),
     (
+        9,
+        "votes: N-of-M quorum on requests, one row per vote",
+        [
+            """CREATE TABLE IF NOT EXISTS votes (
+                interrupt_id TEXT NOT NULL,
+                thread_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                voter TEXT NOT NULL,
+                vote TEXT NOT NULL,
+                answer {json} NOT NULL,
+                digest TEXT NOT NULL,
+                epoch INTEGER NOT NULL,
+                proposal INTEGER NOT NULL,
+                at {ts} NOT NULL,
+                PRIMARY KEY (interrupt_id, seq),
+                UNIQUE (interrupt_id, epoch, proposal, voter)
+            )""",
+            "CREATE INDEX IF NOT EXISTS votes_thread ON votes (thread_id)",
+        ],
+    ),
+    (
         13,
         "the inbox's filters as index ranges: who may decide each pending request "
         "(pending_approvers, one row per name, role:, group: or * for any approver), and "

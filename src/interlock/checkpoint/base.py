@@ -12,6 +12,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | threads: summaries, leases, retention | `Threads` | `_threads/` |
 | the run queue (background runs) | `RunQueue` | `_runs/` |
 | the run event log (what runs streamed) | `EventLog` | `_events/` |
+| votes on quorum requests | `Votes` | `_votes/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -52,6 +53,7 @@ from interlock.checkpoint._runs.protocol import (
     StrandedThread,
 )
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._votes.protocol import VoteOutcome, VoteRecord, Votes
 
 __all__ = [
     "TERMINAL_EVENTS",
@@ -78,6 +80,9 @@ __all__ = [
     "TaskWrites",
     "ThreadInfo",
     "Threads",
+    "VoteOutcome",
+    "VoteRecord",
+    "Votes",
     "Write",
     "decision_action",
     "escalation_detail",
@@ -85,7 +90,7 @@ __all__ = [
 ]
 
 
-class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, ABC):
+class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, Votes, ABC):
     """The store protocol: every concept's methods (see the module docstring). Subclasses
     implement the sync methods, usually by composing each room's half; async twins come free.
 

@@ -13,9 +13,9 @@ Use it for a store of your own::
 The suite is split like the protocol, one part per concept, so a store can be built and
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
-`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`. The suite (this module,
-`_testkit` and the rooms' `conformance` modules) imports pytest; `import interlock` never
-imports it.
+`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`.
+The suite (this module, `_testkit` and the rooms' `conformance` modules) imports pytest;
+`import interlock` never imports it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from interlock.checkpoint._interrupts.conformance import InterruptIndexConforman
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint._threads.conformance import ThreadsConformance
+from interlock.checkpoint._votes.conformance import VotesConformance
 
 __all__ = [
     "AuditLogConformance",
@@ -36,6 +37,7 @@ __all__ = [
     "RunQueueConformance",
     "SaverConformance",
     "ThreadsConformance",
+    "VotesConformance",
     "make_interrupt",
     "make_record",
 ]
@@ -48,5 +50,6 @@ class SaverConformance(
     ThreadsConformance,
     RunQueueConformance,
     EventLogConformance,
+    VotesConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import hashlib
 import importlib
 import json
 import uuid
@@ -25,7 +26,7 @@ from typing import Any
 
 from interlock.errors import SerializationError
 
-__all__ = ["dumps", "ensure_serializable", "loads", "to_jsonable"]
+__all__ = ["digest", "dumps", "ensure_serializable", "loads", "to_jsonable"]
 
 TAG = "__il"
 _class_cache: dict[str, type] = {}
@@ -394,3 +395,18 @@ def from_jsonable(value: Any) -> Any:
 def loads(text: str | bytes) -> Any:
     """Deserialise what `dumps` wrote."""
     return json.loads(text, object_hook=_hook)
+
+
+def digest(value: Any) -> str:
+    """The SHA-256 digest (hex) of `value`'s canonical JSON: tagged as stored, keys sorted,
+    no spaces. Equal values give equal digests whatever their key order.
+
+    Example:
+        >>> digest({"b": 1, "a": 2}) == digest({"a": 2, "b": 1})
+        True
+    """
+    return hashlib.sha256(_canonical(to_jsonable(value)).encode()).hexdigest()
+
+
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+"""JSON text with sorted keys and no spaces (for digests)."""

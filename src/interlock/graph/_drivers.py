@@ -27,6 +27,7 @@ from interlock.graph._effects import (
     HasDecided,
     Lookup,
     ParentCommand,
+    Reopen,
     Resolve,
     RunResult,
     RunTasks,
@@ -34,6 +35,7 @@ from interlock.graph._effects import (
     SubgraphPaused,
     Task,
     TaskOutcome,
+    Vote,
 )
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
@@ -126,6 +128,7 @@ def _context(env: Env, task: Task, checkpoint_id: str, sink: Callable | None) ->
         resume=list(task.resume),
         answers=dict(task.answers),
         memo=dict(task.memo),
+        bound=task.bound,  # read only
         emit=emit,
         env=env,
         sink=sink,
@@ -274,6 +277,20 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             effect.decisions,
             decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
+            bindings=effect.bindings,
+        )
+    elif isinstance(effect, Vote):
+        return saver.cast_vote(
+            env.thread_id,
+            effect.interrupt_id,
+            effect.answer,
+            voter=effect.voter,
+            vote=effect.vote,  # type: ignore[arg-type]
+            binding=effect.binding,
+        )
+    elif isinstance(effect, Reopen):
+        return saver.reopen_interrupt(
+            effect.interrupt_id, reason=effect.reason, value=effect.value, by="interlock"
         )
     elif isinstance(effect, HasDecided):
         return any(
@@ -324,6 +341,20 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             effect.decisions,
             decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
+            bindings=effect.bindings,
+        )
+    elif isinstance(effect, Vote):
+        return await saver.acast_vote(
+            env.thread_id,
+            effect.interrupt_id,
+            effect.answer,
+            voter=effect.voter,
+            vote=effect.vote,  # type: ignore[arg-type]
+            binding=effect.binding,
+        )
+    elif isinstance(effect, Reopen):
+        return await saver.areopen_interrupt(
+            effect.interrupt_id, reason=effect.reason, value=effect.value, by="interlock"
         )
     elif isinstance(effect, HasDecided):
         for s in ("resolved", "expired"):

@@ -28,6 +28,7 @@ __all__ = [
     "HasDecided",
     "Lookup",
     "ParentCommand",
+    "Reopen",
     "Resolve",
     "RunResult",
     "RunTasks",
@@ -36,6 +37,7 @@ __all__ = [
     "SubgraphPaused",
     "Task",
     "TaskOutcome",
+    "Vote",
 ]
 
 
@@ -83,6 +85,8 @@ class Task:
     """The same answers by the index of the `interrupt()` call they answer (the functional
     API's tasks number their calls apart from the entrypoint's)."""
     memo: dict[str, Any] = field(default_factory=dict)
+    bound: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """What each answered call's decision was bound to, by call index (`_binding`)."""
     attempt: int = 1
     """Which attempt this is (`RetryPolicy`): 1, or more after recorded failures."""
     delay: float = 0.0
@@ -147,6 +151,30 @@ class Resolve:
 
     decisions: Mapping[str, Any]
     status: str = "resolved"
+    bindings: Mapping[str, Mapping[str, Any]] | None = None
+    """By id: what each decision answered (`metadata["decision"]`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """Effect: `saver.cast_vote(thread, id, answer, voter=..., vote=...)`; reply the
+    `VoteOutcome` (may raise)."""
+
+    interrupt_id: str
+    answer: Any
+    voter: str
+    vote: str
+    binding: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """Effect: `saver.reopen_interrupt(id, reason=..., value=...)`: an answered call asked
+    something else this time (or its decision expired); reply the reopened record or None."""
+
+    interrupt_id: str
+    reason: str
+    value: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +223,18 @@ class Applied:
         return None if len(page) == size else False
 
 
-Effect = RunTasks | Commit | SaveProgress | Resolve | HasDecided | Lookup | Applied | Emit
+Effect = (
+    RunTasks
+    | Commit
+    | SaveProgress
+    | Resolve
+    | Vote
+    | Reopen
+    | HasDecided
+    | Lookup
+    | Applied
+    | Emit
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from interlock._types import START, Command, Interrupt
 from interlock.checkpoint.base import (
@@ -46,6 +46,7 @@ from interlock.graph._effects import (
     Emit,
     HasDecided,
     Lookup,
+    Reopen,
     Resolve,
     RunResult,
     RunTasks,
@@ -55,7 +56,8 @@ from interlock.graph._effects import (
     TaskOutcome,
 )
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
-from interlock.graph._interrupt import is_expired_answer
+from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
+from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
     looks_like_id_map,
@@ -149,6 +151,8 @@ def run_graph(
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
         return (yield from _loop(run, _past_breakpoint(run)))
     skip_before = yield from _start(run, input)
+    if isinstance(skip_before, RunResult):  # a vote that did not decide its request
+        return skip_before
     if skip_before is None:  # input checkpoint committed; emit was done in _start
         skip_before = False
     return (yield from _loop(run, skip_before))
@@ -165,11 +169,13 @@ def _child_waits(run: _Run) -> Generator[Effect, Any, None]:
         run.child_waits[tid] = [r for i in mark["interrupts"] if (r := found.get(i)) is not None]
 
 
-def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
-    """Interpret the input. Returns whether to skip breakpoints-before for the first step."""
+def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | None]:
+    """Interpret the input. Returns whether to skip breakpoints-before for the first step
+    (or, for a vote that leaves its request pending, the result to stop with)."""
     pending = run.waiting()
     answerable = run.answerable() if run.record is not None else []
     is_resume = isinstance(input, Command) and input.has_resume
+    bindings = None
     if is_resume or input is None:
         if run.record is None:
             raise ResumeError(
@@ -194,6 +200,10 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
             decisions = match_resume(run.thread_id, answerable, current, input, elsewhere)
             validate_decisions(answerable, decisions)
             authorize_decisions(run.config, answerable, decisions)
+            stop = yield from cast_votes(run, answerable, decisions, input)
+            if stop is not None:
+                return stop
+            bindings = bindings_for(run, answerable, decisions)
         else:
             real = [r for r in pending if r.kind != "breakpoint"]
             if real:
@@ -209,8 +219,8 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
                 )
         if decisions:
             status = "expired" if all(map(is_expired_answer, decisions.values())) else "resolved"
-            yield Resolve(decisions, status)
-            run.apply_decisions(decisions, status)
+            yield Resolve(decisions, status, bindings or None)
+            run.apply_decisions(decisions, status, bindings)
         if isinstance(input, Command) and input.update is not None:
             writes = run.spec.schema.to_updates(input.update, INPUT)
             run.pending_update = [*run.pending_update, *writes]
@@ -262,6 +272,18 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | None]:
     assert run.record is not None
     yield from checkpoint_events(run.modes, run.record, run.values, run.spec.output_keys)
     return None
+
+
+def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, InterruptRecord]:
+    """Return an answered request to pending with the question the node asks now (the
+    store audits it): the stale answer is not applied, the run pauses on it again."""
+    iid = pi.interrupt.id
+    assert pi.reopen is not None
+    reopened = yield Reopen(iid, pi.reopen, pi.interrupt.value)
+    if reopened is None:
+        raise ResumeConflict(f"request {iid} changed while it was being reopened; run again")
+    run.interrupts = [r for r in run.interrupts if r.interrupt_id != iid]
+    return cast(InterruptRecord, reopened)
 
 
 def _past_breakpoint(run: _Run) -> bool:
@@ -393,6 +415,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 )
             elif outcome.interrupt is not None:
                 for pi in (outcome.interrupt, *outcome.more_interrupts):
+                    if pi.reopen is not None:  # answered, but the answer no longer holds
+                        new_interrupts.append((yield from _reopen(run, pi)))
+                        continue
                     new_interrupts.append(
                         run._interrupt_record(
                             checkpoint_id=rec.checkpoint_id,
@@ -405,6 +430,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                             approvers=pi.approvers,
                             escalations=pi.escalations,
                             max_auth_age=pi.max_auth_age,
+                            quorum=pi.quorum,
                         )
                     )
                 if memo:

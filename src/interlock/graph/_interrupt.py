@@ -12,12 +12,13 @@ import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from interlock._types import Escalation, Interrupt, check_approvers
 from interlock.checkpoint.serde import ensure_serializable
 from interlock.errors import CheckpointerRequired, GraphError, GraphInterrupt, RequestExpired
+from interlock.graph._binding import Bound, stale_reason
 
 __all__ = [
     "EXPIRED",
@@ -70,6 +71,11 @@ class PendingInterrupt:
     """The functional-API task that asked (the request shows it instead of the node's)."""
     max_auth_age: float | None = None
     """Seconds within which the decider must have signed in (a step-up); None: any time."""
+    quorum: int | None = None
+    """How many distinct people must approve (`interrupt(quorum=N)`); None: one."""
+    reopen: str | None = None
+    """Set when this call was answered already but the answer no longer holds (the
+    question changed, or the decision's `valid_for` passed): why the request reopens."""
 
 
 class NodeInterrupt(GraphInterrupt):
@@ -111,6 +117,8 @@ class TaskContext:
     task's calls are numbered apart from its entrypoint's)."""
     task_label: str | None = None
     """The functional-API task running in this context, if any (named on its requests)."""
+    bound: dict[int, Bound] = field(default_factory=dict)
+    """What each answered call's decision was bound to, by call index (`_binding`)."""
 
     def next_interrupt(
         self,
@@ -121,10 +129,12 @@ class TaskContext:
         approvers: Sequence[str] | None = None,
         escalate: Escalation | Sequence[Escalation] | None = (),
         max_auth_age: timedelta | float | None = None,
+        quorum: int | None = None,
     ) -> Any:
         call = self.calls
         index = self.index_base + call
         self.calls += 1
+        reopen = None
         if call < len(self.resume):
             answer = self.resume[call]
             if is_expired_answer(answer):
@@ -134,7 +144,9 @@ class TaskContext:
                         "interrupt(..., on_expiry=value) to continue with a default instead"
                     )
                 return on_expiry
-            return _coerce(answer, response_schema)
+            reopen = stale_reason(self.bound.get(index), value, _now)
+            if reopen is None:
+                return _coerce(answer, response_schema)
         if not self.durable:
             raise CheckpointerRequired(
                 "interrupt() needs a checkpointer to save the paused run: "
@@ -155,6 +167,7 @@ class TaskContext:
         if steps and deadline is None:
             raise GraphError("escalate needs a deadline: it says when the first step happens")
         fresh = _auth_age(max_auth_age)
+        need = _quorum(quorum, who, self.config)
         if on_expiry is not _RAISE:  # it becomes state when the request expires
             ensure_serializable(on_expiry, "interrupt on_expiry")
         iid = interrupt_id(
@@ -170,8 +183,42 @@ class TaskContext:
                 escalations=steps,
                 task_name=self.task_label,
                 max_auth_age=fresh,
+                quorum=need,
+                reopen=reopen,
             )
         )
+
+
+def _quorum(
+    quorum: int | None, approvers: tuple[str, ...] | None, config: dict[str, Any]
+) -> int | None:
+    """`quorum` checked: a positive int; a rule naming only people must name at least that
+    many who may approve (the requester does not count unless `allow_self_approval`)."""
+    if quorum is None:
+        return None
+    if type(quorum) is not int or quorum < 1:
+        raise GraphError(f"quorum must be a positive int (how many people approve), not {quorum!r}")
+    if quorum == 1:
+        return None
+    if approvers is not None and all(":" not in a for a in approvers):
+        conf = config.get("configurable") or {}
+        requester = conf.get("requested_by") or conf.get("user_id")
+        people = set(approvers)
+        if requester is not None and not conf.get("allow_self_approval"):
+            people.discard(str(requester))
+        if len(people) < quorum:
+            raise GraphError(
+                f"quorum={quorum} needs {quorum} people who may approve, but the rule names "
+                f"{len(people)} ({sorted(people)}"
+                + (f"; {requester} asked and does not count" if requester in approvers else "")
+                + "): name more approvers, a role or a group, or lower the quorum"
+            )
+    return quorum
+
+
+def _now() -> datetime:
+    """The time a re-run checks a decision's validity window against (a seam for tests)."""
+    return datetime.now(UTC)
 
 
 def _auth_age(value: timedelta | float | None) -> float | None:
@@ -231,6 +278,7 @@ def interrupt(
     escalate: Escalation | Sequence[Escalation] | None = (),
     on_expiry: Any = _RAISE,
     max_auth_age: timedelta | float | None = None,
+    quorum: int | None = None,
 ) -> Any:
     """Pause the run and ask a person; return their answer when the run is resumed.
 
@@ -258,13 +306,20 @@ def interrupt(
     signed in with the identity provider within that time (the inbox sends them through the
     provider again; the API answers an older token with 401).
 
+    `quorum=N` makes it a decision of N distinct people: each answer is a vote (the library
+    votes as `config["configurable"]["user_id"]`), the request is decided by the N-th
+    approval of one same answer, and any reject vetoes it (see the quorum docs page). A rule
+    naming only people must name at least N who may approve, or this call raises
+    `GraphError`. An answer is returned only to the question it answered: if this call now
+    asks something else, the request is reopened with the new question.
+
     Example:
         >>> def send_email(state):  # doctest: +SKIP
         ...     answer = interrupt({"to": state["to"], "question": "Send it?"})
         ...     return {"sent": bool(answer.get("approved"))}
     """
     return current_task().next_interrupt(
-        value, response_schema, deadline, on_expiry, approvers, escalate, max_auth_age
+        value, response_schema, deadline, on_expiry, approvers, escalate, max_auth_age, quorum
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from interlock._types import END, Escalation, Send
 from interlock.checkpoint.base import CheckpointRecord, InterruptRecord, TaskWrites, Write
 from interlock.errors import CheckpointerRequired, InvalidUpdate
+from interlock.graph._binding import bound
 from interlock.graph._effects import Clock, Start, Task
 from interlock.graph._interrupt import interrupt_id
 from interlock.graph._spec import GraphSpec
@@ -141,6 +142,7 @@ class _Run:
         approvers: tuple[str, ...] | None = None,
         escalations: tuple[Escalation, ...] = (),
         max_auth_age: float | None = None,
+        quorum: int | None = None,
     ) -> InterruptRecord:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
         created_at = self.clock.now()
@@ -157,6 +159,8 @@ class _Run:
             meta["approvers"] = list(approvers)
         if max_auth_age is not None:  # the decider must have signed in this recently
             meta["max_auth_age"] = max_auth_age
+        if quorum is not None:  # decided by that many people's votes (`_quorum`)
+            meta["quorum"] = quorum
         if escalations:  # what `expire_due` does when the deadline passes (see `escalate`)
             meta["escalations"] = [{"to": list(e.to), "after": e.deadline} for e in escalations]
         return InterruptRecord(
@@ -311,6 +315,9 @@ class _Run:
                     input=node_input,
                     resume=[r.resume for r in answered],
                     answers={r.index: r.resume for r in answered},
+                    bound={r.index: bound(r) for r in answered if r.status == "resolved"}
+                    if answered
+                    else {},
                     memo=memo,
                     attempt=attempt,
                 )
@@ -347,17 +354,27 @@ class _Run:
 
     # -- input -----------------------------------------------------------------------------
 
-    def apply_decisions(self, decided: Mapping[str, Any], status: str = "resolved") -> None:
-        self.interrupts = [
-            replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
-            if r.interrupt_id in decided
-            else r
-            for r in self.interrupts
-        ]
+    def apply_decisions(
+        self,
+        decided: Mapping[str, Any],
+        status: str = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Mark requests decided as the store did (with each decision's binding)."""
+
+        def apply(r: InterruptRecord) -> InterruptRecord:
+            if r.interrupt_id not in decided:
+                return r
+            meta = r.metadata
+            if bindings and r.interrupt_id in bindings:
+                meta = {**meta, "decision": dict(bindings[r.interrupt_id])}
+            return replace(
+                r,
+                status=status,  # type: ignore[arg-type]
+                resume=decided[r.interrupt_id],
+                metadata=meta,
+            )
+
+        self.interrupts = [apply(r) for r in self.interrupts]
         for tid, records in self.child_waits.items():
-            self.child_waits[tid] = [
-                replace(r, status=status, resume=decided[r.interrupt_id])  # type: ignore[arg-type]
-                if r.interrupt_id in decided
-                else r
-                for r in records
-            ]
+            self.child_waits[tid] = [apply(r) for r in records]

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from interlock.errors import (
+    AlreadyVoted,
     InputRejected,
     InterlockError,
     InvalidResumeValue,
@@ -82,10 +83,12 @@ class ErrorBody(BaseModel):
 _MEANING = {
     400: "`invalid_cursor`: the cursor is not one this API handed out.",
     401: "`unauthenticated`: no API key, or an unknown one (checked before the body).",
-    403: "`forbidden` (the role is missing), `self_approval`, `not_an_approver`.",
+    403: "`forbidden` (the role is missing), `self_approval`, `not_an_approver`, "
+    "`not_a_person` (a service key voting on a quorum request).",
     404: "`unknown_thread`, `unknown_approval`, `unknown_agent`, `unknown_run`.",
-    409: "`already_decided`, `cannot_resume`, `thread_busy`, `waiting_for_decision`, "
-    "`conflict`, `thread_exists`, `unknown_agent` (no agent here runs the thread's graph).",
+    409: "`already_decided`, `already_voted`, `cannot_resume`, `thread_busy`, "
+    "`waiting_for_decision`, `conflict`, `thread_exists`, `unknown_agent` (no agent here "
+    "runs the thread's graph).",
     413: "`too_large`: the body is over the server's limit (1 MB by default).",
     422: "`invalid_request` (malformed parameters or body — not JSON, invalid UTF-8, NaN, "
     "nested too deep, an integer over 4,300 digits — with `details`), `invalid_decision`, "
@@ -211,6 +214,7 @@ class BodyLimit:
 
 
 STATUS: list[tuple[type[Exception], int, str]] = [
+    (AlreadyVoted, 409, "already_voted"),
     (ResumeConflict, 409, "already_decided"),
     (InvalidResumeValue, 422, "invalid_decision"),
     (ResumeError, 409, "cannot_resume"),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock._types import Command
-from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord, RunRecord
+from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord, RunRecord, VoteRecord
 from interlock.errors import (
     InputRejected,
     InvalidUpdate,
@@ -48,12 +48,16 @@ def decide_request(
     run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
     update: Any = None,
     goto: Any = (),
+    valid_for: float | None = None,
 ) -> dict[str, Any]:
     """Decide a request as `who` and resume its run (shared by the API, the inbox and the
     Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
     refused. `run(graph, command, config)` runs the resume (default: `graph.invoke`; the
     Agent Server streams it into the run event log); `update` / `goto` go with the resume
-    in the same `Command` (applied in the same step).
+    in the same `Command` (applied in the same step). On a quorum request the decision is
+    `who`'s vote: the answer's `approval.status` stays `pending` until the N-th approval
+    (see `approval.quorum`). `valid_for` (seconds): a run that would carry the decision
+    out later than that reopens the request instead.
 
     `interrupt_id` may instead be a map `{interrupt_id: answer, ...}` of several requests of
     one thread (`value` is then unused): they are decided together in one resume, all or
@@ -125,6 +129,7 @@ def decide_request(
 
     for current in records.values():
         authorize(current)
+        refuse_uncounted(saver, who, current, answers[current.interrupt_id])
     for rid, current in records.items():
         if current.status != "pending":
             raise ApiError(
@@ -139,7 +144,12 @@ def decide_request(
         check_shape(answer, "value")
     _, graph = graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
     config = run_config(
-        record.thread_id, user_id=who.name, requested_by=requester, authorize_decision=authorize
+        record.thread_id,
+        user_id=who.name,
+        requested_by=requester,
+        authorize_decision=authorize,
+        allow_self_approval=allow_self_approval,
+        valid_for=valid_for,
     )
     failure: Exception | None = None
     result: dict[str, Any] = {}
@@ -184,12 +194,59 @@ def decide_request(
                 auth_detail(who, now),
             )
     out: dict[str, Any] = {
-        "approval": approval_view(decided[0]),
+        "approval": approval_view(decided[0], votes=votes_of(saver, decided[0])),
         "run": run_view(graph, record.thread_id, result),
     }
     if len(decided) > 1:
-        out["approvals"] = [approval_view(d) for d in decided]
+        out["approvals"] = [approval_view(d, votes=votes_of(saver, d)) for d in decided]
     return out
+
+
+def refuse_uncounted(saver: BaseSaver, who: Principal, record: InterruptRecord, value: Any) -> None:
+    """A service (an API key declared `service`) never counts as a person: it may not vote
+    on a quorum request (403 `not_a_person`, audited)."""
+    if not who.service or not isinstance(record.metadata.get("quorum"), int):
+        return
+    record_audit(
+        saver,
+        who,
+        "approval.refused",
+        record.thread_id,
+        record.interrupt_id,
+        {"reason": "not_a_person", "decision": value},
+    )
+    raise ApiError(
+        403,
+        "not_a_person",
+        f"{who.name} is a service key: a quorum of people decides this request",
+    )
+
+
+def votes_of(saver: BaseSaver, record: InterruptRecord) -> tuple[VoteRecord, ...] | None:
+    """The votes of a quorum request (None for a request without a quorum)."""
+    if not isinstance(record.metadata.get("quorum"), int):
+        return None
+    return saver.list_votes(record.interrupt_id)
+
+
+def quorum_view(
+    record: InterruptRecord, votes: tuple[VoteRecord, ...] | None
+) -> dict[str, Any] | None:
+    """`{"required": N, "votes": [{"by", "vote", "at"}]}` for a quorum request: the votes
+    that count now (those since the request was last reopened, for the proposal being
+    decided, and a veto); None for a request without a quorum."""
+    required = record.metadata.get("quorum")
+    if not isinstance(required, int) or votes is None:
+        return None
+    reopened = record.metadata.get("reopened")
+    epoch = reopened.get("count", 0) if isinstance(reopened, dict) else 0
+    mine = [v for v in votes if v.epoch == epoch]
+    current = max((v.proposal for v in mine if v.vote != "reject"), default=-1)
+    shown = [v for v in mine if v.proposal == current or v.vote == "reject"]
+    return {
+        "required": required,
+        "votes": [{"by": v.voter, "vote": v.vote, "at": v.at.isoformat()} for v in shown],
+    }
 
 
 def auth_detail(who: Principal, record: InterruptRecord) -> dict[str, Any]:
@@ -339,7 +396,10 @@ def interrupt_or_404(saver: BaseSaver, interrupt_id: str) -> InterruptRecord:
     return record
 
 
-def approval_view(r: InterruptRecord) -> dict[str, Any]:
+def approval_view(
+    r: InterruptRecord, *, votes: tuple[VoteRecord, ...] | None = None
+) -> dict[str, Any]:
+    """A request as the API shows it; `votes` (`votes_of`) fill `quorum`."""
     return {
         "id": r.interrupt_id,
         "thread_id": r.thread_id,
@@ -358,6 +418,8 @@ def approval_view(r: InterruptRecord) -> dict[str, Any]:
         "decision": plain(r.resume) if r.status != "pending" else None,
         "decided_by": r.decided_by,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "quorum": quorum_view(r, votes),
+        "binding": r.metadata.get("decision") if r.status != "pending" else None,
     }
 
 

@@ -87,6 +87,7 @@ from interlock.server._operations import (
     shared_saver,
     sse_event,
     sweep_forever,
+    votes_of,
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server import mount_agent_server
@@ -142,10 +143,23 @@ class ExpireBody(_Body):
     now: datetime | None = None
 
 
+MAX_VALID_FOR = 10 * 365 * 24 * 3600.0
+"""The longest `valid_for` a decision may carry (ten years, in seconds)."""
+
+
 class DecisionBody(_Body):
     """The answer to a request (what the paused `interrupt()` call returns)."""
 
     value: Any = Field(..., description="E.g. {'type': 'approve'} for an agent's tool call.")
+    valid_for: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_VALID_FOR,
+        description=(
+            "Seconds the decision holds: a run that would carry it out later reopens the "
+            "request instead of acting."
+        ),
+    )
 
 
 # ---- the app --------------------------------------------------------------------------------
@@ -400,7 +414,7 @@ def create_app(
             "values": plain(snapshot.values),
             "next": list(snapshot.next),
             "checkpoint_id": (snapshot.config.get("configurable") or {}).get("checkpoint_id"),
-            "pending": [approval_view(r) for r in pending.items],
+            "pending": [approval_view(r, votes=votes_of(saver, r)) for r in pending.items],
         }
 
     @app.get(
@@ -599,7 +613,7 @@ def create_app(
         except (ValueError, TypeError, OverflowError) as exc:
             raise ApiError(400, "invalid_cursor", f"invalid cursor: {exc}") from exc
         return {
-            "approvals": [approval_view(r) for r in page.items],
+            "approvals": [approval_view(r, votes=votes_of(saver, r)) for r in page.items],
             "next_cursor": page.next_cursor,
         }
 
@@ -610,20 +624,39 @@ def create_app(
     )
     def get_approval(interrupt_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         need(who, "approver")
-        return approval_view(interrupt_or_404(saver, interrupt_id))
+        record = interrupt_or_404(saver, interrupt_id)
+        return approval_view(record, votes=votes_of(saver, record))
 
     @app.post(
         "/v1/approvals/{interrupt_id}/decision",
         tags=["approvals"],
-        responses=error_responses(401, 403, 404, 409, 413, 422, 500, 503),
+        responses={
+            202: {"description": "A vote on a quorum request that did not decide it yet."},
+            **error_responses(401, 403, 404, 409, 413, 422, 500, 503),
+        },
     )
     def decide(
-        interrupt_id: str, body: DecisionBody, who: Principal = Depends(principal)
+        interrupt_id: str,
+        body: DecisionBody,
+        response: Response,
+        who: Principal = Depends(principal),
     ) -> dict[str, Any]:
+        """Decide a request (200 with the run's outcome). On a quorum request the decision
+        is a vote: 202 with the votes so far (`approval.quorum`) until the N-th approval,
+        which resumes the run (200)."""
         need(who, "approver")
-        return decide_request(
-            saver, registry, interrupt_id, body.value, who, allow_self_approval=allow_self_approval
+        out = decide_request(
+            saver,
+            registry,
+            interrupt_id,
+            body.value,
+            who,
+            allow_self_approval=allow_self_approval,
+            valid_for=body.valid_for,
         )
+        if out["approval"]["status"] == "pending":  # a vote that did not decide it yet
+            response.status_code = 202
+        return out
 
     @app.post(
         "/v1/approvals/expire",

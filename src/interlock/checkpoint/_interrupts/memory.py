@@ -38,6 +38,15 @@ class StoredInterrupt:
     resume: str | None = None
 
 
+def _with_decision(metadata: str, decision: str) -> str:
+    """Metadata (JSON text of an object) with `decision` set to `decision` (JSON text)."""
+    if '"decision"' in metadata:  # decided before, and reopened: rewrite it whole
+        meta = {**serde.loads(metadata), "decision": serde.loads(decision)}
+        return serde.dumps(meta, "metadata")
+    body = metadata.rstrip()[:-1].rstrip()
+    return body + ("" if body.endswith("{") else ",") + '"decision":' + decision + "}"
+
+
 def _inbox_key(item: StoredInterrupt) -> tuple[datetime, str]:
     return as_utc(item.record.created_at), item.record.interrupt_id
 
@@ -162,9 +171,11 @@ class MemoryInterrupts:
         *,
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip pending interrupts to decided, all or nothing, exactly once."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
+        bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         with self._lock:
             for iid in decisions:
                 item = self._interrupts.get(iid)
@@ -180,6 +191,8 @@ class MemoryInterrupts:
                     item.record, status=status, decided_by=decided_by, decided_at=now
                 )
                 item.resume = encoded[iid]
+                if iid in bound:
+                    item.metadata = _with_decision(item.metadata, bound[iid])
                 detail = '{"value":' + item.value + ',"decision":' + encoded[iid] + "}"
                 self._log(thread_id, iid, decision_action(status), decided_by, detail)
                 out.append(self._decode_interrupt(item))

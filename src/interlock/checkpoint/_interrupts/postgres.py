@@ -57,19 +57,24 @@ class PgInterrupts(SqlInterrupts):
         *,
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins. One decision
         (the common case) is one statement; several take a transaction."""
         if len(decisions) != 1:
             return super().resolve_interrupts(
-                thread_id, decisions, decided_by=decided_by, status=status
+                thread_id, decisions, decided_by=decided_by, status=status, bindings=bindings
             )
         ((iid, value),) = decisions.items()
         text = serde.dumps(value, f"decision for {iid}")
+        binding = (bindings or {}).get(iid)
+        bound = None if binding is None else serde.dumps(dict(binding), "binding")
         now = self.dialect.ts(utc_now())
         sql = (
             "WITH u AS (UPDATE interrupts SET status = %s, resume = %s::jsonb, "
-            "decided_by = %s, decided_at = %s WHERE interrupt_id = %s AND thread_id = %s "
+            "decided_by = %s, decided_at = %s, metadata = CASE WHEN %s::jsonb IS NULL "
+            "THEN metadata ELSE jsonb_set(metadata, '{decision}', %s::jsonb) END "
+            "WHERE interrupt_id = %s AND thread_id = %s "
             f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
             "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
             "AND EXISTS (SELECT 1 FROM u)), "
@@ -83,10 +88,11 @@ class PgInterrupts(SqlInterrupts):
         )
         with self._read() as conn:
             row = conn.execute(
-                sql, (status, text, decided_by, now, iid, thread_id, now, thread_id)
+                sql,
+                (status, text, decided_by, now, bound, bound, iid, thread_id, now, thread_id),
             ).fetchone()
         if row is None:  # lost the race, or no such request: say which
             return super().resolve_interrupts(
-                thread_id, decisions, decided_by=decided_by, status=status
+                thread_id, decisions, decided_by=decided_by, status=status, bindings=bindings
             )
         return (self._interrupt(row),)

@@ -165,11 +165,14 @@ class InterruptIndex(ABC):
         *,
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt id in `decisions` from pending to `status` with its value.
 
         All or nothing, exactly once: if any id is unknown for this thread → `ResumeError`;
         if any is no longer pending → `ResumeConflict`; in both cases nothing changes.
+        `bindings` (by id) is stored as the record's `metadata["decision"]`: what the
+        decision answered (the question's digest), under which rule, until when it holds.
         Returns the updated records.
         """
 
@@ -245,10 +248,16 @@ class InterruptIndex(ABC):
         *,
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
         return await to_thread(
-            self.resolve_interrupts, thread_id, decisions, decided_by=decided_by, status=status
+            self.resolve_interrupts,
+            thread_id,
+            decisions,
+            decided_by=decided_by,
+            status=status,
+            bindings=bindings,
         )
 
     async def aescalate_interrupt(

@@ -185,19 +185,29 @@ class SqlInterrupts(SqlCore):
         *,
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
+        bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
+        bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
             for iid, text in encoded.items():
-                cur = self._x(
-                    conn,
-                    "UPDATE interrupts SET status = ?, resume = ?J, decided_by = ?, "
-                    "decided_at = ? WHERE interrupt_id = ? AND thread_id = ? "
-                    "AND status = 'pending'",
-                    (status, text, decided_by, now, iid, thread_id),
-                )
+                if iid in bound:
+                    sql = (
+                        "UPDATE interrupts SET status = ?, resume = ?J, decided_by = ?, "
+                        f"decided_at = ?, metadata = {self._with_decision()} "
+                        "WHERE interrupt_id = ? AND thread_id = ? AND status = 'pending'"
+                    )
+                    params: tuple[Any, ...] = (status, text, decided_by, now, bound[iid])
+                else:
+                    sql = (
+                        "UPDATE interrupts SET status = ?, resume = ?J, decided_by = ?, "
+                        "decided_at = ? WHERE interrupt_id = ? AND thread_id = ? "
+                        "AND status = 'pending'"
+                    )
+                    params = (status, text, decided_by, now)
+                cur = self._x(conn, sql, (*params, iid, thread_id))
                 if self._count(conn, cur) == 1:
                     self._drop_approvers(conn, iid)
                     continue
@@ -230,6 +240,12 @@ class SqlInterrupts(SqlCore):
                     '{"value":' + json_text(r[9]) + ',"decision":' + json_text(r[10]) + "}",
                 )
         return tuple(self._interrupt(r) for r in rows)
+
+    def _with_decision(self) -> str:
+        """SQL: the row's metadata with `decision` set to the (JSON) parameter."""
+        if self.dialect.name == "postgres":
+            return "jsonb_set(metadata, '{decision}', ?J)"
+        return "json_set(metadata, '$.decision', json(?J))"
 
     def escalate_interrupt(
         self,

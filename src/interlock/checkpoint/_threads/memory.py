@@ -47,6 +47,8 @@ class MemoryThreads:
 
         def _forget_interrupts(self, thread_id: str) -> None: ...
 
+        def _forget_votes(self, thread_id: str) -> None: ...
+
         def _fail_open_runs(self, thread_id: str, error: str) -> None: ...
 
         def _drop_ended_runs(self, before: datetime) -> None: ...
@@ -178,6 +180,7 @@ class MemoryThreads:
             self._thread_rows.pop(thread_id, None)
             self._forget_checkpoints(thread_id)
             self._forget_interrupts(thread_id)
+            self._forget_votes(thread_id)
 
     def prune(
         self,

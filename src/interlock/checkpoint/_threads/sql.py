@@ -203,6 +203,7 @@ class SqlThreads(SqlCore, Threads):
                 "task_writes",
                 "interrupts",
                 "pending_approvers",
+                "votes",
                 "heads",
                 "threads",
             ):
