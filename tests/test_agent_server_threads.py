@@ -482,3 +482,34 @@ def test_the_websocket_and_sse_refuse_malformed_subscriptions(url: str) -> None:
         ws.send(json.dumps({"id": 2, "method": "state.get", "params": {}}))
         later = json.loads(ws.recv(timeout=10))
         assert (later["id"], later["error"]) == (2, "not_supported")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    from tests.pg import fresh_postgres_saver
+
+    GATE.clear()
+    SHIPPED.clear()
+    saver = fresh_postgres_saver()
+    graphs = {"orders": _orders(saver), "notes": _notes(saver), "payer": _payer(saver)}
+    app = create_app(graphs, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app, grace=0.5) as http:
+            yield str(http.base_url).rstrip("/")
+    finally:
+        GATE.set()
+        saver.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "flow",
+    [
+        test_two_racing_answers_have_one_winner,
+        test_several_answers_with_an_update_in_one_step,
+        test_channels_replay_and_since,
+    ],
+    ids=lambda f: f.__name__.removeprefix("test_"),
+)
+def test_the_flows_on_postgres(flow: Any, pg_url: str) -> None:
+    flow(pg_url)
