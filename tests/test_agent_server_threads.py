@@ -146,12 +146,15 @@ def test_pause_answer_and_output_with_the_sync_client(url: str, transport: str) 
         assert [a for a in actions if a[0] == "approval.decided"] == [("approval.decided", "ada")]
 
 
-def test_pause_answer_and_output_with_the_async_client(url: str) -> None:
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_pause_answer_and_output_with_the_async_client(url: str, transport: str) -> None:
     async def main() -> None:
         async with (
             get_client(url=url, api_key="k-bob") as bob,
             get_client(url=url, api_key="k-ada") as ada,
-            bob.threads.stream(assistant_id="orders") as mine,
+            bob.threads.stream(
+                assistant_id="orders", transport=transport, headers={"x-api-key": "k-bob"}
+            ) as mine,
         ):
             await mine.run.start(input={"item": "lamp"})
             values = mine.values.__aiter__()
@@ -189,16 +192,12 @@ def test_an_answer_on_the_runs_api_completes_the_thread_stream(url: str) -> None
 
 
 def _command(url: str, key: str, thread_id: str, method: str, params: Any) -> dict[str, Any]:
-    """One protocol command over HTTP (for what the SDK has no method for)."""
-    got = httpx.post(
-        f"{url}/threads/{thread_id}/commands",
-        json={"id": 7, "method": method, "params": params},
-        headers={"x-api-key": key},
-        timeout=30,
-    )
-    assert got.status_code == 200, got.text
-    body = got.json()
-    assert body["id"] == 7
+    """One protocol command with the client's command transport (the envelope as it came:
+    the thread stream's own methods raise on an error envelope, and have none for some)."""
+    with get_sync_client(url=url, api_key=key) as client:
+        transport = SyncProtocolSseTransport(client=client.http.client, thread_id=thread_id)
+        body = transport.send_command({"id": 7, "method": method, "params": params})
+    assert body is not None and body["id"] == 7
     return dict(body)
 
 
@@ -482,3 +481,34 @@ def test_the_websocket_and_sse_refuse_malformed_subscriptions(url: str) -> None:
         ws.send(json.dumps({"id": 2, "method": "state.get", "params": {}}))
         later = json.loads(ws.recv(timeout=10))
         assert (later["id"], later["error"]) == (2, "not_supported")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    from tests.pg import fresh_postgres_saver
+
+    GATE.clear()
+    SHIPPED.clear()
+    saver = fresh_postgres_saver()
+    graphs = {"orders": _orders(saver), "notes": _notes(saver), "payer": _payer(saver)}
+    app = create_app(graphs, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app, grace=0.5) as http:
+            yield str(http.base_url).rstrip("/")
+    finally:
+        GATE.set()
+        saver.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "flow",
+    [
+        test_two_racing_answers_have_one_winner,
+        test_several_answers_with_an_update_in_one_step,
+        test_channels_replay_and_since,
+    ],
+    ids=lambda f: f.__name__.removeprefix("test_"),
+)
+def test_the_flows_on_postgres(flow: Any, pg_url: str) -> None:
+    flow(pg_url)
