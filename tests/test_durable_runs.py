@@ -296,3 +296,25 @@ def test_a_command_run_is_durable_and_applied_once_on_a_takeover(saver: BaseSave
     tagged = [c for c in saver.list_checkpoints("t") if c.metadata.get("run_id") == dead.run_id]
     assert [c.source for c in tagged] == ["input"]
     assert saver.get_run(dead.run_id).status == "interrupted"  # type: ignore[union-attr]
+
+
+def test_a_serving_process_sweeps_by_itself(saver: BaseSaver) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from interlock.server import create_app
+
+    ledger: list[Any] = []
+    graph = payments(saver, ledger)
+    iid = paused(saver, graph)
+    app = create_app({"payments": graph}, workers=1)
+    app.state.runner.sweep_every = 0.05  # (default 10 s)
+    with TestClient(app):
+        saver.resolve_interrupts("t", {iid: "yes"}, decided_by="ada")  # decided elsewhere
+        deadline = time.monotonic() + 30
+        while not ledger:  # the sweep queues a run, a worker carries it out
+            assert time.monotonic() < deadline, "the sweep did not carry the decision out"
+            time.sleep(0.05)
+    assert ledger == [("invoice-7", "yes")]
+    assert graph.get_state({"configurable": {"thread_id": "t"}}).next == ()

@@ -28,7 +28,9 @@ Endpoints (JSON; errors are `{"error": code, "message": text}` with a 4xx/5xx st
 
 A run started over HTTP runs to its next pause or its end before the response is sent,
 unless it is a background run: then it is queued in the store and executed by the workers
-of any server process sharing the store (`interlock.server.runs`).
+of any server process sharing the store (`interlock.server.runs`). Either way it is in the
+store's run queue before it starts, so another process takes it over if this one dies
+(`interlock.server._durable`).
 """
 
 from __future__ import annotations
@@ -485,7 +487,7 @@ def create_app(
         limit: int = Query(50, ge=1, le=500),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
-        """The thread's background runs, newest first."""
+        """The thread's runs (every run the service started on it), newest first."""
         need(who, "requester", "approver")
         own_thread(who, thread_id)
         runs = saver.list_runs(thread_id=thread_id, status=status, limit=limit)  # type: ignore[arg-type]

@@ -5,7 +5,10 @@ run event log by any server process.
 New input in the background is queued in the store (`queue_run`) and executed by the
 workers of any process sharing it (`interlock.server.runs`), which log its stream with every
 mode. A background answer or command runs in this process once its decision is recorded
-(the response waits for that, so a refused answer is a 4xx, not a failed run).
+(the response waits for that, so a refused answer is a 4xx, not a failed run). Every run is
+in the store's run queue before it starts (`interlock.server._durable`): a run whose
+process died is taken over by another, which logs on under the same run id. A queued run
+may be cancelled.
 """
 
 from __future__ import annotations
