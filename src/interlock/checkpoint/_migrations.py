@@ -183,4 +183,19 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "WHERE event IN ('end', 'error')",
         ],
     ),
+    (
+        11,
+        "graph versions: the manifest each version of a graph was compiled with, once",
+        [
+            """CREATE TABLE IF NOT EXISTS graph_versions (
+                graph TEXT NOT NULL,
+                version_id TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                manifest {json} NOT NULL,
+                explicit INTEGER NOT NULL,
+                created_at {ts} NOT NULL,
+                PRIMARY KEY (graph, version_id)
+            )""",
+        ],
+    ),
 ]

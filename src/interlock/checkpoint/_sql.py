@@ -16,13 +16,21 @@ from interlock.checkpoint._interrupts.sql import SqlInterrupts
 from interlock.checkpoint._runs.sql import SqlRunQueue
 from interlock.checkpoint._sql_dialect import Dialect
 from interlock.checkpoint._threads.sql import SqlThreads
+from interlock.checkpoint._versions.sql import SqlGraphVersions
 from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 
 __all__ = ["Dialect", "SqlSaver"]
 
 
 class SqlSaver(
-    SqlCheckpoints, SqlInterrupts, SqlAuditLog, SqlThreads, SqlRunQueue, SqlEventLog, BaseSaver
+    SqlCheckpoints,
+    SqlInterrupts,
+    SqlAuditLog,
+    SqlThreads,
+    SqlRunQueue,
+    SqlEventLog,
+    SqlGraphVersions,
+    BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""
 

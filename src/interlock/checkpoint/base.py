@@ -12,6 +12,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | threads: summaries, leases, retention | `Threads` | `_threads/` |
 | the run queue (background runs) | `RunQueue` | `_runs/` |
 | the run event log (what runs streamed) | `EventLog` | `_events/` |
+| graph versions (the manifest of each) | `GraphVersions` | `_versions/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -46,6 +47,7 @@ from interlock.checkpoint._interrupts.protocol import (
 )
 from interlock.checkpoint._runs.protocol import RunQueue, RunRecord, RunStatus
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._versions.protocol import GraphVersion, GraphVersions
 
 __all__ = [
     "TERMINAL_EVENTS",
@@ -56,6 +58,8 @@ __all__ = [
     "CheckpointRecord",
     "CheckpointStore",
     "EventLog",
+    "GraphVersion",
+    "GraphVersions",
     "InterruptIndex",
     "InterruptPage",
     "InterruptRecord",
@@ -77,7 +81,9 @@ __all__ = [
 ]
 
 
-class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, ABC):
+class BaseSaver(
+    CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, GraphVersions, ABC
+):
     """The store protocol: every concept's methods (see the module docstring). Subclasses
     implement the sync methods, usually by composing each room's half; async twins come free.
 

@@ -13,7 +13,8 @@ Use it for a store of your own::
 The suite is split like the protocol, one part per concept, so a store can be built and
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
-`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`. The suite (this module,
+`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`,
+`GraphVersionsConformance`. The suite (this module,
 `_testkit` and the rooms' `conformance` modules) imports pytest; `import interlock` never
 imports it.
 """
@@ -27,11 +28,13 @@ from interlock.checkpoint._interrupts.conformance import InterruptIndexConforman
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint._threads.conformance import ThreadsConformance
+from interlock.checkpoint._versions.conformance import GraphVersionsConformance
 
 __all__ = [
     "AuditLogConformance",
     "CheckpointConformance",
     "EventLogConformance",
+    "GraphVersionsConformance",
     "InterruptIndexConformance",
     "RunQueueConformance",
     "SaverConformance",
@@ -48,5 +51,6 @@ class SaverConformance(
     ThreadsConformance,
     RunQueueConformance,
     EventLogConformance,
+    GraphVersionsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

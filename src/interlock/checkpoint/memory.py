@@ -18,6 +18,7 @@ from interlock.checkpoint._events.memory import MemoryEventLog
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
 from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
+from interlock.checkpoint._versions.memory import MemoryGraphVersions
 from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -30,6 +31,7 @@ class InMemorySaver(
     MemoryThreads,
     MemoryRunQueue,
     MemoryEventLog,
+    MemoryGraphVersions,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -49,6 +51,7 @@ class InMemorySaver(
         self._init_threads()
         self._init_runs()
         self._init_events()
+        self._init_versions()
 
 
 MemorySaver = InMemorySaver

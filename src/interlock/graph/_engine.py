@@ -56,6 +56,7 @@ from interlock.graph._effects import (
 )
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import is_expired_answer
+from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._resume import (
     authorize_decisions,
     looks_like_id_map,
@@ -147,11 +148,22 @@ def run_graph(
         if pending or not (rec.next or rec.sends):  # it stopped: say where
             intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending)
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+        yield from _migrate(run, start.migration)
         return (yield from _loop(run, _past_breakpoint(run)))
     skip_before = yield from _start(run, input)
     if skip_before is None:  # input checkpoint committed; emit was done in _start
         skip_before = False
+    yield from _migrate(run, start.migration)
     return (yield from _loop(run, skip_before))
+
+
+def _migrate(run: _Run, plan: Any) -> Generator[Effect, Any, None]:
+    """Commit a version migration (after the decision is recorded), once: see `_migrate`."""
+    if plan is None or run.record is None:
+        return
+    old, interrupts, task_writes = run.record, run.interrupts, run.task_writes
+    yield from _commit(run, migration_record(run, plan), ())
+    carry_over(run, old, interrupts, task_writes)
 
 
 def _child_waits(run: _Run) -> Generator[Effect, Any, None]:
