@@ -71,7 +71,9 @@ def test_a_renamed_node_is_refused_before_the_decision_is_recorded(saver: Any) -
 def test_a_removed_state_key_is_refused(saver: Any) -> None:
     v1, iid = _pause(saver)
     v2 = _pay_graph(saver, schema=TotalState)
-    with pytest.raises(VersionChanged, match=r"state key `amount` was removed \(and `total` added\)"):
+    with pytest.raises(
+        VersionChanged, match=r"state key `amount` was removed \(and `total` added\)"
+    ):
         v2.invoke(Command(resume="yes"), CFG)
     assert saver.get_interrupt(iid).status == "pending"
     assert v1.invoke(Command(resume="ok"), CFG)["paid"] == "ok:5"

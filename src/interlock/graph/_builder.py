@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import replace
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from interlock._types import END, START

@@ -161,7 +161,9 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Changes:
         "state key", set(old_state) - set(new_state), set(new_state) - set(old_state)
     )
     if not set(old_state) - set(new_state):
-        compatible += [f"state key `{k}` was added" for k in sorted(set(new_state) - set(old_state))]
+        compatible += [
+            f"state key `{k}` was added" for k in sorted(set(new_state) - set(old_state))
+        ]
     for key in sorted(set(old_state) & set(new_state)):
         if old_state[key] != new_state[key]:
             breaking.append(

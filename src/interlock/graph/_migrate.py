@@ -59,7 +59,10 @@ def carry_over(
     names = [*old.next, *(n for n, _ in old.sends)]
     new_names = [*new.next, *(n for n, _ in new.sends)]
     for i, (name, new_name) in enumerate(zip(names, new_names, strict=True)):
-        moved[task_id(old.checkpoint_id, name, i)] = (task_id(new.checkpoint_id, new_name, i), new_name)
+        moved[task_id(old.checkpoint_id, name, i)] = (
+            task_id(new.checkpoint_id, new_name, i),
+            new_name,
+        )
     run.interrupts = [
         replace(
             r,

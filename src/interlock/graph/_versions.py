@@ -238,8 +238,9 @@ def _plan(info: VersionInfo, verdict: Verdict, start: Start, input: Any) -> Star
     values = dict(m.fn(dict(start.values))) if m.fn is not None else dict(start.values)
     record = start.stored.record
     missing = [
-        n for n in (*record.next, *(s for s, _ in record.sends)) if m.nodes.get(n, n) not in
-        info.manifest["nodes"]
+        n
+        for n in (*record.next, *(s for s, _ in record.sends))
+        if m.nodes.get(n, n) not in info.manifest["nodes"]
     ]
     if missing:
         raise VersionChanged(
