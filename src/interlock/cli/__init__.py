@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the person who started a run decide its requests",
     )
     srv.add_argument(
+        "--drain",
+        action="append",
+        default=None,
+        metavar="AGENT",
+        help="start no new runs of AGENT here while its paused runs are decided (new threads "
+        "and input answer 503 agent_draining); repeatable; see docs/safe-deploys.md",
+    )
+    srv.add_argument(
         "--shared-threads",
         action="store_true",
         help="let every requester read and add to every thread (default: only their own)",
@@ -267,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.target is None:
             from interlock.cli.demo_web import serve_demo
 
+            if args.drain:
+                parser.error("--drain names agents of a target (module:factory)")
+
             options = app_options(
                 allow_self_approval=args.allow_self_approval,
                 expire_every=args.expire_every,
@@ -297,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_lease=args.run_lease,
             shared_threads=args.shared_threads,
             oidc=_oidc_settings(parser, args),
+            drain=args.drain,
         )
     parser.print_help()
     return 0

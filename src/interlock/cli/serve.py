@@ -133,11 +133,13 @@ def serve(
     run_lease: float = 60.0,
     shared_threads: bool = False,
     oidc: Mapping[str, Any] | None = None,
+    drain: list[str] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
     (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)
     `oidc`: `oidc_config`'s arguments; the provider is contacted before anything else, so
-    an unreachable issuer stops the command at once with one line."""
+    an unreachable issuer stops the command at once with one line. `drain`: agents that
+    start no new runs here (`create_app(drain=...)`)."""
     from interlock.cli._uvicorn import listen, run_until_interrupted
     from interlock.server import ApiKeys, create_app
     from interlock.server.oidc import OidcUnavailable
@@ -166,7 +168,16 @@ def serve(
         )
     store = open_store(db)
     try:
-        app = create_app(load_agents(target, store), keys=table, oidc=provider, **options)
+        try:
+            app = create_app(
+                load_agents(target, store),
+                keys=table,
+                oidc=provider,
+                drain=drain or (),
+                **options,
+            )
+        except ValueError as exc:
+            raise SystemExit(f"interlock serve: {exc}") from None
         with listen(host, port, "interlock serve") as sock:
             run_until_interrupted(app, sock)
     finally:

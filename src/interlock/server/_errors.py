@@ -28,6 +28,7 @@ from interlock.errors import (
     SerializationError,
     StoreUnavailable,
     ThreadBusy,
+    VersionChanged,
 )
 
 __all__ = [
@@ -213,6 +214,7 @@ class BodyLimit:
 STATUS: list[tuple[type[Exception], int, str]] = [
     (ResumeConflict, 409, "already_decided"),
     (InvalidResumeValue, 422, "invalid_decision"),
+    (VersionChanged, 409, "version_changed"),
     (ResumeError, 409, "cannot_resume"),
     (InputRejected, 409, "waiting_for_decision"),
     (ThreadBusy, 409, "thread_busy"),

@@ -329,6 +329,7 @@ def approval_view(r: InterruptRecord) -> dict[str, Any]:
         "decision": plain(r.resume) if r.status != "pending" else None,
         "decided_by": r.decided_by,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+        "graph_version": r.metadata.get("graph_version"),
     }
 
 

@@ -42,7 +42,7 @@ import queue
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -161,6 +161,7 @@ def create_app(
     title: str = "interlock",
     interrupt_formats: Mapping[str, str] | None = None,
     oidc: OidcConfig | OidcProvider | None = None,
+    drain: Collection[str] = (),
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -187,6 +188,9 @@ def create_app(
     `oidc`: the company's OpenID provider (`interlock.server.oidc.OidcConfig`): people sign
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
+    `drain`: agents this process starts no new runs of (new threads and new input answer
+    503 `agent_draining`) while their paused runs are still decided here: run the old
+    version with `drain` beside the new one during a deploy (see docs/safe-deploys.md).
     """
     table = _key_table(keys)
     provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
@@ -307,9 +311,28 @@ def create_app(
             report, status_code=200 if ok else 503, headers=None if ok else RETRY_AFTER
         )
 
+    draining = frozenset(drain)
+    unknown = sorted(draining - set(registry))
+    if unknown:
+        raise ValueError(f"drain names unknown agents {unknown}; have {sorted(registry)}")
+
+    def not_draining(name: str) -> None:
+        if name in draining:
+            raise ApiError(
+                503,
+                "agent_draining",
+                f"agent {name!r} is draining on this server: it takes no new runs while its "
+                "paused ones are decided; start new runs on a server running the new version",
+            )
+
     @app.get("/v1/agents", tags=["meta"], responses=error_responses(401))
     def list_agents(who: Principal = Depends(principal)) -> dict[str, Any]:
-        return {"agents": sorted(registry)}
+        """The agents this server hosts, the graph version each runs, and those draining."""
+        return {
+            "agents": sorted(registry),
+            "versions": {name: graph.version for name, graph in sorted(registry.items())},
+            "draining": sorted(draining),
+        }
 
     # ---- threads ----------------------------------------------------------------------
 
@@ -325,6 +348,7 @@ def create_app(
         graph = registry.get(name)
         if graph is None:
             raise ApiError(404, "unknown_agent", f"no agent {name!r}; have {sorted(registry)}")
+        not_draining(name)
         thread_id = body.thread_id or uuid.uuid4().hex
         if not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
@@ -393,6 +417,8 @@ def create_app(
             "next": list(snapshot.next),
             "checkpoint_id": (snapshot.config.get("configurable") or {}).get("checkpoint_id"),
             "pending": [approval_view(r) for r in pending.items],
+            "graph_version": (snapshot.metadata or {}).get("graph_version"),
+            "agent_version": graph.version,
         }
 
     @app.get(
@@ -440,6 +466,7 @@ def create_app(
         need(who, "requester")
         own_thread(who, thread_id)
         name, graph = graph_of(saver, registry, thread_id)
+        not_draining(name)
         update = input_of(body.input, body.message)
         if update is None:
             raise ApiError(422, "invalid_request", "send `input` or `message`")
@@ -559,11 +586,17 @@ def create_app(
         mine: bool = Query(False, description="only the requests the caller may decide"),
         agent: str | None = Query(None, description="only this agent's (graph name)"),
         requested_by: str | None = Query(None, description="only those this person asked"),
+        version: str | None = Query(
+            None,
+            min_length=1,
+            max_length=256,
+            description="only those asked under this graph version (`graph_version`)",
+        ),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         """Requests across all threads, oldest first, paged by `next_cursor`. `mine`,
-        `agent` and `requested_by` filter each page (so a page may hold fewer than `limit`;
-        follow `next_cursor` to the end)."""
+        `agent`, `requested_by` and `version` filter each page (so a page may hold fewer
+        than `limit`; follow `next_cursor` to the end)."""
         need(who, "approver")
         if thread_id is not None and not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
@@ -582,6 +615,7 @@ def create_app(
             for r in page.items
             if (agent is None or r.metadata.get("graph") == agent)
             and (requested_by is None or r.metadata.get("requested_by") == requested_by)
+            and (version is None or r.metadata.get("graph_version") == version)
             and (
                 not mine
                 or (
