@@ -13,7 +13,7 @@ from typing import Any, TypedDict
 import pytest
 
 from interlock import END, START, Command, StateGraph, VersionChanged, interrupt, tool
-from interlock.errors import ResumeConflict
+from interlock.errors import ResumeConflict, ResumeError
 
 
 class PayState(TypedDict, total=False):
@@ -276,3 +276,14 @@ def test_bad_policy_and_version_are_refused_at_compile() -> None:
         _pay_graph(None, on_version_change="ignore")
     with pytest.raises(GraphError, match="version"):
         _pay_graph(None, version="")
+
+
+def test_a_finished_thread_is_not_checked(saver: Any) -> None:
+    v1, _ = _pause(saver)
+    v1.invoke(Command(resume="yes"), CFG)
+    v2 = _pay_graph(saver, "charge")
+    with pytest.raises(ResumeError, match="has finished") as err:
+        v2.invoke(None, CFG)
+    assert not isinstance(err.value, VersionChanged)
+    (pending,) = v2.invoke({"amount": 3}, CFG)["__interrupt__"]  # a new turn, new code
+    assert saver.get_interrupt(pending.id).metadata["graph_version"] == v2.version

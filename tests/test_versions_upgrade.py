@@ -38,7 +38,7 @@ def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
             assert 11 not in old.schema_versions()
             before = _graph(old)
             before.spec = replace(before.spec, version=None)  # as written before versions
-            before.version_info.stored_on.add(id(old))  # no graph_versions table yet
+            before.version_info.stored_on.append(old)  # no graph_versions table yet
             (pending,) = before.invoke({"amount": 5}, cfg)["__interrupt__"]
         finally:
             old.close()

@@ -199,15 +199,9 @@ class StateGraph:
         nodes the paused run goes on with (`{"pay": "charge"}`). Applied once, when such a
         thread is resumed by a graph compiled with `on_version_change="migrate"`, and
         recorded as its own checkpoint. Returns the function unchanged (test it alone)."""
-        from interlock.graph._versions import Migration
+        from interlock.graph._versions import registrar
 
-        def register(fn: Callable[[dict[str, Any]], Mapping[str, Any]]) -> Callable[..., Any]:
-            self._migrations[from_version] = Migration(
-                from_version=from_version, fn=fn, nodes=dict(nodes or {})
-            )
-            return fn
-
-        return register
+        return registrar(self._migrations, from_version, nodes)
 
     # ---- compile -------------------------------------------------------------------------
 

@@ -51,12 +51,12 @@ from interlock.graph._state import detached
 from interlock.graph._subgraph import run_child_async, run_child_sync
 from interlock.graph._update import update_graph
 from interlock.graph._versions import (
-    Migration,
     VersionInfo,
     aensure_stored,
     check_async,
     check_sync,
     ensure_stored,
+    registrar,
     version_info,
 )
 
@@ -161,14 +161,7 @@ class CompiledStateGraph:
     ) -> Callable[[Callable[[dict[str, Any]], Mapping[str, Any]]], Callable[..., Any]]:
         """Register a migration for threads paused under `from_version` (see
         `StateGraph.migrate`); used when `on_version_change="migrate"`."""
-
-        def register(fn: Callable[[dict[str, Any]], Mapping[str, Any]]) -> Callable[..., Any]:
-            self.version_info.migrations[from_version] = Migration(
-                from_version=from_version, fn=fn, nodes=dict(nodes or {})
-            )
-            return fn
-
-        return register
+        return registrar(self.version_info.migrations, from_version, nodes)
 
     @property
     def state_cache_size(self) -> int:

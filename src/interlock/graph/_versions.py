@@ -22,7 +22,6 @@ manifest and write the audit entry or reopen requests.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ __all__ = [
     "check_async",
     "check_sync",
     "ensure_stored",
+    "registrar",
     "version_info",
 ]
 
@@ -87,11 +87,25 @@ class VersionInfo:
     explicit: bool
     policy: Policy = "refuse"
     migrations: dict[str, Migration] = field(default_factory=dict)
-    stored_on: set[int] = field(default_factory=set)
-    """`id()` of the stores this version's manifest was written to by this process."""
+    stored_on: list[Any] = field(default_factory=list)
+    """The stores this version's manifest was written to by this process."""
     manifests: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     """Old versions' manifests read from the store (they never change)."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def registrar(
+    migrations: dict[str, Migration], from_version: str, nodes: Mapping[str, str] | None
+) -> Callable[[Callable[[dict[str, Any]], Mapping[str, Any]]], Callable[..., Any]]:
+    """The decorator `graph.migrate(from_version=..., nodes=...)` returns: it registers the
+    function in `migrations` and returns it unchanged."""
+
+    def register(fn: Callable[[dict[str, Any]], Mapping[str, Any]]) -> Callable[..., Any]:
+        migrations[from_version] = Migration(
+            from_version=from_version, fn=fn, nodes=dict(nodes or {})
+        )
+        return fn
+
+    return register
 
 
 def version_info(
@@ -129,19 +143,19 @@ def _record(info: VersionInfo) -> GraphVersion:
 
 def ensure_stored(info: VersionInfo, saver: BaseSaver) -> bool:
     """Write the manifest to `saver` unless this process did already; whether it wrote."""
-    if id(saver) in info.stored_on:
+    if any(s is saver for s in info.stored_on):
         return False
     saver.put_graph_version(_record(info))
-    info.stored_on.add(id(saver))
+    info.stored_on.append(saver)
     return True
 
 
 async def aensure_stored(info: VersionInfo, saver: BaseSaver) -> bool:
     """Async twin of `ensure_stored`."""
-    if id(saver) in info.stored_on:
+    if any(s is saver for s in info.stored_on):
         return False
     await saver.aput_graph_version(_record(info))
-    info.stored_on.add(id(saver))
+    info.stored_on.append(saver)
     return True
 
 
@@ -162,8 +176,8 @@ class Verdict:
 def continues(start: Start, input: Any, config: Mapping[str, Any]) -> bool:
     """Whether a run goes on from its checkpoint (rather than starting a new turn)."""
     stored = start.stored
-    if stored is None:
-        return False
+    if stored is None or not (stored.record.next or stored.record.sends or stored.interrupts):
+        return False  # nothing of the old code's run is left to go on with
     if input is None or (isinstance(input, Command) and input.has_resume):
         return True
     if any(r.status in ("resolved", "expired") for r in stored.interrupts):
