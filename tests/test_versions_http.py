@@ -97,5 +97,13 @@ def test_a_draining_agent_takes_no_new_runs_but_its_requests_are_decided(saver: 
         assert more.status_code == 503 and more.json()["error"] == "agent_draining"
         decided = http.post(f"/v1/approvals/{iid}/decision", json={"value": True}, headers=ADA)
         assert decided.status_code == 200, decided.text
+    # its workers leave the agent's queued runs to the processes that do not drain it
+    queued = saver.enqueue_run(thread_id="t2", agent="orders", input={"item": "cup"})
+    run = saver.claim_run("draining-worker", ttl=30.0)
+    assert run is not None and run.run_id == queued.run_id
+    app.state.runner.execute(run, "draining-worker")
+    back = saver.get_run(queued.run_id)
+    assert back is not None and back.status == "queued"  # given back, not run, not failed
+    assert saver.get_checkpoint("t2") is None
     with pytest.raises(ValueError, match="drain names unknown agents"):
         create_app({"orders": graph}, drain=["nobody"])

@@ -189,7 +189,8 @@ def create_app(
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
     `drain`: agents this process starts no new runs of (new threads and new input answer
-    503 `agent_draining`) while their paused runs are still decided here: run the old
+    503 `agent_draining`; its workers leave their queued runs to other processes) while
+    their paused runs are still decided here: run the old
     version with `drain` beside the new one during a deploy (see docs/safe-deploys.md).
     """
     table = _key_table(keys)
@@ -197,7 +198,13 @@ def create_app(
     authenticator = Authenticator(table, provider.bearer if provider is not None else None)
     registry = make_registry(agents)
     saver = shared_saver(registry)
-    runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
+    draining = frozenset(drain)
+    unknown = sorted(draining - set(registry))
+    if unknown:
+        raise ValueError(f"drain names unknown agents {unknown}; have {sorted(registry)}")
+    # a draining agent's queued runs are left to the processes that do not drain it
+    serving = {name: graph for name, graph in registry.items() if name not in draining}
+    runner = RunWorkers(saver, serving, workers=workers, ttl=run_lease, max_attempts=run_attempts)
     readiness = Readiness(saver, runner)
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
@@ -310,11 +317,6 @@ def create_app(
         return JSONResponse(
             report, status_code=200 if ok else 503, headers=None if ok else RETRY_AFTER
         )
-
-    draining = frozenset(drain)
-    unknown = sorted(draining - set(registry))
-    if unknown:
-        raise ValueError(f"drain names unknown agents {unknown}; have {sorted(registry)}")
 
     def not_draining(name: str) -> None:
         if name in draining:
