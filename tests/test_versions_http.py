@@ -107,3 +107,22 @@ def test_a_draining_agent_takes_no_new_runs_but_its_requests_are_decided(saver: 
     assert saver.get_checkpoint("t2") is None
     with pytest.raises(ValueError, match="drain names unknown agents"):
         create_app({"orders": graph}, drain=["nobody"])
+
+
+def test_versions_lists_the_threads_paused_on_each_version(
+    saver: Any, v1: tuple[Any, httpx.Client]
+) -> None:
+    graph, http = v1
+    _pause(http, "t1")
+    _pause(http, "t2")
+    v2 = orders(saver, "dispatch")
+    with served(create_app({"orders": v2}, keys=ApiKeys.parse(KEYS), drain=())) as new:
+        assert new.get("/v1/versions", headers=BOB).status_code == 403
+        body = new.get("/v1/versions", headers=ADA).json()["agents"]["orders"]
+        assert (body["version"], body["draining"]) == (v2.version, False)
+        by_version = {row["version"]: row for row in body["versions"]}
+        old = by_version[graph.version]
+        assert (old["current"], old["paused_threads"], old["pending"]) == (False, ["t1", "t2"], 2)
+        assert old["first_seen"] is not None
+        assert by_version[v2.version]["current"] is True
+        assert by_version[v2.version]["paused_threads"] == []

@@ -88,6 +88,7 @@ from interlock.server._operations import (
     sweep_forever,
 )
 from interlock.server._plain import plain
+from interlock.server._versions import versions_view
 from interlock.server.agent_server import mount_agent_server
 from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
 from interlock.server.inbox import mount_inbox
@@ -335,6 +336,13 @@ def create_app(
             "versions": {name: graph.version for name, graph in sorted(registry.items())},
             "draining": sorted(draining),
         }
+
+    @app.get("/v1/versions", tags=["meta"], responses=error_responses(401, 403, 503))
+    def list_versions(who: Principal = Depends(principal)) -> dict[str, Any]:
+        """Per agent: the graph version this server runs, whether it drains, and each
+        version known to the store with the threads paused on it (see safe deploys)."""
+        need(who, "approver", "admin")
+        return versions_view(saver, registry, draining)
 
     # ---- threads ----------------------------------------------------------------------
 
