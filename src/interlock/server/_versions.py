@@ -44,7 +44,7 @@ def versions_view(
     agents: dict[str, Any] = {}
     for name, graph in sorted(registry.items()):
         stored = {v.version_id: v for v in saver.list_graph_versions(graph.name)}
-        ids = list(stored)
+        ids: list[str | None] = list(stored)
         ids += [v for (g, v), _ in paused.items() if g == graph.name and v not in stored]
         if graph.version not in ids:  # not run on this store yet
             ids.append(graph.version)
