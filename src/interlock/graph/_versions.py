@@ -141,9 +141,16 @@ def _record(info: VersionInfo) -> GraphVersion:
     )
 
 
+def _stored(info: VersionInfo, saver: BaseSaver) -> bool:
+    stored = info.stored_on
+    if stored and stored[-1] is saver:  # the usual case: the graph's one store
+        return True
+    return any(s is saver for s in stored)
+
+
 def ensure_stored(info: VersionInfo, saver: BaseSaver) -> bool:
     """Write the manifest to `saver` unless this process did already; whether it wrote."""
-    if any(s is saver for s in info.stored_on):
+    if _stored(info, saver):
         return False
     saver.put_graph_version(_record(info))
     info.stored_on.append(saver)
@@ -152,7 +159,7 @@ def ensure_stored(info: VersionInfo, saver: BaseSaver) -> bool:
 
 async def aensure_stored(info: VersionInfo, saver: BaseSaver) -> bool:
     """Async twin of `ensure_stored`."""
-    if any(s is saver for s in info.stored_on):
+    if _stored(info, saver):
         return False
     await saver.aput_graph_version(_record(info))
     info.stored_on.append(saver)
