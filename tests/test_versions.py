@@ -287,3 +287,28 @@ def test_a_finished_thread_is_not_checked(saver: Any) -> None:
     assert not isinstance(err.value, VersionChanged)
     (pending,) = v2.invoke({"amount": 3}, CFG)["__interrupt__"]  # a new turn, new code
     assert saver.get_interrupt(pending.id).metadata["graph_version"] == v2.version
+
+
+def test_resume_policy_cannot_go_on_at_a_removed_node(saver: Any) -> None:
+    _, iid = _pause(saver)
+    v2 = _pay_graph(saver, "charge", on_version_change="resume")
+    with pytest.raises(VersionChanged, match="node `pay`, where the run paused, is not in"):
+        v2.invoke(Command(resume="yes"), CFG)
+    assert saver.get_interrupt(iid).status == "pending"
+
+
+def test_a_migration_that_cannot_apply_refuses_and_reopens_a_recorded_decision(
+    saver: Any,
+) -> None:
+    v1, iid = _pause(saver)
+    saver.resolve_interrupts("t", {iid: "yes"}, decided_by="ann")
+    v2 = _pay_graph(
+        saver,
+        schema=TotalState,
+        on_version_change="migrate",
+        migrations={v1.version: (lambda s: {**s, "cost": 1}, {})},
+    )
+    with pytest.raises(VersionChanged, match="the migration returned unknown state key `cost`"):
+        v2.invoke(None, CFG)
+    record = saver.get_interrupt(iid)
+    assert record.status == "pending" and "`cost`" in record.metadata["reopened"]["reason"]

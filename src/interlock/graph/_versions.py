@@ -257,20 +257,16 @@ def _plan(info: VersionInfo, verdict: Verdict, start: Start, input: Any) -> Star
             changes=verdict.changes,
         )
     values = dict(m.fn(dict(start.values))) if m.fn is not None else dict(start.values)
-    record = start.stored.record
-    missing = [
-        n
-        for n in (*record.next, *(s for s, _ in record.sends))
-        if m.nodes.get(n, n) not in info.manifest["nodes"]
+    why = [
+        f"the migration leaves the paused run at unknown node `{n}`"
+        for n in _missing(info, start, m.nodes)
     ]
-    if missing:
+    known = info.manifest.get("state") or {}
+    if known:  # a typed state: the migration must return its keys only
+        why += [f"the migration returned unknown state key `{k}`" for k in values if k not in known]
+    if why:
         raise VersionChanged(
-            _message(
-                info,
-                start.thread_id,
-                verdict.old,
-                [f"the migration leaves the paused run at unknown node `{missing[0]}`"],
-            ),
+            _message(info, start.thread_id, verdict.old, why),
             graph=info.graph,
             from_version=verdict.old,
             to_version=info.version,
@@ -280,6 +276,30 @@ def _plan(info: VersionInfo, verdict: Verdict, start: Start, input: Any) -> Star
         from_version=verdict.old, to_version=info.version, values=values, nodes=dict(m.nodes)
     )
     return replace(start, migration=plan)
+
+
+def _missing(info: VersionInfo, start: Start, rename: Mapping[str, str]) -> list[str]:
+    """Nodes the paused run goes on with that the graph no longer has (after `rename`)."""
+    assert start.stored is not None
+    record = start.stored.record
+    names = (*record.next, *(n for n, _ in record.sends))
+    return [n for n in names if rename.get(n, n) not in info.manifest["nodes"]]
+
+
+def _go(info: VersionInfo, verdict: Verdict, start: Start) -> Verdict:
+    """A run on changed code goes on only if the nodes it continues with exist
+    (`on_version_change="resume"` cannot help there)."""
+    missing = _missing(info, start, {}) if verdict.old is not None else []
+    if not missing:
+        return verdict
+    assert verdict.old is not None
+    why = [f"node `{n}`, where the run paused, is not in this version" for n in missing]
+    return Verdict(
+        action="refuse",
+        old=verdict.old,
+        message=_message(info, start.thread_id, verdict.old, [*verdict.changes, *why]),
+        changes=verdict.changes or tuple(why),
+    )
 
 
 def _refusal(info: VersionInfo, verdict: Verdict) -> VersionChanged:
@@ -348,14 +368,19 @@ def check_sync(info: VersionInfo, saver: BaseSaver, start: Start, input: Any, en
     if verdict.action == "legacy":
         saver.append_audit([_legacy_entry(info, start)])
         return start
-    if verdict.action == "migrate":
-        return _plan(info, verdict, start, input)
-    if verdict.action == "refuse":
-        for r in _decided(start):
+    if verdict.action == "go":
+        verdict = _go(info, verdict, start)
+    try:
+        if verdict.action == "migrate":
+            return _plan(info, verdict, start, input)
+        if verdict.action == "refuse":
+            raise _refusal(info, verdict)
+    except VersionChanged as refused:
+        for r in _decided(start):  # recorded under the old code: back to pending
             saver.reopen_interrupt(
-                r.interrupt_id, reason=verdict.message, expected_status=r.status, by=env.lease_owner
+                r.interrupt_id, reason=str(refused), expected_status=r.status, by=env.lease_owner
             )
-        raise _refusal(info, verdict)
+        raise
     return start
 
 
@@ -373,12 +398,17 @@ async def check_async(
     if verdict.action == "legacy":
         await saver.aappend_audit([_legacy_entry(info, start)])
         return start
-    if verdict.action == "migrate":
-        return _plan(info, verdict, start, input)
-    if verdict.action == "refuse":
-        for r in _decided(start):
+    if verdict.action == "go":
+        verdict = _go(info, verdict, start)
+    try:
+        if verdict.action == "migrate":
+            return _plan(info, verdict, start, input)
+        if verdict.action == "refuse":
+            raise _refusal(info, verdict)
+    except VersionChanged as refused:
+        for r in _decided(start):  # recorded under the old code: back to pending
             await saver.areopen_interrupt(
-                r.interrupt_id, reason=verdict.message, expected_status=r.status, by=env.lease_owner
+                r.interrupt_id, reason=str(refused), expected_status=r.status, by=env.lease_owner
             )
-        raise _refusal(info, verdict)
+        raise
     return start
