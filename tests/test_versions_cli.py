@@ -29,3 +29,15 @@ def test_threads_list_by_version(store: dict[str, Any], capsys: pytest.CaptureFi
     assert version in out and "t-1" in out
     code, _, err = cli(capsys, "threads", "show", "t-1", "--version", version, *where(store))
     assert code == 2 and "--version is for `threads list`" in err
+
+
+def test_threads_show_names_the_version(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SqliteSaver(store["path"]) as saver:
+        version = store["module"].make(saver)["payments"].version
+    code, out, _ = cli(capsys, "threads", "show", "t-1", "--json", *where(store))
+    view = json.loads(out)
+    assert code == 0 and view["graph_version"] == version == view["agent_version"]
+    code, out, _ = cli(capsys, "threads", "show", "t-1", *where(store))
+    assert code == 0 and f"version: {version}" in out
