@@ -65,7 +65,7 @@ class GraphVersionsConformance(StoreTests):
             saver.put_graph_version(bad)
         assert saver.get_graph_version("g", "x") is None
 
-    def test_async_twins(self, saver: BaseSaver) -> None:
+    def test_graph_versions_async_twins(self, saver: BaseSaver) -> None:
         async def go() -> None:
             assert await saver.aput_graph_version(_version("g", "abc", ["n"])) is True
             got = await saver.aget_graph_version("g", "abc")
