@@ -54,7 +54,8 @@ def test_views_show_the_version_and_approvals_filter_by_it(
 ) -> None:
     graph, http = v1
     iid = _pause(http)
-    assert http.get("/v1/agents", headers=BOB).json()["versions"] == {"orders": graph.version}
+    agents = http.get("/v1/versions", headers=ADA).json()["agents"]
+    assert agents["orders"]["version"] == graph.version
     thread = http.get("/v1/threads/t1", headers=BOB).json()
     assert thread["graph_version"] == graph.version == thread["agent_version"]
     assert thread["pending"][0]["graph_version"] == graph.version
@@ -90,7 +91,7 @@ def test_a_draining_agent_takes_no_new_runs_but_its_requests_are_decided(saver: 
         iid = _pause(http)
     app = create_app({"orders": graph}, keys=ApiKeys.parse(KEYS), drain=["orders"])
     with served(app) as http:
-        assert http.get("/v1/agents", headers=BOB).json()["draining"] == ["orders"]
+        assert http.get("/v1/versions", headers=ADA).json()["agents"]["orders"]["draining"]
         new = http.post("/v1/threads", json={"input": {"item": "pen"}}, headers=BOB)
         assert new.status_code == 503 and new.json()["error"] == "agent_draining"
         more = http.post("/v1/threads/t1/runs", json={"input": {"item": "pen"}}, headers=BOB)

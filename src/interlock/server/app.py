@@ -330,12 +330,7 @@ def create_app(
 
     @app.get("/v1/agents", tags=["meta"], responses=error_responses(401))
     def list_agents(who: Principal = Depends(principal)) -> dict[str, Any]:
-        """The agents this server hosts, the graph version each runs, and those draining."""
-        return {
-            "agents": sorted(registry),
-            "versions": {name: graph.version for name, graph in sorted(registry.items())},
-            "draining": sorted(draining),
-        }
+        return {"agents": sorted(registry)}
 
     @app.get("/v1/versions", tags=["meta"], responses=error_responses(401, 403, 503))
     def list_versions(who: Principal = Depends(principal)) -> dict[str, Any]:
