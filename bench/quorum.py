@@ -67,15 +67,13 @@ def measure(saver: Any, n: int) -> dict[str, tuple[float, float]]:
         voted.invoke({}, cfg(f"q{i}", "req"))
     for i in range(n):
         rows.setdefault("plain", []).append(
-            timed(lambda: plain.invoke(Command(resume="ok"), cfg(f"p{i}", "ada")))
+            timed(lambda i=i: plain.invoke(Command(resume="ok"), cfg(f"p{i}", "ada")))
         )
         rows.setdefault("plain+valid_for", []).append(
-            timed(
-                lambda: plain.invoke(Command(resume="ok"), cfg(f"v{i}", "ada", valid_for=60))
-            )
+            timed(lambda i=i: plain.invoke(Command(resume="ok"), cfg(f"v{i}", "ada", valid_for=60)))
         )
-        one = timed(lambda: voted.invoke(Command(resume="ok"), cfg(f"q{i}", "ada")))
-        two = timed(lambda: voted.invoke(Command(resume="ok"), cfg(f"q{i}", "bob")))
+        one = timed(lambda i=i: voted.invoke(Command(resume="ok"), cfg(f"q{i}", "ada")))
+        two = timed(lambda i=i: voted.invoke(Command(resume="ok"), cfg(f"q{i}", "bob")))
         rows.setdefault("quorum 2-of-3, vote 1", []).append(one)
         rows.setdefault("quorum 2-of-3, vote 2", []).append(two)
         rows.setdefault("quorum 2-of-3, total", []).append((one[0] + two[0], one[1] + two[1]))

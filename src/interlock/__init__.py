@@ -33,6 +33,7 @@ from interlock.errors import (
     StoreError,
     StoreUnavailable,
     ThreadBusy,
+    VersionChanged,
 )
 from interlock.graph import (
     END,
@@ -128,6 +129,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "ThreadBusy",
+    "VersionChanged",
     "aonce",
     "get_config",
     "get_runtime",

@@ -9,8 +9,9 @@ InterlockError                     base of everything below
 │   ├── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
 │   └── NonDeterministicTask       an entrypoint's re-run called other tasks than it recorded
 ├── ResumeError                    a resume that does not match what the thread waits for
-│   └── ResumeConflict             the request was already decided (maybe by someone else)
-│       └── AlreadyVoted           this person already voted on a quorum request
+│   ├── ResumeConflict             the request was already decided (maybe by someone else)
+│   │   └── AlreadyVoted           this person already voted on a quorum request
+│   └── VersionChanged             the thread paused under code that changed incompatibly
 ├── InputRejected                  new input sent while requests are pending
 ├── ThreadBusy                     another run holds the thread
 ├── InvalidResumeValue             a resume value failed the interrupt's `response_schema`
@@ -54,6 +55,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "ThreadBusy",
+    "VersionChanged",
 ]
 
 
@@ -112,6 +114,29 @@ class RunSuperseded(ResumeConflict):
     """A run retried with its run id (`configurable.run_id`) had applied its input, and the
     thread has moved on since (another run committed after it): retrying cannot continue it.
     Its outcome is in the thread's history, in the checkpoints tagged with its run id."""
+
+
+class VersionChanged(ResumeError):
+    """The thread paused under another version of the graph, and what changed breaks it:
+    the resume is refused before its decision is recorded (the request stays pending), or a
+    decision recorded under the old code is returned to pending (`reopen_interrupt`).
+    `changes` names each breaking change; roll back, register a migration
+    (`@graph.migrate(from_version=...)`) or opt in with `on_version_change="resume"`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        graph: str = "",
+        from_version: str | None = None,
+        to_version: str | None = None,
+        changes: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.graph = graph
+        self.from_version = from_version
+        self.to_version = to_version
+        self.changes = tuple(changes)
 
 
 class InputRejected(InterlockError):

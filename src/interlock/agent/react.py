@@ -116,9 +116,14 @@ def create_agent(
     middleware: Sequence[Any] = (),
     state_schema: Any = None,
     name: str | None = None,
+    version: str | None = None,
+    on_version_change: str | None = None,
     **_ignored: Any,
 ) -> CompiledStateGraph:
     """Build a tool-calling agent: the model runs, its tool calls run, repeat until it answers.
+
+    The agent's version covers its tools' argument schemas; `version` and
+    `on_version_change` are `StateGraph.compile`'s (see the safe-deploys guide).
 
     `interrupt_on={"tool": True | {"allowed_decisions": [...], "description": ..., "when":
     predicate}}` (or `middleware=[HumanInTheLoopMiddleware(interrupt_on=...)]`) makes calls
@@ -294,4 +299,7 @@ def create_agent(
         interrupt_before=interrupt_before,
         interrupt_after=interrupt_after,
         name=name or "agent",
+        tools=tool_list,
+        version=version,
+        on_version_change=on_version_change,
     )

@@ -218,10 +218,25 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         ],
     ),
     (
+        11,
+        "graph versions: the manifest each version of a graph was compiled with, once",
+        [
+            """CREATE TABLE IF NOT EXISTS graph_versions (
+                graph TEXT NOT NULL,
+                version_id TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                manifest {json} NOT NULL,
+                explicit INTEGER NOT NULL,
+                created_at {ts} NOT NULL,
+                PRIMARY KEY (graph, version_id)
+            )""",
+        ],
+    ),
+    (
         13,
         "the inbox's filters as index ranges: who may decide each pending request "
         "(pending_approvers, one row per name, role:, group: or * for any approver), and "
-        "the agent and requester of requests",
+        "the agent, requester and graph version of requests",
         [
             """CREATE TABLE IF NOT EXISTS pending_approvers (
                 principal TEXT NOT NULL,
@@ -276,6 +291,16 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
                 "postgres",
                 "CREATE INDEX IF NOT EXISTS interrupts_requester ON interrupts "
                 "(status, (metadata->>'requested_by'), created_at, interrupt_id)",
+            ),
+            (
+                "sqlite",
+                "CREATE INDEX IF NOT EXISTS interrupts_version ON interrupts "
+                "(status, json_extract(metadata, '$.graph_version'), created_at, interrupt_id)",
+            ),
+            (
+                "postgres",
+                "CREATE INDEX IF NOT EXISTS interrupts_version ON interrupts "
+                "(status, (metadata->>'graph_version'), created_at, interrupt_id)",
             ),
         ],
     ),

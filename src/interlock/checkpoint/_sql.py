@@ -16,6 +16,7 @@ from interlock.checkpoint._interrupts.sql import SqlInterrupts
 from interlock.checkpoint._runs.sql import SqlRunQueue
 from interlock.checkpoint._sql_dialect import Dialect
 from interlock.checkpoint._threads.sql import SqlThreads
+from interlock.checkpoint._versions.sql import SqlGraphVersions
 from interlock.checkpoint._votes.sql import SqlVotes
 from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 
@@ -30,6 +31,7 @@ class SqlSaver(
     SqlRunQueue,
     SqlEventLog,
     SqlVotes,
+    SqlGraphVersions,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

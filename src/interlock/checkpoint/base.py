@@ -13,6 +13,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | the run queue (background runs) | `RunQueue` | `_runs/` |
 | the run event log (what runs streamed) | `EventLog` | `_events/` |
 | votes on quorum requests | `Votes` | `_votes/` |
+| graph versions (the manifest of each) | `GraphVersions` | `_versions/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -53,6 +54,7 @@ from interlock.checkpoint._runs.protocol import (
     StrandedThread,
 )
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._versions.protocol import GraphVersion, GraphVersions
 from interlock.checkpoint._votes.protocol import VoteOutcome, VoteRecord, Votes
 
 __all__ = [
@@ -64,6 +66,8 @@ __all__ = [
     "CheckpointRecord",
     "CheckpointStore",
     "EventLog",
+    "GraphVersion",
+    "GraphVersions",
     "InterruptIndex",
     "InterruptPage",
     "InterruptRecord",
@@ -90,7 +94,17 @@ __all__ = [
 ]
 
 
-class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, Votes, ABC):
+class BaseSaver(
+    CheckpointStore,
+    InterruptIndex,
+    AuditLog,
+    Threads,
+    RunQueue,
+    EventLog,
+    Votes,
+    GraphVersions,
+    ABC,
+):
     """The store protocol: every concept's methods (see the module docstring). Subclasses
     implement the sync methods, usually by composing each room's half; async twins come free.
 

@@ -13,9 +13,9 @@ Use it for a store of your own::
 The suite is split like the protocol, one part per concept, so a store can be built and
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
-`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`.
-The suite (this module, `_testkit` and the rooms' `conformance` modules) imports pytest;
-`import interlock` never imports it.
+`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
+`GraphVersionsConformance`. The suite (this module, `_testkit` and the rooms' `conformance`
+modules) imports pytest; `import interlock` never imports it.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from interlock.checkpoint._interrupts.conformance import InterruptIndexConforman
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint._threads.conformance import ThreadsConformance
+from interlock.checkpoint._versions.conformance import GraphVersionsConformance
 from interlock.checkpoint._votes.conformance import VotesConformance
 
 __all__ = [
     "AuditLogConformance",
     "CheckpointConformance",
     "EventLogConformance",
+    "GraphVersionsConformance",
     "InterruptIndexConformance",
     "RunQueueConformance",
     "SaverConformance",
@@ -51,5 +53,6 @@ class SaverConformance(
     RunQueueConformance,
     EventLogConformance,
     VotesConformance,
+    GraphVersionsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

@@ -18,6 +18,7 @@ from interlock.checkpoint._events.memory import MemoryEventLog
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
 from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
+from interlock.checkpoint._versions.memory import MemoryGraphVersions
 from interlock.checkpoint._votes.memory import MemoryVotes
 from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 
@@ -32,6 +33,7 @@ class InMemorySaver(
     MemoryRunQueue,
     MemoryEventLog,
     MemoryVotes,
+    MemoryGraphVersions,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -52,6 +54,8 @@ class InMemorySaver(
         self._init_runs()
         self._init_events()
         self._init_votes()
+
+        self._init_versions()
 
 
 MemorySaver = InMemorySaver

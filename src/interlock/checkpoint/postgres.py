@@ -59,11 +59,13 @@ down) before the client-side deadline would shut the connection."""
 
 IDEMPOTENT_READS = (
     "get_checkpoint",
+    "get_graph_version",
     "get_interrupt",
     "get_run",
     "get_thread",
     "list_audit",
     "list_checkpoints",
+    "list_graph_versions",
     "list_interrupts",
     "list_runs",
     "list_threads",

@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         "LangGraph Agent Server API (default: LangChain v1's HITLRequest); repeatable",
     )
     srv.add_argument(
+        "--drain",
+        action="append",
+        default=None,
+        metavar="AGENT",
+        help="start no new runs of AGENT here while its paused runs are decided (new threads "
+        "and input answer 503 agent_draining); repeatable; see docs/safe-deploys.md",
+    )
+    srv.add_argument(
         "--shared-threads",
         action="store_true",
         help="let every requester read and add to every thread (default: only their own)",
@@ -275,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.target is None:
             from interlock.cli.demo_web import serve_demo
 
+            if args.drain:
+                parser.error("--drain names agents of a target (module:factory)")
+
             options = app_options(
                 allow_self_approval=args.allow_self_approval,
                 expire_every=args.expire_every,
@@ -307,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shared_threads=args.shared_threads,
             agent_inbox=args.agent_inbox,
             oidc=_oidc_settings(parser, args),
+            drain=args.drain,
         )
     parser.print_help()
     return 0

@@ -341,9 +341,15 @@ class LocalBackend(Backend):
             name, compiled = graph
             snapshot = compiled.get_state({"configurable": {"thread_id": thread_id}})
             view.update(agent=name, values=plain(snapshot.values), next=list(snapshot.next))
+            view.update(
+                graph_version=(snapshot.metadata or {}).get("graph_version"),
+                agent_version=compiled.version,
+            )
         else:
             head = self.saver.get_checkpoint(thread_id)
-            view["agent"] = (getattr(head, "metadata", None) or {}).get("graph")
+            meta = getattr(getattr(head, "record", None), "metadata", None) or {}
+            view["agent"] = (getattr(head, "metadata", None) or meta).get("graph")
+            view["graph_version"] = meta.get("graph_version")
         return view
 
     def _graph_or_none(self, thread_id: str) -> tuple[str, Any] | None:

@@ -186,7 +186,10 @@ def thread_panel(view: dict[str, Any]) -> Any:
     from rich.text import Text
 
     parts: list[Any] = [
-        Text(f"status: {view.get('status')}   agent: {view.get('agent') or '-'}"),
+        Text(
+            f"status: {view.get('status')}   agent: {view.get('agent') or '-'}"
+            + (f"   version: {view['graph_version']}" if view.get("graph_version") else "")
+        ),
     ]
     values = view.get("values")
     messages = values.get("messages") if isinstance(values, dict) else None

@@ -137,11 +137,13 @@ def serve(
     shared_threads: bool = False,
     agent_inbox: list[str] | None = None,
     oidc: Mapping[str, Any] | None = None,
+    drain: list[str] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
     (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)
     `oidc`: `oidc_config`'s arguments; the provider is contacted before anything else, so
-    an unreachable issuer stops the command at once with one line."""
+    an unreachable issuer stops the command at once with one line. `drain`: agents that
+    start no new runs here (`create_app(drain=...)`)."""
     from interlock.cli._uvicorn import listen, run_until_interrupted
     from interlock.server import ApiKeys, create_app
     from interlock.server.oidc import OidcUnavailable
@@ -178,7 +180,10 @@ def serve(
                 f"interlock serve: --agent-inbox {', '.join(unknown)}: no such agent "
                 f"(the agents are {', '.join(sorted(agents))})"
             )
-        app = create_app(agents, keys=table, oidc=provider, **options)
+        try:
+            app = create_app(agents, keys=table, oidc=provider, drain=drain or (), **options)
+        except ValueError as exc:
+            raise SystemExit(f"interlock serve: {exc}") from None
         with listen(host, port, "interlock serve") as sock:
             run_until_interrupted(app, sock)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from interlock._types import END, START
@@ -67,6 +68,7 @@ class StateGraph:
         self.joins: list[tuple[tuple[str, ...], str]] = []
         self.branches: dict[str, list[Branch]] = {}
         self._compiled = False
+        self._migrations: dict[str, Any] = {}
 
     # ---- nodes ---------------------------------------------------------------------------
 
@@ -187,6 +189,20 @@ class StateGraph:
         """Same as `add_edge(key, END)`."""
         return self.add_edge(key, END)
 
+    # ---- versions ------------------------------------------------------------------------
+
+    def migrate(
+        self, *, from_version: str, nodes: Mapping[str, str] | None = None
+    ) -> Callable[[Callable[[dict[str, Any]], Mapping[str, Any]]], Callable[..., Any]]:
+        """Register a migration for threads paused under version `from_version`: a pure
+        function of the stored state values returning the new values; `nodes` renames the
+        nodes the paused run goes on with (`{"pay": "charge"}`). Applied once, when such a
+        thread is resumed by a graph compiled with `on_version_change="migrate"`, and
+        recorded as its own checkpoint. Returns the function unchanged (test it alone)."""
+        from interlock.graph._versions import registrar
+
+        return registrar(self._migrations, from_version, nodes)
+
     # ---- compile -------------------------------------------------------------------------
 
     def _validate(self, interrupt_before: Sequence[str], interrupt_after: Sequence[str]) -> None:
@@ -233,6 +249,9 @@ class StateGraph:
         name: str | None = None,
         debug: bool = False,
         store: Any = None,
+        version: str | None = None,
+        tools: Any = None,
+        on_version_change: str | None = None,
         **_ignored: Any,
     ) -> CompiledStateGraph:
         """Check the graph and return a runnable `CompiledStateGraph`.
@@ -242,8 +261,17 @@ class StateGraph:
         For a graph used as a subgraph, `checkpointer=True` keeps its state from one parent
         step to the next and `checkpointer=False` gives it no checkpoints (LangGraph's
         meanings); by default it checkpoints in the parent's store for one task.
+
+        Versions (see the safe-deploys guide): every checkpoint and request records the
+        graph's version, by default the fingerprint of its manifest (node names and edges,
+        state keys and reducers, and the argument schemas of `tools`, tool objects or
+        `{name: JSON schema}`); `version="..."` names it instead (trusted: the same name is
+        compatible). `on_version_change` says what a resume on breaking changes does:
+        `"refuse"` (the default), `"migrate"` (with `migrate(from_version=...)`) or
+        `"resume"`.
         """
         from interlock.graph._compiled import CompiledStateGraph
+        from interlock.graph._versions import version_info
 
         before = (
             [interrupt_before]
@@ -270,9 +298,12 @@ class StateGraph:
             interrupt_after=frozenset(after),
             output_keys=self._output_keys,
         )
+        info = version_info(spec, version=version, tools=tools, policy=on_version_change)
+        spec = replace(spec, version=info.version)
+        info.migrations.update(self._migrations)
         self._compiled = True
         saver = checkpointer if not isinstance(checkpointer, bool) else None
-        graph = CompiledStateGraph(spec, checkpointer=saver, builder=self)
+        graph = CompiledStateGraph(spec, checkpointer=saver, builder=self, version=info)
         graph.stateful = checkpointer is True  # as a subgraph: one namespace per node name
         graph.persistent = checkpointer is not False
         graph.store = store

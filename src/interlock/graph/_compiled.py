@@ -50,6 +50,15 @@ from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._subgraph import run_child_async, run_child_sync
 from interlock.graph._update import update_graph
+from interlock.graph._versions import (
+    VersionInfo,
+    aensure_stored,
+    check_async,
+    check_sync,
+    ensure_stored,
+    registrar,
+    version_info,
+)
 
 __all__ = ["CompiledStateGraph"]
 
@@ -103,7 +112,14 @@ class CompiledStateGraph:
     `"checkpoint_id"` to start from an older checkpoint (replay / fork).
     """
 
-    def __init__(self, spec: GraphSpec, *, checkpointer: BaseSaver | None, builder: Any) -> None:
+    def __init__(
+        self,
+        spec: GraphSpec,
+        *,
+        checkpointer: BaseSaver | None,
+        builder: Any,
+        version: VersionInfo | None = None,
+    ) -> None:
         self.spec = spec
         self.checkpointer = checkpointer
         self.builder = builder
@@ -123,6 +139,29 @@ class CompiledStateGraph:
         self.persistent = True
         """False for `compile(checkpointer=False)`: as a subgraph, no checkpoints at all."""
         self._clock = _CLOCK
+        self.version_info: VersionInfo = version or version_info(
+            spec, version=None, tools=None, policy=None
+        )
+        """The graph's version (`compile(version=..., tools=..., on_version_change=...)`)."""
+
+    @property
+    def version(self) -> str:
+        """The version this graph's checkpoints and requests record: `compile(version=...)`,
+        or the first 16 hex digits of its manifest's fingerprint."""
+        return self.version_info.version
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What a paused run depends on: node names and edges, state keys and reducers,
+        tools and their argument schemas (a copy)."""
+        return dict(self.version_info.manifest)
+
+    def migrate(
+        self, *, from_version: str, nodes: Mapping[str, str] | None = None
+    ) -> Callable[[Callable[[dict[str, Any]], Mapping[str, Any]]], Callable[..., Any]]:
+        """Register a migration for threads paused under `from_version` (see
+        `StateGraph.migrate`); used when `on_version_change="migrate"`."""
+        return registrar(self.version_info.migrations, from_version, nodes)
 
     @property
     def state_cache_size(self) -> int:
@@ -353,10 +392,14 @@ class CompiledStateGraph:
         lease = saver is not None and bool(env.lease_owner)
         try:
             try:
+                if saver is not None:
+                    ensure_stored(self.version_info, saver)
                 start = self._load(config, env, lease=lease, decision_first=_is_resume(input))
             except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
+            if saver is not None:
+                start = check_sync(self.version_info, saver, start, input, env)
             yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
             self._remember(env, box)
         finally:
@@ -377,12 +420,16 @@ class CompiledStateGraph:
         lease = saver is not None and bool(env.lease_owner)
         try:
             try:
+                if saver is not None:
+                    await aensure_stored(self.version_info, saver)
                 start = await self._aload(
                     config, env, lease=lease, decision_first=_is_resume(input)
                 )
             except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
+            if saver is not None:
+                start = await check_async(self.version_info, saver, start, input, env)
             async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
                 yield chunk
             self._remember(env, box)

@@ -256,6 +256,8 @@ class Start:
     values: dict[str, Any]
     head_id: str | None
     """The thread's actual head (compare-and-swap target); differs from stored on a fork."""
+    migration: Any = None
+    """A version migration to commit before the run goes on (`_versions.MigrationPlan`)."""
 
     def as_result(self) -> RunResult:
         """Where a finished run stopped: this checkpoint, nothing pending."""

@@ -57,6 +57,7 @@ from interlock.graph._effects import (
 )
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
+from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -149,13 +150,24 @@ def run_graph(
         if pending or not (rec.next or rec.sends):  # it stopped: say where
             intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending)
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+        yield from _migrate(run, start.migration)
         return (yield from _loop(run, _past_breakpoint(run)))
     skip_before = yield from _start(run, input)
     if isinstance(skip_before, RunResult):  # a vote that did not decide its request
         return skip_before
     if skip_before is None:  # input checkpoint committed; emit was done in _start
         skip_before = False
+    yield from _migrate(run, start.migration)
     return (yield from _loop(run, skip_before))
+
+
+def _migrate(run: _Run, plan: Any) -> Generator[Effect, Any, None]:
+    """Commit a version migration (after the decision is recorded), once: see `_migrate`."""
+    if plan is None or run.record is None:
+        return
+    old, interrupts, task_writes = run.record, run.interrupts, run.task_writes
+    yield from _commit(run, migration_record(run, plan), ())
+    carry_over(run, old, interrupts, task_writes)
 
 
 def _child_waits(run: _Run) -> Generator[Effect, Any, None]:
@@ -274,13 +286,19 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     return None
 
 
-def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, InterruptRecord]:
+def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, InterruptRecord | None]:
     """Return an answered request to pending with the question the node asks now (the
-    store audits it): the stale answer is not applied, the run pauses on it again."""
+    store audits it): the stale answer is not applied, the run pauses on it again. None
+    when the call's request is not in the store under this step's id — the step moved to a
+    version migration's checkpoint, where requests get new ids: the caller then raises the
+    new question as a new request (the old one keeps its decision, never carried out)."""
     iid = pi.interrupt.id
     assert pi.reopen is not None
     reopened = yield Reopen(iid, pi.reopen, pi.interrupt.value)
     if reopened is None:
+        found = (yield Lookup((iid,))).get(iid)
+        if found is None:
+            return None
         raise ResumeConflict(f"request {iid} changed while it was being reopened; run again")
     run.interrupts = [r for r in run.interrupts if r.interrupt_id != iid]
     return cast(InterruptRecord, reopened)
@@ -416,8 +434,10 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             elif outcome.interrupt is not None:
                 for pi in (outcome.interrupt, *outcome.more_interrupts):
                     if pi.reopen is not None:  # answered, but the answer no longer holds
-                        new_interrupts.append((yield from _reopen(run, pi)))
-                        continue
+                        reopened = yield from _reopen(run, pi)
+                        if reopened is not None:
+                            new_interrupts.append(reopened)
+                            continue
                     new_interrupts.append(
                         run._interrupt_record(
                             checkpoint_id=rec.checkpoint_id,

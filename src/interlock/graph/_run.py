@@ -147,6 +147,8 @@ class _Run:
         iid = interrupt_id(self.thread_id, self.ns, checkpoint_id, task, index)
         created_at = self.clock.now()
         meta: dict[str, Any] = {"graph": self.root_graph or self.spec.name}
+        if self.spec.version is not None:  # the code the question was asked under
+            meta["graph_version"] = self.spec.version
         if self.root_graph:
             meta["subgraph"] = self.spec.name
         conf = self.config.get("configurable") or {}
@@ -219,6 +221,7 @@ class _Run:
             sends=sends,
             barriers=dict(barriers),
             metadata={"source": source, "step": step, "graph": self.spec.name}
+            | ({"graph_version": self.spec.version} if self.spec.version else {})
             | ({"run_id": self.run_id} if self.run_id else {})
             | ({"parent_task": self.parent_task} if self.parent_task else {}),
             values=self.values,  # never mutated after this: each step builds a new dict

@@ -123,6 +123,8 @@ class GraphSpec:
     interrupt_after: frozenset[str] = frozenset()
     output_keys: tuple[str, ...] | None = None
     """Keys returned by invoke (None = all)."""
+    version: str | None = None
+    """The graph version its checkpoints and requests record (`interlock.graph._manifest`)."""
 
     def hits(self, points: frozenset[str], names: Sequence[str]) -> list[str]:
         """The names in `names` that a breakpoint set selects."""

@@ -14,7 +14,10 @@ from interlock.errors import InvalidUpdate
 from interlock.graph._effects import ParentCommand
 from interlock.graph._spec import GraphSpec
 
-__all__ = ["fold", "pending_of", "split_result", "task_id", "update_view"]
+__all__ = ["STATE", "fold", "pending_of", "split_result", "task_id", "update_view"]
+
+STATE = "__state__"
+"""The channel of a write that replaces the whole state (a version migration's checkpoint)."""
 
 
 def task_id(checkpoint_id: str, name: str, index: int) -> str:
@@ -38,6 +41,10 @@ def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphS
     batched: dict[str, list[Any]] = {}
     for writes in chain:
         for w in writes:
+            if w.channel == STATE:  # a migration: the state is what it wrote, whole
+                batched.clear()
+                values = dict(w.value)
+                continue
             if _batchable(spec, w.channel, w.value):
                 batched.setdefault(w.channel, []).extend(
                     w.value if isinstance(w.value, list) else [w.value]

@@ -29,6 +29,7 @@ from interlock.errors import (
     SerializationError,
     StoreUnavailable,
     ThreadBusy,
+    VersionChanged,
 )
 
 __all__ = [
@@ -217,6 +218,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (AlreadyVoted, 409, "already_voted"),
     (ResumeConflict, 409, "already_decided"),
     (InvalidResumeValue, 422, "invalid_decision"),
+    (VersionChanged, 409, "version_changed"),
     (ResumeError, 409, "cannot_resume"),
     (InputRejected, 409, "waiting_for_decision"),
     (ThreadBusy, 409, "thread_busy"),

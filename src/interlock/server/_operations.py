@@ -420,6 +420,7 @@ def approval_view(
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
         "quorum": quorum_view(r, votes),
         "binding": r.metadata.get("decision") if r.status != "pending" else None,
+        "graph_version": r.metadata.get("graph_version"),
     }
 
 

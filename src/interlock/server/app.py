@@ -44,7 +44,7 @@ import queue
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,6 +92,7 @@ from interlock.server._operations import (
     votes_of,
 )
 from interlock.server._plain import plain
+from interlock.server._versions import versions_view
 from interlock.server.agent_server import mount_agent_server
 from interlock.server.auth import (
     ANONYMOUS,
@@ -184,6 +185,7 @@ def create_app(
     title: str = "interlock",
     interrupt_formats: Mapping[str, str] | None = None,
     oidc: OidcConfig | OidcProvider | None = None,
+    drain: Collection[str] = (),
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -210,13 +212,23 @@ def create_app(
     `oidc`: the company's OpenID provider (`interlock.server.oidc.OidcConfig`): people sign
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
+    `drain`: agents this process starts no new runs of (new threads and new input answer
+    503 `agent_draining`; its workers leave their queued runs to other processes) while
+    their paused runs are still decided here: run the old
+    version with `drain` beside the new one during a deploy (see docs/safe-deploys.md).
     """
     table = _key_table(keys)
     provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
     authenticator = Authenticator(table, provider.bearer if provider is not None else None)
     registry = make_registry(agents)
     saver = shared_saver(registry)
-    runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
+    draining = frozenset(drain)
+    unknown = sorted(draining - set(registry))
+    if unknown:
+        raise ValueError(f"drain names unknown agents {unknown}; have {sorted(registry)}")
+    # a draining agent's queued runs are left to the processes that do not drain it
+    serving = {name: graph for name, graph in registry.items() if name not in draining}
+    runner = RunWorkers(saver, serving, workers=workers, ttl=run_lease, max_attempts=run_attempts)
     readiness = Readiness(saver, runner)
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
@@ -331,9 +343,25 @@ def create_app(
             report, status_code=200 if ok else 503, headers=None if ok else RETRY_AFTER
         )
 
+    def not_draining(name: str) -> None:
+        if name in draining:
+            raise ApiError(
+                503,
+                "agent_draining",
+                f"agent {name!r} is draining on this server: it takes no new runs while its "
+                "paused ones are decided; start new runs on a server running the new version",
+            )
+
     @app.get("/v1/agents", tags=["meta"], responses=error_responses(401))
     def list_agents(who: Principal = Depends(principal)) -> dict[str, Any]:
         return {"agents": sorted(registry)}
+
+    @app.get("/v1/versions", tags=["meta"], responses=error_responses(401, 403, 503))
+    def list_versions(who: Principal = Depends(principal)) -> dict[str, Any]:
+        """Per agent: the graph version this server runs, whether it drains, and each
+        version known to the store with the threads paused on it (see safe deploys)."""
+        need(who, "approver", "admin")
+        return versions_view(saver, registry, draining)
 
     # ---- threads ----------------------------------------------------------------------
 
@@ -349,6 +377,7 @@ def create_app(
         graph = registry.get(name)
         if graph is None:
             raise ApiError(404, "unknown_agent", f"no agent {name!r}; have {sorted(registry)}")
+        not_draining(name)
         thread_id = body.thread_id or uuid.uuid4().hex
         if not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
@@ -417,6 +446,8 @@ def create_app(
             "next": list(snapshot.next),
             "checkpoint_id": (snapshot.config.get("configurable") or {}).get("checkpoint_id"),
             "pending": [approval_view(r, votes=votes_of(saver, r)) for r in pending.items],
+            "graph_version": (snapshot.metadata or {}).get("graph_version"),
+            "agent_version": graph.version,
         }
 
     @app.get(
@@ -464,6 +495,7 @@ def create_app(
         need(who, "requester")
         own_thread(who, thread_id)
         name, graph = graph_of(saver, registry, thread_id)
+        not_draining(name)
         update = input_of(body.input, body.message)
         if update is None:
             raise ApiError(422, "invalid_request", "send `input` or `message`")
@@ -588,11 +620,17 @@ def create_app(
         mine: bool = Query(False, description="only the requests the caller may decide"),
         agent: str | None = Query(None, description="only this agent's (graph name)"),
         requested_by: str | None = Query(None, description="only those this person asked"),
+        version: str | None = Query(
+            None,
+            min_length=1,
+            max_length=256,
+            description="only those asked under this graph version (`graph_version`)",
+        ),
         who: Principal = Depends(principal),
     ) -> dict[str, Any]:
         """Requests across all threads, oldest first, paged by `next_cursor`. `mine` (pending
-        requests only), `agent` and `requested_by` are index ranges in the store: a page
-        holds `limit` requests while more match."""
+        requests only), `agent`, `requested_by` and `version` are index ranges in the store: a
+        page holds `limit` requests while more match."""
         need(who, "approver")
         if thread_id is not None and not plausible_id(thread_id):
             raise ApiError(422, "invalid_request", "thread_id must be printable text")
@@ -609,6 +647,7 @@ def create_app(
                 cursor=cursor,
                 agent=agent,
                 requested_by=requested_by,
+                version=version,
                 eligible=eligible_principals(who) if mine else None,
                 not_requested_by=None if self_ok or not mine else who.name,
             )

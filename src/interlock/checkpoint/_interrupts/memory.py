@@ -149,9 +149,10 @@ class MemoryInterrupts:
         requested_by: str | None,
         eligible: set[str] | None,
         not_requested_by: str | None,
+        version: str | None = None,
     ) -> bool:
         """The metadata filters of `list_interrupts`."""
-        if agent is None and requested_by is None and eligible is None and not_requested_by is None:
+        if (agent, requested_by, eligible, not_requested_by, version) == (None,) * 5:
             return True
         meta = serde.loads(item.metadata)
         asker = meta.get("requested_by")
@@ -159,6 +160,7 @@ class MemoryInterrupts:
             (agent is None or meta.get("graph") == agent)
             and (requested_by is None or asker == requested_by)
             and (not_requested_by is None or asker != not_requested_by)
+            and (version is None or meta.get("graph_version") == version)
             and (eligible is None or not eligible.isdisjoint(approver_principals(meta)))
         )
 
@@ -276,6 +278,7 @@ class MemoryInterrupts:
         requested_by: str | None = None,
         eligible: Sequence[str] | None = None,
         not_requested_by: str | None = None,
+        version: str | None = None,
     ) -> InterruptPage:
         """Interrupts oldest first, paged by an opaque cursor."""
         check_eligible_filter(status, eligible)
@@ -293,7 +296,7 @@ class MemoryInterrupts:
                         and as_utc(i.record.deadline) <= as_utc(due_before)
                     )
                 )
-                and self._matches(i, agent, requested_by, wanted, not_requested_by)
+                and self._matches(i, agent, requested_by, wanted, not_requested_by, version)
             ]
             items.sort(key=_inbox_key)
             if cursor is not None:

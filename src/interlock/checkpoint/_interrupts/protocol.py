@@ -229,6 +229,7 @@ class InterruptIndex(ABC):
         requested_by: str | None = None,
         eligible: Sequence[str] | None = None,
         not_requested_by: str | None = None,
+        version: str | None = None,
     ) -> InterruptPage:
         """Interrupts across all threads, oldest first, from one indexed query per page
         (each filter is an index range or a condition inside one, never a page filtered
@@ -236,7 +237,8 @@ class InterruptIndex(ABC):
 
         `due_before`: only those with a deadline at or before that instant. `agent`: only
         those of this graph (`metadata["graph"]`); `requested_by`: only those this person
-        asked (`metadata["requested_by"]`). `eligible`: only pending requests whose approver
+        asked (`metadata["requested_by"]`); `version`: only those asked under this graph
+        version (`metadata["graph_version"]`). `eligible`: only pending requests whose approver
         rule names one of these principals (a name, `role:<r>`, `group:<g>`; `"*"` matches
         requests without a rule), see `approver_principals` — only with status "pending"
         (else ValueError). `not_requested_by`: leave out those this person asked."""
@@ -312,6 +314,7 @@ class InterruptIndex(ABC):
         requested_by: str | None = None,
         eligible: Sequence[str] | None = None,
         not_requested_by: str | None = None,
+        version: str | None = None,
     ) -> InterruptPage:
         """Async twin of `list_interrupts`."""
         return await to_thread(
@@ -325,4 +328,5 @@ class InterruptIndex(ABC):
             requested_by=requested_by,
             eligible=eligible,
             not_requested_by=not_requested_by,
+            version=version,
         )

@@ -368,6 +368,7 @@ class SqlInterrupts(SqlCore):
         requested_by: str | None = None,
         eligible: Sequence[str] | None = None,
         not_requested_by: str | None = None,
+        version: str | None = None,
     ) -> InterruptPage:
         """Interrupts oldest first: one indexed query per page (keyset pagination). With
         `eligible`, one ordered range of `pending_approvers` per principal, merged."""
@@ -389,6 +390,9 @@ class SqlInterrupts(SqlCore):
         if requested_by is not None:
             conds.append(f"{self._meta_field('requested_by')} = ?")
             params.append(requested_by)
+        if version is not None:
+            conds.append(f"{self._meta_field('graph_version')} = ?")
+            params.append(version)
         if not_requested_by is not None:
             differs = "IS DISTINCT FROM" if self.dialect.name == "postgres" else "IS NOT"
             conds.append(f"{self._meta_field('requested_by')} {differs} ?")
