@@ -10,37 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlock.checkpoint.base import InterruptRecord
-from interlock.server._inbox_view import actions_of
+from interlock.server._inbox_view import actions_of, arg_order, tool_schema
 from interlock.server._plain import plain
 
 __all__ = ["bulk_value", "decision_from", "fields", "tool_schema"]
 
 LONG_TEXT = 80
 """A string argument longer than this (or with a line break) gets a textarea."""
-
-
-def _get(value: Any, *path: str | int) -> Any:
-    for step in path:
-        if isinstance(step, int):
-            value = (
-                value[step]
-                if isinstance(value, list) and -len(value) <= step < len(value)
-                else None
-            )
-        else:
-            value = value.get(step) if isinstance(value, Mapping) else None
-    return value
-
-
-def tool_schema(record: InterruptRecord, index: int) -> dict[str, Any] | None:
-    """The JSON schema of the arguments of the `index`-th tool call under review, as the
-    request's answer schema carries it (None when it carries none with properties)."""
-    schema = record.metadata.get("response_schema")
-    item = _get(schema, "then", "properties", "decisions", "prefixItems", index)
-    args = _get(item, "then", "properties", "edited_action", "properties", "args")
-    if isinstance(args, Mapping) and isinstance(args.get("properties"), Mapping):
-        return dict(args)
-    return None
 
 
 def _simple(prop: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -77,7 +53,7 @@ def fields(schema: Mapping[str, Any], args: Any, prefix: str) -> list[dict[str, 
     required = set(required) if isinstance(required, list) else set()
     args = args if isinstance(args, Mapping) else {}
     out = []
-    names = list(props) + [k for k in args if k not in props]
+    names = arg_order(schema) + [k for k in args if k not in props]
     for n, name in enumerate(names):
         prop = _simple(props.get(name) if isinstance(props.get(name), Mapping) else {})
         present = name in args

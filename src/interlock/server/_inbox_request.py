@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
 from interlock.graph import CompiledStateGraph
-from interlock.server._inbox_form import fields, tool_schema
+from interlock.server._inbox_form import fields
 from interlock.server._inbox_view import (
     actions_of,
     asked_in,
@@ -21,6 +21,7 @@ from interlock.server._inbox_view import (
     quorum_of,
     relative,
     summary,
+    tool_schema,
     until,
     yours,
 )
@@ -53,7 +54,7 @@ def request_context(
             }
         )
     schema = record.metadata.get("response_schema")
-    action, line = summary(value)
+    action, line = summary(value, tool_schema(record, 0))
     decided_at = record.decided_at
     return {
         "r": record,

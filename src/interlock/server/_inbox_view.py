@@ -16,6 +16,7 @@ from interlock.server.auth import ANONYMOUS, Principal, may_decide
 
 __all__ = [
     "actions_of",
+    "arg_order",
     "args_line",
     "asked_in",
     "chat",
@@ -26,6 +27,7 @@ __all__ = [
     "row",
     "short",
     "summary",
+    "tool_schema",
     "until",
     "yours",
 ]
@@ -113,13 +115,52 @@ def actions_of(value: Any) -> list[dict[str, Any]] | None:
     return out or None
 
 
-def summary(value: Any) -> tuple[str, str]:
+def _get(value: Any, *path: str | int) -> Any:
+    for step in path:
+        if isinstance(step, int):
+            value = (
+                value[step]
+                if isinstance(value, list) and -len(value) <= step < len(value)
+                else None
+            )
+        else:
+            value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+def tool_schema(record: InterruptRecord, index: int) -> dict[str, Any] | None:
+    """The JSON schema of the arguments of the `index`-th tool call under review, as the
+    request's answer schema carries it (None when it carries none with properties)."""
+    schema = record.metadata.get("response_schema")
+    item = _get(schema, "then", "properties", "decisions", "prefixItems", index)
+    args = _get(item, "then", "properties", "edited_action", "properties", "args")
+    if isinstance(args, Mapping) and isinstance(args.get("properties"), Mapping):
+        return dict(args)
+    return None
+
+
+def arg_order(schema: Mapping[str, Any]) -> list[str]:
+    """A schema's properties in a stable order: the required ones as listed (a JSON array
+    keeps its order in every store, an object's keys not in PostgreSQL's JSONB), then the
+    others as the schema has them."""
+    props = schema.get("properties")
+    props = list(props) if isinstance(props, Mapping) else []
+    required = schema.get("required")
+    first = [str(k) for k in required if k in props] if isinstance(required, list) else []
+    return list(dict.fromkeys([*first, *props]))
+
+
+def summary(value: Any, order: Any = None) -> tuple[str, str]:
     """The action of a request and a one-line summary of what it carries: for a review,
-    the tools' names and the first call's arguments; otherwise the payload itself."""
+    the tools' names and the first call's arguments (in the order of `order`, the tool's
+    schema, when given); otherwise the payload itself."""
     actions = actions_of(value)
     if actions is not None:
         names = ", ".join(dict.fromkeys(a["name"] for a in actions))
-        line = args_line(actions[0].get("args"))
+        args = actions[0].get("args")
+        if isinstance(order, Mapping) and isinstance(args, Mapping):
+            args = {k: args[k] for k in [*arg_order(order), *args] if k in args}
+        line = args_line(args)
         if len(actions) > 1:
             line = f"{line} (+{len(actions) - 1} more)" if line else f"{len(actions)} calls"
         return names, line
@@ -187,7 +228,7 @@ def quorum_of(view: Mapping[str, Any], who: Principal | None = None) -> dict[str
 
 def row(record: InterruptRecord, who: Principal, now: datetime, *, self_ok: bool) -> dict[str, Any]:
     """A pending request as a row of the inbox list."""
-    action, line = summary(record.value)
+    action, line = summary(record.value, tool_schema(record, 0))
     actions = actions_of(record.value)
     approvers = record.metadata.get("approvers")
     mine = yours(who, record, self_ok)
