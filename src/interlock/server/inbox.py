@@ -42,6 +42,7 @@ __all__ = ["args_diff", "mount_inbox"]
 SESSION_SECONDS = 12 * 3600
 BULK_MAX = 100
 """The most requests one bulk decision takes."""
+DONE = {"approve": "approved", "reject": "rejected"}
 STATIC = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
 """The files under ui/static/ the inbox serves, with their media types."""
 
@@ -398,7 +399,7 @@ def mount_inbox(
             except InterlockError as exc:
                 outcome["text"] = str(exc)
             else:
-                outcome.update(ok=True, text=f"{decision}d")
+                outcome.update(ok=True, text=DONE[decision])
             results.append(outcome)
         failed = sum(not r["ok"] for r in results)
         filters = InboxFilter(self_ok=allow_self_approval)
@@ -410,7 +411,7 @@ def mount_inbox(
             csrf=csrf,
             items=[row(r, who, now, self_ok=allow_self_approval) for r in found],
             next_cursor=next_cursor,
-            notice=f"{len(results) - failed} of {len(results)} {decision}d."
+            notice=f"{len(results) - failed} of {len(results)} {DONE[decision]}."
             + (" The others are marked below." if failed else ""),
             results=results,
             filters=filters,
