@@ -363,3 +363,30 @@ def test_thread_and_audit_pages_show_times_in_words(saver: Any) -> None:
             assert re.search(r'<time datetime="[^"]+" title="[^"]+ UTC">just now</time>', page)
             assert not re.search(r">\d{4}-\d\d-\d\dT", page)  # no raw ISO text
     assert json.dumps(scene.ran) == "[]"
+
+
+def test_a_review_of_several_calls_picks_a_decision_per_call() -> None:
+    two = {
+        "action_requests": [
+            {"name": "refund", "args": {"order_id": "o1"}},
+            {"name": "refund", "args": {"order_id": "o2"}},
+        ],
+        "review_configs": [
+            {"action_name": "refund", "allowed_decisions": ["approve", "reject"]},
+            {"action_name": "refund", "allowed_decisions": ["approve", "edit", "respond"]},
+        ],
+    }
+    context = request_context(_NoStore(), {}, _record(two), ADA, NOW)
+    page = _templates().get_template("request.html").render(who=ADA, csrf="c", **context)
+    assert 'name="decision_0" value="approve" checked' in page
+    assert 'name="decision_0" value="edit"' not in page  # only what the policy allows
+    assert 'name="decision_1" value="respond"' in page and 'id="do-send"' in page
+    assert 'id="args_0"' in page  # no schema carried: the arguments as JSON
+    assert 'id="do-approve"' not in page
+
+
+def test_the_live_stream_counts_a_quorums_votes() -> None:
+    from interlock.server.inbox import _votes
+
+    assert _votes({"quorum": {"required": 2, "votes": [{"by": "ada"}]}}) == 1
+    assert _votes({}) == 0 and _votes({"quorum": {"votes": "x"}}) == 0

@@ -55,7 +55,8 @@ def fields(schema: Mapping[str, Any], args: Any, prefix: str) -> list[dict[str, 
     out = []
     names = arg_order(schema) + [k for k in args if k not in props]
     for n, name in enumerate(names):
-        prop = _simple(props.get(name) if isinstance(props.get(name), Mapping) else {})
+        found = props.get(name)
+        prop = _simple(found if isinstance(found, Mapping) else {})
         present = name in args
         value = plain(args.get(name))
         kind = _kind(prop, value)

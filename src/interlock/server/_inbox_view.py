@@ -272,7 +272,8 @@ def chat(messages: list[Any], limit: int = 20) -> list[dict[str, Any]]:
     for m in plain(messages[-(limit + 20) :]):
         if not isinstance(m, dict):
             continue
-        calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
+        raw = m.get("tool_calls")
+        calls: list[Any] = raw if isinstance(raw, list) else []
         for call in calls:
             if isinstance(call, dict) and call.get("id"):
                 names[str(call["id"])] = str(call.get("name", ""))

@@ -59,6 +59,13 @@ def _templates() -> Any:
     return env
 
 
+def _votes(metadata: Mapping[str, Any]) -> int:
+    """How many votes a request's quorum holds (0 without one)."""
+    quorum = metadata.get("quorum")
+    votes = quorum.get("votes") if isinstance(quorum, Mapping) else None
+    return len(votes) if isinstance(votes, list) else 0
+
+
 def _static(name: str) -> str:
     from importlib.resources import files
 
@@ -134,7 +141,14 @@ def mount_inbox(
     def notice(status: int, who: Principal, csrf: str, text: str) -> HTMLResponse:
         """The inbox page with only a message (refusals, missing things)."""
         return page(
-            "list.html", status, who=who, csrf=csrf, items=[], next_cursor=None, notice=text
+            "list.html",
+            status,
+            who=who,
+            csrf=csrf,
+            items=[],
+            next_cursor=None,
+            notice=text,
+            refused=status >= 400,
         )
 
     def gate(request: Request, back: str | None = None) -> tuple[Principal, str] | Response:
@@ -243,10 +257,14 @@ def mount_inbox(
         if isinstance(gated, Response):
             return gated
 
-        def waiting() -> tuple[tuple[str, Any], ...]:
+        def waiting() -> tuple[tuple[str, Any, int], ...]:
             page = saver.list_interrupts(status="pending", limit=500)
-            # an escalation changes who decides: the page shows it, so it reloads on it
-            return tuple((r.interrupt_id, r.metadata.get("escalation_level")) for r in page.items)
+            # an escalation changes who decides, a vote of a quorum what it still needs: the
+            # pages show both, so they update on them
+            return tuple(
+                (r.interrupt_id, r.metadata.get("escalation_level"), _votes(r.metadata))
+                for r in page.items
+            )
 
         first = await asyncio.to_thread(waiting)  # before the response opens: see below
 

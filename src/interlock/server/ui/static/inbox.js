@@ -258,7 +258,7 @@
       if (!doc) return;
       // what became of each request, above the list; then the list as filtered here
       $$("#main > .results, #main > p.ok, #main > p.error").forEach((n) => n.remove());
-      const shown = $$("#main > .results, #main > p.ok", doc);
+      const shown = $$("#main > .results, #main > p.ok, #main > p.error", doc);
       $(".toolbar").after(...shown);
       const message = $("#bulk-message");
       if (message) message.value = "";
