@@ -390,3 +390,41 @@ def test_the_live_stream_counts_a_quorums_votes() -> None:
 
     assert _votes({"quorum": {"required": 2, "votes": [{"by": "ada"}]}}) == 1
     assert _votes({}) == 0 and _votes({"quorum": {"votes": "x"}}) == 0
+
+
+def test_an_answer_with_an_object_schema_is_a_form_of_fields(saver: Any) -> None:
+    from tests.test_inbox_views import ask_graph
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "approved": {"type": "boolean"},
+            "budget": {"type": "integer", "default": 100},
+            "comment": {"type": "string"},
+        },
+        "required": ["approved"],
+    }
+    graph = ask_graph(saver, "planner", response_schema=schema)
+    with served(create_app({"planner": graph}, keys=ApiKeys.parse(KEYS))) as http:
+        started = http.post(
+            "/v1/threads", json={"input": {"item": "trip"}}, headers={"X-API-Key": "k-bob"}
+        ).json()
+        iid = started["run"]["interrupts"][0]["id"]
+        _login(http, "k-ada")
+        page = http.get(f"/inbox/{iid}").text
+        assert '<input type="checkbox" id="f.0" name="f.approved">' in page
+        assert 'name="f.budget" value="100" step="1"' in page
+        assert "Answer as JSON instead" in page  # still possible
+        bad = http.post(
+            f"/inbox/{iid}", data={"csrf": _csrf(page), "form": "fields", "f.budget": "many"}
+        )
+        assert bad.status_code == 422 and "budget of the answer must be a whole number" in bad.text
+        sent = http.post(
+            f"/inbox/{iid}",
+            data={"csrf": _csrf(page), "form": "fields", "f.approved": "on", "f.budget": "120"},
+        )
+        assert sent.status_code == 303, sent.text
+        thread = http.get(
+            f"/v1/threads/{started['thread_id']}", headers={"X-API-Key": "k-ada"}
+        ).json()
+    assert thread["values"]["answer"] == {"approved": True, "budget": 120}

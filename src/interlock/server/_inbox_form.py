@@ -13,7 +13,15 @@ from interlock.checkpoint.base import InterruptRecord
 from interlock.server._inbox_view import actions_of, arg_order, tool_schema
 from interlock.server._plain import plain
 
-__all__ = ["bulk_value", "decision_from", "fields", "tool_schema"]
+__all__ = [
+    "answer_schema",
+    "bulk_value",
+    "decision_from",
+    "defaults",
+    "fields",
+    "tool_schema",
+    "typed_values",
+]
 
 LONG_TEXT = 80
 """A string argument longer than this (or with a line break) gets a textarea."""
@@ -92,11 +100,32 @@ def fields(schema: Mapping[str, Any], args: Any, prefix: str) -> list[dict[str, 
     return out
 
 
-def _typed_args(form: Any, i: int, action: Mapping[str, Any], record: InterruptRecord) -> Any:
-    """The arguments the typed fields of call `i` describe (ValueError naming the field)."""
-    schema = tool_schema(record, i) or {"properties": {}}
+def answer_schema(record: InterruptRecord) -> dict[str, Any] | None:
+    """The schema of a (non-review) request's answer when it is an object with properties:
+    then the answer is a form of typed fields too."""
+    schema = record.metadata.get("response_schema")
+    if actions_of(record.value) is not None or not isinstance(schema, Mapping):
+        return None
+    props = schema.get("properties")
+    if schema.get("type") != "object" or not isinstance(props, Mapping) or not props:
+        return None
+    return dict(schema)
+
+
+def defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The `default` of each property that has one (an answer form starts from them)."""
+    props = schema.get("properties")
+    props = props if isinstance(props, Mapping) else {}
+    return {k: p["default"] for k, p in props.items() if isinstance(p, Mapping) and "default" in p}
+
+
+def typed_values(
+    form: Any, schema: Mapping[str, Any], original: Any, prefix: str, owner: str
+) -> Any:
+    """The object the typed fields under `prefix` describe (ValueError naming the field)."""
     out: dict[str, Any] = {}
-    for field in fields(schema, action.get("args"), f"a{i}."):
+    action = {"name": owner}
+    for field in fields(schema, original, prefix):
         raw = form.get(field["name"])
         label, kind = field["label"], field["kind"]
         if kind == "checkbox":
@@ -150,7 +179,8 @@ def decision_from(form: Any, record: InterruptRecord) -> Any:
                         name = action["name"]
                         raise ValueError(f"the arguments of {name} are not JSON: {exc}") from exc
                 else:
-                    args = _typed_args(form, i, action, record)
+                    schema = tool_schema(record, i) or {"properties": {}}
+                    args = typed_values(form, schema, action.get("args"), f"a{i}.", action["name"])
                 decisions.append(
                     {"type": "edit", "edited_action": {"name": action["name"], "args": args}}
                 )
@@ -161,6 +191,11 @@ def decision_from(form: Any, record: InterruptRecord) -> Any:
         return {"decisions": decisions}
     if form.get("form") == "actions":
         raise ValueError("this request is not a review of tool calls; answer it as JSON")
+    if form.get("form") == "fields":
+        schema = answer_schema(record)
+        if schema is None:
+            raise ValueError("this request has no form of fields; answer it as JSON")
+        return typed_values(form, schema, defaults(schema), "f.", "the answer")
     try:
         return json.loads(str(form.get("answer", "")))
     except json.JSONDecodeError as exc:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
 from interlock.graph import CompiledStateGraph
-from interlock.server._inbox_form import fields
+from interlock.server._inbox_form import answer_schema, defaults, fields
 from interlock.server._inbox_view import (
     actions_of,
     asked_in,
@@ -54,6 +54,7 @@ def request_context(
             }
         )
     schema = record.metadata.get("response_schema")
+    typed = answer_schema(record)
     action, line = summary(value, tool_schema(record, 0))
     decided_at = record.decided_at
     return {
@@ -70,6 +71,7 @@ def request_context(
         "value_json": json.dumps(plain(value), indent=2),
         "schema_json": json.dumps(schema, indent=2) if schema and not actions else None,
         "answer_json": "true",
+        "answer_fields": fields(typed, defaults(typed), "f.") if typed else None,
         "messages": _conversation(saver, registry, record),
         "approvers": record.metadata.get("approvers") or [],
         "level": record.metadata.get("escalation_level", 0),

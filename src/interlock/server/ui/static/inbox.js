@@ -351,11 +351,13 @@
 
     const form = $("#decide");
     if (form) review(form);
-    const answer = $("#answer-form");
-    if (answer) {
-      const area = $("#answer");
+    const area = $("#answer");
+    if (area) {
       area.addEventListener("input", () => checkJson(area));
-      keymap.e = () => area.focus();
+      $("#answer-json").addEventListener("submit", (e) => { if (!checkJson(area)) { e.preventDefault(); area.focus(); } });
+      const typed = $("#answer-form");
+      for (const input of typed ? $$("textarea[data-json]", typed) : []) input.addEventListener("input", () => checkJson(input));
+      keymap.e = () => ($("#answer-form .field input, #answer-form .field select, #answer-form .field textarea") || area).focus();
     }
     void id;
   }
@@ -479,6 +481,11 @@
 
     // Reject / Respond: the first press asks for the reason, the second sends it
     let pending = null;
+    const labels = {};
+    for (const kind of ["reject", "respond"]) {
+      const b = $("#do-" + kind);
+      if (b) labels[kind] = Array.from(b.childNodes, (n) => n.cloneNode(true));
+    }
     form.addEventListener("submit", (e) => {
       const button = e.submitter;
       const kind = button ? button.value : null;
@@ -486,6 +493,8 @@
         const area = $("#message_0");
         if (pending !== kind || !area.value.trim()) {
           e.preventDefault();
+          const other = pending && $("#do-" + pending);
+          if (other && other !== button) other.replaceChildren(...labels[pending]);
           pending = kind;
           reasons(kind);
           area.focus();
