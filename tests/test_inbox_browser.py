@@ -378,6 +378,33 @@ def test_phone_width(browser: Any, team: Any) -> None:
     assert width > 300  # big buttons, full width
 
 
+UNLABELLED = """() => Array.from(document.querySelectorAll("input, select, textarea, button"))
+  .filter((el) => el.type !== "hidden" && !el.hidden && el.offsetParent !== null)
+  .filter((el) => !((el.labels && el.labels.length) || el.getAttribute("aria-label")
+                   || (el.tagName === "BUTTON" && el.textContent.trim())))
+  .map((el) => el.outerHTML)"""
+
+
+def test_every_control_has_a_label_and_the_keyboard_reaches_it(browser: Any, team: Any) -> None:
+    http, ids, _ = team
+    page = _signed_in(browser, http)
+    for url in ("", f"/{ids[3]}"):
+        page.goto(str(http.base_url).rstrip("/") + "/inbox" + url)
+        assert page.evaluate(UNLABELLED) == []
+    page.keyboard.press("Tab")  # the first stop skips to the content
+    assert page.evaluate("document.activeElement.className") == "skip"
+    stops = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        stops.append(
+            page.evaluate("document.activeElement.id || document.activeElement.name || ''")
+        )
+    # the fields in reading order, then the decision buttons
+    fields = [s for s in stops if s.startswith("a0.")]
+    assert fields[:3] == ["a0.0", "a0.1", "a0.2"]
+    assert stops.index("do-approve") > stops.index("a0.4")
+
+
 # ---- screenshots ------------------------------------------------------------------------------
 
 STEADY = """() => {
