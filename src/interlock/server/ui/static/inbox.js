@@ -93,7 +93,7 @@
   const keymap = {};
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey || document.querySelector("dialog[open]")) return;
-    if (typing(e)) return;
+    if (typing(e) || (e.key === "Enter" && e.target.closest("a, button, summary"))) return;
     const action = keymap[e.key] || (e.key === "?" ? openHelp : null);
     if (action) { e.preventDefault(); action(e); }
   });
@@ -332,8 +332,6 @@
 
   // =====================================================================================
   function request() {
-    const box = $("#request");
-    const id = box.dataset.id;
     keymap.u = () => { location.href = "/inbox"; };
 
     // someone else decided, or the rule changed: the page follows
@@ -359,7 +357,6 @@
       for (const input of typed ? $$("textarea[data-json]", typed) : []) input.addEventListener("input", () => checkJson(input));
       keymap.e = () => ($("#answer-form .field input, #answer-form .field select, #answer-form .field textarea") || area).focus();
     }
-    void id;
   }
 
   function checkJson(area) {
@@ -375,7 +372,6 @@
 
   /** The arguments a call's typed fields describe (as the server reads them), or null. */
   function typedArgs(section) {
-    const original = JSON.parse(section.dataset.original || "{}") || {};
     const out = {};
     for (const field of $$(".field", section)) {
       const name = field.dataset.arg, kind = field.dataset.kind, present = field.dataset.present === "1";
@@ -388,7 +384,6 @@
       else if (kind === "select" || kind === "json") { try { out[name] = JSON.parse(text); } catch { out[name] = text; } }
       else out[name] = text;
     }
-    void original;
     return out;
   }
   const sortedJson = (value) => JSON.stringify(value, (k, v) => (v && typeof v === "object" && !Array.isArray(v)
@@ -408,12 +403,10 @@
       else {
         before = sortedJson(JSON.parse(section.dataset.original));
         after = sortedJson(typedArgs(section));
+        const original = JSON.parse(section.dataset.original), now = typedArgs(section);
         for (const field of $$(".field", section)) {
-          const input = $("input, select, textarea", field);
-          const was = field.dataset.present === "1" ? JSON.parse(section.dataset.original)[field.dataset.arg] : undefined;
-          const now = typedArgs(section)[field.dataset.arg];
-          field.classList.toggle("changed", JSON.stringify(was) !== JSON.stringify(now));
-          void input;
+          const was = field.dataset.present === "1" ? original[field.dataset.arg] : undefined;
+          field.classList.toggle("changed", JSON.stringify(was) !== JSON.stringify(now[field.dataset.arg]));
         }
       }
       const changed = before !== after;
