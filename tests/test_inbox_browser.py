@@ -412,7 +412,8 @@ STEADY = """() => {
     t.textContent = t.classList.contains("deadline") ? "in 39 min" : "4 min ago";
   for (const a of document.querySelectorAll(".tid, .meta a[href^='/inbox/threads/']"))
     a.textContent = a.classList.contains("tid") ? "thread 0a1b2c3d…" : "0a1b2c3d4e5f";
-  document.querySelector("#live-state")?.replaceChildren();
+  const state = document.querySelector("#live-state");
+  if (state) state.style.visibility = "hidden";  // "live" once the stream opens: timing
   document.activeElement?.blur();
 }"""
 
