@@ -192,10 +192,10 @@ def decision_from(form: Any, record: InterruptRecord) -> Any:
     if form.get("form") == "actions":
         raise ValueError("this request is not a review of tool calls; answer it as JSON")
     if form.get("form") == "fields":
-        schema = answer_schema(record)
-        if schema is None:
+        wanted = answer_schema(record)
+        if wanted is None:
             raise ValueError("this request has no form of fields; answer it as JSON")
-        return typed_values(form, schema, defaults(schema), "f.", "the answer")
+        return typed_values(form, wanted, defaults(wanted), "f.", "the answer")
     try:
         return json.loads(str(form.get("answer", "")))
     except json.JSONDecodeError as exc:
