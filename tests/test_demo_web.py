@@ -162,7 +162,8 @@ def test_one_command_serves_a_pending_approval_decided_over_http(tmp_path: Path)
             inbox = browser.get("/inbox")
             assert inbox.status_code == 200
             assert f"/inbox/{approval['id']}" in inbox.text
-            assert "Run delete_course?" in inbox.text and demo.threads[0] in inbox.text
+            assert ">delete_course</a>" in inbox.text and demo.threads[0] in inbox.text
+            assert "course_name: Outdated Java Tutorial" in inbox.text  # which course
             one = browser.get(f"/inbox/{approval['id']}")
             assert one.status_code == 200
             assert "Confirm deletion of course &#34;Outdated Java Tutorial&#34;?" in one.text
@@ -376,12 +377,12 @@ def test_a_newcomer_decides_in_the_browser_with_what_was_printed(
         page.fill("#key", demo.key)
         page.click("button")
         page.wait_for_url(f"{demo.base}/inbox")
-        assert demo.threads[0] in page.inner_text("main")
-        page.click("text=Run delete_course?")
+        assert page.locator(f'[title="thread {demo.threads[0]}"]').count() == 1
+        assert "course_name: Outdated Java Tutorial" in page.inner_text("main")
+        page.click("a.act:has-text('delete_course')")
         assert page.url == f"{demo.base}/inbox/{demo.requests[0]}"
         assert 'Confirm deletion of course "Outdated Java Tutorial"?' in page.inner_text("main")
-        page.select_option("#decision_0", "approve")
-        page.click("text=Send decision")
+        page.click("#do-approve")
         page.wait_for_url(f"{demo.base}/inbox?done=*")
         assert "Nothing is waiting" in page.inner_text("main")
         page.wait_for_function("window.inboxLive === true")  # its live-update stream is open

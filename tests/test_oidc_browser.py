@@ -124,9 +124,8 @@ def test_a_person_signs_in_in_the_browser_and_approves(
         cookies = {c["name"]: c for c in page.context.cookies(base)}
         assert cookies["interlock_session"]["sameSite"] == "Lax"
         assert cookies["interlock_session"]["httpOnly"]
-        page.click("text=Run pay_invoice?")
-        page.select_option("#decision_0", "approve")
-        page.click("text=Send decision")
+        page.click("a.act:has-text('pay_invoice')")
+        page.click("#do-approve")
         page.wait_for_url(f"{base}/inbox?done=*")
         assert "Decision sent" in page.inner_text("main")
         page.click("text=Sign out")
@@ -156,14 +155,12 @@ def test_a_risky_approval_asks_the_provider_again_in_the_browser(
         page.wait_for_url(f"{base}/inbox/{record.interrupt_id}")
         assert "within the last 300 s" in page.inner_text("main")
         idp.set_user("00u-ada", {"roles": ["approver"], "amr": ["pwd", "mfa"]})
-        page.select_option("#decision_0", "approve")
-        page.click("text=Send decision")
+        page.click("#do-approve")
         assert ran == []
         _sign_in_at_provider(page, idp, "00u-ada")  # the provider asks again
         page.wait_for_url(f"{base}/inbox/{record.interrupt_id}")
         assert "within the last 300 s" not in page.inner_text("main")
-        page.select_option("#decision_0", "approve")
-        page.click("text=Send decision")
+        page.click("#do-approve")
         page.wait_for_url(f"{base}/inbox?done=*")
         page.close()
     assert ran == ["INV-7"]

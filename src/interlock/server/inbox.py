@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeGuard, cast
+from typing import Any, TypeGuard, cast
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
@@ -30,15 +28,23 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
 from interlock.graph import CompiledStateGraph
+from interlock.server._inbox_form import bulk_value, decision_from
+from interlock.server._inbox_request import InboxFilter, args_diff, request_context
+from interlock.server._inbox_view import exact, kind_of, relative, row, short, summary
 from interlock.server._plain import plain
 from interlock.server._sessions import COOKIE, Sessions
 from interlock.server._signin import mount_signin, safe_next, signin_url
-from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, auth_age_problem, may_decide
+from interlock.server.auth import ANONYMOUS, ApiKeys, Principal, auth_age_problem
 from interlock.server.oidc import OidcProvider
 
-__all__ = ["mount_inbox"]
+__all__ = ["args_diff", "mount_inbox"]
 
 SESSION_SECONDS = 12 * 3600
+BULK_MAX = 100
+"""The most requests one bulk decision takes."""
+DONE = {"approve": "approved", "reject": "rejected"}
+STATIC = {"inbox.js": "text/javascript", "inbox.css": "text/css"}
+"""The files under ui/static/ the inbox serves, with their media types."""
 
 
 def _templates() -> Any:
@@ -49,7 +55,34 @@ def _templates() -> Any:
         autoescape=select_autoescape(["html"]),
     )
     env.filters["segment"] = lambda text: quote(str(text), safe="").replace(".", "%2E")
+    env.filters["ago"] = _ago
     return env
+
+
+def _votes(metadata: Mapping[str, Any]) -> int:
+    """How many votes a request's quorum holds (0 without one)."""
+    quorum = metadata.get("quorum")
+    votes = quorum.get("votes") if isinstance(quorum, Mapping) else None
+    return len(votes) if isinstance(votes, list) else 0
+
+
+def _static(name: str) -> str:
+    from importlib.resources import files
+
+    return files("interlock.server").joinpath("ui", "static", name).read_text("utf-8")
+
+
+def _ago(at: datetime | None) -> Any:
+    """`at` as a `<time>` element: "4 min ago", the exact time on hover (the page's script
+    keeps the words current)."""
+    from markupsafe import Markup, escape
+
+    if at is None:
+        return ""
+    now = datetime.now(UTC)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        escape(at.isoformat()), escape(exact(at)), escape(relative(at, now))
+    )
 
 
 def mount_inbox(
@@ -109,7 +142,14 @@ def mount_inbox(
     def notice(status: int, who: Principal, csrf: str, text: str) -> HTMLResponse:
         """The inbox page with only a message (refusals, missing things)."""
         return page(
-            "list.html", status, who=who, csrf=csrf, items=[], next_cursor=None, notice=text
+            "list.html",
+            status,
+            who=who,
+            csrf=csrf,
+            items=[],
+            next_cursor=None,
+            notice=text,
+            refused=status >= 400,
         )
 
     def gate(request: Request, back: str | None = None) -> tuple[Principal, str] | Response:
@@ -188,21 +228,7 @@ def mount_inbox(
         except (ValueError, TypeError, OverflowError):
             found, next_cursor = filters.page(saver, who, None)
         now = datetime.now(UTC)
-        items = [
-            {
-                "id": r.interrupt_id,
-                "summary": _summary(r.value),
-                "thread_id": r.thread_id,
-                "graph": asked_in(r),
-                "requested_by": r.metadata.get("requested_by"),
-                "deadline": r.deadline.isoformat(timespec="minutes") if r.deadline else None,
-                "age": _age(now - r.created_at),
-                "approvers": ", ".join(r.metadata.get("approvers") or ()),
-                "level": r.metadata.get("escalation_level", 0),
-                "yours": _yours(who, r, allow_self_approval),
-            }
-            for r in found
-        ]
+        items = [row(r, who, now, self_ok=allow_self_approval) for r in found]
         notice = "Decision sent; the run went on." if done else None
         return page(
             "list.html",
@@ -223,10 +249,14 @@ def mount_inbox(
         if isinstance(gated, Response):
             return gated
 
-        def waiting() -> tuple[tuple[str, Any], ...]:
+        def waiting() -> tuple[tuple[str, Any, int], ...]:
             page = saver.list_interrupts(status="pending", limit=500)
-            # an escalation changes who decides: the page shows it, so it reloads on it
-            return tuple((r.interrupt_id, r.metadata.get("escalation_level")) for r in page.items)
+            # an escalation changes who decides, a vote of a quorum what it still needs: the
+            # pages show both, so they update on them
+            return tuple(
+                (r.interrupt_id, r.metadata.get("escalation_level"), _votes(r.metadata))
+                for r in page.items
+            )
 
         first = await asyncio.to_thread(waiting)  # before the response opens: see below
 
@@ -259,11 +289,11 @@ def mount_inbox(
             entries = saver.list_audit(limit=100)
         rows = [
             {
-                "at": e.at.isoformat(timespec="seconds"),
+                "at": e.at,
                 "actor": e.actor,
                 "action": e.action,
                 "thread_id": e.thread_id,
-                "detail": _short(plain(e.detail), 400),
+                "detail": short(plain(e.detail), 400),
             }
             for e in entries.items
         ]
@@ -282,19 +312,18 @@ def mount_inbox(
         requests = [
             {
                 "id": r.interrupt_id,
-                "summary": _summary(r.value),
+                "summary": " · ".join(t for t in summary(r.value) if t),
                 "status": r.status,
-                "created_at": r.created_at.isoformat(timespec="seconds"),
+                "created_at": r.created_at,
                 "requested_by": r.metadata.get("requested_by"),
                 "decided_by": r.decided_by,
-                "decision": None if r.status == "pending" else _short(plain(r.resume), 160),
+                "decision": None if r.status == "pending" else short(plain(r.resume), 160),
             }
             for r in asked
         ]
         events = [
             {
                 "when": c.created_at,
-                "at": c.created_at.isoformat(timespec="seconds"),
                 "what": f"step {c.step} ({c.source})"
                 + (f" → {', '.join(c.next)}" if c.next else " — finished"),
                 "who": None,
@@ -303,7 +332,6 @@ def mount_inbox(
         ] + [
             {
                 "when": e.at,
-                "at": e.at.isoformat(timespec="seconds"),
                 "what": e.action.replace(".", " "),
                 "who": e.actor,
             }
@@ -320,6 +348,84 @@ def mount_inbox(
             graph=graph,
             requests=requests,
             events=events,
+        )
+
+    @app.get("/inbox/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        """The inbox's hand-written script and style sheet (no sign-in needed: no data)."""
+        if name not in STATIC:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return Response(
+            _static(name), media_type=STATIC[name], headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.post("/inbox/bulk", include_in_schema=False)
+    async def bulk(request: Request) -> Response:
+        """Approve or reject several requests of one kind: each is decided on its own through
+        the same code as a single decision (exactly once, audited one by one), and the list
+        shows what became of each."""
+        gated = gate(request, "/inbox")
+        if isinstance(gated, Response):
+            return gated
+        who, csrf = gated
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")), csrf):
+            return notice(403, who, csrf, "The form expired; select the requests again.")
+        decision = str(form.get("decision", ""))
+        message = str(form.get("message", "")).strip()
+        ids = list(dict.fromkeys(str(i) for i in form.getlist("id")))[:BULK_MAX]
+        if decision not in ("approve", "reject") or not ids:
+            return notice(422, who, csrf, "Choose requests, then Approve or Reject.")
+        if decision == "reject" and not message:
+            return notice(422, who, csrf, "Say why you reject them: the agent reads it.")
+        records = [saver.get_interrupt(i) if i.isprintable() else None for i in ids]
+        kinds = {kind_of(r.value) for r in records if r is not None}
+        if len(kinds) > 1:
+            return notice(422, who, csrf, "Select requests of one kind to decide them together.")
+        from starlette.concurrency import run_in_threadpool
+
+        results = []
+        for iid, record in zip(ids, records, strict=True):
+            outcome: dict[str, Any] = {"id": iid, "ok": False, "action": iid, "args": ""}
+            if record is None:
+                results.append({**outcome, "text": "no such request"})
+                continue
+            outcome["action"], outcome["args"] = summary(record.value)
+            try:
+                value = bulk_value(record, decision, message)
+                await run_in_threadpool(
+                    decide_request,
+                    saver,
+                    registry,
+                    iid,
+                    value,
+                    who,
+                    allow_self_approval=allow_self_approval,
+                )
+            except ValueError as exc:
+                outcome["text"] = str(exc)
+            except ApiError as exc:
+                outcome["text"] = exc.message
+            except InterlockError as exc:
+                outcome["text"] = str(exc)
+            else:
+                outcome.update(ok=True, text=DONE[decision])
+            results.append(outcome)
+        failed = sum(not r["ok"] for r in results)
+        filters = InboxFilter(self_ok=allow_self_approval)
+        found, next_cursor = filters.page(saver, who, None)
+        now = datetime.now(UTC)
+        return page(
+            "list.html",
+            who=who,
+            csrf=csrf,
+            items=[row(r, who, now, self_ok=allow_self_approval) for r in found],
+            next_cursor=next_cursor,
+            notice=f"{len(results) - failed} of {len(results)} {DONE[decision]}."
+            + (" The others are marked below." if failed else ""),
+            results=results,
+            filters=filters,
+            agents=sorted(g.name for g in registry.values()),
         )
 
     @app.get("/inbox/{interrupt_id}", response_class=HTMLResponse, include_in_schema=False)
@@ -356,7 +462,7 @@ def mount_inbox(
             # a risky decision: through the provider again, then back to this request
             return RedirectResponse(signin_url(f"/inbox/{interrupt_id}", int(fresh)), 303)
         try:
-            value = _decision_from(form, record)
+            value = decision_from(form, record)
         except ValueError as exc:
             return _detail(page, saver, registry, record, who, csrf, error=str(exc), status=422)
         from starlette.concurrency import run_in_threadpool
@@ -398,234 +504,5 @@ def _detail(
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
-    value = record.value
-    actions = [
-        {
-            "name": a["name"],
-            "description": a.get("description"),
-            "args_json": json.dumps(plain(a.get("args")), indent=2),
-            "allowed": a["allowed"],
-        }
-        for a in _actions(value) or []
-    ]
-    schema = record.metadata.get("response_schema")
-    return page(
-        "request.html",
-        status,
-        who=who,
-        csrf=csrf,
-        r=record,
-        summary=_summary(value),
-        asked_in=asked_in(record),
-        actions=actions,
-        value_json=json.dumps(plain(value), indent=2),
-        schema_json=json.dumps(schema, indent=2) if schema else None,
-        answer_json="true",
-        messages=_conversation(saver, registry, record),
-        error=error,
-        approvers=record.metadata.get("approvers") or [],
-        level=record.metadata.get("escalation_level", 0),
-        may=may_decide(who, record.metadata.get("approvers")),
-        decided=_decided(record),
-        decision_json=json.dumps(plain(record.resume), indent=2)
-        if record.status != "pending"
-        else None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class InboxFilter:
-    """The inbox list's filters: the agent (graph name), who asked, and "only what I may
-    decide". They are applied to the store's pages of pending requests in order, so paging
-    stays exact; one page scans at most `SCAN` requests."""
-
-    agent: str = ""
-    by: str = ""
-    mine: bool = False
-    self_ok: bool = False
-    """Whether people may decide their own requests (`--allow-self-approval`)."""
-    SCAN: ClassVar[int] = 2000
-
-    def keeps(self, who: Principal, r: InterruptRecord) -> bool:
-        """Whether request `r` passes the filters for `who`."""
-        return (
-            (not self.agent or r.metadata.get("graph") == self.agent)
-            and (not self.by or r.metadata.get("requested_by") == self.by)
-            and (not self.mine or _yours(who, r, self.self_ok))
-        )
-
-    def page(
-        self, saver: BaseSaver, who: Principal, cursor: str | None, size: int = 50
-    ) -> tuple[list[InterruptRecord], str | None]:
-        """Up to about `size` matching requests from `cursor` on, and the cursor after them."""
-        found: list[InterruptRecord] = []
-        scanned = 0
-        while True:
-            listing = saver.list_interrupts(status="pending", limit=size, cursor=cursor)
-            found += [r for r in listing.items if self.keeps(who, r)]
-            scanned += len(listing.items)
-            cursor = listing.next_cursor
-            if cursor is None or len(found) >= size or scanned >= self.SCAN:
-                return found, cursor
-
-    def query(self) -> str:
-        """The filters as a query string (for the next page's link)."""
-        from urllib.parse import urlencode
-
-        pairs = {"agent": self.agent, "by": self.by, "mine": "1" if self.mine else ""}
-        return urlencode({k: v for k, v in pairs.items() if v})
-
-
-def _yours(who: Principal, r: InterruptRecord, self_ok: bool) -> bool:
-    """Whether `who` may decide `r`: its approver rule names them, and it is not their own
-    request (unless self-approval is allowed)."""
-    own = r.metadata.get("requested_by") == who.name and who is not ANONYMOUS
-    return may_decide(who, r.metadata.get("approvers")) and (self_ok or not own)
-
-
-def args_diff(before: Any, after: Any) -> list[tuple[str, str]]:
-    """A line diff of two argument objects as indented JSON: `(mark, line)` pairs with mark
-    `-` (removed), `+` (added) or ` ` (kept)."""
-    import difflib
-
-    def lines(value: Any) -> list[str]:
-        return json.dumps(plain(value), indent=2, sort_keys=True).splitlines()
-
-    return [
-        (line[0], line[2:])
-        for line in difflib.ndiff(lines(before), lines(after))
-        if line[:1] in ("-", "+", " ")
-    ]
-
-
-def _decided(record: InterruptRecord) -> list[dict[str, Any]]:
-    """What was decided for each tool call of a decided review (edits with their diff)."""
-    actions = _actions(record.value)
-    answer = record.resume
-    if actions is None or record.status != "resolved" or not isinstance(answer, dict):
-        return []
-    decisions = answer.get("decisions")
-    if not isinstance(decisions, list):
-        return []
-    out = []
-    for action, decision in zip(actions, decisions, strict=False):
-        if not isinstance(decision, dict):
-            continue
-        kind = str(decision.get("type", ""))
-        edited = decision.get("edited_action")
-        diff = None
-        if kind == "edit" and isinstance(edited, dict):
-            diff = args_diff(action.get("args"), edited.get("args"))
-        out.append(
-            {"name": action["name"], "type": kind, "message": decision.get("message"), "diff": diff}
-        )
-    return out
-
-
-def _decision_from(form: Any, record: InterruptRecord) -> Any:
-    """The decision value the form describes; ValueError with a message for the person."""
-    actions = _actions(record.value)
-    if form.get("form") == "actions" and actions is not None:
-        decisions = []
-        for i, action in enumerate(actions):
-            kind = str(form.get(f"decision_{i}", ""))
-            if kind not in action["allowed"]:
-                raise ValueError(f"choose one of {action['allowed']} for {action['name']}")
-            message = str(form.get(f"message_{i}", "")).strip()
-            if kind == "edit":
-                try:
-                    args = json.loads(str(form.get(f"args_{i}", "")))
-                except json.JSONDecodeError as exc:
-                    name = action["name"]
-                    raise ValueError(f"the arguments of {name} are not JSON: {exc}") from exc
-                decisions.append(
-                    {"type": "edit", "edited_action": {"name": action["name"], "args": args}}
-                )
-            elif kind in ("reject", "respond"):
-                decisions.append({"type": kind, "message": message or f"{kind}ed in the inbox"})
-            else:
-                decisions.append({"type": kind})
-        return {"decisions": decisions}
-    if form.get("form") == "actions":
-        raise ValueError("this request is not a review of tool calls; answer it as JSON")
-    try:
-        return json.loads(str(form.get("answer", "")))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"the answer is not JSON: {exc}") from exc
-
-
-def _conversation(
-    saver: BaseSaver, registry: Mapping[str, CompiledStateGraph], record: InterruptRecord
-) -> list[dict[str, Any]]:
-    graph = next((g for g in registry.values() if g.name == record.metadata.get("graph")), None)
-    if graph is None:
-        return []
-    try:
-        values = graph.get_state({"configurable": {"thread_id": record.thread_id}}).values
-    except InterlockError:
-        return []
-    messages = values.get("messages") if isinstance(values, dict) else None
-    if not isinstance(messages, list):
-        return []
-    out = []
-    for m in plain(messages[-20:]):
-        if isinstance(m, dict):
-            calls = m.get("tool_calls")
-            out.append(
-                {
-                    "type": m.get("type", "message"),
-                    "content": m.get("content")
-                    if isinstance(m.get("content"), str)
-                    else json.dumps(m.get("content")),
-                    "tool_calls": json.dumps(calls) if calls else None,
-                }
-            )
-    return out
-
-
-def _short(value: Any, limit: int) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _actions(value: Any) -> list[dict[str, Any]] | None:
-    """An agent's tool calls under review (`action_requests` with their `review_configs`),
-    or None when `value` is not that shape (then the request is answered as plain JSON)."""
-    if not isinstance(value, dict) or not isinstance(value.get("action_requests"), list):
-        return None
-    requests = value["action_requests"]
-    configs = value.get("review_configs")
-    configs = configs if isinstance(configs, list) else []
-    out = []
-    for i, action in enumerate(requests):
-        if not isinstance(action, dict) or not isinstance(action.get("name"), str):
-            return None
-        config = configs[i] if i < len(configs) and isinstance(configs[i], dict) else {}
-        allowed = config.get("allowed_decisions")
-        if not (isinstance(allowed, list) and all(isinstance(a, str) for a in allowed)):
-            allowed = ["approve", "edit", "reject", "respond"]
-        out.append({**action, "allowed": allowed})
-    return out or None
-
-
-def asked_in(record: InterruptRecord) -> str:
-    """The agent that asked, and the subgraph inside it when one did ("orders / review")."""
-    graph = str(record.metadata.get("graph") or "")
-    sub = record.metadata.get("subgraph")
-    return f"{graph} / {sub}" if sub else graph
-
-
-def _summary(value: Any) -> str:
-    actions = _actions(value)
-    if actions is not None:
-        return "Run " + ", ".join(a["name"] for a in actions) + "?"
-    text = json.dumps(plain(value))
-    return text if len(text) <= 120 else text[:117] + "…"
-
-
-def _age(delta: Any) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
+    context = request_context(saver, registry, record, who, datetime.now(UTC))
+    return page("request.html", status, who=who, csrf=csrf, error=error, **context)
