@@ -31,7 +31,7 @@ def _check_upgrade(open_store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     new = open_store()
     try:
         assert new.schema_versions() == [v for v, _, _ in MIGRATIONS]
-        assert new.schema_versions()[-1] == 7
+        assert 7 in new.schema_versions()
         assert new.get_checkpoint("t") is not None  # the old data is intact
         [pending] = new.list_interrupts(status="pending").items  # the pause still waits
         assert pending.interrupt_id == pause.interrupt_id

@@ -8,6 +8,8 @@ on that dialect (the version is recorded everywhere).
 
 from __future__ import annotations
 
+from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
+
 __all__ = ["MIGRATIONS"]
 
 Statement = str | tuple[str, str]
@@ -182,5 +184,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "CREATE INDEX IF NOT EXISTS run_events_ended ON run_events (at) "
             "WHERE event IN ('end', 'error')",
         ],
+    ),
+    (
+        10,
+        "audit chains: each entry hashed with the one before it in its thread's chain; "
+        "signed manifests of every chain's head",
+        AUDIT_CHAIN_MIGRATION,
     ),
 ]

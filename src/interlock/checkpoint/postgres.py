@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from interlock.checkpoint._audit.postgres import PgAuditLog
 from interlock.checkpoint._checkpoints.postgres import PgCheckpoints
 from interlock.checkpoint._interrupts.postgres import PgInterrupts
 from interlock.checkpoint._pg_link import (
@@ -111,7 +112,9 @@ def _connection_class(link: Link) -> Any:
     return Connection
 
 
-class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver):
+class PostgresSaver(
+    PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditLog, SqlSaver
+):
     """Checkpoints in PostgreSQL.
 
     `conninfo` is a libpq URL or DSN (`postgresql://user@host:5432/db`). `schema` keeps
