@@ -51,6 +51,14 @@ class SqlAuditLog(SqlCore):
         `at` as the datetime the dialect's `ts` rendered) linked to its chain's head, in the
         caller's transaction. SQLite's writes are serialised (`BEGIN IMMEDIATE`), so reading
         the head here is safe; PostgreSQL links entries in a trigger instead (`PgAuditLog`)."""
+        if not self._chained(conn):  # a schema from before migration 10 (only in tests)
+            self._x(
+                conn,
+                "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, "
+                "interrupt_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+                params,
+            )
+            return
         chain = params[4] or ""
         head = self._x(
             conn, "SELECT seq, head FROM audit_chains WHERE chain = ?", (chain,)
@@ -80,6 +88,16 @@ class SqlAuditLog(SqlCore):
             "ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, head = excluded.head",
             (chain, seq, digest),
         )
+
+    def _chained(self, conn: Any) -> bool:
+        """Whether the schema has the audit chain (migration 10); asked once."""
+        known: bool | None = self.__dict__.get("_audit_chained")
+        if known is None:
+            found = self._x(
+                conn, "SELECT 1 FROM interlock_migrations WHERE version = 10"
+            ).fetchone()
+            known = self.__dict__["_audit_chained"] = found is not None
+        return known
 
     def audit_rows(self, *, after: str = "", limit: int = 1000) -> tuple[AuditRow, ...]:
         """Entries as stored with their chain fields, oldest first after `after`."""
