@@ -4,6 +4,7 @@ from the store or from an export read offline."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -16,7 +17,12 @@ import pytest
 from interlock.checkpoint._audit.chain import GENESIS, AuditManifest, row_hash
 from interlock.checkpoint._audit.export import read_export, write_export
 from interlock.checkpoint._audit.manifest import seal_audit
-from interlock.checkpoint._audit.signing import AuditSigner, generate_key, load_public_key, load_signer
+from interlock.checkpoint._audit.signing import (
+    AuditSigner,
+    generate_key,
+    load_public_key,
+    load_signer,
+)
 from interlock.checkpoint._audit.verify import verify_audit, verify_store
 from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint.base import AuditEntry
@@ -113,7 +119,7 @@ def test_every_store_chains_its_entries_and_a_signed_manifest_seals_the_heads(
     chain = _chain(any_saver, "a")
     assert [r.seq for r in chain] == [1, 2, 3, 4]
     assert chain[0].prev == GENESIS
-    assert all(r.prev == before.hash for before, r in zip(chain, chain[1:], strict=False))
+    assert all(r.prev == before.hash for before, r in itertools.pairwise(chain))
     assert all(r.hash == row_hash(r) for r in rows)
     heads = any_saver.audit_heads()
     assert heads["a"] == (4, chain[-1].hash) and heads[""][0] == 1

@@ -112,9 +112,7 @@ def _connection_class(link: Link) -> Any:
     return Connection
 
 
-class PostgresSaver(
-    PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditLog, SqlSaver
-):
+class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditLog, SqlSaver):
     """Checkpoints in PostgreSQL.
 
     `conninfo` is a libpq URL or DSN (`postgresql://user@host:5432/db`). `schema` keeps

@@ -62,10 +62,13 @@ def app_options(
     workers: int = 1,
     run_lease: float = 60.0,
     shared_threads: bool = False,
+    audit_key: str | None = None,
+    audit_old_keys: list[str] | None = None,
+    audit_seal_every: float = 60.0,
 ) -> dict[str, Any]:
     """The `create_app` keyword arguments that `interlock serve`'s flags (and the
-    environment: `INTERLOCK_WEBHOOKS`, `INTERLOCK_SESSION_SECRET`) describe; the defaults
-    are the flags' defaults."""
+    environment: `INTERLOCK_WEBHOOKS`, `INTERLOCK_SESSION_SECRET`, `INTERLOCK_AUDIT_KEY`)
+    describe; the defaults are the flags' defaults."""
     from interlock.server.webhooks import parse_hook
 
     specs = list(webhooks or []) + [
@@ -83,6 +86,9 @@ def app_options(
         "workers": workers,
         "run_lease": run_lease,
         "shared_threads": shared_threads,
+        "audit_key": audit_key or os.environ.get("INTERLOCK_AUDIT_KEY") or None,
+        "audit_old_keys": list(audit_old_keys or []),
+        "audit_seal_every": audit_seal_every,
     }
 
 
@@ -133,6 +139,7 @@ def serve(
     run_lease: float = 60.0,
     shared_threads: bool = False,
     oidc: Mapping[str, Any] | None = None,
+    audit: Mapping[str, Any] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
     (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)
@@ -156,6 +163,7 @@ def serve(
         workers=workers,
         run_lease=run_lease,
         shared_threads=shared_threads,
+        **(audit or {}),
     )
     table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
     if table is None and provider is None:

@@ -89,6 +89,7 @@ from interlock.server._operations import (
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server import mount_agent_server
+from interlock.server.audit import AuditSealer, audit_keys, mount_audit
 from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
 from interlock.server.inbox import mount_inbox
 from interlock.server.oidc import OidcConfig, OidcProvider
@@ -161,6 +162,9 @@ def create_app(
     title: str = "interlock",
     interrupt_formats: Mapping[str, str] | None = None,
     oidc: OidcConfig | OidcProvider | None = None,
+    audit_key: str | os.PathLike[str] | None = None,
+    audit_old_keys: Sequence[str | os.PathLike[str]] = (),
+    audit_seal_every: float = 60.0,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -187,6 +191,10 @@ def create_app(
     `oidc`: the company's OpenID provider (`interlock.server.oidc.OidcConfig`): people sign
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
+    `audit_key`: an Ed25519 private key file (`interlock audit keygen`): the server signs a
+    manifest of every audit chain's head at start and every `audit_seal_every` seconds
+    (when one moved); `audit_old_keys`: public key files of earlier keys, still listed by
+    `GET /v1/audit/public-key` and used by `GET /v1/audit/verify` (see the audit page).
     """
     table = _key_table(keys)
     provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
@@ -195,6 +203,8 @@ def create_app(
     saver = shared_saver(registry)
     runner = RunWorkers(saver, registry, workers=workers, ttl=run_lease, max_attempts=run_attempts)
     readiness = Readiness(saver, runner)
+    signer, audit_public_keys = audit_keys(audit_key, audit_old_keys)
+    sealer = AuditSealer(saver, signer, every=audit_seal_every) if signer else None
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
 
@@ -217,10 +227,14 @@ def create_app(
             dispatcher = WebhookDispatcher(saver, list(webhooks), owner=owner)
             dispatcher.start(every=webhook_every)
         runner.start()
+        if sealer is not None:
+            await asyncio.to_thread(sealer.start)
         try:
             yield
         finally:
             stop.set()
+            if sealer is not None:
+                await asyncio.to_thread(sealer.stop)
             await asyncio.to_thread(runner.stop)
             if sweeper is not None:
                 await asyncio.to_thread(sweeper.join, 30)
@@ -279,6 +293,8 @@ def create_app(
         allow_self_approval=allow_self_approval,
         interrupt_formats=interrupt_formats,
     )
+
+    mount_audit(app, saver=saver, keys=audit_public_keys, principal=principal, need=need)
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
     app.router.route_class = StrictJsonRoute

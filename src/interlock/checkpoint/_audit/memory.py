@@ -137,7 +137,6 @@ class MemoryAuditLog:
             self._cursors[name] = (position, owner, time.monotonic() + ttl)
             return True
 
-
     def audit_rows(self, *, after: str = "", limit: int = 1000) -> tuple[AuditRow, ...]:
         """Entries as stored with their chain fields, oldest first after `after`."""
         with self._lock:

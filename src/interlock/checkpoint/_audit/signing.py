@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 __all__ = [
     "AuditSigner",
     "PublicKey",
