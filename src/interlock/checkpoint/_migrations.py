@@ -9,6 +9,7 @@ on that dialect (the version is recorded everywhere).
 from __future__ import annotations
 
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
+from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
 
 __all__ = ["MIGRATIONS"]
 
@@ -188,7 +189,7 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
     (
         10,
         "audit chains: each entry hashed with the one before it in its thread's chain; "
-        "signed manifests of every chain's head",
-        AUDIT_CHAIN_MIGRATION,
+        "signed manifests of every chain's head; standing grants and their uses",
+        AUDIT_CHAIN_MIGRATION + GRANTS_MIGRATION,
     ),
 ]

@@ -12,6 +12,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | threads: summaries, leases, retention | `Threads` | `_threads/` |
 | the run queue (background runs) | `RunQueue` | `_runs/` |
 | the run event log (what runs streamed) | `EventLog` | `_events/` |
+| standing grants (calls allowed without pausing) | `Grants` | `_grants/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -36,6 +37,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     Write,
 )
 from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
+from interlock.checkpoint._grants.protocol import Grant, Grants
 from interlock.checkpoint._interrupts.protocol import (
     InterruptIndex,
     InterruptPage,
@@ -56,6 +58,8 @@ __all__ = [
     "CheckpointRecord",
     "CheckpointStore",
     "EventLog",
+    "Grant",
+    "Grants",
     "InterruptIndex",
     "InterruptPage",
     "InterruptRecord",
@@ -77,7 +81,9 @@ __all__ = [
 ]
 
 
-class BaseSaver(CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, ABC):
+class BaseSaver(
+    CheckpointStore, InterruptIndex, AuditLog, Threads, RunQueue, EventLog, Grants, ABC
+):
     """The store protocol: every concept's methods (see the module docstring). Subclasses
     implement the sync methods, usually by composing each room's half; async twins come free.
 

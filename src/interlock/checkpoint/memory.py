@@ -15,6 +15,7 @@ import threading
 from interlock.checkpoint._audit.memory import MemoryAuditLog
 from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
 from interlock.checkpoint._events.memory import MemoryEventLog
+from interlock.checkpoint._grants.memory import MemoryGrants
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
 from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
@@ -30,6 +31,7 @@ class InMemorySaver(
     MemoryThreads,
     MemoryRunQueue,
     MemoryEventLog,
+    MemoryGrants,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -49,6 +51,7 @@ class InMemorySaver(
         self._init_threads()
         self._init_runs()
         self._init_events()
+        self._init_grants()
 
 
 MemorySaver = InMemorySaver
