@@ -13,9 +13,9 @@ Use it for a store of your own::
 The suite is split like the protocol, one part per concept, so a store can be built and
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
-`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `GrantsConformance`. The suite (this module,
-`_testkit` and the rooms' `conformance` modules) imports pytest; `import interlock` never
-imports it.
+`ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `GrantsConformance`.
+The suite (this module, `_testkit` and the rooms' `conformance` modules) imports pytest;
+`import interlock` never imports it.
 """
 
 from __future__ import annotations
