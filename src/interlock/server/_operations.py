@@ -47,12 +47,14 @@ def decide_request(
     run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
     update: Any = None,
     goto: Any = (),
+    before_resume: Callable[[InterruptRecord], None] | None = None,
 ) -> dict[str, Any]:
     """Decide a request as `who` and resume its run (shared by the API, the inbox and the
     Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
     refused. `run(graph, command, config)` runs the resume (default: `graph.invoke`; the
     Agent Server streams it into the run event log); `update` / `goto` go with the resume
-    in the same `Command` (applied in the same step)."""
+    in the same `Command` (applied in the same step); `before_resume(record)` runs once the
+    decision is authorised, before the run resumes (standing grants are made there)."""
     record = interrupt_or_404(saver, interrupt_id)
     requester = record.metadata.get("requested_by")
     if requester == who.name and not allow_self_approval and who is not ANONYMOUS:
@@ -115,6 +117,8 @@ def decide_request(
         raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
     check_shape(value, "value")
     _, graph = graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
+    if before_resume is not None:  # authorised, still pending: e.g. make standing grants
+        before_resume(record)
     config = run_config(
         record.thread_id, user_id=who.name, requested_by=requester, authorize_decision=authorize
     )

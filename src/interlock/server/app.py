@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -91,6 +92,7 @@ from interlock.server._plain import plain
 from interlock.server.agent_server import mount_agent_server
 from interlock.server.audit import AuditSealer, audit_keys, mount_audit
 from interlock.server.auth import ANONYMOUS, ApiKeys, Authenticator, Principal, may_decide
+from interlock.server.grants import GrantTerms, decide_with_grants, mount_grants
 from interlock.server.inbox import mount_inbox
 from interlock.server.oidc import OidcConfig, OidcProvider
 from interlock.server.runs import RunWorkers
@@ -140,6 +142,9 @@ class DecisionBody(_Body):
     """The answer to a request (what the paused `interrupt()` call returns)."""
 
     value: Any = Field(..., description="E.g. {'type': 'approve'} for an agent's tool call.")
+    grant: GrantTerms | None = Field(
+        None, description="also allow similar calls: a standing grant (see /v1/grants)"
+    )
 
 
 # ---- the app --------------------------------------------------------------------------------
@@ -295,6 +300,7 @@ def create_app(
     )
 
     mount_audit(app, saver=saver, keys=audit_public_keys, principal=principal, need=need)
+    mount_grants(app, saver=saver, principal=principal, need=need)
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
     app.router.route_class = StrictJsonRoute
@@ -626,9 +632,16 @@ def create_app(
         interrupt_id: str, body: DecisionBody, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
         need(who, "approver")
-        return decide_request(
-            saver, registry, interrupt_id, body.value, who, allow_self_approval=allow_self_approval
+        decide = functools.partial(
+            decide_request,
+            saver,
+            registry,
+            interrupt_id,
+            body.value,
+            who,
+            allow_self_approval=allow_self_approval,
         )
+        return decide_with_grants(decide, saver, body.value, body.grant, who)
 
     @app.post(
         "/v1/approvals/expire",
