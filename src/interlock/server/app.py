@@ -299,11 +299,10 @@ def create_app(
         interrupt_formats=interrupt_formats,
     )
 
-    mount_audit(app, saver=saver, keys=audit_public_keys, principal=principal, need=need)
-    mount_grants(app, saver=saver, principal=principal, need=need)
-
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
     app.router.route_class = StrictJsonRoute
+    mount_audit(app, saver=saver, keys=audit_public_keys, principal=principal, need=need)
+    mount_grants(app, saver=saver, principal=principal, need=need)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

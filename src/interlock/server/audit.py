@@ -107,7 +107,7 @@ def mount_audit(
 ) -> None:
     """Add `GET /v1/audit/public-key` and `GET /v1/audit/verify` to `app`."""
 
-    @app.get("/v1/audit/public-key", tags=["audit"], responses=error_responses(401))
+    @app.get("/v1/audit/public-key", tags=["audit"], responses=error_responses(401, 503))
     def public_key(who: Principal = Depends(principal)) -> dict[str, Any]:
         """The keys that verify the audit manifests: the signing key first, then old keys
         kept for verification after a rotation (PEM). Empty when the server does not sign."""

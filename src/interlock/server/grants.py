@@ -190,7 +190,10 @@ def mount_grants(
     """Add `POST /v1/grants`, `GET /v1/grants`, `DELETE /v1/grants/{grant_id}`."""
 
     @app.post(
-        "/v1/grants", tags=["grants"], status_code=201, responses=error_responses(401, 403, 422)
+        "/v1/grants",
+        tags=["grants"],
+        status_code=201,
+        responses=error_responses(401, 403, 413, 422, 503),
     )
     def create(body: GrantBody, who: Principal = Depends(principal)) -> dict[str, Any]:
         """Grant an agent's tool calls matching `match` without a person's review."""
@@ -208,7 +211,7 @@ def mount_grants(
             )
         )
 
-    @app.get("/v1/grants", tags=["grants"], responses=error_responses(401, 403, 422))
+    @app.get("/v1/grants", tags=["grants"], responses=error_responses(401, 403, 422, 503))
     def listing(
         agent: str | None = Query(None, min_length=1, max_length=256),
         tool: str | None = Query(None, min_length=1, max_length=256),
@@ -222,7 +225,9 @@ def mount_grants(
         )
         return {"grants": [grant_view(g) for g in found]}
 
-    @app.delete("/v1/grants/{grant_id}", tags=["grants"], responses=error_responses(401, 403, 404))
+    @app.delete(
+        "/v1/grants/{grant_id}", tags=["grants"], responses=error_responses(401, 403, 404, 503)
+    )
     def revoke(grant_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         """Revoke a grant: the next call it would have covered pauses again."""
         grant = saver.get_grant(grant_id) if len(grant_id) <= 64 else None
