@@ -36,16 +36,21 @@ def _open(kind: str, where: str, chained: bool) -> Any:
     return PostgresSaver(dsn, schema=schema)
 
 
-def _work(args: tuple[str, str, bool, int, str]) -> tuple[list[float], list[float], float]:
-    """One process: n pauses then n decisions; per-op seconds and the wall time."""
+def _work(
+    args: tuple[str, str, bool, int, str],
+) -> tuple[list[float], list[float], float, float, float]:
+    """One process: n pauses then n decisions; per-op wall seconds, the wall time, and this
+    process's CPU seconds per pause and per decision."""
     from interlock.checkpoint._testkit import make_interrupt, make_record
 
     kind, where, chained, n, tag = args
     saver = _open(kind, where, chained)
     pauses, decisions = [], []
     started = time.perf_counter()
+    cpu_pause = cpu_decision = 0.0
     try:
         made = []
+        c0 = time.process_time()
         for i in range(n):
             rec = make_record(
                 f"{tag}-{i}", None, [("n", 1)], {"n": 1}, checkpoint_id=uuid.uuid4().hex
@@ -55,13 +60,16 @@ def _work(args: tuple[str, str, bool, int, str]) -> tuple[list[float], list[floa
             saver.put_checkpoint(rec, expected_head=None, interrupts=[pause])
             pauses.append(time.perf_counter() - t0)
             made.append(pause)
+        cpu_pause = (time.process_time() - c0) / n
+        c0 = time.process_time()
         for pause in made:
             t0 = time.perf_counter()
             saver.resolve_interrupts(pause.thread_id, {pause.interrupt_id: True}, decided_by="a")
             decisions.append(time.perf_counter() - t0)
+        cpu_decision = (time.process_time() - c0) / n
     finally:
         saver.close()
-    return pauses, decisions, time.perf_counter() - started
+    return pauses, decisions, time.perf_counter() - started, cpu_pause, cpu_decision
 
 
 def _store(kind: str, chained: bool, dsn: str | None, folder: Path) -> str:
@@ -118,18 +126,26 @@ def main() -> None:
                         wall = time.perf_counter() - t0
                         _drop(kind, where)
                         r = results.setdefault(
-                            (kind, p, chained), {"pause": [], "decision": [], "ops": []}
+                            (kind, p, chained),
+                            {"pause": [], "decision": [], "ops": [], "cpu_p": [], "cpu_d": []},
                         )
+                        r["cpu_p"].append(statistics.median(o[3] for o in out))
+                        r["cpu_d"].append(statistics.median(o[4] for o in out))
                         r["pause"].append(statistics.median(x for o in out for x in o[0]))
                         r["decision"].append(statistics.median(x for o in out for x in o[1]))
                         r["ops"].append(2 * args.n * p / wall)
-    print("| store | processes | chain | pause (median µs) | decision (median µs) | ops/s |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| store | processes | chain | pause: wall µs | decision: wall µs "
+        "| pause: client CPU µs | decision: client CPU µs | ops/s (all processes) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for (kind, p, chained), r in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         print(
             f"| {kind} | {p} | {'on' if chained else 'off'} "
             f"| {statistics.median(r['pause']) * 1e6:.0f} "
             f"| {statistics.median(r['decision']) * 1e6:.0f} "
+            f"| {statistics.median(r['cpu_p']) * 1e6:.0f} "
+            f"| {statistics.median(r['cpu_d']) * 1e6:.0f} "
             f"| {statistics.median(r['ops']):.0f} |"
         )
 
