@@ -320,14 +320,14 @@ def test_an_export_verifies_offline_after_the_database_is_gone(
     path.unlink()
     lines = (tmp_path / "audit.jsonl").read_text().splitlines()
     key = load_public_key(f"{key_path}.pub")  # the public key only
-    rows, manifests = read_export(lines)
-    assert verify_audit(rows, manifests, [key]).ok
+    bundle = read_export(lines)
+    assert not bundle.partial and verify_audit(bundle.rows, bundle.manifests, [key]).ok
     # tampered in the file: the first bad entry is named
     entry = json.loads(lines[5])
     entry["actor"] = "mallory"
     lines[5] = json.dumps(entry)
-    rows, manifests = read_export(lines)
-    report = verify_audit(rows, manifests, [key])
+    bundle = read_export(lines)
+    report = verify_audit(bundle.rows, bundle.manifests, [key])
     assert entry["entry_id"] in report.problems[0]
     with pytest.raises(ValueError, match="line 2"):
         read_export([lines[0], '{"type": "entry"}'])

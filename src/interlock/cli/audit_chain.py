@@ -38,6 +38,12 @@ def add_chain_arguments(p: argparse.ArgumentParser) -> None:
         help="verify: a public key that signs manifests (repeatable: old keys after rotation)",
     )
     p.add_argument(
+        "--since",
+        default="",
+        metavar="WHEN",
+        help="export: only the entries after this entry id or ISO time (verified as partial)",
+    )
+    p.add_argument(
         "--audit-key",
         default=None,
         metavar="PATH",
@@ -111,17 +117,21 @@ def seal(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     """Write the log, its manifests and the given public keys as JSON Lines."""
-    from interlock.checkpoint._audit.export import write_export
+    from interlock.checkpoint._audit.export import since_position, write_export
 
     keys = public_keys(args.public_key)
+    try:
+        since = since_position(args.since) if args.since else ""
+    except ValueError:
+        raise UsageError(f"--since takes an entry id or an ISO time, not {args.since!r}") from None
     store = _store(args)
     try:
         with _bound(store):
             if args.out in (None, "-"):
-                count = write_export(store, sys.stdout, keys=keys)
+                count = write_export(store, sys.stdout, keys=keys, since=since)
             else:
                 with Path(args.out).open("w", encoding="utf-8") as out:
-                    count = write_export(store, out, keys=keys)
+                    count = write_export(store, out, keys=keys, since=since)
     finally:
         store.close()
     if args.out not in (None, "-"):
@@ -139,14 +149,17 @@ def verify_file(args: argparse.Namespace) -> int:
     keys = public_keys(args.public_key)
     try:
         with Path(args.file).open(encoding="utf-8") as lines:
-            rows, manifests = read_export(lines)
+            bundle = read_export(lines)
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc}") from None
     except ValueError as exc:
         print(f"broken: {exc}")
         return 1
-    report = verify_audit(rows, manifests, keys).as_dict()
-    return print_chain_report(report, args.json)
+    report = verify_audit(bundle.rows, bundle.manifests, keys, partial=bundle.partial)
+    out = report.as_dict() | {"partial": bundle.partial}
+    if bundle.partial and not args.json:
+        print(f"partial export (after entry {bundle.since}): chain starts are taken on trust")
+    return print_chain_report(out, args.json)
 
 
 def print_chain_report(report: dict[str, Any], as_json: bool) -> int:

@@ -2,7 +2,8 @@
 without any secret.
 
 One object per line, `type` first: a `header` (`format`, `encoding`, `exported_at`, the
-public keys the exporter knew), then every `entry` (oldest first: `entry_id`, `at` ISO-8601
+public keys the exporter knew, `since`: the entry id the export starts after, "" for the
+whole log), then every `entry` (oldest first: `entry_id`, `at` ISO-8601
 UTC, `at_us`, `actor`, `action`, `thread_id`, `interrupt_id`, `detail` as the JSON text the
 hash covers, `seq`, `prev`, `hash`), then every `manifest` (`manifest_id`, `body`, `key_id`,
 `signature`). The public keys in the header are informative: a verifier checks signatures
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -21,7 +23,7 @@ from interlock.checkpoint._audit.protocol import AuditLog
 from interlock.checkpoint._audit.signing import PublicKey
 from interlock.checkpoint._audit.verify import store_rows
 
-__all__ = ["FORMAT", "read_export", "write_export"]
+__all__ = ["FORMAT", "Export", "read_export", "since_position", "write_export"]
 
 FORMAT = "interlock-audit-export-v1"
 
@@ -43,20 +45,52 @@ def _entry(row: AuditRow) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Export:
+    """What an export holds."""
+
+    rows: list[AuditRow]
+    manifests: list[AuditManifest]
+    since: str
+    """The entry id it starts after ("" for the whole log: then `partial` is False)."""
+
+    @property
+    def partial(self) -> bool:
+        """Whether it holds the log from a point on, not all of it."""
+        return bool(self.since)
+
+
+def since_position(since: str) -> str:
+    """An `--since` value as an entry id to start after: an entry id as is, or an ISO-8601
+    time (entry ids begin with their time in nanoseconds). ValueError otherwise."""
+    if len(since) == 32 and all(c in "0123456789abcdef" for c in since):
+        return since
+    at = datetime.fromisoformat(since)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return f"{at_micros(at) * 1000 - 1:016x}" + "f" * 16
+
+
 def write_export(
-    saver: AuditLog, out: IO[str], *, keys: Iterable[PublicKey] = (), page: int = 5000
+    saver: AuditLog,
+    out: IO[str],
+    *,
+    keys: Iterable[PublicKey] = (),
+    since: str = "",
+    page: int = 5000,
 ) -> int:
-    """Write the whole log and its manifests to `out`; returns the number of entries."""
+    """Write the log (the entries after the entry id `since`, or all) and every manifest to
+    `out`; returns the number of entries."""
     header = {
         "type": "header",
         "format": FORMAT,
         "encoding": "interlock-audit-v1",
         "exported_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         "public_keys": [{"key_id": k.key_id, "pem": k.pem()} for k in keys],
+        "since": since,
     }
     out.write(json.dumps(header) + "\n")
     count = 0
-    for row in store_rows(saver, page=page):
+    for row in store_rows(saver, page=page, after=since):
         out.write(json.dumps(_entry(row), ensure_ascii=False) + "\n")
         count += 1
     after = ""
@@ -69,11 +103,12 @@ def write_export(
     return count
 
 
-def read_export(lines: Iterable[str]) -> tuple[list[AuditRow], list[AuditManifest]]:
+def read_export(lines: Iterable[str]) -> Export:
     """The entries and manifests of an export. Raises ValueError, naming the line, for a
     line that is not part of an export."""
     rows: list[AuditRow] = []
     manifests: list[AuditManifest] = []
+    since = ""
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -83,6 +118,7 @@ def read_export(lines: Iterable[str]) -> tuple[list[AuditRow], list[AuditManifes
             if kind == "header":
                 if obj.get("format") != FORMAT:
                     raise ValueError(f"not an interlock audit export ({obj.get('format')!r})")
+                since = str(obj.get("since") or "")
             elif kind == "entry":
                 at = datetime.fromisoformat(obj["at"])
                 if at_micros(at) != obj["at_us"]:
@@ -114,4 +150,4 @@ def read_export(lines: Iterable[str]) -> tuple[list[AuditRow], list[AuditManifes
                 raise ValueError(f"unknown line type {kind!r}")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"line {n} of the export: {exc}") from exc
-    return rows, manifests
+    return Export(rows, manifests, since)
