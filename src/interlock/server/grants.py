@@ -226,7 +226,9 @@ def mount_grants(
         return {"grants": [grant_view(g) for g in found]}
 
     @app.delete(
-        "/v1/grants/{grant_id}", tags=["grants"], responses=error_responses(401, 403, 404, 503)
+        "/v1/grants/{grant_id}",
+        tags=["grants"],
+        responses=error_responses(401, 403, 404, 422, 503),
     )
     def revoke(grant_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         """Revoke a grant: the next call it would have covered pauses again."""
