@@ -138,6 +138,7 @@ def test_wal_mode_busy_timeout_and_migrations_recorded_once(tmp_path: Path) -> N
             (5, MIGRATIONS[4][1]),
             (6, MIGRATIONS[5][1]),
             (7, MIGRATIONS[6][1]),
+            (10, MIGRATIONS[7][1]),
         ]
         assert (
             conn.execute("SELECT version, applied_at FROM interlock_migrations").fetchall() == first

@@ -60,11 +60,14 @@ down) before the client-side deadline would shut the connection."""
 
 IDEMPOTENT_READS = (
     "get_checkpoint",
+    "get_grant",
     "get_interrupt",
     "get_run",
     "get_thread",
     "list_audit",
+    "list_audit_manifests",
     "list_checkpoints",
+    "list_grants",
     "list_interrupts",
     "list_runs",
     "list_threads",
