@@ -29,6 +29,7 @@ from interlock.agent.approval import (
     review_max_auth_age,
     review_quorum,
 )
+from interlock.agent.grants import GrantPredicate, cover_calls
 from interlock.agent.langchain._detect import is_langchain_chat_model, is_langchain_runnable
 from interlock.agent.langchain._tools import as_tool
 from interlock.agent.messages import (
@@ -46,6 +47,7 @@ from interlock.graph import (
     START,
     CompiledStateGraph,
     StateGraph,
+    get_config,
     get_message_writer,
     interrupt,
 )
@@ -118,6 +120,7 @@ def create_agent(
     name: str | None = None,
     version: str | None = None,
     on_version_change: str | None = None,
+    grant_predicates: Mapping[str, GrantPredicate] | None = None,
     **_ignored: Any,
 ) -> CompiledStateGraph:
     """Build a tool-calling agent: the model runs, its tool calls run, repeat until it answers.
@@ -127,7 +130,9 @@ def create_agent(
 
     `interrupt_on={"tool": True | {"allowed_decisions": [...], "description": ..., "when":
     predicate}}` (or `middleware=[HumanInTheLoopMiddleware(interrupt_on=...)]`) makes calls
-    to those tools wait for a person's decision; see `interlock.agent.approval`.
+    to those tools wait for a person's decision; see `interlock.agent.approval`. A call a
+    standing grant in the checkpointer covers runs without waiting; `grant_predicates`
+    names the predicates grants may refer to (see `interlock.agent.grants`).
 
     Example:
         >>> from interlock import ScriptedChatModel, InMemorySaver  # doctest: +SKIP
@@ -186,6 +191,19 @@ def create_agent(
     def review(state: Mapping[str, Any]) -> Command:
         messages = as_messages(state.get("messages") or [])
         calls = gated_calls(_open_calls(messages), policies)
+        granted: list[Any] = []
+        if calls and checkpointer is not None and name:
+            covered = cover_calls(
+                checkpointer,
+                name,
+                [c for c in calls if not policies[c["name"]].quorum],  # never for a quorum
+                get_config().get("configurable", {}).get("thread_id"),
+                grant_predicates or {},
+            )
+            granted = [Send("tools", {"tool_call": c}) for c in calls if c.get("id") in covered]
+            calls = [c for c in calls if c.get("id") not in covered]
+            if granted and not calls:
+                return Command(goto=granted)
         if not calls:
             return Command(goto="model")
         request, schema = build_request(calls, policies, params)
@@ -245,6 +263,7 @@ def create_agent(
             Send("tools", {"tool_call": call, "note": outcome.notes.get(call.get("id", ""))})
             for call in outcome.run
         ]
+        gotos += granted
         return Command(update={"messages": updates}, goto=gotos or ["model"])
 
     def run_tool(arg: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ on that dialect (the version is recorded everywhere).
 
 from __future__ import annotations
 
+from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
+from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
+
 __all__ = ["MIGRATIONS"]
 
 Statement = str | tuple[str, str]
@@ -216,6 +219,12 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             )""",
             "CREATE INDEX IF NOT EXISTS votes_thread ON votes (thread_id)",
         ],
+    ),
+    (
+        10,
+        "audit chains: each entry hashed with the one before it in its thread's chain; "
+        "signed manifests of every chain's head; standing grants and their uses",
+        AUDIT_CHAIN_MIGRATION + GRANTS_MIGRATION,
     ),
     (
         11,

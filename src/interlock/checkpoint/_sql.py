@@ -12,6 +12,7 @@ from interlock.checkpoint._audit.sql import SqlAuditLog
 from interlock.checkpoint._checkpoints.chain import RowStats
 from interlock.checkpoint._checkpoints.sql import SqlCheckpoints
 from interlock.checkpoint._events.sql import SqlEventLog
+from interlock.checkpoint._grants.sql import SqlGrants
 from interlock.checkpoint._interrupts.sql import SqlInterrupts
 from interlock.checkpoint._runs.sql import SqlRunQueue
 from interlock.checkpoint._sql_dialect import Dialect
@@ -32,6 +33,7 @@ class SqlSaver(
     SqlEventLog,
     SqlVotes,
     SqlGraphVersions,
+    SqlGrants,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

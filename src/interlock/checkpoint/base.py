@@ -14,6 +14,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | the run event log (what runs streamed) | `EventLog` | `_events/` |
 | votes on quorum requests | `Votes` | `_votes/` |
 | graph versions (the manifest of each) | `GraphVersions` | `_versions/` |
+| standing grants (calls allowed without pausing) | `Grants` | `_grants/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -38,6 +39,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     Write,
 )
 from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
+from interlock.checkpoint._grants.protocol import Grant, Grants
 from interlock.checkpoint._interrupts.protocol import (
     InterruptIndex,
     InterruptPage,
@@ -66,6 +68,8 @@ __all__ = [
     "CheckpointRecord",
     "CheckpointStore",
     "EventLog",
+    "Grant",
+    "Grants",
     "GraphVersion",
     "GraphVersions",
     "InterruptIndex",
@@ -103,6 +107,7 @@ class BaseSaver(
     EventLog,
     Votes,
     GraphVersions,
+    Grants,
     ABC,
 ):
     """The store protocol: every concept's methods (see the module docstring). Subclasses

@@ -14,8 +14,8 @@ The suite is split like the protocol, one part per concept, so a store can be bu
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
-`GraphVersionsConformance`. The suite (this module, `_testkit` and the rooms' `conformance`
-modules) imports pytest; `import interlock` never imports it.
+`GraphVersionsConformance`, `GrantsConformance`. The suite (this module, `_testkit` and the
+rooms' `conformance` modules) imports pytest; `import interlock` never imports it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 from interlock.checkpoint._audit.conformance import AuditLogConformance
 from interlock.checkpoint._checkpoints.conformance import CheckpointConformance
 from interlock.checkpoint._events.conformance import EventLogConformance
+from interlock.checkpoint._grants.conformance import GrantsConformance
 from interlock.checkpoint._interrupts.conformance import InterruptIndexConformance
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
@@ -34,6 +35,7 @@ __all__ = [
     "AuditLogConformance",
     "CheckpointConformance",
     "EventLogConformance",
+    "GrantsConformance",
     "GraphVersionsConformance",
     "InterruptIndexConformance",
     "RunQueueConformance",
@@ -54,5 +56,6 @@ class SaverConformance(
     EventLogConformance,
     VotesConformance,
     GraphVersionsConformance,
+    GrantsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

@@ -15,6 +15,7 @@ import threading
 from interlock.checkpoint._audit.memory import MemoryAuditLog
 from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
 from interlock.checkpoint._events.memory import MemoryEventLog
+from interlock.checkpoint._grants.memory import MemoryGrants
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
 from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
@@ -34,6 +35,7 @@ class InMemorySaver(
     MemoryEventLog,
     MemoryVotes,
     MemoryGraphVersions,
+    MemoryGrants,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -54,8 +56,8 @@ class InMemorySaver(
         self._init_runs()
         self._init_events()
         self._init_votes()
-
         self._init_versions()
+        self._init_grants()
 
 
 MemorySaver = InMemorySaver

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from interlock.checkpoint._audit.postgres import PgAuditLog
 from interlock.checkpoint._checkpoints.postgres import PgCheckpoints
 from interlock.checkpoint._interrupts.postgres import PgInterrupts
 from interlock.checkpoint._pg_link import (
@@ -60,15 +61,19 @@ down) before the client-side deadline would shut the connection."""
 IDEMPOTENT_READS = (
     "get_checkpoint",
     "get_graph_version",
+    "get_grant",
     "get_interrupt",
     "get_run",
     "get_thread",
     "list_audit",
+    "list_audit_manifests",
     "list_checkpoints",
     "list_graph_versions",
+    "list_grants",
     "list_interrupts",
     "list_runs",
     "list_threads",
+    "list_votes",
     "schema_versions",
 )
 """The calls that only read: run once more when their connection was lost under them (a
@@ -113,7 +118,7 @@ def _connection_class(link: Link) -> Any:
     return Connection
 
 
-class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, SqlSaver):
+class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditLog, SqlSaver):
     """Checkpoints in PostgreSQL.
 
     `conninfo` is a libpq URL or DSN (`postgresql://user@host:5432/db`). `schema` keeps

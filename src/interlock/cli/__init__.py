@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from interlock.cli._terminal import add_terminal_commands, run_terminal_command
 
@@ -156,8 +157,46 @@ def build_parser() -> argparse.ArgumentParser:
         help="let every requester read and add to every thread (default: only their own)",
     )
     _oidc_flags(srv)
+    _audit_flags(srv)
     add_terminal_commands(sub)
     return parser
+
+
+def _audit_flags(srv: argparse.ArgumentParser) -> None:
+    """`interlock serve`'s flags for the signed audit (see docs/audit.md)."""
+    group = srv.add_argument_group(
+        "signed audit",
+        "Sign a manifest of every audit chain's head with an Ed25519 key "
+        "(`interlock audit keygen`).",
+    )
+    group.add_argument(
+        "--audit-key",
+        metavar="PATH",
+        help="the private key that signs audit manifests (default: $INTERLOCK_AUDIT_KEY)",
+    )
+    group.add_argument(
+        "--audit-old-key",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="the public key of an earlier signing key, still used to verify (repeatable)",
+    )
+    group.add_argument(
+        "--audit-seal-every",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often to sign a manifest when the log moved (default 60)",
+    )
+
+
+def _audit_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The signed-audit flags as `app_options` keywords."""
+    return {
+        "audit_key": args.audit_key,
+        "audit_old_keys": args.audit_old_key,
+        "audit_seal_every": args.audit_seal_every,
+    }
 
 
 def _oidc_flags(srv: argparse.ArgumentParser) -> None:
@@ -294,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_lease=args.run_lease,
                 shared_threads=args.shared_threads,
                 agent_inbox=args.agent_inbox,
+                **_audit_settings(args),
             )
             return serve_demo(
                 db=args.db,
@@ -319,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             agent_inbox=args.agent_inbox,
             oidc=_oidc_settings(parser, args),
             drain=args.drain,
+            audit=_audit_settings(args),
         )
     parser.print_help()
     return 0

@@ -68,6 +68,11 @@ class Backend(ABC):
     ) -> list[dict[str, Any]]: ...
 
     @abstractmethod
+    def verify_chain(self, keys: list[Any]) -> dict[str, Any]:
+        """The audit chains and signed manifests checked (`VerifyReport.as_dict()`);
+        `keys`: public keys for a local store (a server uses its own)."""
+
+    @abstractmethod
     def create_thread(self, agent: str | None, thread_id: str | None) -> dict[str, Any]: ...
 
     @abstractmethod
@@ -186,6 +191,9 @@ class RemoteBackend(Backend):
                 break
             params["cursor"] = page["next_cursor"]
         return out[:limit]
+
+    def verify_chain(self, keys: list[Any]) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/audit/verify"))
 
     def create_thread(self, agent: str | None, thread_id: str | None) -> dict[str, Any]:
         body = {k: v for k, v in {"agent": agent, "thread_id": thread_id}.items() if v}
@@ -391,6 +399,14 @@ class LocalBackend(Backend):
                 {"configurable": {"thread_id": thread_id}}, limit=limit
             )
         ]
+
+    def verify_chain(self, keys: list[Any]) -> dict[str, Any]:
+        import contextlib
+
+        from interlock.checkpoint._audit.verify import verify_store
+
+        with getattr(self.saver, "maintenance", contextlib.nullcontext)():
+            return verify_store(self.saver, keys).as_dict()
 
     def audit(
         self, *, thread_id: str | None, interrupt_id: str | None, limit: int

@@ -1,10 +1,13 @@
-"""`interlock audit`: the audit log, and a check that it misses no request or decision.
+"""`interlock audit`: the audit log, and a check that it misses no request or decision and
+that no entry was changed.
 
-`verify` checks what the store's records allow today: every request has its
-`approval.requested` entry, and every request that is no longer pending has the entry that
-closed it (`approval.decided` by the person recorded as deciding it, `approval.expired` or
-`approval.cancelled`). The log is not yet signed or hash-chained, so verify cannot prove that
-no entry was altered or removed together with its request; it says so.
+`verify` checks two things. Coverage: every request has its `approval.requested` entry,
+and every request that is no longer pending has the entry that closed it
+(`approval.decided` by the person recorded as deciding it, `approval.expired` or
+`approval.cancelled`). Integrity: every entry's hash chain and the signed manifests of the
+chains' heads (`interlock.checkpoint._audit.verify`; against a local store the manifests are
+checked with `--public-key`). `verify --file EXPORT --public-key PEM` checks an export
+offline. `keygen`, `seal` and `export` are in `audit_chain`.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from interlock.cli import _render
-from interlock.cli._backend import Backend
+from interlock.cli import _render, audit_chain
+from interlock.cli._backend import Backend, RemoteBackend
 from interlock.cli._connect import EXIT_CODES, WHERE, UsageError, add_connection, open_backend
+from interlock.cli.audit_chain import add_chain_arguments
 
 __all__ = ["add_parser", "run", "verify"]
 
@@ -23,7 +27,12 @@ examples:
   interlock audit                          the latest entries
   interlock audit list --thread admin-3f2a9c1e
   interlock audit list --request 3f2a... --json
-  interlock audit verify                   every request has its requested/decided entries
+  interlock audit verify --public-key audit.key.pub
+                                           coverage, chains and signed manifests
+  interlock audit keygen --out audit.key   a signing key pair (audit.key, audit.key.pub)
+  interlock audit seal --db sqlite:///interlock.db --audit-key audit.key
+  interlock audit export --db sqlite:///interlock.db --out audit.jsonl
+  interlock audit verify --file audit.jsonl --public-key audit.key.pub   offline
 """
 
 CLOSING = {
@@ -32,30 +41,38 @@ CLOSING = {
     "cancelled": "approval.cancelled",
 }
 NOT_CHECKED = (
-    "not checked: entries are not signed or hash-chained yet, so an entry altered "
-    "or deleted together with its request cannot be detected"
+    "not checked: entries written after the newest signed manifest can be cut or rewritten "
+    "by someone with write access to the store without detection (seal often)"
 )
+NO_KEYS = "manifests not checked: give --public-key to check their signatures"
 
 
 def add_parser(sub: Any) -> None:
     """Register `interlock audit` on the top-level subparsers."""
     p = sub.add_parser(
         "audit",
-        help="read the audit log, or verify it covers every request and decision",
+        help="read, verify, seal or export the audit log; make its signing key",
         description=(
             "Who asked and who decided what, and when. `verify` checks that every request "
-            "has its `approval.requested` entry and every closed one the entry that closed it "
-            "(exit 1 if not). Against a server this needs an admin key."
+            "has its `approval.requested` entry and every closed one the entry that closed it, "
+            "and that every hash chain and signed manifest holds (exit 1 if not). Against a "
+            "server this needs an admin key. `keygen`, `seal`, `export` and `verify --file` "
+            "are maintenance commands on a local store or file."
         ),
         epilog=f"{EXAMPLES}\n{WHERE}\n\n{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "action", nargs="?", default="list", choices=["list", "verify"], help="default list"
+        "action",
+        nargs="?",
+        default="list",
+        choices=["list", "verify", "keygen", "seal", "export"],
+        help="default list",
     )
     p.add_argument("--thread", default=None, help="only this thread's entries")
     p.add_argument("--request", default=None, help="only this request's entries")
     p.add_argument("--limit", type=int, default=100, help="list at most this many (default 100)")
+    add_chain_arguments(p)
     add_connection(p)
     p.set_defaults(handler=run)
 
@@ -64,10 +81,19 @@ def run(args: argparse.Namespace) -> int:
     """Carry out `interlock audit ...`; returns the exit code."""
     if args.limit < 1:
         raise UsageError("--limit must be 1 or more")
+    if args.action in CHAIN_ACTIONS:
+        return CHAIN_ACTIONS[args.action](args)
+    if args.action == "verify" and args.file:
+        return audit_chain.verify_file(args)
+    keys = audit_chain.public_keys(args.public_key)
     backend = open_backend(args)
     try:
         if args.action == "verify":
             report = verify(backend, thread_id=args.thread)
+            chain = backend.verify_chain(keys)
+            if not keys and not isinstance(backend, RemoteBackend):
+                chain = _chains_only(chain)
+            report["chain"] = chain
             if args.json:
                 _render.print_json(report)
             else:
@@ -79,8 +105,11 @@ def run(args: argparse.Namespace) -> int:
                     print(f"missing: {problem}")
                 if not report["problems"]:
                     print("ok: every request has its requested and closing entries")
+                audit_chain.print_chain_report(chain, False)
+                if chain.get("note"):
+                    print(chain["note"])
                 print(report["not_checked"])
-            return 1 if report["problems"] else 0
+            return 1 if report["problems"] or not chain["ok"] else 0
         entries = backend.audit(thread_id=args.thread, interrupt_id=args.request, limit=args.limit)
         if args.json:
             _render.print_json(entries)
@@ -89,6 +118,24 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         backend.close()
+
+
+CHAIN_ACTIONS = {
+    "keygen": audit_chain.keygen,
+    "seal": audit_chain.seal,
+    "export": audit_chain.export,
+}
+
+
+def _chains_only(report: dict[str, Any]) -> dict[str, Any]:
+    """Without public keys: keep the chain problems, drop the unverifiable manifests'."""
+    problems = [p for p in report["problems"] if "signed by unknown key" not in p]
+    first = problems[0] if problems else None
+    return (
+        report
+        | {"problems": problems, "ok": not problems, "first_problem": first}
+        | {"note": NO_KEYS}
+    )
 
 
 def verify(backend: Backend, *, thread_id: str | None = None) -> dict[str, Any]:

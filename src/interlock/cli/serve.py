@@ -63,11 +63,14 @@ def app_options(
     run_lease: float = 60.0,
     shared_threads: bool = False,
     agent_inbox: list[str] | None = None,
+    audit_key: str | None = None,
+    audit_old_keys: list[str] | None = None,
+    audit_seal_every: float = 60.0,
 ) -> dict[str, Any]:
     """The `create_app` keyword arguments that `interlock serve`'s flags (and the
-    environment: `INTERLOCK_WEBHOOKS`, `INTERLOCK_SESSION_SECRET`) describe; the defaults
-    are the flags' defaults. `agent_inbox`: the agents whose review requests the Agent
-    Server API shows in Agent Inbox's shape (`--agent-inbox`)."""
+    environment: `INTERLOCK_WEBHOOKS`, `INTERLOCK_SESSION_SECRET`, `INTERLOCK_AUDIT_KEY`)
+    describe; the defaults are the flags' defaults. `agent_inbox`: the agents whose review
+    requests the Agent Server API shows in Agent Inbox's shape (`--agent-inbox`)."""
     from interlock.server.webhooks import parse_hook
 
     specs = list(webhooks or []) + [
@@ -86,6 +89,9 @@ def app_options(
         "run_lease": run_lease,
         "shared_threads": shared_threads,
         "interrupt_formats": dict.fromkeys(agent_inbox or (), "agent_inbox"),
+        "audit_key": audit_key or os.environ.get("INTERLOCK_AUDIT_KEY") or None,
+        "audit_old_keys": list(audit_old_keys or []),
+        "audit_seal_every": audit_seal_every,
     }
 
 
@@ -138,6 +144,7 @@ def serve(
     agent_inbox: list[str] | None = None,
     oidc: Mapping[str, Any] | None = None,
     drain: list[str] | None = None,
+    audit: Mapping[str, Any] | None = None,
 ) -> int:
     """Load the agents, open the store and run the API with uvicorn until interrupted.
     (`interlock serve` without a target runs `interlock.cli.demo_web.serve_demo`.)
@@ -163,6 +170,7 @@ def serve(
         run_lease=run_lease,
         shared_threads=shared_threads,
         agent_inbox=agent_inbox,
+        **(audit or {}),
     )
     table = ApiKeys.parse(keys) if keys else ApiKeys.from_env()
     if table is None and provider is None:

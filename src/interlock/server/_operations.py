@@ -49,6 +49,7 @@ def decide_request(
     update: Any = None,
     goto: Any = (),
     valid_for: float | None = None,
+    before_resume: Callable[[InterruptRecord], None] | None = None,
 ) -> dict[str, Any]:
     """Decide a request as `who` and resume its run (shared by the API, the inbox and the
     Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
@@ -57,7 +58,9 @@ def decide_request(
     in the same `Command` (applied in the same step). On a quorum request the decision is
     `who`'s vote: the answer's `approval.status` stays `pending` until the N-th approval
     (see `approval.quorum`). `valid_for` (seconds): a run that would carry the decision
-    out later than that reopens the request instead.
+    out later than that reopens the request instead. `before_resume(record)` runs for each
+    request once the decision is authorised, before the run resumes (standing grants are
+    made there).
 
     `interrupt_id` may instead be a map `{interrupt_id: answer, ...}` of several requests of
     one thread (`value` is then unused): they are decided together in one resume, all or
@@ -143,6 +146,9 @@ def decide_request(
             raise ApiError(422, "invalid_decision", "that value is reserved for expiry")
         check_shape(answer, "value")
     _, graph = graph_of(saver, registry, record.thread_id, record.metadata.get("graph"))
+    if before_resume is not None:  # authorised, still pending: e.g. make standing grants
+        for current in records.values():
+            before_resume(current)
     config = run_config(
         record.thread_id,
         user_id=who.name,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -94,6 +95,7 @@ from interlock.server._operations import (
 from interlock.server._plain import plain
 from interlock.server._versions import versions_view
 from interlock.server.agent_server import mount_agent_server
+from interlock.server.audit import AuditSealer, audit_keys, mount_audit
 from interlock.server.auth import (
     ANONYMOUS,
     ApiKeys,
@@ -101,6 +103,7 @@ from interlock.server.auth import (
     Principal,
     eligible_principals,
 )
+from interlock.server.grants import GrantTerms, decide_with_grants, mount_grants
 from interlock.server.inbox import mount_inbox
 from interlock.server.oidc import OidcConfig, OidcProvider
 from interlock.server.runs import RunWorkers
@@ -163,6 +166,9 @@ class DecisionBody(_Body):
             "request instead of acting."
         ),
     )
+    grant: GrantTerms | None = Field(
+        None, description="also allow similar calls: a standing grant (see /v1/grants)"
+    )
 
 
 # ---- the app --------------------------------------------------------------------------------
@@ -186,6 +192,9 @@ def create_app(
     interrupt_formats: Mapping[str, str] | None = None,
     oidc: OidcConfig | OidcProvider | None = None,
     drain: Collection[str] = (),
+    audit_key: str | os.PathLike[str] | None = None,
+    audit_old_keys: Sequence[str | os.PathLike[str]] = (),
+    audit_seal_every: float = 60.0,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -216,6 +225,10 @@ def create_app(
     503 `agent_draining`; its workers leave their queued runs to other processes) while
     their paused runs are still decided here: run the old
     version with `drain` beside the new one during a deploy (see docs/safe-deploys.md).
+    `audit_key`: an Ed25519 private key file (`interlock audit keygen`): the server signs a
+    manifest of every audit chain's head at start and every `audit_seal_every` seconds
+    (when one moved); `audit_old_keys`: public key files of earlier keys, still listed by
+    `GET /v1/audit/public-key` and used by `GET /v1/audit/verify` (see the audit page).
     """
     table = _key_table(keys)
     provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
@@ -230,6 +243,8 @@ def create_app(
     serving = {name: graph for name, graph in registry.items() if name not in draining}
     runner = RunWorkers(saver, serving, workers=workers, ttl=run_lease, max_attempts=run_attempts)
     readiness = Readiness(saver, runner)
+    signer, audit_public_keys = audit_keys(audit_key, audit_old_keys)
+    sealer = AuditSealer(saver, signer, every=audit_seal_every) if signer else None
     if expire_every is not None and not expire_every > 0:
         raise ValueError(f"expire_every must be a positive number of seconds, not {expire_every}")
 
@@ -252,10 +267,14 @@ def create_app(
             dispatcher = WebhookDispatcher(saver, list(webhooks), owner=owner)
             dispatcher.start(every=webhook_every)
         runner.start()
+        if sealer is not None:
+            await asyncio.to_thread(sealer.start)
         try:
             yield
         finally:
             stop.set()
+            if sealer is not None:
+                await asyncio.to_thread(sealer.stop)
             await asyncio.to_thread(runner.stop)
             if sweeper is not None:
                 await asyncio.to_thread(sweeper.join, 30)
@@ -318,6 +337,8 @@ def create_app(
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
     app.router.route_class = StrictJsonRoute
+    mount_audit(app, saver=saver, keys=audit_public_keys, principal=principal, need=need)
+    mount_grants(app, saver=saver, principal=principal, need=need)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -686,7 +707,8 @@ def create_app(
         is a vote: 202 with the votes so far (`approval.quorum`) until the N-th approval,
         which resumes the run (200)."""
         need(who, "approver")
-        out = decide_request(
+        decide = functools.partial(
+            decide_request,
             saver,
             registry,
             interrupt_id,
@@ -695,6 +717,7 @@ def create_app(
             allow_self_approval=allow_self_approval,
             valid_for=body.valid_for,
         )
+        out = decide_with_grants(decide, saver, body.value, body.grant, who)
         if out["approval"]["status"] == "pending":  # a vote that did not decide it yet
             response.status_code = 202
         return out

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from interlock.checkpoint._audit.chain import GENESIS, AuditManifest, row_hash
 from interlock.checkpoint._testkit import (
     StoreTests,
     make_interrupt,
@@ -54,6 +55,33 @@ class AuditLogConformance(StoreTests):
         assert saver.list_audit(interrupt_id=third.interrupt_id).items[0].action == (
             "approval.requested"
         )
+
+    def test_entries_are_chained_per_thread_and_manifests_are_kept(self, saver: BaseSaver) -> None:
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        saver.append_audit(
+            [AuditEntry(at=at, actor="a", action=f"e{i}", thread_id="t") for i in range(3)]
+            + [AuditEntry(at=at, actor=None, action="x", detail={"k": "é"})]
+        )
+        [rec] = self._chain(saver, "t", 1)
+        asked = make_interrupt("t", rec.checkpoint_id)
+        saver.put_task_writes("t", "", rec.checkpoint_id, [], [asked])
+        saver.resolve_interrupts("t", {asked.interrupt_id: 1}, decided_by="ada")
+        rows = saver.audit_rows()
+        chain = sorted((r for r in rows if r.thread_id == "t"), key=lambda r: r.seq or 0)
+        assert [r.seq for r in chain] == [1, 2, 3, 4, 5]
+        assert chain[0].prev == GENESIS
+        assert [r.prev for r in chain[1:]] == [r.hash for r in chain[:-1]]
+        assert all(r.hash == row_hash(r) for r in rows)  # the canonical encoding
+        assert saver.audit_heads() == {"t": (5, chain[-1].hash), "": (1, rows[3].hash)}
+        assert saver.audit_rows(after=rows[0].entry_id, limit=2) == rows[1:3]
+        assert saver.last_audit_manifest() is None
+        first = AuditManifest(manifest_id="1" * 32, body="{}", key_id="k", signature="s")
+        second = AuditManifest(manifest_id="2" * 32, body="{}", key_id="k", signature="s")
+        saver.add_audit_manifest(second)
+        saver.add_audit_manifest(first)
+        assert saver.list_audit_manifests() == (first, second)
+        assert saver.list_audit_manifests(after=first.manifest_id) == (second,)
+        assert saver.last_audit_manifest() == second
 
     def test_the_audit_log_can_be_tailed_with_a_leased_cursor(self, saver: BaseSaver) -> None:
         at = datetime(2026, 1, 1, tzinfo=UTC)

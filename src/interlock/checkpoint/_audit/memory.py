@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._audit.chain import GENESIS, AuditManifest, AuditRow, entry_hash
 from interlock.checkpoint._audit.protocol import (
     AuditEntry,
     AuditPage,
@@ -32,6 +33,30 @@ class MemoryAuditLog:
         """Entries (detail emptied) with their serialised detail, oldest first."""
         self._cursors: dict[str, tuple[str, str | None, float]] = {}
         """name -> (position, owner, lease until (monotonic))."""
+        self._chains: dict[str, tuple[int, str]] = {}
+        """chain -> (seq, hash) of its last entry."""
+        self._links: dict[str, tuple[int, str, str]] = {}
+        """entry id -> (seq, prev, hash): each entry's place in its chain."""
+        self._manifests: list[AuditManifest] = []
+
+    def _chain(self, entry: AuditEntry, detail: str) -> None:
+        """Under the saver's lock: link `entry` to its chain's head."""
+        chain = entry.thread_id or ""
+        seq, prev = self._chains.get(chain, (0, GENESIS))
+        digest = entry_hash(
+            chain=chain,
+            seq=seq + 1,
+            prev=prev,
+            entry_id=entry.entry_id,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            thread_id=entry.thread_id,
+            interrupt_id=entry.interrupt_id,
+            detail=detail,
+        )
+        self._chains[chain] = (seq + 1, digest)
+        self._links[entry.entry_id] = (seq + 1, prev, digest)
 
     def _log(
         self,
@@ -50,6 +75,7 @@ class MemoryAuditLog:
             thread_id=thread_id,
             interrupt_id=interrupt_id,
         )
+        self._chain(entry, detail)
         bisect.insort(self._audit, (entry, detail), key=lambda row: row[0].entry_id)
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
@@ -60,6 +86,8 @@ class MemoryAuditLog:
             for e in stored
         ]
         with self._lock:
+            for entry, detail in rows:
+                self._chain(entry, detail)
             self._audit.extend(rows)
             self._audit.sort(key=lambda row: row[0].entry_id)
         return tuple(_decode(r) for r in rows)
@@ -108,6 +136,50 @@ class MemoryAuditLog:
                 return False
             self._cursors[name] = (position, owner, time.monotonic() + ttl)
             return True
+
+    def audit_rows(self, *, after: str = "", limit: int = 1000) -> tuple[AuditRow, ...]:
+        """Entries as stored with their chain fields, oldest first after `after`."""
+        with self._lock:
+            start = bisect.bisect_right(self._audit, after, key=lambda row: row[0].entry_id)
+            picked = self._audit[start : start + limit]
+            links = [self._links.get(e.entry_id) for e, _ in picked]
+        return tuple(
+            AuditRow(
+                entry_id=e.entry_id,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                thread_id=e.thread_id,
+                interrupt_id=e.interrupt_id,
+                detail=detail,
+                seq=None if link is None else link[0],
+                prev=None if link is None else link[1],
+                hash=None if link is None else link[2],
+            )
+            for (e, detail), link in zip(picked, links, strict=True)
+        )
+
+    def audit_heads(self) -> dict[str, tuple[int, str]]:
+        """Every chain's (seq, hash) of its last entry."""
+        with self._lock:
+            return dict(self._chains)
+
+    def add_audit_manifest(self, manifest: AuditManifest) -> None:
+        """Keep a signed manifest."""
+        with self._lock:
+            bisect.insort(self._manifests, manifest, key=lambda m: m.manifest_id)
+
+    def list_audit_manifests(
+        self, *, after: str = "", limit: int = 1000
+    ) -> tuple[AuditManifest, ...]:
+        """Manifests oldest first after `after`."""
+        with self._lock:
+            return tuple(m for m in self._manifests if m.manifest_id > after)[:limit]
+
+    def last_audit_manifest(self) -> AuditManifest | None:
+        """The newest manifest, if any."""
+        with self._lock:
+            return self._manifests[-1] if self._manifests else None
 
 
 def _decode(row: tuple[AuditEntry, str]) -> AuditEntry:

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from interlock.checkpoint._async import to_thread
+from interlock.checkpoint._audit.chain import AuditManifest, AuditRow
 
 __all__ = ["AuditEntry", "AuditLog", "AuditPage", "audit_position", "new_audit_id"]
 
@@ -100,6 +101,29 @@ class AuditLog(ABC):
     @abstractmethod
     def advance_cursor(self, name: str, owner: str, position: str, *, ttl: float) -> bool:
         """Move the cursor to `position` and renew the lease, if `owner` still holds it."""
+
+    @abstractmethod
+    def audit_rows(self, *, after: str = "", limit: int = 1000) -> tuple[AuditRow, ...]:
+        """Entries as stored, with their chain fields, oldest first (by entry id) after the
+        entry id `after` ("" for the start): what `interlock audit export` writes."""
+
+    @abstractmethod
+    def audit_heads(self) -> dict[str, tuple[int, str]]:
+        """Every chain's head: chain -> (seq, hash) of its last entry."""
+
+    @abstractmethod
+    def add_audit_manifest(self, manifest: AuditManifest) -> None:
+        """Keep a signed manifest (the store does not check it; `interlock.audit` signs)."""
+
+    @abstractmethod
+    def list_audit_manifests(
+        self, *, after: str = "", limit: int = 1000
+    ) -> tuple[AuditManifest, ...]:
+        """Manifests oldest first after the manifest id `after` ("" for the start)."""
+
+    @abstractmethod
+    def last_audit_manifest(self) -> AuditManifest | None:
+        """The newest manifest, if any."""
 
     async def aappend_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
         """Async twin of `append_audit`."""

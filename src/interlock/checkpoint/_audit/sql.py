@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._audit.chain import GENESIS, AuditManifest, AuditRow, entry_hash
 from interlock.checkpoint._audit.protocol import (
     AuditEntry,
     AuditPage,
@@ -40,14 +42,126 @@ class SqlAuditLog(SqlCore):
             for e in stored
         ]
         with self._write() as conn:
-            for params in rows:
-                self._x(
-                    conn,
-                    "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, "
-                    "interrupt_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
-                    params,
-                )
+            for e, params in zip(stored, rows, strict=True):
+                self._chain_insert(conn, e.at, params)
         return stored
+
+    def _chain_insert(self, conn: Any, at: datetime, params: tuple[Any, ...]) -> None:
+        """Insert one entry (`entry_id, at, actor, action, thread_id, interrupt_id, detail`,
+        `at` as the datetime the dialect's `ts` rendered) linked to its chain's head, in the
+        caller's transaction. SQLite's writes are serialised (`BEGIN IMMEDIATE`), so reading
+        the head here is safe; PostgreSQL links entries in a trigger instead (`PgAuditLog`)."""
+        if not self._chained(conn):  # a schema from before migration 10 (only in tests)
+            self._x(
+                conn,
+                "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, "
+                "interrupt_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+                params,
+            )
+            return
+        chain = params[4] or ""
+        head = self._x(
+            conn, "SELECT seq, head FROM audit_chains WHERE chain = ?", (chain,)
+        ).fetchone()
+        seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
+        digest = entry_hash(
+            chain=chain,
+            seq=seq,
+            prev=prev,
+            entry_id=params[0],
+            at=at,
+            actor=params[2],
+            action=params[3],
+            thread_id=params[4],
+            interrupt_id=params[5],
+            detail=params[6],
+        )
+        self._x(
+            conn,
+            "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, interrupt_id, "
+            "detail, seq, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?J, ?, ?, ?)",
+            (*params, seq, prev, digest),
+        )
+        self._x(
+            conn,
+            "INSERT INTO audit_chains (chain, seq, head) VALUES (?, ?, ?) "
+            "ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, head = excluded.head",
+            (chain, seq, digest),
+        )
+
+    def _chained(self, conn: Any) -> bool:
+        """Whether the schema has the audit chain (migration 10); asked once."""
+        known: bool | None = self.__dict__.get("_audit_chained")
+        if known is None:
+            found = self._x(
+                conn, "SELECT 1 FROM interlock_migrations WHERE version = 10"
+            ).fetchone()
+            known = self.__dict__["_audit_chained"] = found is not None
+        return known
+
+    def audit_rows(self, *, after: str = "", limit: int = 1000) -> tuple[AuditRow, ...]:
+        """Entries as stored with their chain fields, oldest first after `after`."""
+        with self._read() as conn:
+            rows = self._x(
+                conn,
+                "SELECT entry_id, at, actor, action, thread_id, interrupt_id, detail, seq, "
+                "prev, hash FROM audit_log WHERE entry_id > ? ORDER BY entry_id LIMIT ?",
+                (after, int(limit)),
+            ).fetchall()
+        return tuple(
+            AuditRow(
+                entry_id=r[0],
+                at=self.dialect.ts_req(r[1]),
+                actor=r[2],
+                action=r[3],
+                thread_id=r[4],
+                interrupt_id=r[5],
+                detail=r[6],
+                seq=r[7],
+                prev=r[8],
+                hash=r[9],
+            )
+            for r in rows
+        )
+
+    def audit_heads(self) -> dict[str, tuple[int, str]]:
+        """Every chain's (seq, hash) of its last entry."""
+        with self._read() as conn:
+            rows = self._x(conn, "SELECT chain, seq, head FROM audit_chains").fetchall()
+        return {r[0]: (int(r[1]), r[2]) for r in rows}
+
+    def add_audit_manifest(self, manifest: AuditManifest) -> None:
+        """Keep a signed manifest."""
+        with self._write() as conn:
+            self._x(
+                conn,
+                "INSERT INTO audit_manifests (manifest_id, body, key_id, signature) "
+                "VALUES (?, ?, ?, ?)",
+                (manifest.manifest_id, manifest.body, manifest.key_id, manifest.signature),
+            )
+
+    def list_audit_manifests(
+        self, *, after: str = "", limit: int = 1000
+    ) -> tuple[AuditManifest, ...]:
+        """Manifests oldest first after `after`."""
+        with self._read() as conn:
+            rows = self._x(
+                conn,
+                "SELECT manifest_id, body, key_id, signature FROM audit_manifests "
+                "WHERE manifest_id > ? ORDER BY manifest_id LIMIT ?",
+                (after, int(limit)),
+            ).fetchall()
+        return tuple(_manifest(r) for r in rows)
+
+    def last_audit_manifest(self) -> AuditManifest | None:
+        """The newest manifest, if any."""
+        with self._read() as conn:
+            row = self._x(
+                conn,
+                "SELECT manifest_id, body, key_id, signature FROM audit_manifests "
+                "ORDER BY manifest_id DESC LIMIT 1",
+            ).fetchone()
+        return _manifest(row) if row else None
 
     def list_audit(
         self,
@@ -134,13 +248,13 @@ class SqlAuditLog(SqlCore):
         detail: str,
     ) -> None:
         """The audit entry of a request asked or decided, in the caller's transaction."""
-        self._x(
+        at = utc_now()
+        self._chain_insert(
             conn,
-            "INSERT INTO audit_log (entry_id, at, actor, action, thread_id, interrupt_id, "
-            "detail) VALUES (?, ?, ?, ?, ?, ?, ?J)",
+            at,
             (
                 new_audit_id(),
-                self.dialect.ts(utc_now()),
+                self.dialect.ts(at),
                 None if actor is None else str(actor),
                 action,
                 thread_id,
@@ -148,3 +262,7 @@ class SqlAuditLog(SqlCore):
                 detail,
             ),
         )
+
+
+def _manifest(r: Sequence[Any]) -> AuditManifest:
+    return AuditManifest(manifest_id=r[0], body=r[1], key_id=r[2], signature=r[3])
