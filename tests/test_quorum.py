@@ -365,3 +365,12 @@ def test_votes_and_reopening_through_the_async_api(saver: Any) -> None:
         assert out["answer"] == "yes" and ran == ["yes"]
 
     asyncio.run(scenario())
+
+
+def test_a_resume_that_carries_an_update_answers_the_question_after_it(saver: Any) -> None:
+    ran: list[Any] = []
+    graph = pay_graph(saver, ran)  # the question is {"pay": state["amount"]}
+    iid = start(graph)
+    out = graph.invoke(Command(resume="yes", update={"amount": 80}), as_user("t", "ada"))
+    assert out["answer"] == "yes" and ran == ["yes"]  # the decider changed it knowingly
+    assert saver.get_interrupt(iid).metadata["decision"]["with_update"] is True

@@ -67,6 +67,7 @@ IDEMPOTENT_READS = (
     "list_interrupts",
     "list_runs",
     "list_threads",
+    "list_votes",
     "schema_versions",
 )
 """The calls that only read: run once more when their connection was lost under them (a

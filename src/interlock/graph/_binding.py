@@ -77,9 +77,15 @@ def bound(record: InterruptRecord) -> Bound:
     return {  # the record's value is what was answered (a reopen replaces it only while
         # the request is pending): the decision's digest is that of this value
         "id": record.interrupt_id,
-        "value": record.value,
+        "value": _UPDATED if decision.get("with_update") else record.value,
         "valid_until": decision.get("valid_until"),
     }
+
+
+_UPDATED: Any = object()
+"""The answered question of a resume that carried `update=`: the decider changed the state
+the node re-runs on together with the answer, so whatever it asks next is what they answered
+(`Command(resume=..., update=...)`); only its validity window is checked."""
 
 
 def stale_reason(answered: Bound | None, value: Any, now: Callable[[], datetime]) -> str | None:
@@ -88,7 +94,11 @@ def stale_reason(answered: Bound | None, value: Any, now: Callable[[], datetime]
     if answered is None:
         return None
     asked = answered["value"]
-    if value != asked and question_digest(value) != question_digest(asked):
+    if (
+        asked is not _UPDATED
+        and value != asked
+        and question_digest(value) != question_digest(asked)
+    ):
         return (
             "the question changed: the node now asks something other than what was "
             "answered, so the answer is not applied"

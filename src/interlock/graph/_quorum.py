@@ -81,15 +81,21 @@ def cast_votes(
 
 
 def bindings_for(
-    run: _Run, records: list[InterruptRecord], decisions: Mapping[str, Any]
+    run: _Run, records: list[InterruptRecord], decisions: Mapping[str, Any], command: Command
 ) -> dict[str, dict[str, Any]]:
-    """What each decision of a resume records of itself (`_binding.binding_of`)."""
+    """What each decision of a resume records of itself (`_binding.binding_of`). A resume
+    that carries `update=` changes the state its node re-runs on, so the question asked
+    after it is the one the decider answered: such a binding is marked `with_update`."""
     conf = run.config.get("configurable") or {}
     by = conf.get("user_id") or conf.get("decided_by")
     by_id = {r.interrupt_id: r for r in records}
     valid_for, now = valid_for_of(run.config), run.clock.now()
-    return {
+    out = {
         iid: binding_of(by_id[iid], None if by is None else str(by), now, valid_for)
         for iid in decisions
         if iid in by_id
     }
+    if command.update is not None:
+        for binding in out.values():
+            binding["with_update"] = True
+    return out
