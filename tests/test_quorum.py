@@ -365,3 +365,21 @@ def test_votes_and_reopening_through_the_async_api(saver: Any) -> None:
         assert out["answer"] == "yes" and ran == ["yes"]
 
     asyncio.run(scenario())
+
+
+def test_a_resume_whose_update_changes_the_question_reopens_it(saver: Any) -> None:
+    """An update sent with the answer is applied in the same step, but the answer is bound
+    to the question it answered: if the updated state makes the node ask something else,
+    the request is reopened with that question (on a quorum request one person's update
+    must never carry the others' votes to a question they did not see)."""
+    ran: list[Any] = []
+    graph = pay_graph(saver, ran)  # the question is {"pay": state["amount"]}
+    iid = start(graph)
+    out = graph.invoke(Command(resume="yes", update={"amount": 80}), as_user("t", "ada"))
+    assert out["__interrupt__"][0].value == {"pay": 80} and ran == []
+    record = saver.get_interrupt(iid)
+    assert (
+        record.status == "pending" and "question changed" in record.metadata["reopened"]["reason"]
+    )
+    out = graph.invoke(Command(resume="yes"), as_user("t", "ada"))
+    assert out["answer"] == "yes" and ran == ["yes"]

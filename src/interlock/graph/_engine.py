@@ -215,7 +215,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             stop = yield from cast_votes(run, answerable, decisions, input)
             if stop is not None:
                 return stop
-            bindings = bindings_for(run, answerable, decisions)
+            bindings = bindings_for(run, answerable, decisions, input)
         else:
             real = [r for r in pending if r.kind != "breakpoint"]
             if real:

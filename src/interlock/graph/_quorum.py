@@ -81,13 +81,17 @@ def cast_votes(
 
 
 def bindings_for(
-    run: _Run, records: list[InterruptRecord], decisions: Mapping[str, Any]
+    run: _Run, records: list[InterruptRecord], decisions: Mapping[str, Any], command: Command
 ) -> dict[str, dict[str, Any]]:
-    """What each decision of a resume records of itself (`_binding.binding_of`)."""
+    """What each decision of a resume records of itself (`_binding.binding_of`). A resume
+    that carries `update=` is bound like any other: if the update makes the node ask
+    something else, the answer is not carried over (on a quorum request, one person's
+    update must never carry the others' votes to a question they did not see)."""
     conf = run.config.get("configurable") or {}
     by = conf.get("user_id") or conf.get("decided_by")
     by_id = {r.interrupt_id: r for r in records}
     valid_for, now = valid_for_of(run.config), run.clock.now()
+    del command  # (kept for the callers: every resume is bound the same way)
     return {
         iid: binding_of(by_id[iid], None if by is None else str(by), now, valid_for)
         for iid in decisions
