@@ -25,6 +25,7 @@ from interlock.server._inbox_view import (
     until,
     yours,
 )
+from interlock.server._operations import quorum_view, votes_of
 from interlock.server._plain import plain
 from interlock.server.auth import Principal, may_decide
 
@@ -76,7 +77,7 @@ def request_context(
         "approvers": record.metadata.get("approvers") or [],
         "level": record.metadata.get("escalation_level", 0),
         "may": may_decide(who, record.metadata.get("approvers")),
-        "quorum": quorum_of(record.metadata, who),
+        "quorum": quorum_of({"quorum": quorum_view(record, votes_of(saver, record))}, who),
         "decided": _decided(record),
         "decision_json": (
             json.dumps(plain(record.resume), indent=2) if record.status != "pending" else None

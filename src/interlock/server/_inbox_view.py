@@ -209,8 +209,9 @@ def quorum_of(view: Mapping[str, Any], who: Principal | None = None) -> dict[str
     if not isinstance(required, int) or isinstance(required, bool) or required < 1:
         return None
     votes = [v for v in votes if isinstance(v, Mapping)] if isinstance(votes, list) else []
-    approvals = [str(v.get("by")) for v in votes if v.get("vote", "approve") == "approve"]
-    against = [str(v.get("by")) for v in votes if v.get("vote", "approve") != "approve"]
+    yes = ("approve", "edit")  # an edit vote approves the edited call
+    approvals = [str(v.get("by")) for v in votes if v.get("vote", "approve") in yes]
+    against = [str(v.get("by")) for v in votes if v.get("vote", "approve") not in yes]
     line = f"{len(approvals)} of {required} approval{'s' if required != 1 else ''}"
     if approvals:
         line += ", by " + ", ".join(approvals)
@@ -226,8 +227,16 @@ def quorum_of(view: Mapping[str, Any], who: Principal | None = None) -> dict[str
     }
 
 
-def row(record: InterruptRecord, who: Principal, now: datetime, *, self_ok: bool) -> dict[str, Any]:
-    """A pending request as a row of the inbox list."""
+def row(
+    record: InterruptRecord,
+    who: Principal,
+    now: datetime,
+    *,
+    self_ok: bool,
+    quorum: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A pending request as a row of the inbox list (`quorum`: its votes as `approval_view`
+    shows them, for a quorum request)."""
     action, line = summary(record.value, tool_schema(record, 0))
     actions = actions_of(record.value)
     approvers = record.metadata.get("approvers")
@@ -247,7 +256,7 @@ def row(record: InterruptRecord, who: Principal, now: datetime, *, self_ok: bool
         "approvers": ", ".join(map(str, approvers)) if isinstance(approvers, list) else "",
         "level": record.metadata.get("escalation_level", 0),
         "yours": mine,
-        "quorum": quorum_of(record.metadata, who),
+        "quorum": quorum_of({"quorum": quorum} if quorum else record.metadata, who),
         # approve / reject together: only reviews whose every call allows both
         "bulk": mine
         and actions is not None

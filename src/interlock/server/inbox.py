@@ -59,13 +59,6 @@ def _templates() -> Any:
     return env
 
 
-def _votes(metadata: Mapping[str, Any]) -> int:
-    """How many votes a request's quorum holds (0 without one)."""
-    quorum = metadata.get("quorum")
-    votes = quorum.get("votes") if isinstance(quorum, Mapping) else None
-    return len(votes) if isinstance(votes, list) else 0
-
-
 def _static(name: str) -> str:
     from importlib.resources import files
 
@@ -103,7 +96,12 @@ def mount_inbox(
     updates. `oidc`: sign people in with this provider; `session_seconds`: how long a
     session lasts."""
     from interlock.server._errors import ApiError
-    from interlock.server._operations import decide_request
+    from interlock.server._operations import decide_request, quorum_view, votes_of
+
+    def quorum_of_record(record: InterruptRecord) -> dict[str, Any] | None:
+        """A quorum request's votes as `approval_view` shows them (None without one)."""
+        return quorum_view(record, votes_of(saver, record))
+
     from interlock.server._same_origin import SameOriginPosts
 
     key = (secret or secrets.token_hex(32)).encode()
@@ -228,7 +226,9 @@ def mount_inbox(
         except (ValueError, TypeError, OverflowError):
             found, next_cursor = filters.page(saver, who, None)
         now = datetime.now(UTC)
-        items = [row(r, who, now, self_ok=allow_self_approval) for r in found]
+        items = [
+            row(r, who, now, self_ok=allow_self_approval, quorum=quorum_of_record(r)) for r in found
+        ]
         notice = "Decision sent; the run went on." if done else None
         return page(
             "list.html",
@@ -254,7 +254,7 @@ def mount_inbox(
             # an escalation changes who decides, a vote of a quorum what it still needs: the
             # pages show both, so they update on them
             return tuple(
-                (r.interrupt_id, r.metadata.get("escalation_level"), _votes(r.metadata))
+                (r.interrupt_id, r.metadata.get("escalation_level"), len(votes_of(saver, r) or ()))
                 for r in page.items
             )
 
@@ -419,7 +419,10 @@ def mount_inbox(
             "list.html",
             who=who,
             csrf=csrf,
-            items=[row(r, who, now, self_ok=allow_self_approval) for r in found],
+            items=[
+                row(r, who, now, self_ok=allow_self_approval, quorum=quorum_of_record(r))
+                for r in found
+            ],
             next_cursor=next_cursor,
             notice=f"{len(results) - failed} of {len(results)} {DONE[decision]}."
             + (" The others are marked below." if failed else ""),
