@@ -60,6 +60,9 @@ class TcpProxy:
             except OSError:
                 return
             with self._lock:
+                if self._server is not server:  # cut while this one was accepted
+                    client.close()
+                    return
                 self.accepted += 1
                 silent = self._blackhole
                 if silent:
@@ -74,6 +77,10 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if self._server is not server:  # cut while we connected: close, not leak
+                    client.close()
+                    upstream.close()
+                    return
                 self._conns += [client, upstream]
                 if self._blackhole:  # black-holed while we connected
                     self._silent.update((client, upstream))

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from interlock.checkpoint.base import BaseSaver, InterruptRecord
 from interlock.errors import InterlockError
@@ -27,7 +27,7 @@ from interlock.server._inbox_view import (
 )
 from interlock.server._operations import quorum_view, votes_of
 from interlock.server._plain import plain
-from interlock.server.auth import Principal, may_decide
+from interlock.server.auth import ANONYMOUS, Principal, eligible_principals, may_decide
 
 __all__ = ["InboxFilter", "args_diff", "request_context"]
 
@@ -88,18 +88,17 @@ def request_context(
 @dataclass(frozen=True, slots=True)
 class InboxFilter:
     """The inbox list's filters: the agent (graph name), who asked, and "only what I may
-    decide". They are applied to the store's pages of pending requests in order, so paging
-    stays exact; one page scans at most `SCAN` requests."""
+    decide" — conditions of the store's one query per page (index ranges: a page holds
+    `size` requests while more match)."""
 
     agent: str = ""
     by: str = ""
     mine: bool = False
     self_ok: bool = False
     """Whether people may decide their own requests (`--allow-self-approval`)."""
-    SCAN: ClassVar[int] = 2000
 
     def keeps(self, who: Principal, r: InterruptRecord) -> bool:
-        """Whether request `r` passes the filters for `who`."""
+        """Whether request `r` passes the filters for `who` (as the store's query does)."""
         return (
             (not self.agent or r.metadata.get("graph") == self.agent)
             and (not self.by or r.metadata.get("requested_by") == self.by)
@@ -109,16 +108,18 @@ class InboxFilter:
     def page(
         self, saver: BaseSaver, who: Principal, cursor: str | None, size: int = 50
     ) -> tuple[list[InterruptRecord], str | None]:
-        """Up to about `size` matching requests from `cursor` on, and the cursor after them."""
-        found: list[InterruptRecord] = []
-        scanned = 0
-        while True:
-            listing = saver.list_interrupts(status="pending", limit=size, cursor=cursor)
-            found += [r for r in listing.items if self.keeps(who, r)]
-            scanned += len(listing.items)
-            cursor = listing.next_cursor
-            if cursor is None or len(found) >= size or scanned >= self.SCAN:
-                return found, cursor
+        """Up to `size` matching requests from `cursor` on, and the cursor after them."""
+        own_ok = self.self_ok or who is ANONYMOUS
+        listing = saver.list_interrupts(
+            status="pending",
+            limit=size,
+            cursor=cursor,
+            agent=self.agent or None,
+            requested_by=self.by or None,
+            eligible=eligible_principals(who) if self.mine else None,
+            not_requested_by=who.name if self.mine and not own_ok else None,
+        )
+        return list(listing.items), listing.next_cursor
 
     def query(self) -> str:
         """The filters as a query string (for the next page's link)."""
