@@ -122,7 +122,7 @@ def test_the_list_renders_rows_with_times_on_hover_and_red_deadlines() -> None:
 
 def test_a_quorum_reads_n_of_m_in_the_list() -> None:
     """The words and the list row of a quorum request's votes (as `approval_view` shows
-    them; the request page reads them from the votes room: tests/test_quorum_inbox.py)."""
+    them; the request page reads them from the votes room: tests/test_inbox_decisions_state.py)."""
     quorum = {"required": 2, "votes": [{"by": "ada", "vote": "approve", "at": NOW.isoformat()}]}
     assert quorum_of({"quorum": quorum})["line"] == "1 of 2 approvals, by ada"
     edited = {

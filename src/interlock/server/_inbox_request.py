@@ -74,6 +74,7 @@ def request_context(
         "answer_json": "true",
         "answer_fields": fields(typed, defaults(typed), "f.") if typed else None,
         "messages": _conversation(saver, registry, record),
+        "agent_version": getattr(registry.get(str(record.metadata.get("graph"))), "version", None),
         "approvers": record.metadata.get("approvers") or [],
         "level": record.metadata.get("escalation_level", 0),
         "may": may_decide(who, record.metadata.get("approvers")),

@@ -257,6 +257,7 @@ def row(
         "level": record.metadata.get("escalation_level", 0),
         "yours": mine,
         "quorum": quorum_of({"quorum": quorum} if quorum else record.metadata, who),
+        "reopened": (record.metadata.get("reopened") or {}).get("reason"),
         # approve / reject together: only reviews whose every call allows both
         "bulk": mine
         and actions is not None
