@@ -362,3 +362,31 @@ def test_the_agent_server_api_takes_the_same_tokens(issuer: Issuer) -> None:
         stale = issuer.mint("bob", roles=["requester"], aud="api://other")
         refused = http.post("/assistants/search", json={}, headers=bearer(stale))
         assert refused.status_code == 401 and "audience" in refused.json()["message"]
+
+
+def test_two_sign_ins_of_one_person_never_count_twice_in_a_quorum(issuer: Issuer) -> None:
+    """One person is one principal whatever credential they use: ada's API key and her
+    provider's token are the same voter, so her second vote is refused (409
+    `already_voted`) and the request waits for another person."""
+    saver = InMemorySaver()
+    graph = ask_graph(saver, approvers=["ada", "bob", "cy"], quorum=2)
+    keys = ApiKeys.parse("k-ada=ada:approver;k-bob=bob:approver;k-req=rita:requester")
+    with served(create_app(graph, keys=keys, oidc=config(issuer))) as http:
+        made = http.post("/v1/threads", json={"input": {}}, headers={"X-API-Key": "k-req"})
+        iid = made.json()["run"]["interrupts"][0]["id"]
+        first = http.post(
+            f"/v1/approvals/{iid}/decision", json={"value": "ok"}, headers={"X-API-Key": "k-ada"}
+        )
+        assert first.status_code == 202, first.text  # 1 of 2
+        token = issuer.mint("ada", roles=["approver"])  # the same person, signed in
+        twice = http.post(
+            f"/v1/approvals/{iid}/decision", json={"value": "ok"}, headers=bearer(token)
+        )
+        assert twice.status_code == 409 and twice.json()["error"] == "already_voted"
+        view = http.get(f"/v1/approvals/{iid}", headers={"X-API-Key": "k-bob"}).json()
+        assert view["status"] == "pending"
+        assert [v["by"] for v in view["quorum"]["votes"]] == ["ada"]
+        done = http.post(
+            f"/v1/approvals/{iid}/decision", json={"value": "ok"}, headers={"X-API-Key": "k-bob"}
+        )
+        assert done.status_code == 200 and done.json()["approval"]["status"] == "resolved"
