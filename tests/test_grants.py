@@ -271,3 +271,31 @@ def test_a_grant_never_stands_in_for_a_quorum(tmp_path: Path) -> None:
             assert again["status"] == "paused" and PAID == []  # still waits for two people
     finally:
         saver.close()
+
+
+def test_the_inbox_approves_and_allows_the_same_call_for_an_hour(
+    api: tuple[TestClient, Any],
+) -> None:
+    import re
+
+    client, saver = api
+    first = _ask(client, 40)
+    [pending] = first["run"]["interrupts"]
+    assert client.post("/inbox/login", data={"key": "k1"}).status_code in (200, 303)
+    page = client.get(f"/inbox/{pending['id']}").text
+    assert 'id="grant"' in page  # offered on a one-call review that may be approved
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert csrf is not None
+    done = client.post(
+        f"/inbox/{pending['id']}",
+        data={"csrf": csrf.group(1), "form": "actions", "decision_0": "approve", "grant": "3600"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    assert PAID == [{"to": "bo", "amount": 40}]
+    [grant] = saver.list_grants(agent="payer", tool="pay", active_at=None)
+    assert grant.granted_by == "ada" and grant.expires_at is not None
+    assert (grant.expires_at - grant.created_at).total_seconds() == pytest.approx(3600, abs=5)
+    again = _ask(client, 40)  # the same call: runs at once
+    assert again["status"] != "paused" and len(PAID) == 2
+    assert _ask(client, 41)["status"] == "paused"  # other arguments still ask

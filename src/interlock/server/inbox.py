@@ -14,6 +14,7 @@ as `POST /v1/approvals/{id}/decision`: exactly once, no self-approval, audited.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import secrets
 import time
@@ -97,6 +98,7 @@ def mount_inbox(
     session lasts."""
     from interlock.server._errors import ApiError
     from interlock.server._operations import decide_request, quorum_view, votes_of
+    from interlock.server.grants import GrantTerms, decide_with_grants
 
     def quorum_of_record(record: InterruptRecord) -> dict[str, Any] | None:
         """A quorum request's votes as `approval_view` shows them (None without one)."""
@@ -470,16 +472,19 @@ def mount_inbox(
             return _detail(page, saver, registry, record, who, csrf, error=str(exc), status=422)
         from starlette.concurrency import run_in_threadpool
 
+        decide = functools.partial(
+            decide_request,
+            saver,
+            registry,
+            interrupt_id,
+            value,
+            who,
+            allow_self_approval=allow_self_approval,
+        )
+        # "and allow the same call for 1 hour": a standing grant made with the decision
+        terms = GrantTerms(expires_in=3600, uses=None, match=None) if form.get("grant") else None
         try:
-            await run_in_threadpool(
-                decide_request,
-                saver,
-                registry,
-                interrupt_id,
-                value,
-                who,
-                allow_self_approval=allow_self_approval,
-            )
+            await run_in_threadpool(decide_with_grants, decide, saver, value, terms, who)
         except ApiError as exc:
             fresh = saver.get_interrupt(interrupt_id) or record
             return _detail(
