@@ -137,3 +137,47 @@ def test_a_request_without_a_quorum_shows_none(saver: Any) -> None:
         assert http.get(f"/v1/approvals/{iid}", headers=key("ada")).json()["quorum"] is None
         done = decide(http, iid, "bot")  # a service key decides a plain request as today
         assert done.status_code == 200 and done.json()["approval"]["quorum"] is None
+
+
+def test_a_vote_landing_while_another_holds_the_thread_still_counts(saver: Any) -> None:
+    """Two votes landing together both count: the one that finds the thread busy (another
+    vote being counted holds it) waits for it instead of answering 409 `thread_busy`. Here
+    the thread is held on purpose until the vote has been turned away once."""
+    import threading
+
+    from tests._http import served
+
+    ran.clear()
+    app = create_app({"pay": quorum_graph(saver)}, keys=ApiKeys.parse(KEYS))
+    refused = threading.Event()
+    taking = saver.acquire_and_get
+
+    def spy(thread_id: str, owner: str, **kw: Any) -> Any:
+        taken = taking(thread_id, owner, **kw)
+        if not taken[0]:
+            refused.set()
+        return taken
+
+    with served(app) as http:
+        started = http.post("/v1/threads", json={"input": {"amount": 5}}, headers=key("bob"))
+        iid = started.json()["run"]["interrupts"][0]["id"]
+        thread_id = started.json()["thread_id"]
+        assert saver.acquire_thread(thread_id, "someone-else", ttl=60)
+        saver.acquire_and_get = spy  # (an instance attribute: this test's saver only)
+        answers: list[Any] = []
+        voter = threading.Thread(
+            target=lambda: answers.append(
+                http.post(
+                    f"/v1/approvals/{iid}/decision", json={"value": "yes"}, headers=key("ada")
+                )
+            )
+        )
+        voter.start()
+        assert refused.wait(30), "the vote never found the thread busy"
+        saver.release_thread(thread_id, "someone-else")
+        voter.join(30)
+        [answer] = answers
+        assert answer.status_code == 202, answer.text  # counted, 1 of 2
+        assert [v.voter for v in saver.list_votes(iid)] == ["ada"]
+        done = http.post(f"/v1/approvals/{iid}/decision", json={"value": "yes"}, headers=key("cy"))
+        assert done.status_code == 200 and ran == ["yes"]

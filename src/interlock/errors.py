@@ -10,7 +10,8 @@ InterlockError                     base of everything below
 │   └── NonDeterministicTask       an entrypoint's re-run called other tasks than it recorded
 ├── ResumeError                    a resume that does not match what the thread waits for
 │   ├── ResumeConflict             the request was already decided (maybe by someone else)
-│   │   └── AlreadyVoted           this person already voted on a quorum request
+│   │   ├── AlreadyVoted           this person already voted on a quorum request
+│   │   └── ResumeBusy             another run holds the thread (maybe deciding the same request)
 │   └── VersionChanged             the thread paused under code that changed incompatibly
 ├── InputRejected                  new input sent while requests are pending
 ├── ThreadBusy                     another run holds the thread
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidUpdate",
     "NonDeterministicTask",
     "RecursionLimit",
+    "ResumeBusy",
     "ResumeConflict",
     "ResumeError",
     "RunSuperseded",
@@ -108,6 +110,12 @@ class ResumeConflict(ResumeError):
 class AlreadyVoted(ResumeConflict):
     """This person already voted on what a quorum request is deciding (one vote per
     person; an edit by someone else restarts the count). Nothing was recorded."""
+
+
+class ResumeBusy(ResumeConflict):
+    """A resume found its thread held by another run, which may be deciding the same request
+    (then this one has nothing to do) or, on a quorum request, counting another vote (then
+    this one may be sent again once the thread is free: the service does that itself)."""
 
 
 class RunSuperseded(ResumeConflict):

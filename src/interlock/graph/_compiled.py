@@ -16,7 +16,7 @@ from interlock._types import Command, RunnableConfig, StateSnapshot
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import (
     GraphError,
-    ResumeConflict,
+    ResumeBusy,
     ResumeError,
     StoreError,
     ThreadBusy,
@@ -332,7 +332,7 @@ class CompiledStateGraph:
 
     def _busy(self, env: Env, input: Any) -> Exception:
         if isinstance(input, Command) and input.has_resume:
-            return ResumeConflict(
+            return ResumeBusy(
                 f"thread {env.thread_id!r} is being run by another caller right now; "
                 "its request is being decided there"
             )

@@ -16,6 +16,7 @@ from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord, Ru
 from interlock.errors import (
     InputRejected,
     InvalidUpdate,
+    ResumeBusy,
     ResumeConflict,
     ResumeError,
     SerializationError,
@@ -161,7 +162,11 @@ def decide_request(
     result: dict[str, Any] = {}
     try:
         command = Command(resume=answers, update=update, goto=goto)
-        result = run_durably(saver, graph, command, config, run, view=run_view)
+        votes = any(isinstance(r.metadata.get("quorum"), int) for r in records.values())
+        result = _patiently(
+            lambda: run_durably(saver, graph, command, config, run, view=run_view),
+            wait=VOTE_WAIT if votes else 0.0,
+        )
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
@@ -206,6 +211,28 @@ def decide_request(
     if len(decided) > 1:
         out["approvals"] = [approval_view(d, votes=votes_of(saver, d)) for d in decided]
     return out
+
+
+VOTE_WAIT = 10.0
+"""Seconds a vote waits for its thread while another vote on it is being counted (two
+votes landing together both count: the second runs once the first has released the
+thread, instead of answering 409 `thread_busy`)."""
+
+
+def _patiently(run: Callable[[], dict[str, Any]], *, wait: float) -> dict[str, Any]:
+    """`run()`, tried again while the thread is busy (`ThreadBusy`, `ResumeBusy`) for up to
+    `wait` seconds, backing off from 20 ms to 250 ms; the error once that is spent, or at
+    once with `wait=0`."""
+    end = time.monotonic() + wait
+    pause = 0.02
+    while True:
+        try:
+            return run()
+        except (ThreadBusy, ResumeBusy):
+            if time.monotonic() + pause > end:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
 
 def refuse_uncounted(saver: BaseSaver, who: Principal, record: InterruptRecord, value: Any) -> None:
