@@ -126,7 +126,9 @@ def main(argv: list[str]) -> int:
             [pending] = graph.invoke({"amount": 7}, config)["__interrupt__"]
             out: dict[str, Any] = {"id": pending.id, "version": graph.version}
         elif op == "resume" or op == "crash":
-            out = {"ok": graph.invoke(Command(resume=arg), config)}
+            result = graph.invoke(Command(resume=arg), config)
+            asked = result.pop("__interrupt__", None)  # asked again (the question changed)
+            out = {"asked": [i.value for i in asked]} if asked else {"ok": result}
         elif op == "continue":  # a worker taking the run over, as soon as the lease lapses
             deadline = time.monotonic() + 60
             while True:

@@ -81,6 +81,9 @@ def test_a_registered_migration_resumes_once(
     effects = tmp_path / "effects.log"
     child(spec, effects, "v1", "pause")
     done = child(spec, effects, variant, "resume", "yes")
+    if variant == "migrate_key":  # the migrated node asks to pay 700 where "yes" answered 7:
+        assert done["asked"] == [{"pay": 700, "iban": None}]  # bound answers: asked anew
+        done = child(spec, effects, variant, "resume", "yes")
     assert done["ok"]["paid"] == paid
     again = child(spec, effects, variant, "resume", "again")
     assert "already decided" in again["conflict"]  # nothing is applied twice
