@@ -94,8 +94,9 @@ def test_two_concurrent_resumes_of_one_request_continue_once(saver: Any) -> None
         w.start()
     for w in workers:
         w.join()
-    assert sorted(map(type, outcomes), key=str) == sorted([str, ResumeConflict], key=str)
-    assert "shipped o-1" in outcomes
+    assert len(outcomes) == 2 and "shipped o-1" in outcomes
+    [lost] = [o for o in outcomes if o != "shipped o-1"]
+    assert isinstance(lost, ResumeConflict)  # (ResumeBusy when it found the thread held)
     assert effects == ["o-1"]
 
 
