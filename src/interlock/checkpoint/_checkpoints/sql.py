@@ -116,10 +116,12 @@ class SqlCheckpoints(SqlCore):
     ) -> None:
         """Commit a checkpoint: serialise first, then one transaction with a head CAS."""
         intr_rows = [self._interrupt_params(i) for i in interrupts]
-        with self._read() as conn:
-            parent = self._parent_stats(conn, record)
-        encoded = encode_record(record, parent, self.policy)
         thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
+        parent = self._stats.get((thread, ns, record.parent_id or ""))
+        if parent is None and record.parent_id is not None:  # read only what is not cached
+            with self._read() as conn:
+                parent = self._parent_stats(conn, record)
+        encoded = encode_record(record, parent, self.policy)
         with self._write() as conn:
             if expected_head is None:
                 cur = self._x(
@@ -208,25 +210,36 @@ class SqlCheckpoints(SqlCore):
         after: str | None = None,
     ) -> StoredCheckpoint | None:
         """The head (or given) checkpoint with its fold chain, in one read transaction."""
-        extra = self._children_columns()
         with self._read() as conn:
-            if checkpoint_id is None:  # the head, found and read in one query
-                row = self._x(
-                    conn,
-                    f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM checkpoints c WHERE "
-                    f"c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}",
-                    (thread_id, checkpoint_ns, thread_id, checkpoint_ns),
-                ).fetchone()
-            else:
-                row = self._x(
-                    conn,
-                    f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM checkpoints c "
-                    "WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?",
-                    (thread_id, checkpoint_ns, checkpoint_id),
-                ).fetchone()
-            if row is None:
-                return None
-            return self._stored(conn, row, after)
+            return self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
+
+    def _checkpoint_in(
+        self,
+        conn: Any,
+        thread_id: str,
+        checkpoint_ns: str,
+        checkpoint_id: str | None,
+        after: str | None,
+    ) -> StoredCheckpoint | None:
+        """`get_checkpoint` inside the caller's transaction `conn`."""
+        extra = self._children_columns()
+        if checkpoint_id is None:  # the head, found and read in one query
+            row = self._x(
+                conn,
+                f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM checkpoints c WHERE "
+                f"c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = {HEAD_OF}",
+                (thread_id, checkpoint_ns, thread_id, checkpoint_ns),
+            ).fetchone()
+        else:
+            row = self._x(
+                conn,
+                f"SELECT {CHECKPOINT_READ_COLS}, {extra} FROM checkpoints c "
+                "WHERE c.thread_id = ? AND c.checkpoint_ns = ? AND c.checkpoint_id = ?",
+                (thread_id, checkpoint_ns, checkpoint_id),
+            ).fetchone()
+        if row is None:
+            return None
+        return self._stored(conn, row, after)
 
     def _stored(self, conn: Any, row: Sequence[Any], after: str | None) -> StoredCheckpoint:
         """A `StoredCheckpoint` from a checkpoint row read with `_children_columns()` (reads

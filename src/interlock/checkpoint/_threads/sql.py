@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._checkpoints.chain import prunable
+from interlock.checkpoint._checkpoints.protocol import StoredCheckpoint
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
@@ -41,6 +42,15 @@ class SqlThreads(SqlCore, Threads):
     if TYPE_CHECKING:
 
         def _forget_stats(self, thread_id: str) -> None: ...
+
+        def _checkpoint_in(
+            self,
+            conn: Any,
+            thread_id: str,
+            checkpoint_ns: str,
+            checkpoint_id: str | None,
+            after: str | None,
+        ) -> StoredCheckpoint | None: ...
 
         def _has_open_runs(self, thread_id: str) -> bool: ...
 
@@ -99,6 +109,27 @@ class SqlThreads(SqlCore, Threads):
         with self._write(durable=False) as conn:
             cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             return self._count(conn, cur) == 1
+
+    def acquire_and_get(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        ttl: float,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+        flush: bool = True,
+    ) -> tuple[bool, StoredCheckpoint | None]:
+        """Take the lease and read the checkpoint in one write transaction: the read sees
+        the thread as the lease found it, and a run's start costs one commit, not two.
+        (`flush` is for stores whose commits can skip the wait for the disk.)"""
+        now = self.dialect.ts(utc_now())
+        with self._write() as conn:
+            cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
+            if self._count(conn, cur) != 1:
+                return False, None
+            return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Extend the lease only if `owner` still holds it, unexpired (one update)."""
