@@ -337,3 +337,31 @@ def test_manifests_are_json_the_verifier_can_read(signer: AuditSigner) -> None:
     manifest = AuditManifest(manifest_id="m", body="{}", key_id=signer.key_id, signature="00")
     report = verify_audit([], [manifest], [signer.public_key])
     assert "signature does not verify" in report.problems[0]
+
+
+def test_the_canonical_encoding_is_pinned() -> None:
+    """The encoding every stored hash depends on: a change here would break every chain
+    written before it (the vector was computed by the first release of the chain)."""
+    from datetime import UTC, datetime
+
+    from interlock.checkpoint._audit.chain import canonical, entry_hash
+
+    entry = {
+        "chain": "t-1",
+        "seq": 3,
+        "prev": "ab" * 32,
+        "entry_id": "0190aa",
+        "at": datetime(2026, 12, 6, 16, 0, 0, 123456, tzinfo=UTC),
+        "actor": "ada",
+        "action": "approval.decided",
+        "thread_id": "t-1",
+        "interrupt_id": None,
+        "detail": '{"value":"é"}',
+    }
+    assert canonical(**entry) == (
+        b"18:interlock-audit-v13:t-11:364:" + b"ab" * 32 + b"6:0190aa16:1796572800123456"
+        b"3:ada16:approval.decided3:t-1-13:" + '{"value":"é"}'.encode()
+    )
+    assert entry_hash(**entry) == (
+        "1d57c64c90fd89e934d39ea3cef92ed347ce9a050e833c60d896f81e57ea2c24"
+    )

@@ -392,8 +392,14 @@ def from_jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value), object_hook=_hook)
 
 
+_json_decode = json.JSONDecoder(object_hook=_hook).decode
+"""One decoder for every `loads` (`json.loads` with a hook builds one per call)."""
+
+
 def loads(text: str | bytes) -> Any:
     """Deserialise what `dumps` wrote."""
+    if isinstance(text, str):
+        return _json_decode(text)
     return json.loads(text, object_hook=_hook)
 
 

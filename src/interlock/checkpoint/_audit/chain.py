@@ -46,6 +46,7 @@ ENCODING = "interlock-audit-v1"
 GENESIS = "0" * 64
 """`prev` of a chain's first entry."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +100,7 @@ def field(value: str | None) -> str:
 def at_micros(at: datetime) -> int:
     """Whole microseconds since the epoch (naive times are UTC)."""
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
-    return (at - _EPOCH) // timedelta(microseconds=1)
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def canonical(
@@ -129,7 +130,8 @@ def canonical(
         interrupt_id,
         detail,
     )
-    return "".join(field(p) for p in parts).encode()
+    # `field` inlined: this runs for every audit entry written
+    return "".join(["-" if p is None else f"{len(p)}:{p}" for p in parts]).encode()
 
 
 def entry_hash(

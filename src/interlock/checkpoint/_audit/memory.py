@@ -76,7 +76,10 @@ class MemoryAuditLog:
             interrupt_id=interrupt_id,
         )
         self._chain(entry, detail)
-        bisect.insort(self._audit, (entry, detail), key=lambda row: row[0].entry_id)
+        if not self._audit or self._audit[-1][0].entry_id < entry.entry_id:
+            self._audit.append((entry, detail))  # ids are time-ordered: the usual case
+        else:
+            bisect.insort(self._audit, (entry, detail), key=lambda row: row[0].entry_id)
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
         """Append entries (ids assigned when empty), all or nothing."""
