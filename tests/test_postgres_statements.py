@@ -699,14 +699,11 @@ def test_graph_waits_for_the_flush_on_pauses_decisions_and_last_writes(pg, monke
             if s not in lease and any(w in s for w in ("INSERT INTO", "UPDATE "))
         ]
         assert len(lease) == 1 and statements[0] == lease[0]
-        if n == 0 or pg.durable_steps:
-            # the lease waits: a lease lost with a database restart would let a second
-            # runner start the same thread while this one's nodes run
-            assert not _no_flush(lease[0])
-        else:
-            # a resume's lease need not wait: the decision is its next statement, waits,
-            # and makes the lease (committed before it) durable too, before any node runs
-            assert _no_flush(lease[0])
+        # no lease waits for the flush (unless every step does): the run's first write that
+        # waits makes it durable too — a resume's decision, its very next statement; a new
+        # run's pause or last write, before anything is shown or returned
+        assert _no_flush(lease[0]) != pg.durable_steps
+        if n > 0:
             assert "UPDATE interrupts" in writes[0] and not _no_flush(writes[0])
             assert statements.index(writes[0]) == statements.index(lease[0]) + 1
         assert writes and not _no_flush(writes[-1])  # the run's last write waits

@@ -262,13 +262,17 @@ class CompiledStateGraph:
         env: Env,
         *,
         lease: bool = False,
-        decision_first: bool = False,
     ) -> Start:
         """Read the checkpoint a run starts from; with `lease`, take the thread's lease in
         the same store call (raises `ThreadBusy`/`ResumeConflict` via `_busy` if held).
 
-        `decision_first`: the run records a decision before anything else (a resume), and
-        that durable write makes the lease durable too, so the lease need not wait."""
+        The lease does not wait for the disk (stores that can skip the wait skip it):
+        the run's first write that waits — a resume's decision, which is its next
+        statement, a pause, or its last write — makes it durable too (the log is written
+        in order), and nothing a person or another process acts on depends on the lease
+        before that. What a database crash can lose with it is only what the run wrote
+        before it (its input, mid-run steps): the run then failed as a whole, and its nodes
+        run again on a retry, as after any crash."""
         saver = self.checkpointer
         if saver is None:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
@@ -282,7 +286,7 @@ class CompiledStateGraph:
                 checkpoint_ns=ns,
                 checkpoint_id=cp_id,
                 after=known_id,
-                flush=not decision_first,
+                flush=False,
             )
             if not taken:
                 raise _Busy()
@@ -301,7 +305,6 @@ class CompiledStateGraph:
         env: Env,
         *,
         lease: bool = False,
-        decision_first: bool = False,
     ) -> Start:
         """Async twin of `_load`."""
         saver = self.checkpointer
@@ -317,7 +320,7 @@ class CompiledStateGraph:
                 checkpoint_ns=ns,
                 checkpoint_id=cp_id,
                 after=known_id,
-                flush=not decision_first,
+                flush=False,
             )
             if not taken:
                 raise _Busy()
@@ -394,7 +397,7 @@ class CompiledStateGraph:
             try:
                 if saver is not None:
                     ensure_stored(self.version_info, saver)
-                start = self._load(config, env, lease=lease, decision_first=_is_resume(input))
+                start = self._load(config, env, lease=lease)
             except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
@@ -422,9 +425,7 @@ class CompiledStateGraph:
             try:
                 if saver is not None:
                     await aensure_stored(self.version_info, saver)
-                start = await self._aload(
-                    config, env, lease=lease, decision_first=_is_resume(input)
-                )
+                start = await self._aload(config, env, lease=lease)
             except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
@@ -738,11 +739,6 @@ def _chunk(ns: tuple[str, ...], mode: str, chunk: Any, single: bool, subgraphs: 
     if subgraphs:
         return (ns, chunk) if single else (ns, mode, chunk)
     return chunk if single else (mode, chunk)
-
-
-def _is_resume(input: Any) -> bool:
-    """Whether a run's input is a decision (recorded before any node runs)."""
-    return isinstance(input, Command) and input.has_resume
 
 
 class _Busy(Exception):

@@ -45,8 +45,9 @@ class PgThreads(SqlThreads):
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the lease and read the head in one statement.
 
-        With `flush=False` (a resume: the decision follows and waits for the flush, which
-        covers this earlier commit too, before any node runs) the lease skips the wait.
+        With `flush=False` (every run of the engine: its first write that waits — a
+        decision, a pause or its last write — covers this earlier commit too) the lease
+        skips the wait.
 
         The read sees the database as of the statement's start. If a run committed while
         the lease upsert waited for it (a new head, a pause, a decision), the thread row the

@@ -74,9 +74,10 @@ class Threads(ABC):
         trip; the default calls `acquire_thread` then `get_checkpoint`.
 
         `flush=False` lets a store whose commits can skip the wait for the disk skip it for
-        this lease: the caller promises that its next write, made before anything else runs,
-        waits for the disk (a resume's decision), and that write makes the lease durable
-        too. Other stores ignore it."""
+        this lease: the caller promises that nothing a person or another process acts on
+        depends on the lease before the run's first write that waits (a decision, a pause
+        or its last write), which makes the lease durable too. The engine's runs pass it
+        (see `CompiledStateGraph._load`). Other stores ignore it."""
         if not self.acquire_thread(thread_id, owner, ttl=ttl):
             return False, None
         return True, self.get_checkpoint(thread_id, checkpoint_ns, checkpoint_id, after=after)
