@@ -37,9 +37,23 @@ class MemoryAuditLog:
         """chain -> (seq, hash) of its last entry."""
         self._links: dict[str, tuple[int, str, str]] = {}
         """entry id -> (seq, prev, hash): each entry's place in its chain."""
+        self._unlinked: list[tuple[AuditEntry, str]] = []
+        """Entries written since the chains were last read, in write order: linked (hashed)
+        by `_settle` when a reader needs the chain fields, not on the write path."""
         self._manifests: list[AuditManifest] = []
 
     def _chain(self, entry: AuditEntry, detail: str) -> None:
+        """Under the saver's lock: `entry` joins its chain (hashed when read: the order of
+        the chain is the order of these calls either way)."""
+        self._unlinked.append((entry, detail))
+
+    def _settle(self) -> None:
+        """Under the saver's lock: link the entries written since the last read."""
+        pending, self._unlinked = self._unlinked, []
+        for entry, detail in pending:
+            self._link(entry, detail)
+
+    def _link(self, entry: AuditEntry, detail: str) -> None:
         """Under the saver's lock: link `entry` to its chain's head."""
         chain = entry.thread_id or ""
         seq, prev = self._chains.get(chain, (0, GENESIS))
@@ -145,6 +159,7 @@ class MemoryAuditLog:
         with self._lock:
             start = bisect.bisect_right(self._audit, after, key=lambda row: row[0].entry_id)
             picked = self._audit[start : start + limit]
+            self._settle()
             links = [self._links.get(e.entry_id) for e, _ in picked]
         return tuple(
             AuditRow(
@@ -165,6 +180,7 @@ class MemoryAuditLog:
     def audit_heads(self) -> dict[str, tuple[int, str]]:
         """Every chain's (seq, hash) of its last entry."""
         with self._lock:
+            self._settle()
             return dict(self._chains)
 
     def add_audit_manifest(self, manifest: AuditManifest) -> None:
