@@ -6,15 +6,13 @@ import contextlib
 import sqlite3
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from interlock.checkpoint._sql import Dialect, SqlSaver
 from interlock.checkpoint._sql_core import in_maintenance
-from interlock.checkpoint._wal_keeper import BACKSTOP_PAGES, WalKeeper
 from interlock.checkpoint.base import SnapshotPolicy
 from interlock.errors import StoreError, StoreUnavailable
 
@@ -70,10 +68,6 @@ class SqliteSaver(SqlSaver):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()
         self._closed = False
-        self._wal: WalKeeper | None = None
-        if not self._memory:  # checkpoints of the WAL run in a thread of their own
-            self._wal = WalKeeper(_keeper_connect(self.path, busy_timeout))
-            weakref.finalize(self, self._wal.stop, 0)
         try:
             self.setup()
         except BaseException:
@@ -105,8 +99,6 @@ class SqliteSaver(SqlSaver):
             if not self._memory:
                 _use_wal(conn, self.maintenance_timeout if in_maintenance() else self.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
-            if self._wal is not None:  # the keeper checkpoints; SQLite's own is a backstop
-                conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
         except sqlite3.Error as exc:
             conn.close()
             raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
@@ -143,17 +135,15 @@ class SqliteSaver(SqlSaver):
         if not durable:  # one statement: SQLite runs it as its own transaction
             with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
                 yield conn
-        else:
-            with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-        if self._wal is not None and not in_maintenance():  # schema setup, prune: rare
-            self._wal.nudge()
+            return
+        with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def _bound(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -194,29 +184,13 @@ class SqliteSaver(SqlSaver):
             yield
 
     def close(self) -> None:
-        """Close every connection this saver opened (and stop its WAL keeper)."""
-        if self._wal is not None:
-            self._wal.stop()
+        """Close every connection this saver opened."""
         with self._lock:
             self._closed = True
             for conn in self._all:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._all.clear()
-
-
-def _keeper_connect(path: str, busy_timeout: float) -> Callable[[], sqlite3.Connection]:
-    """How the WAL keeper opens its connection (not the saver's: it must not keep the
-    saver alive)."""
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        return conn
-
-    return connect
 
 
 def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
