@@ -126,13 +126,16 @@ def take_over(workers: Any, saver: Any) -> Any:
     return run
 
 
+@pytest.mark.parametrize("drain", [False, True], ids=["serving", "draining"])
 def test_a_decision_under_v1_taken_over_by_v2_is_carried_out_by_v1_once(
-    store: Callable[[], Any],
+    store: Callable[[], Any], drain: bool
 ) -> None:
+    """(B may drain v1, as in a deploy: it starts no new runs, but carries decisions out.)"""
     effects: list[tuple[str, str, str]] = []
     a_saver, b_saver, c_saver = dies_after_deciding(store()), store(), store()
     a = app(a_saver, pay_graph(a_saver, "pay", effects), workers=0, run_lease=0.2)
-    b = app(b_saver, pay_graph(b_saver, "pay", effects), workers=1, run_lease=30)
+    b_graph = pay_graph(b_saver, "pay", effects)
+    b = app(b_saver, b_graph, workers=1, run_lease=30, drain=["pay"] if drain else ())
     v2 = pay_graph(c_saver, "charge", effects)
     c = app(c_saver, v2, workers=0)
     c_workers = c.state.runner
@@ -143,6 +146,9 @@ def test_a_decision_under_v1_taken_over_by_v2_is_carried_out_by_v1_once(
         iid = pause(http_a, "t1", "inv-1")
         decide_and_die(http_a, iid)
         b.state.runner.advertise()  # B is up (not yet claiming): it runs v1
+        rows = http_c.get("/v1/versions", headers=ADA).json()["agents"]["pay"]["versions"]
+        live = {row["version"]: row["live_processes"] for row in rows}
+        assert live == {v1_version: 1, v2.version: 0}  # C has no workers running
         run = take_over(c_workers, c_saver)
 
         # C did not apply it under v2, nor reopen it: it gave the run back for v1
@@ -173,8 +179,8 @@ def test_a_decision_under_v1_taken_over_by_v2_is_carried_out_by_v1_once(
             thread = http_b.get("/v1/threads/t1", headers=BOB).json()
             assert thread["values"] == {"item": "inv-1", "paid": "yes:inv-1"}
             assert thread["next"] == []
-            # a second thread, decided under v1 by A, which dies again
-            iid2 = pause(http_b, "t2", "inv-2")
+        # a second thread, decided under v1 by A, which dies again
+        iid2 = pause(http_a, "t2", "inv-2")
         assert effects == [("pay", "inv-1", "yes")]  # once, by v1
 
         # B is gone (its adverts withdrawn): C's takeover reopens, with the reason

@@ -4,9 +4,9 @@ exactly what changed.
 The manifest lists the graph's node names and edges, its state keys with their reducers,
 and the tools it declares (`compile(tools=...)`, which `create_agent` passes) with their
 argument schemas, descriptions left out (a docstring edit changes nothing a run depends
-on). It is computed once per compile; its fingerprint (SHA-256 of its canonical JSON) is the
-graph's version unless the developer names one (`compile(version=...)`). Pure: no I/O.
-"""
+on), and the name and version of each subgraph node. It is computed once per compile; its
+fingerprint (SHA-256 of its canonical JSON) is the graph's version unless the developer
+names one (`compile(version=...)`). Pure: no I/O."""
 
 from __future__ import annotations
 

@@ -428,7 +428,13 @@ class RunWorkers:
         """Give `run` back for the version its thread paused under, when `graph` would refuse
         to go on with it and a live process runs that version; whether it did (or lost the
         run meanwhile)."""
-        refused = refusal_sync(graph, takeover_input(run), takeover_config(run))
+        try:
+            refused = refusal_sync(graph, takeover_input(run), takeover_config(run))
+        except StoreUnavailable:
+            raise
+        except Exception:  # running it raises the same, and records it
+            _log.debug("run %s: the version check failed", run.run_id, exc_info=True)
+            return False
         if refused is None or refused.from_version in (None, graph.version):
             return False
         target = (graph.name, str(refused.from_version))
