@@ -228,3 +228,48 @@ def test_a_run_handed_to_a_version_whose_last_process_died_is_reopened(
         reason = c_saver.get_interrupt(iid).metadata["reopened"]["reason"]
         assert "node `pay` was removed" in reason
     assert effects == []
+
+
+def test_a_draining_agents_workers_carry_decisions_out_but_not_new_input(saver: Any) -> None:
+    effects: list[tuple[str, str, str]] = []
+    graph = pay_graph(saver, "pay", effects)
+    (pending,) = graph.invoke({"item": "cup"}, {"configurable": {"thread_id": "t"}})[
+        "__interrupt__"
+    ]
+    saver.resolve_interrupts("t", {pending.id: "yes"}, decided_by="ada")  # then it died
+    draining = app(saver, graph, workers=1, drain=["pay"]).state.runner
+    resume = saver.enqueue_run(
+        thread_id="t", agent="pay", input={"interrupt_ids": [pending.id]}, kind="resume"
+    )
+    fresh = saver.enqueue_run(thread_id="u", agent="pay", input={"item": "pen"})
+    for _ in range(2):
+        run = saver.claim_run("w", ttl=30, versions=draining.versions)
+        assert run is not None
+        draining.execute(run, "w")
+    assert saver.get_run(resume.run_id).status == "done"  # a decision: carried out here
+    assert saver.get_run(fresh.run_id).status == "queued"  # new input: left to others
+    assert effects == [("pay", "cup", "yes")]
+
+
+def test_a_compatible_version_carries_the_decision_out_itself(saver: Any) -> None:
+    effects: list[tuple[str, str, str]] = []
+    v1 = pay_graph(saver, "pay", effects)
+    (pending,) = v1.invoke({"item": "cup"}, {"configurable": {"thread_id": "t"}})["__interrupt__"]
+    saver.resolve_interrupts("t", {pending.id: "yes"}, decided_by="ada")  # then it died
+    app(saver, v1, workers=1).state.runner.advertise()  # a live process runs v1
+    g = il.StateGraph(Pay)  # v2 adds a node elsewhere: a compatible change
+    g.add_node("pay", v1.spec.nodes["pay"].fn)
+    g.add_node("audit", lambda s: {})
+    g.add_edge(il.START, "pay")
+    v2 = g.compile(checkpointer=saver, name="pay")
+    assert v2.version != v1.version
+    workers = app(saver, v2, workers=1).state.runner
+    run = saver.enqueue_run(
+        thread_id="t", agent="pay", input={"interrupt_ids": [pending.id]}, kind="resume"
+    )
+    claimed = saver.claim_run("w", ttl=30, versions=workers.versions)
+    assert claimed is not None
+    workers.execute(claimed, "w")
+    assert saver.get_run(run.run_id).status == "done"
+    assert effects == [("pay", "cup", "yes")]
+    assert "run.handed_back" not in {e.action for e in saver.list_audit(thread_id="t").items}
