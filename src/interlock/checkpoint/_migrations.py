@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
+from interlock.checkpoint._workers.migration import WORKERS_MIGRATION
 
 __all__ = ["MIGRATIONS"]
 
@@ -327,5 +328,11 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "WHERE (SELECT a.action FROM audit_log a WHERE a.thread_id = threads.thread_id "
             "ORDER BY a.entry_id LIMIT 1) = 'thread.created'",
         ],
+    ),
+    (
+        15,
+        "worker versions: the graph versions live worker processes run (a lease per advert), "
+        "and the version a run given back waits for (runs.for_graph, runs.for_version)",
+        WORKERS_MIGRATION,
     ),
 ]

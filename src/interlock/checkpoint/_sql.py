@@ -19,6 +19,7 @@ from interlock.checkpoint._sql_dialect import Dialect
 from interlock.checkpoint._threads.sql import SqlThreads
 from interlock.checkpoint._versions.sql import SqlGraphVersions
 from interlock.checkpoint._votes.sql import SqlVotes
+from interlock.checkpoint._workers.sql import SqlWorkerVersions
 from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 
 __all__ = ["Dialect", "SqlSaver"]
@@ -34,6 +35,7 @@ class SqlSaver(
     SqlVotes,
     SqlGraphVersions,
     SqlGrants,
+    SqlWorkerVersions,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

@@ -15,6 +15,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | votes on quorum requests | `Votes` | `_votes/` |
 | graph versions (the manifest of each) | `GraphVersions` | `_versions/` |
 | standing grants (calls allowed without pausing) | `Grants` | `_grants/` |
+| the graph versions live worker processes run | `WorkerVersions` | `_workers/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -58,6 +59,7 @@ from interlock.checkpoint._runs.protocol import (
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 from interlock.checkpoint._versions.protocol import GraphVersion, GraphVersions
 from interlock.checkpoint._votes.protocol import VoteOutcome, VoteRecord, Votes
+from interlock.checkpoint._workers.protocol import WorkerVersion, WorkerVersions
 
 __all__ = [
     "TERMINAL_EVENTS",
@@ -91,6 +93,8 @@ __all__ = [
     "VoteOutcome",
     "VoteRecord",
     "Votes",
+    "WorkerVersion",
+    "WorkerVersions",
     "Write",
     "decision_action",
     "escalation_detail",
@@ -108,6 +112,7 @@ class BaseSaver(
     Votes,
     GraphVersions,
     Grants,
+    WorkerVersions,
     ABC,
 ):
     """The store protocol: every concept's methods (see the module docstring). Subclasses

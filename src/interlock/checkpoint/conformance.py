@@ -14,8 +14,9 @@ The suite is split like the protocol, one part per concept, so a store can be bu
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
-`GraphVersionsConformance`, `GrantsConformance`. The suite (this module, `_testkit` and the
-rooms' `conformance` modules) imports pytest; `import interlock` never imports it.
+`GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`. The suite
+(this module, `_testkit` and the rooms' `conformance` modules) imports pytest; `import
+interlock` never imports it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint._threads.conformance import ThreadsConformance
 from interlock.checkpoint._versions.conformance import GraphVersionsConformance
 from interlock.checkpoint._votes.conformance import VotesConformance
+from interlock.checkpoint._workers.conformance import WorkerVersionsConformance
 
 __all__ = [
     "AuditLogConformance",
@@ -42,6 +44,7 @@ __all__ = [
     "SaverConformance",
     "ThreadsConformance",
     "VotesConformance",
+    "WorkerVersionsConformance",
     "make_interrupt",
     "make_record",
 ]
@@ -57,5 +60,6 @@ class SaverConformance(
     VotesConformance,
     GraphVersionsConformance,
     GrantsConformance,
+    WorkerVersionsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

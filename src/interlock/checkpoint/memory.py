@@ -21,6 +21,7 @@ from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
 from interlock.checkpoint._versions.memory import MemoryGraphVersions
 from interlock.checkpoint._votes.memory import MemoryVotes
+from interlock.checkpoint._workers.memory import MemoryWorkerVersions
 from interlock.checkpoint.base import BaseSaver, SnapshotPolicy
 
 __all__ = ["InMemorySaver", "MemorySaver"]
@@ -36,6 +37,7 @@ class InMemorySaver(
     MemoryVotes,
     MemoryGraphVersions,
     MemoryGrants,
+    MemoryWorkerVersions,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -58,6 +60,7 @@ class InMemorySaver(
         self._init_votes()
         self._init_versions()
         self._init_grants()
+        self._init_workers()
 
 
 MemorySaver = InMemorySaver

@@ -74,6 +74,7 @@ IDEMPOTENT_READS = (
     "list_runs",
     "list_threads",
     "list_votes",
+    "list_worker_versions",
     "schema_versions",
 )
 """The calls that only read: run once more when their connection was lost under them (a

@@ -50,11 +50,10 @@ from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._subgraph import run_child_async, run_child_sync
 from interlock.graph._update import update_graph
+from interlock.graph._version_check import check_async, check_sync
 from interlock.graph._versions import (
     VersionInfo,
     aensure_stored,
-    check_async,
-    check_sync,
     ensure_stored,
     registrar,
     version_info,

@@ -4,9 +4,9 @@ exactly what changed.
 The manifest lists the graph's node names and edges, its state keys with their reducers,
 and the tools it declares (`compile(tools=...)`, which `create_agent` passes) with their
 argument schemas, descriptions left out (a docstring edit changes nothing a run depends
-on). It is computed once per compile; its fingerprint (SHA-256 of its canonical JSON) is the
-graph's version unless the developer names one (`compile(version=...)`). Pure: no I/O.
-"""
+on), and the name and version of each subgraph node. It is computed once per compile; its
+fingerprint (SHA-256 of its canonical JSON) is the graph's version unless the developer
+names one (`compile(version=...)`). Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -78,9 +78,21 @@ def _edges(spec: GraphSpec) -> list[list[str]]:
     return [list(e) for e in sorted(out)]
 
 
+def _subgraphs(spec: GraphSpec) -> dict[str, dict[str, str]]:
+    """`{node: {"graph": name, "version": version}}` of the nodes that are compiled graphs."""
+    out = {}
+    for name, node in sorted(spec.nodes.items()):
+        info = getattr(node.subgraph, "version_info", None)
+        if info is not None:
+            out[name] = {"graph": str(info.graph), "version": str(info.version)}
+    return out
+
+
 def build_manifest(spec: GraphSpec, tools: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest of a compiled graph (JSON-serialisable, canonical order)."""
-    return {
+    """The manifest of a compiled graph (JSON-serialisable, canonical order). A graph with
+    subgraph nodes lists their versions (`"subgraphs"`), so its version changes with theirs:
+    a process running it runs exactly those subgraphs."""
+    manifest = {
         "graph": spec.name,
         "nodes": sorted(spec.nodes),
         "edges": _edges(spec),
@@ -89,6 +101,9 @@ def build_manifest(spec: GraphSpec, tools: Mapping[str, Any] | None = None) -> d
         },
         "tools": {name: dict(schema) for name, schema in sorted((tools or {}).items())},
     }
+    if subgraphs := _subgraphs(spec):
+        manifest["subgraphs"] = subgraphs
+    return manifest
 
 
 def fingerprint(manifest: Mapping[str, Any]) -> str:
@@ -145,7 +160,8 @@ def _tool_changes(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> 
 def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Changes:
     """The changes from manifest `old` to `new`: removed nodes, state keys, tools and
     arguments, changed reducers and newly required arguments are breaking; additions and
-    edge changes among kept nodes are compatible."""
+    edge changes among kept nodes are compatible, and so is a subgraph's new version here
+    (a run paused inside the subgraph compares the subgraph's manifests: `_versions`)."""
     breaking: list[str] = []
     compatible: list[str] = []
     old_nodes, new_nodes = set(old.get("nodes") or ()), set(new.get("nodes") or ())
@@ -177,4 +193,8 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> Changes:
         b, c = _tool_changes(name, old_tools[name], new_tools[name])
         breaking += b
         compatible += c
+    old_subs, new_subs = dict(old.get("subgraphs") or {}), dict(new.get("subgraphs") or {})
+    for node in sorted(set(old_subs) | set(new_subs)):
+        if old_subs.get(node) != new_subs.get(node):  # a paused one is compared on its own
+            compatible.append(f"the subgraph of node `{node}` changed")
     return Changes(breaking=tuple(breaking), compatible=tuple(compatible))

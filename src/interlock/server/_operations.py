@@ -540,6 +540,8 @@ def run_record_view(run: RunRecord) -> dict[str, Any]:
         "attempts": run.attempts,
         "result": plain(run.result),
         "error": run.error,
+        # given back for the workers of the version its thread paused under
+        "for_version": run.for_version,
     }
 
 

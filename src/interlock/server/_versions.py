@@ -1,7 +1,9 @@
-"""`GET /v1/versions`: each agent's graph version, and the threads paused on each version.
+"""`GET /v1/versions`: each agent's graph version, the threads paused on each version, and
+how many live processes run each (their workers take the runs handed back to it).
 
-Built from the store's graph versions (`list_graph_versions`) and its pending requests,
-which record the version they were asked under (at most `SCAN` requests are read).
+Built from the store's graph versions (`list_graph_versions`), its pending requests, which
+record the version they were asked under (at most `SCAN` requests are read), and the
+versions live worker processes advertise (`list_worker_versions`).
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ def versions_view(
     saver: BaseSaver, registry: Mapping[str, CompiledStateGraph], draining: Collection[str]
 ) -> dict[str, Any]:
     """Per agent: the version this server runs, whether it drains, and every version known
-    (stored, or recorded by a pending request) with the threads paused on it."""
+    (stored, or recorded by a pending request) with the threads paused on it and the number
+    of live processes whose workers run it."""
     paused = _paused(saver)
+    live: dict[tuple[str, str], set[str]] = {}
+    for advert in saver.list_worker_versions():
+        live.setdefault((advert.graph, advert.version_id), set()).add(advert.owner)
     agents: dict[str, Any] = {}
     for name, graph in sorted(registry.items()):
         stored = {v.version_id: v for v in saver.list_graph_versions(graph.name)}
@@ -59,6 +65,7 @@ def versions_view(
                     "first_seen": known.created_at.isoformat() if known else None,
                     "paused_threads": sorted(threads),
                     "pending": sum(threads.values()),
+                    "live_processes": len(live.get((graph.name, vid), ())) if vid else 0,
                 }
             )
         agents[name] = {

@@ -222,8 +222,8 @@ def create_app(
     in to the inbox through it and send its tokens to the API (`Authorization: Bearer
     <JWT>`); it is contacted here, so an unreachable issuer raises `OidcUnavailable` at once.
     `drain`: agents this process starts no new runs of (new threads and new input answer
-    503 `agent_draining`; its workers leave their queued runs to other processes) while
-    their paused runs are still decided here: run the old
+    503 `agent_draining`; its workers leave their queued input to other processes) while
+    their paused runs are still decided and carried out here: run the old
     version with `drain` beside the new one during a deploy (see docs/safe-deploys.md).
     `audit_key`: an Ed25519 private key file (`interlock audit keygen`): the server signs a
     manifest of every audit chain's head at start and every `audit_seal_every` seconds
@@ -239,9 +239,16 @@ def create_app(
     unknown = sorted(draining - set(registry))
     if unknown:
         raise ValueError(f"drain names unknown agents {unknown}; have {sorted(registry)}")
-    # a draining agent's queued runs are left to the processes that do not drain it
-    serving = {name: graph for name, graph in registry.items() if name not in draining}
-    runner = RunWorkers(saver, serving, workers=workers, ttl=run_lease, max_attempts=run_attempts)
+    # a draining agent's new runs are left to the processes that do not drain it; its
+    # workers carry out decisions (and the runs handed back to its version)
+    runner = RunWorkers(
+        saver,
+        registry,
+        workers=workers,
+        ttl=run_lease,
+        max_attempts=run_attempts,
+        draining=draining,
+    )
     readiness = Readiness(saver, runner)
     signer, audit_public_keys = audit_keys(audit_key, audit_old_keys)
     sealer = AuditSealer(saver, signer, every=audit_seal_every) if signer else None

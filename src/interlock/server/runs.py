@@ -40,6 +40,20 @@ out by anyone — a library process that died mid-resume, say (`saver.stranded_t
 one indexed query over the decisions since the last look, overlapping it by
 `SWEEP_OVERLAP`, and over the last `SWEEP_LOOKBACK` at start) — and queues a resume run for
 each (audited `run.queued` with the reason).
+
+Hand-back between versions. A process running workers advertises, per agent, the graph
+version it runs (`saver.advertise_versions`, under a lease of `ttl` seconds the lease
+renewer renews; withdrawn when the workers stop, lapsed when the process dies). Before a
+worker runs a run that goes on from a checkpoint (a resume, a takeover), it asks the graph
+whether its version check would refuse it (`refusal_sync`: the thread paused, or was
+decided, under a version whose changes this code cannot take). If so and a live process
+advertises that version, the worker does not run it — nothing is reopened — but gives it
+back to the queue marked for that version (`release_run(for_version=...)`, audited
+`run.handed_back`), and only workers running that version claim it (`claim_run(versions=
+...)`, filtered in the store's claim). Once no live process advertises it, any worker claims
+it again and the graph's check applies: the request returns to pending with the reason.
+A worker that runs several versions of one graph (agents registered under several names)
+runs a marked run with the matching one.
 """
 
 from __future__ import annotations
@@ -51,11 +65,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from interlock.checkpoint.base import BaseSaver, RunRecord
+from interlock.checkpoint.base import BaseSaver, RunRecord, WorkerVersion
 from interlock.errors import (
     InputRejected,
     ResumeConflict,
@@ -64,6 +78,7 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph
+from interlock.graph._version_check import refusal_sync
 from interlock.server._durable import (
     decision_state,
     set_run_lease,
@@ -98,6 +113,9 @@ class RunWorkers:
     `max_attempts`: a run taken over this many times (its workers died running it each
     time, e.g. killed for memory) is recorded `failed` instead of being tried again.
     `sweep_every`: seconds between looks for threads decided but not carried out.
+    `draining`: agents of `registry` this process starts no new runs of: their workers
+    carry out decisions (resume runs, and runs given back for their version, see the module
+    docstring) and leave the others to other processes.
 
     Example:
         >>> workers = RunWorkers(saver, {"support": graph}, workers=2)  # doctest: +SKIP
@@ -115,12 +133,16 @@ class RunWorkers:
         busy_delay: float = 0.5,
         max_attempts: int = 5,
         sweep_every: float = 10.0,
+        draining: Collection[str] = (),
     ) -> None:
         if workers < 0 or ttl <= 0 or poll <= 0 or max_attempts < 1 or sweep_every <= 0:
             raise ValueError(
                 "workers must be >= 0, ttl, poll and sweep_every positive, max_attempts >= 1"
             )
         self.saver, self.registry = saver, dict(registry)
+        self.draining = frozenset(draining)
+        self.versions = frozenset((g.name, g.version) for g in self.registry.values())
+        """The `(graph, version)` pairs this process runs (its claims take their runs)."""
         self.sweep_every = sweep_every
         set_run_lease(saver, ttl)  # the runs executed in requests hold leases this long
         self.max_attempts = max_attempts
@@ -146,6 +168,10 @@ class RunWorkers:
         with self._cond:  # a stopped set of workers may be started again (a new lifespan)
             self._stopping = False
             self._stopped.clear()
+        try:
+            self.advertise()
+        except Exception:  # the renewer tries again
+            _log.exception("advertising this process's graph versions failed")
         for i in range(self.workers):
             thread = threading.Thread(
                 target=self._work, args=(f"{self.owner}:{i}",), name=f"interlock-run-{i}"
@@ -183,7 +209,28 @@ class RunWorkers:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if self._threads:
+            try:
+                self.saver.withdraw_versions(self.owner)
+            except Exception:  # they lapse with their lease
+                _log.warning("could not withdraw this process's graph versions", exc_info=True)
         self._threads.clear()
+
+    def advertise(self) -> None:
+        """Advertise (or renew) the graph versions this process runs, for `ttl` seconds."""
+        self.saver.advertise_versions(
+            [
+                WorkerVersion(
+                    owner=self.owner,
+                    agent=name,
+                    graph=graph.name,
+                    version_id=graph.version,
+                    fingerprint=graph.version_info.fingerprint,
+                )
+                for name, graph in sorted(self.registry.items())
+            ],
+            ttl=self.ttl,
+        )
 
     def _idle(self) -> bool:
         """Wait for a wake-up, a stop or the poll period; False once stopping."""
@@ -198,7 +245,7 @@ class RunWorkers:
     def _work(self, owner: str) -> None:
         while not self._stopping:
             try:
-                run = self.saver.claim_run(owner, ttl=self.ttl)
+                run = self.saver.claim_run(owner, ttl=self.ttl, versions=self.versions)
             except Exception:
                 _log.exception("claiming a run failed; retrying in %s s", self.poll)
                 run = None
@@ -221,6 +268,10 @@ class RunWorkers:
 
     def _renew(self) -> None:
         while not self._stopped.wait(self.ttl / 3):
+            try:
+                self.advertise()
+            except Exception:
+                _log.exception("renewing this process's graph versions failed")
             with self._lock:
                 active = dict(self._active)
             for run_id, owner in active.items():
@@ -292,14 +343,28 @@ class RunWorkers:
         names = [n for n, g in self.registry.items() if g.name == agent]
         return names[0] if len(names) == 1 else None
 
+    def _graph_for(self, run: RunRecord) -> tuple[str | None, CompiledStateGraph | None]:
+        """The agent that runs `run` here: the one of the version it was given back for,
+        if this process runs that version, else the one named by its agent."""
+        if run.for_version is not None:
+            for each, graph in sorted(self.registry.items()):
+                if (graph.name, graph.version) == (run.for_graph, run.for_version):
+                    return each, graph
+        name = self._name_of(run.agent)
+        return name, self.registry.get(name) if name is not None else None
+
     def execute(self, run: RunRecord, owner: str) -> None:
         """Run one claimed run to its end (or back to the queue) and record the outcome."""
         saver = self.saver
         who = Principal(run.created_by or "system", _SYSTEM)
-        name = self._name_of(run.agent)
-        graph = self.registry.get(name) if name is not None else None
+        name, graph = self._graph_for(run)
         if graph is None:  # another process may serve it (a rolling deploy): not ours to fail
             self._give_back(run, owner, self._delay(run), f"no agent {run.agent!r} here")
+            return
+        mine = (graph.name, graph.version) == (run.for_graph, run.for_version)
+        if name in self.draining and run.kind != "resume" and not mine:
+            # draining here: decisions are carried out, new runs are left to others
+            self._give_back(run, owner, self._delay(run), f"agent {name!r} drains here")
             return
         if run.attempts > self.max_attempts:
             self._fail(
@@ -315,6 +380,10 @@ class RunWorkers:
             self._fail(run, owner, who, why)
             return
         config = takeover_config(run)
+        if not (run.kind == "resume" and _stopped(graph, run)) and self._hand_back(
+            run, owner, who, graph
+        ):
+            return
         log = (run.options or {}).get("log") or {} if isinstance(run.options, Mapping) else {}
         # the run's stream goes to the store's run event log (joinable from any process)
         writer = EventWriter(saver, run.thread_id, run.run_id)
@@ -352,6 +421,44 @@ class RunWorkers:
             record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
         else:
             _log.warning("run %s was taken over; its outcome is the new owner's", run.run_id)
+
+    def _hand_back(
+        self, run: RunRecord, owner: str, who: Principal, graph: CompiledStateGraph
+    ) -> bool:
+        """Give `run` back for the version its thread paused under, when `graph` would refuse
+        to go on with it and a live process runs that version; whether it did (or lost the
+        run meanwhile)."""
+        try:
+            refused = refusal_sync(graph, takeover_input(run), takeover_config(run))
+        except StoreUnavailable:
+            raise
+        except Exception:  # running it raises the same, and records it
+            _log.debug("run %s: the version check failed", run.run_id, exc_info=True)
+            return False
+        if refused is None or refused.from_version in (None, graph.version):
+            return False
+        target = (graph.name, str(refused.from_version))
+        live = sorted(
+            v.owner
+            for v in self.saver.list_worker_versions(graph.name)
+            if v.version_id == target[1]
+        )
+        if not live:  # none left: the graph's check reopens the request, with the reason
+            return False
+        if self.saver.release_run(run.run_id, owner, for_version=target):
+            detail: dict[str, Any] = {
+                "run_id": run.run_id,
+                "graph": graph.name,
+                "version": graph.version,
+                "to_version": target[1],
+                "processes": live,
+                "reason": str(refused),
+            }
+            record_audit(self.saver, who, "run.handed_back", run.thread_id, detail=detail)
+            _log.info("run %s handed back to version %s of %s", run.run_id, *target[::-1])
+            if target in self.versions:
+                self.wake()
+        return True
 
     def _delay(self, run: RunRecord) -> float:
         """Seconds before a run given back is tried again: `busy_delay`, growing with the

@@ -49,6 +49,8 @@ class MemoryRunQueue:
         _checkpoints: dict[str, _Checkpoints]
         _thread_rows: dict[str, _Thread]
 
+        def _advertised(self, graph: str, version_id: str) -> bool: ...
+
     def _init_runs(self) -> None:
         self._run_rows: dict[str, _Run] = {}
 
@@ -206,9 +208,19 @@ class MemoryRunQueue:
         graph = (record.metadata or {}).get("graph") if record is not None else None
         return str(graph) if graph is not None else None
 
-    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+    def _for_claimer(self, record: RunRecord, versions: Collection[tuple[str, str]]) -> bool:
+        """Whether a claimer running `versions` may take `record` (see `claim_run`)."""
+        if record.for_graph is None or record.for_version is None:
+            return True
+        mark = (record.for_graph, record.for_version)
+        return mark in versions or not self._advertised(*mark)
+
+    def claim_run(
+        self, owner: str, *, ttl: float, versions: Collection[tuple[str, str]] = ()
+    ) -> RunRecord | None:
         """Claim the oldest claimable run (one per thread, in order)."""
         now = time.monotonic()
+        versions = set(versions)
         with self._lock:
             open_runs = sorted(
                 (r for r in self._runs().values() if r.record.status in _OPEN),
@@ -221,6 +233,8 @@ class MemoryRunQueue:
                     continue
                 seen.add(thread)  # an older open run of a thread blocks its later ones
                 if row.lease_until is not None and row.lease_until > now:
+                    continue
+                if not self._for_claimer(row.record, versions):
                     continue
                 row.record = replace(
                     row.record,
@@ -272,18 +286,29 @@ class MemoryRunQueue:
             row.result, row.lease_until = text, None
             return True
 
-    def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
-        """Give the run back to the queue, claimable after `delay` seconds."""
+    def release_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        delay: float = 0.0,
+        for_version: tuple[str, str] | None = None,
+    ) -> bool:
+        """Give the run back to the queue, claimable after `delay` seconds (marked for
+        `for_version`, or keeping its mark)."""
         with self._lock:
             row = self._held(run_id, owner)
             if row is None:
                 return False
+            graph, version = for_version or (row.record.for_graph, row.record.for_version)
             row.record = replace(
                 row.record,
                 status="queued",
                 owner=None,
                 attempts=max(0, row.record.attempts - 1),
                 updated_at=datetime.now(UTC),
+                for_graph=graph,
+                for_version=version,
             )
             row.lease_until = time.monotonic() + delay
             return True

@@ -3,11 +3,12 @@ a run queued in one statement (every run the service starts is queued: one round
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import RunKind, RunRecord, new_run_id
-from interlock.checkpoint._runs.sql import CLAIMABLE, RUN_COLS, SqlRunQueue
+from interlock.checkpoint._runs.sql import RUN_COLS, SqlRunQueue, claimable
 from interlock.checkpoint._sql_dialect import utc_now
 
 __all__ = ["PgRunQueue"]
@@ -38,7 +39,7 @@ class PgRunQueue(SqlRunQueue):
         status, attempts = ("running", 1) if owner else ("queued", 0)
         sql = self._q(
             f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES (?, ?, ?, ?J, ?, ?, "
-            "clock_timestamp(), clock_timestamp(), ?, ?, ?, NULL, NULL, ?, ?J, "
+            "clock_timestamp(), clock_timestamp(), ?, ?, ?, NULL, NULL, ?, ?J, NULL, NULL, "
             "CASE WHEN ?::text IS NULL THEN NULL ELSE {now} + ? END) "
             f"ON CONFLICT (run_id) DO NOTHING RETURNING {RUN_COLS}"
         )
@@ -63,18 +64,23 @@ class PgRunQueue(SqlRunQueue):
             raise ValueError(f"run {run_id!r} already exists")
         return self._run(row)
 
-    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+    def claim_run(
+        self, owner: str, *, ttl: float, versions: Collection[tuple[str, str]] = ()
+    ) -> RunRecord | None:
         """Claim the oldest claimable run in one statement: the row is locked with
         `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different runs without waiting
         for each other (one that finds its candidate taken gets None and polls again)."""
         returning = ", ".join("runs." + col.strip() for col in RUN_COLS.split(","))
+        where, params = claimable(versions)
         sql = self._q(
-            f"WITH c AS (SELECT r.run_id FROM runs r WHERE {CLAIMABLE} "
+            f"WITH c AS (SELECT r.run_id FROM runs r WHERE {where} "
             "ORDER BY r.created_at, r.run_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
             "UPDATE runs SET status = 'running', owner = ?, lease_until = {now} + ?, "
             "attempts = runs.attempts + 1, updated_at = ? FROM c "
             f"WHERE runs.run_id = c.run_id RETURNING {returning}"
         )
         with self._read() as conn:
-            row = conn.execute(sql, (owner, float(ttl), self.dialect.ts(utc_now()))).fetchone()
+            row = conn.execute(
+                sql, (*params, owner, float(ttl), self.dialect.ts(utc_now()))
+            ).fetchone()
         return self._run(row) if row else None

@@ -15,7 +15,10 @@ its pause, a decision's resume), so that another process takes it over if this o
 A queued run may be cancelled (`cancel_run`); a run refused before it did anything is
 discarded by its owner (`discard_run`). `stranded_threads` finds the threads whose recorded
 decision was never carried out and that no run is about to carry out (the service's sweep
-queues a run for each).
+queues a run for each). A run whose thread paused under a graph version the claimer does
+not run may be given back marked for that version (`release_run(for_version=...)`): while a
+live process advertises the version (`WorkerVersions`), only claimers running it
+(`claim_run(versions=...)`) take it.
 
 Leases use the store's clock (the database clock for SQL stores), as thread leases do.
 `BaseSaver` composes `RunQueue`; stores implement the sync methods, async twins come free.
@@ -24,6 +27,7 @@ Leases use the store's clock (the database clock for SQL stores), as thread leas
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -100,6 +104,12 @@ class RunRecord:
     options: Any = None
     """How the run is executed and logged (JSON), e.g. the run event log's stream modes
     (`interlock.server._durable`); None for a plain run."""
+    for_graph: str | None = None
+    """With `for_version`: the graph version the run was given back for (its thread paused
+    under it, see `release_run`); None for any worker."""
+    for_version: str | None = None
+    """The version of `for_graph` only whose workers claim the run while a live process
+    advertises it (`WorkerVersions`); once none does, any worker does."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,10 +170,15 @@ class RunQueue(ABC):
         over the recent decisions (not a scan of the threads)."""
 
     @abstractmethod
-    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+    def claim_run(
+        self, owner: str, *, ttl: float, versions: Collection[tuple[str, str]] = ()
+    ) -> RunRecord | None:
         """Claim the oldest claimable run for `owner` for `ttl` seconds (status `running`,
         attempts + 1); None when there is none. Atomic: two claimers never get one run while
-        its lease is live."""
+        its lease is live. `versions`: the `(graph, version)` pairs the claimer runs; a run
+        given back for a version (`for_version`) is claimable only by a claimer listing it
+        while a live process advertises that version (`WorkerVersions`), and by any claimer
+        once none does."""
 
     @abstractmethod
     def renew_run(self, run_id: str, owner: str, *, ttl: float) -> bool:
@@ -182,9 +197,18 @@ class RunQueue(ABC):
         """Record the run's end, if `owner` holds it (False, and nothing changes, if not)."""
 
     @abstractmethod
-    def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
+    def release_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        delay: float = 0.0,
+        for_version: tuple[str, str] | None = None,
+    ) -> bool:
         """Give a running run back to the queue, claimable again after `delay` seconds (its
-        thread was busy, say), if `owner` holds it; the claim is not counted in `attempts`."""
+        thread was busy, say), if `owner` holds it; the claim is not counted in `attempts`.
+        `for_version` (`(graph, version)`): mark it for the workers running that version
+        (see `claim_run`); None keeps the mark it has."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -245,9 +269,11 @@ class RunQueue(ABC):
         """Async twin of `stranded_threads`."""
         return await to_thread(self.stranded_threads, since=since, limit=limit)
 
-    async def aclaim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+    async def aclaim_run(
+        self, owner: str, *, ttl: float, versions: Collection[tuple[str, str]] = ()
+    ) -> RunRecord | None:
         """Async twin of `claim_run`."""
-        return await to_thread(self.claim_run, owner, ttl=ttl)
+        return await to_thread(self.claim_run, owner, ttl=ttl, versions=versions)
 
     async def arenew_run(self, run_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `renew_run`."""
@@ -267,9 +293,18 @@ class RunQueue(ABC):
             self.finish_run, run_id, owner, status=status, result=result, error=error
         )
 
-    async def arelease_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
+    async def arelease_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        delay: float = 0.0,
+        for_version: tuple[str, str] | None = None,
+    ) -> bool:
         """Async twin of `release_run`."""
-        return await to_thread(self.release_run, run_id, owner, delay=delay)
+        return await to_thread(
+            self.release_run, run_id, owner, delay=delay, for_version=for_version
+        )
 
     async def aget_run(self, run_id: str) -> RunRecord | None:
         """Async twin of `get_run`."""

@@ -9,7 +9,7 @@ waiting). Both use `CLAIMABLE`, so which run is claimable is written once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,12 +24,13 @@ from interlock.checkpoint._runs.protocol import (
 )
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
+from interlock.checkpoint._workers.sql import advertised
 
-__all__ = ["CLAIMABLE", "RUN_COLS", "STRANDED", "SqlRunQueue"]
+__all__ = ["CLAIMABLE", "RUN_COLS", "STRANDED", "SqlRunQueue", "claimable"]
 
 RUN_COLS = (
     "run_id, thread_id, agent, input, status, created_by, created_at, updated_at, owner, "
-    "attempts, after_id, result, error, kind, options"
+    "attempts, after_id, result, error, kind, options, for_graph, for_version"
 )
 CLAIMABLE = (
     "r.status IN ('queued', 'running') AND COALESCE(r.lease_until, 0) <= {now} "
@@ -39,6 +40,20 @@ CLAIMABLE = (
 )
 """Which run `r` may be claimed: queued (and not held back by a delay) or running with an
 expired lease, and no older open run of its thread (a thread's runs go in order)."""
+
+
+def claimable(versions: Collection[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
+    """`CLAIMABLE` for a claimer running `versions` ((graph, version) pairs), and its
+    parameters: a run given back for a version is claimable only by a claimer running it,
+    while a live process advertises the version, and by anyone once none does."""
+    pairs = sorted(set(versions))
+    mine = "".join(" OR (r.for_graph = ? AND r.for_version = ?)" for _ in pairs)
+    sql = (
+        f"{CLAIMABLE} AND (r.for_version IS NULL{mine} "
+        f"OR NOT {advertised('r.for_graph', 'r.for_version')})"
+    )
+    return sql, tuple(x for pair in pairs for x in pair)
+
 
 STRANDED = (
     "SELECT i.thread_id, i.checkpoint_ns, i.checkpoint_id, i.interrupt_id, i.decided_by, "
@@ -119,6 +134,8 @@ class SqlRunQueue(SqlCore):
             error=row[12],
             kind=row[13],
             options=None if row[14] is None else serde.loads(row[14]),
+            for_graph=row[15],
+            for_version=row[16],
         )
 
     def enqueue_run(
@@ -157,7 +174,7 @@ class SqlRunQueue(SqlCore):
             self._x(
                 conn,
                 f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES "
-                f"(?, ?, ?, ?J, ?, ?, {when}, ?, ?, ?, NULL, NULL, ?, ?J, {lease})",
+                f"(?, ?, ?, ?J, ?, ?, {when}, ?, ?, ?, NULL, NULL, ?, ?J, NULL, NULL, {lease})",
                 (
                     run_id,
                     thread_id,
@@ -228,14 +245,18 @@ class SqlRunQueue(SqlCore):
         graph = (record.metadata or {}).get("graph") if record is not None else None
         return str(graph) if graph is not None else None
 
-    def claim_run(self, owner: str, *, ttl: float) -> RunRecord | None:
+    def claim_run(
+        self, owner: str, *, ttl: float, versions: Collection[tuple[str, str]] = ()
+    ) -> RunRecord | None:
         """Claim the oldest claimable run inside one write transaction."""
         now = self.dialect.ts(utc_now())
+        where, params = claimable(versions)
         with self._write() as conn:
             found = self._x(
                 conn,
-                f"SELECT r.run_id FROM runs r WHERE {CLAIMABLE} "
+                f"SELECT r.run_id FROM runs r WHERE {where} "
                 "ORDER BY r.created_at, r.run_id LIMIT 1",
+                params,
             ).fetchone()
             if found is None:
                 return None
@@ -287,11 +308,21 @@ class SqlRunQueue(SqlCore):
             owner,
         )
 
-    def release_run(self, run_id: str, owner: str, *, delay: float = 0.0) -> bool:
-        """Give the run back to the queue, claimable after `delay` seconds."""
+    def release_run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        delay: float = 0.0,
+        for_version: tuple[str, str] | None = None,
+    ) -> bool:
+        """Give the run back to the queue, claimable after `delay` seconds (marked for
+        `for_version`, or keeping its mark)."""
+        graph, version = for_version if for_version is not None else (None, None)
         return self._owned_update(
-            "status = 'queued', owner = NULL, lease_until = {now} + ?, attempts = attempts - 1",
-            (float(delay),),
+            "status = 'queued', owner = NULL, lease_until = {now} + ?, attempts = attempts - 1, "
+            "for_graph = COALESCE(?, for_graph), for_version = COALESCE(?, for_version)",
+            (float(delay), graph, version),
             run_id,
             owner,
         )
