@@ -199,9 +199,10 @@ def test_where_a_subscription_starts(tmp_path: Path) -> None:
         assert start_of(saver, "t", None) == (2, -1)
         saver.append_events("t", "r3", [("end", {"status": "success"})])
         assert start_of(saver, "t", None) == (2, -1)  # r3 ended the exchange it is in
-        # since: the run of that event again from its start, skipping what was sent
-        assert start_of(saver, "t", 6 * SUB + 0) == (5, 6 * SUB)
+        # since: the exchange of that event again from its start, skipping what was sent
+        assert start_of(saver, "t", 6 * SUB + 0) == (2, 6 * SUB)  # r3's: r2 paused before it
         assert start_of(saver, "t", 4 * SUB + 1) == (2, 4 * SUB + 1)  # r2 from seq 3
+        assert start_of(saver, "t", 2 * SUB) == (0, 2 * SUB)  # r1's exchange: r1 alone
         assert start_of(saver, "t", 5 * SUB) == (5, 5 * SUB)  # thread metadata: after it
         assert start_of(saver, "t", 99 * SUB) == (99, 99 * SUB)
     finally:

@@ -63,6 +63,25 @@ def test_tasks_mode_reports_starts_and_results(run, saver) -> None:
     assert result_b["result"] == {} and result_b["error"] is None
 
 
+def test_a_task_waiting_on_its_subgraph_reports_the_subgraphs_requests(run, saver) -> None:
+    """As in LangGraph, the task that ran a paused subgraph lists the subgraph's requests
+    (a client reads the subgraph as interrupted, not completed)."""
+    inner = StateGraph(S)
+    inner.add_node("ask", lambda s: {"log": [interrupt("deep?")]})
+    inner.add_edge(START, "ask")
+    g = StateGraph(S)
+    g.add_node("review", inner.compile())
+    g.add_edge(START, "review")
+    graph = g.compile(checkpointer=saver)
+    chunks = run.stream(graph, {"log": []}, cfg(), stream_mode="tasks", subgraphs=True)
+    results = [(ns, c) for ns, c in chunks if "result" in c]
+    [pending] = run.get_state(graph, cfg()).interrupts
+    (inside, asked), (outside, review) = results
+    assert len(inside) == 1 and inside[0] == f"review:{review['id']}" and outside == ()
+    assert asked["name"] == "ask" and asked["interrupts"] == [{"value": "deep?", "id": pending.id}]
+    assert review["name"] == "review" and review["interrupts"] == asked["interrupts"]
+
+
 def test_tasks_mode_reports_an_error(run) -> None:
     def boom(state: S) -> dict:
         raise KeyError("nope")

@@ -491,6 +491,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     writes=done.get(o.task.id, ()),
                     error=o.error,
                     interrupts=[r for r in new_interrupts if r.task_id == o.task.id],
+                    nested=o.waiting.interrupts if o.waiting is not None else (),
                 )
         for tid in by_id:  # a task that ran again reports its subgraph's requests anew
             run.child_waits.pop(tid, None)

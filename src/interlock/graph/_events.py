@@ -97,8 +97,10 @@ def task_result_events(
     writes: Sequence[tuple[str, Any]] = (),
     error: BaseException | None = None,
     interrupts: Sequence[InterruptRecord] = (),
+    nested: Sequence[Interrupt] = (),
 ) -> Iterator[Emit]:
-    """The `tasks` / `debug` chunks of a task that finished, failed or paused."""
+    """The `tasks` / `debug` chunks of a task that finished, failed or paused (`nested`:
+    the requests of the subgraph it waits on)."""
     result: dict[str, Any] = {}
     for channel, value in writes:
         if channel in result:
@@ -112,7 +114,10 @@ def task_result_events(
         "name": task.name,
         "error": f"{type(error).__name__}: {error}" if error is not None else None,
         "result": result,
-        "interrupts": [asdict(Interrupt(value=r.value, id=r.interrupt_id)) for r in interrupts],
+        "interrupts": [
+            *(asdict(Interrupt(value=r.value, id=r.interrupt_id)) for r in interrupts),
+            *(asdict(i) for i in nested),
+        ],
     }
     if modes is None or "tasks" in modes:
         yield Emit("tasks", payload)

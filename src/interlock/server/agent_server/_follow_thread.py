@@ -4,24 +4,31 @@ any server process (see `_protocol` for the translation and the numbering).
 
 Where a subscription starts:
 
-- with `since`: right after that event. The run it belongs to is translated again from
-  its first event (a message streamed across events needs its start), and what was already
-  sent is skipped.
 - without `since`: at the start of the thread's current exchange — its newest run and the
   paused runs before it, back to the last run that completed or failed. A client that
   subscribes after `run.start` so sees its run from the start, and one that subscribes to a
   paused thread sees the pending requests (`input.requested`) and `interrupted`; finished
   exchanges are in the thread's history (`threads.get_history`), not replayed.
+- with `since`: right after that event. The exchange it belongs to is translated again
+  from its first event (a message streamed across events needs its start; a request asked
+  again unchanged is not sent twice), and what was already sent is skipped.
+
+A run whose process died before logging its end is settled (`_lost.settle_lost`) once the
+stream has been quiet a while: the end its record says is logged, so the client sees
+`completed`, `interrupted` or `failed` instead of waiting; a durable run being taken over
+is not settled, its new process logs on.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 from interlock.checkpoint.base import BaseSaver, RunLog
 from interlock.server.agent_server._context import METADATA_RUN
 from interlock.server.agent_server._log import BELL, POLL
+from interlock.server.agent_server._lost import settle_lost
 from interlock.server.agent_server._protocol import SUB, Subscription, Translator
 
 __all__ = ["follow_thread", "start_of"]
@@ -35,24 +42,38 @@ def _finished(log: RunLog) -> bool:
     return log.last.event == "end" and data.get("status") != "interrupted"
 
 
-def start_of(saver: BaseSaver, thread_id: str, since: int | None) -> tuple[int, int]:
-    """`(after, sent)`: read the log after event `after`; the client has every protocol
-    event numbered up to `sent` (see the module docstring)."""
-    if since is not None:
-        seq = since // SUB
-        found = saver.read_events(thread_id, after=max(0, seq - 1), limit=1)
-        if found and found[0].seq == seq and found[0].run_id != METADATA_RUN:
-            log = saver.run_log(thread_id, found[0].run_id)
-            if log is not None:
-                return log.first.seq - 1, since
-        return seq, since
-    logs = [log for log in saver.run_logs(thread_id, limit=100) if log.run_id != METADATA_RUN]
+def _exchange(logs: list[RunLog]) -> list[RunLog]:
+    """The runs of the exchange that ends with `logs[0]`: it and the paused runs before it
+    (`logs` newest first)."""
     current: list[RunLog] = []
-    for log in logs:  # newest first
+    for log in logs:
         if current and _finished(log):
             break
         current.append(log)
-    return (min(log.first.seq for log in current) - 1 if current else 0), -1
+    return current
+
+
+def start_of(saver: BaseSaver, thread_id: str, since: int | None) -> tuple[int, int]:
+    """`(after, sent)`: read the log after event `after`; the client has every protocol
+    event numbered up to `sent` (see the module docstring)."""
+    logs = [log for log in saver.run_logs(thread_id, limit=100) if log.run_id != METADATA_RUN]
+    if since is None:
+        current = _exchange(logs)
+        return (min(log.first.seq for log in current) - 1 if current else 0), -1
+    seq = since // SUB
+    found = saver.read_events(thread_id, after=max(0, seq - 1), limit=1)
+    if not found or found[0].seq != seq or found[0].run_id == METADATA_RUN:
+        return seq, since
+    mine = [i for i, log in enumerate(logs) if log.run_id == found[0].run_id]
+    if mine:
+        return min(log.first.seq for log in _exchange(logs[mine[0] :])) - 1, since
+    log = saver.run_log(thread_id, found[0].run_id)  # older than the newest runs
+    return (log.first.seq - 1 if log is not None else seq), since
+
+
+SETTLE_AFTER = 5 * POLL
+"""Seconds of quiet before the stream looks for runs whose writer is gone (and between
+looks)."""
 
 
 def follow_thread(
@@ -69,6 +90,7 @@ def follow_thread(
     after, sent = start_of(saver, thread_id, subscription.since)
     translator = Translator(graph_name)
     rung = BELL.rung
+    quiet_since = time.monotonic()
     while not closed():
         events = saver.read_events(thread_id, after=after, limit=500)
         batch: list[dict[str, Any]] = []
@@ -82,6 +104,12 @@ def follow_thread(
         if batch:
             yield batch
         if events:
+            quiet_since = time.monotonic()
             continue
+        if time.monotonic() - quiet_since > SETTLE_AFTER:
+            quiet_since = time.monotonic()
+            settled = [r for r in translator.open_runs() if settle_lost(saver, thread_id, r)]
+            if settled:
+                continue
         rung = BELL.wait(rung, POLL)
         yield []

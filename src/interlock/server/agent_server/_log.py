@@ -4,13 +4,23 @@ any process.
 Every run the service starts — over the Agent Server API, in the request or as a background
 run, and the background runs of `/v1` — appends its stream to the run event log
 (`saver.append_events`): a `run` event with what the run was asked (not streamed), then
-`metadata` with its run id, one event per chunk named by its stream mode, when it paused an
-`interrupts` event with its requests whatever the modes (not streamed by the runs API; the
-thread protocol's `input.requested` events come from it), and `end` (with the run's status)
-or `error` last. Readers (`follow`) replay the log from any position and then
-wait for more, so a stream is joined, or reconnected with Last-Event-ID, from any server
-process. A process wakes its own followers at once after an append; followers of a run
-written by another process look every `POLL` seconds.
+`metadata` with its run id, one event per chunk, when it paused an `interrupts` event with
+its requests (not streamed by the runs API; the thread protocol's `input.requested` events
+come from it), and `end` (with the run's status) or `error` last.
+
+Every run logs every mode of `LOGGED_MODES`, whatever its client asked to stream (a later
+thread-protocol stream may subscribe to any channel): `values`, `updates`, `messages`,
+`custom`, `tasks`, `checkpoints`, and the subgraphs' chunks too. A chunk is named by its
+mode, and a subgraph's by its mode and namespace as LangGraph names subgraph events on the
+wire: `updates|review:<task id>` (`event_name`). Two chunks are logged slim, since the log
+has their content just before: a `checkpoints` chunk without its `values` when they are
+those of the `values` chunk before it in the same namespace, and a task's start (`tasks`)
+without its `input` when it is that state (`_chunks`).
+
+Readers (`follow`) replay the log from any position and then wait for more, sending a
+client the modes it asked for, so a stream is joined, or reconnected with Last-Event-ID,
+from any server process. A process wakes its own followers at once after an append;
+followers of a run written by another process look every `POLL` seconds.
 
 A run logs at most `MAX_CHUNKS` chunks (a runaway run must not fill the store); its
 terminal event is always logged.
@@ -28,15 +38,19 @@ from interlock.checkpoint.base import TERMINAL_EVENTS, BaseSaver
 from interlock.graph import CompiledStateGraph
 from interlock.server._operations import run_config
 from interlock.server._plain import plain
+from interlock.server.agent_server._chunks import Slimmer, event_name, split_event
+from interlock.server.agent_server._requests import namespace_of, quorum_of
 from interlock.server.agent_server._wire import frame, interrupt_view
 
 __all__ = [
     "ALL_MODES",
+    "LOGGED_MODES",
     "MAX_CHUNKS",
     "UNSTREAMED",
     "EventWriter",
     "follow",
     "logged_invoke",
+    "sent_as",
     "wire_modes",
 ]
 
@@ -52,7 +66,9 @@ HEARTBEAT = 15.0
 """Seconds of silence after which a stream sends an SSE comment."""
 MAX_CHUNKS = 10_000
 ALL_MODES = frozenset({"values", "updates", "messages", "custom"})
-"""The modes a background run logs (a joiner may ask for any of them)."""
+"""The modes the runs API streams (a joiner may ask for any of them)."""
+LOGGED_MODES = ALL_MODES | {"tasks", "checkpoints"}
+"""The modes every run logs (the thread protocol has a channel for each)."""
 
 UNSTREAMED = ("run", "interrupts")
 """Logged events the runs API does not stream (what a run was asked; its requests)."""
@@ -183,26 +199,40 @@ def _chunk(mode: str, chunk: Any, fmt: str | None) -> Any:
     return plain(chunk)
 
 
+def _pause(saver: BaseSaver, interrupts: Any, fmt: str | None) -> list[dict[str, Any]]:
+    """The requests a run paused on, as the `interrupts` event logs them: their views
+    with the votes of a quorum request, and `namespace` for a subgraph's request."""
+    out = []
+    for i in interrupts:
+        record = saver.get_interrupt(i.id)
+        quorum = quorum_of(saver, record) if record is not None else None
+        view = interrupt_view(i.value, i.id, fmt, quorum)
+        namespace = namespace_of(record)
+        if namespace:
+            view["namespace"] = namespace
+        out.append(view)
+    return out
+
+
 def logged_invoke(
     writer: EventWriter,
     graph: CompiledStateGraph,
     input: Any,
     config: dict[str, Any],
     *,
-    modes: Collection[str] = ALL_MODES,
     attempt: int = 1,
     info: dict[str, Any] | None = None,
     on_started: Callable[[], None] | None = None,
     fmt: str | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """`graph.invoke(input, config)`, logging its stream (the `modes` asked) as it goes:
-    `run` (with `info`) and `metadata` at the first chunk — a run refused before it starts
-    (a busy thread, an answered request) logs nothing — then a chunk per event. Returns what
-    `invoke` returns. The terminal event is the caller's (`writer.end` / `writer.error`):
-    only the caller knows whether a failure is final or will be retried. `on_started` is
-    called once the run is under way (its first chunk, or its end); `fmt` how requests are
-    shown (see `interrupt_view`)."""
+    """`graph.invoke(input, config)`, logging its stream (every mode of `LOGGED_MODES`,
+    subgraphs' chunks too) as it goes: `run` (with `info`) and `metadata` at the first
+    chunk — a run refused before it starts (a busy thread, an answered request) logs
+    nothing — then a chunk per event. Returns what `invoke` returns. The terminal event is
+    the caller's (`writer.end` / `writer.error`): only the caller knows whether a failure
+    is final or will be retried. `on_started` is called once the run is under way (its
+    first chunk, or its end); `fmt` how requests are shown (see `interrupt_view`)."""
     started = False
 
     def start() -> None:
@@ -216,20 +246,40 @@ def logged_invoke(
         if on_started is not None:
             on_started()
 
-    graph_modes = sorted(set(modes) | {"updates"})
-    for mode, chunk in graph.stream(input, config, stream_mode=graph_modes, **kwargs):
+    slim = Slimmer()
+    modes = sorted(LOGGED_MODES)
+    for namespace, mode, chunk in graph.stream(
+        input, config, stream_mode=modes, subgraphs=True, **kwargs
+    ):
         start()
-        if mode in modes:
-            writer.write(mode, _chunk(mode, chunk, fmt))
+        data = slim(mode, namespace, _chunk(mode, chunk, fmt))
+        writer.write(event_name(mode, namespace), data)
     start()
     thread_id = str(config["configurable"]["thread_id"])
     snapshot = graph.get_state(run_config(thread_id))
     if snapshot.interrupts:
-        pause = [interrupt_view(i.value, i.id, fmt) for i in snapshot.interrupts]
-        if "values" in modes:
-            writer.write("values", {**plain(snapshot.values), "__interrupt__": pause})
+        pause = _pause(writer.saver, snapshot.interrupts, fmt)
+        shown = [{k: v for k, v in p.items() if k != "namespace"} for p in pause]
+        writer.write("values", {**plain(snapshot.values), "__interrupt__": shown})
         writer.write("interrupts", pause)
     return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+
+
+def sent_as(event: str, modes: Collection[str] | None, subgraphs: bool) -> str | None:
+    """The name a runs-API follower sends a logged event under, None if not at all: the
+    chunks of `modes` (None: `ALL_MODES`), a subgraph's only with `subgraphs` (LangGraph's
+    `stream_subgraphs`) — but its `messages` and `custom` chunks always, under their mode,
+    as a graph's `stream` sends them without `subgraphs=True`."""
+    if event in UNSTREAMED:
+        return None
+    if event in ("metadata", *TERMINAL_EVENTS):
+        return event
+    mode, namespace = split_event(event)
+    if mode not in (ALL_MODES if modes is None else modes):
+        return None
+    if not namespace or subgraphs:
+        return event
+    return mode if mode in ("messages", "custom") else None
 
 
 def follow(
@@ -239,12 +289,14 @@ def follow(
     *,
     after: int = 0,
     modes: Collection[str] | None = None,
+    subgraphs: bool = False,
     gone: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """SSE frames of the logged events after `after` (of one run, or the thread's), then of
-    each event as it is appended, until the run's terminal event. `modes`: the chunk events
-    to send (None: all). `gone()`, asked when nothing came for a while, says the run's
-    writer is gone (its process died): the stream then ends with an `error`."""
+    each event as it is appended, until the run's terminal event. `modes` and `subgraphs`:
+    what to send (`sent_as`). `gone()`, asked when nothing came for a while, settles a run
+    whose writer is gone (its process died: `_lost.settle_lost` logs its end) and says
+    whether it did; the stream then sends that end."""
     quiet_since = beat = time.monotonic()
     rung = BELL.rung
     while True:
@@ -252,10 +304,9 @@ def follow(
         frames = []  # sent together: one write to the client per read, not per event
         for e in events:
             after = e.seq
-            if e.event in UNSTREAMED:
-                continue
-            if e.event in ("metadata", *TERMINAL_EVENTS) or modes is None or e.event in modes:
-                frames.append(frame(e.event, e.data, e.seq))
+            name = sent_as(e.event, modes, subgraphs)
+            if name is not None:
+                frames.append(frame(name, e.data, e.seq))
             if e.event in TERMINAL_EVENTS and run_id is not None:
                 yield "".join(frames)
                 return
@@ -267,8 +318,8 @@ def follow(
         if time.monotonic() - beat > HEARTBEAT:  # a comment keeps proxies from cutting a
             beat = time.monotonic()  # quiet stream (clients ignore it)
             yield ": heartbeat\n\n"
-        if gone is not None and time.monotonic() - quiet_since > 5 * POLL and gone():
-            message = "the server process running this run stopped before it ended"
-            yield frame("error", {"error": "RunLost", "message": message})
-            return
+        if gone is not None and time.monotonic() - quiet_since > 5 * POLL:
+            quiet_since = time.monotonic()  # look again after as long
+            if gone():
+                continue
         rung = BELL.wait(rung, POLL)

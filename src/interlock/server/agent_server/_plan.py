@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import Command
+from interlock.checkpoint.base import BaseSaver
 from interlock.graph import CompiledStateGraph
 from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
@@ -35,6 +36,7 @@ from interlock.server.agent_server._guard import (
     resume_target,
 )
 from interlock.server.agent_server._log import EventWriter, logged_invoke, wire_modes
+from interlock.server.agent_server._requests import quorums
 from interlock.server.agent_server._wire import assistant_id_of, interrupt_view
 from interlock.server.auth import Principal
 
@@ -95,6 +97,7 @@ class Plan:
     name: str
     graph: CompiledStateGraph
     modes: frozenset[str]
+    """The modes the client streams (every run logs them all)."""
     kind: Literal["input", "decision", "command"]
     input: Any = None
     answers: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +107,8 @@ class Plan:
     configurable: dict[str, Any] = field(default_factory=dict)
     kwargs: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    subgraphs: bool = False
+    """`stream_subgraphs`: the client's stream carries the subgraphs' chunks."""
 
 
 def _unsupported(body: RunBody) -> None:
@@ -183,6 +188,7 @@ def plan_run(
         configurable=configurable,
         kwargs=kwargs,
         info=info,
+        subgraphs=body.stream_subgraphs,
     )
     command = body.command or {}
     unknown = set(command) - {"resume", "update", "goto"}
@@ -261,7 +267,6 @@ def carry_out(
             graph,
             input,
             {**config, **extra, "configurable": conf},
-            modes=plan.modes,
             info=plan.info,
             on_started=on_started,
             fmt=ctx.formats.get(plan.name),
@@ -311,11 +316,17 @@ def carry_out(
     return box[-1]
 
 
-def result_values(result: Mapping[str, Any], fmt: str | None = None) -> dict[str, Any]:
-    """A run's values as `runs.wait` answers them (`__interrupt__` when it paused)."""
+def result_values(
+    result: Mapping[str, Any], fmt: str | None = None, saver: BaseSaver | None = None
+) -> dict[str, Any]:
+    """A run's values as `runs.wait` answers them (`__interrupt__` when it paused, with the
+    votes of its quorum requests read from `saver`)."""
     values = {k: v for k, v in result.items() if k != "__interrupt__"}
     out = plain(values)
     interrupts = result.get("__interrupt__") or []
     if interrupts:
-        out["__interrupt__"] = [interrupt_view(i.value, i.id, fmt) for i in interrupts]
+        votes = quorums(saver, [i.id for i in interrupts]) if saver is not None else {}
+        out["__interrupt__"] = [
+            interrupt_view(i.value, i.id, fmt, votes.get(i.id)) for i in interrupts
+        ]
     return out

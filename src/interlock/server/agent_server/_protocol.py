@@ -27,11 +27,12 @@ Nothing is sent on the `checkpoints` and `tasks` channels.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from interlock.checkpoint.base import RunEvent
+from interlock.checkpoint.base import TERMINAL_EVENTS, RunEvent
+from interlock.server.agent_server._chunks import restore_slim, split_event
 
 __all__ = ["CHANNELS", "SUB", "Subscription", "Translator", "protocol_seq"]
 
@@ -100,14 +101,30 @@ class Subscription:
             name = data.get("name") if isinstance(data, Mapping) else None
             if not (channel == "custom" and name and f"custom:{name}" in self.channels):
                 return False
-        if self.namespaces is None:
+        if not self.namespaces:
             return True
         namespace = tuple((event.get("params") or {}).get("namespace") or ())
         return any(
-            namespace[: len(prefix)] == prefix
+            _prefix_of(prefix, namespace)
             and (self.depth is None or len(namespace) - len(prefix) <= self.depth)
             for prefix in self.namespaces
         )
+
+
+def _prefix_of(prefix: tuple[str, ...], namespace: tuple[str, ...]) -> bool:
+    """Whether `namespace` starts with `prefix`; a segment of `prefix` without `:` names
+    a subgraph node whatever its task (`review` matches `review:<task id>`)."""
+    if len(prefix) > len(namespace):
+        return False
+    return all(
+        seg == got or (":" not in seg and got.split(":", 1)[0] == seg)
+        for seg, got in zip(prefix, namespace, strict=False)
+    )
+
+
+Namespace = tuple[str, ...]
+Made = tuple[str, Any, Namespace]
+"""A protocol event before it is numbered: `(method, data, namespace)`."""
 
 
 @dataclass(slots=True)
@@ -115,6 +132,7 @@ class _Message:
     """A message being streamed (its chunks so far)."""
 
     id: str
+    namespace: Namespace = ()
     text: str = ""
     tool_chunks: dict[int, dict[str, Any]] = field(default_factory=dict)
 
@@ -128,6 +146,8 @@ class _Run:
     """Requests seen in `__interrupt__` chunks (id -> value), for logs without `interrupts`."""
     asked: bool = False
     """Whether the run's `interrupts` event was translated."""
+    values: dict[Namespace, Any] = field(default_factory=dict)
+    """The last `values` chunk of each namespace (what slim chunks leave out: `_chunks`)."""
 
 
 class Translator:
@@ -138,21 +158,38 @@ class Translator:
     def __init__(self, graph_name: str | None = None) -> None:
         self.graph_name = graph_name
         self._runs: dict[str, _Run] = {}
+        self._ended: set[str] = set()
+        """Runs whose terminal event was translated (a second one is not: `_lost`)."""
         self._tool_calls: dict[str, dict[str, Any]] = {}
         """Tool calls seen (by id): a tool's `input` (a reviewed call runs in a later run)."""
+        self._asked: dict[str, Any] = {}
+        """Requests sent as `input.requested` (id -> value): one asked again unchanged (a
+        vote that did not complete a quorum re-asks it) is not sent again."""
+
+    def open_runs(self) -> list[str]:
+        """The runs fed whose stream has not ended."""
+        return list(self._runs)
 
     def feed(self, event: RunEvent) -> list[dict[str, Any]]:
-        """The protocol events `event` makes (numbered, at the root namespace)."""
+        """The protocol events `event` makes (numbered)."""
+        if event.run_id in self._ended:
+            return []
         run = self._runs.setdefault(event.run_id, _Run())
-        made: list[tuple[str, Any]] = []
-        if event.event != "messages":
-            made.extend(_close_messages(run))
-        made.extend(self._translate(run, event))
-        if event.event in ("end", "error"):
+        mode, namespace = split_event(event.event)
+        made: list[Made] = []
+        if not namespace and mode in _RUN_EVENTS:
+            made.extend(_close_messages(run, None))
+        elif mode != "messages":
+            made.extend(_close_messages(run, namespace))
+        made.extend(self._translate(run, mode, namespace, event.data))
+        if event.event in TERMINAL_EVENTS:
             self._runs.pop(event.run_id, None)
+            self._ended.add(event.run_id)
+            if event.event == "error" or (event.data or {}).get("status") != "interrupted":
+                self._asked.clear()  # the exchange is over: its requests too
         stamp = int(event.at.timestamp() * 1000)
         out = []
-        for i, (method, data) in enumerate(made[:SUB]):
+        for i, (method, data, ns) in enumerate(made[:SUB]):
             seq = protocol_seq(event.seq, i)
             out.append(
                 {
@@ -160,47 +197,72 @@ class Translator:
                     "event_id": str(seq),
                     "seq": seq,
                     "method": method,
-                    "params": {"namespace": [], "timestamp": stamp, "data": data},
+                    "params": {"namespace": list(ns), "timestamp": stamp, "data": data},
                 }
             )
         return out
 
-    def _translate(self, run: _Run, event: RunEvent) -> list[tuple[str, Any]]:
-        kind, data = event.event, event.data
-        if kind == "metadata":
+    def _translate(self, run: _Run, mode: str, ns: Namespace, data: Any) -> list[Made]:
+        if mode == "metadata":
             started: dict[str, Any] = {"event": "started"}
             if self.graph_name:
                 started["graph_name"] = self.graph_name
-            return [("lifecycle", started)]
-        if kind == "values":
+            return [("lifecycle", started, ())]
+        if mode == "values":
+            run.values[ns] = data
             if not isinstance(data, dict):  # a functional entrypoint's value
-                return [("values", data)]
-            _remember_interrupts(run, data.get("__interrupt__"))
-            return [("values", {k: v for k, v in data.items() if k != "__interrupt__"})]
-        if kind == "updates" and isinstance(data, dict):
-            return _updates(run, data, self._tool_calls)
-        if kind == "messages" and isinstance(data, list) and len(data) == 2:
-            return _message_chunk(run, data[0], data[1])
-        if kind == "custom":
-            return [("custom", {"payload": data})]
-        if kind == "interrupts" and isinstance(data, list):
+                return [("values", data, ns)]
+            if not ns:
+                _remember_interrupts(run, data.get("__interrupt__"))
+            return [("values", {k: v for k, v in data.items() if k != "__interrupt__"}, ns)]
+        if mode == "updates" and isinstance(data, dict):
+            return _updates(run, data, ns, self._tool_calls)
+        if mode == "messages" and isinstance(data, list) and len(data) == 2:
+            return _message_chunk(run, data[0], data[1], ns)
+        if mode == "custom":
+            return [("custom", {"payload": data}, ns)]
+        if mode in ("tasks", "checkpoints"):
+            if ns in run.values:
+                data = restore_slim(mode, data, run.values[ns])
+            return [(mode, data, ns)]
+        if mode == "interrupts" and isinstance(data, list):
             run.asked = True
-            return [_input_requested(i.get("id"), i.get("value")) for i in data]
-        if kind == "end":
+            return self._ask(i for i in data if isinstance(i, dict))
+        if mode == "end":
             status = (data or {}).get("status") if isinstance(data, dict) else None
             if status == "interrupted":
-                asked = [] if run.asked else [_input_requested(*i) for i in run.interrupts.items()]
-                return [*asked, ("lifecycle", {"event": "interrupted"})]
-            return [("lifecycle", {"event": "completed"})]
-        if kind == "error":
+                asked = (
+                    []
+                    if run.asked
+                    else self._ask({"id": k, "value": v} for k, v in run.interrupts.items())
+                )
+                return [*asked, ("lifecycle", {"event": "interrupted"}, ())]
+            return [("lifecycle", {"event": "completed"}, ())]
+        if mode == "error":
             message = data.get("message") if isinstance(data, dict) else data
-            return [("lifecycle", {"event": "failed", "error": str(message)})]
+            return [("lifecycle", {"event": "failed", "error": str(message)}, ())]
         return []  # `run`, thread metadata, modes the protocol has no channel for
 
+    def _ask(self, requests: Iterable[Mapping[str, Any]]) -> list[Made]:
+        """`input.requested` for each request not already asked with the same value."""
+        made: list[Made] = []
+        for request in requests:
+            interrupt_id, value = request.get("id"), request.get("value")
+            if not isinstance(interrupt_id, str):
+                continue
+            if interrupt_id in self._asked and self._asked[interrupt_id] == value:
+                continue
+            self._asked[interrupt_id] = value
+            # `payload` is the protocol's field; langgraph-sdk 0.4 reads `value`
+            data = {"interrupt_id": interrupt_id, "payload": value, "value": value}
+            if request.get("quorum") is not None:
+                data["quorum"] = request["quorum"]
+            made.append(("input.requested", data, tuple(request.get("namespace") or ())))
+        return made
 
-def _input_requested(interrupt_id: Any, value: Any) -> tuple[str, Any]:
-    # `payload` is the protocol's field; langgraph-sdk 0.4 reads `value`
-    return "input.requested", {"interrupt_id": interrupt_id, "payload": value, "value": value}
+
+_RUN_EVENTS = frozenset({"metadata", "interrupts", *TERMINAL_EVENTS})
+"""Events of the run itself (not of a namespace): every message still open is finished."""
 
 
 def _remember_interrupts(run: _Run, pause: Any) -> None:
@@ -210,14 +272,15 @@ def _remember_interrupts(run: _Run, pause: Any) -> None:
 
 
 def _updates(
-    run: _Run, chunk: dict[str, Any], tool_calls: dict[str, dict[str, Any]]
-) -> list[tuple[str, Any]]:
-    made: list[tuple[str, Any]] = []
+    run: _Run, chunk: dict[str, Any], ns: Namespace, tool_calls: dict[str, dict[str, Any]]
+) -> list[Made]:
+    made: list[Made] = []
     for node, delta in chunk.items():
         if node == "__interrupt__":
-            _remember_interrupts(run, delta)
+            if not ns:
+                _remember_interrupts(run, delta)
             continue
-        made.append(("updates", {"node": node, "values": delta}))
+        made.append(("updates", {"node": node, "values": delta}, ns))
         messages = delta.get("messages") if isinstance(delta, dict) else None
         for message in messages if isinstance(messages, list) else ():
             if not isinstance(message, dict):
@@ -226,7 +289,8 @@ def _updates(
                 if isinstance(call, dict) and isinstance(call.get("id"), str):
                     tool_calls[call["id"]] = call
             if message.get("type") == "tool" and isinstance(message.get("tool_call_id"), str):
-                made.extend(_tool_events(tool_calls.pop(message["tool_call_id"], {}), message))
+                call = tool_calls.pop(message["tool_call_id"], {})
+                made.extend((m, d, ns) for m, d in _tool_events(call, message))
     return made
 
 
@@ -258,29 +322,35 @@ _ROLES = {"ai": "ai", "AIMessageChunk": "ai", "human": "human", "HumanMessageChu
 _ROLES |= {"system": "system", "SystemMessageChunk": "system"}
 
 
-def _message_chunk(run: _Run, message: Any, meta: Any) -> list[tuple[str, Any]]:
+def _message_chunk(run: _Run, message: Any, meta: Any, ns: Namespace) -> list[Made]:
     if not isinstance(message, dict):
         return []
     role = _ROLES.get(str(message.get("type")))
     if role is None:  # tool results reach the `tools` channel from the run's updates
         return []
     message_id = str(message.get("id") or "")
-    made: list[tuple[str, Any]] = []
+    made: list[Made] = []
     current = run.open.get(message_id)
     if current is None:
-        current = run.open[message_id] = _Message(id=message_id)
+        current = run.open[message_id] = _Message(id=message_id, namespace=ns)
         start: dict[str, Any] = {"event": "message-start", "role": role, "id": message_id}
         node = meta.get("langgraph_node") if isinstance(meta, dict) else None
         if isinstance(node, str):
             start["metadata"] = {"langgraph_node": node}
-        made.append(("messages", start))
+        made.append(("messages", start, ns))
         block = {"type": "text", "text": ""}
-        made.append(("messages", _block("content-block-start", message_id, 0, content=block)))
+        made.append(("messages", _block("content-block-start", message_id, 0, content=block), ns))
     text = _text(message)
     if text:
         current.text += text
         delta = {"type": "text-delta", "text": text}
-        made.append(("messages", _block("content-block-delta", message_id, 0, delta=delta)))
+        made.append(
+            (
+                "messages",
+                _block("content-block-delta", message_id, 0, delta=delta),
+                current.namespace,
+            )
+        )
     for chunk in message.get("tool_call_chunks") or ():
         if isinstance(chunk, dict):
             index = int(chunk.get("index") or 0)
@@ -293,17 +363,20 @@ def _message_chunk(run: _Run, message: Any, meta: Any) -> list[tuple[str, Any]]:
     return made
 
 
-def _close_messages(run: _Run) -> list[tuple[str, Any]]:
-    made: list[tuple[str, Any]] = []
-    for message_id in list(run.open):
-        made.extend(_finish(run.open.pop(message_id)))
+def _close_messages(run: _Run, ns: Namespace | None) -> list[Made]:
+    """Finish the messages still open in namespace `ns` (None: in every namespace)."""
+    made: list[Made] = []
+    for message_id, message in list(run.open.items()):
+        if ns is None or message.namespace == ns:
+            made.extend(_finish(run.open.pop(message_id)))
     return made
 
 
-def _finish(message: _Message) -> list[tuple[str, Any]]:
+def _finish(message: _Message) -> list[Made]:
+    ns = message.namespace
     text = {"type": "text", "text": message.text}
-    made: list[tuple[str, Any]] = [
-        ("messages", _block("content-block-finish", message.id, 0, content=text))
+    made: list[Made] = [
+        ("messages", _block("content-block-finish", message.id, 0, content=text), ns)
     ]
     for n, (_, chunk) in enumerate(sorted(message.tool_chunks.items()), start=1):
         try:
@@ -311,8 +384,8 @@ def _finish(message: _Message) -> list[tuple[str, Any]]:
         except ValueError:
             args = {}
         call = {"type": "tool_call", "id": chunk["id"], "name": chunk["name"] or "", "args": args}
-        made.append(("messages", _block("content-block-finish", message.id, n, content=call)))
-    made.append(("messages", {"event": "message-finish", "message_id": message.id}))
+        made.append(("messages", _block("content-block-finish", message.id, n, content=call), ns))
+    made.append(("messages", {"event": "message-finish", "message_id": message.id}, ns))
     return made
 
 

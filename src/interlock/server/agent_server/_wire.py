@@ -132,11 +132,17 @@ def as_human_interrupts(value: Any) -> Any:
     return out
 
 
-def interrupt_view(value: Any, interrupt_id: str, fmt: str | None = None) -> dict[str, Any]:
+def interrupt_view(
+    value: Any, interrupt_id: str, fmt: str | None = None, quorum: Any = None
+) -> dict[str, Any]:
     """An interrupt as the clients read it; `fmt="agent_inbox"` shows an agent's review
-    request in Agent Inbox's shape."""
+    request in Agent Inbox's shape; `quorum`, the votes of a quorum request, goes beside
+    its value (see `_requests`)."""
     shown = as_human_interrupts(value) if fmt == "agent_inbox" else value
-    return {"value": plain(shown), "id": interrupt_id}
+    view = {"value": plain(shown), "id": interrupt_id}
+    if quorum is not None:
+        view["quorum"] = quorum
+    return view
 
 
 def assistant_view(name: str, graph: CompiledStateGraph) -> dict[str, Any]:
@@ -170,8 +176,15 @@ def checkpoint_ref(config: Mapping[str, Any] | None, thread_id: str) -> dict[str
     }
 
 
-def state_view(snapshot: StateSnapshot, thread_id: str, fmt: str | None = None) -> dict[str, Any]:
-    """A `StateSnapshot` as a `ThreadState`."""
+def state_view(
+    snapshot: StateSnapshot,
+    thread_id: str,
+    fmt: str | None = None,
+    quorums: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A `StateSnapshot` as a `ThreadState`; `quorums`: the votes of its quorum requests
+    by id."""
+    votes = quorums or {}
     empty = {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None}
     return {
         "values": plain(snapshot.values),
@@ -186,14 +199,18 @@ def state_view(snapshot: StateSnapshot, thread_id: str, fmt: str | None = None) 
                 "id": t.id,
                 "name": t.name,
                 "error": None if t.error is None else str(t.error),
-                "interrupts": [interrupt_view(i.value, i.id, fmt) for i in t.interrupts],
+                "interrupts": [
+                    interrupt_view(i.value, i.id, fmt, votes.get(i.id)) for i in t.interrupts
+                ],
                 "checkpoint": None,
                 "state": None,
                 "result": None,
             }
             for t in snapshot.tasks
         ],
-        "interrupts": [interrupt_view(i.value, i.id, fmt) for i in snapshot.interrupts],
+        "interrupts": [
+            interrupt_view(i.value, i.id, fmt, votes.get(i.id)) for i in snapshot.interrupts
+        ],
     }
 
 
@@ -213,11 +230,15 @@ def thread_view(
     values: Any,
     pending: Sequence[InterruptRecord],
     fmt: str | None = None,
+    quorums: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A thread as the clients read it; `interrupts` by task id."""
+    """A thread as the clients read it; `interrupts` by task id (`quorums`: the votes of
+    its quorum requests by id)."""
     interrupts: dict[str, list[dict[str, Any]]] = {}
+    votes = quorums or {}
     for r in pending:
-        interrupts.setdefault(r.task_id, []).append(interrupt_view(r.value, r.interrupt_id, fmt))
+        view = interrupt_view(r.value, r.interrupt_id, fmt, votes.get(r.interrupt_id))
+        interrupts.setdefault(r.task_id, []).append(view)
     made = info.created_at if info else created_at
     when = (made or datetime.now(UTC)).isoformat()
     return {

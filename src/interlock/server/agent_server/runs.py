@@ -24,6 +24,7 @@ from interlock.server._operations import MAX_OFFSET, record_audit, run_config
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._launch import Launcher
 from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
+from interlock.server.agent_server._lost import settle_lost
 from interlock.server.agent_server._plan import RunBody, carry_out, result_values
 from interlock.server.agent_server._wire import AgentRoute, assistant_id_of, run_view
 from interlock.server.auth import Principal
@@ -51,7 +52,9 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         plan, writer, delete = launch.start(thread_id, body, who, _STREAM_MODES)
         launch.in_background(plan, writer, delete)
         return StreamingResponse(
-            follow(saver, plan.thread_id, writer.run_id, modes=plan.modes),
+            follow(
+                saver, plan.thread_id, writer.run_id, modes=plan.modes, subgraphs=plan.subgraphs
+            ),
             media_type="text/event-stream",
             headers=headers(plan.thread_id, writer.run_id, "/stream"),
         )
@@ -73,7 +76,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             message = getattr(failure, "message", None) or str(failure)
             return {"__error__": {"error": type(failure).__name__, "message": message}}
         assert result is not None
-        return result_values(result, ctx.formats.get(plan.name))
+        return result_values(result, ctx.formats.get(plan.name), saver)
 
     def background(thread_id: str | None, body: RunBody, who: Principal, response: Response):
         plan, writer = launch.background(thread_id, body, who)
@@ -161,17 +164,8 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         return view(thread_id, run_id)
 
     def gone(thread_id: str, run_id: str) -> Any:
-        """Whether a run that logs nothing lost its writer: not queued or running in the
-        queue, and its thread not leased by any run."""
-
-        def check() -> bool:
-            record = saver.get_run(run_id)
-            if record is not None and record.status in ("queued", "running"):
-                return False
-            info = saver.get_thread(thread_id)
-            return info is None or info.status != "busy"
-
-        return check
+        """Settles a run whose writer is gone (`_lost`): its followers then read its end."""
+        return lambda: settle_lost(saver, thread_id, run_id)
 
     @router.get("/threads/{thread_id}/runs/{run_id}/stream")
     def join_stream(
@@ -211,7 +205,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             return {}
         snapshot = found[1].get_state(run_config(thread_id))
         result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
-        return result_values(result, ctx.formats.get(found[0]))
+        return result_values(result, ctx.formats.get(found[0]), saver)
 
     @router.post("/threads/{thread_id}/runs/{run_id}/cancel", status_code=204)
     def cancel(

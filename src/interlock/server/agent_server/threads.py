@@ -20,6 +20,7 @@ from interlock.server._operations import MAX_OFFSET, check_shape, run_config
 from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
+from interlock.server.agent_server._requests import quorums
 from interlock.server.agent_server._wire import AgentRoute, state_view, thread_view
 from interlock.server.auth import Principal
 
@@ -93,6 +94,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             values=values,
             pending=pending,
             fmt=ctx.fmt(thread_id),
+            quorums=quorums(saver, pending),
         )
 
     @router.post("/threads")
@@ -223,7 +225,14 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
                 parent_config=None,
             )
             return state_view(empty, thread_id)
-        return state_view(found[1].get_state(config), thread_id, ctx.formats.get(found[0]))
+        return snapshot_view(found[1].get_state(config), thread_id, ctx.formats.get(found[0]))
+
+    def snapshot_view(snapshot: StateSnapshot, thread_id: str, fmt: str | None) -> dict[str, Any]:
+        """A state with the votes of its quorum requests."""
+        ids = {i.id for i in snapshot.interrupts} | {
+            i.id for t in snapshot.tasks for i in t.interrupts
+        }
+        return state_view(snapshot, thread_id, fmt, quorums(saver, sorted(ids)))
 
     @router.get("/threads/{thread_id}/state")
     def get_state(
@@ -310,7 +319,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         )
         out = []
         for snap in snapshots:
-            out.append(state_view(snap, thread_id, ctx.formats.get(found[0])))
+            out.append(snapshot_view(snap, thread_id, ctx.formats.get(found[0])))
             if len(out) >= body.limit:
                 break
         return out
