@@ -11,6 +11,7 @@ import pytest
 
 from interlock.checkpoint.base import RunEvent
 from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.server.agent_server._chunks import Slimmer
 from interlock.server.agent_server._follow_thread import start_of
 from interlock.server.agent_server._protocol import SUB, Subscription, Translator
 
@@ -207,3 +208,94 @@ def test_where_a_subscription_starts(tmp_path: Path) -> None:
         assert start_of(saver, "t", 99 * SUB) == (99, 99 * SUB)
     finally:
         saver.close()
+
+
+def test_namespaces_tasks_and_checkpoints_from_the_log() -> None:
+    """A subgraph's chunk (`<mode>|<namespace>`) is sent at its namespace; slim
+    `checkpoints` and task starts are whole again (`_chunks`)."""
+    ns = "review:t1"
+    state = {"item": "a"}
+    slim = Slimmer()
+    logged = [
+        (mode + (f"|{ns}" if inside else ""), slim(mode, (ns,) if inside else (), data))
+        for mode, inside, data in [
+            ("values", False, state),
+            ("checkpoints", False, {"config": {"c": 1}, "values": state, "next": ["review"]}),
+            ("tasks", False, {"id": "t1", "name": "review", "input": state, "triggers": ()}),
+            ("values", True, state),
+            ("tasks", True, {"id": "t2", "name": "look", "input": {"other": 1}, "triggers": ()}),
+            ("updates", True, {"look": {"note": "n"}}),
+            ("tasks", False, {"id": "t1", "name": "review", "result": {}, "interrupts": []}),
+        ]
+    ]
+    assert "values" not in logged[1][1] and "input" not in logged[2][1]  # stored slim
+    assert logged[4][1]["input"] == {"other": 1}  # not the state: kept whole
+    got = _feed([("r", "metadata", {}), *[("r", name, data) for name, data in logged]])
+    assert [(e["method"], e["params"]["namespace"]) for e in got] == [
+        ("lifecycle", []),
+        ("values", []),
+        ("checkpoints", []),
+        ("tasks", []),
+        ("values", [ns]),
+        ("tasks", [ns]),
+        ("updates", [ns]),
+        ("tasks", []),
+    ]
+    assert got[2]["params"]["data"]["values"] == state
+    assert got[3]["params"]["data"]["input"] == state
+    assert got[6]["params"]["data"] == {"node": "look", "values": {"note": "n"}}
+    inside = Subscription.parse({"channels": ["updates"], "namespaces": [["review"]]})
+    assert inside.wants(got[6]) and not inside.wants({**got[6], "params": {"namespace": []}})
+    exact = Subscription.parse({"channels": ["tasks"], "namespaces": [[]], "depth": 0})
+    assert [exact.wants(e) for e in got[3:6]] == [True, False, False]
+
+
+def test_a_request_asked_again_unchanged_is_not_sent_twice() -> None:
+    """A vote that does not complete a quorum pauses on the same request again: not a
+    second `input.requested` (the SDK lists each until the run completes); a changed
+    question is sent; after the exchange ends, a request is new again."""
+    first = {"value": "v", "id": "i1", "quorum": {"required": 2, "approvals": 0, "votes": []}}
+    voted = {**first, "quorum": {"required": 2, "approvals": 1, "votes": [{"by": "ada"}]}}
+    got = _feed(
+        [
+            ("r1", "interrupts", [first]),
+            ("r1", "end", {"status": "interrupted"}),
+            ("r2", "metadata", {}),
+            ("r2", "interrupts", [voted]),
+            ("r2", "end", {"status": "interrupted"}),
+            ("r3", "interrupts", [{**voted, "value": "w", "namespace": ["sub:1"]}]),
+            ("r3", "end", {"status": "success"}),
+            ("r3", "error", {"message": "a second end, as a settled run may have"}),
+            ("r4", "interrupts", [first]),
+        ]
+    )
+    asked = [
+        (e["params"]["data"]["payload"], e["params"]["namespace"], e["params"]["data"]["quorum"])
+        for e in got
+        if e["method"] == "input.requested"
+    ]
+    assert asked == [
+        ("v", [], first["quorum"]),
+        ("w", ["sub:1"], voted["quorum"]),
+        ("v", [], first["quorum"]),
+    ]
+    ends = [e["params"]["data"]["event"] for e in got if e["method"] == "lifecycle"]
+    assert ends == ["interrupted", "started", "interrupted", "completed"]
+
+
+def test_messages_are_finished_in_their_own_namespace() -> None:
+    chunk = {"type": "AIMessageChunk", "id": "m1", "content": "hi", "tool_call_chunks": []}
+    meta = {"langgraph_node": "model"}
+    got = _feed(
+        [
+            ("r", "messages", [chunk, meta]),
+            ("r", "tasks|sub:1", {"id": "x", "name": "n", "triggers": ()}),  # elsewhere
+            ("r", "messages", [{**chunk, "content": " there"}, meta]),
+            ("r", "updates", {"model": {"n": 1}}),  # the message's namespace: finished
+        ]
+    )
+    data = [(e["method"], e["params"]["data"].get("event")) for e in got]
+    assert data.count(("messages", "message-start")) == 1
+    assert data[-2:] == [("messages", "message-finish"), ("updates", None)]
+    finished = [e for e in got if e["params"]["data"].get("event") == "content-block-finish"]
+    assert finished[0]["params"]["data"]["content"]["text"] == "hi there"
