@@ -18,10 +18,12 @@ on them talk to `interlock serve` unchanged — with interlock's guarantees.
 Answers (`command.resume`) take the one decision path (`decide_request`: exactly once,
 approver rules, no self-approval, audit, deadlines); state changes past a pending review
 are refused unless the caller may decide it (`_guard`); every run's stream is kept in the
-store's run event log, so any process serves joins and reconnects (`_log`). The thread
-protocol of `client.threads.stream` / `useStream` (`commands`, `events`) shares both: its
-`input.respond` is the same decision path, its events are the same log read as the
-protocol's channels (`_protocol`, `_follow_thread`). Same
+store's run event log, every mode of it whatever the client streams, so any process
+serves joins and reconnects (`_log`, `_chunks`; a run whose writer is gone is given its end
+by its readers: `_lost`). The thread protocol of `client.threads.stream` / `useStream`
+(`commands`, `events`) shares both: its `input.respond` is the same decision path, its
+events are the same log read as the protocol's channels (`_protocol`, `_follow_thread`).
+Requests carry their quorum's votes (`_requests`). Same
 credentials as `/v1` (`Authorization: Bearer` or `x-api-key`); errors are JSON with the
 `code` and `message` the SDK reads.
 """

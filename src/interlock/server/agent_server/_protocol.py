@@ -12,16 +12,20 @@ log it came from and a subscription `since` a number resumes exactly after it:
                               `tool-finished` for each tool message in them
     messages [chunk, meta]    messages `message-start`, `content-block-start`,
                               `content-block-delta` ...; the message is finished
-                              (`content-block-finish`, `message-finish`) at the run's next
-                              other event
+                              (`content-block-finish`, `message-finish`) at the next other
+                              event of its namespace, or of the run
     custom                    custom {payload}
-    interrupts [{value, id}]  input.requested {interrupt_id, payload, value} per request
+    tasks, checkpoints        tasks, checkpoints: the chunk (made whole: `_chunks`)
+    interrupts [{value, id}]  input.requested {interrupt_id, payload, value[, quorum]} per
+                              request not already asked with that value in this stream,
+                              at the request's `namespace`
     end                       lifecycle completed, or interrupted (after `input.requested`
                               for requests not logged in `interrupts`: older logs)
     error                     lifecycle failed {error}
 
-Every event is at the root namespace (`[]`): subgraphs run inside their parent's steps.
-Nothing is sent on the `checkpoints` and `tasks` channels.
+A subgraph's chunk (`<mode>|<namespace>` in the log) makes its events at that namespace
+(`["review:<task id>"]`); the run's own events (`lifecycle`) and the root graph's are at
+`[]`. Events a run logs after its end (a second end: `_lost`) make none.
 """
 
 from __future__ import annotations
