@@ -116,13 +116,16 @@ def _events(
     raise AssertionError("the stream ended")
 
 
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
 def test_checkpoints_tasks_and_subgraphs_through_the_sdks_projections(
-    server: tuple[str, SqliteSaver],
+    server: tuple[str, SqliteSaver], transport: str
 ) -> None:
     url, _ = server
     with (
         get_sync_client(url=url, api_key="k-bob") as bob,
-        bob.threads.stream(assistant_id="outer") as thread,
+        bob.threads.stream(
+            assistant_id="outer", transport=transport, headers={"x-api-key": "k-bob"}
+        ) as thread,
     ):
         thread.run.start(input={"item": "vase"})
         seen = list(thread.interleave_projections(["checkpoints", "tasks", "subgraphs"]))

@@ -250,6 +250,25 @@ def test_namespaces_tasks_and_checkpoints_from_the_log() -> None:
     assert [exact.wants(e) for e in got[3:6]] == [True, False, False]
 
 
+def test_a_slim_chunk_is_not_filled_with_a_stale_state() -> None:
+    """A `values` chunk lost between writer and store (the store failed a batch): the
+    slim checkpoint after it stays slim rather than carrying the state before."""
+    slim = Slimmer()
+    old, new = {"n": 1}, {"n": 2}
+    written = [
+        ("values", slim("values", (), old)),
+        ("tasks", slim("tasks", (), {"id": "a", "name": "a", "result": {"n": 2}})),
+        ("updates", slim("updates", (), {"a": {"n": 2}})),
+        ("values", slim("values", (), new)),  # lost: not in the log
+        ("checkpoints", slim("checkpoints", (), {"config": {}, "values": new})),
+    ]
+    assert written[-1][1] == {"config": {}}
+    got = _feed([("r", name, data) for i, (name, data) in enumerate(written) if i != 3])
+    assert got[-1]["method"] == "checkpoints" and got[-1]["params"]["data"] == {"config": {}}
+    whole = _feed([("r", name, data) for name, data in written])
+    assert whole[-1]["params"]["data"] == {"config": {}, "values": new}
+
+
 def test_a_request_asked_again_unchanged_is_not_sent_twice() -> None:
     """A vote that does not complete a quorum pauses on the same request again: not a
     second `input.requested` (the SDK lists each until the run completes); a changed

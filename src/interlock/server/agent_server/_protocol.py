@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlock.checkpoint.base import TERMINAL_EVENTS, RunEvent
-from interlock.server.agent_server._chunks import restore_slim, split_event
+from interlock.server.agent_server._chunks import Restorer, split_event
 
 __all__ = ["CHANNELS", "SUB", "Subscription", "Translator", "protocol_seq"]
 
@@ -150,8 +150,8 @@ class _Run:
     """Requests seen in `__interrupt__` chunks (id -> value), for logs without `interrupts`."""
     asked: bool = False
     """Whether the run's `interrupts` event was translated."""
-    values: dict[Namespace, Any] = field(default_factory=dict)
-    """The last `values` chunk of each namespace (what slim chunks leave out: `_chunks`)."""
+    restore: Restorer = field(default_factory=Restorer)
+    """Puts back what slim chunks leave out (`_chunks`)."""
 
 
 class Translator:
@@ -207,13 +207,14 @@ class Translator:
         return out
 
     def _translate(self, run: _Run, mode: str, ns: Namespace, data: Any) -> list[Made]:
+        if mode in ("values", "updates", "tasks", "checkpoints"):
+            data = run.restore(mode, ns, data)
         if mode == "metadata":
             started: dict[str, Any] = {"event": "started"}
             if self.graph_name:
                 started["graph_name"] = self.graph_name
             return [("lifecycle", started, ())]
         if mode == "values":
-            run.values[ns] = data
             if not isinstance(data, dict):  # a functional entrypoint's value
                 return [("values", data, ns)]
             if not ns:
@@ -226,8 +227,6 @@ class Translator:
         if mode == "custom":
             return [("custom", {"payload": data}, ns)]
         if mode in ("tasks", "checkpoints"):
-            if ns in run.values:
-                data = restore_slim(mode, data, run.values[ns])
             return [(mode, data, ns)]
         if mode == "interrupts" and isinstance(data, list):
             run.asked = True
