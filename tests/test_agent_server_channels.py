@@ -385,3 +385,36 @@ def test_settling_follows_the_run_record(tmp_path: Path) -> None:
         assert not settle_lost(saver, "nothing", "no-run")  # no stream: nothing to end
     finally:
         saver.close()
+
+
+@pytest.fixture
+def pg_server() -> Iterator[tuple[str, Any]]:
+    from tests.pg import fresh_postgres_saver
+
+    saver = fresh_postgres_saver()
+    graphs = {
+        "outer": _outer(saver, "outer", asks=False),
+        "asks": _outer(saver, "asks", asks=True),
+        "orders": _orders(saver),
+        "payer": _payer(saver),
+    }
+    app = create_app(graphs, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app, grace=0.5) as http:
+            yield str(http.base_url).rstrip("/"), saver
+    finally:
+        saver.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "flow",
+    [
+        test_a_subgraphs_events_and_request_carry_its_namespace,
+        test_runs_in_the_request_log_what_a_later_thread_stream_reads,
+        test_a_run_whose_process_died_fails_on_the_thread_stream,
+    ],
+    ids=lambda f: f.__name__.removeprefix("test_"),
+)
+def test_the_flows_on_postgres(flow: Any, pg_server: tuple[str, Any]) -> None:
+    flow(pg_server)
