@@ -41,6 +41,9 @@ AGENTS = textwrap.dedent(
         write({"step": "started", "pid": os.getpid()})
         while not os.path.exists(state["gate"]):  # the test opens the gate
             time.sleep(0.02)
+        with open(state["gate"]) as gate:
+            if gate.read() == "fail":
+                raise RuntimeError("the gate says fail")
         write({"step": "released"})
         return {"done": True}
 
@@ -68,12 +71,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(workdir: Path, db: str, workers: int) -> Iterator[str]:
+def _server(workdir: Path, db: str, workers: int, *extra: str) -> Iterator[str]:
     port = _free_port()
     exe = Path(sys.executable).with_name("interlock")
     command = [
         str(exe), "serve", "agents:make", "--db", db, "--port", str(port), "--keys", KEYS,
-        "--workers", str(workers),
+        "--workers", str(workers), *extra,
     ]  # fmt: skip
     proc = subprocess.Popen(
         command,

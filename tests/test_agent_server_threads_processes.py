@@ -5,6 +5,8 @@ replays the same numbered events, with and without `since`."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -90,6 +92,53 @@ def test_a_thread_is_followed_answered_and_replayed_across_processes(
     for cut in (paused[-1]["seq"], on_b[1]["seq"]):
         rest = _until(a, "k-bob", tid, {"channels": CHANNELS, "since": cut}, "completed")
         assert rest == [e for e in on_b if e["seq"] > cut]
+
+
+def test_a_run_whose_process_died_is_taken_over_and_its_failure_reaches_the_stream(
+    tmp_path: Path,
+) -> None:
+    """A background run's process is killed mid-node; another process takes the run over
+    (its lease lapsed), runs the node again, and the node fails there: a client following
+    the thread on a third process sees the run start again and then `failed`."""
+    # the dead process's leases lapse after a second: the run's and the thread's
+    short = "\n_make = make\n\ndef make(cp):\n    graphs = _make(cp)\n"
+    short += "    graphs['jobs'].lease_ttl = 1.0\n    return graphs\n"
+    (tmp_path / "agents.py").write_text(AGENTS + short)
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    lease = ("--run-lease", "1")
+    gate = tmp_path / "gate"
+    with (
+        _server(tmp_path, db, 1, *lease),
+        _server(tmp_path, db, 1, *lease),
+        _server(tmp_path, db, 0) as watcher,
+        get_sync_client(url=watcher, api_key="k-bob") as bob,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.create(tid, "jobs", input={"gate": str(gate)})  # queued: a worker takes it
+        transport = SyncProtocolSseTransport(client=bob.http.client, thread_id=tid)
+        handle = transport.open_event_stream({"channels": ["lifecycle", "custom"]})
+        seen: list[Any] = []
+        pids: list[int] = []
+        try:
+            for event in handle.events:
+                data = event["params"]["data"]
+                seen.append(data.get("event") or data["payload"]["step"])
+                if event["method"] == "custom":
+                    pids.append(data["payload"]["pid"])
+                    if len(pids) == 1:  # the node waits at the gate: its process dies
+                        os.kill(pids[0], signal.SIGKILL)
+                        gate.write_text("fail")  # (after the kill: the dead process never reads it)
+                if data.get("event") == "failed":
+                    error = data["error"]
+                    break
+        finally:
+            handle.close()
+            transport.close()
+        assert seen == ["started", "started", "started", "started", "failed"], (seen, error)
+        assert len(pids) == 2 and pids[0] != pids[1]  # the other process ran it again
+        assert "the gate says fail" in error
+        (run,) = bob.runs.list(tid)
+        assert run["status"] == "error"
 
 
 def test_an_unknown_agent_inbox_agent_stops_serve(tmp_path: Path) -> None:

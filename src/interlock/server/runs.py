@@ -411,7 +411,7 @@ class RunWorkers:
             self._give_back(run, owner, self._delay(run), str(exc))
             return
         except BaseException as exc:  # a node's SystemExit must not end this worker
-            self._fail(run, owner, who, f"{type(exc).__name__}: {exc}")
+            self._fail(run, owner, who, f"{type(exc).__name__}: {exc}", writer)
             return
         view = run_view(graph, run.thread_id, result)
         status: Literal["done", "interrupted"] = "interrupted" if view["interrupts"] else "done"
@@ -470,9 +470,18 @@ class RunWorkers:
         _log.info("run %s: %s; retrying in %.1f s", run.run_id, why, delay)
         self.saver.release_run(run.run_id, owner, delay=delay)
 
-    def _fail(self, run: RunRecord, owner: str, who: Principal, error: str) -> None:
+    def _fail(
+        self,
+        run: RunRecord,
+        owner: str,
+        who: Principal,
+        error: str,
+        writer: EventWriter | None = None,
+    ) -> None:
+        """Record the run failed, and log its `error` (with `writer`, the run's own: the
+        chunks it still holds go first)."""
         if self.saver.finish_run(run.run_id, owner, status="failed", error=error):
-            EventWriter(self.saver, run.thread_id, run.run_id).error(error)
+            (writer or EventWriter(self.saver, run.thread_id, run.run_id)).error(error)
             detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
             record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
 
