@@ -3,19 +3,24 @@
 Placeholders: `{json}` (TEXT / JSONB), `{ts}` (TEXT ISO-8601 / TIMESTAMPTZ), `{real}`
 (REAL / DOUBLE PRECISION). A store applies the migrations it has not recorded in
 `interlock_migrations`, in order, each once. A statement given as `(dialect, sql)` runs only
-on that dialect (the version is recorded everywhere).
+on that dialect (the version is recorded everywhere); a function is a step in Python, called
+with the store and the migration's connection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
+from interlock.checkpoint._threads.migration import THREAD_SEARCH_MIGRATION
 
 __all__ = ["MIGRATIONS"]
 
-Statement = str | tuple[str, str]
+Statement = str | tuple[str, str] | Callable[[Any, Any], None]
 
-MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
+MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
     (
         1,
         "threads, heads, checkpoints, task writes, interrupts",
@@ -327,5 +332,12 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
             "WHERE (SELECT a.action FROM audit_log a WHERE a.thread_id = threads.thread_id "
             "ORDER BY a.entry_id LIMIT 1) = 'thread.created'",
         ],
+    ),
+    (
+        16,
+        "thread search as index ranges: thread_meta (one row per top-level pair of a "
+        "thread's metadata, which threads.metadata now holds), threads by creation, the "
+        "leased threads, the threads with a pending request",
+        THREAD_SEARCH_MIGRATION,
     ),
 ]

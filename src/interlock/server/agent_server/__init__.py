@@ -57,6 +57,7 @@ def mount_agent_server(
     allow_self_approval: bool,
     interrupt_formats: Mapping[str, str] | None = None,
     authenticate: Callable[[str | None, str | None], Principal] | None = None,
+    lists_for: Callable[[Principal], str | None] | None = None,
 ) -> None:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
     app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule;
@@ -64,7 +65,9 @@ def mount_agent_server(
     `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
     as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`).
     `authenticate(authorization, x_api_key)` checks a WebSocket handshake's credentials
-    (the app's `Authenticator.authenticate`; default: every caller is refused)."""
+    (the app's `Authenticator.authenticate`; default: every caller is refused).
+    `lists_for(who)`: whose threads `who`'s searches list (a name: that person's own, as
+    `may_see` rules; None: every thread), so that a search is one index range."""
     formats = dict(interrupt_formats or {})
     bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
     if bad:
@@ -78,6 +81,7 @@ def mount_agent_server(
         may_see=may_see,
         wake_workers=wake_workers,
         formats=formats,
+        lists_for=lists_for,
     )
     app.include_router(assistant_routes(ctx, principal))
     app.include_router(thread_routes(ctx, principal))

@@ -1,0 +1,225 @@
+"""Thread metadata and search in SQL, written once for SQLite and PostgreSQL: a mixin of
+`SqlThreads`.
+
+A thread's metadata is its `threads.metadata` (JSON) and one `thread_meta` row per top-level
+pair (`key`, `value` as `search.tag` spells them, `thread_id`; migration 16), written in one
+transaction. A search reads one page with one statement, after one statement that counts
+what each listable filter's index holds, up to `RANGE_CAP` (`search` says how it chooses):
+
+- a range: `WITH found AS MATERIALIZED (<the filter's index range>)`, then the other
+  filters checked on those rows and the page sorted from them;
+- a walk: `threads` in the order of the sort's index (`threads_updated`, `threads_created`,
+  the primary key, or `threads_owner` for one person's), each row checked by index probes
+  (`thread_meta`'s primary key, `interrupts_pending_thread`), stopping at the page's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._sql_core import SqlCore
+from interlock.checkpoint._sql_dialect import utc_now
+from interlock.checkpoint._threads.protocol import ThreadInfo
+from interlock.checkpoint._threads.search import RANGE_CAP, ThreadQuery, metadata_tags
+
+__all__ = ["INFO_COLUMNS", "INFO_JOIN", "SqlThreadSearch"]
+
+INFO_COLUMNS = (
+    "t.thread_id, t.head_id, t.created_at, t.updated_at, "
+    "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
+    "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
+    "AND i.status = 'pending'), c.next, c.sends, t.metadata, t.owner"
+)
+"""What a thread's summary reads (`SqlThreads._info_of`), from `threads t` and `INFO_JOIN`."""
+
+INFO_JOIN = (
+    "LEFT JOIN checkpoints c ON c.thread_id = t.thread_id "
+    "AND c.checkpoint_ns = '' AND c.checkpoint_id = t.head_id"
+)
+
+KNOWN = "(t.head_id IS NOT NULL OR t.owner IS NOT NULL OR t.metadata IS NOT NULL)"
+"""A thread searches list: it has a checkpoint, or was created over the service, or given
+metadata (a bare lease leaves a `threads` row too, which is not a thread yet)."""
+
+THREAD_COLUMNS = (
+    "t.thread_id, t.created_at, t.updated_at, t.head_id, t.lease_owner, t.lease_until, "
+    "t.metadata, t.owner"
+)
+"""The `threads` columns a summary reads (`INFO_COLUMNS` over `threads t`)."""
+
+LEASED = "(t.lease_owner IS NOT NULL AND t.lease_until > {now})"
+NOT_LEASED = "(t.lease_owner IS NULL OR t.lease_until IS NULL OR t.lease_until <= {now})"
+PENDING = (
+    "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id AND i.status = 'pending')"
+)
+HAS_TAG = (
+    "EXISTS (SELECT 1 FROM thread_meta m WHERE m.key = ? AND m.value = ? "
+    "AND m.thread_id = t.thread_id)"
+)
+PENDING_THREADS = "SELECT DISTINCT thread_id FROM interrupts WHERE status = 'pending'"
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """A filter an index lists: how to count its threads up to a cap (a scalar subquery
+    whose last parameter is the cap), and the `FROM ... WHERE ...` that reads them as `t`."""
+
+    count: str
+    count_params: tuple[Any, ...]
+    rows: str
+    rows_params: tuple[Any, ...]
+
+
+def _ranges(query: ThreadQuery) -> list[_Range]:
+    """The filters of `query` that an index lists (not `ids`: a list already)."""
+    out = []
+    for key, value in metadata_tags(query.metadata):
+        out.append(
+            _Range(
+                "(SELECT COUNT(*) FROM (SELECT 1 FROM thread_meta "
+                "WHERE key = ? AND value = ? LIMIT ?) x)",
+                (key, value),
+                "FROM thread_meta d JOIN threads t ON t.thread_id = d.thread_id "
+                "WHERE d.key = ? AND d.value = ?",
+                (key, value),
+            )
+        )
+    if query.owner is not None:
+        out.append(
+            _Range(
+                "(SELECT COUNT(*) FROM (SELECT 1 FROM threads WHERE owner = ? LIMIT ?) x)",
+                (query.owner,),
+                "FROM threads t WHERE t.owner = ?",
+                (query.owner,),
+            )
+        )
+    if query.pending:
+        out.append(
+            _Range(
+                f"(SELECT COUNT(*) FROM ({PENDING_THREADS} LIMIT ?) x)",
+                (),
+                f"FROM ({PENDING_THREADS}) d JOIN threads t ON t.thread_id = d.thread_id",
+                (),
+            )
+        )
+    if query.leased:
+        out.append(
+            _Range(
+                "(SELECT COUNT(*) FROM (SELECT 1 FROM threads "
+                "WHERE lease_owner IS NOT NULL LIMIT ?) x)",
+                (),
+                "FROM threads t WHERE t.lease_owner IS NOT NULL",
+                (),
+            )
+        )
+    return out
+
+
+def _filters(query: ThreadQuery) -> tuple[str, list[Any]]:
+    """Every filter of `query` as conditions on `threads t` (`AND ...`), and their params."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.ids is not None:
+        where.append(f"t.thread_id IN ({', '.join('?' * len(query.ids))})" if query.ids else "0=1")
+        params += query.ids
+    if query.owner is not None:
+        where.append("t.owner = ?")
+        params.append(query.owner)
+    for key, value in metadata_tags(query.metadata):
+        where.append(HAS_TAG)
+        params += (key, value)
+    if query.pending is not None:
+        where.append(PENDING if query.pending else f"NOT {PENDING}")
+    if query.leased is not None:
+        where.append(LEASED if query.leased else NOT_LEASED)
+    return "".join(f" AND {w}" for w in where), params
+
+
+class SqlThreadSearch(SqlCore):
+    """Thread metadata (`threads.metadata`, `thread_meta`) and search over them."""
+
+    range_cap: int = RANGE_CAP
+    """A filter whose index lists fewer threads is read as a range (`search.RANGE_CAP`)."""
+
+    if TYPE_CHECKING:
+
+        def _info_of(self, r: Sequence[Any]) -> ThreadInfo: ...
+
+    def set_thread_metadata(self, thread_id: str, metadata: Mapping[str, Any]) -> None:
+        """Replace the thread's metadata and its index rows, in one transaction."""
+        text = serde.dumps(dict(metadata), "metadata")
+        now = self.dialect.ts(utc_now())
+        with self._write() as conn:
+            # the row's lock (taken first) orders concurrent replacements
+            self._x(
+                conn,
+                "INSERT INTO threads (thread_id, created_at, updated_at, metadata) "
+                "VALUES (?, ?, ?, ?J) ON CONFLICT (thread_id) "
+                "DO UPDATE SET metadata = excluded.metadata",
+                (thread_id, now, now, text),
+            )
+            self._x(conn, "DELETE FROM thread_meta WHERE thread_id = ?", (thread_id,))
+            for key, value in metadata_tags(metadata):
+                self._x(
+                    conn,
+                    "INSERT INTO thread_meta (key, value, thread_id) VALUES (?, ?, ?)",
+                    (key, value, thread_id),
+                )
+
+    def _driver(self, conn: Any, query: ThreadQuery, *, cap: int | None) -> _Range | None:
+        """The range a search starts from: the listable filter whose index lists the fewest
+        threads, if under `cap` (any, with `cap=None`); None to walk the sort order."""
+        if query.ids is not None:
+            marks = ", ".join("?" * len(query.ids)) or "NULL"
+            return _Range("", (), f"FROM threads t WHERE t.thread_id IN ({marks})", query.ids)
+        ranges = _ranges(query)
+        if not ranges:
+            return None
+        bound = self.range_cap if cap is None else cap
+        sql = "SELECT " + ", ".join(r.count for r in ranges)
+        params = [p for r in ranges for p in (*r.count_params, bound)]
+        counts = self._x(conn, sql, params).fetchone()
+        fewest, chosen = min(zip(counts, range(len(ranges)), strict=True))
+        if cap is not None and fewest >= cap:
+            return None
+        return ranges[chosen]
+
+    def search_threads(
+        self, query: ThreadQuery, *, limit: int = 10, offset: int = 0
+    ) -> tuple[ThreadInfo, ...]:
+        """One page of the threads `query` matches (see the module docstring)."""
+        where, params = _filters(query)
+        order = f"t.{query.sort_by} {'DESC' if query.descending else 'ASC'}"
+        tail = f"{INFO_JOIN} WHERE {KNOWN}{where} ORDER BY {order} LIMIT ? OFFSET ?"
+        with self._read() as conn:
+            found = self._driver(conn, query, cap=self.range_cap)
+            if found is None:
+                sql, head = f"SELECT {INFO_COLUMNS} FROM threads t {tail}", ()
+            else:
+                sql = (
+                    f"WITH found AS MATERIALIZED (SELECT {THREAD_COLUMNS} {found.rows}) "
+                    f"SELECT {INFO_COLUMNS} FROM found t {tail}"
+                )
+                head = found.rows_params
+            rows = self._x(conn, sql, (*head, *params, int(limit), int(offset))).fetchall()
+        return tuple(self._info_of(r) for r in rows)
+
+    def count_threads(self, query: ThreadQuery) -> int:
+        """How many threads `query` matches: from the smallest listable filter's range, or
+        over every thread."""
+        where, params = _filters(query)
+        with self._read() as conn:
+            found = self._driver(conn, query, cap=None)
+            if found is None:
+                sql, head = f"SELECT COUNT(*) FROM threads t WHERE {KNOWN}{where}", ()
+            else:
+                sql = (
+                    f"WITH found AS MATERIALIZED (SELECT {THREAD_COLUMNS} {found.rows}) "
+                    f"SELECT COUNT(*) FROM found t WHERE {KNOWN}{where}"
+                )
+                head = found.rows_params
+            (n,) = self._x(conn, sql, (*head, *params)).fetchone()
+        return int(n)
