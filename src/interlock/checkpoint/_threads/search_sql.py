@@ -15,7 +15,7 @@ what each listable filter's index holds, up to `RANGE_CAP` (`search` says how it
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +30,8 @@ __all__ = ["INFO_COLUMNS", "INFO_JOIN", "SqlThreadSearch"]
 INFO_COLUMNS = (
     "t.thread_id, t.head_id, t.created_at, t.updated_at, "
     "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
-    "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
-    "AND i.status = 'pending'), c.next, c.sends, t.metadata, t.owner"
+    "(SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id AND i.status = 'pending' "
+    "LIMIT 1) IS NOT NULL, c.next, c.sends, t.metadata, t.owner"
 )
 """What a thread's summary reads (`SqlThreads._info_of`), from `threads t` and `INFO_JOIN`."""
 
@@ -45,97 +45,65 @@ KNOWN = "(t.head_id IS NOT NULL OR t.owner IS NOT NULL OR t.metadata IS NOT NULL
 metadata (a bare lease leaves a `threads` row too, which is not a thread yet)."""
 
 THREAD_COLUMNS = (
-    "t.thread_id, t.created_at, t.updated_at, t.head_id, t.lease_owner, t.lease_until, "
-    "t.metadata, t.owner"
+    "r.thread_id, r.created_at, r.updated_at, r.head_id, r.lease_owner, r.lease_until, "
+    "r.metadata, r.owner"
 )
-"""The `threads` columns a summary reads (`INFO_COLUMNS` over `threads t`)."""
+"""The `threads` columns a summary reads (`INFO_COLUMNS` over `threads t`), of a range's
+rows (`threads r`)."""
+
+PAGE_COLUMNS = THREAD_COLUMNS.replace("r.", "t.")
+"""The same, of a page's rows (`threads t`)."""
 
 LEASED = "(t.lease_owner IS NOT NULL AND t.lease_until > {now})"
 NOT_LEASED = "(t.lease_owner IS NULL OR t.lease_until IS NULL OR t.lease_until <= {now})"
 PENDING = (
-    "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id AND i.status = 'pending')"
+    "(SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id AND i.status = 'pending' "
+    "LIMIT 1) IS NOT NULL"
+)
+NO_PENDING = (
+    "NOT EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
+    "AND i.status = 'pending')"
 )
 HAS_TAG = (
-    "EXISTS (SELECT 1 FROM thread_meta m WHERE m.key = ? AND m.value = ? "
-    "AND m.thread_id = t.thread_id)"
+    "(SELECT 1 FROM thread_meta m WHERE m.key = ? AND m.value = ? "
+    "AND m.thread_id = t.thread_id LIMIT 1) IS NOT NULL"
 )
+"""Probes of one thread (a scalar subquery with LIMIT is run per row: PostgreSQL cannot
+turn it into a join that reads a whole index range first)."""
 PENDING_THREADS = "SELECT DISTINCT thread_id FROM interrupts WHERE status = 'pending'"
 
 
 @dataclass(frozen=True, slots=True)
 class _Range:
     """A filter an index lists: how to count its threads up to a cap (a scalar subquery
-    whose last parameter is the cap), and the `FROM ... WHERE ...` that reads them as `t`."""
+    whose last parameter is the cap), and the condition on `threads r` that reads them
+    (an index range of `threads`, or a list of ids that `SqlThreadSearch._listed` makes).
+    `exact`: the name of the filter (`_filters`) that the range makes true."""
 
     count: str
     count_params: tuple[Any, ...]
-    rows: str
-    rows_params: tuple[Any, ...]
+    where: str
+    params: tuple[Any, ...]
+    exact: Hashable = None
 
 
-def _ranges(query: ThreadQuery) -> list[_Range]:
-    """The filters of `query` that an index lists (not `ids`: a list already)."""
-    out = []
-    for key, value in metadata_tags(query.metadata):
-        out.append(
-            _Range(
-                "(SELECT COUNT(*) FROM (SELECT 1 FROM thread_meta "
-                "WHERE key = ? AND value = ? LIMIT ?) x)",
-                (key, value),
-                "FROM thread_meta d JOIN threads t ON t.thread_id = d.thread_id "
-                "WHERE d.key = ? AND d.value = ?",
-                (key, value),
-            )
-        )
-    if query.owner is not None:
-        out.append(
-            _Range(
-                "(SELECT COUNT(*) FROM (SELECT 1 FROM threads WHERE owner = ? LIMIT ?) x)",
-                (query.owner,),
-                "FROM threads t WHERE t.owner = ?",
-                (query.owner,),
-            )
-        )
-    if query.pending:
-        out.append(
-            _Range(
-                f"(SELECT COUNT(*) FROM ({PENDING_THREADS} LIMIT ?) x)",
-                (),
-                f"FROM ({PENDING_THREADS}) d JOIN threads t ON t.thread_id = d.thread_id",
-                (),
-            )
-        )
-    if query.leased:
-        out.append(
-            _Range(
-                "(SELECT COUNT(*) FROM (SELECT 1 FROM threads "
-                "WHERE lease_owner IS NOT NULL LIMIT ?) x)",
-                (),
-                "FROM threads t WHERE t.lease_owner IS NOT NULL",
-                (),
-            )
-        )
-    return out
-
-
-def _filters(query: ThreadQuery) -> tuple[str, list[Any]]:
-    """Every filter of `query` as conditions on `threads t` (`AND ...`), and their params."""
-    where: list[str] = []
-    params: list[Any] = []
+def _filters(query: ThreadQuery, skip: Hashable = None) -> tuple[str, list[Any]]:
+    """Every filter of `query` but the one named `skip`, as conditions on `threads t`
+    (`AND ...`), and their params."""
+    named: list[tuple[Hashable, str, tuple[Any, ...]]] = []
     if query.ids is not None:
-        where.append(f"t.thread_id IN ({', '.join('?' * len(query.ids))})" if query.ids else "0=1")
-        params += query.ids
+        marks = ", ".join("?" * len(query.ids))
+        named.append(("ids", f"t.thread_id IN ({marks})" if query.ids else "0=1", query.ids))
     if query.owner is not None:
-        where.append("t.owner = ?")
-        params.append(query.owner)
+        named.append(("owner", "t.owner = ?", (query.owner,)))
     for key, value in metadata_tags(query.metadata):
-        where.append(HAS_TAG)
-        params += (key, value)
+        named.append((("tag", key, value), HAS_TAG, (key, value)))
     if query.pending is not None:
-        where.append(PENDING if query.pending else f"NOT {PENDING}")
+        named.append(("pending", PENDING if query.pending else NO_PENDING, ()))
     if query.leased is not None:
-        where.append(LEASED if query.leased else NOT_LEASED)
-    return "".join(f" AND {w}" for w in where), params
+        named.append(("leased", LEASED if query.leased else NOT_LEASED, ()))
+    kept = [(sql, params) for name, sql, params in named if skip is None or name != skip]
+    return "".join(f" AND {sql}" for sql, _ in kept), [p for _, ps in kept for p in ps]
 
 
 class SqlThreadSearch(SqlCore):
@@ -169,13 +137,66 @@ class SqlThreadSearch(SqlCore):
                     (key, value, thread_id),
                 )
 
+    def _listed(self, ids: str) -> str:
+        """The condition that `threads r` is one of the ids the subquery `ids` lists, read
+        by primary key for each (PostgreSQL says it otherwise)."""
+        return f"r.thread_id IN ({ids})"
+
+    def _ranges(self, query: ThreadQuery) -> list[_Range]:
+        """The filters of `query` that an index lists (not `ids`: a list already)."""
+        out = []
+        for key, value in metadata_tags(query.metadata):
+            out.append(
+                _Range(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM thread_meta "
+                    "WHERE key = ? AND value = ? LIMIT ?) x)",
+                    (key, value),
+                    self._listed(
+                        "SELECT d.thread_id FROM thread_meta d WHERE d.key = ? AND d.value = ?"
+                    ),
+                    (key, value),
+                    ("tag", key, value),
+                )
+            )
+        if query.owner is not None:
+            out.append(
+                _Range(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM threads WHERE owner = ? LIMIT ?) x)",
+                    (query.owner,),
+                    "r.owner = ?",
+                    (query.owner,),
+                    "owner",
+                )
+            )
+        if query.pending:
+            out.append(
+                _Range(
+                    f"(SELECT COUNT(*) FROM ({PENDING_THREADS} LIMIT ?) x)",
+                    (),
+                    self._listed(PENDING_THREADS),
+                    (),
+                    "pending",
+                )
+            )
+        if query.leased:
+            out.append(
+                _Range(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM threads "
+                    "WHERE lease_owner IS NOT NULL LIMIT ?) x)",
+                    (),
+                    "r.lease_owner IS NOT NULL",
+                    (),
+                )
+            )
+        return out
+
     def _driver(self, conn: Any, query: ThreadQuery, *, cap: int | None) -> _Range | None:
         """The range a search starts from: the listable filter whose index lists the fewest
         threads, if under `cap` (any, with `cap=None`); None to walk the sort order."""
         if query.ids is not None:
             marks = ", ".join("?" * len(query.ids)) or "NULL"
-            return _Range("", (), f"FROM threads t WHERE t.thread_id IN ({marks})", query.ids)
-        ranges = _ranges(query)
+            return _Range("", (), f"r.thread_id IN ({marks})", query.ids, "ids")
+        ranges = self._ranges(query)
         if not ranges:
             return None
         bound = self.range_cap if cap is None else cap
@@ -187,39 +208,43 @@ class SqlThreadSearch(SqlCore):
             return None
         return ranges[chosen]
 
+    def _statement(
+        self, conn: Any, query: ThreadQuery, select: str, tail: str, *, cap: int | None
+    ) -> tuple[str, list[Any]]:
+        """`SELECT <select> FROM <threads or a range's rows> t <tail>` for `query`, where
+        `tail` has `{where}` for its filters, and the parameters before the tail's own."""
+        found = self._driver(conn, query, cap=cap)
+        where, params = _filters(query, skip=None if found is None else found.exact)
+        tail = tail.format(where=f"WHERE {KNOWN}{where}")
+        if found is None:
+            return f"SELECT {select} FROM threads t {tail}", params
+        return (
+            f"WITH found AS MATERIALIZED (SELECT {THREAD_COLUMNS} FROM threads r "
+            f"WHERE {found.where}) SELECT {select} FROM found t {tail}",
+            [*found.params, *params],
+        )
+
     def search_threads(
         self, query: ThreadQuery, *, limit: int = 10, offset: int = 0
     ) -> tuple[ThreadInfo, ...]:
-        """One page of the threads `query` matches (see the module docstring)."""
-        where, params = _filters(query)
+        """One page of the threads `query` matches (see the module docstring); the page's
+        rows only are then summarised (their head checkpoint, their pending requests)."""
         order = f"t.{query.sort_by} {'DESC' if query.descending else 'ASC'}"
-        tail = f"{INFO_JOIN} WHERE {KNOWN}{where} ORDER BY {order} LIMIT ? OFFSET ?"
+        tail = f"{{where}} ORDER BY {order} LIMIT ? OFFSET ?"
         with self._read() as conn:
-            found = self._driver(conn, query, cap=self.range_cap)
-            if found is None:
-                sql, head = f"SELECT {INFO_COLUMNS} FROM threads t {tail}", ()
-            else:
-                sql = (
-                    f"WITH found AS MATERIALIZED (SELECT {THREAD_COLUMNS} {found.rows}) "
-                    f"SELECT {INFO_COLUMNS} FROM found t {tail}"
-                )
-                head = found.rows_params
-            rows = self._x(conn, sql, (*head, *params, int(limit), int(offset))).fetchall()
+            sql, params = self._statement(conn, query, PAGE_COLUMNS, tail, cap=self.range_cap)
+            head, _, page = sql.rpartition(f"SELECT {PAGE_COLUMNS} FROM ")
+            sql = (
+                f"{head}SELECT {INFO_COLUMNS} FROM (SELECT {PAGE_COLUMNS} FROM {page}) t "
+                f"{INFO_JOIN} ORDER BY {order}"
+            )
+            rows = self._x(conn, sql, (*params, int(limit), int(offset))).fetchall()
         return tuple(self._info_of(r) for r in rows)
 
     def count_threads(self, query: ThreadQuery) -> int:
         """How many threads `query` matches: from the smallest listable filter's range, or
         over every thread."""
-        where, params = _filters(query)
         with self._read() as conn:
-            found = self._driver(conn, query, cap=None)
-            if found is None:
-                sql, head = f"SELECT COUNT(*) FROM threads t WHERE {KNOWN}{where}", ()
-            else:
-                sql = (
-                    f"WITH found AS MATERIALIZED (SELECT {THREAD_COLUMNS} {found.rows}) "
-                    f"SELECT COUNT(*) FROM found t WHERE {KNOWN}{where}"
-                )
-                head = found.rows_params
-            (n,) = self._x(conn, sql, (*head, *params)).fetchone()
+            sql, params = self._statement(conn, query, "COUNT(*)", "{where}", cap=None)
+            (n,) = self._x(conn, sql, params).fetchone()
         return int(n)
