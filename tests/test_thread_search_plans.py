@@ -44,7 +44,7 @@ WALKS = {
         "threads_created",
     ),
     "interrupted (1 in 4)": (ThreadQuery(pending=True), "threads_updated"),
-    "idle": (ThreadQuery(pending=False, leased=False), "threads_updated"),
+    "idle": (ThreadQuery(pending=False, leased=False), "threads_idle"),
     "everything": (ThreadQuery(), "threads_updated"),
 }
 RANGES = {

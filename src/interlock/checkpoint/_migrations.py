@@ -336,8 +336,10 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
     (
         16,
         "thread search as index ranges: thread_meta (one row per top-level pair of a "
-        "thread's metadata, which threads.metadata now holds), threads by creation, the "
-        "leased threads, the threads with a pending request",
+        "thread's metadata, which threads.metadata now holds), threads.waiting (pending "
+        "requests, kept by triggers), threads by creation, the leased threads, the idle "
+        "threads, the threads with a pending request; interrupts_due only for requests "
+        "with a deadline",
         THREAD_SEARCH_MIGRATION,
     ),
 ]

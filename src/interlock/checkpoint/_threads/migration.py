@@ -1,6 +1,8 @@
 """Migration 16, thread search as index ranges: `thread_meta` (one row per top-level pair of
-a thread's metadata), the indexes a search walks or probes, and the metadata of threads made
-before it.
+a thread's metadata), `threads.waiting` (its pending requests, counted by triggers on
+`interrupts`), the indexes a search walks or probes, and the metadata of threads made before
+it; and `interrupts_due` made partial (requests with a deadline), so that it is never taken
+for the inbox's list.
 
 Before it, the Agent Server kept a thread's metadata in the thread's first audit entry
 (`thread.created`, its `detail.metadata`) and, once changed, in the last event of the
@@ -38,6 +40,38 @@ def backfill_tags(store: Any, conn: Any) -> None:
         )
 
 
+_SQLITE_ASKED = (
+    "CREATE TRIGGER IF NOT EXISTS interrupts_waiting_asked AFTER INSERT ON interrupts "
+    "WHEN NEW.status = 'pending' BEGIN "
+    "UPDATE threads SET waiting = waiting + 1 WHERE thread_id = NEW.thread_id; END"
+)
+_SQLITE_CHANGED = (
+    "CREATE TRIGGER IF NOT EXISTS interrupts_waiting_changed AFTER UPDATE OF status "
+    "ON interrupts WHEN (OLD.status = 'pending') <> (NEW.status = 'pending') BEGIN "
+    "UPDATE threads SET waiting = MAX(0, waiting + CASE WHEN NEW.status = 'pending' "
+    "THEN 1 ELSE -1 END) WHERE thread_id = NEW.thread_id; END"
+)
+_SQLITE_GONE = (
+    "CREATE TRIGGER IF NOT EXISTS interrupts_waiting_gone AFTER DELETE ON interrupts "
+    "WHEN OLD.status = 'pending' BEGIN "
+    "UPDATE threads SET waiting = MAX(0, waiting - 1) WHERE thread_id = OLD.thread_id; END"
+)
+_PG_WAITING = """CREATE OR REPLACE FUNCTION interlock_thread_waiting() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP <> 'INSERT' AND OLD.status = 'pending' THEN
+    UPDATE threads SET waiting = GREATEST(0, waiting - 1) WHERE thread_id = OLD.thread_id;
+  END IF;
+  IF TG_OP <> 'DELETE' AND NEW.status = 'pending' THEN
+    UPDATE threads SET waiting = waiting + 1 WHERE thread_id = NEW.thread_id;
+  END IF;
+  RETURN NULL;
+END $$"""
+"""The stores write a thread's row before its requests; a request written before its
+thread's row (a bulk load) is not counted, and a count never goes below 0, so `waiting` is
+never more than the thread's pending requests: 0 for every thread with none. A search for
+idle threads reads the `waiting = 0` range and checks each thread's pending requests."""
+
 THREAD_SEARCH_MIGRATION: list[Any] = [
     """CREATE TABLE IF NOT EXISTS thread_meta (
         key TEXT NOT NULL,
@@ -53,6 +87,29 @@ THREAD_SEARCH_MIGRATION: list[Any] = [
     "WHERE lease_owner IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS interrupts_pending_thread ON interrupts (thread_id) "
     "WHERE status = 'pending'",
+    # the requests with a deadline only: SQLite, once it has statistics, read the inbox's
+    # pending requests through (status, deadline) and sorted them all, as both indexes
+    # start with the status (bench/inbox_scale.py; tests/test_inbox_plans.py)
+    "DROP INDEX IF EXISTS interrupts_due",
+    "CREATE INDEX IF NOT EXISTS interrupts_due ON interrupts (status, deadline) "
+    "WHERE deadline IS NOT NULL",
+    # threads.waiting: how many requests of the thread are pending, kept by triggers on
+    # every write of `interrupts` (whichever room's statement makes it), so that the
+    # threads waiting for nobody are an index range (`status="idle"`)
+    "ALTER TABLE threads ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0",
+    "UPDATE threads SET waiting = (SELECT COUNT(*) FROM interrupts i "
+    "WHERE i.thread_id = threads.thread_id AND i.status = 'pending')",
+    ("sqlite", _SQLITE_ASKED),
+    ("sqlite", _SQLITE_CHANGED),
+    ("sqlite", _SQLITE_GONE),
+    ("postgres", _PG_WAITING),
+    (
+        "postgres",
+        "CREATE TRIGGER interrupts_waiting AFTER INSERT OR DELETE OR UPDATE OF status "
+        "ON interrupts FOR EACH ROW EXECUTE FUNCTION interlock_thread_waiting()",
+    ),
+    "CREATE INDEX IF NOT EXISTS threads_idle ON threads (updated_at) WHERE waiting = 0",
+    "CREATE INDEX IF NOT EXISTS threads_idle_created ON threads (created_at) WHERE waiting = 0",
     (
         "sqlite",
         "UPDATE threads SET metadata = COALESCE("

@@ -8,13 +8,14 @@ it is long. Two values match when their tags are equal, so `1` matches `1.0` but
 and nested objects match only whole (not by containment).
 
 How the SQL stores read a page (`SqlThreadSearch`): every filter that an index can list
-(a metadata pair, a pending request, a live lease, ids) is counted up to `RANGE_CAP`. When
-the smallest such count is under the cap, its range is read and the page sorted from it (at
-most `RANGE_CAP` rows). Otherwise, and when no filter can be listed (`pending=False`,
-`leased=False`, no filter at all), the sort order's index is walked (or the owner's, for one
-person's threads) and each thread checked with index probes until the page is full: every
-filter then matches at least `RANGE_CAP` threads, so the walk reads about
-`(offset + limit) * threads / matching` rows.
+(a metadata pair, the owner, a pending request, a live lease, ids) is counted up to a cap:
+`RANGE_CAP`, or `RANGE_PER_ROW * (offset + limit)` for a later page, at most
+`RANGE_CAP_MAX`. When the smallest such count is under the cap, its range is read and the
+page sorted from it (fewer rows than the cap). Otherwise, and when no filter can be listed
+(no filter at all, `leased=False`), the sort order's index is walked — the idle threads'
+(`threads.waiting = 0`) for `pending=False`, the owner's for one person's threads — and
+each thread checked with index probes until the page is full: every filter then matches at
+least the cap, so the walk reads about `(offset + limit) * threads / matching` rows.
 """
 
 from __future__ import annotations
@@ -29,11 +30,27 @@ from typing import Any, Literal
 from interlock.checkpoint._async import to_thread
 from interlock.checkpoint._threads.protocol import ThreadInfo
 
-__all__ = ["RANGE_CAP", "TAG_TEXT_LIMIT", "ThreadQuery", "ThreadSearch", "metadata_tags", "tag"]
+__all__ = [
+    "RANGE_CAP",
+    "RANGE_CAP_MAX",
+    "RANGE_PER_ROW",
+    "TAG_TEXT_LIMIT",
+    "ThreadQuery",
+    "ThreadSearch",
+    "metadata_tags",
+    "tag",
+]
 
 RANGE_CAP = 2_000
 """A filter whose index lists fewer threads is read whole and its page sorted; one listing
-more makes the search walk the sort order instead (see the module docstring)."""
+more makes the search walk the sort order instead (see the module docstring)..."""
+
+RANGE_PER_ROW = 50
+"""... or fewer than this many times `offset + limit` (a later page: a walk reads about
+`(offset + limit) * threads / matching` rows), ..."""
+
+RANGE_CAP_MAX = 50_000
+"""... up to this many."""
 
 TAG_TEXT_LIMIT = 200
 """A tag's key or value longer than this (in characters) is stored as its digest."""

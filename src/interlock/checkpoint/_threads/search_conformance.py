@@ -23,14 +23,14 @@ _CAPS = (0, 2, 2_000)
 
 @contextmanager
 def _cap(saver: BaseSaver, cap: int) -> Iterator[None]:
-    before = getattr(saver, "range_cap", None)
-    if before is not None:
-        saver.range_cap = cap  # type: ignore[attr-defined]
+    before = getattr(saver, "range_cap", None), getattr(saver, "range_per_row", None)
+    if before[0] is not None:
+        saver.range_cap, saver.range_per_row = cap, 0  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        if before is not None:
-            saver.range_cap = before  # type: ignore[attr-defined]
+        if before[0] is not None:
+            saver.range_cap, saver.range_per_row = before  # type: ignore[attr-defined]
 
 
 class ThreadSearchConformance(StoreTests):
@@ -79,6 +79,8 @@ class ThreadSearchConformance(StoreTests):
             (ThreadQuery(leased=True), {"c"}),
             (ThreadQuery(pending=False, leased=False), {"a", "d", "e", "fresh", "made"}),
             (ThreadQuery(pending=True, metadata={"graph_id": "orders"}), {"b"}),
+            (ThreadQuery(owner="rita", pending=False), {"a", "made"}),
+            (ThreadQuery(ids=("a", "b", "c"), pending=False, leased=False), {"a"}),
             (ThreadQuery(ids=("a", "d", "bare", "nobody")), {"a", "d"}),
             (ThreadQuery(ids=()), set()),
             (ThreadQuery(ids=("a", "b"), metadata={"user": "bob"}), {"b"}),

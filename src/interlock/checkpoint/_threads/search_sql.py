@@ -23,7 +23,13 @@ from interlock.checkpoint import serde
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 from interlock.checkpoint._threads.protocol import ThreadInfo
-from interlock.checkpoint._threads.search import RANGE_CAP, ThreadQuery, metadata_tags
+from interlock.checkpoint._threads.search import (
+    RANGE_CAP,
+    RANGE_CAP_MAX,
+    RANGE_PER_ROW,
+    ThreadQuery,
+    metadata_tags,
+)
 
 __all__ = ["INFO_COLUMNS", "INFO_JOIN", "SqlThreadSearch"]
 
@@ -46,7 +52,7 @@ metadata (a bare lease leaves a `threads` row too, which is not a thread yet).""
 
 THREAD_COLUMNS = (
     "r.thread_id, r.created_at, r.updated_at, r.head_id, r.lease_owner, r.lease_until, "
-    "r.metadata, r.owner"
+    "r.metadata, r.owner, r.waiting"
 )
 """The `threads` columns a summary reads (`INFO_COLUMNS` over `threads t`), of a range's
 rows (`threads r`)."""
@@ -99,7 +105,10 @@ def _filters(query: ThreadQuery, skip: Hashable = None) -> tuple[str, list[Any]]
     for key, value in metadata_tags(query.metadata):
         named.append((("tag", key, value), HAS_TAG, (key, value)))
     if query.pending is not None:
-        named.append(("pending", PENDING if query.pending else NO_PENDING, ()))
+        # threads.waiting = 0 is the idle threads' index range; the probe keeps the answer
+        # exact whatever the count says
+        idle = f"t.waiting = 0 AND {NO_PENDING}"
+        named.append(("pending", PENDING if query.pending else idle, ()))
     if query.leased is not None:
         named.append(("leased", LEASED if query.leased else NOT_LEASED, ()))
     kept = [(sql, params) for name, sql, params in named if skip is None or name != skip]
@@ -110,7 +119,13 @@ class SqlThreadSearch(SqlCore):
     """Thread metadata (`threads.metadata`, `thread_meta`) and search over them."""
 
     range_cap: int = RANGE_CAP
-    """A filter whose index lists fewer threads is read as a range (`search.RANGE_CAP`)."""
+    """A filter whose index lists fewer threads is read as a range (`search.RANGE_CAP`)..."""
+    range_per_row: int = RANGE_PER_ROW
+    """... or fewer than this many times `offset + limit` (`search.RANGE_PER_ROW`)."""
+
+    def _cap(self, limit: int, offset: int) -> int:
+        per_page = self.range_per_row * (int(offset) + int(limit))
+        return max(self.range_cap, min(RANGE_CAP_MAX, per_page))
 
     if TYPE_CHECKING:
 
@@ -232,7 +247,8 @@ class SqlThreadSearch(SqlCore):
         order = f"t.{query.sort_by} {'DESC' if query.descending else 'ASC'}"
         tail = f"{{where}} ORDER BY {order} LIMIT ? OFFSET ?"
         with self._read() as conn:
-            sql, params = self._statement(conn, query, PAGE_COLUMNS, tail, cap=self.range_cap)
+            cap = self._cap(limit, offset)
+            sql, params = self._statement(conn, query, PAGE_COLUMNS, tail, cap=cap)
             head, _, page = sql.rpartition(f"SELECT {PAGE_COLUMNS} FROM ")
             sql = (
                 f"{head}SELECT {INFO_COLUMNS} FROM (SELECT {PAGE_COLUMNS} FROM {page}) t "

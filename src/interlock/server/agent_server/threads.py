@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import StateSnapshot
-from interlock.checkpoint.base import ThreadInfo
+from interlock.checkpoint.base import InterruptRecord, ThreadInfo
 from interlock.errors import InterlockError
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, run_config
@@ -96,7 +96,9 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         """A thread a search found, from its summary (metadata, times, status) and its
         pending requests; its values if asked."""
         thread_id = info.thread_id
-        pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
+        pending: tuple[InterruptRecord, ...] = ()
+        if info.status in ("interrupted", "busy"):  # (an idle thread had none pending)
+            pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
         values: Any = None
         found = ctx.graph(thread_id) if with_values and info.head_id is not None else None
         if found is not None:
