@@ -53,6 +53,7 @@ from bench._scale_template import (  # noqa: E402
     graph,
     make_templates,
 )
+from interlock.checkpoint.base import ThreadQuery  # noqa: E402
 
 TABLES = (
     "threads",
@@ -282,7 +283,9 @@ class Timed:
         self.times.append(time.perf_counter() - start)
 
 
-def measure(saver: Any, calls: int, warm: int, paused: int) -> list[tuple[str, float, float, str]]:
+def measure(
+    saver: Any, calls: int, warm: int, paused: int, only: str = ""
+) -> list[tuple[str, float, float, str]]:
     from fastapi.testclient import TestClient
 
     from interlock.server import ApiKeys, create_app
@@ -315,6 +318,8 @@ def measure(saver: Any, calls: int, warm: int, paused: int) -> list[tuple[str, f
             return path + (f"{sep}cursor={cursor}" if cursor else "")
 
         def run(name: str, call: Callable[[], Any], check: Callable[[Any], str]) -> None:
+            if only not in name:
+                return
             for _ in range(warm):
                 call()
             timed.times.clear()
@@ -464,6 +469,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--warm", type=int, default=5)
     parser.add_argument("--path", help="SQLite: the file (default: a temporary one)")
+    parser.add_argument(
+        "--keep",
+        help="keep the filled store under this name (SQLite: a file; PostgreSQL: a schema) "
+        "and, when it exists already, measure it again without filling",
+    )
+    parser.add_argument(
+        "--only", default="", help="measure only the endpoints whose label holds this text"
+    )
     args = parser.parse_args()
 
     from interlock.checkpoint.sqlite import SqliteSaver
@@ -471,30 +484,45 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     schema = None
     if args.db == "sqlite":
-        path = args.path or f"{tmp.name}/scale.db"
+        path = args.keep or args.path or f"{tmp.name}/scale.db"
+        again = args.keep is not None and Path(path).exists()
         saver: Any = SqliteSaver(path)
     else:
+        import psycopg
+
         from interlock.checkpoint.postgres import PostgresSaver
 
-        schema = "bench_scale_" + uuid.uuid4().hex[:8]
+        schema = args.keep or "bench_scale_" + uuid.uuid4().hex[:8]
+        with psycopg.connect(args.db, autocommit=True) as conn:
+            again = (
+                conn.execute(
+                    "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema,)
+                ).fetchone()
+                is not None
+            )
         saver = PostgresSaver(args.db, schema=schema)
         saver._dsn = args.db
     try:
-        print(f"{args.db}: templates", flush=True)
-        make_templates(saver)
-        paused, done = fill(saver, args.paused, args.done, args.fill_budget, args.chunk)
-        for template in (PAUSED, DONE):
-            saver.delete_thread(template)
-        print(
-            f"{paused:,} paused threads ({paused:,} pending requests), {done:,} finished "
-            f"threads ({done * ASKS:,} decided requests)",
-            flush=True,
-        )
-        validate(saver, paused, done)
-        measure(saver, args.calls, args.warm, paused)
+        if again:
+            paused = len(saver.search_threads(ThreadQuery(pending=True), limit=1)) and args.paused
+            done = args.done
+            print(f"{args.db}: measuring the store kept as {args.keep}", flush=True)
+        else:
+            print(f"{args.db}: templates", flush=True)
+            make_templates(saver)
+            paused, done = fill(saver, args.paused, args.done, args.fill_budget, args.chunk)
+            for template in (PAUSED, DONE):
+                saver.delete_thread(template)
+            print(
+                f"{paused:,} paused threads ({paused:,} pending requests), {done:,} finished "
+                f"threads ({done * ASKS:,} decided requests)",
+                flush=True,
+            )
+            validate(saver, paused, done)
+        measure(saver, args.calls, args.warm, paused, args.only)
     finally:
         saver.close()
-        if schema is not None:
+        if schema is not None and args.keep is None:
             import psycopg
 
             with psycopg.connect(args.db, autocommit=True) as conn:

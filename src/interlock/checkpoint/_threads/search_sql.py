@@ -37,7 +37,7 @@ INFO_COLUMNS = (
     "t.thread_id, t.head_id, t.created_at, t.updated_at, "
     "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
     "(SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id AND i.status = 'pending' "
-    "LIMIT 1) IS NOT NULL, c.next, c.sends, t.metadata, t.owner"
+    "LIMIT 1) IS NOT NULL, c.next, c.sends, t.metadata, t.owner, c.metadata"
 )
 """What a thread's summary reads (`SqlThreads._info_of`), from `threads t` and `INFO_JOIN`."""
 

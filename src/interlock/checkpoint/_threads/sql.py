@@ -34,6 +34,14 @@ ACQUIRE_SQL = (
 now, owner, ttl, ttl."""
 
 
+def _graph_of(metadata: Any) -> str | None:
+    """The `graph` of a head checkpoint's metadata (JSON text), if it names one."""
+    if not metadata:
+        return None
+    graph = json.loads(metadata).get("graph")
+    return graph if isinstance(graph, str) else None
+
+
 class SqlThreads(SqlThreadSearch, SqlCore, Threads):
     # the only half that names its protocol: PostgreSQL's acquire_and_get falls back to
     # the protocol's default through super(), which the type checker must see
@@ -148,6 +156,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             status=status,  # type: ignore[arg-type]
             metadata=serde.loads(r[8]) if r[8] else {},
             owner=r[9],
+            graph=_graph_of(r[10]),
         )
 
     def get_thread(self, thread_id: str) -> ThreadInfo | None:

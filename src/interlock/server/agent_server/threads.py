@@ -100,7 +100,10 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         if info.status in ("interrupted", "busy"):  # (an idle thread had none pending)
             pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
         values: Any = None
-        found = ctx.graph(thread_id) if with_values and info.head_id is not None else None
+        found = None
+        if with_values and info.head_id is not None:
+            named = [g for g in ctx.registry.values() if info.graph and g.name == info.graph]
+            found = ("", named[0]) if len(named) == 1 else ctx.graph(thread_id)
         if found is not None:
             values = found[1].get_state(run_config(thread_id)).values
         return thread_view(
