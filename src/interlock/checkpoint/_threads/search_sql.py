@@ -4,13 +4,16 @@
 A thread's metadata is its `threads.metadata` (JSON) and one `thread_meta` row per top-level
 pair (`key`, `value` as `search.tag` spells them, `thread_id`; migration 16), written in one
 transaction. A search reads one page with one statement, after one statement that counts
-what each listable filter's index holds, up to `RANGE_CAP` (`search` says how it chooses):
+what each listable filter's index holds, up to a cap (`search` says how it chooses):
 
 - a range: `WITH found AS MATERIALIZED (<the filter's index range>)`, then the other
   filters checked on those rows and the page sorted from them;
 - a walk: `threads` in the order of the sort's index (`threads_updated`, `threads_created`,
-  the primary key, or `threads_owner` for one person's), each row checked by index probes
-  (`thread_meta`'s primary key, `interrupts_pending_thread`), stopping at the page's end.
+  `threads_idle` for idle threads, the primary key, or `threads_owner` for one person's),
+  each row checked by index probes (`thread_meta`'s primary key,
+  `interrupts_pending_thread`), stopping at the page's end.
+
+Either way the page's rows only are then summarised (head checkpoint, pending requests).
 """
 
 from __future__ import annotations

@@ -56,18 +56,18 @@ def mount_agent_server(
     wake_workers: Callable[[], None],
     allow_self_approval: bool,
     interrupt_formats: Mapping[str, str] | None = None,
+    lists_for: Callable[[Principal], str | None],
     authenticate: Callable[[str | None, str | None], Principal] | None = None,
-    lists_for: Callable[[Principal], str | None] | None = None,
 ) -> None:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
-    app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule;
+    app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule
+    and `lists_for(who)` the same for lists (whose threads `who` sees: a name, or None for
+    every thread), so that a search is one index range;
     `wake_workers()` starts this process's idle background workers.
     `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
     as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`).
     `authenticate(authorization, x_api_key)` checks a WebSocket handshake's credentials
-    (the app's `Authenticator.authenticate`; default: every caller is refused).
-    `lists_for(who)`: whose threads `who`'s searches list (a name: that person's own, as
-    `may_see` rules; None: every thread), so that a search is one index range."""
+    (the app's `Authenticator.authenticate`; default: every caller is refused)."""
     formats = dict(interrupt_formats or {})
     bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
     if bad:

@@ -34,10 +34,9 @@ class Context:
     wake_workers: Callable[[], None]
     formats: Mapping[str, str]
     """Graph name -> how its requests are shown (`"agent_inbox"`; default: as asked)."""
-    lists_for: Callable[[Principal], str | None] | None = None
+    lists_for: Callable[[Principal], str | None]
     """Whose threads a caller's searches list: a person's name (only the threads they
-    created, the rule `may_see` applies) or None (every thread). Unset: searches list every
-    thread and drop the ones `may_see` refuses from each page."""
+    created, the rule `may_see` applies) or None (every thread)."""
 
     def fmt(self, thread_id: str) -> str | None:
         """How the thread's requests are shown (its graph's format)."""

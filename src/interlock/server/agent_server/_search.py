@@ -24,7 +24,7 @@ from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
 from interlock.server.auth import Principal
 
-__all__ = ["SCAN_LIMIT", "count_matching", "search_matching"]
+__all__ = ["SCAN_LIMIT", "count_matching", "search_matching", "values_of"]
 
 SCAN_LIMIT = 10_000
 """Threads whose values a search with `values` reads at most."""
@@ -62,7 +62,7 @@ def _queries(
     base = ThreadQuery(
         metadata=dict(metadata or {}),
         ids=None if ids is None else tuple(dict.fromkeys(ids)),
-        owner=ctx.lists_for(who) if ctx.lists_for is not None else None,
+        owner=ctx.lists_for(who),
         sort_by="updated_at" if sort_by in ("status", "state_updated_at") else sort_by,  # type: ignore[arg-type]
         descending=sort_order == "desc",
     )
@@ -74,16 +74,6 @@ def _queries(
     if status not in _STATUS:
         return []
     return [_with_status(base, status)]
-
-
-def _visible(ctx: Context, who: Principal, infos: Iterator[ThreadInfo]) -> Iterator[ThreadInfo]:
-    """`infos` the caller may see: all of them when the store filtered by owner."""
-    if ctx.lists_for is not None:
-        yield from infos
-        return
-    for info in infos:
-        if ctx.may_see(who, info.thread_id):
-            yield info
 
 
 def _each(ctx: Context, queries: list[ThreadQuery]) -> Iterator[ThreadInfo]:
@@ -98,23 +88,28 @@ def _each(ctx: Context, queries: list[ThreadQuery]) -> Iterator[ThreadInfo]:
             offset += _PAGE
 
 
+def values_of(ctx: Context, info: ThreadInfo) -> Any:
+    """The thread's state values (None before its first checkpoint), read by its graph:
+    the one the summary names (`info.graph`), else the one `ctx.graph` finds."""
+    if info.head_id is None:
+        return None
+    named = [g for g in ctx.registry.values() if info.graph and g.name == info.graph]
+    found = named[0] if len(named) == 1 else (ctx.graph(info.thread_id) or (None, None))[1]
+    return None if found is None else found.get_state(run_config(info.thread_id)).values
+
+
 def _values_match(ctx: Context, info: ThreadInfo, wanted: Mapping[str, Any]) -> bool:
-    found = ctx.graph(info.thread_id)
-    if info.head_id is None or found is None:
-        values: Any = None
-    else:
-        values = found[1].get_state(run_config(info.thread_id)).values
-    have = plain(values)
+    have = plain(values_of(ctx, info))
     if not isinstance(have, Mapping):
         return False
     return all(k in have and have[k] == v for k, v in wanted.items())
 
 
 def _scanned(
-    ctx: Context, who: Principal, queries: list[ThreadQuery], wanted: Mapping[str, Any]
+    ctx: Context, queries: list[ThreadQuery], wanted: Mapping[str, Any]
 ) -> Iterator[ThreadInfo]:
     """The threads of `queries` whose values match `wanted`, among the first `SCAN_LIMIT`."""
-    for n, info in enumerate(_visible(ctx, who, _each(ctx, queries))):
+    for n, info in enumerate(_each(ctx, queries)):
         if n >= SCAN_LIMIT:
             return
         if _values_match(ctx, info, wanted):
@@ -132,13 +127,9 @@ def search_matching(
 ) -> list[ThreadInfo]:
     """One page of the threads the search's filters match, in its order."""
     queries = _queries(ctx, who, **filters)
-    if values or ctx.lists_for is None:  # read in order, filtered here
-        if values:
-            found = _scanned(ctx, who, queries, values)
-        else:
-            found = _visible(ctx, who, _each(ctx, queries))
+    if values:  # read in order, checked here
         out = []
-        for n, info in enumerate(found):
+        for n, info in enumerate(_scanned(ctx, queries, values)):
             if n >= offset + limit:
                 break
             if n >= offset:
@@ -164,7 +155,5 @@ def count_matching(
     """How many threads the filters match (with `values`: among the first `SCAN_LIMIT`)."""
     queries = _queries(ctx, who, **filters)
     if values:
-        return sum(1 for _ in _scanned(ctx, who, queries, values))
-    if ctx.lists_for is None:
-        return sum(1 for _ in _visible(ctx, who, _each(ctx, queries)))
+        return sum(1 for _ in _scanned(ctx, queries, values))
     return sum(ctx.saver.count_threads(q) for q in queries)

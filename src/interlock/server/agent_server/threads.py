@@ -20,7 +20,7 @@ from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, run_config
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
-from interlock.server.agent_server._search import count_matching, search_matching
+from interlock.server.agent_server._search import count_matching, search_matching, values_of
 from interlock.server.agent_server._wire import AgentRoute, state_view, thread_view
 from interlock.server.auth import Principal
 
@@ -99,13 +99,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         pending: tuple[InterruptRecord, ...] = ()
         if info.status in ("interrupted", "busy"):  # (an idle thread had none pending)
             pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
-        values: Any = None
-        found = None
-        if with_values and info.head_id is not None:
-            named = [g for g in ctx.registry.values() if info.graph and g.name == info.graph]
-            found = ("", named[0]) if len(named) == 1 else ctx.graph(thread_id)
-        if found is not None:
-            values = found[1].get_state(run_config(thread_id)).values
+        values = values_of(ctx, info) if with_values else None
         return thread_view(
             thread_id,
             info=info,
