@@ -117,6 +117,7 @@ def test_sqlite_inbox_filters_are_index_ranges(
     seen = _captured(monkeypatch)
     mine = {"eligible": ["rare", "role:approver", "*"]}
     expected = {
+        "no filter": ({}, "interrupts_inbox"),
         "agent": ({"agent": "agent3"}, "interrupts_agent"),
         "requested_by": ({"requested_by": "user20"}, "interrupts_requester"),
         "eligible": (mine, "sqlite_autoindex_pending_approvers_1"),
@@ -163,10 +164,12 @@ def pg_crowded() -> Iterator[Any]:
             "FROM generate_series(1, %s) g",
             (ROWS,),
         )
+        # in an order of their own: a store's rows are not laid out in the order of their
+        # last update, which would make walking `threads_updated` look as cheap as a range
         conn.execute(
             "INSERT INTO threads (thread_id, created_at, updated_at, head_id, owner) "
             "SELECT thread_id, created_at, created_at, checkpoint_id, "
-            "metadata->>'requested_by' FROM interrupts"
+            "metadata->>'requested_by' FROM interrupts ORDER BY md5(thread_id)"
         )
         conn.execute("ANALYZE threads")
         conn.execute(
@@ -223,6 +226,7 @@ def test_postgres_inbox_filters_are_index_ranges(
     monkeypatch.setattr(psycopg.Connection, "execute", execute)
     mine = {"eligible": ["rare", "role:approver", "*"]}
     filters = {
+        "no filter": ({}, "interrupts_inbox"),
         "agent": ({"agent": "agent3"}, "interrupts_agent"),
         "requested_by": ({"requested_by": "user20"}, "interrupts_requester"),
         "eligible": (mine, "pending_approvers_pkey"),

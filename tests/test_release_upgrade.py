@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from interlock.checkpoint._migrations import MIGRATIONS
+from interlock.checkpoint.base import ThreadQuery
 from tests._release_store import build_release_store, release_dump
 
 
@@ -44,6 +45,13 @@ def _check(store: Any) -> None:
     assert store.thread_owner("ruled") == store.thread_owner("anyone") == "bob"
     assert store.thread_owner("done") is None  # made by the library
     assert {t.thread_id for t in store.list_threads(owner="bob")} == {"ruled", "anyone"}
+    # thread search (migration 16): every thread, by owner and status; no metadata yet
+    found = store.search_threads(ThreadQuery(), limit=50)
+    assert {t.thread_id for t in found} >= {"ruled", "anyone", "done"}
+    assert {t.thread_id for t in store.search_threads(ThreadQuery(owner="bob", pending=True))} == {
+        "anyone"  # ruled was decided above
+    }
+    assert store.search_threads(ThreadQuery(metadata={"agent": "payer"})) == ()
 
 
 def test_the_released_sqlite_store_upgrades(

@@ -15,6 +15,7 @@ from interlock.checkpoint.base import (
     StoredCheckpoint,
     TaskWrites,
     ThreadInfo,
+    ThreadQuery,
     Write,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "StoredCheckpoint",
     "TaskWrites",
     "ThreadInfo",
+    "ThreadQuery",
     "Write",
 ]
 

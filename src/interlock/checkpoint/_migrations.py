@@ -3,20 +3,25 @@
 Placeholders: `{json}` (TEXT / JSONB), `{ts}` (TEXT ISO-8601 / TIMESTAMPTZ), `{real}`
 (REAL / DOUBLE PRECISION). A store applies the migrations it has not recorded in
 `interlock_migrations`, in order, each once. A statement given as `(dialect, sql)` runs only
-on that dialect (the version is recorded everywhere).
+on that dialect (the version is recorded everywhere); a function is a step in Python, called
+with the store and the migration's connection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
+from interlock.checkpoint._threads.migration import THREAD_SEARCH_MIGRATION
 from interlock.checkpoint._workers.migration import WORKERS_MIGRATION
 
 __all__ = ["MIGRATIONS"]
 
-Statement = str | tuple[str, str]
+Statement = str | tuple[str, str] | Callable[[Any, Any], None]
 
-MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
+MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
     (
         1,
         "threads, heads, checkpoints, task writes, interrupts",
@@ -334,5 +339,14 @@ MIGRATIONS: list[tuple[int, str, list[Statement]]] = [
         "worker versions: the graph versions live worker processes run (a lease per advert), "
         "and the version a run given back waits for (runs.for_graph, runs.for_version)",
         WORKERS_MIGRATION,
+    ),
+    (
+        16,
+        "thread search as index ranges: thread_meta (one row per top-level pair of a "
+        "thread's metadata, which threads.metadata now holds), threads.waiting (pending "
+        "requests, kept by triggers), threads by creation, the leased threads, the idle "
+        "threads, the threads with a pending request; interrupts_due only for requests "
+        "with a deadline",
+        THREAD_SEARCH_MIGRATION,
     ),
 ]

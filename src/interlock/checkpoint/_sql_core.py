@@ -99,6 +99,9 @@ class SqlCore:
                 if version in done:
                     continue
                 for statement in statements:
+                    if callable(statement):  # a step in Python
+                        statement(self, conn)
+                        continue
                     if isinstance(statement, tuple):
                         only, statement = statement
                         if only != self.dialect.name:

@@ -10,6 +10,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | the interrupt index (requests for a person) | `InterruptIndex` | `_interrupts/` |
 | the audit log and its cursors | `AuditLog` | `_audit/` |
 | threads: summaries, leases, retention | `Threads` | `_threads/` |
+| threads: metadata and search | `ThreadSearch` | `_threads/` |
 | the run queue (background runs) | `RunQueue` | `_runs/` |
 | the run event log (what runs streamed) | `EventLog` | `_events/` |
 | votes on quorum requests | `Votes` | `_votes/` |
@@ -57,6 +58,7 @@ from interlock.checkpoint._runs.protocol import (
     StrandedThread,
 )
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._threads.search import ThreadQuery, ThreadSearch
 from interlock.checkpoint._versions.protocol import GraphVersion, GraphVersions
 from interlock.checkpoint._votes.protocol import VoteOutcome, VoteRecord, Votes
 from interlock.checkpoint._workers.protocol import WorkerVersion, WorkerVersions
@@ -89,6 +91,8 @@ __all__ = [
     "StrandedThread",
     "TaskWrites",
     "ThreadInfo",
+    "ThreadQuery",
+    "ThreadSearch",
     "Threads",
     "VoteOutcome",
     "VoteRecord",
@@ -107,6 +111,7 @@ class BaseSaver(
     InterruptIndex,
     AuditLog,
     Threads,
+    ThreadSearch,
     RunQueue,
     EventLog,
     Votes,

@@ -411,13 +411,19 @@ def thread_owner(saver: BaseSaver, thread_id: str) -> str | None:
     return saver.thread_owner(thread_id)
 
 
-def may_see_thread(saver: BaseSaver, who: Principal, thread_id: str, *, shared: bool) -> bool:
-    """Whether `who` may read and add to the thread: approvers and admins may see every
-    thread (they decide its requests); a requester only the threads they created, unless
-    threads are `shared`."""
+def listed_owner(who: Principal, *, shared: bool) -> str | None:
+    """Whose threads `who` may see: None for every thread (approvers and admins decide
+    their requests; every caller when threads are `shared`), else `who`'s name (a
+    requester sees the threads they created)."""
     if shared or who is ANONYMOUS or who.can("approver"):
-        return True
-    return thread_owner(saver, thread_id) == who.name
+        return None
+    return who.name
+
+
+def may_see_thread(saver: BaseSaver, who: Principal, thread_id: str, *, shared: bool) -> bool:
+    """Whether `who` may read and add to the thread (`listed_owner`'s rule)."""
+    owner = listed_owner(who, shared=shared)
+    return owner is None or thread_owner(saver, thread_id) == owner
 
 
 def interrupt_or_404(saver: BaseSaver, interrupt_id: str) -> InterruptRecord:

@@ -77,6 +77,7 @@ from interlock.server._operations import (
     graph_of,
     input_of,
     interrupt_or_404,
+    listed_owner,
     make_registry,
     may_see_thread,
     only_agent,
@@ -314,6 +315,9 @@ def create_app(
     def may_see(who: Principal, thread_id: str) -> bool:
         return may_see_thread(saver, who, thread_id, shared=shared_threads)
 
+    def lists_for(who: Principal) -> str | None:
+        return listed_owner(who, shared=shared_threads)
+
     def own_thread(who: Principal, thread_id: str) -> None:
         """404 for a thread the caller may not see (as for one that does not exist)."""
         if not plausible_id(thread_id) or not may_see(who, thread_id):
@@ -340,6 +344,7 @@ def create_app(
         allow_self_approval=allow_self_approval,
         interrupt_formats=interrupt_formats,
         authenticate=authenticator.authenticate,
+        lists_for=lists_for,
     )
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
@@ -438,8 +443,7 @@ def create_app(
         """Threads, most recently updated first; a requester's are theirs only (an index
         range in the store): follow `next_offset` (null at the end)."""
         need(who, "requester", "approver")
-        everyone = shared_threads or who is ANONYMOUS or who.can("approver")
-        page = saver.list_threads(limit=limit, offset=offset, owner=None if everyone else who.name)
+        page = saver.list_threads(limit=limit, offset=offset, owner=lists_for(who))
         threads = list(page)
         return {
             "next_offset": offset + limit if len(page) == limit else None,

@@ -1,5 +1,5 @@
-"""Threads (leases, summaries, retention): the part of the store conformance suite for
-its room (`SaverConformance` includes every part).
+"""Threads (leases, summaries, retention, metadata and search): the part of the store
+conformance suite for its room (`SaverConformance` includes every part).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from interlock.checkpoint._testkit import (
     make_record,
     record_fields,
 )
+from interlock.checkpoint._threads.search_conformance import ThreadSearchConformance
 from interlock.checkpoint.base import (
     BaseSaver,
     CheckpointRecord,
@@ -22,7 +23,7 @@ from interlock.checkpoint.base import (
 __all__ = ["ThreadsConformance"]
 
 
-class ThreadsConformance(StoreTests):
+class ThreadsConformance(ThreadSearchConformance, StoreTests):
     """Thread tests every store passes. Subclasses provide a `saver` fixture."""
 
     def test_leases(self, saver: BaseSaver) -> None:

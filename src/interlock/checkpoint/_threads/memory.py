@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._threads.protocol import ThreadInfo
+from interlock.checkpoint._threads.search import ThreadQuery, metadata_tags
 from interlock.checkpoint._time import as_utc, utc_now
 
 __all__ = ["MemoryThreads"]
@@ -23,6 +26,10 @@ class _Thread:
     """(owner, expires at (monotonic), ttl)."""
     creator: str | None = None
     """Who created the thread over the service (`set_thread_owner`)."""
+    metadata: str | None = None
+    """The thread's metadata as JSON text (`set_thread_metadata`)."""
+    tags: frozenset[tuple[str, str]] = frozenset()
+    """Its index entries (`search.metadata_tags`)."""
 
 
 class MemoryThreads:
@@ -130,6 +137,7 @@ class MemoryThreads:
             created_at=thread.created_at,
             updated_at=thread.updated_at,
             status=status,
+            metadata=serde.loads(thread.metadata) if thread.metadata else {},
             owner=thread.creator,
         )
 
@@ -169,6 +177,57 @@ class MemoryThreads:
         with self._lock:
             thread = self._thread_rows.get(thread_id)
             return None if thread is None else thread.creator
+
+    # ---- metadata and search ---------------------------------------------------------------
+
+    def set_thread_metadata(self, thread_id: str, metadata: Mapping[str, Any]) -> None:
+        """Replace the thread's metadata (kept as JSON text) and its tags."""
+        text = serde.dumps(dict(metadata), "metadata")
+        tags = frozenset(metadata_tags(metadata))
+        with self._lock:
+            thread = self._thread(thread_id)
+            thread.metadata, thread.tags = text, tags
+
+    def _matching(self, query: ThreadQuery) -> list[tuple[str, _Thread]]:
+        """Under the lock: the threads `query` matches, in its order."""
+        wanted = set(metadata_tags(query.metadata))
+        ids = None if query.ids is None else set(query.ids)
+        now = time.monotonic()
+        found = []
+        for tid, t in self._thread_rows.items():
+            if not (self._has_checkpoints(tid) or t.creator is not None or t.metadata is not None):
+                continue
+            if ids is not None and tid not in ids:
+                continue
+            if query.owner is not None and t.creator != query.owner:
+                continue
+            if not wanted <= t.tags:
+                continue
+            if query.pending is not None and self._has_pending(tid) != query.pending:
+                continue
+            leased = t.lease is not None and t.lease[1] > now
+            if query.leased is not None and leased != query.leased:
+                continue
+            found.append((tid, t))
+        key = query.sort_by
+        found.sort(
+            key=lambda x: x[0] if key == "thread_id" else getattr(x[1], key),
+            reverse=query.descending,
+        )
+        return found
+
+    def search_threads(
+        self, query: ThreadQuery, *, limit: int = 10, offset: int = 0
+    ) -> tuple[ThreadInfo, ...]:
+        """One page of the threads `query` matches (reads every thread)."""
+        with self._lock:
+            page = self._matching(query)[offset : offset + limit]
+            return tuple(self._info(tid, t) for tid, t in page)
+
+    def count_threads(self, query: ThreadQuery) -> int:
+        """How many threads `query` matches."""
+        with self._lock:
+            return len(self._matching(query))
 
     # ---- retention -------------------------------------------------------------------------
 

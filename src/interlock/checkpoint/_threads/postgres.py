@@ -22,7 +22,7 @@ from a CTE that says whether the write happened."""
 
 
 class PgThreads(SqlThreads):
-    """`acquire_and_get` in one statement."""
+    """`acquire_and_get` in one statement; a search's list of ids as an array."""
 
     durable_steps: bool
 
@@ -31,6 +31,11 @@ class PgThreads(SqlThreads):
         def _children_columns(self) -> str: ...
 
         def _stored(self, conn: Any, row: Sequence[Any], after: str | None) -> StoredCheckpoint: ...
+
+    def _listed(self, ids: str) -> str:
+        """`r.thread_id = ANY (ARRAY(ids))`: the list is made first, then each id read by
+        primary key (as `IN (ids)`, the planner may join by hashing a scan of `threads`)."""
+        return f"r.thread_id = ANY (ARRAY({ids}))"
 
     def acquire_and_get(
         self,

@@ -34,6 +34,9 @@ class ThreadInfo:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     owner: str | None = None
     """Who created the thread over the service (`set_thread_owner`); None otherwise."""
+    graph: str | None = None
+    """The name of the graph that wrote the head checkpoint (its metadata's `graph`), when
+    the store reads it with the summary (the SQL stores do); None otherwise."""
 
 
 class Threads(ABC):

@@ -19,6 +19,7 @@ from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._threads.search_sql import INFO_COLUMNS, INFO_JOIN, SqlThreadSearch
 
 __all__ = ["ACQUIRE_SQL", "SqlThreads"]
 
@@ -34,7 +35,15 @@ ACQUIRE_SQL = (
 now, owner, ttl, ttl."""
 
 
-class SqlThreads(SqlCore, Threads):
+def _graph_of(metadata: Any) -> str | None:
+    """The `graph` of a head checkpoint's metadata (JSON text), if it names one."""
+    if not metadata:
+        return None
+    graph = json.loads(metadata).get("graph")
+    return graph if isinstance(graph, str) else None
+
+
+class SqlThreads(SqlThreadSearch, SqlCore, Threads):
     # the only half that names its protocol: PostgreSQL's acquire_and_get falls back to
     # the protocol's default through super(), which the type checker must see
     """Leases, summaries and retention over `threads` (reading the other rooms' tables)."""
@@ -155,37 +164,31 @@ class SqlThreads(SqlCore, Threads):
     def _infos(self, conn: Any, where: str, params: Sequence[Any]) -> list[ThreadInfo]:
         rows = self._x(
             conn,
-            "SELECT t.thread_id, t.head_id, t.created_at, t.updated_at, "
-            "CASE WHEN t.lease_owner IS NOT NULL AND t.lease_until > {now} THEN 1 ELSE 0 END, "
-            "EXISTS (SELECT 1 FROM interrupts i WHERE i.thread_id = t.thread_id "
-            "AND i.status = 'pending'), c.next, c.sends, t.metadata, t.owner "
-            "FROM threads t LEFT JOIN checkpoints c ON c.thread_id = t.thread_id "
-            "AND c.checkpoint_ns = '' AND c.checkpoint_id = t.head_id "
-            f"WHERE t.head_id IS NOT NULL {where}",
+            f"SELECT {INFO_COLUMNS} FROM threads t {INFO_JOIN} WHERE t.head_id IS NOT NULL {where}",
             params,
         ).fetchall()
-        out = []
-        for r in rows:
-            if r[4]:
-                status = "busy"
-            elif r[5]:
-                status = "interrupted"
-            elif r[6] is not None and not json.loads(r[6]) and not json.loads(r[7]):
-                status = "finished"
-            else:
-                status = "idle"
-            out.append(
-                ThreadInfo(
-                    thread_id=r[0],
-                    head_id=r[1],
-                    created_at=self.dialect.ts_req(r[2]),
-                    updated_at=self.dialect.ts_req(r[3]),
-                    status=status,  # type: ignore[arg-type]
-                    metadata=serde.loads(r[8]) if r[8] else {},
-                    owner=r[9],
-                )
-            )
-        return out
+        return [self._info_of(r) for r in rows]
+
+    def _info_of(self, r: Sequence[Any]) -> ThreadInfo:
+        """A thread's summary from a row of `INFO_COLUMNS`."""
+        if r[4]:
+            status = "busy"
+        elif r[5]:
+            status = "interrupted"
+        elif r[6] is not None and not json.loads(r[6]) and not json.loads(r[7]):
+            status = "finished"
+        else:
+            status = "idle"
+        return ThreadInfo(
+            thread_id=r[0],
+            head_id=r[1],
+            created_at=self.dialect.ts_req(r[2]),
+            updated_at=self.dialect.ts_req(r[3]),
+            status=status,  # type: ignore[arg-type]
+            metadata=serde.loads(r[8]) if r[8] else {},
+            owner=r[9],
+            graph=_graph_of(r[10]),
+        )
 
     def get_thread(self, thread_id: str) -> ThreadInfo | None:
         """Summary of one thread."""
@@ -236,6 +239,7 @@ class SqlThreads(SqlCore, Threads):
                 "pending_approvers",
                 "votes",
                 "heads",
+                "thread_meta",
                 "threads",
             ):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))

@@ -58,10 +58,13 @@ def mount_agent_server(
     wake_workers: Callable[[], None],
     allow_self_approval: bool,
     interrupt_formats: Mapping[str, str] | None = None,
+    lists_for: Callable[[Principal], str | None],
     authenticate: Callable[[str | None, str | None], Principal] | None = None,
 ) -> None:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
-    app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule;
+    app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule
+    and `lists_for(who)` the same for lists (whose threads `who` sees: a name, or None for
+    every thread), so that a search is one index range;
     `wake_workers()` starts this process's idle background workers.
     `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
     as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`).
@@ -80,6 +83,7 @@ def mount_agent_server(
         may_see=may_see,
         wake_workers=wake_workers,
         formats=formats,
+        lists_for=lists_for,
     )
     app.include_router(assistant_routes(ctx, principal))
     app.include_router(thread_routes(ctx, principal))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from interlock.checkpoint.base import BaseSaver
+from interlock.checkpoint.base import BaseSaver, ThreadQuery
 from interlock.graph import CompiledStateGraph
 from interlock.server._errors import ApiError
 from interlock.server._operations import graph_of, plausible_id, record_audit
@@ -19,8 +19,8 @@ from interlock.server.auth import Principal
 __all__ = ["METADATA_RUN", "Context"]
 
 METADATA_RUN = "thread-metadata"
-"""The thread log's entry for metadata changes (`PATCH /threads/{id}`): its last event holds
-the thread's metadata (a thread's other metadata is in its `thread.created` audit entry)."""
+"""The thread log's entry for metadata changes (`PATCH /threads/{id}`, runs tagging their
+thread): a history of them; the store's `threads.metadata` holds the current metadata."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +34,9 @@ class Context:
     wake_workers: Callable[[], None]
     formats: Mapping[str, str]
     """Graph name -> how its requests are shown (`"agent_inbox"`; default: as asked)."""
+    lists_for: Callable[[Principal], str | None]
+    """Whose threads a caller's searches list: a person's name (only the threads they
+    created, the rule `may_see` applies) or None (every thread)."""
 
     def fmt(self, thread_id: str) -> str | None:
         """How the thread's requests are shown (its graph's format)."""
@@ -76,14 +79,14 @@ class Context:
             raise ApiError(404, "not_found", f"thread {thread_id!r} not found")
 
     def metadata(self, thread_id: str) -> dict[str, Any]:
-        """The thread's metadata: its last change, or what it was created with."""
-        log = self.saver.run_log(thread_id, METADATA_RUN)
-        if log is not None and isinstance(log.last.data, dict):
-            return dict(log.last.data)
-        return self.created(thread_id)[2]
+        """The thread's metadata, as the store holds it for searches."""
+        found = self.saver.search_threads(ThreadQuery(ids=(thread_id,)), limit=1)
+        return dict(found[0].metadata) if found else {}
 
     def set_metadata(self, who: Principal, thread_id: str, metadata: dict[str, Any]) -> None:
-        """Record the thread's new metadata (audited as `thread.updated`)."""
+        """Record the thread's new metadata (audited as `thread.updated`; kept in the thread
+        log too, as before the store held it)."""
+        self.saver.set_thread_metadata(thread_id, metadata)
         self.saver.append_events(thread_id, METADATA_RUN, [("thread.metadata", metadata)])
         record_audit(self.saver, who, "thread.updated", thread_id, detail={"metadata": metadata})
 
@@ -141,6 +144,7 @@ class Context:
                 name = next(iter(self.registry)) if len(self.registry) == 1 else None
             detail = {"agent": name, "metadata": metadata, "via": "agent_server"}
             record_audit(self.saver, who, "thread.created", thread_id, detail=detail)
+            self.saver.set_thread_metadata(thread_id, metadata)
         finally:
             self.saver.release_thread(thread_id, claim)
         return thread_id, True

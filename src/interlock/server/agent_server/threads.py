@@ -2,8 +2,8 @@
 and update) and history.
 
 A thread's status and its interrupts come from the interrupt index (one indexed query per
-thread; `status="interrupted"` searches start from the index of pending requests), never
-from reading checkpoints.
+thread), never from reading checkpoints; searches and counts are store queries over index
+ranges (`_search`).
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import StateSnapshot
+from interlock.checkpoint.base import InterruptRecord, ThreadInfo
 from interlock.errors import InterlockError
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, run_config
-from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.agent_server._requests import quorums
+from interlock.server.agent_server._search import count_matching, search_matching, values_of
 from interlock.server.agent_server._wire import AgentRoute, state_view, thread_view
 from interlock.server.auth import Principal
 
@@ -44,7 +45,7 @@ class ThreadPatch(_Body):
 class ThreadSearch(_Body):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
-    ids: list[str] | None = None
+    ids: list[str] | None = Field(None, max_length=1000)
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
@@ -69,10 +70,6 @@ class HistoryBody(_Body):
     checkpoint: dict[str, Any] | None = None
 
 
-SCAN_LIMIT = 10_000
-"""Threads a search reads at most (in pages of the store's updated-first order)."""
-
-
 def thread_routes(ctx: Context, principal: Any) -> APIRouter:
     """The thread routes of the Agent Server API."""
     router = APIRouter(route_class=AgentRoute, tags=["agent server: threads"])
@@ -91,6 +88,25 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             info=info,
             created_at=created_at,
             metadata=ctx.metadata(thread_id),
+            values=values,
+            pending=pending,
+            fmt=ctx.fmt(thread_id),
+            quorums=quorums(saver, pending),
+        )
+
+    def render_found(info: ThreadInfo, with_values: bool) -> dict[str, Any]:
+        """A thread a search found, from its summary (metadata, times, status) and its
+        pending requests; its values if asked."""
+        thread_id = info.thread_id
+        pending: tuple[InterruptRecord, ...] = ()
+        if info.status in ("interrupted", "busy"):  # (an idle thread had none pending)
+            pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
+        values = values_of(ctx, info) if with_values else None
+        return thread_view(
+            thread_id,
+            info=info,
+            created_at=info.created_at,
+            metadata=info.metadata,
             values=values,
             pending=pending,
             fmt=ctx.fmt(thread_id),
@@ -135,72 +151,26 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         saver.delete_thread(thread_id)
         return Response(status_code=204)
 
-    def matches(thread: dict[str, Any], body: ThreadSearch) -> bool:
-        if body.status is not None and thread["status"] != body.status:
-            return False
-        meta = thread["metadata"] or {}
-        return not (body.metadata and any(meta.get(k) != v for k, v in body.metadata.items()))
-
-    def candidates(body: ThreadSearch) -> list[str]:
-        if body.ids is not None:
-            return [t for t in body.ids if ctx.exists(t)]
-        if body.status == "interrupted":  # from the index of pending requests
-            seen: dict[str, None] = {}
-            cursor = None
-            while len(seen) < SCAN_LIMIT:
-                page = saver.list_interrupts(status="pending", limit=500, cursor=cursor)
-                seen.update((r.thread_id, None) for r in page.items)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-            return list(seen)
-        out: list[str] = []
-        while len(out) < SCAN_LIMIT:
-            threads = saver.list_threads(limit=500, offset=len(out))
-            out.extend(t.thread_id for t in threads)
-            if len(threads) < 500:
-                break
-        return out
-
-    def with_values(thread: dict[str, Any]) -> dict[str, Any]:
-        found = ctx.graph(thread["thread_id"])
-        if found is not None and saver.get_thread(thread["thread_id"]) is not None:
-            values = found[1].get_state(run_config(thread["thread_id"])).values
-            thread["values"] = plain(values)
-        return thread
-
-    def search(body: ThreadSearch, who: Principal, *, page: bool = True) -> list[dict[str, Any]]:
-        """Matching threads, sorted; their values are read only for the page (or when
-        filtering on values)."""
-        found = []
-        for thread_id in candidates(body):
-            if not ctx.may_see(who, thread_id):
-                continue
-            thread = render(thread_id, with_values=False)
-            if matches(thread, body):
-                found.append(thread)
-        if body.values:
-            wanted = body.values.items()
-            found = [
-                t
-                for t in map(with_values, found)
-                if all((t["values"] or {}).get(k) == v for k, v in wanted)
-            ]
-        key = "updated_at" if body.sort_by == "state_updated_at" else body.sort_by
-        found.sort(key=lambda t: str(t[key]), reverse=body.sort_order == "desc")
-        if not page:
-            return found
-        found = found[body.offset : body.offset + body.limit]
-        if not body.values and (body.select is None or "values" in body.select):
-            found = [with_values(t) for t in found]
-        return found
+    def filters(body: ThreadSearch) -> dict[str, Any]:
+        return {
+            "status": body.status,
+            "metadata": body.metadata,
+            "ids": body.ids,
+            "values": body.values,
+            "sort_by": body.sort_by,
+            "sort_order": body.sort_order,
+        }
 
     @router.post("/threads/search")
     def search_threads(
         body: ThreadSearch, who: Principal = Depends(principal)
     ) -> list[dict[str, Any]]:
+        """Matching threads, sorted, a page: index ranges in the store (`_search`); their
+        values are read for the page only (and for each thread scanned with `values`)."""
         ctx.need(who, "requester", "approver")
-        page = search(body, who)
+        infos = search_matching(ctx, who, limit=body.limit, offset=body.offset, **filters(body))
+        want_values = body.select is None or "values" in body.select
+        page = [render_found(info, with_values=want_values) for info in infos]
         if body.select:
             page = [{k: v for k, v in t.items() if k in body.select} for t in page]
         return page
@@ -208,7 +178,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
     @router.post("/threads/count")
     def count_threads(body: ThreadSearch, who: Principal = Depends(principal)) -> int:
         ctx.need(who, "requester", "approver")
-        return len(search(body, who, page=False))
+        return count_matching(ctx, who, **filters(body))
 
     # ---- state ----------------------------------------------------------------------------
 
