@@ -7,10 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 __all__ = ["EndStreamsOnStop", "listen", "run_until_interrupted"]
+
+_WINDOWS = sys.platform == "win32"
+"""SO_REUSEADDR lets a second socket bind a port in use there (`create_server`'s rule)."""
 
 _Scope = MutableMapping[str, Any]
 _Message = MutableMapping[str, Any]
@@ -69,10 +73,22 @@ def listen(host: str, port: int, command: str) -> socket.socket:
     """A listening socket on host:port (port 0: any free one), so that the bound port is
     known before the server starts and a request sent meanwhile waits to be accepted."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # the protocol named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on accepted
+    # sockets whose protocol is IPPROTO_TCP, and `socket.create_server` leaves it 0 — every
+    # response on a kept-alive connection then waited ~40 ms for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family, backlog=2048)
+        if hasattr(socket, "SO_REUSEADDR") and not _WINDOWS:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as create_server
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as exc:
+        sock.close()
         raise SystemExit(f"{command}: cannot listen on {host}:{port}: {exc}") from exc
+    return sock
 
 
 def run_until_interrupted(app: Any, sock: socket.socket) -> None:
