@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._served_store import served_store
+
 pytestmark = pytest.mark.slow
 
 AGENTS = textwrap.dedent(
@@ -108,27 +110,8 @@ def _serve(workdir: Path, db: str, env: dict[str, str]) -> Iterator[tuple[str, A
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """(`--db` URL, a saver on the same store for the test's own reads)."""
-    if request.param == "sqlite":
-        from interlock.checkpoint.sqlite import SqliteSaver
-
-        path = tmp_path / "store.db"
-        saver: Any = SqliteSaver(path)
-        url = f"sqlite:///{path}"
-    else:
-        import psycopg
-
-        from interlock.checkpoint.postgres import PostgresSaver
-        from tests.pg import DSN, new_schema
-
-        schema = new_schema()
-        with psycopg.connect(DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        saver = PostgresSaver(DSN, schema=schema)
-        url = f"{DSN}?options=-csearch_path%3D{schema}"
-    try:
-        yield url, saver
-    finally:
-        saver.close()
+    with served_store(request.param, tmp_path) as pair:
+        yield pair
 
 
 def test_a_killed_workers_run_is_taken_over_and_its_input_applied_once(
