@@ -120,10 +120,11 @@ def test_sqlite_inbox_filters_are_index_ranges(
         "no filter": ({}, "interrupts_inbox"),
         "agent": ({"agent": "agent3"}, "interrupts_agent"),
         "requested_by": ({"requested_by": "user20"}, "interrupts_requester"),
-        "eligible": (mine, "sqlite_autoindex_pending_approvers_1"),
+        # the table is its primary key (WITHOUT ROWID, migration 17)
+        "eligible": (mine, "SEARCH p USING PRIMARY KEY (principal=?)"),
         "eligible, not mine": (
             {**mine, "not_requested_by": "user0"},
-            "sqlite_autoindex_pending_approvers_1",
+            "SEARCH p USING PRIMARY KEY (principal=?)",
         ),
     }
     for name, (kwargs, index) in expected.items():

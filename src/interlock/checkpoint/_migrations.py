@@ -14,6 +14,7 @@ from typing import Any
 
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
+from interlock.checkpoint._leaner_writes import LEANER_WRITES_MIGRATION
 from interlock.checkpoint._threads.migration import THREAD_SEARCH_MIGRATION
 from interlock.checkpoint._workers.migration import WORKERS_MIGRATION
 
@@ -348,5 +349,12 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "threads, the threads with a pending request; interrupts_due only for requests "
         "with a deadline",
         THREAD_SEARCH_MIGRATION,
+    ),
+    (
+        17,
+        "fewer pages per pause and decision: threads_owner and interrupts_requester hold "
+        "only set keys, pending_approvers_thread dropped, and on SQLite pending_approvers, "
+        "heads and audit_chains clustered on their primary key (WITHOUT ROWID)",
+        LEANER_WRITES_MIGRATION,
     ),
 ]

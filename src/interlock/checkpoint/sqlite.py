@@ -122,28 +122,36 @@ class SqliteSaver(SqlSaver):
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
+        if self._memory or in_maintenance():
+            with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+            return
+        # the hot path: a file store outside maintenance needs neither the lock nor the
+        # longer bound, and one generator frame per call instead of four
+        try:
             conn.execute("BEGIN")
             try:
                 yield conn
             finally:
                 conn.execute("COMMIT")
+        except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+            raise _translated(exc, self.path, self.busy_timeout) from exc
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        if not durable:  # one statement: SQLite runs it as its own transaction
+        if self._memory or in_maintenance():
             with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
-                yield conn
+                yield from _transaction(conn, durable)
             return
-        with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        try:  # the hot path, as in `_read`
+            yield from _transaction(conn, durable)
+        except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+            raise _translated(exc, self.path, self.busy_timeout) from exc
 
     @contextmanager
     def _bound(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -213,19 +221,40 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
 _UNAVAILABLE = ("locked", "unable to open", "disk i/o", "readonly", "closed", "busy", "full")
 
 
+def _transaction(conn: sqlite3.Connection, durable: bool) -> Iterator[sqlite3.Connection]:
+    """Yield `conn` inside `BEGIN IMMEDIATE` ... `COMMIT` (rolled back if the body raises);
+    not `durable`: the body's one statement is its own transaction."""
+    if not durable:
+        yield conn
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _translated(exc: sqlite3.Error, path: str, busy_timeout: float) -> StoreError:
+    """The store's error for a SQLite error: `StoreUnavailable` when waiting or retrying
+    may help (a lock held too long, the file gone or full), else `StoreError`."""
+    if isinstance(exc, sqlite3.ProgrammingError):
+        return StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}")
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable(
+            f"SQLite store {path!r} is busy: another connection held its lock longer "
+            f"than the {busy_timeout:g} s bound ({exc}); nothing was changed, retry later"
+        )
+    if any(marker in text for marker in _UNAVAILABLE):
+        return StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}")
+    return StoreError(f"SQLite store {path!r} failed: {exc}")
+
+
 @contextmanager
 def _errors(path: str, busy_timeout: float) -> Iterator[None]:
     try:
         yield
-    except sqlite3.OperationalError as exc:
-        text = str(exc).lower()
-        if "locked" in text or "busy" in text:
-            raise StoreUnavailable(
-                f"SQLite store {path!r} is busy: another connection held its lock longer "
-                f"than the {busy_timeout:g} s bound ({exc}); nothing was changed, retry later"
-            ) from exc
-        if any(marker in text for marker in _UNAVAILABLE):
-            raise StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}") from exc
-        raise StoreError(f"SQLite store {path!r} failed: {exc}") from exc
-    except sqlite3.ProgrammingError as exc:
-        raise StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}") from exc
+    except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+        raise _translated(exc, path, busy_timeout) from exc

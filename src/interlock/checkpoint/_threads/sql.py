@@ -231,12 +231,18 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""
         with self._write() as conn:
+            # the requests' approvers first: they are found through the requests
+            self._x(
+                conn,
+                "DELETE FROM pending_approvers WHERE interrupt_id IN "
+                "(SELECT interrupt_id FROM interrupts WHERE thread_id = ?)",
+                (thread_id,),
+            )
             # every room's per-thread tables but the audit log (a new room adds its own)
             for table in (
                 "checkpoints",
                 "task_writes",
                 "interrupts",
-                "pending_approvers",
                 "votes",
                 "heads",
                 "thread_meta",
