@@ -15,6 +15,7 @@ from typing import Any
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
 from interlock.checkpoint._leaner_writes import LEANER_WRITES_MIGRATION
+from interlock.checkpoint._runs.migration import RUN_FRONTS_MIGRATION
 from interlock.checkpoint._threads.migration import THREAD_SEARCH_MIGRATION
 from interlock.checkpoint._workers.migration import WORKERS_MIGRATION
 
@@ -356,5 +357,11 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "only set keys, pending_approvers_thread dropped, and on SQLite pending_approvers, "
         "heads and audit_chains clustered on their primary key (WITHOUT ROWID)",
         LEANER_WRITES_MIGRATION,
+    ),
+    (
+        18,
+        "the run queue's fronts: run_fronts holds each thread's oldest open run (kept by "
+        "triggers on runs), so that a claim walks the fronts, not every open run",
+        RUN_FRONTS_MIGRATION,
     ),
 ]

@@ -11,7 +11,18 @@ from interlock.checkpoint._runs.protocol import RunKind, RunRecord, new_run_id
 from interlock.checkpoint._runs.sql import RUN_COLS, SqlRunQueue, claimable
 from interlock.checkpoint._sql_dialect import utc_now
 
-__all__ = ["PgRunQueue"]
+__all__ = ["PG_CLAIM", "PgRunQueue"]
+
+PG_CLAIM = (
+    "SELECT c.run_id FROM run_fronts f CROSS JOIN LATERAL (SELECT r.run_id FROM runs r "
+    "WHERE r.run_id = f.run_id AND {claimable} FOR UPDATE SKIP LOCKED) c "
+    "ORDER BY f.created_at, f.run_id LIMIT 1"
+)
+"""`CLAIM` that locks the run it takes: the fronts oldest first, each front's run looked
+up and locked if claimable, up to the first one. The lookup is a `LATERAL` subquery (a
+nested loop over the fronts, whatever the tables' statistics: as a join, a fresh table's
+planner hashed every open run), and locks only the row it returns; a row another claimer
+holds is skipped."""
 
 
 class PgRunQueue(SqlRunQueue):
@@ -73,8 +84,7 @@ class PgRunQueue(SqlRunQueue):
         returning = ", ".join("runs." + col.strip() for col in RUN_COLS.split(","))
         where, params = claimable(versions)
         sql = self._q(
-            f"WITH c AS (SELECT r.run_id FROM runs r WHERE {where} "
-            "ORDER BY r.created_at, r.run_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+            f"WITH c AS ({PG_CLAIM.format(claimable=where)}) "
             "UPDATE runs SET status = 'running', owner = ?, lease_until = {now} + ?, "
             "attempts = runs.attempts + 1, updated_at = ? FROM c "
             f"WHERE runs.run_id = c.run_id RETURNING {returning}"

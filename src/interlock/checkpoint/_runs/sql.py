@@ -4,7 +4,12 @@ Claiming is one transaction: on SQLite a `BEGIN IMMEDIATE` write transaction (th
 lock is taken before the oldest claimable run is read, so two claimers are serialised); on
 PostgreSQL `PostgresSaver.claim_run` overrides it with one statement that locks the row
 with `FOR UPDATE SKIP LOCKED` (concurrent claimers skip each other's rows instead of
-waiting). Both use `CLAIMABLE`, so which run is claimable is written once.
+waiting). Both use `claimable`, so which run is claimable is written once.
+
+A thread's runs go one at a time, in order: only the front of its queue (its oldest open
+run, which `run_fronts` holds, kept by triggers: `_runs/migration.py`) may be claimed. A
+claim walks the fronts oldest first and stops at the first claimable one, however many
+runs wait behind them.
 """
 
 from __future__ import annotations
@@ -26,20 +31,16 @@ from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 from interlock.checkpoint._workers.sql import advertised
 
-__all__ = ["CLAIMABLE", "RUN_COLS", "STRANDED", "SqlRunQueue", "claimable"]
+__all__ = ["CLAIM", "CLAIMABLE", "RUN_COLS", "STRANDED", "SqlRunQueue", "claimable"]
 
 RUN_COLS = (
     "run_id, thread_id, agent, input, status, created_by, created_at, updated_at, owner, "
     "attempts, after_id, result, error, kind, options, for_graph, for_version"
 )
-CLAIMABLE = (
-    "r.status IN ('queued', 'running') AND COALESCE(r.lease_until, 0) <= {now} "
-    "AND NOT EXISTS (SELECT 1 FROM runs e WHERE e.thread_id = r.thread_id "
-    "AND e.status IN ('queued', 'running') AND (e.created_at < r.created_at "
-    "OR (e.created_at = r.created_at AND e.run_id < r.run_id)))"
-)
-"""Which run `r` may be claimed: queued (and not held back by a delay) or running with an
-expired lease, and no older open run of its thread (a thread's runs go in order)."""
+CLAIMABLE = "r.status IN ('queued', 'running') AND COALESCE(r.lease_until, 0) <= {now}"
+"""Whether the front `r` of its thread may be claimed: queued (and not held back by a
+delay) or running with an expired lease. (The status is checked again because PostgreSQL
+checks the latest version of a row it locks: the run may have ended meanwhile.)"""
 
 
 def claimable(versions: Collection[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
@@ -53,6 +54,16 @@ def claimable(versions: Collection[tuple[str, str]]) -> tuple[str, tuple[str, ..
         f"OR NOT {advertised('r.for_graph', 'r.for_version')})"
     )
     return sql, tuple(x for pair in pairs for x in pair)
+
+
+CLAIM = (
+    "SELECT f.run_id FROM run_fronts f WHERE EXISTS (SELECT 1 FROM runs r "
+    "WHERE r.run_id = f.run_id AND {claimable}) ORDER BY f.created_at, f.run_id LIMIT 1"
+)
+"""The run to claim: the fronts oldest first (`run_fronts_order`), one lookup of each
+front's run, up to the first claimable one. (A correlated subquery, not a join: as a join,
+SQLite with statistics of `runs` but none of `run_fronts` first built a Bloom filter of
+every run. PostgreSQL's claim is `PG_CLAIM`.)"""
 
 
 STRANDED = (
@@ -252,12 +263,7 @@ class SqlRunQueue(SqlCore):
         now = self.dialect.ts(utc_now())
         where, params = claimable(versions)
         with self._write() as conn:
-            found = self._x(
-                conn,
-                f"SELECT r.run_id FROM runs r WHERE {where} "
-                "ORDER BY r.created_at, r.run_id LIMIT 1",
-                params,
-            ).fetchone()
+            found = self._x(conn, CLAIM.format(claimable=where), params).fetchone()
             if found is None:
                 return None
             cur = self._x(
