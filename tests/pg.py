@@ -5,8 +5,11 @@ Under CI=true an unreachable server fails the tests; elsewhere they skip with th
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -60,3 +63,41 @@ def drop_created_schemas() -> None:
             names = ", ".join(f'"{name}"' for name in created[at : at + 8])
             conn.execute(f"DROP SCHEMA IF EXISTS {names} CASCADE")
     created.clear()
+
+
+def plan_nodes(schema: str, query: str, params: Any) -> list[dict[str, Any]]:
+    """Every node of the plan PostgreSQL ran for `query` in `schema` (`EXPLAIN (ANALYZE,
+    FORMAT JSON)`, then rolled back: a write the query makes is undone), outermost first."""
+    import psycopg
+
+    with psycopg.connect(DSN) as conn:
+        conn.execute(f'SET search_path TO "{schema}"')
+        (plan,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
+        conn.rollback()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    nodes: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        nodes.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    return nodes
+
+
+@contextmanager
+def watched_saver(prefix: str) -> Iterator[tuple[Any, str]]:
+    """A `PostgresSaver` in a new schema whose connections carry a unique
+    `application_name` (returned with it), so a test can see them wait in
+    `pg_stat_activity`."""
+    from interlock.checkpoint.postgres import PostgresSaver
+
+    app = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    sep = "&" if "?" in DSN else "?"
+    saver = PostgresSaver(f"{DSN}{sep}application_name={app}", schema=new_schema())
+    try:
+        yield saver, app
+    finally:
+        saver.close()

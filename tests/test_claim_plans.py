@@ -12,7 +12,6 @@ front held by another worker (the claim finds nothing, having looked at each fro
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint.base import WorkerVersion
+from tests.pg import plan_nodes
 
 RUNS, THREADS = 3000, 100
 EPOCH = 1_700_000_000
@@ -157,8 +157,6 @@ def pg_queue() -> Iterator[Any]:
 def _pg_claim_plan(store: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[dict]]:
     import psycopg
 
-    from tests.pg import DSN
-
     seen: list[tuple[str, tuple[Any, ...]]] = []
     original = psycopg.Connection.execute
 
@@ -170,21 +168,7 @@ def _pg_claim_plan(store: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, li
         m.setattr(psycopg.Connection, "execute", execute)
         run = _claim(store)
     [(query, params)] = [(q, p) for q, p in seen if "FROM run_fronts" in q]
-    with psycopg.connect(DSN) as conn:
-        conn.execute(f'SET search_path TO "{store.schema}"')
-        (plan,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
-        conn.rollback()  # the claim's update: undone
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    nodes: list[dict] = []
-
-    def walk(node: dict) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return run, nodes
+    return run, plan_nodes(store.schema, query, params)  # the claim's update: rolled back
 
 
 def _assert_pg_walks_the_fronts(nodes: list[dict], fronts_read: int) -> None:

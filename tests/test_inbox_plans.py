@@ -9,7 +9,6 @@ the others let any approver decide.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint.sqlite import SqliteSaver
+from tests.pg import plan_nodes
 
 ROWS = 20_000
 PAGE = 50
@@ -186,28 +186,6 @@ def pg_crowded() -> Iterator[Any]:
         saver.close()
 
 
-def _pg_plan(schema: str, query: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    import psycopg
-
-    from tests.pg import DSN
-
-    with psycopg.connect(DSN) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        (plan,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
-        conn.rollback()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    nodes: list[dict[str, Any]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return nodes
-
-
 @pytest.mark.postgres
 def test_postgres_inbox_filters_are_index_ranges(
     pg_crowded: Any, monkeypatch: pytest.MonkeyPatch
@@ -239,7 +217,7 @@ def test_postgres_inbox_filters_are_index_ranges(
         assert len(seen) == 2
         principals = len(kwargs.get("eligible", [None]))
         for query, params in seen:
-            nodes = _pg_plan(pg_crowded.schema, query, params)
+            nodes = plan_nodes(pg_crowded.schema, query, params)
             scans = [n for n in nodes if "Relation Name" in n]
             assert not [n for n in scans if "Seq Scan" in n["Node Type"]], (name, scans)
             assert any(n.get("Index Name") == index for n in scans), (name, scans)
@@ -292,7 +270,7 @@ def test_postgres_a_persons_thread_list_is_an_index_range(
     monkeypatch.undo()
     assert len(page) == PAGE and {t.owner for t in page} == {"user20"}
     [(query, params)] = seen
-    nodes = _pg_plan(pg_crowded.schema, query, params)
+    nodes = plan_nodes(pg_crowded.schema, query, params)
     scans = [n for n in nodes if n.get("Relation Name") == "threads"]
     assert [n.get("Index Name") for n in scans] == ["threads_owner"], scans
     assert not [n for n in nodes if n["Node Type"] == "Sort"]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypedDict
 import pytest
 
 import interlock as il
-from tests.pg import DSN, fresh_postgres_saver
+from tests.pg import DSN, fresh_postgres_saver, plan_nodes
 
 pytestmark = pytest.mark.postgres
 
@@ -146,26 +146,6 @@ def test_next_turn_reads_point_rows(
 INBOX_ROWS = 20_000
 
 
-def _plan_nodes(schema: str, query: str, params: Any) -> list[dict]:
-    import psycopg
-
-    with psycopg.connect(DSN) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        (plan,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
-        conn.rollback()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    nodes: list[dict] = []
-
-    def walk(node: dict) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return nodes
-
-
 @pytest.fixture
 def crowded() -> Iterator[Any]:
     """A store with 20,000 interrupts (one in ten pending) on 20,000 threads, written in
@@ -224,7 +204,7 @@ def test_inbox_pages_are_index_ranges(crowded: Any, monkeypatch: pytest.MonkeyPa
     pages = [(q, p) for q, p in seen if "FROM interrupts" in q]
     assert len(pages) == 2
     for query, params in pages:
-        _no_sort_and_few_rows(_plan_nodes(crowded.schema, query, params), "interrupts", 51)
+        _no_sort_and_few_rows(plan_nodes(crowded.schema, query, params), "interrupts", 51)
 
 
 def test_thread_list_page_is_an_index_range(crowded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,5 +216,5 @@ def test_thread_list_page_is_an_index_range(crowded: Any, monkeypatch: pytest.Mo
     assert statuses["t50"] == statuses["t60"] == "interrupted"  # every tenth one waits
     assert statuses["t41"] == "finished"  # nothing next, nothing pending
     (query, params) = next((q, p) for q, p in seen if "FROM threads t" in q)
-    nodes = _plan_nodes(crowded.schema, query, params)
+    nodes = plan_nodes(crowded.schema, query, params)
     _no_sort_and_few_rows(nodes, "threads", 60)

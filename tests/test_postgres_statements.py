@@ -26,7 +26,7 @@ from interlock import START, Command, StateGraph, interrupt
 from interlock.checkpoint.base import CheckpointRecord, InterruptRecord, TaskWrites
 from interlock.checkpoint.conformance import make_interrupt, make_record
 from interlock.errors import ResumeConflict, ResumeError
-from tests.pg import DSN, fresh_postgres_saver, new_schema
+from tests.pg import DSN, fresh_postgres_saver, watched_saver
 
 UTC = dt.UTC
 
@@ -276,20 +276,6 @@ def test_pg_acquire_and_get_reads_the_head_from_heads_not_the_thread_row(pg, mon
     assert again == {"log": ["one", "two", "again", "one", "two"]}
 
 
-@contextmanager
-def _racing_saver() -> Iterator[tuple[Any, str]]:
-    """A saver whose connections carry a unique application_name (to see them wait)."""
-    from interlock.checkpoint.postgres import PostgresSaver
-
-    app = f"il_race_{uuid.uuid4().hex[:8]}"
-    sep = "&" if "?" in DSN else "?"
-    saver = PostgresSaver(f"{DSN}{sep}application_name={app}", schema=new_schema())
-    try:
-        yield saver, app
-    finally:
-        saver.close()
-
-
 def _race_behind_a_commit(
     saver: Any, app: str, thread: str, commit: Callable[[], None], acquire: Callable[[], Any]
 ) -> Any:
@@ -331,7 +317,7 @@ def _race_behind_a_commit(
 
 @pytest.mark.postgres
 def test_pg_acquire_and_get_queued_behind_a_commit_returns_the_committed_head() -> None:
-    with _racing_saver() as (saver, app):
+    with watched_saver("il_race") as (saver, app):
         assert saver.acquire_thread("t", "a", ttl=60)
         [first] = _chain(saver, "t", 1, lease_owner="a")
         second = make_record("t", first, [("n", 1)], {"n": 1}, next_=())
@@ -352,7 +338,7 @@ def test_pg_acquire_and_get_queued_behind_a_commit_returns_the_committed_head() 
 
 @pytest.mark.postgres
 def test_pg_acquire_and_get_queued_behind_a_pause_sees_its_interrupts() -> None:
-    with _racing_saver() as (saver, app):
+    with watched_saver("il_race") as (saver, app):
         assert saver.acquire_thread("t", "a", ttl=60)
         [head] = _chain(saver, "t", 1, lease_owner="a")
         intr = make_interrupt("t", head.checkpoint_id)

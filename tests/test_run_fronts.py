@@ -16,10 +16,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +27,7 @@ from interlock.checkpoint.base import WorkerVersion
 from interlock.checkpoint.memory import InMemorySaver
 from tests._run_fronts import check_fronts
 from tests.conftest import make_saver
+from tests.pg import watched_saver
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -156,21 +155,6 @@ def test_a_run_older_than_its_thread_s_front_becomes_the_front(store: Any) -> No
     assert check_fronts(store) == [("t", front.run_id)]
 
 
-@contextmanager
-def _watched_saver() -> Iterator[tuple[Any, str]]:
-    """A PostgreSQL saver whose connections carry a unique application_name."""
-    from interlock.checkpoint.postgres import PostgresSaver
-    from tests.pg import DSN, new_schema
-
-    app = f"il_fronts_{uuid.uuid4().hex[:8]}"
-    sep = "&" if "?" in DSN else "?"
-    saver = PostgresSaver(f"{DSN}{sep}application_name={app}", schema=new_schema())
-    try:
-        yield saver, app
-    finally:
-        saver.close()
-
-
 def _behind(saver: Any, app: str, first: str, then: Callable[[], Any]) -> Any:
     """Run the SQL `first` in a transaction left open, then `then()` through the saver, which
     must wait for that transaction (watched in pg_stat_activity); commit, and return what
@@ -203,7 +187,7 @@ def _behind(saver: Any, app: str, first: str, then: Callable[[], Any]) -> Any:
 
 @pytest.mark.postgres
 def test_a_run_queued_while_its_thread_s_front_ends_becomes_the_front() -> None:
-    with _watched_saver() as (saver, app):
+    with watched_saver("il_fronts") as (saver, app):
         front = saver.enqueue_run(thread_id="t", agent="g", input={}, owner="w", ttl=60)
         ended = f"UPDATE runs SET status = 'done' WHERE run_id = '{front.run_id}'"
         queued = _behind(
@@ -215,7 +199,7 @@ def test_a_run_queued_while_its_thread_s_front_ends_becomes_the_front() -> None:
 
 @pytest.mark.postgres
 def test_a_front_that_ends_while_a_run_is_queued_behind_it_hands_over() -> None:
-    with _watched_saver() as (saver, app):
+    with watched_saver("il_fronts") as (saver, app):
         front = saver.enqueue_run(thread_id="t", agent="g", input={}, owner="w", ttl=60)
         queue = (
             "INSERT INTO runs (run_id, thread_id, agent, input, status, created_at, "

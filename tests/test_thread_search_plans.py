@@ -12,7 +12,6 @@ thread and a pending one on every fourth; a live lease on one thread in 997.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._threads.search import RANGE_CAP, ThreadQuery, tag
 from interlock.checkpoint.sqlite import SqliteSaver
+from tests.pg import plan_nodes
 
 ROWS = 20_000
 PAGE = 10
@@ -256,28 +256,6 @@ def _pg_statements(saver: Any, monkeypatch: pytest.MonkeyPatch, query: ThreadQue
     return [(q, p) for q, p in seen if "threads" in q or "thread_meta" in q]
 
 
-def _pg_plan(schema: str, query: str, params: Any) -> list[dict[str, Any]]:
-    import psycopg
-
-    from tests.pg import DSN
-
-    with psycopg.connect(DSN) as conn:
-        conn.execute(f'SET search_path TO "{schema}"')
-        (plan,) = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query, params).fetchone()
-        conn.rollback()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    nodes: list[dict[str, Any]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        nodes.append(node)
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(plan[0]["Plan"])
-    return nodes
-
-
 def _read(node: dict[str, Any]) -> int:
     return int(node["Actual Rows"]) * int(node.get("Actual Loops", 1))
 
@@ -289,7 +267,7 @@ def test_postgres_thread_search_walks_the_sort_order_for_common_filters(
     _check_results(pg_threads)
     for name, (query, index) in WALKS.items():
         page, *counts = reversed(_pg_statements(pg_threads, monkeypatch, query))
-        nodes = _pg_plan(pg_threads.schema, *page)
+        nodes = plan_nodes(pg_threads.schema, *page)
         scans = [n for n in nodes if "Relation Name" in n]
         assert not [n for n in scans if n["Node Type"] == "Seq Scan"], (name, scans)
         assert not [n for n in nodes if n["Node Type"] == "Sort"], (name, nodes)
@@ -299,7 +277,7 @@ def test_postgres_thread_search_walks_the_sort_order_for_common_filters(
         # for graph_id; 1 in 4 waiting; 3 in 4 idle), with room for chance
         assert _read(walked) <= 2 * PAGE * 8 + 50, (name, _read(walked))
         for statement in counts:
-            for n in _pg_plan(pg_threads.schema, *statement):
+            for n in plan_nodes(pg_threads.schema, *statement):
                 assert n["Node Type"] != "Seq Scan", (name, n)
 
 
@@ -310,7 +288,7 @@ def test_postgres_thread_search_reads_the_range_of_a_rare_filter(
     for name, (query, index) in RANGES.items():
         page, *counts = reversed(_pg_statements(pg_threads, monkeypatch, query))
         assert "MATERIALIZED" in page[0], name
-        nodes = _pg_plan(pg_threads.schema, *page)
+        nodes = plan_nodes(pg_threads.schema, *page)
         scans = [n for n in nodes if "Relation Name" in n or "Index Name" in n]
         assert not [n for n in scans if n["Node Type"] == "Seq Scan"], (name, scans)
         names = {n.get("Index Name") for n in scans}
@@ -321,5 +299,5 @@ def test_postgres_thread_search_reads_the_range_of_a_rare_filter(
         for sort in [n for n in nodes if n["Node Type"] == "Sort"]:
             assert _read(sort) <= RANGE_CAP
         for statement in counts:
-            for n in _pg_plan(pg_threads.schema, *statement):
+            for n in plan_nodes(pg_threads.schema, *statement):
                 assert n["Node Type"] != "Seq Scan", (name, n)
