@@ -48,6 +48,9 @@ class SqliteSaver(SqlSaver):
     """
 
     dialect = SQLITE
+    defers_lease = True
+    """A run's lease is taken by its first write, in that write's transaction: every
+    commit here writes its pages to the log, and this saves one per run."""
 
     def __init__(
         self,

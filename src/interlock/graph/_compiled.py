@@ -24,6 +24,7 @@ from interlock.errors import (
 from interlock.graph._drivers import (
     Chunk,
     Env,
+    LeaseHeld,
     ResultBox,
     config_value,
     drive_async,
@@ -286,9 +287,11 @@ class CompiledStateGraph:
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
+                defer=saver.defers_lease,
             )
             if not taken:
                 raise _Busy()
+            env.lease_pending = saver.defers_lease
         else:
             stored = saver.get_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
@@ -320,9 +323,11 @@ class CompiledStateGraph:
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
+                defer=saver.defers_lease,
             )
             if not taken:
                 raise _Busy()
+            env.lease_pending = saver.defers_lease
         else:
             stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
@@ -397,14 +402,16 @@ class CompiledStateGraph:
                 if saver is not None:
                     ensure_stored(self.version_info, saver)
                 start = self._load(config, env, lease=lease)
-            except _Busy:
+                if saver is not None:
+                    start = check_sync(self.version_info, saver, start, input, env)
+                yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
+            except (_Busy, LeaseHeld):
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
-            if saver is not None:
-                start = check_sync(self.version_info, saver, start, input, env)
-            yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
             self._remember(env, box)
         finally:
+            # (also when the lease looked pending: a write that took it may have committed
+            # before its call failed)
             if lease and saver is not None and not env.released:
                 _release(saver, env)
 
@@ -425,15 +432,17 @@ class CompiledStateGraph:
                 if saver is not None:
                     await aensure_stored(self.version_info, saver)
                 start = await self._aload(config, env, lease=lease)
-            except _Busy:
+                if saver is not None:
+                    start = await check_async(self.version_info, saver, start, input, env)
+                async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
+                    yield chunk
+            except (_Busy, LeaseHeld):
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
-            if saver is not None:
-                start = await check_async(self.version_info, saver, start, input, env)
-            async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
-                yield chunk
             self._remember(env, box)
         finally:
+            # (also when the lease looked pending: a write that took it may have committed
+            # before its call failed)
             if lease and saver is not None and not env.released:
                 await _arelease(saver, env)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import GraphError, GraphInterrupt
+from interlock.errors import GraphError, GraphInterrupt, ThreadBusy
 from interlock.graph._effects import (
     Applied,
     Commit,
@@ -42,7 +42,15 @@ from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 
-__all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
+__all__ = [
+    "Env",
+    "LeaseHeld",
+    "ResultBox",
+    "atake_pending_lease",
+    "drive_async",
+    "drive_sync",
+    "take_pending_lease",
+]
 
 _DONE = object()
 Chunk = tuple[tuple[str, ...], str, Any]
@@ -80,6 +88,9 @@ class Env:
     """A subgraph's: the name of the root graph it runs below."""
     released: bool = False
     """The lease was given back with the run's last write."""
+    lease_pending: bool = False
+    """The run's lease is still to be taken (a store that `defers_lease`): by its first
+    write (`take_lease`), or on its own before anything else the run does."""
     context: Any = None
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
@@ -244,6 +255,51 @@ async def _execute_async(
         _current.reset(token)
 
 
+# ---- the run's lease -----------------------------------------------------------------------
+
+
+class LeaseHeld(Exception):
+    """The run's lease, taken late (`Env.lease_pending`), was held by another run; nothing
+    was written. The caller turns it into `ThreadBusy` or `ResumeBusy`."""
+
+
+_CARRY_LEASE = (Commit, Resolve)
+"""Effects whose store write takes a pending lease in its own transaction."""
+_READS = (HasDecided, Lookup, Applied)
+"""Effects that only read: they need no lease."""
+
+
+def _needs_lease_first(env: Env, effect: Effect) -> bool:
+    """Whether the pending lease must be taken on its own before `effect` is carried out:
+    before nodes run, a chunk reaches the caller, or a write that cannot carry it."""
+    return env.lease_pending and not isinstance(effect, _CARRY_LEASE + _READS)
+
+
+def take_pending_lease(env: Env) -> None:
+    """Take the run's pending lease now, in a commit of its own (`LeaseHeld` if another
+    run holds it)."""
+    if not env.lease_pending or env.saver is None:
+        return
+    if not env.saver.acquire_thread(env.thread_id, env.lease_owner or "", ttl=env.lease_ttl or 0):
+        raise LeaseHeld()
+    env.lease_pending = False
+
+
+async def atake_pending_lease(env: Env) -> None:
+    """Async twin of `take_pending_lease`."""
+    if not env.lease_pending or env.saver is None:
+        return
+    owner, ttl = env.lease_owner or "", env.lease_ttl or 0
+    if not await env.saver.aacquire_thread(env.thread_id, owner, ttl=ttl):
+        raise LeaseHeld()
+    env.lease_pending = False
+
+
+def _lease_ttl(env: Env) -> float | None:
+    """`take_lease` of a write that carries the pending lease (None once it is taken)."""
+    return env.lease_ttl if env.lease_pending else None
+
+
 # ---- saver effects -------------------------------------------------------------------------
 
 
@@ -251,6 +307,17 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
+    if isinstance(effect, _CARRY_LEASE) and env.lease_pending:
+        try:
+            reply = _store_sync_now(effect, env, saver)
+        except ThreadBusy:
+            raise LeaseHeld() from None
+        env.lease_pending = False
+        return reply
+    return _store_sync_now(effect, env, saver)
+
+
+def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
     if isinstance(effect, Commit):
         saver.put_checkpoint(
             effect.record,
@@ -258,6 +325,7 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
+            take_lease=_lease_ttl(env),
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -278,6 +346,8 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
             bindings=effect.bindings,
+            lease_owner=env.lease_owner,
+            take_lease=_lease_ttl(env),
         )
     elif isinstance(effect, Vote):
         return saver.cast_vote(
@@ -315,6 +385,17 @@ async def _store_async(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
+    if isinstance(effect, _CARRY_LEASE) and env.lease_pending:
+        try:
+            reply = await _store_async_now(effect, env, saver)
+        except ThreadBusy:
+            raise LeaseHeld() from None
+        env.lease_pending = False
+        return reply
+    return await _store_async_now(effect, env, saver)
+
+
+async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
     if isinstance(effect, Commit):
         await saver.aput_checkpoint(
             effect.record,
@@ -322,6 +403,7 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
+            take_lease=_lease_ttl(env),
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -342,6 +424,8 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
             bindings=effect.bindings,
+            lease_owner=env.lease_owner,
+            take_lease=_lease_ttl(env),
         )
     elif isinstance(effect, Vote):
         return await saver.acast_vote(
@@ -440,10 +524,14 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
     modes (namespace `()` for the graph's own chunks)."""
     reply: Any = None
     # the lease is kept however long nodes run or the caller takes to read the stream
-    with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+    with keep_lease(
+        env.saver, env.thread_id, env.lease_owner, env.lease_ttl, lambda: env.lease_pending
+    ):
         try:
             while True:
                 effect = gen.send(reply)
+                if _needs_lease_first(env, effect):
+                    take_pending_lease(env)
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -517,10 +605,14 @@ async def drive_async(
 ) -> AsyncIterator[Chunk]:
     """Async twin of `drive_sync`."""
     reply: Any = None
-    async with keep_lease_async(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+    async with keep_lease_async(
+        env.saver, env.thread_id, env.lease_owner, env.lease_ttl, lambda: env.lease_pending
+    ):
         try:
             while True:
                 effect = gen.send(reply)
+                if _needs_lease_first(env, effect):
+                    await atake_pending_lease(env)
                 if isinstance(effect, RunTasks):
                     reply = None
                     async for item in _run_tasks_async(env, effect):

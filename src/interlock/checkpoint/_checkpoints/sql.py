@@ -69,6 +69,10 @@ class SqlCheckpoints(SqlCore):
 
         def _interrupt_params(self, i: InterruptRecord) -> tuple[Any, ...]: ...
 
+        def _take_lease(self, conn: Any, thread_id: str, owner: str | None, ttl: float) -> None: ...
+
+        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
+
         def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None: ...
 
         def _interrupt(self, r: Sequence[Any], *, decoded: bool = False) -> InterruptRecord: ...
@@ -113,8 +117,10 @@ class SqlCheckpoints(SqlCore):
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
         release_lease: bool = False,
+        take_lease: float | None = None,
     ) -> None:
-        """Commit a checkpoint: serialise first, then one transaction with a head CAS."""
+        """Commit a checkpoint: serialise first, then one transaction with a head CAS
+        (that first takes the lease with `take_lease`)."""
         intr_rows = [self._interrupt_params(i) for i in interrupts]
         thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
         parent = self._stats.get((thread, ns, record.parent_id or ""))
@@ -123,6 +129,8 @@ class SqlCheckpoints(SqlCore):
                 parent = self._parent_stats(conn, record)
         encoded = encode_record(record, parent, self.policy)
         with self._write() as conn:
+            if take_lease is not None:
+                self._take_lease(conn, thread, lease_owner, take_lease)
             if expected_head is None:
                 cur = self._x(
                     conn,

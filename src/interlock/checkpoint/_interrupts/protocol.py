@@ -166,6 +166,8 @@ class InterruptIndex(ABC):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
+        lease_owner: str | None = None,
+        take_lease: float | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt id in `decisions` from pending to `status` with its value.
 
@@ -173,6 +175,8 @@ class InterruptIndex(ABC):
         if any is no longer pending → `ResumeConflict`; in both cases nothing changes.
         `bindings` (by id) is stored as the record's `metadata["decision"]`: what the
         decision answered (the question's digest), under which rule, until when it holds.
+        `take_lease` (a TTL in seconds) first takes the thread's lease for `lease_owner`,
+        as in `put_checkpoint` (`ThreadBusy`, nothing changed, if another owner holds it).
         Returns the updated records.
         """
 
@@ -251,6 +255,8 @@ class InterruptIndex(ABC):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
+        lease_owner: str | None = None,
+        take_lease: float | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
         return await to_thread(
@@ -260,6 +266,8 @@ class InterruptIndex(ABC):
             decided_by=decided_by,
             status=status,
             bindings=bindings,
+            lease_owner=lease_owner,
+            take_lease=take_lease,
         )
 
     async def aescalate_interrupt(

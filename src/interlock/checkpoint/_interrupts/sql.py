@@ -65,6 +65,10 @@ class SqlInterrupts(SqlCore):
 
     if TYPE_CHECKING:
 
+        def _take_lease(self, conn: Any, thread_id: str, owner: str | None, ttl: float) -> None: ...
+
+        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
+
         def _log_request(
             self,
             conn: Any,
@@ -186,12 +190,17 @@ class SqlInterrupts(SqlCore):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
+        lease_owner: str | None = None,
+        take_lease: float | None = None,
     ) -> tuple[InterruptRecord, ...]:
-        """Flip each interrupt from pending, all or nothing; one caller wins."""
+        """Flip each interrupt from pending, all or nothing; one caller wins (after
+        taking the lease, with `take_lease`, in the same transaction)."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
         bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
+            if take_lease is not None:
+                self._take_lease(conn, thread_id, lease_owner, take_lease)
             for iid, text in encoded.items():
                 if iid in bound:
                     sql = (
@@ -223,7 +232,7 @@ class SqlInterrupts(SqlCore):
                     f"interrupt {iid!r} was already {found[0]}"
                     + (f" by {found[1]}" if found[1] else "")
                 )
-            self._touch_thread(conn, thread_id, None, None)
+            self._touch_thread(conn, thread_id, None, lease_owner)
             rows = [
                 self._x(
                     conn, f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from interlock.checkpoint._testkit import (
     StoreTests,
     fold,
@@ -19,6 +21,7 @@ from interlock.checkpoint.base import (
     CheckpointRecord,
     SnapshotPolicy,
 )
+from interlock.errors import ResumeConflict, ThreadBusy
 
 __all__ = ["ThreadsConformance"]
 
@@ -111,6 +114,47 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
         saver.release_thread("t", "c")
         info = saver.get_thread("t")
         assert info is not None and info.status == "idle"
+
+    def test_a_runs_first_write_takes_its_lease(self, saver: BaseSaver) -> None:
+        defers = saver.defers_lease
+        taken, stored = saver.acquire_and_get("t", "a", ttl=60, defer=True)
+        assert taken and stored is None
+        # a store that defers wrote nothing: the lease is still free for anyone
+        assert saver.acquire_thread("t", "b", ttl=60) is defers
+        if not defers:  # it took the lease now: a gives it back
+            saver.release_thread("t", "a")
+            assert saver.acquire_thread("t", "b", ttl=60)
+        assert saver.acquire_and_get("t", "a", ttl=60, defer=True) == (False, None)
+        first = make_record("t", None, [("n", 0)], {"n": 0})
+        with pytest.raises(ThreadBusy):  # b holds it: nothing is written
+            saver.put_checkpoint(first, expected_head=None, lease_owner="a", take_lease=60)
+        assert saver.get_checkpoint("t") is None
+        saver.release_thread("t", "b")
+        saver.put_checkpoint(first, expected_head=None, lease_owner="a", take_lease=60)
+        assert not saver.acquire_thread("t", "b", ttl=60)  # a holds it now
+        pause = make_interrupt("t", first.checkpoint_id)
+        saver.put_task_writes(
+            "t", "", first.checkpoint_id, [], [pause], lease_owner="a", release_lease=True
+        )
+        assert saver.acquire_thread("t", "b", ttl=60)
+        with pytest.raises(ThreadBusy):  # the decision waits for b's run: nothing changes
+            saver.resolve_interrupts("t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60)
+        held = saver.get_interrupt(pause.interrupt_id)
+        assert held is not None and held.status == "pending"
+        saver.release_thread("t", "b")
+        [done] = saver.resolve_interrupts(
+            "t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60
+        )
+        assert done.status == "resolved"
+        assert not saver.acquire_thread("t", "b", ttl=60)  # decided and held in one call
+        saver.release_thread("t", "a")
+        if defers:  # one transaction: a write that fails takes no lease either
+            stale = make_record("t", None, [("n", 9)], {"n": 9})
+            with pytest.raises(ResumeConflict):
+                saver.put_checkpoint(stale, expected_head=None, lease_owner="a", take_lease=60)
+            assert saver.acquire_thread("t", "b", ttl=60)
+        with pytest.raises(ValueError, match="lease_owner"):
+            saver.put_checkpoint(make_record("u", None, [], {}), expected_head=None, take_lease=60)
 
     def test_a_head_with_pending_sends_is_not_finished(self, saver: BaseSaver) -> None:
         [first] = self._chain(saver, "t", 1)

@@ -13,10 +13,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from interlock.checkpoint._async import to_thread
 from interlock.checkpoint._checkpoints.protocol import StoredCheckpoint
+from interlock.errors import ThreadBusy
 
 __all__ = ["ThreadInfo", "Threads"]
 
@@ -54,6 +55,20 @@ class Threads(ABC):
             after: str | None = None,
         ) -> StoredCheckpoint | None: ...
 
+    def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None:
+        """`take_lease` where the store takes it in a commit of its own, before the write:
+        `acquire_thread`, or `ThreadBusy`."""
+        if not owner:
+            raise ValueError("take_lease needs a lease_owner")
+        if not self.acquire_thread(thread_id, owner, ttl=ttl):
+            raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
+
+    defers_lease: ClassVar[bool] = False
+    """Whether this store takes a run's lease in the run's first write (`acquire_and_get`
+    with `defer=True`, then `take_lease`), saving a commit: true where a commit costs more
+    than the statement that takes the lease (SQLite, whose every commit writes pages to
+    its log). The engine asks for it only where it is true."""
+
     @abstractmethod
     def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Take the thread's lease for `ttl` seconds; False if another owner holds a live one.
@@ -69,9 +84,15 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the thread's lease, then read the checkpoint a run starts from (as
         `get_checkpoint`). Returns `(False, None)` when another owner holds a live lease.
+
+        `defer=True` on a store whose `defers_lease` is True only reads: it says whether the
+        lease is free for `owner` now and writes nothing; the caller then takes it with its
+        first write (`take_lease` of `put_checkpoint` or `resolve_interrupts`), or with
+        `acquire_thread` before anything else happens. Other stores take it now.
 
         A run's first two store calls in one: stores over a network do both in one round
         trip; the default calls `acquire_thread` then `get_checkpoint`.
@@ -158,6 +179,7 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Async twin of `acquire_and_get`."""
         return await to_thread(
@@ -169,6 +191,7 @@ class Threads(ABC):
             checkpoint_id=checkpoint_id,
             after=after,
             flush=flush,
+            defer=defer,
         )
 
     async def arelease_thread(self, thread_id: str, owner: str) -> None:

@@ -20,8 +20,9 @@ from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 from interlock.checkpoint._threads.search_sql import INFO_COLUMNS, INFO_JOIN, SqlThreadSearch
+from interlock.errors import ThreadBusy
 
-__all__ = ["ACQUIRE_SQL", "SqlThreads"]
+__all__ = ["ACQUIRE_SQL", "LEASE_HELD_SQL", "SqlThreads"]
 
 ACQUIRE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
@@ -33,6 +34,12 @@ ACQUIRE_SQL = (
 )
 """Take a thread's lease if free, expired or already ours; parameters: thread_id, now,
 now, owner, ttl, ttl."""
+
+LEASE_HELD_SQL = (
+    "SELECT 1 FROM threads WHERE thread_id = ? AND lease_owner IS NOT NULL "
+    "AND lease_owner <> ? AND lease_until > {now}"
+)
+"""A row when another owner holds the thread's live lease; parameters: thread_id, owner."""
 
 
 def _graph_of(metadata: Any) -> str | None:
@@ -129,16 +136,36 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the lease and read the checkpoint in one write transaction: the read sees
         the thread as the lease found it, and a run's start costs one commit, not two.
-        (`flush` is for stores whose commits can skip the wait for the disk.)"""
+        (`flush` is for stores whose commits can skip the wait for the disk.) With `defer`
+        where `defers_lease`: one read, whether the lease is free for `owner` and the
+        checkpoint; the run's first write takes the lease (`take_lease`)."""
+        if defer and self.defers_lease:
+            with self._read() as conn:
+                if self._x(conn, LEASE_HELD_SQL, (thread_id, owner)).fetchone() is not None:
+                    return False, None
+                return True, self._checkpoint_in(
+                    conn, thread_id, checkpoint_ns, checkpoint_id, after
+                )
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
             cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             if self._count(conn, cur) != 1:
                 return False, None
             return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
+
+    def _take_lease(self, conn: Any, thread_id: str, owner: str | None, ttl: float) -> None:
+        """`take_lease` of a write, in its transaction: take the lease as `acquire_thread`
+        does, or raise `ThreadBusy` (the caller's transaction then writes nothing)."""
+        if not owner:
+            raise ValueError("take_lease needs a lease_owner")
+        now = self.dialect.ts(utc_now())
+        cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
+        if self._count(conn, cur) != 1:
+            raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Extend the lease only if `owner` still holds it, unexpired (one update)."""

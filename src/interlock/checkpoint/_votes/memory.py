@@ -53,6 +53,8 @@ class MemoryVotes:
             decided_by: str | None = None,
             status: Any = "resolved",
             bindings: Mapping[str, Mapping[str, Any]] | None = None,
+            lease_owner: str | None = None,
+            take_lease: float | None = None,
         ) -> tuple[InterruptRecord, ...]: ...
 
     def _init_votes(self) -> None:

@@ -1,0 +1,215 @@
+"""A run's lease taken by its first write (`defers_lease`, SQLite): one commit fewer per
+run, and the same guarantees — the run holds the thread before any node runs, a thread
+held by another run is refused with nothing written, and a lease taken by someone else
+between the run's read and its first write is caught by that write."""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+from interlock import END, START, Command, StateGraph, interrupt
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.errors import ResumeBusy, ThreadBusy
+
+INTRUDER = "another-process"
+
+
+class State(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+    answer: Any
+
+
+class Racing(SqliteSaver):
+    """A store where another process takes the thread's lease right after a run read it
+    (while `racing` is set): between the run's read and its first write."""
+
+    racing: str | None = None
+
+    def acquire_and_get(self, thread_id: str, owner: str, **kw: Any) -> Any:
+        out = super().acquire_and_get(thread_id, owner, **kw)
+        if self.racing == thread_id:
+            assert self.acquire_thread(thread_id, INTRUDER, ttl=60)
+        return out
+
+
+@pytest.fixture
+def saver(tmp_path: Path) -> Iterator[Racing]:
+    s = Racing(tmp_path / "lease.db")
+    yield s
+    s.close()
+
+
+def ask_graph(saver: SqliteSaver, ran: list[str], held: list[bool]) -> Any:
+    """`ask` pauses for an answer; every time a node runs it records whether another
+    owner could take the thread right now (it must not: the run holds it)."""
+
+    def check(state: State, config: Any) -> None:
+        thread = config["configurable"]["thread_id"]
+        taken = saver.acquire_thread(thread, INTRUDER, ttl=60)
+        if taken:
+            saver.release_thread(thread, INTRUDER)
+        held.append(not taken)
+
+    def ask(state: State, config: Any) -> dict[str, Any]:
+        check(state, config)
+        ran.append("ask")
+        return {"answer": interrupt({"q": "ok?"}), "log": ["ask"]}
+
+    def after(state: State, config: Any) -> dict[str, Any]:
+        check(state, config)
+        ran.append("after")
+        return {"log": ["after"]}
+
+    g = StateGraph(State)
+    g.add_node("ask", ask)
+    g.add_node("after", after)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", "after")
+    g.add_edge("after", END)
+    return g.compile(checkpointer=saver)
+
+
+def cfg(thread: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+def write_transactions(saver: SqliteSaver, fn: Any) -> list[list[str]]:
+    """The statements of each write transaction `fn()` ran on this thread's connection."""
+    txs: list[list[str]] = []
+    current: list[str] | None = None
+
+    def trace(sql: str) -> None:
+        nonlocal current
+        if sql.startswith("BEGIN IMMEDIATE"):
+            current = []
+        elif sql == "COMMIT" and current is not None:
+            txs.append(current)
+            current = None
+        elif current is not None:
+            current.append(sql)
+
+    conn = saver._conn()
+    conn.set_trace_callback(trace)
+    try:
+        fn()
+    finally:
+        conn.set_trace_callback(None)
+    return txs
+
+
+def test_a_round_trip_takes_each_lease_in_the_runs_first_write(saver: Racing) -> None:
+    ran: list[str] = []
+    held: list[bool] = []
+    app = ask_graph(saver, ran, held)
+
+    def round_trip(thread: str) -> None:
+        app.invoke({"log": []}, cfg(thread))
+        app.invoke(Command(resume="yes"), cfg(thread))
+
+    round_trip("warm")  # (the graph's version is stored by the first run)
+    ran.clear()
+    held.clear()
+    txs = write_transactions(saver, lambda: round_trip("t"))
+    # the input checkpoint, the pause, the decision, then the steps of `ask` and `after`:
+    # no commit for a lease alone (there were two more before leases were deferred)
+    assert len(txs) == 5, txs
+    input_cp, pause, decision, *steps = txs
+    takes = "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner"
+    assert input_cp[0].startswith(takes)
+    assert any(s.startswith("INSERT INTO checkpoints") for s in input_cp)
+    assert decision[0].startswith(takes)
+    assert decision[1].startswith("UPDATE interrupts SET status")
+    assert not any(s.startswith(takes) for s in pause + steps[0] + steps[1])
+    assert ran == ["ask", "ask", "after"] and held == [True, True, True]
+    # and the thread is free again: the last write gave the lease back
+    assert saver.acquire_thread("t", INTRUDER, ttl=60)
+
+
+def test_a_thread_held_by_another_run_is_refused_with_nothing_written(saver: Racing) -> None:
+    ran: list[str] = []
+    app = ask_graph(saver, ran, [])
+    assert saver.acquire_thread("busy", INTRUDER, ttl=60)
+    with pytest.raises(ThreadBusy):
+        app.invoke({"log": []}, cfg("busy"))
+    assert ran == [] and saver.get_checkpoint("busy") is None
+    saver.release_thread("busy", INTRUDER)
+    app.invoke({"log": []}, cfg("busy"))
+    [pending] = app.get_state(cfg("busy")).interrupts
+    assert saver.acquire_thread("busy", INTRUDER, ttl=60)
+    with pytest.raises(ResumeBusy):
+        app.invoke(Command(resume="yes"), cfg("busy"))
+    record = saver.get_interrupt(pending.id)
+    assert record is not None and record.status == "pending" and ran == ["ask"]
+
+
+def test_a_lease_taken_after_the_read_is_caught_by_the_first_write(saver: Racing) -> None:
+    ran: list[str] = []
+    held: list[bool] = []
+    app = ask_graph(saver, ran, held)
+    saver.racing = "r"
+    with pytest.raises(ThreadBusy):  # the input checkpoint's transaction finds it taken
+        app.invoke({"log": []}, cfg("r"))
+    assert ran == [] and saver.get_checkpoint("r") is None
+    saver.racing = None
+    saver.release_thread("r", INTRUDER)
+    app.invoke({"log": []}, cfg("r"))
+    [pending] = app.get_state(cfg("r")).interrupts
+
+    saver.racing = "r"
+    with pytest.raises(ResumeBusy):  # the decision's transaction finds it taken
+        app.invoke(Command(resume="yes"), cfg("r"))
+    record = saver.get_interrupt(pending.id)
+    assert record is not None and record.status == "pending"
+    assert ran == ["ask"]
+    # the intruder still holds it: the refused run gave back nothing that was not its own
+    assert not saver.acquire_thread("r", "third", ttl=60)
+
+    saver.racing = None
+    saver.release_thread("r", INTRUDER)
+    out = app.invoke(Command(resume="yes"), cfg("r"))
+    assert out["log"] == ["ask", "after"] and ran == ["ask", "ask", "after"]
+    assert all(held)
+
+
+def test_a_run_with_no_write_before_its_nodes_takes_the_lease_first(saver: Racing) -> None:
+    """Going on from a breakpoint (`invoke(None)`) writes nothing before `after` runs: the
+    lease is taken on its own, before the node."""
+    ran: list[str] = []
+    held: list[bool] = []
+    app = ask_graph(saver, ran, held)
+    app.invoke({"log": []}, cfg("b"))
+    app.invoke(Command(resume="yes"), cfg("b"), interrupt_before=["after"])
+    assert app.get_state(cfg("b")).next == ("after",)
+    app.invoke(None, cfg("b"))
+    assert ran == ["ask", "ask", "after"] and held == [True, True, True]
+
+
+def test_the_async_run_takes_its_lease_the_same_way(saver: Racing) -> None:
+    ran: list[str] = []
+    held: list[bool] = []
+    app = ask_graph(saver, ran, held)
+
+    async def main() -> None:
+        saver.racing = "a"
+        with pytest.raises(ThreadBusy):
+            await app.ainvoke({"log": []}, cfg("a"))
+        assert saver.get_checkpoint("a") is None
+        saver.racing = None
+        saver.release_thread("a", INTRUDER)
+        await app.ainvoke({"log": []}, cfg("a"))
+        saver.racing = "a"
+        with pytest.raises(ResumeBusy):
+            await app.ainvoke(Command(resume="yes"), cfg("a"))
+        saver.racing = None
+        saver.release_thread("a", INTRUDER)
+        out = await app.ainvoke(Command(resume="yes"), cfg("a"))
+        assert out["log"] == ["ask", "after"]
+
+    asyncio.run(main())
+    assert ran == ["ask", "ask", "after"] and all(held)
