@@ -69,7 +69,14 @@ class SqlCheckpoints(SqlCore):
 
         def _interrupt_params(self, i: InterruptRecord) -> tuple[Any, ...]: ...
 
-        def _take_lease(self, conn: Any, thread_id: str, owner: str | None, ttl: float) -> None: ...
+        def _take_lease(
+            self,
+            conn: Any,
+            thread_id: str,
+            owner: str | None,
+            ttl: float,
+            head: str | None = None,
+        ) -> None: ...
 
         def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
 
@@ -129,8 +136,10 @@ class SqlCheckpoints(SqlCore):
                 parent = self._parent_stats(conn, record)
         encoded = encode_record(record, parent, self.policy)
         with self._write() as conn:
-            if take_lease is not None:
-                self._take_lease(conn, thread, lease_owner, take_lease)
+            touched = take_lease is not None and not release_lease
+            if take_lease is not None:  # (and records the commit, unless it gives it back)
+                head = cid if ns == "" and touched else None
+                self._take_lease(conn, thread, lease_owner, take_lease, head)
             if expected_head is None:
                 cur = self._x(
                     conn,
@@ -166,7 +175,9 @@ class SqlCheckpoints(SqlCore):
                 "(?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?J, ?J, ?J, ?J, ?, ?, ?, ?)",
                 self._checkpoint_params(record, encoded),
             )
-            self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner, release_lease)
+            if not touched:
+                head = cid if ns == "" else None
+                self._touch_thread(conn, thread, head, lease_owner, release_lease)
             self._insert_interrupts(conn, intr_rows)
         self._remember_stats((thread, ns, cid), encoded.stats)
 

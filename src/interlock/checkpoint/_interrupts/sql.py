@@ -65,7 +65,14 @@ class SqlInterrupts(SqlCore):
 
     if TYPE_CHECKING:
 
-        def _take_lease(self, conn: Any, thread_id: str, owner: str | None, ttl: float) -> None: ...
+        def _take_lease(
+            self,
+            conn: Any,
+            thread_id: str,
+            owner: str | None,
+            ttl: float,
+            head: str | None = None,
+        ) -> None: ...
 
         def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
 
@@ -232,7 +239,8 @@ class SqlInterrupts(SqlCore):
                     f"interrupt {iid!r} was already {found[0]}"
                     + (f" by {found[1]}" if found[1] else "")
                 )
-            self._touch_thread(conn, thread_id, None, lease_owner)
+            if take_lease is None:  # (taking it recorded the commit on `threads`)
+                self._touch_thread(conn, thread_id, None, lease_owner)
             rows = [
                 self._x(
                     conn, f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)

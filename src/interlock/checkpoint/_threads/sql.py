@@ -35,6 +35,19 @@ ACQUIRE_SQL = (
 """Take a thread's lease if free, expired or already ours; parameters: thread_id, now,
 now, owner, ttl, ttl."""
 
+TAKE_SQL = (
+    "INSERT INTO threads (thread_id, created_at, updated_at, head_id, lease_owner, "
+    "lease_until, lease_ttl) VALUES (?, ?, ?, ?, ?, {now} + ?, ?) "
+    "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
+    "head_id = COALESCE(excluded.head_id, threads.head_id), "
+    "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until, "
+    "lease_ttl = excluded.lease_ttl "
+    "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
+    "OR threads.lease_until <= {now}"
+)
+"""`ACQUIRE_SQL` that also records a commit (its head, if any, and the updated time);
+parameters: thread_id, now, now, head, owner, ttl, ttl."""
+
 LEASE_HELD_SQL = (
     "SELECT 1 FROM threads WHERE thread_id = ? AND lease_owner IS NOT NULL "
     "AND lease_owner <> ? AND lease_until > {now}"
@@ -157,13 +170,17 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
                 return False, None
             return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
 
-    def _take_lease(self, conn: Any, thread_id: str, owner: str | None, ttl: float) -> None:
-        """`take_lease` of a write, in its transaction: take the lease as `acquire_thread`
-        does, or raise `ThreadBusy` (the caller's transaction then writes nothing)."""
+    def _take_lease(
+        self, conn: Any, thread_id: str, owner: str | None, ttl: float, head: str | None = None
+    ) -> None:
+        """`take_lease` of a write, first in its transaction: take the lease as
+        `acquire_thread` does and record the commit on `threads` as `_touch_thread` would
+        (`head`, the updated time: the write then need not touch it again), or raise
+        `ThreadBusy` (the caller's transaction then writes nothing)."""
         if not owner:
             raise ValueError("take_lease needs a lease_owner")
         now = self.dialect.ts(utc_now())
-        cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
+        cur = self._x(conn, TAKE_SQL, (thread_id, now, now, head, owner, float(ttl), float(ttl)))
         if self._count(conn, cur) != 1:
             raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
 
