@@ -267,12 +267,13 @@ _CARRY_LEASE = (Commit, Resolve)
 """Effects whose store write takes a pending lease in its own transaction."""
 _READS = (HasDecided, Lookup, Applied)
 """Effects that only read: they need no lease."""
+_NOT_BEFORE = _CARRY_LEASE + _READS
 
 
 def _needs_lease_first(env: Env, effect: Effect) -> bool:
     """Whether the pending lease must be taken on its own before `effect` is carried out:
     before nodes run, a chunk reaches the caller, or a write that cannot carry it."""
-    return env.lease_pending and not isinstance(effect, _CARRY_LEASE + _READS)
+    return env.lease_pending and not isinstance(effect, _NOT_BEFORE)
 
 
 def take_pending_lease(env: Env) -> None:
@@ -295,11 +296,6 @@ async def atake_pending_lease(env: Env) -> None:
     env.lease_pending = False
 
 
-def _lease_ttl(env: Env) -> float | None:
-    """`take_lease` of a write that carries the pending lease (None once it is taken)."""
-    return env.lease_ttl if env.lease_pending else None
-
-
 # ---- saver effects -------------------------------------------------------------------------
 
 
@@ -307,7 +303,7 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
-    if isinstance(effect, _CARRY_LEASE) and env.lease_pending:
+    if env.lease_pending and isinstance(effect, _CARRY_LEASE):
         try:
             reply = _store_sync_now(effect, env, saver)
         except ThreadBusy:
@@ -325,7 +321,7 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
-            take_lease=_lease_ttl(env),
+            take_lease=env.lease_ttl if env.lease_pending else None,
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -347,7 +343,7 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             status=effect.status,  # type: ignore[arg-type]
             bindings=effect.bindings,
             lease_owner=env.lease_owner,
-            take_lease=_lease_ttl(env),
+            take_lease=env.lease_ttl if env.lease_pending else None,
         )
     elif isinstance(effect, Vote):
         return saver.cast_vote(
@@ -385,7 +381,7 @@ async def _store_async(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
-    if isinstance(effect, _CARRY_LEASE) and env.lease_pending:
+    if env.lease_pending and isinstance(effect, _CARRY_LEASE):
         try:
             reply = await _store_async_now(effect, env, saver)
         except ThreadBusy:
@@ -403,7 +399,7 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
-            take_lease=_lease_ttl(env),
+            take_lease=env.lease_ttl if env.lease_pending else None,
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -425,7 +421,7 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             status=effect.status,  # type: ignore[arg-type]
             bindings=effect.bindings,
             lease_owner=env.lease_owner,
-            take_lease=_lease_ttl(env),
+            take_lease=env.lease_ttl if env.lease_pending else None,
         )
     elif isinstance(effect, Vote):
         return await saver.acast_vote(
@@ -530,7 +526,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
         try:
             while True:
                 effect = gen.send(reply)
-                if _needs_lease_first(env, effect):
+                if env.lease_pending and _needs_lease_first(env, effect):
                     take_pending_lease(env)
                 if isinstance(effect, RunTasks):
                     reply = None
@@ -611,7 +607,7 @@ async def drive_async(
         try:
             while True:
                 effect = gen.send(reply)
-                if _needs_lease_first(env, effect):
+                if env.lease_pending and _needs_lease_first(env, effect):
                     await atake_pending_lease(env)
                 if isinstance(effect, RunTasks):
                     reply = None
