@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -26,15 +26,20 @@ class State(TypedDict, total=False):
 
 
 class Racing(SqliteSaver):
-    """A store where another process takes the thread's lease right after a run read it
-    (while `racing` is set): between the run's read and its first write."""
+    """A store where something happens right after a run read its thread without taking
+    the lease (between the run's read and its first write): another process takes the
+    thread's lease (while `racing` is set), or `meanwhile()` runs once."""
 
     racing: str | None = None
+    meanwhile: Callable[[], None] | None = None
 
     def acquire_and_get(self, thread_id: str, owner: str, **kw: Any) -> Any:
         out = super().acquire_and_get(thread_id, owner, **kw)
-        if self.racing == thread_id:
+        if kw.get("defer") and self.racing == thread_id:
             assert self.acquire_thread(thread_id, INTRUDER, ttl=60)
+        if kw.get("defer") and self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
         return out
 
 
@@ -124,12 +129,15 @@ def test_a_round_trip_takes_each_lease_in_the_runs_first_write(saver: Racing) ->
     def takes(sql: str) -> bool:  # takes the lease (and records the commit on `threads`)
         return sql.startswith("INSERT INTO threads") and "lease_ttl) VALUES" in sql
 
-    assert takes(input_cp[0])
+    def checks_head(sql: str) -> bool:  # the head the run read is still the head
+        return sql.startswith("SELECT head_id FROM heads WHERE thread_id = 't'")
+
+    assert checks_head(input_cp[0]) and takes(input_cp[1])
     assert any(s.startswith("INSERT INTO checkpoints") for s in input_cp)
     # the lease's upsert records the commit too: `threads` is written once
     assert [s.startswith("INSERT INTO threads") for s in input_cp].count(True) == 1
-    assert takes(decision[0])
-    assert decision[1].startswith("UPDATE interrupts SET status")
+    assert checks_head(decision[0]) and takes(decision[1])
+    assert decision[2].startswith("UPDATE interrupts SET status")
     assert not any(takes(s) for s in pause + steps[0] + steps[1])
     assert ran == ["ask", "ask", "after"] and held == [True, True, True]
     # and the thread is free again: the last write gave the lease back
@@ -218,3 +226,86 @@ def test_the_async_run_takes_its_lease_the_same_way(saver: Racing) -> None:
 
     asyncio.run(main())
     assert ran == ["ask", "ask", "after"] and all(held)
+
+
+def work_graph(saver: SqliteSaver, effects: list[str], fail: list[bool]) -> Any:
+    """`work` charges a card (an effect that must happen once); while `fail[0]` it fails
+    first, leaving the thread to go on from its input with `invoke(None)`."""
+
+    def work(state: State) -> dict[str, Any]:
+        if fail[0]:
+            raise RuntimeError("the card service is down")
+        effects.append("charged")
+        return {"log": ["work"]}
+
+    g = StateGraph(State)
+    g.add_node("work", work)
+    g.add_edge(START, "work")
+    g.add_edge("work", END)
+    return g.compile(checkpointer=saver)
+
+
+def test_a_run_whose_thread_moved_on_after_its_read_runs_no_node(saver: Racing) -> None:
+    """Going on after an error writes nothing before its node: the run takes its lease on
+    its own, and finds that another run carried the thread on meanwhile."""
+    effects: list[str] = []
+    fail = [True]
+    app = work_graph(saver, effects, fail)
+    with pytest.raises(RuntimeError):
+        app.invoke({"log": []}, cfg("m"))
+    assert app.get_state(cfg("m")).next == ("work",)
+    fail[0] = False
+    saver.meanwhile = lambda: app.invoke(None, cfg("m"))  # another caller finishes it
+    with pytest.raises(ThreadBusy):
+        app.invoke(None, cfg("m"))
+    assert effects == ["charged"]  # once: the stale run ran nothing
+    assert saver.acquire_thread("m", INTRUDER, ttl=60)  # nor kept the thread
+
+
+def test_a_deferred_input_checkpoint_does_not_let_a_stale_run_go_on(saver: Racing) -> None:
+    """Under exit durability the input is not written before the nodes run: the run takes
+    its lease on its own, and finds the thread another run started meanwhile."""
+    effects: list[str] = []
+    app = work_graph(saver, effects, [False])
+    saver.meanwhile = lambda: app.invoke({"log": []}, cfg("x"))
+    with pytest.raises(ThreadBusy):
+        app.invoke({"log": []}, cfg("x"), durability="exit")
+    assert effects == ["charged"]
+    assert app.get_state(cfg("x")).values["log"] == ["work"]
+
+
+def test_a_lease_taken_and_given_back_meanwhile_does_not_refuse_the_run(saver: Racing) -> None:
+    effects: list[str] = []
+    fail = [True]
+    app = work_graph(saver, effects, fail)
+    with pytest.raises(RuntimeError):
+        app.invoke({"log": []}, cfg("k"))
+    fail[0] = False
+
+    def blip() -> None:  # another process held the thread for a moment, and wrote nothing
+        assert saver.acquire_thread("k", INTRUDER, ttl=60)
+        saver.release_thread("k", INTRUDER)
+
+    saver.meanwhile = blip
+    assert app.invoke(None, cfg("k"))["log"] == ["work"]
+    assert effects == ["charged"]
+
+
+def test_the_async_run_checks_its_read_the_same_way(saver: Racing) -> None:
+    effects: list[str] = []
+    fail = [True]
+    app = work_graph(saver, effects, fail)
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError):
+            await app.ainvoke({"log": []}, cfg("am"))
+        fail[0] = False
+        saver.meanwhile = lambda: app.invoke(None, cfg("am"))
+        with pytest.raises(ThreadBusy):
+            await app.ainvoke(None, cfg("am"))
+        saver.meanwhile = lambda: app.invoke({"log": []}, cfg("ax"))
+        with pytest.raises(ThreadBusy):
+            await app.ainvoke({"log": []}, cfg("ax"), durability="exit")
+
+    asyncio.run(main())
+    assert effects == ["charged", "charged"]  # one per thread

@@ -278,6 +278,8 @@ class CompiledStateGraph:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
+        # a run of the root namespace may take its lease with its first write
+        defer = saver.defers_lease and ns == ""
         if lease:
             taken, stored = saver.acquire_and_get(
                 env.thread_id,
@@ -287,11 +289,10 @@ class CompiledStateGraph:
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
-                defer=saver.defers_lease,
+                defer=defer,
             )
             if not taken:
                 raise _Busy()
-            env.lease_pending = saver.defers_lease
         else:
             stored = saver.get_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
@@ -299,6 +300,8 @@ class CompiledStateGraph:
         head = stored.record.checkpoint_id if stored else None
         if cp_id is not None:
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
+        if lease and defer:  # taken by the run's first write, if the head is still `head`
+            env.lease_pending, env.lease_head = True, head
         return self._start(stored, env, head, known, known_id)
 
     async def _aload(
@@ -314,6 +317,8 @@ class CompiledStateGraph:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
+        # a run of the root namespace may take its lease with its first write
+        defer = saver.defers_lease and ns == ""
         if lease:
             taken, stored = await saver.aacquire_and_get(
                 env.thread_id,
@@ -323,11 +328,10 @@ class CompiledStateGraph:
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
-                defer=saver.defers_lease,
+                defer=defer,
             )
             if not taken:
                 raise _Busy()
-            env.lease_pending = saver.defers_lease
         else:
             stored = await saver.aget_checkpoint(env.thread_id, ns, cp_id, after=known_id)
         if cp_id is not None and stored is None:
@@ -335,6 +339,8 @@ class CompiledStateGraph:
         head = stored.record.checkpoint_id if stored else None
         if cp_id is not None:
             head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
+        if lease and defer:  # taken by the run's first write, if the head is still `head`
+            env.lease_pending, env.lease_head = True, head
         return self._start(stored, env, head, known, known_id)
 
     def _busy(self, env: Env, input: Any) -> Exception:
@@ -410,9 +416,10 @@ class CompiledStateGraph:
                 raise self._busy(env, input) from None
             self._remember(env, box)
         finally:
-            # (also when the lease looked pending: a write that took it may have committed
-            # before its call failed)
-            if lease and saver is not None and not env.released:
+            # (also when the lease is still pending but a write that took it was tried: it
+            # may have committed before its call failed)
+            untried = env.lease_pending and not env.lease_tried
+            if lease and saver is not None and not env.released and not untried:
                 _release(saver, env)
 
     async def _run_async(
@@ -441,9 +448,10 @@ class CompiledStateGraph:
                 raise self._busy(env, input) from None
             self._remember(env, box)
         finally:
-            # (also when the lease looked pending: a write that took it may have committed
-            # before its call failed)
-            if lease and saver is not None and not env.released:
+            # (also when the lease is still pending but a write that took it was tried: it
+            # may have committed before its call failed)
+            untried = env.lease_pending and not env.lease_tried
+            if lease and saver is not None and not env.released and not untried:
                 await _arelease(saver, env)
 
     def invoke(

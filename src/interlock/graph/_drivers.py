@@ -91,6 +91,12 @@ class Env:
     lease_pending: bool = False
     """The run's lease is still to be taken (a store that `defers_lease`): by its first
     write (`take_lease`), or on its own before anything else the run does."""
+    lease_head: str | None = None
+    """With `lease_pending`: the thread's root head the run read; taking the lease fails
+    if another run moved the thread on since (the run would go on from a stale read)."""
+    lease_tried: bool = False
+    """A write that takes the pending lease, or `take_pending_lease`, was attempted (it
+    may have committed even if its call failed: the lease is then given back)."""
     context: Any = None
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
@@ -277,21 +283,33 @@ def _needs_lease_first(env: Env, effect: Effect) -> bool:
 
 
 def take_pending_lease(env: Env) -> None:
-    """Take the run's pending lease now, in a commit of its own (`LeaseHeld` if another
-    run holds it)."""
-    if not env.lease_pending or env.saver is None:
+    """Take the run's pending lease now, in a commit of its own, with the thread's head
+    read under it: `LeaseHeld` if another run holds the thread, or moved it on since the
+    run read it (the lease is then given back)."""
+    saver = env.saver
+    if not env.lease_pending or saver is None:
         return
-    if not env.saver.acquire_thread(env.thread_id, env.lease_owner or "", ttl=env.lease_ttl or 0):
+    owner, env.lease_tried = env.lease_owner or "", True
+    taken, stored = saver.acquire_and_get(env.thread_id, owner, ttl=env.lease_ttl or 0)
+    if not taken:
+        raise LeaseHeld()
+    if (stored.record.checkpoint_id if stored else None) != env.lease_head:
+        saver.release_thread(env.thread_id, owner)
         raise LeaseHeld()
     env.lease_pending = False
 
 
 async def atake_pending_lease(env: Env) -> None:
     """Async twin of `take_pending_lease`."""
-    if not env.lease_pending or env.saver is None:
+    saver = env.saver
+    if not env.lease_pending or saver is None:
         return
-    owner, ttl = env.lease_owner or "", env.lease_ttl or 0
-    if not await env.saver.aacquire_thread(env.thread_id, owner, ttl=ttl):
+    owner, env.lease_tried = env.lease_owner or "", True
+    taken, stored = await saver.aacquire_and_get(env.thread_id, owner, ttl=env.lease_ttl or 0)
+    if not taken:
+        raise LeaseHeld()
+    if (stored.record.checkpoint_id if stored else None) != env.lease_head:
+        await saver.arelease_thread(env.thread_id, owner)
         raise LeaseHeld()
     env.lease_pending = False
 
@@ -304,6 +322,7 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
     if env.lease_pending and isinstance(effect, _CARRY_LEASE):
+        env.lease_tried = True
         try:
             reply = _store_sync_now(effect, env, saver)
         except ThreadBusy:
@@ -344,6 +363,7 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             bindings=effect.bindings,
             lease_owner=env.lease_owner,
             take_lease=env.lease_ttl if env.lease_pending else None,
+            lease_head=env.lease_head,
         )
     elif isinstance(effect, Vote):
         return saver.cast_vote(
@@ -382,6 +402,7 @@ async def _store_async(effect: Effect, env: Env) -> Any:
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
     if env.lease_pending and isinstance(effect, _CARRY_LEASE):
+        env.lease_tried = True
         try:
             reply = await _store_async_now(effect, env, saver)
         except ThreadBusy:
@@ -422,6 +443,7 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             bindings=effect.bindings,
             lease_owner=env.lease_owner,
             take_lease=env.lease_ttl if env.lease_pending else None,
+            lease_head=env.lease_head,
         )
     elif isinstance(effect, Vote):
         return await saver.acast_vote(

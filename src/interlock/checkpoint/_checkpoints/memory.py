@@ -79,7 +79,13 @@ class MemoryCheckpoints:
 
     if TYPE_CHECKING:
 
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
+        def _acquire_or_busy(
+            self,
+            thread_id: str,
+            owner: str | None,
+            ttl: float,
+            seen: tuple[str | None] | None = None,
+        ) -> None: ...
 
         def _encode_interrupts(
             self, interrupts: Sequence[InterruptRecord]

@@ -174,7 +174,9 @@ class CheckpointStore(ABC):
         `take_lease` (a TTL in seconds) first takes the lease for `lease_owner`, as
         `acquire_thread` would, in the same transaction where the store can: a run's lease
         and its first write then cost one commit (`defers_lease`). If another owner holds a
-        live lease → `ThreadBusy`, and nothing is written.
+        live lease → `ThreadBusy`, and nothing is written; where the store takes it in the
+        same transaction, a root head that is no longer `expected_head` (another run moved
+        the thread on since this one read it) is `ThreadBusy` too.
         """
 
     @abstractmethod

@@ -75,10 +75,18 @@ class SqlCheckpoints(SqlCore):
             thread_id: str,
             owner: str | None,
             ttl: float,
+            *,
+            seen: tuple[str | None] | None,
             head: str | None = None,
         ) -> None: ...
 
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
+        def _acquire_or_busy(
+            self,
+            thread_id: str,
+            owner: str | None,
+            ttl: float,
+            seen: tuple[str | None] | None = None,
+        ) -> None: ...
 
         def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None: ...
 
@@ -139,7 +147,8 @@ class SqlCheckpoints(SqlCore):
             touched = take_lease is not None and not release_lease
             if take_lease is not None:  # (and records the commit, unless it gives it back)
                 head = cid if ns == "" and touched else None
-                self._take_lease(conn, thread, lease_owner, take_lease, head)
+                seen = (expected_head,) if ns == "" else None
+                self._take_lease(conn, thread, lease_owner, take_lease, seen=seen, head=head)
             if expected_head is None:
                 cur = self._x(
                     conn,

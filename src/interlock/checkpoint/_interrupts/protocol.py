@@ -168,6 +168,7 @@ class InterruptIndex(ABC):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
+        lease_head: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt id in `decisions` from pending to `status` with its value.
 
@@ -176,7 +177,9 @@ class InterruptIndex(ABC):
         `bindings` (by id) is stored as the record's `metadata["decision"]`: what the
         decision answered (the question's digest), under which rule, until when it holds.
         `take_lease` (a TTL in seconds) first takes the thread's lease for `lease_owner`,
-        as in `put_checkpoint` (`ThreadBusy`, nothing changed, if another owner holds it).
+        as in `put_checkpoint` (`ThreadBusy`, nothing changed, if another owner holds it,
+        or if the thread's root head is no longer `lease_head`, when given: the head the
+        caller read before it held the lease).
         Returns the updated records.
         """
 
@@ -257,6 +260,7 @@ class InterruptIndex(ABC):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
+        lease_head: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
         return await to_thread(
@@ -268,6 +272,7 @@ class InterruptIndex(ABC):
             bindings=bindings,
             lease_owner=lease_owner,
             take_lease=take_lease,
+            lease_head=lease_head,
         )
 
     async def aescalate_interrupt(

@@ -71,10 +71,18 @@ class SqlInterrupts(SqlCore):
             thread_id: str,
             owner: str | None,
             ttl: float,
+            *,
+            seen: tuple[str | None] | None,
             head: str | None = None,
         ) -> None: ...
 
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
+        def _acquire_or_busy(
+            self,
+            thread_id: str,
+            owner: str | None,
+            ttl: float,
+            seen: tuple[str | None] | None = None,
+        ) -> None: ...
 
         def _log_request(
             self,
@@ -199,6 +207,7 @@ class SqlInterrupts(SqlCore):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
+        lease_head: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins (after
         taking the lease, with `take_lease`, in the same transaction)."""
@@ -207,7 +216,8 @@ class SqlInterrupts(SqlCore):
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
             if take_lease is not None:
-                self._take_lease(conn, thread_id, lease_owner, take_lease)
+                seen = None if lease_head is None else (lease_head,)
+                self._take_lease(conn, thread_id, lease_owner, take_lease, seen=seen)
             for iid, text in encoded.items():
                 if iid in bound:
                     sql = (

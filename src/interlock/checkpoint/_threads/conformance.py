@@ -142,17 +142,42 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
         held = saver.get_interrupt(pause.interrupt_id)
         assert held is not None and held.status == "pending"
         saver.release_thread("t", "b")
+        with pytest.raises(ThreadBusy):  # a read the head before another run moved it on
+            saver.resolve_interrupts(
+                "t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60, lease_head="old"
+            )
+        held = saver.get_interrupt(pause.interrupt_id)
+        assert held is not None and held.status == "pending"
+        assert saver.acquire_thread("t", "b", ttl=60)  # and a does not hold the thread
+        saver.release_thread("t", "b")
         [done] = saver.resolve_interrupts(
-            "t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60
+            "t",
+            {pause.interrupt_id: 1},
+            lease_owner="a",
+            take_lease=60,
+            lease_head=first.checkpoint_id,
         )
         assert done.status == "resolved"
         assert not saver.acquire_thread("t", "b", ttl=60)  # decided and held in one call
         saver.release_thread("t", "a")
         if defers:  # one transaction: a write that fails takes no lease either
             stale = make_record("t", None, [("n", 9)], {"n": 9})
-            with pytest.raises(ResumeConflict):
+            with pytest.raises(ThreadBusy, match="moved on"):  # the head is `first` now
                 saver.put_checkpoint(stale, expected_head=None, lease_owner="a", take_lease=60)
             assert saver.acquire_thread("t", "b", ttl=60)
+            saver.release_thread("t", "b")
+            nxt = make_record("t", first, [("n", 1)], {"n": 1})
+            saver.put_checkpoint(
+                nxt, expected_head=first.checkpoint_id, lease_owner="a", take_lease=60
+            )
+            info = saver.get_thread("t")
+            assert info is not None and info.head_id == nxt.checkpoint_id
+            with pytest.raises(ResumeConflict):  # its own head moved: not another run's lease
+                saver.put_checkpoint(
+                    make_record("t", first, [("n", 2)], {"n": 2}),
+                    expected_head=first.checkpoint_id,
+                    lease_owner="a",
+                )
         with pytest.raises(ValueError, match="lease_owner"):
             saver.put_checkpoint(make_record("u", None, [], {}), expected_head=None, take_lease=60)
 

@@ -55,13 +55,23 @@ class Threads(ABC):
             after: str | None = None,
         ) -> StoredCheckpoint | None: ...
 
-    def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None:
+    def _acquire_or_busy(
+        self, thread_id: str, owner: str | None, ttl: float, seen: tuple[str | None] | None = None
+    ) -> None:
         """`take_lease` where the store takes it in a commit of its own, before the write:
-        `acquire_thread`, or `ThreadBusy`."""
+        `acquire_thread`, or `ThreadBusy` (also, lease given back, when the thread's root
+        head is no longer `seen[0]`)."""
         if not owner:
             raise ValueError("take_lease needs a lease_owner")
         if not self.acquire_thread(thread_id, owner, ttl=ttl):
             raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
+        if seen is not None:
+            stored = self.get_checkpoint(thread_id)
+            if (stored.record.checkpoint_id if stored else None) != seen[0]:
+                self.release_thread(thread_id, owner)
+                raise ThreadBusy(
+                    f"thread {thread_id!r} was moved on by another run since this run read it"
+                )
 
     defers_lease: ClassVar[bool] = False
     """Whether this store takes a run's lease in the run's first write (`acquire_and_get`

@@ -48,6 +48,9 @@ TAKE_SQL = (
 """`ACQUIRE_SQL` that also records a commit (its head, if any, and the updated time);
 parameters: thread_id, now, now, head, owner, ttl, ttl."""
 
+HEAD_SQL = "SELECT head_id FROM heads WHERE thread_id = ? AND checkpoint_ns = ''"
+"""A thread's root head; parameter: thread_id."""
+
 LEASE_HELD_SQL = (
     "SELECT 1 FROM threads WHERE thread_id = ? AND lease_owner IS NOT NULL "
     "AND lease_owner <> ? AND lease_until > {now}"
@@ -171,14 +174,29 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
 
     def _take_lease(
-        self, conn: Any, thread_id: str, owner: str | None, ttl: float, head: str | None = None
+        self,
+        conn: Any,
+        thread_id: str,
+        owner: str | None,
+        ttl: float,
+        *,
+        seen: tuple[str | None] | None,
+        head: str | None = None,
     ) -> None:
         """`take_lease` of a write, first in its transaction: take the lease as
         `acquire_thread` does and record the commit on `threads` as `_touch_thread` would
         (`head`, the updated time: the write then need not touch it again), or raise
-        `ThreadBusy` (the caller's transaction then writes nothing)."""
+        `ThreadBusy` (the caller's transaction then writes nothing). `seen`: `(head,)`, the
+        thread's root head the run read before it held the lease; if another run moved
+        the thread on since, that is `ThreadBusy` too (the run went on from a stale read)."""
         if not owner:
             raise ValueError("take_lease needs a lease_owner")
+        if seen is not None:
+            row = self._x(conn, HEAD_SQL, (thread_id,)).fetchone()
+            if (row[0] if row else None) != seen[0]:
+                raise ThreadBusy(
+                    f"thread {thread_id!r} was moved on by another run since this run read it"
+                )
         now = self.dialect.ts(utc_now())
         cur = self._x(conn, TAKE_SQL, (thread_id, now, now, head, owner, float(ttl), float(ttl)))
         if self._count(conn, cur) != 1:
