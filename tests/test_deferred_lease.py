@@ -33,11 +33,11 @@ class Racing(SqliteSaver):
     racing: str | None = None
     meanwhile: Callable[[], None] | None = None
 
-    def acquire_and_get(self, thread_id: str, owner: str, **kw: Any) -> Any:
-        out = super().acquire_and_get(thread_id, owner, **kw)
-        if kw.get("defer") and self.racing == thread_id:
+    def read_unleased(self, thread_id: str, owner: str, **kw: Any) -> Any:
+        out = super().read_unleased(thread_id, owner, **kw)
+        if self.racing == thread_id:
             assert self.acquire_thread(thread_id, INTRUDER, ttl=60)
-        if kw.get("defer") and self.meanwhile is not None:
+        if self.meanwhile is not None:
             meanwhile, self.meanwhile = self.meanwhile, None
             meanwhile()
         return out
@@ -129,8 +129,8 @@ def test_a_round_trip_takes_each_lease_in_the_runs_first_write(saver: Racing) ->
     def takes(sql: str) -> bool:  # takes the lease (and records the commit on `threads`)
         return sql.startswith("INSERT INTO threads") and "lease_ttl) VALUES" in sql
 
-    def checks_head(sql: str) -> bool:  # the head the run read is still the head
-        return sql.startswith("SELECT head_id FROM heads WHERE thread_id = 't'")
+    def checks_head(sql: str) -> bool:  # nothing wrote to the thread since the run read it
+        return sql.startswith("SELECT updated_at FROM threads WHERE thread_id = 't'")
 
     assert checks_head(input_cp[0]) and takes(input_cp[1])
     assert any(s.startswith("INSERT INTO checkpoints") for s in input_cp)
@@ -309,3 +309,74 @@ def test_the_async_run_checks_its_read_the_same_way(saver: Racing) -> None:
 
     asyncio.run(main())
     assert effects == ["charged", "charged"]  # one per thread
+
+
+def quietly(fn: Callable[[], Any]) -> Callable[[], None]:
+    """`fn()`, whose error (another caller's run failing) is not this test's concern."""
+
+    def run() -> None:
+        with pytest.raises(RuntimeError):
+            fn()
+
+    return run
+
+
+def test_a_write_that_leaves_the_head_where_it_was_still_refuses_a_stale_run(
+    saver: Racing,
+) -> None:
+    """Another run's progress inside a step (a finished branch of a failed step, a pause)
+    does not move the head: the run that read before it is refused all the same."""
+    effects: list[str] = []
+    fail = {"a": True, "b": True}
+
+    def node(name: str) -> Any:
+        def run(state: State) -> dict[str, Any]:
+            if fail[name]:
+                raise RuntimeError(f"{name} failed")
+            effects.append(name)
+            return {"log": [name]}
+
+        return run
+
+    g = StateGraph(State)
+    g.add_node("a", node("a"))
+    g.add_node("b", node("b"))
+    g.add_edge(START, "a")
+    g.add_edge(START, "b")
+    app = g.compile(checkpointer=saver)
+    with pytest.raises(RuntimeError):
+        app.invoke({"log": []}, cfg("p"))
+    fail["a"] = False
+    # meanwhile another caller retries: `a` finishes (its write is kept), `b` fails again
+    saver.meanwhile = quietly(lambda: app.invoke(None, cfg("p")))
+    with pytest.raises(ThreadBusy):
+        app.invoke(None, cfg("p"))
+    assert effects == ["a"]  # not run again by the run that read before it finished
+    fail["b"] = False
+    assert sorted(app.invoke(None, cfg("p"))["log"]) == ["a", "b"]
+    assert effects == ["a", "b"]
+
+
+def test_a_pause_made_meanwhile_is_not_overwritten_by_a_stale_input(saver: Racing) -> None:
+    ran: list[str] = []
+    fail = [True]
+
+    def ask(state: State) -> dict[str, Any]:
+        if fail[0]:
+            raise RuntimeError("not yet")
+        ran.append("ask")
+        return {"answer": interrupt({"q": "ok?"})}
+
+    g = StateGraph(State)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    app = g.compile(checkpointer=saver)
+    with pytest.raises(RuntimeError):
+        app.invoke({"log": []}, cfg("q"))
+    fail[0] = False
+    saver.meanwhile = lambda: app.invoke(None, cfg("q"))  # pauses, asking someone
+    with pytest.raises(ThreadBusy):
+        app.invoke({"log": ["new"]}, cfg("q"))
+    [pending] = app.get_state(cfg("q")).interrupts  # the request stands
+    record = saver.get_interrupt(pending.id)
+    assert record is not None and record.status == "pending" and ran == ["ask"]

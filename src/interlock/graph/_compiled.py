@@ -279,8 +279,19 @@ class CompiledStateGraph:
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
         # a run of the root namespace may take its lease with its first write
-        defer = saver.defers_lease and ns == ""
-        if lease:
+        defer = lease and saver.defers_lease and ns == ""
+        if defer:
+            taken, env.lease_revision, stored = saver.read_unleased(
+                env.thread_id,
+                env.lease_owner or "",
+                checkpoint_ns=ns,
+                checkpoint_id=cp_id,
+                after=known_id,
+            )
+            if not taken:
+                raise _Busy()
+            env.lease_pending = True
+        elif lease:
             taken, stored = saver.acquire_and_get(
                 env.thread_id,
                 env.lease_owner or "",
@@ -289,7 +300,6 @@ class CompiledStateGraph:
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
-                defer=defer,
             )
             if not taken:
                 raise _Busy()
@@ -300,8 +310,6 @@ class CompiledStateGraph:
         head = stored.record.checkpoint_id if stored else None
         if cp_id is not None:
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
-        if lease and defer:  # taken by the run's first write, if the head is still `head`
-            env.lease_pending, env.lease_head = True, head
         return self._start(stored, env, head, known, known_id)
 
     async def _aload(
@@ -318,8 +326,19 @@ class CompiledStateGraph:
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
         # a run of the root namespace may take its lease with its first write
-        defer = saver.defers_lease and ns == ""
-        if lease:
+        defer = lease and saver.defers_lease and ns == ""
+        if defer:
+            taken, env.lease_revision, stored = await saver.aread_unleased(
+                env.thread_id,
+                env.lease_owner or "",
+                checkpoint_ns=ns,
+                checkpoint_id=cp_id,
+                after=known_id,
+            )
+            if not taken:
+                raise _Busy()
+            env.lease_pending = True
+        elif lease:
             taken, stored = await saver.aacquire_and_get(
                 env.thread_id,
                 env.lease_owner or "",
@@ -328,7 +347,6 @@ class CompiledStateGraph:
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
-                defer=defer,
             )
             if not taken:
                 raise _Busy()
@@ -339,8 +357,6 @@ class CompiledStateGraph:
         head = stored.record.checkpoint_id if stored else None
         if cp_id is not None:
             head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
-        if lease and defer:  # taken by the run's first write, if the head is still `head`
-            env.lease_pending, env.lease_head = True, head
         return self._start(stored, env, head, known, known_id)
 
     def _busy(self, env: Env, input: Any) -> Exception:

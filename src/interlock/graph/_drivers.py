@@ -17,6 +17,7 @@ from contextvars import copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
+from interlock.checkpoint._async import to_thread
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import GraphError, GraphInterrupt, ThreadBusy
 from interlock.graph._effects import (
@@ -91,9 +92,10 @@ class Env:
     lease_pending: bool = False
     """The run's lease is still to be taken (a store that `defers_lease`): by its first
     write (`take_lease`), or on its own before anything else the run does."""
-    lease_head: str | None = None
-    """With `lease_pending`: the thread's root head the run read; taking the lease fails
-    if another run moved the thread on since (the run would go on from a stale read)."""
+    lease_revision: str | None = None
+    """With `lease_pending`: the thread's revision when the run read it (`read_unleased`);
+    taking the lease fails if another run wrote to the thread since (the run would go on
+    from a stale read)."""
     lease_tried: bool = False
     """A write that takes the pending lease, or `take_pending_lease`, was attempted (it
     may have committed even if its call failed: the lease is then given back)."""
@@ -283,18 +285,14 @@ def _needs_lease_first(env: Env, effect: Effect) -> bool:
 
 
 def take_pending_lease(env: Env) -> None:
-    """Take the run's pending lease now, in a commit of its own, with the thread's head
-    read under it: `LeaseHeld` if another run holds the thread, or moved it on since the
-    run read it (the lease is then given back)."""
+    """Take the run's pending lease now, in a commit of its own: `LeaseHeld` if another run
+    holds the thread, or wrote to it since the run read it."""
     saver = env.saver
     if not env.lease_pending or saver is None:
         return
-    owner, env.lease_tried = env.lease_owner or "", True
-    taken, stored = saver.acquire_and_get(env.thread_id, owner, ttl=env.lease_ttl or 0)
-    if not taken:
-        raise LeaseHeld()
-    if (stored.record.checkpoint_id if stored else None) != env.lease_head:
-        saver.release_thread(env.thread_id, owner)
+    env.lease_tried = True
+    owner, ttl = env.lease_owner or "", env.lease_ttl or 0
+    if not saver.acquire_unchanged(env.thread_id, owner, ttl=ttl, revision=env.lease_revision):
         raise LeaseHeld()
     env.lease_pending = False
 
@@ -304,12 +302,12 @@ async def atake_pending_lease(env: Env) -> None:
     saver = env.saver
     if not env.lease_pending or saver is None:
         return
-    owner, env.lease_tried = env.lease_owner or "", True
-    taken, stored = await saver.aacquire_and_get(env.thread_id, owner, ttl=env.lease_ttl or 0)
+    env.lease_tried = True
+    owner, ttl, revision = env.lease_owner or "", env.lease_ttl or 0, env.lease_revision
+    taken = await to_thread(
+        saver.acquire_unchanged, env.thread_id, owner, ttl=ttl, revision=revision
+    )
     if not taken:
-        raise LeaseHeld()
-    if (stored.record.checkpoint_id if stored else None) != env.lease_head:
-        await saver.arelease_thread(env.thread_id, owner)
         raise LeaseHeld()
     env.lease_pending = False
 
@@ -341,6 +339,7 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
             take_lease=env.lease_ttl if env.lease_pending else None,
+            lease_revision=env.lease_revision,
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -363,7 +362,7 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             bindings=effect.bindings,
             lease_owner=env.lease_owner,
             take_lease=env.lease_ttl if env.lease_pending else None,
-            lease_head=env.lease_head,
+            lease_revision=env.lease_revision,
         )
     elif isinstance(effect, Vote):
         return saver.cast_vote(
@@ -421,6 +420,7 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
             take_lease=env.lease_ttl if env.lease_pending else None,
+            lease_revision=env.lease_revision,
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -443,7 +443,7 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             bindings=effect.bindings,
             lease_owner=env.lease_owner,
             take_lease=env.lease_ttl if env.lease_pending else None,
-            lease_head=env.lease_head,
+            lease_revision=env.lease_revision,
         )
     elif isinstance(effect, Vote):
         return await saver.acast_vote(

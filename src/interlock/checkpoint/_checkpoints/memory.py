@@ -79,13 +79,7 @@ class MemoryCheckpoints:
 
     if TYPE_CHECKING:
 
-        def _acquire_or_busy(
-            self,
-            thread_id: str,
-            owner: str | None,
-            ttl: float,
-            seen: tuple[str | None] | None = None,
-        ) -> None: ...
+        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
 
         def _encode_interrupts(
             self, interrupts: Sequence[InterruptRecord]
@@ -141,6 +135,7 @@ class MemoryCheckpoints:
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
+        lease_revision: str | None = None,
     ) -> None:
         """Commit a checkpoint (compare-and-swap on the head), after `take_lease`."""
         if take_lease is not None:

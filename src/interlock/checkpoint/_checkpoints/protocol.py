@@ -162,6 +162,7 @@ class CheckpointStore(ABC):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
+        lease_revision: str | None = None,
     ) -> None:
         """Commit `record` atomically and make it the thread's head.
 
@@ -174,9 +175,9 @@ class CheckpointStore(ABC):
         `take_lease` (a TTL in seconds) first takes the lease for `lease_owner`, as
         `acquire_thread` would, in the same transaction where the store can: a run's lease
         and its first write then cost one commit (`defers_lease`). If another owner holds a
-        live lease → `ThreadBusy`, and nothing is written; where the store takes it in the
-        same transaction, a root head that is no longer `expected_head` (another run moved
-        the thread on since this one read it) is `ThreadBusy` too.
+        live lease → `ThreadBusy`, and nothing is written; where the store `defers_lease`,
+        so is a thread whose revision is no longer `lease_revision` (the caller's
+        `read_unleased`: another run wrote to it since).
         """
 
     @abstractmethod
@@ -233,6 +234,7 @@ class CheckpointStore(ABC):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
+        lease_revision: str | None = None,
     ) -> None:
         """Async twin of `put_checkpoint`."""
         await to_thread(
@@ -243,6 +245,7 @@ class CheckpointStore(ABC):
             lease_owner=lease_owner,
             release_lease=release_lease,
             take_lease=take_lease,
+            lease_revision=lease_revision,
         )
 
     async def aget_checkpoint(

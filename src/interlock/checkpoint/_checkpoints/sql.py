@@ -76,17 +76,11 @@ class SqlCheckpoints(SqlCore):
             owner: str | None,
             ttl: float,
             *,
-            seen: tuple[str | None] | None,
+            revision: str | None,
             head: str | None = None,
         ) -> None: ...
 
-        def _acquire_or_busy(
-            self,
-            thread_id: str,
-            owner: str | None,
-            ttl: float,
-            seen: tuple[str | None] | None = None,
-        ) -> None: ...
+        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
 
         def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None: ...
 
@@ -133,6 +127,7 @@ class SqlCheckpoints(SqlCore):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
+        lease_revision: str | None = None,
     ) -> None:
         """Commit a checkpoint: serialise first, then one transaction with a head CAS
         (that first takes the lease with `take_lease`)."""
@@ -147,8 +142,9 @@ class SqlCheckpoints(SqlCore):
             touched = take_lease is not None and not release_lease
             if take_lease is not None:  # (and records the commit, unless it gives it back)
                 head = cid if ns == "" and touched else None
-                seen = (expected_head,) if ns == "" else None
-                self._take_lease(conn, thread, lease_owner, take_lease, seen=seen, head=head)
+                self._take_lease(
+                    conn, thread, lease_owner, take_lease, revision=lease_revision, head=head
+                )
             if expected_head is None:
                 cur = self._x(
                     conn,

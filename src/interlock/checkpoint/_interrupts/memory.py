@@ -59,13 +59,7 @@ class MemoryInterrupts:
 
     if TYPE_CHECKING:
 
-        def _acquire_or_busy(
-            self,
-            thread_id: str,
-            owner: str | None,
-            ttl: float,
-            seen: tuple[str | None] | None = None,
-        ) -> None: ...
+        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
 
         def _log(
             self,
@@ -184,15 +178,14 @@ class MemoryInterrupts:
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_head: str | None = None,
+        lease_revision: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip pending interrupts to decided, all or nothing, exactly once (after
         `take_lease`)."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
         bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         if take_lease is not None:
-            seen = None if lease_head is None else (lease_head,)
-            self._acquire_or_busy(thread_id, lease_owner, take_lease, seen)
+            self._acquire_or_busy(thread_id, lease_owner, take_lease)
         with self._lock:
             for iid in decisions:
                 item = self._interrupts.get(iid)

@@ -60,14 +60,13 @@ class PgInterrupts(SqlInterrupts):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_head: str | None = None,
+        lease_revision: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins. One decision
         (the common case) is one statement; several take a transaction. `take_lease` is a
         statement of its own, first."""
         if take_lease is not None:
-            seen = None if lease_head is None else (lease_head,)
-            self._acquire_or_busy(thread_id, lease_owner, take_lease, seen)
+            self._acquire_or_busy(thread_id, lease_owner, take_lease)
         if len(decisions) != 1:
             return super().resolve_interrupts(
                 thread_id, decisions, decided_by=decided_by, status=status, bindings=bindings

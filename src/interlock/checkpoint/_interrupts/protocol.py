@@ -168,7 +168,7 @@ class InterruptIndex(ABC):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_head: str | None = None,
+        lease_revision: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt id in `decisions` from pending to `status` with its value.
 
@@ -178,8 +178,8 @@ class InterruptIndex(ABC):
         decision answered (the question's digest), under which rule, until when it holds.
         `take_lease` (a TTL in seconds) first takes the thread's lease for `lease_owner`,
         as in `put_checkpoint` (`ThreadBusy`, nothing changed, if another owner holds it,
-        or if the thread's root head is no longer `lease_head`, when given: the head the
-        caller read before it held the lease).
+        or, where the store `defers_lease`, if the thread's revision is no longer
+        `lease_revision`).
         Returns the updated records.
         """
 
@@ -260,7 +260,7 @@ class InterruptIndex(ABC):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_head: str | None = None,
+        lease_revision: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
         return await to_thread(
@@ -272,7 +272,7 @@ class InterruptIndex(ABC):
             bindings=bindings,
             lease_owner=lease_owner,
             take_lease=take_lease,
-            lease_head=lease_head,
+            lease_revision=lease_revision,
         )
 
     async def aescalate_interrupt(

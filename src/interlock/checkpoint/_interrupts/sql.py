@@ -72,17 +72,11 @@ class SqlInterrupts(SqlCore):
             owner: str | None,
             ttl: float,
             *,
-            seen: tuple[str | None] | None,
+            revision: str | None,
             head: str | None = None,
         ) -> None: ...
 
-        def _acquire_or_busy(
-            self,
-            thread_id: str,
-            owner: str | None,
-            ttl: float,
-            seen: tuple[str | None] | None = None,
-        ) -> None: ...
+        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
 
         def _log_request(
             self,
@@ -207,7 +201,7 @@ class SqlInterrupts(SqlCore):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_head: str | None = None,
+        lease_revision: str | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins (after
         taking the lease, with `take_lease`, in the same transaction)."""
@@ -216,8 +210,7 @@ class SqlInterrupts(SqlCore):
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
             if take_lease is not None:
-                seen = None if lease_head is None else (lease_head,)
-                self._take_lease(conn, thread_id, lease_owner, take_lease, seen=seen)
+                self._take_lease(conn, thread_id, lease_owner, take_lease, revision=lease_revision)
             for iid, text in encoded.items():
                 if iid in bound:
                     sql = (

@@ -47,11 +47,8 @@ class PgThreads(SqlThreads):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
-        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
-        """Take the lease and read the head in one statement (always now: `defer` is for
-        stores that `defers_lease`; here the lease costs no commit of its own that a
-        network round trip would not cost anyway).
+        """Take the lease and read the head in one statement.
 
         With `flush=False` (every run of the engine: its first write that waits — a
         decision, a pause or its last write — covers this earlier commit too) the lease

@@ -55,29 +55,44 @@ class Threads(ABC):
             after: str | None = None,
         ) -> StoredCheckpoint | None: ...
 
-    def _acquire_or_busy(
-        self, thread_id: str, owner: str | None, ttl: float, seen: tuple[str | None] | None = None
-    ) -> None:
-        """`take_lease` where the store takes it in a commit of its own, before the write:
-        `acquire_thread`, or `ThreadBusy` (also, lease given back, when the thread's root
-        head is no longer `seen[0]`)."""
+    def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None:
+        """`take_lease` where the store takes it in a commit of its own, before the write
+        (it does not `defers_lease`): `acquire_thread`, or `ThreadBusy`."""
         if not owner:
             raise ValueError("take_lease needs a lease_owner")
         if not self.acquire_thread(thread_id, owner, ttl=ttl):
             raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
-        if seen is not None:
-            stored = self.get_checkpoint(thread_id)
-            if (stored.record.checkpoint_id if stored else None) != seen[0]:
-                self.release_thread(thread_id, owner)
-                raise ThreadBusy(
-                    f"thread {thread_id!r} was moved on by another run since this run read it"
-                )
 
     defers_lease: ClassVar[bool] = False
-    """Whether this store takes a run's lease in the run's first write (`acquire_and_get`
-    with `defer=True`, then `take_lease`), saving a commit: true where a commit costs more
-    than the statement that takes the lease (SQLite, whose every commit writes pages to
-    its log). The engine asks for it only where it is true."""
+    """Whether this store lets a run take its lease with its first write, saving a commit:
+    true where a commit costs more than the statement that takes the lease (SQLite, whose
+    every commit writes pages to its log). The run reads with `read_unleased`, then its
+    first write takes the lease (`take_lease` and `lease_revision` of `put_checkpoint` or
+    `resolve_interrupts`), or `acquire_unchanged` does before anything else. The engine
+    asks for it only where it is true."""
+
+    def read_unleased(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+    ) -> tuple[bool, str | None, StoredCheckpoint | None]:
+        """Where `defers_lease`: in one read, whether the thread's lease is free for
+        `owner`, the thread's revision (a value every write of a run changes; None before
+        the thread has a row) and the checkpoint a run starts from (as `get_checkpoint`).
+        `(False, None, None)` when another owner holds a live lease. Writes nothing."""
+        raise NotImplementedError(f"{type(self).__name__} does not defer leases")
+
+    def acquire_unchanged(
+        self, thread_id: str, owner: str, *, ttl: float, revision: str | None
+    ) -> bool:
+        """Where `defers_lease`: `acquire_thread`, only if the thread's revision is still
+        `revision` (nothing written since the caller's `read_unleased`); False, nothing
+        changed, otherwise."""
+        raise NotImplementedError(f"{type(self).__name__} does not defer leases")
 
     @abstractmethod
     def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
@@ -94,15 +109,9 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
-        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the thread's lease, then read the checkpoint a run starts from (as
         `get_checkpoint`). Returns `(False, None)` when another owner holds a live lease.
-
-        `defer=True` on a store whose `defers_lease` is True only reads: it says whether the
-        lease is free for `owner` now and writes nothing; the caller then takes it with its
-        first write (`take_lease` of `put_checkpoint` or `resolve_interrupts`), or with
-        `acquire_thread` before anything else happens. Other stores take it now.
 
         A run's first two store calls in one: stores over a network do both in one round
         trip; the default calls `acquire_thread` then `get_checkpoint`.
@@ -175,6 +184,25 @@ class Threads(ABC):
         """Async twin of `expire_finished`."""
         return await to_thread(self.expire_finished, ttl)
 
+    async def aread_unleased(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+    ) -> tuple[bool, str | None, StoredCheckpoint | None]:
+        """Async twin of `read_unleased`."""
+        return await to_thread(
+            self.read_unleased,
+            thread_id,
+            owner,
+            checkpoint_ns=checkpoint_ns,
+            checkpoint_id=checkpoint_id,
+            after=after,
+        )
+
     async def aacquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `acquire_thread`."""
         return await to_thread(self.acquire_thread, thread_id, owner, ttl=ttl)
@@ -189,7 +217,6 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
-        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Async twin of `acquire_and_get`."""
         return await to_thread(
@@ -201,7 +228,6 @@ class Threads(ABC):
             checkpoint_id=checkpoint_id,
             after=after,
             flush=flush,
-            defer=defer,
         )
 
     async def arelease_thread(self, thread_id: str, owner: str) -> None:

@@ -22,7 +22,7 @@ from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 from interlock.checkpoint._threads.search_sql import INFO_COLUMNS, INFO_JOIN, SqlThreadSearch
 from interlock.errors import ThreadBusy
 
-__all__ = ["ACQUIRE_SQL", "LEASE_HELD_SQL", "SqlThreads"]
+__all__ = ["ACQUIRE_SQL", "LEASE_STATE_SQL", "SqlThreads"]
 
 ACQUIRE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
@@ -48,14 +48,12 @@ TAKE_SQL = (
 """`ACQUIRE_SQL` that also records a commit (its head, if any, and the updated time);
 parameters: thread_id, now, now, head, owner, ttl, ttl."""
 
-HEAD_SQL = "SELECT head_id FROM heads WHERE thread_id = ? AND checkpoint_ns = ''"
-"""A thread's root head; parameter: thread_id."""
-
-LEASE_HELD_SQL = (
-    "SELECT 1 FROM threads WHERE thread_id = ? AND lease_owner IS NOT NULL "
-    "AND lease_owner <> ? AND lease_until > {now}"
+LEASE_STATE_SQL = (
+    "SELECT lease_owner IS NOT NULL AND lease_owner <> ? AND lease_until > {now}, "
+    "updated_at FROM threads WHERE thread_id = ?"
 )
-"""A row when another owner holds the thread's live lease; parameters: thread_id, owner."""
+"""Whether another owner holds the thread's live lease, and its revision (`updated_at`);
+parameters: owner, thread_id."""
 
 
 def _graph_of(metadata: Any) -> str | None:
@@ -152,26 +150,56 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
-        defer: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the lease and read the checkpoint in one write transaction: the read sees
         the thread as the lease found it, and a run's start costs one commit, not two.
-        (`flush` is for stores whose commits can skip the wait for the disk.) With `defer`
-        where `defers_lease`: one read, whether the lease is free for `owner` and the
-        checkpoint; the run's first write takes the lease (`take_lease`)."""
-        if defer and self.defers_lease:
-            with self._read() as conn:
-                if self._x(conn, LEASE_HELD_SQL, (thread_id, owner)).fetchone() is not None:
-                    return False, None
-                return True, self._checkpoint_in(
-                    conn, thread_id, checkpoint_ns, checkpoint_id, after
-                )
+        (`flush` is for stores whose commits can skip the wait for the disk.)"""
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
             cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             if self._count(conn, cur) != 1:
                 return False, None
             return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
+
+    def read_unleased(
+        self,
+        thread_id: str,
+        owner: str,
+        *,
+        checkpoint_ns: str = "",
+        checkpoint_id: str | None = None,
+        after: str | None = None,
+    ) -> tuple[bool, str | None, StoredCheckpoint | None]:
+        """One read transaction: the lease, the revision (`threads.updated_at` as stored,
+        which every write of a run sets) and the checkpoint (see `Threads`)."""
+        self._deferring()
+        with self._read() as conn:
+            row = self._x(conn, LEASE_STATE_SQL, (owner, thread_id)).fetchone()
+            if row is not None and row[0]:
+                return False, None, None
+            stored = self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
+            return True, row[1] if row else None, stored
+
+    def acquire_unchanged(
+        self, thread_id: str, owner: str, *, ttl: float, revision: str | None
+    ) -> bool:
+        """The revision check and the lease's upsert in one transaction (see `Threads`)."""
+        self._deferring()
+        now = self.dialect.ts(utc_now())
+        with self._write() as conn:
+            if self._revision(conn, thread_id) != revision:
+                return False
+            cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
+            return self._count(conn, cur) == 1
+
+    def _deferring(self) -> None:
+        if not self.defers_lease:
+            raise NotImplementedError(f"{type(self).__name__} does not defer leases")
+
+    def _revision(self, conn: Any, thread_id: str) -> str | None:
+        row = self._x(conn, "SELECT updated_at FROM threads WHERE thread_id = ?", (thread_id,))
+        found = row.fetchone()
+        return found[0] if found else None
 
     def _take_lease(
         self,
@@ -180,23 +208,21 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         owner: str | None,
         ttl: float,
         *,
-        seen: tuple[str | None] | None,
+        revision: str | None,
         head: str | None = None,
     ) -> None:
         """`take_lease` of a write, first in its transaction: take the lease as
         `acquire_thread` does and record the commit on `threads` as `_touch_thread` would
         (`head`, the updated time: the write then need not touch it again), or raise
-        `ThreadBusy` (the caller's transaction then writes nothing). `seen`: `(head,)`, the
-        thread's root head the run read before it held the lease; if another run moved
-        the thread on since, that is `ThreadBusy` too (the run went on from a stale read)."""
+        `ThreadBusy` (the caller's transaction then writes nothing): when another run holds
+        the lease, or wrote to the thread since the run read it at `revision` (the run
+        would go on from a stale read)."""
         if not owner:
             raise ValueError("take_lease needs a lease_owner")
-        if seen is not None:
-            row = self._x(conn, HEAD_SQL, (thread_id,)).fetchone()
-            if (row[0] if row else None) != seen[0]:
-                raise ThreadBusy(
-                    f"thread {thread_id!r} was moved on by another run since this run read it"
-                )
+        if self._revision(conn, thread_id) != revision:
+            raise ThreadBusy(
+                f"thread {thread_id!r} was changed by another run since this run read it"
+            )
         now = self.dialect.ts(utc_now())
         cur = self._x(conn, TAKE_SQL, (thread_id, now, now, head, owner, float(ttl), float(ttl)))
         if self._count(conn, cur) != 1:
