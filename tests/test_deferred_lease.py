@@ -130,7 +130,7 @@ def test_a_round_trip_takes_each_lease_in_the_runs_first_write(saver: Racing) ->
         return sql.startswith("INSERT INTO threads") and "lease_ttl) VALUES" in sql
 
     def checks_head(sql: str) -> bool:  # nothing wrote to the thread since the run read it
-        return sql.startswith("SELECT updated_at FROM threads WHERE thread_id = 't'")
+        return sql.startswith("SELECT revision FROM threads WHERE thread_id = 't'")
 
     assert checks_head(input_cp[0]) and takes(input_cp[1])
     assert any(s.startswith("INSERT INTO checkpoints") for s in input_cp)

@@ -364,4 +364,11 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "triggers on runs), so that a claim walks the fronts, not every open run",
         RUN_FRONTS_MIGRATION,
     ),
+    (
+        19,
+        "threads.revision: a counter every write of a run raises, so that a run that read a "
+        "thread without its lease can tell, when it takes the lease, that nothing wrote to "
+        "the thread meanwhile (SQLite takes a run's lease with its first write)",
+        ["ALTER TABLE threads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"],
+    ),
 ]

@@ -92,7 +92,7 @@ class Env:
     lease_pending: bool = False
     """The run's lease is still to be taken (a store that `defers_lease`): by its first
     write (`take_lease`), or on its own before anything else the run does."""
-    lease_revision: str | None = None
+    lease_revision: int | None = None
     """With `lease_pending`: the thread's revision when the run read it (`read_unleased`);
     taking the lease fails if another run wrote to the thread since (the run would go on
     from a stale read)."""

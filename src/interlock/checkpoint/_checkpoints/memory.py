@@ -135,7 +135,7 @@ class MemoryCheckpoints:
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> None:
         """Commit a checkpoint (compare-and-swap on the head), after `take_lease`."""
         if take_lease is not None:

@@ -79,7 +79,7 @@ class PgCheckpoints(SqlCheckpoints):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> None:
         """Commit a checkpoint: head compare-and-swap, the row, the thread's head and lease,
         and new interrupts, in one statement (after `take_lease`'s own, if asked)."""

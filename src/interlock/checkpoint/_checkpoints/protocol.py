@@ -162,7 +162,7 @@ class CheckpointStore(ABC):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> None:
         """Commit `record` atomically and make it the thread's head.
 
@@ -234,7 +234,7 @@ class CheckpointStore(ABC):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> None:
         """Async twin of `put_checkpoint`."""
         await to_thread(

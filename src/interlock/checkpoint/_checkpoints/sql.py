@@ -76,7 +76,7 @@ class SqlCheckpoints(SqlCore):
             owner: str | None,
             ttl: float,
             *,
-            revision: str | None,
+            revision: int | None,
             head: str | None = None,
         ) -> None: ...
 
@@ -127,7 +127,7 @@ class SqlCheckpoints(SqlCore):
         lease_owner: str | None = None,
         release_lease: bool = False,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> None:
         """Commit a checkpoint: serialise first, then one transaction with a head CAS
         (that first takes the lease with `take_lease`)."""

@@ -178,7 +178,7 @@ class MemoryInterrupts:
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip pending interrupts to decided, all or nothing, exactly once (after
         `take_lease`)."""

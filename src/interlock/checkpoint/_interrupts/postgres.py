@@ -60,7 +60,7 @@ class PgInterrupts(SqlInterrupts):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins. One decision
         (the common case) is one statement; several take a transaction. `take_lease` is a
@@ -82,7 +82,9 @@ class PgInterrupts(SqlInterrupts):
             "THEN metadata ELSE jsonb_set(metadata, '{decision}', %s::jsonb) END "
             "WHERE interrupt_id = %s AND thread_id = %s "
             f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
-            "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
+            "t AS (UPDATE threads SET updated_at = %s"
+            + (", revision = revision + 1" if self.revisioned else "")
+            + " WHERE thread_id = %s "
             "AND EXISTS (SELECT 1 FROM u)), "
             "pa AS (DELETE FROM pending_approvers WHERE interrupt_id IN "
             "(SELECT interrupt_id FROM u)), "

@@ -168,7 +168,7 @@ class InterruptIndex(ABC):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt id in `decisions` from pending to `status` with its value.
 
@@ -260,7 +260,7 @@ class InterruptIndex(ABC):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
         return await to_thread(

@@ -72,7 +72,7 @@ class SqlInterrupts(SqlCore):
             owner: str | None,
             ttl: float,
             *,
-            revision: str | None,
+            revision: int | None,
             head: str | None = None,
         ) -> None: ...
 
@@ -201,7 +201,7 @@ class SqlInterrupts(SqlCore):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
         lease_owner: str | None = None,
         take_lease: float | None = None,
-        lease_revision: str | None = None,
+        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins (after
         taking the lease, with `take_lease`, in the same transaction)."""
@@ -298,6 +298,8 @@ class SqlInterrupts(SqlCore):
                 return None
             self._drop_approvers(conn, interrupt_id)  # the new rule's principals instead
             self._add_approvers(conn, interrupt_id, row[1], row[11], text)
+            # a decision read under the old rule must not go through: a new revision
+            self._touch_thread(conn, row[1], None, None)
             before = self._interrupt(row)
             detail = escalation_detail(before, deadline, metadata)
             self._log_request(

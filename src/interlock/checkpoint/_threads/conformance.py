@@ -153,7 +153,7 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
         with pytest.raises(ValueError, match="lease_owner"):
             saver.put_checkpoint(make_record("u", None, [], {}), expected_head=None, take_lease=60)
 
-    def _revision(self, saver: BaseSaver, thread_id: str) -> str | None:
+    def _revision(self, saver: BaseSaver, thread_id: str) -> int | None:
         """The thread's revision where the store defers leases (else None: unused)."""
         if not saver.defers_lease:
             return None
@@ -217,6 +217,33 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
                 lease_revision=seen,
             )
         assert saver.acquire_thread("t", "d", ttl=60)
+
+    def test_an_escalation_changes_the_revision_a_deferred_decision_read(
+        self, saver: BaseSaver
+    ) -> None:
+        """A decision checked against the approvers it read must not go through once the
+        request was escalated to others: the escalation is a new revision."""
+        if not saver.defers_lease:
+            return
+        first = make_record("e", None, [("n", 0)], {"n": 0})
+        due = datetime(2030, 1, 1, tzinfo=UTC)
+        pause = make_interrupt("e", first.checkpoint_id, deadline=due)
+        saver.put_checkpoint(first, expected_head=None, interrupts=[pause])
+        free, seen, _ = saver.read_unleased("e", "a")
+        assert free
+        assert saver.escalate_interrupt(
+            pause.interrupt_id,
+            expected_deadline=due,
+            deadline=due + timedelta(days=1),
+            metadata={"approvers": ["boss"]},
+        )
+        assert not saver.acquire_unchanged("e", "a", ttl=60, revision=seen)
+        with pytest.raises(ThreadBusy):
+            saver.resolve_interrupts(
+                "e", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60, lease_revision=seen
+            )
+        held = saver.get_interrupt(pause.interrupt_id)
+        assert held is not None and held.status == "pending"
 
     def test_a_head_with_pending_sends_is_not_finished(self, saver: BaseSaver) -> None:
         [first] = self._chain(saver, "t", 1)

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint._async import to_thread
 from interlock.checkpoint._checkpoints.protocol import StoredCheckpoint
@@ -63,7 +63,7 @@ class Threads(ABC):
         if not self.acquire_thread(thread_id, owner, ttl=ttl):
             raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
 
-    defers_lease: ClassVar[bool] = False
+    defers_lease: bool = False
     """Whether this store lets a run take its lease with its first write, saving a commit:
     true where a commit costs more than the statement that takes the lease (SQLite, whose
     every commit writes pages to its log). The run reads with `read_unleased`, then its
@@ -79,15 +79,15 @@ class Threads(ABC):
         checkpoint_ns: str = "",
         checkpoint_id: str | None = None,
         after: str | None = None,
-    ) -> tuple[bool, str | None, StoredCheckpoint | None]:
+    ) -> tuple[bool, int | None, StoredCheckpoint | None]:
         """Where `defers_lease`: in one read, whether the thread's lease is free for
-        `owner`, the thread's revision (a value every write of a run changes; None before
+        `owner`, the thread's revision (a counter every write of a run raises; None before
         the thread has a row) and the checkpoint a run starts from (as `get_checkpoint`).
         `(False, None, None)` when another owner holds a live lease. Writes nothing."""
         raise NotImplementedError(f"{type(self).__name__} does not defer leases")
 
     def acquire_unchanged(
-        self, thread_id: str, owner: str, *, ttl: float, revision: str | None
+        self, thread_id: str, owner: str, *, ttl: float, revision: int | None
     ) -> bool:
         """Where `defers_lease`: `acquire_thread`, only if the thread's revision is still
         `revision` (nothing written since the caller's `read_unleased`); False, nothing
@@ -192,7 +192,7 @@ class Threads(ABC):
         checkpoint_ns: str = "",
         checkpoint_id: str | None = None,
         after: str | None = None,
-    ) -> tuple[bool, str | None, StoredCheckpoint | None]:
+    ) -> tuple[bool, int | None, StoredCheckpoint | None]:
         """Async twin of `read_unleased`."""
         return await to_thread(
             self.read_unleased,

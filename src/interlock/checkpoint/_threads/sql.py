@@ -39,7 +39,7 @@ TAKE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, head_id, lease_owner, "
     "lease_until, lease_ttl) VALUES (?, ?, ?, ?, ?, {now} + ?, ?) "
     "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
-    "head_id = COALESCE(excluded.head_id, threads.head_id), "
+    "head_id = COALESCE(excluded.head_id, threads.head_id), revision = threads.revision + 1, "
     "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until, "
     "lease_ttl = excluded.lease_ttl "
     "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
@@ -50,9 +50,9 @@ parameters: thread_id, now, now, head, owner, ttl, ttl."""
 
 LEASE_STATE_SQL = (
     "SELECT lease_owner IS NOT NULL AND lease_owner <> ? AND lease_until > {now}, "
-    "updated_at FROM threads WHERE thread_id = ?"
+    "revision FROM threads WHERE thread_id = ?"
 )
-"""Whether another owner holds the thread's live lease, and its revision (`updated_at`);
+"""Whether another owner holds the thread's live lease, and its revision;
 parameters: owner, thread_id."""
 
 
@@ -129,7 +129,9 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             params = (thread_id, now, now, head, lease_owner)
         return (
             "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
-            "head_id = COALESCE(excluded.head_id, threads.head_id), " + lease,
+            "head_id = COALESCE(excluded.head_id, threads.head_id), "
+            + ("revision = threads.revision + 1, " if self.revisioned else "")
+            + lease,
             params,
         )
 
@@ -169,9 +171,10 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         checkpoint_ns: str = "",
         checkpoint_id: str | None = None,
         after: str | None = None,
-    ) -> tuple[bool, str | None, StoredCheckpoint | None]:
-        """One read transaction: the lease, the revision (`threads.updated_at` as stored,
-        which every write of a run sets) and the checkpoint (see `Threads`)."""
+    ) -> tuple[bool, int | None, StoredCheckpoint | None]:
+        """One read transaction: the lease, the revision (`threads.revision`, which every
+        write of a run raises: `_touch_thread`, `_take_lease`) and the checkpoint (see
+        `Threads`)."""
         self._deferring()
         with self._read() as conn:
             row = self._x(conn, LEASE_STATE_SQL, (owner, thread_id)).fetchone()
@@ -181,7 +184,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             return True, row[1] if row else None, stored
 
     def acquire_unchanged(
-        self, thread_id: str, owner: str, *, ttl: float, revision: str | None
+        self, thread_id: str, owner: str, *, ttl: float, revision: int | None
     ) -> bool:
         """The revision check and the lease's upsert in one transaction (see `Threads`)."""
         self._deferring()
@@ -196,10 +199,11 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         if not self.defers_lease:
             raise NotImplementedError(f"{type(self).__name__} does not defer leases")
 
-    def _revision(self, conn: Any, thread_id: str) -> str | None:
-        row = self._x(conn, "SELECT updated_at FROM threads WHERE thread_id = ?", (thread_id,))
+    def _revision(self, conn: Any, thread_id: str) -> int | None:
+        """The thread's revision (None: no `threads` row)."""
+        row = self._x(conn, "SELECT revision FROM threads WHERE thread_id = ?", (thread_id,))
         found = row.fetchone()
-        return found[0] if found else None
+        return int(found[0]) if found else None
 
     def _take_lease(
         self,
@@ -208,7 +212,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         owner: str | None,
         ttl: float,
         *,
-        revision: str | None,
+        revision: int | None,
         head: str | None = None,
     ) -> None:
         """`take_lease` of a write, first in its transaction: take the lease as

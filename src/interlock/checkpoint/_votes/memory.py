@@ -55,7 +55,7 @@ class MemoryVotes:
             bindings: Mapping[str, Mapping[str, Any]] | None = None,
             lease_owner: str | None = None,
             take_lease: float | None = None,
-            lease_revision: str | None = None,
+            lease_revision: int | None = None,
         ) -> tuple[InterruptRecord, ...]: ...
 
     def _init_votes(self) -> None:
