@@ -96,8 +96,8 @@ def write_transactions(saver: SqliteSaver, fn: Any) -> list[list[str]]:
         elif sql == "COMMIT" and current is not None:
             txs.append(current)
             current = None
-        elif current is not None:
-            current.append(sql)
+        elif current is not None and (not current or current[-1] != sql):
+            current.append(sql)  # (a trigger's statements are traced as their statement's)
 
     conn = saver._conn()
     conn.set_trace_callback(trace)
@@ -380,3 +380,20 @@ def test_a_pause_made_meanwhile_is_not_overwritten_by_a_stale_input(saver: Racin
     [pending] = app.get_state(cfg("q")).interrupts  # the request stands
     record = saver.get_interrupt(pending.id)
     assert record is not None and record.status == "pending" and ran == ["ask"]
+
+
+def test_any_write_recorded_on_the_thread_is_a_new_revision(saver: Racing) -> None:
+    """The revision is counted by the database (a trigger on `threads.updated_at`), not by
+    the code that writes: a write of another program, or one made in the same tick of a
+    coarse clock (here: the very same updated time), still refuses a stale run."""
+    import sqlite3
+
+    app = work_graph(saver, [], [False])
+    app.invoke({"log": []}, cfg("r"))
+    free, seen, _ = saver.read_unleased("r", "me")
+    assert free and seen is not None
+    with sqlite3.connect(saver.path) as raw:
+        raw.execute("UPDATE threads SET updated_at = updated_at WHERE thread_id = 'r'")
+    assert not saver.acquire_unchanged("r", "me", ttl=60, revision=seen)
+    free, again, _ = saver.read_unleased("r", "me")
+    assert again == seen + 1 and saver.acquire_unchanged("r", "me", ttl=60, revision=again)

@@ -366,9 +366,21 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
     ),
     (
         19,
-        "threads.revision: a counter every write of a run raises, so that a run that read a "
-        "thread without its lease can tell, when it takes the lease, that nothing wrote to "
-        "the thread meanwhile (SQLite takes a run's lease with its first write)",
-        ["ALTER TABLE threads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"],
+        "threads.revision: on SQLite a counter every write of a run raises (a trigger), so "
+        "that a run that read a thread without its lease can tell, when it takes the lease, "
+        "that nothing wrote to the thread meanwhile (SQLite takes a run's lease with its "
+        "first write); unused on PostgreSQL",
+        [
+            "ALTER TABLE threads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
+            # every write of a run records itself on `threads` (its updated time): the
+            # trigger counts them, whatever the code that writes (an older interlock's
+            # process still running during an upgrade too), whatever its clock says
+            (
+                "sqlite",
+                "CREATE TRIGGER IF NOT EXISTS threads_revision AFTER UPDATE OF updated_at "
+                "ON threads BEGIN UPDATE threads SET revision = revision + 1 "
+                "WHERE thread_id = NEW.thread_id; END",
+            ),
+        ],
     ),
 ]

@@ -82,9 +82,7 @@ class PgInterrupts(SqlInterrupts):
             "THEN metadata ELSE jsonb_set(metadata, '{decision}', %s::jsonb) END "
             "WHERE interrupt_id = %s AND thread_id = %s "
             f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
-            "t AS (UPDATE threads SET updated_at = %s"
-            + (", revision = revision + 1" if self.revisioned else "")
-            + " WHERE thread_id = %s "
+            "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
             "AND EXISTS (SELECT 1 FROM u)), "
             "pa AS (DELETE FROM pending_approvers WHERE interrupt_id IN "
             "(SELECT interrupt_id FROM u)), "

@@ -39,7 +39,7 @@ TAKE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, head_id, lease_owner, "
     "lease_until, lease_ttl) VALUES (?, ?, ?, ?, ?, {now} + ?, ?) "
     "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
-    "head_id = COALESCE(excluded.head_id, threads.head_id), revision = threads.revision + 1, "
+    "head_id = COALESCE(excluded.head_id, threads.head_id), "
     "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until, "
     "lease_ttl = excluded.lease_ttl "
     "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
@@ -129,9 +129,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             params = (thread_id, now, now, head, lease_owner)
         return (
             "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
-            "head_id = COALESCE(excluded.head_id, threads.head_id), "
-            + ("revision = threads.revision + 1, " if self.revisioned else "")
-            + lease,
+            "head_id = COALESCE(excluded.head_id, threads.head_id), " + lease,
             params,
         )
 
@@ -172,9 +170,9 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         checkpoint_id: str | None = None,
         after: str | None = None,
     ) -> tuple[bool, int | None, StoredCheckpoint | None]:
-        """One read transaction: the lease, the revision (`threads.revision`, which every
-        write of a run raises: `_touch_thread`, `_take_lease`) and the checkpoint (see
-        `Threads`)."""
+        """One read transaction: the lease, the revision (`threads.revision`, which the
+        `threads_revision` trigger raises whenever a write records itself on `threads`:
+        `_touch_thread`, `_take_lease`) and the checkpoint (see `Threads`)."""
         self._deferring()
         with self._read() as conn:
             row = self._x(conn, LEASE_STATE_SQL, (owner, thread_id)).fetchone()
