@@ -397,3 +397,37 @@ def test_any_write_recorded_on_the_thread_is_a_new_revision(saver: Racing) -> No
     assert not saver.acquire_unchanged("r", "me", ttl=60, revision=seen)
     free, again, _ = saver.read_unleased("r", "me")
     assert again == seen + 1 and saver.acquire_unchanged("r", "me", ttl=60, revision=again)
+
+
+def test_a_request_changed_by_other_code_is_a_new_revision(saver: Racing) -> None:
+    """A request escalated by a process that does not record it on the thread (an older
+    interlock still running during an upgrade) still refuses a decision read before."""
+    import sqlite3
+
+    app = ask_graph(saver, [], [])
+    app.invoke({"log": []}, cfg("o"))
+    [pending] = app.get_state(cfg("o")).interrupts
+    free, seen, _ = saver.read_unleased("o", "me")
+    assert free
+    with sqlite3.connect(saver.path) as raw:
+        raw.execute(
+            "UPDATE interrupts SET metadata = json_set(metadata, '$.approvers', "
+            "json('[\"boss\"]')) WHERE interrupt_id = ?",
+            (pending.id,),
+        )
+    with pytest.raises(ThreadBusy):
+        saver.resolve_interrupts(
+            "o", {pending.id: "yes"}, lease_owner="me", take_lease=60, lease_revision=seen
+        )
+    record = saver.get_interrupt(pending.id)
+    assert record is not None and record.status == "pending"
+
+
+def test_a_thread_deleted_and_made_again_is_a_new_revision(saver: Racing) -> None:
+    app = work_graph(saver, [], [False])
+    app.invoke({"log": []}, cfg("d"))
+    free, seen, _ = saver.read_unleased("d", "me")
+    assert free
+    saver.delete_thread("d")
+    app.invoke({"log": []}, cfg("d"))  # the same id, a new thread
+    assert not saver.acquire_unchanged("d", "me", ttl=60, revision=seen)
