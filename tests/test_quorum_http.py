@@ -150,9 +150,7 @@ def test_a_vote_landing_while_another_holds_the_thread_still_counts(saver: Any) 
     ran.clear()
     app = create_app({"pay": quorum_graph(saver)}, keys=ApiKeys.parse(KEYS))
     refused = threading.Event()
-    # (a store that defers the lease only reads it first: it is turned away there)
-    read = "read_unleased" if saver.defers_lease else "acquire_and_get"
-    taking = getattr(saver, read)
+    taking = saver.acquire_and_get
 
     def spy(thread_id: str, owner: str, **kw: Any) -> Any:
         taken = taking(thread_id, owner, **kw)
@@ -165,7 +163,7 @@ def test_a_vote_landing_while_another_holds_the_thread_still_counts(saver: Any) 
         iid = started.json()["run"]["interrupts"][0]["id"]
         thread_id = started.json()["thread_id"]
         assert saver.acquire_thread(thread_id, "someone-else", ttl=60)
-        setattr(saver, read, spy)  # (an instance attribute: this test's saver only)
+        saver.acquire_and_get = spy  # (an instance attribute: this test's saver only)
         answers: list[Any] = []
         voter = threading.Thread(
             target=lambda: answers.append(

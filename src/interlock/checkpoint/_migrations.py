@@ -364,45 +364,4 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "triggers on runs), so that a claim walks the fronts, not every open run",
         RUN_FRONTS_MIGRATION,
     ),
-    (
-        19,
-        "threads.revision: on SQLite a counter every write of a run raises (a trigger), so "
-        "that a run that read a thread without its lease can tell, when it takes the lease, "
-        "that nothing wrote to the thread meanwhile (SQLite takes a run's lease with its "
-        "first write); unused on PostgreSQL",
-        [
-            "ALTER TABLE threads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0",
-            # every write of a run records itself on `threads` (its updated time), and
-            # every change of a request is a change of its thread: triggers count them,
-            # whatever the code that writes (an older interlock's process still running
-            # during an upgrade too), whatever its clock says
-            (
-                "sqlite",
-                "CREATE TRIGGER IF NOT EXISTS threads_revision AFTER UPDATE OF updated_at "
-                "ON threads BEGIN UPDATE threads SET revision = revision + 1 "
-                "WHERE thread_id = NEW.thread_id; END",
-            ),
-            (
-                "sqlite",
-                "CREATE TRIGGER IF NOT EXISTS interrupts_revision_asked AFTER INSERT "
-                "ON interrupts BEGIN UPDATE threads SET revision = revision + 1 "
-                "WHERE thread_id = NEW.thread_id; END",
-            ),
-            (
-                "sqlite",
-                "CREATE TRIGGER IF NOT EXISTS interrupts_revision_changed AFTER UPDATE OF "
-                "status, resume, deadline, metadata ON interrupts BEGIN UPDATE threads "
-                "SET revision = revision + 1 WHERE thread_id = NEW.thread_id; END",
-            ),
-            # a thread deleted and made again must not count from where it did before (a
-            # run that read the old one would find its revision again): a new thread
-            # starts at a random 62-bit count
-            (
-                "sqlite",
-                "CREATE TRIGGER IF NOT EXISTS threads_revision_born AFTER INSERT ON threads "
-                "BEGIN UPDATE threads SET revision = random() & 4611686018427387903 "
-                "WHERE thread_id = NEW.thread_id; END",
-            ),
-        ],
-    ),
 ]

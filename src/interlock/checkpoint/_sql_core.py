@@ -19,10 +19,7 @@ from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._sql_dialect import Dialect, utc_now
 from interlock.errors import SchemaTooNew
 
-__all__ = ["REVISION_MIGRATION", "SqlCore", "in_maintenance"]
-
-REVISION_MIGRATION = 19
-"""The migration that gives `threads` its `revision` (see `SqlThreads.read_unleased`)."""
+__all__ = ["SqlCore", "in_maintenance"]
 
 _MAINTENANCE: ContextVar[bool] = ContextVar("interlock_store_maintenance", default=False)
 
@@ -70,9 +67,6 @@ class SqlCore:
         finally:
             _MAINTENANCE.reset(token)
 
-    revisioned: bool = True
-    """Whether `threads` has its revision (migration 19): set by `setup`."""
-
     def _q(self, text: str) -> str:
         out = self._sql_cache.get(text)
         if out is None:
@@ -118,8 +112,6 @@ class SqlCore:
                     "INSERT INTO interlock_migrations VALUES (?, ?, ?)",
                     (version, description, utc_now().isoformat()),
                 )
-        # the schema has every migration this interlock knows now (a test may give it fewer)
-        self.revisioned = any(version == REVISION_MIGRATION for version, _, _ in MIGRATIONS)
 
     def schema_versions(self) -> list[int]:
         """Applied migration versions, ascending."""

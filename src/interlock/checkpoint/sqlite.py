@@ -73,9 +73,6 @@ class SqliteSaver(SqlSaver):
         except BaseException:
             self.close()  # a refused or failed setup leaves no connection behind
             raise
-        # a run's lease is taken by its first write, in that write's transaction: every
-        # commit here writes its pages to the log, and this saves one per run
-        self.defers_lease = self.revisioned
 
     @classmethod
     @contextmanager

@@ -24,7 +24,6 @@ from interlock.errors import (
 from interlock.graph._drivers import (
     Chunk,
     Env,
-    LeaseHeld,
     ResultBox,
     config_value,
     drive_async,
@@ -278,20 +277,7 @@ class CompiledStateGraph:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
-        # a run of the root namespace may take its lease with its first write
-        defer = lease and saver.defers_lease and ns == ""
-        if defer:
-            taken, env.lease_revision, stored = saver.read_unleased(
-                env.thread_id,
-                env.lease_owner or "",
-                checkpoint_ns=ns,
-                checkpoint_id=cp_id,
-                after=known_id,
-            )
-            if not taken:
-                raise _Busy()
-            env.lease_pending = True
-        elif lease:
+        if lease:
             taken, stored = saver.acquire_and_get(
                 env.thread_id,
                 env.lease_owner or "",
@@ -325,20 +311,7 @@ class CompiledStateGraph:
             return Start(thread_id="", checkpoint_ns="", stored=None, values={}, head_id=None)
         _, ns, cp_id = self._address(config)
         known_id, known = self._known(env)
-        # a run of the root namespace may take its lease with its first write
-        defer = lease and saver.defers_lease and ns == ""
-        if defer:
-            taken, env.lease_revision, stored = await saver.aread_unleased(
-                env.thread_id,
-                env.lease_owner or "",
-                checkpoint_ns=ns,
-                checkpoint_id=cp_id,
-                after=known_id,
-            )
-            if not taken:
-                raise _Busy()
-            env.lease_pending = True
-        elif lease:
+        if lease:
             taken, stored = await saver.aacquire_and_get(
                 env.thread_id,
                 env.lease_owner or "",
@@ -424,18 +397,15 @@ class CompiledStateGraph:
                 if saver is not None:
                     ensure_stored(self.version_info, saver)
                 start = self._load(config, env, lease=lease)
-                if saver is not None:
-                    start = check_sync(self.version_info, saver, start, input, env)
-                yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
-            except (_Busy, LeaseHeld):
+            except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
+            if saver is not None:
+                start = check_sync(self.version_info, saver, start, input, env)
+            yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
             self._remember(env, box)
         finally:
-            # (also when the lease is still pending but a write that took it was tried: it
-            # may have committed before its call failed)
-            untried = env.lease_pending and not env.lease_tried
-            if lease and saver is not None and not env.released and not untried:
+            if lease and saver is not None and not env.released:
                 _release(saver, env)
 
     async def _run_async(
@@ -455,19 +425,16 @@ class CompiledStateGraph:
                 if saver is not None:
                     await aensure_stored(self.version_info, saver)
                 start = await self._aload(config, env, lease=lease)
-                if saver is not None:
-                    start = await check_async(self.version_info, saver, start, input, env)
-                async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
-                    yield chunk
-            except (_Busy, LeaseHeld):
+            except _Busy:
                 env.released = True  # the lease is someone else's: nothing to give back
                 raise self._busy(env, input) from None
+            if saver is not None:
+                start = await check_async(self.version_info, saver, start, input, env)
+            async for chunk in drive_async(self._engine(start, input, env, kwargs), env, box):
+                yield chunk
             self._remember(env, box)
         finally:
-            # (also when the lease is still pending but a write that took it was tried: it
-            # may have committed before its call failed)
-            untried = env.lease_pending and not env.lease_tried
-            if lease and saver is not None and not env.released and not untried:
+            if lease and saver is not None and not env.released:
                 await _arelease(saver, env)
 
     def invoke(

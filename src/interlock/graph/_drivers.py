@@ -17,9 +17,8 @@ from contextvars import copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
-from interlock.checkpoint._async import to_thread
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import GraphError, GraphInterrupt, ThreadBusy
+from interlock.errors import GraphError, GraphInterrupt
 from interlock.graph._effects import (
     Applied,
     Commit,
@@ -43,15 +42,7 @@ from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 
-__all__ = [
-    "Env",
-    "LeaseHeld",
-    "ResultBox",
-    "atake_pending_lease",
-    "drive_async",
-    "drive_sync",
-    "take_pending_lease",
-]
+__all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
 _DONE = object()
 Chunk = tuple[tuple[str, ...], str, Any]
@@ -89,16 +80,6 @@ class Env:
     """A subgraph's: the name of the root graph it runs below."""
     released: bool = False
     """The lease was given back with the run's last write."""
-    lease_pending: bool = False
-    """The run's lease is still to be taken (a store that `defers_lease`): by its first
-    write (`take_lease`), or on its own before anything else the run does."""
-    lease_revision: int | None = None
-    """With `lease_pending`: the thread's revision when the run read it (`read_unleased`);
-    taking the lease fails if another run wrote to the thread since (the run would go on
-    from a stale read)."""
-    lease_tried: bool = False
-    """A write that takes the pending lease, or `take_pending_lease`, was attempted (it
-    may have committed even if its call failed: the lease is then given back)."""
     context: Any = None
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
@@ -263,55 +244,6 @@ async def _execute_async(
         _current.reset(token)
 
 
-# ---- the run's lease -----------------------------------------------------------------------
-
-
-class LeaseHeld(Exception):
-    """The run's lease, taken late (`Env.lease_pending`), was held by another run; nothing
-    was written. The caller turns it into `ThreadBusy` or `ResumeBusy`."""
-
-
-_CARRY_LEASE = (Commit, Resolve)
-"""Effects whose store write takes a pending lease in its own transaction."""
-_READS = (HasDecided, Lookup, Applied)
-"""Effects that only read: they need no lease."""
-_NOT_BEFORE = _CARRY_LEASE + _READS
-
-
-def _needs_lease_first(env: Env, effect: Effect) -> bool:
-    """Whether the pending lease must be taken on its own before `effect` is carried out:
-    before nodes run, a chunk reaches the caller, or a write that cannot carry it."""
-    return env.lease_pending and not isinstance(effect, _NOT_BEFORE)
-
-
-def take_pending_lease(env: Env) -> None:
-    """Take the run's pending lease now, in a commit of its own: `LeaseHeld` if another run
-    holds the thread, or wrote to it since the run read it."""
-    saver = env.saver
-    if not env.lease_pending or saver is None:
-        return
-    env.lease_tried = True
-    owner, ttl = env.lease_owner or "", env.lease_ttl or 0
-    if not saver.acquire_unchanged(env.thread_id, owner, ttl=ttl, revision=env.lease_revision):
-        raise LeaseHeld()
-    env.lease_pending = False
-
-
-async def atake_pending_lease(env: Env) -> None:
-    """Async twin of `take_pending_lease`."""
-    saver = env.saver
-    if not env.lease_pending or saver is None:
-        return
-    env.lease_tried = True
-    owner, ttl, revision = env.lease_owner or "", env.lease_ttl or 0, env.lease_revision
-    taken = await to_thread(
-        saver.acquire_unchanged, env.thread_id, owner, ttl=ttl, revision=revision
-    )
-    if not taken:
-        raise LeaseHeld()
-    env.lease_pending = False
-
-
 # ---- saver effects -------------------------------------------------------------------------
 
 
@@ -319,18 +251,6 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
-    if env.lease_pending and isinstance(effect, _CARRY_LEASE):
-        env.lease_tried = True
-        try:
-            reply = _store_sync_now(effect, env, saver)
-        except ThreadBusy:
-            raise LeaseHeld() from None
-        env.lease_pending = False
-        return reply
-    return _store_sync_now(effect, env, saver)
-
-
-def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
     if isinstance(effect, Commit):
         saver.put_checkpoint(
             effect.record,
@@ -338,8 +258,6 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
-            take_lease=env.lease_ttl if env.lease_pending else None,
-            lease_revision=env.lease_revision,
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -360,9 +278,6 @@ def _store_sync_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
             bindings=effect.bindings,
-            lease_owner=env.lease_owner,
-            take_lease=env.lease_ttl if env.lease_pending else None,
-            lease_revision=env.lease_revision,
         )
     elif isinstance(effect, Vote):
         return saver.cast_vote(
@@ -400,18 +315,6 @@ async def _store_async(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
         return {} if isinstance(effect, Lookup) else None
-    if env.lease_pending and isinstance(effect, _CARRY_LEASE):
-        env.lease_tried = True
-        try:
-            reply = await _store_async_now(effect, env, saver)
-        except ThreadBusy:
-            raise LeaseHeld() from None
-        env.lease_pending = False
-        return reply
-    return await _store_async_now(effect, env, saver)
-
-
-async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
     if isinstance(effect, Commit):
         await saver.aput_checkpoint(
             effect.record,
@@ -419,8 +322,6 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             interrupts=effect.interrupts,
             lease_owner=env.lease_owner,
             release_lease=effect.final and env.parent_task is None,
-            take_lease=env.lease_ttl if env.lease_pending else None,
-            lease_revision=env.lease_revision,
         )
         env.released = effect.final and env.parent_task is None
     elif isinstance(effect, SaveProgress):
@@ -441,9 +342,6 @@ async def _store_async_now(effect: Effect, env: Env, saver: BaseSaver) -> Any:
             decided_by=env.decided_by,
             status=effect.status,  # type: ignore[arg-type]
             bindings=effect.bindings,
-            lease_owner=env.lease_owner,
-            take_lease=env.lease_ttl if env.lease_pending else None,
-            lease_revision=env.lease_revision,
         )
     elif isinstance(effect, Vote):
         return await saver.acast_vote(
@@ -542,14 +440,10 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
     modes (namespace `()` for the graph's own chunks)."""
     reply: Any = None
     # the lease is kept however long nodes run or the caller takes to read the stream
-    with keep_lease(
-        env.saver, env.thread_id, env.lease_owner, env.lease_ttl, lambda: env.lease_pending
-    ):
+    with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
         try:
             while True:
                 effect = gen.send(reply)
-                if env.lease_pending and _needs_lease_first(env, effect):
-                    take_pending_lease(env)
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -623,14 +517,10 @@ async def drive_async(
 ) -> AsyncIterator[Chunk]:
     """Async twin of `drive_sync`."""
     reply: Any = None
-    async with keep_lease_async(
-        env.saver, env.thread_id, env.lease_owner, env.lease_ttl, lambda: env.lease_pending
-    ):
+    async with keep_lease_async(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
         try:
             while True:
                 effect = gen.send(reply)
-                if env.lease_pending and _needs_lease_first(env, effect):
-                    await atake_pending_lease(env)
                 if isinstance(effect, RunTasks):
                     reply = None
                     async for item in _run_tasks_async(env, effect):

@@ -204,9 +204,7 @@ class Applied:
     A worker that applied a queued run's input and died leaves a checkpoint stamped with the
     run id; the worker that takes the run over must continue it, not apply the input again.
     Asked under the thread's lease, so no other run commits meanwhile (a stale worker whose
-    lease lapsed still loses the head compare-and-swap of the input commit); where the store
-    defers the lease, asked before it, and the lease is then taken only if nothing wrote to
-    the thread since. The driver
+    lease lapsed still loses the head compare-and-swap of the input commit). The driver
     reads the thread's checkpoints newest first, a page at a time, and asks `seen(page)`
     whether that settles it."""
 

@@ -76,9 +76,8 @@ def _escalate(
     graph: ExpiringGraph, saver: BaseSaver, record: InterruptRecord, step: Any
 ) -> InterruptRecord | None:
     """Escalate under the thread's lease, so that no decision can be made on the old rule
-    between its check (inside the deciding run, under the lease, or before a deferred lease
-    that the escalation's new revision then refuses) and this change. A busy thread is left
-    to the next sweep."""
+    between its check (inside the deciding run, under the lease) and this change. A busy
+    thread is left to the next sweep."""
     owner = f"interlock-sweep:{uuid.uuid4().hex[:12]}"
     if not saver.acquire_thread(record.thread_id, owner, ttl=graph.lease_ttl):
         return None

@@ -123,7 +123,7 @@ def _renew(h: _Hold) -> None:
 
 
 def _name(h: _Hold) -> str:
-    return f"thread {h.thread_id}" if h.saver is not None else h.thread_id
+    return f"thread {h.thread_id}" if h.renew is None else h.thread_id
 
 
 def _logger() -> Any:
@@ -143,31 +143,14 @@ def _new_keeper_in_child() -> None:
 os.register_at_fork(after_in_child=_new_keeper_in_child)
 
 
-def _renewer(
-    saver: Any, thread_id: str, owner: str, ttl: float, pending: Callable[[], bool] | None
-) -> Callable[[], bool] | None:
-    """What renews a run's lease: nothing while `pending()` says it is not taken yet (the
-    hold stays, and renews it once the run has taken it)."""
-    if pending is None:
-        return None
-    return lambda: True if pending() else bool(saver.renew_thread(thread_id, owner, ttl=ttl))
-
-
 @contextmanager
-def keep_lease(
-    saver: Any,
-    thread_id: str,
-    owner: str | None,
-    ttl: float | None,
-    pending: Callable[[], bool] | None = None,
-) -> Iterator[None]:
-    """Keep `owner`'s lease on `thread_id` while inside (no-op without a lease); while
-    `pending()` is true the run has not taken it yet, and it is not renewed."""
+def keep_lease(saver: Any, thread_id: str, owner: str | None, ttl: float | None) -> Iterator[None]:
+    """Keep `owner`'s lease on `thread_id` while inside (no-op without a lease)."""
     if saver is None or not owner or not ttl:
         yield
         return
     keeper = _KEEPER
-    key = keeper.add(saver, thread_id, owner, ttl, _renewer(saver, thread_id, owner, ttl, pending))
+    key = keeper.add(saver, thread_id, owner, ttl)
     try:
         yield
     finally:
@@ -192,18 +175,14 @@ def keep_alive(renew: Callable[[], bool], ttl: float, what: str) -> Iterator[Non
 
 @asynccontextmanager
 async def keep_lease_async(
-    saver: Any,
-    thread_id: str,
-    owner: str | None,
-    ttl: float | None,
-    pending: Callable[[], bool] | None = None,
+    saver: Any, thread_id: str, owner: str | None, ttl: float | None
 ) -> AsyncIterator[None]:
     """Async twin of `keep_lease`: a renewal in flight is waited for off the event loop."""
     if saver is None or not owner or not ttl:
         yield
         return
     keeper = _KEEPER
-    key = keeper.add(saver, thread_id, owner, ttl, _renewer(saver, thread_id, owner, ttl, pending))
+    key = keeper.add(saver, thread_id, owner, ttl)
     try:
         yield
     finally:

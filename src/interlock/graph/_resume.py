@@ -104,10 +104,8 @@ def authorize_decisions(
     decisions: Mapping[str, Any],
 ) -> None:
     """The caller's last word on who decides (`configurable.authorize_decision(record)`,
-    which raises to refuse), on the records the run read: under the thread's lease, or,
-    where the store defers the lease, before it, and then the decision's write takes the
-    lease only if nothing wrote to the thread since (an escalation raises its revision):
-    either way nothing can escalate them between this check and the decision."""
+    which raises to refuse), on the records read under the thread's lease: nothing can
+    escalate them between this check and the decision."""
     authorize = (config.get("configurable") or {}).get("authorize_decision")
     if authorize is None:
         return

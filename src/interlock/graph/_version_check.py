@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint.base import InterruptRecord, StoredCheckpoint
 from interlock.errors import VersionChanged
-from interlock.graph._drivers import atake_pending_lease, take_pending_lease
 from interlock.graph._effects import Start
 from interlock.graph._version_verdict import (
     Verdict,
@@ -191,14 +190,11 @@ def check_sync(info: VersionInfo, saver: BaseSaver, start: Start, input: Any, en
         return start
     judged = _serve_sync(judge(info, start, input, env.config), saver)
     if judged.verdict.action == "legacy":
-        take_pending_lease(env)  # what the run writes, it writes holding the thread
         saver.append_audit([legacy_entry(info, start)])
         return start
     try:
         return _outcome(info, judged, start, input)
     except VersionChanged as refused:
-        if judged.decided:
-            take_pending_lease(env)
         for r in judged.decided:  # recorded under the old code: back to pending
             saver.reopen_interrupt(
                 r.interrupt_id, reason=str(refused), expected_status=r.status, by=env.lease_owner
@@ -214,14 +210,11 @@ async def check_async(
         return start
     judged = await _serve_async(judge(info, start, input, env.config), saver)
     if judged.verdict.action == "legacy":
-        await atake_pending_lease(env)  # what the run writes, it writes holding the thread
         await saver.aappend_audit([legacy_entry(info, start)])
         return start
     try:
         return _outcome(info, judged, start, input)
     except VersionChanged as refused:
-        if judged.decided:
-            await atake_pending_lease(env)
         for r in judged.decided:  # recorded under the old code: back to pending
             await saver.areopen_interrupt(
                 r.interrupt_id, reason=str(refused), expected_status=r.status, by=env.lease_owner

@@ -95,10 +95,8 @@ def decide_request(
 
     def authorize(current: InterruptRecord) -> None:
         """Refuse `who` unless the request's approver rule names them (checked first, then
-        again inside the run on the record it read: under the thread's lease, which an
-        escalation also takes, or, where the store defers the lease, before it, with the
-        decision then refused if anything, an escalation included, wrote to the thread
-        since)."""
+        again inside the run on the record read under the thread's lease, which an
+        escalation also takes)."""
         answer = answers.get(current.interrupt_id)
         approvers = current.metadata.get("approvers")
         if may_decide(who, approvers):

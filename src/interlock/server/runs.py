@@ -12,8 +12,7 @@ Takeover and exactly-once input. A worker that dies stops renewing; once its lea
 another worker claims the run (`attempts` > 1). The run is invoked with
 `configurable.run_id` (and `run_after`, the thread's head when it was queued): the graph
 stamps the run id on every checkpoint the run commits, and before applying the input it
-looks — under the thread's lease, or before a deferred one that is then taken only if
-nothing wrote to the thread meanwhile — for a checkpoint of that run. If the dead worker had
+looks — under the thread's lease — for a checkpoint of that run. If the dead worker had
 committed the input, the taker-over continues from the thread's last checkpoint (the steps
 that did not commit run again, as after any crash: a node that ran partially may run again;
 wrap side effects in `once()`), or reports the pause or end the dead worker reached; if not,

@@ -79,8 +79,6 @@ class MemoryCheckpoints:
 
     if TYPE_CHECKING:
 
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
-
         def _encode_interrupts(
             self, interrupts: Sequence[InterruptRecord]
         ) -> list[StoredInterrupt]: ...
@@ -134,12 +132,8 @@ class MemoryCheckpoints:
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
         release_lease: bool = False,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> None:
-        """Commit a checkpoint (compare-and-swap on the head), after `take_lease`."""
-        if take_lease is not None:
-            self._acquire_or_busy(record.thread_id, lease_owner, take_lease)
+        """Commit a checkpoint (compare-and-swap on the head)."""
         with self._lock:
             cps = self._checkpoints.get(record.thread_id)
             head = cps.heads.get(record.checkpoint_ns) if cps else None

@@ -78,13 +78,9 @@ class PgCheckpoints(SqlCheckpoints):
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
         release_lease: bool = False,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> None:
         """Commit a checkpoint: head compare-and-swap, the row, the thread's head and lease,
-        and new interrupts, in one statement (after `take_lease`'s own, if asked)."""
-        if take_lease is not None:
-            self._acquire_or_busy(record.thread_id, lease_owner, take_lease)
+        and new interrupts, in one statement."""
         intr_rows = [self._interrupt_params(i) for i in interrupts]
         thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
         parent = self._stats.get((thread, ns, record.parent_id or ""))

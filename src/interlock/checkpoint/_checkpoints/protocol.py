@@ -161,8 +161,6 @@ class CheckpointStore(ABC):
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
         release_lease: bool = False,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> None:
         """Commit `record` atomically and make it the thread's head.
 
@@ -172,12 +170,6 @@ class CheckpointStore(ABC):
         Task writes of the parent are kept (history) but no longer pending.
         If `lease_owner` is given, the thread lease is renewed for it in the same transaction
         (or given back, with `release_lease=True`: the run ends with this write).
-        `take_lease` (a TTL in seconds) first takes the lease for `lease_owner`, as
-        `acquire_thread` would, in the same transaction where the store can: a run's lease
-        and its first write then cost one commit (`defers_lease`). If another owner holds a
-        live lease → `ThreadBusy`, and nothing is written; where the store `defers_lease`,
-        so is a thread whose revision is no longer `lease_revision` (the caller's
-        `read_unleased`: another run wrote to it since).
         """
 
     @abstractmethod
@@ -233,8 +225,6 @@ class CheckpointStore(ABC):
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
         release_lease: bool = False,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> None:
         """Async twin of `put_checkpoint`."""
         await to_thread(
@@ -244,8 +234,6 @@ class CheckpointStore(ABC):
             interrupts=interrupts,
             lease_owner=lease_owner,
             release_lease=release_lease,
-            take_lease=take_lease,
-            lease_revision=lease_revision,
         )
 
     async def aget_checkpoint(

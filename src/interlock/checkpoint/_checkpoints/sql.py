@@ -69,19 +69,6 @@ class SqlCheckpoints(SqlCore):
 
         def _interrupt_params(self, i: InterruptRecord) -> tuple[Any, ...]: ...
 
-        def _take_lease(
-            self,
-            conn: Any,
-            thread_id: str,
-            owner: str | None,
-            ttl: float,
-            *,
-            revision: int | None,
-            head: str | None = None,
-        ) -> None: ...
-
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
-
         def _insert_interrupts(self, conn: Any, rows: list[tuple[Any, ...]]) -> None: ...
 
         def _interrupt(self, r: Sequence[Any], *, decoded: bool = False) -> InterruptRecord: ...
@@ -126,11 +113,8 @@ class SqlCheckpoints(SqlCore):
         interrupts: Sequence[InterruptRecord] = (),
         lease_owner: str | None = None,
         release_lease: bool = False,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> None:
-        """Commit a checkpoint: serialise first, then one transaction with a head CAS
-        (that first takes the lease with `take_lease`)."""
+        """Commit a checkpoint: serialise first, then one transaction with a head CAS."""
         intr_rows = [self._interrupt_params(i) for i in interrupts]
         thread, ns, cid = record.thread_id, record.checkpoint_ns, record.checkpoint_id
         parent = self._stats.get((thread, ns, record.parent_id or ""))
@@ -139,12 +123,6 @@ class SqlCheckpoints(SqlCore):
                 parent = self._parent_stats(conn, record)
         encoded = encode_record(record, parent, self.policy)
         with self._write() as conn:
-            touched = take_lease is not None and not release_lease
-            if take_lease is not None:  # (and records the commit, unless it gives it back)
-                head = cid if ns == "" and touched else None
-                self._take_lease(
-                    conn, thread, lease_owner, take_lease, revision=lease_revision, head=head
-                )
             if expected_head is None:
                 cur = self._x(
                     conn,
@@ -180,9 +158,7 @@ class SqlCheckpoints(SqlCore):
                 "(?, ?, ?, ?, ?, ?, ?, ?J, ?J, ?J, ?J, ?J, ?J, ?, ?, ?, ?)",
                 self._checkpoint_params(record, encoded),
             )
-            if not touched:
-                head = cid if ns == "" else None
-                self._touch_thread(conn, thread, head, lease_owner, release_lease)
+            self._touch_thread(conn, thread, cid if ns == "" else None, lease_owner, release_lease)
             self._insert_interrupts(conn, intr_rows)
         self._remember_stats((thread, ns, cid), encoded.stats)
 

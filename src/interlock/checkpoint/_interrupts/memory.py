@@ -59,8 +59,6 @@ class MemoryInterrupts:
 
     if TYPE_CHECKING:
 
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
-
         def _log(
             self,
             thread_id: str | None,
@@ -176,16 +174,10 @@ class MemoryInterrupts:
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
-        lease_owner: str | None = None,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
-        """Flip pending interrupts to decided, all or nothing, exactly once (after
-        `take_lease`)."""
+        """Flip pending interrupts to decided, all or nothing, exactly once."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
         bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
-        if take_lease is not None:
-            self._acquire_or_busy(thread_id, lease_owner, take_lease)
         with self._lock:
             for iid in decisions:
                 item = self._interrupts.get(iid)

@@ -58,15 +58,9 @@ class PgInterrupts(SqlInterrupts):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
-        lease_owner: str | None = None,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins. One decision
-        (the common case) is one statement; several take a transaction. `take_lease` is a
-        statement of its own, first."""
-        if take_lease is not None:
-            self._acquire_or_busy(thread_id, lease_owner, take_lease)
+        (the common case) is one statement; several take a transaction."""
         if len(decisions) != 1:
             return super().resolve_interrupts(
                 thread_id, decisions, decided_by=decided_by, status=status, bindings=bindings

@@ -166,9 +166,6 @@ class InterruptIndex(ABC):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
-        lease_owner: str | None = None,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt id in `decisions` from pending to `status` with its value.
 
@@ -176,10 +173,6 @@ class InterruptIndex(ABC):
         if any is no longer pending → `ResumeConflict`; in both cases nothing changes.
         `bindings` (by id) is stored as the record's `metadata["decision"]`: what the
         decision answered (the question's digest), under which rule, until when it holds.
-        `take_lease` (a TTL in seconds) first takes the thread's lease for `lease_owner`,
-        as in `put_checkpoint` (`ThreadBusy`, nothing changed, if another owner holds it,
-        or, where the store `defers_lease`, if the thread's revision is no longer
-        `lease_revision`).
         Returns the updated records.
         """
 
@@ -258,9 +251,6 @@ class InterruptIndex(ABC):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
-        lease_owner: str | None = None,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Async twin of `resolve_interrupts`."""
         return await to_thread(
@@ -270,9 +260,6 @@ class InterruptIndex(ABC):
             decided_by=decided_by,
             status=status,
             bindings=bindings,
-            lease_owner=lease_owner,
-            take_lease=take_lease,
-            lease_revision=lease_revision,
         )
 
     async def aescalate_interrupt(

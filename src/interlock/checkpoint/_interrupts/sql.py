@@ -65,19 +65,6 @@ class SqlInterrupts(SqlCore):
 
     if TYPE_CHECKING:
 
-        def _take_lease(
-            self,
-            conn: Any,
-            thread_id: str,
-            owner: str | None,
-            ttl: float,
-            *,
-            revision: int | None,
-            head: str | None = None,
-        ) -> None: ...
-
-        def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None: ...
-
         def _log_request(
             self,
             conn: Any,
@@ -199,18 +186,12 @@ class SqlInterrupts(SqlCore):
         decided_by: str | None = None,
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
-        lease_owner: str | None = None,
-        take_lease: float | None = None,
-        lease_revision: int | None = None,
     ) -> tuple[InterruptRecord, ...]:
-        """Flip each interrupt from pending, all or nothing; one caller wins (after
-        taking the lease, with `take_lease`, in the same transaction)."""
+        """Flip each interrupt from pending, all or nothing; one caller wins."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
         bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
-            if take_lease is not None:
-                self._take_lease(conn, thread_id, lease_owner, take_lease, revision=lease_revision)
             for iid, text in encoded.items():
                 if iid in bound:
                     sql = (
@@ -242,8 +223,7 @@ class SqlInterrupts(SqlCore):
                     f"interrupt {iid!r} was already {found[0]}"
                     + (f" by {found[1]}" if found[1] else "")
                 )
-            if take_lease is None:  # (taking it recorded the commit on `threads`)
-                self._touch_thread(conn, thread_id, None, lease_owner)
+            self._touch_thread(conn, thread_id, None, None)
             rows = [
                 self._x(
                     conn, f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)
@@ -298,8 +278,6 @@ class SqlInterrupts(SqlCore):
                 return None
             self._drop_approvers(conn, interrupt_id)  # the new rule's principals instead
             self._add_approvers(conn, interrupt_id, row[1], row[11], text)
-            # a decision read under the old rule must not go through: a new revision
-            self._touch_thread(conn, row[1], None, None)
             before = self._interrupt(row)
             detail = escalation_detail(before, deadline, metadata)
             self._log_request(

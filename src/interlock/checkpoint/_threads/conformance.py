@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from interlock.checkpoint._testkit import (
     StoreTests,
     fold,
@@ -21,7 +19,6 @@ from interlock.checkpoint.base import (
     CheckpointRecord,
     SnapshotPolicy,
 )
-from interlock.errors import ResumeConflict, ThreadBusy
 
 __all__ = ["ThreadsConformance"]
 
@@ -114,136 +111,6 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
         saver.release_thread("t", "c")
         info = saver.get_thread("t")
         assert info is not None and info.status == "idle"
-
-    def test_a_runs_first_write_takes_its_lease(self, saver: BaseSaver) -> None:
-        first = make_record("t", None, [("n", 0)], {"n": 0})
-        assert saver.acquire_thread("t", "b", ttl=60)
-        with pytest.raises(ThreadBusy):  # b holds it: nothing is written
-            saver.put_checkpoint(first, expected_head=None, lease_owner="a", take_lease=60)
-        assert saver.get_checkpoint("t") is None
-        saver.release_thread("t", "b")
-        revision = self._revision(saver, "t")
-        saver.put_checkpoint(
-            first, expected_head=None, lease_owner="a", take_lease=60, lease_revision=revision
-        )
-        assert not saver.acquire_thread("t", "b", ttl=60)  # a holds it now
-        pause = make_interrupt("t", first.checkpoint_id)
-        saver.put_task_writes(
-            "t", "", first.checkpoint_id, [], [pause], lease_owner="a", release_lease=True
-        )
-        revision = self._revision(saver, "t")
-        assert saver.acquire_thread("t", "b", ttl=60)
-        with pytest.raises(ThreadBusy):  # the decision waits for b's run: nothing changes
-            saver.resolve_interrupts(
-                "t",
-                {pause.interrupt_id: 1},
-                lease_owner="a",
-                take_lease=60,
-                lease_revision=revision,
-            )
-        held = saver.get_interrupt(pause.interrupt_id)
-        assert held is not None and held.status == "pending"
-        saver.release_thread("t", "b")
-        [done] = saver.resolve_interrupts(
-            "t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60, lease_revision=revision
-        )
-        assert done.status == "resolved"
-        assert not saver.acquire_thread("t", "b", ttl=60)  # decided and held in one call
-        saver.release_thread("t", "a")
-        with pytest.raises(ValueError, match="lease_owner"):
-            saver.put_checkpoint(make_record("u", None, [], {}), expected_head=None, take_lease=60)
-
-    def _revision(self, saver: BaseSaver, thread_id: str) -> int | None:
-        """The thread's revision where the store defers leases (else None: unused)."""
-        if not saver.defers_lease:
-            return None
-        free, revision, _ = saver.read_unleased(thread_id, "a")
-        assert free
-        return revision
-
-    def test_a_deferred_lease_is_refused_after_another_runs_write(self, saver: BaseSaver) -> None:
-        if not saver.defers_lease:
-            with pytest.raises(NotImplementedError):
-                saver.read_unleased("t", "a")
-            return
-        assert saver.read_unleased("t", "a") == (True, None, None)  # nothing, and no write
-        assert saver.acquire_thread("t", "b", ttl=60)
-        assert saver.read_unleased("t", "a") == (False, None, None)
-        assert saver.read_unleased("t", "b")[0]  # its own lease is no obstacle
-        saver.release_thread("t", "b")
-        free, seen, stored = saver.read_unleased("t", "a")
-        assert free and stored is None
-        first = make_record("t", None, [("n", 0)], {"n": 0})
-        saver.put_checkpoint(first, expected_head=None, lease_owner="b")  # b wrote meanwhile
-        stale = make_record("t", None, [("n", 9)], {"n": 9})
-        with pytest.raises(ThreadBusy, match="changed by another run"):
-            saver.put_checkpoint(
-                stale, expected_head=None, lease_owner="a", take_lease=60, lease_revision=seen
-            )
-        assert not saver.acquire_unchanged("t", "a", ttl=60, revision=seen)
-        assert saver.acquire_thread("t", "c", ttl=60)  # a took nothing
-        saver.release_thread("t", "c")
-        # a write that does not move the head (a pause) changes the revision too
-        free, seen, stored = saver.read_unleased("t", "a")
-        assert free and stored is not None and stored.record.checkpoint_id == first.checkpoint_id
-        pause = make_interrupt("t", first.checkpoint_id)
-        saver.put_task_writes("t", "", first.checkpoint_id, [], [pause], lease_owner="b")
-        assert not saver.acquire_unchanged("t", "a", ttl=60, revision=seen)
-        with pytest.raises(ThreadBusy):
-            saver.resolve_interrupts(
-                "t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60, lease_revision=seen
-            )
-        # a lease taken and given back in between writes nothing: the revision holds
-        free, seen, _ = saver.read_unleased("t", "a")
-        assert saver.acquire_thread("t", "d", ttl=60)
-        saver.release_thread("t", "d")
-        assert saver.acquire_unchanged("t", "a", ttl=60, revision=seen)
-        assert not saver.acquire_thread("t", "d", ttl=60)
-        saver.release_thread("t", "a")
-        free, seen, _ = saver.read_unleased("t", "a")
-        [done] = saver.resolve_interrupts(
-            "t", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60, lease_revision=seen
-        )
-        assert done.status == "resolved" and not saver.acquire_thread("t", "d", ttl=60)
-        saver.release_thread("t", "a")
-        # one transaction: a write that fails after taking the lease leaves it free
-        free, seen, _ = saver.read_unleased("t", "a")
-        with pytest.raises(ResumeConflict):
-            saver.put_checkpoint(
-                make_record("t", None, [("n", 5)], {"n": 5}),
-                expected_head=None,
-                lease_owner="a",
-                take_lease=60,
-                lease_revision=seen,
-            )
-        assert saver.acquire_thread("t", "d", ttl=60)
-
-    def test_an_escalation_changes_the_revision_a_deferred_decision_read(
-        self, saver: BaseSaver
-    ) -> None:
-        """A decision checked against the approvers it read must not go through once the
-        request was escalated to others: the escalation is a new revision."""
-        if not saver.defers_lease:
-            return
-        first = make_record("e", None, [("n", 0)], {"n": 0})
-        due = datetime(2030, 1, 1, tzinfo=UTC)
-        pause = make_interrupt("e", first.checkpoint_id, deadline=due)
-        saver.put_checkpoint(first, expected_head=None, interrupts=[pause])
-        free, seen, _ = saver.read_unleased("e", "a")
-        assert free
-        assert saver.escalate_interrupt(
-            pause.interrupt_id,
-            expected_deadline=due,
-            deadline=due + timedelta(days=1),
-            metadata={"approvers": ["boss"]},
-        )
-        assert not saver.acquire_unchanged("e", "a", ttl=60, revision=seen)
-        with pytest.raises(ThreadBusy):
-            saver.resolve_interrupts(
-                "e", {pause.interrupt_id: 1}, lease_owner="a", take_lease=60, lease_revision=seen
-            )
-        held = saver.get_interrupt(pause.interrupt_id)
-        assert held is not None and held.status == "pending"
 
     def test_a_head_with_pending_sends_is_not_finished(self, saver: BaseSaver) -> None:
         [first] = self._chain(saver, "t", 1)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint._async import to_thread
 from interlock.checkpoint._checkpoints.protocol import StoredCheckpoint
-from interlock.errors import ThreadBusy
 
 __all__ = ["ThreadInfo", "Threads"]
 
@@ -54,45 +53,6 @@ class Threads(ABC):
             *,
             after: str | None = None,
         ) -> StoredCheckpoint | None: ...
-
-    def _acquire_or_busy(self, thread_id: str, owner: str | None, ttl: float) -> None:
-        """`take_lease` where the store takes it in a commit of its own, before the write
-        (it does not `defers_lease`): `acquire_thread`, or `ThreadBusy`."""
-        if not owner:
-            raise ValueError("take_lease needs a lease_owner")
-        if not self.acquire_thread(thread_id, owner, ttl=ttl):
-            raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
-
-    defers_lease: bool = False
-    """Whether this store lets a run take its lease with its first write, saving a commit:
-    true where a commit costs more than the statement that takes the lease (SQLite, whose
-    every commit writes pages to its log). The run reads with `read_unleased`, then its
-    first write takes the lease (`take_lease` and `lease_revision` of `put_checkpoint` or
-    `resolve_interrupts`), or `acquire_unchanged` does before anything else. The engine
-    asks for it only where it is true."""
-
-    def read_unleased(
-        self,
-        thread_id: str,
-        owner: str,
-        *,
-        checkpoint_ns: str = "",
-        checkpoint_id: str | None = None,
-        after: str | None = None,
-    ) -> tuple[bool, int | None, StoredCheckpoint | None]:
-        """Where `defers_lease`: in one read, whether the thread's lease is free for
-        `owner`, the thread's revision (a counter every write of a run raises; None before
-        the thread has a row) and the checkpoint a run starts from (as `get_checkpoint`).
-        `(False, None, None)` when another owner holds a live lease. Writes nothing."""
-        raise NotImplementedError(f"{type(self).__name__} does not defer leases")
-
-    def acquire_unchanged(
-        self, thread_id: str, owner: str, *, ttl: float, revision: int | None
-    ) -> bool:
-        """Where `defers_lease`: `acquire_thread`, only if the thread's revision is still
-        `revision` (nothing written since the caller's `read_unleased`); False, nothing
-        changed, otherwise."""
-        raise NotImplementedError(f"{type(self).__name__} does not defer leases")
 
     @abstractmethod
     def acquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
@@ -183,25 +143,6 @@ class Threads(ABC):
     async def aexpire_finished(self, ttl: timedelta | float) -> int:
         """Async twin of `expire_finished`."""
         return await to_thread(self.expire_finished, ttl)
-
-    async def aread_unleased(
-        self,
-        thread_id: str,
-        owner: str,
-        *,
-        checkpoint_ns: str = "",
-        checkpoint_id: str | None = None,
-        after: str | None = None,
-    ) -> tuple[bool, int | None, StoredCheckpoint | None]:
-        """Async twin of `read_unleased`."""
-        return await to_thread(
-            self.read_unleased,
-            thread_id,
-            owner,
-            checkpoint_ns=checkpoint_ns,
-            checkpoint_id=checkpoint_id,
-            after=after,
-        )
 
     async def aacquire_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Async twin of `acquire_thread`."""

@@ -20,9 +20,8 @@ from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
 from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
 from interlock.checkpoint._threads.search_sql import INFO_COLUMNS, INFO_JOIN, SqlThreadSearch
-from interlock.errors import ThreadBusy
 
-__all__ = ["ACQUIRE_SQL", "LEASE_STATE_SQL", "SqlThreads"]
+__all__ = ["ACQUIRE_SQL", "SqlThreads"]
 
 ACQUIRE_SQL = (
     "INSERT INTO threads (thread_id, created_at, updated_at, lease_owner, "
@@ -34,26 +33,6 @@ ACQUIRE_SQL = (
 )
 """Take a thread's lease if free, expired or already ours; parameters: thread_id, now,
 now, owner, ttl, ttl."""
-
-TAKE_SQL = (
-    "INSERT INTO threads (thread_id, created_at, updated_at, head_id, lease_owner, "
-    "lease_until, lease_ttl) VALUES (?, ?, ?, ?, ?, {now} + ?, ?) "
-    "ON CONFLICT (thread_id) DO UPDATE SET updated_at = excluded.updated_at, "
-    "head_id = COALESCE(excluded.head_id, threads.head_id), "
-    "lease_owner = excluded.lease_owner, lease_until = excluded.lease_until, "
-    "lease_ttl = excluded.lease_ttl "
-    "WHERE threads.lease_owner IS NULL OR threads.lease_owner = excluded.lease_owner "
-    "OR threads.lease_until <= {now}"
-)
-"""`ACQUIRE_SQL` that also records a commit (its head, if any, and the updated time);
-parameters: thread_id, now, now, head, owner, ttl, ttl."""
-
-LEASE_STATE_SQL = (
-    "SELECT lease_owner IS NOT NULL AND lease_owner <> ? AND lease_until > {now}, "
-    "revision FROM threads WHERE thread_id = ?"
-)
-"""Whether another owner holds the thread's live lease, and its revision;
-parameters: owner, thread_id."""
 
 
 def _graph_of(metadata: Any) -> str | None:
@@ -160,75 +139,6 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             if self._count(conn, cur) != 1:
                 return False, None
             return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
-
-    def read_unleased(
-        self,
-        thread_id: str,
-        owner: str,
-        *,
-        checkpoint_ns: str = "",
-        checkpoint_id: str | None = None,
-        after: str | None = None,
-    ) -> tuple[bool, int | None, StoredCheckpoint | None]:
-        """One read transaction: the lease, the revision (`threads.revision`, which the
-        `threads_revision` trigger raises whenever a write records itself on `threads`:
-        `_touch_thread`, `_take_lease`) and the checkpoint (see `Threads`)."""
-        self._deferring()
-        with self._read() as conn:
-            row = self._x(conn, LEASE_STATE_SQL, (owner, thread_id)).fetchone()
-            if row is not None and row[0]:
-                return False, None, None
-            stored = self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
-            return True, row[1] if row else None, stored
-
-    def acquire_unchanged(
-        self, thread_id: str, owner: str, *, ttl: float, revision: int | None
-    ) -> bool:
-        """The revision check and the lease's upsert in one transaction (see `Threads`)."""
-        self._deferring()
-        now = self.dialect.ts(utc_now())
-        with self._write() as conn:
-            if self._revision(conn, thread_id) != revision:
-                return False
-            cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
-            return self._count(conn, cur) == 1
-
-    def _deferring(self) -> None:
-        if not self.defers_lease:
-            raise NotImplementedError(f"{type(self).__name__} does not defer leases")
-
-    def _revision(self, conn: Any, thread_id: str) -> int | None:
-        """The thread's revision (None: no `threads` row)."""
-        row = self._x(conn, "SELECT revision FROM threads WHERE thread_id = ?", (thread_id,))
-        found = row.fetchone()
-        return int(found[0]) if found else None
-
-    def _take_lease(
-        self,
-        conn: Any,
-        thread_id: str,
-        owner: str | None,
-        ttl: float,
-        *,
-        revision: int | None,
-        head: str | None = None,
-    ) -> None:
-        """`take_lease` of a write, first in its transaction: take the lease as
-        `acquire_thread` does and record the commit on `threads` as `_touch_thread` would
-        (`head`, the updated time: the write then need not touch it again), or raise
-        `ThreadBusy` (the caller's transaction then writes nothing): when another run holds
-        the lease, or wrote to the thread since the run read it at `revision` (the run
-        would go on from a stale read)."""
-        if not owner:
-            raise ValueError("take_lease needs a lease_owner")
-        if self._revision(conn, thread_id) != revision:
-            raise ThreadBusy(
-                f"thread {thread_id!r} was changed by another run since this run read it"
-            )
-        now = self.dialect.ts(utc_now())
-        cur = self._x(conn, TAKE_SQL, (thread_id, now, now, head, owner, float(ttl), float(ttl)))
-        if self._count(conn, cur) != 1:
-            raise ThreadBusy(f"thread {thread_id!r} is held by another run (lease held)")
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Extend the lease only if `owner` still holds it, unexpired (one update)."""

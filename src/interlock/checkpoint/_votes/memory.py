@@ -53,9 +53,6 @@ class MemoryVotes:
             decided_by: str | None = None,
             status: Any = "resolved",
             bindings: Mapping[str, Mapping[str, Any]] | None = None,
-            lease_owner: str | None = None,
-            take_lease: float | None = None,
-            lease_revision: int | None = None,
         ) -> tuple[InterruptRecord, ...]: ...
 
     def _init_votes(self) -> None:
