@@ -16,23 +16,18 @@ removing or merging an index could save, at most.
 from __future__ import annotations
 
 import argparse
-import operator
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
 
-import interlock as il
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.run import Sys, _roundtrip
 from interlock.checkpoint.sqlite import SqliteSaver
-
-
-class Log(TypedDict, total=False):
-    log: Annotated[list[int], operator.add]
-    answer: Any
 
 
 def round_trip(path: Path, drop: list[str]) -> tuple[Callable[[], None], SqliteSaver]:
@@ -41,17 +36,7 @@ def round_trip(path: Path, drop: list[str]) -> tuple[Callable[[], None], SqliteS
     with sqlite3.connect(path) as raw:
         for index in drop:
             raw.execute(f'DROP INDEX "{index}"')
-    g = il.StateGraph(Log)
-    g.add_node("ask", lambda state: {"answer": il.interrupt({"q": "approve?"})})
-    g.add_edge(il.START, "ask")
-    app = g.compile(checkpointer=saver)
-
-    def run() -> None:
-        config = {"configurable": {"thread_id": uuid.uuid4().hex}}
-        app.invoke({"log": []}, config)
-        app.invoke(il.Command(resume="yes"), config)
-
-    return run, saver
+    return _roundtrip(Sys("interlock"), saver), saver
 
 
 def main() -> None:
