@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint.base import WorkerVersion
+from tests._statements import recorded_statements
 from tests.pg import plan_nodes
 
 RUNS, THREADS = 3000, 100
@@ -102,16 +102,7 @@ def sqlite_queue(tmp_path: Path) -> Iterator[Any]:
 
 
 def _sqlite_claim_plan(store: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
-    seen: list[tuple[str, tuple[Any, ...]]] = []
-    original = SqlCore._x
-
-    def x(self: Any, conn: Any, text: str, params: Any = ()) -> Any:
-        seen.append((self._q(text), tuple(params)))
-        return original(self, conn, text, params)
-
-    with monkeypatch.context() as m:
-        m.setattr(SqlCore, "_x", x)
-        run = _claim(store)
+    run, seen = recorded_statements(monkeypatch, lambda: _claim(store))
     [(query, params)] = [(q, p) for q, p in seen if "FROM run_fronts" in q]
     rows = store._conn().execute("EXPLAIN QUERY PLAN " + query, params).fetchall()
     return run, [str(row[-1]) for row in rows]

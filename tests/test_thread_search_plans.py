@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._threads.search import RANGE_CAP, ThreadQuery, tag
 from interlock.checkpoint.sqlite import SqliteSaver
+from tests._statements import recorded_statements
 from tests.pg import plan_nodes
 
 ROWS = 20_000
@@ -81,16 +81,10 @@ def _check_results(saver: Any) -> None:
 
 def _queries_of(saver: Any, monkeypatch: pytest.MonkeyPatch, query: ThreadQuery) -> list[Any]:
     """The statements `search_threads(query)` runs (SQLite: through `SqlCore._x`)."""
-    seen: list[tuple[str, tuple[Any, ...]]] = []
-    original = SqlCore._x
-
-    def x(self: Any, conn: Any, text: str, params: Any = ()) -> Any:
-        seen.append((self._q(text), tuple(params)))
-        return original(self, conn, text, params)
-
-    with monkeypatch.context() as m:
-        m.setattr(SqlCore, "_x", x)
-        assert saver.search_threads(query, limit=PAGE, offset=PAGE) is not None
+    page, seen = recorded_statements(
+        monkeypatch, lambda: saver.search_threads(query, limit=PAGE, offset=PAGE)
+    )
+    assert page is not None
     return seen
 
 
