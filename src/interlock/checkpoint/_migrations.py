@@ -364,4 +364,13 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "triggers on runs), so that a claim walks the fronts, not every open run",
         RUN_FRONTS_MIGRATION,
     ),
+    (
+        19,
+        "runs_running_thread: each thread's running runs, so that a claim can tell at one "
+        "lookup that its thread already runs one",
+        [
+            "CREATE INDEX IF NOT EXISTS runs_running_thread ON runs (thread_id) "
+            "WHERE status = 'running'"
+        ],
+    ),
 ]

@@ -226,7 +226,12 @@ class MemoryRunQueue:
                 (r for r in self._runs().values() if r.record.status in _OPEN),
                 key=lambda r: (r.record.created_at, r.record.run_id),
             )
-            seen: set[str] = set()
+            # a thread that runs one run under a live lease has no other claimed meanwhile
+            seen: set[str] = {
+                r.record.thread_id
+                for r in open_runs
+                if r.record.status == "running" and (r.lease_until or 0) > now
+            }
             for row in open_runs:
                 thread = row.record.thread_id
                 if thread in seen:

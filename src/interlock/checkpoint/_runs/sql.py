@@ -37,10 +37,19 @@ RUN_COLS = (
     "run_id, thread_id, agent, input, status, created_by, created_at, updated_at, owner, "
     "attempts, after_id, result, error, kind, options, for_graph, for_version"
 )
-CLAIMABLE = "r.status IN ('queued', 'running') AND COALESCE(r.lease_until, 0) <= {now}"
+CLAIMABLE = (
+    "r.status IN ('queued', 'running') AND COALESCE(r.lease_until, 0) <= {now} "
+    "AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id "
+    "AND o.status = 'running' AND o.run_id <> r.run_id AND o.lease_until > {now})"
+)
 """Whether the front `r` of its thread may be claimed: queued (and not held back by a
-delay) or running with an expired lease. (The status is checked again because PostgreSQL
-checks the latest version of a row it locks: the run may have ended meanwhile.)"""
+delay) or running with an expired lease, and no other run of its thread is running with a
+live lease. (The status is checked again because PostgreSQL checks the latest version of
+a row it locks: the run may have ended meanwhile. The front is the thread's oldest open
+run by `created_at`, the time its insert started: a run whose insert began first but
+committed after a younger run was claimed becomes the front while that one runs, and
+without the last check it was claimed beside it. The check reads `runs_running_thread`,
+migration 19.)"""
 
 
 def claimable(versions: Collection[tuple[str, str]]) -> tuple[str, tuple[str, ...]]:
