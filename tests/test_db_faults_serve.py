@@ -249,7 +249,9 @@ def test_two_servers_through_cuts_a_black_hole_and_terminated_backends(tmp_path:
     finished = {tid for tid, state in states.items() if state == "finished"}
     assert finished <= set(lines), "a finished thread without its effect"
     # an effect whose step could not be committed (the store went away after the node ran)
-    # leaves its thread before `ship`: carried out once, its end not recorded
+    # is written by its process once the store is back (StepNotSaved); one that was not yet
+    # when the servers stopped leaves its thread before `ship`: carried out once, its end
+    # not recorded
     figures["effect_but_end_not_recorded"] = {t: states[t] for t in set(lines) - finished}
     accepted = {r[5] for r in traffic.log if r[2] == "decide" and r[3] == 200}
     assert accepted <= finished, "a decision answered 200 was lost"

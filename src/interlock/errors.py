@@ -19,6 +19,7 @@ InterlockError                     base of everything below
 ├── SerializationError             a value that cannot be stored (names the key path)
 ├── StoreError                     a checkpoint store problem
 │   ├── StoreUnavailable           the database cannot be reached; nothing was changed
+│   │   └── StepNotSaved           ... as a run wrote a finished step: `save()` it later
 │   └── SchemaTooNew               the store was written by a newer interlock; nothing was changed
 └── (agent, model and server families live beside their layers and derive from this base)
 
@@ -31,7 +32,7 @@ as `try: ... except Exception: ...` around an `interrupt()` call does not swallo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "ResumeError",
     "RunSuperseded",
     "SerializationError",
+    "StepNotSaved",
     "StoreError",
     "StoreUnavailable",
     "ThreadBusy",
@@ -190,6 +192,29 @@ class StoreError(InterlockError):
 
 class StoreUnavailable(StoreError):
     """The store's database cannot be reached. The operation changed nothing; retry later."""
+
+
+class StepNotSaved(StoreUnavailable):
+    """The store went away as a run wrote a step whose nodes had finished. The store holds
+    nothing of the step, but the nodes ran (their side effects happened): whoever goes on
+    with the thread would run them again. A caller still alive calls `save()` once the store
+    answers, and the thread goes on from the saved step instead (`invoke(None, config)`).
+
+    `save()` writes only under the failed run's own thread lease (taken again if it lapsed
+    and nobody took it meanwhile) and only on the head the step was built on, so it never
+    writes over a run that went on without it: True once written; False if it never will be
+    (another run holds the thread or moved it on, or the write had reached the store before
+    its reply was lost); `StoreUnavailable` while the store is still away (call again
+    later). The service does this by itself for every run it starts."""
+
+    def __init__(self, message: str, *, thread_id: str, save: Callable[[], bool]) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self._save = save
+
+    def save(self) -> bool:
+        """Write the step now (see the class docstring)."""
+        return self._save()
 
 
 class SchemaTooNew(StoreError):

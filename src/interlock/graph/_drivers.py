@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mappin
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import GraphError, GraphInterrupt
+from interlock.errors import GraphError, GraphInterrupt, StepNotSaved, StoreUnavailable
 from interlock.graph._effects import (
     Applied,
     Commit,
@@ -41,6 +42,7 @@ from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
+from interlock.graph._unsaved import save_step
 
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
@@ -311,6 +313,27 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     return None
 
 
+def _unsaved(effect: Effect, env: Env, exc: StoreUnavailable) -> StepNotSaved | None:
+    """The error for a step write the store could not take: a `StepNotSaved` holding the
+    write (see `_unsaved.py`) when it is the run's own step (not a subgraph's, whose parent
+    holds it), else None (the error as it is). See `interlock.graph._unsaved`."""
+    saver = env.saver
+    if saver is None or env.parent_task is not None or isinstance(exc, StepNotSaved):
+        return None
+    if not isinstance(effect, (Commit, SaveProgress)):
+        return None
+
+    def write() -> bool:
+        _store_sync(effect, env)
+        return env.released
+
+    return StepNotSaved(
+        str(exc),
+        thread_id=env.thread_id,
+        save=partial(save_step, saver, env.thread_id, env.lease_owner, env.lease_ttl, write),
+    )
+
+
 async def _store_async(effect: Effect, env: Env) -> Any:
     saver = env.saver
     if saver is None:
@@ -455,7 +478,13 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                     reply = None
                     yield from _emit(env, effect)
                 else:
-                    reply = _store_sync(effect, env)
+                    try:
+                        reply = _store_sync(effect, env)
+                    except StoreUnavailable as exc:
+                        unsaved = _unsaved(effect, env, exc)
+                        if unsaved is None:
+                            raise
+                        raise unsaved from exc
         except StopIteration as stop:
             box.value = stop.value
 
@@ -533,7 +562,13 @@ async def drive_async(
                     for chunk in _emit(env, effect):
                         yield chunk
                 else:
-                    reply = await _store_async(effect, env)
+                    try:
+                        reply = await _store_async(effect, env)
+                    except StoreUnavailable as exc:
+                        unsaved = _unsaved(effect, env, exc)
+                        if unsaved is None:
+                            raise
+                        raise unsaved from exc
         except StopIteration as stop:
             box.value = stop.value
 

@@ -21,7 +21,11 @@ a background run whose worker died:
   (a person decides again). A thread that paused again or ended meanwhile is only reported.
 
 The interrupted node runs again on a takeover, as after any crash (the engine's semantics:
-wrap side effects in `once()` or make them idempotent). A resume that carried
+wrap side effects in `once()` or make them idempotent). A process that is still alive does
+better when only the store went away: if nodes had finished and the store failed as their
+step was written (`StepNotSaved`), the process keeps the step and writes it once the store
+answers (`save_later`), then gives the run back to the queue, and the workers go on from
+the saved step: the nodes do not run again. A resume that carried
 `command.update`/`goto` (the Agent Server API) and died after its decision but before its
 step committed continues without them: they are not recorded apart from the step.
 
@@ -34,6 +38,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +47,7 @@ from typing import Any, Literal
 
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
-from interlock.errors import StoreUnavailable
+from interlock.errors import StepNotSaved, StoreUnavailable
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
 
@@ -52,6 +58,7 @@ __all__ = [
     "Runner",
     "decision_state",
     "run_durably",
+    "save_later",
     "set_run_lease",
     "stream_durably",
     "takeover_config",
@@ -152,6 +159,9 @@ def run_durably(
     try:
         with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
             result = runner(graph, input, tagged)
+    except StepNotSaved as exc:  # the step is written when the store is back; then a takeover
+        save_later(saver, exc, record.run_id, owner)
+        raise
     except StoreUnavailable:  # not recorded: the lease lapses and the run is taken over
         raise
     except BaseException as exc:
@@ -183,6 +193,9 @@ def stream_durably(
         with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
             yield from graph.stream(input, tagged, stream_mode=stream_mode)
             snapshot = graph.get_state({"configurable": {"thread_id": record.thread_id}})
+    except StepNotSaved as exc:
+        save_later(saver, exc, record.run_id, owner)
+        raise
     except StoreUnavailable:
         raise
     except BaseException as exc:
@@ -291,6 +304,51 @@ def _finish(saver: BaseSaver, record: RunRecord, owner: str, view: dict[str, Any
             _log.warning("run %s was taken over; its outcome is the new owner's", record.run_id)
     except Exception:  # the run ended; a takeover finds it so and records it
         _log.warning("could not record the end of run %s", record.run_id, exc_info=True)
+
+
+SAVE_RETRY = 0.5
+"""Seconds between attempts to write a step the store could not take (`save_later`)."""
+SAVE_FOR = 900.0
+"""Seconds `save_later` keeps trying before it lets the step go (a takeover then runs its
+nodes again)."""
+
+
+def save_later(saver: BaseSaver, unsaved: StepNotSaved, run_id: str, owner: str) -> None:
+    """Write `unsaved`'s step once the store answers again, in a thread of its own, then
+    give run `run_id` back to the queue (if `owner` still holds it) so that the workers go
+    on from that step at once rather than after its lease lapses. Nothing is lost if this
+    process dies first: the lease lapses and the run is taken over as before."""
+    threading.Thread(
+        target=_save_then_give_back,
+        args=(saver, unsaved, run_id, owner),
+        name=f"interlock-save-{run_id}",
+        daemon=True,
+    ).start()
+
+
+def _save_then_give_back(saver: BaseSaver, unsaved: StepNotSaved, run_id: str, owner: str) -> None:
+    deadline = time.monotonic() + SAVE_FOR
+    wait = threading.Event()
+    while True:
+        try:
+            saved = unsaved.save()
+            break
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                _log.warning("run %s: a step could not be written in %.0f s", run_id, SAVE_FOR)
+                return
+            wait.wait(SAVE_RETRY)
+        except Exception:
+            _log.exception("run %s: writing a step the store could not take failed", run_id)
+            return
+    if saved:
+        _log.info("run %s: the step the store could not take is written", run_id)
+    else:
+        _log.info("run %s: the thread went on without the unwritten step", run_id)
+    try:
+        saver.release_run(run_id, owner)
+    except Exception:  # the lease lapses and the run is taken over
+        _log.warning("run %s could not be given back", run_id, exc_info=True)
 
 
 # ---- takeovers (`RunWorkers`) ----------------------------------------------------------------

@@ -74,6 +74,7 @@ from interlock.errors import (
     InputRejected,
     ResumeConflict,
     RunSuperseded,
+    StepNotSaved,
     StoreUnavailable,
     ThreadBusy,
 )
@@ -81,6 +82,7 @@ from interlock.graph import CompiledStateGraph
 from interlock.graph._version_check import refusal_sync
 from interlock.server._durable import (
     decision_state,
+    save_later,
     set_run_lease,
     takeover_config,
     takeover_input,
@@ -404,6 +406,9 @@ class RunWorkers:
                 )
         except RunSuperseded:  # it ran before, and others used the thread since: report it
             result = _outcome_in_history(graph, run)
+        except StepNotSaved as exc:  # written when the store is back, then given back
+            save_later(saver, exc, run.run_id, owner)
+            return
         except (ThreadBusy, ResumeConflict, StoreUnavailable, InputRejected) as exc:
             # busy, raced, the store hiccupped, or the thread waits for a person's decision
             # (a run queued behind one that paused): nothing of this attempt is lost (the
