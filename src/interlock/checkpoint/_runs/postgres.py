@@ -16,13 +16,21 @@ __all__ = ["PG_CLAIM", "PgRunQueue"]
 PG_CLAIM = (
     "SELECT c.run_id FROM run_fronts f CROSS JOIN LATERAL (SELECT r.run_id FROM runs r "
     "WHERE r.run_id = f.run_id AND {claimable} FOR UPDATE SKIP LOCKED) c "
-    "ORDER BY f.created_at, f.run_id LIMIT 1"
+    "ORDER BY f.created_at, f.run_id LIMIT 1 FOR UPDATE OF f SKIP LOCKED"
 )
-"""`CLAIM` that locks the run it takes: the fronts oldest first, each front's run looked
-up and locked if claimable, up to the first one. The lookup is a `LATERAL` subquery (a
-nested loop over the fronts, whatever the tables' statistics: as a join, a fresh table's
-planner hashed every open run), and locks only the row it returns; a row another claimer
-holds is skipped."""
+"""`CLAIM` that locks the run it takes and its thread's front: the fronts oldest first,
+each front's run looked up and locked if claimable, up to the first one. The lookup is a
+`LATERAL` subquery (a nested loop over the fronts, whatever the tables' statistics: as a
+join, a fresh table's planner hashed every open run). A row another claimer or writer
+holds is skipped, never waited for.
+
+The front's row is locked until the claim commits because the triggers that move a front
+lock it too (`_runs/migration.py`): without it, a run whose insert began before the
+claimed one's (an older `created_at`) could commit while the claim was in flight, become
+the front, and be claimed by a second claimer that could not yet see the first run
+running (`test_racing_writers_keep_the_fronts_exact`, about 1 run in 25 on a loaded
+machine). With it, that insert's trigger waits for the claim to commit, and the second
+claimer sees the first run running (`CLAIMABLE`'s last check)."""
 
 
 class PgRunQueue(SqlRunQueue):
