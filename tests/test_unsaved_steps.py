@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
@@ -207,3 +208,263 @@ def test_other_store_failures_stay_plain(store: tuple[SqliteSaver, Lock]) -> Non
     assert not isinstance(caught.value, StepNotSaved)
     assert effects == []
     assert graph.invoke(il.Command(resume="yes"), config)["shipped"] is True
+
+
+class DroppingSaver(SqliteSaver):
+    """A SQLite store whose next `drop[name]` calls of a step write fail the way a terminated
+    PostgreSQL backend fails one: `StoreUnavailable`, nothing written, and the store
+    answers again at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drop: dict[str, int] = {}
+
+    def _dropped(self, name: str) -> None:
+        if self.drop.get(name):
+            self.drop[name] -= 1
+            raise il.StoreUnavailable(f"{name}: the connection was terminated")
+
+    def put_checkpoint(self, *args: Any, **kwargs: Any) -> None:
+        self._dropped("put_checkpoint")
+        super().put_checkpoint(*args, **kwargs)
+
+    def put_task_writes(self, *args: Any, **kwargs: Any) -> None:
+        self._dropped("put_task_writes")
+        super().put_task_writes(*args, **kwargs)
+
+
+def fan_out(saver: SqliteSaver, effects: list[str]) -> Any:
+    """ship and ask in one step: ship finishes, ask pauses (the step's progress is written)."""
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        return {"shipped": True}
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ship")
+    g.add_edge(il.START, "ask")
+    return g.compile(checkpointer=saver, name="orders")
+
+
+def test_a_queued_runs_lease_is_kept_for_the_save(tmp_path: Path) -> None:
+    """A run of a queue (`configurable.run_id`: the service's) keeps the thread's lease
+    after `StepNotSaved`, so nobody runs the thread before its owner saves the step; a
+    plain call gives it back as usual (its caller may never call `save()`)."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = orders(saver, effects, Lock(tmp_path / "store.db"), lock_in="nowhere")
+    queued = {"configurable": {"thread_id": "q", "run_id": "run-1"}}
+    graph.invoke({"item": "book"}, queued)
+    saver.drop["put_checkpoint"] = 1
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke(il.Command(resume="yes"), queued)
+    assert lease_owner(saver, "q") is not None
+    with pytest.raises(il.ThreadBusy):
+        graph.invoke(None, {"configurable": {"thread_id": "q"}})
+    assert caught.value.save() is True
+    assert lease_owner(saver, "q") is None
+    graph.invoke(None, {"configurable": {"thread_id": "q"}})
+    assert effects == ["book"]
+
+    plain = {"configurable": {"thread_id": "p"}}
+    graph.invoke({"item": "pen"}, plain)
+    saver.drop["put_checkpoint"] = 1
+    with pytest.raises(StepNotSaved):
+        graph.invoke(il.Command(resume="yes"), plain)
+    assert lease_owner(saver, "p") is None
+
+
+def test_a_pause_is_saved_with_its_finished_sibling(tmp_path: Path) -> None:
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = fan_out(saver, effects)
+    config = {"configurable": {"thread_id": "t"}}
+    saver.drop["put_task_writes"] = 1
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config)
+    assert saver.list_interrupts(status="pending", thread_id="t").items == ()
+    assert caught.value.save() is True
+    (pending,) = saver.list_interrupts(status="pending", thread_id="t").items
+    out = graph.invoke(il.Command(resume="yes"), config)
+    assert out["answer"] == "yes" and out["shipped"] is True
+    assert effects == ["book"]  # ship's result was kept with the pause
+    assert pending.status == "pending"
+
+
+def test_a_pause_is_not_written_on_a_thread_that_moved_on(tmp_path: Path) -> None:
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = fan_out(saver, effects)
+    config = {"configurable": {"thread_id": "t"}}
+    saver.drop["put_task_writes"] = 1
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config)
+    graph.update_state(config, {"answer": "by hand", "shipped": True}, as_node="ask")
+    head = graph.get_state(config).config["configurable"]["checkpoint_id"]
+    assert caught.value.save() is False
+    assert graph.get_state(config).config["configurable"]["checkpoint_id"] == head
+    assert saver.list_interrupts(status="pending", thread_id="t").items == ()
+
+
+def test_exit_durability_keeps_the_steps_and_the_pause(tmp_path: Path) -> None:
+    """Under exit durability the steps are written when the run stops: the flush, then the
+    stopped step's progress. The flush failing keeps both."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = fan_out(saver, effects)
+    config = {"configurable": {"thread_id": "t"}}
+    saver.drop["put_checkpoint"] = 1
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config, durability="exit")
+    assert graph.get_state(config).values == {}
+    assert caught.value.save() is True
+    state = graph.get_state(config)
+    assert state.values == {"item": "book"} and len(state.interrupts) == 1
+    out = graph.invoke(il.Command(resume="yes"), config)
+    assert out["shipped"] is True and effects == ["book"]
+
+
+def _last(old: Any, new: Any) -> Any:
+    return new
+
+
+class Outer(TypedDict, total=False):
+    """Several subgraphs write back the same keys in one step."""
+
+    item: Annotated[str, _last]
+    shipped: Annotated[bool, _last]
+
+
+def subgraphs(saver: SqliteSaver, effects: list[str], lock: Lock, n: int) -> Any:
+    """`n` subgraphs side by side, each shipping once; the first to ship locks the store
+    (every subgraph's step, and the parent's progress, then fail)."""
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            lock.take()
+        return {"shipped": True}
+
+    c = il.StateGraph(Order)
+    c.add_node("ship", ship)
+    c.add_edge(il.START, "ship")
+    child = c.compile()
+    g = il.StateGraph(Outer)
+    for i in range(n):
+        g.add_node(f"sub{i}", child)
+        g.add_edge(il.START, f"sub{i}")
+    return g.compile(checkpointer=saver, name="outer")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_subgraphs_steps_are_saved_first(store: tuple[SqliteSaver, Lock], n: int) -> None:
+    saver, lock = store
+    effects: list[str] = []
+    graph = subgraphs(saver, effects, lock, n)
+    config = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config)
+    lock.release()
+    assert caught.value.save() is True
+    out = graph.invoke(None, config)
+    assert out["shipped"] is True
+    assert effects == ["book"] * n  # each subgraph's ship ran once
+
+
+# ---- the service's part: `save_later` ---------------------------------------------------------
+
+
+class Attempts:
+    """A `save()` that finds the store away `away` times, then answers `answer`."""
+
+    def __init__(self, away: int, answer: bool = True) -> None:
+        self.away, self.answer, self.calls = away, answer, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        if self.calls <= self.away:
+            raise il.StoreUnavailable("away")
+        return self.answer
+
+
+def test_save_later_writes_then_gives_the_run_back(tmp_path: Path) -> None:
+    from interlock.server import _durable
+
+    saver = SqliteSaver(tmp_path / "store.db")
+    try:
+        run = saver.enqueue_run(thread_id="t", agent="g", input={}, owner="me", ttl=60)
+        attempts = Attempts(away=2)
+        unsaved = StepNotSaved("away", thread_id="t", save=attempts)
+        _durable.save_later(saver, unsaved, run.run_id, "me")
+        assert _durable.finish_saves(saver, 30.0) == 0  # it was written within the wait
+        assert attempts.calls == 3
+        again = saver.get_run(run.run_id)
+        assert again is not None and again.status == "queued"  # the workers go on with it
+    finally:
+        saver.close()
+
+
+def test_shutdown_stops_a_save_the_store_never_took(tmp_path: Path) -> None:
+    from interlock.server import _durable
+
+    saver = SqliteSaver(tmp_path / "store.db")
+    try:
+        run = saver.enqueue_run(thread_id="t", agent="g", input={}, owner="me", ttl=60)
+        unsaved = StepNotSaved("away", thread_id="t", save=Attempts(away=10**9))
+        _durable.save_later(saver, unsaved, run.run_id, "me")
+        (thread,) = [t for t in threading.enumerate() if t.name == f"interlock-save-{run.run_id}"]
+        assert _durable.finish_saves(saver, 0.2) == 1
+        thread.join(10)
+        assert not thread.is_alive()  # it stopped trying
+        again = saver.get_run(run.run_id)
+        assert again is not None and again.status == "running"  # left to its lease
+    finally:
+        saver.close()
+
+
+def test_an_agent_server_run_logs_on_after_its_step_is_saved(tmp_path: Path) -> None:
+    """Over the Agent Server API the run whose step the store dropped is not logged as
+    ended with an error: its process writes the step, gives the run back, and a worker
+    logs on under the same run id up to its one end."""
+    from fastapi.testclient import TestClient
+
+    from interlock.server import create_app
+    from tests.test_db_faults import poll
+
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1  # this step's write is dropped
+        return {"shipped": True}
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ship")
+    g.add_edge("ship", "ask")
+    graph = g.compile(checkpointer=saver, name="orders")
+    with TestClient(create_app({"orders": graph}, workers=1)) as http:
+        assert http.post("/threads", json={"thread_id": "a"}).status_code == 200
+        http.post("/threads/a/runs/wait", json={"assistant_id": "orders", "input": {"item": "pen"}})
+
+        def ended() -> list[Any]:
+            runs = saver.list_runs(thread_id="a")
+            return [r for r in runs if r.status not in ("queued", "running")]
+
+        (run,) = poll("the run to end", ended, 30, every=0.05)
+        assert run.status == "interrupted"
+        ends = [e.event for e in saver.read_events("a") if e.event in ("end", "error")]
+        assert ends == ["end"]
+        assert len(saver.list_interrupts(status="pending", thread_id="a").items) == 1
+    assert effects == ["pen"]

@@ -205,7 +205,14 @@ class StepNotSaved(StoreUnavailable):
     writes over a run that went on without it: True once written; False if it never will be
     (another run holds the thread or moved it on, or the write had reached the store before
     its reply was lost); `StoreUnavailable` while the store is still away (call again
-    later). The service does this by itself for every run it starts."""
+    later). What it holds: the step, the writes the run made right after it without running
+    anything (exit durability: the flushed steps and the stopped step's progress), and the
+    steps of subgraphs that failed the same way (written first).
+
+    The thread's lease is given back as after any failure — the caller may never call
+    `save()` — except for a run of a queue (`configurable.run_id`: the service's runs), whose
+    owner saves the step: the lease stays held, so nobody runs the thread meanwhile. The
+    service does this by itself for every run it starts."""
 
     def __init__(self, message: str, *, thread_id: str, save: Callable[[], bool]) -> None:
         super().__init__(message)

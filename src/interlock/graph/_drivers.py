@@ -19,7 +19,13 @@ from functools import partial
 from typing import Any
 
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import GraphError, GraphInterrupt, StepNotSaved, StoreUnavailable
+from interlock.errors import (
+    GraphError,
+    GraphInterrupt,
+    ResumeConflict,
+    StepNotSaved,
+    StoreUnavailable,
+)
 from interlock.graph._effects import (
     Applied,
     Commit,
@@ -42,7 +48,7 @@ from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
-from interlock.graph._unsaved import save_step
+from interlock.graph._unsaved import save_step, saves_in_order
 
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
@@ -313,25 +319,81 @@ def _store_sync(effect: Effect, env: Env) -> Any:
     return None
 
 
-def _unsaved(effect: Effect, env: Env, exc: StoreUnavailable) -> StepNotSaved | None:
+def _unsaved(
+    gen: Generator[Effect, Any, RunResult],
+    effect: Effect,
+    env: Env,
+    exc: StoreUnavailable,
+    children: list[StepNotSaved],
+) -> StepNotSaved | None:
     """The error for a step write the store could not take: a `StepNotSaved` holding the
-    write (see `_unsaved.py`) when it is the run's own step (not a subgraph's, whose parent
-    holds it), else None (the error as it is). See `interlock.graph._unsaved`."""
+    write (see `interlock.graph._unsaved`), else None (the error as it is: nothing ran that
+    a write would keep). The writes the engine makes right after it without running
+    anything (exit durability: the flushed steps, then the stopped step's progress) are
+    held with it, and so are the steps of subgraphs that failed the same way (`children`,
+    saved first). A queued run's thread lease (`configurable.run_id`: the service's runs,
+    whose owner saves the step) is kept for the save instead of given back."""
     saver = env.saver
-    if saver is None or env.parent_task is not None or isinstance(exc, StepNotSaved):
+    if saver is None or isinstance(exc, StepNotSaved):
         return None
     if not isinstance(effect, (Commit, SaveProgress)):
         return None
+    writes = [effect, *_following_writes(gen, effect)]
 
     def write() -> bool:
-        _store_sync(effect, env)
+        for w in writes:
+            if isinstance(w, SaveProgress):  # (a commit checks the head itself)
+                _check_head(saver, env, w.checkpoint_id)
+            _store_sync(w, env)
         return env.released
 
-    return StepNotSaved(
-        str(exc),
-        thread_id=env.thread_id,
-        save=partial(save_step, saver, env.thread_id, env.lease_owner, env.lease_ttl, write),
-    )
+    own = partial(save_step, saver, env.thread_id, env.lease_owner, env.lease_ttl, write)
+    if env.parent_task is None and config_value(env.config, "run_id"):
+        env.released = True  # kept: `save_step` takes it again as the same owner
+    return StepNotSaved(str(exc), thread_id=env.thread_id, save=saves_in_order(children, own))
+
+
+def _following_writes(gen: Generator[Effect, Any, RunResult], effect: Effect) -> list[Effect]:
+    """After a failed commit that does not end the run: the writes the engine goes on to
+    make before it runs anything or reads the store (their replies are not needed)."""
+    follow: list[Effect] = []
+    if not isinstance(effect, Commit) or effect.final:
+        return follow
+    while True:
+        try:
+            nxt = gen.send(None)
+        except Exception:  # the engine ended, or re-raised a task's error: nothing more
+            return follow
+        if isinstance(nxt, Emit):
+            continue
+        if not isinstance(nxt, (Commit, SaveProgress)):
+            return follow
+        follow.append(nxt)
+        if nxt.final:
+            return follow
+
+
+def _check_head(saver: BaseSaver, env: Env, checkpoint_id: str) -> None:
+    """A stopped step's progress is written later only while its checkpoint is still the
+    head (`put_task_writes` checks only that it exists)."""
+    head = next(iter(saver.list_checkpoints(env.thread_id, env.checkpoint_ns, limit=1)), None)
+    if head is None or head.checkpoint_id != checkpoint_id:
+        raise ResumeConflict(f"thread {env.thread_id!r} moved on from checkpoint {checkpoint_id}")
+
+
+def _failed_children(outcomes: Any) -> list[StepNotSaved]:
+    """The subgraph tasks whose own step the store could not take."""
+    if not isinstance(outcomes, list):
+        return []
+    return [o.error for o in outcomes if isinstance(o.error, StepNotSaved)]
+
+
+def _all_children(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) -> StepNotSaved:
+    """The engine re-raises the first failed task's error: with several subgraphs that
+    failed the same way, one error that saves them all."""
+    if len(children) < 2 or exc not in children:
+        return exc
+    return StepNotSaved(str(exc), thread_id=env.thread_id, save=saves_in_order(children, None))
 
 
 async def _store_async(effect: Effect, env: Env) -> Any:
@@ -462,11 +524,15 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
     """Run the engine to completion, yielding `(namespace, mode, chunk)` for the requested
     modes (namespace `()` for the graph's own chunks)."""
     reply: Any = None
+    children: list[StepNotSaved] = []  # subgraph tasks whose step the store did not take
     # the lease is kept however long nodes run or the caller takes to read the stream
     with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
         try:
             while True:
-                effect = gen.send(reply)
+                try:
+                    effect = gen.send(reply)
+                except StepNotSaved as exc:
+                    raise _all_children(exc, env, children) from None
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -474,6 +540,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                             reply = item
                         else:
                             yield item
+                    children += _failed_children(reply)
                 elif isinstance(effect, Emit):
                     reply = None
                     yield from _emit(env, effect)
@@ -481,7 +548,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                     try:
                         reply = _store_sync(effect, env)
                     except StoreUnavailable as exc:
-                        unsaved = _unsaved(effect, env, exc)
+                        unsaved = _unsaved(gen, effect, env, exc, children)
                         if unsaved is None:
                             raise
                         raise unsaved from exc
@@ -546,10 +613,14 @@ async def drive_async(
 ) -> AsyncIterator[Chunk]:
     """Async twin of `drive_sync`."""
     reply: Any = None
+    children: list[StepNotSaved] = []
     async with keep_lease_async(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
         try:
             while True:
-                effect = gen.send(reply)
+                try:
+                    effect = gen.send(reply)
+                except StepNotSaved as exc:
+                    raise _all_children(exc, env, children) from None
                 if isinstance(effect, RunTasks):
                     reply = None
                     async for item in _run_tasks_async(env, effect):
@@ -557,6 +628,7 @@ async def drive_async(
                             reply = item
                         else:
                             yield item
+                    children += _failed_children(reply)
                 elif isinstance(effect, Emit):
                     reply = None
                     for chunk in _emit(env, effect):
@@ -565,7 +637,7 @@ async def drive_async(
                     try:
                         reply = await _store_async(effect, env)
                     except StoreUnavailable as exc:
-                        unsaved = _unsaved(effect, env, exc)
+                        unsaved = _unsaved(gen, effect, env, exc, children)
                         if unsaved is None:
                             raise
                         raise unsaved from exc

@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Callable
 
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import ResumeConflict, StoreError
+from interlock.errors import ResumeConflict, StepNotSaved, StoreError
 
-__all__ = ["save_step"]
+__all__ = ["save_step", "saves_in_order"]
 
 
 def save_step(
@@ -41,3 +41,17 @@ def save_step(
             with contextlib.suppress(StoreError):
                 saver.release_thread(thread_id, owner)
     return True
+
+
+def saves_in_order(
+    children: list[StepNotSaved], own: Callable[[], bool] | None
+) -> Callable[[], bool]:
+    """One `save()` that writes the subgraphs' steps first (each written once: a second
+    call finds it written and moves on), then the run's own (`own`); its result is the
+    run's own write's, or whether a subgraph's was written when there is none."""
+
+    def save() -> bool:
+        saved = [child.save() for child in children]
+        return own() if own is not None else any(saved)
+
+    return save

@@ -57,6 +57,7 @@ __all__ = [
     "RunLogOptions",
     "Runner",
     "decision_state",
+    "finish_saves",
     "run_durably",
     "save_later",
     "set_run_lease",
@@ -310,45 +311,90 @@ SAVE_RETRY = 0.5
 """Seconds between attempts to write a step the store could not take (`save_later`)."""
 SAVE_FOR = 900.0
 """Seconds `save_later` keeps trying before it lets the step go (a takeover then runs its
-nodes again)."""
+nodes again: it will have taken the thread long before, unless no other process runs)."""
+
+_saving: dict[int, tuple[threading.Event, set[threading.Thread]]] = {}
+"""Per store (`id(saver)`): what stops its saves, and the threads saving."""
+_saving_lock = threading.Lock()
 
 
 def save_later(saver: BaseSaver, unsaved: StepNotSaved, run_id: str, owner: str) -> None:
     """Write `unsaved`'s step once the store answers again, in a thread of its own, then
     give run `run_id` back to the queue (if `owner` still holds it) so that the workers go
     on from that step at once rather than after its lease lapses. Nothing is lost if this
-    process dies first: the lease lapses and the run is taken over as before."""
-    threading.Thread(
-        target=_save_then_give_back,
-        args=(saver, unsaved, run_id, owner),
-        name=f"interlock-save-{run_id}",
-        daemon=True,
-    ).start()
+    process dies first: the lease lapses and the run is taken over as before. The app's
+    shutdown waits a while for these (`finish_saves`)."""
+    with _saving_lock:
+        stop, threads = _saving.setdefault(id(saver), (threading.Event(), set()))
+        thread = threading.Thread(
+            target=_save_then_give_back,
+            args=(saver, unsaved, run_id, owner, stop, threads),
+            name=f"interlock-save-{run_id}",
+            daemon=True,
+        )
+        threads.add(thread)
+    thread.start()
 
 
-def _save_then_give_back(saver: BaseSaver, unsaved: StepNotSaved, run_id: str, owner: str) -> None:
+def finish_saves(saver: BaseSaver, timeout: float) -> int:
+    """At shutdown: wait up to `timeout` seconds for the steps `save_later` is still writing
+    to `saver`, then stop trying (their runs are taken over once their leases lapse). How
+    many were left unwritten."""
+    with _saving_lock:
+        entry = _saving.pop(id(saver), None)
+    if entry is None:
+        return 0
+    stop, threads = entry
+    deadline = time.monotonic() + timeout
+    for thread in list(threads):
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stop.set()
+    left = sum(thread.is_alive() for thread in list(threads))
+    if left:
+        _log.warning("%d step(s) the store could not take were not written before shutdown", left)
+    return left
+
+
+def _save_then_give_back(
+    saver: BaseSaver,
+    unsaved: StepNotSaved,
+    run_id: str,
+    owner: str,
+    stop: threading.Event,
+    threads: set[threading.Thread],
+) -> None:
+    try:
+        if _save(unsaved, run_id, stop):
+            try:
+                saver.release_run(run_id, owner)
+            except Exception:  # the lease lapses and the run is taken over
+                _log.warning("run %s could not be given back", run_id, exc_info=True)
+    finally:
+        with _saving_lock:
+            threads.discard(threading.current_thread())
+
+
+def _save(unsaved: StepNotSaved, run_id: str, stop: threading.Event) -> bool:
+    """Try `unsaved.save()` until it answers; whether it did (written, or never to be)."""
     deadline = time.monotonic() + SAVE_FOR
-    wait = threading.Event()
     while True:
         try:
             saved = unsaved.save()
-            break
         except StoreUnavailable:
             if time.monotonic() > deadline:
                 _log.warning("run %s: a step could not be written in %.0f s", run_id, SAVE_FOR)
-                return
-            wait.wait(SAVE_RETRY)
+                return False
+            if stop.wait(SAVE_RETRY):
+                return False
+            continue
         except Exception:
             _log.exception("run %s: writing a step the store could not take failed", run_id)
-            return
-    if saved:
-        _log.info("run %s: the step the store could not take is written", run_id)
-    else:
-        _log.info("run %s: the thread went on without the unwritten step", run_id)
-    try:
-        saver.release_run(run_id, owner)
-    except Exception:  # the lease lapses and the run is taken over
-        _log.warning("run %s could not be given back", run_id, exc_info=True)
+            return False
+        if saved:
+            _log.info("run %s: the step the store could not take is written", run_id)
+        else:
+            _log.info("run %s: the thread went on without the unwritten step", run_id)
+        return True
 
 
 # ---- takeovers (`RunWorkers`) ----------------------------------------------------------------

@@ -56,7 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.errors import InterlockError, ResumeConflict
 from interlock.graph import CompiledStateGraph
-from interlock.server._durable import stream_durably
+from interlock.server._durable import finish_saves, stream_durably
 from interlock.server._errors import (
     RETRY_AFTER,
     STATUS,
@@ -284,6 +284,7 @@ def create_app(
             if sealer is not None:
                 await asyncio.to_thread(sealer.stop)
             await asyncio.to_thread(runner.stop)
+            await asyncio.to_thread(finish_saves, saver, 10.0)
             if sweeper is not None:
                 await asyncio.to_thread(sweeper.join, 30)
             if dispatcher is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from interlock.errors import StepNotSaved
 from interlock.server._errors import ApiError
 from interlock.server._operations import queue_run, record_audit
 from interlock.server.agent_server._context import Context
@@ -57,9 +58,11 @@ class Launcher:
     def finish(
         writer: EventWriter, result: dict[str, Any] | None, exc: BaseException | None
     ) -> None:
-        """Log the run's end (`end` with its status, or `error` for a run that started)."""
+        """Log the run's end (`end` with its status, or `error` for a run that started). A
+        run whose step the store could not take has not ended: its process writes the step
+        once the store is back and the workers log on under the same run id."""
         if exc is not None:
-            if writer.started:
+            if writer.started and not isinstance(exc, StepNotSaved):
                 writer.error(exc)
             return
         assert result is not None
