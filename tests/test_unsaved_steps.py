@@ -119,7 +119,9 @@ def test_the_step_is_written_later_and_the_node_does_not_run_again(
     assert graph.invoke(None, config)["shipped"] is True
     assert effects == ["book"]  # ship did not run again
     assert graph.get_state(config).next == ()
-    assert unsaved.save() is False  # the thread moved on: never written twice
+    head = graph.get_state(config).config["configurable"]["checkpoint_id"]
+    assert unsaved.save() is True  # written already: nothing is written twice
+    assert graph.get_state(config).config["configurable"]["checkpoint_id"] == head
 
 
 def test_a_final_step_is_written_and_its_lease_given_back(
@@ -251,14 +253,15 @@ def fan_out(saver: SqliteSaver, effects: list[str]) -> Any:
     return g.compile(checkpointer=saver, name="orders")
 
 
-def test_a_queued_runs_lease_is_kept_for_the_save(tmp_path: Path) -> None:
-    """A run of a queue (`configurable.run_id`: the service's) keeps the thread's lease
-    after `StepNotSaved`, so nobody runs the thread before its owner saves the step; a
-    plain call gives it back as usual (its caller may never call `save()`)."""
+def test_a_run_whose_owner_saves_keeps_the_lease_for_the_save(tmp_path: Path) -> None:
+    """A run whose owner saves a held step (`hold_unsaved_steps`: the service's runs) keeps
+    the thread's lease after `StepNotSaved`, so nobody runs the thread before the step is
+    saved; any other call gives it back as usual (its caller may never call `save()`), a
+    queued run of a library caller (`run_id` alone) too."""
     saver = DroppingSaver(tmp_path / "store.db")
     effects: list[str] = []
     graph = orders(saver, effects, Lock(tmp_path / "store.db"), lock_in="nowhere")
-    queued = {"configurable": {"thread_id": "q", "run_id": "run-1"}}
+    queued = {"configurable": {"thread_id": "q", "run_id": "run-1", "hold_unsaved_steps": True}}
     graph.invoke({"item": "book"}, queued)
     saver.drop["put_checkpoint"] = 1
     with pytest.raises(StepNotSaved) as caught:
@@ -271,12 +274,14 @@ def test_a_queued_runs_lease_is_kept_for_the_save(tmp_path: Path) -> None:
     graph.invoke(None, {"configurable": {"thread_id": "q"}})
     assert effects == ["book"]
 
-    plain = {"configurable": {"thread_id": "p"}}
-    graph.invoke({"item": "pen"}, plain)
-    saver.drop["put_checkpoint"] = 1
-    with pytest.raises(StepNotSaved):
-        graph.invoke(il.Command(resume="yes"), plain)
-    assert lease_owner(saver, "p") is None
+    for tid, extra in (("p", {}), ("r", {"run_id": "run-2"})):
+        plain = {"configurable": {"thread_id": tid, **extra}}
+        graph.invoke({"item": "pen"}, plain)
+        saver.drop["put_checkpoint"] = 1
+        with pytest.raises(StepNotSaved):
+            graph.invoke(il.Command(resume="yes"), plain)
+        assert lease_owner(saver, tid) is None
+        assert graph.invoke(None, plain)["shipped"] is True  # goes on as before
 
 
 def test_a_pause_is_saved_with_its_finished_sibling(tmp_path: Path) -> None:
@@ -467,4 +472,164 @@ def test_an_agent_server_run_logs_on_after_its_step_is_saved(tmp_path: Path) -> 
         ends = [e.event for e in saver.read_events("a") if e.event in ("end", "error")]
         assert ends == ["end"]
         assert len(saver.list_interrupts(status="pending", thread_id="a").items) == 1
+    assert effects == ["pen"]
+
+
+class LosingSaver(DroppingSaver):
+    """... and whose next `lose[name]` step writes reach the store but lose their reply
+    (`StoreUnavailable` after the write: a connection that died after the commit)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lose: dict[str, int] = {}
+
+    def put_checkpoint(self, *args: Any, **kwargs: Any) -> None:
+        super().put_checkpoint(*args, **kwargs)
+        if self.lose.get("put_checkpoint"):
+            self.lose["put_checkpoint"] -= 1
+            raise il.StoreUnavailable("put_checkpoint: the reply was lost")
+
+
+def test_a_save_cut_short_goes_on_from_where_it_stopped(tmp_path: Path) -> None:
+    """Exit durability holds two writes (the flushed steps, then the pause): a save whose
+    second write fails goes on from it the next time, not from the start."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = fan_out(saver, effects)
+    config = {"configurable": {"thread_id": "t"}}
+    saver.drop["put_checkpoint"] = 1
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config, durability="exit")
+    saver.drop["put_task_writes"] = 1
+    with pytest.raises(il.StoreUnavailable):
+        caught.value.save()  # the steps are written, the pause is not
+    assert caught.value.save() is True
+    assert len(graph.get_state(config).interrupts) == 1
+    assert graph.invoke(il.Command(resume="yes"), config)["shipped"] is True
+    assert effects == ["book"]
+
+
+def test_a_write_whose_reply_was_lost_counts_as_written(tmp_path: Path) -> None:
+    saver = LosingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = fan_out(saver, effects)
+    config = {"configurable": {"thread_id": "t"}}
+    saver.lose["put_checkpoint"] = 1  # the flush reaches the store; its reply does not
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config, durability="exit")
+    assert caught.value.save() is True  # the flush is there: the pause is written after it
+    assert len(graph.get_state(config).interrupts) == 1
+    assert graph.invoke(il.Command(resume="yes"), config)["shipped"] is True
+    assert effects == ["book"]
+
+
+def one_subgraph(saver: DroppingSaver, effects: list[str], **node: Any) -> Any:
+    """A subgraph whose step's write is dropped once (the parent's own writes go through)."""
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1
+        return {"shipped": True}
+
+    c = il.StateGraph(Order)
+    c.add_node("ship", ship)
+    c.add_edge(il.START, "ship")
+    g = il.StateGraph(Order)
+    g.add_node("sub", c.compile(), **node)
+    g.add_edge(il.START, "sub")
+    return g.compile(checkpointer=saver, name="outer")
+
+
+def test_a_subgraphs_held_step_keeps_the_owners_lease(tmp_path: Path) -> None:
+    """Only the subgraph's write failed: the parent's progress went through without giving
+    the lease back, so nobody runs the subgraph again before the owner saves its step."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = one_subgraph(saver, effects)
+    held = {"configurable": {"thread_id": "t", "hold_unsaved_steps": True}}
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, held)
+    assert lease_owner(saver, "t") is not None
+    with pytest.raises(il.ThreadBusy):
+        graph.invoke(None, {"configurable": {"thread_id": "t"}})
+    assert caught.value.save() is True
+    assert lease_owner(saver, "t") is None
+    assert graph.invoke(None, {"configurable": {"thread_id": "t"}})["shipped"] is True
+    assert effects == ["book"]
+
+
+def test_a_retry_policy_does_not_run_a_subgraph_whose_step_is_held(tmp_path: Path) -> None:
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = one_subgraph(saver, effects, retry_policy=il.RetryPolicy(max_attempts=3))
+    config = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config)
+    assert effects == ["book"]  # not retried
+    assert caught.value.save() is True
+    assert graph.invoke(None, config)["shipped"] is True
+    assert effects == ["book"]
+
+
+def test_a_tool_passes_a_held_step_on() -> None:
+    """A tool that ran a graph whose step is held is not the tool's error: it is raised, not
+    reported to the model as an error result (the model would call the tool again)."""
+    from interlock.agent.tools import tool
+
+    @tool
+    def ship(item: str) -> str:
+        """Ship an item."""
+        raise StepNotSaved("away", thread_id="t", save=lambda: True)
+
+    with pytest.raises(StepNotSaved):
+        ship.run_safely({"item": "book"})
+    with pytest.raises(StepNotSaved):
+        asyncio.run(ship.arun_safely({"item": "book"}))
+
+
+def test_an_agent_server_decision_logs_on_after_its_step_is_saved(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from interlock.server import create_app
+    from tests.test_db_faults import poll
+
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ship": state["item"]})}
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1  # the decision's step is dropped
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ask")
+    g.add_edge("ask", "ship")
+    graph = g.compile(checkpointer=saver, name="orders")
+    with TestClient(create_app({"orders": graph}, workers=1)) as http:
+        assert http.post("/threads", json={"thread_id": "a"}).status_code == 200
+        body = {"assistant_id": "orders", "input": {"item": "pen"}}
+        assert http.post("/threads/a/runs/wait", json=body).status_code == 200
+        body = {"assistant_id": "orders", "command": {"resume": "yes"}}
+        http.post("/threads/a/runs/wait", json=body)
+
+        def ended() -> list[Any]:
+            runs = saver.list_runs(thread_id="a")
+            return [r for r in runs if r.status not in ("queued", "running")]
+
+        poll("both runs to end", lambda: len(ended()) == 2, 30, every=0.05)
+        for run in saver.list_runs(thread_id="a"):
+            ends = [
+                e.event
+                for e in saver.read_events("a", run_id=run.run_id)
+                if e.event in ("end", "error")
+            ]
+            assert ends == ["end"], (run.kind, ends)
+        assert graph.get_state({"configurable": {"thread_id": "a"}}).next == ()
     assert effects == ["pen"]

@@ -202,7 +202,8 @@ class StepNotSaved(StoreUnavailable):
 
     `save()` writes only under the failed run's own thread lease (taken again if it lapsed
     and nobody took it meanwhile) and only on the head the step was built on, so it never
-    writes over a run that went on without it: True once written; False if it never will be
+    writes over a run that went on without it: True once written (again True, writing
+    nothing, if called once more); False if it never will be
     (another run holds the thread or moved it on, or the write had reached the store before
     its reply was lost); `StoreUnavailable` while the store is still away (call again
     later). What it holds: the step, the writes the run made right after it without running
@@ -210,14 +211,25 @@ class StepNotSaved(StoreUnavailable):
     steps of subgraphs that failed the same way (written first).
 
     The thread's lease is given back as after any failure — the caller may never call
-    `save()` — except for a run of a queue (`configurable.run_id`: the service's runs), whose
-    owner saves the step: the lease stays held, so nobody runs the thread meanwhile. The
-    service does this by itself for every run it starts."""
+    `save()` — unless the run's config says its owner saves held steps
+    (`configurable["hold_unsaved_steps"]`: the service's runs): then the lease stays held,
+    so nobody runs the thread meanwhile. The service does this by itself for every run it
+    starts."""
 
-    def __init__(self, message: str, *, thread_id: str, save: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        thread_id: str,
+        save: Callable[[], bool],
+        held: Sequence[object] = (),
+    ) -> None:
         super().__init__(message)
         self.thread_id = thread_id
         self._save = save
+        self.held = tuple(held)
+        """The writes it holds, in order (internal: a run whose subgraph failed this way
+        writes the subgraph's step with its own)."""
 
     def save(self) -> bool:
         """Write the step now (see the class docstring)."""

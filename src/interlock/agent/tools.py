@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_type_hints, overload
 
-from interlock.errors import InterlockError
+from interlock.errors import InterlockError, StepNotSaved
 
 __all__ = [
     "BaseTool",
@@ -283,6 +283,8 @@ class Tool:
         propagates: it is not an `Exception`)."""
         try:
             result = self.invoke(input)
+        except StepNotSaved:  # a graph the tool ran holds its step: it is not the tool's error
+            raise
         except Exception as exc:
             if self.handle_tool_error is False and not isinstance(exc, ToolArgumentsError):
                 raise
@@ -293,6 +295,8 @@ class Tool:
         """Async twin of `run_safely`."""
         try:
             result = await self.ainvoke(input)
+        except StepNotSaved:
+            raise
         except Exception as exc:
             if self.handle_tool_error is False and not isinstance(exc, ToolArgumentsError):
                 raise

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,6 @@ from interlock.checkpoint.base import BaseSaver
 from interlock.errors import (
     GraphError,
     GraphInterrupt,
-    ResumeConflict,
     StepNotSaved,
     StoreUnavailable,
 )
@@ -48,7 +47,7 @@ from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
-from interlock.graph._unsaved import save_step, saves_in_order
+from interlock.graph._unsaved import HOLD, Held, save_held
 
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
@@ -328,29 +327,47 @@ def _unsaved(
 ) -> StepNotSaved | None:
     """The error for a step write the store could not take: a `StepNotSaved` holding the
     write (see `interlock.graph._unsaved`), else None (the error as it is: nothing ran that
-    a write would keep). The writes the engine makes right after it without running
-    anything (exit durability: the flushed steps, then the stopped step's progress) are
-    held with it, and so are the steps of subgraphs that failed the same way (`children`,
-    saved first). A queued run's thread lease (`configurable.run_id`: the service's runs,
-    whose owner saves the step) is kept for the save instead of given back."""
-    saver = env.saver
-    if saver is None or isinstance(exc, StepNotSaved):
+    a write would keep; a retried task's attempt record is not the step's write either).
+    Held with it: the writes the engine makes right after it without running anything
+    (exit durability: the flushed steps, then the stopped step's progress), and, first,
+    the steps of subgraphs that failed the same way (`children`)."""
+    if env.saver is None or isinstance(exc, StepNotSaved):
         return None
     if not isinstance(effect, (Commit, SaveProgress)):
         return None
-    writes = [effect, *_following_writes(gen, effect)]
+    if isinstance(effect, SaveProgress) and not effect.final:
+        return None
+    own = [_held(w, env) for w in (effect, *_following_writes(gen, effect))]
+    return _step_not_saved(str(exc), env, [*(h for c in children for h in c.held), *own])
 
-    def write() -> bool:
-        for w in writes:
-            if isinstance(w, SaveProgress):  # (a commit checks the head itself)
-                _check_head(saver, env, w.checkpoint_id)
-            _store_sync(w, env)
-        return env.released
 
-    own = partial(save_step, saver, env.thread_id, env.lease_owner, env.lease_ttl, write)
-    if env.parent_task is None and config_value(env.config, "run_id"):
-        env.released = True  # kept: `save_step` takes it again as the same owner
-    return StepNotSaved(str(exc), thread_id=env.thread_id, save=saves_in_order(children, own))
+def _step_not_saved(message: str, env: Env, held: list[Any]) -> StepNotSaved:
+    """A `StepNotSaved` for `held`, saved under the run's lease. A run whose owner saves it
+    (`HOLD`: the service's) keeps the lease meanwhile instead of giving it back."""
+    assert env.saver is not None
+    if env.parent_task is None and config_value(env.config, HOLD):
+        env.released = True  # kept: `save_held` takes it again as the same owner
+    save = partial(save_held, env.saver, env.thread_id, env.lease_owner, env.lease_ttl, held)
+    return StepNotSaved(message, thread_id=env.thread_id, save=save, held=held)
+
+
+def _held(effect: Effect, env: Env) -> Held:
+    """`effect` (a commit or a stopped step's progress) as a write to do later."""
+    top = env.parent_task is None
+    if isinstance(effect, Commit):
+        return Held(
+            write=partial(_store_sync, effect, env),
+            checkpoint_ns=env.checkpoint_ns,
+            commit=effect.record.checkpoint_id,
+            releases=effect.final and top,
+        )
+    assert isinstance(effect, SaveProgress)
+    return Held(
+        write=partial(_store_sync, effect, env),
+        checkpoint_ns=env.checkpoint_ns,
+        progress_on=effect.checkpoint_id,
+        releases=effect.final and top,
+    )
 
 
 def _following_writes(gen: Generator[Effect, Any, RunResult], effect: Effect) -> list[Effect]:
@@ -373,14 +390,6 @@ def _following_writes(gen: Generator[Effect, Any, RunResult], effect: Effect) ->
             return follow
 
 
-def _check_head(saver: BaseSaver, env: Env, checkpoint_id: str) -> None:
-    """A stopped step's progress is written later only while its checkpoint is still the
-    head (`put_task_writes` checks only that it exists)."""
-    head = next(iter(saver.list_checkpoints(env.thread_id, env.checkpoint_ns, limit=1)), None)
-    if head is None or head.checkpoint_id != checkpoint_id:
-        raise ResumeConflict(f"thread {env.thread_id!r} moved on from checkpoint {checkpoint_id}")
-
-
 def _failed_children(outcomes: Any) -> list[StepNotSaved]:
     """The subgraph tasks whose own step the store could not take."""
     if not isinstance(outcomes, list):
@@ -388,12 +397,24 @@ def _failed_children(outcomes: Any) -> list[StepNotSaved]:
     return [o.error for o in outcomes if isinstance(o.error, StepNotSaved)]
 
 
-def _all_children(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) -> StepNotSaved:
-    """The engine re-raises the first failed task's error: with several subgraphs that
-    failed the same way, one error that saves them all."""
-    if len(children) < 2 or exc not in children:
+def _children_failed(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) -> StepNotSaved:
+    """The engine re-raises the first failed task's error once the step's progress is
+    written: for a subgraph's, one error that saves every subgraph that failed so, under
+    this run's lease."""
+    if exc not in children:
         return exc
-    return StepNotSaved(str(exc), thread_id=env.thread_id, save=saves_in_order(children, None))
+    held = [h for c in children for h in c.held]
+    return _step_not_saved(str(exc), env, held)
+
+
+def _keeping(effect: Effect, env: Env, children: list[StepNotSaved]) -> Effect:
+    """The run's last write, when subgraphs' steps wait to be saved by a run's owner that
+    keeps the lease for them (`HOLD`): written without giving the lease back."""
+    if not children or env.parent_task is not None or not config_value(env.config, HOLD):
+        return effect
+    if isinstance(effect, (Commit, SaveProgress)) and effect.final:
+        return replace(effect, final=False)
+    return effect
 
 
 async def _store_async(effect: Effect, env: Env) -> Any:
@@ -532,7 +553,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                 try:
                     effect = gen.send(reply)
                 except StepNotSaved as exc:
-                    raise _all_children(exc, env, children) from None
+                    raise _children_failed(exc, env, children) from None
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -546,7 +567,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                     yield from _emit(env, effect)
                 else:
                     try:
-                        reply = _store_sync(effect, env)
+                        reply = _store_sync(_keeping(effect, env, children), env)
                     except StoreUnavailable as exc:
                         unsaved = _unsaved(gen, effect, env, exc, children)
                         if unsaved is None:
@@ -620,7 +641,7 @@ async def drive_async(
                 try:
                     effect = gen.send(reply)
                 except StepNotSaved as exc:
-                    raise _all_children(exc, env, children) from None
+                    raise _children_failed(exc, env, children) from None
                 if isinstance(effect, RunTasks):
                     reply = None
                     async for item in _run_tasks_async(env, effect):
@@ -635,7 +656,7 @@ async def drive_async(
                         yield chunk
                 else:
                     try:
-                        reply = await _store_async(effect, env)
+                        reply = await _store_async(_keeping(effect, env, children), env)
                     except StoreUnavailable as exc:
                         unsaved = _unsaved(gen, effect, env, exc, children)
                         if unsaved is None:

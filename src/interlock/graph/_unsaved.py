@@ -4,54 +4,82 @@ When the store goes away as a run writes a step (its commit, or the progress of 
 that paused), the nodes' work is done and held in memory. Raising a plain
 `StoreUnavailable` would lose it: whoever goes on with the thread later (the caller's
 retry, a takeover of the run) runs those nodes again, and their side effects happen twice.
-So the driver raises `StepNotSaved`, which carries the write (`save_step` here).
+So the driver raises `StepNotSaved`, which holds the writes (`Held`, in order) and saves
+them with `save_held`: under the run's own thread lease, taken once for all of them; each
+written once (a retry goes on from the first not written; a commit whose checkpoint is
+already the head was written before its reply was lost); a stopped step's progress only
+while its checkpoint is still the head, a commit only on the head it was built on (its
+compare-and-swap).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import ResumeConflict, StepNotSaved, StoreError
+from interlock.errors import ResumeConflict, StoreError
 
-__all__ = ["save_step", "saves_in_order"]
+__all__ = ["HOLD", "Held", "save_held"]
+
+HOLD = "hold_unsaved_steps"
+"""The configurable key with which a run's owner says it saves a held step itself (the
+service sets it): the thread's lease stays held for it instead of being given back."""
 
 
-def save_step(
+@dataclass(slots=True, kw_only=True)
+class Held:
+    """One write a `StepNotSaved` holds."""
+
+    write: Callable[[], None]
+    checkpoint_ns: str
+    commit: str | None = None
+    """A commit: the id of the checkpoint it makes."""
+    progress_on: str | None = None
+    """A stopped step's progress: the checkpoint it belongs to (it must be the head)."""
+    releases: bool = False
+    """The write gives the thread's lease back (the run's last)."""
+    done: bool = False
+
+
+def save_held(
     saver: BaseSaver,
     thread_id: str,
     owner: str | None,
     ttl: float | None,
-    write: Callable[[], bool],
+    held: Sequence[Held],
 ) -> bool:
-    """Do `write()` under `owner`'s lease on `thread_id` (taken again for `ttl` seconds)
-    and give the lease back unless `write()` did (returned True). True once written; False
-    if another owner holds the lease or the head moved on (`ResumeConflict`); raises
-    `StoreUnavailable` while the store is away."""
+    """Write `held` in order under `owner`'s lease on `thread_id` (taken again for `ttl`
+    seconds), then give the lease back unless the last write did. True once written; False
+    if another owner holds the lease or the thread moved on; raises `StoreUnavailable`
+    while the store is away (the writes done so far stay done)."""
     if owner and not saver.acquire_thread(thread_id, owner, ttl=ttl or 60.0):
         return False
-    released = False
+    gave_back = False
     try:
-        released = write()
+        for h in held:
+            if h.done:
+                continue
+            head = _head(saver, thread_id, h.checkpoint_ns)
+            if h.commit is not None and head == h.commit:
+                h.done = True  # it reached the store; its reply did not
+                gave_back = False  # (a lease it gave back then is ours again now)
+                continue
+            if h.progress_on is not None and head != h.progress_on:
+                raise ResumeConflict(f"thread {thread_id!r} moved on from {h.progress_on}")
+            h.write()
+            h.done = True
+            gave_back = h.releases
     except ResumeConflict:
         return False
     finally:
-        if owner and not released:
+        if owner and not gave_back:
             with contextlib.suppress(StoreError):
                 saver.release_thread(thread_id, owner)
     return True
 
 
-def saves_in_order(
-    children: list[StepNotSaved], own: Callable[[], bool] | None
-) -> Callable[[], bool]:
-    """One `save()` that writes the subgraphs' steps first (each written once: a second
-    call finds it written and moves on), then the run's own (`own`); its result is the
-    run's own write's, or whether a subgraph's was written when there is none."""
-
-    def save() -> bool:
-        saved = [child.save() for child in children]
-        return own() if own is not None else any(saved)
-
-    return save
+def _head(saver: BaseSaver, thread_id: str, checkpoint_ns: str) -> str | None:
+    head = next(iter(saver.list_checkpoints(thread_id, checkpoint_ns, limit=1)), None)
+    return head.checkpoint_id if head is not None else None

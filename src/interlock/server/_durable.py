@@ -50,6 +50,7 @@ from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
 from interlock.errors import StepNotSaved, StoreUnavailable
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
+from interlock.graph._unsaved import HOLD
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -237,7 +238,7 @@ def _begin(
         owner=owner,
         ttl=ttl,
     )
-    tagged = {**conf, "run_id": record.run_id}
+    tagged = {**conf, "run_id": record.run_id, HOLD: True}  # a held step: `save_later`
     if kind != "resume" and after is not None:
         tagged["run_after"] = after
     return record, owner, ttl, {**config, "configurable": tagged}
@@ -409,6 +410,7 @@ def takeover_config(run: RunRecord) -> dict[str, Any]:
     conf.update(options.get("config") or {})
     conf.setdefault("user_id", run.created_by)
     conf.update(thread_id=run.thread_id, run_id=run.run_id)
+    conf[HOLD] = True  # the workers save a held step (`save_later`)
     if run.kind != "resume" and run.after:
         conf["run_after"] = run.after
     return {"configurable": {k: v for k, v in conf.items() if v is not None}}

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from interlock.agent.langchain._detect import is_langchain_tool
 from interlock.agent.tools import Tool, ToolArgumentsError, ToolResult, _stringify, ensure_tool
+from interlock.errors import StepNotSaved
 
 __all__ = ["LangChainTool", "as_tool"]
 
@@ -134,6 +135,8 @@ class LangChainTool(Tool):
         call = _as_call(self.name, input)
         try:
             output = self.invoke(call)
+        except StepNotSaved:  # a graph the tool ran holds its step: it is not the tool's error
+            raise
         except Exception as exc:
             return self._error(exc)
         return _result(output)
@@ -143,6 +146,8 @@ class LangChainTool(Tool):
         call = _as_call(self.name, input)
         try:
             output = await self.ainvoke(call)
+        except StepNotSaved:
+            raise
         except Exception as exc:
             return self._error(exc)
         return _result(output)

@@ -17,8 +17,9 @@ front is read from its open runs (`runs_open_thread`). On PostgreSQL the thread'
 take turns there, and the one that goes second reads the runs afresh (each statement of a
 PL/pgSQL function sees what committed before it began), so whichever commits last saw every
 change before its own. Locks are taken in one order — the runs a statement changes, then
-their thread's row of `run_fronts` — so the triggers add no deadlock. A claim locks only
-the run it takes, never `run_fronts`.
+their thread's row of `run_fronts` — so the triggers add no deadlock. A claim locks the
+run it takes, then its thread's row of `run_fronts`, both with `SKIP LOCKED` (it never
+waits: `_runs/postgres.py`).
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ class Launcher:
         run whose step the store could not take has not ended: its process writes the step
         once the store is back and the workers log on under the same run id."""
         if exc is not None:
-            if writer.started and not isinstance(exc, StepNotSaved):
+            held = isinstance(exc, StepNotSaved) or isinstance(exc.__cause__, StepNotSaved)
+            if writer.started and not held:
                 writer.error(exc)
             return
         assert result is not None
