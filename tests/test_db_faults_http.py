@@ -191,6 +191,8 @@ def test_a_step_whose_commit_met_a_cut_is_saved_when_the_link_returns_not_run_ag
             (iid,) = [p["id"] for p in created["run"]["interrupts"]]
             decided = http.post(f"/v1/approvals/{iid}/decision", json={"value": "yes"})
             assert decided.status_code == 503, decided.text
+            assert decided.json()["error"] == "store_unavailable"
+            assert "the step is held" in decided.json()["message"]  # not "retry"
             assert effects == ["book"]
             proxy.restore()
 

@@ -104,6 +104,7 @@ def test_the_step_is_written_later_and_the_node_does_not_run_again(
         graph.invoke(il.Command(resume="yes"), config)
     unsaved = caught.value
     assert isinstance(unsaved, il.StoreUnavailable)  # what callers caught before still holds
+    assert "the step is held" in str(unsaved) and "is busy" in str(unsaved)
     assert unsaved.thread_id == "t1"
     assert effects == ["book"]
     assert graph.get_state(config).next == ("ship",)  # nothing of the step is stored yet

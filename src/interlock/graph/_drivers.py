@@ -348,7 +348,13 @@ def _step_not_saved(message: str, env: Env, held: list[Any]) -> StepNotSaved:
     if env.parent_task is None and config_value(env.config, HOLD):
         env.released = True  # kept: `save_held` takes it again as the same owner
     save = partial(save_held, env.saver, env.thread_id, env.lease_owner, env.lease_ttl, held)
-    return StepNotSaved(message, thread_id=env.thread_id, save=save, held=held)
+    text = (
+        f"the store went away as thread {env.thread_id!r} wrote a step whose nodes had "
+        "finished: the step is held and written once the store answers (the service does "
+        "this itself; a library caller calls save()), and the thread goes on from it; do "
+        f"not send the same input again ({message})"
+    )
+    return StepNotSaved(text, thread_id=env.thread_id, save=save, held=held)
 
 
 def _held(effect: Effect, env: Env) -> Held:
