@@ -634,3 +634,105 @@ def test_an_agent_server_decision_logs_on_after_its_step_is_saved(tmp_path: Path
             assert ends == ["end"], (run.kind, ends)
         assert graph.get_state({"configurable": {"thread_id": "a"}}).next == ()
     assert effects == ["pen"]
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_a_subgraphs_held_step_is_written_when_a_sibling_fails_first(
+    tmp_path: Path, hold: bool
+) -> None:
+    """A sibling task's own error ends the run: the subgraph's held step is written at
+    once (the store answered the step's progress), so going on does not run it again."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    failing = [True]
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1
+        return {"shipped": True}
+
+    def a_boom(state: Order) -> dict:
+        if failing[0]:
+            raise ValueError("boom")
+        return {}
+
+    c = il.StateGraph(Order)
+    c.add_node("ship", ship)
+    c.add_edge(il.START, "ship")
+    g = il.StateGraph(Order)
+    g.add_node("a_boom", a_boom)  # first in the step's order: its error is the one raised
+    g.add_node("sub", c.compile())
+    g.add_edge(il.START, "a_boom")
+    g.add_edge(il.START, "sub")
+    graph = g.compile(checkpointer=saver, name="outer")
+    config = {"configurable": {"thread_id": "t", "hold_unsaved_steps": hold}}
+    with pytest.raises(ValueError, match="boom"):
+        graph.invoke({"item": "book"}, config)
+    assert lease_owner(saver, "t") is None
+    failing[0] = False
+    assert graph.invoke(None, {"configurable": {"thread_id": "t"}})["shipped"] is True
+    assert effects == ["book"]
+
+
+def test_a_graph_a_node_runs_on_its_own_thread_keeps_its_own_held_step(tmp_path: Path) -> None:
+    """A node that runs another graph on another thread (a graph with its store, not a
+    subgraph): that graph's held step is its own; its `save()` writes it on its thread."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    inner = fan_out(saver, effects)
+
+    def call_inner(state: Order) -> dict:
+        inner.invoke({"item": state["item"]}, {"configurable": {"thread_id": "inner-t"}})
+        return {}
+
+    g = il.StateGraph(Order)
+    g.add_node("call_inner", call_inner)
+    g.add_edge(il.START, "call_inner")
+    outer = g.compile(checkpointer=saver, name="outer")
+    saver.drop["put_task_writes"] = 1  # the inner pause's write
+    with pytest.raises(StepNotSaved) as caught:
+        outer.invoke({"item": "book"}, {"configurable": {"thread_id": "outer-t"}})
+    assert caught.value.thread_id == "inner-t"
+    assert caught.value.save() is True
+    inner_config = {"configurable": {"thread_id": "inner-t"}}
+    assert len(inner.get_state(inner_config).interrupts) == 1
+    assert inner.invoke(il.Command(resume="yes"), inner_config)["shipped"] is True
+    assert effects == ["book"]
+
+
+def test_nodes_do_not_see_the_owners_hold(tmp_path: Path) -> None:
+    saver = SqliteSaver(tmp_path / "store.db")
+    seen: list[dict[str, Any]] = []
+
+    def node(state: Order) -> dict:
+        seen.append(dict(il.get_config()["configurable"]))
+        return {}
+
+    g = il.StateGraph(Order)
+    g.add_node("node", node)
+    g.add_edge(il.START, "node")
+    graph = g.compile(checkpointer=saver)
+    graph.invoke({"item": "x"}, {"configurable": {"thread_id": "t", "hold_unsaved_steps": True}})
+    assert "hold_unsaved_steps" not in seen[0] and seen[0]["thread_id"] == "t"
+    saver.close()
+
+
+def test_a_save_cut_short_keeps_the_owners_lease(tmp_path: Path) -> None:
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    graph = fan_out(saver, effects)
+    config = {"configurable": {"thread_id": "t", "hold_unsaved_steps": True}}
+    saver.drop["put_checkpoint"] = 1
+    with pytest.raises(StepNotSaved) as caught:
+        graph.invoke({"item": "book"}, config, durability="exit")
+    saver.drop["put_task_writes"] = 1
+    with pytest.raises(il.StoreUnavailable):
+        caught.value.save()
+    assert lease_owner(saver, "t") is not None  # still the owner's, for its next try
+    with pytest.raises(il.ThreadBusy):
+        graph.invoke(None, {"configurable": {"thread_id": "t"}})
+    assert caught.value.save() is True
+    assert lease_owner(saver, "t") is None
+    assert graph.invoke(il.Command(resume="yes"), {"configurable": {"thread_id": "t"}})["shipped"]
+    assert effects == ["book"]

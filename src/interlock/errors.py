@@ -223,6 +223,7 @@ class StepNotSaved(StoreUnavailable):
         thread_id: str,
         save: Callable[[], bool],
         held: Sequence[object] = (),
+        nested: bool = False,
     ) -> None:
         super().__init__(message)
         self.thread_id = thread_id
@@ -230,6 +231,8 @@ class StepNotSaved(StoreUnavailable):
         self.held = tuple(held)
         """The writes it holds, in order (internal: a run whose subgraph failed this way
         writes the subgraph's step with its own)."""
+        self.nested = nested
+        """Raised by a subgraph (its parent holds its step)."""
 
     def save(self) -> bool:
         """Write the step now (see the class docstring)."""

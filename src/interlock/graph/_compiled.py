@@ -49,6 +49,7 @@ from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._subgraph import run_child_async, run_child_sync
+from interlock.graph._unsaved import HOLD
 from interlock.graph._update import update_graph
 from interlock.graph._version_check import check_async, check_sync
 from interlock.graph._versions import (
@@ -207,7 +208,9 @@ class CompiledStateGraph:
     ) -> Env:
         thread_id, ns, _ = self._address(config)
         cfg = dict(config or {})
-        cfg["configurable"] = {**(cfg.get("configurable") or {}), "thread_id": thread_id}
+        conf = {**(cfg.get("configurable") or {}), "thread_id": thread_id}
+        hold = bool(conf.pop(HOLD, False))  # the run's owner's, not for the nodes to see
+        cfg["configurable"] = conf
         owner = None
         if self.checkpointer is not None:
             owner = f"{_OWNER_PREFIX}:{uuid.uuid4().hex[:12]}"
@@ -223,6 +226,7 @@ class CompiledStateGraph:
             decided_by=config_value(cfg, "user_id") or config_value(cfg, "decided_by"),
             context=coerce_context(self.context_schema, context),
             store=self.store,
+            hold=hold,
         )
 
     def _known(self, env: Env) -> tuple[str | None, dict[str, Any] | None]:

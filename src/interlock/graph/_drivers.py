@@ -47,7 +47,7 @@ from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
-from interlock.graph._unsaved import HOLD, Held, save_held
+from interlock.graph._unsaved import Held, save_held
 
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
 
@@ -87,6 +87,9 @@ class Env:
     """A subgraph's: the name of the root graph it runs below."""
     released: bool = False
     """The lease was given back with the run's last write."""
+    hold: bool = False
+    """The run's owner saves a held step itself (`configurable[HOLD]`, which `_env` takes
+    out of the config the nodes see): the lease stays held for it (`StepNotSaved`)."""
     context: Any = None
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
@@ -345,16 +348,20 @@ def _step_not_saved(message: str, env: Env, held: list[Any]) -> StepNotSaved:
     """A `StepNotSaved` for `held`, saved under the run's lease. A run whose owner saves it
     (`HOLD`: the service's) keeps the lease meanwhile instead of giving it back."""
     assert env.saver is not None
-    if env.parent_task is None and config_value(env.config, HOLD):
+    keep = env.parent_task is None and env.hold
+    if keep:
         env.released = True  # kept: `save_held` takes it again as the same owner
-    save = partial(save_held, env.saver, env.thread_id, env.lease_owner, env.lease_ttl, held)
+    save = partial(
+        save_held, env.saver, env.thread_id, env.lease_owner, env.lease_ttl, held, keep=keep
+    )
     text = (
         f"the store went away as thread {env.thread_id!r} wrote a step whose nodes had "
         "finished: the step is held and written once the store answers (the service does "
         "this itself; a library caller calls save()), and the thread goes on from it; do "
         f"not send the same input again ({message})"
     )
-    return StepNotSaved(text, thread_id=env.thread_id, save=save, held=held)
+    nested = env.parent_task is not None
+    return StepNotSaved(text, thread_id=env.thread_id, save=save, held=held, nested=nested)
 
 
 def _held(effect: Effect, env: Env) -> Held:
@@ -396,11 +403,35 @@ def _following_writes(gen: Generator[Effect, Any, RunResult], effect: Effect) ->
             return follow
 
 
-def _failed_children(outcomes: Any) -> list[StepNotSaved]:
-    """The subgraph tasks whose own step the store could not take."""
+def _failed_children(outcomes: Any, env: Env) -> list[StepNotSaved]:
+    """The subgraph tasks whose own step the store could not take. (A graph with a store of
+    its own that a node ran on another thread is not one: its error goes up as it is, and
+    its own `save()` writes its step.)"""
     if not isinstance(outcomes, list):
         return []
-    return [o.error for o in outcomes if isinstance(o.error, StepNotSaved)]
+    return [
+        o.error
+        for o in outcomes
+        if isinstance(o.error, StepNotSaved) and o.error.nested
+        if o.error.thread_id == env.thread_id
+    ]
+
+
+def _save_children_now(env: Env, children: list[StepNotSaved]) -> None:
+    """Another task's error ends the run before the subgraphs' held steps: the step's
+    progress was just written, so the store answers; write them now, or they would run
+    again (best effort: the error that ended the run is what the caller sees)."""
+    if not children or env.saver is None:
+        return
+    held: list[Any] = [h for c in children for h in c.held]
+    try:
+        save_held(env.saver, env.thread_id, env.lease_owner, env.lease_ttl, held)
+    except Exception:
+        import logging  # imported when needed: `import interlock` stays light
+
+        logging.getLogger("interlock").warning(
+            "the held steps of subgraphs could not be written", exc_info=True
+        )
 
 
 def _children_failed(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) -> StepNotSaved:
@@ -416,7 +447,7 @@ def _children_failed(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) 
 def _keeping(effect: Effect, env: Env, children: list[StepNotSaved]) -> Effect:
     """The run's last write, when subgraphs' steps wait to be saved by a run's owner that
     keeps the lease for them (`HOLD`): written without giving the lease back."""
-    if not children or env.parent_task is not None or not config_value(env.config, HOLD):
+    if not children or env.parent_task is not None or not env.hold:
         return effect
     if isinstance(effect, (Commit, SaveProgress)) and effect.final:
         return replace(effect, final=False)
@@ -560,6 +591,9 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                     effect = gen.send(reply)
                 except StepNotSaved as exc:
                     raise _children_failed(exc, env, children) from None
+                except Exception:
+                    _save_children_now(env, children)
+                    raise
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -567,7 +601,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                             reply = item
                         else:
                             yield item
-                    children += _failed_children(reply)
+                    children += _failed_children(reply, env)
                 elif isinstance(effect, Emit):
                     reply = None
                     yield from _emit(env, effect)
@@ -648,6 +682,9 @@ async def drive_async(
                     effect = gen.send(reply)
                 except StepNotSaved as exc:
                     raise _children_failed(exc, env, children) from None
+                except Exception:
+                    _save_children_now(env, children)
+                    raise
                 if isinstance(effect, RunTasks):
                     reply = None
                     async for item in _run_tasks_async(env, effect):
@@ -655,7 +692,7 @@ async def drive_async(
                             reply = item
                         else:
                             yield item
-                    children += _failed_children(reply)
+                    children += _failed_children(reply, env)
                 elif isinstance(effect, Emit):
                     reply = None
                     for chunk in _emit(env, effect):

@@ -49,14 +49,17 @@ def save_held(
     owner: str | None,
     ttl: float | None,
     held: Sequence[Held],
+    *,
+    keep: bool = False,
 ) -> bool:
     """Write `held` in order under `owner`'s lease on `thread_id` (taken again for `ttl`
     seconds), then give the lease back unless the last write did. True once written; False
     if another owner holds the lease or the thread moved on; raises `StoreUnavailable`
-    while the store is away (the writes done so far stay done)."""
+    while the store is away (the writes done so far stay done, and with `keep` the lease
+    stays held for the next try: the run's owner saves it)."""
     if owner and not saver.acquire_thread(thread_id, owner, ttl=ttl or 60.0):
         return False
-    gave_back = False
+    gave_back = cut_short = False
     try:
         for h in held:
             if h.done:
@@ -73,8 +76,11 @@ def save_held(
             gave_back = h.releases
     except ResumeConflict:
         return False
+    except BaseException:
+        cut_short = True
+        raise
     finally:
-        if owner and not gave_back:
+        if owner and not gave_back and not (keep and cut_short):
             with contextlib.suppress(StoreError):
                 saver.release_thread(thread_id, owner)
     return True

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver
 from interlock.graph import CompiledStateGraph
+from interlock.graph._unsaved import HOLD
 from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
@@ -51,6 +52,7 @@ _RESERVED = {
     "authorize_decision",
     "run_id",
     "run_after",
+    HOLD,
 }
 """Configurable keys a client may not set (they carry the service's own facts)."""
 
