@@ -736,3 +736,55 @@ def test_a_save_cut_short_keeps_the_owners_lease(tmp_path: Path) -> None:
     assert lease_owner(saver, "t") is None
     assert graph.invoke(il.Command(resume="yes"), {"configurable": {"thread_id": "t"}})["shipped"]
     assert effects == ["book"]
+
+
+def test_a_nested_subgraphs_held_step_leaves_the_roots_lease_alone(tmp_path: Path) -> None:
+    """A subgraph inside a subgraph holds its step while a sibling in the middle graph
+    fails: its step is written at once, under the root's lease, which the root keeps while
+    its other nodes run (nobody else can take the thread meanwhile)."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    seen: dict[str, Any] = {}
+    middle_done = threading.Event()
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1  # the innermost graph's commit
+        return {"shipped": True}
+
+    def a_boom(state: Order) -> dict:
+        raise ValueError("boom")
+
+    inner = il.StateGraph(Order)
+    inner.add_node("ship", ship)
+    inner.add_edge(il.START, "ship")
+    middle = il.StateGraph(Order)
+    middle.add_node("a_boom", a_boom)
+    middle.add_node("sub", inner.compile())
+    middle.add_edge(il.START, "a_boom")
+    middle.add_edge(il.START, "sub")
+    middle_graph = middle.compile()
+
+    def mid(state: Order) -> dict:
+        try:
+            return middle_graph.invoke(state)
+        finally:
+            middle_done.set()
+
+    def watch(state: Order) -> dict:
+        assert middle_done.wait(30)
+        seen["owner"] = lease_owner(saver, "t")
+        seen["taken"] = saver.acquire_thread("t", "intruder", ttl=60)
+        return {}
+
+    g = il.StateGraph(Order)
+    g.add_node("mid", mid)
+    g.add_node("watch", watch)
+    g.add_edge(il.START, "mid")
+    g.add_edge(il.START, "watch")
+    root = g.compile(checkpointer=saver, name="root")
+    with pytest.raises(ValueError, match="boom"):
+        root.invoke({"item": "book"}, {"configurable": {"thread_id": "t"}})
+    assert seen["owner"] is not None and seen["taken"] is False
+    assert effects == ["book"]

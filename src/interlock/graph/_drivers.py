@@ -22,6 +22,7 @@ from interlock.checkpoint.base import BaseSaver
 from interlock.errors import (
     GraphError,
     GraphInterrupt,
+    ResumeConflict,
     StepNotSaved,
     StoreUnavailable,
 )
@@ -424,8 +425,11 @@ def _save_children_now(env: Env, children: list[StepNotSaved]) -> None:
     if not children or env.saver is None:
         return
     held: list[Any] = [h for c in children for h in c.held]
+    # a subgraph runs under its root's lease: it neither takes nor gives it back
+    owner = env.lease_owner if env.parent_task is None else None
     try:
-        save_held(env.saver, env.thread_id, env.lease_owner, env.lease_ttl, held)
+        if not save_held(env.saver, env.thread_id, owner, env.lease_ttl, held):
+            raise ResumeConflict("another run holds the thread, or it moved on")
     except Exception:
         import logging  # imported when needed: `import interlock` stays light
 

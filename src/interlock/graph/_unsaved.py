@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import ResumeConflict, StoreError
+from interlock.errors import ResumeConflict, StoreError, StoreUnavailable
 
 __all__ = ["HOLD", "Held", "save_held"]
 
@@ -56,7 +56,8 @@ def save_held(
     seconds), then give the lease back unless the last write did. True once written; False
     if another owner holds the lease or the thread moved on; raises `StoreUnavailable`
     while the store is away (the writes done so far stay done, and with `keep` the lease
-    stays held for the next try: the run's owner saves it)."""
+    stays held for the next try: the run's owner saves it). `owner` None: the caller holds
+    the lease already (a subgraph's steps, under its root's) and it is left alone."""
     if owner and not saver.acquire_thread(thread_id, owner, ttl=ttl or 60.0):
         return False
     gave_back = cut_short = False
@@ -76,7 +77,7 @@ def save_held(
             gave_back = h.releases
     except ResumeConflict:
         return False
-    except BaseException:
+    except StoreUnavailable:
         cut_short = True
         raise
     finally:
