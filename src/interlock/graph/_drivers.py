@@ -687,7 +687,10 @@ async def drive_async(
                 except StepNotSaved as exc:
                     raise _children_failed(exc, env, children) from None
                 except Exception:
-                    _save_children_now(env, children)
+                    if children:  # (store calls: off the event loop)
+                        import asyncio
+
+                        await asyncio.to_thread(_save_children_now, env, children)
                     raise
                 if isinstance(effect, RunTasks):
                     reply = None
