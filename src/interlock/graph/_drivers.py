@@ -22,7 +22,6 @@ from interlock.checkpoint.base import BaseSaver
 from interlock.errors import (
     GraphError,
     GraphInterrupt,
-    ResumeConflict,
     StepNotSaved,
     StoreUnavailable,
 )
@@ -342,7 +341,7 @@ def _unsaved(
     if isinstance(effect, SaveProgress) and not effect.final:
         return None
     own = [_held(w, env) for w in (effect, *_following_writes(gen, effect))]
-    return _step_not_saved(str(exc), env, [*(h for c in children for h in c.held), *own])
+    return _step_not_saved(str(exc), env, [*_held_by(children), *own])
 
 
 def _step_not_saved(message: str, env: Env, held: list[Any]) -> StepNotSaved:
@@ -413,9 +412,15 @@ def _failed_children(outcomes: Any, env: Env) -> list[StepNotSaved]:
     return [
         o.error
         for o in outcomes
-        if isinstance(o.error, StepNotSaved) and o.error.nested
-        if o.error.thread_id == env.thread_id
+        if isinstance(o.error, StepNotSaved)
+        and o.error.nested
+        and o.error.thread_id == env.thread_id
     ]
+
+
+def _held_by(children: list[StepNotSaved]) -> list[Any]:
+    """The writes the failed subgraphs hold, in order."""
+    return [h for c in children for h in c.held]
 
 
 def _save_children_now(env: Env, children: list[StepNotSaved]) -> None:
@@ -424,18 +429,19 @@ def _save_children_now(env: Env, children: list[StepNotSaved]) -> None:
     again (best effort: the error that ended the run is what the caller sees)."""
     if not children or env.saver is None:
         return
-    held: list[Any] = [h for c in children for h in c.held]
     # a subgraph runs under its root's lease: it neither takes nor gives it back
     owner = env.lease_owner if env.parent_task is None else None
+    why = "another run holds the thread, or it moved on"
     try:
-        if not save_held(env.saver, env.thread_id, owner, env.lease_ttl, held):
-            raise ResumeConflict("another run holds the thread, or it moved on")
-    except Exception:
-        import logging  # imported when needed: `import interlock` stays light
+        if save_held(env.saver, env.thread_id, owner, env.lease_ttl, _held_by(children)):
+            return
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    import logging  # imported when needed: `import interlock` stays light
 
-        logging.getLogger("interlock").warning(
-            "the held steps of subgraphs could not be written", exc_info=True
-        )
+    logging.getLogger("interlock").warning(
+        "thread %s: the held steps of subgraphs were not written (%s)", env.thread_id, why
+    )
 
 
 def _children_failed(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) -> StepNotSaved:
@@ -444,8 +450,7 @@ def _children_failed(exc: StepNotSaved, env: Env, children: list[StepNotSaved]) 
     this run's lease."""
     if exc not in children:
         return exc
-    held = [h for c in children for h in c.held]
-    return _step_not_saved(str(exc), env, held)
+    return _step_not_saved(str(exc.__cause__ or exc), env, _held_by(children))
 
 
 def _keeping(effect: Effect, env: Env, children: list[StepNotSaved]) -> Effect:
