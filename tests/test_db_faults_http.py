@@ -9,6 +9,7 @@ import concurrent.futures
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -33,15 +34,18 @@ class Order(TypedDict, total=False):
     answer: Any
 
 
-def order_graph(saver: Any) -> il.CompiledStateGraph:
+def _ship(state: Order) -> dict:
+    if state["answer"] == "yes":
+        with shipped_lock:
+            shipped.append(state["item"])
+    return {}
+
+
+def order_graph(saver: Any, ship: Callable[[Order], dict] = _ship) -> il.CompiledStateGraph:
+    """ask (pauses for a decision) -> ship (the side effect; by default into `shipped`)."""
+
     def ask(state: Order) -> dict:
         return {"answer": il.interrupt({"ship": state["item"]})}
-
-    def ship(state: Order) -> dict:
-        if state["answer"] == "yes":
-            with shipped_lock:
-                shipped.append(state["item"])
-        return {}
 
     g = il.StateGraph(Order)
     g.add_node("ask", ask)
@@ -168,21 +172,13 @@ def test_a_step_whose_commit_met_a_cut_is_saved_when_the_link_returns_not_run_ag
     url = DSN.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     saver = PostgresSaver(url, schema=new_schema())
 
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ship": state["item"]})}
-
     def ship(state: Order) -> dict:
         effects.append(state["item"])
         if len(effects) == 1:
             proxy.cut()  # the link dies between the effect and its step's commit
         return {}
 
-    g = il.StateGraph(Order)
-    g.add_node("ask", ask)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ask")
-    g.add_edge("ask", "ship")
-    graph = g.compile(checkpointer=saver, name="orders")
+    graph = order_graph(saver, ship)
     graph.lease_ttl = 8.0  # the thread's lease, left held by the failed commit
     try:
         with served(create_app(graph, run_lease=8.0)) as http:

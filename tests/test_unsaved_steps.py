@@ -594,25 +594,18 @@ def test_an_agent_server_decision_logs_on_after_its_step_is_saved(tmp_path: Path
 
     from interlock.server import create_app
     from tests.test_db_faults import poll
+    from tests.test_db_faults_http import order_graph
 
     saver = DroppingSaver(tmp_path / "store.db")
     effects: list[str] = []
-
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ship": state["item"]})}
 
     def ship(state: Order) -> dict:
         effects.append(state["item"])
         if len(effects) == 1:
             saver.drop["put_checkpoint"] = 1  # the decision's step is dropped
-        return {"shipped": True}
+        return {}
 
-    g = il.StateGraph(Order)
-    g.add_node("ask", ask)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ask")
-    g.add_edge("ask", "ship")
-    graph = g.compile(checkpointer=saver, name="orders")
+    graph = order_graph(saver, ship)
     with TestClient(create_app({"orders": graph}, workers=1)) as http:
         assert http.post("/threads", json={"thread_id": "a"}).status_code == 200
         body = {"assistant_id": "orders", "input": {"item": "pen"}}
