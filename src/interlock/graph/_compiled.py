@@ -6,7 +6,6 @@ import contextlib
 import os
 import socket
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -213,7 +212,7 @@ class CompiledStateGraph:
         cfg["configurable"] = conf
         owner = None
         if self.checkpointer is not None:
-            owner = f"{_OWNER_PREFIX}:{uuid.uuid4().hex[:12]}"
+            owner = f"{_OWNER_PREFIX}:{os.urandom(6).hex()}"
         return Env(
             spec=self.spec,
             saver=self.checkpointer,

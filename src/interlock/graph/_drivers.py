@@ -49,7 +49,7 @@ from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 from interlock.graph._unsaved import Held, save_held
 
-__all__ = ["Env", "ResultBox", "drive_async", "drive_sync"]
+__all__ = ["Env", "ResultBox", "drive_async", "drive_sync", "save_children_now"]
 
 _DONE = object()
 Chunk = tuple[tuple[str, ...], str, Any]
@@ -423,7 +423,7 @@ def _held_by(children: list[StepNotSaved]) -> list[Any]:
     return [h for c in children for h in c.held]
 
 
-def _save_children_now(env: Env, children: list[StepNotSaved]) -> None:
+def save_children_now(env: Env, children: list[StepNotSaved]) -> None:
     """Another task's error ends the run before the subgraphs' held steps: the step's
     progress was just written, so the store answers; write them now, or they would run
     again (best effort: the error that ended the run is what the caller sees)."""
@@ -601,7 +601,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                 except StepNotSaved as exc:
                     raise _children_failed(exc, env, children) from None
                 except Exception:
-                    _save_children_now(env, children)
+                    save_children_now(env, children)
                     raise
                 if isinstance(effect, RunTasks):
                     reply = None
@@ -695,7 +695,7 @@ async def drive_async(
                     if children:  # (store calls: off the event loop)
                         import asyncio
 
-                        await asyncio.to_thread(_save_children_now, env, children)
+                        await asyncio.to_thread(save_children_now, env, children)
                     raise
                 if isinstance(effect, RunTasks):
                     reply = None

@@ -49,9 +49,27 @@ class SubgraphPaused(GraphInterrupt):
     """Control flow: a subgraph run inside a task paused; its pending requests (stored in
     its own namespace `ns`) make the parent's task wait."""
 
-    def __init__(self, interrupts: Sequence[Interrupt], ns: str) -> None:
+    def __init__(
+        self,
+        interrupts: Sequence[Interrupt],
+        ns: str,
+        parts: Sequence[tuple[str, Sequence[Interrupt]]] = (),
+    ) -> None:
         super().__init__(interrupts)
         self.ns = ns
+        self.parts: tuple[tuple[str, tuple[Interrupt, ...]], ...] = tuple(
+            (n, tuple(i)) for n, i in parts
+        ) or ((ns, tuple(interrupts)),)
+        """Each paused subgraph's namespace and requests: several when a task ran several
+        subgraphs side by side (functional-API task calls) and more than one paused."""
+
+    @classmethod
+    def joined(cls, pauses: Sequence[SubgraphPaused]) -> SubgraphPaused:
+        """One pause for the subgraphs of `pauses` (the first's namespace leads)."""
+        if len(pauses) == 1:
+            return pauses[0]
+        parts = [part for p in pauses for part in p.parts]
+        return cls([i for _, items in parts for i in items], pauses[0].ns, parts)
 
 
 class ParentCommand(GraphInterrupt):

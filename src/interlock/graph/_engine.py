@@ -172,13 +172,17 @@ def _migrate(run: _Run, plan: Any) -> Generator[Effect, Any, None]:
 
 def _child_waits(run: _Run) -> Generator[Effect, Any, None]:
     """Load the requests of the subgraphs that this step's tasks ran and that paused."""
-    marks = {t: v for t, tw in run.task_writes.items() for c, v in tw.writes if c == CHILD}
-    ids = tuple(i for mark in marks.values() for i in mark["interrupts"])
+    marks: dict[str, list[str]] = {}  # task id -> its subgraphs' request ids
+    for tid, tw in run.task_writes.items():
+        for c, v in tw.writes:
+            if c == CHILD:
+                marks.setdefault(tid, []).extend(v["interrupts"])
+    ids = tuple(i for mark in marks.values() for i in mark)
     if not ids:
         return
     found: Mapping[str, InterruptRecord | None] = yield Lookup(ids)
     for tid, mark in marks.items():
-        run.child_waits[tid] = [r for i in mark["interrupts"] if (r := found.get(i)) is not None]
+        run.child_waits[tid] = [r for i in mark if (r := found.get(i)) is not None]
 
 
 def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | None]:
@@ -460,9 +464,12 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             elif outcome.waiting is not None:
                 sub = outcome.waiting
                 nested.extend(sub.interrupts)
-                mark = {"ns": sub.ns, "interrupts": [i.id for i in sub.interrupts]}
+                marks = [
+                    (CHILD, {"ns": ns, "interrupts": [i.id for i in items]})
+                    for ns, items in sub.parts
+                ]
                 progress.append(
-                    TaskWrites(task_id=task.id, task_name=task.name, writes=(*memo, (CHILD, mark)))
+                    TaskWrites(task_id=task.id, task_name=task.name, writes=(*memo, *marks))
                 )
             else:
                 try:

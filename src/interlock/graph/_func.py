@@ -16,8 +16,10 @@ from typing import Any, Generic, TypedDict, TypeVar, overload
 
 from interlock._types import START, Command
 from interlock.checkpoint.base import BaseSaver
-from interlock.errors import GraphError, InvalidGraph
+from interlock.errors import GraphError, InvalidGraph, StepNotSaved
 from interlock.graph._compiled import CompiledStateGraph
+from interlock.graph._drivers import save_children_now
+from interlock.graph._effects import SubgraphPaused
 from interlock.graph._func_scope import FuncContext, Scope, TaskDef, TaskFuture, call_task, derive
 from interlock.graph._interrupt import NodeInterrupt, _current
 from interlock.graph._runtime import NodeTask, Runtime, check_retry_policy
@@ -171,6 +173,46 @@ class entrypoint:  # LangGraph's name
         return EntrypointGraph.build(self, func)
 
 
+def _held_or(scope: Scope, error: BaseException) -> BaseException:
+    """What the entrypoint raises once every task call ended: `error` (a subgraph's pause
+    joined with those of the other calls' subgraphs that paused), unless task calls ran
+    subgraphs whose step the store did not take (`StepNotSaved`) and `error` is one of
+    those, or a pause. Those steps must be written before the entrypoint runs again, or the
+    subgraphs' nodes would run twice: one `StepNotSaved` holds them all (the driver writes
+    them, the entrypoint's own subgraph's first), and a pause is asked again when the
+    thread goes on. (With any other error they are written at once: `_held_apart`.)"""
+    if isinstance(error, SubgraphPaused):  # every subgraph that paused, not the first's only
+        error = SubgraphPaused.joined(
+            [error, *(p for p in scope.paused_subgraphs() if p is not error)]
+        )
+    held = scope.held_steps()
+    if not held or not isinstance(error, StepNotSaved | NodeInterrupt | SubgraphPaused):
+        return error
+    if isinstance(error, StepNotSaved) and error.nested and error not in held:
+        held.insert(0, error)  # a subgraph the entrypoint itself ran
+    first = held[0]
+    if len(held) == 1:
+        return first
+    joined = StepNotSaved(
+        str(first),
+        thread_id=first.thread_id,
+        save=lambda: all([step.save() for step in held]),
+        held=[h for step in held for h in step.held],
+        nested=True,
+    )
+    joined.__cause__ = first.__cause__
+    return joined
+
+
+def _held_apart(scope: Scope, error: BaseException) -> list[StepNotSaved] | None:
+    """The held steps of task calls' subgraphs when the entrypoint ends with another error
+    (its own, or another call's): the driver would never see them, so they are written at
+    once, as a graph's are when a sibling task fails (`save_children_now`)."""
+    if isinstance(error, StepNotSaved | NodeInterrupt | SubgraphPaused):
+        return None
+    return scope.held_steps() or None
+
+
 def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     """The node running `fn`: its input from the state, its tasks in a `Scope`."""
     try:
@@ -226,10 +268,14 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
                     raise scope.combined()
             except NodeInterrupt as exc:
                 await scope.wait_async()
-                raise scope.combined(exc) from None
-            except BaseException:
+                raise _held_or(scope, scope.combined(exc)) from None
+            except BaseException as exc:
                 await scope.wait_async()
-                raise
+                if (held := _held_apart(scope, exc)) is not None:
+                    await asyncio.to_thread(save_children_now, scope.root.env, held)
+                if (joined := _held_or(scope, exc)) is exc:
+                    raise
+                raise joined from joined.__cause__
             finally:
                 _current.reset(token)
             return finish(result)
@@ -246,10 +292,14 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
                 raise scope.combined()
         except NodeInterrupt as exc:
             scope.wait_sync()
-            raise scope.combined(exc) from None
-        except BaseException:
+            raise _held_or(scope, scope.combined(exc)) from None
+        except BaseException as exc:
             scope.wait_sync()
-            raise
+            if (held := _held_apart(scope, exc)) is not None:
+                save_children_now(scope.root.env, held)
+            if (joined := _held_or(scope, exc)) is exc:
+                raise
+            raise joined from joined.__cause__
         finally:
             _current.reset(token)
             assert scope.pool is not None

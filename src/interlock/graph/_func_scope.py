@@ -20,16 +20,19 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from interlock.checkpoint.base import TaskWrites
 from interlock.checkpoint.serde import dumps
-from interlock.errors import GraphError, NonDeterministicTask, SerializationError
+from interlock.errors import GraphError, NonDeterministicTask, SerializationError, StepNotSaved
+from interlock.graph._effects import SubgraphPaused
 from interlock.graph._interrupt import NodeInterrupt, PendingInterrupt, _current
 from interlock.graph._run import MEMO, PART_SEP
 from interlock.graph._runtime import NodeTask, retry_delay
 
 __all__ = ["FuncContext", "Scope", "TaskDef", "TaskFuture", "call_task"]
+
+E = TypeVar("E", bound=BaseException)
 
 _SPAN = 1000
 """`interrupt()` calls one task may make in one run (its indices are `base + 0 .. 999`)."""
@@ -70,6 +73,25 @@ class FuncContext(NodeTask):
     place: tuple[int, ...] = ()
     child_calls: int = 0
     """Task calls made in this context so far (the next one's place ends with it)."""
+
+    def call_mark(self) -> str:
+        """A task call shares its entrypoint's task name and id: its place sets apart the
+        subgraphs it runs (`@t0`, `@t1.0`, ...) from those its siblings, running beside it,
+        run (the entrypoint's own are unmarked)."""
+        return "@t" + ".".join(map(str, self.place)) if self.place else ""
+
+    def take_unmarked(self) -> bool:
+        """Whether this call may go on with a subgraph paused under the unmarked namespace:
+        interlock kept a task call's subgraph there (the entrypoint's) before task calls
+        had marks, so a thread paused in one before the upgrade goes on from it. One call
+        per run of the entrypoint takes it, the first to ask (several calls shared it)."""
+        if not self.place:
+            return False
+        with self.scope.lock:
+            if self.scope.unmarked_taken:
+                return False
+            self.scope.unmarked_taken = True
+            return True
 
 
 def derive(parent: NodeTask, scope: Scope, place: tuple[int, ...], name: str) -> FuncContext:
@@ -160,6 +182,9 @@ class Scope:
     running: list[Future[Any] | asyncio.Future[Any]] = field(default_factory=list)
     paused: dict[str, PendingInterrupt] = field(default_factory=dict)
     """Requests of tasks that paused, by interrupt id, in the order they were made."""
+    unmarked_taken: bool = False
+    """A task call went on with a subgraph kept under the unmarked namespace (see
+    `FuncContext.take_unmarked`)."""
 
     # ---- starting a call -------------------------------------------------------------------
 
@@ -396,6 +421,26 @@ class Scope:
                 pending.setdefault(iid, p)
         items = list(pending.values())
         return NodeInterrupt(items[0], items[1:])
+
+    def _ended_with(self, kind: type[E]) -> list[E]:
+        """What the finished task calls raised, of `kind`, in the order they were made."""
+        found: list[E] = []
+        for f in self.running:
+            if f.done() and not f.cancelled():
+                exc = f.exception()
+                if isinstance(exc, kind) and exc not in found:
+                    found.append(exc)
+        return found
+
+    def held_steps(self) -> list[StepNotSaved]:
+        """The task calls whose subgraph's step the store did not take, on this run's
+        thread: each holds that step (see `StepNotSaved`)."""
+        thread = getattr(self.root.env, "thread_id", None)
+        return [e for e in self._ended_with(StepNotSaved) if e.nested and e.thread_id == thread]
+
+    def paused_subgraphs(self) -> list[SubgraphPaused]:
+        """The task calls whose subgraph paused."""
+        return self._ended_with(SubgraphPaused)
 
     def wait_sync(self) -> None:
         """Let every started call finish (or pause, or fail)."""

@@ -98,15 +98,17 @@ def snapshot(
 
 
 def _marks(stored: StoredCheckpoint | None) -> dict[str, tuple[str, str, list[str]]]:
-    """Tasks waiting for a subgraph: task id -> (node name, namespace, request ids)."""
+    """Tasks waiting for a subgraph: task id -> (node name, namespace, request ids). A task
+    that ran several paused subgraphs (functional-API task calls) is shown with the first's
+    namespace and the requests of them all."""
     if stored is None:
         return {}
-    return {
-        tw.task_id: (tw.task_name, v["ns"], list(v["interrupts"]))
-        for tw in stored.task_writes
-        for c, v in tw.writes
-        if c == CHILD
-    }
+    marks: dict[str, tuple[str, str, list[str]]] = {}
+    for tw in stored.task_writes:
+        for c, v in tw.writes:
+            if c == CHILD:
+                marks.setdefault(tw.task_id, (tw.task_name, v["ns"], []))[2].extend(v["interrupts"])
+    return marks
 
 
 def _target(graph: Any, config: RunnableConfig) -> tuple[Any, str, str, str | None]:

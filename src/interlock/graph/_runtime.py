@@ -117,6 +117,16 @@ class NodeTask(TaskContext):
     subgraph_calls: int = 0
     """Subgraphs this task ran so far (the k-th gets its own namespace)."""
 
+    def call_mark(self) -> str:
+        """What sets this call apart in the namespace of a subgraph it runs, beside the
+        task's name and id: nothing for a node (a functional-API task call says its place)."""
+        return ""
+
+    def take_unmarked(self) -> bool:
+        """Whether a subgraph this call runs may go on under its namespace without the call's
+        mark (a functional-API task call's, paused before the mark existed)."""
+        return False
+
     def current_runtime(self) -> Runtime[Any] | None:
         """The task's `Runtime`, built on first use."""
         if self.runtime is None and self.make_runtime is not None:

@@ -51,10 +51,11 @@ def child_graph(graph: Any, ns: str) -> Any:
     return graph
 
 
-def _env(graph: CompiledStateGraph, ctx: NodeTask) -> Env:
+def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool = True) -> Env:
     parent: Env = ctx.env
-    calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
     segment = ctx.task_name if graph.stateful else f"{ctx.task_name}:{ctx.task_id}"
+    if marked and not graph.stateful:
+        segment += ctx.call_mark()  # a functional-API task call's place
     if calls:
         segment = f"{segment}#{calls}"  # the k-th subgraph call of one node
     ns = f"{parent.checkpoint_ns}{NS_SEP}{segment}" if parent.checkpoint_ns else segment
@@ -81,6 +82,14 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask) -> Env:
         subgraphs=parent.subgraphs,
         root_graph=parent.root_graph or parent.spec.name,
     )
+
+
+def _paused_here(stored: StoredCheckpoint | None, env: Env) -> bool:
+    """Whether `stored` is a subgraph this very task ran that has not finished (a task
+    call's, paused under the unmarked namespace before task calls had marks)."""
+    if stored is None or stored.record.metadata.get("parent_task") != env.parent_task:
+        return False
+    return bool(stored.record.next or stored.record.sends)
 
 
 def _input(stored: StoredCheckpoint | None, env: Env, input: Any) -> tuple[Any, bool]:
@@ -122,9 +131,15 @@ def _result(graph: CompiledStateGraph, env: Env, box: ResultBox) -> Mapping[str,
 
 def run_child_sync(graph: CompiledStateGraph, input: Any, ctx: NodeTask) -> Mapping[str, Any]:
     """Run `graph` as a subgraph of the task `ctx`; its output values, or `SubgraphPaused`."""
-    env = _env(graph, ctx)
+    calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
+    env = _env(graph, ctx, calls)
     saver = env.saver
     stored = saver.get_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
+    if saver is not None and stored is None and ctx.call_mark():
+        old = _env(graph, ctx, calls, marked=False)
+        was = saver.get_checkpoint(old.thread_id, old.checkpoint_ns)
+        if _paused_here(was, old) and ctx.take_unmarked():
+            env, stored = old, was
     input, finished = _input(stored, env, input)
     if finished:
         assert stored is not None
@@ -139,9 +154,15 @@ async def run_child_async(
     graph: CompiledStateGraph, input: Any, ctx: NodeTask
 ) -> Mapping[str, Any]:
     """Async twin of `run_child_sync`."""
-    env = _env(graph, ctx)
+    calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
+    env = _env(graph, ctx, calls)
     saver = env.saver
     stored = await saver.aget_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
+    if saver is not None and stored is None and ctx.call_mark():
+        old = _env(graph, ctx, calls, marked=False)
+        was = await saver.aget_checkpoint(old.thread_id, old.checkpoint_ns)
+        if _paused_here(was, old) and ctx.take_unmarked():
+            env, stored = old, was
     input, finished = _input(stored, env, input)
     if finished:
         assert stored is not None

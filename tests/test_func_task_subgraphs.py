@@ -1,0 +1,263 @@
+"""Functional-API task calls that run a subgraph, side by side: each call's subgraph keeps
+its own namespace (it used to share the entrypoint's, so one call read the other's state or
+lost the race to commit), and when the store does not take their steps (`StepNotSaved`),
+every call's held step is written before the entrypoint runs again, not only the first's."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+
+import interlock as il
+from interlock import Command, StepNotSaved
+from interlock.func import entrypoint, task
+from tests.conftest import Runner
+from tests.test_unsaved_steps import DroppingSaver, lease_owner
+
+
+class Order(TypedDict, total=False):
+    item: str
+    answer: Any
+    shipped: bool
+
+
+def cfg(thread: str = "t") -> dict:
+    return {"configurable": {"thread_id": thread}}
+
+
+def shipping(effects: list[str], gate: threading.Barrier | None = None) -> Any:
+    """A subgraph with one node whose side effect is recorded in `effects`; with `gate`, the
+    calls wait for each other inside it (so they run side by side)."""
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if gate is not None:
+            gate.wait(timeout=10)
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ship")
+    return g.compile()
+
+
+def flow_of(saver: Any, child: Any, *, ask: str | None = None) -> Any:
+    """An entrypoint that calls `run_child` for each item, side by side; the item named
+    `ask` pauses in its task instead."""
+
+    @task
+    def run_child(item: str) -> Any:
+        if item == ask:
+            return {"item": item, "answer": il.interrupt({"ok?": item})}
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(items: list[str]) -> Any:
+        futures = [run_child(i) for i in items]
+        return [f.result() for f in futures]
+
+    return flow
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_each_task_call_runs_its_own_subgraph(saver: Any, run: Runner, together: bool) -> None:
+    effects: list[str] = []
+    child = shipping(effects, threading.Barrier(2) if together else None)
+    flow = flow_of(saver, child)
+    out = run.invoke(flow, ["a", "b"], cfg())
+    assert [o["item"] for o in out] == ["a", "b"]
+    assert sorted(effects) == ["a", "b"]
+
+
+def test_task_calls_paused_in_their_subgraphs_resume_each_with_its_answer(
+    saver: Any, run: Runner
+) -> None:
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    child = g.compile()
+
+    @task
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(items: list[str]) -> Any:
+        futures = [run_child(i) for i in items]
+        return [f.result() for f in futures]
+
+    paused = run.invoke(flow, ["a", "b"], cfg())
+    asked = {i.value["ok?"]: i.id for i in paused["__interrupt__"]}
+    assert set(asked) == {"a", "b"}
+    out = run.invoke(flow, Command(resume={asked["a"]: "yes a", asked["b"]: "yes b"}), cfg())
+    assert [(o["item"], o["answer"]) for o in out] == [("a", "yes a"), ("b", "yes b")]
+
+
+def dropping(tmp_path: Path, calls: int) -> tuple[DroppingSaver, list[str], threading.Barrier]:
+    """A store that fails the next `calls` checkpoint commits once every ship has run."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+    gate = threading.Barrier(2, action=lambda: saver.drop.__setitem__("put_checkpoint", calls))
+    return saver, effects, gate
+
+
+@pytest.mark.parametrize("hold", [False, True])
+def test_every_task_calls_held_step_is_saved(tmp_path: Path, hold: bool) -> None:
+    saver, effects, gate = dropping(tmp_path, 2)
+    flow = flow_of(saver, shipping(effects, gate))
+    config = {"configurable": {"thread_id": "t", "hold_unsaved_steps": hold}}
+    with pytest.raises(StepNotSaved) as caught:
+        flow.invoke(["a", "b"], config)
+    assert (lease_owner(saver, "t") is not None) is hold
+    assert caught.value.save() is True
+    assert lease_owner(saver, "t") is None
+    out = flow.invoke(None, cfg())
+    assert [o["item"] for o in out] == ["a", "b"]
+    assert sorted(effects) == ["a", "b"]  # neither ship ran again
+
+
+def test_every_task_calls_held_step_is_saved_async(tmp_path: Path) -> None:
+    import asyncio
+
+    saver, effects, gate = dropping(tmp_path, 2)
+    flow = flow_of(saver, shipping(effects, gate))
+
+    async def main() -> Any:
+        with pytest.raises(StepNotSaved) as caught:
+            await flow.ainvoke(["a", "b"], cfg())
+        assert await asyncio.to_thread(caught.value.save) is True
+        return await flow.ainvoke(None, cfg())
+
+    assert [o["item"] for o in asyncio.run(main())] == ["a", "b"]
+    assert sorted(effects) == ["a", "b"]
+
+
+@pytest.mark.parametrize("items", [["a", "b"], ["b", "a"]])
+def test_a_held_step_beside_a_pause_is_saved_and_the_pause_asked_again(
+    tmp_path: Path, items: list[str]
+) -> None:
+    """Whichever the entrypoint meets first (the held step, or the pause)."""
+    saver, effects, _ = dropping(tmp_path, 0)
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        saver.drop["put_checkpoint"] = 1  # this subgraph's commit fails
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ship")
+    flow = flow_of(saver, g.compile(), ask="b")
+    with pytest.raises(StepNotSaved) as caught:  # not the pause: it would hide the step
+        flow.invoke(items, cfg())
+    assert caught.value.save() is True
+    paused = flow.invoke(None, cfg())
+    assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "b"}]
+    out = flow.invoke(Command(resume="sure"), cfg())
+    answers = {"a": {"item": "a", "shipped": True}, "b": {"item": "b", "answer": "sure"}}
+    assert out == [answers[i] for i in items]
+    assert effects == ["a"]
+
+
+def test_a_held_step_beside_another_calls_error_is_saved_at_once(tmp_path: Path) -> None:
+    saver, effects, _ = dropping(tmp_path, 0)
+    failing = [True]
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ship")
+    child = g.compile()
+
+    @task
+    def run_child(item: str) -> Any:
+        if item == "b" and failing[0]:
+            raise ValueError("b failed")
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(items: list[str]) -> Any:
+        futures = [run_child(i) for i in items]
+        return [f.result() for f in futures]
+
+    with pytest.raises(ValueError, match="b failed"):  # b's error is met first
+        flow.invoke(["b", "a"], cfg())
+    assert lease_owner(saver, "t") is None
+    failing[0] = False
+    out = flow.invoke(None, cfg())
+    assert [o["item"] for o in out] == ["b", "a"]
+    assert effects == ["a", "b"]  # a's ship ran once
+
+
+def test_async_task_calls_paused_in_their_subgraphs_are_asked_together(saver: Any) -> None:
+    import asyncio
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    child = g.compile()
+
+    @task
+    async def run_child(item: str) -> Any:
+        return await child.ainvoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    async def flow(items: list[str]) -> Any:
+        return list(await asyncio.gather(*(run_child(i) for i in items)))
+
+    async def main() -> Any:
+        paused = await flow.ainvoke(["a", "b"], cfg())
+        asked = {i.value["ok?"]: i.id for i in paused["__interrupt__"]}
+        assert set(asked) == {"a", "b"}
+        return await flow.ainvoke(Command(resume={asked["a"]: 1, asked["b"]: 2}), cfg())
+
+    out = asyncio.run(main())
+    assert [(o["item"], o["answer"]) for o in out] == [("a", 1), ("b", 2)]
+
+
+def test_a_task_calls_subgraph_paused_before_the_upgrade_goes_on_where_it_paused(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Task calls' subgraphs used to be kept under the entrypoint's namespace: a thread that
+    paused in one then (one call running a subgraph, what worked) goes on from that state
+    after the upgrade; its finished nodes do not run again."""
+    from interlock.graph._func_scope import FuncContext
+
+    effects: list[str] = []
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        return {"shipped": True}
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ship")
+    g.add_edge("ship", "ask")
+    child = g.compile()
+    flow = flow_of(saver, child)
+
+    with monkeypatch.context() as before:  # the namespaces of the earlier release
+        before.setattr(FuncContext, "call_mark", lambda self: "")
+        paused = run.invoke(flow, ["a"], cfg())
+    assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "a"}]
+    out = run.invoke(flow, Command(resume="yes"), cfg())
+    assert out == [{"item": "a", "shipped": True, "answer": "yes"}]
+    assert effects == ["a"]
