@@ -46,6 +46,8 @@ class Dialect:
         column, so that text order is time order."""
         if value is None:
             return None
+        if value.tzinfo is UTC and self.ts_type == "TEXT":  # the usual case: `utc_now()`
+            return value.isoformat(timespec="microseconds")
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         return value.isoformat(timespec="microseconds") if self.ts_type == "TEXT" else value
 

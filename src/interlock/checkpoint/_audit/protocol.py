@@ -11,6 +11,8 @@ appended by the service with `append_audit`.
 
 from __future__ import annotations
 
+import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,10 +53,7 @@ class AuditPage:
 
 def new_audit_id() -> str:
     """A 32-hex id that sorts by creation time (nanoseconds, then 64 random bits)."""
-    import secrets
-    import time
-
-    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def audit_position(cursor: str | None, after: str | None) -> str | None:
