@@ -5,6 +5,7 @@ every call's held step is written before the entrypoint runs again, not only the
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 from typing import Any, TypedDict
@@ -255,9 +256,176 @@ def test_a_task_calls_subgraph_paused_before_the_upgrade_goes_on_where_it_paused
     flow = flow_of(saver, child)
 
     with monkeypatch.context() as before:  # the namespaces of the earlier release
-        before.setattr(FuncContext, "call_mark", lambda self: "")
+        before.setattr(FuncContext, "call_mark", lambda self: None)
         paused = run.invoke(flow, ["a"], cfg())
     assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "a"}]
     out = run.invoke(flow, Command(resume="yes"), cfg())
     assert out == [{"item": "a", "shipped": True, "answer": "yes"}]
     assert effects == ["a"]
+
+
+def asking() -> Any:
+    """A subgraph whose one node asks about the item."""
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    return g.compile()
+
+
+@pytest.mark.parametrize("items", [["direct", "sub"], ["sub", "direct"]])
+def test_a_calls_own_request_and_another_calls_subgraph_are_asked_together(
+    saver: Any, run: Runner, items: list[str]
+) -> None:
+    """One call asks with `interrupt()`, the other's subgraph asks: one pause with both,
+    whichever the entrypoint meets first; each answer reaches its asker."""
+    flow = flow_of(saver, asking(), ask="direct")
+    paused = run.invoke(flow, items, cfg())
+    asked = {i.value["ok?"]: i.id for i in paused["__interrupt__"]}
+    assert set(asked) == {"direct", "sub"}
+    assert {i.id for i in run.get_state(flow, cfg()).interrupts} == set(asked.values())
+    out = run.invoke(flow, Command(resume={asked["sub"]: 1, asked["direct"]: 2}), cfg())
+    answers = {"direct": {"item": "direct", "answer": 2}, "sub": {"item": "sub", "answer": 1}}
+    assert out == [answers[i] for i in items]
+
+
+def test_the_entrypoints_own_subgraph_and_a_calls_are_kept_apart(saver: Any, run: Runner) -> None:
+    """The entrypoint runs the subgraph itself (unmarked namespace) while a call runs it
+    too: the call never goes on with the entrypoint's (it is no earlier release's)."""
+    child = asking()
+
+    @task
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(_: Any) -> Any:
+        future = run_child("call")
+        own = child.invoke({"item": "own"})
+        return {"own": own["answer"], "call": future.result()["answer"]}
+
+    paused = run.invoke(flow, "go", cfg())
+    asked = {i.value["ok?"]: i.id for i in paused["__interrupt__"]}
+    assert sorted(asked) == ["call", "own"]
+    paused = run.invoke(flow, Command(resume={asked["own"]: "o"}), cfg())
+    assert [i.id for i in paused["__interrupt__"]] == [asked["call"]]
+    assert run.invoke(flow, Command(resume={asked["call"]: "c"}), cfg()) == {
+        "own": "o",
+        "call": "c",
+    }
+
+
+def test_calls_the_entrypoint_did_not_wait_for_still_pause_it(saver: Any, run: Runner) -> None:
+    child = asking()
+
+    @task
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(_: Any) -> str:
+        run_child("forgotten")  # never waited for
+        return "done"
+
+    paused = run.invoke(flow, "go", cfg())
+    assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "forgotten"}]
+    assert run.invoke(flow, Command(resume="fine"), cfg()) == "done"
+
+
+def test_a_held_step_of_a_call_not_waited_for_is_held_too(tmp_path: Path) -> None:
+    saver, effects, _ = dropping(tmp_path, 0)
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        if len(effects) == 1:
+            saver.drop["put_checkpoint"] = 1
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ship")
+    child = g.compile()
+
+    @task
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(_: Any) -> str:
+        run_child("a")  # never waited for
+        return "done"
+
+    with pytest.raises(StepNotSaved) as caught:
+        flow.invoke("go", cfg())
+    assert caught.value.save() is True
+    assert flow.invoke(None, cfg()) == "done"
+    assert effects == ["a"]
+
+
+def test_saving_a_calls_held_step_at_once_keeps_the_runs_lease(tmp_path: Path) -> None:
+    """Another call's error ends the entrypoint and the held step is written at once, from
+    inside the run: the run still holds its lease while it writes its step's progress."""
+    seen: list[str | None] = []
+
+    class Watching(DroppingSaver):
+        def put_task_writes(self, *args: Any, **kwargs: Any) -> None:
+            seen.append(lease_owner(self, "t"))
+            super().put_task_writes(*args, **kwargs)
+
+    saver = Watching(tmp_path / "store.db")
+    effects: list[str] = []
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        saver.drop["put_checkpoint"] = 1
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ship")
+    child = g.compile()
+
+    @task
+    def run_child(item: str) -> Any:
+        if item == "b":
+            raise ValueError("b failed")
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(items: list[str]) -> Any:
+        futures = [run_child(i) for i in items]
+        return [f.result() for f in futures]
+
+    with pytest.raises(ValueError, match="b failed"):
+        flow.invoke(["b", "a"], cfg())
+    assert seen and all(owner is not None for owner in seen)  # the step's progress, leased
+    assert lease_owner(saver, "t") is None  # given back when the run ended
+
+
+def test_a_subgraph_kept_by_name_is_not_run_by_two_calls_at_once(saver: Any) -> None:
+    gate = threading.Barrier(2)
+
+    def step(state: Order) -> dict:
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other was refused
+            gate.wait(timeout=2)
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("step", step)
+    g.add_edge(il.START, "step")
+    kept = g.compile(checkpointer=True)
+
+    @task
+    def run_kept(item: str) -> Any:
+        return kept.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(items: list[str]) -> Any:
+        futures = [run_kept(i) for i in items]
+        return [f.result() for f in futures]
+
+    with pytest.raises(il.GraphError, match="already running in another task call"):
+        flow.invoke(["a", "b"], cfg())

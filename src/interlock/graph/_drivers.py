@@ -184,7 +184,11 @@ def _ignore(_chunk: Any) -> None:
 def _outcome_of_error(task: Task, ctx: TaskContext, exc: BaseException, env: Env) -> TaskOutcome:
     if isinstance(exc, NodeInterrupt):
         return TaskOutcome(
-            task=task, interrupt=exc.pending, more_interrupts=exc.more, memo=dict(ctx.new_memo)
+            task=task,
+            interrupt=exc.pending,
+            more_interrupts=exc.more,
+            memo=dict(ctx.new_memo),
+            waiting=exc.waiting,
         )
     if isinstance(exc, SubgraphPaused):
         return TaskOutcome(task=task, waiting=exc, memo=dict(ctx.new_memo))
@@ -423,14 +427,16 @@ def _held_by(children: list[StepNotSaved]) -> list[Any]:
     return [h for c in children for h in c.held]
 
 
-def save_children_now(env: Env, children: list[StepNotSaved]) -> None:
+def save_children_now(env: Env, children: list[StepNotSaved], *, running: bool = False) -> None:
     """Another task's error ends the run before the subgraphs' held steps: the step's
     progress was just written, so the store answers; write them now, or they would run
-    again (best effort: the error that ended the run is what the caller sees)."""
+    again (best effort: the error that ended the run is what the caller sees). `running`:
+    called from inside a task of the run, which holds the lease and goes on writing."""
     if not children or env.saver is None:
         return
-    # a subgraph runs under its root's lease: it neither takes nor gives it back
-    owner = env.lease_owner if env.parent_task is None else None
+    # a subgraph runs under its root's lease: it neither takes nor gives it back; nor does
+    # a task of the run (the run gives it back when it ends)
+    owner = env.lease_owner if env.parent_task is None and not running else None
     why = "another run holds the thread, or it moved on"
     try:
         if save_held(env.saver, env.thread_id, owner, env.lease_ttl, _held_by(children)):

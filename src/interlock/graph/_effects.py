@@ -68,8 +68,13 @@ class SubgraphPaused(GraphInterrupt):
         """One pause for the subgraphs of `pauses` (the first's namespace leads)."""
         if len(pauses) == 1:
             return pauses[0]
-        parts = [part for p in pauses for part in p.parts]
-        return cls([i for _, items in parts for i in items], pauses[0].ns, parts)
+        parts: dict[str, tuple[Interrupt, ...]] = {}
+        for p in pauses:
+            for ns, items in p.parts:
+                parts.setdefault(ns, items)
+        return cls(
+            [i for items in parts.values() for i in items], pauses[0].ns, list(parts.items())
+        )
 
 
 class ParentCommand(GraphInterrupt):
@@ -117,7 +122,8 @@ class Task:
 
 @dataclass(slots=True, kw_only=True)
 class TaskOutcome:
-    """What running a task produced; exactly one of the three shapes."""
+    """What running a task produced: a result, an error, or a pause (its own requests,
+    subgraphs waiting, or both: a functional entrypoint whose task calls paused so)."""
 
     task: Task
     result: Any = None

@@ -111,6 +111,7 @@ def run_graph(
     defer: bool = False,
     parent_task: str | None = None,
     root_graph: str | None = None,
+    task_call: str | None = None,
 ) -> Generator[Effect, Any, RunResult]:
     """Run the graph from `start` with `input`; see the module docstring. `modes` (stream
     modes the caller consumes) lets the engine skip building chunks nobody reads; `defer`
@@ -119,7 +120,8 @@ def run_graph(
     `parent_task`: the graph runs as a subgraph inside that task of its parent, in its own
     namespace. Its input is then `None` to continue where it paused (its requests were
     answered through the parent: they are resolved already), and `Command.PARENT` results
-    go up to the parent's task."""
+    go up to the parent's task. `task_call`: the functional-API call it runs in (its mark;
+    "" for the entrypoint's own), stamped on its checkpoints."""
     run = _Run(
         spec,
         start,
@@ -133,6 +135,7 @@ def run_graph(
         defer=defer,
         parent_task=parent_task,
         root_graph=root_graph,
+        task_call=task_call,
     )
     yield from _child_waits(run)
     if parent_task is not None and input is None:  # a subgraph goes on where it paused
@@ -435,8 +438,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                         writes=(*memo, (ERROR, f"{type(outcome.error).__name__}: {outcome.error}")),
                     )
                 )
-            elif outcome.interrupt is not None:
-                for pi in (outcome.interrupt, *outcome.more_interrupts):
+            elif outcome.interrupt is not None or outcome.waiting is not None:
+                pauses = (outcome.interrupt, *outcome.more_interrupts) if outcome.interrupt else ()
+                for pi in pauses:
                     if pi.reopen is not None:  # answered, but the answer no longer holds
                         reopened = yield from _reopen(run, pi)
                         if reopened is not None:
@@ -457,20 +461,17 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                             quorum=pi.quorum,
                         )
                     )
-                if memo:
+                marks = []
+                if (sub := outcome.waiting) is not None:
+                    nested.extend(sub.interrupts)
+                    marks = [
+                        (CHILD, {"ns": ns, "interrupts": [i.id for i in items]})
+                        for ns, items in sub.parts
+                    ]
+                if memo or marks:
                     progress.append(
-                        TaskWrites(task_id=task.id, task_name=task.name, writes=tuple(memo))
+                        TaskWrites(task_id=task.id, task_name=task.name, writes=(*memo, *marks))
                     )
-            elif outcome.waiting is not None:
-                sub = outcome.waiting
-                nested.extend(sub.interrupts)
-                marks = [
-                    (CHILD, {"ns": ns, "interrupts": [i.id for i in items]})
-                    for ns, items in sub.parts
-                ]
-                progress.append(
-                    TaskWrites(task_id=task.id, task_name=task.name, writes=(*memo, *marks))
-                )
             else:
                 try:
                     writes, gotos = split_result(

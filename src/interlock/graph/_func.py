@@ -174,17 +174,21 @@ class entrypoint:  # LangGraph's name
 
 
 def _held_or(scope: Scope, error: BaseException) -> BaseException:
-    """What the entrypoint raises once every task call ended: `error` (a subgraph's pause
-    joined with those of the other calls' subgraphs that paused), unless task calls ran
-    subgraphs whose step the store did not take (`StepNotSaved`) and `error` is one of
-    those, or a pause. Those steps must be written before the entrypoint runs again, or the
-    subgraphs' nodes would run twice: one `StepNotSaved` holds them all (the driver writes
-    them, the entrypoint's own subgraph's first), and a pause is asked again when the
-    thread goes on. (With any other error they are written at once: `_held_apart`.)"""
-    if isinstance(error, SubgraphPaused):  # every subgraph that paused, not the first's only
-        error = SubgraphPaused.joined(
-            [error, *(p for p in scope.paused_subgraphs() if p is not error)]
-        )
+    """What the entrypoint raises once every task call ended. A pause becomes one pause
+    with every call's requests: those asked by `interrupt()` and those of the subgraphs
+    that paused (the engine records both). But when task calls ran subgraphs whose step the
+    store did not take (`StepNotSaved`) and `error` is one of those, or a pause, those
+    steps must be written before the entrypoint runs again, or the subgraphs' nodes would
+    run twice: one `StepNotSaved` holds them all (the driver writes them, the entrypoint's
+    own subgraph's first), and the pause is asked again when the thread goes on. (With any
+    other error they are written at once: `_held_apart`.)"""
+    if isinstance(error, NodeInterrupt | SubgraphPaused):  # one pause: every call's requests
+        subgraphs = [p for p in scope.paused_subgraphs() if p is not error]
+        if isinstance(error, SubgraphPaused):
+            subgraphs.insert(0, error)
+            error = scope.combined() if scope.paused else SubgraphPaused.joined(subgraphs)
+        if isinstance(error, NodeInterrupt) and subgraphs:
+            error.waiting = SubgraphPaused.joined(subgraphs)
     held = scope.held_steps()
     if not held or not isinstance(error, StepNotSaved | NodeInterrupt | SubgraphPaused):
         return error
@@ -264,15 +268,17 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             try:
                 result = await fn(*args, **kwargs)
                 await scope.wait_async()
-                if scope.paused:
-                    raise scope.combined()
+                if (unfinished := scope.unfinished()) is not None:
+                    raise unfinished
             except NodeInterrupt as exc:
                 await scope.wait_async()
                 raise _held_or(scope, scope.combined(exc)) from None
             except BaseException as exc:
                 await scope.wait_async()
                 if (held := _held_apart(scope, exc)) is not None:
-                    await asyncio.to_thread(save_children_now, scope.root.env, held)
+                    await asyncio.to_thread(
+                        functools.partial(save_children_now, running=True), scope.root.env, held
+                    )
                 if (joined := _held_or(scope, exc)) is exc:
                     raise
                 raise joined from joined.__cause__
@@ -288,15 +294,15 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         try:
             result = fn(*args, **kwargs)
             scope.wait_sync()
-            if scope.paused:
-                raise scope.combined()
+            if (unfinished := scope.unfinished()) is not None:
+                raise unfinished
         except NodeInterrupt as exc:
             scope.wait_sync()
             raise _held_or(scope, scope.combined(exc)) from None
         except BaseException as exc:
             scope.wait_sync()
             if (held := _held_apart(scope, exc)) is not None:
-                save_children_now(scope.root.env, held)
+                save_children_now(scope.root.env, held, running=True)
             if (joined := _held_or(scope, exc)) is exc:
                 raise
             raise joined from joined.__cause__

@@ -16,8 +16,9 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
@@ -79,6 +80,26 @@ class FuncContext(NodeTask):
         subgraphs it runs (`@t0`, `@t1.0`, ...) from those its siblings, running beside it,
         run (the entrypoint's own are unmarked)."""
         return "@t" + ".".join(map(str, self.place)) if self.place else ""
+
+    @contextmanager
+    def running_stateful(self, ns: str) -> Iterator[None]:
+        """A subgraph kept by node name (`checkpointer=True`) has one state per entrypoint,
+        so two calls cannot run it side by side: the second gets a clear error (one after
+        the other, each goes on from the state the last left)."""
+        with self.scope.lock:
+            if ns in self.scope.stateful:
+                raise GraphError(
+                    f"the subgraph kept under {ns!r} (compiled with checkpointer=True: one "
+                    "state for the entrypoint) is already running in another task call; "
+                    "run it from one call at a time, or compile it without checkpointer=True "
+                    "so that each call gets its own"
+                )
+            self.scope.stateful.add(ns)
+        try:
+            yield
+        finally:
+            with self.scope.lock:
+                self.scope.stateful.discard(ns)
 
     def take_unmarked(self) -> bool:
         """Whether this call may go on with a subgraph paused under the unmarked namespace:
@@ -182,6 +203,8 @@ class Scope:
     running: list[Future[Any] | asyncio.Future[Any]] = field(default_factory=list)
     paused: dict[str, PendingInterrupt] = field(default_factory=dict)
     """Requests of tasks that paused, by interrupt id, in the order they were made."""
+    stateful: set[str] = field(default_factory=set)
+    """Namespaces of subgraphs kept by node name that a call is running now."""
     unmarked_taken: bool = False
     """A task call went on with a subgraph kept under the unmarked namespace (see
     `FuncContext.take_unmarked`)."""
@@ -441,6 +464,18 @@ class Scope:
     def paused_subgraphs(self) -> list[SubgraphPaused]:
         """The task calls whose subgraph paused."""
         return self._ended_with(SubgraphPaused)
+
+    def unfinished(self) -> BaseException | None:
+        """Why the entrypoint cannot end with its result although it returned one (every
+        call has ended): calls it did not wait for paused (in `interrupt()` or in a
+        subgraph), or hold a subgraph's step the store did not take."""
+        if self.paused:
+            return self.combined()
+        subgraphs = self.paused_subgraphs()
+        if subgraphs:
+            return SubgraphPaused.joined(subgraphs)
+        held = self.held_steps()
+        return held[0] if held else None
 
     def wait_sync(self) -> None:
         """Let every started call finish (or pause, or fail)."""

@@ -86,6 +86,8 @@ class NodeInterrupt(GraphInterrupt):
         self.pending = pending
         self.more = tuple(more)
         """Further requests raised together (parallel functional-API tasks that paused)."""
+        self.waiting: Any = None
+        """Subgraphs that paused beside them (a `SubgraphPaused`: other task calls')."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -66,6 +66,7 @@ class _Run:
         defer: bool = False,
         parent_task: str | None = None,
         root_graph: str | None = None,
+        task_call: str | None = None,
     ) -> None:
         self.spec = spec
         self.modes = modes
@@ -81,6 +82,8 @@ class _Run:
         self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
         self.parent_task = parent_task
         self.root_graph = root_graph
+        self.task_call = task_call
+        """The functional-API task call this subgraph runs in (see `run_graph`)."""
         """A subgraph's requests are the root graph's (its name is what the service and
         `expire_due` find them by); None for a root run."""
         """Set when this graph runs as a subgraph: the parent's task (stamped on commits)."""
@@ -223,7 +226,8 @@ class _Run:
             metadata={"source": source, "step": step, "graph": self.spec.name}
             | ({"graph_version": self.spec.version} if self.spec.version else {})
             | ({"run_id": self.run_id} if self.run_id else {})
-            | ({"parent_task": self.parent_task} if self.parent_task else {}),
+            | ({"parent_task": self.parent_task} if self.parent_task else {})
+            | ({"task_call": self.task_call} if self.task_call is not None else {}),
             values=self.values,  # never mutated after this: each step builds a new dict
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
@@ -117,10 +118,15 @@ class NodeTask(TaskContext):
     subgraph_calls: int = 0
     """Subgraphs this task ran so far (the k-th gets its own namespace)."""
 
-    def call_mark(self) -> str:
+    def call_mark(self) -> str | None:
         """What sets this call apart in the namespace of a subgraph it runs, beside the
-        task's name and id: nothing for a node (a functional-API task call says its place)."""
-        return ""
+        task's name and id: None for a node (a functional-API call says its place)."""
+        return None
+
+    def running_stateful(self, ns: str) -> AbstractContextManager[None]:
+        """Held while a subgraph kept by node name (`checkpointer=True`) runs under `ns`
+        in this call (a node's calls run one after another: nothing to check)."""
+        return nullcontext()
 
     def take_unmarked(self) -> bool:
         """Whether a subgraph this call runs may go on under its namespace without the call's

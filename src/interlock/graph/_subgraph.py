@@ -55,7 +55,7 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool =
     parent: Env = ctx.env
     segment = ctx.task_name if graph.stateful else f"{ctx.task_name}:{ctx.task_id}"
     if marked and not graph.stateful:
-        segment += ctx.call_mark()  # a functional-API task call's place
+        segment += ctx.call_mark() or ""  # a functional-API task call's place
     if calls:
         segment = f"{segment}#{calls}"  # the k-th subgraph call of one node
     ns = f"{parent.checkpoint_ns}{NS_SEP}{segment}" if parent.checkpoint_ns else segment
@@ -84,10 +84,14 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool =
     )
 
 
-def _paused_here(stored: StoredCheckpoint | None, env: Env) -> bool:
-    """Whether `stored` is a subgraph this very task ran that has not finished (a task
-    call's, paused under the unmarked namespace before task calls had marks)."""
+def _paused_here(stored: StoredCheckpoint | None, env: Env, mark: str) -> bool:
+    """Whether `stored` (under the unmarked namespace) is a subgraph the task call `mark`
+    may go on with: one this very task ran that has not finished, written before task
+    calls had marks (its checkpoints name no call), or by this call once it went on with
+    it. Never the entrypoint's own subgraph (its checkpoints name the call "")."""
     if stored is None or stored.record.metadata.get("parent_task") != env.parent_task:
+        return False
+    if stored.record.metadata.get("task_call", mark) != mark:
         return False
     return bool(stored.record.next or stored.record.sends)
 
@@ -102,7 +106,13 @@ def _input(stored: StoredCheckpoint | None, env: Env, input: Any) -> tuple[Any, 
     return None, not (rec.next or rec.sends)
 
 
-def _engine(graph: CompiledStateGraph, env: Env, stored: StoredCheckpoint | None, input: Any):
+def _engine(
+    graph: CompiledStateGraph,
+    env: Env,
+    stored: StoredCheckpoint | None,
+    input: Any,
+    task_call: str | None,
+) -> Any:
     start = graph._start(stored, env, stored.record.checkpoint_id if stored else None)
     limit = env.config.get("recursion_limit") or 25
     return run_graph(
@@ -118,6 +128,7 @@ def _engine(graph: CompiledStateGraph, env: Env, stored: StoredCheckpoint | None
         modes=env.modes,
         parent_task=env.parent_task,
         root_graph=env.root_graph,
+        task_call=task_call,
     )
 
 
@@ -133,19 +144,29 @@ def run_child_sync(graph: CompiledStateGraph, input: Any, ctx: NodeTask) -> Mapp
     """Run `graph` as a subgraph of the task `ctx`; its output values, or `SubgraphPaused`."""
     calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
     env = _env(graph, ctx, calls)
+    if graph.stateful:
+        with ctx.running_stateful(env.checkpoint_ns):
+            return _run_sync(graph, input, ctx, calls, env)
+    return _run_sync(graph, input, ctx, calls, env)
+
+
+def _run_sync(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask, calls: int, env: Env
+) -> Mapping[str, Any]:
     saver = env.saver
     stored = saver.get_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
-    if saver is not None and stored is None and ctx.call_mark():
+    mark = ctx.call_mark()
+    if saver is not None and stored is None and mark and not graph.stateful:
         old = _env(graph, ctx, calls, marked=False)
         was = saver.get_checkpoint(old.thread_id, old.checkpoint_ns)
-        if _paused_here(was, old) and ctx.take_unmarked():
+        if _paused_here(was, old, mark) and ctx.take_unmarked():
             env, stored = old, was
     input, finished = _input(stored, env, input)
     if finished:
         assert stored is not None
         return graph._output(graph._start(stored, env, None).as_result())
     box = ResultBox()
-    for _ in drive_sync(_engine(graph, env, stored, input), env, box):
+    for _ in drive_sync(_engine(graph, env, stored, input, mark), env, box):
         pass
     return _result(graph, env, box)
 
@@ -156,18 +177,28 @@ async def run_child_async(
     """Async twin of `run_child_sync`."""
     calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
     env = _env(graph, ctx, calls)
+    if graph.stateful:
+        with ctx.running_stateful(env.checkpoint_ns):
+            return await _run_async(graph, input, ctx, calls, env)
+    return await _run_async(graph, input, ctx, calls, env)
+
+
+async def _run_async(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask, calls: int, env: Env
+) -> Mapping[str, Any]:
     saver = env.saver
     stored = await saver.aget_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
-    if saver is not None and stored is None and ctx.call_mark():
+    mark = ctx.call_mark()
+    if saver is not None and stored is None and mark and not graph.stateful:
         old = _env(graph, ctx, calls, marked=False)
         was = await saver.aget_checkpoint(old.thread_id, old.checkpoint_ns)
-        if _paused_here(was, old) and ctx.take_unmarked():
+        if _paused_here(was, old, mark) and ctx.take_unmarked():
             env, stored = old, was
     input, finished = _input(stored, env, input)
     if finished:
         assert stored is not None
         return graph._output(graph._start(stored, env, None).as_result())
     box = ResultBox()
-    async for _ in drive_async(_engine(graph, env, stored, input), env, box):
+    async for _ in drive_async(_engine(graph, env, stored, input, mark), env, box):
         pass
     return _result(graph, env, box)
