@@ -429,3 +429,60 @@ def test_a_subgraph_kept_by_name_is_not_run_by_two_calls_at_once(saver: Any) -> 
 
     with pytest.raises(il.GraphError, match="already running in another task call"):
         flow.invoke(["a", "b"], cfg())
+
+
+def test_a_graph_with_its_own_store_keeps_its_held_step_beside_a_calls(tmp_path: Path) -> None:
+    """One call runs a graph with a store of its own (a root run on another thread, not a
+    subgraph) whose step is held; another call's subgraph holds a step too. The graph's
+    held step is its caller's to save (it is raised as it is); the subgraph's is written at
+    once, so going on does not run its node again."""
+    saver = DroppingSaver(tmp_path / "store.db")
+    effects: list[str] = []
+
+    def drop_both() -> None:  # once both ships ran: the inner pause's and the commit fail
+        saver.drop.update(put_task_writes=1, put_checkpoint=1)
+
+    gate = threading.Barrier(2, action=drop_both)
+    first = [True]
+
+    def ship(state: Order) -> dict:
+        effects.append(state["item"])
+        gate.wait(timeout=10)
+        return {"shipped": True}
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    own = il.StateGraph(Order)  # ship and ask side by side, in a store of its own
+    own.add_node("ship", ship)
+    own.add_node("ask", ask)
+    own.add_edge(il.START, "ship")
+    own.add_edge(il.START, "ask")
+    inner = own.compile(checkpointer=saver, name="orders")
+
+    g = il.StateGraph(Order)
+    g.add_node("ship", ship)
+    g.add_edge(il.START, "ship")
+    child = g.compile()
+
+    @task
+    def run_inner(item: str) -> Any:
+        if not first[0]:
+            return "inner done"
+        return inner.invoke({"item": item}, {"configurable": {"thread_id": "inner-t"}})
+
+    @task
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(_: Any) -> Any:
+        a, b = run_inner("i"), run_child("c")
+        return [a.result(), b.result()]
+
+    with pytest.raises(StepNotSaved) as caught:
+        flow.invoke("go", cfg())
+    assert caught.value.thread_id == "inner-t"  # the inner graph's own, raised as it is
+    first[0] = False
+    assert flow.invoke(None, cfg()) == ["inner done", {"item": "c", "shipped": True}]
+    assert effects.count("c") == 1  # the subgraph's step was written at once

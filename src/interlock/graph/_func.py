@@ -190,9 +190,9 @@ def _held_or(scope: Scope, error: BaseException) -> BaseException:
         if isinstance(error, NodeInterrupt) and subgraphs:
             error.waiting = SubgraphPaused.joined(subgraphs)
     held = scope.held_steps()
-    if not held or not isinstance(error, StepNotSaved | NodeInterrupt | SubgraphPaused):
+    if not held or not (_holds(scope, error) or isinstance(error, NodeInterrupt | SubgraphPaused)):
         return error
-    if isinstance(error, StepNotSaved) and error.nested and error not in held:
+    if isinstance(error, StepNotSaved) and _holds(scope, error) and error not in held:
         held.insert(0, error)  # a subgraph the entrypoint itself ran
     first = held[0]
     if len(held) == 1:
@@ -212,9 +212,16 @@ def _held_apart(scope: Scope, error: BaseException) -> list[StepNotSaved] | None
     """The held steps of task calls' subgraphs when the entrypoint ends with another error
     (its own, or another call's): the driver would never see them, so they are written at
     once, as a graph's are when a sibling task fails (`save_children_now`)."""
-    if isinstance(error, StepNotSaved | NodeInterrupt | SubgraphPaused):
+    if _holds(scope, error) or isinstance(error, NodeInterrupt | SubgraphPaused):
         return None
     return scope.held_steps() or None
+
+
+def _holds(scope: Scope, error: BaseException) -> bool:
+    """Whether `error` is a subgraph's held step of this run's thread (not the held step
+    of a graph with a store of its own, which its caller saves)."""
+    thread = getattr(scope.root.env, "thread_id", None)
+    return isinstance(error, StepNotSaved) and error.nested and error.thread_id == thread
 
 
 def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
@@ -272,7 +279,8 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
                     raise unfinished
             except NodeInterrupt as exc:
                 await scope.wait_async()
-                raise _held_or(scope, scope.combined(exc)) from None
+                joined = _held_or(scope, scope.combined(exc))
+                raise joined from joined.__cause__
             except BaseException as exc:
                 await scope.wait_async()
                 if (held := _held_apart(scope, exc)) is not None:
@@ -298,7 +306,8 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
                 raise unfinished
         except NodeInterrupt as exc:
             scope.wait_sync()
-            raise _held_or(scope, scope.combined(exc)) from None
+            joined = _held_or(scope, scope.combined(exc))
+            raise joined from joined.__cause__
         except BaseException as exc:
             scope.wait_sync()
             if (held := _held_apart(scope, exc)) is not None:
