@@ -5,7 +5,6 @@ every call's held step is written before the entrypoint runs again, not only the
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from pathlib import Path
 from typing import Any, TypedDict
@@ -405,12 +404,14 @@ def test_saving_a_calls_held_step_at_once_keeps_the_runs_lease(tmp_path: Path) -
     assert lease_owner(saver, "t") is None  # given back when the run ended
 
 
-def test_a_subgraph_kept_by_name_is_not_run_by_two_calls_at_once(saver: Any) -> None:
-    gate = threading.Barrier(2)
+@pytest.mark.parametrize("together", [False, True])
+def test_a_subgraph_kept_by_name_is_run_by_one_call_per_run(saver: Any, together: bool) -> None:
+    """`checkpointer=True` keeps one state under the entrypoint's name: a second call of
+    the same run gets a clear error (LangGraph refuses it too), not the first's result."""
+    ran: list[str] = []
 
     def step(state: Order) -> dict:
-        with contextlib.suppress(threading.BrokenBarrierError):  # the other was refused
-            gate.wait(timeout=2)
+        ran.append(state["item"])
         return {"shipped": True}
 
     g = il.StateGraph(Order)
@@ -424,11 +425,76 @@ def test_a_subgraph_kept_by_name_is_not_run_by_two_calls_at_once(saver: Any) -> 
 
     @entrypoint(checkpointer=saver)
     def flow(items: list[str]) -> Any:
-        futures = [run_kept(i) for i in items]
-        return [f.result() for f in futures]
+        if together:
+            futures = [run_kept(i) for i in items]
+            return [f.result() for f in futures]
+        return [run_kept(i).result() for i in items]
 
-    with pytest.raises(il.GraphError, match="already running in another task call"):
+    with pytest.raises(il.GraphError, match="another task call of this run already ran"):
         flow.invoke(["a", "b"], cfg())
+    assert "b" not in ran or together  # side by side, b may have started first
+    assert flow.invoke(["c"], cfg("one")) == [{"item": "c", "shipped": True}]
+
+
+def test_a_kept_subgraph_goes_on_turn_after_turn_from_one_call(saver: Any) -> None:
+    def step(state: Order) -> dict:
+        return {"answer": (state.get("answer") or "") + state["item"]}
+
+    g = il.StateGraph(Order)
+    g.add_node("step", step)
+    g.add_edge(il.START, "step")
+    kept = g.compile(checkpointer=True)
+
+    @task
+    def run_kept(item: str) -> Any:
+        return kept.invoke({"item": item})["answer"]
+
+    @entrypoint(checkpointer=saver)
+    def flow(item: str) -> Any:
+        return run_kept(item).result()
+
+    assert flow.invoke("a", cfg()) == "a"
+    assert flow.invoke("b", cfg()) == "ab"  # the state kept from the last turn
+
+
+def test_a_task_waiting_for_a_task_that_paused_does_not_hang(saver: Any, run: Runner) -> None:
+    @task
+    def inner(item: str) -> Any:
+        return il.interrupt({"ok?": item})
+
+    @task
+    def outer(item: str) -> Any:
+        return inner(item).result()
+
+    @entrypoint(checkpointer=saver)
+    def flow(item: str) -> Any:
+        return outer(item).result()
+
+    paused = run.invoke(flow, "x", cfg())
+    assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "x"}]
+    assert run.invoke(flow, Command(resume="yes"), cfg()) == "yes"
+
+
+def test_a_retried_task_goes_on_with_its_subgraph_not_a_new_one(saver: Any) -> None:
+    effects: list[str] = []
+    child = shipping(effects)
+    attempts: list[int] = []
+
+    @task(retry_policy=il.RetryPolicy(max_attempts=2, initial_interval=0.01, jitter=False))
+    def charge(item: str) -> Any:
+        out = child.invoke({"item": item})
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("the card network hung up")
+        return out
+
+    @entrypoint(checkpointer=saver)
+    def flow(item: str) -> Any:
+        return charge(item).result()
+
+    assert flow.invoke("a", cfg()) == {"item": "a", "shipped": True}
+    assert len(attempts) == 2
+    assert effects == ["a"]  # the subgraph finished in the first attempt: not run again
 
 
 def test_a_graph_with_its_own_store_keeps_its_held_step_beside_a_calls(tmp_path: Path) -> None:
@@ -486,3 +552,41 @@ def test_a_graph_with_its_own_store_keeps_its_held_step_beside_a_calls(tmp_path:
     first[0] = False
     assert flow.invoke(None, cfg()) == ["inner done", {"item": "c", "shipped": True}]
     assert effects.count("c") == 1  # the subgraph's step was written at once
+
+
+def test_a_subgraph_taken_over_after_the_upgrade_gives_its_output_once_finished(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call goes on with the earlier release's paused subgraph, which finishes; the
+    call then pauses itself: when it runs again, the subgraph gives its output (it does
+    not start over under the call's own namespace and ask again)."""
+    from interlock.graph._func_scope import FuncContext
+
+    asked: list[str] = []
+
+    def ask(state: Order) -> dict:
+        asked.append(state["item"])
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    g = il.StateGraph(Order)
+    g.add_node("ask", ask)
+    g.add_edge(il.START, "ask")
+    child = g.compile()
+
+    @task
+    def run_child(item: str) -> Any:
+        answer = child.invoke({"item": item})["answer"]
+        return [answer, il.interrupt({"and then?": item})]
+
+    @entrypoint(checkpointer=saver)
+    def flow(item: str) -> Any:
+        return run_child(item).result()
+
+    with monkeypatch.context() as before:  # the namespaces of the earlier release
+        before.setattr(FuncContext, "call_mark", lambda self: None)
+        paused = run.invoke(flow, "a", cfg())
+    assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "a"}]
+    paused = run.invoke(flow, Command(resume="child-answer"), cfg())
+    assert [i.value for i in paused["__interrupt__"]] == [{"and then?": "a"}]
+    assert run.invoke(flow, Command(resume="after"), cfg()) == ["child-answer", "after"]
+    assert asked == ["a", "a"]  # asked, then answered: never asked again

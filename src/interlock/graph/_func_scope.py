@@ -16,9 +16,8 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
@@ -81,25 +80,21 @@ class FuncContext(NodeTask):
         run (the entrypoint's own are unmarked)."""
         return "@t" + ".".join(map(str, self.place)) if self.place else ""
 
-    @contextmanager
-    def running_stateful(self, ns: str) -> Iterator[None]:
-        """A subgraph kept by node name (`checkpointer=True`) has one state per entrypoint,
-        so two calls cannot run it side by side: the second gets a clear error (one after
-        the other, each goes on from the state the last left)."""
+    def claim_stateful(self, ns: str) -> None:
+        """A subgraph kept by node name (`checkpointer=True`) keeps one state under the
+        entrypoint's name, so one call per run of the entrypoint may run such subgraphs
+        (LangGraph refuses several too: MULTIPLE_SUBGRAPHS); another call gets a clear
+        error instead of the first call's state or result."""
         with self.scope.lock:
-            if ns in self.scope.stateful:
-                raise GraphError(
-                    f"the subgraph kept under {ns!r} (compiled with checkpointer=True: one "
-                    "state for the entrypoint) is already running in another task call; "
-                    "run it from one call at a time, or compile it without checkpointer=True "
-                    "so that each call gets its own"
-                )
-            self.scope.stateful.add(ns)
-        try:
-            yield
-        finally:
-            with self.scope.lock:
-                self.scope.stateful.discard(ns)
+            holder = self.scope.stateful.setdefault(ns, self.place)
+        if holder != self.place:
+            raise GraphError(
+                f"a subgraph compiled with checkpointer=True keeps its state under {ns!r} "
+                f"(the entrypoint's name), and another task call of this run already ran "
+                "one there: run such subgraphs from one call per run (or from the "
+                "entrypoint), or compile them without checkpointer=True so that each call's "
+                "subgraph keeps its own state"
+            )
 
     def take_unmarked(self) -> bool:
         """Whether this call may go on with a subgraph paused under the unmarked namespace:
@@ -203,8 +198,8 @@ class Scope:
     running: list[Future[Any] | asyncio.Future[Any]] = field(default_factory=list)
     paused: dict[str, PendingInterrupt] = field(default_factory=dict)
     """Requests of tasks that paused, by interrupt id, in the order they were made."""
-    stateful: set[str] = field(default_factory=set)
-    """Namespaces of subgraphs kept by node name that a call is running now."""
+    stateful: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    """Namespaces of subgraphs kept by node name, and the place of the call that ran them."""
     unmarked_taken: bool = False
     """A task call went on with a subgraph kept under the unmarked namespace (see
     `FuncContext.take_unmarked`)."""
@@ -303,7 +298,7 @@ class Scope:
                 if again is None:
                     raise
             attempt += 1
-            ctx.calls = ctx.once_calls = ctx.child_calls = 0
+            ctx.calls = ctx.once_calls = ctx.child_calls = ctx.subgraph_calls = 0
             time.sleep(_wait(again))
 
     # ---- running a call (async) ------------------------------------------------------------
@@ -321,7 +316,7 @@ class Scope:
                     if again is None:
                         raise
                 attempt += 1
-                ctx.calls = ctx.once_calls = ctx.child_calls = 0
+                ctx.calls = ctx.once_calls = ctx.child_calls = ctx.subgraph_calls = 0
                 await asyncio.sleep(_wait(again))
         except NodeInterrupt as exc:
             self._pause(ctx, slot, exc)
@@ -500,7 +495,10 @@ class Scope:
             await asyncio.gather(*todo, return_exceptions=True)
 
     def paused_sync(self) -> NodeInterrupt:
-        if not self.is_async:  # (a worker thread of an async entrypoint does not wait)
+        # only the entrypoint waits for every call: a task waiting for a call that paused
+        # would wait for itself (nor does a worker thread of an async entrypoint wait)
+        ctx = _current.get()
+        if not self.is_async and not (isinstance(ctx, FuncContext) and ctx.place):
             self.wait_sync()
         return self.combined()
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
@@ -123,10 +122,9 @@ class NodeTask(TaskContext):
         task's name and id: None for a node (a functional-API call says its place)."""
         return None
 
-    def running_stateful(self, ns: str) -> AbstractContextManager[None]:
-        """Held while a subgraph kept by node name (`checkpointer=True`) runs under `ns`
-        in this call (a node's calls run one after another: nothing to check)."""
-        return nullcontext()
+    def claim_stateful(self, ns: str) -> None:
+        """Note that this call runs a subgraph kept by node name (`checkpointer=True`)
+        under `ns` (a node's calls each get their own `#k` namespace: nothing to check)."""
 
     def take_unmarked(self) -> bool:
         """Whether a subgraph this call runs may go on under its namespace without the call's

@@ -86,13 +86,15 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool =
 
 def _paused_here(stored: StoredCheckpoint | None, env: Env, mark: str) -> bool:
     """Whether `stored` (under the unmarked namespace) is a subgraph the task call `mark`
-    may go on with: one this very task ran that has not finished, written before task
-    calls had marks (its checkpoints name no call), or by this call once it went on with
-    it. Never the entrypoint's own subgraph (its checkpoints name the call "")."""
+    may go on with: one this very task ran, written before task calls had marks (its
+    checkpoints name no call) and not finished, or one this call went on with (finished
+    or not: a finished one gives its output). Never the entrypoint's own subgraph (its
+    checkpoints name the call "")."""
     if stored is None or stored.record.metadata.get("parent_task") != env.parent_task:
         return False
-    if stored.record.metadata.get("task_call", mark) != mark:
-        return False
+    call = stored.record.metadata.get("task_call")
+    if call is not None:  # finished or not, the call's own since it went on with it
+        return bool(call == mark)
     return bool(stored.record.next or stored.record.sends)
 
 
@@ -145,8 +147,7 @@ def run_child_sync(graph: CompiledStateGraph, input: Any, ctx: NodeTask) -> Mapp
     calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
     env = _env(graph, ctx, calls)
     if graph.stateful:
-        with ctx.running_stateful(env.checkpoint_ns):
-            return _run_sync(graph, input, ctx, calls, env)
+        ctx.claim_stateful(env.checkpoint_ns)
     return _run_sync(graph, input, ctx, calls, env)
 
 
@@ -178,8 +179,7 @@ async def run_child_async(
     calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
     env = _env(graph, ctx, calls)
     if graph.stateful:
-        with ctx.running_stateful(env.checkpoint_ns):
-            return await _run_async(graph, input, ctx, calls, env)
+        ctx.claim_stateful(env.checkpoint_ns)
     return await _run_async(graph, input, ctx, calls, env)
 
 
