@@ -430,7 +430,7 @@ def test_a_subgraph_kept_by_name_is_run_by_one_call_per_run(saver: Any, together
             return [f.result() for f in futures]
         return [run_kept(i).result() for i in items]
 
-    with pytest.raises(il.GraphError, match="another task call of this run already ran"):
+    with pytest.raises(il.GraphError, match="another call of this run already ran"):
         flow.invoke(["a", "b"], cfg())
     assert "b" not in ran or together  # side by side, b may have started first
     assert flow.invoke(["c"], cfg("one")) == [{"item": "c", "shipped": True}]
@@ -590,3 +590,101 @@ def test_a_subgraph_taken_over_after_the_upgrade_gives_its_output_once_finished(
     assert [i.value for i in paused["__interrupt__"]] == [{"and then?": "a"}]
     assert run.invoke(flow, Command(resume="after"), cfg()) == ["child-answer", "after"]
     assert asked == ["a", "a"]  # asked, then answered: never asked again
+
+
+def test_a_kept_subgraph_is_refused_to_a_second_call_after_a_pause(saver: Any) -> None:
+    """The first call's result comes back from its record after the pause (it claims
+    nothing again): the second call is still refused, not handed the first's state."""
+
+    def step(state: Order) -> dict:
+        return {"answer": state["item"]}
+
+    g = il.StateGraph(Order)
+    g.add_node("step", step)
+    g.add_edge(il.START, "step")
+    kept = g.compile(checkpointer=True)
+
+    @task
+    def run_kept(item: str) -> Any:
+        return kept.invoke({"item": item})["answer"]
+
+    @entrypoint(checkpointer=saver)
+    def flow(_: Any) -> Any:
+        first = run_kept("a").result()
+        il.interrupt("go on?")
+        return [first, run_kept("b").result()]
+
+    assert "__interrupt__" in flow.invoke("go", cfg())
+    with pytest.raises(il.GraphError, match="another call of this run already ran"):
+        flow.invoke(Command(resume="yes"), cfg())
+
+
+def test_an_async_task_waiting_for_a_task_that_paused_does_not_hang(saver: Any) -> None:
+    import asyncio
+
+    @task
+    async def inner(item: str) -> Any:
+        return il.interrupt({"ok?": item})
+
+    @task
+    async def outer(item: str) -> Any:
+        return await inner(item)
+
+    @entrypoint(checkpointer=saver)
+    async def flow(item: str) -> Any:
+        return await outer(item)
+
+    async def main() -> Any:
+        paused = await asyncio.wait_for(flow.ainvoke("x", cfg()), 30)
+        assert [i.value for i in paused["__interrupt__"]] == [{"ok?": "x"}]
+        return await asyncio.wait_for(flow.ainvoke(Command(resume="yes"), cfg()), 30)
+
+    assert asyncio.run(main()) == "yes"
+
+
+def test_a_retry_goes_on_with_the_subgraph_taken_over_after_the_upgrade(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.graph._func_scope import FuncContext
+
+    ran: list[str] = []
+    flaky = [False]
+
+    def before_ask(state: Order) -> dict:
+        ran.append("before")
+        return {}
+
+    def ask(state: Order) -> dict:
+        return {"answer": il.interrupt({"ok?": state["item"]})}
+
+    def after_ask(state: Order) -> dict:
+        ran.append("after")
+        if flaky[0]:
+            flaky[0] = False
+            raise ConnectionError("hung up")
+        return {"shipped": True}
+
+    g = il.StateGraph(Order)
+    g.add_node("before_ask", before_ask)
+    g.add_node("ask", ask)
+    g.add_node("after_ask", after_ask)
+    g.add_edge(il.START, "before_ask")
+    g.add_edge("before_ask", "ask")
+    g.add_edge("ask", "after_ask")
+    child = g.compile()
+
+    @task(retry_policy=il.RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False))
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    @entrypoint(checkpointer=saver)
+    def flow(item: str) -> Any:
+        return run_child(item).result()
+
+    with monkeypatch.context() as before:  # the namespaces of the earlier release
+        before.setattr(FuncContext, "call_mark", lambda self: None)
+        assert "__interrupt__" in flow.invoke("a", cfg())
+    flaky[0] = True
+    out = flow.invoke(Command(resume="yes"), cfg())
+    assert out == {"item": "a", "answer": "yes", "shipped": True}
+    assert ran == ["before", "after", "after"]  # the retry did not start the subgraph over

@@ -90,24 +90,23 @@ class FuncContext(NodeTask):
         if holder != self.place:
             raise GraphError(
                 f"a subgraph compiled with checkpointer=True keeps its state under {ns!r} "
-                f"(the entrypoint's name), and another task call of this run already ran "
-                "one there: run such subgraphs from one call per run (or from the "
-                "entrypoint), or compile them without checkpointer=True so that each call's "
-                "subgraph keeps its own state"
+                "(the entrypoint's name), and another call of this run already ran one "
+                "there: run such subgraphs from one call per run, or compile them without "
+                "checkpointer=True so that each call's subgraph keeps its own state"
             )
 
     def take_unmarked(self) -> bool:
         """Whether this call may go on with a subgraph paused under the unmarked namespace:
         interlock kept a task call's subgraph there (the entrypoint's) before task calls
         had marks, so a thread paused in one before the upgrade goes on from it. One call
-        per run of the entrypoint takes it, the first to ask (several calls shared it)."""
+        per run of the entrypoint takes it, the first to ask (several calls shared it);
+        that call may take it again (a retry)."""
         if not self.place:
             return False
         with self.scope.lock:
-            if self.scope.unmarked_taken:
-                return False
-            self.scope.unmarked_taken = True
-            return True
+            if self.scope.unmarked_taken is None:
+                self.scope.unmarked_taken = self.place
+            return self.scope.unmarked_taken == self.place
 
 
 def derive(parent: NodeTask, scope: Scope, place: tuple[int, ...], name: str) -> FuncContext:
@@ -200,9 +199,9 @@ class Scope:
     """Requests of tasks that paused, by interrupt id, in the order they were made."""
     stateful: dict[str, tuple[int, ...]] = field(default_factory=dict)
     """Namespaces of subgraphs kept by node name, and the place of the call that ran them."""
-    unmarked_taken: bool = False
-    """A task call went on with a subgraph kept under the unmarked namespace (see
-    `FuncContext.take_unmarked`)."""
+    unmarked_taken: tuple[int, ...] | None = None
+    """The place of the task call that went on with a subgraph kept under the unmarked
+    namespace (see `FuncContext.take_unmarked`)."""
 
     # ---- starting a call -------------------------------------------------------------------
 
@@ -503,7 +502,9 @@ class Scope:
         return self.combined()
 
     async def paused_async(self) -> NodeInterrupt:
-        await self.wait_async()
+        ctx = _current.get()  # only the entrypoint waits for every call (see paused_sync)
+        if not (isinstance(ctx, FuncContext) and ctx.place):
+            await self.wait_async()
         return self.combined()
 
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlock.checkpoint.base import StoredCheckpoint
+from interlock.errors import GraphError
 from interlock.graph._drivers import Env, ResultBox, drive_async, drive_sync
 from interlock.graph._effects import NS_SEP, SubgraphPaused
 from interlock.graph._engine import run_graph
@@ -82,6 +83,24 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool =
         subgraphs=parent.subgraphs,
         root_graph=parent.root_graph or parent.spec.name,
     )
+
+
+def _one_call(stored: StoredCheckpoint | None, env: Env, mark: str | None) -> None:
+    """A subgraph kept by node name that another functional-API call (or the entrypoint
+    itself) ran in this step is refused, even when that call's result is replayed from
+    its record after a pause and so never claims it again (see `claim_stateful`)."""
+    if stored is None or mark is None:
+        return
+    meta = stored.record.metadata
+    call = meta.get("task_call")
+    if meta.get("parent_task") == env.parent_task and call is not None and call != mark:
+        raise GraphError(
+            f"a subgraph compiled with checkpointer=True keeps its state under "
+            f"{env.checkpoint_ns!r} (the entrypoint's name), and another call of this "
+            "run already ran one there: run such subgraphs from one call per run, or "
+            "compile them without checkpointer=True so that each call's subgraph keeps "
+            "its own state"
+        )
 
 
 def _paused_here(stored: StoredCheckpoint | None, env: Env, mark: str) -> bool:
@@ -157,6 +176,8 @@ def _run_sync(
     saver = env.saver
     stored = saver.get_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
     mark = ctx.call_mark()
+    if graph.stateful:
+        _one_call(stored, env, mark)
     if saver is not None and stored is None and mark and not graph.stateful:
         old = _env(graph, ctx, calls, marked=False)
         was = saver.get_checkpoint(old.thread_id, old.checkpoint_ns)
@@ -189,6 +210,8 @@ async def _run_async(
     saver = env.saver
     stored = await saver.aget_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
     mark = ctx.call_mark()
+    if graph.stateful:
+        _one_call(stored, env, mark)
     if saver is not None and stored is None and mark and not graph.stateful:
         old = _env(graph, ctx, calls, marked=False)
         was = await saver.aget_checkpoint(old.thread_id, old.checkpoint_ns)
