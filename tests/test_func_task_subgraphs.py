@@ -5,6 +5,7 @@ every call's held step is written before the entrypoint runs again, not only the
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 from typing import Any, TypedDict
@@ -15,7 +16,7 @@ import interlock as il
 from interlock import Command, StepNotSaved
 from interlock.func import entrypoint, task
 from tests.conftest import Runner
-from tests.test_unsaved_steps import DroppingSaver, lease_owner
+from tests.test_unsaved_steps import DroppingSaver, fan_out, lease_owner
 
 
 class Order(TypedDict, total=False):
@@ -28,6 +29,27 @@ def cfg(thread: str = "t") -> dict:
     return {"configurable": {"thread_id": thread}}
 
 
+def line(*nodes: Any, kept: bool = False) -> Any:
+    """A subgraph running `nodes` one after another (named after their functions); `kept`:
+    compiled with `checkpointer=True` (one state kept under the caller's node name)."""
+    g = il.StateGraph(Order)
+    names = [node.__name__ for node in nodes]
+    for name, node in zip(names, nodes, strict=True):
+        g.add_node(name, node)
+    for a, b in itertools.pairwise([il.START, *names]):
+        g.add_edge(a, b)
+    return g.compile(checkpointer=True) if kept else g.compile()
+
+
+def ask(state: Order) -> dict:
+    return {"answer": il.interrupt({"ok?": state["item"]})}
+
+
+def asking() -> Any:
+    """A subgraph whose one node asks about the item."""
+    return line(ask)
+
+
 def shipping(effects: list[str], gate: threading.Barrier | None = None) -> Any:
     """A subgraph with one node whose side effect is recorded in `effects`; with `gate`, the
     calls wait for each other inside it (so they run side by side)."""
@@ -38,18 +60,19 @@ def shipping(effects: list[str], gate: threading.Barrier | None = None) -> Any:
             gate.wait(timeout=10)
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ship")
-    return g.compile()
+    return line(ship)
 
 
-def flow_of(saver: Any, child: Any, *, ask: str | None = None) -> Any:
+def flow_of(
+    saver: Any, child: Any, *, ask: str | None = None, failing: set[str] | None = None
+) -> Any:
     """An entrypoint that calls `run_child` for each item, side by side; the item named
-    `ask` pauses in its task instead."""
+    `ask` pauses in its task instead, and items in `failing` raise there."""
 
     @task
     def run_child(item: str) -> Any:
+        if failing and item in failing:
+            raise ValueError(f"{item} failed")
         if item == ask:
             return {"item": item, "answer": il.interrupt({"ok?": item})}
         return child.invoke({"item": item})
@@ -75,23 +98,7 @@ def test_each_task_call_runs_its_own_subgraph(saver: Any, run: Runner, together:
 def test_task_calls_paused_in_their_subgraphs_resume_each_with_its_answer(
     saver: Any, run: Runner
 ) -> None:
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ok?": state["item"]})}
-
-    g = il.StateGraph(Order)
-    g.add_node("ask", ask)
-    g.add_edge(il.START, "ask")
-    child = g.compile()
-
-    @task
-    def run_child(item: str) -> Any:
-        return child.invoke({"item": item})
-
-    @entrypoint(checkpointer=saver)
-    def flow(items: list[str]) -> Any:
-        futures = [run_child(i) for i in items]
-        return [f.result() for f in futures]
-
+    flow = flow_of(saver, asking())
     paused = run.invoke(flow, ["a", "b"], cfg())
     asked = {i.value["ok?"]: i.id for i in paused["__interrupt__"]}
     assert set(asked) == {"a", "b"}
@@ -150,10 +157,7 @@ def test_a_held_step_beside_a_pause_is_saved_and_the_pause_asked_again(
         saver.drop["put_checkpoint"] = 1  # this subgraph's commit fails
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ship")
-    flow = flow_of(saver, g.compile(), ask="b")
+    flow = flow_of(saver, line(ship), ask="b")
     with pytest.raises(StepNotSaved) as caught:  # not the pause: it would hide the step
         flow.invoke(items, cfg())
     assert caught.value.save() is True
@@ -167,7 +171,7 @@ def test_a_held_step_beside_a_pause_is_saved_and_the_pause_asked_again(
 
 def test_a_held_step_beside_another_calls_error_is_saved_at_once(tmp_path: Path) -> None:
     saver, effects, _ = dropping(tmp_path, 0)
-    failing = [True]
+    failing = {"b"}
 
     def ship(state: Order) -> dict:
         effects.append(state["item"])
@@ -175,26 +179,11 @@ def test_a_held_step_beside_another_calls_error_is_saved_at_once(tmp_path: Path)
             saver.drop["put_checkpoint"] = 1
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ship")
-    child = g.compile()
-
-    @task
-    def run_child(item: str) -> Any:
-        if item == "b" and failing[0]:
-            raise ValueError("b failed")
-        return child.invoke({"item": item})
-
-    @entrypoint(checkpointer=saver)
-    def flow(items: list[str]) -> Any:
-        futures = [run_child(i) for i in items]
-        return [f.result() for f in futures]
-
+    flow = flow_of(saver, line(ship), failing=failing)
     with pytest.raises(ValueError, match="b failed"):  # b's error is met first
         flow.invoke(["b", "a"], cfg())
     assert lease_owner(saver, "t") is None
-    failing[0] = False
+    failing.clear()
     out = flow.invoke(None, cfg())
     assert [o["item"] for o in out] == ["b", "a"]
     assert effects == ["a", "b"]  # a's ship ran once
@@ -203,13 +192,7 @@ def test_a_held_step_beside_another_calls_error_is_saved_at_once(tmp_path: Path)
 def test_async_task_calls_paused_in_their_subgraphs_are_asked_together(saver: Any) -> None:
     import asyncio
 
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ok?": state["item"]})}
-
-    g = il.StateGraph(Order)
-    g.add_node("ask", ask)
-    g.add_edge(il.START, "ask")
-    child = g.compile()
+    child = asking()
 
     @task
     async def run_child(item: str) -> Any:
@@ -243,16 +226,7 @@ def test_a_task_calls_subgraph_paused_before_the_upgrade_goes_on_where_it_paused
         effects.append(state["item"])
         return {"shipped": True}
 
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ok?": state["item"]})}
-
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_node("ask", ask)
-    g.add_edge(il.START, "ship")
-    g.add_edge("ship", "ask")
-    child = g.compile()
-    flow = flow_of(saver, child)
+    flow = flow_of(saver, line(ship, ask))
 
     with monkeypatch.context() as before:  # the namespaces of the earlier release
         before.setattr(FuncContext, "call_mark", lambda self: None)
@@ -261,18 +235,6 @@ def test_a_task_calls_subgraph_paused_before_the_upgrade_goes_on_where_it_paused
     out = run.invoke(flow, Command(resume="yes"), cfg())
     assert out == [{"item": "a", "shipped": True, "answer": "yes"}]
     assert effects == ["a"]
-
-
-def asking() -> Any:
-    """A subgraph whose one node asks about the item."""
-
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ok?": state["item"]})}
-
-    g = il.StateGraph(Order)
-    g.add_node("ask", ask)
-    g.add_edge(il.START, "ask")
-    return g.compile()
 
 
 @pytest.mark.parametrize("items", [["direct", "sub"], ["sub", "direct"]])
@@ -343,10 +305,7 @@ def test_a_held_step_of_a_call_not_waited_for_is_held_too(tmp_path: Path) -> Non
             saver.drop["put_checkpoint"] = 1
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ship")
-    child = g.compile()
+    child = line(ship)
 
     @task
     def run_child(item: str) -> Any:
@@ -382,22 +341,7 @@ def test_saving_a_calls_held_step_at_once_keeps_the_runs_lease(tmp_path: Path) -
         saver.drop["put_checkpoint"] = 1
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ship")
-    child = g.compile()
-
-    @task
-    def run_child(item: str) -> Any:
-        if item == "b":
-            raise ValueError("b failed")
-        return child.invoke({"item": item})
-
-    @entrypoint(checkpointer=saver)
-    def flow(items: list[str]) -> Any:
-        futures = [run_child(i) for i in items]
-        return [f.result() for f in futures]
-
+    flow = flow_of(saver, line(ship), failing={"b"})
     with pytest.raises(ValueError, match="b failed"):
         flow.invoke(["b", "a"], cfg())
     assert seen and all(owner is not None for owner in seen)  # the step's progress, leased
@@ -414,10 +358,7 @@ def test_a_subgraph_kept_by_name_is_run_by_one_call_per_run(saver: Any, together
         ran.append(state["item"])
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("step", step)
-    g.add_edge(il.START, "step")
-    kept = g.compile(checkpointer=True)
+    kept = line(step, kept=True)
 
     @task
     def run_kept(item: str) -> Any:
@@ -440,10 +381,7 @@ def test_a_kept_subgraph_goes_on_turn_after_turn_from_one_call(saver: Any) -> No
     def step(state: Order) -> dict:
         return {"answer": (state.get("answer") or "") + state["item"]}
 
-    g = il.StateGraph(Order)
-    g.add_node("step", step)
-    g.add_edge(il.START, "step")
-    kept = g.compile(checkpointer=True)
+    kept = line(step, kept=True)
 
     @task
     def run_kept(item: str) -> Any:
@@ -516,20 +454,9 @@ def test_a_graph_with_its_own_store_keeps_its_held_step_beside_a_calls(tmp_path:
         gate.wait(timeout=10)
         return {"shipped": True}
 
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ok?": state["item"]})}
+    inner = fan_out(saver, effects, ship)  # ship and ask side by side, in a store of its own
 
-    own = il.StateGraph(Order)  # ship and ask side by side, in a store of its own
-    own.add_node("ship", ship)
-    own.add_node("ask", ask)
-    own.add_edge(il.START, "ship")
-    own.add_edge(il.START, "ask")
-    inner = own.compile(checkpointer=saver, name="orders")
-
-    g = il.StateGraph(Order)
-    g.add_node("ship", ship)
-    g.add_edge(il.START, "ship")
-    child = g.compile()
+    child = line(ship)
 
     @task
     def run_inner(item: str) -> Any:
@@ -568,10 +495,7 @@ def test_a_subgraph_taken_over_after_the_upgrade_gives_its_output_once_finished(
         asked.append(state["item"])
         return {"answer": il.interrupt({"ok?": state["item"]})}
 
-    g = il.StateGraph(Order)
-    g.add_node("ask", ask)
-    g.add_edge(il.START, "ask")
-    child = g.compile()
+    child = line(ask)
 
     @task
     def run_child(item: str) -> Any:
@@ -599,10 +523,7 @@ def test_a_kept_subgraph_is_refused_to_a_second_call_after_a_pause(saver: Any) -
     def step(state: Order) -> dict:
         return {"answer": state["item"]}
 
-    g = il.StateGraph(Order)
-    g.add_node("step", step)
-    g.add_edge(il.START, "step")
-    kept = g.compile(checkpointer=True)
+    kept = line(step, kept=True)
 
     @task
     def run_kept(item: str) -> Any:
@@ -654,9 +575,6 @@ def test_a_retry_goes_on_with_the_subgraph_taken_over_after_the_upgrade(
         ran.append("before")
         return {}
 
-    def ask(state: Order) -> dict:
-        return {"answer": il.interrupt({"ok?": state["item"]})}
-
     def after_ask(state: Order) -> dict:
         ran.append("after")
         if flaky[0]:
@@ -664,14 +582,7 @@ def test_a_retry_goes_on_with_the_subgraph_taken_over_after_the_upgrade(
             raise ConnectionError("hung up")
         return {"shipped": True}
 
-    g = il.StateGraph(Order)
-    g.add_node("before_ask", before_ask)
-    g.add_node("ask", ask)
-    g.add_node("after_ask", after_ask)
-    g.add_edge(il.START, "before_ask")
-    g.add_edge("before_ask", "ask")
-    g.add_edge("ask", "after_ask")
-    child = g.compile()
+    child = line(before_ask, ask, after_ask)
 
     @task(retry_policy=il.RetryPolicy(max_attempts=3, initial_interval=0.01, jitter=False))
     def run_child(item: str) -> Any:

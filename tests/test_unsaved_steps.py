@@ -236,10 +236,11 @@ class DroppingSaver(SqliteSaver):
         super().put_task_writes(*args, **kwargs)
 
 
-def fan_out(saver: SqliteSaver, effects: list[str]) -> Any:
-    """ship and ask in one step: ship finishes, ask pauses (the step's progress is written)."""
+def fan_out(saver: SqliteSaver, effects: list[str], ship: Any = None) -> Any:
+    """ship and ask in one step: ship finishes, ask pauses (the step's progress is written).
+    `ship`: another node in ship's place."""
 
-    def ship(state: Order) -> dict:
+    def record(state: Order) -> dict:
         effects.append(state["item"])
         return {"shipped": True}
 
@@ -247,7 +248,7 @@ def fan_out(saver: SqliteSaver, effects: list[str]) -> Any:
         return {"answer": il.interrupt({"ok?": state["item"]})}
 
     g = il.StateGraph(Order)
-    g.add_node("ship", ship)
+    g.add_node("ship", ship or record)
     g.add_node("ask", ask)
     g.add_edge(il.START, "ship")
     g.add_edge(il.START, "ask")
