@@ -28,7 +28,7 @@ from interlock.errors import GraphError, NonDeterministicTask, SerializationErro
 from interlock.graph._effects import SubgraphPaused
 from interlock.graph._interrupt import NodeInterrupt, PendingInterrupt, _current
 from interlock.graph._run import MEMO, PART_SEP
-from interlock.graph._runtime import NodeTask, retry_delay
+from interlock.graph._runtime import NodeTask, retry_delay, stateful_refused
 
 __all__ = ["FuncContext", "Scope", "TaskDef", "TaskFuture", "call_task"]
 
@@ -88,12 +88,7 @@ class FuncContext(NodeTask):
         with self.scope.lock:
             holder = self.scope.stateful.setdefault(ns, self.place)
         if holder != self.place:
-            raise GraphError(
-                f"a subgraph compiled with checkpointer=True keeps its state under {ns!r} "
-                "(the entrypoint's name), and another call of this run already ran one "
-                "there: run such subgraphs from one call per run, or compile them without "
-                "checkpointer=True so that each call's subgraph keeps its own state"
-            )
+            raise stateful_refused(ns)
 
     def take_unmarked(self) -> bool:
         """Whether this call may go on with a subgraph paused under the unmarked namespace:

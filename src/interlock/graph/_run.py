@@ -82,11 +82,11 @@ class _Run:
         self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
         self.parent_task = parent_task
         self.root_graph = root_graph
-        self.task_call = task_call
-        """The functional-API task call this subgraph runs in (see `run_graph`)."""
         """A subgraph's requests are the root graph's (its name is what the service and
         `expire_due` find them by); None for a root run."""
         """Set when this graph runs as a subgraph: the parent's task (stamped on commits)."""
+        self.task_call = task_call
+        """The functional-API task call this subgraph runs in (see `run_graph`)."""
         self.child_waits: dict[str, list[InterruptRecord]] = {}
         """Requests of subgraphs that tasks of this step ran and that paused, by task id
         (stored in the subgraphs' namespaces; loaded with `Lookup`)."""

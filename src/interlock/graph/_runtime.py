@@ -27,6 +27,7 @@ __all__ = [
     "coerce_context",
     "default_retry_on",
     "get_runtime",
+    "stateful_refused",
 ]
 
 ContextT = TypeVar("ContextT")
@@ -136,6 +137,17 @@ class NodeTask(TaskContext):
         if self.runtime is None and self.make_runtime is not None:
             self.runtime = self.make_runtime()
         return self.runtime
+
+
+def stateful_refused(ns: str) -> GraphError:
+    """The error for a second functional-API call running a subgraph kept by node name
+    (`checkpointer=True`) in one run of the entrypoint."""
+    return GraphError(
+        f"a subgraph compiled with checkpointer=True keeps its state under {ns!r} (the "
+        "entrypoint's name), and another call of this run already ran one there: run such "
+        "subgraphs from one call per run, or compile them without checkpointer=True so "
+        "that each call's subgraph keeps its own state"
+    )
 
 
 def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[ContextT]:

@@ -25,11 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from interlock.checkpoint.base import StoredCheckpoint
-from interlock.errors import GraphError
 from interlock.graph._drivers import Env, ResultBox, drive_async, drive_sync
 from interlock.graph._effects import NS_SEP, SubgraphPaused
 from interlock.graph._engine import run_graph
-from interlock.graph._runtime import NodeTask
+from interlock.graph._runtime import NodeTask, stateful_refused
 
 CompiledStateGraph = Any
 """A `CompiledStateGraph` (not imported: it imports this module)."""
@@ -94,13 +93,7 @@ def _one_call(stored: StoredCheckpoint | None, env: Env, mark: str | None) -> No
     meta = stored.record.metadata
     call = meta.get("task_call")
     if meta.get("parent_task") == env.parent_task and call is not None and call != mark:
-        raise GraphError(
-            f"a subgraph compiled with checkpointer=True keeps its state under "
-            f"{env.checkpoint_ns!r} (the entrypoint's name), and another call of this "
-            "run already ran one there: run such subgraphs from one call per run, or "
-            "compile them without checkpointer=True so that each call's subgraph keeps "
-            "its own state"
-        )
+        raise stateful_refused(env.checkpoint_ns)
 
 
 def _paused_here(stored: StoredCheckpoint | None, env: Env, mark: str) -> bool:
