@@ -63,6 +63,16 @@ def shipping(effects: list[str], gate: threading.Barrier | None = None) -> Any:
     return line(ship)
 
 
+def calling(child: Any) -> Any:
+    """A task that runs `child` as its subgraph with the item."""
+
+    @task
+    def run_child(item: str) -> Any:
+        return child.invoke({"item": item})
+
+    return run_child
+
+
 def flow_of(
     saver: Any, child: Any, *, ask: str | None = None, failing: set[str] | None = None
 ) -> Any:
@@ -258,9 +268,7 @@ def test_the_entrypoints_own_subgraph_and_a_calls_are_kept_apart(saver: Any, run
     too: the call never goes on with the entrypoint's (it is no earlier release's)."""
     child = asking()
 
-    @task
-    def run_child(item: str) -> Any:
-        return child.invoke({"item": item})
+    run_child = calling(child)
 
     @entrypoint(checkpointer=saver)
     def flow(_: Any) -> Any:
@@ -282,9 +290,7 @@ def test_the_entrypoints_own_subgraph_and_a_calls_are_kept_apart(saver: Any, run
 def test_calls_the_entrypoint_did_not_wait_for_still_pause_it(saver: Any, run: Runner) -> None:
     child = asking()
 
-    @task
-    def run_child(item: str) -> Any:
-        return child.invoke({"item": item})
+    run_child = calling(child)
 
     @entrypoint(checkpointer=saver)
     def flow(_: Any) -> str:
@@ -307,9 +313,7 @@ def test_a_held_step_of_a_call_not_waited_for_is_held_too(tmp_path: Path) -> Non
 
     child = line(ship)
 
-    @task
-    def run_child(item: str) -> Any:
-        return child.invoke({"item": item})
+    run_child = calling(child)
 
     @entrypoint(checkpointer=saver)
     def flow(_: Any) -> str:
@@ -464,9 +468,7 @@ def test_a_graph_with_its_own_store_keeps_its_held_step_beside_a_calls(tmp_path:
             return "inner done"
         return inner.invoke({"item": item}, {"configurable": {"thread_id": "inner-t"}})
 
-    @task
-    def run_child(item: str) -> Any:
-        return child.invoke({"item": item})
+    run_child = calling(child)
 
     @entrypoint(checkpointer=saver)
     def flow(_: Any) -> Any:
