@@ -1,6 +1,7 @@
 """Run cancel on the Agent Server API, driven by the real langgraph-sdk: a queued run is
-cancelled (it never runs; the SDK reads it `interrupted`), a run under way or ended is a
-409 `cannot_cancel` (ConflictError), an unknown one 404."""
+cancelled (it never runs; the SDK reads it `interrupted`); a run under way stops between two
+steps and the thread goes on from there later (asked in this process, in another, or before
+a takeover); an ended run is a 409 `cannot_cancel` (ConflictError), an unknown one 404."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any, TypedDict
 
 import pytest
 from langgraph_sdk import get_sync_client
-from langgraph_sdk.errors import ConflictError, NotFoundError
+from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
 from interlock import StateGraph
 from interlock.checkpoint.sqlite import SqliteSaver
-from interlock.server import ApiKeys, create_app
+from interlock.server import ApiKeys, _stops, create_app
+from interlock.server._stops import ask_to_stop
+from interlock.server.runs import RunWorkers
 from tests._http import served
 
 KEYS = "k-bob=bob:requester"
@@ -37,16 +40,27 @@ def work(state: Job) -> dict[str, Any]:
     return {}
 
 
+def after(state: Job) -> dict[str, Any]:
+    RAN.append(f"after:{state['item']}")
+    return {}
+
+
+def _jobs(saver: SqliteSaver) -> Any:
+    g = StateGraph(Job)
+    g.add_node("work", work)
+    g.add_node("after", after)
+    g.add_edge("__start__", "work")
+    g.add_edge("work", "after")
+    return g.compile(checkpointer=saver, name="jobs")
+
+
 @pytest.fixture
 def sdk(tmp_path: Path) -> Iterator[tuple[Any, SqliteSaver]]:
     ENTERED.clear()
     GATE.clear()
     RAN.clear()
     saver = SqliteSaver(tmp_path / "cancel.db")
-    g = StateGraph(Job)
-    g.add_node("work", work)
-    g.add_edge("__start__", "work")
-    graph = g.compile(checkpointer=saver, name="jobs")
+    graph = _jobs(saver)
     # no workers: background runs stay queued until cancelled
     app = create_app({"jobs": graph}, keys=ApiKeys.parse(KEYS), workers=0)
     with served(app) as http:
@@ -76,26 +90,119 @@ def test_a_queued_run_is_cancelled_and_never_runs(sdk: tuple[Any, SqliteSaver]) 
         client.runs.cancel(thread, "f" * 32)
 
 
-def test_a_run_under_way_or_ended_cannot_be_cancelled(sdk: tuple[Any, SqliteSaver]) -> None:
+def _running(saver: SqliteSaver, thread: str) -> Any:
+    assert ENTERED.wait(30)
+    [running] = [r for r in saver.list_runs(thread_id=thread) if r.status == "running"]
+    return running
+
+
+def test_a_run_under_way_stops_after_its_step_and_goes_on_later(
+    sdk: tuple[Any, SqliteSaver],
+) -> None:
     client, saver = sdk
     thread = client.threads.create()["thread_id"]
+    answers: list[Any] = []
     waiting = threading.Thread(
-        target=client.runs.wait,
-        args=(thread, "jobs"),
-        kwargs={"input": {"item": "b", "block": True}},
+        target=lambda: answers.append(
+            client.runs.wait(thread, "jobs", input={"item": "b", "block": True})
+        )
     )
     waiting.start()
     try:
-        assert ENTERED.wait(30)
-        [running] = [r for r in saver.list_runs(thread_id=thread) if r.status == "running"]
-        with pytest.raises(ConflictError) as refused:
-            client.runs.cancel(thread, running.run_id)
-        assert refused.value.response.status_code == 409
-        assert "cannot_cancel" in refused.value.response.text
+        running = _running(saver, thread)
+        with pytest.raises(UnprocessableEntityError) as refused:  # its steps are not undone
+            client.runs.cancel(thread, running.run_id, action="rollback")
+        assert "not_supported" in refused.value.response.text
+        assert client.runs.cancel(thread, running.run_id) is None
+        asked = saver.get_run(running.run_id)
+        assert asked is not None and asked.status == "running" and asked.stop_asked
     finally:
         GATE.set()
         waiting.join(30)
-    assert saver.get_run(running.run_id).status == "done"  # type: ignore[union-attr]
-    with pytest.raises(ConflictError):
-        client.runs.cancel(thread, running.run_id)
-    assert RAN == ["b"]
+    assert not waiting.is_alive()
+    assert answers == [{"item": "b", "block": True}]  # the values it stopped at
+    assert RAN == ["b"]  # `after` never ran
+    assert client.runs.get(thread, running.run_id)["status"] == "interrupted"
+    record = saver.get_run(running.run_id)
+    assert record is not None and record.status == "cancelled"
+    state = client.threads.get_state(thread)
+    assert state["next"] == ["after"] and state["values"]["item"] == "b"
+    actions = [e.action for e in saver.list_audit(thread_id=thread).items]
+    assert "run.cancel_requested" in actions
+    assert client.runs.cancel(thread, running.run_id) is None  # again: still cancelled
+    done = client.runs.wait(thread, "jobs", input=None)  # the thread goes on from its step
+    assert RAN == ["b", "after:b"] and done["item"] == "b"
+    assert client.threads.get_state(thread)["next"] == []
+    [last, first] = client.runs.list(thread)
+    assert (first["run_id"], last["status"]) == (running.run_id, "success")
+    with pytest.raises(ConflictError) as ended:  # an ended run: nothing to cancel
+        client.runs.cancel(thread, last["run_id"])
+    assert "cannot_cancel" in ended.value.response.text
+
+
+def test_cancel_with_wait_answers_once_the_streamed_run_ended(
+    sdk: tuple[Any, SqliteSaver],
+) -> None:
+    client, saver = sdk
+    thread = client.threads.create()["thread_id"]
+    events: list[str] = []
+
+    def read() -> None:
+        for part in client.runs.stream(
+            thread, "jobs", input={"item": "c", "block": True}, stream_mode="updates"
+        ):
+            events.append(part.event)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    running = _running(saver, thread)
+    cancelled = threading.Thread(
+        target=client.runs.cancel, args=(thread, running.run_id), kwargs={"wait": True}
+    )
+    cancelled.start()
+    while not (asked := saver.get_run(running.run_id)) or not asked.stop_asked:
+        assert cancelled.is_alive(), "the cancel answered before the run was asked to stop"
+    assert cancelled.is_alive()  # wait=true: it answers only once the run ended
+    GATE.set()
+    cancelled.join(30)
+    reader.join(30)
+    assert not cancelled.is_alive() and not reader.is_alive()
+    assert client.runs.get(thread, running.run_id)["status"] == "interrupted"
+    assert RAN == ["c"] and "updates" in events and "error" not in events
+
+
+def test_a_taken_over_run_that_was_asked_to_stop_stops_after_one_step(tmp_path: Path) -> None:
+    RAN.clear()
+    saver = SqliteSaver(tmp_path / "takeover.db")
+    try:
+        graph = _jobs(saver)
+        thread = "t-takeover"
+        run = saver.enqueue_run(
+            thread_id=thread, agent="jobs", input={"item": "d"}, owner="dead", ttl=0
+        )
+        assert ask_to_stop(saver, run.run_id) is not None  # then its process died
+        claimed = saver.claim_run("worker", ttl=60)
+        assert claimed is not None and claimed.run_id == run.run_id and claimed.stop_asked
+        RunWorkers(saver, {"jobs": graph}, workers=0).execute(claimed, "worker")
+        assert RAN == ["d"]
+        ended = saver.get_run(run.run_id)
+        assert ended is not None and ended.status == "cancelled"
+        assert graph.get_state({"configurable": {"thread_id": thread}}).next == ("after",)
+    finally:
+        saver.close()
+
+
+def test_a_stop_asked_in_another_process_is_found_in_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_stops, "LOOK", 0.0)  # look at the store at every step boundary
+    here, there = SqliteSaver(tmp_path / "shared.db"), SqliteSaver(tmp_path / "shared.db")
+    try:
+        run = here.enqueue_run(thread_id="t", agent="jobs", input={}, owner="me", ttl=60)
+        with _stops.stop_check(here, run) as check:
+            assert not check()
+            there.stop_run(run.run_id)  # another process's request: only in the store
+            assert check()
+    finally:
+        here.close()
+        there.close()

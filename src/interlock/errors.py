@@ -53,6 +53,7 @@ __all__ = [
     "ResumeBusy",
     "ResumeConflict",
     "ResumeError",
+    "RunStopped",
     "RunSuperseded",
     "SerializationError",
     "StepNotSaved",
@@ -159,6 +160,14 @@ class InputRejected(InterlockError):
 
 class ThreadBusy(InterlockError):
     """Another run (in this or another process) holds the thread's lease right now."""
+
+
+class RunStopped(InterlockError):
+    """The run was asked to stop (the service's run cancel) and stopped between two steps:
+    every step it finished is saved, the lease is given back, and the thread goes on from
+    there with `invoke(None, config)` (its next nodes are still to run). A run stops only
+    after its first step, so a decision it carries out is never left recorded but unapplied.
+    """
 
 
 class InvalidResumeValue(ResumeError):

@@ -47,6 +47,7 @@ from interlock.graph._interrupt import _current
 from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
+from interlock.graph._stop import STOP
 from interlock.graph._subgraph import run_child_async, run_child_sync
 from interlock.graph._unsaved import HOLD
 from interlock.graph._update import update_graph
@@ -209,6 +210,7 @@ class CompiledStateGraph:
         cfg = dict(config or {})
         conf = {**(cfg.get("configurable") or {}), "thread_id": thread_id}
         hold = bool(conf.pop(HOLD, False))  # the run's owner's, not for the nodes to see
+        stop = conf.pop(STOP, None)
         cfg["configurable"] = conf
         owner = None
         if self.checkpointer is not None:
@@ -226,6 +228,7 @@ class CompiledStateGraph:
             context=coerce_context(self.context_schema, context),
             store=self.store,
             hold=hold,
+            stop=stop if callable(stop) else None,
         )
 
     def _known(self, env: Env) -> tuple[str | None, dict[str, Any] | None]:
@@ -363,6 +366,7 @@ class CompiledStateGraph:
             interrupt_after=_as_set(kwargs.get("interrupt_after")),
             modes=env.modes,
             defer=durability == "exit",
+            stop=env.stop,
         )
 
     def _remember(self, env: Env, box: ResultBox) -> None:

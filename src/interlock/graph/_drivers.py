@@ -90,6 +90,9 @@ class Env:
     hold: bool = False
     """The run's owner saves a held step itself (`configurable[HOLD]`, which `_env` takes
     out of the config the nodes see): the lease stays held for it (`StepNotSaved`)."""
+    stop: Callable[[], bool] | None = None
+    """The run's stop check (`configurable[STOP]`, taken out like `hold`): asked between
+    steps; True stops the run with `RunStopped`."""
     context: Any = None
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None

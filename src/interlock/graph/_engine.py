@@ -19,7 +19,7 @@ One run:
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
@@ -36,6 +36,7 @@ from interlock.errors import (
     RecursionLimit,
     ResumeConflict,
     ResumeError,
+    RunStopped,
     RunSuperseded,
 )
 from interlock.graph._effects import (
@@ -112,6 +113,7 @@ def run_graph(
     parent_task: str | None = None,
     root_graph: str | None = None,
     task_call: str | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Generator[Effect, Any, RunResult]:
     """Run the graph from `start` with `input`; see the module docstring. `modes` (stream
     modes the caller consumes) lets the engine skip building chunks nobody reads; `defer`
@@ -121,7 +123,9 @@ def run_graph(
     namespace. Its input is then `None` to continue where it paused (its requests were
     answered through the parent: they are resolved already), and `Command.PARENT` results
     go up to the parent's task. `task_call`: the functional-API call it runs in (its mark;
-    "" for the entrypoint's own), stamped on its checkpoints."""
+    "" for the entrypoint's own), stamped on its checkpoints. `stop`: asked before each
+    step after the run's first; True ends the run there with `RunStopped` (its steps are
+    saved)."""
     run = _Run(
         spec,
         start,
@@ -136,6 +140,7 @@ def run_graph(
         parent_task=parent_task,
         root_graph=root_graph,
         task_call=task_call,
+        stop=stop,
     )
     yield from _child_waits(run)
     if parent_task is not None and input is None:  # a subgraph goes on where it paused
@@ -394,6 +399,13 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         names = list(rec.next) + [n for n, _ in rec.sends]
         if not names:
             return RunResult(values=run.values, interrupts=(), checkpoint_id=rec.checkpoint_id)
+        if steps and run.stop is not None and run.stop():
+            yield from _settle(run)
+            raise RunStopped(
+                f"run on thread {run.thread_id!r} stopped after {steps} step(s), as asked; "
+                f"its steps are saved and {', '.join(names)} still to run: continue with "
+                "invoke(None, config)"
+            )
         if steps >= run.limit:
             yield from _settle(run)
             raise RecursionLimit(

@@ -4,7 +4,7 @@ planning the next one. Pure: ids and time come from the `Clock`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -67,8 +67,11 @@ class _Run:
         parent_task: str | None = None,
         root_graph: str | None = None,
         task_call: str | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.spec = spec
+        self.stop = stop
+        """Asked between steps (after the first): True stops the run (`RunStopped`)."""
         self.modes = modes
         self.defer = defer
         """Exit durability: commit the steps of the run as one checkpoint when it stops."""

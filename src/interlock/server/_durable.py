@@ -47,16 +47,19 @@ from typing import Any, Literal
 
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
-from interlock.errors import StepNotSaved, StoreUnavailable
+from interlock.errors import RunStopped, StepNotSaved, StoreUnavailable
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
+from interlock.graph._stop import STOP
 from interlock.graph._unsaved import HOLD
+from interlock.server._stops import StopCheck, stop_check
 
 __all__ = [
     "DEFAULT_LEASE",
     "LoggedRunner",
     "RunLogOptions",
     "Runner",
+    "current",
     "decision_state",
     "finish_saves",
     "run_durably",
@@ -159,12 +162,19 @@ def run_durably(
         return runner(graph, input, config)
     record, owner, ttl, tagged = begun
     try:
-        with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
-            result = runner(graph, input, tagged)
+        with (
+            keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"),
+            stop_check(saver, record) as check,
+        ):
+            result = runner(graph, input, _with_stop(tagged, check))
     except StepNotSaved as exc:  # the step is written when the store is back; then a takeover
         save_later(saver, exc, record.run_id, owner)
         raise
     except StoreUnavailable:  # not recorded: the lease lapses and the run is taken over
+        raise
+    except RunStopped:  # asked to stop (`_stops`): its steps are saved
+        now = view(graph, record.thread_id, current(graph, record.thread_id))
+        _finish(saver, record, owner, now, stopped=True)
         raise
     except BaseException as exc:
         _settle_failure(saver, record, owner, exc)
@@ -192,19 +202,24 @@ def stream_durably(
         return
     record, owner, ttl, tagged = begun
     try:
-        with keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"):
-            yield from graph.stream(input, tagged, stream_mode=stream_mode)
-            snapshot = graph.get_state({"configurable": {"thread_id": record.thread_id}})
+        with (
+            keep_alive(_renewer(saver, record.run_id, owner, ttl), ttl, f"run {record.run_id}"),
+            stop_check(saver, record) as check,
+        ):
+            yield from graph.stream(input, _with_stop(tagged, check), stream_mode=stream_mode)
     except StepNotSaved as exc:
         save_later(saver, exc, record.run_id, owner)
         raise
     except StoreUnavailable:
         raise
+    except RunStopped:
+        now = view(graph, record.thread_id, current(graph, record.thread_id))
+        _finish(saver, record, owner, now, stopped=True)
+        raise
     except BaseException as exc:
         _settle_failure(saver, record, owner, exc)
         raise
-    result = {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
-    _finish(saver, record, owner, view(graph, record.thread_id, result))
+    _finish(saver, record, owner, view(graph, record.thread_id, current(graph, record.thread_id)))
 
 
 def _begin(
@@ -252,7 +267,9 @@ def _what(saver: BaseSaver, thread_id: str, input: Any) -> tuple[Any, Any, str |
         if not isinstance(resume, Mapping) or not resume:
             return None, None, None
         return "resume", {"interrupt_ids": [str(k) for k in resume]}, None
-    if isinstance(input, Command):
+    if input is None:  # the thread goes on from its head (stopped between two steps)
+        kind, payload = "continue", {}
+    elif isinstance(input, Command):
         goto = input.goto_targets()
         if not all(isinstance(g, str) for g in goto):  # a `Send` is not kept as JSON
             return None, None, None
@@ -299,8 +316,26 @@ def _settle_failure(saver: BaseSaver, record: RunRecord, owner: str, exc: BaseEx
         _log.warning("could not record how run %s ended", record.run_id, exc_info=True)
 
 
-def _finish(saver: BaseSaver, record: RunRecord, owner: str, view: dict[str, Any]) -> None:
-    status: Literal["done", "interrupted"] = "interrupted" if view.get("interrupts") else "done"
+def current(graph: CompiledStateGraph, thread_id: str) -> dict[str, Any]:
+    """The thread's values now, with `__interrupt__` (a run's result when it stopped)."""
+    snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
+    return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+
+
+def _with_stop(config: dict[str, Any], check: StopCheck) -> dict[str, Any]:
+    return {**config, "configurable": {**config["configurable"], STOP: check}}
+
+
+def _finish(
+    saver: BaseSaver,
+    record: RunRecord,
+    owner: str,
+    view: dict[str, Any],
+    *,
+    stopped: bool = False,
+) -> None:
+    status: Literal["done", "interrupted", "cancelled"]
+    status = "cancelled" if stopped else "interrupted" if view.get("interrupts") else "done"
     try:
         if not saver.finish_run(record.run_id, owner, status=status, result=view):
             _log.warning("run %s was taken over; its outcome is the new owner's", record.run_id)
@@ -418,8 +453,9 @@ def takeover_config(run: RunRecord) -> dict[str, Any]:
 
 def takeover_input(run: RunRecord) -> Any:
     """What a taken-over run is invoked with: its input, its command, or None (a resume
-    continues the thread: the recorded decision is applied)."""
-    if run.kind == "resume":
+    continues the thread: the recorded decision is applied; a `continue` goes on from the
+    thread's head)."""
+    if run.kind in ("resume", "continue"):
         return None
     if run.kind == "command":
         payload = run.input or {}

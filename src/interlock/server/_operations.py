@@ -19,6 +19,7 @@ from interlock.errors import (
     ResumeBusy,
     ResumeConflict,
     ResumeError,
+    RunStopped,
     SerializationError,
     StoreUnavailable,
     ThreadBusy,
@@ -169,6 +170,8 @@ def decide_request(
         )
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
+    except RunStopped:
+        raise  # cancelled under way: the decision was carried out, then the run stopped
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
         try:
             seen = [saver.get_interrupt(i) for i in answers]
@@ -488,7 +491,7 @@ def run_input(
         if isinstance(exc, ResumeConflict):  # another run committed on this thread first
             raise ApiError(409, "conflict", str(exc)) from exc
         raise
-    except StoreUnavailable:
+    except (StoreUnavailable, RunStopped):
         raise
     except Exception as exc:
         record_audit(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})

@@ -73,14 +73,17 @@ from interlock.checkpoint.base import BaseSaver, RunRecord, WorkerVersion
 from interlock.errors import (
     InputRejected,
     ResumeConflict,
+    RunStopped,
     RunSuperseded,
     StepNotSaved,
     StoreUnavailable,
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph
+from interlock.graph._stop import STOP
 from interlock.graph._version_check import refusal_sync
 from interlock.server._durable import (
+    current,
     decision_state,
     save_later,
     set_run_lease,
@@ -88,6 +91,7 @@ from interlock.server._durable import (
     takeover_input,
 )
 from interlock.server._operations import record_audit, run_config, run_view
+from interlock.server._stops import stop_check
 from interlock.server.agent_server._log import EventWriter, logged_invoke
 from interlock.server.auth import Principal
 
@@ -392,18 +396,27 @@ class RunWorkers:
         info = log.get("info") if log and saver.run_log(run.thread_id, run.run_id) is None else None
         try:
             if run.kind == "resume" and _stopped(graph, run):
-                result = _current(graph, run)  # it paused again or ended: only report it
+                result = current(graph, run.thread_id)  # it paused again or ended: only report it
             else:
-                result = logged_invoke(
-                    writer,
-                    graph,
-                    takeover_input(run),
-                    config,
-                    attempt=run.attempts,
-                    info=info,
-                    fmt=log.get("fmt"),
-                    **(log.get("kwargs") or {}),
-                )
+                with stop_check(saver, run) as check:
+                    conf = {**config["configurable"], STOP: check}
+                    result = logged_invoke(
+                        writer,
+                        graph,
+                        takeover_input(run),
+                        {**config, "configurable": conf},
+                        attempt=run.attempts,
+                        info=info,
+                        fmt=log.get("fmt"),
+                        **(log.get("kwargs") or {}),
+                    )
+        except RunStopped:  # asked to stop (`_stops`): its steps are saved
+            view = run_view(graph, run.thread_id, current(graph, run.thread_id))
+            if saver.finish_run(run.run_id, owner, status="cancelled", result=view):
+                writer.end("interrupted")
+                detail = {"run_id": run.run_id, "status": "cancelled", "attempts": run.attempts}
+                record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
+            return
         except RunSuperseded:  # it ran before, and others used the thread since: report it
             result = _outcome_in_history(graph, run)
         except StepNotSaved as exc:  # written when the store is back, then given back
@@ -499,11 +512,6 @@ def _stopped(graph: CompiledStateGraph, run: RunRecord) -> bool:
     if saver.list_interrupts(status="pending", thread_id=run.thread_id, limit=1).items:
         return True
     return not graph.get_state(run_config(run.thread_id)).next
-
-
-def _current(graph: CompiledStateGraph, run: RunRecord) -> dict[str, Any]:
-    snapshot = graph.get_state(run_config(run.thread_id))
-    return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
 
 
 def _outcome_in_history(graph: CompiledStateGraph, run: RunRecord) -> dict[str, Any]:

@@ -210,6 +210,42 @@ class RunQueueConformance(StoreTests):
         assert saver.cancel_run("f" * 32) is None
         assert [r.run_id for r in saver.list_runs(status="cancelled")] == [first.run_id]
 
+    def test_a_run_is_asked_to_stop_and_ends_cancelled(self, saver: BaseSaver) -> None:
+        queued = saver.enqueue_run(thread_id="q", agent="x", input={"n": 1})
+        stopped = saver.stop_run(queued.run_id)  # queued: cancelled at once, never claimed
+        assert stopped is not None and stopped.status == "cancelled"
+        options = {"log": {"modes": ["values"]}}
+        run = saver.enqueue_run(
+            thread_id="t", agent="x", input={"n": 2}, options=options, owner="w", ttl=60
+        )
+        assert not run.stop_asked
+        asked = saver.stop_run(run.run_id)  # running: marked, still its owner's
+        assert asked is not None and asked.stop_asked
+        assert (asked.status, asked.owner) == ("running", "w")
+        assert asked.options == {**options, "stop": True}  # the run's options are kept
+        again = saver.stop_run(run.run_id)
+        assert again is not None and again.stop_asked and again.status == "running"
+        got = saver.get_run(run.run_id)
+        assert got is not None and got.stop_asked
+        assert not saver.finish_run(run.run_id, "other", status="cancelled")
+        assert saver.finish_run(run.run_id, "w", status="cancelled", result={"values": {}})
+        ended = saver.stop_run(run.run_id)  # ended: unchanged
+        assert ended is not None and ended.status == "cancelled" and ended.result == {"values": {}}
+        done = saver.enqueue_run(thread_id="d", agent="x", input={}, owner="w", ttl=60)
+        assert saver.finish_run(done.run_id, "w", status="done")
+        untouched = saver.stop_run(done.run_id)
+        assert untouched is not None and untouched.status == "done" and not untouched.stop_asked
+        assert saver.stop_run("f" * 32) is None
+        with pytest.raises(ValueError):
+            saver.finish_run(done.run_id, "w", status="running")  # type: ignore[arg-type]
+
+        async def main() -> None:
+            bare = await saver.aenqueue_run(thread_id="a", agent="x", input={}, owner="w", ttl=60)
+            marked = await saver.astop_run(bare.run_id)  # a run with no options gets some
+            assert marked is not None and marked.stop_asked and marked.options == {"stop": True}
+
+        asyncio.run(main())
+
     def test_a_refused_run_is_discarded_by_its_owner_only(self, saver: BaseSaver) -> None:
         run = saver.enqueue_run(thread_id="t", agent="x", input={}, owner="me", ttl=60)
         assert not saver.discard_run(run.run_id, "other")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import (
+    FINAL_STATUSES,
     RunKind,
     RunRecord,
     RunStatus,
@@ -143,6 +144,21 @@ class MemoryRunQueue:
                 row.lease_until = None
             return self._decode(row)
 
+    def stop_run(self, run_id: str) -> RunRecord | None:
+        """Cancel the run if it is queued, mark it if it is running."""
+        with self._lock:
+            row = self._runs().get(run_id)
+            if row is None:
+                return None
+            if row.record.status == "queued":
+                row.record = replace(row.record, status="cancelled", updated_at=datetime.now(UTC))
+                row.lease_until = None
+            elif row.record.status == "running":
+                options = serde.loads(row.options) if row.options is not None else {}
+                row.options = serde.dumps({**options, "stop": True}, "run options")
+                row.record = replace(row.record, updated_at=datetime.now(UTC))
+            return self._decode(row)
+
     def discard_run(self, run_id: str, owner: str) -> bool:
         """Delete the run if `owner` holds it."""
         with self._lock:
@@ -273,13 +289,13 @@ class MemoryRunQueue:
         run_id: str,
         owner: str,
         *,
-        status: Literal["done", "interrupted", "failed"],
+        status: Literal["done", "interrupted", "failed", "cancelled"],
         result: Any = None,
         error: str | None = None,
     ) -> bool:
         """Record the run's end if `owner` holds it."""
-        if status not in ("done", "interrupted", "failed"):
-            raise ValueError(f"a run ends done, interrupted or failed, not {status!r}")
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"a run ends done, interrupted, failed or cancelled, not {status!r}")
         text = None if result is None else serde.dumps(result, "run result")
         with self._lock:
             row = self._held(run_id, owner)

@@ -5,9 +5,10 @@ A run is new input for one thread, queued in the store (`enqueue_run`) and execu
 whichever worker claims it (`claim_run`): the oldest claimable run — queued, or running with
 an expired lease (its worker died) — whose thread has no older open run (runs of one thread
 are claimed in order, one at a time). The claimer holds the run under a lease it renews
-(`renew_run`) and ends it (`finish_run`: done, interrupted or failed) or gives it back to be
-retried later (`release_run`); both succeed only for the run's current owner, so a worker
-whose run was taken over cannot overwrite the new owner's outcome.
+(`renew_run`) and ends it (`finish_run`: done, interrupted, failed, or cancelled once asked
+to stop, `stop_run`) or gives it back to be retried later (`release_run`); both succeed
+only for the run's current owner, so a worker whose run was taken over cannot overwrite the
+new owner's outcome.
 
 A run may also be queued already claimed (`enqueue_run(owner=..., ttl=...)`): that is how
 the service records a run it executes in the request that asked for it (a message's run to
@@ -56,8 +57,8 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
     "cancelled",
 )
 FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed", "cancelled")
-RunKind = Literal["input", "command", "resume"]
-RUN_KINDS: tuple[RunKind, ...] = ("input", "command", "resume")
+RunKind = Literal["input", "command", "resume", "continue"]
+RUN_KINDS: tuple[RunKind, ...] = ("input", "command", "resume", "continue")
 
 
 THREAD_DELETED = "its thread was deleted before it ended"
@@ -100,7 +101,8 @@ class RunRecord:
     """`input`: apply `input` (a state update) once, then run to a pause or the end;
     `command`: the same with `Command(update=input["update"], goto=input["goto"])`;
     `resume`: carry out the recorded decisions of `input["interrupt_ids"]` (never decide
-    them: a decision not recorded is not carried out)."""
+    them: a decision not recorded is not carried out); `continue`: go on from the thread's
+    head (`invoke(None)`: the next nodes of a thread stopped between steps)."""
     options: Any = None
     """How the run is executed and logged (JSON), e.g. the run event log's stream modes
     (`interlock.server._durable`); None for a plain run."""
@@ -110,6 +112,12 @@ class RunRecord:
     for_version: str | None = None
     """The version of `for_graph` only whose workers claim the run while a live process
     advertises it (`WorkerVersions`); once none does, any worker does."""
+
+    @property
+    def stop_asked(self) -> bool:
+        """Whether the run was asked to stop while it ran (`stop_run`): whoever runs it
+        stops it at its next step boundary, a takeover included."""
+        return isinstance(self.options, dict) and self.options.get("stop") is True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +167,13 @@ class RunQueue(ABC):
         now — a run that is running or ended is returned unchanged. None: no such run."""
 
     @abstractmethod
+    def stop_run(self, run_id: str) -> RunRecord | None:
+        """Ask a run to stop: a queued run is cancelled (as `cancel_run`); a running run is
+        marked (`options["stop"]`, `RunRecord.stop_asked`), and whoever runs it, now or
+        on a takeover, stops it between two steps and ends it `cancelled`. Returns the run
+        as it is now (an ended run unchanged); None: no such run."""
+
+    @abstractmethod
     def discard_run(self, run_id: str, owner: str) -> bool:
         """Delete a running run `owner` holds and that did nothing (it was refused before
         it started), so that it is not listed; False if `owner` does not hold it."""
@@ -190,7 +205,7 @@ class RunQueue(ABC):
         run_id: str,
         owner: str,
         *,
-        status: Literal["done", "interrupted", "failed"],
+        status: Literal["done", "interrupted", "failed", "cancelled"],
         result: Any = None,
         error: str | None = None,
     ) -> bool:
@@ -259,6 +274,10 @@ class RunQueue(ABC):
         """Async twin of `cancel_run`."""
         return await to_thread(self.cancel_run, run_id)
 
+    async def astop_run(self, run_id: str) -> RunRecord | None:
+        """Async twin of `stop_run`."""
+        return await to_thread(self.stop_run, run_id)
+
     async def adiscard_run(self, run_id: str, owner: str) -> bool:
         """Async twin of `discard_run`."""
         return await to_thread(self.discard_run, run_id, owner)
@@ -284,7 +303,7 @@ class RunQueue(ABC):
         run_id: str,
         owner: str,
         *,
-        status: Literal["done", "interrupted", "failed"],
+        status: Literal["done", "interrupted", "failed", "cancelled"],
         result: Any = None,
         error: str | None = None,
     ) -> bool:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import (
+    FINAL_STATUSES,
     RunKind,
     RunRecord,
     RunStatus,
@@ -227,6 +228,31 @@ class SqlRunQueue(SqlCore):
             found = row.fetchone()
         return self._run(found) if found else None
 
+    def stop_run(self, run_id: str) -> RunRecord | None:
+        """Cancel the run if it is queued, mark it if it is running (one transaction)."""
+        marked = (
+            "COALESCE(options, '{}'::jsonb) || '{\"stop\": true}'::jsonb"
+            if self.dialect.name == "postgres"
+            else "json_set(COALESCE(options, '{}'), '$.stop', json('true'))"
+        )
+        with self._write() as conn:
+            now = self.dialect.ts(utc_now())
+            self._x(
+                conn,
+                "UPDATE runs SET status = 'cancelled', lease_until = NULL, updated_at = ? "
+                "WHERE run_id = ? AND status = 'queued'",
+                (now, run_id),
+            )
+            self._x(
+                conn,
+                f"UPDATE runs SET options = {marked}, updated_at = ? "
+                "WHERE run_id = ? AND status = 'running'",
+                (now, run_id),
+            )
+            row = self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
+            found = row.fetchone()
+        return self._run(found) if found else None
+
     def discard_run(self, run_id: str, owner: str) -> bool:
         """Delete the run if `owner` holds it."""
         with self._write() as conn:
@@ -308,13 +334,13 @@ class SqlRunQueue(SqlCore):
         run_id: str,
         owner: str,
         *,
-        status: Literal["done", "interrupted", "failed"],
+        status: Literal["done", "interrupted", "failed", "cancelled"],
         result: Any = None,
         error: str | None = None,
     ) -> bool:
         """Record the run's end if `owner` holds it."""
-        if status not in ("done", "interrupted", "failed"):
-            raise ValueError(f"a run ends done, interrupted or failed, not {status!r}")
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"a run ends done, interrupted, failed or cancelled, not {status!r}")
         text = None if result is None else serde.dumps(result, "run result")
         return self._owned_update(
             "status = ?, result = ?J, error = ?, lease_until = NULL",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from interlock.errors import StepNotSaved
+from interlock.errors import RunStopped, StepNotSaved
 from interlock.server._errors import ApiError
 from interlock.server._operations import queue_run, record_audit
 from interlock.server.agent_server._context import Context
@@ -60,7 +60,11 @@ class Launcher:
     ) -> None:
         """Log the run's end (`end` with its status, or `error` for a run that started). A
         run whose step the store could not take has not ended: its process writes the step
-        once the store is back and the workers log on under the same run id."""
+        once the store is back and the workers log on under the same run id. A run stopped
+        as asked (`RunStopped`) ends `interrupted`, as LangGraph's cancelled runs do."""
+        if isinstance(exc, RunStopped):  # cancelled under way: stopped between two steps
+            writer.end("interrupted")
+            return
         if exc is not None:
             held = isinstance(exc, StepNotSaved) or isinstance(exc.__cause__, StepNotSaved)
             if writer.started and not held:

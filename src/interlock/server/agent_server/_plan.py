@@ -100,7 +100,9 @@ class Plan:
     graph: CompiledStateGraph
     modes: frozenset[str]
     """The modes the client streams (every run logs them all)."""
-    kind: Literal["input", "decision", "command"]
+    kind: Literal["input", "decision", "command", "continue"]
+    """`continue`: `input: null` on a thread stopped between steps (a cancelled run, no
+    request pending): its next nodes run."""
     input: Any = None
     answers: dict[str, Any] = field(default_factory=dict)
     """A decision's answers by request id (one or several requests of the thread)."""
@@ -222,6 +224,9 @@ def plan_run(
         )
         return plan
     ctx.need(who, "requester")
+    if body.input is None and not pending and graph.get_state(run_config(thread_id)).next:
+        plan.kind = "continue"  # stopped between steps (a cancelled run): go on from there
+        return plan
     if body.input is None:
         raise ApiError(422, "invalid_request", "send `input` (or a `command`)")
     plan.input = input_of(body.input, None)
@@ -300,9 +305,9 @@ def carry_out(
             goto=plan.goto,
         )
         return box[-1]
-    if plan.kind == "command":
+    if plan.kind in ("command", "continue"):
         config = run_config(plan.thread_id, user_id=plan.who.name)
-        command = Command(update=plan.update, goto=plan.goto)
+        command = Command(update=plan.update, goto=plan.goto) if plan.kind == "command" else None
         run_durably(ctx.saver, plan.graph, command, config, runner, view=run_view, agent=plan.name)
         return box[-1]
     run_input(

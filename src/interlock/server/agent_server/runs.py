@@ -19,8 +19,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
+from interlock.errors import RunStopped
+from interlock.server._durable import current
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, record_audit, run_config
+from interlock.server._stops import ask_to_stop
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._launch import Launcher
 from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
@@ -30,6 +33,13 @@ from interlock.server.agent_server._wire import AgentRoute, assistant_id_of, run
 from interlock.server.auth import Principal
 
 __all__ = ["run_routes"]
+
+
+def _not_cancelled(run_id: str, status: str) -> ApiError:
+    return ApiError(
+        409, "cannot_cancel", f"run {run_id} is {status}: only a queued or running run is cancelled"
+    )
+
 
 _WAIT_MODES = frozenset({"values"})
 _STREAM_MODES = frozenset({"values"})
@@ -70,6 +80,8 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             launch.finish(writer, result, failure)
             launch.cleanup(plan, writer.run_id, delete)
         response.headers.update(headers(plan.thread_id, writer.run_id, "/join"))
+        if isinstance(failure, RunStopped):  # cancelled under way: the values it stopped at
+            result, failure = current(plan.graph, plan.thread_id), None
         if failure is not None:
             if not writer.started:
                 raise failure
@@ -215,29 +227,42 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         action: Literal["interrupt", "rollback"] = Query("interrupt"),
         who: Principal = Depends(principal),
     ) -> Response:
-        """Cancel a queued run (it never runs; its status is then `interrupted`). A run
-        under way is not cancelled (409 `cannot_cancel`): it always reaches its next pause
-        or end, so no step is left half-done; an ended run is 409 too. `wait` and `action`
-        change nothing: a cancelled run never started."""
+        """Cancel a run. A queued run never runs (its status is then `interrupted`). A run
+        under way is asked to stop (`_stops`): it stops between two of its steps, after
+        its first, and ends `interrupted`; its finished steps are saved and the thread's
+        next nodes run when it is run again. `wait`: answer once it ended. `rollback` (drop
+        the run's steps) is refused for a run under way (422); an ended run is 409."""
         ctx.need(who, "requester")
         ctx.visible(who, thread_id)
-        current = view(thread_id, run_id)
+        current_view = view(thread_id, run_id)
         record = saver.get_run(run_id)
-        if record is not None and record.thread_id == thread_id and record.status == "queued":
-            record = saver.cancel_run(run_id)
-        if record is not None and record.thread_id == thread_id and record.status == "cancelled":
-            if current["status"] == "pending":  # cancelled by this call: end its stream
+        if record is None or record.thread_id != thread_id:
+            raise _not_cancelled(run_id, current_view["status"])
+        if record.status == "running" and action == "rollback":
+            raise ApiError(
+                422,
+                "not_supported",
+                f"run {run_id} is under way: interlock does not roll back a run's steps; "
+                "cancel it with action=interrupt (it stops between two steps)",
+            )
+        if record.status in ("queued", "running") and not record.stop_asked:
+            record = ask_to_stop(saver, run_id)
+            assert record is not None
+            detail = {"run_id": run_id, "action": action}
+            if record.status == "cancelled":  # it was queued: it never runs; end its stream
                 EventWriter(saver, thread_id, run_id).end("interrupted")
-                detail = {"run_id": run_id, "action": action}
                 record_audit(saver, who, "run.cancelled", thread_id, detail=detail)
+            else:
+                record_audit(saver, who, "run.cancel_requested", thread_id, detail=detail)
+        if record.status == "running" and record.stop_asked:
+            if wait:
+                gone_ = gone(thread_id, run_id)
+                for _ in follow(saver, thread_id, run_id, modes=(), gone=gone_):
+                    pass
             return Response(status_code=204)
-        status = view(thread_id, run_id)["status"]
-        raise ApiError(
-            409,
-            "cannot_cancel",
-            f"run {run_id} is {status}: interlock cancels only queued runs (a run under way "
-            "always reaches its next pause or end, so no step is left half-done)",
-        )
+        if record.status == "cancelled":
+            return Response(status_code=204)
+        raise _not_cancelled(run_id, view(thread_id, run_id)["status"])
 
     @router.get("/threads/{thread_id}/stream")
     def thread_stream(
