@@ -551,6 +551,7 @@ def run_record_view(run: RunRecord) -> dict[str, Any]:
         "error": run.error,
         # given back for the workers of the version its thread paused under
         "for_version": run.for_version,
+        "stop_asked": run.stop_asked,  # cancelled under way: it stops at its next step
     }
 
 

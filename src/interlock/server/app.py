@@ -94,6 +94,7 @@ from interlock.server._operations import (
     votes_of,
 )
 from interlock.server._plain import plain
+from interlock.server._stops import ask_to_stop
 from interlock.server._versions import versions_view
 from interlock.server.agent_server import mount_agent_server
 from interlock.server.audit import AuditSealer, audit_keys, mount_audit
@@ -566,6 +567,28 @@ def create_app(
         run = saver.get_run(run_id) if plausible_id(run_id) else None
         if run is None or not may_see(who, run.thread_id):
             raise ApiError(404, "unknown_run", f"no run {run_id!r}")
+        return run_record_view(run)
+
+    @app.post(
+        "/v1/runs/{run_id}/cancel",
+        tags=["runs"],
+        responses=error_responses(401, 403, 404, 409, 422, 503),
+    )
+    def cancel_run(run_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        """Cancel a run: a queued run never runs (`cancelled`); a running one is asked to
+        stop (`stop_asked`) and stops between two of its steps, after its first, then reads
+        `cancelled` (its steps are saved; the thread's next nodes are still to run). An
+        ended run is 409 `cannot_cancel`."""
+        need(who, "requester")
+        run = saver.get_run(run_id) if plausible_id(run_id) else None
+        if run is None or not may_see(who, run.thread_id):
+            raise ApiError(404, "unknown_run", f"no run {run_id!r}")
+        if run.status in ("queued", "running") and not run.stop_asked:
+            run = ask_to_stop(saver, run_id) or run
+            action = "run.cancelled" if run.status == "cancelled" else "run.cancel_requested"
+            record_audit(saver, who, action, run.thread_id, detail={"run_id": run_id})
+        if run.status not in ("running", "cancelled"):
+            raise ApiError(409, "cannot_cancel", f"run {run_id} is {run.status}: it ended")
         return run_record_view(run)
 
     @app.post(

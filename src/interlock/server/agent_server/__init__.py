@@ -10,7 +10,7 @@ on them talk to `interlock serve` unchanged — with interlock's guarantees.
     GET|POST /threads/{id}/state, POST /threads/{id}/history
     POST /threads/{id}/runs[/wait|/stream], POST /runs[/wait|/stream] (thread-less)
     GET  /threads/{id}/runs, /threads/{id}/runs/{run_id}[/join|/stream]
-    POST /threads/{id}/runs/{run_id}/cancel           (answered 409: runs are not cancelled)
+    POST /threads/{id}/runs/{run_id}/cancel           a queued run, or one under way (`_stops`)
     GET  /threads/{id}/stream                         the thread's current run
     POST /threads/{id}/commands                       the thread protocol's commands
     POST /threads/{id}/stream/events (and WebSocket)  the thread protocol's events

@@ -8,7 +8,7 @@ mode. A background answer or command runs in this process once its decision is r
 (the response waits for that, so a refused answer is a 4xx, not a failed run). Every run is
 in the store's run queue before it starts (`interlock.server._durable`): a run whose
 process died is taken over by another, which logs on under the same run id. A queued run
-may be cancelled.
+may be cancelled, and a run under way stopped between two steps (`_stops`).
 """
 
 from __future__ import annotations
