@@ -5,6 +5,7 @@ a takeover); an ended run is a 409 `cannot_cancel` (ConflictError), an unknown o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,7 +172,9 @@ def test_cancel_with_wait_answers_once_the_streamed_run_ended(
     assert RAN == ["c"] and "updates" in events and "error" not in events
 
 
-def test_a_taken_over_run_that_was_asked_to_stop_stops_after_one_step(tmp_path: Path) -> None:
+def test_a_taken_over_run_that_was_asked_to_stop_before_it_did_anything_never_runs(
+    tmp_path: Path,
+) -> None:
     RAN.clear()
     saver = SqliteSaver(tmp_path / "takeover.db")
     try:
@@ -184,10 +187,10 @@ def test_a_taken_over_run_that_was_asked_to_stop_stops_after_one_step(tmp_path: 
         claimed = saver.claim_run("worker", ttl=60)
         assert claimed is not None and claimed.run_id == run.run_id and claimed.stop_asked
         RunWorkers(saver, {"jobs": graph}, workers=0).execute(claimed, "worker")
-        assert RAN == ["d"]
+        assert RAN == []
         ended = saver.get_run(run.run_id)
         assert ended is not None and ended.status == "cancelled"
-        assert graph.get_state({"configurable": {"thread_id": thread}}).next == ("after",)
+        assert graph.get_state({"configurable": {"thread_id": thread}}).values == {}
     finally:
         saver.close()
 
@@ -206,3 +209,47 @@ def test_a_stop_asked_in_another_process_is_found_in_the_store(
     finally:
         here.close()
         there.close()
+
+
+def test_a_thread_less_run_cancelled_under_way_keeps_its_thread(
+    sdk: tuple[Any, SqliteSaver],
+) -> None:
+    client, saver = sdk
+    answers: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            client.runs.wait(None, "jobs", input={"item": "e", "block": True})
+        )
+    )
+    waiting.start()
+    try:
+        assert ENTERED.wait(30)
+        [running] = saver.list_runs(status="running")
+        assert client.runs.cancel(running.thread_id, running.run_id) is None
+    finally:
+        GATE.set()
+        waiting.join(30)
+    assert answers == [{"item": "e", "block": True}]
+    # on_completion="delete" keeps a stopped thread: its next nodes are still to run
+    state = client.threads.get_state(running.thread_id)
+    assert state["next"] == ["after"]
+    done = client.runs.wait(running.thread_id, "jobs", input=None)
+    assert done["item"] == "e" and RAN == ["e", "after:e"]
+
+
+def test_a_run_that_ended_as_it_was_cancelled_is_not_audited_as_asked(
+    sdk: tuple[Any, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, saver = sdk
+    thread = client.threads.create()["thread_id"]
+    client.runs.wait(thread, "jobs", input={"item": "f"})
+    [ended] = saver.list_runs(thread_id=thread)
+    stale = dataclasses.replace(ended, status="running")  # read just before it ended
+    real = saver.get_run
+    monkeypatch.setattr(
+        saver, "get_run", lambda run_id: stale if run_id == ended.run_id else real(run_id)
+    )
+    with pytest.raises(ConflictError):
+        client.runs.cancel(thread, ended.run_id)
+    actions = [e.action for e in saver.list_audit(thread_id=thread).items]
+    assert "run.cancel_requested" not in actions

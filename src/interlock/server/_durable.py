@@ -47,7 +47,14 @@ from typing import Any, Literal
 
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
-from interlock.errors import RunStopped, StepNotSaved, StoreUnavailable
+from interlock.errors import (
+    ResumeError,
+    RunStopped,
+    StepNotSaved,
+    StoreUnavailable,
+    ThreadBusy,
+    VersionChanged,
+)
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
 from interlock.graph._stop import STOP
@@ -59,12 +66,15 @@ __all__ = [
     "LoggedRunner",
     "RunLogOptions",
     "Runner",
+    "committed",
+    "continues",
     "current",
     "decision_state",
     "finish_saves",
     "run_durably",
     "save_later",
     "set_run_lease",
+    "stopped_view",
     "stream_durably",
     "takeover_config",
     "takeover_input",
@@ -173,7 +183,7 @@ def run_durably(
     except StoreUnavailable:  # not recorded: the lease lapses and the run is taken over
         raise
     except RunStopped:  # asked to stop (`_stops`): its steps are saved
-        now = view(graph, record.thread_id, current(graph, record.thread_id))
+        now = stopped_view(view(graph, record.thread_id, current(graph, record.thread_id)))
         _finish(saver, record, owner, now, stopped=True)
         raise
     except BaseException as exc:
@@ -213,7 +223,7 @@ def stream_durably(
     except StoreUnavailable:
         raise
     except RunStopped:
-        now = view(graph, record.thread_id, current(graph, record.thread_id))
+        now = stopped_view(view(graph, record.thread_id, current(graph, record.thread_id)))
         _finish(saver, record, owner, now, stopped=True)
         raise
     except BaseException as exc:
@@ -268,8 +278,8 @@ def _what(saver: BaseSaver, thread_id: str, input: Any) -> tuple[Any, Any, str |
             return None, None, None
         return "resume", {"interrupt_ids": [str(k) for k in resume]}, None
     if input is None:  # the thread goes on from its head (stopped between two steps)
-        kind, payload = "continue", {}
-    elif isinstance(input, Command):
+        return "resume", {"interrupt_ids": [], "continue": True}, None
+    if isinstance(input, Command):
         goto = input.goto_targets()
         if not all(isinstance(g, str) for g in goto):  # a `Send` is not kept as JSON
             return None, None, None
@@ -289,13 +299,31 @@ def _renewer(saver: BaseSaver, run_id: str, owner: str, ttl: float) -> Callable[
     return renew
 
 
-def _did_something(saver: BaseSaver, record: RunRecord) -> bool:
+def continues(run: RunRecord) -> bool:
+    """Whether `run` goes on from its thread's head (`input: null` on a thread stopped
+    between steps): a resume with no requests, marked `continue`."""
+    return (
+        run.kind == "resume"
+        and isinstance(run.input, Mapping)
+        and run.input.get("continue") is True
+    )
+
+
+def _did_something(saver: BaseSaver, record: RunRecord, exc: BaseException) -> bool:
     """Whether the run changed anything: a resume, whether a decision of it is recorded; an
-    input run, whether a checkpoint of it was committed."""
+    input run, whether a checkpoint of it was committed; a run that goes on from the head,
+    whether it got past the refusals (its node may have run before its first commit)."""
+    if continues(record):
+        return not isinstance(exc, ThreadBusy | ResumeError | VersionChanged)
     if record.kind == "resume":
         ids = (record.input or {}).get("interrupt_ids") or []
         found = [saver.get_interrupt(i) for i in ids]
         return any(r is not None and r.status != "pending" for r in found)
+    return committed(saver, record)
+
+
+def committed(saver: BaseSaver, record: RunRecord) -> bool:
+    """Whether a checkpoint of the run (tagged with its id) was committed on its thread."""
     for checkpoint in saver.list_checkpoints(record.thread_id, limit=20):
         if checkpoint.checkpoint_id == record.after:
             break
@@ -307,7 +335,7 @@ def _did_something(saver: BaseSaver, record: RunRecord) -> bool:
 def _settle_failure(saver: BaseSaver, record: RunRecord, owner: str, exc: BaseException) -> None:
     """The run raised: refused before it did anything (discarded), or failed after."""
     try:
-        if not _did_something(saver, record):
+        if not _did_something(saver, record, exc):
             saver.discard_run(record.run_id, owner)
             return
         error = f"{type(exc).__name__}: {exc}"
@@ -320,6 +348,12 @@ def current(graph: CompiledStateGraph, thread_id: str) -> dict[str, Any]:
     """The thread's values now, with `__interrupt__` (a run's result when it stopped)."""
     snapshot = graph.get_state({"configurable": {"thread_id": thread_id}})
     return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+
+
+def stopped_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A run's view when it stopped as asked: status `stopped` (its thread's next nodes are
+    still to run), not `finished`."""
+    return {**view, "status": "stopped"} if not view.get("interrupts") else view
 
 
 def _with_stop(config: dict[str, Any], check: StopCheck) -> dict[str, Any]:
@@ -453,9 +487,9 @@ def takeover_config(run: RunRecord) -> dict[str, Any]:
 
 def takeover_input(run: RunRecord) -> Any:
     """What a taken-over run is invoked with: its input, its command, or None (a resume
-    continues the thread: the recorded decision is applied; a `continue` goes on from the
-    thread's head)."""
-    if run.kind in ("resume", "continue"):
+    continues the thread: the recorded decision is applied, or it goes on from the thread's
+    head: `continues`)."""
+    if run.kind == "resume":
         return None
     if run.kind == "command":
         payload = run.input or {}
@@ -467,6 +501,8 @@ def decision_state(saver: BaseSaver, run: RunRecord) -> str:
     """Where a resume run's decisions are: `unrecorded` (a request of it is still pending:
     the process died before recording the decision), `gone` (the requests were deleted with
     their thread) or `recorded`."""
+    if continues(run):
+        return "recorded"  # no decision to wait for: it goes on from the thread's head
     ids = (run.input or {}).get("interrupt_ids") or []
     found = [saver.get_interrupt(str(i)) for i in ids]
     if not found or any(r is None or r.thread_id != run.thread_id for r in found):

@@ -26,7 +26,6 @@ from interlock.errors import (
     InvalidUpdate,
     ResumeConflict,
     ResumeError,
-    RunStopped,
     SerializationError,
     StoreUnavailable,
     ThreadBusy,
@@ -90,8 +89,7 @@ _MEANING = {
     404: "`unknown_thread`, `unknown_approval`, `unknown_agent`, `unknown_run`.",
     409: "`already_decided`, `already_voted`, `cannot_resume`, `thread_busy`, "
     "`waiting_for_decision`, `conflict`, `thread_exists`, `unknown_agent` (no agent here "
-    "runs the thread's graph), `run_cancelled` (the run was cancelled under way and stopped "
-    "between two steps).",
+    "runs the thread's graph).",
     413: "`too_large`: the body is over the server's limit (1 MB by default).",
     422: "`invalid_request` (malformed parameters or body — not JSON, invalid UTF-8, NaN, "
     "nested too deep, an integer over 4,300 digits — with `details`), `invalid_decision`, "
@@ -224,7 +222,6 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (ResumeError, 409, "cannot_resume"),
     (InputRejected, 409, "waiting_for_decision"),
     (ThreadBusy, 409, "thread_busy"),
-    (RunStopped, 409, "run_cancelled"),
     (SerializationError, 422, "not_serialisable"),
     (InvalidUpdate, 422, "invalid_input"),
     (StoreUnavailable, 503, "store_unavailable"),

@@ -25,7 +25,8 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph, is_expired_answer
-from interlock.server._durable import run_durably
+from interlock.server._durable import current as state_now
+from interlock.server._durable import run_durably, stopped_view
 from interlock.server._errors import ApiError
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, Principal, auth_age_problem, may_decide
@@ -161,6 +162,7 @@ def decide_request(
     )
     failure: Exception | None = None
     result: dict[str, Any] = {}
+    stopped = False
     try:
         command = Command(resume=answers, update=update, goto=goto)
         votes = any(isinstance(r.metadata.get("quorum"), int) for r in records.values())
@@ -170,8 +172,8 @@ def decide_request(
         )
     except (ResumeError, ThreadBusy, ApiError):
         raise  # refused: nothing happened
-    except RunStopped:
-        raise  # cancelled under way: the decision was carried out, then the run stopped
+    except RunStopped:  # cancelled under way: the decision was carried out, then it stopped
+        stopped, result = True, state_now(graph, record.thread_id)
     except StoreUnavailable as exc:  # the store went away: before or after the decision?
         try:
             seen = [saver.get_interrupt(i) for i in answers]
@@ -211,6 +213,8 @@ def decide_request(
         "approval": approval_view(decided[0], votes=votes_of(saver, decided[0])),
         "run": run_view(graph, record.thread_id, result),
     }
+    if stopped:
+        out["run"] = stopped_view(out["run"])
     if len(decided) > 1:
         out["approvals"] = [approval_view(d, votes=votes_of(saver, d)) for d in decided]
     return out
@@ -491,8 +495,10 @@ def run_input(
         if isinstance(exc, ResumeConflict):  # another run committed on this thread first
             raise ApiError(409, "conflict", str(exc)) from exc
         raise
-    except (StoreUnavailable, RunStopped):
+    except StoreUnavailable:
         raise
+    except RunStopped:  # cancelled under way: it stopped between two steps, as asked
+        return stopped_view(run_view(graph, thread_id, state_now(graph, thread_id)))
     except Exception as exc:
         record_audit(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})
         raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc

@@ -54,9 +54,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.errors import InterlockError, ResumeConflict
+from interlock.errors import InterlockError, ResumeConflict, RunStopped
 from interlock.graph import CompiledStateGraph
-from interlock.server._durable import finish_saves, stream_durably
+from interlock.server._durable import finish_saves, stopped_view, stream_durably
 from interlock.server._errors import (
     RETRY_AFTER,
     STATUS,
@@ -86,7 +86,6 @@ from interlock.server._operations import (
     record_audit,
     run_config,
     run_input,
-    run_record_view,
     run_view,
     shared_saver,
     sse_event,
@@ -94,7 +93,7 @@ from interlock.server._operations import (
     votes_of,
 )
 from interlock.server._plain import plain
-from interlock.server._stops import ask_to_stop
+from interlock.server._v1_runs import mount_runs
 from interlock.server._versions import versions_view
 from interlock.server.agent_server import mount_agent_server
 from interlock.server.audit import AuditSealer, audit_keys, mount_audit
@@ -353,6 +352,9 @@ def create_app(
     app.router.route_class = StrictJsonRoute
     mount_audit(app, saver=saver, keys=audit_public_keys, principal=principal, need=need)
     mount_grants(app, saver=saver, principal=principal, need=need)
+    mount_runs(
+        app, saver=saver, principal=principal, need=need, may_see=may_see, own_thread=own_thread
+    )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -540,57 +542,6 @@ def create_app(
         response.status_code = 202
         return {"run_id": run.run_id, "thread_id": thread_id, "status": run.status}
 
-    @app.get(
-        "/v1/threads/{thread_id}/runs",
-        tags=["runs"],
-        responses=error_responses(401, 403, 404, 422, 503),
-    )
-    def thread_runs(
-        thread_id: str,
-        status: str | None = Query(
-            None, pattern="^(queued|running|done|interrupted|failed|cancelled)$"
-        ),
-        limit: int = Query(50, ge=1, le=500),
-        who: Principal = Depends(principal),
-    ) -> dict[str, Any]:
-        """The thread's runs (every run the service started on it), newest first."""
-        need(who, "requester", "approver")
-        own_thread(who, thread_id)
-        runs = saver.list_runs(thread_id=thread_id, status=status, limit=limit)  # type: ignore[arg-type]
-        return {"runs": [run_record_view(r) for r in runs]}
-
-    @app.get("/v1/runs/{run_id}", tags=["runs"], responses=error_responses(401, 403, 404, 422, 503))
-    def get_run(run_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
-        """One background run: `queued`, `running`, `done`, `interrupted` (its `result`
-        lists the pending requests) or `failed` (with `error`)."""
-        need(who, "requester", "approver")
-        run = saver.get_run(run_id) if plausible_id(run_id) else None
-        if run is None or not may_see(who, run.thread_id):
-            raise ApiError(404, "unknown_run", f"no run {run_id!r}")
-        return run_record_view(run)
-
-    @app.post(
-        "/v1/runs/{run_id}/cancel",
-        tags=["runs"],
-        responses=error_responses(401, 403, 404, 409, 422, 503),
-    )
-    def cancel_run(run_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
-        """Cancel a run: a queued run never runs (`cancelled`); a running one is asked to
-        stop (`stop_asked`) and stops between two of its steps, after its first, then reads
-        `cancelled` (its steps are saved; the thread's next nodes are still to run). An
-        ended run is 409 `cannot_cancel`."""
-        need(who, "requester")
-        run = saver.get_run(run_id) if plausible_id(run_id) else None
-        if run is None or not may_see(who, run.thread_id):
-            raise ApiError(404, "unknown_run", f"no run {run_id!r}")
-        if run.status in ("queued", "running") and not run.stop_asked:
-            run = ask_to_stop(saver, run_id) or run
-            action = "run.cancelled" if run.status == "cancelled" else "run.cancel_requested"
-            record_audit(saver, who, action, run.thread_id, detail={"run_id": run_id})
-        if run.status not in ("running", "cancelled"):
-            raise ApiError(409, "cannot_cancel", f"run {run_id} is {run.status}: it ended")
-        return run_record_view(run)
-
     @app.post(
         "/v1/threads/{thread_id}/runs/stream",
         tags=["threads"],
@@ -645,6 +596,10 @@ def create_app(
                 snapshot = graph.get_state(config)
                 run = run_view(graph, thread_id, snapshot.values, snapshot.interrupts)
                 outbox.put(sse_event("end", run))
+            except RunStopped:  # cancelled under way: it stopped between two steps
+                snapshot = graph.get_state(config)
+                run = run_view(graph, thread_id, snapshot.values, snapshot.interrupts)
+                outbox.put(sse_event("end", stopped_view(run)))
             except Exception as exc:
                 code = next((c for k, _, c in STATUS if isinstance(exc, k)), "run_failed")
                 outbox.put(

@@ -83,10 +83,13 @@ from interlock.graph import CompiledStateGraph
 from interlock.graph._stop import STOP
 from interlock.graph._version_check import refusal_sync
 from interlock.server._durable import (
+    committed,
+    continues,
     current,
     decision_state,
     save_later,
     set_run_lease,
+    stopped_view,
     takeover_config,
     takeover_input,
 )
@@ -381,6 +384,11 @@ class RunWorkers:
                 "(crashed or was killed) before it ended",
             )
             return
+        undecided = run.kind != "resume" or continues(run)  # no decision to carry out first
+        if run.stop_asked and undecided and not committed(saver, run):
+            # asked to stop before it did anything: it never runs
+            self._end_stopped(run, owner, who, EventWriter(saver, run.thread_id, run.run_id))
+            return
         if run.kind == "resume" and (state := decision_state(saver, run)) != "recorded":
             why = UNRECORDED if state == "unrecorded" else "its requests were deleted"
             self._fail(run, owner, who, why)
@@ -411,11 +419,7 @@ class RunWorkers:
                         **(log.get("kwargs") or {}),
                     )
         except RunStopped:  # asked to stop (`_stops`): its steps are saved
-            view = run_view(graph, run.thread_id, current(graph, run.thread_id))
-            if saver.finish_run(run.run_id, owner, status="cancelled", result=view):
-                writer.end("interrupted")
-                detail = {"run_id": run.run_id, "status": "cancelled", "attempts": run.attempts}
-                record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
+            self._end_stopped(run, owner, who, writer)
             return
         except RunSuperseded:  # it ran before, and others used the thread since: report it
             result = _outcome_in_history(graph, run)
@@ -439,6 +443,16 @@ class RunWorkers:
             record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
         else:
             _log.warning("run %s was taken over; its outcome is the new owner's", run.run_id)
+
+    def _end_stopped(self, run: RunRecord, owner: str, who: Principal, writer: EventWriter) -> None:
+        """End a run asked to stop: `cancelled`, its result the thread's state now."""
+        graph = self._graph_for(run)[1]
+        assert graph is not None
+        view = stopped_view(run_view(graph, run.thread_id, current(graph, run.thread_id)))
+        if self.saver.finish_run(run.run_id, owner, status="cancelled", result=view):
+            writer.end("interrupted")
+            detail = {"run_id": run.run_id, "status": "cancelled", "attempts": run.attempts}
+            record_audit(self.saver, who, "run.finished", run.thread_id, detail=detail)
 
     def _hand_back(
         self, run: RunRecord, owner: str, who: Principal, graph: CompiledStateGraph

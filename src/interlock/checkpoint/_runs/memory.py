@@ -145,15 +145,16 @@ class MemoryRunQueue:
             return self._decode(row)
 
     def stop_run(self, run_id: str) -> RunRecord | None:
-        """Cancel the run if it is queued, mark it if it is running."""
+        """Cancel the run if it is queued, mark it if it is running or a queued resume."""
         with self._lock:
             row = self._runs().get(run_id)
             if row is None:
                 return None
-            if row.record.status == "queued":
+            status, kind = row.record.status, row.record.kind
+            if status == "queued" and kind != "resume":
                 row.record = replace(row.record, status="cancelled", updated_at=datetime.now(UTC))
                 row.lease_until = None
-            elif row.record.status == "running":
+            elif status in ("queued", "running"):  # a resume applies its decision first
                 options = serde.loads(row.options) if row.options is not None else {}
                 row.options = serde.dumps({**options, "stop": True}, "run options")
                 row.record = replace(row.record, updated_at=datetime.now(UTC))

@@ -57,8 +57,8 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
     "cancelled",
 )
 FINAL_STATUSES: tuple[RunStatus, ...] = ("done", "interrupted", "failed", "cancelled")
-RunKind = Literal["input", "command", "resume", "continue"]
-RUN_KINDS: tuple[RunKind, ...] = ("input", "command", "resume", "continue")
+RunKind = Literal["input", "command", "resume"]
+RUN_KINDS: tuple[RunKind, ...] = ("input", "command", "resume")
 
 
 THREAD_DELETED = "its thread was deleted before it ended"
@@ -101,8 +101,10 @@ class RunRecord:
     """`input`: apply `input` (a state update) once, then run to a pause or the end;
     `command`: the same with `Command(update=input["update"], goto=input["goto"])`;
     `resume`: carry out the recorded decisions of `input["interrupt_ids"]` (never decide
-    them: a decision not recorded is not carried out); `continue`: go on from the thread's
-    head (`invoke(None)`: the next nodes of a thread stopped between steps)."""
+    them: a decision not recorded is not carried out). A resume with no requests and
+    `input["continue"]` goes on from the thread's head (`invoke(None)`: the next nodes of a
+    thread stopped between steps); a release before it fails such a run (its requests are
+    "gone") rather than run it as new input."""
     options: Any = None
     """How the run is executed and logged (JSON), e.g. the run event log's stream modes
     (`interlock.server._durable`); None for a plain run."""
@@ -168,10 +170,11 @@ class RunQueue(ABC):
 
     @abstractmethod
     def stop_run(self, run_id: str) -> RunRecord | None:
-        """Ask a run to stop: a queued run is cancelled (as `cancel_run`); a running run is
-        marked (`options["stop"]`, `RunRecord.stop_asked`), and whoever runs it, now or
-        on a takeover, stops it between two steps and ends it `cancelled`. Returns the run
-        as it is now (an ended run unchanged); None: no such run."""
+        """Ask a run to stop: a queued run is cancelled (as `cancel_run`), except a queued
+        resume, which carries out a recorded decision: it is marked like a running run. A
+        marked run (`options["stop"]`, `RunRecord.stop_asked`) is stopped by whoever runs
+        it, now or on a takeover, between two steps after its first, and ends `cancelled`.
+        Returns the run as it is now (an ended run unchanged); None: no such run."""
 
     @abstractmethod
     def discard_run(self, run_id: str, owner: str) -> bool:

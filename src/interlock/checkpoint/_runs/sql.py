@@ -229,7 +229,8 @@ class SqlRunQueue(SqlCore):
         return self._run(found) if found else None
 
     def stop_run(self, run_id: str) -> RunRecord | None:
-        """Cancel the run if it is queued, mark it if it is running (one transaction)."""
+        """Cancel the run if it is queued, mark it if it is running or a queued resume (one
+        transaction)."""
         marked = (
             "COALESCE(options, '{}'::jsonb) || '{\"stop\": true}'::jsonb"
             if self.dialect.name == "postgres"
@@ -240,13 +241,13 @@ class SqlRunQueue(SqlCore):
             self._x(
                 conn,
                 "UPDATE runs SET status = 'cancelled', lease_until = NULL, updated_at = ? "
-                "WHERE run_id = ? AND status = 'queued'",
+                "WHERE run_id = ? AND status = 'queued' AND kind <> 'resume'",
                 (now, run_id),
             )
             self._x(
                 conn,
                 f"UPDATE runs SET options = {marked}, updated_at = ? "
-                "WHERE run_id = ? AND status = 'running'",
+                "WHERE run_id = ? AND status IN ('queued', 'running')",
                 (now, run_id),
             )
             row = self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))

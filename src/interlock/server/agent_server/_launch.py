@@ -14,7 +14,7 @@ from typing import Any
 
 from interlock.errors import RunStopped, StepNotSaved
 from interlock.server._errors import ApiError
-from interlock.server._operations import queue_run, record_audit
+from interlock.server._operations import queue_run, record_audit, run_config
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run
@@ -75,11 +75,13 @@ class Launcher:
 
     def cleanup(self, plan: Plan, run_id: str, delete: bool) -> None:
         """`on_completion="delete"`: drop the thread once the run ended, unless it waits for
-        a person (deleting would drop the request)."""
+        a person (deleting would drop the request) or was stopped between steps (a
+        cancelled run: its next nodes are still to run)."""
         saver = self.ctx.saver
         if (
             delete
             and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
+            and not plan.graph.get_state(run_config(plan.thread_id)).next
         ):
             detail = {"reason": "on_completion", "run_id": run_id}
             record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)

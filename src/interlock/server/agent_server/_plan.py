@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver
+from interlock.errors import RunStopped
 from interlock.graph import CompiledStateGraph
 from interlock.graph._unsaved import HOLD
 from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
@@ -304,7 +305,7 @@ def carry_out(
             update=plan.update,
             goto=plan.goto,
         )
-        return box[-1]
+        return _ran(box, writer)
     if plan.kind in ("command", "continue"):
         config = run_config(plan.thread_id, user_id=plan.who.name)
         command = Command(update=plan.update, goto=plan.goto) if plan.kind == "command" else None
@@ -320,6 +321,14 @@ def carry_out(
         run=runner,
         detail={"via": "agent_server", "run_id": writer.run_id},
     )
+    return _ran(box, writer)
+
+
+def _ran(box: list[dict[str, Any]], writer: EventWriter) -> dict[str, Any]:
+    """The run's full result; none when it stopped as asked (`decide_request` and
+    `run_input` answer a stopped run as such rather than raise)."""
+    if not box:
+        raise RunStopped(f"run {writer.run_id} stopped between two steps, as asked")
     return box[-1]
 
 

@@ -71,17 +71,21 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
 
     def wait(thread_id: str | None, body: RunBody, who: Principal, response: Response) -> Any:
         plan, writer, delete = launch.start(thread_id, body, who, _WAIT_MODES)
-        result, failure = None, None
+        result: dict[str, Any] | None = None
+        failure: BaseException | None = None
         try:
             result = carry_out(ctx, plan, writer)
+        except RunStopped as exc:  # cancelled under way: the values it stopped at
+            failure = exc
+            result = current(plan.graph, plan.thread_id)
         except BaseException as exc:
             failure = exc
         finally:
-            launch.finish(writer, result, failure)
+            launch.finish(writer, None if failure else result, failure)
             launch.cleanup(plan, writer.run_id, delete)
         response.headers.update(headers(plan.thread_id, writer.run_id, "/join"))
-        if isinstance(failure, RunStopped):  # cancelled under way: the values it stopped at
-            result, failure = current(plan.graph, plan.thread_id), None
+        if isinstance(failure, RunStopped):
+            failure = None
         if failure is not None:
             if not writer.started:
                 raise failure
@@ -245,16 +249,15 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
                 f"run {run_id} is under way: interlock does not roll back a run's steps; "
                 "cancel it with action=interrupt (it stops between two steps)",
             )
-        if record.status in ("queued", "running") and not record.stop_asked:
-            record = ask_to_stop(saver, run_id)
-            assert record is not None
+        if record.status == "queued" or (record.status == "running" and not record.stop_asked):
+            record = ask_to_stop(saver, run_id) or record
             detail = {"run_id": run_id, "action": action}
             if record.status == "cancelled":  # it was queued: it never runs; end its stream
                 EventWriter(saver, thread_id, run_id).end("interrupted")
                 record_audit(saver, who, "run.cancelled", thread_id, detail=detail)
-            else:
+            elif record.stop_asked and record.status in ("queued", "running"):
                 record_audit(saver, who, "run.cancel_requested", thread_id, detail=detail)
-        if record.status == "running" and record.stop_asked:
+        if record.status in ("queued", "running") and record.stop_asked:
             if wait:
                 gone_ = gone(thread_id, run_id)
                 for _ in follow(saver, thread_id, run_id, modes=(), gone=gone_):
