@@ -15,9 +15,11 @@ import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import ConflictError, NotFoundError, UnprocessableEntityError
 
-from interlock import StateGraph
+from interlock import RunStopped, StateGraph
 from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.server import ApiKeys, _stops, create_app
+from interlock.server._durable import run_durably
+from interlock.server._operations import run_view
 from interlock.server._stops import ask_to_stop
 from interlock.server.runs import RunWorkers
 from tests._http import served
@@ -35,6 +37,8 @@ class Job(TypedDict, total=False):
 
 def work(state: Job) -> dict[str, Any]:
     RAN.append(state["item"])
+    if state["item"] == "boom":
+        raise RuntimeError("the node broke")
     if state.get("block"):
         ENTERED.set()
         assert GATE.wait(60), "the test never opened the gate"
@@ -253,3 +257,65 @@ def test_a_run_that_ended_as_it_was_cancelled_is_not_audited_as_asked(
         client.runs.cancel(thread, ended.run_id)
     actions = [e.action for e in saver.list_audit(thread_id=thread).items]
     assert "run.cancel_requested" not in actions
+
+
+def test_a_failed_thread_less_run_still_deletes_its_thread(
+    sdk: tuple[Any, SqliteSaver],
+) -> None:
+    client, saver = sdk
+    with pytest.raises(Exception, match="the node broke"):
+        client.runs.wait(None, "jobs", input={"item": "boom"})
+    [failed] = saver.list_runs(status="failed")
+    assert saver.get_thread(failed.thread_id) is None  # on_completion="delete"
+
+
+def test_cancel_with_wait_waits_for_a_run_without_an_event_log(
+    sdk: tuple[Any, SqliteSaver],
+) -> None:
+    client, saver = sdk
+    thread = client.threads.create()["thread_id"]
+    graph = _jobs(saver)
+    stopped: list[RunStopped] = []
+
+    def run() -> None:  # a library-side durable run: no Agent Server event log
+        config = {"configurable": {"thread_id": thread}}
+        try:
+            run_durably(saver, graph, {"item": "g", "block": True}, config, view=run_view)
+        except RunStopped as exc:
+            stopped.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    running = _running(saver, thread)
+    assert saver.run_log(thread, running.run_id) is None
+    cancelled = threading.Thread(
+        target=client.runs.cancel, args=(thread, running.run_id), kwargs={"wait": True}
+    )
+    cancelled.start()
+    while not (asked := saver.get_run(running.run_id)) or not asked.stop_asked:
+        assert cancelled.is_alive(), "the cancel answered before the run was asked to stop"
+    assert cancelled.is_alive()
+    GATE.set()
+    runner.join(30)
+    cancelled.join(30)
+    assert not cancelled.is_alive() and not runner.is_alive()
+    assert saver.get_run(running.run_id).status == "cancelled"  # type: ignore[union-attr]
+    assert RAN == ["g"] and len(stopped) == 1
+
+
+def test_a_queued_resume_is_asked_to_stop_once_and_not_rolled_back(
+    sdk: tuple[Any, SqliteSaver],
+) -> None:
+    client, saver = sdk
+    thread = client.threads.create()["thread_id"]
+    run = saver.enqueue_run(
+        thread_id=thread, agent="jobs", kind="resume", input={"interrupt_ids": []}
+    )
+    with pytest.raises(UnprocessableEntityError):  # it runs a step: nothing to roll back
+        client.runs.cancel(thread, run.run_id, action="rollback")
+    for _ in range(3):
+        assert client.runs.cancel(thread, run.run_id) is None
+    asked = saver.get_run(run.run_id)
+    assert asked is not None and (asked.status, asked.stop_asked) == ("queued", True)
+    actions = [e.action for e in saver.list_audit(thread_id=thread).items]
+    assert actions.count("run.cancel_requested") == 1

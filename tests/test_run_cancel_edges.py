@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 import pytest
 
-from interlock import RunStopped, StateGraph
+from interlock import RunStopped, StateGraph, ThreadBusy
 from interlock.graph._stop import STOP
 from interlock.server._durable import continues, decision_state, run_durably
 from interlock.server._operations import run_view
@@ -24,14 +24,21 @@ class Steps(TypedDict, total=False):
     n: int
 
 
-def steps(saver: Any, ran: list[str], *, before: tuple[str, ...] = (), fail: str = "") -> Any:
-    """a -> b -> c, each noting that it ran (`fail` raises instead)."""
+def steps(
+    saver: Any,
+    ran: list[str],
+    *,
+    before: tuple[str, ...] = (),
+    fail: str = "",
+    error: type[Exception] = RuntimeError,
+) -> Any:
+    """a -> b -> c, each noting that it ran (`fail` raises `error` instead)."""
 
     def node(name: str) -> Any:
         def body(state: Steps) -> dict[str, Any]:
             ran.append(name)
             if name == fail:
-                raise RuntimeError(f"{name} broke")
+                raise error(f"{name} broke")
             return {}
 
         return body
@@ -119,15 +126,35 @@ def test_a_continue_run_taken_over_past_a_pause_is_only_reported(saver: Any) -> 
     assert saver.get_run(orphan.run_id).status == "interrupted"  # type: ignore[union-attr]
 
 
-def test_a_continue_run_whose_node_fails_is_kept_failed(saver: Any) -> None:
+@pytest.mark.parametrize(("fail", "error"), [("b", RuntimeError), ("c", ThreadBusy)])
+def test_a_continue_run_whose_node_fails_is_kept_failed(
+    saver: Any, fail: str, error: type[Exception]
+) -> None:
     ran: list[str] = []
-    graph = steps(saver, ran, fail="b")
+    graph = steps(saver, ran, fail=fail, error=error)
     stopped_after_a(graph, "t")
-    with pytest.raises(RuntimeError, match="b broke"):
+    with pytest.raises(error, match=f"{fail} broke"):
         run_durably(saver, graph, None, {"configurable": {"thread_id": "t"}}, view=run_view)
-    assert ran == ["a", "b"]
-    [run] = saver.list_runs(thread_id="t")
-    assert continues(run) and run.status == "failed" and "b broke" in (run.error or "")
+    assert ran == ["a", "b", "c"][: "abc".index(fail) + 1]
+    [run] = saver.list_runs(thread_id="t")  # a node ran: kept, not discarded as refused
+    assert continues(run) and run.status == "failed" and f"{fail} broke" in (run.error or "")
+
+
+def test_a_run_that_stopped_and_whose_process_died_does_not_run_again(saver: Any) -> None:
+    ran: list[str] = []
+    graph = steps(saver, ran)
+    run = saver.enqueue_run(thread_id="t", agent="jobs", input={"n": 1}, owner="dead", ttl=0)
+    ask_to_stop(saver, run.run_id)
+    config = {"configurable": {"thread_id": "t", "run_id": run.run_id, STOP: lambda: True}}
+    with pytest.raises(RunStopped):  # it stopped after a, then its process died
+        graph.invoke({"n": 1}, config)
+    claimed = saver.claim_run("w", ttl=60)
+    assert claimed is not None and claimed.run_id == run.run_id
+    RunWorkers(saver, {"jobs": graph}, workers=0).execute(claimed, "w")
+    assert ran == ["a"]  # the takeover ends it where it stopped
+    ended = saver.get_run(run.run_id)
+    assert ended is not None and ended.status == "cancelled"
+    assert ended.result["status"] == "stopped" and ended.result["values"] == {"n": 1}
 
 
 def test_a_stopped_run_says_stopped_and_an_older_release_fails_a_continue(saver: Any) -> None:

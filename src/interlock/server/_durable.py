@@ -314,7 +314,8 @@ def _did_something(saver: BaseSaver, record: RunRecord, exc: BaseException) -> b
     input run, whether a checkpoint of it was committed; a run that goes on from the head,
     whether it got past the refusals (its node may have run before its first commit)."""
     if continues(record):
-        return not isinstance(exc, ThreadBusy | ResumeError | VersionChanged)
+        refused = isinstance(exc, ThreadBusy | ResumeError | VersionChanged)
+        return committed(saver, record) or not refused
     if record.kind == "resume":
         ids = (record.input or {}).get("interrupt_ids") or []
         found = [saver.get_interrupt(i) for i in ids]

@@ -19,17 +19,30 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from interlock.checkpoint.base import BaseSaver, RunRecord
 from interlock.errors import StoreError
 
-__all__ = ["LOOK", "StopCheck", "ask_to_stop", "stop_check"]
+__all__ = [
+    "LOOK",
+    "StopCheck",
+    "ask_to_stop",
+    "cancel_once",
+    "stop_check",
+    "wait_ended",
+    "will_step",
+]
 
 LOOK = 0.5
 """Seconds between a running run's reads of its record, looking for a request to stop made
 in another process (a request made in this process is seen at once)."""
+
+POLL = 0.1
+"""Seconds between reads of a run's record while a cancel waits for its end (`wait_ended`)."""
+WAIT_FOR = 600.0
+"""Seconds a cancel with `wait` waits at most for a run with no event log to end."""
 
 _checks: dict[str, StopCheck] = {}
 _lock = threading.Lock()
@@ -75,6 +88,39 @@ def stop_check(saver: BaseSaver, run: RunRecord) -> Iterator[StopCheck]:
         with _lock:
             if _checks.get(run.run_id) is check:
                 del _checks[run.run_id]
+
+
+def will_step(run: RunRecord) -> bool:
+    """Whether `run`, if cancelled now, still runs a step: it runs, or it is a queued resume
+    (it carries out its decision first). Such a run's steps cannot be rolled back."""
+    return run.status == "running" or (run.status == "queued" and run.kind == "resume")
+
+
+def cancel_once(saver: BaseSaver, run: RunRecord, audit: Callable[[str], None]) -> RunRecord:
+    """Cancel `run` (the routes' cancel): ask it to stop once (`ask_to_stop`), auditing
+    what that did — `run.cancelled` (it was queued: it never runs) or `run.cancel_requested`
+    (it stops between two steps). A run asked already, or ended, is returned as it is."""
+    if run.status not in ("queued", "running") or run.stop_asked:
+        return run
+    now = ask_to_stop(saver, run.run_id) or run
+    if now.status == "cancelled":
+        audit("run.cancelled")
+    elif now.stop_asked and now.status in ("queued", "running"):
+        audit("run.cancel_requested")
+    return now
+
+
+def wait_ended(saver: BaseSaver, run_id: str, *, timeout: float = WAIT_FOR) -> RunRecord | None:
+    """The run once it ended (not queued or running), read every `POLL` seconds, or as it
+    is after `timeout` seconds (for a run with no event log to follow)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = saver.get_run(run_id)
+        if run is None or run.status not in ("queued", "running"):
+            return run
+        if time.monotonic() >= deadline:
+            return run
+        time.sleep(POLL)  # a run in another request or process: its end is only in the store
 
 
 def ask_to_stop(saver: BaseSaver, run_id: str) -> RunRecord | None:

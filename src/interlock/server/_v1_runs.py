@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Query
 from interlock.checkpoint.base import BaseSaver
 from interlock.server._errors import ApiError, error_responses
 from interlock.server._operations import plausible_id, record_audit, run_record_view
-from interlock.server._stops import ask_to_stop
+from interlock.server._stops import cancel_once
 from interlock.server.auth import Principal
 
 __all__ = ["mount_runs"]
@@ -72,13 +72,12 @@ def mount_runs(
         run = saver.get_run(run_id) if plausible_id(run_id) else None
         if run is None or not may_see(who, run.thread_id):
             raise ApiError(404, "unknown_run", f"no run {run_id!r}")
-        if run.status == "queued" or (run.status == "running" and not run.stop_asked):
-            run = ask_to_stop(saver, run_id) or run
-            detail = {"run_id": run_id}
-            if run.status == "cancelled":
-                record_audit(saver, who, "run.cancelled", run.thread_id, detail=detail)
-            elif run.stop_asked and run.status in ("queued", "running"):
-                record_audit(saver, who, "run.cancel_requested", run.thread_id, detail=detail)
+        thread_id = run.thread_id
+        run = cancel_once(
+            saver,
+            run,
+            lambda what: record_audit(saver, who, what, thread_id, detail={"run_id": run_id}),
+        )
         if run.status not in ("queued", "running", "cancelled"):
             raise ApiError(409, "cannot_cancel", f"run {run_id} is {run.status}: it ended")
         return run_record_view(run)

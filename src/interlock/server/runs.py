@@ -83,7 +83,6 @@ from interlock.graph import CompiledStateGraph
 from interlock.graph._stop import STOP
 from interlock.graph._version_check import refusal_sync
 from interlock.server._durable import (
-    committed,
     continues,
     current,
     decision_state,
@@ -385,8 +384,7 @@ class RunWorkers:
             )
             return
         undecided = run.kind != "resume" or continues(run)  # no decision to carry out first
-        if run.stop_asked and undecided and not committed(saver, run):
-            # asked to stop before it did anything: it never runs
+        if run.stop_asked and undecided:  # asked to stop, then given back or its process died
             self._end_stopped(run, owner, who, EventWriter(saver, run.thread_id, run.run_id))
             return
         if run.kind == "resume" and (state := decision_state(saver, run)) != "recorded":
@@ -450,7 +448,7 @@ class RunWorkers:
         assert graph is not None
         view = stopped_view(run_view(graph, run.thread_id, current(graph, run.thread_id)))
         if self.saver.finish_run(run.run_id, owner, status="cancelled", result=view):
-            writer.end("interrupted")
+            writer.end("interrupted", cancelled=True)
             detail = {"run_id": run.run_id, "status": "cancelled", "attempts": run.attempts}
             record_audit(self.saver, who, "run.finished", run.thread_id, detail=detail)
 

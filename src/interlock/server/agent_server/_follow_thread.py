@@ -35,11 +35,13 @@ __all__ = ["follow_thread", "start_of"]
 
 
 def _finished(log: RunLog) -> bool:
-    """Whether the run ended other than paused (completed or failed)."""
+    """Whether the run ended other than paused (completed, failed or cancelled)."""
     if log.last.event == "error":
         return True
     data = log.last.data if isinstance(log.last.data, dict) else {}
-    return log.last.event == "end" and data.get("status") != "interrupted"
+    return log.last.event == "end" and (
+        data.get("status") != "interrupted" or data.get("cancelled") is True
+    )
 
 
 def _exchange(logs: list[RunLog]) -> list[RunLog]:

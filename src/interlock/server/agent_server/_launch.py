@@ -14,7 +14,7 @@ from typing import Any
 
 from interlock.errors import RunStopped, StepNotSaved
 from interlock.server._errors import ApiError
-from interlock.server._operations import queue_run, record_audit, run_config
+from interlock.server._operations import queue_run, record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run
@@ -63,7 +63,7 @@ class Launcher:
         once the store is back and the workers log on under the same run id. A run stopped
         as asked (`RunStopped`) ends `interrupted`, as LangGraph's cancelled runs do."""
         if isinstance(exc, RunStopped):  # cancelled under way: stopped between two steps
-            writer.end("interrupted")
+            writer.end("interrupted", cancelled=True)
             return
         if exc is not None:
             held = isinstance(exc, StepNotSaved) or isinstance(exc.__cause__, StepNotSaved)
@@ -73,15 +73,15 @@ class Launcher:
         assert result is not None
         writer.end("interrupted" if result.get("__interrupt__") else "success")
 
-    def cleanup(self, plan: Plan, run_id: str, delete: bool) -> None:
+    def cleanup(self, plan: Plan, run_id: str, delete: bool, stopped: bool = False) -> None:
         """`on_completion="delete"`: drop the thread once the run ended, unless it waits for
-        a person (deleting would drop the request) or was stopped between steps (a
+        a person (deleting would drop the request) or was `stopped` between steps (a
         cancelled run: its next nodes are still to run)."""
         saver = self.ctx.saver
         if (
             delete
+            and not stopped
             and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
-            and not plan.graph.get_state(run_config(plan.thread_id)).next
         ):
             detail = {"reason": "on_completion", "run_id": run_id}
             record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)
@@ -114,7 +114,8 @@ class Launcher:
             finally:
                 self.finish(writer, result, failure[0] if failure else None)
                 started.set()
-                self.cleanup(plan, writer.run_id, delete)
+                stopped = bool(failure) and isinstance(failure[0], RunStopped)
+                self.cleanup(plan, writer.run_id, delete, stopped)
 
         threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()
         started.wait()

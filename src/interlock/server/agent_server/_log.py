@@ -173,10 +173,14 @@ class EventWriter:
             except Exception:  # the store failed: these chunks are lost, the run goes on
                 _log.exception("logging run %s's stream failed", self.run_id)
 
-    def end(self, status: str) -> None:
-        """The run ended: `success` or `interrupted`."""
+    def end(self, status: str, *, cancelled: bool = False) -> None:
+        """The run ended: `success` or `interrupted` (`cancelled`: it was cancelled, and
+        ended the thread's exchange rather than paused it)."""
         if not self.ended:
-            self.write("end", {"run_id": self.run_id, "status": status})
+            data: dict[str, Any] = {"run_id": self.run_id, "status": status}
+            if cancelled:
+                data["cancelled"] = True
+            self.write("end", data)
 
     def error(self, exc: BaseException | str) -> None:
         """The run failed."""

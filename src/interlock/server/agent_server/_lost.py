@@ -36,8 +36,10 @@ def _end_of(run_id: str, record: RunRecord | None) -> tuple[str, Any]:
     status = record.status if record is not None else None
     if status == "done":
         return "end", {"run_id": run_id, "status": "success"}
-    if status in ("interrupted", "cancelled"):
+    if status == "interrupted":
         return "end", {"run_id": run_id, "status": "interrupted"}
+    if status == "cancelled":
+        return "end", {"run_id": run_id, "status": "interrupted", "cancelled": True}
     if status == "failed" and record is not None:
         return "error", {"error": "RunFailed", "message": record.error or LOST}
     return "error", {"error": "RunLost", "message": LOST}

@@ -189,7 +189,12 @@ class Translator:
         if event.event in TERMINAL_EVENTS:
             self._runs.pop(event.run_id, None)
             self._ended.add(event.run_id)
-            if event.event == "error" or (event.data or {}).get("status") != "interrupted":
+            data = event.data or {}
+            if (
+                event.event == "error"
+                or data.get("status") != "interrupted"
+                or data.get("cancelled")
+            ):
                 self._asked.clear()  # the exchange is over: its requests too
         stamp = int(event.at.timestamp() * 1000)
         out = []

@@ -23,7 +23,7 @@ from interlock.errors import RunStopped
 from interlock.server._durable import current
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, record_audit, run_config
-from interlock.server._stops import ask_to_stop
+from interlock.server._stops import cancel_once, wait_ended, will_step
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._launch import Launcher
 from interlock.server.agent_server._log import ALL_MODES, EventWriter, follow, wire_modes
@@ -82,7 +82,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
             failure = exc
         finally:
             launch.finish(writer, None if failure else result, failure)
-            launch.cleanup(plan, writer.run_id, delete)
+            launch.cleanup(plan, writer.run_id, delete, isinstance(failure, RunStopped))
         response.headers.update(headers(plan.thread_id, writer.run_id, "/join"))
         if isinstance(failure, RunStopped):
             failure = None
@@ -242,26 +242,28 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         record = saver.get_run(run_id)
         if record is None or record.thread_id != thread_id:
             raise _not_cancelled(run_id, current_view["status"])
-        if record.status == "running" and action == "rollback":
+        if will_step(record) and action == "rollback":
             raise ApiError(
                 422,
                 "not_supported",
                 f"run {run_id} is under way: interlock does not roll back a run's steps; "
                 "cancel it with action=interrupt (it stops between two steps)",
             )
-        if record.status == "queued" or (record.status == "running" and not record.stop_asked):
-            record = ask_to_stop(saver, run_id) or record
-            detail = {"run_id": run_id, "action": action}
-            if record.status == "cancelled":  # it was queued: it never runs; end its stream
-                EventWriter(saver, thread_id, run_id).end("interrupted")
-                record_audit(saver, who, "run.cancelled", thread_id, detail=detail)
-            elif record.stop_asked and record.status in ("queued", "running"):
-                record_audit(saver, who, "run.cancel_requested", thread_id, detail=detail)
+        detail = {"run_id": run_id, "action": action}
+
+        def audit(what: str) -> None:
+            if what == "run.cancelled":  # it was queued: it never runs; end its stream
+                EventWriter(saver, thread_id, run_id).end("interrupted", cancelled=True)
+            record_audit(saver, who, what, thread_id, detail=detail)
+
+        record = cancel_once(saver, record, audit)
         if record.status in ("queued", "running") and record.stop_asked:
-            if wait:
+            if wait and saver.run_log(thread_id, run_id) is not None:
                 gone_ = gone(thread_id, run_id)
                 for _ in follow(saver, thread_id, run_id, modes=(), gone=gone_):
                     pass
+            elif wait:  # a run of /v1 or a library call: no event log, only its record
+                wait_ended(saver, run_id)
             return Response(status_code=204)
         if record.status == "cancelled":
             return Response(status_code=204)
