@@ -319,3 +319,30 @@ def test_a_queued_resume_is_asked_to_stop_once_and_not_rolled_back(
     assert asked is not None and (asked.status, asked.stop_asked) == ("queued", True)
     actions = [e.action for e in saver.list_audit(thread_id=thread).items]
     assert actions.count("run.cancel_requested") == 1
+
+
+def test_a_thread_protocol_client_sees_a_cancelled_run_end(tmp_path: Path) -> None:
+    ENTERED.clear()
+    GATE.clear()
+    RAN.clear()
+    saver = SqliteSaver(tmp_path / "protocol.db")
+    app = create_app({"jobs": _jobs(saver)}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app, grace=0.5) as http:  # (the stream's connection may linger)
+            client = get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob")
+            try:
+                with client.threads.stream(assistant_id="jobs") as mine:
+                    mine.run.start(input={"item": "h", "block": True})
+                    assert ENTERED.wait(30)
+                    [running] = saver.list_runs(status="running")
+                    assert client.runs.cancel(running.thread_id, running.run_id) is None
+                    GATE.set()
+                    assert mine.output == {"item": "h", "block": True}  # it ends, not hangs
+                assert RAN == ["h"]
+                state = client.threads.get_state(running.thread_id)
+                assert state["next"] == ["after"]
+            finally:
+                GATE.set()
+                client.close()
+    finally:
+        saver.close()

@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 import pytest
 
-from interlock import RunStopped, StateGraph, ThreadBusy
+from interlock import RunStopped, StateGraph, ThreadBusy, interrupt
 from interlock.graph._stop import STOP
 from interlock.server._durable import continues, decision_state, run_durably
 from interlock.server._operations import run_view
@@ -183,3 +183,28 @@ def test_a_stopped_run_says_stopped_and_an_older_release_fails_a_continue(saver:
 
 def _fields(run: Any) -> dict[str, Any]:
     return {name: getattr(run, name) for name in run.__dataclass_fields__}
+
+
+def test_a_takeover_of_a_run_that_paused_as_it_was_asked_to_stop_ends_interrupted(
+    saver: Any,
+) -> None:
+    def ask(state: Steps) -> dict[str, Any]:
+        return {"n": interrupt({"how many?": state.get("n")})}
+
+    g = StateGraph(Steps)
+    g.add_node("ask", ask)
+    g.add_edge("__start__", "ask")
+    graph = g.compile(checkpointer=saver, name="jobs")
+    run = saver.enqueue_run(thread_id="t", agent="jobs", input={"n": 1}, owner="dead", ttl=0)
+    ask_to_stop(saver, run.run_id)  # asked while its step ran; the step paused, then it died
+    paused = graph.invoke({"n": 1}, {"configurable": {"thread_id": "t", "run_id": run.run_id}})
+    [request] = paused["__interrupt__"]
+    claimed = saver.claim_run("w", ttl=60)
+    assert claimed is not None and claimed.run_id == run.run_id
+    RunWorkers(saver, {"jobs": graph}, workers=0).execute(claimed, "w")
+    ended = saver.get_run(run.run_id)
+    assert ended is not None and ended.status == "interrupted"  # as its step said
+    assert [i["id"] for i in ended.result["interrupts"]] == [request.id]
+    assert saver.get_interrupt(request.id).status == "pending"
+    [end] = [e for e in saver.read_events("t") if e.event == "end"]
+    assert end.data == {"run_id": run.run_id, "status": "interrupted"}  # not cancelled

@@ -83,6 +83,7 @@ from interlock.graph import CompiledStateGraph
 from interlock.graph._stop import STOP
 from interlock.graph._version_check import refusal_sync
 from interlock.server._durable import (
+    committed,
     continues,
     current,
     decision_state,
@@ -443,13 +444,25 @@ class RunWorkers:
             _log.warning("run %s was taken over; its outcome is the new owner's", run.run_id)
 
     def _end_stopped(self, run: RunRecord, owner: str, who: Principal, writer: EventWriter) -> None:
-        """End a run asked to stop: `cancelled`, its result the thread's state now."""
+        """End a run asked to stop where its thread is: `cancelled` with its result the
+        thread's state now, unless a step of it paused (`interrupted`) or ended the graph
+        (`done`) before its process could record that."""
         graph = self._graph_for(run)[1]
         assert graph is not None
-        view = stopped_view(run_view(graph, run.thread_id, current(graph, run.thread_id)))
-        if self.saver.finish_run(run.run_id, owner, status="cancelled", result=view):
-            writer.end("interrupted", cancelled=True)
-            detail = {"run_id": run.run_id, "status": "cancelled", "attempts": run.attempts}
+        view = run_view(graph, run.thread_id, current(graph, run.thread_id))
+        status: Literal["done", "interrupted", "cancelled"] = "cancelled"
+        if view["interrupts"]:
+            status = "interrupted"
+        elif committed(self.saver, run) and not graph.get_state(run_config(run.thread_id)).next:
+            status = "done"
+        else:
+            view = stopped_view(view)
+        if self.saver.finish_run(run.run_id, owner, status=status, result=view):
+            if status == "done":
+                writer.end("success")
+            else:
+                writer.end("interrupted", cancelled=status == "cancelled")
+            detail = {"run_id": run.run_id, "status": status, "attempts": run.attempts}
             record_audit(self.saver, who, "run.finished", run.thread_id, detail=detail)
 
     def _hand_back(

@@ -238,7 +238,7 @@ class Translator:
             return self._ask(i for i in data if isinstance(i, dict))
         if mode == "end":
             status = (data or {}).get("status") if isinstance(data, dict) else None
-            if status == "interrupted":
+            if status == "interrupted" and not (data or {}).get("cancelled"):
                 asked = (
                     []
                     if run.asked
