@@ -8,8 +8,9 @@ holds whichever process runs the run, now or after a takeover:
 - a run executed by this process is told at once (its check is registered here by run id);
 - a run executed by another process sharing the store finds the mark when its check next
   reads the run, at most every `LOOK` seconds, at a step boundary;
-- a run taken over after its process died starts with the mark read, and stops after its
-  first step.
+- a marked run a worker takes (its process died, or it was given back to the queue) is
+  ended where its thread is, without running; a resume that carries out a recorded decision
+  starts with its check set instead, so it applies the decision and stops after that step.
 
 A stopped run ends `cancelled` (the Agent Server shows it `interrupted`); its finished steps
 are saved and the thread goes on with its next nodes when it is run again.
@@ -125,8 +126,8 @@ def wait_ended(saver: BaseSaver, run_id: str, *, timeout: float = WAIT_FOR) -> R
 
 def ask_to_stop(saver: BaseSaver, run_id: str) -> RunRecord | None:
     """Ask run `run_id` to stop (`BaseSaver.stop_run`: a queued run is cancelled, a running
-    one marked) and tell its check at once if this process runs it. Returns the run as it
-    is now; None: no such run."""
+    one or a queued resume marked) and tell its check at once if this process runs it.
+    Returns the run as it is now; None: no such run."""
     record = saver.stop_run(run_id)
     if record is not None and record.status == "running" and record.stop_asked:
         with _lock:
