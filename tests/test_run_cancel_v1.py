@@ -62,6 +62,16 @@ def test_v1_cancel_stops_a_run_under_way(saver: Any) -> None:
         assert state["next"] == ["after"] and state["values"]["item"] == "v1"
         actions = [e.action for e in saver.list_audit(thread_id=thread).items]
         assert actions.count("run.cancel_requested") == 1
+        refused = http.post(
+            f"/v1/threads/{thread}/runs", json={"continue": True, "input": {}}, headers=BOB
+        )
+        assert refused.status_code == 422  # `continue` takes no input
+        went_on = http.post(f"/v1/threads/{thread}/runs", json={"continue": True}, headers=BOB)
+        assert went_on.status_code == 200, went_on.text  # the stopped thread's next nodes
+        assert went_on.json()["status"] == "finished" and RAN == ["v1", "after:v1"]
+        nothing = http.post(f"/v1/threads/{thread}/runs", json={"continue": True}, headers=BOB)
+        assert nothing.status_code == 409 and nothing.json()["error"] == "nothing_to_continue"
+        assert RAN == ["v1", "after:v1"]
 
         queued = http.post(
             f"/v1/threads/{thread}/runs",
@@ -74,8 +84,8 @@ def test_v1_cancel_stops_a_run_under_way(saver: Any) -> None:
 
         done = http.post(f"/v1/threads/{thread}/runs", json={"input": {"item": "d"}}, headers=BOB)
         assert done.status_code == 200, done.text
-        [last] = [r for r in saver.list_runs(thread_id=thread) if r.status == "done"]
+        last = saver.list_runs(thread_id=thread, status="done", limit=1)[0]  # the newest
         ended = http.post(f"/v1/runs/{last.run_id}/cancel", headers=BOB)
         assert ended.status_code == 409 and ended.json()["error"] == "cannot_cancel"
         assert http.post("/v1/runs/nope/cancel", headers=BOB).status_code == 404
-        assert RAN == ["v1", "d", "after:d"]
+        assert RAN == ["v1", "after:v1", "d", "after:d"]

@@ -89,7 +89,7 @@ _MEANING = {
     404: "`unknown_thread`, `unknown_approval`, `unknown_agent`, `unknown_run`.",
     409: "`already_decided`, `already_voted`, `cannot_resume`, `thread_busy`, "
     "`waiting_for_decision`, `conflict`, `thread_exists`, `unknown_agent` (no agent here "
-    "runs the thread's graph).",
+    "runs the thread's graph), `nothing_to_continue`.",
     413: "`too_large`: the body is over the server's limit (1 MB by default).",
     422: "`invalid_request` (malformed parameters or body — not JSON, invalid UTF-8, NaN, "
     "nested too deep, an integer over 4,300 digits — with `details`), `invalid_decision`, "

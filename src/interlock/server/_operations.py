@@ -475,16 +475,19 @@ def run_input(
     graph: CompiledStateGraph,
     name: str,
     thread_id: str,
-    update: dict[str, Any],
+    update: dict[str, Any] | None,
     who: Principal,
     *,
     run: Callable[[CompiledStateGraph, Any, dict[str, Any]], dict[str, Any]] | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run new input on a thread as `who` (audited `run.started`, `run.refused`,
-    `run.failed`). `run(graph, input, config)` runs it (default: `graph.invoke`; the Agent
-    Server streams it into the run event log); `detail` is added to the audit entries."""
-    check_shape(update, "input")
+    `run.failed`); `update` None goes on from the thread's head (a thread stopped between
+    steps: `continue_thread` checks it is one). `run(graph, input, config)` runs it
+    (default: `graph.invoke`; the Agent Server streams it into the run event log);
+    `detail` is added to the audit entries."""
+    if update is not None:
+        check_shape(update, "input")
     detail = {"agent": name, "input": update, **(detail or {})}
     record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
@@ -503,6 +506,18 @@ def run_input(
         record_audit(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})
         raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc
     return run_view(graph, thread_id, result)
+
+
+def continue_thread(
+    saver: BaseSaver, graph: CompiledStateGraph, name: str, thread_id: str, who: Principal
+) -> dict[str, Any]:
+    """Run a thread stopped between steps (a cancelled run) on from its head: its next
+    nodes. 409 when a request waits for a person or nothing is left to run."""
+    if saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items:
+        raise ApiError(409, "waiting_for_decision", f"thread {thread_id} waits for a decision")
+    if not graph.get_state(run_config(thread_id)).next:
+        raise ApiError(409, "nothing_to_continue", f"thread {thread_id} has no step left to run")
+    return run_input(saver, graph, name, thread_id, None, who, detail={"continue": True})
 
 
 def queue_run(

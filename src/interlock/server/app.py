@@ -72,6 +72,7 @@ from interlock.server._operations import (
     MAX_OFFSET,
     approval_view,
     check_shape,
+    continue_thread,
     decide_request,
     expire_due_requests,
     graph_of,
@@ -141,6 +142,12 @@ class RunCreate(_Body):
     message: str | None = None
     background: bool = Field(
         False, description="Queue the run (202 with its run_id) instead of waiting for it."
+    )
+    go_on: bool = Field(
+        False,
+        alias="continue",
+        description="No input: run a thread stopped between steps (a cancelled run) on "
+        "with its next nodes.",
     )
 
 
@@ -533,8 +540,12 @@ def create_app(
         name, graph = graph_of(saver, registry, thread_id)
         not_draining(name)
         update = input_of(body.input, body.message)
+        if body.go_on:
+            if update is not None or body.background:
+                raise ApiError(422, "invalid_request", "`continue` runs in the request, no input")
+            return continue_thread(saver, graph, name, thread_id, who)
         if update is None:
-            raise ApiError(422, "invalid_request", "send `input` or `message`")
+            raise ApiError(422, "invalid_request", "send `input` or `message` (or `continue`)")
         if not body.background:
             return run_input(saver, graph, name, thread_id, update, who)
         run = queue_run(saver, graph, name, thread_id, update, who)
