@@ -101,18 +101,24 @@ def _running(saver: SqliteSaver, thread: str) -> Any:
     return running
 
 
+def _waiting(client: Any, thread: str | None, item: str) -> tuple[threading.Thread, list[Any]]:
+    """`runs.wait` of a run that blocks in `work`, in a thread; the list gets its answer."""
+    answers: list[Any] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            client.runs.wait(thread, "jobs", input={"item": item, "block": True})
+        )
+    )
+    waiting.start()
+    return waiting, answers
+
+
 def test_a_run_under_way_stops_after_its_step_and_goes_on_later(
     sdk: tuple[Any, SqliteSaver],
 ) -> None:
     client, saver = sdk
     thread = client.threads.create()["thread_id"]
-    answers: list[Any] = []
-    waiting = threading.Thread(
-        target=lambda: answers.append(
-            client.runs.wait(thread, "jobs", input={"item": "b", "block": True})
-        )
-    )
-    waiting.start()
+    waiting, answers = _waiting(client, thread, "b")
     try:
         running = _running(saver, thread)
         with pytest.raises(UnprocessableEntityError) as refused:  # its steps are not undone
@@ -219,13 +225,7 @@ def test_a_thread_less_run_cancelled_under_way_keeps_its_thread(
     sdk: tuple[Any, SqliteSaver],
 ) -> None:
     client, saver = sdk
-    answers: list[Any] = []
-    waiting = threading.Thread(
-        target=lambda: answers.append(
-            client.runs.wait(None, "jobs", input={"item": "e", "block": True})
-        )
-    )
-    waiting.start()
+    waiting, answers = _waiting(client, None, "e")
     try:
         assert ENTERED.wait(30)
         [running] = saver.list_runs(status="running")
