@@ -66,6 +66,9 @@ class SqliteSaver(SqlSaver):
         self._memory = self.path == ":memory:" or self.path.startswith("file::memory:")
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
+        self._using: dict[int, threading.RLock] = {}
+        """Per connection (by id), held while a call uses it: `close` waits for the call
+        instead of freeing the connection under it (another thread's write in flight)."""
         self._lock = threading.RLock()
         self._closed = False
         try:
@@ -103,6 +106,7 @@ class SqliteSaver(SqlSaver):
             conn.close()
             raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         self._all.append(conn)
+        self._using[id(conn)] = threading.RLock()
         return conn
 
     def _conn(self) -> sqlite3.Connection:
@@ -122,8 +126,9 @@ class SqliteSaver(SqlSaver):
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        using = self._using.get(id(conn)) or _CLOSED
         if self._memory or in_maintenance():
-            with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
+            with self._guard(), using, _errors(self.path, self.busy_timeout), self._bound(conn):
                 conn.execute("BEGIN")
                 try:
                     yield conn
@@ -133,23 +138,26 @@ class SqliteSaver(SqlSaver):
         # the hot path: a file store outside maintenance needs neither the lock nor the
         # longer bound, and one generator frame per call instead of four
         try:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+            with using:
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
         except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
 
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        using = self._using.get(id(conn)) or _CLOSED
         if self._memory or in_maintenance():
-            with self._guard(), _errors(self.path, self.busy_timeout), self._bound(conn):
+            with self._guard(), using, _errors(self.path, self.busy_timeout), self._bound(conn):
                 yield from _transaction(conn, durable)
             return
         try:  # the hot path, as in `_read`
-            yield from _transaction(conn, durable)
+            with using:
+                yield from _transaction(conn, durable)
         except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
 
@@ -192,13 +200,26 @@ class SqliteSaver(SqlSaver):
             yield
 
     def close(self) -> None:
-        """Close every connection this saver opened."""
+        """Close every connection this saver opened. A call of another thread in flight on
+        one finishes first (closing a connection under it would crash the interpreter);
+        calls made after this raise `StoreUnavailable`."""
         with self._lock:
             self._closed = True
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
+            conns, self._all = self._all, []
+            for conn in conns:
+                lock = self._using.pop(id(conn), None)
+                if lock is not None and not lock.acquire(timeout=self.busy_timeout + 5.0):
+                    continue  # still in use (a stuck call): left to the process's exit
+                try:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.close()
+                finally:
+                    if lock is not None:
+                        lock.release()
+
+
+_CLOSED = threading.RLock()
+"""What a call holds on a connection `close` already took (it then fails as closed)."""
 
 
 def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
