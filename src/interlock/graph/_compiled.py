@@ -48,7 +48,12 @@ from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._stop import STOP
-from interlock.graph._subgraph import run_child_async, run_child_sync
+from interlock.graph._subgraph import (
+    run_child_async,
+    run_child_sync,
+    stream_child_async,
+    stream_child_sync,
+)
 from interlock.graph._unsaved import HOLD
 from interlock.graph._update import update_graph
 from interlock.graph._version_check import check_async, check_sync
@@ -504,8 +509,13 @@ class CompiledStateGraph:
         """Run and yield chunks: `values` (state after each step), `updates` (`{node: update}`,
         and `{"__interrupt__": (...)}` on a pause), `custom` (from `get_stream_writer()`),
         `messages` (model tokens as `(chunk, metadata)`). With a list of modes, yields
-        `(mode, chunk)` pairs. `context` and `durability` as for `invoke`."""
+        `(mode, chunk)` pairs. `context` and `durability` as for `invoke`. Called inside a
+        node, the graph runs as that node's subgraph (as `invoke` there does)."""
         modes, single = modes_of(stream_mode)
+        if (parent := self._parent_task()) is not None:
+            for ns, mode, chunk in stream_child_sync(self, input, parent, modes, subgraphs):
+                yield _chunk(ns, mode, chunk, single, subgraphs)
+            return
         box = ResultBox()
         opts = {**kwargs, "context": context, "durability": durability, "subgraphs": subgraphs}
         for ns, mode, chunk in self._run_sync(input, config, modes, box, opts):
@@ -524,6 +534,10 @@ class CompiledStateGraph:
     ) -> AsyncIterator[Any]:
         """Async twin of `stream`."""
         modes, single = modes_of(stream_mode)
+        if (parent := self._parent_task()) is not None:
+            async for ns, mode, chunk in stream_child_async(self, input, parent, modes, subgraphs):
+                yield _chunk(ns, mode, chunk, single, subgraphs)
+            return
         box = ResultBox()
         opts = {**kwargs, "context": context, "durability": durability, "subgraphs": subgraphs}
         async for ns, mode, chunk in self._run_async(input, config, modes, box, opts):

@@ -83,6 +83,9 @@ class Env:
     """A subgraph's way to its caller's stream: `(ns_path, mode, chunk)`."""
     subgraphs: bool = False
     """`stream(..., subgraphs=True)`: subgraphs' chunks reach the caller too."""
+    yields: bool = False
+    """A subgraph run by `stream()` inside a node: its chunks come out of its driver, as a
+    root graph's do, instead of going up the sink."""
     root_graph: str | None = None
     """A subgraph's: the name of the root graph it runs below."""
     released: bool = False
@@ -108,7 +111,7 @@ class Env:
     def live(self) -> bool:
         """Whether chunks from inside nodes must reach the caller while nodes run."""
         wanted = self.subgraphs or bool(self.modes & self.live_modes)
-        return wanted and self.parent_task is None
+        return wanted and (self.parent_task is None or self.yields)
 
 
 @dataclass(slots=True)
@@ -590,7 +593,7 @@ def _emit(env: Env, effect: Emit) -> Iterator[Chunk]:
     """An engine chunk: the caller's (a root run), or sent up the sink (a subgraph)."""
     if effect.mode not in env.modes:
         return
-    if env.parent_task is None:
+    if env.parent_task is None or env.yields:
         yield (env.ns_path, effect.mode, effect.payload)
     elif env.sink is not None:
         env.sink(env.ns_path, effect.mode, effect.payload)

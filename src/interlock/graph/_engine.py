@@ -144,6 +144,7 @@ def run_graph(
     )
     yield from _child_waits(run)
     if parent_task is not None and input is None:  # a subgraph goes on where it paused
+        yield from _resumed_values(run)
         return (yield from _loop(run, True))
     fresh = input is not None and not (isinstance(input, Command) and input.has_resume)
     if fresh and run.run_id and (yield Applied(run.run_id, run.run_after)):
@@ -259,6 +260,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
                 step=old.step,
             )
             yield from _commit(run, fork, ())
+        yield from _resumed_values(run)
         return _past_breakpoint(run)
 
     if pending:
@@ -314,6 +316,13 @@ def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, Interrupt
         raise ResumeConflict(f"request {iid} changed while it was being reopened; run again")
     run.interrupts = [r for r in run.interrupts if r.interrupt_id != iid]
     return cast(InterruptRecord, reopened)
+
+
+def _resumed_values(run: _Run) -> Generator[Effect, Any, None]:
+    """A resumed or continued run's first `values` chunk: the state it goes on from (with
+    a resume's `update`), as LangGraph sends it before the run's first step."""
+    if run.wants("values"):
+        yield Emit("values", dict(run.step_values()))
 
 
 def _past_breakpoint(run: _Run) -> bool:
@@ -536,6 +545,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
             yield Emit("updates", {"__interrupt__": intr})
+            if run.wants("values"):  # LangGraph: the state the step started from, and why
+                yield Emit("values", {**run.values, "__interrupt__": intr})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
 
         # every task finished: fold the step's writes in task order and commit

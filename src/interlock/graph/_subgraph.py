@@ -1,5 +1,6 @@
 """Subgraphs: a compiled graph run inside a parent's task — as a node
-(`add_node("review", review_graph)`) or called from a node (`review_graph.invoke(...)`).
+(`add_node("review", review_graph)`) or called from a node (`review_graph.invoke(...)`,
+or `review_graph.stream(...)`, whose chunks the node iterates over).
 
 A subgraph keeps its own checkpoints in the parent's store, under its own namespace:
 `<node>:<task id>` below the parent's (`outer:<id>|inner:<id>` two levels down), so
@@ -21,11 +22,11 @@ The subgraph shares the parent's thread and lease; it never takes or gives back 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from interlock.checkpoint.base import StoredCheckpoint
-from interlock.graph._drivers import Env, ResultBox, drive_async, drive_sync
+from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync
 from interlock.graph._effects import NS_SEP, SubgraphPaused
 from interlock.graph._engine import run_graph
 from interlock.graph._runtime import NodeTask, stateful_refused
@@ -33,7 +34,13 @@ from interlock.graph._runtime import NodeTask, stateful_refused
 CompiledStateGraph = Any
 """A `CompiledStateGraph` (not imported: it imports this module)."""
 
-__all__ = ["child_graph", "run_child_async", "run_child_sync"]
+__all__ = [
+    "child_graph",
+    "run_child_async",
+    "run_child_sync",
+    "stream_child_async",
+    "stream_child_sync",
+]
 
 _LIVE = frozenset({"custom", "messages"})
 """What a subgraph streams to its caller unless `stream(..., subgraphs=True)`."""
@@ -163,9 +170,11 @@ def run_child_sync(graph: CompiledStateGraph, input: Any, ctx: NodeTask) -> Mapp
     return _run_sync(graph, input, ctx, calls, env)
 
 
-def _run_sync(
+def _prepared_sync(
     graph: CompiledStateGraph, input: Any, ctx: NodeTask, calls: int, env: Env
-) -> Mapping[str, Any]:
+) -> tuple[Env, StoredCheckpoint | None, Any, bool]:
+    """The subgraph's env, stored checkpoint and input, and whether it already finished
+    for this task (see `_input`)."""
     saver = env.saver
     stored = saver.get_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
     mark = ctx.call_mark()
@@ -177,13 +186,63 @@ def _run_sync(
         if _paused_here(was, old, mark) and ctx.take_unmarked():
             env, stored = old, was
     input, finished = _input(stored, env, input)
+    return env, stored, input, finished
+
+
+def _run_sync(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask, calls: int, env: Env
+) -> Mapping[str, Any]:
+    env, stored, input, finished = _prepared_sync(graph, input, ctx, calls, env)
     if finished:
         assert stored is not None
         return graph._output(graph._start(stored, env, None).as_result())
     box = ResultBox()
-    for _ in drive_sync(_engine(graph, env, stored, input, mark), env, box):
+    for _ in drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box):
         pass
     return _result(graph, env, box)
+
+
+def stream_child_sync(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask, modes: frozenset[str], subgraphs: bool
+) -> Iterator[Chunk]:
+    """`graph.stream(...)` inside the task `ctx`: run it as a subgraph (as `invoke` does)
+    and yield its chunks in `modes` to the node, sending the parent's stream what it would
+    get from `invoke`. A pause yields its `__interrupt__` update, then `SubgraphPaused`."""
+    calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
+    env = _env(graph, ctx, calls)
+    if graph.stateful:
+        ctx.claim_stateful(env.checkpoint_ns)
+    env, stored, input, finished = _prepared_sync(graph, input, ctx, calls, env)
+    if finished:
+        return
+    up, pick = _streaming(env, ctx, modes, subgraphs)
+    box = ResultBox()
+    for chunk in drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box):
+        up(chunk)
+        if pick(chunk):
+            yield chunk
+    _result(graph, env, box)
+
+
+def _streaming(
+    env: Env, ctx: NodeTask, modes: frozenset[str], subgraphs: bool
+) -> tuple[Callable[[Chunk], None], Callable[[Chunk], bool]]:
+    """Make `env` a subgraph whose chunks come out of its driver (as a root graph's do),
+    in the modes its parent wants and those the node asked for; returns how a chunk goes
+    up to the parent's stream, and whether the node gets it."""
+    forward = env.modes if ctx.sink is not None else frozenset()
+    sink, own = ctx.sink, env.ns_path
+    env.modes, env.subgraphs, env.yields = forward | modes, True, True
+
+    def up(chunk: Chunk) -> None:
+        if sink is not None and chunk[1] in forward:
+            sink(*chunk)
+
+    def pick(chunk: Chunk) -> bool:
+        ns, mode, _ = chunk
+        return mode in modes and (ns == own or subgraphs or mode in _LIVE)
+
+    return up, pick
 
 
 async def run_child_async(
@@ -197,9 +256,10 @@ async def run_child_async(
     return await _run_async(graph, input, ctx, calls, env)
 
 
-async def _run_async(
+async def _prepared_async(
     graph: CompiledStateGraph, input: Any, ctx: NodeTask, calls: int, env: Env
-) -> Mapping[str, Any]:
+) -> tuple[Env, StoredCheckpoint | None, Any, bool]:
+    """Async twin of `_prepared_sync`."""
     saver = env.saver
     stored = await saver.aget_checkpoint(env.thread_id, env.checkpoint_ns) if saver else None
     mark = ctx.call_mark()
@@ -211,10 +271,38 @@ async def _run_async(
         if _paused_here(was, old, mark) and ctx.take_unmarked():
             env, stored = old, was
     input, finished = _input(stored, env, input)
+    return env, stored, input, finished
+
+
+async def _run_async(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask, calls: int, env: Env
+) -> Mapping[str, Any]:
+    env, stored, input, finished = await _prepared_async(graph, input, ctx, calls, env)
     if finished:
         assert stored is not None
         return graph._output(graph._start(stored, env, None).as_result())
     box = ResultBox()
-    async for _ in drive_async(_engine(graph, env, stored, input, mark), env, box):
+    async for _ in drive_async(_engine(graph, env, stored, input, ctx.call_mark()), env, box):
         pass
     return _result(graph, env, box)
+
+
+async def stream_child_async(
+    graph: CompiledStateGraph, input: Any, ctx: NodeTask, modes: frozenset[str], subgraphs: bool
+) -> AsyncIterator[Chunk]:
+    """Async twin of `stream_child_sync`."""
+    calls, ctx.subgraph_calls = ctx.subgraph_calls, ctx.subgraph_calls + 1
+    env = _env(graph, ctx, calls)
+    if graph.stateful:
+        ctx.claim_stateful(env.checkpoint_ns)
+    env, stored, input, finished = await _prepared_async(graph, input, ctx, calls, env)
+    if finished:
+        return
+    up, pick = _streaming(env, ctx, modes, subgraphs)
+    box = ResultBox()
+    gen = _engine(graph, env, stored, input, ctx.call_mark())
+    async for chunk in drive_async(gen, env, box):
+        up(chunk)
+        if pick(chunk):
+            yield chunk
+    _result(graph, env, box)

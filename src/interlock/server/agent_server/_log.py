@@ -256,6 +256,8 @@ def logged_invoke(
         input, config, stream_mode=modes, subgraphs=True, **kwargs
     ):
         start()
+        if mode == "values" and isinstance(chunk, dict) and "__interrupt__" in chunk:
+            continue  # the pause's last `values` is written below, with the requests' views
         data = slim(mode, namespace, _chunk(mode, chunk, fmt))
         writer.write(event_name(mode, namespace), data)
     start()
