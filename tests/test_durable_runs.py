@@ -292,7 +292,7 @@ def test_a_command_run_is_durable_and_applied_once_on_a_takeover(saver: BaseSave
     )
     _take_over(saver, graph)
     state = graph.get_state({"configurable": {"thread_id": "t"}})
-    assert state.values == {"item": "z"} and state.next == ("review",)
+    assert state.values == {"item": "z", "paid": []} and state.next == ("review",)
     tagged = [c for c in saver.list_checkpoints("t") if c.metadata.get("run_id") == dead.run_id]
     assert [c.source for c in tagged] == ["input"]
     assert saver.get_run(dead.run_id).status == "interrupted"  # type: ignore[union-attr]

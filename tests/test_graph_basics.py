@@ -73,7 +73,10 @@ def test_conditional_edges_with_path_map_and_end(run) -> None:
         "count", lambda s: "again" if s["value"] < 3 else "stop", {"again": "count", "stop": END}
     )
     g.add_edge(START, "count")
-    assert run.invoke(g.compile(), {"value": 0}) == {"value": 3}
+    assert run.invoke(g.compile(), {"value": 0}) == {
+        "log": [],
+        "value": 3,
+    }  # the reducer key starts at []
 
 
 def test_command_goto_and_update_from_node(run) -> None:

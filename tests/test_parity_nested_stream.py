@@ -10,7 +10,8 @@ The shapes asserted here are LangGraph 1.2's, read from its runs of the same gra
   loop gets the pause's chunks, then the pause ends the node), and the resume goes on in
   the subgraph where it stopped. The node iterates over the chunks it asked for; the root's
   stream gets the subgraph's chunks as it would from `invoke` (all of them with
-  `subgraphs=True`, else only `custom` and `messages`).
+  `subgraphs=True`, else only `custom` and `messages`: interlock's rule for subgraphs,
+  where LangGraph 1.2 sends a subgraph's `custom` only with `subgraphs=True`).
 """
 
 from __future__ import annotations
@@ -53,12 +54,12 @@ def asking(saver: Any, **compile_kw: Any) -> Any:
 def test_a_pause_sends_the_state_it_stopped_at_with_its_request(run, saver) -> None:
     graph = asking(saver)
     chunks = run.stream(graph, {"x": 1}, cfg(), stream_mode="values")
-    assert chunks[:2] == [{"x": 1}, {"x": 2}]
+    assert chunks[:2] == [{"x": 1, "seen": []}, {"x": 2, "seen": []}]
     assert len(chunks) == 3
     last = chunks[2]
     (asked,) = _pause_of(last)
     assert asked.value == "ok?"
-    assert {k: v for k, v in last.items() if k != "__interrupt__"} == {"x": 2}
+    assert {k: v for k, v in last.items() if k != "__interrupt__"} == {"x": 2, "seen": []}
     assert asked.id == run.get_state(graph, cfg()).interrupts[0].id
 
 
@@ -66,7 +67,7 @@ def test_a_resume_sends_the_state_it_goes_on_from_first(run, saver) -> None:
     graph = asking(saver)
     run.stream(graph, {"x": 1}, cfg(), stream_mode="values")
     chunks = run.stream(graph, Command(resume="yes"), cfg(), stream_mode="values")
-    assert chunks == [{"x": 2}, {"x": 20, "seen": ["yes"]}]
+    assert chunks == [{"x": 2, "seen": []}, {"x": 20, "seen": ["yes"]}]
 
 
 def test_a_resume_with_an_update_sends_the_updated_state_first(run, saver) -> None:
@@ -83,9 +84,9 @@ def test_a_resume_with_an_update_sends_the_updated_state_first(run, saver) -> No
 def test_continuing_after_a_breakpoint_sends_the_state_first(run, saver) -> None:
     graph = asking(saver, interrupt_before=["a"])
     first = run.stream(graph, {"x": 1}, cfg(), stream_mode="values")
-    assert first == [{"x": 1}]  # a breakpoint sends no values with `__interrupt__`
+    assert first == [{"x": 1, "seen": []}]  # a breakpoint sends no values with a request
     chunks = run.stream(graph, None, cfg(), stream_mode="values")
-    assert chunks[:2] == [{"x": 1}, {"x": 2}]
+    assert chunks[:2] == [{"x": 1, "seen": []}, {"x": 2, "seen": []}]
     assert _pause_of(chunks[2])[0].value == "ok?"
 
 
@@ -182,7 +183,7 @@ def test_the_node_gets_its_own_modes_and_the_pause(run, saver) -> None:
     ns = resumed[0][0]
     assert all(c[0] == ns for c in resumed) and ns[0].startswith("node:")
     assert [(m, c) for _, m, c in resumed] == [
-        ("values", {"x": 2}),
+        ("values", {"x": 2, "seen": []}),
         ("updates", {"b": {"x": 20, "seen": ["yes"]}}),
         ("values", {"x": 20, "seen": ["yes"]}),
     ]
@@ -210,10 +211,11 @@ def test_the_node_sees_the_pause_before_it_ends(saver) -> None:
     assert after == []
     assert [m for m, _ in seen] == ["values", "updates", "values", "updates", "values"]
     assert seen[3][1]["__interrupt__"] == seen[4][1]["__interrupt__"]
-    assert {k: v for k, v in seen[4][1].items() if k != "__interrupt__"} == {"x": 2}
+    assert {k: v for k, v in seen[4][1].items() if k != "__interrupt__"} == {"x": 2, "seen": []}
 
 
 def test_without_subgraphs_the_root_gets_only_what_nodes_write(saver) -> None:
+    """interlock's rule for any subgraph (as for one run by `invoke`), not LangGraph's."""
     inner = inner_graph(Calls())
     got: list = []
     outer = outer_graph(saver, inner, got, "updates", False, False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections import abc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_type_hints
@@ -35,9 +36,12 @@ class Channel:
     """Makes the value a reducer folds its first update into (`list` for `list[...]`)."""
 
     def initial(self) -> Any:
-        """The value before any write: the schema default, or `reducer`'s empty start."""
+        """The value before any write: the schema default, or a reducer key's empty start
+        (`[]` for `Annotated[list, operator.add]`, as LangGraph's channel starts)."""
         if self.default is not _MISSING:
             return _copy_default(self.default)
+        if self.reducer is not None and self.empty is not None:
+            return self.empty()
         return _MISSING
 
 
@@ -47,11 +51,24 @@ def _copy_default(value: Any) -> Any:
     return value
 
 
+_ABSTRACT: dict[Any, type] = {
+    abc.Sequence: list,
+    abc.MutableSequence: list,
+    abc.Set: set,
+    abc.MutableSet: set,
+    abc.Mapping: dict,
+    abc.MutableMapping: dict,
+}
+"""Abstract collection types a reducer key may be declared with, and the type its empty
+start is made of (as LangGraph's channels make it)."""
+
+
 def _reducer_of(hint: Any) -> tuple[Reducer | None, Callable[[], Any] | None]:
     if typing.get_origin(hint) is typing.Annotated:
         for meta in reversed(hint.__metadata__):
             if callable(meta):
                 base = typing.get_origin(hint.__origin__) or hint.__origin__
+                base = _ABSTRACT.get(base, base)
                 empty = base if base in (list, dict, set, tuple, int, float, str) else None
                 return typing.cast(Reducer, meta), empty
     return None, None

@@ -1,0 +1,124 @@
+"""A key with a reducer starts at its type's empty value, as a LangGraph channel does
+(`Annotated[list, operator.add]` is `[]` before any write): nodes read it, and the run's
+values and streams carry it. Values asserted here are LangGraph 1.2's for the same graphs.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence, Set
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from pydantic import BaseModel
+
+from interlock import START, Command, StateGraph, add_messages, interrupt
+
+
+def merge(a: dict, b: dict) -> dict:
+    return {**a, **b}
+
+
+class S(TypedDict, total=False):
+    x: int
+    seen: Annotated[list, operator.add]
+    count: Annotated[int, operator.add]
+    notes: Annotated[dict, merge]
+    text: Annotated[str, operator.add]
+    messages: Annotated[list, add_messages]
+    maybe: Annotated[list | None, operator.add]
+    steps: Annotated[Sequence[str], operator.add]
+    tags: Annotated[Set[str], operator.or_]
+
+
+EMPTY = {
+    "seen": [],
+    "count": 0,
+    "notes": {},
+    "text": "",
+    "messages": [],
+    "steps": [],
+    "tags": set(),
+}
+
+
+def cfg(thread: str = "t1") -> dict:
+    return {"configurable": {"thread_id": thread}}
+
+
+def graph(saver: Any, node: Any) -> Any:
+    g = StateGraph(S)
+    g.add_node("a", node)
+    g.add_edge(START, "a")
+    return g.compile(checkpointer=saver)
+
+
+def test_nodes_read_reducer_keys_nobody_wrote(run, saver) -> None:
+    read: list[dict] = []
+
+    def a(s: S) -> dict:
+        read.append(dict(s))
+        return {"seen": [len(s["seen"])], "count": s["count"] + 1}
+
+    app = graph(saver, a)
+    out = run.invoke(app, {"x": 1}, cfg())
+    assert read == [{"x": 1, **EMPTY}]  # `maybe` (Optional) has no empty value: absent
+    assert out == {"x": 1, **EMPTY, "seen": [0], "count": 1}
+    assert run.get_state(app, cfg()).values == out
+
+
+def test_the_values_stream_starts_with_them(run, saver) -> None:
+    app = graph(saver, lambda s: {"x": s["x"] + 1})
+    chunks = run.stream(app, {"x": 1}, cfg(), stream_mode="values")
+    assert chunks == [{"x": 1, **EMPTY}, {"x": 2, **EMPTY}]
+
+
+def test_an_input_value_for_a_reducer_key_is_folded_into_the_empty_start(run, saver) -> None:
+    app = graph(saver, lambda s: {"seen": ["a"]})
+    out = run.invoke(app, {"x": 1, "seen": ["in"], "count": 2}, cfg())
+    assert out["seen"] == ["in", "a"] and out["count"] == 2
+
+
+def test_a_pause_and_resume_keep_them(run, saver) -> None:
+    app = graph(saver, lambda s: {"seen": [interrupt("ok?")]})
+    paused = run.invoke(app, {"x": 1}, cfg())
+    assert {k: v for k, v in paused.items() if k != "__interrupt__"} == {"x": 1, **EMPTY}
+    assert run.invoke(app, Command(resume="yes"), cfg()) == {"x": 1, **EMPTY, "seen": ["yes"]}
+
+
+@dataclass
+class D:
+    x: int = 0
+    seen: Annotated[list, operator.add] = field(default_factory=list)
+
+
+class P(BaseModel):
+    x: int = 0
+    seen: Annotated[list, operator.add] = []
+
+
+@pytest.mark.parametrize("schema", [D, P])
+def test_dataclass_and_pydantic_states_keep_their_defaults(saver, schema: Any) -> None:
+    g = StateGraph(schema)
+    g.add_node("a", lambda s: {"seen": [len(s.seen)]})
+    g.add_edge(START, "a")
+    app = g.compile(checkpointer=saver)
+    assert app.invoke({"x": 1}, cfg()) == {"x": 1, "seen": [0]}
+
+
+def test_a_subgraph_starts_its_reducer_keys_empty(saver) -> None:
+    class Inner(TypedDict, total=False):
+        x: int
+        trail: Annotated[list, operator.add]
+
+    inner = StateGraph(Inner)
+    inner.add_node("step", lambda s: {"trail": [f"had {len(s['trail'])}"]})
+    inner.add_edge(START, "step")
+    sub = inner.compile()
+
+    outer = StateGraph(S)
+    outer.add_node("call", lambda s: {"seen": sub.invoke({"x": s["x"]})["trail"]})
+    outer.add_edge(START, "call")
+    app = outer.compile(checkpointer=saver)
+    assert app.invoke({"x": 1}, cfg())["seen"] == ["had 0"]
