@@ -45,6 +45,7 @@ from interlock.graph._effects import (
 )
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
+from interlock.graph._messages_out import seen_in, send_returned_messages
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 from interlock.graph._unsaved import Held, save_held
@@ -83,6 +84,9 @@ class Env:
     """A subgraph's way to its caller's stream: `(ns_path, mode, chunk)`."""
     subgraphs: bool = False
     """`stream(..., subgraphs=True)`: subgraphs' chunks reach the caller too."""
+    said: set[str] = field(default_factory=set)
+    """Ids of the messages the run sent on `messages` (a subgraph shares its root's): a
+    message a node returns is not sent again (`_messages_out`)."""
     yields: bool = False
     """A subgraph run by `stream()` inside a node: its chunks come out of its driver, as a
     root graph's do, instead of going up the sink."""
@@ -210,6 +214,14 @@ def _backoff(task: Task) -> float:
     return task.delay + (random.uniform(0, 1) if task.jitter else 0.0)
 
 
+def _returned_messages(env: Env, task: Task, ctx: TaskContext, result: Any) -> None:
+    """Send on `messages` what the node returned and the run has not sent yet."""
+    if ctx.emit is None or "messages" not in env.modes:
+        return
+    meta = {"langgraph_node": task.name, "thread_id": env.thread_id}
+    send_returned_messages(result, seen_in(task.input), env.said, ctx.emit, meta)
+
+
 def _execute_sync(env: Env, task: Task, checkpoint_id: str, emit: Callable | None) -> TaskOutcome:
     if wait := _backoff(task):
         time.sleep(wait)
@@ -228,6 +240,7 @@ def _execute_now(env: Env, task: Task, checkpoint_id: str, emit: Callable | None
                 raise GraphError(f"node {task.name!r} is async; run the graph with ainvoke/astream")
             args, kwargs = _call_args(node, task, ctx, env)
             result = node.fn(*args, **kwargs)
+        _returned_messages(env, task, ctx, result)
         return TaskOutcome(task=task, result=result, memo=dict(ctx.new_memo))
     except Exception as exc:
         return _outcome_of_error(task, ctx, exc, env)
@@ -255,6 +268,7 @@ async def _execute_async(
         else:
             args, kwargs = _call_args(node, task, ctx, env)
             result = await node.fn(*args, **kwargs)
+        _returned_messages(env, task, ctx, result)
         return TaskOutcome(task=task, result=result, memo=dict(ctx.new_memo))
     except Exception as exc:
         return _outcome_of_error(task, ctx, exc, env)

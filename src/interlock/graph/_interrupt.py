@@ -395,8 +395,12 @@ def get_message_writer() -> Callable[[Any, dict[str, Any]], None] | None:
         return None
     node = ctx.task_name if ctx is not None else ""
     thread = ctx.thread_id if ctx is not None else ""
+    env = getattr(ctx, "env", None)
+    said: set[str] | None = getattr(env, "said", None)
 
     def write(chunk: Any, metadata: dict[str, Any]) -> None:
+        if said is not None and isinstance(getattr(chunk, "id", None), str):
+            said.add(chunk.id)  # the node's reply of that id is not sent again whole
         emit("messages", (chunk, {"langgraph_node": node, "thread_id": thread, **metadata}))
 
     return write

@@ -88,6 +88,7 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool =
         sink=ctx.sink,
         subgraphs=parent.subgraphs,
         root_graph=parent.root_graph or parent.spec.name,
+        said=parent.said,
     )
 
 
