@@ -322,3 +322,68 @@ def test_the_node_gets_a_running_tasks_chunks_as_they_come(saver) -> None:
     g.add_edge(START, "node")
     assert g.compile(checkpointer=saver).invoke({"x": 0}, cfg())["seen"] == ["done"]
     assert waited == [True]
+
+
+def test_a_node_that_stops_reading_at_the_pause_still_pauses(saver) -> None:
+    """LangGraph lets the node finish and leaves the subgraph's request unanswerable;
+    interlock keeps the pause (as `invoke` would): the request is answered once and the
+    node runs again with the subgraph going on."""
+    inner = inner_graph(Calls())
+    after: list[str] = []
+
+    def node(s: S) -> dict:
+        for chunk in inner.stream({"x": s["x"]}, stream_mode="updates"):
+            if "__interrupt__" in chunk:
+                after.append("stopped reading")
+                break
+        else:
+            after.append("read to the end")
+        return {"seen": ["node"]}
+
+    g = StateGraph(S)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    app = g.compile(checkpointer=saver)
+    paused = app.invoke({"x": 1}, cfg())
+    (asked,) = paused["__interrupt__"]
+    assert asked.value == {"q": 2}
+    assert app.get_state(cfg()).next == ("node",)
+    assert [r.interrupt_id for r in saver.list_interrupts(status="pending").items] == [asked.id]
+    done = app.invoke(Command(resume="yes"), cfg())
+    assert done["seen"] == ["node"] and "__interrupt__" not in done
+    assert after == ["stopped reading", "read to the end"]
+    assert not saver.list_interrupts(status="pending").items
+
+
+def test_a_finished_subgraph_streamed_again_sends_its_state(saver) -> None:
+    calls = Calls()
+    inner = StateGraph(S)
+
+    def draft(s: S) -> dict:
+        calls.a += 1
+        return {"seen": ["draft"]}
+
+    inner.add_node("draft", draft)
+    inner.add_edge(START, "draft")
+    sub = inner.compile()
+
+    def node(s: S) -> dict:
+        final = list(sub.stream({"x": 0}, stream_mode="values"))[-1]
+        return {"seen": [f"{interrupt('publish?')} {final['seen']}"]}
+
+    g = StateGraph(S)
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    app = g.compile(checkpointer=saver)
+    app.invoke({"x": 1}, cfg())
+    assert app.invoke(Command(resume="published"), cfg())["seen"] == ["published ['draft']"]
+    assert calls.a == 1
+
+
+def test_custom_chunks_the_node_reads_do_not_also_reach_the_root(saver) -> None:
+    inner = inner_graph(Calls())
+    got: list = []
+    outer = outer_graph(saver, inner, got, ["custom", "updates"], False, False)
+    chunks = list(outer.stream({"x": 1}, cfg(), stream_mode=["custom", "updates"], subgraphs=True))
+    assert not [c for c in chunks if c[1] == "custom"]
+    assert any(c[1] == "updates" and c[0] != () for c in chunks)

@@ -6,6 +6,7 @@ values and streams carry it. Values asserted here are LangGraph 1.2's for the sa
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
@@ -122,3 +123,98 @@ def test_a_subgraph_starts_its_reducer_keys_empty(saver) -> None:
     outer.add_edge(START, "call")
     app = outer.compile(checkpointer=saver)
     assert app.invoke({"x": 1}, cfg())["seen"] == ["had 0"]
+
+
+class MyList(list):
+    """A list subclass a reducer key may be declared with."""
+
+
+class Shapes(TypedDict, total=False):
+    x: int
+    flag: Annotated[bool, operator.or_]
+    counts: Annotated[Counter, operator.add]
+    frozen: Annotated[frozenset, operator.or_]
+    mine: Annotated[MyList, operator.add]
+    pair: Annotated[tuple, operator.add]
+
+
+def test_every_type_that_makes_a_value_from_nothing_starts_empty() -> None:
+    seen: list[dict] = []
+    g = StateGraph(Shapes)
+    g.add_node("a", lambda s: seen.append(dict(s)) or {})
+    g.add_edge(START, "a")
+    g.compile().invoke({"x": 1})
+    (got,) = seen
+    assert got == {
+        "x": 1,
+        "flag": False,
+        "counts": Counter(),
+        "frozen": frozenset(),
+        "mine": [],
+        "pair": (),
+    }
+    assert type(got["counts"]) is Counter and type(got["mine"]) is MyList
+
+
+class Before(TypedDict, total=False):
+    x: int
+
+
+class After(TypedDict, total=False):
+    x: int
+    log: Annotated[list, operator.add]
+
+
+def test_a_thread_stored_before_its_reducer_key_existed_reads_it_empty(saver) -> None:
+    """The graph's next release adds a reducer key: the thread (and a node of the new
+    code) reads it empty, as LangGraph's channel starts."""
+
+    old = StateGraph(Before)
+    old.add_node("a", lambda s: {"x": s["x"] + 1})
+    old.add_edge(START, "a")
+    old.compile(checkpointer=saver).invoke({"x": 1}, cfg())
+
+    new = StateGraph(After)
+    new.add_node("a", lambda s: {"x": s["x"] + 10, "log": [f"had {s['log']}"]})
+    new.add_edge(START, "a")
+    app = new.compile(checkpointer=saver)
+    assert app.get_state(cfg()).values == {"x": 2, "log": []}
+    assert app.invoke({"x": 1}, cfg()) == {"x": 11, "log": ["had []"]}
+
+
+# ---- keys a schema does not have --------------------------------------------------------------
+
+
+class Outer(TypedDict, total=False):
+    x: int
+
+
+class Inner(TypedDict, total=False):
+    x: int
+    notes: Annotated[list, operator.add]
+    scratch: str
+
+
+def test_a_subgraph_s_own_keys_stay_in_the_subgraph(run, saver) -> None:
+    """LangGraph's "shared keys" subgraph: the parent gets the keys it has, the others
+    stay in the subgraph's state."""
+    inner = StateGraph(Inner)
+    inner.add_node("work", lambda s: {"x": s["x"] + 1, "scratch": "kept", "notes": ["n"]})
+    inner.add_edge(START, "work")
+    g = StateGraph(Outer)
+    g.add_node("sub", inner.compile())
+    g.add_edge(START, "sub")
+    app = g.compile(checkpointer=saver)
+    assert run.invoke(app, {"x": 1}, cfg()) == {"x": 2}
+    sub_state = app.get_state(cfg(), subgraphs=True)
+    assert sub_state.values == {"x": 2}
+
+
+def test_extra_input_keys_and_writes_are_left_out(run, saver) -> None:
+    g = StateGraph(Outer)
+    g.add_node("a", lambda s: {"x": s["x"] + 1, "typo": 1})
+    g.add_edge(START, "a")
+    app = g.compile(checkpointer=saver)
+    assert run.invoke(app, {"x": 1, "extra": True}, cfg()) == {"x": 2}
+    app.update_state(cfg(), {"x": 5, "other": 1})
+    assert run.get_state(app, cfg()).values == {"x": 5}

@@ -193,3 +193,11 @@ def test_langgraph_sdk_continues_a_subgraph_breakpoint(tmp_path) -> None:
                 ada.close()
     finally:
         saver.close()
+
+
+def test_a_subgraph_breakpoint_sends_no_values_with_a_request(saver) -> None:
+    """As LangGraph: a breakpoint's pause is an `updates` chunk only."""
+    app = root_graph(sub_graph(Ran(), interrupt_before=["b"]), saver)
+    chunks = list(app.stream({"x": 1}, cfg(), stream_mode=["values", "updates"]))
+    assert [m for m, c in chunks if m == "values"] == ["values"]  # the input's only
+    assert any(m == "updates" and "__interrupt__" in c for m, c in chunks)

@@ -244,8 +244,8 @@ class CompiledStateGraph:
         self, stored: StoredCheckpoint, known: dict[str, Any] | None, known_id: str | None
     ) -> dict[str, Any]:
         if known is not None and stored.base_id is not None and stored.base_id == known_id:
-            return fold(known, stored.chain, self.spec)
-        return fold(stored.base, stored.chain, self.spec)
+            return self.spec.schema.with_empties(fold(known, stored.chain, self.spec))
+        return self.spec.schema.with_empties(fold(stored.base, stored.chain, self.spec))
 
     def _start(
         self,

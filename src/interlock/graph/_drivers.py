@@ -240,6 +240,8 @@ def _execute_now(env: Env, task: Task, checkpoint_id: str, emit: Callable | None
                 raise GraphError(f"node {task.name!r} is async; run the graph with ainvoke/astream")
             args, kwargs = _call_args(node, task, ctx, env)
             result = node.fn(*args, **kwargs)
+        if isinstance(ctx, NodeTask) and ctx.child_pause is not None:
+            return _outcome_of_error(task, ctx, ctx.child_pause, env)
         _returned_messages(env, task, ctx, result)
         return TaskOutcome(task=task, result=result, memo=dict(ctx.new_memo))
     except Exception as exc:
@@ -268,6 +270,8 @@ async def _execute_async(
         else:
             args, kwargs = _call_args(node, task, ctx, env)
             result = await node.fn(*args, **kwargs)
+        if isinstance(ctx, NodeTask) and ctx.child_pause is not None:
+            return _outcome_of_error(task, ctx, ctx.child_pause, env)
         _returned_messages(env, task, ctx, result)
         return TaskOutcome(task=task, result=result, memo=dict(ctx.new_memo))
     except Exception as exc:

@@ -318,6 +318,13 @@ def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, Interrupt
     return cast(InterruptRecord, reopened)
 
 
+def _is_breakpoint(asked: Interrupt) -> bool:
+    """Whether a pause's request is a breakpoint's (a subgraph's stops its parent's task
+    too): LangGraph sends no `values` chunk for those."""
+    value = asked.value
+    return isinstance(value, dict) and value.get("type") == "breakpoint" and "when" in value
+
+
 def _resumed_values(run: _Run) -> Generator[Effect, Any, None]:
     """A resumed or continued run's first `values` chunk: the state it goes on from (with
     a resume's `update`), as LangGraph sends it before the run's first step."""
@@ -545,7 +552,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
             yield Emit("updates", {"__interrupt__": intr})
-            if run.wants("values"):  # LangGraph: the state the step started from, and why
+            if run.wants("values") and not all(map(_is_breakpoint, intr)):
+                # LangGraph: the state the step started from, and what it asks
                 yield Emit("values", {**run.values, "__interrupt__": intr})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
 

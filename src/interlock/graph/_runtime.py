@@ -117,6 +117,9 @@ class NodeTask(TaskContext):
     """Where stream chunks of the task (and of subgraphs it runs) go: `(ns, mode, chunk)`."""
     subgraph_calls: int = 0
     """Subgraphs this task ran so far (the k-th gets its own namespace)."""
+    child_pause: BaseException | None = None
+    """A subgraph the node streams paused (its `SubgraphPaused`): the pause stands even
+    when the node stops reading the stream and returns (its requests stay answerable)."""
 
     def call_mark(self) -> str | None:
         """What sets this call apart in the namespace of a subgraph it runs, beside the

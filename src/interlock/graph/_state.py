@@ -68,10 +68,21 @@ def _reducer_of(hint: Any) -> tuple[Reducer | None, Callable[[], Any] | None]:
         for meta in reversed(hint.__metadata__):
             if callable(meta):
                 base = typing.get_origin(hint.__origin__) or hint.__origin__
-                base = _ABSTRACT.get(base, base)
-                empty = base if base in (list, dict, set, tuple, int, float, str) else None
-                return typing.cast(Reducer, meta), empty
+                return typing.cast(Reducer, meta), _empty_maker(_ABSTRACT.get(base, base))
     return None, None
+
+
+def _empty_maker(base: Any) -> Callable[[], Any] | None:
+    """`base` when calling it with no arguments makes a value (`list`, `int`, `Counter`,
+    a list subclass...), as LangGraph starts a reducer's channel with `typ()`; None for
+    what cannot (`Optional[...]`, a class with required arguments)."""
+    if not isinstance(base, type):
+        return None
+    try:
+        base()
+    except Exception:
+        return None
+    return base
 
 
 class StateSchema:
@@ -133,6 +144,16 @@ class StateSchema:
         for name, ch in other.channels.items():
             self.channels.setdefault(name, ch)
 
+    def with_empties(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` (changed in place) with each reducer key it lacks at its empty start: a
+        state stored before the key existed, or before keys started empty, reads as a new
+        one does."""
+        for name, ch in self.channels.items():
+            make = ch.empty if ch.reducer is not None and ch.default is _MISSING else None
+            if make is not None and name not in values:
+                values[name] = make()
+        return values
+
     def initial_values(self) -> dict[str, Any]:
         """Defaults of the schema's fields (dataclass/pydantic), before any write."""
         out: dict[str, Any] = {}
@@ -142,8 +163,10 @@ class StateSchema:
                 out[name] = value
         return out
 
-    def to_updates(self, value: Any, node: str) -> list[tuple[str, Any]]:
-        """A node's returned update as `(channel, value)` pairs, in order."""
+    def to_updates(self, value: Any, node: str, *, strict: bool = False) -> list[tuple[str, Any]]:
+        """A node's returned update as `(channel, value)` pairs, in order. A key the schema
+        does not have is left out, as LangGraph leaves it (a subgraph's own keys, extra
+        input); with `strict` it raises `InvalidUpdate` (the HTTP API refuses such input)."""
         if value is None:
             return []
         if isinstance(value, Mapping):
@@ -160,6 +183,8 @@ class StateSchema:
         out = []
         for key, val in items:
             if not self.open and key not in self.channels:
+                if not strict:
+                    continue
                 raise InvalidUpdate(
                     f"node {node!r} wrote unknown state key {key!r}; "
                     f"known keys: {sorted(self.channels)}"

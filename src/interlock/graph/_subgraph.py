@@ -215,14 +215,36 @@ def stream_child_sync(
         ctx.claim_stateful(env.checkpoint_ns)
     env, stored, input, finished = _prepared_sync(graph, input, ctx, calls, env)
     if finished:
+        assert stored is not None
+        yield from _finished_values(graph, env, stored, modes)
         return
     up, pick = _streaming(env, ctx, modes, subgraphs)
     box = ResultBox()
     for chunk in drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box):
+        _note_pause(ctx, env, chunk)
         up(chunk)
         if pick(chunk):
             yield chunk
     _result(graph, env, box)
+
+
+def _finished_values(
+    graph: CompiledStateGraph, env: Env, stored: StoredCheckpoint, modes: frozenset[str]
+) -> Iterator[Chunk]:
+    """A subgraph this task already ran to its end, streamed again (the task runs again
+    after a later pause of its own): its state, once, as LangGraph sends it."""
+    if "values" in modes:
+        values = graph._output(graph._start(stored, env, None).as_result())
+        yield (env.ns_path, "values", dict(values))
+
+
+def _note_pause(ctx: NodeTask, env: Env, chunk: Chunk) -> None:
+    """Keep the streamed subgraph's pause on the task as its `__interrupt__` comes by:
+    a node that stops reading there and returns still pauses (`NodeTask.child_pause`)."""
+    ns, mode, payload = chunk
+    mine = mode == "updates" and ns == env.ns_path and isinstance(payload, dict)
+    if mine and "__interrupt__" in payload:
+        ctx.child_pause = SubgraphPaused(payload["__interrupt__"], env.checkpoint_ns)
 
 
 def _streaming(
@@ -232,8 +254,11 @@ def _streaming(
     in the modes its parent wants and those the node asked for; returns how a chunk goes
     up to the parent's stream, and whether the node gets it."""
     forward = env.modes if ctx.sink is not None else frozenset()
+    if "custom" in modes:  # what nodes write goes to the stream that asked for it, only
+        forward = forward - {"custom"}
     sink, own = ctx.sink, env.ns_path
-    env.modes, env.subgraphs, env.yields = forward | modes, True, True
+    # `updates` always: its `__interrupt__` tells the task the subgraph paused
+    env.modes, env.subgraphs, env.yields = forward | modes | {"updates"}, True, True
 
     def up(chunk: Chunk) -> None:
         if sink is not None and chunk[1] in forward:
@@ -298,11 +323,15 @@ async def stream_child_async(
         ctx.claim_stateful(env.checkpoint_ns)
     env, stored, input, finished = await _prepared_async(graph, input, ctx, calls, env)
     if finished:
+        assert stored is not None
+        for chunk in _finished_values(graph, env, stored, modes):
+            yield chunk
         return
     up, pick = _streaming(env, ctx, modes, subgraphs)
     box = ResultBox()
     gen = _engine(graph, env, stored, input, ctx.call_mark())
     async for chunk in drive_async(gen, env, box):
+        _note_pause(ctx, env, chunk)
         up(chunk)
         if pick(chunk):
             yield chunk

@@ -386,6 +386,14 @@ def plausible_id(value: str) -> bool:
     return 0 < len(value) <= 256 and value.isprintable()
 
 
+def check_input(graph: CompiledStateGraph, update: Any) -> None:
+    """Refuse new input the HTTP APIs do not take: nested too deep (`check_shape`), or
+    naming a state key the graph does not have (`InvalidUpdate`, 422 `invalid_input`; the
+    library leaves such keys out, as LangGraph does)."""
+    check_shape(update, "input")
+    graph.spec.schema.to_updates(update, "__input__", strict=True)
+
+
 def check_shape(value: Any, where: str, limit: int = 32) -> None:
     """Refuse JSON nested deeper than `limit` (it could not be rendered back), and text no
     store can hold: a lone surrogate (`"\\ud800"`: not UTF-8)."""
@@ -487,7 +495,7 @@ def run_input(
     (default: `graph.invoke`; the Agent Server streams it into the run event log);
     `detail` is added to the audit entries."""
     if update is not None:
-        check_shape(update, "input")
+        check_input(graph, update)
     detail = {"agent": name, "input": update, **(detail or {})}
     record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
@@ -532,8 +540,7 @@ def queue_run(
 ) -> RunRecord:
     """Check new input as a run would, then queue it as a background run (audited as
     `run.queued`; `run_id` chosen by the caller, or new). A refused input queues nothing."""
-    check_shape(update, "input")
-    graph.spec.schema.to_updates(update, "__input__")  # unknown keys: InvalidUpdate (422)
+    check_input(graph, update)
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
     if pending:
         raise ApiError(

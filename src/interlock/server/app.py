@@ -71,7 +71,7 @@ from interlock.server._health import Readiness
 from interlock.server._operations import (
     MAX_OFFSET,
     approval_view,
-    check_shape,
+    check_input,
     continue_thread,
     decide_request,
     expire_due_requests,
@@ -578,7 +578,7 @@ def create_app(
         update = input_of(body.input, body.message)
         if update is None:
             raise ApiError(422, "invalid_request", "send `input` or `message`")
-        check_shape(update, "input")
+        check_input(graph, update)
         config = run_config(thread_id, user_id=who.name)
         detail = {"agent": name, "input": update}
         record_audit(saver, who, "run.started", thread_id, detail=detail)
