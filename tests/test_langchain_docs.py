@@ -17,10 +17,10 @@ def python_blocks() -> list[str]:
 
 
 def test_the_page_has_its_examples() -> None:
-    assert len(python_blocks()) == 5
+    assert len(python_blocks()) == 7
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_each_python_block_runs(index: int, tmp_path: Path) -> None:
     block = python_blocks()[index]
     out = subprocess.run(

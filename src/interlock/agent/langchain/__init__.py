@@ -10,7 +10,8 @@
 These wrappers are made at the edge, where such an object is passed in: the graph engine
 and the stores never see LangChain types, and nothing of LangChain is imported until a
 LangChain object is passed (`pip install 'interlock[langchain]'`). The names below are
-imported on first use.
+imported on first use. Users import them from `interlock.langchain`, which also has a
+`MessagesState` and `add_messages` that keep langchain-core messages.
 """
 
 from __future__ import annotations
