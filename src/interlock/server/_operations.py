@@ -391,7 +391,9 @@ def check_input(graph: CompiledStateGraph, update: Any) -> None:
     naming a state key the graph does not have (`InvalidUpdate`, 422 `invalid_input`; the
     library leaves such keys out, as LangGraph does)."""
     check_shape(update, "input")
-    graph.spec.schema.to_updates(update, "__input__", strict=True)
+    as_state = getattr(graph, "_in", None)  # an entrypoint's input is one value, not keys
+    state = as_state(update) if callable(as_state) else update
+    graph.spec.schema.to_updates(state, "__input__", strict=True)
 
 
 def check_shape(value: Any, where: str, limit: int = 32) -> None:
