@@ -35,6 +35,9 @@ def test_porting_aliases() -> None:
 
     assert Runtime is interlock.Runtime and get_runtime is interlock.get_runtime
     assert RetryPolicy is interlock.RetryPolicy and Durability is interlock.Durability
+    from interlock.prebuilt import ToolNode, tools_condition
+
+    assert ToolNode is interlock.ToolNode and tools_condition is interlock.tools_condition
 
 
 def test_import_is_light() -> None:

@@ -89,6 +89,8 @@ _LAZY: dict[str, str] = {
     # agents
     "create_agent": "interlock.agent.react",
     "HumanInTheLoopMiddleware": "interlock.agent.approval",
+    "ToolNode": "interlock.agent.prebuilt",
+    "tools_condition": "interlock.agent.prebuilt",
     "load_dotenv": "interlock._dotenv",
     "ApprovalError": "interlock.agent.approval",
     # functional API
@@ -173,6 +175,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         add_messages,
     )
     from interlock.agent.models import BaseChatModel, ScriptedChatModel, init_chat_model
+    from interlock.agent.prebuilt import ToolNode, tools_condition
     from interlock.agent.react import create_agent
     from interlock.agent.tools import BaseTool, Tool, ToolArgumentsError, ToolException, tool
     from interlock.checkpoint.base import BaseSaver, InterruptRecord, RunRecord

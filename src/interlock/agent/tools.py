@@ -233,6 +233,14 @@ class Tool:
             raise ToolArgumentsError(self.name, errors) from None
         return {name: getattr(model, name) for name in type(model).model_fields}
 
+    def declared_args(self, args: Any) -> Any:
+        """`args` without the keys the schema does not declare (LangChain ignores those
+        where `validate_args` refuses them); anything but a mapping as it is."""
+        if not isinstance(args, Mapping) or isinstance(self._args_schema, Mapping):
+            return args
+        fields = self.args_model.model_fields
+        return {k: v for k, v in args.items() if k in fields}
+
     def _with_runtime(self, args: dict[str, Any]) -> dict[str, Any]:
         if not self.wants_runtime:
             return args

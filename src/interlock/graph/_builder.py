@@ -87,8 +87,10 @@ class StateGraph:
 
         `fn(state)` returns a dict of updates, a `Command`, or None. It may also take
         `config`, `writer` and `runtime` (a `Runtime`) keyword parameters. A compiled graph
-        can be a node (subgraph). `retry_policy` (a `RetryPolicy` or a list of them) runs
-        the node again when it raises (LangGraph's older `retry=` is accepted too).
+        can be a node (subgraph); an object with a sync `__call__` and an async `acall` (such
+        as `ToolNode`) runs the one under invoke, the other under ainvoke. `retry_policy` (a
+        `RetryPolicy` or a list of them) runs the node again when it raises (LangGraph's
+        older `retry=` is accepted too).
         """
         from interlock.graph._runtime import check_retry_policy
 

@@ -260,7 +260,7 @@ async def _execute_async(
     node = env.spec.nodes[task.name]
     if wait := _backoff(task):
         await asyncio.sleep(wait)
-    if node.subgraph is None and not node.is_async:
+    if node.subgraph is None and not node.is_async and node.afn is None:
         return await asyncio.to_thread(_execute_now, env, task, checkpoint_id, emit)
     ctx = _context(env, task, checkpoint_id, emit)
     token = _current.set(ctx)
@@ -269,7 +269,7 @@ async def _execute_async(
             result = await node.subgraph._arun_as_child(task.input, ctx)
         else:
             args, kwargs = _call_args(node, task, ctx, env)
-            result = await node.fn(*args, **kwargs)
+            result = await (node.afn or node.fn)(*args, **kwargs)
         if isinstance(ctx, NodeTask) and ctx.child_pause is not None:
             return _outcome_of_error(task, ctx, ctx.child_pause, env)
         _returned_messages(env, task, ctx, result)

@@ -30,6 +30,9 @@ class NodeSpec:
     subgraph: Any = None
     """A compiled graph used as this node (runs embedded in the parent task)."""
     input_schema: StateSchema | None = None
+    afn: Callable[..., Any] | None = None
+    """The async body of a node object that has both (a sync `__call__` and an async
+    `acall`, e.g. `ToolNode`): the async driver awaits it, the sync driver calls `fn`."""
 
     @classmethod
     def create(
@@ -55,6 +58,9 @@ class NodeSpec:
         if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
             target = getattr(fn, "__call__", fn)  # noqa: B004
         is_async = inspect.iscoroutinefunction(target)
+        afn = getattr(fn, "acall", None)
+        if is_async or not inspect.iscoroutinefunction(afn):
+            afn = None
         try:
             params = inspect.signature(target).parameters
         except (TypeError, ValueError):
@@ -68,6 +74,7 @@ class NodeSpec:
             wants_runtime="runtime" in params,
             retry=retry,
             input_schema=input_schema,
+            afn=afn,
         )
 
 
