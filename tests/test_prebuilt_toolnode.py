@@ -653,3 +653,77 @@ def test_once_and_get_runtime_inside_tools_beside_each_other(run, saver) -> None
         ("b: no (t1)", "ticket", "cb", "success"),
     ]
     assert counter.counts == {"opened a": 1, "opened b": 1}  # each call's once() ran once
+
+
+# ---- a node that calls ToolNode itself ---------------------------------------------------
+
+
+def test_a_node_s_own_question_and_its_tools_questions_are_asked_in_turn(saver) -> None:
+    """The node asks, then runs a ToolNode whose tool asks: two pauses, each answer to
+    its own question (LangGraph 1.2 gives the same)."""
+
+    @tool
+    def ask(q: str) -> str:
+        """Ask a person.
+
+        Args:
+            q: the question
+        """
+        return "tool got: " + str(interrupt("tool asks " + q))
+
+    tools = ToolNode([ask])
+
+    def node(state: MessagesState) -> dict:
+        first = interrupt("node asks first")
+        out = tools.invoke({"messages": [asks(call("ask", {"q": "x"}, "c1"))]})
+        return {"messages": [AIMessage(f"node got: {first}"), *out["messages"]]}
+
+    g = StateGraph(MessagesState)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    app = g.compile(checkpointer=saver)
+    cfg = {"configurable": {"thread_id": "t"}}
+    assert [i.value for i in app.invoke({"messages": []}, cfg)["__interrupt__"]] == [
+        "node asks first"
+    ]
+    second = app.invoke(Command(resume="ANSWER-1"), cfg)
+    assert [i.value for i in second["__interrupt__"]] == ["tool asks x"]
+    done = app.invoke(Command(resume="ANSWER-2"), cfg)
+    assert [m.content for m in done["messages"]] == ["node got: ANSWER-1", "tool got: ANSWER-2"]
+    assert app.get_state(cfg).next == ()
+
+
+def test_two_tool_batches_in_one_node_keep_their_own_once_records(saver) -> None:
+    from interlock import once
+
+    charged: list[int] = []
+
+    def charge(amount: int) -> str:
+        charged.append(amount)
+        return f"charged {amount}"
+
+    @tool
+    def pay(amount: int) -> str:
+        """Pay.
+
+        Args:
+            amount: how much
+        """
+        return once(charge, amount)
+
+    tools = ToolNode([pay])
+
+    def node(state: MessagesState) -> dict:
+        a = tools.invoke({"messages": [asks(call("pay", {"amount": 10}, "c1"))]})["messages"]
+        b = tools.invoke({"messages": [asks(call("pay", {"amount": 20}, "c2"))]})["messages"]
+        return {"messages": [*a, *b, AIMessage(str(interrupt("done?")))]}
+
+    g = StateGraph(MessagesState)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    app = g.compile(checkpointer=saver)
+    cfg = {"configurable": {"thread_id": "t"}}
+    app.invoke({"messages": []}, cfg)
+    done = app.invoke(Command(resume="yes"), cfg)
+    assert [m.content for m in done["messages"]] == ["charged 10", "charged 20", "yes"]
+    assert charged == [10, 20]  # each once, though the node ran twice

@@ -137,8 +137,10 @@ class TaskContext:
         index = self.index_base + call
         self.calls += 1
         reopen = None
-        if call < len(self.resume):
-            answer = self.resume[call]
+        if call < len(self.resume) or index in self.answers:
+            # by index past the run of answers: a node's question after a ToolNode batch
+            # it ran itself (`_side_by_side`), whose calls took the numbers between
+            answer = self.resume[call] if call < len(self.resume) else self.answers[index]
             if is_expired_answer(answer):
                 if on_expiry is _RAISE:
                     raise RequestExpired(

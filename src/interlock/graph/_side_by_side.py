@@ -1,7 +1,8 @@
 """Calls a node runs side by side (a `ToolNode`'s tool calls), each in its own slice of the
 node's task.
 
-Each call gets its own `interrupt()` numbering (call `i` asks with indices `i * SPAN + k`),
+Each call gets its own `interrupt()` numbering (call `i` of a batch asks with indices
+`first + i * SPAN + k`, `first` the node's own count of questions so far),
 its own `once()` records and its own subgraph namespaces, so an answer reaches the call
 that asked, whichever calls run beside it. Call 0's slice is the node's own: a node with
 one call pauses with the ids it would have without this module.
@@ -34,9 +35,9 @@ T = TypeVar("T")
 SPAN = 1000
 """`interrupt()` calls (and subgraph runs) one call may make in one run of the node."""
 _RESULT = "side:"
-"""Memo key prefix of a finished call's result: `side:<i>:<key>`."""
+"""Memo key prefix of a finished call's result: `side:<slot>:<key>`."""
 _ONCE = "side-once:"
-"""Memo key prefix of a call's own `once()` records: `side-once:<i>/<slot>`."""
+"""Memo key prefix of a call's own `once()` records: `side-once:<slot>/<record>`."""
 _MAX_THREADS = 32
 
 
@@ -46,13 +47,14 @@ class _Outcome:
     error: BaseException | None = None
 
 
-def _slice(parent: TaskContext, i: int) -> TaskContext:
-    """The context call `i` runs in: the node's ids, config and emitter, its own numbering."""
-    base = parent.index_base + i * SPAN
+def _slice(parent: TaskContext, slot: int, subgraphs: int) -> TaskContext:
+    """The context of the call in `slot`: the node's ids, config and emitter, its own
+    numbering (interrupts from `index_base + slot`, subgraphs from `subgraphs`)."""
+    base = parent.index_base + slot
     resume: list[Any] = []
     while base + len(resume) in parent.answers:
         resume.append(parent.answers[base + len(resume)])
-    prefix = f"{_ONCE}{i}/"
+    prefix = f"{_ONCE}{slot}/"
     memo = {k[len(prefix) :]: v for k, v in parent.memo.items() if k.startswith(prefix)}
     changes: dict[str, Any] = {
         "resume": resume,
@@ -63,29 +65,38 @@ def _slice(parent: TaskContext, i: int) -> TaskContext:
         "index_base": base,
     }
     if hasattr(parent, "subgraph_calls"):
-        changes["subgraph_calls"] = parent.subgraph_calls + i * SPAN
+        changes["subgraph_calls"] = subgraphs
     return dataclasses.replace(parent, **changes)
 
 
 def _plan(
     keys: Sequence[str],
-) -> tuple[TaskContext | None, list[TaskContext | None], list[_Outcome | None]]:
-    """The running task (None outside a graph), each call's context, and the outcomes
-    already recorded (calls that finished before an earlier run of the node paused)."""
+) -> tuple[TaskContext | None, list[TaskContext | None], list[_Outcome | None], list[int]]:
+    """The running task (None outside a graph), each call's context, the outcomes already
+    recorded (calls that finished before an earlier run of the node paused), and each
+    call's slot. A batch takes the slots after the `interrupt()`s the node asked so far,
+    and the node's own next ones come after the batch's: several batches in one node, and
+    the node's own questions, never share a number or a record."""
     parent = _current.get()
     if parent is None:
-        return None, [None] * len(keys), [None] * len(keys)
+        return None, [None] * len(keys), [None] * len(keys), list(range(len(keys)))
+    first = parent.calls
+    slots = [first + i * SPAN for i in range(len(keys))]
+    parent.calls = first + len(keys) * SPAN
+    subgraphs = getattr(parent, "subgraph_calls", 0)
+    if hasattr(parent, "subgraph_calls"):
+        parent.subgraph_calls = subgraphs + len(keys) * SPAN
     slices: list[TaskContext | None] = []
     outcomes: list[_Outcome | None] = []
-    for i, key in enumerate(keys):
-        slot = f"{_RESULT}{i}:{key}"
-        if slot in parent.memo:
+    for i, (slot, key) in enumerate(zip(slots, keys, strict=True)):
+        recorded = f"{_RESULT}{slot}:{key}"
+        if recorded in parent.memo:
             slices.append(None)
-            outcomes.append(_Outcome(value=parent.memo[slot]))
+            outcomes.append(_Outcome(value=parent.memo[recorded]))
         else:
-            slices.append(_slice(parent, i))
+            slices.append(_slice(parent, slot, subgraphs + i * SPAN))
             outcomes.append(None)
-    return parent, slices, outcomes
+    return parent, slices, outcomes, slots
 
 
 def _finish(
@@ -93,15 +104,16 @@ def _finish(
     slices: Sequence[TaskContext | None],
     outcomes: Sequence[_Outcome],
     keys: Sequence[str],
+    slots: Sequence[int],
 ) -> list[Any]:
     """The calls' results in order, or the first call's pause or error raised."""
     first = next((o for o in outcomes if o.error is not None), None)
     if parent is not None:
-        for i, ctx in enumerate(slices):
+        for ctx, slot in zip(slices, slots, strict=True):
             if ctx is not None:
-                for slot, value in ctx.new_memo.items():
-                    parent.memo[f"{_ONCE}{i}/{slot}"] = value
-                    parent.new_memo[f"{_ONCE}{i}/{slot}"] = value
+                for name, value in ctx.new_memo.items():
+                    parent.memo[f"{_ONCE}{slot}/{name}"] = value
+                    parent.new_memo[f"{_ONCE}{slot}/{name}"] = value
         if first is not None and isinstance(first.error, GraphInterrupt):
             for i, (ctx, outcome) in enumerate(zip(slices, outcomes, strict=True)):
                 if ctx is None or outcome.error is not None:
@@ -110,7 +122,7 @@ def _finish(
                     ensure_serializable(outcome.value, f"call {i}")
                 except SerializationError:
                     continue  # not recorded: this call runs again with the node
-                parent.new_memo[f"{_RESULT}{i}:{keys[i]}"] = outcome.value
+                parent.new_memo[f"{_RESULT}{slots[i]}:{keys[i]}"] = outcome.value
     if first is not None:
         assert first.error is not None
         raise first.error
@@ -132,7 +144,7 @@ def run_side_by_side(calls: Sequence[Callable[[], T]], keys: Sequence[str]) -> l
     """Run `calls` in threads (one runs inline), each in its own slice of the running
     task; `keys` name them for the record kept when the node pauses. Their results in
     order, or the first pause or error (in order) raised."""
-    parent, slices, found = _plan(keys)
+    parent, slices, found, slots = _plan(keys)
     todo = [i for i, o in enumerate(found) if o is None]
     outcomes = list(found)
     if len(todo) == 1:
@@ -145,7 +157,7 @@ def run_side_by_side(calls: Sequence[Callable[[], T]], keys: Sequence[str]) -> l
             ]
             for i, future in futures:
                 outcomes[i] = future.result()
-    return _finish(parent, slices, _filled(outcomes), keys)
+    return _finish(parent, slices, _filled(outcomes), keys, slots)
 
 
 def _filled(outcomes: Sequence[_Outcome | None]) -> list[_Outcome]:
@@ -168,10 +180,10 @@ async def arun_side_by_side(
     calls: Sequence[Callable[[], Awaitable[T]]], keys: Sequence[str]
 ) -> list[T]:
     """Async twin of `run_side_by_side`: the calls run as concurrent asyncio tasks."""
-    parent, slices, found = _plan(keys)
+    parent, slices, found, slots = _plan(keys)
     todo = [i for i, o in enumerate(found) if o is None]
     outcomes = list(found)
     done = await asyncio.gather(*(_arun_one(slices[i], calls[i]) for i in todo))
     for i, outcome in zip(todo, done, strict=True):
         outcomes[i] = outcome
-    return _finish(parent, slices, _filled(outcomes), keys)
+    return _finish(parent, slices, _filled(outcomes), keys, slots)
