@@ -394,6 +394,24 @@ def test_unsupported_fields_are_refused_clearly(url: str) -> None:
         assert got.json()["code"] in ("not_supported", "invalid_stream_mode")
 
 
+def test_state_keys_the_graph_lacks_are_refused_in_input_and_in_a_command(url: str) -> None:
+    """The library leaves such keys out, as LangGraph does; the HTTP API refuses them,
+    so a typo is not lost silently, and the waiting run is untouched."""
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    tid = bob.threads.create()["thread_id"]
+    with pytest.raises(httpx.HTTPStatusError) as typo:
+        bob.runs.wait(tid, "orders", input={"itme": "map"})
+    assert typo.value.response.status_code == 422
+    assert typo.value.response.json()["code"] == "invalid_input"
+    bob.runs.wait(tid, "orders", input={"item": "map"})
+    with pytest.raises(httpx.HTTPStatusError) as bad:
+        ada.runs.wait(tid, "orders", command={"resume": "ok", "update": {"nte": "x"}})
+    assert bad.value.response.status_code == 422
+    assert len(bob.threads.get_state(tid)["interrupts"]) == 1  # still waiting, answerable
+    done = ada.runs.wait(tid, "orders", command={"resume": "ok", "update": {"note": "x"}})
+    assert done["approved"] == "ok" and done["note"] == "x"
+
+
 def test_the_thread_stream_follows_its_current_run(url: str) -> None:
     bob = client(url, "k-bob")
     tid = bob.threads.create()["thread_id"]

@@ -203,6 +203,8 @@ def plan_run(
         raise ApiError(422, "invalid_request", "send `input` or `command`, not both")
     plan.update, plan.goto = command.get("update"), command.get("goto") or ()
     check_shape(command, "command")
+    if isinstance(plan.update, dict):  # a state key the graph lacks: 422, as for input
+        graph.spec.schema.to_updates(plan.update, "__input__", strict=True)
     pending = ctx.saver.list_interrupts(status="pending", thread_id=thread_id, limit=2).items
     if "resume" in command or (
         not command and body.input is None and len(pending) == 1 and pending[0].kind != "interrupt"
