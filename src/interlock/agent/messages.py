@@ -511,3 +511,15 @@ class MessagesState(TypedDict, total=False):
     """A state with one key, `messages`, merged by `add_messages`."""
 
     messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _register_token_streaming() -> None:
+    """A LangChain chat model a node calls streams its tokens to `stream_mode="messages"`
+    (`agent/langchain/_node_tokens`; LangChain is not imported by this)."""
+    from interlock.agent.langchain._node_tokens import stream_model_tokens
+    from interlock.graph._task_hooks import add_task_hook
+
+    add_task_hook(stream_model_tokens)
+
+
+_register_token_streaming()

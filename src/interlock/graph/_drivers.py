@@ -48,6 +48,7 @@ from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._messages_out import seen_in, send_returned_messages
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
+from interlock.graph._task_hooks import task_hooks
 from interlock.graph._unsaved import Held, save_held
 
 __all__ = ["Env", "ResultBox", "drive_async", "drive_sync", "save_children_now"]
@@ -239,7 +240,8 @@ def _execute_now(env: Env, task: Task, checkpoint_id: str, emit: Callable | None
             if node.is_async:
                 raise GraphError(f"node {task.name!r} is async; run the graph with ainvoke/astream")
             args, kwargs = _call_args(node, task, ctx, env)
-            result = node.fn(*args, **kwargs)
+            with task_hooks(ctx):
+                result = node.fn(*args, **kwargs)
         if isinstance(ctx, NodeTask) and ctx.child_pause is not None:
             return _outcome_of_error(task, ctx, ctx.child_pause, env)
         _returned_messages(env, task, ctx, result)
@@ -269,7 +271,8 @@ async def _execute_async(
             result = await node.subgraph._arun_as_child(task.input, ctx)
         else:
             args, kwargs = _call_args(node, task, ctx, env)
-            result = await (node.afn or node.fn)(*args, **kwargs)
+            with task_hooks(ctx):
+                result = await (node.afn or node.fn)(*args, **kwargs)
         if isinstance(ctx, NodeTask) and ctx.child_pause is not None:
             return _outcome_of_error(task, ctx, ctx.child_pause, env)
         _returned_messages(env, task, ctx, result)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from interlock.agent.langchain._detect import is_langchain_chat_model, is_langchain_tool
 from interlock.agent.langchain._messages import to_langchain
+from interlock.agent.langchain._node_tokens import streamed_by_caller
 from interlock.agent.langchain._tools import LangChainTool, as_tool
 from interlock.agent.messages import AIMessage, AIMessageChunk, BaseMessage, as_message
 from interlock.agent.models.base import BaseChatModel, tool_specs
@@ -93,8 +94,9 @@ class LangChainChatModel(BaseChatModel):
 
     def _stream(self, messages: list[BaseMessage]) -> Iterator[AIMessageChunk]:
         try:
-            for chunk in self._runnable.stream(to_langchain(messages)):
-                yield _as_chunk(chunk)
+            with streamed_by_caller():  # the caller sends the chunks on: not twice
+                for chunk in self._runnable.stream(to_langchain(messages)):
+                    yield _as_chunk(chunk)
         except Exception as exc:
             _raise_mapped(exc, self.model)
 
@@ -107,8 +109,9 @@ class LangChainChatModel(BaseChatModel):
 
     async def _astream(self, messages: list[BaseMessage]) -> AsyncIterator[AIMessageChunk]:
         try:
-            async for chunk in self._runnable.astream(to_langchain(messages)):
-                yield _as_chunk(chunk)
+            with streamed_by_caller():
+                async for chunk in self._runnable.astream(to_langchain(messages)):
+                    yield _as_chunk(chunk)
         except Exception as exc:
             _raise_mapped(exc, self.model)
 
