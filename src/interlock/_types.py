@@ -8,8 +8,8 @@ serialiser and the errors import it without tying themselves to the graph.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
 
 __all__ = [
     "END",
@@ -189,11 +189,15 @@ class Command:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PregelTask:
+class PregelTask(NamedTuple):
     """A task of a checkpoint: the node that runs (or ran) next.
 
-    `interrupts` holds its pending interrupts; `error` the repr of an exception it raised.
+    A named tuple, as LangGraph's (same fields, same order): `interrupts` holds its pending
+    interrupts; `error` the repr of an exception it raised.
+
+        >>> task = PregelTask(id="1", name="review")
+        >>> task._replace(name="send").name, len(task)
+        ('send', 7)
     """
 
     id: str
@@ -202,12 +206,16 @@ class PregelTask:
     error: str | None = None
     interrupts: tuple[Interrupt, ...] = ()
     state: Any = None
+    """A paused subgraph's config, or its `StateSnapshot` with `get_state(subgraphs=True)`."""
     result: Any = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StateSnapshot:
-    """The state of a thread at one checkpoint, as `get_state` returns it."""
+class StateSnapshot(NamedTuple):
+    """The state of a thread at one checkpoint, as `get_state` returns it.
+
+    A named tuple, as LangGraph's (same fields, same order): `snapshot._replace(values=...)`,
+    `snapshot._asdict()` and unpacking work as there.
+    """
 
     values: dict[str, Any]
     """Channel values of the state."""
@@ -223,5 +231,5 @@ class StateSnapshot:
     """The config of the parent checkpoint, if any."""
     tasks: tuple[PregelTask, ...] = ()
     """The tasks of `next`, with their pending interrupts and errors."""
-    interrupts: tuple[Interrupt, ...] = field(default=())
+    interrupts: tuple[Interrupt, ...] = ()
     """All pending interrupts of this checkpoint."""

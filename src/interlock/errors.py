@@ -6,6 +6,7 @@ InterlockError                     base of everything below
 │   ├── InvalidGraph               compile-time problem: unknown node, dangling edge, no entry
 │   ├── InvalidUpdate              a node returned something that is not a state update
 │   ├── RecursionLimit             a run took more supersteps than `recursion_limit`
+│   │                              (also a `RecursionError`; alias `GraphRecursionError`)
 │   ├── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
 │   └── NonDeterministicTask       an entrypoint's re-run called other tasks than it recorded
 ├── ResumeError                    a resume that does not match what the thread waits for
@@ -43,6 +44,7 @@ __all__ = [
     "CheckpointerRequired",
     "GraphError",
     "GraphInterrupt",
+    "GraphRecursionError",
     "InputRejected",
     "InterlockError",
     "InvalidGraph",
@@ -80,8 +82,19 @@ class InvalidUpdate(GraphError):
     """A node returned a value that is not a state update (dict, Command or None)."""
 
 
-class RecursionLimit(GraphError):
-    """The run exceeded `recursion_limit` supersteps; raise it in the config if intended."""
+class RecursionLimit(GraphError, RecursionError):
+    """The run reached `recursion_limit`; raise it in the config if the graph loops on purpose.
+
+    Counted as LangGraph counts it (see `interlock.graph._engine`), and, like LangGraph's
+    `GraphRecursionError` (its alias here), a `RecursionError` too:
+
+        >>> issubclass(RecursionLimit, RecursionError) and GraphRecursionError is RecursionLimit
+        True
+    """
+
+
+GraphRecursionError = RecursionLimit
+"""LangGraph's name (`langgraph.errors.GraphRecursionError`) for `RecursionLimit`."""
 
 
 class CheckpointerRequired(GraphError):

@@ -55,6 +55,9 @@ class StateGraph:
         if legacy:
             raise TypeError(f"unexpected arguments: {sorted(legacy)}")
         self.schema = StateSchema(state_schema if state_schema is not None else dict)
+        self.state_schema = self.schema.type
+        self.input_schema = input_schema if input_schema is not None else self.state_schema
+        self.output_schema = output_schema if output_schema is not None else self.state_schema
         self.context_schema = context_schema
         self._output_keys: tuple[str, ...] | None = None
         if input_schema is not None:

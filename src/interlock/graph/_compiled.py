@@ -44,6 +44,7 @@ from interlock.graph._inspect import (
     state_sync,
 )
 from interlock.graph._interrupt import _current
+from interlock.graph._runnable import RunnableMethods
 from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
@@ -110,9 +111,10 @@ def _as_set(value: Sequence[str] | str | None) -> frozenset[str] | None:
     return frozenset([value] if isinstance(value, str) else value)
 
 
-class CompiledStateGraph:
+class CompiledStateGraph(RunnableMethods):
     """A runnable graph. Build it with `StateGraph(...).compile(checkpointer=...)`.
 
+    Also LangChain's `with_config`, `batch`, `abatch` and JSON schemas (`RunnableMethods`).
     Threads are addressed by `config={"configurable": {"thread_id": "..."}}`; add
     `"checkpoint_id"` to start from an older checkpoint (replay / fork).
     """
@@ -196,6 +198,7 @@ class CompiledStateGraph:
     # ---- preparing a run -----------------------------------------------------------------
 
     def _address(self, config: RunnableConfig | None) -> tuple[str, str, str | None]:
+        config = self._bound(config)
         thread_id = config_value(config or {}, "thread_id")
         if self.checkpointer is not None and thread_id is None:
             raise GraphError(
@@ -211,6 +214,7 @@ class CompiledStateGraph:
     def _env(
         self, config: RunnableConfig | None, modes: frozenset[str], context: Any = None
     ) -> Env:
+        config = self._bound(config)
         thread_id, ns, _ = self._address(config)
         cfg = dict(config or {})
         conf = {**(cfg.get("configurable") or {}), "thread_id": thread_id}

@@ -260,6 +260,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
                 step=old.step,
             )
             yield from _commit(run, fork, ())
+            run.spent = 1
         yield from _resumed_values(run)
         return _past_breakpoint(run)
 
@@ -283,6 +284,8 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
         barriers = dict(run.record.barriers) if run.record else {}
     else:
         nxt, sends, barriers = run.triggers([(START, [])], {})
+    # a Command on a thread goes on from its checkpoint in LangGraph (no input or START step)
+    spent = 0 if isinstance(input, Command) and run.record is not None else 2
     step = run.record.step + 1 if run.record else -1
     rec = run._commit(
         source="input",
@@ -293,6 +296,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
         step=step,
     )
     yield from _commit(run, rec, ())
+    run.spent = spent
     if run.wants("values"):
         yield Emit("values", dict(run.values))
     assert run.record is not None
@@ -413,6 +417,17 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         rec = run.record
         assert rec is not None
         names = list(rec.next) + [n for n, _ in rec.sends]
+        # LangGraph's rule: a run stops at its first step past recursion_limit + 1, counted
+        # from the checkpoint it starts at and checked before it looks for the end; new input
+        # takes two of them (its input and START steps: one input checkpoint here), a fork's
+        # copy one (`run.spent`)
+        if run.spent + steps > run.limit + 1:
+            yield from _settle(run)
+            raise RecursionLimit(
+                f"recursion_limit={run.limit} reached after {steps} supersteps (counted as "
+                "LangGraph counts them: new input takes two, the check for the end one); raise "
+                "config['recursion_limit'] if the graph loops on purpose"
+            )
         if not names:
             return RunResult(values=run.values, interrupts=(), checkpoint_id=rec.checkpoint_id)
         if steps and run.stop is not None and run.stop():
@@ -421,12 +436,6 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 f"run on thread {run.thread_id!r} stopped after {steps} step(s), as asked; "
                 f"its steps are saved and {', '.join(names)} still to run: continue with "
                 "invoke(None, config)"
-            )
-        if steps >= run.limit:
-            yield from _settle(run)
-            raise RecursionLimit(
-                f"the run took {steps} supersteps without finishing (recursion_limit="
-                f"{run.limit}); raise config['recursion_limit'] if the graph loops on purpose"
             )
         hit = spec.hits(run.before, names)
         if hit and not skip_before:

@@ -433,7 +433,7 @@ class EntrypointGraph(CompiledStateGraph):
     def _shown(snap: Any) -> Any:
         values = snap.values
         shown = values.get("output") if isinstance(values, dict) and "output" in values else {}
-        return dataclasses.replace(snap, values=shown)
+        return snap._replace(values=shown)
 
     def get_state(self, config: Any, *, subgraphs: bool = False) -> Any:
         """The thread's state; its `values` is the entrypoint's last result ({} before)."""

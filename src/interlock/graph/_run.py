@@ -81,6 +81,10 @@ class _Run:
         self.clock = clock
         self.durable = durable
         self.limit = recursion_limit
+        self.spent = 0
+        """Steps of `limit` this run's start used up, as LangGraph counts them: 2 for new
+        input (LangGraph's input and START steps, which interlock's input checkpoint is), 1
+        for a fork's copy, 0 for a resume or a continuation."""
         self.before = spec.interrupt_before if interrupt_before is None else interrupt_before
         self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
         self.parent_task = parent_task

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from interlock._types import END
+from interlock._types import END, START
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
@@ -27,6 +27,8 @@ def update_graph(
 
     - `as_node` given: the next nodes are those that follow `as_node` (its edges and branches,
       evaluated on the new state); `as_node=END` finishes the thread.
+    - `as_node=START`, or omitted on a thread with no checkpoint: the values are input, as in
+      LangGraph: `next` is what START leads to, and `invoke(None, config)` runs from there.
     - `as_node` omitted: if one node wrote the current checkpoint, as that node (LangGraph's
       rule); otherwise the plan is kept (`next` unchanged).
     Pending requests of the old head are cancelled. A pause before a breakpoint node stays a
@@ -42,11 +44,13 @@ def update_graph(
         interrupt_before=None,
         interrupt_after=None,
     )
-    if as_node is None and run.record is not None:
+    if as_node is None and run.record is None:
+        as_node = START
+    elif as_node is None and run.record is not None:
         writers = {w.node for w in run.record.writes if w.node in spec.nodes}
         if len(writers) == 1:
             as_node = writers.pop()
-    if as_node is not None and as_node != END and as_node not in spec.nodes:
+    if as_node is not None and as_node not in (START, END) and as_node not in spec.nodes:
         raise InvalidUpdate(f"update_state(as_node={as_node!r}): no such node")
     writer = as_node or "__update__"
     writes = spec.schema.to_updates(values, writer) if values is not None else []
@@ -73,7 +77,7 @@ def update_graph(
         nxt, sends, barriers = run.triggers(
             [(as_node, [])], run.record.barriers if run.record else {}
         )
-    step = run.record.step + 1 if run.record else -1
+    step = run.record.step + 1 if run.record else 0
     record = run._commit(
         source="update",
         writes=[Write(node=writer, channel=c, value=v) for c, v in writes],

@@ -1,0 +1,192 @@
+"""What a compiled LangGraph graph offers as a LangChain `Runnable`: `with_config`,
+`batch` / `abatch` and `get_input_jsonschema` / `get_output_jsonschema`.
+
+`CompiledStateGraph` takes these from `RunnableMethods`; they only call its `invoke` /
+`ainvoke` and read its builder, so they add no run semantics of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import copy
+import dataclasses
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast, get_type_hints
+
+from interlock._types import RunnableConfig
+
+__all__ = ["RunnableMethods", "merge_configs"]
+
+
+def merge_configs(*configs: Mapping[str, Any] | None) -> RunnableConfig:
+    """Merge configs left to right as LangChain does: `configurable` and `metadata` are
+    merged key by key, `tags` joined, any other key taken from the last config that has it.
+
+    >>> merge_configs({"configurable": {"a": 1}, "tags": ["x"]}, {"configurable": {"b": 2}})
+    {'configurable': {'a': 1, 'b': 2}, 'tags': ['x']}
+    """
+    out: dict[str, Any] = {}
+    for config in configs:
+        for key, value in (config or {}).items():
+            if key in ("configurable", "metadata") and value is not None:
+                out[key] = {**(out.get(key) or {}), **value}
+            elif key == "tags" and value is not None:
+                out[key] = sorted({*(out.get(key) or ()), *value})
+            else:
+                out[key] = value
+    return cast(RunnableConfig, out)
+
+
+def _configs(config: Any, n: int) -> list[RunnableConfig | None]:
+    if isinstance(config, Sequence) and not isinstance(config, str | Mapping):
+        if len(config) != n:
+            raise ValueError(f"batch: {len(config)} configs for {n} inputs; give one per input")
+        return [cast(RunnableConfig, dict(c)) if c is not None else None for c in config]
+    return [copy.deepcopy(config) for _ in range(n)]
+
+
+class RunnableMethods:
+    """LangChain's `Runnable` methods of a compiled graph (mixed into `CompiledStateGraph`)."""
+
+    config: RunnableConfig | None = None
+    """Set by `with_config`: merged into the config of every call on this graph."""
+
+    def _bound(self, config: RunnableConfig | None) -> RunnableConfig | None:
+        """`config` with this graph's `with_config` config under it."""
+        return merge_configs(self.config, config) if self.config else config
+
+    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """A copy of this graph whose calls (`invoke`, `stream`, `get_state`,
+        `update_state`, ... and their async twins) merge `config` and `kwargs`
+        (`configurable`, `recursion_limit`, `tags`, `metadata`...) under the config they are
+        given, as LangGraph's does.
+
+        >>> from interlock import StateGraph, START
+        >>> g = StateGraph(dict).add_node("a", lambda s: {}).add_edge(START, "a").compile()
+        >>> g.with_config(recursion_limit=50).config
+        {'recursion_limit': 50}
+        """
+        bound = copy.copy(self)
+        bound.config = merge_configs(self.config, config, kwargs)
+        return bound
+
+    def batch(
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig | None] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """`invoke` each input (concurrently, at most `config["max_concurrency"]` at once);
+        return the results in order. `config` is one for all or a list, one per input;
+        `return_exceptions=True` puts an input's error in its place instead of raising it.
+        `kwargs` go to each `invoke`.
+
+        >>> from interlock import StateGraph, START
+        >>> g = StateGraph(dict).add_node("a", lambda s: {"n": s["n"] + 1}).add_edge(START, "a")
+        >>> g.compile().batch([{"n": 1}, {"n": 2}])
+        [{'n': 2}, {'n': 3}]
+        """
+        graph = cast(Any, self)
+        configs = _configs(config, len(inputs))
+
+        def one(item: tuple[Any, RunnableConfig | None]) -> Any:
+            try:
+                return graph.invoke(item[0], item[1], **kwargs)
+            except Exception as exc:
+                if return_exceptions:
+                    return exc
+                raise
+
+        if len(inputs) <= 1 or graph._parent_task() is not None:  # in a node: one at a time
+            return [one(item) for item in zip(inputs, configs, strict=True)]
+        workers = min(len(inputs), _max_concurrency(configs) or 32)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, one, item)
+                for item in zip(inputs, configs, strict=True)
+            ]
+            return [f.result() for f in futures]
+
+    async def abatch(
+        self,
+        inputs: Sequence[Any],
+        config: RunnableConfig | Sequence[RunnableConfig | None] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Async twin of `batch` (`ainvoke` each input)."""
+        graph = cast(Any, self)
+        configs = _configs(config, len(inputs))
+        limit = asyncio.Semaphore(_max_concurrency(configs) or len(inputs) or 1)
+
+        async def one(input: Any, cfg: RunnableConfig | None) -> Any:
+            async with limit:
+                try:
+                    return await graph.ainvoke(input, cfg, **kwargs)
+                except Exception as exc:
+                    if return_exceptions:
+                        return exc
+                    raise
+
+        return list(
+            await asyncio.gather(*(one(i, c) for i, c in zip(inputs, configs, strict=True)))
+        )
+
+    def get_input_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
+        """The JSON schema of the graph's input (its `input_schema`, else its state)."""
+        builder = cast(Any, self).builder
+        typ = getattr(builder, "input_schema", None)
+        return _json_schema(typ, f"{cast(Any, self).name}Input")
+
+    def get_output_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
+        """The JSON schema of the graph's output (its `output_schema`, else its state)."""
+        builder = cast(Any, self).builder
+        typ = getattr(builder, "output_schema", None)
+        return _json_schema(typ, f"{cast(Any, self).name}Output")
+
+
+def _max_concurrency(configs: list[RunnableConfig | None]) -> int | None:
+    found = [cast(dict, c).pop("max_concurrency", None) for c in configs if c]
+    return next((int(n) for n in found if n), None)
+
+
+def _json_schema(typ: Any, title: str) -> dict[str, Any]:
+    """As LangGraph builds it: a pydantic model's own schema, a TypedDict's through
+    pydantic (also a `typing.TypedDict` on Python < 3.12), else a model of the fields
+    titled `<graph name>Input` / `Output`."""
+    from pydantic import BaseModel, TypeAdapter, create_model
+    from typing_extensions import is_typeddict
+
+    if isinstance(typ, type) and issubclass(typ, BaseModel):
+        return typ.model_json_schema()
+    if is_typeddict(typ):
+        return TypeAdapter(_pydantic_typeddict(typ)).json_schema()
+    fields: dict[str, Any] = {}
+    if dataclasses.is_dataclass(typ):
+        hints = get_type_hints(typ, include_extras=True)
+        for f in dataclasses.fields(typ):
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = ...
+            fields[f.name] = (hints.get(f.name, Any), default)
+    return create_model(title, **fields).model_json_schema()  # type: ignore[call-overload,no-any-return]
+
+
+def _pydantic_typeddict(typ: Any) -> Any:
+    """`typ` as a `typing_extensions.TypedDict` (pydantic refuses `typing`'s before 3.12)."""
+    import typing_extensions as te
+
+    hints = get_type_hints(typ, include_extras=True)
+    required = getattr(typ, "__required_keys__", frozenset(hints))
+    shaped = {k: te.Required[t] if k in required else te.NotRequired[t] for k, t in hints.items()}
+    made = te.TypedDict(typ.__name__, shaped)  # type: ignore[misc]
+    made.__doc__ = typ.__doc__
+    return made
