@@ -282,8 +282,9 @@ def test_command_parent_from_a_subgraph_node(run, saver) -> None:
     g.add_edge("sub", "normal")
     graph = g.compile(checkpointer=saver)
     out = run.invoke(graph, {"log": []}, cfg())
-    # the goto adds "escalate" to the step the static edge plans ("normal"), as in LangGraph
-    assert out["log"] == ["picked", "normal", "escalated"]
+    # the goto adds "escalate" to the step the static edge plans ("normal"); their writes
+    # fold by node name, as in LangGraph 1.2
+    assert out["log"] == ["picked", "escalated", "normal"]
 
 
 def test_command_parent_after_an_interrupt_in_the_subgraph(run, saver) -> None:

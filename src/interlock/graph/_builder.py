@@ -84,6 +84,7 @@ class StateGraph:
         metadata: Mapping[str, Any] | None = None,
         destinations: Any = None,
         retry_policy: Any = None,
+        defer: bool = False,
         **_ignored: Any,
     ) -> StateGraph:
         """Add a node: `add_node("name", fn)` or `add_node(fn)` (named after the function).
@@ -93,7 +94,9 @@ class StateGraph:
         can be a node (subgraph); an object with a sync `__call__` and an async `acall` (such
         as `ToolNode`) runs the one under invoke, the other under ainvoke. `retry_policy` (a
         `RetryPolicy` or a list of them) runs the node again when it raises (LangGraph's
-        older `retry=` is accepted too).
+        older `retry=` is accepted too). With `defer=True` an edge to the node does not run
+        it in the next step: it waits until no other node would run (every pending branch
+        has finished), then runs once, as LangGraph's deferred nodes do.
         """
         from interlock.graph._runtime import check_retry_policy
 
@@ -112,7 +115,7 @@ class StateGraph:
         if ":" in node or "|" in node:
             raise InvalidGraph(f"node name {node!r} must not contain ':' or '|'")
         schema = StateSchema(input_schema) if input_schema is not None else None
-        self.nodes[node] = NodeSpec.create(node, action, schema, retry)
+        self.nodes[node] = NodeSpec.create(node, action, schema, retry, defer=bool(defer))
         return self
 
     # ---- edges ---------------------------------------------------------------------------

@@ -37,6 +37,8 @@ class DrawableGraph:
     nodes: tuple[str, ...]
     """Node names, `__start__` first and `__end__` last when an edge reaches it."""
     edges: tuple[Edge, ...]
+    deferred: frozenset[str] = frozenset()
+    """Nodes added with `defer=True` (drawn with that note, as LangGraph does)."""
 
     def draw_mermaid(
         self, *, with_styles: bool = True, curve_style: str = "linear", **_ignored: Any
@@ -52,6 +54,8 @@ class DrawableGraph:
                     lines.append(f"\t{node}([<p>{node}</p>]):::first")
                 elif node == END:
                     lines.append(f"\t{node}([<p>{node}</p>]):::last")
+                elif node in self.deferred:
+                    lines.append(f"\t{node}({node}<hr/><small><em>defer = True</em></small>)")
                 else:
                     lines.append(f"\t{node}({node})")
         for edge in self.edges:
@@ -97,4 +101,5 @@ def drawable(spec: GraphSpec) -> DrawableGraph:
                 add(Edge(source, target, label, conditional=True))
     reached_end = any(e.target == END for e in edges)
     nodes = (START, *spec.nodes, *((END,) if reached_end else ()))
-    return DrawableGraph(nodes=nodes, edges=tuple(edges))
+    deferred = frozenset(n for n, node in spec.nodes.items() if node.defer)
+    return DrawableGraph(nodes=nodes, edges=tuple(edges), deferred=deferred)

@@ -103,6 +103,9 @@ class Task:
     name: str
     input: Any
     """What the node function receives (state, or a Send's argument)."""
+    send: int | None = None
+    """Which of the step's sends it runs (a `Send`'s task), or None: a node an edge, a
+    branch or a goto triggered. Orders the step's writes (`_run.fold_order`)."""
     resume: list[Any] = field(default_factory=list)
     answers: dict[int, Any] = field(default_factory=dict)
     """The same answers by the index of the `interrupt()` call they answer (the functional

@@ -77,6 +77,7 @@ from interlock.graph._run import (
     MEMO,
     UPDATE_TASK,
     _Run,
+    fold_order,
 )
 from interlock.graph._runtime import retry_delay
 from interlock.graph._spec import GraphSpec
@@ -280,8 +281,9 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
         run.values = {**run.spec.schema.initial_values(), **run.values}
     run.spec.schema.apply(run.values, writes)
     if gotos:
-        nxt, sends, _ = run.triggers([("__goto__", gotos)], {})
-        barriers = dict(run.record.barriers) if run.record else {}
+        nxt, sends, barriers = run.triggers(
+            [("__goto__", gotos)], run.record.barriers if run.record else {}
+        )
     else:
         nxt, sends, barriers = run.triggers([(START, [])], {})
     # a Command on a thread goes on from its checkpoint in LangGraph (no input or START step)
@@ -566,10 +568,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 yield Emit("values", {**run.values, "__interrupt__": intr})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
 
-        # every task finished: fold the step's writes in task order and commit
-        all_writes = [
-            Write(node=t.name, channel=c, value=v) for t, ws, _ in finished for c, v in ws
-        ]
+        # every task finished: fold the step's writes in LangGraph's order and commit
+        folded = sorted(finished, key=lambda f: fold_order(f[0]))
+        all_writes = [Write(node=t.name, channel=c, value=v) for t, ws, _ in folded for c, v in ws]
         if extra:
             all_writes = [Write(node=INPUT, channel=c, value=v) for c, v in extra] + all_writes
             extra = []
@@ -581,7 +582,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         run.values = new_values
         run.pending_update = []
         nxt, sends, barriers = run.triggers(
-            [(t.name, gotos) for t, _, gotos in finished], rec.barriers
+            [(t.name, gotos) for t, _, gotos in folded], rec.barriers
         )
         new = run._commit(
             source="loop",

@@ -22,6 +22,7 @@ __all__ = [
     "ATTEMPTS",
     "BREAKPOINT_TASK",
     "CHILD",
+    "DEFERRED",
     "DONE",
     "ERROR",
     "GOTO",
@@ -29,6 +30,8 @@ __all__ = [
     "MEMO",
     "PART_SEP",
     "UPDATE_TASK",
+    "fold_order",
+    "run_order",
 ]
 
 INPUT = "__input__"
@@ -46,6 +49,9 @@ PART_SEP = ":"
 saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
+DEFERRED = "__deferred__"
+"""The `barriers` entry naming the deferred nodes an edge triggered that wait for their turn
+(a join key always holds "->", a node name never does; absent in older checkpoints)."""
 
 
 class _Run:
@@ -245,11 +251,17 @@ class _Run:
         finished: Sequence[tuple[str, Sequence[str | Send]]],
         barriers: Mapping[str, tuple[str, ...]],
     ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
-        """Next nodes, sends and join progress after `finished` (name, gotos) tasks."""
+        """Next nodes, sends and join progress after `finished` (name, gotos) tasks.
+
+        An edge, branch or goto to a deferred node (`add_node(..., defer=True)`) holds it
+        back in `barriers[DEFERRED]`; the held nodes run (in name order) in the first step
+        for which no other node is triggered — sends do not hold them back (LangGraph's
+        `LastValueAfterFinish` channels, finished when no other trigger fired)."""
         spec = self.spec
         nxt: list[str] = []
         sends: list[tuple[str, Any]] = []
-        joins = {k: list(v) for k, v in barriers.items()}
+        joins = {k: list(v) for k, v in barriers.items() if k != DEFERRED}
+        held = list(barriers.get(DEFERRED, ()))
         state_view = None
 
         def add(target: str | Send) -> None:
@@ -263,6 +275,9 @@ class _Run:
                 raise InvalidUpdate(
                     f"routed to unknown node {target!r}; known nodes: {sorted(spec.nodes)}"
                 )
+            elif spec.nodes[target].defer:
+                if target not in held:
+                    held.append(target)
             elif target not in nxt:
                 nxt.append(target)
 
@@ -285,7 +300,12 @@ class _Run:
                         joins.pop(key)
             for goto in gotos:
                 add(goto)
-        return tuple(nxt), tuple(sends), {k: tuple(v) for k, v in joins.items()}
+        if held and not nxt:  # nothing else would run: the deferred nodes' turn
+            nxt, held = sorted(held), []
+        out = {k: tuple(v) for k, v in joins.items()}
+        if held:
+            out[DEFERRED] = tuple(held)
+        return tuple(nxt), tuple(sends), out
 
     # -- planning --------------------------------------------------------------------------
 
@@ -297,6 +317,7 @@ class _Run:
         names = [(n, None) for n in rec.next] + [(n, a) for n, a in rec.sends]
         state_input = None
         for i, (name, arg) in enumerate(names):
+            send = i - len(rec.next) if i >= len(rec.next) else None
             tid = task_id(rec.checkpoint_id, name, i)
             if arg is None:
                 if state_input is None:
@@ -327,6 +348,7 @@ class _Run:
                     id=tid,
                     name=name,
                     input=node_input,
+                    send=send,
                     resume=[r.resume for r in answered],
                     answers={r.index: r.resume for r in answered},
                     bound={r.index: bound(r) for r in answered if r.status == "resolved"}
@@ -336,7 +358,7 @@ class _Run:
                     attempt=attempt,
                 )
             )
-        return tasks
+        return sorted(tasks, key=run_order)
 
     def is_done(self, task: Task) -> bool:
         stored = self.task_writes.get(task.id)
@@ -392,3 +414,18 @@ class _Run:
         self.interrupts = [apply(r) for r in self.interrupts]
         for tid, records in self.child_waits.items():
             self.child_waits[tid] = [apply(r) for r in records]
+
+
+def run_order(task: Task) -> tuple[int, str, int]:
+    """The order a step's tasks run and report in (their interrupts, their `updates`):
+    sends first, in the order they were sent, then the other nodes by name (LangGraph)."""
+    return (0, "", task.send) if task.send is not None else (1, task.name, 0)
+
+
+def fold_order(task: Task) -> tuple[int, str, int]:
+    """The order a step's writes are applied through the reducers and stored in: the
+    nodes by name, then the sends in the order they were sent. LangGraph sorts a step's
+    tasks by path, `("__pregel_pull", name)` before `("__pregel_push", index)`, so the
+    result of an order-sensitive reducer does not depend on which task finished first.
+    `fold` replays the stored order, so checkpoints written before keep their values."""
+    return (1, "", task.send) if task.send is not None else (0, task.name, 0)

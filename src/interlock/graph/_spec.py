@@ -33,6 +33,9 @@ class NodeSpec:
     afn: Callable[..., Any] | None = None
     """The async body of a node object that has both (a sync `__call__` and an async
     `acall`, e.g. `ToolNode`): the async driver awaits it, the sync driver calls `fn`."""
+    defer: bool = False
+    """`add_node(..., defer=True)`: an edge to it holds it back until no other node would
+    run (see `_Run.triggers`)."""
 
     @classmethod
     def create(
@@ -41,6 +44,8 @@ class NodeSpec:
         fn: Any,
         input_schema: StateSchema | None = None,
         retry: tuple[Any, ...] = (),
+        *,
+        defer: bool = False,
     ) -> NodeSpec:
         """Inspect `fn` (a function, a callable object, or a compiled graph)."""
         if hasattr(fn, "_run_as_child"):
@@ -53,6 +58,7 @@ class NodeSpec:
                 subgraph=fn,
                 input_schema=input_schema,
                 retry=retry,
+                defer=defer,
             )
         target = fn
         if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
@@ -75,6 +81,7 @@ class NodeSpec:
             retry=retry,
             input_schema=input_schema,
             afn=afn,
+            defer=defer,
         )
 
 
