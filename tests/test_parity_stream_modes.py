@@ -1,5 +1,5 @@
-"""`stream_mode="checkpoints" | "tasks" | "debug"` in LangGraph's chunk shapes, and
-`get_graph().draw_mermaid()`."""
+"""`stream_mode="checkpoints" | "tasks" | "debug"` in LangGraph's chunk shapes (drawing:
+`test_parity_drawing.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
-from interlock import END, START, Command, StateGraph, interrupt
+from interlock import START, Command, StateGraph, interrupt
 
 
 class S(TypedDict, total=False):
@@ -127,43 +127,3 @@ def test_debug_mixes_with_other_modes(run, saver) -> None:
     # as in LangGraph: a step's updates come before its checkpoint
     assert [m for m, _ in chunks] == ["checkpoints", "updates", "checkpoints", "updates"]
     assert chunks[-1][1] == {"__interrupt__": run.get_state(graph, cfg()).interrupts}
-
-
-def test_draw_mermaid_in_langgraphs_format() -> None:
-    g = StateGraph(S)
-    g.add_node("agent", lambda s: {})
-    g.add_node("tools", lambda s: {})
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", lambda s: "end", {"continue": "tools", "end": END})
-    g.add_edge("tools", "agent")
-    mermaid = g.compile().get_graph().draw_mermaid()
-    assert mermaid == (
-        "---\nconfig:\n  flowchart:\n    curve: linear\n---\ngraph TD;\n"
-        "\t__start__([<p>__start__</p>]):::first\n"
-        "\tagent(agent)\n"
-        "\ttools(tools)\n"
-        "\t__end__([<p>__end__</p>]):::last\n"
-        "\t__start__ --> agent;\n"
-        "\ttools --> agent;\n"
-        "\tagent -. &nbsp;continue&nbsp; .-> tools;\n"
-        "\tagent -. &nbsp;end&nbsp; .-> __end__;\n"
-        "\tclassDef default fill:#f2f0ff,line-height:1.2\n"
-        "\tclassDef first fill-opacity:0\n"
-        "\tclassDef last fill:#bfb6fc\n"
-    )
-
-
-def test_draw_mermaid_without_styles_lists_edges_only() -> None:
-    g = StateGraph(S)
-    g.add_node("A", lambda s: {})
-    g.add_node("B", lambda s: {})
-    g.add_node("C", lambda s: {})
-    g.add_edge(START, "A")
-    g.add_edge(START, "B")
-    g.add_edge(["A", "B"], "C")
-    g.add_conditional_edges("C", lambda s: END, ["A", END])
-    drawn = g.compile().get_graph().draw_mermaid(with_styles=False)
-    assert drawn == (
-        "graph TD;\n\t__start__ --> A;\n\t__start__ --> B;\n\tA --> C;\n\tB --> C;\n"
-        "\tC -.-> A;\n\tC -.-> __end__;\n"
-    )

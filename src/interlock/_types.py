@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 __all__ = [
     "END",
@@ -130,11 +130,16 @@ class Send:
     arg: Any
 
 
-class Command:
+N = TypeVar("N")
+
+
+class Command(Generic[N]):
     """Resume a paused thread and/or update state and route.
 
     `Command(resume=v)` answers the one pending interrupt (`None` is a valid answer);
-    `Command(resume={interrupt_id: v, ...})` answers several by id.
+    `Command(resume={interrupt_id: v, ...})` answers several by id. A node may declare where
+    its Command can go with a return annotation, `-> Command[Literal["b", "c"]]`; the
+    drawing (`get_graph()`) shows those routes as dotted edges, as LangGraph does.
 
     Example:
         >>> Command(resume={"approved": True}).resume

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock._types import END, START
 from interlock.errors import InvalidGraph
-from interlock.graph._spec import Branch, GraphSpec, NodeSpec
+from interlock.graph._spec import Branch, GraphSpec, NodeSpec, declared_destinations
 from interlock.graph._state import StateSchema
 
 if TYPE_CHECKING:
@@ -115,7 +115,12 @@ class StateGraph:
         if ":" in node or "|" in node:
             raise InvalidGraph(f"node name {node!r} must not contain ':' or '|'")
         schema = StateSchema(input_schema) if input_schema is not None else None
-        self.nodes[node] = NodeSpec.create(node, action, schema, retry, defer=bool(defer))
+        spec = NodeSpec.create(node, action, schema, retry, defer=bool(defer))
+        self.nodes[node] = replace(
+            spec,
+            metadata=dict(metadata) if metadata else None,
+            destinations=declared_destinations(action, destinations),
+        )
         return self
 
     # ---- edges ---------------------------------------------------------------------------

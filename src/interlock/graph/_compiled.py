@@ -185,12 +185,19 @@ class CompiledStateGraph(RunnableMethods):
         """The graph's nodes by name."""
         return self.spec.nodes
 
-    def get_graph(self, config: RunnableConfig | None = None, *, xray: Any = False) -> Any:
-        """The graph's nodes and edges; `.draw_mermaid()` gives Mermaid text to paste into
-        docs (a `DrawableGraph`; `xray` is accepted, subgraphs are drawn as one node)."""
+    def get_graph(self, config: RunnableConfig | None = None, *, xray: bool | int = False) -> Any:
+        """The graph's nodes and edges as LangGraph draws them (a `DrawableGraph`);
+        `.draw_mermaid()` gives Mermaid text to paste into docs. With `xray`, subgraph nodes
+        are drawn with their insides (`xray=n`: n levels deep)."""
         from interlock.graph._drawing import drawable
 
-        return drawable(self.spec)
+        return drawable(self.spec, xray)
+
+    async def aget_graph(
+        self, config: RunnableConfig | None = None, *, xray: bool | int = False
+    ) -> Any:
+        """Async twin of `get_graph`."""
+        return self.get_graph(config, xray=xray)
 
     def __repr__(self) -> str:
         return f"<CompiledStateGraph {self.name!r} nodes={list(self.spec.nodes)}>"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from interlock._types import END, Send
+from interlock._types import END, Command, Send
 from interlock.errors import InvalidUpdate
 from interlock.graph._state import StateSchema
 
-__all__ = ["Branch", "GraphSpec", "NodeSpec"]
+__all__ = ["Branch", "GraphSpec", "NodeSpec", "declared_destinations", "literal_return"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +37,11 @@ class NodeSpec:
     defer: bool = False
     """`add_node(..., defer=True)`: an edge to it holds it back until no other node would
     run (see `_Run.triggers`)."""
+    metadata: Mapping[str, Any] | None = None
+    """`add_node(metadata=...)`: shown in the drawing under the node's name."""
+    destinations: tuple[tuple[str, str | None], ...] = ()
+    """Where a `Command` it returns may go, with an edge label: from `add_node(destinations=)`
+    or a `-> Command[Literal["b", "c"]]` return annotation. Used for drawing only."""
 
     @classmethod
     def create(
@@ -147,3 +153,49 @@ class GraphSpec:
         if "*" in points:
             return list(names)
         return [n for n in names if n in points]
+
+
+def _return_hint(fn: Any) -> Any:
+    """`fn`'s resolved return annotation (of `__call__` for callable objects), or None."""
+    target = fn
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
+        target = getattr(fn, "__call__", fn)  # noqa: B004
+    try:
+        return get_type_hints(target).get("return")
+    except Exception:  # unresolvable names, odd callables: nothing declared
+        return None
+
+
+def literal_return(fn: Any) -> tuple[Any, ...]:
+    """The names in `fn`'s `-> Literal[...]` return annotation (a conditional edge's
+    possible targets when it has no `path_map`, as LangGraph reads them).
+
+    Example:
+        >>> def route(state) -> Literal["a", "b"]: ...
+        >>> literal_return(route)
+        ('a', 'b')
+    """
+    hint = _return_hint(fn)
+    return get_args(hint) if get_origin(hint) is Literal else ()
+
+
+def declared_destinations(fn: Any, destinations: Any = None) -> tuple[tuple[str, str | None], ...]:
+    """Where a node's `Command` may go: `destinations` (names, or `{name: label}`) or the
+    names in a `-> Command[Literal[...]]` return annotation (also inside a Union).
+
+    Example:
+        >>> def a(state) -> Command[Literal["b", "c"]]: ...
+        >>> declared_destinations(a)
+        (('b', None), ('c', None))
+    """
+    if destinations is not None:
+        if isinstance(destinations, Mapping):
+            return tuple((str(k), str(v)) for k, v in destinations.items())
+        return tuple((str(name), None) for name in destinations)
+    hint = _return_hint(fn)
+    options = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    for option in options:
+        args = get_args(option) if get_origin(option) is Command else ()
+        if args and get_origin(args[0]) is Literal:
+            return tuple((str(name), None) for name in get_args(args[0]))
+    return ()

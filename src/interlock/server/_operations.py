@@ -164,7 +164,7 @@ def decide_request(
     result: dict[str, Any] = {}
     stopped = False
     try:
-        command = Command(resume=answers, update=update, goto=goto)
+        command: Command[Any] = Command(resume=answers, update=update, goto=goto)
         votes = any(isinstance(r.metadata.get("quorum"), int) for r in records.values())
         result = _patiently(
             lambda: run_durably(saver, graph, command, config, run, view=run_view),

@@ -310,7 +310,9 @@ def carry_out(
         return _ran(box, writer)
     if plan.kind in ("command", "continue"):
         config = run_config(plan.thread_id, user_id=plan.who.name)
-        command = Command(update=plan.update, goto=plan.goto) if plan.kind == "command" else None
+        command: Command[Any] | None = (
+            Command(update=plan.update, goto=plan.goto) if plan.kind == "command" else None
+        )
         run_durably(ctx.saver, plan.graph, command, config, runner, view=run_view, agent=plan.name)
         return box[-1]
     run_input(
