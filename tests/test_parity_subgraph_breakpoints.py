@@ -201,3 +201,19 @@ def test_a_subgraph_breakpoint_sends_no_values_with_a_request(saver) -> None:
     chunks = list(app.stream({"x": 1}, cfg(), stream_mode=["values", "updates"]))
     assert [m for m, c in chunks if m == "values"] == ["values"]  # the input's only
     assert any(m == "updates" and "__interrupt__" in c for m, c in chunks)
+
+
+def test_the_subgraph_s_state_is_edited_at_its_breakpoint(run, saver) -> None:
+    """`update_state` with the subgraph's config (from `get_state(subgraphs=True)`) edits
+    the subgraph's state; going on runs its next node on the edited state (LangGraph 1.2
+    gives 1050 too), and no request is left pending."""
+    ran = Ran()
+    app = root_graph(sub_graph(ran, interrupt_before=["b"]), saver)
+    run.invoke(app, {"x": 1}, cfg())
+    inner = app.get_state(cfg(), subgraphs=True).tasks[0].state
+    run.update_state(app, inner.config, {"x": 5})
+    edited = app.get_state(cfg(), subgraphs=True).tasks[0].state
+    assert edited.values == {"x": 5} and edited.next == ("b",)
+    assert run.invoke(app, None, cfg()) == {"x": 1050}
+    assert ran == ["a", "b"]
+    assert not saver.list_interrupts(status="pending").items

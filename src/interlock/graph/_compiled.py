@@ -50,6 +50,7 @@ from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._stop import STOP
 from interlock.graph._subgraph import (
+    child_graph,
     run_child_async,
     run_child_sync,
     stream_child_async,
@@ -722,7 +723,7 @@ class CompiledStateGraph(RunnableMethods):
             raise self._busy(env, None)
         try:
             start = self._load(config, env)
-            gen = update_graph(self.spec, start, values, as_node, env.config, _CLOCK)
+            gen = update_graph(self._spec_at(env), start, values, as_node, env.config, _CLOCK)
             box = ResultBox()
             for _ in drive_sync(_as_result(gen), env, box):
                 pass
@@ -743,7 +744,7 @@ class CompiledStateGraph(RunnableMethods):
             raise self._busy(env, None)
         try:
             start = await self._aload(config, env)
-            gen = update_graph(self.spec, start, values, as_node, env.config, _CLOCK)
+            gen = update_graph(self._spec_at(env), start, values, as_node, env.config, _CLOCK)
             box = ResultBox()
             async for _ in drive_async(_as_result(gen), env, box):
                 pass
@@ -751,6 +752,11 @@ class CompiledStateGraph(RunnableMethods):
             if not env.released:
                 await _arelease(saver, env)
         return self._new_config(env, box)
+
+    def _spec_at(self, env: Env) -> Any:
+        """The graph whose state `env` addresses: a subgraph node's for its namespace."""
+        sub = child_graph(self, env.checkpoint_ns) if env.checkpoint_ns else None
+        return sub.spec if sub is not None else self.spec
 
     @staticmethod
     def _new_config(env: Env, box: ResultBox) -> RunnableConfig:

@@ -34,6 +34,8 @@ def update_graph(
     Pending requests of the old head are cancelled. A pause before a breakpoint node stays a
     pause: it is re-created at the new checkpoint if the new plan still reaches a breakpoint.
     """
+    meta = start.stored.record.metadata if start.stored is not None else {}
+    child = bool(start.checkpoint_ns) and meta.get("parent_task") is not None
     run = _Run(
         spec,
         start,
@@ -43,6 +45,9 @@ def update_graph(
         recursion_limit=1,
         interrupt_before=None,
         interrupt_after=None,
+        # a subgraph's state edited through its config stays the paused task's subgraph
+        parent_task=meta.get("parent_task") if child else None,
+        task_call=meta.get("task_call") if child else None,
     )
     if as_node is None and run.record is None:
         as_node = START
@@ -89,7 +94,7 @@ def update_graph(
     bps: tuple[InterruptRecord, ...] = ()
     names = list(nxt) + [n for n, _ in sends]
     hit = spec.hits(spec.interrupt_before, names)
-    if was_paused_before and hit:
+    if was_paused_before and hit and not child:  # a subgraph goes on past it with its parent
         bps = (run._breakpoint(record.checkpoint_id, "before", hit),)
     yield Commit(record, run.head, bps, True)
     return record.checkpoint_id
