@@ -298,12 +298,6 @@ def test_only_importing_this_module_imports_langchain() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine stores a node's write as returned: a dict, tuple or string message "
-    "(no id) is made a message with a new id at every read from the store (interlock's own "
-    "add_messages alike); LangGraph stores the merged messages, so their ids stay",
-)
 def test_a_message_a_node_returns_as_a_dict_keeps_its_id_across_reads(tmp_path: Path) -> None:
     config = {"configurable": {"thread_id": "ids"}}
     with il.SqliteSaver(tmp_path / "ids.db") as saver:

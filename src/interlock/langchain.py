@@ -131,6 +131,10 @@ def add_messages(left: Any, right: Any) -> list[Any]:
 add_messages.batchable = True  # type: ignore[attr-defined]
 """As interlock's: folding `add_messages(add_messages(a, b), c)` equals
 `add_messages(a, b + c)`, so the engine may join a channel's stored writes."""
+add_messages.prepare = lambda update: _messages.add_messages.prepare(  # type: ignore[attr-defined]
+    _all_langchain(update)
+)
+"""As interlock's: the engine stores an update as langchain-core messages with ids."""
 
 
 class MessagesState(TypedDict, total=False):

@@ -507,6 +507,19 @@ add_messages.batchable = True  # type: ignore[attr-defined]
 """Folding `add_messages(add_messages(a, b), c)` equals `add_messages(a, b + c)`."""
 
 
+def _prepare_messages(update: Any) -> list[Any]:
+    """An update as the engine stores it: messages with ids (dicts, tuples and strings made
+    messages), so that every later fold of the stored write gives them the same ids."""
+    out = convert_to_messages(update) if update is not None else []
+    for m in out:
+        if m.id is None:
+            m.id = str(uuid.uuid4())
+    return out
+
+
+add_messages.prepare = _prepare_messages  # type: ignore[attr-defined]
+
+
 class MessagesState(TypedDict, total=False):
     """A state with one key, `messages`, merged by `add_messages`."""
 

@@ -248,7 +248,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             yield Resolve(decisions, status, bindings or None)
             run.apply_decisions(decisions, status, bindings)
         if isinstance(input, Command) and input.update is not None:
-            writes = run.spec.schema.to_updates(input.update, INPUT)
+            writes = run.spec.schema.prepared(run.spec.schema.to_updates(input.update, INPUT))
             run.pending_update = [*run.pending_update, *writes]
         if run.fork:  # a replay: it goes on from a copy of the old checkpoint, the new head
             old = run.record
@@ -277,6 +277,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     else:
         writes = run.spec.schema.to_updates(input, INPUT)
         gotos = []
+    writes = run.spec.schema.prepared(writes)
     if run.record is None:
         run.values = {**run.spec.schema.initial_values(), **run.values}
     run.spec.schema.apply(run.values, writes)
@@ -455,7 +456,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         outcomes = yield from _attempts(run, to_run, rec)
         by_id = {o.task.id: o for o in outcomes}
 
-        finished: list[tuple[Task, list[tuple[str, Any]], list]] = []
+        finished: list[tuple[Task, list[tuple[str, Any]], list]] = []  # writes as stored
+        returned: dict[str, list[tuple[str, Any]]] = {}  # as the nodes returned them (streams)
         progress: list[TaskWrites] = []
         new_interrupts: list[InterruptRecord] = []
         nested: list[Interrupt] = []  # requests of subgraphs that paused in this attempt
@@ -519,6 +521,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 except InvalidUpdate as exc:
                     first_error = first_error or exc
                     continue
+                returned[task.id] = writes
+                writes = spec.schema.prepared(writes)
                 finished.append((task, writes, gotos))
                 done_writes = [*writes, *memo, (DONE, True)]
                 if gotos:
@@ -528,7 +532,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 )
 
         if run.wants("tasks") or run.wants("debug"):
-            now, done = run.clock.now(), {t.id: ws for t, ws, _ in finished}
+            now, done = run.clock.now(), {t.id: returned.get(t.id, ws) for t, ws, _ in finished}
             for o in outcomes:
                 yield from task_result_events(
                     run.modes,
@@ -558,7 +562,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             run.interrupts.extend(new_interrupts)
             for task, writes, _ in finished:
                 if task.id in by_id and run.wants("updates"):
-                    yield Emit("updates", {task.name: update_view(writes)})
+                    yield Emit("updates", {task.name: update_view(returned.get(task.id, writes))})
             if first_error is not None:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
@@ -598,7 +602,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         yield from _commit(run, new, bps)
         if run.wants("updates"):
             for task, writes, _ in finished:
-                yield Emit("updates", {task.name: update_view(writes)})
+                yield Emit("updates", {task.name: update_view(returned.get(task.id, writes))})
         if run.wants("values"):
             yield Emit("values", dict(run.values))
         assert run.record is not None

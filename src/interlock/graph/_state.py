@@ -192,6 +192,21 @@ class StateSchema:
             out.append((key, val))
         return out
 
+    def prepared(self, writes: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """`writes` as they are stored and folded: a value whose channel's reducer has a
+        `prepare` function goes through it first (`add_messages` makes dicts, tuples and
+        strings messages with ids), so that folding the stored write again, in any process,
+        gives the same state. Streams keep showing the writes as the node returned them."""
+        out = writes
+        for i, (key, update) in enumerate(writes):
+            ch = self.channels.get(key)
+            prepare = getattr(ch.reducer, "prepare", None) if ch is not None else None
+            if prepare is not None:
+                if out is writes:
+                    out = list(writes)
+                out[i] = (key, prepare(update))
+        return out
+
     def apply(
         self, values: dict[str, Any], writes: Iterable[tuple[str, Any]], *, strict: bool = True
     ) -> set[str]:

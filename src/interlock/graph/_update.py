@@ -58,7 +58,9 @@ def update_graph(
     if as_node is not None and as_node not in (START, END) and as_node not in spec.nodes:
         raise InvalidUpdate(f"update_state(as_node={as_node!r}): no such node")
     writer = as_node or "__update__"
-    writes = spec.schema.to_updates(values, writer) if values is not None else []
+    writes = (
+        spec.schema.prepared(spec.schema.to_updates(values, writer)) if values is not None else []
+    )
     if run.record is None:
         run.values = spec.schema.initial_values()
     spec.schema.apply(run.values, writes)
