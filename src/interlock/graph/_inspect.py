@@ -9,6 +9,7 @@ from typing import Any
 from interlock._types import Interrupt, PregelTask, RunnableConfig, StateSnapshot
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import GraphError
+from interlock.graph._called_graphs import node_graph
 from interlock.graph._run import BREAKPOINT_TASK, CHILD, ERROR
 from interlock.graph._state import detached
 from interlock.graph._subgraph import child_graph
@@ -119,7 +120,8 @@ def _target(graph: Any, config: RunnableConfig) -> tuple[Any, str, str, str | No
         sub = child_graph(graph, ns)
         if sub is None:
             raise GraphError(
-                f"checkpoint_ns {ns!r} is not the namespace of a subgraph node of this graph"
+                f"checkpoint_ns {ns!r} is not the namespace of a subgraph of this graph (a "
+                "subgraph node, or a graph a node's function calls)"
             )
         graph = sub
     return graph, thread_id, ns, cp_id
@@ -163,9 +165,9 @@ def nested_sync(
         found = [saver.get_interrupt(i) for i in ids]
         below = [r for r in found if r is not None and _shown(r, history)]
         state: Any = _sub_config(thread_id, sub_ns)
-        node = graph.spec.nodes.get(name)
-        if subgraphs and node is not None and node.subgraph is not None:
-            state = _state_sync(node.subgraph, saver, state, (thread_id, sub_ns, None), True)
+        sub = node_graph(graph, name) if subgraphs else None
+        if sub is not None:
+            state = _state_sync(sub, saver, state, (thread_id, sub_ns, None), True)
         nested[tid] = (sub_ns, below, state)
     return nested
 
@@ -207,8 +209,8 @@ async def nested_async(
         found = [await saver.aget_interrupt(i) for i in ids]
         below = [r for r in found if r is not None and _shown(r, history)]
         state: Any = _sub_config(thread_id, sub_ns)
-        node = graph.spec.nodes.get(name)
-        if subgraphs and node is not None and node.subgraph is not None:
-            state = await _state_async(node.subgraph, saver, state, (thread_id, sub_ns, None), True)
+        sub = node_graph(graph, name) if subgraphs else None
+        if sub is not None:
+            state = await _state_async(sub, saver, state, (thread_id, sub_ns, None), True)
         nested[tid] = (sub_ns, below, state)
     return nested

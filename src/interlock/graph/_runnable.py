@@ -1,5 +1,5 @@
 """What a compiled LangGraph graph offers as a LangChain `Runnable`: `with_config`,
-`batch` / `abatch` and `get_input_jsonschema` / `get_output_jsonschema`.
+`batch` / `abatch`, `get_subgraphs` and `get_input_jsonschema` / `get_output_jsonschema`.
 
 `CompiledStateGraph` takes these from `RunnableMethods`; they only call its `invoke` /
 `ainvoke` and read its builder, so they add no run semantics of their own.
@@ -11,11 +11,12 @@ import asyncio
 import contextvars
 import copy
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast, get_type_hints
 
 from interlock._types import RunnableConfig
+from interlock.graph._called_graphs import subgraphs_of
 
 __all__ = ["RunnableMethods", "merge_configs"]
 
@@ -136,6 +137,21 @@ class RunnableMethods:
         return list(
             await asyncio.gather(*(one(i, c) for i, c in zip(inputs, configs, strict=True)))
         )
+
+    def get_subgraphs(
+        self, *, namespace: str | None = None, recurse: bool = False
+    ) -> Iterator[tuple[str, Any]]:
+        """`(namespace, graph)` for each subgraph: a node that is a graph, or the graph a
+        node's function calls. `namespace` (node names joined by `|`) picks one; deeper ones
+        need `recurse=True`."""
+        return subgraphs_of(self, namespace, recurse)
+
+    async def aget_subgraphs(
+        self, *, namespace: str | None = None, recurse: bool = False
+    ) -> AsyncIterator[tuple[str, Any]]:
+        """Async twin of `get_subgraphs`."""
+        for item in subgraphs_of(self, namespace, recurse):
+            yield item
 
     def get_input_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
         """The JSON schema of the graph's input (its `input_schema`, else its state)."""

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from interlock.checkpoint.base import StoredCheckpoint
+from interlock.graph._called_graphs import node_graph
 from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync
 from interlock.graph._effects import NS_SEP, SubgraphPaused
 from interlock.graph._engine import run_graph
@@ -47,14 +48,13 @@ _LIVE = frozenset({"custom", "messages"})
 
 
 def child_graph(graph: Any, ns: str) -> Any:
-    """The subgraph node a namespace below `graph` belongs to (None if it is not a node's:
-    a graph called from inside a node function)."""
+    """The graph a namespace below `graph` belongs to: a subgraph node's, or the first graph
+    a node's function calls (as LangGraph finds it); None if neither."""
     for segment in ns.split(NS_SEP):
         name = segment.split(":", 1)[0].split("#", 1)[0]
-        node = graph.spec.nodes.get(name)
-        if node is None or node.subgraph is None:
+        graph = node_graph(graph, name)
+        if graph is None:
             return None
-        graph = node.subgraph
     return graph
 
 
