@@ -148,7 +148,7 @@ def test_info_assistants_and_credentials(url: str) -> None:
     assert bob.assistants.get("orders")["assistant_id"] == orders["assistant_id"]
     drawing = bob.assistants.get_graph("orders")
     assert {n["id"] for n in drawing["nodes"]} >= {"__start__", "ask", "__end__"}
-    assert {"source": "__start__", "target": "ask", "conditional": False} in drawing["edges"]
+    assert {"source": "__start__", "target": "ask"} in drawing["edges"]
     assert "item" in bob.assistants.get_schemas("orders")["state_schema"]["properties"]
     with pytest.raises(NotFoundError):
         bob.assistants.get("nope")

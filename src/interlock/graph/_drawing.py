@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from interlock._types import END, START
+from interlock.graph._called_graphs import graphs_called_by
 from interlock.graph._mermaid import draw_mermaid
 from interlock.graph._spec import GraphSpec, literal_return
 
@@ -77,6 +78,42 @@ class DrawableGraph:
         found = [n for n in self.nodes.values() if n.id not in sources]
         return found[0] if len(found) == 1 else None
 
+    def to_json(self, *, with_schemas: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """The drawing as LangGraph's `Graph.to_json()` gives it (what the Agent Server's
+        graph route returns): nodes with `type`, `data` (`id` is the path of the node's
+        function or graph; `name` is the node's id, `sub:inner` under xray, as LangGraph
+        names it) and `metadata`; edges with `data` (the label)
+        and `conditional` where they have them. `__end__` is only its id, as in LangGraph.
+
+        Example:
+            >>> from interlock import StateGraph, START
+            >>> g = StateGraph(dict).add_node("a", lambda s: {}).add_edge(START, "a").compile()
+            >>> g.get_graph().to_json()["edges"]
+            [{'source': '__start__', 'target': 'a'}, {'source': 'a', 'target': '__end__'}]
+        """
+        nodes: list[dict[str, Any]] = []
+        for node in self.nodes.values():
+            if node.id == END:
+                nodes.append({"id": node.id})
+                continue
+            item: dict[str, Any] = {
+                "id": node.id,
+                "type": "runnable",
+                "data": {"id": _path_of(node.data), "name": node.id},
+            }
+            if node.metadata:
+                item["metadata"] = dict(node.metadata)
+            nodes.append(item)
+        edges: list[dict[str, Any]] = []
+        for edge in self.edges:
+            out: dict[str, Any] = {"source": edge.source, "target": edge.target}
+            if edge.data is not None:
+                out["data"] = edge.data
+            if edge.conditional:
+                out["conditional"] = True
+            edges.append(out)
+        return {"nodes": nodes, "edges": edges}
+
     def draw_mermaid(
         self,
         *,
@@ -102,6 +139,16 @@ class DrawableGraph:
         )
 
 
+def _path_of(data: Any) -> list[str]:
+    """Where a node's function or graph is defined, as a path (LangGraph gives its runnable
+    class's): `["myapp", "agent", "call_model"]`; `__start__` is interlock's START."""
+    if data is None:
+        return ["interlock", "graph", "START"]
+    target = data if hasattr(data, "__qualname__") else type(data)
+    module = getattr(target, "__module__", None) or "builtins"
+    return [*module.split("."), *str(target.__qualname__).split(".")]
+
+
 # ---- building it from a spec ---------------------------------------------------------------
 
 _Route = tuple[str, bool, str | None]
@@ -123,7 +170,8 @@ def drawable(spec: GraphSpec, xray: bool | int = False) -> DrawableGraph:
     if xray:
         deeper = xray if isinstance(xray, bool) or xray <= 0 else xray - 1
         for name, node in spec.nodes.items():
-            get_graph = getattr(node.subgraph, "get_graph", None)
+            sub = node.subgraph or next(iter(graphs_called_by(node.afn or node.fn)), None)
+            get_graph = getattr(sub, "get_graph", None)
             if get_graph is not None:
                 graph = _expand(graph, name, get_graph(xray=deeper))
     return graph
@@ -249,7 +297,7 @@ def _expand(graph: DrawableGraph, name: str, sub: DrawableGraph) -> DrawableGrap
     `name` go to the subgraph's first node, edges out of it leave from its last."""
     sub = _trim_last(_trim_first(sub))
     first, last = sub.first_node(), sub.last_node()
-    if len(sub.nodes) <= 1 or name not in graph.nodes or first is None or last is None:
+    if not sub.nodes or name not in graph.nodes or first is None or last is None:
         return graph
     nodes = {k: v for k, v in graph.nodes.items() if k != name}
     for node in sub.nodes.values():

@@ -30,22 +30,6 @@ class AssistantSearch(BaseModel):
     select: list[str] | None = None
 
 
-def _drawing(graph: CompiledStateGraph) -> dict[str, Any]:
-    """Nodes and edges as the clients draw them (`__start__` and `__end__` included)."""
-    spec = graph.spec
-    names = ["__start__", *spec.nodes, "__end__"]
-    nodes = [{"id": n, "type": "runnable", "data": {"id": [n], "name": n}} for n in names]
-    edges = []
-    for source, targets in spec.edges.items():
-        for target in targets:
-            edges.append({"source": source, "target": target, "conditional": False})
-    for source, branches in spec.branches.items():
-        for branch in branches:
-            for target in (branch.path_map or {}).values():
-                edges.append({"source": source, "target": str(target), "conditional": True})
-    return {"nodes": nodes, "edges": edges}
-
-
 def _schemas(name: str, graph: CompiledStateGraph) -> dict[str, Any]:
     keys = list(getattr(graph.spec.schema, "channels", {}) or {})
     state = {"title": name, "type": "object", "properties": {k: {} for k in keys}}
@@ -109,10 +93,17 @@ def assistant_routes(ctx: Context, principal: Any) -> APIRouter:
 
     @router.get("/assistants/{assistant_id}/graph")
     def graph(
-        assistant_id: str, xray: bool = Query(False), who: Principal = Depends(principal)
+        assistant_id: str,
+        xray: str = Query("false", pattern=r"^(?i:true|false|\d{1,3})$"),
+        who: Principal = Depends(principal),
     ) -> dict[str, Any]:
+        """The graph as LangGraph's `get_graph(xray=...).to_json()`: `xray` is `true`,
+        `false` or how many levels of subgraphs to draw inside their nodes."""
         ctx.need(who, "requester", "approver")
-        return _drawing(ctx.assistant(assistant_id)[1])
+        graph: CompiledStateGraph = ctx.assistant(assistant_id)[1]
+        depth: bool | int = int(xray) if xray.isdigit() else xray.lower() == "true"
+        drawing: dict[str, Any] = graph.get_graph(xray=depth).to_json()
+        return drawing
 
     @router.get("/assistants/{assistant_id}/schemas")
     def schemas(assistant_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
