@@ -12,7 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from interlock._types import Command, Escalation, Interrupt, PregelTask, Send, StateSnapshot
+from interlock._types import (
+    Command,
+    Escalation,
+    Interrupt,
+    Overwrite,
+    PregelTask,
+    Send,
+    StateSnapshot,
+)
 from interlock.errors import (
     CheckpointerRequired,
     GraphError,
@@ -129,6 +137,7 @@ __all__ = [
     "RunSuperseded",
     "SchemaTooNew",
     "ResumeError",
+    "Overwrite",
     "Send",
     "SerializationError",
     "StateGraph",

@@ -1,4 +1,5 @@
-"""The vocabulary shared by every layer: `Interrupt`, `Command`, `Send`, `StateSnapshot`.
+"""The vocabulary shared by every layer: `Interrupt`, `Command`, `Send`, `Overwrite`,
+`StateSnapshot`.
 
 Public as `interlock.types` (LangGraph's `langgraph.types`), which adds `interrupt`; this
 module sits below everything (it imports nothing of interlock), so the engine, the stores'
@@ -7,7 +8,7 @@ serialiser and the errors import it without tying themselves to the graph.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
@@ -17,12 +18,15 @@ __all__ = [
     "Command",
     "Escalation",
     "Interrupt",
+    "Overwrite",
     "PregelTask",
     "RunnableConfig",
     "Send",
     "StateSnapshot",
     "StreamMode",
+    "StreamWriter",
     "check_approvers",
+    "overwritten",
 ]
 
 START = "__start__"
@@ -36,6 +40,10 @@ RunnableConfig = dict[str, Any]
 _UNSET: Any = object()
 
 StreamMode = Literal["values", "updates", "custom", "messages", "debug", "checkpoints", "tasks"]
+
+StreamWriter = Callable[[Any], None]
+"""What `get_stream_writer()` returns, and a node's `writer` parameter: sends a `custom`
+stream chunk."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,34 @@ class Send:
 
     node: str
     arg: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Overwrite:
+    """Write `value` to a key as it is, bypassing the key's reducer (LangGraph's
+    `Overwrite`). Writes to the same key after it in the same step are ignored; two in one
+    step raise `InvalidUpdate`. Over HTTP, `{"__overwrite__": value}` says the same.
+
+    Example:
+        >>> Overwrite(["only this"]).value
+        ['only this']
+    """
+
+    value: Any
+
+
+def overwritten(update: Any) -> tuple[bool, Any]:
+    """`(True, value)` if `update` is an `Overwrite` (or its JSON forms
+    `{"__overwrite__": value}` and `{"type": "__overwrite__", "value": value}`), else
+    `(False, update)`."""
+    if type(update) is Overwrite:
+        return True, update.value
+    if type(update) is dict and len(update) <= 2:
+        if len(update) == 1 and "__overwrite__" in update:
+            return True, update["__overwrite__"]
+        if update.get("type") == "__overwrite__" and "value" in update and len(update) == 2:
+            return True, update["value"]
+    return False, update
 
 
 N = TypeVar("N")

@@ -5,6 +5,7 @@ InterlockError                     base of everything below
 ├── GraphError                     a graph that cannot be built or run as asked
 │   ├── InvalidGraph               compile-time problem: unknown node, dangling edge, no entry
 │   ├── InvalidUpdate              a node returned something that is not a state update
+│   │                              (alias `InvalidUpdateError`)
 │   ├── RecursionLimit             a run took more supersteps than `recursion_limit`
 │   │                              (also a `RecursionError`; alias `GraphRecursionError`)
 │   ├── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
@@ -50,6 +51,7 @@ __all__ = [
     "InvalidGraph",
     "InvalidResumeValue",
     "InvalidUpdate",
+    "InvalidUpdateError",
     "NonDeterministicTask",
     "RecursionLimit",
     "ResumeBusy",
@@ -95,6 +97,9 @@ class RecursionLimit(GraphError, RecursionError):
 
 GraphRecursionError = RecursionLimit
 """LangGraph's name (`langgraph.errors.GraphRecursionError`) for `RecursionLimit`."""
+
+InvalidUpdateError = InvalidUpdate
+"""LangGraph's name (`langgraph.errors.InvalidUpdateError`) for `InvalidUpdate`."""
 
 
 class CheckpointerRequired(GraphError):

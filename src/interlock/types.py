@@ -1,5 +1,5 @@
-"""LangGraph's `langgraph.types`, for porting: `interrupt`, `Command`, `Send`, `Interrupt`,
-`StateSnapshot`, `RetryPolicy`, `Durability` and friends.
+"""LangGraph's `langgraph.types`, for porting: `interrupt`, `Command`, `Send`, `Overwrite`,
+`Interrupt`, `StateSnapshot`, `RetryPolicy`, `Durability`, `StreamWriter` and friends.
 
 The vocabulary lives in `interlock._types` (below every layer); `interrupt`, `RetryPolicy`
 and `Durability` are the graph's (`interlock.graph`), looked up when first used, so
@@ -16,11 +16,13 @@ from interlock._types import (
     Command,
     Escalation,
     Interrupt,
+    Overwrite,
     PregelTask,
     RunnableConfig,
     Send,
     StateSnapshot,
     StreamMode,
+    StreamWriter,
 )
 
 if TYPE_CHECKING:
@@ -34,12 +36,14 @@ __all__ = [
     "Durability",
     "Escalation",
     "Interrupt",
+    "Overwrite",
     "PregelTask",
     "RetryPolicy",
     "RunnableConfig",
     "Send",
     "StateSnapshot",
     "StreamMode",
+    "StreamWriter",
     "interrupt",
 ]
 

@@ -608,6 +608,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         assert run.record is not None
         yield from checkpoint_events(run.modes, run.record, run.values, spec.output_keys, bps)
         steps += 1
+        run.steps = steps
         if bps:
             intr = (Interrupt(value=bps[0].value, id=bps[0].interrupt_id),)
             yield Emit("updates", {"__interrupt__": intr})

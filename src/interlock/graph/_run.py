@@ -91,6 +91,8 @@ class _Run:
         """Steps of `limit` this run's start used up, as LangGraph counts them: 2 for new
         input (LangGraph's input and START steps, which interlock's input checkpoint is), 1
         for a fork's copy, 0 for a resume or a continuation."""
+        self.steps = 0
+        """Steps this run has committed (the engine's loop counts them)."""
         self.before = spec.interrupt_before if interrupt_before is None else interrupt_before
         self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
         self.parent_task = parent_task
@@ -286,7 +288,7 @@ class _Run:
                 add(edge_target)
             for branch in spec.branches.get(name, ()):
                 if state_view is None:
-                    state_view = spec.schema.to_input(self.values)
+                    state_view = spec.schema.to_input(self.values, self.remaining)
                 for branch_target in branch.resolve(state_view, self.config):
                     add(branch_target)
             for sources, join_target in spec.joins:
@@ -309,6 +311,12 @@ class _Run:
 
     # -- planning --------------------------------------------------------------------------
 
+    @property
+    def remaining(self) -> int:
+        """Steps the run may still take, this one included (LangGraph's `RemainingSteps`:
+        its `stop - step`)."""
+        return self.limit + 1 - (self.spent + self.steps)
+
     def plan(self) -> list[Task]:
         """Tasks of the step after the current checkpoint."""
         assert self.record is not None
@@ -321,7 +329,7 @@ class _Run:
             tid = task_id(rec.checkpoint_id, name, i)
             if arg is None:
                 if state_input is None:
-                    state_input = self.spec.schema.to_input(self.step_values())
+                    state_input = self.spec.schema.to_input(self.step_values(), self.remaining)
                 node_input = state_input
             else:
                 node_input = arg

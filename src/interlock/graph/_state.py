@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+from interlock._types import Overwrite, overwritten
 from interlock.errors import InvalidGraph, InvalidUpdate
+from interlock.graph._managed import ManagedValue, managed_of
 
 __all__ = ["Channel", "StateSchema"]
 
@@ -88,11 +90,13 @@ def _empty_maker(base: Any) -> Callable[[], Any] | None:
 class StateSchema:
     """The channels of a state type, and the conversions between stored values and node input."""
 
-    __slots__ = ("_from_values", "channels", "kind", "type")
+    __slots__ = ("_from_values", "channels", "kind", "managed", "type")
 
     def __init__(self, schema: Any) -> None:
         self.type = schema
         self.channels: dict[str, Channel] = {}
+        self.managed: dict[str, type[ManagedValue]] = {}
+        """Keys the run fills in for each step (`RemainingSteps`, `IsLastStep`)."""
         if schema is dict or schema is None:
             self.kind = "dict"
         elif dataclasses.is_dataclass(schema) and isinstance(schema, type):
@@ -110,6 +114,10 @@ class StateSchema:
             defaults = self._defaults(schema)
             for name, hint in hints.items():
                 if name.startswith("__"):
+                    continue
+                manager = managed_of(hint)
+                if manager is not None:
+                    self.managed[name] = manager
                     continue
                 reducer, empty = _reducer_of(hint)
                 self.channels[name] = Channel(
@@ -143,6 +151,8 @@ class StateSchema:
         """Add the channels of an input/output schema that this one lacks."""
         for name, ch in other.channels.items():
             self.channels.setdefault(name, ch)
+        for name, manager in other.managed.items():
+            self.managed.setdefault(name, manager)
 
     def with_empties(self, values: dict[str, Any]) -> dict[str, Any]:
         """`values` (changed in place) with each reducer key it lacks at its empty start: a
@@ -204,20 +214,42 @@ class StateSchema:
             if prepare is not None:
                 if out is writes:
                     out = list(writes)
-                out[i] = (key, prepare(update))
+                whole, value = overwritten(update)
+                out[i] = (key, Overwrite(prepare(value)) if whole else prepare(update))
         return out
 
     def apply(
-        self, values: dict[str, Any], writes: Iterable[tuple[str, Any]], *, strict: bool = True
+        self,
+        values: dict[str, Any],
+        writes: Iterable[tuple[str, Any]],
+        *,
+        strict: bool = True,
+        overwrites: set[str] | None = None,
     ) -> set[str]:
         """Fold `writes` into `values` in place; return the channels that changed.
 
         With `strict`, a last-value channel written twice in the same call raises
         `InvalidUpdate` (parallel branches disagreeing); replaying stored writes is not strict.
+        An `Overwrite` sets its key as it is; the key's later writes in the call (one step's)
+        are ignored, as in LangGraph. `overwrites` carries that across calls of one step.
         """
         touched: set[str] = set()
+        done = set() if overwrites is None else overwrites
         for key, update in writes:
             ch = self.channels.get(key)
+            whole, value = overwritten(update)
+            if whole:
+                if key in done and strict:
+                    raise InvalidUpdate(
+                        f"state key {key!r} received several Overwrite values in one step; "
+                        "only one may replace it"
+                    )
+                done.add(key)
+                values[key] = value
+                touched.add(key)
+                continue
+            if key in done:
+                continue  # after an Overwrite in the same step: ignored, as in LangGraph
             if ch is not None and ch.reducer is not None:
                 current = values.get(key, _MISSING)
                 if current is _MISSING:
@@ -233,9 +265,13 @@ class StateSchema:
             touched.add(key)
         return touched
 
-    def to_input(self, values: Mapping[str, Any]) -> Any:
-        """The state as a node receives it: a dict, or an instance of the schema type."""
+    def to_input(self, values: Mapping[str, Any], remaining: int | None = None) -> Any:
+        """The state as a node receives it: a dict, or an instance of the schema type; with
+        `remaining` (steps the run may still take), the managed keys filled in."""
         copied = {k: detached(v) for k, v in values.items()}
+        if self.managed and remaining is not None:
+            for name, manager in self.managed.items():
+                copied[name] = manager.get(remaining)
         if self.kind in ("dict", "typeddict"):
             return copied
         if self.kind == "dataclass":

@@ -8,7 +8,7 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from interlock._types import Command
+from interlock._types import Command, overwritten
 from interlock.checkpoint.base import InterruptRecord, StoredCheckpoint, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import ParentCommand
@@ -35,16 +35,26 @@ def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphS
     """
     values = dict(base)
 
-    def apply(vals: dict[str, Any], writes: Iterable[tuple[str, Any]]) -> None:
-        spec.schema.apply(vals, writes, strict=False)  # committed writes were vetted already
+    def apply(
+        vals: dict[str, Any], writes: Iterable[tuple[str, Any]], over: set[str] | None = None
+    ) -> None:
+        # committed writes were vetted already
+        spec.schema.apply(vals, writes, strict=False, overwrites=over)
 
     batched: dict[str, list[Any]] = {}
     for writes in chain:
+        overwrites: set[str] = set()  # keys an `Overwrite` set in this checkpoint's step
+        by_input = True  # a resume's `update` (node "__input__") is folded before the step
         for w in writes:
+            if by_input and w.node != "__input__":
+                by_input = False
+                overwrites = set()
             if w.channel == STATE:  # a migration: the state is what it wrote, whole
                 batched.clear()
                 values = dict(w.value)
                 continue
+            if w.channel in overwrites:
+                continue  # after an Overwrite in the same step: ignored, as in LangGraph
             if _batchable(spec, w.channel, w.value):
                 batched.setdefault(w.channel, []).extend(
                     w.value if isinstance(w.value, list) else [w.value]
@@ -52,7 +62,7 @@ def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphS
                 continue
             if w.channel in batched:
                 apply(values, [(w.channel, batched.pop(w.channel))])
-            apply(values, [(w.channel, w.value)])
+            apply(values, [(w.channel, w.value)], overwrites)
     for channel, updates in batched.items():
         apply(values, [(channel, updates)])
     return values
@@ -60,7 +70,7 @@ def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphS
 
 def _batchable(spec: GraphSpec, channel: str, value: Any) -> bool:
     ch = spec.schema.channels.get(channel)
-    if ch is None or ch.reducer is None:
+    if ch is None or ch.reducer is None or overwritten(value)[0]:
         return False
     if getattr(ch.reducer, "batchable", False):
         return True
