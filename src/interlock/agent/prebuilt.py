@@ -8,6 +8,10 @@ forms, the same message contents and the same `handle_tool_errors` rules (by def
 call with invalid arguments becomes an error message the model sees, while an exception
 raised inside a tool fails the run).
 
+Tools may take injected arguments (`InjectedState`, `InjectedStore`, `ToolRuntime`: see
+`interlock.agent.injection`), which the model does not see and the node fills, and may
+return `Command`s, which the graph applies (see `interlock.agent.tool_commands`).
+
 An `interrupt()` inside a tool pauses the graph, and each call asks with its own interrupt
 id. Where interlock does more: calls that finished before a sibling paused are recorded
 with the task and not run again on resume (LangGraph runs them again).
