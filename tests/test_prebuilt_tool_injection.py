@@ -358,6 +358,23 @@ def test_an_interlock_tool_returning_a_command(run) -> None:
     assert brief(out["messages"]) == [("set v", "set_bar", "a", "success")]
 
 
+def test_an_async_langchain_tool_returning_a_command(run) -> None:
+    @lc_tool
+    async def set_later(value: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:
+        """Set foo, asynchronously."""
+        done = ToolMessage(f"set {value}", tool_call_id=tool_call_id)
+        return Command(update={"foo": value, "messages": [done]})
+
+    graph = tools_graph(ToolNode([set_later]))
+    if LANGGRAPH and run.mode == "sync":  # LangGraph runs no async tool under invoke
+        with pytest.raises(NotImplementedError):
+            run.invoke(graph, start(call("set_later", {"value": "v"}, "a")))
+        return
+    out = run.invoke(graph, start(call("set_later", {"value": "v"}, "a")))
+    assert out["foo"] == "v"
+    assert brief(out["messages"]) == [("set v", "set_later", "a", "success")]
+
+
 MISSING = (
     "Expected to have a matching ToolMessage in Command.update for tool 'no_message', got: []. "
     "Every tool call (LLM requesting to call a tool) in the message history MUST have a "

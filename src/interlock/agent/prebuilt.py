@@ -244,7 +244,7 @@ class ToolNode:
         ours take the arguments its schema declares (others are ignored, as LangChain
         does), injected values apart."""
         args = call.get("args") or {}
-        found = tool.injections
+        found = getattr(tool, "injections", None)  # a Tool subclass may not set it
         given: dict[str, Any] | None = None
         name = call["name"]
         if found:  # the module is loaded: the tool's annotations name its markers

@@ -237,7 +237,10 @@ def _injections_of(lc_tool: Any) -> Any:
 
     schema = lc_tool.get_input_schema()
     func = getattr(lc_tool, "func", None) or getattr(lc_tool, "coroutine", None)
-    hints = get_type_hints(func, include_extras=True) if func is not None else {}
+    try:
+        hints = get_type_hints(func, include_extras=True) if func is not None else {}
+    except Exception:  # an annotation that does not resolve: the schema's are enough
+        hints = {}
     hints = {**hints, **get_all_basemodel_annotations(schema)}
     fields = getattr(schema, "model_fields", {})
     optional = frozenset(n for n, f in fields.items() if not f.is_required())
