@@ -240,6 +240,24 @@ def test_a_store_when_the_graph_has_none(run, decorate: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("decorate", [lc_tool, tool], ids=["langchain", "interlock"])
+def test_the_call_s_id(run, decorate: Any) -> None:
+    def which(x: int, tool_call_id: Annotated[str, InjectedToolCallId]) -> str:
+        """Say which call this is."""
+        return f"{x} in {tool_call_id}"
+
+    node = ToolNode([decorate(which)])
+    made = node.tools_by_name["which"]
+    if LANGGRAPH:
+        params = convert_to_openai_tool(made)["function"]["parameters"]
+    else:
+        params = made.json_schema()["parameters"]
+    assert sorted(params["properties"]) == ["x"]
+    forged = call("which", {"x": 1, "tool_call_id": "forged"}, "c7")
+    out = run.invoke(tools_graph(node), start(forged))
+    assert brief(out["messages"]) == [("1 in c7", "which", "c7", "success")]
+
+
 def test_a_list_of_messages_as_input(run) -> None:
     @lc_tool
     def msgs(x: int, messages: Annotated[list, InjectedState("messages")]) -> str:

@@ -44,16 +44,18 @@ ContextT = TypeVar("ContextT")
 StateT = TypeVar("StateT")
 
 
-def _bases() -> tuple[type, type]:
-    """langchain-core's `InjectedToolArg` and directly injected base, or `object`."""
+def _bases() -> tuple[type, type, type | None]:
+    """langchain-core's `InjectedToolArg`, directly injected base and `InjectedToolCallId`
+    (`object`, `object`, None without langchain-core)."""
     try:
         from langchain_core.tools import base
     except ImportError:  # pragma: no cover - langchain-core is installed in the tests
-        return object, object
-    return base.InjectedToolArg, getattr(base, "_DirectlyInjectedToolArg", object)
+        return object, object, None
+    direct = getattr(base, "_DirectlyInjectedToolArg", object)
+    return base.InjectedToolArg, direct, base.InjectedToolCallId
 
 
-_INJECTED_BASE, _DIRECT_BASE = _bases()
+_INJECTED_BASE, _DIRECT_BASE, _CALL_ID = _bases()
 
 
 class InjectedState(_INJECTED_BASE):  # type: ignore[misc, valid-type]
@@ -145,6 +147,8 @@ class Injections:
     """The parameter that takes the store."""
     runtime: str | None = None
     """The parameter that takes the `ToolRuntime`."""
+    call_id: str | None = None
+    """The parameter annotated with langchain-core's `InjectedToolCallId`: the call's id."""
     hidden: frozenset[str] = frozenset()
     """Every injected parameter: a value the model sends for one is dropped."""
     optional: frozenset[str] = frozenset()
@@ -196,7 +200,7 @@ def injections(
     a parameter named `runtime` takes the `ToolRuntime` whatever its annotation (LangGraph's
     rule for LangChain tools)."""
     state: dict[str, str | None] = {}
-    store = runtime = None
+    store = runtime = call_id = None
     hidden: set[str] = set()
     for name, hint in hints.items():
         if name == "return":
@@ -212,10 +216,13 @@ def injections(
             store = name
         if _marker(hint, ToolRuntime):
             runtime = name
+        if _CALL_ID is not None and _marker(hint, _CALL_ID):
+            call_id = name
     return Injections(
         state=state,
         store=store,
         runtime=runtime,
+        call_id=call_id,
         hidden=frozenset(hidden | ({runtime} if runtime else set())),
         optional=frozenset(n for n in optional if state.get(n)),
     )
@@ -281,6 +288,8 @@ def inject(
         given[found.store] = runtime.store
     if found.runtime:
         given[found.runtime] = runtime
+    if found.call_id:  # a LangChain tool sets it itself, to the same id
+        given[found.call_id] = runtime.tool_call_id
     return {**{k: v for k, v in args.items() if k not in found.hidden}, **given}
 
 

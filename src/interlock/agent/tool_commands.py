@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from interlock._types import Command, Send
 from interlock.agent.langchain._detect import is_langchain_message
-from interlock.agent.messages import REMOVE_ALL_MESSAGES, ToolMessage, as_message
+from interlock.agent.messages import REMOVE_ALL_MESSAGES, ToolMessage
 from interlock.agent.messages import convert_to_messages as _convert
 
 __all__ = ["combine", "has_command", "normalize_command"]
@@ -78,7 +78,7 @@ def normalize_command(
     return [
         _checked(item, call, kind, messages_key, require_terminator=False)
         if isinstance(item, Command)
-        else as_message(item)
+        else item  # a ToolMessage, ours or LangChain's, as the tool made it
         for item in items
     ]
 

@@ -333,9 +333,12 @@ class Tool:
 
 def _injections(func: Callable[..., Any]) -> Injections | None:
     """`func`'s injected parameters, or None. Only a function annotated with the markers
-    of `interlock.agent.injection` has any, and it can only be if that module is loaded
-    (looked up here so that `import interlock` does not load it, nor langchain-core)."""
+    of `interlock.agent.injection` (or langchain-core's, such as `InjectedToolCallId`) has
+    any, and it can only be if that module (or langchain-core) is loaded: looked up here so
+    that `import interlock` loads neither."""
     module = sys.modules.get("interlock.agent.injection")
+    if module is None and "langchain_core.tools.base" in sys.modules:
+        import interlock.agent.injection as module
     if module is None:
         return None
     found: Injections = module.function_injections(func)
