@@ -10,8 +10,6 @@ test asserts both outcomes under `LANGGRAPH`:
 - a call that finished beside a call that paused is recorded and not run again on resume
   (LangGraph runs it again);
 - an async tool under `invoke` runs (LangGraph raises `NotImplementedError`);
-- a tool returning a `Command` is refused with a clear error (LangGraph applies it;
-  interlock's `create_agent` does not apply one either);
 - two calls that pause, answered in turn under `ainvoke`: LangGraph hands the answers out in
   the order the calls reach `interrupt()`, so in about half the runs the first call got the
   second answer; interlock gives each answer to the call that asked.
@@ -613,14 +611,10 @@ def test_a_tool_returning_a_command(run) -> None:
 
     graph = tools_graph(ToolNode([set_foo]), state=WithFoo)
     start = {"messages": [asks(call("set_foo", {"value": "bar"}, "c1"))], "foo": "init"}
-    if LANGGRAPH:
-        out = run.invoke(graph, start)
-        assert out["foo"] == "bar" and brief(out["messages"]) == [
-            ("foo set", "set_foo", "c1", "success")
-        ]
-    else:  # not applied by interlock's ToolNode (nor by create_agent): a clear error
-        with pytest.raises(TypeError, match="returned a Command"):
-            run.invoke(graph, start)
+    out = run.invoke(graph, start)  # applied (more in tests/test_prebuilt_tool_injection.py)
+    assert out["foo"] == "bar" and brief(out["messages"]) == [
+        ("foo set", "set_foo", "c1", "success")
+    ]
 
 
 # ---- interlock only ----------------------------------------------------------------------------

@@ -1,6 +1,34 @@
-"""Porting alias of LangGraph's `langgraph.prebuilt`: `from interlock.prebuilt import
-ToolNode, tools_condition`."""
+"""Porting alias of LangGraph's `langgraph.prebuilt` (and of `langchain.tools`' injected
+arguments): `from interlock.prebuilt import ToolNode, tools_condition, InjectedState,
+InjectedStore, ToolRuntime`.
+
+`InjectedState`, `InjectedStore` and `ToolRuntime` are loaded on first use: they import
+langchain-core (when installed) so that its `@tool` recognises them; `ToolNode` alone
+does not.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from interlock.agent.prebuilt import ToolInvocationError, ToolNode, tools_condition
 
-__all__ = ["ToolInvocationError", "ToolNode", "tools_condition"]
+if TYPE_CHECKING:
+    from interlock.agent.injection import InjectedState, InjectedStore, ToolRuntime
+
+__all__ = [
+    "InjectedState",
+    "InjectedStore",
+    "ToolInvocationError",
+    "ToolNode",
+    "ToolRuntime",
+    "tools_condition",
+]
+
+_INJECTION = ("InjectedState", "InjectedStore", "ToolRuntime")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _INJECTION:
+        from interlock.agent import injection
+
+        return getattr(injection, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,10 @@ forms, the same message contents and the same `handle_tool_errors` rules (by def
 call with invalid arguments becomes an error message the model sees, while an exception
 raised inside a tool fails the run).
 
+Tools may take injected arguments (`InjectedState`, `InjectedStore`, `ToolRuntime`: see
+`interlock.agent.injection`), which the model does not see and the node fills, and may
+return `Command`s, which the graph applies (see `interlock.agent.tool_commands`).
+
 An `interrupt()` inside a tool pauses the graph, and each call asks with its own interrupt
 id. Where interlock does more: calls that finished before a sibling paused are recorded
 with the task and not run again on resume (LangGraph runs them again).
@@ -26,10 +30,10 @@ from functools import partial
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from interlock._types import Command
 from interlock.agent.langchain._detect import is_langchain_message
 from interlock.agent.langchain._tools import LangChainTool, as_tool
 from interlock.agent.messages import AIMessage, ToolMessage, as_message
+from interlock.agent.tool_commands import combine, has_command, normalize_command
 from interlock.agent.tools import Tool, ToolArgumentsError, ToolException
 from interlock.errors import StepNotSaved
 from interlock.graph._side_by_side import arun_side_by_side, run_side_by_side
@@ -132,6 +136,7 @@ class ToolNode:
         """Kept for LangGraph's signature; interlock does not use them."""
         self.handle_tool_errors = handle_tool_errors
         self.messages_key = messages_key
+        self._given = list(tools)
         self._tools_by_name = {t.name: t for t in (as_tool(obj) for obj in tools)}
 
     def __repr__(self) -> str:
@@ -145,18 +150,19 @@ class ToolNode:
     # ---- the node ---------------------------------------------------------------------------
 
     def __call__(self, input: Any) -> Any:
-        """Run the calls (in threads) and return their messages."""
-        calls, kind = self._parse_input(input)
-        runs = [partial(self._run_one, call) for call in calls]
-        messages = run_side_by_side(runs, [str(c.get("id")) for c in calls])
-        return self._combine(messages, kind)
+        """Run the calls (in threads) and return their messages (or, when a tool returned
+        a `Command`, a list of `Command`s: see `interlock.agent.tool_commands`)."""
+        calls, kind, state = self._parse_input(input)
+        runs = [partial(self._run_one, call, kind, state) for call in calls]
+        outputs = run_side_by_side(runs, [str(c.get("id")) for c in calls])
+        return combine(outputs, kind, self.messages_key)
 
     async def acall(self, input: Any) -> Any:
         """Async twin of calling the node (the graph's `ainvoke` awaits this)."""
-        calls, kind = self._parse_input(input)
-        runs = [partial(self._arun_one, call) for call in calls]
-        messages = await arun_side_by_side(runs, [str(c.get("id")) for c in calls])
-        return self._combine(messages, kind)
+        calls, kind, state = self._parse_input(input)
+        runs = [partial(self._arun_one, call, kind, state) for call in calls]
+        outputs = await arun_side_by_side(runs, [str(c.get("id")) for c in calls])
+        return combine(outputs, kind, self.messages_key)
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:
         """Run the node on `input` yourself, e.g. from inside another node (LangGraph's
@@ -167,14 +173,12 @@ class ToolNode:
         """Async twin of `invoke`."""
         return await self.acall(input)
 
-    def _combine(self, messages: list[ToolMessage], kind: InputKind) -> Any:
-        return messages if kind == "list" else {self.messages_key: messages}
-
-    def _parse_input(self, input: Any) -> tuple[list[dict[str, Any]], InputKind]:
+    def _parse_input(self, input: Any) -> tuple[list[dict[str, Any]], InputKind, Any]:
+        """The calls, the input's kind, and the state injected arguments are taken from."""
         if isinstance(input, list) and input and _is_tool_call(input[-1]):
-            return [dict(c) for c in input], "tool_calls"
+            return [dict(c) for c in input], "tool_calls", {}
         if isinstance(input, Mapping) and input.get("__type") == "tool_call_with_context":
-            return [dict(input["tool_call"])], "tool_calls"
+            return [dict(input["tool_call"])], "tool_calls", input.get("state", {})
         kind: InputKind = "list" if isinstance(input, list) else "dict"
         key = self.messages_key
         if kind == "list":
@@ -189,34 +193,72 @@ class ToolNode:
             if isinstance(message, AIMessage) or (
                 is_langchain_message(message) and isinstance(as_message(message), AIMessage)
             ):
-                return [dict(c) for c in message.tool_calls], kind
+                return [dict(c) for c in message.tool_calls], kind, input
         raise ValueError("No AIMessage found in input")
 
     # ---- one call ---------------------------------------------------------------------------
 
-    def _run_one(self, call: dict[str, Any]) -> ToolMessage:
+    def _run_one(self, call: dict[str, Any], kind: InputKind, state: Any) -> Any:
         tool = self._tools_by_name.get(call["name"])
         if tool is None:
             return self._unknown(call)
+        input, injected = self._input_for(tool, call, state)  # its errors are not handled
         try:
-            output = tool.invoke(_input_for(tool, call))
+            if injected is None:
+                output = tool.invoke(input)
+            else:
+                output = tool.invoke(input, injected=injected)
+            return self._output(output, call, kind)
         except StepNotSaved:  # a graph the tool ran holds its step: not the tool's error
             raise
         except Exception as exc:
             return self._handled(_invocation_error(exc, call), call)
-        return _message(output, call)
 
-    async def _arun_one(self, call: dict[str, Any]) -> ToolMessage:
+    async def _arun_one(self, call: dict[str, Any], kind: InputKind, state: Any) -> Any:
         tool = self._tools_by_name.get(call["name"])
         if tool is None:
             return self._unknown(call)
+        input, injected = self._input_for(tool, call, state)
         try:
-            output = await tool.ainvoke(_input_for(tool, call))
+            if injected is None:
+                output = await tool.ainvoke(input)
+            else:
+                output = await tool.ainvoke(input, injected=injected)
+            return self._output(output, call, kind)
         except StepNotSaved:
             raise
         except Exception as exc:
             return self._handled(_invocation_error(exc, call), call)
+
+    def _output(self, output: Any, call: Mapping[str, Any], kind: InputKind) -> Any:
+        if has_command(output):
+            return normalize_command(output, call, kind, self.messages_key)
         return _message(output, call)
+
+    def _input_for(
+        self, tool: Tool, call: Mapping[str, Any], state: Any
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """What the tool is invoked with, and the values of its injected parameters (None
+        when it has none). A LangChain tool takes the call itself (so that its
+        `InjectedToolCallId` and artifacts work), injected values among its arguments;
+        ours take the arguments its schema declares (others are ignored, as LangChain
+        does), injected values apart."""
+        args = call.get("args") or {}
+        found = getattr(tool, "injections", None)  # a Tool subclass may not set it
+        given: dict[str, Any] | None = None
+        name = call["name"]
+        if found:  # the module is loaded: the tool's annotations name its markers
+            from interlock.agent.injection import inject, tool_runtime
+
+            runtime = tool_runtime(state, call.get("id"), self._given)
+            key = self.messages_key
+            if isinstance(tool, LangChainTool):
+                args = inject(args, found, runtime, tool_name=name, messages_key=key)
+            else:
+                given = inject({}, found, runtime, tool_name=name, messages_key=key)
+        if isinstance(tool, LangChainTool):
+            return {"name": name, "args": args, "id": call.get("id"), "type": "tool_call"}, None
+        return tool.declared_args(args), given
 
     def _unknown(self, call: Mapping[str, Any]) -> ToolMessage:
         content = INVALID_TOOL_NAME_ERROR_TEMPLATE.format(
@@ -254,16 +296,6 @@ def _is_tool_call(obj: Any) -> bool:
     return isinstance(obj, Mapping) and obj.get("type") == "tool_call"
 
 
-def _input_for(tool: Tool, call: Mapping[str, Any]) -> Any:
-    """What the tool is invoked with: a LangChain tool takes the call itself (so that its
-    `InjectedToolCallId` and artifacts work); ours take the arguments its schema declares
-    (others are ignored, as LangChain does)."""
-    args = call.get("args") or {}
-    if isinstance(tool, LangChainTool):
-        return {"name": call["name"], "args": args, "id": call.get("id"), "type": "tool_call"}
-    return tool.declared_args(args)
-
-
 def _invocation_error(exc: Exception, call: Mapping[str, Any]) -> Exception:
     """Invalid arguments (ours, or pydantic's from a LangChain tool) as LangGraph's
     `ToolInvocationError`; any other error as it is."""
@@ -281,14 +313,6 @@ def _invocation_error(exc: Exception, call: Mapping[str, Any]) -> Exception:
 
 def _message(output: Any, call: Mapping[str, Any]) -> ToolMessage:
     """A tool's output as the `ToolMessage` LangGraph makes of it."""
-    if isinstance(output, Command) or (
-        isinstance(output, list | tuple) and any(isinstance(o, Command) for o in output)
-    ):
-        raise TypeError(
-            f"tool {call['name']!r} returned a Command: interlock's ToolNode (like create_agent) "
-            "does not apply Commands returned by tools; return the result, and update the "
-            "state from a node of the graph"
-        )
     if is_langchain_message(output):
         output = as_message(output)
     if isinstance(output, ToolMessage):  # a LangChain tool's own, or one the tool made

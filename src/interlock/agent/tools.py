@@ -10,11 +10,15 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_type_hints, overload
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints, overload
 
 from interlock.errors import InterlockError, StepNotSaved
+
+if TYPE_CHECKING:
+    from interlock.agent.injection import Injections
 
 __all__ = [
     "BaseTool",
@@ -156,7 +160,11 @@ class Tool:
         self.wants_runtime = any(p.name == RUNTIME_PARAMETER for p in params)
         """The function takes `runtime`: the run's `Runtime` is passed in (not a model-facing
         argument: it is left out of the schema)."""
-        self._params = [p for p in params if p.name != RUNTIME_PARAMETER]
+        self.injections = _injections(func)
+        """Its `InjectedState` / `InjectedStore` / `ToolRuntime` parameters (None when it has
+        none): `ToolNode` fills them; they are left out of the schema."""
+        hidden = self.injections.hidden if self.injections else frozenset()
+        self._params = [p for p in params if p.name != RUNTIME_PARAMETER and p.name not in hidden]
         if parse_docstring:
             unknown = set(self.arg_docs) - {p.name for p in self._params}
             if unknown:
@@ -248,17 +256,26 @@ class Tool:
 
         return {**args, RUNTIME_PARAMETER: get_runtime()}
 
+    def _call_args(self, input: Any, injected: Mapping[str, Any] | None) -> dict[str, Any]:
+        args = self.validate_args(self._args_of(input))
+        if injected and RUNTIME_PARAMETER in injected:  # a `ToolRuntime` from `ToolNode`
+            return {**args, **injected}
+        return {**self._with_runtime(args), **(injected or {})}
+
     @staticmethod
     def _args_of(input: Any) -> Any:
         if isinstance(input, Mapping) and "args" in input and "name" in input:
             return input["args"]
         return input
 
-    def invoke(self, input: Mapping[str, Any] | None) -> Any:
-        """Validate and call; `input` is the arguments or a tool-call dict."""
+    def invoke(
+        self, input: Mapping[str, Any] | None, *, injected: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Validate and call; `input` is the arguments or a tool-call dict. `injected`:
+        values for the injected parameters (what `ToolNode` passes), not validated."""
         import asyncio
 
-        args = self._with_runtime(self.validate_args(self._args_of(input)))
+        args = self._call_args(input, injected)
         if self.is_async:
             try:
                 asyncio.get_running_loop()
@@ -267,11 +284,13 @@ class Tool:
             raise RuntimeError(f"tool {self.name!r} is async; use `await tool.ainvoke(...)`")
         return self._fn(**args)
 
-    async def ainvoke(self, input: Mapping[str, Any] | None) -> Any:
+    async def ainvoke(
+        self, input: Mapping[str, Any] | None, *, injected: Mapping[str, Any] | None = None
+    ) -> Any:
         """Async twin of `invoke` (sync functions run in a worker thread)."""
         import asyncio
 
-        args = self._with_runtime(self.validate_args(self._args_of(input)))
+        args = self._call_args(input, injected)
         if self.is_async:
             return await self._fn(**args)
         return await asyncio.to_thread(self._fn, **args)
@@ -310,6 +329,20 @@ class Tool:
                 raise
             return ToolResult(content=self._error_text(exc), status="error")
         return ToolResult(content=_stringify(result), status="success", artifact=None)
+
+
+def _injections(func: Callable[..., Any]) -> Injections | None:
+    """`func`'s injected parameters, or None. Only a function annotated with the markers
+    of `interlock.agent.injection` (or langchain-core's, such as `InjectedToolCallId`) has
+    any, and it can only be if that module (or langchain-core) is loaded: looked up here so
+    that `import interlock` loads neither."""
+    module = sys.modules.get("interlock.agent.injection")
+    if module is None and "langchain_core.tools.base" in sys.modules:
+        import interlock.agent.injection as module
+    if module is None:
+        return None
+    found: Injections = module.function_injections(func)
+    return found if found else None
 
 
 BaseTool = Tool

@@ -114,9 +114,15 @@ def split_result(
     return spec.schema.to_updates(result, name), []
 
 
-def update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | None:
+def update_view(writes: list[tuple[str, Any]]) -> dict[str, Any] | list[dict[str, Any]] | None:
+    """A task's writes as the `updates` stream shows them: one dict, or (when it wrote a
+    channel twice, e.g. a node returning several `Command`s) a one-key dict per write, as
+    LangGraph shows them."""
     if not writes:
         return None
+    channels = [c for c, _ in writes]
+    if len(set(channels)) < len(channels):
+        return [{c: v} for c, v in writes]
     out: dict[str, Any] = {}
     for c, v in writes:
         out[c] = v

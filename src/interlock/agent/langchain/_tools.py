@@ -11,10 +11,12 @@ tools; `interrupt()` inside the tool pauses the run (it is not an `Exception`).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
+from interlock._types import Command
 from interlock.agent.langchain._detect import is_langchain_tool
 from interlock.agent.tools import Tool, ToolArgumentsError, ToolResult, _stringify, ensure_tool
 from interlock.errors import StepNotSaved
@@ -56,9 +58,24 @@ class LangChainTool(Tool):
         self._model = None
         self._schema = None
         self._params = []
+        self._found: Any = None
+        self._runner: Any = None
 
     def __repr__(self) -> str:
         return f"LangChainTool(name={self.name!r})"
+
+    @property
+    def injections(self) -> Any:  # an `Injections` (the base class's is one or None)
+        """The tool's `InjectedState` / `InjectedStore` / `ToolRuntime` parameters (and
+        the other injected ones, e.g. `InjectedToolCallId`, which the model may not set),
+        read from its schema and its function as LangGraph reads them."""
+        if self._found is None:
+            self._found = _injections_of(self.lc_tool)
+        return self._found
+
+    @injections.setter
+    def injections(self, value: Any) -> None:  # the base class's __init__ is not run
+        self._found = value
 
     # ---- schema --------------------------------------------------------------------------
 
@@ -110,25 +127,43 @@ class LangChainTool(Tool):
             raise _arguments_error(self.name, exc) from None
         return {name: getattr(parsed, name) for name in type(parsed).model_fields}
 
-    def _call(self, input: Any) -> Any:
-        return _with_type(input) if _is_call(input) else dict(input or {})
+    def _call(self, input: Any, injected: Mapping[str, Any] | None = None) -> Any:
+        if _is_call(input):
+            call = _with_type(input)
+            call["args"].update(injected or {})
+            return call
+        return {**dict(input or {}), **(injected or {})}
 
-    def invoke(self, input: Mapping[str, Any] | None) -> Any:
+    def invoke(
+        self, input: Mapping[str, Any] | None, *, injected: Mapping[str, Any] | None = None
+    ) -> Any:
         """Run the tool: with arguments it returns the tool's output, with a tool call
-        (`{"name", "args", "id"}`) LangChain's `ToolMessage`."""
+        (`{"name", "args", "id"}`) LangChain's `ToolMessage` (or the `Command` the tool
+        returned). `injected`: values of injected parameters, added to the arguments."""
         import asyncio
 
         if self.is_async:
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
-                return asyncio.run(self.lc_tool.ainvoke(self._call(input)))
+                coro = self._passing().ainvoke(self._call(input, injected))
+                return _unwrapped(asyncio.run(coro))
             raise RuntimeError(f"tool {self.name!r} is async; use `await tool.ainvoke(...)`")
-        return self.lc_tool.invoke(self._call(input))
+        return _unwrapped(self._passing().invoke(self._call(input, injected)))
 
-    async def ainvoke(self, input: Mapping[str, Any] | None) -> Any:
+    async def ainvoke(
+        self, input: Mapping[str, Any] | None, *, injected: Mapping[str, Any] | None = None
+    ) -> Any:
         """Async twin of `invoke` (LangChain runs a sync tool in a worker thread)."""
-        return await self.lc_tool.ainvoke(self._call(input))
+        return _unwrapped(await self._passing().ainvoke(self._call(input, injected)))
+
+    def _passing(self) -> Any:
+        """The LangChain tool, as a copy that hands back an interlock `Command` (or a list
+        with one) as it is: langchain-core passes only its own kinds of output through
+        (LangGraph's `Command` is one) and turns anything else into a `ToolMessage`."""
+        if self._runner is None:
+            self._runner = _passing_commands(self.lc_tool)
+        return self._runner
 
     def run_safely(self, input: Mapping[str, Any] | None) -> ToolResult:
         """Run a tool call (or arguments) and report any error as an error result."""
@@ -193,6 +228,66 @@ def _result(output: Any) -> ToolResult:
         content = output.content if isinstance(output.content, (str, list)) else str(output)
         return ToolResult(content=content, status=status, artifact=output.artifact)
     return ToolResult(content=_stringify(output), status="success")
+
+
+def _injections_of(lc_tool: Any) -> Any:
+    from langchain_core.tools.base import get_all_basemodel_annotations
+
+    from interlock.agent.injection import injections
+
+    schema = lc_tool.get_input_schema()
+    func = getattr(lc_tool, "func", None) or getattr(lc_tool, "coroutine", None)
+    try:
+        hints = get_type_hints(func, include_extras=True) if func is not None else {}
+    except Exception:  # an annotation that does not resolve: the schema's are enough
+        hints = {}
+    hints = {**hints, **get_all_basemodel_annotations(schema)}
+    fields = getattr(schema, "model_fields", {})
+    optional = frozenset(n for n, f in fields.items() if not f.is_required())
+    return injections(hints, optional=optional, runtime_name=True)
+
+
+def _carries_command(output: Any) -> bool:
+    return isinstance(output, Command) or (
+        isinstance(output, list) and any(isinstance(o, Command) for o in output)
+    )
+
+
+class _Passed:
+    """Stands for a tool's output that langchain-core must hand back untouched."""
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
+
+
+def _unwrapped(output: Any) -> Any:
+    return output.output if isinstance(output, _Passed) else output
+
+
+def _passing_commands(lc_tool: Any) -> Any:
+    """A shallow copy of `lc_tool` whose `_run` / `_arun` return a `Command` wrapped in an
+    object langchain-core passes through (a `ToolOutputMixin`): `invoke` unwraps it."""
+    from langchain_core.messages.tool import ToolOutputMixin
+
+    class Passed(_Passed, ToolOutputMixin):
+        pass
+
+    copy = lc_tool.model_copy()
+    run, arun = copy._run, copy._arun
+
+    @functools.wraps(run)
+    def _run(*args: Any, **kwargs: Any) -> Any:
+        output = run(*args, **kwargs)
+        return Passed(output) if _carries_command(output) else output
+
+    @functools.wraps(arun)
+    async def _arun(*args: Any, **kwargs: Any) -> Any:
+        output = await arun(*args, **kwargs)
+        return Passed(output) if _carries_command(output) else output
+
+    object.__setattr__(copy, "_run", _run)  # on the instance: found before the class's
+    object.__setattr__(copy, "_arun", _arun)
+    return copy
 
 
 def as_tool(obj: Any) -> Tool:
