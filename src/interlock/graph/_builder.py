@@ -59,9 +59,15 @@ class StateGraph:
         self.input_schema = input_schema if input_schema is not None else self.state_schema
         self.output_schema = output_schema if output_schema is not None else self.state_schema
         self.context_schema = context_schema
-        self._output_keys: tuple[str, ...] | None = None
+        # what invoke returns and input writes: the keys of the output and the input schema
+        # (the state's by default), as LangGraph's output and input channels are
+        own = tuple(self.schema.channels) if not self.schema.open else None
+        self._output_keys: tuple[str, ...] | None = own
+        self._input_keys: frozenset[str] | None = frozenset(own) if own is not None else None
         if input_schema is not None:
-            self.schema.merge(StateSchema(input_schema))
+            inp = StateSchema(input_schema)
+            self.schema.merge(inp)
+            self._input_keys = frozenset(inp.channels) if not inp.open else None
         if output_schema is not None:
             out = StateSchema(output_schema)
             self.schema.merge(out)
@@ -320,6 +326,7 @@ class StateGraph:
             interrupt_before=frozenset(before),
             interrupt_after=frozenset(after),
             output_keys=self._output_keys,
+            input_keys=self._input_keys,
         )
         info = version_info(spec, version=version, tools=tools, policy=on_version_change)
         spec = replace(spec, version=info.version)
