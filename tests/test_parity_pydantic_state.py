@@ -578,3 +578,11 @@ def test_a_released_postgres_thread_resumes(run: Any, monkeypatch: pytest.Monkey
         _check_released(store, run)
     finally:
         store.close()
+
+
+def test_a_node_whose_input_does_not_fit_sends_no_task_start() -> None:
+    chunks = []
+    with pytest.raises(ValidationError):
+        for chunk in named_graph([]).stream({"name": "x", "count": "zz"}, stream_mode="tasks"):
+            chunks.append(chunk)
+    assert chunks == []  # LangGraph raises before any chunk

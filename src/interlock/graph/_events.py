@@ -21,7 +21,7 @@ from typing import Any
 from interlock._types import Interrupt
 from interlock.checkpoint.base import CheckpointRecord, InterruptRecord
 from interlock.graph._effects import Emit, Task
-from interlock.graph._state import detached
+from interlock.graph._state import BadInput, detached
 from interlock.graph._writes import task_id
 
 __all__ = ["checkpoint_events", "task_result_events", "task_start_events"]
@@ -81,6 +81,8 @@ def task_start_events(
 ) -> Iterator[Emit]:
     """The `tasks` / `debug` chunks of tasks about to run."""
     for task in tasks:
+        if isinstance(task.input, BadInput):
+            continue  # it fails before it starts (LangGraph raises while planning it)
         payload = {"id": task.id, "name": task.name, "input": task.input, "triggers": ()}
         if modes is None or "tasks" in modes:
             yield Emit("tasks", payload)
@@ -100,7 +102,9 @@ def task_result_events(
     nested: Sequence[Interrupt] = (),
 ) -> Iterator[Emit]:
     """The `tasks` / `debug` chunks of a task that finished, failed or paused (`nested`:
-    the requests of the subgraph it waits on)."""
+    the requests of the subgraph it waits on); none for a task that never started."""
+    if isinstance(task.input, BadInput):
+        return
     result: dict[str, Any] = {}
     for channel, value in writes:
         if channel in result:
