@@ -323,7 +323,9 @@ class _Run:
                 node = self.spec.nodes.get(name)
                 schema = (node.input_schema if node else None) or self.spec.schema
                 if id(schema) not in inputs:
-                    inputs[id(schema)] = schema.node_input(self.step_values())
+                    inputs[id(schema)] = schema.node_input(
+                        self.step_values(), self.spec.schema.channels
+                    )
                 node_input = inputs[id(schema)]
             else:
                 node_input = arg

@@ -205,27 +205,32 @@ class StateSchema:
         values.clear()
         values.update(ordered)
 
-    def to_input(self, values: Mapping[str, Any]) -> Any:
+    def to_input(self, values: Mapping[str, Any], known: Mapping[str, Any] | None = None) -> Any:
         """The state as a node receives it: a dict of the schema's keys that have a value,
         or an instance of the schema type built from them, as LangGraph builds it
         (`Schema(**values)`: a pydantic model validates, so a value that does not fit
         raises pydantic's `ValidationError`, and fields without a value get their
-        defaults)."""
+        defaults).
+
+        A TypedDict reader also gets a stored key that is none of `known` (the graph's
+        keys; this schema's by default): a key an older version of the graph wrote, which a
+        trusted version change keeps in the state."""
         if self.kind == "dict":
             return {k: detached(v) for k, v in values.items()}
-        copied = {k: detached(v) for k, v in values.items() if k in self.fields}
         if self.kind == "typeddict":
-            return copied
+            graph = self.channels if known is None else known
+            return {k: detached(v) for k, v in values.items() if k in self.fields or k not in graph}
+        copied = {k: detached(v) for k, v in values.items() if k in self.fields}
         if self.kind == "dataclass":
             names = {f.name for f in dataclasses.fields(self.type) if f.init}
             return self.type(**{k: v for k, v in copied.items() if k in names})
         return self.type(**copied)
 
-    def node_input(self, values: Mapping[str, Any]) -> Any:
+    def node_input(self, values: Mapping[str, Any], known: Mapping[str, Any]) -> Any:
         """`to_input`, or `BadInput` holding what it raised: the node's task fails with it
         when it runs (the thread keeps its checkpoint, `get_state` still reads)."""
         try:
-            return self.to_input(values)
+            return self.to_input(values, known)
         except Exception as exc:  # pydantic's ValidationError, a dataclass's TypeError
             return BadInput(exc)
 
