@@ -586,3 +586,39 @@ def test_a_node_whose_input_does_not_fit_sends_no_task_start() -> None:
         for chunk in named_graph([]).stream({"name": "x", "count": "zz"}, stream_mode="tasks"):
             chunks.append(chunk)
     assert chunks == []  # LangGraph raises before any chunk
+
+
+class Reply(TypedDict):
+    r: str
+
+
+@pytest.mark.parametrize("output", [None, Reply], ids=["state-output", "output-schema"])
+def test_checkpoint_chunks_show_every_key(saver: Any, run: Any, output: Any) -> None:
+    def p1(state: Public) -> Private:
+        return {"scratch": "s1"}  # type: ignore[typeddict-item]
+
+    def p2(state: Private) -> dict[str, Any]:
+        return {"q": state["scratch"] + "+", "r": "R"}
+
+    class Both(TypedDict, total=False):
+        q: str
+        r: str
+
+    g = StateGraph(Both, output_schema=output)
+    g.add_node("p1", p1)
+    g.add_node("p2", p2)
+    g.add_edge(START, "p1")
+    g.add_edge("p1", "p2")
+    app = g.compile(checkpointer=saver)
+    chunks = run.stream(
+        app, {"q": "a"}, {"configurable": {"thread_id": "c"}}, stream_mode="checkpoints"
+    )
+    # DIFFERENCE: LangGraph's first chunk is its extra `__start__` checkpoint's, `{}`
+    assert [c["values"] for c in chunks] == [
+        {"q": "a"},
+        {"q": "a", "scratch": "s1"},
+        {"q": "s1+", "r": "R", "scratch": "s1"},
+    ]
+    assert run.invoke(app, {"q": "b"}, {"configurable": {"thread_id": "d"}}) == (
+        {"r": "R"} if output else {"q": "s1+", "r": "R"}
+    )

@@ -305,7 +305,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     if run.wants("values"):
         yield Emit("values", dict(run.values))
     assert run.record is not None
-    yield from checkpoint_events(run.modes, run.record, run.values, run.spec.output_keys)
+    yield from checkpoint_events(run.modes, run.record, run.values)
     return None
 
 
@@ -607,7 +607,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         if run.wants("values") and touched:  # LangGraph: a step that wrote nothing, none
             yield Emit("values", dict(run.values))
         assert run.record is not None
-        yield from checkpoint_events(run.modes, run.record, run.values, spec.output_keys, bps)
+        yield from checkpoint_events(run.modes, run.record, run.values, bps)
         steps += 1
         if bps:
             intr = (Interrupt(value=bps[0].value, id=bps[0].interrupt_id),)

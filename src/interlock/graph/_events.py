@@ -47,10 +47,10 @@ def checkpoint_events(
     modes: frozenset[str] | None,
     rec: CheckpointRecord,
     values: dict[str, Any],
-    output_keys: Sequence[str] | None,
     interrupts: Sequence[InterruptRecord] = (),
 ) -> Iterator[Emit]:
-    """The `checkpoints` / `debug` chunks of a commit."""
+    """The `checkpoints` / `debug` chunks of a commit: every key of the state, whatever
+    the output schema (as LangGraph's show every channel)."""
     want_plain = modes is None or "checkpoints" in modes
     want_debug = modes is None or "debug" in modes
     if not (want_plain or want_debug):
@@ -61,11 +61,10 @@ def checkpoint_events(
         tid = task_id(rec.checkpoint_id, name, i)
         mine = [r for r in interrupts if r.task_name == name]
         tasks.append({"id": tid, "name": name, "interrupts": _interrupts(mine), "state": None})
-    keys = output_keys if output_keys else list(values)
     payload = {
         "config": _config(rec, rec.checkpoint_id),
         "parent_config": _config(rec, rec.parent_id),
-        "values": {k: detached(values[k]) for k in keys if k in values},
+        "values": {k: detached(v) for k, v in values.items()},
         "metadata": dict(rec.metadata),
         "next": names,
         "tasks": tasks,
