@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from interlock._types import END, START
 from interlock.errors import InvalidGraph
 from interlock.graph._spec import Branch, GraphSpec, NodeSpec, declared_destinations
-from interlock.graph._state import StateSchema
+from interlock.graph._state import StateSchema, node_schema
 
 if TYPE_CHECKING:
     from interlock.checkpoint.base import BaseSaver
@@ -59,9 +59,15 @@ class StateGraph:
         self.input_schema = input_schema if input_schema is not None else self.state_schema
         self.output_schema = output_schema if output_schema is not None else self.state_schema
         self.context_schema = context_schema
-        self._output_keys: tuple[str, ...] | None = None
+        # what invoke returns and input writes: the keys of the output and the input schema
+        # (the state's by default), as LangGraph's output and input channels are
+        own = tuple(self.schema.channels) if not self.schema.open else None
+        self._output_keys: tuple[str, ...] | None = own
+        self._input_keys: frozenset[str] | None = frozenset(own) if own is not None else None
         if input_schema is not None:
-            self.schema.merge(StateSchema(input_schema))
+            inp = StateSchema(input_schema)
+            self.schema.merge(inp)
+            self._input_keys = frozenset(inp.channels) if not inp.open else None
         if output_schema is not None:
             out = StateSchema(output_schema)
             self.schema.merge(out)
@@ -97,6 +103,12 @@ class StateGraph:
         older `retry=` is accepted too). With `defer=True` an edge to the node does not run
         it in the next step: it waits until no other node would run (every pending branch
         has finished), then runs once, as LangGraph's deferred nodes do.
+
+        The node reads the state through `input_schema`, else the type its first parameter
+        is annotated with (a TypedDict, dataclass or pydantic model), else the graph's
+        state schema: it receives the keys of that schema only, as an instance of it for a
+        dataclass or a pydantic model. That schema's keys become keys of the graph (a
+        "private" key only some nodes read and write).
         """
         from interlock.graph._runtime import check_retry_policy
 
@@ -114,7 +126,11 @@ class StateGraph:
             raise InvalidGraph(f"node name {node!r} is reserved or already used")
         if ":" in node or "|" in node:
             raise InvalidGraph(f"node name {node!r} must not contain ':' or '|'")
-        schema = StateSchema(input_schema) if input_schema is not None else None
+        schema = node_schema(action, input_schema)
+        if schema is not None and schema.type is self.state_schema:
+            schema = None  # the graph's own: it reads what every node reads
+        if schema is not None:
+            self.schema.merge(schema)  # its keys are channels of the graph (private state)
         spec = NodeSpec.create(node, action, schema, retry, defer=bool(defer))
         self.nodes[node] = replace(
             spec,
@@ -310,6 +326,7 @@ class StateGraph:
             interrupt_before=frozenset(before),
             interrupt_after=frozenset(after),
             output_keys=self._output_keys,
+            input_keys=self._input_keys,
         )
         info = version_info(spec, version=version, tools=tools, policy=on_version_change)
         spec = replace(spec, version=info.version)

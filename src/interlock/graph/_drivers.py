@@ -48,6 +48,7 @@ from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._messages_out import seen_in, send_returned_messages
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
+from interlock.graph._state import BadInput
 from interlock.graph._task_hooks import task_hooks
 from interlock.graph._unsaved import Held, save_held
 
@@ -234,6 +235,8 @@ def _execute_now(env: Env, task: Task, checkpoint_id: str, emit: Callable | None
     ctx = _context(env, task, checkpoint_id, emit)
     token = _current.set(ctx)
     try:
+        if isinstance(task.input, BadInput):  # the state does not fit the node's schema
+            raise task.input.error
         if node.subgraph is not None:
             result = node.subgraph._run_as_child(task.input, ctx)
         else:
@@ -267,6 +270,8 @@ async def _execute_async(
     ctx = _context(env, task, checkpoint_id, emit)
     token = _current.set(ctx)
     try:
+        if isinstance(task.input, BadInput):
+            raise task.input.error
         if node.subgraph is not None:
             result = await node.subgraph._arun_as_child(task.input, ctx)
         else:

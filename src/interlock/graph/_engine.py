@@ -275,7 +275,10 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
         writes = run.spec.schema.to_updates(input.update, INPUT)
         gotos = list(input.goto_targets())
     else:
-        writes = run.spec.schema.to_updates(input, INPUT)
+        keys = run.spec.input_keys
+        writes = [
+            w for w in run.spec.schema.to_updates(input, INPUT) if keys is None or w[0] in keys
+        ]
         gotos = []
     writes = run.spec.schema.prepared(writes)
     if run.record is None:
@@ -303,7 +306,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     if run.wants("values"):
         yield Emit("values", dict(run.values))
     assert run.record is not None
-    yield from checkpoint_events(run.modes, run.record, run.values, run.spec.output_keys)
+    yield from checkpoint_events(run.modes, run.record, run.values)
     return None
 
 
@@ -579,10 +582,12 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             all_writes = [Write(node=INPUT, channel=c, value=v) for c, v in extra] + all_writes
             extra = []
         new_values = dict(run.values)
-        spec.schema.apply(
+        touched = spec.schema.apply(
             new_values, ((w.channel, w.value) for w in all_writes if w.node == INPUT), strict=False
         )
-        spec.schema.apply(new_values, ((w.channel, w.value) for w in all_writes if w.node != INPUT))
+        touched |= spec.schema.apply(
+            new_values, ((w.channel, w.value) for w in all_writes if w.node != INPUT)
+        )
         run.values = new_values
         run.pending_update = []
         nxt, sends, barriers = run.triggers(
@@ -603,10 +608,10 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         if run.wants("updates"):
             for task, writes, _ in finished:
                 yield Emit("updates", {task.name: update_view(returned.get(task.id, writes))})
-        if run.wants("values"):
+        if run.wants("values") and touched:  # LangGraph: a step that wrote nothing, none
             yield Emit("values", dict(run.values))
         assert run.record is not None
-        yield from checkpoint_events(run.modes, run.record, run.values, spec.output_keys, bps)
+        yield from checkpoint_events(run.modes, run.record, run.values, bps)
         steps += 1
         run.steps = steps
         if bps:

@@ -21,7 +21,7 @@ from typing import Any
 from interlock._types import Interrupt
 from interlock.checkpoint.base import CheckpointRecord, InterruptRecord
 from interlock.graph._effects import Emit, Task
-from interlock.graph._state import detached
+from interlock.graph._state import BadInput, detached
 from interlock.graph._writes import task_id
 
 __all__ = ["checkpoint_events", "task_result_events", "task_start_events"]
@@ -47,10 +47,10 @@ def checkpoint_events(
     modes: frozenset[str] | None,
     rec: CheckpointRecord,
     values: dict[str, Any],
-    output_keys: Sequence[str] | None,
     interrupts: Sequence[InterruptRecord] = (),
 ) -> Iterator[Emit]:
-    """The `checkpoints` / `debug` chunks of a commit."""
+    """The `checkpoints` / `debug` chunks of a commit: every key of the state, whatever
+    the output schema (as LangGraph's show every channel)."""
     want_plain = modes is None or "checkpoints" in modes
     want_debug = modes is None or "debug" in modes
     if not (want_plain or want_debug):
@@ -61,11 +61,10 @@ def checkpoint_events(
         tid = task_id(rec.checkpoint_id, name, i)
         mine = [r for r in interrupts if r.task_name == name]
         tasks.append({"id": tid, "name": name, "interrupts": _interrupts(mine), "state": None})
-    keys = output_keys if output_keys else list(values)
     payload = {
         "config": _config(rec, rec.checkpoint_id),
         "parent_config": _config(rec, rec.parent_id),
-        "values": {k: detached(values[k]) for k in keys if k in values},
+        "values": {k: detached(v) for k, v in values.items()},
         "metadata": dict(rec.metadata),
         "next": names,
         "tasks": tasks,
@@ -81,6 +80,8 @@ def task_start_events(
 ) -> Iterator[Emit]:
     """The `tasks` / `debug` chunks of tasks about to run."""
     for task in tasks:
+        if isinstance(task.input, BadInput):
+            continue  # it fails before it starts (LangGraph raises while planning it)
         payload = {"id": task.id, "name": task.name, "input": task.input, "triggers": ()}
         if modes is None or "tasks" in modes:
             yield Emit("tasks", payload)
@@ -100,7 +101,9 @@ def task_result_events(
     nested: Sequence[Interrupt] = (),
 ) -> Iterator[Emit]:
     """The `tasks` / `debug` chunks of a task that finished, failed or paused (`nested`:
-    the requests of the subgraph it waits on)."""
+    the requests of the subgraph it waits on); none for a task that never started."""
+    if isinstance(task.input, BadInput):
+        return
     result: dict[str, Any] = {}
     for channel, value in writes:
         if channel in result:

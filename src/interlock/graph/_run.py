@@ -288,7 +288,7 @@ class _Run:
                 add(edge_target)
             for branch in spec.branches.get(name, ()):
                 if state_view is None:
-                    state_view = spec.schema.to_input(self.values, self.remaining)
+                    state_view = spec.schema.to_input(self.values, remaining=self.remaining)
                 for branch_target in branch.resolve(state_view, self.config):
                     add(branch_target)
             for sources, join_target in spec.joins:
@@ -323,14 +323,18 @@ class _Run:
         rec = self.record
         tasks: list[Task] = []
         names = [(n, None) for n in rec.next] + [(n, a) for n, a in rec.sends]
-        state_input = None
+        inputs: dict[int, Any] = {}  # by input schema: nodes reading the same share one
         for i, (name, arg) in enumerate(names):
             send = i - len(rec.next) if i >= len(rec.next) else None
             tid = task_id(rec.checkpoint_id, name, i)
             if arg is None:
-                if state_input is None:
-                    state_input = self.spec.schema.to_input(self.step_values(), self.remaining)
-                node_input = state_input
+                node = self.spec.nodes.get(name)
+                schema = (node.input_schema if node else None) or self.spec.schema
+                if id(schema) not in inputs:
+                    inputs[id(schema)] = schema.node_input(
+                        self.step_values(), self.spec.schema.channels, self.remaining
+                    )
+                node_input = inputs[id(schema)]
             else:
                 node_input = arg
             answered = sorted(

@@ -143,6 +143,9 @@ class GraphSpec:
     interrupt_after: frozenset[str] = frozenset()
     output_keys: tuple[str, ...] | None = None
     """Keys returned by invoke (None = all)."""
+    input_keys: frozenset[str] | None = None
+    """Keys new input may write (None = all): the input schema's, as LangGraph's START
+    writes only those (a private key or a key of the output schema is left out)."""
     version: str | None = None
     """The graph version its checkpoints and requests record (`interlock.graph._manifest`)."""
 

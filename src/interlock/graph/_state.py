@@ -9,6 +9,7 @@ parallel branches is not meaningful).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 from collections import abc
 from collections.abc import Callable, Iterable, Mapping
@@ -19,7 +20,7 @@ from interlock._types import Overwrite, overwritten
 from interlock.errors import InvalidGraph, InvalidUpdate
 from interlock.graph._managed import ManagedValue, managed_of
 
-__all__ = ["Channel", "StateSchema"]
+__all__ = ["BadInput", "Channel", "StateSchema", "node_schema"]
 
 Reducer = Callable[[Any, Any], Any]
 _MISSING: Any = object()
@@ -32,25 +33,18 @@ class Channel:
     name: str
     reducer: Reducer | None
     """Folds `(current, update) -> new`; None keeps the last value."""
-    default: Any = _MISSING
-    """Initial value for a dataclass/pydantic field default (copied per thread)."""
     empty: Callable[[], Any] | None = None
-    """Makes the value a reducer folds its first update into (`list` for `list[...]`)."""
+    """Makes the value a reducer folds its first update into (`list` for `list[...]`).
+    A reducer key starts there whatever default its field declares, as LangGraph's
+    channel starts with `type()`; the default of any other field is not a value of the
+    state: the node sees it because its input is built with the schema type."""
 
     def initial(self) -> Any:
-        """The value before any write: the schema default, or a reducer key's empty start
-        (`[]` for `Annotated[list, operator.add]`, as LangGraph's channel starts)."""
-        if self.default is not _MISSING:
-            return _copy_default(self.default)
+        """The value before any write: a reducer key's empty start (`[]` for
+        `Annotated[list, operator.add]`), else nothing (`_MISSING`)."""
         if self.reducer is not None and self.empty is not None:
             return self.empty()
         return _MISSING
-
-
-def _copy_default(value: Any) -> Any:
-    if isinstance(value, (list, dict, set)):
-        return type(value)(value)
-    return value
 
 
 _ABSTRACT: dict[Any, type] = {
@@ -90,7 +84,7 @@ def _empty_maker(base: Any) -> Callable[[], Any] | None:
 class StateSchema:
     """The channels of a state type, and the conversions between stored values and node input."""
 
-    __slots__ = ("_from_values", "channels", "kind", "managed", "type")
+    __slots__ = ("channels", "fields", "kind", "managed", "type")
 
     def __init__(self, schema: Any) -> None:
         self.type = schema
@@ -111,7 +105,6 @@ class StateSchema:
             )
         if self.kind != "dict":
             hints = get_type_hints(schema, include_extras=True)
-            defaults = self._defaults(schema)
             for name, hint in hints.items():
                 if name.startswith("__"):
                     continue
@@ -120,27 +113,10 @@ class StateSchema:
                     self.managed[name] = manager
                     continue
                 reducer, empty = _reducer_of(hint)
-                self.channels[name] = Channel(
-                    name=name, reducer=reducer, empty=empty, default=defaults.get(name, _MISSING)
-                )
-
-    @staticmethod
-    def _defaults(schema: Any) -> dict[str, Any]:
-        if dataclasses.is_dataclass(schema):
-            out: dict[str, Any] = {}
-            for f in dataclasses.fields(schema):
-                if f.default is not dataclasses.MISSING:
-                    out[f.name] = f.default
-                elif f.default_factory is not dataclasses.MISSING:
-                    out[f.name] = f.default_factory()
-            return out
-        if hasattr(schema, "model_fields"):
-            out = {}
-            for name, field in schema.model_fields.items():
-                if not field.is_required():
-                    out[name] = field.get_default(call_default_factory=True)
-            return out
-        return {}
+                self.channels[name] = Channel(name=name, reducer=reducer, empty=empty)
+        self.fields: frozenset[str] = frozenset(self.channels)
+        """The schema's own keys (`merge` adds channels, not fields): what a node reading
+        with this schema receives."""
 
     @property
     def open(self) -> bool:
@@ -159,13 +135,13 @@ class StateSchema:
         state stored before the key existed, or before keys started empty, reads as a new
         one does."""
         for name, ch in self.channels.items():
-            make = ch.empty if ch.reducer is not None and ch.default is _MISSING else None
+            make = ch.empty if ch.reducer is not None else None
             if make is not None and name not in values:
                 values[name] = make()
         return values
 
     def initial_values(self) -> dict[str, Any]:
-        """Defaults of the schema's fields (dataclass/pydantic), before any write."""
+        """The values before any write: each reducer key at its empty start."""
         out: dict[str, Any] = {}
         for name, ch in self.channels.items():
             value = ch.initial()
@@ -184,7 +160,7 @@ class StateSchema:
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             items = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
         elif hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):
-            items = ((k, getattr(value, k)) for k in type(value).model_fields)
+            items = _model_items(value)
         else:
             raise InvalidUpdate(
                 f"node {node!r} returned {type(value).__name__}; return a dict of state keys, "
@@ -235,6 +211,7 @@ class StateSchema:
         """
         touched: set[str] = set()
         done = set() if overwrites is None else overwrites
+        added = set(self.channels).difference(values)
         for key, update in writes:
             ch = self.channels.get(key)
             whole, value = overwritten(update)
@@ -263,12 +240,43 @@ class StateSchema:
                     )
                 values[key] = update
             touched.add(key)
+        if not self.open and not added.isdisjoint(touched):
+            self._reorder(values)
         return touched
 
-    def to_input(self, values: Mapping[str, Any], remaining: int | None = None) -> Any:
-        """The state as a node receives it: a dict, or an instance of the schema type; with
-        `remaining` (steps the run may still take), the managed keys filled in."""
-        copied = {k: detached(v) for k, v in values.items()}
+    def _reorder(self, values: dict[str, Any]) -> None:
+        """Put `values` (in place) in the order of the schema's keys, as LangGraph lists
+        its channels (what invoke, `values` chunks and `get_state` show)."""
+        ordered = {k: values[k] for k in self.channels if k in values}
+        ordered.update(values)
+        values.clear()
+        values.update(ordered)
+
+    def to_input(
+        self,
+        values: Mapping[str, Any],
+        known: Mapping[str, Any] | None = None,
+        remaining: int | None = None,
+    ) -> Any:
+        """The state as a node receives it: a dict of the schema's keys that have a value,
+        or an instance of the schema type built from them, as LangGraph builds it
+        (`Schema(**values)`: a pydantic model validates, so a value that does not fit
+        raises pydantic's `ValidationError`, and fields without a value get their
+        defaults).
+
+        A TypedDict reader also gets a stored key that is none of `known` (the graph's
+        keys; this schema's by default): a key an older version of the graph wrote, which a
+        trusted version change keeps in the state. With `remaining` (steps the run may still
+        take), the managed keys (`RemainingSteps`, `IsLastStep`) are filled in."""
+        if self.kind == "dict":
+            copied = {k: detached(v) for k, v in values.items()}
+        elif self.kind == "typeddict":
+            graph = self.channels if known is None else known
+            copied = {
+                k: detached(v) for k, v in values.items() if k in self.fields or k not in graph
+            }
+        else:
+            copied = {k: detached(v) for k, v in values.items() if k in self.fields}
         if self.managed and remaining is not None:
             for name, manager in self.managed.items():
                 copied[name] = manager.get(remaining)
@@ -277,7 +285,39 @@ class StateSchema:
         if self.kind == "dataclass":
             names = {f.name for f in dataclasses.fields(self.type) if f.init}
             return self.type(**{k: v for k, v in copied.items() if k in names})
-        return self.type.model_construct(**copied)
+        return self.type(**copied)
+
+    def node_input(
+        self, values: Mapping[str, Any], known: Mapping[str, Any], remaining: int | None = None
+    ) -> Any:
+        """`to_input`, or `BadInput` holding what it raised: the node's task fails with it
+        when it runs (the thread keeps its checkpoint, `get_state` still reads)."""
+        try:
+            return self.to_input(values, known, remaining)
+        except Exception as exc:  # pydantic's ValidationError, a dataclass's TypeError
+            return BadInput(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class BadInput:
+    """A node's input that could not be built from the state (see `StateSchema.node_input`)."""
+
+    error: Exception
+
+
+def _model_items(value: Any) -> list[tuple[str, Any]]:
+    """The update a pydantic model instance returned by a node (or given as input) writes:
+    every field, except one that is None, was not set explicitly and defaults to None (as
+    LangGraph reads a model: such a field does not overwrite the state)."""
+    fields = type(value).model_fields
+    given = value.model_fields_set
+    out = []
+    for key, info in fields.items():
+        v = getattr(value, key)
+        if v is None and info.default is None and key not in given:
+            continue
+        out.append((key, v))
+    return out
 
 
 def detached(value: Any) -> Any:
@@ -302,3 +342,24 @@ def _empty_for(reducer: Reducer, update: Any) -> Any:
     if isinstance(update, (set, frozenset)):
         return set()
     return None
+
+
+def node_schema(fn: Any, declared: Any = None) -> StateSchema | None:
+    """The schema a node reads the state with: `declared` (`add_node(input_schema=)`), else
+    the class its first parameter is annotated with when that class declares keys, as
+    LangGraph infers it; None for a subgraph, no annotation or another type."""
+    if declared is not None:
+        return StateSchema(declared)
+    if hasattr(fn, "_run_as_child"):
+        return None
+    target = fn
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)) and callable(fn):
+        target = getattr(fn, "__call__", fn)  # noqa: B004
+    try:
+        first = next(iter(inspect.signature(target).parameters))
+        hint = get_type_hints(target).get(first)
+        if not (isinstance(hint, type) and get_type_hints(hint)):
+            return None
+        return StateSchema(hint)
+    except (NameError, TypeError, ValueError, StopIteration, InvalidGraph):
+        return None  # unresolvable names, odd callables, a class that is not a schema
