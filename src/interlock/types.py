@@ -1,5 +1,6 @@
 """LangGraph's `langgraph.types`, for porting: `interrupt`, `Command`, `Send`, `Interrupt`,
-`StateSnapshot`, `RetryPolicy`, `Durability` and friends.
+`StateSnapshot`, `RetryPolicy`, `Durability`, `GraphOutput`, the `version="v2"` stream parts
+(`StreamPart`, `ValuesStreamPart`, ...) and friends.
 
 The vocabulary lives in `interlock._types` (below every layer); `interrupt`, `RetryPolicy`
 and `Durability` are the graph's (`interlock.graph`), looked up when first used, so
@@ -10,6 +11,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from interlock._stream_parts import (
+    CheckpointStreamPart,
+    CustomStreamPart,
+    DebugStreamPart,
+    GraphOutput,
+    MessagesStreamPart,
+    StreamPart,
+    TasksStreamPart,
+    UpdatesStreamPart,
+    ValuesStreamPart,
+)
 from interlock._types import (
     END,
     START,
@@ -30,16 +42,25 @@ if TYPE_CHECKING:
 __all__ = [
     "END",
     "START",
+    "CheckpointStreamPart",
     "Command",
+    "CustomStreamPart",
+    "DebugStreamPart",
     "Durability",
     "Escalation",
+    "GraphOutput",
     "Interrupt",
+    "MessagesStreamPart",
     "PregelTask",
     "RetryPolicy",
     "RunnableConfig",
     "Send",
     "StateSnapshot",
     "StreamMode",
+    "StreamPart",
+    "TasksStreamPart",
+    "UpdatesStreamPart",
+    "ValuesStreamPart",
     "interrupt",
 ]
 
