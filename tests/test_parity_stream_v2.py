@@ -321,9 +321,10 @@ def test_a_subgraph_s_values_come_in_the_root_s_schema() -> None:
 
 
 def test_checkpoints_and_debug_parts_carry_the_state_schema_s_type(run, saver) -> None:
-    """DIFFERENCE: interlock has one input checkpoint (docs/parity.md), so the first part
-    is LangGraph's second less its `__start__` step; as in LangGraph, the input
-    checkpoint's values stay a dict and the others are the schema's type."""
+    """DIFFERENCE: interlock has one input checkpoint (docs/parity.md), so LangGraph's
+    `__start__` checkpoint is not there, and a resume does not first repeat the checkpoint
+    it starts from (as in v1). As in LangGraph, the input checkpoint's values stay a dict
+    and the others are the schema's type."""
     graph = asks(saver, P)
     parts = run.stream(graph, {"log": []}, cfg(), stream_mode="checkpoints", version="v2")
     assert [p["type"] for p in parts] == ["checkpoints", "checkpoints"]
@@ -459,3 +460,30 @@ def test_the_part_types_are_exported_as_in_langgraph() -> None:
     part: ValuesStreamPart[P] = {"type": "values", "ns": (), "data": P(), "interrupts": ()}
     assert part["data"] == P()
     assert StreamPart[dict, P] is not None  # generic in the state and the output type
+
+
+def test_a_graph_streamed_inside_a_node_gives_the_node_its_parts() -> None:
+    """As in LangGraph, the parts carry the subgraph's namespace (the node's task)."""
+    inner = StateGraph(S)
+    inner.add_node("i", lambda s: {"log": ["i"]})
+    inner.add_edge(START, "i")
+    sub = inner.compile()
+    got: list[Any] = []
+
+    def node(state: S) -> dict:
+        modes = ["values", "updates"]
+        got.extend(sub.stream({"log": ["x"]}, stream_mode=modes, version="v2"))
+        return {"log": ["n"]}
+
+    g = StateGraph(S)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    outer = list(g.compile().stream({"log": []}, stream_mode="updates", version="v2"))
+    assert outer == [{"type": "updates", "ns": (), "data": {"n": {"log": ["n"]}}}]
+    assert [(p["type"], p["data"]) for p in got] == [
+        ("values", {"log": ["x"]}),
+        ("updates", {"i": {"log": ["i"]}}),
+        ("values", {"log": ["x", "i"]}),
+    ]
+    [ns] = {p["ns"] for p in got}
+    assert len(ns) == 1 and ns[0].startswith("n:")
