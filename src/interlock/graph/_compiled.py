@@ -533,19 +533,11 @@ class CompiledStateGraph(RunnableMethods):
         async for ns, mode, chunk in self._aitems(input, config, stream_mode, opts):
             yield shape(ns, mode, chunk)
 
-    async def _aitems(
-        self, input: Any, config: Any, stream_mode: Any, opts: Any
-    ) -> AsyncIterator[Chunk]:
+    def _aitems(self, input: Any, config: Any, stream_mode: Any, opts: Any) -> AsyncIterator[Chunk]:
         modes, _ = modes_of(stream_mode)
-        sub = bool(opts["subgraphs"])
-        parent = self._parent_task()
-        items = (
-            stream_child_async(self, input, parent, modes, sub)
-            if parent is not None
-            else self._run_async(input, config, modes, ResultBox(), opts)
-        )
-        async for item in items:
-            yield item
+        if (parent := self._parent_task()) is not None:
+            return stream_child_async(self, input, parent, modes, bool(opts["subgraphs"]))
+        return self._run_async(input, config, modes, ResultBox(), opts)
 
     def _run_as_child(self, input: Any, ctx: NodeTask) -> Any:
         """Run as a subgraph inside the task `ctx` (see `_subgraph`)."""
