@@ -1,5 +1,6 @@
 """LangGraph's `langgraph.types`, for porting: `interrupt`, `Command`, `Send`, `Overwrite`,
-`Interrupt`, `StateSnapshot`, `RetryPolicy`, `Durability`, `StreamWriter` and friends.
+`Interrupt`, `StateSnapshot`, `RetryPolicy`, `Durability`, `StreamWriter`, `GraphOutput`, the
+`version="v2"` stream parts (`StreamPart`, `ValuesStreamPart`, ...) and friends.
 
 The vocabulary lives in `interlock._types` (below every layer); `interrupt`, `RetryPolicy`
 and `Durability` are the graph's (`interlock.graph`), looked up when first used, so
@@ -10,6 +11,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from interlock._stream_parts import (
+    CheckpointStreamPart,
+    CustomStreamPart,
+    DebugStreamPart,
+    GraphOutput,
+    MessagesStreamPart,
+    StreamPart,
+    TasksStreamPart,
+    UpdatesStreamPart,
+    ValuesStreamPart,
+)
 from interlock._types import (
     END,
     START,
@@ -32,10 +44,15 @@ if TYPE_CHECKING:
 __all__ = [
     "END",
     "START",
+    "CheckpointStreamPart",
     "Command",
+    "CustomStreamPart",
+    "DebugStreamPart",
     "Durability",
     "Escalation",
+    "GraphOutput",
     "Interrupt",
+    "MessagesStreamPart",
     "Overwrite",
     "PregelTask",
     "RetryPolicy",
@@ -43,7 +60,11 @@ __all__ = [
     "Send",
     "StateSnapshot",
     "StreamMode",
+    "StreamPart",
     "StreamWriter",
+    "TasksStreamPart",
+    "UpdatesStreamPart",
+    "ValuesStreamPart",
     "interrupt",
 ]
 

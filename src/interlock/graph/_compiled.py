@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +46,9 @@ from interlock.graph._runnable import RunnableMethods
 from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
+from interlock.graph._state_cache import StateCache
 from interlock.graph._stop import STOP
+from interlock.graph._stream_v2 import ainvoke_version, invoke_version, shaper
 from interlock.graph._subgraph import (
     child_graph,
     run_child_async,
@@ -75,35 +75,6 @@ DEFAULT_LEASE_TTL = 60.0
 DEFAULT_RECURSION_LIMIT = 25
 DEFAULT_STATE_CACHE = 256
 """Threads whose latest folded state a compiled graph keeps (`graph.state_cache_size`)."""
-
-
-class _StateCache:
-    """Folded states of recently used threads: `(thread, ns) -> (checkpoint_id, values)`.
-
-    A checkpoint's state never changes, so a cached state is valid for its checkpoint id
-    forever; reads ask the store only for the writes after it (`get_checkpoint(after=...)`).
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, str], tuple[str, dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> tuple[str, dict[str, Any]] | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def put(self, key: tuple[str, str], checkpoint_id: str | None, values: dict) -> None:
-        if checkpoint_id is None or self.size <= 0:
-            return
-        with self._lock:
-            self._items[key] = (checkpoint_id, values)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
 
 
 def _as_set(value: Sequence[str] | str | None) -> frozenset[str] | None:
@@ -136,7 +107,7 @@ class CompiledStateGraph(RunnableMethods):
         """Seconds a run's lease lasts unless renewed: its writes renew it, and so does the
         process every `lease_ttl / 3` seconds while nodes run; a run whose process died is
         taken over once it lapses."""
-        self._cache = _StateCache(DEFAULT_STATE_CACHE)
+        self._cache = StateCache(DEFAULT_STATE_CACHE)
         self.store: Any = None
         """`compile(store=...)`: handed to nodes as `runtime.store`."""
         self.context_schema: Any = None
@@ -469,7 +440,7 @@ class CompiledStateGraph(RunnableMethods):
         context: Any = None,
         durability: Durability | None = None,
         **kwargs: Any,
-    ) -> dict:
+    ) -> dict[str, Any] | Any:
         """Run until the graph finishes or pauses; return the state values.
 
         When the run paused, the result has `"__interrupt__": [Interrupt(value, id), ...]`.
@@ -479,8 +450,12 @@ class CompiledStateGraph(RunnableMethods):
         `durability` (`"sync"`, `"async"` or `"exit"`) says when steps are written; a pause,
         a decision and the run's last step are durable whatever it says. Other keyword
         options: `interrupt_before`, `interrupt_after` (override the compiled breakpoints
-        for this call).
+        for this call). With `version="v2"`, returns `GraphOutput(value, interrupts)`.
         """
+        if "version" in kwargs:
+            return invoke_version(
+                self, input, config, {**kwargs, "context": context, "durability": durability}
+            )
         if (parent := self._parent_task()) is not None:
             return dict(self._run_as_child(input, parent))
         box = ResultBox()
@@ -497,8 +472,12 @@ class CompiledStateGraph(RunnableMethods):
         context: Any = None,
         durability: Durability | None = None,
         **kwargs: Any,
-    ) -> dict:
+    ) -> dict[str, Any] | Any:
         """Async twin of `invoke`."""
+        if "version" in kwargs:
+            return await ainvoke_version(
+                self, input, config, {**kwargs, "context": context, "durability": durability}
+            )
         if (parent := self._parent_task()) is not None:
             return dict(await self._arun_as_child(input, parent))
         box = ResultBox()
@@ -521,17 +500,21 @@ class CompiledStateGraph(RunnableMethods):
         """Run and yield chunks: `values` (state after each step), `updates` (`{node: update}`,
         and `{"__interrupt__": (...)}` on a pause), `custom` (from `get_stream_writer()`),
         `messages` (model tokens as `(chunk, metadata)`). With a list of modes, yields
-        `(mode, chunk)` pairs. `context` and `durability` as for `invoke`. Called inside a
-        node, the graph runs as that node's subgraph (as `invoke` there does)."""
-        modes, single = modes_of(stream_mode)
-        if (parent := self._parent_task()) is not None:
-            for ns, mode, chunk in stream_child_sync(self, input, parent, modes, subgraphs):
-                yield _chunk(ns, mode, chunk, single, subgraphs)
-            return
-        box = ResultBox()
+        `(mode, chunk)` pairs; with `version="v2"`, typed parts `{"type", "ns", "data"}`.
+        `context` and `durability` as for `invoke`. Called inside a node, the graph runs as
+        that node's subgraph (as `invoke` there does)."""
+        shape = shaper(self, stream_mode, subgraphs, kwargs)
         opts = {**kwargs, "context": context, "durability": durability, "subgraphs": subgraphs}
-        for ns, mode, chunk in self._run_sync(input, config, modes, box, opts):
-            yield _chunk(ns, mode, chunk, single, subgraphs)
+        for ns, mode, chunk in self._items(input, config, stream_mode, opts):
+            yield shape(ns, mode, chunk)
+
+    def _items(self, input: Any, config: Any, stream_mode: Any, opts: Any) -> Iterator[Chunk]:
+        """The run's `(namespace, mode, chunk)` items, before `stream` shapes them."""
+        modes, _ = modes_of(stream_mode)
+        if (parent := self._parent_task()) is not None:
+            yield from stream_child_sync(self, input, parent, modes, bool(opts["subgraphs"]))
+        else:
+            yield from self._run_sync(input, config, modes, ResultBox(), opts)
 
     async def astream(
         self,
@@ -545,15 +528,16 @@ class CompiledStateGraph(RunnableMethods):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         """Async twin of `stream`."""
-        modes, single = modes_of(stream_mode)
-        if (parent := self._parent_task()) is not None:
-            async for ns, mode, chunk in stream_child_async(self, input, parent, modes, subgraphs):
-                yield _chunk(ns, mode, chunk, single, subgraphs)
-            return
-        box = ResultBox()
+        shape = shaper(self, stream_mode, subgraphs, kwargs)
         opts = {**kwargs, "context": context, "durability": durability, "subgraphs": subgraphs}
-        async for ns, mode, chunk in self._run_async(input, config, modes, box, opts):
-            yield _chunk(ns, mode, chunk, single, subgraphs)
+        async for ns, mode, chunk in self._aitems(input, config, stream_mode, opts):
+            yield shape(ns, mode, chunk)
+
+    def _aitems(self, input: Any, config: Any, stream_mode: Any, opts: Any) -> AsyncIterator[Chunk]:
+        modes, _ = modes_of(stream_mode)
+        if (parent := self._parent_task()) is not None:
+            return stream_child_async(self, input, parent, modes, bool(opts["subgraphs"]))
+        return self._run_async(input, config, modes, ResultBox(), opts)
 
     def _run_as_child(self, input: Any, ctx: NodeTask) -> Any:
         """Run as a subgraph inside the task `ctx` (see `_subgraph`)."""
@@ -768,14 +752,6 @@ class CompiledStateGraph(RunnableMethods):
                 "checkpoint_id": box.value.checkpoint_id,
             }
         }
-
-
-def _chunk(ns: tuple[str, ...], mode: str, chunk: Any, single: bool, subgraphs: bool) -> Any:
-    """A stream item in LangGraph's shape: `chunk`, `(mode, chunk)`, and with
-    `subgraphs=True` the namespace first: `(ns, chunk)` or `(ns, mode, chunk)`."""
-    if subgraphs:
-        return (ns, chunk) if single else (ns, mode, chunk)
-    return chunk if single else (mode, chunk)
 
 
 class _Busy(Exception):

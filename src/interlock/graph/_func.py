@@ -23,6 +23,7 @@ from interlock.graph._effects import SubgraphPaused
 from interlock.graph._func_scope import FuncContext, Scope, TaskDef, TaskFuture, call_task, derive
 from interlock.graph._interrupt import NodeInterrupt, _current
 from interlock.graph._runtime import NodeTask, Runtime, check_retry_policy
+from interlock.graph._stream_v2 import ainvoke_version, invoke_version, shaper
 
 __all__ = ["EntrypointGraph", "entrypoint", "task"]
 
@@ -376,15 +377,6 @@ class EntrypointGraph(CompiledStateGraph):
                 return True, {self.name: view.get("output")}
         return True, chunk
 
-    def _shaped(self, item: Any, stream_mode: Any, subgraphs: bool) -> tuple[bool, Any]:
-        single = isinstance(stream_mode, str)
-        parts = list(item) if (subgraphs or not single) else [item]
-        ns = parts.pop(0) if subgraphs else None
-        mode = stream_mode if single else parts.pop(0)
-        keep, chunk = self._chunk_of(mode, parts[0])
-        shaped = [*([ns] if subgraphs else []), *([] if single else [mode]), chunk]
-        return keep, (shaped[0] if len(shaped) == 1 else tuple(shaped))
-
     # ---- running -----------------------------------------------------------------------------
 
     def _env(self, config: Any, modes: frozenset[str], context: Any = None) -> Any:
@@ -397,11 +389,16 @@ class EntrypointGraph(CompiledStateGraph):
         return super()._engine(start, input, env, kwargs)
 
     def invoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        """Run the entrypoint; return its result, or `{"__interrupt__": [...]}` if it paused."""
+        """Run the entrypoint; return its result, or `{"__interrupt__": [...]}` if it paused
+        (with `version="v2"`: `GraphOutput(value, interrupts)`)."""
+        if "version" in kwargs:
+            return invoke_version(self, input, config, kwargs)
         return self._out(super().invoke(self._in(input), config, **kwargs))
 
     async def ainvoke(self, input: Any, config: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
         """Async twin of `invoke`."""
+        if "version" in kwargs:
+            return await ainvoke_version(self, input, config, kwargs)
         return self._out(await super().ainvoke(self._in(input), config, **kwargs))
 
     def stream(  # type: ignore[override]
@@ -409,23 +406,27 @@ class EntrypointGraph(CompiledStateGraph):
     ) -> Iterator[Any]:
         """Run and yield chunks: `updates` gives `{task_name: result}` as each task
         finishes and `{entrypoint_name: result}` at the end; `values` the result; the other
-        modes as for graphs."""
-        sub = bool(kwargs.get("subgraphs"))
-        for item in super().stream(self._in(input), config, stream_mode=stream_mode, **kwargs):
-            keep, shaped = self._shaped(item, stream_mode, sub)
+        modes as for graphs (and `version="v2"` as for graphs)."""
+        shape, opts = self._stream_options(stream_mode, kwargs)
+        for ns, mode, chunk in self._items(self._in(input), config, stream_mode, opts):
+            keep, chunk = self._chunk_of(mode, chunk)
             if keep:
-                yield shaped
+                yield shape(ns, mode, chunk)
 
     async def astream(  # type: ignore[override]
         self, input: Any, config: Any = None, *, stream_mode: Any = "updates", **kwargs: Any
     ) -> AsyncIterator[Any]:
         """Async twin of `stream`."""
-        sub = bool(kwargs.get("subgraphs"))
-        gen = super().astream(self._in(input), config, stream_mode=stream_mode, **kwargs)
-        async for item in gen:
-            keep, shaped = self._shaped(item, stream_mode, sub)
+        shape, opts = self._stream_options(stream_mode, kwargs)
+        async for ns, mode, chunk in self._aitems(self._in(input), config, stream_mode, opts):
+            keep, chunk = self._chunk_of(mode, chunk)
             if keep:
-                yield shaped
+                yield shape(ns, mode, chunk)
+
+    def _stream_options(self, stream_mode: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        """How `stream`'s items are shaped, and the run's options."""
+        opts = {"context": None, "durability": None, "subgraphs": False, **kwargs}
+        return shaper(self, stream_mode, bool(opts["subgraphs"]), opts), opts
 
     # ---- inspecting and editing ----------------------------------------------------------
 
