@@ -323,8 +323,8 @@ def test_a_subgraph_s_values_come_in_the_root_s_schema() -> None:
 def test_checkpoints_and_debug_parts_carry_the_state_schema_s_type(run, saver) -> None:
     """DIFFERENCE: interlock has one input checkpoint (docs/parity.md), so LangGraph's
     `__start__` checkpoint is not there, and a resume does not first repeat the checkpoint
-    it starts from (as in v1). As in LangGraph, the input checkpoint's values stay a dict (without defaults)
-    and the others are the schema's type."""
+    it starts from (as in v1). As in LangGraph, the input checkpoint's values stay a dict
+    (without the schema's defaults) and the others are the schema's type."""
     graph = asks(saver, P)
     parts = run.stream(graph, {"log": []}, cfg(), stream_mode="checkpoints", version="v2")
     assert [p["type"] for p in parts] == ["checkpoints", "checkpoints"]
