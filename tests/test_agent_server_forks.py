@@ -272,3 +272,49 @@ def test_fork_streamed_and_in_the_background_async(server: tuple[str, Any]) -> N
             await bob.http.client.aclose()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_a_fork_taken_over_starts_from_its_checkpoint_until_it_committed(
+    tmp_path: Path, replay: bool
+) -> None:
+    """A takeover (its process died) of a fork invokes the graph with `takeover_config`:
+    from the fork's checkpoint while none of the run's checkpoints is committed, then from
+    the thread's head, where the run's input is not applied again."""
+    from interlock.checkpoint.sqlite import SqliteSaver
+    from interlock.server._durable import _begin, takeover_config, takeover_input
+
+    saver = SqliteSaver(tmp_path / "t.db")
+    try:
+        graph = _graph(saver)
+        config = {"configurable": {"thread_id": "t"}}
+        graph.invoke({"log": ["hi"]}, config)
+        graph.invoke(il.Command(resume="ok"), config)
+        history = list(graph.get_state_history(config))
+        point = next(h for h in history if h.next == ("draft",)) if replay else history[0]
+        checkpoint_id = point.config["configurable"]["checkpoint_id"]
+        graph.invoke({"log": ["later"]}, config)  # the head moves on: `point` is older
+        begun = _begin(
+            saver,
+            graph,
+            None if replay else {"log": ["edit"]},
+            {"configurable": {"thread_id": "t", "checkpoint_id": checkpoint_id}},
+            None,
+            "drafts",
+        )
+        assert begun is not None
+        record = begun[0]
+        before = takeover_config(record, saver)["configurable"]
+        assert before["checkpoint_id"] == checkpoint_id
+        got = graph.invoke(takeover_input(record), {"configurable": before})
+        want = ["hi", "draft:1"] if replay else ["hi", "draft:1", "ok:draft:1", "edit", "draft:4"]
+        assert got["log"] == want
+        after = takeover_config(record, saver)["configurable"]
+        assert "checkpoint_id" not in after
+        head = graph.get_state(config)
+        if not replay:  # a second takeover goes on from the head: the input is applied once
+            again = graph.invoke(takeover_input(record), {"configurable": after})
+            assert again["log"] == want
+        assert graph.get_state(config).config == head.config
+    finally:
+        saver.close()
