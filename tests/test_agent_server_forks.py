@@ -198,6 +198,7 @@ def test_bad_fork_points_are_refused(server: tuple[str, Any]) -> None:
         {"checkpoint_id": _id(history[1]), "checkpoint": {"checkpoint_id": _id(history[2])}},
         {"checkpoint": {"checkpoint_id": _id(history[1]), "checkpoint_ns": "sub:1"}},
         {"checkpoint_id": _id(history[1]), "command": {"update": {"log": ["x"]}}},
+        {"checkpoint": {**history[1]["checkpoint"], "thread_id": other}},
     ):
         got = httpx.post(
             f"{url}/threads/{thread}/runs/wait",

@@ -59,6 +59,10 @@ def fork_point(
             "not_supported",
             "checkpoint_ns: a run starts from a checkpoint of the root graph only",
         )
+    if given.get("thread_id") and str(given["thread_id"]) != thread_id:
+        raise ApiError(
+            422, "invalid_request", f"checkpoint.thread_id is not this thread ({thread_id!r})"
+        )
     (found,) = ids
     saver = ctx.saver
     if saver.get_checkpoint(thread_id, "", found) is None:
