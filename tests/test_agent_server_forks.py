@@ -319,3 +319,34 @@ def test_a_fork_taken_over_starts_from_its_checkpoint_until_it_committed(
         assert graph.get_state(config).config == head.config
     finally:
         saver.close()
+
+
+def test_a_state_update_at_an_older_checkpoint_cancels_the_old_heads_request(
+    server: tuple[str, Any],
+) -> None:
+    """`threads.update_state(..., checkpoint_id=older)` forks too (LangGraph 1.2.22: the
+    update's checkpoint has the older one as parent); the request that waited on the old
+    head is cancelled, and a late answer to it is refused."""
+    url, _ = server
+    ada, bob = client(url, "k-ada"), client(url, "k-bob")
+    thread, history = _first_turn(bob, ada)
+    bob.runs.wait(thread, "drafts", input={"log": ["more"]})
+    (waiting,) = bob.threads.get_state(thread)["interrupts"]
+    with pytest.raises(PermissionDeniedError):  # bob's own review: not his to skip
+        bob.threads.update_state(thread, {"log": ["x"]}, checkpoint_id=_id(history[0]))
+    assert bob.threads.get_state(thread)["interrupts"] == [waiting]
+    made = ada.threads.update_state(thread, {"log": ["edited"]}, checkpoint_id=_id(history[0]))
+    state = bob.threads.get_state(thread)
+    assert state["checkpoint"]["checkpoint_id"] == made["checkpoint"]["checkpoint_id"]
+    assert state["parent_checkpoint"]["checkpoint_id"] == _id(history[0])
+    assert state["values"]["log"] == ["hi", "draft:1", "ok:draft:1", "edited"]
+    assert state["interrupts"] == []
+    late = httpx.post(
+        f"{url}/v1/approvals/{waiting['id']}/decision",
+        json={"value": "late"},
+        headers={"x-api-key": "k-ada"},
+    )
+    assert late.status_code == 409, late.text
+    assert [
+        e["interrupt_id"] for e in audit(url, thread) if e["action"] == "approval.cancelled"
+    ] == [waiting["id"]]

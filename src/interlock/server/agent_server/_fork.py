@@ -29,7 +29,7 @@ from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.auth import Principal
 
-__all__ = ["check_fork", "fork_point", "run_fork"]
+__all__ = ["cancel_waiting", "check_fork", "fork_point", "is_older", "run_fork"]
 
 
 def fork_point(
@@ -112,6 +112,29 @@ def check_fork(
     )
 
 
+def cancel_waiting(ctx: Context, who: Principal, thread_id: str, ids: list[str]) -> None:
+    """Cancel the requests `ids` waiting on the thread's old head, exactly once (409
+    `conflict` when one of them was decided or cancelled meanwhile: nothing changes)."""
+    if not ids:
+        return
+    try:
+        ctx.saver.resolve_interrupts(
+            thread_id, dict.fromkeys(ids), decided_by=who.name, status="cancelled"
+        )
+    except (ResumeConflict, ResumeError) as exc:
+        raise ApiError(
+            409, "conflict", f"a request of thread {thread_id!r} changed: {exc}"
+        ) from exc
+
+
+def is_older(ctx: Context, thread_id: str, checkpoint_id: str | None) -> bool:
+    """Whether `checkpoint_id` names a checkpoint of the thread other than its head."""
+    if not checkpoint_id:
+        return False
+    head = next(iter(ctx.saver.list_checkpoints(thread_id, limit=1)), None)
+    return head is not None and head.checkpoint_id != checkpoint_id
+
+
 def run_fork(
     ctx: Context,
     who: Principal,
@@ -127,15 +150,7 @@ def run_fork(
     point as a durable run (its record carries the checkpoint: a takeover before the run's
     first commit starts from it again)."""
     saver = ctx.saver
-    if cancels:
-        try:
-            saver.resolve_interrupts(
-                thread_id, dict.fromkeys(cancels), decided_by=who.name, status="cancelled"
-            )
-        except (ResumeConflict, ResumeError) as exc:
-            raise ApiError(
-                409, "conflict", f"a request of thread {thread_id!r} changed: {exc}"
-            ) from exc
+    cancel_waiting(ctx, who, thread_id, cancels)
     config = run_config(thread_id, user_id=who.name, checkpoint_id=checkpoint_id)
     try:
         run_durably(saver, graph, input, config, runner, view=run_view, agent=name)
