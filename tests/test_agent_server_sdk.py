@@ -381,7 +381,7 @@ def test_unsupported_fields_are_refused_clearly(url: str) -> None:
     bob = client(url, "k-bob")
     tid = bob.threads.create()["thread_id"]
     for kwargs in (
-        {"stream_mode": "debug"},
+        {"stream_mode": "events"},
         {"multitask_strategy": "rollback"},
         {"webhook": "http://127.0.0.1:1/hook"},
     ):

@@ -248,6 +248,8 @@ def _begin(
     if kind is None:
         return None
     options: dict[str, Any] = {"config": {k: conf[k] for k in _KEPT if conf.get(k)}}
+    if conf.get("checkpoint_id"):  # a fork: a takeover starts there until the run committed
+        options["fork"] = str(conf["checkpoint_id"])
     if log is not None:
         options["log"] = log.to_json()
     owner, ttl = _owner(), _LEASES.get(id(saver), DEFAULT_LEASE)
@@ -471,10 +473,13 @@ def _save(unsaved: StepNotSaved, run_id: str, stop: threading.Event) -> bool:
 # ---- takeovers (`RunWorkers`) ----------------------------------------------------------------
 
 
-def takeover_config(run: RunRecord) -> dict[str, Any]:
+def takeover_config(run: RunRecord, saver: BaseSaver | None = None) -> dict[str, Any]:
     """The config a taken-over run is invoked with: the thread, who ran it, its run id
-    (and, for input, the head when it was queued), and the client's configurable keys."""
+    (and, for input, the head when it was queued), and the client's configurable keys. A
+    fork (run from an older checkpoint) starts from that checkpoint again unless a
+    checkpoint of it was committed on `saver` (it then goes on from the thread's head)."""
     options = run.options if isinstance(run.options, Mapping) else {}
+    fork = options.get("fork")
     log = options.get("log") or {}
     conf: dict[str, Any] = {**(log.get("configurable") or {})}
     conf.update(options.get("config") or {})
@@ -483,6 +488,8 @@ def takeover_config(run: RunRecord) -> dict[str, Any]:
     conf[HOLD] = True  # the workers save a held step (`save_later`)
     if run.kind != "resume" and run.after:
         conf["run_after"] = run.after
+    if fork and (saver is None or not committed(saver, run)):
+        conf["checkpoint_id"] = fork
     return {"configurable": {k: v for k, v in conf.items() if v is not None}}
 
 

@@ -392,7 +392,7 @@ class RunWorkers:
             why = UNRECORDED if state == "unrecorded" else "its requests were deleted"
             self._fail(run, owner, who, why)
             return
-        config = takeover_config(run)
+        config = takeover_config(run, saver)
         if not (run.kind == "resume" and _stopped(graph, run)) and self._hand_back(
             run, owner, who, graph
         ):
@@ -534,6 +534,9 @@ def _stopped(graph: CompiledStateGraph, run: RunRecord) -> bool:
     pass it) or has ended: then there is nothing to carry on."""
     saver = graph.checkpointer
     assert saver is not None
+    options = run.options if isinstance(run.options, Mapping) else {}
+    if options.get("fork") and not committed(saver, run):  # a replay yet to start there
+        return False
     if saver.list_interrupts(status="pending", thread_id=run.thread_id, limit=1).items:
         return True
     return not graph.get_state(run_config(run.thread_id)).next

@@ -10,7 +10,8 @@ come from it), and `end` (with the run's status) or `error` last.
 
 Every run logs every mode of `LOGGED_MODES`, whatever its client asked to stream (a later
 thread-protocol stream may subscribe to any channel): `values`, `updates`, `messages`,
-`custom`, `tasks`, `checkpoints`, and the subgraphs' chunks too. A chunk is named by its
+`custom`, `tasks`, `checkpoints`, `debug` (slim: `_stream_modes`), and the subgraphs'
+chunks too. A chunk is named by its
 mode, and a subgraph's by its mode and namespace as LangGraph names subgraph events on the
 wire: `updates|review:<task id>` (`event_name`). Two chunks are logged slim, since the log
 has their content just before: a `checkpoints` chunk without its `values` when they are
@@ -18,9 +19,11 @@ those of the `values` chunk before it in the same namespace, and a task's start 
 without its `input` when it is that state (`_chunks`).
 
 Readers (`follow`) replay the log from any position and then wait for more, sending a
-client the modes it asked for, so a stream is joined, or reconnected with Last-Event-ID,
-from any server process. A process wakes its own followers at once after an append;
-followers of a run written by another process look every `POLL` seconds.
+client the modes it asked for (`tasks`, `checkpoints` and `debug` in the Agent Server's
+shape, made whole from the run's earlier events: `_stream_modes`), so a stream is joined,
+or reconnected with Last-Event-ID, from any server process. A process wakes its own
+followers at once after an append; followers of a run written by another process look
+every `POLL` seconds.
 
 A run logs at most `MAX_CHUNKS` chunks (a runaway run must not fill the store); its
 terminal event is always logged.
@@ -40,6 +43,7 @@ from interlock.server._operations import run_config
 from interlock.server._plain import plain
 from interlock.server.agent_server._chunks import Slimmer, event_name, split_event
 from interlock.server.agent_server._requests import namespace_of, quorum_of
+from interlock.server.agent_server._stream_modes import Shaper, slim_debug
 from interlock.server.agent_server._wire import frame, interrupt_view
 
 __all__ = [
@@ -66,14 +70,23 @@ HEARTBEAT = 15.0
 """Seconds of silence after which a stream sends an SSE comment."""
 MAX_CHUNKS = 10_000
 ALL_MODES = frozenset({"values", "updates", "messages", "custom"})
-"""The modes the runs API streams (a joiner may ask for any of them)."""
-LOGGED_MODES = ALL_MODES | {"tasks", "checkpoints"}
-"""The modes every run logs (the thread protocol has a channel for each)."""
+"""The modes a join of the runs API streams when it names none."""
+LOGGED_MODES = ALL_MODES | {"tasks", "checkpoints", "debug"}
+"""The modes every run logs (a client of the runs API may ask for any of them; the
+thread protocol has a channel for each but `debug`)."""
 
 UNSTREAMED = ("run", "interrupts")
 """Logged events the runs API does not stream (what a run was asked; its requests)."""
 
-_WIRE = {"values": "values", "updates": "updates", "messages-tuple": "messages", "custom": "custom"}
+_WIRE = {
+    "values": "values",
+    "updates": "updates",
+    "messages-tuple": "messages",
+    "custom": "custom",
+    "tasks": "tasks",
+    "checkpoints": "checkpoints",
+    "debug": "debug",
+}
 """The client's stream modes we speak, by the event each is sent as."""
 
 
@@ -259,6 +272,8 @@ def logged_invoke(
         if mode == "values" and isinstance(chunk, dict) and "__interrupt__" in chunk:
             continue  # the pause's last `values` is written below, with the requests' views
         data = slim(mode, namespace, _chunk(mode, chunk, fmt))
+        if mode == "debug":
+            data = slim_debug(data)
         writer.write(event_name(mode, namespace), data)
     start()
     thread_id = str(config["configurable"]["thread_id"])
@@ -305,14 +320,26 @@ def follow(
     whether it did; the stream then sends that end."""
     quiet_since = beat = time.monotonic()
     rung = BELL.rung
+    shaper = Shaper(modes)
+    if shaper.active and run_id is not None and after:  # the chunks before, to make
+        seen = 0  # slim ones whole
+        while seen < after:
+            done = saver.read_events(thread_id, run_id=run_id, after=seen, limit=500)
+            for e in done:
+                if e.seq <= after:
+                    shaper.feed(e.event, e.data)
+            if not done:
+                break
+            seen = done[-1].seq
     while True:
         events = saver.read_events(thread_id, run_id=run_id, after=after, limit=500)
         frames = []  # sent together: one write to the client per read, not per event
         for e in events:
             after = e.seq
             name = sent_as(e.event, modes, subgraphs)
+            data = shaper.feed(e.event, e.data)
             if name is not None:
-                frames.append(frame(name, e.data, e.seq))
+                frames.append(frame(name, data, e.seq))
             if e.event in TERMINAL_EVENTS and run_id is not None:
                 yield "".join(frames)
                 return

@@ -32,6 +32,7 @@ from interlock.server._operations import (
 )
 from interlock.server._plain import plain
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._fork import check_fork, fork_point, run_fork
 from interlock.server.agent_server._guard import (
     check_state_change,
     from_agent_inbox,
@@ -101,9 +102,13 @@ class Plan:
     graph: CompiledStateGraph
     modes: frozenset[str]
     """The modes the client streams (every run logs them all)."""
-    kind: Literal["input", "decision", "command", "continue"]
+    kind: Literal["input", "decision", "command", "continue", "fork"]
     """`continue`: `input: null` on a thread stopped between steps (a cancelled run, no
-    request pending): its next nodes run."""
+    request pending): its next nodes run. `fork`: from an older checkpoint (`_fork`)."""
+    fork: str | None = None
+    """A fork's checkpoint id."""
+    cancels: list[str] = field(default_factory=list)
+    """The requests a fork cancels (pending on the old head)."""
     input: Any = None
     answers: dict[str, Any] = field(default_factory=dict)
     """A decision's answers by request id (one or several requests of the thread)."""
@@ -119,13 +124,9 @@ class Plan:
 def _unsupported(body: RunBody) -> None:
     refusals = {
         "multitask_strategy": body.multitask_strategy in ("interrupt", "rollback"),
-        "checkpoint_id": body.checkpoint_id is not None or body.checkpoint is not None,
         "webhook": body.webhook is not None,
         "after_seconds": bool(body.after_seconds),
         "config": bool(set(body.config or {}) - _CONFIG_KEYS),
-        "config.configurable.checkpoint_id (a fork)": bool(
-            ((body.config or {}).get("configurable") or {}).get("checkpoint_id")
-        ),
     }
     names = [name for name, refused in refusals.items() if refused]
     if names:
@@ -205,6 +206,11 @@ def plan_run(
     check_shape(command, "command")
     if isinstance(plan.update, dict):  # a state key the graph lacks: 422, as for input
         graph.spec.schema.to_updates(plan.update, "__input__", strict=True)
+    fork = fork_point(ctx, thread_id, body.checkpoint_id, body.checkpoint, body.config)
+    if fork is not None:
+        plan.cancels = check_fork(ctx, who, thread_id, graph, fork, body.input, body.command)
+        plan.kind, plan.fork, plan.input = "fork", fork, input_of(body.input, None)
+        return plan
     pending = ctx.saver.list_interrupts(status="pending", thread_id=thread_id, limit=2).items
     if "resume" in command or (
         not command and body.input is None and len(pending) == 1 and pending[0].kind != "interrupt"
@@ -306,6 +312,20 @@ def carry_out(
             run=runner,
             update=plan.update,
             goto=plan.goto,
+        )
+        return _ran(box, writer)
+    if plan.kind == "fork":
+        assert plan.fork is not None
+        run_fork(
+            ctx,
+            plan.who,
+            plan.thread_id,
+            plan.graph,
+            plan.name,
+            plan.fork,
+            plan.input,
+            plan.cancels,
+            runner,
         )
         return _ran(box, writer)
     if plan.kind in ("command", "continue"):

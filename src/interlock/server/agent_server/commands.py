@@ -45,8 +45,8 @@ __all__ = ["command_routes"]
 _log = logging.getLogger("interlock.server.agent_server")
 
 _REFUSED = {
-    "state.fork": "forking a thread from a checkpoint is not supported (as `checkpoint_id` "
-    "on runs); start a new thread",
+    "state.fork": "forking a thread is not supported by the thread protocol: start a run "
+    "with a `checkpoint` over the runs API (runs.wait, runs.stream, runs.create)",
     "input.inject": "injecting a message into a run is not supported: while a request waits "
     "it would go around the review; send `run.start` once the thread is idle",
     "subscription.subscribe": "subscribe with POST /threads/{id}/stream/events (or its WebSocket)",
@@ -73,6 +73,8 @@ def command_routes(ctx: Context, principal: Any) -> APIRouter:
         if not isinstance(assistant_id, str):
             raise CommandFailed("invalid_argument", "`assistant_id` is required")
         strategy = params.get("multitask_strategy") or params.get("multitaskStrategy")
+        if ((params.get("config") or {}).get("configurable") or {}).get("checkpoint_id"):
+            raise CommandFailed("not_supported", _REFUSED["state.fork"])
         body = _body(
             assistant_id=assistant_id,
             input=params.get("input"),
