@@ -63,6 +63,7 @@ IDEMPOTENT_READS = (
     "get_graph_version",
     "get_grant",
     "get_interrupt",
+    "get_item",
     "get_run",
     "get_thread",
     "list_audit",
@@ -71,11 +72,13 @@ IDEMPOTENT_READS = (
     "list_graph_versions",
     "list_grants",
     "list_interrupts",
+    "list_item_namespaces",
     "list_runs",
     "list_threads",
     "list_votes",
     "list_worker_versions",
     "schema_versions",
+    "search_items",
 )
 """The calls that only read: run once more when their connection was lost under them (a
 terminated backend, a failover), since running them twice changes nothing."""
