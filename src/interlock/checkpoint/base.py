@@ -43,7 +43,6 @@ from interlock.checkpoint._checkpoints.protocol import (
 )
 from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
 from interlock.checkpoint._grants.protocol import Grant, Grants
-from interlock.checkpoint._items.protocol import Items, ItemWrite, StoredItem
 from interlock.checkpoint._interrupts.protocol import (
     InterruptIndex,
     InterruptPage,
@@ -52,6 +51,7 @@ from interlock.checkpoint._interrupts.protocol import (
     decision_action,
     escalation_detail,
 )
+from interlock.checkpoint._items.protocol import Items, ItemWrite, StoredItem
 from interlock.checkpoint._runs.protocol import (
     RunKind,
     RunQueue,

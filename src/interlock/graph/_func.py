@@ -336,7 +336,9 @@ class EntrypointGraph(CompiledStateGraph):
         builder = StateGraph(_FuncState, context_schema=options.context_schema)
         builder.add_node(name, _node_for(func, name), retry_policy=options.retry_policy)
         builder.add_edge(START, name)
-        compiled = builder.compile(checkpointer=options.checkpointer, store=options.store, name=name)
+        compiled = builder.compile(
+            checkpointer=options.checkpointer, store=options.store, name=name
+        )
         graph = cls.__new__(cls)
         graph.__dict__.update(compiled.__dict__)
         graph.func = func

@@ -53,7 +53,8 @@ class Item:
     Example:
         >>> from datetime import UTC, datetime
         >>> now = datetime(2026, 1, 1, tzinfo=UTC)
-        >>> Item(value={"a": 1}, key="k", namespace=("u",), created_at=now, updated_at=now).dict()["namespace"]
+        >>> item = Item(value={"a": 1}, key="k", namespace=("u",), created_at=now, updated_at=now)
+        >>> item.dict()["namespace"]
         ['u']
     """
 
@@ -175,7 +176,7 @@ class PutOp(NamedTuple):
     namespace: tuple[str, ...]
     key: str
     value: dict[str, Any] | None
-    index: Literal[False] | list[str] | None = None
+    index: Literal[False] | list[str] | None = None  # type: ignore[assignment]
     """Which fields to embed: not supported beyond None / False."""
     ttl: float | None = None
     """Not supported beyond None."""
@@ -256,7 +257,7 @@ class BaseStore(ABC):
         value: dict[str, Any],
         index: Literal[False] | list[str] | None = None,
         *,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
         """Write `value` (a dict) at `namespace` / `key`, replacing what was there (None:
         delete it, as in LangGraph)."""
@@ -308,7 +309,7 @@ class BaseStore(ABC):
         value: dict[str, Any],
         index: Literal[False] | list[str] | None = None,
         *,
-        ttl: float | None | NotProvided = NOT_PROVIDED,
+        ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
         """Async twin of `put`."""
         await self.abatch([_put_op(namespace, key, value, index, ttl)])
@@ -336,7 +337,7 @@ def _put_op(
     key: str,
     value: Mapping[str, Any],
     index: Literal[False] | list[str] | None,
-    ttl: float | None | NotProvided,
+    ttl: float | NotProvided | None,
 ) -> PutOp:
     return PutOp(namespace, key, value, index, None if isinstance(ttl, NotProvided) else ttl)  # type: ignore[arg-type]
 

@@ -91,9 +91,7 @@ class ItemsConformance(StoreTests):
             )
         assert [i.key for i in saver.search_items(("b",))] == ["y"]
 
-    def test_a_prefix_is_exactly_its_namespaces_whatever_the_labels(
-        self, saver: BaseSaver
-    ) -> None:
+    def test_a_prefix_is_exactly_its_namespaces_whatever_the_labels(self, saver: BaseSaver) -> None:
         for n, namespace in enumerate(AWKWARD):
             _put(saver, namespace, f"k{n}", {"n": n})
         for prefix in [*AWKWARD, ("a", "b", "c", "d"), ("é",), ("b",)]:
