@@ -104,3 +104,33 @@ def test_entrypoint_takes_a_store(saver: Any, run: Runner) -> None:
 
     assert run.invoke(workflow, "x", {"configurable": {"thread_id": "f1"}}) == ["x"]
     assert run.invoke(workflow, "y", {"configurable": {"thread_id": "f2"}}) == ["x", "y"]
+
+
+def test_create_agent_hands_its_store_to_tools(saver: Any, run: Runner) -> None:
+    from interlock import AIMessage, ScriptedChatModel, create_agent, tool
+
+    @tool
+    def remember(text: str) -> str:
+        """Remember a fact.
+
+        Args:
+            text: the fact
+        """
+        get_store().put(("facts",), text, {"text": text})
+        return "kept"
+
+    @tool
+    def count(runtime: Runtime) -> str:
+        """Count the facts kept."""
+        return str(len(runtime.store.search(("facts",))))
+
+    keep = [{"name": "remember", "args": {"text": "tea"}, "id": "c1", "type": "tool_call"}]
+    ask = [{"name": "count", "args": {}, "id": "c2", "type": "tool_call"}]
+    model = ScriptedChatModel(
+        [AIMessage(content="", tool_calls=keep), AIMessage(content="", tool_calls=ask), "done"]
+    )
+    store = store_of(saver)
+    agent = create_agent(model, [remember, count], checkpointer=saver, store=store)
+    out = run.invoke(agent, {"messages": [("user", "hi")]}, {"configurable": {"thread_id": "a"}})
+    assert [m.content for m in out["messages"]] == ["hi", "", "kept", "", "1", "done"]
+    assert store.get(("facts",), "tea") is not None
