@@ -78,7 +78,6 @@ IDEMPOTENT_READS = (
     "list_votes",
     "list_worker_versions",
     "schema_versions",
-    "search_items",
 )
 """The calls that only read: run once more when their connection was lost under them (a
 terminated backend, a failover), since running them twice changes nothing."""
