@@ -119,7 +119,8 @@ def test_put_get_search_delete_as_langgraph(calls: Calls) -> None:
 
 
 def test_writing_again_replaces_the_value_and_keeps_created_at(calls: Calls) -> None:
-    # (LangGraph's InMemoryStore resets created_at; its SQL stores keep it, as interlock)
+    # (LangGraph's PostgresStore keeps created_at, as interlock; its InMemoryStore and
+    # SqliteStore reset it)
     calls.put(("u",), "k", {"v": 1})
     first = calls.get(("u",), "k")
     calls.put(("u",), "k", {"v": 2})
