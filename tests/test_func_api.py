@@ -431,8 +431,6 @@ def test_tasks_outside_an_entrypoint_and_bad_options_are_refused() -> None:
 
     with pytest.raises(GraphError, match="called outside an entrypoint"):
         lonely()
-    with pytest.raises(GraphError, match="store=None"):
-        entrypoint(store=object())
     with pytest.raises(GraphError, match="cache"):
         entrypoint(cache=object())
 

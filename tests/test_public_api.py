@@ -38,6 +38,10 @@ def test_porting_aliases() -> None:
     from interlock.prebuilt import ToolNode, tools_condition
 
     assert ToolNode is interlock.ToolNode and tools_condition is interlock.tools_condition
+    from interlock.config import get_config, get_store, get_stream_writer
+
+    assert get_store is interlock.get_store and get_config is interlock.get_config
+    assert get_stream_writer is interlock.get_stream_writer
 
 
 def test_import_is_light() -> None:

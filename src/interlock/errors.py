@@ -22,7 +22,9 @@ InterlockError                     base of everything below
 ├── StoreError                     a checkpoint store problem
 │   ├── StoreUnavailable           the database cannot be reached; nothing was changed
 │   │   └── StepNotSaved           ... as a run wrote a finished step: `save()` it later
-│   └── SchemaTooNew               the store was written by a newer interlock; nothing was changed
+│   ├── SchemaTooNew               the store was written by a newer interlock; nothing was changed
+│   ├── InvalidNamespaceError      a long-term memory namespace that cannot be used (a ValueError)
+│   └── StoreFeatureUnsupported    a long-term memory option interlock lacks (a NotImplementedError)
 └── (agent, model and server families live beside their layers and derive from this base)
 
 GraphInterrupt (BaseException)     control flow: a node paused; never catch it yourself
@@ -49,6 +51,7 @@ __all__ = [
     "InputRejected",
     "InterlockError",
     "InvalidGraph",
+    "InvalidNamespaceError",
     "InvalidResumeValue",
     "InvalidUpdate",
     "InvalidUpdateError",
@@ -62,6 +65,7 @@ __all__ = [
     "SerializationError",
     "StepNotSaved",
     "StoreError",
+    "StoreFeatureUnsupported",
     "StoreUnavailable",
     "ThreadBusy",
     "VersionChanged",
@@ -270,6 +274,18 @@ class SchemaTooNew(StoreError):
     """The store's schema has migrations this interlock does not know: a newer interlock
     wrote it. This one refuses to use it (it could corrupt it) and changed nothing; upgrade
     interlock."""
+
+
+class InvalidNamespaceError(StoreError, ValueError):
+    """A long-term memory namespace that cannot be used: empty, a label that is not a
+    non-empty string or holds NUL, or (for a write) a first label `langgraph`. Nothing was
+    read or written. LangGraph's name; also a `ValueError`, as there."""
+
+
+class StoreFeatureUnsupported(StoreError, NotImplementedError):
+    """A long-term memory option interlock does not have (semantic search's `index=` /
+    `query=`, `ttl=`): nothing was read or written. Also a `NotImplementedError`, which
+    LangGraph's `InMemoryStore` raises for `ttl=`."""
 
 
 class GraphInterrupt(BaseException):

@@ -112,6 +112,7 @@ def create_agent(
     *,
     system_prompt: str | SystemMessage | None = None,
     checkpointer: BaseSaver | None = None,
+    store: Any = None,
     interrupt_before: Sequence[str] | None = None,
     interrupt_after: Sequence[str] | None = None,
     interrupt_on: Mapping[str, Any] | None = None,
@@ -132,7 +133,9 @@ def create_agent(
     predicate}}` (or `middleware=[HumanInTheLoopMiddleware(interrupt_on=...)]`) makes calls
     to those tools wait for a person's decision; see `interlock.agent.approval`. A call a
     standing grant in the checkpointer covers runs without waiting; `grant_predicates`
-    names the predicates grants may refer to (see `interlock.agent.grants`).
+    names the predicates grants may refer to (see `interlock.agent.grants`). `store` (a
+    long-term memory store, `interlock.store`) reaches tools as `runtime.store` and
+    `get_store()`.
 
     Example:
         >>> from interlock import ScriptedChatModel, InMemorySaver  # doctest: +SKIP
@@ -315,6 +318,7 @@ def create_agent(
         graph.add_node("review", review)
     return graph.compile(
         checkpointer=checkpointer,
+        store=store,
         interrupt_before=interrupt_before,
         interrupt_after=interrupt_after,
         name=name or "agent",

@@ -14,6 +14,7 @@ from typing import Any
 
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
+from interlock.checkpoint._items.migration import ITEMS_MIGRATION
 from interlock.checkpoint._leaner_writes import LEANER_WRITES_MIGRATION
 from interlock.checkpoint._runs.migration import RUN_FRONTS_MIGRATION
 from interlock.checkpoint._threads.migration import THREAD_SEARCH_MIGRATION
@@ -372,5 +373,11 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
             "CREATE INDEX IF NOT EXISTS runs_running_thread ON runs (thread_id) "
             "WHERE status = 'running'"
         ],
+    ),
+    (
+        20,
+        "long-term memory items (LangGraph's BaseStore): store_items, one row per "
+        "(namespace, key), the namespace as index text so that a prefix is a key range",
+        ITEMS_MIGRATION,
     ),
 ]

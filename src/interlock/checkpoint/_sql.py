@@ -14,6 +14,7 @@ from interlock.checkpoint._checkpoints.sql import SqlCheckpoints
 from interlock.checkpoint._events.sql import SqlEventLog
 from interlock.checkpoint._grants.sql import SqlGrants
 from interlock.checkpoint._interrupts.sql import SqlInterrupts
+from interlock.checkpoint._items.sql import SqlItems
 from interlock.checkpoint._runs.sql import SqlRunQueue
 from interlock.checkpoint._sql_dialect import Dialect
 from interlock.checkpoint._threads.sql import SqlThreads
@@ -36,6 +37,7 @@ class SqlSaver(
     SqlGraphVersions,
     SqlGrants,
     SqlWorkerVersions,
+    SqlItems,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

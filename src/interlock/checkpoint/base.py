@@ -17,6 +17,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | graph versions (the manifest of each) | `GraphVersions` | `_versions/` |
 | standing grants (calls allowed without pausing) | `Grants` | `_grants/` |
 | the graph versions live worker processes run | `WorkerVersions` | `_workers/` |
+| long-term memory items (LangGraph's `BaseStore`) | `Items` | `_items/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -50,6 +51,7 @@ from interlock.checkpoint._interrupts.protocol import (
     decision_action,
     escalation_detail,
 )
+from interlock.checkpoint._items.protocol import Items, ItemWrite, StoredItem
 from interlock.checkpoint._runs.protocol import (
     RunKind,
     RunQueue,
@@ -80,6 +82,8 @@ __all__ = [
     "InterruptPage",
     "InterruptRecord",
     "InterruptStatus",
+    "ItemWrite",
+    "Items",
     "RunEvent",
     "RunKind",
     "RunLog",
@@ -88,6 +92,7 @@ __all__ = [
     "RunStatus",
     "SnapshotPolicy",
     "StoredCheckpoint",
+    "StoredItem",
     "StrandedThread",
     "TaskWrites",
     "ThreadInfo",
@@ -118,6 +123,7 @@ class BaseSaver(
     GraphVersions,
     Grants,
     WorkerVersions,
+    Items,
     ABC,
 ):
     """The store protocol: every concept's methods (see the module docstring). Subclasses

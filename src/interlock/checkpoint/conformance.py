@@ -14,7 +14,8 @@ The suite is split like the protocol, one part per concept, so a store can be bu
 tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
-`GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`. The suite
+`GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`,
+`ItemsConformance`. The suite
 (this module, `_testkit` and the rooms' `conformance` modules) imports pytest; `import
 interlock` never imports it.
 """
@@ -26,6 +27,7 @@ from interlock.checkpoint._checkpoints.conformance import CheckpointConformance
 from interlock.checkpoint._events.conformance import EventLogConformance
 from interlock.checkpoint._grants.conformance import GrantsConformance
 from interlock.checkpoint._interrupts.conformance import InterruptIndexConformance
+from interlock.checkpoint._items.conformance import ItemsConformance
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint._threads.conformance import ThreadsConformance
@@ -40,6 +42,7 @@ __all__ = [
     "GrantsConformance",
     "GraphVersionsConformance",
     "InterruptIndexConformance",
+    "ItemsConformance",
     "RunQueueConformance",
     "SaverConformance",
     "ThreadsConformance",
@@ -61,5 +64,6 @@ class SaverConformance(
     GraphVersionsConformance,
     GrantsConformance,
     WorkerVersionsConformance,
+    ItemsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

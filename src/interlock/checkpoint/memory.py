@@ -17,6 +17,7 @@ from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
 from interlock.checkpoint._events.memory import MemoryEventLog
 from interlock.checkpoint._grants.memory import MemoryGrants
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
+from interlock.checkpoint._items.memory import MemoryItems
 from interlock.checkpoint._runs.memory import MemoryRunQueue
 from interlock.checkpoint._threads.memory import MemoryThreads
 from interlock.checkpoint._versions.memory import MemoryGraphVersions
@@ -38,6 +39,7 @@ class InMemorySaver(
     MemoryGraphVersions,
     MemoryGrants,
     MemoryWorkerVersions,
+    MemoryItems,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -61,6 +63,7 @@ class InMemorySaver(
         self._init_versions()
         self._init_grants()
         self._init_workers()
+        self._init_items()
 
 
 MemorySaver = InMemorySaver

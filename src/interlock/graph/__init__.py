@@ -18,6 +18,7 @@ from interlock.graph._runtime import (
     RetryPolicy,
     Runtime,
     get_runtime,
+    get_store,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "get_config",
     "get_message_writer",
     "get_runtime",
+    "get_store",
     "get_stream_writer",
     "interrupt",
     "is_expired_answer",

@@ -186,6 +186,8 @@ def _call_args(node: NodeSpec, task: Task, ctx: TaskContext, env: Env) -> tuple[
     if node.wants_runtime:
         runtime = ctx.current_runtime() if isinstance(ctx, NodeTask) else None
         kwargs["runtime"] = runtime or Runtime(context=env.context, store=env.store)
+    if node.wants_store:
+        kwargs["store"] = env.store
     return (task.input,), kwargs
 
 

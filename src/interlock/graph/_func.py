@@ -125,8 +125,9 @@ class entrypoint:  # LangGraph's name
     `config`, `writer`, `runtime` and `store` by name. It may call `interrupt()` and
     `@task` functions. `context_schema` coerces `invoke(..., context=...)`.
 
-    LangGraph's long-term memory `store=` is not part of interlock: only `store=None` is
-    accepted. `cache`/`cache_policy` are not supported either.
+    `store=` (long-term memory, e.g. `interlock.store.sqlite.SqliteStore`) is handed to the
+    function as `store` / `runtime.store` and to its tasks as `get_store()`.
+    `cache`/`cache_policy` are not supported.
 
     Example:
         >>> from interlock import InMemorySaver
@@ -156,17 +157,12 @@ class entrypoint:  # LangGraph's name
         retry_policy: Any = None,
         **kwargs: Any,
     ) -> None:
-        if store is not None:
-            raise GraphError(
-                "entrypoint(store=...) is LangGraph's long-term memory store, which interlock "
-                "does not have: pass store=None (keep such data in your own database, or in "
-                "`previous` / entrypoint.final(save=...) for per-thread memory)"
-            )
         if cache is not None or cache_policy is not None:
             raise GraphError("entrypoint(cache=..., cache_policy=...) is not supported")
         if kwargs:
             raise GraphError(f"entrypoint() got unknown options {sorted(kwargs)}")
         self.checkpointer = checkpointer
+        self.store = store
         self.context_schema = context_schema
         self.retry_policy = retry_policy
 
@@ -257,7 +253,7 @@ def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
             "config": root.config,
             "writer": runtime.stream_writer,
             "runtime": runtime,
-            "store": None,
+            "store": runtime.store,
         }
         kwargs = {k: given[k] for k in wanted}
         args = (state.get("input"),) if positional else ()
@@ -341,7 +337,9 @@ class EntrypointGraph(CompiledStateGraph):
         builder = StateGraph(_FuncState, context_schema=options.context_schema)
         builder.add_node(name, _node_for(func, name), retry_policy=options.retry_policy)
         builder.add_edge(START, name)
-        compiled = builder.compile(checkpointer=options.checkpointer, name=name)
+        compiled = builder.compile(
+            checkpointer=options.checkpointer, store=options.store, name=name
+        )
         graph = cls.__new__(cls)
         graph.__dict__.update(compiled.__dict__)
         graph.func = func

@@ -27,6 +27,7 @@ __all__ = [
     "coerce_context",
     "default_retry_on",
     "get_runtime",
+    "get_store",
     "stateful_refused",
 ]
 
@@ -168,6 +169,23 @@ def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[Context
     if runtime is None:
         raise GraphError("get_runtime() works only inside a node while the graph runs")
     return runtime  # type: ignore[no-any-return]
+
+
+def get_store() -> Any:
+    """The long-term memory store of the graph running now (`compile(store=...)` /
+    `entrypoint(store=...)`; None if it has none). LangGraph's `langgraph.config.get_store`.
+    Raises `GraphError` outside a running node.
+
+    Example:
+        >>> def node(state):  # doctest: +SKIP
+        ...     memories = get_store().search(("users", state["user"]))
+    """
+    ctx = current_task()
+    current = getattr(ctx, "current_runtime", None)
+    runtime = current() if current is not None else getattr(ctx, "runtime", None)
+    if runtime is not None:
+        return runtime.store
+    return getattr(getattr(ctx, "env", None), "store", None)
 
 
 def coerce_context(schema: Any, context: Any) -> Any:

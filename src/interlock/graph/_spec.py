@@ -26,6 +26,8 @@ class NodeSpec:
     wants_writer: bool
     wants_runtime: bool = False
     """The function takes a `runtime` parameter (LangGraph 1.x `Runtime`)."""
+    wants_store: bool = False
+    """The function takes a `store` parameter (`compile(store=...)`, or None)."""
     retry: tuple[Any, ...] = ()
     """`RetryPolicy` values; the first whose `retry_on` matches a failure applies."""
     subgraph: Any = None
@@ -84,6 +86,7 @@ class NodeSpec:
             wants_config="config" in params,
             wants_writer="writer" in params,
             wants_runtime="runtime" in params,
+            wants_store="store" in params,
             retry=retry,
             input_schema=input_schema,
             afn=afn,

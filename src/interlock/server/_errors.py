@@ -22,11 +22,13 @@ from interlock.errors import (
     AlreadyVoted,
     InputRejected,
     InterlockError,
+    InvalidNamespaceError,
     InvalidResumeValue,
     InvalidUpdate,
     ResumeConflict,
     ResumeError,
     SerializationError,
+    StoreFeatureUnsupported,
     StoreUnavailable,
     ThreadBusy,
     VersionChanged,
@@ -225,6 +227,8 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (SerializationError, 422, "not_serialisable"),
     (InvalidUpdate, 422, "invalid_input"),
     (StoreUnavailable, 503, "store_unavailable"),
+    (InvalidNamespaceError, 422, "invalid_namespace"),
+    (StoreFeatureUnsupported, 422, "not_supported"),
 ]
 
 

@@ -14,6 +14,8 @@ on them talk to `interlock serve` unchanged — with interlock's guarantees.
     GET  /threads/{id}/stream                         the thread's current run
     POST /threads/{id}/commands                       the thread protocol's commands
     POST /threads/{id}/stream/events (and WebSocket)  the thread protocol's events
+    PUT|GET|DELETE /store/items, POST /store/items/search, POST /store/namespaces
+                                                      long-term memory (`store`)
 
 Answers (`command.resume`) take the one decision path (`decide_request`: exactly once,
 approver rules, no self-approval, audit, deadlines); state changes past a pending review
@@ -42,8 +44,10 @@ from interlock.server.agent_server.assistants import assistant_routes
 from interlock.server.agent_server.commands import command_routes
 from interlock.server.agent_server.events import event_routes
 from interlock.server.agent_server.runs import run_routes
+from interlock.server.agent_server.store import give_store, store_routes
 from interlock.server.agent_server.threads import thread_routes
 from interlock.server.auth import Principal
+from interlock.store import store_of
 
 __all__ = ["mount_agent_server"]
 
@@ -69,7 +73,8 @@ def mount_agent_server(
     `interrupt_formats`: graph name -> `"agent_inbox"` to show that agent's review requests
     as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`).
     `authenticate(authorization, x_api_key)` checks a WebSocket handshake's credentials
-    (the app's `Authenticator.authenticate`; default: every caller is refused)."""
+    (the app's `Authenticator.authenticate`; default: every caller is refused).
+    The served graphs compiled without a store get the service's (`store_of(saver)`)."""
     formats = dict(interrupt_formats or {})
     bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
     if bad:
@@ -90,6 +95,9 @@ def mount_agent_server(
     app.include_router(run_routes(ctx, principal))
     app.include_router(command_routes(ctx, principal))
     app.include_router(event_routes(ctx, principal, authenticate or _refuse))
+    store = store_of(saver)
+    give_store(registry, store)
+    app.include_router(store_routes(store, principal, ctx.need))
 
 
 def _refuse(authorization: str | None, x_api_key: str | None) -> Principal:

@@ -1,0 +1,78 @@
+"""`PostgresStore`: long-term memory in PostgreSQL (LangGraph's
+`langgraph.store.postgres.PostgresStore`).
+
+The items live in the same database, schema and migrations as `PostgresSaver`'s threads:
+give both the same DSN (or the store a saver) to keep one database. Install with
+`pip install 'interlock[postgres]'`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from interlock.checkpoint.postgres import PostgresSaver
+from interlock.store._items import ItemsStore, refuse_options
+
+__all__ = ["PostgresStore"]
+
+
+class PostgresStore(ItemsStore):
+    """Items in PostgreSQL: a DSN (its own connection pool, made with `saver_options`
+    such as `schema=`; the schema is created or upgraded on opening) or a `PostgresSaver`
+    (sharing its pool).
+
+    `index=` / `ttl=` raise `StoreFeatureUnsupported`.
+
+    Example:
+        >>> with PostgresStore.from_conn_string(DSN) as store:  # doctest: +SKIP
+        ...     store.setup()
+        ...     store.put(("users", "ada"), "m1", {"text": "likes tea"})
+    """
+
+    def __init__(
+        self,
+        conn: str | PostgresSaver,
+        *,
+        index: Any = None,
+        ttl: Any = None,
+        **saver_options: Any,
+    ) -> None:
+        refuse_options(index, ttl)
+        if not isinstance(conn, str | PostgresSaver):
+            raise TypeError(
+                "PostgresStore takes a DSN or a PostgresSaver, not a psycopg connection: "
+                "use PostgresStore(dsn) or PostgresStore.from_conn_string(dsn)"
+            )
+        self._owned = isinstance(conn, str)
+        self.saver = PostgresSaver(conn, **saver_options) if isinstance(conn, str) else conn
+        """The saver whose database holds the items."""
+        super().__init__(self.saver)
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls, conn_string: str, *, index: Any = None, ttl: Any = None, **saver_options: Any
+    ) -> Iterator[PostgresStore]:
+        """Open a store for a DSN (LangGraph's spelling); closes it on exit."""
+        store = cls(conn_string, index=index, ttl=ttl, **saver_options)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def setup(self) -> None:
+        """Create or upgrade the schema (done on opening already; idempotent)."""
+        self.saver.setup()
+
+    def close(self) -> None:
+        """Close the pool this store opened (not that of a saver it was given)."""
+        if self._owned:
+            self.saver.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

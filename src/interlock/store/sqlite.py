@@ -1,0 +1,75 @@
+"""`SqliteStore`: long-term memory in a SQLite file (LangGraph's
+`langgraph.store.sqlite.SqliteStore`).
+
+The items live in the same file, schema and migrations as `SqliteSaver`'s threads: give
+both the same path (or the store a saver) to keep one file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.store._items import ItemsStore, refuse_options
+
+__all__ = ["SqliteStore"]
+
+
+class SqliteStore(ItemsStore):
+    """Items in a SQLite file: a path (its own connections; the schema is created or
+    upgraded on opening) or a `SqliteSaver` (sharing its connections).
+
+    `index=` / `ttl=` raise `StoreFeatureUnsupported`.
+
+    Example:
+        >>> with SqliteStore.from_conn_string(":memory:") as store:
+        ...     store.setup()
+        ...     store.put(("users", "ada"), "m1", {"text": "likes tea"})
+        ...     store.get(("users", "ada"), "m1").value
+        {'text': 'likes tea'}
+    """
+
+    def __init__(
+        self, conn: str | Path | SqliteSaver, *, index: Any = None, ttl: Any = None
+    ) -> None:
+        refuse_options(index, ttl)
+        if isinstance(conn, sqlite3.Connection):
+            raise TypeError(
+                "SqliteStore takes a path or a SqliteSaver, not a sqlite3 connection: use "
+                "SqliteStore(path) or SqliteStore.from_conn_string(path)"
+            )
+        self._owned = not isinstance(conn, SqliteSaver)
+        self.saver = conn if isinstance(conn, SqliteSaver) else SqliteSaver(conn)
+        """The saver whose file holds the items."""
+        super().__init__(self.saver)
+
+    @classmethod
+    @contextmanager
+    def from_conn_string(
+        cls, conn_string: str, *, index: Any = None, ttl: Any = None
+    ) -> Iterator[SqliteStore]:
+        """Open a store for a path (LangGraph's spelling); closes it on exit."""
+        store = cls(conn_string, index=index, ttl=ttl)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def setup(self) -> None:
+        """Create or upgrade the schema (done on opening already; idempotent)."""
+        self.saver.setup()
+
+    def close(self) -> None:
+        """Close the connections this store opened (not those of a saver it was given)."""
+        if self._owned:
+            self.saver.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
