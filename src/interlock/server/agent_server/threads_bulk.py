@@ -1,0 +1,87 @@
+"""Agent Server threads copied and pruned: `threads.copy` and `threads.prune` of
+`langgraph-sdk`.
+
+    POST /threads/{id}/copy    a new thread with the same checkpoints and metadata (`_copy`)
+    POST /threads/prune        `{"thread_ids": [...], "strategy": "delete"}`: delete them,
+                               `{"pruned_count": n}`
+
+Who may: a requester, on threads it may see (it owns the copy). Pruning deletes, so it
+takes the rule `threads.delete` takes: a thread with a pending request is deleted only by
+a caller who may decide that request (403 otherwise, audited); every thread is checked
+before any is deleted. Ids of threads that do not exist or that the caller may not see
+are skipped (not counted). `strategy="keep_latest"` is refused (422): interlock's store
+trims the history of every thread at once (`prune(keep_last=)`), not of a few.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.server._errors import ApiError
+from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._copy import copy_thread
+from interlock.server.agent_server._guard import check_state_change
+from interlock.server.agent_server._wire import AgentRoute
+from interlock.server.agent_server.threads import render_thread
+from interlock.server.auth import Principal
+
+__all__ = ["bulk_thread_routes"]
+
+
+class PruneBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    thread_ids: list[str] = Field(..., max_length=1000)
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+def bulk_thread_routes(ctx: Context, principal: Any) -> APIRouter:
+    """The routes of the module docstring."""
+    router = APIRouter(route_class=AgentRoute, tags=["agent server: threads"])
+    saver = ctx.saver
+
+    @router.post("/threads/{thread_id}/copy")
+    def copy(thread_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        ctx.need(who, "requester")
+        ctx.visible(who, thread_id)
+        result: dict[str, Any] = render_thread(ctx, copy_thread(ctx, who, thread_id))
+        return result
+
+    @router.post("/threads/prune")
+    def prune(body: PruneBody, who: Principal = Depends(principal)) -> dict[str, int]:
+        ctx.need(who, "requester")
+        if body.strategy == "keep_latest":
+            raise ApiError(
+                422,
+                "not_supported",
+                "strategy keep_latest: interlock trims every thread's history at once "
+                "(BaseSaver.prune(keep_last=...)); prune with strategy delete",
+            )
+        ids = [t for t in dict.fromkeys(body.thread_ids) if ctx.exists(t) and ctx.may_see(who, t)]
+        for thread_id in ids:  # every refusal before any deletion
+            if saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items:
+                check_state_change(
+                    saver,
+                    who,
+                    thread_id,
+                    "thread.prune_checked",
+                    {},
+                    allow_self_approval=ctx.allow_self_approval,
+                )
+        for thread_id in ids:
+            detail = {"reason": "prune"}
+            check_state_change(
+                saver,
+                who,
+                thread_id,
+                "thread.deleted",
+                detail,
+                allow_self_approval=ctx.allow_self_approval,
+            )
+            saver.delete_thread(thread_id)
+        return {"pruned_count": len(ids)}
+
+    return router
