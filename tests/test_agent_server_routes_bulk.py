@@ -243,8 +243,19 @@ def test_prune_deletes_only_past_reviews_the_caller_may_decide(url: str) -> None
     with pytest.raises(PermissionDeniedError):  # bob may not decide ada's review
         bob.threads.prune([finished, waiting])
     assert bob.threads.get(finished)["status"] == "idle"  # nothing was pruned
+    before = bob.threads.get_history(finished, limit=100)
+    assert len(before) == 2
+    pending = bob.threads.get_state(waiting)["interrupts"]
+    kept = bob.threads.prune([finished, waiting], strategy="keep_latest")  # no review skipped
+    assert kept == {"pruned_count": 2}
+    after = bob.threads.get_history(finished, limit=100)
+    # what the latest needs to be read stays (here its snapshot, the input checkpoint); how
+    # much older history goes is the store's `prune(keep_last=1, thread_ids=...)`'s test
+    assert after[0]["checkpoint"] == before[0]["checkpoint"] and len(after) <= len(before)
+    assert bob.threads.get_state(finished)["values"] == {"item": "done", "approved": "ok"}
+    assert bob.threads.get_state(waiting)["interrupts"] == pending and len(pending) == 1
     with pytest.raises(UnprocessableEntityError):
-        bob.threads.prune([finished], strategy="keep_latest")
+        bob.threads.prune([finished], strategy="all")  # type: ignore[arg-type]
     with pytest.raises(UnprocessableEntityError):
         bob.threads.prune("not-a-list")  # type: ignore[arg-type]
     assert cy.threads.prune([finished]) == {"pruned_count": 0}  # not cy's to see

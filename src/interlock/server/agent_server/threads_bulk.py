@@ -2,15 +2,16 @@
 `langgraph-sdk`.
 
     POST /threads/{id}/copy    a new thread with the same checkpoints and metadata (`_copy`)
-    POST /threads/prune        `{"thread_ids": [...], "strategy": "delete"}`: delete them,
-                               `{"pruned_count": n}`
+    POST /threads/prune        `{"thread_ids": [...], "strategy": "delete" | "keep_latest"}`:
+                               delete them, or their old checkpoints; `{"pruned_count": n}`
 
 Who may: a requester, on threads it may see (it owns the copy). Pruning deletes, so it
 takes the rule `threads.delete` takes: a thread with a pending request is deleted only by
 a caller who may decide that request (403 otherwise, audited); every thread is checked
 before any is deleted. Ids of threads that do not exist or that the caller may not see
-are skipped (not counted). `strategy="keep_latest"` is refused (422): interlock's store
-trims the history of every thread at once (`prune(keep_last=)`), not of a few.
+are skipped (not counted). `strategy="keep_latest"` keeps each thread's latest checkpoint
+(and what it needs to be read: its snapshot and the writes since, `prune(keep_last=1)`),
+its state and its requests; older history goes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.server._errors import ApiError
+from interlock.server._operations import record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._copy import copy_thread
 from interlock.server.agent_server._guard import check_state_change
@@ -53,14 +54,12 @@ def bulk_thread_routes(ctx: Context, principal: Any) -> APIRouter:
     @router.post("/threads/prune")
     def prune(body: PruneBody, who: Principal = Depends(principal)) -> dict[str, int]:
         ctx.need(who, "requester")
-        if body.strategy == "keep_latest":
-            raise ApiError(
-                422,
-                "not_supported",
-                "strategy keep_latest: interlock trims every thread's history at once "
-                "(BaseSaver.prune(keep_last=...)); prune with strategy delete",
-            )
         ids = [t for t in dict.fromkeys(body.thread_ids) if ctx.exists(t) and ctx.may_see(who, t)]
+        if body.strategy == "keep_latest":  # the state stays: no review is skipped
+            saver.prune(keep_last=1, thread_ids=ids)
+            for thread_id in ids:
+                record_audit(saver, who, "thread.pruned", thread_id, detail={"keep_last": 1})
+            return {"pruned_count": len(ids)}
         for thread_id in ids:  # every refusal before any deletion
             if saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items:
                 check_state_change(
