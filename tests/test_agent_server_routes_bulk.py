@@ -85,6 +85,14 @@ def client(url: str, key: str | None) -> Any:
     return made
 
 
+def audit(url: str, thread_id: str) -> list[dict[str, Any]]:
+    got = httpx.get(
+        f"{url}/v1/audit", params={"thread_id": thread_id}, headers={"x-api-key": "k-root"}
+    )
+    assert got.status_code == 200, got.text
+    return list(got.json()["entries"])
+
+
 def paused(bob: Any, item: str = "book") -> str:
     """A thread of bob's waiting for ada's decision."""
     thread = bob.threads.create()
@@ -243,6 +251,8 @@ def test_prune_deletes_only_past_reviews_the_caller_may_decide(url: str) -> None
     with pytest.raises(PermissionDeniedError):  # bob may not decide ada's review
         bob.threads.prune([finished, waiting])
     assert bob.threads.get(finished)["status"] == "idle"  # nothing was pruned
+    assert "state.refused" in [e["action"] for e in audit(url, waiting)]
+    assert "thread.deleted" not in [e["action"] for e in audit(url, finished)]
     before = bob.threads.get_history(finished, limit=100)
     assert len(before) == 2
     pending = bob.threads.get_state(waiting)["interrupts"]

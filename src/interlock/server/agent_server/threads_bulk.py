@@ -61,15 +61,15 @@ def bulk_thread_routes(ctx: Context, principal: Any) -> APIRouter:
                 record_audit(saver, who, "thread.pruned", thread_id, detail={"keep_last": 1})
             return {"pruned_count": len(ids)}
         for thread_id in ids:  # every refusal before any deletion
-            if saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items:
-                check_state_change(
-                    saver,
-                    who,
-                    thread_id,
-                    "thread.prune_checked",
-                    {},
-                    allow_self_approval=ctx.allow_self_approval,
-                )
+            check_state_change(
+                saver,
+                who,
+                thread_id,
+                "thread.deleted",
+                {"reason": "prune"},
+                allow_self_approval=ctx.allow_self_approval,
+                audit_allowed=False,
+            )
         for thread_id in ids:
             detail = {"reason": "prune"}
             check_state_change(
