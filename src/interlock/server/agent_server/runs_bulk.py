@@ -51,7 +51,7 @@ _STATUSES: dict[str, tuple[Literal["queued", "running"], ...]] = {
 
 
 class CancelMany(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     thread_id: str | None = Field(None, max_length=200)
     run_ids: list[str] | None = Field(None, max_length=MAX_CANCEL)

@@ -33,7 +33,7 @@ __all__ = ["bulk_thread_routes"]
 
 
 class PruneBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     thread_ids: list[str] = Field(..., max_length=1000)
     strategy: Literal["delete", "keep_latest"] = "delete"
