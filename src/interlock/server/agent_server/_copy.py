@@ -105,18 +105,25 @@ def copy_thread(ctx: Context, who: Principal, source: str) -> str:
 def _asked_again(
     requests: tuple[InterruptRecord, ...], thread_id: str, who: Principal
 ) -> list[InterruptRecord]:
-    """The source head's pending requests as new requests of the copy."""
+    """The source head's requests as new pending requests of the copy. (A request decided
+    in the source while the copy was made — the refusal above checked before — is asked
+    again too: its decision was the source's.)"""
     now = datetime.now(UTC)
     out = []
     for r in requests:
-        if r.status != "pending":
+        if r.status == "cancelled":
             continue
-        meta = {**r.metadata, "requested_by": who.name, "copied_from": r.interrupt_id}
+        meta = {k: v for k, v in r.metadata.items() if k != "decision"}
+        meta.update(requested_by=who.name, copied_from=r.interrupt_id)
         out.append(
             replace(
                 r,
                 interrupt_id=interrupt_id(thread_id, "", r.checkpoint_id, r.task_id, r.index),
                 thread_id=thread_id,
+                status="pending",
+                resume=None,
+                decided_by=None,
+                decided_at=None,
                 created_at=now,
                 metadata=meta,
             )
