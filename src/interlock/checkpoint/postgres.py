@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -369,11 +369,17 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditL
         return self._link.is_up
 
     def prune(
-        self, *, finished_before: datetime | None = None, keep_last: int | None = None
+        self,
+        *,
+        finished_before: datetime | None = None,
+        keep_last: int | None = None,
+        thread_ids: Collection[str] | None = None,
     ) -> int:
         """Retention (see `Threads.prune`), under the maintenance bound."""
         with self.maintenance():
-            return super().prune(finished_before=finished_before, keep_last=keep_last)
+            return super().prune(
+                finished_before=finished_before, keep_last=keep_last, thread_ids=thread_ids
+            )
 
     def close(self) -> None:
         """Close the pool."""

@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -185,11 +185,17 @@ class SqliteSaver(SqlSaver):
         return not self._closed
 
     def prune(
-        self, *, finished_before: datetime | None = None, keep_last: int | None = None
+        self,
+        *,
+        finished_before: datetime | None = None,
+        keep_last: int | None = None,
+        thread_ids: Collection[str] | None = None,
     ) -> int:
         """Retention (see `Threads.prune`), under the maintenance bound."""
         with self.maintenance():
-            return super().prune(finished_before=finished_before, keep_last=keep_last)
+            return super().prune(
+                finished_before=finished_before, keep_last=keep_last, thread_ids=thread_ids
+            )
 
     @contextmanager
     def _guard(self) -> Iterator[None]:

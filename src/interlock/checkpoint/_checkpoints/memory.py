@@ -7,7 +7,7 @@ at write time and callers cannot mutate stored state through objects they hold.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -117,10 +117,14 @@ class MemoryCheckpoints:
     def _forget_checkpoints(self, thread_id: str) -> None:
         self._checkpoints.pop(thread_id, None)
 
-    def _prune_checkpoints(self, keep_last: int) -> int:
-        """Drop all but the last `keep_last` checkpoints of every thread, keeping what they
-        need to be read; returns how many were dropped."""
-        return sum(_prune_rows(cps, keep_last) for cps in self._checkpoints.values())
+    def _prune_checkpoints(self, keep_last: int, thread_ids: Collection[str] | None = None) -> int:
+        """Drop all but the last `keep_last` checkpoints of every thread (or of
+        `thread_ids`), keeping what they need to be read; returns how many were dropped."""
+        return sum(
+            _prune_rows(cps, keep_last)
+            for thread_id, cps in self._checkpoints.items()
+            if thread_ids is None or thread_id in thread_ids
+        )
 
     # ---- the protocol ----------------------------------------------------------------------
 

@@ -37,6 +37,14 @@ class MemoryEventLog:
         """Under the saver's lock: drop every event of the thread."""
         self._event_rows.pop(thread_id, None)
 
+    def _forget_run_events(self, thread_id: str, run_id: str) -> None:
+        """Under the saver's lock: drop every event of one run."""
+        kept = [r for r in self._event_rows.get(thread_id, []) if r.run_id != run_id]
+        if kept:
+            self._event_rows[thread_id] = kept
+        else:
+            self._event_rows.pop(thread_id, None)
+
     def _drop_ended_run_events(self, before: datetime, run_ids: Collection[str] = ()) -> None:
         """Under the saver's lock: drop the events of runs whose stream ended before
         `before`, and of the runs `run_ids` (whose records were dropped)."""

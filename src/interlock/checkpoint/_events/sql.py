@@ -30,6 +30,12 @@ class SqlEventLog(SqlCore):
         """In the caller's transaction: drop every event of the thread."""
         self._x(conn, "DELETE FROM run_events WHERE thread_id = ?", (thread_id,))
 
+    def _forget_run_events(self, conn: Any, thread_id: str, run_id: str) -> None:
+        """In the caller's transaction: drop every event of one run."""
+        self._x(
+            conn, "DELETE FROM run_events WHERE thread_id = ? AND run_id = ?", (thread_id, run_id)
+        )
+
     def _drop_ended_run_events(self, conn: Any, before: datetime) -> None:
         """In the caller's transaction (before the run records are dropped): drop the
         events of runs whose stream ended before `before`, and of the ended runs whose

@@ -210,6 +210,24 @@ class RunQueueConformance(StoreTests):
         assert saver.cancel_run("f" * 32) is None
         assert [r.run_id for r in saver.list_runs(status="cancelled")] == [first.run_id]
 
+    def test_only_an_ended_run_is_deleted_with_its_events(self, saver: BaseSaver) -> None:
+        queued = saver.enqueue_run(thread_id="d", agent="x", input={"n": 1})
+        saver.append_events("d", queued.run_id, [("metadata", {"n": 1})])
+        assert not saver.delete_run("d", queued.run_id)  # queued: kept
+        claimed = saver.claim_run("w", ttl=60)
+        assert claimed is not None and claimed.run_id == queued.run_id
+        assert not saver.delete_run("d", queued.run_id)  # running: kept
+        assert saver.finish_run(queued.run_id, "w", status="done")
+        other = saver.enqueue_run(thread_id="d", agent="x", input={"n": 2})
+        saver.append_events("d", other.run_id, [("metadata", {"n": 2})])
+        assert not saver.delete_run("elsewhere", queued.run_id)  # another thread's run
+        assert saver.delete_run("d", queued.run_id)
+        assert saver.get_run(queued.run_id) is None
+        assert saver.run_log("d", queued.run_id) is None
+        assert saver.run_log("d", other.run_id) is not None  # its neighbour's events stay
+        assert not saver.delete_run("d", queued.run_id)  # gone already
+        assert [r.run_id for r in saver.list_runs(thread_id="d")] == [other.run_id]
+
     def test_a_run_is_asked_to_stop_and_ends_cancelled(self, saver: BaseSaver) -> None:
         queued = saver.enqueue_run(thread_id="q", agent="x", input={"n": 1})
         stopped = saver.stop_run(queued.run_id)  # queued: cancelled at once, never claimed

@@ -77,6 +77,8 @@ class MemoryRunQueue:
             self, before: datetime, run_ids: Collection[str] = ()
         ) -> None: ...
 
+        def _forget_run_events(self, thread_id: str, run_id: str) -> None: ...
+
     def _drop_ended_runs(self, before: datetime) -> None:
         """Under the saver's lock: forget the runs that ended before `before`, and their
         events (the event log's hook)."""
@@ -166,6 +168,16 @@ class MemoryRunQueue:
             if self._held(run_id, owner) is None:
                 return False
             del self._runs()[run_id]
+            return True
+
+    def delete_run(self, thread_id: str, run_id: str) -> bool:
+        """Forget the ended run and its events."""
+        with self._lock:
+            row = self._runs().get(run_id)
+            if row is None or row.record.thread_id != thread_id or row.record.status in _OPEN:
+                return False
+            del self._runs()[run_id]
+            self._forget_run_events(thread_id, run_id)
             return True
 
     def stranded_threads(self, *, since: datetime, limit: int = 100) -> tuple[StrandedThread, ...]:

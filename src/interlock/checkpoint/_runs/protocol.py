@@ -14,7 +14,8 @@ A run may also be queued already claimed (`enqueue_run(owner=..., ttl=...)`): th
 the service records a run it executes in the request that asked for it (a message's run to
 its pause, a decision's resume), so that another process takes it over if this one dies.
 A queued run may be cancelled (`cancel_run`); a run refused before it did anything is
-discarded by its owner (`discard_run`). `stranded_threads` finds the threads whose recorded
+discarded by its owner (`discard_run`); an ended run is forgotten with its events
+(`delete_run`). `stranded_threads` finds the threads whose recorded
 decision was never carried out and that no run is about to carry out (the service's sweep
 queues a run for each). A run whose thread paused under a graph version the claimer does
 not run may be given back marked for that version (`release_run(for_version=...)`): while a
@@ -182,6 +183,12 @@ class RunQueue(ABC):
         it started), so that it is not listed; False if `owner` does not hold it."""
 
     @abstractmethod
+    def delete_run(self, thread_id: str, run_id: str) -> bool:
+        """Forget an ended run of `thread_id` (done, interrupted, failed or cancelled) and
+        its events in the run event log, in one transaction; False (nothing deleted) if the
+        run is queued or running, of another thread, or unknown."""
+
+    @abstractmethod
     def stranded_threads(self, *, since: datetime, limit: int = 100) -> tuple[StrandedThread, ...]:
         """Threads left decided but not carried out (see `StrandedThread`), among the
         decisions recorded at or after `since`, oldest decision first. One indexed query
@@ -284,6 +291,10 @@ class RunQueue(ABC):
     async def adiscard_run(self, run_id: str, owner: str) -> bool:
         """Async twin of `discard_run`."""
         return await to_thread(self.discard_run, run_id, owner)
+
+    async def adelete_run(self, thread_id: str, run_id: str) -> bool:
+        """Async twin of `delete_run`."""
+        return await to_thread(self.delete_run, thread_id, run_id)
 
     async def astranded_threads(
         self, *, since: datetime, limit: int = 100

@@ -125,6 +125,8 @@ class SqlRunQueue(SqlCore):
 
         def _drop_ended_run_events(self, conn: Any, before: datetime) -> None: ...
 
+        def _forget_run_events(self, conn: Any, thread_id: str, run_id: str) -> None: ...
+
     def _drop_ended_runs(self, before: datetime) -> None:
         """Forget the runs that ended before `before`, and their events (the event log's
         hook, in the same transaction)."""
@@ -263,6 +265,20 @@ class SqlRunQueue(SqlCore):
                 (run_id, owner),
             )
             return self._count(conn, cur) == 1
+
+    def delete_run(self, thread_id: str, run_id: str) -> bool:
+        """Forget the ended run and its events (one transaction)."""
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "DELETE FROM runs WHERE run_id = ? AND thread_id = ? "
+                "AND status IN ('done', 'interrupted', 'failed', 'cancelled')",
+                (run_id, thread_id),
+            )
+            if self._count(conn, cur) != 1:
+                return False
+            self._forget_run_events(conn, thread_id, run_id)
+            return True
 
     def stranded_threads(self, *, since: datetime, limit: int = 100) -> tuple[StrandedThread, ...]:
         """Threads decided but not carried out (`STRANDED`)."""

@@ -85,6 +85,18 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
                 next(r for r in records if r.checkpoint_id == cid)
             )
 
+    def test_prune_old_checkpoints_of_some_threads_only(self, saver: BaseSaver) -> None:
+        saver.policy = SnapshotPolicy(ratio=1.0, min_bytes=64, max_steps=4)  # type: ignore[attr-defined]
+        trimmed = self._chain(saver, "trimmed", 12)
+        self._chain(saver, "kept", 12)
+        assert saver.prune(keep_last=1, thread_ids=[]) == 0
+        assert saver.prune(keep_last=1, thread_ids=["trimmed", "nobody"]) > 0
+        assert len(list(saver.list_checkpoints("kept"))) == 12
+        remaining = [r.checkpoint_id for r in saver.list_checkpoints("trimmed")]
+        assert 1 <= len(remaining) < 12 and remaining[0] == trimmed[-1].checkpoint_id
+        stored = saver.get_checkpoint("trimmed")
+        assert stored is not None and fold(stored)["n"] == 11
+
     def test_unknown_ids_read_as_none(self, saver: BaseSaver) -> None:
         self._chain(saver, "t", 2)
         assert saver.get_checkpoint("t", "", "f" * 32) is None

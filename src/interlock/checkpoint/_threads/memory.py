@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,7 +48,9 @@ class MemoryThreads:
 
         def _forget_checkpoints(self, thread_id: str) -> None: ...
 
-        def _prune_checkpoints(self, keep_last: int) -> int: ...
+        def _prune_checkpoints(
+            self, keep_last: int, thread_ids: Collection[str] | None = None
+        ) -> int: ...
 
         def _has_pending(self, thread_id: str) -> bool: ...
 
@@ -246,6 +248,7 @@ class MemoryThreads:
         *,
         finished_before: datetime | None = None,
         keep_last: int | None = None,
+        thread_ids: Collection[str] | None = None,
     ) -> int:
         """Delete finished threads and/or old checkpoints; returns checkpoints deleted."""
         deleted = 0
@@ -263,5 +266,5 @@ class MemoryThreads:
                         deleted += self._checkpoint_count(tid)
                         self.delete_thread(tid)
             if keep_last is not None:
-                deleted += self._prune_checkpoints(keep_last)
+                deleted += self._prune_checkpoints(keep_last, thread_ids)
         return deleted

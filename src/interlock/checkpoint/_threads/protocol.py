@@ -10,7 +10,7 @@ the audit log) or finished threads and old checkpoints (`prune`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -126,12 +126,13 @@ class Threads(ABC):
         *,
         finished_before: datetime | None = None,
         keep_last: int | None = None,
+        thread_ids: Collection[str] | None = None,
     ) -> int:
         """Retention. `finished_before`: delete finished threads (no next task, nothing
         pending, no queued or running background run) last updated before that instant,
         and the records of background runs that ended before it. `keep_last`: in every
-        thread, drop checkpoints older than the last `keep_last`, keeping what is needed to
-        read them. Returns the number of checkpoints deleted."""
+        thread (or in `thread_ids` only), drop checkpoints older than the last `keep_last`,
+        keeping what is needed to read them. Returns the number of checkpoints deleted."""
 
     def expire_finished(self, ttl: timedelta | float) -> int:
         """Retention by age: delete finished threads not updated for `ttl` (seconds or a
@@ -202,6 +203,9 @@ class Threads(ABC):
         *,
         finished_before: datetime | None = None,
         keep_last: int | None = None,
+        thread_ids: Collection[str] | None = None,
     ) -> int:
         """Async twin of `prune`."""
-        return await to_thread(self.prune, finished_before=finished_before, keep_last=keep_last)
+        return await to_thread(
+            self.prune, finished_before=finished_before, keep_last=keep_last, thread_ids=thread_ids
+        )

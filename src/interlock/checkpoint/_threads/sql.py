@@ -8,7 +8,7 @@ deletes a thread's rows in every room's tables but the audit log.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -259,6 +259,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         *,
         finished_before: datetime | None = None,
         keep_last: int | None = None,
+        thread_ids: Collection[str] | None = None,
     ) -> int:
         """Retention: drop finished threads idle since `finished_before`, and/or all but the
         last `keep_last` checkpoints of each thread (keeping what they need to be read)."""
@@ -281,11 +282,17 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
                 self.delete_thread(info.thread_id)
                 deleted += n
         if keep_last is not None:
+            chosen, params = "", tuple[str, ...]()
+            if thread_ids is not None:
+                params = tuple(dict.fromkeys(thread_ids))
+                marks = ", ".join("?" for _ in params)
+                chosen = f" WHERE thread_id IN ({marks})" if params else " WHERE 1 = 0"
             with self._read() as conn:
                 rows = self._x(
                     conn,
                     "SELECT thread_id, checkpoint_ns, checkpoint_id, "
-                    "parent_id, base_id FROM checkpoints",
+                    "parent_id, base_id FROM checkpoints" + chosen,
+                    params,
                 ).fetchall()
             doomed = prunable(rows, keep_last)
             with self._write() as conn:

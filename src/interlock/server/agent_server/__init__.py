@@ -12,6 +12,8 @@ on them talk to `interlock serve` unchanged — with interlock's guarantees.
     GET  /threads/{id}/runs, /threads/{id}/runs/{run_id}[/join|/stream]
     POST /threads/{id}/runs/{run_id}/cancel           a queued run, or one under way (`_stops`)
     GET  /threads/{id}/stream                         the thread's current run
+    DELETE /threads/{id}/runs/{run_id}, POST /runs/cancel, /runs/batch   (`runs_bulk`)
+    POST /threads/{id}/copy, POST /threads/prune      (`threads_bulk`, `_copy`)
     POST /threads/{id}/commands                       the thread protocol's commands
     POST /threads/{id}/stream/events (and WebSocket)  the thread protocol's events
     PUT|GET|DELETE /store/items, POST /store/items/search, POST /store/namespaces
@@ -44,8 +46,10 @@ from interlock.server.agent_server.assistants import assistant_routes
 from interlock.server.agent_server.commands import command_routes
 from interlock.server.agent_server.events import event_routes
 from interlock.server.agent_server.runs import run_routes
+from interlock.server.agent_server.runs_bulk import bulk_run_routes
 from interlock.server.agent_server.store import give_store, store_routes
 from interlock.server.agent_server.threads import thread_routes
+from interlock.server.agent_server.threads_bulk import bulk_thread_routes
 from interlock.server.auth import Principal
 from interlock.store import store_of
 
@@ -91,7 +95,9 @@ def mount_agent_server(
         lists_for=lists_for,
     )
     app.include_router(assistant_routes(ctx, principal))
+    app.include_router(bulk_thread_routes(ctx, principal))  # /threads/prune first
     app.include_router(thread_routes(ctx, principal))
+    app.include_router(bulk_run_routes(ctx, principal))
     app.include_router(run_routes(ctx, principal))
     app.include_router(command_routes(ctx, principal))
     app.include_router(event_routes(ctx, principal, authenticate or _refuse))

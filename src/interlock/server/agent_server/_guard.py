@@ -95,10 +95,12 @@ def check_state_change(
     detail: Mapping[str, Any],
     *,
     allow_self_approval: bool,
+    audit_allowed: bool = True,
 ) -> list[str]:
     """Refuse (403, audited as `state.refused`) a change of the thread's state while it
-    waits for a request `who` may not decide; otherwise audit it as `action` and return the
-    ids of the requests it may cancel."""
+    waits for a request `who` may not decide; otherwise audit it as `action` (unless
+    `audit_allowed` is False: a check before the change) and return the ids of the
+    requests it may cancel."""
     pending = _pending(saver, thread_id)
     for record in pending:
         requester = record.metadata.get("requested_by")
@@ -123,5 +125,6 @@ def check_state_change(
         )
         raise ApiError(403, reason, message)
     ids = [r.interrupt_id for r in pending]
-    record_audit(saver, who, action, thread_id, detail={**detail, "pending": ids})
+    if audit_allowed:
+        record_audit(saver, who, action, thread_id, detail={**detail, "pending": ids})
     return ids

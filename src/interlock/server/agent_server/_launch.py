@@ -21,7 +21,21 @@ from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_r
 from interlock.server.agent_server._wire import assistant_id_of, new_run_id
 from interlock.server.auth import Principal
 
-__all__ = ["Launcher"]
+__all__ = ["Launcher", "refuse_unqueued"]
+
+
+def refuse_unqueued(plan: Plan) -> None:
+    """422 for the options of new input that a queued background run does not carry."""
+    options = sorted(k for k, v in plan.kwargs.items() if k != "durability" or v != "sync")
+    if plan.configurable:
+        options.append("config.configurable")
+    if options:  # the run queue carries the input only
+        raise ApiError(
+            422,
+            "not_supported",
+            f"{', '.join(options)}: not carried by a queued background run; start "
+            "the run with runs.wait or runs.stream (it runs in the request)",
+        )
 
 
 class Launcher:
@@ -129,16 +143,7 @@ class Launcher:
         runs in this process (the call returns once it started, or raises its refusal)."""
         plan, writer, delete = self.start(thread_id, body, who, ALL_MODES)
         if plan.kind == "input":
-            options = sorted(k for k, v in plan.kwargs.items() if k != "durability" or v != "sync")
-            if plan.configurable:
-                options.append("config.configurable")
-            if options:  # the run queue carries the input only
-                raise ApiError(
-                    422,
-                    "not_supported",
-                    f"{', '.join(options)}: not carried by a queued background run; start "
-                    "the run with runs.wait or runs.stream (it runs in the request)",
-                )
+            refuse_unqueued(plan)
             plan.modes = ALL_MODES
             queue_run(  # refused: nothing queued, nothing logged
                 self.ctx.saver,

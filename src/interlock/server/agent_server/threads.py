@@ -26,7 +26,7 @@ from interlock.server.agent_server._search import count_matching, search_matchin
 from interlock.server.agent_server._wire import AgentRoute, state_view, thread_view
 from interlock.server.auth import Principal
 
-__all__ = ["thread_routes"]
+__all__ = ["render_thread", "thread_routes"]
 
 
 class _Body(BaseModel):
@@ -71,29 +71,35 @@ class HistoryBody(_Body):
     checkpoint: dict[str, Any] | None = None
 
 
+def render_thread(ctx: Context, thread_id: str) -> dict[str, Any]:
+    """The thread as the API shows it (with its values)."""
+    saver = ctx.saver
+    info = saver.get_thread(thread_id)
+    pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
+    values: Any = None
+    found = ctx.graph(thread_id)
+    if info is not None and found is not None:
+        values = found[1].get_state(run_config(thread_id)).values
+    _, created_at, _ = ctx.created(thread_id)
+    return thread_view(
+        thread_id,
+        info=info,
+        created_at=created_at,
+        metadata=ctx.metadata(thread_id),
+        values=values,
+        pending=pending,
+        fmt=ctx.fmt(thread_id),
+        quorums=quorums(saver, pending),
+    )
+
+
 def thread_routes(ctx: Context, principal: Any) -> APIRouter:
     """The thread routes of the Agent Server API."""
     router = APIRouter(route_class=AgentRoute, tags=["agent server: threads"])
     saver = ctx.saver
 
-    def render(thread_id: str, with_values: bool = True) -> dict[str, Any]:
-        info = saver.get_thread(thread_id)
-        pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
-        values: Any = None
-        found = ctx.graph(thread_id)
-        if with_values and info is not None and found is not None:
-            values = found[1].get_state(run_config(thread_id)).values
-        _, created_at, _ = ctx.created(thread_id)
-        return thread_view(
-            thread_id,
-            info=info,
-            created_at=created_at,
-            metadata=ctx.metadata(thread_id),
-            values=values,
-            pending=pending,
-            fmt=ctx.fmt(thread_id),
-            quorums=quorums(saver, pending),
-        )
+    def render(thread_id: str) -> dict[str, Any]:
+        return render_thread(ctx, thread_id)
 
     def render_found(info: ThreadInfo, with_values: bool) -> dict[str, Any]:
         """A thread a search found, from its summary (metadata, times, status) and its
