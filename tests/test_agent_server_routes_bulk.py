@@ -55,6 +55,25 @@ def _orders(saver: Any) -> Any:
     return g.compile(checkpointer=saver, name="orders")
 
 
+PAID: list[Any] = []
+
+
+def pay_once_then_crash(state: Order) -> dict[str, Any]:
+    answer = il.interrupt({"pay": state["item"]}, approvers=["ada"])
+    PAID.append(answer)  # the side effect, then a crash on the first try
+    if len(PAID) == 1:
+        raise RuntimeError("crashed after paying")
+    return {"approved": answer}
+
+
+def _subpay(saver: Any) -> Any:
+    """The pause sits inside a subgraph (its own checkpoint namespace)."""
+    inner = il.StateGraph(Order).add_node("pay", pay_once_then_crash)
+    inner = inner.add_edge(il.START, "pay").compile()
+    g = il.StateGraph(Order).add_node("sub", inner).add_edge(il.START, "sub")
+    return g.compile(checkpointer=saver, name="subpay")
+
+
 _OPEN: list[Any] = []
 
 
@@ -63,13 +82,15 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The app on each SQL store, with no background workers: a background run of new
     input stays queued (pending) until the test cancels it."""
     SHIPPED.clear()
+    PAID.clear()
     if request.param == "sqlite":
         saver: Any = SqliteSaver(tmp_path / "as.db")
     else:
         from tests.pg import fresh_postgres_saver
 
         saver = fresh_postgres_saver()
-    app = create_app({"orders": _orders(saver)}, keys=ApiKeys.parse(KEYS), workers=0)
+    graphs = {"orders": _orders(saver), "subpay": _subpay(saver)}
+    app = create_app(graphs, keys=ApiKeys.parse(KEYS), workers=0)
     try:
         with served(app) as http:
             yield str(http.base_url).rstrip("/")
@@ -135,6 +156,28 @@ def test_delete_run_of_an_ended_run_only(url: str) -> None:
     bob.runs.cancel(other["thread_id"], queued["run_id"])
     bob.runs.delete(other["thread_id"], queued["run_id"])  # cancelled: ended
     assert bob.runs.list(other["thread_id"]) == []
+
+
+def test_a_decision_not_carried_out_in_a_subgraph_keeps_its_runs(url: str) -> None:
+    """The decision was recorded, the run failed after its side effect: the thread waits
+    (in the subgraph's namespace) to carry the decision out. Deleting the run that tried,
+    or copying the thread, would let it be carried out again without a decision."""
+    bob, ada = client(url, "k-bob"), client(url, "k-ada")
+    thread = bob.threads.create()["thread_id"]
+    out = bob.runs.wait(thread, "subpay", input={"item": "rent"})
+    assert out["__interrupt__"], out
+    with pytest.raises(Exception, match="the decision was recorded, then the run failed"):
+        ada.runs.wait(thread, "subpay", command={"resume": "yes"})
+    assert PAID == ["yes"]
+    runs = bob.runs.list(thread)
+    assert runs and all(r["status"] not in ("pending", "running") for r in runs)
+    for run in runs:
+        with pytest.raises(ConflictError, match="carry out a recorded decision"):
+            bob.runs.delete(thread, run["run_id"])
+    with pytest.raises(ConflictError, match="carry out a recorded decision"):
+        bob.threads.copy(thread)
+    assert len(bob.runs.list(thread)) == len(runs)
+    assert PAID == ["yes"]
 
 
 def test_cancel_many_by_ids_and_by_status(url: str) -> None:

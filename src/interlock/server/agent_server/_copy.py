@@ -39,13 +39,28 @@ _OPEN: tuple[RunStatus, ...] = ("queued", "running")
 
 
 def decision_waits(saver: BaseSaver, thread_id: str) -> bool:
-    """Whether the thread's head is paused on a decided request and nothing is pending
-    there: a decision recorded and not yet carried out."""
-    head = saver.get_checkpoint(thread_id)
-    if head is None:
-        return False
-    statuses = {r.status for r in head.interrupts}
-    return "pending" not in statuses and bool(statuses & {"resolved", "expired"})
+    """Whether a head of the thread (the root's, or a subgraph's namespace's) is paused on
+    a decided request with nothing pending there: a decision recorded and not yet carried
+    out — what the sweep for stranded decisions would carry out (`STRANDED`)."""
+    namespaces = {""}
+    for status in ("resolved", "expired"):
+        cursor = None
+        while True:
+            page = saver.list_interrupts(
+                status=status, thread_id=thread_id, limit=500, cursor=cursor
+            )
+            namespaces.update(r.checkpoint_ns for r in page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    for ns in sorted(namespaces):
+        head = saver.get_checkpoint(thread_id, ns)
+        if head is None:
+            continue
+        statuses = {r.status for r in head.interrupts}
+        if "pending" not in statuses and statuses & {"resolved", "expired"}:
+            return True
+    return False
 
 
 def _refusals(ctx: Context, thread_id: str) -> None:
