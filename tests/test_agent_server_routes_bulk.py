@@ -232,6 +232,18 @@ def test_create_batch_is_checked_whole_then_queued(url: str) -> None:
         assert refused.value.response.status_code in (404, 409, 422)
         assert "payload" in refused.value.response.json()["message"]
     assert bob.threads.count() == before and bob.runs.list(own) == []
+    # a fork from an older checkpoint is not queued in a batch, and nothing is audited
+    older = bob.threads.get_history(waiting, limit=5)[-1]["checkpoint"]["checkpoint_id"]
+    for fork in ({"checkpoint_id": older}, {"checkpoint": {"checkpoint_id": older}}):
+        with pytest.raises(UnprocessableEntityError, match="payload 1"):
+            bob.runs.create_batch(
+                [
+                    {"assistant_id": "orders", "input": {"item": "a"}},
+                    {"assistant_id": "orders", "input": {"item": "b"}, "thread_id": own, **fork},
+                ]
+            )
+    actions = {e["action"] for t in (waiting, own) for e in audit(url, t)}
+    assert "run.forked" not in actions and bob.runs.list(own) == []
     with pytest.raises(PermissionDeniedError):
         ada.runs.create_batch([{"assistant_id": "orders", "input": {"item": "a"}}])
 

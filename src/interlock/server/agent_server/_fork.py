@@ -24,7 +24,7 @@ from interlock.errors import InputRejected, ResumeConflict, ResumeError, ThreadB
 from interlock.graph import CompiledStateGraph
 from interlock.server._durable import Runner, run_durably
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_input, run_config, run_view
+from interlock.server._operations import check_input, record_audit, run_config, run_view
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.auth import Principal
@@ -85,7 +85,7 @@ def check_fork(
     command: dict[str, Any] | None,
 ) -> list[str]:
     """Check a fork (roles, its input; the requests it would cancel: `check_state_change`,
-    audited as `run.forked`); the ids of the requests it cancels."""
+    without a side effect); the ids of the requests it cancels. `run_fork` audits it."""
     if command:
         raise ApiError(
             422,
@@ -109,6 +109,7 @@ def check_fork(
         "run.forked",
         detail,
         allow_self_approval=ctx.allow_self_approval,
+        audit_allowed=False,
     )
 
 
@@ -151,6 +152,8 @@ def run_fork(
     first commit starts from it again)."""
     saver = ctx.saver
     cancel_waiting(ctx, who, thread_id, cancels)
+    detail = {"checkpoint_id": checkpoint_id, "input": input, "pending": cancels}
+    record_audit(saver, who, "run.forked", thread_id, detail=detail)  # once, as it goes
     config = run_config(thread_id, user_id=who.name, checkpoint_id=checkpoint_id)
     try:
         run_durably(saver, graph, input, config, runner, view=run_view, agent=name)

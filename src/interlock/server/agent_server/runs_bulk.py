@@ -201,6 +201,14 @@ def _check(ctx: Context, launch: Launcher, who: Principal, item: BatchItem) -> N
         )
     if item.input is None:
         raise ApiError(422, "invalid_request", "send `input`")
+    configurable = (item.config or {}).get("configurable") or {}
+    if item.checkpoint is not None or item.checkpoint_id or configurable.get("checkpoint_id"):
+        raise ApiError(
+            422,
+            "not_supported",
+            "create_batch queues new input on a thread's head; fork from a checkpoint with "
+            "runs.create, runs.wait or runs.stream",
+        )
     thread_id = item.thread_id
     if thread_id is None or (not ctx.exists(thread_id) and item.if_not_exists == "create"):
         thread_id = thread_id or str(uuid.uuid4())  # a thread not made yet: nothing on it
