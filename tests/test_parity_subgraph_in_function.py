@@ -145,3 +145,28 @@ def test_a_namespace_of_a_node_that_calls_no_graph_is_refused(saver: Any) -> Non
     config = {"configurable": {"thread_id": "p", "checkpoint_ns": "plain:0"}}
     with pytest.raises(GraphError, match="a graph a node's function calls"):
         app.get_state(config)
+
+
+def test_a_node_naming_its_own_graph_is_not_its_subgraph() -> None:
+    """A node that reads its own thread through the compiled graph (`APP`, a global it
+    names) does not make that graph its own subgraph: LangGraph 1.2 lists none."""
+    app = StateGraph(Parent).add_node("self", _reads_own_history).add_edge(START, "self")
+    global APP
+    APP = app.compile()
+    assert list(APP.get_subgraphs()) == []
+    assert list(APP.get_subgraphs(recurse=True)) == []
+    assert "self" in APP.get_graph(xray=True).draw_mermaid()
+
+    def calls_app(state: Parent) -> dict[str, Any]:
+        return APP.invoke(state)
+
+    outer = StateGraph(Parent).add_node("outer", calls_app).add_edge(START, "outer").compile()
+    assert [n for n, _ in outer.get_subgraphs(recurse=True)] == ["outer"]
+    assert "outer\\3aself" in outer.get_graph(xray=True).draw_mermaid()
+
+
+APP: Any = None
+
+
+def _reads_own_history(state: Parent) -> dict[str, Any]:
+    return {"items": [str(APP)]}

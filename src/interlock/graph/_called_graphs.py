@@ -31,26 +31,32 @@ def node_graph(graph: Any, name: str) -> Any:
     called = graphs_called_by(node.afn or node.fn)
     if not called and node.afn is not None:
         called = graphs_called_by(node.fn)
+    called = [g for g in called if getattr(g, "spec", None) is not graph.spec]
     return called[0] if called else None
 
 
-def subgraphs_of(graph: Any, namespace: str | None, recurse: bool) -> Iterator[tuple[str, Any]]:
+def subgraphs_of(
+    graph: Any, namespace: str | None, recurse: bool, _above: frozenset[int] = frozenset()
+) -> Iterator[tuple[str, Any]]:
     """`get_subgraphs`: `(namespace, graph)` for each node's subgraph, deeper ones with
-    `recurse`; with `namespace`, only the one at that namespace (node names joined by `|`)."""
+    `recurse`; with `namespace`, only the one at that namespace (node names joined by `|`).
+    A graph a node reaches that is the graph itself or one above it (a node calling its
+    own graph, say for its history) is not a subgraph."""
+    above = _above | {id(graph)}
     for name in graph.spec.nodes:
         if namespace is not None and namespace != name and not namespace.startswith(name + "|"):
             continue
         sub = node_graph(graph, name)
-        if sub is None:
+        if sub is None or id(sub) in above:
             continue
         if namespace == name:
             yield name, sub
             return
         if namespace is None:
             yield name, sub
-        if recurse and hasattr(sub, "get_subgraphs"):
+        if recurse:
             below = None if namespace is None else namespace[len(name) + 1 :]
-            for ns, deeper in sub.get_subgraphs(namespace=below, recurse=True):
+            for ns, deeper in subgraphs_of(sub, below, True, above):
                 yield f"{name}|{ns}", deeper
 
 

@@ -10,6 +10,7 @@ can run. A node with no way on gets an edge to `__end__`. `draw_mermaid()` (in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,14 +168,29 @@ def drawable(spec: GraphSpec, xray: bool | int = False) -> DrawableGraph:
     if any(e.target == END for e in edges):
         nodes[END] = Node(END, END)
     graph = DrawableGraph(nodes=nodes, edges=tuple(edges))
-    if xray:
+    if xray and id(spec) not in _DRAWING.specs:
         deeper = xray if isinstance(xray, bool) or xray <= 0 else xray - 1
-        for name, node in spec.nodes.items():
-            sub = node.subgraph or next(iter(graphs_called_by(node.afn or node.fn)), None)
-            get_graph = getattr(sub, "get_graph", None)
-            if get_graph is not None:
-                graph = _expand(graph, name, get_graph(xray=deeper))
+        _DRAWING.specs.add(id(spec))  # a graph reached again inside itself is not expanded
+        try:
+            for name, node in spec.nodes.items():
+                sub = node.subgraph or next(iter(graphs_called_by(node.afn or node.fn)), None)
+                get_graph = getattr(sub, "get_graph", None)
+                if get_graph is not None and id(getattr(sub, "spec", None)) not in _DRAWING.specs:
+                    graph = _expand(graph, name, get_graph(xray=deeper))
+        finally:
+            _DRAWING.specs.discard(id(spec))
     return graph
+
+
+class _Drawing(threading.local):
+    specs: set[int]
+
+    def __init__(self) -> None:
+        self.specs = set()
+
+
+_DRAWING = _Drawing()
+"""The specs being expanded by `xray` on this thread (a graph that calls itself)."""
 
 
 def _node_metadata(spec: GraphSpec, name: str) -> dict[str, Any] | None:
