@@ -6,15 +6,17 @@ the node's own value)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pytest
 
 import interlock as il
 from interlock import START, Command, HumanMessage, MessagesState, StateGraph, interrupt
+from interlock.messages import RemoveMessage
 from tests.pg import DSN, new_schema
 
 
@@ -132,3 +134,87 @@ def test_a_constant_dict_returned_twice_gives_two_messages(saver: Any, run: Any)
     assert [m.content for m in out["messages"]] == ["same", "same"]
     assert len({m.id for m in out["messages"]}) == 2
     assert "id" not in constant
+
+
+# ---- reducers that wrap add_messages, and threads stored without ids ------------------------
+
+
+def last10(left: Any, right: Any) -> list[Any]:
+    """A common trimming reducer: it wraps add_messages, so it has no `prepare`."""
+    return il.add_messages(left, right)[-10:]
+
+
+class Trimmed(TypedDict, total=False):
+    messages: Annotated[list, last10]
+
+
+def trimmed(saver: Any, state: Any = Trimmed) -> Any:
+    def draft(state: Trimmed) -> dict[str, Any]:
+        return {"messages": [("ai", "draft")]}
+
+    def drop(state: Trimmed) -> dict[str, Any]:
+        return {"messages": [RemoveMessage(id=state["messages"][-1].id)]}
+
+    def ask(state: Trimmed) -> dict[str, Any]:
+        return {"messages": [("user", interrupt("ok?"))]}
+
+    g = StateGraph(state).add_node("draft", draft).add_node("drop", drop).add_node("ask", ask)
+    g.add_edge(START, "draft").add_edge("draft", "drop").add_edge("drop", "ask")
+    return g.compile(checkpointer=saver)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_reducer_wrapping_add_messages_reads_back_the_same(kind: str, tmp_path: Path) -> None:
+    config = {"configurable": {"thread_id": "w"}}
+    with _reopenable(kind, tmp_path) as make:
+        trimmed(make()).invoke({"messages": [("user", "start")]}, config)
+        reads = [trimmed(make()).get_state(config).values["messages"] for _ in range(2)]
+        assert [m.content for m in reads[0]] == ["start"]
+        assert [m.id for m in reads[0]] == [m.id for m in reads[1]]
+        done = trimmed(make()).invoke(Command(resume="fine"), config)
+        assert [m.content for m in done["messages"]] == ["start", "fine"]
+        assert done["messages"][0].id == reads[0][0].id
+
+
+def test_messages_stored_without_ids_get_the_same_ids_at_every_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The previous release stored a node's dict and tuple messages as returned (no ids):
+    each read gave them new ids, so an edit by id appended a copy. They now read with the
+    same ids everywhere, so editing by id replaces."""
+    path, config = tmp_path / "old.db", {"configurable": {"thread_id": "o"}}
+    with monkeypatch.context() as old_release:
+        old_release.delattr(il.add_messages, "prepare")
+        with il.SqliteSaver(path) as saver:
+            chat(saver).invoke({"messages": [{"role": "user", "content": "hi"}]}, config)
+    reads = []
+    for _ in range(2):
+        with il.SqliteSaver(path) as saver:
+            reads.append([m.id for m in chat(saver).get_state(config).values["messages"]])
+    assert reads[0] == reads[1] and len(set(reads[0])) == 5
+    with il.SqliteSaver(path) as saver:
+        chat(saver).update_state(config, {"messages": [il.AIMessage("edited", id=reads[0][1])]})
+    with il.SqliteSaver(path) as saver:
+        after = chat(saver).get_state(config).values["messages"]
+    assert [m.content for m in after] == ["hi", "edited", "a tuple", "a string", "an object"]
+
+
+def test_a_stored_removal_of_an_id_no_message_has_leaves_the_thread_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the previous release a removal by an id read in one process could name an id
+    the next read never gave (random ids per read): such a thread raised at every read. The
+    replay now skips that removal; a live run still refuses it, as LangGraph does."""
+    path, config = tmp_path / "rm.db", {"configurable": {"thread_id": "r"}}
+    import interlock.agent.messages as messages_module
+
+    with monkeypatch.context() as old_release:
+        old_release.delattr(il.add_messages, "prepare")
+        old_release.setattr(messages_module, "_stable_id", lambda prev, m: str(uuid.uuid4()))
+        with il.SqliteSaver(path) as saver:
+            trimmed(saver, MessagesState).invoke({"messages": [("user", "start")]}, config)
+    with il.SqliteSaver(path) as saver:
+        values = trimmed(saver, MessagesState).get_state(config).values["messages"]
+    assert [m.content for m in values] == ["start", "draft"]  # the lost removal is skipped
+    with pytest.raises(ValueError, match="no message has that id"):
+        il.add_messages([il.HumanMessage("a", id="1")], [RemoveMessage(id="2")])

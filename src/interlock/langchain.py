@@ -134,6 +134,9 @@ add_messages.batchable = True  # type: ignore[attr-defined]
 add_messages.prepare = lambda update: _messages.add_messages.prepare(  # type: ignore[attr-defined]
     _all_langchain(update)
 )
+add_messages.replay = lambda left, right: _messages.add_messages(  # type: ignore[attr-defined]
+    _all_langchain(left), _all_langchain(right), missing_ok=True
+)
 """As interlock's: the engine stores an update as langchain-core messages with ids."""
 
 

@@ -13,6 +13,7 @@ here imports the other library.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -462,12 +463,18 @@ def convert_to_messages(items: Any) -> list[Any]:
     return out
 
 
-def add_messages(left: Any, right: Any) -> list[Any]:
+def add_messages(left: Any, right: Any, *, missing_ok: bool = False) -> list[Any]:
     """Merge `right` into `left`: append new ids, replace existing ids, remove on
-    `RemoveMessage`. Missing ids are assigned (uuid4) on the incoming objects themselves, so
-    folding the same stored write again gives the same result. `left` is not mutated.
-    Messages of another library in LangChain's shape (langchain-core's, with its
-    `RemoveMessage`) are merged the same way and kept as they are.
+    `RemoveMessage`. `left` is not mutated. Messages of another library in LangChain's
+    shape (langchain-core's, with its `RemoveMessage`) are merged the same way and kept as
+    they are.
+
+    A message without an id gets one derived from the message before it and its own type
+    and content, so folding the same stored writes again, in any process, gives the same
+    ids (the engine gives a write's messages their ids once, when the write is made:
+    `add_messages.prepare`; this covers a reducer that wraps this one, and messages stored
+    without ids by older releases). Removing an id no message has raises `ValueError`,
+    unless `missing_ok` (the engine replaying stored writes: a thread stays readable).
 
     Example:
         >>> a = HumanMessage("hi", id="1")
@@ -476,31 +483,57 @@ def add_messages(left: Any, right: Any) -> list[Any]:
     """
     left_list = convert_to_messages(left) if left else []
     right_list = convert_to_messages(right) if right is not None else []
-    for m in (*left_list, *right_list):
+    prev: str | None = None
+    for m in left_list:
         if m.id is None:
-            m.id = str(uuid.uuid4())
+            m.id = _stable_id(prev, m)
+        prev = m.id
     merged = list(left_list)
     index = {m.id: i for i, m in enumerate(merged)}
     removed: set[int] = set()
     for m in right_list:
         if isinstance(m, RemoveMessage) or (m.type == "remove" and is_message_like(m)):
             if m.id == REMOVE_ALL_MESSAGES:
-                merged, index, removed = [], {}, set()
+                merged, index, removed, prev = [], {}, set(), None
                 continue
             pos = index.get(m.id)
             if pos is None or pos in removed:
+                if missing_ok:
+                    continue
                 raise ValueError(f"cannot remove message {m.id!r}: no message has that id")
             removed.add(pos)
+            if m.id == prev:
+                live = [x for i, x in enumerate(merged) if i not in removed]
+                prev = live[-1].id if live else None
             continue
+        if m.id is None:
+            m.id = _stable_id(prev, m)
         pos = index.get(m.id)
         if pos is not None and pos not in removed:
             merged[pos] = m
         else:
             index[m.id] = len(merged)
             merged.append(m)
+            prev = m.id
     if removed:
         merged = [m for i, m in enumerate(merged) if i not in removed]
     return merged
+
+
+_IDS = uuid.UUID("6f1d2c8e-5b7a-4e0f-9c3d-2a1b0e9f8d7c")
+"""The namespace of the ids `add_messages` derives (uuid5)."""
+
+
+def _stable_id(prev: str | None, message: Any) -> str:
+    """An id for `message` from the id of the message before it and what it says."""
+    said = [
+        prev,
+        getattr(message, "type", None),
+        getattr(message, "content", None),
+        getattr(message, "name", None),
+        getattr(message, "tool_call_id", None),
+    ]
+    return str(uuid.uuid5(_IDS, json.dumps(said, sort_keys=True, default=repr)))
 
 
 add_messages.batchable = True  # type: ignore[attr-defined]
@@ -518,6 +551,8 @@ def _prepare_messages(update: Any) -> list[Any]:
 
 
 add_messages.prepare = _prepare_messages  # type: ignore[attr-defined]
+add_messages.replay = functools.partial(add_messages, missing_ok=True)  # type: ignore[attr-defined]
+"""What the engine folds stored writes with: a removal of an id no message has is skipped."""
 
 
 class MessagesState(TypedDict, total=False):

@@ -201,6 +201,7 @@ class StateSchema:
         *,
         strict: bool = True,
         overwrites: set[str] | None = None,
+        replaying: bool = False,
     ) -> set[str]:
         """Fold `writes` into `values` in place; return the channels that changed.
 
@@ -208,6 +209,9 @@ class StateSchema:
         `InvalidUpdate` (parallel branches disagreeing); replaying stored writes is not strict.
         An `Overwrite` sets its key as it is; the key's later writes in the call (one step's)
         are ignored, as in LangGraph. `overwrites` carries that across calls of one step.
+        `replaying` stored writes, a reducer's `replay` variant is used if it has one
+        (`add_messages` then skips a removal of an id no message has, so a thread stays
+        readable).
         """
         touched: set[str] = set()
         done = set() if overwrites is None else overwrites
@@ -231,7 +235,8 @@ class StateSchema:
                 current = values.get(key, _MISSING)
                 if current is _MISSING:
                     current = ch.empty() if ch.empty else _empty_for(ch.reducer, update)
-                values[key] = ch.reducer(current, update)
+                reduce = (getattr(ch.reducer, "replay", None) if replaying else None) or ch.reducer
+                values[key] = reduce(current, update)
             else:
                 if strict and key in touched:
                     raise InvalidUpdate(

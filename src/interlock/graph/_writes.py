@@ -39,7 +39,7 @@ def fold(base: Mapping[str, Any], chain: Iterable[Sequence[Write]], spec: GraphS
         vals: dict[str, Any], writes: Iterable[tuple[str, Any]], over: set[str] | None = None
     ) -> None:
         # committed writes were vetted already
-        spec.schema.apply(vals, writes, strict=False, overwrites=over)
+        spec.schema.apply(vals, writes, strict=False, overwrites=over, replaying=True)
 
     batched: dict[str, list[Any]] = {}
     for writes in chain:
