@@ -622,3 +622,25 @@ def test_checkpoint_chunks_show_every_key(saver: Any, run: Any, output: Any) -> 
     assert run.invoke(app, {"q": "b"}, {"configurable": {"thread_id": "d"}}) == (
         {"r": "R"} if output else {"q": "s1+", "r": "R"}
     )
+
+
+def test_input_that_writes_nothing_sends_no_values_chunk() -> None:
+    """LangGraph 1.2: input whose keys are none of the input schema's writes nothing, and
+    its step sends no `values` chunk (values here are LangGraph's for the same graph)."""
+
+    class Full(TypedDict, total=False):
+        a: int
+        p: int
+
+    class Only(TypedDict, total=False):
+        a: int
+
+    g = StateGraph(Full, input_schema=Only).add_node("n", lambda s: {"a": 1})
+    app = g.add_edge(START, "n").compile()
+    modes = ["values", "updates"]
+    assert list(app.stream({}, stream_mode=modes)) == [
+        ("updates", {"n": {"a": 1}}),
+        ("values", {"a": 1}),
+    ]
+    assert next(iter(app.stream({"p": 5}, stream_mode=modes))) == ("updates", {"n": {"a": 1}})
+    assert next(iter(app.stream({"a": 0, "p": 5}, stream_mode=modes))) == ("values", {"a": 0})

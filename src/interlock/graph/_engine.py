@@ -283,7 +283,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     writes = run.spec.schema.prepared(writes)
     if run.record is None:
         run.values = {**run.spec.schema.initial_values(), **run.values}
-    run.spec.schema.apply(run.values, writes)
+    touched = run.spec.schema.apply(run.values, writes)
     if gotos:
         nxt, sends, barriers = run.triggers(
             [("__goto__", gotos)], run.record.barriers if run.record else {}
@@ -303,7 +303,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     )
     yield from _commit(run, rec, ())
     run.spent = spent
-    if run.wants("values"):
+    if run.wants("values") and touched:  # LangGraph: input that wrote nothing, no chunk
         yield Emit("values", dict(run.values))
     assert run.record is not None
     yield from checkpoint_events(run.modes, run.record, run.values)
