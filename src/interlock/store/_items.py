@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from interlock.checkpoint._items.codec import check_filter, check_labels, check_namespace
 from interlock.checkpoint._items.protocol import Items, ItemWrite, StoredItem
@@ -26,7 +26,7 @@ from interlock.store._base import (
     SearchOp,
 )
 
-__all__ = ["ItemsStore", "refuse_options"]
+__all__ = ["ItemsStore", "SaverStore", "refuse_options"]
 
 
 def refuse_options(index: Any, ttl: Any) -> None:
@@ -213,3 +213,29 @@ class ItemsStore(BaseStore):
         for step in _plan(ops):
             results += step.shape(await getattr(self.items, "a" + step.method)(**step.kwargs))
         return results
+
+
+class SaverStore(ItemsStore):
+    """An `ItemsStore` over a SQL saver it opened itself (from a path or DSN: closed with
+    the store) or was given (left open): `SqliteStore` and `PostgresStore`."""
+
+    def __init__(self, saver: Any, *, owned: bool) -> None:
+        super().__init__(saver)
+        self.saver = saver
+        """The saver whose database holds the items."""
+        self._owned = owned
+
+    def setup(self) -> None:
+        """Create or upgrade the schema (done on opening already; idempotent)."""
+        self.saver.setup()
+
+    def close(self) -> None:
+        """Close the connections this store opened (not those of a saver it was given)."""
+        if self._owned:
+            self.saver.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from interlock.checkpoint.postgres import PostgresSaver
-from interlock.store._items import ItemsStore, refuse_options
+from interlock.store._items import SaverStore, refuse_options
 
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(ItemsStore):
+class PostgresStore(SaverStore):
     """Items in PostgreSQL: a DSN (its own connection pool, made with `saver_options`
     such as `schema=`; the schema is created or upgraded on opening) or a `PostgresSaver`
     (sharing its pool).
@@ -45,10 +45,10 @@ class PostgresStore(ItemsStore):
                 "PostgresStore takes a DSN or a PostgresSaver, not a psycopg connection: "
                 "use PostgresStore(dsn) or PostgresStore.from_conn_string(dsn)"
             )
-        self._owned = isinstance(conn, str)
-        self.saver = PostgresSaver(conn, **saver_options) if isinstance(conn, str) else conn
-        """The saver whose database holds the items."""
-        super().__init__(self.saver)
+        if isinstance(conn, str):
+            super().__init__(PostgresSaver(conn, **saver_options), owned=True)
+        else:
+            super().__init__(conn, owned=False)
 
     @classmethod
     @contextmanager
@@ -61,18 +61,3 @@ class PostgresStore(ItemsStore):
             yield store
         finally:
             store.close()
-
-    def setup(self) -> None:
-        """Create or upgrade the schema (done on opening already; idempotent)."""
-        self.saver.setup()
-
-    def close(self) -> None:
-        """Close the pool this store opened (not that of a saver it was given)."""
-        if self._owned:
-            self.saver.close()
-
-    def __enter__(self) -> PostgresStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from interlock.checkpoint.sqlite import SqliteSaver
-from interlock.store._items import ItemsStore, refuse_options
+from interlock.store._items import SaverStore, refuse_options
 
 __all__ = ["SqliteStore"]
 
 
-class SqliteStore(ItemsStore):
+class SqliteStore(SaverStore):
     """Items in a SQLite file: a path (its own connections; the schema is created or
     upgraded on opening) or a `SqliteSaver` (sharing its connections).
 
@@ -42,10 +42,10 @@ class SqliteStore(ItemsStore):
                 "SqliteStore takes a path or a SqliteSaver, not a sqlite3 connection: use "
                 "SqliteStore(path) or SqliteStore.from_conn_string(path)"
             )
-        self._owned = not isinstance(conn, SqliteSaver)
-        self.saver = conn if isinstance(conn, SqliteSaver) else SqliteSaver(conn)
-        """The saver whose file holds the items."""
-        super().__init__(self.saver)
+        if isinstance(conn, SqliteSaver):
+            super().__init__(conn, owned=False)
+        else:
+            super().__init__(SqliteSaver(conn), owned=True)
 
     @classmethod
     @contextmanager
@@ -58,18 +58,3 @@ class SqliteStore(ItemsStore):
             yield store
         finally:
             store.close()
-
-    def setup(self) -> None:
-        """Create or upgrade the schema (done on opening already; idempotent)."""
-        self.saver.setup()
-
-    def close(self) -> None:
-        """Close the connections this store opened (not those of a saver it was given)."""
-        if self._owned:
-            self.saver.close()
-
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
