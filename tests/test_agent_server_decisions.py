@@ -165,9 +165,6 @@ def test_context_durability_and_recursion_limit_are_honoured(url: str) -> None:
     [
         ({"config": {"callbacks": []}}, "config"),
         ({"config": {"recursion_limit": 0}}, "recursion_limit"),
-        ({"context": {"user": "rita"}}, "context"),
-        ({"interrupt_before": ["greet"]}, "interrupt_before"),
-        ({"durability": "exit"}, "durability"),
         ({"checkpoint": {"checkpoint_id": "1", "checkpoint_ns": "sub:1"}}, "checkpoint_ns"),
         ({"checkpoint_id": "1", "config": {"configurable": {"checkpoint_id": "2"}}}, "several"),
         ({"multitask_strategy": "interrupt"}, "multitask_strategy"),
@@ -175,7 +172,6 @@ def test_context_durability_and_recursion_limit_are_honoured(url: str) -> None:
     ],
 )
 def test_fields_we_do_not_honour_are_a_clear_422(url: str, fields: dict, word: str) -> None:
-    # background input runs go through the run queue, which carries the input only
     got = httpx.post(
         f"{url}/threads/{_thread(url)}/runs",
         json={"assistant_id": "greeter", "input": {"item": "x"}, **fields},

@@ -78,6 +78,7 @@ __all__ = [
     "stream_durably",
     "takeover_config",
     "takeover_input",
+    "takeover_kwargs",
 ]
 
 _log = logging.getLogger("interlock.server.durable")
@@ -490,7 +491,21 @@ def takeover_config(run: RunRecord, saver: BaseSaver | None = None) -> dict[str,
         conf["run_after"] = run.after
     if fork and (saver is None or not committed(saver, run)):
         conf["checkpoint_id"] = fork
-    return {"configurable": {k: v for k, v in conf.items() if v is not None}}
+    config: dict[str, Any] = {"configurable": {k: v for k, v in conf.items() if v is not None}}
+    limit = (log.get("kwargs") or {}).get("recursion_limit")
+    if limit is not None:  # asked in the run's `config`: it stays there
+        config["recursion_limit"] = limit
+    return config
+
+
+def takeover_kwargs(run: RunRecord) -> dict[str, Any]:
+    """The keyword arguments of the run's `stream` as it was asked (`interrupt_before` /
+    `interrupt_after`, `context`, `durability`); `recursion_limit` is in its config
+    (`takeover_config`)."""
+    options = run.options if isinstance(run.options, Mapping) else {}
+    kwargs = dict((options.get("log") or {}).get("kwargs") or {})
+    kwargs.pop("recursion_limit", None)
+    return kwargs
 
 
 def takeover_input(run: RunRecord) -> Any:

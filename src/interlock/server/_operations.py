@@ -539,9 +539,11 @@ def queue_run(
     who: Principal,
     *,
     run_id: str | None = None,
+    options: Any = None,
 ) -> RunRecord:
     """Check new input as a run would, then queue it as a background run (audited as
-    `run.queued`; `run_id` chosen by the caller, or new). A refused input queues nothing."""
+    `run.queued`; `run_id` chosen by the caller, or new; `options`: how the worker runs it,
+    see `RunRecord.options`). A refused input queues nothing."""
     check_input(graph, update)
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
     if pending:
@@ -559,6 +561,7 @@ def queue_run(
         created_by=who.name,
         after=head.checkpoint_id if head else None,
         run_id=run_id,
+        options=options,
     )
     detail = {"agent": name, "input": update, "run_id": run.run_id}
     record_audit(saver, who, "run.queued", thread_id, detail=detail)

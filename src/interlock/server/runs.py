@@ -92,6 +92,7 @@ from interlock.server._durable import (
     stopped_view,
     takeover_config,
     takeover_input,
+    takeover_kwargs,
 )
 from interlock.server._operations import record_audit, run_config, run_view
 from interlock.server._stops import stop_check
@@ -415,7 +416,7 @@ class RunWorkers:
                         attempt=run.attempts,
                         info=info,
                         fmt=log.get("fmt"),
-                        **(log.get("kwargs") or {}),
+                        **takeover_kwargs(run),
                     )
         except RunStopped:  # asked to stop (`_stops`): its steps are saved
             self._end_stopped(run, owner, who, writer)

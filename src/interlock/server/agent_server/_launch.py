@@ -4,7 +4,9 @@ thread of this process, or queued in the store for the workers of any process.
 
 A background answer or command runs in this process once its decision is recorded (the
 caller waits for that, so a refused answer is a 4xx, not a failed run); new input in the
-background is queued (`queue_run`) and executed by the workers, which log every mode.
+background is queued (`queue_run`) with what the run was asked (`queued_options`:
+`config.configurable`, `context`, `interrupt_before` / `interrupt_after`, `durability`,
+`config.recursion_limit`) and executed by the workers of any process, which log every mode.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 from typing import Any
 
 from interlock.errors import RunStopped, StepNotSaved
-from interlock.server._errors import ApiError
+from interlock.server._durable import RunLogOptions
 from interlock.server._operations import queue_run, record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
@@ -21,21 +23,22 @@ from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_r
 from interlock.server.agent_server._wire import assistant_id_of, new_run_id
 from interlock.server.auth import Principal
 
-__all__ = ["Launcher", "refuse_unqueued"]
+__all__ = ["Launcher", "queued_options"]
 
 
-def refuse_unqueued(plan: Plan) -> None:
-    """422 for the options of new input that a queued background run does not carry."""
-    options = sorted(k for k, v in plan.kwargs.items() if k != "durability" or v != "sync")
-    if plan.configurable:
-        options.append("config.configurable")
-    if options:  # the run queue carries the input only
-        raise ApiError(
-            422,
-            "not_supported",
-            f"{', '.join(options)}: not carried by a queued background run; start "
-            "the run with runs.wait or runs.stream (it runs in the request)",
-        )
+def queued_options(plan: Plan, run_id: str, fmt: str | None) -> dict[str, Any]:
+    """The options a queued run of new input carries in its record, so that the worker of
+    any process runs it as it was asked and logs every mode under `run_id` (the same
+    options a run started in the request keeps for its takeover)."""
+    log = RunLogOptions(
+        run_id=run_id,
+        modes=sorted(ALL_MODES),
+        configurable=plan.configurable,
+        kwargs=plan.kwargs,
+        info=plan.info,
+        fmt=fmt,
+    )
+    return {"log": log.to_json()}
 
 
 class Launcher:
@@ -143,7 +146,6 @@ class Launcher:
         runs in this process (the call returns once it started, or raises its refusal)."""
         plan, writer, delete = self.start(thread_id, body, who, ALL_MODES)
         if plan.kind == "input":
-            refuse_unqueued(plan)
             plan.modes = ALL_MODES
             queue_run(  # refused: nothing queued, nothing logged
                 self.ctx.saver,
@@ -153,6 +155,7 @@ class Launcher:
                 plan.input,
                 who,
                 run_id=writer.run_id,
+                options=queued_options(plan, writer.run_id, self.ctx.formats.get(plan.name)),
             )
             writer.write("run", plan.info)  # (the worker may have logged its start already)
             self.ctx.wake_workers()

@@ -162,6 +162,8 @@ def plan_run(
         if k not in _RESERVED
     }
     check_shape(configurable, "config")
+    check_shape(body.context, "context")
+    check_shape(body.metadata, "metadata")
     kwargs: dict[str, Any] = {
         k: v
         for k, v in (
@@ -172,6 +174,11 @@ def plan_run(
         )
         if v is not None
     }
+    for where in ("interrupt_before", "interrupt_after"):
+        names = kwargs.get(where)
+        missing = sorted(set(names) - set(graph.nodes)) if isinstance(names, list) else []
+        if missing:  # a misspelt breakpoint would let the run go on past a review
+            raise ApiError(422, "invalid_request", f"{where}: {name!r} has no node {missing[0]!r}")
     limit = (body.config or {}).get("recursion_limit")
     if limit is not None:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:

@@ -29,7 +29,7 @@ from interlock.server._operations import check_input, record_audit
 from interlock.server._stops import cancel_once
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._copy import decision_waits
-from interlock.server.agent_server._launch import Launcher, refuse_unqueued
+from interlock.server.agent_server._launch import Launcher
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import RunBody, plan_run
 from interlock.server.agent_server._wire import AgentRoute, run_view
@@ -215,7 +215,6 @@ def _check(ctx: Context, launch: Launcher, who: Principal, item: BatchItem) -> N
     else:
         ctx.visible(who, thread_id)
     plan = plan_run(ctx, who, thread_id, item, default_modes=ALL_MODES)
-    refuse_unqueued(plan)
     check_input(plan.graph, plan.input)
     pending = ctx.saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
     if pending:
