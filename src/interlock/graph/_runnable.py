@@ -1,5 +1,6 @@
 """What a compiled LangGraph graph offers as a LangChain `Runnable`: `with_config`,
-`batch` / `abatch`, `get_subgraphs` and `get_input_jsonschema` / `get_output_jsonschema`.
+`batch` / `abatch`, `get_subgraphs` and `get_input_jsonschema` / `get_output_jsonschema` /
+`get_context_jsonschema`.
 
 `CompiledStateGraph` takes these from `RunnableMethods`; they only call its `invoke` /
 `ainvoke` and read its builder, so they add no run semantics of their own.
@@ -10,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
-import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, cast, get_type_hints
+from typing import Any, cast
 
 from interlock._types import RunnableConfig
 from interlock.graph._called_graphs import subgraphs_of
+from interlock.graph._json_schemas import context_json_schema, json_schema
 
 __all__ = ["RunnableMethods", "merge_configs"]
 
@@ -157,52 +158,20 @@ class RunnableMethods:
         """The JSON schema of the graph's input (its `input_schema`, else its state)."""
         builder = cast(Any, self).builder
         typ = getattr(builder, "input_schema", None)
-        return _json_schema(typ, f"{cast(Any, self).name}Input")
+        return json_schema(typ, f"{cast(Any, self).name}Input")
 
     def get_output_jsonschema(self, config: RunnableConfig | None = None) -> dict[str, Any]:
         """The JSON schema of the graph's output (its `output_schema`, else its state)."""
         builder = cast(Any, self).builder
         typ = getattr(builder, "output_schema", None)
-        return _json_schema(typ, f"{cast(Any, self).name}Output")
+        return json_schema(typ, f"{cast(Any, self).name}Output")
+
+    def get_context_jsonschema(self) -> dict[str, Any] | None:
+        """The JSON schema of the graph's `context_schema` (None when it has none)."""
+        builder = cast(Any, self).builder
+        return context_json_schema(getattr(builder, "context_schema", None))
 
 
 def _max_concurrency(configs: list[RunnableConfig | None]) -> int | None:
     found = [cast(dict, c).pop("max_concurrency", None) for c in configs if c]
     return next((int(n) for n in found if n), None)
-
-
-def _json_schema(typ: Any, title: str) -> dict[str, Any]:
-    """As LangGraph builds it: a pydantic model's own schema, a TypedDict's through
-    pydantic (also a `typing.TypedDict` on Python < 3.12), else a model of the fields
-    titled `<graph name>Input` / `Output`."""
-    from pydantic import BaseModel, TypeAdapter, create_model
-    from typing_extensions import is_typeddict
-
-    if isinstance(typ, type) and issubclass(typ, BaseModel):
-        return typ.model_json_schema()
-    if is_typeddict(typ):
-        return TypeAdapter(_pydantic_typeddict(typ)).json_schema()
-    fields: dict[str, Any] = {}
-    if dataclasses.is_dataclass(typ):
-        hints = get_type_hints(typ, include_extras=True)
-        for f in dataclasses.fields(typ):
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = ...
-            fields[f.name] = (hints.get(f.name, Any), default)
-    return create_model(title, **fields).model_json_schema()  # type: ignore[call-overload,no-any-return]
-
-
-def _pydantic_typeddict(typ: Any) -> Any:
-    """`typ` as a `typing_extensions.TypedDict` (pydantic refuses `typing`'s before 3.12)."""
-    import typing_extensions as te
-
-    hints = get_type_hints(typ, include_extras=True)
-    required = getattr(typ, "__required_keys__", frozenset(hints))
-    shaped = {k: te.Required[t] if k in required else te.NotRequired[t] for k, t in hints.items()}
-    made = te.TypedDict(typ.__name__, shaped)  # type: ignore[misc]
-    made.__doc__ = typ.__doc__
-    return made

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.graph import CompiledStateGraph
+from interlock.graph._json_schemas import json_schema
 from interlock.server._operations import MAX_OFFSET
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._wire import AgentRoute, assistant_view
@@ -31,15 +32,16 @@ class AssistantSearch(BaseModel):
 
 
 def _schemas(name: str, graph: CompiledStateGraph) -> dict[str, Any]:
-    keys = list(getattr(graph.spec.schema, "channels", {}) or {})
-    state = {"title": name, "type": "object", "properties": {k: {} for k in keys}}
+    """The graph's JSON schemas as LangGraph's server gives them (LangGraph Studio and the
+    UIs draw their input forms from them): input, output, state and context."""
+    state = json_schema(graph.builder.state_schema, f"{name}State")
     return {
         "graph_id": name,
-        "input_schema": state,
-        "output_schema": state,
+        "input_schema": graph.get_input_jsonschema(),
+        "output_schema": graph.get_output_jsonschema(),
         "state_schema": state,
         "config_schema": None,
-        "context_schema": None,
+        "context_schema": graph.get_context_jsonschema(),
     }
 
 
