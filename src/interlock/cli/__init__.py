@@ -2,7 +2,8 @@
 
 interlock demo [--db sqlite:///path] [--model provider:model|scripted] [--thread ID]
 interlock demo --web [--db URL] [--model ...] [--message TEXT] [--host H] [--port P]
-interlock serve [module:factory] [--db URL] [--host H] [--port P] [--keys SPEC] [--workers N]
+interlock serve [module:factory | langgraph.json] [--db URL] [--host H] [--port P] [--keys SPEC]
+                [--workers N]
                 [--oidc-issuer URL --oidc-client-id ID] [--public-url URL] [--oidc-... claims]
 interlock chat | approvals | threads | audit | db ...   (the terminal face: see `_terminal`)
 """
@@ -77,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve the HTTP API (threads, runs, the approvals inbox, decisions, audit) for the "
             "graphs that module:factory returns; factory(checkpointer) -> graph or "
-            "{name: graph}. Without a target, serve the demo agent as `interlock demo --web` "
+            "{name: graph}; or for the graphs a LangGraph project's langgraph.json names. "
+            "Without a target, serve the demo agent as `interlock demo --web` "
             "does (store ~/.interlock/demo.db unless --db; new keys printed)."
         ),
     )
@@ -85,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "target",
         nargs="?",
         default=None,
-        help="module:factory, e.g. myapp.agents:make (none: the demo agent, see demo --web)",
+        help="module:factory, e.g. myapp.agents:make, or path/to/langgraph.json (none: the "
+        "demo agent, see demo --web)",
     )
     srv.add_argument(
         "--db",

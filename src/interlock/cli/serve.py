@@ -36,7 +36,12 @@ def open_store(url: str) -> BaseSaver:
 
 def load_agents(target: str, store: BaseSaver) -> Mapping[str, Any]:
     """The graphs `module:attr` names. `attr` is a factory called with the store (returning
-    a compiled graph or a dict of them) — the way to let `--db` choose the store."""
+    a compiled graph or a dict of them) — the way to let `--db` choose the store. A target
+    ending in `.json` is a LangGraph project's `langgraph.json` (`_langgraph_json`)."""
+    from interlock.cli._langgraph_json import is_langgraph_json, load_langgraph_json
+
+    if is_langgraph_json(target):
+        return load_langgraph_json(target, store)
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise SystemExit(f"interlock serve: give the agents as module:attribute, not {target!r}")

@@ -18,6 +18,8 @@ from typing import Any, cast
 from interlock._types import RunnableConfig
 from interlock.graph._called_graphs import subgraphs_of
 from interlock.graph._json_schemas import context_json_schema, json_schema
+from interlock.graph._state_cache import StateCache
+from interlock.graph._versions import renamed
 
 __all__ = ["RunnableMethods", "merge_configs"]
 
@@ -73,6 +75,31 @@ class RunnableMethods:
         bound = copy.copy(self)
         bound.config = merge_configs(self.config, config, kwargs)
         return bound
+
+    def copy(self, update: Mapping[str, Any] | None = None) -> Any:
+        """A copy of this compiled graph with the attributes in `update` replaced, as
+        LangGraph's `graph.copy(update={"checkpointer": saver})` — how a server gives a graph
+        compiled without one its store. The copy keeps no state read through the original.
+
+        >>> from interlock import StateGraph, START
+        >>> from interlock.checkpoint.memory import InMemorySaver
+        >>> g = StateGraph(dict).add_node("a", lambda s: {}).add_edge(START, "a").compile()
+        >>> saver = InMemorySaver()
+        >>> g.copy(update={"checkpointer": saver}).checkpointer is saver, g.checkpointer
+        (True, None)
+        """
+        out = copy.copy(self)
+        for key, value in (update or {}).items():
+            if key.startswith("_") or not hasattr(self, key):
+                raise ValueError(f"copy(update=...): a compiled graph has no attribute {key!r}")
+            if key == "name":  # as `compile(name=...)`: its spec and version name it too
+                renamed(out, str(value))
+            else:
+                setattr(out, key, value)
+        cache = getattr(self, "_cache", None)
+        if cache is not None:
+            cast(Any, out)._cache = StateCache(cache.size)
+        return out
 
     def batch(
         self,

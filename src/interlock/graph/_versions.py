@@ -9,7 +9,7 @@ What a run does when it goes on from a checkpoint written by other code is decid
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +30,7 @@ __all__ = [
     "aensure_stored",
     "ensure_stored",
     "registrar",
+    "renamed",
     "version_info",
 ]
 
@@ -117,6 +118,28 @@ def version_info(
         policy=policy,  # type: ignore[arg-type]
         subgraphs=subgraphs,
     )
+
+
+def renamed(graph: Any, name: str) -> None:
+    """Give a compiled `graph` (a copy: see `RunnableMethods.copy`) the name `name`, as if it
+    had been compiled with `name=`: its spec, and its version, whose manifest names the
+    graph (an explicit `version=` stays)."""
+    info: VersionInfo = graph.version_info
+    manifest = {**info.manifest, "graph": name}
+    fp = fingerprint(manifest)
+    version = info.version if info.explicit else fp[:16]
+    graph.version_info = replace(
+        info,
+        graph=name,
+        manifest=manifest,
+        fingerprint=fp,
+        version=version,
+        stored_on=[],
+        manifests={},
+        migrations=dict(info.migrations),
+    )
+    graph.spec = replace(graph.spec, name=name, version=version)
+    graph.name = name
 
 
 def _record(info: VersionInfo) -> GraphVersion:

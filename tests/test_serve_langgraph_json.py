@@ -1,0 +1,238 @@
+"""`interlock serve path/to/langgraph.json`: a LangGraph project's graphs served as its
+config names them — files and modules, compiled graphs, builders and factories — each
+given the service's store and its entry's name; its `.env` read; keys interlock does not
+use named. And `graph.copy(update=...)`, which hands a compiled graph its store."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import interlock as il
+from interlock.checkpoint.memory import InMemorySaver
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.cli._langgraph_json import load_langgraph_json, read_env_file
+
+GRAPH = textwrap.dedent(
+    """
+    import os
+    from typing import TypedDict
+
+    from interlock import START, StateGraph, interrupt
+
+
+    class State(TypedDict, total=False):
+        item: str
+        approved: object
+        greeting: str
+
+
+    def ask(state: State) -> dict:
+        answer = interrupt({"ship": state["item"]})
+        return {"approved": answer, "greeting": os.environ["SHOP_GREETING"]}
+
+
+    builder = StateGraph(State)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    graph = builder.compile()
+    """
+)
+
+FACTORIES = textwrap.dedent(
+    """
+    from agent.graph import builder
+
+
+    def make_graph(config):
+        assert config == {"configurable": {}}
+        return builder.compile()
+
+
+    def make_builder():
+        return builder
+
+
+    def make(checkpointer):
+        return builder.compile(checkpointer=checkpointer, name="ignored")
+
+
+    async def make_async(config):
+        return builder.compile()
+    """
+)
+
+
+def _project(root: Path, graphs: dict[str, Any], **extra: Any) -> Path:
+    (root / "src" / "agent").mkdir(parents=True)
+    (root / "src" / "agent" / "__init__.py").write_text("")
+    (root / "src" / "agent" / "graph.py").write_text(GRAPH)
+    (root / "src" / "shop_factories.py").write_text(FACTORIES)
+    (root / ".env").write_text('# the shop\nexport SHOP_GREETING="hello there"\nOTHER=1 # note\n')
+    config = {"dependencies": ["./src"], "graphs": graphs, "env": ".env", **extra}
+    path = root / "langgraph.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _clean_imports() -> Iterator[None]:
+    path, modules = list(sys.path), set(sys.modules)
+    env = dict(os.environ)
+    yield
+    sys.path[:] = path
+    for name in set(sys.modules) - modules:
+        del sys.modules[name]
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def test_every_kind_of_graph_entry_is_served_on_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _project(
+        tmp_path,
+        {
+            "file": "./src/agent/graph.py:graph",
+            "module": "agent.graph:graph",
+            "builder": "agent.graph:builder",
+            "factory": {"path": "shop_factories:make_graph", "description": "LangGraph's"},
+            "made": "shop_factories:make_builder",
+            "own": "shop_factories:make",
+        },
+        auth={"path": "./auth.py:auth"},
+    )
+    saver = SqliteSaver(tmp_path / "s.db")
+    try:
+        graphs = load_langgraph_json(str(path), saver)
+        assert list(graphs) == ["file", "module", "builder", "factory", "made", "own"]
+        for name, graph in graphs.items():
+            assert graph.checkpointer is saver and graph.name == name
+            config = {"configurable": {"thread_id": f"t-{name}"}}
+            paused = graph.invoke({"item": "vase"}, config)
+            assert paused["__interrupt__"][0].value == {"ship": "vase"}
+            done = graph.invoke(il.Command(resume="yes"), config)
+            assert done == {"item": "vase", "approved": "yes", "greeting": "hello there"}
+            decided = saver.list_interrupts(status="resolved", thread_id=f"t-{name}").items
+            assert [(r.status, r.metadata["graph"]) for r in decided] == [("resolved", name)]
+        # the module's own graph is left as it was: no store, its default name
+        from agent.graph import graph as original  # type: ignore[import-not-found]
+
+        assert original.checkpointer is None and original.name == "LangGraph"
+    finally:
+        saver.close()
+    assert "not used here: auth" in capsys.readouterr().err
+
+
+def test_a_renamed_copy_has_the_version_compile_would_give(tmp_path: Path) -> None:
+    g = il.StateGraph(dict).add_node("a", lambda s: {}).add_edge(il.START, "a")
+    saver = InMemorySaver()
+    copied = g.compile().copy(update={"checkpointer": saver, "name": "shop"})
+    compiled = g.compile(checkpointer=saver, name="shop")
+    assert (copied.name, copied.version, copied.checkpointer) == ("shop", compiled.version, saver)
+    assert g.compile().version != compiled.version  # the manifest names the graph
+    pinned = g.compile(version="v7").copy(update={"name": "shop"})
+    assert pinned.version == "v7"
+    with pytest.raises(ValueError, match="no attribute 'nodes_x'"):
+        g.compile().copy(update={"nodes_x": 1})
+
+
+@pytest.mark.parametrize(
+    ("graphs", "message"),
+    [
+        ({"a": "agent/graph.py"}, "give it as 'path/to/file.py:attr'"),
+        ({"a": "./src/agent/graph.py:nothing"}, "has no 'nothing'"),
+        ({"a": "./src/agent/missing.py:graph"}, "cannot load"),
+        ({"a": "no_such_module:graph"}, "cannot load"),
+        ({"a": "shop_factories:make_async"}, "async graph factory is not supported"),
+        ({"a": "os:sep"}, "is not a graph"),
+        ({}, "names no graph"),
+    ],
+)
+def test_a_config_that_cannot_be_served_stops_with_one_line(
+    tmp_path: Path, graphs: dict[str, Any], message: str
+) -> None:
+    path = _project(tmp_path, graphs)
+    with pytest.raises(SystemExit, match=message):
+        load_langgraph_json(str(path), InMemorySaver())
+
+
+def test_env_files_and_bad_configs(tmp_path: Path) -> None:
+    env = tmp_path / "x.env"
+    env.write_text("A=1\nB='two words'\n\n# c\nexport C=3 # three\n")
+    assert read_env_file(env) == {"A": "1", "B": "two words", "C": "3"}
+    env.write_text("not a line\n")
+    with pytest.raises(SystemExit, match=r"x\.env:1: not KEY=value"):
+        read_env_file(env)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(SystemExit, match="cannot read"):
+        load_langgraph_json(str(bad), InMemorySaver())
+    bad.write_text('{"graphs": []}')
+    with pytest.raises(SystemExit, match="no `graphs` object"):
+        load_langgraph_json(str(bad), InMemorySaver())
+
+
+def test_a_variable_already_set_wins_over_the_env_file(tmp_path: Path) -> None:
+    path = _project(tmp_path, {"agent": "./src/agent/graph.py:graph"})
+    os.environ["SHOP_GREETING"] = "from the shell"
+    graph = load_langgraph_json(str(path), InMemorySaver())["agent"]
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"item": "x"}, config)
+    assert graph.invoke(il.Command(resume=1), config)["greeting"] == "from the shell"
+    assert os.environ["OTHER"] == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_interlock_serve_langgraph_json_answers_langgraph_sdk(tmp_path: Path) -> None:
+    from langgraph_sdk import get_sync_client
+
+    path = _project(tmp_path, {"shop": "./src/agent/graph.py:graph"})
+    port = _free_port()
+    exe = Path(sys.executable).with_name("interlock")
+    keys = "k-bob=bob:requester;k-ada=ada:approver"
+    command = [
+        str(exe), "serve", str(path), "--db", f"sqlite:///{tmp_path / 'serve.db'}",
+        "--port", str(port), "--keys", keys,
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:  # readiness: the first answered health check (bounded by the test timeout)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+        with get_sync_client(url=url, api_key="k-bob") as bob:
+            assert [a["graph_id"] for a in bob.assistants.search()] == ["shop"]
+            tid = bob.threads.create()["thread_id"]
+            paused = bob.runs.wait(tid, "shop", input={"item": "vase"})
+            (request,) = paused["__interrupt__"]
+        with get_sync_client(url=url, api_key="k-ada") as ada:
+            done = ada.runs.wait(tid, "shop", command={"resume": {request["id"]: "yes"}})
+        assert done == {"item": "vase", "approved": "yes", "greeting": "hello there"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
