@@ -236,3 +236,26 @@ def test_interlock_serve_langgraph_json_answers_langgraph_sdk(tmp_path: Path) ->
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_the_terminal_decides_with_the_agents_of_a_langgraph_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.cli import main
+
+    monkeypatch.delenv("INTERLOCK_URL", raising=False)
+    path = _project(tmp_path, {"shop": "./src/agent/graph.py:graph"})
+    with SqliteSaver(tmp_path / "t.db") as saver:
+        graph = load_langgraph_json(str(path), saver)["shop"]
+        config = {"configurable": {"thread_id": "t-1", "user_id": "ann"}}
+        (pending,) = graph.invoke({"item": "lamp"}, config)["__interrupt__"]
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    where = ["--db", db, "--app", str(path), "--as", "cy"]
+    code = main(["approvals", "decide", pending.id, "--value", '"ok"', "--json", *where])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert json.loads(out)["run"]["values"] == {
+        "item": "lamp",
+        "approved": "ok",
+        "greeting": "hello there",
+    }

@@ -43,17 +43,21 @@ def add_parser(sub: Any) -> None:
         "chat",
         help="talk to an agent; decide its requests as they come",
         description=(
-            "A conversation with an agent. TARGET is module:factory for a local store (as for "
-            "`interlock serve`; default: the built-in course-administration agent, whose model "
-            "--model chooses), or an agent's name on a server (--url). Ctrl-C or q leaves the "
-            "thread paused; --thread ID resumes it. An empty line or Ctrl-D ends the chat."
+            "A conversation with an agent. TARGET is module:factory or a langgraph.json for a "
+            "local store (as for `interlock serve`; default: the built-in course-administration "
+            "agent, whose model --model chooses), or an agent's name on a server (--url). "
+            "Ctrl-C or q leaves the thread paused; --thread ID resumes it. An empty line or "
+            "Ctrl-D ends the chat."
         ),
         epilog=f"{EXAMPLES}\n{WHERE} In a local chat you decide the requests of your own "
         f"runs (as in `interlock demo`).\n\n{EXIT_CODES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "target", nargs="?", default=None, help="module:factory (local) or agent name (--url)"
+        "target",
+        nargs="?",
+        default=None,
+        help="module:factory or langgraph.json (local), or agent name (--url)",
     )
     p.add_argument("--thread", default=None, help="continue this thread")
     p.add_argument(
@@ -75,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--model chooses the built-in agent's model; a server has its agents")
     agents = None
     if not remote and args.target is not None:
-        if ":" not in args.target:
-            raise UsageError(f"give the agents as module:factory, not {args.target!r}")
+        if ":" not in args.target and not args.target.endswith(".json"):
+            raise UsageError(
+                f"give the agents as module:factory or a langgraph.json, not {args.target!r}"
+            )
         args.app = args.target
     elif not remote and args.app is None:
         agents = _builtin(args.model)
