@@ -58,6 +58,30 @@ def _notes(saver: Any) -> Any:
     return g.compile(checkpointer=saver, name="notes")
 
 
+SENT: list[str] = []
+STORE_OF: dict[str, str] = {}
+"""The store kind behind each served app's URL."""
+
+
+def draft(state: Note) -> dict[str, Any]:
+    return {"tone": "drafted"}
+
+
+def send(state: Note) -> dict[str, Any]:
+    SENT.append(state["text"])
+    return {"done": True}
+
+
+def _mail(saver: Any) -> Any:
+    """A graph compiled with a review before `send`."""
+    g = il.StateGraph(Note)
+    g.add_node("draft", draft)
+    g.add_node("send", send)
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "send")
+    return g.compile(checkpointer=saver, name="mail", interrupt_before=["send"])
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
@@ -66,10 +90,14 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         from tests.pg import fresh_postgres_saver
 
         saver = fresh_postgres_saver()
-    app = create_app({"notes": _notes(saver)}, keys=ApiKeys.parse(KEYS), workers=1)
+    SENT.clear()
+    graphs = {"notes": _notes(saver), "mail": _mail(saver)}
+    app = create_app(graphs, keys=ApiKeys.parse(KEYS + ";k-root=root:admin"), workers=1)
     try:
         with served(app) as http:
-            yield str(http.base_url).rstrip("/")
+            base = str(http.base_url).rstrip("/")
+            STORE_OF[base] = request.param
+            yield base
     finally:
         saver.close()
 
@@ -218,3 +246,68 @@ def test_a_takeover_runs_with_the_recursion_limit_its_run_was_asked() -> None:
     assert config["recursion_limit"] == 3
     assert config["configurable"]["tone"] == "warm"
     assert takeover_kwargs(run) == {"interrupt_before": ["finish"], "durability": "exit"}
+
+
+def test_a_caller_adds_breakpoints_but_never_lifts_the_graphs_own(url: str) -> None:
+    with get_sync_client(url=url, api_key="k-bob") as bob:
+        queued = bob.threads.create()["thread_id"]
+        run = bob.runs.create(queued, "mail", input={"text": "q"}, interrupt_before=[])
+        bob.runs.join(queued, run["run_id"])
+        assert _state(bob, queued)["next"] == ["send"]  # the compiled review stays
+        asked = bob.threads.create()["thread_id"]
+        bob.runs.wait(asked, "mail", input={"text": "w"}, interrupt_before=["draft"])
+        assert _state(bob, asked)["next"] == ["draft"]  # added
+        with get_sync_client(url=url, api_key="k-ada") as ada:
+            ada.runs.wait(asked, "mail", input=None)
+        assert _state(bob, asked)["next"] == ["send"]  # and the graph's own still there
+    assert SENT == []
+    entries = httpx.get(
+        f"{url}/v1/audit", params={"thread_id": queued}, headers={"x-api-key": "k-root"}
+    ).json()["entries"]
+    (entry,) = [e for e in entries if e["action"] == "run.queued"]
+    assert entry["detail"]["kwargs"]["interrupt_before"] == ["send"]
+
+
+def test_an_empty_breakpoint_list_keeps_the_compiled_ones_in_the_library() -> None:
+    # as LangGraph's `interrupt_before or compiled` (observed with LangGraph 1.2.22)
+    from interlock.checkpoint.memory import InMemorySaver
+
+    graph = _mail(InMemorySaver())
+    config = {"configurable": {"thread_id": "t"}}
+    graph.invoke({"text": "x"}, config, interrupt_before=[])
+    assert graph.get_state(config).next == ("send",)
+    assert SENT == []
+
+
+def test_a_refused_threadless_run_leaves_no_thread_behind(url: str) -> None:
+    with get_sync_client(url=url, api_key="k-bob") as bob:
+        before = bob.threads.count()
+        got = httpx.post(
+            f"{url}/runs",
+            json={"assistant_id": "notes", "input": {"text": "x"}, "interrupt_after": ["nope"]},
+            headers={"x-api-key": "k-bob"},
+        )
+        assert got.status_code == 422, got.text
+        assert bob.threads.count() == before
+
+
+def test_a_batch_whose_payload_the_store_cannot_hold_queues_nothing(url: str) -> None:
+    with get_sync_client(url=url, api_key="k-bob") as bob:
+        first, second = (bob.threads.create()["thread_id"] for _ in range(2))
+        payloads = [
+            {"thread_id": first, "assistant_id": "notes", "input": {"text": "ok"}},
+            {
+                "thread_id": second,
+                "assistant_id": "notes",
+                "input": {"text": "x"},
+                "context": {"user": "a\x00b"},  # PostgreSQL cannot store a NUL character
+            },
+        ]
+        got = httpx.post(f"{url}/runs/batch", json=payloads, headers={"x-api-key": "k-bob"})
+        if STORE_OF[url] == "postgres":
+            assert got.status_code == 422 and got.json()["code"] == "not_serialisable"
+            assert "payload 1" in got.json()["message"]
+            assert bob.runs.list(first) == [] and bob.runs.list(second) == []
+        else:  # SQLite holds it
+            assert got.status_code == 200, got.text
+            assert len(bob.runs.list(first)) == len(bob.runs.list(second)) == 1

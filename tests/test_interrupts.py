@@ -373,8 +373,12 @@ def test_interrupt_after_and_per_call_override(run, saver) -> None:
     assert paused["__interrupt__"][0].value["when"] == "after"
     assert run.get_state(graph, cfg()).next == ("act",)
     assert run.invoke(graph, Command(resume=None), cfg())["log"] == ["plan", "act"]
-    # per-call override: no breakpoints at all for this call
-    assert "__interrupt__" not in run.invoke(graph, {"log": []}, cfg("t2"), interrupt_after=[])
+    # per call: an empty list keeps the compiled breakpoints (LangGraph's `given or
+    # compiled`, observed with 1.2.22); a list of names stands in their place
+    kept = run.invoke(graph, {"log": []}, cfg("t2"), interrupt_after=[])
+    assert kept["__interrupt__"][0].value["when"] == "after"
+    moved = run.invoke(graph, {"log": []}, cfg("t3"), interrupt_after=["act"])
+    assert moved["__interrupt__"][0].value["nodes"] == ["act"]
 
 
 def test_star_breakpoint_pauses_before_every_node(run, saver) -> None:

@@ -137,14 +137,70 @@ def test_typing_typeddicts_anywhere_inside_are_made_safe() -> None:
     assert pydantic_safe(list[int]) is not None and pydantic_safe(Ctx) is Ctx
 
 
+def test_schemas_are_the_same_at_every_call() -> None:
+    # types `get_type_hints` makes die once read; one made later at the same address must
+    # not be taken for them (a message's `content` once came out as a list of tool calls)
+    import gc
+
+    graph = _graph(il.MessagesState)
+    first = graph.get_input_jsonschema()
+    for _ in range(40):
+        gc.collect()
+        assert graph.get_input_jsonschema() == first
+
+
+@dataclass(kw_only=True)
+class KwOnly:
+    tenant: str = "acme"
+    pref: Inner  # required after a defaulted field: legal with kw_only
+
+
+def test_a_kw_only_dataclass_holding_a_typeddict() -> None:
+    schema = _graph(Q, context_schema=KwOnly).get_context_jsonschema()
+    assert sorted(schema["properties"]) == ["pref", "tenant"]
+    assert schema["required"] == ["pref"]
+
+
+def test_an_entrypoints_schemas_are_langgraphs() -> None:
+    from interlock.func import entrypoint
+
+    @entrypoint()
+    def flow(topic: str) -> dict:  # type: ignore[type-arg]
+        return {"t": topic}
+
+    # observed with LangGraph 1.2.22
+    assert flow.get_input_jsonschema() == {"title": "LangGraphInput", "type": "string"}
+    assert flow.get_output_jsonschema() == {
+        "additionalProperties": True,
+        "title": "LangGraphOutput",
+        "type": "object",
+    }
+
+
+class Client:  # an SDK client kept in state: pydantic has no schema for it
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class WithClient(TypedDict):
+    q: str
+    client: Client
+
+
 @pytest.fixture
 def url(tmp_path: Path) -> Iterator[str]:
     saver = SqliteSaver(tmp_path / "s.db")
     chat = il.StateGraph(il.MessagesState, context_schema=Ctx)
     chat.add_node("a", lambda s: {})
     chat.add_edge(il.START, "a")
+    odd = il.StateGraph(WithClient)
+    odd.add_node("a", lambda s: {})
+    odd.add_edge(il.START, "a")
     app = create_app(
-        {"chat": chat.compile(checkpointer=saver, name="chat")},
+        {
+            "chat": chat.compile(checkpointer=saver, name="chat"),
+            "odd": odd.compile(checkpointer=saver, name="odd"),
+        },
         keys=ApiKeys.parse("k-bob=bob:requester"),
     )
     with served(app) as http:
@@ -157,5 +213,13 @@ def test_the_agent_server_serves_the_schemas(url: str) -> None:
         got = bob.assistants.get_schemas("chat")
     assert got["graph_id"] == "chat"
     assert got["input_schema"]["properties"]["messages"]["type"] == "array"
-    assert got["state_schema"]["title"] == "MessagesState"
+    # the state as LangGraph's server gives it: every key optional, titled `<graph>_state`
+    state = got["state_schema"]
+    assert state["title"] == "chat_state" and "required" not in state
+    assert state["properties"]["messages"]["default"] is None
     assert got["context_schema"]["required"] == ["user"]
+    with get_sync_client(url=url, api_key="k-bob") as bob:
+        odd = bob.assistants.get_schemas("odd")
+    # a schema that cannot be made is null, as in LangGraph's server; the state's key is Any
+    assert odd["input_schema"] is None and odd["output_schema"] is None
+    assert odd["state_schema"]["properties"]["client"] == {"default": None, "title": "Client"}

@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 import interlock as il
+from interlock._dotenv import parse_dotenv, read_dotenv
 from interlock.checkpoint.memory import InMemorySaver
 from interlock.checkpoint.sqlite import SqliteSaver
-from interlock.cli._langgraph_json import load_langgraph_json, read_env_file
+from interlock.cli._langgraph_json import load_langgraph_json
 
 GRAPH = textwrap.dedent(
     """
@@ -111,6 +112,7 @@ def test_every_kind_of_graph_entry_is_served_on_the_store(
             "own": "shop_factories:make",
         },
         auth={"path": "./auth.py:auth"},
+        http={"cors": {}},
     )
     saver = SqliteSaver(tmp_path / "s.db")
     try:
@@ -131,7 +133,64 @@ def test_every_kind_of_graph_entry_is_served_on_the_store(
         assert original.checkpointer is None and original.name == "LangGraph"
     finally:
         saver.close()
-    assert "not used here: auth" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "its `auth` handlers are not run here" in err and "not used here: http" in err
+
+
+TICKET = textwrap.dedent(
+    """
+    from dataclasses import dataclass
+    from typing import TypedDict
+
+    from interlock import START, StateGraph
+
+
+    @dataclass
+    class Ticket:
+        title: str
+
+
+    class State(TypedDict, total=False):
+        ticket: Ticket
+
+
+    def open_ticket(state: State) -> dict:
+        return {"ticket": Ticket("printer")}
+
+
+    builder = StateGraph(State)
+    builder.add_node("open_ticket", open_ticket)
+    builder.add_edge(START, "open_ticket")
+    graph = builder.compile()
+    """
+)
+
+
+@pytest.mark.parametrize("dependencies", [["./src"], []])
+def test_classes_of_a_graph_file_are_read_back_under_another_key(
+    tmp_path: Path, dependencies: list[str]
+) -> None:
+    # the store records a dataclass by its module: the module's name must not depend on
+    # the entry's key (with the file under `dependencies`, it is its importable name)
+    (tmp_path / "src" / "desk").mkdir(parents=True)
+    (tmp_path / "src" / "desk" / "tickets.py").write_text(TICKET)
+    path = tmp_path / "langgraph.json"
+    config = {"dependencies": dependencies, "graphs": {"agent": "./src/desk/tickets.py:graph"}}
+    path.write_text(json.dumps(config))
+    thread = {"configurable": {"thread_id": "t"}}
+    with SqliteSaver(tmp_path / "s.db") as saver:
+        graph = load_langgraph_json(str(path), saver)["agent"]
+        graph.invoke({}, thread)
+        kind = type(graph.get_state(thread).values["ticket"])
+    if dependencies:
+        assert kind.__module__ == "desk.tickets"
+    for name in [m for m in sys.modules if "tickets" in m]:
+        del sys.modules[name]  # as in another process
+    config["graphs"] = {"support": "./src/desk/tickets.py:graph"}
+    path.write_text(json.dumps(config))
+    with SqliteSaver(tmp_path / "s.db") as saver:
+        again = load_langgraph_json(str(path), saver)["support"]
+        assert again.get_state(thread).values["ticket"].title == "printer"
 
 
 def test_a_renamed_copy_has_the_version_compile_would_give(tmp_path: Path) -> None:
@@ -145,6 +204,14 @@ def test_a_renamed_copy_has_the_version_compile_would_give(tmp_path: Path) -> No
     assert pinned.version == "v7"
     with pytest.raises(ValueError, match="no attribute 'nodes_x'"):
         g.compile().copy(update={"nodes_x": 1})
+    with pytest.raises(ValueError, match="'version' cannot be set"):
+        g.compile().copy(update={"version": "v2"})
+    original = g.compile()
+    sized = original.copy(update={"state_cache_size": 0})
+    assert (sized.state_cache_size, original.state_cache_size) == (0, 256)
+    plain = original.copy()
+    plain.version_info.migrations["x"] = None  # type: ignore[assignment]
+    assert "x" not in original.version_info.migrations
 
 
 @pytest.mark.parametrize(
@@ -167,13 +234,35 @@ def test_a_config_that_cannot_be_served_stops_with_one_line(
         load_langgraph_json(str(path), InMemorySaver())
 
 
-def test_env_files_and_bad_configs(tmp_path: Path) -> None:
+def test_env_files_read_as_python_dotenv_reads_them(tmp_path: Path) -> None:
+    # each expected value is python-dotenv 1.x's reading of the same lines
     env = tmp_path / "x.env"
-    env.write_text("A=1\nB='two words'\n\n# c\nexport C=3 # three\n")
-    assert read_env_file(env) == {"A": "1", "B": "two words", "C": "3"}
-    env.write_text("not a line\n")
-    with pytest.raises(SystemExit, match=r"x\.env:1: not KEY=value"):
-        read_env_file(env)
+    env.write_text(
+        'OPENAI_API_KEY="sk-abc" # prod key\n'
+        "TOKEN='t1' # note\n"
+        'GREETING="hello\\nworld"\n'
+        "BASE=http://x\n"
+        "URL=${BASE}/v1\n"
+        'PEM="-----BEGIN\nabc\n-----END"\n'
+        "export PLAIN = 3 # three\n"
+        "RAW='${BASE}'\n"
+        "not a line\n"
+    )
+    assert read_dotenv(env) == {
+        "OPENAI_API_KEY": "sk-abc",
+        "TOKEN": "t1",
+        "GREETING": "hello\nworld",
+        "BASE": "http://x",
+        "URL": "http://x/v1",
+        "PEM": "-----BEGIN\nabc\n-----END",
+        "PLAIN": "3",
+        "RAW": "${BASE}",
+    }
+    assert parse_dotenv("A=${HOME_X:-none}", environ={}) == {"A": "none"}
+    assert parse_dotenv("A=${HOME_X}", environ={"HOME_X": "/h"}) == {"A": "/h"}
+
+
+def test_bad_configs_stop_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     with pytest.raises(SystemExit, match="cannot read"):
@@ -181,6 +270,19 @@ def test_env_files_and_bad_configs(tmp_path: Path) -> None:
     bad.write_text('{"graphs": []}')
     with pytest.raises(SystemExit, match="no `graphs` object"):
         load_langgraph_json(str(bad), InMemorySaver())
+    bad.write_text('{"graphs": {"a": "x:y"}, "env": "missing.env"}')
+    with pytest.raises(SystemExit, match=r"missing\.env' does not exist"):
+        load_langgraph_json(str(bad), InMemorySaver())
+    broken = tmp_path / "broken.py"
+    for text, kind in (
+        ("def (:\n", "SyntaxError"),
+        ("import os\nos.environ['NOPE_X']\n", "KeyError"),
+    ):
+        broken.write_text(text)
+        bad.write_text('{"graphs": {"b": "./broken.py:graph"}}')
+        with pytest.raises(SystemExit, match=f"graph 'b': cannot load './broken.py': {kind}"):
+            load_langgraph_json(str(bad), InMemorySaver())
+        assert not [m for m in sys.modules if m.endswith("broken")]  # no half-made module
 
 
 def test_a_variable_already_set_wins_over_the_env_file(tmp_path: Path) -> None:

@@ -19,14 +19,16 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from interlock._dotenv import read_dotenv
 from interlock.checkpoint.base import BaseSaver
 
-__all__ = ["is_langgraph_json", "load_langgraph_json", "read_env_file"]
+__all__ = ["is_langgraph_json", "load_langgraph_json"]
 
 _USED = {"graphs", "dependencies", "env", "python_version", "$schema"}
 """Keys read, or harmless to ignore (`python_version` is the platform image's)."""
@@ -49,7 +51,14 @@ def load_langgraph_json(target: str, store: BaseSaver) -> dict[str, Any]:
         raise SystemExit(f"interlock serve: {target!r} has no `graphs` object")
     if not config["graphs"]:
         raise SystemExit(f"interlock serve: {target!r} names no graph")
-    unused = sorted(set(config) - _USED)
+    if config.get("auth"):
+        print(
+            f"interlock serve: {path.name}: its `auth` handlers are not run here; who may do "
+            "what is decided by interlock's roles and approver rules (--keys, --oidc-*: "
+            "docs/sign-in.md)",
+            file=sys.stderr,
+        )
+    unused = sorted(set(config) - _USED - {"auth"})
     if unused:
         print(
             f"interlock serve: {path.name}: not used here: {', '.join(unused)} "
@@ -80,37 +89,16 @@ def _load_env(base: Path, env: Any) -> None:
     if env is None:
         return
     if isinstance(env, str):
-        values = read_env_file(base / env)
+        file = base / env
+        if not file.is_file():
+            raise SystemExit(f"interlock serve: the env file {str(file)!r} does not exist")
+        values = read_dotenv(file)  # as python-dotenv reads it
     elif isinstance(env, dict):
         values = {str(k): str(v) for k, v in env.items()}
     else:
         raise SystemExit("interlock serve: langgraph.json's `env` must be a file or an object")
     for key, value in values.items():
         os.environ.setdefault(key, value)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """`KEY=value` lines of a `.env` file (`#` comments, `export ` prefixes, quoted values)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        where = str(path)
-        raise SystemExit(f"interlock serve: cannot read the env file {where!r}: {exc}") from None
-    values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not key.isidentifier():
-            raise SystemExit(f"interlock serve: {path.name}:{number}: not KEY=value: {raw!r}")
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
-    return values
 
 
 def _graph(name: str, spec: Any, base: Path, store: BaseSaver) -> Any:
@@ -130,20 +118,61 @@ def _graph(name: str, spec: Any, base: Path, store: BaseSaver) -> Any:
 
 
 def _module(name: str, source: str, base: Path) -> Any:
-    try:
-        if source.endswith(".py") or "/" in source:
-            file = (base / source).resolve()
-            module_name = f"interlock_graph_{name}_{file.stem}".replace("-", "_")
-            found = importlib.util.spec_from_file_location(module_name, file)
-            if found is None or found.loader is None:
-                raise ImportError(f"no Python file at {str(file)!r}")
-            module = importlib.util.module_from_spec(found)
-            sys.modules[module_name] = module  # (dataclasses and pickling look it up)
-            found.loader.exec_module(module)
+    """The module of a graph entry. A file under a directory on `sys.path` (`dependencies`)
+    is imported by its dotted name, so that the classes it defines are stored under a name
+    other processes (the terminal, a `module:factory` server) import too; any other file
+    under a name made from its path (stable whatever the entry's key)."""
+    if not (source.endswith(".py") or "/" in source):
+        return _import(name, source, source)
+    file = (base / source).resolve()
+    if not file.is_file():
+        raise SystemExit(f"interlock serve: graph {name!r}: cannot load {source!r}: no such file")
+    dotted = _importable_name(file)
+    if dotted is not None:
+        module = _import(name, source, dotted)
+        if Path(getattr(module, "__file__", "") or "").resolve() == file:
             return module
-        return importlib.import_module(source)
-    except (ImportError, OSError) as exc:
-        raise SystemExit(f"interlock serve: graph {name!r}: cannot load {source!r}: {exc}") from exc
+    relative = file.relative_to(base) if file.is_relative_to(base) else Path(*file.parts[1:])
+    module_name = "interlock_graph_" + re.sub(r"\W", "_", str(relative.with_suffix("")))
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    found = importlib.util.spec_from_file_location(module_name, file)
+    if found is None or found.loader is None:
+        raise SystemExit(f"interlock serve: graph {name!r}: cannot load {source!r}")
+    module = importlib.util.module_from_spec(found)
+    sys.modules[module_name] = module  # (dataclasses and the store's serde look it up)
+    try:
+        found.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise SystemExit(_failed(name, source, exc)) from exc
+    return module
+
+
+def _importable_name(file: Path) -> str | None:
+    """The shortest dotted name `file` has under a directory on `sys.path`, if any."""
+    best: str | None = None
+    for entry in sys.path:
+        try:
+            parts = file.relative_to(Path(entry or os.getcwd()).resolve()).with_suffix("").parts
+        except (ValueError, OSError):
+            continue
+        if parts and all(part.isidentifier() for part in parts):
+            dotted = ".".join(parts)
+            if best is None or len(dotted) < len(best):
+                best = dotted
+    return best
+
+
+def _import(name: str, source: str, dotted: str) -> Any:
+    try:
+        return importlib.import_module(dotted)
+    except Exception as exc:  # a syntax error, a missing variable: one line, not a trace
+        raise SystemExit(_failed(name, source, exc)) from exc
+
+
+def _failed(name: str, source: str, exc: BaseException) -> str:
+    return f"interlock serve: graph {name!r}: cannot load {source!r}: {type(exc).__name__}: {exc}"
 
 
 def _with_store(name: str, value: Any, store: BaseSaver) -> Any:

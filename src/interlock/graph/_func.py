@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import typing
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -348,6 +349,29 @@ class EntrypointGraph(CompiledStateGraph):
 
     def __repr__(self) -> str:
         return f"<EntrypointGraph {self.name!r}>"
+
+    def get_input_jsonschema(self, config: Any = None) -> dict[str, Any]:
+        """The schema of the function's argument, as LangGraph's (`LangGraphInput`)."""
+        from interlock.graph._json_schemas import annotation_json_schema
+
+        return annotation_json_schema(self._annotation("input"), "LangGraphInput")
+
+    def get_output_jsonschema(self, config: Any = None) -> dict[str, Any]:
+        """The schema of the function's result, as LangGraph's (`LangGraphOutput`)."""
+        from interlock.graph._json_schemas import annotation_json_schema
+
+        return annotation_json_schema(self._annotation("output"), "LangGraphOutput")
+
+    def _annotation(self, which: str) -> Any:
+        """The type of the function's first parameter or of its result (`Any` if none)."""
+        try:
+            hints = typing.get_type_hints(self.func)
+        except (NameError, TypeError):
+            return Any
+        if which == "output":
+            return hints.get("return", Any)
+        first = next(iter(inspect.signature(self.func).parameters), None)
+        return hints.get(first, Any) if first is not None else Any
 
     # ---- shaping input and output ------------------------------------------------------------
 

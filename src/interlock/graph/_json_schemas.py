@@ -15,7 +15,13 @@ import types
 import typing
 from typing import Any, get_args, get_origin, get_type_hints
 
-__all__ = ["context_json_schema", "json_schema", "pydantic_safe"]
+__all__ = [
+    "annotation_json_schema",
+    "context_json_schema",
+    "json_schema",
+    "pydantic_safe",
+    "state_json_schema",
+]
 
 
 def json_schema(typ: Any, title: str) -> dict[str, Any]:
@@ -42,6 +48,42 @@ def json_schema(typ: Any, title: str) -> dict[str, Any]:
     return create_model(title, **fields).model_json_schema()  # type: ignore[call-overload,no-any-return]
 
 
+def state_json_schema(typ: Any, graph_name: str) -> dict[str, Any]:
+    """The state's schema as LangGraph's server gives it (`/assistants/{id}/schemas`): a
+    model of every state key, each optional (`None` by default) and of its declared type
+    (`Any` when that type has no schema), titled as LangChain names a graph's state."""
+    from pydantic import BaseModel, TypeAdapter, create_model
+
+    if isinstance(typ, type) and issubclass(typ, BaseModel):
+        hints = {k: f.annotation for k, f in typ.model_fields.items()}
+    else:
+        try:
+            hints = get_type_hints(typ, include_extras=True) if isinstance(typ, type) else {}
+        except (NameError, TypeError):
+            hints = {}
+    fields: dict[str, Any] = {}
+    for key, hint in hints.items():
+        if get_origin(hint) is typing.Annotated:  # a reducer's annotation
+            hint = get_args(hint)[0]
+        safe = pydantic_safe(hint)
+        try:
+            TypeAdapter(safe).json_schema()
+        except Exception:  # as LangGraph's server: a type without a schema is `Any`
+            safe = Any
+        fields[key] = (safe, None)
+    title = f"{graph_name}State" if graph_name[:1].isupper() else f"{graph_name}_state"
+    return create_model(title, **fields).model_json_schema()  # type: ignore[call-overload,no-any-return]
+
+
+def annotation_json_schema(tp: Any, title: str) -> dict[str, Any]:
+    """The schema of one annotated type (an entrypoint's argument or result), titled as
+    LangGraph titles it (`LangGraphInput` / `LangGraphOutput`)."""
+    from pydantic import TypeAdapter
+
+    schema: dict[str, Any] = TypeAdapter(pydantic_safe(tp)).json_schema()
+    return schema if "title" in schema else {**schema, "title": title}
+
+
 def context_json_schema(typ: Any) -> dict[str, Any] | None:
     """The schema of a graph's `context_schema` (None without one), as LangGraph's
     `get_context_jsonschema`: a pydantic model, a TypedDict or a dataclass."""
@@ -58,21 +100,23 @@ def context_json_schema(typ: Any) -> dict[str, Any] | None:
     )
 
 
-def pydantic_safe(tp: Any, _made: dict[int, Any] | None = None) -> Any:
+def pydantic_safe(tp: Any, _made: dict[int, tuple[Any, Any]] | None = None) -> Any:
     """`tp` with every `typing.TypedDict` inside it made again with `typing_extensions`
     (see the module docstring); `tp` itself when nothing inside needs it."""
     made = {} if _made is None else _made
     key = id(tp)
     if key in made:
-        return made[key]
-    made[key] = tp  # a type that refers to itself stops here
+        return made[key][1]
+    # keyed by id, holding `tp` itself: `get_type_hints` makes types that die once read, and
+    # a type made later at the same address must not find this one's answer
+    made[key] = (tp, tp)  # a type that refers to itself stops here
     if _is_typeddict(tp):
         out = _typeddict(tp, made)
     elif isinstance(tp, type) and dataclasses.is_dataclass(tp):
         out = _dataclass(tp, made)
     else:
         out = _generic(tp, made)
-    made[key] = out
+    made[key] = (tp, out)
     return out
 
 
@@ -80,7 +124,7 @@ def _is_typeddict(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, dict) and hasattr(tp, "__total__")
 
 
-def _typeddict(tp: Any, made: dict[int, Any]) -> Any:
+def _typeddict(tp: Any, made: dict[int, tuple[Any, Any]]) -> Any:
     import typing_extensions as te
 
     hints = get_type_hints(tp, include_extras=True)
@@ -95,7 +139,7 @@ def _typeddict(tp: Any, made: dict[int, Any]) -> Any:
     return out
 
 
-def _dataclass(tp: type, made: dict[int, Any]) -> Any:
+def _dataclass(tp: type, made: dict[int, tuple[Any, Any]]) -> Any:
     """The dataclass again with its fields' types made safe; itself if none changes."""
     hints = get_type_hints(tp, include_extras=True)
     fields = [f for f in dataclasses.fields(tp) if f.init]
@@ -111,13 +155,13 @@ def _dataclass(tp: type, made: dict[int, Any]) -> Any:
         else:
             spec = dataclasses.field()
         specs.append((f.name, safe[f.name], spec))
-    out = dataclasses.make_dataclass(tp.__name__, specs)
+    out = dataclasses.make_dataclass(tp.__name__, specs, kw_only=True)  # any field order
     out.__doc__ = tp.__doc__
     out.__module__ = tp.__module__
     return out
 
 
-def _generic(tp: Any, made: dict[int, Any]) -> Any:
+def _generic(tp: Any, made: dict[int, tuple[Any, Any]]) -> Any:
     """A union, `Annotated`, `list[...]`, `dict[...]` ... with its arguments made safe."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is None or not args or origin is typing.Literal:

@@ -93,8 +93,10 @@ class _Run:
         for a fork's copy, 0 for a resume or a continuation."""
         self.steps = 0
         """Steps this run has committed (the engine's loop counts them)."""
-        self.before = spec.interrupt_before if interrupt_before is None else interrupt_before
-        self.after = spec.interrupt_after if interrupt_after is None else interrupt_after
+        # as LangGraph's `interrupt_before or compiled`: an empty list keeps the compiled
+        # breakpoints (it does not lift the reviews the graph was compiled with)
+        self.before = interrupt_before or spec.interrupt_before
+        self.after = interrupt_after or spec.interrupt_after
         self.parent_task = parent_task
         self.root_graph = root_graph
         """A subgraph's requests are the root graph's (its name is what the service and

@@ -19,7 +19,7 @@ from interlock._types import RunnableConfig
 from interlock.graph._called_graphs import subgraphs_of
 from interlock.graph._json_schemas import context_json_schema, json_schema
 from interlock.graph._state_cache import StateCache
-from interlock.graph._versions import renamed
+from interlock.graph._versions import renamed, replace_version
 
 __all__ = ["RunnableMethods", "merge_configs"]
 
@@ -88,17 +88,23 @@ class RunnableMethods:
         >>> g.copy(update={"checkpointer": saver}).checkpointer is saver, g.checkpointer
         (True, None)
         """
-        out = copy.copy(self)
+        out: Any = copy.copy(self)
+        cache = getattr(self, "_cache", None)
+        if cache is not None:  # its own, before an update may size it
+            out._cache = StateCache(cache.size)
+        info = getattr(self, "version_info", None)
+        if info is not None:  # its own migrations and stored-on lists
+            out.version_info = replace_version(info)
         for key, value in (update or {}).items():
             if key.startswith("_") or not hasattr(self, key):
                 raise ValueError(f"copy(update=...): a compiled graph has no attribute {key!r}")
             if key == "name":  # as `compile(name=...)`: its spec and version name it too
                 renamed(out, str(value))
-            else:
+                continue
+            try:
                 setattr(out, key, value)
-        cache = getattr(self, "_cache", None)
-        if cache is not None:
-            cast(Any, out)._cache = StateCache(cache.size)
+            except AttributeError:
+                raise ValueError(f"copy(update=...): {key!r} cannot be set") from None
         return out
 
     def batch(

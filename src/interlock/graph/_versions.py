@@ -31,6 +31,7 @@ __all__ = [
     "ensure_stored",
     "registrar",
     "renamed",
+    "replace_version",
     "version_info",
 ]
 
@@ -120,6 +121,17 @@ def version_info(
     )
 
 
+def replace_version(info: VersionInfo, **changes: Any) -> VersionInfo:
+    """`info` with `changes`, holding containers of its own (a copied graph's migrations
+    and the stores it wrote its manifest to are not its original's)."""
+    own = {
+        "migrations": dict(info.migrations),
+        "stored_on": [],
+        "manifests": dict(info.manifests),
+    }
+    return replace(info, **{**own, **changes})
+
+
 def renamed(graph: Any, name: str) -> None:
     """Give a compiled `graph` (a copy: see `RunnableMethods.copy`) the name `name`, as if it
     had been compiled with `name=`: its spec, and its version, whose manifest names the
@@ -128,15 +140,8 @@ def renamed(graph: Any, name: str) -> None:
     manifest = {**info.manifest, "graph": name}
     fp = fingerprint(manifest)
     version = info.version if info.explicit else fp[:16]
-    graph.version_info = replace(
-        info,
-        graph=name,
-        manifest=manifest,
-        fingerprint=fp,
-        version=version,
-        stored_on=[],
-        manifests={},
-        migrations=dict(info.migrations),
+    graph.version_info = replace_version(
+        info, graph=name, manifest=manifest, fingerprint=fp, version=version, manifests={}
     )
     graph.spec = replace(graph.spec, name=name, version=version)
     graph.name = name

@@ -413,6 +413,26 @@ def check_shape(value: Any, where: str, limit: int = 32) -> None:
             _check_text(item, where)
 
 
+def check_storable(saver: BaseSaver, value: Any, where: str) -> None:
+    """Refuse, before anything is written, text the store would refuse at write time: a NUL
+    character on PostgreSQL (422 `not_serialisable`, as the write itself answers). For
+    requests that write several records, so that none is written when one would fail."""
+    if getattr(getattr(saver, "dialect", None), "name", None) != "postgres":
+        return
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise ApiError(
+                422, "not_serialisable", f"`{where}` holds a NUL character PostgreSQL cannot store"
+            )
+
+
 def _check_text(text: str, where: str) -> None:
     try:
         text.encode("utf-8")
@@ -564,6 +584,9 @@ def queue_run(
         options=options,
     )
     detail = {"agent": name, "input": update, "run_id": run.run_id}
+    asked = ((options or {}).get("log") or {}).get("kwargs") if isinstance(options, dict) else None
+    if asked:  # how it was asked to run: breakpoints, context, durability, limit
+        detail["kwargs"] = asked
     record_audit(saver, who, "run.queued", thread_id, detail=detail)
     return run
 

@@ -12,6 +12,7 @@ background is queued (`queue_run`) with what the run was asked (`queued_options`
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 from interlock.errors import RunStopped, StepNotSaved
@@ -109,6 +110,10 @@ class Launcher:
     ) -> tuple[Plan, EventWriter, bool]:
         """Check the request and make its thread: the plan, its log writer, and whether the
         thread goes once the run ended."""
+        if thread_id is None or (body.if_not_exists == "create" and not self.ctx.exists(thread_id)):
+            # checked first on the thread to be: a refused run leaves no thread behind
+            self.ctx.need(who, "requester")
+            plan_run(self.ctx, who, thread_id or str(uuid.uuid4()), body, default_modes=modes)
         thread_id, made = self.thread_for(who, thread_id, body)
         plan = plan_run(self.ctx, who, thread_id, body, default_modes=modes)
         self.tag_thread(plan)

@@ -174,11 +174,18 @@ def plan_run(
         )
         if v is not None
     }
-    for where in ("interrupt_before", "interrupt_after"):
+    for where, compiled in (
+        ("interrupt_before", graph.spec.interrupt_before),
+        ("interrupt_after", graph.spec.interrupt_after),
+    ):
         names = kwargs.get(where)
-        missing = sorted(set(names) - set(graph.nodes)) if isinstance(names, list) else []
+        if not isinstance(names, list):
+            continue
+        missing = sorted(set(names) - set(graph.nodes))
         if missing:  # a misspelt breakpoint would let the run go on past a review
             raise ApiError(422, "invalid_request", f"{where}: {name!r} has no node {missing[0]!r}")
+        if compiled:  # a caller adds breakpoints, never lifts the graph's own reviews
+            kwargs[where] = sorted(set(names) | set(compiled))
     limit = (body.config or {}).get("recursion_limit")
     if limit is not None:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:

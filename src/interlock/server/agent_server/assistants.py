@@ -3,19 +3,24 @@ registered graph (searchable, with its graph drawing and state schema)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.graph import CompiledStateGraph
-from interlock.graph._json_schemas import json_schema
+from interlock.graph._func import EntrypointGraph
+from interlock.graph._json_schemas import state_json_schema
 from interlock.server._operations import MAX_OFFSET
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._wire import AgentRoute, assistant_view
 from interlock.server.auth import Principal
 
 __all__ = ["assistant_routes"]
+
+_log = logging.getLogger("interlock.server.agent_server")
 
 
 class AssistantSearch(BaseModel):
@@ -33,15 +38,27 @@ class AssistantSearch(BaseModel):
 
 def _schemas(name: str, graph: CompiledStateGraph) -> dict[str, Any]:
     """The graph's JSON schemas as LangGraph's server gives them (LangGraph Studio and the
-    UIs draw their input forms from them): input, output, state and context."""
-    state = json_schema(graph.builder.state_schema, f"{name}State")
+    UIs draw their input forms from them): input, output, state and context; a schema that
+    cannot be made is null, as there."""
+
+    def made(build: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+        try:
+            return build()
+        except Exception:  # a state holding a type pydantic has no schema for
+            _log.warning("graph %r: a JSON schema could not be made", name, exc_info=True)
+            return None
+
     return {
         "graph_id": name,
-        "input_schema": graph.get_input_jsonschema(),
-        "output_schema": graph.get_output_jsonschema(),
-        "state_schema": state,
+        "input_schema": made(graph.get_input_jsonschema),
+        "output_schema": made(graph.get_output_jsonschema),
+        "state_schema": made(
+            graph.get_output_jsonschema  # an entrypoint's thread holds what it returned
+            if isinstance(graph, EntrypointGraph)
+            else lambda: state_json_schema(graph.builder.state_schema, name)
+        ),
         "config_schema": None,
-        "context_schema": graph.get_context_jsonschema(),
+        "context_schema": made(graph.get_context_jsonschema),
     }
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from interlock.checkpoint.base import RunRecord
 from interlock.errors import InvalidUpdate
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_input, record_audit
+from interlock.server._operations import check_input, check_storable, record_audit
 from interlock.server._stops import cancel_once
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._copy import decision_waits
@@ -216,6 +216,8 @@ def _check(ctx: Context, launch: Launcher, who: Principal, item: BatchItem) -> N
         ctx.visible(who, thread_id)
     plan = plan_run(ctx, who, thread_id, item, default_modes=ALL_MODES)
     check_input(plan.graph, plan.input)
+    asked = {"input": plan.input, "config": plan.configurable, "metadata": item.metadata}
+    check_storable(ctx.saver, {**asked, "kwargs": plan.kwargs}, "payload")
     pending = ctx.saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
     if pending:
         raise ApiError(
