@@ -252,15 +252,17 @@ class _Run:
         self,
         finished: Sequence[tuple[str, Sequence[str | Send]]],
         barriers: Mapping[str, tuple[str, ...]],
+        planned: Sequence[str] = (),
     ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
-        """Next nodes, sends and join progress after `finished` (name, gotos) tasks.
+        """Next nodes, sends and join progress after `finished` (name, gotos) tasks
+        (`planned`: nodes the step runs already; the triggered ones are added after them).
 
         An edge, branch or goto to a deferred node (`add_node(..., defer=True)`) holds it
         back in `barriers[DEFERRED]`; the held nodes run (in name order) in the first step
         for which no other node is triggered — sends do not hold them back (LangGraph's
         `LastValueAfterFinish` channels, finished when no other trigger fired)."""
         spec = self.spec
-        nxt: list[str] = []
+        nxt: list[str] = list(planned)
         sends: list[tuple[str, Any]] = []
         joins = {k: list(v) for k, v in barriers.items() if k != DEFERRED}
         held = list(barriers.get(DEFERRED, ()))
