@@ -55,6 +55,7 @@ from interlock.graph._effects import (
     Start,
     Task,
     TaskOutcome,
+    Waiting,
 )
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
@@ -87,6 +88,7 @@ __all__ = [
     "BREAKPOINT_TASK",
     "ERROR",
     "UPDATE_TASK",
+    "cancel_abandoned",
     "fold",
     "pending_of",
     "run_graph",
@@ -261,6 +263,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             writes = run.spec.schema.prepared(run.spec.schema.to_updates(input.update, INPUT))
             run.pending_update = [*run.pending_update, *writes]
         if run.fork:  # a replay: it goes on from a copy of the old checkpoint, the new head
+            yield from cancel_abandoned(run)
             old = run.record
             fork = run._commit(
                 source="fork",
@@ -298,6 +301,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     nxt, sends, barriers = run.triggers([(START, []), ("__goto__", gotos)], {})
     spent = 2
     step = run.record.step + 1 if run.record else -1
+    yield from cancel_abandoned(run)  # new input at an older checkpoint: a fork
     rec = run._commit(
         source="input",
         writes=[Write(node=INPUT, channel=c, value=v) for c, v in writes],
@@ -313,6 +317,19 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     assert run.record is not None
     yield from checkpoint_events(run.modes, run.record, run.values)
     return None
+
+
+def cancel_abandoned(run: _Run) -> Generator[Effect, Any, None]:
+    """A fork (a run or a state update at an older checkpoint) moves the thread's head to
+    a new branch: the requests that wait on the old head (and in its paused subgraphs) can
+    never be carried out. Cancel them before the fork commits, exactly once (the store
+    flips each from pending and audits it as `approval.cancelled`; a request decided
+    meanwhile makes the fork fail with `ResumeConflict`, nothing changed)."""
+    if not run.fork:
+        return
+    stale = yield Waiting(run.ns)
+    if stale:
+        yield Resolve(dict.fromkeys(r.interrupt_id for r in stale), status="cancelled")
 
 
 def _command_on_thread(run: _Run, command: Command) -> Generator[Effect, Any, bool]:
@@ -339,6 +356,7 @@ def _command_on_thread(run: _Run, command: Command) -> Generator[Effect, Any, bo
     if gotos:
         nxt, more, barriers = run.triggers([("__goto__", gotos)], old.barriers, old.next)
         sends = (*old.sends, *more)
+    yield from cancel_abandoned(run)
     values = dict(run.values)
     run.spec.schema.apply(values, writes, strict=False)
     run.values = values
