@@ -155,6 +155,7 @@ def _context(env: Env, task: Task, checkpoint_id: str, sink: Callable | None) ->
         emit=emit,
         env=env,
         sink=sink,
+        read_state=task.read_state,
     )
     attempt, started = task.attempt, task.started  # as of this attempt
 

@@ -121,6 +121,9 @@ class Task:
     """Add up to one random second to `delay` (the driver draws it)."""
     started: float | None = None
     """When its first attempt in this run started (Unix seconds; set by the driver)."""
+    read_state: Callable[[], Any] | None = None
+    """A `Send`'s task: reads the graph's state values (what LangGraph injects into the
+    tools of a `ToolNode` sent tool calls); None for other tasks (their input is it)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -363,6 +363,7 @@ class _Run:
                     name=name,
                     input=node_input,
                     send=send,
+                    read_state=None if arg is None else self._state_reader(),
                     resume=[r.resume for r in answered],
                     answers={r.index: r.resume for r in answered},
                     bound={r.index: bound(r) for r in answered if r.status == "resolved"}
@@ -373,6 +374,13 @@ class _Run:
                 )
             )
         return sorted(tasks, key=run_order)
+
+    def _state_reader(self) -> Callable[[], dict[str, Any]]:
+        """Reads, when asked, the state's values this step starts from, as a dict of its
+        keys (not the schema's type; managed values left out), as LangGraph 1.2's
+        `ToolNode` reads them for the calls a `Send` gave it."""
+        values = self.step_values()
+        return lambda: dict(values)
 
     def is_done(self, task: Task) -> bool:
         stored = self.task_writes.get(task.id)
