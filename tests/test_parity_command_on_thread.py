@@ -15,7 +15,16 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 
-from interlock import END, START, Command, InputRejected, Send, StateGraph, interrupt
+from interlock import (
+    END,
+    START,
+    Command,
+    InputRejected,
+    Send,
+    StateGraph,
+    VersionChanged,
+    interrupt,
+)
 from tests.conftest import Runner
 
 
@@ -229,3 +238,57 @@ def test_update_while_a_request_waits_is_refused(saver: Any, run: Runner) -> Non
         run.invoke(app, Command(goto="ask"), config)
     assert saver.get_interrupt(request.id).status == "pending"
     assert run.invoke(app, Command(resume="yes"), config) == {"log": ["yes"]}
+
+
+def _versioned(saver: Any, last: str, **compile_kw: Any) -> Any:
+    """a -> `last`, where `last` fails while `failing` holds something; v2 renames it."""
+
+    def node(name: str) -> Any:
+        def run(state: State) -> dict:
+            if name != "a" and FAILING:
+                raise RuntimeError(FAILING.pop())
+            return {"log": [f"{name}:{state.get('note', '')}"]}
+
+        return run
+
+    g = StateGraph(State)
+    g.add_node("a", node("a"))
+    g.add_node(last, node(last))
+    g.add_node("c", node("c"))
+    g.add_edge(START, "a")
+    g.add_edge("a", last)
+    migrations = compile_kw.pop("migrations", {})
+    for old, renamed in migrations.items():
+        g.migrate(from_version=old, nodes=renamed)(lambda s: {**s, "note": "migrated"})
+    return g.compile(checkpointer=saver, **compile_kw)
+
+
+FAILING: list[str] = []
+
+
+def test_a_command_on_a_paused_thread_is_checked_against_its_version(saver: Any) -> None:
+    config = {"configurable": {"thread_id": "v"}}
+    v1 = _versioned(saver, "b", interrupt_before=["b"])
+    [bp] = v1.invoke({"log": []}, config)["__interrupt__"]
+    v2 = _versioned(saver, "b2", interrupt_before=["b2"])
+    # the Command goes on with the old code's run: a breaking change is refused, intact
+    with pytest.raises(VersionChanged, match="node `b` was removed"):
+        v2.invoke(Command(update={"note": "x"}), config)
+    assert saver.get_interrupt(bp.id).status == "pending"
+    assert v1.invoke(Command(update={"note": "x"}), config) == {"log": ["a:", "b:x"], "note": "x"}
+    # a finished thread has no run to go on with: the new code takes the update
+    assert v2.invoke(Command(update={"note": "y"}), config)["note"] == "y"
+
+
+def test_a_command_with_goto_after_a_migration_keeps_its_update(saver: Any) -> None:
+    config = {"configurable": {"thread_id": "m"}}
+    v1 = _versioned(saver, "b")
+    FAILING[:] = ["boom"]
+    with pytest.raises(RuntimeError, match="boom"):
+        v1.invoke({"log": []}, config)
+    v2 = _versioned(saver, "b2", on_version_change="migrate", migrations={v1.version: {"b": "b2"}})
+    out = v2.invoke(Command(update={"log": ["u"]}, goto="c"), config)
+    # migrated first (note), then the update (log) and the goto beside the renamed node
+    assert out == {"log": ["a:", "u", "b2:migrated", "c:migrated"], "note": "migrated"}
+    sources = [s.metadata["source"] for s in v2.get_state_history(config)][:3]
+    assert sources == ["loop", "update", "migrate"]

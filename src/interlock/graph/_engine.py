@@ -162,19 +162,21 @@ def run_graph(
         if pending or not (rec.next or rec.sends):  # it stopped: say where
             intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending)
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
-        yield from _migrate(run, start.migration)
+        yield from _migrate(run)
         return (yield from _loop(run, _past_breakpoint(run)))
     skip_before = yield from _start(run, input)
     if isinstance(skip_before, RunResult):  # a vote that did not decide its request
         return skip_before
     if skip_before is None:  # input checkpoint committed; emit was done in _start
         skip_before = False
-    yield from _migrate(run, start.migration)
+    yield from _migrate(run)
     return (yield from _loop(run, skip_before))
 
 
-def _migrate(run: _Run, plan: Any) -> Generator[Effect, Any, None]:
-    """Commit a version migration (after the decision is recorded), once: see `_migrate`."""
+def _migrate(run: _Run) -> Generator[Effect, Any, None]:
+    """Commit the run's version migration (after the decision is recorded), once: see
+    `_migrate`."""
+    plan, run.migration = run.migration, None
     if plan is None or run.record is None:
         return
     old, interrupts, task_writes = run.record, run.interrupts, run.task_writes
@@ -352,11 +354,15 @@ def _command_on_thread(run: _Run, command: Command) -> Generator[Effect, Any, bo
         yield from _resumed_values(run)
         return skip_before
     run.pending_update = []
+    yield from cancel_abandoned(run)  # a fork: before anything is committed
+    if run.migration is not None:  # the update goes on top of the migrated state
+        yield from _migrate(run)
+        old = run.record
+        assert old is not None
     nxt, sends, barriers = old.next, old.sends, old.barriers
     if gotos:
         nxt, more, barriers = run.triggers([("__goto__", gotos)], old.barriers, old.next)
         sends = (*old.sends, *more)
-    yield from cancel_abandoned(run)
     values = dict(run.values)
     run.spec.schema.apply(values, writes, strict=False)
     run.values = values

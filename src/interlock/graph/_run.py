@@ -109,6 +109,8 @@ class _Run:
         self.ns = start.checkpoint_ns
         self.values = dict(start.values)
         self.stored = start.stored
+        self.migration = start.migration
+        """The version migration to commit before the run goes on (`_engine._migrate`)."""
         self.record = start.stored.record if start.stored else None
         self.head = start.head_id
         self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
