@@ -168,8 +168,8 @@ def test_command_on_a_new_thread_is_input(saver: Any, run: Runner) -> None:
     ]
 
 
-def _failing(saver: Any, calls: list[str]) -> Any:
-    failing = {"on": True}
+def _failing(saver: Any, calls: list[str], fails: int = 1) -> Any:
+    failing = {"left": fails}
 
     def ok(state: State) -> dict:
         calls.append("ok")
@@ -177,8 +177,8 @@ def _failing(saver: Any, calls: list[str]) -> Any:
 
     def bad(state: State) -> dict:
         calls.append("bad")
-        if failing["on"]:
-            failing["on"] = False
+        if failing["left"]:
+            failing["left"] -= 1
             raise RuntimeError("boom")
         return {"log": [f"bad:{state.get('note', '')}"]}
 
@@ -208,6 +208,22 @@ def test_update_on_a_failed_step_goes_on_from_it(saver: Any, run: Runner, goto: 
     assert calls == ["bad", "ok", "bad"]
     # without goto the update goes with the step (no checkpoint of its own, as LangGraph)
     assert len(run.history(app, config)) == before + (2 if goto else 1)
+
+
+def test_finished_siblings_stay_finished_through_a_goto_that_fails(
+    saver: Any, run: Runner
+) -> None:
+    calls: list[str] = []
+    app = _failing(saver, calls, fails=2)
+    config = {"configurable": {"thread_id": "twice"}}
+    with pytest.raises(RuntimeError):
+        run.invoke(app, {"log": []}, config)
+    with pytest.raises(RuntimeError):  # the goto's step fails again: ok's write is kept
+        run.invoke(app, Command(update={"note": "n"}, goto="c"), config)
+    assert run.get_state(app, config).next == ("ok", "bad", "c")
+    out = run.invoke(app, None, config)
+    assert out == {"log": ["bad:n", "c", "ok"], "note": "n"}
+    assert calls == ["bad", "ok", "bad", "bad"]
 
 
 def test_update_at_a_breakpoint_goes_on(saver: Any, run: Runner) -> None:

@@ -384,7 +384,7 @@ def _command_on_thread(run: _Run, command: Command) -> Generator[Effect, Any, bo
     if carried:  # the tasks that finished before go on counting as finished
         yield from _settle(run)
         if run.durable:
-            yield SaveProgress(rec.checkpoint_id, carried, ())
+            yield SaveProgress(rec.checkpoint_id, carried, (), final=False)
         run.task_writes = {w.task_id: w for w in carried}
     run.spent = 1 if fork else 0  # as LangGraph counts a fork's copy
     yield from _resumed_values(run)
