@@ -210,9 +210,7 @@ def test_update_on_a_failed_step_goes_on_from_it(saver: Any, run: Runner, goto: 
     assert len(run.history(app, config)) == before + (2 if goto else 1)
 
 
-def test_finished_siblings_stay_finished_through_a_goto_that_fails(
-    saver: Any, run: Runner
-) -> None:
+def test_finished_siblings_stay_finished_through_a_goto_that_fails(saver: Any, run: Runner) -> None:
     calls: list[str] = []
     app = _failing(saver, calls, fails=2)
     config = {"configurable": {"thread_id": "twice"}}
