@@ -1,6 +1,7 @@
 """Porting alias of LangGraph's `langgraph.prebuilt` (and of `langchain.tools`' injected
 arguments): `from interlock.prebuilt import ToolNode, tools_condition, InjectedState,
-InjectedStore, ToolRuntime`.
+InjectedStore, ToolRuntime, ToolCallRequest` (LangGraph's `langgraph.prebuilt.tool_node.
+ToolCallRequest`, what `ToolNode(wrap_tool_call=...)` is given).
 
 `InjectedState`, `InjectedStore` and `ToolRuntime` are loaded on first use: they import
 langchain-core (when installed) so that its `@tool` recognises them; `ToolNode` alone
@@ -9,7 +10,7 @@ does not.
 
 from typing import TYPE_CHECKING, Any
 
-from interlock.agent.prebuilt import ToolInvocationError, ToolNode, tools_condition
+from interlock.agent.prebuilt import ToolCallRequest, ToolInvocationError, ToolNode, tools_condition
 
 if TYPE_CHECKING:
     from interlock.agent.injection import InjectedState, InjectedStore, ToolRuntime
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "InjectedState",
     "InjectedStore",
+    "ToolCallRequest",
     "ToolInvocationError",
     "ToolNode",
     "ToolRuntime",

@@ -118,7 +118,7 @@ class ToolRuntime(_DIRECT_BASE, Generic[ContextT, StateT]):  # type: ignore[misc
 
     state: StateT
     """The graph's state as the node got it (for a list of tool calls sent with `Send`,
-    an empty dict: see docs/parity.md)."""
+    the graph's state values as a dict, as in LangGraph 1.2)."""
     context: ContextT
     """`invoke(..., context=...)`, or None."""
     config: dict[str, Any]

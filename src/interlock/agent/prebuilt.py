@@ -34,11 +34,18 @@ from interlock.agent.langchain._detect import is_langchain_message
 from interlock.agent.langchain._tools import LangChainTool, as_tool
 from interlock.agent.messages import AIMessage, ToolMessage, as_message
 from interlock.agent.tool_commands import combine, has_command, normalize_command
+from interlock.agent.tool_wrap import (
+    AsyncToolCallWrapper,
+    ToolCallRequest,
+    ToolCallWrapper,
+    checked_output,
+)
 from interlock.agent.tools import Tool, ToolArgumentsError, ToolException
-from interlock.errors import StepNotSaved
+from interlock.errors import GraphError, StepNotSaved
+from interlock.graph._runtime import sent_state
 from interlock.graph._side_by_side import arun_side_by_side, run_side_by_side
 
-__all__ = ["ToolInvocationError", "ToolNode", "tools_condition"]
+__all__ = ["ToolCallRequest", "ToolInvocationError", "ToolNode", "tools_condition"]
 
 INVALID_TOOL_NAME_ERROR_TEMPLATE = (
     "Error: {requested_tool} is not a valid tool, try one of [{available_tools}]."
@@ -106,6 +113,9 @@ class ToolNode:
     a string replaces the message, an exception type (or tuple) reports only those, a
     function `f(e) -> str` reports the exceptions its first parameter's annotation names;
     `False` raises everything. A call to an unknown tool always becomes an error message.
+    `wrap_tool_call(request, execute)` (and `awrap_tool_call` under `ainvoke`) runs around
+    each call: see `interlock.agent.tool_wrap`. A list of tool calls (`Send("tools",
+    [tool_call])`) is run on the graph's state values, as in LangGraph 1.2.
 
     Example:
         >>> from interlock import END, START, AIMessage, MessagesState, StateGraph, tool
@@ -129,6 +139,8 @@ class ToolNode:
         tags: list[str] | None = None,
         handle_tool_errors: ErrorHandler = _default_handle_tool_errors,
         messages_key: str = "messages",
+        wrap_tool_call: ToolCallWrapper | None = None,
+        awrap_tool_call: AsyncToolCallWrapper | None = None,
     ) -> None:
         self.name = name
         """The node's name when added with `add_node(tool_node)`."""
@@ -136,6 +148,10 @@ class ToolNode:
         """Kept for LangGraph's signature; interlock does not use them."""
         self.handle_tool_errors = handle_tool_errors
         self.messages_key = messages_key
+        self.wrap_tool_call = wrap_tool_call
+        """Runs around each call: `wrap_tool_call(request, execute)` (`tool_wrap`)."""
+        self.awrap_tool_call = awrap_tool_call
+        """Its async form, used under `ainvoke` (else `wrap_tool_call` is)."""
         self._given = list(tools)
         self._tools_by_name = {t.name: t for t in (as_tool(obj) for obj in tools)}
 
@@ -152,6 +168,11 @@ class ToolNode:
     def __call__(self, input: Any) -> Any:
         """Run the calls (in threads) and return their messages (or, when a tool returned
         a `Command`, a list of `Command`s: see `interlock.agent.tool_commands`)."""
+        if self.awrap_tool_call is not None and self.wrap_tool_call is None:
+            raise GraphError(
+                "ToolNode(awrap_tool_call=...) runs under ainvoke/astream only; give "
+                "wrap_tool_call too to run under invoke (LangGraph skips the wrapper there)"
+            )
         calls, kind, state = self._parse_input(input)
         runs = [partial(self._run_one, call, kind, state) for call in calls]
         outputs = run_side_by_side(runs, [str(c.get("id")) for c in calls])
@@ -176,7 +197,9 @@ class ToolNode:
     def _parse_input(self, input: Any) -> tuple[list[dict[str, Any]], InputKind, Any]:
         """The calls, the input's kind, and the state injected arguments are taken from."""
         if isinstance(input, list) and input and _is_tool_call(input[-1]):
-            return [dict(c) for c in input], "tool_calls", {}
+            # sent with `Send("tools", [tool_call])`: the tools see the graph's state
+            state = sent_state()
+            return [dict(c) for c in input], "tool_calls", {} if state is None else state
         if isinstance(input, Mapping) and input.get("__type") == "tool_call_with_context":
             return [dict(input["tool_call"])], "tool_calls", input.get("state", {})
         kind: InputKind = "list" if isinstance(input, list) else "dict"
@@ -199,10 +222,66 @@ class ToolNode:
     # ---- one call ---------------------------------------------------------------------------
 
     def _run_one(self, call: dict[str, Any], kind: InputKind, state: Any) -> Any:
-        tool = self._tools_by_name.get(call["name"])
+        wrap = self.wrap_tool_call
+        if wrap is None:
+            return self._execute(call, self._tools_by_name.get(call["name"]), state, kind)
+        request = self._request(call, state)
+        try:
+            output = wrap(request, lambda r: self._execute_request(r, kind))
+        except StepNotSaved:
+            raise
+        except Exception as exc:  # the wrapper's own error: handled as a tool's
+            return self._handled(exc, call)
+        return self._wrapped(output, call, kind)
+
+    async def _arun_one(self, call: dict[str, Any], kind: InputKind, state: Any) -> Any:
+        awrap, wrap = self.awrap_tool_call, self.wrap_tool_call
+        if awrap is None and wrap is None:
+            return await self._aexecute(call, self._tools_by_name.get(call["name"]), state, kind)
+        request = self._request(call, state)
+        try:
+            if awrap is not None:
+                output = await awrap(request, lambda r: self._aexecute_request(r, kind))
+            else:  # a sync wrapper under ainvoke runs the calls it makes sync (LangGraph)
+                assert wrap is not None
+                output = wrap(request, lambda r: self._execute_request(r, kind))
+        except StepNotSaved:
+            raise
+        except Exception as exc:
+            return self._handled(exc, call)
+        return self._wrapped(output, call, kind)
+
+    def _request(self, call: dict[str, Any], state: Any) -> ToolCallRequest:
+        from interlock.agent.injection import tool_runtime
+
+        return ToolCallRequest(
+            tool_call=call,
+            tool=self._tools_by_name.get(call["name"]),
+            state=state,
+            runtime=tool_runtime(state, call.get("id"), self._given),
+        )
+
+    def _wrapped(self, output: Any, call: dict[str, Any], kind: InputKind) -> Any:
+        """A wrapper's answer, checked as a tool's output is (`execute`'s is already)."""
+        output = checked_output(output, call)
+        if has_command(output):
+            return normalize_command(output, call, kind, self.messages_key)
+        return _message(output, call)
+
+    def _execute_request(self, request: ToolCallRequest, kind: InputKind) -> Any:
+        tool = request.tool if request.tool is None else as_tool(request.tool)
+        return self._execute(request.tool_call, tool, request.state, kind, request.runtime)
+
+    async def _aexecute_request(self, request: ToolCallRequest, kind: InputKind) -> Any:
+        tool = request.tool if request.tool is None else as_tool(request.tool)
+        return await self._aexecute(request.tool_call, tool, request.state, kind, request.runtime)
+
+    def _execute(
+        self, call: dict[str, Any], tool: Tool | None, state: Any, kind: InputKind, rt: Any = None
+    ) -> Any:
         if tool is None:
             return self._unknown(call)
-        input, injected = self._input_for(tool, call, state)  # its errors are not handled
+        input, injected = self._input_for(tool, call, state, rt)  # its errors are not handled
         try:
             if injected is None:
                 output = tool.invoke(input)
@@ -214,11 +293,12 @@ class ToolNode:
         except Exception as exc:
             return self._handled(_invocation_error(exc, call), call)
 
-    async def _arun_one(self, call: dict[str, Any], kind: InputKind, state: Any) -> Any:
-        tool = self._tools_by_name.get(call["name"])
+    async def _aexecute(
+        self, call: dict[str, Any], tool: Tool | None, state: Any, kind: InputKind, rt: Any = None
+    ) -> Any:
         if tool is None:
             return self._unknown(call)
-        input, injected = self._input_for(tool, call, state)
+        input, injected = self._input_for(tool, call, state, rt)
         try:
             if injected is None:
                 output = await tool.ainvoke(input)
@@ -236,7 +316,7 @@ class ToolNode:
         return _message(output, call)
 
     def _input_for(
-        self, tool: Tool, call: Mapping[str, Any], state: Any
+        self, tool: Tool, call: Mapping[str, Any], state: Any, runtime: Any = None
     ) -> tuple[Any, dict[str, Any] | None]:
         """What the tool is invoked with, and the values of its injected parameters (None
         when it has none). A LangChain tool takes the call itself (so that its
@@ -250,7 +330,8 @@ class ToolNode:
         if found:  # the module is loaded: the tool's annotations name its markers
             from interlock.agent.injection import inject, tool_runtime
 
-            runtime = tool_runtime(state, call.get("id"), self._given)
+            if runtime is None:  # (a wrapper's request carries one)
+                runtime = tool_runtime(state, call.get("id"), self._given)
             key = self.messages_key
             if isinstance(tool, LangChainTool):
                 args = inject(args, found, runtime, tool_name=name, messages_key=key)

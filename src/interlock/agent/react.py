@@ -106,6 +106,13 @@ def _resolve_model(model: Any) -> Any:
     return model
 
 
+def _tool_call_hooks(middleware: Any) -> list[str]:
+    """The tool-call hooks (`wrap_tool_call`, `awrap_tool_call`) a LangChain middleware
+    defines itself (its base `AgentMiddleware` has both, doing nothing)."""
+    own = [c for c in type(middleware).__mro__ if c.__name__ not in ("AgentMiddleware", "object")]
+    return [h for h in ("wrap_tool_call", "awrap_tool_call") if any(h in vars(c) for c in own)]
+
+
 def create_agent(
     model: Any,
     tools: Sequence[Any] | None = None,
@@ -148,6 +155,13 @@ def create_agent(
     for mw in middleware:
         if isinstance(mw, HumanInTheLoopMiddleware):
             policy_spec.update(mw.interrupt_on)
+        elif hooks := _tool_call_hooks(mw):
+            raise TypeError(
+                f"unsupported middleware {type(mw).__name__}: interlock's create_agent does "
+                f"not run its {' and '.join(hooks)} hook; build the graph with "
+                "interlock.prebuilt.ToolNode(tools, wrap_tool_call=...), which does (see "
+                "docs/porting.md)"
+            )
         else:
             raise TypeError(
                 f"unsupported middleware {type(mw).__name__}; interlock supports "

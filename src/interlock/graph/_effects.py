@@ -121,6 +121,9 @@ class Task:
     """Add up to one random second to `delay` (the driver draws it)."""
     started: float | None = None
     """When its first attempt in this run started (Unix seconds; set by the driver)."""
+    read_state: Callable[[], Any] | None = None
+    """A `Send`'s task: reads the graph's state values (what LangGraph injects into the
+    tools of a `ToolNode` sent tool calls); None for other tasks (their input is it)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -210,6 +213,19 @@ class HasDecided:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """Effect: the thread's pending requests in namespace `checkpoint_ns` and those below
+    it (all of them for the root's ""); reply tuple[InterruptRecord, ...]."""
+
+    checkpoint_ns: str = ""
+
+    def covers(self, record: InterruptRecord) -> bool:
+        """Whether `record` is in this namespace or below it."""
+        ns = self.checkpoint_ns
+        return not ns or record.checkpoint_ns == ns or record.checkpoint_ns.startswith(ns + "|")
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """Effect: fetch interrupts by id from the whole store; reply {id: InterruptRecord}."""
 
@@ -258,6 +274,7 @@ Effect = (
     | Vote
     | Reopen
     | HasDecided
+    | Waiting
     | Lookup
     | Applied
     | Emit

@@ -111,6 +111,8 @@ class _Run:
         self.ns = start.checkpoint_ns
         self.values = dict(start.values)
         self.stored = start.stored
+        self.migration = start.migration
+        """The version migration to commit before the run goes on (`_engine._migrate`)."""
         self.record = start.stored.record if start.stored else None
         self.head = start.head_id
         self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
@@ -254,15 +256,17 @@ class _Run:
         self,
         finished: Sequence[tuple[str, Sequence[str | Send]]],
         barriers: Mapping[str, tuple[str, ...]],
+        planned: Sequence[str] = (),
     ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
-        """Next nodes, sends and join progress after `finished` (name, gotos) tasks.
+        """Next nodes, sends and join progress after `finished` (name, gotos) tasks
+        (`planned`: nodes the step runs already; the triggered ones are added after them).
 
         An edge, branch or goto to a deferred node (`add_node(..., defer=True)`) holds it
         back in `barriers[DEFERRED]`; the held nodes run (in name order) in the first step
         for which no other node is triggered — sends do not hold them back (LangGraph's
         `LastValueAfterFinish` channels, finished when no other trigger fired)."""
         spec = self.spec
-        nxt: list[str] = []
+        nxt: list[str] = list(planned)
         sends: list[tuple[str, Any]] = []
         joins = {k: list(v) for k, v in barriers.items() if k != DEFERRED}
         held = list(barriers.get(DEFERRED, ()))
@@ -363,6 +367,7 @@ class _Run:
                     name=name,
                     input=node_input,
                     send=send,
+                    read_state=None if arg is None else self._state_reader(),
                     resume=[r.resume for r in answered],
                     answers={r.index: r.resume for r in answered},
                     bound={r.index: bound(r) for r in answered if r.status == "resolved"}
@@ -373,6 +378,13 @@ class _Run:
                 )
             )
         return sorted(tasks, key=run_order)
+
+    def _state_reader(self) -> Callable[[], dict[str, Any]]:
+        """Reads, when asked, the state's values this step starts from, as a dict of its
+        keys (not the schema's type; managed values left out), as LangGraph 1.2's
+        `ToolNode` reads them for the calls a `Send` gave it."""
+        values = self.step_values()
+        return lambda: dict(values)
 
     def is_done(self, task: Task) -> bool:
         stored = self.task_writes.get(task.id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
 from interlock.errors import GraphError, StepNotSaved
-from interlock.graph._interrupt import TaskContext, current_task
+from interlock.graph._interrupt import TaskContext, _current, current_task
 
 __all__ = [
     "Durability",
@@ -28,6 +28,7 @@ __all__ = [
     "default_retry_on",
     "get_runtime",
     "get_store",
+    "sent_state",
     "stateful_refused",
 ]
 
@@ -118,6 +119,8 @@ class NodeTask(TaskContext):
     """Where stream chunks of the task (and of subgraphs it runs) go: `(ns, mode, chunk)`."""
     subgraph_calls: int = 0
     """Subgraphs this task ran so far (the k-th gets its own namespace)."""
+    read_state: Callable[[], Any] | None = None
+    """A `Send`'s task: reads the graph's state (see `sent_state`)."""
     child_pause: BaseException | None = None
     """A subgraph the node streams paused (its `SubgraphPaused`): the pause stands even
     when the node stops reading the stream and returns (its requests stay answerable)."""
@@ -169,6 +172,15 @@ def get_runtime(context_schema: type[ContextT] | None = None) -> Runtime[Context
     if runtime is None:
         raise GraphError("get_runtime() works only inside a node while the graph runs")
     return runtime  # type: ignore[no-any-return]
+
+
+def sent_state() -> Any:
+    """The graph's state values (a dict of its keys, whatever the state schema's type),
+    when a `Send` runs the running node (its input is then the `Send`'s argument): the
+    state LangGraph 1.2 gives the tools of a `ToolNode` sent `Send("tools", [tool_call])`.
+    None for other nodes and outside a running graph."""
+    read = getattr(_current.get(), "read_state", None)
+    return read() if read is not None else None
 
 
 def get_store() -> Any:
