@@ -20,7 +20,7 @@ from interlock.server._operations import queue_run, record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run
-from interlock.server.agent_server._wire import assistant_id_of, new_run_id
+from interlock.server.agent_server._wire import new_run_id
 from interlock.server.auth import Principal
 
 __all__ = ["Launcher", "queued_options"]
@@ -53,22 +53,24 @@ class Launcher:
         ctx = self.ctx
         if thread_id is None:
             ctx.need(who, "requester")
-            name, _ = ctx.assistant(body.assistant_id)
-            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            found = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": found.name, "assistant_id": found.assistant_id}
             return ctx.new_thread(who, None, meta)[0], True
         if not ctx.exists(thread_id) and body.if_not_exists == "create":
             ctx.need(who, "requester")
-            name, _ = ctx.assistant(body.assistant_id)
-            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            found = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": found.name, "assistant_id": found.assistant_id}
             return ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[0], True
         ctx.visible(who, thread_id)
         return thread_id, False
 
     def tag_thread(self, plan: Plan) -> None:
-        """Threads carry `metadata.graph_id` / `assistant_id` (the UIs filter on them)."""
+        """Threads carry `metadata.graph_id` / `assistant_id` of their latest run's
+        assistant (the UIs filter on them)."""
         meta = self.ctx.metadata(plan.thread_id)
-        if meta.get("graph_id") != plan.name:
-            tags = {"graph_id": plan.name, "assistant_id": assistant_id_of(plan.name)}
+        assistant_id = plan.info["assistant_id"]
+        if meta.get("graph_id") != plan.name or meta.get("assistant_id") != assistant_id:
+            tags = {"graph_id": plan.name, "assistant_id": assistant_id}
             self.ctx.set_metadata(plan.who, plan.thread_id, {**meta, **tags})
 
     @staticmethod
