@@ -100,8 +100,6 @@ class Plan:
     info: dict[str, Any] = field(default_factory=dict)
     subgraphs: bool = False
     """`stream_subgraphs`: the client's stream carries the subgraphs' chunks."""
-    assistant: Resolved | None = None
-    """The assistant the run names."""
 
 
 def _unsupported(body: RunBody) -> None:
@@ -186,7 +184,6 @@ def plan_run(
         kwargs=kwargs,
         info=info,
         subgraphs=body.stream_subgraphs,
-        assistant=found,
     )
     command = body.command or {}
     unknown = set(command) - {"resume", "update", "goto"}
