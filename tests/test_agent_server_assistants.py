@@ -30,7 +30,6 @@ from langgraph_sdk.errors import (
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
-    UnprocessableEntityError,
 )
 from langgraph_sdk.stream.transport import SyncProtocolSseTransport
 
@@ -269,9 +268,12 @@ def test_runs_merge_the_assistants_config_and_context(url: str) -> None:
             "seen": {"model": "v2"},
             "ctx": {"model": "v2"},
         }
-        # ... its own configurable it does not carry (as before): 422
-        with pytest.raises(UnprocessableEntityError):
-            bob.runs.create(tid, aid, input={}, config={"configurable": {"model": "x"}})
+        # ... and its own on top of it
+        run = bob.runs.create(tid, aid, input={}, config={"configurable": {"model": "x"}})
+        assert bob.runs.join(tid, run["run_id"]) == {
+            "seen": {"model": "x"},
+            "ctx": {"model": "x"},
+        }
         # the thread protocol's run.start
         with get_sync_client(url=url, api_key="k-bob") as client:
             transport = SyncProtocolSseTransport(client=client.http.client, thread_id=tid)
@@ -433,3 +435,18 @@ def test_deleting_an_assistant_with_its_threads_respects_reviews(url: str) -> No
         with pytest.raises(NotFoundError):
             root.threads.get(roots)
         assert bob.threads.get(kept)["status"] == "interrupted"
+
+
+def test_thread_less_streams_send_their_end_before_their_thread_goes(url: str) -> None:
+    """A thread-less `runs.stream` deletes its thread once the run ended
+    (`on_completion="delete"`): only after its stream sent the end (it could otherwise
+    miss it, its events deleted with the thread, and wait for ever)."""
+    with get_sync_client(url=url, api_key="k-root") as root:
+        aid = root.assistants.create("conf", context={"tier": 3})["assistant_id"]
+    with httpx.Client(base_url=url, headers={"x-api-key": "k-bob"}, timeout=20) as http:
+        for _ in range(12):
+            body = {"assistant_id": aid, "input": {}, "stream_mode": "values"}
+            with http.stream("POST", "/runs/stream", json=body) as got:
+                text = "".join(got.iter_text())
+            assert got.status_code == 200 and "event: end" in text
+            assert '"ctx":{"tier":3}' in text

@@ -23,7 +23,11 @@ from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_r
 from interlock.server.agent_server._wire import new_run_id
 from interlock.server.auth import Principal
 
-__all__ = ["Launcher", "queued_options"]
+__all__ = ["FOLLOW_GRACE", "Launcher", "queued_options"]
+
+FOLLOW_GRACE = 60.0
+"""Seconds a streamed run's thread, to be deleted once the run ended, waits for its stream
+to send the end (a client that went away does not hold it longer)."""
 
 
 def queued_options(plan: Plan, run_id: str, fmt: str | None) -> dict[str, Any]:
@@ -119,8 +123,18 @@ class Launcher:
         ) == "delete"
         return plan, EventWriter(self.ctx.saver, thread_id, new_run_id()), delete
 
-    def in_background(self, plan: Plan, writer: EventWriter, delete: bool) -> None:
-        """Carry the plan out in a thread; return once it started (or was refused)."""
+    def in_background(
+        self,
+        plan: Plan,
+        writer: EventWriter,
+        delete: bool,
+        *,
+        followed: threading.Event | None = None,
+    ) -> None:
+        """Carry the plan out in a thread; return once it started (or was refused).
+        `followed`: set once the request's own stream has sent the run's end; a thread to
+        delete once the run ended (`on_completion`) is deleted only then (or after
+        `FOLLOW_GRACE` seconds), so that its stream reads its end before it goes."""
         started = threading.Event()
         failure: list[BaseException] = []
 
@@ -134,6 +148,8 @@ class Launcher:
                 self.finish(writer, result, failure[0] if failure else None)
                 started.set()
                 stopped = bool(failure) and isinstance(failure[0], RunStopped)
+                if delete and followed is not None:
+                    followed.wait(FOLLOW_GRACE)
                 self.cleanup(plan, writer.run_id, delete, stopped)
 
         threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()
