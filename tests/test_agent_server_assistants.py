@@ -274,6 +274,11 @@ def test_runs_merge_the_assistants_config_and_context(url: str) -> None:
             "seen": {"model": "x"},
             "ctx": {"model": "x"},
         }
+        [batched] = bob.runs.create_batch([{"assistant_id": aid, "thread_id": tid, "input": {}}])
+        assert bob.runs.join(tid, batched["run_id"]) == {
+            "seen": {"model": "v2"},
+            "ctx": {"model": "v2"},
+        }
         # the thread protocol's run.start
         with get_sync_client(url=url, api_key="k-bob") as client:
             transport = SyncProtocolSseTransport(client=client.http.client, thread_id=tid)
