@@ -164,7 +164,7 @@ def test_create_update_version_and_delete_over_the_sync_client(url: str) -> None
         assert (back["version"], back["name"], back["graph_id"]) == (1, "Alpha", "conf")
         assert back["config"] == made["config"] and back["context"] == {"model": "a"}
         assert back["metadata"] == {"team": "x", "n": {"a": 1, "b": 2}}
-        assert bob.assistants.get(aid) == back
+        assert bob.assistants.get(aid) == back == bob.assistants.get(aid.upper())
         v5 = root.assistants.update(aid, name="Gamma")
         assert v5["version"] == 5 and v5["context"] == {"model": "a"}
         with pytest.raises(NotFoundError):

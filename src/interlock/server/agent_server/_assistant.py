@@ -121,8 +121,9 @@ def default_of(
     """The graph whose default assistant `assistant_id` names (its id or the graph's name)."""
     if assistant_id in registry:
         return assistant_id, registry[assistant_id]
+    canonical = _canonical(assistant_id)
     for name, graph in registry.items():
-        if assistant_id_of(name) == assistant_id:
+        if assistant_id_of(name) == canonical:
             return name, graph
     return None
 
@@ -135,7 +136,8 @@ def resolve(
     found = default_of(registry, assistant_id)
     if found is not None:
         return Resolved(assistant_id=assistant_id_of(found[0]), name=found[0], graph=found[1])
-    stored = saver.get_assistant(assistant_id) if _is_uuid(assistant_id) else None
+    canonical = _canonical(assistant_id)
+    stored = saver.get_assistant(canonical) if canonical is not None else None
     if stored is None:
         raise ApiError(404, "not_found", f"assistant {assistant_id!r} not found")
     graph = registry.get(stored.graph_id)
@@ -169,17 +171,19 @@ def stored_of(
     404 for none."""
     if default_of(registry, assistant_id) is not None:
         raise read_only(assistant_id)
-    stored = saver.get_assistant(assistant_id) if _is_uuid(assistant_id) else None
+    canonical = _canonical(assistant_id)
+    stored = saver.get_assistant(canonical) if canonical is not None else None
     if stored is None:
         raise ApiError(404, "not_found", f"assistant {assistant_id!r} not found")
     return stored
 
 
-def _is_uuid(value: str) -> bool:
+def _canonical(value: str) -> str | None:
+    """`value` as a stored assistant's id is spelled (a UUID in lowercase), or None."""
     try:
-        return str(uuid.UUID(value)) == value
+        return str(uuid.UUID(value))
     except ValueError:
-        return False
+        return None
 
 
 def new_assistant_id(given: str | None) -> str:
