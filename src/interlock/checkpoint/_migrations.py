@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from interlock.checkpoint._assistants.migration import ASSISTANTS_MIGRATION
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
 from interlock.checkpoint._items.migration import ITEMS_MIGRATION
@@ -379,5 +380,12 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "long-term memory items (LangGraph's BaseStore): store_items, one row per "
         "(namespace, key), the namespace as index text so that a prefix is a key range",
         ITEMS_MIGRATION,
+    ),
+    (
+        21,
+        "assistants (LangGraph's Agent Server assistants): assistants (each one's current "
+        "version), assistant_versions (every version) and assistant_meta (one row per "
+        "top-level metadata pair), indexed by graph, creation and update",
+        ASSISTANTS_MIGRATION,
     ),
 ]

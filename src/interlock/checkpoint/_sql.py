@@ -8,6 +8,7 @@ replaces some writes with its rooms' one-statement versions. Every statement her
 
 from __future__ import annotations
 
+from interlock.checkpoint._assistants.sql import SqlAssistants
 from interlock.checkpoint._audit.sql import SqlAuditLog
 from interlock.checkpoint._checkpoints.chain import RowStats
 from interlock.checkpoint._checkpoints.sql import SqlCheckpoints
@@ -38,6 +39,7 @@ class SqlSaver(
     SqlGrants,
     SqlWorkerVersions,
     SqlItems,
+    SqlAssistants,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

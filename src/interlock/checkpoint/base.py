@@ -18,6 +18,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | standing grants (calls allowed without pausing) | `Grants` | `_grants/` |
 | the graph versions live worker processes run | `WorkerVersions` | `_workers/` |
 | long-term memory items (LangGraph's `BaseStore`) | `Items` | `_items/` |
+| assistants: versioned configurations of a graph | `Assistants` | `_assistants/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -32,6 +33,12 @@ from __future__ import annotations
 
 from abc import ABC
 
+from interlock.checkpoint._assistants.protocol import (
+    AssistantChange,
+    AssistantQuery,
+    Assistants,
+    StoredAssistant,
+)
 from interlock.checkpoint._audit.protocol import AuditEntry, AuditLog, AuditPage, new_audit_id
 from interlock.checkpoint._checkpoints.protocol import (
     CheckpointRecord,
@@ -67,6 +74,9 @@ from interlock.checkpoint._workers.protocol import WorkerVersion, WorkerVersions
 
 __all__ = [
     "TERMINAL_EVENTS",
+    "AssistantChange",
+    "AssistantQuery",
+    "Assistants",
     "AuditEntry",
     "AuditLog",
     "AuditPage",
@@ -91,6 +101,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "SnapshotPolicy",
+    "StoredAssistant",
     "StoredCheckpoint",
     "StoredItem",
     "StrandedThread",
@@ -124,6 +135,7 @@ class BaseSaver(
     Grants,
     WorkerVersions,
     Items,
+    Assistants,
     ABC,
 ):
     """The store protocol: every concept's methods (see the module docstring). Subclasses

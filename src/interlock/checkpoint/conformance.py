@@ -15,13 +15,14 @@ tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
 `GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`,
-`ItemsConformance`. The suite
+`ItemsConformance`, `AssistantsConformance`. The suite
 (this module, `_testkit` and the rooms' `conformance` modules) imports pytest; `import
 interlock` never imports it.
 """
 
 from __future__ import annotations
 
+from interlock.checkpoint._assistants.conformance import AssistantsConformance
 from interlock.checkpoint._audit.conformance import AuditLogConformance
 from interlock.checkpoint._checkpoints.conformance import CheckpointConformance
 from interlock.checkpoint._events.conformance import EventLogConformance
@@ -36,6 +37,7 @@ from interlock.checkpoint._votes.conformance import VotesConformance
 from interlock.checkpoint._workers.conformance import WorkerVersionsConformance
 
 __all__ = [
+    "AssistantsConformance",
     "AuditLogConformance",
     "CheckpointConformance",
     "EventLogConformance",
@@ -65,5 +67,6 @@ class SaverConformance(
     GrantsConformance,
     WorkerVersionsConformance,
     ItemsConformance,
+    AssistantsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

@@ -1,7 +1,7 @@
 """`InMemorySaver`: the store protocol in Python structures, for tests and notebooks.
 
 It composes each room's in-memory half (checkpoints, the interrupt index, the audit log,
-threads, the run queue, the run event log) over one lock: a write that spans rooms (a
+threads, the run queue, the run event log, ...) over one lock: a write that spans rooms (a
 checkpoint with its requests, their audit entries and the lease) is one critical section,
 as it is one transaction in the SQL stores. Values are kept serialised (as the other stores
 keep them), so an unserialisable value fails at write time and callers cannot mutate stored
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 
+from interlock.checkpoint._assistants.memory import MemoryAssistants
 from interlock.checkpoint._audit.memory import MemoryAuditLog
 from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
 from interlock.checkpoint._events.memory import MemoryEventLog
@@ -40,6 +41,7 @@ class InMemorySaver(
     MemoryGrants,
     MemoryWorkerVersions,
     MemoryItems,
+    MemoryAssistants,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -64,6 +66,7 @@ class InMemorySaver(
         self._init_grants()
         self._init_workers()
         self._init_items()
+        self._init_assistants()
 
 
 MemorySaver = InMemorySaver

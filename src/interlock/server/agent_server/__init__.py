@@ -3,8 +3,11 @@
 on them talk to `interlock serve` unchanged — with interlock's guarantees.
 
     GET  /ok, /info                                   liveness; capabilities
-    POST /assistants/search, /assistants/count        one assistant per registered graph
-    GET  /assistants/{id}, /graph, /schemas
+    POST /assistants/search, /assistants/count        each graph's default assistant and
+    GET  /assistants/{id}, /graph, /schemas           those created over the API
+    POST /assistants/{id}/versions
+    POST /assistants, PATCH|DELETE /assistants/{id}   create, version, delete (`assistants_edit`)
+    POST /assistants/{id}/latest
     POST /threads, /threads/search, /threads/count
     GET|PATCH|DELETE /threads/{id}
     GET|POST /threads/{id}/state, POST /threads/{id}/history
@@ -43,6 +46,7 @@ from interlock.graph import CompiledStateGraph
 from interlock.server._errors import ApiError
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server.assistants import assistant_routes
+from interlock.server.agent_server.assistants_edit import assistant_edit_routes
 from interlock.server.agent_server.commands import command_routes
 from interlock.server.agent_server.events import event_routes
 from interlock.server.agent_server.runs import run_routes
@@ -95,6 +99,7 @@ def mount_agent_server(
         lists_for=lists_for,
     )
     app.include_router(assistant_routes(ctx, principal))
+    app.include_router(assistant_edit_routes(ctx, principal))
     app.include_router(bulk_thread_routes(ctx, principal))  # /threads/prune first
     app.include_router(thread_routes(ctx, principal))
     app.include_router(bulk_run_routes(ctx, principal))

@@ -13,7 +13,7 @@ from interlock.checkpoint.base import BaseSaver, ThreadQuery
 from interlock.graph import CompiledStateGraph
 from interlock.server._errors import ApiError
 from interlock.server._operations import graph_of, plausible_id, record_audit
-from interlock.server.agent_server._wire import assistant_id_of
+from interlock.server.agent_server._assistant import Resolved, resolve
 from interlock.server.auth import Principal
 
 __all__ = ["METADATA_RUN", "Context"]
@@ -103,14 +103,9 @@ class Context:
                 return next(iter(self.registry.items()))
             return None
 
-    def assistant(self, assistant_id: str) -> tuple[str, CompiledStateGraph]:
-        """The graph an assistant id (or graph name) names; 404 otherwise."""
-        if assistant_id in self.registry:
-            return assistant_id, self.registry[assistant_id]
-        for name, graph in self.registry.items():
-            if assistant_id_of(name) == assistant_id:
-                return name, graph
-        raise ApiError(404, "not_found", f"assistant {assistant_id!r} not found")
+    def assistant(self, assistant_id: str) -> Resolved:
+        """The assistant an id (or a graph name) names, with its graph; 404 otherwise."""
+        return resolve(self.saver, self.registry, assistant_id)
 
     def new_thread(
         self,

@@ -21,10 +21,14 @@ from interlock.server._operations import queue_run, record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run
-from interlock.server.agent_server._wire import assistant_id_of, new_run_id
+from interlock.server.agent_server._wire import new_run_id
 from interlock.server.auth import Principal
 
-__all__ = ["Launcher", "queued_options"]
+__all__ = ["FOLLOW_GRACE", "Launcher", "queued_options"]
+
+FOLLOW_GRACE = 60.0
+"""Seconds a streamed run's thread, to be deleted once the run ended, waits for its stream
+to send the end (a client that went away does not hold it longer)."""
 
 
 def queued_options(plan: Plan, run_id: str, fmt: str | None) -> dict[str, Any]:
@@ -54,22 +58,24 @@ class Launcher:
         ctx = self.ctx
         if thread_id is None:
             ctx.need(who, "requester")
-            name, _ = ctx.assistant(body.assistant_id)
-            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            found = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": found.name, "assistant_id": found.assistant_id}
             return ctx.new_thread(who, None, meta)[0], True
         if not ctx.exists(thread_id) and body.if_not_exists == "create":
             ctx.need(who, "requester")
-            name, _ = ctx.assistant(body.assistant_id)
-            meta = {"graph_id": name, "assistant_id": assistant_id_of(name)}
+            found = ctx.assistant(body.assistant_id)
+            meta = {"graph_id": found.name, "assistant_id": found.assistant_id}
             return ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[0], True
         ctx.visible(who, thread_id)
         return thread_id, False
 
     def tag_thread(self, plan: Plan) -> None:
-        """Threads carry `metadata.graph_id` / `assistant_id` (the UIs filter on them)."""
+        """Threads carry `metadata.graph_id` / `assistant_id` of their latest run's
+        assistant (the UIs filter on them)."""
         meta = self.ctx.metadata(plan.thread_id)
-        if meta.get("graph_id") != plan.name:
-            tags = {"graph_id": plan.name, "assistant_id": assistant_id_of(plan.name)}
+        assistant_id = plan.info["assistant_id"]
+        if meta.get("graph_id") != plan.name or meta.get("assistant_id") != assistant_id:
+            tags = {"graph_id": plan.name, "assistant_id": assistant_id}
             self.ctx.set_metadata(plan.who, plan.thread_id, {**meta, **tags})
 
     @staticmethod
@@ -122,8 +128,18 @@ class Launcher:
         ) == "delete"
         return plan, EventWriter(self.ctx.saver, thread_id, new_run_id()), delete
 
-    def in_background(self, plan: Plan, writer: EventWriter, delete: bool) -> None:
-        """Carry the plan out in a thread; return once it started (or was refused)."""
+    def in_background(
+        self,
+        plan: Plan,
+        writer: EventWriter,
+        delete: bool,
+        *,
+        followed: threading.Event | None = None,
+    ) -> None:
+        """Carry the plan out in a thread; return once it started (or was refused).
+        `followed`: set once the request's own stream has sent the run's end; a thread to
+        delete once the run ended (`on_completion`) is deleted only then (or after
+        `FOLLOW_GRACE` seconds), so that its stream reads its end before it goes."""
         started = threading.Event()
         failure: list[BaseException] = []
 
@@ -137,6 +153,8 @@ class Launcher:
                 self.finish(writer, result, failure[0] if failure else None)
                 started.set()
                 stopped = bool(failure) and isinstance(failure[0], RunStopped)
+                if delete and followed is not None:
+                    followed.wait(FOLLOW_GRACE)
                 self.cleanup(plan, writer.run_id, delete, stopped)
 
         threading.Thread(target=work, name=f"interlock-as-run-{writer.run_id}", daemon=True).start()

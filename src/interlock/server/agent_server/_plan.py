@@ -18,7 +18,6 @@ from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import RunStopped
 from interlock.graph import CompiledStateGraph
-from interlock.graph._unsaved import HOLD
 from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
@@ -31,6 +30,7 @@ from interlock.server._operations import (
     run_view,
 )
 from interlock.server._plain import plain
+from interlock.server.agent_server._assistant import CONFIG_KEYS, RESERVED, Resolved
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._fork import check_fork, fork_point, run_fork
 from interlock.server.agent_server._guard import (
@@ -40,29 +40,10 @@ from interlock.server.agent_server._guard import (
 )
 from interlock.server.agent_server._log import EventWriter, logged_invoke, wire_modes
 from interlock.server.agent_server._requests import quorums
-from interlock.server.agent_server._wire import assistant_id_of, interrupt_view
+from interlock.server.agent_server._wire import interrupt_view
 from interlock.server.auth import Principal
 
 __all__ = ["Plan", "RunBody", "carry_out", "decision_answers", "plan_run", "result_values"]
-
-_RESERVED = {
-    "thread_id",
-    "checkpoint_ns",
-    "checkpoint_id",
-    "user_id",
-    "requested_by",
-    "authorize_decision",
-    "run_id",
-    "run_after",
-    HOLD,
-}
-"""Configurable keys a client may not set (they carry the service's own facts)."""
-
-
-_CONFIG_KEYS = {"configurable", "recursion_limit", "tags", "metadata", "run_name"}
-"""The `config` keys a run accepts: `configurable` and `recursion_limit` reach the graph;
-`tags`, `metadata` and `run_name` only label traces (interlock keeps none), so they are
-accepted and unused. Others (`callbacks`, `max_concurrency`, ...) are refused."""
 
 
 class RunBody(BaseModel):
@@ -126,7 +107,7 @@ def _unsupported(body: RunBody) -> None:
         "multitask_strategy": body.multitask_strategy in ("interrupt", "rollback"),
         "webhook": body.webhook is not None,
         "after_seconds": bool(body.after_seconds),
-        "config": bool(set(body.config or {}) - _CONFIG_KEYS),
+        "config": bool(set(body.config or {}) - CONFIG_KEYS),
     }
     names = [name for name, refused in refusals.items() if refused]
     if names:
@@ -148,7 +129,8 @@ def plan_run(
     """Check a run request (roles, assistant, fields, the decision's target); raises the
     4xx it deserves before anything runs or is logged."""
     _unsupported(body)
-    name, graph = ctx.assistant(body.assistant_id)
+    found = ctx.assistant(body.assistant_id)
+    name, graph = found.name, found.graph
     current = ctx.graph(thread_id)
     if ctx.saver.get_thread(thread_id) is not None and current and current[0] != name:
         raise ApiError(409, "wrong_assistant", f"thread {thread_id!r} runs {current[0]!r}")
@@ -156,20 +138,17 @@ def plan_run(
         modes = wire_modes(body.stream_mode, default_modes)
     except ValueError as exc:
         raise ApiError(422, "invalid_stream_mode", str(exc)) from exc
-    configurable = {
-        k: v
-        for k, v in ((body.config or {}).get("configurable") or {}).items()
-        if k not in _RESERVED
-    }
-    check_shape(configurable, "config")
+    own_conf = _configurable((body.config or {}).get("configurable"))
+    check_shape(own_conf, "config")
     check_shape(body.context, "context")
     check_shape(body.metadata, "metadata")
+    configurable, context = _merged(found, own_conf, body.context)
     kwargs: dict[str, Any] = {
         k: v
         for k, v in (
             ("interrupt_before", body.interrupt_before),
             ("interrupt_after", body.interrupt_after),
-            ("context", body.context),
+            ("context", context),
             ("durability", body.durability),
         )
         if v is not None
@@ -190,9 +169,12 @@ def plan_run(
     if limit is not None:
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
             raise ApiError(422, "invalid_request", "config.recursion_limit: 1 to 10000")
+    else:  # the assistant's, if it has one
+        limit = found.config.get("recursion_limit")
+    if limit is not None:
         kwargs["recursion_limit"] = limit
     info = {
-        "assistant_id": assistant_id_of(name),
+        "assistant_id": found.assistant_id,
         "metadata": plain(body.metadata),
         "multitask_strategy": body.multitask_strategy,
         "kwargs": {"stream_mode": sorted(modes), **plain(kwargs)},
@@ -254,6 +236,34 @@ def plan_run(
         raise ApiError(422, "invalid_request", "send `input` (or a `command`)")
     plan.input = input_of(body.input, None)
     return plan
+
+
+def _configurable(value: Any) -> dict[str, Any]:
+    """A configurable's keys but those interlock sets itself (422 for one not an object)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(422, "invalid_request", "config.configurable must be an object")
+    return {k: v for k, v in value.items() if k not in RESERVED}
+
+
+def _merged(
+    found: Resolved, own_conf: dict[str, Any], own_ctx: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The run's configurable and context: the assistant's, with the run's own on top (each
+    top-level key of the run's replaces the assistant's, as LangGraph merges them). With a
+    created assistant a run's `config.configurable` is also its context and its `context`
+    also its configurable, as on LangGraph's server (unless the run sends both); with a
+    graph's default assistant each goes where it was sent."""
+    if found.stored is None:
+        return own_conf, own_ctx
+    conf_layer, ctx_layer = own_conf, dict(own_ctx or {})
+    if not (own_conf and own_ctx):
+        conf_layer = own_conf or _configurable(dict(own_ctx or {}))
+        ctx_layer = dict(own_ctx or {}) or dict(own_conf)
+    configurable = {**_configurable(found.config.get("configurable")), **conf_layer}
+    context = {**found.context, **ctx_layer}
+    return configurable, context or None
 
 
 def decision_answers(

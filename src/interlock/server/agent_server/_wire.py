@@ -17,9 +17,15 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from interlock._types import StateSnapshot
-from interlock.checkpoint.base import InterruptRecord, RunLog, RunRecord, ThreadInfo, new_audit_id
+from interlock.checkpoint.base import (
+    InterruptRecord,
+    RunLog,
+    RunRecord,
+    StoredAssistant,
+    ThreadInfo,
+    new_audit_id,
+)
 from interlock.errors import InterlockError
-from interlock.graph import CompiledStateGraph
 from interlock.server._errors import STATUS, ApiError
 from interlock.server._plain import plain
 
@@ -33,6 +39,7 @@ __all__ = [
     "run_view",
     "state_view",
     "thread_view",
+    "version_view",
 ]
 
 _log = logging.getLogger("interlock.server.agent_server")
@@ -40,8 +47,6 @@ _log = logging.getLogger("interlock.server.agent_server")
 _GRAPH_NAMESPACE = uuid.NAMESPACE_URL
 """Assistant ids are `uuid5(NAMESPACE_URL, graph name)`: the ids LangGraph gives the default
 assistant of each graph, so a client that stored one keeps working."""
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC).isoformat()
 
 
 def assistant_id_of(name: str) -> str:
@@ -145,19 +150,34 @@ def interrupt_view(
     return view
 
 
-def assistant_view(name: str, graph: CompiledStateGraph) -> dict[str, Any]:
-    """A registered graph as an assistant (one per graph, version 1)."""
+def assistant_view(assistant: StoredAssistant) -> dict[str, Any]:
+    """An assistant as the clients read it (its current version)."""
     return {
-        "assistant_id": assistant_id_of(name),
-        "graph_id": name,
-        "name": name,
-        "description": None,
-        "config": {},
-        "context": {},
-        "metadata": {"created_by": "system", "interlock_graph": graph.name},
-        "version": 1,
-        "created_at": _EPOCH,
-        "updated_at": _EPOCH,
+        "assistant_id": assistant.assistant_id,
+        "graph_id": assistant.graph_id,
+        "name": assistant.name,
+        "description": assistant.description,
+        "config": plain(dict(assistant.config)),
+        "context": plain(dict(assistant.context)),
+        "metadata": plain(dict(assistant.metadata)),
+        "version": assistant.version,
+        "created_at": assistant.created_at.isoformat(),
+        "updated_at": assistant.updated_at.isoformat(),
+    }
+
+
+def version_view(version: StoredAssistant) -> dict[str, Any]:
+    """One version of an assistant as `assistants.get_versions` reads it."""
+    return {
+        "assistant_id": version.assistant_id,
+        "version": version.version,
+        "graph_id": version.graph_id,
+        "config": plain(dict(version.config)),
+        "context": plain(dict(version.context)),
+        "metadata": plain(dict(version.metadata)),
+        "created_at": version.created_at.isoformat(),
+        "name": version.name,
+        "description": version.description,
     }
 
 

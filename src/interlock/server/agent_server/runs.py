@@ -13,6 +13,7 @@ may be cancelled, and a run under way stopped between two steps (`_stops`).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -60,11 +61,19 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
 
     def stream(thread_id: str | None, body: RunBody, who: Principal) -> StreamingResponse:
         plan, writer, delete = launch.start(thread_id, body, who, _STREAM_MODES)
-        launch.in_background(plan, writer, delete)
+        followed = threading.Event()  # a thread-less run's thread goes after its end is sent
+        launch.in_background(plan, writer, delete, followed=followed)
+
+        def frames() -> Iterator[str]:
+            try:
+                yield from follow(
+                    saver, plan.thread_id, writer.run_id, modes=plan.modes, subgraphs=plan.subgraphs
+                )
+            finally:
+                followed.set()
+
         return StreamingResponse(
-            follow(
-                saver, plan.thread_id, writer.run_id, modes=plan.modes, subgraphs=plan.subgraphs
-            ),
+            frames(),
             media_type="text/event-stream",
             headers=headers(plan.thread_id, writer.run_id, "/stream"),
         )
