@@ -27,6 +27,8 @@ from interlock.errors import (
 )
 from interlock.graph._effects import (
     Applied,
+    CacheGet,
+    CacheSet,
     Commit,
     Effect,
     Emit,
@@ -46,6 +48,7 @@ from interlock.graph._effects import (
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._messages_out import seen_in, send_returned_messages
+from interlock.graph._node_cache import acache_effect, cache_effect
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 from interlock.graph._state import BadInput
@@ -106,6 +109,8 @@ class Env:
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
     """`compile(store=...)`: handed to nodes as `runtime.store`."""
+    cache: Any = None
+    """`compile(cache=...)`: performs the engine's `CacheGet` / `CacheSet`."""
     live_modes: frozenset[str] = frozenset({"custom", "messages"})
     """Modes whose chunks nodes send while they run (the functional API adds `updates`:
     each task's result as it finishes)."""
@@ -654,6 +659,8 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                 elif isinstance(effect, Emit):
                     reply = None
                     yield from _emit(env, effect)
+                elif isinstance(effect, CacheGet | CacheSet):
+                    reply = cache_effect(env.cache, effect)
                 else:
                     try:
                         reply = _store_sync(_keeping(effect, env, children), env)
@@ -749,6 +756,8 @@ async def drive_async(
                     reply = None
                     for chunk in _emit(env, effect):
                         yield chunk
+                elif isinstance(effect, CacheGet | CacheSet):
+                    reply = await acache_effect(env.cache, effect)
                 else:
                     try:
                         reply = await _store_async(_keeping(effect, env, children), env)
