@@ -15,8 +15,10 @@ The decisions are here and in the engine (pure); the cache calls are the drivers
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import operator
 from collections.abc import Callable, Generator, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,21 +53,26 @@ _log = logging.getLogger("interlock")
 
 
 def _freeze(obj: Any, depth: int = 10) -> Hashable:
-    """`obj` made hashable and independent of dict order (for `default_cache_key`)."""
-    if isinstance(obj, Hashable) or depth <= 0:
-        return obj
+    """`obj` with its dicts as key-sorted tuples and its lists as tuples, so that equal
+    inputs give equal keys whatever order their dicts were filled in."""
+    if depth <= 0 or isinstance(obj, str | bytes):
+        return obj  # type: ignore[no-any-return]
     if isinstance(obj, Mapping):
-        return tuple(sorted((k, _freeze(v, depth - 1)) for k, v in obj.items()))
-    if isinstance(obj, Sequence):
+        items = [(k, _freeze(v, depth - 1)) for k, v in obj.items()]
+        with contextlib.suppress(TypeError):  # keys that do not compare: as they come
+            items.sort(key=operator.itemgetter(0))
+        return tuple(items)
+    if isinstance(obj, list | tuple):
         return tuple(_freeze(x, depth - 1) for x in obj)
     if hasattr(obj, "tobytes"):  # numpy arrays and the like
         return (type(obj).__name__, obj.tobytes(), getattr(obj, "shape", None))
-    return obj
+    return obj  # type: ignore[no-any-return]
 
 
 def default_cache_key(*args: Any, **kwargs: Any) -> bytes:
-    """The default `CachePolicy.key_func`: a pickle of the arguments, dicts in key order.
-    Only its digest is kept; it is never unpickled.
+    """The default `CachePolicy.key_func`: a pickle of the arguments, dicts in key order
+    at every level (LangGraph's sorts the dicts nested in lists only). Only its digest is
+    kept; it is never unpickled.
 
     Example:
         >>> default_cache_key({"a": 1, "b": 2}) == default_cache_key({"b": 2, "a": 1})
