@@ -139,15 +139,18 @@ def _identifier(fn: Any) -> str | None:
     return f"{module}.{name}"
 
 
-def cache_namespace(name: str, fn: Any) -> Namespace:
+def cache_namespace(name: str | None, fn: Any) -> Namespace:
     """The namespace of node `name`'s entries: two graphs sharing a cache share the entries
-    of a node of the same name and function (LangGraph's layout)."""
-    return (CACHE_NS, _identifier(fn) or "__dynamic__", name)
+    of a node of the same name and function (LangGraph's layout). A functional-API task's
+    (`name` None) is its function's alone."""
+    found = (CACHE_NS, _identifier(fn) or "__dynamic__")
+    return found if name is None else (*found, name)
 
 
-def entry_key(policy: CachePolicy, node_input: Any) -> str:
-    """The key of a node's entry for `node_input`: a 128-bit digest of `key_func`'s key."""
-    raw = policy.key_func(node_input)
+def entry_key(policy: CachePolicy, *args: Any, **kwargs: Any) -> str:
+    """The key of an entry for a node's input (or a task call's arguments): a 128-bit
+    digest of what `key_func` makes of them."""
+    raw = policy.key_func(*args, **kwargs)
     data = raw.encode() if isinstance(raw, str) else raw
     if not isinstance(data, bytes | bytearray):
         raise GraphError(
