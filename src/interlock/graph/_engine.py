@@ -59,7 +59,7 @@ from interlock.graph._effects import (
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record
-from interlock.graph._node_cache import lookup
+from interlock.graph._node_cache import Lookups, lookup
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -482,7 +482,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
 
         tasks = run.plan()
         to_run = [t for t in tasks if not run.is_done(t) and not run.is_waiting(t)]
-        cache = yield from lookup(run, to_run)
+        cache = (yield from lookup(run, to_run)) if run.caching else Lookups()
         skipped = [t for t in to_run if t.id in cache.outcomes]  # cache hits, bad keys
         to_run = [t for t in to_run if t.id not in cache.outcomes]
         outcomes = yield from _attempts(run, to_run, rec, skipped)
@@ -594,7 +594,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             yield from _settle(run)
             if run.durable and (progress or new_interrupts):
                 yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
-            yield from cache.store()
+            if cache.pairs:  # kept once the step's progress is saved
+                yield cache.flush()
             for t in progress:
                 run.task_writes[t.task_id] = t
             run.interrupts.extend(new_interrupts)
@@ -639,7 +640,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         hit_after = spec.hits(run.after, ran)
         bps = (run._breakpoint(new.checkpoint_id, "after", hit_after),) if hit_after else ()
         yield from _commit(run, new, bps)
-        yield from cache.store()
+        if cache.pairs:  # kept once the step is committed
+            yield cache.flush()
         if run.wants("updates"):
             yield from _updates(finished, returned, ran_ids)
         if run.wants("values") and touched:  # LangGraph: a step that wrote nothing, none

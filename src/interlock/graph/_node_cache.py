@@ -201,8 +201,6 @@ def lookup(run: _Run, tasks: Sequence[Task]) -> Generator[Effect, Any, Lookups]:
     task that continues a pause (it has answers, or a subgraph it ran waits) is left out:
     it runs. A `key_func` that raises fails its task, as the node would have."""
     found = Lookups()
-    if not run.caching:
-        return found
     for task in tasks:
         node = run.spec.nodes[task.name]
         policy = node.cache_policy
@@ -262,11 +260,10 @@ class Lookups:
             return
         self.pairs[key] = (entry(writes, gotos), run.spec.nodes[task.name].cache_policy.ttl)
 
-    def store(self) -> Generator[Effect, Any, None]:
-        """Write the entries kept (after the step's checkpoint or progress)."""
-        if self.pairs:
-            pairs, self.pairs = self.pairs, {}
-            yield CacheSet(pairs)
+    def flush(self) -> CacheSet:
+        """The effect writing the entries kept (after the step's checkpoint or progress)."""
+        pairs, self.pairs = self.pairs, {}
+        return CacheSet(pairs)
 
 
 class CacheMethods:
