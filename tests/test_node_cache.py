@@ -448,3 +448,28 @@ def test_an_unstorable_result_runs_every_time(run: Any, caplog: pytest.LogCaptur
         assert run.invoke(app, {"x": 1})["handle"] is handle
         assert run.invoke(app, {"x": 1})["handle"] is handle
     assert calls["a"] == 2 and "SerializationError" in caplog.text
+
+
+def test_an_entry_older_code_kept_is_read_as_the_graph_is_now(run: Any, new_cache: Any) -> None:
+    """A cache (a SQLite file) outlives the code: writes to keys the state no longer has
+    are left out, as they are from a node; an entry routing to a node the graph no longer
+    has is a miss (the node runs)."""
+    from interlock.graph._node_cache import cache_namespace, entry_key
+
+    calls = Calls()
+
+    def a(s: S) -> dict:
+        calls.hit("a")
+        return {"log": ["ran"]}
+
+    cache = new_cache()
+    g = StateGraph(S).add_node("a", a, cache_policy=CachePolicy()).add_edge(START, "a")
+    app = g.compile(cache=cache)
+    where = (cache_namespace("a", a), entry_key(CachePolicy(), {"x": 1, "log": []}))
+    gone = {"writes": [["log", ["cached"]], ["dropped_key", 1]], "goto": []}
+    cache.set({where: (gone, None)})
+    assert run.invoke(app, {"x": 1, "log": []}) == {"x": 1, "log": ["cached"]}
+    assert calls == {}  # the input is the key the entry was kept under: a hit
+    cache.set({where: ({"writes": [["log", ["cached"]]], "goto": ["removed_node"]}, None)})
+    assert run.invoke(app, {"x": 1, "log": []}) == {"x": 1, "log": ["ran"]}
+    assert calls == {"a": 1}

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator, Hashable, Iterable, Mapping, Se
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from interlock._types import END, Send
 from interlock.errors import CacheRequired, GraphError
 from interlock.graph._effects import CacheGet, CacheKey, CacheSet, Effect, Task, TaskOutcome
 from interlock.graph._state import BadInput
@@ -219,20 +220,29 @@ def lookup(run: _Run, tasks: Sequence[Task]) -> Generator[Effect, Any, Lookups]:
     hits: Mapping[Any, Any] = yield CacheGet(tuple(dict.fromkeys(found.keys.values())))
     for task in tasks:
         at = found.keys.get(task.id)
-        cached = _entry(hits.get(at)) if at is not None else None
+        cached = _entry(run, hits.get(at)) if at is not None else None
         if cached is not None:
             found.outcomes[task.id] = TaskOutcome(task=task, cached=cached)
     return found
 
 
-def _entry(value: Any) -> tuple[list[tuple[str, Any]], list[Any]] | None:
-    """A cached value as (writes, gotos); None for one this interlock did not write."""
+def _entry(run: _Run, value: Any) -> tuple[list[tuple[str, Any]], list[Any]] | None:
+    """A cached value as (writes, gotos), its writes to keys the state no longer has left
+    out (as a node's are); None — a miss — for a value this interlock did not write, or
+    one that sends the run to a node the graph no longer has (kept by older code)."""
     if not isinstance(value, dict) or not isinstance(value.get("writes"), list):
         return None
     writes = value["writes"]
     if not all(isinstance(w, list | tuple) and len(w) == 2 for w in writes):
         return None
-    return [(str(c), v) for c, v in writes], list(value.get("goto") or ())
+    schema, nodes = run.spec.schema, run.spec.nodes
+    gotos = list(value.get("goto") or ())
+    for goto in gotos:
+        target = goto.node if isinstance(goto, Send) else goto
+        if target != END and target not in nodes:
+            return None
+    kept = [(str(c), v) for c, v in writes if schema.open or c in schema.channels]
+    return kept, gotos
 
 
 def entry(writes: Sequence[tuple[str, Any]], gotos: Sequence[Any]) -> dict[str, Any]:
