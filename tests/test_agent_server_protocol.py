@@ -318,3 +318,12 @@ def test_messages_are_finished_in_their_own_namespace() -> None:
     assert data[-2:] == [("messages", "message-finish"), ("updates", None)]
     finished = [e for e in got if e["params"]["data"].get("event") == "content-block-finish"]
     assert finished[0]["params"]["data"]["content"]["text"] == "hi there"
+
+
+def test_a_cached_update_s_metadata_is_not_a_node() -> None:
+    """A node cache hit's chunk carries `"__metadata__": {"cached": True}` (LangGraph's);
+    the protocol's `updates` events are one per node, so it is not one."""
+    got = _feed([("r", "updates", {"model": {"n": 1}, "__metadata__": {"cached": True}})])
+    assert [(e["method"], e["params"]["data"]) for e in got] == [
+        ("updates", {"node": "model", "values": {"n": 1}})
+    ]

@@ -42,13 +42,21 @@ def test_porting_aliases() -> None:
 
     assert get_store is interlock.get_store and get_config is interlock.get_config
     assert get_stream_writer is interlock.get_stream_writer
+    from interlock.cache.base import BaseCache
+    from interlock.cache.memory import InMemoryCache
+    from interlock.cache.sqlite import SqliteCache
+    from interlock.types import CachePolicy
+
+    assert CachePolicy is interlock.CachePolicy and InMemoryCache is interlock.InMemoryCache
+    assert SqliteCache is interlock.SqliteCache and issubclass(SqliteCache, BaseCache)
 
 
 def test_import_is_light() -> None:
     code = (
         "import sys, interlock\n"
         "heavy = [m for m in ('fastapi', 'psycopg', 'httpx', 'pydantic', 'starlette',"
-        " 'uvicorn', 'rich', 'openai', 'anthropic', 'interlock.cli') if m in sys.modules]\n"
+        " 'uvicorn', 'rich', 'openai', 'anthropic', 'interlock.cli', 'interlock.cache')"
+        " if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -63,7 +71,9 @@ def _public_methods(cls: type) -> dict[str, inspect.Signature]:
     }
 
 
-@pytest.mark.parametrize("cls", [interlock.CompiledStateGraph, interlock.BaseSaver])
+@pytest.mark.parametrize(
+    "cls", [interlock.CompiledStateGraph, interlock.BaseSaver, interlock.InMemoryCache]
+)
 def test_every_async_method_has_a_sync_twin_with_the_same_parameters(cls: type) -> None:
     methods = _public_methods(cls)
     async_names = [

@@ -22,6 +22,7 @@ from interlock._types import (
     StateSnapshot,
 )
 from interlock.errors import (
+    CacheRequired,
     CheckpointerRequired,
     GraphError,
     GraphInterrupt,
@@ -49,6 +50,7 @@ from interlock.errors import (
 from interlock.graph import (
     END,
     START,
+    CachePolicy,
     CompiledStateGraph,
     Durability,
     ExecutionInfo,
@@ -74,6 +76,9 @@ _LAZY: dict[str, str] = {
     "SqliteSaver": "interlock.checkpoint.sqlite",
     "PostgresSaver": "interlock.checkpoint.postgres",
     "InterruptRecord": "interlock.checkpoint.base",
+    # node caches
+    "InMemoryCache": "interlock.cache.memory",
+    "SqliteCache": "interlock.cache.sqlite",
     "RunRecord": "interlock.checkpoint.base",
     # messages
     "AIMessage": "interlock.agent.messages",
@@ -112,6 +117,8 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "END",
     "START",
+    "CachePolicy",
+    "CacheRequired",
     "CheckpointerRequired",
     "Command",
     "Escalation",
@@ -191,6 +198,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from interlock.agent.prebuilt import ToolNode, tools_condition
     from interlock.agent.react import create_agent
     from interlock.agent.tools import BaseTool, Tool, ToolArgumentsError, ToolException, tool
+    from interlock.cache.memory import InMemoryCache
+    from interlock.cache.sqlite import SqliteCache
     from interlock.checkpoint.base import BaseSaver, InterruptRecord, RunRecord
     from interlock.checkpoint.memory import InMemorySaver, MemorySaver
     from interlock.checkpoint.postgres import PostgresSaver

@@ -9,6 +9,8 @@ InterlockError                     base of everything below
 │   ├── RecursionLimit             a run took more supersteps than `recursion_limit`
 │   │                              (also a `RecursionError`; alias `GraphRecursionError`)
 │   ├── CheckpointerRequired       interrupts/breakpoints/threads need a checkpointer
+│   ├── CacheRequired              `clear_cache` on a graph compiled without `cache=`
+│   │                              (also a `ValueError`, as LangGraph's)
 │   └── NonDeterministicTask       an entrypoint's re-run called other tasks than it recorded
 ├── ResumeError                    a resume that does not match what the thread waits for
 │   ├── ResumeConflict             the request was already decided (maybe by someone else)
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AlreadyVoted",
+    "CacheRequired",
     "CheckpointerRequired",
     "GraphError",
     "GraphInterrupt",
@@ -108,6 +111,11 @@ InvalidUpdateError = InvalidUpdate
 
 class CheckpointerRequired(GraphError):
     """Interrupts, breakpoints and thread ids need `compile(checkpointer=...)`."""
+
+
+class CacheRequired(GraphError, ValueError):
+    """`clear_cache()` on a graph compiled without `cache=` (LangGraph raises a ValueError
+    there, so this is one too)."""
 
 
 class NonDeterministicTask(GraphError):

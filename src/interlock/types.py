@@ -1,10 +1,11 @@
 """LangGraph's `langgraph.types`, for porting: `interrupt`, `Command`, `Send`, `Overwrite`,
-`Interrupt`, `StateSnapshot`, `RetryPolicy`, `Durability`, `StreamWriter`, `GraphOutput`, the
-`version="v2"` stream parts (`StreamPart`, `ValuesStreamPart`, ...) and friends.
+`Interrupt`, `StateSnapshot`, `RetryPolicy`, `CachePolicy`, `Durability`, `StreamWriter`,
+`GraphOutput`, the `version="v2"` stream parts (`StreamPart`, `ValuesStreamPart`, ...) and
+friends.
 
-The vocabulary lives in `interlock._types` (below every layer); `interrupt`, `RetryPolicy`
-and `Durability` are the graph's (`interlock.graph`), looked up when first used, so
-importing this module stays light.
+The vocabulary lives in `interlock._types` (below every layer); `interrupt`, `RetryPolicy`,
+`CachePolicy` (with `default_cache_key`) and `Durability` are the graph's
+(`interlock.graph`), looked up when first used, so importing this module stays light.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ from interlock._types import (
 
 if TYPE_CHECKING:
     from interlock.graph._interrupt import interrupt
+    from interlock.graph._node_cache import CachePolicy, default_cache_key
     from interlock.graph._runtime import Durability, RetryPolicy
 
 __all__ = [
     "END",
     "START",
+    "CachePolicy",
     "CheckpointStreamPart",
     "Command",
     "CustomStreamPart",
@@ -65,6 +68,7 @@ __all__ = [
     "TasksStreamPart",
     "UpdatesStreamPart",
     "ValuesStreamPart",
+    "default_cache_key",
     "interrupt",
 ]
 
@@ -78,6 +82,10 @@ def __getattr__(name: str) -> Any:
         from interlock.graph._runtime import RetryPolicy
 
         return RetryPolicy
+    if name in ("CachePolicy", "default_cache_key"):
+        from interlock.graph import _node_cache
+
+        return getattr(_node_cache, name)
     if name == "Durability":
         from interlock.graph._runtime import Durability
 

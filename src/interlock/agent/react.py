@@ -129,6 +129,7 @@ def create_agent(
     version: str | None = None,
     on_version_change: str | None = None,
     grant_predicates: Mapping[str, GrantPredicate] | None = None,
+    cache: Any = None,
     **_ignored: Any,
 ) -> CompiledStateGraph:
     """Build a tool-calling agent: the model runs, its tool calls run, repeat until it answers.
@@ -142,7 +143,8 @@ def create_agent(
     standing grant in the checkpointer covers runs without waiting; `grant_predicates`
     names the predicates grants may refer to (see `interlock.agent.grants`). `store` (a
     long-term memory store, `interlock.store`) reaches tools as `runtime.store` and
-    `get_store()`.
+    `get_store()`. `cache` is `compile(cache=...)`'s, as LangChain's (the agent's own nodes
+    have no cache policy, so it caches nothing by itself).
 
     Example:
         >>> from interlock import ScriptedChatModel, InMemorySaver  # doctest: +SKIP
@@ -339,4 +341,5 @@ def create_agent(
         tools=tool_list,
         version=version,
         on_version_change=on_version_change,
+        cache=cache,
     )

@@ -12,6 +12,7 @@ from interlock.graph._interrupt import (
     is_expired_answer,
     once,
 )
+from interlock.graph._node_cache import CachePolicy
 from interlock.graph._runtime import (
     Durability,
     ExecutionInfo,
@@ -24,6 +25,7 @@ from interlock.graph._runtime import (
 __all__ = [
     "END",
     "START",
+    "CachePolicy",
     "CompiledStateGraph",
     "Durability",
     "ExecutionInfo",

@@ -90,6 +90,7 @@ class StateGraph:
         metadata: Mapping[str, Any] | None = None,
         destinations: Any = None,
         retry_policy: Any = None,
+        cache_policy: Any = None,
         defer: bool = False,
         **_ignored: Any,
     ) -> StateGraph:
@@ -102,7 +103,10 @@ class StateGraph:
         `RetryPolicy` or a list of them) runs the node again when it raises (LangGraph's
         older `retry=` is accepted too). With `defer=True` an edge to the node does not run
         it in the next step: it waits until no other node would run (every pending branch
-        has finished), then runs once, as LangGraph's deferred nodes do.
+        has finished), then runs once, as LangGraph's deferred nodes do. With
+        `cache_policy=CachePolicy(...)` and `compile(cache=...)`, a result the node returned
+        for the same input is used instead of calling it (see the parity page, "Node
+        caching").
 
         The node reads the state through `input_schema`, else the type its first parameter
         is annotated with (a TypedDict, dataclass or pydantic model), else the graph's
@@ -110,12 +114,14 @@ class StateGraph:
         dataclass or a pydantic model. That schema's keys become keys of the graph (a
         "private" key only some nodes read and write).
         """
+        from interlock.graph._node_cache import check_cache_policy
         from interlock.graph._runtime import check_retry_policy
 
         try:
             retry = check_retry_policy(
                 retry_policy if retry_policy is not None else _ignored.get("retry")
             )
+            cache = check_cache_policy(cache_policy)
         except (TypeError, ValueError) as exc:
             raise InvalidGraph(f"node {node!r}: {exc}") from None
         if not isinstance(node, str):
@@ -136,6 +142,7 @@ class StateGraph:
             spec,
             metadata=dict(metadata) if metadata else None,
             destinations=declared_destinations(action, destinations),
+            cache_policy=cache,
         )
         return self
 
@@ -281,6 +288,7 @@ class StateGraph:
         version: str | None = None,
         tools: Any = None,
         on_version_change: str | None = None,
+        cache: Any = None,
         **_ignored: Any,
     ) -> CompiledStateGraph:
         """Check the graph and return a runnable `CompiledStateGraph`.
@@ -298,9 +306,18 @@ class StateGraph:
         compatible). `on_version_change` says what a resume on breaking changes does:
         `"refuse"` (the default), `"migrate"` (with `migrate(from_version=...)`) or
         `"resume"`.
+
+        `cache` (an `InMemoryCache`, a `SqliteCache` or your own `BaseCache`) keeps the
+        results of the nodes added with a `cache_policy`.
         """
         from interlock.graph._compiled import CompiledStateGraph
+        from interlock.graph._node_cache import check_cache
         from interlock.graph._versions import version_info
+
+        try:
+            node_cache = check_cache(cache)
+        except ValueError as exc:
+            raise InvalidGraph(str(exc)) from None
 
         before = (
             [interrupt_before]
@@ -337,5 +354,6 @@ class StateGraph:
         graph.stateful = checkpointer is True  # as a subgraph: one namespace per node name
         graph.persistent = checkpointer is not False
         graph.store = store
+        graph.cache = node_cache
         graph.context_schema = self.context_schema
         return graph

@@ -18,15 +18,7 @@ from interlock.errors import (
     StoreError,
     ThreadBusy,
 )
-from interlock.graph._drivers import (
-    Chunk,
-    Env,
-    ResultBox,
-    config_value,
-    drive_async,
-    drive_sync,
-    modes_of,
-)
+from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync
 from interlock.graph._effects import Clock, RunResult, Start
 from interlock.graph._engine import (
     fold,
@@ -42,6 +34,8 @@ from interlock.graph._inspect import (
     state_sync,
 )
 from interlock.graph._interrupt import _current
+from interlock.graph._node_cache import CacheMethods
+from interlock.graph._options import config_value, modes_of
 from interlock.graph._runnable import RunnableMethods
 from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
@@ -83,7 +77,7 @@ def _as_set(value: Sequence[str] | str | None) -> frozenset[str] | None:
     return frozenset([value] if isinstance(value, str) else value)
 
 
-class CompiledStateGraph(RunnableMethods):
+class CompiledStateGraph(CacheMethods, RunnableMethods):
     """A runnable graph. Build it with `StateGraph(...).compile(checkpointer=...)`.
 
     Also LangChain's `with_config`, `batch`, `abatch` and JSON schemas (`RunnableMethods`).
@@ -110,6 +104,8 @@ class CompiledStateGraph(RunnableMethods):
         self._cache = StateCache(DEFAULT_STATE_CACHE)
         self.store: Any = None
         """`compile(store=...)`: handed to nodes as `runtime.store`."""
+        self.cache: Any = None
+        """`compile(cache=...)`: where nodes with a `cache_policy` keep their results."""
         self.context_schema: Any = None
         """`StateGraph(..., context_schema=...)`: what `invoke(context=...)` is coerced to."""
         self.stateful = False
@@ -215,6 +211,7 @@ class CompiledStateGraph(RunnableMethods):
             decided_by=config_value(cfg, "user_id") or config_value(cfg, "decided_by"),
             context=coerce_context(self.context_schema, context),
             store=self.store,
+            cache=self.cache,
             hold=hold,
             stop=stop if callable(stop) else None,
         )
@@ -355,6 +352,7 @@ class CompiledStateGraph(RunnableMethods):
             modes=env.modes,
             defer=durability == "exit",
             stop=env.stop,
+            caching=env.cache is not None,
         )
 
     def _remember(self, env: Env, box: ResultBox) -> None:

@@ -11,7 +11,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass, field, replace
@@ -27,6 +27,8 @@ from interlock.errors import (
 )
 from interlock.graph._effects import (
     Applied,
+    CacheGet,
+    CacheSet,
     Commit,
     Effect,
     Emit,
@@ -47,6 +49,8 @@ from interlock.graph._effects import (
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._messages_out import seen_in, send_returned_messages
+from interlock.graph._node_cache import acache_effect, cache_effect
+from interlock.graph._options import config_value
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
 from interlock.graph._spec import GraphSpec, NodeSpec
 from interlock.graph._state import BadInput
@@ -107,6 +111,8 @@ class Env:
     """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
     store: Any = None
     """`compile(store=...)`: handed to nodes as `runtime.store`."""
+    cache: Any = None
+    """`compile(cache=...)`: performs the engine's `CacheGet` / `CacheSet`."""
     live_modes: frozenset[str] = frozenset({"custom", "messages"})
     """Modes whose chunks nodes send while they run (the functional API adds `updates`:
     each task's result as it finishes)."""
@@ -676,6 +682,8 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                 elif isinstance(effect, Emit):
                     reply = None
                     yield from _emit(env, effect)
+                elif isinstance(effect, CacheGet | CacheSet):
+                    reply = cache_effect(env.cache, effect)
                 else:
                     try:
                         reply = _store_sync(_keeping(effect, env, children), env)
@@ -771,6 +779,8 @@ async def drive_async(
                     reply = None
                     for chunk in _emit(env, effect):
                         yield chunk
+                elif isinstance(effect, CacheGet | CacheSet):
+                    reply = await acache_effect(env.cache, effect)
                 else:
                     try:
                         reply = await _store_async(_keeping(effect, env, children), env)
@@ -781,15 +791,3 @@ async def drive_async(
                         raise unsaved from exc
         except StopIteration as stop:
             box.value = stop.value
-
-
-def modes_of(stream_mode: Any) -> tuple[frozenset[str], bool]:
-    """Normalise `stream_mode` to a set, and whether the caller gave a single mode."""
-    if isinstance(stream_mode, str):
-        return frozenset({stream_mode}), True
-    return frozenset(stream_mode), False
-
-
-def config_value(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """`config["configurable"][key]` with a default."""
-    return (config.get("configurable") or {}).get(key, default)

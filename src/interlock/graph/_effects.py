@@ -21,6 +21,8 @@ from interlock.graph._interrupt import PendingInterrupt
 __all__ = [
     "NS_SEP",
     "Applied",
+    "CacheGet",
+    "CacheSet",
     "Clock",
     "Commit",
     "Effect",
@@ -142,6 +144,8 @@ class TaskOutcome:
     """`once()` results recorded in this attempt."""
     waiting: SubgraphPaused | None = None
     """A subgraph the task ran paused: the task waits for its requests."""
+    cached: tuple[list[tuple[str, Any]], list[Any]] | None = None
+    """Its node's writes and gotos, from the node cache: the node did not run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +236,24 @@ class Lookup:
     ids: tuple[str, ...]
 
 
+CacheKey = tuple[tuple[str, ...], str]
+"""A node cache entry's address: its namespace and key (`interlock.cache.FullKey`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheGet:
+    """Effect: `cache.get(keys)` (`compile(cache=...)`); reply {key: cached value}."""
+
+    keys: tuple[CacheKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSet:
+    """Effect: `cache.set(pairs)`: node results to keep, each with its time to live."""
+
+    pairs: Mapping[CacheKey, tuple[Any, float | None]]
+
+
 @dataclass(frozen=True, slots=True)
 class Emit:
     """Effect: pass a stream chunk to the caller."""
@@ -277,6 +299,8 @@ Effect = (
     | Waiting
     | Lookup
     | Applied
+    | CacheGet
+    | CacheSet
     | Emit
 )
 

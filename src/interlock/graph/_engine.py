@@ -60,6 +60,7 @@ from interlock.graph._effects import (
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record, task_moves
+from interlock.graph._node_cache import Lookups, lookup
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -79,6 +80,7 @@ from interlock.graph._run import (
     UPDATE_TASK,
     _Run,
     fold_order,
+    run_order,
 )
 from interlock.graph._runtime import retry_delay
 from interlock.graph._spec import GraphSpec
@@ -117,6 +119,7 @@ def run_graph(
     root_graph: str | None = None,
     task_call: str | None = None,
     stop: Callable[[], bool] | None = None,
+    caching: bool = False,
 ) -> Generator[Effect, Any, RunResult]:
     """Run the graph from `start` with `input`; see the module docstring. `modes` (stream
     modes the caller consumes) lets the engine skip building chunks nobody reads; `defer`
@@ -128,7 +131,7 @@ def run_graph(
     go up to the parent's task. `task_call`: the functional-API call it runs in (its mark;
     "" for the entrypoint's own), stamped on its checkpoints. `stop`: asked before each
     step after the run's first; True ends the run there with `RunStopped` (its steps are
-    saved)."""
+    saved). `caching`: the graph has a node cache (`CacheGet` / `CacheSet` effects)."""
     run = _Run(
         spec,
         start,
@@ -144,6 +147,7 @@ def run_graph(
         root_graph=root_graph,
         task_call=task_call,
         stop=stop,
+        caching=caching,
     )
     yield from _child_waits(run)
     if parent_task is not None and input is None:  # a subgraph goes on where it paused
@@ -469,14 +473,20 @@ def _settle(run: _Run) -> Generator[Effect, Any, None]:
 
 
 def _attempts(
-    run: _Run, tasks: list[Task], rec: CheckpointRecord
+    run: _Run, tasks: list[Task], rec: CheckpointRecord, announce: list[Task]
 ) -> Generator[Effect, Any, list[TaskOutcome]]:
     """Run `tasks`, running again those that fail while their node's `RetryPolicy` allows;
-    each failure is recorded (when the step's checkpoint is stored) before the retry."""
+    each failure is recorded (when the step's checkpoint is stored) before the retry.
+    `announce`: the step's tasks that started without running (cache hits): their `tasks`
+    start events go with the first attempt's."""
     outcomes: list[TaskOutcome] = []
+    if announce and not tasks and (run.wants("tasks") or run.wants("debug")):
+        yield from task_start_events(run.modes, announce, rec.step + 1, run.clock.now())
     while tasks:
         if run.wants("tasks") or run.wants("debug"):
-            yield from task_start_events(run.modes, tasks, rec.step + 1, run.clock.now())
+            started = sorted([*announce, *tasks], key=run_order)
+            yield from task_start_events(run.modes, started, rec.step + 1, run.clock.now())
+            announce = []
         got: list[TaskOutcome] = yield RunTasks(tuple(tasks), rec.checkpoint_id, rec.step + 1)
         tasks, failed = [], []
         for outcome in got:
@@ -495,6 +505,22 @@ def _attempts(
         if failed and run.durable and not run.unsaved:
             yield SaveProgress(rec.checkpoint_id, tuple(failed), (), final=False)
     return outcomes
+
+
+def _updates(
+    finished: list[tuple[Task, list[tuple[str, Any]], list]],
+    returned: Mapping[str, list[tuple[str, Any]]],
+    ran: set[str],
+) -> Generator[Effect, Any, None]:
+    """A step's `updates` chunks, as LangGraph sends them: first those of the tasks that
+    did not run in this attempt — their writes were restored from the step's saved
+    progress, or came from the node cache — marked `"__metadata__": {"cached": True}`, then
+    those of the tasks that ran."""
+    for task, writes, _ in sorted(finished, key=lambda f: f[0].id in ran):
+        chunk: dict[str, Any] = {task.name: update_view(returned.get(task.id, writes))}
+        if task.id not in ran:
+            chunk["__metadata__"] = {"cached": True}
+        yield Emit("updates", chunk)
 
 
 def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
@@ -538,8 +564,13 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
 
         tasks = run.plan()
         to_run = [t for t in tasks if not run.is_done(t) and not run.is_waiting(t)]
-        outcomes = yield from _attempts(run, to_run, rec)
+        cache = (yield from lookup(run, to_run)) if run.caching else Lookups()
+        skipped = [t for t in to_run if t.id in cache.outcomes]  # cache hits, bad keys
+        to_run = [t for t in to_run if t.id not in cache.outcomes]
+        outcomes = yield from _attempts(run, to_run, rec, skipped)
+        outcomes = [*(cache.outcomes[t.id] for t in skipped), *outcomes]
         by_id = {o.task.id: o for o in outcomes}
+        ran_ids = {o.task.id for o in outcomes if o.cached is None}  # not replayed or restored
 
         finished: list[tuple[Task, list[tuple[str, Any]], list]] = []  # writes as stored
         returned: dict[str, list[tuple[str, Any]]] = {}  # as the nodes returned them (streams)
@@ -600,12 +631,13 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     )
             else:
                 try:
-                    writes, gotos = split_result(
+                    writes, gotos = outcome.cached or split_result(
                         spec, task.name, outcome.result, child=run.parent_task is not None
                     )
                 except InvalidUpdate as exc:
                     first_error = first_error or exc
                     continue
+                cache.keep(run, task, writes, gotos)
                 returned[task.id] = writes
                 writes = spec.schema.prepared(writes)
                 finished.append((task, writes, gotos))
@@ -619,6 +651,8 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         if run.wants("tasks") or run.wants("debug"):
             now, done = run.clock.now(), {t.id: returned.get(t.id, ws) for t, ws, _ in finished}
             for o in outcomes:
+                if o.cached is not None:  # LangGraph: a cache hit has no result event
+                    continue
                 yield from task_result_events(
                     run.modes,
                     o.task,
@@ -642,12 +676,13 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             yield from _settle(run)
             if run.durable and (progress or new_interrupts):
                 yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
+            if cache.pairs:  # kept once the step's progress is saved
+                yield cache.flush()
             for t in progress:
                 run.task_writes[t.task_id] = t
             run.interrupts.extend(new_interrupts)
-            for task, writes, _ in finished:
-                if task.id in by_id and run.wants("updates"):
-                    yield Emit("updates", {task.name: update_view(returned.get(task.id, writes))})
+            if run.wants("updates"):
+                yield from _updates(finished, returned, ran_ids)
             if first_error is not None:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
@@ -687,9 +722,10 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         hit_after = spec.hits(run.after, ran)
         bps = (run._breakpoint(new.checkpoint_id, "after", hit_after),) if hit_after else ()
         yield from _commit(run, new, bps)
+        if cache.pairs:  # kept once the step is committed
+            yield cache.flush()
         if run.wants("updates"):
-            for task, writes, _ in finished:
-                yield Emit("updates", {task.name: update_view(returned.get(task.id, writes))})
+            yield from _updates(finished, returned, ran_ids)
         if run.wants("values") and touched:  # LangGraph: a step that wrote nothing, none
             yield Emit("values", dict(run.values))
         assert run.record is not None

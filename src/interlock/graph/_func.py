@@ -6,6 +6,7 @@ results back instead of running them again (see `_func_scope`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -23,6 +24,7 @@ from interlock.graph._drivers import save_children_now
 from interlock.graph._effects import SubgraphPaused
 from interlock.graph._func_scope import FuncContext, Scope, TaskDef, TaskFuture, call_task, derive
 from interlock.graph._interrupt import NodeInterrupt, _current
+from interlock.graph._node_cache import check_cache, check_cache_policy
 from interlock.graph._runtime import NodeTask, Runtime, check_retry_policy
 from interlock.graph._stream_v2 import ainvoke_version, invoke_version, shaper
 
@@ -48,15 +50,26 @@ class _FuncState(TypedDict, total=False):
 class TaskFunction(Generic[V]):
     """A function decorated with `@task`: calling it starts it and returns a `TaskFuture`."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None, retry_policy: Any) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None,
+        retry_policy: Any,
+        cache_policy: Any = None,
+    ) -> None:
         try:
             retry = check_retry_policy(retry_policy)
+            cache = check_cache_policy(cache_policy)
         except (TypeError, ValueError) as exc:
             raise InvalidGraph(f"task {name or fn.__name__!r}: {exc}") from None
         self.func = fn
         self.name = name or _name_of(fn)
         self._spec = TaskDef(
-            name=self.name, fn=fn, is_async=inspect.iscoroutinefunction(fn), retry=retry
+            name=self.name,
+            fn=fn,
+            is_async=inspect.iscoroutinefunction(fn),
+            retry=retry,
+            cache_policy=cache,
         )
         functools.update_wrapper(self, fn)
 
@@ -76,7 +89,11 @@ def _name_of(fn: Any) -> str:
 
 @overload
 def task(
-    __func_or_none__: None = None, *, name: str | None = None, retry_policy: Any = None
+    __func_or_none__: None = None,
+    *,
+    name: str | None = None,
+    retry_policy: Any = None,
+    cache_policy: Any = None,
 ) -> Callable[[Callable[..., Any]], TaskFunction[Any]]: ...
 @overload
 def task(__func_or_none__: Callable[..., Any]) -> TaskFunction[Any]: ...
@@ -85,6 +102,7 @@ def task(
     *,
     name: str | None = None,
     retry_policy: Any = None,
+    cache_policy: Any = None,
     **_ignored: Any,
 ) -> Any:
     """Make a function a task of the functional API: `@task` or `@task(retry_policy=...)`.
@@ -95,7 +113,10 @@ def task(
     arguments and result must be storable (JSON-like values, messages, dataclasses,
     pydantic models): the call is recorded with the run, and when the entrypoint runs again
     after a pause, the recorded result is returned without running the task again.
-    `retry_policy` (a `RetryPolicy` or a list of them) runs it again when it raises.
+    `retry_policy` (a `RetryPolicy` or a list of them) runs it again when it raises. With
+    `cache_policy=CachePolicy(...)` and `@entrypoint(cache=...)`, a call whose arguments
+    an earlier call had returns that call's result without running (the parity page's
+    "Node caching").
 
     Example:
         >>> from interlock.func import task
@@ -105,7 +126,7 @@ def task(
     """
 
     def wrap(fn: Callable[..., Any]) -> TaskFunction[Any]:
-        return TaskFunction(fn, name, retry_policy)
+        return TaskFunction(fn, name, retry_policy, cache_policy)
 
     return wrap(__func_or_none__) if __func_or_none__ is not None else wrap
 
@@ -127,8 +148,9 @@ class entrypoint:  # LangGraph's name
     `@task` functions. `context_schema` coerces `invoke(..., context=...)`.
 
     `store=` (long-term memory, e.g. `interlock.store.sqlite.SqliteStore`) is handed to the
-    function as `store` / `runtime.store` and to its tasks as `get_store()`.
-    `cache`/`cache_policy` are not supported.
+    function as `store` / `runtime.store` and to its tasks as `get_store()`. `cache` (an
+    `InMemoryCache`, `SqliteCache`, ...) keeps the results of its tasks that have a
+    `cache_policy`, and, with `cache_policy`, the entrypoint's own.
 
     Example:
         >>> from interlock import InMemorySaver
@@ -158,14 +180,19 @@ class entrypoint:  # LangGraph's name
         retry_policy: Any = None,
         **kwargs: Any,
     ) -> None:
-        if cache is not None or cache_policy is not None:
-            raise GraphError("entrypoint(cache=..., cache_policy=...) is not supported")
         if kwargs:
             raise GraphError(f"entrypoint() got unknown options {sorted(kwargs)}")
+        try:
+            check_cache(cache)
+            check_cache_policy(cache_policy)
+        except ValueError as exc:
+            raise InvalidGraph(f"entrypoint: {exc}") from None
         self.checkpointer = checkpointer
         self.store = store
         self.context_schema = context_schema
         self.retry_policy = retry_policy
+        self.cache = cache
+        self.cache_policy = cache_policy
 
     def __call__(self, func: Callable[..., Any]) -> EntrypointGraph:
         return EntrypointGraph.build(self, func)
@@ -336,10 +363,16 @@ class EntrypointGraph(CompiledStateGraph):
 
         name = getattr(func, "__name__", "entrypoint")
         builder = StateGraph(_FuncState, context_schema=options.context_schema)
-        builder.add_node(name, _node_for(func, name), retry_policy=options.retry_policy)
+        node = _node_for(func, name)
+        for attr in ("__module__", "__qualname__"):  # its cache entries are the function's
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(node, attr, getattr(func, attr))
+        builder.add_node(
+            name, node, retry_policy=options.retry_policy, cache_policy=options.cache_policy
+        )
         builder.add_edge(START, name)
         compiled = builder.compile(
-            checkpointer=options.checkpointer, store=options.store, name=name
+            checkpointer=options.checkpointer, store=options.store, name=name, cache=options.cache
         )
         graph = cls.__new__(cls)
         graph.__dict__.update(compiled.__dict__)
@@ -396,7 +429,8 @@ class EntrypointGraph(CompiledStateGraph):
         if mode == "updates" and isinstance(chunk, dict) and self.name in chunk:
             view = chunk[self.name]
             if isinstance(view, dict) and "ran" in view:
-                return True, {self.name: view.get("output")}
+                meta = {k: v for k, v in chunk.items() if k == "__metadata__"}
+                return True, {self.name: view.get("output"), **meta}
         return True, chunk
 
     # ---- running -----------------------------------------------------------------------------

@@ -25,8 +25,9 @@ from typing import Any, TypeVar
 from interlock.checkpoint.base import TaskWrites
 from interlock.checkpoint.serde import dumps
 from interlock.errors import GraphError, NonDeterministicTask, SerializationError, StepNotSaved
-from interlock.graph._effects import SubgraphPaused
+from interlock.graph._effects import CacheGet, CacheSet, SubgraphPaused
 from interlock.graph._interrupt import NodeInterrupt, PendingInterrupt, _current
+from interlock.graph._node_cache import acache_effect, cache_effect, cache_namespace, entry_key
 from interlock.graph._run import MEMO, PART_SEP
 from interlock.graph._runtime import NodeTask, retry_delay, stateful_refused
 
@@ -63,6 +64,9 @@ class TaskDef:
     fn: Callable[..., Any]
     is_async: bool
     retry: tuple[Any, ...] = ()
+    cache_policy: Any = None
+    """`@task(cache_policy=CachePolicy(...))`: calls look for an earlier result of the same
+    arguments in the entrypoint's cache (`_node_cache`)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -226,12 +230,14 @@ class Scope:
             )
         if seen is not None and "result" in seen:
             return self._finished(seen["result"])
-        if seen is None:
+        key = None
+        if seen is None:  # a first call may use the cache; one a pause stopped runs again
             self._note(slot, {"task": spec.name})
+            key = self._cache_key(spec, args, kwargs)
         ctx = derive(self.root, self, place, spec.name)
         if self.is_async:
             run = self._arun if spec.is_async else self._arun_thread
-            coro = run(ctx, spec, slot, args, kwargs)
+            coro = run(ctx, spec, slot, args, kwargs, key)
             if self._in_loop():
                 inner: Any = asyncio.ensure_future(coro)
             else:  # a sync task (in a worker thread) of an async entrypoint calls a task
@@ -244,7 +250,9 @@ class Scope:
                     "(async def) and run it with ainvoke/astream"
                 )
             assert self.pool is not None
-            inner = self.pool.submit(copy_context().run, self._run, ctx, spec, slot, args, kwargs)
+            inner = self.pool.submit(
+                copy_context().run, self._run, ctx, spec, slot, args, kwargs, key
+            )
         self.running.append(inner)
         return TaskFuture(self, inner)
 
@@ -269,17 +277,22 @@ class Scope:
 
     # ---- running a call (sync) -------------------------------------------------------------
 
-    def _run(self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict) -> Any:
+    def _run(
+        self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict, key: Any = None
+    ) -> Any:
+        hit = self._cached(key, cache_effect(self._cache, CacheGet((key,))) if key else {})
         token = _current.set(ctx)
         try:
-            result = self._attempts(ctx, spec, args, kw)
+            result = hit[0] if hit else self._attempts(ctx, spec, args, kw)
         except NodeInterrupt as exc:
             self._pause(ctx, slot, exc)
             raise
         finally:
             _current.reset(token)
-        entry = self._record(ctx, spec, slot, result)
+        entry = self._record(ctx, spec, slot, result, cached=bool(hit))
         self._save_sync(slot, entry)
+        if key is not None and not hit:
+            cache_effect(self._cache, self._keep(key, spec, result))
         return result
 
     def _attempts(self, ctx: FuncContext, spec: TaskDef, args: tuple, kw: dict) -> Any:
@@ -297,7 +310,12 @@ class Scope:
 
     # ---- running a call (async) ------------------------------------------------------------
 
-    async def _arun(self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict) -> Any:
+    async def _arun(
+        self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict, key: Any = None
+    ) -> Any:
+        hit = self._cached(key, await acache_effect(self._cache, CacheGet((key,))) if key else {})
+        if hit:
+            return await self._done_async(ctx, spec, slot, hit[0], None, True)
         token = _current.set(ctx)
         attempt = 1
         try:
@@ -317,13 +335,26 @@ class Scope:
             raise
         finally:
             _current.reset(token)
-        entry = self._record(ctx, spec, slot, result)
+        return await self._done_async(ctx, spec, slot, result, key, False)
+
+    async def _done_async(
+        self, ctx: FuncContext, spec: TaskDef, slot: str, result: Any, key: Any, cached: bool
+    ) -> Any:
+        """Record a finished call, then keep its result in the cache under `key` (None: it
+        is not kept — it came from there, or may not be cached)."""
+        entry = self._record(ctx, spec, slot, result, cached=cached)
         await self._save_async(slot, entry)
+        if key is not None:
+            await acache_effect(self._cache, self._keep(key, spec, result))
         return result
 
     async def _arun_thread(
-        self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict
+        self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict, key: Any = None
     ) -> Any:
+        hit = self._cached(key, await acache_effect(self._cache, CacheGet((key,))) if key else {})
+        if hit:
+            return await self._done_async(ctx, spec, slot, hit[0], None, True)
+
         def body() -> Any:
             token = _current.set(ctx)
             try:
@@ -336,14 +367,40 @@ class Scope:
         except NodeInterrupt as exc:
             self._pause(ctx, slot, exc)
             raise
-        entry = self._record(ctx, spec, slot, result)
-        await self._save_async(slot, entry)
-        return result
+        return await self._done_async(ctx, spec, slot, result, key, False)
+
+    # ---- the node cache (`@task(cache_policy=...)`) -----------------------------------------
+
+    @property
+    def _cache(self) -> Any:
+        return getattr(getattr(self.root, "env", None), "cache", None)
+
+    def _cache_key(self, spec: TaskDef, args: tuple, kwargs: dict[str, Any]) -> Any:
+        """The cache entry of a first call of a task with a cache policy (None: none)."""
+        if spec.cache_policy is None or self._cache is None:
+            return None
+        key = entry_key(spec.cache_policy, *args, **kwargs)
+        return (cache_namespace(None, spec.fn), key)
+
+    @staticmethod
+    def _cached(key: Any, found: Any) -> tuple[Any] | None:
+        """`(result,)` when the cache had the call's result."""
+        value = found.get(key) if key is not None else None
+        if isinstance(value, dict) and "result" in value:
+            return (value["result"],)
+        return None
+
+    @staticmethod
+    def _keep(key: Any, spec: TaskDef, result: Any) -> CacheSet:
+        return CacheSet({key: ({"result": result}, spec.cache_policy.ttl)})
 
     # ---- outcomes ----------------------------------------------------------------------------
 
-    def _record(self, ctx: FuncContext, spec: TaskDef, slot: str, result: Any) -> dict[str, Any]:
-        """Keep a finished call's result (and its `once()` records) with the node's task."""
+    def _record(
+        self, ctx: FuncContext, spec: TaskDef, slot: str, result: Any, *, cached: bool = False
+    ) -> dict[str, Any]:
+        """Keep a finished call's result (and its `once()` records) with the node's task;
+        `cached`: it came from the node cache (its `updates` chunk says so)."""
         try:
             dumps(result, f"task {spec.name} result")
         except SerializationError as exc:
@@ -357,7 +414,8 @@ class Scope:
             self.root.memo[slot] = entry
             self.root.new_memo[slot] = entry
         if ctx.emit is not None:
-            ctx.emit("updates", {spec.name: result})
+            chunk = {spec.name: result}
+            ctx.emit("updates", {**chunk, "__metadata__": {"cached": True}} if cached else chunk)
         return entry
 
     def _keep_once(self, ctx: FuncContext, slot: str) -> None:

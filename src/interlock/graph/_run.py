@@ -74,8 +74,12 @@ class _Run:
         root_graph: str | None = None,
         task_call: str | None = None,
         stop: Callable[[], bool] | None = None,
+        caching: bool = False,
     ) -> None:
         self.spec = spec
+        self.caching = caching
+        """The graph has a node cache (`compile(cache=...)`): nodes with a `cache_policy`
+        look for their results there (`_node_cache`)."""
         self.stop = stop
         """Asked between steps (after the first): True stops the run (`RunStopped`)."""
         self.modes = modes

@@ -44,6 +44,9 @@ class NodeSpec:
     destinations: tuple[tuple[str, str | None], ...] = ()
     """Where a `Command` it returns may go, with an edge label: from `add_node(destinations=)`
     or a `-> Command[Literal["b", "c"]]` return annotation. Used for drawing only."""
+    cache_policy: Any = None
+    """`add_node(cache_policy=CachePolicy(...))`: its results are cached in a graph compiled
+    with `cache=` (`_node_cache`)."""
 
     @classmethod
     def create(

@@ -83,6 +83,7 @@ def _env(graph: CompiledStateGraph, ctx: NodeTask, calls: int, *, marked: bool =
         decided_by=parent.decided_by,
         context=parent.context,
         store=parent.store,
+        cache=graph.cache,  # a subgraph's own, as in LangGraph (not its parent's)
         parent_task=ctx.task_id,
         ns_path=(*parent.ns_path, segment),
         sink=ctx.sink,
@@ -151,6 +152,7 @@ def _engine(
         parent_task=env.parent_task,
         root_graph=env.root_graph,
         task_call=task_call,
+        caching=env.cache is not None,
     )
 
 

@@ -288,6 +288,8 @@ def _updates(
             if not ns:
                 _remember_interrupts(run, delta)
             continue
+        if node == "__metadata__":  # `{"cached": True}`: about the chunk, not a node
+            continue
         made.append(("updates", {"node": node, "values": delta}, ns))
         messages = delta.get("messages") if isinstance(delta, dict) else None
         for message in messages if isinstance(messages, list) else ():
