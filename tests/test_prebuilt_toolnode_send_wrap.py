@@ -369,3 +369,43 @@ def test_create_agent_names_a_tool_call_hook_it_does_not_run() -> None:
         create_agent(model, [add], middleware=[Retry()])
     with pytest.raises(TypeError, match="interlock supports HumanInTheLoopMiddleware"):
         create_agent(model, [add], middleware=[Other()])
+
+
+def test_a_sent_calls_state_is_the_tools_own_copy() -> None:
+    # a tool that edits its InjectedState in place changes neither the run nor the cache
+
+    from interlock import (
+        END,
+        START,
+        AIMessage,
+        HumanMessage,
+        InMemorySaver,
+        MessagesState,
+        Send,
+        StateGraph,
+        tool,
+    )
+    from interlock.prebuilt import ToolNode
+
+    class Noted(MessagesState):
+        notes: list
+
+    @tool
+    def scribble(q: str, state: Annotated[dict, InjectedState]) -> str:
+        """Scribble."""
+        state["notes"].append("EDITED")
+        return "ok"
+
+    call = {"name": "scribble", "args": {"q": "a"}, "id": "1", "type": "tool_call"}
+    g = StateGraph(Noted)
+    g.add_node("model", lambda s: {"messages": [AIMessage("", tool_calls=[call])]})
+    g.add_node("tools", ToolNode([scribble]))
+    g.add_edge(START, "model")
+    g.add_conditional_edges("model", lambda s: [Send("tools", [call])], ["tools"])
+    g.add_edge("tools", END)
+    app = g.compile(checkpointer=InMemorySaver())
+    cfg = {"configurable": {"thread_id": "t"}}
+    assert app.invoke({"messages": [HumanMessage("hi")], "notes": ["orig"]}, cfg)["notes"] == [
+        "orig"
+    ]
+    assert app.get_state(cfg).values["notes"] == ["orig"]

@@ -44,7 +44,6 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
     Vote,
-    Waiting,
 )
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
@@ -353,16 +352,6 @@ def _store_sync(effect: Effect, env: Env) -> Any:
             saver.list_interrupts(status=s, thread_id=env.thread_id, limit=1).items
             for s in ("resolved", "expired")
         )
-    elif isinstance(effect, Waiting):
-        stale: list[Any] = []
-        cursor = None
-        while True:
-            listed = saver.list_interrupts(
-                status="pending", thread_id=env.thread_id, limit=_PAGE, cursor=cursor
-            )
-            stale += [r for r in listed.items if effect.covers(r)]
-            if (cursor := listed.next_cursor) is None:
-                return tuple(stale)
     elif isinstance(effect, Lookup):
         return {iid: saver.get_interrupt(iid) for iid in effect.ids}
     elif isinstance(effect, Applied):
@@ -571,16 +560,6 @@ async def _store_async(effect: Effect, env: Env) -> Any:
             if (await saver.alist_interrupts(status=s, thread_id=env.thread_id, limit=1)).items:
                 return True
         return False
-    elif isinstance(effect, Waiting):
-        stale: list[Any] = []
-        cursor = None
-        while True:
-            listed = await saver.alist_interrupts(
-                status="pending", thread_id=env.thread_id, limit=_PAGE, cursor=cursor
-            )
-            stale += [r for r in listed.items if effect.covers(r)]
-            if (cursor := listed.next_cursor) is None:
-                return tuple(stale)
     elif isinstance(effect, Lookup):
         return {iid: await saver.aget_interrupt(iid) for iid in effect.ids}
     elif isinstance(effect, Applied):

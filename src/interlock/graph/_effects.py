@@ -217,19 +217,6 @@ class HasDecided:
 
 
 @dataclass(frozen=True, slots=True)
-class Waiting:
-    """Effect: the thread's pending requests in namespace `checkpoint_ns` and those below
-    it (all of them for the root's ""); reply tuple[InterruptRecord, ...]."""
-
-    checkpoint_ns: str = ""
-
-    def covers(self, record: InterruptRecord) -> bool:
-        """Whether `record` is in this namespace or below it."""
-        ns = self.checkpoint_ns
-        return not ns or record.checkpoint_ns == ns or record.checkpoint_ns.startswith(ns + "|")
-
-
-@dataclass(frozen=True, slots=True)
 class Lookup:
     """Effect: fetch interrupts by id from the whole store; reply {id: InterruptRecord}."""
 
@@ -296,7 +283,6 @@ Effect = (
     | Vote
     | Reopen
     | HasDecided
-    | Waiting
     | Lookup
     | Applied
     | CacheGet

@@ -23,7 +23,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
-from interlock._types import END, START, Command, Interrupt
+from interlock._types import START, Command, Interrupt
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
@@ -55,11 +55,10 @@ from interlock.graph._effects import (
     Start,
     Task,
     TaskOutcome,
-    Waiting,
 )
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
-from interlock.graph._migrate import carry_over, migration_record, task_moves
+from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._node_cache import Lookups, lookup
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
@@ -90,7 +89,6 @@ __all__ = [
     "BREAKPOINT_TASK",
     "ERROR",
     "UPDATE_TASK",
-    "cancel_abandoned",
     "fold",
     "pending_of",
     "run_graph",
@@ -166,21 +164,19 @@ def run_graph(
         if pending or not (rec.next or rec.sends):  # it stopped: say where
             intr = tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in pending)
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
-        yield from _migrate(run)
+        yield from _migrate(run, start.migration)
         return (yield from _loop(run, _past_breakpoint(run)))
     skip_before = yield from _start(run, input)
     if isinstance(skip_before, RunResult):  # a vote that did not decide its request
         return skip_before
     if skip_before is None:  # input checkpoint committed; emit was done in _start
         skip_before = False
-    yield from _migrate(run)
+    yield from _migrate(run, start.migration)
     return (yield from _loop(run, skip_before))
 
 
-def _migrate(run: _Run) -> Generator[Effect, Any, None]:
-    """Commit the run's version migration (after the decision is recorded), once: see
-    `_migrate`."""
-    plan, run.migration = run.migration, None
+def _migrate(run: _Run, plan: Any) -> Generator[Effect, Any, None]:
+    """Commit a version migration (after the decision is recorded), once: see `_migrate`."""
     if plan is None or run.record is None:
         return
     old, interrupts, task_writes = run.record, run.interrupts, run.task_writes
@@ -209,10 +205,8 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     pending = run.waiting()
     answerable = run.answerable() if run.record is not None else []
     is_resume = isinstance(input, Command) and input.has_resume
-    # LangGraph: any Command on a thread goes on from its checkpoint (update applied there)
-    on_thread = isinstance(input, Command) and not is_resume and run.record is not None
     bindings = None
-    if is_resume or input is None or on_thread:
+    if is_resume or input is None:
         if run.record is None:
             raise ResumeError(
                 f"thread {run.thread_id!r} has no checkpoint: there is nothing to resume; "
@@ -242,19 +236,13 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             bindings = bindings_for(run, answerable, decisions, input)
         else:
             real = [r for r in pending if r.kind != "breakpoint"]
-            if real and on_thread:
-                raise InputRejected(
-                    f"thread {run.thread_id!r} waits for {len(real)} decision(s) "
-                    f"({[r.interrupt_id for r in real]}); answer with Command(resume=...) "
-                    "before sending a Command without one"
-                )
             if real:
                 raise ResumeError(
                     f"thread {run.thread_id!r} waits for {len(real)} decision(s); resume with "
                     f"Command(resume=...) (pending ids: {[r.interrupt_id for r in real]})"
                 )
             decisions = {r.interrupt_id: None for r in pending}
-            if not decisions and not on_thread and not run.record.next and not run.record.sends:
+            if not decisions and not run.record.next and not run.record.sends:
                 raise ResumeError(
                     f"thread {run.thread_id!r} has finished; there is nothing to resume. "
                     "Send new input to start another turn."
@@ -263,13 +251,10 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             status = "expired" if all(map(is_expired_answer, decisions.values())) else "resolved"
             yield Resolve(decisions, status, bindings or None)
             run.apply_decisions(decisions, status, bindings)
-        if on_thread:
-            return (yield from _command_on_thread(run, input))
         if isinstance(input, Command) and input.update is not None:
             writes = run.spec.schema.prepared(run.spec.schema.to_updates(input.update, INPUT))
             run.pending_update = [*run.pending_update, *writes]
         if run.fork:  # a replay: it goes on from a copy of the old checkpoint, the new head
-            yield from cancel_abandoned(run)
             old = run.record
             fork = run._commit(
                 source="fork",
@@ -303,11 +288,15 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     if run.record is None:
         run.values = {**run.spec.schema.initial_values(), **run.values}
     touched = run.spec.schema.apply(run.values, writes)
-    # a new thread: START's nodes run, with a Command's goto targets beside them (LangGraph)
-    nxt, sends, barriers = run.triggers([(START, []), ("__goto__", gotos)], {})
-    spent = 2
+    if gotos:
+        nxt, sends, barriers = run.triggers(
+            [("__goto__", gotos)], run.record.barriers if run.record else {}
+        )
+    else:
+        nxt, sends, barriers = run.triggers([(START, [])], {})
+    # a Command on a thread goes on from its checkpoint in LangGraph (no input or START step)
+    spent = 0 if isinstance(input, Command) and run.record is not None else 2
     step = run.record.step + 1 if run.record else -1
-    yield from cancel_abandoned(run)  # new input at an older checkpoint: a fork
     rec = run._commit(
         source="input",
         writes=[Write(node=INPUT, channel=c, value=v) for c, v in writes],
@@ -323,77 +312,6 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
     assert run.record is not None
     yield from checkpoint_events(run.modes, run.record, run.values)
     return None
-
-
-def cancel_abandoned(run: _Run) -> Generator[Effect, Any, None]:
-    """A fork (a run or a state update at an older checkpoint) moves the thread's head to
-    a new branch: the requests that wait on the old head (and in its paused subgraphs) can
-    never be carried out. Cancel them before the fork commits, exactly once (the store
-    flips each from pending and audits it as `approval.cancelled`; a request decided
-    meanwhile makes the fork fail with `ResumeConflict`, nothing changed)."""
-    if not run.fork:
-        return
-    stale = yield Waiting(run.ns)
-    if stale:
-        yield Resolve(dict.fromkeys(r.interrupt_id for r in stale), status="cancelled")
-
-
-def _command_on_thread(run: _Run, command: Command) -> Generator[Effect, Any, bool]:
-    """`Command(update=..., goto=...)` without `resume` on a thread that has a checkpoint
-    goes on from that checkpoint, as in LangGraph: the update is applied there and its next
-    nodes run, with the goto targets beside them; on a finished thread without `goto`
-    nothing runs. With nodes still to run and no goto (a failed or stopped step, a
-    breakpoint), the update waits for the next step's commit as a resume's does; otherwise
-    one checkpoint (`source="update"`, or `"fork"` at an older checkpoint) records it with
-    the plan, carrying over what the step's finished tasks wrote. Returns whether the first
-    step skips its breakpoint-before."""
-    old, fork = run.record, run.fork
-    assert old is not None
-    skip_before = _past_breakpoint(run) and not fork
-    writes = run.spec.schema.prepared(run.spec.schema.to_updates(command.update, INPUT))
-    writes = [*run.pending_update, *writes]  # with an earlier resume's, if its step failed
-    gotos = [g for g in command.goto_targets() if g != END]
-    if not fork and not gotos and (old.next or old.sends or not writes):
-        run.pending_update = writes
-        yield from _resumed_values(run)
-        return skip_before
-    run.pending_update = []
-    yield from cancel_abandoned(run)  # a fork: before anything is committed
-    if run.migration is not None:  # the update goes on top of the migrated state
-        yield from _migrate(run)
-        old = run.record
-        assert old is not None
-    nxt, sends, barriers = old.next, old.sends, old.barriers
-    if gotos:
-        nxt, more, barriers = run.triggers([("__goto__", gotos)], old.barriers, old.next)
-        sends = (*old.sends, *more)
-    values = dict(run.values)
-    run.spec.schema.apply(values, writes, strict=False)
-    run.values = values
-    rec = run._commit(
-        source="fork" if fork else "update",
-        writes=[Write(node=INPUT, channel=c, value=v) for c, v in writes],
-        next_=nxt,
-        sends=sends,
-        barriers=barriers,
-        step=old.step if fork else old.step + 1,
-    )
-    moved = {} if fork else task_moves(old, rec)
-    carried = tuple(
-        replace(w, task_id=moved[t][0], task_name=moved[t][1])
-        for t, w in run.task_writes.items()
-        if t in moved
-    )
-    yield from _commit(run, rec, ())
-    if carried:  # the tasks that finished before go on counting as finished
-        yield from _settle(run)
-        if run.durable:
-            yield SaveProgress(rec.checkpoint_id, carried, (), final=False)
-        run.task_writes = {w.task_id: w for w in carried}
-    run.spent = 1 if fork else 0  # as LangGraph counts a fork's copy
-    yield from _resumed_values(run)
-    yield from checkpoint_events(run.modes, rec, run.values)
-    return skip_before
 
 
 def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, InterruptRecord | None]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from interlock.graph._run import _Run
     from interlock.graph._versions import MigrationPlan
 
-__all__ = ["MIGRATE", "carry_over", "migration_record", "task_moves"]
+__all__ = ["MIGRATE", "carry_over", "migration_record"]
 
 MIGRATE = "__migrate__"
 """The writer of a migration's state write."""
@@ -45,25 +45,6 @@ def migration_record(run: _Run, plan: MigrationPlan) -> CheckpointRecord:
     return replace(rec, metadata=meta)
 
 
-def task_moves(old: CheckpointRecord, new: CheckpointRecord) -> dict[str, tuple[str, str]]:
-    """Old task id -> (new task id, new name) for the tasks of `old`'s step that `new`'s
-    step runs in their place: its k-th node is the k-th of `new.next` (which may add nodes
-    after them), its k-th send the k-th of `new.sends`."""
-    moved: dict[str, tuple[str, str]] = {}
-    for i, (name, new_name) in enumerate(zip(old.next, new.next, strict=False)):
-        moved[task_id(old.checkpoint_id, name, i)] = (
-            task_id(new.checkpoint_id, new_name, i),
-            new_name,
-        )
-    for j, ((name, _), (new_name, _)) in enumerate(zip(old.sends, new.sends, strict=False)):
-        at_old, at_new = len(old.next) + j, len(new.next) + j
-        moved[task_id(old.checkpoint_id, name, at_old)] = (
-            task_id(new.checkpoint_id, new_name, at_new),
-            new_name,
-        )
-    return moved
-
-
 def carry_over(
     run: _Run,
     old: CheckpointRecord,
@@ -74,7 +55,14 @@ def carry_over(
     migration's checkpoint): same request ids, the task ids of the new checkpoint."""
     new = run.record
     assert new is not None
-    moved = task_moves(old, new)
+    moved: dict[str, tuple[str, str]] = {}
+    names = [*old.next, *(n for n, _ in old.sends)]
+    new_names = [*new.next, *(n for n, _ in new.sends)]
+    for i, (name, new_name) in enumerate(zip(names, new_names, strict=True)):
+        moved[task_id(old.checkpoint_id, name, i)] = (
+            task_id(new.checkpoint_id, new_name, i),
+            new_name,
+        )
     run.interrupts = [
         replace(
             r,

@@ -16,6 +16,7 @@ from interlock.graph._binding import bound
 from interlock.graph._effects import Clock, Start, Task
 from interlock.graph._interrupt import interrupt_id
 from interlock.graph._spec import GraphSpec
+from interlock.graph._state import detached
 from interlock.graph._writes import task_id
 
 __all__ = [
@@ -115,8 +116,6 @@ class _Run:
         self.ns = start.checkpoint_ns
         self.values = dict(start.values)
         self.stored = start.stored
-        self.migration = start.migration
-        """The version migration to commit before the run goes on (`_engine._migrate`)."""
         self.record = start.stored.record if start.stored else None
         self.head = start.head_id
         self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
@@ -260,17 +259,15 @@ class _Run:
         self,
         finished: Sequence[tuple[str, Sequence[str | Send]]],
         barriers: Mapping[str, tuple[str, ...]],
-        planned: Sequence[str] = (),
     ) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...], dict[str, tuple[str, ...]]]:
-        """Next nodes, sends and join progress after `finished` (name, gotos) tasks
-        (`planned`: nodes the step runs already; the triggered ones are added after them).
+        """Next nodes, sends and join progress after `finished` (name, gotos) tasks.
 
         An edge, branch or goto to a deferred node (`add_node(..., defer=True)`) holds it
         back in `barriers[DEFERRED]`; the held nodes run (in name order) in the first step
         for which no other node is triggered — sends do not hold them back (LangGraph's
         `LastValueAfterFinish` channels, finished when no other trigger fired)."""
         spec = self.spec
-        nxt: list[str] = list(planned)
+        nxt: list[str] = []
         sends: list[tuple[str, Any]] = []
         joins = {k: list(v) for k, v in barriers.items() if k != DEFERRED}
         held = list(barriers.get(DEFERRED, ()))
@@ -388,7 +385,7 @@ class _Run:
         keys (not the schema's type; managed values left out), as LangGraph 1.2's
         `ToolNode` reads them for the calls a `Send` gave it."""
         values = self.step_values()
-        return lambda: dict(values)
+        return lambda: {k: detached(v) for k, v in values.items()}  # a tool's edits stay its own
 
     def is_done(self, task: Task) -> bool:
         stored = self.task_writes.get(task.id)

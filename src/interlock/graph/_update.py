@@ -9,7 +9,7 @@ from interlock._types import END, START
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
-from interlock.graph._engine import _child_waits, cancel_abandoned
+from interlock.graph._engine import _child_waits
 from interlock.graph._run import _Run
 
 __all__ = ["update_graph"]
@@ -31,8 +31,7 @@ def update_graph(
       LangGraph: `next` is what START leads to, and `invoke(None, config)` runs from there.
     - `as_node` omitted: if one node wrote the current checkpoint, as that node (LangGraph's
       rule); otherwise the plan is kept (`next` unchanged).
-    Pending requests of the old head are cancelled (at an older checkpoint: those of the
-    thread's head, which the update leaves behind). A pause before a breakpoint node stays a
+    Pending requests of the old head are cancelled. A pause before a breakpoint node stays a
     pause: it is re-created at the new checkpoint if the new plan still reaches a breakpoint.
     """
     meta = start.stored.record.metadata if start.stored is not None else {}
@@ -70,7 +69,6 @@ def update_graph(
     pending = run.waiting()
     if pending:
         yield Resolve({r.interrupt_id: None for r in pending}, status="cancelled")
-    yield from cancel_abandoned(run)  # at an older checkpoint: the old head's requests
     was_paused_before = any(
         r.kind == "breakpoint" and r.value.get("when") == "before" for r in pending
     )

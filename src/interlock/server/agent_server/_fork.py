@@ -9,12 +9,11 @@ moves to the new branch; the old branch stays in the history, and every new chec
 names its parent (`parent_checkpoint`).
 
 Requests that wait on the thread's old head can never be carried out once the head moved:
-the fork's run cancels them before it commits (the library does, for every fork: status
-`cancelled`, exactly once, audited `approval.cancelled`; a decision sent after it is a
-409). A fork is allowed only to a caller who may decide every one of them (403 otherwise,
-audited: a fork must not skip a review). Each fork is audited (`run.forked`, with the
-checkpoint and the requests waiting on the old head). A checkpoint the thread does not
-have (another thread's, or none) is a 404.
+a fork cancels them first (status `cancelled`, exactly once: a decision recorded first
+makes the fork a 409 `conflict`, and a decision sent after it is a 409), and is allowed
+only to a caller who may decide every one of them (403 otherwise, audited: a fork must not
+skip a review). Each fork is audited (`run.forked`, with the checkpoint and the requests it
+cancelled). A checkpoint the thread does not have (another thread's, or none) is a 404.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.auth import Principal
 
-__all__ = ["check_fork", "fork_point", "run_fork"]
+__all__ = ["cancel_waiting", "check_fork", "fork_point", "is_older", "run_fork"]
 
 
 def fork_point(
@@ -114,6 +113,29 @@ def check_fork(
     )
 
 
+def cancel_waiting(ctx: Context, who: Principal, thread_id: str, ids: list[str]) -> None:
+    """Cancel the requests `ids` waiting on the thread's old head, exactly once (409
+    `conflict` when one of them was decided or cancelled meanwhile: nothing changes)."""
+    if not ids:
+        return
+    try:
+        ctx.saver.resolve_interrupts(
+            thread_id, dict.fromkeys(ids), decided_by=who.name, status="cancelled"
+        )
+    except (ResumeConflict, ResumeError) as exc:
+        raise ApiError(
+            409, "conflict", f"a request of thread {thread_id!r} changed: {exc}"
+        ) from exc
+
+
+def is_older(ctx: Context, thread_id: str, checkpoint_id: str | None) -> bool:
+    """Whether `checkpoint_id` names a checkpoint of the thread other than its head."""
+    if not checkpoint_id:
+        return False
+    head = next(iter(ctx.saver.list_checkpoints(thread_id, limit=1)), None)
+    return head is not None and head.checkpoint_id != checkpoint_id
+
+
 def run_fork(
     ctx: Context,
     who: Principal,
@@ -125,11 +147,11 @@ def run_fork(
     cancels: list[str],
     runner: Runner,
 ) -> None:
-    """Run from the fork point as a durable run (its record carries the checkpoint: a
-    takeover before the run's first commit starts from it again); the run cancels the
-    requests waiting on the old head, exactly once (a 409 `conflict` when one of them was
-    decided meanwhile: nothing changes)."""
+    """Cancel the requests waiting on the old head (exactly once), then run from the fork
+    point as a durable run (its record carries the checkpoint: a takeover before the run's
+    first commit starts from it again)."""
     saver = ctx.saver
+    cancel_waiting(ctx, who, thread_id, cancels)
     detail = {"checkpoint_id": checkpoint_id, "input": input, "pending": cancels}
     record_audit(saver, who, "run.forked", thread_id, detail=detail)  # once, as it goes
     config = run_config(thread_id, user_id=who.name, checkpoint_id=checkpoint_id)

@@ -19,6 +19,7 @@ from interlock.errors import InterlockError
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, run_config
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._fork import cancel_waiting, is_older
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.agent_server._requests import quorums
 from interlock.server.agent_server._search import count_matching, search_matching, values_of
@@ -250,7 +251,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             raise ApiError(409, "no_graph", f"thread {thread_id!r} has no graph yet: run it first")
         check_shape(body.values, "values")
         detail = {"values": body.values, "as_node": body.as_node}
-        check_state_change(  # the permission check; the update cancels what waits
+        waiting = check_state_change(
             saver,
             who,
             thread_id,
@@ -258,8 +259,9 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             detail,
             allow_self_approval=ctx.allow_self_approval,
         )
-        # at an older checkpoint (a fork) the library cancels the old head's requests too
         checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+        if is_older(ctx, thread_id, checkpoint_id):  # a fork: the old head's requests go
+            cancel_waiting(ctx, who, thread_id, waiting)
         config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
         try:
             new = found[1].update_state(config, body.values, as_node=body.as_node)
