@@ -192,3 +192,26 @@ class ItemSearchConformance(StoreTests):
         clock.advance(minutes=2)
         assert saver.get_item(("r",), "k", refresh=True) is None  # too late
         assert saver.sweep_items() == 1
+
+    def test_a_query_pages_past_many_items(self, saver: BaseSaver, clock: Clock) -> None:
+        writes = [
+            ItemWrite(
+                namespace=("p",),
+                key=f"k{i:03d}",
+                value={"i": i, "seventh": i % 7 == 0},
+                vectors=(("v", [1.0, i / 450]),),
+                ttl=1 if i % 5 == 0 else None,
+            )
+            for i in range(450)
+        ]
+        saver.put_items(writes)
+        clock.advance(minutes=2)  # every fifth item has expired
+        alive = [i for i in range(450) if i % 5]
+        best = sorted(alive, key=lambda i: -_cos([0.0, 1.0], [1.0, i / 450]))
+        found = saver.search_items(("p",), query=[0.0, 1.0], limit=300)
+        assert [i.value["i"] for i in found] == best[:300]
+        sevenths = [i for i in best if i % 7 == 0]
+        found = saver.search_items(
+            ("p",), query=[0.0, 1.0], filter={"seventh": True}, limit=30, offset=20
+        )
+        assert [i.value["i"] for i in found] == sevenths[20:50]

@@ -190,7 +190,8 @@ class SqlItems(SqlCore):
         offset: int,
     ) -> list[StoredItem]:
         """The items under `span` with vectors, best match first: the vectors ranked in
-        Python, then the items read by primary key in that order, `_PAGE` at a time."""
+        Python, then the items read by primary key in that order (`limit + offset` first,
+        then `_PAGE` at a time)."""
         where = " WHERE prefix >= ? AND prefix < ?" if span else ""
         out: list[StoredItem] = []
         skipped = 0
@@ -199,8 +200,10 @@ class SqlItems(SqlCore):
                 conn, f"SELECT prefix, key, vector, norm FROM store_vectors{where}", span or ()
             )
             ranked = rank(query, (((r[0], r[1]), r[2], r[3]) for r in rows))
-            for start in range(0, len(ranked), _PAGE):
-                page = ranked[start : start + _PAGE]
+            start, size = 0, min(limit + offset, _PAGE)  # without a filter, one page
+            while start < len(ranked):
+                page = ranked[start : start + size]
+                start, size = start + size, _PAGE
                 marks = ", ".join("(?, ?)" for _ in page)
                 got = self._x(
                     conn,
