@@ -24,8 +24,8 @@ RELEASE_2026_12_06 = FIXTURES / "store-2026-12-06.json"
 RELEASE_2026_12_07 = FIXTURES / "store-2026-12-07.json"
 """The store of main before long-term memory items (schema 19; commit 1335eef)."""
 RELEASE_ITEMS = FIXTURES / "store-2026-12-07-items.json"
-"""The store of main before assistants (schema 20, with a long-term memory item; commit
-2f178f4)."""
+"""The store of main before this release's migrations 21 to 23 (schema 20, with long-term
+memory items; commit 1d75025)."""
 
 
 def release_dump(path: Path = RELEASE_2026_12_06) -> dict[str, Any]:

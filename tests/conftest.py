@@ -31,9 +31,10 @@ def make_saver(kind: str, tmp_path: Any) -> Any:
     raise ValueError(kind)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _drop_postgres_schemas() -> Iterator[None]:
-    yield
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the PostgreSQL schemas this process created. At the session's end rather than
+    in a session fixture's teardown, which pytest-timeout bounds as part of the last test:
+    hundreds of schemas on a busy shared server can take longer than a test may."""
     from tests.pg import drop_created_schemas
 
     drop_created_schemas()

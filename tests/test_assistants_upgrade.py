@@ -1,4 +1,4 @@
-"""A store written by the release before assistants (main at 2f178f4, schema 20:
+"""A store written by the release before assistants (main at 1d75025, schema 20:
 tests/fixtures/store-2026-12-07-items.json, made by tests/fixtures/make_release_store.py
 with that code) upgrades in place to migration 21 on SQLite and PostgreSQL: its threads,
 pauses, decisions, audit rows, queued run, events and long-term memory item keep working,
@@ -47,7 +47,10 @@ def _upgrade_and_check(
         if verify:  # (PostgreSQL's chain trigger renumbers rows the loader inserts)
             assert verify_store(store, []).problems == []
         _check(store)  # threads, pauses, decisions, runs, events, owners, search
-        assert store_of(store).get(("users", "ada"), "m1").value == {"text": "likes tea"}
+        assert store_of(store).get(("users", "ada", "memories"), "m1").value == {
+            "text": "likes green tea",
+            "n": 1,
+        }
         made, created = store.create_assistant(
             "6f1c0d52-8a51-4c1e-9e63-1b3c1c7d2f10",
             graph_id="payer",

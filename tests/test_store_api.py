@@ -4,9 +4,10 @@ PostgreSQL, and `store_of(saver)`), sync and async.
 Expected values come from running the same calls on LangGraph 1.2.22's `InMemoryStore` /
 `SqliteStore` (/tmp/benchvenv): result shapes, namespace lists, filter results, the errors
 for bad namespaces; search order is newest write first, as its SQLite and PostgreSQL stores
-give it. Where interlock differs on purpose (labels may hold `.`; `query=`, `index=`, `ttl=`
-raise `StoreFeatureUnsupported`; `created_at` is kept when a key is written again) the test
-says so."""
+give it. Where interlock differs on purpose (labels may hold `.`; `query=` and `index=` on a
+store made without an index raise `StoreFeatureUnsupported`; `created_at` is kept when a key
+is written again) the test says so. Semantic search and expiry: tests/test_store_search.py,
+tests/test_store_ttl.py."""
 
 from __future__ import annotations
 
@@ -179,10 +180,9 @@ def test_bad_calls_raise_and_change_nothing(calls: Calls, store: BaseStore) -> N
         calls.search(("u",), query="tea")
     with pytest.raises(StoreFeatureUnsupported, match="semantic search"):
         calls.put(("u",), "k", {"text": "x"}, index=["text"])
-    with pytest.raises(StoreFeatureUnsupported, match="ttl"):
-        calls.put(("u",), "k", {"v": 1}, ttl=5)
-    with pytest.raises(NotImplementedError):  # as LangGraph's InMemoryStore for ttl=
-        calls.put(("u",), "k", {"v": 1}, ttl=5)
+    for bad in (0, -1, float("nan"), "5", True):
+        with pytest.raises(ValueError, match="ttl is a number of minutes > 0"):
+            calls.put(("u",), "k", {"v": 1}, ttl=bad)
     calls.put(("u",), "ok", {"v": 1}, index=False, ttl=None)  # the no-op values pass
     # a bad operation in a batch: nothing before it is written either
     with pytest.raises(InvalidNamespaceError):
@@ -213,11 +213,15 @@ def test_batch_runs_every_operation_in_order(store: BaseStore) -> None:
         store.batch([("b", "x")])  # type: ignore[list-item]
 
 
-def test_semantic_search_and_ttl_settings_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(StoreFeatureUnsupported, match="semantic search"):
-        InMemoryStore(index={"dims": 2, "embed": lambda texts: [[0.0, 1.0] for _ in texts]})
-    with pytest.raises(StoreFeatureUnsupported, match="ttl"):
-        SqliteStore(tmp_path / "x.db", ttl={"default_ttl": 5})
+def test_bad_search_and_ttl_settings_are_refused_before_opening(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="dims must be a whole number"):
+        InMemoryStore(index={"dims": 0, "embed": lambda texts: [[0.0, 1.0] for _ in texts]})
+    with pytest.raises(ValueError, match="default_ttl is a number of minutes"):
+        SqliteStore(tmp_path / "x.db", ttl={"default_ttl": -5})
+    with pytest.raises(ValueError, match=r"unknown settings \['text_fields'\]"):
+        SqliteStore(tmp_path / "x.db", index={"dims": 2, "embed": len, "text_fields": ["a"]})
+    with pytest.raises(StoreFeatureUnsupported, match="cosine"):
+        SqliteStore(tmp_path / "x.db", index={"dims": 2, "embed": len, "distance_type": "l2"})
     assert not (tmp_path / "x.db").exists()  # refused before opening anything
     with pytest.raises(TypeError, match="not a sqlite3 connection"):
         SqliteStore(sqlite3.connect(":memory:"))  # type: ignore[arg-type]

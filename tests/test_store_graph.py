@@ -134,3 +134,48 @@ def test_create_agent_hands_its_store_to_tools(saver: Any, run: Runner) -> None:
     out = run.invoke(agent, {"messages": [("user", "hi")]}, {"configurable": {"thread_id": "a"}})
     assert [m.content for m in out["messages"]] == ["hi", "", "kept", "", "1", "done"]
     assert store.get(("facts",), "tea") is not None
+
+
+def test_a_node_recalls_memories_by_meaning(saver: Any, run: Runner) -> None:
+    """LangGraph's memory tutorial shape: facts stored after a person gives them, recalled
+    by `get_store().search(..., query=...)`. LangGraph 1.2.22 (its `InMemoryStore` with the
+    same index) gives the same results, scores included."""
+    from tests.fakes.openai_server import bag_of_words
+
+    class Q(TypedDict, total=False):
+        user: str
+        question: str
+        recalled: list[tuple[str, float]]
+
+    def remember(state: Q) -> dict[str, Any]:
+        facts = interrupt({"ask": "what should I remember?"})
+        for i, fact in enumerate(facts):
+            get_store().put(("user", state["user"], "memories"), f"m{i}", {"text": fact})
+        return {}
+
+    def answer(state: Q) -> dict[str, Any]:
+        where = ("user", state["user"], "memories")
+        found = get_store().search(where, query=state["question"], limit=2)
+        return {"recalled": [(i.value["text"], round(i.score or 0, 6)) for i in found]}
+
+    b = StateGraph(Q)
+    b.add_node("remember", remember)
+    b.add_node("answer", answer)
+    b.add_edge(START, "remember")
+    b.add_edge("remember", "answer")
+    b.add_edge("answer", END)
+    index = {"embed": lambda ts: [bag_of_words(t, 16) for t in ts], "dims": 16, "fields": ["text"]}
+    graph = b.compile(checkpointer=saver, store=store_of(saver, index=index))
+    first = {"configurable": {"thread_id": "t1"}}
+    run.invoke(graph, {"user": "ada", "question": "what food do I like"}, first)
+    facts = ["I like pizza", "I play chess", "my favourite food is sushi"]
+    assert run.invoke(graph, Command(resume=facts), first)["recalled"] == [
+        ("I like pizza", 0.516398),
+        ("my favourite food is sushi", 0.507093),
+    ]
+    second = {"configurable": {"thread_id": "t2"}}  # another thread, the same memories
+    run.invoke(graph, {"user": "ada", "question": "which games do I play"}, second)
+    assert run.invoke(graph, Command(resume=[]), second)["recalled"] == [
+        ("I like pizza", 0.516398),
+        ("I play chess", 0.516398),
+    ]

@@ -26,7 +26,8 @@ InterlockError                     base of everything below
 │   │   └── StepNotSaved           ... as a run wrote a finished step: `save()` it later
 │   ├── SchemaTooNew               the store was written by a newer interlock; nothing was changed
 │   ├── InvalidNamespaceError      a long-term memory namespace that cannot be used (a ValueError)
-│   └── StoreFeatureUnsupported    a long-term memory option interlock lacks (a NotImplementedError)
+│   ├── StoreFeatureUnsupported    a long-term memory option the store lacks (a NotImplementedError)
+│   └── EmbeddingError             a store's embedding model failed or misfit; nothing was written
 └── (agent, model and server families live beside their layers and derive from this base)
 
 GraphInterrupt (BaseException)     control flow: a node paused; never catch it yourself
@@ -48,6 +49,7 @@ __all__ = [
     "AlreadyVoted",
     "CacheRequired",
     "CheckpointerRequired",
+    "EmbeddingError",
     "GraphError",
     "GraphInterrupt",
     "GraphRecursionError",
@@ -291,9 +293,16 @@ class InvalidNamespaceError(StoreError, ValueError):
 
 
 class StoreFeatureUnsupported(StoreError, NotImplementedError):
-    """A long-term memory option interlock does not have (semantic search's `index=` /
-    `query=`, `ttl=`): nothing was read or written. Also a `NotImplementedError`, which
-    LangGraph's `InMemoryStore` raises for `ttl=`."""
+    """A long-term memory option the store was not made with or interlock does not have
+    (`query=` / `index=` on a store without an index, a distance other than cosine, an async
+    embedder called from sync code): nothing was read or written. Also a
+    `NotImplementedError`, as LangGraph raises for options a store lacks."""
+
+
+class EmbeddingError(StoreError):
+    """A long-term memory store's embedding model raised (the cause is chained), or returned
+    vectors that do not fit the index (not one per text, not `dims` numbers, NaN): nothing
+    was read or written."""
 
 
 class GraphInterrupt(BaseException):

@@ -15,7 +15,7 @@ from typing import Any
 from interlock.checkpoint._assistants.migration import ASSISTANTS_MIGRATION
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
-from interlock.checkpoint._items.migration import ITEMS_MIGRATION
+from interlock.checkpoint._items.migration import ITEMS_MIGRATION, VECTORS_MIGRATION
 from interlock.checkpoint._leaner_writes import LEANER_WRITES_MIGRATION
 from interlock.checkpoint._runs.migration import RUN_FRONTS_MIGRATION
 from interlock.checkpoint._threads.migration import THREAD_SEARCH_MIGRATION
@@ -387,5 +387,12 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "version), assistant_versions (every version) and assistant_meta (one row per "
         "top-level metadata pair), indexed by graph, creation and update",
         ASSISTANTS_MIGRATION,
+    ),
+    (
+        23,
+        "long-term memory search and expiry: store_vectors (an item's embedding vectors, "
+        "keyed as its item so that a namespace prefix is a key range), store_items.expires_at "
+        "and ttl_minutes, and the expiring items by time",
+        VECTORS_MIGRATION,
     ),
 ]

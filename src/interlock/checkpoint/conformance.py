@@ -15,7 +15,7 @@ tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
 `GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`,
-`ItemsConformance`, `AssistantsConformance`. The suite
+`ItemsConformance`, `ItemSearchConformance`, `AssistantsConformance`. The suite
 (this module, `_testkit` and the rooms' `conformance` modules) imports pytest; `import
 interlock` never imports it.
 """
@@ -29,6 +29,7 @@ from interlock.checkpoint._events.conformance import EventLogConformance
 from interlock.checkpoint._grants.conformance import GrantsConformance
 from interlock.checkpoint._interrupts.conformance import InterruptIndexConformance
 from interlock.checkpoint._items.conformance import ItemsConformance
+from interlock.checkpoint._items.conformance_search import ItemSearchConformance
 from interlock.checkpoint._runs.conformance import RunQueueConformance
 from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint._threads.conformance import ThreadsConformance
@@ -44,6 +45,7 @@ __all__ = [
     "GrantsConformance",
     "GraphVersionsConformance",
     "InterruptIndexConformance",
+    "ItemSearchConformance",
     "ItemsConformance",
     "RunQueueConformance",
     "SaverConformance",
@@ -68,5 +70,6 @@ class SaverConformance(
     WorkerVersionsConformance,
     ItemsConformance,
     AssistantsConformance,
+    ItemSearchConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

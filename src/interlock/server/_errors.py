@@ -20,6 +20,7 @@ from starlette.routing import Match
 
 from interlock.errors import (
     AlreadyVoted,
+    EmbeddingError,
     InputRejected,
     InterlockError,
     InvalidNamespaceError,
@@ -229,6 +230,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (StoreUnavailable, 503, "store_unavailable"),
     (InvalidNamespaceError, 422, "invalid_namespace"),
     (StoreFeatureUnsupported, 422, "not_supported"),
+    (EmbeddingError, 502, "embedding_failed"),
 ]
 
 

@@ -203,6 +203,7 @@ def create_app(
     audit_key: str | os.PathLike[str] | None = None,
     audit_old_keys: Sequence[str | os.PathLike[str]] = (),
     audit_seal_every: float = 60.0,
+    store: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """The HTTP API for `agents` (compiled graphs sharing one store).
 
@@ -237,6 +238,9 @@ def create_app(
     manifest of every audit chain's head at start and every `audit_seal_every` seconds
     (when one moved); `audit_old_keys`: public key files of earlier keys, still listed by
     `GET /v1/audit/public-key` and used by `GET /v1/audit/verify` (see the audit page).
+    `store`: long-term memory settings, langgraph.json's `store` section: `{"index":
+    {"dims", "embed", "fields"}, "ttl": {"default_ttl", "refresh_on_read",
+    "sweep_interval_minutes"}}` (semantic search and expiry; see docs/store.md).
     """
     table = _key_table(keys)
     provider = oidc.connect() if isinstance(oidc, OidcConfig) else oidc
@@ -353,6 +357,7 @@ def create_app(
         interrupt_formats=interrupt_formats,
         authenticate=authenticator.authenticate,
         lists_for=lists_for,
+        store=store,
     )
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check

@@ -10,7 +10,8 @@ from interlock.store.postgres import PostgresStore
 
 Give a store to `compile(store=...)` or `entrypoint(store=...)`; nodes read it as
 `runtime.store`, a `store` parameter, or `get_store()`. `store_of(saver)` is the store kept
-in a saver's own database (the same file or PostgreSQL schema as its threads). See
+in a saver's own database (the same file or PostgreSQL schema as its threads). A store made
+with `index=` ranks `search(query=...)` by similarity; with `ttl=`, items expire. See
 `docs/store.md`.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from interlock.errors import InvalidNamespaceError, StoreFeatureUnsupported
+from interlock.errors import EmbeddingError, InvalidNamespaceError, StoreFeatureUnsupported
 from interlock.store._base import (
     NOT_PROVIDED,
     BaseStore,
@@ -40,6 +41,7 @@ from interlock.store._base import (
 __all__ = [
     "NOT_PROVIDED",
     "BaseStore",
+    "EmbeddingError",
     "GetOp",
     "IndexConfig",
     "InvalidNamespaceError",
@@ -59,9 +61,10 @@ __all__ = [
 ]
 
 
-def store_of(saver: Any) -> BaseStore:
+def store_of(saver: Any, *, index: Any = None, ttl: Any = None) -> BaseStore:
     """The long-term memory store kept in `saver`'s database (any interlock saver),
-    sharing its connections.
+    sharing its connections; `index` / `ttl`: semantic search and expiry settings, as
+    the stores take them.
 
     Example:
         >>> from interlock import InMemorySaver
@@ -72,4 +75,4 @@ def store_of(saver: Any) -> BaseStore:
     """
     from interlock.store._items import ItemsStore
 
-    return ItemsStore(saver)
+    return ItemsStore(saver, index=index, ttl=ttl)

@@ -105,8 +105,8 @@ class Item:
 
 
 class SearchItem(Item):
-    """An item found by `search`, with its relevance `score` (None: interlock has no
-    semantic search, so always None)."""
+    """An item found by `search`, with its relevance `score`: its cosine similarity to the
+    search's `query` (None for a search without one)."""
 
     __slots__ = ("score",)
 
@@ -139,7 +139,7 @@ class GetOp(NamedTuple):
     namespace: tuple[str, ...]
     key: str
     refresh_ttl: bool = True
-    """Accepted for LangGraph's sake; interlock keeps no TTL."""
+    """Whether reading the item restarts its TTL (for an item written with one)."""
 
 
 class SearchOp(NamedTuple):
@@ -150,8 +150,9 @@ class SearchOp(NamedTuple):
     limit: int = 10
     offset: int = 0
     query: str | None = None
-    """Semantic search: not supported by interlock (`StoreFeatureUnsupported`)."""
+    """Semantic search: rank by similarity to this text (a store made with `index=`)."""
     refresh_ttl: bool = True
+    """Whether the items found restart their TTL."""
 
 
 class MatchCondition(NamedTuple):
@@ -177,9 +178,9 @@ class PutOp(NamedTuple):
     key: str
     value: dict[str, Any] | None
     index: Literal[False] | list[str] | None = None  # type: ignore[assignment]
-    """Which fields to embed: not supported beyond None / False."""
+    """Which fields to embed: None the index's `fields`, False none, or these paths."""
     ttl: float | None = None
-    """Not supported beyond None."""
+    """Minutes until the item expires (None: never)."""
 
 
 Op = GetOp | SearchOp | PutOp | ListNamespacesOp
@@ -187,19 +188,28 @@ Result = Item | list[Item] | list[SearchItem] | list[tuple[str, ...]] | None
 
 
 class TTLConfig(TypedDict, total=False):
-    """LangGraph's TTL settings (interlock refuses them: `StoreFeatureUnsupported`)."""
+    """LangGraph's expiry settings (`ttl=` of a store), in minutes."""
 
     refresh_on_read: bool
+    """Whether reads restart an item's TTL by default (default True)."""
     default_ttl: float | None
-    sweep_interval_minutes: int | None
+    """The TTL of an item put without `ttl=` (None: it never expires)."""
+    sweep_interval_minutes: float | None
+    """How often `start_ttl_sweeper()` deletes expired items (default 5)."""
+    omit_expired: bool
+    """Accepted for LangGraph's sake: interlock never returns an expired item."""
 
 
 class IndexConfig(TypedDict, total=False):
-    """LangGraph's semantic search settings (interlock refuses them)."""
+    """LangGraph's semantic search settings (`index=` of a store)."""
 
     dims: int
+    """How many numbers the model's vectors have."""
     embed: Any
+    """An `Embeddings` object, a function `list[str] -> list[list[float]]` (sync or
+    async), or a `"provider:model"` string (LangChain's `init_embeddings`)."""
     fields: list[str] | None
+    """Which parts of a value to embed (default `["$"]`: all of it as JSON)."""
 
 
 class BaseStore(ABC):
@@ -208,6 +218,8 @@ class BaseStore(ABC):
     it as `runtime.store`, a `store` parameter, or `get_store()`).
 
     Subclasses implement `batch` and `abatch`; the other methods are written over them.
+    `ttl_config` (set by a store made with `ttl=`) gives the default TTL of a put and
+    whether reads refresh it.
 
     Example:
         >>> from interlock.store.memory import InMemoryStore
@@ -218,6 +230,11 @@ class BaseStore(ABC):
         >>> [i.key for i in store.search(("users",))]
         ['prefs']
     """
+
+    supports_ttl: bool = False
+    """Whether `put(ttl=...)` is honoured."""
+    ttl_config: TTLConfig | None = None
+    """The store's expiry settings (None: items expire only when put with a `ttl`)."""
 
     @abstractmethod
     def batch(self, ops: Iterable[Op]) -> list[Result]:
@@ -230,8 +247,10 @@ class BaseStore(ABC):
     def get(
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
-        """The item at `namespace` / `key`, or None."""
-        return self.batch([GetOp(namespace, key)])[0]  # type: ignore[return-value]
+        """The item at `namespace` / `key`, or None. `refresh_ttl` (default: the ttl
+        settings' `refresh_on_read`, else True): an item with a TTL restarts it."""
+        op = GetOp(namespace, key, _refresh(self.ttl_config, refresh_ttl))
+        return self.batch([op])[0]  # type: ignore[return-value]
 
     def search(
         self,
@@ -246,8 +265,10 @@ class BaseStore(ABC):
     ) -> list[SearchItem]:
         """Items whose namespace starts with `namespace_prefix` (every item for `()`) and
         whose value passes `filter` (`{"field": value}` or `{"field": {"$gt": 3}}`;
-        operators `$eq $ne $gt $gte $lt $lte`), last written first."""
-        op = SearchOp(namespace_prefix, filter, limit, offset, query)
+        operators `$eq $ne $gt $gte $lt $lte`), last written first; with a `query`, the
+        items embedded for it, most similar first (`score`)."""
+        refresh = _refresh(self.ttl_config, refresh_ttl)
+        op = SearchOp(namespace_prefix, filter, limit, offset, query, refresh)
         return self.batch([op])[0]  # type: ignore[return-value]
 
     def put(
@@ -260,8 +281,10 @@ class BaseStore(ABC):
         ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
         """Write `value` (a dict) at `namespace` / `key`, replacing what was there (None:
-        delete it, as in LangGraph)."""
-        self.batch([_put_op(namespace, key, value, index, ttl)])
+        delete it, as in LangGraph). `index`: which fields to embed (None: the store's
+        `fields`; False: none); `ttl`: minutes until it expires (default: the ttl settings'
+        `default_ttl`; None: never)."""
+        self.batch([self._put_op(namespace, key, value, index, ttl)])
 
     def delete(self, namespace: tuple[str, ...], key: str) -> None:
         """Delete the item (nothing happens if there is none)."""
@@ -285,7 +308,8 @@ class BaseStore(ABC):
         self, namespace: tuple[str, ...], key: str, *, refresh_ttl: bool | None = None
     ) -> Item | None:
         """Async twin of `get`."""
-        return (await self.abatch([GetOp(namespace, key)]))[0]  # type: ignore[return-value]
+        op = GetOp(namespace, key, _refresh(self.ttl_config, refresh_ttl))
+        return (await self.abatch([op]))[0]  # type: ignore[return-value]
 
     async def asearch(
         self,
@@ -299,7 +323,8 @@ class BaseStore(ABC):
         refresh_ttl: bool | None = None,
     ) -> list[SearchItem]:
         """Async twin of `search`."""
-        op = SearchOp(namespace_prefix, filter, limit, offset, query)
+        refresh = _refresh(self.ttl_config, refresh_ttl)
+        op = SearchOp(namespace_prefix, filter, limit, offset, query, refresh)
         return (await self.abatch([op]))[0]  # type: ignore[return-value]
 
     async def aput(
@@ -312,7 +337,7 @@ class BaseStore(ABC):
         ttl: float | NotProvided | None = NOT_PROVIDED,
     ) -> None:
         """Async twin of `put`."""
-        await self.abatch([_put_op(namespace, key, value, index, ttl)])
+        await self.abatch([self._put_op(namespace, key, value, index, ttl)])
 
     async def adelete(self, namespace: tuple[str, ...], key: str) -> None:
         """Async twin of `delete`."""
@@ -331,15 +356,30 @@ class BaseStore(ABC):
         op = ListNamespacesOp(_conditions(prefix, suffix), max_depth, limit, offset)
         return (await self.abatch([op]))[0]  # type: ignore[return-value]
 
+    def _put_op(
+        self,
+        namespace: tuple[str, ...],
+        key: str,
+        value: Mapping[str, Any],
+        index: Literal[False] | list[str] | None,
+        ttl: float | NotProvided | None,
+    ) -> PutOp:
+        """The put, its TTL defaulted from the settings; `NotImplementedError` for a TTL
+        on a store without them (as LangGraph's)."""
+        if isinstance(ttl, NotProvided):
+            ttl = (self.ttl_config or {}).get("default_ttl")
+        elif ttl is not None and not self.supports_ttl:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not support ttl=...; use None or a store that does"
+            )
+        return PutOp(namespace, key, value, index, ttl)  # type: ignore[arg-type]
 
-def _put_op(
-    namespace: tuple[str, ...],
-    key: str,
-    value: Mapping[str, Any],
-    index: Literal[False] | list[str] | None,
-    ttl: float | NotProvided | None,
-) -> PutOp:
-    return PutOp(namespace, key, value, index, None if isinstance(ttl, NotProvided) else ttl)  # type: ignore[arg-type]
+
+def _refresh(config: TTLConfig | None, refresh_ttl: bool | None) -> bool:
+    """Whether a read refreshes TTLs: as asked, else the settings' default (True)."""
+    if refresh_ttl is not None:
+        return bool(refresh_ttl)
+    return bool((config or {}).get("refresh_on_read", True))
 
 
 def _conditions(

@@ -22,7 +22,8 @@ class _Items(MemoryItems, Items):
 class InMemoryStore(ItemsStore):
     """Items kept in this process's memory (serialised, as the database stores keep them).
 
-    `index=` (semantic search) raises `StoreFeatureUnsupported`.
+    `index`: semantic search settings; `ttl`: expiry settings (LangGraph's `InMemoryStore`
+    has no `ttl=`; interlock's stores all have it). See docs/store.md.
 
     Example:
         >>> store = InMemoryStore()
@@ -31,5 +32,5 @@ class InMemoryStore(ItemsStore):
         ['likes tea']
     """
 
-    def __init__(self, *, index: Any = None) -> None:
-        super().__init__(_Items(), index=index)
+    def __init__(self, *, index: Any = None, ttl: Any = None) -> None:
+        super().__init__(_Items(), index=index, ttl=ttl)

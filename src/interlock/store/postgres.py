@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from interlock.checkpoint.postgres import PostgresSaver
-from interlock.store._items import SaverStore, refuse_options
+from interlock.store._items import SaverStore
 
 __all__ = ["PostgresStore"]
 
@@ -23,7 +23,8 @@ class PostgresStore(SaverStore):
     such as `schema=`; the schema is created or upgraded on opening) or a `PostgresSaver`
     (sharing its pool).
 
-    `index=` / `ttl=` raise `StoreFeatureUnsupported`.
+    `index`: semantic search settings (exact cosine ranking in Python: no pgvector needed);
+    `ttl`: expiry settings (see docs/store.md); both are checked before connecting.
 
     Example:
         >>> with PostgresStore.from_conn_string(DSN) as store:  # doctest: +SKIP
@@ -39,16 +40,18 @@ class PostgresStore(SaverStore):
         ttl: Any = None,
         **saver_options: Any,
     ) -> None:
-        refuse_options(index, ttl)
         if not isinstance(conn, str | PostgresSaver):
             raise TypeError(
                 "PostgresStore takes a DSN or a PostgresSaver, not a psycopg connection: "
                 "use PostgresStore(dsn) or PostgresStore.from_conn_string(dsn)"
             )
         if isinstance(conn, str):
-            super().__init__(PostgresSaver(conn, **saver_options), owned=True)
+            dsn = conn
+            super().__init__(
+                lambda: PostgresSaver(dsn, **saver_options), owned=True, index=index, ttl=ttl
+            )
         else:
-            super().__init__(conn, owned=False)
+            super().__init__(conn, owned=False, index=index, ttl=ttl)
 
     @classmethod
     @contextmanager

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from interlock.checkpoint.sqlite import SqliteSaver
-from interlock.store._items import SaverStore, refuse_options
+from interlock.store._items import SaverStore
 
 __all__ = ["SqliteStore"]
 
@@ -23,7 +23,8 @@ class SqliteStore(SaverStore):
     """Items in a SQLite file: a path (its own connections; the schema is created or
     upgraded on opening) or a `SqliteSaver` (sharing its connections).
 
-    `index=` / `ttl=` raise `StoreFeatureUnsupported`.
+    `index`: semantic search settings; `ttl`: expiry settings (see docs/store.md); both
+    are checked before the file is opened.
 
     Example:
         >>> with SqliteStore.from_conn_string(":memory:") as store:
@@ -36,16 +37,15 @@ class SqliteStore(SaverStore):
     def __init__(
         self, conn: str | Path | SqliteSaver, *, index: Any = None, ttl: Any = None
     ) -> None:
-        refuse_options(index, ttl)
         if isinstance(conn, sqlite3.Connection):
             raise TypeError(
                 "SqliteStore takes a path or a SqliteSaver, not a sqlite3 connection: use "
                 "SqliteStore(path) or SqliteStore.from_conn_string(path)"
             )
         if isinstance(conn, SqliteSaver):
-            super().__init__(conn, owned=False)
+            super().__init__(conn, owned=False, index=index, ttl=ttl)
         else:
-            super().__init__(SqliteSaver(conn), owned=True)
+            super().__init__(lambda: SqliteSaver(conn), owned=True, index=index, ttl=ttl)
 
     @classmethod
     @contextmanager

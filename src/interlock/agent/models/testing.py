@@ -112,7 +112,9 @@ class FakeProvider:
                             "json": body,
                         }
                     )
-                    reply = fake.replies.popleft() if fake.replies else None
+                    reply = fake.route(self.path, body)
+                    if reply is None and fake.replies:
+                        reply = fake.replies.popleft()
                 if reply is None and fake.responder is not None:
                     reply = fake.responder(body)
                 if reply is None:
@@ -126,6 +128,11 @@ class FakeProvider:
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
+
+    def route(self, path: str, body: dict[str, Any]) -> Reply | None:
+        """A reply computed for a request to `path` (None: take the next scripted one).
+        Subclasses answer endpoints that need no script (an OpenAI fake's embeddings)."""
+        return None
 
     def __enter__(self) -> Self:
         self._thread.start()

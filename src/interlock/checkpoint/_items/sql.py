@@ -5,14 +5,21 @@ The namespace is stored as index text (`codec.encode`), so that every read is a 
 primary key `(prefix, key)`: a search reads the namespaces under its prefix; listing
 namespaces seeks from one distinct namespace to the next (`prefix > ?`, one index lookup
 each), jumping over a whole subtree once it has a namespace cut to `max_depth`.
+
+Vectors (`store_vectors`, migration 23) are keyed the same way, so a semantic search reads
+the vectors under its prefix (a range of that table's primary key), ranks them in Python
+and then reads the best items by primary key, a page at a time, until it has `limit` that
+are alive and pass the filter. Expiry (`expires_at`) is compared with this process's clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from interlock.checkpoint import serde
+from interlock.checkpoint import _time, serde
 from interlock.checkpoint._items.codec import (
     decode,
     encode,
@@ -20,13 +27,16 @@ from interlock.checkpoint._items.codec import (
     namespace_matches,
     prefix_range,
 )
-from interlock.checkpoint._items.protocol import ItemWrite, StoredItem
+from interlock.checkpoint._items.protocol import ItemWrite, StoredItem, expiry
+from interlock.checkpoint._items.vectors import pack, rank
 from interlock.checkpoint._sql_core import SqlCore
-from interlock.checkpoint._sql_dialect import json_text, utc_now
+from interlock.checkpoint._sql_dialect import json_text
 
 __all__ = ["SqlItems"]
 
-_COLS = "prefix, key, value, created_at, updated_at"
+_COLS = "prefix, key, value, created_at, updated_at, expires_at, ttl_minutes"
+
+_ALIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 _PAGE = 200
 """Rows read at a time while a filter is checked in Python."""
@@ -41,45 +51,100 @@ class SqlItems(SqlCore):
             None if w.value is None else serde.dumps(dict(w.value), f"item {w.key!r}")
             for w in writes
         ]
+        packed = [[(field, *pack(v)) for field, v in w.vectors] for w in writes]
         if not writes:
             return
         with self._write() as conn:
-            now = self.dialect.ts(utc_now())
-            for write, text in zip(writes, texts, strict=True):
+            now = _time.utc_now()
+            at = self.dialect.ts(now)
+            for write, text, vectors in zip(writes, texts, packed, strict=True):
                 prefix = encode(write.namespace)
+                where = (prefix, write.key)
+                self._x(conn, "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", where)
                 if text is None:
-                    self._x(
-                        conn,
-                        "DELETE FROM store_items WHERE prefix = ? AND key = ?",
-                        (prefix, write.key),
-                    )
+                    self._x(conn, "DELETE FROM store_items WHERE prefix = ? AND key = ?", where)
                     continue
                 self._x(
                     conn,
                     "INSERT INTO store_items (prefix, key, namespace, value, created_at, "
-                    "updated_at) VALUES (?, ?, ?J, ?J, ?, ?) ON CONFLICT (prefix, key) DO "
-                    "UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    (prefix, write.key, serde.dumps(list(write.namespace)), text, now, now),
+                    "updated_at, expires_at, ttl_minutes) VALUES (?, ?, ?J, ?J, ?, ?, ?, ?) "
+                    "ON CONFLICT (prefix, key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at, created_at = CASE WHEN "
+                    "store_items.expires_at <= excluded.updated_at THEN excluded.created_at "
+                    "ELSE store_items.created_at END, expires_at = excluded.expires_at, "
+                    "ttl_minutes = excluded.ttl_minutes",
+                    (
+                        *where,
+                        serde.dumps(list(write.namespace)),
+                        text,
+                        at,
+                        at,
+                        self.dialect.ts(expiry(now, write.ttl)),
+                        write.ttl,
+                    ),
                 )
+                for field, blob, length in vectors:
+                    self._x(
+                        conn,
+                        "INSERT INTO store_vectors (prefix, key, field, vector, norm) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (*where, field, blob, length),
+                    )
 
-    def _stored_item(self, r: Sequence[Any]) -> StoredItem:
+    def _stored_item(self, r: Sequence[Any], score: float | None = None) -> StoredItem:
         return StoredItem(
             namespace=decode(r[0]),
             key=r[1],
             value=serde.loads(json_text(r[2])),
             created_at=self.dialect.ts_req(r[3]),
             updated_at=self.dialect.ts_req(r[4]),
+            expires_at=self.dialect.ts_out(r[5]),
+            ttl=r[6],
+            score=score,
         )
 
-    def get_item(self, namespace: tuple[str, ...], key: str) -> StoredItem | None:
+    def get_item(
+        self, namespace: tuple[str, ...], key: str, *, refresh: bool = False
+    ) -> StoredItem | None:
         """One item, or None."""
+        now = _time.utc_now()
         with self._read() as conn:
             row = self._x(
                 conn,
-                f"SELECT {_COLS} FROM store_items WHERE prefix = ? AND key = ?",
-                (encode(namespace), key),
+                f"SELECT {_COLS} FROM store_items WHERE prefix = ? AND key = ? AND {_ALIVE}",
+                (encode(namespace), key, self.dialect.ts(now)),
             ).fetchone()
-        return None if row is None else self._stored_item(row)
+        if row is None:
+            return None
+        found = self._stored_item(row)
+        return self._refresh([found], now)[0] if refresh else found
+
+    def _refresh(self, found: list[StoredItem], now: datetime) -> list[StoredItem]:
+        """`found`, the items with a TTL expiring `ttl` minutes from `now` (written in one
+        transaction; an item that expired or was written again meanwhile is left alone)."""
+        if not any(i.ttl is not None for i in found):
+            return found
+        out: list[StoredItem] = []
+        with self._write() as conn:
+            for item in found:
+                if item.ttl is None:
+                    out.append(item)
+                    continue
+                later = expiry(now, item.ttl)
+                self._x(
+                    conn,
+                    "UPDATE store_items SET expires_at = ? WHERE prefix = ? AND key = ? "
+                    "AND updated_at = ? AND expires_at > ?",
+                    (
+                        self.dialect.ts(later),
+                        encode(item.namespace),
+                        item.key,
+                        self.dialect.ts(item.updated_at),
+                        self.dialect.ts(now),
+                    ),
+                )
+                out.append(replace(item, expires_at=later))
+        return out
 
     def search_items(
         self,
@@ -88,23 +153,79 @@ class SqlItems(SqlCore):
         filter: Mapping[str, Any] | None = None,
         limit: int = 10,
         offset: int = 0,
+        query: Sequence[float] | None = None,
+        refresh: bool = False,
     ) -> list[StoredItem]:
-        """Items under `prefix`, newest first; without a filter paged in SQL, with one read
-        page by page (in one read) and checked in Python."""
+        """Items under `prefix`, newest first (without a filter paged in SQL, with one read
+        page by page and checked in Python) or most similar to `query` first."""
         if limit <= 0:
             return []
+        now = _time.utc_now()
+        alive = self.dialect.ts(now)
         span = prefix_range(prefix)
+        if query is not None:
+            found = self._similar(span, query, alive, filter, limit, offset)
+        else:
+            where = "prefix >= ? AND prefix < ? AND " if span else ""
+            sql = (
+                f"SELECT {_COLS} FROM store_items WHERE {where}{_ALIVE} "
+                "ORDER BY updated_at DESC, prefix, key LIMIT ? OFFSET ?"
+            )
+            bounds: tuple[Any, ...] = (*(span or ()), alive)
+            with self._read() as conn:
+                if not filter:
+                    rows = self._x(conn, sql, (*bounds, limit, offset)).fetchall()
+                    found = [self._stored_item(r) for r in rows]
+                else:
+                    found = list(self._filtered(conn, sql, bounds, filter, limit, offset))
+        return self._refresh(found, now) if refresh else found
+
+    def _similar(
+        self,
+        span: tuple[str, str] | None,
+        query: Sequence[float],
+        alive: Any,
+        filter: Mapping[str, Any] | None,
+        limit: int,
+        offset: int,
+    ) -> list[StoredItem]:
+        """The items under `span` with vectors, best match first: the vectors ranked in
+        Python, then the items read by primary key in that order (`limit + offset` first,
+        then `_PAGE` at a time)."""
         where = " WHERE prefix >= ? AND prefix < ?" if span else ""
-        sql = (
-            f"SELECT {_COLS} FROM store_items{where} "
-            "ORDER BY updated_at DESC, prefix, key LIMIT ? OFFSET ?"
-        )
-        bounds: tuple[Any, ...] = span or ()
+        out: list[StoredItem] = []
+        skipped = 0
         with self._read() as conn:
-            if not filter:
-                rows = self._x(conn, sql, (*bounds, limit, offset)).fetchall()
-                return [self._stored_item(r) for r in rows]
-            return list(self._filtered(conn, sql, bounds, filter, limit, offset))
+            rows = self._x(
+                conn, f"SELECT prefix, key, vector, norm FROM store_vectors{where}", span or ()
+            )
+            ranked = rank(query, (((r[0], r[1]), r[2], r[3]) for r in rows))
+            start, size = 0, min(limit + offset, _PAGE)  # without a filter, one page
+            while start < len(ranked):
+                page = ranked[start : start + size]
+                start, size = start + size, _PAGE
+                marks = ", ".join("(?, ?)" for _ in page)
+                got = self._x(
+                    conn,
+                    f"SELECT {_COLS} FROM store_items WHERE (prefix, key) IN "
+                    f"(VALUES {marks}) AND {_ALIVE}",
+                    [*(part for at, _ in page for part in at), alive],
+                ).fetchall()
+                by_at = {(r[0], r[1]): r for r in got}
+                for at, score in page:
+                    row = by_at.get(at)
+                    if row is None:
+                        continue
+                    item = self._stored_item(row, score)
+                    if filter and not matches(item.value, filter):
+                        continue
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    out.append(item)
+                    if len(out) >= limit:
+                        return out
+        return out
 
     def _filtered(
         self,
@@ -157,9 +278,10 @@ class SqlItems(SqlCore):
         out: list[tuple[str, ...]] = []
         skipped = 0
         after, inclusive = low, True
+        alive = self.dialect.ts(_time.utc_now())
         with self._read() as conn:
             while len(out) < limit:
-                text = self._next_prefix(conn, after, inclusive, high)
+                text = self._next_prefix(conn, after, inclusive, high, alive)
                 if text is None:
                     break
                 namespace = decode(text)
@@ -182,11 +304,28 @@ class SqlItems(SqlCore):
                     break
         return out
 
-    def _next_prefix(self, conn: Any, after: str, inclusive: bool, high: str | None) -> Any:
+    def _next_prefix(
+        self, conn: Any, after: str, inclusive: bool, high: str | None, alive: Any
+    ) -> Any:
         sql = "SELECT prefix FROM store_items WHERE prefix " + (">= ?" if inclusive else "> ?")
         params: list[Any] = [after]
         if high is not None:
             sql += " AND prefix < ?"
             params.append(high)
-        row = self._x(conn, sql + " ORDER BY prefix LIMIT 1", params).fetchone()
+        sql += f" AND {_ALIVE} ORDER BY prefix LIMIT 1"
+        row = self._x(conn, sql, [*params, alive]).fetchone()
         return None if row is None else row[0]
+
+    def sweep_items(self) -> int:
+        """Delete the expired items and their vectors, in one transaction."""
+        with self._write() as conn:
+            gone = self._x(
+                conn,
+                "DELETE FROM store_items WHERE expires_at <= ? RETURNING prefix, key",
+                (self.dialect.ts(_time.utc_now()),),
+            ).fetchall()
+            for prefix, key in gone:
+                self._x(
+                    conn, "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", (prefix, key)
+                )
+        return len(gone)

@@ -38,6 +38,7 @@ credentials as `/v1` (`Authorization: Bearer` or `x-api-key`); errors are JSON w
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -51,11 +52,10 @@ from interlock.server.agent_server.commands import command_routes
 from interlock.server.agent_server.events import event_routes
 from interlock.server.agent_server.runs import run_routes
 from interlock.server.agent_server.runs_bulk import bulk_run_routes
-from interlock.server.agent_server.store import give_store, store_routes
+from interlock.server.agent_server.store import give_store, served_store, store_routes
 from interlock.server.agent_server.threads import thread_routes
 from interlock.server.agent_server.threads_bulk import bulk_thread_routes
 from interlock.server.auth import Principal
-from interlock.store import store_of
 
 __all__ = ["mount_agent_server"]
 
@@ -72,6 +72,7 @@ def mount_agent_server(
     interrupt_formats: Mapping[str, str] | None = None,
     lists_for: Callable[[Principal], str | None],
     authenticate: Callable[[str | None, str | None], Principal] | None = None,
+    store: Mapping[str, Any] | None = None,
 ) -> None:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
     app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule
@@ -82,7 +83,8 @@ def mount_agent_server(
     as Agent Inbox's list of `HumanInterrupt`s (default: LangChain v1's `HITLRequest`).
     `authenticate(authorization, x_api_key)` checks a WebSocket handshake's credentials
     (the app's `Authenticator.authenticate`; default: every caller is refused).
-    The served graphs compiled without a store get the service's (`store_of(saver)`)."""
+    The served graphs compiled without a store get the service's (`store_of(saver)`, with
+    the `store` settings: `{"index": ..., "ttl": ...}`, see `served_store`)."""
     formats = dict(interrupt_formats or {})
     bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
     if bad:
@@ -106,9 +108,9 @@ def mount_agent_server(
     app.include_router(run_routes(ctx, principal))
     app.include_router(command_routes(ctx, principal))
     app.include_router(event_routes(ctx, principal, authenticate or _refuse))
-    store = store_of(saver)
-    give_store(registry, store)
-    app.include_router(store_routes(store, principal, ctx.need))
+    memory = served_store(app, saver, store)
+    give_store(registry, memory)
+    app.include_router(store_routes(memory, principal, ctx.need))
 
 
 def _refuse(authorization: str | None, x_api_key: str | None) -> Principal:
