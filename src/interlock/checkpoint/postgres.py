@@ -59,6 +59,7 @@ statement is cancelled there (the connection stays usable, the database is not t
 down) before the client-side deadline would shut the connection."""
 
 IDEMPOTENT_READS = (
+    "get_assistant",
     "get_checkpoint",
     "get_graph_version",
     "get_grant",
@@ -66,6 +67,7 @@ IDEMPOTENT_READS = (
     "get_item",
     "get_run",
     "get_thread",
+    "list_assistant_versions",
     "list_audit",
     "list_audit_manifests",
     "list_checkpoints",
