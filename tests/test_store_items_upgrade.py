@@ -36,9 +36,9 @@ def _upgrade_and_check(
 ) -> None:
     dump = release_dump(RELEASE_2026_12_07)
     build_release_store(open_store, monkeypatch, dump)
-    store = open_store()  # this code: applies migration 20
+    store = open_store()  # this code: applies migration 20 (and the later ones)
     try:
-        assert store.schema_versions()[-1] == 20
+        assert 20 in store.schema_versions()
         released = dump["tables"]["audit_log"]
         expected = sorted((r[0], r[3]) for r in released["rows"])  # entry_id, action
         audit_before = [e.entry_id for e in store.list_audit(after="", limit=100).items]
@@ -56,7 +56,7 @@ def _upgrade_and_check(
         store.close()
     with monkeypatch.context() as m:  # the release before items meets this store
         m.setattr(_sql_core, "MIGRATIONS", BEFORE_ITEMS)
-        with pytest.raises(SchemaTooNew, match=r"\[20\]"):
+        with pytest.raises(SchemaTooNew, match=r"\[20[,\]]"):
             open_store()
     store = open_store()
     try:

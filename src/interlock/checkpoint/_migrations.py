@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
+from interlock.checkpoint._crons.migration import CRONS_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
 from interlock.checkpoint._items.migration import ITEMS_MIGRATION
 from interlock.checkpoint._leaner_writes import LEANER_WRITES_MIGRATION
@@ -379,5 +380,12 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "long-term memory items (LangGraph's BaseStore): store_items, one row per "
         "(namespace, key), the namespace as index text so that a prefix is a key range",
         ITEMS_MIGRATION,
+    ),
+    (
+        22,
+        "crons: runs queued on a schedule (one row each, its run request as JSON), the "
+        "enabled crons by due time for the scheduler, and by thread, agent and owner for "
+        "searches",
+        CRONS_MIGRATION,
     ),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from interlock.checkpoint._audit.sql import SqlAuditLog
 from interlock.checkpoint._checkpoints.chain import RowStats
 from interlock.checkpoint._checkpoints.sql import SqlCheckpoints
+from interlock.checkpoint._crons.sql import SqlCrons
 from interlock.checkpoint._events.sql import SqlEventLog
 from interlock.checkpoint._grants.sql import SqlGrants
 from interlock.checkpoint._interrupts.sql import SqlInterrupts
@@ -38,6 +39,7 @@ class SqlSaver(
     SqlGrants,
     SqlWorkerVersions,
     SqlItems,
+    SqlCrons,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

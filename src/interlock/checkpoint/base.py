@@ -18,6 +18,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | standing grants (calls allowed without pausing) | `Grants` | `_grants/` |
 | the graph versions live worker processes run | `WorkerVersions` | `_workers/` |
 | long-term memory items (LangGraph's `BaseStore`) | `Items` | `_items/` |
+| crons (runs queued on a schedule) | `Crons` | `_crons/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -41,6 +42,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     TaskWrites,
     Write,
 )
+from interlock.checkpoint._crons.protocol import CronJob, CronQuery, Crons
 from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
 from interlock.checkpoint._grants.protocol import Grant, Grants
 from interlock.checkpoint._interrupts.protocol import (
@@ -73,6 +75,9 @@ __all__ = [
     "BaseSaver",
     "CheckpointRecord",
     "CheckpointStore",
+    "CronJob",
+    "CronQuery",
+    "Crons",
     "EventLog",
     "Grant",
     "Grants",
@@ -124,6 +129,7 @@ class BaseSaver(
     Grants,
     WorkerVersions,
     Items,
+    Crons,
     ABC,
 ):
     """The store protocol: every concept's methods (see the module docstring). Subclasses

@@ -15,7 +15,7 @@ tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
 `GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`,
-`ItemsConformance`. The suite
+`ItemsConformance`, `CronsConformance`. The suite
 (this module, `_testkit` and the rooms' `conformance` modules) imports pytest; `import
 interlock` never imports it.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from interlock.checkpoint._audit.conformance import AuditLogConformance
 from interlock.checkpoint._checkpoints.conformance import CheckpointConformance
+from interlock.checkpoint._crons.conformance import CronsConformance
 from interlock.checkpoint._events.conformance import EventLogConformance
 from interlock.checkpoint._grants.conformance import GrantsConformance
 from interlock.checkpoint._interrupts.conformance import InterruptIndexConformance
@@ -38,6 +39,7 @@ from interlock.checkpoint._workers.conformance import WorkerVersionsConformance
 __all__ = [
     "AuditLogConformance",
     "CheckpointConformance",
+    "CronsConformance",
     "EventLogConformance",
     "GrantsConformance",
     "GraphVersionsConformance",
@@ -65,5 +67,6 @@ class SaverConformance(
     GrantsConformance,
     WorkerVersionsConformance,
     ItemsConformance,
+    CronsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

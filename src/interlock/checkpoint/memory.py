@@ -14,6 +14,7 @@ import threading
 
 from interlock.checkpoint._audit.memory import MemoryAuditLog
 from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
+from interlock.checkpoint._crons.memory import MemoryCrons
 from interlock.checkpoint._events.memory import MemoryEventLog
 from interlock.checkpoint._grants.memory import MemoryGrants
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
@@ -40,6 +41,7 @@ class InMemorySaver(
     MemoryGrants,
     MemoryWorkerVersions,
     MemoryItems,
+    MemoryCrons,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -64,6 +66,7 @@ class InMemorySaver(
         self._init_grants()
         self._init_workers()
         self._init_items()
+        self._init_crons()
 
 
 MemorySaver = InMemorySaver
