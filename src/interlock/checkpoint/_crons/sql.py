@@ -189,7 +189,8 @@ class SqlCrons(SqlCore):
 
     def _where(self, query: CronQuery) -> tuple[str, list[Any]]:
         """The SQL filters of `query` (its metadata is checked in Python)."""
-        sql, params = " WHERE 1 = 1", []
+        sql = " WHERE 1 = 1"
+        params: list[Any] = []
         for column, value in (
             ("agent", query.agent),
             ("thread_id", query.thread_id),
