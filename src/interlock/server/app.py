@@ -342,7 +342,7 @@ def create_app(
         oidc=provider,
     )
 
-    mount_agent_server(
+    app.state.crons = mount_agent_server(  # its scheduler ticks where the workers run
         app,
         saver=saver,
         registry=registry,
@@ -353,6 +353,7 @@ def create_app(
         interrupt_formats=interrupt_formats,
         authenticate=authenticator.authenticate,
         lists_for=lists_for,
+        every=runner.every,
     )
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check
