@@ -23,6 +23,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 RELEASE_2026_12_06 = FIXTURES / "store-2026-12-06.json"
 RELEASE_2026_12_07 = FIXTURES / "store-2026-12-07.json"
 """The store of main before long-term memory items (schema 19; commit 1335eef)."""
+RELEASE_2026_12_08 = FIXTURES / "store-2026-12-08.json"
+"""The store of main before crons (schema 20; commit 1d75025)."""
 
 
 def release_dump(path: Path = RELEASE_2026_12_06) -> dict[str, Any]:

@@ -78,11 +78,11 @@ class Fire:
 
     cron_id: str
     due: datetime
-    outcome: Literal["queued", "done", "skipped", "ended", "elsewhere"]
+    outcome: Literal["queued", "done", "skipped", "ended", "elsewhere", "error"]
     """`queued`: this tick queued its run; `done`: a run for this due time was queued
     already (another process's tick, or this one before a crash); `skipped`: the run was
     refused (`reason`); `ended`: the cron is past its `end_time`; `elsewhere`: this process
-    does not serve its agent."""
+    does not serve its agent; `error`: firing failed unexpectedly (`reason`; it stays due)."""
     run_id: str | None = None
     thread_id: str | None = None
     reason: str | None = None
@@ -129,9 +129,21 @@ class CronScheduler:
 
     def tick(self, now: datetime | None = None) -> list[Fire]:
         """Fire every cron due at `now` (default: the clock's now), at most `limit` of them,
-        earliest first; what was done with each."""
+        earliest first; what was done with each. A cron whose fire fails unexpectedly is
+        logged and left due (the next tick tries again); the store failing ends the tick."""
         now = as_utc(now) if now is not None else utc_now()
-        return [self._one(cron, now) for cron in self.ctx.saver.due_crons(now, limit=self.limit)]
+        fires = []
+        for cron in self.ctx.saver.due_crons(now, limit=self.limit):
+            try:
+                fires.append(self._one(cron, now))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                _log.exception("cron %s could not be fired; trying again", cron.cron_id)
+                due = cron.next_run_date or now
+                reason = f"{type(exc).__name__}: {exc}"
+                fires.append(Fire(cron_id=cron.cron_id, due=due, outcome="error", reason=reason))
+        return fires
 
     def _one(self, cron: CronJob, now: datetime) -> Fire:
         saver = self.ctx.saver

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.checkpoint._time import as_utc, utc_now
 from interlock.checkpoint._crons.protocol import CronSort
+from interlock.checkpoint._time import as_utc, utc_now
 from interlock.checkpoint.base import CronJob, CronQuery
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, plausible_id
