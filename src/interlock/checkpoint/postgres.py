@@ -60,6 +60,7 @@ down) before the client-side deadline would shut the connection."""
 
 IDEMPOTENT_READS = (
     "get_checkpoint",
+    "get_cron",
     "get_graph_version",
     "get_grant",
     "get_interrupt",
