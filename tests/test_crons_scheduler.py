@@ -309,12 +309,10 @@ def test_two_schedulers_on_one_store_fire_each_due_time_once(service: Service, s
             barrier = threading.Barrier(len(schedulers) * 2)
             fires: list[Any] = []
 
-            def tick(scheduler: CronScheduler, when: datetime) -> None:
-                barrier.wait()
-                fires.extend(scheduler.tick(when))
-
             ticking = [
-                threading.Thread(target=tick, args=(s, now)) for s in schedulers for _ in (1, 2)
+                threading.Thread(target=_tick, args=(s, now, barrier, fires))
+                for s in schedulers
+                for _ in (1, 2)
             ]
             for t in ticking:
                 t.start()
@@ -331,6 +329,13 @@ def test_two_schedulers_on_one_store_fire_each_due_time_once(service: Service, s
     finally:
         if other_saver is not saver:
             other_saver.close()
+
+
+def _tick(
+    scheduler: CronScheduler, when: datetime, barrier: threading.Barrier, fires: list[Any]
+) -> None:
+    barrier.wait()
+    fires.extend(scheduler.tick(when))
 
 
 def _second_saver(saver: Any) -> Any:
