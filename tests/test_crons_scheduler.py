@@ -363,3 +363,34 @@ def test_deleting_a_thread_deletes_its_crons(service: Service) -> None:
     assert [c.cron_id for c in service.saver.search_crons(CronQuery())] == [other["cron_id"]]
     [entry] = service.audit("cron.deleted")
     assert entry.detail == {"cron_id": cron["cron_id"], "reason": "thread_deleted"}
+
+
+def test_due_times_follow_the_schedules_time_zone_across_daylight_saving() -> None:
+    from zoneinfo import ZoneInfo
+
+    from interlock.server._errors import ApiError
+    from interlock.server.agent_server._schedule import next_due
+
+    berlin = ZoneInfo("Europe/Berlin")
+    winter = next_due("0 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, 12, tzinfo=UTC))
+    summer = next_due("0 9 * * *", "Europe/Berlin", winter)
+    assert winter == datetime(2026, 3, 28, 8, tzinfo=UTC)  # 09:00 CET
+    assert summer == datetime(2026, 3, 29, 7, tzinfo=UTC)  # 09:00 CEST
+    assert summer.astimezone(berlin).hour == 9
+    # 02:30 does not exist on the day the clocks skip it: the first time after it
+    skipped = next_due("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 28, 12, tzinfo=UTC))
+    assert skipped.astimezone(berlin).strftime("%d %H:%M") == "29 03:00"
+    assert next_due("*/5 * * * *", None, datetime(2026, 1, 1, 0, 0, tzinfo=UTC)) == datetime(
+        2026, 1, 1, 0, 5, tzinfo=UTC
+    )  # strictly after
+    for schedule, zone, code in [
+        ("61 * * * *", None, "invalid_schedule"),
+        ("", None, "invalid_schedule"),
+        ("0 0 30 2 *", None, "invalid_schedule"),
+        ("* * * * *", "", "invalid_timezone"),
+        ("* * * * *", "../etc/passwd", "invalid_timezone"),
+        ("* * * * *", "Europe/Nowhere", "invalid_timezone"),
+    ]:
+        with pytest.raises(ApiError) as refused:
+            next_due(schedule, zone, datetime(2026, 1, 1, tzinfo=UTC))
+        assert (refused.value.status, refused.value.code) == (422, code)
