@@ -221,8 +221,10 @@ class CronScheduler:
                     options=options,
                     detail=detail,
                 )
-            except ValueError as exc:  # (its id: another process queued it first)
-                raise _Queued from exc
+            except ValueError as exc:
+                if ctx.saver.get_run(run_id) is None:
+                    raise
+                raise _Queued from exc  # (its id: another process queued it first)
         except ApiError as exc:
             raise _Skip(f"{exc.code}: {exc.message}") from exc
         except StoreUnavailable:
