@@ -13,7 +13,9 @@ The scheduler (`CronScheduler.tick`) runs where the background workers run: a th
    due time it read (`saver.advance_cron`: a conditional update one caller wins).
 
 A cron on a thread queues its run on that thread; a cron without one makes a thread for
-each due time (its id derived as the run's, so racing processes make one) tagged with the
+each due time (its id derived as the run's, so racing processes make one, and the run is
+queued only once that thread is made: a process that finds another one making it leaves
+the due time to it) tagged with the
 graph and `cron_id` in its metadata, and, unless `on_run_completed="keep"`, the worker that
 ran it deletes it once the run ended (`options["on_completion"]`; a thread whose run paused
 on a request is kept: deleting it would drop the request). The run is queued as the cron's
@@ -78,9 +80,11 @@ class Fire:
 
     cron_id: str
     due: datetime
-    outcome: Literal["queued", "done", "skipped", "ended", "elsewhere", "error"]
+    outcome: Literal["queued", "done", "busy", "skipped", "ended", "elsewhere", "error"]
     """`queued`: this tick queued its run; `done`: a run for this due time was queued
-    already (another process's tick, or this one before a crash); `skipped`: the run was
+    already (another process's tick, or this one before a crash); `busy`: another process
+    is making this due time's thread right now (it fires it; a process that died doing so
+    is completed by a later tick); `skipped`: the run was
     refused (`reason`); `ended`: the cron is past its `end_time`; `elsewhere`: this process
     does not serve its agent; `error`: firing failed unexpectedly (`reason`; it stays due)."""
     run_id: str | None = None
@@ -94,6 +98,10 @@ class _Skip(Exception):
 
 class _Queued(Exception):
     """Internal: the due time's run is queued already."""
+
+
+class _Busy(Exception):
+    """Internal: another process is making the due time's thread."""
 
 
 def _body(agent: str, payload: Mapping[str, Any]) -> RunBody:
@@ -177,6 +185,8 @@ class CronScheduler:
             )
         except _Queued:  # another process queued this due time's run first
             pass
+        except _Busy:  # another process is firing it now: it queues and advances
+            return Fire(cron_id=cron.cron_id, due=due, outcome="busy", thread_id=thread_id)
         saver.advance_cron(cron.cron_id, due=due, next_run=following)
         return Fire(
             cron_id=cron.cron_id, due=due, outcome=outcome, run_id=run_id, thread_id=thread_id
@@ -184,7 +194,8 @@ class CronScheduler:
 
     def _queue(self, cron: CronJob, due: datetime, run_id: str) -> str:
         """Queue the due time's run (as `Launcher.background` queues new input); its thread.
-        `_Skip` when it is refused; `_Queued` when it is queued already."""
+        `_Skip` when it is refused; `_Queued` when it is queued already; `_Busy` while
+        another process makes its thread."""
         ctx = self.ctx
         who = Principal(cron.owner or "system", frozenset({"requester"}))
         thread_id = cron.thread_id or fire_id(cron.cron_id, due, "thread")
@@ -200,7 +211,9 @@ class CronScheduler:
                     "assistant_id": assistant_id_of(plan.name),
                     "cron_id": cron.cron_id,
                 }
-                ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")
+                made = ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[1]
+                if not made and ctx.created(thread_id)[0] is None:
+                    raise _Busy  # (queued only once its thread is made: owner, metadata)
             else:
                 self._launcher.tag_thread(plan)
             plan.modes = ALL_MODES
