@@ -26,6 +26,8 @@ RELEASE_2026_12_07 = FIXTURES / "store-2026-12-07.json"
 RELEASE_ITEMS = FIXTURES / "store-2026-12-07-items.json"
 """The store of main before this release's migrations 21 to 23 (schema 20, with long-term
 memory items; commit 1d75025)."""
+RELEASE_2026_12_08 = FIXTURES / "store-2026-12-08.json"
+"""The store of main before crons (schema 20; commit 1d75025)."""
 
 
 def release_dump(path: Path = RELEASE_2026_12_06) -> dict[str, Any]:

@@ -147,13 +147,14 @@ def test_readiness_reports_dead_workers_and_liveness_never_touches_the_store(
         assert http.get("/v1/health/ready").json() == {
             "ready": True,
             "store": "ok",
-            # the worker, its lease renewer and the sweep for stranded decisions
-            "workers": {"expected": 3, "alive": 3},
+            # the worker, its lease renewer, the sweep for stranded decisions and the
+            # crons' scheduler
+            "workers": {"expected": 4, "alive": 4},
         }
         app.state.runner.stop()  # the workers are gone
         ready = http.get("/v1/health/ready")
         assert ready.status_code == 503
-        assert ready.json()["workers"] == {"expected": 3, "alive": 0}
+        assert ready.json()["workers"] == {"expected": 4, "alive": 0}
         saver.close()  # and the store
         ready = http.get("/v1/health/ready")
         assert ready.status_code == 503 and "unreachable" in ready.json()["store"]

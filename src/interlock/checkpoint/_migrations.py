@@ -14,6 +14,7 @@ from typing import Any
 
 from interlock.checkpoint._assistants.migration import ASSISTANTS_MIGRATION
 from interlock.checkpoint._audit.migration import AUDIT_CHAIN_MIGRATION
+from interlock.checkpoint._crons.migration import CRONS_MIGRATION
 from interlock.checkpoint._grants.migration import GRANTS_MIGRATION
 from interlock.checkpoint._items.migration import ITEMS_MIGRATION, VECTORS_MIGRATION
 from interlock.checkpoint._leaner_writes import LEANER_WRITES_MIGRATION
@@ -387,6 +388,13 @@ MIGRATIONS: list[tuple[int, str, Sequence[Statement]]] = [
         "version), assistant_versions (every version) and assistant_meta (one row per "
         "top-level metadata pair), indexed by graph, creation and update",
         ASSISTANTS_MIGRATION,
+    ),
+    (
+        22,
+        "crons: runs queued on a schedule (one row each, its run request as JSON), the "
+        "enabled crons by due time for the scheduler, and by thread, agent and owner for "
+        "searches",
+        CRONS_MIGRATION,
     ),
     (
         23,

@@ -12,6 +12,7 @@ from interlock.checkpoint._assistants.sql import SqlAssistants
 from interlock.checkpoint._audit.sql import SqlAuditLog
 from interlock.checkpoint._checkpoints.chain import RowStats
 from interlock.checkpoint._checkpoints.sql import SqlCheckpoints
+from interlock.checkpoint._crons.sql import SqlCrons
 from interlock.checkpoint._events.sql import SqlEventLog
 from interlock.checkpoint._grants.sql import SqlGrants
 from interlock.checkpoint._interrupts.sql import SqlInterrupts
@@ -40,6 +41,7 @@ class SqlSaver(
     SqlWorkerVersions,
     SqlItems,
     SqlAssistants,
+    SqlCrons,
     BaseSaver,
 ):
     """A store over a SQL database; see the module docstring."""

@@ -19,6 +19,7 @@ SQL half, its PostgreSQL statements and its conformance tests):
 | the graph versions live worker processes run | `WorkerVersions` | `_workers/` |
 | long-term memory items (LangGraph's `BaseStore`) | `Items` | `_items/` |
 | assistants: versioned configurations of a graph | `Assistants` | `_assistants/` |
+| crons (runs queued on a schedule) | `Crons` | `_crons/` |
 
 Rooms are for code, not for transactions: a checkpoint write stores the step, its new
 requests, their audit entries and the run's lease in one transaction (on PostgreSQL in one
@@ -48,6 +49,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     TaskWrites,
     Write,
 )
+from interlock.checkpoint._crons.protocol import CronJob, CronQuery, Crons
 from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
 from interlock.checkpoint._grants.protocol import Grant, Grants
 from interlock.checkpoint._interrupts.protocol import (
@@ -83,6 +85,9 @@ __all__ = [
     "BaseSaver",
     "CheckpointRecord",
     "CheckpointStore",
+    "CronJob",
+    "CronQuery",
+    "Crons",
     "EventLog",
     "Grant",
     "Grants",
@@ -136,6 +141,7 @@ class BaseSaver(
     WorkerVersions,
     Items,
     Assistants,
+    Crons,
     ABC,
 ):
     """The store protocol: every concept's methods (see the module docstring). Subclasses

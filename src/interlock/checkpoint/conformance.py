@@ -15,7 +15,8 @@ tested one concept at a time (checkpoints first: every other part writes some):
 `CheckpointConformance`, `InterruptIndexConformance`, `AuditLogConformance`,
 `ThreadsConformance`, `RunQueueConformance`, `EventLogConformance`, `VotesConformance`,
 `GraphVersionsConformance`, `GrantsConformance`, `WorkerVersionsConformance`,
-`ItemsConformance`, `ItemSearchConformance`, `AssistantsConformance`. The suite
+`ItemsConformance`, `ItemSearchConformance`, `AssistantsConformance`, `CronsConformance`.
+The suite
 (this module, `_testkit` and the rooms' `conformance` modules) imports pytest; `import
 interlock` never imports it.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 from interlock.checkpoint._assistants.conformance import AssistantsConformance
 from interlock.checkpoint._audit.conformance import AuditLogConformance
 from interlock.checkpoint._checkpoints.conformance import CheckpointConformance
+from interlock.checkpoint._crons.conformance import CronsConformance
 from interlock.checkpoint._events.conformance import EventLogConformance
 from interlock.checkpoint._grants.conformance import GrantsConformance
 from interlock.checkpoint._interrupts.conformance import InterruptIndexConformance
@@ -41,6 +43,7 @@ __all__ = [
     "AssistantsConformance",
     "AuditLogConformance",
     "CheckpointConformance",
+    "CronsConformance",
     "EventLogConformance",
     "GrantsConformance",
     "GraphVersionsConformance",
@@ -71,5 +74,6 @@ class SaverConformance(
     ItemsConformance,
     AssistantsConformance,
     ItemSearchConformance,
+    CronsConformance,
 ):
     """Every part: the tests every store passes. Subclasses provide a `saver` fixture."""

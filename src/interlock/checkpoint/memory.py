@@ -15,6 +15,7 @@ import threading
 from interlock.checkpoint._assistants.memory import MemoryAssistants
 from interlock.checkpoint._audit.memory import MemoryAuditLog
 from interlock.checkpoint._checkpoints.memory import MemoryCheckpoints
+from interlock.checkpoint._crons.memory import MemoryCrons
 from interlock.checkpoint._events.memory import MemoryEventLog
 from interlock.checkpoint._grants.memory import MemoryGrants
 from interlock.checkpoint._interrupts.memory import MemoryInterrupts
@@ -42,6 +43,7 @@ class InMemorySaver(
     MemoryWorkerVersions,
     MemoryItems,
     MemoryAssistants,
+    MemoryCrons,
     BaseSaver,
 ):
     """Keeps threads in this process's memory.
@@ -67,6 +69,7 @@ class InMemorySaver(
         self._init_workers()
         self._init_items()
         self._init_assistants()
+        self._init_crons()
 
 
 MemorySaver = InMemorySaver

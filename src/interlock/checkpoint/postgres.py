@@ -61,6 +61,7 @@ down) before the client-side deadline would shut the connection."""
 IDEMPOTENT_READS = (
     "get_assistant",
     "get_checkpoint",
+    "get_cron",
     "get_graph_version",
     "get_grant",
     "get_interrupt",

@@ -560,9 +560,11 @@ def queue_run(
     *,
     run_id: str | None = None,
     options: Any = None,
+    detail: Mapping[str, Any] | None = None,
 ) -> RunRecord:
     """Check new input as a run would, then queue it as a background run (audited as
-    `run.queued`; `run_id` chosen by the caller, or new; `options`: how the worker runs it,
+    `run.queued`, with `detail` added; `run_id` chosen by the caller, or new — a `run_id`
+    queued already is a `ValueError`, nothing audited; `options`: how the worker runs it,
     see `RunRecord.options`). A refused input queues nothing."""
     check_input(graph, update)
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
@@ -583,11 +585,11 @@ def queue_run(
         run_id=run_id,
         options=options,
     )
-    detail = {"agent": name, "input": update, "run_id": run.run_id}
+    entry = {"agent": name, "input": update, "run_id": run.run_id, **(detail or {})}
     asked = ((options or {}).get("log") or {}).get("kwargs") if isinstance(options, dict) else None
     if asked:  # how it was asked to run: breakpoints, context, durability, limit
-        detail["kwargs"] = asked
-    record_audit(saver, who, "run.queued", thread_id, detail=detail)
+        entry["kwargs"] = asked
+    record_audit(saver, who, "run.queued", thread_id, detail=entry)
     return run
 
 

@@ -346,7 +346,7 @@ def create_app(
         oidc=provider,
     )
 
-    mount_agent_server(
+    app.state.crons = mount_agent_server(  # its scheduler ticks where the workers run
         app,
         saver=saver,
         registry=registry,
@@ -358,6 +358,7 @@ def create_app(
         authenticate=authenticator.authenticate,
         lists_for=lists_for,
         store=store,
+        every=runner.every,
     )
 
     # the routes below (the /v1 API) parse JSON bodies strictly, refused after the key check

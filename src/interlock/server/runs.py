@@ -65,7 +65,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -168,6 +168,8 @@ class RunWorkers:
         self._threads: list[threading.Thread] = []
         self._active: dict[str, str] = {}
         """run id -> owner of the runs being executed (the renewer's list)."""
+        self._ticks: list[tuple[str, float, Callable[[], object]]] = []
+        """`every`'s periodic jobs: (thread name, seconds, job)."""
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -195,11 +197,37 @@ class RunWorkers:
         sweeper = threading.Thread(target=self._sweep, name="interlock-run-sweep", daemon=True)
         sweeper.start()
         self._threads.append(sweeper)
+        for name, seconds, job in self._ticks:
+            ticker = threading.Thread(
+                target=self._tick, args=(seconds, job), name=name, daemon=True
+            )
+            ticker.start()
+            self._threads.append(ticker)
+
+    def every(self, seconds: float, job: Callable[[], object], name: str) -> None:
+        """Call `job()` every `seconds` (the first time at start) in a thread named `name`
+        of this set, from its `start` to its `stop`: where the workers run (none with
+        `workers=0`). A failing call is logged and the job called again at the next tick.
+        The crons' scheduler runs so (`agent_server._cron_fire`)."""
+        if not seconds > 0:
+            raise ValueError(f"every: seconds must be positive, not {seconds}")
+        self._ticks.append((name, seconds, job))
+
+    def _tick(self, seconds: float, job: Callable[[], object]) -> None:
+        while True:
+            try:
+                job()
+            except Exception:
+                _log.exception("%s failed; trying again in %s s", threading.current_thread().name,
+                               seconds)  # fmt: skip
+            if self._stopped.wait(seconds):
+                return
 
     def alive(self) -> tuple[int, int]:
         """`(expected, alive)`: how many threads this set should run (the workers, the
-        lease renewer and the sweeper; none with `workers=0`) and how many are alive."""
-        expected = self.workers + 2 if self.workers else 0
+        lease renewer, the sweeper and `every`'s jobs; none with `workers=0`) and how many
+        are alive."""
+        expected = self.workers + 2 + len(self._ticks) if self.workers else 0
         return expected, sum(1 for thread in self._threads if thread.is_alive())
 
     def wake(self) -> None:
@@ -441,6 +469,8 @@ class RunWorkers:
             writer.end("interrupted" if status == "interrupted" else "success")
             detail = {"run_id": run.run_id, "status": status, "attempts": run.attempts}
             record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
+            if status == "done":
+                self._on_completion(run, who)
         else:
             _log.warning("run %s was taken over; its outcome is the new owner's", run.run_id)
 
@@ -528,6 +558,21 @@ class RunWorkers:
             (writer or EventWriter(self.saver, run.thread_id, run.run_id)).error(error)
             detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
             record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
+            self._on_completion(run, who)
+
+    def _on_completion(self, run: RunRecord, who: Principal) -> None:
+        """A run queued with `options["on_completion"] == "delete"` (a cron's run on a
+        thread of its own) deletes its thread once it ended done or failed — unless a
+        request waits there (deleting would drop it). Audited `thread.deleted`."""
+        options = run.options if isinstance(run.options, Mapping) else {}
+        if options.get("on_completion") != "delete":
+            return
+        thread_id = run.thread_id
+        if self.saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items:
+            return
+        detail = {"reason": "on_completion", "run_id": run.run_id}
+        record_audit(self.saver, who, "thread.deleted", thread_id, detail=detail)
+        self.saver.delete_thread(thread_id)
 
 
 def _stopped(graph: CompiledStateGraph, run: RunRecord) -> bool:

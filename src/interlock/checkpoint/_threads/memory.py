@@ -60,6 +60,8 @@ class MemoryThreads:
 
         def _fail_open_runs(self, thread_id: str, error: str) -> None: ...
 
+        def _forget_crons(self, thread_id: str) -> None: ...
+
         def _drop_ended_runs(self, before: datetime) -> None: ...
 
         def _forget_events(self, thread_id: str) -> None: ...
@@ -238,6 +240,7 @@ class MemoryThreads:
         with self._lock:
             self._fail_open_runs(thread_id, THREAD_DELETED)
             self._forget_events(thread_id)  # the event log's hook
+            self._forget_crons(thread_id)  # the crons room's hook (audited)
             self._thread_rows.pop(thread_id, None)
             self._forget_checkpoints(thread_id)
             self._forget_interrupts(thread_id)

@@ -65,6 +65,8 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
 
         def _fail_open_runs(self, conn: Any, thread_id: str, error: str) -> None: ...
 
+        def _drop_thread_crons(self, conn: Any, thread_id: str) -> None: ...
+
         def _drop_ended_runs(self, before: datetime) -> None: ...
 
         def _forget_events(self, conn: Any, thread_id: str) -> None: ...
@@ -252,6 +254,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             # its queued runs would start the thread again from nothing: they fail instead
             self._fail_open_runs(conn, thread_id, THREAD_DELETED)
             self._forget_events(conn, thread_id)  # the event log's hook
+            self._drop_thread_crons(conn, thread_id)  # the crons room's hook (audited)
         self._forget_stats(thread_id)
 
     def prune(

@@ -21,6 +21,8 @@ on them talk to `interlock serve` unchanged — with interlock's guarantees.
     POST /threads/{id}/stream/events (and WebSocket)  the thread protocol's events
     PUT|GET|DELETE /store/items, POST /store/items/search, POST /store/namespaces
                                                       long-term memory (`store`)
+    POST /runs/crons, /threads/{id}/runs/crons, PATCH|DELETE /runs/crons/{id},
+    POST /runs/crons/search, /runs/crons/count        crons (`crons`; fired by `_cron_fire`)
 
 Answers (`command.resume`) take the one decision path (`decide_request`: exactly once,
 approver rules, no self-approval, audit, deadlines); state changes past a pending review
@@ -46,9 +48,11 @@ from interlock.checkpoint.base import BaseSaver
 from interlock.graph import CompiledStateGraph
 from interlock.server._errors import ApiError
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._cron_fire import TICK, CronScheduler
 from interlock.server.agent_server.assistants import assistant_routes
 from interlock.server.agent_server.assistants_edit import assistant_edit_routes
 from interlock.server.agent_server.commands import command_routes
+from interlock.server.agent_server.crons import cron_routes
 from interlock.server.agent_server.events import event_routes
 from interlock.server.agent_server.runs import run_routes
 from interlock.server.agent_server.runs_bulk import bulk_run_routes
@@ -73,7 +77,8 @@ def mount_agent_server(
     lists_for: Callable[[Principal], str | None],
     authenticate: Callable[[str | None, str | None], Principal] | None = None,
     store: Mapping[str, Any] | None = None,
-) -> None:
+    every: Callable[[float, Callable[[], object], str], None] | None = None,
+) -> CronScheduler:
     """Add the Agent Server routes to `app` (see the module docstring). `principal` is the
     app's authentication dependency; `may_see(who, thread_id)` its thread visibility rule
     and `lists_for(who)` the same for lists (whose threads `who` sees: a name, or None for
@@ -84,7 +89,10 @@ def mount_agent_server(
     `authenticate(authorization, x_api_key)` checks a WebSocket handshake's credentials
     (the app's `Authenticator.authenticate`; default: every caller is refused).
     The served graphs compiled without a store get the service's (`store_of(saver)`, with
-    the `store` settings: `{"index": ..., "ttl": ...}`, see `served_store`)."""
+    the `store` settings: `{"index": ..., "ttl": ...}`, see `served_store`).
+    `every(seconds, job, name)` runs the crons' scheduler periodically where the background
+    workers run (`RunWorkers.every`; None: crons are kept but fired only by calls of the
+    scheduler returned, `CronScheduler.tick`)."""
     formats = dict(interrupt_formats or {})
     bad = {k: v for k, v in formats.items() if v != "agent_inbox" or k not in registry}
     if bad:
@@ -105,12 +113,17 @@ def mount_agent_server(
     app.include_router(bulk_thread_routes(ctx, principal))  # /threads/prune first
     app.include_router(thread_routes(ctx, principal))
     app.include_router(bulk_run_routes(ctx, principal))
+    app.include_router(cron_routes(ctx, principal))
     app.include_router(run_routes(ctx, principal))
     app.include_router(command_routes(ctx, principal))
     app.include_router(event_routes(ctx, principal, authenticate or _refuse))
     memory = served_store(app, saver, store)
     give_store(registry, memory)
     app.include_router(store_routes(memory, principal, ctx.need))
+    scheduler = CronScheduler(ctx)
+    if every is not None:
+        every(TICK, scheduler.tick, "interlock-crons")
+    return scheduler
 
 
 def _refuse(authorization: str | None, x_api_key: str | None) -> Principal:

@@ -113,7 +113,7 @@ def assistant_routes(ctx: Context, principal: Any) -> APIRouter:
         pending is refused (409), never applied elsewhere; decisions are exactly once."""
         return {
             "version": "interlock",
-            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "flags": {"assistants": True, "crons": True, "langsmith": False},
             "strict_resume": True,
             "exactly_once_decisions": True,
             "metadata": {"server": "interlock"},

@@ -1,0 +1,276 @@
+"""Crons in SQL, written once for SQLite and PostgreSQL: a mixin of `SqlSaver`.
+
+Exactly once: `advance_cron` is `UPDATE crons SET next_run_date = <next> WHERE cron_id = ?
+AND next_run_date = <due>`. Two processes advancing the same due time are serialised on the
+row (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's row lock, after which the second re-reads the
+row, sees the new date and changes nothing): one changes a row, the other none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from interlock.checkpoint import serde
+from interlock.checkpoint._crons.protocol import (
+    CRON_CHANGES,
+    CRON_SORTS,
+    CronJob,
+    CronQuery,
+    change_detail,
+    cron_detail,
+    cron_matches,
+)
+from interlock.checkpoint._sql_core import SqlCore
+from interlock.checkpoint._sql_dialect import json_text, utc_now
+
+__all__ = ["CRON_COLS", "SqlCrons"]
+
+CRON_COLS = (
+    "cron_id, agent, thread_id, owner, schedule, timezone, payload, metadata, "
+    "on_run_completed, end_time, enabled, next_run_date, created_at, updated_at"
+)
+_JSON = frozenset({"payload", "metadata"})
+_TIMES = frozenset({"end_time", "next_run_date"})
+_PAGE = 200
+"""Rows read at a time while a metadata filter is checked in Python."""
+
+
+class SqlCrons(SqlCore):
+    """Crons over the `crons` table."""
+
+    if TYPE_CHECKING:
+
+        def _chain_insert(self, conn: Any, at: datetime, params: tuple[Any, ...]) -> None: ...
+
+    def _cron_audit(
+        self,
+        conn: Any,
+        thread_id: str | None,
+        action: str,
+        actor: str | None,
+        detail: dict[str, Any],
+    ) -> None:
+        from interlock.checkpoint._audit.protocol import new_audit_id
+
+        at = utc_now()
+        params = (
+            new_audit_id(),
+            self.dialect.ts(at),
+            actor,
+            action,
+            thread_id,
+            None,
+            serde.dumps(detail, "cron"),
+        )
+        self._chain_insert(conn, at, params)
+
+    def _cron(self, r: Sequence[Any]) -> CronJob:
+        ts = self.dialect.ts_out
+        return CronJob(
+            cron_id=r[0],
+            agent=r[1],
+            thread_id=r[2],
+            owner=r[3],
+            schedule=r[4],
+            timezone=r[5],
+            payload=serde.loads(json_text(r[6])),
+            metadata=serde.loads(json_text(r[7])),
+            on_run_completed=r[8],
+            end_time=ts(r[9]),
+            enabled=bool(r[10]),
+            next_run_date=ts(r[11]),
+            created_at=self.dialect.ts_req(r[12]),
+            updated_at=self.dialect.ts_req(r[13]),
+        )
+
+    def _param(self, name: str, value: Any) -> Any:
+        """A column's parameter."""
+        if name in _JSON:
+            return serde.dumps(dict(value), f"cron {name}")
+        if name in _TIMES:
+            return self.dialect.ts(value)
+        if name == "enabled":
+            return 1 if value else 0
+        return value
+
+    def _drop_thread_crons(self, conn: Any, thread_id: str) -> None:
+        """In the caller's transaction, as its thread is deleted: delete the thread's crons
+        (each audited `cron.deleted`)."""
+        rows = self._x(
+            conn, "SELECT cron_id FROM crons WHERE thread_id = ? ORDER BY cron_id", (thread_id,)
+        ).fetchall()
+        if not rows:
+            return
+        self._x(conn, "DELETE FROM crons WHERE thread_id = ?", (thread_id,))
+        for (cron_id,) in rows:
+            detail = {"cron_id": cron_id, "reason": "thread_deleted"}
+            self._cron_audit(conn, thread_id, "cron.deleted", None, detail)
+
+    def add_cron(self, cron: CronJob, *, actor: str | None) -> CronJob:
+        """Keep a new cron (audited, same transaction)."""
+        ts = self.dialect.ts
+        params = (
+            cron.cron_id,
+            cron.agent,
+            cron.thread_id,
+            cron.owner,
+            cron.schedule,
+            cron.timezone,
+            self._param("payload", cron.payload),
+            self._param("metadata", cron.metadata),
+            cron.on_run_completed,
+            ts(cron.end_time),
+            1 if cron.enabled else 0,
+            ts(cron.next_run_date),
+            ts(cron.created_at),
+            ts(cron.updated_at),
+        )
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                f"INSERT INTO crons ({CRON_COLS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?J, ?J, ?, ?, ?, ?, ?, ?) ON CONFLICT (cron_id) DO NOTHING",
+                params,
+            )
+            if self._count(conn, cur) != 1:
+                raise ValueError(f"cron {cron.cron_id!r} exists")
+            row = self._select_cron(conn, cron.cron_id)
+            stored = self._cron(row)
+            self._cron_audit(conn, cron.thread_id, "cron.created", actor, cron_detail(stored))
+        return stored
+
+    def _select_cron(self, conn: Any, cron_id: str) -> Any:
+        return self._x(
+            conn, f"SELECT {CRON_COLS} FROM crons WHERE cron_id = ?", (cron_id,)
+        ).fetchone()
+
+    def get_cron(self, cron_id: str) -> CronJob | None:
+        """One cron by id."""
+        with self._read() as conn:
+            row = self._select_cron(conn, cron_id)
+        return None if row is None else self._cron(row)
+
+    def update_cron(
+        self, cron_id: str, changes: Mapping[str, Any], *, actor: str | None
+    ) -> CronJob | None:
+        """Set the changed fields (audited, same transaction)."""
+        unknown = set(changes) - CRON_CHANGES
+        if unknown:
+            raise ValueError(f"a cron's {sorted(unknown)} cannot be changed")
+        names = sorted(changes)
+        sets = "".join(f"{n} = {'?J' if n in _JSON else '?'}, " for n in names)
+        params = [self._param(n, changes[n]) for n in names]
+        detail = change_detail(cron_id, changes)
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                f"UPDATE crons SET {sets}updated_at = ? WHERE cron_id = ?",
+                (*params, self.dialect.ts(utc_now()), cron_id),
+            )
+            if self._count(conn, cur) != 1:
+                return None
+            cron = self._cron(self._select_cron(conn, cron_id))
+            self._cron_audit(conn, cron.thread_id, "cron.updated", actor, detail)
+        return cron
+
+    def delete_cron(self, cron_id: str, *, actor: str | None) -> CronJob | None:
+        """Delete a cron (audited, same transaction)."""
+        with self._write() as conn:
+            row = self._select_cron(conn, cron_id)
+            if row is None:
+                return None
+            cron = self._cron(row)
+            self._x(conn, "DELETE FROM crons WHERE cron_id = ?", (cron_id,))
+            self._cron_audit(conn, cron.thread_id, "cron.deleted", actor, {"cron_id": cron_id})
+        return cron
+
+    def _where(self, query: CronQuery) -> tuple[str, list[Any]]:
+        """The SQL filters of `query` (its metadata is checked in Python)."""
+        sql = " WHERE 1 = 1"
+        params: list[Any] = []
+        for column, value in (
+            ("agent", query.agent),
+            ("thread_id", query.thread_id),
+            ("owner", query.owner),
+        ):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        if query.enabled is not None:
+            sql += " AND enabled = ?"
+            params.append(1 if query.enabled else 0)
+        return sql, params
+
+    def _select(self, query: CronQuery) -> tuple[str, list[Any]]:
+        """The page query of `query`'s SQL filters in its order (LIMIT and OFFSET last)."""
+        if query.sort_by not in CRON_SORTS or query.sort_order not in ("asc", "desc"):
+            raise ValueError(f"cannot sort crons by {query.sort_by!r} {query.sort_order!r}")
+        where, params = self._where(query)
+        col, way = query.sort_by, query.sort_order.upper()
+        order = f" ORDER BY CASE WHEN {col} IS NULL THEN 1 ELSE 0 END, {col} {way}, cron_id {way}"
+        return f"SELECT {CRON_COLS} FROM crons{where}{order} LIMIT ? OFFSET ?", params
+
+    def _found(self, conn: Any, query: CronQuery) -> Iterator[CronJob]:
+        """The crons `query` matches, in its order, read a page at a time."""
+        sql, params = self._select(query)
+        read = 0
+        while True:
+            rows = self._x(conn, sql, (*params, _PAGE, read)).fetchall()
+            for row in rows:
+                cron = self._cron(row)
+                if cron_matches(cron, query):
+                    yield cron
+            if len(rows) < _PAGE:
+                return
+            read += len(rows)
+
+    def search_crons(
+        self, query: CronQuery, *, limit: int = 10, offset: int = 0
+    ) -> tuple[CronJob, ...]:
+        """Matching crons in the query's order, a page (paged in SQL without a metadata
+        filter; with one, read in order and checked in Python)."""
+        if limit <= 0:
+            return ()
+        with self._read() as conn:
+            if not query.metadata:
+                sql, params = self._select(query)
+                rows = self._x(conn, sql, (*params, limit, offset)).fetchall()
+                return tuple(self._cron(r) for r in rows)
+            found = islice(self._found(conn, query), offset, offset + limit)
+            return tuple(found)
+
+    def count_crons(self, query: CronQuery) -> int:
+        """How many crons match."""
+        with self._read() as conn:
+            if query.metadata:
+                return sum(1 for _ in self._found(conn, query))
+            where, params = self._where(query)
+            row = self._x(conn, f"SELECT COUNT(*) FROM crons{where}", params).fetchone()
+        return int(row[0])
+
+    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
+        """Enabled crons due at `now`, earliest first (a range of `crons_due`)."""
+        with self._read() as conn:
+            rows = self._x(
+                conn,
+                f"SELECT {CRON_COLS} FROM crons WHERE enabled = 1 "
+                "AND next_run_date IS NOT NULL AND next_run_date <= ? "
+                "ORDER BY next_run_date, cron_id LIMIT ?",
+                (self.dialect.ts(now), limit),
+            ).fetchall()
+        return tuple(self._cron(r) for r in rows)
+
+    def advance_cron(self, cron_id: str, *, due: datetime, next_run: datetime | None) -> bool:
+        """Move `next_run_date` from `due` to `next_run`, if it still is `due` (the one
+        conditional update that makes a due time fire once)."""
+        ts = self.dialect.ts
+        with self._write() as conn:
+            cur = self._x(
+                conn,
+                "UPDATE crons SET next_run_date = ? WHERE cron_id = ? AND next_run_date = ?",
+                (ts(next_run), cron_id, ts(due)),
+            )
+            return self._count(conn, cur) == 1

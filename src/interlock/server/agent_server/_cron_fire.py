@@ -1,0 +1,250 @@
+"""Firing crons: every tick, each enabled cron whose due time has come queues one run, as
+`runs.create` queues one — exactly once per due time, whichever process ticks.
+
+The scheduler (`CronScheduler.tick`) runs where the background workers run: a thread of
+`RunWorkers` (`RunWorkers.every`) in every `interlock serve` process with workers, every
+`TICK` seconds. A tick reads the due crons (`saver.due_crons`: an index range) and for each:
+
+1. queues its run, unless a run for this due time exists: the run's id is derived from the
+   cron and the due time (`fire_id`), so a second process firing the same due time fails
+   to queue it (`enqueue_run` refuses an id it has) and a process that died between
+   queuing and step 2 is not repeated by the next tick;
+2. moves the cron's `next_run_date` on to its next due time after now, if it is still the
+   due time it read (`saver.advance_cron`: a conditional update one caller wins).
+
+A cron on a thread queues its run on that thread; a cron without one makes a thread for
+each due time (its id derived as the run's, so racing processes make one, and the run is
+queued only once that thread is made: a process that finds another one making it leaves
+the due time to it) tagged with the
+graph and `cron_id` in its metadata, and, unless `on_run_completed="keep"`, the worker that
+ran it deletes it once the run ended (`options["on_completion"]`; a thread whose run paused
+on a request is kept: deleting it would drop the request). The run is queued as the cron's
+creator (audited `run.queued` by them, with the `cron_id` and the due time), with its
+`config.configurable`, `context`, breakpoints, `durability` and recursion limit, as a
+background run carries them (`queued_options`).
+
+Missed due times (no process ran, or a tick came late) fire once, at the next tick, and
+the cron then goes on from now: one run, not one per missed due time (LangGraph's
+scheduler does the same). A due time whose run is refused — the thread waits for a
+decision (409 `waiting_for_decision`, as any queued input), the thread is gone, the graph
+no longer has a breakpoint's node — is skipped: the cron moves on, and the skip is audited
+(`cron.skipped`, with the reason) and logged. A cron past its `end_time` stops (its
+`next_run_date` becomes null); a disabled cron is not due. A cron of an agent this process
+does not serve is left to a process that does.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from interlock.checkpoint._time import as_utc, utc_now
+from interlock.checkpoint.base import CronJob
+from interlock.errors import InterlockError, StoreUnavailable
+from interlock.server._errors import ApiError
+from interlock.server._operations import check_input, queue_run, record_audit
+from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._launch import Launcher, queued_options
+from interlock.server.agent_server._log import ALL_MODES, EventWriter
+from interlock.server.agent_server._plan import RunBody, plan_run
+from interlock.server.agent_server._schedule import next_due
+from interlock.server.agent_server._wire import assistant_id_of
+from interlock.server.auth import Principal
+
+__all__ = ["TICK", "CronScheduler", "Fire", "check_cron_run", "fire_id"]
+
+_log = logging.getLogger("interlock.server.crons")
+
+TICK = 5.0
+"""Seconds between a process's scheduler ticks: a cron fires at most this late."""
+
+_NAMESPACE = uuid.UUID("6f0c5a3e-9a52-4c1e-8f3c-3b7e0b7d2c11")
+"""Where the ids of a fire's run and thread are derived (uuid5)."""
+
+
+def fire_id(cron_id: str, due: datetime, what: str = "run") -> str:
+    """The id of the run (or, `what="thread"`, of the thread) a cron fires at `due`: the
+    same in every process, so a due time is queued once."""
+    return str(uuid.uuid5(_NAMESPACE, f"{cron_id}|{as_utc(due).isoformat()}|{what}"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fire:
+    """What a tick did with one due cron."""
+
+    cron_id: str
+    due: datetime
+    outcome: Literal["queued", "done", "busy", "skipped", "ended", "elsewhere", "error"]
+    """`queued`: this tick queued its run; `done`: a run for this due time was queued
+    already (another process's tick, or this one before a crash); `busy`: another process
+    is making this due time's thread right now (it fires it; a process that died doing so
+    is completed by a later tick); `skipped`: the run was
+    refused (`reason`); `ended`: the cron is past its `end_time`; `elsewhere`: this process
+    does not serve its agent; `error`: firing failed unexpectedly (`reason`; it stays due)."""
+    run_id: str | None = None
+    thread_id: str | None = None
+    reason: str | None = None
+
+
+class _Skip(Exception):
+    """Internal: the due time's run is refused (its reason)."""
+
+
+class _Queued(Exception):
+    """Internal: the due time's run is queued already."""
+
+
+class _Busy(Exception):
+    """Internal: another process is making the due time's thread."""
+
+
+def _body(agent: str, payload: Mapping[str, Any]) -> RunBody:
+    """The run request a cron's fire sends (a cron without `input` sends `{}`: a run from
+    the start)."""
+    try:
+        return RunBody.model_validate(
+            {**payload, "assistant_id": agent, "input": payload.get("input") or {}}
+        )
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", f"the cron's run request: {exc}") from None
+
+
+def check_cron_run(
+    ctx: Context, who: Principal, agent: str, thread_id: str | None, payload: Mapping[str, Any]
+) -> None:
+    """Check a cron's run request as `runs.create` checks one, raising the 4xx it would get
+    (fields not supported, unknown breakpoint nodes, bad config or stream modes, state keys
+    the graph lacks: 422; a thread of another graph: 409) — on its thread, or on a thread
+    that does not exist yet."""
+    probe = thread_id or f"cron-check-{uuid.uuid4()}"
+    plan = plan_run(ctx, who, probe, _body(agent, payload), default_modes=ALL_MODES)
+    check_input(plan.graph, plan.input)
+
+
+class CronScheduler:
+    """Fires the due crons of the agents of `ctx` (see the module docstring)."""
+
+    def __init__(self, ctx: Context, *, limit: int = 100) -> None:
+        self.ctx = ctx
+        self.limit = limit
+        self._launcher = Launcher(ctx)
+
+    def tick(self, now: datetime | None = None) -> list[Fire]:
+        """Fire every cron due at `now` (default: the clock's now), at most `limit` of them,
+        earliest first; what was done with each. A cron whose fire fails unexpectedly is
+        logged and left due (the next tick tries again); the store failing ends the tick."""
+        now = as_utc(now) if now is not None else utc_now()
+        fires = []
+        for cron in self.ctx.saver.due_crons(now, limit=self.limit):
+            try:
+                fires.append(self._one(cron, now))
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                _log.exception("cron %s could not be fired; trying again", cron.cron_id)
+                due = cron.next_run_date or now
+                reason = f"{type(exc).__name__}: {exc}"
+                fires.append(Fire(cron_id=cron.cron_id, due=due, outcome="error", reason=reason))
+        return fires
+
+    def _one(self, cron: CronJob, now: datetime) -> Fire:
+        saver = self.ctx.saver
+        due = cron.next_run_date
+        assert due is not None
+        if cron.agent not in self.ctx.registry:
+            return Fire(cron_id=cron.cron_id, due=due, outcome="elsewhere")
+        if cron.end_time is not None and cron.end_time < now:
+            saver.advance_cron(cron.cron_id, due=due, next_run=None)
+            return Fire(cron_id=cron.cron_id, due=due, outcome="ended")
+        try:
+            following: datetime | None = next_due(cron.schedule, cron.timezone, now)
+        except ApiError:  # (checked when it was set: a schedule that stopped coming due)
+            following = None
+        run_id = fire_id(cron.cron_id, due)
+        outcome: Literal["queued", "done"] = "done"
+        thread_id = cron.thread_id
+        try:
+            if saver.get_run(run_id) is None:
+                thread_id = self._queue(cron, due, run_id)
+                outcome = "queued"
+        except _Skip as skip:
+            reason = str(skip)
+            if saver.advance_cron(cron.cron_id, due=due, next_run=following):
+                who = Principal(cron.owner or "system", frozenset())
+                detail = {"cron_id": cron.cron_id, "due": due.isoformat(), "reason": reason}
+                record_audit(saver, who, "cron.skipped", cron.thread_id, detail=detail)
+                _log.warning("cron %s: due %s skipped: %s", cron.cron_id, due.isoformat(), reason)
+            return Fire(
+                cron_id=cron.cron_id, due=due, outcome="skipped", thread_id=thread_id, reason=reason
+            )
+        except _Queued:  # another process queued this due time's run first
+            pass
+        except _Busy:  # another process is firing it now: it queues and advances
+            return Fire(cron_id=cron.cron_id, due=due, outcome="busy", thread_id=thread_id)
+        saver.advance_cron(cron.cron_id, due=due, next_run=following)
+        return Fire(
+            cron_id=cron.cron_id, due=due, outcome=outcome, run_id=run_id, thread_id=thread_id
+        )
+
+    def _queue(self, cron: CronJob, due: datetime, run_id: str) -> str:
+        """Queue the due time's run (as `Launcher.background` queues new input); its thread.
+        `_Skip` when it is refused; `_Queued` when it is queued already; `_Busy` while
+        another process makes its thread."""
+        ctx = self.ctx
+        who = Principal(cron.owner or "system", frozenset({"requester"}))
+        thread_id = cron.thread_id or fire_id(cron.cron_id, due, "thread")
+        if cron.thread_id is not None and not ctx.exists(thread_id):
+            raise _Skip(f"thread {thread_id!r} does not exist")
+        try:
+            plan = plan_run(
+                ctx, who, thread_id, _body(cron.agent, cron.payload), default_modes=ALL_MODES
+            )
+            if cron.thread_id is None:
+                meta = {
+                    "graph_id": plan.name,
+                    "assistant_id": assistant_id_of(plan.name),
+                    "cron_id": cron.cron_id,
+                }
+                made = ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[1]
+                if not made and ctx.created(thread_id)[0] is None:
+                    raise _Busy  # (queued only once its thread is made: owner, metadata)
+            else:
+                self._launcher.tag_thread(plan)
+            plan.modes = ALL_MODES
+            options = queued_options(plan, run_id, ctx.formats.get(plan.name))
+            options["cron_id"] = cron.cron_id
+            if cron.thread_id is None and cron.on_run_completed != "keep":
+                options["on_completion"] = "delete"
+            detail = {"cron_id": cron.cron_id, "due": due.isoformat()}
+            try:
+                queue_run(
+                    ctx.saver,
+                    plan.graph,
+                    plan.name,
+                    thread_id,
+                    plan.input,
+                    who,
+                    run_id=run_id,
+                    options=options,
+                    detail=detail,
+                )
+            except ValueError as exc:
+                if ctx.saver.get_run(run_id) is None:
+                    raise
+                raise _Queued from exc  # (its id: another process queued it first)
+        except ApiError as exc:
+            raise _Skip(f"{exc.code}: {exc.message}") from exc
+        except StoreUnavailable:
+            raise  # the due time stays: the next tick fires it
+        except InterlockError as exc:  # refused input (a state key the graph lacks, ...)
+            raise _Skip(f"{type(exc).__name__}: {exc}") from exc
+        EventWriter(ctx.saver, thread_id, run_id).write("run", {**plan.info, **detail})
+        ctx.wake_workers()
+        _log.info("cron %s: due %s queued run %s", cron.cron_id, due.isoformat(), run_id)
+        return thread_id
