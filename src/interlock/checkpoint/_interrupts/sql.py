@@ -191,6 +191,7 @@ class SqlInterrupts(SqlCore):
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
         bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         now = self.dialect.ts(utc_now())
+        rows: list[Sequence[Any]] = []
         with self._write() as conn:
             for iid, text in encoded.items():
                 if iid in bound:
@@ -207,8 +208,11 @@ class SqlInterrupts(SqlCore):
                         "AND status = 'pending'"
                     )
                     params = (status, text, decided_by, now)
-                cur = self._x(conn, sql, (*params, iid, thread_id))
-                if self._count(conn, cur) == 1:
+                changed = self._x(
+                    conn, f"{sql} RETURNING {INTERRUPT_COLS}", (*params, iid, thread_id)
+                ).fetchall()  # the row as decided (read to the end: the statement is done)
+                if changed:
+                    rows.extend(changed)
                     self._drop_approvers(conn, iid)
                     continue
                 found = self._x(
@@ -224,12 +228,6 @@ class SqlInterrupts(SqlCore):
                     + (f" by {found[1]}" if found[1] else "")
                 )
             self._touch_thread(conn, thread_id, None, None)
-            rows = [
-                self._x(
-                    conn, f"SELECT {INTERRUPT_COLS} FROM interrupts WHERE interrupt_id = ?", (iid,)
-                ).fetchone()
-                for iid in encoded
-            ]
             for r in rows:
                 self._log_request(
                     conn,
