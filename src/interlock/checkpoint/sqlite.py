@@ -126,6 +126,12 @@ class SqliteSaver(SqlSaver):
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        if getattr(self._local, "held", None) is conn:  # inside the held transaction
+            try:
+                yield conn
+            except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+                raise _translated(exc, self.path, self.busy_timeout) from exc
+            return
         using = self._using.get(id(conn)) or _CLOSED
         if self._memory or in_maintenance():
             with self._guard(), using, _errors(self.path, self.busy_timeout), self._bound(conn):
@@ -150,16 +156,80 @@ class SqliteSaver(SqlSaver):
     @contextmanager
     def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        if getattr(self._local, "held", None) is conn:  # the held transaction's write
+            try:
+                yield conn
+            except BaseException:
+                self._end_held(conn, commit=False)
+                raise
+            self._end_held(conn, commit=True)
+            return
         using = self._using.get(id(conn)) or _CLOSED
         if self._memory or in_maintenance():
             with self._guard(), using, _errors(self.path, self.busy_timeout), self._bound(conn):
-                yield from _transaction(conn, durable)
+                yield from self._transaction(conn, durable)
             return
         try:  # the hot path, as in `_read`
             with using:
-                yield from _transaction(conn, durable)
+                yield from self._transaction(conn, durable)
         except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
+
+    def _transaction(self, conn: sqlite3.Connection, durable: bool) -> Iterator[sqlite3.Connection]:
+        """Yield `conn` inside `BEGIN IMMEDIATE` ... `COMMIT` (rolled back if the body
+        raises; left open if the body called `_keep_open`); not `durable`: the body's one
+        statement is its own transaction."""
+        if not durable:
+            yield conn
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if getattr(self._local, "held", None) is not conn:
+            conn.execute("COMMIT")
+
+    def _keep_open(self, conn: sqlite3.Connection) -> None:
+        """Leave the `_write()` block's transaction open for this thread's next write (a
+        file store outside maintenance; `:memory:` shares one connection between threads
+        and commits as usual). The connection stays marked in use until it ends."""
+        if self._memory or in_maintenance():
+            return
+        using = self._using.get(id(conn))
+        if using is None:  # closed meanwhile: commit as usual, the next call fails as closed
+            return
+        using.acquire()
+        self._local.held, self._local.held_lock = conn, using
+
+    def end_hold(self, *, commit: bool = True) -> bool:
+        """See `Threads.end_hold`: commit (or roll back) the transaction this thread's
+        `acquire_and_get(hold=True)` left open, if no write ended it."""
+        conn = getattr(self._local, "held", None)
+        if conn is None:
+            return False
+        self._end_held(conn, commit=commit)
+        return True
+
+    def _end_held(self, conn: sqlite3.Connection, *, commit: bool) -> None:
+        """Commit or roll back the held transaction, and let the connection go. A commit
+        that fails is rolled back and raised as the store's error (the lease and the write
+        in it were not taken)."""
+        using, self._local.held, self._local.held_lock = self._local.held_lock, None, None
+        try:
+            if commit:
+                try:
+                    conn.execute("COMMIT")
+                except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise _translated(exc, self.path, self.busy_timeout) from exc
+            else:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+        finally:
+            using.release()
 
     @contextmanager
     def _bound(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -246,21 +316,6 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
 
 _UNAVAILABLE = ("locked", "unable to open", "disk i/o", "readonly", "closed", "busy", "full")
-
-
-def _transaction(conn: sqlite3.Connection, durable: bool) -> Iterator[sqlite3.Connection]:
-    """Yield `conn` inside `BEGIN IMMEDIATE` ... `COMMIT` (rolled back if the body raises);
-    not `durable`: the body's one statement is its own transaction."""
-    if not durable:
-        yield conn
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _translated(exc: sqlite3.Error, path: str, busy_timeout: float) -> StoreError:

@@ -18,7 +18,7 @@ from interlock.errors import (
     StoreError,
     ThreadBusy,
 )
-from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync
+from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync, drop_hold
 from interlock.graph._effects import Clock, RunResult, Start
 from interlock.graph._engine import (
     fold,
@@ -277,6 +277,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
                 checkpoint_id=cp_id,
                 after=known_id,
                 flush=False,
+                hold=True,
             )
             if not taken:
                 raise _Busy()
@@ -398,8 +399,10 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             yield from drive_sync(self._engine(start, input, env, kwargs), env, box)
             self._remember(env, box)
         finally:
-            if lease and saver is not None and not env.released:
-                _release(saver, env)
+            if lease and saver is not None:
+                drop_hold(env)  # refused before the engine ran (a version check)
+                if not env.released:
+                    _release(saver, env)
 
     async def _run_async(
         self,

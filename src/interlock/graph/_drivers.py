@@ -634,13 +634,18 @@ def _emit(env: Env, effect: Emit) -> Iterator[Chunk]:
         env.sink(env.ns_path, effect.mode, effect.payload)
 
 
+_STORE_EFFECTS = (Commit, SaveProgress, Resolve, Vote, Reopen, HasDecided, Lookup, Applied)
+"""The effects `_store_sync` carries out: the run's own store calls."""
+
+
 def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox) -> Iterator[Chunk]:
     """Run the engine to completion, yielding `(namespace, mode, chunk)` for the requested
     modes (namespace `()` for the graph's own chunks)."""
     reply: Any = None
     children: list[StepNotSaved] = []  # subgraph tasks whose step the store did not take
+    saver = env.saver
     # the lease is kept however long nodes run or the caller takes to read the stream
-    with keep_lease(env.saver, env.thread_id, env.lease_owner, env.lease_ttl):
+    with keep_lease(saver, env.thread_id, env.lease_owner, env.lease_ttl):
         try:
             while True:
                 try:
@@ -650,6 +655,17 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                 except Exception:
                     save_children_now(env, children)
                     raise
+                if isinstance(effect, _STORE_EFFECTS):
+                    try:
+                        reply = _store_sync(_keeping(effect, env, children), env)
+                    except StoreUnavailable as exc:
+                        unsaved = _unsaved(gen, effect, env, exc, children)
+                        if unsaved is None:
+                            raise
+                        raise unsaved from exc
+                    continue
+                if saver is not None:  # only the run's own store calls share its lease's
+                    saver.end_hold()  # transaction (`_compiled._load`): nodes, the caller
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -663,16 +679,19 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                     yield from _emit(env, effect)
                 elif isinstance(effect, CacheGet | CacheSet):
                     reply = cache_effect(env.cache, effect)
-                else:
-                    try:
-                        reply = _store_sync(_keeping(effect, env, children), env)
-                    except StoreUnavailable as exc:
-                        unsaved = _unsaved(gen, effect, env, exc, children)
-                        if unsaved is None:
-                            raise
-                        raise unsaved from exc
         except StopIteration as stop:
+            drop_hold(env)  # a run that wrote nothing: its lease was never needed
             box.value = stop.value
+        except BaseException:
+            drop_hold(env)
+            raise
+
+
+def drop_hold(env: Env) -> None:
+    """Roll back what the run's `acquire_and_get(hold=True)` left open if no write took
+    it: the lease was never taken, so it is not given back either."""
+    if env.saver is not None and env.saver.end_hold(commit=False):
+        env.released = True
 
 
 # ---- async driver --------------------------------------------------------------------------

@@ -47,8 +47,10 @@ class PgThreads(SqlThreads):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        hold: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
-        """Take the lease and read the head in one statement.
+        """Take the lease and read the head in one statement (`hold` is not used here: the
+        one statement already spares the round trip a held transaction would).
 
         With `flush=False` (every run of the engine: its first write that waits — a
         decision, a pause or its last write — covers this earlier commit too) the lease

@@ -69,6 +69,7 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        hold: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the thread's lease, then read the checkpoint a run starts from (as
         `get_checkpoint`). Returns `(False, None)` when another owner holds a live lease.
@@ -80,10 +81,26 @@ class Threads(ABC):
         this lease: the caller promises that nothing a person or another process acts on
         depends on the lease before the run's first write that waits (a decision, a pause
         or its last write), which makes the lease durable too. The engine's runs pass it
-        (see `CompiledStateGraph._load`). Other stores ignore it."""
+        (see `CompiledStateGraph._load`). Other stores ignore it.
+
+        `hold=True` (the engine's synchronous runs) lets a store keep the lease's
+        transaction open when the lease is taken, so that the calling thread's next store
+        write commits in it: the lease, the read and that write are then one transaction
+        (one commit where there were two, and no other writer between the read and the
+        write). Reads of the calling thread before that write run in it too. The caller
+        must call `end_hold` before anything but this thread's store calls runs (nodes,
+        the caller's stream loop, other threads' work it waits for). Stores that cannot
+        hold a transaction open ignore it."""
         if not self.acquire_thread(thread_id, owner, ttl=ttl):
             return False, None
         return True, self.get_checkpoint(thread_id, checkpoint_ns, checkpoint_id, after=after)
+
+    def end_hold(self, *, commit: bool = True) -> bool:
+        """End what `acquire_and_get(hold=True)` left open on the calling thread, if no
+        write ended it yet: commit it (the lease stays taken), or with `commit=False` roll
+        it back (the lease was never taken: the caller must not give it back, nor run
+        anything under it). Returns whether something was held. A no-op here."""
+        return False
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Extend `owner`'s lease by `ttl` seconds only if `owner` still holds it and it has

@@ -131,16 +131,21 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        hold: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
         """Take the lease and read the checkpoint in one write transaction: the read sees
         the thread as the lease found it, and a run's start costs one commit, not two.
-        (`flush` is for stores whose commits can skip the wait for the disk.)"""
+        (`flush` is for stores whose commits can skip the wait for the disk; `hold`, see
+        the protocol, for stores whose `_keep_open` can leave the transaction open.)"""
         now = self.dialect.ts(utc_now())
         with self._write() as conn:
             cur = self._x(conn, ACQUIRE_SQL, (thread_id, now, now, owner, float(ttl), float(ttl)))
             if self._count(conn, cur) != 1:
                 return False, None
-            return True, self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
+            stored = self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
+            if hold:
+                self._keep_open(conn)
+            return True, stored
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
         """Extend the lease only if `owner` still holds it, unexpired (one update)."""
