@@ -30,7 +30,7 @@ from interlock.server.agent_server._cron_fire import CronScheduler, fire_id
 from interlock.server.runs import RunWorkers
 from interlock.types import RunnableConfig
 
-KEYS = "k-bob=bob:requester;k-cy=cy:requester;k-ada=ada:approver"
+KEYS = "k-bob=bob:requester;k-cy=cy:requester;k-ada=ada:approver;k-root=root:admin"
 SHIPPED: list[str] = []
 
 
@@ -320,7 +320,7 @@ def test_two_schedulers_on_one_store_fire_each_due_time_once(service: Service, s
                 t.join()
             queued = sorted(f.cron_id for f in fires if f.outcome == "queued")
             assert queued == sorted(ids), (round_, fires)  # each due time queued once
-            assert {f.outcome for f in fires} <= {"queued", "done", "busy"}
+            assert {f.outcome for f in fires} <= {"queued", "done", "busy", "stale"}
             now += timedelta(hours=1)
         runs = service.saver.list_runs(limit=100)
         assert len(runs) == 9 and len({r.run_id for r in runs}) == 9
@@ -394,3 +394,67 @@ def test_due_times_follow_the_schedules_time_zone_across_daylight_saving() -> No
         with pytest.raises(ApiError) as refused:
             next_due(schedule, zone, datetime(2026, 1, 1, tzinfo=UTC))
         assert (refused.value.status, refused.value.code) == (422, code)
+
+
+def test_a_cron_of_a_created_assistant_runs_with_its_configuration(service: Service) -> None:
+    made = service.post(
+        "/assistants", {"graph_id": "counter", "context": {"user": "ada"}}, key="k-root"
+    )
+    cron = service.cron(
+        {"assistant_id": made["assistant_id"], "schedule": "0 0 1 * *", "on_run_completed": "keep"}
+    )
+    assert cron["assistant_id"] == made["assistant_id"]  # as LangGraph's Cron names it
+    [fire] = service.crons.tick(service.due(cron["cron_id"]))
+    assert fire.outcome == "queued"
+    service.work()
+    got = service.http.get(f"/threads/{fire.thread_id}", headers=service.as_("k-bob")).json()
+    assert got["values"]["who"] == "ada"  # the assistant's context, not the graph's default
+    assert got["metadata"]["assistant_id"] == made["assistant_id"]
+    mine = service.http.post(
+        "/runs/crons/search",
+        json={"assistant_id": made["assistant_id"]},
+        headers=service.as_("k-bob"),
+    ).json()
+    assert [c["cron_id"] for c in mine] == [cron["cron_id"]]
+
+
+def test_only_its_creator_changes_what_a_cron_runs(service: Service) -> None:
+    cron = service.cron({"assistant_id": "counter", "schedule": "0 0 1 * *", "input": {"n": 1}})
+    for change in ({"input": {"n": 99}}, {"context": {"user": "root"}}, {"metadata": {"a": 1}}):
+        refused = service.http.patch(
+            f"/runs/crons/{cron['cron_id']}", json=change, headers=service.as_("k-root")
+        )
+        assert refused.status_code == 403, refused.text  # it would run as bob
+        assert refused.json()["code"] == "forbidden"
+    stored = service.saver.get_cron(cron["cron_id"])
+    assert stored.payload == cron["payload"] and stored.metadata == {}
+    off = service.http.patch(
+        f"/runs/crons/{cron['cron_id']}", json={"enabled": False}, headers=service.as_("k-root")
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    mine = service.http.patch(
+        f"/runs/crons/{cron['cron_id']}", json={"input": {"n": 2}}, headers=service.as_("k-bob")
+    )
+    assert mine.status_code == 200 and mine.json()["payload"]["input"] == {"n": 2}
+
+
+def test_a_cron_changed_during_a_tick_is_not_fired_from_the_stale_read(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"assistant_id": "counter", "schedule": "0 0 1 * *", "on_run_completed": "keep"}
+    deleted, disabled, fired = (service.cron(body)["cron_id"] for _ in range(3))
+    due = service.due(fired)
+    read_first = service.saver.due_crons(due)  # a tick's read, before the changes below
+    assert {c.cron_id for c in read_first} == {deleted, disabled, fired}
+    service.http.delete(f"/runs/crons/{deleted}", headers=service.as_("k-bob"))
+    service.http.patch(
+        f"/runs/crons/{disabled}", json={"enabled": False}, headers=service.as_("k-bob")
+    )
+    [first] = service.crons.tick(due)  # another process's tick fires the due time
+    assert first.cron_id == fired and first.outcome == "queued"
+    service.work()
+    assert service.saver.delete_run(first.thread_id, first.run_id)  # `runs.delete`
+    monkeypatch.setattr(service.saver, "due_crons", lambda now, limit=100: read_first)
+    late = service.crons.tick(due)  # the slow tick goes on with what it read
+    assert {f.outcome for f in late} == {"stale"}, late
+    assert service.saver.list_runs() == ()  # nothing queued: not deleted, disabled, or twice

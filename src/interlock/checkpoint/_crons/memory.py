@@ -134,7 +134,7 @@ class MemoryCrons:
         """Matching crons in the query's order, a page."""
         with self._lock:
             found = [c for c in self._crons.values() if cron_matches(c, query)]
-        return tuple(ordered(found, query)[offset : offset + limit])
+        return tuple(ordered(found, query)[offset : offset + max(limit, 0)])
 
     def count_crons(self, query: CronQuery) -> int:
         """How many crons match."""

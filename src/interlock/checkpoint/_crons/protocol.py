@@ -34,6 +34,7 @@ __all__ = [
     "CronSort",
     "Crons",
     "change_detail",
+    "checked_in_python",
     "cron_detail",
     "cron_matches",
 ]
@@ -106,6 +107,10 @@ class CronQuery:
     metadata: Mapping[str, Any] | None = None
     """Each top-level pair equal in the cron's metadata (checked on the crons the other
     filters find)."""
+    assistant_id: str | None = None
+    """Only the crons whose run request names this assistant (`payload["assistant_id"]`;
+    checked, as `metadata`, on the crons the other filters find: give its graph as `agent`
+    too)."""
     sort_by: CronSort = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     """Crons without a value for `sort_by` come last either way; ties by `cron_id`."""
@@ -118,10 +123,16 @@ def cron_matches(cron: CronJob, query: CronQuery) -> bool:
         and (query.thread_id is None or cron.thread_id == query.thread_id)
         and (query.enabled is None or cron.enabled == query.enabled)
         and (query.owner is None or cron.owner == query.owner)
+        and (query.assistant_id is None or cron.payload.get("assistant_id") == query.assistant_id)
         and all(
             k in cron.metadata and cron.metadata[k] == v for k, v in (query.metadata or {}).items()
         )
     )
+
+
+def checked_in_python(query: CronQuery) -> bool:
+    """Whether some filter of `query` is checked on the crons read (not in SQL)."""
+    return bool(query.metadata) or query.assistant_id is not None
 
 
 def cron_detail(cron: CronJob) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from interlock.checkpoint._crons.protocol import (
     CronJob,
     CronQuery,
     change_detail,
+    checked_in_python,
     cron_detail,
     cron_matches,
 )
@@ -188,7 +189,7 @@ class SqlCrons(SqlCore):
         return cron
 
     def _where(self, query: CronQuery) -> tuple[str, list[Any]]:
-        """The SQL filters of `query` (its metadata is checked in Python)."""
+        """The SQL filters of `query` (its metadata and assistant are checked in Python)."""
         sql = " WHERE 1 = 1"
         params: list[Any] = []
         for column, value in (
@@ -230,12 +231,12 @@ class SqlCrons(SqlCore):
     def search_crons(
         self, query: CronQuery, *, limit: int = 10, offset: int = 0
     ) -> tuple[CronJob, ...]:
-        """Matching crons in the query's order, a page (paged in SQL without a metadata
-        filter; with one, read in order and checked in Python)."""
+        """Matching crons in the query's order, a page (paged in SQL without a metadata or
+        assistant filter; with one, read in order and checked in Python)."""
         if limit <= 0:
             return ()
         with self._read() as conn:
-            if not query.metadata:
+            if not checked_in_python(query):
                 sql, params = self._select(query)
                 rows = self._x(conn, sql, (*params, limit, offset)).fetchall()
                 return tuple(self._cron(r) for r in rows)
@@ -245,7 +246,7 @@ class SqlCrons(SqlCore):
     def count_crons(self, query: CronQuery) -> int:
         """How many crons match."""
         with self._read() as conn:
-            if query.metadata:
+            if checked_in_python(query):
                 return sum(1 for _ in self._found(conn, query))
             where, params = self._where(query)
             row = self._x(conn, f"SELECT COUNT(*) FROM crons{where}", params).fetchone()
