@@ -303,6 +303,8 @@ def cron_routes(ctx: Context, principal: Any) -> APIRouter:
         """The store query of a search (None: it can find nothing)."""
         ctx.need(who, "requester", "approver")
         check_shape(body.metadata, "metadata")
+        if body.thread_id is not None and not plausible_id(body.thread_id):
+            return None  # no thread has such an id (NUL: PostgreSQL could not even compare it)
         agent = assistant_id = None
         if body.assistant_id is not None:
             try:
