@@ -454,7 +454,26 @@ def test_a_cron_changed_during_a_tick_is_not_fired_from_the_stale_read(
     assert first.cron_id == fired and first.outcome == "queued"
     service.work()
     assert service.saver.delete_run(first.thread_id, first.run_id)  # `runs.delete`
-    monkeypatch.setattr(service.saver, "due_crons", lambda now, limit=100: read_first)
+    monkeypatch.setattr(service.saver, "due_crons", lambda now, **_: read_first)
     late = service.crons.tick(due)  # the slow tick goes on with what it read
     assert {f.outcome for f in late} == {"stale"}, late
     assert service.saver.list_runs() == ()  # nothing queued: not deleted, disabled, or twice
+
+
+def test_crons_of_agents_a_process_does_not_serve_do_not_crowd_out_its_own(
+    service: Service, saver: Any
+) -> None:
+    other_saver = _second_saver(saver)
+    try:
+        counter_only = create_app(
+            {"counter": graphs(other_saver)["counter"]}, keys=ApiKeys.parse(KEYS), workers=0
+        )
+        scheduler = CronScheduler(counter_only.state.crons.ctx, limit=2)
+        for _ in range(2):  # due first, of an agent that process does not serve
+            service.cron({"assistant_id": "orders", "schedule": "*/5 * * * *"})
+        mine = service.cron({"assistant_id": "counter", "schedule": "0 0 1 1 *"})
+        fires = scheduler.tick(service.due(mine["cron_id"]))
+        assert [(f.cron_id, f.outcome) for f in fires] == [(mine["cron_id"], "queued")]
+    finally:
+        if other_saver is not saver:
+            other_saver.close()

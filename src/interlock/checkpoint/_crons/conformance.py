@@ -146,6 +146,14 @@ class CronsConformance(StoreTests):
         now = T0 + timedelta(minutes=2)
         assert [c.cron_id for c in saver.due_crons(now)] == ["early", "later"]
         assert [c.cron_id for c in saver.due_crons(now, limit=1)] == ["early"]
+        saver.add_cron(_cron("refund", agent="refunds", next_run_date=T0), actor="bob")
+        assert [c.cron_id for c in saver.due_crons(now, limit=1, agents={"refunds"})] == ["refund"]
+        assert [c.cron_id for c in saver.due_crons(now, agents=["orders", "x"])] == [
+            "early",
+            "later",
+        ]
+        assert saver.due_crons(now, agents=()) == ()
+        saver.delete_cron("refund", actor="bob")
         nxt = T0 + timedelta(minutes=5)
         assert saver.advance_cron("early", due=T0, next_run=nxt)
         assert not saver.advance_cron("early", due=T0, next_run=nxt)  # already moved on

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -127,17 +127,22 @@ class MemoryCrons(AuditedMemory):
         with self._lock:
             return sum(1 for c in self._crons.values() if cron_matches(c, query))
 
-    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
-        """Enabled crons due at `now`, earliest first."""
+    def due_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
+        """Enabled crons due at `now` (of `agents`), earliest first."""
         now = as_utc(now)
         with self._lock:
             due = [
                 c
                 for c in self._crons.values()
-                if c.enabled and c.next_run_date is not None and c.next_run_date <= now
+                if c.enabled
+                and c.next_run_date is not None
+                and c.next_run_date <= now
+                and (agents is None or c.agent in agents)
             ]
         due.sort(key=lambda c: (c.next_run_date, c.cron_id))
-        return tuple(due[:limit])
+        return tuple(due[: max(limit, 0)])
 
     def advance_cron(self, cron_id: str, *, due: datetime, next_run: datetime | None) -> bool:
         """Move `next_run_date` from `due` to `next_run`, if it still is `due`."""

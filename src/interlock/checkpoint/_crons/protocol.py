@@ -19,7 +19,7 @@ deletes its crons (`cron.deleted` with reason `thread_deleted`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -196,9 +196,13 @@ class Crons(ABC):
         """How many crons `query` matches."""
 
     @abstractmethod
-    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
+    def due_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
         """Enabled crons whose `next_run_date` is at or before `now`, earliest first (then
-        by id), at most `limit`: one index range (`crons_due`, enabled crons only)."""
+        by id), at most `limit`: one index range (`crons_due`, enabled crons only).
+        `agents`: only the crons of these agents (a scheduler's own, so that crons no
+        process it could fire them does not crowd out its own)."""
 
     @abstractmethod
     def advance_cron(self, cron_id: str, *, due: datetime, next_run: datetime | None) -> bool:
@@ -236,9 +240,11 @@ class Crons(ABC):
         """Async twin of `count_crons`."""
         return await to_thread(self.count_crons, query)
 
-    async def adue_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
+    async def adue_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
         """Async twin of `due_crons`."""
-        return await to_thread(self.due_crons, now, limit=limit)
+        return await to_thread(self.due_crons, now, limit=limit, agents=agents)
 
     async def aadvance_cron(
         self, cron_id: str, *, due: datetime, next_run: datetime | None

@@ -8,7 +8,7 @@ row, sees the new date and changes nothing): one changes a row, the other none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -252,15 +252,22 @@ class SqlCrons(SqlCore):
             row = self._x(conn, f"SELECT COUNT(*) FROM crons{where}", params).fetchone()
         return int(row[0])
 
-    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
-        """Enabled crons due at `now`, earliest first (a range of `crons_due`)."""
+    def due_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
+        """Enabled crons due at `now` (of `agents`), earliest first (a range of
+        `crons_due`, its rows of other agents passed over)."""
+        names = None if agents is None else sorted(set(agents))
+        if names == [] or limit <= 0:
+            return ()
+        among = "" if names is None else f" AND agent IN ({', '.join('?' * len(names))})"
         with self._read() as conn:
             rows = self._x(
                 conn,
                 f"SELECT {CRON_COLS} FROM crons WHERE enabled = 1 "
-                "AND next_run_date IS NOT NULL AND next_run_date <= ? "
+                f"AND next_run_date IS NOT NULL AND next_run_date <= ?{among} "
                 "ORDER BY next_run_date, cron_id LIMIT ?",
-                (self.dialect.ts(now), limit),
+                (self.dialect.ts(now), *(names or ()), limit),
             ).fetchall()
         return tuple(self._cron(r) for r in rows)
 

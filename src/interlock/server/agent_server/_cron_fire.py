@@ -144,7 +144,8 @@ class CronScheduler:
         logged and left due (the next tick tries again); the store failing ends the tick."""
         now = as_utc(now) if now is not None else utc_now()
         fires = []
-        for cron in self.ctx.saver.due_crons(now, limit=self.limit):
+        agents = list(self.ctx.registry)  # (others' crons would crowd its own out)
+        for cron in self.ctx.saver.due_crons(now, limit=self.limit, agents=agents):
             try:
                 fires.append(self._one(cron, now))
             except StoreUnavailable:
