@@ -477,3 +477,18 @@ def test_crons_of_agents_a_process_does_not_serve_do_not_crowd_out_its_own(
     finally:
         if other_saver is not saver:
             other_saver.close()
+
+
+def test_deleting_an_assistant_deletes_its_crons(service: Service) -> None:
+    made = service.post("/assistants", {"graph_id": "counter"}, key="k-root")
+    body = {"assistant_id": made["assistant_id"], "schedule": "0 0 1 * *"}
+    thread = service.post("/threads", {})["thread_id"]
+    crons = [service.cron(body)["cron_id"], service.cron(body, thread)["cron_id"]]
+    kept = service.cron({"assistant_id": "counter", "schedule": "0 0 1 * *"})["cron_id"]
+    gone = service.http.delete(f"/assistants/{made['assistant_id']}", headers=service.as_("k-root"))
+    assert gone.status_code == 204
+    assert [service.saver.get_cron(c) for c in crons] == [None, None]
+    assert [c.cron_id for c in service.saver.search_crons(CronQuery())] == [kept]
+    deleted = service.audit("cron.deleted")
+    assert sorted(e.detail["cron_id"] for e in deleted) == sorted(crons)
+    assert {e.actor for e in deleted} == {"root"}
