@@ -380,6 +380,19 @@ def test_due_times_follow_the_schedules_time_zone_across_daylight_saving() -> No
     # 02:30 does not exist on the day the clocks skip it: the first time after it
     skipped = next_due("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 28, 12, tzinfo=UTC))
     assert skipped.astimezone(berlin).strftime("%d %H:%M") == "29 03:00"
+    # the clocks go back over 01:30 in New York: a daily 01:30 fires once, an hourly :30 twice
+    first = next_due("30 1 * * *", "America/New_York", datetime(2026, 10, 31, 12, tzinfo=UTC))
+    assert first == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    after = first + timedelta(seconds=3)  # the tick that fired it
+    assert next_due("30 1 * * *", "America/New_York", after) == datetime(
+        2026, 11, 2, 6, 30, tzinfo=UTC
+    )  # not 06:30 UTC on the 1st: 01:30 EST again
+    assert next_due("@daily", "America/New_York", datetime(2026, 11, 1, 4, 1, tzinfo=UTC)) == (
+        datetime(2026, 11, 2, 5, tzinfo=UTC)
+    )
+    assert next_due("30 * * * *", "America/New_York", after) == datetime(
+        2026, 11, 1, 6, 30, tzinfo=UTC
+    )
     assert next_due("*/5 * * * *", None, datetime(2026, 1, 1, 0, 0, tzinfo=UTC)) == datetime(
         2026, 1, 1, 0, 5, tzinfo=UTC
     )  # strictly after
