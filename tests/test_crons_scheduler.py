@@ -27,6 +27,7 @@ import interlock as il
 from interlock.checkpoint.base import CronQuery
 from interlock.server import ApiKeys, create_app
 from interlock.server.agent_server._cron_fire import CronScheduler, fire_id
+from interlock.server.auth import Principal
 from interlock.server.runs import RunWorkers
 from interlock.types import RunnableConfig
 
@@ -505,3 +506,17 @@ def test_deleting_an_assistant_deletes_its_crons(service: Service) -> None:
     deleted = service.audit("cron.deleted")
     assert sorted(e.detail["cron_id"] for e in deleted) == sorted(crons)
     assert {e.actor for e in deleted} == {"root"}
+
+
+def test_a_fire_cut_short_after_making_its_thread_is_completed_once(service: Service) -> None:
+    cron = service.cron({"assistant_id": "counter", "schedule": "0 12 * * *", "input": {"n": 4}})
+    due = service.due(cron["cron_id"])
+    thread_id = fire_id(cron["cron_id"], due, "thread")
+    bob = Principal("bob", frozenset({"requester"}))
+    meta = {"graph_id": "counter", "cron_id": cron["cron_id"]}
+    assert service.crons.ctx.new_thread(bob, thread_id, meta)[1]  # made, then the process died
+    [fire] = service.crons.tick(due + timedelta(minutes=1))
+    assert (fire.outcome, fire.thread_id) == ("queued", thread_id)
+    assert service.crons.tick(due + timedelta(minutes=1)) == []
+    assert service.work() == [fire.run_id]
+    assert len(service.audit("thread.created")) == 1 and len(service.audit("run.queued")) == 1
