@@ -455,3 +455,35 @@ def test_thread_less_streams_send_their_end_before_their_thread_goes(url: str) -
                 text = "".join(got.iter_text())
             assert got.status_code == 200 and "event: end" in text
             assert '"ctx":{"tier":3}' in text
+
+
+@pytest.mark.postgres
+def test_text_postgresql_cannot_hold_is_a_422_and_writes_nothing(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    saver = make_saver("postgres", tmp_path)
+    try:
+        app = create_app(_graphs(saver), keys=ApiKeys.parse(KEYS), workers=0)
+        with TestClient(app, headers={"x-api-key": "k-root"}) as raw:
+            made = raw.post("/assistants", json={"graph_id": "conf", "name": "ok"}).json()
+            aid = made["assistant_id"]
+            nul = "a\x00b"
+            for got in (
+                raw.post("/assistants", json={"graph_id": "conf", "name": nul}),
+                raw.post("/assistants", json={"graph_id": "conf", "description": nul}),
+                raw.post("/assistants", json={"graph_id": "conf", "metadata": {nul: 1}}),
+                raw.post("/assistants", json={"graph_id": "conf", "context": {"k": nul}}),
+                raw.patch(f"/assistants/{aid}", json={"name": nul}),
+                raw.patch(f"/assistants/{aid}", json={"config": {"configurable": {"k": nul}}}),
+                raw.patch(f"/assistants/{aid}", json={"metadata": {"k": nul}}),
+            ):
+                assert got.status_code == 422, got.text
+                assert got.json()["code"] == "not_serialisable", got.text
+            assert raw.post("/assistants/count", json={}).json() == 1 + 3  # + the defaults
+            versions = raw.post(f"/assistants/{aid}/versions", json={}).json()
+            assert [v["version"] for v in versions] == [1]
+            assert raw.get(f"/assistants/{aid}").json() == made
+            actions = [e.action for e in saver.list_audit(after="", limit=100).items]
+            assert actions == ["assistant.created"]
+    finally:
+        saver.close()

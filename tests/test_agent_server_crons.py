@@ -228,6 +228,11 @@ def test_bad_input_is_refused_and_leaves_a_waiting_run_intact(server: Served) ->
                 f"{server.url}/runs/crons/search", json=body, headers={"x-api-key": "k-bob"}
             )
             assert got.status_code == 422, body
+        for path in ("/runs/crons/search", "/runs/crons/count"):  # no thread has such an id
+            got = httpx.post(
+                f"{server.url}{path}", json={"thread_id": "a\x00b"}, headers={"x-api-key": "k-bob"}
+            )
+            assert got.status_code == 200 and got.json() in ([], 0), got.text
         assert bob.crons.count() == 0  # nothing was kept
         cron = bob.crons.create_for_thread(thread, "orders", schedule=YEARLY, input={"item": "a"})
         for change in (

@@ -1,7 +1,7 @@
-"""The scheduler's question — which enabled crons are due now? — is a range of the partial
-index `crons_due` on SQLite and PostgreSQL, whatever the number of crons: 20,000 crons, of
-which 9 in 10 are disabled or ended (no next due time) and 30 are due; the due query reads
-the due ones (PostgreSQL: at most those rows from the index), never the table."""
+"""The scheduler's question — which enabled crons of its agents are due now? — is a range of
+the partial index `crons_due` on SQLite and PostgreSQL, whatever the number of crons: 20,000
+crons, of which 9 in 10 are disabled or ended (no next due time) and 30 are due; the due
+query reads the due ones (PostgreSQL: at most those rows from the index), never the table."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def _fill(saver: Any) -> None:
 
 
 def _due(saver: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, tuple[Any, ...]]:
-    found, statements = recorded_statements(monkeypatch, lambda: saver.due_crons(NOW, limit=100))
+    found, statements = recorded_statements(
+        monkeypatch, lambda: saver.due_crons(NOW, limit=100, agents=["counter", "orders"])
+    )
     assert len(found) == DUE and all(c.enabled for c in found)
     [statement] = [s for s in statements if "next_run_date <=" in s[0]]
     return statement

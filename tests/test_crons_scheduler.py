@@ -27,10 +27,11 @@ import interlock as il
 from interlock.checkpoint.base import CronQuery
 from interlock.server import ApiKeys, create_app
 from interlock.server.agent_server._cron_fire import CronScheduler, fire_id
+from interlock.server.auth import Principal
 from interlock.server.runs import RunWorkers
 from interlock.types import RunnableConfig
 
-KEYS = "k-bob=bob:requester;k-cy=cy:requester;k-ada=ada:approver"
+KEYS = "k-bob=bob:requester;k-cy=cy:requester;k-ada=ada:approver;k-root=root:admin"
 SHIPPED: list[str] = []
 
 
@@ -320,7 +321,7 @@ def test_two_schedulers_on_one_store_fire_each_due_time_once(service: Service, s
                 t.join()
             queued = sorted(f.cron_id for f in fires if f.outcome == "queued")
             assert queued == sorted(ids), (round_, fires)  # each due time queued once
-            assert {f.outcome for f in fires} <= {"queued", "done", "busy"}
+            assert {f.outcome for f in fires} <= {"queued", "done", "busy", "stale"}
             now += timedelta(hours=1)
         runs = service.saver.list_runs(limit=100)
         assert len(runs) == 9 and len({r.run_id for r in runs}) == 9
@@ -380,6 +381,19 @@ def test_due_times_follow_the_schedules_time_zone_across_daylight_saving() -> No
     # 02:30 does not exist on the day the clocks skip it: the first time after it
     skipped = next_due("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 28, 12, tzinfo=UTC))
     assert skipped.astimezone(berlin).strftime("%d %H:%M") == "29 03:00"
+    # the clocks go back over 01:30 in New York: a daily 01:30 fires once, an hourly :30 twice
+    first = next_due("30 1 * * *", "America/New_York", datetime(2026, 10, 31, 12, tzinfo=UTC))
+    assert first == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    after = first + timedelta(seconds=3)  # the tick that fired it
+    assert next_due("30 1 * * *", "America/New_York", after) == datetime(
+        2026, 11, 2, 6, 30, tzinfo=UTC
+    )  # not 06:30 UTC on the 1st: 01:30 EST again
+    assert next_due("@daily", "America/New_York", datetime(2026, 11, 1, 4, 1, tzinfo=UTC)) == (
+        datetime(2026, 11, 2, 5, tzinfo=UTC)
+    )
+    assert next_due("30 * * * *", "America/New_York", after) == datetime(
+        2026, 11, 1, 6, 30, tzinfo=UTC
+    )
     assert next_due("*/5 * * * *", None, datetime(2026, 1, 1, 0, 0, tzinfo=UTC)) == datetime(
         2026, 1, 1, 0, 5, tzinfo=UTC
     )  # strictly after
@@ -394,3 +408,115 @@ def test_due_times_follow_the_schedules_time_zone_across_daylight_saving() -> No
         with pytest.raises(ApiError) as refused:
             next_due(schedule, zone, datetime(2026, 1, 1, tzinfo=UTC))
         assert (refused.value.status, refused.value.code) == (422, code)
+
+
+def test_a_cron_of_a_created_assistant_runs_with_its_configuration(service: Service) -> None:
+    made = service.post(
+        "/assistants", {"graph_id": "counter", "context": {"user": "ada"}}, key="k-root"
+    )
+    cron = service.cron(
+        {"assistant_id": made["assistant_id"], "schedule": "0 0 1 * *", "on_run_completed": "keep"}
+    )
+    assert cron["assistant_id"] == made["assistant_id"]  # as LangGraph's Cron names it
+    [fire] = service.crons.tick(service.due(cron["cron_id"]))
+    assert fire.outcome == "queued"
+    service.work()
+    got = service.http.get(f"/threads/{fire.thread_id}", headers=service.as_("k-bob")).json()
+    assert got["values"]["who"] == "ada"  # the assistant's context, not the graph's default
+    assert got["metadata"]["assistant_id"] == made["assistant_id"]
+    mine = service.http.post(
+        "/runs/crons/search",
+        json={"assistant_id": made["assistant_id"]},
+        headers=service.as_("k-bob"),
+    ).json()
+    assert [c["cron_id"] for c in mine] == [cron["cron_id"]]
+
+
+def test_only_its_creator_changes_what_a_cron_runs(service: Service) -> None:
+    cron = service.cron({"assistant_id": "counter", "schedule": "0 0 1 * *", "input": {"n": 1}})
+    for change in ({"input": {"n": 99}}, {"context": {"user": "root"}}, {"metadata": {"a": 1}}):
+        refused = service.http.patch(
+            f"/runs/crons/{cron['cron_id']}", json=change, headers=service.as_("k-root")
+        )
+        assert refused.status_code == 403, refused.text  # it would run as bob
+        assert refused.json()["code"] == "forbidden"
+    stored = service.saver.get_cron(cron["cron_id"])
+    assert stored.payload == cron["payload"] and stored.metadata == {}
+    off = service.http.patch(
+        f"/runs/crons/{cron['cron_id']}", json={"enabled": False}, headers=service.as_("k-root")
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+    mine = service.http.patch(
+        f"/runs/crons/{cron['cron_id']}", json={"input": {"n": 2}}, headers=service.as_("k-bob")
+    )
+    assert mine.status_code == 200 and mine.json()["payload"]["input"] == {"n": 2}
+
+
+def test_a_cron_changed_during_a_tick_is_not_fired_from_the_stale_read(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"assistant_id": "counter", "schedule": "0 0 1 * *", "on_run_completed": "keep"}
+    deleted, disabled, fired = (service.cron(body)["cron_id"] for _ in range(3))
+    due = service.due(fired)
+    read_first = service.saver.due_crons(due)  # a tick's read, before the changes below
+    assert {c.cron_id for c in read_first} == {deleted, disabled, fired}
+    service.http.delete(f"/runs/crons/{deleted}", headers=service.as_("k-bob"))
+    service.http.patch(
+        f"/runs/crons/{disabled}", json={"enabled": False}, headers=service.as_("k-bob")
+    )
+    [first] = service.crons.tick(due)  # another process's tick fires the due time
+    assert first.cron_id == fired and first.outcome == "queued"
+    service.work()
+    assert service.saver.delete_run(first.thread_id, first.run_id)  # `runs.delete`
+    monkeypatch.setattr(service.saver, "due_crons", lambda now, **_: read_first)
+    late = service.crons.tick(due)  # the slow tick goes on with what it read
+    assert {f.outcome for f in late} == {"stale"}, late
+    assert service.saver.list_runs() == ()  # nothing queued: not deleted, disabled, or twice
+
+
+def test_crons_of_agents_a_process_does_not_serve_do_not_crowd_out_its_own(
+    service: Service, saver: Any
+) -> None:
+    other_saver = _second_saver(saver)
+    try:
+        counter_only = create_app(
+            {"counter": graphs(other_saver)["counter"]}, keys=ApiKeys.parse(KEYS), workers=0
+        )
+        scheduler = CronScheduler(counter_only.state.crons.ctx, limit=2)
+        for _ in range(2):  # due first, of an agent that process does not serve
+            service.cron({"assistant_id": "orders", "schedule": "*/5 * * * *"})
+        mine = service.cron({"assistant_id": "counter", "schedule": "0 0 1 1 *"})
+        fires = scheduler.tick(service.due(mine["cron_id"]))
+        assert [(f.cron_id, f.outcome) for f in fires] == [(mine["cron_id"], "queued")]
+    finally:
+        if other_saver is not saver:
+            other_saver.close()
+
+
+def test_deleting_an_assistant_deletes_its_crons(service: Service) -> None:
+    made = service.post("/assistants", {"graph_id": "counter"}, key="k-root")
+    body = {"assistant_id": made["assistant_id"], "schedule": "0 0 1 * *"}
+    thread = service.post("/threads", {})["thread_id"]
+    crons = [service.cron(body)["cron_id"], service.cron(body, thread)["cron_id"]]
+    kept = service.cron({"assistant_id": "counter", "schedule": "0 0 1 * *"})["cron_id"]
+    gone = service.http.delete(f"/assistants/{made['assistant_id']}", headers=service.as_("k-root"))
+    assert gone.status_code == 204
+    assert [service.saver.get_cron(c) for c in crons] == [None, None]
+    assert [c.cron_id for c in service.saver.search_crons(CronQuery())] == [kept]
+    deleted = service.audit("cron.deleted")
+    assert sorted(e.detail["cron_id"] for e in deleted) == sorted(crons)
+    assert {e.actor for e in deleted} == {"root"}
+
+
+def test_a_fire_cut_short_after_making_its_thread_is_completed_once(service: Service) -> None:
+    cron = service.cron({"assistant_id": "counter", "schedule": "0 12 * * *", "input": {"n": 4}})
+    due = service.due(cron["cron_id"])
+    thread_id = fire_id(cron["cron_id"], due, "thread")
+    bob = Principal("bob", frozenset({"requester"}))
+    meta = {"graph_id": "counter", "cron_id": cron["cron_id"]}
+    assert service.crons.ctx.new_thread(bob, thread_id, meta)[1]  # made, then the process died
+    [fire] = service.crons.tick(due + timedelta(minutes=1))
+    assert (fire.outcome, fire.thread_id) == ("queued", thread_id)
+    assert service.crons.tick(due + timedelta(minutes=1)) == []
+    assert service.work() == [fire.run_id]
+    assert len(service.audit("thread.created")) == 1 and len(service.audit("run.queued")) == 1

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._assistants.protocol import (
@@ -18,6 +17,7 @@ from interlock.checkpoint._assistants.protocol import (
     contains,
     sort_key,
 )
+from interlock.checkpoint._audit.audited import AuditedMemory
 from interlock.checkpoint._time import utc_now
 
 __all__ = ["MemoryAssistants"]
@@ -52,29 +52,13 @@ class _Kept:
         )
 
 
-class MemoryAssistants:
+class MemoryAssistants(AuditedMemory):
     """Assistants in dicts under the saver's lock; each change audited in the same
     critical section."""
-
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def _log(
-            self,
-            thread_id: str | None,
-            interrupt_id: str | None,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
 
     def _init_assistants(self) -> None:
         self._assistants: dict[str, _Kept] = {}
         self._assistant_versions: dict[str, dict[int, _Kept]] = {}
-
-    def _assistant_audit(self, action: str, actor: str | None, detail: Mapping[str, Any]) -> None:
-        self._log(None, None, action, actor, serde.dumps(dict(detail), "assistant audit"))
 
     def create_assistant(
         self,
@@ -108,7 +92,7 @@ class MemoryAssistants:
                 return existing.read(), False
             self._assistants[assistant_id] = kept
             self._assistant_versions[assistant_id] = {1: kept}
-            self._assistant_audit("assistant.created", actor, assistant_detail(record))
+            self._audited(None, None, "assistant.created", actor, assistant_detail(record))
         return kept.read(), True
 
     def get_assistant(self, assistant_id: str) -> StoredAssistant | None:
@@ -131,7 +115,7 @@ class MemoryAssistants:
             made = _Kept.of(new)
             versions[new.version] = _Kept.of(replace(new, created_at=now))
             self._assistants[assistant_id] = made
-            self._assistant_audit("assistant.updated", actor, assistant_detail(new))
+            self._audited(None, None, "assistant.updated", actor, assistant_detail(new))
         return made.read()
 
     def set_assistant_version(
@@ -149,7 +133,7 @@ class MemoryAssistants:
             new = replace(old, created_at=current.created_at, updated_at=now)
             made = _Kept.of(new)
             self._assistants[assistant_id] = made
-            self._assistant_audit("assistant.version_set", actor, assistant_detail(new))
+            self._audited(None, None, "assistant.version_set", actor, assistant_detail(new))
         return made.read()
 
     def delete_assistant(self, assistant_id: str, *, actor: str | None) -> bool:
@@ -165,7 +149,7 @@ class MemoryAssistants:
                 "graph_id": record.graph_id,
                 "version": record.version,
             }
-            self._assistant_audit("assistant.deleted", actor, detail)
+            self._audited(None, None, "assistant.deleted", actor, detail)
         return True
 
     def list_assistant_versions(

@@ -98,6 +98,7 @@ class CronsConformance(StoreTests):
                     owner=owner,
                     enabled=enabled,
                     metadata={"n": i, "even": i % 2 == 0},
+                    payload={"assistant_id": "a-odd" if i % 2 else "a-even"},
                     created_at=T0 + timedelta(seconds=i),
                     next_run_date=None if i == 1 else T0 + timedelta(minutes=10 - i),
                 ),
@@ -126,6 +127,11 @@ class CronsConformance(StoreTests):
         assert ids(CronQuery(sort_by="thread_id", sort_order="asc"))[:2] == ["c0", "c2"]
         assert ids(CronQuery(), limit=2, offset=1) == ["c2", "c1"]
         assert ids(CronQuery(metadata={"even": False}), limit=1, offset=1) == ["c1"]
+        assert ids(CronQuery(assistant_id="a-odd")) == ["c3", "c1"]
+        assert ids(CronQuery(agent="orders", assistant_id="a-even")) == ["c0"]
+        assert ids(CronQuery(assistant_id="a-odd"), limit=1, offset=1) == ["c1"]
+        assert ids(CronQuery(), limit=-1) == []
+        assert saver.count_crons(CronQuery(assistant_id="a-even", owner="cy")) == 1
         assert saver.count_crons(CronQuery()) == 4
         assert saver.count_crons(CronQuery(agent="orders", owner="cy")) == 1
         assert saver.count_crons(CronQuery(metadata={"even": False})) == 2
@@ -140,6 +146,14 @@ class CronsConformance(StoreTests):
         now = T0 + timedelta(minutes=2)
         assert [c.cron_id for c in saver.due_crons(now)] == ["early", "later"]
         assert [c.cron_id for c in saver.due_crons(now, limit=1)] == ["early"]
+        saver.add_cron(_cron("refund", agent="refunds", next_run_date=T0), actor="bob")
+        assert [c.cron_id for c in saver.due_crons(now, limit=1, agents={"refunds"})] == ["refund"]
+        assert [c.cron_id for c in saver.due_crons(now, agents=["orders", "x"])] == [
+            "early",
+            "later",
+        ]
+        assert saver.due_crons(now, agents=()) == ()
+        saver.delete_cron("refund", actor="bob")
         nxt = T0 + timedelta(minutes=5)
         assert saver.advance_cron("early", due=T0, next_run=nxt)
         assert not saver.advance_cron("early", due=T0, next_run=nxt)  # already moved on

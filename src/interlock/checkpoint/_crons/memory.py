@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._audit.audited import AuditedMemory
 from interlock.checkpoint._crons.protocol import (
     CRON_CHANGES,
     CronJob,
@@ -44,22 +44,9 @@ def ordered(crons: list[CronJob], query: CronQuery) -> list[CronJob]:
     return has + none
 
 
-class MemoryCrons:
+class MemoryCrons(AuditedMemory):
     """Crons in a dict under the saver's lock; each change audited in the same critical
     section."""
-
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def _log(
-            self,
-            thread_id: str | None,
-            interrupt_id: str | None,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
 
     def _init_crons(self) -> None:
         self._crons: dict[str, CronJob] = {}
@@ -69,7 +56,7 @@ class MemoryCrons:
         for cron in [c for c in self._crons.values() if c.thread_id == thread_id]:
             del self._crons[cron.cron_id]
             detail = {"cron_id": cron.cron_id, "reason": "thread_deleted"}
-            self._log(thread_id, None, "cron.deleted", None, serde.dumps(detail, "cron"))
+            self._audited(thread_id, None, "cron.deleted", None, detail)
 
     def add_cron(self, cron: CronJob, *, actor: str | None) -> CronJob:
         """Keep a new cron (audited)."""
@@ -124,8 +111,7 @@ class MemoryCrons:
         with self._lock:
             cron = self._crons.pop(cron_id, None)
             if cron is not None:
-                detail = serde.dumps({"cron_id": cron_id}, "cron")
-                self._log(cron.thread_id, None, "cron.deleted", actor, detail)
+                self._audited(cron.thread_id, None, "cron.deleted", actor, {"cron_id": cron_id})
         return cron
 
     def search_crons(
@@ -134,24 +120,29 @@ class MemoryCrons:
         """Matching crons in the query's order, a page."""
         with self._lock:
             found = [c for c in self._crons.values() if cron_matches(c, query)]
-        return tuple(ordered(found, query)[offset : offset + limit])
+        return tuple(ordered(found, query)[offset : offset + max(limit, 0)])
 
     def count_crons(self, query: CronQuery) -> int:
         """How many crons match."""
         with self._lock:
             return sum(1 for c in self._crons.values() if cron_matches(c, query))
 
-    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
-        """Enabled crons due at `now`, earliest first."""
+    def due_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
+        """Enabled crons due at `now` (of `agents`), earliest first."""
         now = as_utc(now)
         with self._lock:
             due = [
                 c
                 for c in self._crons.values()
-                if c.enabled and c.next_run_date is not None and c.next_run_date <= now
+                if c.enabled
+                and c.next_run_date is not None
+                and c.next_run_date <= now
+                and (agents is None or c.agent in agents)
             ]
         due.sort(key=lambda c: (c.next_run_date, c.cron_id))
-        return tuple(due[:limit])
+        return tuple(due[: max(limit, 0)])
 
     def advance_cron(self, cron_id: str, *, due: datetime, next_run: datetime | None) -> bool:
         """Move `next_run_date` from `due` to `next_run`, if it still is `due`."""

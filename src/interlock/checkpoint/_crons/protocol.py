@@ -19,7 +19,7 @@ deletes its crons (`cron.deleted` with reason `thread_deleted`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -34,6 +34,7 @@ __all__ = [
     "CronSort",
     "Crons",
     "change_detail",
+    "checked_in_python",
     "cron_detail",
     "cron_matches",
 ]
@@ -106,6 +107,10 @@ class CronQuery:
     metadata: Mapping[str, Any] | None = None
     """Each top-level pair equal in the cron's metadata (checked on the crons the other
     filters find)."""
+    assistant_id: str | None = None
+    """Only the crons whose run request names this assistant (`payload["assistant_id"]`;
+    checked, as `metadata`, on the crons the other filters find: give its graph as `agent`
+    too)."""
     sort_by: CronSort = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     """Crons without a value for `sort_by` come last either way; ties by `cron_id`."""
@@ -118,10 +123,16 @@ def cron_matches(cron: CronJob, query: CronQuery) -> bool:
         and (query.thread_id is None or cron.thread_id == query.thread_id)
         and (query.enabled is None or cron.enabled == query.enabled)
         and (query.owner is None or cron.owner == query.owner)
+        and (query.assistant_id is None or cron.payload.get("assistant_id") == query.assistant_id)
         and all(
             k in cron.metadata and cron.metadata[k] == v for k, v in (query.metadata or {}).items()
         )
     )
+
+
+def checked_in_python(query: CronQuery) -> bool:
+    """Whether some filter of `query` is checked on the crons read (not in SQL)."""
+    return bool(query.metadata) or query.assistant_id is not None
 
 
 def cron_detail(cron: CronJob) -> dict[str, Any]:
@@ -185,9 +196,13 @@ class Crons(ABC):
         """How many crons `query` matches."""
 
     @abstractmethod
-    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
+    def due_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
         """Enabled crons whose `next_run_date` is at or before `now`, earliest first (then
-        by id), at most `limit`: one index range (`crons_due`, enabled crons only)."""
+        by id), at most `limit`: one index range (`crons_due`, enabled crons only).
+        `agents`: only the crons of these agents (a scheduler's own, so that crons no
+        process it could fire them does not crowd out its own)."""
 
     @abstractmethod
     def advance_cron(self, cron_id: str, *, due: datetime, next_run: datetime | None) -> bool:
@@ -225,9 +240,11 @@ class Crons(ABC):
         """Async twin of `count_crons`."""
         return await to_thread(self.count_crons, query)
 
-    async def adue_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
+    async def adue_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
         """Async twin of `due_crons`."""
-        return await to_thread(self.due_crons, now, limit=limit)
+        return await to_thread(self.due_crons, now, limit=limit, agents=agents)
 
     async def aadvance_cron(
         self, cron_id: str, *, due: datetime, next_run: datetime | None

@@ -8,7 +8,7 @@ row, sees the new date and changes nothing): one changes a row, the other none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from interlock.checkpoint._crons.protocol import (
     CronJob,
     CronQuery,
     change_detail,
+    checked_in_python,
     cron_detail,
     cron_matches,
 )
@@ -188,7 +189,7 @@ class SqlCrons(SqlCore):
         return cron
 
     def _where(self, query: CronQuery) -> tuple[str, list[Any]]:
-        """The SQL filters of `query` (its metadata is checked in Python)."""
+        """The SQL filters of `query` (its metadata and assistant are checked in Python)."""
         sql = " WHERE 1 = 1"
         params: list[Any] = []
         for column, value in (
@@ -230,12 +231,12 @@ class SqlCrons(SqlCore):
     def search_crons(
         self, query: CronQuery, *, limit: int = 10, offset: int = 0
     ) -> tuple[CronJob, ...]:
-        """Matching crons in the query's order, a page (paged in SQL without a metadata
-        filter; with one, read in order and checked in Python)."""
+        """Matching crons in the query's order, a page (paged in SQL without a metadata or
+        assistant filter; with one, read in order and checked in Python)."""
         if limit <= 0:
             return ()
         with self._read() as conn:
-            if not query.metadata:
+            if not checked_in_python(query):
                 sql, params = self._select(query)
                 rows = self._x(conn, sql, (*params, limit, offset)).fetchall()
                 return tuple(self._cron(r) for r in rows)
@@ -245,21 +246,28 @@ class SqlCrons(SqlCore):
     def count_crons(self, query: CronQuery) -> int:
         """How many crons match."""
         with self._read() as conn:
-            if query.metadata:
+            if checked_in_python(query):
                 return sum(1 for _ in self._found(conn, query))
             where, params = self._where(query)
             row = self._x(conn, f"SELECT COUNT(*) FROM crons{where}", params).fetchone()
         return int(row[0])
 
-    def due_crons(self, now: datetime, *, limit: int = 100) -> tuple[CronJob, ...]:
-        """Enabled crons due at `now`, earliest first (a range of `crons_due`)."""
+    def due_crons(
+        self, now: datetime, *, limit: int = 100, agents: Collection[str] | None = None
+    ) -> tuple[CronJob, ...]:
+        """Enabled crons due at `now` (of `agents`), earliest first (a range of
+        `crons_due`, its rows of other agents passed over)."""
+        names = None if agents is None else sorted(set(agents))
+        if names == [] or limit <= 0:
+            return ()
+        among = "" if names is None else f" AND agent IN ({', '.join('?' * len(names))})"
         with self._read() as conn:
             rows = self._x(
                 conn,
                 f"SELECT {CRON_COLS} FROM crons WHERE enabled = 1 "
-                "AND next_run_date IS NOT NULL AND next_run_date <= ? "
+                f"AND next_run_date IS NOT NULL AND next_run_date <= ?{among} "
                 "ORDER BY next_run_date, cron_id LIMIT ?",
-                (self.dialect.ts(now), limit),
+                (self.dialect.ts(now), *(names or ()), limit),
             ).fetchall()
         return tuple(self._cron(r) for r in rows)
 

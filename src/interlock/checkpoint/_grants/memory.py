@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._audit.audited import AuditedMemory
 from interlock.checkpoint._grants.protocol import Grant, grant_detail
 
 __all__ = ["MemoryGrants"]
 
 
-class MemoryGrants:
+class MemoryGrants(AuditedMemory):
     """Grants in a dict under the saver's lock; each change audited in the same critical
     section."""
-
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def _log(
-            self,
-            thread_id: str | None,
-            interrupt_id: str | None,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
 
     def _init_grants(self) -> None:
         self._grants: dict[str, Grant] = {}
@@ -72,8 +58,8 @@ class MemoryGrants:
                 return grant
             grant = replace(grant, revoked_at=datetime.now(UTC), revoked_by=revoked_by)
             self._grants[grant_id] = grant
-            detail = serde.dumps({"grant_id": grant_id}, "grant")
-            self._log(None, grant.interrupt_id, "grant.revoked", revoked_by, detail)
+            detail = {"grant_id": grant_id}
+            self._audited(None, grant.interrupt_id, "grant.revoked", revoked_by, detail)
         return grant
 
     def use_grant(
@@ -89,8 +75,6 @@ class MemoryGrants:
             if grant.uses_left is not None:
                 self._grants[grant_id] = replace(grant, uses_left=grant.uses_left - 1)
             self._grant_uses.add((grant_id, call_id))
-            detail = serde.dumps(
-                {"grant_id": grant_id, "tool": grant.tool, "call_id": call_id}, "grant"
-            )
-            self._log(thread_id, None, "grant.used", grant.granted_by, detail)
+            detail = {"grant_id": grant_id, "tool": grant.tool, "call_id": call_id}
+            self._audited(thread_id, None, "grant.used", grant.granted_by, detail)
         return True

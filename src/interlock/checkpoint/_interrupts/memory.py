@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._audit.audited import AuditedMemory
 from interlock.checkpoint._interrupts.protocol import (
     KEEP_VALUE,
     InterruptPage,
@@ -51,22 +51,9 @@ def _inbox_key(item: StoredInterrupt) -> tuple[datetime, str]:
     return as_utc(item.record.created_at), item.record.interrupt_id
 
 
-class MemoryInterrupts:
+class MemoryInterrupts(AuditedMemory):
     """The interrupt index over dicts, under the saver's lock; requests are added by the
     checkpoints room's writes (`_add_interrupts`), audited through the audit room (`_log`)."""
-
-    _lock: threading.RLock
-
-    if TYPE_CHECKING:
-
-        def _log(
-            self,
-            thread_id: str | None,
-            interrupt_id: str | None,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
 
     def _init_interrupts(self) -> None:
         self._interrupts: dict[str, StoredInterrupt] = {}
@@ -224,13 +211,7 @@ class MemoryInterrupts:
             item.metadata = text
             detail = escalation_detail(before, deadline, metadata)
             # the actor is the deadline itself: no person escalated it
-            self._log(
-                item.record.thread_id,
-                interrupt_id,
-                "approval.escalated",
-                None,
-                serde.dumps(detail, "audit detail"),
-            )
+            self._audited(item.record.thread_id, interrupt_id, "approval.escalated", None, detail)
             return self._decode_interrupt(item)
 
     def reopen_interrupt(

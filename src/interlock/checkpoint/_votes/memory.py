@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
+from interlock.checkpoint._audit.audited import AuditedMemory
 from interlock.checkpoint._time import utc_now
 from interlock.checkpoint._votes.protocol import (
     VoteKind,
@@ -26,24 +26,13 @@ if TYPE_CHECKING:
 __all__ = ["MemoryVotes"]
 
 
-class MemoryVotes:
+class MemoryVotes(AuditedMemory):
     """Votes by request id; a vote and the decision it completes are one critical section."""
-
-    _lock: threading.RLock
 
     if TYPE_CHECKING:
         _interrupts: dict[str, StoredInterrupt]
 
         def _decode_interrupt(self, item: StoredInterrupt) -> InterruptRecord: ...
-
-        def _log(
-            self,
-            thread_id: str | None,
-            interrupt_id: str | None,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
 
         def resolve_interrupts(
             self,
@@ -102,8 +91,8 @@ class MemoryVotes:
                 at=utc_now(),
             )
             prior.append(cast)
-            detail = serde.dumps(vote_detail(cast, result, required), "audit detail")
-            self._log(thread_id, interrupt_id, "approval.voted", voter, detail)
+            detail = vote_detail(cast, result, required)
+            self._audited(thread_id, interrupt_id, "approval.voted", voter, detail)
             if result.decided:
                 bindings = None if binding is None else {interrupt_id: binding}
                 (record,) = self.resolve_interrupts(

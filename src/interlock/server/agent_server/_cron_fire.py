@@ -5,6 +5,7 @@ The scheduler (`CronScheduler.tick`) runs where the background workers run: a th
 `RunWorkers` (`RunWorkers.every`) in every `interlock serve` process with workers, every
 `TICK` seconds. A tick reads the due crons (`saver.due_crons`: an index range) and for each:
 
+0. reads it again, and leaves it if it was deleted, disabled or moved on since (`stale`);
 1. queues its run, unless a run for this due time exists: the run's id is derived from the
    cron and the due time (`fire_id`), so a second process firing the same due time fails
    to queue it (`enqueue_run` refuses an id it has) and a process that died between
@@ -54,7 +55,6 @@ from interlock.server.agent_server._launch import Launcher, queued_options
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import RunBody, plan_run
 from interlock.server.agent_server._schedule import next_due
-from interlock.server.agent_server._wire import assistant_id_of
 from interlock.server.auth import Principal
 
 __all__ = ["TICK", "CronScheduler", "Fire", "check_cron_run", "fire_id"]
@@ -80,11 +80,12 @@ class Fire:
 
     cron_id: str
     due: datetime
-    outcome: Literal["queued", "done", "busy", "skipped", "ended", "elsewhere", "error"]
+    outcome: Literal["queued", "done", "busy", "stale", "skipped", "ended", "elsewhere", "error"]
     """`queued`: this tick queued its run; `done`: a run for this due time was queued
     already (another process's tick, or this one before a crash); `busy`: another process
     is making this due time's thread right now (it fires it; a process that died doing so
-    is completed by a later tick); `skipped`: the run was
+    is completed by a later tick); `stale`: the cron was deleted, disabled or moved on
+    (fired by another process) since this tick read it: nothing to do; `skipped`: the run was
     refused (`reason`); `ended`: the cron is past its `end_time`; `elsewhere`: this process
     does not serve its agent; `error`: firing failed unexpectedly (`reason`; it stays due)."""
     run_id: str | None = None
@@ -105,11 +106,13 @@ class _Busy(Exception):
 
 
 def _body(agent: str, payload: Mapping[str, Any]) -> RunBody:
-    """The run request a cron's fire sends (a cron without `input` sends `{}`: a run from
-    the start)."""
+    """The run request a cron's fire sends: with the assistant its payload names (a created
+    assistant's configuration under the run's), else the agent's default one (a cron
+    without `input` sends `{}`: a run from the start)."""
+    assistant_id = payload.get("assistant_id") or agent
     try:
         return RunBody.model_validate(
-            {**payload, "assistant_id": agent, "input": payload.get("input") or {}}
+            {**payload, "assistant_id": assistant_id, "input": payload.get("input") or {}}
         )
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", f"the cron's run request: {exc}") from None
@@ -141,7 +144,8 @@ class CronScheduler:
         logged and left due (the next tick tries again); the store failing ends the tick."""
         now = as_utc(now) if now is not None else utc_now()
         fires = []
-        for cron in self.ctx.saver.due_crons(now, limit=self.limit):
+        agents = list(self.ctx.registry)  # (others' crons would crowd its own out)
+        for cron in self.ctx.saver.due_crons(now, limit=self.limit, agents=agents):
             try:
                 fires.append(self._one(cron, now))
             except StoreUnavailable:
@@ -153,10 +157,16 @@ class CronScheduler:
                 fires.append(Fire(cron_id=cron.cron_id, due=due, outcome="error", reason=reason))
         return fires
 
-    def _one(self, cron: CronJob, now: datetime) -> Fire:
+    def _one(self, read: CronJob, now: datetime) -> Fire:
         saver = self.ctx.saver
-        due = cron.next_run_date
+        due = read.next_run_date
         assert due is not None
+        # read again: a tick works through its list in turn, and meanwhile the cron may have
+        # been deleted or disabled, or fired by another process (whose run may even have
+        # been deleted since: its id would not stop a second one)
+        cron = saver.get_cron(read.cron_id)
+        if cron is None or not cron.enabled or cron.next_run_date != due:
+            return Fire(cron_id=read.cron_id, due=due, outcome="stale")
         if cron.agent not in self.ctx.registry:
             return Fire(cron_id=cron.cron_id, due=due, outcome="elsewhere")
         if cron.end_time is not None and cron.end_time < now:
@@ -208,7 +218,7 @@ class CronScheduler:
             if cron.thread_id is None:
                 meta = {
                     "graph_id": plan.name,
-                    "assistant_id": assistant_id_of(plan.name),
+                    "assistant_id": plan.info["assistant_id"],
                     "cron_id": cron.cron_id,
                 }
                 made = ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[1]

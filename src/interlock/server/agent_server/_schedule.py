@@ -3,7 +3,10 @@ a 6th field of seconds) in an IANA time zone (UTC by default); when it next come
 
 Due times are computed in the schedule's zone and kept in UTC, so a daily `30 2 * * *` in
 `Europe/Berlin` fires at 02:30 Berlin time on both sides of a daylight-saving change (on the
-day the clocks skip 02:30, at the first time after it: 03:00).
+day the clocks skip 02:30, at the first time after it: 03:00; on the day they go back over
+02:30, once, at the first 02:30). As cron does it: a schedule of given hours never fires
+twice at one wall-clock time; one of every hour (`*` hours) fires in both of the repeated
+hours, as they are two hours.
 """
 
 from __future__ import annotations
@@ -43,8 +46,18 @@ def next_due(schedule: str, timezone: str | None, after: datetime) -> datetime:
             "e.g. '*/5 * * * *')",
         )
     try:
-        found = croniter(schedule, as_utc(after).astimezone(zone)).get_next(datetime)
+        times = croniter(schedule, as_utc(after).astimezone(zone))
+        found = times.get_next(datetime)
+        every_hour = times.expressions[1] == "*"
+        while not every_hour and _repeated(found.astimezone(zone)):
+            found = times.get_next(datetime)  # its first occurrence was the due time
     except CroniterBadDateError:
         raise ApiError(422, "invalid_schedule", f"schedule {schedule!r} never comes due") from None
     assert isinstance(found, datetime)
     return found.astimezone(UTC)
+
+
+def _repeated(local: datetime) -> bool:
+    """Whether `local` is the second occurrence of its wall-clock time (the hour the clocks
+    went back over)."""
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock.checkpoint.base import AssistantChange, ThreadQuery
+from interlock.checkpoint.base import AssistantChange, CronQuery, ThreadQuery
 from interlock.server._errors import ApiError
 from interlock.server._operations import check_shape
 from interlock.server.agent_server._assistant import (
@@ -168,11 +168,11 @@ def assistant_edit_routes(ctx: Context, principal: Any) -> APIRouter:
         delete_threads: bool = Query(False),
         who: Principal = Depends(principal),
     ) -> Response:
-        """Delete the assistant and its versions. `delete_threads`: also the threads whose
-        `metadata.assistant_id` names it, each as `threads.delete` deletes one (a thread
-        waiting for a request the caller may not decide refuses them all, 403, before
-        anything is deleted). Runs under way go on with the configuration they started
-        with."""
+        """Delete the assistant, its versions and its crons (each audited `cron.deleted`).
+        `delete_threads`: also the threads whose `metadata.assistant_id` names it, each as
+        `threads.delete` deletes one (a thread waiting for a request the caller may not
+        decide refuses them all, 403, before anything is deleted). Runs under way go on
+        with the configuration they started with."""
         ctx.need(who, "admin")
         stored = stored_of(saver, ctx.registry, assistant_id)
         threads = threads_of(stored.assistant_id, who) if delete_threads else []
@@ -189,6 +189,10 @@ def assistant_edit_routes(ctx: Context, principal: Any) -> APIRouter:
             )
         if not saver.delete_assistant(stored.assistant_id, actor=who.name):
             raise ApiError(404, "not_found", f"assistant {assistant_id!r} not found")
+        # its crons go with it (as on LangGraph), each audited `cron.deleted`
+        while crons := saver.search_crons(CronQuery(assistant_id=stored.assistant_id), limit=500):
+            for cron in crons:
+                saver.delete_cron(cron.cron_id, actor=who.name)
         for thread_id in threads:
             check_state_change(
                 saver,

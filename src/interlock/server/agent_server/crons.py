@@ -149,7 +149,7 @@ def cron_view(cron: CronJob) -> dict[str, Any]:
     """A cron as the SDK's `Cron` reads it."""
     return {
         "cron_id": cron.cron_id,
-        "assistant_id": assistant_id_of(cron.agent),
+        "assistant_id": cron.payload.get("assistant_id") or assistant_id_of(cron.agent),
         "thread_id": cron.thread_id,
         "on_run_completed": cron.on_run_completed,
         "end_time": _iso(cron.end_time),
@@ -165,9 +165,11 @@ def cron_view(cron: CronJob) -> dict[str, Any]:
     }
 
 
-def _payload(agent: str, body: _RunFields, fields: set[str]) -> dict[str, Any]:
-    """The run request of `body`'s `fields` that are set (with the assistant's id)."""
-    out: dict[str, Any] = {"assistant_id": assistant_id_of(agent)}
+def _payload(assistant_id: str, body: _RunFields, fields: set[str]) -> dict[str, Any]:
+    """The run request of `body`'s `fields` that are set (with the assistant's id: a
+    created assistant's, whose configuration each fire runs with, or a graph's default
+    one's)."""
+    out: dict[str, Any] = {"assistant_id": assistant_id}
     for name in RUN_FIELDS:
         value = getattr(body, name)
         if name in fields and value is not None:
@@ -182,7 +184,8 @@ def cron_routes(ctx: Context, principal: Any) -> APIRouter:
 
     def create(who: Principal, thread_id: str | None, body: CronCreate) -> dict[str, Any]:
         ctx.need(who, "requester")
-        agent = ctx.assistant(body.assistant_id).name
+        assistant = ctx.assistant(body.assistant_id)
+        agent = assistant.name
         if thread_id is not None:
             ctx.visible(who, thread_id)
             if body.on_run_completed is not None:
@@ -191,7 +194,7 @@ def cron_routes(ctx: Context, principal: Any) -> APIRouter:
                     "invalid_request",
                     "on_run_completed is for crons without a thread (a cron's thread stays)",
                 )
-        payload = _payload(agent, body, body.model_fields_set)
+        payload = _payload(assistant.assistant_id, body, body.model_fields_set)
         check_shape(payload, "payload")
         check_cron_run(ctx, who, agent, thread_id, payload)
         now = utc_now()
@@ -246,9 +249,17 @@ def cron_routes(ctx: Context, principal: Any) -> APIRouter:
         sent = body.model_fields_set
         changes: dict[str, Any] = {}
         if sent & set(RUN_FIELDS):
+            if cron.owner != who.name:  # each fire runs as its creator: only they say what
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    f"cron {cron_id!r} runs as {cron.owner}: only they may change its run "
+                    "request (its schedule, end and `enabled` you may change, or delete it)",
+                )
+            assistant_id = cron.payload.get("assistant_id") or assistant_id_of(cron.agent)
             payload = {
                 **{k: v for k, v in cron.payload.items() if k not in sent},
-                **_payload(cron.agent, body, sent),
+                **_payload(assistant_id, body, sent),
             }
             check_shape(payload, "payload")
             check_cron_run(ctx, who, cron.agent, cron.thread_id, payload)
@@ -292,18 +303,22 @@ def cron_routes(ctx: Context, principal: Any) -> APIRouter:
         """The store query of a search (None: it can find nothing)."""
         ctx.need(who, "requester", "approver")
         check_shape(body.metadata, "metadata")
-        agent = None
+        if body.thread_id is not None and not plausible_id(body.thread_id):
+            return None  # no thread has such an id (NUL: PostgreSQL could not even compare it)
+        agent = assistant_id = None
         if body.assistant_id is not None:
             try:
-                agent = ctx.assistant(body.assistant_id).name
+                found = ctx.assistant(body.assistant_id)
             except ApiError:  # no such assistant: no crons
                 return None
+            agent, assistant_id = found.name, found.assistant_id
         return CronQuery(
             agent=agent,
             thread_id=body.thread_id,
             enabled=body.enabled,
             owner=ctx.lists_for(who),
             metadata=body.metadata or None,
+            assistant_id=assistant_id,
             sort_by=_SORTS[body.sort_by],
             sort_order=body.sort_order,
         )
