@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CACHE_NS",
+    "NO_LOOKUPS",
     "CacheMethods",
     "CachePolicy",
     "Lookups",
@@ -262,8 +263,17 @@ class Lookups:
     pairs: dict[CacheKey, tuple[Any, float | None]] = field(default_factory=dict)
     """Entries to keep once the step is saved (`CacheSet`)."""
 
+    def split(self, tasks: list[Task]) -> tuple[list[Task], list[Task]]:
+        """`tasks` as (those to run, those that do not: cache hits and bad keys)."""
+        if not self.outcomes:
+            return tasks, []
+        outcomes = self.outcomes
+        return [t for t in tasks if t.id not in outcomes], [t for t in tasks if t.id in outcomes]
+
     def keep(self, run: _Run, task: Task, writes: Sequence[tuple[str, Any]], gotos: list) -> None:
         """Keep a task's result, if it may be cached and did not come from the cache."""
+        if not self.keys:
+            return
         key = self.keys.get(task.id)
         hit = self.outcomes.get(task.id)
         if key is None or (hit is not None and hit.cached is not None):
@@ -274,6 +284,11 @@ class Lookups:
         """The effect writing the entries kept (after the step's checkpoint or progress)."""
         pairs, self.pairs = self.pairs, {}
         return CacheSet(pairs)
+
+
+NO_LOOKUPS = Lookups()
+"""What a step of a graph without a cache looks up: nothing (never changed: `keep` keeps
+nothing without `keys`)."""
 
 
 class CacheMethods:
