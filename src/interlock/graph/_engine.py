@@ -514,6 +514,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     )
                 )
             elif outcome.interrupt is not None or outcome.waiting is not None:
+                cache.asked(run, task)  # a node that asks people is not cached from now on
                 pauses = (outcome.interrupt, *outcome.more_interrupts) if outcome.interrupt else ()
                 for pi in pauses:
                     if pi.reopen is not None:  # answered, but the answer no longer holds
