@@ -330,3 +330,24 @@ def test_processes_share_a_sqlite_cache_file(tmp_path: Path) -> None:
     second = child.run_in_process(ROOT, path, seed=2)
     assert first == {"calls": 1, "cached": False}
     assert second == {"calls": 0, "cached": True}
+
+
+def test_a_cache_of_your_own_that_answers_get_with_no_mapping_is_a_miss(
+    run: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Odd(InMemoryCache[Any]):
+        def get(self, keys: Any) -> Any:
+            return [None for _ in keys]
+
+    calls = Calls()
+
+    def n(s: S) -> dict:
+        calls.hit("n")
+        return {"out": 1}
+
+    app = StateGraph(S).add_node("n", n, cache_policy=CachePolicy()).add_edge(START, "n")
+    graph = app.compile(cache=Odd())
+    with caplog.at_level(logging.WARNING, logger="interlock"):
+        assert run.invoke(graph, {"x": 1}) == {"x": 1, "out": 1}
+        assert run.invoke(graph, {"x": 1}) == {"x": 1, "out": 1}
+    assert calls == {"n": 2} and "where a dict was due" in caplog.text

@@ -7,7 +7,9 @@ called: its writes and `goto`s arrive as if it had run — through the reducers,
 step's checkpoint, with an `updates` chunk marked `"__metadata__": {"cached": True}`. A
 task that finished is cached; one that failed, paused, or ran on a person's answers is
 not (a resumed node runs: what it returns depends on a decision, not on its input), and
-such a task never reads the cache either.
+such a task never reads the cache either. A node that paused for a person once is marked
+in the cache (`ASKED`): none of its entries is served or kept from then on. Keys and
+namespaces are made in `_cache_keys`.
 
 The decisions are here and in the engine (pure); the cache calls are the drivers'
 (`CacheGet`, `CacheSet` effects, performed by `cache_effect` / `acache_effect`).
