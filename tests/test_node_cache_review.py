@@ -351,3 +351,29 @@ def test_a_cache_of_your_own_that_answers_get_with_no_mapping_is_a_miss(
         assert run.invoke(graph, {"x": 1}) == {"x": 1, "out": 1}
         assert run.invoke(graph, {"x": 1}) == {"x": 1, "out": 1}
     assert calls == {"n": 2} and "where a dict was due" in caplog.text
+
+
+def test_an_entrypoint_s_key_func_gets_its_input_and_previous_is_part_of_the_key(
+    saver: Any, cache: Any
+) -> None:
+    """LangGraph calls the entrypoint's `key_func` with the entrypoint's input (interlock
+    gave it its internal state, `{'input': 1, 'ran': False, ...}`, so a ported
+    `key_func=lambda x: x["id"]` failed). The key also holds `previous`: LangGraph's second
+    call on a thread returns the first call's result (2) though the function, given
+    `previous=2`, returns 4."""
+    calls: list[Any] = []
+    got: list[Any] = []
+
+    def key(x: Any) -> str:
+        got.append(x)
+        return str(x["id"])
+
+    @entrypoint(checkpointer=saver, cache=cache, cache_policy=CachePolicy(key_func=key))
+    def wf(x: dict, *, previous: Any = None) -> int:
+        calls.append(x["id"])
+        return x["id"] * 2 + (previous or 0)
+
+    assert wf.invoke({"id": 1}, cfg("1")) == 2
+    assert wf.invoke({"id": 1}, cfg("1")) == 4  # previous=2: another key, it runs
+    assert wf.invoke({"id": 1}, cfg("2")) == 2  # a first call elsewhere: a hit
+    assert calls == [1, 1] and got == [{"id": 1}] * 3

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ASKED",
     "CACHE_NS",
+    "KEY_INPUT",
     "NO_LOOKUPS",
     "CacheMethods",
     "CachePolicy",
@@ -111,6 +112,25 @@ def entry_key(policy: CachePolicy, *args: Any, **kwargs: Any) -> str:
             f"CachePolicy.key_func returned {type(raw).__name__}; it must return str or bytes"
         )
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+KEY_INPUT = "__interlock_cache_input__"
+"""An attribute a node function may carry: a function of its input giving `(what the key
+is made of, what is mixed into it besides)`, instead of the whole input. The functional
+API's entrypoint: `(its caller's input, previous)`."""
+
+
+def _node_key(policy: CachePolicy, fn: Any, value: Any) -> str:
+    """The key of a node's entry for its input `value`."""
+    pick = getattr(fn, KEY_INPUT, None)
+    if pick is None:
+        return entry_key(policy, value)
+    value, extra = pick(value)
+    key = entry_key(policy, value)
+    if extra is None:
+        return key
+    mixed = key.encode() + b"|" + default_cache_key(extra)
+    return hashlib.blake2b(mixed, digest_size=16).hexdigest()
 
 
 ASKED = "asked-a-person"
@@ -201,7 +221,7 @@ def lookup(run: _Run, tasks: Sequence[Task]) -> Generator[Effect, Any, Lookups]:
         if isinstance(task.input, BadInput):
             continue  # it fails when it runs
         try:
-            key = entry_key(policy, task.input)
+            key = _node_key(policy, node.fn, task.input)
         except Exception as exc:
             if not unkeyable(policy, f"node {task.name!r}", exc):
                 found.outcomes[task.id] = TaskOutcome(task=task, error=exc)
