@@ -377,3 +377,91 @@ def test_an_entrypoint_s_key_func_gets_its_input_and_previous_is_part_of_the_key
     assert wf.invoke({"id": 1}, cfg("1")) == 4  # previous=2: another key, it runs
     assert wf.invoke({"id": 1}, cfg("2")) == 2  # a first call elsewhere: a hit
     assert calls == [1, 1] and got == [{"id": 1}] * 3
+
+
+def test_a_cached_node_s_approval_is_decided_once_and_its_effect_runs_once(
+    saver: Any, tmp_path: Path
+) -> None:
+    """Eight concurrent resumes of one request of a node with a cache policy, on two
+    graphs sharing a `SqliteCache` file: one succeeds, seven are `ResumeConflict`, the
+    effect after the approval runs once; a later thread with the same input is asked
+    again (nothing of the approved run was kept) and its own answer decides."""
+    import threading
+
+    from interlock import ResumeConflict
+
+    effects: list[str] = []
+
+    def pay(s: S) -> dict:
+        answer = interrupt({"pay": s["x"]})
+        if answer == "yes":
+            effects.append(f"paid {s['x']}")
+        return {"out": answer}
+
+    def build(cache: Any) -> Any:
+        g = StateGraph(S).add_node("pay", pay, cache_policy=CachePolicy()).add_edge(START, "pay")
+        return g.compile(checkpointer=saver, cache=cache)
+
+    with SqliteCache(path=tmp_path / "c.db") as one, SqliteCache(path=tmp_path / "c.db") as two:
+        graphs = [build(one), build(two)]
+        graphs[0].invoke({"x": 9}, cfg("t"))
+        barrier = threading.Barrier(8)
+        outcomes: list[str] = []
+
+        def resume(i: int) -> None:
+            barrier.wait()
+            try:
+                graphs[i % 2].invoke(Command(resume="yes"), cfg("t"))
+                outcomes.append("ok")
+            except ResumeConflict:
+                outcomes.append("conflict")
+
+        threads = [threading.Thread(target=resume, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["conflict"] * 7 + ["ok"]
+        assert effects == ["paid 9"]
+        later = graphs[1].invoke({"x": 9}, cfg("t2"))
+        assert [i.value for i in later["__interrupt__"]] == [{"pay": 9}]
+        assert graphs[0].invoke(Command(resume="no"), cfg("t2"))["out"] == "no"
+    assert effects == ["paid 9"]
+
+
+@pytest.mark.parametrize("flavour", ["async task", "sync task"])
+def test_an_async_entrypoint_s_task_that_asked_is_not_served(
+    flavour: str, saver: Any, cache: Any
+) -> None:
+    import asyncio
+
+    calls = Calls()
+
+    def decide(x: int, admin: bool) -> str:
+        calls.hit("pay")
+        if not admin and interrupt({"pay": x}) != "yes":
+            return "refused"
+        return "paid"
+
+    async def adecide(x: int, admin: bool) -> str:
+        return decide(x, admin)
+
+    pay = task(name="pay", cache_policy=CachePolicy())(
+        adecide if flavour == "async task" else decide
+    )
+
+    @entrypoint(checkpointer=saver, cache=cache)
+    async def wf(inp: dict) -> str:
+        return await pay(inp["x"], inp["admin"])
+
+    async def go() -> list[Any]:
+        return [
+            await wf.ainvoke({"x": 1, "admin": True}, cfg("a0")),
+            await wf.ainvoke({"x": 1, "admin": True}, cfg("a1")),
+            await wf.ainvoke({"x": 2, "admin": False}, cfg("c1")),
+            await wf.ainvoke({"x": 1, "admin": True}, cfg("a2")),
+        ]
+
+    outs = asyncio.run(go())
+    assert outs[0] == outs[1] == outs[3] == "paid" and "__interrupt__" in outs[2]
+    assert calls == {"pay": 3}  # a1 was a hit; a2, after the task asked, ran
