@@ -169,8 +169,9 @@ def test_two_different_subgraphs_under_one_name_do_not_share_entries(run: Any, c
 def test_nodes_a_factory_made_from_different_constants_do_not_share_entries(
     run: Any, cache: Any
 ) -> None:
-    """A node made by `make(prompt)` or `partial(fn, prompt)`: LangGraph names both
-    nodes' entries alike (same qualname), so graph B got graph A's answer."""
+    """A node made by `make(prompt)`, `partial(fn, prompt)`, `Agent(prompt)` or
+    `Agent(prompt).run`: LangGraph names both nodes' entries alike (same qualname, or
+    `__dynamic__`), so graph B got graph A's answer."""
 
     def make(prompt: str) -> Any:
         def node(s: S) -> dict:
@@ -181,7 +182,18 @@ def test_nodes_a_factory_made_from_different_constants_do_not_share_entries(
     def answer(prompt: str, s: S) -> dict:
         return {"out": f"{prompt} {s['x']}"}
 
-    for factory in (make, lambda p: functools.partial(answer, p)):
+    class Agent:
+        def __init__(self, prompt: str) -> None:
+            self.prompt = prompt
+
+        def __call__(self, s: S) -> dict:
+            return answer(self.prompt, s)
+
+        def run(self, s: S) -> dict:
+            return answer(self.prompt, s)
+
+    factories = (make, lambda p: functools.partial(answer, p), Agent, lambda p: Agent(p).run)
+    for factory in factories:
         graphs = []
         for prompt in ("hello", "bye"):
             g = StateGraph(S).add_node("n", factory(prompt), cache_policy=CachePolicy())

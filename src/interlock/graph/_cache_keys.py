@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import operator
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -121,7 +122,7 @@ def _identifier(fn: Any) -> str | None:
     (LangGraph's), told apart from the same function a factory made with other constants
     (its closure's and defaults' constants, a partial's arguments); for a compiled graph,
     its name, shape and nodes' identifiers; for a callable object, its class and its
-    constant attributes. None for what has none of these."""
+    constant attributes (a bound method: its object's). None for what has none of these."""
     if hasattr(fn, "_run_as_child") and hasattr(fn, "spec"):  # a compiled graph
         nodes = sorted((n, _identifier(node.fn) or "") for n, node in fn.spec.nodes.items())
         info = getattr(fn, "version_info", None)
@@ -134,9 +135,10 @@ def _identifier(fn: Any) -> str | None:
             return None
         return inner + _constants((*fn.args, *sorted(fn.keywords.items())))
     found = _qualified(fn)
-    if found is None:
-        found = _qualified(type(fn)) if callable(fn) else None
-        attrs = getattr(fn, "__dict__", None)
+    if found is None or inspect.ismethod(fn):  # a callable object, a bound method
+        owner = fn.__self__ if found is not None else fn
+        found = found or (_qualified(type(fn)) if callable(fn) else None)
+        attrs = getattr(owner, "__dict__", None)
         if found is None or not isinstance(attrs, dict):
             return found
         return found + _constants(sorted(attrs.items(), key=operator.itemgetter(0)))
