@@ -8,8 +8,11 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
+
+from pydantic import BaseModel
 
 
 class S(TypedDict, total=False):
@@ -18,6 +21,33 @@ class S(TypedDict, total=False):
 
 
 CALLS = {"n": 0}
+
+
+class Model(BaseModel):
+    """A pydantic state: pickled, it holds its set of fields given (hash-seed order)."""
+
+    alpha: int = 0
+    beta: str = ""
+    gamma: list[int] = []
+
+
+@dataclass
+class Tagged:
+    tags: set[str] = field(default_factory=set)
+
+
+def sample_key() -> str:
+    """The default key of an input with sets, a pydantic model and a dataclass, in hex."""
+    from interlock.types import default_cache_key
+
+    value = {
+        "tags": {"alpha", "beta", "gamma", "delta", "eps"},
+        "f": frozenset({"x", "y", "z"}),
+        "d": {"b": 1, "a": {"q", "r", "s"}},
+        "model": Model(alpha=1, beta="x", gamma=[1]),
+        "tagged": Tagged({"a", "b", "c", "d"}),
+    }
+    return default_cache_key(value).hex()
 
 
 def tagged(s: S) -> dict:

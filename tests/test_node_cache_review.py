@@ -79,16 +79,14 @@ def test_the_default_key_tells_apart_inputs_that_differ(run: Any, cache: Any) ->
 
 
 def test_the_default_key_of_equal_inputs_is_the_same_in_every_process() -> None:
-    """A set's iteration order depends on the process's hash seed: processes sharing a
-    `SqliteCache` file must still make one key of one input."""
-    code = (
-        "from interlock.types import default_cache_key;"
-        "print(default_cache_key({'tags': {'alpha', 'beta', 'gamma', 'delta', 'eps'},"
-        " 'f': frozenset({'x', 'y', 'z'}), 'd': {'b': 1, 'a': {'q', 'r', 's'}}}).hex())"
-    )
+    """A set's iteration order depends on the process's hash seed (also the set of
+    fields a pydantic model holds): processes sharing a `SqliteCache` file must still make
+    one key of one input."""
+    code = "from tests._node_cache_child import sample_key; print(sample_key())"
     keys = {
         subprocess.run(
             [sys.executable, "-c", code],
+            cwd=ROOT,
             env={"PYTHONHASHSEED": str(seed), "PATH": "/usr/bin:/bin"},
             capture_output=True,
             text=True,
@@ -96,7 +94,7 @@ def test_the_default_key_of_equal_inputs_is_the_same_in_every_process() -> None:
         ).stdout.strip()
         for seed in range(6)
     }
-    assert len(keys) == 1
+    assert len(keys) == 1 and child.sample_key() in keys
 
 
 def test_dict_order_still_does_not_matter() -> None:
@@ -104,6 +102,14 @@ def test_dict_order_still_does_not_matter() -> None:
         {"b": [{"d": 2, "c": 1}], "a": 1}
     )
     assert default_cache_key({"a": 1}) != default_cache_key({"a": 2})
+    # dataclasses and pydantic models: by type and fields
+    assert default_cache_key(child.Tagged({"a", "b"})) == default_cache_key(
+        child.Tagged({"b", "a"})
+    )
+    assert default_cache_key(child.Tagged({"a"})) != default_cache_key(child.Tagged({"b"}))
+    assert default_cache_key(child.Tagged({"a"})) != default_cache_key({"tags": {"a"}})
+    assert default_cache_key(child.Model(alpha=1)) == default_cache_key(child.Model(alpha=1))
+    assert default_cache_key(child.Model(alpha=1)) != default_cache_key(child.Model(alpha=2))
 
 
 def test_an_input_the_default_key_cannot_make_runs_the_node_uncached(

@@ -12,6 +12,7 @@ callable objects.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -29,44 +30,81 @@ CACHE_NS = "__pregel_ns_writes"
 """The first label of every node's namespace (LangGraph's)."""
 
 
-def _kind(obj: Any) -> str:
-    """The tag of a frozen container: its type's name (module-qualified for a subclass)."""
-    kind = type(obj)
-    if kind in (dict, list, tuple, set, frozenset):
-        return kind.__name__
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 def _sorted(items: list[Any], key: Callable[[Any], Any] | None = None) -> list[Any]:
     """`items` in an order that does not depend on how they were made: by value, or by
     the pickle of the value for values that do not compare (an int beside a str)."""
-    import pickle
-
+    if len(items) < 2:
+        return items
     pick = key or (lambda x: x)
     try:
         return sorted(items, key=pick)
     except TypeError:
+        import pickle
+
         return sorted(items, key=lambda x: pickle.dumps(pick(x), protocol=5))
+
+
+_SCALAR, _MAP, _SEQ, _SET, _FIELDS, _ARRAY, _OTHER = range(7)
+_HOW: dict[type, tuple[int, str, tuple[str, ...]]] = {
+    **{kind: (_SCALAR, "", ()) for kind in (str, bytes, int, float, bool, type(None))},
+    dict: (_MAP, "dict", ()),
+    list: (_SEQ, "list", ()),
+    tuple: (_SEQ, "tuple", ()),
+    set: (_SET, "set", ()),
+    frozenset: (_SET, "frozenset", ()),
+}
+"""Per type, made once: how its values are frozen, their tag, and (a dataclass, a pydantic
+model) its fields' names."""
+
+
+def _how(kind: type) -> tuple[int, str, tuple[str, ...]]:
+    found = _HOW.get(kind)
+    if found is not None:
+        return found
+    tag = f"{kind.__module__}.{kind.__qualname__}"
+    if issubclass(kind, str | bytes | int | float):
+        found = (_SCALAR, "", ())
+    elif issubclass(kind, Mapping):
+        found = (_MAP, tag, ())
+    elif issubclass(kind, list | tuple):
+        found = (_SEQ, tag, ())
+    elif issubclass(kind, set | frozenset):
+        found = (_SET, tag, ())
+    elif dataclasses.is_dataclass(kind):
+        found = (_FIELDS, tag, tuple(f.name for f in dataclasses.fields(kind)))
+    elif isinstance(getattr(kind, "model_fields", None), dict) and hasattr(kind, "model_dump"):
+        found = (_FIELDS, tag, tuple(kind.model_fields))  # type: ignore[attr-defined]
+    elif hasattr(kind, "tobytes"):
+        found = (_ARRAY, tag, ())
+    else:
+        found = (_OTHER, "", ())
+    _HOW[kind] = found
+    return found
 
 
 def _freeze(obj: Any, depth: int = 10) -> Hashable:
     """`obj` as nested tuples, each container tagged with its kind: equal inputs give equal
     keys whatever order their dicts were filled in or their sets iterate in (a set's order
     changes with the process's hash seed), and a dict, a list of its pairs and a tuple of
-    them give three keys."""
-    if depth <= 0 or obj is None or isinstance(obj, str | bytes | int | float):
+    them give three keys. Dataclasses and pydantic models are frozen as their fields in
+    their order (a pickled model holds the set of fields it was given)."""
+    how, tag, names = _how(type(obj))
+    if how in (_SCALAR, _OTHER) or depth <= 0:
         return obj  # type: ignore[no-any-return]
-    if isinstance(obj, Mapping):
-        items = [(_freeze(k, depth - 1), _freeze(v, depth - 1)) for k, v in obj.items()]
-        return (_kind(obj), tuple(_sorted(items, operator.itemgetter(0))))
-    if isinstance(obj, list | tuple):
-        return (_kind(obj), tuple(_freeze(x, depth - 1) for x in obj))
-    if isinstance(obj, set | frozenset):
-        return (_kind(obj), tuple(_sorted([_freeze(x, depth - 1) for x in obj])))
-    if hasattr(obj, "tobytes"):  # numpy arrays and the like
-        dtype = str(getattr(obj, "dtype", ""))
-        return (_kind(obj), dtype, getattr(obj, "shape", None), obj.tobytes())
-    return obj  # type: ignore[no-any-return]
+    depth -= 1
+    if how == _SEQ:
+        return (tag, tuple([_freeze(x, depth) for x in obj]))
+    if how == _MAP:
+        items = [(_freeze(k, depth), _freeze(v, depth)) for k, v in obj.items()]
+        return (tag, tuple(_sorted(items, operator.itemgetter(0))))
+    if how == _FIELDS:
+        values = tuple([_freeze(getattr(obj, n, None), depth) for n in names])
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return (tag, values, _freeze(extra, depth)) if extra else (tag, values)
+    if how == _SET:
+        return (tag, tuple(_sorted([_freeze(x, depth) for x in obj])))
+    dtype = str(getattr(obj, "dtype", ""))  # numpy arrays and the like
+    return (tag, dtype, getattr(obj, "shape", None), obj.tobytes())
 
 
 def default_cache_key(*args: Any, **kwargs: Any) -> bytes:
