@@ -59,7 +59,7 @@ from interlock.graph._effects import (
 from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record
-from interlock.graph._node_cache import Lookups, lookup
+from interlock.graph._node_cache import NO_LOOKUPS, lookup
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -428,12 +428,13 @@ def _attempts(
 def _updates(
     finished: list[tuple[Task, list[tuple[str, Any]], list]],
     returned: Mapping[str, list[tuple[str, Any]]],
-    ran: set[str],
+    by_id: Mapping[str, TaskOutcome],
 ) -> Generator[Effect, Any, None]:
     """A step's `updates` chunks, as LangGraph sends them: first those of the tasks that
     did not run in this attempt — their writes were restored from the step's saved
     progress, or came from the node cache — marked `"__metadata__": {"cached": True}`, then
     those of the tasks that ran."""
+    ran = {i for i, o in by_id.items() if o.cached is None}
     for task, writes, _ in sorted(finished, key=lambda f: f[0].id in ran):
         chunk: dict[str, Any] = {task.name: update_view(returned.get(task.id, writes))}
         if task.id not in ran:
@@ -482,13 +483,12 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
 
         tasks = run.plan()
         to_run = [t for t in tasks if not run.is_done(t) and not run.is_waiting(t)]
-        cache = (yield from lookup(run, to_run)) if run.caching else Lookups()
-        skipped = [t for t in to_run if t.id in cache.outcomes]  # cache hits, bad keys
-        to_run = [t for t in to_run if t.id not in cache.outcomes]
+        cache = (yield from lookup(run, to_run)) if run.caching else NO_LOOKUPS
+        to_run, skipped = cache.split(to_run)  # skipped: cache hits, bad keys
         outcomes = yield from _attempts(run, to_run, rec, skipped)
-        outcomes = [*(cache.outcomes[t.id] for t in skipped), *outcomes]
+        if skipped:
+            outcomes = [*(cache.outcomes[t.id] for t in skipped), *outcomes]
         by_id = {o.task.id: o for o in outcomes}
-        ran_ids = {o.task.id for o in outcomes if o.cached is None}  # not replayed or restored
 
         finished: list[tuple[Task, list[tuple[str, Any]], list]] = []  # writes as stored
         returned: dict[str, list[tuple[str, Any]]] = {}  # as the nodes returned them (streams)
@@ -514,6 +514,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     )
                 )
             elif outcome.interrupt is not None or outcome.waiting is not None:
+                cache.asked(run, task)  # a node that asks people is not cached from now on
                 pauses = (outcome.interrupt, *outcome.more_interrupts) if outcome.interrupt else ()
                 for pi in pauses:
                     if pi.reopen is not None:  # answered, but the answer no longer holds
@@ -600,7 +601,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 run.task_writes[t.task_id] = t
             run.interrupts.extend(new_interrupts)
             if run.wants("updates"):
-                yield from _updates(finished, returned, ran_ids)
+                yield from _updates(finished, returned, by_id)
             if first_error is not None:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
@@ -643,7 +644,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         if cache.pairs:  # kept once the step is committed
             yield cache.flush()
         if run.wants("updates"):
-            yield from _updates(finished, returned, ran_ids)
+            yield from _updates(finished, returned, by_id)
         if run.wants("values") and touched:  # LangGraph: a step that wrote nothing, none
             yield Emit("values", dict(run.values))
         assert run.record is not None

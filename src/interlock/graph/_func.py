@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import inspect
 import typing
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypedDict, TypeVar, overload
@@ -24,7 +24,7 @@ from interlock.graph._drivers import save_children_now
 from interlock.graph._effects import SubgraphPaused
 from interlock.graph._func_scope import FuncContext, Scope, TaskDef, TaskFuture, call_task, derive
 from interlock.graph._interrupt import NodeInterrupt, _current
-from interlock.graph._node_cache import check_cache, check_cache_policy
+from interlock.graph._node_cache import KEY_INPUT, check_cache, check_cache_policy
 from interlock.graph._runtime import NodeTask, Runtime, check_retry_policy
 from interlock.graph._stream_v2 import ainvoke_version, invoke_version, shaper
 
@@ -249,6 +249,12 @@ def _holds(scope: Scope, error: BaseException) -> bool:
     return isinstance(error, StepNotSaved) and error.nested and error.thread_id == thread
 
 
+def _key_input(state: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What an entrypoint's cache key is made of: its caller's input (what LangGraph hands
+    `key_func`), with `previous` mixed in (a second call on a thread is not the first's)."""
+    return state.get("input"), state.get("previous")
+
+
 def _node_for(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     """The node running `fn`: its input from the state, its tasks in a `Scope`."""
     try:
@@ -367,6 +373,7 @@ class EntrypointGraph(CompiledStateGraph):
         for attr in ("__module__", "__qualname__"):  # its cache entries are the function's
             with contextlib.suppress(AttributeError, TypeError):
                 setattr(node, attr, getattr(func, attr))
+        setattr(node, KEY_INPUT, _key_input)  # LangGraph's key_func gets the input
         builder.add_node(
             name, node, retry_policy=options.retry_policy, cache_policy=options.cache_policy
         )

@@ -27,7 +27,15 @@ from interlock.checkpoint.serde import dumps
 from interlock.errors import GraphError, NonDeterministicTask, SerializationError, StepNotSaved
 from interlock.graph._effects import CacheGet, CacheSet, SubgraphPaused
 from interlock.graph._interrupt import NodeInterrupt, PendingInterrupt, _current
-from interlock.graph._node_cache import acache_effect, cache_effect, cache_namespace, entry_key
+from interlock.graph._node_cache import (
+    ASKED,
+    acache_effect,
+    asked_mark,
+    cache_effect,
+    cache_namespace,
+    entry_key,
+    unkeyable,
+)
 from interlock.graph._run import MEMO, PART_SEP
 from interlock.graph._runtime import NodeTask, retry_delay, stateful_refused
 
@@ -280,18 +288,20 @@ class Scope:
     def _run(
         self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict, key: Any = None
     ) -> Any:
-        hit = self._cached(key, cache_effect(self._cache, CacheGet((key,))) if key else {})
+        hit, key = self._cached(key, cache_effect(self._cache, self._get(key)) if key else {})
         token = _current.set(ctx)
         try:
             result = hit[0] if hit else self._attempts(ctx, spec, args, kw)
         except NodeInterrupt as exc:
             self._pause(ctx, slot, exc)
+            if spec.cache_policy is not None:
+                cache_effect(self._cache, asked_mark(cache_namespace(None, spec.fn)))
             raise
         finally:
             _current.reset(token)
         entry = self._record(ctx, spec, slot, result, cached=bool(hit))
         self._save_sync(slot, entry)
-        if key is not None and not hit:
+        if key is not None:
             cache_effect(self._cache, self._keep(key, spec, result))
         return result
 
@@ -313,7 +323,8 @@ class Scope:
     async def _arun(
         self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict, key: Any = None
     ) -> Any:
-        hit = self._cached(key, await acache_effect(self._cache, CacheGet((key,))) if key else {})
+        found = await acache_effect(self._cache, self._get(key)) if key else {}
+        hit, key = self._cached(key, found)
         if hit:
             return await self._done_async(ctx, spec, slot, hit[0], None, True)
         token = _current.set(ctx)
@@ -332,6 +343,7 @@ class Scope:
                 await asyncio.sleep(_wait(again))
         except NodeInterrupt as exc:
             self._pause(ctx, slot, exc)
+            await self._asked(spec)
             raise
         finally:
             _current.reset(token)
@@ -351,7 +363,8 @@ class Scope:
     async def _arun_thread(
         self, ctx: FuncContext, spec: TaskDef, slot: str, args: tuple, kw: dict, key: Any = None
     ) -> Any:
-        hit = self._cached(key, await acache_effect(self._cache, CacheGet((key,))) if key else {})
+        found = await acache_effect(self._cache, self._get(key)) if key else {}
+        hit, key = self._cached(key, found)
         if hit:
             return await self._done_async(ctx, spec, slot, hit[0], None, True)
 
@@ -366,6 +379,7 @@ class Scope:
             result = await asyncio.to_thread(body)
         except NodeInterrupt as exc:
             self._pause(ctx, slot, exc)
+            await self._asked(spec)
             raise
         return await self._done_async(ctx, spec, slot, result, key, False)
 
@@ -379,16 +393,34 @@ class Scope:
         """The cache entry of a first call of a task with a cache policy (None: none)."""
         if spec.cache_policy is None or self._cache is None:
             return None
-        key = entry_key(spec.cache_policy, *args, **kwargs)
+        try:
+            key = entry_key(spec.cache_policy, *args, **kwargs)
+        except Exception as exc:
+            if unkeyable(spec.cache_policy, f"task {spec.name!r}", exc):
+                return None
+            raise
         return (cache_namespace(None, spec.fn), key)
 
     @staticmethod
-    def _cached(key: Any, found: Any) -> tuple[Any] | None:
-        """`(result,)` when the cache had the call's result."""
-        value = found.get(key) if key is not None else None
+    def _get(key: Any) -> CacheGet:
+        """Look up a call's entry, and whether its task was seen asking a person."""
+        return CacheGet((key, (key[0], ASKED)))
+
+    @staticmethod
+    def _cached(key: Any, found: Any) -> tuple[tuple[Any] | None, Any]:
+        """(`(result,)` when the cache had the call's result, the key to keep its result
+        under): neither for a task that asks people (it runs, and is not kept)."""
+        if key is None or found.get((key[0], ASKED)) is not None:
+            return None, None
+        value = found.get(key)
         if isinstance(value, dict) and "result" in value:
-            return (value["result"],)
-        return None
+            return (value["result"],), None
+        return None, key
+
+    async def _asked(self, spec: TaskDef) -> None:
+        """Mark a task that paused for a person: its calls are not cached from now on."""
+        if spec.cache_policy is not None:
+            await acache_effect(self._cache, asked_mark(cache_namespace(None, spec.fn)))
 
     @staticmethod
     def _keep(key: Any, spec: TaskDef, result: Any) -> CacheSet:

@@ -7,7 +7,9 @@ called: its writes and `goto`s arrive as if it had run — through the reducers,
 step's checkpoint, with an `updates` chunk marked `"__metadata__": {"cached": True}`. A
 task that finished is cached; one that failed, paused, or ran on a person's answers is
 not (a resumed node runs: what it returns depends on a decision, not on its input), and
-such a task never reads the cache either.
+such a task never reads the cache either. A node that paused for a person once is marked
+in the cache (`ASKED`): none of its entries is served or kept from then on. Keys and
+namespaces are made in `_cache_keys`.
 
 The decisions are here and in the engine (pure); the cache calls are the drivers'
 (`CacheGet`, `CacheSet` effects, performed by `cache_effect` / `acache_effect`).
@@ -15,16 +17,15 @@ The decisions are here and in the engine (pure); the cache calls are the drivers
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import operator
-from collections.abc import Callable, Generator, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from interlock._types import END, Send
 from interlock.errors import CacheRequired, GraphError
+from interlock.graph._cache_keys import CACHE_NS, cache_namespace, default_cache_key
 from interlock.graph._effects import CacheGet, CacheKey, CacheSet, Effect, Task, TaskOutcome
 from interlock.graph._state import BadInput
 
@@ -33,11 +34,15 @@ if TYPE_CHECKING:
     from interlock.graph._run import _Run
 
 __all__ = [
+    "ASKED",
     "CACHE_NS",
+    "KEY_INPUT",
+    "NO_LOOKUPS",
     "CacheMethods",
     "CachePolicy",
     "Lookups",
     "acache_effect",
+    "asked_mark",
     "cache_effect",
     "cache_namespace",
     "check_cache",
@@ -45,43 +50,10 @@ __all__ = [
     "default_cache_key",
     "entry_key",
     "lookup",
+    "unkeyable",
 ]
 
-CACHE_NS = "__pregel_ns_writes"
-"""The first label of every node's namespace (LangGraph's)."""
-
 _log = logging.getLogger("interlock")
-
-
-def _freeze(obj: Any, depth: int = 10) -> Hashable:
-    """`obj` with its dicts as key-sorted tuples and its lists as tuples, so that equal
-    inputs give equal keys whatever order their dicts were filled in."""
-    if depth <= 0 or isinstance(obj, str | bytes):
-        return obj  # type: ignore[no-any-return]
-    if isinstance(obj, Mapping):
-        items = [(k, _freeze(v, depth - 1)) for k, v in obj.items()]
-        with contextlib.suppress(TypeError):  # keys that do not compare: as they come
-            items.sort(key=operator.itemgetter(0))
-        return tuple(items)
-    if isinstance(obj, list | tuple):
-        return tuple(_freeze(x, depth - 1) for x in obj)
-    if hasattr(obj, "tobytes"):  # numpy arrays and the like
-        return (type(obj).__name__, obj.tobytes(), getattr(obj, "shape", None))
-    return obj  # type: ignore[no-any-return]
-
-
-def default_cache_key(*args: Any, **kwargs: Any) -> bytes:
-    """The default `CachePolicy.key_func`: a pickle of the arguments, dicts in key order
-    at every level (LangGraph's sorts the dicts nested in lists only). Only its digest is
-    kept; it is never unpickled.
-
-    Example:
-        >>> default_cache_key({"a": 1, "b": 2}) == default_cache_key({"b": 2, "a": 1})
-        True
-    """
-    import pickle  # here: `import interlock` stays light
-
-    return pickle.dumps((_freeze(args), _freeze(kwargs)), protocol=5, fix_imports=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,24 +102,6 @@ def check_cache(cache: Any) -> BaseCache[Any] | None:
     )
 
 
-def _identifier(fn: Any) -> str | None:
-    """`module.qualname` of a node's function (None for objects without one, such as a
-    compiled graph or a partial)."""
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
-    module = getattr(fn, "__module__", None)
-    if not isinstance(name, str) or not isinstance(module, str):
-        return None
-    return f"{module}.{name}"
-
-
-def cache_namespace(name: str | None, fn: Any) -> Namespace:
-    """The namespace of node `name`'s entries: two graphs sharing a cache share the entries
-    of a node of the same name and function (LangGraph's layout). A functional-API task's
-    (`name` None) is its function's alone."""
-    found = (CACHE_NS, _identifier(fn) or "__dynamic__")
-    return found if name is None else (*found, name)
-
-
 def entry_key(policy: CachePolicy, *args: Any, **kwargs: Any) -> str:
     """The key of an entry for a node's input (or a task call's arguments): a 128-bit
     digest of what `key_func` makes of them."""
@@ -160,6 +114,55 @@ def entry_key(policy: CachePolicy, *args: Any, **kwargs: Any) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+KEY_INPUT = "__interlock_cache_input__"
+"""An attribute a node function may carry: a function of its input giving `(what the key
+is made of, what is mixed into it besides)`, instead of the whole input. The functional
+API's entrypoint: `(its caller's input, previous)`."""
+
+
+def _node_key(policy: CachePolicy, fn: Any, value: Any) -> str:
+    """The key of a node's entry for its input `value`."""
+    pick = getattr(fn, KEY_INPUT, None)
+    if pick is None:
+        return entry_key(policy, value)
+    value, extra = pick(value)
+    key = entry_key(policy, value)
+    if extra is None:
+        return key
+    mixed = key.encode() + b"|" + default_cache_key(extra)
+    return hashlib.blake2b(mixed, digest_size=16).hexdigest()
+
+
+ASKED = "asked-a-person"
+"""The key of the mark a node's namespace gets when one of its tasks pauses for a person:
+from then on none of its entries is served or kept. (An entry's key is a hex digest,
+never this.) A result kept before cannot stand for a question another run would be
+asked: the key is the node's input, and whether it asks may depend on more (who runs it,
+the context, the store)."""
+
+
+def asked_mark(namespace: Namespace) -> CacheSet:
+    """The effect marking `namespace`'s node (or task) as one that asks people."""
+    return CacheSet({(namespace, ASKED): ({"asked": True}, None)})
+
+
+def unkeyable(policy: CachePolicy, what: str, exc: Exception) -> bool:
+    """Whether a failure to make a key leaves `what` uncached (logged) rather than failing
+    it: the default key's, for an input it cannot pickle (a lock, a client in a state
+    without a checkpointer). A `key_func` of your own that raises fails the task, as in
+    LangGraph."""
+    if policy.key_func is not default_cache_key:
+        return False
+    _log.warning(
+        "%s is not cached: the default cache key cannot be made of its input (%s: %s); "
+        "give its CachePolicy a key_func",
+        what,
+        type(exc).__name__,
+        exc,
+    )
+    return True
+
+
 def cache_effect(cache: BaseCache[Any] | None, effect: CacheGet | CacheSet) -> Any:
     """Perform a `CacheGet` (reply the hits) or a `CacheSet` for a driver. A cache that
     fails is logged and left out — a miss, an entry not kept: a run never fails on it."""
@@ -167,7 +170,7 @@ def cache_effect(cache: BaseCache[Any] | None, effect: CacheGet | CacheSet) -> A
         return {}
     try:
         if isinstance(effect, CacheGet):
-            return cache.get(effect.keys)
+            return _hits(cache.get(effect.keys))
         cache.set(effect.pairs)
     except Exception as exc:
         _warn(exc, isinstance(effect, CacheGet))
@@ -180,11 +183,19 @@ async def acache_effect(cache: BaseCache[Any] | None, effect: CacheGet | CacheSe
         return {}
     try:
         if isinstance(effect, CacheGet):
-            return await cache.aget(effect.keys)
+            return _hits(await cache.aget(effect.keys))
         await cache.aset(effect.pairs)
     except Exception as exc:
         _warn(exc, isinstance(effect, CacheGet))
     return {}
+
+
+def _hits(found: Any) -> Mapping[Any, Any]:
+    """A cache's reply to `get`: a mapping, or a `TypeError` (a cache of your own that
+    answers otherwise is read as failing: every key a miss)."""
+    if not isinstance(found, Mapping):
+        raise TypeError(f"{type(found).__name__} from get(), where a dict was due")
+    return found
 
 
 def _warn(exc: Exception, reading: bool) -> None:
@@ -210,17 +221,24 @@ def lookup(run: _Run, tasks: Sequence[Task]) -> Generator[Effect, Any, Lookups]:
         if isinstance(task.input, BadInput):
             continue  # it fails when it runs
         try:
-            key = entry_key(policy, task.input)
+            key = _node_key(policy, node.fn, task.input)
         except Exception as exc:
-            found.outcomes[task.id] = TaskOutcome(task=task, error=exc)
+            if not unkeyable(policy, f"node {task.name!r}", exc):
+                found.outcomes[task.id] = TaskOutcome(task=task, error=exc)
             continue
         found.keys[task.id] = (cache_namespace(task.name, node.fn), key)
     if not found.keys:
         return found
-    hits: Mapping[Any, Any] = yield CacheGet(tuple(dict.fromkeys(found.keys.values())))
+    wanted = [*found.keys.values(), *((ns, ASKED) for ns, _ in found.keys.values())]
+    hits: Mapping[Any, Any] = yield CacheGet(tuple(dict.fromkeys(wanted)))
     for task in tasks:
         at = found.keys.get(task.id)
-        cached = _entry(run, hits.get(at)) if at is not None else None
+        if at is None:
+            continue
+        if hits.get((at[0], ASKED)) is not None:  # its node asks people: it runs, uncached
+            del found.keys[task.id]
+            continue
+        cached = _entry(run, hits.get(at))
         if cached is not None:
             found.outcomes[task.id] = TaskOutcome(task=task, cached=cached)
     return found
@@ -262,18 +280,41 @@ class Lookups:
     pairs: dict[CacheKey, tuple[Any, float | None]] = field(default_factory=dict)
     """Entries to keep once the step is saved (`CacheSet`)."""
 
+    def split(self, tasks: list[Task]) -> tuple[list[Task], list[Task]]:
+        """`tasks` as (those to run, those that do not: cache hits and bad keys)."""
+        if not self.outcomes:
+            return tasks, []
+        outcomes = self.outcomes
+        return [t for t in tasks if t.id not in outcomes], [t for t in tasks if t.id in outcomes]
+
     def keep(self, run: _Run, task: Task, writes: Sequence[tuple[str, Any]], gotos: list) -> None:
         """Keep a task's result, if it may be cached and did not come from the cache."""
+        if not self.keys:
+            return
         key = self.keys.get(task.id)
         hit = self.outcomes.get(task.id)
         if key is None or (hit is not None and hit.cached is not None):
             return
         self.pairs[key] = (entry(writes, gotos), run.spec.nodes[task.name].cache_policy.ttl)
 
+    def asked(self, run: _Run, task: Task) -> None:
+        """A task paused for a person (or its subgraph did): its node gets the mark that
+        keeps all its entries from being served or kept from now on."""
+        node = run.spec.nodes.get(task.name) if run.caching else None
+        if node is None or node.cache_policy is None:
+            return
+        self.keys.pop(task.id, None)
+        self.pairs.update(asked_mark(cache_namespace(task.name, node.fn)).pairs)
+
     def flush(self) -> CacheSet:
         """The effect writing the entries kept (after the step's checkpoint or progress)."""
         pairs, self.pairs = self.pairs, {}
         return CacheSet(pairs)
+
+
+NO_LOOKUPS = Lookups()
+"""What a step of a graph without a cache looks up: nothing (never changed: `keep` keeps
+nothing without `keys`)."""
 
 
 class CacheMethods:
