@@ -38,6 +38,8 @@ _COLS = "prefix, key, value, created_at, updated_at, expires_at, ttl_minutes"
 
 _ALIVE = "(expires_at IS NULL OR expires_at > ?)"
 
+_DROP_VECTORS = "DELETE FROM store_vectors WHERE prefix = ? AND key = ?"
+
 _PAGE = 200
 """Rows read at a time while a filter is checked in Python."""
 
@@ -60,9 +62,12 @@ class SqlItems(SqlCore):
             for write, text, vectors in zip(writes, texts, packed, strict=True):
                 prefix = encode(write.namespace)
                 where = (prefix, write.key)
-                self._x(conn, "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", where)
+                # the item's row first, then its vectors (as `sweep_items`): the row lock
+                # orders concurrent writes of one key, and a put never waits for the
+                # vectors of a row a sweep holds (no deadlock)
                 if text is None:
                     self._x(conn, "DELETE FROM store_items WHERE prefix = ? AND key = ?", where)
+                    self._x(conn, _DROP_VECTORS, where)
                     continue
                 self._x(
                     conn,
@@ -83,6 +88,7 @@ class SqlItems(SqlCore):
                         write.ttl,
                     ),
                 )
+                self._x(conn, _DROP_VECTORS, where)  # read after the row lock: all of them
                 for field, blob, length in vectors:
                     self._x(
                         conn,
@@ -325,7 +331,5 @@ class SqlItems(SqlCore):
                 (self.dialect.ts(_time.utc_now()),),
             ).fetchall()
             for prefix, key in gone:
-                self._x(
-                    conn, "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", (prefix, key)
-                )
+                self._x(conn, _DROP_VECTORS, (prefix, key))
         return len(gone)
