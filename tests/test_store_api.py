@@ -243,3 +243,37 @@ def test_a_sqlite_store_shares_the_savers_file(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT namespace, value FROM store_items ORDER BY prefix").fetchall()
     assert rows == [('["users","ada"]', '{"text":"hi"}'), ('["users","bo"]', '{"text":"yo"}')]
+
+
+class Plain(BaseStore):
+    """A store of the user's own that does not honour TTLs (`supports_ttl` False), as
+    LangGraph's `BaseStore` subclasses may be."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryStore()
+        self.ops: list[Any] = []
+
+    def batch(self, ops: Any) -> list[Any]:
+        ops = list(ops)
+        self.ops += ops
+        return self.inner.batch(
+            [op._replace(ttl=None) if isinstance(op, PutOp) else op for op in ops]
+        )
+
+    async def abatch(self, ops: Any) -> list[Any]:
+        return self.batch(ops)
+
+
+def test_a_ttl_on_a_store_without_ttls_is_a_specific_error() -> None:
+    plain = Plain()
+    assert not plain.supports_ttl
+    for put in (plain.put, lambda *a, **kw: asyncio.run(plain.aput(*a, **kw))):
+        with pytest.raises(StoreFeatureUnsupported, match=r"Plain does not support ttl=5") as e:
+            put(("u",), "k", {"v": 1}, ttl=5)
+        assert "ttl=None" in str(e.value)  # says what to do
+        assert isinstance(e.value, NotImplementedError)  # what LangGraph raises there
+    assert plain.ops == []  # refused before the store saw it
+    plain.put(("u",), "k", {"v": 1}, ttl=None)
+    plain.put(("u",), "j", {"v": 2})
+    assert [op.ttl for op in plain.ops] == [None, None]
+    assert {i.key for i in plain.search(("u",))} == {"k", "j"}
