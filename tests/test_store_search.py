@@ -286,6 +286,38 @@ def test_a_provider_string_needs_langchain(monkeypatch: pytest.MonkeyPatch) -> N
     assert asked == ["openai:text-embedding-3-small"] and store.embeddings is duck
 
 
+class Rows:
+    """What numpy's `ndarray` is to the store: sized and iterable (rows, then numbers),
+    but not a `list` nor a registered `Sequence` (numpy is not a test dependency)."""
+
+    def __init__(self, rows: list[list[float]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(Rows(r) if isinstance(r, list) else r for r in self.rows)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.rows[i]
+
+
+def test_an_embedder_may_answer_arrays(kind: str, tmp_path: Path) -> None:
+    # e.g. `embed=lambda texts: model.encode(texts)` of sentence-transformers, which
+    # LangGraph's stores take (they only iterate over what the model answers)
+    def encode(texts: list[str]) -> Rows:
+        return Rows([bag_of_words(t, DIMS) for t in texts])
+
+    index = {"embed": encode, "dims": DIMS, "fields": ["text"]}
+    with open_store(kind, tmp_path, index=index) as store:
+        store.put(("n",), "k", {"text": "green tea"})
+        asyncio.run(store.aput(("n",), "j", {"text": "black coffee"}))
+        found = store.search(("n",), query="tea")
+        assert [i.key for i in found] == ["k", "j"]
+        assert [i.score for i in found] == pytest.approx([2**-0.5, 0.0], rel=1e-6)
+
+
 def test_a_bad_embedding_writes_nothing(kind: str, tmp_path: Path) -> None:
     def boom(texts: list[str]) -> list[list[float]]:
         raise RuntimeError("the model is down")
@@ -295,6 +327,11 @@ def test_a_bad_embedding_writes_nothing(kind: str, tmp_path: Path) -> None:
         (lambda texts: [], r"returned 0 vectors for 2 texts"),
         (lambda texts: [[float("nan")] * DIMS for _ in texts], "NaN"),
         (lambda texts: [["x"] * DIMS for _ in texts], "not a list of numbers"),
+        (lambda texts: ["1" * DIMS for _ in texts], "not a list of numbers"),  # a string
+        (lambda texts: [["1.0"] * DIMS for _ in texts], "not a list of numbers"),
+        (lambda texts: [[True] * DIMS for _ in texts], "not a list of numbers"),
+        (lambda texts: {t: [1.0] * DIMS for t in texts}, "returned dict"),
+        (lambda texts: None, "returned NoneType"),
         (boom, r"embed failed \(RuntimeError: the model is down\)"),
     ]
     for n, (bad, message) in enumerate(cases):
