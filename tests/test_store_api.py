@@ -213,6 +213,20 @@ def test_batch_runs_every_operation_in_order(store: BaseStore) -> None:
         store.batch([("b", "x")])  # type: ignore[list-item]
 
 
+def test_a_value_that_cannot_be_stored_fails_the_whole_batch(store: BaseStore) -> None:
+    # a put that cannot be stored is refused before any operation of its batch runs, even
+    # a put in an earlier transaction (a read between them splits the puts)
+    ops = [
+        PutOp(("b",), "early", {"v": 1}),
+        GetOp(("b",), "early"),
+        PutOp(("b",), "bad", {"v": object()}),
+    ]
+    for run in (store.batch, lambda o: asyncio.run(store.abatch(o))):
+        with pytest.raises(SerializationError, match=r"item 'bad'\.v"):
+            run(ops)
+        assert store.search(("b",)) == []
+
+
 def test_bad_search_and_ttl_settings_are_refused_before_opening(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dims must be a whole number"):
         InMemoryStore(index={"dims": 0, "embed": lambda texts: [[0.0, 1.0] for _ in texts]})

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from interlock.errors import EmbeddingError, StoreFeatureUnsupported
+from interlock.errors import EmbeddingError, SerializationError, StoreFeatureUnsupported
 from interlock.store import BaseStore, PutOp, SearchOp
 from interlock.store._fields import field_texts, tokenize
 from interlock.store.memory import InMemoryStore
@@ -125,6 +125,14 @@ def test_fields_and_what_is_embedded(calls: Calls, embed: Recorder) -> None:
     assert calls.search(("a",), query="jazz")[0].score == 0.0
     assert calls.get(("a",), "i").value == {"text": "tea"}  # stored, just not embedded
     assert embed.calls[2:] == [["cats"], ["jazz"], ["jazz"]]  # each query, once
+
+
+def test_a_value_that_cannot_be_stored_costs_no_model_call(
+    store: BaseStore, embed: Recorder
+) -> None:
+    with pytest.raises(SerializationError, match=r"item 'k'\.when"):
+        store.put(("s",), "k", {"text": "tea", "when": object()})
+    assert embed.calls == [] and store.get(("s",), "k") is None
 
 
 def test_one_embedding_call_per_batch_and_every_write_replaces_vectors(
