@@ -130,6 +130,8 @@ def test_search_by_query_index_and_ttl_over_the_sdk(url: str, saver: Any, clock:
         assert "n5" not in {i["key"] for i in store.search_items(["notes"], query="tea")["items"]}
         with pytest.raises(UnprocessableEntityError):
             store.put_item(["notes"], key="n6", value={"text": "t"}, ttl=-1)
+        with pytest.raises(UnprocessableEntityError, match="at most"):
+            store.put_item(["notes"], key="n6", value={"text": "t"}, ttl=1e10)
         run = bob.runs.wait(None, "asker", input={"question": "who likes green tea?"})
         assert run["answer"] == ["ada likes green tea", "x"]  # the served graph, by meaning
 
