@@ -168,3 +168,30 @@ def test_a_delete_racing_the_sweep(
     assert outcome == {"first": 1, "second": None}
     assert saver.get_item(("c",), "k") is None
     assert saver.sweep_items() == 0
+
+
+def test_a_filtered_search_is_not_shifted_by_a_write_between_its_pages(
+    saver: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a filter is checked in Python over pages of 200 rows, newest first; PostgreSQL reads
+    # each page in its own snapshot, so a write between two pages must not shift the next
+    start = clock.now
+    for i in range(250):
+        clock.now = start + timedelta(seconds=i)
+        saver.put_items([ItemWrite(namespace=("f",), key=f"k{i:03d}", value={"i": i, "m": 1})])
+    real = saver._x
+    pages: list[str] = []
+
+    def x(conn: Any, text: str, params: Any = ()) -> Any:
+        out = real(conn, text, params)
+        if "ORDER BY updated_at DESC" in text and not pages:
+            pages.append(text)
+            clock.now = start + timedelta(hours=1)  # newer than every item
+            saver.put_items([ItemWrite(namespace=("f",), key="new", value={"i": -1, "m": 0})])
+        return out
+
+    monkeypatch.setattr(saver, "_x", x)
+    found = [i.key for i in saver.search_items(("f",), filter={"m": 1}, limit=300)]
+    assert pages, "the search did not page"
+    assert len(found) == len(set(found))  # no item twice
+    assert found == [f"k{i:03d}" for i in range(249, -1, -1)]
