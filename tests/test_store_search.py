@@ -368,6 +368,20 @@ def test_a_bad_embedding_writes_nothing(kind: str, tmp_path: Path) -> None:
         store.search(("u",), query="anything")
 
 
+def test_an_index_whose_dims_changed_is_an_embedding_error(tmp_path: Path) -> None:
+    from interlock.store.sqlite import SqliteStore
+
+    path = tmp_path / "dims.db"
+    with SqliteStore(path, index={"embed": Recorder(DIMS), "dims": DIMS}) as store:
+        store.put(("d",), "k", {"text": "tea"})
+    with SqliteStore(path, index={"embed": Recorder(8), "dims": 8}) as store:
+        # the stored vectors no longer fit the model: the server's doing, not the caller's
+        with pytest.raises(EmbeddingError, match="dims changed since the items were written"):
+            store.search(("d",), query="tea")
+        store.put(("d",), "k", {"text": "tea"})  # written again: re-embedded
+        assert [i.key for i in store.search(("d",), query="tea")] == ["k"]
+
+
 def test_langchain_openai_embeddings_over_loopback(kind: str, tmp_path: Path) -> None:
     import openai
     from langchain_openai import OpenAIEmbeddings
