@@ -212,6 +212,17 @@ def test_paths_reach_the_texts_langgraph_reaches() -> None:
     assert field_texts(whole, ["$"]) == [("$", langgraph + '"uni": "é"}')]
 
 
+def test_a_path_named_twice_is_embedded_once(kind: str, tmp_path: Path) -> None:
+    embed = Recorder()
+    index = {"embed": embed, "dims": DIMS, "fields": ["text", "text"]}
+    with open_store(kind, tmp_path, index=index) as store:
+        store.put(("t",), "k", {"text": "tea", "other": "jazz"})
+        store.put(("t",), "j", {"text": "chess", "other": "jazz"}, index=["other", "other"])
+        assert embed.calls == [["tea"], ["jazz"]]
+        found = store.search(("t",), query="tea")
+        assert [(i.key, i.score) for i in found] == [("k", pytest.approx(1.0)), ("j", 0.0)]
+
+
 def test_the_whole_value_by_default(kind: str, tmp_path: Path) -> None:
     embed = Recorder()
     with open_store(kind, tmp_path, index={"embed": embed, "dims": DIMS}) as store:
