@@ -237,6 +237,10 @@ def test_bad_search_and_ttl_settings_are_refused_before_opening(tmp_path: Path) 
     with pytest.raises(StoreFeatureUnsupported, match="cosine"):
         SqliteStore(tmp_path / "x.db", index={"dims": 2, "embed": len, "distance_type": "l2"})
     assert not (tmp_path / "x.db").exists()  # refused before opening anything
+    # LangGraph's PostgresStore settings for pgvector's index: taken, the ranking stays exact
+    ann = {"kind": "hnsw", "vector_type": "halfvec", "m": 16}
+    index = {"dims": 2, "embed": lambda t: [[1.0, len(x)] for x in t], "ann_index_config": ann}
+    assert InMemoryStore(index=index).index_config == index
     with pytest.raises(TypeError, match="not a sqlite3 connection"):
         SqliteStore(sqlite3.connect(":memory:"))  # type: ignore[arg-type]
 
