@@ -138,8 +138,8 @@ class Index:
 
     def _checked(self, vectors: Any, count: int) -> list[list[float]]:
         """`vectors` as lists of floats: as many as texts, `dims` finite numbers each. Any
-        sized iterable will do (a list, a numpy array, ...); a string, a mapping or a
-        number that is not an `int` / `float` (a `str`, a `bool`) will not."""
+        sized iterable will do (a list, a numpy array, ...), not a string or a mapping; an
+        element must be a real number (not a `str`, nor a `bool`)."""
         rows = _rows(vectors)
         if rows is None or len(rows) != count:
             got = type(vectors).__name__ if rows is None else len(rows)
