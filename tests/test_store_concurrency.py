@@ -1,5 +1,6 @@
 """Long-term memory items written by several transactions at once on PostgreSQL: two puts
-of one key, and a put racing the TTL sweep, each interleaved statement by statement.
+of one key, a put or a delete racing the TTL sweep, each interleaved statement by statement;
+and a filtered search whose pages (each its own snapshot) straddle a write.
 
 The first transaction is held after its first statement until the second one has either
 finished or is waiting for a row lock (seen in `pg_stat_activity`), so the interleaving is
