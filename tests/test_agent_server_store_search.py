@@ -130,6 +130,8 @@ def test_search_by_query_index_and_ttl_over_the_sdk(url: str, saver: Any, clock:
         assert "n5" not in {i["key"] for i in store.search_items(["notes"], query="tea")["items"]}
         with pytest.raises(UnprocessableEntityError):
             store.put_item(["notes"], key="n6", value={"text": "t"}, ttl=-1)
+        with pytest.raises(UnprocessableEntityError, match="at most"):
+            store.put_item(["notes"], key="n6", value={"text": "t"}, ttl=1e10)
         run = bob.runs.wait(None, "asker", input={"question": "who likes green tea?"})
         assert run["answer"] == ["ada likes green tea", "x"]  # the served graph, by meaning
 
@@ -166,3 +168,22 @@ def test_the_ttl_sweeper_runs_while_the_app_does(saver: Any) -> None:
     assert _sweepers() == before
     with pytest.raises(ValueError, match=r"unknown keys \['indexes'\]"):
         create_app({"asker": _asker(saver)}, keys=ApiKeys.parse(KEYS), store={"indexes": {}})
+
+
+def test_an_async_embedding_function_serves_too(saver: Any) -> None:
+    # langgraph.json's index may name an async function; the routes embed with it
+    async def aembed(texts: list[str]) -> list[list[float]]:
+        return [bag_of_words(t, DIMS) for t in texts]
+
+    settings = {"index": {"embed": aembed, "dims": DIMS, "fields": ["text"]}}
+    app = create_app({"asker": _asker(saver)}, keys=ApiKeys.parse(KEYS), store=settings)
+    with served(app) as http, get_sync_client(url=str(http.base_url), api_key="k-bob") as bob:
+        bob.store.put_item(["notes"], key="n1", value={"text": "ada likes green tea"})
+        bob.store.put_item(["notes"], key="n2", value={"text": "bo plays chess"})
+        found = bob.store.search_items(["notes"], query="green tea")["items"]
+        assert [i["key"] for i in found] == ["n1", "n2"]
+        assert found[0]["score"] == pytest.approx(_cos("green tea", "ada likes green tea"))
+        assert bob.store.get_item(["notes"], key="n2")["value"] == {"text": "bo plays chess"}
+        assert bob.store.list_namespaces() == {"namespaces": [["notes"]]}
+        bob.store.delete_item(["notes"], key="n2")
+        assert [i["key"] for i in bob.store.search_items(["notes"])["items"]] == ["n1"]

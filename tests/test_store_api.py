@@ -213,6 +213,20 @@ def test_batch_runs_every_operation_in_order(store: BaseStore) -> None:
         store.batch([("b", "x")])  # type: ignore[list-item]
 
 
+def test_a_value_that_cannot_be_stored_fails_the_whole_batch(store: BaseStore) -> None:
+    # a put that cannot be stored is refused before any operation of its batch runs, even
+    # a put in an earlier transaction (a read between them splits the puts)
+    ops = [
+        PutOp(("b",), "early", {"v": 1}),
+        GetOp(("b",), "early"),
+        PutOp(("b",), "bad", {"v": object()}),
+    ]
+    for run in (store.batch, lambda o: asyncio.run(store.abatch(o))):
+        with pytest.raises(SerializationError, match=r"item 'bad'\.v"):
+            run(ops)
+        assert store.search(("b",)) == []
+
+
 def test_bad_search_and_ttl_settings_are_refused_before_opening(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dims must be a whole number"):
         InMemoryStore(index={"dims": 0, "embed": lambda texts: [[0.0, 1.0] for _ in texts]})
@@ -223,6 +237,10 @@ def test_bad_search_and_ttl_settings_are_refused_before_opening(tmp_path: Path) 
     with pytest.raises(StoreFeatureUnsupported, match="cosine"):
         SqliteStore(tmp_path / "x.db", index={"dims": 2, "embed": len, "distance_type": "l2"})
     assert not (tmp_path / "x.db").exists()  # refused before opening anything
+    # LangGraph's PostgresStore settings for pgvector's index: taken, the ranking stays exact
+    ann = {"kind": "hnsw", "vector_type": "halfvec", "m": 16}
+    index = {"dims": 2, "embed": lambda t: [[1.0, len(x)] for x in t], "ann_index_config": ann}
+    assert InMemoryStore(index=index).index_config == index
     with pytest.raises(TypeError, match="not a sqlite3 connection"):
         SqliteStore(sqlite3.connect(":memory:"))  # type: ignore[arg-type]
 
@@ -243,3 +261,37 @@ def test_a_sqlite_store_shares_the_savers_file(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT namespace, value FROM store_items ORDER BY prefix").fetchall()
     assert rows == [('["users","ada"]', '{"text":"hi"}'), ('["users","bo"]', '{"text":"yo"}')]
+
+
+class Plain(BaseStore):
+    """A store of the user's own that does not honour TTLs (`supports_ttl` False), as
+    LangGraph's `BaseStore` subclasses may be."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryStore()
+        self.ops: list[Any] = []
+
+    def batch(self, ops: Any) -> list[Any]:
+        ops = list(ops)
+        self.ops += ops
+        return self.inner.batch(
+            [op._replace(ttl=None) if isinstance(op, PutOp) else op for op in ops]
+        )
+
+    async def abatch(self, ops: Any) -> list[Any]:
+        return self.batch(ops)
+
+
+def test_a_ttl_on_a_store_without_ttls_is_a_specific_error() -> None:
+    plain = Plain()
+    assert not plain.supports_ttl
+    for put in (plain.put, lambda *a, **kw: asyncio.run(plain.aput(*a, **kw))):
+        with pytest.raises(StoreFeatureUnsupported, match=r"Plain does not support ttl=5") as e:
+            put(("u",), "k", {"v": 1}, ttl=5)
+        assert "ttl=None" in str(e.value)  # says what to do
+        assert isinstance(e.value, NotImplementedError)  # what LangGraph raises there
+    assert plain.ops == []  # refused before the store saw it
+    plain.put(("u",), "k", {"v": 1}, ttl=None)
+    plain.put(("u",), "j", {"v": 2})
+    assert [op.ttl for op in plain.ops] == [None, None]
+    assert {i.key for i in plain.search(("u",))} == {"k", "j"}

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from interlock.errors import EmbeddingError, StoreFeatureUnsupported
+from interlock.errors import EmbeddingError, SerializationError, StoreFeatureUnsupported
 from interlock.store import BaseStore, PutOp, SearchOp
 from interlock.store._fields import field_texts, tokenize
 from interlock.store.memory import InMemoryStore
@@ -127,6 +127,14 @@ def test_fields_and_what_is_embedded(calls: Calls, embed: Recorder) -> None:
     assert embed.calls[2:] == [["cats"], ["jazz"], ["jazz"]]  # each query, once
 
 
+def test_a_value_that_cannot_be_stored_costs_no_model_call(
+    store: BaseStore, embed: Recorder
+) -> None:
+    with pytest.raises(SerializationError, match=r"item 'k'\.when"):
+        store.put(("s",), "k", {"text": "tea", "when": object()})
+    assert embed.calls == [] and store.get(("s",), "k") is None
+
+
 def test_one_embedding_call_per_batch_and_every_write_replaces_vectors(
     store: BaseStore, embed: Recorder
 ) -> None:
@@ -202,6 +210,17 @@ def test_paths_reach_the_texts_langgraph_reaches() -> None:
     whole = {"text": "Hello", "n": 1, "nested": {"b": 2.0, "t": True}, "none": None, "uni": "é"}
     langgraph = '{"n": 1, "nested": {"b": 2.0, "t": true}, "none": null, "text": "Hello", '
     assert field_texts(whole, ["$"]) == [("$", langgraph + '"uni": "é"}')]
+
+
+def test_a_path_named_twice_is_embedded_once(kind: str, tmp_path: Path) -> None:
+    embed = Recorder()
+    index = {"embed": embed, "dims": DIMS, "fields": ["text", "text"]}
+    with open_store(kind, tmp_path, index=index) as store:
+        store.put(("t",), "k", {"text": "tea", "other": "jazz"})
+        store.put(("t",), "j", {"text": "chess", "other": "jazz"}, index=["other", "other"])
+        assert embed.calls == [["tea"], ["jazz"]]
+        found = store.search(("t",), query="tea")
+        assert [(i.key, i.score) for i in found] == [("k", pytest.approx(1.0)), ("j", 0.0)]
 
 
 def test_the_whole_value_by_default(kind: str, tmp_path: Path) -> None:
@@ -286,6 +305,38 @@ def test_a_provider_string_needs_langchain(monkeypatch: pytest.MonkeyPatch) -> N
     assert asked == ["openai:text-embedding-3-small"] and store.embeddings is duck
 
 
+class Rows:
+    """What numpy's `ndarray` is to the store: sized and iterable (rows, then numbers),
+    but not a `list` nor a registered `Sequence` (numpy is not a test dependency)."""
+
+    def __init__(self, rows: list[list[float]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(Rows(r) if isinstance(r, list) else r for r in self.rows)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.rows[i]
+
+
+def test_an_embedder_may_answer_arrays(kind: str, tmp_path: Path) -> None:
+    # e.g. `embed=lambda texts: model.encode(texts)` of sentence-transformers, which
+    # LangGraph's stores take (they only iterate over what the model answers)
+    def encode(texts: list[str]) -> Rows:
+        return Rows([bag_of_words(t, DIMS) for t in texts])
+
+    index = {"embed": encode, "dims": DIMS, "fields": ["text"]}
+    with open_store(kind, tmp_path, index=index) as store:
+        store.put(("n",), "k", {"text": "green tea"})
+        asyncio.run(store.aput(("n",), "j", {"text": "black coffee"}))
+        found = store.search(("n",), query="tea")
+        assert [i.key for i in found] == ["k", "j"]
+        assert [i.score for i in found] == pytest.approx([2**-0.5, 0.0], rel=1e-6)
+
+
 def test_a_bad_embedding_writes_nothing(kind: str, tmp_path: Path) -> None:
     def boom(texts: list[str]) -> list[list[float]]:
         raise RuntimeError("the model is down")
@@ -295,6 +346,11 @@ def test_a_bad_embedding_writes_nothing(kind: str, tmp_path: Path) -> None:
         (lambda texts: [], r"returned 0 vectors for 2 texts"),
         (lambda texts: [[float("nan")] * DIMS for _ in texts], "NaN"),
         (lambda texts: [["x"] * DIMS for _ in texts], "not a list of numbers"),
+        (lambda texts: ["1" * DIMS for _ in texts], "not a list of numbers"),  # a string
+        (lambda texts: [["1.0"] * DIMS for _ in texts], "not a list of numbers"),
+        (lambda texts: [[True] * DIMS for _ in texts], "not a list of numbers"),
+        (lambda texts: {t: [1.0] * DIMS for t in texts}, "returned dict"),
+        (lambda texts: None, "returned NoneType"),
         (boom, r"embed failed \(RuntimeError: the model is down\)"),
     ]
     for n, (bad, message) in enumerate(cases):
@@ -321,6 +377,20 @@ def test_a_bad_embedding_writes_nothing(kind: str, tmp_path: Path) -> None:
         pytest.raises(EmbeddingError, match="the model is down"),
     ):
         store.search(("u",), query="anything")
+
+
+def test_an_index_whose_dims_changed_is_an_embedding_error(tmp_path: Path) -> None:
+    from interlock.store.sqlite import SqliteStore
+
+    path = tmp_path / "dims.db"
+    with SqliteStore(path, index={"embed": Recorder(DIMS), "dims": DIMS}) as store:
+        store.put(("d",), "k", {"text": "tea"})
+    with SqliteStore(path, index={"embed": Recorder(8), "dims": 8}) as store:
+        # the stored vectors no longer fit the model: the server's doing, not the caller's
+        with pytest.raises(EmbeddingError, match="dims changed since the items were written"):
+            store.search(("d",), query="tea")
+        store.put(("d",), "k", {"text": "tea"})  # written again: re-embedded
+        assert [i.key for i in store.search(("d",), query="tea")] == ["k"]
 
 
 def test_langchain_openai_embeddings_over_loopback(kind: str, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from interlock.checkpoint import _time
-from interlock.store import BaseStore
+from interlock.store import BaseStore, PutOp
 from interlock.store.memory import InMemoryStore
 from tests._memory_stores import KINDS, Calls, open_store
 from tests.fakes.openai_server import bag_of_words
@@ -134,12 +134,18 @@ def test_a_ttl_without_settings_and_expired_items_never_seen(
 
 def test_bad_ttls_are_refused_and_write_nothing(kind: str, tmp_path: Path) -> None:
     with open_store(kind, tmp_path) as store:
-        for bad in (0, -3, float("inf"), "10", True):
+        for bad in (0, -3, float("inf"), "10", True, 1e10, 1e13):
             with pytest.raises(ValueError, match="ttl is a number of minutes > 0"):
                 store.put(("b",), "k", {"v": 1}, ttl=bad)
+        with pytest.raises(ValueError, match=r"at most 525960000 \(1,000 years\)"):
+            store.batch([PutOp(("b",), "early", {"v": 1}), PutOp(("b",), "k", {"v": 1}, ttl=1e10)])
         assert store.search(("b",)) == []
+        store.put(("b",), "long", {"v": 1}, ttl=525_960_000)  # a thousand years will do
+        assert store.get(("b",), "long") is not None
     for settings, message in [
         ({"default_ttl": 0}, "default_ttl is a number of minutes"),
+        ({"default_ttl": 1e10}, "default_ttl is a number of minutes > 0 and at most"),
+        ({"sweep_interval_minutes": 1e12}, "sweep_interval_minutes is a number of minutes"),
         ({"sweep_interval_minutes": -1}, "sweep_interval_minutes is a number"),
         ({"refresh_on_read": "yes"}, "refresh_on_read is True or False"),
         ({"default": 5}, r"unknown settings \['default'\]"),

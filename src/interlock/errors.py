@@ -301,8 +301,9 @@ class StoreFeatureUnsupported(StoreError, NotImplementedError):
 
 class EmbeddingError(StoreError):
     """A long-term memory store's embedding model raised (the cause is chained), or returned
-    vectors that do not fit the index (not one per text, not `dims` numbers, NaN): nothing
-    was read or written."""
+    vectors that do not fit the index (not one per text, not `dims` numbers, NaN), or a
+    query met vectors stored under another `dims` (write those items again): nothing was
+    read or written."""
 
 
 class GraphInterrupt(BaseException):

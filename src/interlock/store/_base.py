@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, TypedDict
 
+from interlock.errors import StoreFeatureUnsupported
+
 __all__ = [
     "NOT_PROVIDED",
     "BaseStore",
@@ -232,7 +234,7 @@ class BaseStore(ABC):
     """
 
     supports_ttl: bool = False
-    """Whether `put(ttl=...)` is honoured."""
+    """Whether `put(ttl=...)` is honoured (False: it raises `StoreFeatureUnsupported`)."""
     ttl_config: TTLConfig | None = None
     """The store's expiry settings (None: items expire only when put with a `ttl`)."""
 
@@ -364,13 +366,16 @@ class BaseStore(ABC):
         index: Literal[False] | list[str] | None,
         ttl: float | NotProvided | None,
     ) -> PutOp:
-        """The put, its TTL defaulted from the settings; `NotImplementedError` for a TTL
-        on a store without them (as LangGraph's)."""
+        """The put, its TTL defaulted from the settings; `StoreFeatureUnsupported` (a
+        `NotImplementedError`, as LangGraph raises) for a TTL on a store that does not
+        honour TTLs (`supports_ttl` False)."""
         if isinstance(ttl, NotProvided):
             ttl = (self.ttl_config or {}).get("default_ttl")
         elif ttl is not None and not self.supports_ttl:
-            raise NotImplementedError(
-                f"{type(self).__name__} does not support ttl=...; use None or a store that does"
+            raise StoreFeatureUnsupported(
+                f"{type(self).__name__} does not support ttl={ttl!r}: its items never expire. "
+                "Put with ttl=None (or leave ttl out), or use a store that honours TTLs "
+                "(InMemoryStore, SqliteStore, PostgresStore; supports_ttl is True)"
             )
         return PutOp(namespace, key, value, index, ttl)  # type: ignore[arg-type]
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import numbers
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 from interlock.checkpoint._async import to_thread
@@ -46,6 +47,38 @@ def _resolve(embed: Any) -> Any:
             "function list[str] -> list[list[float]]"
         ) from exc
     return init_embeddings(embed)
+
+
+def _rows(value: Any) -> list[Any] | None:
+    """The elements of a sized iterable (a list, a tuple, a numpy array), or None for
+    anything else (a string, a mapping, a generator, None)."""
+    if isinstance(value, str | bytes | Mapping) or not (
+        isinstance(value, Sized) and isinstance(value, Iterable)
+    ):
+        return None
+    try:
+        return list(value)
+    except TypeError:
+        return None
+
+
+def _numbers(vector: Any) -> list[float] | None:
+    """A vector's numbers as floats, or None unless each is a real number (numpy's
+    floats included; not a `bool`, a `str`, None)."""
+    rows = _rows(vector)
+    if rows is None:
+        return None
+    out = []
+    for x in rows:
+        if isinstance(x, bool | str | bytes) or not isinstance(x, numbers.Real):
+            return None
+        out.append(float(x))
+    return out
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Index:
@@ -104,31 +137,35 @@ class Index:
         return field_texts(value, self.fields if index is None else index)
 
     def _checked(self, vectors: Any, count: int) -> list[list[float]]:
-        if not isinstance(vectors, Sequence) or len(vectors) != count:
-            got = len(vectors) if isinstance(vectors, Sequence) else type(vectors).__name__
+        """`vectors` as lists of floats: as many as texts, `dims` finite numbers each. Any
+        sized iterable will do (a list, a numpy array, ...), not a string or a mapping; an
+        element must be a real number (not a `str`, nor a `bool`)."""
+        rows = _rows(vectors)
+        if rows is None or len(rows) != count:
+            got = type(vectors).__name__ if rows is None else len(rows)
             raise EmbeddingError(
                 f"the index's embed returned {got} vectors for {count} texts; nothing was written"
             )
         out = []
-        for vector in vectors:
-            try:
-                numbers = [float(x) for x in vector]
-            except (TypeError, ValueError) as exc:
+        for vector in rows:
+            floats = _numbers(vector)
+            if floats is None:
                 raise EmbeddingError(
-                    f"the index's embed returned a vector that is not a list of numbers: {exc}"
-                ) from exc
-            if len(numbers) != self.dims:
+                    f"the index's embed returned a vector that is not a list of numbers "
+                    f"({_show(vector)}); nothing was written"
+                )
+            if len(floats) != self.dims:
                 raise EmbeddingError(
-                    f"the index's embed returned a vector of {len(numbers)} numbers, but the "
+                    f"the index's embed returned a vector of {len(floats)} numbers, but the "
                     f"index has dims={self.dims}: set dims to the model's size; nothing was "
                     "written"
                 )
-            if not all(math.isfinite(x) for x in numbers):
+            if not all(math.isfinite(x) for x in floats):
                 raise EmbeddingError(
                     "the index's embed returned a vector holding NaN or infinity; nothing was "
                     "written"
                 )
-            out.append(numbers)
+            out.append(floats)
         return out
 
     @staticmethod

@@ -5,7 +5,9 @@ nested field, `a[0]` / `a[-1]` one element of a list, `a[*]` each element, `*` e
 an object (or element of a list), `{a,b.c}` several fields of an object. A scalar reached is
 embedded as `str(value)` (so `True`, `7`, `1.0`), a list or object as its JSON text (keys
 sorted); null and missing parts give nothing. When a path reaches several texts, each is
-its own vector, its field named `path.0`, `path.1`, ... (`path` alone for one text).
+its own vector, its field named `path.0`, `path.1`, ... (`path` alone for one text). A
+field name reached twice (a path given twice) keeps one text, the last, as LangGraph's
+stores keep one vector a field.
 """
 
 from __future__ import annotations
@@ -123,11 +125,11 @@ def field_texts(value: Mapping[str, Any], paths: Sequence[str]) -> list[tuple[st
         [('text', 'tea'), ('tags[*].0', 'a'), ('tags[*].1', 'b')]
     """
     whole = dict(value)
-    out: list[tuple[str, str]] = []
-    for path in paths:
+    out: dict[str, str] = {}  # one text a field name: a path given twice is embedded once
+    for path in dict.fromkeys(paths):
         texts = [_json(whole)] if path in ("$", "") else _texts(whole, tokenize(path), 0)
         if len(texts) == 1:
-            out.append((path, texts[0]))
+            out[path] = texts[0]
         else:
-            out += [(f"{path}.{i}", text) for i, text in enumerate(texts)]
-    return out
+            out.update((f"{path}.{i}", text) for i, text in enumerate(texts))
+    return list(out.items())

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from interlock.checkpoint import serde
 from interlock.checkpoint._items.codec import check_filter, check_labels, check_namespace
 from interlock.checkpoint._items.protocol import Items, ItemWrite, StoredItem
 from interlock.errors import StoreFeatureUnsupported
@@ -236,6 +237,13 @@ class ItemsStore(BaseStore):
                 steps.append(_list_step(op))
             else:
                 raise TypeError(f"unknown store operation {type(op).__name__}")
+        puts = [p for s in steps for p in s.puts if p.value is not None]
+        if puts and (len(steps) > 1 or self._index is not None):
+            # a value that cannot be stored fails now: before an earlier step of the batch
+            # commits, and before its texts cost a model call (one put step alone is one
+            # transaction, which checks its values before writing any)
+            for put in puts:
+                serde.ensure_serializable(dict(put.value or {}), f"item {put.key!r}")
         for step in steps:
             if step.method == "put_items":
                 step.shape = _count(len(step.puts))

@@ -14,24 +14,33 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Sweeper", "check_minutes", "check_ttl_config"]
+__all__ = ["MAX_MINUTES", "Sweeper", "check_minutes", "check_ttl_config"]
 
 log = logging.getLogger("interlock.store")
 
 _KEYS = {"default_ttl", "refresh_on_read", "sweep_interval_minutes", "omit_expired"}
 
 
+MAX_MINUTES = 525_960_000
+"""The longest TTL (and sweep interval): 1,000 years. Longer ones would put an expiry past
+the last date a `datetime` holds (year 9999); use None for "never"."""
+
+
 def check_minutes(name: str, value: Any) -> float | None:
-    """`value` as minutes (None stays None), or `ValueError` unless a number > 0."""
+    """`value` as minutes (None stays None), or `ValueError` unless a number > 0 and at
+    most `MAX_MINUTES`."""
     if value is None:
         return None
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
-        or value <= 0
+        or not 0 < value <= MAX_MINUTES
     ):
-        raise ValueError(f"{name} is a number of minutes > 0 (or None), not {value!r}")
+        raise ValueError(
+            f"{name} is a number of minutes > 0 and at most {MAX_MINUTES} (1,000 years), or "
+            f"None, not {value!r}"
+        )
     return float(value)
 
 

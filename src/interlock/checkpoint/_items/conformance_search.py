@@ -16,6 +16,7 @@ from interlock.checkpoint import _time
 from interlock.checkpoint._items.protocol import ItemWrite
 from interlock.checkpoint._testkit import StoreTests
 from interlock.checkpoint.base import BaseSaver
+from interlock.errors import EmbeddingError
 
 __all__ = ["ItemSearchConformance"]
 
@@ -134,7 +135,7 @@ class ItemSearchConformance(StoreTests):
 
     def test_a_changed_dims_is_a_clear_error(self, saver: BaseSaver) -> None:
         _put(saver, ("x",), "k", vectors=(("v", [1.0, 0.0]),))
-        with pytest.raises(ValueError, match="dims changed"):
+        with pytest.raises(EmbeddingError, match="dims changed"):
             saver.search_items(("x",), query=[1.0, 0.0, 0.0])
 
     def test_expired_items_are_never_read_and_a_sweep_deletes_them(

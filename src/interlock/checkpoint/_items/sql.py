@@ -38,6 +38,8 @@ _COLS = "prefix, key, value, created_at, updated_at, expires_at, ttl_minutes"
 
 _ALIVE = "(expires_at IS NULL OR expires_at > ?)"
 
+_DROP_VECTORS = "DELETE FROM store_vectors WHERE prefix = ? AND key = ?"
+
 _PAGE = 200
 """Rows read at a time while a filter is checked in Python."""
 
@@ -60,9 +62,12 @@ class SqlItems(SqlCore):
             for write, text, vectors in zip(writes, texts, packed, strict=True):
                 prefix = encode(write.namespace)
                 where = (prefix, write.key)
-                self._x(conn, "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", where)
+                # the item's row first, then its vectors (as `sweep_items`): the row lock
+                # orders concurrent writes of one key, and a put never waits for the
+                # vectors of a row a sweep holds (no deadlock)
                 if text is None:
                     self._x(conn, "DELETE FROM store_items WHERE prefix = ? AND key = ?", where)
+                    self._x(conn, _DROP_VECTORS, where)
                     continue
                 self._x(
                     conn,
@@ -83,6 +88,7 @@ class SqlItems(SqlCore):
                         write.ttl,
                     ),
                 )
+                self._x(conn, _DROP_VECTORS, where)  # read after the row lock: all of them
                 for field, blob, length in vectors:
                     self._x(
                         conn,
@@ -167,17 +173,17 @@ class SqlItems(SqlCore):
             found = self._similar(span, query, alive, filter, limit, offset)
         else:
             where = "prefix >= ? AND prefix < ? AND " if span else ""
-            sql = (
-                f"SELECT {_COLS} FROM store_items WHERE {where}{_ALIVE} "
-                "ORDER BY updated_at DESC, prefix, key LIMIT ? OFFSET ?"
-            )
             bounds: tuple[Any, ...] = (*(span or ()), alive)
             with self._read() as conn:
                 if not filter:
+                    sql = (
+                        f"SELECT {_COLS} FROM store_items WHERE {where}{_ALIVE} "
+                        "ORDER BY updated_at DESC, prefix, key LIMIT ? OFFSET ?"
+                    )
                     rows = self._x(conn, sql, (*bounds, limit, offset)).fetchall()
                     found = [self._stored_item(r) for r in rows]
                 else:
-                    found = list(self._filtered(conn, sql, bounds, filter, limit, offset))
+                    found = list(self._filtered(conn, where, bounds, filter, limit, offset))
         return self._refresh(found, now) if refresh else found
 
     def _similar(
@@ -230,17 +236,32 @@ class SqlItems(SqlCore):
     def _filtered(
         self,
         conn: Any,
-        sql: str,
+        where: str,
         bounds: tuple[Any, ...],
         filter: Mapping[str, Any],
         limit: int,
         offset: int,
     ) -> Iterator[StoredItem]:
+        """The items passing `filter`, newest first, read `_PAGE` rows at a time, each page
+        after the last row of the one before (not by OFFSET: on PostgreSQL each page is its
+        own snapshot, and a write between two pages must not shift the next one)."""
+        first = (
+            f"SELECT {_COLS} FROM store_items WHERE {where}{_ALIVE} "
+            "ORDER BY updated_at DESC, prefix, key LIMIT ?"
+        )
+        after = (
+            f"SELECT {_COLS} FROM store_items WHERE {where}{_ALIVE} AND (updated_at < ? OR "
+            "(updated_at = ? AND (prefix > ? OR (prefix = ? AND key > ?)))) "
+            "ORDER BY updated_at DESC, prefix, key LIMIT ?"
+        )
         kept = skipped = 0
-        read = 0
+        last: Sequence[Any] | None = None
         while True:
-            rows = self._x(conn, sql, (*bounds, _PAGE, read)).fetchall()
-            read += len(rows)
+            if last is None:
+                rows = self._x(conn, first, (*bounds, _PAGE)).fetchall()
+            else:
+                cursor = (last[4], last[4], last[0], last[0], last[1])
+                rows = self._x(conn, after, (*bounds, *cursor, _PAGE)).fetchall()
             for r in rows:
                 item = self._stored_item(r)
                 if not matches(item.value, filter):
@@ -254,6 +275,7 @@ class SqlItems(SqlCore):
                     return
             if len(rows) < _PAGE:
                 return
+            last = rows[-1]
 
     def list_item_namespaces(
         self,
@@ -325,7 +347,5 @@ class SqlItems(SqlCore):
                 (self.dialect.ts(_time.utc_now()),),
             ).fetchall()
             for prefix, key in gone:
-                self._x(
-                    conn, "DELETE FROM store_vectors WHERE prefix = ? AND key = ?", (prefix, key)
-                )
+                self._x(conn, _DROP_VECTORS, (prefix, key))
         return len(gone)

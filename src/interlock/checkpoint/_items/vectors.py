@@ -17,6 +17,8 @@ from array import array
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from interlock.errors import EmbeddingError
+
 __all__ = ["Packed", "norm", "pack", "rank", "unpack"]
 
 K = TypeVar("K")
@@ -53,8 +55,8 @@ def unpack(blob: bytes) -> array[float]:
 def rank(query: Sequence[float], rows: Iterable[tuple[K, bytes, float]]) -> list[tuple[K, float]]:
     """Each candidate's best cosine similarity to `query` (over its vectors: rows of
     `(candidate, blob, norm)`), best first, ties in candidate order. A zero vector (or
-    query) scores 0, as in LangGraph. `ValueError` when a stored vector's length differs
-    from the query's (the store's index changed its `dims`)."""
+    query) scores 0, as in LangGraph. `EmbeddingError` when a stored vector's length
+    differs from the query's (the store's index changed its `dims`)."""
     q = list(query)
     q_norm = norm(q)
     dims = len(q)
@@ -63,7 +65,7 @@ def rank(query: Sequence[float], rows: Iterable[tuple[K, bytes, float]]) -> list
     for candidate, blob, length in rows:
         numbers = unpack(blob)
         if len(numbers) != dims:
-            raise ValueError(
+            raise EmbeddingError(
                 f"a stored vector has {len(numbers)} numbers, the query {dims}: the index's "
                 "dims changed since the items were written; write them again to re-embed them"
             )

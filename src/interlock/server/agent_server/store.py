@@ -15,10 +15,10 @@ Reads need the role requester or approver, writes requester (admins hold both). 
 is a 422 with the SDK's error body: a bad namespace (`invalid_namespace`), a value that is
 not an object, an unknown filter operator, a TTL that is not a positive number of minutes
 (`invalid_request`), semantic search (`query`, `index`) when the store has no index, or a
-TTL when it has no ttl settings (`not_supported`); a failing embedding model is a 500 and
-writes nothing. As on LangGraph's server, `GET` names the namespace with its labels
-joined by `.`, so a label holding `.` can be written and searched but not read back by
-`GET` (`search` finds it).
+TTL when it has no ttl settings (`not_supported`); a failing embedding model is a 502
+(`embedding_failed`) and writes nothing. As on LangGraph's server, `GET` names the
+namespace with its labels joined by `.`, so a label holding `.` can be written and
+searched but not read back by `GET` (`search` finds it).
 """
 
 from __future__ import annotations
@@ -132,11 +132,12 @@ def _checked() -> Iterator[None]:
 
 def store_routes(store: BaseStore, principal: Any, need: Callable[..., None]) -> APIRouter:
     """The `/store` routes of the Agent Server API over `store`; `need(who, *roles)` is the
-    service's role check."""
+    service's role check. They call the store's async methods (its database calls run in
+    worker threads), so an index may embed with an async function as well as a sync one."""
     router = APIRouter(route_class=AgentRoute, tags=["agent server: store"])
 
     @router.put("/store/items", status_code=204)
-    def put_item(body: PutItem, who: Principal = Depends(principal)) -> Response:
+    async def put_item(body: PutItem, who: Principal = Depends(principal)) -> Response:
         need(who, "requester")
         check_shape(body.value, "value")
         ttl: Any = body.ttl if "ttl" in body.model_fields_set else NOT_PROVIDED
@@ -146,11 +147,11 @@ def store_routes(store: BaseStore, principal: Any, need: Callable[..., None]) ->
                 "with ttl settings (create_app(store={'ttl': {...}})) to let items expire"
             )
         with _checked():
-            store.put(tuple(body.namespace), body.key, body.value, body.index, ttl=ttl)
+            await store.aput(tuple(body.namespace), body.key, body.value, body.index, ttl=ttl)
         return Response(status_code=204)
 
     @router.get("/store/items")
-    def get_item(
+    async def get_item(
         key: str = Query(...),
         namespace: str = Query(""),
         refresh_ttl: bool | None = Query(None),
@@ -159,21 +160,23 @@ def store_routes(store: BaseStore, principal: Any, need: Callable[..., None]) ->
         need(who, "requester", "approver")
         labels = tuple(namespace.split(".")) if namespace else ()
         with _checked():
-            found = store.get(labels, key, refresh_ttl=refresh_ttl)
+            found = await store.aget(labels, key, refresh_ttl=refresh_ttl)
         return None if found is None else plain(found.dict())
 
     @router.delete("/store/items", status_code=204)
-    def delete_item(body: DeleteItem, who: Principal = Depends(principal)) -> Response:
+    async def delete_item(body: DeleteItem, who: Principal = Depends(principal)) -> Response:
         need(who, "requester")
         with _checked():
-            store.delete(tuple(body.namespace), body.key)
+            await store.adelete(tuple(body.namespace), body.key)
         return Response(status_code=204)
 
     @router.post("/store/items/search")
-    def search_items(body: SearchItems, who: Principal = Depends(principal)) -> dict[str, Any]:
+    async def search_items(
+        body: SearchItems, who: Principal = Depends(principal)
+    ) -> dict[str, Any]:
         need(who, "requester", "approver")
         with _checked():
-            found = store.search(
+            found = await store.asearch(
                 tuple(body.namespace_prefix),
                 query=body.query,
                 filter=body.filter,
@@ -184,12 +187,12 @@ def store_routes(store: BaseStore, principal: Any, need: Callable[..., None]) ->
         return {"items": [plain(i.dict()) for i in found]}
 
     @router.post("/store/namespaces")
-    def list_namespaces(
+    async def list_namespaces(
         body: ListNamespaces, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
         need(who, "requester", "approver")
         with _checked():
-            found = store.list_namespaces(
+            found = await store.alist_namespaces(
                 prefix=None if body.prefix is None else tuple(body.prefix),
                 suffix=None if body.suffix is None else tuple(body.suffix),
                 max_depth=body.max_depth,
