@@ -1,0 +1,163 @@
+"""Review of the held lease (`acquire_and_get(hold=True)`, `end_hold`): what a synchronous
+run's open transaction must survive — another run's abandoned stream finalised on the same
+thread while it is open, a write in it that SQLite refuses — and the decided rows that
+`resolve_interrupts` returns from its `UPDATE ... RETURNING`."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+from interlock import END, START, StateGraph, interrupt
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.errors import ResumeConflict
+from tests.conftest import make_saver
+
+
+def _lease_owner(path: Path | str, thread_id: str) -> Any:
+    with sqlite3.connect(path) as other:
+        row = other.execute(
+            "SELECT lease_owner FROM threads WHERE thread_id = ?", (thread_id,)
+        ).fetchone()
+    return row[0] if row else None
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "held.db"
+
+
+@pytest.fixture
+def no_gc() -> Iterator[None]:
+    """Collect only when the test says so."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+_COLLECT_NOW: list[bool] = []
+"""Set: the next reduction of `log` runs the garbage collector first."""
+
+
+def _add(left: list, right: list) -> list:
+    if _COLLECT_NOW:  # the collector runs here, as it may at any allocation
+        _COLLECT_NOW.clear()
+        gc.collect()
+    return left + right
+
+
+class _Log(TypedDict, total=False):
+    log: Annotated[list[str], _add]
+    answer: Any
+
+
+def _asking(saver: SqliteSaver, seen: list[Any]) -> Any:
+    """One node that notes who holds its thread's lease, then asks. `log`'s reducer is user
+    code the engine calls while it plans, before the run's first write."""
+
+    def ask(state: _Log) -> dict[str, Any]:
+        seen.append(_lease_owner(saver.path, state["log"][-1]))
+        return {"answer": interrupt("approve?")}
+
+    g = StateGraph(_Log)
+    g.add_node("ask", ask)
+    g.add_edge(START, "ask")
+    g.add_edge("ask", END)
+    return g.compile(checkpointer=saver)
+
+
+def test_an_abandoned_stream_finalised_in_another_runs_hold_leaves_that_run_its_lease(
+    path: Path, no_gc: None
+) -> None:
+    """A stream abandoned mid-way in a reference cycle is closed by the garbage collector,
+    on whatever thread allocates when it runs — here while another run on that thread holds
+    its lease's transaction. Closing it must not roll back the other run's lease (its nodes
+    would run with no lease: another process could run the thread too), nor count the
+    rollback as its own lease given back (its thread would stay busy until the lease
+    lapses)."""
+    saver = SqliteSaver(path)
+    seen: list[Any] = []
+    app = _asking(saver, seen)
+    app.invoke({"log": ["warm"]}, {"configurable": {"thread_id": "warm"}})
+    stream = app.stream({"log": ["b"]}, {"configurable": {"thread_id": "b"}}, stream_mode="values")
+    assert next(stream) == {"log": ["b"]}
+    cycle: list[Any] = [stream]
+    cycle.append(cycle)
+    del stream, cycle  # abandoned: only the collector closes it now
+    seen.clear()
+    _COLLECT_NOW.append(True)
+    assert "__interrupt__" in app.invoke({"log": ["a"]}, {"configurable": {"thread_id": "a"}})
+    assert not _COLLECT_NOW  # the abandoned stream was closed inside run a's hold
+    assert seen[0] is not None  # run a's node ran under its lease
+    assert _lease_owner(path, "a") is None  # given back by its pause
+    assert _lease_owner(path, "b") is None  # the abandoned run gave its lease back
+    assert not saver._conn().in_transaction
+
+
+def test_end_hold_of_another_owner_leaves_the_hold_open(path: Path) -> None:
+    saver = SqliteSaver(path)
+    taken, _ = saver.acquire_and_get("t", "me", ttl=30, hold=True)
+    assert taken
+    assert saver.end_hold(commit=False, owner="someone-else") is False
+    assert saver._conn().in_transaction
+    assert saver.end_hold(owner="me") is True
+    assert _lease_owner(path, "t") == "me"
+    assert not saver._conn().in_transaction
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_several_decisions_come_back_as_decided(kind: str, tmp_path: Path) -> None:
+    """`resolve_interrupts` of several requests returns each row as decided (from its
+    `UPDATE ... RETURNING`), in the order given, and audits each; one that lost the race
+    refuses them all."""
+    saver = make_saver(kind, tmp_path)
+    try:
+
+        class State(TypedDict, total=False):
+            a: Any
+            b: Any
+            c: Any
+
+        def node(key: str) -> Any:
+            return lambda state: {key: interrupt({"q": key})}
+
+        g = StateGraph(State)
+        for key in "abc":
+            g.add_node(key, node(key))
+            g.add_edge(START, key)
+            g.add_edge(key, END)
+        app = g.compile(checkpointer=saver)
+        out = app.invoke({}, {"configurable": {"thread_id": "t"}})
+        ids = sorted(i.id for i in out["__interrupt__"])
+        order = [ids[2], ids[0], ids[1]]
+        done = saver.resolve_interrupts(
+            "t",
+            {iid: {"n": n} for n, iid in enumerate(order)},
+            decided_by="ada",
+            bindings={order[1]: {"digest": "d1"}},
+        )
+        assert [r.interrupt_id for r in done] == order
+        assert all(r.status == "resolved" and r.decided_by == "ada" for r in done)
+        assert all(r.decided_at is not None for r in done)
+        assert [r.resume for r in done] == [{"n": 0}, {"n": 1}, {"n": 2}]
+        assert done[1].metadata.get("decision") == {"digest": "d1"}
+        assert [saver.get_interrupt(i).resume for i in order] == [{"n": 0}, {"n": 1}, {"n": 2}]
+        audited = [e for e in saver.list_audit(limit=50).items if e.action == "approval.decided"]
+        assert sorted(e.interrupt_id for e in audited) == sorted(ids)
+
+        out = app.invoke({}, {"configurable": {"thread_id": "u"}})
+        first, second = sorted(i.id for i in out["__interrupt__"])[:2]
+        saver.resolve_interrupts("u", {second: "late"})
+        with pytest.raises(ResumeConflict):
+            saver.resolve_interrupts("u", {first: "x", second: "y"})
+        assert saver.get_interrupt(first).status == "pending"
+        assert saver.get_interrupt(second).resume == "late"
+    finally:
+        saver.close()
