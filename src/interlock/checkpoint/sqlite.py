@@ -159,8 +159,10 @@ class SqliteSaver(SqlSaver):
         if getattr(self._local, "held", None) is conn:  # the held transaction's write
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 self._end_held(conn, commit=False)
+                if isinstance(exc, (sqlite3.OperationalError, sqlite3.ProgrammingError)):
+                    raise _translated(exc, self.path, self.busy_timeout) from exc
                 raise
             self._end_held(conn, commit=True)
             return
@@ -186,7 +188,8 @@ class SqliteSaver(SqlSaver):
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         if getattr(self._local, "held", None) is not conn:
             conn.execute("COMMIT")
