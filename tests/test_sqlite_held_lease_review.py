@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,14 +46,15 @@ def no_gc() -> Iterator[None]:
         gc.enable()
 
 
-_COLLECT_NOW: list[bool] = []
-"""Set: the next reduction of `log` runs the garbage collector first."""
+_COLLECT_NOW: list[Any] = []
+"""Set: the next reduction of `log` runs the garbage collector first (or the function
+given, which does)."""
 
 
 def _add(left: list, right: list) -> list:
     if _COLLECT_NOW:  # the collector runs here, as it may at any allocation
-        _COLLECT_NOW.clear()
-        gc.collect()
+        how = _COLLECT_NOW.pop()
+        how() if callable(how) else gc.collect()
     return left + right
 
 
@@ -250,3 +253,51 @@ def test_several_decisions_come_back_as_decided(kind: str, tmp_path: Path) -> No
         assert saver.get_interrupt(second).resume == "late"
     finally:
         saver.close()
+
+
+class _Watched(SqliteSaver):
+    """Tells when the lease keeper starts renewing thread "b"'s lease."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renewing = threading.Event()
+
+    def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
+        if thread_id == "b":
+            self.renewing.set()
+        return super().renew_thread(thread_id, owner, ttl=ttl)
+
+
+def test_an_abandoned_stream_closed_in_another_runs_hold_does_not_stall_it(
+    tmp_path: Path, no_gc: None
+) -> None:
+    """The abandoned stream's end waits for a renewal of its lease in flight (`keep_lease`);
+    that renewal, on the lease keeper's thread, waits for the SQLite write lock the other
+    run's hold keeps on this thread. Neither went on until the renewal gave up after the
+    store's `busy_timeout` (every other lease of the process waiting with the keeper): the
+    hold is committed first (the other run's lease is then taken before its first write,
+    and it goes on under it)."""
+    saver = _Watched(tmp_path / "held.db", busy_timeout=1.0)
+    seen: list[Any] = []
+    stalled: list[float] = []
+
+    def collect() -> None:  # in run a's hold: the keeper is renewing b's lease, then gc
+        saver.renewing.clear()
+        assert saver.renewing.wait(10)
+        began = time.monotonic()
+        gc.collect()
+        stalled.append(time.monotonic() - began)
+
+    a, b = _asking(saver, seen), _asking(saver, seen)
+    b.lease_ttl = 0.3  # renewed every 0.1 s while its stream is open
+    a.invoke({"log": ["warm"]}, {"configurable": {"thread_id": "warm"}})
+    stream = b.stream({"log": ["b"]}, {"configurable": {"thread_id": "b"}}, stream_mode="values")
+    assert next(stream) == {"log": ["b"]}
+    cycle: list[Any] = [stream]
+    cycle.append(cycle)
+    del stream, cycle
+    _COLLECT_NOW.append(collect)
+    assert "__interrupt__" in a.invoke({"log": ["a"]}, {"configurable": {"thread_id": "a"}})
+    assert stalled and stalled[0] < 0.5, stalled
+    assert seen[-1] is not None  # run a's node ran under its lease
+    assert _lease_owner(saver.path, "a") is None and _lease_owner(saver.path, "b") is None
