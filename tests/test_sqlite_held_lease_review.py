@@ -5,6 +5,7 @@ thread while it is open, a write in it that SQLite refuses — and the decided r
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 import threading
@@ -301,3 +302,15 @@ def test_an_abandoned_stream_closed_in_another_runs_hold_does_not_stall_it(
     assert stalled and stalled[0] < 0.5, stalled
     assert seen[-1] is not None  # run a's node ran under its lease
     assert _lease_owner(saver.path, "a") is None and _lease_owner(saver.path, "b") is None
+
+
+def test_the_async_twin_takes_hold_but_holds_nothing(path: Path) -> None:
+    """`aacquire_and_get` has its twin's parameters (`hold` too), but its call runs on a
+    worker thread: it commits the lease at once rather than leave that thread's
+    transaction open."""
+    saver = SqliteSaver(path)
+    other = SqliteSaver(path, busy_timeout=0.2)
+    taken, _ = asyncio.run(saver.aacquire_and_get("t", "me", ttl=30, hold=True))
+    assert taken
+    assert _lease_owner(path, "t") == "me"  # committed
+    assert other.acquire_thread("u", "o", ttl=30)  # the write lock is free

@@ -179,8 +179,11 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        hold: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
-        """Async twin of `acquire_and_get`."""
+        """Async twin of `acquire_and_get`. `hold` is not passed on: the call runs on a
+        worker thread, whose open transaction no later store call of the caller would
+        share (it would keep the store's write lock until that thread wrote again)."""
         return await to_thread(
             self.acquire_and_get,
             thread_id,
