@@ -314,3 +314,30 @@ def test_the_async_twin_takes_hold_but_holds_nothing(path: Path) -> None:
     assert taken
     assert _lease_owner(path, "t") == "me"  # committed
     assert other.acquire_thread("u", "o", ttl=30)  # the write lock is free
+
+
+def test_a_hold_taken_inside_a_hold_commits_with_it_and_frees_the_connection(
+    path: Path,
+) -> None:
+    """Code that runs inside a run's hold on its thread (a reducer, a migration function)
+    and starts another run on the same store: that run's `acquire_and_get(hold=True)` is
+    the hold's first write, so both leases commit together, and the connection is let go
+    (`close` from another thread need not wait for it)."""
+    saver = SqliteSaver(path, busy_timeout=0.2)
+    assert saver.acquire_and_get("a", "A", ttl=30, hold=True)[0]
+    assert saver.acquire_and_get("b", "B", ttl=30, hold=True)[0]
+    assert not saver._conn().in_transaction
+    assert _lease_owner(path, "a") == "A" and _lease_owner(path, "b") == "B"
+    assert saver.end_hold(owner="B") is False
+    using = saver._using[id(saver._conn())]
+    free: list[bool] = []
+
+    def take() -> None:  # as `close` does, from another thread
+        free.append(using.acquire(timeout=0.2))
+        if free[-1]:
+            using.release()
+
+    other = threading.Thread(target=take)
+    other.start()
+    other.join()
+    assert free == [True]

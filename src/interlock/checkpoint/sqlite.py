@@ -201,6 +201,8 @@ class SqliteSaver(SqlSaver):
         it ends."""
         if self._memory or in_maintenance():
             return
+        if getattr(self._local, "held", None) is conn:  # this write is a hold's: it commits
+            return  # (another `acquire_and_get(hold=True)` of this thread inside the hold)
         using = self._using.get(id(conn))
         if using is None:  # closed meanwhile: commit as usual, the next call fails as closed
             return
