@@ -159,8 +159,10 @@ class SqliteSaver(SqlSaver):
         if getattr(self._local, "held", None) is conn:  # the held transaction's write
             try:
                 yield conn
-            except BaseException:
+            except BaseException as exc:
                 self._end_held(conn, commit=False)
+                if isinstance(exc, (sqlite3.OperationalError, sqlite3.ProgrammingError)):
+                    raise _translated(exc, self.path, self.busy_timeout) from exc
                 raise
             self._end_held(conn, commit=True)
             return
@@ -186,28 +188,34 @@ class SqliteSaver(SqlSaver):
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                conn.execute("ROLLBACK")
             raise
         if getattr(self._local, "held", None) is not conn:
             conn.execute("COMMIT")
 
-    def _keep_open(self, conn: sqlite3.Connection) -> None:
+    def _keep_open(self, conn: sqlite3.Connection, owner: str) -> None:
         """Leave the `_write()` block's transaction open for this thread's next write (a
         file store outside maintenance; `:memory:` shares one connection between threads
-        and commits as usual). The connection stays marked in use until it ends."""
+        and commits as usual), held for `owner`. The connection stays marked in use until
+        it ends."""
         if self._memory or in_maintenance():
             return
+        if getattr(self._local, "held", None) is conn:  # this write is a hold's: it commits
+            return  # (another `acquire_and_get(hold=True)` of this thread inside the hold)
         using = self._using.get(id(conn))
         if using is None:  # closed meanwhile: commit as usual, the next call fails as closed
             return
         using.acquire()
         self._local.held, self._local.held_lock = conn, using
+        self._local.held_for = owner
 
-    def end_hold(self, *, commit: bool = True) -> bool:
+    def end_hold(self, *, commit: bool = True, owner: str | None = None) -> bool:
         """See `Threads.end_hold`: commit (or roll back) the transaction this thread's
-        `acquire_and_get(hold=True)` left open, if no write ended it."""
+        `acquire_and_get(hold=True)` left open, if no write ended it (with `owner`: only
+        one held for that owner)."""
         conn = getattr(self._local, "held", None)
-        if conn is None:
+        if conn is None or (owner is not None and self._local.held_for != owner):
             return False
         self._end_held(conn, commit=commit)
         return True
@@ -217,6 +225,7 @@ class SqliteSaver(SqlSaver):
         that fails is rolled back and raised as the store's error (the lease and the write
         in it were not taken)."""
         using, self._local.held, self._local.held_lock = self._local.held_lock, None, None
+        self._local.held_for = None
         try:
             if commit:
                 try:

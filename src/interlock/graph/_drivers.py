@@ -644,6 +644,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
     reply: Any = None
     children: list[StepNotSaved] = []  # subgraph tasks whose step the store did not take
     saver = env.saver
+    holds = saver is not None and bool(env.lease_owner) and env.parent_task is None
     # the lease is kept however long nodes run or the caller takes to read the stream
     with keep_lease(saver, env.thread_id, env.lease_owner, env.lease_ttl):
         try:
@@ -664,8 +665,9 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                             raise
                         raise unsaved from exc
                     continue
-                if saver is not None:  # only the run's own store calls share its lease's
-                    saver.end_hold()  # transaction (`_compiled._load`): nodes, the caller
+                if holds and saver is not None:  # only the run's own store calls share its
+                    # lease's transaction (`_compiled._load`): not nodes, the caller's loop
+                    saver.end_hold(owner=env.lease_owner)
                 if isinstance(effect, RunTasks):
                     reply = None
                     for item in _run_tasks_sync(env, effect):
@@ -689,8 +691,12 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
 
 def drop_hold(env: Env) -> None:
     """Roll back what the run's `acquire_and_get(hold=True)` left open if no write took
-    it: the lease was never taken, so it is not given back either."""
-    if env.saver is not None and env.saver.end_hold(commit=False):
+    it: the lease was never taken, so it is not given back either. Only the run's own
+    hold: this may run on a thread where another run holds its lease's transaction (a
+    stream closed by the garbage collector)."""
+    if env.saver is None or not env.lease_owner or env.parent_task is not None:
+        return
+    if env.saver.end_hold(commit=False, owner=env.lease_owner):
         env.released = True
 
 

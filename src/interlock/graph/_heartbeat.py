@@ -23,9 +23,11 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
+
+from interlock.errors import StoreError
 
 __all__ = ["keep_alive", "keep_lease", "keep_lease_async"]
 
@@ -155,8 +157,22 @@ def keep_lease(saver: Any, thread_id: str, owner: str | None, ttl: float | None)
         yield
     finally:
         hold = keeper.remove(key)
-        with hold.lock:  # waits for a renewal in flight
-            hold.active = False
+        if not hold.lock.acquire(blocking=False):  # a renewal in flight: wait for it, but
+            _commit_held(saver)  # first let go of a write lock it may be waiting for
+            hold.lock.acquire()
+        hold.active = False
+        hold.lock.release()
+
+
+def _commit_held(saver: Any) -> None:
+    """Commit what another run's `acquire_and_get(hold=True)` keeps open on this thread:
+    this run ends here inside it (a stream the garbage collector closes), and the renewal
+    it waits for waits for that transaction's write lock. The other run's lease is then
+    committed before its first write (it stays that run's)."""
+    end_hold = getattr(saver, "end_hold", None)  # (a store without holds has nothing open)
+    if end_hold is not None:
+        with suppress(StoreError):
+            end_hold()
 
 
 @contextmanager

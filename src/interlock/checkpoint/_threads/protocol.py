@@ -95,11 +95,14 @@ class Threads(ABC):
             return False, None
         return True, self.get_checkpoint(thread_id, checkpoint_ns, checkpoint_id, after=after)
 
-    def end_hold(self, *, commit: bool = True) -> bool:
+    def end_hold(self, *, commit: bool = True, owner: str | None = None) -> bool:
         """End what `acquire_and_get(hold=True)` left open on the calling thread, if no
         write ended it yet: commit it (the lease stays taken), or with `commit=False` roll
         it back (the lease was never taken: the caller must not give it back, nor run
-        anything under it). Returns whether something was held. A no-op here."""
+        anything under it). With `owner`, only what that owner's `acquire_and_get` left
+        open: another run's code that ends on this thread meanwhile (a stream the garbage
+        collector closes) leaves a hold that is not its own alone. Returns whether
+        something was ended. A no-op here."""
         return False
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
@@ -176,8 +179,11 @@ class Threads(ABC):
         checkpoint_id: str | None = None,
         after: str | None = None,
         flush: bool = True,
+        hold: bool = False,
     ) -> tuple[bool, StoredCheckpoint | None]:
-        """Async twin of `acquire_and_get`."""
+        """Async twin of `acquire_and_get`. `hold` is not passed on: the call runs on a
+        worker thread, whose open transaction no later store call of the caller would
+        share (it would keep the store's write lock until that thread wrote again)."""
         return await to_thread(
             self.acquire_and_get,
             thread_id,
