@@ -180,10 +180,6 @@ def test_a_full_disk_in_a_later_write_is_unavailable_not_a_failed_rollback(path:
     assert saver.get_interrupt(asked.id).status == "resolved"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the held write's failure rolls back the lease a HOLD run keeps for its save",
-)
 def test_a_run_whose_owner_saves_keeps_the_lease_when_its_first_write_fails(
     path: Path,
 ) -> None:

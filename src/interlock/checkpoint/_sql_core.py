@@ -44,11 +44,11 @@ class SqlCore:
         """A write transaction. `durable=False` marks a single-statement write of soft state
         (a lease), which a store may run without an explicit transaction."""
 
-    def _keep_open(self, conn: Any, owner: str) -> None:
+    def _keep_open(self, conn: Any, thread_id: str, owner: str, ttl: float) -> None:
         """Inside a `_write()` block: leave its transaction open at the block's end, for
-        this thread's next write to commit (`acquire_and_get(hold=True)` by `owner`, whose
-        `end_hold` alone ends it). Stores that cannot do that commit it as usual (the
-        default)."""
+        this thread's next write to commit (`acquire_and_get(hold=True)` of `thread_id`'s
+        lease by `owner`, whose `end_hold` alone ends it; `ttl` to take the lease again if
+        that write fails). Stores that cannot do that commit it as usual (the default)."""
 
     def _count(self, conn: Any, cur: Any) -> int:
         """Rows changed by the statement `cur` ran."""

@@ -160,7 +160,9 @@ class SqliteSaver(SqlSaver):
             try:
                 yield conn
             except BaseException as exc:
+                lease = self._local.held_lease
                 self._end_held(conn, commit=False)
+                self._retake(*lease)
                 if isinstance(exc, (sqlite3.OperationalError, sqlite3.ProgrammingError)):
                     raise _translated(exc, self.path, self.busy_timeout) from exc
                 raise
@@ -194,7 +196,7 @@ class SqliteSaver(SqlSaver):
         if getattr(self._local, "held", None) is not conn:
             conn.execute("COMMIT")
 
-    def _keep_open(self, conn: sqlite3.Connection, owner: str) -> None:
+    def _keep_open(self, conn: sqlite3.Connection, thread_id: str, owner: str, ttl: float) -> None:
         """Leave the `_write()` block's transaction open for this thread's next write (a
         file store outside maintenance; `:memory:` shares one connection between threads
         and commits as usual), held for `owner`. The connection stays marked in use until
@@ -208,7 +210,15 @@ class SqliteSaver(SqlSaver):
             return
         using.acquire()
         self._local.held, self._local.held_lock = conn, using
-        self._local.held_for = owner
+        self._local.held_for, self._local.held_lease = owner, (thread_id, owner, ttl)
+
+    def _retake(self, thread_id: str, owner: str, ttl: float) -> None:
+        """After the held write failed and took the lease with it: take the lease again,
+        in a transaction of its own, so that the run holds it as when the lease was its own
+        commit (a run whose owner saves its unsaved step keeps it until then; others give
+        it back as usual). If the store refuses this too, the lease is simply not held."""
+        with contextlib.suppress(StoreError):
+            self.acquire_thread(thread_id, owner, ttl=ttl)
 
     def end_hold(self, *, commit: bool = True, owner: str | None = None) -> bool:
         """See `Threads.end_hold`: commit (or roll back) the transaction this thread's

@@ -144,7 +144,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
                 return False, None
             stored = self._checkpoint_in(conn, thread_id, checkpoint_ns, checkpoint_id, after)
             if hold:
-                self._keep_open(conn, owner)
+                self._keep_open(conn, thread_id, owner, float(ttl))
             return True, stored
 
     def renew_thread(self, thread_id: str, owner: str, *, ttl: float) -> bool:
