@@ -31,6 +31,7 @@ from interlock import (
     InvalidUpdate,
     RecursionLimit,
     Send,
+    SerializationError,
     StateGraph,
     interrupt,
 )
@@ -247,7 +248,9 @@ def test_update_at_a_breakpoint_before_goes_on(saver: Any, run: Runner) -> None:
     [bp] = run.invoke(app, {"log": []}, config)["__interrupt__"]
     before = len(run.history(app, config))
     calls.clear()
-    chunks = run.stream(app, Command(update={"note": "x"}), config, stream_mode=["values", "updates"])
+    chunks = run.stream(
+        app, Command(update={"note": "x"}), config, stream_mode=["values", "updates"]
+    )
     # LangGraph 1.2.22: [('values', {'log': ['a'], 'note': 'x'}),
     #  ('updates', {'b': {'log': ['b']}}), ('values', {'log': ['a', 'b'], 'note': 'x'})]
     assert chunks == [
@@ -336,10 +339,10 @@ def test_a_refused_command_leaves_the_breakpoint_unreviewed(saver: Any, run: Run
     for bad in (
         Command(update={"note": "x"}, goto="nowhere"),  # a misspelt node
         Command(goto=Send("nowhere", {})),
-        Command(update={"no_such_key": 1}),
+        Command(update={"note": object()}),  # a value that cannot be stored
         Command(update={"note": "x"}, goto="c"),  # a goto beside a step: not supported
     ):
-        with pytest.raises(InvalidUpdate):
+        with pytest.raises((InvalidUpdate, SerializationError)):
             run.invoke(app, bad, config)
         # nothing changed: the review still waits (a resolved breakpoint would let the
         # next continuation run b without it), no node ran, no checkpoint was added
@@ -364,14 +367,14 @@ def test_a_refused_resume_leaves_its_request_pending(saver: Any, run: Runner) ->
     config = _cfg("refused-resume")
     [request] = run.invoke(app, {"log": []}, config)["__interrupt__"]
     for bad in (
-        Command(resume="yes", update={"no_such_key": 1}),
+        Command(resume="yes", update={"note": object()}),  # cannot be stored
         Command(resume="yes", goto="nowhere"),
         # interlock on purpose: LangGraph 1.2.22 runs c beside the resumed node
         # ([('values', ...), ('updates', {'c': ...}), ('updates', {'ask': {'log': ['yes']}}),
         # ...]); interlock refuses rather than drop the goto
         Command(resume="yes", goto="c"),
     ):
-        with pytest.raises(InvalidUpdate):
+        with pytest.raises((InvalidUpdate, SerializationError)):
             run.invoke(app, bad, config)
         assert saver.get_interrupt(request.id).status == "pending"
     assert run.invoke(app, Command(resume="yes", update={"note": "n"}), config) == {
@@ -406,9 +409,7 @@ def test_update_while_a_request_waits_is_refused(saver: Any, run: Runner) -> Non
     assert run.invoke(app, Command(resume="yes"), config) == {"log": ["yes"]}
 
 
-def test_a_recorded_decision_is_applied_once_after_a_failed_resume(
-    saver: Any, run: Runner
-) -> None:
+def test_a_recorded_decision_is_applied_once_after_a_failed_resume(saver: Any, run: Runner) -> None:
     asked: list[str] = []
     failing = {"left": 1}
 
@@ -614,3 +615,103 @@ def test_a_refused_command_run_is_discarded_and_a_failed_one_kept(saver: BaseSav
     assert saver.get_interrupt(bp.id).status == "resolved"
     # going on applies the update that the failed step kept, and runs b once more
     assert graph.invoke(None, config) == {"log": ["a", "b:x"], "note": "x"}
+
+
+def _queued_command(saver: BaseSaver, graph: Any, update: dict[str, Any]) -> tuple[str, dict]:
+    """A command run on thread `t` as the Agent Server queues it, whose process died; the
+    config its attempt ran with (tagged with its id)."""
+    head = graph.get_state(_cfg("t")).config["configurable"]["checkpoint_id"]
+    dead = saver.enqueue_run(
+        thread_id="t",
+        agent="graph",
+        input={"update": update, "goto": []},
+        kind="command",
+        owner="dead",
+        ttl=0,
+        after=head,
+    )
+    return dead.run_id, {"configurable": {"thread_id": "t", "run_id": dead.run_id}}
+
+
+def _asks_then(saver: BaseSaver, calls: list[str], fail_b: int = 0) -> Any:
+    """START -> a -> b (breakpoint before b); b fails `fail_b` times, then asks a person."""
+    failing = {"left": fail_b}
+
+    def b(state: State) -> dict:
+        calls.append("b")
+        if failing["left"]:
+            failing["left"] -= 1
+            raise RuntimeError("b failed")
+        return {"log": [f"b:{interrupt('pay?')}"]}
+
+    g = StateGraph(State)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("b", b)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    return g.compile(checkpointer=saver, interrupt_before=["b"])
+
+
+def test_a_taken_over_command_whose_step_failed_applies_its_update_once(
+    saver: BaseSaver,
+) -> None:
+    calls: list[str] = []
+    graph = _asks_then(saver, calls, fail_b=1)
+    graph.invoke({"log": []}, _cfg("t"))
+    run_id, tagged = _queued_command(saver, graph, {"log": ["u"]})
+    # its attempt passed the breakpoint, b failed, the step's progress (with the update)
+    # was saved, and the process died before it recorded how the run ended
+    with pytest.raises(RuntimeError, match="b failed"):
+        graph.invoke(Command(update={"log": ["u"]}), tagged)
+    assert _take_over(saver, graph) == run_id
+    # the takeover goes on from the step (its update is there), it does not add it again
+    state = graph.get_state(_cfg("t"))
+    assert state.values == {"log": ["a"]} and state.next == ("b",)
+    assert len(state.interrupts) == 1  # b asks
+    assert calls == ["b", "b"]
+    assert saver.get_run(run_id).status == "interrupted"  # type: ignore[union-attr]
+    assert graph.invoke(Command(resume="yes"), _cfg("t")) == {"log": ["a", "u", "b:yes"]}
+
+
+def test_a_command_folded_into_a_decided_step_is_not_applied_again(saver: BaseSaver) -> None:
+    calls: list[str] = []
+    graph = _asks_then(saver, calls)
+    graph.invoke({"log": []}, _cfg("t"))
+    run_id, tagged = _queued_command(saver, graph, {"log": ["u"]})
+    # its attempt passed the breakpoint, b asked a person (the update kept with the step),
+    # and the process died before it recorded that the run paused
+    assert graph.invoke(Command(update={"log": ["u"]}), tagged)["__interrupt__"]
+    # the person answers first: the resume's step folds the command's update in
+    assert graph.invoke(Command(resume="yes"), _cfg("t")) == {"log": ["a", "u", "b:yes"]}
+    assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]
+    # then the command run is taken over: its update is not applied a second time
+    assert _take_over(saver, graph) == run_id
+    assert graph.get_state(_cfg("t")).values == {"log": ["a", "u", "b:yes"]}
+    assert calls == ["b", "b"]
+    assert saver.get_run(run_id).status in ("done", "interrupted")  # type: ignore[union-attr]
+
+
+def _versioned(saver: Any, last: str, **compile_kw: Any) -> Any:
+    """START -> a -> `last` (a later version renames `last`)."""
+    g = StateGraph(State)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node(last, lambda s: {"log": [f"{last}:{s.get('note', '')}"]})
+    g.add_edge(START, "a")
+    g.add_edge("a", last)
+    return g.compile(checkpointer=saver, **compile_kw)
+
+
+def test_a_command_on_a_paused_thread_is_checked_against_its_version(saver: Any) -> None:
+    from interlock import VersionChanged
+
+    config = _cfg("v")
+    v1 = _versioned(saver, "b", interrupt_before=["b"])
+    [bp] = v1.invoke({"log": []}, config)["__interrupt__"]
+    v2 = _versioned(saver, "b2", interrupt_before=["b2"])
+    # the Command goes on with the old code's step: a breaking change is refused, intact
+    with pytest.raises(VersionChanged, match="`b`"):
+        v2.invoke(Command(update={"note": "x"}), config)
+    assert saver.get_interrupt(bp.id).status == "pending"
+    assert v1.invoke(Command(update={"note": "x"}), config) == {"log": ["a", "b:x"], "note": "x"}
+    # a finished thread has no step to go on with: the new code takes the update
+    assert v2.invoke(Command(update={"note": "y"}), config)["note"] == "y"

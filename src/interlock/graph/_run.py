@@ -30,6 +30,7 @@ __all__ = [
     "INPUT",
     "MEMO",
     "PART_SEP",
+    "UPDATE_RUNS",
     "UPDATE_TASK",
     "fold_order",
     "run_order",
@@ -50,6 +51,8 @@ PART_SEP = ":"
 saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
+UPDATE_RUNS = "__runs__"
+"""In `UPDATE_TASK`'s writes: the queued runs (ids) whose `Command(update=...)` waits there."""
 DEFERRED = "__deferred__"
 """The `barriers` entry naming the deferred nodes an edge triggered that wait for their turn
 (a join key always holds "->", a node name never does; absent in older checkpoints)."""
@@ -134,9 +137,16 @@ class _Run:
         self.pending_update: list[tuple[str, Any]] = []
         """`Command(resume=..., update=...)`: writes applied with the resumed step (kept with
         the step's progress while it stays paused)."""
+        self.update_runs: list[str] = []
+        """Queued runs whose `Command(update=...)` is in `pending_update` (applied: their
+        takeover goes on from the step instead of applying it again)."""
         stored_update = self.task_writes.pop(UPDATE_TASK, None)
         if stored_update is not None:
-            self.pending_update = list(stored_update.writes)
+            for c, v in stored_update.writes:
+                if c == UPDATE_RUNS:
+                    self.update_runs = list(v)
+                else:
+                    self.pending_update.append((c, v))
 
     def step_values(self) -> dict[str, Any]:
         """What the next step's nodes see: the committed state plus a pending resume update

@@ -48,8 +48,11 @@ from typing import Any, Literal
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
 from interlock.errors import (
+    InputRejected,
+    InvalidUpdate,
     ResumeError,
     RunStopped,
+    SerializationError,
     StepNotSaved,
     StoreUnavailable,
     ThreadBusy,
@@ -314,10 +317,17 @@ def continues(run: RunRecord) -> bool:
 
 def _did_something(saver: BaseSaver, record: RunRecord, exc: BaseException) -> bool:
     """Whether the run changed anything: a resume, whether a decision of it is recorded; an
-    input run, whether a checkpoint of it was committed; a run that goes on from the head,
-    whether it got past the refusals (its node may have run before its first commit)."""
+    input run, whether a checkpoint of it was committed; a run that goes on from the head
+    (or a command on a thread with nodes still to run, which passes its breakpoint and runs
+    the step with its update before its first commit), whether it got past the refusals."""
     if continues(record):
         refused = isinstance(exc, ThreadBusy | ResumeError | VersionChanged)
+        return committed(saver, record) or not refused
+    if record.kind == "command":
+        refused = isinstance(
+            exc,
+            ThreadBusy | ResumeError | InputRejected | InvalidUpdate | SerializationError,
+        )
         return committed(saver, record) or not refused
     if record.kind == "resume":
         ids = (record.input or {}).get("interrupt_ids") or []
@@ -327,12 +337,14 @@ def _did_something(saver: BaseSaver, record: RunRecord, exc: BaseException) -> b
 
 
 def committed(saver: BaseSaver, record: RunRecord) -> bool:
-    """Whether a checkpoint of the run (tagged with its id) was committed on its thread."""
+    """Whether a checkpoint of the run (tagged with its id, or holding its command's
+    update) was committed on its thread."""
     for checkpoint in saver.list_checkpoints(record.thread_id, limit=20):
         if checkpoint.checkpoint_id == record.after:
             break
-        if (checkpoint.metadata or {}).get("run_id") == record.run_id:
-            return True
+        meta = checkpoint.metadata or {}
+        if meta.get("run_id") == record.run_id or record.run_id in (meta.get("updates_of") or ()):
+            return True  # (a command's update folded into another run's step: `updates_of`)
     return False
 
 
