@@ -1,0 +1,108 @@
+"""A `command` with `update` / `goto` and no `resume`, on a thread that has checkpoints, over
+the Agent Server API (the real `langgraph-sdk` over loopback, on SQLite): it goes on from the
+thread's checkpoint as the library does (tests/test_parity_command_on_thread.py), and no
+command — refused or accepted — opens a way past a review."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+
+import interlock as il
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.server import ApiKeys, create_app
+from tests._http import served
+
+KEYS = "k-bob=bob:requester;k-ada=ada:approver"
+SENT: list[str] = []
+
+
+class Mail(TypedDict, total=False):
+    text: str
+    tone: str
+    done: bool
+
+
+def _send(state: Mail) -> dict[str, Any]:
+    SENT.append(f"{state['text']}:{state.get('tone', '')}")
+    return {"done": True}
+
+
+def _refused(call: Any) -> tuple[int, str]:
+    """The status and error code of a call that must be refused."""
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        call()
+    return refused.value.response.status_code, refused.value.response.json()["code"]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    saver = SqliteSaver(tmp_path / "cmd.db")
+    SENT.clear()
+    g = il.StateGraph(Mail)
+    g.add_node("draft", lambda s: {"tone": "drafted"})
+    g.add_node("send", _send)
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "send")
+    graph = g.compile(checkpointer=saver, name="mail", interrupt_before=["send"])
+    app = create_app({"mail": graph}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app) as http:
+            yield str(http.base_url).rstrip("/")
+    finally:
+        saver.close()
+
+
+def test_a_refused_command_leaves_the_review_for_an_approver(url: str) -> None:
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "mail", input={"text": "q"})
+        assert bob.threads.get_state(tid)["next"] == ["send"]  # the review before send
+        # an approver's command that cannot be applied changes nothing
+        for command in (
+            {"update": {"tone": "x"}, "goto": "nowhere"},  # a misspelt node
+            {"update": {"tone": "x"}, "goto": "draft"},  # a goto beside the paused step
+        ):
+            got = _refused(lambda c=command: ada.runs.wait(tid, "mail", command=c))
+            assert got == (422, "invalid_input")
+            # so the breakpoint still waits: a requester cannot continue past it (it would
+            # run send if the refused command had used the review up), nor update past it
+            assert _refused(lambda: bob.runs.wait(tid, "mail", input=None)) == (403, "forbidden")
+            forged = {"update": {"tone": "forged"}}
+            assert _refused(lambda f=forged: bob.runs.wait(tid, "mail", command=f))[0] == 403
+            assert SENT == [] and bob.threads.get_state(tid)["next"] == ["send"]
+        # ... while the approver's update passes it, and send runs with the update
+        done = ada.runs.wait(tid, "mail", command={"update": {"tone": "checked"}})
+        assert done == {"text": "q", "tone": "checked", "done": True}
+        assert SENT == ["q:checked"]
+
+
+def test_a_goto_on_a_finished_thread_stops_at_the_review(url: str) -> None:
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "mail", input={"text": "q"})
+        ada.runs.wait(tid, "mail", input=None)
+        assert SENT == ["q:drafted"] and bob.threads.get_state(tid)["next"] == []
+        # a requester's update on the finished thread is recorded, nothing runs
+        out = bob.runs.wait(tid, "mail", command={"update": {"tone": "later"}})
+        assert out == {"text": "q", "tone": "later", "done": True}
+        # a goto to the reviewed node plans it, and it waits for its review (LangGraph
+        # would run it: a requester must not send mail again by routing to it)
+        bob.runs.wait(tid, "mail", command={"goto": "send"})
+        state = bob.threads.get_state(tid)
+        assert state["next"] == ["send"] and state["interrupts"]
+        assert SENT == ["q:drafted"]
+        assert _refused(lambda: bob.runs.wait(tid, "mail", input=None)) == (403, "forbidden")
+        ada.runs.wait(tid, "mail", input=None)
+        assert SENT == ["q:drafted", "q:later"]
