@@ -715,3 +715,66 @@ def test_a_command_on_a_paused_thread_is_checked_against_its_version(saver: Any)
     assert v1.invoke(Command(update={"note": "x"}), config) == {"log": ["a", "b:x"], "note": "x"}
     # a finished thread has no step to go on with: the new code takes the update
     assert v2.invoke(Command(update={"note": "y"}), config)["note"] == "y"
+
+
+def test_a_folded_command_taken_over_after_the_thread_moved_on(saver: BaseSaver) -> None:
+    calls: list[str] = []
+    graph = _asks_then(saver, calls)
+    graph.invoke({"log": []}, _cfg("t"))
+    run_id, tagged = _queued_command(saver, graph, {"log": ["u"]})
+    assert graph.invoke(Command(update={"log": ["u"]}), tagged)["__interrupt__"]
+    graph.invoke(Command(resume="yes"), _cfg("t"))  # folds the command's update in
+    graph.invoke({"log": ["next"]}, _cfg("t"))  # and the thread moves on: a new turn
+    before = graph.get_state(_cfg("t")).values
+    assert before["log"].count("u") == 1
+    assert _take_over(saver, graph) == run_id
+    # superseded: reported with the state where its update was folded in, not applied again
+    assert graph.get_state(_cfg("t")).values == before
+    done = saver.get_run(run_id)
+    assert done is not None and done.status == "done"
+    assert done.result["values"]["log"] == ["a", "u", "b:yes"]
+
+
+def test_a_command_passes_only_the_breakpoints_it_was_allowed(saver: Any, run: Runner) -> None:
+    from interlock.graph._run import PASSABLE
+
+    calls: list[str] = []
+    app = _graph(saver, calls, interrupt_before=["b"])
+    config = _cfg("allowed")
+    [bp] = run.invoke(app, {"log": []}, config)["__interrupt__"]
+    calls.clear()
+    # the service lists the breakpoints pending when it allowed the Command: one that
+    # paused later waits for a decision (it was never reviewed by this caller)
+    asked_before = {"configurable": {"thread_id": "allowed", PASSABLE: []}}
+    with pytest.raises(InputRejected, match=bp.id):
+        run.invoke(app, Command(update={"note": "x"}), asked_before)
+    assert saver.get_interrupt(bp.id).status == "pending" and calls == []
+    allowed = {"configurable": {"thread_id": "allowed", PASSABLE: [bp.id]}}
+    assert run.invoke(app, Command(update={"note": "x"}), allowed) == {
+        "log": ["a", "b"],
+        "note": "x",
+    }
+
+
+def test_a_taken_over_command_does_not_pass_a_later_breakpoint(saver: BaseSaver) -> None:
+    from interlock.graph._run import PASSABLE
+
+    calls: list[str] = []
+    graph = _graph(saver, calls, interrupt_before=["b"])
+    # a command asked (and allowed) while nothing waited, whose process died before it
+    # ran; meanwhile the thread paused at b's breakpoint
+    dead = saver.enqueue_run(
+        thread_id="t",
+        agent="graph",
+        input={"update": {"note": "x"}, "goto": []},
+        kind="command",
+        owner="dead",
+        ttl=0,
+        options={"config": {"user_id": "bob", PASSABLE: []}},
+    )
+    [bp] = graph.invoke({"log": []}, _cfg("t"))["__interrupt__"]
+    calls.clear()
+    assert _take_over(saver, graph) == dead.run_id
+    assert saver.get_interrupt(bp.id).status == "pending" and calls == []
+    again = saver.get_run(dead.run_id)
+    assert again is not None and again.status == "queued"  # given back: it waits

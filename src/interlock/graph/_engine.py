@@ -77,6 +77,7 @@ from interlock.graph._run import (
     GOTO,
     INPUT,
     MEMO,
+    PASSABLE,
     UPDATE_RUNS,
     UPDATE_TASK,
     _Run,
@@ -359,7 +360,8 @@ def _command_on_thread(
       its finished tasks and recorded decisions stay its own). A goto there is refused:
       it would plan a new step, in which a decided node would ask again.
 
-    A request waiting for a person is never passed: `InputRejected`."""
+    A request waiting for a person is never passed, nor a breakpoint that
+    `configurable[PASSABLE]` leaves out: `InputRejected`."""
     old = run.record
     assert old is not None
     real = [r for r in pending if r.kind != "breakpoint"]
@@ -368,6 +370,13 @@ def _command_on_thread(
             f"thread {run.thread_id!r} waits for {len(real)} decision(s) "
             f"({[r.interrupt_id for r in real]}); answer with Command(resume=...) before "
             "sending a Command without one"
+        )
+    allowed = (run.config.get("configurable") or {}).get(PASSABLE)
+    unseen = [r for r in pending if allowed is not None and r.interrupt_id not in allowed]
+    if unseen:  # it paused after the Command was asked (and allowed)
+        raise InputRejected(
+            f"thread {run.thread_id!r} paused at a breakpoint ({unseen[0].interrupt_id}) "
+            "after this Command was sent; it waits for a decision"
         )
     busy = bool(old.next or old.sends) and not run.fork
     if busy and gotos:

@@ -30,6 +30,7 @@ __all__ = [
     "INPUT",
     "MEMO",
     "PART_SEP",
+    "PASSABLE",
     "UPDATE_RUNS",
     "UPDATE_TASK",
     "fold_order",
@@ -51,6 +52,11 @@ PART_SEP = ":"
 saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
+PASSABLE = "passable_breakpoints"
+"""Configurable key: the breakpoint requests (ids) a `Command` without `resume` may pass.
+The service sets it to those its caller was allowed to decide when the run was asked (a
+breakpoint that paused later makes the run wait: `InputRejected`); absent, as in the
+library, a Command passes any, as `invoke(None)` does."""
 UPDATE_RUNS = "__runs__"
 """In `UPDATE_TASK`'s writes: the queued runs (ids) whose `Command(update=...)` waits there."""
 DEFERRED = "__deferred__"

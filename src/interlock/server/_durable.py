@@ -13,7 +13,9 @@ a background run whose worker died:
 - an **input** run (or a **command**: the Agent Server's `command.update` / `goto` without
   an answer) is invoked again with its run id: the graph applies the input only if no
   checkpoint of the run exists (the input is applied once), else continues from the
-  thread's head;
+  thread's head; a command whose update went with a paused or failed step is found in that
+  step's progress, or in the checkpoint that folded it (`metadata["updates_of"]`), and is
+  not applied again;
 - a **resume** never decides anything: if the decision of its requests is recorded, the
   thread is continued with `graph.invoke(None, config)`, which carries the recorded
   decision out (the paused node runs again and gets it); if the process died before the
@@ -60,6 +62,7 @@ from interlock.errors import (
 )
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
+from interlock.graph._run import PASSABLE
 from interlock.graph._stop import STOP
 from interlock.graph._unsaved import HOLD
 from interlock.server._stops import StopCheck, stop_check
@@ -252,6 +255,8 @@ def _begin(
     if kind is None:
         return None
     options: dict[str, Any] = {"config": {k: conf[k] for k in _KEPT if conf.get(k)}}
+    if PASSABLE in conf:  # kept even empty: a takeover passes no breakpoint it was not asked to
+        options["config"][PASSABLE] = list(conf[PASSABLE])
     if conf.get("checkpoint_id"):  # a fork: a takeover starts there until the run committed
         options["fork"] = str(conf["checkpoint_id"])
     if log is not None:
