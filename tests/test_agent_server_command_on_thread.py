@@ -79,6 +79,12 @@ def test_a_refused_command_leaves_the_review_for_an_approver(url: str) -> None:
             forged = {"update": {"tone": "forged"}}
             assert _refused(lambda f=forged: bob.runs.wait(tid, "mail", command=f))[0] == 403
             assert SENT == [] and bob.threads.get_state(tid)["next"] == ["send"]
+        # an answer with a goto is refused before anything is decided (LangGraph would run
+        # draft beside the resumed step)
+        answer = {"resume": "go", "goto": "draft"}
+        got = _refused(lambda: ada.runs.wait(tid, "mail", command=answer))
+        assert got == (422, "invalid_command")
+        assert bob.threads.get_state(tid)["interrupts"]
         # ... while the approver's update passes it, and send runs with the update
         done = ada.runs.wait(tid, "mail", command={"update": {"tone": "checked"}})
         assert done == {"text": "q", "tone": "checked", "done": True}

@@ -202,6 +202,10 @@ def plan_run(
     if command and body.input is not None:
         raise ApiError(422, "invalid_request", "send `input` or `command`, not both")
     plan.update, plan.goto = command.get("update"), command.get("goto") or ()
+    if "resume" in command and plan.goto:  # LangGraph runs it beside the resumed step
+        raise ApiError(
+            422, "invalid_command", "`goto` with `resume` is not supported: resume first"
+        )
     check_shape(command, "command")
     if isinstance(plan.update, dict):  # a state key the graph lacks: 422, as for input
         graph.spec.schema.to_updates(plan.update, "__input__", strict=True)
