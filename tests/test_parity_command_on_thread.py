@@ -778,3 +778,23 @@ def test_a_taken_over_command_does_not_pass_a_later_breakpoint(saver: BaseSaver)
     assert saver.get_interrupt(bp.id).status == "pending" and calls == []
     again = saver.get_run(dead.run_id)
     assert again is not None and again.status == "queued"  # given back: it waits
+
+
+def test_a_folded_command_is_found_under_exit_durability(saver: BaseSaver) -> None:
+    g = StateGraph(State)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("b", lambda s: {"log": [f"b:{interrupt('pay?')}"]})
+    g.add_node("c", lambda s: {"log": ["c"]})
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", "c")
+    graph = g.compile(checkpointer=saver, interrupt_before=["b"])
+    graph.invoke({"log": []}, _cfg("t"))
+    run_id, tagged = _queued_command(saver, graph, {"log": ["u"]})
+    assert graph.invoke(Command(update={"log": ["u"]}), tagged)["__interrupt__"]
+    # the resume's two steps (b's, with the update, and c's) are committed as one
+    # checkpoint at the end (exit durability): it names the command it folded
+    graph.invoke(Command(resume="yes"), _cfg("t"), durability="exit")
+    assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]
+    assert _take_over(saver, graph) == run_id
+    assert graph.get_state(_cfg("t")).values == {"log": ["a", "u", "b:yes", "c"]}

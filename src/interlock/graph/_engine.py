@@ -487,6 +487,9 @@ def _flush(
     if len(chain) > 1:
         writes = tuple(w for r in chain for w in r.writes)
         rec = replace(rec, parent_id=chain[0].parent_id, writes=writes)
+        folded = [u for r in chain for u in r.metadata.get("updates_of") or ()]
+        if folded:  # the queued Commands whose update one of the steps folded in
+            rec = replace(rec, metadata={**rec.metadata, "updates_of": folded})
     yield Commit(rec, run.head, interrupts, final)
     run.head = rec.checkpoint_id
     return rec
