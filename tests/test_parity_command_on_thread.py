@@ -542,3 +542,20 @@ def test_a_command_passes_only_the_breakpoints_it_was_allowed(saver: Any, run: R
         "log": ["a", "b"],
         "note": "x",
     }
+
+
+def test_a_forking_command_stops_at_the_breakpoint(saver: Any, run: Runner) -> None:
+    calls: list[str] = []
+    app = _graph(saver, calls, interrupt_before=["b"])
+    config = _cfg("fork-bp")
+    run.invoke(app, {"log": []}, config)
+    run.invoke(app, None, config)  # past the review: b ran
+    calls.clear()
+    older = next(s for s in run.history(app, config) if s.next == ("b",))
+    # interlock on purpose: the fork's first step is a new one, its review is asked again
+    # (LangGraph 1.2.22 runs b there: {'log': ['a', 'b'], 'note': 'x'}, calls ['b'])
+    [bp] = run.invoke(app, Command(update={"note": "x"}), older.config)["__interrupt__"]
+    assert bp.value["nodes"] == ["b"] and calls == []
+    state = run.get_state(app, config)
+    assert state.metadata["source"] == "fork" and state.values == {"log": ["a"], "note": "x"}
+    assert run.invoke(app, None, config) == {"log": ["a", "b"], "note": "x"}
