@@ -265,3 +265,29 @@ def test_a_folded_command_is_found_under_exit_durability(saver: BaseSaver) -> No
     assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]
     assert _take_over(saver, graph) == run_id
     assert graph.get_state(_cfg("t")).values == {"log": ["a", "u", "b:yes", "c"]}
+
+
+def test_a_paused_steps_update_holds_only_state_writes(saver: BaseSaver) -> None:
+    """A rolling upgrade: the previous release (7f52d02) reads every write of a paused
+    step's `__update__` task as a state update and applies it with the step, so anything
+    else stored there ends up in the thread's state (seen: `__runs__: [run id]` in the
+    values after the previous release resumed such a step). The ids of the queued runs
+    whose update waits there are kept beside it, where that release does not look."""
+    from interlock.graph._run import UPDATE_TASK
+
+    calls: list[str] = []
+    graph = _asks_then(saver, calls)
+    graph.invoke({"log": []}, _cfg("t"))
+    run_id, tagged = _queued_command(saver, graph, {"note": "x"})
+    assert graph.invoke(Command(update={"note": "x"}), tagged)["__interrupt__"]
+    stored = saver.get_checkpoint("t")
+    assert stored is not None
+    [update] = [tw for tw in stored.task_writes if tw.task_id == UPDATE_TASK]
+    assert [c for c, _ in update.writes] == ["note"]
+    # the takeover still finds its update there (it is not applied twice)
+    assert _take_over(saver, graph) == run_id
+    assert graph.invoke(Command(resume="yes"), _cfg("t")) == {
+        "log": ["a", "b:yes"],
+        "note": "x",
+    }
+    assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]

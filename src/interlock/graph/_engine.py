@@ -697,14 +697,14 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         waiting = run.waiting() + new_interrupts
         if first_error is not None or waiting or nested:
             if run.pending_update:
-                runs = ((UPDATE_RUNS, list(run.update_runs)),) if run.update_runs else ()
                 progress.append(
                     TaskWrites(
-                        task_id=UPDATE_TASK,
-                        task_name=INPUT,
-                        writes=(*run.pending_update, *runs),
+                        task_id=UPDATE_TASK, task_name=INPUT, writes=tuple(run.pending_update)
                     )
                 )
+                if run.update_runs:  # beside it: the previous release reads it as state
+                    runs = ((UPDATE_RUNS, list(run.update_runs)),)
+                    progress.append(TaskWrites(task_id=UPDATE_RUNS, task_name=INPUT, writes=runs))
             yield from _settle(run)
             if run.durable and (progress or new_interrupts):
                 yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
