@@ -112,3 +112,14 @@ def test_a_goto_on_a_finished_thread_stops_at_the_review(url: str) -> None:
         assert _refused(lambda: bob.runs.wait(tid, "mail", input=None)) == (403, "forbidden")
         ada.runs.wait(tid, "mail", input=None)
         assert SENT == ["q:drafted", "q:later"]
+
+
+def test_a_callers_passable_breakpoints_never_reach_the_graph() -> None:
+    """`passable_breakpoints` is the service's fact (what the caller was allowed to pass
+    when the command was checked): a run's or an assistant's `config.configurable` may not
+    set it, as it may not set `user_id` or `run_id` (a command run's own value overrides
+    it today, but any other run would hand the forged list to the graph and its takeovers)."""
+    from interlock.graph._run import PASSABLE
+    from interlock.server.agent_server._plan import _configurable
+
+    assert _configurable({PASSABLE: ["any"], "model": "m"}) == {"model": "m"}
