@@ -291,3 +291,22 @@ def test_a_paused_steps_update_holds_only_state_writes(saver: BaseSaver) -> None
         "note": "x",
     }
     assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]
+
+
+def test_a_command_kept_with_a_step_that_pauses_twice_is_applied_once(saver: BaseSaver) -> None:
+    def b(state: State) -> dict:
+        return {"log": [f"b:{interrupt('q1')}:{interrupt('q2')}"]}
+
+    g = StateGraph(State)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("b", b)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    graph = g.compile(checkpointer=saver, interrupt_before=["b"])
+    graph.invoke({"log": []}, _cfg("t"))
+    run_id, tagged = _queued_command(saver, graph, {"log": ["u"]})
+    assert graph.invoke(Command(update={"log": ["u"]}), tagged)["__interrupt__"]
+    assert graph.invoke(Command(resume="1"), _cfg("t"))["__interrupt__"]  # saved again
+    assert _take_over(saver, graph) == run_id
+    assert graph.invoke(Command(resume="2"), _cfg("t")) == {"log": ["a", "u", "b:1:2"]}
+    assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]

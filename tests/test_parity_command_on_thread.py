@@ -559,3 +559,38 @@ def test_a_forking_command_stops_at_the_breakpoint(saver: Any, run: Runner) -> N
     state = run.get_state(app, config)
     assert state.metadata["source"] == "fork" and state.values == {"log": ["a"], "note": "x"}
     assert run.invoke(app, None, config) == {"log": ["a", "b"], "note": "x"}
+
+
+def test_an_update_its_reducer_refuses_leaves_the_breakpoint_unreviewed(
+    saver: Any, run: Runner
+) -> None:
+    """An update that passes the key check but that the state's reducer cannot fold in
+    (`operator.add` of a list and an int) is refused before the breakpoint is passed: it
+    used to pass it (the request `resolved`), then fail, losing the update, so that anyone
+    allowed to continue the thread ran the reviewed node without it."""
+    calls: list[str] = []
+    app = _graph(saver, calls, interrupt_before=["b"])
+    config = _cfg("reduced")
+    [bp] = run.invoke(app, {"log": []}, config)["__interrupt__"]
+    calls.clear()
+    with pytest.raises(InvalidUpdate, match="log"):
+        run.invoke(app, Command(update={"log": 5}), config)
+    assert saver.get_interrupt(bp.id).status == "pending" and calls == []
+    assert app.get_state(config).interrupts == (bp,)
+    assert run.invoke(app, Command(update={"log": ["u"]}), config) == {"log": ["a", "u", "b"]}
+
+
+def test_a_resume_whose_update_its_reducer_refuses_leaves_the_request_pending(
+    saver: Any, run: Runner
+) -> None:
+    g = StateGraph(State)
+    g.add_node("ask", lambda s: {"note": interrupt("ok?")})
+    g.add_edge(START, "ask")
+    app = g.compile(checkpointer=saver)
+    config = _cfg("reduced-resume")
+    [asked] = run.invoke(app, {"log": []}, config)["__interrupt__"]
+    with pytest.raises(InvalidUpdate, match="log"):
+        run.invoke(app, Command(resume="yes", update={"log": 5}), config)
+    assert saver.get_interrupt(asked.id).status == "pending"
+    out = run.invoke(app, Command(resume="yes", update={"log": ["u"]}), config)
+    assert out == {"log": ["u"], "note": "yes"}

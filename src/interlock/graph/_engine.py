@@ -338,6 +338,17 @@ def _checked_command(run: _Run, command: Command) -> tuple[list[tuple[str, Any]]
             ensure_serializable(value, f"update.{channel}")
     gotos = [g for g in command.goto_targets() if g != END]
     run.triggers([("__goto__", gotos)], {})  # an unknown node raises InvalidUpdate
+    if update and run.record is not None:  # its reducers fold it in on a copy, here
+        try:
+            run.spec.schema.apply(dict(run.step_values()), update, strict=False)
+        except InvalidUpdate:
+            raise
+        except Exception as exc:
+            keys = sorted({c for c, _ in update})
+            raise InvalidUpdate(
+                f"Command(update=...) cannot be folded into the state (keys {keys}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
     return update, gotos
 
 
