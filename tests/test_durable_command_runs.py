@@ -310,3 +310,22 @@ def test_a_command_kept_with_a_step_that_pauses_twice_is_applied_once(saver: Bas
     assert _take_over(saver, graph) == run_id
     assert graph.invoke(Command(resume="2"), _cfg("t")) == {"log": ["a", "u", "b:1:2"]}
     assert graph.get_state(_cfg("t")).metadata["updates_of"] == [run_id]
+
+
+def test_a_command_run_refused_for_a_version_change_is_discarded(saver: BaseSaver) -> None:
+    """A breaking change refuses the command before anything is decided (the library's
+    test: test_a_command_on_a_paused_thread_is_checked_against_its_version); as a durable
+    run it changed nothing, so it is discarded as any refused run, not kept as failed."""
+    from interlock import VersionChanged
+    from interlock.server._durable import run_durably
+    from interlock.server._operations import run_view
+    from tests.test_parity_command_on_thread import _versioned
+
+    config = _cfg("t", user_id="ada")
+    v1 = _versioned(saver, "b", interrupt_before=["b"])
+    [bp] = v1.invoke({"log": []}, config)["__interrupt__"]
+    v2 = _versioned(saver, "b2", interrupt_before=["b2"])
+    with pytest.raises(VersionChanged):
+        run_durably(saver, v2, Command(update={"note": "x"}), config, view=run_view)
+    assert saver.get_interrupt(bp.id).status == "pending"  # type: ignore[union-attr]
+    assert list(saver.list_runs(thread_id="t")) == []
