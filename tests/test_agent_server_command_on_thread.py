@@ -5,9 +5,10 @@ command — refused or accepted — opens a way past a review."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import httpx
 import pytest
@@ -123,3 +124,42 @@ def test_a_callers_passable_breakpoints_never_reach_the_graph() -> None:
     from interlock.server.agent_server._plan import _configurable
 
     assert _configurable({PASSABLE: ["any"], "model": "m"}) == {"model": "m"}
+
+
+class Notes(TypedDict, total=False):
+    text: str
+    notes: Annotated[list[str], operator.add]
+
+
+def test_an_update_the_reducer_refuses_leaves_the_review_for_an_approver(
+    tmp_path: Path,
+) -> None:
+    """An approver's command whose update passes the key check but not the state's
+    reducer (`operator.add` of a list and a number) is a 422 that changes nothing: it
+    used to pass the breakpoint, then fail, so that a requester's `input: null` ran the
+    reviewed node (without the update)."""
+    saver = SqliteSaver(tmp_path / "notes.db")
+    SENT.clear()
+    g = il.StateGraph(Notes)
+    g.add_node("draft", lambda s: {"notes": ["drafted"]})
+    g.add_node("send", lambda s: SENT.append(s["text"]) or {})
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "send")
+    graph = g.compile(checkpointer=saver, name="notes", interrupt_before=["send"])
+    app = create_app({"notes": graph}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with (
+            served(app) as http,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob") as bob,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-ada") as ada,
+        ):
+            tid = bob.threads.create()["thread_id"]
+            bob.runs.wait(tid, "notes", input={"text": "q"})
+            bad = {"update": {"notes": 5}}
+            assert _refused(lambda: ada.runs.wait(tid, "notes", command=bad))[0] == 422
+            assert _refused(lambda: bob.runs.wait(tid, "notes", input=None)) == (403, "forbidden")
+            assert SENT == [] and bob.threads.get_state(tid)["interrupts"]
+            done = ada.runs.wait(tid, "notes", command={"update": {"notes": ["checked"]}})
+            assert done == {"text": "q", "notes": ["drafted", "checked"]} and SENT == ["q"]
+    finally:
+        saver.close()
