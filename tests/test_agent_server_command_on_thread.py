@@ -5,6 +5,7 @@ command — refused or accepted — opens a way past a review."""
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,5 +162,47 @@ def test_an_update_the_reducer_refuses_leaves_the_review_for_an_approver(
             assert SENT == [] and bob.threads.get_state(tid)["interrupts"]
             done = ada.runs.wait(tid, "notes", command={"update": {"notes": ["checked"]}})
             assert done == {"text": "q", "notes": ["drafted", "checked"]} and SENT == ["q"]
+    finally:
+        saver.close()
+
+
+class Payment(TypedDict, total=False):
+    amount: int
+    ok: str
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (on main too): a requester's goto routes past an in-graph review node",
+)
+def test_a_requester_cannot_route_past_a_review_node(tmp_path: Path) -> None:
+    """The tutorial's shape: `review` asks a person (`interrupt()`), then `pay` acts. On a
+    finished thread a requester's `command` with `update` and `goto: "pay"` is allowed
+    (nothing waits, so `check_state_change` lets it through) and runs `pay` with an amount
+    no one reviewed. A breakpoint on the target stops such a goto; an `interrupt()` in the
+    node before it does not."""
+    saver = SqliteSaver(tmp_path / "pay.db")
+    paid: list[int] = []
+    g = il.StateGraph(Payment)
+    g.add_node("review", lambda s: {"ok": il.interrupt(f"pay {s['amount']}?")})
+    g.add_node("pay", lambda s: paid.append(s["amount"]) or {})
+    g.add_edge(il.START, "review")
+    g.add_edge("review", "pay")
+    graph = g.compile(checkpointer=saver, name="pay")
+    app = create_app({"pay": graph}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with (
+            served(app) as http,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob") as bob,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-ada") as ada,
+        ):
+            tid = bob.threads.create()["thread_id"]
+            bob.runs.wait(tid, "pay", input={"amount": 10})
+            ada.runs.wait(tid, "pay", command={"resume": "yes"})
+            assert paid == [10]
+            forged = {"update": {"amount": 999_999}, "goto": "pay"}
+            with contextlib.suppress(httpx.HTTPStatusError):  # refused: fine
+                bob.runs.wait(tid, "pay", command=forged)
+            assert paid == [10]  # pay never runs on an amount no one reviewed
     finally:
         saver.close()
