@@ -272,6 +272,8 @@ class Applied:
                 return False
             if record.metadata.get("run_id") == self.run_id:
                 return True
+            if self.run_id in (record.metadata.get("updates_of") or ()):
+                return True  # its Command's update went with another run's step
         return None if len(page) == size else False
 
 

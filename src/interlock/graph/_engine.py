@@ -23,13 +23,14 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from typing import Any, cast
 
-from interlock._types import START, Command, Interrupt
+from interlock._types import END, START, Command, Interrupt
 from interlock.checkpoint.base import (
     CheckpointRecord,
     InterruptRecord,
     TaskWrites,
     Write,
 )
+from interlock.checkpoint.serde import ensure_serializable
 from interlock.errors import (
     InputRejected,
     InvalidUpdate,
@@ -76,6 +77,8 @@ from interlock.graph._run import (
     GOTO,
     INPUT,
     MEMO,
+    PASSABLE,
+    UPDATE_RUNS,
     UPDATE_TASK,
     _Run,
     fold_order,
@@ -152,10 +155,12 @@ def run_graph(
         yield from _resumed_values(run)
         return (yield from _loop(run, True))
     fresh = input is not None and not (isinstance(input, Command) and input.has_resume)
-    if fresh and run.run_id and (yield Applied(run.run_id, run.run_after)):
+    # a queued Command's update waits in the step's progress: it was applied
+    mine = run.run_id is not None and run.run_id in run.update_runs
+    if fresh and run.run_id and (mine or (yield Applied(run.run_id, run.run_after))):
         rec, pending = run.record, run.waiting()
         assert rec is not None  # a checkpoint of the run exists
-        if rec.metadata.get("run_id") != run.run_id:  # another run committed after it
+        if not mine and run.run_id not in _applied_by(rec):  # another run committed after it
             raise RunSuperseded(
                 f"run {run.run_id!r} applied its input on thread {run.thread_id!r}, and the "
                 "thread moved on since; its outcome is in the thread's history (the "
@@ -173,6 +178,11 @@ def run_graph(
         skip_before = False
     yield from _migrate(run, start.migration)
     return (yield from _loop(run, skip_before))
+
+
+def _applied_by(rec: CheckpointRecord) -> list[str]:
+    """The queued runs whose input (or `Command` update, folded into its step) `rec` holds."""
+    return [rec.metadata.get("run_id"), *(rec.metadata.get("updates_of") or ())]
 
 
 def _migrate(run: _Run, plan: Any) -> Generator[Effect, Any, None]:
@@ -201,10 +211,23 @@ def _child_waits(run: _Run) -> Generator[Effect, Any, None]:
 
 def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | None]:
     """Interpret the input. Returns whether to skip breakpoints-before for the first step
-    (or, for a vote that leaves its request pending, the result to stop with)."""
+    (or, for a vote that leaves its request pending or a Command with nothing to run, the
+    result to stop with)."""
     pending = run.waiting()
     answerable = run.answerable() if run.record is not None else []
     is_resume = isinstance(input, Command) and input.has_resume
+    update: list[tuple[str, Any]] = []
+    gotos: list[Any] = []
+    if isinstance(input, Command):  # checked before anything is decided or committed
+        update, gotos = _checked_command(run, input)
+        if gotos and is_resume:
+            raise InvalidUpdate(
+                "Command(resume=..., goto=...) is not supported: the goto would run beside "
+                "the resumed step (LangGraph) and interlock does not plan extra tasks into "
+                "a paused step; resume first, then send Command(goto=...)"
+            )
+        if not is_resume and run.record is not None:  # a Command on a thread
+            return (yield from _command_on_thread(run, update, gotos, pending))
     bindings = None
     if is_resume or input is None:
         if run.record is None:
@@ -251,9 +274,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             status = "expired" if all(map(is_expired_answer, decisions.values())) else "resolved"
             yield Resolve(decisions, status, bindings or None)
             run.apply_decisions(decisions, status, bindings)
-        if isinstance(input, Command) and input.update is not None:
-            writes = run.spec.schema.prepared(run.spec.schema.to_updates(input.update, INPUT))
-            run.pending_update = [*run.pending_update, *writes]
+        run.pending_update = [*run.pending_update, *update]
         if run.fork:  # a replay: it goes on from a copy of the old checkpoint, the new head
             old = run.record
             fork = run._commit(
@@ -275,27 +296,19 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
             f"({[r.interrupt_id for r in pending]}); answer with Command(resume=...) before "
             "sending new input"
         )
-    if isinstance(input, Command):
-        writes = run.spec.schema.to_updates(input.update, INPUT)
-        gotos = list(input.goto_targets())
+    if isinstance(input, Command):  # a new thread: the update is the run's input
+        writes = update
     else:
         keys = run.spec.input_keys
         writes = [
             w for w in run.spec.schema.to_updates(input, INPUT) if keys is None or w[0] in keys
         ]
-        gotos = []
-    writes = run.spec.schema.prepared(writes)
+        writes = run.spec.schema.prepared(writes)
     if run.record is None:
         run.values = {**run.spec.schema.initial_values(), **run.values}
     touched = run.spec.schema.apply(run.values, writes)
-    if gotos:
-        nxt, sends, barriers = run.triggers(
-            [("__goto__", gotos)], run.record.barriers if run.record else {}
-        )
-    else:
-        nxt, sends, barriers = run.triggers([(START, [])], {})
-    # a Command on a thread goes on from its checkpoint in LangGraph (no input or START step)
-    spent = 0 if isinstance(input, Command) and run.record is not None else 2
+    # START's nodes run, with a Command's goto targets beside them (LangGraph)
+    nxt, sends, barriers = run.triggers([(START, []), ("__goto__", gotos)], {})
     step = run.record.step + 1 if run.record else -1
     rec = run._commit(
         source="input",
@@ -306,12 +319,118 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
         step=step,
     )
     yield from _commit(run, rec, ())
-    run.spent = spent
+    run.spent = 2
     if run.wants("values") and touched:  # LangGraph: input that wrote nothing, no chunk
         yield Emit("values", dict(run.values))
     assert run.record is not None
     yield from checkpoint_events(run.modes, run.record, run.values)
     return None
+
+
+def _checked_command(run: _Run, command: Command) -> tuple[list[tuple[str, Any]], list[Any]]:
+    """A Command's update writes and goto targets (END left out), checked — unknown keys
+    or nodes, values that cannot be stored raise here — before anything is decided or
+    committed, so that a refused Command changes nothing (a breakpoint it would pass stays
+    unreviewed)."""
+    update = run.spec.schema.prepared(run.spec.schema.to_updates(command.update, INPUT))
+    if run.durable:
+        for channel, value in update:
+            ensure_serializable(value, f"update.{channel}")
+    gotos = [g for g in command.goto_targets() if g != END]
+    run.triggers([("__goto__", gotos)], {})  # an unknown node raises InvalidUpdate
+    if update and run.record is not None:  # its reducers fold it in on a copy, here
+        try:
+            run.spec.schema.apply(dict(run.step_values()), update, strict=False)
+        except InvalidUpdate:
+            raise
+        except Exception as exc:
+            keys = sorted({c for c, _ in update})
+            raise InvalidUpdate(
+                f"Command(update=...) cannot be folded into the state (keys {keys}): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    return update, gotos
+
+
+def _command_on_thread(
+    run: _Run,
+    update: list[tuple[str, Any]],
+    gotos: list[Any],
+    pending: list[InterruptRecord],
+) -> Generator[Effect, Any, bool | RunResult]:
+    """`Command(update=..., goto=...)` without `resume` on a thread that has a checkpoint
+    goes on from that checkpoint, as in LangGraph:
+
+    - an older checkpoint (`checkpoint_id`): a fork, `source="fork"`, with the update, its
+      next nodes and the goto targets;
+    - a finished thread: the update is committed as a checkpoint of its own
+      (`source="update"`) whose next nodes are the goto targets; nothing runs without goto;
+    - nodes still to run (a breakpoint, a failed or stopped step, a decision recorded and
+      not carried out yet): a pending breakpoint is passed as `invoke(None)` passes it, and
+      the update goes with the step as a resume's does (the step keeps its checkpoint, so
+      its finished tasks and recorded decisions stay its own). A goto there is refused:
+      it would plan a new step, in which a decided node would ask again.
+
+    A request waiting for a person is never passed, nor a breakpoint that
+    `configurable[PASSABLE]` leaves out: `InputRejected`."""
+    old = run.record
+    assert old is not None
+    real = [r for r in pending if r.kind != "breakpoint"]
+    if real:
+        raise InputRejected(
+            f"thread {run.thread_id!r} waits for {len(real)} decision(s) "
+            f"({[r.interrupt_id for r in real]}); answer with Command(resume=...) before "
+            "sending a Command without one"
+        )
+    allowed = (run.config.get("configurable") or {}).get(PASSABLE)
+    unseen = [r for r in pending if allowed is not None and r.interrupt_id not in allowed]
+    if unseen:  # it paused after the Command was asked (and allowed)
+        raise InputRejected(
+            f"thread {run.thread_id!r} paused at a breakpoint ({unseen[0].interrupt_id}) "
+            "after this Command was sent; it waits for a decision"
+        )
+    busy = bool(old.next or old.sends) and not run.fork
+    if busy and gotos:
+        raise InvalidUpdate(
+            f"thread {run.thread_id!r} has nodes still to run ({list(old.next)}): a Command "
+            "with goto there is not supported (it would plan a new step, in which a node "
+            "already answered would ask again); send Command(update=...) or invoke(None) "
+            "first, then the goto"
+        )
+    passed = {r.interrupt_id: None for r in pending}  # breakpoints, as invoke(None) does
+    if passed:
+        yield Resolve(passed, "resolved")
+        run.apply_decisions(passed, "resolved")
+    if busy:
+        run.pending_update = [*run.pending_update, *update]
+        if run.run_id is not None and update:
+            run.update_runs = [*run.update_runs, run.run_id]
+        yield from _resumed_values(run)
+        return _past_breakpoint(run)
+    if not run.fork and not update and not gotos:  # nothing to record, nothing to run
+        yield from _resumed_values(run)
+        return RunResult(values=run.values, interrupts=(), checkpoint_id=old.checkpoint_id)
+    nxt, sends, barriers = old.next, old.sends, old.barriers
+    if gotos:
+        more, more_sends, barriers = run.triggers([("__goto__", gotos)], old.barriers)
+        nxt = (*nxt, *(n for n in more if n not in nxt))
+        sends = (*sends, *more_sends)
+    values = dict(run.values)
+    run.spec.schema.apply(values, update, strict=False)
+    run.values = values
+    rec = run._commit(
+        source="fork" if run.fork else "update",
+        writes=[Write(node=INPUT, channel=c, value=v) for c, v in update],
+        next_=nxt,
+        sends=sends,
+        barriers=barriers,
+        step=old.step + 1,
+    )
+    run.spent = 1 if run.fork else 0  # as LangGraph counts them
+    yield from _commit(run, rec, ())
+    yield from _resumed_values(run)
+    yield from checkpoint_events(run.modes, rec, run.values)
+    return False  # the targets' breakpoints stop them: a Command does not skip a review
 
 
 def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, InterruptRecord | None]:
@@ -379,6 +498,9 @@ def _flush(
     if len(chain) > 1:
         writes = tuple(w for r in chain for w in r.writes)
         rec = replace(rec, parent_id=chain[0].parent_id, writes=writes)
+        folded = [u for r in chain for u in r.metadata.get("updates_of") or ()]
+        if folded:  # the queued Commands whose update one of the steps folded in
+            rec = replace(rec, metadata={**rec.metadata, "updates_of": folded})
     yield Commit(rec, run.head, interrupts, final)
     run.head = rec.checkpoint_id
     return rec
@@ -592,6 +714,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                         task_id=UPDATE_TASK, task_name=INPUT, writes=tuple(run.pending_update)
                     )
                 )
+                if run.update_runs:  # beside it: the previous release reads it as state
+                    runs = ((UPDATE_RUNS, list(run.update_runs)),)
+                    progress.append(TaskWrites(task_id=UPDATE_RUNS, task_name=INPUT, writes=runs))
             yield from _settle(run)
             if run.durable and (progress or new_interrupts):
                 yield SaveProgress(rec.checkpoint_id, tuple(progress), tuple(new_interrupts))
@@ -637,6 +762,9 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             barriers=barriers,
             step=rec.step + 1,
         )
+        if run.update_runs:  # queued Commands whose update this step folds in (`Applied`)
+            new = replace(new, metadata={**new.metadata, "updates_of": run.update_runs})
+            run.update_runs = []
         ran = [t.name for t, _, _ in finished]
         hit_after = spec.hits(run.after, ran)
         bps = (run._breakpoint(new.checkpoint_id, "after", hit_after),) if hit_after else ()

@@ -30,6 +30,8 @@ __all__ = [
     "INPUT",
     "MEMO",
     "PART_SEP",
+    "PASSABLE",
+    "UPDATE_RUNS",
     "UPDATE_TASK",
     "fold_order",
     "run_order",
@@ -50,6 +52,17 @@ PART_SEP = ":"
 saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
+PASSABLE = "passable_breakpoints"
+"""Configurable key: the breakpoint requests (ids) a `Command` without `resume` may pass.
+The service sets it to those its caller was allowed to decide when the run was asked (a
+breakpoint that paused later makes the run wait: `InputRejected`); absent, as in the
+library, a Command passes any, as `invoke(None)` does."""
+UPDATE_RUNS = "__update_runs__"
+"""Task id (beside `UPDATE_TASK`) under which the queued runs (ids) whose
+`Command(update=...)` waits in `UPDATE_TASK` are kept, as its one write (channel
+`UPDATE_RUNS`). Not among `UPDATE_TASK`'s writes: the previous release applies each of
+those as a state update (a rolling upgrade would put the ids into the thread's state);
+it ignores a task id it does not plan."""
 DEFERRED = "__deferred__"
 """The `barriers` entry naming the deferred nodes an edge triggered that wait for their turn
 (a join key always holds "->", a node name never does; absent in older checkpoints)."""
@@ -134,9 +147,15 @@ class _Run:
         self.pending_update: list[tuple[str, Any]] = []
         """`Command(resume=..., update=...)`: writes applied with the resumed step (kept with
         the step's progress while it stays paused)."""
+        self.update_runs: list[str] = []
+        """Queued runs whose `Command(update=...)` is in `pending_update` (applied: their
+        takeover goes on from the step instead of applying it again)."""
         stored_update = self.task_writes.pop(UPDATE_TASK, None)
         if stored_update is not None:
             self.pending_update = list(stored_update.writes)
+        stored_runs = self.task_writes.pop(UPDATE_RUNS, None)
+        if stored_runs is not None:
+            self.update_runs = [r for _, v in stored_runs.writes for r in v]
 
     def step_values(self) -> dict[str, Any]:
         """What the next step's nodes see: the committed state plus a pending resume update

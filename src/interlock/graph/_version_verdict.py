@@ -70,7 +70,7 @@ def continues(start: Start, input: Any, config: Mapping[str, Any]) -> bool:
     stored = start.stored
     if stored is None or not (stored.record.next or stored.record.sends or stored.interrupts):
         return False  # nothing of the old code's run is left to go on with
-    if input is None or (isinstance(input, Command) and input.has_resume):
+    if input is None or isinstance(input, Command):  # a Command goes on from it (LangGraph)
         return True
     if any(r.status in ("resolved", "expired") for r in stored.interrupts):
         return True  # decided, not applied yet: this run would apply it

@@ -13,7 +13,9 @@ a background run whose worker died:
 - an **input** run (or a **command**: the Agent Server's `command.update` / `goto` without
   an answer) is invoked again with its run id: the graph applies the input only if no
   checkpoint of the run exists (the input is applied once), else continues from the
-  thread's head;
+  thread's head; a command whose update went with a paused or failed step is found in that
+  step's progress, or in the checkpoint that folded it (`metadata["updates_of"]`), and is
+  not applied again;
 - a **resume** never decides anything: if the decision of its requests is recorded, the
   thread is continued with `graph.invoke(None, config)`, which carries the recorded
   decision out (the paused node runs again and gets it); if the process died before the
@@ -48,8 +50,11 @@ from typing import Any, Literal
 from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver, RunRecord, new_audit_id
 from interlock.errors import (
+    InputRejected,
+    InvalidUpdate,
     ResumeError,
     RunStopped,
+    SerializationError,
     StepNotSaved,
     StoreUnavailable,
     ThreadBusy,
@@ -57,6 +62,7 @@ from interlock.errors import (
 )
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
+from interlock.graph._run import PASSABLE
 from interlock.graph._stop import STOP
 from interlock.graph._unsaved import HOLD
 from interlock.server._stops import StopCheck, stop_check
@@ -249,6 +255,8 @@ def _begin(
     if kind is None:
         return None
     options: dict[str, Any] = {"config": {k: conf[k] for k in _KEPT if conf.get(k)}}
+    if PASSABLE in conf:  # kept even empty: a takeover passes no breakpoint it was not asked to
+        options["config"][PASSABLE] = list(conf[PASSABLE])
     if conf.get("checkpoint_id"):  # a fork: a takeover starts there until the run committed
         options["fork"] = str(conf["checkpoint_id"])
     if log is not None:
@@ -314,10 +322,17 @@ def continues(run: RunRecord) -> bool:
 
 def _did_something(saver: BaseSaver, record: RunRecord, exc: BaseException) -> bool:
     """Whether the run changed anything: a resume, whether a decision of it is recorded; an
-    input run, whether a checkpoint of it was committed; a run that goes on from the head,
-    whether it got past the refusals (its node may have run before its first commit)."""
+    input run, whether a checkpoint of it was committed; a run that goes on from the head
+    (or a command on a thread with nodes still to run, which passes its breakpoint and runs
+    the step with its update before its first commit), whether it got past the refusals."""
     if continues(record):
         refused = isinstance(exc, ThreadBusy | ResumeError | VersionChanged)
+        return committed(saver, record) or not refused
+    if record.kind == "command":
+        refused = isinstance(
+            exc,
+            ThreadBusy | ResumeError | InputRejected | InvalidUpdate | SerializationError,
+        )
         return committed(saver, record) or not refused
     if record.kind == "resume":
         ids = (record.input or {}).get("interrupt_ids") or []
@@ -327,12 +342,14 @@ def _did_something(saver: BaseSaver, record: RunRecord, exc: BaseException) -> b
 
 
 def committed(saver: BaseSaver, record: RunRecord) -> bool:
-    """Whether a checkpoint of the run (tagged with its id) was committed on its thread."""
+    """Whether a checkpoint of the run (tagged with its id, or holding its command's
+    update) was committed on its thread."""
     for checkpoint in saver.list_checkpoints(record.thread_id, limit=20):
         if checkpoint.checkpoint_id == record.after:
             break
-        if (checkpoint.metadata or {}).get("run_id") == record.run_id:
-            return True
+        meta = checkpoint.metadata or {}
+        if meta.get("run_id") == record.run_id or record.run_id in (meta.get("updates_of") or ()):
+            return True  # (a command's update folded into another run's step: `updates_of`)
     return False
 
 

@@ -57,8 +57,9 @@ def decide_request(
     """Decide a request as `who` and resume its run (shared by the API, the inbox and the
     Agent Server API). Raises `ApiError` (or an interlock error the handlers map) when it is
     refused. `run(graph, command, config)` runs the resume (default: `graph.invoke`; the
-    Agent Server streams it into the run event log); `update` / `goto` go with the resume
-    in the same `Command` (applied in the same step). On a quorum request the decision is
+    Agent Server streams it into the run event log); `update` goes with the resume in the
+    same `Command` (applied in the same step); a `goto` there is refused by the graph
+    (`InvalidUpdate`) before anything is decided. On a quorum request the decision is
     `who`'s vote: the answer's `approval.status` stays `pending` until the N-th approval
     (see `approval.quorum`). `valid_for` (seconds): a run that would carry the decision
     out later than that reopens the request instead. `before_resume(record)` runs for each

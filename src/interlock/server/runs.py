@@ -588,10 +588,19 @@ def _stopped(graph: CompiledStateGraph, run: RunRecord) -> bool:
     return not graph.get_state(run_config(run.thread_id)).next
 
 
+_FOLDED_WITHIN = 200
+"""Newest checkpoints searched for the one that folded a superseded command's update."""
+
+
 def _outcome_in_history(graph: CompiledStateGraph, run: RunRecord) -> dict[str, Any]:
-    """A superseded run's result: the state at its newest checkpoint (tagged with its id),
-    with the requests that checkpoint raised."""
+    """A superseded run's result: the state at its newest checkpoint (tagged with its id,
+    or, for a command whose update went with another run's step, the checkpoint that
+    folded it: `updates_of`), with the requests that checkpoint raised."""
     config = run_config(run.thread_id)
     for snapshot in graph.get_state_history(config, filter={"run_id": run.run_id}):
         return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+    if run.kind == "command":
+        for snapshot in graph.get_state_history(config, limit=_FOLDED_WITHIN):
+            if run.run_id in ((snapshot.metadata or {}).get("updates_of") or ()):
+                return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
     raise RunSuperseded(f"run {run.run_id!r}: no checkpoint of it is left in the history")

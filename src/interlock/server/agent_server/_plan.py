@@ -18,6 +18,7 @@ from interlock._types import Command
 from interlock.checkpoint.base import BaseSaver
 from interlock.errors import RunStopped
 from interlock.graph import CompiledStateGraph
+from interlock.graph._run import PASSABLE
 from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
@@ -90,6 +91,8 @@ class Plan:
     """A fork's checkpoint id."""
     cancels: list[str] = field(default_factory=list)
     """The requests a fork cancels (pending on the old head)."""
+    passes: list[str] = field(default_factory=list)
+    """The breakpoints a command may pass: those pending when its caller was allowed."""
     input: Any = None
     answers: dict[str, Any] = field(default_factory=dict)
     """A decision's answers by request id (one or several requests of the thread)."""
@@ -199,6 +202,10 @@ def plan_run(
     if command and body.input is not None:
         raise ApiError(422, "invalid_request", "send `input` or `command`, not both")
     plan.update, plan.goto = command.get("update"), command.get("goto") or ()
+    if "resume" in command and plan.goto:  # LangGraph runs it beside the resumed step
+        raise ApiError(
+            422, "invalid_command", "`goto` with `resume` is not supported: resume first"
+        )
     check_shape(command, "command")
     if isinstance(plan.update, dict):  # a state key the graph lacks: 422, as for input
         graph.spec.schema.to_updates(plan.update, "__input__", strict=True)
@@ -219,7 +226,7 @@ def plan_run(
     if command:
         plan.kind = "command"
         detail = {"update": command.get("update"), "goto": command.get("goto")}
-        check_state_change(
+        plan.passes = check_state_change(
             ctx.saver,
             who,
             thread_id,
@@ -354,6 +361,8 @@ def carry_out(
         return _ran(box, writer)
     if plan.kind in ("command", "continue"):
         config = run_config(plan.thread_id, user_id=plan.who.name)
+        if plan.kind == "command":  # a breakpoint that pauses after the check is not passed
+            config["configurable"][PASSABLE] = list(plan.passes)
         command: Command[Any] | None = (
             Command(update=plan.update, goto=plan.goto) if plan.kind == "command" else None
         )

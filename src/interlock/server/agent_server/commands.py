@@ -8,8 +8,9 @@ envelope; a request without valid credentials is still 401).
                          (`multitask_strategy`: `reject`, `enqueue`; a fork,
                          `config.configurable.checkpoint_id`, is `not_supported`)
     input.respond        answers to one request (`interrupt_id`, `response`) or several
-                         (`responses`), with optional `update` / `goto` applied in the same
+                         (`responses`), with an optional `update` applied in the same
                          step: the one decision path (`decide_request`); `{"run_id"}`
+                         (a `goto` is `not_supported`: it would run beside the resumed step)
     state.get            the thread's values (`keys` to pick some) and checkpoint
     state.listCheckpoints  the thread's checkpoints, newest first (`limit`, `before`)
     agent.getTree        the root agent and its status
@@ -117,7 +118,8 @@ def command_routes(ctx: Context, principal: Any) -> APIRouter:
         if params.get("update") is not None:
             command["update"] = params["update"]
         if params.get("goto") is not None:
-            command["goto"] = _goto(params["goto"])
+            _goto(params["goto"])  # a malformed one is `invalid_argument`
+            raise CommandFailed("not_supported", "`goto` with an answer: answer first")
         body = _body(
             assistant_id=found[0],
             command=command,

@@ -1,0 +1,208 @@
+"""A `command` with `update` / `goto` and no `resume`, on a thread that has checkpoints, over
+the Agent Server API (the real `langgraph-sdk` over loopback, on SQLite): it goes on from the
+thread's checkpoint as the library does (tests/test_parity_command_on_thread.py), and no
+command — refused or accepted — opens a way past a review."""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import httpx
+import pytest
+from langgraph_sdk import get_sync_client
+
+import interlock as il
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.server import ApiKeys, create_app
+from tests._http import served
+
+KEYS = "k-bob=bob:requester;k-ada=ada:approver"
+SENT: list[str] = []
+
+
+class Mail(TypedDict, total=False):
+    text: str
+    tone: str
+    done: bool
+
+
+def _send(state: Mail) -> dict[str, Any]:
+    SENT.append(f"{state['text']}:{state.get('tone', '')}")
+    return {"done": True}
+
+
+def _refused(call: Any) -> tuple[int, str]:
+    """The status and error code of a call that must be refused."""
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        call()
+    return refused.value.response.status_code, refused.value.response.json()["code"]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    saver = SqliteSaver(tmp_path / "cmd.db")
+    SENT.clear()
+    g = il.StateGraph(Mail)
+    g.add_node("draft", lambda s: {"tone": "drafted"})
+    g.add_node("send", _send)
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "send")
+    graph = g.compile(checkpointer=saver, name="mail", interrupt_before=["send"])
+    app = create_app({"mail": graph}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app) as http:
+            yield str(http.base_url).rstrip("/")
+    finally:
+        saver.close()
+
+
+def test_a_refused_command_leaves_the_review_for_an_approver(url: str) -> None:
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "mail", input={"text": "q"})
+        assert bob.threads.get_state(tid)["next"] == ["send"]  # the review before send
+        # an approver's command that cannot be applied changes nothing
+        for command in (
+            {"update": {"tone": "x"}, "goto": "nowhere"},  # a misspelt node
+            {"update": {"tone": "x"}, "goto": "draft"},  # a goto beside the paused step
+        ):
+            got = _refused(lambda c=command: ada.runs.wait(tid, "mail", command=c))
+            assert got == (422, "invalid_input")
+            # so the breakpoint still waits: a requester cannot continue past it (it would
+            # run send if the refused command had used the review up), nor update past it
+            assert _refused(lambda: bob.runs.wait(tid, "mail", input=None)) == (403, "forbidden")
+            forged = {"update": {"tone": "forged"}}
+            assert _refused(lambda f=forged: bob.runs.wait(tid, "mail", command=f))[0] == 403
+            assert SENT == [] and bob.threads.get_state(tid)["next"] == ["send"]
+        # an answer with a goto is refused before anything is decided (LangGraph would run
+        # draft beside the resumed step)
+        answer = {"resume": "go", "goto": "draft"}
+        got = _refused(lambda: ada.runs.wait(tid, "mail", command=answer))
+        assert got == (422, "invalid_command")
+        assert bob.threads.get_state(tid)["interrupts"]
+        # ... while the approver's update passes it, and send runs with the update
+        done = ada.runs.wait(tid, "mail", command={"update": {"tone": "checked"}})
+        assert done == {"text": "q", "tone": "checked", "done": True}
+        assert SENT == ["q:checked"]
+
+
+def test_a_goto_on_a_finished_thread_stops_at_the_review(url: str) -> None:
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "mail", input={"text": "q"})
+        ada.runs.wait(tid, "mail", input=None)
+        assert SENT == ["q:drafted"] and bob.threads.get_state(tid)["next"] == []
+        # a requester's update on the finished thread is recorded, nothing runs
+        out = bob.runs.wait(tid, "mail", command={"update": {"tone": "later"}})
+        assert out == {"text": "q", "tone": "later", "done": True}
+        # a goto to the reviewed node plans it, and it waits for its review (LangGraph
+        # would run it: a requester must not send mail again by routing to it)
+        bob.runs.wait(tid, "mail", command={"goto": "send"})
+        state = bob.threads.get_state(tid)
+        assert state["next"] == ["send"] and state["interrupts"]
+        assert SENT == ["q:drafted"]
+        assert _refused(lambda: bob.runs.wait(tid, "mail", input=None)) == (403, "forbidden")
+        ada.runs.wait(tid, "mail", input=None)
+        assert SENT == ["q:drafted", "q:later"]
+
+
+def test_a_callers_passable_breakpoints_never_reach_the_graph() -> None:
+    """`passable_breakpoints` is the service's fact (what the caller was allowed to pass
+    when the command was checked): a run's or an assistant's `config.configurable` may not
+    set it, as it may not set `user_id` or `run_id` (a command run's own value overrides
+    it today, but any other run would hand the forged list to the graph and its takeovers)."""
+    from interlock.graph._run import PASSABLE
+    from interlock.server.agent_server._plan import _configurable
+
+    assert _configurable({PASSABLE: ["any"], "model": "m"}) == {"model": "m"}
+
+
+class Notes(TypedDict, total=False):
+    text: str
+    notes: Annotated[list[str], operator.add]
+
+
+def test_an_update_the_reducer_refuses_leaves_the_review_for_an_approver(
+    tmp_path: Path,
+) -> None:
+    """An approver's command whose update passes the key check but not the state's
+    reducer (`operator.add` of a list and a number) is a 422 that changes nothing: it
+    used to pass the breakpoint, then fail, so that a requester's `input: null` ran the
+    reviewed node (without the update)."""
+    saver = SqliteSaver(tmp_path / "notes.db")
+    SENT.clear()
+    g = il.StateGraph(Notes)
+    g.add_node("draft", lambda s: {"notes": ["drafted"]})
+    g.add_node("send", lambda s: SENT.append(s["text"]) or {})
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "send")
+    graph = g.compile(checkpointer=saver, name="notes", interrupt_before=["send"])
+    app = create_app({"notes": graph}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with (
+            served(app) as http,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob") as bob,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-ada") as ada,
+        ):
+            tid = bob.threads.create()["thread_id"]
+            bob.runs.wait(tid, "notes", input={"text": "q"})
+            bad = {"update": {"notes": 5}}
+            assert _refused(lambda: ada.runs.wait(tid, "notes", command=bad))[0] == 422
+            assert _refused(lambda: bob.runs.wait(tid, "notes", input=None)) == (403, "forbidden")
+            assert SENT == [] and bob.threads.get_state(tid)["interrupts"]
+            done = ada.runs.wait(tid, "notes", command={"update": {"notes": ["checked"]}})
+            assert done == {"text": "q", "notes": ["drafted", "checked"]} and SENT == ["q"]
+    finally:
+        saver.close()
+
+
+class Payment(TypedDict, total=False):
+    amount: int
+    ok: str
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (on main too): a requester's goto routes past an in-graph review node",
+)
+def test_a_requester_cannot_route_past_a_review_node(tmp_path: Path) -> None:
+    """The tutorial's shape: `review` asks a person (`interrupt()`), then `pay` acts. On a
+    finished thread a requester's `command` with `update` and `goto: "pay"` is allowed
+    (nothing waits, so `check_state_change` lets it through) and runs `pay` with an amount
+    no one reviewed. A breakpoint on the target stops such a goto; an `interrupt()` in the
+    node before it does not."""
+    saver = SqliteSaver(tmp_path / "pay.db")
+    paid: list[int] = []
+    g = il.StateGraph(Payment)
+    g.add_node("review", lambda s: {"ok": il.interrupt(f"pay {s['amount']}?")})
+    g.add_node("pay", lambda s: paid.append(s["amount"]) or {})
+    g.add_edge(il.START, "review")
+    g.add_edge("review", "pay")
+    graph = g.compile(checkpointer=saver, name="pay")
+    app = create_app({"pay": graph}, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with (
+            served(app) as http,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob") as bob,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-ada") as ada,
+        ):
+            tid = bob.threads.create()["thread_id"]
+            bob.runs.wait(tid, "pay", input={"amount": 10})
+            ada.runs.wait(tid, "pay", command={"resume": "yes"})
+            assert paid == [10]
+            forged = {"update": {"amount": 999_999}, "goto": "pay"}
+            with contextlib.suppress(httpx.HTTPStatusError):  # refused: fine
+                bob.runs.wait(tid, "pay", command=forged)
+            assert paid == [10]  # pay never runs on an amount no one reviewed
+    finally:
+        saver.close()
