@@ -20,7 +20,7 @@ import pytest
 from interlock import END, START, Command, StateGraph, StepNotSaved, interrupt
 from interlock.checkpoint.base import AuditEntry
 from interlock.checkpoint.sqlite import SqliteSaver
-from interlock.errors import ResumeConflict, StoreUnavailable, ThreadBusy
+from interlock.errors import ResumeConflict, StoreError, StoreUnavailable, ThreadBusy
 from tests.conftest import make_saver
 
 
@@ -337,3 +337,29 @@ def test_a_hold_taken_inside_a_hold_commits_with_it_and_frees_the_connection(
     other.start()
     other.join()
     assert free == [True]
+
+
+def test_a_constraint_sqlite_enforces_is_the_stores_error(path: Path) -> None:
+    """A write the database refuses by a constraint (here a trigger an operator added;
+    SQLite's `RAISE(ABORT)` is a constraint failure) is the store's `StoreError`, not a
+    bare `sqlite3.IntegrityError`, in and out of a run's held transaction; nothing is
+    left open and the waiting run stays resumable once the constraint is gone."""
+    saver = SqliteSaver(path)
+    app = _orders(saver)
+    cfg = {"configurable": {"thread_id": "t"}}
+    (asked,) = app.invoke({"item": "book"}, cfg)["__interrupt__"]
+    with sqlite3.connect(path) as admin:
+        admin.execute(
+            "CREATE TRIGGER no_audit BEFORE INSERT ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit is frozen'); END"
+        )
+    with pytest.raises(StoreError, match="audit is frozen") as caught:
+        app.invoke(Command(resume="yes"), cfg)
+    assert not isinstance(caught.value, sqlite3.Error)
+    with pytest.raises(StoreError, match="audit is frozen"):
+        saver.append_audit([AuditEntry(at=datetime.now(UTC), actor="x", action="y")])
+    assert not saver._conn().in_transaction
+    assert saver.get_interrupt(asked.id).status == "pending"
+    with sqlite3.connect(path) as admin:
+        admin.execute("DROP TRIGGER no_audit")
+    assert "__interrupt__" not in app.invoke(Command(resume="yes"), cfg)

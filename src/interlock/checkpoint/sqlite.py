@@ -129,7 +129,7 @@ class SqliteSaver(SqlSaver):
         if getattr(self._local, "held", None) is conn:  # inside the held transaction
             try:
                 yield conn
-            except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+            except sqlite3.Error as exc:
                 raise _translated(exc, self.path, self.busy_timeout) from exc
             return
         using = self._using.get(id(conn)) or _CLOSED
@@ -150,7 +150,7 @@ class SqliteSaver(SqlSaver):
                     yield conn
                 finally:
                     conn.execute("COMMIT")
-        except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+        except sqlite3.Error as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
 
     @contextmanager
@@ -163,7 +163,7 @@ class SqliteSaver(SqlSaver):
                 lease = self._local.held_lease
                 self._end_held(conn, commit=False)
                 self._retake(*lease)
-                if isinstance(exc, (sqlite3.OperationalError, sqlite3.ProgrammingError)):
+                if isinstance(exc, sqlite3.Error):
                     raise _translated(exc, self.path, self.busy_timeout) from exc
                 raise
             self._end_held(conn, commit=True)
@@ -176,7 +176,7 @@ class SqliteSaver(SqlSaver):
         try:  # the hot path, as in `_read`
             with using:
                 yield from self._transaction(conn, durable)
-        except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+        except sqlite3.Error as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
 
     def _transaction(self, conn: sqlite3.Connection, durable: bool) -> Iterator[sqlite3.Connection]:
@@ -240,7 +240,7 @@ class SqliteSaver(SqlSaver):
             if commit:
                 try:
                     conn.execute("COMMIT")
-                except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+                except sqlite3.Error as exc:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     raise _translated(exc, self.path, self.busy_timeout) from exc
@@ -357,5 +357,5 @@ def _translated(exc: sqlite3.Error, path: str, busy_timeout: float) -> StoreErro
 def _errors(path: str, busy_timeout: float) -> Iterator[None]:
     try:
         yield
-    except (sqlite3.OperationalError, sqlite3.ProgrammingError) as exc:
+    except sqlite3.Error as exc:
         raise _translated(exc, path, busy_timeout) from exc
