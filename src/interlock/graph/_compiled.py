@@ -18,6 +18,7 @@ from interlock.errors import (
     StoreError,
     ThreadBusy,
 )
+from interlock.graph._abandon import apending_ids, pending_ids
 from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync, drop_hold
 from interlock.graph._effects import Clock, RunResult, Start
 from interlock.graph._engine import (
@@ -234,6 +235,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         head: str | None,
         known: dict[str, Any] | None = None,
         known_id: str | None = None,
+        abandons: tuple[str, ...] = (),
     ) -> Start:
         values = self._values(stored, known, known_id) if stored else {}
         if stored is not None:
@@ -244,6 +246,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             stored=stored,
             values=values,
             head_id=head,
+            abandons=abandons,
         )
 
     def _load(
@@ -286,9 +289,12 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         if cp_id is not None and stored is None:
             raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
         head = stored.record.checkpoint_id if stored else None
+        abandons: tuple[str, ...] = ()
         if cp_id is not None:
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
-        return self._start(stored, env, head, known, known_id)
+            if head != cp_id and not ns:  # a fork: the old head's requests are cancelled
+                abandons = pending_ids(saver, env.thread_id)
+        return self._start(stored, env, head, known, known_id, abandons)
 
     async def _aload(
         self,
@@ -320,9 +326,12 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         if cp_id is not None and stored is None:
             raise ResumeError(f"checkpoint {cp_id!r} of thread {env.thread_id!r} not found")
         head = stored.record.checkpoint_id if stored else None
+        abandons: tuple[str, ...] = ()
         if cp_id is not None:
             head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
-        return self._start(stored, env, head, known, known_id)
+            if head != cp_id and not ns:
+                abandons = await apending_ids(saver, env.thread_id)
+        return self._start(stored, env, head, known, known_id, abandons)
 
     def _busy(self, env: Env, input: Any) -> Exception:
         if isinstance(input, Command) and input.has_resume:

@@ -314,6 +314,9 @@ class Start:
     """The thread's actual head (compare-and-swap target); differs from stored on a fork."""
     migration: Any = None
     """A version migration to commit before the run goes on (`_versions.MigrationPlan`)."""
+    abandons: tuple[str, ...] = ()
+    """On a fork (a start older than the head): the requests pending on the old head,
+    which the fork cancels before its first commit."""
 
     def as_result(self) -> RunResult:
         """Where a finished run stopped: this checkpoint, nothing pending."""

@@ -40,6 +40,7 @@ from interlock.errors import (
     RunStopped,
     RunSuperseded,
 )
+from interlock.graph._abandon import abandon_old_branch
 from interlock.graph._effects import (
     Applied,
     Clock,
@@ -493,6 +494,7 @@ def _flush(
 ) -> Generator[Effect, Any, CheckpointRecord]:
     """Commit the records not committed yet as one (several only under exit durability:
     the last one, on the parent of the first, with all their writes in order)."""
+    yield from abandon_old_branch(run)
     chain, run.unsaved = run.unsaved, []
     rec = chain[-1]
     if len(chain) > 1:

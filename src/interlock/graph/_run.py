@@ -132,6 +132,8 @@ class _Run:
         self.record = start.stored.record if start.stored else None
         self.head = start.head_id
         self.fork = self.record is not None and self.record.checkpoint_id != start.head_id
+        self.abandons: tuple[str, ...] = start.abandons if self.fork else ()
+        """The old head's pending requests a fork cancels before its first commit."""
         self.interrupts: list[InterruptRecord] = (
             [] if self.fork or start.stored is None else list(start.stored.interrupts)
         )

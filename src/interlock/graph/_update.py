@@ -8,6 +8,7 @@ from typing import Any
 from interlock._types import END, START
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
+from interlock.graph._abandon import abandon_old_branch
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
 from interlock.graph._engine import _child_waits
 from interlock.graph._run import _Run
@@ -98,5 +99,6 @@ def update_graph(
     hit = spec.hits(spec.interrupt_before, names)
     if was_paused_before and hit and not child:  # a subgraph goes on past it with its parent
         bps = (run._breakpoint(record.checkpoint_id, "before", hit),)
+    yield from abandon_old_branch(run)
     yield Commit(record, run.head, bps, True)
     return record.checkpoint_id
