@@ -220,3 +220,19 @@ def test_a_value_sqlite_cannot_take_in_a_held_transaction(saver: SqliteSaver) ->
     assert isinstance(caught.value.__cause__, UnicodeEncodeError)
     _settled(saver)
     assert "__interrupt__" not in app.invoke(Command(resume="yes"), cfg)
+
+
+@pytest.mark.parametrize("call", ["get_thread", "list_audit thread", "append_audit"])
+def test_postgres_refuses_a_lone_surrogate_as_sqlite_does(call: str) -> None:
+    """The same refusal on PostgreSQL, whose driver cannot encode it either."""
+    pytest.importorskip("psycopg")
+    from tests.pg import fresh_postgres_saver
+
+    pg = fresh_postgres_saver()
+    try:
+        with pytest.raises(SerializationError, match="cannot store") as caught:
+            CANNOT_TAKE[call](pg)
+        assert isinstance(caught.value.__cause__, UnicodeEncodeError)
+        assert pg.list_audit().items == ()  # and the pooled connection still answers
+    finally:
+        pg.close()
