@@ -19,6 +19,7 @@ from interlock.checkpoint._audit.verify import verify_store
 from interlock.checkpoint._crons.protocol import CronJob
 from interlock.checkpoint._grants.protocol import Grant
 from interlock.checkpoint._testkit import make_interrupt, make_record
+from tests.conftest import make_saver
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 600_000, tzinfo=UTC)
 
@@ -58,16 +59,7 @@ THREAD = [
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def sql_saver(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "sqlite":
-        from interlock.checkpoint.sqlite import SqliteSaver
-
-        with SqliteSaver(tmp_path / "s.db") as s:
-            yield s
-        return
-    pytest.importorskip("psycopg")
-    from tests.pg import fresh_postgres_saver
-
-    s = fresh_postgres_saver()
+    s = make_saver(request.param, tmp_path)
     try:
         yield s
     finally:

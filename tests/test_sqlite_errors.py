@@ -12,17 +12,18 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 
-from interlock import END, START, Command, StateGraph, interrupt
+from interlock import Command
 from interlock.checkpoint._assistants.protocol import AssistantChange
 from interlock.checkpoint._crons.protocol import CronJob
 from interlock.checkpoint._grants.protocol import Grant
 from interlock.checkpoint.base import AuditEntry
 from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.errors import SerializationError, StoreError, StoreUnavailable
+from tests.test_sqlite_held_lease_review import _orders
 
 T0 = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -73,20 +74,11 @@ def _settled(saver: SqliteSaver) -> None:
     assert free == [True]
 
 
-class _Order(TypedDict, total=False):
-    item: str
-    answer: Any
-
-
-def _orders(saver: SqliteSaver) -> Any:
-    def ask(state: _Order) -> dict[str, Any]:
-        return {"answer": interrupt({"ship": state["item"]})}
-
-    g = StateGraph(_Order)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g.compile(checkpointer=saver)
+def _call(mode: str, call: Callable[[SqliteSaver], Any], saver: SqliteSaver) -> Any:
+    """`call` on the calling thread, or on a worker thread as the async twins run it."""
+    if mode == "sync":
+        return call(saver)
+    return asyncio.run(asyncio.to_thread(call, saver))
 
 
 def _cron(cron_id: str) -> CronJob:
@@ -127,10 +119,7 @@ def test_every_rooms_refused_write_is_a_store_error_and_changes_nothing(
     _freeze_audit(path, "audit is frozen")
     write = AUDITED[call]
     with pytest.raises(StoreError, match="audit is frozen") as caught:
-        if mode == "sync":
-            write(saver)
-        else:
-            asyncio.run(asyncio.to_thread(write, saver))
+        _call(mode, write, saver)
     assert not isinstance(caught.value, StoreUnavailable)  # a refusal: retrying won't help
     assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
     _settled(saver)
@@ -200,10 +189,7 @@ def test_a_value_sqlite_cannot_take_is_a_serialization_error(
 ) -> None:
     write = CANNOT_TAKE[call]
     with pytest.raises(SerializationError, match="cannot store") as caught:
-        if mode == "sync":
-            write(saver)
-        else:
-            asyncio.run(asyncio.to_thread(write, saver))
+        _call(mode, write, saver)
     assert isinstance(caught.value.__cause__, UnicodeEncodeError | OverflowError)
     _settled(saver)
     assert saver.list_audit().items == ()
