@@ -10,10 +10,10 @@ JSON) placeholders and `{now}` for the database clock; `_x` renders and runs the
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint._migrations import MIGRATIONS
 from interlock.checkpoint._sql_dialect import Dialect, utc_now
@@ -34,6 +34,20 @@ class SqlCore:
 
     dialect: Dialect
     _sql_cache: dict[str, str]
+
+    if TYPE_CHECKING:
+
+        def _audit_in(
+            self,
+            conn: Any,
+            thread_id: str | None,
+            interrupt_id: str | None,
+            action: str,
+            actor: Any,
+            detail: str | Mapping[str, Any],
+        ) -> None:
+            """One audit entry in the caller's transaction (the audit room's,
+            `SqlAuditLog._audit_in`)."""
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:

@@ -302,6 +302,10 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditL
 
         try:
             yield
+        except UnicodeEncodeError as exc:  # a lone surrogate (JSON can carry one; UTF-8 not)
+            raise SerializationError(
+                f"PostgreSQL cannot store this value: {exc}; nothing was changed"
+            ) from exc
         except PoolTimeout as exc:
             raise StoreUnavailable(
                 f"no PostgreSQL connection within {bound or self.request_timeout:g} s "

@@ -14,7 +14,7 @@ from pathlib import Path
 from interlock.checkpoint._sql import Dialect, SqlSaver
 from interlock.checkpoint._sql_core import in_maintenance
 from interlock.checkpoint.base import SnapshotPolicy
-from interlock.errors import StoreError, StoreUnavailable
+from interlock.errors import SerializationError, StoreError, StoreUnavailable
 
 __all__ = ["SqliteSaver"]
 
@@ -129,7 +129,7 @@ class SqliteSaver(SqlSaver):
         if getattr(self._local, "held", None) is conn:  # inside the held transaction
             try:
                 yield conn
-            except sqlite3.Error as exc:
+            except _DRIVER_ERRORS as exc:
                 raise _translated(exc, self.path, self.busy_timeout) from exc
             return
         using = self._using.get(id(conn)) or _CLOSED
@@ -150,7 +150,7 @@ class SqliteSaver(SqlSaver):
                     yield conn
                 finally:
                     conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
 
     @contextmanager
@@ -163,7 +163,7 @@ class SqliteSaver(SqlSaver):
                 lease = self._local.held_lease
                 self._end_held(conn, commit=False)
                 self._retake(*lease)
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, _DRIVER_ERRORS):
                     raise _translated(exc, self.path, self.busy_timeout) from exc
                 raise
             self._end_held(conn, commit=True)
@@ -176,7 +176,7 @@ class SqliteSaver(SqlSaver):
         try:  # the hot path, as in `_read`
             with using:
                 yield from self._transaction(conn, durable)
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise _translated(exc, self.path, self.busy_timeout) from exc
 
     def _transaction(self, conn: sqlite3.Connection, durable: bool) -> Iterator[sqlite3.Connection]:
@@ -336,13 +336,35 @@ def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
 _UNAVAILABLE = ("locked", "unable to open", "disk i/o", "readonly", "closed", "busy", "full")
 
+_REFUSALS = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    sqlite3.NotSupportedError,
+)
+"""A constraint (SQLite's own or an operator's trigger), a value too big, a call the driver
+refuses: the same statement fails the same way every time, whatever its message says."""
 
-def _translated(exc: sqlite3.Error, path: str, busy_timeout: float) -> StoreError:
+_DRIVER_ERRORS = (sqlite3.Error, UnicodeEncodeError, OverflowError)
+"""What a statement raises: SQLite's errors, and the driver's refusal to bind a string that
+is not UTF-8 (a lone surrogate, which JSON can carry) or an integer beyond 64 bits."""
+
+
+def _translated(
+    exc: sqlite3.Error | UnicodeEncodeError | OverflowError, path: str, busy_timeout: float
+) -> StoreError | SerializationError:
     """The store's error for a SQLite error: `StoreUnavailable` when waiting or retrying
-    may help (a lock held too long, the file gone or full), else `StoreError`."""
-    if isinstance(exc, sqlite3.ProgrammingError):
-        return StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}")
+    may help (a lock held too long, the file closed, gone or full), `SerializationError`
+    for a value SQLite cannot take (as PostgreSQL's store does), else `StoreError`."""
+    if isinstance(exc, UnicodeEncodeError | OverflowError):
+        return SerializationError(f"SQLite cannot store this value: {exc}; nothing was changed")
     text = str(exc).lower()
+    if isinstance(exc, _REFUSALS):
+        return StoreError(f"SQLite store {path!r} refused the call: {exc}")
+    if isinstance(exc, sqlite3.ProgrammingError):  # unbindable arguments, or a closed handle
+        if "closed" in text:
+            return StoreUnavailable(f"SQLite store {path!r} is unavailable: {exc}")
+        return StoreError(f"SQLite store {path!r} refused the call: {exc}")
     if "locked" in text or "busy" in text:
         return StoreUnavailable(
             f"SQLite store {path!r} is busy: another connection held its lock longer "
@@ -357,5 +379,5 @@ def _translated(exc: sqlite3.Error, path: str, busy_timeout: float) -> StoreErro
 def _errors(path: str, busy_timeout: float) -> Iterator[None]:
     try:
         yield
-    except sqlite3.Error as exc:
+    except _DRIVER_ERRORS as exc:
         raise _translated(exc, path, busy_timeout) from exc

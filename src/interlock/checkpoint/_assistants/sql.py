@@ -11,8 +11,7 @@ metadata filter (containment), is checked row by row in Python over the ordered 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._assistants.protocol import (
@@ -51,27 +50,6 @@ _PAGE = 200
 
 class SqlAssistants(SqlCore):
     """Assistants over the `assistants`, `assistant_versions` and `assistant_meta` tables."""
-
-    if TYPE_CHECKING:
-
-        def _chain_insert(self, conn: Any, at: datetime, params: tuple[Any, ...]) -> None: ...
-
-    def _assistant_audit(
-        self, conn: Any, action: str, actor: str | None, detail: Mapping[str, Any]
-    ) -> None:
-        from interlock.checkpoint._audit.protocol import new_audit_id
-
-        at = utc_now()
-        params = (
-            new_audit_id(),
-            self.dialect.ts(at),
-            actor,
-            action,
-            None,
-            None,
-            serde.dumps(dict(detail), "assistant audit"),
-        )
-        self._chain_insert(conn, at, params)
 
     def _stored_assistant(self, r: Sequence[Any]) -> StoredAssistant:
         return StoredAssistant(
@@ -190,7 +168,7 @@ class SqlAssistants(SqlCore):
                 return existing, False
             self._assistant_version_row(conn, made, texts)
             self._assistant_tags(conn, assistant_id, metadata)
-            self._assistant_audit(conn, "assistant.created", actor, assistant_detail(made))
+            self._audit_in(conn, None, None, "assistant.created", actor, assistant_detail(made))
             stored = self._assistant_now(conn, assistant_id)
         assert stored is not None
         return stored, True
@@ -221,7 +199,7 @@ class SqlAssistants(SqlCore):
             texts = self._assistant_texts(new)
             self._assistant_version_row(conn, new, texts)
             self._assistant_current(conn, new, texts)
-            self._assistant_audit(conn, "assistant.updated", actor, assistant_detail(new))
+            self._audit_in(conn, None, None, "assistant.updated", actor, assistant_detail(new))
             return self._assistant_now(conn, assistant_id)
 
     def set_assistant_version(
@@ -259,7 +237,7 @@ class SqlAssistants(SqlCore):
                 updated_at=utc_now(),
             )
             self._assistant_current(conn, new, self._assistant_texts(new))
-            self._assistant_audit(conn, "assistant.version_set", actor, assistant_detail(new))
+            self._audit_in(conn, None, None, "assistant.version_set", actor, assistant_detail(new))
             return self._assistant_now(conn, assistant_id)
 
     def delete_assistant(self, assistant_id: str, *, actor: str | None) -> bool:
@@ -276,7 +254,7 @@ class SqlAssistants(SqlCore):
                 "graph_id": current.graph_id,
                 "version": current.version,
             }
-            self._assistant_audit(conn, "assistant.deleted", actor, detail)
+            self._audit_in(conn, None, None, "assistant.deleted", actor, detail)
         return True
 
     def list_assistant_versions(

@@ -3,7 +3,7 @@ of `SqlSaver`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ __all__ = ["SqlAuditLog"]
 
 class SqlAuditLog(SqlCore):
     """`append_audit`, `list_audit`, `claim_cursor`, `advance_cursor` over `audit_log` and
-    `cursors`; `_log_request` is how the other rooms audit in their own transaction."""
+    `cursors`; `_audit_in` is how the other rooms audit in their own transaction."""
 
     def append_audit(self, entries: Sequence[AuditEntry]) -> tuple[AuditEntry, ...]:
         """Append entries in one transaction (ids assigned when empty)."""
@@ -238,30 +238,31 @@ class SqlAuditLog(SqlCore):
             )
             return self._count(conn, cur) == 1
 
-    def _log_request(
+    def _audit_in(
         self,
         conn: Any,
-        interrupt_id: str,
-        thread_id: str,
+        thread_id: str | None,
+        interrupt_id: str | None,
         action: str,
         actor: Any,
-        detail: str,
+        detail: str | Mapping[str, Any],
     ) -> None:
-        """The audit entry of a request asked or decided, in the caller's transaction."""
+        """One audit entry in the caller's transaction, stamped now: how every other room
+        audits its change in the change's own commit. `detail` is the JSON text to store, or
+        a mapping to serialise; `actor` is kept as text (None: no person)."""
         at = utc_now()
-        self._chain_insert(
-            conn,
-            at,
-            (
-                new_audit_id(),
-                self.dialect.ts(at),
-                None if actor is None else str(actor),
-                action,
-                thread_id,
-                interrupt_id,
-                detail,
-            ),
+        if not isinstance(detail, str):
+            detail = serde.dumps(dict(detail), f"audit detail of {action}")
+        params = (
+            new_audit_id(),
+            self.dialect.ts(at),
+            None if actor is None else str(actor),
+            action,
+            thread_id,
+            interrupt_id,
+            detail,
         )
+        self._chain_insert(conn, at, params)
 
 
 def _manifest(r: Sequence[Any]) -> AuditManifest:

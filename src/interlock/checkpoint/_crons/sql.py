@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._crons.protocol import (
@@ -41,32 +41,6 @@ _PAGE = 200
 
 class SqlCrons(SqlCore):
     """Crons over the `crons` table."""
-
-    if TYPE_CHECKING:
-
-        def _chain_insert(self, conn: Any, at: datetime, params: tuple[Any, ...]) -> None: ...
-
-    def _cron_audit(
-        self,
-        conn: Any,
-        thread_id: str | None,
-        action: str,
-        actor: str | None,
-        detail: dict[str, Any],
-    ) -> None:
-        from interlock.checkpoint._audit.protocol import new_audit_id
-
-        at = utc_now()
-        params = (
-            new_audit_id(),
-            self.dialect.ts(at),
-            actor,
-            action,
-            thread_id,
-            None,
-            serde.dumps(detail, "cron"),
-        )
-        self._chain_insert(conn, at, params)
 
     def _cron(self, r: Sequence[Any]) -> CronJob:
         ts = self.dialect.ts_out
@@ -108,7 +82,7 @@ class SqlCrons(SqlCore):
         self._x(conn, "DELETE FROM crons WHERE thread_id = ?", (thread_id,))
         for (cron_id,) in rows:
             detail = {"cron_id": cron_id, "reason": "thread_deleted"}
-            self._cron_audit(conn, thread_id, "cron.deleted", None, detail)
+            self._audit_in(conn, thread_id, None, "cron.deleted", None, detail)
 
     def add_cron(self, cron: CronJob, *, actor: str | None) -> CronJob:
         """Keep a new cron (audited, same transaction)."""
@@ -140,7 +114,7 @@ class SqlCrons(SqlCore):
                 raise ValueError(f"cron {cron.cron_id!r} exists")
             row = self._select_cron(conn, cron.cron_id)
             stored = self._cron(row)
-            self._cron_audit(conn, cron.thread_id, "cron.created", actor, cron_detail(stored))
+            self._audit_in(conn, cron.thread_id, None, "cron.created", actor, cron_detail(stored))
         return stored
 
     def _select_cron(self, conn: Any, cron_id: str) -> Any:
@@ -174,7 +148,7 @@ class SqlCrons(SqlCore):
             if self._count(conn, cur) != 1:
                 return None
             cron = self._cron(self._select_cron(conn, cron_id))
-            self._cron_audit(conn, cron.thread_id, "cron.updated", actor, detail)
+            self._audit_in(conn, cron.thread_id, None, "cron.updated", actor, detail)
         return cron
 
     def delete_cron(self, cron_id: str, *, actor: str | None) -> CronJob | None:
@@ -185,7 +159,7 @@ class SqlCrons(SqlCore):
                 return None
             cron = self._cron(row)
             self._x(conn, "DELETE FROM crons WHERE cron_id = ?", (cron_id,))
-            self._cron_audit(conn, cron.thread_id, "cron.deleted", actor, {"cron_id": cron_id})
+            self._audit_in(conn, cron.thread_id, None, "cron.deleted", actor, {"cron_id": cron_id})
         return cron
 
     def _where(self, query: CronQuery) -> tuple[str, list[Any]]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from interlock.checkpoint import serde
 from interlock.checkpoint._grants.protocol import Grant, grant_detail
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
@@ -28,27 +27,6 @@ GRANT_COLS = (
 
 class SqlGrants(SqlCore):
     """Grants over the `grants` and `grant_uses` tables."""
-
-    if TYPE_CHECKING:
-
-        def _chain_insert(self, conn: Any, at: datetime, params: tuple[Any, ...]) -> None: ...
-
-    def _grant_audit(
-        self, conn: Any, thread_id: str | None, action: str, actor: str, detail: dict[str, Any]
-    ) -> None:
-        from interlock.checkpoint._audit.protocol import new_audit_id
-
-        at = utc_now()
-        params = (
-            new_audit_id(),
-            self.dialect.ts(at),
-            actor,
-            action,
-            thread_id,
-            detail.get("interrupt_id"),
-            serde.dumps(detail, "grant"),
-        )
-        self._chain_insert(conn, at, params)
 
     def _grant(self, r: Sequence[Any]) -> Grant:
         ts = self.dialect.ts_out
@@ -87,7 +65,10 @@ class SqlGrants(SqlCore):
                     grant.interrupt_id,
                 ),
             )
-            self._grant_audit(conn, None, "grant.created", grant.granted_by, grant_detail(grant))
+            detail = grant_detail(grant)
+            self._audit_in(
+                conn, None, grant.interrupt_id, "grant.created", grant.granted_by, detail
+            )
         return grant
 
     def get_grant(self, grant_id: str) -> Grant | None:
@@ -134,9 +115,10 @@ class SqlGrants(SqlCore):
                 conn, f"SELECT {GRANT_COLS} FROM grants WHERE grant_id = ?", (grant_id,)
             ).fetchone()
             if self._count(conn, cur) == 1:
-                self._grant_audit(
+                self._audit_in(
                     conn,
                     None,
+                    row[10],
                     "grant.revoked",
                     revoked_by,
                     {"grant_id": grant_id, "interrupt_id": row[10]},
@@ -181,9 +163,10 @@ class SqlGrants(SqlCore):
             row = self._x(
                 conn, "SELECT tool, granted_by FROM grants WHERE grant_id = ?", (grant_id,)
             ).fetchone()
-            self._grant_audit(
+            self._audit_in(
                 conn,
                 thread_id,
+                None,
                 "grant.used",
                 row[1],
                 {"grant_id": grant_id, "tool": row[0], "call_id": call_id},

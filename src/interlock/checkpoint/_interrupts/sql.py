@@ -3,7 +3,7 @@
 Exactly once: a decision is `UPDATE interrupts SET status=... WHERE interrupt_id=? AND
 status='pending'` — the one caller whose update changes a row wins. Requests are inserted by
 the checkpoints room's writes (`_insert_interrupts`, in their transaction) and audited
-through the audit room's `_log_request`.
+through the audit room's `_audit_in`.
 """
 
 from __future__ import annotations
@@ -65,16 +65,6 @@ class SqlInterrupts(SqlCore):
 
     if TYPE_CHECKING:
 
-        def _log_request(
-            self,
-            conn: Any,
-            interrupt_id: str,
-            thread_id: str,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
-
         def _touch_thread(
             self,
             conn: Any,
@@ -117,10 +107,10 @@ class SqlInterrupts(SqlCore):
                 if params[8] == "pending":
                     self._add_approvers(conn, params[0], params[1], params[11], params[15])
                 requester = json.loads(params[15]).get("requested_by")
-                self._log_request(
+                self._audit_in(
                     conn,
-                    params[0],
                     params[1],
+                    params[0],
                     "approval.requested",
                     requester,
                     '{"value":' + params[9] + "}",
@@ -229,10 +219,10 @@ class SqlInterrupts(SqlCore):
                 )
             self._touch_thread(conn, thread_id, None, None)
             for r in rows:
-                self._log_request(
+                self._audit_in(
                     conn,
-                    r[0],
                     r[1],
+                    r[0],
                     decision_action(r[8]),
                     r[13],
                     '{"value":' + json_text(r[9]) + ',"decision":' + json_text(r[10]) + "}",
@@ -278,13 +268,13 @@ class SqlInterrupts(SqlCore):
             self._add_approvers(conn, interrupt_id, row[1], row[11], text)
             before = self._interrupt(row)
             detail = escalation_detail(before, deadline, metadata)
-            self._log_request(
+            self._audit_in(
                 conn,
-                interrupt_id,
                 before.thread_id,
+                interrupt_id,
                 "approval.escalated",
                 None,  # the deadline escalated it, not a person
-                serde.dumps(detail, "audit detail"),
+                detail,
             )
             after = self._x(
                 conn,
@@ -329,13 +319,13 @@ class SqlInterrupts(SqlCore):
                 return None
             self._add_approvers(conn, interrupt_id, before.thread_id, row[11], meta)
             self._touch_thread(conn, before.thread_id, None, None)
-            self._log_request(
+            self._audit_in(
                 conn,
-                interrupt_id,
                 before.thread_id,
+                interrupt_id,
                 "approval.reopened",
                 by,
-                serde.dumps(reopen_detail(before, value, reason), "audit detail"),
+                reopen_detail(before, value, reason),
             )
             after = self._x(
                 conn,

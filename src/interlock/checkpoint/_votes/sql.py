@@ -45,16 +45,6 @@ class SqlVotes(SqlCore):
 
         def _with_decision(self) -> str: ...
 
-        def _log_request(
-            self,
-            conn: Any,
-            interrupt_id: str,
-            thread_id: str,
-            action: str,
-            actor: Any,
-            detail: str,
-        ) -> None: ...
-
         def _touch_thread(
             self,
             conn: Any,
@@ -149,8 +139,8 @@ class SqlVotes(SqlCore):
                     self.dialect.ts(now),
                 ),
             )
-            detail = serde.dumps(vote_detail(cast, result, required), "audit detail")
-            self._log_request(conn, interrupt_id, thread_id, "approval.voted", voter, detail)
+            detail = vote_detail(cast, result, required)
+            self._audit_in(conn, thread_id, interrupt_id, "approval.voted", voter, detail)
             if result.decided:
                 record = self._decide(conn, record, text, voter, bound)
         return VoteOutcome(record=record, vote=cast, tally=result, required=required)
@@ -186,10 +176,10 @@ class SqlVotes(SqlCore):
         )
         self._touch_thread(conn, record.thread_id, None, None)
         after = self._read_interrupt(conn, record.interrupt_id)
-        self._log_request(
+        self._audit_in(
             conn,
-            after.interrupt_id,
             after.thread_id,
+            after.interrupt_id,
             decision_action("resolved"),
             voter,
             '{"value":'
