@@ -227,6 +227,48 @@ def _audit(saver: SqliteSaver, tid: str) -> list[Any]:
     return list(saver.list_audit(thread_id=tid, limit=100).items)
 
 
+def test_a_replay_in_a_copy_of_a_decided_thread(server: tuple[str, SqliteSaver]) -> None:
+    """A copy keeps the checkpoints, not the decisions: a replay there is refused too."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = _approved(bob, ada, "pay", 10)
+        copy = bob.threads.copy(tid)["thread_id"]
+        history = bob.threads.get_history(copy, limit=10)
+        cid = next(h for h in history if h["next"] == ["pay"])["checkpoint"]["checkpoint_id"]
+        _assert_refused(
+            saver, bob, copy, lambda: bob.runs.wait(copy, "pay", input=None, checkpoint_id=cid)
+        )
+        assert PAID == [10]
+
+
+def test_the_thread_protocol_continues_only_the_graphs_own_step(
+    server: tuple[str, SqliteSaver],
+) -> None:
+    """`run.start` with `input: null` takes the same plan: refused (`permission_denied`)
+    after an admin's update planned pay, before anything is queued."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = _approved(bob, ada, "pay", 10)
+        root.threads.update_state(tid, {"amount": 1}, as_node="review")
+        before = _seen(bob, tid)
+        answer = httpx.post(
+            f"{url}/threads/{tid}/commands",
+            headers={"x-api-key": "k-bob"},
+            json={"id": 1, "method": "run.start", "params": {"assistant_id": "pay", "input": None}},
+        ).json()
+        assert answer["type"] == "error" and answer["error"] == "permission_denied"
+        assert "detour" in answer["message"] or "admin" in answer["message"]
+        assert _seen(bob, tid) == before and not bob.runs.list(tid, status="pending")
+        assert _last_audit(saver, tid).detail["reason"] == "detour_forbidden"
+
+
 def test_a_passed_breakpoint_is_bound_to_its_state(server: tuple[str, SqliteSaver]) -> None:
     """An approver passes the breakpoint before pay; pay fails. The requester may retry
     the step as it was approved, but not change the state it runs on first."""
@@ -234,7 +276,6 @@ def test_a_passed_breakpoint_is_bound_to_its_state(server: tuple[str, SqliteSave
     with (
         get_sync_client(url=url, api_key="k-bob") as bob,
         get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
     ):
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "bp", input={"amount": 10})
@@ -252,9 +293,7 @@ def test_a_passed_breakpoint_is_bound_to_its_state(server: tuple[str, SqliteSave
         _assert_refused(
             saver, bob, tid, lambda: bob.runs.wait(tid, "bp", command={"update": forged})
         )
-        _assert_refused(
-            saver, bob, tid, lambda: bob.runs.wait(tid, "bp", command={"goto": "pay"})
-        )
+        _assert_refused(saver, bob, tid, lambda: bob.runs.wait(tid, "bp", command={"goto": "pay"}))
         # the approved step, retried on the state that was approved: allowed
         bob.runs.wait(tid, "bp", input=None)
         assert PAID == [10]
