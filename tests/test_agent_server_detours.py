@@ -269,6 +269,31 @@ def test_the_thread_protocol_continues_only_the_graphs_own_step(
         assert _last_audit(saver, tid).detail["reason"] == "detour_forbidden"
 
 
+def test_v1_continue_is_bound_by_the_same_rule(server: tuple[str, SqliteSaver]) -> None:
+    """`POST /v1/threads/{id}/runs {"continue": true}` after an admin's update planned pay:
+    refused to a requester, as `input: null` is over the Agent Server API."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = _approved(bob, ada, "pay", 10)
+        root.threads.update_state(tid, {"amount": 1}, as_node="review")
+        before = _seen(bob, tid)
+
+        def go_on(key: str) -> httpx.Response:
+            return httpx.post(
+                f"{url}/v1/threads/{tid}/runs", headers={"x-api-key": key}, json={"continue": True}
+            )
+
+        refused = go_on("k-bob")
+        assert (refused.status_code, refused.json()["error"]) == (403, "detour_forbidden")
+        assert _seen(bob, tid) == before
+        assert _last_audit(saver, tid).detail["reason"] == "detour_forbidden"
+        assert go_on("k-root").status_code == 200 and PAID == [10, 1]
+
+
 def test_a_passed_breakpoint_is_bound_to_its_state(server: tuple[str, SqliteSaver]) -> None:
     """An approver passes the breakpoint before pay; pay fails. The requester may retry
     the step as it was approved, but not change the state it runs on first."""

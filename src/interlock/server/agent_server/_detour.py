@@ -23,7 +23,8 @@ caller without the role `admin` (`Principal.can("admin")`):
 A refusal is 403 `detour_forbidden`, audited as `state.refused`, and changes nothing. An
 admin's detour is allowed and audited as `state.detour` with the actor. Runs with input
 (from START, or a fork with input) are not detours. Without authentication (`ANONYMOUS`,
-who holds every role) nothing changes: no refusal, no extra audit entry.
+who holds every role) nothing changes: no refusal, no extra audit entry. `/v1`'s
+`{"continue": true}` takes rule 3 too (`check_head_continues`).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from interlock.checkpoint.base import BaseSaver, InterruptStatus
 from interlock.graph import CompiledStateGraph
 from interlock.graph._update_preview import planned_next
 from interlock.server._errors import ApiError
-from interlock.server._operations import record_audit
+from interlock.server._operations import record_audit, run_config
 from interlock.server.auth import ANONYMOUS, Principal
 
 __all__ = [
     "OWN_STEPS",
     "check_continue",
     "check_goto",
+    "check_head_continues",
     "check_leaves",
     "check_replay",
     "update_leaves",
@@ -131,6 +133,15 @@ def check_continue(
             f"{source!r}, not by the graph's own step"
         )
         _detour(saver, who, thread_id, "run.continued", {"next": list(nodes)}, why)
+
+
+def check_head_continues(
+    saver: BaseSaver, who: Principal, graph: CompiledStateGraph, thread_id: str
+) -> None:
+    """Rule 3 for `/v1`'s `{"continue": true}`: the thread's head's next nodes."""
+    head = graph.get_state(run_config(thread_id))
+    if head.next:
+        check_continue(saver, who, thread_id, (head.metadata or {}).get("source"), head.next)
 
 
 def check_replay(saver: BaseSaver, who: Principal, thread_id: str, checkpoint_id: str) -> None:
