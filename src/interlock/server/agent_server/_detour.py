@@ -14,8 +14,8 @@ caller without the role `admin` (`Principal.can("admin")`):
    count: they run only after someone decides that request. The resulting plan is worked
    out before anything is written (`planned_next`, a dry run of the same update);
 3. `input: null` on a thread with nodes to run (and no request pending) continues only a
-   head that the graph's own step wrote (`metadata.source` `input` or `loop`: a cancelled
-   run, a step that failed, with state nobody changed since); a replay (`input: null` from
+   head that the graph's own step wrote (`metadata.source` `input`, `loop`, `migrate`: a
+   cancelled run, a step that failed, with state nobody changed since); a replay (`input: null` from
    an older checkpoint, Agent Chat UI's "regenerate") only from a checkpoint the graph's
    own step wrote, with no request decided at it or before it on its branch, on a thread
    that is not a copy (a copy's decisions stay with the thread they were made on).
@@ -50,8 +50,9 @@ __all__ = [
     "update_leaves",
 ]
 
-OWN_STEPS = frozenset({"input", "loop"})
-"""The sources of checkpoints the graph's own steps write (not `update`, `fork`, ...)."""
+OWN_STEPS = frozenset({"input", "loop", "migrate"})
+"""The sources of checkpoints the graph's own steps write (a version migration's is its
+registered code's, applied with a decision): not `update`, `fork`."""
 
 _DECIDED: tuple[InterruptStatus, ...] = ("resolved", "expired")
 
