@@ -63,7 +63,14 @@ def _graphs(saver: SqliteSaver) -> dict[str, Any]:
     b.add_node("pay", _pay)
     b.add_edge(il.START, "prep")
     b.add_edge("prep", "pay")
+    # prep -> pay, a breakpoint after prep
+    a = il.StateGraph(Payment)
+    a.add_node("prep", lambda s: {"ok": "prepared"})
+    a.add_node("pay", _pay)
+    a.add_edge(il.START, "prep")
+    a.add_edge("prep", "pay")
     return {
+        "after": a.compile(checkpointer=saver, name="after", interrupt_after=["prep"]),
         "pay": g.compile(checkpointer=saver, name="pay"),
         "cond": c.compile(checkpointer=saver, name="cond"),
         "bp": b.compile(checkpointer=saver, name="bp", interrupt_before=["pay"]),
@@ -225,6 +232,31 @@ def test_a_replay_from_before_a_decided_action(server: tuple[str, SqliteSaver]) 
 
 def _audit(saver: SqliteSaver, tid: str) -> list[Any]:
     return list(saver.list_audit(thread_id=tid, limit=100).items)
+
+
+def test_a_replay_of_the_checkpoint_a_breakpoint_after_was_passed_at(
+    server: tuple[str, SqliteSaver],
+) -> None:
+    """The request of a breakpoint after `prep` is recorded at the checkpoint whose next
+    node is pay; a replay of that checkpoint would run pay again without pausing (the
+    library does: the pause after `prep` belongs to the step that ran prep)."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "after", input={"amount": 10})
+        paused_at = bob.threads.get_state(tid)["checkpoint"]["checkpoint_id"]
+        ada.runs.wait(tid, "after", input=None)
+        assert PAID == [10]
+        _assert_refused(
+            saver,
+            bob,
+            tid,
+            lambda: bob.runs.wait(tid, "after", input=None, checkpoint_id=paused_at),
+        )
+        assert PAID == [10]
 
 
 def test_a_replay_in_a_copy_of_a_decided_thread(server: tuple[str, SqliteSaver]) -> None:
