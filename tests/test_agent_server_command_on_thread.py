@@ -5,7 +5,6 @@ command — refused or accepted — opens a way past a review."""
 
 from __future__ import annotations
 
-import contextlib
 import operator
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.server import ApiKeys, create_app
 from tests._http import served
 
-KEYS = "k-bob=bob:requester;k-ada=ada:approver"
+KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-root=root:admin"
 SENT: list[str] = []
 
 
@@ -64,17 +63,22 @@ def test_a_refused_command_leaves_the_review_for_an_approver(url: str) -> None:
     with (
         get_sync_client(url=url, api_key="k-bob") as bob,
         get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
     ):
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "mail", input={"text": "q"})
         assert bob.threads.get_state(tid)["next"] == ["send"]  # the review before send
-        # an approver's command that cannot be applied changes nothing
+        # an admin's command that cannot be applied changes nothing (an approver's goto or
+        # update past the breakpoint is a detour: refused before anything, see
+        # tests/test_agent_server_detours.py)
         for command in (
             {"update": {"tone": "x"}, "goto": "nowhere"},  # a misspelt node
             {"update": {"tone": "x"}, "goto": "draft"},  # a goto beside the paused step
         ):
-            got = _refused(lambda c=command: ada.runs.wait(tid, "mail", command=c))
+            got = _refused(lambda c=command: root.runs.wait(tid, "mail", command=c))
             assert got == (422, "invalid_input")
+            got = _refused(lambda c=command: ada.runs.wait(tid, "mail", command=c))
+            assert got == (403, "detour_forbidden")
             # so the breakpoint still waits: a requester cannot continue past it (it would
             # run send if the refused command had used the review up), nor update past it
             assert _refused(lambda: bob.runs.wait(tid, "mail", input=None)) == (403, "forbidden")
@@ -87,8 +91,28 @@ def test_a_refused_command_leaves_the_review_for_an_approver(url: str) -> None:
         got = _refused(lambda: ada.runs.wait(tid, "mail", command=answer))
         assert got == (422, "invalid_command")
         assert bob.threads.get_state(tid)["interrupts"]
-        # ... while the approver's update passes it, and send runs with the update
-        done = ada.runs.wait(tid, "mail", command={"update": {"tone": "checked"}})
+        # ... while the admin's update passes it, and send runs with the update
+        done = root.runs.wait(tid, "mail", command={"update": {"tone": "checked"}})
+        assert done == {"text": "q", "tone": "checked", "done": True}
+        assert SENT == ["q:checked"]
+
+
+def test_an_approver_edits_at_a_breakpoint_with_the_answer(url: str) -> None:
+    """The approver's way to edit and pass a breakpoint: the update with the answer
+    (`command.resume` + `update`, the one decision path), not an update alone."""
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "mail", input={"text": "q"})
+        alone = {"update": {"tone": "checked"}}
+        assert _refused(lambda: ada.runs.wait(tid, "mail", command=alone)) == (
+            403,
+            "detour_forbidden",
+        )
+        assert SENT == [] and bob.threads.get_state(tid)["next"] == ["send"]
+        done = ada.runs.wait(tid, "mail", command={"resume": "ok", "update": {"tone": "checked"}})
         assert done == {"text": "q", "tone": "checked", "done": True}
         assert SENT == ["q:checked"]
 
@@ -97,6 +121,7 @@ def test_a_goto_on_a_finished_thread_stops_at_the_review(url: str) -> None:
     with (
         get_sync_client(url=url, api_key="k-bob") as bob,
         get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
     ):
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "mail", input={"text": "q"})
@@ -105,9 +130,13 @@ def test_a_goto_on_a_finished_thread_stops_at_the_review(url: str) -> None:
         # a requester's update on the finished thread is recorded, nothing runs
         out = bob.runs.wait(tid, "mail", command={"update": {"tone": "later"}})
         assert out == {"text": "q", "tone": "later", "done": True}
-        # a goto to the reviewed node plans it, and it waits for its review (LangGraph
-        # would run it: a requester must not send mail again by routing to it)
-        bob.runs.wait(tid, "mail", command={"goto": "send"})
+        # a requester's goto is a detour (refused); an admin's goto to the reviewed node
+        # plans it, and it waits for its review (LangGraph would run it)
+        assert _refused(lambda: bob.runs.wait(tid, "mail", command={"goto": "send"})) == (
+            403,
+            "detour_forbidden",
+        )
+        root.runs.wait(tid, "mail", command={"goto": "send"})
         state = bob.threads.get_state(tid)
         assert state["next"] == ["send"] and state["interrupts"]
         assert SENT == ["q:drafted"]
@@ -135,7 +164,7 @@ class Notes(TypedDict, total=False):
 def test_an_update_the_reducer_refuses_leaves_the_review_for_an_approver(
     tmp_path: Path,
 ) -> None:
-    """An approver's command whose update passes the key check but not the state's
+    """An admin's command whose update passes the key check but not the state's
     reducer (`operator.add` of a list and a number) is a 422 that changes nothing: it
     used to pass the breakpoint, then fail, so that a requester's `input: null` ran the
     reviewed node (without the update)."""
@@ -152,15 +181,15 @@ def test_an_update_the_reducer_refuses_leaves_the_review_for_an_approver(
         with (
             served(app) as http,
             get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob") as bob,
-            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-ada") as ada,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-root") as root,
         ):
             tid = bob.threads.create()["thread_id"]
             bob.runs.wait(tid, "notes", input={"text": "q"})
             bad = {"update": {"notes": 5}}
-            assert _refused(lambda: ada.runs.wait(tid, "notes", command=bad))[0] == 422
+            assert _refused(lambda: root.runs.wait(tid, "notes", command=bad))[0] == 422
             assert _refused(lambda: bob.runs.wait(tid, "notes", input=None)) == (403, "forbidden")
             assert SENT == [] and bob.threads.get_state(tid)["interrupts"]
-            done = ada.runs.wait(tid, "notes", command={"update": {"notes": ["checked"]}})
+            done = root.runs.wait(tid, "notes", command={"update": {"notes": ["checked"]}})
             assert done == {"text": "q", "notes": ["drafted", "checked"]} and SENT == ["q"]
     finally:
         saver.close()
@@ -171,16 +200,11 @@ class Payment(TypedDict, total=False):
     ok: str
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (on main too): a requester's goto routes past an in-graph review node",
-)
 def test_a_requester_cannot_route_past_a_review_node(tmp_path: Path) -> None:
     """The tutorial's shape: `review` asks a person (`interrupt()`), then `pay` acts. On a
-    finished thread a requester's `command` with `update` and `goto: "pay"` is allowed
-    (nothing waits, so `check_state_change` lets it through) and runs `pay` with an amount
-    no one reviewed. A breakpoint on the target stops such a goto; an `interrupt()` in the
-    node before it does not."""
+    finished thread a requester's `command` with `update` and `goto: "pay"` used to be
+    allowed (nothing waits, so `check_state_change` let it through) and ran `pay` with an
+    amount no one reviewed. A goto is an operator's act now: 403 `detour_forbidden`."""
     saver = SqliteSaver(tmp_path / "pay.db")
     paid: list[int] = []
     g = il.StateGraph(Payment)
@@ -201,8 +225,9 @@ def test_a_requester_cannot_route_past_a_review_node(tmp_path: Path) -> None:
             ada.runs.wait(tid, "pay", command={"resume": "yes"})
             assert paid == [10]
             forged = {"update": {"amount": 999_999}, "goto": "pay"}
-            with contextlib.suppress(httpx.HTTPStatusError):  # refused: fine
-                bob.runs.wait(tid, "pay", command=forged)
+            got = _refused(lambda: bob.runs.wait(tid, "pay", command=forged))
+            assert got == (403, "detour_forbidden")
             assert paid == [10]  # pay never runs on an amount no one reviewed
+            assert bob.threads.get_state(tid)["values"] == {"amount": 10, "ok": "yes"}
     finally:
         saver.close()

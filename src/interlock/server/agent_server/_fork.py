@@ -12,7 +12,9 @@ Requests that wait on the thread's old head can never be carried out once the he
 a fork cancels them first (status `cancelled`, exactly once: a decision recorded first
 makes the fork a 409 `conflict`, and a decision sent after it is a 409), and is allowed
 only to a caller who may decide every one of them (403 otherwise, audited: a fork must not
-skip a review). Each fork is audited (`run.forked`, with the checkpoint and the requests it
+skip a review). A replay (`input: null`) by a caller without the role admin is allowed
+only where it cannot repeat a decided action (`_detour`: 403 `detour_forbidden`). Each
+fork is audited (`run.forked`, with the checkpoint and the requests it
 cancelled). A checkpoint the thread does not have (another thread's, or none) is a 404.
 """
 
@@ -26,6 +28,7 @@ from interlock.server._durable import Runner, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import check_input, record_audit, run_config, run_view
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._detour import check_replay
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.auth import Principal
 
@@ -102,7 +105,7 @@ def check_fork(
             f"checkpoint {checkpoint_id!r} has no step left to run: send input to fork from it",
         )
     detail = {"checkpoint_id": checkpoint_id, "input": input}
-    return check_state_change(
+    cancels = check_state_change(
         ctx.saver,
         who,
         thread_id,
@@ -111,6 +114,9 @@ def check_fork(
         allow_self_approval=ctx.allow_self_approval,
         audit_allowed=False,
     )
+    if input is None:  # a replay runs the checkpoint's own next nodes again
+        check_replay(ctx.saver, who, thread_id, checkpoint_id)
+    return cancels
 
 
 def cancel_waiting(ctx: Context, who: Principal, thread_id: str, ids: list[str]) -> None:

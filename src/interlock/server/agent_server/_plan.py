@@ -1,6 +1,7 @@
 """What a run request asks, checked before anything runs, and how it is carried out: new
 input (`run_input`), an answer (`decide_request`: the one decision path), or a state change
-by command (refused past a pending review unless the caller may decide it).
+by command (refused past a pending review unless the caller may decide it, and refused to a
+non-admin when it routes the thread or leaves nodes to run: `_detour`).
 
 Every kind streams into the run event log through `logged_invoke`; the terminal event is
 written by `carry_out`'s caller, who knows how the run ended.
@@ -33,6 +34,7 @@ from interlock.server._operations import (
 from interlock.server._plain import plain
 from interlock.server.agent_server._assistant import CONFIG_KEYS, RESERVED, Resolved
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._detour import check_continue, check_goto, check_leaves
 from interlock.server.agent_server._fork import check_fork, fork_point, run_fork
 from interlock.server.agent_server._guard import (
     check_state_change,
@@ -233,12 +235,25 @@ def plan_run(
             "state.command",
             detail,
             allow_self_approval=ctx.allow_self_approval,
+            audit_allowed=False,
+        )
+        if plan.goto:
+            check_goto(ctx.saver, who, thread_id, detail)
+        else:  # the update goes with the step still to run, if there is one
+            nodes = graph.get_state(run_config(thread_id)).next
+            check_leaves(ctx.saver, who, thread_id, "state.command", detail, nodes)
+        record_audit(
+            ctx.saver, who, "state.command", thread_id, detail={**detail, "pending": plan.passes}
         )
         return plan
     ctx.need(who, "requester")
-    if body.input is None and not pending and graph.get_state(run_config(thread_id)).next:
-        plan.kind = "continue"  # stopped between steps (a cancelled run): go on from there
-        return plan
+    if body.input is None and not pending:
+        head = graph.get_state(run_config(thread_id))
+        if head.next:  # stopped between steps (a cancelled run, a failed step): go on
+            source = (head.metadata or {}).get("source")
+            check_continue(ctx.saver, who, thread_id, source, head.next)
+            plan.kind = "continue"
+            return plan
     if body.input is None:
         raise ApiError(422, "invalid_request", "send `input` (or a `command`)")
     plan.input = input_of(body.input, None)

@@ -17,8 +17,9 @@ from interlock._types import StateSnapshot
 from interlock.checkpoint.base import InterruptRecord, ThreadInfo
 from interlock.errors import InterlockError
 from interlock.server._errors import ApiError
-from interlock.server._operations import MAX_OFFSET, check_shape, run_config
+from interlock.server._operations import MAX_OFFSET, check_shape, record_audit, run_config
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._detour import check_leaves, update_leaves
 from interlock.server.agent_server._fork import cancel_waiting, is_older
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.agent_server._requests import quorums
@@ -243,7 +244,8 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         thread_id: str, body: StateUpdate, who: Principal = Depends(principal)
     ) -> dict[str, Any]:
         """`update_state`: refused (403, audited) while the thread waits for a request the
-        caller may not decide — an update cancels the pending requests."""
+        caller may not decide — an update cancels the pending requests — and, to a caller
+        without the role admin, when it would leave nodes to run (`_detour`)."""
         ctx.need(who, "requester", "approver")
         ctx.visible(who, thread_id)
         found = ctx.graph(thread_id)
@@ -258,11 +260,20 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             "state.updated",
             detail,
             allow_self_approval=ctx.allow_self_approval,
+            audit_allowed=False,
         )
         checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
+        config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
+        try:  # the plan it leaves, from a dry run (nothing written yet)
+            nodes = update_leaves(found[1], config, body.values, body.as_node)
+        except InterlockError:
+            raise
+        except (ValueError, KeyError) as exc:
+            raise ApiError(422, "invalid_update", str(exc)) from exc
+        check_leaves(saver, who, thread_id, "state.updated", detail, nodes)
+        record_audit(saver, who, "state.updated", thread_id, detail={**detail, "pending": waiting})
         if is_older(ctx, thread_id, checkpoint_id):  # a fork: the old head's requests go
             cancel_waiting(ctx, who, thread_id, waiting)
-        config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
         try:
             new = found[1].update_state(config, body.values, as_node=body.as_node)
         except InterlockError:

@@ -1,0 +1,187 @@
+"""No detour past a review: running nodes off the graph's own routes is an operator's act.
+
+`_guard` keeps a review that waits; this module keeps one that was decided. A thread with
+nothing pending may still be made to run a node no person reviewed: routed there
+(`command.goto`), planned there by a state change (`update_state` as a node, or inferred,
+whose edges now lead on), re-run with state someone changed (`input: null` after an
+update), or re-run from before a decision (a replay of an older checkpoint). So, for a
+caller without the role `admin` (`Principal.can("admin")`):
+
+1. `command.goto` (without `resume`) is refused;
+2. a state change (`POST /threads/{id}/state`, `command.update`) is allowed only when the
+   thread has no node left to run after it — a data edit on a finished thread. Nodes that
+   would wait at a breakpoint (a pause before a breakpoint node stays a pause) do not
+   count: they run only after someone decides that request. The resulting plan is worked
+   out before anything is written (`planned_next`, a dry run of the same update);
+3. `input: null` on a thread with nodes to run (and no request pending) continues only a
+   head that the graph's own step wrote (`metadata.source` `input`, `loop`, `migrate`: a
+   cancelled run, a step that failed, with state nobody changed since); a replay (`input: null` from
+   an older checkpoint, Agent Chat UI's "regenerate") only from a checkpoint the graph's
+   own step wrote, with no request decided at it or before it on its branch, on a thread
+   that is not a copy (a copy's decisions stay with the thread they were made on).
+
+A refusal is 403 `detour_forbidden`, audited as `state.refused`, and changes nothing. An
+admin's detour is allowed and audited as `state.detour` with the actor. Runs with input
+(from START, or a fork with input) are not detours. Without authentication (`ANONYMOUS`,
+who holds every role) nothing changes: no refusal, no extra audit entry. `/v1`'s
+`{"continue": true}` takes rule 3 too (`check_head_continues`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from interlock._types import RunnableConfig
+from interlock.checkpoint.base import BaseSaver, InterruptStatus
+from interlock.graph import CompiledStateGraph
+from interlock.graph._update_preview import planned_next
+from interlock.server._errors import ApiError
+from interlock.server._operations import record_audit, run_config
+from interlock.server.auth import ANONYMOUS, Principal
+
+__all__ = [
+    "OWN_STEPS",
+    "check_continue",
+    "check_goto",
+    "check_head_continues",
+    "check_leaves",
+    "check_replay",
+    "update_leaves",
+]
+
+OWN_STEPS = frozenset({"input", "loop", "migrate"})
+"""The sources of checkpoints the graph's own steps write (a version migration's is its
+registered code's, applied with a decision): not `update`, `fork`."""
+
+_DECIDED: tuple[InterruptStatus, ...] = ("resolved", "expired")
+
+
+def _refuse(
+    saver: BaseSaver,
+    who: Principal,
+    thread_id: str,
+    change: str,
+    detail: Mapping[str, Any],
+    why: str,
+) -> NoReturn:
+    record_audit(
+        saver,
+        who,
+        "state.refused",
+        thread_id,
+        detail={"reason": "detour_forbidden", "change": change, **detail},
+    )
+    raise ApiError(
+        403,
+        "detour_forbidden",
+        f"{why}: running nodes off the graph's own routes takes the role admin "
+        f"({who.name} lacks it)",
+    )
+
+
+def _detour(
+    saver: BaseSaver,
+    who: Principal,
+    thread_id: str,
+    change: str,
+    detail: Mapping[str, Any],
+    why: str,
+) -> None:
+    """Refuse a detour to a non-admin; audit an admin's (not the anonymous developer's)."""
+    if not who.can("admin"):
+        _refuse(saver, who, thread_id, change, detail, why)
+    if who is not ANONYMOUS:
+        record_audit(saver, who, "state.detour", thread_id, detail={"change": change, **detail})
+
+
+def check_goto(saver: BaseSaver, who: Principal, thread_id: str, detail: Mapping[str, Any]) -> None:
+    """Rule 1: a `command.goto` routes the thread where its caller says."""
+    why = f"command.goto {detail.get('goto')!r} routes thread {thread_id!r} past its edges"
+    _detour(saver, who, thread_id, "state.command", detail, why)
+
+
+def update_leaves(
+    graph: CompiledStateGraph, config: RunnableConfig, values: Any, as_node: str | None
+) -> tuple[str, ...]:
+    """The nodes `update_state` would leave to run, free to run (not held at a breakpoint),
+    from a dry run that writes nothing. Raises what `update_state` raises."""
+    nodes, held = planned_next(graph, config, values, as_node)
+    return () if held else nodes
+
+
+def check_leaves(
+    saver: BaseSaver,
+    who: Principal,
+    thread_id: str,
+    change: str,
+    detail: Mapping[str, Any],
+    nodes: Sequence[str],
+) -> None:
+    """Rule 2: a state change after which `nodes` would run."""
+    if nodes:
+        why = f"after this change thread {thread_id!r} would run {list(nodes)}"
+        _detour(saver, who, thread_id, change, detail, why)
+
+
+def check_continue(
+    saver: BaseSaver, who: Principal, thread_id: str, source: Any, nodes: Sequence[str]
+) -> None:
+    """Rule 3: `input: null` running the head's `nodes`, the head written by `source`."""
+    if source not in OWN_STEPS:
+        why = (
+            f"thread {thread_id!r} would run {list(nodes)} from a checkpoint written by "
+            f"{source!r}, not by the graph's own step"
+        )
+        _detour(saver, who, thread_id, "run.continued", {"next": list(nodes)}, why)
+
+
+def check_head_continues(
+    saver: BaseSaver, who: Principal, graph: CompiledStateGraph, thread_id: str
+) -> None:
+    """Rule 3 for `/v1`'s `{"continue": true}`: the thread's head's next nodes."""
+    head = graph.get_state(run_config(thread_id))
+    if head.next:
+        check_continue(saver, who, thread_id, (head.metadata or {}).get("source"), head.next)
+
+
+def check_replay(saver: BaseSaver, who: Principal, thread_id: str, checkpoint_id: str) -> None:
+    """Rule 3: `input: null` from the older checkpoint `checkpoint_id` (a replay)."""
+    why = _replay_refusal(saver, thread_id, checkpoint_id)
+    if why is not None:
+        _detour(saver, who, thread_id, "run.forked", {"checkpoint_id": checkpoint_id}, why)
+
+
+def _replay_refusal(saver: BaseSaver, thread_id: str, checkpoint_id: str) -> str | None:
+    """Why a replay from `checkpoint_id` could run a node no person reviewed; None if it
+    cannot (the graph's own step wrote it, and nothing was decided on its branch)."""
+    records = {r.checkpoint_id: r for r in saver.list_checkpoints(thread_id)}
+    found = records.get(checkpoint_id)
+    if found is None or found.source not in OWN_STEPS:
+        source = found.source if found is not None else None
+        return f"checkpoint {checkpoint_id!r} was written by {source!r}, not the graph's own step"
+    branch: set[str] = set()
+    at: str | None = checkpoint_id
+    while at is not None and at not in branch:
+        branch.add(at)
+        parent = records.get(at)
+        at = parent.parent_id if parent is not None else None
+    for status in _DECIDED:
+        cursor = None
+        while True:
+            page = saver.list_interrupts(
+                status=status, thread_id=thread_id, limit=500, cursor=cursor
+            )
+            for r in page.items:
+                if r.checkpoint_ns or r.checkpoint_id in branch:
+                    return (
+                        f"request {r.interrupt_id} was decided at or before checkpoint "
+                        f"{checkpoint_id!r}: a replay would act on that decision again"
+                    )
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    first = saver.list_audit(thread_id=thread_id, after="", limit=10).items
+    if any(e.action == "thread.copied" for e in first):
+        return f"thread {thread_id!r} is a copy: the decisions on its history were not made here"
+    return None
