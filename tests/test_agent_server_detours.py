@@ -202,8 +202,7 @@ def test_a_replay_from_before_a_decided_action(server: tuple[str, SqliteSaver]) 
         tid = _approved(bob, ada, "pay", 10)
         history = bob.threads.get_history(tid, limit=10)
         before_pay = next(h for h in history if h["next"] == ["pay"])
-        before_review = next(h for h in history if h["next"] == ["review"])
-        for point in (before_pay, before_review):  # a second payment, or a re-asked one
+        for point in (before_pay,):  # a second payment
             cid = point["checkpoint"]["checkpoint_id"]
             _assert_refused(
                 saver,
@@ -228,6 +227,48 @@ def test_a_replay_from_before_a_decided_action(server: tuple[str, SqliteSaver]) 
         root.runs.wait(tid, "pay", input=None, checkpoint_id=cid)
         assert PAID == [10, 20, 10]
         assert any(e.action == "state.detour" and e.actor == "root" for e in _audit(saver, tid))
+
+
+def test_a_replay_that_asks_again_is_a_requesters_regenerate(
+    server: tuple[str, SqliteSaver],
+) -> None:
+    """Agent Chat UI's "regenerate" on a thread with decisions: a replay of the checkpoint
+    whose node asked (it asks again: a new request, nothing paid), and a replay in a later
+    turn (decisions of earlier turns are behind that turn's input: its nodes run from
+    there as a new input's would), are a requester's; a replay past a decision of its own
+    turn is not."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = _approved(bob, ada, "pay", 10)
+        history = bob.threads.get_history(tid, limit=10)
+        before_review = next(h for h in history if h["next"] == ["review"])
+        cid = before_review["checkpoint"]["checkpoint_id"]
+        out = bob.runs.wait(tid, "pay", input=None, checkpoint_id=cid)
+        assert out["__interrupt__"] and PAID == [10]  # asked again, not paid
+        ada.runs.wait(tid, "pay", command={"resume": "yes"})
+        assert PAID == [10, 10]  # paid once more, reviewed once more
+        # a later turn: new input, decided, paid
+        bob.runs.wait(tid, "pay", input={"amount": 7})
+        ada.runs.wait(tid, "pay", command={"resume": "yes"})
+        assert PAID == [10, 10, 7]
+        turn = bob.threads.get_history(tid, limit=3)
+        before_pay = next(h for h in turn if h["next"] == ["pay"])
+        _assert_refused(  # past this turn's own decision: a second payment of 7
+            saver,
+            bob,
+            tid,
+            lambda: bob.runs.wait(
+                tid, "pay", input=None, checkpoint_id=before_pay["checkpoint"]["checkpoint_id"]
+            ),
+        )
+        latest_input = next(h for h in turn if h["next"] == ["review"])
+        out = bob.runs.wait(
+            tid, "pay", input=None, checkpoint_id=latest_input["checkpoint"]["checkpoint_id"]
+        )
+        assert out["__interrupt__"] and PAID == [10, 10, 7]
 
 
 def _audit(saver: SqliteSaver, tid: str) -> list[Any]:

@@ -17,8 +17,12 @@ caller without the role `admin` (`Principal.can("admin")`):
    head that the graph's own step wrote (`metadata.source` `input`, `loop`, `migrate`: a
    cancelled run, a step that failed, with state nobody changed since); a replay (`input: null` from
    an older checkpoint, Agent Chat UI's "regenerate") only from a checkpoint the graph's
-   own step wrote, with no request decided at it or before it on its branch, on a thread
-   that is not a copy (a copy's decisions stay with the thread they were made on).
+   own step wrote, on a thread that is not a copy (a copy's decisions stay with the thread
+   they were made on), with no request decided before it in its turn (its ancestors back
+   to the turn's input checkpoint) and no breakpoint decided at it. A request decided at
+   the checkpoint itself is asked again by the replay (its node runs again and asks anew);
+   decisions of earlier turns are behind the turn's input, from which the turn's nodes ran
+   as a new input's would.
 
 A refusal is 403 `detour_forbidden`, audited as `state.refused`, and changes nothing. An
 admin's detour is allowed and audited as `state.detour` with the actor. Runs with input
@@ -160,12 +164,14 @@ def _replay_refusal(saver: BaseSaver, thread_id: str, checkpoint_id: str) -> str
     if found is None or found.source not in OWN_STEPS:
         source = found.source if found is not None else None
         return f"checkpoint {checkpoint_id!r} was written by {source!r}, not the graph's own step"
-    branch: set[str] = set()
-    at: str | None = checkpoint_id
-    while at is not None and at not in branch:
-        branch.add(at)
+    turn: set[str] = set()  # its ancestors back to its turn's input (inclusive)
+    at = found.parent_id if found.source != "input" else None
+    while at is not None and at not in turn:
+        turn.add(at)
         parent = records.get(at)
-        at = parent.parent_id if parent is not None else None
+        if parent is None or parent.source == "input":
+            break  # the turn began here: earlier turns' decisions are behind its input
+        at = parent.parent_id
     for status in _DECIDED:
         cursor = None
         while True:
@@ -173,7 +179,11 @@ def _replay_refusal(saver: BaseSaver, thread_id: str, checkpoint_id: str) -> str
                 status=status, thread_id=thread_id, limit=500, cursor=cursor
             )
             for r in page.items:
-                if r.checkpoint_ns or r.checkpoint_id in branch:
+                if (
+                    r.checkpoint_ns  # a subgraph's: not placed on the root's branch
+                    or r.checkpoint_id in turn
+                    or (r.checkpoint_id == checkpoint_id and r.kind == "breakpoint")
+                ):
                     return (
                         f"request {r.interrupt_id} was decided at or before checkpoint "
                         f"{checkpoint_id!r}: a replay would act on that decision again"
