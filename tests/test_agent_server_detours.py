@@ -20,6 +20,7 @@ from langgraph_sdk import get_sync_client
 import interlock as il
 from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.server import ApiKeys, create_app
+from interlock.server.agent_server import threads as threads_routes
 from tests._http import served
 
 KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-root=root:admin"
@@ -269,6 +270,38 @@ def test_a_replay_that_asks_again_is_a_requesters_regenerate(
             tid, "pay", input=None, checkpoint_id=latest_input["checkpoint"]["checkpoint_id"]
         )
         assert out["__interrupt__"] and PAID == [10, 10, 7]
+
+
+def test_a_run_between_the_check_and_the_update_makes_the_update_a_conflict(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update's plan is worked out on the head it reads; a run that moves the head
+    before the update is written (here: a new turn that pauses for a review) makes the
+    update a 409, changing nothing — applied to the new head, it would cancel a review the
+    requester may not decide, unchecked."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+    ):
+        tid = _approved(bob, ada, "pay", 10)
+        checked = threads_routes.update_leaves
+
+        def then_a_run(*args: Any) -> Any:
+            found = checked(*args)
+            bob.runs.wait(tid, "pay", input={"amount": 50})  # pauses at the review
+            return found
+
+        monkeypatch.setattr(threads_routes, "update_leaves", then_a_run)
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            bob.threads.update_state(tid, {"amount": 1})
+        assert refused.value.response.status_code == 409
+        monkeypatch.undo()
+        (waiting,) = bob.threads.get_state(tid)["interrupts"]
+        assert saver.get_interrupt(waiting["id"]).status == "pending"
+        assert bob.threads.get_state(tid)["values"]["amount"] == 50
+        ada.runs.wait(tid, "pay", command={"resume": "yes"})
+        assert PAID == [10, 50]
 
 
 def _audit(saver: SqliteSaver, tid: str) -> list[Any]:

@@ -52,7 +52,7 @@ from interlock.graph._subgraph import (
     stream_child_sync,
 )
 from interlock.graph._unsaved import HOLD
-from interlock.graph._update import update_graph
+from interlock.graph._update import expected_head, update_graph
 from interlock.graph._version_check import check_async, check_sync
 from interlock.graph._versions import (
     VersionInfo,
@@ -717,6 +717,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             raise self._busy(env, None)
         try:
             start = self._load(config, env)
+            expected_head(config, start)
             gen = update_graph(self._spec_at(env), start, values, as_node, env.config, _CLOCK)
             box = ResultBox()
             for _ in drive_sync(_as_result(gen), env, box):
@@ -738,6 +739,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             raise self._busy(env, None)
         try:
             start = await self._aload(config, env)
+            expected_head(config, start)
             gen = update_graph(self._spec_at(env), start, values, as_node, env.config, _CLOCK)
             box = ResultBox()
             async for _ in drive_async(_as_result(gen), env, box):

@@ -26,6 +26,7 @@ __all__ = [
     "DEFERRED",
     "DONE",
     "ERROR",
+    "EXPECTED_HEAD",
     "GOTO",
     "INPUT",
     "MEMO",
@@ -57,6 +58,10 @@ PASSABLE = "passable_breakpoints"
 The service sets it to those its caller was allowed to decide when the run was asked (a
 breakpoint that paused later makes the run wait: `InputRejected`); absent, as in the
 library, a Command passes any, as `invoke(None)` does."""
+EXPECTED_HEAD = "expected_head"
+"""Configurable key of `update_state`: the head its caller worked the update out on (a
+service's check of what the update plans); if the thread moved on since, the update raises
+`ResumeConflict` and changes nothing."""
 UPDATE_RUNS = "__update_runs__"
 """Task id (beside `UPDATE_TASK`) under which the queued runs (ids) whose
 `Command(update=...)` waits in `UPDATE_TASK` are kept, as its one write (channel

@@ -5,15 +5,27 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from interlock._types import END, START
+from interlock._types import END, START, RunnableConfig
 from interlock.checkpoint.base import InterruptRecord, Write
-from interlock.errors import InvalidUpdate
+from interlock.errors import InvalidUpdate, ResumeConflict
 from interlock.graph._abandon import abandon_old_branch
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
 from interlock.graph._engine import _child_waits
-from interlock.graph._run import _Run
+from interlock.graph._run import EXPECTED_HEAD, _Run
 
-__all__ = ["update_graph"]
+__all__ = ["expected_head", "update_graph"]
+
+
+def expected_head(config: RunnableConfig, start: Start) -> None:
+    """Raise `ResumeConflict` when `config` names the head its caller expects
+    (`EXPECTED_HEAD`) and the thread's head is another: it moved on since the caller read
+    it."""
+    expected = (config.get("configurable") or {}).get(EXPECTED_HEAD)
+    if expected is not None and expected != start.head_id:
+        raise ResumeConflict(
+            f"thread {start.thread_id!r} moved on (expected head {expected}, found "
+            f"{start.head_id}); nothing was changed: read it again"
+        )
 
 
 def update_graph(

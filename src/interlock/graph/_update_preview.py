@@ -26,10 +26,12 @@ _CLOCK = Clock(now=utc_now, new_checkpoint_id=new_checkpoint_id)
 
 def planned_next(
     graph: CompiledStateGraph, config: RunnableConfig, values: Any, as_node: str | None
-) -> tuple[tuple[str, ...], bool]:
+) -> tuple[tuple[str, ...], bool, str | None]:
     """The nodes (and `Send` targets) that `graph.update_state(config, values, as_node)`
-    would leave to run, and whether they would wait at a breakpoint (a pause before a
-    breakpoint node stays a pause), computed without writing anything. Raises what
+    would leave to run, whether they would wait at a breakpoint (a pause before a
+    breakpoint node stays a pause), and the thread's head this was worked out on (pass it
+    as `configurable[EXPECTED_HEAD]` to the update: if the thread moves on meanwhile, the
+    update is refused), computed without writing anything. Raises what
     `update_state` raises for an update it refuses (an unknown node or key, a reducer's
     error)."""
     saver = graph._require_saver()
@@ -44,8 +46,9 @@ def planned_next(
                 reply = {iid: saver.get_interrupt(iid) for iid in effect.ids}
             effect = gen.send(reply)  # a `Resolve` (cancelling requests) is not carried out
     except StopIteration:  # (update_graph always commits; kept for a future early return)
-        return (), False
+        return (), False, start.head_id
     finally:
         gen.close()
     record = effect.record
-    return (*record.next, *(node for node, _ in record.sends)), bool(effect.interrupts)
+    nodes = (*record.next, *(node for node, _ in record.sends))
+    return nodes, bool(effect.interrupts), start.head_id

@@ -107,11 +107,12 @@ def check_goto(saver: BaseSaver, who: Principal, thread_id: str, detail: Mapping
 
 def update_leaves(
     graph: CompiledStateGraph, config: RunnableConfig, values: Any, as_node: str | None
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], str | None]:
     """The nodes `update_state` would leave to run, free to run (not held at a breakpoint),
-    from a dry run that writes nothing. Raises what `update_state` raises."""
-    nodes, held = planned_next(graph, config, values, as_node)
-    return () if held else nodes
+    from a dry run that writes nothing, and the head it read (the update must find it
+    still the head: `EXPECTED_HEAD`). Raises what `update_state` raises."""
+    nodes, held, head = planned_next(graph, config, values, as_node)
+    return (() if held else nodes), head
 
 
 def check_leaves(

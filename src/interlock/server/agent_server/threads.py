@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from interlock._types import StateSnapshot
 from interlock.checkpoint.base import InterruptRecord, ThreadInfo
-from interlock.errors import InterlockError
+from interlock.errors import InterlockError, ResumeConflict
+from interlock.graph._run import EXPECTED_HEAD
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, record_audit, run_config
 from interlock.server.agent_server._context import Context
@@ -265,7 +266,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
         config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
         try:  # the plan it leaves, from a dry run (nothing written yet)
-            nodes = update_leaves(found[1], config, body.values, body.as_node)
+            nodes, head = update_leaves(found[1], config, body.values, body.as_node)
         except InterlockError:
             raise
         except (ValueError, KeyError) as exc:
@@ -274,8 +275,12 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         record_audit(saver, who, "state.updated", thread_id, detail={**detail, "pending": waiting})
         if is_older(ctx, thread_id, checkpoint_id):  # a fork: the old head's requests go
             cancel_waiting(ctx, who, thread_id, waiting)
+        if not checkpoint_id:  # the update must find the head its plan was worked out on
+            config["configurable"][EXPECTED_HEAD] = head
         try:
             new = found[1].update_state(config, body.values, as_node=body.as_node)
+        except ResumeConflict as exc:
+            raise ApiError(409, "conflict", str(exc)) from exc
         except InterlockError:
             raise
         except (ValueError, KeyError) as exc:
