@@ -53,10 +53,11 @@ saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
 PASSABLE = "passable_breakpoints"
-"""Configurable key: the breakpoint requests (ids) a `Command` without `resume` may pass.
-The service sets it to those its caller was allowed to decide when the run was asked (a
-breakpoint that paused later makes the run wait: `InputRejected`); absent, as in the
-library, a Command passes any, as `invoke(None)` does."""
+"""Configurable key: the breakpoint requests (ids) a `Command` without `resume`, or
+`invoke(None)`, may pass. The service sets it to those its caller was allowed to decide
+when the run was asked (a breakpoint that paused later makes the run wait:
+`InputRejected`; a continue of a thread stopped between steps passes none); absent, as in
+the library, a Command passes any, as `invoke(None)` does."""
 UPDATE_RUNS = "__update_runs__"
 """Task id (beside `UPDATE_TASK`) under which the queued runs (ids) whose
 `Command(update=...)` waits in `UPDATE_TASK` are kept, as its one write (channel

@@ -211,10 +211,7 @@ def decided_on_branch(
                 if (
                     r.checkpoint_ns  # a subgraph's: not placed on the root's branch
                     or r.checkpoint_id in turn
-                    or (
-                        r.checkpoint_id == checkpoint_id
-                        and (at_itself or r.kind == "breakpoint")
-                    )
+                    or (r.checkpoint_id == checkpoint_id and (at_itself or r.kind == "breakpoint"))
                 ):
                     return r.interrupt_id
             cursor = page.next_cursor
