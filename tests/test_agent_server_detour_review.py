@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -257,7 +257,11 @@ def test_updates_and_commands_leave_nothing_unreviewed_to_run(served_app: Served
         out = bob.runs.wait(tid, "cond", command={"update": {"ok": "yes", "amount": 999}})
         assert out == {"amount": 999, "ok": "yes"} and bob.threads.get_state(tid)["next"] == []
         assert PAID == []
-        for graph, nodes in (("pay", ("review", "pay")), ("bp", ("prep", "pay"))):
+        for graph, nodes in (
+            ("pay", ("review", "pay")),
+            ("bp", ("prep", "pay")),
+            ("after", ("prep", "pay")),
+        ):
             tid = bob.threads.create()["thread_id"]
             bob.runs.wait(tid, graph, input={"amount": 10})
             if graph == "pay":
@@ -300,3 +304,61 @@ def test_new_input_or_a_cron_on_a_stopped_thread_is_reviewed_again(served_app: S
         assert fire.outcome == "queued"
         ended = bob.runs.join(tid, fire.run_id)
         assert ended["__interrupt__"] and PAID == []
+
+
+# ---- open: a data edit forging state a later turn's routes trust -------------------------
+
+
+class Limited(TypedDict, total=False):
+    amount: int
+    limit: int
+
+
+def _ask_limit(state: Limited) -> dict[str, Any]:
+    """An approver raises the standing limit to the amount they approved."""
+    answer = il.interrupt(f"allow payments up to {state['amount']}?")
+    return {"limit": state["amount"] if answer == "yes" else state.get("limit", 0)}
+
+
+def _pay_limited(state: Limited) -> dict[str, Any]:
+    PAID.append(state["amount"])
+    return {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a data edit on a finished thread (rule 2 allows it: nothing is left to "
+    "run) may change state that a later turn's own routes trust (here the approved limit); "
+    "the next input then pays an amount nobody reviewed. Not a detour by the rules' "
+    "definition; needs a policy decision (e.g. data edits on threads with decisions are "
+    "an admin's, or a graph declares its reviewed keys)",
+)
+def test_a_data_edit_on_a_finished_thread_forges_a_reviewed_limit(tmp_path: Path) -> None:
+    saver = SqliteSaver(tmp_path / "limit.db")
+    PAID.clear()
+    g = il.StateGraph(Limited)
+    g.add_node("ask", _ask_limit)
+    g.add_node("pay", _pay_limited)
+    g.add_conditional_edges(
+        il.START, lambda s: "pay" if s["amount"] <= s.get("limit", 0) else "ask"
+    )
+    g.add_edge("ask", "pay")
+    graphs = {"limit": g.compile(checkpointer=saver, name="limit")}
+    app = create_app(graphs, keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with (
+            served(app) as http,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-bob") as bob,
+            get_sync_client(url=str(http.base_url).rstrip("/"), api_key="k-ada") as ada,
+        ):
+            tid = bob.threads.create()["thread_id"]
+            bob.runs.wait(tid, "limit", input={"amount": 10})
+            ada.runs.wait(tid, "limit", command={"resume": "yes"})
+            assert PAID == [10]
+            bob.runs.wait(tid, "limit", input={"amount": 5})  # under the reviewed limit
+            assert PAID == [10, 5]
+            bob.threads.update_state(tid, {"limit": 999_999}, as_node="__end__")  # allowed
+            out = bob.runs.wait(tid, "limit", input={"amount": 999_999})
+            assert out.get("__interrupt__") and PAID == [10, 5]
+    finally:
+        saver.close()
