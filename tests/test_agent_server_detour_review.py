@@ -306,6 +306,39 @@ def test_new_input_or_a_cron_on_a_stopped_thread_is_reviewed_again(served_app: S
         assert ended["__interrupt__"] and PAID == []
 
 
+def test_a_requester_decides_nothing_by_any_route(served_app: Served) -> None:
+    """A pending review and a pending breakpoint stay pending whatever a requester sends:
+    `command.resume`, `input: null` at a breakpoint, the thread protocol's
+    `input.respond`, `/v1/approvals/{id}/decision` (403 / `permission_denied`)."""
+    url, _, _ = served_app
+    with get_sync_client(url=url, api_key="k-bob") as bob:
+        review = bob.threads.create()["thread_id"]
+        [asked] = bob.runs.wait(review, "pay", input={"amount": 10})["__interrupt__"]
+        bp = bob.threads.create()["thread_id"]
+        [held] = bob.runs.wait(bp, "bp", input={"amount": 10})["__interrupt__"]
+        assert _status(lambda: bob.runs.wait(review, "pay", command={"resume": "yes"}))[0] == 403
+        assert _status(lambda: bob.runs.wait(bp, "bp", input=None))[0] == 403
+        for tid, request in ((review, asked), (bp, held)):
+            answer = httpx.post(
+                f"{url}/threads/{tid}/commands",
+                headers={"x-api-key": "k-bob"},
+                json={
+                    "id": 1,
+                    "method": "input.respond",
+                    "params": {"interrupt_id": request["id"], "response": "yes"},
+                },
+            ).json()
+            assert answer["type"] == "error" and answer["error"] == "permission_denied"
+            decided = httpx.post(
+                f"{url}/v1/approvals/{request['id']}/decision",
+                headers={"x-api-key": "k-bob"},
+                json={"value": "yes"},
+            )
+            assert decided.status_code == 403
+            assert [i["id"] for i in bob.threads.get_state(tid)["interrupts"]] == [request["id"]]
+        assert PAID == []
+
+
 # ---- open: a data edit forging state a later turn's routes trust -------------------------
 
 
