@@ -265,6 +265,13 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
                     f"thread {run.thread_id!r} waits for {len(real)} decision(s); resume with "
                     f"Command(resume=...) (pending ids: {[r.interrupt_id for r in real]})"
                 )
+            allowed = (run.config.get("configurable") or {}).get(PASSABLE)
+            unseen = [r for r in pending if allowed is not None and r.interrupt_id not in allowed]
+            if unseen:  # it paused after this run was asked (and allowed): not passed
+                raise InputRejected(
+                    f"thread {run.thread_id!r} paused at a breakpoint ({unseen[0].interrupt_id}) "
+                    "after this run was asked; it waits for a decision"
+                )
             decisions = {r.interrupt_id: None for r in pending}
             if not decisions and not run.record.next and not run.record.sends:
                 raise ResumeError(

@@ -54,10 +54,11 @@ saved as it finishes); planning merges their memo entries into the task's."""
 UPDATE_TASK = "__update__"
 """Task id under which `Command(resume=..., update=...)` writes wait while a step is paused."""
 PASSABLE = "passable_breakpoints"
-"""Configurable key: the breakpoint requests (ids) a `Command` without `resume` may pass.
-The service sets it to those its caller was allowed to decide when the run was asked (a
-breakpoint that paused later makes the run wait: `InputRejected`); absent, as in the
-library, a Command passes any, as `invoke(None)` does."""
+"""Configurable key: the breakpoint requests (ids) a `Command` without `resume`, or
+`invoke(None)`, may pass. The service sets it to those its caller was allowed to decide
+when the run was asked (a breakpoint that paused later makes the run wait:
+`InputRejected`; a continue of a thread stopped between steps passes none); absent, as in
+the library, a Command passes any, as `invoke(None)` does."""
 EXPECTED_HEAD = "expected_head"
 """Configurable key of `update_state`: the head its caller worked the update out on (a
 service's check of what the update plans); if the thread moved on since, the update raises

@@ -25,6 +25,7 @@ from interlock.errors import (
     ThreadBusy,
 )
 from interlock.graph import CompiledStateGraph, is_expired_answer
+from interlock.graph._run import PASSABLE
 from interlock.server._durable import current as state_now
 from interlock.server._durable import run_durably, stopped_view
 from interlock.server._errors import ApiError
@@ -523,6 +524,8 @@ def run_input(
     record_audit(saver, who, "run.started", thread_id, detail=detail)
     try:
         config = run_config(thread_id, user_id=who.name)
+        if update is None:  # a continue passes no breakpoint that paused after its check
+            config["configurable"][PASSABLE] = []
         result = run_durably(saver, graph, update, config, run, view=run_view, agent=name)
     except (ResumeConflict, InputRejected, ThreadBusy, SerializationError, InvalidUpdate) as exc:
         record_audit(saver, who, "run.refused", thread_id, detail={**detail, "reason": str(exc)})

@@ -13,8 +13,10 @@ the copier, it carries `copied_from`, and it is decided once like any other — 
 one thread never answers the other. Approving both runs the step once in each thread: the
 copy is a second conversation, and it takes a second decision by an approver to act in it.
 Decided requests are not copied: a thread whose head still waits to carry out a recorded
-decision, or that has a run queued or under way, is not copied (409) — its copy would
-carry the decision out a second time without anybody deciding it. Votes of a quorum are
+decision — paused on it, or stopped with nodes left to run after a request decided in its
+turn (a step that failed or was cancelled after the decision) — or that has a run queued
+or under way, is not copied (409) — its copy would carry the decision out a second time
+without anybody deciding it. Votes of a quorum are
 not copied (they answered the source's request). A thread paused inside a subgraph (a
 request in a checkpoint namespace other than the root's) is refused (422): subgraph
 checkpoints are not copied.
@@ -30,6 +32,7 @@ from interlock.graph._interrupt import interrupt_id
 from interlock.server._errors import ApiError
 from interlock.server._operations import record_audit, run_config
 from interlock.server.agent_server._context import Context
+from interlock.server.agent_server._detour import decided_on_branch
 from interlock.server.auth import Principal
 
 __all__ = ["copy_thread", "decision_waits"]
@@ -79,6 +82,13 @@ def _refusals(ctx: Context, thread_id: str) -> None:
             f"thread {thread_id!r} waits to carry out a recorded decision; copy it after",
         )
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=100).items
+    if not pending and _decided_step_left(ctx, thread_id):
+        raise ApiError(
+            409,
+            "decision_not_carried_out",
+            f"thread {thread_id!r} stopped before carrying out a recorded decision (a step "
+            "after it failed or was cancelled); copy it once the step ran",
+        )
     if any(r.checkpoint_ns for r in pending):
         raise ApiError(
             422,
@@ -86,6 +96,17 @@ def _refusals(ctx: Context, thread_id: str) -> None:
             f"thread {thread_id!r} is paused inside a subgraph: interlock copies the root "
             "graph's checkpoints only",
         )
+
+
+def _decided_step_left(ctx: Context, thread_id: str) -> bool:
+    """Whether the thread's head has nodes left to run (a step that failed, a run that was
+    cancelled) after a request decided in its turn: continuing the copy would run them on
+    that decision a second time (`_detour.decided_on_branch`)."""
+    head = next(iter(ctx.saver.list_checkpoints(thread_id, limit=1)), None)
+    found = ctx.graph(thread_id)
+    if head is None or found is None or not found[1].get_state(run_config(thread_id)).next:
+        return False
+    return decided_on_branch(ctx.saver, thread_id, head.checkpoint_id, at_itself=True) is not None
 
 
 def copy_thread(ctx: Context, who: Principal, source: str) -> str:

@@ -51,6 +51,7 @@ __all__ = [
     "check_head_continues",
     "check_leaves",
     "check_replay",
+    "decided_on_branch",
     "update_leaves",
 ]
 
@@ -165,8 +166,36 @@ def _replay_refusal(saver: BaseSaver, thread_id: str, checkpoint_id: str) -> str
     if found is None or found.source not in OWN_STEPS:
         source = found.source if found is not None else None
         return f"checkpoint {checkpoint_id!r} was written by {source!r}, not the graph's own step"
+    decided = decided_on_branch(saver, thread_id, checkpoint_id, records=records)
+    if decided is not None:
+        return (
+            f"request {decided} was decided at or before checkpoint "
+            f"{checkpoint_id!r}: a replay would act on that decision again"
+        )
+    first = saver.list_audit(thread_id=thread_id, after="", limit=10).items
+    if any(e.action == "thread.copied" for e in first):
+        return f"thread {thread_id!r} is a copy: the decisions on its history were not made here"
+    return None
+
+
+def decided_on_branch(
+    saver: BaseSaver,
+    thread_id: str,
+    checkpoint_id: str,
+    *,
+    at_itself: bool = False,
+    records: Mapping[str, Any] | None = None,
+) -> str | None:
+    """The id of a request decided before checkpoint `checkpoint_id` in its turn (on its
+    ancestors back to the turn's input checkpoint), of a breakpoint decided at it (with
+    `at_itself`, of any request decided at it), or of any decided request of a subgraph
+    (not placed on the root's branch); None when there is none. Running the checkpoint's
+    next nodes again would act on that decision a second time."""
+    if records is None:
+        records = {r.checkpoint_id: r for r in saver.list_checkpoints(thread_id)}
+    found = records.get(checkpoint_id)
     turn: set[str] = set()  # its ancestors back to its turn's input (inclusive)
-    at = found.parent_id if found.source != "input" else None
+    at = found.parent_id if found is not None and found.source != "input" else None
     while at is not None and at not in turn:
         turn.add(at)
         parent = records.get(at)
@@ -183,16 +212,10 @@ def _replay_refusal(saver: BaseSaver, thread_id: str, checkpoint_id: str) -> str
                 if (
                     r.checkpoint_ns  # a subgraph's: not placed on the root's branch
                     or r.checkpoint_id in turn
-                    or (r.checkpoint_id == checkpoint_id and r.kind == "breakpoint")
+                    or (r.checkpoint_id == checkpoint_id and (at_itself or r.kind == "breakpoint"))
                 ):
-                    return (
-                        f"request {r.interrupt_id} was decided at or before checkpoint "
-                        f"{checkpoint_id!r}: a replay would act on that decision again"
-                    )
+                    return r.interrupt_id
             cursor = page.next_cursor
             if cursor is None:
                 break
-    first = saver.list_audit(thread_id=thread_id, after="", limit=10).items
-    if any(e.action == "thread.copied" for e in first):
-        return f"thread {thread_id!r} is a copy: the decisions on its history were not made here"
     return None

@@ -376,8 +376,8 @@ def carry_out(
         return _ran(box, writer)
     if plan.kind in ("command", "continue"):
         config = run_config(plan.thread_id, user_id=plan.who.name)
-        if plan.kind == "command":  # a breakpoint that pauses after the check is not passed
-            config["configurable"][PASSABLE] = list(plan.passes)
+        # a breakpoint that paused after the check is not passed (a continue passes none)
+        config["configurable"][PASSABLE] = list(plan.passes) if plan.kind == "command" else []
         command: Command[Any] | None = (
             Command(update=plan.update, goto=plan.goto) if plan.kind == "command" else None
         )
