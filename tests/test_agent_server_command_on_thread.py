@@ -127,8 +127,14 @@ def test_a_goto_on_a_finished_thread_stops_at_the_review(url: str) -> None:
         bob.runs.wait(tid, "mail", input={"text": "q"})
         ada.runs.wait(tid, "mail", input=None)
         assert SENT == ["q:drafted"] and bob.threads.get_state(tid)["next"] == []
-        # a requester's update on the finished thread is recorded, nothing runs
-        out = bob.runs.wait(tid, "mail", command={"update": {"tone": "later"}})
+        # an update on the finished thread: recorded, nothing runs — an admin's, as the
+        # thread has a decision (a requester's is refused: it may change what was settled)
+        forged = {"update": {"tone": "later"}}
+        assert _refused(lambda: bob.runs.wait(tid, "mail", command=forged)) == (
+            403,
+            "detour_forbidden",
+        )
+        out = root.runs.wait(tid, "mail", command=forged)
         assert out == {"text": "q", "tone": "later", "done": True}
         # a requester's goto is a detour (refused); an admin's goto to the reviewed node
         # plans it, and it waits for its review (LangGraph would run it)

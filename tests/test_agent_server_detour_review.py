@@ -245,16 +245,22 @@ def test_a_thread_runs_only_its_own_graph(served_app: Served) -> None:
 
 
 def test_updates_and_commands_leave_nothing_unreviewed_to_run(served_app: Served) -> None:
-    """State changes a requester may make: a command's update on a finished `cond` thread
-    (its review said no) that sets `ok: yes` does not re-route it; updates at any older
+    """State changes on threads with decisions: a requester's command update is refused (it
+    may change what the decision settled); an admin's on a finished `cond` thread (its review
+    said no) that sets `ok: yes` does not re-route it; a requester's updates at any older
     checkpoint, as any node, either are refused or leave nothing for a continue to run."""
     url, _, _ = served_app
     with (
         get_sync_client(url=url, api_key="k-bob") as bob,
         get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
     ):
         tid = _approved(bob, ada, "cond", 10, answer="no")
-        out = bob.runs.wait(tid, "cond", command={"update": {"ok": "yes", "amount": 999}})
+        command = {"update": {"ok": "yes", "amount": 999}}
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            bob.runs.wait(tid, "cond", command=command)
+        assert refused.value.response.status_code == 403
+        out = root.runs.wait(tid, "cond", command=command)
         assert out == {"amount": 999, "ok": "yes"} and bob.threads.get_state(tid)["next"] == []
         assert PAID == []
         for graph, nodes in (
@@ -358,15 +364,10 @@ def _pay_limited(state: Limited) -> dict[str, Any]:
     return {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a data edit on a finished thread (rule 2 allows it: nothing is left to "
-    "run) may change state that a later turn's own routes trust (here the approved limit); "
-    "the next input then pays an amount nobody reviewed. Not a detour by the rules' "
-    "definition; needs a policy decision (e.g. data edits on threads with decisions are "
-    "an admin's, or a graph declares its reviewed keys)",
-)
-def test_a_data_edit_on_a_finished_thread_forges_a_reviewed_limit(tmp_path: Path) -> None:
+def test_a_data_edit_cannot_forge_a_reviewed_limit(tmp_path: Path) -> None:
+    """A data edit on a finished thread leaves nothing to run, but may change state that a
+    later turn's own routes trust (here the limit an approver's answer set): on a thread
+    with a decision, it is an admin's (rule 4); the next input is reviewed."""
     saver = SqliteSaver(tmp_path / "limit.db")
     PAID.clear()
     g = il.StateGraph(Limited)
@@ -390,7 +391,10 @@ def test_a_data_edit_on_a_finished_thread_forges_a_reviewed_limit(tmp_path: Path
             assert PAID == [10]
             bob.runs.wait(tid, "limit", input={"amount": 5})  # under the reviewed limit
             assert PAID == [10, 5]
-            bob.threads.update_state(tid, {"limit": 999_999}, as_node="__end__")  # allowed
+            with pytest.raises(httpx.HTTPStatusError) as refused:
+                bob.threads.update_state(tid, {"limit": 999_999}, as_node="__end__")
+            assert refused.value.response.json()["code"] == "detour_forbidden"
+            assert bob.threads.get_state(tid)["values"]["limit"] == 10
             out = bob.runs.wait(tid, "limit", input={"amount": 999_999})
             assert out.get("__interrupt__") and PAID == [10, 5]
     finally:

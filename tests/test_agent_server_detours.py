@@ -148,8 +148,11 @@ def test_an_update_as_the_review_node_then_a_continue(
             _assert_refused(
                 saver, bob, tid, lambda w=who: w.threads.update_state(tid, forged, as_node="review")
             )
-        # a data edit that leaves nothing to run is allowed
-        bob.threads.update_state(tid, {"amount": 11}, as_node=il.END)
+        # a data edit that leaves nothing to run is refused too: the thread has a decision,
+        # and its state may hold what that decision settled
+        _assert_refused(
+            saver, bob, tid, lambda: bob.threads.update_state(tid, {"amount": 11}, as_node=il.END)
+        )
         assert bob.threads.get_state(tid)["next"] == [] and PAID == [10]
         # an admin's update plans pay (audited with the actor) ...
         root.threads.update_state(tid, forged, as_node="review")
@@ -181,11 +184,15 @@ def test_an_update_whose_inferred_route_now_leads_to_the_action(
         assert PAID == []
         # no as_node: inferred as `review`, whose branch now routes to pay
         _assert_refused(saver, bob, tid, lambda: bob.threads.update_state(tid, {"ok": "yes"}))
-        # an update whose route still ends is a data edit
-        bob.threads.update_state(tid, {"amount": 12})
+        # an update whose route still ends is a data edit: on a thread with a decision, an
+        # admin's (its state may hold what the decision settled), as a command's update is
+        _assert_refused(saver, bob, tid, lambda: bob.threads.update_state(tid, {"amount": 12}))
+        _assert_refused(
+            saver, bob, tid, lambda: bob.runs.wait(tid, "cond", command={"update": {"amount": 1}})
+        )
+        root.threads.update_state(tid, {"amount": 12})
         assert bob.threads.get_state(tid)["next"] == [] and PAID == []
-        # a command's update: the same rule (nothing to run on a finished thread)
-        out = bob.runs.wait(tid, "cond", command={"update": {"amount": 13}})
+        out = root.runs.wait(tid, "cond", command={"update": {"amount": 13}})
         assert out == {"amount": 13, "ok": "no"} and PAID == []
         root.threads.update_state(tid, {"ok": "yes"}, as_node="review")
         assert bob.threads.get_state(tid)["next"] == ["pay"]
@@ -277,12 +284,14 @@ def test_a_run_between_the_check_and_the_update_makes_the_update_a_conflict(
 ) -> None:
     """The update's plan is worked out on the head it reads; a run that moves the head
     before the update is written (here: a new turn that pauses for a review) makes the
-    update a 409, changing nothing — applied to the new head, it would cancel a review the
-    requester may not decide, unchecked."""
+    update a 409, changing nothing — applied to the new head, it would cancel that review
+    unchecked (a requester's update is refused there; an admin's too, here, as it was
+    checked on another head)."""
     url, saver = server
     with (
         get_sync_client(url=url, api_key="k-bob") as bob,
         get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
     ):
         tid = _approved(bob, ada, "pay", 10)
         checked = threads_routes.update_leaves
@@ -294,7 +303,7 @@ def test_a_run_between_the_check_and_the_update_makes_the_update_a_conflict(
 
         monkeypatch.setattr(threads_routes, "update_leaves", then_a_run)
         with pytest.raises(httpx.HTTPStatusError) as refused:
-            bob.threads.update_state(tid, {"amount": 1})
+            root.threads.update_state(tid, {"amount": 1})
         assert refused.value.response.status_code == 409
         monkeypatch.undo()
         (waiting,) = bob.threads.get_state(tid)["interrupts"]

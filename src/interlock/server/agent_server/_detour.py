@@ -22,7 +22,10 @@ caller without the role `admin` (`Principal.can("admin")`):
    to the turn's input checkpoint) and no breakpoint decided at it. A request decided at
    the checkpoint itself is asked again by the replay (its node runs again and asks anew);
    decisions of earlier turns are behind the turn's input, from which the turn's nodes ran
-   as a new input's would.
+   as a new input's would;
+4. a state change on a thread where a request was ever decided (resolved or expired) is
+   refused even when nothing is left to run: its state may hold what the decision settled
+   (an approved limit that a later turn's own routes trust, a reviewed draft).
 
 A refusal is 403 `detour_forbidden`, audited as `state.refused`, and changes nothing. An
 admin's detour is allowed and audited as `state.detour` with the actor. Runs with input
@@ -47,6 +50,7 @@ from interlock.server.auth import ANONYMOUS, Principal
 __all__ = [
     "OWN_STEPS",
     "check_continue",
+    "check_edit",
     "check_goto",
     "check_head_continues",
     "check_leaves",
@@ -80,8 +84,7 @@ def _refuse(
     raise ApiError(
         403,
         "detour_forbidden",
-        f"{why}: running nodes off the graph's own routes takes the role admin "
-        f"({who.name} lacks it)",
+        f"{why}: that takes the role admin ({who.name} lacks it)",
     )
 
 
@@ -114,6 +117,24 @@ def update_leaves(
     still the head: `EXPECTED_HEAD`). Raises what `update_state` raises."""
     nodes, held, head = planned_next(graph, config, values, as_node)
     return (() if held else nodes), head
+
+
+def check_edit(
+    saver: BaseSaver, who: Principal, thread_id: str, change: str, detail: Mapping[str, Any]
+) -> None:
+    """Rule 4: a state change (`update_state`, `command.update`) on a thread where a person
+    decided a request: its state may hold what the decision settled (an approved limit, a
+    reviewed draft), which the graph's own routes trust in later turns."""
+    for status in _DECIDED:
+        page = saver.list_interrupts(status=status, thread_id=thread_id, limit=1)
+        if page.items:
+            why = (
+                f"thread {thread_id!r} has a decided request ({page.items[0].interrupt_id}): "
+                "a change of its state may change what that decision settled (an "
+                "operator's act)"
+            )
+            _detour(saver, who, thread_id, change, detail, why)
+            return
 
 
 def check_leaves(

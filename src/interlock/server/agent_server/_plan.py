@@ -34,7 +34,12 @@ from interlock.server._operations import (
 from interlock.server._plain import plain
 from interlock.server.agent_server._assistant import CONFIG_KEYS, RESERVED, Resolved
 from interlock.server.agent_server._context import Context
-from interlock.server.agent_server._detour import check_continue, check_goto, check_leaves
+from interlock.server.agent_server._detour import (
+    check_continue,
+    check_edit,
+    check_goto,
+    check_leaves,
+)
 from interlock.server.agent_server._fork import check_fork, fork_point, run_fork
 from interlock.server.agent_server._guard import (
     check_state_change,
@@ -240,6 +245,7 @@ def plan_run(
         if plan.goto:
             check_goto(ctx.saver, who, thread_id, detail)
         else:  # the update goes with the step still to run, if there is one
+            check_edit(ctx.saver, who, thread_id, "state.command", detail)
             nodes = graph.get_state(run_config(thread_id)).next
             check_leaves(ctx.saver, who, thread_id, "state.command", detail, nodes)
         record_audit(

@@ -20,7 +20,7 @@ from interlock.graph._run import EXPECTED_HEAD
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, record_audit, run_config
 from interlock.server.agent_server._context import Context
-from interlock.server.agent_server._detour import check_leaves, update_leaves
+from interlock.server.agent_server._detour import check_edit, check_leaves, update_leaves
 from interlock.server.agent_server._fork import cancel_waiting, is_older
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.agent_server._requests import quorums
@@ -265,6 +265,7 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         )
         checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
         config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
+        check_edit(saver, who, thread_id, "state.updated", detail)
         try:  # the plan it leaves, from a dry run (nothing written yet)
             nodes, head = update_leaves(found[1], config, body.values, body.as_node)
         except InterlockError:
