@@ -57,7 +57,12 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
 )
-from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
+from interlock.graph._events import (
+    checkpoint_events,
+    pause_groups,
+    task_result_events,
+    task_start_events,
+)
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._node_cache import NO_LOOKUPS, lookup
@@ -617,6 +622,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         progress: list[TaskWrites] = []
         new_interrupts: list[InterruptRecord] = []
         nested: list[Interrupt] = []  # requests of subgraphs that paused in this attempt
+        nested_by_task: list[tuple[Interrupt, ...]] = []
         first_error: BaseException | None = None
         for task in tasks:
             outcome = by_id.get(task.id)
@@ -662,6 +668,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 marks = []
                 if (sub := outcome.waiting) is not None:
                     nested.extend(sub.interrupts)
+                    nested_by_task.append(tuple(sub.interrupts))
                     marks = [
                         (CHILD, {"ns": ns, "interrupts": [i.id for i in items]})
                         for ns, items in sub.parts
@@ -730,10 +737,11 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             if first_error is not None:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
-            yield Emit("updates", {"__interrupt__": intr})
-            if run.wants("values") and not all(map(_is_breakpoint, intr)):
-                # LangGraph: the state the step started from, and what it asks
-                yield Emit("values", {**run.values, "__interrupt__": intr})
+            for asked in pause_groups(waiting, nested_by_task):  # LangGraph: one per task
+                yield Emit("updates", {"__interrupt__": asked})
+                if run.wants("values") and not all(map(_is_breakpoint, asked)):
+                    # LangGraph: the state the step started from, and what it asks
+                    yield Emit("values", {**run.values, "__interrupt__": asked})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
 
         # every task finished: fold the step's writes in LangGraph's order and commit

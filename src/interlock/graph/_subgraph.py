@@ -245,8 +245,14 @@ def _note_pause(ctx: NodeTask, env: Env, chunk: Chunk) -> None:
     a node that stops reading there and returns still pauses (`NodeTask.child_pause`)."""
     ns, mode, payload = chunk
     mine = mode == "updates" and ns == env.ns_path and isinstance(payload, dict)
-    if mine and "__interrupt__" in payload:
-        ctx.child_pause = SubgraphPaused(payload["__interrupt__"], env.checkpoint_ns)
+    if mine and "__interrupt__" in payload:  # one chunk per task that asks: all of them
+        was = ctx.child_pause
+        before = (
+            was.interrupts
+            if isinstance(was, SubgraphPaused) and was.ns == env.checkpoint_ns
+            else ()
+        )
+        ctx.child_pause = SubgraphPaused((*before, *payload["__interrupt__"]), env.checkpoint_ns)
 
 
 def _streaming(
