@@ -436,7 +436,7 @@ def test_tool_errors_can_propagate_when_configured(saver) -> None:
     agent = create_agent(model, [strict], checkpointer=saver)
     with pytest.raises(ValueError, match="no recovery"):
         agent.invoke({"messages": [HumanMessage(content="go")]}, cfg())
-    assert agent.get_state(cfg()).tasks[0].error == "ValueError: no recovery"
+    assert agent.get_state(cfg()).tasks[0].error == "ValueError('no recovery')"
 
 
 def test_tool_calls_without_ids_get_one(run, saver) -> None:

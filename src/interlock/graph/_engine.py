@@ -86,6 +86,7 @@ from interlock.graph._run import (
     UPDATE_RUNS,
     UPDATE_TASK,
     _Run,
+    error_text,
     fold_order,
     run_order,
 )
@@ -638,7 +639,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     TaskWrites(
                         task_id=task.id,
                         task_name=task.name,
-                        writes=(*memo, (ERROR, f"{type(outcome.error).__name__}: {outcome.error}")),
+                        writes=(*memo, (ERROR, error_text(outcome.error))),
                     )
                 )
             elif outcome.interrupt is not None or outcome.waiting is not None:
