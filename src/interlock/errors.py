@@ -127,11 +127,12 @@ class NonDeterministicTask(GraphError):
     tasks' results and `interrupt()` answers."""
 
 
-class ResumeError(InterlockError):
+class ResumeError(InterlockError, RuntimeError):
     """A resume that does not match what the thread is waiting for.
 
     Raised for a thread with nothing pending, an unknown interrupt id, a thread that does not
     exist, or a malformed resume value. Nothing is changed; the thread stays as it was.
+    A `RuntimeError`, as LangGraph's for a resume without ids when several wait.
     """
 
 
