@@ -57,15 +57,11 @@ from interlock.graph._effects import (
     Task,
     TaskOutcome,
 )
-from interlock.graph._events import (
-    checkpoint_events,
-    pause_groups,
-    task_result_events,
-    task_start_events,
-)
+from interlock.graph._events import checkpoint_events, task_result_events, task_start_events
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._node_cache import NO_LOOKUPS, lookup
+from interlock.graph._pause import is_breakpoint, pause_groups
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -457,13 +453,6 @@ def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, Interrupt
     return cast(InterruptRecord, reopened)
 
 
-def _is_breakpoint(asked: Interrupt) -> bool:
-    """Whether a pause's request is a breakpoint's (a subgraph's stops its parent's task
-    too): LangGraph sends no `values` chunk for those."""
-    value = asked.value
-    return isinstance(value, dict) and value.get("type") == "breakpoint" and "when" in value
-
-
 def _resumed_values(run: _Run) -> Generator[Effect, Any, None]:
     """A resumed or continued run's first `values` chunk: the state it goes on from (with
     a resume's `update`), as LangGraph sends it before the run's first step."""
@@ -740,7 +729,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
             for asked in pause_groups(waiting, nested_by_task):  # LangGraph: one per task
                 yield Emit("updates", {"__interrupt__": asked})
-                if run.wants("values") and not all(map(_is_breakpoint, asked)):
+                if run.wants("values") and not all(map(is_breakpoint, asked)):
                     # LangGraph: the state the step started from, and what it asks
                     yield Emit("values", {**run.values, "__interrupt__": asked})
             return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)

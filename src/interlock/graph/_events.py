@@ -5,8 +5,6 @@
 - `tasks`: when a task starts, `{"id", "name", "input", "triggers"}`; when it ends,
   `{"id", "name", "error", "result", "interrupts"}` (`result` maps channels to the values
   it wrote; a channel written twice gives `{"$writes": [...]}`).
-- a pause's `__interrupt__` (`updates`, and `values` with the state): one chunk per task
-  that asks, as LangGraph streams them (`pause_groups`).
 - `debug`: both, wrapped as `{"step", "timestamp", "type": "checkpoint" | "task" |
   "task_result", "payload"}`.
 
@@ -26,7 +24,7 @@ from interlock.graph._effects import Emit, Task
 from interlock.graph._state import BadInput, detached
 from interlock.graph._writes import task_id
 
-__all__ = ["checkpoint_events", "pause_groups", "task_result_events", "task_start_events"]
+__all__ = ["checkpoint_events", "task_result_events", "task_start_events"]
 
 
 def _config(rec: CheckpointRecord, checkpoint_id: str | None) -> dict[str, Any] | None:
@@ -132,15 +130,3 @@ def task_result_events(
 
 def _debug(step: int, at: datetime, kind: str, payload: Any) -> dict[str, Any]:
     return {"step": step, "timestamp": at.isoformat(), "type": kind, "payload": payload}
-
-
-def pause_groups(
-    waiting: Sequence[InterruptRecord], nested: Sequence[Sequence[Interrupt]]
-) -> list[tuple[Interrupt, ...]]:
-    """A pause's requests as LangGraph streams them: one `__interrupt__` chunk per task
-    that asks (its requests in the order asked), then one per task whose subgraph asks."""
-    groups: dict[tuple[str, str], list[Interrupt]] = {}
-    for r in waiting:
-        key = (r.checkpoint_ns, r.task_id)
-        groups.setdefault(key, []).append(Interrupt(value=r.value, id=r.interrupt_id))
-    return [*(tuple(g) for g in groups.values()), *(tuple(n) for n in nested if n)]
