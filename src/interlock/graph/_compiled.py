@@ -365,7 +365,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
     def _output(self, result: RunResult | None) -> dict[str, Any]:
         assert result is not None
         keys = self.spec.output_keys
-        values = result.values
+        values = result.values if result.shown is None else result.shown
         picked = keys if keys else values.keys()
         out = {k: detached(values[k]) for k in picked if k in values}
         if result.interrupts:

@@ -61,7 +61,7 @@ from interlock.graph._events import checkpoint_events, task_result_events, task_
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._node_cache import NO_LOOKUPS, lookup
-from interlock.graph._pause import is_breakpoint, pause_groups
+from interlock.graph._pause import is_breakpoint, pause_groups, paused_values
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -732,7 +732,11 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 if run.wants("values") and not all(map(is_breakpoint, asked)):
                     # LangGraph: the state the step started from, and what it asks
                     yield Emit("values", {**run.values, "__interrupt__": asked})
-            return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+            shown = paused_values(spec.schema, run.values, finished)
+            if shown is not None and run.wants("values"):
+                yield Emit("values", shown)
+            cid = rec.checkpoint_id
+            return RunResult(values=run.values, interrupts=intr, checkpoint_id=cid, shown=shown)
 
         # every task finished: fold the step's writes in LangGraph's order and commit
         folded = sorted(finished, key=lambda f: fold_order(f[0]))
