@@ -61,6 +61,7 @@ def snapshot(
     if history:
         pending = [r for r in stored.interrupts if r.status != "cancelled"]
     names = list(rec.next) + [n for n, _ in rec.sends]
+    pulls = len(rec.next)  # LangGraph's task paths: (PULL, name), (PUSH, index, False)
     writes = {t.task_id: t for t in stored.task_writes}
     nested = nested or {}
     tasks = []
@@ -81,6 +82,7 @@ def snapshot(
             PregelTask(
                 id=tid,
                 name=name,
+                path=("__pregel_pull", name) if i < pulls else ("__pregel_push", i - pulls, False),
                 error=error,
                 interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
                 state=state,
