@@ -26,7 +26,9 @@ def update_graph(
     """Commit a checkpoint with `values` applied through the reducers; return its id.
 
     - `as_node` given: the next nodes are those that follow `as_node` (its edges and branches,
-      evaluated on the new state); `as_node=END` finishes the thread.
+      evaluated on the new state), and a planned node whose join (`add_edge([a, b], c)`)
+      was complete: it stays planned until it runs, as in LangGraph; `as_node=END`
+      finishes the thread.
     - `as_node=START`, or omitted on a thread with no checkpoint: the values are input, as in
       LangGraph: `next` is what START leads to, and `invoke(None, config)` runs from there.
     - `as_node` omitted: if one node wrote the current checkpoint, as that node (LangGraph's
@@ -84,6 +86,13 @@ def update_graph(
         nxt, sends, barriers = run.triggers(
             [(as_node, [])], run.record.barriers if run.record else {}
         )
+        # a join whose sources all finished stays due until its node runs (LangGraph's
+        # barrier is consumed by the node, not by an update): the node stays planned
+        joined = {target for _, target in spec.joins}
+        kept = [n for n in (run.record.next if run.record else ()) if n in joined]
+        if kept:
+            nxt = (*kept, *(n for n in nxt if n not in kept))
+            barriers = {k: v for k, v in barriers.items() if k.split("->")[-1] not in kept}
     step = run.record.step + 1 if run.record else 0
     record = run._commit(
         source="update",
