@@ -73,6 +73,7 @@ __all__ = [
     "StoreFeatureUnsupported",
     "StoreUnavailable",
     "ThreadBusy",
+    "ThreadRequired",
     "VersionChanged",
 ]
 
@@ -113,6 +114,11 @@ InvalidUpdateError = InvalidUpdate
 
 class CheckpointerRequired(GraphError):
     """Interrupts, breakpoints and thread ids need `compile(checkpointer=...)`."""
+
+
+class ThreadRequired(GraphError, ValueError):
+    """A call to a graph with a checkpointer without `configurable.thread_id` (LangGraph
+    raises a ValueError there, so this is one too)."""
 
 
 class CacheRequired(GraphError, ValueError):

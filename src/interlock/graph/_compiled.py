@@ -17,6 +17,7 @@ from interlock.errors import (
     ResumeError,
     StoreError,
     ThreadBusy,
+    ThreadRequired,
 )
 from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync, drop_hold
 from interlock.graph._effects import Clock, RunResult, Start
@@ -176,7 +177,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         config = self._bound(config)
         thread_id = config_value(config or {}, "thread_id")
         if self.checkpointer is not None and thread_id is None:
-            raise GraphError(
+            raise ThreadRequired(
                 "this graph has a checkpointer, so each call needs a thread: "
                 "config={'configurable': {'thread_id': '...'}}"
             )
