@@ -10,6 +10,7 @@ from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
 from interlock.graph._engine import _child_waits
+from interlock.graph._finished import finished_writes, ordered_writes
 from interlock.graph._run import _Run
 
 __all__ = ["update_graph"]
@@ -28,7 +29,7 @@ def update_graph(
     - `as_node` given: the next nodes are those that follow `as_node` (its edges and branches,
       evaluated on the new state), and a planned node whose join (`add_edge([a, b], c)`)
       was complete: it stays planned until it runs, as in LangGraph; `as_node=END`
-      finishes the thread.
+      finishes the thread, keeping the writes of the paused step's finished tasks.
     - `as_node=START`, or omitted on a thread with no checkpoint: the values are input, as in
       LangGraph: `next` is what START leads to, and `invoke(None, config)` runs from there.
     - `as_node` omitted: if one node wrote the current checkpoint, as that node (LangGraph's
@@ -65,6 +66,11 @@ def update_graph(
     )
     if run.record is None:
         run.values = spec.schema.initial_values()
+    elif as_node == END and start.stored is not None:  # finished tasks are kept, as LangGraph
+        head, names = run.record, [*run.record.next, *(n for n, _ in run.record.sends)]
+        by_id = {t.task_id: t for t in start.stored.task_writes}
+        done = finished_writes(head.checkpoint_id, names, by_id)
+        writes = [*ordered_writes(head.checkpoint_id, names, len(head.next), done), *writes]
     spec.schema.apply(run.values, writes)
 
     yield from _child_waits(run)  # requests of paused subgraphs are cancelled too
