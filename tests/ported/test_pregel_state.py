@@ -1,8 +1,8 @@
 """Ported from langgraph: libs/langgraph/tests/test_pregel.py
 (test_in_one_fan_out_state_graph_waiting_edge: breakpoints, `update_state` at one and the
 `get_state` that follows) and libs/langgraph/tests/test_large_cases.py
-(test_dynamic_interrupt: `interrupt()`, resume, `get_state` shapes, `update_state(...,
-as_node=END)`)."""
+(test_dynamic_interrupt, test_partial_pending_checkpoint, test_dynamic_interrupt_subgraph:
+`interrupt()`, resume, `get_state` shapes, `update_state(..., as_node=END)`)."""
 
 import operator
 import time
@@ -18,6 +18,7 @@ from interlock.types import (
     Interrupt,
     PregelTask,
     RetryPolicy,
+    Send,
     StateSnapshot,
     interrupt,
 )
@@ -303,5 +304,324 @@ def test_dynamic_interrupt(sync_checkpointer: BaseCheckpointSaver) -> None:
         created_at=AnyStr(),
         metadata=state.metadata,
         parent_config=(list(tool_two.get_state_history(thread1, limit=2))[-1].config),
+        interrupts=(),
+    )
+
+
+def test_partial_pending_checkpoint(sync_checkpointer: BaseCheckpointSaver) -> None:
+    class State(TypedDict):
+        my_key: Annotated[str, operator.add]
+        market: str
+
+    def tool_one(s: State) -> State:
+        return {"my_key": " one"}
+
+    tool_two_node_count = 0
+
+    def tool_two_node(s: State) -> State:
+        nonlocal tool_two_node_count
+        tool_two_node_count += 1
+        if s["market"] == "DE":
+            time.sleep(0.1)
+            answer = interrupt("Just because...")
+        else:
+            answer = " all good"
+        return {"my_key": answer}
+
+    def start(state: State) -> list[Send | str]:
+        return ["tool_two", Send("tool_one", state)]
+
+    tool_two_graph = StateGraph(State)
+    tool_two_graph.add_node("tool_two", tool_two_node, retry_policy=RetryPolicy())
+    tool_two_graph.add_node("tool_one", tool_one)
+    tool_two_graph.set_conditional_entry_point(start)
+    tool_two = tool_two_graph.compile()
+
+    # DIFFERENCE: no LangChain tracer callbacks (interlock has none), and `interrupt()`
+    # without a checkpointer raises CheckpointerRequired (see test_dynamic_interrupt).
+    with pytest.raises(CheckpointerRequired):
+        tool_two.invoke({"my_key": "value", "market": "DE"})
+    assert tool_two_node_count == 1, "interrupts aren't retried"
+
+    assert tool_two.invoke({"my_key": "value", "market": "US"}) == {
+        "my_key": "value all good one",
+        "market": "US",
+    }
+
+    tool_two = tool_two_graph.compile(checkpointer=sync_checkpointer)
+
+    # missing thread_id
+    with pytest.raises(ValueError, match="thread_id"):
+        tool_two.invoke({"my_key": "value", "market": "DE"})
+
+    # flow: interrupt -> resume with answer
+    thread2 = {"configurable": {"thread_id": "2"}}
+    # stop when about to enter node
+    assert [c for c in tool_two.stream({"my_key": "value ⛰️", "market": "DE"}, thread2)] == [
+        {
+            "tool_one": {"my_key": " one"},
+        },
+        {
+            "__interrupt__": (
+                Interrupt(
+                    value="Just because...",
+                    id=AnyStr(),
+                ),
+            )
+        },
+    ]
+    # resume with answer
+    assert [c for c in tool_two.stream(Command(resume=" my answer"), thread2)] == [
+        {"tool_one": {"my_key": " one"}, "__metadata__": {"cached": True}},
+        {"tool_two": {"my_key": " my answer"}},
+    ]
+
+    # flow: interrupt -> clear tasks
+    thread1 = {"configurable": {"thread_id": "1"}}
+    # stop when about to enter node
+    assert tool_two.invoke({"my_key": "value ⛰️", "market": "DE"}, thread1, durability="exit") == {
+        "my_key": "value ⛰️ one",
+        "market": "DE",
+        "__interrupt__": [Interrupt(value="Just because...", id=AnyStr())],
+    }
+    # DIFFERENCE: history, not the saver's `list`; interlock's input checkpoint (see
+    # test_dynamic_interrupt).
+    assert [_meta(c.metadata) for c in tool_two.get_state_history(thread1)] == [
+        {
+            "source": "input",
+            "step": -1,
+        },
+    ]
+
+    state = tool_two.get_state(thread1)
+    # DIFFERENCE: metadata: step -1, not 0, source "input", not "loop" (one input
+    # checkpoint, see test_dynamic_interrupt)
+    assert _meta(state.metadata) == {"source": "input", "step": -1}
+    assert state == StateSnapshot(
+        values={"my_key": "value ⛰️ one", "market": "DE"},
+        next=("tool_two",),
+        tasks=(
+            PregelTask(
+                id=AnyStr(),
+                name="tool_one",
+                path=("__pregel_push", 0, False),
+                result={"my_key": " one"},
+            ),
+            PregelTask(
+                AnyStr(),
+                "tool_two",
+                (PULL, "tool_two"),
+                interrupts=(
+                    Interrupt(
+                        value="Just because...",
+                        id=AnyStr(),
+                    ),
+                ),
+            ),
+        ),
+        config={
+            "configurable": {
+                "thread_id": "1",
+                "checkpoint_ns": "",
+                "checkpoint_id": AnyStr(),
+            }
+        },
+        created_at=AnyStr(),
+        metadata=state.metadata,
+        parent_config=None,
+        interrupts=(
+            Interrupt(
+                value="Just because...",
+                id=AnyStr(),
+            ),
+        ),
+    )
+
+    # clear the interrupt and next tasks
+    tool_two.update_state(thread1, None, as_node=END)
+
+    # interrupt and unresolved tasks are cleared, finished tasks are kept
+    state = tool_two.get_state(thread1)
+    # DIFFERENCE: metadata: step 0, not 1 (one input checkpoint, see test_dynamic_interrupt)
+    assert _meta(state.metadata) == {"source": "update", "step": 0}
+    assert state == StateSnapshot(
+        values={"my_key": "value ⛰️ one", "market": "DE"},
+        next=(),
+        tasks=(),
+        config={
+            "configurable": {
+                "thread_id": "1",
+                "checkpoint_ns": "",
+                "checkpoint_id": AnyStr(),
+            }
+        },
+        created_at=AnyStr(),
+        metadata=state.metadata,
+        parent_config=([*tool_two.get_state_history(thread1, limit=2)][-1].config),
+        interrupts=(),
+    )
+
+
+def test_dynamic_interrupt_subgraph(sync_checkpointer: BaseCheckpointSaver) -> None:
+    class SubgraphState(TypedDict):
+        my_key: str
+        market: str
+
+    tool_two_node_count = 0
+
+    def tool_two_node(s: SubgraphState) -> SubgraphState:
+        nonlocal tool_two_node_count
+        tool_two_node_count += 1
+        if s["market"] == "DE":  # noqa: SIM108 - upstream's code
+            answer = interrupt("Just because...")
+        else:
+            answer = " all good"
+        return {"my_key": answer}
+
+    subgraph = StateGraph(SubgraphState)
+    subgraph.add_node("do", tool_two_node, retry_policy=RetryPolicy())
+    subgraph.add_edge(START, "do")
+
+    class State(TypedDict):
+        my_key: Annotated[str, operator.add]
+        market: str
+
+    tool_two_graph = StateGraph(State)
+    tool_two_graph.add_node("tool_two", subgraph.compile())
+    tool_two_graph.add_edge(START, "tool_two")
+    tool_two = tool_two_graph.compile()
+
+    # DIFFERENCE: no LangChain tracer callbacks (interlock has none), and `interrupt()`
+    # without a checkpointer raises CheckpointerRequired (see test_dynamic_interrupt).
+    with pytest.raises(CheckpointerRequired):
+        tool_two.invoke({"my_key": "value", "market": "DE"})
+    assert tool_two_node_count == 1, "interrupts aren't retried"
+
+    assert tool_two.invoke({"my_key": "value", "market": "US"}) == {
+        "my_key": "value all good",
+        "market": "US",
+    }
+
+    tool_two = tool_two_graph.compile(checkpointer=sync_checkpointer)
+
+    # missing thread_id
+    with pytest.raises(ValueError, match="thread_id"):
+        tool_two.invoke({"my_key": "value", "market": "DE"})
+
+    # flow: interrupt -> resume with answer
+    thread2 = {"configurable": {"thread_id": "2"}}
+    # stop when about to enter node
+    assert [c for c in tool_two.stream({"my_key": "value ⛰️", "market": "DE"}, thread2)] == [
+        {
+            "__interrupt__": (
+                Interrupt(
+                    value="Just because...",
+                    id=AnyStr(),
+                ),
+            )
+        },
+    ]
+    # resume with answer
+    assert [c for c in tool_two.stream(Command(resume=" my answer"), thread2)] == [
+        {"tool_two": {"my_key": " my answer", "market": "DE"}},
+    ]
+
+    # flow: interrupt -> clear tasks
+    thread1 = {"configurable": {"thread_id": "1"}}
+    # stop when about to enter node
+    assert tool_two.invoke({"my_key": "value ⛰️", "market": "DE"}, thread1, durability="exit") == {
+        "my_key": "value ⛰️",
+        "market": "DE",
+        "__interrupt__": [
+            Interrupt(
+                value="Just because...",
+                id=AnyStr(),
+            )
+        ],
+    }
+
+    # DIFFERENCE: history, not the saver's `list`; interlock's input checkpoint (see
+    # test_dynamic_interrupt).
+    assert [
+        _meta(c.metadata)
+        for c in tool_two.get_state_history(
+            {"configurable": {"thread_id": "1", "checkpoint_ns": ""}}
+        )
+    ] == [
+        {
+            "source": "input",
+            "step": -1,
+        },
+    ]
+
+    state = tool_two.get_state(thread1)
+    # DIFFERENCE: metadata: step -1, not 0, source "input", not "loop" (one input
+    # checkpoint, see test_dynamic_interrupt)
+    assert _meta(state.metadata) == {"source": "input", "step": -1}
+    assert state == StateSnapshot(
+        values={"my_key": "value ⛰️", "market": "DE"},
+        next=("tool_two",),
+        tasks=(
+            PregelTask(
+                AnyStr(),
+                "tool_two",
+                (PULL, "tool_two"),
+                interrupts=(
+                    Interrupt(
+                        value="Just because...",
+                        id=AnyStr(),
+                    ),
+                ),
+                state={
+                    "configurable": {
+                        "thread_id": "1",
+                        "checkpoint_ns": AnyStr("tool_two:"),
+                    }
+                },
+            ),
+        ),
+        config={
+            "configurable": {
+                "thread_id": "1",
+                "checkpoint_ns": AnyStr(),
+                "checkpoint_id": AnyStr(),
+            }
+        },
+        created_at=AnyStr(),
+        metadata=state.metadata,
+        parent_config=None,
+        interrupts=(
+            Interrupt(
+                value="Just because...",
+                id=AnyStr(),
+            ),
+        ),
+    )
+    # clear the interrupt and next tasks
+    tool_two.update_state(thread1, None, as_node=END)
+    # interrupt and next tasks are cleared
+    state = tool_two.get_state(thread1)
+    # DIFFERENCE: metadata: step 0, not 1 (one input checkpoint, see test_dynamic_interrupt)
+    assert _meta(state.metadata) == {"source": "update", "step": 0}
+    assert state == StateSnapshot(
+        values={"my_key": "value ⛰️", "market": "DE"},
+        next=(),
+        tasks=(),
+        config={
+            "configurable": {
+                "thread_id": "1",
+                "checkpoint_ns": AnyStr(),
+                "checkpoint_id": AnyStr(),
+            }
+        },
+        created_at=AnyStr(),
+        metadata=state.metadata,
+        parent_config=(
+            list(
+                tool_two.get_state_history(
+                    {"configurable": {"thread_id": "1", "checkpoint_ns": ""}}, limit=2
+                )
+            )[-1].config
+        ),
         interrupts=(),
     )
