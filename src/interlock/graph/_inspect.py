@@ -64,7 +64,9 @@ def snapshot(
     pulls = len(rec.next)  # LangGraph's task paths: (PULL, name), (PUSH, index, False)
     writes = {t.task_id: t for t in stored.task_writes}
     done = finished_writes(rec.checkpoint_id, names, writes)
-    if done and not history:  # the head: its finished tasks' writes, as LangGraph's
+    # the head, asked without a checkpoint id: its finished tasks' writes, as LangGraph's
+    head = not history and not (config.get("configurable") or {}).get("checkpoint_id")
+    if done and head:
         values = with_finished(graph.spec.schema, values, rec.checkpoint_id, names, pulls, done)
     values = {k: detached(v) for k, v in values.items()}
     nested = nested or {}
@@ -93,7 +95,7 @@ def snapshot(
                 result=dict(done[tid]) if tid in done else None,
             )
         )
-    shown = [t.name for t in tasks if history or t.id not in done]
+    shown = [t.name for t in tasks if not head or t.id not in done]
     return StateSnapshot(
         values=values,
         next=tuple(shown),
