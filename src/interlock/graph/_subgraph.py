@@ -222,11 +222,19 @@ def stream_child_sync(
         return
     up, pick = _streaming(env, ctx, modes, subgraphs)
     box = ResultBox()
-    for chunk in drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box):
+    chunks = drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box)
+    for chunk in chunks:
         _note_pause(ctx, env, chunk)
         up(chunk)
         if pick(chunk):
-            yield chunk
+            try:
+                yield chunk
+            except GeneratorExit:  # the node stopped reading
+                if _paused(ctx, env):  # what follows is the pause's: every task's request
+                    for rest in chunks:
+                        _note_pause(ctx, env, rest)
+                        up(rest)
+                raise
     _result(graph, env, box)
 
 
@@ -253,6 +261,12 @@ def _note_pause(ctx: NodeTask, env: Env, chunk: Chunk) -> None:
             else ()
         )
         ctx.child_pause = SubgraphPaused((*before, *payload["__interrupt__"]), env.checkpoint_ns)
+
+
+def _paused(ctx: NodeTask, env: Env) -> bool:
+    """Whether the streamed subgraph `env` paused (its `__interrupt__` came by)."""
+    was = ctx.child_pause
+    return isinstance(was, SubgraphPaused) and was.ns == env.checkpoint_ns
 
 
 def _streaming(
@@ -338,9 +352,17 @@ async def stream_child_async(
     up, pick = _streaming(env, ctx, modes, subgraphs)
     box = ResultBox()
     gen = _engine(graph, env, stored, input, ctx.call_mark())
-    async for chunk in drive_async(gen, env, box):
+    chunks = drive_async(gen, env, box)
+    async for chunk in chunks:
         _note_pause(ctx, env, chunk)
         up(chunk)
         if pick(chunk):
-            yield chunk
+            try:
+                yield chunk
+            except GeneratorExit:  # closed (`aclose`) by the node: as the sync twin
+                if _paused(ctx, env):
+                    async for rest in chunks:
+                        _note_pause(ctx, env, rest)
+                        up(rest)
+                raise
     _result(graph, env, box)
