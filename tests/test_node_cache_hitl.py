@@ -128,7 +128,8 @@ def test_a_cached_node_beside_a_question(run: Any, saver: Any, cache: Any) -> No
         ("updates", {"zed": {"log": ["zed"]}}),
         ("updates", {"__interrupt__": [{"q": 1}]}),
         ("values", {"x": 1, "log": [], "__interrupt__": [{"q": 1}]}),
-    ]  # LangGraph's, but for a last `values` chunk it sends after the pause
+        ("values", {"x": 1, "log": ["prep1", "zed"]}),  # the finished tasks' writes
+    ]  # LangGraph's
     assert calls == {"prep": 1, "ask": 2, "zed": 2}
     for thread in ("1", "2"):  # LangGraph printed the same
         assert run.stream(app, Command(resume=thread), cfg(thread), stream_mode=modes) == [

@@ -387,3 +387,36 @@ def test_custom_chunks_the_node_reads_do_not_also_reach_the_root(saver) -> None:
     chunks = list(outer.stream({"x": 1}, cfg(), stream_mode=["custom", "updates"], subgraphs=True))
     assert not [c for c in chunks if c[1] == "custom"]
     assert any(c[1] == "updates" and c[0] != () for c in chunks)
+
+
+def test_a_node_that_stops_at_the_first_pause_chunk_keeps_every_request(saver) -> None:
+    """A streamed subgraph whose two parallel nodes ask sends one `__interrupt__` chunk per
+    task (as LangGraph does); a node that stops reading at the first still pauses with both
+    requests, and both answers reach the subgraph."""
+
+    def asks(name: str) -> Any:
+        def node(state: S) -> dict:
+            return {"seen": [f"{name}={interrupt(name)}"]}
+
+        return node
+
+    sub = StateGraph(S).add_node("a", asks("a")).add_node("b", asks("b"))
+    sub = sub.add_edge(START, "a").add_edge(START, "b").compile()
+    pauses: list[int] = []
+
+    def outer(state: S) -> dict:
+        for chunk in sub.stream({"seen": []}):
+            if "__interrupt__" in chunk:
+                pauses.append(len(chunk["__interrupt__"]))
+                break
+        return {"seen": ["outer"]}
+
+    graph = StateGraph(S).add_node("outer", outer).add_edge(START, "outer")
+    app = graph.compile(checkpointer=saver)
+    paused = app.invoke({"seen": []}, cfg())
+    assert pauses == [1]  # the first task's chunk only
+    asked = {i.value: i.id for i in paused["__interrupt__"]}
+    assert sorted(asked) == ["a", "b"]
+    assert app.get_state(cfg()).next == ("outer",)
+    done = app.invoke(Command(resume={asked["a"]: "A", asked["b"]: "B"}), cfg())
+    assert done == {"seen": ["outer"]} and app.get_state(cfg()).next == ()

@@ -78,7 +78,7 @@ def test_attempts_are_bounded_and_the_last_error_is_raised(run, saver) -> None:
         run.invoke(graph, {"log": []}, cfg())
     assert flaky.calls == 3
     [task] = run.get_state(graph, cfg()).tasks
-    assert task.name == "flaky" and task.error == "ConnectionError: failure 3"
+    assert task.name == "flaky" and task.error == "ConnectionError('failure 3')"
     # continuing after the final failure is a new set of attempts
     assert run.invoke(graph, None, cfg()) == {"log": ["flaky ok", "after"]}
     assert flaky.attempts == [1, 2, 3, 1, 2, 3]  # calls 4 and 5 fail, 6 succeeds
@@ -262,7 +262,7 @@ def test_exit_durability_saves_where_a_failing_run_stopped(run, saver) -> None:
         run.invoke(graph, {"log": []}, cfg(), durability="exit")
     state = run.get_state(graph, cfg())
     assert state.next == ("c",) and state.values == {"log": ["a", "b"]}
-    assert state.tasks[0].error == "RuntimeError: c failed"
+    assert state.tasks[0].error == "RuntimeError('c failed')"
     boom["on"] = False
     assert run.invoke(graph, None, cfg()) == {"log": ["a", "b", "c"]}
 

@@ -330,8 +330,8 @@ def test_exit_durability_keeps_the_steps_and_the_pause(tmp_path: Path) -> None:
         graph.invoke({"item": "book"}, config, durability="exit")
     assert graph.get_state(config).values == {}
     assert caught.value.save() is True
-    state = graph.get_state(config)
-    assert state.values == {"item": "book"} and len(state.interrupts) == 1
+    state = graph.get_state(config)  # the finished sibling's write is kept (and shown)
+    assert state.values == {"item": "book", "shipped": True} and len(state.interrupts) == 1
     out = graph.invoke(il.Command(resume="yes"), config)
     assert out["shipped"] is True and effects == ["book"]
 

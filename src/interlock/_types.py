@@ -243,7 +243,9 @@ class PregelTask(NamedTuple):
 
     id: str
     name: str
-    path: tuple[str, ...] = ()
+    path: tuple[Any, ...] = ()
+    """LangGraph's: `("__pregel_pull", name)` for a node the edges planned,
+    `("__pregel_push", index, False)` for the index-th `Send` (`()` when not known)."""
     error: str | None = None
     interrupts: tuple[Interrupt, ...] = ()
     state: Any = None

@@ -73,6 +73,7 @@ __all__ = [
     "StoreFeatureUnsupported",
     "StoreUnavailable",
     "ThreadBusy",
+    "ThreadRequired",
     "VersionChanged",
 ]
 
@@ -115,6 +116,11 @@ class CheckpointerRequired(GraphError):
     """Interrupts, breakpoints and thread ids need `compile(checkpointer=...)`."""
 
 
+class ThreadRequired(GraphError, ValueError):
+    """A call to a graph with a checkpointer without `configurable.thread_id` (LangGraph
+    raises a ValueError there, so this is one too)."""
+
+
 class CacheRequired(GraphError, ValueError):
     """`clear_cache()` on a graph compiled without `cache=` (LangGraph raises a ValueError
     there, so this is one too)."""
@@ -127,11 +133,12 @@ class NonDeterministicTask(GraphError):
     tasks' results and `interrupt()` answers."""
 
 
-class ResumeError(InterlockError):
+class ResumeError(InterlockError, RuntimeError):
     """A resume that does not match what the thread is waiting for.
 
     Raised for a thread with nothing pending, an unknown interrupt id, a thread that does not
     exist, or a malformed resume value. Nothing is changed; the thread stays as it was.
+    A `RuntimeError`, as LangGraph's for a resume without ids when several wait.
     """
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
+from interlock.messages import HumanMessage
 from tests.conftest import SAVERS, make_saver
 
 
@@ -44,3 +45,31 @@ class AnyStr(str):
 
     def __hash__(self) -> int:
         return 0
+
+
+class UnsortedSequence:
+    """Equal to a sequence holding these values in any order (LangGraph's
+    `tests.any_str.UnsortedSequence`)."""
+
+    def __init__(self, *values: Any) -> None:
+        self.seq = values
+
+    def __eq__(self, value: object) -> bool:
+        return (
+            isinstance(value, Sequence)
+            and len(self.seq) == len(value)
+            and all(a in value for a in self.seq)
+        )
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.seq))
+
+    def __repr__(self) -> str:
+        return repr(self.seq)
+
+
+def _AnyIdHumanMessage(**kwargs: Any) -> HumanMessage:
+    """A human message whose id equals any string (LangGraph's `tests.messages`)."""
+    message = HumanMessage(**kwargs)
+    message.id = AnyStr()
+    return message

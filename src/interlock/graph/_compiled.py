@@ -17,6 +17,7 @@ from interlock.errors import (
     ResumeError,
     StoreError,
     ThreadBusy,
+    ThreadRequired,
 )
 from interlock.graph._abandon import apending_ids, pending_ids
 from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync, drop_hold
@@ -177,7 +178,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         config = self._bound(config)
         thread_id = config_value(config or {}, "thread_id")
         if self.checkpointer is not None and thread_id is None:
-            raise GraphError(
+            raise ThreadRequired(
                 "this graph has a checkpointer, so each call needs a thread: "
                 "config={'configurable': {'thread_id': '...'}}"
             )
@@ -374,7 +375,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
     def _output(self, result: RunResult | None) -> dict[str, Any]:
         assert result is not None
         keys = self.spec.output_keys
-        values = result.values
+        values = result.values if result.shown is None else result.shown
         picked = keys if keys else values.keys()
         out = {k: detached(values[k]) for k in picked if k in values}
         if result.interrupts:

@@ -300,6 +300,9 @@ class RunResult:
     values: dict[str, Any]
     interrupts: tuple[Interrupt, ...]
     checkpoint_id: str | None
+    shown: dict[str, Any] | None = None
+    """A paused step's state with its finished tasks' writes folded in (not committed):
+    what `invoke` returns, as LangGraph's; None: `values`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

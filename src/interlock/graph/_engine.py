@@ -62,6 +62,7 @@ from interlock.graph._events import checkpoint_events, task_result_events, task_
 from interlock.graph._interrupt import PendingInterrupt, is_expired_answer
 from interlock.graph._migrate import carry_over, migration_record
 from interlock.graph._node_cache import NO_LOOKUPS, lookup
+from interlock.graph._pause import is_breakpoint, pause_groups, paused_values
 from interlock.graph._quorum import bindings_for, cast_votes
 from interlock.graph._resume import (
     authorize_decisions,
@@ -82,6 +83,7 @@ from interlock.graph._run import (
     UPDATE_RUNS,
     UPDATE_TASK,
     _Run,
+    error_text,
     fold_order,
     run_order,
 )
@@ -459,13 +461,6 @@ def _reopen(run: _Run, pi: PendingInterrupt) -> Generator[Effect, Any, Interrupt
     return cast(InterruptRecord, reopened)
 
 
-def _is_breakpoint(asked: Interrupt) -> bool:
-    """Whether a pause's request is a breakpoint's (a subgraph's stops its parent's task
-    too): LangGraph sends no `values` chunk for those."""
-    value = asked.value
-    return isinstance(value, dict) and value.get("type") == "breakpoint" and "when" in value
-
-
 def _resumed_values(run: _Run) -> Generator[Effect, Any, None]:
     """A resumed or continued run's first `values` chunk: the state it goes on from (with
     a resume's `update`), as LangGraph sends it before the run's first step."""
@@ -626,6 +621,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
         progress: list[TaskWrites] = []
         new_interrupts: list[InterruptRecord] = []
         nested: list[Interrupt] = []  # requests of subgraphs that paused in this attempt
+        nested_by_task: list[tuple[Interrupt, ...]] = []
         first_error: BaseException | None = None
         for task in tasks:
             outcome = by_id.get(task.id)
@@ -641,7 +637,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                     TaskWrites(
                         task_id=task.id,
                         task_name=task.name,
-                        writes=(*memo, (ERROR, f"{type(outcome.error).__name__}: {outcome.error}")),
+                        writes=(*memo, (ERROR, error_text(outcome.error))),
                     )
                 )
             elif outcome.interrupt is not None or outcome.waiting is not None:
@@ -671,6 +667,7 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
                 marks = []
                 if (sub := outcome.waiting) is not None:
                     nested.extend(sub.interrupts)
+                    nested_by_task.append(tuple(sub.interrupts))
                     marks = [
                         (CHILD, {"ns": ns, "interrupts": [i.id for i in items]})
                         for ns, items in sub.parts
@@ -739,11 +736,16 @@ def _loop(run: _Run, skip_before: bool) -> Generator[Effect, Any, RunResult]:
             if first_error is not None:
                 raise first_error
             intr = (*(Interrupt(value=r.value, id=r.interrupt_id) for r in waiting), *nested)
-            yield Emit("updates", {"__interrupt__": intr})
-            if run.wants("values") and not all(map(_is_breakpoint, intr)):
-                # LangGraph: the state the step started from, and what it asks
-                yield Emit("values", {**run.values, "__interrupt__": intr})
-            return RunResult(values=run.values, interrupts=intr, checkpoint_id=rec.checkpoint_id)
+            for asked in pause_groups(waiting, nested_by_task):  # LangGraph: one per task
+                yield Emit("updates", {"__interrupt__": asked})
+                if run.wants("values") and not all(map(is_breakpoint, asked)):
+                    # LangGraph: the state the step started from, and what it asks
+                    yield Emit("values", {**run.values, "__interrupt__": asked})
+            shown = paused_values(spec.schema, run.values, finished)
+            if shown is not None and run.wants("values"):
+                yield Emit("values", shown)
+            cid = rec.checkpoint_id
+            return RunResult(values=run.values, interrupts=intr, checkpoint_id=cid, shown=shown)
 
         # every task finished: fold the step's writes in LangGraph's order and commit
         folded = sorted(finished, key=lambda f: fold_order(f[0]))

@@ -10,6 +10,7 @@ from interlock._types import Interrupt, PregelTask, RunnableConfig, StateSnapsho
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoint
 from interlock.errors import GraphError
 from interlock.graph._called_graphs import node_graph
+from interlock.graph._finished import finished_writes, with_finished
 from interlock.graph._run import BREAKPOINT_TASK, CHILD, ERROR
 from interlock.graph._state import detached
 from interlock.graph._subgraph import child_graph
@@ -56,16 +57,22 @@ def snapshot(
     values = graph._values(stored, known[1], known[0])
     if cache:
         graph._cache.put((rec.thread_id, rec.checkpoint_ns), rec.checkpoint_id, values)
-    values = {k: detached(v) for k, v in values.items()}
     pending = pending_of(stored)
     if history:
         pending = [r for r in stored.interrupts if r.status != "cancelled"]
     names = list(rec.next) + [n for n, _ in rec.sends]
+    pulls = len(rec.next)  # LangGraph's task paths: (PULL, name), (PUSH, index, False)
     writes = {t.task_id: t for t in stored.task_writes}
+    done = finished_writes(rec.checkpoint_id, names, writes)
+    # the head, asked without a checkpoint id: its finished tasks' writes, as LangGraph's
+    head = not history and not (config.get("configurable") or {}).get("checkpoint_id")
+    if done and head:
+        values = with_finished(graph.spec.schema, values, rec.checkpoint_id, names, pulls, done)
+    values = {k: detached(v) for k, v in values.items()}
     nested = nested or {}
     tasks = []
     every = [Interrupt(value=r.value, id=r.interrupt_id) for r in pending]
-    for i, name in enumerate(names):
+    for i, name in sorted(enumerate(names), key=lambda e: e[0] < pulls):  # sends first
         tid = task_id(rec.checkpoint_id, name, i)
         mine = [
             r
@@ -81,14 +88,17 @@ def snapshot(
             PregelTask(
                 id=tid,
                 name=name,
+                path=("__pregel_pull", name) if i < pulls else ("__pregel_push", i - pulls, False),
                 error=error,
                 interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
                 state=state,
+                result=dict(done[tid]) if tid in done else None,
             )
         )
+    shown = [t.name for t in tasks if not head or t.id not in done]
     return StateSnapshot(
         values=values,
-        next=tuple(names),
+        next=tuple(shown),
         config=_config(rec, rec.checkpoint_id),
         metadata=dict(rec.metadata),
         created_at=rec.created_at.isoformat(),

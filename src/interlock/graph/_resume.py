@@ -68,8 +68,9 @@ def match_resume(
         raise ResumeError(f"thread {thread_id!r} has no pending interrupt to resume")
     if len(pending) > 1:
         raise ResumeError(
-            f"thread {thread_id!r} waits for {len(pending)} decisions; answer them by "
-            f"id: Command(resume={{interrupt_id: value, ...}}) with ids "
+            "When there are multiple pending interrupts, you must specify the interrupt id "
+            f"when resuming. Thread {thread_id!r} waits for {len(pending)} decisions; answer "
+            f"them by id: Command(resume={{interrupt_id: value, ...}}) with ids "
             f"{[r.interrupt_id for r in pending]}"
         )
     return {pending[0].interrupt_id: value}

@@ -34,6 +34,7 @@ __all__ = [
     "PASSABLE",
     "UPDATE_RUNS",
     "UPDATE_TASK",
+    "error_text",
     "fold_order",
     "run_order",
 ]
@@ -45,6 +46,17 @@ GOTO = "__goto__"
 ATTEMPTS = "__attempts__"
 """Failed attempts of a task so far (`RetryPolicy`), recorded before it is tried again."""
 MEMO = "__memo__:"
+
+
+def error_text(exc: BaseException) -> str:
+    """A failed task's error as `get_state().tasks[i].error` shows it: its `repr`, as
+    LangGraph's (`"RuntimeError('boom')"`); an error whose `repr` does not name its type
+    (pydantic's `ValidationError`) as `"ValidationError: ..."`."""
+    text = repr(exc)
+    name = type(exc).__name__
+    return text if text.startswith(name) else f"{name}: {exc}"
+
+
 BREAKPOINT_TASK = "__breakpoint__"
 CHILD = "__subgraph__"
 """A task waiting for a subgraph it ran: `{"ns": child namespace, "interrupts": [ids]}`."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
-from interlock.errors import GraphError, StepNotSaved
+from interlock.errors import CheckpointerRequired, GraphError, StepNotSaved
 from interlock.graph._interrupt import TaskContext, _current, current_task
 
 __all__ = [
@@ -294,7 +294,9 @@ def retry_delay(
 ) -> tuple[float, bool] | None:
     """After attempt number `attempt` failed with `exc`: `(delay, jitter)` before the next
     attempt, or None when no policy retries it or its attempts are used up."""
-    if isinstance(exc, StepNotSaved):  # a subgraph's step waits to be saved: not again
+    if isinstance(exc, StepNotSaved | CheckpointerRequired):
+        # a subgraph's step waits to be saved; a graph without a store cannot pause: the
+        # same again, whatever the policy
         return None
     policy = next((p for p in policies if p.matches(exc)), None)
     if policy is None or attempt >= policy.max_attempts:

@@ -222,11 +222,19 @@ def stream_child_sync(
         return
     up, pick = _streaming(env, ctx, modes, subgraphs)
     box = ResultBox()
-    for chunk in drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box):
+    chunks = drive_sync(_engine(graph, env, stored, input, ctx.call_mark()), env, box)
+    for chunk in chunks:
         _note_pause(ctx, env, chunk)
         up(chunk)
         if pick(chunk):
-            yield chunk
+            try:
+                yield chunk
+            except GeneratorExit:  # the node stopped reading
+                if _paused(ctx, env):  # what follows is the pause's: every task's request
+                    for rest in chunks:
+                        _note_pause(ctx, env, rest)
+                        up(rest)
+                raise
     _result(graph, env, box)
 
 
@@ -245,8 +253,20 @@ def _note_pause(ctx: NodeTask, env: Env, chunk: Chunk) -> None:
     a node that stops reading there and returns still pauses (`NodeTask.child_pause`)."""
     ns, mode, payload = chunk
     mine = mode == "updates" and ns == env.ns_path and isinstance(payload, dict)
-    if mine and "__interrupt__" in payload:
-        ctx.child_pause = SubgraphPaused(payload["__interrupt__"], env.checkpoint_ns)
+    if mine and "__interrupt__" in payload:  # one chunk per task that asks: all of them
+        was = ctx.child_pause
+        before = (
+            was.interrupts
+            if isinstance(was, SubgraphPaused) and was.ns == env.checkpoint_ns
+            else ()
+        )
+        ctx.child_pause = SubgraphPaused((*before, *payload["__interrupt__"]), env.checkpoint_ns)
+
+
+def _paused(ctx: NodeTask, env: Env) -> bool:
+    """Whether the streamed subgraph `env` paused (its `__interrupt__` came by)."""
+    was = ctx.child_pause
+    return isinstance(was, SubgraphPaused) and was.ns == env.checkpoint_ns
 
 
 def _streaming(
@@ -332,9 +352,17 @@ async def stream_child_async(
     up, pick = _streaming(env, ctx, modes, subgraphs)
     box = ResultBox()
     gen = _engine(graph, env, stored, input, ctx.call_mark())
-    async for chunk in drive_async(gen, env, box):
+    chunks = drive_async(gen, env, box)
+    async for chunk in chunks:
         _note_pause(ctx, env, chunk)
         up(chunk)
         if pick(chunk):
-            yield chunk
+            try:
+                yield chunk
+            except GeneratorExit:  # closed (`aclose`) by the node: as the sync twin
+                if _paused(ctx, env):
+                    async for rest in chunks:
+                        _note_pause(ctx, env, rest)
+                        up(rest)
+                raise
     _result(graph, env, box)

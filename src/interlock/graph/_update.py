@@ -11,6 +11,7 @@ from interlock.errors import InvalidUpdate, ResumeConflict
 from interlock.graph._abandon import abandon_old_branch
 from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
 from interlock.graph._engine import _child_waits
+from interlock.graph._finished import finished_writes, ordered_writes
 from interlock.graph._run import EXPECTED_HEAD, _Run
 
 __all__ = ["expected_head", "update_graph"]
@@ -39,7 +40,9 @@ def update_graph(
     """Commit a checkpoint with `values` applied through the reducers; return its id.
 
     - `as_node` given: the next nodes are those that follow `as_node` (its edges and branches,
-      evaluated on the new state); `as_node=END` finishes the thread.
+      evaluated on the new state), and a planned node whose join (`add_edge([a, b], c)`)
+      was complete: it stays planned until it runs, as in LangGraph; `as_node=END`
+      finishes the thread, keeping the writes of the paused step's finished tasks.
     - `as_node=START`, or omitted on a thread with no checkpoint: the values are input, as in
       LangGraph: `next` is what START leads to, and `invoke(None, config)` runs from there.
     - `as_node` omitted: if one node wrote the current checkpoint, as that node (LangGraph's
@@ -76,6 +79,11 @@ def update_graph(
     )
     if run.record is None:
         run.values = spec.schema.initial_values()
+    elif as_node == END and start.stored is not None:  # finished tasks are kept, as LangGraph
+        head, names = run.record, [*run.record.next, *(n for n, _ in run.record.sends)]
+        by_id = {t.task_id: t for t in start.stored.task_writes}
+        done = finished_writes(head.checkpoint_id, names, by_id)
+        writes = [*ordered_writes(head.checkpoint_id, names, len(head.next), done), *writes]
     spec.schema.apply(run.values, writes)
 
     yield from _child_waits(run)  # requests of paused subgraphs are cancelled too
@@ -97,6 +105,13 @@ def update_graph(
         nxt, sends, barriers = run.triggers(
             [(as_node, [])], run.record.barriers if run.record else {}
         )
+        # a join whose sources all finished stays due until its node runs (LangGraph's
+        # barrier is consumed by the node, not by an update): the node stays planned
+        joined = {target for _, target in spec.joins}
+        kept = [n for n in (run.record.next if run.record else ()) if n in joined]
+        if kept:
+            nxt = (*kept, *(n for n in nxt if n not in kept))
+            barriers = {k: v for k, v in barriers.items() if k.split("->")[-1] not in kept}
     step = run.record.step + 1 if run.record else 0
     record = run._commit(
         source="update",
