@@ -8,9 +8,15 @@ import asyncio
 import operator
 from typing import Annotated, Any
 
+from pathlib import Path
+
+from langgraph_sdk import get_sync_client
 from typing_extensions import TypedDict
 
 from interlock import END, START, Command, InMemorySaver, StateGraph, interrupt
+from interlock.server import ApiKeys, create_app
+from tests._http import served
+from tests.conftest import make_saver
 
 
 def _extend(left: list[Any], right: list[Any]) -> list[Any]:
@@ -138,3 +144,50 @@ def test_async_node_breaking_at_first_interrupt_chunk_pauses_with_both_requests(
         assert (await graph.aget_state(config)).next == ()
 
     asyncio.run(go())
+
+
+def test_agent_server_state_of_a_paused_step_agrees_with_get_state(tmp_path: Path) -> None:
+    """Over the Agent Server API (langgraph-sdk on loopback): a paused step with two asking
+    tasks and a finished sibling shows get_state's values, next, both requests, and the
+    sibling's result in its task (as LangGraph's ThreadState); answered one by one, the
+    sibling's write is kept once."""
+
+    def ask(name: str) -> Any:
+        return lambda s: {"log": [f"{name}:{interrupt({'q': name})}"]}
+
+    builder = StateGraph(_Log)
+    builder.add_node("a", ask("a"))
+    builder.add_node("b", lambda s: {"log": ["b"]})
+    builder.add_node("c", ask("c"))
+    builder.add_node("d", lambda s: {"log": ["d"]})
+    for name in "abc":
+        builder.add_edge(START, name)
+        builder.add_edge(name, "d")
+    saver = make_saver("sqlite", tmp_path)
+    graph = builder.compile(checkpointer=saver, name="fan")
+    keys = ApiKeys.parse("k-ada=ada:requester;k-bob=bob:approver")
+    with served(create_app({"fan": graph}, keys=keys, workers=1)) as http:
+        url = str(http.base_url).rstrip("/")
+        ada = get_sync_client(url=url, api_key="k-ada")
+        bob = get_sync_client(url=url, api_key="k-bob")
+        try:
+            tid = ada.threads.create()["thread_id"]
+            out = ada.runs.wait(tid, "fan", input={"log": []})
+            assert out["log"] == ["b"] and len(out["__interrupt__"]) == 2
+            state = ada.threads.get_state(tid)
+            head = graph.get_state({"configurable": {"thread_id": tid}})
+            assert state["values"] == head.values == {"log": ["b"]}
+            assert state["next"] == list(head.next) == ["a", "c"]
+            assert len(state["interrupts"]) == 2
+            tasks = {t["name"]: t for t in state["tasks"]}
+            assert tasks["b"]["result"] == {"log": ["b"]}
+            assert tasks["a"]["result"] is None
+            first, second = (i["id"] for i in state["interrupts"])
+            out = bob.runs.wait(tid, "fan", command={"resume": {first: "A"}})
+            assert len(out["__interrupt__"]) == 1
+            out = bob.runs.wait(tid, "fan", command={"resume": {second: "C"}})
+            assert sorted(out["log"]) == sorted(["a:A", "b", "c:C", "d"])
+        finally:
+            ada.close()
+            bob.close()
+    saver.close()
