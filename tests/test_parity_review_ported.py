@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import operator
-from typing import Annotated, Any
-
 from pathlib import Path
+from typing import Annotated, Any
 
 from langgraph_sdk import get_sync_client
 from typing_extensions import TypedDict
