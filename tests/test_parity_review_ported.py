@@ -181,10 +181,10 @@ def test_agent_server_state_of_a_paused_step_agrees_with_get_state(tmp_path: Pat
             tasks = {t["name"]: t for t in state["tasks"]}
             assert tasks["b"]["result"] == {"log": ["b"]}
             assert tasks["a"]["result"] is None
-            first, second = (i["id"] for i in state["interrupts"])
-            out = bob.runs.wait(tid, "fan", command={"resume": {first: "A"}})
+            ids = {i["value"]["q"]: i["id"] for i in state["interrupts"]}
+            out = bob.runs.wait(tid, "fan", command={"resume": {ids["a"]: "A"}})
             assert len(out["__interrupt__"]) == 1
-            out = bob.runs.wait(tid, "fan", command={"resume": {second: "C"}})
+            out = bob.runs.wait(tid, "fan", command={"resume": {ids["c"]: "C"}})
             assert sorted(out["log"]) == sorted(["a:A", "b", "c:C", "d"])
         finally:
             ada.close()
