@@ -14,7 +14,7 @@ from typing import Any
 
 from interlock.checkpoint.base import TaskWrites
 from interlock.graph._run import DONE
-from interlock.graph._state import StateSchema
+from interlock.graph._state import StateSchema, detached
 from interlock.graph._writes import task_id
 
 __all__ = ["finished_writes", "ordered_writes", "with_finished"]
@@ -55,8 +55,9 @@ def with_finished(
     done: Mapping[str, Sequence[tuple[str, Any]]],
 ) -> dict[str, Any]:
     """`values` with the finished tasks' writes folded in (`ordered_writes`); `values`
-    unchanged if they cannot be folded."""
-    shown = dict(values)
+    unchanged if they cannot be folded. `values` (the cached state) is left as it was,
+    whatever the reducers do to their left operand."""
+    shown = {k: detached(v) for k, v in values.items()}
     try:
         schema.apply(shown, ordered_writes(checkpoint_id, names, pulls, done))
     except Exception:

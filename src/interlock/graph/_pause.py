@@ -18,7 +18,7 @@ from interlock._types import Interrupt
 from interlock.checkpoint.base import InterruptRecord
 from interlock.graph._effects import Task
 from interlock.graph._run import fold_order
-from interlock.graph._state import StateSchema
+from interlock.graph._state import StateSchema, detached
 
 __all__ = ["is_breakpoint", "pause_groups", "paused_values"]
 
@@ -51,8 +51,9 @@ def paused_values(
     finished tasks folded in, in the order a commit folds them, as LangGraph's `invoke`
     returns it and its `values` stream ends with it. Nothing is committed: the step keeps
     its checkpoint. None when they change nothing, or cannot be folded (two tasks writing
-    one plain key: the commit would refuse them)."""
-    shown = dict(values)
+    one plain key: the commit would refuse them). `values` is left as it was, whatever
+    the reducers do to their left operand."""
+    shown = {k: detached(v) for k, v in values.items()}
     ordered = sorted(finished, key=lambda f: fold_order(f[0]))
     try:
         touched = schema.apply(shown, [w for _, writes, _ in ordered for w in writes])

@@ -356,13 +356,14 @@ async def stream_child_async(
     async for chunk in chunks:
         _note_pause(ctx, env, chunk)
         up(chunk)
-        if pick(chunk):
-            try:
-                yield chunk
-            except GeneratorExit:  # closed (`aclose`) by the node: as the sync twin
-                if _paused(ctx, env):
-                    async for rest in chunks:
-                        _note_pause(ctx, env, rest)
-                        up(rest)
-                raise
+        out = [chunk] if pick(chunk) else []
+        if _paused(ctx, env):  # the rest is the pause's (a chunk per asking task): read it
+            # before the node may stop (an `async for` left by `break` is not closed)
+            async for rest in chunks:
+                _note_pause(ctx, env, rest)
+                up(rest)
+                if pick(rest):
+                    out.append(rest)
+        for picked in out:
+            yield picked
     _result(graph, env, box)

@@ -224,7 +224,7 @@ def state_view(
                 ],
                 "checkpoint": None,
                 "state": None,
-                "result": None,
+                "result": None if t.result is None else plain(t.result),
             }
             for t in snapshot.tasks
         ],
