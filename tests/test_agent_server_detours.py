@@ -9,6 +9,7 @@ requests, no node ran); a later legitimate run still works; an admin may do each
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypedDict
@@ -91,6 +92,17 @@ def server(tmp_path: Path) -> Iterator[tuple[str, SqliteSaver]]:
         saver.close()
 
 
+@contextlib.contextmanager
+def _clients(url: str) -> Iterator[tuple[Any, Any, Any]]:
+    """The requester (bob), the approver (ada) and the admin (root), over the real SDK."""
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-ada") as ada,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        yield bob, ada, root
+
+
 def _refused(call: Any) -> tuple[int, str]:
     with pytest.raises(httpx.HTTPStatusError) as refused:
         call()
@@ -136,11 +148,7 @@ def test_an_update_as_the_review_node_then_a_continue(
     server: tuple[str, SqliteSaver],
 ) -> None:
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = _approved(bob, ada, "pay", 10)
         assert PAID == [10]
         forged = {"amount": 999_999}
@@ -175,11 +183,7 @@ def test_an_update_whose_inferred_route_now_leads_to_the_action(
     server: tuple[str, SqliteSaver],
 ) -> None:
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = _approved(bob, ada, "cond", 10, answer="no")  # refused: the run ended
         assert PAID == []
         # no as_node: inferred as `review`, whose branch now routes to pay
@@ -202,11 +206,7 @@ def test_an_update_whose_inferred_route_now_leads_to_the_action(
 
 def test_a_replay_from_before_a_decided_action(server: tuple[str, SqliteSaver]) -> None:
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = _approved(bob, ada, "pay", 10)
         history = bob.threads.get_history(tid, limit=10)
         before_pay = next(h for h in history if h["next"] == ["pay"])
@@ -246,10 +246,7 @@ def test_a_replay_that_asks_again_is_a_requesters_regenerate(
     there as a new input's would), are a requester's; a replay past a decision of its own
     turn is not."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-    ):
+    with _clients(url) as (bob, ada, _):
         tid = _approved(bob, ada, "pay", 10)
         history = bob.threads.get_history(tid, limit=10)
         before_review = next(h for h in history if h["next"] == ["review"])
@@ -288,11 +285,7 @@ def test_a_run_between_the_check_and_the_update_makes_the_update_a_conflict(
     unchecked (a requester's update is refused there; an admin's too, here, as it was
     checked on another head)."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = _approved(bob, ada, "pay", 10)
         checked = threads_routes.update_leaves
 
@@ -324,10 +317,7 @@ def test_a_replay_of_the_checkpoint_a_breakpoint_after_was_passed_at(
     node is pay; a replay of that checkpoint would run pay again without pausing (the
     library does: the pause after `prep` belongs to the step that ran prep)."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-    ):
+    with _clients(url) as (bob, ada, _):
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "after", input={"amount": 10})
         paused_at = bob.threads.get_state(tid)["checkpoint"]["checkpoint_id"]
@@ -345,10 +335,7 @@ def test_a_replay_of_the_checkpoint_a_breakpoint_after_was_passed_at(
 def test_a_replay_in_a_copy_of_a_decided_thread(server: tuple[str, SqliteSaver]) -> None:
     """A copy keeps the checkpoints, not the decisions: a replay there is refused too."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-    ):
+    with _clients(url) as (bob, ada, _):
         tid = _approved(bob, ada, "pay", 10)
         copy = bob.threads.copy(tid)["thread_id"]
         history = bob.threads.get_history(copy, limit=10)
@@ -365,11 +352,7 @@ def test_the_thread_protocol_continues_only_the_graphs_own_step(
     """`run.start` with `input: null` takes the same plan: refused (`permission_denied`)
     after an admin's update planned pay, before anything is queued."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = _approved(bob, ada, "pay", 10)
         root.threads.update_state(tid, {"amount": 1}, as_node="review")
         before = _seen(bob, tid)
@@ -388,11 +371,7 @@ def test_v1_continue_is_bound_by_the_same_rule(server: tuple[str, SqliteSaver]) 
     """`POST /v1/threads/{id}/runs {"continue": true}` after an admin's update planned pay:
     refused to a requester, as `input: null` is over the Agent Server API."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = _approved(bob, ada, "pay", 10)
         root.threads.update_state(tid, {"amount": 1}, as_node="review")
         before = _seen(bob, tid)
@@ -413,10 +392,7 @@ def test_a_passed_breakpoint_is_bound_to_its_state(server: tuple[str, SqliteSave
     """An approver passes the breakpoint before pay; pay fails. The requester may retry
     the step as it was approved, but not change the state it runs on first."""
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-    ):
+    with _clients(url) as (bob, ada, _):
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "bp", input={"amount": 10})
         assert bob.threads.get_state(tid)["next"] == ["pay"]
@@ -443,11 +419,7 @@ def test_an_admin_may_change_a_failed_step_and_continue(
     server: tuple[str, SqliteSaver],
 ) -> None:
     url, saver = server
-    with (
-        get_sync_client(url=url, api_key="k-bob") as bob,
-        get_sync_client(url=url, api_key="k-ada") as ada,
-        get_sync_client(url=url, api_key="k-root") as root,
-    ):
+    with _clients(url) as (bob, ada, root):
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "bp", input={"amount": 10})
         FAIL.append(True)
