@@ -57,9 +57,12 @@ def with_finished(
     """`values` with the finished tasks' writes folded in (`ordered_writes`); `values`
     unchanged if they cannot be folded. `values` (the cached state) is left as it was,
     whatever the reducers do to their left operand."""
+    writes = ordered_writes(checkpoint_id, names, pulls, done)
+    if not writes:
+        return values
     shown = {k: detached(v) for k, v in values.items()}
     try:
-        schema.apply(shown, ordered_writes(checkpoint_id, names, pulls, done))
+        schema.apply(shown, writes)
     except Exception:
         return values
     return shown

@@ -53,10 +53,13 @@ def paused_values(
     its checkpoint. None when they change nothing, or cannot be folded (two tasks writing
     one plain key: the commit would refuse them). `values` is left as it was, whatever
     the reducers do to their left operand."""
-    shown = {k: detached(v) for k, v in values.items()}
     ordered = sorted(finished, key=lambda f: fold_order(f[0]))
+    writes = [w for _, task_writes, _ in ordered for w in task_writes]
+    if not writes:  # nothing to fold: no copy of the state on every pause
+        return None
+    shown = {k: detached(v) for k, v in values.items()}
     try:
-        touched = schema.apply(shown, [w for _, writes, _ in ordered for w in writes])
+        touched = schema.apply(shown, writes)
     except Exception:
         return None
     return shown if touched else None
