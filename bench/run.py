@@ -4,6 +4,7 @@
     python bench/run.py                    # everything (SQLite, memory, no checkpointer)
     python bench/run.py --only chain       # one workload
     python bench/run.py --postgres postgresql://postgres@127.0.0.1:5432/test
+    python bench/run.py --only roundtrip --order alone   # each system's round trips together
 
 Prints one table: interlock, LangGraph, and how many times better interlock is.
 """
@@ -246,19 +247,42 @@ def _roundtrip(s: Sys, saver: Any) -> Callable[[], None]:
     return run
 
 
+ORDER = "turns"
+"""How `interleaved` takes the systems' turns (`--order`)."""
+
+BLOCK = 25
+"""Calls of one system in a row, `--order blocks`."""
+
+
 def interleaved(fns: dict[str, Callable[[], Any]], repeat: int, warmup: int = 10) -> dict:
-    """Median seconds of each function, run in turns (A B, B A, ...) so that the machine's
-    drift during the measurement falls on both alike."""
+    """Median seconds of each function. `ORDER` "turns" (the default): one call each in
+    turn (A B, B A, ...), so that the machine's drift during the measurement falls on both
+    alike; "blocks": `BLOCK` calls of one, then of the other, alternating; "alone": all of
+    one's calls, then all of the other's (each system as a process running only it sees
+    it, with the machine's drift between them)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns)
+
+    def timed(name: str) -> None:
+        start = CLOCK()
+        fns[name]()
+        times[name].append((CLOCK() - start) / 1e9)
+
+    if ORDER == "alone":
+        for name in order:
+            for _ in range(warmup):
+                fns[name]()
+            for _ in range(repeat):
+                timed(name)
+        return {name: statistics.median(ts) for name, ts in times.items()}
     for _ in range(warmup):
         for fn in fns.values():
             fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    order = list(fns)
-    for i in range(repeat):
-        for name in order if i % 2 == 0 else reversed(order):
-            start = CLOCK()
-            fns[name]()
-            times[name].append((CLOCK() - start) / 1e9)
+    step = BLOCK if ORDER == "blocks" else 1
+    for i in range(0, repeat, step):
+        for name in order if (i // step) % 2 == 0 else reversed(order):
+            for _ in range(min(step, repeat - i)):
+                timed(name)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -546,11 +570,22 @@ def main() -> None:
         default="wall",
         help="time the workloads by the wall clock (default) or by this process's CPU time",
     )
+    parser.add_argument(
+        "--order",
+        choices=("turns", "blocks", "alone"),
+        default="turns",
+        help="the round trips' order: one call each in turn (default), blocks of "
+        f"{BLOCK} calls, or each system's calls all together",
+    )
     args = parser.parse_args()
-    global CLOCK
+    global CLOCK, ORDER
+    ORDER = args.order
     CLOCK = time.process_time_ns if args.clock == "cpu" else time.perf_counter_ns
     systems = {"interlock": Sys("interlock"), "langgraph": Sys("langgraph")}
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.clock} clock")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {args.clock} clock, "
+        f"round trips in {args.order}"
+    )
     print(f"{'workload':<44} {'interlock':>12} {'LangGraph':>12} {'unit':<6} {'better':>8}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
