@@ -142,9 +142,11 @@ def test_a_new_schedule_set_after_the_stale_check_never_fires_the_old_due_time(
     _after(monkeypatch, service.saver, "get_cron", moved)
     [fire] = service.crons.tick(due)
     assert fire.outcome == "stale" and service.saver.list_runs() == ()
-    assert service.due(cron_id) != due
+    new_due = service.due(cron_id)
+    assert new_due != due and new_due.minute == 30
     monkeypatch.undo()
-    assert service.crons.tick(due) == []  # the replaced due time is gone
+    [later] = service.crons.tick(due)  # the new schedule's due time fires, not the old
+    assert (later.outcome, later.due) == ("queued", new_due)
 
 
 def _all() -> Any:
