@@ -1,12 +1,12 @@
 """Crons in SQL, written once for SQLite and PostgreSQL: a mixin of `SqlSaver`.
 
-A fire and a change: `queue_cron_run` inserts the run (and makes its thread), audits it,
-and last updates the cron's row on the condition that it is as read (`enabled`,
+A fire and a change: `queue_cron_run` makes the thread (a cron without one), inserts the
+run, audits it, and last updates the cron's row on the condition that it is as read (`enabled`,
 `next_run_date`, `updated_at`), rolling all back when no row matched. On PostgreSQL that
 update takes the row's lock, so a delete or update of the cron either committed before it
 (no row matched) or waits for the fire's commit; on SQLite the write transactions are
-serialised. The cron's row is locked last, after the run's and the thread's rows, as a
-thread's deletion (which deletes its crons) takes them.
+serialised. The rows are locked in the order a thread's deletion (which deletes its crons)
+takes them: the thread's, the run's, the cron's last.
 
 Exactly once: `advance_cron` is `UPDATE crons SET next_run_date = <next> WHERE cron_id = ?
 AND next_run_date = <due>`. Two processes advancing the same due time are serialised on the
@@ -309,6 +309,12 @@ class SqlCrons(SqlCore):
         ts = self.dialect.ts
         try:
             with self._write() as conn:
+                new = fire.new_thread
+                if new is not None and self._thread_owner_in(conn, fire.thread_id) is None:
+                    self._own_thread_in(conn, fire.thread_id, fire.created_by or "system")
+                    who = fire.created_by
+                    self._audit_in(conn, fire.thread_id, None, "thread.created", who, created)
+                    self._thread_metadata_in(conn, fire.thread_id, new, meta or "{}")
                 row = self._insert_run(
                     conn,
                     fire.run_id,
@@ -322,14 +328,8 @@ class SqlCrons(SqlCore):
                     None,
                     None,
                 )
-                if row is None:
+                if row is None:  # (a racing fire of the same due time: all rolled back)
                     raise ValueError(f"run {fire.run_id!r} already exists")
-                new = fire.new_thread
-                if new is not None and self._thread_owner_in(conn, fire.thread_id) is None:
-                    self._own_thread_in(conn, fire.thread_id, fire.created_by or "system")
-                    who = fire.created_by
-                    self._audit_in(conn, fire.thread_id, None, "thread.created", who, created)
-                    self._thread_metadata_in(conn, fire.thread_id, new, meta or "{}")
                 self._audit_in(conn, fire.thread_id, None, "run.queued", fire.created_by, queued)
                 cur = self._x(  # last: the cron's row lock (see the module docstring)
                     conn,
