@@ -312,3 +312,49 @@ def test_a_crons_own_thread_is_made_and_kept(server: Served) -> None:
         found = bob.threads.search(metadata={"cron_id": cron["cron_id"]})
         assert [t["thread_id"] for t in found] == [fire.thread_id]
         assert found[0]["metadata"]["assistant_id"] == assistant_id_of("counter")
+
+
+def _after_read(monkeypatch: pytest.MonkeyPatch, saver: Any, then: Any) -> None:
+    """`then()` once, right after the scheduler's stale check read the cron (the saver's
+    first `get_cron` call from here on) and before it queues the run."""
+    original = saver.get_cron
+    done: list[bool] = []
+
+    def hooked(cron_id: str) -> Any:
+        got = original(cron_id)
+        if not done:
+            done.append(True)
+            then(cron_id)
+        return got
+
+    monkeypatch.setattr(saver, "get_cron", hooked)
+
+
+def test_a_cron_deleted_while_a_tick_fires_it_does_not_fire(
+    server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crons = server.app.state.crons
+    with server.client("k-bob") as bob:
+        thread = bob.threads.create()["thread_id"]
+        cron = bob.crons.create_for_thread(thread, "counter", schedule=YEARLY, input={"n": 1})
+        _after_read(monkeypatch, server.saver, bob.crons.delete)  # the SDK's delete, 204
+        [fire] = crons.tick(_due(cron))
+        assert fire.outcome == "stale"
+        assert bob.crons.search() == [] and bob.runs.list(thread) == []
+
+
+def test_a_cron_changed_while_a_tick_fires_it_fires_the_change(
+    server: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crons = server.app.state.crons
+    with server.client("k-bob") as bob:
+        cron = bob.crons.create("counter", schedule=YEARLY, input={"n": 1})
+        due = _due(cron)
+        _after_read(monkeypatch, server.saver, lambda c: bob.crons.update(c, input={"n": 10}))
+        [stale] = crons.tick(due)
+        assert stale.outcome == "stale"
+        assert server.saver.list_runs() == ()
+        monkeypatch.undo()
+        [fire] = crons.tick(due)  # still due: fired with the changed input
+        assert fire.outcome == "queued" and fire.thread_id is not None
+        assert bob.runs.join(fire.thread_id, fire.run_id)["n"] == 11

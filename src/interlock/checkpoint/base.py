@@ -49,7 +49,7 @@ from interlock.checkpoint._checkpoints.protocol import (
     TaskWrites,
     Write,
 )
-from interlock.checkpoint._crons.protocol import CronJob, CronQuery, Crons
+from interlock.checkpoint._crons.protocol import CronFire, CronJob, CronQuery, Crons
 from interlock.checkpoint._events.protocol import TERMINAL_EVENTS, EventLog, RunEvent, RunLog
 from interlock.checkpoint._grants.protocol import Grant, Grants
 from interlock.checkpoint._interrupts.protocol import (
@@ -85,6 +85,7 @@ __all__ = [
     "BaseSaver",
     "CheckpointRecord",
     "CheckpointStore",
+    "CronFire",
     "CronJob",
     "CronQuery",
     "Crons",

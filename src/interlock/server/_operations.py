@@ -570,6 +570,25 @@ def queue_run(
     `run.queued`, with `detail` added; `run_id` chosen by the caller, or new — a `run_id`
     queued already is a `ValueError`, nothing audited; `options`: how the worker runs it,
     see `RunRecord.options`). A refused input queues nothing."""
+    run = saver.enqueue_run(
+        thread_id=thread_id,
+        agent=name,
+        input=update,
+        created_by=who.name,
+        after=queue_after(saver, graph, thread_id, update),
+        run_id=run_id,
+        options=options,
+    )
+    entry = queued_detail(name, update, run.run_id, options, detail)
+    record_audit(saver, who, "run.queued", thread_id, detail=entry)
+    return run
+
+
+def queue_after(
+    saver: BaseSaver, graph: CompiledStateGraph, thread_id: str, update: dict[str, Any]
+) -> str | None:
+    """Check new input as a run would (a refused input raises; a thread waiting for a
+    decision is a 409); the id of the thread's head checkpoint the run goes after."""
     check_input(graph, update)
     pending = saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items
     if pending:
@@ -580,21 +599,22 @@ def queue_run(
             "decide it before sending new input",
         )
     head = next(iter(saver.list_checkpoints(thread_id, limit=1)), None)
-    run = saver.enqueue_run(
-        thread_id=thread_id,
-        agent=name,
-        input=update,
-        created_by=who.name,
-        after=head.checkpoint_id if head else None,
-        run_id=run_id,
-        options=options,
-    )
-    entry = {"agent": name, "input": update, "run_id": run.run_id, **(detail or {})}
+    return head.checkpoint_id if head else None
+
+
+def queued_detail(
+    name: str,
+    update: dict[str, Any],
+    run_id: str,
+    options: Any = None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The detail of a queued run's `run.queued` audit entry."""
+    entry = {"agent": name, "input": update, "run_id": run_id, **(detail or {})}
     asked = ((options or {}).get("log") or {}).get("kwargs") if isinstance(options, dict) else None
     if asked:  # how it was asked to run: breakpoints, context, durability, limit
         entry["kwargs"] = asked
-    record_audit(saver, who, "run.queued", thread_id, detail=entry)
-    return run
+    return entry
 
 
 def run_record_view(run: RunRecord) -> dict[str, Any]:

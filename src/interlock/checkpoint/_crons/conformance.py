@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from interlock.checkpoint._crons.protocol import CronJob, CronQuery
+from interlock.checkpoint._crons.protocol import CronFire, CronJob, CronQuery
 from interlock.checkpoint._testkit import StoreTests
-from interlock.checkpoint.base import BaseSaver
+from interlock.checkpoint.base import BaseSaver, ThreadQuery
 from interlock.errors import SerializationError
 
 __all__ = ["CronsConformance"]
@@ -28,6 +28,27 @@ def _cron(cron_id: str, **kw: Any) -> CronJob:
         updated_at=kw.pop("updated_at", T0),
         **kw,
     )
+
+
+def _fire(cron: CronJob, n: int = 0, **kw: Any) -> CronFire:
+    """A fire of `cron` as read, on a thread of its own (`new_thread`) unless it has one."""
+    assert cron.next_run_date is not None
+    meta = None if cron.thread_id else {"graph_id": cron.agent, "cron_id": cron.cron_id}
+    values: dict[str, Any] = {
+        "cron_id": cron.cron_id,
+        "due": cron.next_run_date,
+        "updated_at": cron.updated_at,
+        "run_id": f"run-{cron.cron_id}-{n}",
+        "thread_id": cron.thread_id or f"thread-{cron.cron_id}-{n}",
+        "agent": cron.agent,
+        "input": {"n": n},
+        "created_by": cron.owner,
+        "options": {"cron_id": cron.cron_id},
+        "queued": {"cron_id": cron.cron_id, "n": n},
+        "new_thread": meta,
+        "thread_created": {"metadata": meta},
+    }
+    return CronFire(**{**values, **kw})
 
 
 class CronsConformance(StoreTests):
@@ -192,3 +213,126 @@ class CronsConformance(StoreTests):
         last = saver.list_audit(thread_id="t1").items[0]
         assert last.action == "cron.deleted"
         assert last.detail == {"cron_id": "mine", "reason": "thread_deleted"}
+
+    def _written(self, saver: BaseSaver, fire: CronFire) -> list[str]:
+        """What the store holds of `fire`: its run, its thread's owner, its audit."""
+        out = []
+        if saver.get_run(fire.run_id) is not None:
+            out.append("run")
+        if saver.thread_owner(fire.thread_id) is not None:
+            out.append("owner")
+        out += [e.action for e in saver.list_audit(thread_id=fire.thread_id, after="").items]
+        return out
+
+    def test_a_fire_queues_its_run_and_thread_only_while_the_cron_is_as_read(
+        self, saver: BaseSaver
+    ) -> None:
+        read = saver.add_cron(_cron("c", owner="bob", next_run_date=T0), actor="bob")
+        later = T0 + timedelta(minutes=5)
+        for stale in (
+            _fire(read, due=later),  # moved on since (another process fired it)
+            _fire(read, updated_at=read.updated_at - timedelta(seconds=1)),  # changed since
+        ):
+            assert saver.queue_cron_run(stale) is None
+            assert self._written(saver, stale) == []  # nothing, not even its thread
+        fire = _fire(read)
+        run = saver.queue_cron_run(fire)
+        assert run is not None and saver.get_run(fire.run_id) == run
+        assert (run.thread_id, run.agent, run.created_by) == (fire.thread_id, "orders", "bob")
+        assert (run.status, run.input, run.options) == ("queued", {"n": 0}, {"cron_id": "c"})
+        assert self._written(saver, fire) == ["run", "owner", "thread.created", "run.queued"]
+        assert saver.thread_owner(fire.thread_id) == "bob"
+        [made] = saver.search_threads(ThreadQuery(metadata={"cron_id": "c"}))
+        assert made.thread_id == fire.thread_id
+        queued = saver.list_audit(thread_id=fire.thread_id, after="").items[-1]
+        assert (queued.actor, queued.detail) == ("bob", {"cron_id": "c", "n": 0})
+        with pytest.raises(ValueError):  # the same due time again: refused, nothing written
+            saver.queue_cron_run(fire)
+        assert self._written(saver, fire) == ["run", "owner", "thread.created", "run.queued"]
+        # a thread that has an owner already is not made again
+        again = _fire(read, 1, thread_id=fire.thread_id)
+        assert saver.queue_cron_run(again) is not None
+        assert [e.action for e in saver.list_audit(thread_id=fire.thread_id, after="").items] == [
+            "thread.created",
+            "run.queued",
+            "run.queued",
+        ]
+        changed = saver.update_cron("c", {"metadata": {"x": 1}}, actor="bob")
+        assert changed is not None
+        assert saver.queue_cron_run(_fire(read, 2)) is None  # read before the change
+        assert saver.queue_cron_run(_fire(changed, 2)) is not None  # read after it
+        saver.update_cron("c", {"enabled": False}, actor="bob")
+        off = saver.get_cron("c")
+        assert off is not None and saver.queue_cron_run(_fire(off, 3)) is None  # disabled
+        saver.delete_cron("c", actor="bob")
+        assert saver.queue_cron_run(_fire(changed, 4)) is None  # deleted
+        assert [saver.get_run(f"run-c-{n}") is None for n in range(5)] == [False] * 3 + [True] * 2
+
+    def test_a_fire_on_a_thread_makes_no_thread(self, saver: BaseSaver) -> None:
+        self._chain(saver, "t1", 1)
+        cron = _cron("c", thread_id="t1", owner="bob", next_run_date=T0)
+        read = saver.add_cron(cron, actor="bob")
+        run = saver.queue_cron_run(_fire(read, after="x"))
+        assert run is not None and (run.thread_id, run.after) == ("t1", "x")
+        assert saver.thread_owner("t1") is None
+        actions = [e.action for e in saver.list_audit(thread_id="t1", after="").items]
+        assert actions == ["cron.created", "run.queued"]
+
+    def test_a_fire_that_cannot_be_stored_writes_nothing(self, saver: BaseSaver) -> None:
+        read = saver.add_cron(_cron("c", owner="bob", next_run_date=T0), actor="bob")
+        for bad in (
+            _fire(read, input={"x": object()}),
+            _fire(read, options={"x": object()}),
+            _fire(read, new_thread={"x": object()}),
+            _fire(read, queued={"x": object()}),
+        ):
+            with pytest.raises(SerializationError):
+                saver.queue_cron_run(bad)
+            assert self._written(saver, bad) == []
+
+    @pytest.mark.parametrize("change", ["delete", "update"])
+    def test_a_change_racing_a_fire_is_ordered_with_it(self, saver: BaseSaver, change: str) -> None:
+        # each round: a delete (or an update) and a fire of the same cron at once; the fire
+        # queues its run only if it committed first, so its `run.queued` comes before the
+        # change's audit entry; a fire that came second queues nothing
+        for n in range(8):
+            read = saver.add_cron(_cron(f"c{n}", owner="bob", next_run_date=T0), actor="bob")
+            fire = _fire(read)
+            queued = _race(saver, fire, change)
+            entries = saver.list_audit(after="", limit=1000).items
+            order = [
+                e.action
+                for e in entries
+                if e.action in ("run.queued", f"cron.{change}d")
+                and e.detail.get("cron_id") == read.cron_id
+            ]
+            if queued is None:
+                assert order == [f"cron.{change}d"] and saver.get_run(fire.run_id) is None
+            else:
+                assert order == ["run.queued", f"cron.{change}d"], order
+                assert saver.get_run(fire.run_id) == queued
+
+
+def _race(saver: BaseSaver, fire: CronFire, change: str) -> Any:
+    """Fire and delete (or update) the cron at once; what the fire returned."""
+    barrier = threading.Barrier(2)
+    got: list[Any] = []
+
+    def firing() -> None:
+        barrier.wait()
+        got.append(saver.queue_cron_run(fire))
+
+    def changing() -> None:
+        barrier.wait()
+        if change == "delete":
+            saver.delete_cron(fire.cron_id, actor="bob")
+        else:
+            saver.update_cron(fire.cron_id, {"payload": {"input": {"n": 1}}}, actor="bob")
+
+    threads = [threading.Thread(target=firing), threading.Thread(target=changing)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [queued] = got
+    return queued

@@ -1,22 +1,26 @@
-"""Crons in Python structures: a mixin of `InMemorySaver`."""
+"""Crons in Python structures: a mixin of `InMemorySaver`. A fire's run is queued (and its
+thread made) under the saver's lock, in the critical section that checks the cron, which
+its deletes and updates take too."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._audit.audited import AuditedMemory
 from interlock.checkpoint._crons.protocol import (
     CRON_CHANGES,
+    CronFire,
     CronJob,
     CronQuery,
     change_detail,
     cron_detail,
     cron_matches,
 )
+from interlock.checkpoint._runs.protocol import RunKind, RunRecord
 from interlock.checkpoint._time import as_utc
 
 __all__ = ["MemoryCrons", "ordered", "utc_times"]
@@ -47,6 +51,29 @@ def ordered(crons: list[CronJob], query: CronQuery) -> list[CronJob]:
 class MemoryCrons(AuditedMemory):
     """Crons in a dict under the saver's lock; each change audited in the same critical
     section."""
+
+    if TYPE_CHECKING:  # the runs' and threads' rooms, written in a fire's critical section
+
+        def enqueue_run(
+            self,
+            *,
+            thread_id: str,
+            agent: str,
+            input: Any,
+            created_by: str | None = None,
+            after: str | None = None,
+            run_id: str | None = None,
+            kind: RunKind = "input",
+            options: Any = None,
+            owner: str | None = None,
+            ttl: float | None = None,
+        ) -> RunRecord: ...
+
+        def thread_owner(self, thread_id: str) -> str | None: ...
+
+        def set_thread_owner(self, thread_id: str, owner: str) -> None: ...
+
+        def set_thread_metadata(self, thread_id: str, metadata: Mapping[str, Any]) -> None: ...
 
     def _init_crons(self) -> None:
         self._crons: dict[str, CronJob] = {}
@@ -154,3 +181,36 @@ class MemoryCrons(AuditedMemory):
                 cron, next_run_date=None if next_run is None else as_utc(next_run)
             )
         return True
+
+    def queue_cron_run(self, fire: CronFire) -> RunRecord | None:
+        """Queue the fire's run (and make its thread) under the lock, if the cron is still
+        as read. Everything that could fail is checked before the first write."""
+        queued = serde.dumps(dict(fire.queued), "audit detail of run.queued")
+        created = serde.dumps(dict(fire.thread_created), "audit detail of thread.created")
+        if fire.new_thread is not None:
+            serde.dumps(dict(fire.new_thread), "metadata")
+        who = fire.created_by
+        with self._lock:
+            cron = self._crons.get(fire.cron_id)
+            if (
+                cron is None
+                or not cron.enabled
+                or cron.next_run_date != as_utc(fire.due)
+                or cron.updated_at != as_utc(fire.updated_at)
+            ):
+                return None
+            run = self.enqueue_run(  # first: refuses a run id it has, before any write
+                thread_id=fire.thread_id,
+                agent=fire.agent,
+                input=fire.input,
+                created_by=who,
+                after=fire.after,
+                run_id=fire.run_id,
+                options=fire.options,
+            )
+            if fire.new_thread is not None and self.thread_owner(fire.thread_id) is None:
+                self.set_thread_owner(fire.thread_id, who or "system")
+                self._log(fire.thread_id, None, "thread.created", who, created)
+                self.set_thread_metadata(fire.thread_id, fire.new_thread)
+            self._log(fire.thread_id, None, "run.queued", who, queued)
+        return run

@@ -11,6 +11,12 @@ its `next_run_date` from the due time it read to the next one only if it still i
 time (a conditional update), so one caller wins each due time. The run a fire queues has an
 id derived from the cron and the due time, so queuing it twice fails the second time.
 
+A fire and a change of its cron are ordered: `queue_cron_run` queues a due time's run (and,
+for a cron without a thread, makes its thread) in one transaction with the check that the
+cron still is as the scheduler read it — there, enabled, due at that time, not changed
+since. A delete, disable or change either commits first (the fire queues nothing) or waits
+for the fire's commit (its run was queued before the change returned).
+
 Creating, updating and deleting a cron write an audit entry in the same transaction
 (`cron.created`, `cron.updated`, `cron.deleted`, on the cron's thread); deleting a thread
 deletes its crons (`cron.deleted` with reason `thread_deleted`).
@@ -25,10 +31,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from interlock.checkpoint._async import to_thread
+from interlock.checkpoint._runs.protocol import RunRecord
 
 __all__ = [
     "CRON_CHANGES",
     "CRON_SORTS",
+    "CronFire",
     "CronJob",
     "CronQuery",
     "CronSort",
@@ -114,6 +122,36 @@ class CronQuery:
     sort_by: CronSort = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     """Crons without a value for `sort_by` come last either way; ties by `cron_id`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CronFire:
+    """One due time's run, as `queue_cron_run` queues it: only while the cron is as read."""
+
+    cron_id: str
+    due: datetime
+    """The due time fired: the cron's `next_run_date` as the scheduler read it."""
+    updated_at: datetime
+    """The cron's `updated_at` as the scheduler read it: the run request it fires is of
+    that version (any change since makes the fire stale)."""
+    run_id: str
+    thread_id: str
+    agent: str
+    input: Any
+    """The run's input (JSON)."""
+    created_by: str | None
+    """Who the run is queued as (the cron's creator): `run.queued`'s actor."""
+    after: str | None = None
+    """The thread's head checkpoint the run was checked against (`enqueue_run`'s)."""
+    options: Any = None
+    """How the worker runs it (`RunRecord.options`)."""
+    queued: Mapping[str, Any] = field(default_factory=dict)
+    """The detail of the `run.queued` audit entry written with the run."""
+    new_thread: Mapping[str, Any] | None = None
+    """A cron without a thread: the metadata of the thread made for the due time (owned by
+    `created_by`), unless that thread has an owner already; None: the thread exists."""
+    thread_created: Mapping[str, Any] = field(default_factory=dict)
+    """The detail of the `thread.created` audit entry written when the thread is made."""
 
 
 def cron_matches(cron: CronJob, query: CronQuery) -> bool:
@@ -210,6 +248,17 @@ class Crons(ABC):
         it still is `due`; True for the one caller that did. Of callers racing with the
         same `due`, from any processes, exactly one gets True."""
 
+    @abstractmethod
+    def queue_cron_run(self, fire: CronFire) -> RunRecord | None:
+        """Queue the run of `fire` if its cron still exists, is enabled, is due at
+        `fire.due` (`next_run_date` unchanged) and has `fire.updated_at` — all in one
+        transaction: for a cron without a thread the thread is made too (`new_thread`:
+        owner, metadata, `thread.created`), and the run is audited `run.queued`. None
+        (nothing written) when the cron is no longer so; a `ValueError` (nothing written)
+        when `fire.run_id` exists; `SerializationError` (nothing written) for input,
+        options or metadata that cannot be stored. A delete or update of the cron racing
+        it either commits first (None) or returns after this committed."""
+
     # ---- async twins --------------------------------------------------------------------
 
     async def aadd_cron(self, cron: CronJob, *, actor: str | None) -> CronJob:
@@ -251,3 +300,7 @@ class Crons(ABC):
     ) -> bool:
         """Async twin of `advance_cron`."""
         return await to_thread(self.advance_cron, cron_id, due=due, next_run=next_run)
+
+    async def aqueue_cron_run(self, fire: CronFire) -> RunRecord | None:
+        """Async twin of `queue_cron_run`."""
+        return await to_thread(self.queue_cron_run, fire)

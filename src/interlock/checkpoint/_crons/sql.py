@@ -1,5 +1,13 @@
 """Crons in SQL, written once for SQLite and PostgreSQL: a mixin of `SqlSaver`.
 
+A fire and a change: `queue_cron_run` makes the thread (a cron without one), inserts the
+run, audits it, and last updates the cron's row on the condition that it is as read (`enabled`,
+`next_run_date`, `updated_at`), rolling all back when no row matched. On PostgreSQL that
+update takes the row's lock, so a delete or update of the cron either committed before it
+(no row matched) or waits for the fire's commit; on SQLite the write transactions are
+serialised. The rows are locked in the order a thread's deletion (which deletes its crons)
+takes them: the thread's, the run's, the cron's last.
+
 Exactly once: `advance_cron` is `UPDATE crons SET next_run_date = <next> WHERE cron_id = ?
 AND next_run_date = <due>`. Two processes advancing the same due time are serialised on the
 row (SQLite's `BEGIN IMMEDIATE`; PostgreSQL's row lock, after which the second re-reads the
@@ -11,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._crons.protocol import (
     CRON_CHANGES,
     CRON_SORTS,
+    CronFire,
     CronJob,
     CronQuery,
     change_detail,
@@ -24,6 +33,7 @@ from interlock.checkpoint._crons.protocol import (
     cron_detail,
     cron_matches,
 )
+from interlock.checkpoint._runs.protocol import RunRecord
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import json_text, utc_now
 
@@ -39,8 +49,39 @@ _PAGE = 200
 """Rows read at a time while a metadata filter is checked in Python."""
 
 
+class _Stale(Exception):
+    """Internal: the fired cron is not as read (its transaction is rolled back)."""
+
+
 class SqlCrons(SqlCore):
     """Crons over the `crons` table."""
+
+    if TYPE_CHECKING:  # the runs' and threads' rooms, written in a fire's transaction
+
+        def _insert_run(
+            self,
+            conn: Any,
+            run_id: str,
+            thread_id: str,
+            agent: str,
+            text: str,
+            created_by: str | None,
+            after: str | None,
+            kind: Any,
+            extra: str | None,
+            owner: str | None,
+            ttl: float | None,
+        ) -> Any: ...
+
+        def _run(self, r: Sequence[Any]) -> RunRecord: ...
+
+        def _thread_owner_in(self, conn: Any, thread_id: str) -> str | None: ...
+
+        def _own_thread_in(self, conn: Any, thread_id: str, owner: str) -> None: ...
+
+        def _thread_metadata_in(
+            self, conn: Any, thread_id: str, metadata: Mapping[str, Any], text: str
+        ) -> None: ...
 
     def _cron(self, r: Sequence[Any]) -> CronJob:
         ts = self.dialect.ts_out
@@ -256,3 +297,48 @@ class SqlCrons(SqlCore):
                 (ts(next_run), cron_id, ts(due)),
             )
             return self._count(conn, cur) == 1
+
+    def queue_cron_run(self, fire: CronFire) -> RunRecord | None:
+        """Queue the fire's run (and make its thread) in one transaction, committed only if
+        the cron is still as read (see the module docstring)."""
+        text = serde.dumps(fire.input, "run input")
+        extra = None if fire.options is None else serde.dumps(fire.options, "run options")
+        meta = None if fire.new_thread is None else serde.dumps(dict(fire.new_thread), "metadata")
+        queued = serde.dumps(dict(fire.queued), "audit detail of run.queued")
+        created = serde.dumps(dict(fire.thread_created), "audit detail of thread.created")
+        ts = self.dialect.ts
+        try:
+            with self._write() as conn:
+                new = fire.new_thread
+                if new is not None and self._thread_owner_in(conn, fire.thread_id) is None:
+                    self._own_thread_in(conn, fire.thread_id, fire.created_by or "system")
+                    who = fire.created_by
+                    self._audit_in(conn, fire.thread_id, None, "thread.created", who, created)
+                    self._thread_metadata_in(conn, fire.thread_id, new, meta or "{}")
+                row = self._insert_run(
+                    conn,
+                    fire.run_id,
+                    fire.thread_id,
+                    fire.agent,
+                    text,
+                    fire.created_by,
+                    fire.after,
+                    "input",
+                    extra,
+                    None,
+                    None,
+                )
+                if row is None:  # (a racing fire of the same due time: all rolled back)
+                    raise ValueError(f"run {fire.run_id!r} already exists")
+                self._audit_in(conn, fire.thread_id, None, "run.queued", fire.created_by, queued)
+                cur = self._x(  # last: the cron's row lock (see the module docstring)
+                    conn,
+                    "UPDATE crons SET next_run_date = next_run_date WHERE cron_id = ? "
+                    "AND enabled = 1 AND next_run_date = ? AND updated_at = ?",
+                    (fire.cron_id, ts(fire.due), ts(fire.updated_at)),
+                )
+                if self._count(conn, cur) != 1:
+                    raise _Stale
+        except _Stale:
+            return None
+        return self._run(row)

@@ -55,6 +55,30 @@ class PgRunQueue(SqlRunQueue):
         text = serde.dumps(input, "run input")
         extra = None if options is None else serde.dumps(options, "run options")
         run_id = run_id or new_run_id()
+        with self._read() as conn:
+            row = self._insert_run(
+                conn, run_id, thread_id, agent, text, created_by, after, kind, extra, owner, ttl
+            )
+        if row is None:
+            raise ValueError(f"run {run_id!r} already exists")
+        return self._run(row)
+
+    def _insert_run(
+        self,
+        conn: Any,
+        run_id: str,
+        thread_id: str,
+        agent: str,
+        text: str,
+        created_by: str | None,
+        after: str | None,
+        kind: RunKind,
+        extra: str | None,
+        owner: str | None,
+        ttl: float | None,
+    ) -> Any:
+        """Insert a run in one `INSERT ... ON CONFLICT DO NOTHING RETURNING` (autocommit,
+        or the caller's transaction); its row, or None if `run_id` exists."""
         status, attempts = ("running", 1) if owner else ("queued", 0)
         sql = self._q(
             f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES (?, ?, ?, ?J, ?, ?, "
@@ -77,11 +101,7 @@ class PgRunQueue(SqlRunQueue):
             owner or None,
             float(ttl or 0),
         )
-        with self._read() as conn:
-            row = conn.execute(sql, params).fetchone()
-        if row is None:
-            raise ValueError(f"run {run_id!r} already exists")
-        return self._run(row)
+        return conn.execute(sql, params).fetchone()
 
     def claim_run(
         self, owner: str, *, ttl: float, versions: Collection[tuple[str, str]] = ()

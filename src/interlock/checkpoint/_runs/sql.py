@@ -182,6 +182,31 @@ class SqlRunQueue(SqlCore):
         text = serde.dumps(input, "run input")
         extra = None if options is None else serde.dumps(options, "run options")
         run_id = run_id or new_run_id()
+        with self._write() as conn:
+            row = self._insert_run(
+                conn, run_id, thread_id, agent, text, created_by, after, kind, extra, owner, ttl
+            )
+        if row is None:
+            raise ValueError(f"run {run_id!r} already exists")
+        return self._run(row)
+
+    def _insert_run(
+        self,
+        conn: Any,
+        run_id: str,
+        thread_id: str,
+        agent: str,
+        text: str,
+        created_by: str | None,
+        after: str | None,
+        kind: RunKind,
+        extra: str | None,
+        owner: str | None,
+        ttl: float | None,
+    ) -> Any:
+        """In the caller's transaction: insert a run (its input and options serialised
+        already); its row, or None (nothing written) if `run_id` exists. Also the crons
+        room's, which queues a fire's run in its own transaction."""
         times: tuple[Any, ...] = ()
         if self.dialect.name == "postgres":
             when = "clock_timestamp(), clock_timestamp()"
@@ -191,31 +216,29 @@ class SqlRunQueue(SqlCore):
         status, attempts = ("running", 1) if owner else ("queued", 0)
         lease = "{now} + ?" if owner else "NULL"
         lease_params: tuple[Any, ...] = (float(ttl or 0),) if owner else ()
-        with self._write() as conn:
-            if self._x(conn, "SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
-                raise ValueError(f"run {run_id!r} already exists")
-            self._x(
-                conn,
-                f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES "
-                f"(?, ?, ?, ?J, ?, ?, {when}, ?, ?, ?, NULL, NULL, ?, ?J, NULL, NULL, {lease})",
-                (
-                    run_id,
-                    thread_id,
-                    agent,
-                    text,
-                    status,
-                    created_by,
-                    *times,
-                    owner or None,
-                    attempts,
-                    after,
-                    kind,
-                    extra,
-                    *lease_params,
-                ),
-            )
-            row = self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,))
-            return self._run(row.fetchone())
+        if self._x(conn, "SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone():
+            return None
+        self._x(
+            conn,
+            f"INSERT INTO runs ({RUN_COLS}, lease_until) VALUES "
+            f"(?, ?, ?, ?J, ?, ?, {when}, ?, ?, ?, NULL, NULL, ?, ?J, NULL, NULL, {lease})",
+            (
+                run_id,
+                thread_id,
+                agent,
+                text,
+                status,
+                created_by,
+                *times,
+                owner or None,
+                attempts,
+                after,
+                kind,
+                extra,
+                *lease_params,
+            ),
+        )
+        return self._x(conn, f"SELECT {RUN_COLS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
 
     def cancel_run(self, run_id: str) -> RunRecord | None:
         """Cancel the run if it is queued (one conditional update)."""

@@ -137,23 +137,30 @@ class SqlThreadSearch(SqlCore):
     def set_thread_metadata(self, thread_id: str, metadata: Mapping[str, Any]) -> None:
         """Replace the thread's metadata and its index rows, in one transaction."""
         text = serde.dumps(dict(metadata), "metadata")
-        now = self.dialect.ts(utc_now())
         with self._write() as conn:
-            # the row's lock (taken first) orders concurrent replacements
+            self._thread_metadata_in(conn, thread_id, metadata, text)
+
+    def _thread_metadata_in(
+        self, conn: Any, thread_id: str, metadata: Mapping[str, Any], text: str
+    ) -> None:
+        """In the caller's transaction: `set_thread_metadata`, `text` the metadata
+        serialised (also the crons room's, which makes a fire's thread with its run)."""
+        now = self.dialect.ts(utc_now())
+        # the row's lock (taken first) orders concurrent replacements
+        self._x(
+            conn,
+            "INSERT INTO threads (thread_id, created_at, updated_at, metadata) "
+            "VALUES (?, ?, ?, ?J) ON CONFLICT (thread_id) "
+            "DO UPDATE SET metadata = excluded.metadata",
+            (thread_id, now, now, text),
+        )
+        self._x(conn, "DELETE FROM thread_meta WHERE thread_id = ?", (thread_id,))
+        for key, value in metadata_tags(metadata):
             self._x(
                 conn,
-                "INSERT INTO threads (thread_id, created_at, updated_at, metadata) "
-                "VALUES (?, ?, ?, ?J) ON CONFLICT (thread_id) "
-                "DO UPDATE SET metadata = excluded.metadata",
-                (thread_id, now, now, text),
+                "INSERT INTO thread_meta (key, value, thread_id) VALUES (?, ?, ?)",
+                (key, value, thread_id),
             )
-            self._x(conn, "DELETE FROM thread_meta WHERE thread_id = ?", (thread_id,))
-            for key, value in metadata_tags(metadata):
-                self._x(
-                    conn,
-                    "INSERT INTO thread_meta (key, value, thread_id) VALUES (?, ?, ?)",
-                    (key, value, thread_id),
-                )
 
     def _listed(self, ids: str) -> str:
         """The condition that `threads r` is one of the ids the subquery `ids` lists, read

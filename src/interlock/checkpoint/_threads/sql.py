@@ -217,23 +217,31 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
 
     def set_thread_owner(self, thread_id: str, owner: str) -> None:
         """Record who created the thread (the first owner stays): one upsert."""
-        now = self.dialect.ts(utc_now())
         with self._write() as conn:
-            self._x(
-                conn,
-                "INSERT INTO threads (thread_id, created_at, updated_at, owner) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) "
-                "DO UPDATE SET owner = COALESCE(threads.owner, excluded.owner)",
-                (thread_id, now, now, owner),
-            )
+            self._own_thread_in(conn, thread_id, owner)
+
+    def _own_thread_in(self, conn: Any, thread_id: str, owner: str) -> None:
+        """In the caller's transaction: `set_thread_owner` (also the crons room's, which
+        makes a fire's thread with its run)."""
+        now = self.dialect.ts(utc_now())
+        self._x(
+            conn,
+            "INSERT INTO threads (thread_id, created_at, updated_at, owner) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (thread_id) "
+            "DO UPDATE SET owner = COALESCE(threads.owner, excluded.owner)",
+            (thread_id, now, now, owner),
+        )
 
     def thread_owner(self, thread_id: str) -> str | None:
         """Who created the thread: one point read."""
         with self._read() as conn:
-            row = self._x(
-                conn, "SELECT owner FROM threads WHERE thread_id = ?", (thread_id,)
-            ).fetchone()
-        return None if row is None else row[0]
+            return self._thread_owner_in(conn, thread_id)
+
+    def _thread_owner_in(self, conn: Any, thread_id: str) -> str | None:
+        """`thread_owner` on the caller's connection (in its transaction)."""
+        row = self._x(conn, "SELECT owner FROM threads WHERE thread_id = ?", (thread_id,))
+        found = row.fetchone()
+        return None if found is None else found[0]
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""

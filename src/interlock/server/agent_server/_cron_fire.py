@@ -8,19 +8,30 @@ The scheduler (`CronScheduler.tick`) runs where the background workers run: a th
 0. reads it again, and leaves it if it was deleted, disabled or moved on since (`stale`);
 1. queues its run, unless a run for this due time exists: the run's id is derived from the
    cron and the due time (`fire_id`), so a second process firing the same due time fails
-   to queue it (`enqueue_run` refuses an id it has) and a process that died between
-   queuing and step 2 is not repeated by the next tick;
+   to queue it (the store refuses an id it has) and a process that died between queuing
+   and step 2 is not repeated by the next tick. The run is queued by one store operation
+   (`saver.queue_cron_run`, one transaction) that first checks the cron is still as step 0
+   read it — there, enabled, due at that time, its `updated_at` unchanged — and queues
+   nothing otherwise (`stale`): a delete, disable or change that returned before the run
+   was queued is never overridden by a fire that read the cron before it, and one racing
+   the fire returns only after the run was queued (the run stays);
 2. moves the cron's `next_run_date` on to its next due time after now, if it is still the
    due time it read (`saver.advance_cron`: a conditional update one caller wins).
 
+A change of a cron's run request (PATCH) landing between step 0 and step 1 makes the fire
+stale; the cron is still due, so the next tick fires the due time with the new request: a
+fire uses the run request as it stood when its run was queued, never an older one. A new
+schedule or time zone, or enabling a cron, sets its `next_run_date` anew: the due time it
+replaced never fires.
+
 A cron on a thread queues its run on that thread; a cron without one makes a thread for
-each due time (its id derived as the run's, so racing processes make one, and the run is
-queued only once that thread is made: a process that finds another one making it leaves
-the due time to it) tagged with the
-graph and `cron_id` in its metadata, and, unless `on_run_completed="keep"`, the worker that
+each due time (its id derived as the run's), in the same store operation as its run:
+owned by the cron's creator, audited `thread.created`, tagged with the graph and `cron_id`
+in its metadata; and, unless `on_run_completed="keep"`, the worker that
 ran it deletes it once the run ended (`options["on_completion"]`; a thread whose run paused
 on a request is kept: deleting it would drop the request). The run is queued as the cron's
-creator (audited `run.queued` by them, with the `cron_id` and the due time), with its
+creator (audited `run.queued` by them, with the `cron_id` and the due time, in the same
+transaction), with its
 `config.configurable`, `context`, breakpoints, `durability` and recursion limit, as a
 background run carries them (`queued_options`).
 
@@ -46,10 +57,10 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from interlock.checkpoint._time import as_utc, utc_now
-from interlock.checkpoint.base import CronJob
+from interlock.checkpoint.base import CronFire, CronJob
 from interlock.errors import InterlockError, StoreUnavailable
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_input, queue_run, record_audit
+from interlock.server._operations import check_input, queue_after, queued_detail, record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._launch import Launcher, queued_options
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
@@ -80,12 +91,11 @@ class Fire:
 
     cron_id: str
     due: datetime
-    outcome: Literal["queued", "done", "busy", "stale", "skipped", "ended", "elsewhere", "error"]
+    outcome: Literal["queued", "done", "stale", "skipped", "ended", "elsewhere", "error"]
     """`queued`: this tick queued its run; `done`: a run for this due time was queued
-    already (another process's tick, or this one before a crash); `busy`: another process
-    is making this due time's thread right now (it fires it; a process that died doing so
-    is completed by a later tick); `stale`: the cron was deleted, disabled or moved on
-    (fired by another process) since this tick read it: nothing to do; `skipped`: the run was
+    already (another process's tick, or this one before a crash); `stale`: the cron was
+    deleted, disabled, changed or moved on (fired by another process) since this tick read
+    it: nothing queued (a changed cron still due fires at the next tick); `skipped`: the run was
     refused (`reason`); `ended`: the cron is past its `end_time`; `elsewhere`: this process
     does not serve its agent; `error`: firing failed unexpectedly (`reason`; it stays due)."""
     run_id: str | None = None
@@ -101,8 +111,8 @@ class _Queued(Exception):
     """Internal: the due time's run is queued already."""
 
 
-class _Busy(Exception):
-    """Internal: another process is making the due time's thread."""
+class _Stale(Exception):
+    """Internal: the cron was deleted, disabled or changed since it was read."""
 
 
 def _body(agent: str, payload: Mapping[str, Any]) -> RunBody:
@@ -195,8 +205,8 @@ class CronScheduler:
             )
         except _Queued:  # another process queued this due time's run first
             pass
-        except _Busy:  # another process is firing it now: it queues and advances
-            return Fire(cron_id=cron.cron_id, due=due, outcome="busy", thread_id=thread_id)
+        except _Stale:  # deleted, disabled or changed since read: the change stands
+            return Fire(cron_id=cron.cron_id, due=due, outcome="stale")
         saver.advance_cron(cron.cron_id, due=due, next_run=following)
         return Fire(
             cron_id=cron.cron_id, due=due, outcome=outcome, run_id=run_id, thread_id=thread_id
@@ -204,8 +214,9 @@ class CronScheduler:
 
     def _queue(self, cron: CronJob, due: datetime, run_id: str) -> str:
         """Queue the due time's run (as `Launcher.background` queues new input); its thread.
-        `_Skip` when it is refused; `_Queued` when it is queued already; `_Busy` while
-        another process makes its thread."""
+        The run (and a cron without a thread's thread) is written by one store operation
+        that first checks the cron is still as read (`saver.queue_cron_run`): `_Stale` when
+        it is not; `_Skip` when the run is refused; `_Queued` when it is queued already."""
         ctx = self.ctx
         who = Principal(cron.owner or "system", frozenset({"requester"}))
         thread_id = cron.thread_id or fire_id(cron.cron_id, due, "thread")
@@ -215,39 +226,44 @@ class CronScheduler:
             plan = plan_run(
                 ctx, who, thread_id, _body(cron.agent, cron.payload), default_modes=ALL_MODES
             )
-            if cron.thread_id is None:
+            plan.modes = ALL_MODES
+            options = queued_options(plan, run_id, ctx.formats.get(plan.name))
+            options["cron_id"] = cron.cron_id
+            meta = None
+            if cron.thread_id is None:  # made with its run: owner, metadata, audit
                 meta = {
                     "graph_id": plan.name,
                     "assistant_id": plan.info["assistant_id"],
                     "cron_id": cron.cron_id,
                 }
-                made = ctx.new_thread(who, thread_id, meta, if_exists="do_nothing")[1]
-                if not made and ctx.created(thread_id)[0] is None:
-                    raise _Busy  # (queued only once its thread is made: owner, metadata)
-            else:
-                self._launcher.tag_thread(plan)
-            plan.modes = ALL_MODES
-            options = queued_options(plan, run_id, ctx.formats.get(plan.name))
-            options["cron_id"] = cron.cron_id
-            if cron.thread_id is None and cron.on_run_completed != "keep":
-                options["on_completion"] = "delete"
+                if cron.on_run_completed != "keep":
+                    options["on_completion"] = "delete"
             detail = {"cron_id": cron.cron_id, "due": due.isoformat()}
+            fire = CronFire(
+                cron_id=cron.cron_id,
+                due=due,
+                updated_at=cron.updated_at,
+                run_id=run_id,
+                thread_id=thread_id,
+                agent=plan.name,
+                input=plan.input,
+                created_by=who.name,
+                after=queue_after(ctx.saver, plan.graph, thread_id, plan.input),
+                options=options,
+                queued=queued_detail(plan.name, plan.input, run_id, options, detail),
+                new_thread=meta,
+                thread_created={"agent": plan.name, "metadata": meta, "via": "agent_server"},
+            )
             try:
-                queue_run(
-                    ctx.saver,
-                    plan.graph,
-                    plan.name,
-                    thread_id,
-                    plan.input,
-                    who,
-                    run_id=run_id,
-                    options=options,
-                    detail=detail,
-                )
+                queued = ctx.saver.queue_cron_run(fire)
             except ValueError as exc:
                 if ctx.saver.get_run(run_id) is None:
                     raise
                 raise _Queued from exc  # (its id: another process queued it first)
+            if queued is None:
+                raise _Stale
+            if cron.thread_id is not None:
+                self._launcher.tag_thread(plan)
         except ApiError as exc:
             raise _Skip(f"{exc.code}: {exc.message}") from exc
         except StoreUnavailable:
