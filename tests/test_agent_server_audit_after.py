@@ -9,6 +9,7 @@ a refusal is an act that happened."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -20,6 +21,8 @@ from langgraph_sdk import get_sync_client
 import interlock as il
 from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.server import ApiKeys, create_app
+from interlock.server import _operations as operations
+from interlock.server.agent_server import _plan as plan_module
 from interlock.server.agent_server import threads as threads_routes
 from tests._http import served
 
@@ -210,3 +213,218 @@ def test_a_refused_update_stays_audited_as_refused(server: tuple[str, SqliteSave
         assert _status(lambda: bob.threads.update_state(tid, {"text": "z"}))[0] == 403
         (refused,) = _actions(url, tid, "state.refused", "state.updated")
         assert refused["action"] == "state.refused"
+
+
+# ---- command runs, continues and forks ---------------------------------------------------
+
+
+def _held_after(
+    monkeypatch: pytest.MonkeyPatch, module: Any, name: str, saver: SqliteSaver
+) -> None:
+    """Make `module.name` (a check) take the thread's lease for another owner once it
+    passed: the run planned on it is then refused as it starts (409, the thread is busy)."""
+    checked = getattr(module, name)
+
+    def then_busy(*args: Any, **kwargs: Any) -> Any:
+        found = checked(*args, **kwargs)
+        thread_id = next(a for a in args if isinstance(a, str) and a in HELD)
+        assert saver.acquire_thread(thread_id, "elsewhere", ttl=60)
+        return found
+
+    monkeypatch.setattr(module, name, then_busy)
+
+
+HELD: set[str] = set()
+"""Thread ids `_held_after` takes the lease of."""
+
+
+def _decided_ask(bob: Any, ada: Any) -> str:
+    tid = bob.threads.create()["thread_id"]
+    bob.runs.wait(tid, "ask", input={"text": "a"})
+    ada.runs.wait(tid, "ask", command={"resume": "yes"})
+    return str(tid)
+
+
+def test_a_command_refused_as_it_starts_is_not_audited(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin's `command.update` on a decided thread is checked (a detour, allowed), then
+    refused as its run starts (the thread is busy): no `state.command`, no `state.detour`;
+    carried out, one of each."""
+    url, saver = server
+    with _clients(url) as (bob, ada, root):
+        tid = _decided_ask(bob, ada)
+        HELD.add(tid)
+        _held_after(monkeypatch, plan_module, "check_leaves", saver)
+        code, _ = _status(lambda: root.runs.wait(tid, "ask", command={"update": {"text": "z"}}))
+        assert code == 409
+        monkeypatch.undo()
+        saver.release_thread(tid, "elsewhere")
+        assert bob.threads.get_state(tid)["values"]["text"] == "yes"
+        assert _actions(url, tid, "state.command", "state.detour") == []
+        root.runs.wait(tid, "ask", command={"update": {"text": "z"}})
+        assert bob.threads.get_state(tid)["values"]["text"] == "z"
+        (command,) = _actions(url, tid, "state.command")
+        (detour,) = _actions(url, tid, "state.detour")
+        assert command["actor"] == detour["actor"] == "root"
+        assert detour["detail"]["change"] == "state.command"
+
+
+def test_a_background_command_refused_as_it_starts_is_not_audited(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, saver = server
+    with _clients(url) as (bob, ada, root):
+        tid = _decided_ask(bob, ada)
+        HELD.add(tid)
+        _held_after(monkeypatch, plan_module, "check_leaves", saver)
+        code, _ = _status(lambda: root.runs.create(tid, "ask", command={"update": {"text": "z"}}))
+        assert code == 409
+        monkeypatch.undo()
+        saver.release_thread(tid, "elsewhere")
+        assert _actions(url, tid, "state.command", "state.detour") == []
+
+
+def test_a_fork_refused_as_it_starts_is_not_audited(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, saver = server
+    with _clients(url) as (bob, _, _):
+        tid = _finished_memo(bob)
+        first = _head(bob, tid)
+        bob.runs.wait(tid, "memo", input={"text": "again"})
+        HELD.add(tid)
+        _held_after(monkeypatch, plan_module, "check_fork", saver)
+        code, _ = _status(
+            lambda: bob.runs.wait(tid, "memo", input={"text": "forked"}, checkpoint_id=first)
+        )
+        assert code == 409
+        monkeypatch.undo()
+        saver.release_thread(tid, "elsewhere")
+        assert bob.threads.get_state(tid)["values"]["text"] == "again"
+        assert _actions(url, tid, "run.forked") == []
+        bob.runs.wait(tid, "memo", input={"text": "forked"}, checkpoint_id=first)
+        (forked,) = _actions(url, tid, "run.forked")
+        assert forked["detail"]["checkpoint_id"] == first
+
+
+def test_a_v1_continue_refused_as_it_starts_leaves_no_detour(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`POST /v1/threads/{id}/runs {"continue": true}` by an admin on a head an update
+    wrote (a detour): refused as it starts (busy), no `state.detour`; run, one."""
+    url, saver = server
+    with _clients(url) as (bob, _, root):
+        tid = _finished_memo(bob)
+        root.threads.update_state(tid, {"text": "again"}, as_node=il.START)  # plans write
+        assert bob.threads.get_state(tid)["next"] == ["write"]
+        busy_first = operations.run_input
+
+        def run_input(*args: Any, **kwargs: Any) -> Any:  # after the check: busy
+            assert saver.acquire_thread(tid, "elsewhere", ttl=60)
+            return busy_first(*args, **kwargs)
+
+        monkeypatch.setattr(operations, "run_input", run_input)
+
+        def go_on() -> httpx.Response:
+            return httpx.post(
+                f"{url}/v1/threads/{tid}/runs",
+                headers={"x-api-key": "k-root"},
+                json={"continue": True},
+            )
+
+        assert go_on().status_code == 409
+        monkeypatch.undo()
+        saver.release_thread(tid, "elsewhere")
+        assert _continued(url, tid) == []
+        assert go_on().status_code == 200
+        (detour,) = _continued(url, tid)
+        assert detour["actor"] == "root"
+
+
+def _continued(url: str, tid: str) -> list[dict[str, Any]]:
+    """The detours that continued a thread (not the update's own)."""
+    detours = _actions(url, tid, "state.detour")
+    return [e for e in detours if e["detail"]["change"] == "run.continued"]
+
+
+# ---- deleting threads ----------------------------------------------------------------------
+
+
+def _store_fails_deleting(monkeypatch: pytest.MonkeyPatch, saver: SqliteSaver) -> None:
+    """The store fails the deletion (as a lost database would)."""
+
+    def broken(thread_id: str) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(saver, "delete_thread", broken)
+
+
+def test_a_thread_deletion_the_store_failed_is_not_audited(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, saver = server
+    with _clients(url) as (bob, _, _):
+        tid = _finished_memo(bob)
+        _store_fails_deleting(monkeypatch, saver)
+        assert httpx.delete(f"{url}/threads/{tid}", headers={"x-api-key": "k-bob"}).is_error
+        assert _actions(url, tid, "thread.deleted") == []
+        monkeypatch.undo()
+        bob.threads.delete(tid)
+        (deleted,) = _actions(url, tid, "thread.deleted")
+        assert deleted["actor"] == "bob"
+
+
+def test_a_prune_the_store_failed_is_not_audited(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, saver = server
+    with _clients(url) as (bob, _, _):
+        tid = _finished_memo(bob)
+        _store_fails_deleting(monkeypatch, saver)
+        pruned = httpx.post(
+            f"{url}/threads/prune", headers={"x-api-key": "k-bob"}, json={"thread_ids": [tid]}
+        )
+        assert pruned.is_error
+        assert _actions(url, tid, "thread.deleted") == []
+        monkeypatch.undo()
+        assert bob.threads.prune([tid]) == {"pruned_count": 1}
+        (deleted,) = _actions(url, tid, "thread.deleted")
+        assert deleted["detail"]["reason"] == "prune"
+
+
+def test_an_assistants_threads_deleted_with_it_are_audited_once_gone(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, saver = server
+    with _clients(url) as (bob, _, root):
+        made = root.assistants.create("memo", name="m")
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, made["assistant_id"], input={"text": "hi"})
+        _store_fails_deleting(monkeypatch, saver)
+        gone = httpx.delete(
+            f"{url}/assistants/{made['assistant_id']}",
+            params={"delete_threads": "true"},
+            headers={"x-api-key": "k-root"},
+        )
+        assert gone.is_error
+        assert _actions(url, tid, "thread.deleted") == []
+
+
+def test_a_thread_deleted_on_completion_is_audited_once_gone(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread-less run's thread goes once the run ended (`on_completion="delete"`): a
+    deletion the store failed leaves no entry; one that went, one."""
+    url, saver = server
+    with _clients(url) as (bob, _, _):
+        _store_fails_deleting(monkeypatch, saver)
+        with pytest.raises(httpx.HTTPError):  # (the answer had begun: a reset)
+            bob.runs.wait(None, "memo", input={"text": "one"}, on_completion="delete")
+    with get_sync_client(url=url, api_key="k-bob") as bob:  # (a new connection)
+        (left,) = [t["thread_id"] for t in bob.threads.search(limit=10)]
+        assert _actions(url, left, "thread.deleted") == []
+        monkeypatch.undo()
+        bob.runs.wait(left, "memo", input={"text": "two"}, on_completion="delete")
+        (deleted,) = _actions(url, left, "thread.deleted")
+        assert deleted["detail"]["reason"] == "on_completion"
