@@ -354,7 +354,7 @@ def _continued(url: str, tid: str) -> list[dict[str, Any]]:
 def _store_fails_deleting(monkeypatch: pytest.MonkeyPatch, saver: SqliteSaver) -> None:
     """The store fails the deletion (as a lost database would)."""
 
-    def broken(thread_id: str) -> None:
+    def broken(thread_id: str, **_: Any) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(saver, "delete_thread", broken)

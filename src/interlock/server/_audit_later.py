@@ -7,9 +7,11 @@ an `AuditLater` instead of writing the entry, and the route records it after the
 succeeded — a refused or failed change leaves no entry that says it was made. (Refusals
 are acts too: they are audited as they happen, e.g. `state.refused`.)
 
-These entries are appended right after the write, not in its transaction: a process that
-dies between the two leaves the change without its entry. The store audits in the same
-transaction what it does itself (requests, decisions, votes, grants, assistants, crons).
+These entries are appended right after the write, not in its transaction (the engine's
+writes take no audit entry): a process that dies between the two leaves the change
+without its entry. A thread's deletion is the exception: its entry goes in the deletion's
+own transaction (`delete_thread(audit=...)`), as the store audits what it does itself
+(requests, decisions, votes, grants, assistants, crons).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from interlock.checkpoint.base import BaseSaver
+from interlock.checkpoint.base import BaseSaver, ThreadAudit
 from interlock.server._operations import record_audit
 from interlock.server.auth import Principal
 
@@ -59,7 +61,6 @@ def record_all(saver: BaseSaver, entries: Iterable[AuditLater | None]) -> None:
 def delete_thread_audited(
     saver: BaseSaver, who: Principal, thread_id: str, detail: Mapping[str, Any]
 ) -> None:
-    """Delete the thread, then audit it (`thread.deleted` with `detail`): a deletion the
-    store failed leaves no entry."""
-    saver.delete_thread(thread_id)
-    record_audit(saver, who, "thread.deleted", thread_id, detail=detail)
+    """Delete the thread, audited `thread.deleted` with `detail` in the deletion's own
+    transaction: a deletion the store failed leaves no entry."""
+    saver.delete_thread(thread_id, audit=ThreadAudit(actor=who.name, detail=detail))
