@@ -68,7 +68,7 @@ from interlock.checkpoint._runs.protocol import (
     RunStatus,
     StrandedThread,
 )
-from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._threads.protocol import ThreadAudit, ThreadInfo, Threads
 from interlock.checkpoint._threads.search import ThreadQuery, ThreadSearch
 from interlock.checkpoint._versions.protocol import GraphVersion, GraphVersions
 from interlock.checkpoint._votes.protocol import VoteOutcome, VoteRecord, Votes
@@ -112,6 +112,7 @@ __all__ = [
     "StoredItem",
     "StrandedThread",
     "TaskWrites",
+    "ThreadAudit",
     "ThreadInfo",
     "ThreadQuery",
     "ThreadSearch",

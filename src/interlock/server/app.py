@@ -72,7 +72,6 @@ from interlock.server._operations import (
     MAX_OFFSET,
     approval_view,
     check_input,
-    continue_thread,
     decide_request,
     expire_due_requests,
     graph_of,
@@ -97,7 +96,7 @@ from interlock.server._plain import plain
 from interlock.server._v1_runs import mount_runs
 from interlock.server._versions import versions_view
 from interlock.server.agent_server import mount_agent_server
-from interlock.server.agent_server._detour import check_head_continues
+from interlock.server.agent_server._detour import continue_checked
 from interlock.server.audit import AuditSealer, audit_keys, mount_audit
 from interlock.server.auth import (
     ANONYMOUS,
@@ -550,8 +549,7 @@ def create_app(
         if body.go_on:
             if update is not None or body.background:
                 raise ApiError(422, "invalid_request", "`continue` runs in the request, no input")
-            check_head_continues(saver, who, graph, thread_id)  # no detour (`_detour`)
-            return continue_thread(saver, graph, name, thread_id, who)
+            return continue_checked(saver, who, graph, name, thread_id)  # no detour
         if update is None:
             raise ApiError(422, "invalid_request", "send `input` or `message` (or `continue`)")
         if not body.background:

@@ -82,6 +82,7 @@ from interlock.errors import (
 from interlock.graph import CompiledStateGraph
 from interlock.graph._stop import STOP
 from interlock.graph._version_check import refusal_sync
+from interlock.server._audit_later import delete_thread_audited
 from interlock.server._durable import (
     committed,
     continues,
@@ -571,8 +572,7 @@ class RunWorkers:
         if self.saver.list_interrupts(status="pending", thread_id=thread_id, limit=1).items:
             return
         detail = {"reason": "on_completion", "run_id": run.run_id}
-        record_audit(self.saver, who, "thread.deleted", thread_id, detail=detail)
-        self.saver.delete_thread(thread_id)
+        delete_thread_audited(self.saver, who, thread_id, detail)
 
 
 def _stopped(graph: CompiledStateGraph, run: RunRecord) -> bool:

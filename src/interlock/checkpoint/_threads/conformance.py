@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from interlock.checkpoint._testkit import (
     StoreTests,
     fold,
@@ -18,7 +20,9 @@ from interlock.checkpoint.base import (
     BaseSaver,
     CheckpointRecord,
     SnapshotPolicy,
+    ThreadAudit,
 )
+from interlock.errors import SerializationError
 
 __all__ = ["ThreadsConformance"]
 
@@ -180,3 +184,22 @@ class ThreadsConformance(ThreadSearchConformance, StoreTests):
         saver.delete_thread("mine")
         assert saver.thread_owner("mine") is None
         assert [t.thread_id for t in saver.list_threads(owner="bob")] == ["new"]
+
+    def test_a_deletion_writes_its_audit_entry_with_it(self, saver: BaseSaver) -> None:
+        self._chain(saver, "gone", 1)
+        self._chain(saver, "kept", 1)
+        why = {"reason": "asked", "pending": []}
+        saver.delete_thread("gone", audit=ThreadAudit(actor="bob", detail=why))
+        saver.delete_thread("never")  # no entry asked: none written
+        assert saver.get_thread("gone") is None
+        (entry,) = saver.list_audit(thread_id="gone", limit=10).items
+        assert (entry.action, entry.actor, entry.detail) == ("thread.deleted", "bob", why)
+        assert not saver.list_audit(thread_id="never", limit=10).items
+        assert saver.get_thread("kept") is not None
+
+    def test_an_audit_entry_that_cannot_be_stored_deletes_nothing(self, saver: BaseSaver) -> None:
+        self._chain(saver, "t", 1)
+        with pytest.raises(SerializationError):
+            saver.delete_thread("t", audit=ThreadAudit(actor="bob", detail={"x": object()}))
+        assert saver.get_thread("t") is not None
+        assert not saver.list_audit(thread_id="t", limit=10).items

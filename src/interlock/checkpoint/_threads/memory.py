@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from interlock.checkpoint import serde
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
-from interlock.checkpoint._threads.protocol import ThreadInfo
+from interlock.checkpoint._threads.protocol import ThreadAudit, ThreadInfo
 from interlock.checkpoint._threads.search import ThreadQuery, metadata_tags
 from interlock.checkpoint._time import as_utc, utc_now
 
@@ -67,6 +67,15 @@ class MemoryThreads:
         def _forget_events(self, thread_id: str) -> None: ...
 
         def _has_open_runs(self, thread_id: str) -> bool: ...
+
+        def _log(
+            self,
+            thread_id: str | None,
+            interrupt_id: str | None,
+            action: str,
+            actor: Any,
+            detail: str,
+        ) -> None: ...
 
     def _init_threads(self) -> None:
         self._thread_rows: dict[str, _Thread] = {}
@@ -235,8 +244,10 @@ class MemoryThreads:
 
     # ---- retention -------------------------------------------------------------------------
 
-    def delete_thread(self, thread_id: str) -> None:
-        """Forget the thread entirely (its queued runs fail; the audit log keeps its lines)."""
+    def delete_thread(self, thread_id: str, *, audit: ThreadAudit | None = None) -> None:
+        """Forget the thread entirely (its queued runs fail; the audit log keeps its lines;
+        `audit` is logged in the same critical section)."""
+        detail = None if audit is None else serde.dumps(dict(audit.detail), audit.action)
         with self._lock:
             self._fail_open_runs(thread_id, THREAD_DELETED)
             self._forget_events(thread_id)  # the event log's hook
@@ -245,6 +256,8 @@ class MemoryThreads:
             self._forget_checkpoints(thread_id)
             self._forget_interrupts(thread_id)
             self._forget_votes(thread_id)
+            if audit is not None and detail is not None:
+                self._log(thread_id, None, audit.action, audit.actor, detail)
 
     def prune(
         self,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from interlock.checkpoint._async import to_thread
 from interlock.checkpoint._checkpoints.protocol import StoredCheckpoint
 
-__all__ = ["ThreadInfo", "Threads"]
+__all__ = ["ThreadAudit", "ThreadInfo", "Threads"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +37,18 @@ class ThreadInfo:
     graph: str | None = None
     """The name of the graph that wrote the head checkpoint (its metadata's `graph`), when
     the store reads it with the summary (the SQL stores do); None otherwise."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThreadAudit:
+    """The audit entry a thread's deletion writes in its own transaction (`delete_thread`);
+    the store stamps its id and time."""
+
+    actor: str | None
+    """Who deleted it (None: no person)."""
+    action: str = "thread.deleted"
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-serialisable: why (`reason`), the requests it cancelled (`pending`)."""
 
 
 class Threads(ABC):
@@ -137,8 +149,10 @@ class Threads(ABC):
         """Who created the thread (`set_thread_owner`), or None: one point read."""
 
     @abstractmethod
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete everything stored for the thread (all namespaces)."""
+    def delete_thread(self, thread_id: str, *, audit: ThreadAudit | None = None) -> None:
+        """Delete everything stored for the thread (all namespaces). `audit`: the entry
+        that records the deletion (`thread.deleted` by its actor), appended in the same
+        transaction: a deletion that fails leaves no entry, one that went always has it."""
 
     @abstractmethod
     def prune(
@@ -217,9 +231,9 @@ class Threads(ABC):
         """Async twin of `thread_owner`."""
         return await to_thread(self.thread_owner, thread_id)
 
-    async def adelete_thread(self, thread_id: str) -> None:
+    async def adelete_thread(self, thread_id: str, *, audit: ThreadAudit | None = None) -> None:
         """Async twin of `delete_thread`."""
-        await to_thread(self.delete_thread, thread_id)
+        await to_thread(self.delete_thread, thread_id, audit=audit)
 
     async def aprune(
         self,

@@ -18,7 +18,7 @@ from interlock.checkpoint._checkpoints.protocol import StoredCheckpoint
 from interlock.checkpoint._runs.protocol import THREAD_DELETED
 from interlock.checkpoint._sql_core import SqlCore
 from interlock.checkpoint._sql_dialect import utc_now
-from interlock.checkpoint._threads.protocol import ThreadInfo, Threads
+from interlock.checkpoint._threads.protocol import ThreadAudit, ThreadInfo, Threads
 from interlock.checkpoint._threads.search_sql import INFO_COLUMNS, INFO_JOIN, SqlThreadSearch
 
 __all__ = ["ACQUIRE_SQL", "SqlThreads"]
@@ -243,8 +243,9 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         found = row.fetchone()
         return None if found is None else found[0]
 
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete every row of the thread."""
+    def delete_thread(self, thread_id: str, *, audit: ThreadAudit | None = None) -> None:
+        """Delete every row of the thread (and write `audit` in the same transaction)."""
+        detail = None if audit is None else serde.dumps(dict(audit.detail), audit.action)
         with self._write() as conn:
             # the requests' approvers first: they are found through the requests
             self._x(
@@ -268,6 +269,8 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
             self._fail_open_runs(conn, thread_id, THREAD_DELETED)
             self._forget_events(conn, thread_id)  # the event log's hook
             self._drop_thread_crons(conn, thread_id)  # the crons room's hook (audited)
+            if audit is not None and detail is not None:
+                self._audit_in(conn, thread_id, None, audit.action, audit.actor, detail)
         self._forget_stats(thread_id)
 
     def prune(

@@ -28,7 +28,9 @@ caller without the role `admin` (`Principal.can("admin")`):
    (an approved limit that a later turn's own routes trust, a reviewed draft).
 
 A refusal is 403 `detour_forbidden`, audited as `state.refused`, and changes nothing. An
-admin's detour is allowed and audited as `state.detour` with the actor. Runs with input
+admin's detour is allowed and audited as `state.detour` with the actor — once it was
+carried out: each check hands the entry back (`AuditLater`) for its caller to record after
+the change succeeded, so a change that then fails (409 `conflict`, 422) leaves none. Runs with input
 (from START, or a fork with input) are not detours. Without authentication (`ANONYMOUS`,
 who holds every role) nothing changes: no refusal, no extra audit entry. `/v1`'s
 `{"continue": true}` takes rule 3 too (`check_head_continues`).
@@ -43,8 +45,9 @@ from interlock._types import RunnableConfig
 from interlock.checkpoint.base import BaseSaver, InterruptStatus
 from interlock.graph import CompiledStateGraph
 from interlock.graph._update_preview import planned_next
+from interlock.server._audit_later import AuditLater
 from interlock.server._errors import ApiError
-from interlock.server._operations import record_audit, run_config
+from interlock.server._operations import continue_thread, record_audit, run_config
 from interlock.server.auth import ANONYMOUS, Principal
 
 __all__ = [
@@ -55,6 +58,7 @@ __all__ = [
     "check_head_continues",
     "check_leaves",
     "check_replay",
+    "continue_checked",
     "decided_on_branch",
     "update_leaves",
 ]
@@ -95,18 +99,25 @@ def _detour(
     change: str,
     detail: Mapping[str, Any],
     why: str,
-) -> None:
-    """Refuse a detour to a non-admin; audit an admin's (not the anonymous developer's)."""
+) -> AuditLater | None:
+    """Refuse a detour to a non-admin; an admin's is allowed: its `state.detour` entry, to
+    record once the change was made (none for the anonymous developer)."""
     if not who.can("admin"):
         _refuse(saver, who, thread_id, change, detail, why)
-    if who is not ANONYMOUS:
-        record_audit(saver, who, "state.detour", thread_id, detail={"change": change, **detail})
+    if who is ANONYMOUS:
+        return None
+    return AuditLater(
+        who=who, action="state.detour", thread_id=thread_id, detail={"change": change, **detail}
+    )
 
 
-def check_goto(saver: BaseSaver, who: Principal, thread_id: str, detail: Mapping[str, Any]) -> None:
-    """Rule 1: a `command.goto` routes the thread where its caller says."""
+def check_goto(
+    saver: BaseSaver, who: Principal, thread_id: str, detail: Mapping[str, Any]
+) -> AuditLater | None:
+    """Rule 1: a `command.goto` routes the thread where its caller says (the admin's
+    detour entry to record once it ran, see `_detour`)."""
     why = f"command.goto {detail.get('goto')!r} routes thread {thread_id!r} past its edges"
-    _detour(saver, who, thread_id, "state.command", detail, why)
+    return _detour(saver, who, thread_id, "state.command", detail, why)
 
 
 def update_leaves(
@@ -121,7 +132,7 @@ def update_leaves(
 
 def check_edit(
     saver: BaseSaver, who: Principal, thread_id: str, change: str, detail: Mapping[str, Any]
-) -> None:
+) -> AuditLater | None:
     """Rule 4: a state change (`update_state`, `command.update`) on a thread where a person
     decided a request: its state may hold what the decision settled (an approved limit, a
     reviewed draft), which the graph's own routes trust in later turns."""
@@ -133,8 +144,8 @@ def check_edit(
                 "a change of its state may change what that decision settled (an "
                 "operator's act)"
             )
-            _detour(saver, who, thread_id, change, detail, why)
-            return
+            return _detour(saver, who, thread_id, change, detail, why)
+    return None
 
 
 def check_leaves(
@@ -144,39 +155,65 @@ def check_leaves(
     change: str,
     detail: Mapping[str, Any],
     nodes: Sequence[str],
-) -> None:
+) -> AuditLater | None:
     """Rule 2: a state change after which `nodes` would run."""
-    if nodes:
-        why = f"after this change thread {thread_id!r} would run {list(nodes)}"
-        _detour(saver, who, thread_id, change, detail, why)
+    if not nodes:
+        return None
+    why = f"after this change thread {thread_id!r} would run {list(nodes)}"
+    return _detour(saver, who, thread_id, change, detail, why)
 
 
 def check_continue(
     saver: BaseSaver, who: Principal, thread_id: str, source: Any, nodes: Sequence[str]
-) -> None:
+) -> AuditLater | None:
     """Rule 3: `input: null` running the head's `nodes`, the head written by `source`."""
-    if source not in OWN_STEPS:
-        why = (
-            f"thread {thread_id!r} would run {list(nodes)} from a checkpoint written by "
-            f"{source!r}, not by the graph's own step"
-        )
-        _detour(saver, who, thread_id, "run.continued", {"next": list(nodes)}, why)
+    if source in OWN_STEPS:
+        return None
+    why = (
+        f"thread {thread_id!r} would run {list(nodes)} from a checkpoint written by "
+        f"{source!r}, not by the graph's own step"
+    )
+    return _detour(saver, who, thread_id, "run.continued", {"next": list(nodes)}, why)
 
 
 def check_head_continues(
     saver: BaseSaver, who: Principal, graph: CompiledStateGraph, thread_id: str
-) -> None:
+) -> AuditLater | None:
     """Rule 3 for `/v1`'s `{"continue": true}`: the thread's head's next nodes."""
     head = graph.get_state(run_config(thread_id))
-    if head.next:
-        check_continue(saver, who, thread_id, (head.metadata or {}).get("source"), head.next)
+    if not head.next:
+        return None
+    source = (head.metadata or {}).get("source")
+    return check_continue(saver, who, thread_id, source, head.next)
 
 
-def check_replay(saver: BaseSaver, who: Principal, thread_id: str, checkpoint_id: str) -> None:
+def continue_checked(
+    saver: BaseSaver, who: Principal, graph: CompiledStateGraph, name: str, thread_id: str
+) -> dict[str, Any]:
+    """`/v1`'s `{"continue": true}`: rule 3 (`check_head_continues`), then the run
+    (`continue_thread`); an admin's detour is audited once the run went (ended, paused,
+    stopped, or failed in a step), not when it was refused."""
+    detour = check_head_continues(saver, who, graph, thread_id)
+    try:
+        out = continue_thread(saver, graph, name, thread_id, who)
+    except ApiError as exc:
+        if detour is not None and exc.code == "run_failed":  # it ran, then failed
+            detour.record(saver)
+        raise
+    if detour is not None:
+        detour.record(saver)
+    return out
+
+
+def check_replay(
+    saver: BaseSaver, who: Principal, thread_id: str, checkpoint_id: str
+) -> AuditLater | None:
     """Rule 3: `input: null` from the older checkpoint `checkpoint_id` (a replay)."""
     why = _replay_refusal(saver, thread_id, checkpoint_id)
-    if why is not None:
-        _detour(saver, who, thread_id, "run.forked", {"checkpoint_id": checkpoint_id}, why)
+    if why is None:
+        return None
+    detail = {"checkpoint_id": checkpoint_id}
+    return _detour(saver, who, thread_id, "run.forked", detail, why)
 
 
 def _replay_refusal(saver: BaseSaver, thread_id: str, checkpoint_id: str) -> str | None:

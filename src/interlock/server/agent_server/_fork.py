@@ -15,7 +15,8 @@ only to a caller who may decide every one of them (403 otherwise, audited: a for
 skip a review). A replay (`input: null`) by a caller without the role admin is allowed
 only where it cannot repeat a decided action (`_detour`: 403 `detour_forbidden`). Each
 fork is audited (`run.forked`, with the checkpoint and the requests it
-cancelled). A checkpoint the thread does not have (another thread's, or none) is a 404.
+cancelled) once the run is under way (a fork refused as it starts, e.g. a busy thread, is
+not). A checkpoint the thread does not have (another thread's, or none) is a 404.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any
 
 from interlock.errors import InputRejected, ResumeConflict, ResumeError, ThreadBusy
 from interlock.graph import CompiledStateGraph
+from interlock.server._audit_later import AuditLater
 from interlock.server._durable import Runner, run_durably
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_input, record_audit, run_config, run_view
+from interlock.server._operations import check_input, run_config, run_view
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._detour import check_replay
 from interlock.server.agent_server._guard import check_state_change
@@ -86,9 +88,10 @@ def check_fork(
     checkpoint_id: str,
     input: Any,
     command: dict[str, Any] | None,
-) -> list[str]:
+) -> tuple[list[str], AuditLater | None]:
     """Check a fork (roles, its input; the requests it would cancel: `check_state_change`,
-    without a side effect); the ids of the requests it cancels. `run_fork` audits it."""
+    without a side effect); the ids of the requests it cancels, and an admin's replay's
+    detour entry (`_detour`) to record once the fork is under way, with its `run.forked`."""
     if command:
         raise ApiError(
             422,
@@ -112,11 +115,11 @@ def check_fork(
         "run.forked",
         detail,
         allow_self_approval=ctx.allow_self_approval,
-        audit_allowed=False,
     )
+    detour = None
     if input is None:  # a replay runs the checkpoint's own next nodes again
-        check_replay(ctx.saver, who, thread_id, checkpoint_id)
-    return cancels
+        detour = check_replay(ctx.saver, who, thread_id, checkpoint_id)
+    return cancels, detour
 
 
 def cancel_waiting(ctx: Context, who: Principal, thread_id: str, ids: list[str]) -> None:
@@ -155,11 +158,10 @@ def run_fork(
 ) -> None:
     """Cancel the requests waiting on the old head (exactly once), then run from the fork
     point as a durable run (its record carries the checkpoint: a takeover before the run's
-    first commit starts from it again)."""
+    first commit starts from it again). `runner` audits the fork (`run.forked`) once the
+    run is under way (`carry_out`)."""
     saver = ctx.saver
     cancel_waiting(ctx, who, thread_id, cancels)
-    detail = {"checkpoint_id": checkpoint_id, "input": input, "pending": cancels}
-    record_audit(saver, who, "run.forked", thread_id, detail=detail)  # once, as it goes
     config = run_config(thread_id, user_id=who.name, checkpoint_id=checkpoint_id)
     try:
         run_durably(saver, graph, input, config, runner, view=run_view, agent=name)

@@ -7,7 +7,8 @@ inbox take (exactly once, approver rules, no self-approval, audit, deadlines). A
 update (`POST /threads/{id}/state`) or a `command.update` / `command.goto` on a thread with a
 pending request would cancel the request or route past it, so it is allowed only to a
 caller who may decide every pending request of the thread (403 `not_an_approver` or
-`self_approval` otherwise), and every such call is audited either way.
+`self_approval` otherwise). A refusal is audited here (`state.refused`); an allowed change
+is audited by its caller once it was made (`_audit_later`).
 """
 
 from __future__ import annotations
@@ -95,12 +96,11 @@ def check_state_change(
     detail: Mapping[str, Any],
     *,
     allow_self_approval: bool,
-    audit_allowed: bool = True,
 ) -> list[str]:
-    """Refuse (403, audited as `state.refused`) a change of the thread's state while it
-    waits for a request `who` may not decide; otherwise audit it as `action` (unless
-    `audit_allowed` is False: a check before the change) and return the ids of the
-    requests it may cancel."""
+    """Refuse (403, audited as `state.refused`, `action` its `change`) a change of the
+    thread's state while it waits for a request `who` may not decide; otherwise return the
+    ids of the requests it may cancel. Nothing is audited for an allowed change: its caller
+    records it once it was made."""
     pending = _pending(saver, thread_id)
     for record in pending:
         requester = record.metadata.get("requested_by")
@@ -124,7 +124,4 @@ def check_state_change(
             {"reason": reason, "change": action, **detail},
         )
         raise ApiError(403, reason, message)
-    ids = [r.interrupt_id for r in pending]
-    if audit_allowed:
-        record_audit(saver, who, action, thread_id, detail={**detail, "pending": ids})
-    return ids
+    return [r.interrupt_id for r in pending]

@@ -16,8 +16,9 @@ import uuid
 from typing import Any
 
 from interlock.errors import RunStopped, StepNotSaved
+from interlock.server._audit_later import delete_thread_audited
 from interlock.server._durable import RunLogOptions
-from interlock.server._operations import queue_run, record_audit
+from interlock.server._operations import queue_run
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
 from interlock.server.agent_server._plan import Plan, RunBody, carry_out, plan_run
@@ -108,8 +109,7 @@ class Launcher:
             and not saver.list_interrupts(status="pending", thread_id=plan.thread_id, limit=1).items
         ):
             detail = {"reason": "on_completion", "run_id": run_id}
-            record_audit(saver, plan.who, "thread.deleted", plan.thread_id, detail=detail)
-            saver.delete_thread(plan.thread_id)
+            delete_thread_audited(saver, plan.who, plan.thread_id, detail)
 
     def start(
         self, thread_id: str | None, body: RunBody, who: Principal, modes: frozenset[str]

@@ -20,6 +20,7 @@ from interlock.checkpoint.base import BaseSaver
 from interlock.errors import RunStopped
 from interlock.graph import CompiledStateGraph
 from interlock.graph._run import PASSABLE
+from interlock.server._audit_later import AuditLater, record_all
 from interlock.server._durable import LoggedRunner, RunLogOptions, run_durably
 from interlock.server._errors import ApiError
 from interlock.server._operations import (
@@ -110,6 +111,10 @@ class Plan:
     info: dict[str, Any] = field(default_factory=dict)
     subgraphs: bool = False
     """`stream_subgraphs`: the client's stream carries the subgraphs' chunks."""
+    audits: list[AuditLater | None] = field(default_factory=list)
+    """Entries for what the run does (`state.command`, `run.forked`, an admin's
+    `state.detour`), recorded once it is under way (`carry_out`): a run refused before it
+    started (a busy thread, a conflict) leaves none."""
 
 
 def _unsupported(body: RunBody) -> None:
@@ -218,8 +223,15 @@ def plan_run(
         graph.spec.schema.to_updates(plan.update, "__input__", strict=True)
     fork = fork_point(ctx, thread_id, body.checkpoint_id, body.checkpoint, body.config)
     if fork is not None:
-        plan.cancels = check_fork(ctx, who, thread_id, graph, fork, body.input, body.command)
+        plan.cancels, detour = check_fork(
+            ctx, who, thread_id, graph, fork, body.input, body.command
+        )
         plan.kind, plan.fork, plan.input = "fork", fork, input_of(body.input, None)
+        forked = {"checkpoint_id": fork, "input": plan.input, "pending": plan.cancels}
+        plan.audits = [
+            detour,
+            AuditLater(who=who, action="run.forked", thread_id=thread_id, detail=forked),
+        ]
         return plan
     pending = ctx.saver.list_interrupts(status="pending", thread_id=thread_id, limit=2).items
     if "resume" in command or (
@@ -240,16 +252,18 @@ def plan_run(
             "state.command",
             detail,
             allow_self_approval=ctx.allow_self_approval,
-            audit_allowed=False,
         )
         if plan.goto:
-            check_goto(ctx.saver, who, thread_id, detail)
+            plan.audits.append(check_goto(ctx.saver, who, thread_id, detail))
         else:  # the update goes with the step still to run, if there is one
-            check_edit(ctx.saver, who, thread_id, "state.command", detail)
+            plan.audits.append(check_edit(ctx.saver, who, thread_id, "state.command", detail))
             nodes = graph.get_state(run_config(thread_id)).next
-            check_leaves(ctx.saver, who, thread_id, "state.command", detail, nodes)
-        record_audit(
-            ctx.saver, who, "state.command", thread_id, detail={**detail, "pending": plan.passes}
+            plan.audits.append(
+                check_leaves(ctx.saver, who, thread_id, "state.command", detail, nodes)
+            )
+        commanded = {**detail, "pending": plan.passes}
+        plan.audits.append(
+            AuditLater(who=who, action="state.command", thread_id=thread_id, detail=commanded)
         )
         return plan
     ctx.need(who, "requester")
@@ -257,7 +271,7 @@ def plan_run(
         head = graph.get_state(run_config(thread_id))
         if head.next:  # stopped between steps (a cancelled run, a failed step): go on
             source = (head.metadata or {}).get("source")
-            check_continue(ctx.saver, who, thread_id, source, head.next)
+            plan.audits.append(check_continue(ctx.saver, who, thread_id, source, head.next))
             plan.kind = "continue"
             return plan
     if body.input is None:
@@ -324,6 +338,12 @@ def carry_out(
 
     box: list[dict[str, Any]] = []
 
+    def started() -> None:  # under way: what the plan does is audited now, once
+        audits, plan.audits = plan.audits, []
+        record_all(ctx.saver, audits)
+        if on_started is not None:
+            on_started()
+
     kwargs = dict(plan.kwargs)
     limit = kwargs.pop("recursion_limit", None)
 
@@ -336,7 +356,7 @@ def carry_out(
             input,
             {**config, **extra, "configurable": conf},
             info=plan.info,
-            on_started=on_started,
+            on_started=started,
             fmt=ctx.formats.get(plan.name),
             **kwargs,
         )

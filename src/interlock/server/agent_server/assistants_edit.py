@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.checkpoint.base import AssistantChange, CronQuery, ThreadQuery
+from interlock.server._audit_later import delete_thread_audited
 from interlock.server._errors import ApiError
 from interlock.server._operations import check_shape
 from interlock.server.agent_server._assistant import (
@@ -185,7 +186,6 @@ def assistant_edit_routes(ctx: Context, principal: Any) -> APIRouter:
                 "thread.deleted",
                 reason,
                 allow_self_approval=ctx.allow_self_approval,
-                audit_allowed=False,
             )
         if not saver.delete_assistant(stored.assistant_id, actor=who.name):
             raise ApiError(404, "not_found", f"assistant {assistant_id!r} not found")
@@ -194,7 +194,7 @@ def assistant_edit_routes(ctx: Context, principal: Any) -> APIRouter:
             for cron in crons:
                 saver.delete_cron(cron.cron_id, actor=who.name)
         for thread_id in threads:
-            check_state_change(
+            pending = check_state_change(
                 saver,
                 who,
                 thread_id,
@@ -202,7 +202,7 @@ def assistant_edit_routes(ctx: Context, principal: Any) -> APIRouter:
                 reason,
                 allow_self_approval=ctx.allow_self_approval,
             )
-            saver.delete_thread(thread_id)
+            delete_thread_audited(saver, who, thread_id, {**reason, "pending": pending})
         return Response(status_code=204)
 
     def threads_of(assistant_id: str, who: Principal) -> list[str]:

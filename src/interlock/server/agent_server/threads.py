@@ -17,6 +17,7 @@ from interlock._types import StateSnapshot
 from interlock.checkpoint.base import InterruptRecord, ThreadInfo
 from interlock.errors import InterlockError, ResumeConflict
 from interlock.graph._run import EXPECTED_HEAD
+from interlock.server._audit_later import delete_thread_audited, record_all
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, record_audit, run_config
 from interlock.server.agent_server._context import Context
@@ -150,14 +151,14 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
     @router.delete("/threads/{thread_id}", status_code=204)
     def delete_thread(thread_id: str, who: Principal = Depends(principal)) -> Response:
         """Delete the thread's state, requests and run log (the audit log keeps its
-        history). Deleting cancels its pending requests: refused (403, audited) unless the
-        caller may decide them."""
+        history; `thread.deleted` once it is gone). Deleting cancels its pending requests:
+        refused (403, audited) unless the caller may decide them."""
         ctx.need(who, "requester")
         ctx.visible(who, thread_id)
-        check_state_change(
+        pending = check_state_change(
             saver, who, thread_id, "thread.deleted", {}, allow_self_approval=ctx.allow_self_approval
         )
-        saver.delete_thread(thread_id)
+        delete_thread_audited(saver, who, thread_id, {"pending": pending})
         return Response(status_code=204)
 
     def filters(body: ThreadSearch) -> dict[str, Any]:
@@ -246,7 +247,9 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
     ) -> dict[str, Any]:
         """`update_state`: refused (403, audited) while the thread waits for a request the
         caller may not decide — an update cancels the pending requests — and, to a caller
-        without the role admin, when it would leave nodes to run (`_detour`)."""
+        without the role admin, when it would leave nodes to run (`_detour`). Audited
+        (`state.updated` with the checkpoint it wrote, and an admin's `state.detour`) once
+        the update was written: a 409 or 422 leaves no such entry."""
         ctx.need(who, "requester", "approver")
         ctx.visible(who, thread_id)
         found = ctx.graph(thread_id)
@@ -261,19 +264,17 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
             "state.updated",
             detail,
             allow_self_approval=ctx.allow_self_approval,
-            audit_allowed=False,
         )
         checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
         config = run_config(thread_id, checkpoint_id=checkpoint_id, user_id=who.name)
-        check_edit(saver, who, thread_id, "state.updated", detail)
+        detours = [check_edit(saver, who, thread_id, "state.updated", detail)]
         try:  # the plan it leaves, from a dry run (nothing written yet)
             nodes, head = update_leaves(found[1], config, body.values, body.as_node)
         except InterlockError:
             raise
         except (ValueError, KeyError) as exc:
             raise ApiError(422, "invalid_update", str(exc)) from exc
-        check_leaves(saver, who, thread_id, "state.updated", detail, nodes)
-        record_audit(saver, who, "state.updated", thread_id, detail={**detail, "pending": waiting})
+        detours.append(check_leaves(saver, who, thread_id, "state.updated", detail, nodes))
         if is_older(ctx, thread_id, checkpoint_id):  # a fork: the old head's requests go
             cancel_waiting(ctx, who, thread_id, waiting)
         if not checkpoint_id:  # the update must find the head its plan was worked out on
@@ -287,6 +288,9 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         except (ValueError, KeyError) as exc:
             raise ApiError(422, "invalid_update", str(exc)) from exc
         conf = new.get("configurable") or {}
+        record_all(saver, detours)  # made: audited now (`_audit_later`)
+        updated = {**detail, "pending": waiting, "checkpoint_id": conf.get("checkpoint_id")}
+        record_audit(saver, who, "state.updated", thread_id, detail=updated)
         return {
             "checkpoint": {
                 "thread_id": thread_id,

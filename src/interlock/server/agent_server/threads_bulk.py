@@ -21,6 +21,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from interlock.server._audit_later import delete_thread_audited
 from interlock.server._operations import record_audit
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._copy import copy_thread
@@ -68,11 +69,10 @@ def bulk_thread_routes(ctx: Context, principal: Any) -> APIRouter:
                 "thread.deleted",
                 {"reason": "prune"},
                 allow_self_approval=ctx.allow_self_approval,
-                audit_allowed=False,
             )
         for thread_id in ids:
             detail = {"reason": "prune"}
-            check_state_change(
+            pending = check_state_change(
                 saver,
                 who,
                 thread_id,
@@ -80,7 +80,7 @@ def bulk_thread_routes(ctx: Context, principal: Any) -> APIRouter:
                 detail,
                 allow_self_approval=ctx.allow_self_approval,
             )
-            saver.delete_thread(thread_id)
+            delete_thread_audited(saver, who, thread_id, {**detail, "pending": pending})
         return {"pruned_count": len(ids)}
 
     return router
