@@ -348,7 +348,8 @@ def test_a_cron_changed_while_a_tick_fires_it_fires_the_change(
 ) -> None:
     crons = server.app.state.crons
     with server.client("k-bob") as bob:
-        cron = bob.crons.create("counter", schedule=YEARLY, input={"n": 1})
+        # (kept: a run that ended before the join would have taken its thread with it)
+        cron = bob.crons.create("counter", schedule=YEARLY, input={"n": 1}, on_run_completed="keep")
         due = _due(cron)
         _after_read(monkeypatch, server.saver, lambda c: bob.crons.update(c, input={"n": 10}))
         [stale] = crons.tick(due)
