@@ -71,6 +71,26 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
 
         def _forget_events(self, conn: Any, thread_id: str) -> None: ...
 
+    def _lock_thread(self, conn: Any, thread_id: str, *, heads: bool = False) -> None:
+        """Inside a write transaction that changes several of a thread's rows: lock its
+        `threads` row first (with `heads`, its `heads` rows before it), so that every
+        writer of the thread takes its rows in one order and none deadlocks with another
+        (docs/operations-faults.md, "Deadlocks"). The order: the thread's `heads` rows
+        (by namespace), its `threads` row, its requests (by id), their approvers, its audit
+        chain, then its runs and their front. PostgreSQL only: SQLite has one writer at a
+        time."""
+        if self.dialect.name != "postgres":
+            return
+        if heads:
+            self._x(
+                conn,
+                "SELECT 1 FROM heads WHERE thread_id = ? ORDER BY checkpoint_ns FOR UPDATE",
+                (thread_id,),
+            ).fetchall()
+        self._x(
+            conn, "SELECT 1 FROM threads WHERE thread_id = ? FOR UPDATE", (thread_id,)
+        ).fetchall()
+
     def _touch_thread(
         self,
         conn: Any,
@@ -238,6 +258,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every row of the thread."""
         with self._write() as conn:
+            self._lock_thread(conn, thread_id, heads=True)  # (the one lock order)
             # the requests' approvers first: they are found through the requests
             self._x(
                 conn,
