@@ -278,3 +278,63 @@ def test_audit_batches_of_two_chains_in_opposite_orders(
     assert [e.action for e in outcome["second"]] == ["note.3", "note.4"]
     assert verify_store(saver, []).ok
     assert saver.audit_heads()["x"][0] == 2 and saver.audit_heads()["y"][0] == 2
+
+
+def test_memory_batches_of_two_keys_in_opposite_orders(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.checkpoint._items.protocol import ItemWrite
+
+    def put(key: str, n: int) -> ItemWrite:
+        return ItemWrite(namespace=("m",), key=key, value={"n": n})
+
+    saver.put_items([put("x", 0), put("y", 0)])
+    race = Race(saver, monkeypatch, "INSERT INTO store_items")
+    outcome = race.run(
+        lambda: saver.put_items([put("x", 1), put("y", 1)]),
+        lambda: saver.put_items([put("y", 2), put("x", 2)]),
+    )
+    assert outcome == {"first": None, "second": None}
+    # the second committed last: both keys hold its values
+    assert {saver.get_item(("m",), k).value["n"] for k in ("x", "y")} == {2}
+
+
+def test_one_batch_writing_a_key_twice_keeps_its_order(saver: Any) -> None:
+    from interlock.checkpoint._items.protocol import ItemWrite
+
+    saver.put_items(
+        [
+            ItemWrite(namespace=("m",), key="y", value={"n": 1}),
+            ItemWrite(namespace=("m",), key="x", value={"n": 1}),
+            ItemWrite(namespace=("m",), key="y", value=None),
+            ItemWrite(namespace=("m",), key="x", value={"n": 2}),
+        ]
+    )
+    assert saver.get_item(("m",), "y") is None
+    assert saver.get_item(("m",), "x").value == {"n": 2}
+
+
+def test_a_memory_batch_racing_the_sweep_of_its_expired_keys(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from interlock.checkpoint import _time
+    from interlock.checkpoint._items.protocol import ItemWrite
+
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    now = [start]
+    monkeypatch.setattr(_time, "utc_now", lambda: now[0])
+    # "y" before "x" in the table: a sweep in table order locked "y" first
+    for key in ("y", "x"):
+        saver.put_items([ItemWrite(namespace=("m",), key=key, value={"n": 0}, ttl=1)])
+    now[0] = start + timedelta(minutes=2)  # both expired, not yet swept
+    race = Race(saver, monkeypatch, "INSERT INTO store_items")
+    outcome = race.run(
+        lambda: saver.put_items(
+            [ItemWrite(namespace=("m",), key=k, value={"n": 1}) for k in ("x", "y")]
+        ),
+        saver.sweep_items,
+    )
+    assert outcome == {"first": None, "second": 0}
+    assert {saver.get_item(("m",), k).value["n"] for k in ("x", "y")} == {1}
