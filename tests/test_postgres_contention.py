@@ -149,3 +149,39 @@ def test_contention_retries_must_not_be_negative() -> None:
 
     with pytest.raises(ValueError, match="contention_retries"):
         PostgresSaver(DSN, schema=new_schema(), contention_retries=-1)
+
+
+def test_a_serialization_failure_runs_again(saver: Any) -> None:
+    # a server whose transactions are serializable: the decision's update meets a row
+    # another transaction changed after the decision's snapshot (40001), and runs again
+    import psycopg
+
+    from interlock.checkpoint.postgres import PostgresSaver
+
+    _paused_thread(saver)
+    strict = PostgresSaver(
+        DSN + "?options=-c%20default_transaction_isolation%3Dserializable", schema=saver.schema
+    )
+    try:
+        other = psycopg.connect(DSN)
+        other.execute(f'SET search_path TO "{saver.schema}"')
+        other.execute("UPDATE interrupts SET metadata = metadata WHERE interrupt_id = 'b'")
+        pid = other.info.backend_pid
+        worker, outcome = _decide_in_thread(strict)
+        deadline = time.monotonic() + 30
+        with psycopg.connect(DSN, autocommit=True) as watch:
+            while not watch.execute(
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                (pid,),
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the decision never waited"
+                time.sleep(0.01)
+        other.commit()  # the decision's first try fails to serialize; its second goes on
+        other.close()
+        worker.join(30)
+        assert not worker.is_alive()
+        assert "error" not in outcome, outcome
+        [decided] = outcome["result"]
+        assert decided.decided_by == "ann"
+    finally:
+        strict.close()

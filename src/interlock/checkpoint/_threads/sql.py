@@ -76,9 +76,9 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         `threads` row first (with `heads`, its `heads` rows before it), so that every
         writer of the thread takes its rows in one order and none deadlocks with another
         (docs/operations-faults.md, "Deadlocks"). The order: the thread's `heads` rows
-        (by namespace), its `threads` row, its requests (by id), their approvers, its audit
-        chain, then its runs and their front. PostgreSQL only: SQLite has one writer at a
-        time."""
+        (by namespace), its `threads` row, its requests (by id), their approvers, its
+        crons, its audit chain, then its runs and their queue front. PostgreSQL only:
+        SQLite has one writer at a time."""
         if self.dialect.name != "postgres":
             return
         if heads:
@@ -277,10 +277,12 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
                 "threads",
             ):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+            # its crons before its runs (the one lock order: a cron that fires locks its row,
+            # then queues its run, which locks the thread's queue front)
+            self._drop_thread_crons(conn, thread_id)  # the crons room's hook (audited)
             # its queued runs would start the thread again from nothing: they fail instead
             self._fail_open_runs(conn, thread_id, THREAD_DELETED)
             self._forget_events(conn, thread_id)  # the event log's hook
-            self._drop_thread_crons(conn, thread_id)  # the crons room's hook (audited)
         self._forget_stats(thread_id)
 
     def prune(
