@@ -185,3 +185,24 @@ def test_a_serialization_failure_runs_again(saver: Any) -> None:
         assert decided.decided_by == "ann"
     finally:
         strict.close()
+
+
+def test_every_store_call_but_a_few_runs_again_on_contention() -> None:
+    import inspect
+
+    from interlock.checkpoint.postgres import NOT_RETRIED, PostgresSaver, _retry_if_contended
+
+    retrying = _retry_if_contended(lambda self: None).__code__  # every wrapper's code
+
+    calls = [
+        name
+        for name in dir(PostgresSaver)
+        if not name.startswith("_")
+        and callable(getattr(PostgresSaver, name))
+        and not inspect.iscoroutinefunction(getattr(PostgresSaver, name))
+        and not isinstance(inspect.getattr_static(PostgresSaver, name), classmethod)
+    ]
+    assert {"put_checkpoint", "resolve_interrupts", "delete_thread", "claim_run"} <= set(calls)
+    for name in calls:
+        code = getattr(getattr(PostgresSaver, name), "__code__", None)
+        assert (code is retrying) == (name not in NOT_RETRIED), name
