@@ -338,3 +338,30 @@ def test_a_memory_batch_racing_the_sweep_of_its_expired_keys(
     )
     assert outcome == {"first": None, "second": 0}
     assert {saver.get_item(("m",), k).value["n"] for k in ("x", "y")} == {1}
+
+
+def test_a_search_that_refreshes_ttls_racing_a_memory_batch(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from interlock.checkpoint import _time
+    from interlock.checkpoint._items.protocol import ItemWrite
+
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    now = [start]
+    monkeypatch.setattr(_time, "utc_now", lambda: now[0])
+    for n, key in enumerate(("x", "y")):  # "y" newer: a search lists it first
+        now[0] = start + timedelta(seconds=n)
+        saver.put_items([ItemWrite(namespace=("m",), key=key, value={"n": 0}, ttl=5)])
+    now[0] = start + timedelta(minutes=1)
+    race = Race(saver, monkeypatch, "INSERT INTO store_items")
+    outcome = race.run(
+        lambda: saver.put_items(
+            [ItemWrite(namespace=("m",), key=k, value={"n": 1}, ttl=5) for k in ("x", "y")]
+        ),
+        lambda: saver.search_items(("m",), refresh=True),
+    )
+    assert outcome["first"] is None
+    assert [i.key for i in outcome["second"]] == ["y", "x"]  # in the search's order
+    assert {saver.get_item(("m",), k).value["n"] for k in ("x", "y")} == {1}

@@ -135,11 +135,13 @@ class SqlItems(SqlCore):
         transaction; an item that expired or was written again meanwhile is left alone)."""
         if not any(i.ttl is not None for i in found):
             return found
-        out: list[StoredItem] = []
+        out = list(found)
+        # in key order, as `put_items` and `sweep_items` lock them (no deadlock)
+        order = sorted(range(len(found)), key=lambda n: (encode(found[n].namespace), found[n].key))
         with self._write() as conn:
-            for item in found:
+            for n in order:
+                item = found[n]
                 if item.ttl is None:
-                    out.append(item)
                     continue
                 later = expiry(now, item.ttl)
                 self._x(
@@ -154,7 +156,7 @@ class SqlItems(SqlCore):
                         self.dialect.ts(now),
                     ),
                 )
-                out.append(replace(item, expires_at=later))
+                out[n] = replace(item, expires_at=later)
         return out
 
     def search_items(
