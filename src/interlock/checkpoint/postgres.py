@@ -12,10 +12,13 @@ TIMESTAMPTZ times, the database clock for leases. Install with
 from __future__ import annotations
 
 import functools
+import inspect
+import random
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -86,8 +89,30 @@ IDEMPOTENT_READS = (
 terminated backend, a failover), since running them twice changes nothing."""
 
 
+CONTENTION_RETRIES = 3
+"""How many more times a call runs when PostgreSQL rolled its transaction back to break a
+deadlock (SQLSTATE 40P01) or a serialization conflict (40001) (`PostgresSaver(
+contention_retries=...)`). A try starts only within the call's bound counted from its first
+try, so a retried call ends within about twice its bound."""
+
+NOT_RETRIED = ("close", "end_hold", "maintenance", "ping", "setup")
+"""The public calls that are not run again on a contention abort: they are not store
+operations (`close`, `maintenance`), have no transaction to roll back (`end_hold`), or are
+checks and schema setup that report the abort rather than hide it (`ping`, `setup`)."""
+
+_RETRYING: ContextVar[bool] = ContextVar("interlock_pg_retrying", default=False)
+"""Inside a call that runs again on a contention abort: the calls it makes do not retry on
+their own (the outermost call runs again as a whole)."""
+
+
 class ConnectionLost(StoreUnavailable):
     """The connection died under a call (the server ended it, or the link broke)."""
+
+
+class Contended(StoreUnavailable):
+    """PostgreSQL rolled the call's transaction back to break a deadlock (SQLSTATE 40P01) or
+    a serialization conflict (40001): nothing of it was kept. The saver runs such a call
+    again (`CONTENTION_RETRIES`); this reaches the caller when every try was rolled back."""
 
 
 def _quote_ident(name: str) -> str:
@@ -148,6 +173,13 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditL
     and replaced, so no write is sent on it; a read whose connection dies under it runs once
     more (`IDEMPOTENT_READS`). `ping()` says whether the database answers now.
 
+    Contention. Writers of one thread take its rows in one order (`SqlThreads._lock_thread`),
+    so the store's own calls do not deadlock one another. A call PostgreSQL still rolls back
+    to break a deadlock (SQLSTATE 40P01, e.g. with an operator's transaction) or a
+    serialization conflict (40001, under a stricter default isolation) changed nothing, and
+    runs again, up to `contention_retries` more times (`CONTENTION_RETRIES`) while the call's
+    bound from its first try lasts; then it fails with `Contended`, a `StoreUnavailable`.
+
     A run's lease, a pause (its interrupts), a decision, a run's last write and any write
     made outside a run (no lease owner) wait for the WAL flush. Checkpoints in the middle of a
     run do not (`synchronous_commit` off for that transaction): other processes see them at
@@ -175,11 +207,15 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditL
         connect_timeout: float = 2.0,
         snapshot_policy: SnapshotPolicy | None = None,
         durable_steps: bool = False,
+        contention_retries: int = CONTENTION_RETRIES,
     ) -> None:
         super().__init__(snapshot_policy=snapshot_policy)
         if not (request_timeout > 0 and maintenance_timeout > 0 and timeout > 0):
             raise ValueError("timeout, request_timeout and maintenance_timeout must be > 0")
+        if contention_retries < 0:
+            raise ValueError("contention_retries must be >= 0")
         self.durable_steps = durable_steps
+        self.contention_retries = int(contention_retries)
         try:
             import psycopg
             from psycopg_pool import ConnectionPool
@@ -327,8 +363,13 @@ class PostgresSaver(PgCheckpoints, PgInterrupts, PgThreads, PgRunQueue, PgAuditL
                     f"PostgreSQL did not finish within {bound or self.request_timeout:g} s "
                     f"({_first_line(exc)}); retry later"
                 ) from exc
-            if isinstance(exc, psycopg.errors.SerializationFailure):
-                raise StoreUnavailable(f"PostgreSQL conflict, retry: {exc}") from exc
+            if isinstance(
+                exc, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure
+            ):
+                raise Contended(
+                    f"PostgreSQL rolled this call back ({exc.sqlstate}: {_first_line(exc)}); "
+                    "nothing was changed, retry"
+                ) from exc
             if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
                 raise StoreUnavailable(
                     f"PostgreSQL store is unavailable: {exc}; nothing was changed, retry later"
@@ -406,5 +447,47 @@ def _retry_once_if_lost(method: Callable[..., Any]) -> Callable[..., Any]:
     return read
 
 
+def _retry_if_contended(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` run again, up to `contention_retries` more times, while PostgreSQL rolls it
+    back to break a deadlock or a serialization conflict (`Contended`): every call of the
+    store is one transaction, or several that each leave the same result when run again
+    (`prune`: deletes), so a rolled-back call is safe to run again as a whole."""
+
+    @functools.wraps(method)
+    def call(self: PostgresSaver, *args: Any, **kwargs: Any) -> Any:
+        if _RETRYING.get():  # inside a retried call: that one runs again as a whole
+            return method(self, *args, **kwargs)
+        bound = self.maintenance_timeout if in_maintenance() else self.request_timeout
+        started = time.monotonic()
+        token = _RETRYING.set(True)
+        try:
+            tries = 0
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except Contended:
+                    tries += 1
+                    if tries > self.contention_retries or time.monotonic() - started >= bound:
+                        raise
+                # the other transaction goes on meanwhile; a little jitter keeps two that
+                # were rolled back (serialization conflicts) from meeting again in step
+                time.sleep(random.uniform(0.0, 0.02 * tries))
+        finally:
+            _RETRYING.reset(token)
+
+    return call
+
+
 for _name in IDEMPOTENT_READS:
     setattr(PostgresSaver, _name, _retry_once_if_lost(getattr(PostgresSaver, _name)))
+for _name in dir(PostgresSaver):
+    _member = getattr(PostgresSaver, _name)
+    if (
+        _name.startswith("_")
+        or _name in NOT_RETRIED
+        or not callable(_member)
+        or inspect.iscoroutinefunction(_member)  # an async twin runs its sync call
+        or isinstance(inspect.getattr_static(PostgresSaver, _name), classmethod | staticmethod)
+    ):
+        continue
+    setattr(PostgresSaver, _name, _retry_if_contended(_member))

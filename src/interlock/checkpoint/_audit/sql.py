@@ -41,9 +41,12 @@ class SqlAuditLog(SqlCore):
             )
             for e in stored
         ]
+        # chain by chain (each in the order given): two batches that touch the same chains
+        # lock their heads in one order, and never deadlock
+        order = sorted(range(len(rows)), key=lambda n: rows[n][4] or "")
         with self._write() as conn:
-            for e, params in zip(stored, rows, strict=True):
-                self._chain_insert(conn, e.at, params)
+            for n in order:
+                self._chain_insert(conn, stored[n].at, rows[n])
         return stored
 
     def _chain_insert(self, conn: Any, at: datetime, params: tuple[Any, ...]) -> None:

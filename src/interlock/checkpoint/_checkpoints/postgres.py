@@ -159,12 +159,16 @@ class PgCheckpoints(SqlCheckpoints):
             f"WITH h AS ({cas})",
             f"c AS (INSERT INTO checkpoints ({CHECKPOINT_INSERT_COLS}) "
             f"SELECT {CHECKPOINT_VALUES} FROM h)",
-            f"t AS ({THREADS_INSERT} FROM h {lease})",
         ]
-        params = [*cas_params, *self._checkpoint_params(record, encoded), *touch]
+        params = [*cas_params, *self._checkpoint_params(record, encoded)]
         if intr_rows:
             parts.append(interrupts_cte(len(intr_rows), "WHERE EXISTS (SELECT 1 FROM h)"))
             params += [p for row in intr_rows for p in row]
+        # last in the text, so run first of the parts the main query does not read (PostgreSQL
+        # finishes those in reverse order): the thread's row is locked after its head and
+        # before the audit chain (the one lock order: `_lock_thread`)
+        parts.append(f"t AS ({THREADS_INSERT} FROM h {lease})")
+        params += touch
         if not flush:
             parts.append(NO_FLUSH)
         sql = self._q(

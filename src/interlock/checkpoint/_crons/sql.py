@@ -1,12 +1,12 @@
 """Crons in SQL, written once for SQLite and PostgreSQL: a mixin of `SqlSaver`.
 
-A fire and a change: `queue_cron_run` makes the thread (a cron without one), inserts the
-run, audits it, and last updates the cron's row on the condition that it is as read (`enabled`,
-`next_run_date`, `updated_at`), rolling all back when no row matched. On PostgreSQL that
+A fire and a change: `queue_cron_run` makes the thread (a cron without one), updates the
+cron's row on the condition that it is as read (`enabled`, `next_run_date`, `updated_at`),
+rolling all back when no row matched, then inserts the run and audits it. On PostgreSQL that
 update takes the row's lock, so a delete or update of the cron either committed before it
 (no row matched) or waits for the fire's commit; on SQLite the write transactions are
 serialised. The rows are locked in the order a thread's deletion (which deletes its crons)
-takes them: the thread's, the run's, the cron's last.
+takes them: the thread's, the cron's, the run's (and its queue front's), the audit chain's.
 
 Exactly once: `advance_cron` is `UPDATE crons SET next_run_date = <next> WHERE cron_id = ?
 AND next_run_date = <due>`. Two processes advancing the same due time are serialised on the
@@ -315,6 +315,14 @@ class SqlCrons(SqlCore):
                     who = fire.created_by
                     self._audit_in(conn, fire.thread_id, None, "thread.created", who, created)
                     self._thread_metadata_in(conn, fire.thread_id, new, meta or "{}")
+                cur = self._x(  # the cron's row lock, before the run's (the module docstring)
+                    conn,
+                    "UPDATE crons SET next_run_date = next_run_date WHERE cron_id = ? "
+                    "AND enabled = 1 AND next_run_date = ? AND updated_at = ?",
+                    (fire.cron_id, ts(fire.due), ts(fire.updated_at)),
+                )
+                if self._count(conn, cur) != 1:
+                    raise _Stale
                 row = self._insert_run(
                     conn,
                     fire.run_id,
@@ -331,14 +339,6 @@ class SqlCrons(SqlCore):
                 if row is None:  # (a racing fire of the same due time: all rolled back)
                     raise ValueError(f"run {fire.run_id!r} already exists")
                 self._audit_in(conn, fire.thread_id, None, "run.queued", fire.created_by, queued)
-                cur = self._x(  # last: the cron's row lock (see the module docstring)
-                    conn,
-                    "UPDATE crons SET next_run_date = next_run_date WHERE cron_id = ? "
-                    "AND enabled = 1 AND next_run_date = ? AND updated_at = ?",
-                    (fire.cron_id, ts(fire.due), ts(fire.updated_at)),
-                )
-                if self._count(conn, cur) != 1:
-                    raise _Stale
         except _Stale:
             return None
         return self._run(row)

@@ -60,7 +60,8 @@ class PgInterrupts(SqlInterrupts):
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
         """Flip each interrupt from pending, all or nothing; one caller wins. One decision
-        (the common case) is one statement; several take a transaction."""
+        (the common case) is one statement; several take a transaction. Either locks the
+        thread's row before the requests (`l`: the one lock order, `_lock_thread`)."""
         if len(decisions) != 1:
             return super().resolve_interrupts(
                 thread_id, decisions, decided_by=decided_by, status=status, bindings=bindings
@@ -71,11 +72,13 @@ class PgInterrupts(SqlInterrupts):
         bound = None if binding is None else serde.dumps(dict(binding), "binding")
         now = self.dialect.ts(utc_now())
         sql = (
-            "WITH u AS (UPDATE interrupts SET status = %s, resume = %s::jsonb, "
+            "WITH l AS (SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE), "
+            "u AS (UPDATE interrupts SET status = %s, resume = %s::jsonb, "
             "decided_by = %s, decided_at = %s, metadata = CASE WHEN %s::jsonb IS NULL "
             "THEN metadata ELSE jsonb_set(metadata, '{decision}', %s::jsonb) END "
             "WHERE interrupt_id = %s AND thread_id = %s "
-            f"AND status = 'pending' RETURNING {INTERRUPT_COLS}), "
+            "AND status = 'pending' AND (SELECT count(*) FROM l) >= 0 "
+            f"RETURNING {INTERRUPT_COLS}), "
             "t AS (UPDATE threads SET updated_at = %s WHERE thread_id = %s "
             "AND EXISTS (SELECT 1 FROM u)), "
             "pa AS (DELETE FROM pending_approvers WHERE interrupt_id IN "
@@ -89,7 +92,19 @@ class PgInterrupts(SqlInterrupts):
         with self._read() as conn:
             row = conn.execute(
                 sql,
-                (status, text, decided_by, now, bound, bound, iid, thread_id, now, thread_id),
+                (
+                    thread_id,
+                    status,
+                    text,
+                    decided_by,
+                    now,
+                    bound,
+                    bound,
+                    iid,
+                    thread_id,
+                    now,
+                    thread_id,
+                ),
             ).fetchone()
         if row is None:  # lost the race, or no such request: say which
             return super().resolve_interrupts(

@@ -65,6 +65,8 @@ class SqlInterrupts(SqlCore):
 
     if TYPE_CHECKING:
 
+        def _lock_thread(self, conn: Any, thread_id: str, *, heads: bool = False) -> None: ...
+
         def _touch_thread(
             self,
             conn: Any,
@@ -177,13 +179,16 @@ class SqlInterrupts(SqlCore):
         status: InterruptStatus = "resolved",
         bindings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> tuple[InterruptRecord, ...]:
-        """Flip each interrupt from pending, all or nothing; one caller wins."""
+        """Flip each interrupt from pending, all or nothing; one caller wins. The thread's
+        row is locked first and the requests by id (the one lock order: `_lock_thread`);
+        the records come back in the order of `decisions`."""
         encoded = {k: serde.dumps(v, f"decision for {k}") for k, v in decisions.items()}
         bound = {k: serde.dumps(dict(v), "binding") for k, v in (bindings or {}).items()}
         now = self.dialect.ts(utc_now())
         rows: list[Sequence[Any]] = []
         with self._write() as conn:
-            for iid, text in encoded.items():
+            self._lock_thread(conn, thread_id)
+            for iid, text in sorted(encoded.items()):
                 if iid in bound:
                     sql = (
                         "UPDATE interrupts SET status = ?, resume = ?J, decided_by = ?, "
@@ -227,7 +232,8 @@ class SqlInterrupts(SqlCore):
                     r[13],
                     '{"value":' + json_text(r[9]) + ',"decision":' + json_text(r[10]) + "}",
                 )
-        return tuple(self._interrupt(r) for r in rows)
+        place = {iid: n for n, iid in enumerate(encoded)}
+        return tuple(self._interrupt(r) for r in sorted(rows, key=lambda r: place[r[0]]))
 
     def _with_decision(self) -> str:
         """SQL: the row's metadata with `decision` set to the (JSON) parameter."""
@@ -256,6 +262,7 @@ class SqlInterrupts(SqlCore):
             ).fetchone()
             if row is None:
                 return None
+            self._lock_thread(conn, row[1])  # (the one lock order; the update checks again)
             cur = self._x(
                 conn,
                 "UPDATE interrupts SET deadline = ?, metadata = ?J WHERE interrupt_id = ? "
@@ -304,6 +311,7 @@ class SqlInterrupts(SqlCore):
             ).fetchone()
             if row is None:
                 return None
+            self._lock_thread(conn, row[1])  # (the one lock order; the update checks again)
             before = self._interrupt(row)
             now = utc_now()
             meta = serde.dumps(reopen_metadata(before, reason, now, by), "metadata")

@@ -48,7 +48,7 @@ class SqlItems(SqlCore):
     """Items over the `store_items` table."""
 
     def put_items(self, writes: Sequence[ItemWrite]) -> None:
-        """Apply puts and deletes in order, in one transaction."""
+        """Apply puts and deletes in order (each key's), in one transaction."""
         texts = [
             None if w.value is None else serde.dumps(dict(w.value), f"item {w.key!r}")
             for w in writes
@@ -56,10 +56,15 @@ class SqlItems(SqlCore):
         packed = [[(field, *pack(v)) for field, v in w.vectors] for w in writes]
         if not writes:
             return
+        # key by key (each key's writes in the order given): two batches of the same keys
+        # lock their rows in one order, and never deadlock
+        order = sorted(
+            range(len(writes)), key=lambda n: (encode(writes[n].namespace), writes[n].key)
+        )
         with self._write() as conn:
             now = _time.utc_now()
             at = self.dialect.ts(now)
-            for write, text, vectors in zip(writes, texts, packed, strict=True):
+            for write, text, vectors in ((writes[n], texts[n], packed[n]) for n in order):
                 prefix = encode(write.namespace)
                 where = (prefix, write.key)
                 # the item's row first, then its vectors (as `sweep_items`): the row lock
@@ -130,11 +135,13 @@ class SqlItems(SqlCore):
         transaction; an item that expired or was written again meanwhile is left alone)."""
         if not any(i.ttl is not None for i in found):
             return found
-        out: list[StoredItem] = []
+        out = list(found)
+        # in key order, as `put_items` and `sweep_items` lock them (no deadlock)
+        order = sorted(range(len(found)), key=lambda n: (encode(found[n].namespace), found[n].key))
         with self._write() as conn:
-            for item in found:
+            for n in order:
+                item = found[n]
                 if item.ttl is None:
-                    out.append(item)
                     continue
                 later = expiry(now, item.ttl)
                 self._x(
@@ -149,7 +156,7 @@ class SqlItems(SqlCore):
                         self.dialect.ts(now),
                     ),
                 )
-                out.append(replace(item, expires_at=later))
+                out[n] = replace(item, expires_at=later)
         return out
 
     def search_items(
@@ -340,10 +347,16 @@ class SqlItems(SqlCore):
 
     def sweep_items(self) -> int:
         """Delete the expired items and their vectors, in one transaction."""
+        expired = "expires_at <= ?"
+        if self.dialect.name == "postgres":  # the rows locked in key order, as `put_items`
+            expired = (
+                "(prefix, key) IN (SELECT prefix, key FROM store_items "
+                "WHERE expires_at <= ? ORDER BY prefix, key FOR UPDATE)"
+            )
         with self._write() as conn:
             gone = self._x(
                 conn,
-                "DELETE FROM store_items WHERE expires_at <= ? RETURNING prefix, key",
+                f"DELETE FROM store_items WHERE {expired} RETURNING prefix, key",
                 (self.dialect.ts(_time.utc_now()),),
             ).fetchall()
             for prefix, key in gone:

@@ -71,6 +71,26 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
 
         def _forget_events(self, conn: Any, thread_id: str) -> None: ...
 
+    def _lock_thread(self, conn: Any, thread_id: str, *, heads: bool = False) -> None:
+        """Inside a write transaction that changes several of a thread's rows: lock its
+        `threads` row first (with `heads`, its `heads` rows before it), so that every
+        writer of the thread takes its rows in one order and none deadlocks with another
+        (docs/operations-faults.md, "Deadlocks"). The order: the thread's `heads` rows
+        (by namespace), its `threads` row, its requests (by id), their approvers, its
+        crons, its audit chain, then its runs and their queue front. PostgreSQL only:
+        SQLite has one writer at a time."""
+        if self.dialect.name != "postgres":
+            return
+        if heads:
+            self._x(
+                conn,
+                "SELECT 1 FROM heads WHERE thread_id = ? ORDER BY checkpoint_ns FOR UPDATE",
+                (thread_id,),
+            ).fetchall()
+        self._x(
+            conn, "SELECT 1 FROM threads WHERE thread_id = ? FOR UPDATE", (thread_id,)
+        ).fetchall()
+
     def _touch_thread(
         self,
         conn: Any,
@@ -247,6 +267,7 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
         """Delete every row of the thread (and write `audit` in the same transaction)."""
         detail = None if audit is None else serde.dumps(dict(audit.detail), audit.action)
         with self._write() as conn:
+            self._lock_thread(conn, thread_id, heads=True)  # (the one lock order)
             # the requests' approvers first: they are found through the requests
             self._x(
                 conn,
@@ -265,11 +286,13 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
                 "threads",
             ):
                 self._x(conn, f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+            # its crons before its runs (the one lock order: a cron that fires locks its row,
+            # then queues its run, which locks the thread's queue front)
+            self._drop_thread_crons(conn, thread_id)  # the crons room's hook (audited)
             # its queued runs would start the thread again from nothing: they fail instead
             self._fail_open_runs(conn, thread_id, THREAD_DELETED)
             self._forget_events(conn, thread_id)  # the event log's hook
-            self._drop_thread_crons(conn, thread_id)  # the crons room's hook (audited)
-            if audit is not None and detail is not None:
+            if audit is not None and detail is not None:  # (its chain's row: locked above)
                 self._audit_in(conn, thread_id, None, audit.action, audit.actor, detail)
         self._forget_stats(thread_id)
 

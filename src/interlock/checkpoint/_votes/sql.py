@@ -45,6 +45,8 @@ class SqlVotes(SqlCore):
 
         def _with_decision(self) -> str: ...
 
+        def _lock_thread(self, conn: Any, thread_id: str, *, heads: bool = False) -> None: ...
+
         def _touch_thread(
             self,
             conn: Any,
@@ -83,6 +85,7 @@ class SqlVotes(SqlCore):
         digest = serde.digest(answer)
         bound = None if binding is None else serde.dumps(dict(binding), "binding")
         with self._write() as conn:
+            self._lock_thread(conn, thread_id)  # (the one lock order: `_lock_thread`)
             cur = self._x(
                 conn,
                 "UPDATE interrupts SET status = status WHERE interrupt_id = ? "
