@@ -1,0 +1,471 @@
+"""Adversarial review of library forks cancelling the old head's requests
+(`interlock.graph._abandon`) and of `update_state`'s `configurable.expected_head`.
+
+Each probe states what a user may expect. A probe that held stays as a test; one that
+exposes a defect is marked `xfail(strict=True)` with the defect in its reason. Every store,
+sync and async, unless a probe says otherwise."""
+
+from __future__ import annotations
+
+import operator
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, TypedDict
+
+import pytest
+
+import interlock as il
+from interlock.errors import ResumeConflict, ResumeError
+from tests.conftest import Runner
+
+
+class Doc(TypedDict, total=False):
+    log: Annotated[list[str], operator.add]
+    ok: Any
+    a: Any
+    b: Any
+
+
+def _linear(saver: Any, **compile_kw: Any) -> Any:
+    """draft -> review (asks) -> publish."""
+    g = il.StateGraph(Doc)
+    g.add_node("draft", lambda s: {"log": ["draft"]})
+    g.add_node("review", lambda s: {"ok": il.interrupt("publish?"), "log": ["review"]})
+    g.add_node("publish", lambda s: {"log": ["publish"]})
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "review")
+    g.add_edge("review", "publish")
+    return g.compile(checkpointer=saver, **compile_kw)
+
+
+def _tid() -> dict[str, Any]:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+def _at(config: dict[str, Any], checkpoint_id: str) -> dict[str, Any]:
+    return {"configurable": {**config["configurable"], "checkpoint_id": checkpoint_id}}
+
+
+def _head(run: Runner, graph: Any, config: dict[str, Any]) -> str:
+    return str(run.get_state(graph, config).config["configurable"]["checkpoint_id"])
+
+
+def _before(run: Runner, graph: Any, config: dict[str, Any], node: str) -> str:
+    """The newest checkpoint whose next step is `node`."""
+    snap = next(s for s in run.history(graph, config) if s.next == (node,))
+    return str(snap.config["configurable"]["checkpoint_id"])
+
+
+def _pending(saver: Any, config: dict[str, Any]) -> list[str]:
+    tid = config["configurable"]["thread_id"]
+    return [r.interrupt_id for r in saver.list_interrupts(status="pending", thread_id=tid).items]
+
+
+def _actions(saver: Any, interrupt_id: str) -> list[str]:
+    return sorted(e.action for e in saver.list_audit(interrupt_id=interrupt_id).items)
+
+
+# -- bad input to a fork must leave the waiting run intact -----------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: a fork whose input cannot be stored (SerializationError at the commit) "
+    "has already cancelled the old head's request (abandon_old_branch yields Resolve before "
+    "the Commit that fails): the head is unchanged, still paused at `review`, but its request "
+    "is cancelled — Command(resume=...) then raises ResumeError 'no pending interrupt' and "
+    "the inbox lost the request. Cause: graph/_engine.py `_flush` (and graph/_update.py) "
+    "cancel before the record's values are known to be storable.",
+)
+def test_a_fork_with_input_that_cannot_be_stored_leaves_the_old_request_pending(
+    saver: Any, run: Runner
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    with pytest.raises(il.SerializationError):
+        run.invoke(graph, {"ok": object()}, _at(config, _before(run, graph, config, "draft")))
+    assert _head(run, graph, config) == head  # the fork did not happen ...
+    assert _pending(saver, config) == [old]  # ... so the request still waits
+    out = run.invoke(graph, il.Command(resume="yes"), config)
+    assert out["ok"] == "yes"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: update_state at an older checkpoint with a value that cannot be stored "
+    "raises SerializationError but has already cancelled the head's request "
+    "(graph/_update.py: `yield from abandon_old_branch(run)` before `Commit`): nothing is "
+    "committed, the head still waits at `review` with no pending request.",
+)
+def test_update_state_at_an_older_checkpoint_with_a_value_that_cannot_be_stored_changes_nothing(
+    saver: Any, run: Runner
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    with pytest.raises(il.SerializationError):
+        run.update_state(graph, _at(config, _before(run, graph, config, "draft")), {"ok": object()})
+    assert _head(run, graph, config) == head
+    assert _pending(saver, config) == [old]
+    assert "approval.cancelled" not in _actions(saver, old)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT (pre-existing, same cause): update_state at the head with a value that "
+    "cannot be stored raises SerializationError after cancelling the head's request "
+    "(graph/_update.py yields Resolve(cancelled) for `run.waiting()` before the Commit): the "
+    "head is unchanged and waits with no pending request.",
+)
+def test_update_state_at_the_head_with_a_value_that_cannot_be_stored_changes_nothing(
+    saver: Any, run: Runner
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    with pytest.raises(il.SerializationError):
+        run.update_state(graph, config, {"ok": object()})
+    assert _pending(saver, config) == [old]
+
+
+# -- audit, forks of forks, Command(resume) at an older checkpoint ---------------------------
+
+
+def test_a_fork_of_a_fork_cancels_each_request_once(saver: Any, run: Runner) -> None:
+    """Replay from the first checkpoint (r1 cancelled), then from the old branch's paused
+    checkpoint (r2 cancelled): each request is audited as asked and cancelled once."""
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (r1,) = _pending(saver, config)
+    first_head = _head(run, graph, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "draft")))
+    (r2,) = _pending(saver, config)
+    run.invoke(graph, None, _at(config, first_head))  # back to the old branch's pause
+    (r3,) = _pending(saver, config)
+    assert len({r1, r2, r3}) == 3
+    for rid in (r1, r2):
+        assert saver.get_interrupt(rid).status == "cancelled"
+        assert _actions(saver, rid) == ["approval.cancelled", "approval.requested"]
+    out = run.invoke(graph, il.Command(resume="yes"), config)
+    assert out["log"] == ["draft", "review", "publish"] and out["ok"] == "yes"
+
+
+def test_a_resume_at_an_older_paused_checkpoint_is_refused_and_leaves_the_head_waiting(
+    saver: Any, run: Runner
+) -> None:
+    """LangGraph 1.2.22 resumes the old branch's interrupt here (a fork that applies the
+    answer); interlock refuses (its old request was cancelled by the first fork). Whatever
+    the answer, the head's request must stay pending and the head unchanged."""
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (r1,) = _pending(saver, config)
+    first_head = _head(run, graph, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "draft")))
+    (r2,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    for resume in ("yes", {r1: "yes"}, {r2: "yes"}):
+        with pytest.raises(ResumeError):  # ResumeConflict (r1 cancelled) is one too
+            run.invoke(graph, il.Command(resume=resume), _at(config, first_head))
+        assert _head(run, graph, config) == head
+        assert _pending(saver, config) == [r2]
+    assert saver.get_interrupt(r1).status == "cancelled"
+
+
+def test_a_cancelled_request_cannot_be_answered_through_the_graph(
+    saver: Any, run: Runner
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (r1,) = _pending(saver, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "draft")))
+    (r2,) = _pending(saver, config)
+    with pytest.raises(ResumeConflict):
+        run.invoke(graph, il.Command(resume={r1: "yes"}), config)
+    assert _pending(saver, config) == [r2]
+    assert saver.get_interrupt(r1).resume is None
+
+
+# -- several requests: parallel nodes, one decided and one not --------------------------------
+
+
+def _parallel(saver: Any) -> Any:
+    g = il.StateGraph(Doc)
+    g.add_node("prep", lambda s: {"log": ["prep"]})
+    g.add_node("a", lambda s: {"a": il.interrupt("a?")})
+    g.add_node("b", lambda s: {"b": il.interrupt("b?")})
+    g.add_edge(il.START, "prep")
+    g.add_edge("prep", "a")
+    g.add_edge("prep", "b")
+    return g.compile(checkpointer=saver)
+
+
+def _by_value(saver: Any, config: dict[str, Any]) -> dict[str, str]:
+    tid = config["configurable"]["thread_id"]
+    items = saver.list_interrupts(status="pending", thread_id=tid).items
+    return {r.value: r.interrupt_id for r in items}
+
+
+def test_parallel_requests_one_answered_one_recorded_one_pending(saver: Any, run: Runner) -> None:
+    """a's request answered and carried out (its task finished in the paused step), b's
+    pending: the fork cancels b's only, a's stays resolved; each audited once."""
+    graph = _parallel(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    asked = _by_value(saver, config)
+    run.invoke(graph, il.Command(resume={asked["a?"]: 1}), config)
+    assert list(_by_value(saver, config)) == ["b?"]
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "prep")))
+    assert saver.get_interrupt(asked["a?"]).status == "resolved"
+    assert saver.get_interrupt(asked["b?"]).status == "cancelled"
+    assert _actions(saver, asked["b?"]) == ["approval.cancelled", "approval.requested"]
+    assert "approval.cancelled" not in _actions(saver, asked["a?"])
+    again = _by_value(saver, config)
+    assert sorted(again) == ["a?", "b?"] and not set(again.values()) & set(asked.values())
+    out = run.invoke(graph, il.Command(resume={again["a?"]: 2, again["b?"]: 3}), config)
+    assert (out["a"], out["b"]) == (2, 3)
+
+
+def test_parallel_requests_one_recorded_not_carried_out(saver: Any, run: Runner) -> None:
+    """a's decision recorded in the store (not carried out), b's pending: the fork goes on,
+    b's is cancelled, a's stays as it was made (not applied on the new branch)."""
+    graph = _parallel(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    asked = _by_value(saver, config)
+    tid = config["configurable"]["thread_id"]
+    saver.resolve_interrupts(tid, {asked["a?"]: 1}, decided_by="ada")
+    out = run.invoke(graph, None, _at(config, _before(run, graph, config, "prep")))
+    assert len(out["__interrupt__"]) == 2
+    assert saver.get_interrupt(asked["a?"]).status == "resolved"
+    assert saver.get_interrupt(asked["b?"]).status == "cancelled"
+    assert "a" not in out
+
+
+# -- quorum, deadlines ------------------------------------------------------------------------
+
+
+def _quorum(saver: Any) -> Any:
+    def pay(s: Doc) -> Doc:
+        return {"ok": il.interrupt({"pay": 1}, approvers=["ada", "bob"], quorum=2)}
+
+    g = il.StateGraph(Doc)
+    g.add_node("prep", lambda s: {"log": ["prep"]})
+    g.add_node("pay", pay)
+    g.add_edge(il.START, "prep")
+    g.add_edge("prep", "pay")
+    return g.compile(checkpointer=saver)
+
+
+def _as(config: dict[str, Any], user: str, checkpoint_id: str | None = None) -> dict[str, Any]:
+    conf = {**config["configurable"], "user_id": user}
+    if checkpoint_id is not None:
+        conf["checkpoint_id"] = checkpoint_id
+    return {"configurable": conf}
+
+
+def test_a_fork_cancels_a_quorum_request_with_one_vote_and_refuses_the_second(
+    saver: Any, run: Runner
+) -> None:
+    graph = _quorum(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, _as(config, "req"))
+    (old,) = _pending(saver, config)
+    run.invoke(graph, il.Command(resume="approve"), _as(config, "ada"))
+    assert _pending(saver, config) == [old]  # one vote of two
+    run.invoke(graph, None, _as(config, "req", _before(run, graph, config, "prep")))
+    (new,) = _pending(saver, config)
+    assert saver.get_interrupt(old).status == "cancelled"
+    with pytest.raises(ResumeConflict):  # bob's vote on the cancelled request
+        run.invoke(graph, il.Command(resume={old: "approve"}), _as(config, "bob"))
+    assert [v.voter for v in saver.list_votes(old)] == ["ada"]
+    assert saver.get_interrupt(new).status == "pending"
+    assert list(saver.list_votes(new)) == []  # ada's vote does not carry over
+
+
+def _deadline(saver: Any) -> Any:
+    past = datetime(2020, 1, 1, tzinfo=UTC)
+
+    def review(s: Doc) -> Doc:
+        return {"ok": il.interrupt("publish?", deadline=past, on_expiry="expired")}
+
+    g = il.StateGraph(Doc)
+    g.add_node("draft", lambda s: {"log": ["draft"]})
+    g.add_node("review", review)
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "review")
+    return g.compile(checkpointer=saver)
+
+
+def test_an_overdue_request_cancelled_by_a_fork_is_not_expired_later(
+    saver: Any, run: Runner
+) -> None:
+    """The head's request is past its deadline, not swept yet; the fork cancels it; a sweep
+    then expires only the new branch's (overdue too), never the cancelled one."""
+    graph = _deadline(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "draft")))
+    (new,) = _pending(saver, config)
+    expired = graph.expire_due(now=datetime.now(UTC))
+    assert expired == [new]
+    assert saver.get_interrupt(old).status == "cancelled"
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
+    assert run.get_state(graph, config).values["ok"] == "expired"
+
+
+# -- subgraphs --------------------------------------------------------------------------------
+
+
+def _with_subgraph(saver: Any) -> Any:
+    s = il.StateGraph(Doc)
+    s.add_node("sdraft", lambda st: {"log": ["sdraft"]})
+    s.add_node("sreview", lambda st: {"ok": il.interrupt("sub?"), "log": ["sreview"]})
+    s.add_edge(il.START, "sdraft")
+    s.add_edge("sdraft", "sreview")
+    p = il.StateGraph(Doc)
+    p.add_node("prep", lambda st: {"log": ["prep"]})
+    p.add_node("sub", s.compile())
+    p.add_edge(il.START, "prep")
+    p.add_edge("prep", "sub")
+    return p.compile(checkpointer=saver)
+
+
+def test_a_root_fork_cancels_a_request_pending_in_a_subgraph(saver: Any, run: Runner) -> None:
+    graph = _with_subgraph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "prep")))
+    (new,) = _pending(saver, config)
+    assert new != old and saver.get_interrupt(old).status == "cancelled"
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
+    out = run.invoke(graph, il.Command(resume="yes"), config)
+    assert out["ok"] == "yes" and saver.get_interrupt(new).status == "resolved"
+
+
+def _child_config(graph: Any, config: dict[str, Any]) -> dict[str, Any]:
+    (task,) = graph.get_state(config, subgraphs=True).tasks
+    return dict(task.state.config)
+
+
+def test_update_state_at_the_subgraph_head_cancels_its_request(saver: Any, run: Runner) -> None:
+    """The contrast for the next probe: at the child's head, the child's request is
+    cancelled (it will be asked again)."""
+    graph = _with_subgraph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    run.update_state(graph, _child_config(graph, config), {"log": ["edit"]})
+    assert saver.get_interrupt(old).status == "cancelled"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT: update_state at an OLDER checkpoint in a subgraph namespace moves the "
+    "child's head but leaves the child's request pending (graph/_compiled.py `_load`/`_aload`: "
+    "`if head != cp_id and not ns` — no abandons in a namespace — and update_graph's "
+    "`run.waiting()` is empty for a fork). The inbox still offers it; a "
+    "Command(resume='yes') then marks it `resolved` but the answer is never applied: the "
+    "subgraph runs from the edited checkpoint and asks again under a new id (the decision "
+    "is silently lost). At the child's head the same update cancels it.",
+)
+def test_update_state_at_an_older_subgraph_checkpoint_does_not_leave_a_request_to_be_lost(
+    saver: Any, run: Runner
+) -> None:
+    graph = _with_subgraph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    child = _child_config(graph, config)
+    older = next(s for s in run.history(graph, child) if s.next == ("sdraft",))
+    run.update_state(graph, older.config, {"log": ["edit"]})
+    if saver.get_interrupt(old).status == "pending":  # still offered: an answer must count
+        out = run.invoke(graph, il.Command(resume="yes"), config)
+        assert out.get("ok") == "yes", "the recorded answer was dropped"
+    else:
+        assert saver.get_interrupt(old).status == "cancelled"
+
+
+# -- breakpoints, exit durability, a failing first step ---------------------------------------
+
+
+def test_a_fork_cancels_a_breakpoint_pause_at_the_head(saver: Any, run: Runner) -> None:
+    graph = _linear(saver, interrupt_before=["publish"])
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    run.invoke(graph, il.Command(resume="yes"), config)  # now paused before publish
+    (bp,) = _pending(saver, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "draft")))
+    assert saver.get_interrupt(bp).status == "cancelled"
+    assert _actions(saver, bp).count("approval.cancelled") <= 1
+    (asked,) = _pending(saver, config)
+    assert asked != bp
+    run.invoke(graph, il.Command(resume="no"), config)
+    (bp2,) = _pending(saver, config)
+    assert bp2 not in (bp, asked)
+    out = run.invoke(graph, None, config)
+    assert out["ok"] == "no" and out["log"][-1] == "publish"
+
+
+@pytest.mark.parametrize("durability", ["sync", "exit"])
+def test_a_fork_under_each_durability_cancels_once(
+    saver: Any, run: Runner, durability: str
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    run.invoke(
+        graph, {"log": ["x"]}, _at(config, _before(run, graph, config, "draft")), durability=durability
+    )
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
+    (new,) = _pending(saver, config)
+    out = run.invoke(graph, il.Command(resume="ok"), config, durability=durability)
+    assert out["ok"] == "ok" and saver.get_interrupt(new).status == "resolved"
+
+
+@pytest.mark.parametrize("durability", ["sync", "exit"])
+def test_a_replay_whose_first_step_fails_cancels_only_if_the_head_moved(
+    saver: Any, run: Runner, durability: str
+) -> None:
+    """The invariant a user needs: the old request is still pending exactly when the old
+    head is still the head. (As LangGraph 1.2.22, under either durability, the replay's
+    fork copy is committed before its first step, and stays the head when the step fails.)"""
+    fail = {"on": False}
+
+    def draft(s: Doc) -> Doc:
+        if fail["on"]:
+            raise RuntimeError("draft failed")
+        return {"log": ["draft"]}
+
+    g = il.StateGraph(Doc)
+    g.add_node("draft", draft)
+    g.add_node("review", lambda s: {"ok": il.interrupt("publish?")})
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "review")
+    graph = g.compile(checkpointer=saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    fail["on"] = True
+    with pytest.raises(RuntimeError):
+        run.invoke(
+            graph, None, _at(config, _before(run, graph, config, "draft")), durability=durability
+        )
+    moved = _head(run, graph, config) != head
+    assert (saver.get_interrupt(old).status == "pending") == (not moved)
+    fail["on"] = False
+    out = run.invoke(graph, None, config)  # the thread goes on from its head
+    assert "__interrupt__" in out and _pending(saver, config) != [old]
