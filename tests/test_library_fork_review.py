@@ -469,3 +469,147 @@ def test_a_replay_whose_first_step_fails_cancels_only_if_the_head_moved(
     fail["on"] = False
     out = run.invoke(graph, None, config)  # the thread goes on from its head
     assert "__interrupt__" in out and _pending(saver, config) != [old]
+
+
+# -- what the service shows of the cancelled request -------------------------------------------
+
+
+def test_the_v1_api_and_the_inbox_show_the_old_request_cancelled(saver: Any) -> None:
+    from interlock.server import ApiKeys, create_app
+    from tests._http import served
+
+    graph = _linear(saver, name="doc")
+    config = _tid()
+    graph.invoke({"log": []}, config)
+    (old,) = _pending(saver, config)
+    graph.invoke(None, _at(config, _before(Runner("sync"), graph, config, "draft")))
+    (new,) = _pending(saver, config)
+    key = {"X-API-Key": "k-ada"}
+    with served(create_app({"doc": graph}, keys=ApiKeys.parse("k-ada=ada:approver"))) as http:
+        listed = http.get("/v1/approvals", headers=key).json()["approvals"]
+        assert [a["id"] for a in listed if a["thread_id"] == config["configurable"]["thread_id"]] == [
+            new
+        ]
+        one = http.get(f"/v1/approvals/{old}", headers=key)
+        assert one.status_code == 200 and one.json()["status"] == "cancelled"
+        cancelled = http.get("/v1/approvals?status=cancelled", headers=key).json()["approvals"]
+        assert old in [a["id"] for a in cancelled]
+        refused = http.post(f"/v1/approvals/{old}/decision", json={"value": "yes"}, headers=key)
+        assert refused.status_code == 409 and refused.json()["error"]
+        assert saver.get_interrupt(new).status == "pending"
+        decided = http.post(f"/v1/approvals/{new}/decision", json={"value": "yes"}, headers=key)
+        assert decided.status_code == 200
+    assert graph.get_state(config).values["log"] == ["draft", "review", "publish"]
+
+
+# -- races between real threads (ordered by events the nodes wait on, no sleeps) ----------------
+
+
+class _Gate:
+    """A node that, when armed, says it entered and waits until let go."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def __call__(self, name: str) -> Doc:
+        if self.armed:
+            self.entered.set()
+            assert self.go.wait(30), "the test never let the node go"
+        return {"log": [name]}
+
+
+def _gated(saver: Any, gate: _Gate) -> Any:
+    g = il.StateGraph(Doc)
+    g.add_node("draft", lambda s: gate("draft"))
+    g.add_node("review", lambda s: {"ok": il.interrupt("publish?")})
+    g.add_node("publish", lambda s: gate("publish"))
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "review")
+    g.add_edge("review", "publish")
+    return g.compile(checkpointer=saver)
+
+
+def _in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["out"] = fn()
+        except BaseException as exc:  # handed to the test's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=target)
+    t.start()
+    return t, box
+
+
+def test_a_decision_sent_while_a_fork_runs_is_refused_and_never_applied(
+    saver: Any, run: Runner
+) -> None:
+    """Thread A forks (its replay is inside `draft`, the old request already cancelled);
+    thread B decides the old request directly in the store and through the graph: both
+    refused, nothing recorded; A's branch then asks anew."""
+    gate = _Gate()
+    graph = _gated(saver, gate)
+    config = _tid()
+    tid = config["configurable"]["thread_id"]
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    older = _at(config, _before(run, graph, config, "draft"))
+    gate.armed = True
+    fork, box = _in_thread(lambda: run.invoke(graph, None, older))
+    try:
+        assert gate.entered.wait(30)
+        with pytest.raises(ResumeConflict):
+            saver.resolve_interrupts(tid, {old: "yes"}, decided_by="bob")
+        with pytest.raises(ResumeConflict):  # busy, or cancelled: never applied
+            graph.invoke(il.Command(resume={old: "yes"}), config)
+    finally:
+        gate.go.set()
+        fork.join(30)
+    assert "error" not in box, box.get("error")
+    gate.armed = False
+    assert saver.get_interrupt(old).status == "cancelled"
+    assert saver.get_interrupt(old).resume is None
+    with pytest.raises(ResumeConflict):
+        run.invoke(graph, il.Command(resume={old: "yes"}), config)
+    (new,) = _pending(saver, config)
+    out = run.invoke(graph, il.Command(resume={new: "yes"}), config)
+    assert out["log"] == ["draft", "publish"] and out["ok"] == "yes"
+
+
+def test_a_fork_sent_while_a_decision_is_carried_out_is_refused_and_cancels_nothing(
+    saver: Any, run: Runner
+) -> None:
+    """Thread B resumes (its decision recorded, `publish` running); a fork in thread A is
+    refused while B holds the thread (nothing cancelled, nothing committed); once B has
+    finished, the fork goes on with nothing left to cancel."""
+    gate = _Gate()
+    graph = _gated(saver, gate)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    older = _at(config, _before(run, graph, config, "draft"))
+    gate.armed = True
+    decision, box = _in_thread(lambda: run.invoke(graph, il.Command(resume="yes"), config))
+    try:
+        assert gate.entered.wait(30)
+        before = [s.config["configurable"]["checkpoint_id"] for s in run.history(graph, config)]
+        with pytest.raises(il.ThreadBusy):
+            run.invoke(graph, None, older)
+        with pytest.raises(il.ThreadBusy):
+            run.update_state(graph, older, {"log": ["edit"]})
+        after = [s.config["configurable"]["checkpoint_id"] for s in run.history(graph, config)]
+        assert after == before
+        assert saver.get_interrupt(old).status == "resolved"
+    finally:
+        gate.go.set()
+        decision.join(30)
+    assert "error" not in box, box.get("error")
+    assert box["out"]["log"] == ["draft", "publish"]
+    gate.armed = False
+    run.invoke(graph, None, older)
+    assert saver.get_interrupt(old).status == "resolved"
+    assert "approval.cancelled" not in _actions(saver, old)
