@@ -180,9 +180,7 @@ def test_a_resume_at_an_older_paused_checkpoint_is_refused_and_leaves_the_head_w
     assert saver.get_interrupt(r1).status == "cancelled"
 
 
-def test_a_cancelled_request_cannot_be_answered_through_the_graph(
-    saver: Any, run: Runner
-) -> None:
+def test_a_cancelled_request_cannot_be_answered_through_the_graph(saver: Any, run: Runner) -> None:
     graph = _linear(saver)
     config = _tid()
     run.invoke(graph, {"log": []}, config)
@@ -427,7 +425,10 @@ def test_a_fork_under_each_durability_cancels_once(
     run.invoke(graph, {"log": []}, config)
     (old,) = _pending(saver, config)
     run.invoke(
-        graph, {"log": ["x"]}, _at(config, _before(run, graph, config, "draft")), durability=durability
+        graph,
+        {"log": ["x"]},
+        _at(config, _before(run, graph, config, "draft")),
+        durability=durability,
     )
     assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
     (new,) = _pending(saver, config)
@@ -487,9 +488,9 @@ def test_the_v1_api_and_the_inbox_show_the_old_request_cancelled(saver: Any) -> 
     key = {"X-API-Key": "k-ada"}
     with served(create_app({"doc": graph}, keys=ApiKeys.parse("k-ada=ada:approver"))) as http:
         listed = http.get("/v1/approvals", headers=key).json()["approvals"]
-        assert [a["id"] for a in listed if a["thread_id"] == config["configurable"]["thread_id"]] == [
-            new
-        ]
+        assert [
+            a["id"] for a in listed if a["thread_id"] == config["configurable"]["thread_id"]
+        ] == [new]
         one = http.get(f"/v1/approvals/{old}", headers=key)
         assert one.status_code == 200 and one.json()["status"] == "cancelled"
         cancelled = http.get("/v1/approvals?status=cancelled", headers=key).json()["approvals"]
@@ -710,3 +711,67 @@ def test_the_inbox_page_of_a_request_cancelled_by_a_fork_shows_no_null_answer(
         page = http.get(f"/inbox/{old}").text
     assert "cancelled" in page
     assert "<pre>null</pre>" not in page
+
+
+def _risky(saver: Any) -> Any:
+    """review asks (only bob may decide) when the input is risky."""
+
+    class Risk(TypedDict, total=False):
+        log: Annotated[list[str], operator.add]
+        risky: bool
+        ok: Any
+
+    def review(s: Risk) -> Risk:
+        if s.get("risky"):
+            return {"ok": il.interrupt("publish?", approvers=["bob"]), "log": ["review"]}
+        return {"log": ["review"]}
+
+    g = il.StateGraph(Risk)
+    g.add_node("draft", lambda s: {"log": ["draft"]})
+    g.add_node("review", review)
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "review")
+    return g.compile(checkpointer=saver, name="doc")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT (Agent Server + library fork): POST /threads/{id}/state with an explicit "
+    "checkpoint_id equal to the head sets no EXPECTED_HEAD (threads.py: only `if not "
+    "checkpoint_id`); if the thread moves on before the update (a run pauses at a request "
+    "only bob may decide), the library update becomes a fork and cancels bob's request as "
+    "the requester, 200 — a review skipped without the fork's permission check "
+    "(check_state_change read the waiting requests before). Expected 409 conflict, "
+    "nothing changed (pass the dry run's head as EXPECTED_HEAD for an explicit "
+    "checkpoint_id too).",
+)
+def test_a_state_update_at_the_explicit_head_does_not_cancel_a_request_asked_meanwhile(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.server import ApiKeys, create_app
+    from interlock.server.agent_server import threads as threads_module
+    from tests._http import served
+
+    graph = _risky(saver)
+    config = {"configurable": {"thread_id": uuid.uuid4().hex, "user_id": "req"}}
+    graph.invoke({"risky": False}, config)  # a finished turn: nothing waits
+    head = graph.get_state(config).config["configurable"]["checkpoint_id"]
+    real = threads_module.update_leaves
+
+    def moved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        planned = real(*args, **kwargs)
+        graph.invoke({"risky": True}, config)  # another caller's turn pauses for bob
+        return planned
+
+    monkeypatch.setattr(threads_module, "update_leaves", moved_meanwhile)
+    keys = ApiKeys.parse("k-req=req:requester;k-bob=bob:approver")
+    tid = config["configurable"]["thread_id"]
+    with served(create_app({"doc": graph}, keys=keys, shared_threads=True)) as http:
+        answer = http.post(
+            f"/threads/{tid}/state",
+            json={"values": {"log": ["note"]}, "checkpoint_id": head},
+            headers={"X-API-Key": "k-req"},
+        )
+    (asked,) = saver.list_interrupts(status=None, thread_id=tid).items
+    assert asked.status == "pending", f"{asked.status} by {asked.decided_by}"
+    assert answer.status_code == 409
