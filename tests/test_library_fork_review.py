@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypedDict
 
 import pytest
