@@ -775,3 +775,108 @@ def test_a_state_update_at_the_explicit_head_does_not_cancel_a_request_asked_mea
     (asked,) = saver.list_interrupts(status=None, thread_id=tid).items
     assert asked.status == "pending", f"{asked.status} by {asked.decided_by}"
     assert answer.status_code == 409
+
+
+# -- a fork and two decisions racing in real processes (SQLite file, PostgreSQL) -------------
+
+
+def _fork_race(spec: str, effects: Any, rounds: int) -> None:
+    import multiprocessing as mp
+
+    from tests._fork_race import build_graph, worker
+    from tests._race import open_saver
+
+    saver = open_saver(spec)
+    graph = build_graph(saver, str(effects))
+    plan = []
+    for i in range(rounds):
+        config = {"configurable": {"thread_id": f"race-{i}"}}
+        graph.invoke({"log": []}, config)
+        (request,) = _pending(saver, config)
+        older = _before(Runner("sync"), graph, config, "draft")
+        plan.append({"thread": f"race-{i}", "request": request, "older": older})
+    roles = ["fork", "graph", "store"]
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(len(roles))
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=worker, args=(role, spec, str(effects), plan, barrier, out))
+        for role in roles
+    ]
+    for p in procs:
+        p.start()
+    got = [out.get(timeout=120) for _ in range(len(roles) * rounds)]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert not [g for g in got if g[2].startswith("error")], got
+    effects_seen = effects.read_text().splitlines() if effects.exists() else []
+    for i, r in enumerate(plan):
+        said = {role: o for j, role, o in got if j == i}
+        old = saver.get_interrupt(r["request"])
+        acts = _actions(saver, r["request"])
+        terminal = [a for a in acts if a != "approval.requested"]
+        assert len(terminal) == 1, (said, acts)  # decided or cancelled, once
+        published = [e for e in effects_seen if e.startswith(f"{r['thread']}|")]
+        assert len(published) <= 1, published
+        if old.status == "cancelled":
+            assert said["fork"] == "ok" and "ok" not in (said["graph"], said["store"]), said
+            assert published == []  # the old branch never went on
+        else:
+            assert old.status == "resolved", (said, old.status)
+            winners = [w for w in ("graph", "store") if said[w] == "ok"]
+            assert winners == [old.decided_by], (said, old.decided_by)
+            if published:  # carried out: by the graph decider, with its answer
+                assert published == [f"{r['thread']}|graph"] and old.decided_by == "graph"
+    saver.close()
+
+
+@pytest.mark.slow
+def test_a_fork_and_two_decisions_racing_on_one_sqlite_file(tmp_path: Any) -> None:
+    _fork_race(f"sqlite:{tmp_path / 'race.db'}", tmp_path / "effects.log", rounds=8)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_fork_and_two_decisions_racing_on_postgres(tmp_path: Any) -> None:
+    from tests.pg import postgres_spec
+
+    _fork_race(postgres_spec(), tmp_path / "effects.log", rounds=8)
+
+
+# -- a fork's stream closed early, an update at the head named explicitly --------------------
+
+
+@pytest.mark.parametrize("durability", ["sync", "exit"])
+def test_a_fork_stream_closed_after_its_first_chunk_keeps_request_and_head_together(
+    saver: Any, durability: str
+) -> None:
+    """Under exit durability nothing is written (the request stays pending, the head stays);
+    otherwise the input checkpoint is the new head (the request is cancelled). Never one
+    without the other."""
+    graph = _linear(saver)
+    config = _tid()
+    graph.invoke({"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(Runner("sync"), graph, config)
+    older = _at(config, _before(Runner("sync"), graph, config, "draft"))
+    chunks = graph.stream({"log": ["x"]}, older, durability=durability, stream_mode="values")
+    assert next(chunks) == {"log": ["x"]}
+    chunks.close()
+    moved = _head(Runner("sync"), graph, config) != head
+    assert moved == (durability == "sync")
+    assert (saver.get_interrupt(old).status == "pending") == (not moved)
+
+
+def test_update_state_at_the_head_named_by_id_is_no_fork_and_cancels_once(
+    saver: Any, run: Runner
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    run.update_state(graph, _at(config, _head(run, graph, config)), {"log": ["note"]})
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
+    assert run.get_state(graph, config).values["log"] == ["draft", "note"]
+    sources = [s.metadata["source"] for s in run.history(graph, config)]
+    assert "fork" not in sources
