@@ -912,3 +912,57 @@ def test_a_fork_whose_commit_postgres_refuses_leaves_the_old_request_pending(
         assert _pending(saver, config) == [old]
     finally:
         saver.close()
+
+
+def test_update_state_fork_with_a_request_decided_as_it_starts_changes_nothing(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.graph import _compiled
+
+    graph = _linear(saver)
+    config = _tid()
+    tid = config["configurable"]["thread_id"]
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    older = _at(config, _before(run, graph, config, "draft"))
+    read, aread = _compiled.pending_ids, _compiled.apending_ids
+
+    def decided_meanwhile(store: Any, thread_id: str) -> tuple[str, ...]:
+        ids = read(store, thread_id)
+        saver.resolve_interrupts(tid, {old: "yes"}, decided_by="ada")
+        return ids
+
+    async def adecided_meanwhile(store: Any, thread_id: str) -> tuple[str, ...]:
+        ids = await aread(store, thread_id)
+        await saver.aresolve_interrupts(tid, {old: "yes"}, decided_by="ada")
+        return ids
+
+    monkeypatch.setattr(_compiled, "pending_ids", decided_meanwhile)
+    monkeypatch.setattr(_compiled, "apending_ids", adecided_meanwhile)
+    with pytest.raises(ResumeConflict):
+        run.update_state(graph, older, {"log": ["edit"]})
+    monkeypatch.undo()
+    assert _head(run, graph, config) == head
+    assert saver.get_interrupt(old).status == "resolved"
+    assert _actions(saver, old).count("approval.cancelled") == 0
+    out = run.invoke(graph, None, config)  # the recorded decision is carried out
+    assert out["ok"] == "yes" and out["log"] == ["draft", "review", "publish"]
+
+
+def test_a_per_call_breakpoint_at_the_fork_point_pauses_the_new_branch(
+    saver: Any, run: Runner
+) -> None:
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    out = run.invoke(
+        graph, None, _at(config, _before(run, graph, config, "draft")), interrupt_before=["draft"]
+    )
+    assert "__interrupt__" in out
+    assert saver.get_interrupt(old).status == "cancelled"
+    assert run.get_state(graph, config).next == ("draft",)
+    out = run.invoke(graph, None, config)
+    (asked,) = _pending(saver, config)
+    assert asked != old and out["log"] == ["draft"]
