@@ -966,3 +966,22 @@ def test_a_per_call_breakpoint_at_the_fork_point_pauses_the_new_branch(
     out = run.invoke(graph, None, config)
     (asked,) = _pending(saver, config)
     assert asked != old and out["log"] == ["draft"]
+
+
+def test_a_fork_of_a_fork_back_to_a_paused_subgraph(saver: Any, run: Runner) -> None:
+    """Back to the old branch's pause inside a subgraph (its request cancelled by the first
+    fork): the subgraph asks again under a new id, the second branch's request is
+    cancelled, and the answer reaches the subgraph."""
+    graph = _with_subgraph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (r1,) = _pending(saver, config)
+    first_head = _head(run, graph, config)
+    run.invoke(graph, None, _at(config, _before(run, graph, config, "prep")))
+    (r2,) = _pending(saver, config)
+    out = run.invoke(graph, None, _at(config, first_head))
+    (r3,) = _pending(saver, config)
+    assert len({r1, r2, r3}) == 3 and out["__interrupt__"][0].id == r3
+    assert [saver.get_interrupt(r).status for r in (r1, r2)] == ["cancelled", "cancelled"]
+    out = run.invoke(graph, il.Command(resume="yes"), config)
+    assert out["ok"] == "yes" and _pending(saver, config) == []
