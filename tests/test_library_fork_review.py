@@ -416,7 +416,7 @@ def test_a_fork_cancels_a_breakpoint_pause_at_the_head(saver: Any, run: Runner) 
     assert out["ok"] == "no" and out["log"][-1] == "publish"
 
 
-@pytest.mark.parametrize("durability", ["sync", "exit"])
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
 def test_a_fork_under_each_durability_cancels_once(
     saver: Any, run: Runner, durability: str
 ) -> None:
@@ -436,7 +436,7 @@ def test_a_fork_under_each_durability_cancels_once(
     assert out["ok"] == "ok" and saver.get_interrupt(new).status == "resolved"
 
 
-@pytest.mark.parametrize("durability", ["sync", "exit"])
+@pytest.mark.parametrize("durability", ["sync", "async", "exit"])
 def test_a_replay_whose_first_step_fails_cancels_only_if_the_head_moved(
     saver: Any, run: Runner, durability: str
 ) -> None:
