@@ -1006,3 +1006,45 @@ def test_a_resume_at_an_older_paused_checkpoint_says_why_it_is_refused(saver: An
         graph.invoke(il.Command(resume="yes"), _at(config, first_head))
     assert "no pending interrupt" not in str(refused.value)
     assert first_head in str(refused.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT (Agent Server run fork + library fork): check_fork (_plan.py) reads the "
+    "waiting requests and checks the caller may decide them; if the thread moves on before "
+    "the run (a turn pauses at a request only bob may decide), run_fork cancels the checked "
+    "list (empty) and the library fork (_compiled._load -> pending_ids) then cancels bob's "
+    "request as the requester: 200, `run.forked` audited with pending [] — a review "
+    "skipped. Expected 409 conflict, nothing cancelled (the fork should find the head the "
+    "check read: EXPECTED_HEAD for forks, or cancel only the checked ids).",
+)
+def test_an_agent_server_fork_does_not_cancel_a_request_asked_after_its_check(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.server import ApiKeys, create_app
+    from interlock.server.agent_server import _plan
+    from tests._http import served
+
+    graph = _risky(saver)
+    config = {"configurable": {"thread_id": uuid.uuid4().hex, "user_id": "req"}}
+    graph.invoke({"risky": False}, config)
+    older = _before(Runner("sync"), graph, config, "draft")
+    real = _plan.check_fork
+
+    def moved_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        checked = real(*args, **kwargs)
+        graph.invoke({"risky": True}, config)  # another caller's turn pauses for bob
+        return checked
+
+    monkeypatch.setattr(_plan, "check_fork", moved_meanwhile)
+    keys = ApiKeys.parse("k-req=req:requester;k-bob=bob:approver")
+    tid = config["configurable"]["thread_id"]
+    with served(create_app({"doc": graph}, keys=keys, shared_threads=True)) as http:
+        answer = http.post(
+            f"/threads/{tid}/runs/wait",
+            json={"assistant_id": "doc", "input": {"log": ["again"]}, "checkpoint_id": older},
+            headers={"X-API-Key": "k-req"},
+        )
+    (asked,) = saver.list_interrupts(status=None, thread_id=tid).items
+    assert asked.status == "pending", f"{asked.status} by {asked.decided_by}"
+    assert answer.status_code == 409
