@@ -99,10 +99,11 @@ def command_update(update: Any, node: str) -> None:
     keys as channels, which such a graph does not have, and drops them with a warning.
     Return the dict itself (not in a `Command`) to make it the value."""
     if isinstance(update, Mapping):
+        by = "sent as input" if node == "__input__" else f"returned by node {node!r}"
         raise InvalidUpdate(
-            f"node {node!r} returned Command(update={{...}}) in a graph whose state is one "
-            "value (a root schema): a Command's dict update writes keys, and this graph "
-            "has none; return the value itself, or Command(update=value) with a non-dict"
+            f"Command(update={{...}}) {by}: this graph's state is one value (a root "
+            "schema), and a Command's dict update writes keys, which it has none of; "
+            "give the value itself (a node may return the dict), not in a Command"
         )
 
 
