@@ -173,9 +173,7 @@ def test_a_root_graph_called_inside_a_node(saver: Any) -> None:
     outer.add_node("call", lambda s: {"out": compiled_inner.invoke(["x", "y"])})
     outer.add_edge(START, "call")
     graph = outer.compile(checkpointer=saver)
-    assert graph.invoke({"out": []}, {"configurable": {"thread_id": "1"}}) == {
-        "out": ["x", "y", 2]
-    }
+    assert graph.invoke({"out": []}, {"configurable": {"thread_id": "1"}}) == {"out": ["x", "y", 2]}
 
 
 def test_v2_output_and_multi_mode_stream() -> None:
@@ -293,8 +291,10 @@ def test_the_server_refuses_a_root_graph_at_load() -> None:
     from interlock.server import create_app
 
     builder = StateGraph(Annotated[list, operator.add])
-    graph = builder.add_node("n", lambda s: ["n"]).add_edge(START, "n").compile(
-        checkpointer=InMemorySaver()
+    graph = (
+        builder.add_node("n", lambda s: ["n"])
+        .add_edge(START, "n")
+        .compile(checkpointer=InMemorySaver())
     )
     with pytest.raises(ValueError, match="root state schema"):
         create_app({"lister": graph})

@@ -27,8 +27,8 @@ from interlock.graph._engine import (
     run_graph,
 )
 from interlock.graph._expiry import aexpire_due, expire_due
-from interlock.graph._ids import new_checkpoint_id, utc_now
 from interlock.graph._history import history_async, history_sync
+from interlock.graph._ids import new_checkpoint_id, utc_now
 from interlock.graph._inspect import snapshot, state_async, state_sync
 from interlock.graph._interrupt import _current
 from interlock.graph._node_cache import CacheMethods
