@@ -278,12 +278,46 @@ def test_mixing_root_and_keyed_schemas_is_refused() -> None:
         StateGraph(Annotated[list, operator.add]).add_node("n", keyed)
 
 
-def test_a_root_graph_is_no_subgraph_node() -> None:
-    inner = StateGraph(int).add_node("i", lambda s: s).add_edge(START, "i").compile()
-    with pytest.raises(InvalidGraph, match="root state schema cannot be a subgraph node"):
-        StateGraph(Keys).add_node("sub", inner)
+def test_a_root_subgraph_pauses_and_resumes(saver: Any, run: Runner) -> None:
+    def ask(state: list) -> list:
+        return [interrupt(f"child sees {state}")]
+
+    child = StateGraph(Annotated[list, operator.add])
+    child.add_node("c1", lambda s: ["c1"]).add_node("ask", ask)
+    child.add_edge(START, "c1").add_edge("c1", "ask")
+    parent = StateGraph(Annotated[list, operator.add])
+    parent.add_node("p", lambda s: ["p"]).add_node("sub", child.compile())
+    parent.add_node("after", lambda s: ["after"])
+    parent.add_edge(START, "p").add_edge("p", "sub").add_edge("sub", "after")
+    graph = parent.compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "1"}}
+
+    assert run.invoke(graph, ["s"], config) == {
+        "__interrupt__": [Interrupt(value="child sees ['s', 'p', 'c1']", id=AnyId())]
+    }
+    state = graph.get_state(config, subgraphs=True)
+    assert (state.values, state.next) == (["s", "p"], ("sub",))
+    assert state.tasks[0].state.values == ["s", "p", "c1"]
+    chunks = run.stream(graph, Command(resume="R"), config, stream_mode="updates", subgraphs=True)
+    assert [(len(ns), chunk) for ns, chunk in chunks] == [
+        (1, {"ask": ["R"]}),
+        (0, {"sub": ["s", "p", "c1", "R"]}),  # the child's whole value is the node's update
+        (0, {"after": ["after"]}),
+    ]
+    assert run.get_state(graph, config).values == ["s", "p", "s", "p", "c1", "R", "after"]
+
+
+def test_a_root_subgraph_of_a_keyed_graph_gets_the_state_as_its_value() -> None:
+    child = StateGraph(int).add_node("x", lambda s: s).add_edge(START, "x").compile()
+    parent = StateGraph(Keys).add_node("sub", child).add_edge(START, "sub").compile()
+    assert parent.invoke({"a": 1}) == {"a": 1}  # as in LangGraph
+
+
+def test_a_keyed_subgraph_is_no_node_of_a_root_graph() -> None:
+    # LangGraph builds it and fails when the child gets the value as its input
+    # ("Expected dict, got 1"); interlock refuses it when the node is added
     keyed = StateGraph(Keys).add_node("i", lambda s: s).add_edge(START, "i").compile()
-    with pytest.raises(InvalidGraph, match="cannot be a node of a root-schema graph"):
+    with pytest.raises(InvalidGraph, match="compiled graph with keys cannot be a node"):
         StateGraph(int).add_node("sub", keyed)
 
 

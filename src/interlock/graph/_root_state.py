@@ -71,19 +71,17 @@ def check_schemas(state: Any, input_schema: Any, output_schema: Any) -> None:
 def node_reads(graph: Any, name: str, action: Any, schema: Any) -> Any:
     """The schema node `name` reads the state with (`schema`, from `node_schema`), checked
     against the graph's (`graph`, a `StateSchema`): a root-schema graph's nodes read its
-    value (None: the graph's own), and may not read keys or be compiled graphs; a keyed
-    graph's nodes may not read a root schema or be a root-schema compiled graph."""
+    value (None: the graph's own) and may not read keys, nor be a compiled graph with keys
+    (it would receive the value as its input); a keyed graph's nodes may not read a root
+    schema. A root-schema compiled graph may be a node of either: it receives the parent's
+    state as its input, and its value is the node's update."""
     root = graph.kind == "root"
     sub = getattr(action, "spec", None) if hasattr(action, "_run_as_child") else None
-    if root and hasattr(action, "_run_as_child"):
+    if root and sub is not None and sub.schema.kind != "root":
         raise InvalidGraph(
-            f"node {name!r}: a compiled graph cannot be a node of a root-schema graph "
-            "(call it from a node function instead)"
-        )
-    if sub is not None and sub.schema.kind == "root":
-        raise InvalidGraph(
-            f"node {name!r}: a graph with a root state schema cannot be a subgraph node "
-            "(call it from a node function instead)"
+            f"node {name!r}: a compiled graph with keys cannot be a node of a root-schema "
+            "graph (it would receive the graph's one value as its input); call it from a "
+            "node function instead"
         )
     if schema is not None and (schema.kind == "root") != root:
         raise InvalidGraph(
