@@ -74,6 +74,22 @@ def test_list_root_pauses_resumes_and_reads_back(saver: Any, run: Runner) -> Non
     assert history == [["0", "a", "r", "u"], ["0", "a", "r"], ["0", "a", "r"], ["0", "a"], ["0"]]
 
 
+def test_a_finished_siblings_write_is_kept_across_the_pause(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_node("ask", lambda s: [interrupt("q")])
+    builder.add_edge(START, "a").add_edge(START, "ask")
+    graph = builder.compile(checkpointer=saver)
+    config = {"configurable": {"thread_id": "t"}}
+    assert run.stream(graph, ["s"], config, stream_mode="values") == [
+        ["s"],
+        {"__interrupt__": (Interrupt(value="q", id=AnyId()),)},
+        ["s", "a"],
+    ]
+    state = run.get_state(graph, config)
+    assert (state.values, state.next) == (["s", "a"], ("ask",))
+    assert run.invoke(graph, Command(resume="x"), config) == ["s", "a", "x"]
+
+
 def test_list_root_streams_values_and_updates(saver: Any, run: Runner) -> None:
     graph = _asking_list_graph(saver)
     config = {"configurable": {"thread_id": "values"}}
@@ -205,6 +221,30 @@ def test_root_input_and_output_schemas_share_the_value() -> None:
     builder = StateGraph(Annotated[list, operator.add], output_schema=list)
     builder.add_node("n", lambda s: ["q"]).add_edge(START, "n")
     assert builder.compile().invoke(["x"]) == ["x", "q"]
+
+
+def test_a_version_migration_receives_and_returns_the_value(saver: Any) -> None:
+    def ask(state: list) -> list:
+        return [interrupt("q")]
+
+    def v1_builder() -> StateGraph:
+        builder = StateGraph(Annotated[list, operator.add])
+        builder.add_node("ask", ask).add_edge(START, "ask")
+        return builder
+
+    v1 = v1_builder().compile(checkpointer=saver, version="1")
+    config = {"configurable": {"thread_id": "t"}}
+    v1.invoke(["a", "b"], config)
+
+    builder = v1_builder()
+    builder.add_node("done", lambda s: ["done"]).add_edge("ask", "done")
+
+    @builder.migrate(from_version="1")
+    def upper(value: list) -> list:
+        return [v.upper() for v in value]
+
+    v2 = builder.compile(checkpointer=saver, version="2", on_version_change="migrate")
+    assert v2.invoke(Command(resume="x"), config) == ["A", "B", "x", "done"]
 
 
 # ---- bad input -----------------------------------------------------------------------------

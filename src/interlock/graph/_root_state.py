@@ -22,7 +22,7 @@ A `tasks` chunk's `result` keeps `{"__root__": ...}`, as LangGraph's does.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from interlock.errors import InvalidGraph, InvalidUpdate
@@ -33,6 +33,8 @@ __all__ = [
     "command_update",
     "fresh",
     "is_root_type",
+    "is_state_channel",
+    "migrated",
     "node_reads",
     "output",
     "root_chunks",
@@ -103,6 +105,23 @@ def command_update(update: Any, node: str) -> None:
             "schema), and a Command's dict update writes keys, which it has none of; "
             "give the value itself (a node may return the dict), not in a Command"
         )
+
+
+def is_state_channel(channel: str) -> bool:
+    """Whether a task's stored write is a state write (not the runtime's own record:
+    `__done__`, `__error__`, `__goto__`...); the root value's key is one."""
+    return channel == ROOT or not channel.startswith("__")
+
+
+def migrated(fn: Callable[[Any], Any] | None, values: Mapping[str, Any], root: bool) -> dict:
+    """The state a version migration `fn` makes of the stored `values`. For a root-schema
+    graph (`root`) it receives the value and returns the new one (a state stored by a keyed
+    version comes whole, as a dict); otherwise the state dict, as always."""
+    if fn is None:
+        return dict(values)
+    if not root:
+        return dict(fn(dict(values)))
+    return {ROOT: fn(values.get(ROOT) if set(values) <= {ROOT} else dict(values))}
 
 
 def shown_values(values: Mapping[str, Any]) -> Any:
