@@ -87,6 +87,7 @@ def test_a_finished_siblings_write_is_kept_across_the_pause(saver: Any, run: Run
     ]
     state = run.get_state(graph, config)
     assert (state.values, state.next) == (["s", "a"], ("ask",))
+    assert [(t.name, t.result) for t in state.tasks] == [("a", ["a"]), ("ask", None)]
     assert run.invoke(graph, Command(resume="x"), config) == ["s", "a", "x"]
 
 

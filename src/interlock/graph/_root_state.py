@@ -40,6 +40,7 @@ __all__ = [
     "root_chunks",
     "shown_values",
     "state_dict",
+    "task_result",
 ]
 
 ROOT = "__root__"
@@ -122,6 +123,15 @@ def migrated(fn: Callable[[Any], Any] | None, values: Mapping[str, Any], root: b
     if not root:
         return dict(fn(dict(values)))
     return {ROOT: fn(values.get(ROOT) if set(values) <= {ROOT} else dict(values))}
+
+
+def task_result(schema: Any, writes: Any) -> Any:
+    """A finished task's `result` in `get_state().tasks`: `{channel: value}` of its writes,
+    or for a root-schema graph (`schema.kind`) the value it wrote, as LangGraph's."""
+    result = dict(writes)
+    if schema.kind == "root":
+        return result.get(ROOT)
+    return result
 
 
 def shown_values(values: Mapping[str, Any]) -> Any:
