@@ -143,6 +143,8 @@ def test_int_root_keeps_the_last_value_through_conditional_edges(saver: Any, run
     config = {"configurable": {"thread_id": "1"}}
     assert run.invoke(graph, 1, config) == 5
     assert run.get_state(graph, config).values == 5
+    # DIFFERENCE (docs/parity.md, "One input checkpoint"): LangGraph's ends with None
+    assert [s.values for s in run.history(graph, config)] == [5, 4, 2, 1]
     assert run.stream(graph, 1, {"configurable": {"thread_id": "2"}}, stream_mode="values") == [
         1,
         2,

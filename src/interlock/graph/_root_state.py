@@ -141,8 +141,9 @@ def shown_values(values: Mapping[str, Any]) -> Any:
 
 
 def state_dict(value: Any) -> dict[str, Any]:
-    """The engine's state dict for a root value `shown_values` returned."""
-    return {ROOT: value}
+    """The engine's state dict for a root value `shown_values` returned (None: nothing
+    written yet, so that a reducer folds the next update into its empty start)."""
+    return {} if value is None else {ROOT: value}
 
 
 def output(values: Mapping[str, Any], interrupts: tuple[Any, ...]) -> Any:
