@@ -23,20 +23,12 @@ from typing_extensions import TypedDict
 from interlock import END, START, InvalidUpdate, StateGraph
 from interlock.checkpoint.base import BaseSaver as BaseCheckpointSaver
 from interlock.checkpoint.memory import InMemorySaver
-from interlock.errors import InvalidGraph
 from interlock.graph import Durability
 from interlock.messages import AnyMessage, add_messages
 from interlock.types import Command, Interrupt, RunnableConfig, Send, interrupt
 from tests.ported.conftest import AnyStr, UnsortedSequence, _AnyIdHumanMessage
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidGraph,
-    reason="DIFFERENCE (a limit, docs/limits.md): a state schema that is not a TypedDict, "
-    "a dataclass or a pydantic model (LangGraph's root channel, "
-    "StateGraph(Annotated[list, operator.add])) is refused with InvalidGraph",
-)
 def test_cond_edge_after_send() -> None:
     class Node:
         def __init__(self, name: str):
@@ -63,13 +55,6 @@ def test_cond_edge_after_send() -> None:
     assert graph.invoke(["0"]) == ["0", "1", "2", "2", "3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidGraph,
-    reason="DIFFERENCE (a limit, docs/limits.md): a state schema that is not a TypedDict, "
-    "a dataclass or a pydantic model (LangGraph's root channel, "
-    "StateGraph(Annotated[list, operator.add])) is refused with InvalidGraph",
-)
 def test_concurrent_emit_sends() -> None:
     class Node:
         def __init__(self, name: str):
@@ -113,13 +98,6 @@ def test_concurrent_emit_sends() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidGraph,
-    reason="DIFFERENCE (a limit, docs/limits.md): a state schema that is not a TypedDict, "
-    "a dataclass or a pydantic model (LangGraph's root channel, "
-    "StateGraph(Annotated[list, operator.add])) is refused with InvalidGraph",
-)
 def test_send_sequences() -> None:
     class Node:
         def __init__(self, name: str):
@@ -584,13 +562,6 @@ def test_checkpoint_recovery(sync_checkpointer: BaseCheckpointSaver, durability:
     assert [*graph.get_state_history(config)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidGraph,
-    reason="DIFFERENCE (a limit, docs/limits.md): a state schema that is not a TypedDict, "
-    "a dataclass or a pydantic model (LangGraph's root channel, "
-    "StateGraph(Annotated[list, operator.add])) is refused with InvalidGraph",
-)
 def test_multiple_updates_root() -> None:
     def node_a(state):
         return [Command(update="a1"), Command(update="a2")]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from interlock._types import END, START
 from interlock.errors import InvalidGraph
+from interlock.graph._root_state import check_schemas, node_reads
 from interlock.graph._spec import Branch, GraphSpec, NodeSpec, declared_destinations
 from interlock.graph._state import StateSchema, node_schema
 
@@ -28,6 +29,11 @@ def _node_name(fn: Any) -> str:
 
 class StateGraph:
     """A graph of nodes that read and update a shared state.
+
+    The state schema is a TypedDict, a dataclass or a pydantic model (keys), or a type
+    without keys (`Annotated[list, operator.add]`, `int`): then the state is that one
+    value, nodes receive it and return an update of it (see the parity page, "Root state
+    schemas").
 
     Example:
         >>> from typing import Annotated, TypedDict
@@ -54,6 +60,7 @@ class StateGraph:
         output_schema = output_schema or legacy.pop("output", None)
         if legacy:
             raise TypeError(f"unexpected arguments: {sorted(legacy)}")
+        check_schemas(state_schema, input_schema, output_schema)
         self.schema = StateSchema(state_schema if state_schema is not None else dict)
         self.state_schema = self.schema.type
         self.input_schema = input_schema if input_schema is not None else self.state_schema
@@ -64,11 +71,11 @@ class StateGraph:
         own = tuple(self.schema.channels) if not self.schema.open else None
         self._output_keys: tuple[str, ...] | None = own
         self._input_keys: frozenset[str] | None = frozenset(own) if own is not None else None
-        if input_schema is not None:
+        if input_schema is not None and self.schema.kind != "root":
             inp = StateSchema(input_schema)
             self.schema.merge(inp)
             self._input_keys = frozenset(inp.channels) if not inp.open else None
-        if output_schema is not None:
+        if output_schema is not None and self.schema.kind != "root":
             out = StateSchema(output_schema)
             self.schema.merge(out)
             self._output_keys = tuple(out.channels)
@@ -132,7 +139,7 @@ class StateGraph:
             raise InvalidGraph(f"node name {node!r} is reserved or already used")
         if ":" in node or "|" in node:
             raise InvalidGraph(f"node name {node!r} must not contain ':' or '|'")
-        schema = node_schema(action, input_schema)
+        schema = node_reads(self.schema, node, action, node_schema(action, input_schema))
         if schema is not None and schema.type is self.state_schema:
             schema = None  # the graph's own: it reads what every node reads
         if schema is not None:

@@ -27,17 +27,14 @@ from interlock.graph._engine import (
     run_graph,
 )
 from interlock.graph._expiry import aexpire_due, expire_due
+from interlock.graph._history import history_async, history_sync
 from interlock.graph._ids import new_checkpoint_id, utc_now
-from interlock.graph._inspect import (
-    nested_async,
-    nested_sync,
-    snapshot,
-    state_async,
-    state_sync,
-)
+from interlock.graph._inspect import snapshot, state_async, state_sync
 from interlock.graph._interrupt import _current
 from interlock.graph._node_cache import CacheMethods
 from interlock.graph._options import config_value, modes_of
+from interlock.graph._root_state import fresh, root_chunks
+from interlock.graph._root_state import output as root_output
 from interlock.graph._runnable import RunnableMethods
 from interlock.graph._runtime import Durability, NodeTask, coerce_context
 from interlock.graph._spec import GraphSpec
@@ -350,7 +347,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         durability = kwargs.get("durability") or "sync"
         if durability not in ("sync", "async", "exit"):
             raise GraphError(f"durability must be 'sync', 'async' or 'exit', not {durability!r}")
-        return run_graph(
+        gen = run_graph(
             self.spec,
             start,
             input,
@@ -365,6 +362,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             stop=env.stop,
             caching=env.cache is not None,
         )
+        return root_chunks(gen) if self.spec.schema.kind == "root" else gen
 
     def _remember(self, env: Env, box: ResultBox) -> None:
         if self.checkpointer is not None and box.value is not None:
@@ -372,10 +370,12 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
                 (env.thread_id, env.checkpoint_ns), box.value.checkpoint_id, box.value.values
             )
 
-    def _output(self, result: RunResult | None) -> dict[str, Any]:
+    def _output(self, result: RunResult | None) -> dict[str, Any] | Any:
         assert result is not None
         keys = self.spec.output_keys
         values = result.values if result.shown is None else result.shown
+        if self.spec.schema.kind == "root":
+            return detached(root_output(values, result.interrupts))
         picked = keys if keys else values.keys()
         out = {k: detached(values[k]) for k in picked if k in values}
         if result.interrupts:
@@ -468,7 +468,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
                 self, input, config, {**kwargs, "context": context, "durability": durability}
             )
         if (parent := self._parent_task()) is not None:
-            return dict(self._run_as_child(input, parent))
+            return fresh(self._run_as_child(input, parent))
         box = ResultBox()
         opts = {**kwargs, "context": context, "durability": durability}
         for _ in self._run_sync(input, config, frozenset(), box, opts):
@@ -490,7 +490,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
                 self, input, config, {**kwargs, "context": context, "durability": durability}
             )
         if (parent := self._parent_task()) is not None:
-            return dict(await self._arun_as_child(input, parent))
+            return fresh(await self._arun_as_child(input, parent))
         box = ResultBox()
         opts = {**kwargs, "context": context, "durability": durability}
         async for _ in self._run_async(input, config, frozenset(), box, opts):
@@ -609,30 +609,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         limit: int | None = None,
     ) -> Iterator[StateSnapshot]:
         """Snapshots of the thread, newest first; page with `before=` and `limit=`."""
-        saver = self._require_saver()
-        thread_id, ns, _ = self._address(config)
-        before_id = config_value(before or {}, "checkpoint_id")
-        records = list(saver.list_checkpoints(thread_id, ns, before=before_id, limit=limit))
-        snapshots: list[StateSnapshot] = []
-        prev: tuple[str | None, dict[str, Any] | None] = (None, None)
-        for rec in reversed(records):  # oldest first: each step folds onto the previous one
-            after = prev[0] if prev[0] is not None and rec.parent_id == prev[0] else None
-            stored = saver.get_checkpoint(thread_id, ns, rec.checkpoint_id, after=after)
-            nested = nested_sync(self, saver, stored, thread_id, history=True)
-            snap = self._snapshot(
-                stored,
-                config,
-                prev if after else (None, None),
-                cache=False,
-                history=True,
-                nested=nested,
-            )
-            prev = (rec.checkpoint_id, snap.values)
-            snapshots.append(snap)
-        for snap in reversed(snapshots):
-            if filter and any((snap.metadata or {}).get(k) != v for k, v in filter.items()):
-                continue
-            yield snap
+        yield from history_sync(self, self._require_saver(), config, filter, before, limit)
 
     async def aget_state_history(
         self,
@@ -643,29 +620,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         limit: int | None = None,
     ) -> AsyncIterator[StateSnapshot]:
         """Async twin of `get_state_history`."""
-        saver = self._require_saver()
-        thread_id, ns, _ = self._address(config)
-        before_id = config_value(before or {}, "checkpoint_id")
-        records = await saver.alist_checkpoints(thread_id, ns, before=before_id, limit=limit)
-        snapshots: list[StateSnapshot] = []
-        prev: tuple[str | None, dict[str, Any] | None] = (None, None)
-        for rec in reversed(records):
-            after = prev[0] if prev[0] is not None and rec.parent_id == prev[0] else None
-            stored = await saver.aget_checkpoint(thread_id, ns, rec.checkpoint_id, after=after)
-            nested = await nested_async(self, saver, stored, thread_id, history=True)
-            snap = self._snapshot(
-                stored,
-                config,
-                prev if after else (None, None),
-                cache=False,
-                history=True,
-                nested=nested,
-            )
-            prev = (rec.checkpoint_id, snap.values)
-            snapshots.append(snap)
-        for snap in reversed(snapshots):
-            if filter and any((snap.metadata or {}).get(k) != v for k, v in filter.items()):
-                continue
+        async for snap in history_async(self, self._require_saver(), config, filter, before, limit):
             yield snap
 
     # ---- deadlines ------------------------------------------------------------------------

@@ -342,7 +342,7 @@ def _checked_command(run: _Run, command: Command) -> tuple[list[tuple[str, Any]]
     or nodes, values that cannot be stored raise here — before anything is decided or
     committed, so that a refused Command changes nothing (a breakpoint it would pass stays
     unreviewed)."""
-    update = run.spec.schema.prepared(run.spec.schema.to_updates(command.update, INPUT))
+    update = run.spec.schema.prepared(run.spec.schema.command_updates(command.update, INPUT))
     if run.durable:
         for channel, value in update:
             ensure_serializable(value, f"update.{channel}")

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from interlock.checkpoint.base import TaskWrites
+from interlock.graph._root_state import is_state_channel
 from interlock.graph._run import DONE
 from interlock.graph._state import StateSchema, detached
 from interlock.graph._writes import task_id
@@ -29,7 +30,7 @@ def finished_writes(
         tid = task_id(checkpoint_id, name, i)
         tw = writes.get(tid)
         if tw is not None and any(c == DONE for c, _ in tw.writes):
-            out[tid] = [(c, v) for c, v in tw.writes if not c.startswith("__")]
+            out[tid] = [(c, v) for c, v in tw.writes if is_state_channel(c)]
     return out
 
 

@@ -11,6 +11,7 @@ from interlock.checkpoint.base import BaseSaver, InterruptRecord, StoredCheckpoi
 from interlock.errors import GraphError
 from interlock.graph._called_graphs import node_graph
 from interlock.graph._finished import finished_writes, with_finished
+from interlock.graph._root_state import shown_values, task_result
 from interlock.graph._run import BREAKPOINT_TASK, CHILD, ERROR
 from interlock.graph._state import detached
 from interlock.graph._subgraph import child_graph
@@ -69,6 +70,7 @@ def snapshot(
     if done and head:
         values = with_finished(graph.spec.schema, values, rec.checkpoint_id, names, pulls, done)
     values = {k: detached(v) for k, v in values.items()}
+    shown_as = shown_values(values) if graph.spec.schema.kind == "root" else values
     nested = nested or {}
     tasks = []
     every = [Interrupt(value=r.value, id=r.interrupt_id) for r in pending]
@@ -92,12 +94,12 @@ def snapshot(
                 error=error,
                 interrupts=tuple(Interrupt(value=r.value, id=r.interrupt_id) for r in mine),
                 state=state,
-                result=dict(done[tid]) if tid in done else None,
+                result=task_result(graph.spec.schema, done[tid]) if tid in done else None,
             )
         )
     shown = [t.name for t in tasks if not head or t.id not in done]
     return StateSnapshot(
-        values=values,
+        values=shown_as,
         next=tuple(shown),
         config=_config(rec, rec.checkpoint_id),
         metadata=dict(rec.metadata),

@@ -15,6 +15,8 @@ import types
 import typing
 from typing import Any, get_args, get_origin, get_type_hints
 
+from interlock.graph._root_state import is_root_type
+
 __all__ = [
     "annotation_json_schema",
     "context_json_schema",
@@ -34,6 +36,8 @@ def json_schema(typ: Any, title: str) -> dict[str, Any]:
         return typ.model_json_schema()
     if _is_typeddict(typ):
         return TypeAdapter(pydantic_safe(typ)).json_schema()
+    if is_root_type(typ):
+        return _root_json_schema(typ, title)
     fields: dict[str, Any] = {}
     if dataclasses.is_dataclass(typ):
         hints = get_type_hints(typ, include_extras=True)
@@ -46,6 +50,20 @@ def json_schema(typ: Any, title: str) -> dict[str, Any]:
                 default = ...
             fields[f.name] = (pydantic_safe(hints.get(f.name, Any)), default)
     return create_model(title, **fields).model_json_schema()  # type: ignore[call-overload,no-any-return]
+
+
+def _root_json_schema(typ: Any, title: str) -> dict[str, Any]:
+    """A root state schema's (one value: `Annotated[list, operator.add]`, `int`), as
+    LangGraph's: the value's type's schema, `None` by default (no schema for a type
+    pydantic cannot describe)."""
+    from pydantic import TypeAdapter
+
+    base = get_args(typ)[0] if get_origin(typ) is typing.Annotated else typ
+    try:
+        schema: dict[str, Any] = TypeAdapter(pydantic_safe(base)).json_schema()
+    except Exception:  # pydantic has no schema for it: any value
+        schema = {}
+    return {"default": None, **schema, "title": title}
 
 
 def state_json_schema(typ: Any, graph_name: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from interlock.errors import CheckpointerRequired, InvalidUpdate
 from interlock.graph._binding import bound
 from interlock.graph._effects import Clock, Start, Task
 from interlock.graph._interrupt import interrupt_id
+from interlock.graph._root_state import is_state_channel
 from interlock.graph._spec import GraphSpec
 from interlock.graph._state import detached
 from interlock.graph._writes import task_id
@@ -450,7 +451,7 @@ class _Run:
 
     def stored_result(self, task: Task) -> tuple[list[tuple[str, Any]], list]:
         stored = self.task_writes[task.id]
-        writes = [(c, v) for c, v in stored.writes if not c.startswith("__")]
+        writes = [(c, v) for c, v in stored.writes if is_state_channel(c)]
         gotos: list[Any] = next((v for c, v in stored.writes if c == GOTO), [])
         return writes, list(gotos)
 

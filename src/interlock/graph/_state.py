@@ -3,7 +3,8 @@
 A schema is a TypedDict, a dataclass or a pydantic model. Each key is a channel; a key declared
 as `Annotated[T, reducer]` folds updates with `reducer(old, new)`, any other key keeps the last
 value written. Two writes to a last-value key in one superstep are an error (the order of
-parallel branches is not meaningful).
+parallel branches is not meaningful). A type without keys (`Annotated[list, operator.add]`,
+`int`) is a root schema: the state is one value, kept under one internal key (`_root_state`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, get_type_hints
 from interlock._types import Overwrite, overwritten
 from interlock.errors import InvalidGraph, InvalidUpdate
 from interlock.graph._managed import ManagedValue, managed_of
+from interlock.graph._root_state import ROOT, command_update, is_root_type
 
 __all__ = ["BadInput", "Channel", "StateSchema", "node_schema"]
 
@@ -99,11 +101,16 @@ class StateSchema:
             self.kind = "pydantic"
         elif isinstance(schema, type) and issubclass(schema, dict):
             self.kind = "typeddict"
+        elif is_root_type(schema):
+            self.kind = "root"
+            reducer, empty = _reducer_of(schema)
+            self.channels[ROOT] = Channel(name=ROOT, reducer=reducer, empty=empty)
         else:
             raise InvalidGraph(
-                f"state schema {schema!r} must be a TypedDict, a dataclass or a pydantic model"
+                f"state schema {schema!r} must be a TypedDict, a dataclass, a pydantic model "
+                "or a type without keys (one value: Annotated[list, operator.add], int)"
             )
-        if self.kind != "dict":
+        if self.kind not in ("dict", "root"):
             hints = get_type_hints(schema, include_extras=True)
             for name, hint in hints.items():
                 if name.startswith("__"):
@@ -155,6 +162,8 @@ class StateSchema:
         input); with `strict` it raises `InvalidUpdate` (the HTTP API refuses such input)."""
         if value is None:
             return []
+        if self.kind == "root":  # the value itself, whatever its type (as LangGraph's)
+            return [(ROOT, value)]
         if isinstance(value, Mapping):
             items: Iterable[tuple[str, Any]] = value.items()
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -177,6 +186,13 @@ class StateSchema:
                 )
             out.append((key, val))
         return out
+
+    def command_updates(self, update: Any, node: str) -> list[tuple[str, Any]]:
+        """A `Command`'s `update` as writes (`to_updates`). A root schema refuses a dict:
+        a Command's dict writes keys, and such a graph has none (`command_update`)."""
+        if self.kind == "root":
+            command_update(update, node)
+        return self.to_updates(update, node)
 
     def prepared(self, writes: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
         """`writes` as they are stored and folded: a value whose channel's reducer has a
@@ -272,7 +288,10 @@ class StateSchema:
         A TypedDict reader also gets a stored key that is none of `known` (the graph's
         keys; this schema's by default): a key an older version of the graph wrote, which a
         trusted version change keeps in the state. With `remaining` (steps the run may still
-        take), the managed keys (`RemainingSteps`, `IsLastStep`) are filled in."""
+        take), the managed keys (`RemainingSteps`, `IsLastStep`) are filled in. A root
+        schema's reader gets the value itself."""
+        if self.kind == "root":
+            return detached(values.get(ROOT))
         if self.kind == "dict":
             copied = {k: detached(v) for k, v in values.items()}
         elif self.kind == "typeddict":

@@ -30,6 +30,7 @@ from interlock.graph._called_graphs import node_graph
 from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync
 from interlock.graph._effects import NS_SEP, SubgraphPaused
 from interlock.graph._engine import run_graph
+from interlock.graph._root_state import fresh, root_chunks
 from interlock.graph._runtime import NodeTask, stateful_refused
 
 CompiledStateGraph = Any
@@ -138,7 +139,7 @@ def _engine(
 ) -> Any:
     start = graph._start(stored, env, stored.record.checkpoint_id if stored else None)
     limit = env.config.get("recursion_limit") or 25
-    return run_graph(
+    gen = run_graph(
         graph.spec,
         start,
         input,
@@ -154,6 +155,7 @@ def _engine(
         task_call=task_call,
         caching=env.cache is not None,
     )
+    return root_chunks(gen) if graph.spec.schema.kind == "root" else gen
 
 
 def _result(graph: CompiledStateGraph, env: Env, box: ResultBox) -> Mapping[str, Any]:
@@ -245,7 +247,7 @@ def _finished_values(
     after a later pause of its own): its state, once, as LangGraph sends it."""
     if "values" in modes:
         values = graph._output(graph._start(stored, env, None).as_result())
-        yield (env.ns_path, "values", dict(values))
+        yield (env.ns_path, "values", fresh(values))
 
 
 def _note_pause(ctx: NodeTask, env: Env, chunk: Chunk) -> None:

@@ -33,6 +33,7 @@ from interlock.errors import VersionChanged
 from interlock.graph._effects import Start
 from interlock.graph._manifest import compare
 from interlock.graph._resume import looks_like_id_map
+from interlock.graph._root_state import ROOT, migrated
 from interlock.graph._run import CHILD
 from interlock.graph._versions import Migration, MigrationPlan, VersionInfo
 
@@ -141,12 +142,12 @@ def plan(info: VersionInfo, verdict: Verdict, start: Start, input: Any) -> Start
             to_version=info.version,
             changes=verdict.changes,
         )
-    values = dict(m.fn(dict(start.values))) if m.fn is not None else dict(start.values)
+    known = info.manifest.get("state") or {}
+    values = migrated(m.fn, start.values, set(known) == {ROOT})
     why = [
         f"the migration leaves the paused run at unknown node `{n}`"
         for n in _missing(info, start, m.nodes)
     ]
-    known = info.manifest.get("state") or {}
     if known:  # a typed state: the migration must return its keys only
         why += [f"the migration returned unknown state key `{k}`" for k in values if k not in known]
     if why:

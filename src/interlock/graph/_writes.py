@@ -102,7 +102,7 @@ def split_result(
                 f"node {name!r} returned Command(graph={result.graph!r}); only None and "
                 "Command.PARENT are known graphs"
             )
-        writes = spec.schema.to_updates(result.update, name)
+        writes = spec.schema.command_updates(result.update, name)
         return writes, list(result.goto_targets())
     if isinstance(result, (list, tuple)) and result and all(isinstance(r, Command) for r in result):
         writes, gotos = [], []

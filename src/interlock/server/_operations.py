@@ -318,6 +318,12 @@ def make_registry(
             raise TypeError(f"agent {name!r} is {type(graph).__name__}, not a compiled graph")
         if graph.checkpointer is None:
             raise ValueError(f"agent {name!r} has no checkpointer: a server needs a durable store")
+        if graph.spec.schema.kind == "root":
+            raise ValueError(
+                f"agent {name!r} has a root state schema ({graph.builder.state_schema!r}: one "
+                "value, not keys), which the server does not host: its thread state, input "
+                "and inbox read keys. Give the graph a TypedDict state with one key instead"
+            )
     names = [g.name for g in registry.values()]
     if len(set(names)) != len(names):
         raise ValueError(
