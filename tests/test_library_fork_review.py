@@ -69,15 +69,6 @@ def _actions(saver: Any, interrupt_id: str) -> list[str]:
 # -- bad input to a fork must leave the waiting run intact -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: a fork whose input cannot be stored (SerializationError at the commit) "
-    "has already cancelled the old head's request (abandon_old_branch yields Resolve before "
-    "the Commit that fails): the head is unchanged, still paused at `review`, but its request "
-    "is cancelled — Command(resume=...) then raises ResumeError 'no pending interrupt' and "
-    "the inbox lost the request. Cause: graph/_engine.py `_flush` (and graph/_update.py) "
-    "cancel before the record's values are known to be storable.",
-)
 def test_a_fork_with_input_that_cannot_be_stored_leaves_the_old_request_pending(
     saver: Any, run: Runner
 ) -> None:
@@ -94,13 +85,6 @@ def test_a_fork_with_input_that_cannot_be_stored_leaves_the_old_request_pending(
     assert out["ok"] == "yes"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: update_state at an older checkpoint with a value that cannot be stored "
-    "raises SerializationError but has already cancelled the head's request "
-    "(graph/_update.py: `yield from abandon_old_branch(run)` before `Commit`): nothing is "
-    "committed, the head still waits at `review` with no pending request.",
-)
 def test_update_state_at_an_older_checkpoint_with_a_value_that_cannot_be_stored_changes_nothing(
     saver: Any, run: Runner
 ) -> None:
@@ -116,13 +100,6 @@ def test_update_state_at_an_older_checkpoint_with_a_value_that_cannot_be_stored_
     assert "approval.cancelled" not in _actions(saver, old)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (pre-existing, same cause): update_state at the head with a value that "
-    "cannot be stored raises SerializationError after cancelling the head's request "
-    "(graph/_update.py yields Resolve(cancelled) for `run.waiting()` before the Commit): the "
-    "head is unchanged and waits with no pending request.",
-)
 def test_update_state_at_the_head_with_a_value_that_cannot_be_stored_changes_nothing(
     saver: Any, run: Runner
 ) -> None:
@@ -883,13 +860,6 @@ def test_update_state_at_the_head_named_by_id_is_no_fork_and_cancels_once(
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (same cause as the SerializationError probes, and beyond a pre-check): on "
-    "PostgreSQL a fork whose input holds a NUL character (which JSONB cannot store) fails "
-    "at the commit after the old request was cancelled: head unchanged, request cancelled. "
-    "The cancel and the commit need one transaction (or the cancel must follow it).",
-)
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_fork_whose_commit_postgres_refuses_leaves_the_old_request_pending(
     tmp_path: Any, mode: str
@@ -910,6 +880,17 @@ def test_a_fork_whose_commit_postgres_refuses_leaves_the_old_request_pending(
             )
         assert _head(run, graph, config) == head
         assert _pending(saver, config) == [old]
+        # given back: the cancel and the reopening are both on the record, with the reason
+        assert _actions(saver, old) == [
+            "approval.cancelled",
+            "approval.reopened",
+            "approval.requested",
+        ]
+        reopened = saver.get_interrupt(old).metadata["reopened"]
+        assert "did not happen" in reopened["reason"]
+        assert "SerializationError" in reopened["reason"]
+        out = run.invoke(graph, il.Command(resume="yes"), config)  # and it is carried out
+        assert out["ok"] == "yes"
     finally:
         saver.close()
 
@@ -1048,3 +1029,33 @@ def test_an_agent_server_fork_does_not_cancel_a_request_asked_after_its_check(
     (asked,) = saver.list_interrupts(status=None, thread_id=tid).items
     assert asked.status == "pending", f"{asked.status} by {asked.decided_by}"
     assert answer.status_code == 409
+
+
+def test_a_fork_whose_write_the_store_refuses_gives_the_old_request_back(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails after its cancels (here: another run moved the head first, as the
+    store reports it) gives the requests back: pending, resumable, the cancel and the
+    reopening both audited."""
+    graph = _linear(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise il.ResumeConflict("another run committed first")
+
+    async def arefuse(*args: Any, **kwargs: Any) -> None:
+        refuse()
+
+    monkeypatch.setattr(saver, "put_checkpoint", refuse)
+    monkeypatch.setattr(saver, "aput_checkpoint", arefuse)
+    with pytest.raises(il.ResumeConflict):
+        run.invoke(graph, {"log": []}, _at(config, _before(run, graph, config, "draft")))
+    monkeypatch.undo()
+    assert _head(run, graph, config) == head
+    assert _pending(saver, config) == [old]
+    assert _actions(saver, old) == ["approval.cancelled", "approval.reopened", "approval.requested"]
+    assert "ResumeConflict" in saver.get_interrupt(old).metadata["reopened"]["reason"]
+    assert run.invoke(graph, il.Command(resume="yes"), config)["ok"] == "yes"

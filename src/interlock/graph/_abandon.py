@@ -1,21 +1,33 @@
-"""A fork's old branch: the requests that waited on the thread's head before a run (or
-`update_state`) started from an older checkpoint. Once the fork commits, the head is the new
-branch and those requests can never be carried out, so the fork cancels them first, exactly
-once (a request decided meanwhile makes the fork fail with `ResumeConflict`), as the Agent
-Server's forks do."""
+"""Requests a write leaves behind: those that waited on the thread's head before a run (or
+`update_state`) started from an older checkpoint — once the fork commits, the head is the
+new branch and they can never be carried out — and those an `update_state` replaces. The
+write cancels them, exactly once (a request decided meanwhile makes it fail with
+`ResumeConflict`), as the Agent Server's forks do.
+
+The cancel and the write are two store calls. So that a write that does not happen cancels
+nothing, the driver (`put_cancelling`) first checks that the record can be serialised, then
+cancels, then writes; if the write still fails (the store refused it, the head moved, the
+store went away), it gives the requests back: pending again (`reopen_interrupt`, audited
+`approval.reopened` with the reason), unless someone else changed them meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
-from interlock.graph._effects import Effect, Resolve
+from interlock.checkpoint import serde
+from interlock.errors import InterlockError
 
 if TYPE_CHECKING:
-    from interlock.checkpoint.base import BaseSaver
+    from interlock.checkpoint.base import BaseSaver, CheckpointRecord
+    from interlock.graph._effects import Commit
     from interlock.graph._run import _Run
 
-__all__ = ["abandon_old_branch", "apending_ids", "pending_ids"]
+__all__ = ["apending_ids", "aput_cancelling", "pending_ids", "put_cancelling", "take_abandons"]
+
+_GIVEN_BACK = "the write that cancelled it did not happen: {error}"
+"""The reason a cancelled request is pending again (`metadata["reopened"]["reason"]`)."""
 
 
 def pending_ids(saver: BaseSaver, thread_id: str) -> tuple[str, ...]:
@@ -42,9 +54,67 @@ async def apending_ids(saver: BaseSaver, thread_id: str) -> tuple[str, ...]:
             return tuple(ids)
 
 
-def abandon_old_branch(run: _Run) -> Generator[Effect, Any, None]:
-    """Before a fork's first commit: cancel the requests that waited on the old head (once;
-    the store refuses it, all or nothing, if one was decided meanwhile)."""
+def take_abandons(run: _Run) -> tuple[str, ...]:
+    """The old head's requests a fork's first write cancels (then none: once)."""
     ids, run.abandons = run.abandons, ()
-    if ids:
-        yield Resolve(dict.fromkeys(ids), status="cancelled")
+    return ids
+
+
+def _check_storable(record: CheckpointRecord) -> None:
+    """Serialise what the write will (raising `SerializationError` before anything is
+    cancelled); a store's own refusals (PostgreSQL's NUL) are met by giving back."""
+    serde.dumps([[w.node, w.channel, w.value] for w in record.writes], "writes")
+    serde.dumps(dict(record.metadata), "metadata")
+    serde.dumps([[n, a] for n, a in record.sends], "sends")
+    if record.values is not None:
+        serde.dumps(dict(record.values), "values")
+
+
+def put_cancelling(
+    saver: BaseSaver, effect: Commit, thread_id: str, by: str | None, put: Callable[[], None]
+) -> None:
+    """`put()` (the effect's write), cancelling `effect.cancels` first (module docstring)."""
+    if not effect.cancels:
+        put()
+        return
+    _check_storable(effect.record)
+    saver.resolve_interrupts(
+        thread_id, dict.fromkeys(effect.cancels), decided_by=by, status="cancelled"
+    )
+    try:
+        put()
+    except BaseException as exc:
+        reason = _GIVEN_BACK.format(error=type(exc).__name__)
+        for interrupt_id in effect.cancels:
+            with suppress(InterlockError):  # (the store gone: they stay cancelled)
+                saver.reopen_interrupt(
+                    interrupt_id, reason=reason, expected_status="cancelled", by=by
+                )
+        raise
+
+
+async def aput_cancelling(
+    saver: BaseSaver,
+    effect: Commit,
+    thread_id: str,
+    by: str | None,
+    put: Callable[[], Awaitable[None]],
+) -> None:
+    """Async twin of `put_cancelling`."""
+    if not effect.cancels:
+        await put()
+        return
+    _check_storable(effect.record)
+    await saver.aresolve_interrupts(
+        thread_id, dict.fromkeys(effect.cancels), decided_by=by, status="cancelled"
+    )
+    try:
+        await put()
+    except BaseException as exc:
+        reason = _GIVEN_BACK.format(error=type(exc).__name__)
+        for interrupt_id in effect.cancels:
+            with suppress(InterlockError):
+                await saver.areopen_interrupt(
+                    interrupt_id, reason=reason, expected_status="cancelled", by=by
+                )
+        raise

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from interlock.checkpoint.base import BaseSaver
 from interlock.errors import (
     GraphError,
     GraphInterrupt,
@@ -45,14 +44,16 @@ from interlock.graph._effects import (
     TaskOutcome,
     Vote,
 )
+from interlock.graph._env import Env
 from interlock.graph._heartbeat import keep_lease, keep_lease_async
 from interlock.graph._interrupt import NodeInterrupt, TaskContext, _current
 from interlock.graph._messages_out import seen_in, send_returned_messages
 from interlock.graph._node_cache import acache_effect, cache_effect
 from interlock.graph._options import config_value
 from interlock.graph._runtime import ExecutionInfo, NodeTask, Runtime
-from interlock.graph._spec import GraphSpec, NodeSpec
+from interlock.graph._spec import NodeSpec
 from interlock.graph._state import BadInput
+from interlock.graph._store_effects import store_async, store_sync
 from interlock.graph._task_hooks import task_hooks
 from interlock.graph._unsaved import Held, save_held
 
@@ -65,65 +66,6 @@ _PAGE = 64
 """At most this many checkpoints per page when looking for a run's input (`Applied`): the
 first page has 2 (usually enough: nothing was committed since the run was queued), then
 each page doubles."""
-
-
-@dataclass(slots=True, kw_only=True)
-class Env:
-    """What the drivers need besides the engine generator."""
-
-    spec: GraphSpec
-    saver: BaseSaver | None
-    config: dict[str, Any]
-    thread_id: str
-    checkpoint_ns: str
-    modes: frozenset[str]
-    """Stream modes the caller asked for."""
-    lease_owner: str | None = None
-    lease_ttl: float | None = None
-    """The lease's time to live: kept while nodes run (`_heartbeat`)."""
-    decided_by: str | None = None
-    parent_task: str | None = None
-    """Set when this graph runs as a subgraph: the id of the parent's task running it."""
-    ns_path: tuple[str, ...] = ()
-    """The namespace as stream chunks name it: one entry per subgraph level."""
-    sink: Callable[[tuple[str, ...], str, Any], None] | None = None
-    """A subgraph's way to its caller's stream: `(ns_path, mode, chunk)`."""
-    subgraphs: bool = False
-    """`stream(..., subgraphs=True)`: subgraphs' chunks reach the caller too."""
-    said: set[str] = field(default_factory=set)
-    """Ids of the messages the run sent on `messages` (a subgraph shares its root's): a
-    message a node returns is not sent again (`_messages_out`)."""
-    yields: bool = False
-    """A subgraph run by `stream()` inside a node: its chunks come out of its driver, as a
-    root graph's do, instead of going up the sink."""
-    root_graph: str | None = None
-    """A subgraph's: the name of the root graph it runs below."""
-    released: bool = False
-    """The lease was given back with the run's last write."""
-    hold: bool = False
-    """The run's owner saves a held step itself (`configurable[HOLD]`, which `_env` takes
-    out of the config the nodes see): the lease stays held for it (`StepNotSaved`)."""
-    stop: Callable[[], bool] | None = None
-    """The run's stop check (`configurable[STOP]`, taken out like `hold`): asked between
-    steps; True stops the run with `RunStopped`."""
-    context: Any = None
-    """`invoke(..., context=...)`, coerced to the graph's `context_schema`."""
-    store: Any = None
-    """`compile(store=...)`: handed to nodes as `runtime.store`."""
-    cache: Any = None
-    """`compile(cache=...)`: performs the engine's `CacheGet` / `CacheSet`."""
-    live_modes: frozenset[str] = frozenset({"custom", "messages"})
-    """Modes whose chunks nodes send while they run (the functional API adds `updates`:
-    each task's result as it finishes)."""
-    step_progress: bool = True
-    """Nodes may save progress inside a step (the functional API's finished tasks); off
-    under exit durability, whose step checkpoints are not stored until the run stops."""
-
-    @property
-    def live(self) -> bool:
-        """Whether chunks from inside nodes must reach the caller while nodes run."""
-        wanted = self.subgraphs or bool(self.modes & self.live_modes)
-        return wanted and (self.parent_task is None or self.yields)
 
 
 @dataclass(slots=True)
@@ -302,70 +244,6 @@ async def _execute_async(
 # ---- saver effects -------------------------------------------------------------------------
 
 
-def _store_sync(effect: Effect, env: Env) -> Any:
-    saver = env.saver
-    if saver is None:
-        return {} if isinstance(effect, Lookup) else None
-    if isinstance(effect, Commit):
-        saver.put_checkpoint(
-            effect.record,
-            expected_head=effect.expected_head,
-            interrupts=effect.interrupts,
-            lease_owner=env.lease_owner,
-            release_lease=effect.final and env.parent_task is None,
-        )
-        env.released = effect.final and env.parent_task is None
-    elif isinstance(effect, SaveProgress):
-        saver.put_task_writes(
-            env.thread_id,
-            env.checkpoint_ns,
-            effect.checkpoint_id,
-            effect.task_writes,
-            effect.interrupts,
-            lease_owner=env.lease_owner,
-            release_lease=effect.final and env.parent_task is None,
-        )
-        env.released = effect.final and env.parent_task is None
-    elif isinstance(effect, Resolve):
-        saver.resolve_interrupts(
-            env.thread_id,
-            effect.decisions,
-            decided_by=env.decided_by,
-            status=effect.status,  # type: ignore[arg-type]
-            bindings=effect.bindings,
-        )
-    elif isinstance(effect, Vote):
-        return saver.cast_vote(
-            env.thread_id,
-            effect.interrupt_id,
-            effect.answer,
-            voter=effect.voter,
-            vote=effect.vote,  # type: ignore[arg-type]
-            binding=effect.binding,
-        )
-    elif isinstance(effect, Reopen):
-        return saver.reopen_interrupt(
-            effect.interrupt_id, reason=effect.reason, value=effect.value, by="interlock"
-        )
-    elif isinstance(effect, HasDecided):
-        return any(
-            saver.list_interrupts(status=s, thread_id=env.thread_id, limit=1).items
-            for s in ("resolved", "expired")
-        )
-    elif isinstance(effect, Lookup):
-        return {iid: saver.get_interrupt(iid) for iid in effect.ids}
-    elif isinstance(effect, Applied):
-        before, size = None, 2
-        while True:
-            page = list(
-                saver.list_checkpoints(env.thread_id, env.checkpoint_ns, before=before, limit=size)
-            )
-            if (found := effect.seen(page, size)) is not None:
-                return found
-            before, size = page[-1].checkpoint_id, min(size * 2, _PAGE)
-    return None
-
-
 def _unsaved(
     gen: Generator[Effect, Any, RunResult],
     effect: Effect,
@@ -414,14 +292,14 @@ def _held(effect: Effect, env: Env) -> Held:
     top = env.parent_task is None
     if isinstance(effect, Commit):
         return Held(
-            write=partial(_store_sync, effect, env),
+            write=partial(store_sync, effect, env),
             checkpoint_ns=env.checkpoint_ns,
             commit=effect.record.checkpoint_id,
             releases=effect.final and top,
         )
     assert isinstance(effect, SaveProgress)
     return Held(
-        write=partial(_store_sync, effect, env),
+        write=partial(store_sync, effect, env),
         checkpoint_ns=env.checkpoint_ns,
         progress_on=effect.checkpoint_id,
         releases=effect.final and top,
@@ -510,70 +388,6 @@ def _keeping(effect: Effect, env: Env, children: list[StepNotSaved]) -> Effect:
     return effect
 
 
-async def _store_async(effect: Effect, env: Env) -> Any:
-    saver = env.saver
-    if saver is None:
-        return {} if isinstance(effect, Lookup) else None
-    if isinstance(effect, Commit):
-        await saver.aput_checkpoint(
-            effect.record,
-            expected_head=effect.expected_head,
-            interrupts=effect.interrupts,
-            lease_owner=env.lease_owner,
-            release_lease=effect.final and env.parent_task is None,
-        )
-        env.released = effect.final and env.parent_task is None
-    elif isinstance(effect, SaveProgress):
-        await saver.aput_task_writes(
-            env.thread_id,
-            env.checkpoint_ns,
-            effect.checkpoint_id,
-            effect.task_writes,
-            effect.interrupts,
-            lease_owner=env.lease_owner,
-            release_lease=effect.final and env.parent_task is None,
-        )
-        env.released = effect.final and env.parent_task is None
-    elif isinstance(effect, Resolve):
-        await saver.aresolve_interrupts(
-            env.thread_id,
-            effect.decisions,
-            decided_by=env.decided_by,
-            status=effect.status,  # type: ignore[arg-type]
-            bindings=effect.bindings,
-        )
-    elif isinstance(effect, Vote):
-        return await saver.acast_vote(
-            env.thread_id,
-            effect.interrupt_id,
-            effect.answer,
-            voter=effect.voter,
-            vote=effect.vote,  # type: ignore[arg-type]
-            binding=effect.binding,
-        )
-    elif isinstance(effect, Reopen):
-        return await saver.areopen_interrupt(
-            effect.interrupt_id, reason=effect.reason, value=effect.value, by="interlock"
-        )
-    elif isinstance(effect, HasDecided):
-        for s in ("resolved", "expired"):
-            if (await saver.alist_interrupts(status=s, thread_id=env.thread_id, limit=1)).items:
-                return True
-        return False
-    elif isinstance(effect, Lookup):
-        return {iid: await saver.aget_interrupt(iid) for iid in effect.ids}
-    elif isinstance(effect, Applied):
-        before, size = None, 2
-        while True:
-            page = await saver.alist_checkpoints(
-                env.thread_id, env.checkpoint_ns, before=before, limit=size
-            )
-            if (found := effect.seen(page, size)) is not None:
-                return found
-            before, size = page[-1].checkpoint_id, min(size * 2, _PAGE)
-    return None
-
-
 # ---- sync driver ---------------------------------------------------------------------------
 
 
@@ -635,7 +449,7 @@ def _emit(env: Env, effect: Emit) -> Iterator[Chunk]:
 
 
 _STORE_EFFECTS = (Commit, SaveProgress, Resolve, Vote, Reopen, HasDecided, Lookup, Applied)
-"""The effects `_store_sync` carries out: the run's own store calls."""
+"""The effects `store_sync` carries out: the run's own store calls."""
 
 
 def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox) -> Iterator[Chunk]:
@@ -658,7 +472,7 @@ def drive_sync(gen: Generator[Effect, Any, RunResult], env: Env, box: ResultBox)
                     raise
                 if isinstance(effect, _STORE_EFFECTS):
                     try:
-                        reply = _store_sync(_keeping(effect, env, children), env)
+                        reply = store_sync(_keeping(effect, env, children), env)
                     except StoreUnavailable as exc:
                         unsaved = _unsaved(gen, effect, env, exc, children)
                         if unsaved is None:
@@ -787,7 +601,7 @@ async def drive_async(
                     reply = await acache_effect(env.cache, effect)
                 else:
                     try:
-                        reply = await _store_async(_keeping(effect, env, children), env)
+                        reply = await store_async(_keeping(effect, env, children), env)
                     except StoreUnavailable as exc:
                         unsaved = _unsaved(gen, effect, env, exc, children)
                         if unsaved is None:

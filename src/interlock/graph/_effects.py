@@ -166,6 +166,10 @@ class Commit:
     interrupts: tuple[InterruptRecord, ...] = ()
     final: bool = False
     """The run ends with this write: the store may give the thread's lease back in it."""
+    cancels: tuple[str, ...] = ()
+    """Requests this write leaves behind (a fork's old head, an update's pending ones): the
+    driver cancels them just before the write, and gives them back (pending again) if the
+    write then fails, so a write that does not happen cancels nothing (`_abandon.py`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from interlock.errors import (
     RunStopped,
     RunSuperseded,
 )
-from interlock.graph._abandon import abandon_old_branch
+from interlock.graph._abandon import take_abandons
 from interlock.graph._effects import (
     Applied,
     Clock,
@@ -496,7 +496,6 @@ def _flush(
 ) -> Generator[Effect, Any, CheckpointRecord]:
     """Commit the records not committed yet as one (several only under exit durability:
     the last one, on the parent of the first, with all their writes in order)."""
-    yield from abandon_old_branch(run)
     chain, run.unsaved = run.unsaved, []
     rec = chain[-1]
     if len(chain) > 1:
@@ -505,7 +504,7 @@ def _flush(
         folded = [u for r in chain for u in r.metadata.get("updates_of") or ()]
         if folded:  # the queued Commands whose update one of the steps folded in
             rec = replace(rec, metadata={**rec.metadata, "updates_of": folded})
-    yield Commit(rec, run.head, interrupts, final)
+    yield Commit(rec, run.head, interrupts, final, take_abandons(run))
     run.head = rec.checkpoint_id
     return rec
 

@@ -8,8 +8,8 @@ from typing import Any
 from interlock._types import END, START, RunnableConfig
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate, ResumeConflict
-from interlock.graph._abandon import abandon_old_branch
-from interlock.graph._effects import Clock, Commit, Effect, Resolve, Start
+from interlock.graph._abandon import take_abandons
+from interlock.graph._effects import Clock, Commit, Effect, Start
 from interlock.graph._engine import _child_waits
 from interlock.graph._finished import finished_writes, ordered_writes
 from interlock.graph._run import EXPECTED_HEAD, _Run
@@ -87,9 +87,7 @@ def update_graph(
     spec.schema.apply(run.values, writes)
 
     yield from _child_waits(run)  # requests of paused subgraphs are cancelled too
-    pending = run.waiting()
-    if pending:
-        yield Resolve({r.interrupt_id: None for r in pending}, status="cancelled")
+    pending = run.waiting()  # cancelled by the write (`Commit.cancels`), with the fork's
     was_paused_before = any(
         r.kind == "breakpoint" and r.value.get("when") == "before" for r in pending
     )
@@ -126,6 +124,6 @@ def update_graph(
     hit = spec.hits(spec.interrupt_before, names)
     if was_paused_before and hit and not child:  # a subgraph goes on past it with its parent
         bps = (run._breakpoint(record.checkpoint_id, "before", hit),)
-    yield from abandon_old_branch(run)
-    yield Commit(record, run.head, bps, True)
+    cancels = (*(r.interrupt_id for r in pending), *take_abandons(run))
+    yield Commit(record, run.head, bps, True, tuple(dict.fromkeys(cancels)))
     return record.checkpoint_id
