@@ -711,17 +711,6 @@ def _risky(saver: Any) -> Any:
     return g.compile(checkpointer=saver, name="doc")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (Agent Server + library fork): POST /threads/{id}/state with an explicit "
-    "checkpoint_id equal to the head sets no EXPECTED_HEAD (threads.py: only `if not "
-    "checkpoint_id`); if the thread moves on before the update (a run pauses at a request "
-    "only bob may decide), the library update becomes a fork and cancels bob's request as "
-    "the requester, 200 — a review skipped without the fork's permission check "
-    "(check_state_change read the waiting requests before). Expected 409 conflict, "
-    "nothing changed (pass the dry run's head as EXPECTED_HEAD for an explicit "
-    "checkpoint_id too).",
-)
 def test_a_state_update_at_the_explicit_head_does_not_cancel_a_request_asked_meanwhile(
     saver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -989,16 +978,6 @@ def test_a_resume_at_an_older_paused_checkpoint_says_why_it_is_refused(saver: An
     assert first_head in str(refused.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (Agent Server run fork + library fork): check_fork (_plan.py) reads the "
-    "waiting requests and checks the caller may decide them; if the thread moves on before "
-    "the run (a turn pauses at a request only bob may decide), run_fork cancels the checked "
-    "list (empty) and the library fork (_compiled._load -> pending_ids) then cancels bob's "
-    "request as the requester: 200, `run.forked` audited with pending [] — a review "
-    "skipped. Expected 409 conflict, nothing cancelled (the fork should find the head the "
-    "check read: EXPECTED_HEAD for forks, or cancel only the checked ids).",
-)
 def test_an_agent_server_fork_does_not_cancel_a_request_asked_after_its_check(
     saver: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

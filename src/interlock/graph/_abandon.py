@@ -12,19 +12,27 @@ store went away), it gives the requests back: pending again (`reopen_interrupt`,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
-from interlock.errors import InterlockError
+from interlock.errors import InterlockError, ResumeConflict
+from interlock.graph._run import EXPECTED_PENDING
 
 if TYPE_CHECKING:
     from interlock.checkpoint.base import BaseSaver, CheckpointRecord
     from interlock.graph._effects import Commit
     from interlock.graph._run import _Run
 
-__all__ = ["apending_ids", "aput_cancelling", "pending_ids", "put_cancelling", "take_abandons"]
+__all__ = [
+    "apending_ids",
+    "aput_cancelling",
+    "check_expected",
+    "pending_ids",
+    "put_cancelling",
+    "take_abandons",
+]
 
 _GIVEN_BACK = "the write that cancelled it did not happen: {error}"
 """The reason a cancelled request is pending again (`metadata["reopened"]["reason"]`)."""
@@ -52,6 +60,21 @@ async def apending_ids(saver: BaseSaver, thread_id: str) -> tuple[str, ...]:
         cursor = page.next_cursor
         if cursor is None:
             return tuple(ids)
+
+
+def check_expected(config: Mapping[str, Any], thread_id: str, ids: Iterable[str]) -> None:
+    """Raise `ResumeConflict` when `config` names the requests its caller checked it may
+    cancel (`EXPECTED_PENDING`) and `ids`, those it would cancel, hold another (a request
+    asked since the check): nothing is changed."""
+    expected = (config.get("configurable") or {}).get(EXPECTED_PENDING)
+    if expected is None:
+        return
+    new = sorted(set(ids) - set(expected))
+    if new:
+        raise ResumeConflict(
+            f"thread {thread_id!r} waits on requests asked since it was read ({', '.join(new)}); "
+            "nothing was changed: read it again"
+        )
 
 
 def take_abandons(run: _Run) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from interlock.errors import (
     ThreadBusy,
     ThreadRequired,
 )
-from interlock.graph._abandon import apending_ids, pending_ids
+from interlock.graph._abandon import apending_ids, check_expected, pending_ids
 from interlock.graph._drivers import Chunk, Env, ResultBox, drive_async, drive_sync, drop_hold
 from interlock.graph._effects import Clock, RunResult, Start
 from interlock.graph._engine import (
@@ -292,6 +292,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
             if head != cp_id and not ns:  # a fork: the old head's requests are cancelled
                 abandons = pending_ids(saver, env.thread_id)
+                check_expected(env.config, env.thread_id, abandons)
         return self._start(stored, env, head, known, known_id, abandons)
 
     async def _aload(
@@ -329,6 +330,7 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
             head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
             if head != cp_id and not ns:
                 abandons = await apending_ids(saver, env.thread_id)
+                check_expected(env.config, env.thread_id, abandons)
         return self._start(stored, env, head, known, known_id, abandons)
 
     def _busy(self, env: Env, input: Any) -> Exception:

@@ -28,6 +28,7 @@ __all__ = [
     "DONE",
     "ERROR",
     "EXPECTED_HEAD",
+    "EXPECTED_PENDING",
     "GOTO",
     "INPUT",
     "MEMO",
@@ -76,6 +77,11 @@ EXPECTED_HEAD = "expected_head"
 """Configurable key of `update_state`: the head its caller worked the update out on (a
 service's check of what the update plans); if the thread moved on since, the update raises
 `ResumeConflict` and changes nothing."""
+EXPECTED_PENDING = "expected_pending"
+"""Configurable key of `update_state` and of a run from an older checkpoint (a fork): the
+ids of the requests its caller checked that it may cancel (a service's check of who may
+decide them); a request waiting that is not among them (asked since) makes it raise
+`ResumeConflict` and change nothing."""
 UPDATE_RUNS = "__update_runs__"
 """Task id (beside `UPDATE_TASK`) under which the queued runs (ids) whose
 `Command(update=...)` waits in `UPDATE_TASK` are kept, as its one write (channel

@@ -8,7 +8,7 @@ from typing import Any
 from interlock._types import END, START, RunnableConfig
 from interlock.checkpoint.base import InterruptRecord, Write
 from interlock.errors import InvalidUpdate, ResumeConflict
-from interlock.graph._abandon import take_abandons
+from interlock.graph._abandon import check_expected, take_abandons
 from interlock.graph._effects import Clock, Commit, Effect, Start
 from interlock.graph._engine import _child_waits
 from interlock.graph._finished import finished_writes, ordered_writes
@@ -125,5 +125,6 @@ def update_graph(
     if was_paused_before and hit and not child:  # a subgraph goes on past it with its parent
         bps = (run._breakpoint(record.checkpoint_id, "before", hit),)
     cancels = (*(r.interrupt_id for r in pending), *take_abandons(run))
+    check_expected(config, start.thread_id, cancels)
     yield Commit(record, run.head, bps, True, tuple(dict.fromkeys(cancels)))
     return record.checkpoint_id

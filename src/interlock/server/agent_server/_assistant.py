@@ -17,7 +17,7 @@ from typing import Any
 
 from interlock.checkpoint.base import BaseSaver, StoredAssistant
 from interlock.graph import CompiledStateGraph
-from interlock.graph._run import EXPECTED_HEAD, PASSABLE
+from interlock.graph._run import EXPECTED_HEAD, EXPECTED_PENDING, PASSABLE
 from interlock.graph._unsaved import HOLD
 from interlock.server._errors import ApiError
 from interlock.server._operations import check_shape
@@ -52,6 +52,7 @@ RESERVED = frozenset(
         HOLD,
         PASSABLE,
         EXPECTED_HEAD,
+        EXPECTED_PENDING,
     }
 )
 """Configurable keys a client (or an assistant) may not set: they carry the service's own

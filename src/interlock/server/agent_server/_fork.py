@@ -9,8 +9,9 @@ moves to the new branch; the old branch stays in the history, and every new chec
 names its parent (`parent_checkpoint`).
 
 Requests that wait on the thread's old head can never be carried out once the head moved:
-a fork cancels them first (status `cancelled`, exactly once: a decision recorded first
-makes the fork a 409 `conflict`, and a decision sent after it is a 409), and is allowed
+a fork cancels them with its first write (status `cancelled`, exactly once: a decision
+recorded first, or a request asked after the check below, makes the fork a 409 `conflict`
+and changes nothing; a decision sent after it is a 409), and is allowed
 only to a caller who may decide every one of them (403 otherwise, audited: a fork must not
 skip a review). A replay (`input: null`) by a caller without the role admin is allowed
 only where it cannot repeat a decided action (`_detour`: 403 `detour_forbidden`). Each
@@ -25,6 +26,7 @@ from typing import Any
 
 from interlock.errors import InputRejected, ResumeConflict, ResumeError, ThreadBusy
 from interlock.graph import CompiledStateGraph
+from interlock.graph._run import EXPECTED_PENDING
 from interlock.server._audit_later import AuditLater
 from interlock.server._durable import Runner, run_durably
 from interlock.server._errors import ApiError
@@ -34,7 +36,7 @@ from interlock.server.agent_server._detour import check_replay
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.auth import Principal
 
-__all__ = ["cancel_waiting", "check_fork", "fork_point", "is_older", "run_fork"]
+__all__ = ["check_fork", "fork_point", "run_fork"]
 
 
 def fork_point(
@@ -122,29 +124,6 @@ def check_fork(
     return cancels, detour
 
 
-def cancel_waiting(ctx: Context, who: Principal, thread_id: str, ids: list[str]) -> None:
-    """Cancel the requests `ids` waiting on the thread's old head, exactly once (409
-    `conflict` when one of them was decided or cancelled meanwhile: nothing changes)."""
-    if not ids:
-        return
-    try:
-        ctx.saver.resolve_interrupts(
-            thread_id, dict.fromkeys(ids), decided_by=who.name, status="cancelled"
-        )
-    except (ResumeConflict, ResumeError) as exc:
-        raise ApiError(
-            409, "conflict", f"a request of thread {thread_id!r} changed: {exc}"
-        ) from exc
-
-
-def is_older(ctx: Context, thread_id: str, checkpoint_id: str | None) -> bool:
-    """Whether `checkpoint_id` names a checkpoint of the thread other than its head."""
-    if not checkpoint_id:
-        return False
-    head = next(iter(ctx.saver.list_checkpoints(thread_id, limit=1)), None)
-    return head is not None and head.checkpoint_id != checkpoint_id
-
-
 def run_fork(
     ctx: Context,
     who: Principal,
@@ -156,13 +135,15 @@ def run_fork(
     cancels: list[str],
     runner: Runner,
 ) -> None:
-    """Cancel the requests waiting on the old head (exactly once), then run from the fork
-    point as a durable run (its record carries the checkpoint: a takeover before the run's
-    first commit starts from it again). `runner` audits the fork (`run.forked`) once the
-    run is under way (`carry_out`)."""
+    """Run from the fork point as a durable run (its record carries the checkpoint: a
+    takeover before the run's first commit starts from it again), cancelling with its
+    first write the requests waiting on the old head: `cancels`, those checked, and no
+    other (a request asked since, or one decided since, is a 409 `conflict`:
+    `EXPECTED_PENDING`). `runner` audits the fork (`run.forked`) once the run is under way
+    (`carry_out`)."""
     saver = ctx.saver
-    cancel_waiting(ctx, who, thread_id, cancels)
     config = run_config(thread_id, user_id=who.name, checkpoint_id=checkpoint_id)
+    config["configurable"][EXPECTED_PENDING] = list(cancels)  # cancelled with its first write
     try:
         run_durably(saver, graph, input, config, runner, view=run_view, agent=name)
     except (ThreadBusy, InputRejected, ResumeConflict) as exc:

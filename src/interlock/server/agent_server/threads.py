@@ -16,13 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from interlock._types import StateSnapshot
 from interlock.checkpoint.base import InterruptRecord, ThreadInfo
 from interlock.errors import InterlockError, ResumeConflict
-from interlock.graph._run import EXPECTED_HEAD
+from interlock.graph._run import EXPECTED_HEAD, EXPECTED_PENDING
 from interlock.server._audit_later import delete_thread_audited, record_all
 from interlock.server._errors import ApiError
 from interlock.server._operations import MAX_OFFSET, check_shape, record_audit, run_config
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._detour import check_edit, check_leaves, update_leaves
-from interlock.server.agent_server._fork import cancel_waiting, is_older
 from interlock.server.agent_server._guard import check_state_change
 from interlock.server.agent_server._requests import quorums
 from interlock.server.agent_server._search import count_matching, search_matching, values_of
@@ -275,8 +274,9 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         except (ValueError, KeyError) as exc:
             raise ApiError(422, "invalid_update", str(exc)) from exc
         detours.append(check_leaves(saver, who, thread_id, "state.updated", detail, nodes))
-        if is_older(ctx, thread_id, checkpoint_id):  # a fork: the old head's requests go
-            cancel_waiting(ctx, who, thread_id, waiting)
+        # the update cancels the requests waiting (at the head, or the old head's for a
+        # fork) with its write, and only those checked above: one asked since is a 409
+        config["configurable"][EXPECTED_PENDING] = list(waiting)
         if not checkpoint_id:  # the update must find the head its plan was worked out on
             config["configurable"][EXPECTED_HEAD] = head
         try:
