@@ -308,6 +308,34 @@ def test_a_fork_refused_as_it_starts_is_not_audited(
         assert forked["detail"]["checkpoint_id"] == first
 
 
+def test_a_fork_refused_as_it_starts_cancels_nothing(
+    server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin's fork of a thread paused on ada's request, refused as it starts (busy):
+    the request is not cancelled (the fork cancels with its first write), and ada's answer
+    is carried out."""
+    url, saver = server
+    with _clients(url) as (bob, ada, root):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "ask", input={"text": "a"})
+        (waiting,) = bob.threads.get_state(tid)["interrupts"]
+        forked_from = [h["checkpoint"]["checkpoint_id"] for h in bob.threads.get_history(tid)][-1]
+        HELD.add(tid)
+        _held_after(monkeypatch, plan_module, "check_fork", saver)
+        code, _ = _status(
+            lambda: root.runs.wait(tid, "ask", input={"text": "b"}, checkpoint_id=forked_from)
+        )
+        assert code == 409
+        monkeypatch.undo()
+        saver.release_thread(tid, "elsewhere")
+        assert _actions(url, tid, "approval.cancelled") == []
+        assert [i["id"] for i in bob.threads.get_state(tid)["interrupts"]] == [waiting["id"]]
+        ada.runs.wait(tid, "ask", command={"resume": "yes"})
+        assert bob.threads.get_state(tid)["interrupts"] == []
+        (decided,) = _actions(url, tid, "approval.decided")
+        assert decided["interrupt_id"] == waiting["id"]
+
+
 def test_a_v1_continue_refused_as_it_starts_leaves_no_detour(
     server: tuple[str, SqliteSaver], monkeypatch: pytest.MonkeyPatch
 ) -> None:
