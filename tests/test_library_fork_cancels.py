@@ -108,13 +108,13 @@ def test_a_request_decided_as_the_fork_starts_makes_the_fork_fail_and_changes_no
     head = run.get_state(graph, config).config["configurable"]["checkpoint_id"]
     read, aread = _compiled.pending_ids, _compiled.apending_ids
 
-    def decided_meanwhile(store: Any, thread_id: str) -> tuple[str, ...]:
-        ids = read(store, thread_id)
+    def decided_meanwhile(store: Any, thread_id: str, ns: str = "") -> tuple[str, ...]:
+        ids = read(store, thread_id, ns)
         saver.resolve_interrupts(tid, {old: "yes"}, decided_by="ada")
         return ids
 
-    async def adecided_meanwhile(store: Any, thread_id: str) -> tuple[str, ...]:
-        ids = await aread(store, thread_id)
+    async def adecided_meanwhile(store: Any, thread_id: str, ns: str = "") -> tuple[str, ...]:
+        ids = await aread(store, thread_id, ns)
         await saver.aresolve_interrupts(tid, {old: "yes"}, decided_by="ada")
         return ids
 

@@ -345,16 +345,6 @@ def test_update_state_at_the_subgraph_head_cancels_its_request(saver: Any, run: 
     assert saver.get_interrupt(old).status == "cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT: update_state at an OLDER checkpoint in a subgraph namespace moves the "
-    "child's head but leaves the child's request pending (graph/_compiled.py `_load`/`_aload`: "
-    "`if head != cp_id and not ns` — no abandons in a namespace — and update_graph's "
-    "`run.waiting()` is empty for a fork). The inbox still offers it; a "
-    "Command(resume='yes') then marks it `resolved` but the answer is never applied: the "
-    "subgraph runs from the edited checkpoint and asks again under a new id (the decision "
-    "is silently lost). At the child's head the same update cancels it.",
-)
 def test_update_state_at_an_older_subgraph_checkpoint_does_not_leave_a_request_to_be_lost(
     saver: Any, run: Runner
 ) -> None:
@@ -898,13 +888,13 @@ def test_update_state_fork_with_a_request_decided_as_it_starts_changes_nothing(
     older = _at(config, _before(run, graph, config, "draft"))
     read, aread = _compiled.pending_ids, _compiled.apending_ids
 
-    def decided_meanwhile(store: Any, thread_id: str) -> tuple[str, ...]:
-        ids = read(store, thread_id)
+    def decided_meanwhile(store: Any, thread_id: str, ns: str = "") -> tuple[str, ...]:
+        ids = read(store, thread_id, ns)
         saver.resolve_interrupts(tid, {old: "yes"}, decided_by="ada")
         return ids
 
-    async def adecided_meanwhile(store: Any, thread_id: str) -> tuple[str, ...]:
-        ids = await aread(store, thread_id)
+    async def adecided_meanwhile(store: Any, thread_id: str, ns: str = "") -> tuple[str, ...]:
+        ids = await aread(store, thread_id, ns)
         await saver.aresolve_interrupts(tid, {old: "yes"}, decided_by="ada")
         return ids
 

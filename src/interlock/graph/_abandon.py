@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
 from interlock.errors import InterlockError, ResumeConflict
+from interlock.graph._effects import NS_SEP
 from interlock.graph._run import EXPECTED_PENDING
 
 if TYPE_CHECKING:
-    from interlock.checkpoint.base import BaseSaver, CheckpointRecord
+    from interlock.checkpoint.base import BaseSaver, CheckpointRecord, InterruptRecord
     from interlock.graph._effects import Commit
     from interlock.graph._run import _Run
 
@@ -38,25 +39,32 @@ _GIVEN_BACK = "the write that cancelled it did not happen: {error}"
 """The reason a cancelled request is pending again (`metadata["reopened"]["reason"]`)."""
 
 
-def pending_ids(saver: BaseSaver, thread_id: str) -> tuple[str, ...]:
-    """The ids of every request of the thread that waits for a decision (all pages)."""
+def _within(record: InterruptRecord, ns: str) -> bool:
+    """Whether the request waits in the namespace `ns` or below it ("": the whole thread)."""
+    got = record.checkpoint_ns
+    return not ns or got == ns or got.startswith(ns + NS_SEP)
+
+
+def pending_ids(saver: BaseSaver, thread_id: str, ns: str = "") -> tuple[str, ...]:
+    """The ids of every request of the thread that waits for a decision (all pages), or of
+    those waiting in the subgraph namespace `ns` and below."""
     ids: list[str] = []
     cursor: str | None = None
     while True:
         page = saver.list_interrupts(thread_id=thread_id, limit=500, cursor=cursor)
-        ids.extend(r.interrupt_id for r in page.items)
+        ids.extend(r.interrupt_id for r in page.items if _within(r, ns))
         cursor = page.next_cursor
         if cursor is None:
             return tuple(ids)
 
 
-async def apending_ids(saver: BaseSaver, thread_id: str) -> tuple[str, ...]:
+async def apending_ids(saver: BaseSaver, thread_id: str, ns: str = "") -> tuple[str, ...]:
     """Async twin of `pending_ids`."""
     ids: list[str] = []
     cursor: str | None = None
     while True:
         page = await saver.alist_interrupts(thread_id=thread_id, limit=500, cursor=cursor)
-        ids.extend(r.interrupt_id for r in page.items)
+        ids.extend(r.interrupt_id for r in page.items if _within(r, ns))
         cursor = page.next_cursor
         if cursor is None:
             return tuple(ids)

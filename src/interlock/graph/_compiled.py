@@ -290,8 +290,8 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         abandons: tuple[str, ...] = ()
         if cp_id is not None:
             head = next(iter(saver.list_checkpoints(env.thread_id, ns, limit=1))).checkpoint_id
-            if head != cp_id and not ns:  # a fork: the old head's requests are cancelled
-                abandons = pending_ids(saver, env.thread_id)
+            if head != cp_id:  # a fork: the old head's requests (in `ns`) are cancelled
+                abandons = pending_ids(saver, env.thread_id, ns)
                 check_expected(env.config, env.thread_id, abandons)
         return self._start(stored, env, head, known, known_id, abandons)
 
@@ -328,8 +328,8 @@ class CompiledStateGraph(CacheMethods, RunnableMethods):
         abandons: tuple[str, ...] = ()
         if cp_id is not None:
             head = (await saver.alist_checkpoints(env.thread_id, ns, limit=1))[0].checkpoint_id
-            if head != cp_id and not ns:
-                abandons = await apending_ids(saver, env.thread_id)
+            if head != cp_id:
+                abandons = await apending_ids(saver, env.thread_id, ns)
                 check_expected(env.config, env.thread_id, abandons)
         return self._start(stored, env, head, known, known_id, abandons)
 
