@@ -81,7 +81,9 @@ def request_context(
         "quorum": quorum_of({"quorum": quorum_view(record, votes_of(saver, record))}, who),
         "decided": _decided(record),
         "decision_json": (
-            json.dumps(plain(record.resume), indent=2) if record.status != "pending" else None
+            json.dumps(plain(record.resume), indent=2)
+            if record.status not in ("pending", "cancelled")
+            else None
         ),
     }
 
