@@ -941,15 +941,6 @@ def test_a_fork_of_a_fork_back_to_a_paused_subgraph(saver: Any, run: Runner) -> 
     assert out["ok"] == "yes" and _pending(saver, config) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (message; LangGraph parity undocumented): Command(resume=v) at the old "
-    "branch's paused checkpoint raises ResumeError 'thread ... has no pending interrupt to "
-    "resume' (graph/_resume.py match_resume) although the thread waits on a request at its "
-    "head; LangGraph 1.2.22 resumes the old branch here. The message should say the "
-    "checkpoint is not the head and its request was cancelled by a fork (and docs/parity.md "
-    "list the difference).",
-)
 def test_a_resume_at_an_older_paused_checkpoint_says_why_it_is_refused(saver: Any) -> None:
     graph = _linear(saver)
     config = _tid()

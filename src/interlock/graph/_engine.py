@@ -68,6 +68,7 @@ from interlock.graph._resume import (
     authorize_decisions,
     looks_like_id_map,
     match_resume,
+    refuse_old_branch,
     validate_decisions,
 )
 from interlock.graph._run import (
@@ -246,6 +247,7 @@ def _start(run: _Run, input: Any) -> Generator[Effect, Any, bool | RunResult | N
                 if missing:
                     elsewhere = yield Lookup(missing)
             elif not pending:
+                refuse_old_branch(run.thread_id, run.record, run.head)
                 decided = yield HasDecided()
                 if decided:
                     raise ResumeConflict(

@@ -9,12 +9,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from interlock._types import Command
-from interlock.checkpoint.base import InterruptRecord
+from interlock.checkpoint.base import CheckpointRecord, InterruptRecord
 from interlock.errors import InvalidResumeValue, ResumeConflict, ResumeError
 from interlock.graph._interrupt import is_expired_answer
 from interlock.graph._jsonschema import schema_errors
 
-__all__ = ["authorize_decisions", "looks_like_id_map", "match_resume", "validate_decisions"]
+__all__ = [
+    "authorize_decisions",
+    "looks_like_id_map",
+    "match_resume",
+    "refuse_old_branch",
+    "validate_decisions",
+]
 
 _ID_MAP_KEY = re.compile(r"^[0-9a-f]{32}$")
 
@@ -26,6 +32,20 @@ def looks_like_id_map(value: Any) -> bool:
         and bool(value)
         and all(isinstance(k, str) and _ID_MAP_KEY.match(k) for k in value)
     )
+
+
+def refuse_old_branch(thread_id: str, record: CheckpointRecord | None, head_id: str | None) -> None:
+    """A resume, with nothing pending, at a checkpoint that is not the thread's head (an old
+    branch: what was asked there was cancelled when the thread went on from another
+    checkpoint): a `ResumeError` that says so, before anything is recorded or cancelled."""
+    checkpoint_id = record.checkpoint_id if record is not None else None
+    if checkpoint_id is not None and head_id is not None and checkpoint_id != head_id:
+        raise ResumeError(
+            f"checkpoint {checkpoint_id} of thread {thread_id!r} is not the thread's head "
+            f"({head_id}) and nothing waits there (what was asked there was cancelled when "
+            "the thread went on from another checkpoint): resume the head, with a config "
+            "without checkpoint_id"
+        )
 
 
 def match_resume(
