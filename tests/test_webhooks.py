@@ -305,3 +305,32 @@ def test_escalations_are_posted(saver: Any, receiver: Receiver) -> None:
     assert requested["event"] == "approval.requested"
     assert escalated["event"] == "approval.escalated" and escalated["interrupt_id"] == request.id
     assert escalated["detail"]["from"] == ["ada"] and escalated["detail"]["to"] == ["role:admin"]
+
+
+def test_a_request_cancelled_by_a_fork_is_posted(saver: Any, receiver: Receiver) -> None:
+    """A subscriber told a request was asked hears when a fork cancels it."""
+    import interlock as il
+
+    class S(TypedDict, total=False):
+        answer: Any
+        log: list[str]
+
+    g = il.StateGraph(S)
+    g.add_node("draft", lambda s: {"log": ["draft"]})
+    g.add_node("ask", lambda s: {"answer": il.interrupt({"pay": 5}, approvers=["ada"])})
+    g.add_edge(il.START, "draft")
+    g.add_edge("draft", "ask")
+    graph = g.compile(checkpointer=saver)
+    dispatcher = _dispatcher(saver, [Webhook(receiver.url, SECRET)])
+    config = {"configurable": {"thread_id": "forked", "user_id": "bob"}}
+    [request] = graph.invoke({}, config)["__interrupt__"]
+    older = next(s for s in graph.get_state_history(config) if s.next == ("draft",))
+    fork = {"configurable": {**older.config["configurable"], "user_id": "bob"}}
+    graph.invoke(None, fork)  # a fork: the old head's request is cancelled (by bob)
+    assert dispatcher.run_once() == 3
+    requested, cancelled, asked_again = receiver.events()
+    assert requested["event"] == "approval.requested"
+    assert cancelled["event"] == "approval.cancelled"
+    assert cancelled["interrupt_id"] == request.id and cancelled["actor"] == "bob"
+    assert asked_again["event"] == "approval.requested"
+    assert asked_again["interrupt_id"] != request.id

@@ -30,8 +30,17 @@ __all__ = ["EVENTS", "Webhook", "WebhookDispatcher", "parse_hook", "sign", "veri
 _log = logging.getLogger("interlock.server")
 
 EVENTS = frozenset(
-    {"approval.requested", "approval.decided", "approval.expired", "approval.escalated"}
+    {
+        "approval.requested",
+        "approval.decided",
+        "approval.expired",
+        "approval.escalated",
+        "approval.cancelled",
+        "approval.reopened",
+    }
 )
+"""What a hook hears by default: every change of a request's status (a request cancelled
+because its thread went on without it, or given back to pending, too)."""
 
 
 @dataclass(frozen=True, slots=True)
