@@ -1,0 +1,114 @@
+"""Adversarial review of three store changes: PostgreSQL contention retries, a cron fire
+queued in one transaction (`queue_cron_run`), and server audit entries recorded after the
+act.
+
+The PostgreSQL probes make PostgreSQL itself roll a call back: a trigger raises SQLSTATE
+40P01 (deadlock_detected) on the store's own statement, counted by a sequence (which a
+rollback does not undo), so the abort lands exactly where the probe wants it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from interlock import StoreUnavailable
+from interlock.checkpoint._testkit import make_record
+from interlock.checkpoint.base import SnapshotPolicy
+from tests.conftest import SAVERS
+from tests.pg import DSN
+
+postgres = [
+    pytest.mark.postgres,
+    pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off"),
+]
+
+
+@pytest.fixture
+def pg() -> Iterator[Any]:
+    from tests.pg import fresh_postgres_saver
+
+    s = fresh_postgres_saver()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _abort_on(saver: Any, table: str, event: str, *, tries: set[int], sleep: float = 0.0) -> None:
+    """A trigger on `table` that makes PostgreSQL roll back the statement's transaction
+    with SQLSTATE 40P01 on the `tries`-th firings (1-based), after `sleep` seconds."""
+    import psycopg
+
+    fired = ", ".join(str(t) for t in sorted(tries))
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{saver.schema}"')
+        conn.execute(f"CREATE SEQUENCE IF NOT EXISTS probe_{table}_seq")
+        conn.execute(
+            f"CREATE OR REPLACE FUNCTION probe_{table}_abort() RETURNS trigger AS $$ "
+            f"BEGIN IF nextval('probe_{table}_seq') IN ({fired}) THEN "
+            f"PERFORM pg_sleep({sleep}); "
+            "RAISE EXCEPTION 'probe: deadlock' USING ERRCODE = '40P01'; END IF; "
+            "RETURN NULL; END $$ LANGUAGE plpgsql"
+        )
+        conn.execute(
+            f"CREATE TRIGGER probe_{table} AFTER {event} ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION probe_{table}_abort()"
+        )
+
+
+def _finished_thread(saver: Any, thread_id: str, steps: int) -> None:
+    parent = None
+    for n in range(steps):
+        last = n == steps - 1
+        record = make_record(thread_id, parent, [], {"n": n}, **({"next_": ()} if last else {}))
+        saver.put_checkpoint(record, expected_head=None if parent is None else parent.checkpoint_id)
+        parent = record
+
+
+# ---- PostgreSQL: contention retries ------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+def test_a_prune_rolled_back_halfway_reports_every_thread_it_deleted(pg: Any) -> None:
+    """prune(finished_before=) deletes thread by thread, each in its own transaction. When
+    the second deletion is rolled back (40P01) the saver runs the whole prune again; the
+    first thread is gone by then, so the count must still include its checkpoints."""
+    _finished_thread(pg, "a", 3)
+    _finished_thread(pg, "b", 2)
+    _abort_on(pg, "threads", "DELETE", tries={2})
+    deleted = pg.prune(finished_before=datetime.now(UTC) + timedelta(minutes=1))
+    assert pg.get_thread("a") is None and pg.get_thread("b") is None
+    assert deleted == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+def test_a_call_rolled_back_every_time_ends_within_twice_its_bound(pg: Any) -> None:
+    """Each try is rolled back after most of the request bound: the retries stop once the
+    bound from the first try is spent (Contended, a StoreUnavailable), and the thread is
+    left as it was."""
+    pg.request_timeout = 1.0
+    _abort_on(pg, "heads", "INSERT", tries=set(range(1, 50)), sleep=0.6)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="40P01"):
+        pg.put_checkpoint(make_record("t", None, [], {"n": 0}), expected_head=None)
+    took = time.monotonic() - started
+    assert 1.0 <= took < 2.0 + 0.5
+    assert pg.get_checkpoint("t") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+def test_a_prune_of_old_checkpoints_rolled_back_runs_again_and_counts_once(pg: Any) -> None:
+    pg.policy = SnapshotPolicy(ratio=1.0, min_bytes=64, max_steps=4)
+    _finished_thread(pg, "a", 20)
+    before = len(list(pg.list_checkpoints("a")))
+    _abort_on(pg, "checkpoints", "DELETE", tries={1})
+    deleted = pg.prune(keep_last=2)
+    assert deleted > 0
+    assert len(list(pg.list_checkpoints("a"))) == before - deleted
