@@ -8,16 +8,24 @@ rollback does not undo), so the abort lands exactly where the probe wants it."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 
+import httpx
 import pytest
+from langgraph_sdk import get_sync_client
 
+import interlock as il
 from interlock import StoreUnavailable
 from interlock.checkpoint._testkit import make_record
 from interlock.checkpoint.base import SnapshotPolicy
+from interlock.checkpoint.sqlite import SqliteSaver
+from interlock.server import ApiKeys, create_app
+from tests._http import served
 from tests.conftest import SAVERS
 from tests.pg import DSN
 
@@ -112,3 +120,111 @@ def test_a_prune_of_old_checkpoints_rolled_back_runs_again_and_counts_once(pg: A
     deleted = pg.prune(keep_last=2)
     assert deleted > 0
     assert len(list(pg.list_checkpoints("a"))) == before - deleted
+
+
+# ---- the Agent Server's audit entries, recorded after the act ----------------------------
+
+KEYS = "k-bob=bob:requester;k-ada=ada:approver;k-root=root:admin"
+FAIL: list[bool] = []
+"""Set: the `gate` graph's first node fails."""
+
+
+class Gate(TypedDict, total=False):
+    text: str
+
+
+def _prep(state: Gate) -> Gate:
+    if FAIL:
+        raise RuntimeError("prep failed")
+    return {"text": f"prepared {state.get('text')}"}
+
+
+def _write(state: Gate) -> Gate:
+    if state.get("text") == "boom":
+        raise RuntimeError("write failed")
+    return {"text": f"wrote {state.get('text')}"}
+
+
+def _audit_graphs(saver: Any) -> dict[str, Any]:
+    # prep -> review (a person decides) -> END
+    gate = il.StateGraph(Gate)
+    gate.add_node("prep", _prep)
+    gate.add_node("review", lambda s: {"text": il.interrupt("ok?")})
+    gate.add_edge(il.START, "prep")
+    gate.add_edge("prep", "review")
+    # write -> END
+    memo = il.StateGraph(Gate)
+    memo.add_node("write", _write)
+    memo.add_edge(il.START, "write")
+    return {
+        "gate": gate.compile(checkpointer=saver, name="gate"),
+        "memo": memo.compile(checkpointer=saver, name="memo"),
+    }
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    saver = SqliteSaver(tmp_path / "audit.db")
+    FAIL.clear()
+    app = create_app(_audit_graphs(saver), keys=ApiKeys.parse(KEYS), workers=1)
+    try:
+        with served(app) as http:
+            yield str(http.base_url).rstrip("/"), saver
+    finally:
+        FAIL.clear()
+        saver.close()
+
+
+def _actions(url: str, thread_id: str, *actions: str) -> list[dict[str, Any]]:
+    got = httpx.get(
+        f"{url}/v1/audit", params={"thread_id": thread_id}, headers={"x-api-key": "k-root"}
+    )
+    assert got.status_code == 200, got.text
+    return [e for e in got.json()["entries"] if e["action"] in actions]
+
+
+def test_a_fork_whose_first_step_fails_is_audited_once_it_cancelled_the_request(
+    server: tuple[str, Any],
+) -> None:
+    """An admin's fork back before `prep` on a thread waiting at `review`: the fork cancels
+    the request and moves the head, then `prep` fails. The fork happened, so `run.forked`
+    is recorded (once), with the request's cancellation."""
+    url, saver = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "gate", input={"text": "a"})
+        (asked,) = saver.list_interrupts(status="pending", thread_id=tid).items
+        history = bob.threads.get_history(tid)
+        (before_prep,) = [h for h in history if h["next"] == ["prep"]]
+        FAIL.append(True)
+        with pytest.raises(Exception, match="prep failed"):
+            root.runs.wait(
+                tid, "gate", input=None, checkpoint_id=before_prep["checkpoint"]["checkpoint_id"]
+            )
+        assert saver.get_interrupt(asked.interrupt_id).status != "pending"
+        assert bob.threads.get_state(tid)["next"] == ["prep"]
+        (forked,) = _actions(url, tid, "run.forked")
+        assert forked["actor"] == "root"
+        assert len(_actions(url, tid, "approval.cancelled")) == 1
+
+
+def test_a_command_whose_node_fails_at_once_is_audited_once_its_update_stayed(
+    server: tuple[str, Any],
+) -> None:
+    """An admin's command (update + `goto` a node that fails at once): the update is
+    committed before the node runs, so `state.command` is recorded once."""
+    url, _ = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "memo", input={"text": "hi"})
+        with pytest.raises(Exception, match="write failed"):
+            root.runs.wait(tid, "memo", command={"update": {"text": "boom"}, "goto": "write"})
+        assert bob.threads.get_state(tid)["values"]["text"] == "boom"
+        (command,) = _actions(url, tid, "state.command")
+        assert command["actor"] == "root"
