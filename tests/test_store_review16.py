@@ -9,6 +9,7 @@ rollback does not undo), so the abort lands exactly where the probe wants it."""
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -139,7 +140,14 @@ def _prep(state: Gate) -> Gate:
     return {"text": f"prepared {state.get('text')}"}
 
 
+HOLD: list[bool] = []
+"""Set: the `memo` graph's `write` waits for `RELEASE` first."""
+RELEASE = threading.Event()
+
+
 def _write(state: Gate) -> Gate:
+    if HOLD:
+        RELEASE.wait(10)
     if state.get("text") == "boom":
         raise RuntimeError("write failed")
     return {"text": f"wrote {state.get('text')}"}
@@ -166,12 +174,15 @@ def _audit_graphs(saver: Any) -> dict[str, Any]:
 def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     saver = SqliteSaver(tmp_path / "audit.db")
     FAIL.clear()
+    HOLD.clear()
     app = create_app(_audit_graphs(saver), keys=ApiKeys.parse(KEYS), workers=1)
     try:
         with served(app) as http:
             yield str(http.base_url).rstrip("/"), saver
     finally:
         FAIL.clear()
+        HOLD.clear()
+        RELEASE.set()
         saver.close()
 
 
@@ -227,4 +238,45 @@ def test_a_command_whose_node_fails_at_once_is_audited_once_its_update_stayed(
             root.runs.wait(tid, "memo", command={"update": {"text": "boom"}, "goto": "write"})
         assert bob.threads.get_state(tid)["values"]["text"] == "boom"
         (command,) = _actions(url, tid, "state.command")
+        assert command["actor"] == "root"
+
+
+def _ended(client: Any, tid: str) -> list[dict[str, Any]]:
+    """The thread's runs once none is pending or running (polled, bounded)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        runs = client.runs.list(tid)
+        if runs and all(r["status"] not in ("pending", "running") for r in runs):
+            return list(runs)
+        RELEASE.wait(0.05)
+    pytest.fail("the run never ended")
+
+
+def test_a_streamed_command_the_client_stops_reading_is_audited_once_it_happened(
+    server: tuple[str, Any],
+) -> None:
+    """An admin streams a command and hangs up after the first event, while `write` still
+    runs: what the run did stays audited (`state.command` once, as the update stayed)."""
+    url, _ = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "memo", input={"text": "hi"})
+        HOLD.append(True)
+        RELEASE.clear()
+        try:
+            stream = root.runs.stream(
+                tid, "memo", command={"update": {"text": "held"}, "goto": "write"}
+            )
+            next(iter(stream))
+            stream.close()  # the client stops reading
+        finally:
+            RELEASE.set()
+        runs = _ended(bob, tid)
+        state = bob.threads.get_state(tid)["values"]
+        commands = _actions(url, tid, "state.command")
+        assert state["text"] == "wrote held", runs  # the run went on without its reader
+        (command,) = commands
         assert command["actor"] == "root"
