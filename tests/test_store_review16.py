@@ -8,7 +8,6 @@ rollback does not undo), so the abort lands exactly where the probe wants it."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterator
