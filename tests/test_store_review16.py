@@ -8,6 +8,7 @@ rollback does not undo), so the abort lands exactly where the probe wants it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -92,6 +93,27 @@ def test_a_prune_rolled_back_halfway_reports_every_thread_it_deleted(pg: Any) ->
     deleted = pg.prune(finished_before=datetime.now(UTC) + timedelta(minutes=1))
     assert pg.get_thread("a") is None and pg.get_thread("b") is None
     assert deleted == 5
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+def test_an_expiry_rolled_back_halfway_reports_every_thread_it_deleted(pg: Any) -> None:
+    """`expire_finished` is `prune(finished_before=)`: the same count after a rollback."""
+    _finished_thread(pg, "a", 3)
+    _finished_thread(pg, "b", 2)
+    _abort_on(pg, "threads", "DELETE", tries={2})
+    assert pg.expire_finished(timedelta(minutes=-1)) == 5
+    assert pg.get_thread("a") is None and pg.get_thread("b") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+def test_an_async_prune_rolled_back_halfway_reports_every_thread_it_deleted(pg: Any) -> None:
+    _finished_thread(pg, "a", 3)
+    _finished_thread(pg, "b", 2)
+    _abort_on(pg, "threads", "DELETE", tries={2})
+    cutoff = datetime.now(UTC) + timedelta(minutes=1)
+    assert asyncio.run(pg.aprune(finished_before=cutoff)) == 5
 
 
 @pytest.mark.postgres

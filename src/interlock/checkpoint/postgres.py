@@ -100,7 +100,10 @@ NOT_RETRIED = ("close", "end_hold", "maintenance", "ping", "setup")
 operations (`close`, `maintenance`), have no transaction to roll back (`end_hold`), or are
 checks and schema setup that report the abort rather than hide it (`ping`, `setup`)."""
 
-RETRIED_BY_STEP = {"prune": ("_drop_ended_runs", "_prune_checkpoints")}
+RETRIED_BY_STEP = {
+    "prune": ("_drop_ended_runs", "_prune_checkpoints"),
+    "expire_finished": (),  # prune's
+}
 """Calls that commit several transactions and are not run again as a whole, so that a
 rollback of a later one does not undo what an earlier one reported (`prune` counts what
 it deleted): each of the steps named runs again on its own, as does every store call
