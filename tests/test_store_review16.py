@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import httpx
 import pytest
@@ -151,8 +151,19 @@ FAIL: list[bool] = []
 """Set: the `gate` graph's first node fails."""
 
 
+BROKEN: list[bool] = []
+"""Set: the `notes` reducer refuses every update (a write that fails after its check)."""
+
+
+def _notes(old: list[str], new: list[str]) -> list[str]:
+    if BROKEN:
+        raise ValueError("notes are closed")
+    return [*old, *new]
+
+
 class Gate(TypedDict, total=False):
     text: str
+    notes: Annotated[list[str], _notes]
 
 
 def _prep(state: Gate) -> Gate:
@@ -196,6 +207,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     saver = SqliteSaver(tmp_path / "audit.db")
     FAIL.clear()
     HOLD.clear()
+    BROKEN.clear()
     app = create_app(_audit_graphs(saver), keys=ApiKeys.parse(KEYS), workers=1)
     try:
         with served(app) as http:
@@ -203,6 +215,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     finally:
         FAIL.clear()
         HOLD.clear()
+        BROKEN.clear()
         RELEASE.set()
         saver.close()
 
@@ -301,3 +314,43 @@ def test_a_streamed_command_the_client_stops_reading_is_audited_once_it_happened
         assert state["text"] == "wrote held", runs  # the run went on without its reader
         (command,) = commands
         assert command["actor"] == "root"
+
+
+def _command(root: Any, tid: str, mode: str, command: dict[str, Any]) -> None:
+    """Send `command` as a run: waited for, streamed to its end, or in the background
+    (then joined)."""
+    if mode == "wait":
+        root.runs.wait(tid, "memo", command=command)
+    elif mode == "stream":
+        for _ in root.runs.stream(tid, "memo", command=command):
+            pass
+    else:
+        run = root.runs.create(tid, "memo", command=command)
+        root.runs.join(tid, run["run_id"])
+
+
+@pytest.mark.parametrize("mode", ["wait", "stream", "background"])
+@pytest.mark.parametrize("goto", [(), "write"], ids=["update", "update-goto"])
+def test_a_command_whose_update_the_reducer_refuses_is_not_audited(
+    server: tuple[str, Any], mode: str, goto: Any
+) -> None:
+    """The update is checked, then refused by the reducer as the run folds it in (422):
+    nothing was changed, so no `state.command` (nor `state.detour`) entry — whether the
+    client waits, streams, or started it in the background. Carried out, one entry."""
+    url, _ = server
+    command = {"update": {"notes": ["x"]}, "goto": goto}
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "memo", input={"text": "hi"})
+        BROKEN.append(True)
+        with pytest.raises(Exception, match="422|notes are closed"):
+            _command(root, tid, mode, command)
+        BROKEN.clear()
+        assert bob.threads.get_state(tid)["values"]["notes"] == []
+        assert _actions(url, tid, "state.command", "state.detour") == []
+        _command(root, tid, mode, command)
+        assert bob.threads.get_state(tid)["values"]["notes"] == ["x"]
+        assert len(_actions(url, tid, "state.command")) == 1
