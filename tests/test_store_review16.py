@@ -346,7 +346,7 @@ def test_a_command_whose_update_the_reducer_refuses_is_not_audited(
         tid = bob.threads.create()["thread_id"]
         bob.runs.wait(tid, "memo", input={"text": "hi"})
         BROKEN.append(True)
-        with pytest.raises(Exception, match="422|notes are closed"):
+        with pytest.raises(Exception, match=r"422|notes are closed"):
             _command(root, tid, mode, command)
         BROKEN.clear()
         assert bob.threads.get_state(tid)["values"]["notes"] == []
