@@ -22,7 +22,8 @@ from langgraph_sdk import get_sync_client
 
 import interlock as il
 from interlock import StoreUnavailable
-from interlock.checkpoint._testkit import make_record
+from interlock.checkpoint._checkpoints.protocol import TaskWrites
+from interlock.checkpoint._testkit import make_interrupt, make_record
 from interlock.checkpoint.base import SnapshotPolicy
 from interlock.checkpoint.sqlite import SqliteSaver
 from interlock.server import ApiKeys, create_app
@@ -354,3 +355,55 @@ def test_a_command_whose_update_the_reducer_refuses_is_not_audited(
         _command(root, tid, mode, command)
         assert bob.threads.get_state(tid)["values"]["notes"] == ["x"]
         assert len(_actions(url, tid, "state.command")) == 1
+
+
+# ---- PostgreSQL: the one lock order, in statements the lock-order tests do not replay ----
+
+
+@pytest.fixture
+def pg_strict() -> Iterator[Any]:
+    """A PostgreSQL saver that does not retry: a deadlock shows as an error."""
+    from tests.pg import fresh_postgres_saver
+
+    s = fresh_postgres_saver()
+    s.contention_retries = 0
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def _pause_in_a_parallel_step(saver: Any, head: Any) -> Any:
+    """A run's pause in a step whose sibling finished: its writes and a new request, on
+    the head (`put_task_writes`, one statement)."""
+    done = TaskWrites(task_id="sibling", task_name="sibling", writes=(("n", 5),))
+    ask = make_interrupt(head.thread_id, head.checkpoint_id, 1, interrupt_id="c")
+    return lambda: saver.put_task_writes(
+        head.thread_id, "", head.checkpoint_id, [done], [ask], lease_owner="run-1"
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+@pytest.mark.parametrize(
+    ("first_of", "pause_after"),
+    [
+        (
+            lambda s: lambda: s.resolve_interrupts("t", {"a": 1, "b": 2}, decided_by="ann"),
+            "UPDATE interrupts",
+        ),
+        (lambda s: lambda: s.delete_thread("t"), "DELETE FROM interrupts"),
+    ],
+    ids=["several-decisions", "a-deletion"],
+)
+def test_a_pause_in_a_parallel_step_races_a_decision_or_deletion_without_deadlock(
+    pg_strict: Any, monkeypatch: pytest.MonkeyPatch, first_of: Any, pause_after: str
+) -> None:
+    from tests.test_postgres_lock_order import Race, _paused_thread
+
+    head = _paused_thread(pg_strict)
+    race = Race(pg_strict, monkeypatch, pause_after)
+    outcome = race.run(first_of(pg_strict), _pause_in_a_parallel_step(pg_strict, head))
+    for role in ("first", "second"):
+        assert "40P01" not in repr(outcome[role]), outcome
+    assert not isinstance(outcome["first"], Exception), outcome
