@@ -407,3 +407,76 @@ def test_a_pause_in_a_parallel_step_races_a_decision_or_deletion_without_deadloc
     for role in ("first", "second"):
         assert "40P01" not in repr(outcome[role]), outcome
     assert not isinstance(outcome["first"], Exception), outcome
+
+
+def _cron_on_thread(saver: Any) -> Any:
+    """A paused thread `t` with an enabled cron `c1` on it, due; returns its fire."""
+    from interlock.checkpoint._crons.conformance import T0, _cron, _fire
+
+    from tests.test_postgres_lock_order import _paused_thread
+
+    _paused_thread(saver)
+    cron = saver.add_cron(
+        _cron("c1", thread_id="t", owner="bob", next_run_date=T0 + timedelta(minutes=5)),
+        actor="bob",
+    )
+    return _fire(cron)
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+@pytest.mark.parametrize("fire_first", [True, False], ids=["fire-first", "deletion-first"])
+def test_a_cron_fire_racing_its_threads_deletion_neither_deadlocks_nor_leaves_a_run(
+    pg_strict: Any, monkeypatch: pytest.MonkeyPatch, fire_first: bool
+) -> None:
+    """A fire on thread `t` and `t`'s deletion, each held after its first lock: no deadlock;
+    no run of the deleted cron is left open on the deleted thread."""
+    from tests.test_postgres_lock_order import Race
+
+    fire = _cron_on_thread(pg_strict)
+
+    def fire_it() -> Any:
+        return pg_strict.queue_cron_run(fire)
+
+    def delete_it() -> Any:
+        return pg_strict.delete_thread("t")
+
+    if fire_first:
+        race = Race(pg_strict, monkeypatch, "UPDATE crons")
+        outcome = race.run(fire_it, delete_it)
+    else:
+        race = Race(pg_strict, monkeypatch, "DELETE FROM interrupts")
+        outcome = race.run(delete_it, fire_it)
+    for role in ("first", "second"):
+        assert not isinstance(outcome[role], Exception), outcome
+    assert pg_strict.get_cron("c1") is None
+    run = pg_strict.get_run(fire.run_id)
+    assert run is None or run.status not in ("pending", "running"), run
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif("postgres" not in SAVERS, reason="PostgreSQL tests are switched off")
+@pytest.mark.parametrize("fire_first", [True, False], ids=["fire-first", "deletion-first"])
+def test_a_cron_fire_racing_the_crons_deletion_neither_deadlocks_nor_queues_after_it(
+    pg_strict: Any, monkeypatch: pytest.MonkeyPatch, fire_first: bool
+) -> None:
+    from tests.test_postgres_lock_order import Race
+
+    fire = _cron_on_thread(pg_strict)
+
+    def fire_it() -> Any:
+        return pg_strict.queue_cron_run(fire)
+
+    def delete_it() -> Any:
+        return pg_strict.delete_cron("c1", actor="ada")
+
+    if fire_first:
+        outcome = Race(pg_strict, monkeypatch, "UPDATE crons").run(fire_it, delete_it)
+        assert outcome["first"] is not None  # queued before the deletion: the run stays
+    else:
+        outcome = Race(pg_strict, monkeypatch, "DELETE FROM crons").run(delete_it, fire_it)
+        assert outcome["second"] is None  # deleted first: nothing queued
+        assert pg_strict.get_run(fire.run_id) is None
+    for role in ("first", "second"):
+        assert not isinstance(outcome[role], Exception), outcome
+    assert pg_strict.get_cron("c1") is None
