@@ -412,7 +412,6 @@ def test_a_pause_in_a_parallel_step_races_a_decision_or_deletion_without_deadloc
 def _cron_on_thread(saver: Any) -> Any:
     """A paused thread `t` with an enabled cron `c1` on it, due; returns its fire."""
     from interlock.checkpoint._crons.conformance import T0, _cron, _fire
-
     from tests.test_postgres_lock_order import _paused_thread
 
     _paused_thread(saver)
@@ -480,3 +479,79 @@ def test_a_cron_fire_racing_the_crons_deletion_neither_deadlocks_nor_queues_afte
     for role in ("first", "second"):
         assert not isinstance(outcome[role], Exception), outcome
     assert pg_strict.get_cron("c1") is None
+
+
+def _audit_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The store fails (`StoreUnavailable`) the next server-side audit entry appended with
+    `record_audit` — after the change it records was made; the actions it refused."""
+    from interlock.server import _audit_later
+
+    real = _audit_later.record_audit
+    refused: list[str] = []
+
+    def record(saver: Any, who: Any, action: str, *args: Any, **kwargs: Any) -> None:
+        if not refused:
+            refused.append(action)
+            raise StoreUnavailable("the store is unavailable; nothing was changed, retry later")
+        real(saver, who, action, *args, **kwargs)
+
+    monkeypatch.setattr(_audit_later, "record_audit", record)
+    return refused
+
+
+def _entries_soon(url: str, thread_id: str, *actions: str) -> list[dict[str, Any]]:
+    """The thread's entries of `actions` once each of them is there (polled, bounded)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = _actions(url, thread_id, *actions)
+        if {e["action"] for e in found} >= set(actions) or time.monotonic() > deadline:
+            return found
+        RELEASE.wait(0.05)
+
+
+def test_a_command_whose_audit_entry_the_store_fails_is_still_audited(
+    server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin's command: its update is committed, then appending its `state.detour`
+    entry fails (the store blinked). The change happened, so its entries must be written
+    (once the store answers), and the run must not be left half done and unaudited."""
+    url, _ = server
+    with (
+        get_sync_client(url=url, api_key="k-bob") as bob,
+        get_sync_client(url=url, api_key="k-root") as root,
+    ):
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "memo", input={"text": "hi"})
+        refused = _audit_fails_once(monkeypatch)
+        root.runs.wait(tid, "memo", command={"update": {"text": "new"}, "goto": "write"})
+        assert refused  # the fault struck
+        assert bob.threads.get_state(tid)["values"]["text"] == "wrote new"  # it went on
+        assert [r["status"] for r in bob.runs.list(tid)] == ["success", "success"]
+        found = _entries_soon(url, tid, "state.command", "state.detour")
+        assert sorted(e["action"] for e in found) == ["state.command", "state.detour"]
+
+
+def test_a_state_update_whose_audit_entry_the_store_fails_is_not_reported_undone(
+    server: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`POST /threads/{id}/state` writes the update, then appending `state.updated` fails.
+    The update happened: the client must not be told "nothing was changed, retry" (a retry
+    applies it twice), and its entry must be written once the store answers."""
+    url, _ = server
+    with get_sync_client(url=url, api_key="k-bob") as bob:
+        tid = bob.threads.create()["thread_id"]
+        bob.runs.wait(tid, "memo", input={"text": "hi"})
+        before = bob.threads.get_state(tid)["checkpoint"]["checkpoint_id"]
+        refused = _audit_fails_once(monkeypatch)
+        answer = httpx.post(
+            f"{url}/threads/{tid}/state",
+            json={"values": {"notes": ["once"]}, "as_node": "write"},
+            headers={"x-api-key": "k-bob"},
+        )
+        assert refused == ["state.updated"]
+        assert bob.threads.get_state(tid)["values"]["notes"] == ["once"]  # it was written
+        assert bob.threads.get_state(tid)["checkpoint"]["checkpoint_id"] != before
+        assert "nothing was changed" not in answer.text, answer.text
+        assert answer.status_code == 200, answer.text
+        (entry,) = _entries_soon(url, tid, "state.updated")
+        assert entry["actor"] == "bob"
