@@ -9,6 +9,7 @@ rollback does not undo), so the abort lands exactly where the probe wants it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ from interlock.server import ApiKeys, create_app
 from tests._http import served
 from tests.conftest import SAVERS
 from tests.pg import DSN
+from tests.test_crons_scheduler import KEYS as CRON_KEYS
+from tests.test_crons_scheduler import SHIPPED, Service, graphs
 
 postgres = [
     pytest.mark.postgres,
@@ -495,7 +498,10 @@ def _audit_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             raise StoreUnavailable("the store is unavailable; nothing was changed, retry later")
         real(saver, who, action, *args, **kwargs)
 
+    from interlock.server.agent_server import _cron_fire
+
     monkeypatch.setattr(_audit_later, "record_audit", record)
+    monkeypatch.setattr(_cron_fire, "record_audit", record, raising=False)
     return refused
 
 
@@ -555,3 +561,42 @@ def test_a_state_update_whose_audit_entry_the_store_fails_is_not_reported_undone
         assert answer.status_code == 200, answer.text
         (entry,) = _entries_soon(url, tid, "state.updated")
         assert entry["actor"] == "bob"
+
+
+@pytest.fixture
+def crons(saver: Any) -> Iterator[Service]:
+    """`tests/test_crons_scheduler.py`'s service, on every store."""
+    from fastapi.testclient import TestClient
+
+    SHIPPED.clear()
+    registry = graphs(saver)
+    app = create_app(registry, keys=ApiKeys.parse(CRON_KEYS), workers=0)
+    with TestClient(app) as http:
+        yield Service(saver, registry, app.state.crons, http)
+
+
+def test_a_cron_skip_whose_audit_entry_the_store_fails_is_still_audited(
+    crons: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread cron's due time is skipped (its thread waits for a decision): the cron
+    moves on, then appending `cron.skipped` fails (the store blinked). The skip happened
+    (the due time will never fire), so its entry must still be written."""
+    svc = crons
+    thread = svc.post("/threads", {})["thread_id"]
+    cron = svc.cron(
+        {"assistant_id": "orders", "schedule": "0 * * * *", "input": {"item": "book"}}, thread
+    )
+    first = svc.due(cron["cron_id"])
+    [fire] = svc.crons.tick(first)
+    assert fire.outcome == "queued"
+    svc.work()  # the thread now waits for ada
+    refused = _audit_fails_once(monkeypatch)
+    with contextlib.suppress(StoreUnavailable):
+        svc.crons.tick(first + timedelta(hours=1))
+    assert refused == ["cron.skipped"]
+    assert svc.due(cron["cron_id"]) > first + timedelta(hours=1)  # it moved on
+    deadline = time.monotonic() + 10
+    while not svc.audit("cron.skipped") and time.monotonic() < deadline:
+        RELEASE.wait(0.05)
+    [audited] = svc.audit("cron.skipped")
+    assert audited.detail["cron_id"] == cron["cron_id"]
