@@ -190,7 +190,12 @@ def test_a_serialization_failure_runs_again(saver: Any) -> None:
 def test_every_store_call_but_a_few_runs_again_on_contention() -> None:
     import inspect
 
-    from interlock.checkpoint.postgres import NOT_RETRIED, PostgresSaver, _retry_if_contended
+    from interlock.checkpoint.postgres import (
+        NOT_RETRIED,
+        RETRIED_BY_STEP,
+        PostgresSaver,
+        _retry_if_contended,
+    )
 
     retrying = _retry_if_contended(lambda self: None).__code__  # every wrapper's code
 
@@ -205,4 +210,7 @@ def test_every_store_call_but_a_few_runs_again_on_contention() -> None:
     assert {"put_checkpoint", "resolve_interrupts", "delete_thread", "claim_run"} <= set(calls)
     for name in calls:
         code = getattr(getattr(PostgresSaver, name), "__code__", None)
-        assert (code is retrying) == (name not in NOT_RETRIED), name
+        assert (code is retrying) == (name not in (*NOT_RETRIED, *RETRIED_BY_STEP)), name
+    for steps in RETRIED_BY_STEP.values():  # run again step by step instead
+        for step in steps:
+            assert getattr(PostgresSaver, step).__code__ is retrying, step

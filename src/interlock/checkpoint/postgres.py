@@ -100,6 +100,15 @@ NOT_RETRIED = ("close", "end_hold", "maintenance", "ping", "setup")
 operations (`close`, `maintenance`), have no transaction to roll back (`end_hold`), or are
 checks and schema setup that report the abort rather than hide it (`ping`, `setup`)."""
 
+RETRIED_BY_STEP = {
+    "prune": ("_drop_ended_runs", "_prune_checkpoints"),
+    "expire_finished": (),  # prune's
+}
+"""Calls that commit several transactions and are not run again as a whole, so that a
+rollback of a later one does not undo what an earlier one reported (`prune` counts what
+it deleted): each of the steps named runs again on its own, as does every store call
+they make (`prune(finished_before=)` deletes each thread with `delete_thread`)."""
+
 _RETRYING: ContextVar[bool] = ContextVar("interlock_pg_retrying", default=False)
 """Inside a call that runs again on a contention abort: the calls it makes do not retry on
 their own (the outermost call runs again as a whole)."""
@@ -450,8 +459,9 @@ def _retry_once_if_lost(method: Callable[..., Any]) -> Callable[..., Any]:
 def _retry_if_contended(method: Callable[..., Any]) -> Callable[..., Any]:
     """`method` run again, up to `contention_retries` more times, while PostgreSQL rolls it
     back to break a deadlock or a serialization conflict (`Contended`): every call of the
-    store is one transaction, or several that each leave the same result when run again
-    (`prune`: deletes), so a rolled-back call is safe to run again as a whole."""
+    store is one transaction, or several that each leave the same result when run again,
+    so a rolled-back call is safe to run again as a whole (`prune`, whose result counts
+    what its earlier transactions did, runs again step by step: `RETRIED_BY_STEP`)."""
 
     @functools.wraps(method)
     def call(self: PostgresSaver, *args: Any, **kwargs: Any) -> Any:
@@ -485,9 +495,13 @@ for _name in dir(PostgresSaver):
     if (
         _name.startswith("_")
         or _name in NOT_RETRIED
+        or _name in RETRIED_BY_STEP
         or not callable(_member)
         or inspect.iscoroutinefunction(_member)  # an async twin runs its sync call
         or isinstance(inspect.getattr_static(PostgresSaver, _name), classmethod | staticmethod)
     ):
         continue
     setattr(PostgresSaver, _name, _retry_if_contended(_member))
+for _steps in RETRIED_BY_STEP.values():
+    for _name in _steps:
+        setattr(PostgresSaver, _name, _retry_if_contended(getattr(PostgresSaver, _name)))

@@ -9,22 +9,37 @@ are acts too: they are audited as they happen, e.g. `state.refused`.)
 
 These entries are appended right after the write, not in its transaction (the engine's
 writes take no audit entry): a process that dies between the two leaves the change
-without its entry. A thread's deletion is the exception: its entry goes in the deletion's
+without its entry. An entry the store cannot take then (`StoreUnavailable`) records a
+change that was made all the same, so it is not reported as a failure of the change (the
+caller is not told "nothing was changed, retry", nor is a run under way stopped): it is
+appended from a thread of its own once the store answers (`record_all`, `RETRY_EVERY`,
+`RETRY_FOR`). A thread's deletion is the exception: its entry goes in the deletion's
 own transaction (`delete_thread(audit=...)`), as the store audits what it does itself
 (requests, decisions, votes, grants, assistants, crons).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from interlock.checkpoint.base import BaseSaver, ThreadAudit
+from interlock.errors import StoreUnavailable
 from interlock.server._operations import record_audit
 from interlock.server.auth import Principal
 
-__all__ = ["AuditLater", "delete_thread_audited", "record_all"]
+__all__ = ["RETRY_EVERY", "RETRY_FOR", "AuditLater", "delete_thread_audited", "record_all"]
+
+_log = logging.getLogger("interlock.server.audit")
+
+RETRY_EVERY = 0.5
+"""Seconds between tries to append entries the store could not take (`record_all`)."""
+RETRY_FOR = 900.0
+"""Seconds those tries go on before the entries are given up (logged as an error)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,12 +65,44 @@ class AuditLater:
 
 def record_all(saver: BaseSaver, entries: Iterable[AuditLater | None]) -> None:
     """Record each entry once (an equal entry given twice, e.g. the same detour found by
-    two checks, is recorded once); `None`s are skipped."""
+    two checks, is recorded once); `None`s are skipped. The act they record was made: those
+    the store cannot take now (`StoreUnavailable`) are appended later, from a thread of
+    their own, once it answers; this call then returns as if they were."""
     seen: list[AuditLater] = []
     for entry in entries:
         if entry is not None and entry not in seen:
             seen.append(entry)
+    for n, entry in enumerate(seen):
+        try:
             entry.record(saver)
+        except StoreUnavailable as exc:
+            _log.warning("audit entry %s not appended yet (%s); trying again", entry.action, exc)
+            _record_later(saver, seen[n:])
+            return
+
+
+def _record_later(saver: BaseSaver, entries: list[AuditLater]) -> None:
+    """Append `entries` in order, each once, from a daemon thread, retrying every
+    `RETRY_EVERY` seconds while the store is unavailable, for up to `RETRY_FOR` seconds."""
+    wake = threading.Event()  # never set: the wait between tries
+
+    def run() -> None:
+        deadline = time.monotonic() + RETRY_FOR
+        left = list(entries)
+        while left:
+            wake.wait(RETRY_EVERY)
+            try:
+                left[0].record(saver)
+            except StoreUnavailable:
+                if time.monotonic() < deadline:
+                    continue
+                _log.error("audit entries given up: %s", [e.action for e in left])
+                return
+            except Exception:
+                _log.exception("audit entry %s could not be appended", left[0].action)
+            left.pop(0)
+
+    threading.Thread(target=run, name="interlock-audit-later", daemon=True).start()
 
 
 def delete_thread_audited(

@@ -324,32 +324,37 @@ class SqlThreads(SqlThreadSearch, SqlCore, Threads):
                 self.delete_thread(info.thread_id)
                 deleted += n
         if keep_last is not None:
-            chosen, params = "", tuple[str, ...]()
-            if thread_ids is not None:
-                params = tuple(dict.fromkeys(thread_ids))
-                marks = ", ".join("?" for _ in params)
-                chosen = f" WHERE thread_id IN ({marks})" if params else " WHERE 1 = 0"
-            with self._read() as conn:
-                rows = self._x(
-                    conn,
-                    "SELECT thread_id, checkpoint_ns, checkpoint_id, "
-                    "parent_id, base_id FROM checkpoints" + chosen,
-                    params,
-                ).fetchall()
-            doomed = prunable(rows, keep_last)
-            with self._write() as conn:
-                for thread_id, ns, cid in doomed:
-                    self._x(
-                        conn,
-                        "DELETE FROM checkpoints WHERE thread_id = ? AND "
-                        "checkpoint_ns = ? AND checkpoint_id = ?",
-                        (thread_id, ns, cid),
-                    )
-                    self._x(
-                        conn,
-                        "DELETE FROM task_writes WHERE thread_id = ? AND "
-                        "checkpoint_ns = ? AND checkpoint_id = ?",
-                        (thread_id, ns, cid),
-                    )
-            deleted += len(doomed)
+            deleted += self._prune_checkpoints(keep_last, thread_ids)
         return deleted
+
+    def _prune_checkpoints(self, keep_last: int, thread_ids: Collection[str] | None) -> int:
+        """`prune(keep_last=)`: drop all but the last `keep_last` checkpoints of each thread
+        (of `thread_ids`, if given) in one transaction; how many went."""
+        chosen, params = "", tuple[str, ...]()
+        if thread_ids is not None:
+            params = tuple(dict.fromkeys(thread_ids))
+            marks = ", ".join("?" for _ in params)
+            chosen = f" WHERE thread_id IN ({marks})" if params else " WHERE 1 = 0"
+        with self._read() as conn:
+            rows = self._x(
+                conn,
+                "SELECT thread_id, checkpoint_ns, checkpoint_id, "
+                "parent_id, base_id FROM checkpoints" + chosen,
+                params,
+            ).fetchall()
+        doomed = prunable(rows, keep_last)
+        with self._write() as conn:
+            for thread_id, ns, cid in doomed:
+                self._x(
+                    conn,
+                    "DELETE FROM checkpoints WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, ns, cid),
+                )
+                self._x(
+                    conn,
+                    "DELETE FROM task_writes WHERE thread_id = ? AND "
+                    "checkpoint_ns = ? AND checkpoint_id = ?",
+                    (thread_id, ns, cid),
+                )
+        return len(doomed)

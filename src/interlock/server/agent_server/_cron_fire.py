@@ -59,8 +59,9 @@ from pydantic import ValidationError
 from interlock.checkpoint._time import as_utc, utc_now
 from interlock.checkpoint.base import CronFire, CronJob
 from interlock.errors import InterlockError, StoreUnavailable
+from interlock.server._audit_later import AuditLater, record_all
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_input, queue_after, queued_detail, record_audit
+from interlock.server._operations import check_input, queue_after, queued_detail
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._launch import Launcher, queued_options
 from interlock.server.agent_server._log import ALL_MODES, EventWriter
@@ -198,7 +199,10 @@ class CronScheduler:
             if saver.advance_cron(cron.cron_id, due=due, next_run=following):
                 who = Principal(cron.owner or "system", frozenset())
                 detail = {"cron_id": cron.cron_id, "due": due.isoformat(), "reason": reason}
-                record_audit(saver, who, "cron.skipped", cron.thread_id, detail=detail)
+                skipped = AuditLater(
+                    who=who, action="cron.skipped", thread_id=cron.thread_id, detail=detail
+                )
+                record_all(saver, [skipped])  # the cron moved on: the skip happened
                 _log.warning("cron %s: due %s skipped: %s", cron.cron_id, due.isoformat(), reason)
             return Fire(
                 cron_id=cron.cron_id, due=due, outcome="skipped", thread_id=thread_id, reason=reason

@@ -45,7 +45,7 @@ from interlock._types import RunnableConfig
 from interlock.checkpoint.base import BaseSaver, InterruptStatus
 from interlock.graph import CompiledStateGraph
 from interlock.graph._update_preview import planned_next
-from interlock.server._audit_later import AuditLater
+from interlock.server._audit_later import AuditLater, record_all
 from interlock.server._errors import ApiError
 from interlock.server._operations import continue_thread, record_audit, run_config
 from interlock.server.auth import ANONYMOUS, Principal
@@ -197,11 +197,10 @@ def continue_checked(
     try:
         out = continue_thread(saver, graph, name, thread_id, who)
     except ApiError as exc:
-        if detour is not None and exc.code == "run_failed":  # it ran, then failed
-            detour.record(saver)
+        if exc.code == "run_failed":  # it ran, then failed
+            record_all(saver, [detour])
         raise
-    if detour is not None:
-        detour.record(saver)
+    record_all(saver, [detour])
     return out
 
 

@@ -17,9 +17,9 @@ from interlock._types import StateSnapshot
 from interlock.checkpoint.base import InterruptRecord, ThreadInfo
 from interlock.errors import InterlockError, ResumeConflict
 from interlock.graph._run import EXPECTED_HEAD, EXPECTED_PENDING
-from interlock.server._audit_later import delete_thread_audited, record_all
+from interlock.server._audit_later import AuditLater, delete_thread_audited, record_all
 from interlock.server._errors import ApiError
-from interlock.server._operations import MAX_OFFSET, check_shape, record_audit, run_config
+from interlock.server._operations import MAX_OFFSET, check_shape, run_config
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._detour import check_edit, check_leaves, update_leaves
 from interlock.server.agent_server._guard import check_state_change
@@ -288,9 +288,9 @@ def thread_routes(ctx: Context, principal: Any) -> APIRouter:
         except (ValueError, KeyError) as exc:
             raise ApiError(422, "invalid_update", str(exc)) from exc
         conf = new.get("configurable") or {}
-        record_all(saver, detours)  # made: audited now (`_audit_later`)
         updated = {**detail, "pending": waiting, "checkpoint_id": conf.get("checkpoint_id")}
-        record_audit(saver, who, "state.updated", thread_id, detail=updated)
+        made = AuditLater(who=who, action="state.updated", thread_id=thread_id, detail=updated)
+        record_all(saver, [*detours, made])  # made: audited now (`_audit_later`)
         return {
             "checkpoint": {
                 "thread_id": thread_id,
