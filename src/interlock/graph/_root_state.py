@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
+from interlock._types import Command
 from interlock.errors import InvalidGraph, InvalidUpdate
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "is_state_channel",
     "migrated",
     "node_reads",
+    "not_a_command",
     "output",
     "root_chunks",
     "shown_values",
@@ -105,6 +107,17 @@ def command_update(update: Any, node: str) -> None:
             f"Command(update={{...}}) {by}: this graph's state is one value (a root "
             "schema), and a Command's dict update writes keys, which it has none of; "
             "give the value itself (a node may return the dict), not in a Command"
+        )
+
+
+def not_a_command(value: Any, node: str) -> None:
+    """Refuse a `Command` where a root-schema graph's value is expected (`update_state`'s
+    values: a node's returned Command never gets here): as a last-value root's value it
+    would be stored as is, and a reducer would fail on it. A keyed graph refuses it too."""
+    if isinstance(value, Command):
+        raise InvalidUpdate(
+            f"a Command given as node {node!r}'s update: update_state takes the value "
+            "itself, not a Command (give the value, then invoke to go on)"
         )
 
 

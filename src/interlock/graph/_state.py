@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 from interlock._types import Overwrite, overwritten
 from interlock.errors import InvalidGraph, InvalidUpdate
 from interlock.graph._managed import ManagedValue, managed_of
-from interlock.graph._root_state import ROOT, command_update, is_root_type
+from interlock.graph._root_state import ROOT, command_update, is_root_type, not_a_command
 
 __all__ = ["BadInput", "Channel", "StateSchema", "node_schema"]
 
@@ -163,6 +163,7 @@ class StateSchema:
         if value is None:
             return []
         if self.kind == "root":  # the value itself, whatever its type (as LangGraph's)
+            not_a_command(value, node)
             return [(ROOT, value)]
         if isinstance(value, Mapping):
             items: Iterable[tuple[str, Any]] = value.items()
