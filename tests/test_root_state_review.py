@@ -376,7 +376,7 @@ def test_a_node_with_a_retry_policy_retries_on_a_root_graph(run: Runner) -> None
         calls.append(1)
         if len(calls) < 3:
             raise ConnectionError("down")
-        return state + ["ok"]
+        return [*state, "ok"]
 
     policy = RetryPolicy(initial_interval=0.001, jitter=False, retry_on=ConnectionError)
     builder = StateGraph(list).add_node("f", flaky, retry_policy=policy).add_edge(START, "f")

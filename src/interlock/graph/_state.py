@@ -83,6 +83,20 @@ def _empty_maker(base: Any) -> Callable[[], Any] | None:
     return base
 
 
+def _refuse_dunder_key(kind: str, schema: Any, name: str, hint: Any) -> None:
+    """Refuse a TypedDict or dataclass key named `__x__` (`__root__` above all, a root
+    schema's internal key): such names are the runtime's own, and the key's writes would be
+    dropped with no word. LangGraph keeps it as any key. A pydantic model's (and a
+    `ClassVar`'s) dunder names are class attributes, not keys, and stay skipped."""
+    if kind not in ("typeddict", "dataclass") or typing.get_origin(hint) is typing.ClassVar:
+        return
+    raise InvalidGraph(
+        f"state schema {schema.__name__} declares key {name!r}: keys starting with '__' "
+        f"are the runtime's own (a root state schema keeps its value under {ROOT!r}); "
+        "rename the key"
+    )
+
+
 class StateSchema:
     """The channels of a state type, and the conversions between stored values and node input."""
 
@@ -114,6 +128,7 @@ class StateSchema:
             hints = get_type_hints(schema, include_extras=True)
             for name, hint in hints.items():
                 if name.startswith("__"):
+                    _refuse_dunder_key(self.kind, schema, name, hint)
                     continue
                 manager = managed_of(hint)
                 if manager is not None:
