@@ -584,3 +584,42 @@ def test_overwrite_replaces_a_reduced_root() -> None:
     builder = StateGraph(Annotated[list, operator.add])
     builder.add_node("n", lambda s: Overwrite(["only"])).add_edge(START, "n")
     assert builder.compile().invoke(["s"]) == ["only"]
+
+
+def _dict_root_asking(saver: Any) -> Any:
+    builder = StateGraph(dict | None)
+    builder.add_node("a", lambda s: {**s, "a2": 1})
+    builder.add_node("x", lambda s: {**s, "b": interrupt("q")})
+    builder.add_edge(START, "a").add_edge("a", "x")
+    return builder.compile(checkpointer=saver)
+
+
+def test_a_paused_dict_valued_root_shows_its_value_with_the_requests(
+    saver: Any, run: Runner
+) -> None:
+    # LangGraph: a root value that is a dict gets "__interrupt__" beside its keys when the
+    # run pauses (`{**value, "__interrupt__": [...]}`), in invoke's result and in the pause's
+    # `values` chunk; v2's GraphOutput.value is the value. (Only a value that is not a dict
+    # has no key to go under and shows `{"__interrupt__": ...}` alone.)
+    graph = _dict_root_asking(saver)
+    asked = [Interrupt(value="q", id=AnyId())]
+    assert run.invoke(graph, {"a": 1}, _config()) == {"a": 1, "a2": 1, "__interrupt__": asked}
+    assert run.get_state(graph, _config()).values == {"a": 1, "a2": 1}  # the state is clean
+    assert run.invoke(graph, Command(resume=2), _config()) == {"a": 1, "a2": 1, "b": 2}
+
+    chunks = run.stream(graph, {"a": 1}, _config("values"), stream_mode=["values", "updates"])
+    # (LangGraph's own chunks here also show "__interrupt__" inside the earlier `values`
+    # chunk and the `updates` chunk of node a: it adds the key to the stored dict in place)
+    assert chunks == [
+        ("values", {"a": 1}),
+        ("updates", {"a": {"a": 1, "a2": 1}}),
+        ("values", {"a": 1, "a2": 1}),
+        ("updates", {"__interrupt__": tuple(asked)}),
+        ("values", {"a": 1, "a2": 1, "__interrupt__": tuple(asked)}),
+    ]
+    assert run.get_state(graph, _config("values")).values == {"a": 1, "a2": 1}
+
+    out = run.invoke(graph, {"a": 1}, _config("v2"), version="v2")
+    assert (out.value, out.interrupts) == ({"a": 1, "a2": 1}, tuple(asked))
+    parts = run.stream(graph, {"a": 1}, _config("v2s"), stream_mode="values", version="v2")
+    assert [(p["data"], p["interrupts"]) for p in parts][-1] == ({"a": 1, "a2": 1}, tuple(asked))
