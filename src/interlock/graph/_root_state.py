@@ -159,11 +159,20 @@ def state_dict(value: Any) -> dict[str, Any]:
     return {} if value is None else {ROOT: value}
 
 
+def _paused(value: Any, interrupts: Any) -> dict[str, Any]:
+    """What a paused root-schema graph shows: a dict value with `"__interrupt__"` beside
+    its keys, any other value `{"__interrupt__": ...}` only (it has no key to go under),
+    as LangGraph's."""
+    if isinstance(value, dict):
+        return {**value, _INTERRUPT: interrupts}
+    return {_INTERRUPT: interrupts}
+
+
 def output(values: Mapping[str, Any], interrupts: tuple[Any, ...]) -> Any:
-    """`invoke`'s result: the value, or when the run paused `{"__interrupt__": [...]}`
-    only (as LangGraph's, whose paused root output has no key for the value)."""
+    """`invoke`'s result: the value, or when the run paused the value with the requests
+    (`_paused`)."""
     if interrupts:
-        return {_INTERRUPT: list(interrupts)}
+        return _paused(values.get(ROOT), list(interrupts))
     return values.get(ROOT)
 
 
@@ -191,8 +200,8 @@ def _checkpoint(payload: Any) -> Any:
 def root_chunk(mode: str, chunk: Any) -> Any:
     """A stream chunk of a root-schema graph as callers see it."""
     if mode == "values" and isinstance(chunk, dict):
-        if _INTERRUPT in chunk:  # a pause: LangGraph's root `values` chunk holds only that
-            return {_INTERRUPT: chunk[_INTERRUPT]}
+        if _INTERRUPT in chunk:  # a pause
+            return _paused(chunk.get(ROOT), chunk[_INTERRUPT])
         return shown_values(chunk)
     if mode == "updates" and isinstance(chunk, dict):
         return {k: v if k.startswith("__") else _update(v) for k, v in chunk.items()}
