@@ -623,3 +623,83 @@ def test_a_paused_dict_valued_root_shows_its_value_with_the_requests(
     assert (out.value, out.interrupts) == ({"a": 1, "a2": 1}, tuple(asked))
     parts = run.stream(graph, {"a": 1}, _config("v2s"), stream_mode="values", version="v2")
     assert [(p["data"], p["interrupts"]) for p in parts][-1] == ({"a": 1, "a2": 1}, tuple(asked))
+
+
+def test_a_paused_dict_valued_root_child_streams_its_keys_with_the_requests(
+    run: Runner,
+) -> None:
+    class Keyed(TypedDict):
+        v: Annotated[list, operator.add]
+
+    child = StateGraph(dict | None)
+    child.add_node("x", lambda s: {**s, "v": [*s["v"], interrupt("q")]}).add_edge(START, "x")
+    parent = StateGraph(Keyed).add_node("sub", child.compile()).add_edge(START, "sub")
+    graph = parent.compile(checkpointer=InMemorySaver())
+    chunks = run.stream(graph, {"v": ["s"]}, _config(), stream_mode="values", subgraphs=True)
+    asked = (Interrupt(value="q", id=AnyId()),)
+    # LangGraph's (whose child also shows "__interrupt__" in its first chunk: it adds the
+    # key to the stored dict in place)
+    assert [(len(ns), data) for ns, data in chunks] == [
+        (0, {"v": ["s"]}),
+        (1, {"v": ["s"]}),
+        (1, {"v": ["s"], "__interrupt__": asked}),
+        (0, {"v": ["s"], "__interrupt__": asked}),
+    ]
+    # the child's whole value is the node's update: v folds ["s", "r"] onto ["s"]
+    assert run.invoke(graph, Command(resume="r"), _config()) == {"v": ["s", "s", "r"]}
+
+
+def test_a_root_child_commands_its_root_parent() -> None:
+    child = StateGraph(Annotated[list, operator.add])
+    child.add_node("c", lambda s: Command(graph=Command.PARENT, update=["up"], goto="after"))
+    child.add_edge(START, "c")
+    parent = StateGraph(Annotated[list, operator.add])
+    parent.add_node("sub", child.compile()).add_node("after", lambda s: ["after"])
+    parent.add_edge(START, "sub")
+    assert parent.compile().invoke(["s"]) == ["s", "up", "after"]
+
+
+def test_a_failed_node_of_a_root_graph_runs_again(saver: Any, run: Runner) -> None:
+    calls: list[int] = []
+
+    def bad(state: list) -> list:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return ["ok"]
+
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_node("bad", bad)
+    builder.add_edge(START, "a").add_edge("a", "bad")
+    graph = builder.compile(checkpointer=saver)
+    with pytest.raises(RuntimeError, match="boom"):
+        run.invoke(graph, ["s"], _config())
+    state = run.get_state(graph, _config())
+    assert (state.values, state.next) == (["s", "a"], ("bad",))
+    assert [t.error for t in state.tasks] == ["RuntimeError('boom')"]
+    assert run.invoke(graph, None, _config()) == ["s", "a", "ok"]
+
+
+def test_a_chat_model_node_of_a_messages_root(run: Runner) -> None:
+    from interlock import ScriptedChatModel
+
+    model = ScriptedChatModel([AIMessage(content="hello there", id="m1")])
+    builder = StateGraph(Annotated[list, add_messages])
+    builder.add_node("bot", lambda s: model.invoke(s)).add_edge(START, "bot")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    chunks = run.stream(graph, [("user", "hi")], _config(), stream_mode="messages")
+    # LangGraph's fake model streams "hello", " ", "there" as chunks; a model that does
+    # not stream gives its one message, in both
+    assert [(m.content, meta["langgraph_node"]) for m, meta in chunks] == [("hello there", "bot")]
+    assert [m.content for m in run.get_state(graph, _config()).values] == ["hi", "hello there"]
+
+
+def test_state_graph_of_dict_stays_an_open_keyed_schema() -> None:
+    # DIFFERENCE (docs/parity.md, root state schemas): in LangGraph `StateGraph(dict)` is a
+    # last-value root (a node's dict replaces the whole value: {"k": 1}); interlock keeps it
+    # its open keyed schema (any key, last value per key), which its docs use throughout.
+    # `StateGraph(dict | None)` is the last-value root in both.
+    builder = StateGraph(dict).add_node("n", lambda s: {"k": 1}).add_edge(START, "n")
+    assert builder.compile().invoke({"a": 0}) == {"a": 0, "k": 1}
+    root = StateGraph(dict | None).add_node("n", lambda s: {"k": 1}).add_edge(START, "n")
+    assert root.compile().invoke({"a": 0}) == {"k": 1}
