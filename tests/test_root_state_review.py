@@ -703,3 +703,59 @@ def test_state_graph_of_dict_stays_an_open_keyed_schema() -> None:
     assert builder.compile().invoke({"a": 0}) == {"a": 0, "k": 1}
     root = StateGraph(dict | None).add_node("n", lambda s: {"k": 1}).add_edge(START, "n")
     assert root.compile().invoke({"a": 0}) == {"k": 1}
+
+
+# ---- version migrations between a keyed and a root state ------------------------------------
+
+
+class Logged(TypedDict):
+    v: Annotated[list, operator.add]
+
+
+def _ask_list(state: list) -> list:
+    return [interrupt("q")]
+
+
+def _ask_keyed(state: Logged) -> dict:
+    return {"v": [interrupt("q")]}
+
+
+def test_a_migration_from_a_root_version_to_a_keyed_one_receives_the_value(saver: Any) -> None:
+    # docs/safe-deploys.md: a migration receives the stored state values, "for a root state
+    # schema, the value" - never the internal "__root__" key (nor the new schema's empty
+    # keys beside it)
+    v1 = StateGraph(Annotated[list, operator.add]).add_node("ask", _ask_list)
+    v1.add_edge(START, "ask")
+    config = _config()
+    v1.compile(checkpointer=saver, version="1").invoke(["a"], config)
+
+    v2 = StateGraph(Logged).add_node("ask", _ask_keyed).add_edge(START, "ask")
+    seen: list[Any] = []
+
+    @v2.migrate(from_version="1")
+    def to_keys(value: Any) -> dict:
+        seen.append(value)
+        return {"v": [*value, "migrated"]}
+
+    graph = v2.compile(checkpointer=saver, version="2", on_version_change="migrate")
+    assert graph.invoke(Command(resume="x"), config) == {"v": ["a", "migrated", "x"]}
+    assert seen == [["a"]]
+
+
+def test_a_migration_from_a_keyed_version_to_a_root_one_receives_the_keys(saver: Any) -> None:
+    v1 = StateGraph(Logged).add_node("ask", _ask_keyed).add_edge(START, "ask")
+    config = _config()
+    v1.compile(checkpointer=saver, version="1").invoke({"v": ["a"]}, config)
+
+    v2 = StateGraph(Annotated[list, operator.add]).add_node("ask", _ask_list)
+    v2.add_edge(START, "ask")
+    seen: list[Any] = []
+
+    @v2.migrate(from_version="1")
+    def to_value(values: Any) -> list:
+        seen.append(values)
+        return values["v"]
+
+    graph = v2.compile(checkpointer=saver, version="2", on_version_change="migrate")
+    assert graph.invoke(Command(resume="x"), config) == ["a", "x"]
+    assert seen == [{"v": ["a"]}]  # not {"v": ["a"], "__root__": []}
