@@ -129,13 +129,18 @@ def is_state_channel(channel: str) -> bool:
 
 def migrated(fn: Callable[[Any], Any] | None, values: Mapping[str, Any], root: bool) -> dict:
     """The state a version migration `fn` makes of the stored `values`. For a root-schema
-    graph (`root`) it receives the value and returns the new one (a state stored by a keyed
-    version comes whole, as a dict); otherwise the state dict, as always."""
+    graph (`root`) it receives the value and returns the new one; otherwise the state
+    dict, as always. `fn` never sees the internal key: a state a root version stored
+    reaches a keyed graph's migration as the value, and one a keyed version stored reaches
+    a root graph's as its keys (the stored values may hold the new schema's empty starts
+    beside them: they are left out). A keyed schema cannot declare `ROOT` itself
+    (`StateSchema`), so a stored `ROOT` is a root version's value."""
     if fn is None:
         return dict(values)
+    others = {k: v for k, v in values.items() if k != ROOT}
     if not root:
-        return dict(fn(dict(values)))
-    return {ROOT: fn(values.get(ROOT) if set(values) <= {ROOT} else dict(values))}
+        return dict(fn(values.get(ROOT, others)))
+    return {ROOT: fn(others if others else values.get(ROOT))}
 
 
 def task_result(schema: Any, writes: Any) -> Any:
