@@ -759,3 +759,129 @@ def test_a_migration_from_a_keyed_version_to_a_root_one_receives_the_keys(saver:
     graph = v2.compile(checkpointer=saver, version="2", on_version_change="migrate")
     assert graph.invoke(Command(resume="x"), config) == ["a", "x"]
     assert seen == [{"v": ["a"]}]  # not {"v": ["a"], "__root__": []}
+
+
+# ---- more shapes that match LangGraph ------------------------------------------------------------
+
+
+def test_a_dict_root_child_in_a_dict_root_parent_streams_each_level(run: Runner) -> None:
+    child = StateGraph(dict | None)
+    child.add_node("c", lambda s: {**s, "c": 1})
+    child.add_node("ask", lambda s: {**s, "q": interrupt("q")})
+    child.add_edge(START, "c").add_edge("c", "ask")
+    parent = StateGraph(dict | None).add_node("sub", child.compile()).add_edge(START, "sub")
+    graph = parent.compile(checkpointer=InMemorySaver())
+    config = _config()
+    modes = ["values", "updates"]
+    chunks = run.stream(graph, {"a": 1}, config, stream_mode=modes, subgraphs=True)
+    asked = (Interrupt(value="q", id=AnyId()),)
+    assert [(len(ns), mode, data) for ns, mode, data in chunks] == [
+        (0, "values", {"a": 1}),
+        (1, "values", {"a": 1}),
+        (1, "updates", {"c": {"a": 1, "c": 1}}),
+        (1, "values", {"a": 1, "c": 1}),
+        (1, "updates", {"__interrupt__": asked}),
+        (1, "values", {"a": 1, "c": 1, "__interrupt__": asked}),
+        (0, "updates", {"__interrupt__": asked}),
+        (0, "values", {"a": 1, "__interrupt__": asked}),
+    ]
+    assert graph.get_state(config, subgraphs=True).tasks[0].state.values == {"a": 1, "c": 1}
+    resumed = run.stream(graph, Command(resume=5), config, stream_mode=modes, subgraphs=True)
+    assert [(len(ns), mode, data) for ns, mode, data in resumed] == [
+        (0, "values", {"a": 1}),
+        (1, "values", {"a": 1, "c": 1}),
+        (1, "updates", {"ask": {"a": 1, "c": 1, "q": 5}}),
+        (1, "values", {"a": 1, "c": 1, "q": 5}),
+        (0, "updates", {"sub": {"a": 1, "c": 1, "q": 5}}),
+        (0, "values", {"a": 1, "c": 1, "q": 5}),
+    ]
+
+
+def test_a_deferred_node_of_a_root_graph() -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_node("b1", lambda s: ["b1"])
+    builder.add_node("b2", lambda s: ["b2"]).add_node("j", lambda s: [len(s)], defer=True)
+    builder.add_edge(START, "a").add_edge("a", "b1").add_edge("b1", "b2")
+    builder.add_edge("a", "j").add_edge("b2", "j")
+    assert builder.compile().invoke(["s"]) == ["s", "a", "b1", "b2", 4]
+
+
+def test_a_command_with_a_value_update_and_goto_as_input(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_node("b", lambda s: ["b"]).add_edge(START, "a")
+    graph = builder.compile(checkpointer=saver)
+    run.invoke(graph, ["s"], _config())
+    assert run.invoke(graph, Command(update=["x"], goto="b"), _config()) == ["s", "a", "x", "b"]
+    assert run.get_state(graph, _config()).values == ["s", "a", "x", "b"]
+
+
+def test_path_map_and_string_roots() -> None:
+    builder = StateGraph(int)
+    builder.add_node("x", lambda s: s + 100).add_node("y", lambda s: s - 100)
+    builder.add_conditional_edges(START, lambda s: s > 0, {True: "x", False: "y"})
+    graph = builder.compile()
+    assert (graph.invoke(1), graph.invoke(-1)) == (101, -101)
+    text = StateGraph(Annotated[str, operator.add])
+    text.add_node("n", lambda s: "!" + s).add_edge(START, "n")
+    assert text.compile().invoke("hi") == "hi!hi"
+
+
+def test_an_empty_update_is_still_an_update() -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("n", lambda s: []).add_edge(START, "n")
+    assert list(builder.compile().stream(["s"], stream_mode=["updates", "values"])) == [
+        ("values", ["s"]),
+        ("updates", {"n": []}),
+        ("values", ["s"]),
+    ]
+
+
+def test_update_state_with_overwrite_replaces_the_value(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("n", lambda s: ["n"]).add_edge(START, "n")
+    graph = builder.compile(checkpointer=saver)
+    run.invoke(graph, ["s"], _config())
+    run.update_state(graph, _config(), Overwrite(["o"]), as_node="n")
+    assert run.get_state(graph, _config()).values == ["o"]
+
+
+def test_get_state_at_a_checkpoint_id_leaves_out_finished_writes(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_node("ask", lambda s: [interrupt("q")])
+    builder.add_edge(START, "a").add_edge(START, "ask")
+    graph = builder.compile(checkpointer=saver)
+    run.invoke(graph, ["s"], _config())
+    head = run.get_state(graph, _config())
+    at = run.get_state(graph, head.config)
+    assert (head.values, at.values) == (["s", "a"], ["s"])
+    assert [(t.name, t.result) for t in at.tasks] == [("a", ["a"]), ("ask", None)]
+
+
+def test_sends_that_ask_resume_by_id(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("w", lambda s: [f"{s}:{interrupt(s)}"])
+    builder.add_conditional_edges(START, lambda s: [Send("w", x) for x in s])
+    graph = builder.compile(checkpointer=saver)
+    paused = run.invoke(graph, ["p", "q"], _config())
+    ids = {i.value: i.id for i in paused["__interrupt__"]}
+    state = run.get_state(graph, _config())
+    assert (sorted(ids), state.values, [t.name for t in state.tasks]) == (
+        ["p", "q"],
+        ["p", "q"],
+        ["w", "w"],
+    )
+    done = run.invoke(graph, Command(resume={ids["p"]: 1, ids["q"]: 2}), _config())
+    assert done == ["p", "q", "p:1", "q:2"]
+
+
+def test_a_command_goto_sends_from_a_root_node() -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: Command(goto=[Send("w", 1), Send("w", 2)]))
+    builder.add_node("w", lambda s: [s * 10]).add_edge(START, "a")
+    graph = builder.compile()
+    assert graph.invoke(["s"]) == ["s", 10, 20]
+    assert list(graph.stream(["s"], stream_mode="updates")) == [
+        {"a": None},
+        {"w": [10]},
+        {"w": [20]},
+    ]
