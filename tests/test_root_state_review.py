@@ -885,3 +885,62 @@ def test_a_command_goto_sends_from_a_root_node() -> None:
         {"w": [10]},
         {"w": [20]},
     ]
+
+
+def test_a_messages_root_removes_and_replays_on_every_store(saver: Any, run: Runner) -> None:
+    from interlock import REMOVE_ALL_MESSAGES, RemoveMessage
+
+    builder = StateGraph(Annotated[list, add_messages])
+    builder.add_node("bot", lambda s: [AIMessage(content="a1", id="a1")])
+    builder.add_node("ask", lambda s: [AIMessage(content=str(interrupt("q")), id="a2")])
+    builder.add_node("trim", lambda s: [RemoveMessage(id="a1")])
+    builder.add_edge(START, "bot").add_edge("bot", "ask").add_edge("ask", "trim")
+    graph = builder.compile(checkpointer=saver)
+    config = _config()
+    run.invoke(graph, [HumanMessage(content="hi", id="h1")], config)
+    edit = [RemoveMessage(id="h1"), ("user", "edited")]
+    run.update_state(graph, config, edit, as_node="bot")
+    assert [m.content for m in run.get_state(graph, config).values] == ["a1", "edited"]
+    # interlock: the edit cancelled the pending request (docs/parity.md); the node asks again
+    assert list(run.invoke(graph, None, config)) == ["__interrupt__"]
+    done = run.invoke(graph, Command(resume="yes"), config)
+    assert [m.content for m in done] == ["edited", "yes"]
+    # LangGraph's, less its input checkpoint ([])
+    assert [[m.content for m in h.values] for h in run.history(graph, config)] == [
+        ["edited", "yes"],
+        ["a1", "edited", "yes"],
+        ["a1", "edited"],
+        ["hi", "a1"],
+        ["hi"],
+    ]
+    run.update_state(graph, config, [RemoveMessage(id=REMOVE_ALL_MESSAGES), ("ai", "fresh")])
+    assert [m.content for m in run.get_state(graph, config).values] == ["fresh"]
+
+
+def test_an_entrypoint_calls_a_root_graph_that_pauses() -> None:
+    from interlock import entrypoint
+
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_node("ask", lambda s: [interrupt("q")])
+    builder.add_edge(START, "a").add_edge("a", "ask")
+    inner = builder.compile()
+
+    @entrypoint(checkpointer=InMemorySaver())
+    def workflow(value: list) -> list:
+        return [*inner.invoke(value), "wf"]
+
+    assert workflow.invoke(["s"], _config()) == {
+        "__interrupt__": [Interrupt(value="q", id=AnyId())]
+    }
+    assert workflow.invoke(Command(resume="r"), _config()) == ["s", "a", "r", "wf"]
+
+
+def test_update_state_as_start_reruns_from_the_entry(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("a", lambda s: ["a"]).add_edge(START, "a")
+    graph = builder.compile(checkpointer=saver)
+    run.invoke(graph, ["s"], _config())
+    run.update_state(graph, _config(), ["x"], as_node=START)
+    state = run.get_state(graph, _config())
+    assert (state.values, state.next) == (["s", "a", "x"], ("a",))
+    assert run.invoke(graph, None, _config()) == ["s", "a", "x", "a"]
