@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import operator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pytest
 from pydantic import BaseModel
@@ -978,3 +978,95 @@ def test_an_unstorable_resume_or_command_update_keeps_the_pause(saver: Any, run:
     state = run.get_state(graph, config)
     assert (state.values, state.next, len(state.interrupts)) == (["s"], ("ask",), 1)
     assert run.invoke(graph, Command(resume="ok"), config) == ["s", "ok"]
+
+
+def _keep_max(current: int | None, new: int) -> int:
+    return new if current is None else max(current, new)
+
+
+@pytest.mark.parametrize(
+    ("schema", "first", "update", "after_input", "after_run", "after_edit"),
+    [
+        (Annotated[int, operator.add], 5, 1, 5, 6, 7),
+        (Annotated[set, operator.or_], {1}, {2}, {1}, {1, 2}, {1, 2}),
+        (Annotated[tuple, operator.add], (1,), (2,), (1,), (1, 2), (1, 2, 2)),  # LangGraph: list
+        (Annotated[int | None, _keep_max], 3, 7, 3, 7, 7),
+        # as in LangGraph: a reducer root starts at its type's empty value (0.0), and the
+        # input folds into it
+        (Annotated[float, operator.mul], 2.0, 3.0, 0.0, 0.0, 0.0),
+    ],
+)
+def test_reducer_roots_of_several_types(
+    saver: Any,
+    schema: Any,
+    first: Any,
+    update: Any,
+    after_input: Any,
+    after_run: Any,
+    after_edit: Any,
+) -> None:
+    builder = StateGraph(schema).add_node("n", lambda s: update).add_edge(START, "n")
+    graph = builder.compile(checkpointer=saver)
+    assert graph.invoke(first, _config()) == after_run
+    graph.update_state(_config(), update, as_node="n")
+    assert graph.get_state(_config()).values == after_edit
+    history = [h.values for h in graph.get_state_history(_config())]
+    assert history == [after_edit, after_run, after_input]
+
+
+def test_a_fresh_thread_of_a_reducer_root_takes_update_state_as_input(saver: Any) -> None:
+    builder = StateGraph(Annotated[int, operator.add])
+    graph = builder.add_node("n", lambda s: 1).add_edge(START, "n").compile(checkpointer=saver)
+    graph.update_state(_config(), 4)
+    assert graph.get_state(_config()).values == 4
+    assert graph.invoke(None, _config()) == 5
+
+
+def test_a_command_resume_with_a_value_update(saver: Any, run: Runner) -> None:
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("ask", lambda s: [interrupt("q")]).add_edge(START, "ask")
+    graph = builder.compile(checkpointer=saver)
+    run.invoke(graph, ["s"], _config())
+    assert run.invoke(graph, Command(update=["u"], resume="x"), _config()) == ["s", "u", "x"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        (Literal["x", "y"], "x"),
+        (int | str, 1),
+        (object, 3),
+        (str, "hi"),
+        (bytes, b"x"),
+        (tuple, (1,)),
+    ],
+)
+def test_other_types_without_keys_are_last_value_roots(schema: Any, value: Any) -> None:
+    graph = StateGraph(schema).add_node("n", lambda s: s).add_edge(START, "n").compile()
+    assert graph.invoke(value) == value
+
+
+def test_schemas_langgraph_builds_but_cannot_carry_a_value_are_refused() -> None:
+    # LangGraph: StateGraph(Any) runs and returns None (it reads Any as keys, none);
+    # a plain class is keyed with no keys and fails its input ("Expected dict")
+    class Plain:
+        pass
+
+    for schema in (Any, Plain):
+        with pytest.raises(InvalidGraph, match="must be a TypedDict"):
+            StateGraph(schema)
+
+
+def test_node_caching_keys_on_values_that_are_not_json(run: Runner) -> None:
+    calls: list[Any] = []
+
+    def f(state: Any) -> Any:
+        calls.append(state)
+        return state
+
+    for schema, value in ((set | None, {1, 2}), (Point | None, Point(x=1))):
+        calls.clear()
+        builder = StateGraph(schema).add_node("f", f, cache_policy=CachePolicy())
+        graph = builder.add_edge(START, "f").compile(cache=InMemoryCache())
+        assert (run.invoke(graph, value), run.invoke(graph, value)) == (value, value)
+        assert calls == [value]
