@@ -1070,3 +1070,29 @@ def test_node_caching_keys_on_values_that_are_not_json(run: Runner) -> None:
         graph = builder.add_edge(START, "f").compile(cache=InMemoryCache())
         assert (run.invoke(graph, value), run.invoke(graph, value)) == (value, value)
         assert calls == [value]
+
+
+def test_a_finished_task_that_wrote_twice_shows_both_writes(saver: Any, run: Runner) -> None:
+    # LangGraph's get_state().tasks[i].result folds a channel written twice into
+    # {"$writes": [...]}, as interlock's `tasks` stream chunk already does; get_state kept
+    # the last write only
+    builder = StateGraph(Annotated[list, operator.add])
+    builder.add_node("two", lambda s: [Command(update=["x"]), Command(update=["y"])])
+    builder.add_node("ask", lambda s: [interrupt("q")])
+    builder.add_edge(START, "two").add_edge(START, "ask")
+    graph = builder.compile(checkpointer=saver)
+    run.invoke(graph, ["s"], _config())
+    state = run.get_state(graph, _config())
+    assert state.values == ["s", "x", "y"]
+    both = {"$writes": [["x"], ["y"]]}
+    assert [(t.name, t.result) for t in state.tasks] == [("two", both), ("ask", None)]
+    history = run.history(graph, _config())
+    assert [(t.name, t.result) for t in history[0].tasks] == [("two", both), ("ask", None)]
+
+    keyed = StateGraph(Logged)
+    keyed.add_node("two", lambda s: [Command(update={"v": ["x"]}), Command(update={"v": ["y"]})])
+    keyed.add_node("ask", _ask_keyed).add_edge(START, "two").add_edge(START, "ask")
+    graph = keyed.compile(checkpointer=saver)
+    run.invoke(graph, {"v": ["s"]}, _config("keyed"))
+    state = run.get_state(graph, _config("keyed"))
+    assert [(t.name, t.result) for t in state.tasks] == [("two", {"v": both}), ("ask", None)]
