@@ -144,9 +144,18 @@ def migrated(fn: Callable[[Any], Any] | None, values: Mapping[str, Any], root: b
 
 
 def task_result(schema: Any, writes: Any) -> Any:
-    """A finished task's `result` in `get_state().tasks`: `{channel: value}` of its writes,
-    or for a root-schema graph (`schema.kind`) the value it wrote, as LangGraph's."""
-    result = dict(writes)
+    """A finished task's `result` in `get_state().tasks`: `{channel: value}` of its writes
+    (a channel written twice: `{"$writes": [first, second]}`, as in its `tasks` stream
+    chunk), or for a root-schema graph (`schema.kind`) what it wrote to the value, as
+    LangGraph's."""
+    result: dict[str, Any] = {}
+    for channel, value in writes:
+        if channel in result:
+            old = result[channel]
+            many = old["$writes"] if isinstance(old, dict) and "$writes" in old else [old]
+            result[channel] = {"$writes": [*many, value]}
+        else:
+            result[channel] = value
     if schema.kind == "root":
         return result.get(ROOT)
     return result
