@@ -1096,3 +1096,49 @@ def test_a_finished_task_that_wrote_twice_shows_both_writes(saver: Any, run: Run
     run.invoke(graph, {"v": ["s"]}, _config("keyed"))
     state = run.get_state(graph, _config("keyed"))
     assert [(t.name, t.result) for t in state.tasks] == [("two", {"v": both}), ("ask", None)]
+
+
+@pytest.mark.parametrize("durability", ["exit", "async", "sync"])
+def test_a_root_child_pauses_under_each_durability(
+    saver: Any, run: Runner, durability: str
+) -> None:
+    child = StateGraph(Annotated[list, operator.add])
+    child.add_node("c", lambda s: ["c"]).add_node("ask", lambda s: [interrupt("q")])
+    child.add_edge(START, "c").add_edge("c", "ask")
+    parent = StateGraph(Annotated[list, operator.add])
+    parent.add_node("p", lambda s: ["p"]).add_node("sub", child.compile())
+    parent.add_edge(START, "p").add_edge("p", "sub")
+    graph = parent.compile(checkpointer=saver)
+    config = _config()
+    paused = run.invoke(graph, ["s"], config, durability=durability)
+    assert list(paused) == ["__interrupt__"]
+    nested = graph.get_state(config, subgraphs=True)
+    assert (nested.values, nested.tasks[0].state.values) == (["s", "p"], ["s", "p", "c"])
+    done = run.invoke(graph, Command(resume="r"), config, durability=durability)
+    assert done == ["s", "p", "s", "p", "c", "r"]
+    # LangGraph: 2 for exit, 4 (with its input checkpoint) otherwise
+    assert len(run.history(graph, config)) == (2 if durability == "exit" else 3)
+
+
+def test_a_breakpoint_inside_a_root_child(saver: Any, run: Runner) -> None:
+    child = StateGraph(Annotated[list, operator.add])
+    child.add_node("c1", lambda s: ["c1"]).add_node("c2", lambda s: ["c2"])
+    child.add_edge(START, "c1").add_edge("c1", "c2")
+    parent = StateGraph(Annotated[list, operator.add])
+    parent.add_node("sub", child.compile(interrupt_before=["c2"])).add_edge(START, "sub")
+    graph = parent.compile(checkpointer=saver)
+    config = _config()
+    chunks = run.stream(graph, ["s"], config, stream_mode="values", subgraphs=True)
+    # LangGraph's values chunks (interlock adds the pause's own chunks, which mark it)
+    assert [(len(ns), data) for ns, data in chunks if "__interrupt__" not in data] == [
+        (0, ["s"]),
+        (1, ["s"]),
+        (1, ["s", "c1"]),
+    ]
+    nested = graph.get_state(config, subgraphs=True)
+    assert (nested.next, nested.tasks[0].state.values, nested.tasks[0].state.next) == (
+        ("sub",),
+        ["s", "c1"],
+        ("c2",),
+    )
+    assert run.invoke(graph, None, config) == ["s", "s", "c1", "c2"]
