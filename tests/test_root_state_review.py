@@ -1142,3 +1142,50 @@ def test_a_breakpoint_inside_a_root_child(saver: Any, run: Runner) -> None:
         ("c2",),
     )
     assert run.invoke(graph, None, config) == ["s", "s", "c1", "c2"]
+
+
+def test_history_of_a_root_child_under_a_keyed_parent_shows_its_value(
+    saver: Any, run: Runner
+) -> None:
+    # get_state(child_config) reads the child's value; get_state_history(child_config)
+    # showed the stored dict, internal key and all ({"__root__": {...}}): it read the
+    # child's checkpoints with the parent's (keyed) schema
+    class Keyed(TypedDict):
+        a: int
+
+    child = StateGraph(dict | None)
+    child.add_node("c", lambda s: {**s, "c": 1})
+    child.add_node("x", lambda s: {**s, "b": interrupt("q")})
+    child.add_edge(START, "c").add_edge("c", "x")
+    parent = StateGraph(Keyed).add_node("sub", child.compile()).add_edge(START, "sub")
+    graph = parent.compile(checkpointer=saver)
+    run.invoke(graph, {"a": 1}, _config())
+    child_config = graph.get_state(_config(), subgraphs=True).tasks[0].state.config
+    assert run.get_state(graph, child_config).values == {"a": 1, "c": 1}
+    # LangGraph lists the newest only here: [{"a": 1, "c": 1}]
+    history = run.history(graph, child_config)
+    assert [h.values for h in history] == [{"a": 1, "c": 1}, {"a": 1}]
+    assert [h.next for h in history] == [("x",), ("c",)]
+
+
+def test_history_of_a_keyed_child_under_a_root_parent_shows_its_keys(
+    saver: Any, run: Runner
+) -> None:
+    class Keyed(TypedDict):
+        a: int
+
+    inner = StateGraph(Keyed)
+    inner.add_node("c", lambda s: {"a": s["a"] + 1}).add_node("x", lambda s: {"a": interrupt("q")})
+    inner.add_edge(START, "c").add_edge("c", "x")
+    compiled_inner = inner.compile()
+
+    def call(state: int) -> int:
+        return compiled_inner.invoke({"a": state})["a"]
+
+    parent = StateGraph(int).add_node("call", call).add_edge(START, "call")
+    graph = parent.compile(checkpointer=saver)
+    run.invoke(graph, 1, _config())
+    child_config = graph.get_state(_config(), subgraphs=True).tasks[0].state.config
+    assert run.get_state(graph, child_config).values == {"a": 2}
+    assert [h.values for h in run.history(graph, child_config)] == [{"a": 2}, {"a": 1}]
+    assert run.invoke(graph, Command(resume=9), _config()) == 9
