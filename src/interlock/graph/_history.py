@@ -8,7 +8,7 @@ from typing import Any
 
 from interlock._types import RunnableConfig, StateSnapshot
 from interlock.checkpoint.base import BaseSaver
-from interlock.graph._inspect import nested_async, nested_sync
+from interlock.graph._inspect import nested_async, nested_sync, target
 from interlock.graph._options import config_value
 from interlock.graph._root_state import state_dict
 
@@ -43,8 +43,10 @@ def history_sync(
     before: RunnableConfig | None,
     limit: int | None,
 ) -> Iterator[StateSnapshot]:
-    """`get_state_history` on `saver` (see `CompiledStateGraph.get_state_history`)."""
-    thread_id, ns, _ = graph._address(config)
+    """`get_state_history` on `saver` (see `CompiledStateGraph.get_state_history`). A
+    config with a `checkpoint_ns` reads that subgraph's checkpoints, as the subgraph (its
+    schema shows the values), as `get_state` does."""
+    graph, thread_id, ns, _ = target(graph, config)
     before_id = config_value(before or {}, "checkpoint_id")
     records = list(saver.list_checkpoints(thread_id, ns, before=before_id, limit=limit))
     snapshots: list[StateSnapshot] = []
@@ -75,7 +77,7 @@ async def history_async(
     limit: int | None,
 ) -> AsyncIterator[StateSnapshot]:
     """Async twin of `history_sync`."""
-    thread_id, ns, _ = graph._address(config)
+    graph, thread_id, ns, _ = target(graph, config)
     before_id = config_value(before or {}, "checkpoint_id")
     records = await saver.alist_checkpoints(thread_id, ns, before=before_id, limit=limit)
     snapshots: list[StateSnapshot] = []

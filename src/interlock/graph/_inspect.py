@@ -17,7 +17,7 @@ from interlock.graph._state import detached
 from interlock.graph._subgraph import child_graph
 from interlock.graph._writes import pending_of, task_id
 
-__all__ = ["nested_async", "nested_sync", "snapshot", "state_async", "state_sync"]
+__all__ = ["nested_async", "nested_sync", "snapshot", "state_async", "state_sync", "target"]
 
 Address = tuple[str, str, str | None]
 """(thread id, checkpoint namespace, checkpoint id or None for the head)."""
@@ -124,7 +124,7 @@ def _marks(stored: StoredCheckpoint | None) -> dict[str, tuple[str, str, list[st
     return marks
 
 
-def _target(graph: Any, config: RunnableConfig) -> tuple[Any, str, str, str | None]:
+def target(graph: Any, config: RunnableConfig) -> tuple[Any, str, str, str | None]:
     """The graph whose state `config` names (a subgraph for a `checkpoint_ns`), and its
     thread, namespace and checkpoint id."""
     thread_id, ns, cp_id = graph._address(config)
@@ -147,7 +147,7 @@ def state_sync(
     graph: Any, saver: BaseSaver, config: RunnableConfig, subgraphs: bool
 ) -> StateSnapshot:
     """`get_state` on `saver` (see `CompiledStateGraph.get_state`)."""
-    graph, thread_id, ns, cp_id = _target(graph, config)
+    graph, thread_id, ns, cp_id = target(graph, config)
     return _state_sync(graph, saver, config, (thread_id, ns, cp_id), subgraphs)
 
 
@@ -192,7 +192,7 @@ async def state_async(
     graph: Any, saver: BaseSaver, config: RunnableConfig, subgraphs: bool
 ) -> StateSnapshot:
     """Async twin of `state_sync`."""
-    graph, thread_id, ns, cp_id = _target(graph, config)
+    graph, thread_id, ns, cp_id = target(graph, config)
     return await _state_async(graph, saver, config, (thread_id, ns, cp_id), subgraphs)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
+from interlock._types import Command
 from interlock.errors import InvalidGraph, InvalidUpdate
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "is_state_channel",
     "migrated",
     "node_reads",
+    "not_a_command",
     "output",
     "root_chunks",
     "shown_values",
@@ -108,6 +110,17 @@ def command_update(update: Any, node: str) -> None:
         )
 
 
+def not_a_command(value: Any, node: str) -> None:
+    """Refuse a `Command` where a root-schema graph's value is expected (`update_state`'s
+    values: a node's returned Command never gets here): as a last-value root's value it
+    would be stored as is, and a reducer would fail on it. A keyed graph refuses it too."""
+    if isinstance(value, Command):
+        raise InvalidUpdate(
+            f"a Command given as node {node!r}'s update: update_state takes the value "
+            "itself, not a Command (give the value, then invoke to go on)"
+        )
+
+
 def is_state_channel(channel: str) -> bool:
     """Whether a task's stored write is a state write (not the runtime's own record:
     `__done__`, `__error__`, `__goto__`...); the root value's key is one."""
@@ -116,19 +129,33 @@ def is_state_channel(channel: str) -> bool:
 
 def migrated(fn: Callable[[Any], Any] | None, values: Mapping[str, Any], root: bool) -> dict:
     """The state a version migration `fn` makes of the stored `values`. For a root-schema
-    graph (`root`) it receives the value and returns the new one (a state stored by a keyed
-    version comes whole, as a dict); otherwise the state dict, as always."""
+    graph (`root`) it receives the value and returns the new one; otherwise the state
+    dict, as always. `fn` never sees the internal key: a state a root version stored
+    reaches a keyed graph's migration as the value, and one a keyed version stored reaches
+    a root graph's as its keys (the stored values may hold the new schema's empty starts
+    beside them: they are left out). A keyed schema cannot declare `ROOT` itself
+    (`StateSchema`), so a stored `ROOT` is a root version's value."""
     if fn is None:
         return dict(values)
+    others = {k: v for k, v in values.items() if k != ROOT}
     if not root:
-        return dict(fn(dict(values)))
-    return {ROOT: fn(values.get(ROOT) if set(values) <= {ROOT} else dict(values))}
+        return dict(fn(values.get(ROOT, others)))
+    return {ROOT: fn(others if others else values.get(ROOT))}
 
 
 def task_result(schema: Any, writes: Any) -> Any:
-    """A finished task's `result` in `get_state().tasks`: `{channel: value}` of its writes,
-    or for a root-schema graph (`schema.kind`) the value it wrote, as LangGraph's."""
-    result = dict(writes)
+    """A finished task's `result` in `get_state().tasks`: `{channel: value}` of its writes
+    (a channel written twice: `{"$writes": [first, second]}`, as in its `tasks` stream
+    chunk), or for a root-schema graph (`schema.kind`) what it wrote to the value, as
+    LangGraph's."""
+    result: dict[str, Any] = {}
+    for channel, value in writes:
+        if channel in result:
+            old = result[channel]
+            many = old["$writes"] if isinstance(old, dict) and "$writes" in old else [old]
+            result[channel] = {"$writes": [*many, value]}
+        else:
+            result[channel] = value
     if schema.kind == "root":
         return result.get(ROOT)
     return result
@@ -146,11 +173,20 @@ def state_dict(value: Any) -> dict[str, Any]:
     return {} if value is None else {ROOT: value}
 
 
+def _paused(value: Any, interrupts: Any) -> dict[str, Any]:
+    """What a paused root-schema graph shows: a dict value with `"__interrupt__"` beside
+    its keys, any other value `{"__interrupt__": ...}` only (it has no key to go under),
+    as LangGraph's."""
+    if isinstance(value, dict):
+        return {**value, _INTERRUPT: interrupts}
+    return {_INTERRUPT: interrupts}
+
+
 def output(values: Mapping[str, Any], interrupts: tuple[Any, ...]) -> Any:
-    """`invoke`'s result: the value, or when the run paused `{"__interrupt__": [...]}`
-    only (as LangGraph's, whose paused root output has no key for the value)."""
+    """`invoke`'s result: the value, or when the run paused the value with the requests
+    (`_paused`)."""
     if interrupts:
-        return {_INTERRUPT: list(interrupts)}
+        return _paused(values.get(ROOT), list(interrupts))
     return values.get(ROOT)
 
 
@@ -178,8 +214,8 @@ def _checkpoint(payload: Any) -> Any:
 def root_chunk(mode: str, chunk: Any) -> Any:
     """A stream chunk of a root-schema graph as callers see it."""
     if mode == "values" and isinstance(chunk, dict):
-        if _INTERRUPT in chunk:  # a pause: LangGraph's root `values` chunk holds only that
-            return {_INTERRUPT: chunk[_INTERRUPT]}
+        if _INTERRUPT in chunk:  # a pause
+            return _paused(chunk.get(ROOT), chunk[_INTERRUPT])
         return shown_values(chunk)
     if mode == "updates" and isinstance(chunk, dict):
         return {k: v if k.startswith("__") else _update(v) for k, v in chunk.items()}

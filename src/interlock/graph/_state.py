@@ -20,7 +20,7 @@ from typing import Any, get_type_hints
 from interlock._types import Overwrite, overwritten
 from interlock.errors import InvalidGraph, InvalidUpdate
 from interlock.graph._managed import ManagedValue, managed_of
-from interlock.graph._root_state import ROOT, command_update, is_root_type
+from interlock.graph._root_state import ROOT, command_update, is_root_type, not_a_command
 
 __all__ = ["BadInput", "Channel", "StateSchema", "node_schema"]
 
@@ -83,6 +83,20 @@ def _empty_maker(base: Any) -> Callable[[], Any] | None:
     return base
 
 
+def _refuse_dunder_key(kind: str, schema: Any, name: str, hint: Any) -> None:
+    """Refuse a TypedDict or dataclass key named `__x__` (`__root__` above all, a root
+    schema's internal key): such names are the runtime's own, and the key's writes would be
+    dropped with no word. LangGraph keeps it as any key. A pydantic model's (and a
+    `ClassVar`'s) dunder names are class attributes, not keys, and stay skipped."""
+    if kind not in ("typeddict", "dataclass") or typing.get_origin(hint) is typing.ClassVar:
+        return
+    raise InvalidGraph(
+        f"state schema {schema.__name__} declares key {name!r}: keys starting with '__' "
+        f"are the runtime's own (a root state schema keeps its value under {ROOT!r}); "
+        "rename the key"
+    )
+
+
 class StateSchema:
     """The channels of a state type, and the conversions between stored values and node input."""
 
@@ -114,6 +128,7 @@ class StateSchema:
             hints = get_type_hints(schema, include_extras=True)
             for name, hint in hints.items():
                 if name.startswith("__"):
+                    _refuse_dunder_key(self.kind, schema, name, hint)
                     continue
                 manager = managed_of(hint)
                 if manager is not None:
@@ -163,6 +178,7 @@ class StateSchema:
         if value is None:
             return []
         if self.kind == "root":  # the value itself, whatever its type (as LangGraph's)
+            not_a_command(value, node)
             return [(ROOT, value)]
         if isinstance(value, Mapping):
             items: Iterable[tuple[str, Any]] = value.items()
