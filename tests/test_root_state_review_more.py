@@ -267,12 +267,6 @@ def test_update_state_as_start_reruns_from_the_entry(saver: Any, run: Runner) ->
     assert run.invoke(graph, None, _config()) == ["s", "a", "x", "a"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT (any graph, not root-only; in _update.py/engine): an update_state whose "
-    "values cannot be stored raises SerializationError but has already cancelled the "
-    "pending request, so the paused run can no longer be resumed",
-)
 def test_an_unstorable_update_state_keeps_the_pause(saver: Any, run: Runner) -> None:
     builder = StateGraph(Annotated[list, operator.add])
     builder.add_node("ask", lambda s: [interrupt("q")]).add_edge(START, "ask")
