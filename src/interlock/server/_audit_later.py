@@ -13,9 +13,13 @@ without its entry. An entry the store cannot take then (`StoreUnavailable`) reco
 change that was made all the same, so it is not reported as a failure of the change (the
 caller is not told "nothing was changed, retry", nor is a run under way stopped): it is
 appended from a thread of its own once the store answers (`record_all`, `RETRY_EVERY`,
-`RETRY_FOR`). A thread's deletion is the exception: its entry goes in the deletion's
-own transaction (`delete_thread(audit=...)`), as the store audits what it does itself
-(requests, decisions, votes, grants, assistants, crons).
+`RETRY_FOR`). An act audited only after it was made (a copied thread, a cancelled or
+deleted run, a run the worker finished) records its entry with `record_made`, which does
+the same. Refusals, and entries that are the act's own precondition (`thread.created`
+makes its actor the thread's owner) stay synchronous (`record_audit`). A thread's
+deletion is the exception: its entry goes in the deletion's own transaction
+(`delete_thread(audit=...)`), as the store audits what it does itself (requests,
+decisions, votes, grants, assistants, crons).
 """
 
 from __future__ import annotations
@@ -25,14 +29,22 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from interlock.checkpoint.base import BaseSaver, ThreadAudit
+from interlock.checkpoint.base import AuditEntry, BaseSaver, ThreadAudit
 from interlock.errors import StoreUnavailable
-from interlock.server._operations import record_audit
 from interlock.server.auth import Principal
 
-__all__ = ["RETRY_EVERY", "RETRY_FOR", "AuditLater", "delete_thread_audited", "record_all"]
+__all__ = [
+    "RETRY_EVERY",
+    "RETRY_FOR",
+    "AuditLater",
+    "delete_thread_audited",
+    "record_all",
+    "record_audit",
+    "record_made",
+]
 
 _log = logging.getLogger("interlock.server.audit")
 
@@ -40,6 +52,33 @@ RETRY_EVERY = 0.5
 """Seconds between tries to append entries the store could not take (`record_all`)."""
 RETRY_FOR = 900.0
 """Seconds those tries go on before the entries are given up (logged as an error)."""
+
+
+def record_audit(
+    saver: BaseSaver,
+    who: Principal,
+    action: str,
+    thread_id: str | None,
+    interrupt_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append an audit entry by `who` now (a store error is the caller's). A
+    `thread.created` entry also makes `who` the thread's owner (first, so that an owner
+    never lacks the entry's thread)."""
+    if action == "thread.created" and thread_id is not None:
+        saver.set_thread_owner(thread_id, who.name)
+    saver.append_audit(
+        [
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=who.name,
+                action=action,
+                thread_id=thread_id,
+                interrupt_id=interrupt_id,
+                detail=dict(detail or {}),
+            )
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,15 +91,16 @@ class AuditLater:
     """The entry's action, e.g. `state.detour`."""
     thread_id: str | None
     """The thread the act changes."""
+    interrupt_id: str | None = None
+    """The request the act concerns, if any."""
     detail: Mapping[str, Any] = field(default_factory=dict)
     """The entry's detail (what the act was asked to do)."""
 
     def record(self, saver: BaseSaver, **outcome: Any) -> None:
         """Append the entry, with `outcome` (what the act did, e.g. the checkpoint it
         wrote) added to its detail."""
-        record_audit(
-            saver, self.who, self.action, self.thread_id, detail={**self.detail, **outcome}
-        )
+        detail = {**self.detail, **outcome}
+        record_audit(saver, self.who, self.action, self.thread_id, self.interrupt_id, detail)
 
 
 def record_all(saver: BaseSaver, entries: Iterable[AuditLater | None]) -> None:
@@ -79,6 +119,23 @@ def record_all(saver: BaseSaver, entries: Iterable[AuditLater | None]) -> None:
             _log.warning("audit entry %s not appended yet (%s); trying again", entry.action, exc)
             _record_later(saver, seen[n:])
             return
+
+
+def record_made(
+    saver: BaseSaver,
+    who: Principal,
+    action: str,
+    thread_id: str | None,
+    interrupt_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Record the entry of an act already made (`record_audit`'s arguments): a store that
+    cannot take it now (`StoreUnavailable`) does not make the act a failure; the entry is
+    appended later, once it answers (`record_all`)."""
+    entry = AuditLater(
+        who=who, action=action, thread_id=thread_id, interrupt_id=interrupt_id, detail=detail or {}
+    )
+    record_all(saver, [entry])
 
 
 def _record_later(saver: BaseSaver, entries: list[AuditLater]) -> None:

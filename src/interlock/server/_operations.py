@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from interlock._types import Command
-from interlock.checkpoint.base import AuditEntry, BaseSaver, InterruptRecord, RunRecord, VoteRecord
+from interlock.checkpoint.base import BaseSaver, InterruptRecord, RunRecord, VoteRecord
 from interlock.errors import (
     InputRejected,
     InvalidUpdate,
@@ -26,13 +26,14 @@ from interlock.errors import (
 )
 from interlock.graph import CompiledStateGraph, is_expired_answer
 from interlock.graph._run import PASSABLE
+from interlock.server._audit_later import record_audit, record_made
 from interlock.server._durable import current as state_now
 from interlock.server._durable import run_durably, stopped_view
 from interlock.server._errors import ApiError
 from interlock.server._plain import plain
 from interlock.server.auth import ANONYMOUS, Principal, auth_age_problem, may_decide
 
-__all__ = ["MAX_OFFSET", "decide_request"]
+__all__ = ["MAX_OFFSET", "decide_request", "record_audit", "record_made"]
 
 _log = logging.getLogger("interlock.server")
 
@@ -203,7 +204,7 @@ def decide_request(
         if now.decided_by == who.name and (who.auth_time is not None or who.amr):
             # how the decider authenticated (a step-up's proof); the store's own entry for
             # the decision cannot carry it yet, so it follows in its own entry
-            record_audit(
+            record_made(
                 saver,
                 who,
                 "approval.authenticated",
@@ -543,7 +544,7 @@ def run_input(
     except RunStopped:  # cancelled under way: it stopped between two steps, as asked
         return stopped_view(run_view(graph, thread_id, state_now(graph, thread_id)))
     except Exception as exc:
-        record_audit(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})
+        record_made(saver, who, "run.failed", thread_id, detail={**detail, "error": str(exc)})
         raise ApiError(500, "run_failed", f"{type(exc).__name__}: {exc}") from exc
     return run_view(graph, thread_id, result)
 
@@ -586,7 +587,7 @@ def queue_run(
         options=options,
     )
     entry = queued_detail(name, update, run.run_id, options, detail)
-    record_audit(saver, who, "run.queued", thread_id, detail=entry)
+    record_made(saver, who, "run.queued", thread_id, detail=entry)
     return run
 
 
@@ -663,32 +664,6 @@ def run_view(
         "values": plain(values),
         "interrupts": [{"id": i.id, "value": plain(i.value)} for i in interrupts],
     }
-
-
-def record_audit(
-    saver: BaseSaver,
-    who: Principal,
-    action: str,
-    thread_id: str | None,
-    interrupt_id: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """Append an audit entry by `who`. A `thread.created` entry also makes `who` the
-    thread's owner (first, so that an owner never lacks the entry's thread)."""
-    if action == "thread.created" and thread_id is not None:
-        saver.set_thread_owner(thread_id, who.name)
-    saver.append_audit(
-        [
-            AuditEntry(
-                at=datetime.now(UTC),
-                actor=who.name,
-                action=action,
-                thread_id=thread_id,
-                interrupt_id=interrupt_id,
-                detail=dict(detail or {}),
-            )
-        ]
-    )
 
 
 def expire_due_requests(
