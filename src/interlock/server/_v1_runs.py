@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Query
 
 from interlock.checkpoint.base import BaseSaver
 from interlock.server._errors import ApiError, error_responses
-from interlock.server._operations import plausible_id, record_audit, run_record_view
+from interlock.server._operations import plausible_id, record_made, run_record_view
 from interlock.server._stops import cancel_once
 from interlock.server.auth import Principal
 
@@ -76,7 +76,7 @@ def mount_runs(
         run = cancel_once(
             saver,
             run,
-            lambda what: record_audit(saver, who, what, thread_id, detail={"run_id": run_id}),
+            lambda what: record_made(saver, who, what, thread_id, detail={"run_id": run_id}),
         )
         if run.status not in ("queued", "running", "cancelled"):
             raise ApiError(409, "cannot_cancel", f"run {run_id} is {run.status}: it ended")

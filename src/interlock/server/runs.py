@@ -95,7 +95,7 @@ from interlock.server._durable import (
     takeover_input,
     takeover_kwargs,
 )
-from interlock.server._operations import record_audit, run_config, run_view
+from interlock.server._operations import record_made, run_config, run_view
 from interlock.server._stops import stop_check
 from interlock.server.agent_server._log import EventWriter, logged_invoke
 from interlock.server.auth import Principal
@@ -366,7 +366,7 @@ class RunWorkers:
                 "reason": "decided but not carried out",
                 "interrupt_ids": ids,
             }
-            record_audit(
+            record_made(
                 self.saver, Principal("system", _SYSTEM), "run.queued", found.thread_id,
                 detail=detail,
             )  # fmt: skip
@@ -469,7 +469,7 @@ class RunWorkers:
         if saver.finish_run(run.run_id, owner, status=status, result=view):
             writer.end("interrupted" if status == "interrupted" else "success")
             detail = {"run_id": run.run_id, "status": status, "attempts": run.attempts}
-            record_audit(saver, who, "run.finished", run.thread_id, detail=detail)
+            record_made(saver, who, "run.finished", run.thread_id, detail=detail)
             if status == "done":
                 self._on_completion(run, who)
         else:
@@ -495,7 +495,7 @@ class RunWorkers:
             else:
                 writer.end("interrupted", cancelled=status == "cancelled")
             detail = {"run_id": run.run_id, "status": status, "attempts": run.attempts}
-            record_audit(self.saver, who, "run.finished", run.thread_id, detail=detail)
+            record_made(self.saver, who, "run.finished", run.thread_id, detail=detail)
 
     def _hand_back(
         self, run: RunRecord, owner: str, who: Principal, graph: CompiledStateGraph
@@ -529,7 +529,7 @@ class RunWorkers:
                 "processes": live,
                 "reason": str(refused),
             }
-            record_audit(self.saver, who, "run.handed_back", run.thread_id, detail=detail)
+            record_made(self.saver, who, "run.handed_back", run.thread_id, detail=detail)
             _log.info("run %s handed back to version %s of %s", run.run_id, *target[::-1])
             if target in self.versions:
                 self.wake()
@@ -558,7 +558,7 @@ class RunWorkers:
         if self.saver.finish_run(run.run_id, owner, status="failed", error=error):
             (writer or EventWriter(self.saver, run.thread_id, run.run_id)).error(error)
             detail: dict[str, Any] = {"run_id": run.run_id, "error": error}
-            record_audit(self.saver, who, "run.failed", run.thread_id, detail=detail)
+            record_made(self.saver, who, "run.failed", run.thread_id, detail=detail)
             self._on_completion(run, who)
 
     def _on_completion(self, run: RunRecord, who: Principal) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from interlock.checkpoint.base import BaseSaver, ThreadQuery
 from interlock.graph import CompiledStateGraph
 from interlock.server._errors import ApiError
-from interlock.server._operations import graph_of, plausible_id, record_audit
+from interlock.server._operations import graph_of, plausible_id, record_audit, record_made
 from interlock.server.agent_server._assistant import Resolved, resolve
 from interlock.server.auth import Principal
 
@@ -88,7 +88,7 @@ class Context:
         log too, as before the store held it)."""
         self.saver.set_thread_metadata(thread_id, metadata)
         self.saver.append_events(thread_id, METADATA_RUN, [("thread.metadata", metadata)])
-        record_audit(self.saver, who, "thread.updated", thread_id, detail={"metadata": metadata})
+        record_made(self.saver, who, "thread.updated", thread_id, detail={"metadata": metadata})
 
     def graph(self, thread_id: str) -> tuple[str, CompiledStateGraph] | None:
         """The registered graph that runs the thread, if it is known yet."""

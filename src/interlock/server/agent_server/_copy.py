@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from interlock.checkpoint.base import BaseSaver, InterruptRecord, RunStatus
 from interlock.graph._interrupt import interrupt_id
 from interlock.server._errors import ApiError
-from interlock.server._operations import record_audit, run_config
+from interlock.server._operations import record_made, run_config
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._detour import decided_on_branch
 from interlock.server.auth import Principal
@@ -134,7 +134,7 @@ def copy_thread(ctx: Context, who: Principal, source: str) -> str:
         asked = _asked_again(stored.interrupts, new, who) if last else []
         if stored.task_writes or asked:
             saver.put_task_writes(new, "", cid, stored.task_writes, asked)
-    record_audit(saver, who, "thread.copied", new, detail={"from": source})
+    record_made(saver, who, "thread.copied", new, detail={"from": source})
     return new
 
 

@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from interlock.errors import RunStopped
 from interlock.server._durable import current
 from interlock.server._errors import ApiError
-from interlock.server._operations import MAX_OFFSET, record_audit, run_config
+from interlock.server._operations import MAX_OFFSET, record_made, run_config
 from interlock.server._stops import cancel_once, wait_ended, will_step
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._launch import Launcher
@@ -263,7 +263,7 @@ def run_routes(ctx: Context, principal: Any) -> APIRouter:
         def audit(what: str) -> None:
             if what == "run.cancelled":  # it was queued: it never runs; end its stream
                 EventWriter(saver, thread_id, run_id).end("interrupted", cancelled=True)
-            record_audit(saver, who, what, thread_id, detail=detail)
+            record_made(saver, who, what, thread_id, detail=detail)
 
         record = cancel_once(saver, record, audit)
         if record.status in ("queued", "running") and record.stop_asked:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from interlock.checkpoint.base import RunRecord
 from interlock.errors import InvalidUpdate
 from interlock.server._errors import ApiError
-from interlock.server._operations import check_input, check_storable, record_audit
+from interlock.server._operations import check_input, check_storable, record_made
 from interlock.server._stops import cancel_once
 from interlock.server.agent_server._context import METADATA_RUN, Context
 from interlock.server.agent_server._copy import decision_waits
@@ -102,7 +102,7 @@ def bulk_run_routes(ctx: Context, principal: Any) -> APIRouter:
         if not saver.delete_run(thread_id, run_id):  # it was deleted meanwhile
             raise ApiError(404, "not_found", f"run {run_id!r} not found")
         detail = {"run_id": run_id, "status": record.status}
-        record_audit(saver, who, "run.deleted", thread_id, detail=detail)
+        record_made(saver, who, "run.deleted", thread_id, detail=detail)
         return Response(status_code=204)
 
     @router.post("/runs/cancel", status_code=204)
@@ -139,7 +139,7 @@ def bulk_run_routes(ctx: Context, principal: Any) -> APIRouter:
                     EventWriter(saver, thread_id, detail["run_id"]).end(
                         "interrupted", cancelled=True
                     )
-                record_audit(saver, who, what, thread_id, detail=detail)
+                record_made(saver, who, what, thread_id, detail=detail)
 
             cancel_once(saver, record, audit)
         return Response(status_code=204)

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from interlock.server._audit_later import delete_thread_audited
-from interlock.server._operations import record_audit
+from interlock.server._operations import record_made
 from interlock.server.agent_server._context import Context
 from interlock.server.agent_server._copy import copy_thread
 from interlock.server.agent_server._guard import check_state_change
@@ -59,7 +59,7 @@ def bulk_thread_routes(ctx: Context, principal: Any) -> APIRouter:
         if body.strategy == "keep_latest":  # the state stays: no review is skipped
             saver.prune(keep_last=1, thread_ids=ids)
             for thread_id in ids:
-                record_audit(saver, who, "thread.pruned", thread_id, detail={"keep_last": 1})
+                record_made(saver, who, "thread.pruned", thread_id, detail={"keep_last": 1})
             return {"pruned_count": len(ids)}
         for thread_id in ids:  # every refusal before any deletion
             check_state_change(
