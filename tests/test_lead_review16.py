@@ -77,9 +77,7 @@ def _actions(saver: Any, interrupt_id: str) -> list[str]:
     return sorted(e.action for e in saver.list_audit(interrupt_id=interrupt_id).items)
 
 
-def _fail_next_write(
-    saver: Any, monkeypatch: pytest.MonkeyPatch, during: Any = None
-) -> list[int]:
+def _fail_next_write(saver: Any, monkeypatch: pytest.MonkeyPatch, during: Any = None) -> list[int]:
     """Make the saver's next `put_checkpoint` / `aput_checkpoint` raise `_Refused` (after
     calling `during()`, a thing that happens while the write is under way); later ones go
     through. Returns a list that counts the refusals."""
@@ -279,9 +277,7 @@ def test_expected_pending_empty_refuses_a_fork_that_would_cancel_and_changes_not
     assert _actions(saver, old) == ["approval.requested"]
 
 
-def test_expected_pending_naming_more_than_waits_is_not_a_conflict(
-    saver: Any, run: Runner
-) -> None:
+def test_expected_pending_naming_more_than_waits_is_not_a_conflict(saver: Any, run: Runner) -> None:
     """A request the caller checked that was decided meanwhile is not cancelled (nor is
     the fork refused for it): expected_pending is a bound, not a list to cancel."""
     graph = _graph(saver)
@@ -359,9 +355,7 @@ def _leaf_config(graph: Any, config: dict[str, Any]) -> dict[str, Any]:
     return dict(leaf.state.config)
 
 
-def test_a_resume_with_the_nested_subgraph_head_config_still_works(
-    saver: Any, run: Runner
-) -> None:
+def test_a_resume_with_the_nested_subgraph_head_config_still_works(saver: Any, run: Runner) -> None:
     """The subgraph's own head (checkpoint_ns + its checkpoint_id) is not an old branch."""
     graph = _nested(saver)
     config = _tid()
@@ -385,11 +379,8 @@ def test_update_state_at_an_older_nested_subgraph_checkpoint_cancels_the_leaf_re
     leaf = _leaf_config(graph, config)
     older = next(s for s in run.history(graph, leaf) if s.next == ("ldraft",))
     run.update_state(graph, older.config, {"log": ["edit"]})
-    if saver.get_interrupt(old).status == "pending":  # still offered: an answer must count
-        out = run.invoke(graph, il.Command(resume="yes"), config)
-        assert out.get("ok") == "yes", "the recorded answer was dropped"
-    else:
-        assert saver.get_interrupt(old).status == "cancelled"
+    assert saver.get_interrupt(old).status == "cancelled"
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
 
 
 def test_update_state_at_an_older_mid_checkpoint_cancels_the_leaf_request_below_it(
@@ -402,8 +393,90 @@ def test_update_state_at_an_older_mid_checkpoint_cancels_the_leaf_request_below_
     (mid,) = graph.get_state(config, subgraphs=True).tasks
     older = next(s for s in run.history(graph, dict(mid.state.config)) if s.next == ("mprep",))
     run.update_state(graph, older.config, {"log": ["edit"]})
-    if saver.get_interrupt(old).status == "pending":
-        out = run.invoke(graph, il.Command(resume="yes"), config)
-        assert out.get("ok") == "yes", "the recorded answer was dropped"
-    else:
-        assert saver.get_interrupt(old).status == "cancelled"
+    assert saver.get_interrupt(old).status == "cancelled"
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
+
+
+def _two_subgraphs(saver: Any) -> Any:
+    """root: prep -> (left, right) in parallel, each a subgraph that asks."""
+
+    def sub(name: str) -> Any:
+        g = il.StateGraph(Doc)
+        g.add_node(f"{name}draft", lambda s: {"log": [f"{name}draft"]})
+        g.add_node(f"{name}ask", lambda s: {"log": [f"{name}:{il.interrupt(name)}"]})
+        g.add_edge(il.START, f"{name}draft")
+        g.add_edge(f"{name}draft", f"{name}ask")
+        return g.compile()
+
+    root = il.StateGraph(Doc)
+    root.add_node("prep", lambda s: {"log": ["prep"]})
+    root.add_node("left", sub("left"))
+    root.add_node("right", sub("right"))
+    root.add_edge(il.START, "prep")
+    root.add_edge("prep", "left")
+    root.add_edge("prep", "right")
+    return root.compile(checkpointer=saver)
+
+
+def test_update_state_at_an_older_checkpoint_of_one_subgraph_spares_its_sibling(
+    saver: Any, run: Runner
+) -> None:
+    graph = _two_subgraphs(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    by_value = {saver.get_interrupt(i).value: i for i in _pending(saver, config)}
+    assert set(by_value) == {"left", "right"}
+    tasks = {t.name: t for t in graph.get_state(config, subgraphs=True).tasks}
+    left = dict(tasks["left"].state.config)
+    older = next(s for s in run.history(graph, left) if s.next == ("leftdraft",))
+    run.update_state(graph, older.config, {"log": ["edit"]})
+    assert saver.get_interrupt(by_value["left"]).status == "cancelled"
+    assert saver.get_interrupt(by_value["right"]).status == "pending"
+
+
+# -- webhooks: a give-back is heard in order, filters hold ------------------------------------
+
+
+def test_a_give_back_is_posted_in_order_and_a_filtered_hook_hears_none_of_it(
+    saver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.server.webhooks import Webhook, WebhookDispatcher
+    from tests.test_webhooks import SECRET, Receiver
+
+    everything, decided_only = Receiver(), Receiver()
+    try:
+        hooks = [
+            Webhook(everything.url, SECRET, name="all"),
+            Webhook(
+                decided_only.url, SECRET, name="decided", events=frozenset({"approval.decided"})
+            ),
+        ]
+        dispatcher = WebhookDispatcher(saver, hooks, owner="p1", lag=0.0, backoff=0.0)
+        assert dispatcher.run_once() == 0
+        graph = _graph(saver, approvers=["ada"])
+        config = _tid("bob")
+        run = Runner("sync")
+        run.invoke(graph, {"log": []}, config)
+        (old,) = _pending(saver, config)
+        _fail_next_write(saver, monkeypatch)
+        with pytest.raises(_Refused):
+            run.invoke(graph, None, _as(config, "ada", _first(run, graph, config)))
+        monkeypatch.undo()
+        assert dispatcher.run_once() == 3
+        assert dispatcher.run_once() == 0  # the cursor moved past them
+        events = everything.events()
+        assert [e["event"] for e in events] == [
+            "approval.requested",
+            "approval.cancelled",
+            "approval.reopened",
+        ]
+        assert {e["interrupt_id"] for e in events} == {old}
+        assert events[1]["actor"] == "ada" and events[2]["actor"] == "ada"
+        assert "did not happen" in events[2]["detail"]["reason"]
+        assert decided_only.events() == []
+        run.invoke(graph, il.Command(resume="yes"), _as(config, "ada"))
+        assert dispatcher.run_once() == 2
+        assert [e["event"] for e in decided_only.events()] == ["approval.decided"]
+    finally:
+        everything.close()
+        decided_only.close()
