@@ -480,3 +480,38 @@ def test_a_give_back_is_posted_in_order_and_a_filtered_hook_hears_none_of_it(
     finally:
         everything.close()
         decided_only.close()
+
+
+# -- a takeover of a durable fork run keeps the caller's bound ---------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "DEFECT: a durable fork run's record keeps only user_id/requested_by/passable of its "
+        "config (_durable._KEPT), not expected_pending: a takeover before the run's first "
+        "commit forks again without the bound and cancels requests asked after the "
+        "caller's check (run_fork's 409 guarantee holds only in the first process)"
+    ),
+)
+def test_a_takeover_of_a_fork_run_cancels_only_what_its_caller_checked(saver: Any) -> None:
+    from interlock.graph._run import EXPECTED_PENDING
+    from interlock.server._durable import _begin, takeover_config, takeover_input
+
+    graph = _graph(saver)
+    config = _tid()
+    run = Runner("sync")
+    run.invoke(graph, {"log": []}, config)
+    (checked,) = _pending(saver, config)
+    point = _first(run, graph, config)
+    # what the caller checked is gone; a new request waits (asked after the check)
+    run.invoke(graph, il.Command(resume="yes"), config)
+    run.invoke(graph, {"log": ["again"]}, config)
+    (asked_since,) = _pending(saver, config)
+    conf = {**config["configurable"], "checkpoint_id": point, EXPECTED_PENDING: [checked]}
+    begun = _begin(saver, graph, None, {"configurable": conf}, None, "agent")
+    assert begun is not None
+    record = begun[0]  # its process dies before it runs: a worker takes it over
+    with pytest.raises(ResumeConflict):
+        graph.invoke(takeover_input(record), takeover_config(record, saver))
+    assert saver.get_interrupt(asked_since).status == "pending"
