@@ -515,3 +515,122 @@ def test_a_takeover_of_a_fork_run_cancels_only_what_its_caller_checked(saver: An
     with pytest.raises(ResumeConflict):
         graph.invoke(takeover_input(record), takeover_config(record, saver))
     assert saver.get_interrupt(asked_since).status == "pending"
+
+
+# -- the store away during the cancelling write ----------------------------------------------
+
+
+def _store_away(
+    saver: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    landed: bool,
+    reopen_fails: bool,
+    read_fails: bool = False,
+) -> None:
+    """The next checkpoint write raises `StoreUnavailable` (after writing it if `landed`: the
+    reply was lost); with `reopen_fails`, the give-back right after it too (still away)."""
+    put, aput, reopen, areopen = (
+        saver.put_checkpoint,
+        saver.aput_checkpoint,
+        saver.reopen_interrupt,
+        saver.areopen_interrupt,
+    )
+    state = {"put": 0, "reopen": 0}
+
+    def failing_put(*args: Any, **kwargs: Any) -> Any:
+        state["put"] += 1
+        if state["put"] > 1:
+            return put(*args, **kwargs)
+        if landed:
+            put(*args, **kwargs)
+        raise il.StoreUnavailable("connection lost")
+
+    async def afailing_put(*args: Any, **kwargs: Any) -> Any:
+        state["put"] += 1
+        if state["put"] > 1:
+            return await aput(*args, **kwargs)
+        if landed:
+            await aput(*args, **kwargs)
+        raise il.StoreUnavailable("connection lost")
+
+    def failing_reopen(*args: Any, **kwargs: Any) -> Any:
+        if reopen_fails and state["reopen"] == 0 and state["put"] == 1:
+            raise il.StoreUnavailable("still away")
+        return reopen(*args, **kwargs)
+
+    async def afailing_reopen(*args: Any, **kwargs: Any) -> Any:
+        if reopen_fails and state["reopen"] == 0 and state["put"] == 1:
+            raise il.StoreUnavailable("still away")
+        return await areopen(*args, **kwargs)
+
+    get, aget = saver.get_checkpoint, saver.aget_checkpoint
+
+    def failing_get(*args: Any, **kwargs: Any) -> Any:
+        if read_fails and state["put"] == 1:
+            raise il.StoreUnavailable("still away")
+        return get(*args, **kwargs)
+
+    async def afailing_get(*args: Any, **kwargs: Any) -> Any:
+        if read_fails and state["put"] == 1:
+            raise il.StoreUnavailable("still away")
+        return await aget(*args, **kwargs)
+
+    monkeypatch.setattr(saver, "get_checkpoint", failing_get)
+    monkeypatch.setattr(saver, "aget_checkpoint", afailing_get)
+    monkeypatch.setattr(saver, "put_checkpoint", failing_put)
+    monkeypatch.setattr(saver, "aput_checkpoint", afailing_put)
+    monkeypatch.setattr(saver, "reopen_interrupt", failing_reopen)
+    monkeypatch.setattr(saver, "areopen_interrupt", afailing_reopen)
+
+
+@pytest.mark.parametrize("away", ["give-back", "read-back"])
+def test_a_fork_step_held_while_the_store_was_away_is_saved_later(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch, away: str
+) -> None:
+    """The fork's first write and the give-back both meet the store away: the requests stay
+    cancelled and the step is held (`StepNotSaved`). `save()` once the store answers must
+    write the fork (its requests were cancelled for it) — not refuse it because they are
+    cancelled, which would leave the old head waiting on cancelled requests."""
+    graph = _graph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    _store_away(
+        saver,
+        monkeypatch,
+        landed=False,
+        reopen_fails=away == "give-back",
+        read_fails=away == "read-back",
+    )
+    with pytest.raises(il.StepNotSaved) as caught:
+        run.invoke(graph, None, _as(config, "req", _first(run, graph, config)))
+    assert saver.get_interrupt(old).status == "cancelled"  # (the give-back met the store away)
+    assert caught.value.save() is True
+    monkeypatch.undo()
+    assert _head(run, graph, config) != head
+    assert saver.get_interrupt(old).status == "cancelled"
+    assert _actions(saver, old) == ["approval.cancelled", "approval.requested"]
+    out = run.invoke(graph, None, config)  # goes on from the saved step: asks again
+    (new,) = _pending(saver, config)
+    assert new != old and out["log"] == ["draft"]
+
+
+def test_a_fork_write_that_landed_before_its_reply_was_lost_does_not_give_back(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write reached the store (the head is the fork's) and only its reply was lost: the
+    old head's requests must stay cancelled — given back, they would wait on an abandoned
+    branch, and an answer to one would never be carried out."""
+    graph = _graph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    _store_away(saver, monkeypatch, landed=True, reopen_fails=False)
+    with pytest.raises(il.StoreUnavailable):
+        run.update_state(graph, _as(config, "req", _first(run, graph, config)), {"log": ["e"]})
+    monkeypatch.undo()
+    assert _head(run, graph, config) != head  # the fork is the head
+    assert saver.get_interrupt(old).status == "cancelled"
