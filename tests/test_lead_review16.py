@@ -634,3 +634,16 @@ def test_a_fork_write_that_landed_before_its_reply_was_lost_does_not_give_back(
     monkeypatch.undo()
     assert _head(run, graph, config) != head  # the fork is the head
     assert saver.get_interrupt(old).status == "cancelled"
+
+
+def test_a_repeated_resume_at_the_checkpoint_it_read_is_a_conflict(saver: Any, run: Runner) -> None:
+    """A client that resumes at the checkpoint it read (explicit id) and sends it twice (a
+    double click, a retry after a lost reply): the second finds the request decided — a
+    conflict (409 over HTTP), as at the head — not a bad request about an old branch."""
+    graph = _graph(saver)
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    read = _head(run, graph, config)
+    run.invoke(graph, il.Command(resume="yes"), _as(config, "req", read))
+    with pytest.raises(ResumeConflict):
+        run.invoke(graph, il.Command(resume="yes"), _as(config, "req", read))
