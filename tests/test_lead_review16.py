@@ -647,3 +647,21 @@ def test_a_repeated_resume_at_the_checkpoint_it_read_is_a_conflict(saver: Any, r
     run.invoke(graph, il.Command(resume="yes"), _as(config, "req", read))
     with pytest.raises(ResumeConflict):
         run.invoke(graph, il.Command(resume="yes"), _as(config, "req", read))
+
+
+def test_an_update_at_the_head_whose_write_fails_gives_its_request_back(
+    saver: Any, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graph = _graph(saver, approvers=["ada"])
+    config = _tid()
+    run.invoke(graph, {"log": []}, config)
+    (old,) = _pending(saver, config)
+    head = _head(run, graph, config)
+    _fail_next_write(saver, monkeypatch)
+    with pytest.raises(_Refused):
+        run.update_state(graph, _as(config, "ada"), {"log": ["note"]})
+    monkeypatch.undo()
+    assert _head(run, graph, config) == head
+    assert _pending(saver, config) == [old]
+    out = run.invoke(graph, il.Command(resume="yes"), _as(config, "ada"))
+    assert out["ok"] == "yes" and out["log"] == ["draft", "review", "publish"]
