@@ -8,16 +8,24 @@ The cancel and the write are two store calls. So that a write that does not happ
 nothing, the driver (`put_cancelling`) first checks that the record can be serialised, then
 cancels, then writes; if the write still fails (the store refused it, the head moved, the
 store went away), it gives the requests back: pending again (`reopen_interrupt`, audited
-`approval.reopened` with the reason), unless someone else changed them meanwhile."""
+`approval.reopened` with the reason), unless someone else changed them meanwhile.
+
+Not when the write may have happened: one that reached the store before its reply was
+lost (the record is there) keeps them cancelled, and so does one the store went away
+during (it cannot be read back, or the give-back cannot be written): the run holds that
+step (`StepNotSaved`), and its `save()` writes the same `Commit` again later; the
+requests this write cancelled and kept (`_HELD`, by the record's checkpoint id) are then
+not cancelled a second time (which would refuse the held write and leave the old head
+waiting on cancelled requests)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from interlock.checkpoint import serde
-from interlock.errors import InterlockError, ResumeConflict
+from interlock.errors import InterlockError, ResumeConflict, StoreError
 from interlock.graph._effects import NS_SEP
 from interlock.graph._run import EXPECTED_PENDING
 
@@ -37,6 +45,13 @@ __all__ = [
 
 _GIVEN_BACK = "the write that cancelled it did not happen: {error}"
 """The reason a cancelled request is pending again (`metadata["reopened"]["reason"]`)."""
+
+_HELD: dict[str, frozenset[str]] = {}
+"""Requests a write cancelled and kept cancelled after it failed with its outcome unknown,
+by the write's checkpoint id: its retry (`StepNotSaved.save`) does not cancel them again."""
+_HELD_LOCK = threading.Lock()
+_UNKNOWN: Any = object()
+"""Whether a failed write reached the store could not be read (the store away)."""
 
 
 def _within(record: InterruptRecord, ns: str) -> bool:
@@ -101,6 +116,27 @@ def _check_storable(record: CheckpointRecord) -> None:
         serde.dumps(dict(record.values), "values")
 
 
+def _take_held(effect: Commit) -> frozenset[str]:
+    """The requests an earlier attempt of this write cancelled and kept (then forgotten)."""
+    with _HELD_LOCK:
+        return _HELD.pop(effect.record.checkpoint_id, frozenset())
+
+
+def _hold(effect: Commit, ids: Iterable[str]) -> None:
+    """Remember that this write's requests `ids` stay cancelled for its retry."""
+    kept = frozenset(ids)
+    if kept:
+        with _HELD_LOCK:
+            _HELD[effect.record.checkpoint_id] = kept | _HELD.get(
+                effect.record.checkpoint_id, frozenset()
+            )
+
+
+def _cancel_first(effect: Commit, held: frozenset[str]) -> dict[str, None]:
+    """What to cancel now: the write's requests but those an earlier attempt kept."""
+    return dict.fromkeys(i for i in effect.cancels if i not in held)
+
+
 def put_cancelling(
     saver: BaseSaver, effect: Commit, thread_id: str, by: str | None, put: Callable[[], None]
 ) -> None:
@@ -109,18 +145,40 @@ def put_cancelling(
         put()
         return
     _check_storable(effect.record)
-    saver.resolve_interrupts(
-        thread_id, dict.fromkeys(effect.cancels), decided_by=by, status="cancelled"
-    )
+    held = _take_held(effect)
+    try:
+        if todo := _cancel_first(effect, held):
+            saver.resolve_interrupts(thread_id, todo, decided_by=by, status="cancelled")
+    except BaseException:
+        _hold(effect, held)
+        raise
     try:
         put()
     except BaseException as exc:
+        record = effect.record
+        try:
+            landed = saver.get_checkpoint(
+                record.thread_id, record.checkpoint_ns, record.checkpoint_id
+            )
+        except ResumeConflict:
+            landed = None
+        except StoreError:  # away: the write's outcome is unknown, its retry may land it
+            landed = _UNKNOWN
+        if landed is _UNKNOWN:
+            _hold(effect, effect.cancels)
+            raise
+        if landed is not None:  # it reached the store; only its reply was lost
+            raise
         reason = _GIVEN_BACK.format(error=type(exc).__name__)
+        kept: list[str] = []
         for interrupt_id in effect.cancels:
-            with suppress(InterlockError):  # (the store gone: they stay cancelled)
+            try:
                 saver.reopen_interrupt(
                     interrupt_id, reason=reason, expected_status="cancelled", by=by
                 )
+            except InterlockError:  # (the store gone: it stays cancelled, for the retry)
+                kept.append(interrupt_id)
+        _hold(effect, kept)
         raise
 
 
@@ -136,16 +194,38 @@ async def aput_cancelling(
         await put()
         return
     _check_storable(effect.record)
-    await saver.aresolve_interrupts(
-        thread_id, dict.fromkeys(effect.cancels), decided_by=by, status="cancelled"
-    )
+    held = _take_held(effect)
+    try:
+        if todo := _cancel_first(effect, held):
+            await saver.aresolve_interrupts(thread_id, todo, decided_by=by, status="cancelled")
+    except BaseException:
+        _hold(effect, held)
+        raise
     try:
         await put()
     except BaseException as exc:
+        record = effect.record
+        try:
+            landed = await saver.aget_checkpoint(
+                record.thread_id, record.checkpoint_ns, record.checkpoint_id
+            )
+        except ResumeConflict:
+            landed = None
+        except StoreError:
+            landed = _UNKNOWN
+        if landed is _UNKNOWN:
+            _hold(effect, effect.cancels)
+            raise
+        if landed is not None:
+            raise
         reason = _GIVEN_BACK.format(error=type(exc).__name__)
+        kept: list[str] = []
         for interrupt_id in effect.cancels:
-            with suppress(InterlockError):
+            try:
                 await saver.areopen_interrupt(
                     interrupt_id, reason=reason, expected_status="cancelled", by=by
                 )
+            except InterlockError:
+                kept.append(interrupt_id)
+        _hold(effect, kept)
         raise

@@ -35,16 +35,18 @@ def looks_like_id_map(value: Any) -> bool:
 
 
 def refuse_old_branch(thread_id: str, record: CheckpointRecord | None, head_id: str | None) -> None:
-    """A resume, with nothing pending, at a checkpoint that is not the thread's head (an old
-    branch: what was asked there was cancelled when the thread went on from another
-    checkpoint): a `ResumeError` that says so, before anything is recorded or cancelled."""
+    """A resume, with nothing pending, at a checkpoint that is not the thread's head: the
+    thread went on from it (its request was decided — a resume sent twice at the checkpoint
+    it read — or cancelled when the thread went on from another checkpoint). A
+    `ResumeConflict` (the thread moved: read it again) that says so, before anything is
+    recorded or cancelled."""
     checkpoint_id = record.checkpoint_id if record is not None else None
     if checkpoint_id is not None and head_id is not None and checkpoint_id != head_id:
-        raise ResumeError(
+        raise ResumeConflict(
             f"checkpoint {checkpoint_id} of thread {thread_id!r} is not the thread's head "
-            f"({head_id}) and nothing waits there (what was asked there was cancelled when "
-            "the thread went on from another checkpoint): resume the head, with a config "
-            "without checkpoint_id"
+            f"({head_id}) and nothing waits there (what was asked there was decided, or "
+            "cancelled when the thread went on from another checkpoint): read the thread "
+            "again and resume its head, with a config without checkpoint_id"
         )
 
 
