@@ -485,15 +485,6 @@ def test_a_give_back_is_posted_in_order_and_a_filtered_hook_hears_none_of_it(
 # -- a takeover of a durable fork run keeps the caller's bound ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "DEFECT: a durable fork run's record keeps only user_id/requested_by/passable of its "
-        "config (_durable._KEPT), not expected_pending: a takeover before the run's first "
-        "commit forks again without the bound and cancels requests asked after the "
-        "caller's check (run_fork's 409 guarantee holds only in the first process)"
-    ),
-)
 def test_a_takeover_of_a_fork_run_cancels_only_what_its_caller_checked(saver: Any) -> None:
     from interlock.graph._run import EXPECTED_PENDING
     from interlock.server._durable import _begin, takeover_config, takeover_input

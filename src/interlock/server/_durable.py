@@ -62,7 +62,7 @@ from interlock.errors import (
 )
 from interlock.graph import CompiledStateGraph
 from interlock.graph._heartbeat import keep_alive
-from interlock.graph._run import PASSABLE
+from interlock.graph._run import EXPECTED_PENDING, PASSABLE
 from interlock.graph._stop import STOP
 from interlock.graph._unsaved import HOLD
 from interlock.server._stops import StopCheck, stop_check
@@ -257,6 +257,8 @@ def _begin(
     options: dict[str, Any] = {"config": {k: conf[k] for k in _KEPT if conf.get(k)}}
     if PASSABLE in conf:  # kept even empty: a takeover passes no breakpoint it was not asked to
         options["config"][PASSABLE] = list(conf[PASSABLE])
+    if EXPECTED_PENDING in conf:  # kept even empty: a takeover's fork cancels only what was
+        options["config"][EXPECTED_PENDING] = list(conf[EXPECTED_PENDING])  # checked
     if conf.get("checkpoint_id"):  # a fork: a takeover starts there until the run committed
         options["fork"] = str(conf["checkpoint_id"])
     if log is not None:
