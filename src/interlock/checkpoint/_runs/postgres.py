@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from interlock.checkpoint import serde
-from interlock.checkpoint._runs.protocol import RunKind, RunRecord, new_run_id
+from interlock.checkpoint._runs.protocol import RunKind, RunRecord
 from interlock.checkpoint._runs.sql import RUN_COLS, SqlRunQueue, claimable
 from interlock.checkpoint._sql_dialect import utc_now
 
@@ -36,32 +35,10 @@ claimer sees the first run running (`CLAIMABLE`'s last check)."""
 class PgRunQueue(SqlRunQueue):
     """`claim_run` with `FOR UPDATE SKIP LOCKED`; `enqueue_run` in one statement."""
 
-    def enqueue_run(
-        self,
-        *,
-        thread_id: str,
-        agent: str,
-        input: Any,
-        created_by: str | None = None,
-        after: str | None = None,
-        run_id: str | None = None,
-        kind: RunKind = "input",
-        options: Any = None,
-        owner: str | None = None,
-        ttl: float | None = None,
-    ) -> RunRecord:
-        """Queue a run (claimed by `owner` already, if given): one `INSERT ... RETURNING`,
-        stamped with the database's clock."""
-        text = serde.dumps(input, "run input")
-        extra = None if options is None else serde.dumps(options, "run options")
-        run_id = run_id or new_run_id()
-        with self._read() as conn:
-            row = self._insert_run(
-                conn, run_id, thread_id, agent, text, created_by, after, kind, extra, owner, ttl
-            )
-        if row is None:
-            raise ValueError(f"run {run_id!r} already exists")
-        return self._run(row)
+    def _enqueue_conn(self) -> Any:
+        """`enqueue_run`'s one `INSERT ... RETURNING` runs in autocommit: no transaction
+        around it (`_read`'s connection)."""
+        return self._read()
 
     def _insert_run(
         self,

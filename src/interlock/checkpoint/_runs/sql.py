@@ -182,13 +182,18 @@ class SqlRunQueue(SqlCore):
         text = serde.dumps(input, "run input")
         extra = None if options is None else serde.dumps(options, "run options")
         run_id = run_id or new_run_id()
-        with self._write() as conn:
+        with self._enqueue_conn() as conn:
             row = self._insert_run(
                 conn, run_id, thread_id, agent, text, created_by, after, kind, extra, owner, ttl
             )
         if row is None:
             raise ValueError(f"run {run_id!r} already exists")
         return self._run(row)
+
+    def _enqueue_conn(self) -> Any:
+        """Where `enqueue_run` inserts: a write transaction (PostgreSQL: one statement in
+        autocommit)."""
+        return self._write()
 
     def _insert_run(
         self,
